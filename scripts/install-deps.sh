@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency from Debian bookworm packages.
+# Idempotent: when everything is present it only checks and returns.
+set -euo pipefail
+PKGS=(
+  cmake ninja-build ccache g++ pkg-config git
+  librocksdb-dev libsnappy-dev liblz4-dev libbz2-dev zlib1g-dev libgflags-dev liburing-dev libzstd-dev
+  libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
+  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
+  openssl procps
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

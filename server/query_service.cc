@@ -1,0 +1,163 @@
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "server/proto_convert.h"
+#include "server/services.h"
+#include "server/status_util.h"
+#include "storage/engine/coding.h"
+
+namespace historian::server {
+namespace {
+
+// Continuation token: u8 version | varint tag index | fixed64 next timestamp.
+constexpr uint8_t kTokenVersion = 1;
+
+std::string EncodeToken(size_t tag_index, int64_t cursor) {
+  std::string token(1, static_cast<char>(kTokenVersion));
+  engine::PutVarint64(tag_index, &token);
+  engine::PutFixed64(static_cast<uint64_t>(cursor), &token);
+  return token;
+}
+
+absl::Status DecodeToken(const std::string& token, size_t num_tags, int64_t start, int64_t end,
+                         size_t* tag_index, int64_t* cursor) {
+  engine::Reader r(token);
+  uint8_t version = 0;
+  uint64_t index = 0, c = 0;
+  r.GetByte(&version);
+  r.GetVarint64(&index);
+  r.GetFixed64(&c);
+  *cursor = static_cast<int64_t>(c);
+  if (!r.ok() || !r.done() || version != kTokenVersion || index >= num_tags || *cursor < start ||
+      *cursor > end) {
+    return absl::InvalidArgumentError(
+        "continuation_token: not a token of this request (pass it with the same tags, start_ns "
+        "and end_ns)");
+  }
+  *tag_index = index;
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRange(int64_t start, int64_t end) {
+  if (start >= end) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("start_ns: ", start, " must be below end_ns ", end));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::Status QueryService::Read(grpc::ServerContext* context, const v1::ReadRequest* request,
+                                grpc::ServerWriter<v1::ReadResponse>* writer) {
+  const int64_t start = request->start_ns(), end = request->end_ns();
+  if (request->tags_size() == 0) {
+    return ToGrpcStatus(absl::InvalidArgumentError("tags: at least one tag is required"));
+  }
+  if (static_cast<uint32_t>(request->tags_size()) > limits_.max_tags_per_query) {
+    return ToGrpcStatus(absl::ResourceExhaustedError(
+        absl::StrCat("tags: ", request->tags_size(), " tags, over the limit of ",
+                     limits_.max_tags_per_query, " (--max_tags_per_query)")));
+  }
+  if (absl::Status s = ValidateRange(start, end); !s.ok()) return ToGrpcStatus(s);
+  std::vector<engine::TagInfo> tags;
+  for (const std::string& name : request->tags()) {
+    absl::StatusOr<engine::TagInfo> tag = store_->GetTag(name);
+    if (!tag.ok()) return ToGrpcStatus(tag.status());
+    tags.push_back(std::move(*tag));
+  }
+  size_t first_tag = 0;
+  int64_t first_cursor = start;
+  if (!request->continuation_token().empty()) {
+    absl::Status s = DecodeToken(request->continuation_token(), tags.size(), start, end,
+                                 &first_tag, &first_cursor);
+    if (!s.ok()) return ToGrpcStatus(s);
+  }
+  const uint64_t limit = request->limit() == 0
+                             ? limits_.max_read_samples
+                             : std::min<uint64_t>(request->limit(), limits_.max_read_samples);
+  uint64_t sent = 0;
+  codec::ChunkColumns cols;
+  v1::ReadResponse response;
+  auto send = [&](const engine::TagInfo& tag, const codec::ChunkColumns& c) {
+    response.Clear();
+    response.set_tag(tag.name);
+    for (size_t i = 0; i < c.size(); ++i) SampleToProto(c, i, response.add_samples());
+    return writer->Write(response);
+  };
+  for (size_t ti = first_tag; ti < tags.size(); ++ti) {
+    const engine::TagInfo& tag = tags[ti];
+    int64_t cursor = ti == first_tag ? first_cursor : start;
+    if (request->include_bounds() && cursor == start) {
+      if (absl::Status s = store_->Before(tag.id, start, &cols); !s.ok()) return ToGrpcStatus(s);
+      if (cols.size() > 0 && !send(tag, cols)) return grpc::Status::CANCELLED;
+    }
+    bool exhausted = false;
+    while (!exhausted) {
+      if (context->IsCancelled()) return grpc::Status::CANCELLED;
+      if (sent == limit) {
+        // Limit reached: tell the client where to resume, if anything is left.
+        absl::Status s = store_->ReadRaw(tag.id, cursor, end, 1, &cols);
+        if (!s.ok()) return ToGrpcStatus(s);
+        size_t resume_tag = ti;
+        if (cols.size() == 0 && !request->include_bounds()) {
+          resume_tag = ti + 1;
+          cursor = start;
+        }
+        if (resume_tag < tags.size()) {
+          response.Clear();
+          response.set_tag(tags[resume_tag].name);
+          response.set_continuation_token(EncodeToken(resume_tag, cursor));
+          writer->Write(response);
+        }
+        return grpc::Status::OK;
+      }
+      size_t want = std::min<uint64_t>(limits_.read_page_samples, limit - sent);
+      absl::Status s = store_->ReadRaw(tag.id, cursor, end, want, &cols);
+      if (!s.ok()) return ToGrpcStatus(s);
+      if (cols.size() > 0) {
+        if (!send(tag, cols)) return grpc::Status::CANCELLED;
+        sent += cols.size();
+        cursor = cols.timestamps.back() + 1;
+      }
+      exhausted = cols.size() < want;
+    }
+    if (request->include_bounds()) {
+      absl::Status s = store_->ReadRaw(tag.id, end, kMaxTimestamp, 1, &cols);
+      if (!s.ok()) return ToGrpcStatus(s);
+      if (cols.size() > 0 && !send(tag, cols)) return grpc::Status::CANCELLED;
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::Latest(grpc::ServerContext* context, const v1::LatestRequest* request,
+                                  v1::LatestResponse* response) {
+  std::vector<engine::TagInfo> tags;
+  for (const std::string& name : request->tags()) {
+    absl::StatusOr<engine::TagInfo> tag = store_->GetTag(name);
+    if (!tag.ok()) return ToGrpcStatus(tag.status());
+    tags.push_back(std::move(*tag));
+  }
+  if (!request->glob().empty()) {
+    ListTagsResult matched =
+        store_->ListTags(request->glob(), {}, "", limits_.max_tags_per_latest + 1);
+    for (auto& t : matched.tags) tags.push_back(std::move(t));
+  }
+  if (tags.size() > limits_.max_tags_per_latest) {
+    return ToGrpcStatus(absl::ResourceExhaustedError(
+        absl::StrCat("tags: more than ", limits_.max_tags_per_latest,
+                     " tags requested or matched by glob (--max_tags_per_latest)")));
+  }
+  codec::ChunkColumns cols;
+  for (const engine::TagInfo& tag : tags) {
+    if (context->IsCancelled()) return grpc::Status::CANCELLED;
+    if (absl::Status s = store_->Latest(tag.id, &cols); !s.ok()) return ToGrpcStatus(s);
+    v1::LatestValue* value = response->add_values();
+    value->set_tag(tag.name);
+    if (cols.size() > 0) SampleToProto(cols, 0, value->mutable_sample());
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace historian::server

@@ -1,0 +1,65 @@
+// File: services.h
+// The gRPC services of a node: Ingest, Query and Catalog. Each parses the
+// request, calls the Store and converts the status at the edge.
+//
+// Thread-safety: the services are stateless beyond their Store pointer and
+// are called concurrently by gRPC's thread pool.
+#ifndef HISTORIAN_SERVER_SERVICES_H_
+#define HISTORIAN_SERVER_SERVICES_H_
+
+#include "historian/v1/catalog.grpc.pb.h"
+#include "historian/v1/ingest.grpc.pb.h"
+#include "historian/v1/query.grpc.pb.h"
+#include "server/limits.h"
+#include "storage/store.h"
+
+namespace historian::server {
+
+class IngestService final : public v1::Ingest::Service {
+ public:
+  // `store` must outlive the service.
+  IngestService(Store* store, const Limits& limits) : store_(store), limits_(limits) {}
+  grpc::Status Write(grpc::ServerContext* context,
+                     grpc::ServerReaderWriter<v1::WriteAck, v1::WriteRequest>* stream) override;
+  grpc::Status WriteBatch(grpc::ServerContext* context, const v1::WriteRequest* request,
+                          v1::WriteAck* ack) override;
+
+ private:
+  Store* const store_;
+  const Limits limits_;
+};
+
+class QueryService final : public v1::Query::Service {
+ public:
+  QueryService(Store* store, const Limits& limits) : store_(store), limits_(limits) {}
+  grpc::Status Read(grpc::ServerContext* context, const v1::ReadRequest* request,
+                    grpc::ServerWriter<v1::ReadResponse>* writer) override;
+  grpc::Status Latest(grpc::ServerContext* context, const v1::LatestRequest* request,
+                      v1::LatestResponse* response) override;
+
+ private:
+  Store* const store_;
+  const Limits limits_;
+};
+
+class CatalogService final : public v1::Catalog::Service {
+ public:
+  explicit CatalogService(Store* store) : store_(store) {}
+  grpc::Status CreateTag(grpc::ServerContext* context, const v1::CreateTagRequest* request,
+                         v1::Tag* response) override;
+  grpc::Status GetTag(grpc::ServerContext* context, const v1::GetTagRequest* request,
+                      v1::Tag* response) override;
+  grpc::Status UpdateTag(grpc::ServerContext* context, const v1::UpdateTagRequest* request,
+                         v1::Tag* response) override;
+  grpc::Status DeleteTag(grpc::ServerContext* context, const v1::DeleteTagRequest* request,
+                         v1::DeleteTagResponse* response) override;
+  grpc::Status ListTags(grpc::ServerContext* context, const v1::ListTagsRequest* request,
+                        v1::ListTagsResponse* response) override;
+
+ private:
+  Store* const store_;
+};
+
+}  // namespace historian::server
+
+#endif  // HISTORIAN_SERVER_SERVICES_H_

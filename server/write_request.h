@@ -1,0 +1,31 @@
+// File: write_request.h
+// Turns a v1.WriteRequest into a storage WriteInput: validates the batch
+// (whole-batch limits fail the call) and each sample (bad samples are listed
+// as rejected in the ack, the rest are stored).
+#ifndef HISTORIAN_SERVER_WRITE_REQUEST_H_
+#define HISTORIAN_SERVER_WRITE_REQUEST_H_
+
+#include "absl/status/statusor.h"
+#include "historian/v1/ingest.pb.h"
+#include "server/limits.h"
+#include "storage/store.h"
+
+namespace historian::server {
+
+struct PreparedWrite {
+  WriteInput input;
+  std::vector<v1::RejectedSample> rejected;
+};
+
+// Errors (the whole batch is refused, nothing stored): ResourceExhausted over
+// max_samples_per_batch, InvalidArgument for a bad client_id.
+absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, const Limits& limits,
+                                           Store* store);
+
+// Stores a request and builds its ack.
+absl::StatusOr<v1::WriteAck> HandleWrite(const v1::WriteRequest& request, const Limits& limits,
+                                         Store* store);
+
+}  // namespace historian::server
+
+#endif  // HISTORIAN_SERVER_WRITE_REQUEST_H_

@@ -1,0 +1,89 @@
+#include "storage/engine/key_format.h"
+
+namespace historian::engine {
+
+void PutBigEndian64(uint64_t v, std::string* out) {
+  char buf[8];
+  for (int i = 7; i >= 0; --i) {
+    buf[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  out->append(buf, 8);
+}
+
+uint64_t GetBigEndian64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+std::string ChunkKey(TagId tag, int64_t min_ts, uint64_t chunk_id) {
+  std::string key;
+  key.reserve(kChunkKeySize);
+  PutBigEndian64(tag, &key);
+  PutBigEndian64(OrderedFromSigned(min_ts), &key);
+  PutBigEndian64(chunk_id, &key);
+  return key;
+}
+
+std::string ChunkSeekKey(TagId tag, int64_t min_ts) {
+  std::string key;
+  PutBigEndian64(tag, &key);
+  PutBigEndian64(OrderedFromSigned(min_ts), &key);
+  return key;
+}
+
+ChunkKeyParts ParseChunkKey(std::string_view key) {
+  return {GetBigEndian64(key.data()), SignedFromOrdered(GetBigEndian64(key.data() + 8)),
+          GetBigEndian64(key.data() + 16)};
+}
+
+std::string LogPrefix(std::string_view origin_site) {
+  std::string key;
+  key.push_back(static_cast<char>(origin_site.size()));
+  key.append(origin_site);
+  return key;
+}
+
+std::string LogKey(std::string_view origin_site, uint64_t seq) {
+  std::string key = LogPrefix(origin_site);
+  PutBigEndian64(seq, &key);
+  return key;
+}
+
+bool ParseLogKey(std::string_view key, std::string_view* origin_site, uint64_t* seq) {
+  if (key.empty()) return false;
+  size_t len = static_cast<uint8_t>(key[0]);
+  if (key.size() != 1 + len + 8) return false;
+  *origin_site = key.substr(1, len);
+  *seq = GetBigEndian64(key.data() + 1 + len);
+  return true;
+}
+
+std::string SealedSeqKey(TagId tag, std::string_view origin_site) {
+  std::string key = "sealed/";
+  PutBigEndian64(tag, &key);
+  key.append(origin_site);
+  return key;
+}
+
+std::string SpanKey(TagId tag) {
+  std::string key = "span/";
+  PutBigEndian64(tag, &key);
+  return key;
+}
+
+std::string ClientPrefix(std::string_view client_id) {
+  std::string key = "client/";
+  key.append(client_id);
+  key.push_back('\0');
+  return key;
+}
+
+std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq) {
+  std::string key = ClientPrefix(client_id);
+  PutBigEndian64(batch_seq, &key);
+  return key;
+}
+
+}  // namespace historian::engine

@@ -1,0 +1,52 @@
+// File: key_format.h
+// Byte layouts of RocksDB keys. Integers are big-endian and signed ones have
+// their sign bit flipped, so byte order equals numeric order in scans.
+#ifndef HISTORIAN_STORAGE_ENGINE_KEY_FORMAT_H_
+#define HISTORIAN_STORAGE_ENGINE_KEY_FORMAT_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "api/core/types.h"
+
+namespace historian::engine {
+
+void PutBigEndian64(uint64_t v, std::string* out);
+uint64_t GetBigEndian64(const char* p);
+inline uint64_t OrderedFromSigned(int64_t v) { return static_cast<uint64_t>(v) ^ (1ull << 63); }
+inline int64_t SignedFromOrdered(uint64_t v) { return static_cast<int64_t>(v ^ (1ull << 63)); }
+
+// chunks CF: tag id (8) | min timestamp (8, ordered) | chunk id (8).
+inline constexpr size_t kChunkKeySize = 24;
+std::string ChunkKey(TagId tag, int64_t min_ts, uint64_t chunk_id);
+// The smallest key of `tag` whose min timestamp is >= min_ts.
+std::string ChunkSeekKey(TagId tag, int64_t min_ts);
+struct ChunkKeyParts {
+  TagId tag;
+  int64_t min_ts;
+  uint64_t chunk_id;
+};
+// REQUIRES: key.size() == kChunkKeySize.
+ChunkKeyParts ParseChunkKey(std::string_view key);
+
+// log CF: origin site length (1) | origin site | sequence (8).
+std::string LogKey(std::string_view origin_site, uint64_t seq);
+// The prefix of every log key of `origin_site`.
+std::string LogPrefix(std::string_view origin_site);
+// Returns false when `key` is malformed.
+bool ParseLogKey(std::string_view key, std::string_view* origin_site, uint64_t* seq);
+
+// state CF keys.
+std::string SealedSeqKey(TagId tag, std::string_view origin_site);  // -> u64 seq
+std::string SpanKey(TagId tag);                                     // -> i64 max chunk span
+std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq);  // -> u64 accepted
+std::string ClientPrefix(std::string_view client_id);
+inline constexpr char kNextSeqKey[] = "node/next_seq";
+inline constexpr char kNextChunkIdKey[] = "node/next_chunk_id";
+inline constexpr char kSiteKey[] = "node/site";
+inline constexpr char kSchemaVersionKey[] = "node/schema_version";
+
+}  // namespace historian::engine
+
+#endif  // HISTORIAN_STORAGE_ENGINE_KEY_FORMAT_H_

@@ -1,0 +1,112 @@
+#include "storage/engine/log_entry.h"
+
+#include <bit>
+#include <cstring>
+
+#include "storage/engine/coding.h"
+
+namespace historian::engine {
+namespace {
+constexpr uint8_t kLogEntryFormat = 1;
+}  // namespace
+
+void EncodeLogEntry(const LogEntry& entry, std::string* out) {
+  out->push_back(static_cast<char>(kLogEntryFormat));
+  PutVarint64(entry.version, out);
+  PutVarint64(entry.series.size(), out);
+  for (const SeriesData& s : entry.series) {
+    const codec::ChunkColumns& c = s.cols;
+    PutFixed64(s.tag, out);
+    out->push_back(static_cast<char>(c.type));
+    PutVarint64(c.size(), out);
+    int64_t prev = 0;
+    for (size_t i = 0; i < c.size(); ++i) {
+      // Wrapping subtraction: any int64 pair round-trips.
+      PutVarint64(ZigZag(static_cast<int64_t>(static_cast<uint64_t>(c.timestamps[i]) -
+                                              static_cast<uint64_t>(prev))),
+                  out);
+      prev = c.timestamps[i];
+      switch (c.type) {
+        case ValueType::kDouble:
+          PutFixed64(std::bit_cast<uint64_t>(c.doubles[i]), out);
+          break;
+        case ValueType::kInt64:
+          PutVarint64(ZigZag(c.ints[i]), out);
+          break;
+        case ValueType::kBool:
+          out->push_back(static_cast<char>(c.bools[i]));
+          break;
+        case ValueType::kString:
+          PutString(c.strings[i], out);
+          break;
+        default:
+          break;
+      }
+      PutVarint64(c.qualities[i], out);
+    }
+  }
+}
+
+absl::Status DecodeLogEntry(std::string_view bytes, LogEntry* entry) {
+  Reader r(bytes);
+  uint8_t format = 0;
+  uint64_t nseries = 0;
+  r.GetByte(&format);
+  if (format != kLogEntryFormat) return absl::DataLossError("log entry: unknown format");
+  r.GetVarint64(&entry->version);
+  r.GetVarint64(&nseries);
+  if (!r.ok() || nseries > bytes.size()) return absl::DataLossError("log entry: corrupt header");
+  entry->series.clear();
+  entry->series.resize(nseries);
+  for (SeriesData& s : entry->series) {
+    uint8_t type = 0;
+    uint64_t n = 0;
+    r.GetFixed64(&s.tag);
+    r.GetByte(&type);
+    r.GetVarint64(&n);
+    if (!r.ok() || type < 1 || type > 4 || n > bytes.size()) {
+      return absl::DataLossError("log entry: corrupt series header");
+    }
+    codec::ChunkColumns& c = s.cols;
+    c.Reset(static_cast<ValueType>(type));
+    int64_t prev = 0;
+    for (uint64_t i = 0; i < n && r.ok(); ++i) {
+      uint64_t dts = 0, q = 0, bits = 0;
+      r.GetVarint64(&dts);
+      prev = static_cast<int64_t>(static_cast<uint64_t>(prev) +
+                                  static_cast<uint64_t>(UnZigZag(dts)));
+      c.timestamps.push_back(prev);
+      switch (c.type) {
+        case ValueType::kDouble:
+          r.GetFixed64(&bits);
+          c.doubles.push_back(std::bit_cast<double>(bits));
+          break;
+        case ValueType::kInt64:
+          r.GetVarint64(&bits);
+          c.ints.push_back(UnZigZag(bits));
+          break;
+        case ValueType::kBool: {
+          uint8_t b = 0;
+          r.GetByte(&b);
+          c.bools.push_back(b);
+          break;
+        }
+        case ValueType::kString: {
+          std::string_view sv;
+          r.GetString(&sv);
+          c.strings.emplace_back(sv);
+          break;
+        }
+        default:
+          break;
+      }
+      r.GetVarint64(&q);
+      c.qualities.push_back(static_cast<uint32_t>(q));
+      c.versions.push_back(entry->version);
+    }
+  }
+  if (!r.ok() || !r.done()) return absl::DataLossError("log entry: truncated or trailing bytes");
+  return absl::OkStatus();
+}
+
+}  // namespace historian::engine

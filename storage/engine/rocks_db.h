@@ -1,0 +1,44 @@
+// File: rocks_db.h
+// RocksDb: owns a rocksdb::DB opened with the historian's column families,
+// each tuned for its role. Handles are destroyed before the DB.
+//
+// Thread-safety: safe for concurrent use (rocksdb::DB is).
+#ifndef HISTORIAN_STORAGE_ENGINE_ROCKS_DB_H_
+#define HISTORIAN_STORAGE_ENGINE_ROCKS_DB_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "rocksdb/db.h"
+
+namespace historian::engine {
+
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view what);
+
+class RocksDb {
+ public:
+  // Opens or creates the database at `path` with every column family.
+  static absl::StatusOr<std::unique_ptr<RocksDb>> Open(const std::string& path);
+  ~RocksDb();
+  RocksDb(const RocksDb&) = delete;
+  RocksDb& operator=(const RocksDb&) = delete;
+
+  rocksdb::DB* db() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* catalog() const { return handles_[1]; }
+  rocksdb::ColumnFamilyHandle* log() const { return handles_[2]; }
+  rocksdb::ColumnFamilyHandle* chunks() const { return handles_[3]; }
+  rocksdb::ColumnFamilyHandle* rollups() const { return handles_[4]; }
+  rocksdb::ColumnFamilyHandle* state() const { return handles_[5]; }
+
+ private:
+  RocksDb() = default;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // [0] is "default"
+};
+
+}  // namespace historian::engine
+
+#endif  // HISTORIAN_STORAGE_ENGINE_ROCKS_DB_H_

@@ -1,0 +1,115 @@
+#include "storage/engine/tag_info.h"
+
+#include "absl/strings/str_cat.h"
+#include "storage/engine/coding.h"
+
+namespace historian::engine {
+namespace {
+constexpr uint8_t kTagInfoFormat = 1;
+}  // namespace
+
+TagId TagIdFromName(std::string_view name) {
+  // FNV-1a 64 followed by the murmur3 finaliser for avalanche. Frozen: ids
+  // are stored on disk and shared between sites.
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : name) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+absl::Status ValidateTagName(std::string_view name, std::string_view field) {
+  if (name.empty() || name.size() > kMaxTagNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(field), ": tag name must be 1..",
+                                                   kMaxTagNameBytes, " bytes, got ",
+                                                   name.size()));
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '/' || c == '-';
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(std::string(field), ": tag name '", std::string(name.substr(0, 64)),
+                       "' has a character outside [A-Za-z0-9_.:/-]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string EncodeTagInfo(const TagInfo& info) {
+  std::string out;
+  out.push_back(static_cast<char>(kTagInfoFormat));
+  PutString(info.name, &out);
+  PutFixed64(info.id, &out);
+  out.push_back(static_cast<char>(info.type));
+  PutString(info.unit, &out);
+  PutString(info.description, &out);
+  PutString(info.origin_site, &out);
+  PutVarint64(info.attributes.size(), &out);
+  for (const auto& [k, v] : info.attributes) {
+    PutString(k, &out);
+    PutString(v, &out);
+  }
+  PutVarint64(ZigZag(info.retention_ns), &out);
+  PutVarint64(ZigZag(info.created_ns), &out);
+  return out;
+}
+
+absl::StatusOr<TagInfo> DecodeTagInfo(std::string_view bytes) {
+  Reader r(bytes);
+  TagInfo info;
+  uint8_t format = 0, type = 0;
+  std::string_view name, unit, desc, origin;
+  uint64_t nattr = 0, retention = 0, created = 0;
+  r.GetByte(&format);
+  if (format != kTagInfoFormat) return absl::DataLossError("tag info: unknown format");
+  r.GetString(&name);
+  r.GetFixed64(&info.id);
+  r.GetByte(&type);
+  r.GetString(&unit);
+  r.GetString(&desc);
+  r.GetString(&origin);
+  r.GetVarint64(&nattr);
+  for (uint64_t i = 0; r.ok() && i < nattr; ++i) {
+    std::string_view k, v;
+    r.GetString(&k);
+    r.GetString(&v);
+    info.attributes.emplace(k, v);
+  }
+  r.GetVarint64(&retention);
+  r.GetVarint64(&created);
+  if (!r.ok() || type > static_cast<uint8_t>(ValueType::kString)) {
+    return absl::DataLossError("tag info: truncated or corrupt entry");
+  }
+  info.name = name;
+  info.type = static_cast<ValueType>(type);
+  info.unit = unit;
+  info.description = desc;
+  info.origin_site = origin;
+  info.retention_ns = UnZigZag(retention);
+  info.created_ns = UnZigZag(created);
+  return info;
+}
+
+const char* ValueTypeName(ValueType type) {
+  switch (type) {
+    case ValueType::kDouble:
+      return "double";
+    case ValueType::kInt64:
+      return "int64";
+    case ValueType::kBool:
+      return "bool";
+    case ValueType::kString:
+      return "string";
+    default:
+      return "unspecified";
+  }
+}
+
+}  // namespace historian::engine

@@ -1,0 +1,49 @@
+// File: tag_info.h
+// TagInfo: a tag's catalog entry, its stable id and its name rules.
+#ifndef HISTORIAN_STORAGE_ENGINE_TAG_INFO_H_
+#define HISTORIAN_STORAGE_ENGINE_TAG_INFO_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "api/core/types.h"
+
+namespace historian::engine {
+
+inline constexpr size_t kMaxTagNameBytes = 256;
+
+struct TagInfo {
+  std::string name;
+  TagId id = 0;
+  ValueType type = ValueType::kUnspecified;
+  std::string unit;
+  std::string description;
+  std::string origin_site;
+  std::map<std::string, std::string> attributes;
+  int64_t retention_ns = 0;  // 0: keep forever
+  int64_t created_ns = 0;
+
+  bool operator==(const TagInfo&) const = default;
+};
+
+// The id of a tag name: a stable 64-bit hash (the same on every node and
+// every build), so sites agree on ids without talking.
+TagId TagIdFromName(std::string_view name);
+
+// OK when `name` is 1..256 bytes of [A-Za-z0-9_.:/-]; otherwise
+// InvalidArgument naming `field` and the rule.
+absl::Status ValidateTagName(std::string_view name, std::string_view field = "tag");
+
+std::string EncodeTagInfo(const TagInfo& info);
+// DataLoss when `bytes` is not a valid encoding.
+absl::StatusOr<TagInfo> DecodeTagInfo(std::string_view bytes);
+
+const char* ValueTypeName(ValueType type);
+
+}  // namespace historian::engine
+
+#endif  // HISTORIAN_STORAGE_ENGINE_TAG_INFO_H_

@@ -1,0 +1,386 @@
+// Store: opening, recovery and the catalog. The write path is in
+// store_write.cc, reads in store_read.cc, sealing in store_seal.cc.
+#include "storage/store.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "api/core/status_macros.h"
+#include "rocksdb/write_batch.h"
+#include "storage/engine/column_families.h"
+#include "storage/engine/columns.h"
+#include "storage/engine/key_format.h"
+#include "storage/store_impl.h"
+
+namespace historian {
+
+using engine::FromRocks;
+using engine::TagInfo;
+
+void NoteOriginSeq(std::vector<OriginSeqRange>* ranges, const std::string& origin, uint64_t seq) {
+  for (auto& r : *ranges) {
+    if (r.origin == origin) {
+      r.min_seq = std::min(r.min_seq, seq);
+      r.max_seq = std::max(r.max_seq, seq);
+      return;
+    }
+  }
+  ranges->push_back({origin, seq, seq});
+}
+
+bool GlobMatch(std::string_view glob, std::string_view name) {
+  // Iterative matcher with single-star backtracking: linear in practice.
+  size_t g = 0, n = 0, star = std::string_view::npos, mark = 0;
+  while (n < name.size()) {
+    if (g < glob.size() && (glob[g] == '?' || glob[g] == name[n])) {
+      ++g;
+      ++n;
+    } else if (g < glob.size() && glob[g] == '*') {
+      star = g++;
+      mark = n;
+    } else if (star != std::string_view::npos) {
+      g = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (g < glob.size() && glob[g] == '*') ++g;
+  return g == glob.size();
+}
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Store::~Store() {
+  {
+    absl::MutexLock l(&impl_->stop_mu);
+    impl_->stop = true;
+  }
+  if (impl_->sealer.joinable()) impl_->sealer.join();
+}
+
+const StoreOptions& Store::options() const { return impl_->options; }
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
+  if (options.site.empty() || options.site.size() > 64) {
+    return absl::InvalidArgumentError("site: must be 1..64 bytes");
+  }
+  if (options.chunk_max_samples == 0 || options.chunk_max_samples > codec::kMaxSamplesPerChunk) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunk_max_samples: must be 1..", codec::kMaxSamplesPerChunk));
+  }
+  if (!options.now_ns) {
+    options.now_ns = [] { return absl::GetCurrentTimeNanos(); };
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  impl->site_tag = static_cast<uint8_t>(engine::TagIdFromName(impl->options.site) & 0xff);
+  ASSIGN_OR_RETURN(impl->db, engine::RocksDb::Open(impl->options.path));
+  RETURN_IF_ERROR(impl->LoadState());
+  RETURN_IF_ERROR(impl->LoadCatalog());
+  RETURN_IF_ERROR(impl->ReplayLog());
+  Impl* raw = impl.get();
+  impl->sealer = std::thread([raw] { raw->SealerLoop(); });
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+absl::Status Store::Impl::LoadState() {
+  rocksdb::DB* rdb = db->db();
+  std::string value;
+  rocksdb::Status s = rdb->Get(rocksdb::ReadOptions(), db->state(), engine::kSiteKey, &value);
+  if (s.IsNotFound()) {
+    RETURN_IF_ERROR(FromRocks(rdb->Put(rocksdb::WriteOptions(), db->state(), engine::kSiteKey,
+                                       options.site),
+                              "write site id"));
+    RETURN_IF_ERROR(FromRocks(
+        rdb->Put(rocksdb::WriteOptions(), db->state(), engine::kSchemaVersionKey, "1"),
+        "write schema version"));
+  } else if (!s.ok()) {
+    return FromRocks(s, "read site id");
+  } else if (value != options.site) {
+    return absl::FailedPreconditionError(absl::StrCat("data dir ", options.path,
+                                                      " belongs to site '", value,
+                                                      "', not '", options.site, "'"));
+  }
+  auto read_u64 = [&](const char* key, uint64_t* out) -> absl::Status {
+    std::string v;
+    rocksdb::Status st = rdb->Get(rocksdb::ReadOptions(), db->state(), key, &v);
+    if (st.IsNotFound()) return absl::OkStatus();
+    RETURN_IF_ERROR(FromRocks(st, key));
+    if (v.size() != 8) return absl::DataLossError(absl::StrCat("state ", key, ": bad size"));
+    *out = engine::GetBigEndian64(v.data());
+    return absl::OkStatus();
+  };
+  uint64_t next_chunk = 1, seq = 1;
+  RETURN_IF_ERROR(read_u64(engine::kNextChunkIdKey, &next_chunk));
+  RETURN_IF_ERROR(read_u64(engine::kNextSeqKey, &seq));
+  next_chunk_id = next_chunk;
+  absl::MutexLock l(&mu);
+  next_seq = seq;
+  return absl::OkStatus();
+}
+
+absl::Status Store::Impl::LoadCatalog() {
+  std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(rocksdb::ReadOptions(), db->catalog()));
+  absl::MutexLock l(&mu);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ASSIGN_OR_RETURN(TagInfo info, engine::DecodeTagInfo(std::string_view(
+                                       it->value().data(), it->value().size())));
+    auto state = std::make_unique<TagState>();
+    state->info = std::move(info);
+    state->head.Reset(state->info.type);
+    state->sealing.Reset(state->info.type);
+    std::string span;
+    if (db->db()->Get(rocksdb::ReadOptions(), db->state(), engine::SpanKey(state->info.id), &span)
+            .ok() &&
+        span.size() == 8) {
+      state->max_span = static_cast<int64_t>(engine::GetBigEndian64(span.data()));
+    }
+    tags_by_id[state->info.id] = state.get();
+    tags_by_name[state->info.name] = std::move(state);
+  }
+  return FromRocks(it->status(), "load catalog");
+}
+
+absl::Status Store::Impl::ReplayLog() {
+  // Every log entry not yet sealed for a tag goes back into that tag's head.
+  // "sealed/<tag><origin>" holds the last sequence of origin sealed for tag.
+  std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(rocksdb::ReadOptions(), db->log()));
+  absl::flat_hash_map<std::string, uint64_t> sealed_cache;
+  absl::MutexLock l(&mu);
+  engine::LogEntry entry;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view origin_view;
+    uint64_t seq = 0;
+    std::string_view key(it->key().data(), it->key().size());
+    if (!engine::ParseLogKey(key, &origin_view, &seq)) {
+      return absl::DataLossError("log: malformed key");
+    }
+    std::string origin(origin_view);
+    RETURN_IF_ERROR(engine::DecodeLogEntry(
+        std::string_view(it->value().data(), it->value().size()), &entry));
+    // Drop the samples of tags already sealed past this entry.
+    std::vector<engine::SeriesData> keep;
+    for (auto& s : entry.series) {
+      std::string skey = engine::SealedSeqKey(s.tag, origin);
+      auto cached = sealed_cache.find(skey);
+      uint64_t sealed = 0;
+      if (cached != sealed_cache.end()) {
+        sealed = cached->second;
+      } else {
+        std::string v;
+        if (db->db()->Get(rocksdb::ReadOptions(), db->state(), skey, &v).ok() && v.size() == 8) {
+          sealed = engine::GetBigEndian64(v.data());
+        }
+        sealed_cache[skey] = sealed;
+      }
+      if (seq > sealed) keep.push_back(std::move(s));
+    }
+    entry.series = std::move(keep);
+    ApplyToHead(origin, seq, entry);
+    if (origin == options.site) next_seq = std::max(next_seq, seq + 1);
+    last_version_seconds = std::max(last_version_seconds, entry.version >> 8);
+  }
+  return FromRocks(it->status(), "replay log");
+}
+
+void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
+                              const engine::LogEntry& entry) {
+  int64_t now = NowNs();
+  for (const auto& s : entry.series) {
+    TagState* tag = FindTag(s.tag);
+    if (tag == nullptr || s.cols.type != tag->info.type || s.cols.size() == 0) continue;
+    if (tag->head.size() == 0) tag->head_started_ns = now;
+    engine::AppendSamples(s.cols, 0, s.cols.size(), &tag->head);
+    NoteOriginSeq(&tag->head_seqs, origin, seq);
+  }
+  uint64_t& applied = applied_seq[origin];
+  applied = std::max(applied, seq);
+}
+
+Version Store::Impl::NextVersion() {
+  // Hybrid logical clock in seconds: never goes back, even if the wall clock
+  // does, and never behind a version this node has seen from a peer.
+  uint64_t wall = static_cast<uint64_t>(std::max<int64_t>(NowNs(), 0) / 1000000000);
+  last_version_seconds = std::max(last_version_seconds, wall);
+  return (last_version_seconds << 8) | site_tag;
+}
+
+// --- Catalog ---
+
+absl::StatusOr<TagInfo> Store::CreateTag(TagInfo info) {
+  RETURN_IF_ERROR(engine::ValidateTagName(info.name, "tag.name"));
+  if (info.type == ValueType::kUnspecified || info.type > ValueType::kString) {
+    return absl::InvalidArgumentError("tag.value_type: must be double, int64, bool or string");
+  }
+  if (info.retention_ns < 0) {
+    return absl::InvalidArgumentError("tag.retention_ns: must be >= 0");
+  }
+  info.id = engine::TagIdFromName(info.name);
+  if (info.origin_site.empty()) info.origin_site = impl_->options.site;
+  if (info.created_ns == 0) info.created_ns = impl_->NowNs();
+  absl::MutexLock l(&impl_->mu);
+  if (impl_->tags_by_name.count(info.name)) {
+    return absl::AlreadyExistsError(absl::StrCat("tag '", info.name, "' already exists"));
+  }
+  if (TagState* other = impl_->FindTag(info.id)) {
+    return absl::FailedPreconditionError(absl::StrCat("tag '", info.name, "' has the same id as '",
+                                                      other->info.name, "'; rename it"));
+  }
+  RETURN_IF_ERROR(FromRocks(impl_->db->db()->Put(rocksdb::WriteOptions(), impl_->db->catalog(),
+                                                 info.name, engine::EncodeTagInfo(info)),
+                            "write catalog"));
+  auto state = std::make_unique<TagState>();
+  state->info = info;
+  state->head.Reset(info.type);
+  state->sealing.Reset(info.type);
+  impl_->tags_by_id[info.id] = state.get();
+  impl_->tags_by_name[info.name] = std::move(state);
+  return info;
+}
+
+absl::StatusOr<TagInfo> Store::GetTag(std::string_view name) const {
+  absl::MutexLock l(&impl_->mu);
+  auto it = impl_->tags_by_name.find(name);
+  if (it == impl_->tags_by_name.end()) {
+    return absl::NotFoundError(absl::StrCat("tag '", std::string(name), "' not found"));
+  }
+  return it->second->info;
+}
+
+absl::StatusOr<TagInfo> Store::UpdateTag(const TagInfo& update) {
+  absl::MutexLock l(&impl_->mu);
+  auto it = impl_->tags_by_name.find(update.name);
+  if (it == impl_->tags_by_name.end()) {
+    return absl::NotFoundError(absl::StrCat("tag '", update.name, "' not found"));
+  }
+  TagInfo info = it->second->info;
+  if (update.type != ValueType::kUnspecified && update.type != info.type) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("tag.value_type: tag '", info.name, "' is ",
+                     engine::ValueTypeName(info.type), "; the type cannot change"));
+  }
+  if (update.retention_ns < 0) {
+    return absl::InvalidArgumentError("tag.retention_ns: must be >= 0");
+  }
+  info.unit = update.unit;
+  info.description = update.description;
+  info.attributes = update.attributes;
+  info.retention_ns = update.retention_ns;
+  RETURN_IF_ERROR(FromRocks(impl_->db->db()->Put(rocksdb::WriteOptions(), impl_->db->catalog(),
+                                                 info.name, engine::EncodeTagInfo(info)),
+                            "write catalog"));
+  it->second->info = info;
+  return info;
+}
+
+absl::Status Store::DeleteTag(std::string_view name) {
+  absl::MutexLock l(&impl_->mu);
+  auto it = impl_->tags_by_name.find(name);
+  if (it == impl_->tags_by_name.end()) {
+    return absl::NotFoundError(absl::StrCat("tag '", std::string(name), "' not found"));
+  }
+  TagId id = it->second->info.id;
+  rocksdb::WriteBatch batch;
+  batch.Delete(impl_->db->catalog(), std::string(name));
+  std::string begin, end;
+  engine::PutBigEndian64(id, &begin);
+  engine::PutBigEndian64(id + 1, &end);
+  if (id != UINT64_MAX) batch.DeleteRange(impl_->db->chunks(), begin, end);
+  batch.Delete(impl_->db->state(), engine::SpanKey(id));
+  // Log entries not yet trimmed must not come back if the name is reused.
+  for (const auto& [origin, seq] : impl_->applied_seq) {
+    std::string v;
+    engine::PutBigEndian64(seq, &v);
+    batch.Put(impl_->db->state(), engine::SealedSeqKey(id, origin), v);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = impl_->options.sync_writes;
+  RETURN_IF_ERROR(FromRocks(impl_->db->db()->Write(wo, &batch), "delete tag"));
+  // Samples of this tag still in the log are skipped on replay: the tag is
+  // no longer in the catalog.
+  it->second->deleted = true;
+  impl_->tags_by_id.erase(id);
+  impl_->graveyard.push_back(std::move(it->second));
+  impl_->tags_by_name.erase(it);
+  return absl::OkStatus();
+}
+
+ListTagsResult Store::ListTags(std::string_view glob,
+                               const std::map<std::string, std::string>& attributes,
+                               std::string_view page_token, size_t page_size) const {
+  ListTagsResult out;
+  absl::MutexLock l(&impl_->mu);
+  auto it = page_token.empty() ? impl_->tags_by_name.begin()
+                               : impl_->tags_by_name.upper_bound(page_token);
+  for (; it != impl_->tags_by_name.end(); ++it) {
+    const TagInfo& info = it->second->info;
+    if (!glob.empty() && !GlobMatch(glob, info.name)) continue;
+    bool attrs_ok = std::all_of(attributes.begin(), attributes.end(), [&](const auto& kv) {
+      auto a = info.attributes.find(kv.first);
+      return a != info.attributes.end() && a->second == kv.second;
+    });
+    if (!attrs_ok) continue;
+    if (out.tags.size() == page_size) {
+      out.next_page_token = out.tags.back().name;
+      break;
+    }
+    out.tags.push_back(info);
+  }
+  return out;
+}
+
+absl::StatusOr<TagInfo> Store::ResolveTagForWrite(std::string_view name, ValueType inferred) {
+  {
+    absl::MutexLock l(&impl_->mu);
+    auto it = impl_->tags_by_name.find(name);
+    if (it != impl_->tags_by_name.end()) return it->second->info;
+  }
+  RETURN_IF_ERROR(engine::ValidateTagName(name));
+  if (!impl_->options.implicit_tags) {
+    return absl::NotFoundError(absl::StrCat(
+        "tag '", std::string(name), "' not found and implicit tag creation is off (--implicit_tags=false)"));
+  }
+  TagInfo info;
+  info.name = std::string(name);
+  info.type = inferred;
+  absl::StatusOr<TagInfo> created = CreateTag(std::move(info));
+  if (absl::IsAlreadyExists(created.status())) return GetTag(name);  // lost a race
+  return created;
+}
+
+StoreStats Store::Stats() const {
+  StoreStats stats;
+  absl::MutexLock l(&impl_->mu);
+  stats.tags = impl_->tags_by_name.size();
+  for (const auto& [name, tag] : impl_->tags_by_name) stats.head_samples += tag->head.size();
+  stats.chunks_sealed = impl_->chunks_sealed.load();
+  stats.log_entries_trimmed = impl_->log_trimmed.load();
+  return stats;
+}
+
+absl::Status Store::Close() {
+  {
+    absl::MutexLock l(&impl_->stop_mu);
+    impl_->stop = true;
+  }
+  if (impl_->sealer.joinable()) impl_->sealer.join();
+  {
+    absl::MutexLock l(&impl_->mu);
+    // Wait for writers in flight, then refuse new ones.
+    while (!impl_->writers.empty()) impl_->writers_cv.Wait(&impl_->mu);
+    impl_->closed = true;
+  }
+  RETURN_IF_ERROR(impl_->SealPass(/*force=*/true));
+  RETURN_IF_ERROR(impl_->TrimLog());
+  return engine::FromRocks(impl_->db->db()->FlushWAL(/*sync=*/true), "flush WAL");
+}
+
+absl::Status Store::SealAll() {
+  RETURN_IF_ERROR(impl_->SealPass(/*force=*/true));
+  return impl_->TrimLog();
+}
+
+}  // namespace historian

@@ -1,0 +1,163 @@
+// File: store.h
+// Store: one node's storage. It owns the RocksDB database (column families of
+// storage/engine/column_families.h), the tag catalog, the in-memory head (one
+// open buffer per tag) and the background sealer that turns heads into
+// compressed chunks.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(options));
+//   ASSIGN_OR_RETURN(TagInfo tag, store->ResolveTagForWrite("a.b", ValueType::kDouble));
+//   WriteInput in; in.series.push_back({tag.id, columns});
+//   ASSIGN_OR_RETURN(WriteResult r, store->Write(std::move(in)));  // durable now
+//
+// Thread-safety: a Store is safe for concurrent use from any number of
+// threads without external synchronisation. Concurrent writers are grouped
+// into one RocksDB write (group commit).
+#ifndef HISTORIAN_STORAGE_STORE_H_
+#define HISTORIAN_STORAGE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "storage/codec/chunk_codec.h"
+#include "storage/engine/log_entry.h"
+#include "storage/engine/tag_info.h"
+
+namespace historian {
+
+struct StoreOptions {
+  // Directory of the RocksDB database; created when missing.
+  std::string path = "./data";
+  // This node's site id (1..64 bytes). Fixed for the life of a data dir.
+  std::string site = "local";
+  // Create a tag on its first write, typed by the first value.
+  // Default: true.
+  bool implicit_tags = true;
+  // fsync the log before a write is acknowledged. Default: true. With false a
+  // machine crash (not a process crash) can lose acknowledged writes.
+  bool sync_writes = true;
+  // A head is sealed into a chunk when it holds this many samples.
+  // Default: 1024.
+  uint32_t chunk_max_samples = 1024;
+  // A chunk never spans more than this much time (late data beyond it goes
+  // into its own chunk). Default: 1 hour.
+  absl::Duration chunk_max_duration = absl::Hours(1);
+  // A head older than this is sealed even when not full. Default: 10 minutes.
+  absl::Duration head_max_age = absl::Minutes(10);
+  // How often the sealer looks for heads to seal. Default: 1 second.
+  absl::Duration seal_interval = absl::Seconds(1);
+  // Batches remembered per client for deduplication. Default: 4096.
+  uint32_t client_dedupe_window = 4096;
+  // Wall clock in nanoseconds; tests inject their own.
+  std::function<int64_t()> now_ns;
+};
+
+struct WriteInput {
+  // Deduplication key; empty client_id or batch_seq 0 disables it.
+  std::string client_id;
+  uint64_t batch_seq = 0;
+  // Samples per tag; REQUIRES: every tag id exists in the catalog and the
+  // columns have the tag's value type.
+  std::vector<engine::SeriesData> series;
+};
+
+struct WriteResult {
+  uint64_t accepted = 0;
+  bool duplicate = false;
+};
+
+struct ListTagsResult {
+  std::vector<engine::TagInfo> tags;
+  std::string next_page_token;  // empty at the end
+};
+
+struct StoreStats {
+  uint64_t tags = 0;
+  uint64_t head_samples = 0;
+  uint64_t chunks_sealed = 0;
+  uint64_t log_entries_trimmed = 0;
+};
+
+class Store {
+ public:
+  // Opens (creating when missing) the database at options.path, loads the
+  // catalog and rebuilds the head from the log.
+  // Errors: InvalidArgument for bad options; FailedPrecondition when the data
+  // dir belongs to another site; the RocksDB error otherwise.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(StoreOptions options);
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  // Stops the sealer. Does not seal heads (the log keeps them durable); call
+  // Close() first for a graceful shutdown.
+  ~Store();
+
+  // Seals every head into chunks and stops background work. Writes after
+  // Close() fail with FailedPrecondition.
+  absl::Status Close();
+
+  const StoreOptions& options() const;
+
+  // --- Catalog ---
+  // Errors: InvalidArgument (name, type), AlreadyExists, FailedPrecondition
+  // on a tag id collision with another name.
+  absl::StatusOr<engine::TagInfo> CreateTag(engine::TagInfo info);
+  // Errors: NotFound.
+  absl::StatusOr<engine::TagInfo> GetTag(std::string_view name) const;
+  // Replaces unit, description, attributes and retention. Errors: NotFound,
+  // FailedPrecondition when the value type would change.
+  absl::StatusOr<engine::TagInfo> UpdateTag(const engine::TagInfo& info);
+  // Removes the tag and all its samples. Errors: NotFound.
+  absl::Status DeleteTag(std::string_view name);
+  // Tags whose name matches `glob` (`*`, `?`; empty matches all) and whose
+  // attributes include `attributes`, in name order, after `page_token`.
+  ListTagsResult ListTags(std::string_view glob,
+                          const std::map<std::string, std::string>& attributes,
+                          std::string_view page_token, size_t page_size) const;
+  // The tag named `name`; when missing and implicit tags are on, creates it
+  // with `inferred` type. Errors: NotFound (implicit tags off),
+  // InvalidArgument (bad name).
+  absl::StatusOr<engine::TagInfo> ResolveTagForWrite(std::string_view name, ValueType inferred);
+
+  // --- Write ---
+  // Makes the samples durable (per options.sync_writes) and visible to
+  // reads, then returns. Errors: FailedPrecondition (closed, or batch_seq
+  // older than the dedupe window), Unavailable (the same batch is in flight,
+  // or storage refused the write; nothing was stored), InvalidArgument.
+  absl::StatusOr<WriteResult> Write(WriteInput input);
+
+  // --- Read ---
+  // Replaces *out with the samples of `tag` in [start, end), ordered by time,
+  // one per timestamp; at most `max_samples` (0: no limit), the earliest.
+  // Errors: DataLoss naming the tag and chunk when a chunk is corrupt.
+  absl::Status ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_samples,
+                       codec::ChunkColumns* out) const;
+  // The newest sample of `tag` into *out (size 1), or an empty *out.
+  absl::Status Latest(TagId tag, codec::ChunkColumns* out) const;
+  // The last sample before `ts` (size 1), or empty.
+  absl::Status Before(TagId tag, int64_t ts, codec::ChunkColumns* out) const;
+
+  // Seals every head now (tests and graceful shutdown).
+  absl::Status SealAll();
+  StoreStats Stats() const;
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// True when `name` matches `glob` (`*` any run, `?` one character).
+bool GlobMatch(std::string_view glob, std::string_view name);
+
+}  // namespace historian
+
+#endif  // HISTORIAN_STORAGE_STORE_H_

@@ -1,0 +1,127 @@
+// File: store_impl.h (internal)
+// The state behind Store, shared by store.cc (open, catalog), store_write.cc
+// (group commit), store_read.cc (reads) and store_seal.cc (sealing, log
+// trimming). Not part of the public API.
+#ifndef HISTORIAN_STORAGE_STORE_IMPL_H_
+#define HISTORIAN_STORAGE_STORE_IMPL_H_
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "rocksdb/db.h"
+#include "storage/engine/rocks_db.h"
+#include "storage/store.h"
+
+namespace historian {
+
+// Per origin site: the smallest and largest log sequence whose samples sit
+// in a buffer. Origins are few (one per site), so a small vector.
+struct OriginSeqRange {
+  std::string origin;
+  uint64_t min_seq;
+  uint64_t max_seq;
+};
+void NoteOriginSeq(std::vector<OriginSeqRange>* ranges, const std::string& origin, uint64_t seq);
+
+// One tag: catalog entry, its unsealed head and its sealing buffer.
+struct TagState {
+  engine::TagInfo info;
+  codec::ChunkColumns head;  // unsorted until normalised
+  std::vector<OriginSeqRange> head_seqs;
+  int64_t head_started_ns = 0;  // wall time of the first sample in head
+  // Samples taken from head and being written as chunks; reads include them.
+  codec::ChunkColumns sealing;
+  std::vector<OriginSeqRange> sealing_seqs;
+  bool is_sealing = false;
+  int64_t max_span = 0;  // longest (max ts - min ts) of any chunk of the tag
+  bool deleted = false;
+};
+
+// A writer waiting in the group-commit queue.
+struct PendingWrite {
+  std::string client_id;
+  uint64_t batch_seq = 0;
+  engine::LogEntry entry;
+  std::string encoded;  // entry bytes, encoded by the writer before queueing
+  uint64_t accepted = 0;
+  bool done = false;
+  absl::Status status;
+};
+
+struct Store::Impl {
+  StoreOptions options;
+  std::unique_ptr<engine::RocksDb> db;
+  uint8_t site_tag = 0;
+
+  mutable absl::Mutex mu;
+  // Catalog and heads. Tag states are never freed while the store is open
+  // (a deleted tag is marked and removed from the maps).
+  std::map<std::string, std::unique_ptr<TagState>, std::less<>> tags_by_name ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<TagId, TagState*> tags_by_id ABSL_GUARDED_BY(mu);
+  std::vector<std::unique_ptr<TagState>> graveyard ABSL_GUARDED_BY(mu);
+  // Group commit queue; the front writer is the leader.
+  std::deque<PendingWrite*> writers ABSL_GUARDED_BY(mu);
+  absl::CondVar writers_cv;
+  uint64_t next_seq ABSL_GUARDED_BY(mu) = 1;
+  // Highest sequence per origin applied to the heads (in order).
+  std::map<std::string, uint64_t> applied_seq ABSL_GUARDED_BY(mu);
+  // Per client: batch sequence -> accepted count, for the dedupe window.
+  absl::flat_hash_map<std::string, std::map<uint64_t, uint64_t>> client_batches ABSL_GUARDED_BY(mu);
+  absl::flat_hash_set<std::string> clients_loaded ABSL_GUARDED_BY(mu);
+  absl::flat_hash_set<std::pair<std::string, uint64_t>> in_flight ABSL_GUARDED_BY(mu);
+  uint64_t last_version_seconds ABSL_GUARDED_BY(mu) = 0;
+  bool closed ABSL_GUARDED_BY(mu) = false;
+
+  std::atomic<uint64_t> next_chunk_id{1};
+  std::atomic<uint64_t> chunks_sealed{0};
+  std::atomic<uint64_t> log_trimmed{0};
+  // Per origin: every log entry below this sequence has been deleted.
+  std::map<std::string, uint64_t> trimmed_below;  // used by the seal pass only
+
+  // Sealer thread.
+  absl::Mutex seal_mu;  // one seal pass at a time
+  absl::Mutex stop_mu;
+  bool stop ABSL_GUARDED_BY(stop_mu) = false;
+  std::thread sealer;
+
+  int64_t NowNs() const { return options.now_ns(); }
+  Version NextVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  TagState* FindTag(TagId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto it = tags_by_id.find(id);
+    return it == tags_by_id.end() ? nullptr : it->second;
+  }
+
+  absl::Status LoadCatalog();
+  absl::Status LoadState();
+  absl::Status ReplayLog();
+  void ApplyToHead(const std::string& origin, uint64_t seq, const engine::LogEntry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::Status LoadClient(const std::string& client_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // Group commit: the leader writes the queued batches as one.
+  absl::StatusOr<WriteResult> Write(WriteInput input);
+  void LeadGroup(PendingWrite* leader) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // Sealing: `force` seals every non-empty head.
+  absl::Status SealPass(bool force);
+  absl::Status SealTag(TagId id, int64_t now) ABSL_LOCKS_EXCLUDED(mu);
+  absl::Status TrimLog();
+  void SealerLoop();
+
+  absl::Status ReadChunks(TagId tag, int64_t start, int64_t end, int64_t max_span,
+                          size_t max_samples, std::vector<codec::ChunkColumns>* parts,
+                          std::vector<uint64_t>* chunk_ids) const;
+};
+
+}  // namespace historian
+
+#endif  // HISTORIAN_STORAGE_STORE_IMPL_H_

@@ -1,0 +1,183 @@
+// Store: reads. A tag's samples live in three places: sealed chunks in
+// RocksDB, the sealing buffer and the head. Reads copy the in-memory parts
+// first, then scan chunks: a sample being sealed is always in memory or
+// already in RocksDB (the chunk is written before the buffer is dropped), so
+// nothing is missed; seeing it twice is harmless (same version, deduplicated).
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "api/core/status_macros.h"
+#include "storage/engine/columns.h"
+#include "storage/engine/key_format.h"
+#include "storage/store_impl.h"
+
+namespace historian {
+
+namespace {
+
+int64_t SaturatingSub(int64_t a, int64_t b) {
+  if (b > 0 && a < kMinTimestamp + b) return kMinTimestamp;
+  return a - b;
+}
+
+}  // namespace
+
+absl::Status Store::Impl::ReadChunks(TagId tag, int64_t start, int64_t end, int64_t max_span,
+                                     size_t max_samples, std::vector<codec::ChunkColumns>* parts,
+                                     std::vector<uint64_t>* chunk_ids) const {
+  // A chunk overlapping [start, end) has min ts in [start - max_span, end).
+  std::string lower = engine::ChunkSeekKey(tag, SaturatingSub(start, max_span));
+  std::string upper = engine::ChunkSeekKey(tag, end);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(ro, db->chunks()));
+  size_t collected = 0;
+  int64_t collected_max_ts = kMinTimestamp;
+  codec::ChunkColumns decoded;
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    if (it->key().size() != engine::kChunkKeySize) continue;
+    engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
+    // Chunks come in min-ts order: once enough samples are collected and this
+    // chunk starts after all of them, no later chunk can add earlier ones.
+    if (max_samples != 0 && collected >= max_samples && key.min_ts > collected_max_ts) break;
+    std::string_view bytes(it->value().data(), it->value().size());
+    absl::StatusOr<codec::ChunkSummary> summary = codec::SummarizeChunk(bytes);
+    absl::Status st = summary.status();
+    if (st.ok()) {
+      if (summary->max_timestamp < start) continue;
+      st = codec::DecodeChunk(bytes, &decoded);
+    }
+    if (!st.ok()) {
+      return absl::DataLossError(absl::StrCat("tag id ", tag, ": chunk ", key.chunk_id,
+                                              " (min ts ", key.min_ts, "): ", st.message()));
+    }
+    codec::ChunkColumns part;
+    part.Reset(decoded.type);
+    engine::AppendRange(decoded, start, end, &part);
+    if (part.size() == 0) continue;
+    collected += part.size();
+    collected_max_ts = std::max(collected_max_ts, part.timestamps.back());
+    parts->push_back(std::move(part));
+    chunk_ids->push_back(key.chunk_id);
+  }
+  return engine::FromRocks(it->status(), "scan chunks");
+}
+
+absl::Status Store::ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_samples,
+                            codec::ChunkColumns* out) const {
+  codec::ChunkColumns sealing, head;
+  int64_t max_span = 0;
+  {
+    absl::MutexLock l(&impl_->mu);
+    TagState* t = impl_->FindTag(tag);
+    if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
+    out->Reset(t->info.type);
+    sealing.Reset(t->info.type);
+    head.Reset(t->info.type);
+    engine::Normalize(&t->head);
+    engine::AppendRange(t->head, start, end, &head);
+    engine::AppendRange(t->sealing, start, end, &sealing);
+    max_span = t->max_span;
+  }
+  if (start >= end) return absl::OkStatus();
+  std::vector<codec::ChunkColumns> parts;
+  std::vector<uint64_t> chunk_ids;
+  RETURN_IF_ERROR(impl_->ReadChunks(tag, start, end, max_span, max_samples, &parts, &chunk_ids));
+
+  // Fast path: chunks in key order do not overlap and memory comes after.
+  bool ordered = true;
+  int64_t last = kMinTimestamp;
+  bool any = false;
+  auto check = [&](const codec::ChunkColumns& c) {
+    if (c.size() == 0) return;
+    if (any && c.timestamps.front() <= last) ordered = false;
+    last = c.timestamps.back();
+    any = true;
+  };
+  for (const auto& p : parts) check(p);
+  check(sealing);
+  check(head);
+  if (!ordered) {
+    // Precedence on equal versions follows application order: older chunks
+    // first (chunk ids grow with each seal), then sealing, then head.
+    std::vector<size_t> order(parts.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return chunk_ids[a] < chunk_ids[b]; });
+    std::vector<codec::ChunkColumns> sorted;
+    for (size_t i : order) sorted.push_back(std::move(parts[i]));
+    parts = std::move(sorted);
+  }
+  for (const auto& p : parts) engine::AppendSamples(p, 0, p.size(), out);
+  engine::AppendSamples(sealing, 0, sealing.size(), out);
+  engine::AppendSamples(head, 0, head.size(), out);
+  if (!ordered) engine::Normalize(out);
+  if (max_samples != 0) engine::Truncate(max_samples, out);
+  return absl::OkStatus();
+}
+
+absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
+  // The newest chunk by min ts bounds where the newest sample can be.
+  int64_t from = kMinTimestamp;
+  int64_t max_span = 0;
+  {
+    absl::MutexLock l(&impl_->mu);
+    TagState* t = impl_->FindTag(tag);
+    if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
+    max_span = t->max_span;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->db()->NewIterator(rocksdb::ReadOptions(), impl_->db->chunks()));
+  it->SeekForPrev(engine::ChunkSeekKey(tag, kMaxTimestamp));
+  if (it->Valid() && it->key().size() == engine::kChunkKeySize) {
+    engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
+    if (key.tag == tag) from = SaturatingSub(key.min_ts, max_span);
+  }
+  RETURN_IF_ERROR(engine::FromRocks(it->status(), "seek newest chunk"));
+  codec::ChunkColumns all;
+  RETURN_IF_ERROR(ReadRaw(tag, from, kMaxTimestamp, 0, &all));
+  out->Reset(all.type);
+  if (all.size() > 0) engine::AppendSample(all, all.size() - 1, out);
+  return absl::OkStatus();
+}
+
+absl::Status Store::Before(TagId tag, int64_t ts, codec::ChunkColumns* out) const {
+  // Widen the window backwards until a sample is found or the data ends.
+  int64_t width = int64_t{3600} * 1000000000;
+  int64_t end = ts;
+  codec::ChunkColumns part;
+  while (true) {
+    int64_t start = SaturatingSub(end, width);
+    RETURN_IF_ERROR(ReadRaw(tag, start, end, 0, &part));
+    if (part.size() > 0) {
+      out->Reset(part.type);
+      engine::AppendSample(part, part.size() - 1, out);
+      return absl::OkStatus();
+    }
+    if (start == kMinTimestamp) break;
+    // Stop once no chunk of the tag starts before `start`.
+    std::unique_ptr<rocksdb::Iterator> it(
+        impl_->db->db()->NewIterator(rocksdb::ReadOptions(), impl_->db->chunks()));
+    it->SeekForPrev(engine::ChunkSeekKey(tag, start));
+    bool older = it->Valid() && it->key().size() == engine::kChunkKeySize &&
+                 engine::ParseChunkKey({it->key().data(), it->key().size()}).tag == tag;
+    if (!older) {
+      absl::MutexLock l(&impl_->mu);
+      TagState* t = impl_->FindTag(tag);
+      auto has_older = [&](const codec::ChunkColumns& c) {
+        return std::any_of(c.timestamps.begin(), c.timestamps.end(),
+                           [&](int64_t x) { return x < start; });
+      };
+      older = t != nullptr && (has_older(t->head) || has_older(t->sealing));
+    }
+    if (!older) break;
+    end = start;
+    width = width > (int64_t{1} << 61) ? width : width * 4;
+  }
+  out->Reset(part.type);
+  return absl::OkStatus();
+}
+
+}  // namespace historian

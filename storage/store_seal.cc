@@ -1,0 +1,174 @@
+// Store: sealing heads into chunks and trimming the log.
+//
+// A seal takes a tag's whole head, cuts it into chunks (at most
+// chunk_max_samples samples and chunk_max_duration of time each), and writes
+// the chunks together with "sealed/<tag><origin> = last sequence" in one
+// WriteBatch. The log entries are deleted later, once no head holds a sample
+// of theirs; replay after a crash skips what the sealed markers cover.
+#include <algorithm>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "api/core/status_macros.h"
+#include "rocksdb/write_batch.h"
+#include "storage/engine/columns.h"
+#include "storage/engine/key_format.h"
+#include "storage/store_impl.h"
+
+namespace historian {
+
+absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
+  TagState* t = nullptr;
+  {
+    absl::MutexLock l(&mu);
+    t = FindTag(id);
+    if (t == nullptr || t->is_sealing || t->head.size() == 0) return absl::OkStatus();
+    engine::Normalize(&t->head);
+    t->sealing = std::move(t->head);
+    t->head.Reset(t->info.type);
+    t->sealing_seqs = std::move(t->head_seqs);
+    t->head_seqs.clear();
+    t->is_sealing = true;
+  }
+  // Only this thread touches t->sealing until is_sealing is cleared; readers
+  // only read it under mu.
+  const codec::ChunkColumns& all = t->sealing;
+  const int64_t max_duration = absl::ToInt64Nanoseconds(options.chunk_max_duration);
+  rocksdb::WriteBatch batch;
+  int64_t span = 0;
+  absl::Status status;
+  codec::ChunkColumns piece;
+  std::string bytes;
+  for (size_t begin = 0; begin < all.size() && status.ok();) {
+    size_t end = begin + 1;
+    while (end < all.size() && end - begin < options.chunk_max_samples &&
+           static_cast<uint64_t>(all.timestamps[end]) - static_cast<uint64_t>(all.timestamps[begin]) <
+               static_cast<uint64_t>(max_duration)) {
+      ++end;
+    }
+    piece.Reset(all.type);
+    engine::AppendSamples(all, begin, end, &piece);
+    bytes.clear();
+    status = codec::EncodeChunk(piece, &bytes);
+    uint64_t chunk_id = next_chunk_id.fetch_add(1);
+    batch.Put(db->chunks(), engine::ChunkKey(id, piece.timestamps.front(), chunk_id), bytes);
+    span = std::max<int64_t>(
+        span, static_cast<int64_t>(static_cast<uint64_t>(piece.timestamps.back()) -
+                                   static_cast<uint64_t>(piece.timestamps.front())));
+    begin = end;
+  }
+  for (const OriginSeqRange& r : t->sealing_seqs) {
+    std::string v;
+    engine::PutBigEndian64(r.max_seq, &v);
+    batch.Put(db->state(), engine::SealedSeqKey(id, r.origin), v);
+  }
+  int64_t old_span;
+  {
+    absl::MutexLock l(&mu);
+    old_span = t->max_span;
+  }
+  if (span > old_span) {
+    std::string v;
+    engine::PutBigEndian64(static_cast<uint64_t>(span), &v);
+    batch.Put(db->state(), engine::SpanKey(id), v);
+  }
+  std::string next;
+  engine::PutBigEndian64(next_chunk_id.load(), &next);
+  batch.Put(db->state(), engine::kNextChunkIdKey, next);
+  if (status.ok()) {
+    // No fsync needed: the log still holds these samples until a later
+    // (synced) trim, and RocksDB's WAL is ordered.
+    status = engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch), "write chunks");
+  }
+
+  absl::MutexLock l(&mu);
+  if (status.ok()) {
+    t->max_span = std::max(t->max_span, span);
+    chunks_sealed.fetch_add(1);
+  } else {
+    // Put the samples back in front of the head: nothing is lost, the next
+    // pass retries.
+    codec::ChunkColumns merged = std::move(t->sealing);
+    engine::AppendSamples(t->head, 0, t->head.size(), &merged);
+    t->head = std::move(merged);
+    for (const auto& r : t->sealing_seqs) {
+      NoteOriginSeq(&t->head_seqs, r.origin, r.min_seq);
+      NoteOriginSeq(&t->head_seqs, r.origin, r.max_seq);
+    }
+    t->head_started_ns = now;
+  }
+  t->sealing.Reset(t->info.type);
+  t->sealing_seqs.clear();
+  t->is_sealing = false;
+  return status;
+}
+
+absl::Status Store::Impl::SealPass(bool force) {
+  absl::MutexLock pass(&seal_mu);
+  const int64_t now = NowNs();
+  const int64_t max_age = absl::ToInt64Nanoseconds(options.head_max_age);
+  std::vector<TagId> due;
+  {
+    absl::MutexLock l(&mu);
+    for (const auto& [id, t] : tags_by_id) {
+      size_t n = t->head.size();
+      if (n == 0) continue;
+      if (force || n >= options.chunk_max_samples || now - t->head_started_ns >= max_age) {
+        due.push_back(id);
+      }
+    }
+  }
+  absl::Status first_error;
+  for (TagId id : due) {
+    absl::Status s = SealTag(id, now);
+    if (!s.ok() && first_error.ok()) first_error = s;
+  }
+  RETURN_IF_ERROR(first_error);
+  return TrimLog();
+}
+
+absl::Status Store::Impl::TrimLog() {
+  std::map<std::string, uint64_t> limit;  // per origin: entries below may go
+  {
+    absl::MutexLock l(&mu);
+    for (const auto& [origin, seq] : applied_seq) limit[origin] = seq + 1;
+    for (const auto& [id, t] : tags_by_id) {
+      for (const auto* ranges : {&t->head_seqs, &t->sealing_seqs}) {
+        for (const OriginSeqRange& r : *ranges) {
+          auto it = limit.find(r.origin);
+          if (it != limit.end()) it->second = std::min(it->second, r.min_seq);
+        }
+      }
+    }
+  }
+  rocksdb::WriteBatch batch;
+  uint64_t trimmed = 0;
+  for (const auto& [origin, below] : limit) {
+    uint64_t& done = trimmed_below[origin];
+    if (below <= done) continue;
+    batch.DeleteRange(db->log(), engine::LogKey(origin, done), engine::LogKey(origin, below));
+    trimmed += below - std::max<uint64_t>(done, 1);
+    done = below;
+  }
+  if (batch.Count() == 0) return absl::OkStatus();
+  rocksdb::WriteOptions wo;
+  wo.sync = options.sync_writes;
+  RETURN_IF_ERROR(engine::FromRocks(db->db()->Write(wo, &batch), "trim log"));
+  log_trimmed.fetch_add(trimmed);
+  return absl::OkStatus();
+}
+
+void Store::Impl::SealerLoop() {
+  while (true) {
+    {
+      absl::MutexLock l(&stop_mu);
+      stop_mu.AwaitWithTimeout(absl::Condition(&stop), options.seal_interval);
+      if (stop) return;
+    }
+    absl::Status s = SealPass(/*force=*/false);
+    if (!s.ok()) std::fprintf(stderr, "historian: seal pass failed: %s\n", s.ToString().c_str());
+  }
+}
+
+}  // namespace historian

@@ -1,0 +1,264 @@
+// End to end through a real historiand process on 127.0.0.1: writes over the
+// Ingest stream and unary call, reads back, Latest, catalog, validation
+// errors, health and reflection.
+#include <memory>
+
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+#include "historian/v1/catalog.grpc.pb.h"
+#include "historian/v1/ingest.grpc.pb.h"
+#include "historian/v1/query.grpc.pb.h"
+#include "reflection_probe.grpc.pb.h"
+#include "tests/testutil/node_process.h"
+#include "tests/testutil/temp_dir.h"
+
+namespace historian {
+namespace {
+
+using ::testing::HasSubstr;
+namespace v1 = ::historian::v1;
+
+class NodeE2ETest : public ::testing::Test {
+ protected:
+  void StartNode(std::vector<std::string> flags = {}) {
+    node_ = std::make_unique<testing::NodeProcess>(dir_.Sub("node"), std::move(flags));
+    ASSERT_TRUE(node_->Start());
+    channel_ = grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials());
+    ingest_ = v1::Ingest::NewStub(channel_);
+    query_ = v1::Query::NewStub(channel_);
+    catalog_ = v1::Catalog::NewStub(channel_);
+  }
+  void SetUp() override { StartNode(); }
+
+  static void AddDouble(v1::WriteRequest* req, const std::string& tag, int64_t ts, double v) {
+    v1::TagSamples* s = nullptr;
+    for (auto& series : *req->mutable_series()) {
+      if (series.tag() == tag) s = &series;
+    }
+    if (s == nullptr) {
+      s = req->add_series();
+      s->set_tag(tag);
+    }
+    v1::Sample* sample = s->add_samples();
+    sample->set_timestamp_ns(ts);
+    sample->mutable_value()->set_double_value(v);
+  }
+
+  grpc::Status WriteBatch(const v1::WriteRequest& req, v1::WriteAck* ack) {
+    grpc::ClientContext ctx;
+    return ingest_->WriteBatch(&ctx, req, ack);
+  }
+
+  // Reads every sample of `tag` in [start, end), following continuation
+  // tokens; returns the number of calls made.
+  int ReadAll(const std::string& tag, int64_t start, int64_t end, uint64_t limit,
+              std::vector<v1::Sample>* out, grpc::Status* status) {
+    v1::ReadRequest req;
+    req.add_tags(tag);
+    req.set_start_ns(start);
+    req.set_end_ns(end);
+    req.set_limit(limit);
+    int calls = 0;
+    while (true) {
+      ++calls;
+      grpc::ClientContext ctx;
+      auto reader = query_->Read(&ctx, req);
+      v1::ReadResponse resp;
+      std::string token;
+      while (reader->Read(&resp)) {
+        for (const auto& s : resp.samples()) out->push_back(s);
+        if (!resp.continuation_token().empty()) token = resp.continuation_token();
+      }
+      *status = reader->Finish();
+      if (!status->ok() || token.empty()) return calls;
+      req.set_continuation_token(token);
+    }
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::NodeProcess> node_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Ingest::Stub> ingest_;
+  std::unique_ptr<v1::Query::Stub> query_;
+  std::unique_ptr<v1::Catalog::Stub> catalog_;
+};
+
+TEST_F(NodeE2ETest, StreamWriteThenReadBackWithContinuation) {
+  grpc::ClientContext ctx;
+  auto stream = ingest_->Write(&ctx);
+  int64_t ts = 0;
+  for (uint64_t batch = 1; batch <= 5; ++batch) {
+    v1::WriteRequest req;
+    req.set_client_id("gw-test");
+    req.set_batch_sequence(batch);
+    for (int i = 0; i < 1000; ++i, ++ts) AddDouble(&req, "us.line1.temp", ts * 1000000000, ts * 0.1);
+    ASSERT_TRUE(stream->Write(req));
+    v1::WriteAck ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.batch_sequence(), batch);
+    EXPECT_EQ(ack.accepted_count(), 1000u);
+    EXPECT_EQ(ack.rejected_size(), 0);
+  }
+  stream->WritesDone();
+  ASSERT_TRUE(stream->Finish().ok());
+
+  std::vector<v1::Sample> samples;
+  grpc::Status status;
+  int calls = ReadAll("us.line1.temp", 0, ts * 1000000000, 1500, &samples, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(calls, 4);  // 5000 samples at 1500 per call
+  ASSERT_EQ(samples.size(), 5000u);
+  for (int64_t i = 0; i < 5000; ++i) {
+    ASSERT_EQ(samples[i].timestamp_ns(), i * 1000000000);
+    ASSERT_EQ(samples[i].value().double_value(), i * 0.1);
+  }
+
+  v1::LatestRequest latest;
+  latest.set_glob("us.*");
+  v1::LatestResponse latest_resp;
+  grpc::ClientContext lctx;
+  ASSERT_TRUE(query_->Latest(&lctx, latest, &latest_resp).ok());
+  ASSERT_EQ(latest_resp.values_size(), 1);
+  EXPECT_EQ(latest_resp.values(0).sample().timestamp_ns(), 4999 * int64_t{1000000000});
+}
+
+TEST_F(NodeE2ETest, RetriedBatchIsAcknowledgedButStoredOnce) {
+  v1::WriteRequest req;
+  req.set_client_id("gw");
+  req.set_batch_sequence(1);
+  AddDouble(&req, "t", 1, 1.0);
+  v1::WriteAck ack;
+  ASSERT_TRUE(WriteBatch(req, &ack).ok());
+  EXPECT_FALSE(ack.duplicate());
+  req.mutable_series(0)->mutable_samples(0)->mutable_value()->set_double_value(99);
+  ASSERT_TRUE(WriteBatch(req, &ack).ok());
+  EXPECT_TRUE(ack.duplicate());
+  EXPECT_EQ(ack.accepted_count(), 1u);
+  std::vector<v1::Sample> samples;
+  grpc::Status status;
+  ReadAll("t", 0, 10, 0, &samples, &status);
+  ASSERT_EQ(samples.size(), 1u);
+  EXPECT_EQ(samples[0].value().double_value(), 1.0);
+}
+
+TEST_F(NodeE2ETest, InvalidSamplesAreRejectedWithFieldAndReason) {
+  v1::WriteRequest req;
+  AddDouble(&req, "good.tag", 1, 1.0);
+  AddDouble(&req, "bad tag!", 1, 1.0);
+  auto* s = req.mutable_series(0)->add_samples();  // value not set
+  s->set_timestamp_ns(2);
+  auto* str = req.mutable_series(0)->add_samples();  // string into a double tag
+  str->set_timestamp_ns(3);
+  str->mutable_value()->set_string_value("x");
+  v1::WriteAck ack;
+  ASSERT_TRUE(WriteBatch(req, &ack).ok());
+  EXPECT_EQ(ack.accepted_count(), 1u);
+  ASSERT_EQ(ack.rejected_size(), 3);
+  EXPECT_EQ(ack.rejected(0).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ack.rejected(0).reason(), HasSubstr("series[0].samples[1].value"));
+  EXPECT_EQ(ack.rejected(1).code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(ack.rejected(1).reason(), HasSubstr("is double, got string"));
+  EXPECT_EQ(ack.rejected(2).series_index(), 1u);
+  EXPECT_EQ(ack.rejected(2).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ack.rejected(2).reason(), HasSubstr("series[1].tag"));
+
+  std::string big(5000, 'x');
+  v1::WriteRequest long_string;
+  auto* ls = long_string.add_series();
+  ls->set_tag("s.tag");
+  auto* lss = ls->add_samples();
+  lss->mutable_value()->set_string_value(big);
+  ASSERT_TRUE(WriteBatch(long_string, &ack).ok());
+  ASSERT_EQ(ack.rejected_size(), 1);
+  EXPECT_THAT(ack.rejected(0).reason(), HasSubstr("over the limit of 4096"));
+}
+
+TEST_F(NodeE2ETest, WholeBatchAndQueryErrorsNameTheField) {
+  v1::WriteRequest req;
+  for (int i = 0; i < 100001; ++i) AddDouble(&req, "x", i, 0);
+  v1::WriteAck ack;
+  grpc::Status st = WriteBatch(req, &ack);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(st.error_message(), HasSubstr("over the limit of 100000"));
+
+  std::vector<v1::Sample> samples;
+  ReadAll("nope", 0, 10, 0, &samples, &st);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  AddDouble(&(req = v1::WriteRequest()), "x", 1, 0);
+  ASSERT_TRUE(WriteBatch(req, &ack).ok());
+  ReadAll("x", 10, 10, 0, &samples, &st);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("start_ns"));
+
+  v1::CreateTagRequest create;
+  create.mutable_tag()->set_name("x");
+  create.mutable_tag()->set_value_type(v1::VALUE_TYPE_DOUBLE);
+  v1::Tag tag;
+  grpc::ClientContext cctx;
+  EXPECT_EQ(catalog_->CreateTag(&cctx, create, &tag).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+}
+
+TEST_F(NodeE2ETest, ExplicitTagsOnlyWhenImplicitCreationIsOff) {
+  node_->Stop();
+  StartNode({"--implicit_tags=false"});
+  v1::WriteRequest req;
+  AddDouble(&req, "unknown.tag", 1, 1);
+  v1::WriteAck ack;
+  ASSERT_TRUE(WriteBatch(req, &ack).ok());
+  ASSERT_EQ(ack.rejected_size(), 1);
+  EXPECT_EQ(ack.rejected(0).code(), grpc::StatusCode::NOT_FOUND);
+
+  v1::CreateTagRequest create;
+  create.mutable_tag()->set_name("unknown.tag");
+  create.mutable_tag()->set_value_type(v1::VALUE_TYPE_DOUBLE);
+  create.mutable_tag()->set_unit("bar");
+  v1::Tag tag;
+  grpc::ClientContext cctx;
+  ASSERT_TRUE(catalog_->CreateTag(&cctx, create, &tag).ok());
+  EXPECT_EQ(tag.origin_site(), "local");
+  ASSERT_TRUE(WriteBatch(req, &ack).ok());
+  EXPECT_EQ(ack.accepted_count(), 1u);
+
+  v1::ListTagsRequest list;
+  list.set_glob("unknown.*");
+  v1::ListTagsResponse listed;
+  grpc::ClientContext lctx;
+  ASSERT_TRUE(catalog_->ListTags(&lctx, list, &listed).ok());
+  ASSERT_EQ(listed.tags_size(), 1);
+  EXPECT_EQ(listed.tags(0).unit(), "bar");
+}
+
+TEST_F(NodeE2ETest, GracefulStopSealsAndRestartKeepsData) {
+  v1::WriteRequest req;
+  for (int i = 0; i < 3000; ++i) AddDouble(&req, "g", i, i);
+  v1::WriteAck ack;
+  ASSERT_TRUE(WriteBatch(req, &ack).ok());
+  EXPECT_EQ(node_->Stop(), 0);
+  StartNode();
+  std::vector<v1::Sample> samples;
+  grpc::Status st;
+  ReadAll("g", 0, 3000, 0, &samples, &st);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(samples.size(), 3000u);
+}
+
+TEST_F(NodeE2ETest, HealthAndReflectionListTheServices) {
+  grpc::reflection::v1alpha::ServerReflectionRequest req;
+  req.set_list_services("");
+  grpc::ClientContext ctx;
+  auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(channel_);
+  auto stream = stub->ServerReflectionInfo(&ctx);
+  ASSERT_TRUE(stream->Write(req));
+  stream->WritesDone();
+  grpc::reflection::v1alpha::ServerReflectionResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  std::vector<std::string> names;
+  for (const auto& s : resp.list_services_response().service()) names.push_back(s.name());
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"historian.v1.Ingest", "historian.v1.Query",
+                                              "historian.v1.Catalog", "grpc.health.v1.Health"}));
+}
+
+}  // namespace
+}  // namespace historian
