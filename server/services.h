@@ -36,6 +36,12 @@ class QueryService final : public v1::Query::Service {
                     grpc::ServerWriter<v1::ReadResponse>* writer) override;
   grpc::Status Latest(grpc::ServerContext* context, const v1::LatestRequest* request,
                       v1::LatestResponse* response) override;
+  grpc::Status Aggregate(grpc::ServerContext* context, const v1::AggregateRequest* request,
+                         v1::AggregateResponse* response) override;
+  grpc::Status Interpolate(grpc::ServerContext* context, const v1::InterpolateRequest* request,
+                           v1::InterpolateResponse* response) override;
+  grpc::Status Plot(grpc::ServerContext* context, const v1::PlotRequest* request,
+                    v1::PlotResponse* response) override;
 
  private:
   Store* const store_;

@@ -1,0 +1,165 @@
+#include "storage/query/aggregator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+
+namespace historian::query {
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+uint64_t NumWindows(const AggregateSpec& s) {
+  uint64_t span = static_cast<uint64_t>(s.end) - static_cast<uint64_t>(s.start);
+  return span / static_cast<uint64_t>(s.step) + (span % static_cast<uint64_t>(s.step) != 0);
+}
+}  // namespace
+
+double NumericValue(const codec::ChunkColumns& cols, size_t i) {
+  switch (cols.type) {
+    case ValueType::kDouble:
+      return cols.doubles[i];
+    case ValueType::kInt64:
+      return static_cast<double>(cols.ints[i]);
+    case ValueType::kBool:
+      return cols.bools[i];
+    default:
+      return kNaN;
+  }
+}
+
+absl::Status ValidateAggregateSpec(const AggregateSpec& spec, ValueType type) {
+  if (spec.start >= spec.end) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("start_ns: ", spec.start, " must be below end_ns ", spec.end));
+  }
+  if (spec.step <= 0) return absl::InvalidArgumentError("step_ns: must be > 0");
+  if (spec.max_gap < 0) return absl::InvalidArgumentError("max_gap_ns: must be >= 0");
+  if (NumWindows(spec) > kMaxWindows) {
+    return absl::InvalidArgumentError(absl::StrCat("step_ns: (end_ns - start_ns) / step_ns = ",
+                                                   NumWindows(spec), " windows, over the limit of ",
+                                                   kMaxWindows));
+  }
+  if (spec.functions.empty()) return absl::InvalidArgumentError("functions: none given");
+  if (type == ValueType::kString) {
+    for (AggFn f : spec.functions) {
+      if (f != AggFn::kCount) {
+        return absl::InvalidArgumentError(
+            "functions: only COUNT is defined for a string tag");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+Aggregator::Aggregator(const AggregateSpec& spec, ValueType type)
+    : spec_(spec), type_(type), windows_(NumWindows(spec)) {}
+
+size_t Aggregator::WindowOf(int64_t ts) const {
+  return (static_cast<uint64_t>(ts) - static_cast<uint64_t>(spec_.start)) /
+         static_cast<uint64_t>(spec_.step);
+}
+
+void Aggregator::SetPrevious(const codec::ChunkColumns& cols, size_t i) {
+  if (spec_.good_only && cols.qualities[i] != kQualityGood) return;
+  held_ = {cols.timestamps[i], NumericValue(cols, i)};
+}
+
+// Spreads a held value over [from, to) into the windows it covers.
+void Aggregator::Hold(int64_t from, int64_t to, double value) {
+  if (std::isnan(value)) return;
+  from = std::max(from, spec_.start);
+  to = std::min(to, spec_.end);
+  while (from < to) {
+    size_t w = WindowOf(from);
+    int64_t window_end = spec_.start + static_cast<int64_t>(w + 1) * spec_.step;
+    int64_t piece_end = std::min(to, window_end);
+    Window& win = windows_[w];
+    win.twa_integral += value * static_cast<double>(piece_end - from);
+    win.twa_covered += piece_end - from;
+    from = piece_end;
+  }
+}
+
+void Aggregator::AddOne(int64_t ts, double v) {
+  Window& w = windows_[WindowOf(ts)];
+  if (w.count == 0) w.first = v;
+  w.last = v;
+  ++w.count;
+  if (!std::isnan(v)) {
+    if (w.n == 0) {
+      w.min = w.max = v;
+    } else {
+      w.min = std::min(w.min, v);
+      w.max = std::max(w.max, v);
+    }
+    ++w.n;
+    w.sum += v;
+    double d = v - w.mean;  // Welford
+    w.mean += d / static_cast<double>(w.n);
+    w.m2 += d * (v - w.mean);
+  }
+  if (held_) {
+    auto [hts, hv] = *held_;
+    int64_t until = ts;
+    if (spec_.max_gap > 0 && ts - hts > spec_.max_gap) until = hts + spec_.max_gap;
+    Hold(hts, until, hv);
+    if (!std::isnan(v) && !std::isnan(hv)) {
+      w.delta += v >= hv ? v - hv : v;
+      w.has_delta = true;
+    }
+  }
+  held_ = {ts, v};  // a NaN holds nothing and breaks the delta chain
+}
+
+void Aggregator::Add(const codec::ChunkColumns& cols) {
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (spec_.good_only && cols.qualities[i] != kQualityGood) continue;
+    int64_t ts = cols.timestamps[i];
+    if (ts < spec_.start || ts >= spec_.end) continue;
+    AddOne(ts, NumericValue(cols, i));
+  }
+}
+
+std::vector<WindowResult> Aggregator::Finish() {
+  if (held_) {
+    auto [hts, hv] = *held_;
+    int64_t until = spec_.end;
+    if (spec_.max_gap > 0 && until - hts > spec_.max_gap) until = hts + spec_.max_gap;
+    Hold(hts, until, hv);
+    held_.reset();
+  }
+  std::vector<WindowResult> out(windows_.size());
+  for (size_t k = 0; k < windows_.size(); ++k) {
+    const Window& w = windows_[k];
+    WindowResult& r = out[k];
+    r.start = spec_.start + static_cast<int64_t>(k) * spec_.step;
+    int64_t length = std::min(spec_.end, r.start + spec_.step) - r.start;
+    r.count = w.count;
+    for (AggFn f : spec_.functions) {
+      double v = kNaN;
+      bool has = w.n > 0;
+      switch (f) {
+        case AggFn::kCount: v = static_cast<double>(w.count); break;
+        case AggFn::kSum: v = has ? w.sum : kNaN; break;
+        case AggFn::kMin: v = has ? w.min : kNaN; break;
+        case AggFn::kMax: v = has ? w.max : kNaN; break;
+        case AggFn::kAvg: v = has ? w.sum / static_cast<double>(w.n) : kNaN; break;
+        case AggFn::kFirst: v = w.count > 0 ? w.first : kNaN; break;
+        case AggFn::kLast: v = w.count > 0 ? w.last : kNaN; break;
+        case AggFn::kStddev: v = has ? std::sqrt(w.m2 / static_cast<double>(w.n)) : kNaN; break;
+        case AggFn::kTwa:
+          v = w.twa_covered > 0 ? w.twa_integral / static_cast<double>(w.twa_covered) : kNaN;
+          break;
+        case AggFn::kDelta: v = w.has_delta ? w.delta : kNaN; break;
+        case AggFn::kRate: v = w.has_delta ? w.delta / (static_cast<double>(length) / 1e9) : kNaN; break;
+      }
+      r.values.push_back(v);
+    }
+  }
+  windows_.clear();
+  return out;
+}
+
+}  // namespace historian::query

@@ -1,0 +1,98 @@
+// File: aggregator.h
+// Aggregator: fixed-window aggregates over one tag's samples, fed in time
+// order page by page, so a year of samples never sits in memory.
+//
+// Windows are [start + k*step, start + (k+1)*step) clipped to end. The exact
+// rules (NaN, quality, time-weighting at window edges and across gaps,
+// counter resets) are in docs/query.md; in short:
+//  - good_only drops non-Good samples entirely (as if never written);
+//  - COUNT counts samples; SUM/MIN/MAX/AVG/STDDEV (population) skip NaN;
+//    FIRST/LAST are the first/last sample's value (NaN included);
+//  - TIME_WEIGHTED_AVG: a value holds from its timestamp until the next
+//    sample, at most max_gap (0: no limit), and the last one holds until
+//    `end`; the sample before `start` (SetPrevious) carries into the first
+//    window; a NaN value holds nothing (a gap). The result is the integral
+//    over the window divided by the covered time (NaN when none covered);
+//  - DELTA: sum over consecutive pairs (prev, cur) with cur in the window of
+//    cur - prev, or cur when cur < prev (a counter reset); the sample before
+//    the window is prev for the first one, so adjacent windows add up;
+//    RATE = DELTA per second of window length.
+//
+// Thread-safety: not thread-safe; one instance per query.
+#ifndef HISTORIAN_STORAGE_QUERY_AGGREGATOR_H_
+#define HISTORIAN_STORAGE_QUERY_AGGREGATOR_H_
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "storage/codec/chunk_codec.h"
+
+namespace historian::query {
+
+enum class AggFn { kCount, kSum, kMin, kMax, kAvg, kFirst, kLast, kStddev, kTwa, kDelta, kRate };
+
+struct AggregateSpec {
+  int64_t start = 0;
+  int64_t end = 0;
+  int64_t step = 0;
+  std::vector<AggFn> functions;
+  bool good_only = false;
+  int64_t max_gap = 0;  // 0: no limit
+};
+
+struct WindowResult {
+  int64_t start = 0;
+  uint64_t count = 0;
+  std::vector<double> values;  // one per function
+};
+
+// Most windows one request may produce.
+inline constexpr uint64_t kMaxWindows = 1000000;
+
+// InvalidArgument naming the field: start >= end, step <= 0, too many
+// windows, no functions, a function the value type does not support.
+absl::Status ValidateAggregateSpec(const AggregateSpec& spec, ValueType type);
+
+class Aggregator {
+ public:
+  // REQUIRES: ValidateAggregateSpec(spec, type).ok().
+  Aggregator(const AggregateSpec& spec, ValueType type);
+
+  // The last sample before spec.start, if any; call before Add. Skipped when
+  // good_only and it is not Good.
+  void SetPrevious(const codec::ChunkColumns& cols, size_t i);
+  // Adds samples of `cols` (in [start, end), increasing across calls).
+  void Add(const codec::ChunkColumns& cols);
+  // Closes the last windows; returns every window, empty ones included.
+  std::vector<WindowResult> Finish();
+
+ private:
+  struct Window {
+    uint64_t count = 0;
+    uint64_t n = 0;  // non-NaN values
+    double sum = 0, mean = 0, m2 = 0;
+    double min = 0, max = 0;
+    double first = 0, last = 0;
+    double twa_integral = 0;
+    int64_t twa_covered = 0;
+    double delta = 0;
+    bool has_delta = false;
+  };
+  size_t WindowOf(int64_t ts) const;
+  void Hold(int64_t from, int64_t to, double value);
+  void AddOne(int64_t ts, double v);
+
+  const AggregateSpec spec_;
+  const ValueType type_;
+  std::vector<Window> windows_;
+  std::optional<std::pair<int64_t, double>> held_;  // last sample, for TWA and DELTA
+};
+
+// A sample's value as a double (int64 converted, bool 0/1); NaN for strings.
+double NumericValue(const codec::ChunkColumns& cols, size_t i);
+
+}  // namespace historian::query
+
+#endif  // HISTORIAN_STORAGE_QUERY_AGGREGATOR_H_

@@ -1,0 +1,87 @@
+#include "storage/query/plotter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "storage/engine/columns.h"
+#include "storage/query/aggregator.h"
+
+namespace historian::query {
+
+absl::Status ValidatePlotSpec(int64_t start, int64_t end, uint32_t buckets) {
+  if (start >= end) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("start_ns: ", start, " must be below end_ns ", end));
+  }
+  if (buckets == 0 || buckets > kMaxPlotBuckets) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("buckets: must be 1..", kMaxPlotBuckets, ", got ", buckets));
+  }
+  return absl::OkStatus();
+}
+
+Plotter::Plotter(int64_t start, int64_t end, uint32_t buckets, ValueType type)
+    : start_(start),
+      end_(end),
+      width_(std::max<uint64_t>(
+          1, ((static_cast<uint64_t>(end) - static_cast<uint64_t>(start)) + buckets - 1) / buckets)),
+      numeric_(type == ValueType::kDouble || type == ValueType::kInt64) {
+  out_.Reset(type);
+  for (auto* c : {&first_, &last_, &min_, &max_}) c->Reset(type);
+}
+
+void Plotter::Flush() {
+  if (bucket_ < 0) return;
+  std::vector<const codec::ChunkColumns*> picks = {&first_, &last_, &min_, &max_};
+  std::sort(picks.begin(), picks.end(), [](auto* a, auto* b) {
+    int64_t ta = a->size() ? a->timestamps[0] : kMaxTimestamp;
+    int64_t tb = b->size() ? b->timestamps[0] : kMaxTimestamp;
+    return ta < tb;
+  });
+  int64_t last_ts = kMinTimestamp;
+  bool any = false;
+  for (auto* p : picks) {
+    if (p->size() == 0 || (any && p->timestamps[0] == last_ts)) continue;
+    engine::AppendSample(*p, 0, &out_);
+    last_ts = p->timestamps[0];
+    any = true;
+  }
+  for (auto* c : {&first_, &last_, &min_, &max_}) c->Reset(c->type);
+  bucket_ = -1;
+}
+
+void Plotter::Add(const codec::ChunkColumns& cols) {
+  for (size_t i = 0; i < cols.size(); ++i) {
+    int64_t ts = cols.timestamps[i];
+    if (ts < start_ || ts >= end_) continue;
+    int64_t b = static_cast<int64_t>((static_cast<uint64_t>(ts) - static_cast<uint64_t>(start_)) /
+                                     width_);
+    if (b != bucket_) {
+      Flush();
+      bucket_ = b;
+      engine::AppendSample(cols, i, &first_);
+    }
+    last_.Reset(last_.type);
+    engine::AppendSample(cols, i, &last_);
+    if (!numeric_) continue;
+    double v = NumericValue(cols, i);
+    if (std::isnan(v)) continue;
+    if (min_.size() == 0 || v < NumericValue(min_, 0)) {
+      min_.Reset(min_.type);
+      engine::AppendSample(cols, i, &min_);
+    }
+    if (max_.size() == 0 || v > NumericValue(max_, 0)) {
+      max_.Reset(max_.type);
+      engine::AppendSample(cols, i, &max_);
+    }
+  }
+}
+
+codec::ChunkColumns Plotter::Finish() {
+  Flush();
+  return std::move(out_);
+}
+
+}  // namespace historian::query
