@@ -1,0 +1,305 @@
+// File: output.cc
+#include "client/cli/output.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "client/csv.h"
+#include "client/time_parse.h"
+#include "client/value_text.h"
+
+namespace historian::cli {
+namespace {
+
+namespace v1 = historian::v1;
+using client::CsvEscape;
+using client::FormatDouble;
+using client::FormatRfc3339;
+
+constexpr size_t kTimeWidth = 30;  // 2026-11-23T10:00:00.123456789Z
+constexpr size_t kQualityWidth = 10;
+
+std::string Pad(absl::string_view s, size_t width) {
+  std::string out(s);
+  if (out.size() < width) out.append(width - out.size(), ' ');
+  return out;
+}
+
+std::string JsonDouble(double d) {
+  if (std::isnan(d)) return "\"NaN\"";
+  if (std::isinf(d)) return d > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+  return FormatDouble(d);
+}
+
+// An aggregate result: NaN means "no data".
+std::string FormatAggregate(double d, OutputFormat format) {
+  if (std::isnan(d)) {
+    return format == OutputFormat::kJson ? "null" : format == OutputFormat::kTable ? "-" : "";
+  }
+  return format == OutputFormat::kJson ? JsonDouble(d) : FormatDouble(d);
+}
+
+}  // namespace
+
+absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view name) {
+  if (name == "table") return OutputFormat::kTable;
+  if (name == "csv") return OutputFormat::kCsv;
+  if (name == "json") return OutputFormat::kJson;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown format '", name, "': want table, csv or json"));
+}
+
+OutputFormat DefaultOutputFormat(bool stdout_is_terminal) {
+  return stdout_is_terminal ? OutputFormat::kTable : OutputFormat::kCsv;
+}
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string FormatValue(const v1::Value& value, OutputFormat format) {
+  switch (value.kind_case()) {
+    case v1::Value::kDoubleValue:
+      return format == OutputFormat::kJson ? JsonDouble(value.double_value())
+                                           : FormatDouble(value.double_value());
+    case v1::Value::kInt64Value:
+      return absl::StrCat(value.int64_value());
+    case v1::Value::kBoolValue:
+      return value.bool_value() ? "true" : "false";
+    case v1::Value::kStringValue:
+      switch (format) {
+        case OutputFormat::kTable:
+          return value.string_value();
+        case OutputFormat::kCsv:
+          return CsvEscape(value.string_value(), /*force_quote=*/true);
+        case OutputFormat::kJson:
+          return JsonString(value.string_value());
+      }
+      break;
+    default:
+      break;
+  }
+  return format == OutputFormat::kJson ? "null" : "";
+}
+
+std::string FormatQuality(uint32_t quality, OutputFormat format) {
+  if (format != OutputFormat::kTable) return absl::StrCat(quality);
+  if (quality == 0) return "Good";
+  return absl::StrFormat("0x%08X", quality);
+}
+
+SampleWriter::SampleWriter(std::ostream* out, OutputFormat format, size_t tag_width)
+    : out_(out), format_(format), tag_width_(std::max<size_t>(tag_width, 3)) {}
+
+void SampleWriter::WriteHeader() {
+  if (header_done_) return;
+  header_done_ = true;
+  if (format_ == OutputFormat::kTable) {
+    *out_ << Pad("TAG", tag_width_) << "  " << Pad("TIME", kTimeWidth) << "  "
+          << Pad("QUALITY", kQualityWidth) << "  VALUE\n";
+  } else if (format_ == OutputFormat::kCsv) {
+    *out_ << client::kImportHeader << '\n';
+  }
+}
+
+void SampleWriter::Write(absl::string_view tag, const v1::Sample& sample) {
+  WriteHeader();
+  const std::string value = FormatValue(sample.value(), format_);
+  switch (format_) {
+    case OutputFormat::kTable:
+      *out_ << Pad(tag, tag_width_) << "  " << Pad(FormatRfc3339(sample.timestamp_ns()), kTimeWidth)
+            << "  " << Pad(FormatQuality(sample.quality(), format_), kQualityWidth) << "  " << value
+            << '\n';
+      break;
+    case OutputFormat::kCsv:
+      *out_ << CsvEscape(tag) << ',' << sample.timestamp_ns() << ',' << value << ','
+            << sample.quality() << '\n';
+      break;
+    case OutputFormat::kJson:
+      *out_ << "{\"tag\":" << JsonString(tag) << ",\"time\":\""
+            << FormatRfc3339(sample.timestamp_ns()) << "\",\"time_ns\":" << sample.timestamp_ns()
+            << ",\"value\":" << value << ",\"quality\":" << sample.quality() << "}\n";
+      break;
+  }
+}
+
+void SampleWriter::WriteMissing(absl::string_view tag) {
+  WriteHeader();
+  switch (format_) {
+    case OutputFormat::kTable:
+      *out_ << Pad(tag, tag_width_) << "  " << Pad("-", kTimeWidth) << "  "
+            << Pad("-", kQualityWidth) << "  -\n";
+      break;
+    case OutputFormat::kCsv:
+      *out_ << CsvEscape(tag) << ",,,\n";
+      break;
+    case OutputFormat::kJson:
+      *out_ << "{\"tag\":" << JsonString(tag) << ",\"time\":null,\"time_ns\":null,\"value\":null,"
+            << "\"quality\":null}\n";
+      break;
+  }
+}
+
+AggregateWriter::AggregateWriter(std::ostream* out, OutputFormat format,
+                                 std::vector<std::string> functions, size_t tag_width)
+    : out_(out),
+      format_(format),
+      functions_(std::move(functions)),
+      tag_width_(std::max<size_t>(tag_width, 3)) {}
+
+void AggregateWriter::Write(absl::string_view tag, const v1::AggregateWindow& window) {
+  constexpr size_t kValueWidth = 22;
+  if (!header_done_) {
+    header_done_ = true;
+    if (format_ == OutputFormat::kTable) {
+      *out_ << Pad("TAG", tag_width_) << "  " << Pad("START", kTimeWidth) << "  "
+            << Pad("COUNT", 10);
+      for (const std::string& f : functions_) *out_ << "  " << Pad(f, kValueWidth);
+      *out_ << '\n';
+    } else if (format_ == OutputFormat::kCsv) {
+      *out_ << "tag,start,count";
+      for (const std::string& f : functions_) *out_ << ',' << CsvEscape(f);
+      *out_ << '\n';
+    }
+  }
+  switch (format_) {
+    case OutputFormat::kTable:
+      *out_ << Pad(tag, tag_width_) << "  " << Pad(FormatRfc3339(window.start_ns()), kTimeWidth)
+            << "  " << Pad(absl::StrCat(window.count()), 10);
+      for (size_t i = 0; i < functions_.size(); ++i) {
+        const double d = i < static_cast<size_t>(window.values_size()) ? window.values(i) : NAN;
+        *out_ << "  " << Pad(FormatAggregate(d, format_), kValueWidth);
+      }
+      *out_ << '\n';
+      break;
+    case OutputFormat::kCsv:
+      *out_ << CsvEscape(tag) << ',' << window.start_ns() << ',' << window.count();
+      for (size_t i = 0; i < functions_.size(); ++i) {
+        const double d = i < static_cast<size_t>(window.values_size()) ? window.values(i) : NAN;
+        *out_ << ',' << FormatAggregate(d, format_);
+      }
+      *out_ << '\n';
+      break;
+    case OutputFormat::kJson:
+      *out_ << "{\"tag\":" << JsonString(tag) << ",\"start\":\"" << FormatRfc3339(window.start_ns())
+            << "\",\"start_ns\":" << window.start_ns() << ",\"count\":" << window.count();
+      for (size_t i = 0; i < functions_.size(); ++i) {
+        const double d = i < static_cast<size_t>(window.values_size()) ? window.values(i) : NAN;
+        *out_ << ',' << JsonString(functions_[i]) << ':' << FormatAggregate(d, format_);
+      }
+      *out_ << "}\n";
+      break;
+  }
+}
+
+TagWriter::TagWriter(std::ostream* out, OutputFormat format) : out_(out), format_(format) {}
+
+void TagWriter::Write(const v1::Tag& tag) {
+  std::vector<std::pair<std::string, std::string>> attrs(tag.attributes().begin(),
+                                                         tag.attributes().end());
+  std::sort(attrs.begin(), attrs.end());
+  const absl::string_view type = client::ValueTypeName(tag.value_type());
+  switch (format_) {
+    case OutputFormat::kTable:
+      if (!header_done_) {
+        *out_ << Pad("NAME", 40) << "  " << Pad("TYPE", 8) << "  " << Pad("UNIT", 10)
+              << "  DESCRIPTION\n";
+      }
+      *out_ << Pad(tag.name(), 40) << "  " << Pad(type, 8) << "  " << Pad(tag.unit(), 10) << "  "
+            << tag.description() << '\n';
+      break;
+    case OutputFormat::kCsv:
+      if (!header_done_) {
+        *out_ << "name,type,unit,description,retention_ns,origin_site,attributes\n";
+      }
+      *out_ << CsvEscape(tag.name()) << ',' << type << ',' << CsvEscape(tag.unit()) << ','
+            << CsvEscape(tag.description()) << ',' << tag.retention_ns() << ','
+            << CsvEscape(tag.origin_site()) << ','
+            << CsvEscape(absl::StrJoin(attrs, ";", absl::PairFormatter("="))) << '\n';
+      break;
+    case OutputFormat::kJson: {
+      *out_ << "{\"name\":" << JsonString(tag.name()) << ",\"type\":\"" << type
+            << "\",\"unit\":" << JsonString(tag.unit())
+            << ",\"description\":" << JsonString(tag.description())
+            << ",\"retention_ns\":" << tag.retention_ns()
+            << ",\"origin_site\":" << JsonString(tag.origin_site()) << ",\"id\":" << tag.id()
+            << ",\"created_ns\":" << tag.created_ns() << ",\"attributes\":{";
+      for (size_t i = 0; i < attrs.size(); ++i) {
+        *out_ << (i ? "," : "") << JsonString(attrs[i].first) << ':' << JsonString(attrs[i].second);
+      }
+      *out_ << "}}\n";
+      break;
+    }
+  }
+  header_done_ = true;
+}
+
+std::string FormatAck(const v1::WriteAck& ack, OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kTable: {
+      std::string out =
+          absl::StrCat("accepted ", ack.accepted_count(), ", rejected ", ack.rejected_size(),
+                       ack.duplicate() ? " (duplicate)" : "", "\n");
+      for (const v1::RejectedSample& r : ack.rejected()) {
+        absl::StrAppend(&out, "rejected series ", r.series_index(), " sample ", r.sample_index(),
+                        ": ", absl::StatusCodeToString(static_cast<absl::StatusCode>(r.code())),
+                        ": ", r.reason(), "\n");
+      }
+      return out;
+    }
+    case OutputFormat::kCsv:
+      return absl::StrCat("batch_sequence,accepted,rejected,duplicate\n", ack.batch_sequence(), ",",
+                          ack.accepted_count(), ",", ack.rejected_size(), ",",
+                          ack.duplicate() ? "true" : "false", "\n");
+    case OutputFormat::kJson: {
+      std::string out = absl::StrCat(
+          "{\"batch_sequence\":", ack.batch_sequence(), ",\"accepted\":", ack.accepted_count(),
+          ",\"duplicate\":", ack.duplicate() ? "true" : "false", ",\"rejected\":[");
+      for (int i = 0; i < ack.rejected_size(); ++i) {
+        const v1::RejectedSample& r = ack.rejected(i);
+        absl::StrAppend(&out, i ? "," : "", "{\"series_index\":", r.series_index(),
+                        ",\"sample_index\":", r.sample_index(), ",\"code\":", r.code(),
+                        ",\"reason\":", JsonString(r.reason()), "}");
+      }
+      return out + "]}\n";
+    }
+  }
+  return "";
+}
+
+}  // namespace historian::cli

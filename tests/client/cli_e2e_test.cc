@@ -1,0 +1,253 @@
+// End-to-end tests of the `historian` CLI against a real `historiand`: one
+// node per test suite in a temporary directory on a free port. Needs both
+// binaries under $HISTORIAN_BIN_DIR (set by historian_test()).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace historian {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::string BinDir() {
+  const char* dir = std::getenv("HISTORIAN_BIN_DIR");
+  return dir != nullptr ? dir : ".";
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class CliE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() / absl::StrCat("historian_cli_e2e_", getpid()));
+    fs::remove_all(*dir_);
+    fs::create_directories(*dir_);
+    const std::string historiand = BinDir() + "/server/historiand";
+    const std::string port_file = (*dir_ / "port").string();
+    server_pid_ = fork();
+    if (server_pid_ == 0) {
+      const std::string data = "--data_dir=" + (*dir_ / "data").string();
+      const std::string pf = "--port_file=" + port_file;
+      std::freopen((*dir_ / "historiand.log").c_str(), "w", stdout);
+      execl(historiand.c_str(), historiand.c_str(), data.c_str(), "--listen=127.0.0.1:0",
+            pf.c_str(), "--sync_writes=false",
+            // Small streams, so reads must follow continuation tokens.
+            "--max_read_samples=1000", static_cast<char*>(nullptr));
+      std::_Exit(127);
+    }
+    for (int i = 0; i < 200 && !fs::exists(port_file); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (fs::exists(port_file)) {
+      address_ = new std::string(absl::StrCat("127.0.0.1:", std::stoi(ReadFile(port_file))));
+    }
+  }
+
+  static void TearDownTestSuite() {
+    if (server_pid_ > 0) {
+      kill(server_pid_, SIGTERM);
+      int status;
+      waitpid(server_pid_, &status, 0);
+    }
+    fs::remove_all(*dir_);
+    delete dir_;
+    delete address_;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(address_, nullptr) << "historiand did not start; see its log in " << *dir_;
+  }
+
+  // Runs `historian --server ADDR args...` and captures everything.
+  RunResult Run(const std::vector<std::string>& args, const std::string& server = "") {
+    std::string cmd = ShellQuote(BinDir() + "/client/historian") + " --server " +
+                      ShellQuote(server.empty() ? *address_ : server);
+    for (const std::string& a : args) cmd += " " + ShellQuote(a);
+    const fs::path err = *dir_ / "stderr";
+    cmd += " 2>" + ShellQuote(err.string());
+    RunResult r;
+    FILE* p = popen(cmd.c_str(), "r");
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) r.out.append(buf, n);
+    const int status = pclose(p);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.err = ReadFile(err);
+    return r;
+  }
+
+  fs::path Path(const std::string& name) { return *dir_ / name; }
+
+  static fs::path* dir_;
+  static std::string* address_;
+  static pid_t server_pid_;
+};
+
+fs::path* CliE2eTest::dir_ = nullptr;
+std::string* CliE2eTest::address_ = nullptr;
+pid_t CliE2eTest::server_pid_ = -1;
+
+std::vector<std::string> SortedBody(const std::string& csv) {
+  std::vector<std::string> lines = absl::StrSplit(csv, '\n', absl::SkipEmpty());
+  if (!lines.empty()) lines.erase(lines.begin());  // header
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+TEST_F(CliE2eTest, WriteThenLatest) {
+  RunResult w = Run({"write", "e2e.write.temp", "21.5", "--time", "2026-11-23T10:00:00Z"});
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  EXPECT_THAT(w.out, HasSubstr("1,0,false"));  // csv ack: accepted 1, rejected 0
+  RunResult l = Run({"latest", "e2e.write.temp", "--format", "json"});
+  ASSERT_EQ(l.exit_code, 0) << l.err;
+  EXPECT_EQ(l.out,
+            "{\"tag\":\"e2e.write.temp\",\"time\":\"2026-11-23T10:00:00Z\",\"time_ns\":"
+            "1795428000000000000,\"value\":21.5,\"quality\":0}\n");
+}
+
+TEST_F(CliE2eTest, CreateTagAndList) {
+  RunResult c = Run({"create-tag", "e2e.tags.pressure", "--type", "double", "--unit", "bar",
+                     "--attr", "asset=press2"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  RunResult t = Run({"tags", "e2e.tags.*", "--attr", "asset=press2"});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_THAT(t.out, HasSubstr("e2e.tags.pressure,double,bar,"));
+  // An int64 literal written to a double tag is converted.
+  RunResult w = Run({"write", "e2e.tags.pressure", "3", "--time", "5"});
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  RunResult q = Run({"query", "e2e.tags.pressure", "--from", "0", "--to", "10"});
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  EXPECT_EQ(q.out, "tag,time,value,quality\ne2e.tags.pressure,5,3.0,0\n");
+}
+
+TEST_F(CliE2eTest, ImportExportRoundTrip) {
+  std::string csv = "tag,time,value,quality\n";
+  for (int i = 0; i < 2500; ++i) {
+    // "0.0", "0.1", ...: every value reads as a double.
+    absl::StrAppend(&csv, "e2e.rt.d,", 1000 + i, ",", absl::StrFormat("%.1f", i * 0.1), ",0\n");
+    absl::StrAppend(&csv, "e2e.rt.i,", 1000 + i, ",", i - 1000, ",", i % 3 ? 0 : 192, "\n");
+  }
+  absl::StrAppend(&csv, "e2e.rt.s,7,\"a \"\"quoted\"\", string\",0\n");
+  absl::StrAppend(&csv, "e2e.rt.s,8,\"42\",0\n");
+  absl::StrAppend(&csv, "e2e.rt.b,9,true,0\n");
+  absl::StrAppend(&csv, "e2e.rt.x,10,1.0,2147483648\n");
+  // A new tag is typed by its first value; later integers are converted.
+  absl::StrAppend(&csv, "e2e.rt.x,11,2,0\n");
+  std::ofstream(Path("in.csv")) << csv;
+  RunResult imp = Run({"import-csv", Path("in.csv").string(), "--batch-size", "1000"});
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  EXPECT_EQ(imp.out, "accepted,rejected\n5005,0\n");
+
+  RunResult exp =
+      Run({"export-csv", "e2e.rt.*", "--from", "0", "--to", "100000", Path("out.csv").string()});
+  ASSERT_EQ(exp.exit_code, 0) << exp.err;
+  // Doubles print in their shortest exact form, so the files differ only in
+  // spelling (0.30000000000000004 vs StrCat's 0.3): compare after re-import.
+  const std::string out = ReadFile(Path("out.csv"));
+  EXPECT_THAT(out, ::testing::StartsWith("tag,time,value,quality\n"));
+  EXPECT_EQ(SortedBody(out).size(), 5005u);
+  EXPECT_THAT(out, HasSubstr("e2e.rt.s,7,\"a \"\"quoted\"\", string\",0\n"));
+  EXPECT_THAT(out, HasSubstr("e2e.rt.s,8,\"42\",0\n"));
+  EXPECT_THAT(out, HasSubstr("e2e.rt.x,10,1.0,2147483648\ne2e.rt.x,11,2.0,0\n"));
+
+  // export -> import -> export is the identity.
+  std::string renamed = out;
+  for (size_t pos; (pos = renamed.find("e2e.rt.")) != std::string::npos;) {
+    renamed.replace(pos, 7, "e2e.r2.");
+  }
+  std::ofstream(Path("in2.csv")) << renamed;
+  ASSERT_EQ(Run({"import-csv", Path("in2.csv").string()}).exit_code, 0);
+  RunResult exp2 = Run({"export-csv", "e2e.r2.*", "--from", "0", "--to", "100000"});
+  ASSERT_EQ(exp2.exit_code, 0) << exp2.err;
+  EXPECT_EQ(SortedBody(exp2.out), SortedBody(renamed));
+
+  // --limit beyond the node's per-stream cap (1000 here) still follows tokens.
+  RunResult lim = Run({"query", "e2e.rt.d", "--from", "0", "--to", "100000", "--limit", "1500"});
+  ASSERT_EQ(lim.exit_code, 0) << lim.err;
+  EXPECT_EQ(SortedBody(lim.out).size(), 1500u);
+  EXPECT_EQ(lim.err, "historian: query: stopped at --limit 1500; more samples may exist\n");
+  RunResult all = Run({"query", "e2e.rt.d", "--from", "0", "--to", "100000", "--limit", "2500"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(SortedBody(all.out).size(), 2500u);
+}
+
+TEST_F(CliE2eTest, ImportReportsRejectedRowsWithLineNumbers) {
+  std::ofstream(Path("bad.csv")) << "tag,time,value\n"
+                                    "e2e.bad.a,1,1.5\n"
+                                    "e2e.bad.a,yesterday,2\n"
+                                    "e2e.bad.a,3,\n";
+  RunResult r = Run({"import-csv", Path("bad.csv").string()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("line 3: column time"));
+  EXPECT_THAT(r.err, HasSubstr("line 4: column value"));
+  EXPECT_THAT(r.err, HasSubstr("historian: import-csv: 2 rows rejected"));
+  EXPECT_EQ(r.out, "accepted,rejected\n1,2\n");
+}
+
+TEST_F(CliE2eTest, FailsOverToTheNextServer) {
+  RunResult w = Run({"write", "e2e.failover", "1"}, "127.0.0.1:1," + *address_);
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  RunResult r = Run({"latest", "e2e.failover"}, "127.0.0.1:1," + *address_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("e2e.failover,"));
+}
+
+TEST_F(CliE2eTest, ErrorsAreOneLine) {
+  RunResult r = Run({"query", "e2e.none", "--from", "bogus"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err,
+            "historian: query: --from: invalid time 'bogus': bad date, want YYYY-MM-DD "
+            "(want RFC 3339 like 2026-11-23T10:00:00Z or integer nanoseconds)\n");
+  RunResult u = Run({"latest", "x"}, "127.0.0.1:1");
+  EXPECT_EQ(u.exit_code, 1);
+  EXPECT_THAT(u.err, ::testing::StartsWith("historian: latest: UNAVAILABLE"));
+  EXPECT_EQ(std::count(u.err.begin(), u.err.end(), '\n'), 1);
+}
+
+TEST_F(CliE2eTest, AggregateAnswersOrFailsCleanly) {
+  RunResult r = Run({"query", "e2e.rt.d", "--from", "0", "--to", "100000", "--agg", "count,avg",
+                     "--step", "1us"});
+  if (r.exit_code == 0) {
+    EXPECT_THAT(r.out, ::testing::StartsWith("tag,start,count,count,avg\n"));
+  } else {
+    EXPECT_THAT(r.err, ::testing::StartsWith("historian: query: "));
+  }
+}
+
+}  // namespace
+}  // namespace historian
