@@ -1,0 +1,583 @@
+// File: int_codec.cc
+// Bit-packed blocks with patched exceptions (PFor), delta / delta-of-delta
+// integer columns, and run-length small-alphabet sequences.
+#include "storage/codec/int_codec.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace historian::codec {
+namespace {
+
+// Packed sequence modes.
+constexpr uint8_t kPackedAllZero = 0;
+constexpr uint8_t kPackedBlocks = 1;
+// Block header: low 7 bits = width (0..64), top bit = exceptions follow.
+constexpr uint8_t kBlockHasExceptions = 0x80;
+// Exception count byte: low 7 bits = count - 1, top bit = every exception's
+// bits above the width are exactly 1 (so no varints follow the positions).
+constexpr uint8_t kExceptionsAllOne = 0x80;
+
+// Int column modes.
+constexpr uint8_t kIntDelta = 0;
+constexpr uint8_t kIntDeltaOfDelta = 1;
+// Residuals from a line x[0] + slope * i, minus a per-block reference.
+constexpr uint8_t kIntFrameOfRef = 2;
+// Deltas minus a per-block reference (counters with a jittery rate).
+constexpr uint8_t kIntDeltaFrameOfRef = 3;
+
+// Small sequence modes.
+constexpr uint8_t kSmallConstant = 0;
+constexpr uint8_t kSmallRuns = 1;
+constexpr uint8_t kSmallPacked = 2;
+
+inline uint64_t LowMask(int b) { return b >= 64 ? ~uint64_t{0} : (uint64_t{1} << b) - 1; }
+
+inline size_t PackedBytes(size_t len, int b) { return (len * static_cast<size_t>(b) + 7) / 8; }
+
+// Picks the block width b minimising the block size when values wider than b
+// are stored as exceptions (position byte + varint of the bits above b).
+int ChooseWidth(const uint64_t* v, size_t len) {
+  uint64_t any = 0;
+  for (size_t i = 0; i < len; ++i) any |= v[i];
+  const int wmax = BitWidth(any);
+  if (wmax == 0) return 0;
+  // Four interleaved histograms so increments of the same bin do not wait
+  // on each other.
+  uint8_t h4[4][65] = {};  // len <= 128 fits a byte
+  size_t i = 0;
+  for (; i + 4 <= len; i += 4) {
+    ++h4[0][BitWidth(v[i])];
+    ++h4[1][BitWidth(v[i + 1])];
+    ++h4[2][BitWidth(v[i + 2])];
+    ++h4[3][BitWidth(v[i + 3])];
+  }
+  for (; i < len; ++i) ++h4[0][BitWidth(v[i])];
+  uint32_t hist[65];
+  for (int w = 0; w <= wmax; ++w) hist[w] = h4[0][w] + h4[1][w] + h4[2][w] + h4[3][w];
+  // Costs in 1/7 bits so the varint estimate (7 payload bits a byte, plus half
+  // a byte of rounding) stays integral.
+  const uint64_t l = len;
+  uint64_t best_cost = 7 * l * wmax;
+  int best = wmax;
+  uint64_t exc = 0, exc_width_sum = 0;
+  for (int b = wmax - 1; b >= 0; --b) {
+    exc += hist[b + 1];
+    exc_width_sum += uint64_t{hist[b + 1]} * (b + 1);
+    uint64_t high_bits = exc_width_sum - exc * b;
+    uint64_t cost = 7 * (l * b + 8 + exc * 12) + 8 * high_bits;
+    if (cost < best_cost) {
+      best_cost = cost;
+      best = b;
+    }
+  }
+  return best;
+}
+
+// Packs len values of width B (masked) LSB-first into dst, which has 8
+// bytes of slack. Groups of 8 values fill exactly B bytes, so with B a
+// constant the accumulator schedule inside a group is known at compile time.
+template <int B>
+void Pack(const uint64_t* v, size_t len, uint8_t* dst) {
+  if constexpr (B > 0) {
+    constexpr uint64_t kMask = B >= 64 ? ~uint64_t{0} : (uint64_t{1} << B) - 1;
+    auto pack_run = [](const uint64_t* in, size_t count, uint8_t* out) {
+      uint64_t acc = 0;
+      int fill = 0;
+      for (size_t k = 0; k < count; ++k) {
+        const uint64_t x = in[k] & kMask;
+        acc |= x << fill;
+        fill += B;
+        if (fill >= 64) {
+          Store64(out, acc);
+          out += 8;
+          fill -= 64;
+          acc = fill ? x >> (B - fill) : 0;
+        }
+      }
+      if (fill > 0) Store64(out, acc);
+    };
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+      // Written in order: each group's trailing store is overwritten by the
+      // next group's first one.
+      uint64_t acc = 0;
+      int fill = 0;
+      uint8_t* out = dst + (i / 8) * B;
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        const uint64_t x = v[i + k] & kMask;
+        acc |= x << fill;
+        fill += B;
+        if (fill >= 64) {
+          Store64(out, acc);
+          out += 8;
+          fill -= 64;
+          acc = fill ? x >> (B - fill) : 0;
+        }
+      }
+      if (fill > 0) Store64(out, acc);
+    }
+    if (i < len) pack_run(v + i, len - i, dst + (i / 8) * B);
+  }
+}
+
+using PackFn = void (*)(const uint64_t*, size_t, uint8_t*);
+
+template <size_t... I>
+constexpr std::array<PackFn, sizeof...(I)> MakePackTable(std::index_sequence<I...>) {
+  return {&Pack<static_cast<int>(I)>...};
+}
+constexpr auto kPack = MakePackTable(std::make_index_sequence<65>());
+
+void PackBits(const uint64_t* v, size_t len, int b, ByteWriter* w) {
+  uint8_t* dst = w->Extend(PackedBytes(len, b));
+  kPack[b](v, len, dst);
+  w->TrimSlack();
+}
+
+void WriteBlock(const uint64_t* v, size_t len, ByteWriter* w) {
+  const int b = ChooseWidth(v, len);
+  uint32_t num_exc = 0;
+  if (b < 64) {
+    for (size_t i = 0; i < len; ++i) num_exc += (v[i] >> b) != 0;
+  }
+  bool all_one = true;  // every exception's high part is 1: no varints
+  if (num_exc) {
+    for (size_t i = 0; i < len; ++i) all_one &= (v[i] >> b) <= 1;
+  }
+  w->PutByte(static_cast<uint8_t>(b | (num_exc ? kBlockHasExceptions : 0)));
+  if (num_exc) {
+    w->PutByte(static_cast<uint8_t>((num_exc - 1) | (all_one ? kExceptionsAllOne : 0)));
+  }
+  if (b > 0) PackBits(v, len, b, w);
+  if (num_exc) {
+    for (size_t i = 0; i < len; ++i) {
+      if ((v[i] >> b) == 0) continue;
+      w->PutByte(static_cast<uint8_t>(i));
+      if (!all_one) w->PutVarint(v[i] >> b);
+    }
+  }
+}
+
+// Unpacks len values of width B from `in`, which must have 9 readable bytes
+// past the packed data. Groups of 8 values span exactly B bytes, so inside a
+// group every offset is a compile-time constant.
+template <int B>
+void Unpack(const uint8_t* in, size_t len, uint64_t* out) {
+  if constexpr (B == 0) {
+    std::fill(out, out + len, 0);
+  } else {
+    constexpr uint64_t kMask = B >= 64 ? ~uint64_t{0} : (uint64_t{1} << B) - 1;
+    auto get = [&](const uint8_t* p, size_t bit) -> uint64_t {
+      const uint8_t* q = p + bit / 8;
+      const int sh = static_cast<int>(bit % 8);
+      uint64_t word = Load64(q) >> sh;
+      if constexpr (B > 56) {
+        if (sh) word |= uint64_t{q[8]} << (64 - sh);
+      }
+      return word & kMask;
+    };
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+      const uint8_t* p = in + (i / 8) * B;
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) out[i + k] = get(p, static_cast<size_t>(k) * B);
+    }
+    for (; i < len; ++i) out[i] = get(in, i * B);
+  }
+}
+
+using UnpackFn = void (*)(const uint8_t*, size_t, uint64_t*);
+
+template <size_t... I>
+constexpr std::array<UnpackFn, sizeof...(I)> MakeUnpackTable(std::index_sequence<I...>) {
+  return {&Unpack<static_cast<int>(I)>...};
+}
+constexpr auto kUnpack = MakeUnpackTable(std::make_index_sequence<65>());
+
+bool ReadBlock(ByteReader* r, size_t len, uint64_t* out) {
+  uint8_t h;
+  if (!r->GetByte(&h)) return false;
+  const int b = h & ~kBlockHasExceptions;
+  if (b > 64) return false;
+  uint32_t num_exc = 0;
+  bool all_one = false;
+  if (h & kBlockHasExceptions) {
+    uint8_t c;
+    if (!r->GetByte(&c)) return false;
+    all_one = (c & kExceptionsAllOne) != 0;
+    num_exc = static_cast<uint32_t>(c & ~kExceptionsAllOne) + 1;
+    if (num_exc > len || b == 64) return false;
+  }
+  const size_t bytes = PackedBytes(len, b);
+  const uint8_t* packed;
+  if (!r->GetBytes(bytes, &packed)) return false;
+  if (r->remaining() >= 9) {
+    kUnpack[b](packed, len, out);
+  } else {
+    // Near the end of the input: unpack from a padded copy.
+    uint8_t buf[kBlockSize * 8 + 16] = {};
+    std::memcpy(buf, packed, bytes);
+    kUnpack[b](buf, len, out);
+  }
+  for (uint32_t e = 0; e < num_exc; ++e) {
+    uint8_t pos;
+    uint64_t high = 1;
+    if (!r->GetByte(&pos) || (!all_one && !r->GetVarint(&high))) return false;
+    if (pos >= len) return false;
+    out[pos] |= high << b;
+  }
+  return true;
+}
+
+}  // namespace
+
+void WritePacked(const uint64_t* v, size_t n, ByteWriter* w) {
+  uint64_t any = 0;
+  for (size_t i = 0; i < n; ++i) any |= v[i];
+  if (any == 0) {
+    w->PutByte(kPackedAllZero);
+    return;
+  }
+  w->PutByte(kPackedBlocks);
+  for (size_t i = 0; i < n; i += kBlockSize) WriteBlock(v + i, std::min(kBlockSize, n - i), w);
+}
+
+bool ReadPacked(ByteReader* r, size_t n, uint64_t* out) {
+  uint8_t mode;
+  if (!r->GetByte(&mode)) return false;
+  if (mode == kPackedAllZero) {
+    std::fill(out, out + n, 0);
+    return true;
+  }
+  if (mode != kPackedBlocks) return false;
+  for (size_t i = 0; i < n; i += kBlockSize) {
+    if (!ReadBlock(r, std::min(kBlockSize, n - i), out + i)) return false;
+  }
+  return true;
+}
+
+namespace {
+
+bool ReadIntColumnImpl(ByteReader* r, size_t n, bool allow_for, uint64_t* out);
+
+// Estimated bits of a block of len values of at most w bits, nz of them not
+// zero: packed, or (when sparse) zero width with nz patched exceptions.
+inline uint64_t BlockCost(uint64_t len, int w, uint64_t nz) {
+  return std::min(len * w, 8 + nz * (16 + w));
+}
+
+// Frame of reference: y[i] minus the line y0 + slope * i, minus the minimum
+// of each block. `refs` holds the block minimums of y - line.
+void WriteForBody(uint64_t* resid, size_t n, int64_t slope, const uint64_t* refs, ByteWriter* w);
+
+// Writes a column; without `allow_for` only the delta modes (used for the
+// block references of the FOR modes, which bounds the recursion).
+void WriteIntColumnImpl(const uint64_t* x, size_t n, bool allow_for, ByteWriter* w) {
+  w->PutByte(0);  // placeholder for the mode byte, patched below
+  const size_t mode_at = w->size() - 1;
+  // Constant steps (regular clocks, constant values, steady counters): all
+  // delta-of-deltas are zero.
+  if (n > 2) {
+    const uint64_t d0 = x[1] - x[0];
+    uint64_t diff = 0;
+    for (size_t i = 2; i < n; ++i) diff |= (x[i] - x[i - 1]) ^ d0;
+    if (diff == 0) {
+      (*w->buffer())[mode_at] = static_cast<char>(d0 == 0 ? kIntDelta : kIntDeltaOfDelta);
+      w->PutVarint(ZigZag(x[0]));
+      if (d0 != 0) w->PutVarint(ZigZag(d0));
+      w->PutByte(kPackedAllZero);
+      return;
+    }
+  }
+  // One pass computes the delta, delta-of-delta and linear residual streams
+  // and, per block, the bit width each mode would need.
+  auto delta = std::make_unique_for_overwrite<uint64_t[]>(n);
+  auto dod = std::make_unique_for_overwrite<uint64_t[]>(n);
+  auto resid = std::make_unique_for_overwrite<uint64_t[]>(n);
+  int64_t slope = 0;
+  if (n > 2) {
+    // Rounded, so a clock ticking 1000 +- jitter gets slope 1000.
+    const int64_t span = static_cast<int64_t>(x[n - 1] - x[0]), steps = static_cast<int64_t>(n - 1);
+    slope = span / steps;
+    const int64_t rem = span % steps;
+    if (rem > steps / 2) ++slope;
+    if (rem < -(steps / 2)) --slope;
+  }
+  const size_t num_blocks = (n + kBlockSize - 1) / kBlockSize;
+  auto refs = std::make_unique_for_overwrite<uint64_t[]>(num_blocks);
+  uint64_t cost_delta = 0, cost_dod = 0, cost_for = 0, cost_dfor = 0;
+  uint64_t prev_d = 0, line = x[0];
+  for (size_t b = 0; b < num_blocks; ++b) {
+    const size_t lo = b * kBlockSize, hi = std::min(n, lo + kBlockSize);
+    uint64_t or_d = 0, or_dd = 0, nz_d = 0, nz_dd = 0;
+    int64_t ymin = std::numeric_limits<int64_t>::max(), ymax = std::numeric_limits<int64_t>::min();
+    int64_t dmin = ymin, dmax = ymax;
+    for (size_t i = lo; i < hi; ++i) {
+      const uint64_t d = i ? x[i] - x[i - 1] : 0;
+      const uint64_t zd = ZigZag(d), zdd = ZigZag(d - prev_d);
+      prev_d = d;
+      delta[i] = zd;
+      dod[i] = zdd;
+      or_d |= zd;
+      nz_d += zd != 0;
+      if (i >= 2) {  // dod[0..1] are not stored
+        or_dd |= zdd;
+        nz_dd += zdd != 0;
+      }
+      if (i >= 1) {
+        dmin = std::min(dmin, static_cast<int64_t>(d));
+        dmax = std::max(dmax, static_cast<int64_t>(d));
+      }
+      const int64_t y = static_cast<int64_t>(x[i] - line);
+      line += static_cast<uint64_t>(slope);
+      resid[i] = static_cast<uint64_t>(y);
+      ymin = std::min(ymin, y);
+      ymax = std::max(ymax, y);
+    }
+    refs[b] = static_cast<uint64_t>(ymin);
+    const uint64_t len = hi - lo;
+    cost_delta += BlockCost(len, BitWidth(or_d), nz_d);
+    cost_dod += BlockCost(len, BitWidth(or_dd), nz_dd);
+    if (dmin <= dmax) {
+      cost_dfor += len * BitWidth(static_cast<uint64_t>(dmax) - static_cast<uint64_t>(dmin)) + 16;
+    }
+    const int w_for = BitWidth(static_cast<uint64_t>(ymax) - static_cast<uint64_t>(ymin));
+    uint64_t nz_for = len;
+    if (allow_for && w_for > 0 && w_for < 8) {
+      // Mostly at the block minimum (a flag that is rarely raised)?
+      nz_for = 0;
+      for (size_t i = lo; i < hi; ++i) nz_for += resid[i] != refs[b];
+    }
+    cost_for += BlockCost(len, w_for, nz_for) + 16;
+  }
+  // Fixed overheads in bits: dod stores the first delta, FOR the slope.
+  cost_dod += n > 1 ? 8 + BitWidth(delta[1]) : 0;
+  cost_for += 16;
+  cost_dfor += 16;
+  uint8_t mode = kIntDelta;
+  uint64_t best = cost_delta;
+  if (n > 2) {
+    auto consider = [&](uint8_t m, uint64_t cost) {
+      if (cost < best) {
+        best = cost;
+        mode = m;
+      }
+    };
+    consider(kIntDeltaOfDelta, cost_dod);
+    if (allow_for) {
+      consider(kIntFrameOfRef, cost_for);
+      consider(kIntDeltaFrameOfRef, cost_dfor);
+    }
+  }
+
+  (*w->buffer())[mode_at] = static_cast<char>(mode);
+  w->PutVarint(ZigZag(x[0]));
+  if (n == 1) return;
+  switch (mode) {
+    case kIntDelta:
+      WritePacked(delta.get() + 1, n - 1, w);
+      break;
+    case kIntDeltaOfDelta:
+      w->PutVarint(delta[1]);
+      WritePacked(dod.get() + 2, n - 2, w);
+      break;
+    case kIntFrameOfRef:
+      WriteForBody(resid.get(), n, slope, refs.get(), w);
+      break;
+    default: {
+      // The raw deltas, framed per block of the delta sequence.
+      const size_t m = n - 1, mb = (m + kBlockSize - 1) / kBlockSize;
+      for (size_t i = 0; i < m; ++i) resid[i] = x[i + 1] - x[i];
+      for (size_t b = 0; b < mb; ++b) {
+        int64_t lo = std::numeric_limits<int64_t>::max();
+        for (size_t i = b * kBlockSize; i < std::min(m, (b + 1) * kBlockSize); ++i) {
+          lo = std::min(lo, static_cast<int64_t>(resid[i]));
+        }
+        refs[b] = static_cast<uint64_t>(lo);
+      }
+      WriteForBody(resid.get(), m, 0, refs.get(), w);
+      break;
+    }
+  }
+}
+
+void WriteForBody(uint64_t* resid, size_t n, int64_t slope, const uint64_t* refs, ByteWriter* w) {
+  const size_t num_blocks = (n + kBlockSize - 1) / kBlockSize;
+  w->PutVarint(ZigZag(static_cast<uint64_t>(slope)));
+  WriteIntColumnImpl(refs, num_blocks, /*allow_for=*/false, w);
+  for (size_t i = 0; i < n; ++i) resid[i] -= refs[i / kBlockSize];
+  WritePacked(resid, n, w);
+}
+
+// Reads what WriteForBody wrote; out[i] = y0 + slope * i + ref + residual.
+bool ReadForBody(ByteReader* r, size_t n, uint64_t y0, uint64_t* out) {
+  uint64_t slope;
+  if (!r->GetVarint(&slope)) return false;
+  slope = UnZigZag(slope);
+  const size_t num_blocks = (n + kBlockSize - 1) / kBlockSize;
+  uint64_t small[8];
+  std::unique_ptr<uint64_t[]> big;
+  uint64_t* refs = small;
+  if (num_blocks > 8) {
+    big = std::make_unique_for_overwrite<uint64_t[]>(num_blocks);
+    refs = big.get();
+  }
+  if (!ReadIntColumnImpl(r, num_blocks, /*allow_for=*/false, refs)) return false;
+  if (!ReadPacked(r, n, out)) return false;
+  uint64_t line = y0;
+  for (size_t b = 0; b < num_blocks; ++b) {
+    const size_t lo = b * kBlockSize, hi = std::min(n, lo + kBlockSize);
+    const uint64_t ref = refs[b];
+    for (size_t i = lo; i < hi; ++i) {
+      out[i] += ref + line;
+      line += slope;
+    }
+  }
+  return true;
+}
+
+bool ReadIntColumnImpl(ByteReader* r, size_t n, bool allow_for, uint64_t* out) {
+  uint8_t mode;
+  uint64_t first;
+  if (!r->GetByte(&mode) || !r->GetVarint(&first)) return false;
+  if (mode > kIntDeltaFrameOfRef || (mode >= kIntFrameOfRef && !allow_for)) return false;
+  uint64_t acc = UnZigZag(first);
+  out[0] = acc;
+  if (n == 1) return true;
+  switch (mode) {
+    case kIntDelta:
+      if (!ReadPacked(r, n - 1, out + 1)) return false;
+      for (size_t i = 1; i < n; ++i) {
+        acc += UnZigZag(out[i]);
+        out[i] = acc;
+      }
+      return true;
+    case kIntDeltaOfDelta: {
+      uint64_t d;
+      if (!r->GetVarint(&d)) return false;
+      d = UnZigZag(d);
+      acc += d;
+      out[1] = acc;
+      if (n == 2) return true;
+      if (!ReadPacked(r, n - 2, out + 2)) return false;
+      for (size_t i = 2; i < n; ++i) {
+        d += UnZigZag(out[i]);
+        acc += d;
+        out[i] = acc;
+      }
+      return true;
+    }
+    case kIntFrameOfRef:
+      // x[0] is stored twice (first value and residual); they must agree.
+      return ReadForBody(r, n, acc, out) && out[0] == acc;
+    default:
+      if (!ReadForBody(r, n - 1, 0, out + 1)) return false;
+      for (size_t i = 1; i < n; ++i) {
+        acc += out[i];
+        out[i] = acc;
+      }
+      return true;
+  }
+}
+
+}  // namespace
+
+void WriteIntColumn(const uint64_t* x, size_t n, ByteWriter* w) {
+  WriteIntColumnImpl(x, n, /*allow_for=*/true, w);
+}
+
+bool ReadIntColumn(ByteReader* r, size_t n, uint64_t* out) {
+  return ReadIntColumnImpl(r, n, /*allow_for=*/true, out);
+}
+
+template <typename T>
+void WriteSmallSeq(const T* v, size_t n, ByteWriter* w) {
+  size_t runs = 1;
+  for (size_t i = 1; i < n; ++i) runs += v[i] != v[i - 1];
+  if (runs == 1) {
+    w->PutByte(kSmallConstant);
+    w->PutVarint(v[0]);
+    return;
+  }
+  std::string runs_bytes;
+  if (runs * 2 <= n) {
+    std::vector<uint64_t> values, lengths;
+    values.reserve(runs);
+    lengths.reserve(runs);
+    size_t start = 0;
+    for (size_t i = 1; i <= n; ++i) {
+      if (i == n || v[i] != v[i - 1]) {
+        values.push_back(v[start]);
+        lengths.push_back(i - start - 1);
+        start = i;
+      }
+    }
+    ByteWriter rw(&runs_bytes);
+    rw.PutByte(kSmallRuns);
+    rw.PutVarint(runs);
+    WritePacked(values.data(), runs, &rw);
+    WritePacked(lengths.data(), runs, &rw);
+    // Many long runs: runs always win, skip trying the packed form.
+    if (runs * 16 <= n) {
+      w->PutBytes(runs_bytes.data(), runs_bytes.size());
+      return;
+    }
+  }
+  std::vector<uint64_t> wide(v, v + n);
+  std::string packed_bytes;
+  ByteWriter pw(&packed_bytes);
+  pw.PutByte(kSmallPacked);
+  WritePacked(wide.data(), n, &pw);
+  const std::string& best =
+      !runs_bytes.empty() && runs_bytes.size() <= packed_bytes.size() ? runs_bytes : packed_bytes;
+  w->PutBytes(best.data(), best.size());
+}
+
+template <typename T>
+bool ReadSmallSeq(ByteReader* r, size_t n, T max_value, T* out) {
+  uint8_t mode;
+  if (!r->GetByte(&mode)) return false;
+  if (mode == kSmallConstant) {
+    uint64_t c;
+    if (!r->GetVarint(&c) || c > max_value) return false;
+    std::fill(out, out + n, static_cast<T>(c));
+    return true;
+  }
+  if (mode == kSmallPacked) {
+    std::vector<uint64_t> wide(n);
+    if (!ReadPacked(r, n, wide.data())) return false;
+    for (size_t i = 0; i < n; ++i) {
+      if (wide[i] > max_value) return false;
+      out[i] = static_cast<T>(wide[i]);
+    }
+    return true;
+  }
+  if (mode != kSmallRuns) return false;
+  uint64_t runs;
+  if (!r->GetVarint(&runs) || runs == 0 || runs > n) return false;
+  std::vector<uint64_t> values(runs), lengths(runs);
+  if (!ReadPacked(r, runs, values.data()) || !ReadPacked(r, runs, lengths.data())) return false;
+  size_t pos = 0;
+  for (size_t k = 0; k < runs; ++k) {
+    if (values[k] > max_value || lengths[k] >= n - pos) return false;
+    size_t len = lengths[k] + 1;
+    std::fill(out + pos, out + pos + len, static_cast<T>(values[k]));
+    pos += len;
+  }
+  return pos == n;
+}
+
+template void WriteSmallSeq<uint8_t>(const uint8_t*, size_t, ByteWriter*);
+template void WriteSmallSeq<uint32_t>(const uint32_t*, size_t, ByteWriter*);
+template bool ReadSmallSeq<uint8_t>(ByteReader*, size_t, uint8_t, uint8_t*);
+template bool ReadSmallSeq<uint32_t>(ByteReader*, size_t, uint32_t, uint32_t*);
+
+}  // namespace historian::codec
