@@ -64,8 +64,19 @@ Store::~Store() {
 const StoreOptions& Store::options() const { return impl_->options; }
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
-  if (options.site.empty() || options.site.size() > 64) {
-    return absl::InvalidArgumentError("site: must be 1..64 bytes");
+  if (options.site.empty() || options.site.size() > 64 || options.site[0] == '~') {
+    return absl::InvalidArgumentError("site: must be 1..64 bytes, not starting with '~'");
+  }
+  for (const std::string& peer : options.peers) {
+    if (peer == options.site || peer.empty() || peer[0] == '~') {
+      return absl::InvalidArgumentError(absl::StrCat("peers: bad peer site '", peer, "'"));
+    }
+    if ((engine::TagIdFromName(peer) & 0xff) == (engine::TagIdFromName(options.site) & 0xff)) {
+      // Versions carry an 8-bit site tag as the last tie-break.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "peers: site ids '", peer, "' and '", options.site,
+          "' share the 8-bit site tag that breaks version ties; rename one"));
+    }
   }
   if (options.chunk_max_samples == 0 || options.chunk_max_samples > codec::kMaxSamplesPerChunk) {
     return absl::InvalidArgumentError(
@@ -119,7 +130,21 @@ absl::Status Store::Impl::LoadState() {
   next_chunk_id = next_chunk;
   absl::MutexLock l(&mu);
   next_seq = seq;
-  return absl::OkStatus();
+  // Cursors of other origins and what each peer has applied of ours.
+  std::unique_ptr<rocksdb::Iterator> it(rdb->NewIterator(rocksdb::ReadOptions(), db->state()));
+  for (const char* prefix : {"cursor/", "peer_acked/"}) {
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->value().size() != 8) continue;
+      std::string name = it->key().ToString().substr(std::strlen(prefix));
+      uint64_t v = engine::GetBigEndian64(it->value().data());
+      if (prefix[0] == 'c') {
+        applied_seq[name] = v;
+      } else {
+        peer_acked[name] = v;
+      }
+    }
+  }
+  return engine::FromRocks(it->status(), "load cursors");
 }
 
 absl::Status Store::Impl::LoadCatalog() {
@@ -161,6 +186,7 @@ absl::Status Store::Impl::ReplayLog() {
     std::string origin(origin_view);
     RETURN_IF_ERROR(engine::DecodeLogEntry(
         std::string_view(it->value().data(), it->value().size()), &entry));
+    const uint64_t entry_samples = entry.NumSamples();
     // Drop the samples of tags already sealed past this entry.
     std::vector<engine::SeriesData> keep;
     for (auto& s : entry.series) {
@@ -180,7 +206,13 @@ absl::Status Store::Impl::ReplayLog() {
     }
     entry.series = std::move(keep);
     ApplyToHead(origin, seq, entry);
-    if (origin == options.site) next_seq = std::max(next_seq, seq + 1);
+    if (origin == options.site) {
+      next_seq = std::max(next_seq, seq + 1);
+      own_cum_samples += entry_samples;
+      own_log.push_back({seq, static_cast<int64_t>(entry.version >> 8), it->value().size(),
+                         entry_samples, own_cum_samples});
+      own_log_bytes += it->value().size();
+    }
     last_version_seconds = std::max(last_version_seconds, entry.version >> 8);
   }
   return FromRocks(it->status(), "replay log");
@@ -219,25 +251,30 @@ absl::StatusOr<TagInfo> Store::CreateTag(TagInfo info) {
     return absl::InvalidArgumentError("tag.retention_ns: must be >= 0");
   }
   info.id = engine::TagIdFromName(info.name);
-  if (info.origin_site.empty()) info.origin_site = impl_->options.site;
-  if (info.created_ns == 0) info.created_ns = impl_->NowNs();
+  info.origin_site = impl_->options.site;
+  info.created_ns = impl_->NowNs();
+  {
+    absl::MutexLock l(&impl_->mu);
+    // One creation of a name at a time; a second waits and then finds it.
+    while (impl_->creating.contains(info.name)) impl_->writers_cv.Wait(&impl_->mu);
+    if (impl_->tags_by_name.count(info.name)) {
+      return absl::AlreadyExistsError(absl::StrCat("tag '", info.name, "' already exists"));
+    }
+    if (TagState* other = impl_->FindTag(info.id)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "tag '", info.name, "' has the same id as '", other->info.name, "'; rename it"));
+    }
+    impl_->creating.insert(info.name);
+    info.version = impl_->NextVersion();
+  }
+  engine::LogEntry entry;
+  entry.version = info.version;
+  entry.catalog_upserts.push_back(info);
+  absl::Status s = impl_->SubmitCatalog(std::move(entry));
   absl::MutexLock l(&impl_->mu);
-  if (impl_->tags_by_name.count(info.name)) {
-    return absl::AlreadyExistsError(absl::StrCat("tag '", info.name, "' already exists"));
-  }
-  if (TagState* other = impl_->FindTag(info.id)) {
-    return absl::FailedPreconditionError(absl::StrCat("tag '", info.name, "' has the same id as '",
-                                                      other->info.name, "'; rename it"));
-  }
-  RETURN_IF_ERROR(FromRocks(impl_->db->db()->Put(rocksdb::WriteOptions(), impl_->db->catalog(),
-                                                 info.name, engine::EncodeTagInfo(info)),
-                            "write catalog"));
-  auto state = std::make_unique<TagState>();
-  state->info = info;
-  state->head.Reset(info.type);
-  state->sealing.Reset(info.type);
-  impl_->tags_by_id[info.id] = state.get();
-  impl_->tags_by_name[info.name] = std::move(state);
+  impl_->creating.erase(info.name);
+  impl_->writers_cv.SignalAll();
+  RETURN_IF_ERROR(s);
   return info;
 }
 
@@ -251,61 +288,46 @@ absl::StatusOr<TagInfo> Store::GetTag(std::string_view name) const {
 }
 
 absl::StatusOr<TagInfo> Store::UpdateTag(const TagInfo& update) {
-  absl::MutexLock l(&impl_->mu);
-  auto it = impl_->tags_by_name.find(update.name);
-  if (it == impl_->tags_by_name.end()) {
-    return absl::NotFoundError(absl::StrCat("tag '", update.name, "' not found"));
-  }
-  TagInfo info = it->second->info;
-  if (update.type != ValueType::kUnspecified && update.type != info.type) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("tag.value_type: tag '", info.name, "' is ",
-                     engine::ValueTypeName(info.type), "; the type cannot change"));
-  }
   if (update.retention_ns < 0) {
     return absl::InvalidArgumentError("tag.retention_ns: must be >= 0");
   }
-  info.unit = update.unit;
-  info.description = update.description;
-  info.attributes = update.attributes;
-  info.retention_ns = update.retention_ns;
-  RETURN_IF_ERROR(FromRocks(impl_->db->db()->Put(rocksdb::WriteOptions(), impl_->db->catalog(),
-                                                 info.name, engine::EncodeTagInfo(info)),
-                            "write catalog"));
-  it->second->info = info;
-  return info;
+  TagInfo info;
+  {
+    absl::MutexLock l(&impl_->mu);
+    auto it = impl_->tags_by_name.find(update.name);
+    if (it == impl_->tags_by_name.end()) {
+      return absl::NotFoundError(absl::StrCat("tag '", update.name, "' not found"));
+    }
+    info = it->second->info;
+    if (update.type != ValueType::kUnspecified && update.type != info.type) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("tag.value_type: tag '", info.name, "' is ",
+                       engine::ValueTypeName(info.type), "; the type cannot change"));
+    }
+    info.unit = update.unit;
+    info.description = update.description;
+    info.attributes = update.attributes;
+    info.retention_ns = update.retention_ns;
+    info.version = impl_->NextVersion();
+  }
+  engine::LogEntry entry;
+  entry.version = info.version;
+  entry.catalog_upserts.push_back(info);
+  RETURN_IF_ERROR(impl_->SubmitCatalog(std::move(entry)));
+  return GetTag(info.name);
 }
 
 absl::Status Store::DeleteTag(std::string_view name) {
-  absl::MutexLock l(&impl_->mu);
-  auto it = impl_->tags_by_name.find(name);
-  if (it == impl_->tags_by_name.end()) {
-    return absl::NotFoundError(absl::StrCat("tag '", std::string(name), "' not found"));
+  engine::LogEntry entry;
+  {
+    absl::MutexLock l(&impl_->mu);
+    if (!impl_->tags_by_name.count(name)) {
+      return absl::NotFoundError(absl::StrCat("tag '", std::string(name), "' not found"));
+    }
+    entry.version = impl_->NextVersion();
   }
-  TagId id = it->second->info.id;
-  rocksdb::WriteBatch batch;
-  batch.Delete(impl_->db->catalog(), std::string(name));
-  std::string begin, end;
-  engine::PutBigEndian64(id, &begin);
-  engine::PutBigEndian64(id + 1, &end);
-  if (id != UINT64_MAX) batch.DeleteRange(impl_->db->chunks(), begin, end);
-  batch.Delete(impl_->db->state(), engine::SpanKey(id));
-  // Log entries not yet trimmed must not come back if the name is reused.
-  for (const auto& [origin, seq] : impl_->applied_seq) {
-    std::string v;
-    engine::PutBigEndian64(seq, &v);
-    batch.Put(impl_->db->state(), engine::SealedSeqKey(id, origin), v);
-  }
-  rocksdb::WriteOptions wo;
-  wo.sync = impl_->options.sync_writes;
-  RETURN_IF_ERROR(FromRocks(impl_->db->db()->Write(wo, &batch), "delete tag"));
-  // Samples of this tag still in the log are skipped on replay: the tag is
-  // no longer in the catalog.
-  it->second->deleted = true;
-  impl_->tags_by_id.erase(id);
-  impl_->graveyard.push_back(std::move(it->second));
-  impl_->tags_by_name.erase(it);
-  return absl::OkStatus();
+  entry.catalog_deletes.emplace_back(name);
+  return impl_->SubmitCatalog(std::move(entry));
 }
 
 ListTagsResult Store::ListTags(std::string_view glob,
@@ -358,6 +380,10 @@ StoreStats Store::Stats() const {
   for (const auto& [name, tag] : impl_->tags_by_name) stats.head_samples += tag->head.size();
   stats.chunks_sealed = impl_->chunks_sealed.load();
   stats.log_entries_trimmed = impl_->log_trimmed.load();
+  stats.own_sequence = impl_->next_seq - 1;
+  stats.own_log_entries = impl_->own_log.size();
+  stats.own_log_bytes = impl_->own_log_bytes;
+  stats.catalog_conflicts = impl_->catalog_conflicts;
   return stats;
 }
 

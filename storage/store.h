@@ -56,8 +56,28 @@ struct StoreOptions {
   absl::Duration seal_interval = absl::Seconds(1);
   // Batches remembered per client for deduplication. Default: 4096.
   uint32_t client_dedupe_window = 4096;
+  // Site ids of the replication peers. Own log entries are kept until every
+  // peer has applied them, within the retention limits below.
+  std::vector<std::string> peers;
+  // Own log entries are trimmed past these limits even if a peer has not
+  // applied them; that peer then catches up by range sync.
+  // Default: 1 GiB and 24 hours.
+  uint64_t log_retention_bytes = uint64_t{1} << 30;
+  absl::Duration log_retention_age = absl::Hours(24);
   // Wall clock in nanoseconds; tests inject their own.
   std::function<int64_t()> now_ns;
+};
+
+// Own log entries read for shipping to a peer.
+struct OwnLogBatch {
+  std::vector<std::pair<uint64_t, std::string>> records;  // (sequence, entry bytes)
+  // True when from_seq was already trimmed; first_available says where the
+  // log starts now.
+  bool gap = false;
+  uint64_t first_available = 0;
+  uint64_t head_seq = 0;           // newest own sequence
+  uint64_t pending_samples = 0;    // own samples after the last record returned
+  int64_t head_time_ns = 0;        // write time of the newest own entry
 };
 
 struct WriteInput {
@@ -80,6 +100,10 @@ struct ListTagsResult {
 };
 
 struct StoreStats {
+  uint64_t own_sequence = 0;
+  uint64_t own_log_entries = 0;
+  uint64_t own_log_bytes = 0;
+  uint64_t catalog_conflicts = 0;
   uint64_t tags = 0;
   uint64_t head_samples = 0;
   uint64_t chunks_sealed = 0;
@@ -144,6 +168,31 @@ class Store {
   absl::Status Latest(TagId tag, codec::ChunkColumns* out) const;
   // The last sample before `ts` (size 1), or empty.
   absl::Status Before(TagId tag, int64_t ts, codec::ChunkColumns* out) const;
+
+  // --- Replication ---
+  // Applies entry `seq` of another site's own log durably together with the
+  // cursor of that origin; a no-op when seq <= AppliedSequence(origin).
+  // REQUIRES: entries of one origin arrive in sequence order.
+  // Returns the samples applied (0 for an entry applied before).
+  // Errors: DataLoss for corrupt bytes, Unavailable from storage.
+  absl::StatusOr<uint64_t> ApplyReplicated(const std::string& origin, uint64_t seq,
+                                           std::string_view entry);
+  // Highest sequence of `origin` applied here (0: none).
+  uint64_t AppliedSequence(const std::string& origin) const;
+  // Moves the cursor of `origin` to `seq` when a range sync has covered the
+  // entries the peer no longer has.
+  absl::Status AdvanceCursor(const std::string& origin, uint64_t seq);
+  // Stores samples fetched from a peer by anti-entropy, each with its own
+  // version (last-writer-wins merge); creates or updates `tags` first.
+  // Not shipped to peers. Returns the samples stored.
+  absl::StatusOr<uint64_t> ApplyRepair(const std::vector<engine::TagInfo>& tags,
+                                       std::vector<engine::SeriesData> series);
+  // Own entries with sequence >= from_seq, up to about max_bytes.
+  absl::Status ReadOwnLog(uint64_t from_seq, size_t max_bytes, OwnLogBatch* out) const;
+  // Waits until an own entry with sequence > seq exists, at most `timeout`.
+  bool WaitForOwnEntry(uint64_t seq, absl::Duration timeout) const;
+  // Records that `site` has applied own entries up to `seq`.
+  void SetPeerAcked(const std::string& site, uint64_t seq);
 
   // Seals every head now (tests and graceful shutdown).
   absl::Status SealAll();

@@ -46,16 +46,33 @@ struct TagState {
   bool deleted = false;
 };
 
-// A writer waiting in the group-commit queue.
+// A write waiting in the group-commit queue: an own write (data or catalog
+// change; the leader assigns the sequence), or an entry of another origin
+// (a peer's write, or a repair) with its sequence given.
 struct PendingWrite {
+  std::string origin;
+  uint64_t seq = 0;          // given for other origins; assigned for own
+  bool assign_seq = false;   // own writes and repairs
   std::string client_id;
   uint64_t batch_seq = 0;
   engine::LogEntry entry;
   std::string encoded;  // entry bytes, encoded by the writer before queueing
   uint64_t accepted = 0;
   bool done = false;
+  bool skipped = false;  // already applied (a replayed replication entry)
   absl::Status status;
 };
+
+// An own log entry still in the log, for shipping, lag and retention.
+struct OwnLogEntry {
+  uint64_t seq;
+  int64_t time_s;
+  uint64_t bytes;
+  uint64_t samples;
+  uint64_t cum_samples;  // samples in own entries up to and including this one
+};
+
+inline constexpr char kRepairOrigin[] = "~repair";
 
 struct Store::Impl {
   StoreOptions options;
@@ -78,6 +95,15 @@ struct Store::Impl {
   absl::flat_hash_map<std::string, std::map<uint64_t, uint64_t>> client_batches ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<std::string> clients_loaded ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<std::pair<std::string, uint64_t>> in_flight ABSL_GUARDED_BY(mu);
+  // Tag names whose creation is queued.
+  absl::flat_hash_set<std::string> creating ABSL_GUARDED_BY(mu);
+  // Own entries still in the log, oldest first, and their total size.
+  std::deque<OwnLogEntry> own_log ABSL_GUARDED_BY(mu);
+  uint64_t own_log_bytes ABSL_GUARDED_BY(mu) = 0;
+  uint64_t own_cum_samples ABSL_GUARDED_BY(mu) = 0;
+  // Per configured peer: highest own sequence it has applied durably.
+  std::map<std::string, uint64_t> peer_acked ABSL_GUARDED_BY(mu);
+  uint64_t catalog_conflicts ABSL_GUARDED_BY(mu) = 0;
   uint64_t last_version_seconds ABSL_GUARDED_BY(mu) = 0;
   bool closed ABSL_GUARDED_BY(mu) = false;
 
@@ -107,14 +133,26 @@ struct Store::Impl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   absl::Status LoadClient(const std::string& client_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
-  // Group commit: the leader writes the queued batches as one.
+  // Group commit: queues `w` and returns once it is durable and applied.
+  // The front writer (leader) writes the whole queue as one WriteBatch.
+  void Submit(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   absl::StatusOr<WriteResult> Write(WriteInput input);
-  void LeadGroup(PendingWrite* leader) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void LeadGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Catalog changes of `entry` into `batch` (and, after the write, into
+  // memory by ApplyCatalog). Decides conflicts last-writer-wins by version.
+  void PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void ApplyCatalog(const PendingWrite& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Submits one own catalog change.
+  absl::Status SubmitCatalog(engine::LogEntry entry);
 
   // Sealing: `force` seals every non-empty head.
   absl::Status SealPass(bool force);
   absl::Status SealTag(TagId id, int64_t now) ABSL_LOCKS_EXCLUDED(mu);
   absl::Status TrimLog();
+  // Own entries at or below this sequence may be trimmed (peers' acks and
+  // retention limits).
+  uint64_t OwnTrimLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void SealerLoop();
 
   absl::Status ReadChunks(TagId tag, int64_t start, int64_t end, int64_t max_span,

@@ -130,9 +130,11 @@ absl::Status Store::Impl::SealPass(bool force) {
 
 absl::Status Store::Impl::TrimLog() {
   std::map<std::string, uint64_t> limit;  // per origin: entries below may go
+  rocksdb::WriteBatch batch;
   {
     absl::MutexLock l(&mu);
     for (const auto& [origin, seq] : applied_seq) limit[origin] = seq + 1;
+    limit[options.site] = next_seq;
     for (const auto& [id, t] : tags_by_id) {
       for (const auto* ranges : {&t->head_seqs, &t->sealing_seqs}) {
         for (const OriginSeqRange& r : *ranges) {
@@ -141,8 +143,20 @@ absl::Status Store::Impl::TrimLog() {
         }
       }
     }
+    // Own entries also wait for the peers (within the retention limits).
+    uint64_t& own = limit[options.site];
+    uint64_t peers_done = OwnTrimLimit();
+    if (peers_done != UINT64_MAX) own = std::min(own, peers_done + 1);
+    while (!own_log.empty() && own_log.front().seq < own) {
+      own_log_bytes -= own_log.front().bytes;
+      own_log.pop_front();
+    }
+    for (const auto& [peer, seq] : peer_acked) {
+      std::string v;
+      engine::PutBigEndian64(seq, &v);
+      batch.Put(db->state(), engine::PeerAckedKey(peer), v);
+    }
   }
-  rocksdb::WriteBatch batch;
   uint64_t trimmed = 0;
   for (const auto& [origin, below] : limit) {
     uint64_t& done = trimmed_below[origin];
@@ -151,7 +165,7 @@ absl::Status Store::Impl::TrimLog() {
     trimmed += below - std::max<uint64_t>(done, 1);
     done = below;
   }
-  if (batch.Count() == 0) return absl::OkStatus();
+  if (trimmed == 0) return absl::OkStatus();
   rocksdb::WriteOptions wo;
   wo.sync = options.sync_writes;
   RETURN_IF_ERROR(engine::FromRocks(db->db()->Write(wo, &batch), "trim log"));

@@ -1,6 +1,7 @@
-// Store: the write path. Writers encode their batch, queue up, and the front
-// writer (the leader) writes the whole queue as one RocksDB WriteBatch with
-// one fsync, applies it to the heads in sequence order and wakes the others
+// Store: the write path. Every change (samples, catalog changes, entries of
+// other sites) is a log entry. Writers encode their entry, queue up, and the
+// front writer (the leader) writes the whole queue as one RocksDB WriteBatch
+// with one fsync, applies it to memory in sequence order and wakes the others
 // (group commit, as in LevelDB's DBImpl::Write).
 #include <algorithm>
 
@@ -15,6 +16,12 @@ namespace historian {
 namespace {
 // Most writers merged into one group.
 constexpr size_t kMaxGroupWriters = 64;
+
+std::string U64(uint64_t v) {
+  std::string s;
+  engine::PutBigEndian64(v, &s);
+  return s;
+}
 }  // namespace
 
 absl::StatusOr<WriteResult> Store::Write(WriteInput input) { return impl_->Write(std::move(input)); }
@@ -34,12 +41,20 @@ absl::Status Store::Impl::LoadClient(const std::string& client_id) {
   return absl::OkStatus();
 }
 
+void Store::Impl::Submit(PendingWrite* w) {
+  writers.push_back(w);
+  while (!w->done && w != writers.front()) writers_cv.Wait(&mu);
+  if (!w->done) LeadGroup();
+}
+
 absl::StatusOr<WriteResult> Store::Impl::Write(WriteInput input) {
   PendingWrite w;
+  w.origin = options.site;
+  w.assign_seq = true;
   w.client_id = std::move(input.client_id);
   w.batch_seq = input.batch_seq;
-  for (const auto& s : input.series) w.accepted += s.cols.size();
   w.entry.series = std::move(input.series);
+  w.accepted = w.entry.NumSamples();
   bool dedupe = !w.client_id.empty() && w.batch_seq != 0;
 
   absl::MutexLock l(&mu);
@@ -64,39 +79,163 @@ absl::StatusOr<WriteResult> Store::Impl::Write(WriteInput input) {
                                                  "' is already being written; retry"));
     }
   }
+  w.entry.version = NextVersion();
   // Each writer encodes its own entry without the lock, so encoding runs in
   // parallel and the leader only concatenates.
-  w.entry.version = NextVersion();
   mu.Unlock();
   for (auto& series : w.entry.series) {
     series.cols.versions.assign(series.cols.size(), w.entry.version);
   }
   engine::EncodeLogEntry(w.entry, &w.encoded);
   mu.Lock();
-
-  writers.push_back(&w);
-  while (!w.done && &w != writers.front()) writers_cv.Wait(&mu);
-  if (!w.done) LeadGroup(&w);
+  Submit(&w);
   if (dedupe) in_flight.erase({w.client_id, w.batch_seq});
   if (!w.status.ok()) return w.status;
   return WriteResult{w.accepted, false};
 }
 
-void Store::Impl::LeadGroup(PendingWrite* leader) {
+absl::Status Store::Impl::SubmitCatalog(engine::LogEntry entry) {
+  PendingWrite w;
+  w.origin = options.site;
+  w.assign_seq = true;
+  w.entry = std::move(entry);
+  engine::EncodeLogEntry(w.entry, &w.encoded);
+  absl::MutexLock l(&mu);
+  if (closed) return absl::FailedPreconditionError("store is closed");
+  Submit(&w);
+  return w.status;
+}
+
+absl::StatusOr<uint64_t> Store::ApplyReplicated(const std::string& origin, uint64_t seq,
+                                                std::string_view entry) {
+  if (origin == impl_->options.site || origin == kRepairOrigin) {
+    return absl::InvalidArgumentError(absl::StrCat("origin: '", origin, "' is not a peer"));
+  }
+  PendingWrite w;
+  w.origin = origin;
+  w.seq = seq;
+  w.encoded = std::string(entry);
+  RETURN_IF_ERROR(engine::DecodeLogEntry(entry, &w.entry));
+  w.accepted = w.entry.NumSamples();
+  absl::MutexLock l(&impl_->mu);
+  if (impl_->closed) return absl::FailedPreconditionError("store is closed");
+  auto applied = impl_->applied_seq.find(origin);
+  if (applied != impl_->applied_seq.end() && seq <= applied->second) return 0;
+  impl_->Submit(&w);
+  if (!w.status.ok()) return w.status;
+  return w.skipped ? 0 : w.accepted;
+}
+
+absl::StatusOr<uint64_t> Store::ApplyRepair(const std::vector<engine::TagInfo>& tags,
+                                            std::vector<engine::SeriesData> series) {
+  PendingWrite w;
+  w.origin = kRepairOrigin;
+  w.assign_seq = true;
+  w.entry.catalog_upserts = tags;
+  w.entry.series = std::move(series);
+  w.accepted = w.entry.NumSamples();
+  absl::MutexLock l(&impl_->mu);
+  if (impl_->closed) return absl::FailedPreconditionError("store is closed");
+  // The entry's version only matters for the encoding: samples keep theirs.
+  w.entry.version = impl_->NextVersion();
+  impl_->mu.Unlock();
+  engine::EncodeLogEntry(w.entry, &w.encoded);
+  impl_->mu.Lock();
+  impl_->Submit(&w);
+  if (!w.status.ok()) return w.status;
+  return w.accepted;
+}
+
+void Store::Impl::PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch) {
+  // Upserts: a new tag is created; an existing one of the same type takes
+  // the newer metadata (version, last writer wins); a type conflict keeps
+  // the local definition and is counted.
+  auto& upserts = w->entry.catalog_upserts;
+  std::vector<engine::TagInfo> accepted;
+  for (engine::TagInfo& info : upserts) {
+    auto it = tags_by_name.find(info.name);
+    if (it != tags_by_name.end()) {
+      const engine::TagInfo& cur = it->second->info;
+      if (cur.type != info.type) {
+        ++catalog_conflicts;
+        continue;
+      }
+      if (info.version < cur.version) continue;
+      info.created_ns = cur.created_ns;
+      info.origin_site = cur.origin_site;
+    } else if (FindTag(info.id) != nullptr) {
+      ++catalog_conflicts;  // id collision with another name
+      continue;
+    }
+    batch->Put(db->catalog(), info.name, engine::EncodeTagInfo(info));
+    accepted.push_back(info);
+  }
+  upserts = std::move(accepted);
+  for (const std::string& name : w->entry.catalog_deletes) {
+    auto it = tags_by_name.find(name);
+    if (it == tags_by_name.end()) continue;
+    TagId id = it->second->info.id;
+    batch->Delete(db->catalog(), name);
+    if (id != UINT64_MAX) batch->DeleteRange(db->chunks(), U64(id), U64(id + 1));
+    batch->Delete(db->state(), engine::SpanKey(id));
+    // Log entries not yet trimmed must not come back if the name is reused.
+    for (const auto& [origin, seq] : applied_seq) {
+      batch->Put(db->state(), engine::SealedSeqKey(id, origin), U64(seq));
+    }
+  }
+}
+
+void Store::Impl::ApplyCatalog(const PendingWrite& w) {
+  for (const engine::TagInfo& info : w.entry.catalog_upserts) {
+    auto it = tags_by_name.find(info.name);
+    if (it != tags_by_name.end()) {
+      it->second->info = info;
+      continue;
+    }
+    auto state = std::make_unique<TagState>();
+    state->info = info;
+    state->head.Reset(info.type);
+    state->sealing.Reset(info.type);
+    tags_by_id[info.id] = state.get();
+    tags_by_name[info.name] = std::move(state);
+  }
+  for (const std::string& name : w.entry.catalog_deletes) {
+    auto it = tags_by_name.find(name);
+    if (it == tags_by_name.end()) continue;
+    it->second->deleted = true;
+    tags_by_id.erase(it->second->info.id);
+    graveyard.push_back(std::move(it->second));
+    tags_by_name.erase(it);
+  }
+}
+
+void Store::Impl::LeadGroup() {
   std::vector<PendingWrite*> group;
   for (PendingWrite* p : writers) {
     if (group.size() == kMaxGroupWriters) break;
     group.push_back(p);
   }
-  uint64_t first_seq = next_seq;
+  uint64_t own_seq = next_seq;
+  std::map<std::string, uint64_t> cursor;  // other origins: highest seq in group
   rocksdb::WriteBatch batch;
-  uint64_t seq = first_seq;
   for (PendingWrite* p : group) {
-    batch.Put(db->log(), engine::LogKey(options.site, seq++), p->encoded);
+    if (p->origin == options.site) {
+      p->seq = own_seq++;
+    } else {
+      uint64_t& c = cursor.try_emplace(p->origin, applied_seq[p->origin]).first->second;
+      if (p->assign_seq) p->seq = c + 1;
+      if (p->seq <= c) {
+        p->skipped = true;  // a replication entry applied already
+        continue;
+      }
+      c = p->seq;
+    }
+    if (!p->entry.catalog_upserts.empty() || !p->entry.catalog_deletes.empty()) {
+      PrepareCatalog(p, &batch);
+    }
+    batch.Put(db->log(), engine::LogKey(p->origin, p->seq), p->encoded);
     if (!p->client_id.empty() && p->batch_seq != 0) {
-      std::string count;
-      engine::PutBigEndian64(p->accepted, &count);
-      batch.Put(db->state(), engine::ClientBatchKey(p->client_id, p->batch_seq), count);
+      batch.Put(db->state(), engine::ClientBatchKey(p->client_id, p->batch_seq), U64(p->accepted));
       if (p->batch_seq > options.client_dedupe_window && p->batch_seq % 64 == 0) {
         batch.DeleteRange(db->state(), engine::ClientBatchKey(p->client_id, 0),
                           engine::ClientBatchKey(p->client_id,
@@ -104,9 +243,10 @@ void Store::Impl::LeadGroup(PendingWrite* leader) {
       }
     }
   }
-  std::string next;
-  engine::PutBigEndian64(seq, &next);
-  batch.Put(db->state(), engine::kNextSeqKey, next);
+  if (own_seq != next_seq) batch.Put(db->state(), engine::kNextSeqKey, U64(own_seq));
+  // The cursor of each other origin moves in the same batch as its entries:
+  // a crash never applies an entry twice or skips one.
+  for (const auto& [origin, seq] : cursor) batch.Put(db->state(), engine::CursorKey(origin), U64(seq));
 
   // Only the leader writes; followers wait on the condition variable, so
   // releasing the mutex here lets new writers queue behind this group.
@@ -117,10 +257,19 @@ void Store::Impl::LeadGroup(PendingWrite* leader) {
   mu.Lock();
 
   if (status.ok()) {
-    next_seq = seq;
-    seq = first_seq;
+    next_seq = own_seq;
+    int64_t now_s = NowNs() / 1000000000;
     for (PendingWrite* p : group) {
-      ApplyToHead(options.site, seq++, p->entry);
+      if (p->skipped) continue;
+      ApplyCatalog(*p);
+      ApplyToHead(p->origin, p->seq, p->entry);
+      last_version_seconds = std::max(last_version_seconds, p->entry.version >> 8);
+      if (p->origin == options.site) {
+        own_cum_samples += p->entry.NumSamples();
+        own_log.push_back(
+            {p->seq, now_s, p->encoded.size(), p->entry.NumSamples(), own_cum_samples});
+        own_log_bytes += p->encoded.size();
+      }
       if (!p->client_id.empty() && p->batch_seq != 0) {
         auto& batches = client_batches[p->client_id];
         batches[p->batch_seq] = p->accepted;

@@ -86,4 +86,12 @@ std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq) {
   return key;
 }
 
+std::string CursorKey(std::string_view origin_site) {
+  return "cursor/" + std::string(origin_site);
+}
+
+std::string PeerAckedKey(std::string_view peer_site) {
+  return "peer_acked/" + std::string(peer_site);
+}
+
 }  // namespace historian::engine

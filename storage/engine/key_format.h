@@ -42,6 +42,8 @@ std::string SealedSeqKey(TagId tag, std::string_view origin_site);  // -> u64 se
 std::string SpanKey(TagId tag);                                     // -> i64 max chunk span
 std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq);  // -> u64 accepted
 std::string ClientPrefix(std::string_view client_id);
+std::string CursorKey(std::string_view origin_site);    // -> u64 highest applied seq
+std::string PeerAckedKey(std::string_view peer_site);   // -> u64 own seq the peer applied
 inline constexpr char kNextSeqKey[] = "node/next_seq";
 inline constexpr char kNextChunkIdKey[] = "node/next_chunk_id";
 inline constexpr char kSiteKey[] = "node/site";

@@ -7,12 +7,39 @@
 
 namespace historian::engine {
 namespace {
-constexpr uint8_t kLogEntryFormat = 1;
+constexpr uint8_t kLogEntryFormat = 2;
+constexpr uint64_t kFlagCatalog = 1;
+constexpr uint64_t kFlagSampleVersions = 2;
+
+bool AllVersionsEqual(const LogEntry& entry) {
+  for (const SeriesData& s : entry.series) {
+    for (Version v : s.cols.versions) {
+      if (v != entry.version) return false;
+    }
+  }
+  return true;
+}
 }  // namespace
 
+uint64_t LogEntry::NumSamples() const {
+  uint64_t n = 0;
+  for (const auto& s : series) n += s.cols.size();
+  return n;
+}
+
 void EncodeLogEntry(const LogEntry& entry, std::string* out) {
+  uint64_t flags = 0;
+  if (!entry.catalog_upserts.empty() || !entry.catalog_deletes.empty()) flags |= kFlagCatalog;
+  if (!AllVersionsEqual(entry)) flags |= kFlagSampleVersions;
   out->push_back(static_cast<char>(kLogEntryFormat));
   PutVarint64(entry.version, out);
+  PutVarint64(flags, out);
+  if (flags & kFlagCatalog) {
+    PutVarint64(entry.catalog_upserts.size(), out);
+    for (const TagInfo& info : entry.catalog_upserts) PutString(EncodeTagInfo(info), out);
+    PutVarint64(entry.catalog_deletes.size(), out);
+    for (const std::string& name : entry.catalog_deletes) PutString(name, out);
+  }
   PutVarint64(entry.series.size(), out);
   for (const SeriesData& s : entry.series) {
     const codec::ChunkColumns& c = s.cols;
@@ -43,6 +70,9 @@ void EncodeLogEntry(const LogEntry& entry, std::string* out) {
           break;
       }
       PutVarint64(c.qualities[i], out);
+      if (flags & kFlagSampleVersions) {
+        PutVarint64(ZigZag(static_cast<int64_t>(c.versions[i] - entry.version)), out);
+      }
     }
   }
 }
@@ -50,10 +80,29 @@ void EncodeLogEntry(const LogEntry& entry, std::string* out) {
 absl::Status DecodeLogEntry(std::string_view bytes, LogEntry* entry) {
   Reader r(bytes);
   uint8_t format = 0;
-  uint64_t nseries = 0;
+  uint64_t flags = 0, nseries = 0;
   r.GetByte(&format);
   if (format != kLogEntryFormat) return absl::DataLossError("log entry: unknown format");
   r.GetVarint64(&entry->version);
+  r.GetVarint64(&flags);
+  entry->catalog_upserts.clear();
+  entry->catalog_deletes.clear();
+  if (flags & kFlagCatalog) {
+    uint64_t n = 0;
+    r.GetVarint64(&n);
+    for (uint64_t i = 0; r.ok() && i < n; ++i) {
+      std::string_view encoded;
+      if (!r.GetString(&encoded)) break;
+      absl::StatusOr<TagInfo> info = DecodeTagInfo(encoded);
+      if (!info.ok()) return info.status();
+      entry->catalog_upserts.push_back(std::move(*info));
+    }
+    r.GetVarint64(&n);
+    for (uint64_t i = 0; r.ok() && i < n; ++i) {
+      std::string_view name;
+      if (r.GetString(&name)) entry->catalog_deletes.emplace_back(name);
+    }
+  }
   r.GetVarint64(&nseries);
   if (!r.ok() || nseries > bytes.size()) return absl::DataLossError("log entry: corrupt header");
   entry->series.clear();
@@ -102,7 +151,13 @@ absl::Status DecodeLogEntry(std::string_view bytes, LogEntry* entry) {
       }
       r.GetVarint64(&q);
       c.qualities.push_back(static_cast<uint32_t>(q));
-      c.versions.push_back(entry->version);
+      Version v = entry->version;
+      if (flags & kFlagSampleVersions) {
+        uint64_t d = 0;
+        r.GetVarint64(&d);
+        v = entry->version + static_cast<uint64_t>(UnZigZag(d));
+      }
+      c.versions.push_back(v);
     }
   }
   if (!r.ok() || !r.done()) return absl::DataLossError("log entry: truncated or trailing bytes");

@@ -1,11 +1,17 @@
 // File: log_entry.h
-// LogEntry: one accepted write batch as stored in the `log` column family and
-// shipped to peers. Format (all integers varint unless noted):
-//   u8 format (=1) | version | series count |
+// LogEntry: one accepted write as stored in the `log` column family and
+// shipped to peers: samples of many tags, and catalog changes. Format (all
+// integers varint unless noted):
+//   u8 format (=2) | version | flags (bit 0: catalog records, bit 1:
+//   per-sample versions) |
+//   [flags&1: upsert count | encoded TagInfo (len+bytes)... |
+//             delete count | tag name (len+bytes)...] |
+//   series count |
 //   per series: tag id (fixed64) | u8 value type | sample count |
-//     per sample: zigzag(ts - previous ts) | value | quality
-//   value: double fixed64 bits | int64 zigzag varint | bool u8 | string len+bytes
-// Every sample of an entry carries the entry's version.
+//     per sample: zigzag(ts - previous ts) | value | quality |
+//                 [flags&2: zigzag(sample version - entry version)]
+//   value: double fixed64 bits | int64 zigzag | bool u8 | string len+bytes
+// Without flag bit 1 every sample carries the entry's version.
 #ifndef HISTORIAN_STORAGE_ENGINE_LOG_ENTRY_H_
 #define HISTORIAN_STORAGE_ENGINE_LOG_ENTRY_H_
 
@@ -16,11 +22,13 @@
 #include "absl/status/status.h"
 #include "api/core/types.h"
 #include "storage/codec/chunk_codec.h"
+#include "storage/engine/tag_info.h"
 
 namespace historian::engine {
 
-// The samples of one tag in a batch. `cols.versions` is unused here: the
-// entry's version applies to all samples. Timestamps need not be sorted.
+// The samples of one tag in an entry. Timestamps need not be sorted.
+// `cols.versions` holds each sample's version (all equal to the entry's for
+// ordinary writes).
 struct SeriesData {
   TagId tag = 0;
   codec::ChunkColumns cols;
@@ -29,6 +37,10 @@ struct SeriesData {
 struct LogEntry {
   Version version = 0;
   std::vector<SeriesData> series;
+  std::vector<TagInfo> catalog_upserts;
+  std::vector<std::string> catalog_deletes;
+
+  uint64_t NumSamples() const;
 };
 
 void EncodeLogEntry(const LogEntry& entry, std::string* out);

@@ -58,6 +58,7 @@ std::string EncodeTagInfo(const TagInfo& info) {
   }
   PutVarint64(ZigZag(info.retention_ns), &out);
   PutVarint64(ZigZag(info.created_ns), &out);
+  PutVarint64(info.version, &out);
   return out;
 }
 
@@ -84,6 +85,7 @@ absl::StatusOr<TagInfo> DecodeTagInfo(std::string_view bytes) {
   }
   r.GetVarint64(&retention);
   r.GetVarint64(&created);
+  r.GetVarint64(&info.version);
   if (!r.ok() || type > static_cast<uint8_t>(ValueType::kString)) {
     return absl::DataLossError("tag info: truncated or corrupt entry");
   }

@@ -26,6 +26,9 @@ struct TagInfo {
   std::map<std::string, std::string> attributes;
   int64_t retention_ns = 0;  // 0: keep forever
   int64_t created_ns = 0;
+  // Version of the last create/update: concurrent updates at two sites
+  // resolve last-writer-wins on it.
+  Version version = 0;
 
   bool operator==(const TagInfo&) const = default;
 };

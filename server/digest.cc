@@ -1,0 +1,94 @@
+#include "server/digest.h"
+
+#include <bit>
+
+#include "absl/strings/str_cat.h"
+#include "server/proto_convert.h"
+
+namespace historian::server {
+namespace {
+
+constexpr size_t kPageSamples = 65536;
+
+inline uint64_t Mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  h *= 0xff51afd7ed558ccdull;
+  return h ^ (h >> 32);
+}
+
+uint64_t HashSample(const codec::ChunkColumns& c, size_t i) {
+  uint64_t h = Mix(0, static_cast<uint64_t>(c.timestamps[i]));
+  switch (c.type) {
+    case ValueType::kDouble: h = Mix(h, std::bit_cast<uint64_t>(c.doubles[i])); break;
+    case ValueType::kInt64: h = Mix(h, static_cast<uint64_t>(c.ints[i])); break;
+    case ValueType::kBool: h = Mix(h, c.bools[i]); break;
+    case ValueType::kString:
+      for (unsigned char ch : c.strings[i]) h = Mix(h, ch);
+      h = Mix(h, c.strings[i].size());
+      break;
+    default: break;
+  }
+  h = Mix(h, c.qualities[i]);
+  return Mix(h, c.versions[i]);
+}
+
+}  // namespace
+
+absl::Status ComputeDigests(Store* store, const std::vector<std::string>& names, int64_t start,
+                            int64_t end, int64_t bucket_ns, v1::DigestResponse* out) {
+  if (start >= end) return absl::InvalidArgumentError("start_ns: must be below end_ns");
+  if (bucket_ns <= 0) return absl::InvalidArgumentError("bucket_ns: must be > 0");
+  std::vector<engine::TagInfo> tags;
+  if (names.empty()) {
+    std::string token;
+    do {
+      ListTagsResult page = store->ListTags("", {}, token, 10000);
+      for (auto& t : page.tags) tags.push_back(std::move(t));
+      token = page.next_page_token;
+    } while (!token.empty());
+  } else {
+    for (const std::string& name : names) {
+      absl::StatusOr<engine::TagInfo> t = store->GetTag(name);
+      if (t.ok()) tags.push_back(std::move(*t));
+    }
+  }
+  codec::ChunkColumns page;
+  for (const engine::TagInfo& tag : tags) {
+    v1::TagDigest* digest = out->add_tags();
+    TagToProto(tag, digest->mutable_tag());
+    v1::BucketDigest* bucket = nullptr;
+    uint64_t current = UINT64_MAX;
+    int64_t cursor = start;
+    while (cursor < end) {
+      absl::Status s = store->ReadRaw(tag.id, cursor, end, kPageSamples, &page);
+      if (!s.ok()) return s;
+      for (size_t i = 0; i < page.size(); ++i) {
+        uint64_t b = (static_cast<uint64_t>(page.timestamps[i]) - static_cast<uint64_t>(start)) /
+                     static_cast<uint64_t>(bucket_ns);
+        if (b != current) {
+          bucket = digest->add_buckets();
+          bucket->set_start_ns(static_cast<int64_t>(static_cast<uint64_t>(start) +
+                                                    b * static_cast<uint64_t>(bucket_ns)));
+          current = b;
+        }
+        bucket->set_count(bucket->count() + 1);
+        bucket->set_hash(Mix(bucket->hash(), HashSample(page, i)));
+      }
+      if (page.size() < kPageSamples) break;
+      cursor = page.timestamps.back() + 1;
+    }
+  }
+  return absl::OkStatus();
+}
+
+DigestMap ToDigestMap(const v1::DigestResponse& digests) {
+  DigestMap map;
+  for (const auto& t : digests.tags()) {
+    for (const auto& b : t.buckets()) {
+      map[{t.tag().name(), b.start_ns()}] = {b.count(), b.hash()};
+    }
+  }
+  return map;
+}
+
+}  // namespace historian::server

@@ -1,0 +1,28 @@
+// File: digest.h
+// Anti-entropy digests: per (tag, time bucket), the sample count and a hash
+// of every sample's (timestamp, value bits, quality, version). Two nodes
+// holding the same samples produce the same digests.
+#ifndef HISTORIAN_SERVER_DIGEST_H_
+#define HISTORIAN_SERVER_DIGEST_H_
+
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "historian/v1/replication.pb.h"
+#include "storage/store.h"
+
+namespace historian::server {
+
+// Digests of `tags` (all tags when empty) over [start, end) in buckets of
+// `bucket_ns`; only non-empty buckets are listed.
+absl::Status ComputeDigests(Store* store, const std::vector<std::string>& tags, int64_t start,
+                            int64_t end, int64_t bucket_ns, v1::DigestResponse* out);
+
+// (tag name, bucket start) -> (count, hash), for comparing.
+using DigestMap = std::map<std::pair<std::string, int64_t>, std::pair<uint64_t, uint64_t>>;
+DigestMap ToDigestMap(const v1::DigestResponse& digests);
+
+}  // namespace historian::server
+
+#endif  // HISTORIAN_SERVER_DIGEST_H_

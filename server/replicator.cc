@@ -1,0 +1,382 @@
+#include "server/replicator.h"
+
+#include <cstdio>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "grpcpp/create_channel.h"
+#include "server/digest.h"
+#include "server/proto_convert.h"
+#include "storage/engine/columns.h"
+
+namespace historian::server {
+
+struct Replicator::PeerState {
+  Peer peer;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::Replication::Stub> stub;
+
+  // Guarded by Replicator::mu_.
+  grpc::ClientContext* active = nullptr;  // the open Pull stream, to cancel
+  std::string state = "connecting";
+  uint64_t peer_head = 0;
+  uint64_t pending_samples = 0;
+  absl::Time caught_up_at = absl::Now();
+  bool caught_up = false;
+  uint64_t entries_applied = 0;
+  uint64_t samples_applied = 0;
+  uint64_t range_syncs = 0;
+};
+
+absl::StatusOr<std::vector<Peer>> ParsePeers(const std::string& flag) {
+  std::vector<Peer> peers;
+  if (flag.empty()) return peers;
+  for (absl::string_view item : absl::StrSplit(flag, ',', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(item, absl::MaxSplits('=', 1));
+    if (parts.size() != 2 || parts[0].empty() || parts[1].find(':') == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("peers: '", item, "' is not site=host:port"));
+    }
+    peers.push_back({parts[0], parts[1]});
+  }
+  return peers;
+}
+
+Replicator::Replicator(Store* store, std::vector<Peer> peers, ReplicatorOptions options)
+    : store_(store), options_(std::move(options)) {
+  auto creds = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
+  for (Peer& p : peers) {
+    auto state = std::make_unique<PeerState>();
+    state->peer = std::move(p);
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    // Reconnect quickly after a cut link heals.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    state->channel = grpc::CreateCustomChannel(state->peer.address, creds, args);
+    state->stub = v1::Replication::NewStub(state->channel);
+    peers_.push_back(std::move(state));
+  }
+  absl::MutexLock l(&mu_);
+  throttle_start_ = absl::Now();
+}
+
+Replicator::~Replicator() { Stop(); }
+
+void Replicator::Start() {
+  for (auto& p : peers_) {
+    PeerState* peer = p.get();
+    threads_.emplace_back([this, peer] { PullLoop(peer); });
+  }
+  if (!peers_.empty() && options_.anti_entropy_interval > absl::ZeroDuration()) {
+    threads_.emplace_back([this] { AntiEntropyLoop(); });
+  }
+}
+
+void Replicator::Stop() {
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+    for (auto& p : peers_) {
+      if (p->active) p->active->TryCancel();
+    }
+  }
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+bool Replicator::SleepUnlessStopped(absl::Duration d) {
+  absl::MutexLock l(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
+  return !stopping_;
+}
+
+void Replicator::Throttle(uint64_t samples) {
+  if (options_.max_samples_per_second == 0) return;
+  absl::Duration wait;
+  {
+    absl::MutexLock l(&mu_);
+    throttle_samples_ += samples;
+    absl::Time now = absl::Now();
+    absl::Duration elapsed = now - throttle_start_;
+    absl::Duration due = absl::Seconds(static_cast<double>(throttle_samples_) /
+                                       static_cast<double>(options_.max_samples_per_second));
+    if (elapsed > absl::Seconds(1)) {  // forget old history
+      throttle_start_ = now;
+      throttle_samples_ = 0;
+    }
+    wait = due - elapsed;
+  }
+  if (wait > absl::ZeroDuration()) SleepUnlessStopped(wait);
+}
+
+void Replicator::PullLoop(PeerState* peer) {
+  absl::Duration backoff = options_.min_backoff;
+  while (true) {
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_) return;
+    }
+    absl::Status s = PullOnce(peer);
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_) return;
+      peer->state = absl::StrCat("disconnected: ", s.message());
+      peer->caught_up = false;
+    }
+    if (s.ok()) {
+      backoff = options_.min_backoff;  // a gap was repaired; reconnect now
+    } else {
+      SleepUnlessStopped(backoff);
+      backoff = std::min(backoff * 2, options_.max_backoff);
+    }
+  }
+}
+
+absl::Status Replicator::PullOnce(PeerState* peer) {
+  const std::string& site = peer->peer.site;
+  grpc::ClientContext ctx;
+  if (!options_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + options_.token);
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_) return absl::CancelledError("stopping");
+    peer->active = &ctx;
+    peer->state = "connecting";
+  }
+  auto stream = peer->stub->Pull(&ctx);
+  v1::PullRequest first;
+  first.set_site(store_->options().site);
+  first.set_from_sequence(store_->AppliedSequence(site) + 1);
+  absl::Status result;
+  bool gap = false;
+  uint64_t gap_start = 0;
+  if (stream->Write(first)) {
+    v1::PullResponse resp;
+    absl::Time last_ack = absl::InfinitePast();
+    while (stream->Read(&resp)) {
+      if (resp.site() != site) {
+        result = absl::FailedPreconditionError(absl::StrCat(
+            "peer at ", peer->peer.address, " is site '", resp.site(), "', expected '", site, "'"));
+        ctx.TryCancel();
+        break;
+      }
+      if (resp.gap()) {
+        gap = true;
+        gap_start = resp.log_start_sequence();
+        break;
+      }
+      uint64_t samples = 0;
+      for (const v1::LogRecord& rec : resp.records()) {
+        absl::StatusOr<uint64_t> n = store_->ApplyReplicated(site, rec.sequence(), rec.entry());
+        if (!n.ok()) {
+          result = n.status();
+          break;
+        }
+        samples += *n;
+        Throttle(*n);  // per entry, so catch-up is smooth, not bursty
+      }
+      if (!result.ok()) {
+        ctx.TryCancel();
+        break;
+      }
+      uint64_t applied = store_->AppliedSequence(site);
+      {
+        absl::MutexLock l(&mu_);
+        peer->state = "connected";
+        peer->peer_head = resp.head_sequence();
+        peer->pending_samples = resp.pending_samples();
+        peer->entries_applied += resp.records_size();
+        peer->samples_applied += samples;
+        bool caught_up = applied >= resp.head_sequence();
+        if (caught_up) peer->caught_up_at = absl::Now();
+        peer->caught_up = caught_up;
+      }
+      if (absl::Now() - last_ack > absl::Milliseconds(200) || resp.records_size() == 0) {
+        v1::PullRequest ack;
+        ack.set_applied_sequence(applied);
+        stream->Write(ack);
+        last_ack = absl::Now();
+      }
+    }
+  }
+  ctx.TryCancel();
+  grpc::Status st = stream->Finish();
+  {
+    absl::MutexLock l(&mu_);
+    peer->active = nullptr;
+  }
+  if (!result.ok()) return result;
+  if (gap) {
+    // The peer trimmed entries we never applied: compare everything and
+    // fetch what differs, then continue from where its log starts now.
+    absl::StatusOr<v1::VerifyResponse> v =
+        Verify(site, kMinTimestamp, kMaxTimestamp, /*repair=*/true);
+    if (!v.ok()) return v.status();
+    {
+      absl::MutexLock l(&mu_);
+      ++peer->range_syncs;
+    }
+    absl::Status s = store_->AdvanceCursor(site, gap_start - 1);
+    std::fprintf(stderr, "historiand: range sync with %s repaired %llu samples: %s\n",
+                 site.c_str(), static_cast<unsigned long long>(v->samples_repaired()),
+                 s.ToString().c_str());
+    return s;
+  }
+  if (st.ok()) return absl::UnavailableError("stream ended");
+  return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+}
+
+std::vector<v1::PeerStatus> Replicator::Status() const {
+  std::vector<v1::PeerStatus> out;
+  absl::MutexLock l(&mu_);
+  for (const auto& p : peers_) {
+    v1::PeerStatus s;
+    s.set_site(p->peer.site);
+    s.set_address(p->peer.address);
+    s.set_state(p->state);
+    uint64_t applied = store_->AppliedSequence(p->peer.site);
+    s.set_applied_sequence(applied);
+    s.set_peer_head_sequence(p->peer_head);
+    bool behind = !p->caught_up || applied < p->peer_head;
+    s.set_lag_samples(behind ? p->pending_samples : 0);
+    s.set_lag_seconds(behind ? absl::ToDoubleSeconds(absl::Now() - p->caught_up_at) : 0);
+    s.set_entries_applied(p->entries_applied);
+    s.set_samples_applied(p->samples_applied);
+    s.set_range_syncs(p->range_syncs);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_site, int64_t start,
+                                                      int64_t end, bool repair) {
+  PeerState* peer = nullptr;
+  for (auto& p : peers_) {
+    if (p->peer.site == peer_site) peer = p.get();
+  }
+  if (peer == nullptr) {
+    return absl::NotFoundError(absl::StrCat("peer_site: '", peer_site, "' is not in --peers"));
+  }
+  if (start == 0 && end == 0) {
+    start = kMinTimestamp;
+    end = kMaxTimestamp;
+  }
+  const int64_t bucket = absl::ToInt64Nanoseconds(options_.digest_bucket);
+  v1::DigestRequest req;
+  req.set_start_ns(start);
+  req.set_end_ns(end);
+  req.set_bucket_ns(bucket);
+  v1::DigestResponse remote;
+  grpc::ClientContext ctx;
+  if (!options_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + options_.token);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+  grpc::Status st = peer->stub->Digest(&ctx, req, &remote);
+  if (!st.ok()) {
+    return absl::UnavailableError(absl::StrCat("digest from ", peer_site, ": ", st.error_message()));
+  }
+  v1::DigestResponse local;
+  if (absl::Status s = ComputeDigests(store_, {}, start, end, bucket, &local); !s.ok()) return s;
+  DigestMap mine = ToDigestMap(local), theirs = ToDigestMap(remote);
+  std::map<std::string, v1::Tag> remote_tags;
+  for (const auto& t : remote.tags()) remote_tags[t.tag().name()] = t.tag();
+
+  v1::VerifyResponse out;
+  out.set_tags_compared(std::max(local.tags_size(), remote.tags_size()));
+  std::map<std::string, std::vector<int64_t>> to_fetch;
+  std::set<std::pair<std::string, int64_t>> keys;
+  for (const auto& [k, v] : mine) keys.insert(k);
+  for (const auto& [k, v] : theirs) keys.insert(k);
+  for (const auto& key : keys) {
+    auto a = mine.find(key), b = theirs.find(key);
+    if (a != mine.end()) out.set_local_samples(out.local_samples() + a->second.first);
+    if (b != theirs.end()) out.set_peer_samples(out.peer_samples() + b->second.first);
+    bool same = a != mine.end() && b != theirs.end() && a->second == b->second;
+    if (same) continue;
+    out.set_buckets_differing(out.buckets_differing() + 1);
+    if (b != theirs.end()) to_fetch[key.first].push_back(key.second);
+  }
+  out.set_buckets_compared(keys.size());
+  std::set<std::string> differing;
+  for (const auto& key : keys) {
+    auto a = mine.find(key), b = theirs.find(key);
+    if (a == mine.end() || b == theirs.end() || a->second != b->second) differing.insert(key.first);
+  }
+  for (const auto& tag : differing) out.add_differing_tags(tag);
+  if (!repair) return out;
+
+  uint64_t repaired = 0;
+  for (const auto& [name, buckets] : to_fetch) {
+    engine::TagInfo info = TagFromProto(remote_tags[name]);
+    info.id = remote_tags[name].id();
+    info.origin_site = remote_tags[name].origin_site();
+    info.created_ns = remote_tags[name].created_ns();
+    // Versions of catalog entries are not in the proto; 0 never overrides.
+    info.version = 0;
+    for (int64_t b : buckets) {
+      v1::FetchRequest f;
+      f.set_tag(name);
+      f.set_start_ns(b);
+      f.set_end_ns(static_cast<int64_t>(std::min<uint64_t>(
+          static_cast<uint64_t>(b) + static_cast<uint64_t>(bucket),
+          static_cast<uint64_t>(end))));
+      if (f.end_ns() <= f.start_ns()) f.set_end_ns(end);
+      grpc::ClientContext fctx;
+      if (!options_.token.empty()) fctx.AddMetadata("authorization", "Bearer " + options_.token);
+      auto reader = peer->stub->Fetch(&fctx, f);
+      v1::FetchResponse resp;
+      engine::SeriesData series;
+      series.tag = info.id;
+      series.cols.Reset(info.type);
+      while (reader->Read(&resp)) {
+        for (const auto& vs : resp.samples()) {
+          const v1::Sample& s = vs.sample();
+          if (ValueKind(s.value()) != info.type) continue;
+          series.cols.timestamps.push_back(s.timestamp_ns());
+          series.cols.qualities.push_back(s.quality());
+          series.cols.versions.push_back(vs.version());
+          switch (info.type) {
+            case ValueType::kDouble: series.cols.doubles.push_back(s.value().double_value()); break;
+            case ValueType::kInt64: series.cols.ints.push_back(s.value().int64_value()); break;
+            case ValueType::kBool: series.cols.bools.push_back(s.value().bool_value()); break;
+            case ValueType::kString: series.cols.strings.push_back(s.value().string_value()); break;
+            default: break;
+          }
+        }
+      }
+      grpc::Status fs = reader->Finish();
+      if (!fs.ok()) {
+        return absl::UnavailableError(absl::StrCat("fetch from ", peer_site, ": ", fs.error_message()));
+      }
+      if (series.cols.size() == 0) continue;
+      std::vector<engine::SeriesData> batch;
+      batch.push_back(std::move(series));
+      absl::StatusOr<uint64_t> n = store_->ApplyRepair({info}, std::move(batch));
+      if (!n.ok()) return n.status();
+      repaired += *n;
+    }
+  }
+  out.set_samples_repaired(repaired);
+  return out;
+}
+
+void Replicator::AntiEntropyLoop() {
+  while (SleepUnlessStopped(options_.anti_entropy_interval)) {
+    int64_t end = absl::GetCurrentTimeNanos();
+    int64_t start = end - absl::ToInt64Nanoseconds(options_.anti_entropy_window);
+    for (auto& p : peers_) {
+      absl::StatusOr<v1::VerifyResponse> v = Verify(p->peer.site, start, end, /*repair=*/true);
+      if (!v.ok()) {
+        std::fprintf(stderr, "historiand: anti-entropy with %s: %s\n", p->peer.site.c_str(),
+                     v.status().ToString().c_str());
+      } else if (v->buckets_differing() > 0) {
+        std::fprintf(stderr, "historiand: anti-entropy with %s: %llu buckets differed, %llu samples repaired\n",
+                     p->peer.site.c_str(), static_cast<unsigned long long>(v->buckets_differing()),
+                     static_cast<unsigned long long>(v->samples_repaired()));
+      }
+    }
+  }
+}
+
+}  // namespace historian::server

@@ -1,0 +1,240 @@
+// Replication between real historiand processes on 127.0.0.1, with a
+// fault-injecting TCP proxy of our own on every link: both directions,
+// partitions with conflicting writes, kill -9 during catch-up, three sites,
+// and range sync after a peer's log was trimmed. Convergence is checked with
+// the node's own digest comparison (Admin.Verify) and by reading back.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+#include "historian/v1/admin.grpc.pb.h"
+#include "historian/v1/ingest.grpc.pb.h"
+#include "historian/v1/query.grpc.pb.h"
+#include "tests/testutil/fault_proxy.h"
+#include "tests/testutil/node_process.h"
+#include "tests/testutil/temp_dir.h"
+
+namespace historian {
+namespace {
+
+namespace v1 = ::historian::v1;
+using testing::FaultProxy;
+using testing::NodeProcess;
+
+// Polls `done` until it is true or 120 s pass (a generous bound: the check
+// is the condition, not the time).
+template <typename Fn>
+bool Eventually(Fn done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
+
+int FreePort() {
+  FaultProxy probe("127.0.0.1:1");  // binds a kernel-picked port
+  return probe.port();
+}
+
+struct Site {
+  std::string name;
+  int port = 0;
+  std::unique_ptr<NodeProcess> node;
+  std::shared_ptr<grpc::Channel> channel;
+
+  v1::StatsResponse Stats() {
+    v1::StatsResponse r;
+    grpc::ClientContext ctx;
+    v1::Admin::NewStub(channel)->Stats(&ctx, v1::StatsRequest(), &r);
+    return r;
+  }
+  v1::VerifyResponse Verify(const std::string& peer, grpc::Status* st) {
+    v1::VerifyRequest req;
+    req.set_peer_site(peer);
+    v1::VerifyResponse r;
+    grpc::ClientContext ctx;
+    *st = v1::Admin::NewStub(channel)->Verify(&ctx, req, &r);
+    return r;
+  }
+  void Write(const std::string& tag, int64_t from, int n, double base, uint64_t* acked = nullptr) {
+    v1::WriteRequest req;
+    auto* s = req.add_series();
+    s->set_tag(tag);
+    for (int i = 0; i < n; ++i) {
+      auto* sample = s->add_samples();
+      sample->set_timestamp_ns(from + i);
+      sample->mutable_value()->set_double_value(base + i);
+    }
+    v1::WriteAck ack;
+    grpc::ClientContext ctx;
+    grpc::Status st = v1::Ingest::NewStub(channel)->WriteBatch(&ctx, req, &ack);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(ack.accepted_count(), static_cast<uint64_t>(n));
+    if (acked) *acked += n;
+  }
+  std::map<int64_t, double> Read(const std::string& tag) {
+    v1::ReadRequest req;
+    req.add_tags(tag);
+    req.set_start_ns(0);
+    req.set_end_ns(int64_t{1} << 62);
+    std::map<int64_t, double> out;
+    grpc::ClientContext ctx;
+    auto reader = v1::Query::NewStub(channel)->Read(&ctx, req);
+    v1::ReadResponse resp;
+    while (reader->Read(&resp)) {
+      for (const auto& s : resp.samples()) out[s.timestamp_ns()] = s.value().double_value();
+    }
+    reader->Finish();
+    return out;
+  }
+};
+
+class ReplicationTest : public ::testing::Test {
+ protected:
+  // Creates `names` sites, each pulling from every other through its own
+  // proxy (proxies_[{from, to}] carries `from` pulling `to`).
+  void Setup(std::vector<std::string> names, std::vector<std::string> extra = {}) {
+    for (const auto& n : names) {
+      auto site = std::make_unique<Site>();
+      site->name = n;
+      site->port = FreePort();
+      sites_[n] = std::move(site);
+    }
+    for (const auto& from : names) {
+      std::string peers;
+      for (const auto& to : names) {
+        if (to == from) continue;
+        auto proxy = std::make_unique<FaultProxy>("127.0.0.1:" + std::to_string(sites_[to]->port));
+        if (!peers.empty()) peers += ",";
+        peers += to + "=" + proxy->address();
+        proxies_[{from, to}] = std::move(proxy);
+      }
+      flags_[from] = {"--site=" + from, "--peers=" + peers,
+                      "--listen=127.0.0.1:" + std::to_string(sites_[from]->port),
+                      "--anti_entropy_interval=0s", "--chunk_max_samples=128"};
+      flags_[from].insert(flags_[from].end(), extra.begin(), extra.end());
+    }
+    for (const auto& n : names) Start(n);
+  }
+  void Start(const std::string& name) {
+    Site& s = *sites_[name];
+    s.node = std::make_unique<NodeProcess>(dir_.Sub(name), flags_[name]);
+    ASSERT_TRUE(s.node->Start());
+    s.channel = grpc::CreateChannel(s.node->address(), grpc::InsecureChannelCredentials());
+  }
+  // Cuts or heals every link of `name` (both directions).
+  void Isolate(const std::string& name, bool cut) {
+    for (auto& [key, proxy] : proxies_) {
+      if (key.first == name || key.second == name) cut ? proxy->Cut() : proxy->Heal();
+    }
+  }
+  bool Converged(const std::string& a, const std::string& b) {
+    grpc::Status st;
+    v1::VerifyResponse v = sites_[a]->Verify(b, &st);
+    return st.ok() && v.buckets_differing() == 0 && v.local_samples() == v.peer_samples();
+  }
+
+  testing::TempDir dir_;
+  std::map<std::string, std::unique_ptr<Site>> sites_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<FaultProxy>> proxies_;
+  std::map<std::string, std::vector<std::string>> flags_;
+};
+
+TEST_F(ReplicationTest, BothSitesSeeBothPlants) {
+  Setup({"us", "mx"});
+  sites_["us"]->Write("us.line1.temp", 1000, 500, 20);
+  sites_["mx"]->Write("mx.line1.temp", 1000, 700, 30);
+  ASSERT_TRUE(Eventually([&] {
+    return sites_["us"]->Read("mx.line1.temp").size() == 700 &&
+           sites_["mx"]->Read("us.line1.temp").size() == 500;
+  }));
+  EXPECT_EQ(sites_["us"]->Read("mx.line1.temp"), sites_["mx"]->Read("mx.line1.temp"));
+  ASSERT_TRUE(Eventually([&] { return Converged("us", "mx") && Converged("mx", "us"); }));
+  // The tag catalog replicated too, with its origin.
+  v1::StatsResponse stats = sites_["us"]->Stats();
+  EXPECT_EQ(stats.tags(), 2u);
+  ASSERT_EQ(stats.peers_size(), 1);
+  EXPECT_EQ(stats.peers(0).site(), "mx");
+  ASSERT_TRUE(Eventually([&] {
+    auto p = sites_["us"]->Stats().peers(0);
+    return p.state() == "connected" && p.lag_samples() == 0 && p.lag_seconds() == 0;
+  }));
+}
+
+TEST_F(ReplicationTest, PartitionWithConflictingWritesConvergesWhenHealed) {
+  Setup({"us", "mx"});
+  sites_["us"]->Write("shared.setpoint", 0, 10, 1);
+  ASSERT_TRUE(Eventually([&] { return sites_["mx"]->Read("shared.setpoint").size() == 10; }));
+  Isolate("us", /*cut=*/true);
+  // Both plants keep recording; both correct the same timestamps.
+  uint64_t us_acked = 0, mx_acked = 0;
+  for (int i = 0; i < 20; ++i) {
+    sites_["us"]->Write("us.flow", i * 100, 100, i, &us_acked);
+    sites_["mx"]->Write("mx.flow", i * 100, 100, -i, &mx_acked);
+  }
+  sites_["us"]->Write("shared.setpoint", 0, 5, 100);
+  sites_["mx"]->Write("shared.setpoint", 3, 5, 200);
+  EXPECT_EQ(sites_["us"]->Read("mx.flow").size(), 0u);  // cut: nothing crossed
+  Isolate("us", /*cut=*/false);
+  ASSERT_TRUE(Eventually([&] {
+    return sites_["us"]->Read("mx.flow").size() == mx_acked &&
+           sites_["mx"]->Read("us.flow").size() == us_acked;
+  }));
+  ASSERT_TRUE(Eventually([&] { return Converged("us", "mx") && Converged("mx", "us"); }));
+  auto us = sites_["us"]->Read("shared.setpoint"), mx = sites_["mx"]->Read("shared.setpoint");
+  EXPECT_EQ(us, mx);
+  EXPECT_EQ(us.size(), 10u);
+  EXPECT_EQ(sites_["us"]->Read("us.flow"), sites_["mx"]->Read("us.flow"));
+}
+
+TEST_F(ReplicationTest, KillDuringCatchUpThenConverge) {
+  Setup({"us", "mx"}, {"--replication_max_samples_per_sec=20000"});
+  Isolate("mx", true);
+  uint64_t acked = 0;
+  for (int i = 0; i < 40; ++i) sites_["us"]->Write("us.kw", i * 1000, 1000, i, &acked);
+  Isolate("mx", false);
+  // Catch-up is throttled to 20k samples/s: kill mx while it is under way.
+  ASSERT_TRUE(Eventually([&] { return sites_["mx"]->Read("us.kw").size() > 0; }));
+  sites_["mx"]->node->Kill();
+  Start("mx");
+  ASSERT_TRUE(Eventually([&] { return sites_["mx"]->Read("us.kw").size() == acked; }));
+  ASSERT_TRUE(Eventually([&] { return Converged("mx", "us"); }));
+  EXPECT_EQ(sites_["mx"]->Read("us.kw"), sites_["us"]->Read("us.kw"));
+}
+
+TEST_F(ReplicationTest, ThreeSitesPeerAwayPastLogRetentionCatchesUpByRangeSync) {
+  // Tiny log retention: entries go as soon as they are sealed, whether or
+  // not a peer has them.
+  Setup({"us", "mx", "ca"}, {"--log_retention_bytes=1", "--head_max_age=0s"});
+  sites_["us"]->Write("us.a", 0, 100, 1);
+  ASSERT_TRUE(Eventually([&] {
+    return sites_["ca"]->Read("us.a").size() == 100 && sites_["mx"]->Read("us.a").size() == 100;
+  }));
+  Isolate("ca", true);
+  sites_["us"]->Write("us.a", 100, 1000, 1);
+  sites_["mx"]->Write("mx.b", 0, 1000, 2);
+  // Wait until both have trimmed what ca has not seen.
+  ASSERT_TRUE(Eventually([&] {
+    return sites_["us"]->Stats().log_entries_trimmed() >= 2 &&
+           sites_["mx"]->Stats().log_entries_trimmed() >= 1;
+  }));
+  Isolate("ca", false);
+  ASSERT_TRUE(Eventually([&] {
+    return sites_["ca"]->Read("us.a").size() == 1100 && sites_["ca"]->Read("mx.b").size() == 1000;
+  }));
+  ASSERT_TRUE(Eventually([&] { return Converged("ca", "us") && Converged("ca", "mx"); }));
+  uint64_t range_syncs = 0;
+  v1::StatsResponse ca_stats = sites_["ca"]->Stats();
+  for (const auto& p : ca_stats.peers()) range_syncs += p.range_syncs();
+  EXPECT_GE(range_syncs, 1u);
+  // us and mx did not relay each other's writes to ca: ca got mx.b from mx.
+  EXPECT_TRUE(Converged("us", "mx"));
+}
+
+}  // namespace
+}  // namespace historian
