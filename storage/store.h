@@ -198,6 +198,34 @@ class Store {
   absl::Status SealAll();
   StoreStats Stats() const;
 
+  // --- Administration (storage/store_admin.cc) ---
+  // Writes a consistent online copy of the database into `dir` (a RocksDB
+  // checkpoint: memtables are flushed, SST files hard-linked when `dir` is on
+  // the same filesystem, copied otherwise). `dir` must not exist; its parent
+  // must. The copy opens as a normal data dir of the same site (restore =
+  // start historiand with --data_dir on it, or copy it back).
+  // Errors: AlreadyExists, InvalidArgument (empty dir), Unavailable (I/O).
+  absl::Status Backup(const std::string& dir);
+  // Compacts every column family over its whole key range (blocking).
+  absl::Status Compact();
+  // RocksDB figures of one column family.
+  struct ColumnFamilyStats {
+    std::string name;
+    uint64_t sst_bytes = 0;                 // rocksdb.total-sst-files-size
+    uint64_t live_sst_bytes = 0;            // rocksdb.live-sst-files-size
+    uint64_t pending_compaction_bytes = 0;  // rocksdb.estimate-pending-compaction-bytes
+    uint64_t memtable_bytes = 0;            // rocksdb.cur-size-all-mem-tables
+    uint64_t estimated_keys = 0;            // rocksdb.estimate-num-keys
+    uint64_t write_stops = 0;               // cfstats io_stalls.total_stop
+    uint64_t write_slowdowns = 0;           // cfstats io_stalls.total_slowdown
+  };
+  std::vector<ColumnFamilyStats> ColumnFamilyProperties() const;
+  // After a background error (e.g. the disk filled up) RocksDB refuses every
+  // write until resumed: retries DB::Resume(). OK when writes are accepted
+  // again (also when there was no error); Unavailable while the cause
+  // persists.
+  absl::Status ResumeAfterError();
+
  private:
   struct Impl;
   explicit Store(std::unique_ptr<Impl> impl);

@@ -112,6 +112,9 @@ struct Store::Impl {
   std::atomic<uint64_t> log_trimmed{0};
   // Per origin: every log entry below this sequence has been deleted.
   std::map<std::string, uint64_t> trimmed_below;  // used by the seal pass only
+  uint64_t trimmed_since_compaction = 0;          // used by the seal pass only
+  // Trimmed log entries between compactions of the log's trimmed range.
+  static constexpr uint64_t kLogCompactionEntries = 4096;
 
   // Sealer thread.
   absl::Mutex seal_mu;  // one seal pass at a time

@@ -22,6 +22,20 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 
 namespace {
 
+// Debian's RocksDB computes CRC32C in software; xxHash64 block checksums
+// are several times cheaper there and just as safe.
+rocksdb::BlockBasedTableOptions TableOptions() {
+  rocksdb::BlockBasedTableOptions t;
+  t.checksum = rocksdb::kxxHash64;
+  return t;
+}
+
+rocksdb::ColumnFamilyOptions PlainOptions() {
+  rocksdb::ColumnFamilyOptions o;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(TableOptions()));
+  return o;
+}
+
 rocksdb::ColumnFamilyOptions ChunksOptions() {
   rocksdb::ColumnFamilyOptions o;
   // Chunks are already encoded column by column; zstd pays off only on cold
@@ -29,7 +43,7 @@ rocksdb::ColumnFamilyOptions ChunksOptions() {
   o.compression = rocksdb::kNoCompression;
   o.bottommost_compression = rocksdb::kZSTD;
   o.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(8));  // tag id
-  rocksdb::BlockBasedTableOptions t;
+  rocksdb::BlockBasedTableOptions t = TableOptions();
   t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   t.whole_key_filtering = false;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
@@ -39,9 +53,15 @@ rocksdb::ColumnFamilyOptions ChunksOptions() {
 
 rocksdb::ColumnFamilyOptions LogOptions() {
   rocksdb::ColumnFamilyOptions o;
-  // Short-lived, written once and deleted by range: no compression.
+  // Short-lived, written once and deleted by range: no compression, large
+  // memtables (most entries are trimmed before they are flushed), and a
+  // tolerant L0 so a burst of backfill does not stall writers.
   o.compression = rocksdb::kNoCompression;
-  o.write_buffer_size = 64 << 20;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(TableOptions()));
+  o.write_buffer_size = 128 << 20;
+  o.max_write_buffer_number = 4;
+  o.level0_slowdown_writes_trigger = 40;
+  o.level0_stop_writes_trigger = 64;
   return o;
 }
 
@@ -53,7 +73,7 @@ absl::StatusOr<std::unique_ptr<RocksDb>> RocksDb::Open(const std::string& path) 
   dbo.create_missing_column_families = true;
   dbo.max_background_jobs = 2;
   dbo.bytes_per_sync = 1 << 20;
-  rocksdb::ColumnFamilyOptions plain;
+  rocksdb::ColumnFamilyOptions plain = PlainOptions();
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, plain},
       {kCatalogCf, plain},

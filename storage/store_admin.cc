@@ -1,0 +1,90 @@
+// Store administration: online backup (RocksDB checkpoint), manual
+// compaction, per-column-family properties and resuming after a background
+// error.
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "rocksdb/utilities/checkpoint.h"
+#include "storage/store.h"
+#include "storage/store_impl.h"
+
+namespace historian {
+namespace {
+
+uint64_t IntProperty(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const std::string& name) {
+  uint64_t v = 0;
+  return db->GetIntProperty(cf, name, &v) ? v : 0;
+}
+
+}  // namespace
+
+absl::Status Store::Backup(const std::string& dir) {
+  if (dir.empty()) return absl::InvalidArgumentError("backup dir: empty");
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("backup dir ", dir, " already exists; give a new directory"));
+  }
+  rocksdb::Checkpoint* raw = nullptr;
+  absl::Status s = engine::FromRocks(rocksdb::Checkpoint::Create(impl_->db->db(), &raw),
+                                     "create checkpoint");
+  if (!s.ok()) return s;
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // log_size_for_flush 0: always flush memtables first, so the copy needs no
+  // WAL replay beyond what RocksDB includes itself.
+  return engine::FromRocks(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
+                           absl::StrCat("checkpoint into ", dir));
+}
+
+absl::Status Store::Compact() {
+  rocksdb::DB* db = impl_->db->db();
+  rocksdb::CompactRangeOptions o;
+  o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+  for (rocksdb::ColumnFamilyHandle* cf :
+       {impl_->db->catalog(), impl_->db->log(), impl_->db->chunks(), impl_->db->rollups(),
+        impl_->db->state()}) {
+    absl::Status s = engine::FromRocks(db->CompactRange(o, cf, nullptr, nullptr),
+                                       absl::StrCat("compact ", cf->GetName()));
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+std::vector<Store::ColumnFamilyStats> Store::ColumnFamilyProperties() const {
+  rocksdb::DB* db = impl_->db->db();
+  std::vector<ColumnFamilyStats> out;
+  for (rocksdb::ColumnFamilyHandle* cf :
+       {impl_->db->catalog(), impl_->db->log(), impl_->db->chunks(), impl_->db->rollups(),
+        impl_->db->state()}) {
+    ColumnFamilyStats st;
+    st.name = cf->GetName();
+    st.sst_bytes = IntProperty(db, cf, "rocksdb.total-sst-files-size");
+    st.live_sst_bytes = IntProperty(db, cf, "rocksdb.live-sst-files-size");
+    st.pending_compaction_bytes = IntProperty(db, cf, "rocksdb.estimate-pending-compaction-bytes");
+    st.memtable_bytes = IntProperty(db, cf, "rocksdb.cur-size-all-mem-tables");
+    st.estimated_keys = IntProperty(db, cf, "rocksdb.estimate-num-keys");
+    std::map<std::string, std::string> cfstats;
+    if (db->GetMapProperty(cf, "rocksdb.cfstats", &cfstats)) {
+      uint64_t v = 0;
+      if (auto it = cfstats.find("io_stalls.total_stop");
+          it != cfstats.end() && absl::SimpleAtoi(it->second, &v)) {
+        st.write_stops = v;
+      }
+      if (auto it = cfstats.find("io_stalls.total_slowdown");
+          it != cfstats.end() && absl::SimpleAtoi(it->second, &v)) {
+        st.write_slowdowns = v;
+      }
+    }
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+absl::Status Store::ResumeAfterError() {
+  return engine::FromRocks(impl_->db->db()->Resume(), "resume after storage error");
+}
+
+}  // namespace historian
