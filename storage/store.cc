@@ -92,6 +92,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   RETURN_IF_ERROR(impl->LoadState());
   RETURN_IF_ERROR(impl->LoadCatalog());
   RETURN_IF_ERROR(impl->ReplayLog());
+  RETURN_IF_ERROR(impl->RecomputeDirtyRollups());
   Impl* raw = impl.get();
   impl->sealer = std::thread([raw] { raw->SealerLoop(); });
   return std::unique_ptr<Store>(new Store(std::move(impl)));
@@ -380,6 +381,8 @@ StoreStats Store::Stats() const {
   for (const auto& [name, tag] : impl_->tags_by_name) stats.head_samples += tag->head.size();
   stats.chunks_sealed = impl_->chunks_sealed.load();
   stats.log_entries_trimmed = impl_->log_trimmed.load();
+  stats.chunks_expired = impl_->chunks_expired.load();
+  stats.chunks_rewritten = impl_->chunks_rewritten.load();
   stats.own_sequence = impl_->next_seq - 1;
   stats.own_log_entries = impl_->own_log.size();
   stats.own_log_bytes = impl_->own_log_bytes;

@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "storage/codec/chunk_codec.h"
 #include "storage/engine/log_entry.h"
+#include "storage/engine/rollup.h"
 #include "storage/engine/tag_info.h"
 
 namespace historian {
@@ -108,6 +109,8 @@ struct StoreStats {
   uint64_t head_samples = 0;
   uint64_t chunks_sealed = 0;
   uint64_t log_entries_trimmed = 0;
+  uint64_t chunks_expired = 0;
+  uint64_t chunks_rewritten = 0;
 };
 
 class Store {
@@ -164,6 +167,15 @@ class Store {
   // Errors: DataLoss naming the tag and chunk when a chunk is corrupt.
   absl::Status ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_samples,
                        codec::ChunkColumns* out) const;
+  // Rollups of `tag` with bucket width `width` (engine::kRollupMinute or
+  // kRollupHour) for buckets starting in [start, end), in time order; only
+  // buckets that hold sealed samples. Samples at or after UnsealedFrom(tag)
+  // may be missing from them.
+  absl::Status ReadRollups(TagId tag, int64_t width, int64_t start, int64_t end,
+                           std::vector<std::pair<int64_t, engine::Rollup>>* out) const;
+  // The earliest timestamp whose bucket the rollups may not cover yet
+  // (samples in the head or being sealed); kMaxTimestamp when none.
+  int64_t UnsealedFrom(TagId tag) const;
   // The newest sample of `tag` into *out (size 1), or an empty *out.
   absl::Status Latest(TagId tag, codec::ChunkColumns* out) const;
   // The last sample before `ts` (size 1), or empty.
@@ -193,6 +205,14 @@ class Store {
   bool WaitForOwnEntry(uint64_t seq, absl::Duration timeout) const;
   // Records that `site` has applied own entries up to `seq`.
   void SetPeerAcked(const std::string& site, uint64_t seq);
+
+  // Drops every chunk of a tag with a retention whose samples are all older
+  // than now - retention, with their rollups (whole chunks, never single
+  // samples). Runs in the background every minute; public for tests/admin.
+  absl::Status ApplyRetention();
+  // Rewrites chunks that overlap in time (late data sealed over older
+  // chunks) into non-overlapping ones. Runs in the background after seals.
+  absl::Status CompactOverlaps();
 
   // Seals every head now (tests and graceful shutdown).
   absl::Status SealAll();

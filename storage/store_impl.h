@@ -43,6 +43,13 @@ struct TagState {
   std::vector<OriginSeqRange> sealing_seqs;
   bool is_sealing = false;
   int64_t max_span = 0;  // longest (max ts - min ts) of any chunk of the tag
+  // Sealed samples whose rollups are not rewritten yet: queries must not use
+  // rollups from here on (kMaxTimestamp when none).
+  int64_t rollup_dirty_min = kMaxTimestamp;
+  // Time range where chunks overlap (late data sealed over older chunks);
+  // empty when overlap_min > overlap_max. Rewritten by OverlapPass.
+  int64_t overlap_min = kMaxTimestamp;
+  int64_t overlap_max = kMinTimestamp;
   bool deleted = false;
 };
 
@@ -110,9 +117,12 @@ struct Store::Impl {
   std::atomic<uint64_t> next_chunk_id{1};
   std::atomic<uint64_t> chunks_sealed{0};
   std::atomic<uint64_t> log_trimmed{0};
+  std::atomic<uint64_t> chunks_expired{0};
+  std::atomic<uint64_t> chunks_rewritten{0};
   // Per origin: every log entry below this sequence has been deleted.
   std::map<std::string, uint64_t> trimmed_below;  // used by the seal pass only
   uint64_t trimmed_since_compaction = 0;          // used by the seal pass only
+  int64_t last_retention_ns = 0;                  // used by the sealer thread only
   // Trimmed log entries between compactions of the log's trimmed range.
   static constexpr uint64_t kLogCompactionEntries = 4096;
 
@@ -153,10 +163,21 @@ struct Store::Impl {
   absl::Status SealPass(bool force);
   absl::Status SealTag(TagId id, int64_t now) ABSL_LOCKS_EXCLUDED(mu);
   absl::Status TrimLog();
+  // REQUIRES: seal_mu held (one maintenance pass at a time).
+  absl::Status RetentionPass();
+  absl::Status OverlapPass();
   // Own entries at or below this sequence may be trimmed (peers' acks and
   // retention limits).
   uint64_t OwnTrimLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void SealerLoop();
+
+  // Rewrites the 1-minute and 1-hour rollups of `tag` for every bucket that
+  // meets [min_ts, max_ts], from sealed chunks, and clears the dirty marker.
+  absl::Status RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts);
+  absl::Status RecomputeDirtyRollups();  // at open: markers left by a crash
+  // Samples of `tag` in [start, end) from chunks only (no head), merged.
+  absl::Status ReadSealed(TagId tag, int64_t start, int64_t end, int64_t max_span,
+                          codec::ChunkColumns* out) const;
 
   absl::Status ReadChunks(TagId tag, int64_t start, int64_t end, int64_t max_span,
                           size_t max_samples, std::vector<codec::ChunkColumns>* parts,

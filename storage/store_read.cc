@@ -9,6 +9,7 @@
 #include "api/core/status_macros.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
+#include "storage/engine/rollup.h"
 #include "storage/store_impl.h"
 
 namespace historian {
@@ -65,6 +66,55 @@ absl::Status Store::Impl::ReadChunks(TagId tag, int64_t start, int64_t end, int6
   return engine::FromRocks(it->status(), "scan chunks");
 }
 
+namespace {
+
+// Concatenates chunk parts (in key order) and the memory parts, merging by
+// the version rule only when they overlap.
+void MergeParts(std::vector<codec::ChunkColumns>* parts, const std::vector<uint64_t>& chunk_ids,
+                const codec::ChunkColumns* sealing, const codec::ChunkColumns* head,
+                codec::ChunkColumns* out) {
+  bool ordered = true;
+  int64_t last = kMinTimestamp;
+  bool any = false;
+  auto check = [&](const codec::ChunkColumns& c) {
+    if (c.size() == 0) return;
+    if (any && c.timestamps.front() <= last) ordered = false;
+    last = c.timestamps.back();
+    any = true;
+  };
+  for (const auto& p : *parts) check(p);
+  if (sealing) check(*sealing);
+  if (head) check(*head);
+  if (!ordered) {
+    // Precedence on equal versions follows application order: older chunks
+    // first (chunk ids grow with each seal), then sealing, then head.
+    std::vector<size_t> order(parts->size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return chunk_ids[a] < chunk_ids[b]; });
+    std::vector<codec::ChunkColumns> sorted;
+    for (size_t i : order) sorted.push_back(std::move((*parts)[i]));
+    *parts = std::move(sorted);
+  }
+  for (const auto& p : *parts) engine::AppendSamples(p, 0, p.size(), out);
+  if (sealing) engine::AppendSamples(*sealing, 0, sealing->size(), out);
+  if (head) engine::AppendSamples(*head, 0, head->size(), out);
+  if (!ordered) engine::Normalize(out);
+}
+
+}  // namespace
+
+absl::Status Store::Impl::ReadSealed(TagId tag, int64_t start, int64_t end, int64_t max_span,
+                                     codec::ChunkColumns* out) const {
+  std::vector<codec::ChunkColumns> parts;
+  std::vector<uint64_t> chunk_ids;
+  RETURN_IF_ERROR(ReadChunks(tag, start, end, max_span, 0, &parts, &chunk_ids));
+  out->Reset(out->type);
+  if (!parts.empty()) out->Reset(parts[0].type);
+  MergeParts(&parts, chunk_ids, nullptr, nullptr, out);
+  return absl::OkStatus();
+}
+
 absl::Status Store::ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_samples,
                             codec::ChunkColumns* out) const {
   codec::ChunkColumns sealing, head;
@@ -85,37 +135,39 @@ absl::Status Store::ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_sa
   std::vector<codec::ChunkColumns> parts;
   std::vector<uint64_t> chunk_ids;
   RETURN_IF_ERROR(impl_->ReadChunks(tag, start, end, max_span, max_samples, &parts, &chunk_ids));
-
-  // Fast path: chunks in key order do not overlap and memory comes after.
-  bool ordered = true;
-  int64_t last = kMinTimestamp;
-  bool any = false;
-  auto check = [&](const codec::ChunkColumns& c) {
-    if (c.size() == 0) return;
-    if (any && c.timestamps.front() <= last) ordered = false;
-    last = c.timestamps.back();
-    any = true;
-  };
-  for (const auto& p : parts) check(p);
-  check(sealing);
-  check(head);
-  if (!ordered) {
-    // Precedence on equal versions follows application order: older chunks
-    // first (chunk ids grow with each seal), then sealing, then head.
-    std::vector<size_t> order(parts.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](size_t a, size_t b) { return chunk_ids[a] < chunk_ids[b]; });
-    std::vector<codec::ChunkColumns> sorted;
-    for (size_t i : order) sorted.push_back(std::move(parts[i]));
-    parts = std::move(sorted);
-  }
-  for (const auto& p : parts) engine::AppendSamples(p, 0, p.size(), out);
-  engine::AppendSamples(sealing, 0, sealing.size(), out);
-  engine::AppendSamples(head, 0, head.size(), out);
-  if (!ordered) engine::Normalize(out);
+  MergeParts(&parts, chunk_ids, &sealing, &head, out);
   if (max_samples != 0) engine::Truncate(max_samples, out);
   return absl::OkStatus();
+}
+
+absl::Status Store::ReadRollups(TagId tag, int64_t width, int64_t start, int64_t end,
+                                std::vector<std::pair<int64_t, engine::Rollup>>* out) const {
+  out->clear();
+  if (start >= end) return absl::OkStatus();
+  std::string lower = engine::RollupKey(tag, width, start);
+  std::string upper = engine::RollupKey(tag, width, end);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->db()->NewIterator(ro, impl_->db->rollups()));
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    if (it->key().size() != 24) continue;
+    engine::RollupKeyParts key = engine::ParseRollupKey({it->key().data(), it->key().size()});
+    ASSIGN_OR_RETURN(engine::Rollup r,
+                     engine::DecodeRollup({it->value().data(), it->value().size()}));
+    out->emplace_back(key.bucket_start, r);
+  }
+  return engine::FromRocks(it->status(), "scan rollups");
+}
+
+int64_t Store::UnsealedFrom(TagId tag) const {
+  absl::MutexLock l(&impl_->mu);
+  TagState* t = impl_->FindTag(tag);
+  if (t == nullptr) return kMaxTimestamp;
+  int64_t from = t->rollup_dirty_min;
+  for (int64_t ts : t->head.timestamps) from = std::min(from, ts);
+  if (t->sealing.size() > 0) from = std::min(from, t->sealing.timestamps.front());
+  return from;
 }
 
 absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {

@@ -14,6 +14,7 @@
 #include "rocksdb/write_batch.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
+#include "storage/engine/rollup.h"
 #include "storage/store_impl.h"
 
 namespace historian {
@@ -30,6 +31,7 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
     t->sealing_seqs = std::move(t->head_seqs);
     t->head_seqs.clear();
     t->is_sealing = true;
+    t->rollup_dirty_min = std::min(t->rollup_dirty_min, t->sealing.timestamps.front());
   }
   // Only this thread touches t->sealing until is_sealing is cleared; readers
   // only read it under mu.
@@ -76,6 +78,23 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
   std::string next;
   engine::PutBigEndian64(next_chunk_id.load(), &next);
   batch.Put(db->state(), engine::kNextChunkIdKey, next);
+  // The rollups of these buckets are stale until RecomputeRollups ends; a
+  // crash in between leaves this marker, and Open recomputes them.
+  const int64_t min_ts = all.timestamps.front(), max_ts = all.timestamps.back();
+  std::string dirty;
+  engine::PutBigEndian64(engine::OrderedFromSigned(min_ts), &dirty);
+  engine::PutBigEndian64(engine::OrderedFromSigned(max_ts), &dirty);
+  batch.Put(db->state(), engine::RollupDirtyKey(id), dirty);
+  // Late data: does an existing chunk meet [min_ts, max_ts]? Then the tag
+  // is queued for the overlap rewrite.
+  bool overlaps = false;
+  if (status.ok()) {
+    std::vector<codec::ChunkColumns> parts;
+    std::vector<uint64_t> ids;
+    absl::Status scan = ReadChunks(id, min_ts, max_ts == kMaxTimestamp ? max_ts : max_ts + 1,
+                                   old_span, 1, &parts, &ids);
+    overlaps = scan.ok() && !parts.empty();
+  }
   if (status.ok()) {
     // No fsync needed: the log still holds these samples until a later
     // (synced) trim, and RocksDB's WAL is ordered.
@@ -86,7 +105,12 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
   if (status.ok()) {
     t->max_span = std::max(t->max_span, span);
     chunks_sealed.fetch_add(1);
-  } else {
+    if (overlaps) {
+      t->overlap_min = std::min(t->overlap_min, min_ts);
+      t->overlap_max = std::max(t->overlap_max, max_ts);
+    }
+  }
+  if (!status.ok()) {
     // Put the samples back in front of the head: nothing is lost, the next
     // pass retries.
     codec::ChunkColumns merged = std::move(t->sealing);
@@ -101,7 +125,75 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
   t->sealing.Reset(t->info.type);
   t->sealing_seqs.clear();
   t->is_sealing = false;
-  return status;
+  if (!status.ok()) return status;
+  mu.Unlock();
+  absl::Status rollups = RecomputeRollups(id, min_ts, max_ts);
+  mu.Lock();
+  return rollups;
+}
+
+absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts) {
+  ValueType type;
+  int64_t max_span;
+  {
+    absl::MutexLock l(&mu);
+    TagState* t = FindTag(tag);
+    if (t == nullptr) return absl::OkStatus();
+    type = t->info.type;
+    max_span = t->max_span;
+  }
+  rocksdb::WriteBatch batch;
+  if (type != ValueType::kString) {
+    // Hour buckets contain minute buckets: read the hours once.
+    int64_t from = engine::BucketStart(min_ts, engine::kRollupHour);
+    int64_t last_hour = engine::BucketStart(max_ts, engine::kRollupHour);
+    int64_t to = last_hour > kMaxTimestamp - engine::kRollupHour ? kMaxTimestamp
+                                                                  : last_hour + engine::kRollupHour;
+    codec::ChunkColumns data;
+    RETURN_IF_ERROR(ReadSealed(tag, from, to, max_span, &data));
+    for (int64_t width : {engine::kRollupMinute, engine::kRollupHour}) {
+      int64_t first = engine::BucketStart(min_ts, width);
+      int64_t last = engine::BucketStart(max_ts, width);
+      batch.DeleteRange(db->rollups(), engine::RollupKey(tag, width, first),
+                        engine::RollupKey(tag, width, last) + std::string(1, '\xff'));
+      const auto& ts = data.timestamps;
+      size_t i = std::lower_bound(ts.begin(), ts.end(), first) - ts.begin();
+      while (i < ts.size() && ts[i] <= last + (width - 1) && ts[i] >= first) {
+        int64_t bucket = engine::BucketStart(ts[i], width);
+        int64_t bucket_end = bucket > kMaxTimestamp - width ? kMaxTimestamp : bucket + width;
+        size_t j = std::lower_bound(ts.begin() + i, ts.end(), bucket_end) - ts.begin();
+        batch.Put(db->rollups(), engine::RollupKey(tag, width, bucket),
+                  engine::EncodeRollup(engine::ComputeRollup(data, i, j, bucket_end)));
+        i = j;
+      }
+    }
+  }
+  batch.Delete(db->state(), engine::RollupDirtyKey(tag));
+  RETURN_IF_ERROR(engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch),
+                                    "write rollups"));
+  absl::MutexLock l(&mu);
+  if (TagState* t = FindTag(tag); t != nullptr && !t->is_sealing) {
+    t->rollup_dirty_min = kMaxTimestamp;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::Impl::RecomputeDirtyRollups() {
+  std::vector<std::tuple<TagId, int64_t, int64_t>> dirty;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->db()->NewIterator(rocksdb::ReadOptions(), db->state()));
+    const std::string prefix = "rollup_dirty/";
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->key().size() != prefix.size() + 8 || it->value().size() != 16) continue;
+      dirty.emplace_back(engine::GetBigEndian64(it->key().data() + prefix.size()),
+                         engine::SignedFromOrdered(engine::GetBigEndian64(it->value().data())),
+                         engine::SignedFromOrdered(engine::GetBigEndian64(it->value().data() + 8)));
+    }
+    RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan rollup markers"));
+  }
+  for (auto [tag, min_ts, max_ts] : dirty) RETURN_IF_ERROR(RecomputeRollups(tag, min_ts, max_ts));
+  return absl::OkStatus();
 }
 
 absl::Status Store::Impl::SealPass(bool force) {
@@ -199,6 +291,16 @@ void Store::Impl::SealerLoop() {
     }
     absl::Status s = SealPass(/*force=*/false);
     if (!s.ok()) std::fprintf(stderr, "historian: seal pass failed: %s\n", s.ToString().c_str());
+    {
+      absl::MutexLock pass(&seal_mu);
+      s = OverlapPass();
+      if (!s.ok()) std::fprintf(stderr, "historian: overlap rewrite failed: %s\n", s.ToString().c_str());
+      if (NowNs() - last_retention_ns >= absl::ToInt64Nanoseconds(absl::Minutes(1))) {
+        last_retention_ns = NowNs();
+        s = RetentionPass();
+        if (!s.ok()) std::fprintf(stderr, "historian: retention failed: %s\n", s.ToString().c_str());
+      }
+    }
   }
 }
 

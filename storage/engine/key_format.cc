@@ -38,6 +38,26 @@ ChunkKeyParts ParseChunkKey(std::string_view key) {
           GetBigEndian64(key.data() + 16)};
 }
 
+std::string RollupKey(TagId tag, int64_t width, int64_t bucket_start) {
+  std::string key;
+  key.reserve(24);
+  PutBigEndian64(tag, &key);
+  PutBigEndian64(static_cast<uint64_t>(width), &key);
+  PutBigEndian64(OrderedFromSigned(bucket_start), &key);
+  return key;
+}
+
+RollupKeyParts ParseRollupKey(std::string_view key) {
+  return {GetBigEndian64(key.data()), static_cast<int64_t>(GetBigEndian64(key.data() + 8)),
+          SignedFromOrdered(GetBigEndian64(key.data() + 16))};
+}
+
+std::string RollupDirtyKey(TagId tag) {
+  std::string key = "rollup_dirty/";
+  PutBigEndian64(tag, &key);
+  return key;
+}
+
 std::string LogPrefix(std::string_view origin_site) {
   std::string key;
   key.push_back(static_cast<char>(origin_site.size()));

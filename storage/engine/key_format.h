@@ -30,6 +30,16 @@ struct ChunkKeyParts {
 // REQUIRES: key.size() == kChunkKeySize.
 ChunkKeyParts ParseChunkKey(std::string_view key);
 
+// rollups CF: tag id (8) | bucket width (8) | bucket start (8, ordered).
+std::string RollupKey(TagId tag, int64_t width, int64_t bucket_start);
+struct RollupKeyParts {
+  TagId tag;
+  int64_t width;
+  int64_t bucket_start;
+};
+// REQUIRES: key.size() == 24.
+RollupKeyParts ParseRollupKey(std::string_view key);
+
 // log CF: origin site length (1) | origin site | sequence (8).
 std::string LogKey(std::string_view origin_site, uint64_t seq);
 // The prefix of every log key of `origin_site`.
@@ -44,6 +54,7 @@ std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq);  // 
 std::string ClientPrefix(std::string_view client_id);
 std::string CursorKey(std::string_view origin_site);    // -> u64 highest applied seq
 std::string PeerAckedKey(std::string_view peer_site);   // -> u64 own seq the peer applied
+std::string RollupDirtyKey(TagId tag);                  // -> i64 min ts, i64 max ts (BE)
 inline constexpr char kNextSeqKey[] = "node/next_seq";
 inline constexpr char kNextChunkIdKey[] = "node/next_chunk_id";
 inline constexpr char kSiteKey[] = "node/site";

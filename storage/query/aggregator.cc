@@ -122,6 +122,47 @@ void Aggregator::Add(const codec::ChunkColumns& cols) {
   }
 }
 
+void Aggregator::AddRollup(int64_t bucket_start, int64_t bucket_end, const engine::Rollup& r) {
+  Window& w = windows_[WindowOf(bucket_start)];
+  if (w.count == 0) w.first = r.first;
+  w.last = r.last;
+  w.count += r.count;
+  if (r.n > 0) {
+    if (w.n == 0) {
+      w.min = r.min;
+      w.max = r.max;
+    } else {
+      w.min = std::min(w.min, r.min);
+      w.max = std::max(w.max, r.max);
+    }
+    // Chan et al.: merge (n, mean, M2) of two parts.
+    double n = static_cast<double>(w.n + r.n);
+    double d = r.mean - w.mean;
+    w.mean += d * static_cast<double>(r.n) / n;
+    w.m2 += r.m2 + d * d * static_cast<double>(w.n) * static_cast<double>(r.n) / n;
+    w.n += r.n;
+    w.sum += r.sum;
+  }
+  // What the previous sample holds until the bucket's first sample, and the
+  // counter step across the bucket edge.
+  if (held_) {
+    auto [hts, hv] = *held_;
+    Hold(hts, r.first_ts, hv);
+    if (!std::isnan(r.first) && !std::isnan(hv)) {
+      w.delta += r.first >= hv ? r.first - hv : r.first;
+      w.has_delta = true;
+    }
+  }
+  w.twa_integral += r.integral;
+  w.twa_covered += r.covered;
+  if (r.has_delta) {
+    w.delta += r.delta;
+    w.has_delta = true;
+  }
+  // The rollup counted the last value up to the bucket end.
+  held_ = {bucket_end, r.last};
+}
+
 std::vector<WindowResult> Aggregator::Finish() {
   if (held_) {
     auto [hts, hv] = *held_;

@@ -28,6 +28,7 @@
 
 #include "absl/status/status.h"
 #include "storage/codec/chunk_codec.h"
+#include "storage/engine/rollup.h"
 
 namespace historian::query {
 
@@ -65,6 +66,10 @@ class Aggregator {
   void SetPrevious(const codec::ChunkColumns& cols, size_t i);
   // Adds samples of `cols` (in [start, end), increasing across calls).
   void Add(const codec::ChunkColumns& cols);
+  // Adds a rollup bucket [bucket_start, bucket_end) in place of its samples.
+  // REQUIRES: good_only is false, max_gap is 0, the bucket lies inside one
+  // window, and it comes in time order with the samples given to Add.
+  void AddRollup(int64_t bucket_start, int64_t bucket_end, const engine::Rollup& r);
   // Closes the last windows; returns every window, empty ones included.
   std::vector<WindowResult> Finish();
 

@@ -171,6 +171,85 @@ TEST_F(StoreTest, LatestAndBefore) {
   EXPECT_EQ(out.size(), 0u);
 }
 
+TEST_F(StoreTest, SealingWritesRollupsOfResolvedSamples) {
+  TagId t = Tag("r");
+  const int64_t s = 1000000000;
+  std::vector<std::pair<int64_t, double>> samples;
+  for (int i = 0; i < 7200; ++i) samples.push_back({i * s, i % 10});
+  ASSERT_TRUE(WriteDoubles(t, samples).ok());
+  EXPECT_LT(store_->UnsealedFrom(t), kMaxTimestamp);
+  ASSERT_TRUE(store_->SealAll().ok());
+  EXPECT_EQ(store_->UnsealedFrom(t), kMaxTimestamp);
+  std::vector<std::pair<int64_t, engine::Rollup>> hours;
+  ASSERT_TRUE(store_->ReadRollups(t, engine::kRollupHour, 0, 7200 * s, &hours).ok());
+  ASSERT_EQ(hours.size(), 2u);
+  EXPECT_EQ(hours[0].second.count, 3600u);
+  EXPECT_EQ(hours[0].second.sum, 4.5 * 3600);
+  EXPECT_EQ(hours[1].first, 3600 * s);
+  // A correction in a sealed bucket rewrites that bucket's rollups.
+  ASSERT_TRUE(WriteDoubles(t, {{5 * s, 1005}}).ok());
+  EXPECT_LE(store_->UnsealedFrom(t), 5 * s);
+  ASSERT_TRUE(store_->SealAll().ok());
+  std::vector<std::pair<int64_t, engine::Rollup>> minutes;
+  ASSERT_TRUE(store_->ReadRollups(t, engine::kRollupMinute, 0, 60 * s, &minutes).ok());
+  ASSERT_EQ(minutes.size(), 1u);
+  EXPECT_EQ(minutes[0].second.count, 60u);
+  EXPECT_EQ(minutes[0].second.max, 1005);
+  ASSERT_TRUE(store_->ReadRollups(t, engine::kRollupHour, 0, 1, &hours).ok());
+  EXPECT_EQ(hours[0].second.sum, 4.5 * 3600 + 1000);
+}
+
+TEST_F(StoreTest, RetentionDropsWholeExpiredChunksOnly) {
+  TagInfo info;
+  info.name = "ret";
+  info.type = ValueType::kDouble;
+  info.retention_ns = 3600 * int64_t{1000000000};
+  auto created = store_->CreateTag(info);
+  ASSERT_TRUE(created.ok());
+  const int64_t s = 1000000000, now = now_ns_;
+  std::vector<std::pair<int64_t, double>> samples;
+  for (int i = 0; i < 3 * 3600; i += 10) samples.push_back({now - 3 * 3600 * s + i * s, i});
+  ASSERT_TRUE(WriteDoubles(created->id, samples).ok());
+  ASSERT_TRUE(store_->SealAll().ok());
+  ASSERT_TRUE(store_->ApplyRetention().ok());
+  auto left = ReadAll(created->id);
+  const int64_t cutoff = now - 3600 * s;
+  // Everything within retention is kept; of the older samples only those in
+  // a chunk that straddles the cutoff remain (at most one chunk's worth).
+  EXPECT_EQ(left.lower_bound(cutoff)->first, cutoff);
+  EXPECT_EQ(std::distance(left.lower_bound(cutoff), left.end()), 360);
+  EXPECT_LT(std::distance(left.begin(), left.lower_bound(cutoff)), int(chunk_max_samples_));
+  EXPECT_GT(store_->Stats().chunks_expired, 0u);
+  // Rollups were rewritten from what remains: they count exactly it.
+  std::vector<std::pair<int64_t, engine::Rollup>> hours;
+  ASSERT_TRUE(store_->ReadRollups(created->id, engine::kRollupHour, kMinTimestamp, kMaxTimestamp,
+                                  &hours)
+                  .ok());
+  uint64_t counted = 0;
+  for (const auto& [b, r] : hours) counted += r.count;
+  EXPECT_EQ(counted, left.size());
+  EXPECT_EQ(store_->UnsealedFrom(created->id), kMaxTimestamp);
+}
+
+TEST_F(StoreTest, OverlappingChunksAreRewrittenWithoutChangingData) {
+  TagId t = Tag("ov");
+  std::vector<std::pair<int64_t, double>> samples;
+  for (int i = 0; i < 200; ++i) samples.push_back({i * 10, i});
+  ASSERT_TRUE(WriteDoubles(t, samples).ok());
+  ASSERT_TRUE(store_->SealAll().ok());
+  // Late samples between existing ones, and a correction.
+  ASSERT_TRUE(WriteDoubles(t, {{55, -1}, {505, -2}, {1000, 99}}).ok());
+  ASSERT_TRUE(store_->SealAll().ok());
+  auto before = ReadAll(t);
+  ASSERT_TRUE(store_->CompactOverlaps().ok());
+  EXPECT_GT(store_->Stats().chunks_rewritten, 0u);
+  EXPECT_EQ(ReadAll(t), before);
+  EXPECT_EQ(before.at(1000), 99);
+  EXPECT_EQ(before.size(), 202u);
+  Reopen();
+  EXPECT_EQ(ReadAll(t), before);
+}
+
 // The engine and an ordered map driven by the same random operations agree
 // after every step.
 TEST_F(StoreTest, RandomOperationsMatchReferenceModel) {
@@ -196,8 +275,25 @@ TEST_F(StoreTest, RandomOperationsMatchReferenceModel) {
       double v = -static_cast<double>(rng() % 1000);
       model[tag][ts] = v;
       ASSERT_TRUE(WriteDoubles(tag, {{ts, v}}).ok());
-    } else if (op < 85) {
+    } else if (op < 82) {
       ASSERT_TRUE(store_->SealAll().ok());
+      // Once sealed, the rollups describe exactly the resolved samples.
+      std::vector<std::pair<int64_t, engine::Rollup>> minutes;
+      ASSERT_TRUE(store_->ReadRollups(tag, engine::kRollupMinute, kMinTimestamp, kMaxTimestamp,
+                                      &minutes)
+                      .ok());
+      uint64_t counted = 0;
+      double sum = 0;
+      for (const auto& [b, r] : minutes) {
+        counted += r.count;
+        sum += r.sum;
+      }
+      double expect_sum = 0;
+      for (const auto& [ts, v] : model[tag]) expect_sum += v;
+      ASSERT_EQ(counted, model[tag].size()) << "step " << step;
+      ASSERT_DOUBLE_EQ(sum, expect_sum) << "step " << step;
+    } else if (op < 85) {
+      ASSERT_TRUE(store_->CompactOverlaps().ok());
     } else if (op < 90) {
       Reopen();
     } else if (op < 95) {

@@ -1,0 +1,54 @@
+// File: rollup.h
+// Rollup: the aggregate of one tag's sealed samples in one time bucket (1 min
+// or 1 h), stored in the `rollups` column family so long-range aggregates
+// read one small record per bucket instead of every sample.
+//
+// It holds what lets a query combine buckets exactly like raw samples
+// (docs/query.md): counts, sums, Welford mean/M2, min/max, first/last with
+// their timestamps, and the pieces of the step (time-weighted) integral and
+// of the counter delta that lie inside the bucket. `integral` and `covered`
+// assume no max_gap and that the bucket's last value holds until the bucket
+// end; the value carried in from before the first sample is the query's job.
+#ifndef HISTORIAN_STORAGE_ENGINE_ROLLUP_H_
+#define HISTORIAN_STORAGE_ENGINE_ROLLUP_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "storage/codec/chunk_codec.h"
+
+namespace historian::engine {
+
+// Rollup resolutions, by their bucket width.
+inline constexpr int64_t kRollupMinute = int64_t{60} * 1000000000;
+inline constexpr int64_t kRollupHour = int64_t{3600} * 1000000000;
+
+struct Rollup {
+  uint64_t count = 0;  // samples
+  uint64_t n = 0;      // non-NaN values
+  double sum = 0, mean = 0, m2 = 0;
+  double min = 0, max = 0;
+  int64_t first_ts = 0, last_ts = 0;
+  double first = 0, last = 0;
+  double integral = 0;  // value x ns from first_ts to bucket end (NaN holds nothing)
+  int64_t covered = 0;  // ns covered by non-NaN holds in that span
+  double delta = 0;     // counter increase over pairs inside the bucket
+  bool has_delta = false;
+};
+
+// Aggregates samples [begin, end) of `cols` (strictly increasing, all inside
+// [bucket_start, bucket_end), numeric type). REQUIRES: begin < end.
+Rollup ComputeRollup(const codec::ChunkColumns& cols, size_t begin, size_t end,
+                     int64_t bucket_end);
+
+std::string EncodeRollup(const Rollup& r);
+absl::StatusOr<Rollup> DecodeRollup(std::string_view bytes);
+
+// The bucket of width `width` that contains ts (epoch aligned).
+int64_t BucketStart(int64_t ts, int64_t width);
+
+}  // namespace historian::engine
+
+#endif  // HISTORIAN_STORAGE_ENGINE_ROLLUP_H_
