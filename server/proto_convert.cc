@@ -29,6 +29,7 @@ engine::TagInfo TagFromProto(const v1::Tag& tag) {
   info.description = tag.description();
   info.attributes.insert(tag.attributes().begin(), tag.attributes().end());
   info.retention_ns = tag.retention_ns();
+  info.deadband = tag.deadband();
   return info;
 }
 
@@ -40,6 +41,7 @@ void TagToProto(const engine::TagInfo& info, v1::Tag* tag) {
   tag->set_origin_site(info.origin_site);
   for (const auto& [k, v] : info.attributes) (*tag->mutable_attributes())[k] = v;
   tag->set_retention_ns(info.retention_ns);
+  tag->set_deadband(info.deadband);
   tag->set_id(info.id);
   tag->set_created_ns(info.created_ns);
 }

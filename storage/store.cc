@@ -3,6 +3,7 @@
 #include "storage/store.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -251,6 +252,12 @@ absl::StatusOr<TagInfo> Store::CreateTag(TagInfo info) {
   if (info.retention_ns < 0) {
     return absl::InvalidArgumentError("tag.retention_ns: must be >= 0");
   }
+  if (!(info.deadband >= 0) || std::isinf(info.deadband)) {
+    return absl::InvalidArgumentError("tag.deadband: must be a finite number >= 0");
+  }
+  if (info.deadband > 0 && info.type != ValueType::kDouble && info.type != ValueType::kInt64) {
+    return absl::InvalidArgumentError("tag.deadband: only double and int64 tags take a deadband");
+  }
   info.id = engine::TagIdFromName(info.name);
   info.origin_site = impl_->options.site;
   info.created_ns = impl_->NowNs();
@@ -309,6 +316,12 @@ absl::StatusOr<TagInfo> Store::UpdateTag(const TagInfo& update) {
     info.description = update.description;
     info.attributes = update.attributes;
     info.retention_ns = update.retention_ns;
+    if (!(update.deadband >= 0) || std::isinf(update.deadband) ||
+        (update.deadband > 0 && info.type != ValueType::kDouble && info.type != ValueType::kInt64)) {
+      return absl::InvalidArgumentError(
+          "tag.deadband: must be a finite number >= 0, and only for double and int64 tags");
+    }
+    info.deadband = update.deadband;
     info.version = impl_->NextVersion();
   }
   engine::LogEntry entry;

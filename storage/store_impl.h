@@ -51,6 +51,18 @@ struct TagState {
   int64_t overlap_min = kMaxTimestamp;
   int64_t overlap_max = kMinTimestamp;
   bool deleted = false;
+  // Deadband filter state (tags with a deadband): the last stored sample and
+  // the last one held back. Rebuilt empty after a restart (the first sample
+  // is then stored).
+  struct DeadbandState {
+    bool has_last = false;
+    int64_t last_ts = 0;
+    double last_value = 0;
+    uint32_t last_quality = 0;
+    bool has_held = false;
+    codec::ChunkColumns held;  // 1 sample
+  };
+  std::unique_ptr<DeadbandState> deadband;
 };
 
 // A write waiting in the group-commit queue: an own write (data or catalog
@@ -118,6 +130,7 @@ struct Store::Impl {
   std::atomic<uint64_t> chunks_sealed{0};
   std::atomic<uint64_t> log_trimmed{0};
   std::atomic<uint64_t> chunks_expired{0};
+  std::atomic<uint64_t> samples_filtered{0};
   std::atomic<uint64_t> chunks_rewritten{0};
   // Per origin: every log entry below this sequence has been deleted.
   std::map<std::string, uint64_t> trimmed_below;  // used by the seal pass only
@@ -150,6 +163,8 @@ struct Store::Impl {
   // The front writer (leader) writes the whole queue as one WriteBatch.
   void Submit(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   absl::StatusOr<WriteResult> Write(WriteInput input);
+  // Applies the tags' deadbands to `series` in place.
+  void ApplyDeadbands(std::vector<engine::SeriesData>* series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void LeadGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Catalog changes of `entry` into `batch` (and, after the write, into
   // memory by ApplyCatalog). Decides conflicts last-writer-wins by version.

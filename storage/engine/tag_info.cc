@@ -1,5 +1,7 @@
 #include "storage/engine/tag_info.h"
 
+#include <bit>
+
 #include "absl/strings/str_cat.h"
 #include "storage/engine/coding.h"
 
@@ -59,6 +61,7 @@ std::string EncodeTagInfo(const TagInfo& info) {
   PutVarint64(ZigZag(info.retention_ns), &out);
   PutVarint64(ZigZag(info.created_ns), &out);
   PutVarint64(info.version, &out);
+  PutFixed64(std::bit_cast<uint64_t>(info.deadband), &out);
   return out;
 }
 
@@ -86,6 +89,9 @@ absl::StatusOr<TagInfo> DecodeTagInfo(std::string_view bytes) {
   r.GetVarint64(&retention);
   r.GetVarint64(&created);
   r.GetVarint64(&info.version);
+  uint64_t deadband_bits = 0;
+  r.GetFixed64(&deadband_bits);
+  info.deadband = std::bit_cast<double>(deadband_bits);
   if (!r.ok() || type > static_cast<uint8_t>(ValueType::kString)) {
     return absl::DataLossError("tag info: truncated or corrupt entry");
   }

@@ -25,6 +25,7 @@ struct TagInfo {
   std::string origin_site;
   std::map<std::string, std::string> attributes;
   int64_t retention_ns = 0;  // 0: keep forever
+  double deadband = 0;       // exception deadband (lossy); 0: off
   int64_t created_ns = 0;
   // Version of the last create/update: concurrent updates at two sites
   // resolve last-writer-wins on it.

@@ -250,6 +250,28 @@ TEST_F(StoreTest, OverlappingChunksAreRewrittenWithoutChangingData) {
   EXPECT_EQ(ReadAll(t), before);
 }
 
+TEST_F(StoreTest, DeadbandStoresOnlyExceptionsAndKeepsTheShape) {
+  TagInfo info;
+  info.name = "db";
+  info.type = ValueType::kDouble;
+  info.deadband = 0.5;
+  auto created = store_->CreateTag(info);
+  ASSERT_TRUE(created.ok()) << created.status();
+  // Flat within the band, then a step, then flat again.
+  std::vector<std::pair<int64_t, double>> samples = {
+      {1, 10.0}, {2, 10.2}, {3, 9.9}, {4, 10.4}, {5, 12.0}, {6, 12.1}, {7, 12.2}};
+  ASSERT_TRUE(WriteDoubles(created->id, samples).ok());
+  // A late sample is always stored.
+  ASSERT_TRUE(WriteDoubles(created->id, {{3, 9.9}, {8, 12.3}, {9, 15}}).ok());
+  // Stored: the first, the last in-band sample before the step (4), the
+  // step (5), the held-back 8 before 9, 9, and the late 3.
+  EXPECT_EQ(ReadAll(created->id),
+            (std::map<int64_t, double>{{1, 10.0}, {3, 9.9}, {4, 10.4}, {5, 12.0}, {8, 12.3}, {9, 15}}));
+  info.name = "db.bad";
+  info.type = ValueType::kString;
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->CreateTag(info).status()));
+}
+
 // The engine and an ordered map driven by the same random operations agree
 // after every step.
 TEST_F(StoreTest, RandomOperationsMatchReferenceModel) {
