@@ -157,8 +157,6 @@ absl::Status Store::Impl::LoadCatalog() {
                                        it->value().data(), it->value().size())));
     auto state = std::make_unique<TagState>();
     state->info = std::move(info);
-    state->head.Reset(state->info.type);
-    state->sealing.Reset(state->info.type);
     std::string span;
     if (db->db()->Get(rocksdb::ReadOptions(), db->state(), engine::SpanKey(state->info.id), &span)
             .ok() &&
@@ -226,9 +224,13 @@ void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
   for (const auto& s : entry.series) {
     TagState* tag = FindTag(s.tag);
     if (tag == nullptr || s.cols.type != tag->info.type || s.cols.size() == 0) continue;
-    if (tag->head.size() == 0) tag->head_started_ns = now;
-    engine::AppendSamples(s.cols, 0, s.cols.size(), &tag->head);
-    NoteOriginSeq(&tag->head_seqs, origin, seq);
+    if (!tag->head) {
+      tag->head = std::make_unique<HeadBuffer>();
+      tag->head->cols.Reset(tag->info.type);
+      tag->head->started_ns = now;
+    }
+    engine::AppendSamples(s.cols, 0, s.cols.size(), &tag->head->cols);
+    NoteOriginSeq(&tag->head->seqs, origin, seq);
   }
   uint64_t& applied = applied_seq[origin];
   applied = std::max(applied, seq);
@@ -391,7 +393,7 @@ StoreStats Store::Stats() const {
   StoreStats stats;
   absl::MutexLock l(&impl_->mu);
   stats.tags = impl_->tags_by_name.size();
-  for (const auto& [name, tag] : impl_->tags_by_name) stats.head_samples += tag->head.size();
+  for (const auto& [name, tag] : impl_->tags_by_name) stats.head_samples += tag->head ? tag->head->cols.size() : 0;
   stats.chunks_sealed = impl_->chunks_sealed.load();
   stats.log_entries_trimmed = impl_->log_trimmed.load();
   stats.chunks_expired = impl_->chunks_expired.load();

@@ -32,16 +32,21 @@ struct OriginSeqRange {
 };
 void NoteOriginSeq(std::vector<OriginSeqRange>* ranges, const std::string& origin, uint64_t seq);
 
-// One tag: catalog entry, its unsealed head and its sealing buffer.
+// Unsealed samples of one tag and the log entries they came from.
+struct HeadBuffer {
+  codec::ChunkColumns cols;  // unsorted until normalised
+  std::vector<OriginSeqRange> seqs;
+  int64_t started_ns = 0;  // wall time of the first sample
+};
+
+// One tag: catalog entry, its unsealed head and its sealing buffer. The
+// buffers exist only while they hold samples, so an idle tag costs its
+// catalog entry and a few words.
 struct TagState {
   engine::TagInfo info;
-  codec::ChunkColumns head;  // unsorted until normalised
-  std::vector<OriginSeqRange> head_seqs;
-  int64_t head_started_ns = 0;  // wall time of the first sample in head
-  // Samples taken from head and being written as chunks; reads include them.
-  codec::ChunkColumns sealing;
-  std::vector<OriginSeqRange> sealing_seqs;
-  bool is_sealing = false;
+  std::unique_ptr<HeadBuffer> head;
+  // Taken from head and being written as chunks; reads include it.
+  std::unique_ptr<HeadBuffer> sealing;
   int64_t max_span = 0;  // longest (max ts - min ts) of any chunk of the tag
   // Sealed samples whose rollups are not rewritten yet: queries must not use
   // rollups from here on (kMaxTimestamp when none).

@@ -126,9 +126,11 @@ absl::Status Store::ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_sa
     out->Reset(t->info.type);
     sealing.Reset(t->info.type);
     head.Reset(t->info.type);
-    engine::Normalize(&t->head);
-    engine::AppendRange(t->head, start, end, &head);
-    engine::AppendRange(t->sealing, start, end, &sealing);
+    if (t->head) {
+      engine::Normalize(&t->head->cols);
+      engine::AppendRange(t->head->cols, start, end, &head);
+    }
+    if (t->sealing) engine::AppendRange(t->sealing->cols, start, end, &sealing);
     max_span = t->max_span;
   }
   if (start >= end) return absl::OkStatus();
@@ -165,8 +167,10 @@ int64_t Store::UnsealedFrom(TagId tag) const {
   TagState* t = impl_->FindTag(tag);
   if (t == nullptr) return kMaxTimestamp;
   int64_t from = t->rollup_dirty_min;
-  for (int64_t ts : t->head.timestamps) from = std::min(from, ts);
-  if (t->sealing.size() > 0) from = std::min(from, t->sealing.timestamps.front());
+  if (t->head) {
+    for (int64_t ts : t->head->cols.timestamps) from = std::min(from, ts);
+  }
+  if (t->sealing) from = std::min(from, t->sealing->cols.timestamps.front());
   return from;
 }
 
@@ -222,7 +226,8 @@ absl::Status Store::Before(TagId tag, int64_t ts, codec::ChunkColumns* out) cons
         return std::any_of(c.timestamps.begin(), c.timestamps.end(),
                            [&](int64_t x) { return x < start; });
       };
-      older = t != nullptr && (has_older(t->head) || has_older(t->sealing));
+      older = t != nullptr && ((t->head && has_older(t->head->cols)) ||
+                               (t->sealing && has_older(t->sealing->cols)));
     }
     if (!older) break;
     end = start;

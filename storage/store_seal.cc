@@ -24,18 +24,14 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
   {
     absl::MutexLock l(&mu);
     t = FindTag(id);
-    if (t == nullptr || t->is_sealing || t->head.size() == 0) return absl::OkStatus();
-    engine::Normalize(&t->head);
+    if (t == nullptr || t->sealing || !t->head) return absl::OkStatus();
+    engine::Normalize(&t->head->cols);
     t->sealing = std::move(t->head);
-    t->head.Reset(t->info.type);
-    t->sealing_seqs = std::move(t->head_seqs);
-    t->head_seqs.clear();
-    t->is_sealing = true;
-    t->rollup_dirty_min = std::min(t->rollup_dirty_min, t->sealing.timestamps.front());
+    t->rollup_dirty_min = std::min(t->rollup_dirty_min, t->sealing->cols.timestamps.front());
   }
-  // Only this thread touches t->sealing until is_sealing is cleared; readers
+  // Only this thread touches t->sealing until it is reset below; readers
   // only read it under mu.
-  const codec::ChunkColumns& all = t->sealing;
+  const codec::ChunkColumns& all = t->sealing->cols;
   const int64_t max_duration = absl::ToInt64Nanoseconds(options.chunk_max_duration);
   rocksdb::WriteBatch batch;
   int64_t span = 0;
@@ -60,7 +56,7 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
                                    static_cast<uint64_t>(piece.timestamps.front())));
     begin = end;
   }
-  for (const OriginSeqRange& r : t->sealing_seqs) {
+  for (const OriginSeqRange& r : t->sealing->seqs) {
     std::string v;
     engine::PutBigEndian64(r.max_seq, &v);
     batch.Put(db->state(), engine::SealedSeqKey(id, r.origin), v);
@@ -113,18 +109,18 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
   if (!status.ok()) {
     // Put the samples back in front of the head: nothing is lost, the next
     // pass retries.
-    codec::ChunkColumns merged = std::move(t->sealing);
-    engine::AppendSamples(t->head, 0, t->head.size(), &merged);
-    t->head = std::move(merged);
-    for (const auto& r : t->sealing_seqs) {
-      NoteOriginSeq(&t->head_seqs, r.origin, r.min_seq);
-      NoteOriginSeq(&t->head_seqs, r.origin, r.max_seq);
+    std::unique_ptr<HeadBuffer> merged = std::move(t->sealing);
+    if (t->head) {
+      engine::AppendSamples(t->head->cols, 0, t->head->cols.size(), &merged->cols);
+      for (const auto& r : t->head->seqs) {
+        NoteOriginSeq(&merged->seqs, r.origin, r.min_seq);
+        NoteOriginSeq(&merged->seqs, r.origin, r.max_seq);
+      }
     }
-    t->head_started_ns = now;
+    merged->started_ns = now;
+    t->head = std::move(merged);
   }
-  t->sealing.Reset(t->info.type);
-  t->sealing_seqs.clear();
-  t->is_sealing = false;
+  t->sealing.reset();
   if (!status.ok()) return status;
   mu.Unlock();
   absl::Status rollups = RecomputeRollups(id, min_ts, max_ts);
@@ -172,7 +168,7 @@ absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t ma
   RETURN_IF_ERROR(engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch),
                                     "write rollups"));
   absl::MutexLock l(&mu);
-  if (TagState* t = FindTag(tag); t != nullptr && !t->is_sealing) {
+  if (TagState* t = FindTag(tag); t != nullptr && !t->sealing) {
     t->rollup_dirty_min = kMaxTimestamp;
   }
   return absl::OkStatus();
@@ -204,9 +200,9 @@ absl::Status Store::Impl::SealPass(bool force) {
   {
     absl::MutexLock l(&mu);
     for (const auto& [id, t] : tags_by_id) {
-      size_t n = t->head.size();
-      if (n == 0) continue;
-      if (force || n >= options.chunk_max_samples || now - t->head_started_ns >= max_age) {
+      if (!t->head) continue;
+      size_t n = t->head->cols.size();
+      if (force || n >= options.chunk_max_samples || now - t->head->started_ns >= max_age) {
         due.push_back(id);
       }
     }
@@ -228,8 +224,9 @@ absl::Status Store::Impl::TrimLog() {
     for (const auto& [origin, seq] : applied_seq) limit[origin] = seq + 1;
     limit[options.site] = next_seq;
     for (const auto& [id, t] : tags_by_id) {
-      for (const auto* ranges : {&t->head_seqs, &t->sealing_seqs}) {
-        for (const OriginSeqRange& r : *ranges) {
+      for (const HeadBuffer* buffer : {t->head.get(), t->sealing.get()}) {
+        if (buffer == nullptr) continue;
+        for (const OriginSeqRange& r : buffer->seqs) {
           auto it = limit.find(r.origin);
           if (it != limit.end()) it->second = std::min(it->second, r.min_seq);
         }

@@ -237,8 +237,6 @@ void Store::Impl::ApplyCatalog(const PendingWrite& w) {
     }
     auto state = std::make_unique<TagState>();
     state->info = info;
-    state->head.Reset(info.type);
-    state->sealing.Reset(info.type);
     tags_by_id[info.id] = state.get();
     tags_by_name[info.name] = std::move(state);
   }
