@@ -1,6 +1,7 @@
 #include "tests/testutil/node_process.h"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +32,8 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path,
             const std::string& err_path, int stdin_fd) {
   pid_t pid = fork();
   if (pid == 0) {
+    // Die with the test: a test killed by a timeout leaves no node behind.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = err_path == out_path ? out : open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (stdin_fd >= 0) dup2(stdin_fd, 0);
