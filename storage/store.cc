@@ -231,6 +231,24 @@ void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
     }
     engine::AppendSamples(s.cols, 0, s.cols.size(), &tag->head->cols);
     NoteOriginSeq(&tag->head->seqs, origin, seq);
+    ++tag->applies;
+    if (tag->latest) {
+      // Same rule as reads: a later timestamp, or the same one with a
+      // version at least as high (later application wins ties).
+      codec::ChunkColumns& l = *tag->latest;
+      size_t best = s.cols.size();
+      for (size_t i = 0; i < s.cols.size(); ++i) {
+        int64_t ts = best == s.cols.size() ? l.timestamps[0] : s.cols.timestamps[best];
+        Version v = best == s.cols.size() ? l.versions[0] : s.cols.versions[best];
+        if (s.cols.timestamps[i] > ts || (s.cols.timestamps[i] == ts && s.cols.versions[i] >= v)) {
+          best = i;
+        }
+      }
+      if (best != s.cols.size()) {
+        l.Reset(l.type);
+        engine::AppendSample(s.cols, best, &l);
+      }
+    }
   }
   uint64_t& applied = applied_seq[origin];
   applied = std::max(applied, seq);

@@ -56,6 +56,10 @@ struct TagState {
   int64_t overlap_min = kMaxTimestamp;
   int64_t overlap_max = kMinTimestamp;
   bool deleted = false;
+  // The newest sample (1 sample) once a Latest call has looked it up; kept
+  // current by every apply, so Latest of many tags is a memory copy.
+  std::unique_ptr<codec::ChunkColumns> latest;
+  uint64_t applies = 0;  // bumped by every apply, to detect a racing lookup
   // Deadband filter state (tags with a deadband): the last stored sample and
   // the last one held back. Rebuilt empty after a restart (the first sample
   // is then stored).

@@ -72,7 +72,11 @@ absl::Status Store::Impl::RetentionPass() {
     batch.Put(db->state(), engine::RollupDirtyKey(d.id), dirty);
     {
       absl::MutexLock l(&mu);
-      if (TagState* t = FindTag(d.id)) t->rollup_dirty_min = std::min(t->rollup_dirty_min, dropped_min);
+      if (TagState* t = FindTag(d.id)) {
+        t->rollup_dirty_min = std::min(t->rollup_dirty_min, dropped_min);
+        t->latest.reset();  // the newest sample may have expired too
+        ++t->applies;
+      }
     }
     RETURN_IF_ERROR(
         engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch), "drop expired chunks"));

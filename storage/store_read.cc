@@ -175,15 +175,22 @@ int64_t Store::UnsealedFrom(TagId tag) const {
 }
 
 absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
-  // The newest chunk by min ts bounds where the newest sample can be.
   int64_t from = kMinTimestamp;
   int64_t max_span = 0;
+  uint64_t applies = 0;
   {
     absl::MutexLock l(&impl_->mu);
     TagState* t = impl_->FindTag(tag);
     if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
+    if (t->latest) {
+      *out = *t->latest;
+      return absl::OkStatus();
+    }
     max_span = t->max_span;
+    applies = t->applies;
   }
+  // Not cached yet: the newest chunk by min ts bounds where the newest
+  // sample can be.
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->db()->NewIterator(rocksdb::ReadOptions(), impl_->db->chunks()));
   it->SeekForPrev(engine::ChunkSeekKey(tag, kMaxTimestamp));
@@ -196,6 +203,12 @@ absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
   RETURN_IF_ERROR(ReadRaw(tag, from, kMaxTimestamp, 0, &all));
   out->Reset(all.type);
   if (all.size() > 0) engine::AppendSample(all, all.size() - 1, out);
+  absl::MutexLock l(&impl_->mu);
+  TagState* t = impl_->FindTag(tag);
+  // Cache it unless a write landed meanwhile (the next call looks again).
+  if (t != nullptr && out->size() == 1 && t->applies == applies && !t->latest) {
+    t->latest = std::make_unique<codec::ChunkColumns>(*out);
+  }
   return absl::OkStatus();
 }
 

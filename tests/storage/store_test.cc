@@ -327,6 +327,14 @@ TEST_F(StoreTest, RandomOperationsMatchReferenceModel) {
       ASSERT_EQ(ReadAll(tag, a, b), expect) << "step " << step;
     }
     ASSERT_EQ(ReadAll(tag), model[tag]) << "step " << step << " op " << op;
+    // Latest (served from a cache kept current by every write) agrees too.
+    codec::ChunkColumns latest;
+    ASSERT_TRUE(store_->Latest(tag, &latest).ok());
+    ASSERT_EQ(latest.size(), model[tag].empty() ? 0u : 1u) << "step " << step;
+    if (!model[tag].empty()) {
+      ASSERT_EQ(latest.timestamps[0], model[tag].rbegin()->first) << "step " << step;
+      ASSERT_EQ(latest.doubles[0], model[tag].rbegin()->second) << "step " << step;
+    }
   }
 }
 
