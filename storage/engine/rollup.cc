@@ -17,7 +17,7 @@ double Numeric(const codec::ChunkColumns& c, size_t i) {
   }
 }
 
-constexpr uint8_t kRollupFormat = 1;
+constexpr uint8_t kRollupFormat = 2;
 
 void PutDouble(double d, std::string* out) { PutFixed64(std::bit_cast<uint64_t>(d), out); }
 bool GetDouble(Reader* r, double* d) {
@@ -42,15 +42,21 @@ Rollup ComputeRollup(const codec::ChunkColumns& cols, size_t begin, size_t end,
   r.first = Numeric(cols, begin);
   r.last_ts = cols.timestamps[end - 1];
   r.last = Numeric(cols, end - 1);
+  r.first_q = cols.qualities[begin];
+  r.last_q = cols.qualities[end - 1];
   for (size_t i = begin; i < end; ++i) {
     double v = Numeric(cols, i);
     ++r.count;
     if (!std::isnan(v)) {
-      if (r.n == 0) {
-        r.min = r.max = v;
-      } else {
-        r.min = std::min(r.min, v);
-        r.max = std::max(r.max, v);
+      if (r.n == 0 || v < r.min) {
+        r.min = v;
+        r.min_ts = cols.timestamps[i];
+        r.min_q = cols.qualities[i];
+      }
+      if (r.n == 0 || v > r.max) {
+        r.max = v;
+        r.max_ts = cols.timestamps[i];
+        r.max_q = cols.qualities[i];
       }
       ++r.n;
       r.sum += v;
@@ -85,6 +91,9 @@ std::string EncodeRollup(const Rollup& r) {
   PutVarint64(ZigZag(r.last_ts), &out);
   PutVarint64(static_cast<uint64_t>(r.covered), &out);
   out.push_back(r.has_delta ? 1 : 0);
+  PutVarint64(ZigZag(r.min_ts), &out);
+  PutVarint64(ZigZag(r.max_ts), &out);
+  for (uint32_t q : {r.first_q, r.last_q, r.min_q, r.max_q}) PutVarint64(q, &out);
   return out;
 }
 
@@ -104,6 +113,16 @@ absl::StatusOr<Rollup> DecodeRollup(std::string_view bytes) {
   rd.GetVarint64(&last);
   rd.GetVarint64(&covered);
   rd.GetByte(&has_delta);
+  uint64_t min_ts = 0, max_ts = 0, q[4] = {};
+  rd.GetVarint64(&min_ts);
+  rd.GetVarint64(&max_ts);
+  for (uint64_t& x : q) rd.GetVarint64(&x);
+  r.min_ts = UnZigZag(min_ts);
+  r.max_ts = UnZigZag(max_ts);
+  r.first_q = static_cast<uint32_t>(q[0]);
+  r.last_q = static_cast<uint32_t>(q[1]);
+  r.min_q = static_cast<uint32_t>(q[2]);
+  r.max_q = static_cast<uint32_t>(q[3]);
   if (!rd.ok() || !rd.done() || format != kRollupFormat) {
     return absl::DataLossError("rollup: truncated or corrupt record");
   }

@@ -36,6 +36,10 @@ struct Rollup {
   int64_t covered = 0;  // ns covered by non-NaN holds in that span
   double delta = 0;     // counter increase over pairs inside the bucket
   bool has_delta = false;
+  // For plot decimation: where the min and max are (first occurrence), and
+  // the qualities of the first, last, min and max samples.
+  int64_t min_ts = 0, max_ts = 0;
+  uint32_t first_q = 0, last_q = 0, min_q = 0, max_q = 0;
 };
 
 // Aggregates samples [begin, end) of `cols` (strictly increasing, all inside

@@ -52,6 +52,59 @@ void Plotter::Flush() {
   bucket_ = -1;
 }
 
+const codec::ChunkColumns& Plotter::Sample(int64_t ts, double v, uint32_t q) {
+  scratch_.Reset(out_.type);
+  scratch_.timestamps.push_back(ts);
+  scratch_.qualities.push_back(q);
+  scratch_.versions.push_back(0);
+  switch (out_.type) {
+    case ValueType::kDouble: scratch_.doubles.push_back(v); break;
+    case ValueType::kInt64: scratch_.ints.push_back(static_cast<int64_t>(v)); break;
+    case ValueType::kBool: scratch_.bools.push_back(v != 0); break;
+    default: break;
+  }
+  return scratch_;
+}
+
+void Plotter::AddRollup(int64_t bucket_start, const engine::Rollup& r) {
+  int64_t b = static_cast<int64_t>(
+      (static_cast<uint64_t>(bucket_start) - static_cast<uint64_t>(start_)) / width_);
+  // In time order: first, then min/max (wherever they are), then last.
+  Consider(Sample(r.first_ts, r.first, r.first_q), b);
+  if (numeric_ && r.n > 0) {
+    Consider(Sample(r.min_ts, r.min, r.min_q), b);
+    Consider(Sample(r.max_ts, r.max, r.max_q), b);
+  }
+  Consider(Sample(r.last_ts, r.last, r.last_q), b);
+}
+
+void Plotter::Consider(const codec::ChunkColumns& one, int64_t b) {
+  if (b != bucket_) {
+    Flush();
+    bucket_ = b;
+    engine::AppendSample(one, 0, &first_);
+  }
+  if (last_.size() == 0 || one.timestamps[0] >= last_.timestamps[0]) {
+    last_.Reset(last_.type);
+    engine::AppendSample(one, 0, &last_);
+  }
+  if (!numeric_) return;
+  double v = NumericValue(one, 0);
+  if (std::isnan(v)) return;
+  // Ties keep the earliest sample, as Add does.
+  auto earlier = [&](const codec::ChunkColumns& c) { return one.timestamps[0] < c.timestamps[0]; };
+  if (min_.size() == 0 || v < NumericValue(min_, 0) ||
+      (v == NumericValue(min_, 0) && earlier(min_))) {
+    min_.Reset(min_.type);
+    engine::AppendSample(one, 0, &min_);
+  }
+  if (max_.size() == 0 || v > NumericValue(max_, 0) ||
+      (v == NumericValue(max_, 0) && earlier(max_))) {
+    max_.Reset(max_.type);
+    engine::AppendSample(one, 0, &max_);
+  }
+}
+
 void Plotter::Add(const codec::ChunkColumns& cols) {
   for (size_t i = 0; i < cols.size(); ++i) {
     int64_t ts = cols.timestamps[i];

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "storage/codec/chunk_codec.h"
+#include "storage/engine/rollup.h"
 
 namespace historian::query {
 
@@ -25,10 +26,16 @@ class Plotter {
   Plotter(int64_t start, int64_t end, uint32_t buckets, ValueType type);
   // Samples in [start, end), increasing across calls.
   void Add(const codec::ChunkColumns& cols);
+  // A rollup bucket in place of its samples. REQUIRES: it lies inside one
+  // plot bucket and comes in time order with the samples given to Add.
+  void AddRollup(int64_t bucket_start, const engine::Rollup& r);
   codec::ChunkColumns Finish();
 
  private:
   void Flush();
+  // Makes one sample of the tag's type in *scratch_ from a rollup's figures.
+  const codec::ChunkColumns& Sample(int64_t ts, double v, uint32_t q);
+  void Consider(const codec::ChunkColumns& one, int64_t bucket);
 
   const int64_t start_;
   const int64_t end_;
@@ -38,6 +45,7 @@ class Plotter {
   // The current bucket: its candidate samples (first, last, min, max).
   int64_t bucket_ = -1;
   codec::ChunkColumns first_, last_, min_, max_;
+  codec::ChunkColumns scratch_;
 };
 
 }  // namespace historian::query

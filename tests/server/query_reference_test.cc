@@ -84,6 +84,7 @@ class QueryReferenceTest : public ::testing::Test {
     }
   }
 
+  void CheckPlot(std::mt19937_64& rng, int iterations, int64_t scale);
   void CheckAggregates(std::mt19937_64& rng, int iterations, const std::vector<int64_t>& steps,
                        int64_t scale, double sum_rel);
 
@@ -291,13 +292,12 @@ TEST_F(QueryReferenceTest, InterpolateMatchesReference) {
   }
 }
 
-TEST_F(QueryReferenceTest, PlotMatchesReference) {
-  std::mt19937_64 rng(13);
-  Populate(rng);
+void QueryReferenceTest::CheckPlot(std::mt19937_64& rng, int iterations, int64_t scale) {
   std::vector<Point> all = Filtered(false);
-  for (int iter = 0; iter < 40; ++iter) {
+  for (int iter = 0; iter < iterations; ++iter) {
     int64_t start = static_cast<int64_t>(rng() % end_ts_);
-    int64_t end = start + 1 + static_cast<int64_t>(rng() % (end_ts_ - start + 100));
+    if (rng() % 2) start -= start % (3600 * scale);
+    int64_t end = start + 1 + static_cast<int64_t>(rng() % (end_ts_ - start + 100 * scale));
     uint32_t buckets = 1 + rng() % 100;
     v1::PlotRequest req;
     req.add_tags("q.tag");
@@ -333,6 +333,25 @@ TEST_F(QueryReferenceTest, PlotMatchesReference) {
     }
     ASSERT_EQ(got, expect) << "iter " << iter;
   }
+}
+
+TEST_F(QueryReferenceTest, PlotMatchesReference) {
+  std::mt19937_64 rng(13);
+  Populate(rng);
+  CheckPlot(rng, 40, 1);
+}
+
+// Seconds-resolution data, all sealed: plot buckets of minutes to hours take
+// first/last/min/max of whole rollup buckets and must pick the very same
+// samples as the raw computation.
+TEST_F(QueryReferenceTest, PlotFromRollupsMatchesReference) {
+  std::mt19937_64 rng(19);
+  Populate(rng, 1000000000);
+  ASSERT_EQ(node_->Stop(), 0);
+  ASSERT_TRUE(node_->Start());
+  query_ = v1::Query::NewStub(
+      grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials()));
+  CheckPlot(rng, 60, 1000000000);
 }
 
 }  // namespace
