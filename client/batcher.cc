@@ -1,0 +1,31 @@
+// File: batcher.cc
+#include "client/batcher.h"
+
+#include <utility>
+
+namespace historian::client {
+
+void Batcher::Add(absl::string_view tag, historian::v1::Sample sample, absl::Time now) {
+  if (size_ == 0) first_added_ = now;
+  auto [it, inserted] = series_index_.try_emplace(tag, request_.series_size());
+  if (inserted) request_.add_series()->set_tag(std::string(tag));
+  *request_.mutable_series(it->second)->add_samples() = std::move(sample);
+  ++size_;
+}
+
+bool Batcher::Due(absl::Time now) const { return size_ > 0 && (Full() || now >= Deadline()); }
+
+absl::Time Batcher::Deadline() const {
+  return size_ == 0 ? absl::InfiniteFuture() : first_added_ + max_delay_;
+}
+
+historian::v1::WriteRequest Batcher::Take() {
+  historian::v1::WriteRequest out = std::move(request_);
+  request_.Clear();
+  series_index_.clear();
+  size_ = 0;
+  first_added_ = absl::InfiniteFuture();
+  return out;
+}
+
+}  // namespace historian::client

@@ -1,0 +1,521 @@
+// File: gateway_main.cc
+// `historian-gateway`: store-and-forward from a plant to historian nodes.
+// Reads samples (CSV from a file or stdin, or a simulated plant), queues
+// them durably in --queue_dir and streams them to --server. See
+// docs/gateway.md.
+#include <signal.h>
+#include <time.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "api/core/status_macros.h"
+#include "client/cli/args.h"
+#include "client/csv.h"
+#include "client/gateway/gateway.h"
+#include "client/gateway/meta_file.h"
+#include "client/plant_simulator.h"
+#include "client/time_parse.h"
+
+namespace historian::gateway {
+namespace {
+
+using client::Gateway;
+using client::GatewayOptions;
+
+constexpr char kUsage[] =
+    "Usage: historian-gateway --queue_dir DIR [--server ADDR[,ADDR2]] [input] [flags]\n"
+    "\n"
+    "Store-and-forward: every batch is written durably to DIR, then streamed to\n"
+    "the first reachable node (own site first, then the twin site); it leaves\n"
+    "DIR only when the node acknowledged it. A restart resumes from DIR.\n"
+    "\n"
+    "Input (one of):\n"
+    "  --csv FILE            CSV in the import-csv format tag,time,value[,quality]\n"
+    "                        (`-`: stdin). A restart with the same FILE skips the\n"
+    "                        rows already queued.\n"
+    "  (none)                the same CSV format on stdin (not resumable)\n"
+    "  --simulate-tags N     a deterministic simulated plant of N tags\n"
+    "    --rate HZ           samples per tag per second (default 1)\n"
+    "    --duration D        plant time to simulate, e.g. 10m (default: forever)\n"
+    "    --site S            tag name prefix (default site)\n"
+    "    --seed N            (default 1)\n"
+    "    --sim_start T       time of the first tick (default: now, at the first run\n"
+    "                        with this queue; kept in DIR)\n"
+    "    --fast              do not pace ticks at the wall clock\n"
+    "\n"
+    "Flags:\n"
+    "  --server ADDR[,ADDR2] nodes in order of preference (default 127.0.0.1:7400)\n"
+    "  --client_id ID        writer id for deduplication (default: the one kept in\n"
+    "                        DIR, or a new unique one)\n"
+    "  --queue_dir DIR       the disk queue (required)\n"
+    "  --queue_max_bytes N   disk quota of the queue; when full the OLDEST batches\n"
+    "                        are dropped, counted and reported (default 1073741824)\n"
+    "  --batch_max_samples N samples per batch (default 5000)\n"
+    "  --batch_max_delay D   age at which a partial batch is sent (default 1s)\n"
+    "  --max_in_flight N     unacknowledged batches on the stream (default 16)\n"
+    "  --reconnect_max_backoff D  longest wait between reconnect rounds (default 10s)\n"
+    "  --token TOKEN         bearer token (default $HISTORIAN_TOKEN)\n"
+    "  --status_interval D   status line period on stderr (default 10s)\n"
+    "  --grace D             on SIGINT/SIGTERM, time to get acks for the queue\n"
+    "                        before exiting (default 10s)\n"
+    "\n"
+    "Status lines on stderr: `historian-gateway: status queue_batches=.. queue_bytes=..\n"
+    "acked_samples=.. dropped_batches=.. lag=..` (see docs/gateway.md).\n"
+    "Exit: 0 when the input is done and every batch is acknowledged, or after\n"
+    "SIGINT/SIGTERM (unacked batches stay in DIR); 1 on errors; 2 when the input\n"
+    "was delivered but some rows were unreadable or rejected.\n";
+
+struct Config {
+  std::vector<std::string> servers = {"127.0.0.1:7400"};
+  std::string client_id;
+  std::string queue_dir;
+  uint64_t queue_max_bytes = uint64_t{1} << 30;
+  size_t batch_max_samples = 5000;
+  absl::Duration batch_max_delay = absl::Seconds(1);
+  size_t max_in_flight = 16;
+  absl::Duration max_backoff = absl::Seconds(10);
+  std::string token;
+  absl::Duration status_interval = absl::Seconds(10);
+  absl::Duration grace = absl::Seconds(10);
+  // Input.
+  std::string csv;  // empty: stdin
+  size_t sim_tags = 0;
+  double rate = 1;
+  int64_t duration_ns = 0;  // 0: forever
+  std::string site = "site";
+  uint64_t seed = 1;
+  std::optional<int64_t> sim_start_ns;
+  bool fast = false;
+};
+
+absl::StatusOr<absl::Duration> Duration(const std::string& text) {
+  ASSIGN_OR_RETURN(int64_t ns, client::ParseDuration(text));
+  return absl::Nanoseconds(ns);
+}
+
+template <typename T>
+absl::StatusOr<T> Number(const std::string& name, const std::string& text) {
+  T v;
+  if (!absl::SimpleAtoi(text, &v)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, ": not a number: ", text));
+  }
+  return v;
+}
+
+absl::StatusOr<Config> ParseConfig(std::vector<std::string> args, bool* help) {
+  // `--simulate-tags` and `--simulate_tags` are the same flag.
+  for (std::string& a : args) {
+    if (a.rfind("--", 0) != 0) continue;
+    const size_t end = std::min(a.find('='), a.size());
+    for (size_t i = 2; i < end; ++i) {
+      if (a[i] == '-') a[i] = '_';
+    }
+  }
+  const std::vector<cli::FlagSpec> specs = {
+      {"server", true},
+      {"client_id", true},
+      {"queue_dir", true},
+      {"queue_max_bytes", true},
+      {"batch_max_samples", true},
+      {"batch_max_delay", true},
+      {"max_in_flight", true},
+      {"reconnect_max_backoff", true},
+      {"token", true},
+      {"status_interval", true},
+      {"grace", true},
+      {"csv", true},
+      {"simulate_tags", true},
+      {"rate", true},
+      {"duration", true},
+      {"site", true},
+      {"seed", true},
+      {"sim_start", true},
+      {"fast", false},
+  };
+  ASSIGN_OR_RETURN(cli::ParsedArgs parsed, cli::ParseArgs(args, specs));
+  Config c;
+  if (parsed.Has("help")) {
+    *help = true;
+    return c;
+  }
+  if (!parsed.positional.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("unexpected argument: ", parsed.positional[0]));
+  }
+  if (auto v = parsed.Get("server")) {
+    c.servers = absl::StrSplit(*v, ',', absl::SkipEmpty());
+    if (c.servers.empty()) return absl::InvalidArgumentError("--server: no address");
+  }
+  if (auto v = parsed.Get("client_id")) c.client_id = *v;
+  if (auto v = parsed.Get("queue_dir")) c.queue_dir = *v;
+  if (c.queue_dir.empty()) return absl::InvalidArgumentError("--queue_dir is required");
+  if (auto v = parsed.Get("queue_max_bytes")) {
+    ASSIGN_OR_RETURN(c.queue_max_bytes, Number<uint64_t>("queue_max_bytes", *v));
+  }
+  if (auto v = parsed.Get("batch_max_samples")) {
+    ASSIGN_OR_RETURN(c.batch_max_samples, Number<size_t>("batch_max_samples", *v));
+    if (c.batch_max_samples == 0) {
+      return absl::InvalidArgumentError("--batch_max_samples must be positive");
+    }
+  }
+  if (auto v = parsed.Get("batch_max_delay")) {
+    ASSIGN_OR_RETURN(c.batch_max_delay, Duration(*v));
+  }
+  if (auto v = parsed.Get("max_in_flight")) {
+    ASSIGN_OR_RETURN(c.max_in_flight, Number<size_t>("max_in_flight", *v));
+    if (c.max_in_flight == 0) return absl::InvalidArgumentError("--max_in_flight must be positive");
+  }
+  if (auto v = parsed.Get("reconnect_max_backoff")) {
+    ASSIGN_OR_RETURN(c.max_backoff, Duration(*v));
+  }
+  if (const char* env = std::getenv("HISTORIAN_TOKEN")) c.token = env;
+  if (auto v = parsed.Get("token")) c.token = *v;
+  if (auto v = parsed.Get("status_interval")) {
+    ASSIGN_OR_RETURN(c.status_interval, Duration(*v));
+  }
+  if (auto v = parsed.Get("grace")) {
+    ASSIGN_OR_RETURN(c.grace, Duration(*v));
+  }
+  if (auto v = parsed.Get("csv")) c.csv = *v;
+  if (auto v = parsed.Get("simulate_tags")) {
+    ASSIGN_OR_RETURN(c.sim_tags, Number<size_t>("simulate_tags", *v));
+    if (c.sim_tags == 0) return absl::InvalidArgumentError("--simulate-tags must be positive");
+    if (!c.csv.empty())
+      return absl::InvalidArgumentError("--csv and --simulate-tags exclude each other");
+  }
+  if (auto v = parsed.Get("rate")) {
+    if (!absl::SimpleAtod(*v, &c.rate) || !(c.rate > 0) || c.rate > 1e9) {
+      return absl::InvalidArgumentError(absl::StrCat("--rate: not a positive rate: ", *v));
+    }
+  }
+  if (auto v = parsed.Get("duration")) {
+    ASSIGN_OR_RETURN(c.duration_ns, client::ParseDuration(*v));
+  }
+  if (auto v = parsed.Get("site")) c.site = *v;
+  if (auto v = parsed.Get("seed")) {
+    ASSIGN_OR_RETURN(c.seed, Number<uint64_t>("seed", *v));
+  }
+  if (auto v = parsed.Get("sim_start")) {
+    ASSIGN_OR_RETURN(int64_t t, client::ParseTime(*v, absl::ToUnixNanos(absl::Now())));
+    c.sim_start_ns = t;
+  }
+  c.fast = parsed.Has("fast");
+  return c;
+}
+
+// Stop requests (SIGINT/SIGTERM) and input completion, seen by main.
+class Events {
+ public:
+  void Signal() {
+    std::lock_guard<std::mutex> lock(mu_);
+    signaled_ = true;
+    cv_.notify_all();
+  }
+  void InputDone() {
+    std::lock_guard<std::mutex> lock(mu_);
+    input_done_ = true;
+    cv_.notify_all();
+  }
+  bool signaled() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return signaled_;
+  }
+  bool input_done() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return input_done_;
+  }
+  // Waits up to `timeout` for any event.
+  void Wait(absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] { return signaled_; });
+  }
+  // Sleeps until `until` unless a stop is requested; false when stopping.
+  bool SleepUntil(absl::Time until) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return !cv_.wait_until(lock, absl::ToChronoTime(until), [&] { return signaled_; });
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool signaled_ = false;
+  bool input_done_ = false;
+};
+
+// What the cursor in the queue refers to; a restart resumes only when it is
+// the same input.
+std::string InputIdentity(const Config& c, int64_t sim_start_ns) {
+  if (c.sim_tags > 0) {
+    return absl::StrCat("simulate site=", c.site, " tags=", c.sim_tags, " rate=", c.rate,
+                        " seed=", c.seed, " start=", sim_start_ns);
+  }
+  if (c.csv.empty() || c.csv == "-") return "stdin";
+  std::error_code ec;
+  return absl::StrCat("csv ", std::filesystem::absolute(c.csv, ec).string());
+}
+
+struct InputResult {
+  absl::Status status;
+  uint64_t bad_rows = 0;
+};
+
+// CSV rows; the cursor counts rows read (good or bad), so a restart skips
+// exactly the rows already queued.
+InputResult RunCsv(const Config& c, Gateway& gateway, uint64_t skip, Events& events) {
+  InputResult result;
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (!c.csv.empty() && c.csv != "-") {
+    file.open(c.csv, std::ios::binary);
+    if (!file) {
+      result.status = absl::NotFoundError(absl::StrCat("cannot open ", c.csv));
+      return result;
+    }
+    in = &file;
+  }
+  client::ImportReader reader(in);
+  result.status = reader.ReadHeader();
+  if (!result.status.ok()) return result;
+  uint64_t rows = 0;
+  client::ImportRow row;
+  while (!events.signaled()) {
+    absl::StatusOr<bool> next = reader.Next(&row);
+    if (next.ok() && !*next) break;
+    ++rows;
+    if (rows <= skip) continue;
+    if (!next.ok()) {
+      ++result.bad_rows;
+      std::fprintf(stderr, "historian-gateway: %s\n", next.status().ToString().c_str());
+      continue;
+    }
+    historian::v1::Sample sample;
+    sample.set_timestamp_ns(row.timestamp_ns);
+    *sample.mutable_value() = std::move(row.value);
+    sample.set_quality(row.quality);
+    absl::Status added = gateway.Add(row.tag, std::move(sample), rows);
+    if (absl::IsFailedPrecondition(added)) break;  // stopping
+    if (!added.ok()) {
+      result.status = added;
+      return result;
+    }
+  }
+  if (rows < skip) {
+    std::fprintf(stderr,
+                 "historian-gateway: the input has %llu rows, fewer than the %llu already "
+                 "queued: is it the same file?\n",
+                 static_cast<unsigned long long>(rows), static_cast<unsigned long long>(skip));
+  }
+  return result;
+}
+
+// The simulated plant; the cursor counts samples generated (tick * tags +
+// tag + 1).
+InputResult RunSimulation(const Config& c, int64_t start_ns, Gateway& gateway, uint64_t cursor,
+                          Events& events) {
+  InputResult result;
+  client::PlantSimulator plant(c.site, c.sim_tags, c.seed, c.rate);
+  const uint64_t n = plant.num_tags();
+  const uint64_t total_ticks =
+      c.duration_ns > 0 ? static_cast<uint64_t>(c.duration_ns / plant.period_ns()) : ~uint64_t{0};
+  uint64_t tick = cursor / n;
+  size_t first_tag = cursor % n;
+  const uint64_t first_tick = tick;
+  const absl::Time wall_start = absl::Now();
+  for (; tick < total_ticks; ++tick, first_tag = 0) {
+    if (!c.fast && !events.SleepUntil(wall_start + absl::Nanoseconds(plant.period_ns()) *
+                                                       static_cast<double>(tick - first_tick))) {
+      break;
+    }
+    if (events.signaled()) break;
+    for (size_t tag = first_tag; tag < n; ++tag) {
+      absl::Status added =
+          gateway.Add(plant.tag_name(tag), plant.SampleAt(tag, tick, start_ns), tick * n + tag + 1);
+      if (absl::IsFailedPrecondition(added)) return result;
+      if (!added.ok()) {
+        result.status = added;
+        return result;
+      }
+    }
+  }
+  return result;
+}
+
+int Main(int argc, char** argv) {
+  bool help = false;
+  absl::StatusOr<Config> config =
+      ParseConfig(std::vector<std::string>(argv + 1, argv + argc), &help);
+  if (help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (!config.ok()) {
+    std::fprintf(stderr, "historian-gateway: %s\n(see --help)\n",
+                 std::string(config.status().message()).c_str());
+    return 1;
+  }
+  const Config& c = *config;
+
+  // Stop signals go to one thread, which tells the rest.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  Events events;
+  std::atomic<bool> exiting{false};
+  std::thread signal_thread([&] {
+    const timespec tick = {0, 200 * 1000 * 1000};
+    while (!exiting.load()) {
+      if (sigtimedwait(&stop_signals, nullptr, &tick) > 0) {
+        events.Signal();
+        return;
+      }
+    }
+  });
+  auto finish = [&](int code) {
+    exiting = true;
+    signal_thread.join();
+    return code;
+  };
+
+  GatewayOptions options;
+  options.queue.dir = c.queue_dir;
+  options.queue.max_bytes = c.queue_max_bytes;
+  options.writer.endpoints = c.servers;
+  options.writer.token = c.token;
+  options.writer.client_id = c.client_id;
+  options.writer.max_in_flight_batches = c.max_in_flight;
+  options.writer.backoff.max = c.max_backoff;
+  options.batch_max_samples = c.batch_max_samples;
+  options.batch_max_delay = c.batch_max_delay;
+  absl::StatusOr<std::unique_ptr<Gateway>> opened = Gateway::Open(options);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "historian-gateway: %s\n", opened.status().ToString().c_str());
+    return finish(1);
+  }
+  Gateway& gateway = **opened;
+
+  // Where the input resumes.
+  int64_t sim_start_ns = 0;
+  if (c.sim_tags > 0) {
+    const std::string path = c.queue_dir + "/sim_start";
+    absl::StatusOr<std::optional<std::string>> stored = client::ReadMetaFile(path);
+    if (c.sim_start_ns.has_value()) {
+      sim_start_ns = *c.sim_start_ns;
+    } else if (stored.ok() && stored->has_value() &&
+               absl::SimpleAtoi(absl::StripSuffix(**stored, "\n"), &sim_start_ns)) {
+    } else {
+      sim_start_ns = absl::ToUnixSeconds(absl::Now()) * 1'000'000'000;
+      absl::Status w = client::WriteMetaFile(path, absl::StrCat(sim_start_ns, "\n"));
+      if (!w.ok()) std::fprintf(stderr, "historian-gateway: %s\n", w.ToString().c_str());
+    }
+  }
+  const std::string identity = InputIdentity(c, sim_start_ns);
+  const std::string identity_path = c.queue_dir + "/input";
+  absl::StatusOr<std::optional<std::string>> previous = client::ReadMetaFile(identity_path);
+  uint64_t cursor = 0;
+  if (identity != "stdin" && previous.ok() && previous->has_value() && **previous == identity) {
+    cursor = gateway.resume_cursor();
+  } else {
+    absl::Status w = client::WriteMetaFile(identity_path, identity);
+    if (!w.ok()) std::fprintf(stderr, "historian-gateway: %s\n", w.ToString().c_str());
+  }
+  {
+    const client::GatewayStatus s = gateway.status();
+    std::fprintf(stderr,
+                 "historian-gateway: client_id=%s queue=%s queued_batches=%llu input=\"%s\" "
+                 "resume_position=%llu\n",
+                 gateway.client_id().c_str(), c.queue_dir.c_str(),
+                 static_cast<unsigned long long>(s.queue.batches), identity.c_str(),
+                 static_cast<unsigned long long>(cursor));
+  }
+
+  // Periodic status.
+  std::mutex status_mu;
+  std::condition_variable status_cv;
+  bool status_stop = false;
+  std::thread status_thread([&] {
+    std::unique_lock<std::mutex> lock(status_mu);
+    while (!status_cv.wait_for(lock, absl::ToChronoNanoseconds(c.status_interval),
+                               [&] { return status_stop; })) {
+      std::fprintf(stderr, "historian-gateway: status %s\n", gateway.StatusLine().c_str());
+    }
+  });
+
+  InputResult input;
+  std::thread input_thread([&] {
+    input = c.sim_tags > 0 ? RunSimulation(c, sim_start_ns, gateway, cursor, events)
+                           : RunCsv(c, gateway, cursor, events);
+    events.InputDone();
+  });
+
+  // Until the input is done and delivered, or a stop signal.
+  while (!events.signaled() && !events.input_done()) events.Wait(absl::Milliseconds(200));
+  if (events.input_done() && !input.status.ok()) {
+    gateway.Stop(absl::ZeroDuration());
+    std::fprintf(stderr, "historian-gateway: input: %s\n", input.status.ToString().c_str());
+    {
+      std::lock_guard<std::mutex> lock(status_mu);
+      status_stop = true;
+      status_cv.notify_all();
+    }
+    status_thread.join();
+    input_thread.join();
+    return finish(1);
+  }
+  absl::Status flushed = gateway.Flush();
+  if (!flushed.ok()) {
+    std::fprintf(stderr, "historian-gateway: %s\n", flushed.ToString().c_str());
+  }
+  while (!events.signaled() && !gateway.Drained()) {
+    gateway.WaitDrained(absl::Now() + absl::Milliseconds(200));
+  }
+  const bool signaled = events.signaled();
+  gateway.Stop(signaled ? c.grace : absl::ZeroDuration());
+  {
+    std::lock_guard<std::mutex> lock(status_mu);
+    status_stop = true;
+    status_cv.notify_all();
+  }
+  status_thread.join();
+  std::fprintf(stderr, "historian-gateway: final %s\n", gateway.StatusLine().c_str());
+  std::fflush(stderr);
+
+  if (!events.input_done()) {
+    // The input thread may be blocked reading stdin; the queue is durable.
+    input_thread.detach();
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
+  input_thread.join();
+  if (signaled) return finish(0);
+  if (!input.status.ok()) {
+    std::fprintf(stderr, "historian-gateway: input: %s\n", input.status.ToString().c_str());
+    return finish(1);
+  }
+  const client::GatewayStatus s = gateway.status();
+  if (input.bad_rows > 0 || s.rejected_samples > 0 || s.failed_batches > 0 ||
+      s.queue.dropped_batches > 0) {
+    return finish(2);
+  }
+  return finish(0);
+}
+
+}  // namespace
+}  // namespace historian::gateway
+
+int main(int argc, char** argv) { return historian::gateway::Main(argc, argv); }

@@ -1,0 +1,210 @@
+// File: writer.h
+// Writer: streams samples to a historian node over the bidirectional
+// `Ingest.Write` stream, with batching, backpressure, per-batch acks,
+// idempotent retries, failover and reconnect.
+//
+//   WriterOptions options;
+//   options.endpoints = {"us-node:7400", "mx-node:7400"};  // own site first
+//   options.client_id = "gw-us-line3";
+//   ASSIGN_OR_RETURN(std::unique_ptr<Writer> writer, Writer::Start(options));
+//   RETURN_IF_ERROR(writer->Append("us.line3.press2.temp", sample));
+//   ...
+//   std::vector<historian::v1::WriteRequest> unacked = writer->Close(absl::Seconds(10));
+//
+// Batching: Append() collects samples into a batch (grouped by tag) that is
+// sent when it holds `batch_max_samples` samples or its first sample is
+// `batch_max_delay` old. Send() hands over a whole batch instead (the gateway
+// does this with batches it has already made durable).
+//
+// Acks and retries: every batch carries (client_id, batch_sequence). The node
+// acks each batch, in order, once it is durable; the writer matches acks by
+// batch_sequence. After a stream error, an ack timeout or a reconnect, every
+// unacked batch is resent with the SAME client_id and batch_sequence, so the
+// node stores it once (the node deduplicates by those two). Sequences
+// increase by one per batch from `first_sequence`.
+//
+// IMPORTANT: a node remembers sequences per client_id durably, so a new
+// writer must not reuse a client_id with sequences that were already used for
+// other data: that data would be taken for a retry and not stored. Either
+// leave client_id empty (a unique one is generated per Writer) or persist the
+// next sequence yourself (the gateway's DiskQueue does) and pass it as
+// `first_sequence`, or pass explicit sequences to Send().
+//
+// Failover: connections go to `endpoints[0]` (the own site) first; when it is
+// unreachable or its stream breaks before any ack, the next endpoint (the
+// twin site) is tried at once; after every endpoint failed the writer waits
+// a bounded, jittered exponential backoff and starts again from endpoints[0].
+// A stream that worked (got acks) and then broke is retried from
+// endpoints[0] without waiting. The writer stays on a working twin endpoint
+// until that stream breaks (no periodic fail-back).
+//
+// Errors per batch: a stream ended with INVALID_ARGUMENT, FAILED_PRECONDITION
+// (e.g. a sequence older than the node's dedup window) or OUT_OF_RANGE is
+// blamed on the oldest unacked batch (the node handles batches in order):
+// that batch is given up and reported through `on_result` with the error;
+// every other error (UNAVAILABLE, UNAUTHENTICATED, RESOURCE_EXHAUSTED, ...)
+// is retried forever.
+//
+// Thread-safety: Append, Flush, Send, WaitIdle, stats and Close may be called
+// from any threads concurrently. `on_result` runs on the writer's internal
+// thread with no lock held; it must not call Close().
+#ifndef HISTORIAN_CLIENT_WRITER_H_
+#define HISTORIAN_CLIENT_WRITER_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "client/backoff.h"
+#include "client/batcher.h"
+#include "historian/v1/ingest.grpc.pb.h"
+
+namespace grpc {
+class ClientContext;
+}
+
+namespace historian::client {
+
+// What Append and Send do when `max_in_flight_batches` batches are unacked.
+enum class Backpressure {
+  kBlock,  // wait until an ack makes room (or the writer closes)
+  kFail,   // return RESOURCE_EXHAUSTED at once; nothing was taken
+};
+
+struct WriterOptions {
+  // Nodes in order of preference: own site first, then the twin site.
+  std::vector<std::string> endpoints;
+  // Sent as `authorization: Bearer <token>` when set.
+  std::string token;
+  // Empty: "writer-<host>-<pid>-<start ns>", unique per Writer.
+  std::string client_id;
+  // Sequence of the first batch made by Append() or by Send() of a request
+  // whose batch_sequence is 0. Must be > 0.
+  uint64_t first_sequence = 1;
+  size_t batch_max_samples = 10000;
+  absl::Duration batch_max_delay = absl::Seconds(1);
+  // Batches sent (or ready to send) but not yet acked; bounds memory.
+  size_t max_in_flight_batches = 64;
+  Backpressure backpressure = Backpressure::kBlock;
+  // Between rounds of failed connection attempts.
+  BackoffOptions backoff;
+  // Waiting for a node to accept the TCP/HTTP2 connection.
+  absl::Duration connect_timeout = absl::Seconds(5);
+  // A stream whose oldest sent batch has no ack after this long is cancelled
+  // and the writer reconnects (a hung node).
+  absl::Duration ack_timeout = absl::Seconds(60);
+  // Called once per batch: with OK and the node's ack, or with the error for
+  // which the batch was given up (see above). May be empty.
+  std::function<void(uint64_t sequence, const absl::Status& status,
+                     const historian::v1::WriteAck& ack)>
+      on_result;
+};
+
+struct WriterStats {
+  uint64_t batches_acked = 0;
+  uint64_t batches_duplicate = 0;  // acked as already stored (a retry)
+  uint64_t batches_failed = 0;     // given up after a permanent error
+  uint64_t samples_accepted = 0;   // stored by first deliveries
+  uint64_t samples_rejected = 0;   // listed as rejected in acks
+  uint64_t reconnects = 0;         // streams opened after the first
+  size_t in_flight = 0;            // unacked batches held
+  size_t buffered_samples = 0;     // in the batch being built
+  std::string endpoint;            // of the open stream; empty if none
+  absl::Status last_error;         // of the last failed stream
+};
+
+class Writer {
+ public:
+  // Validates the options and starts the writer's threads. Connects lazily,
+  // on the first batch. INVALID_ARGUMENT for no or empty endpoints, zero
+  // batch or in-flight limits, or first_sequence 0.
+  static absl::StatusOr<std::unique_ptr<Writer>> Start(WriterOptions options);
+
+  // Close(absl::ZeroDuration()).
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Adds one sample to the current batch. RESOURCE_EXHAUSTED (kFail, when
+  // the batch is full and no batch can be sent) or FAILED_PRECONDITION
+  // (closed); the sample is not taken then.
+  absl::Status Append(absl::string_view tag, historian::v1::Sample sample);
+  // Sends the current batch now, whatever its size (subject to backpressure).
+  absl::Status Flush();
+  // Sends a whole batch. Its client_id is overwritten with the writer's; a
+  // batch_sequence of 0 is replaced by the next sequence, a non-zero one is
+  // kept (the caller owns the numbering then). Returns the sequence.
+  absl::StatusOr<uint64_t> Send(historian::v1::WriteRequest request);
+
+  // Waits until every batch handed over so far has its result.
+  // DEADLINE_EXCEEDED when `deadline` passes first.
+  absl::Status WaitIdle(absl::Time deadline);
+
+  // Stops taking samples, sends the current batch, waits up to `grace` for
+  // the acks of everything unacked, then cancels the stream and stops the
+  // threads. Returns the batches still unacked (with their sequences), which
+  // the caller may keep for a later retry. Idempotent (later calls return {}).
+  std::vector<historian::v1::WriteRequest> Close(absl::Duration grace);
+
+  WriterStats stats() const;
+  const std::string& client_id() const { return options_.client_id; }
+
+ private:
+  struct Pending {
+    uint64_t sequence;
+    std::shared_ptr<const historian::v1::WriteRequest> request;
+    absl::Time sent_at = absl::InfinitePast();
+  };
+  // Result of one stream session.
+  struct Session {
+    absl::Status status;
+    bool got_ack = false;
+  };
+
+  explicit Writer(WriterOptions options);
+
+  // REQUIRES: mu_ held. Waits (kBlock) or fails (kFail) until a batch fits.
+  absl::Status WaitForRoomLocked(std::unique_lock<std::mutex>& lock);
+  // REQUIRES: mu_ held. Moves the batcher's batch to pending_.
+  void EnqueueBatchLocked();
+  void FlushLoop();
+  void IoLoop();
+  Session RunSession(const std::string& endpoint);
+  // Handles one ack; returns false on a protocol error.
+  bool HandleAck(const historian::v1::WriteAck& ack);
+  void Report(uint64_t sequence, const absl::Status& status, const historian::v1::WriteAck& ack);
+
+  WriterOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;  // any state change below
+  Batcher batcher_;
+  std::deque<Pending> pending_;  // unacked batches in sequence order
+  size_t next_to_send_ = 0;      // index in pending_ of the first unsent batch this session
+  uint64_t next_sequence_;
+  bool closing_ = false;  // no new samples; drain
+  bool abort_ = false;    // stop now
+  grpc::ClientContext* session_context_ = nullptr;
+  WriterStats stats_;
+  bool started_session_ = false;
+
+  std::thread flush_thread_;
+  std::thread io_thread_;
+  std::mutex close_mu_;  // serialises Close
+  bool closed_ = false;
+};
+
+}  // namespace historian::client
+
+#endif  // HISTORIAN_CLIENT_WRITER_H_

@@ -1,0 +1,487 @@
+// End-to-end tests of the Writer and of `historian-gateway` against real
+// `historiand` processes on 127.0.0.1: node outages, kill -9 of the gateway,
+// failover. Every wait polls a condition with a deadline; no test relies on
+// timing to pass.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "client/historian_client.h"
+#include "client/plant_simulator.h"
+#include "client/value_text.h"
+#include "client/writer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testutil/node_process.h"
+#include "tests/testutil/temp_dir.h"
+
+namespace historian {
+namespace {
+
+namespace v1 = historian::v1;
+using ::historian::testing::BinDir;
+using ::historian::testing::NodeProcess;
+using ::historian::testing::TempDir;
+using ::testing::HasSubstr;
+
+constexpr int64_t kT0 = 1795428000000000000;  // 2026-11-23T10:00:00Z
+constexpr int64_t kSecond = 1000000000;
+
+// A port nothing listens on right now (the kernel's pick, released).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Polls `condition` every 20 ms until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// A `historian-gateway` child process with an optional stdin pipe; its
+// stderr goes to a file the test reads.
+class GatewayProcess {
+ public:
+  GatewayProcess(std::vector<std::string> args, std::string err_path, bool stdin_pipe)
+      : err_path_(std::move(err_path)) {
+    int pipe_fds[2] = {-1, -1};
+    if (stdin_pipe && pipe(pipe_fds) != 0) return;
+    std::vector<std::string> argv = {BinDir() + "/client/historian-gateway"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int null_fd = open("/dev/null", O_RDWR);
+      dup2(stdin_pipe ? pipe_fds[0] : null_fd, 0);
+      dup2(null_fd, 1);
+      dup2(err, 2);
+      if (stdin_pipe) {
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+      }
+      std::vector<char*> c_args;
+      for (auto& a : argv) c_args.push_back(a.data());
+      c_args.push_back(nullptr);
+      execv(c_args[0], c_args.data());
+      _exit(127);
+    }
+    if (stdin_pipe) {
+      close(pipe_fds[0]);
+      stdin_fd_ = pipe_fds[1];
+    }
+  }
+  ~GatewayProcess() {
+    CloseStdin();
+    Kill();
+  }
+
+  void WriteStdin(const std::string& text) {
+    size_t off = 0;
+    while (off < text.size()) {
+      ssize_t n = write(stdin_fd_, text.data() + off, text.size() - off);
+      if (n <= 0) return;
+      off += static_cast<size_t>(n);
+    }
+  }
+  void CloseStdin() {
+    if (stdin_fd_ >= 0) close(stdin_fd_);
+    stdin_fd_ = -1;
+  }
+  void Signal(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
+  }
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  // The exit code, or -1 when it runs past `timeout` (it is then killed).
+  int Wait(absl::Duration timeout) {
+    int status = 0;
+    const bool exited = WaitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
+    if (!exited) {
+      Kill();
+      return -1;
+    }
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  bool running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
+
+  std::string err() const { return ReadFile(err_path_); }
+  // The value of `key=` in the last status line that has it, or -1.
+  int64_t LastStatus(const std::string& key) const {
+    const std::string text = err();
+    const size_t at = text.rfind(" " + key + "=");
+    if (at == std::string::npos) return -1;
+    const size_t start = at + key.size() + 2;
+    const size_t end = text.find_first_of(" \n", start);
+    int64_t v = -1;
+    if (!absl::SimpleAtoi(text.substr(start, end - start), &v)) return -1;
+    return v;
+  }
+
+ private:
+  std::string err_path_;
+  pid_t pid_ = -1;
+  int stdin_fd_ = -1;
+};
+
+// tag@time -> the value, serialized.
+using SampleMap = std::map<std::string, std::string>;
+
+std::string Key(const std::string& tag, int64_t ts) { return absl::StrCat(tag, "@", ts); }
+
+// Reads every sample of `tags` in [start, end) back through the client
+// library; counts every sample returned (a duplicate shows as a count above
+// the map size).
+SampleMap ReadBack(const std::string& address, const std::vector<std::string>& tags, int64_t start,
+                   int64_t end, size_t* total) {
+  client::ClientOptions options;
+  options.endpoints = {address};
+  auto c = client::Client::Connect(options);
+  EXPECT_TRUE(c.ok());
+  SampleMap out;
+  *total = 0;
+  for (const std::string& tag : tags) {
+    v1::ReadRequest request;
+    request.add_tags(tag);
+    request.set_start_ns(start);
+    request.set_end_ns(end);
+    absl::Status s = (*c)->Read(request, [&](const v1::ReadResponse& r) {
+      for (const v1::Sample& sample : r.samples()) {
+        out[Key(r.tag(), sample.timestamp_ns())] = sample.value().SerializeAsString();
+        ++*total;
+      }
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+  }
+  return out;
+}
+
+// A CSV feed: `tags` tags x `points` seconds, rows in time order; doubles,
+// int64 and bools. Fills the expected samples.
+std::vector<std::string> MakeCsvRows(int tags, int points, const std::string& prefix,
+                                     SampleMap* expected, std::vector<std::string>* tag_names) {
+  std::vector<std::string> rows;
+  for (int i = 0; i < tags; ++i) tag_names->push_back(absl::StrCat(prefix, ".t", i));
+  for (int k = 0; k < points; ++k) {
+    for (int i = 0; i < tags; ++i) {
+      std::string value;
+      switch (i % 3) {
+        case 0:
+          value = absl::StrFormat("%.1f", 20 + i + 0.1 * (k % 97));
+          break;
+        case 1:
+          value = absl::StrCat(k * 7 + i);
+          break;
+        default:
+          value = k % 3 == 0 ? "true" : "false";
+          break;
+      }
+      const int64_t ts = kT0 + k * kSecond;
+      rows.push_back(absl::StrCat((*tag_names)[i], ",", ts, ",", value, ",0\n"));
+      auto v = client::InferValue(value, false);
+      (*expected)[Key((*tag_names)[i], ts)] = v->SerializeAsString();
+    }
+  }
+  return rows;
+}
+
+std::vector<std::string> CommonFlags(const std::string& servers, const std::string& queue_dir) {
+  return {"--server",
+          servers,
+          "--queue_dir",
+          queue_dir,
+          "--batch_max_samples",
+          "200",
+          "--batch_max_delay",
+          "50ms",
+          "--status_interval",
+          "50ms",
+          "--reconnect_max_backoff",
+          "500ms"};
+}
+
+// --- Writer (library) ---
+
+TEST(WriterTest, AppendsAreAckedOnce) {
+  TempDir tmp;
+  NodeProcess node(tmp.Sub("data"));
+  ASSERT_TRUE(node.Start());
+  client::WriterOptions options;
+  options.endpoints = {node.address()};
+  options.batch_max_samples = 100;
+  std::atomic<uint64_t> results{0};
+  options.on_result = [&](uint64_t, const absl::Status& s, const v1::WriteAck&) {
+    EXPECT_TRUE(s.ok()) << s;
+    ++results;
+  };
+  auto writer = client::Writer::Start(options);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  for (int k = 0; k < 1050; ++k) {
+    v1::Sample s;
+    s.set_timestamp_ns(kT0 + k * kSecond);
+    s.mutable_value()->set_double_value(k * 0.5);
+    ASSERT_TRUE((*writer)->Append("writer.test.a", s).ok());
+  }
+  ASSERT_TRUE((*writer)->Flush().ok());
+  ASSERT_TRUE((*writer)->WaitIdle(absl::Now() + absl::Seconds(60)).ok());
+  EXPECT_TRUE((*writer)->Close(absl::Seconds(5)).empty());
+  const client::WriterStats stats = (*writer)->stats();
+  EXPECT_EQ(stats.samples_accepted, 1050u);
+  EXPECT_EQ(stats.batches_acked, 11u);
+  EXPECT_EQ(results.load(), 11u);
+  size_t total = 0;
+  EXPECT_EQ(ReadBack(node.address(), {"writer.test.a"}, kT0, kT0 + 2000 * kSecond, &total).size(),
+            1050u);
+  EXPECT_EQ(total, 1050u);
+}
+
+TEST(WriterTest, BackpressureFailsFastWhenNothingIsAcked) {
+  client::WriterOptions options;
+  options.endpoints = {absl::StrCat("127.0.0.1:", FreePort())};  // nobody there
+  options.batch_max_samples = 1;
+  options.max_in_flight_batches = 2;
+  options.backpressure = client::Backpressure::kFail;
+  auto writer = client::Writer::Start(options);
+  ASSERT_TRUE(writer.ok());
+  v1::Sample s;
+  s.mutable_value()->set_int64_value(1);
+  EXPECT_TRUE((*writer)->Append("w.bp", s).ok());
+  EXPECT_TRUE((*writer)->Append("w.bp", s).ok());
+  EXPECT_EQ((*writer)->Append("w.bp", s).code(), absl::StatusCode::kResourceExhausted);
+  // Close hands back what was never acked, with its sequences.
+  std::vector<v1::WriteRequest> unacked = (*writer)->Close(absl::ZeroDuration());
+  ASSERT_EQ(unacked.size(), 2u);
+  EXPECT_EQ(unacked[0].batch_sequence(), 1u);
+  EXPECT_EQ(unacked[1].batch_sequence(), 2u);
+  EXPECT_EQ(unacked[0].client_id(), (*writer)->client_id());
+}
+
+// --- historian-gateway ---
+
+class NodeOutageTest : public ::testing::TestWithParam<bool /*kill -9*/> {};
+
+// The node goes down while the gateway streams 20,000 CSV samples from
+// stdin, and comes back on the same address and data: every sample arrives
+// exactly once.
+TEST_P(NodeOutageTest, EverySampleArrivesExactlyOnce) {
+  const bool kill_node = GetParam();
+  TempDir tmp;
+  const int port = FreePort();
+  NodeProcess node(tmp.Sub("data"), {absl::StrCat("--listen=127.0.0.1:", port)});
+  ASSERT_TRUE(node.Start());
+  SampleMap expected;
+  std::vector<std::string> tags;
+  const std::vector<std::string> rows = MakeCsvRows(40, 500, "gw.outage", &expected, &tags);
+  ASSERT_EQ(rows.size(), 20000u);
+
+  GatewayProcess gw(CommonFlags(node.address(), tmp.Sub("queue")), tmp.Sub("gw.err"), true);
+  std::string first_half = "tag,time,value,quality\n";
+  for (size_t i = 0; i < rows.size() / 2; ++i) first_half += rows[i];
+  gw.WriteStdin(first_half);
+  ASSERT_TRUE(WaitFor([&] { return gw.LastStatus("acked_samples") >= 2000; }, absl::Seconds(60)))
+      << gw.err();
+
+  if (kill_node) {
+    node.Kill();
+  } else {
+    EXPECT_EQ(node.Stop(), 0);
+  }
+  std::string second_half;
+  for (size_t i = rows.size() / 2; i < rows.size(); ++i) second_half += rows[i];
+  gw.WriteStdin(second_half);
+  gw.CloseStdin();
+  // The rest waits in the queue while the node is down.
+  ASSERT_TRUE(WaitFor([&] { return gw.LastStatus("queue_batches") > 0; }, absl::Seconds(60)))
+      << gw.err();
+  ASSERT_TRUE(node.Start());
+  ASSERT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
+
+  const std::string err = gw.err();
+  EXPECT_THAT(err, HasSubstr("final queue_batches=0 "));
+  // Every batch acked once, with all its samples; a batch stored before the
+  // outage whose ack was lost is acked on resend as a duplicate (counted in
+  // acked_samples, not in stored_samples).
+  EXPECT_EQ(gw.LastStatus("acked_samples"), 20000) << err;
+  EXPECT_LE(gw.LastStatus("stored_samples"), 20000) << err;
+  EXPECT_EQ(gw.LastStatus("dropped_batches"), 0);
+  EXPECT_EQ(gw.LastStatus("failed_batches"), 0);
+  EXPECT_EQ(gw.LastStatus("rejected_samples"), 0);
+  EXPECT_GE(gw.LastStatus("reconnects"), 1);  // the outage was seen
+  size_t total = 0;
+  const SampleMap got = ReadBack(node.address(), tags, kT0, kT0 + 1000 * kSecond, &total);
+  EXPECT_EQ(total, expected.size());
+  EXPECT_TRUE(got == expected) << "got " << got.size() << " samples, expected " << expected.size();
+}
+
+INSTANTIATE_TEST_SUITE_P(StopAndKill, NodeOutageTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Sigkill" : "Sigterm"; });
+
+// kill -9 of the gateway while it streams a simulated plant; a restart with
+// the same queue directory resumes at the input position stored with the
+// last queued batch and resends what was not acked: nothing lost, nothing
+// duplicated.
+TEST(GatewayTest, Kill9AndRestartLosesAndDuplicatesNothing) {
+  TempDir tmp;
+  NodeProcess node(tmp.Sub("data"));
+  ASSERT_TRUE(node.Start());
+  constexpr int kTags = 20;
+  constexpr int kRate = 200;
+  constexpr int kTicks = 1000;  // --duration 5s at 200 Hz
+  std::vector<std::string> args = CommonFlags(node.address(), tmp.Sub("queue"));
+  for (const char* a : {"--simulate-tags", "20", "--rate", "200", "--duration", "5s", "--site",
+                        "kx", "--seed", "7", "--batch_max_samples", "150"}) {
+    args.push_back(a);
+  }
+  args.push_back("--sim_start");
+  args.push_back(absl::StrCat(kT0));
+  {
+    GatewayProcess gw(args, tmp.Sub("gw1.err"), false);
+    ASSERT_TRUE(WaitFor([&] { return gw.LastStatus("acked_samples") >= 3000 || !gw.running(); },
+                        absl::Seconds(60)))
+        << gw.err();
+    gw.Kill();  // SIGKILL, wherever it is
+  }
+  GatewayProcess gw(args, tmp.Sub("gw2.err"), false);
+  ASSERT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
+  const std::string err = gw.err();
+  EXPECT_THAT(err, HasSubstr("final queue_batches=0 "));
+  EXPECT_GT(gw.LastStatus("resume_position"), 0) << err;
+  EXPECT_EQ(gw.LastStatus("failed_batches"), 0);
+  EXPECT_EQ(gw.LastStatus("rejected_samples"), 0);
+
+  client::PlantSimulator plant("kx", kTags, 7, kRate);
+  SampleMap expected;
+  std::vector<std::string> tags;
+  for (int t = 0; t < kTags; ++t) {
+    tags.push_back(plant.tag_name(t));
+    for (int k = 0; k < kTicks; ++k) {
+      const v1::Sample s = plant.SampleAt(t, k, kT0);
+      expected[Key(plant.tag_name(t), s.timestamp_ns())] = s.value().SerializeAsString();
+    }
+  }
+  size_t total = 0;
+  const SampleMap got = ReadBack(node.address(), tags, kT0, kT0 + 3600 * kSecond, &total);
+  EXPECT_EQ(total, expected.size());
+  EXPECT_TRUE(got == expected) << "got " << got.size() << " samples, expected " << expected.size();
+}
+
+// The first node of --server is down: the gateway writes to the second.
+TEST(GatewayTest, FailsOverToTheTwinSite) {
+  TempDir tmp;
+  NodeProcess node(tmp.Sub("data"));
+  ASSERT_TRUE(node.Start());
+  const std::string servers = absl::StrCat("127.0.0.1:", FreePort(), ",", node.address());
+  SampleMap expected;
+  std::vector<std::string> tags;
+  const std::vector<std::string> rows = MakeCsvRows(10, 100, "gw.failover", &expected, &tags);
+  GatewayProcess gw(CommonFlags(servers, tmp.Sub("queue")), tmp.Sub("gw.err"), true);
+  std::string csv = "tag,time,value,quality\n";
+  for (const std::string& r : rows) csv += r;
+  gw.WriteStdin(csv);
+  gw.CloseStdin();
+  ASSERT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
+  EXPECT_EQ(gw.LastStatus("acked_samples"), 1000) << gw.err();
+  size_t total = 0;
+  const SampleMap got = ReadBack(node.address(), tags, kT0, kT0 + 1000 * kSecond, &total);
+  EXPECT_EQ(total, expected.size());
+  EXPECT_TRUE(got == expected);
+}
+
+// SIGTERM while no node is reachable: the gateway exits 0 after its grace
+// period and keeps the batches; the next run (same --csv FILE, same queue)
+// skips the rows already queued and delivers the queue.
+TEST(GatewayTest, SigtermKeepsTheQueueForTheNextRun) {
+  TempDir tmp;
+  const int port = FreePort();
+  SampleMap expected;
+  std::vector<std::string> tags;
+  const std::vector<std::string> rows = MakeCsvRows(10, 100, "gw.sigterm", &expected, &tags);
+  const std::string csv_path = tmp.Sub("in.csv");
+  {
+    std::ofstream out(csv_path);
+    out << "tag,time,value,quality\n";
+    for (const std::string& r : rows) out << r;
+  }
+  std::vector<std::string> args = CommonFlags(absl::StrCat("127.0.0.1:", port), tmp.Sub("queue"));
+  for (const char* a : {"--csv", csv_path.c_str(), "--grace", "100ms"}) args.push_back(a);
+  {
+    GatewayProcess gw(args, tmp.Sub("gw1.err"), false);
+    ASSERT_TRUE(WaitFor([&] { return gw.LastStatus("queue_samples") == 1000; }, absl::Seconds(60)))
+        << gw.err();
+    gw.Signal(SIGTERM);
+    ASSERT_EQ(gw.Wait(absl::Seconds(60)), 0) << gw.err();
+    EXPECT_EQ(gw.LastStatus("queue_samples"), 1000) << gw.err();  // final line
+  }
+  NodeProcess node(tmp.Sub("data"), {absl::StrCat("--listen=127.0.0.1:", port)});
+  ASSERT_TRUE(node.Start());
+  GatewayProcess gw(args, tmp.Sub("gw2.err"), false);
+  ASSERT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
+  EXPECT_EQ(gw.LastStatus("resume_position"), 1000) << gw.err();
+  EXPECT_EQ(gw.LastStatus("acked_samples"), 1000) << gw.err();
+  size_t total = 0;
+  const SampleMap got = ReadBack(node.address(), tags, kT0, kT0 + 1000 * kSecond, &total);
+  EXPECT_EQ(total, expected.size());
+  EXPECT_TRUE(got == expected);
+}
+
+TEST(GatewayTest, HelpAndBadFlags) {
+  testing::CommandResult help = testing::RunCommand({"historian-gateway", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("--simulate-tags N"));
+  testing::CommandResult bad = testing::RunCommand({"historian-gateway", "--csv", "x.csv"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("--queue_dir is required"));
+}
+
+}  // namespace
+}  // namespace historian
