@@ -37,11 +37,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
   grpc::ChannelArguments args;
   // Aggregate and plot answers can be large; the server bounds them.
   args.SetMaxReceiveMessageSize(256 << 20);
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                   MakeChannelCredentials(options.tls));
+  if (!options.tls.server_name.empty()) args.SetSslTargetNameOverride(options.tls.server_name);
   for (const std::string& address : options.endpoints) {
     if (address.empty()) return absl::InvalidArgumentError("empty server endpoint");
     auto ep = std::make_unique<Endpoint>();
     ep->address = address;
-    ep->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    ep->channel = grpc::CreateCustomChannel(address, credentials, args);
     ep->ingest = v1::Ingest::NewStub(ep->channel);
     ep->query = v1::Query::NewStub(ep->channel);
     ep->catalog = v1::Catalog::NewStub(ep->channel);

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/tls_options.h"
 #include "historian/v1/catalog.grpc.pb.h"
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
@@ -36,7 +37,8 @@ struct ClientOptions {
   absl::Duration timeout = absl::Seconds(30);
   // When set, every call carries the metadata `authorization: Bearer <token>`.
   std::string token;
-  // TLS: not yet; channels are insecure.
+  // TLS (see tls_options.h); default: plaintext channels.
+  TlsOptions tls;
 };
 
 // Whether Client::Read follows continuation tokens.

@@ -1,39 +1,131 @@
 #include "server/admin_service.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/logging.h"
 #include "server/status_util.h"
 
 namespace historian::server {
+namespace {
 
-grpc::Status AdminService::Stats(grpc::ServerContext*, const v1::StatsRequest*,
-                                 v1::StatsResponse* response) {
-  StoreStats stats = store_->Stats();
-  response->set_site(store_->options().site);
-  response->set_tags(stats.tags);
-  response->set_head_samples(stats.head_samples);
-  response->set_chunks_sealed(stats.chunks_sealed);
-  response->set_log_entries_trimmed(stats.log_entries_trimmed);
-  response->set_own_log_sequence(stats.own_sequence);
-  if (replicator_ != nullptr) {
-    for (auto& p : replicator_->Status()) *response->add_peers() = std::move(p);
-  }
-  return grpc::Status::OK;
+uint64_t TotalSstBytes(const Store& store) {
+  uint64_t total = 0;
+  for (const auto& cf : store.ColumnFamilyProperties()) total += cf.sst_bytes;
+  return total;
 }
 
-grpc::Status AdminService::Verify(grpc::ServerContext*, const v1::VerifyRequest* request,
+}  // namespace
+
+grpc::Status AdminService::Stats(grpc::ServerContext* context, const v1::StatsRequest*,
+                                 v1::StatsResponse* response) {
+  return RunRpc(env_, context, "Admin.Stats", RpcKind::kUnary, [&] {
+    StoreStats stats = store_->Stats();
+    response->set_site(store_->options().site);
+    response->set_tags(stats.tags);
+    response->set_head_samples(stats.head_samples);
+    response->set_chunks_sealed(stats.chunks_sealed);
+    response->set_log_entries_trimmed(stats.log_entries_trimmed);
+    response->set_own_log_sequence(stats.own_sequence);
+    if (replicator_ != nullptr) {
+      for (auto& p : replicator_->Status()) *response->add_peers() = std::move(p);
+    }
+    for (const Store::ColumnFamilyStats& cf : store_->ColumnFamilyProperties()) {
+      v1::ColumnFamilyStats* out = response->add_column_families();
+      out->set_name(cf.name);
+      out->set_sst_bytes(cf.sst_bytes);
+      out->set_pending_compaction_bytes(cf.pending_compaction_bytes);
+      out->set_memtable_bytes(cf.memtable_bytes);
+      out->set_estimated_keys(cf.estimated_keys);
+      out->set_write_stops(cf.write_stops);
+      out->set_write_slowdowns(cf.write_slowdowns);
+    }
+    response->set_writes_accepted(env_.write_gate == nullptr || env_.write_gate->writes_accepted());
+    if (env_.write_gate != nullptr) response->set_write_error(env_.write_gate->last_error());
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AdminService::Verify(grpc::ServerContext* context, const v1::VerifyRequest* request,
                                   v1::VerifyResponse* response) {
+  return RunRpc(env_, context, "Admin.Verify", RpcKind::kUnary,
+                [&] { return DoVerify(*request, response); });
+}
+
+grpc::Status AdminService::DoVerify(const v1::VerifyRequest& request,
+                                    v1::VerifyResponse* response) {
   if (replicator_ == nullptr) {
     return ToGrpcStatus(absl::FailedPreconditionError(
         absl::StrCat("peer_site: this node has no peers (--peers is empty)")));
   }
-  if (request->start_ns() > request->end_ns() ||
-      (request->start_ns() == request->end_ns() && request->start_ns() != 0)) {
+  if (request.start_ns() > request.end_ns() ||
+      (request.start_ns() == request.end_ns() && request.start_ns() != 0)) {
     return ToGrpcStatus(absl::InvalidArgumentError("start_ns: must be below end_ns"));
   }
   absl::StatusOr<v1::VerifyResponse> v = replicator_->Verify(
-      request->peer_site(), request->start_ns(), request->end_ns(), request->repair());
+      request.peer_site(), request.start_ns(), request.end_ns(), request.repair());
   if (!v.ok()) return ToGrpcStatus(v.status());
   *response = std::move(*v);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Backup(grpc::ServerContext* context, const v1::BackupRequest* request,
+                                  v1::BackupResponse* response) {
+  return RunRpc(env_, context, "Admin.Backup", RpcKind::kUnary,
+                [&] { return DoBackup(*request, response); });
+}
+
+grpc::Status AdminService::DoBackup(const v1::BackupRequest& request,
+                                    v1::BackupResponse* response) {
+  if (request.dir().empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError("dir: the backup directory is required"));
+  }
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::absolute(request.dir(), ec);
+  if (ec) return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("dir: ", ec.message())));
+  absl::MutexLock l(&maintenance_mu_);
+  const absl::Time start = absl::Now();
+  LogInfo("admin", "backup started", {{"dir", dir.string()}});
+  absl::Status s = store_->Backup(dir.string());
+  if (!s.ok()) {
+    LogWarning("admin", "backup failed", {{"dir", dir.string()}, {"error", s.ToString()}});
+    return ToGrpcStatus(s);
+  }
+  uint64_t bytes = 0, files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec)) {
+      bytes += entry.file_size(ec);
+      ++files;
+    }
+  }
+  response->set_dir(dir.string());
+  response->set_bytes(bytes);
+  response->set_files(files);
+  response->set_seconds(absl::ToDoubleSeconds(absl::Now() - start));
+  LogInfo("admin", "backup done",
+          {{"dir", dir.string()}, {"bytes", absl::StrCat(bytes)}, {"files", absl::StrCat(files)}});
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Compact(grpc::ServerContext* context, const v1::CompactRequest*,
+                                   v1::CompactResponse* response) {
+  return RunRpc(env_, context, "Admin.Compact", RpcKind::kUnary,
+                [&] { return DoCompact(response); });
+}
+
+grpc::Status AdminService::DoCompact(v1::CompactResponse* response) {
+  absl::MutexLock l(&maintenance_mu_);
+  const absl::Time start = absl::Now();
+  response->set_sst_bytes_before(TotalSstBytes(*store_));
+  LogInfo("admin", "compaction started");
+  absl::Status s = store_->Compact();
+  if (!s.ok()) return ToGrpcStatus(s);
+  response->set_sst_bytes_after(TotalSstBytes(*store_));
+  response->set_seconds(absl::ToDoubleSeconds(absl::Now() - start));
+  LogInfo("admin", "compaction done",
+          {{"sst_bytes_before", absl::StrCat(response->sst_bytes_before())},
+           {"sst_bytes_after", absl::StrCat(response->sst_bytes_after())}});
   return grpc::Status::OK;
 }
 

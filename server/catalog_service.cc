@@ -9,48 +9,60 @@ constexpr uint32_t kDefaultPageSize = 1000;
 constexpr uint32_t kMaxPageSize = 10000;
 }  // namespace
 
-grpc::Status CatalogService::CreateTag(grpc::ServerContext*, const v1::CreateTagRequest* request,
-                                       v1::Tag* response) {
-  absl::StatusOr<engine::TagInfo> info = store_->CreateTag(TagFromProto(request->tag()));
-  if (!info.ok()) return ToGrpcStatus(info.status());
-  TagToProto(*info, response);
-  return grpc::Status::OK;
+grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
+                                       const v1::CreateTagRequest* request, v1::Tag* response) {
+  return RunRpc(env_, context, "Catalog.CreateTag", RpcKind::kUnary, [&] {
+    absl::StatusOr<engine::TagInfo> info = store_->CreateTag(TagFromProto(request->tag()));
+    if (!info.ok()) return ToGrpcStatus(info.status());
+    TagToProto(*info, response);
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status CatalogService::GetTag(grpc::ServerContext*, const v1::GetTagRequest* request,
+grpc::Status CatalogService::GetTag(grpc::ServerContext* context, const v1::GetTagRequest* request,
                                     v1::Tag* response) {
-  absl::StatusOr<engine::TagInfo> info = store_->GetTag(request->name());
-  if (!info.ok()) return ToGrpcStatus(info.status());
-  TagToProto(*info, response);
-  return grpc::Status::OK;
+  return RunRpc(env_, context, "Catalog.GetTag", RpcKind::kUnary, [&] {
+    absl::StatusOr<engine::TagInfo> info = store_->GetTag(request->name());
+    if (!info.ok()) return ToGrpcStatus(info.status());
+    TagToProto(*info, response);
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status CatalogService::UpdateTag(grpc::ServerContext*, const v1::UpdateTagRequest* request,
-                                       v1::Tag* response) {
-  absl::StatusOr<engine::TagInfo> info = store_->UpdateTag(TagFromProto(request->tag()));
-  if (!info.ok()) return ToGrpcStatus(info.status());
-  TagToProto(*info, response);
-  return grpc::Status::OK;
+grpc::Status CatalogService::UpdateTag(grpc::ServerContext* context,
+                                       const v1::UpdateTagRequest* request, v1::Tag* response) {
+  return RunRpc(env_, context, "Catalog.UpdateTag", RpcKind::kUnary, [&] {
+    absl::StatusOr<engine::TagInfo> info = store_->UpdateTag(TagFromProto(request->tag()));
+    if (!info.ok()) return ToGrpcStatus(info.status());
+    TagToProto(*info, response);
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status CatalogService::DeleteTag(grpc::ServerContext*, const v1::DeleteTagRequest* request,
+grpc::Status CatalogService::DeleteTag(grpc::ServerContext* context,
+                                       const v1::DeleteTagRequest* request,
                                        v1::DeleteTagResponse*) {
-  return ToGrpcStatus(store_->DeleteTag(request->name()));
+  return RunRpc(env_, context, "Catalog.DeleteTag", RpcKind::kUnary,
+                [&] { return ToGrpcStatus(store_->DeleteTag(request->name())); });
 }
 
-grpc::Status CatalogService::ListTags(grpc::ServerContext*, const v1::ListTagsRequest* request,
+grpc::Status CatalogService::ListTags(grpc::ServerContext* context,
+                                      const v1::ListTagsRequest* request,
                                       v1::ListTagsResponse* response) {
-  uint32_t page_size = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
-  if (page_size > kMaxPageSize) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("page_size: ", page_size, " is over the limit of ", kMaxPageSize)));
-  }
-  std::map<std::string, std::string> attrs(request->attributes().begin(),
-                                           request->attributes().end());
-  ListTagsResult result = store_->ListTags(request->glob(), attrs, request->page_token(), page_size);
-  for (const auto& info : result.tags) TagToProto(info, response->add_tags());
-  response->set_next_page_token(result.next_page_token);
-  return grpc::Status::OK;
+  return RunRpc(env_, context, "Catalog.ListTags", RpcKind::kUnary, [&] {
+    uint32_t page_size = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
+    if (page_size > kMaxPageSize) {
+      return ToGrpcStatus(absl::InvalidArgumentError(
+          absl::StrCat("page_size: ", page_size, " is over the limit of ", kMaxPageSize)));
+    }
+    std::map<std::string, std::string> attrs(request->attributes().begin(),
+                                             request->attributes().end());
+    ListTagsResult result =
+        store_->ListTags(request->glob(), attrs, request->page_token(), page_size);
+    for (const auto& info : result.tags) TagToProto(info, response->add_tags());
+    response->set_next_page_token(result.next_page_token);
+    return grpc::Status::OK;
+  });
 }
 
 }  // namespace historian::server

@@ -15,19 +15,28 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server_builder.h"
 #include "server/admin_service.h"
+#include "server/auth.h"
+#include "server/logging.h"
+#include "server/metrics.h"
+#include "server/metrics_http.h"
+#include "server/node_metrics.h"
+#include "server/replication_auth.h"
 #include "server/replication_service.h"
 #include "server/replicator.h"
 #include "server/services.h"
+#include "server/tls.h"
 #include "storage/store.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "Directory of the node's database");
-ABSL_FLAG(std::string, listen, "127.0.0.1:7400", "gRPC listen address (host:port; port 0 picks one)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7400",
+          "gRPC listen address (host:port; port 0 picks one)");
 ABSL_FLAG(std::string, site, "local", "This node's site id, e.g. us or mx");
 ABSL_FLAG(bool, implicit_tags, true, "Create a tag on its first write, typed by the first value");
 ABSL_FLAG(std::string, peers, "",
           "Replication peers: site=host:port,... Each node pulls every peer's own writes");
-ABSL_FLAG(uint64_t, log_retention_bytes, uint64_t{1} << 30,
-          "Own log kept for peers at most this many bytes; past it a peer catches up by range sync");
+ABSL_FLAG(
+    uint64_t, log_retention_bytes, uint64_t{1} << 30,
+    "Own log kept for peers at most this many bytes; past it a peer catches up by range sync");
 ABSL_FLAG(absl::Duration, log_retention_age, absl::Hours(24),
           "Own log kept for peers at most this long; past it a peer catches up by range sync");
 ABSL_FLAG(uint64_t, replication_max_samples_per_sec, 2000000,
@@ -42,7 +51,33 @@ ABSL_FLAG(uint64_t, max_samples_per_batch, 100000, "Samples in one write batch")
 ABSL_FLAG(uint32_t, max_tags_per_query, 1000, "Tags in one query request");
 ABSL_FLAG(uint32_t, max_tags_per_latest, 10000, "Tags in one Latest request");
 ABSL_FLAG(uint64_t, max_read_samples, 1000000, "Samples in one Read stream");
-ABSL_FLAG(int32_t, max_message_bytes, 64 << 20, "Largest gRPC message received");
+ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
+          "Largest gRPC message received (bytes); larger ones fail with RESOURCE_EXHAUSTED");
+ABSL_FLAG(absl::Duration, max_read_range, absl::ZeroDuration(),
+          "Widest end-start of one raw Query.Read (INVALID_ARGUMENT above), e.g. 8784h; 0 = no "
+          "limit (default: reads are already bounded by --max_read_samples and resumable)");
+ABSL_FLAG(uint32_t, max_streams_per_client, 64,
+          "Ingest.Write + Query.Read streams one client (token, or IP without --token_file) may "
+          "hold open; 0 = no limit");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of this node: serve TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA: require and verify client certificates (mTLS) on every connection, and "
+          "verify peers' certificates");
+ABSL_FLAG(std::string, token_file, "",
+          "Bearer tokens and roles, lines `<token> <role>[,<role>]`; empty: no authorisation");
+ABSL_FLAG(std::string, peer_token, "",
+          "Bearer token (role replicator) sent to peers; prefer --peer_token_file");
+ABSL_FLAG(std::string, peer_token_file, "", "File holding the token sent to peers");
+constexpr char kDefaultMetricsListen[] = "127.0.0.1:7401";
+ABSL_FLAG(std::string, metrics_listen, kDefaultMetricsListen,
+          "HTTP address of GET /metrics (Prometheus); port 0 picks one; empty disables. A busy "
+          "default port only logs an error; a busy port given explicitly stops the node");
+ABSL_FLAG(std::string, metrics_port_file, "", "Write the metrics HTTP port to this file");
+ABSL_FLAG(uint64_t, min_free_disk_bytes, uint64_t{256} << 20,
+          "Refuse writes (UNAVAILABLE) while the data dir's filesystem has less free space; "
+          "0 disables");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(uint32_t, chunk_max_samples, 1024, "Samples per sealed chunk");
 ABSL_FLAG(absl::Duration, head_max_age, absl::Minutes(10),
           "A head (open chunk) older than this is sealed even when not full");
@@ -52,6 +87,18 @@ ABSL_FLAG(int32_t, shutdown_grace_ms, 2000,
 namespace historian {
 namespace {
 
+int Fatal(std::string_view what, const absl::Status& status, int exit_code) {
+  server::LogError("historiand", what, {{"error", status.ToString()}});
+  return exit_code;
+}
+
+void WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return;
+  std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << port << "\n";
+  std::rename(tmp.c_str(), path.c_str());  // readers never see half a file
+}
+
 int Run() {
   // Block the stop signals in every thread; main waits for them below.
   sigset_t stop_signals;
@@ -60,10 +107,31 @@ int Run() {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  absl::StatusOr<server::LogLevel> level = server::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!level.ok()) return Fatal("bad flag", level.status(), 2);
+  server::SetLogLevel(*level);
   absl::StatusOr<std::vector<server::Peer>> peers = server::ParsePeers(absl::GetFlag(FLAGS_peers));
-  if (!peers.ok()) {
-    std::fprintf(stderr, "historiand: %s\n", peers.status().ToString().c_str());
-    return 2;
+  if (!peers.ok()) return Fatal("bad flag", peers.status(), 2);
+  server::TlsFiles tls{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                       absl::GetFlag(FLAGS_tls_ca)};
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> server_creds =
+      server::MakeServerCredentials(tls);
+  if (!server_creds.ok()) return Fatal("bad TLS flags", server_creds.status(), 2);
+  std::unique_ptr<server::Authorizer> auth;
+  if (std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
+    absl::StatusOr<std::vector<server::TokenEntry>> tokens = server::LoadTokenFile(path);
+    if (!tokens.ok()) return Fatal("bad --token_file", tokens.status(), 2);
+    auth = std::make_unique<server::Authorizer>(std::move(*tokens));
+  }
+  std::string peer_token = absl::GetFlag(FLAGS_peer_token);
+  if (std::string path = absl::GetFlag(FLAGS_peer_token_file); !path.empty()) {
+    std::ifstream in(path);
+    if (!in || !std::getline(in, peer_token) || peer_token.empty()) {
+      return Fatal("bad flag",
+                   absl::InvalidArgumentError(
+                       absl::StrCat("--peer_token_file: cannot read a token from ", path)),
+                   2);
+    }
   }
   StoreOptions options;
   for (const auto& p : *peers) options.peers.push_back(p.site);
@@ -76,74 +144,113 @@ int Run() {
   options.chunk_max_samples = absl::GetFlag(FLAGS_chunk_max_samples);
   options.head_max_age = absl::GetFlag(FLAGS_head_max_age);
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
-  if (!store.ok()) {
-    std::fprintf(stderr, "historiand: cannot open store: %s\n", store.status().ToString().c_str());
-    return 1;
-  }
+  if (!store.ok()) return Fatal("cannot open store", store.status(), 1);
   server::Limits limits;
   limits.max_samples_per_batch = absl::GetFlag(FLAGS_max_samples_per_batch);
   limits.max_tags_per_query = absl::GetFlag(FLAGS_max_tags_per_query);
   limits.max_tags_per_latest = absl::GetFlag(FLAGS_max_tags_per_latest);
   limits.max_read_samples = absl::GetFlag(FLAGS_max_read_samples);
+  limits.max_read_range_ns = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_max_read_range));
+  limits.max_streams_per_client = absl::GetFlag(FLAGS_max_streams_per_client);
+  limits.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
 
-  server::IngestService ingest(store->get(), limits);
-  server::QueryService query(store->get(), limits);
-  server::CatalogService catalog(store->get());
+  server::Metrics metrics;
+  server::DescribeRpcMetrics(&metrics);
+  server::StreamLimiter streams(limits.max_streams_per_client);
+  server::WriteGate write_gate(store->get(), options.path,
+                               absl::GetFlag(FLAGS_min_free_disk_bytes));
+  server::ServiceEnv env;
+  env.store = store->get();
+  env.limits = limits;
+  env.auth = auth.get();
+  env.metrics = &metrics;
+  env.streams = &streams;
+  env.write_gate = &write_gate;
+
+  server::IngestService ingest(env);
+  server::QueryService query(env);
+  server::CatalogService catalog(env);
   server::ReplicationService replication(store->get());
+  server::AuthorizedReplicationService replication_api(env, &replication);
   std::unique_ptr<server::Replicator> replicator;
   if (!peers->empty()) {
     server::ReplicatorOptions ropts;
     ropts.max_samples_per_second = absl::GetFlag(FLAGS_replication_max_samples_per_sec);
     ropts.anti_entropy_interval = absl::GetFlag(FLAGS_anti_entropy_interval);
     ropts.anti_entropy_window = absl::GetFlag(FLAGS_anti_entropy_window);
+    ropts.token = peer_token;
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> peer_creds =
+        server::MakePeerCredentials(tls);
+    if (!peer_creds.ok()) return Fatal("bad TLS flags", peer_creds.status(), 2);
+    ropts.credentials = *peer_creds;
     replicator = std::make_unique<server::Replicator>(store->get(), *peers, ropts);
   }
-  server::AdminService admin(store->get(), replicator.get());
+  server::AdminService admin(env, replicator.get());
+  server::RegisterNodeMetrics(&metrics, store->get(), replicator.get(), &write_gate);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), *server_creds, &port);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
   builder.RegisterService(&ingest);
   builder.RegisterService(&query);
   builder.RegisterService(&catalog);
-  builder.RegisterService(&replication);
+  builder.RegisterService(&replication_api);
   builder.RegisterService(&admin);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    std::fprintf(stderr, "historiand: cannot listen on %s\n",
-                 absl::GetFlag(FLAGS_listen).c_str());
-    return 1;
+    return Fatal("cannot listen", absl::UnavailableError(absl::GetFlag(FLAGS_listen)), 1);
+  }
+  std::unique_ptr<server::MetricsHttpServer> metrics_http;
+  if (std::string addr = absl::GetFlag(FLAGS_metrics_listen); !addr.empty()) {
+    absl::StatusOr<std::unique_ptr<server::MetricsHttpServer>> m =
+        server::MetricsHttpServer::Start(addr, &metrics);
+    if (m.ok()) {
+      metrics_http = std::move(*m);
+    } else if (addr == kDefaultMetricsListen) {
+      // E.g. a second node on one machine: run on, visibly without metrics.
+      server::LogError("historiand", "no /metrics: default port busy; set --metrics_listen",
+                       {{"error", m.status().ToString()}});
+    } else {
+      return Fatal("cannot serve metrics", m.status(), 1);
+    }
   }
   std::string listen = absl::GetFlag(FLAGS_listen);
   std::string host = listen.substr(0, listen.rfind(':'));
-  std::printf("historiand: site %s, data %s, listening on %s:%d, peers: %s\n",
-              options.site.c_str(), options.path.c_str(), host.c_str(), port,
-              absl::GetFlag(FLAGS_peers).empty() ? "none" : absl::GetFlag(FLAGS_peers).c_str());
-  std::fflush(stdout);
-  if (std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
-    std::string tmp = port_file + ".tmp";
-    std::ofstream(tmp) << port << "\n";
-    std::rename(tmp.c_str(), port_file.c_str());  // readers never see half a file
+  std::string metrics_addr = "off";
+  if (metrics_http != nullptr) {
+    std::string m = absl::GetFlag(FLAGS_metrics_listen);
+    metrics_addr = absl::StrCat(m.substr(0, m.rfind(':')), ":", metrics_http->port(), "/metrics");
   }
+  server::LogInfo(
+      "historiand", "serving",
+      {{"site", options.site},
+       {"data", options.path},
+       {"address", absl::StrCat(host, ":", port)},
+       {"tls", !tls.enabled()   ? "off"
+               : tls.ca.empty() ? "server"
+                                : "mutual"},
+       {"auth", auth ? "tokens" : "off"},
+       {"metrics", metrics_addr},
+       {"peers", absl::GetFlag(FLAGS_peers).empty() ? "none" : absl::GetFlag(FLAGS_peers)}});
+  if (metrics_http != nullptr)
+    WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), metrics_http->port());
+  WritePortFile(absl::GetFlag(FLAGS_port_file), port);
 
   if (replicator) replicator->Start();
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  std::printf("historiand: signal %d, shutting down\n", sig);
-  std::fflush(stdout);
+  server::LogInfo("historiand", "shutting down", {{"signal", absl::StrCat(sig)}});
+  if (metrics_http) metrics_http->Stop();
   if (replicator) replicator->Stop();
   replication.Stop();
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));
   absl::Status closed = (*store)->Close();
-  if (!closed.ok()) {
-    std::fprintf(stderr, "historiand: close: %s\n", closed.ToString().c_str());
-    return 1;
-  }
-  std::printf("historiand: stopped cleanly\n");
+  if (!closed.ok()) return Fatal("close", closed, 1);
+  server::LogInfo("historiand", "stopped cleanly");
   return 0;
 }
 

@@ -49,6 +49,59 @@ absl::StatusOr<std::vector<engine::TagInfo>> ResolveTags(
   return tags;
 }
 
+// A piece of an aggregate query: raw samples (width 0) or rollup buckets of
+// `width` over [from, to).
+struct Segment {
+  int64_t from, to, width;
+};
+
+int64_t FloorTo(int64_t x, int64_t w) { return engine::BucketStart(x, w); }
+int64_t CeilTo(int64_t x, int64_t w) {
+  int64_t f = FloorTo(x, w);
+  return f == x || f > kMaxTimestamp - w ? f : f + w;
+}
+
+// Splits [a, z) into raw edges and the widest rollup buckets that fit inside
+// it and end before `limit` (where unsealed data begins).
+void Decompose(int64_t a, int64_t z, int64_t limit, size_t level, std::vector<Segment>* out) {
+  static constexpr int64_t kWidths[] = {engine::kRollupHour, engine::kRollupMinute};
+  if (a >= z) return;
+  if (level == 2) {
+    out->push_back({a, z, 0});
+    return;
+  }
+  int64_t w = kWidths[level];
+  int64_t r0 = CeilTo(a, w), r1 = FloorTo(std::min(z, limit), w);
+  if (r1 <= r0 || r0 < a) {
+    Decompose(a, z, limit, level + 1, out);
+    return;
+  }
+  Decompose(a, r0, limit, level + 1, out);
+  out->push_back({r0, r1, w});
+  Decompose(r1, z, limit, level + 1, out);
+}
+
+// Per window (so a bucket never straddles two), then adjacent pieces of the
+// same kind merged.
+std::vector<Segment> PlanSegments(int64_t start, int64_t end, int64_t step,
+                                  int64_t unsealed_from) {
+  std::vector<Segment> pieces;
+  for (int64_t a = start; a < end;) {
+    int64_t z = a > end - step ? end : a + step;
+    Decompose(a, z, unsealed_from, 0, &pieces);
+    a = z;
+  }
+  std::vector<Segment> merged;
+  for (const Segment& p : pieces) {
+    if (!merged.empty() && merged.back().width == p.width && merged.back().to == p.from) {
+      merged.back().to = p.to;
+    } else {
+      merged.push_back(p);
+    }
+  }
+  return merged;
+}
+
 absl::StatusOr<query::AggFn> AggFnFromProto(int f) {
   switch (f) {
     case v1::COUNT: return query::AggFn::kCount;
@@ -92,9 +145,26 @@ absl::Status Aggregate(Store* store, grpc::ServerContext* context, const Limits&
     // functions and counter deltas); with good_only, the previous Good one.
     if (absl::Status s = store->Before(tag.id, spec.start, &prev); !s.ok()) return s;
     if (prev.size() == 1) agg.SetPrevious(prev, 0);
-    absl::Status s = ForEachPage(store, context, tag.id, spec.start, spec.end,
-                                 [&](const codec::ChunkColumns& page) { agg.Add(page); });
-    if (!s.ok()) return s;
+    // Whole 1-hour and 1-minute buckets of sealed data come from rollups;
+    // raw samples only at window edges and for what is not sealed yet.
+    bool rollups = !spec.good_only && spec.max_gap == 0 && tag.type != ValueType::kString;
+    std::vector<Segment> plan =
+        rollups ? PlanSegments(spec.start, spec.end, spec.step, store->UnsealedFrom(tag.id))
+                : std::vector<Segment>{{spec.start, spec.end, 0}};
+    std::vector<std::pair<int64_t, engine::Rollup>> buckets;
+    for (const Segment& seg : plan) {
+      if (seg.width == 0) {
+        absl::Status s = ForEachPage(store, context, tag.id, seg.from, seg.to,
+                                     [&](const codec::ChunkColumns& page) { agg.Add(page); });
+        if (!s.ok()) return s;
+        continue;
+      }
+      if (absl::Status s = store->ReadRollups(tag.id, seg.width, seg.from, seg.to, &buckets);
+          !s.ok()) {
+        return s;
+      }
+      for (const auto& [b, r] : buckets) agg.AddRollup(b, b + seg.width, r);
+    }
     v1::AggregateSeries* series = response->add_series();
     series->set_tag(tag.name);
     for (auto& w : agg.Finish()) {
@@ -158,9 +228,31 @@ absl::Status Plot(Store* store, grpc::ServerContext* context, const Limits& limi
   }
   for (const engine::TagInfo& tag : *tags) {
     query::Plotter plotter(request.start_ns(), request.end_ns(), request.buckets(), tag.type);
-    absl::Status s = ForEachPage(store, context, tag.id, request.start_ns(), request.end_ns(),
-                                 [&](const codec::ChunkColumns& page) { plotter.Add(page); });
-    if (!s.ok()) return s;
+    // Whole rollup buckets inside a plot bucket give its first/last/min/max
+    // without reading their samples.
+    const int64_t width = static_cast<int64_t>(std::max<uint64_t>(
+        1, ((static_cast<uint64_t>(request.end_ns()) - static_cast<uint64_t>(request.start_ns())) +
+            request.buckets() - 1) /
+               request.buckets()));
+    std::vector<Segment> plan =
+        tag.type == ValueType::kString
+            ? std::vector<Segment>{{request.start_ns(), request.end_ns(), 0}}
+            : PlanSegments(request.start_ns(), request.end_ns(), width,
+                           store->UnsealedFrom(tag.id));
+    std::vector<std::pair<int64_t, engine::Rollup>> rollups;
+    for (const Segment& seg : plan) {
+      if (seg.width == 0) {
+        absl::Status s = ForEachPage(store, context, tag.id, seg.from, seg.to,
+                                     [&](const codec::ChunkColumns& page) { plotter.Add(page); });
+        if (!s.ok()) return s;
+        continue;
+      }
+      if (absl::Status s = store->ReadRollups(tag.id, seg.width, seg.from, seg.to, &rollups);
+          !s.ok()) {
+        return s;
+      }
+      for (const auto& [b, r] : rollups) plotter.AddRollup(b, r);
+    }
     codec::ChunkColumns points = plotter.Finish();
     v1::PlotSeries* series = response->add_series();
     series->set_tag(tag.name);
@@ -174,18 +266,24 @@ absl::Status Plot(Store* store, grpc::ServerContext* context, const Limits& limi
 grpc::Status QueryService::Aggregate(grpc::ServerContext* context,
                                      const v1::AggregateRequest* request,
                                      v1::AggregateResponse* response) {
-  return ToGrpcStatus(server::Aggregate(store_, context, limits_, *request, response));
+  return RunRpc(env_, context, "Query.Aggregate", RpcKind::kUnary, [&] {
+    return ToGrpcStatus(server::Aggregate(store_, context, limits_, *request, response));
+  });
 }
 
 grpc::Status QueryService::Interpolate(grpc::ServerContext* context,
                                        const v1::InterpolateRequest* request,
                                        v1::InterpolateResponse* response) {
-  return ToGrpcStatus(server::Interpolate(store_, context, limits_, *request, response));
+  return RunRpc(env_, context, "Query.Interpolate", RpcKind::kUnary, [&] {
+    return ToGrpcStatus(server::Interpolate(store_, context, limits_, *request, response));
+  });
 }
 
 grpc::Status QueryService::Plot(grpc::ServerContext* context, const v1::PlotRequest* request,
                                 v1::PlotResponse* response) {
-  return ToGrpcStatus(server::Plot(store_, context, limits_, *request, response));
+  return RunRpc(env_, context, "Query.Plot", RpcKind::kUnary, [&] {
+    return ToGrpcStatus(server::Plot(store_, context, limits_, *request, response));
+  });
 }
 
 }  // namespace historian::server

@@ -50,6 +50,18 @@ absl::Status ValidateRange(int64_t start, int64_t end) {
 
 grpc::Status QueryService::Read(grpc::ServerContext* context, const v1::ReadRequest* request,
                                 grpc::ServerWriter<v1::ReadResponse>* writer) {
+  return RunRpc(env_, context, "Query.Read", RpcKind::kStream,
+                [&] { return DoRead(context, request, writer); });
+}
+
+grpc::Status QueryService::Latest(grpc::ServerContext* context, const v1::LatestRequest* request,
+                                  v1::LatestResponse* response) {
+  return RunRpc(env_, context, "Query.Latest", RpcKind::kUnary,
+                [&] { return DoLatest(context, request, response); });
+}
+
+grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRequest* request,
+                                  grpc::ServerWriter<v1::ReadResponse>* writer) {
   const int64_t start = request->start_ns(), end = request->end_ns();
   if (request->tags_size() == 0) {
     return ToGrpcStatus(absl::InvalidArgumentError("tags: at least one tag is required"));
@@ -60,6 +72,15 @@ grpc::Status QueryService::Read(grpc::ServerContext* context, const v1::ReadRequ
                      limits_.max_tags_per_query, " (--max_tags_per_query)")));
   }
   if (absl::Status s = ValidateRange(start, end); !s.ok()) return ToGrpcStatus(s);
+  // end - start may overflow int64; compare in unsigned arithmetic.
+  if (limits_.max_read_range_ns > 0 && static_cast<uint64_t>(end) - static_cast<uint64_t>(start) >
+                                           static_cast<uint64_t>(limits_.max_read_range_ns)) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "end_ns - start_ns: the range spans ",
+        (static_cast<uint64_t>(end) - static_cast<uint64_t>(start)) / 1000000000,
+        " s, over the limit of ", limits_.max_read_range_ns / 1000000000,
+        " s for raw reads (--max_read_range); split the range or use Aggregate/Plot")));
+  }
   std::vector<engine::TagInfo> tags;
   for (const std::string& name : request->tags()) {
     absl::StatusOr<engine::TagInfo> tag = store_->GetTag(name);
@@ -69,8 +90,8 @@ grpc::Status QueryService::Read(grpc::ServerContext* context, const v1::ReadRequ
   size_t first_tag = 0;
   int64_t first_cursor = start;
   if (!request->continuation_token().empty()) {
-    absl::Status s = DecodeToken(request->continuation_token(), tags.size(), start, end,
-                                 &first_tag, &first_cursor);
+    absl::Status s = DecodeToken(request->continuation_token(), tags.size(), start, end, &first_tag,
+                                 &first_cursor);
     if (!s.ok()) return ToGrpcStatus(s);
   }
   const uint64_t limit = request->limit() == 0
@@ -131,8 +152,8 @@ grpc::Status QueryService::Read(grpc::ServerContext* context, const v1::ReadRequ
   return grpc::Status::OK;
 }
 
-grpc::Status QueryService::Latest(grpc::ServerContext* context, const v1::LatestRequest* request,
-                                  v1::LatestResponse* response) {
+grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::LatestRequest* request,
+                                    v1::LatestResponse* response) {
   std::vector<engine::TagInfo> tags;
   for (const std::string& name : request->tags()) {
     absl::StatusOr<engine::TagInfo> tag = store_->GetTag(name);

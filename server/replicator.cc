@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "grpcpp/create_channel.h"
 #include "server/digest.h"
+#include "server/logging.h"
 #include "server/proto_convert.h"
 #include "storage/engine/columns.h"
 
@@ -219,9 +220,10 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
       ++peer->range_syncs;
     }
     absl::Status s = store_->AdvanceCursor(site, gap_start - 1);
-    std::fprintf(stderr, "historiand: range sync with %s repaired %llu samples: %s\n",
-                 site.c_str(), static_cast<unsigned long long>(v->samples_repaired()),
-                 s.ToString().c_str());
+    LogInfo("replicator", "range sync done",
+            {{"peer", site},
+             {"samples_repaired", absl::StrCat(v->samples_repaired())},
+             {"status", s.ToString()}});
     return s;
   }
   if (st.ok()) return absl::UnavailableError("stream ended");
@@ -368,12 +370,13 @@ void Replicator::AntiEntropyLoop() {
     for (auto& p : peers_) {
       absl::StatusOr<v1::VerifyResponse> v = Verify(p->peer.site, start, end, /*repair=*/true);
       if (!v.ok()) {
-        std::fprintf(stderr, "historiand: anti-entropy with %s: %s\n", p->peer.site.c_str(),
-                     v.status().ToString().c_str());
+        LogWarning("replicator", "anti-entropy failed",
+                   {{"peer", p->peer.site}, {"error", v.status().ToString()}});
       } else if (v->buckets_differing() > 0) {
-        std::fprintf(stderr, "historiand: anti-entropy with %s: %llu buckets differed, %llu samples repaired\n",
-                     p->peer.site.c_str(), static_cast<unsigned long long>(v->buckets_differing()),
-                     static_cast<unsigned long long>(v->samples_repaired()));
+        LogInfo("replicator", "anti-entropy repaired differences",
+                {{"peer", p->peer.site},
+                 {"buckets_differing", absl::StrCat(v->buckets_differing())},
+                 {"samples_repaired", absl::StrCat(v->samples_repaired())}});
       }
     }
   }

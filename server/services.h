@@ -1,9 +1,10 @@
 // File: services.h
 // The gRPC services of a node: Ingest, Query and Catalog. Each parses the
-// request, calls the Store and converts the status at the edge.
+// request, calls the Store and converts the status at the edge. Every method
+// runs inside RunRpc (rpc_env.h): role check, stream limit, metrics.
 //
-// Thread-safety: the services are stateless beyond their Store pointer and
-// are called concurrently by gRPC's thread pool.
+// Thread-safety: the services are stateless beyond their ServiceEnv (whose
+// members are thread-safe) and are called concurrently by gRPC's thread pool.
 #ifndef HISTORIAN_SERVER_SERVICES_H_
 #define HISTORIAN_SERVER_SERVICES_H_
 
@@ -11,27 +12,34 @@
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "server/limits.h"
+#include "server/rpc_env.h"
 #include "storage/store.h"
 
 namespace historian::server {
 
 class IngestService final : public v1::Ingest::Service {
  public:
-  // `store` must outlive the service.
-  IngestService(Store* store, const Limits& limits) : store_(store), limits_(limits) {}
+  // Everything `env` points to must outlive the service.
+  explicit IngestService(const ServiceEnv& env)
+      : env_(env), store_(env.store), limits_(env.limits) {}
   grpc::Status Write(grpc::ServerContext* context,
                      grpc::ServerReaderWriter<v1::WriteAck, v1::WriteRequest>* stream) override;
   grpc::Status WriteBatch(grpc::ServerContext* context, const v1::WriteRequest* request,
                           v1::WriteAck* ack) override;
 
  private:
+  // Stores one batch through the write gate and counts it in the metrics.
+  absl::StatusOr<v1::WriteAck> Handle(const v1::WriteRequest& request);
+
+  const ServiceEnv env_;
   Store* const store_;
   const Limits limits_;
 };
 
 class QueryService final : public v1::Query::Service {
  public:
-  QueryService(Store* store, const Limits& limits) : store_(store), limits_(limits) {}
+  explicit QueryService(const ServiceEnv& env)
+      : env_(env), store_(env.store), limits_(env.limits) {}
   grpc::Status Read(grpc::ServerContext* context, const v1::ReadRequest* request,
                     grpc::ServerWriter<v1::ReadResponse>* writer) override;
   grpc::Status Latest(grpc::ServerContext* context, const v1::LatestRequest* request,
@@ -44,13 +52,19 @@ class QueryService final : public v1::Query::Service {
                     v1::PlotResponse* response) override;
 
  private:
+  grpc::Status DoRead(grpc::ServerContext* context, const v1::ReadRequest* request,
+                      grpc::ServerWriter<v1::ReadResponse>* writer);
+  grpc::Status DoLatest(grpc::ServerContext* context, const v1::LatestRequest* request,
+                        v1::LatestResponse* response);
+
+  const ServiceEnv env_;
   Store* const store_;
   const Limits limits_;
 };
 
 class CatalogService final : public v1::Catalog::Service {
  public:
-  explicit CatalogService(Store* store) : store_(store) {}
+  explicit CatalogService(const ServiceEnv& env) : env_(env), store_(env.store) {}
   grpc::Status CreateTag(grpc::ServerContext* context, const v1::CreateTagRequest* request,
                          v1::Tag* response) override;
   grpc::Status GetTag(grpc::ServerContext* context, const v1::GetTagRequest* request,
@@ -63,6 +77,7 @@ class CatalogService final : public v1::Catalog::Service {
                         v1::ListTagsResponse* response) override;
 
  private:
+  const ServiceEnv env_;
   Store* const store_;
 };
 

@@ -29,8 +29,8 @@ absl::Status Store::Backup(const std::string& dir) {
         absl::StrCat("backup dir ", dir, " already exists; give a new directory"));
   }
   rocksdb::Checkpoint* raw = nullptr;
-  absl::Status s = engine::FromRocks(rocksdb::Checkpoint::Create(impl_->db->db(), &raw),
-                                     "create checkpoint");
+  absl::Status s =
+      engine::FromRocks(rocksdb::Checkpoint::Create(impl_->db->db(), &raw), "create checkpoint");
   if (!s.ok()) return s;
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   // log_size_for_flush 0: always flush memtables first, so the copy needs no

@@ -27,7 +27,8 @@ absl::StatusOr<client::Client*> CommandContext::client() {
 }
 
 std::vector<FlagSpec> GlobalFlags() {
-  return {{"server", true}, {"token", true}, {"timeout", true}, {"format", true}};
+  return {{"server", true}, {"token", true},    {"timeout", true},  {"format", true},
+          {"tls_ca", true}, {"tls_cert", true}, {"tls_key", true}};
 }
 
 const char kGlobalFlagsHelp[] =
@@ -37,7 +38,9 @@ const char kGlobalFlagsHelp[] =
     "  --token TOKEN           bearer token (default: $HISTORIAN_TOKEN)\n"
     "  --timeout D             deadline of each call, e.g. 30s, 5m (default 30s)\n"
     "  --format F              table, csv or json (JSON Lines); default table on a\n"
-    "                          terminal, csv when stdout is piped or redirected\n";
+    "                          terminal, csv when stdout is piped or redirected\n"
+    "  --tls_ca FILE           TLS: verify the node with this PEM CA\n"
+    "  --tls_cert/--tls_key F  TLS client certificate and key (nodes with --tls_ca)\n";
 
 absl::Status ApplyGlobalFlags(const ParsedArgs& args, bool stdout_is_terminal,
                               client::ClientOptions* options, OutputFormat* format) {
@@ -50,6 +53,9 @@ absl::Status ApplyGlobalFlags(const ParsedArgs& args, bool stdout_is_terminal,
   } else if (const char* env = std::getenv("HISTORIAN_TOKEN"); env != nullptr) {
     options->token = env;
   }
+  if (auto v = args.Get("tls_ca")) options->tls.ca_file = *v;
+  if (auto v = args.Get("tls_cert")) options->tls.cert_file = *v;
+  if (auto v = args.Get("tls_key")) options->tls.key_file = *v;
   if (auto timeout = args.Get("timeout")) {
     absl::StatusOr<int64_t> ns = client::ParseDuration(*timeout);
     if (!ns.ok())

@@ -62,6 +62,7 @@ std::vector<Command> WriteCommands();
 std::vector<Command> QueryCommands();
 std::vector<Command> TagCommands();
 std::vector<Command> CsvCommands();
+std::vector<Command> AdminCommands();  // admin_cmd.cc
 
 // --server, --token, --timeout, --format: accepted by every command.
 std::vector<FlagSpec> GlobalFlags();

@@ -21,7 +21,7 @@ namespace {
 
 std::vector<Command> AllCommands() {
   std::vector<Command> all;
-  for (auto group : {WriteCommands, QueryCommands, TagCommands, CsvCommands}) {
+  for (auto group : {WriteCommands, QueryCommands, TagCommands, CsvCommands, AdminCommands}) {
     for (Command& c : group()) all.push_back(std::move(c));
   }
   return all;

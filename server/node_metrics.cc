@@ -1,0 +1,96 @@
+#include "server/node_metrics.h"
+
+#include <string>
+#include <vector>
+
+namespace historian::server {
+namespace {
+
+void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
+  StoreStats s = store->Stats();
+  w->Family("historian_head_tags", "gauge", "Tags in the catalog");
+  w->Sample("historian_head_tags", "", static_cast<double>(s.tags));
+  w->Family("historian_head_samples", "gauge", "Samples in the in-memory head (not yet sealed)");
+  w->Sample("historian_head_samples", "", static_cast<double>(s.head_samples));
+  w->Family("historian_chunks_sealed_total", "counter", "Chunks sealed since start");
+  w->Sample("historian_chunks_sealed_total", "", static_cast<double>(s.chunks_sealed));
+  w->Family("historian_own_log_sequence", "gauge", "Newest sequence of this node's own log");
+  w->Sample("historian_own_log_sequence", "", static_cast<double>(s.own_sequence));
+  w->Family("historian_own_log_bytes", "gauge", "Bytes of own log entries kept for peers");
+  w->Sample("historian_own_log_bytes", "", static_cast<double>(s.own_log_bytes));
+
+  const std::vector<Store::ColumnFamilyStats> cfs = store->ColumnFamilyProperties();
+  struct Gauge {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t Store::ColumnFamilyStats::*field;
+  };
+  static const Gauge kGauges[] = {
+      {"historian_rocksdb_sst_bytes", "gauge", "SST file bytes per column family",
+       &Store::ColumnFamilyStats::sst_bytes},
+      {"historian_rocksdb_pending_compaction_bytes", "gauge",
+       "Estimated bytes compaction still has to rewrite, per column family",
+       &Store::ColumnFamilyStats::pending_compaction_bytes},
+      {"historian_rocksdb_memtable_bytes", "gauge", "Memtable bytes per column family",
+       &Store::ColumnFamilyStats::memtable_bytes},
+      {"historian_rocksdb_estimated_keys", "gauge", "Estimated keys per column family",
+       &Store::ColumnFamilyStats::estimated_keys},
+      {"historian_rocksdb_write_stops_total", "counter",
+       "Times RocksDB stopped writes (compaction/flush behind), per column family",
+       &Store::ColumnFamilyStats::write_stops},
+      {"historian_rocksdb_write_slowdowns_total", "counter",
+       "Times RocksDB slowed writes down, per column family",
+       &Store::ColumnFamilyStats::write_slowdowns},
+  };
+  for (const Gauge& g : kGauges) {
+    w->Family(g.name, g.type, g.help);
+    for (const auto& cf : cfs)
+      w->Sample(g.name, Label("cf", cf.name), static_cast<double>(cf.*g.field));
+  }
+  if (gate != nullptr) {
+    w->Family("historian_storage_writes_accepted", "gauge",
+              "1 while storage accepts writes, 0 while it refuses them (e.g. disk full)");
+    w->Sample("historian_storage_writes_accepted", "", gate->writes_accepted() ? 1 : 0);
+    w->Family("historian_storage_write_failures_total", "counter",
+              "Writes storage refused (disk full, I/O error)");
+    w->Sample("historian_storage_write_failures_total", "", static_cast<double>(gate->failures()));
+  }
+}
+
+void CollectReplication(Replicator* replicator, MetricsWriter* w) {
+  std::vector<v1::PeerStatus> peers = replicator->Status();
+  w->Family("historian_replication_lag_seconds", "gauge",
+            "Age of the oldest write of the peer not applied here (0: caught up)");
+  for (const auto& p : peers) {
+    w->Sample("historian_replication_lag_seconds", Label("peer", p.site()), p.lag_seconds());
+  }
+  w->Family("historian_replication_lag_samples", "gauge",
+            "Samples of the peer not applied here, as last reported");
+  for (const auto& p : peers) {
+    w->Sample("historian_replication_lag_samples", Label("peer", p.site()),
+              static_cast<double>(p.lag_samples()));
+  }
+  w->Family("historian_replication_connected", "gauge", "1 while the pull stream is connected");
+  for (const auto& p : peers) {
+    w->Sample("historian_replication_connected", Label("peer", p.site()),
+              p.state() == "connected" ? 1 : 0);
+  }
+  w->Family("historian_replication_samples_applied_total", "counter",
+            "Peer samples applied here since start");
+  for (const auto& p : peers) {
+    w->Sample("historian_replication_samples_applied_total", Label("peer", p.site()),
+              static_cast<double>(p.samples_applied()));
+  }
+}
+
+}  // namespace
+
+void RegisterNodeMetrics(Metrics* metrics, Store* store, Replicator* replicator, WriteGate* gate) {
+  metrics->AddCollector([store, gate](MetricsWriter* w) { CollectStore(store, gate, w); });
+  if (replicator != nullptr) {
+    metrics->AddCollector([replicator](MetricsWriter* w) { CollectReplication(replicator, w); });
+  }
+}
+
+}  // namespace historian::server

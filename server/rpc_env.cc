@@ -1,0 +1,108 @@
+#include "server/rpc_env.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/logging.h"
+#include "server/status_util.h"
+
+namespace historian::server {
+namespace {
+
+const char* CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::OK:
+      return "OK";
+    case grpc::CANCELLED:
+      return "CANCELLED";
+    case grpc::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::ABORTED:
+      return "ABORTED";
+    case grpc::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::INTERNAL:
+      return "INTERNAL";
+    case grpc::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+}  // namespace
+
+void DescribeRpcMetrics(Metrics* metrics) {
+  metrics->Describe(kRpcDurationMetric, "histogram",
+                    "Latency of gRPC calls (streams: until the stream ends), by method");
+  metrics->Describe(kRpcTotalMetric, "counter", "Finished gRPC calls by method and status code");
+  metrics->Describe(kSamplesAckedMetric, "counter",
+                    "Samples stored and acknowledged by Ingest (duplicates excluded)");
+  metrics->Describe(kBatchesAckedMetric, "counter", "Write batches acknowledged by Ingest");
+  metrics->Describe(kSamplesRejectedMetric, "counter",
+                    "Samples not stored, by reason (gRPC code): single rejected samples and every "
+                    "sample of a refused batch");
+}
+
+grpc::Status BeginRpc(const ServiceEnv& env, grpc::ServerContext* context, std::string_view method,
+                      RpcKind kind, StreamLimiter::Slot* slot) {
+  std::string client;
+  if (env.auth != nullptr) {
+    absl::StatusOr<Principal> p = env.auth->Authorize(*context, method);
+    if (!p.ok()) {
+      LogInfo("auth", "call refused",
+              {{"method", std::string(method)},
+               {"peer", context->peer()},
+               {"code", CodeName(static_cast<grpc::StatusCode>(p.status().code()))}});
+      return ToGrpcStatus(p.status());
+    }
+    client = p->name;
+  }
+  if (kind == RpcKind::kStream && env.streams != nullptr) {
+    if (client.empty()) client = PeerHost(context->peer());
+    absl::Status s = env.streams->Acquire(client, slot);
+    if (!s.ok()) {
+      LogWarning("limits", "stream refused", {{"method", std::string(method)}, {"client", client}});
+      return ToGrpcStatus(s);
+    }
+  }
+  return grpc::Status::OK;
+}
+
+void EndRpc(const ServiceEnv& env, grpc::ServerContext* context, std::string_view method,
+            absl::Time start, const grpc::Status& status) {
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  if (env.metrics != nullptr) {
+    std::string m = Label("method", method);
+    env.metrics->Observe(kRpcDurationMetric, m, seconds);
+    env.metrics->Add(kRpcTotalMetric,
+                     absl::StrCat(m, ",", Label("code", CodeName(status.error_code()))), 1);
+  }
+  if (LogEnabled(LogLevel::kDebug)) {
+    LogDebug("rpc", "call finished",
+             {{"method", std::string(method)},
+              {"code", CodeName(status.error_code())},
+              {"seconds", absl::StrCat(seconds)},
+              {"peer", context->peer()}});
+  }
+}
+
+}  // namespace historian::server

@@ -1,0 +1,72 @@
+// File: rpc_env.h
+// What every service method shares: the Store, limits, authorisation,
+// metrics, the per-client stream limiter and the write gate; and RunRpc,
+// which wraps each method body with the role check, the stream slot (for
+// streaming RPCs), the latency histogram and the per-code counter.
+//
+//   grpc::Status QueryService::Latest(grpc::ServerContext* ctx, ...) {
+//     return RunRpc(env_, ctx, "Query.Latest", RpcKind::kUnary, [&] { ...; });
+//   }
+//
+// Thread-safety: ServiceEnv only holds pointers to thread-safe objects.
+#ifndef HISTORIAN_SERVER_RPC_ENV_H_
+#define HISTORIAN_SERVER_RPC_ENV_H_
+
+#include <string_view>
+
+#include "absl/time/clock.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/status.h"
+#include "server/auth.h"
+#include "server/limits.h"
+#include "server/metrics.h"
+#include "server/stream_limiter.h"
+#include "server/write_gate.h"
+#include "storage/store.h"
+
+namespace historian::server {
+
+struct ServiceEnv {
+  Store* store = nullptr;  // required
+  Limits limits;
+  // Each may be null: authorisation off, no metrics, no stream limit, no
+  // write gate.
+  const Authorizer* auth = nullptr;
+  Metrics* metrics = nullptr;
+  StreamLimiter* streams = nullptr;
+  WriteGate* write_gate = nullptr;
+};
+
+enum class RpcKind { kUnary, kStream };
+
+// Metric family names fed by RunRpc and the ingest path.
+inline constexpr char kRpcDurationMetric[] = "historian_rpc_duration_seconds";
+inline constexpr char kRpcTotalMetric[] = "historian_rpc_total";
+inline constexpr char kSamplesAckedMetric[] = "historian_ingest_samples_acked_total";
+inline constexpr char kBatchesAckedMetric[] = "historian_ingest_batches_acked_total";
+inline constexpr char kSamplesRejectedMetric[] = "historian_ingest_samples_rejected_total";
+// Declares the families above in `metrics`.
+void DescribeRpcMetrics(Metrics* metrics);
+
+// Authorises the call and takes a stream slot (kStream). On failure returns
+// the status to answer with.
+grpc::Status BeginRpc(const ServiceEnv& env, grpc::ServerContext* context, std::string_view method,
+                      RpcKind kind, StreamLimiter::Slot* slot);
+// Records the call's latency and status code.
+void EndRpc(const ServiceEnv& env, grpc::ServerContext* context, std::string_view method,
+            absl::Time start, const grpc::Status& status);
+
+template <typename Body>
+grpc::Status RunRpc(const ServiceEnv& env, grpc::ServerContext* context, std::string_view method,
+                    RpcKind kind, Body&& body) {
+  const absl::Time start = absl::Now();
+  StreamLimiter::Slot slot;
+  grpc::Status status = BeginRpc(env, context, method, kind, &slot);
+  if (status.ok()) status = body();
+  EndRpc(env, context, method, start, status);
+  return status;
+}
+
+}  // namespace historian::server
+
+#endif  // HISTORIAN_SERVER_RPC_ENV_H_

@@ -1,0 +1,99 @@
+// File: security_util.h
+// Helpers of the security tests: files, free ports, bearer-token metadata,
+// polling with a deadline, and a test PKI made with the openssl CLI at test
+// time (a CA, and certificates for 127.0.0.1/localhost signed by it).
+#ifndef HISTORIAN_TESTS_SECURITY_SECURITY_UTIL_H_
+#define HISTORIAN_TESTS_SECURITY_SECURITY_UTIL_H_
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "grpcpp/client_context.h"
+
+namespace historian::testing {
+
+inline void WriteTextFile(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+inline std::string ReadTextFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A port that was free a moment ago (for --listen of nodes that must know
+// each other's address before starting).
+inline int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+// A client context with a deadline and, when `token` is not empty, the
+// bearer token.
+inline std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token, int seconds = 10) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+  return ctx;
+}
+
+// Polls `done` every 20 ms until it returns true or `seconds` pass.
+inline bool PollUntil(const std::function<bool()>& done, int seconds = 30) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+// Files of a test PKI in `dir`: ca.pem/ca.key, and for each name given to
+// MakeTestPki `<name>.pem` + `<name>.key` (subjectAltName 127.0.0.1 and
+// localhost, signed by the CA). `other-ca.pem` signs `stranger`.
+// Returns false (printing the command) when openssl fails.
+inline bool RunShell(const std::string& cmd) {
+  int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
+  if (rc != 0) std::fprintf(stderr, "command failed (%d): %s\n", rc, cmd.c_str());
+  return rc == 0;
+}
+
+inline bool MakeCa(const std::string& dir, const std::string& name) {
+  return RunShell("cd '" + dir + "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 " +
+                  "-subj '/CN=" + name + "' -keyout " + name + ".key -out " + name + ".pem");
+}
+
+inline bool MakeCert(const std::string& dir, const std::string& ca, const std::string& name) {
+  std::string ext = dir + "/" + name + ".ext";
+  WriteTextFile(ext,
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                "extendedKeyUsage=serverAuth,clientAuth\n");
+  return RunShell("cd '" + dir + "' && openssl req -newkey rsa:2048 -nodes -subj '/CN=" + name +
+                  "' -keyout " + name + ".key -out " + name + ".csr") &&
+         RunShell("cd '" + dir + "' && openssl x509 -req -in " + name + ".csr -CA " + ca +
+                  ".pem -CAkey " + ca + ".key -CAcreateserial -days 2 -extfile " + name +
+                  ".ext -out " + name + ".pem");
+}
+
+}  // namespace historian::testing
+
+#endif  // HISTORIAN_TESTS_SECURITY_SECURITY_UTIL_H_
