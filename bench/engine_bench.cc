@@ -75,8 +75,8 @@ int Run() {
   std::vector<TagId> ids;
   long rss0 = RssKb();
   for (int t = 0; t < num_tags; ++t) {
-    auto info = store.ResolveTagForWrite(absl::StrCat("us.line", t % 50, ".tag", t),
-                                         gen.profile(t).type);
+    auto info =
+        store.ResolveTagForWrite(absl::StrCat("us.line", t % 50, ".tag", t), gen.profile(t).type);
     if (!info.ok()) return 1;
     ids.push_back(info->id);
   }
@@ -141,8 +141,8 @@ int Run() {
   }
   auto r1 = Clock::now();
 
-  std::printf("tags=%d seconds=%d samples=%llu writers=%d batch=%dx%d sync=%d\n", num_tags,
-              seconds, (unsigned long long)total, writers, batch_tags, batch_s,
+  std::printf("tags=%d seconds=%d samples=%llu writers=%d batch=%dx%d sync=%d\n", num_tags, seconds,
+              (unsigned long long)total, writers, batch_tags, batch_s,
               (int)absl::GetFlag(FLAGS_sync));
   std::printf("ingest: %.2f s, %.2f M samples/s\n", Secs(t0, t1), total / Secs(t0, t1) / 1e6);
   std::printf("seal all heads: %.2f s (%.2f M samples/s)\n", Secs(t1, t2),

@@ -213,40 +213,38 @@ absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
 }
 
 absl::Status Store::Before(TagId tag, int64_t ts, codec::ChunkColumns* out) const {
-  // Widen the window backwards until a sample is found or the data ends.
-  int64_t width = int64_t{3600} * 1000000000;
-  int64_t end = ts;
+  // The newest sample before ts is in the newest chunk that starts before ts,
+  // in a chunk overlapping it (within the tag's widest span), or in memory.
+  int64_t from = kMaxTimestamp;
+  int64_t max_span = 0;
+  {
+    absl::MutexLock l(&impl_->mu);
+    TagState* t = impl_->FindTag(tag);
+    if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
+    max_span = t->max_span;
+    for (const HeadBuffer* b : {t->head.get(), t->sealing.get()}) {
+      if (b == nullptr) continue;
+      for (int64_t x : b->cols.timestamps) {
+        if (x < ts) from = std::min(from, x);
+      }
+    }
+  }
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->db()->NewIterator(rocksdb::ReadOptions(), impl_->db->chunks()));
+  it->SeekForPrev(engine::ChunkSeekKey(tag, ts));
+  if (it->Valid() && it->key().size() == engine::kChunkKeySize) {
+    engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
+    if (key.tag == tag && key.min_ts < ts) from = SaturatingSub(key.min_ts, max_span);
+  }
+  RETURN_IF_ERROR(engine::FromRocks(it->status(), "seek chunk before"));
   codec::ChunkColumns part;
-  while (true) {
-    int64_t start = SaturatingSub(end, width);
-    RETURN_IF_ERROR(ReadRaw(tag, start, end, 0, &part));
-    if (part.size() > 0) {
-      out->Reset(part.type);
-      engine::AppendSample(part, part.size() - 1, out);
-      return absl::OkStatus();
-    }
-    if (start == kMinTimestamp) break;
-    // Stop once no chunk of the tag starts before `start`.
-    std::unique_ptr<rocksdb::Iterator> it(
-        impl_->db->db()->NewIterator(rocksdb::ReadOptions(), impl_->db->chunks()));
-    it->SeekForPrev(engine::ChunkSeekKey(tag, start));
-    bool older = it->Valid() && it->key().size() == engine::kChunkKeySize &&
-                 engine::ParseChunkKey({it->key().data(), it->key().size()}).tag == tag;
-    if (!older) {
-      absl::MutexLock l(&impl_->mu);
-      TagState* t = impl_->FindTag(tag);
-      auto has_older = [&](const codec::ChunkColumns& c) {
-        return std::any_of(c.timestamps.begin(), c.timestamps.end(),
-                           [&](int64_t x) { return x < start; });
-      };
-      older = t != nullptr && ((t->head && has_older(t->head->cols)) ||
-                               (t->sealing && has_older(t->sealing->cols)));
-    }
-    if (!older) break;
-    end = start;
-    width = width > (int64_t{1} << 61) ? width : width * 4;
+  if (from < ts) {
+    RETURN_IF_ERROR(ReadRaw(tag, from, ts, 0, &part));
+  } else {
+    RETURN_IF_ERROR(ReadRaw(tag, ts, ts, 0, &part));  // just the type
   }
   out->Reset(part.type);
+  if (part.size() > 0) engine::AppendSample(part, part.size() - 1, out);
   return absl::OkStatus();
 }
 

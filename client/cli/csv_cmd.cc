@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
+#include "client/cli/progress.h"
 #include "client/cli/context.h"
 #include "client/csv.h"
 #include "client/value_text.h"
@@ -62,7 +63,10 @@ std::string ClientId() {
 class Importer {
  public:
   Importer(CommandContext& ctx, client::Client& client)
-      : ctx_(ctx), client_(client), client_id_(ClientId()) {}
+      : ctx_(ctx),
+        client_(client),
+        client_id_(ClientId()),
+        progress_(Progress::ForStderr(ctx.err(), "import-csv")) {}
 
   void Add(client::ImportRow row) {
     auto [it, inserted] = series_index_.try_emplace(row.tag, request_.series_size());
@@ -91,6 +95,7 @@ class Importer {
                                        " samples were accepted: ", ack.status().message()));
     }
     accepted_ += ack->accepted_count();
+    progress_.Update(accepted_);
     for (const v1::RejectedSample& r : ack->rejected()) {
       int64_t line = 0;
       std::string tag;
@@ -114,6 +119,7 @@ class Importer {
 
   uint64_t accepted() const { return accepted_; }
   uint64_t rejected() const { return rejected_; }
+  void FinishProgress() { progress_.Finish(); }
 
  private:
   CommandContext& ctx_;
@@ -126,6 +132,7 @@ class Importer {
   size_t pending_ = 0;
   uint64_t accepted_ = 0;
   uint64_t rejected_ = 0;
+  Progress progress_;
 };
 
 absl::Status RunImport(CommandContext& ctx, const ParsedArgs& args) {
@@ -177,6 +184,7 @@ absl::Status RunImport(CommandContext& ctx, const ParsedArgs& args) {
     return absl::DataLossError(absl::StrCat("error reading ", path));
   }
   RETURN_IF_ERROR(importer.Flush());
+  importer.FinishProgress();
   switch (ctx.format()) {
     case OutputFormat::kTable:
       ctx.out() << "accepted " << importer.accepted() << ", rejected " << importer.rejected()
@@ -220,6 +228,8 @@ absl::Status RunExport(CommandContext& ctx, const ParsedArgs& args) {
     out = &file;
   }
   SampleWriter writer(out, OutputFormat::kCsv, 0);
+  Progress progress = Progress::ForStderr(ctx.err(), "export-csv");
+  uint64_t exported = 0;
   writer.WriteHeader();  // even when there is no sample, so the file imports cleanly
   for (size_t begin = 0; begin < tags.size(); begin += kMaxReadTags) {
     v1::ReadRequest request;
@@ -230,11 +240,14 @@ absl::Status RunExport(CommandContext& ctx, const ParsedArgs& args) {
     request.set_end_ns(to);
     RETURN_IF_ERROR(client->Read(request, [&](const v1::ReadResponse& response) {
       for (const v1::Sample& s : response.samples()) writer.Write(response.tag(), s);
+      exported += response.samples_size();
+      progress.Update(exported);
       if (!*out) return absl::DataLossError(absl::StrCat("cannot write to ", path));
       return absl::OkStatus();
     }));
   }
   out->flush();
+  progress.Finish();
   if (!*out) return absl::DataLossError(absl::StrCat("cannot write to ", path));
   return absl::OkStatus();
 }
