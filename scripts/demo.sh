@@ -26,9 +26,11 @@ trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "Starting the US node ($US) and the MX node ($MX), each a peer of the other"
-$HISTORIAND --site=us --data_dir="$WORK/us" --listen="$US" --peers="mx=$MX" >"$WORK/us.log" 2>&1 &
+$HISTORIAND --site=us --data_dir="$WORK/us" --listen="$US" --peers="mx=$MX" \
+  --metrics_listen=127.0.0.1:$((US_PORT + 1)) >"$WORK/us.log" 2>&1 &
 pids+=($!)
-$HISTORIAND --site=mx --data_dir="$WORK/mx" --listen="$MX" --peers="us=$US" >"$WORK/mx.log" 2>&1 &
+$HISTORIAND --site=mx --data_dir="$WORK/mx" --listen="$MX" --peers="us=$US" \
+  --metrics_listen=127.0.0.1:$((MX_PORT + 1)) >"$WORK/mx.log" 2>&1 &
 pids+=($!)
 for addr in "$US" "$MX"; do
   for _ in $(seq 100); do $CLI --server "$addr" tags >/dev/null 2>&1 && break; sleep 0.1; done
@@ -61,17 +63,19 @@ MX_TAG=$(first_tag "$MX" 'mx.*temp*' || true)
 [ -n "$MX_TAG" ] || MX_TAG=$(first_tag "$MX" 'mx.*')
 
 step "At the US site: latest values of the MX plant"
-$CLI --server "$US" latest 'mx.*' | head -n 8
+$CLI --server "$US" --format table latest 'mx.*' | head -n 8
 
+# The simulated plants start now and run 10 minutes of plant time ahead.
 step "At the MX site: 1-minute time-weighted averages of $US_TAG (a US tag)"
-$CLI --server "$MX" query "$US_TAG" --from 0 --to now --agg time_weighted_avg,min,max --step 1m | head -n 6
+$CLI --server "$MX" --format table query "$US_TAG" --from -1m --to +11m \
+  --agg time_weighted_avg,min,max --step 1m | head -n 8
 
 step "At the US site: raw samples of $MX_TAG (an MX tag)"
-$CLI --server "$US" query "$MX_TAG" --from 0 --to now --limit 5
+$CLI --server "$US" --format table query "$MX_TAG" --from -1m --to +11m --limit 5
 
 if $CLI stats --help >/dev/null 2>&1; then
   step "Replication status at the US site"
-  $CLI --server "$US" stats
+  $CLI --server "$US" --format table stats
 fi
 if $CLI verify --help >/dev/null 2>&1; then
   step "Digest comparison US vs MX (0 differing buckets when converged)"

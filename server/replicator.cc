@@ -152,11 +152,16 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
   first.set_from_sequence(store_->AppliedSequence(site) + 1);
   absl::Status result;
   bool gap = false;
+  bool stream_ended = false;
   uint64_t gap_start = 0;
   if (stream->Write(first)) {
     v1::PullResponse resp;
     absl::Time last_ack = absl::InfinitePast();
-    while (stream->Read(&resp)) {
+    while (true) {
+      if (!stream->Read(&resp)) {
+        stream_ended = true;
+        break;
+      }
       if (resp.site() != site) {
         result = absl::FailedPreconditionError(absl::StrCat(
             "peer at ", peer->peer.address, " is site '", resp.site(), "', expected '", site, "'"));
@@ -202,7 +207,10 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
       }
     }
   }
-  ctx.TryCancel();
+  // Cancel only a stream we leave early; one the peer ended carries the
+  // peer's own status (e.g. PERMISSION_DENIED for a bad token), kept for
+  // the peer's state line.
+  if (!result.ok() || gap || !stream_ended) ctx.TryCancel();
   grpc::Status st = stream->Finish();
   {
     absl::MutexLock l(&mu_);
