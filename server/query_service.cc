@@ -154,31 +154,31 @@ grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRe
 
 grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::LatestRequest* request,
                                     v1::LatestResponse* response) {
-  std::vector<engine::TagInfo> tags;
+  std::vector<std::string> names;
+  std::vector<TagId> ids;
   for (const std::string& name : request->tags()) {
     absl::StatusOr<engine::TagInfo> tag = store_->GetTag(name);
     if (!tag.ok()) return ToGrpcStatus(tag.status());
-    tags.push_back(std::move(*tag));
+    names.push_back(name);
+    ids.push_back(tag->id);
   }
   if (!request->glob().empty()) {
-    ListTagsResult matched =
-        store_->ListTags(request->glob(), {}, "", limits_.max_tags_per_latest + 1);
-    for (auto& t : matched.tags) tags.push_back(std::move(t));
+    for (auto& [name, id] : store_->MatchTags(request->glob(), limits_.max_tags_per_latest + 1)) {
+      names.push_back(std::move(name));
+      ids.push_back(id);
+    }
   }
-  if (tags.size() > limits_.max_tags_per_latest) {
+  if (ids.size() > limits_.max_tags_per_latest) {
     return ToGrpcStatus(absl::ResourceExhaustedError(
         absl::StrCat("tags: more than ", limits_.max_tags_per_latest,
                      " tags requested or matched by glob (--max_tags_per_latest)")));
   }
-  codec::ChunkColumns cols;
-  for (const engine::TagInfo& tag : tags) {
-    if (context->IsCancelled()) return grpc::Status::CANCELLED;
-    if (absl::Status s = store_->Latest(tag.id, &cols); !s.ok()) return ToGrpcStatus(s);
-    v1::LatestValue* value = response->add_values();
-    value->set_tag(tag.name);
-    if (cols.size() > 0) SampleToProto(cols, 0, value->mutable_sample());
-  }
-  return grpc::Status::OK;
+  response->mutable_values()->Reserve(static_cast<int>(ids.size()));
+  for (size_t i = 0; i < ids.size(); ++i) response->add_values()->set_tag(std::move(names[i]));
+  absl::Status s = store_->LatestMany(ids, [&](size_t i, const codec::ChunkColumns& sample) {
+    if (sample.size() > 0) SampleToProto(sample, 0, response->mutable_values(i)->mutable_sample());
+  });
+  return ToGrpcStatus(s);
 }
 
 }  // namespace historian::server

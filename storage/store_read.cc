@@ -212,6 +212,42 @@ absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
   return absl::OkStatus();
 }
 
+absl::Status Store::LatestMany(
+    const std::vector<TagId>& tags,
+    const std::function<void(size_t, const codec::ChunkColumns&)>& fn) const {
+  std::vector<size_t> missing;
+  {
+    absl::MutexLock l(&impl_->mu);
+    for (size_t i = 0; i < tags.size(); ++i) {
+      TagState* t = impl_->FindTag(tags[i]);
+      if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tags[i], " not found"));
+      if (!t->latest) {
+        missing.push_back(i);
+        continue;
+      }
+      fn(i, *t->latest);
+    }
+  }
+  // The rest are looked up (and cached) one by one.
+  codec::ChunkColumns one;
+  for (size_t i : missing) {
+    RETURN_IF_ERROR(Latest(tags[i], &one));
+    fn(i, one);
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::pair<std::string, TagId>> Store::MatchTags(std::string_view glob,
+                                                            size_t limit) const {
+  std::vector<std::pair<std::string, TagId>> out;
+  absl::MutexLock l(&impl_->mu);
+  for (const auto& [name, t] : impl_->tags_by_name) {
+    if (out.size() == limit) break;
+    if (glob.empty() || GlobMatch(glob, name)) out.emplace_back(name, t->info.id);
+  }
+  return out;
+}
+
 absl::Status Store::Before(TagId tag, int64_t ts, codec::ChunkColumns* out) const {
   // The newest sample before ts is in the newest chunk that starts before ts,
   // in a chunk overlapping it (within the tag's widest span), or in memory.
