@@ -1,5 +1,6 @@
 #include "server/replication_service.h"
 
+#include <cstdio>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -23,6 +24,19 @@ grpc::Status ReplicationService::Pull(
                         "site and from_sequence (>= 1) are required in the first PullRequest");
   }
   const std::string peer = first.site();
+  // A peer ahead of our own log means this node lost part of its history
+  // (restored from a backup): number new writes past what the peer has, or
+  // the peer would skip them; anti-entropy brings the lost part back.
+  absl::StatusOr<bool> moved = store_->EnsureOwnSequenceAtLeast(first.from_sequence());
+  if (!moved.ok()) return ToGrpcStatus(moved.status());
+  if (*moved) {
+    std::fprintf(stderr,
+                 "historiand: peer %s has applied our log up to %llu, beyond our own: this node "
+                 "was restored; new writes continue after it; run `historian verify --peer %s "
+                 "--repair` to fetch what was lost\n",
+                 peer.c_str(), static_cast<unsigned long long>(first.from_sequence() - 1),
+                 peer.c_str());
+  }
   store_->SetPeerAcked(peer, first.from_sequence() - 1);
   // Acks arrive on the same stream; a reader thread records them.
   std::thread acks([&] {

@@ -213,6 +213,11 @@ class Store {
   bool WaitForOwnEntry(uint64_t seq, absl::Duration timeout) const;
   // Records that `site` has applied own entries up to `seq`.
   void SetPeerAcked(const std::string& site, uint64_t seq);
+  // Makes the next own sequence at least `seq` (durably). A peer that has
+  // applied more of our log than we have (we were restored from a backup)
+  // would otherwise skip our new writes as already applied. Returns true
+  // when the sequence moved.
+  absl::StatusOr<bool> EnsureOwnSequenceAtLeast(uint64_t seq);
 
   // Drops every chunk of a tag with a retention whose samples are all older
   // than now - retention, with their rollups (whole chunks, never single

@@ -236,5 +236,47 @@ TEST_F(ReplicationTest, ThreeSitesPeerAwayPastLogRetentionCatchesUpByRangeSync) 
   EXPECT_TRUE(Converged("us", "mx"));
 }
 
+TEST_F(ReplicationTest, NodeRestoredFromBackupIsNotSkippedByItsPeer) {
+  Setup({"us", "mx"});
+  sites_["us"]->Write("us.a", 0, 100, 0);
+  ASSERT_TRUE(Eventually([&] { return sites_["mx"]->Read("us.a").size() == 100; }));
+  v1::BackupRequest backup;
+  backup.set_dir(dir_.Sub("us-backup"));
+  v1::BackupResponse backed_up;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status st = v1::Admin::NewStub(sites_["us"]->channel)->Backup(&ctx, backup, &backed_up);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  sites_["us"]->Write("us.a", 100, 100, 100);  // after the backup: mx has it
+  ASSERT_TRUE(Eventually([&] { return sites_["mx"]->Read("us.a").size() == 200; }));
+
+  // Restore us from the backup: its own log is behind what mx applied.
+  ASSERT_EQ(sites_["us"]->node->Stop(), 0);
+  Site& us = *sites_["us"];
+  us.node = std::make_unique<NodeProcess>(dir_.Sub("us-backup"), flags_["us"]);
+  ASSERT_TRUE(us.node->Start());
+  us.channel = grpc::CreateChannel(us.node->address(), grpc::InsecureChannelCredentials());
+  // Once mx has pulled again, us numbers new writes after what mx applied.
+  ASSERT_TRUE(Eventually([&] {
+    v1::StatsResponse mx = sites_["mx"]->Stats();
+    return mx.peers_size() == 1 && mx.peers(0).state() == "connected" &&
+           us.Stats().own_log_sequence() >= mx.peers(0).applied_sequence();
+  }));
+  us.Write("us.a", 200, 100, 200);
+  ASSERT_TRUE(Eventually([&] { return sites_["mx"]->Read("us.a").size() == 300; }));
+  // What us lost with the restore comes back from mx by repair.
+  grpc::Status st;
+  v1::VerifyRequest repair;
+  repair.set_peer_site("mx");
+  repair.set_repair(true);
+  v1::VerifyResponse repaired;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(v1::Admin::NewStub(us.channel)->Verify(&ctx, repair, &repaired).ok());
+  EXPECT_GT(repaired.samples_repaired(), 0u);
+  ASSERT_TRUE(Eventually([&] { return Converged("us", "mx") && Converged("mx", "us"); }));
+  EXPECT_EQ(us.Read("us.a").size(), 300u);
+}
+
 }  // namespace
 }  // namespace historian
