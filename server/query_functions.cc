@@ -1,5 +1,7 @@
 // Query.Aggregate, Query.Interpolate and Query.Plot: stream a tag's samples
 // page by page through the storage/query builders.
+#include <iterator>
+
 #include "absl/strings/str_cat.h"
 #include "server/proto_convert.h"
 #include "server/services.h"
@@ -64,13 +66,13 @@ int64_t CeilTo(int64_t x, int64_t w) {
 // Splits [a, z) into raw edges and the widest rollup buckets that fit inside
 // it and end before `limit` (where unsealed data begins).
 void Decompose(int64_t a, int64_t z, int64_t limit, size_t level, std::vector<Segment>* out) {
-  static constexpr int64_t kWidths[] = {engine::kRollupHour, engine::kRollupMinute};
+  constexpr size_t kLevels = std::size(engine::kRollupWidths);
   if (a >= z) return;
-  if (level == 2) {
+  if (level == kLevels) {
     out->push_back({a, z, 0});
     return;
   }
-  int64_t w = kWidths[level];
+  int64_t w = engine::kRollupWidths[level];
   int64_t r0 = CeilTo(a, w), r1 = FloorTo(std::min(z, limit), w);
   if (r1 <= r0 || r0 < a) {
     Decompose(a, z, limit, level + 1, out);

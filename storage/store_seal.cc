@@ -147,7 +147,7 @@ absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t ma
                                                                   : last_hour + engine::kRollupHour;
     codec::ChunkColumns data;
     RETURN_IF_ERROR(ReadSealed(tag, from, to, max_span, &data));
-    for (int64_t width : {engine::kRollupMinute, engine::kRollupHour}) {
+    for (int64_t width : engine::kRollupWidths) {
       int64_t first = engine::BucketStart(min_ts, width);
       int64_t last = engine::BucketStart(max_ts, width);
       batch.DeleteRange(db->rollups(), engine::RollupKey(tag, width, first),

@@ -190,12 +190,11 @@ TEST_F(StoreTest, SealingWritesRollupsOfResolvedSamples) {
   ASSERT_TRUE(WriteDoubles(t, {{5 * s, 1005}}).ok());
   EXPECT_LE(store_->UnsealedFrom(t), 5 * s);
   ASSERT_TRUE(store_->SealAll().ok());
-  std::vector<std::pair<int64_t, engine::Rollup>> minutes;
-  ASSERT_TRUE(store_->ReadRollups(t, engine::kRollupMinute, 0, 60 * s, &minutes).ok());
-  ASSERT_EQ(minutes.size(), 1u);
-  EXPECT_EQ(minutes[0].second.count, 60u);
-  EXPECT_EQ(minutes[0].second.max, 1005);
   ASSERT_TRUE(store_->ReadRollups(t, engine::kRollupHour, 0, 1, &hours).ok());
+  ASSERT_EQ(hours.size(), 1u);
+  EXPECT_EQ(hours[0].second.count, 3600u);
+  EXPECT_EQ(hours[0].second.max, 1005);
+  EXPECT_EQ(hours[0].second.max_ts, 5 * s);
   EXPECT_EQ(hours[0].second.sum, 4.5 * 3600 + 1000);
 }
 
@@ -301,7 +300,7 @@ TEST_F(StoreTest, RandomOperationsMatchReferenceModel) {
       ASSERT_TRUE(store_->SealAll().ok());
       // Once sealed, the rollups describe exactly the resolved samples.
       std::vector<std::pair<int64_t, engine::Rollup>> minutes;
-      ASSERT_TRUE(store_->ReadRollups(tag, engine::kRollupMinute, kMinTimestamp, kMaxTimestamp,
+      ASSERT_TRUE(store_->ReadRollups(tag, engine::kRollupHour, kMinTimestamp, kMaxTimestamp,
                                       &minutes)
                       .ok());
       uint64_t counted = 0;
