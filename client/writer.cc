@@ -269,8 +269,14 @@ Writer::Session Writer::RunSession(const std::string& endpoint) {
   // backoff inherited from an earlier failure; ours applies instead.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxSendMessageSize(-1);
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+  if (!options_.tls.server_name.empty()) args.SetSslTargetNameOverride(options_.tls.server_name);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
+      MakeChannelCredentials(options_.tls);
+  if (!creds.ok()) {
+    session.status = creds.status();
+    return session;
+  }
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(endpoint, *creds, args);
   // Fails fast on a refused connection (TRANSIENT_FAILURE), instead of
   // waiting out the whole timeout like WaitForConnected would.
   const auto connect_deadline = absl::ToChronoTime(absl::Now() + options_.connect_timeout);

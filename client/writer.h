@@ -68,6 +68,7 @@
 #include "absl/time/time.h"
 #include "client/backoff.h"
 #include "client/batcher.h"
+#include "client/tls_options.h"
 #include "historian/v1/ingest.grpc.pb.h"
 
 namespace grpc {
@@ -87,6 +88,8 @@ struct WriterOptions {
   std::vector<std::string> endpoints;
   // Sent as `authorization: Bearer <token>` when set.
   std::string token;
+  // TLS (and mutual TLS) to the nodes; off when empty.
+  TlsOptions tls;
   // Empty: "writer-<host>-<pid>-<start ns>", unique per Writer.
   std::string client_id;
   // Sequence of the first batch made by Append() or by Send() of a request

@@ -70,6 +70,8 @@ constexpr char kUsage[] =
     "  --max_in_flight N     unacknowledged batches on the stream (default 16)\n"
     "  --reconnect_max_backoff D  longest wait between reconnect rounds (default 10s)\n"
     "  --token TOKEN         bearer token (default $HISTORIAN_TOKEN)\n"
+    "  --tls_ca FILE         CA bundle of the nodes' certificates (TLS)\n"
+    "  --tls_cert FILE, --tls_key FILE  client certificate (mutual TLS)\n"
     "  --status_interval D   status line period on stderr (default 10s)\n"
     "  --grace D             on SIGINT/SIGTERM, time to get acks for the queue\n"
     "                        before exiting (default 10s)\n"
@@ -90,6 +92,7 @@ struct Config {
   size_t max_in_flight = 16;
   absl::Duration max_backoff = absl::Seconds(10);
   std::string token;
+  std::string tls_ca, tls_cert, tls_key;
   absl::Duration status_interval = absl::Seconds(10);
   absl::Duration grace = absl::Seconds(10);
   // Input.
@@ -136,6 +139,9 @@ absl::StatusOr<Config> ParseConfig(std::vector<std::string> args, bool* help) {
       {"max_in_flight", true},
       {"reconnect_max_backoff", true},
       {"token", true},
+      {"tls_ca", true},
+      {"tls_cert", true},
+      {"tls_key", true},
       {"status_interval", true},
       {"grace", true},
       {"csv", true},
@@ -184,6 +190,9 @@ absl::StatusOr<Config> ParseConfig(std::vector<std::string> args, bool* help) {
   }
   if (const char* env = std::getenv("HISTORIAN_TOKEN")) c.token = env;
   if (auto v = parsed.Get("token")) c.token = *v;
+  if (auto v = parsed.Get("tls_ca")) c.tls_ca = *v;
+  if (auto v = parsed.Get("tls_cert")) c.tls_cert = *v;
+  if (auto v = parsed.Get("tls_key")) c.tls_key = *v;
   if (auto v = parsed.Get("status_interval")) {
     ASSIGN_OR_RETURN(c.status_interval, Duration(*v));
   }
@@ -397,6 +406,9 @@ int Main(int argc, char** argv) {
   options.queue.max_bytes = c.queue_max_bytes;
   options.writer.endpoints = c.servers;
   options.writer.token = c.token;
+  options.writer.tls.ca_file = c.tls_ca;
+  options.writer.tls.cert_file = c.tls_cert;
+  options.writer.tls.key_file = c.tls_key;
   options.writer.client_id = c.client_id;
   options.writer.max_in_flight_batches = c.max_in_flight;
   options.writer.backoff.max = c.max_backoff;

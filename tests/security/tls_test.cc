@@ -3,6 +3,7 @@
 // a node with --tls_ca refuses clients without a certificate of its CA;
 // two mTLS nodes replicate; the client library and the CLI connect with
 // their TLS options.
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -156,6 +157,36 @@ TEST_F(TlsTest, MutualTlsPeersReplicate) {
     return query->Latest(testing::Ctx("", 5).get(), req, &resp).ok() && resp.values_size() == 1 &&
            resp.values(0).sample().timestamp_ns() == 42;
   })) << testing::ReadTextFile(b.log_path());
+}
+
+TEST_F(TlsTest, GatewayStreamsOverMutualTls) {
+  testing::TlsNode node(dir_.Sub("n"), ServerFlags("node-a", /*mutual=*/true));
+  ASSERT_TRUE(node.Start(Creds("analyst")));
+  std::string csv = dir_.Sub("in.csv");
+  {
+    std::ofstream out(csv);
+    out << "tag,time,value\n";
+    for (int i = 0; i < 500; ++i) out << "gw.tls," << 1000 + i << "," << i * 0.5 + 0.25 << "\n";
+  }
+  std::string server = "localhost:" + node.address().substr(node.address().rfind(':') + 1);
+  testing::CommandResult r = testing::RunCommand(
+      {"historian-gateway", "--server", server, "--queue_dir", dir_.Sub("q"), "--csv", csv,
+       "--tls_ca", Pki("ca.pem"), "--tls_cert", Pki("analyst.pem"), "--tls_key", Pki("analyst.key"),
+       "--batch_max_delay", "10ms"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  v1::ReadRequest read;
+  read.add_tags("gw.tls");
+  read.set_start_ns(0);
+  read.set_end_ns(1 << 20);
+  auto stub = v1::Query::NewStub(node.Channel(Creds("analyst")));
+  auto ctx = testing::Ctx("", 5);
+  auto reader = stub->Read(ctx.get(), read);
+  v1::ReadResponse resp;
+  size_t n = 0;
+  while (reader->Read(&resp)) n += resp.samples_size();
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(n, 500u);
+  EXPECT_EQ(node.Stop(), 0);
 }
 
 TEST(TlsFlagsTest, BadCombinationsStopTheNode) {
