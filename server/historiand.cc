@@ -43,6 +43,9 @@ ABSL_FLAG(uint64_t, replication_max_samples_per_sec, 2000000,
           "Most peer samples applied per second (catch-up throttle); 0: no limit");
 ABSL_FLAG(absl::Duration, anti_entropy_interval, absl::Minutes(10),
           "How often to compare digests with each peer and repair; 0 disables");
+ABSL_FLAG(absl::Duration, peer_keepalive, absl::Seconds(10),
+          "Ping a replication peer after this long without traffic; a peer silent for as long "
+          "again is dropped and reconnected");
 ABSL_FLAG(absl::Duration, anti_entropy_window, absl::Hours(48),
           "Time range (ending now) the periodic anti-entropy compares");
 ABSL_FLAG(bool, sync_writes, true, "fsync the log before acknowledging a write");
@@ -178,6 +181,7 @@ int Run() {
     ropts.max_samples_per_second = absl::GetFlag(FLAGS_replication_max_samples_per_sec);
     ropts.anti_entropy_interval = absl::GetFlag(FLAGS_anti_entropy_interval);
     ropts.anti_entropy_window = absl::GetFlag(FLAGS_anti_entropy_window);
+    ropts.keepalive = absl::GetFlag(FLAGS_peer_keepalive);
     ropts.token = peer_token;
     absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> peer_creds =
         server::MakePeerCredentials(tls);
@@ -193,6 +197,11 @@ int Run() {
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), *server_creds, &port);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  // Peers ping idle replication streams (--peer_keepalive) to notice a link
+  // that went silent (a black-holed route) instead of waiting forever.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 500);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.RegisterService(&ingest);
   builder.RegisterService(&query);
   builder.RegisterService(&catalog);

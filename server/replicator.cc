@@ -56,6 +56,11 @@ Replicator::Replicator(Store* store, std::vector<Peer> peers, ReplicatorOptions 
     // Reconnect quickly after a cut link heals.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    const int keepalive_ms = static_cast<int>(absl::ToInt64Milliseconds(options_.keepalive));
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_ms);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, keepalive_ms);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
     state->channel = grpc::CreateCustomChannel(state->peer.address, creds, args);
     state->stub = v1::Replication::NewStub(state->channel);
     peers_.push_back(std::move(state));

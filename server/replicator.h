@@ -50,6 +50,9 @@ struct ReplicatorOptions {
   // Backoff between reconnects: doubles from min to max.
   absl::Duration min_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(2);
+  // Keepalive ping interval on idle peer connections; a ping unanswered for
+  // as long closes the connection so the stream reconnects.
+  absl::Duration keepalive = absl::Seconds(10);
   // Bearer token sent to peers (role replicator), if any.
   std::string token;
   std::shared_ptr<grpc::ChannelCredentials> credentials;

@@ -236,6 +236,33 @@ TEST_F(ReplicationTest, ThreeSitesPeerAwayPastLogRetentionCatchesUpByRangeSync) 
   EXPECT_TRUE(Converged("us", "mx"));
 }
 
+// A black-holed link (connections stay open, nothing gets through) and a
+// slow one: keepalive notices the silence, the streams reconnect once the
+// route is back, and both sites converge.
+TEST_F(ReplicationTest, BlackholedThenSlowLinkConverges) {
+  Setup({"us", "mx"}, {"--peer_keepalive=500ms"});
+  sites_["us"]->Write("us.bh", 0, 10, 0);
+  ASSERT_TRUE(Eventually([&] { return sites_["mx"]->Read("us.bh").size() == 10; }));
+  for (auto& [key, proxy] : proxies_) proxy->Blackhole();
+  uint64_t acked = 10;
+  for (int i = 1; i <= 10; ++i) sites_["us"]->Write("us.bh", i * 100, 50, i, &acked);
+  sites_["mx"]->Write("mx.bh", 0, 30, 0);
+  // While black-holed, mx sees the lag and reports the link down.
+  ASSERT_TRUE(Eventually([&] {
+    v1::StatsResponse mx = sites_["mx"]->Stats();
+    return mx.peers_size() == 1 && mx.peers(0).state() != "connected";
+  }));
+  EXPECT_LT(sites_["mx"]->Read("us.bh").size(), acked);
+  for (auto& [key, proxy] : proxies_) {
+    proxy->Heal();
+    proxy->SetDelayMs(20);
+  }
+  ASSERT_TRUE(Eventually([&] {
+    return sites_["mx"]->Read("us.bh").size() == acked && sites_["us"]->Read("mx.bh").size() == 30;
+  }));
+  ASSERT_TRUE(Eventually([&] { return Converged("us", "mx") && Converged("mx", "us"); }));
+}
+
 TEST_F(ReplicationTest, NodeRestoredFromBackupIsNotSkippedByItsPeer) {
   Setup({"us", "mx"});
   sites_["us"]->Write("us.a", 0, 100, 0);
