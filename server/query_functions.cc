@@ -86,10 +86,15 @@ void Decompose(int64_t a, int64_t z, int64_t limit, size_t level, std::vector<Se
 // Per window (so a bucket never straddles two), then adjacent pieces of the
 // same kind merged.
 std::vector<Segment> PlanSegments(int64_t start, int64_t end, int64_t step,
-                                  int64_t unsealed_from) {
+                                  int64_t unsealed_from, int64_t anchor) {
   std::vector<Segment> pieces;
   for (int64_t a = start; a < end;) {
-    int64_t z = a > end - step ? end : a + step;
+    // Windows are [anchor + k*step, ...) clipped to [start, end).
+    uint64_t k = (static_cast<uint64_t>(a) - static_cast<uint64_t>(anchor)) /
+                 static_cast<uint64_t>(step);
+    int64_t k_end = static_cast<int64_t>(static_cast<uint64_t>(anchor) +
+                                         (k + 1) * static_cast<uint64_t>(step));
+    int64_t z = k_end > end || k_end <= a ? end : k_end;
     Decompose(a, z, unsealed_from, 0, &pieces);
     a = z;
   }
@@ -151,7 +156,8 @@ absl::Status Aggregate(Store* store, grpc::ServerContext* context, const Limits&
     // raw samples only at window edges and for what is not sealed yet.
     bool rollups = !spec.good_only && spec.max_gap == 0 && tag.type != ValueType::kString;
     std::vector<Segment> plan =
-        rollups ? PlanSegments(spec.start, spec.end, spec.step, store->UnsealedFrom(tag.id))
+        rollups ? PlanSegments(spec.start, spec.end, spec.step, store->UnsealedFrom(tag.id),
+                               spec.start)
                 : std::vector<Segment>{{spec.start, spec.end, 0}};
     std::vector<std::pair<int64_t, engine::Rollup>> buckets;
     for (const Segment& seg : plan) {
@@ -232,15 +238,13 @@ absl::Status Plot(Store* store, grpc::ServerContext* context, const Limits& limi
     query::Plotter plotter(request.start_ns(), request.end_ns(), request.buckets(), tag.type);
     // Whole rollup buckets inside a plot bucket give its first/last/min/max
     // without reading their samples.
-    const int64_t width = static_cast<int64_t>(std::max<uint64_t>(
-        1, ((static_cast<uint64_t>(request.end_ns()) - static_cast<uint64_t>(request.start_ns())) +
-            request.buckets() - 1) /
-               request.buckets()));
+    const query::PlotGrid grid =
+        query::PlotGridFor(request.start_ns(), request.end_ns(), request.buckets());
     std::vector<Segment> plan =
         tag.type == ValueType::kString
             ? std::vector<Segment>{{request.start_ns(), request.end_ns(), 0}}
-            : PlanSegments(request.start_ns(), request.end_ns(), width,
-                           store->UnsealedFrom(tag.id));
+            : PlanSegments(request.start_ns(), request.end_ns(), grid.width,
+                           store->UnsealedFrom(tag.id), grid.anchor);
     std::vector<std::pair<int64_t, engine::Rollup>> rollups;
     for (const Segment& seg : plan) {
       if (seg.width == 0) {

@@ -22,11 +22,19 @@ absl::Status ValidatePlotSpec(int64_t start, int64_t end, uint32_t buckets) {
   return absl::OkStatus();
 }
 
+PlotGrid PlotGridFor(int64_t start, int64_t end, uint32_t buckets) {
+  uint64_t width = std::max<uint64_t>(
+      1, ((static_cast<uint64_t>(end) - static_cast<uint64_t>(start)) + buckets - 1) / buckets);
+  const uint64_t hour = static_cast<uint64_t>(engine::kRollupHour);
+  if (width < 2 * hour) return {start, static_cast<int64_t>(width)};
+  width = (width + hour - 1) / hour * hour;
+  return {engine::BucketStart(start, engine::kRollupHour), static_cast<int64_t>(width)};
+}
+
 Plotter::Plotter(int64_t start, int64_t end, uint32_t buckets, ValueType type)
     : start_(start),
       end_(end),
-      width_(std::max<uint64_t>(
-          1, ((static_cast<uint64_t>(end) - static_cast<uint64_t>(start)) + buckets - 1) / buckets)),
+      grid_(PlotGridFor(start, end, buckets)),
       numeric_(type == ValueType::kDouble || type == ValueType::kInt64) {
   out_.Reset(type);
   for (auto* c : {&first_, &last_, &min_, &max_}) c->Reset(type);
@@ -68,7 +76,8 @@ const codec::ChunkColumns& Plotter::Sample(int64_t ts, double v, uint32_t q) {
 
 void Plotter::AddRollup(int64_t bucket_start, const engine::Rollup& r) {
   int64_t b = static_cast<int64_t>(
-      (static_cast<uint64_t>(bucket_start) - static_cast<uint64_t>(start_)) / width_);
+      (static_cast<uint64_t>(bucket_start) - static_cast<uint64_t>(grid_.anchor)) /
+      static_cast<uint64_t>(grid_.width));
   // In time order: first, then min/max (wherever they are), then last.
   Consider(Sample(r.first_ts, r.first, r.first_q), b);
   if (numeric_ && r.n > 0) {
@@ -109,8 +118,8 @@ void Plotter::Add(const codec::ChunkColumns& cols) {
   for (size_t i = 0; i < cols.size(); ++i) {
     int64_t ts = cols.timestamps[i];
     if (ts < start_ || ts >= end_) continue;
-    int64_t b = static_cast<int64_t>((static_cast<uint64_t>(ts) - static_cast<uint64_t>(start_)) /
-                                     width_);
+    int64_t b = static_cast<int64_t>((static_cast<uint64_t>(ts) - static_cast<uint64_t>(grid_.anchor)) /
+                                     static_cast<uint64_t>(grid_.width));
     if (b != bucket_) {
       Flush();
       bucket_ = b;

@@ -19,6 +19,18 @@ namespace historian::query {
 
 inline constexpr uint32_t kMaxPlotBuckets = 100000;
 
+// Where plot buckets lie. Bucket k is [anchor + k*width, anchor + (k+1)*width)
+// clipped to [start, end). The width is ceil((end - start) / buckets); when
+// it is 2 hours or more it is rounded up to whole hours and the buckets are
+// aligned to the hour (anchor = start rounded down to the hour), so every
+// whole hour inside a bucket comes from rollups and only the two ends of the
+// range read raw samples. There are never more than `buckets` buckets.
+struct PlotGrid {
+  int64_t anchor;
+  int64_t width;
+};
+PlotGrid PlotGridFor(int64_t start, int64_t end, uint32_t buckets);
+
 absl::Status ValidatePlotSpec(int64_t start, int64_t end, uint32_t buckets);
 
 class Plotter {
@@ -39,7 +51,7 @@ class Plotter {
 
   const int64_t start_;
   const int64_t end_;
-  const uint64_t width_;
+  const PlotGrid grid_;
   const bool numeric_;
   codec::ChunkColumns out_;
   // The current bucket: its candidate samples (first, last, min, max).

@@ -307,10 +307,18 @@ void QueryReferenceTest::CheckPlot(std::mt19937_64& rng, int iterations, int64_t
     v1::PlotResponse resp;
     grpc::ClientContext ctx;
     ASSERT_TRUE(query_->Plot(&ctx, req, &resp).ok());
-    uint64_t width = std::max<uint64_t>(1, (end - start + buckets - 1) / buckets);
-    std::map<uint64_t, std::vector<const Point*>> by_bucket;
+    // The grid rule of docs/query.md: widths of 2 h or more round up to
+    // whole hours, with buckets aligned to the hour.
+    const int64_t hour = int64_t{3600} * 1000000000;
+    int64_t width = std::max<int64_t>(1, (end - start + buckets - 1) / buckets);
+    int64_t anchor = start;
+    if (width >= 2 * hour) {
+      width = (width + hour - 1) / hour * hour;
+      anchor = start - start % hour;
+    }
+    std::map<int64_t, std::vector<const Point*>> by_bucket;
     for (const Point& p : all) {
-      if (p.ts >= start && p.ts < end) by_bucket[(p.ts - start) / width].push_back(&p);
+      if (p.ts >= start && p.ts < end) by_bucket[(p.ts - anchor) / width].push_back(&p);
     }
     std::vector<int64_t> expect;
     for (auto& [b, pts] : by_bucket) {
