@@ -212,10 +212,11 @@ int Run(const char* argv0) {
          Time(reps, [&] { aggregate({"bench.year"}, kStart, year_end, 86400 * kS, v1::AVG); }),
          "< 20");
   report("1-minute time-weighted averages over 1 day (1 tag)",
-         Time(reps, [&] {
-           aggregate({"bench.year"}, kStart + 100 * 86400 * kS, kStart + 101 * 86400 * kS, 60 * kS,
-                     v1::TIME_WEIGHTED_AVG);
-         }),
+         Time(reps,
+              [&] {
+                aggregate({"bench.year"}, kStart + 100 * 86400 * kS, kStart + 101 * 86400 * kS,
+                          60 * kS, v1::TIME_WEIGHTED_AVG);
+              }),
          "< 10");
   report(absl::StrCat("plot of ", days, " days at 2000 buckets (1 tag)").c_str(),
          Time(reps,
