@@ -1,4 +1,9 @@
+#include <deque>
+#include <optional>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "server/services.h"
 #include "server/status_util.h"
 #include "server/write_request.h"
@@ -18,19 +23,24 @@ std::string CodeLabel(int code) {
 
 }  // namespace
 
-absl::StatusOr<v1::WriteAck> IngestService::Handle(const v1::WriteRequest& request) {
-  absl::StatusOr<v1::WriteAck> ack;
+absl::StatusOr<StartedWrite> IngestService::Start(const v1::WriteRequest& request) {
   if (env_.write_gate != nullptr) {
-    if (absl::Status s = env_.write_gate->BeforeWrite(); !s.ok()) ack = s;
+    if (absl::Status s = env_.write_gate->BeforeWrite(); !s.ok()) return s;
   }
-  if (ack.status().ok() || !absl::IsUnavailable(ack.status())) {
-    ack = HandleWrite(request, limits_, store_);
-    if (!ack.ok() && env_.write_gate != nullptr) ack = env_.write_gate->AfterWrite(ack.status());
+  return StartWrite(request, limits_, store_);
+}
+
+absl::StatusOr<v1::WriteAck> IngestService::Finish(absl::StatusOr<StartedWrite> started,
+                                                   uint64_t samples) {
+  absl::StatusOr<v1::WriteAck> ack = started.ok() ? FinishWrite(std::move(*started), store_)
+                                                  : absl::StatusOr<v1::WriteAck>(started.status());
+  if (!ack.ok() && env_.write_gate != nullptr && !absl::IsUnavailable(started.status())) {
+    ack = env_.write_gate->AfterWrite(ack.status());
   }
   if (env_.metrics != nullptr) {
     if (!ack.ok()) {
       env_.metrics->Add(kSamplesRejectedMetric, CodeLabel(static_cast<int>(ack.status().code())),
-                        static_cast<double>(SamplesIn(request)));
+                        static_cast<double>(samples));
     } else {
       env_.metrics->Add(kBatchesAckedMetric, "", 1);
       if (!ack->duplicate()) {
@@ -44,19 +54,78 @@ absl::StatusOr<v1::WriteAck> IngestService::Handle(const v1::WriteRequest& reque
   return ack;
 }
 
+absl::StatusOr<v1::WriteAck> IngestService::Handle(const v1::WriteRequest& request) {
+  return Finish(Start(request), SamplesIn(request));
+}
+
 grpc::Status IngestService::Write(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::WriteAck, v1::WriteRequest>* stream) {
   return RunRpc(env_, context, "Ingest.Write", RpcKind::kStream, [&] {
+    // Pipelined: this thread reads and queues batches in stream order; an
+    // acker thread waits for each commit and writes the acks in the same
+    // order. So one stream can have many batches in one group commit
+    // instead of one fsync per batch.
+    struct Item {
+      absl::StatusOr<StartedWrite> started;
+      uint64_t samples;
+    };
+    constexpr size_t kMaxInFlight = 32;
+    absl::Mutex mu;
+    std::deque<Item> queue;
+    bool reading_done = false;
+    bool failed = false;
+    grpc::Status result = grpc::Status::OK;
+    std::thread acker([&] {
+      while (true) {
+        std::optional<Item> item;
+        {
+          absl::MutexLock l(&mu);
+          auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+            return !queue.empty() || reading_done;
+          };
+          mu.Await(absl::Condition(&ready));
+          if (queue.empty()) break;
+          item.emplace(std::move(queue.front()));
+          queue.pop_front();
+        }
+        absl::StatusOr<v1::WriteAck> ack = Finish(std::move(item->started), item->samples);
+        absl::MutexLock l(&mu);
+        if (failed) continue;  // later batches are stored, not acked: resent
+        if (!ack.ok()) {
+          // A batch the node cannot take ends the stream; the client resends
+          // it (with the same batch_sequence) on a new stream.
+          failed = true;
+          result = ToGrpcStatus(ack.status());
+          context->TryCancel();
+          continue;
+        }
+        if (!stream->Write(*ack)) {
+          failed = true;  // client went away; the batches are stored
+          context->TryCancel();
+        }
+      }
+    });
     v1::WriteRequest request;
     while (stream->Read(&request)) {
-      absl::StatusOr<v1::WriteAck> ack = Handle(request);
-      // A batch the node cannot take ends the stream; the client resends it
-      // (with the same batch_sequence) on a new stream.
-      if (!ack.ok()) return ToGrpcStatus(ack.status());
-      if (!stream->Write(*ack)) break;  // client went away; the batch is stored
+      {
+        absl::MutexLock l(&mu);
+        auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+          return failed || queue.size() < kMaxInFlight;
+        };
+        mu.Await(absl::Condition(&room));
+        if (failed) break;
+      }
+      Item item{Start(request), SamplesIn(request)};
+      absl::MutexLock l(&mu);
+      queue.push_back(std::move(item));
     }
-    return grpc::Status::OK;
+    {
+      absl::MutexLock l(&mu);
+      reading_done = true;
+    }
+    acker.join();
+    return result;
   });
 }
 

@@ -12,6 +12,7 @@
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "server/limits.h"
+#include "server/write_request.h"
 #include "server/rpc_env.h"
 #include "storage/store.h"
 
@@ -30,6 +31,10 @@ class IngestService final : public v1::Ingest::Service {
  private:
   // Stores one batch through the write gate and counts it in the metrics.
   absl::StatusOr<v1::WriteAck> Handle(const v1::WriteRequest& request);
+  // The same in two steps, for pipelined streams: Start queues the batch in
+  // the store (in stream order), Finish waits for it and counts it.
+  absl::StatusOr<StartedWrite> Start(const v1::WriteRequest& request);
+  absl::StatusOr<v1::WriteAck> Finish(absl::StatusOr<StartedWrite> started, uint64_t samples);
 
   const ServiceEnv env_;
   Store* const store_;

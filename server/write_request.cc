@@ -38,9 +38,9 @@ absl::Status AppendValue(const v1::Sample& s, const engine::TagInfo& tag, const 
     case ValueType::kDouble: {
       double d = int_into_double ? static_cast<double>(v.int64_value()) : v.double_value();
       if (int_into_double && static_cast<int64_t>(d) != v.int64_value()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            field, ".value: int64 ", v.int64_value(), " is not exact as a double (tag '",
-            tag.name, "' is double)"));
+        return absl::InvalidArgumentError(absl::StrCat(field, ".value: int64 ", v.int64_value(),
+                                                       " is not exact as a double (tag '", tag.name,
+                                                       "' is double)"));
       }
       cols->doubles.push_back(d);
       break;
@@ -53,10 +53,9 @@ absl::Status AppendValue(const v1::Sample& s, const engine::TagInfo& tag, const 
       break;
     case ValueType::kString:
       if (v.string_value().size() > codec::kMaxStringBytes) {
-        return absl::InvalidArgumentError(absl::StrCat(field, ".value: string of ",
-                                                       v.string_value().size(),
-                                                       " bytes is over the limit of ",
-                                                       codec::kMaxStringBytes));
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, ".value: string of ", v.string_value().size(),
+                         " bytes is over the limit of ", codec::kMaxStringBytes));
       }
       cols->strings.push_back(v.string_value());
       break;
@@ -75,10 +74,9 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
   uint64_t total = 0;
   for (const auto& series : request.series()) total += series.samples_size();
   if (total > limits.max_samples_per_batch) {
-    return absl::ResourceExhaustedError(absl::StrCat("series: batch has ", total,
-                                                     " samples, over the limit of ",
-                                                     limits.max_samples_per_batch,
-                                                     " (--max_samples_per_batch)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("series: batch has ", total, " samples, over the limit of ",
+                     limits.max_samples_per_batch, " (--max_samples_per_batch)"));
   }
   if (request.client_id().size() > limits.max_client_id_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("client_id: ", request.client_id().size(),
@@ -95,10 +93,9 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
     for (const auto& s : series.samples()) {
       if ((inferred = ValueKind(s.value())) != ValueType::kUnspecified) break;
     }
-    absl::StatusOr<engine::TagInfo> tag =
-        inferred == ValueType::kUnspecified
-            ? store->GetTag(series.tag())
-            : store->ResolveTagForWrite(series.tag(), inferred);
+    absl::StatusOr<engine::TagInfo> tag = inferred == ValueType::kUnspecified
+                                              ? store->GetTag(series.tag())
+                                              : store->ResolveTagForWrite(series.tag(), inferred);
     if (!tag.ok()) {
       std::string reason = absl::StrCat("series[", i, "].tag: ", tag.status().message());
       for (int j = 0; j < series.samples_size(); ++j) {
@@ -119,18 +116,30 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
   return out;
 }
 
-absl::StatusOr<v1::WriteAck> HandleWrite(const v1::WriteRequest& request, const Limits& limits,
-                                         Store* store) {
+absl::StatusOr<StartedWrite> StartWrite(const v1::WriteRequest& request, const Limits& limits,
+                                        Store* store) {
   absl::StatusOr<PreparedWrite> prepared = PrepareWrite(request, limits, store);
   if (!prepared.ok()) return prepared.status();
+  return StartedWrite{request.batch_sequence(), std::move(prepared->rejected),
+                      store->StartWrite(std::move(prepared->input))};
+}
+
+absl::StatusOr<v1::WriteAck> FinishWrite(StartedWrite started, Store* store) {
   v1::WriteAck ack;
-  ack.set_batch_sequence(request.batch_sequence());
-  for (auto& r : prepared->rejected) *ack.add_rejected() = std::move(r);
-  absl::StatusOr<WriteResult> result = store->Write(std::move(prepared->input));
+  ack.set_batch_sequence(started.batch_sequence);
+  for (auto& r : started.rejected) *ack.add_rejected() = std::move(r);
+  absl::StatusOr<WriteResult> result = store->FinishWrite(std::move(started.handle));
   if (!result.ok()) return result.status();
   ack.set_accepted_count(result->accepted);
   ack.set_duplicate(result->duplicate);
   return ack;
+}
+
+absl::StatusOr<v1::WriteAck> HandleWrite(const v1::WriteRequest& request, const Limits& limits,
+                                         Store* store) {
+  absl::StatusOr<StartedWrite> started = StartWrite(request, limits, store);
+  if (!started.ok()) return started.status();
+  return FinishWrite(std::move(*started), store);
 }
 
 }  // namespace historian::server

@@ -22,7 +22,20 @@ struct PreparedWrite {
 absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, const Limits& limits,
                                            Store* store);
 
-// Stores a request and builds its ack.
+// A request validated and queued in the store, waiting for its commit.
+struct StartedWrite {
+  uint64_t batch_sequence = 0;
+  std::vector<v1::RejectedSample> rejected;
+  WriteHandle handle;
+};
+
+// Validates `request` and queues it (in call order); returns at once.
+absl::StatusOr<StartedWrite> StartWrite(const v1::WriteRequest& request, const Limits& limits,
+                                        Store* store);
+// Waits for a started write and builds its ack.
+absl::StatusOr<v1::WriteAck> FinishWrite(StartedWrite started, Store* store);
+
+// Stores a request and builds its ack (StartWrite then FinishWrite).
 absl::StatusOr<v1::WriteAck> HandleWrite(const v1::WriteRequest& request, const Limits& limits,
                                          Store* store);
 

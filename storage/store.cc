@@ -432,7 +432,7 @@ absl::Status Store::Close() {
   {
     absl::MutexLock l(&impl_->mu);
     // Wait for writers in flight, then refuse new ones.
-    while (!impl_->writers.empty()) impl_->writers_cv.Wait(&impl_->mu);
+    impl_->DrainWriters();
     impl_->closed = true;
   }
   RETURN_IF_ERROR(impl_->SealPass(/*force=*/true));

@@ -113,6 +113,24 @@ struct StoreStats {
   uint64_t chunks_rewritten = 0;
 };
 
+struct PendingWrite;
+
+// A write that StartWrite queued; FinishWrite waits for it. Destroying an
+// unfinished handle waits too (the queue holds a pointer into it).
+class WriteHandle {
+ public:
+  WriteHandle(WriteHandle&&) noexcept;
+  WriteHandle& operator=(WriteHandle&&) = delete;
+  ~WriteHandle();
+
+ private:
+  friend class Store;
+  WriteHandle();
+  class Store* store_ = nullptr;
+  std::unique_ptr<PendingWrite> pending_;
+  std::optional<absl::StatusOr<WriteResult>> result_;  // known at start
+};
+
 class Store {
  public:
   // Opens (creating when missing) the database at options.path, loads the
@@ -160,6 +178,11 @@ class Store {
   // older than the dedupe window), Unavailable (the same batch is in flight,
   // or storage refused the write; nothing was stored), InvalidArgument.
   absl::StatusOr<WriteResult> Write(WriteInput input);
+  // Write in two steps, so one stream can have many batches in one group
+  // commit: StartWrite validates and queues the batch (in call order) and
+  // returns at once; FinishWrite waits until it is durable and applied.
+  WriteHandle StartWrite(WriteInput input);
+  absl::StatusOr<WriteResult> FinishWrite(WriteHandle handle);
 
   // --- Read ---
   // Replaces *out with the samples of `tag` in [start, end), ordered by time,
@@ -260,6 +283,7 @@ class Store {
   absl::Status ResumeAfterError();
 
  private:
+  friend class WriteHandle;
   struct Impl;
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -171,7 +171,17 @@ struct Store::Impl {
   // Group commit: queues `w` and returns once it is durable and applied.
   // The front writer (leader) writes the whole queue as one WriteBatch.
   void Submit(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Waits until `w` is done; leads groups from the queue front meanwhile
+  // whenever no other writer is leading.
+  void AwaitWrite(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   absl::StatusOr<WriteResult> Write(WriteInput input);
+  // Checks dedupe, stamps the version, encodes and queues `w`. Returns a
+  // result when the batch is done already (a retry) or refused.
+  std::optional<absl::StatusOr<WriteResult>> Enqueue(PendingWrite* w);
+  absl::StatusOr<WriteResult> Complete(PendingWrite* w);
+  bool leading ABSL_GUARDED_BY(mu) = false;
+  // Writes every queued write (leading where needed) until the queue is empty.
+  void DrainWriters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Applies the tags' deadbands to `series` in place.
   void ApplyDeadbands(std::vector<engine::SeriesData>* series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void LeadGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);

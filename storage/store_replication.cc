@@ -94,7 +94,7 @@ absl::StatusOr<bool> Store::EnsureOwnSequenceAtLeast(uint64_t seq) {
   absl::MutexLock l(&impl_->mu);
   if (seq <= impl_->next_seq) return false;
   // Wait for writers in flight so no group uses the old numbers after this.
-  while (!impl_->writers.empty()) impl_->writers_cv.Wait(&impl_->mu);
+  impl_->DrainWriters();
   std::string v;
   engine::PutBigEndian64(seq, &v);
   rocksdb::WriteOptions wo;

@@ -26,7 +26,9 @@ std::string U64(uint64_t v) {
 }
 }  // namespace
 
-absl::StatusOr<WriteResult> Store::Write(WriteInput input) { return impl_->Write(std::move(input)); }
+absl::StatusOr<WriteResult> Store::Write(WriteInput input) {
+  return impl_->Write(std::move(input));
+}
 
 absl::Status Store::Impl::LoadClient(const std::string& client_id) {
   if (clients_loaded.contains(client_id)) return absl::OkStatus();
@@ -45,8 +47,33 @@ absl::Status Store::Impl::LoadClient(const std::string& client_id) {
 
 void Store::Impl::Submit(PendingWrite* w) {
   writers.push_back(w);
-  while (!w->done && w != writers.front()) writers_cv.Wait(&mu);
-  if (!w->done) LeadGroup();
+  AwaitWrite(w);
+}
+
+void Store::Impl::AwaitWrite(PendingWrite* w) {
+  while (!w->done) {
+    if (!leading && !writers.empty()) {
+      leading = true;
+      LeadGroup();
+      leading = false;
+      writers_cv.SignalAll();
+    } else {
+      writers_cv.Wait(&mu);
+    }
+  }
+}
+
+void Store::Impl::DrainWriters() {
+  while (!writers.empty()) {
+    if (!leading) {
+      leading = true;
+      LeadGroup();
+      leading = false;
+      writers_cv.SignalAll();
+    } else {
+      writers_cv.Wait(&mu);
+    }
+  }
 }
 
 absl::StatusOr<WriteResult> Store::Impl::Write(WriteInput input) {
@@ -57,44 +84,87 @@ absl::StatusOr<WriteResult> Store::Impl::Write(WriteInput input) {
   w.batch_seq = input.batch_seq;
   w.entry.series = std::move(input.series);
   w.accepted = w.entry.NumSamples();
-  bool dedupe = !w.client_id.empty() && w.batch_seq != 0;
+  if (auto done = Enqueue(&w)) return *done;
+  return Complete(&w);
+}
 
+std::optional<absl::StatusOr<WriteResult>> Store::Impl::Enqueue(PendingWrite* w) {
+  bool dedupe = !w->client_id.empty() && w->batch_seq != 0;
   absl::MutexLock l(&mu);
-  if (closed) return absl::FailedPreconditionError("store is closed");
+  if (closed) return absl::StatusOr<WriteResult>(absl::FailedPreconditionError("store is closed"));
   if (dedupe) {
-    RETURN_IF_ERROR(LoadClient(w.client_id));
-    auto& batches = client_batches[w.client_id];
-    auto seen = batches.find(w.batch_seq);
-    if (seen != batches.end()) return WriteResult{seen->second, /*duplicate=*/true};
+    if (absl::Status s = LoadClient(w->client_id); !s.ok()) return absl::StatusOr<WriteResult>(s);
+    auto& batches = client_batches[w->client_id];
+    auto seen = batches.find(w->batch_seq);
+    if (seen != batches.end()) {
+      return absl::StatusOr<WriteResult>(WriteResult{seen->second, /*duplicate=*/true});
+    }
     // The window is by sequence distance: sequences within `window` of the
     // highest one seen are remembered; anything older cannot be told apart
     // from a retry, so it is refused rather than silently dropped.
-    if (!batches.empty() && w.batch_seq + options.client_dedupe_window <= batches.rbegin()->first) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "batch_sequence: ", w.batch_seq, " is older than the dedupe window of ",
-          options.client_dedupe_window, " batches for client '", w.client_id, "' (highest ",
-          batches.rbegin()->first, "); it cannot be told from a retry"));
+    if (!batches.empty() &&
+        w->batch_seq + options.client_dedupe_window <= batches.rbegin()->first) {
+      return absl::StatusOr<WriteResult>(absl::FailedPreconditionError(absl::StrCat(
+          "batch_sequence: ", w->batch_seq, " is older than the dedupe window of ",
+          options.client_dedupe_window, " batches for client '", w->client_id, "' (highest ",
+          batches.rbegin()->first, "); it cannot be told from a retry")));
     }
-    if (!in_flight.insert({w.client_id, w.batch_seq}).second) {
-      return absl::UnavailableError(absl::StrCat("batch_sequence: ", w.batch_seq,
-                                                 " of client '", w.client_id,
-                                                 "' is already being written; retry"));
+    if (!in_flight.insert({w->client_id, w->batch_seq}).second) {
+      return absl::StatusOr<WriteResult>(
+          absl::UnavailableError(absl::StrCat("batch_sequence: ", w->batch_seq, " of client '",
+                                              w->client_id, "' is already being written; retry")));
     }
   }
-  ApplyDeadbands(&w.entry.series);
-  w.entry.version = NextVersion();
-  // Each writer encodes its own entry without the lock, so encoding runs in
-  // parallel and the leader only concatenates.
-  mu.Unlock();
-  for (auto& series : w.entry.series) {
-    series.cols.versions.assign(series.cols.size(), w.entry.version);
+  ApplyDeadbands(&w->entry.series);
+  w->entry.version = NextVersion();
+  for (auto& series : w->entry.series) {
+    series.cols.versions.assign(series.cols.size(), w->entry.version);
   }
-  engine::EncodeLogEntry(w.entry, &w.encoded);
-  mu.Lock();
-  Submit(&w);
-  if (dedupe) in_flight.erase({w.client_id, w.batch_seq});
-  if (!w.status.ok()) return w.status;
-  return WriteResult{w.accepted, false};
+  // Encoding under the lock keeps the queue in call order; it is a copy of
+  // the samples, cheap next to the fsync that the group shares.
+  engine::EncodeLogEntry(w->entry, &w->encoded);
+  writers.push_back(w);
+  return std::nullopt;
+}
+
+absl::StatusOr<WriteResult> Store::Impl::Complete(PendingWrite* w) {
+  absl::MutexLock l(&mu);
+  AwaitWrite(w);
+  if (!w->client_id.empty() && w->batch_seq != 0) in_flight.erase({w->client_id, w->batch_seq});
+  if (!w->status.ok()) return w->status;
+  return WriteResult{w->accepted, false};
+}
+
+WriteHandle::WriteHandle() = default;
+WriteHandle::WriteHandle(WriteHandle&& other) noexcept
+    : store_(other.store_), pending_(std::move(other.pending_)), result_(std::move(other.result_)) {
+  other.store_ = nullptr;
+}
+WriteHandle::~WriteHandle() {
+  if (store_ != nullptr && pending_ != nullptr)
+    store_->impl_->Complete(pending_.get()).IgnoreError();
+}
+
+WriteHandle Store::StartWrite(WriteInput input) {
+  WriteHandle h;
+  h.pending_ = std::make_unique<PendingWrite>();
+  PendingWrite& w = *h.pending_;
+  w.origin = impl_->options.site;
+  w.assign_seq = true;
+  w.client_id = std::move(input.client_id);
+  w.batch_seq = input.batch_seq;
+  w.entry.series = std::move(input.series);
+  w.accepted = w.entry.NumSamples();
+  h.result_ = impl_->Enqueue(&w);
+  if (!h.result_) h.store_ = this;
+  return h;
+}
+
+absl::StatusOr<WriteResult> Store::FinishWrite(WriteHandle handle) {
+  if (handle.result_) return *handle.result_;
+  absl::StatusOr<WriteResult> r = impl_->Complete(handle.pending_.get());
+  handle.store_ = nullptr;  // completed
+  return r;
 }
 
 void Store::Impl::ApplyDeadbands(std::vector<engine::SeriesData>* series) {
@@ -278,16 +348,17 @@ void Store::Impl::LeadGroup() {
     if (!p->client_id.empty() && p->batch_seq != 0) {
       batch.Put(db->state(), engine::ClientBatchKey(p->client_id, p->batch_seq), U64(p->accepted));
       if (p->batch_seq > options.client_dedupe_window && p->batch_seq % 64 == 0) {
-        batch.DeleteRange(db->state(), engine::ClientBatchKey(p->client_id, 0),
-                          engine::ClientBatchKey(p->client_id,
-                                                 p->batch_seq - options.client_dedupe_window));
+        batch.DeleteRange(
+            db->state(), engine::ClientBatchKey(p->client_id, 0),
+            engine::ClientBatchKey(p->client_id, p->batch_seq - options.client_dedupe_window));
       }
     }
   }
   if (own_seq != next_seq) batch.Put(db->state(), engine::kNextSeqKey, U64(own_seq));
   // The cursor of each other origin moves in the same batch as its entries:
   // a crash never applies an entry twice or skips one.
-  for (const auto& [origin, seq] : cursor) batch.Put(db->state(), engine::CursorKey(origin), U64(seq));
+  for (const auto& [origin, seq] : cursor)
+    batch.Put(db->state(), engine::CursorKey(origin), U64(seq));
 
   // Only the leader writes; followers wait on the condition variable, so
   // releasing the mutex here lets new writers queue behind this group.

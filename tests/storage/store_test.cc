@@ -148,6 +148,42 @@ TEST_F(StoreTest, RetriedBatchIsStoredOnceAlsoAfterRestart) {
   EXPECT_EQ(ReadAll(t), (std::map<int64_t, double>{{1, 1}, {2, 2}}));
 }
 
+TEST_F(StoreTest, PipelinedWritesCommitInCallOrder) {
+  TagId t = Tag("p");
+  auto batch = [&](int64_t ts, double v, uint64_t seq) {
+    WriteInput in;
+    in.client_id = "gw";
+    in.batch_seq = seq;
+    engine::SeriesData s;
+    s.tag = t;
+    s.cols.Reset(ValueType::kDouble);
+    s.cols.timestamps = {ts};
+    s.cols.doubles = {v};
+    s.cols.qualities = {0};
+    in.series.push_back(std::move(s));
+    return in;
+  };
+  // Three batches queued before any is waited for; two write the same
+  // timestamp, so call order decides the value (later wins).
+  std::vector<WriteHandle> handles;
+  handles.push_back(store_->StartWrite(batch(1, 10, 1)));
+  handles.push_back(store_->StartWrite(batch(1, 11, 2)));
+  handles.push_back(store_->StartWrite(batch(2, 20, 3)));
+  for (auto& h : handles) {
+    auto r = store_->FinishWrite(std::move(h));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->accepted, 1u);
+  }
+  EXPECT_EQ(ReadAll(t), (std::map<int64_t, double>{{1, 11}, {2, 20}}));
+  // A retry of a finished batch is answered at once as a duplicate.
+  auto dup = store_->FinishWrite(store_->StartWrite(batch(1, 99, 2)));
+  ASSERT_TRUE(dup.ok());
+  EXPECT_TRUE(dup->duplicate);
+  // A handle dropped unfinished still completes its write.
+  { WriteHandle dropped = store_->StartWrite(batch(3, 30, 4)); }
+  EXPECT_EQ(ReadAll(t).at(3), 30);
+}
+
 TEST_F(StoreTest, BatchOlderThanDedupeWindowIsRefusedNotDropped) {
   TagId t = Tag("a");
   ASSERT_TRUE(WriteDoubles(t, {{1, 1}}, "gw", 10000).ok());
