@@ -182,6 +182,7 @@ struct Store::Impl {
   bool leading ABSL_GUARDED_BY(mu) = false;
   // Writes every queued write (leading where needed) until the queue is empty.
   void DrainWriters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void LeadOrWait() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Applies the tags' deadbands to `series` in place.
   void ApplyDeadbands(std::vector<engine::SeriesData>* series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void LeadGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);

@@ -50,30 +50,25 @@ void Store::Impl::Submit(PendingWrite* w) {
   AwaitWrite(w);
 }
 
-void Store::Impl::AwaitWrite(PendingWrite* w) {
-  while (!w->done) {
-    if (!leading && !writers.empty()) {
-      leading = true;
-      LeadGroup();
-      leading = false;
-      writers_cv.SignalAll();
-    } else {
-      writers_cv.Wait(&mu);
-    }
+// Leads one group if nobody is leading, else waits for a change. Callers
+// loop on their own condition.
+void Store::Impl::LeadOrWait() {
+  if (!leading && !writers.empty()) {
+    leading = true;
+    LeadGroup();
+    leading = false;
+    writers_cv.SignalAll();
+  } else {
+    writers_cv.Wait(&mu);
   }
 }
 
+void Store::Impl::AwaitWrite(PendingWrite* w) {
+  while (!w->done) LeadOrWait();
+}
+
 void Store::Impl::DrainWriters() {
-  while (!writers.empty()) {
-    if (!leading) {
-      leading = true;
-      LeadGroup();
-      leading = false;
-      writers_cv.SignalAll();
-    } else {
-      writers_cv.Wait(&mu);
-    }
-  }
+  while (!writers.empty()) LeadOrWait();
 }
 
 absl::StatusOr<WriteResult> Store::Impl::Write(WriteInput input) {
