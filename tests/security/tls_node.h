@@ -6,6 +6,7 @@
 #define HISTORIAN_TESTS_SECURITY_TLS_NODE_H_
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,6 +49,7 @@ class TlsNode {
     argv.insert(argv.end(), flags_.begin(), flags_.end());
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // die with the test
       int fd = open(log_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 1);
       dup2(fd, 2);
