@@ -1,5 +1,6 @@
 // Query.Aggregate, Query.Interpolate and Query.Plot: stream a tag's samples
 // page by page through the storage/query builders.
+#include <algorithm>
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
@@ -150,8 +151,15 @@ absl::Status Aggregate(Store* store, grpc::ServerContext* context, const Limits&
     query::Aggregator agg(spec, tag.type);
     // The previous sample carries into the first window (time-weighted
     // functions and counter deltas); with good_only, the previous Good one.
-    if (absl::Status s = store->Before(tag.id, spec.start, &prev); !s.ok()) return s;
-    if (prev.size() == 1) agg.SetPrevious(prev, 0);
+    // Only time-weighted functions and counter deltas look at the sample
+    // before the range; skip the lookup for the others.
+    const bool needs_prev = std::any_of(spec.functions.begin(), spec.functions.end(), [](auto f) {
+      return f == query::AggFn::kTwa || f == query::AggFn::kDelta || f == query::AggFn::kRate;
+    });
+    if (needs_prev) {
+      if (absl::Status s = store->Before(tag.id, spec.start, &prev); !s.ok()) return s;
+      if (prev.size() == 1) agg.SetPrevious(prev, 0);
+    }
     // Whole 1-hour and 1-minute buckets of sealed data come from rollups;
     // raw samples only at window edges and for what is not sealed yet.
     bool rollups = !spec.good_only && spec.max_gap == 0 && tag.type != ValueType::kString;

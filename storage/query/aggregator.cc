@@ -54,7 +54,13 @@ absl::Status ValidateAggregateSpec(const AggregateSpec& spec, ValueType type) {
 }
 
 Aggregator::Aggregator(const AggregateSpec& spec, ValueType type)
-    : spec_(spec), type_(type), windows_(NumWindows(spec)) {}
+    : spec_(spec), type_(type), windows_(NumWindows(spec)) {
+  for (AggFn f : spec.functions) {
+    want_m2_ |= f == AggFn::kStddev;
+    want_twa_ |= f == AggFn::kTwa;
+    want_delta_ |= f == AggFn::kDelta || f == AggFn::kRate;
+  }
+}
 
 size_t Aggregator::WindowOf(int64_t ts) const {
   return (static_cast<uint64_t>(ts) - static_cast<uint64_t>(spec_.start)) /
@@ -83,7 +89,13 @@ void Aggregator::Hold(int64_t from, int64_t to, double value) {
 }
 
 void Aggregator::AddOne(int64_t ts, double v) {
-  Window& w = windows_[WindowOf(ts)];
+  if (ts < cur_start_ || ts >= cur_end_) {
+    cur_w_ = WindowOf(ts);
+    cur_start_ = spec_.start + static_cast<int64_t>(cur_w_) * spec_.step;
+    uint64_t left = static_cast<uint64_t>(spec_.end) - static_cast<uint64_t>(cur_start_);
+    cur_end_ = left <= static_cast<uint64_t>(spec_.step) ? spec_.end : cur_start_ + spec_.step;
+  }
+  Window& w = windows_[cur_w_];
   if (w.count == 0) w.first = v;
   w.last = v;
   ++w.count;
@@ -96,16 +108,20 @@ void Aggregator::AddOne(int64_t ts, double v) {
     }
     ++w.n;
     w.sum += v;
-    double d = v - w.mean;  // Welford
-    w.mean += d / static_cast<double>(w.n);
-    w.m2 += d * (v - w.mean);
+    if (want_m2_) {
+      double d = v - w.mean;  // Welford
+      w.mean += d / static_cast<double>(w.n);
+      w.m2 += d * (v - w.mean);
+    }
   }
   if (held_) {
     auto [hts, hv] = *held_;
-    int64_t until = ts;
-    if (spec_.max_gap > 0 && ts - hts > spec_.max_gap) until = hts + spec_.max_gap;
-    Hold(hts, until, hv);
-    if (!std::isnan(v) && !std::isnan(hv)) {
+    if (want_twa_) {
+      int64_t until = ts;
+      if (spec_.max_gap > 0 && ts - hts > spec_.max_gap) until = hts + spec_.max_gap;
+      Hold(hts, until, hv);
+    }
+    if (want_delta_ && !std::isnan(v) && !std::isnan(hv)) {
       w.delta += v >= hv ? v - hv : v;
       w.has_delta = true;
     }

@@ -91,6 +91,14 @@ class Aggregator {
 
   const AggregateSpec spec_;
   const ValueType type_;
+  // Work only the requested functions need (per-sample cost matters: a
+  // minute window of raw samples is read for every query).
+  bool want_m2_ = false;     // STDDEV
+  bool want_twa_ = false;    // TIME_WEIGHTED_AVG
+  bool want_delta_ = false;  // DELTA, RATE
+  // The window of the last sample, to skip the division for the next one.
+  size_t cur_w_ = 0;
+  int64_t cur_start_ = 1, cur_end_ = 0;
   std::vector<Window> windows_;
   std::optional<std::pair<int64_t, double>> held_;  // last sample, for TWA and DELTA
 };
