@@ -300,6 +300,7 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
   v1::VerifyResponse out;
   out.set_tags_compared(std::max(local.tags_size(), remote.tags_size()));
   std::map<std::string, std::vector<int64_t>> to_fetch;
+  std::set<std::string> differing;
   std::set<std::pair<std::string, int64_t>> keys;
   for (const auto& [k, v] : mine) keys.insert(k);
   for (const auto& [k, v] : theirs) keys.insert(k);
@@ -309,15 +310,11 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
     if (b != theirs.end()) out.set_peer_samples(out.peer_samples() + b->second.first);
     bool same = a != mine.end() && b != theirs.end() && a->second == b->second;
     if (same) continue;
+    differing.insert(key.first);
     out.set_buckets_differing(out.buckets_differing() + 1);
     if (b != theirs.end()) to_fetch[key.first].push_back(key.second);
   }
   out.set_buckets_compared(keys.size());
-  std::set<std::string> differing;
-  for (const auto& key : keys) {
-    auto a = mine.find(key), b = theirs.find(key);
-    if (a == mine.end() || b == theirs.end() || a->second != b->second) differing.insert(key.first);
-  }
   for (const auto& tag : differing) out.add_differing_tags(tag);
   if (!repair) return out;
 

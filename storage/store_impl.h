@@ -174,7 +174,6 @@ struct Store::Impl {
   // Waits until `w` is done; leads groups from the queue front meanwhile
   // whenever no other writer is leading.
   void AwaitWrite(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  absl::StatusOr<WriteResult> Write(WriteInput input);
   // Checks dedupe, stamps the version, encodes and queues `w`. Returns a
   // result when the batch is done already (a retry) or refused.
   std::optional<absl::StatusOr<WriteResult>> Enqueue(PendingWrite* w);

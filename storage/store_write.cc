@@ -27,7 +27,7 @@ std::string U64(uint64_t v) {
 }  // namespace
 
 absl::StatusOr<WriteResult> Store::Write(WriteInput input) {
-  return impl_->Write(std::move(input));
+  return FinishWrite(StartWrite(std::move(input)));
 }
 
 absl::Status Store::Impl::LoadClient(const std::string& client_id) {
@@ -69,18 +69,6 @@ void Store::Impl::AwaitWrite(PendingWrite* w) {
 
 void Store::Impl::DrainWriters() {
   while (!writers.empty()) LeadOrWait();
-}
-
-absl::StatusOr<WriteResult> Store::Impl::Write(WriteInput input) {
-  PendingWrite w;
-  w.origin = options.site;
-  w.assign_seq = true;
-  w.client_id = std::move(input.client_id);
-  w.batch_seq = input.batch_seq;
-  w.entry.series = std::move(input.series);
-  w.accepted = w.entry.NumSamples();
-  if (auto done = Enqueue(&w)) return *done;
-  return Complete(&w);
 }
 
 std::optional<absl::StatusOr<WriteResult>> Store::Impl::Enqueue(PendingWrite* w) {
