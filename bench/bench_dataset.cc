@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "client/sample_columns.h"
+
 namespace historian::bench {
 
 DataSet::DataSet(DataSetOptions options)
@@ -38,13 +40,25 @@ std::vector<size_t> DataSet::DoubleTags() const {
 }
 
 void DataSet::AppendSamples(size_t tag, uint64_t first, uint64_t last,
-                            google::protobuf::RepeatedPtrField<historian::v1::Sample>* out) const {
-  out->Reserve(out->size() + static_cast<int>(last - first));
-  for (uint64_t k = first; k < last; ++k) {
-    historian::v1::Sample* s = out->Add();
-    s->set_timestamp_ns(TimeAt(k));
-    *s->mutable_value() = sim_.ValueAt(tag, k);
+                            historian::v1::TagSamples* out) const {
+  if (!options_.columns) {
+    out->mutable_samples()->Reserve(out->samples_size() + static_cast<int>(last - first));
+    for (uint64_t k = first; k < last; ++k) {
+      historian::v1::Sample* s = out->add_samples();
+      s->set_timestamp_ns(TimeAt(k));
+      *s->mutable_value() = sim_.ValueAt(tag, k);
+    }
+    return;
   }
+  // The client library's columns form, as the Writer sends it.
+  int64_t last_ts = 0;
+  for (uint64_t k = first; k < last; ++k) {
+    historian::v1::Sample s;
+    s.set_timestamp_ns(TimeAt(k));
+    *s.mutable_value() = sim_.ValueAt(tag, k);
+    client::AppendSample(std::move(s), &last_ts, out);
+  }
+  client::FinishSeries(out);
 }
 
 }  // namespace historian::bench

@@ -22,6 +22,7 @@
 
 #include "client/plant_simulator.h"
 #include "historian/v1/common.pb.h"
+#include "historian/v1/ingest.pb.h"
 
 namespace historian::bench {
 
@@ -33,6 +34,7 @@ struct DataSetOptions {
   int64_t start_ns = 1'704'067'200LL * 1'000'000'000LL;  // 2024-01-01T00:00:00Z
   std::string site = "us";                               // tag name prefix
   uint64_t block_ticks = 60;
+  bool columns = true;  // SampleColumns on the wire (false: one Sample each)
 };
 
 class DataSet {
@@ -62,9 +64,10 @@ class DataSet {
   std::vector<size_t> DoubleTags() const;
   bool IsDouble(size_t tag) const;
 
-  // Appends the samples of `tag` for ticks [first, last) to *out.
+  // Appends the samples of `tag` for ticks [first, last) to *out, in the
+  // columns form unless options().columns is false. REQUIRES: *out is empty.
   void AppendSamples(size_t tag, uint64_t first, uint64_t last,
-                     google::protobuf::RepeatedPtrField<historian::v1::Sample>* out) const;
+                     historian::v1::TagSamples* out) const;
 
  private:
   DataSetOptions options_;

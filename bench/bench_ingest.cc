@@ -92,7 +92,7 @@ absl::StatusOr<IngestResult> IngestDataSet(const DataSet& data, const IngestOpti
           for (size_t tag : group) {
             historian::v1::TagSamples* ts = req.add_series();
             ts->set_tag(data.tag_name(tag));
-            data.AppendSamples(tag, first, last, ts->mutable_samples());
+            data.AppendSamples(tag, first, last, ts);
           }
           const uint64_t n = group.size() * (last - first);
           absl::StatusOr<uint64_t> seq = writers[s]->Send(std::move(req));
@@ -159,7 +159,7 @@ void PacedLoad::Run() {
       for (size_t tag = first; tag < last; ++tag) {
         historian::v1::TagSamples* ts = req.add_series();
         ts->set_tag(data_.tag_name(tag));
-        data_.AppendSamples(tag, tick, tick + 1, ts->mutable_samples());
+        data_.AppendSamples(tag, tick, tick + 1, ts);
       }
       absl::StatusOr<uint64_t> seq = (*writer)->Send(std::move(req));
       if (!seq.ok()) {

@@ -125,7 +125,7 @@ EncodedDataSet EncodeDataSet(const DataSet& data, const IngestOptions& options) 
         for (size_t i = g; i < end; ++i) {
           historian::v1::TagSamples* ts = req.add_series();
           ts->set_tag(data.tag_name(tags[i]));
-          data.AppendSamples(tags[i], first, last, ts->mutable_samples());
+          data.AppendSamples(tags[i], first, last, ts);
         }
         std::string bytes = req.SerializeAsString();
         out.bytes += bytes.size();

@@ -45,6 +45,9 @@ ABSL_FLAG(double, rate, 1, "Samples per tag per second (Hz)");
 ABSL_FLAG(absl::Duration, duration, absl::Minutes(10), "Plant time covered by the data set");
 ABSL_FLAG(uint64_t, seed, 42, "Data set seed");
 ABSL_FLAG(int64_t, start_s, 1704067200, "Unix seconds of the first sample (2024-01-01)");
+ABSL_FLAG(std::string, wire, "columns",
+          "Ingest wire form: columns (SampleColumns, as the client Writer sends) or samples "
+          "(one Sample message each)");
 ABSL_FLAG(uint64_t, block_ticks, 60, "Ticks per tag in one block (batch shape, all formats)");
 ABSL_FLAG(int32_t, streams, 4, "Concurrent gateway streams (Ingest.Write)");
 ABSL_FLAG(uint64_t, batch_samples, 10000, "Most samples in one WriteRequest");
@@ -366,6 +369,7 @@ int Main() {
   dopt.seed = absl::GetFlag(FLAGS_seed);
   dopt.start_ns = absl::GetFlag(FLAGS_start_s) * 1'000'000'000LL;
   dopt.block_ticks = absl::GetFlag(FLAGS_block_ticks);
+  dopt.columns = absl::GetFlag(FLAGS_wire) != "samples";
   if (dopt.tags == 0 || dopt.rate_hz <= 0 || dopt.duration_s <= 0) {
     std::fprintf(stderr, "--tags, --rate and --duration must be positive\n");
     return 2;

@@ -3,13 +3,16 @@
 
 #include <utility>
 
+#include "client/sample_columns.h"
+
 namespace historian::client {
 
 void Batcher::Add(absl::string_view tag, historian::v1::Sample sample, absl::Time now) {
   if (size_ == 0) first_added_ = now;
-  auto [it, inserted] = series_index_.try_emplace(tag, request_.series_size());
+  auto [it, inserted] = series_index_.try_emplace(tag, Series{request_.series_size(), 0});
   if (inserted) request_.add_series()->set_tag(std::string(tag));
-  *request_.mutable_series(it->second)->add_samples() = std::move(sample);
+  AppendSample(std::move(sample), &it->second.last_timestamp_ns,
+               request_.mutable_series(it->second.index));
   ++size_;
 }
 
@@ -20,6 +23,7 @@ absl::Time Batcher::Deadline() const {
 }
 
 historian::v1::WriteRequest Batcher::Take() {
+  for (historian::v1::TagSamples& series : *request_.mutable_series()) FinishSeries(&series);
   historian::v1::WriteRequest out = std::move(request_);
   request_.Clear();
   series_index_.clear();

@@ -1,5 +1,6 @@
 // File: batcher.h
-// Batcher: accumulates samples into one WriteRequest, grouped by tag, and
+// Batcher: accumulates samples into one WriteRequest, grouped by tag (in the
+// compact columns form where a tag's samples share one value kind), and
 // says when the batch is due: when it holds `max_samples` samples, or when
 // its first sample is older than `max_delay`.
 //
@@ -43,7 +44,11 @@ class Batcher {
   const size_t max_samples_;
   const absl::Duration max_delay_;
   historian::v1::WriteRequest request_;
-  absl::flat_hash_map<std::string, int> series_index_;
+  struct Series {
+    int index;                  // in request_.series
+    int64_t last_timestamp_ns;  // for the next timestamp delta
+  };
+  absl::flat_hash_map<std::string, Series> series_index_;
   size_t size_ = 0;
   absl::Time first_added_ = absl::InfiniteFuture();
 };

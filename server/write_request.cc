@@ -1,5 +1,7 @@
 #include "server/write_request.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "server/proto_convert.h"
 
@@ -16,20 +18,28 @@ void Reject(uint32_t series, uint32_t sample, absl::StatusCode code, std::string
   out->push_back(std::move(r));
 }
 
-// Appends `s` to `cols` (of the tag's type), or returns why it cannot be.
-absl::Status AppendValue(const v1::Sample& s, const engine::TagInfo& tag, const std::string& field,
+// The field name of sample j of series i, for error messages only (built on
+// the error path: the common path must not pay for formatting).
+std::string SampleField(int i, int j) { return absl::StrCat("series[", i, "].samples[", j, "]"); }
+
+// Appends `s` (sample j of series i) to `cols` (of the tag's type), or returns
+// why it cannot be.
+absl::Status AppendValue(const v1::Sample& s, const engine::TagInfo& tag, int i, int j,
                          codec::ChunkColumns* cols) {
   ValueType kind = ValueKind(s.value());
   if (kind == ValueType::kUnspecified) {
+    std::string field = SampleField(i, j);
     return absl::InvalidArgumentError(absl::StrCat(field, ".value: not set"));
   }
   if (s.timestamp_ns() == kMaxTimestamp) {
+    std::string field = SampleField(i, j);
     return absl::InvalidArgumentError(
         absl::StrCat(field, ".timestamp_ns: must be below ", kMaxTimestamp));
   }
   const v1::Value& v = s.value();
   bool int_into_double = kind == ValueType::kInt64 && tag.type == ValueType::kDouble;
   if (kind != tag.type && !int_into_double) {
+    std::string field = SampleField(i, j);
     return absl::FailedPreconditionError(absl::StrCat(field, ".value: tag '", tag.name, "' is ",
                                                       engine::ValueTypeName(tag.type), ", got ",
                                                       engine::ValueTypeName(kind)));
@@ -38,6 +48,7 @@ absl::Status AppendValue(const v1::Sample& s, const engine::TagInfo& tag, const 
     case ValueType::kDouble: {
       double d = int_into_double ? static_cast<double>(v.int64_value()) : v.double_value();
       if (int_into_double && static_cast<int64_t>(d) != v.int64_value()) {
+        std::string field = SampleField(i, j);
         return absl::InvalidArgumentError(absl::StrCat(field, ".value: int64 ", v.int64_value(),
                                                        " is not exact as a double (tag '", tag.name,
                                                        "' is double)"));
@@ -53,6 +64,7 @@ absl::Status AppendValue(const v1::Sample& s, const engine::TagInfo& tag, const 
       break;
     case ValueType::kString:
       if (v.string_value().size() > codec::kMaxStringBytes) {
+        std::string field = SampleField(i, j);
         return absl::InvalidArgumentError(
             absl::StrCat(field, ".value: string of ", v.string_value().size(),
                          " bytes is over the limit of ", codec::kMaxStringBytes));
@@ -67,12 +79,122 @@ absl::Status AppendValue(const v1::Sample& s, const engine::TagInfo& tag, const 
   return absl::OkStatus();
 }
 
+// The value type of a columns form: the type of its one non-empty value
+// column; kUnspecified when none or several are set.
+ValueType ColumnsKind(const v1::SampleColumns& c) {
+  ValueType kind = ValueType::kUnspecified;
+  int set = 0;
+  if (c.double_values_size() > 0) kind = ValueType::kDouble, ++set;
+  if (c.int64_values_size() > 0) kind = ValueType::kInt64, ++set;
+  if (c.bool_values_size() > 0) kind = ValueType::kBool, ++set;
+  if (c.string_values_size() > 0) kind = ValueType::kString, ++set;
+  return set == 1 ? kind : ValueType::kUnspecified;
+}
+
+// Why the columns of series i cannot be stored at all (shape errors and a
+// type mismatch), or OK.
+absl::Status CheckColumnsShape(const v1::SampleColumns& c, const engine::TagInfo& tag, int i) {
+  const int n = c.timestamp_deltas_ns_size();
+  ValueType kind = ColumnsKind(c);
+  if (kind == ValueType::kUnspecified) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("series[", i,
+                     "].columns: exactly one value column must be set (double_values, "
+                     "int64_values, bool_values or string_values)"));
+  }
+  const int values = std::max({c.double_values_size(), c.int64_values_size(), c.bool_values_size(),
+                               c.string_values_size()});
+  if (values != n) {
+    return absl::InvalidArgumentError(absl::StrCat("series[", i, "].columns.",
+                                                   engine::ValueTypeName(kind), "_values: ", values,
+                                                   " values for ", n, " timestamps"));
+  }
+  if (c.qualities_size() > 1 && c.qualities_size() != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("series[", i, "].columns.qualities: ", c.qualities_size(),
+                     " entries; must be 0, 1 or one per sample (", n, ")"));
+  }
+  if (kind != tag.type && !(kind == ValueType::kInt64 && tag.type == ValueType::kDouble)) {
+    return absl::FailedPreconditionError(absl::StrCat("series[", i, "].columns: tag '", tag.name,
+                                                      "' is ", engine::ValueTypeName(tag.type),
+                                                      ", got ", engine::ValueTypeName(kind)));
+  }
+  return absl::OkStatus();
+}
+
+// Appends the columns of series i to `cols` (of the tag's type); samples that
+// cannot be stored are listed in `rejected` and skipped.
+// REQUIRES: CheckColumnsShape(c, tag, i) is OK.
+void AppendColumns(const v1::SampleColumns& c, const engine::TagInfo& tag, int i,
+                   codec::ChunkColumns* cols, std::vector<v1::RejectedSample>* rejected) {
+  const int n = c.timestamp_deltas_ns_size();
+  const ValueType kind = ColumnsKind(c);
+  // Unsigned sums: a hostile delta wraps instead of overflowing.
+  uint64_t ts = 0;
+  const uint32_t same_quality = c.qualities_size() == 1 ? c.qualities(0) : 0;
+  const bool per_sample_quality = c.qualities_size() > 1;
+  cols->timestamps.reserve(cols->timestamps.size() + n);
+  cols->qualities.reserve(cols->qualities.size() + n);
+  for (int j = 0; j < n; ++j) {
+    ts += static_cast<uint64_t>(c.timestamp_deltas_ns(j));
+    const int64_t t = static_cast<int64_t>(ts);
+    if (t == kMaxTimestamp) {
+      Reject(i, j, absl::StatusCode::kInvalidArgument,
+             absl::StrCat("series[", i, "].columns.timestamp_deltas_ns[", j,
+                          "]: timestamp must be below ", kMaxTimestamp),
+             rejected);
+      continue;
+    }
+    switch (tag.type) {
+      case ValueType::kDouble:
+        if (kind == ValueType::kInt64) {
+          const int64_t v = c.int64_values(j);
+          const double d = static_cast<double>(v);
+          if (static_cast<int64_t>(d) != v) {
+            Reject(i, j, absl::StatusCode::kInvalidArgument,
+                   absl::StrCat("series[", i, "].columns.int64_values[", j, "]: int64 ", v,
+                                " is not exact as a double (tag '", tag.name, "' is double)"),
+                   rejected);
+            continue;
+          }
+          cols->doubles.push_back(d);
+        } else {
+          cols->doubles.push_back(c.double_values(j));
+        }
+        break;
+      case ValueType::kInt64:
+        cols->ints.push_back(c.int64_values(j));
+        break;
+      case ValueType::kBool:
+        cols->bools.push_back(c.bool_values(j) ? 1 : 0);
+        break;
+      case ValueType::kString:
+        if (c.string_values(j).size() > codec::kMaxStringBytes) {
+          Reject(i, j, absl::StatusCode::kInvalidArgument,
+                 absl::StrCat("series[", i, "].columns.string_values[", j, "]: string of ",
+                              c.string_values(j).size(), " bytes is over the limit of ",
+                              codec::kMaxStringBytes),
+                 rejected);
+          continue;
+        }
+        cols->strings.push_back(c.string_values(j));
+        break;
+      default:
+        break;
+    }
+    cols->timestamps.push_back(t);
+    cols->qualities.push_back(per_sample_quality ? c.qualities(j) : same_quality);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, const Limits& limits,
                                            Store* store) {
   uint64_t total = 0;
-  for (const auto& series : request.series()) total += series.samples_size();
+  for (const auto& series : request.series()) {
+    total += series.samples_size() + series.columns().timestamp_deltas_ns_size();
+  }
   if (total > limits.max_samples_per_batch) {
     return absl::ResourceExhaustedError(
         absl::StrCat("series: batch has ", total, " samples, over the limit of ",
@@ -88,27 +210,50 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
   out.input.batch_seq = request.batch_sequence();
   for (int i = 0; i < request.series_size(); ++i) {
     const v1::TagSamples& series = request.series(i);
-    if (series.samples_size() == 0) continue;
+    const int column_samples = series.columns().timestamp_deltas_ns_size();
+    if (series.samples_size() > 0 && column_samples > 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("series[", i, "]: set samples or columns, not both"));
+    }
+    const v1::SampleColumns& c = series.columns();
+    if (column_samples == 0 && c.double_values_size() + c.int64_values_size() +
+                                       c.bool_values_size() + c.string_values_size() >
+                                   0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("series[", i, "].columns: values without timestamp_deltas_ns"));
+    }
+    const int count = series.samples_size() + column_samples;
+    if (count == 0) continue;
     ValueType inferred = ValueType::kUnspecified;
-    for (const auto& s : series.samples()) {
-      if ((inferred = ValueKind(s.value())) != ValueType::kUnspecified) break;
+    if (column_samples > 0) {
+      inferred = ColumnsKind(series.columns());
+    } else {
+      for (const auto& s : series.samples()) {
+        if ((inferred = ValueKind(s.value())) != ValueType::kUnspecified) break;
+      }
     }
     absl::StatusOr<engine::TagInfo> tag = inferred == ValueType::kUnspecified
                                               ? store->GetTag(series.tag())
                                               : store->ResolveTagForWrite(series.tag(), inferred);
     if (!tag.ok()) {
       std::string reason = absl::StrCat("series[", i, "].tag: ", tag.status().message());
-      for (int j = 0; j < series.samples_size(); ++j) {
-        Reject(i, j, tag.status().code(), reason, &out.rejected);
-      }
+      for (int j = 0; j < count; ++j) Reject(i, j, tag.status().code(), reason, &out.rejected);
       continue;
     }
     engine::SeriesData data;
     data.tag = tag->id;
     data.cols.Reset(tag->type);
+    if (column_samples > 0) {
+      absl::Status shape = CheckColumnsShape(series.columns(), *tag, i);
+      if (!shape.ok()) {
+        std::string reason(shape.message());
+        for (int j = 0; j < count; ++j) Reject(i, j, shape.code(), reason, &out.rejected);
+        continue;
+      }
+      AppendColumns(series.columns(), *tag, i, &data.cols, &out.rejected);
+    }
     for (int j = 0; j < series.samples_size(); ++j) {
-      std::string field = absl::StrCat("series[", i, "].samples[", j, "]");
-      absl::Status st = AppendValue(series.samples(j), *tag, field, &data.cols);
+      absl::Status st = AppendValue(series.samples(j), *tag, i, j, &data.cols);
       if (!st.ok()) Reject(i, j, st.code(), std::string(st.message()), &out.rejected);
     }
     if (data.cols.size() > 0) out.input.series.push_back(std::move(data));

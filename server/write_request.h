@@ -18,7 +18,8 @@ struct PreparedWrite {
 };
 
 // Errors (the whole batch is refused, nothing stored): ResourceExhausted over
-// max_samples_per_batch, InvalidArgument for a bad client_id.
+// max_samples_per_batch, InvalidArgument for a bad client_id or a series that
+// sets both samples and columns (or column values without timestamps).
 absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, const Limits& limits,
                                            Store* store);
 

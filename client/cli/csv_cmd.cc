@@ -15,9 +15,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
-#include "client/cli/progress.h"
 #include "client/cli/context.h"
+#include "client/cli/progress.h"
 #include "client/csv.h"
+#include "client/sample_columns.h"
 #include "client/value_text.h"
 
 namespace historian::cli {
@@ -73,11 +74,14 @@ class Importer {
     if (inserted) {
       request_.add_series()->set_tag(row.tag);
       lines_.emplace_back();
+      last_timestamps_.push_back(0);
     }
-    v1::Sample* s = request_.mutable_series(it->second)->add_samples();
-    s->set_timestamp_ns(row.timestamp_ns);
-    *s->mutable_value() = std::move(row.value);
-    s->set_quality(row.quality);
+    v1::Sample s;
+    s.set_timestamp_ns(row.timestamp_ns);
+    *s.mutable_value() = std::move(row.value);
+    s.set_quality(row.quality);
+    client::AppendSample(std::move(s), &last_timestamps_[it->second],
+                         request_.mutable_series(it->second));
     lines_[it->second].push_back(row.line);
     ++pending_;
   }
@@ -86,6 +90,7 @@ class Importer {
 
   absl::Status Flush() {
     if (pending_ == 0) return absl::OkStatus();
+    for (v1::TagSamples& series : *request_.mutable_series()) client::FinishSeries(&series);
     request_.set_client_id(client_id_);
     request_.set_batch_sequence(++sequence_);
     absl::StatusOr<v1::WriteAck> ack = client_.WriteBatch(request_);
@@ -108,6 +113,7 @@ class Importer {
     request_.Clear();
     series_index_.clear();
     lines_.clear();
+    last_timestamps_.clear();
     pending_ = 0;
     return absl::OkStatus();
   }
@@ -129,6 +135,7 @@ class Importer {
   v1::WriteRequest request_;
   absl::flat_hash_map<std::string, int> series_index_;
   std::vector<std::vector<int64_t>> lines_;  // [series][sample] -> CSV line
+  std::vector<int64_t> last_timestamps_;     // [series], for timestamp deltas
   size_t pending_ = 0;
   uint64_t accepted_ = 0;
   uint64_t rejected_ = 0;

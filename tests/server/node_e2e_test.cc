@@ -1,6 +1,7 @@
 // End to end through a real historiand process on 127.0.0.1: writes over the
 // Ingest stream and unary call, reads back, Latest, catalog, validation
 // errors, health and reflection.
+#include <cmath>
 #include <memory>
 
 #include "gmock/gmock.h"
@@ -92,7 +93,8 @@ TEST_F(NodeE2ETest, StreamWriteThenReadBackWithContinuation) {
     v1::WriteRequest req;
     req.set_client_id("gw-test");
     req.set_batch_sequence(batch);
-    for (int i = 0; i < 1000; ++i, ++ts) AddDouble(&req, "us.line1.temp", ts * 1000000000, ts * 0.1);
+    for (int i = 0; i < 1000; ++i, ++ts)
+      AddDouble(&req, "us.line1.temp", ts * 1000000000, ts * 0.1);
     ASSERT_TRUE(stream->Write(req));
     v1::WriteAck ack;
     ASSERT_TRUE(stream->Read(&ack));
@@ -172,6 +174,93 @@ TEST_F(NodeE2ETest, InvalidSamplesAreRejectedWithFieldAndReason) {
   ASSERT_TRUE(WriteBatch(long_string, &ack).ok());
   ASSERT_EQ(ack.rejected_size(), 1);
   EXPECT_THAT(ack.rejected(0).reason(), HasSubstr("over the limit of 4096"));
+}
+
+TEST_F(NodeE2ETest, ColumnsFormIsStoredAndCheckedLikeSamples) {
+  v1::WriteRequest req;
+  // A double tag: 4 samples, one quality for all, the last out of order.
+  v1::TagSamples* d = req.add_series();
+  d->set_tag("col.double");
+  for (int64_t delta : {1000, 1000, 1000, -2500})
+    d->mutable_columns()->add_timestamp_deltas_ns(delta);
+  for (double v : {1.5, -0.0, 2.25, 7.0}) d->mutable_columns()->add_double_values(v);
+  d->mutable_columns()->add_qualities(0x40000000);
+  // An int64 series: per-sample qualities.
+  v1::TagSamples* n = req.add_series();
+  n->set_tag("col.int");
+  for (int j = 0; j < 3; ++j) {
+    n->mutable_columns()->add_timestamp_deltas_ns(j == 0 ? 10 : 1);
+    n->mutable_columns()->add_int64_values(int64_t{1} << (60 + j / 2));
+    n->mutable_columns()->add_qualities(j == 1 ? 0x80000000u : 0);
+  }
+  // Ints into the double tag: 2^53 + 1 is not exact and is rejected alone.
+  v1::TagSamples* exact = req.add_series();
+  exact->set_tag("col.double");
+  exact->mutable_columns()->add_timestamp_deltas_ns(5000);
+  exact->mutable_columns()->add_timestamp_deltas_ns(1);
+  exact->mutable_columns()->add_int64_values(3);
+  exact->mutable_columns()->add_int64_values((int64_t{1} << 53) + 1);
+  // Shape errors reject the whole series, naming the column.
+  v1::TagSamples* shape = req.add_series();
+  shape->set_tag("col.shape");
+  shape->mutable_columns()->add_timestamp_deltas_ns(1);
+  shape->mutable_columns()->add_timestamp_deltas_ns(1);
+  shape->mutable_columns()->add_double_values(1);
+  v1::TagSamples* wrong_type = req.add_series();
+  wrong_type->set_tag("col.int");
+  wrong_type->mutable_columns()->add_timestamp_deltas_ns(100);
+  wrong_type->mutable_columns()->add_string_values("x");
+
+  v1::WriteAck ack;
+  ASSERT_TRUE(WriteBatch(req, &ack).ok());
+  EXPECT_EQ(ack.accepted_count(), 4u + 3u + 1u);
+  ASSERT_EQ(ack.rejected_size(), 1 + 2 + 1);
+  EXPECT_EQ(ack.rejected(0).series_index(), 2u);
+  EXPECT_EQ(ack.rejected(0).sample_index(), 1u);
+  EXPECT_THAT(ack.rejected(0).reason(), HasSubstr("series[2].columns.int64_values[1]"));
+  EXPECT_THAT(ack.rejected(0).reason(), HasSubstr("not exact as a double"));
+  EXPECT_EQ(ack.rejected(1).series_index(), 3u);
+  EXPECT_EQ(ack.rejected(2).sample_index(), 1u);
+  EXPECT_EQ(ack.rejected(1).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ack.rejected(1).reason(),
+              HasSubstr("series[3].columns.double_values: 1 values for 2 timestamps"));
+  EXPECT_EQ(ack.rejected(3).code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(ack.rejected(3).reason(), HasSubstr("tag 'col.int' is int64, got string"));
+
+  std::vector<v1::Sample> samples;
+  grpc::Status status;
+  ReadAll("col.double", 0, 10000, 0, &samples, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(samples.size(), 5u);
+  const int64_t want_ts[] = {500, 1000, 2000, 3000, 5000};
+  const double want_v[] = {7.0, 1.5, -0.0, 2.25, 3.0};
+  for (size_t k = 0; k < samples.size(); ++k) {
+    EXPECT_EQ(samples[k].timestamp_ns(), want_ts[k]);
+    EXPECT_EQ(samples[k].value().double_value(), want_v[k]);
+    EXPECT_EQ(samples[k].quality(), k == 4 ? 0u : 0x40000000u);
+  }
+  EXPECT_TRUE(std::signbit(samples[2].value().double_value()));
+  samples.clear();
+  ReadAll("col.int", 0, 10000, 0, &samples, &status);
+  ASSERT_EQ(samples.size(), 3u);
+  EXPECT_EQ(samples[1].timestamp_ns(), 11);
+  EXPECT_EQ(samples[1].quality(), 0x80000000u);
+  EXPECT_EQ(samples[2].value().int64_value(), int64_t{1} << 61);
+
+  // Both forms in one series, and values without timestamps, fail the call.
+  v1::WriteRequest both;
+  AddDouble(&both, "col.double", 1, 1);
+  both.mutable_series(0)->mutable_columns()->add_timestamp_deltas_ns(2);
+  both.mutable_series(0)->mutable_columns()->add_double_values(2);
+  grpc::Status st = WriteBatch(both, &ack);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("series[0]: set samples or columns, not both"));
+  v1::WriteRequest no_ts;
+  no_ts.add_series()->set_tag("col.double");
+  no_ts.mutable_series(0)->mutable_columns()->add_double_values(2);
+  st = WriteBatch(no_ts, &ack);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("values without timestamp_deltas_ns"));
 }
 
 TEST_F(NodeE2ETest, WholeBatchAndQueryErrorsNameTheField) {
