@@ -113,6 +113,7 @@ int Run() {
   for (auto& t : threads) t.join();
   auto t1 = Clock::now();
   long rss_head = RssKb();
+  const StoreStats head = store.Stats();
   auto seal = store.SealAll();
   auto t2 = Clock::now();
   if (!seal.ok()) std::fprintf(stderr, "seal: %s\n", seal.ToString().c_str());
@@ -154,6 +155,12 @@ int Run() {
               (unsigned long long)(read / reps), read / Secs(r0, r1) / 1e6);
   std::printf("memory: %.0f bytes/tag for catalog+empty head; head RSS after ingest %ld MB\n",
               (rss_tags - rss0) * 1024.0 / num_tags, rss_head / 1024);
+  std::printf(
+      "head after ingest: %llu active tags, %llu samples, %.1f MB = %.0f bytes/active tag, "
+      "%.1f bytes/sample\n",
+      (unsigned long long)head.head_tags, (unsigned long long)head.head_samples,
+      head.head_bytes / 1e6, double(head.head_bytes) / std::max<uint64_t>(1, head.head_tags),
+      double(head.head_bytes) / std::max<uint64_t>(1, head.head_samples));
   return closed.ok() ? 0 : 1;
 }
 

@@ -12,6 +12,10 @@ void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
   w->Sample("historian_head_tags", "", static_cast<double>(s.tags));
   w->Family("historian_head_samples", "gauge", "Samples in the in-memory head (not yet sealed)");
   w->Sample("historian_head_samples", "", static_cast<double>(s.head_samples));
+  w->Family("historian_head_active_tags", "gauge", "Tags with unsealed samples");
+  w->Sample("historian_head_active_tags", "", static_cast<double>(s.head_tags));
+  w->Family("historian_head_bytes", "gauge", "Memory of the unsealed head buffers");
+  w->Sample("historian_head_bytes", "", static_cast<double>(s.head_bytes));
   w->Family("historian_chunks_sealed_total", "counter", "Chunks sealed since start");
   w->Sample("historian_chunks_sealed_total", "", static_cast<double>(s.chunks_sealed));
   w->Family("historian_own_log_sequence", "gauge", "Newest sequence of this node's own log");

@@ -20,7 +20,7 @@ namespace historian {
 using engine::FromRocks;
 using engine::TagInfo;
 
-void NoteOriginSeq(std::vector<OriginSeqRange>* ranges, const std::string& origin, uint64_t seq) {
+void NoteOriginSeq(OriginSeqRanges* ranges, const std::string* origin, uint64_t seq) {
   for (auto& r : *ranges) {
     if (r.origin == origin) {
       r.min_seq = std::min(r.min_seq, seq);
@@ -74,9 +74,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
     }
     if ((engine::TagIdFromName(peer) & 0xff) == (engine::TagIdFromName(options.site) & 0xff)) {
       // Versions carry an 8-bit site tag as the last tie-break.
-      return absl::InvalidArgumentError(absl::StrCat(
-          "peers: site ids '", peer, "' and '", options.site,
-          "' share the 8-bit site tag that breaks version ties; rename one"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("peers: site ids '", peer, "' and '", options.site,
+                       "' share the 8-bit site tag that breaks version ties; rename one"));
     }
   }
   if (options.chunk_max_samples == 0 || options.chunk_max_samples > codec::kMaxSamplesPerChunk) {
@@ -104,18 +104,17 @@ absl::Status Store::Impl::LoadState() {
   std::string value;
   rocksdb::Status s = rdb->Get(rocksdb::ReadOptions(), db->state(), engine::kSiteKey, &value);
   if (s.IsNotFound()) {
-    RETURN_IF_ERROR(FromRocks(rdb->Put(rocksdb::WriteOptions(), db->state(), engine::kSiteKey,
-                                       options.site),
-                              "write site id"));
-    RETURN_IF_ERROR(FromRocks(
-        rdb->Put(rocksdb::WriteOptions(), db->state(), engine::kSchemaVersionKey, "1"),
-        "write schema version"));
+    RETURN_IF_ERROR(
+        FromRocks(rdb->Put(rocksdb::WriteOptions(), db->state(), engine::kSiteKey, options.site),
+                  "write site id"));
+    RETURN_IF_ERROR(
+        FromRocks(rdb->Put(rocksdb::WriteOptions(), db->state(), engine::kSchemaVersionKey, "1"),
+                  "write schema version"));
   } else if (!s.ok()) {
     return FromRocks(s, "read site id");
   } else if (value != options.site) {
-    return absl::FailedPreconditionError(absl::StrCat("data dir ", options.path,
-                                                      " belongs to site '", value,
-                                                      "', not '", options.site, "'"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data dir ", options.path, " belongs to site '", value, "', not '", options.site, "'"));
   }
   auto read_u64 = [&](const char* key, uint64_t* out) -> absl::Status {
     std::string v;
@@ -150,15 +149,17 @@ absl::Status Store::Impl::LoadState() {
 }
 
 absl::Status Store::Impl::LoadCatalog() {
-  std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(rocksdb::ReadOptions(), db->catalog()));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db->db()->NewIterator(rocksdb::ReadOptions(), db->catalog()));
   absl::MutexLock l(&mu);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    ASSIGN_OR_RETURN(TagInfo info, engine::DecodeTagInfo(std::string_view(
-                                       it->value().data(), it->value().size())));
+    ASSIGN_OR_RETURN(TagInfo info, engine::DecodeTagInfo(
+                                       std::string_view(it->value().data(), it->value().size())));
     auto state = std::make_unique<TagState>();
     state->info = std::move(info);
     std::string span;
-    if (db->db()->Get(rocksdb::ReadOptions(), db->state(), engine::SpanKey(state->info.id), &span)
+    if (db->db()
+            ->Get(rocksdb::ReadOptions(), db->state(), engine::SpanKey(state->info.id), &span)
             .ok() &&
         span.size() == 8) {
       state->max_span = static_cast<int64_t>(engine::GetBigEndian64(span.data()));
@@ -184,8 +185,8 @@ absl::Status Store::Impl::ReplayLog() {
       return absl::DataLossError("log: malformed key");
     }
     std::string origin(origin_view);
-    RETURN_IF_ERROR(engine::DecodeLogEntry(
-        std::string_view(it->value().data(), it->value().size()), &entry));
+    RETURN_IF_ERROR(
+        engine::DecodeLogEntry(std::string_view(it->value().data(), it->value().size()), &entry));
     const uint64_t entry_samples = entry.NumSamples();
     // Drop the samples of tags already sealed past this entry.
     std::vector<engine::SeriesData> keep;
@@ -221,16 +222,16 @@ absl::Status Store::Impl::ReplayLog() {
 void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
                               const engine::LogEntry& entry) {
   int64_t now = NowNs();
+  const std::string* origin_name = InternOrigin(origin);
   for (const auto& s : entry.series) {
     TagState* tag = FindTag(s.tag);
     if (tag == nullptr || s.cols.type != tag->info.type || s.cols.size() == 0) continue;
     if (!tag->head) {
-      tag->head = std::make_unique<HeadBuffer>();
-      tag->head->cols.Reset(tag->info.type);
+      tag->head = std::make_unique<HeadBuffer>(tag->info.type);
       tag->head->started_ns = now;
     }
-    engine::AppendSamples(s.cols, 0, s.cols.size(), &tag->head->cols);
-    NoteOriginSeq(&tag->head->seqs, origin, seq);
+    tag->head->cols.Append(s.cols, 0, s.cols.size());
+    NoteOriginSeq(&tag->head->seqs, origin_name, seq);
     ++tag->applies;
     if (tag->latest) {
       // Same rule as reads: a later timestamp, or the same one with a
@@ -328,16 +329,17 @@ absl::StatusOr<TagInfo> Store::UpdateTag(const TagInfo& update) {
     }
     info = it->second->info;
     if (update.type != ValueType::kUnspecified && update.type != info.type) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("tag.value_type: tag '", info.name, "' is ",
-                       engine::ValueTypeName(info.type), "; the type cannot change"));
+      return absl::FailedPreconditionError(absl::StrCat("tag.value_type: tag '", info.name, "' is ",
+                                                        engine::ValueTypeName(info.type),
+                                                        "; the type cannot change"));
     }
     info.unit = update.unit;
     info.description = update.description;
     info.attributes = update.attributes;
     info.retention_ns = update.retention_ns;
     if (!(update.deadband >= 0) || std::isinf(update.deadband) ||
-        (update.deadband > 0 && info.type != ValueType::kDouble && info.type != ValueType::kInt64)) {
+        (update.deadband > 0 && info.type != ValueType::kDouble &&
+         info.type != ValueType::kInt64)) {
       return absl::InvalidArgumentError(
           "tag.deadband: must be a finite number >= 0, and only for double and int64 tags");
     }
@@ -396,8 +398,9 @@ absl::StatusOr<TagInfo> Store::ResolveTagForWrite(std::string_view name, ValueTy
   }
   RETURN_IF_ERROR(engine::ValidateTagName(name));
   if (!impl_->options.implicit_tags) {
-    return absl::NotFoundError(absl::StrCat(
-        "tag '", std::string(name), "' not found and implicit tag creation is off (--implicit_tags=false)"));
+    return absl::NotFoundError(
+        absl::StrCat("tag '", std::string(name),
+                     "' not found and implicit tag creation is off (--implicit_tags=false)"));
   }
   TagInfo info;
   info.name = std::string(name);
@@ -411,7 +414,14 @@ StoreStats Store::Stats() const {
   StoreStats stats;
   absl::MutexLock l(&impl_->mu);
   stats.tags = impl_->tags_by_name.size();
-  for (const auto& [name, tag] : impl_->tags_by_name) stats.head_samples += tag->head ? tag->head->cols.size() : 0;
+  for (const auto& [name, tag] : impl_->tags_by_name) {
+    for (const HeadBuffer* b : {tag->head.get(), tag->sealing.get()}) {
+      if (b == nullptr) continue;
+      stats.head_samples += b->cols.size();
+      stats.head_bytes += b->MemoryBytes();
+    }
+    if (tag->head || tag->sealing) ++stats.head_tags;
+  }
   stats.chunks_sealed = impl_->chunks_sealed.load();
   stats.log_entries_trimmed = impl_->log_trimmed.load();
   stats.chunks_expired = impl_->chunks_expired.load();

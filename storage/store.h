@@ -76,9 +76,9 @@ struct OwnLogBatch {
   // log starts now.
   bool gap = false;
   uint64_t first_available = 0;
-  uint64_t head_seq = 0;           // newest own sequence
-  uint64_t pending_samples = 0;    // own samples after the last record returned
-  int64_t head_time_ns = 0;        // write time of the newest own entry
+  uint64_t head_seq = 0;         // newest own sequence
+  uint64_t pending_samples = 0;  // own samples after the last record returned
+  int64_t head_time_ns = 0;      // write time of the newest own entry
 };
 
 struct WriteInput {
@@ -107,6 +107,8 @@ struct StoreStats {
   uint64_t catalog_conflicts = 0;
   uint64_t tags = 0;
   uint64_t head_samples = 0;
+  uint64_t head_tags = 0;   // tags with unsealed samples
+  uint64_t head_bytes = 0;  // memory of their head buffers (structs and columns)
   uint64_t chunks_sealed = 0;
   uint64_t log_entries_trimmed = 0;
   uint64_t chunks_expired = 0;

@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,26 +17,37 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
+#include "storage/engine/head_columns.h"
 #include "storage/engine/rocks_db.h"
 #include "storage/store.h"
 
 namespace historian {
 
 // Per origin site: the smallest and largest log sequence whose samples sit
-// in a buffer. Origins are few (one per site), so a small vector.
+// in a buffer. Origins are few (one per site), so a small vector holding one
+// range inline; `origin` points to the store's interned name (Impl::origins).
 struct OriginSeqRange {
-  std::string origin;
+  const std::string* origin;
   uint64_t min_seq;
   uint64_t max_seq;
 };
-void NoteOriginSeq(std::vector<OriginSeqRange>* ranges, const std::string& origin, uint64_t seq);
+using OriginSeqRanges = absl::InlinedVector<OriginSeqRange, 1>;
+void NoteOriginSeq(OriginSeqRanges* ranges, const std::string* origin, uint64_t seq);
 
-// Unsealed samples of one tag and the log entries they came from.
+// Unsealed samples of one tag and the log entries they came from: the head
+// of an active tag (about 180 bytes with its allocation) plus its columns.
 struct HeadBuffer {
-  codec::ChunkColumns cols;  // unsorted until normalised
-  std::vector<OriginSeqRange> seqs;
+  explicit HeadBuffer(ValueType type) : cols(type) {}
+  // This struct, its columns and its sequence ranges, in bytes.
+  size_t MemoryBytes() const {
+    return sizeof(*this) + cols.HeapBytes() +
+           (seqs.size() > 1 ? seqs.capacity() * sizeof(OriginSeqRange) : 0);
+  }
+  engine::HeadColumns cols;  // unsorted until normalised
+  OriginSeqRanges seqs;
   int64_t started_ns = 0;  // wall time of the first sample
 };
 
@@ -79,8 +91,8 @@ struct TagState {
 // (a peer's write, or a repair) with its sequence given.
 struct PendingWrite {
   std::string origin;
-  uint64_t seq = 0;          // given for other origins; assigned for own
-  bool assign_seq = false;   // own writes and repairs
+  uint64_t seq = 0;         // given for other origins; assigned for own
+  bool assign_seq = false;  // own writes and repairs
   std::string client_id;
   uint64_t batch_seq = 0;
   engine::LogEntry entry;
@@ -117,6 +129,11 @@ struct Store::Impl {
   std::deque<PendingWrite*> writers ABSL_GUARDED_BY(mu);
   absl::CondVar writers_cv;
   uint64_t next_seq ABSL_GUARDED_BY(mu) = 1;
+  // Origin site names, interned for OriginSeqRange (never erased).
+  std::set<std::string, std::less<>> origins ABSL_GUARDED_BY(mu);
+  const std::string* InternOrigin(const std::string& origin) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return &*origins.insert(origin).first;
+  }
   // Highest sequence per origin applied to the heads (in order).
   std::map<std::string, uint64_t> applied_seq ABSL_GUARDED_BY(mu);
   // Per client: batch sequence -> accepted count, for the dedupe window.

@@ -51,8 +51,8 @@ absl::Status Store::Impl::ReadChunks(TagId tag, int64_t start, int64_t end, int6
       st = codec::DecodeChunk(bytes, &decoded);
     }
     if (!st.ok()) {
-      return absl::DataLossError(absl::StrCat("tag id ", tag, ": chunk ", key.chunk_id,
-                                              " (min ts ", key.min_ts, "): ", st.message()));
+      return absl::DataLossError(absl::StrCat("tag id ", tag, ": chunk ", key.chunk_id, " (min ts ",
+                                              key.min_ts, "): ", st.message()));
     }
     codec::ChunkColumns part;
     part.Reset(decoded.type);
@@ -127,10 +127,10 @@ absl::Status Store::ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_sa
     sealing.Reset(t->info.type);
     head.Reset(t->info.type);
     if (t->head) {
-      engine::Normalize(&t->head->cols);
-      engine::AppendRange(t->head->cols, start, end, &head);
+      t->head->cols.Normalize();
+      t->head->cols.CopyRange(start, end, &head);
     }
-    if (t->sealing) engine::AppendRange(t->sealing->cols, start, end, &sealing);
+    if (t->sealing) t->sealing->cols.CopyRange(start, end, &sealing);
     max_span = t->max_span;
   }
   if (start >= end) return absl::OkStatus();
@@ -168,9 +168,9 @@ int64_t Store::UnsealedFrom(TagId tag) const {
   if (t == nullptr) return kMaxTimestamp;
   int64_t from = t->rollup_dirty_min;
   if (t->head) {
-    for (int64_t ts : t->head->cols.timestamps) from = std::min(from, ts);
+    for (int64_t ts : t->head->cols.timestamps()) from = std::min(from, ts);
   }
-  if (t->sealing) from = std::min(from, t->sealing->cols.timestamps.front());
+  if (t->sealing) from = std::min(from, t->sealing->cols.timestamps().front());
   return from;
 }
 
@@ -260,7 +260,7 @@ absl::Status Store::Before(TagId tag, int64_t ts, codec::ChunkColumns* out) cons
     max_span = t->max_span;
     for (const HeadBuffer* b : {t->head.get(), t->sealing.get()}) {
       if (b == nullptr) continue;
-      for (int64_t x : b->cols.timestamps) {
+      for (int64_t x : b->cols.timestamps()) {
         if (x < ts) from = std::min(from, x);
       }
     }

@@ -25,13 +25,15 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
     absl::MutexLock l(&mu);
     t = FindTag(id);
     if (t == nullptr || t->sealing || !t->head) return absl::OkStatus();
-    engine::Normalize(&t->head->cols);
+    t->head->cols.Normalize();
     t->sealing = std::move(t->head);
-    t->rollup_dirty_min = std::min(t->rollup_dirty_min, t->sealing->cols.timestamps.front());
+    t->rollup_dirty_min = std::min(t->rollup_dirty_min, t->sealing->cols.timestamps().front());
   }
   // Only this thread touches t->sealing until it is reset below; readers
   // only read it under mu.
-  const codec::ChunkColumns& all = t->sealing->cols;
+  codec::ChunkColumns all;
+  all.Reset(t->sealing->cols.type());
+  t->sealing->cols.CopyAll(&all);
   const int64_t max_duration = absl::ToInt64Nanoseconds(options.chunk_max_duration);
   rocksdb::WriteBatch batch;
   int64_t span = 0;
@@ -41,7 +43,8 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
   for (size_t begin = 0; begin < all.size() && status.ok();) {
     size_t end = begin + 1;
     while (end < all.size() && end - begin < options.chunk_max_samples &&
-           static_cast<uint64_t>(all.timestamps[end]) - static_cast<uint64_t>(all.timestamps[begin]) <
+           static_cast<uint64_t>(all.timestamps[end]) -
+                   static_cast<uint64_t>(all.timestamps[begin]) <
                static_cast<uint64_t>(max_duration)) {
       ++end;
     }
@@ -51,15 +54,15 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
     status = codec::EncodeChunk(piece, &bytes);
     uint64_t chunk_id = next_chunk_id.fetch_add(1);
     batch.Put(db->chunks(), engine::ChunkKey(id, piece.timestamps.front(), chunk_id), bytes);
-    span = std::max<int64_t>(
-        span, static_cast<int64_t>(static_cast<uint64_t>(piece.timestamps.back()) -
-                                   static_cast<uint64_t>(piece.timestamps.front())));
+    span = std::max<int64_t>(span,
+                             static_cast<int64_t>(static_cast<uint64_t>(piece.timestamps.back()) -
+                                                  static_cast<uint64_t>(piece.timestamps.front())));
     begin = end;
   }
   for (const OriginSeqRange& r : t->sealing->seqs) {
     std::string v;
     engine::PutBigEndian64(r.max_seq, &v);
-    batch.Put(db->state(), engine::SealedSeqKey(id, r.origin), v);
+    batch.Put(db->state(), engine::SealedSeqKey(id, *r.origin), v);
   }
   int64_t old_span;
   {
@@ -111,7 +114,7 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
     // pass retries.
     std::unique_ptr<HeadBuffer> merged = std::move(t->sealing);
     if (t->head) {
-      engine::AppendSamples(t->head->cols, 0, t->head->cols.size(), &merged->cols);
+      merged->cols.Append(t->head->cols);
       for (const auto& r : t->head->seqs) {
         NoteOriginSeq(&merged->seqs, r.origin, r.min_seq);
         NoteOriginSeq(&merged->seqs, r.origin, r.max_seq);
@@ -144,7 +147,7 @@ absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t ma
     int64_t from = engine::BucketStart(min_ts, engine::kRollupHour);
     int64_t last_hour = engine::BucketStart(max_ts, engine::kRollupHour);
     int64_t to = last_hour > kMaxTimestamp - engine::kRollupHour ? kMaxTimestamp
-                                                                  : last_hour + engine::kRollupHour;
+                                                                 : last_hour + engine::kRollupHour;
     codec::ChunkColumns data;
     RETURN_IF_ERROR(ReadSealed(tag, from, to, max_span, &data));
     for (int64_t width : engine::kRollupWidths) {
@@ -165,8 +168,8 @@ absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t ma
     }
   }
   batch.Delete(db->state(), engine::RollupDirtyKey(tag));
-  RETURN_IF_ERROR(engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch),
-                                    "write rollups"));
+  RETURN_IF_ERROR(
+      engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch), "write rollups"));
   absl::MutexLock l(&mu);
   if (TagState* t = FindTag(tag); t != nullptr && !t->sealing) {
     t->rollup_dirty_min = kMaxTimestamp;
@@ -227,7 +230,7 @@ absl::Status Store::Impl::TrimLog() {
       for (const HeadBuffer* buffer : {t->head.get(), t->sealing.get()}) {
         if (buffer == nullptr) continue;
         for (const OriginSeqRange& r : buffer->seqs) {
-          auto it = limit.find(r.origin);
+          auto it = limit.find(*r.origin);
           if (it != limit.end()) it->second = std::min(it->second, r.min_seq);
         }
       }
@@ -291,11 +294,13 @@ void Store::Impl::SealerLoop() {
     {
       absl::MutexLock pass(&seal_mu);
       s = OverlapPass();
-      if (!s.ok()) std::fprintf(stderr, "historian: overlap rewrite failed: %s\n", s.ToString().c_str());
+      if (!s.ok())
+        std::fprintf(stderr, "historian: overlap rewrite failed: %s\n", s.ToString().c_str());
       if (NowNs() - last_retention_ns >= absl::ToInt64Nanoseconds(absl::Minutes(1))) {
         last_retention_ns = NowNs();
         s = RetentionPass();
-        if (!s.ok()) std::fprintf(stderr, "historian: retention failed: %s\n", s.ToString().c_str());
+        if (!s.ok())
+          std::fprintf(stderr, "historian: retention failed: %s\n", s.ToString().c_str());
       }
     }
   }

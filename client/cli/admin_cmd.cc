@@ -109,6 +109,8 @@ absl::Status RunStats(CommandContext& ctx, const ParsedArgs& args) {
   out << "site:                " << r.site() << '\n'
       << "tags:                " << r.tags() << '\n'
       << "head_samples:        " << r.head_samples() << '\n'
+      << "head_tags:           " << r.head_tags() << '\n'
+      << "head_bytes:          " << Bytes(r.head_bytes()) << '\n'
       << "chunks_sealed:       " << r.chunks_sealed() << '\n'
       << "log_entries_trimmed: " << r.log_entries_trimmed() << '\n'
       << "own_log_sequence:    " << r.own_log_sequence() << '\n'

@@ -3,16 +3,35 @@
 #include <bit>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "storage/engine/coding.h"
 
 namespace historian::engine {
 namespace {
-constexpr uint8_t kLogEntryFormat = 2;
+constexpr uint8_t kLogEntryFormatV2 = 2;  // read only
+constexpr uint8_t kLogEntryFormat = 3;
+constexpr uint8_t kFormSamples = 0;
+constexpr uint8_t kFormChunk = 1;
 constexpr uint64_t kFlagCatalog = 1;
 constexpr uint64_t kFlagSampleVersions = 2;
 
+// True when `c` goes into a log entry as one encoded chunk.
+bool UseChunkForm(const codec::ChunkColumns& c) {
+  if (c.size() < kLogChunkMinSamples || c.size() > codec::kMaxSamplesPerChunk) return false;
+  for (size_t i = 1; i < c.size(); ++i) {
+    if (c.timestamps[i] <= c.timestamps[i - 1]) return false;
+  }
+  if (c.type == ValueType::kString) {
+    for (const std::string& s : c.strings) {
+      if (s.size() > codec::kMaxStringBytes) return false;
+    }
+  }
+  return true;
+}
+
 bool AllVersionsEqual(const LogEntry& entry) {
   for (const SeriesData& s : entry.series) {
+    if (UseChunkForm(s.cols)) continue;  // carries its own versions
     for (Version v : s.cols.versions) {
       if (v != entry.version) return false;
     }
@@ -41,10 +60,20 @@ void EncodeLogEntry(const LogEntry& entry, std::string* out) {
     for (const std::string& name : entry.catalog_deletes) PutString(name, out);
   }
   PutVarint64(entry.series.size(), out);
+  std::string chunk;
   for (const SeriesData& s : entry.series) {
     const codec::ChunkColumns& c = s.cols;
     PutFixed64(s.tag, out);
     out->push_back(static_cast<char>(c.type));
+    if (UseChunkForm(c)) {
+      chunk.clear();
+      if (codec::EncodeChunk(c, &chunk).ok()) {
+        out->push_back(static_cast<char>(kFormChunk));
+        PutString(chunk, out);
+        continue;
+      }
+    }
+    out->push_back(static_cast<char>(kFormSamples));
     PutVarint64(c.size(), out);
     int64_t prev = 0;
     for (size_t i = 0; i < c.size(); ++i) {
@@ -82,7 +111,9 @@ absl::Status DecodeLogEntry(std::string_view bytes, LogEntry* entry) {
   uint8_t format = 0;
   uint64_t flags = 0, nseries = 0;
   r.GetByte(&format);
-  if (format != kLogEntryFormat) return absl::DataLossError("log entry: unknown format");
+  if (format != kLogEntryFormat && format != kLogEntryFormatV2) {
+    return absl::DataLossError("log entry: unknown format");
+  }
   r.GetVarint64(&entry->version);
   r.GetVarint64(&flags);
   entry->catalog_upserts.clear();
@@ -108,10 +139,27 @@ absl::Status DecodeLogEntry(std::string_view bytes, LogEntry* entry) {
   entry->series.clear();
   entry->series.resize(nseries);
   for (SeriesData& s : entry->series) {
-    uint8_t type = 0;
+    uint8_t type = 0, form = kFormSamples;
     uint64_t n = 0;
     r.GetFixed64(&s.tag);
     r.GetByte(&type);
+    if (format != kLogEntryFormatV2) r.GetByte(&form);
+    if (form == kFormChunk) {
+      std::string_view chunk;
+      if (!r.GetString(&chunk) || type < 1 || type > 4) {
+        return absl::DataLossError("log entry: corrupt series header");
+      }
+      absl::Status decoded = codec::DecodeChunk(chunk, &s.cols);
+      if (!decoded.ok()) {
+        return absl::DataLossError(
+            absl::StrCat("log entry: series of tag ", s.tag, ": ", std::string(decoded.message())));
+      }
+      if (s.cols.type != static_cast<ValueType>(type)) {
+        return absl::DataLossError("log entry: series type differs from its chunk");
+      }
+      continue;
+    }
+    if (form != kFormSamples) return absl::DataLossError("log entry: unknown series form");
     r.GetVarint64(&n);
     if (!r.ok() || type < 1 || type > 4 || n > bytes.size()) {
       return absl::DataLossError("log entry: corrupt series header");
@@ -122,8 +170,8 @@ absl::Status DecodeLogEntry(std::string_view bytes, LogEntry* entry) {
     for (uint64_t i = 0; i < n && r.ok(); ++i) {
       uint64_t dts = 0, q = 0, bits = 0;
       r.GetVarint64(&dts);
-      prev = static_cast<int64_t>(static_cast<uint64_t>(prev) +
-                                  static_cast<uint64_t>(UnZigZag(dts)));
+      prev =
+          static_cast<int64_t>(static_cast<uint64_t>(prev) + static_cast<uint64_t>(UnZigZag(dts)));
       c.timestamps.push_back(prev);
       switch (c.type) {
         case ValueType::kDouble:

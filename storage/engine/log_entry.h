@@ -2,16 +2,22 @@
 // LogEntry: one accepted write as stored in the `log` column family and
 // shipped to peers: samples of many tags, and catalog changes. Format (all
 // integers varint unless noted):
-//   u8 format (=2) | version | flags (bit 0: catalog records, bit 1:
+//   u8 format (=3) | version | flags (bit 0: catalog records, bit 1:
 //   per-sample versions) |
 //   [flags&1: upsert count | encoded TagInfo (len+bytes)... |
 //             delete count | tag name (len+bytes)...] |
 //   series count |
-//   per series: tag id (fixed64) | u8 value type | sample count |
+//   per series: tag id (fixed64) | u8 value type | u8 form | form 0 or 1
+//   form 0 (samples one by one): sample count |
 //     per sample: zigzag(ts - previous ts) | value | quality |
 //                 [flags&2: zigzag(sample version - entry version)]
-//   value: double fixed64 bits | int64 zigzag | bool u8 | string len+bytes
-// Without flag bit 1 every sample carries the entry's version.
+//     value: double fixed64 bits | int64 zigzag | bool u8 | string len+bytes
+//     Without flag bit 1 every sample carries the entry's version.
+//   form 1 (a series of >= kLogChunkMinSamples samples in strictly increasing
+//     time): the chunk codec's encoding (len+bytes, storage/codec/FORMAT.md),
+//     versions included. A 60-sample sensor series costs about 1 byte a
+//     sample instead of 14: less WAL to write, less memtable, less to ship.
+// Format 2 (no form byte; every series in form 0) is still read.
 #ifndef HISTORIAN_STORAGE_ENGINE_LOG_ENTRY_H_
 #define HISTORIAN_STORAGE_ENGINE_LOG_ENTRY_H_
 
@@ -42,6 +48,10 @@ struct LogEntry {
 
   uint64_t NumSamples() const;
 };
+
+// Series with at least this many samples, in increasing time, are stored
+// with the chunk codec.
+inline constexpr size_t kLogChunkMinSamples = 16;
 
 void EncodeLogEntry(const LogEntry& entry, std::string* out);
 // DataLoss when `bytes` is truncated or corrupt.
