@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "server/parallel_for.h"
 #include "server/proto_convert.h"
 #include "server/services.h"
 #include "server/status_util.h"
@@ -38,10 +39,9 @@ absl::StatusOr<std::vector<engine::TagInfo>> ResolveTags(
     const Limits& limits) {
   if (names.empty()) return absl::InvalidArgumentError("tags: at least one tag is required");
   if (static_cast<uint32_t>(names.size()) > limits.max_tags_per_query) {
-    return absl::ResourceExhaustedError(absl::StrCat("tags: ", names.size(),
-                                                     " tags, over the limit of ",
-                                                     limits.max_tags_per_query,
-                                                     " (--max_tags_per_query)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("tags: ", names.size(), " tags, over the limit of ", limits.max_tags_per_query,
+                     " (--max_tags_per_query)"));
   }
   std::vector<engine::TagInfo> tags;
   for (const std::string& name : names) {
@@ -86,15 +86,15 @@ void Decompose(int64_t a, int64_t z, int64_t limit, size_t level, std::vector<Se
 
 // Per window (so a bucket never straddles two), then adjacent pieces of the
 // same kind merged.
-std::vector<Segment> PlanSegments(int64_t start, int64_t end, int64_t step,
-                                  int64_t unsealed_from, int64_t anchor) {
+std::vector<Segment> PlanSegments(int64_t start, int64_t end, int64_t step, int64_t unsealed_from,
+                                  int64_t anchor) {
   std::vector<Segment> pieces;
   for (int64_t a = start; a < end;) {
     // Windows are [anchor + k*step, ...) clipped to [start, end).
-    uint64_t k = (static_cast<uint64_t>(a) - static_cast<uint64_t>(anchor)) /
-                 static_cast<uint64_t>(step);
-    int64_t k_end = static_cast<int64_t>(static_cast<uint64_t>(anchor) +
-                                         (k + 1) * static_cast<uint64_t>(step));
+    uint64_t k =
+        (static_cast<uint64_t>(a) - static_cast<uint64_t>(anchor)) / static_cast<uint64_t>(step);
+    int64_t k_end =
+        static_cast<int64_t>(static_cast<uint64_t>(anchor) + (k + 1) * static_cast<uint64_t>(step));
     int64_t z = k_end > end || k_end <= a ? end : k_end;
     Decompose(a, z, unsealed_from, 0, &pieces);
     a = z;
@@ -112,20 +112,78 @@ std::vector<Segment> PlanSegments(int64_t start, int64_t end, int64_t step,
 
 absl::StatusOr<query::AggFn> AggFnFromProto(int f) {
   switch (f) {
-    case v1::COUNT: return query::AggFn::kCount;
-    case v1::SUM: return query::AggFn::kSum;
-    case v1::MIN: return query::AggFn::kMin;
-    case v1::MAX: return query::AggFn::kMax;
-    case v1::AVG: return query::AggFn::kAvg;
-    case v1::FIRST: return query::AggFn::kFirst;
-    case v1::LAST: return query::AggFn::kLast;
-    case v1::STDDEV: return query::AggFn::kStddev;
-    case v1::TIME_WEIGHTED_AVG: return query::AggFn::kTwa;
-    case v1::DELTA: return query::AggFn::kDelta;
-    case v1::RATE: return query::AggFn::kRate;
+    case v1::COUNT:
+      return query::AggFn::kCount;
+    case v1::SUM:
+      return query::AggFn::kSum;
+    case v1::MIN:
+      return query::AggFn::kMin;
+    case v1::MAX:
+      return query::AggFn::kMax;
+    case v1::AVG:
+      return query::AggFn::kAvg;
+    case v1::FIRST:
+      return query::AggFn::kFirst;
+    case v1::LAST:
+      return query::AggFn::kLast;
+    case v1::STDDEV:
+      return query::AggFn::kStddev;
+    case v1::TIME_WEIGHTED_AVG:
+      return query::AggFn::kTwa;
+    case v1::DELTA:
+      return query::AggFn::kDelta;
+    case v1::RATE:
+      return query::AggFn::kRate;
     default:
       return absl::InvalidArgumentError(absl::StrCat("functions: unknown function ", f));
   }
+}
+
+// The windows of one tag into *series.
+absl::Status AggregateTag(Store* store, grpc::ServerContext* context,
+                          const query::AggregateSpec& spec, const engine::TagInfo& tag,
+                          v1::AggregateSeries* series) {
+  codec::ChunkColumns prev;
+  query::Aggregator agg(spec, tag.type);
+  // The previous sample carries into the first window (time-weighted
+  // functions and counter deltas); with good_only, the previous Good one.
+  // Only time-weighted functions and counter deltas look at the sample
+  // before the range; skip the lookup for the others.
+  const bool needs_prev = std::any_of(spec.functions.begin(), spec.functions.end(), [](auto f) {
+    return f == query::AggFn::kTwa || f == query::AggFn::kDelta || f == query::AggFn::kRate;
+  });
+  if (needs_prev) {
+    if (absl::Status s = store->Before(tag.id, spec.start, &prev); !s.ok()) return s;
+    if (prev.size() == 1) agg.SetPrevious(prev, 0);
+  }
+  // Whole 1-hour and 1-minute buckets of sealed data come from rollups;
+  // raw samples only at window edges and for what is not sealed yet.
+  bool rollups = !spec.good_only && spec.max_gap == 0 && tag.type != ValueType::kString;
+  std::vector<Segment> plan = rollups ? PlanSegments(spec.start, spec.end, spec.step,
+                                                     store->UnsealedFrom(tag.id), spec.start)
+                                      : std::vector<Segment>{{spec.start, spec.end, 0}};
+  std::vector<std::pair<int64_t, engine::Rollup>> buckets;
+  for (const Segment& seg : plan) {
+    if (seg.width == 0) {
+      absl::Status s = ForEachPage(store, context, tag.id, seg.from, seg.to,
+                                   [&](const codec::ChunkColumns& page) { agg.Add(page); });
+      if (!s.ok()) return s;
+      continue;
+    }
+    if (absl::Status s = store->ReadRollups(tag.id, seg.width, seg.from, seg.to, &buckets);
+        !s.ok()) {
+      return s;
+    }
+    for (const auto& [b, r] : buckets) agg.AddRollup(b, b + seg.width, r);
+  }
+  series->set_tag(tag.name);
+  for (auto& w : agg.Finish()) {
+    v1::AggregateWindow* out = series->add_windows();
+    out->set_start_ns(w.start);
+    out->set_count(w.count);
+    for (double v : w.values) out->add_values(v);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Aggregate(Store* store, grpc::ServerContext* context, const Limits& limits,
@@ -143,59 +201,22 @@ absl::Status Aggregate(Store* store, grpc::ServerContext* context, const Limits&
     if (!fn.ok()) return fn.status();
     spec.functions.push_back(*fn);
   }
-  codec::ChunkColumns prev;
   for (const engine::TagInfo& tag : *tags) {
     if (absl::Status s = query::ValidateAggregateSpec(spec, tag.type); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(s.message(), " (tag '", tag.name, "')"));
     }
-    query::Aggregator agg(spec, tag.type);
-    // The previous sample carries into the first window (time-weighted
-    // functions and counter deltas); with good_only, the previous Good one.
-    // Only time-weighted functions and counter deltas look at the sample
-    // before the range; skip the lookup for the others.
-    const bool needs_prev = std::any_of(spec.functions.begin(), spec.functions.end(), [](auto f) {
-      return f == query::AggFn::kTwa || f == query::AggFn::kDelta || f == query::AggFn::kRate;
-    });
-    if (needs_prev) {
-      if (absl::Status s = store->Before(tag.id, spec.start, &prev); !s.ok()) return s;
-      if (prev.size() == 1) agg.SetPrevious(prev, 0);
-    }
-    // Whole 1-hour and 1-minute buckets of sealed data come from rollups;
-    // raw samples only at window edges and for what is not sealed yet.
-    bool rollups = !spec.good_only && spec.max_gap == 0 && tag.type != ValueType::kString;
-    std::vector<Segment> plan =
-        rollups ? PlanSegments(spec.start, spec.end, spec.step, store->UnsealedFrom(tag.id),
-                               spec.start)
-                : std::vector<Segment>{{spec.start, spec.end, 0}};
-    std::vector<std::pair<int64_t, engine::Rollup>> buckets;
-    for (const Segment& seg : plan) {
-      if (seg.width == 0) {
-        absl::Status s = ForEachPage(store, context, tag.id, seg.from, seg.to,
-                                     [&](const codec::ChunkColumns& page) { agg.Add(page); });
-        if (!s.ok()) return s;
-        continue;
-      }
-      if (absl::Status s = store->ReadRollups(tag.id, seg.width, seg.from, seg.to, &buckets);
-          !s.ok()) {
-        return s;
-      }
-      for (const auto& [b, r] : buckets) agg.AddRollup(b, b + seg.width, r);
-    }
-    v1::AggregateSeries* series = response->add_series();
-    series->set_tag(tag.name);
-    for (auto& w : agg.Finish()) {
-      v1::AggregateWindow* out = series->add_windows();
-      out->set_start_ns(w.start);
-      out->set_count(w.count);
-      for (double v : w.values) out->add_values(v);
-    }
   }
-  return absl::OkStatus();
+  // Tags are independent: spread them over the cores, each into its own
+  // series (added up front, so the response is in request order).
+  for (size_t i = 0; i < tags->size(); ++i) response->add_series();
+  return ParallelFor(tags->size(), AvailableCores(), [&](size_t i) {
+    return AggregateTag(store, context, spec, (*tags)[i],
+                        response->mutable_series(static_cast<int>(i)));
+  });
 }
 
 absl::Status Interpolate(Store* store, grpc::ServerContext* context, const Limits& limits,
-                         const v1::InterpolateRequest& request,
-                         v1::InterpolateResponse* response) {
+                         const v1::InterpolateRequest& request, v1::InterpolateResponse* response) {
   auto tags = ResolveTags(store, request.tags(), limits);
   if (!tags.ok()) return tags.status();
   query::InterpolateSpec spec;
@@ -204,9 +225,14 @@ absl::Status Interpolate(Store* store, grpc::ServerContext* context, const Limit
   spec.step = request.step_ns();
   spec.max_gap = request.max_gap_ns();
   switch (request.method()) {
-    case v1::PREVIOUS: spec.method = query::InterpolationMethod::kPrevious; break;
-    case v1::LINEAR: spec.method = query::InterpolationMethod::kLinear; break;
-    default: return absl::InvalidArgumentError("method: must be PREVIOUS or LINEAR");
+    case v1::PREVIOUS:
+      spec.method = query::InterpolationMethod::kPrevious;
+      break;
+    case v1::LINEAR:
+      spec.method = query::InterpolationMethod::kLinear;
+      break;
+    default:
+      return absl::InvalidArgumentError("method: must be PREVIOUS or LINEAR");
   }
   if (absl::Status s = query::ValidateInterpolateSpec(spec); !s.ok()) return s;
   codec::ChunkColumns edge;
@@ -237,8 +263,8 @@ absl::Status Plot(Store* store, grpc::ServerContext* context, const Limits& limi
                   const v1::PlotRequest& request, v1::PlotResponse* response) {
   auto tags = ResolveTags(store, request.tags(), limits);
   if (!tags.ok()) return tags.status();
-  if (absl::Status s = query::ValidatePlotSpec(request.start_ns(), request.end_ns(),
-                                               request.buckets());
+  if (absl::Status s =
+          query::ValidatePlotSpec(request.start_ns(), request.end_ns(), request.buckets());
       !s.ok()) {
     return s;
   }

@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "storage/engine/columns.h"
+#include "tests/testutil/columns_equal.h"
 
 namespace historian::engine {
 namespace {
@@ -39,15 +40,7 @@ codec::ChunkColumns RandomColumns(std::mt19937_64& rng, ValueType type, size_t n
   return c;
 }
 
-void ExpectSame(const codec::ChunkColumns& a, const codec::ChunkColumns& b) {
-  EXPECT_EQ(a.timestamps, b.timestamps);
-  EXPECT_EQ(a.qualities, b.qualities);
-  EXPECT_EQ(a.versions, b.versions);
-  EXPECT_EQ(a.doubles, b.doubles);
-  EXPECT_EQ(a.ints, b.ints);
-  EXPECT_EQ(a.bools, b.bools);
-  EXPECT_EQ(a.strings, b.strings);
-}
+using ::historian::testing::ExpectSameColumns;
 
 TEST(HeadColumnsTest, MatchesChunkColumnsThroughAppendsNormalizeAndRanges) {
   std::mt19937_64 rng(11);
@@ -55,7 +48,8 @@ TEST(HeadColumnsTest, MatchesChunkColumnsThroughAppendsNormalizeAndRanges) {
        {ValueType::kDouble, ValueType::kInt64, ValueType::kBool, ValueType::kString}) {
     // Narrow versions stay as offsets; a spread of 2^40 forces the wide form.
     for (Version spread : {Version{1}, Version{5000}, Version{1} << 40}) {
-      SCOPED_TRACE(testing::Message() << "type " << static_cast<int>(type) << " spread " << spread);
+      SCOPED_TRACE(::testing::Message()
+                   << "type " << static_cast<int>(type) << " spread " << spread);
       HeadColumns head(type);
       codec::ChunkColumns model;
       model.Reset(type);
@@ -67,7 +61,7 @@ TEST(HeadColumnsTest, MatchesChunkColumnsThroughAppendsNormalizeAndRanges) {
         codec::ChunkColumns all;
         all.Reset(type);
         head.CopyAll(&all);
-        ExpectSame(all, model);
+        ExpectSameColumns(all, model);
         if (round % 5 == 4) {
           head.Normalize();
           Normalize(&model);
@@ -77,7 +71,7 @@ TEST(HeadColumnsTest, MatchesChunkColumnsThroughAppendsNormalizeAndRanges) {
             want.Reset(type);
             head.CopyRange(start, start + 19, &got);
             AppendRange(model, start, start + 19, &want);
-            ExpectSame(got, want);
+            ExpectSameColumns(got, want);
           }
         }
       }
@@ -88,7 +82,7 @@ TEST(HeadColumnsTest, MatchesChunkColumnsThroughAppendsNormalizeAndRanges) {
       b.Reset(type);
       copy.CopyAll(&a);
       head.CopyAll(&b);
-      ExpectSame(a, b);
+      ExpectSameColumns(a, b);
     }
   }
 }

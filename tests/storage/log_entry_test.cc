@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "storage/engine/coding.h"
+#include "tests/testutil/columns_equal.h"
 
 namespace historian::engine {
 namespace {
@@ -50,19 +51,8 @@ void ExpectSameEntry(const LogEntry& a, const LogEntry& b) {
   ASSERT_EQ(a.version, b.version);
   ASSERT_EQ(a.series.size(), b.series.size());
   for (size_t i = 0; i < a.series.size(); ++i) {
-    const codec::ChunkColumns &x = a.series[i].cols, &y = b.series[i].cols;
     EXPECT_EQ(a.series[i].tag, b.series[i].tag);
-    EXPECT_EQ(x.type, y.type);
-    EXPECT_EQ(x.timestamps, y.timestamps);
-    EXPECT_EQ(x.qualities, y.qualities);
-    EXPECT_EQ(x.versions, y.versions);
-    ASSERT_EQ(x.doubles.size(), y.doubles.size());
-    for (size_t k = 0; k < x.doubles.size(); ++k) {
-      EXPECT_EQ(std::bit_cast<uint64_t>(x.doubles[k]), std::bit_cast<uint64_t>(y.doubles[k]));
-    }
-    EXPECT_EQ(x.ints, y.ints);
-    EXPECT_EQ(x.bools, y.bools);
-    EXPECT_EQ(x.strings, y.strings);
+    testing::ExpectSameColumns(a.series[i].cols, b.series[i].cols);
   }
   EXPECT_EQ(a.catalog_upserts, b.catalog_upserts);
   EXPECT_EQ(a.catalog_deletes, b.catalog_deletes);

@@ -45,7 +45,8 @@ class StoreTest : public ::testing::Test {
     return t->id;
   }
 
-  absl::StatusOr<WriteResult> WriteDoubles(TagId tag, const std::vector<std::pair<int64_t, double>>& samples,
+  absl::StatusOr<WriteResult> WriteDoubles(TagId tag,
+                                           const std::vector<std::pair<int64_t, double>>& samples,
                                            std::string client = "", uint64_t seq = 0) {
     WriteInput in;
     in.client_id = client;
@@ -257,9 +258,9 @@ TEST_F(StoreTest, RetentionDropsWholeExpiredChunksOnly) {
   EXPECT_GT(store_->Stats().chunks_expired, 0u);
   // Rollups were rewritten from what remains: they count exactly it.
   std::vector<std::pair<int64_t, engine::Rollup>> hours;
-  ASSERT_TRUE(store_->ReadRollups(created->id, engine::kRollupHour, kMinTimestamp, kMaxTimestamp,
-                                  &hours)
-                  .ok());
+  ASSERT_TRUE(
+      store_->ReadRollups(created->id, engine::kRollupHour, kMinTimestamp, kMaxTimestamp, &hours)
+          .ok());
   uint64_t counted = 0;
   for (const auto& [b, r] : hours) counted += r.count;
   EXPECT_EQ(counted, left.size());
@@ -293,15 +294,16 @@ TEST_F(StoreTest, DeadbandStoresOnlyExceptionsAndKeepsTheShape) {
   auto created = store_->CreateTag(info);
   ASSERT_TRUE(created.ok()) << created.status();
   // Flat within the band, then a step, then flat again.
-  std::vector<std::pair<int64_t, double>> samples = {
-      {1, 10.0}, {2, 10.2}, {3, 9.9}, {4, 10.4}, {5, 12.0}, {6, 12.1}, {7, 12.2}};
+  std::vector<std::pair<int64_t, double>> samples = {{1, 10.0}, {2, 10.2}, {3, 9.9}, {4, 10.4},
+                                                     {5, 12.0}, {6, 12.1}, {7, 12.2}};
   ASSERT_TRUE(WriteDoubles(created->id, samples).ok());
   // A late sample is always stored.
   ASSERT_TRUE(WriteDoubles(created->id, {{3, 9.9}, {8, 12.3}, {9, 15}}).ok());
   // Stored: the first, the last in-band sample before the step (4), the
   // step (5), the held-back 8 before 9, 9, and the late 3.
-  EXPECT_EQ(ReadAll(created->id),
-            (std::map<int64_t, double>{{1, 10.0}, {3, 9.9}, {4, 10.4}, {5, 12.0}, {8, 12.3}, {9, 15}}));
+  EXPECT_EQ(
+      ReadAll(created->id),
+      (std::map<int64_t, double>{{1, 10.0}, {3, 9.9}, {4, 10.4}, {5, 12.0}, {8, 12.3}, {9, 15}}));
   info.name = "db.bad";
   info.type = ValueType::kString;
   EXPECT_TRUE(absl::IsInvalidArgument(store_->CreateTag(info).status()));
@@ -336,9 +338,9 @@ TEST_F(StoreTest, RandomOperationsMatchReferenceModel) {
       ASSERT_TRUE(store_->SealAll().ok());
       // Once sealed, the rollups describe exactly the resolved samples.
       std::vector<std::pair<int64_t, engine::Rollup>> minutes;
-      ASSERT_TRUE(store_->ReadRollups(tag, engine::kRollupHour, kMinTimestamp, kMaxTimestamp,
-                                      &minutes)
-                      .ok());
+      ASSERT_TRUE(
+          store_->ReadRollups(tag, engine::kRollupHour, kMinTimestamp, kMaxTimestamp, &minutes)
+              .ok());
       uint64_t counted = 0;
       double sum = 0;
       for (const auto& [b, r] : minutes) {
