@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -93,6 +95,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   RETURN_IF_ERROR(impl->LoadState());
   RETURN_IF_ERROR(impl->LoadCatalog());
   RETURN_IF_ERROR(impl->ReplayLog());
+  RETURN_IF_ERROR(impl->StartRestoreEpoch());
   RETURN_IF_ERROR(impl->RecomputeDirtyRollups());
   Impl* raw = impl.get();
   impl->sealer = std::thread([raw] { raw->SealerLoop(); });
@@ -145,7 +148,52 @@ absl::Status Store::Impl::LoadState() {
       }
     }
   }
-  return engine::FromRocks(it->status(), "load cursors");
+  RETURN_IF_ERROR(engine::FromRocks(it->status(), "load cursors"));
+  s = rdb->Get(rocksdb::ReadOptions(), db->state(), engine::kSeqHolesKey, &value);
+  if (s.ok()) {
+    if (value.size() % 16 != 0) return absl::DataLossError("state node/seq_holes: bad size");
+    for (size_t i = 0; i < value.size(); i += 16) {
+      seq_holes[engine::GetBigEndian64(value.data() + i)] =
+          engine::GetBigEndian64(value.data() + i + 8);
+    }
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "read node/seq_holes");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::Impl::StartRestoreEpoch() {
+  const std::filesystem::path marker = std::filesystem::path(options.path) / kRestoreMarkerFile;
+  std::error_code ec;
+  if (!std::filesystem::exists(marker, ec)) return absl::OkStatus();
+  absl::MutexLock l(&mu);
+  const uint64_t from = next_seq, to = next_seq + kRestoreSequenceGap;
+  seq_holes[from] = to;
+  std::string holes, next;
+  for (const auto& [start, end] : seq_holes) {
+    engine::PutBigEndian64(start, &holes);
+    engine::PutBigEndian64(end, &holes);
+  }
+  engine::PutBigEndian64(to, &next);
+  rocksdb::WriteBatch batch;
+  batch.Put(db->state(), engine::kSeqHolesKey, holes);
+  batch.Put(db->state(), engine::kNextSeqKey, next);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  RETURN_IF_ERROR(FromRocks(db->db()->Write(wo, &batch), "start restore epoch"));
+  next_seq = to;
+  // A crash before the removal only skips another gap at the next open.
+  std::filesystem::remove(marker, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("remove ", marker.string(), " after a restore: ", ec.message()));
+  }
+  std::fprintf(stderr,
+               "historiand: opened a restored backup: own log sequences %llu..%llu are skipped "
+               "so new writes never reuse numbers of writes made after the backup; run "
+               "`historian verify --peer <peer> --repair` to fetch what the backup missed\n",
+               static_cast<unsigned long long>(from), static_cast<unsigned long long>(to - 1));
+  return absl::OkStatus();
 }
 
 absl::Status Store::Impl::LoadCatalog() {

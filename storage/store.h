@@ -100,6 +100,13 @@ struct ListTagsResult {
   std::string next_page_token;  // empty at the end
 };
 
+// A backup directory holds this file; the first open of it (a restore) skips
+// kRestoreSequenceGap own log sequences, so writes after the restore never
+// reuse numbers the original node gave to writes after the backup (which
+// peers may have applied), and removes the file.
+inline constexpr char kRestoreMarkerFile[] = "HISTORIAN_BACKUP";
+inline constexpr uint64_t kRestoreSequenceGap = uint64_t{1} << 40;
+
 struct StoreStats {
   uint64_t own_sequence = 0;
   uint64_t own_log_entries = 0;

@@ -1,12 +1,19 @@
 // Store administration: online backup (RocksDB checkpoint), manual
 // compaction, per-column-family properties and resuming after a background
 // error.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "api/core/status_macros.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "storage/store.h"
 #include "storage/store_impl.h"
@@ -35,8 +42,25 @@ absl::Status Store::Backup(const std::string& dir) {
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   // log_size_for_flush 0: always flush memtables first, so the copy needs no
   // WAL replay beyond what RocksDB includes itself.
-  return engine::FromRocks(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
-                           absl::StrCat("checkpoint into ", dir));
+  RETURN_IF_ERROR(engine::FromRocks(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
+                                    absl::StrCat("checkpoint into ", dir)));
+  // Marks the copy as a backup: opening it is a restore (Impl::StartRestoreEpoch).
+  const std::string marker = (std::filesystem::path(dir) / kRestoreMarkerFile).string();
+  std::ofstream out(marker);
+  out << "A historian backup. The first node to open this directory skips "
+         "own log sequences (a restore epoch) and removes this file.\n";
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("write ", marker));
+  // Durable before the backup is reported done: a restore without it could
+  // reuse sequences.
+  int fd = ::open(marker.c_str(), O_RDONLY);
+  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  const bool synced = fd >= 0 && dir_fd >= 0 && ::fsync(fd) == 0 && ::fsync(dir_fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (dir_fd >= 0) ::close(dir_fd);
+  if (!synced)
+    return absl::InternalError(absl::StrCat("fsync ", marker, ": ", std::strerror(errno)));
+  return absl::OkStatus();
 }
 
 absl::Status Store::Compact() {

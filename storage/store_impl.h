@@ -129,6 +129,10 @@ struct Store::Impl {
   std::deque<PendingWrite*> writers ABSL_GUARDED_BY(mu);
   absl::CondVar writers_cv;
   uint64_t next_seq ABSL_GUARDED_BY(mu) = 1;
+  // Own sequences skipped when a backup was restored: start -> end
+  // (exclusive). Peers may hold entries of these numbers from before the
+  // restore; new writes never reuse them.
+  std::map<uint64_t, uint64_t> seq_holes ABSL_GUARDED_BY(mu);
   // Origin site names, interned for OriginSeqRange (never erased).
   std::set<std::string, std::less<>> origins ABSL_GUARDED_BY(mu);
   const std::string* InternOrigin(const std::string& origin) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -180,6 +184,9 @@ struct Store::Impl {
 
   absl::Status LoadCatalog();
   absl::Status LoadState();
+  // At the first open of a restored backup: skips own sequences the original
+  // node may have used after the backup (see kRestoreSequenceGap).
+  absl::Status StartRestoreEpoch();
   absl::Status ReplayLog();
   void ApplyToHead(const std::string& origin, uint64_t seq, const engine::LogEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);

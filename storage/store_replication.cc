@@ -1,6 +1,8 @@
 // Store: what replication needs: reading the own log for shipping, cursors
 // of other origins, peers' acknowledgements and log retention.
 #include <algorithm>
+#include <iterator>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
@@ -36,14 +38,25 @@ absl::Status Store::ReadOwnLog(uint64_t from_seq, size_t max_bytes, OwnLogBatch*
   {
     absl::MutexLock l(&impl_->mu);
     out->head_seq = impl_->next_seq - 1;
-    out->first_available =
-        impl_->own_log.empty() ? impl_->next_seq : impl_->own_log.front().seq;
+    out->first_available = impl_->own_log.empty() ? impl_->next_seq : impl_->own_log.front().seq;
     if (!impl_->own_log.empty()) out->head_time_ns = impl_->own_log.back().time_s * 1000000000;
     if (from_seq < out->first_available && from_seq <= out->head_seq) {
       out->gap = true;
       return absl::OkStatus();
     }
   }
+  std::map<uint64_t, uint64_t> holes;
+  {
+    absl::MutexLock l(&impl_->mu);
+    holes = impl_->seq_holes;
+  }
+  // True when every sequence in [from, to) lies in a skipped range.
+  auto skipped = [&](uint64_t from, uint64_t to) {
+    auto it = holes.upper_bound(from);
+    if (it == holes.begin()) return false;
+    --it;
+    return it->first <= from && to <= it->second;
+  };
   std::string prefix = engine::LogPrefix(impl_->options.site);
   std::string upper = engine::LogKey(impl_->options.site, UINT64_MAX);
   rocksdb::Slice upper_slice(upper);
@@ -58,7 +71,11 @@ absl::Status Store::ReadOwnLog(uint64_t from_seq, size_t max_bytes, OwnLogBatch*
     if (!engine::ParseLogKey({it->key().data(), it->key().size()}, &origin, &seq)) break;
     // Entries are written before they are applied; stop at the first hole
     // (a group still being written) so nothing is shipped out of order.
-    if (seq != expect) break;
+    // Sequences skipped at a restore are not a hole.
+    if (seq != expect) {
+      if (seq < expect || !skipped(expect, seq)) break;
+      expect = seq;
+    }
     out->records.emplace_back(seq, it->value().ToString());
     bytes += it->value().size();
     ++expect;
@@ -72,7 +89,10 @@ absl::Status Store::ReadOwnLog(uint64_t from_seq, size_t max_bytes, OwnLogBatch*
   uint64_t through = impl_->own_cum_samples;
   if (!log.empty()) {
     if (last >= log.front().seq) {
-      through = log[std::min<size_t>(last - log.front().seq, log.size() - 1)].cum_samples;
+      // Sequences may skip (a restore epoch): find the entry by number.
+      auto at = std::upper_bound(log.begin(), log.end(), last,
+                                 [](uint64_t s, const OwnLogEntry& e) { return s < e.seq; });
+      through = std::prev(at)->cum_samples;
     } else {
       through = log.front().cum_samples - log.front().samples;
     }

@@ -52,13 +52,16 @@ std::string SealedSeqKey(TagId tag, std::string_view origin_site);  // -> u64 se
 std::string SpanKey(TagId tag);                                     // -> i64 max chunk span
 std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq);  // -> u64 accepted
 std::string ClientPrefix(std::string_view client_id);
-std::string CursorKey(std::string_view origin_site);    // -> u64 highest applied seq
-std::string PeerAckedKey(std::string_view peer_site);   // -> u64 own seq the peer applied
-std::string RollupDirtyKey(TagId tag);                  // -> i64 min ts, i64 max ts (BE)
+std::string CursorKey(std::string_view origin_site);   // -> u64 highest applied seq
+std::string PeerAckedKey(std::string_view peer_site);  // -> u64 own seq the peer applied
+std::string RollupDirtyKey(TagId tag);                 // -> i64 min ts, i64 max ts (BE)
 inline constexpr char kNextSeqKey[] = "node/next_seq";
 inline constexpr char kNextChunkIdKey[] = "node/next_chunk_id";
 inline constexpr char kSiteKey[] = "node/site";
 inline constexpr char kSchemaVersionKey[] = "node/schema_version";
+// Own sequences never used (skipped at a restore): pairs of u64 BE
+// [start, end), concatenated.
+inline constexpr char kSeqHolesKey[] = "node/seq_holes";
 
 }  // namespace historian::engine
 

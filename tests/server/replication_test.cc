@@ -4,6 +4,7 @@
 // and range sync after a peer's log was trimmed. Convergence is checked with
 // the node's own digest comparison (Admin.Verify) and by reading back.
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <thread>
@@ -278,19 +279,22 @@ TEST_F(ReplicationTest, NodeRestoredFromBackupIsNotSkippedByItsPeer) {
   sites_["us"]->Write("us.a", 100, 100, 100);  // after the backup: mx has it
   ASSERT_TRUE(Eventually([&] { return sites_["mx"]->Read("us.a").size() == 200; }));
 
-  // Restore us from the backup: its own log is behind what mx applied.
+  // Restore us from the backup while mx cannot reach it: its own log is
+  // behind what mx applied, and it takes writes before mx pulls again. Those
+  // must not reuse sequence numbers mx has applied, or mx would skip them.
   ASSERT_EQ(sites_["us"]->node->Stop(), 0);
+  proxies_[{"mx", "us"}]->Cut();
   Site& us = *sites_["us"];
   us.node = std::make_unique<NodeProcess>(dir_.Sub("us-backup"), flags_["us"]);
   ASSERT_TRUE(us.node->Start());
   us.channel = grpc::CreateChannel(us.node->address(), grpc::InsecureChannelCredentials());
-  // Once mx has pulled again, us numbers new writes after what mx applied.
-  ASSERT_TRUE(Eventually([&] {
-    v1::StatsResponse mx = sites_["mx"]->Stats();
-    return mx.peers_size() == 1 && mx.peers(0).state() == "connected" &&
-           us.Stats().own_log_sequence() >= mx.peers(0).applied_sequence();
-  }));
-  us.Write("us.a", 200, 100, 200);
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(dir_.Sub("us-backup")) /
+                                       "HISTORIAN_BACKUP"));  // storage/store.h kRestoreMarkerFile
+  us.Write("us.a", 200, 50, 200);
+  proxies_[{"mx", "us"}]->Heal();
+  ASSERT_TRUE(Eventually([&] { return sites_["mx"]->Read("us.a").size() == 250; }));
+  // And after mx has pulled again.
+  us.Write("us.a", 250, 50, 250);
   ASSERT_TRUE(Eventually([&] { return sites_["mx"]->Read("us.a").size() == 300; }));
   // What us lost with the restore comes back from mx by repair.
   grpc::Status st;
