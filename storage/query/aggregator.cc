@@ -37,16 +37,15 @@ absl::Status ValidateAggregateSpec(const AggregateSpec& spec, ValueType type) {
   if (spec.step <= 0) return absl::InvalidArgumentError("step_ns: must be > 0");
   if (spec.max_gap < 0) return absl::InvalidArgumentError("max_gap_ns: must be >= 0");
   if (NumWindows(spec) > kMaxWindows) {
-    return absl::InvalidArgumentError(absl::StrCat("step_ns: (end_ns - start_ns) / step_ns = ",
-                                                   NumWindows(spec), " windows, over the limit of ",
-                                                   kMaxWindows));
+    return absl::InvalidArgumentError(
+        absl::StrCat("step_ns: (end_ns - start_ns) / step_ns = ", NumWindows(spec),
+                     " windows, over the limit of ", kMaxWindows));
   }
   if (spec.functions.empty()) return absl::InvalidArgumentError("functions: none given");
   if (type == ValueType::kString) {
     for (AggFn f : spec.functions) {
       if (f != AggFn::kCount) {
-        return absl::InvalidArgumentError(
-            "functions: only COUNT is defined for a string tag");
+        return absl::InvalidArgumentError("functions: only COUNT is defined for a string tag");
       }
     }
   }
@@ -60,6 +59,7 @@ Aggregator::Aggregator(const AggregateSpec& spec, ValueType type)
     want_twa_ |= f == AggFn::kTwa;
     want_delta_ |= f == AggFn::kDelta || f == AggFn::kRate;
   }
+  runs_ = type == ValueType::kDouble && !spec.good_only && !want_m2_ && !want_twa_ && !want_delta_;
 }
 
 size_t Aggregator::WindowOf(int64_t ts) const {
@@ -129,7 +129,56 @@ void Aggregator::AddOne(int64_t ts, double v) {
   held_ = {ts, v};  // a NaN holds nothing and breaks the delta chain
 }
 
+void Aggregator::AddDoubleRuns(const codec::ChunkColumns& cols) {
+  const size_t n = cols.size();
+  const int64_t* ts = cols.timestamps.data();
+  const double* v = cols.doubles.data();
+  size_t last = n;  // the last sample in [start, end)
+  for (size_t i = 0; i < n;) {
+    if (ts[i] < spec_.start || ts[i] >= spec_.end) {
+      ++i;
+      continue;
+    }
+    const size_t w = WindowOf(ts[i]);
+    const int64_t start = spec_.start + static_cast<int64_t>(w) * spec_.step;
+    const uint64_t left = static_cast<uint64_t>(spec_.end) - static_cast<uint64_t>(start);
+    const int64_t end = left <= static_cast<uint64_t>(spec_.step) ? spec_.end : start + spec_.step;
+    size_t j = i + 1;
+    while (j < n && ts[j] >= start && ts[j] < end) ++j;
+    Window& win = windows_[w];
+    if (win.count == 0) win.first = v[i];
+    win.last = v[j - 1];
+    win.count += j - i;
+    // Accumulated in the same order as AddOne, so sums match bit for bit.
+    double sum = win.sum, lo = win.min, hi = win.max;
+    uint64_t good = win.n;
+    for (size_t k = i; k < j; ++k) {
+      const double x = v[k];
+      if (std::isnan(x)) continue;
+      if (good == 0) {
+        lo = hi = x;
+      } else {
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+      }
+      ++good;
+      sum += x;
+    }
+    win.sum = sum;
+    win.min = lo;
+    win.max = hi;
+    win.n = good;
+    last = j - 1;
+    i = j;
+  }
+  if (last != n) held_ = {ts[last], v[last]};
+}
+
 void Aggregator::Add(const codec::ChunkColumns& cols) {
+  if (runs_) {
+    AddDoubleRuns(cols);
+    return;
+  }
   for (size_t i = 0; i < cols.size(); ++i) {
     if (spec_.good_only && cols.qualities[i] != kQualityGood) continue;
     int64_t ts = cols.timestamps[i];
@@ -198,19 +247,39 @@ std::vector<WindowResult> Aggregator::Finish() {
       double v = kNaN;
       bool has = w.n > 0;
       switch (f) {
-        case AggFn::kCount: v = static_cast<double>(w.count); break;
-        case AggFn::kSum: v = has ? w.sum : kNaN; break;
-        case AggFn::kMin: v = has ? w.min : kNaN; break;
-        case AggFn::kMax: v = has ? w.max : kNaN; break;
-        case AggFn::kAvg: v = has ? w.sum / static_cast<double>(w.n) : kNaN; break;
-        case AggFn::kFirst: v = w.count > 0 ? w.first : kNaN; break;
-        case AggFn::kLast: v = w.count > 0 ? w.last : kNaN; break;
-        case AggFn::kStddev: v = has ? std::sqrt(w.m2 / static_cast<double>(w.n)) : kNaN; break;
+        case AggFn::kCount:
+          v = static_cast<double>(w.count);
+          break;
+        case AggFn::kSum:
+          v = has ? w.sum : kNaN;
+          break;
+        case AggFn::kMin:
+          v = has ? w.min : kNaN;
+          break;
+        case AggFn::kMax:
+          v = has ? w.max : kNaN;
+          break;
+        case AggFn::kAvg:
+          v = has ? w.sum / static_cast<double>(w.n) : kNaN;
+          break;
+        case AggFn::kFirst:
+          v = w.count > 0 ? w.first : kNaN;
+          break;
+        case AggFn::kLast:
+          v = w.count > 0 ? w.last : kNaN;
+          break;
+        case AggFn::kStddev:
+          v = has ? std::sqrt(w.m2 / static_cast<double>(w.n)) : kNaN;
+          break;
         case AggFn::kTwa:
           v = w.twa_covered > 0 ? w.twa_integral / static_cast<double>(w.twa_covered) : kNaN;
           break;
-        case AggFn::kDelta: v = w.has_delta ? w.delta : kNaN; break;
-        case AggFn::kRate: v = w.has_delta ? w.delta / (static_cast<double>(length) / 1e9) : kNaN; break;
+        case AggFn::kDelta:
+          v = w.has_delta ? w.delta : kNaN;
+          break;
+        case AggFn::kRate:
+          v = w.has_delta ? w.delta / (static_cast<double>(length) / 1e9) : kNaN;
+          break;
       }
       r.values.push_back(v);
     }

@@ -88,6 +88,10 @@ class Aggregator {
   size_t WindowOf(int64_t ts) const;
   void Hold(int64_t from, int64_t to, double value);
   void AddOne(int64_t ts, double v);
+  // Add for double samples when only count/sum/min/max/avg/first/last are
+  // asked (no good_only): takes each window's run of samples in one tight
+  // loop. Same results, bit for bit, as AddOne sample by sample.
+  void AddDoubleRuns(const codec::ChunkColumns& cols);
 
   const AggregateSpec spec_;
   const ValueType type_;
@@ -96,6 +100,7 @@ class Aggregator {
   bool want_m2_ = false;     // STDDEV
   bool want_twa_ = false;    // TIME_WEIGHTED_AVG
   bool want_delta_ = false;  // DELTA, RATE
+  bool runs_ = false;        // AddDoubleRuns applies
   // The window of the last sample, to skip the division for the next one.
   size_t cur_w_ = 0;
   int64_t cur_start_ = 1, cur_end_ = 0;
