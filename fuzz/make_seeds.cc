@@ -3,6 +3,7 @@
 // serialized WriteRequests (fuzz/corpus/write_request/). Run by
 // scripts/fuzz.sh --make-seeds; the output is committed.
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -93,6 +94,27 @@ int main(int argc, char** argv) {
   one.add_series()->set_tag("x");
   one.mutable_series(0)->add_samples()->mutable_value()->set_int64_value(42);
   Write(dir + "/write_request/one_int", one.SerializeAsString());
-  std::printf("wrote %d chunk seeds and 2 write request seeds\n", written);
+  // The columns form: a double tag fed int64s (one not exact), and a shape
+  // error (fewer values than timestamps).
+  historian::v1::WriteRequest cols;
+  auto* first = cols.add_series();  // creates the tag as double
+  first->set_tag("us.line1.flow");
+  first->mutable_columns()->add_timestamp_deltas_ns(1600000000000000000);
+  first->mutable_columns()->add_double_values(1.25);
+  auto* d = cols.add_series();
+  d->set_tag("us.line1.flow");
+  for (int64_t delta : {int64_t{1700000000000000000}, int64_t{1000000000}, int64_t{-500000000}}) {
+    d->mutable_columns()->add_timestamp_deltas_ns(delta);
+  }
+  for (int64_t v : {int64_t{3}, (int64_t{1} << 53) + 1, INT64_MAX})
+    d->mutable_columns()->add_int64_values(v);
+  d->mutable_columns()->add_qualities(0x40000000);
+  auto* e = cols.add_series();
+  e->set_tag("us.line1.level");
+  e->mutable_columns()->add_timestamp_deltas_ns(1);
+  e->mutable_columns()->add_timestamp_deltas_ns(1);
+  e->mutable_columns()->add_double_values(0.5);
+  Write(dir + "/write_request/columns", cols.SerializeAsString());
+  std::printf("wrote %d chunk seeds and 3 write request seeds\n", written);
   return 0;
 }

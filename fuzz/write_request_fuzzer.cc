@@ -39,7 +39,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto prepared = historian::server::PrepareWrite(request, limits, TheStore());
   if (!prepared.ok()) return 0;
   uint64_t total = 0, kept = 0;
-  for (const auto& series : request.series()) total += series.samples_size();
+  for (const auto& series : request.series()) {
+    total += series.samples_size() + series.columns().timestamp_deltas_ns_size();
+  }
   for (const auto& series : prepared->input.series) kept += series.cols.size();
   if (kept + prepared->rejected.size() != total) std::abort();
   return 0;

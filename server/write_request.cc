@@ -18,6 +18,13 @@ void Reject(uint32_t series, uint32_t sample, absl::StatusCode code, std::string
   out->push_back(std::move(r));
 }
 
+// True when the double nearest `v` is exactly `v`. (2^63 is out of int64's
+// range, so it is compared before converting back.)
+bool ExactAsDouble(int64_t v) {
+  const double d = static_cast<double>(v);
+  return d < 9223372036854775808.0 && static_cast<int64_t>(d) == v;
+}
+
 // The field name of sample j of series i, for error messages only (built on
 // the error path: the common path must not pay for formatting).
 std::string SampleField(int i, int j) { return absl::StrCat("series[", i, "].samples[", j, "]"); }
@@ -47,7 +54,7 @@ absl::Status AppendValue(const v1::Sample& s, const engine::TagInfo& tag, int i,
   switch (tag.type) {
     case ValueType::kDouble: {
       double d = int_into_double ? static_cast<double>(v.int64_value()) : v.double_value();
-      if (int_into_double && static_cast<int64_t>(d) != v.int64_value()) {
+      if (int_into_double && !ExactAsDouble(v.int64_value())) {
         std::string field = SampleField(i, j);
         return absl::InvalidArgumentError(absl::StrCat(field, ".value: int64 ", v.int64_value(),
                                                        " is not exact as a double (tag '", tag.name,
@@ -149,15 +156,14 @@ void AppendColumns(const v1::SampleColumns& c, const engine::TagInfo& tag, int i
       case ValueType::kDouble:
         if (kind == ValueType::kInt64) {
           const int64_t v = c.int64_values(j);
-          const double d = static_cast<double>(v);
-          if (static_cast<int64_t>(d) != v) {
+          if (!ExactAsDouble(v)) {
             Reject(i, j, absl::StatusCode::kInvalidArgument,
                    absl::StrCat("series[", i, "].columns.int64_values[", j, "]: int64 ", v,
                                 " is not exact as a double (tag '", tag.name, "' is double)"),
                    rejected);
             continue;
           }
-          cols->doubles.push_back(d);
+          cols->doubles.push_back(static_cast<double>(v));
         } else {
           cols->doubles.push_back(c.double_values(j));
         }
