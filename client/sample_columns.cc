@@ -97,6 +97,15 @@ void AppendSample(historian::v1::Sample sample, int64_t* last_timestamp_ns,
   *series->add_samples() = std::move(sample);
 }
 
+const google::protobuf::RepeatedPtrField<historian::v1::Sample>& ResponseSamples(
+    const historian::v1::ReadResponse& response,
+    google::protobuf::RepeatedPtrField<historian::v1::Sample>* scratch) {
+  if (!response.has_columns()) return response.samples();
+  scratch->Clear();
+  ColumnsToSamples(response.columns(), scratch);
+  return *scratch;
+}
+
 void FinishSeries(historian::v1::TagSamples* series) {
   if (!series->has_columns()) return;
   SampleColumns* c = series->mutable_columns();

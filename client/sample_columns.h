@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "historian/v1/ingest.pb.h"
+#include "historian/v1/query.pb.h"
 
 namespace historian::client {
 
@@ -26,6 +27,12 @@ void FinishSeries(historian::v1::TagSamples* series);
 // Appends the samples held in `columns` to `out`, one message each.
 void ColumnsToSamples(const historian::v1::SampleColumns& columns,
                       google::protobuf::RepeatedPtrField<historian::v1::Sample>* out);
+
+// The samples of a Read response, whichever form it carries: its `samples`,
+// or its `columns` unpacked into *scratch (cleared first).
+const google::protobuf::RepeatedPtrField<historian::v1::Sample>& ResponseSamples(
+    const historian::v1::ReadResponse& response,
+    google::protobuf::RepeatedPtrField<historian::v1::Sample>* scratch);
 
 }  // namespace historian::client
 

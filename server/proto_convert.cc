@@ -1,5 +1,7 @@
 #include "server/proto_convert.h"
 
+#include <algorithm>
+
 namespace historian::server {
 
 ValueType ValueTypeFromProto(v1::ValueType type) {
@@ -80,6 +82,43 @@ void SampleToProto(const codec::ChunkColumns& cols, size_t i, v1::Sample* out) {
       break;
     default:
       break;
+  }
+}
+
+void ColumnsToProto(const codec::ChunkColumns& cols, v1::SampleColumns* out) {
+  const int n = static_cast<int>(cols.size());
+  if (n == 0) return;
+  uint64_t prev = 0;  // unsigned: deltas wrap instead of overflowing
+  auto* deltas = out->mutable_timestamp_deltas_ns();
+  deltas->Reserve(n);
+  for (int64_t ts : cols.timestamps) {
+    deltas->AddAlreadyReserved(static_cast<int64_t>(static_cast<uint64_t>(ts) - prev));
+    prev = static_cast<uint64_t>(ts);
+  }
+  switch (cols.type) {
+    case ValueType::kDouble:
+      out->mutable_double_values()->Add(cols.doubles.begin(), cols.doubles.end());
+      break;
+    case ValueType::kInt64:
+      out->mutable_int64_values()->Add(cols.ints.begin(), cols.ints.end());
+      break;
+    case ValueType::kBool:
+      for (uint8_t b : cols.bools) out->add_bool_values(b != 0);
+      break;
+    case ValueType::kString:
+      for (const std::string& s : cols.strings) out->add_string_values(s);
+      break;
+    default:
+      break;
+  }
+  // Qualities: none when every sample is Good, one when all are equal, else
+  // one per sample.
+  const uint32_t first = cols.qualities[0];
+  if (std::all_of(cols.qualities.begin(), cols.qualities.end(),
+                  [&](uint32_t q) { return q == first; })) {
+    if (first != 0) out->add_qualities(first);
+  } else {
+    out->mutable_qualities()->Add(cols.qualities.begin(), cols.qualities.end());
   }
 }
 

@@ -22,6 +22,9 @@ ValueType ValueKind(const v1::Value& value);
 
 // Sample `i` of `cols` into `*out`.
 void SampleToProto(const codec::ChunkColumns& cols, size_t i, v1::Sample* out);
+// Sets `out` (REQUIRES: empty) to the samples of `cols` in the columns form:
+// timestamp deltas, the value column, qualities once when all are equal.
+void ColumnsToProto(const codec::ChunkColumns& cols, v1::SampleColumns* out);
 
 }  // namespace historian::server
 

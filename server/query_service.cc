@@ -103,7 +103,11 @@ grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRe
   auto send = [&](const engine::TagInfo& tag, const codec::ChunkColumns& c) {
     response.Clear();
     response.set_tag(tag.name);
-    for (size_t i = 0; i < c.size(); ++i) SampleToProto(c, i, response.add_samples());
+    if (request->columns()) {
+      ColumnsToProto(c, response.mutable_columns());
+    } else {
+      for (size_t i = 0; i < c.size(); ++i) SampleToProto(c, i, response.add_samples());
+    }
     return writer->Write(response);
   };
   for (size_t ti = first_tag; ti < tags.size(); ++ti) {

@@ -245,9 +245,12 @@ absl::Status RunExport(CommandContext& ctx, const ParsedArgs& args) {
     }
     request.set_start_ns(from);
     request.set_end_ns(to);
+    request.set_columns(true);
+    google::protobuf::RepeatedPtrField<v1::Sample> scratch;
     RETURN_IF_ERROR(client->Read(request, [&](const v1::ReadResponse& response) {
-      for (const v1::Sample& s : response.samples()) writer.Write(response.tag(), s);
-      exported += response.samples_size();
+      const auto& samples = client::ResponseSamples(response, &scratch);
+      for (const v1::Sample& s : samples) writer.Write(response.tag(), s);
+      exported += samples.size();
       progress.Update(exported);
       if (!*out) return absl::DataLossError(absl::StrCat("cannot write to ", path));
       return absl::OkStatus();

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "api/core/status_macros.h"
 #include "client/cli/context.h"
+#include "client/sample_columns.h"
 #include "client/time_parse.h"
 
 namespace historian::cli {
@@ -116,13 +117,16 @@ absl::Status ReadRaw(CommandContext& ctx, client::Client& client,
     request.set_end_ns(to);
     request.set_include_bounds(args.Has("bounds"));
     request.set_limit(remaining);
+    request.set_columns(true);
+    google::protobuf::RepeatedPtrField<v1::Sample> scratch;
     absl::Status status = client.Read(request, [&](const v1::ReadResponse& response) {
-      for (int i = 0; i < response.samples_size(); ++i) {
+      const auto& samples = client::ResponseSamples(response, &scratch);
+      for (int i = 0; i < samples.size(); ++i) {
         if (limit > 0 && remaining == 0) {
           more_exist = true;
           return kLimitReached;
         }
-        writer.Write(response.tag(), response.samples(i));
+        writer.Write(response.tag(), samples[i]);
         if (limit > 0) --remaining;
       }
       if (limit > 0 && remaining == 0 && !response.continuation_token().empty()) {
