@@ -20,6 +20,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "bench/plant_data.h"
+#include "storage/allocator_tuning.h"
 #include "storage/store.h"
 
 ABSL_FLAG(int, tags, 1000, "Tags in the plant");
@@ -168,6 +169,7 @@ int Run() {
 }  // namespace historian::bench
 
 int main(int argc, char** argv) {
+  historian::TuneAllocatorForStore();  // as historiand runs the store
   absl::ParseCommandLine(argc, argv);
   return historian::bench::Run();
 }

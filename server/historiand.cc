@@ -1,6 +1,5 @@
 // historiand: one historian node. Runs with no arguments (data in ./data,
 // site "local", listening on 127.0.0.1:7400); flags set the rest.
-#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -26,6 +25,7 @@
 #include "server/replicator.h"
 #include "server/services.h"
 #include "server/tls.h"
+#include "storage/allocator_tuning.h"
 #include "storage/store.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "Directory of the node's database");
@@ -268,12 +268,7 @@ int Run() {
 }  // namespace historian
 
 int main(int argc, char** argv) {
-  // Ingest allocates and frees buffers of 0.1-10 MB per batch (requests,
-  // log entries, write batches). With glibc's defaults each one is a fresh
-  // mmap or a heap trim, so every batch pays page faults and page clearing
-  // (12% of node CPU at 4M samples/s). Keep such buffers in the heap for reuse.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  historian::TuneAllocatorForStore();
   absl::SetProgramUsageMessage("historian node: historiand [--flagfile=F] [--flag=value ...]");
   absl::ParseCommandLine(argc, argv);
   return historian::Run();
