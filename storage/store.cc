@@ -277,6 +277,7 @@ void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
     if (!tag->head) {
       tag->head = std::make_unique<HeadBuffer>(tag->info.type);
       tag->head->started_ns = now;
+      if (tag->last_head_samples > 0) tag->head->cols.Reserve(tag->last_head_samples);
     }
     tag->head->cols.Append(s.cols, 0, s.cols.size());
     NoteOriginSeq(&tag->head->seqs, origin_name, seq);

@@ -68,6 +68,8 @@ struct TagState {
   int64_t overlap_min = kMaxTimestamp;
   int64_t overlap_max = kMinTimestamp;
   bool deleted = false;
+  // Samples of the last head sealed: the next head reserves as much.
+  uint32_t last_head_samples = 0;
   // The newest sample (1 sample) once a Latest call has looked it up; kept
   // current by every apply, so Latest of many tags is a memory copy.
   std::unique_ptr<codec::ChunkColumns> latest;

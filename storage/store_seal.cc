@@ -26,6 +26,8 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
     t = FindTag(id);
     if (t == nullptr || t->sealing || !t->head) return absl::OkStatus();
     t->head->cols.Normalize();
+    t->last_head_samples =
+        static_cast<uint32_t>(std::min<size_t>(t->head->cols.size(), options.chunk_max_samples));
     t->sealing = std::move(t->head);
     t->rollup_dirty_min = std::min(t->rollup_dirty_min, t->sealing->cols.timestamps().front());
   }

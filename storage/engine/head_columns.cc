@@ -46,6 +46,17 @@ void HeadColumns::AppendVersion(Version v) {
   wide_versions_->push_back(v);
 }
 
+void HeadColumns::Reserve(size_t n) {
+  timestamps_.reserve(n);
+  version_offsets_.reserve(n);
+  if (type_ == ValueType::kString) {
+    if (!strings_) strings_ = std::make_unique<std::vector<std::string>>();
+    strings_->reserve(n);
+  } else {
+    words_.reserve(n);
+  }
+}
+
 void HeadColumns::Append(const codec::ChunkColumns& from, size_t begin, size_t end) {
   if (begin >= end) return;
   for (size_t i = begin; i < end; ++i) AppendVersion(from.versions[i]);

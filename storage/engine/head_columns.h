@@ -31,6 +31,10 @@ class HeadColumns {
   // In append order until Normalize().
   const std::vector<int64_t>& timestamps() const { return timestamps_; }
 
+  // Room for `n` samples without regrowing (a tag's next head is usually as
+  // large as its last one).
+  void Reserve(size_t n);
+
   // Appends samples [begin, end) of `from`. REQUIRES: same type.
   void Append(const codec::ChunkColumns& from, size_t begin, size_t end);
   void Append(const HeadColumns& from);

@@ -124,6 +124,25 @@ TEST_F(StoreTest, ReadsMergeHeadChunksAndSurviveCrash) {
   EXPECT_EQ(ReadAll(t, 5000, 6000), (std::map<int64_t, double>{{5000, 2.5}, {5500, -1}}));
 }
 
+TEST_F(StoreTest, HeadCostsUnder200BytesPerActiveTagPlus20PerSample) {
+  // The budget: <= 200 bytes per active tag plus its open chunk. A
+  // head refilled after a seal reserves what the last one held, so it has
+  // no growth slack: 12 samples one at a time, as a live gateway sends them.
+  TagId t = Tag("mem");
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 12; ++i) {
+      const int64_t ts = (round * 100 + i) * int64_t{1000000000};
+      ASSERT_TRUE(WriteDoubles(t, {{ts, 20.0 + i * 0.1}}).ok());
+    }
+    StoreStats stats = store_->Stats();
+    EXPECT_EQ(stats.head_tags, 1u);
+    EXPECT_EQ(stats.head_samples, 12u);
+    if (round == 1) EXPECT_LE(stats.head_bytes, 200u + 12u * 20u);
+    ASSERT_TRUE(store_->SealAll().ok());
+  }
+  EXPECT_EQ(store_->Stats().head_bytes, 0u);
+}
+
 TEST_F(StoreTest, CorrectionReplacesValueAcrossSealedChunks) {
   TagId t = Tag("a");
   ASSERT_TRUE(WriteDoubles(t, {{1, 1}, {2, 2}, {3, 3}}).ok());
