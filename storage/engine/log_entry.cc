@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "storage/engine/coding.h"
@@ -29,10 +30,12 @@ bool UseChunkForm(const codec::ChunkColumns& c) {
   return true;
 }
 
-bool AllVersionsEqual(const LogEntry& entry) {
-  for (const SeriesData& s : entry.series) {
-    if (UseChunkForm(s.cols)) continue;  // carries its own versions
-    for (Version v : s.cols.versions) {
+// True when every sample of a series written sample by sample (no chunk)
+// carries the entry's version.
+bool AllVersionsEqual(const LogEntry& entry, const std::vector<std::string>& chunks) {
+  for (size_t i = 0; i < entry.series.size(); ++i) {
+    if (!chunks[i].empty()) continue;  // a chunk carries its own versions
+    for (Version v : entry.series[i].cols.versions) {
       if (v != entry.version) return false;
     }
   }
@@ -49,7 +52,15 @@ uint64_t LogEntry::NumSamples() const {
 void EncodeLogEntry(const LogEntry& entry, std::string* out) {
   uint64_t flags = 0;
   if (!entry.catalog_upserts.empty() || !entry.catalog_deletes.empty()) flags |= kFlagCatalog;
-  if (!AllVersionsEqual(entry)) flags |= kFlagSampleVersions;
+  // The chunk of each series stored in chunk form (empty: sample by sample).
+  std::vector<std::string> chunks(entry.series.size());
+  for (size_t i = 0; i < entry.series.size(); ++i) {
+    if (UseChunkForm(entry.series[i].cols) &&
+        !codec::EncodeChunk(entry.series[i].cols, &chunks[i]).ok()) {
+      chunks[i].clear();
+    }
+  }
+  if (!AllVersionsEqual(entry, chunks)) flags |= kFlagSampleVersions;
   out->push_back(static_cast<char>(kLogEntryFormat));
   PutVarint64(entry.version, out);
   PutVarint64(flags, out);
@@ -60,18 +71,15 @@ void EncodeLogEntry(const LogEntry& entry, std::string* out) {
     for (const std::string& name : entry.catalog_deletes) PutString(name, out);
   }
   PutVarint64(entry.series.size(), out);
-  std::string chunk;
-  for (const SeriesData& s : entry.series) {
+  for (size_t si = 0; si < entry.series.size(); ++si) {
+    const SeriesData& s = entry.series[si];
     const codec::ChunkColumns& c = s.cols;
     PutFixed64(s.tag, out);
     out->push_back(static_cast<char>(c.type));
-    if (UseChunkForm(c)) {
-      chunk.clear();
-      if (codec::EncodeChunk(c, &chunk).ok()) {
-        out->push_back(static_cast<char>(kFormChunk));
-        PutString(chunk, out);
-        continue;
-      }
+    if (!chunks[si].empty()) {
+      out->push_back(static_cast<char>(kFormChunk));
+      PutString(chunks[si], out);
+      continue;
     }
     out->push_back(static_cast<char>(kFormSamples));
     PutVarint64(c.size(), out);
