@@ -1,6 +1,7 @@
 // File: bench_queries.cc
 #include "bench/bench_queries.h"
 
+#include <algorithm>
 #include <functional>
 
 #include "absl/strings/str_cat.h"
@@ -34,7 +35,8 @@ absl::StatusOr<QueryResult> Time(const std::string& name, int runs,
 }  // namespace
 
 absl::StatusOr<std::vector<QueryResult>> RunQueries(const DataSet& data, client::Client& client,
-                                                    int runs) {
+                                                    int runs,
+                                                    const std::vector<std::string>& only) {
   const QuerySpec spec = MakeQuerySpec(data);
   std::vector<QueryResult> out;
 
@@ -60,10 +62,11 @@ absl::StatusOr<std::vector<QueryResult>> RunQueries(const DataSet& data, client:
       req.set_end_ns(spec.end_ns);
       req.set_step_ns(kMinute);
       req.add_functions(historian::v1::AVG);
+      req.set_columns(true);  // packed arrays per series (VictoriaMetrics: one values array)
       absl::StatusOr<historian::v1::AggregateResponse> resp = client.Aggregate(req);
       if (!resp.ok()) return resp.status();
       uint64_t n = 0;
-      for (const auto& series : resp->series()) n += static_cast<uint64_t>(series.windows_size());
+      for (const auto& series : resp->series()) n += static_cast<uint64_t>(series.counts_size());
       return n;
     };
   };
@@ -84,6 +87,7 @@ absl::StatusOr<std::vector<QueryResult>> RunQueries(const DataSet& data, client:
       {"latest_all", latest},
   };
   for (const auto& [name, fn] : queries) {
+    if (!only.empty() && std::find(only.begin(), only.end(), name) == only.end()) continue;
     absl::StatusOr<QueryResult> r = Time(name, runs, fn);
     if (!r.ok()) return r.status();
     out.push_back(std::move(*r));

@@ -29,8 +29,11 @@ struct QueryResult {
   uint64_t items = 0;  // samples, windows or values returned by one run
 };
 
+// `only`: names of the queries to run (raw_1tag, avg_1tag, avg_100tags,
+// latest_all); empty runs all of them.
 absl::StatusOr<std::vector<QueryResult>> RunQueries(const DataSet& data, client::Client& client,
-                                                    int runs);
+                                                    int runs,
+                                                    const std::vector<std::string>& only = {});
 
 }  // namespace historian::bench
 

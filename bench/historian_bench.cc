@@ -57,6 +57,8 @@ ABSL_FLAG(std::string, ingest_client, "encoded",
           "streams (like the other systems' file loaders); writer: client::Writer, data "
           "generated while sending (a live gateway)");
 ABSL_FLAG(int32_t, query_runs, 30, "Timed runs of each query (after one warm-up)");
+ABSL_FLAG(std::vector<std::string>, queries, {},
+          "Only these queries (raw_1tag,avg_1tag,avg_100tags,latest_all); default all");
 ABSL_FLAG(std::string, emit, "",
           "Only write the data set and exit: influx-lp, vm-jsonl or query-spec");
 ABSL_FLAG(std::string, out, "-", "--emit destination (file, file prefix, or - for stdout)");
@@ -66,6 +68,9 @@ ABSL_FLAG(std::string, historiand, "", "historiand binary (default: <build>/serv
 ABSL_FLAG(std::string, work_dir, "/tmp/historian-bench", "Data dirs of started nodes (wiped)");
 ABSL_FLAG(bool, keep_data, false, "Keep --work_dir after the run");
 ABSL_FLAG(std::string, endpoint, "127.0.0.1:7400", "--start_node=false: node to load");
+ABSL_FLAG(bool, load, true,
+          "--start_node=false: load the data set (false: the node holds it already; "
+          "only queries, e.g. to profile them)");
 ABSL_FLAG(std::string, node_data_dir, "", "--start_node=false: its data dir, for bytes/sample");
 ABSL_FLAG(int64_t, node_pid, 0, "--start_node=false: its pid, for peak RSS");
 ABSL_FLAG(std::string, peer_endpoint, "",
@@ -188,7 +193,8 @@ absl::Status LoadDataSet(const DataSet& data, const std::string& endpoint, Repor
 absl::Status RunQueriesOn(const DataSet& data, const std::string& endpoint, Report* report) {
   Log("querying");
   ASSIGN_OR_RETURN(std::unique_ptr<client::Client> c, Connect(endpoint));
-  ASSIGN_OR_RETURN(report->queries, RunQueries(data, *c, absl::GetFlag(FLAGS_query_runs)));
+  ASSIGN_OR_RETURN(report->queries, RunQueries(data, *c, absl::GetFlag(FLAGS_query_runs),
+                                               absl::GetFlag(FLAGS_queries)));
   return absl::OkStatus();
 }
 
@@ -250,8 +256,10 @@ absl::Status RunWithOwnNodes(const DataSet& data, Report* report) {
 absl::Status RunWithGivenNode(const DataSet& data, Report* report) {
   const std::string endpoint = absl::GetFlag(FLAGS_endpoint);
   report->node_pid = static_cast<pid_t>(absl::GetFlag(FLAGS_node_pid));
-  RETURN_IF_ERROR(LoadDataSet(data, endpoint, report));
-  RETURN_IF_ERROR(Compact(endpoint, &report->compact_seconds));
+  if (absl::GetFlag(FLAGS_load)) {
+    RETURN_IF_ERROR(LoadDataSet(data, endpoint, report));
+    RETURN_IF_ERROR(Compact(endpoint, &report->compact_seconds));
+  }
   RETURN_IF_ERROR(ColumnFamilyBytes(endpoint, &report->cf_sst_bytes));
   RETURN_IF_ERROR(RunQueriesOn(data, endpoint, report));
   if (const std::string dir = absl::GetFlag(FLAGS_node_data_dir); !dir.empty()) {
@@ -336,19 +344,22 @@ std::string Json(const Report& r) {
   return j;
 }
 
+// A preset fills in the flags left at their defaults; a flag given on the
+// command line with another value wins (e.g. --preset=full --query_runs=300).
+template <typename T>
+void PresetDefault(absl::Flag<T>* flag, const T& flag_default, const T& preset_value) {
+  if (absl::GetFlag(*flag) == flag_default) absl::SetFlag(flag, preset_value);
+}
+
 void ApplyPreset() {
   const std::string preset = absl::GetFlag(FLAGS_preset);
-  if (preset == "small") {
-    absl::SetFlag(&FLAGS_tags, 1000);
-    absl::SetFlag(&FLAGS_duration, absl::Minutes(10));
-    absl::SetFlag(&FLAGS_query_runs, 30);
-    absl::SetFlag(&FLAGS_repl_duration, absl::Seconds(15));
-  } else if (preset == "full") {
-    absl::SetFlag(&FLAGS_tags, 10000);
-    absl::SetFlag(&FLAGS_duration, absl::Hours(1));
-    absl::SetFlag(&FLAGS_query_runs, 20);
-    absl::SetFlag(&FLAGS_repl_duration, absl::Seconds(30));
-  }
+  if (preset != "small" && preset != "full") return;
+  const bool full = preset == "full";
+  PresetDefault<uint64_t>(&FLAGS_tags, 200, full ? 10000 : 1000);
+  PresetDefault(&FLAGS_duration, absl::Minutes(10), full ? absl::Hours(1) : absl::Minutes(10));
+  PresetDefault(&FLAGS_query_runs, 30, full ? 20 : 30);
+  PresetDefault(&FLAGS_repl_duration, absl::Seconds(20),
+                full ? absl::Seconds(30) : absl::Seconds(15));
 }
 
 int Main() {

@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "server/cancellation.h"
 #include "server/parallel_for.h"
 #include "server/proto_convert.h"
 #include "server/services.h"
@@ -15,23 +16,16 @@
 namespace historian::server {
 namespace {
 
-constexpr size_t kPageSamples = 65536;
-
-// Calls fn(page) for the samples of `tag` in [start, end), in time order.
+// Calls fn(piece) for the samples of `tag` in [start, end), in time order,
+// a chunk's worth at a time (Store::ScanRaw: no copy of the range).
 template <typename Fn>
-absl::Status ForEachPage(Store* store, grpc::ServerContext* context, TagId tag, int64_t start,
-                         int64_t end, Fn fn) {
-  codec::ChunkColumns page;
-  int64_t cursor = start;
-  while (cursor < end) {
-    if (context->IsCancelled()) return absl::CancelledError("cancelled by the client");
-    absl::Status s = store->ReadRaw(tag, cursor, end, kPageSamples, &page);
-    if (!s.ok()) return s;
-    if (page.size() > 0) fn(page);
-    if (page.size() < kPageSamples) break;
-    cursor = page.timestamps.back() + 1;
-  }
-  return absl::OkStatus();
+absl::Status ForEachPiece(Store* store, CancellationProbe* cancel, TagId tag, int64_t start,
+                          int64_t end, Fn fn) {
+  return store->ScanRaw(tag, start, end, [&](const codec::ChunkColumns& piece) {
+    if (cancel->Cancelled()) return absl::CancelledError("cancelled by the client");
+    fn(piece);
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::vector<engine::TagInfo>> ResolveTags(
@@ -139,10 +133,10 @@ absl::StatusOr<query::AggFn> AggFnFromProto(int f) {
   }
 }
 
-// The windows of one tag into *series.
-absl::Status AggregateTag(Store* store, grpc::ServerContext* context,
-                          const query::AggregateSpec& spec, const engine::TagInfo& tag,
-                          v1::AggregateSeries* series) {
+// The windows of one tag into *series, as AggregateWindow messages or (with
+// `columns`) as the series' counts and values columns.
+absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::AggregateSpec& spec,
+                          const engine::TagInfo& tag, bool columns, v1::AggregateSeries* series) {
   codec::ChunkColumns prev;
   query::Aggregator agg(spec, tag.type);
   // The previous sample carries into the first window (time-weighted
@@ -156,7 +150,7 @@ absl::Status AggregateTag(Store* store, grpc::ServerContext* context,
     if (absl::Status s = store->Before(tag.id, spec.start, &prev); !s.ok()) return s;
     if (prev.size() == 1) agg.SetPrevious(prev, 0);
   }
-  // Whole 1-hour and 1-minute buckets of sealed data come from rollups;
+  // Whole 1-hour buckets of sealed data come from rollups;
   // raw samples only at window edges and for what is not sealed yet.
   bool rollups = !spec.good_only && spec.max_gap == 0 && tag.type != ValueType::kString;
   std::vector<Segment> plan = rollups ? PlanSegments(spec.start, spec.end, spec.step,
@@ -165,8 +159,8 @@ absl::Status AggregateTag(Store* store, grpc::ServerContext* context,
   std::vector<std::pair<int64_t, engine::Rollup>> buckets;
   for (const Segment& seg : plan) {
     if (seg.width == 0) {
-      absl::Status s = ForEachPage(store, context, tag.id, seg.from, seg.to,
-                                   [&](const codec::ChunkColumns& page) { agg.Add(page); });
+      absl::Status s = ForEachPiece(store, cancel, tag.id, seg.from, seg.to,
+                                    [&](const codec::ChunkColumns& page) { agg.Add(page); });
       if (!s.ok()) return s;
       continue;
     }
@@ -177,11 +171,19 @@ absl::Status AggregateTag(Store* store, grpc::ServerContext* context,
     for (const auto& [b, r] : buckets) agg.AddRollup(b, b + seg.width, r);
   }
   series->set_tag(tag.name);
-  for (auto& w : agg.Finish()) {
+  const query::WindowResults windows = agg.Finish();
+  if (columns) {
+    series->mutable_counts()->Add(windows.counts.begin(), windows.counts.end());
+    series->mutable_values()->Add(windows.values.begin(), windows.values.end());
+    return absl::OkStatus();
+  }
+  series->mutable_windows()->Reserve(static_cast<int>(windows.size()));
+  for (size_t k = 0; k < windows.size(); ++k) {
     v1::AggregateWindow* out = series->add_windows();
-    out->set_start_ns(w.start);
-    out->set_count(w.count);
-    for (double v : w.values) out->add_values(v);
+    out->set_start_ns(spec.start + static_cast<int64_t>(k) * spec.step);
+    out->set_count(windows.counts[k]);
+    out->mutable_values()->Add(windows.values.begin() + k * windows.functions,
+                               windows.values.begin() + (k + 1) * windows.functions);
   }
   return absl::OkStatus();
 }
@@ -190,6 +192,7 @@ absl::Status Aggregate(Store* store, grpc::ServerContext* context, const Limits&
                        const v1::AggregateRequest& request, v1::AggregateResponse* response) {
   auto tags = ResolveTags(store, request.tags(), limits);
   if (!tags.ok()) return tags.status();
+  CancellationProbe cancel(context);
   query::AggregateSpec spec;
   spec.start = request.start_ns();
   spec.end = request.end_ns();
@@ -210,7 +213,7 @@ absl::Status Aggregate(Store* store, grpc::ServerContext* context, const Limits&
   // series (added up front, so the response is in request order).
   for (size_t i = 0; i < tags->size(); ++i) response->add_series();
   return ParallelFor(tags->size(), AvailableCores(), [&](size_t i) {
-    return AggregateTag(store, context, spec, (*tags)[i],
+    return AggregateTag(store, &cancel, spec, (*tags)[i], request.columns(),
                         response->mutable_series(static_cast<int>(i)));
   });
 }
@@ -219,6 +222,7 @@ absl::Status Interpolate(Store* store, grpc::ServerContext* context, const Limit
                          const v1::InterpolateRequest& request, v1::InterpolateResponse* response) {
   auto tags = ResolveTags(store, request.tags(), limits);
   if (!tags.ok()) return tags.status();
+  CancellationProbe cancel(context);
   query::InterpolateSpec spec;
   spec.start = request.start_ns();
   spec.end = request.end_ns();
@@ -240,8 +244,8 @@ absl::Status Interpolate(Store* store, grpc::ServerContext* context, const Limit
     query::Interpolator interp(spec, tag.type);
     if (absl::Status s = store->Before(tag.id, spec.start, &edge); !s.ok()) return s;
     if (edge.size() == 1) interp.SetPrevious(edge, 0);
-    absl::Status s = ForEachPage(store, context, tag.id, spec.start, spec.end,
-                                 [&](const codec::ChunkColumns& page) { interp.Add(page); });
+    absl::Status s = ForEachPiece(store, &cancel, tag.id, spec.start, spec.end,
+                                  [&](const codec::ChunkColumns& page) { interp.Add(page); });
     if (!s.ok()) return s;
     if (absl::Status n = store->ReadRaw(tag.id, spec.end, kMaxTimestamp, 1, &edge); !n.ok()) {
       return n;
@@ -263,6 +267,7 @@ absl::Status Plot(Store* store, grpc::ServerContext* context, const Limits& limi
                   const v1::PlotRequest& request, v1::PlotResponse* response) {
   auto tags = ResolveTags(store, request.tags(), limits);
   if (!tags.ok()) return tags.status();
+  CancellationProbe cancel(context);
   if (absl::Status s =
           query::ValidatePlotSpec(request.start_ns(), request.end_ns(), request.buckets());
       !s.ok()) {
@@ -282,8 +287,8 @@ absl::Status Plot(Store* store, grpc::ServerContext* context, const Limits& limi
     std::vector<std::pair<int64_t, engine::Rollup>> rollups;
     for (const Segment& seg : plan) {
       if (seg.width == 0) {
-        absl::Status s = ForEachPage(store, context, tag.id, seg.from, seg.to,
-                                     [&](const codec::ChunkColumns& page) { plotter.Add(page); });
+        absl::Status s = ForEachPiece(store, &cancel, tag.id, seg.from, seg.to,
+                                      [&](const codec::ChunkColumns& page) { plotter.Add(page); });
         if (!s.ok()) return s;
         continue;
       }

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "server/cancellation.h"
 #include "server/proto_convert.h"
 #include "server/services.h"
 #include "server/status_util.h"
@@ -98,6 +99,7 @@ grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRe
                              ? limits_.max_read_samples
                              : std::min<uint64_t>(request->limit(), limits_.max_read_samples);
   uint64_t sent = 0;
+  CancellationProbe cancel(context);
   codec::ChunkColumns cols;
   v1::ReadResponse response;
   auto send = [&](const engine::TagInfo& tag, const codec::ChunkColumns& c) {
@@ -119,7 +121,7 @@ grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRe
     }
     bool exhausted = false;
     while (!exhausted) {
-      if (context->IsCancelled()) return grpc::Status::CANCELLED;
+      if (cancel.Cancelled()) return grpc::Status::CANCELLED;
       if (sent == limit) {
         // Limit reached: tell the client where to resume, if anything is left.
         absl::Status s = store_->ReadRaw(tag.id, cursor, end, 1, &cols);

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -199,10 +200,17 @@ class Store {
   // Errors: DataLoss naming the tag and chunk when a chunk is corrupt.
   absl::Status ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_samples,
                        codec::ChunkColumns* out) const;
-  // Rollups of `tag` with bucket width `width` (engine::kRollupMinute or
-  // kRollupHour) for buckets starting in [start, end), in time order; only
-  // buckets that hold sealed samples. Samples at or after UnsealedFrom(tag)
-  // may be missing from them.
+  // The samples ReadRaw would return, handed to `fn` in time order in one or
+  // more pieces without materialising the range: a piece per chunk while
+  // chunks and unsealed data do not overlap, one merged piece from the first
+  // overlap on. Pieces have no versions. For scans that fold samples
+  // (aggregates, plots); a piece is valid only during its call. The first
+  // error of `fn` stops the scan and is returned. Errors: as ReadRaw.
+  absl::Status ScanRaw(TagId tag, int64_t start, int64_t end,
+                       absl::FunctionRef<absl::Status(const codec::ChunkColumns&)> fn) const;
+  // Rollups of `tag` with bucket width `width` (engine::kRollupHour) for buckets starting in
+  // [start, end), in time order; only buckets that hold sealed samples. Samples at or after
+  // UnsealedFrom(tag) may be missing from them.
   absl::Status ReadRollups(TagId tag, int64_t width, int64_t start, int64_t end,
                            std::vector<std::pair<int64_t, engine::Rollup>>* out) const;
   // The earliest timestamp whose bucket the rollups may not cover yet

@@ -242,6 +242,11 @@ struct Store::Impl {
   absl::Status ReadChunks(TagId tag, int64_t start, int64_t end, int64_t max_span,
                           size_t max_samples, std::vector<codec::ChunkColumns>* parts,
                           std::vector<uint64_t>* chunk_ids) const;
+  // Copies the unsealed samples of `tag` in [start, end) (sealing buffer and
+  // head, both reset to the tag's type) and the tag's widest chunk span.
+  // Takes mu. Errors: NotFound for an unknown tag.
+  absl::Status CopyUnsealed(TagId tag, int64_t start, int64_t end, codec::ChunkColumns* sealing,
+                            codec::ChunkColumns* head, int64_t* max_span);
 };
 
 }  // namespace historian

@@ -5,6 +5,7 @@
 // nothing is missed; seeing it twice is harmless (same version, deduplicated).
 #include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
 #include "storage/engine/columns.h"
@@ -115,24 +116,29 @@ absl::Status Store::Impl::ReadSealed(TagId tag, int64_t start, int64_t end, int6
   return absl::OkStatus();
 }
 
+absl::Status Store::Impl::CopyUnsealed(TagId tag, int64_t start, int64_t end,
+                                       codec::ChunkColumns* sealing, codec::ChunkColumns* head,
+                                       int64_t* max_span) {
+  absl::MutexLock l(&mu);
+  TagState* t = FindTag(tag);
+  if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
+  sealing->Reset(t->info.type);
+  head->Reset(t->info.type);
+  if (t->head) {
+    t->head->cols.Normalize();
+    t->head->cols.CopyRange(start, end, head);
+  }
+  if (t->sealing) t->sealing->cols.CopyRange(start, end, sealing);
+  *max_span = t->max_span;
+  return absl::OkStatus();
+}
+
 absl::Status Store::ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_samples,
                             codec::ChunkColumns* out) const {
   codec::ChunkColumns sealing, head;
   int64_t max_span = 0;
-  {
-    absl::MutexLock l(&impl_->mu);
-    TagState* t = impl_->FindTag(tag);
-    if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
-    out->Reset(t->info.type);
-    sealing.Reset(t->info.type);
-    head.Reset(t->info.type);
-    if (t->head) {
-      t->head->cols.Normalize();
-      t->head->cols.CopyRange(start, end, &head);
-    }
-    if (t->sealing) t->sealing->cols.CopyRange(start, end, &sealing);
-    max_span = t->max_span;
-  }
+  RETURN_IF_ERROR(impl_->CopyUnsealed(tag, start, end, &sealing, &head, &max_span));
+  out->Reset(head.type);
   if (start >= end) return absl::OkStatus();
   std::vector<codec::ChunkColumns> parts;
   std::vector<uint64_t> chunk_ids;
@@ -140,6 +146,141 @@ absl::Status Store::ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_sa
   MergeParts(&parts, chunk_ids, &sealing, &head, out);
   if (max_samples != 0) engine::Truncate(max_samples, out);
   return absl::OkStatus();
+}
+
+namespace {
+
+// Decode buffers reused by the scans of one thread: a 100-tag aggregate
+// scans 100 tags, and fresh columns per tag cost more in malloc than the
+// decoding. Capacity beyond kKeepSamples is given back after the scan.
+struct ScanScratch {
+  static constexpr size_t kKeepSamples = 1 << 16;
+  bool in_use = false;  // a scan inside a scan's callback gets its own
+  codec::ChunkColumns decoded;
+  std::string held;
+};
+thread_local ScanScratch scan_scratch;
+
+}  // namespace
+
+absl::Status Store::ScanRaw(TagId tag, int64_t start, int64_t end,
+                            absl::FunctionRef<absl::Status(const codec::ChunkColumns&)> fn) const {
+  codec::ChunkColumns sealing, head;
+  int64_t max_span = 0;
+  RETURN_IF_ERROR(impl_->CopyUnsealed(tag, start, end, &sealing, &head, &max_span));
+  if (start >= end) return absl::OkStatus();
+  // Unsealed samples not handed over yet: those at or after mem_from.
+  int64_t mem_from = start;
+  auto mem_min = [&] {
+    int64_t m = kMaxTimestamp;
+    for (const codec::ChunkColumns* c : {&sealing, &head}) {
+      auto it = std::lower_bound(c->timestamps.begin(), c->timestamps.end(), mem_from);
+      if (it != c->timestamps.end()) m = std::min(m, *it);
+    }
+    return m;
+  };
+  int64_t unsealed_min = mem_min();
+
+  // Chunks come in min-ts order: a chunk overlaps an earlier one only if it
+  // starts at or before the latest end seen so far, so each chunk is held
+  // until the next key shows that. A chunk that overlaps nothing goes to fn
+  // as decoded. A run of overlapping chunks (or chunks with unsealed samples
+  // inside their span) is decoded with versions and merged as ReadRaw does,
+  // with the unsealed samples up to the run's end, and handed over as one
+  // piece.
+  bool merging = false;
+  std::vector<codec::ChunkColumns> parts;
+  std::vector<uint64_t> chunk_ids;
+  ScanScratch own_scratch;
+  ScanScratch& scratch = scan_scratch.in_use ? own_scratch : scan_scratch;
+  scratch.in_use = true;
+  absl::Cleanup release = [&scratch] {
+    scratch.in_use = false;
+    if (scratch.decoded.timestamps.capacity() > ScanScratch::kKeepSamples) {
+      scratch.decoded = codec::ChunkColumns();
+    }
+  };
+  codec::ChunkColumns& decoded = scratch.decoded;
+  std::string& held = scratch.held;  // bytes of the held chunk (the iterator moves on)
+  codec::ChunkColumns clipped, merged, sealing_part, head_part;
+  engine::ChunkKeyParts held_key{};
+  codec::ChunkSummary held_summary;
+  int64_t seen_hi = kMinTimestamp;  // latest max ts of the chunks seen
+  // Merges the run with the unsealed samples in [mem_from, upto) and hands
+  // the result over.
+  auto flush_run = [&](int64_t upto) -> absl::Status {
+    sealing_part.Reset(sealing.type);
+    head_part.Reset(head.type);
+    engine::AppendRange(sealing, mem_from, upto, &sealing_part);
+    engine::AppendRange(head, mem_from, upto, &head_part);
+    mem_from = upto;
+    unsealed_min = mem_min();
+    merged.Reset(head.type);
+    MergeParts(&parts, chunk_ids, &sealing_part, &head_part, &merged);
+    parts.clear();
+    chunk_ids.clear();
+    return merged.size() > 0 ? fn(merged) : absl::OkStatus();
+  };
+  auto take_held = [&](int64_t next_min_ts) -> absl::Status {
+    const bool overlaps_next = next_min_ts <= seen_hi;
+    if (overlaps_next || unsealed_min <= seen_hi) merging = true;
+    codec::DecodeOptions options;
+    options.verify_checksum = false;  // SummarizeChunk verified these bytes
+    options.versions = merging;
+    absl::Status st = codec::DecodeChunk(held, &decoded, options);
+    if (!st.ok()) {
+      return absl::DataLossError(absl::StrCat("tag id ", tag, ": chunk ", held_key.chunk_id,
+                                              " (min ts ", held_key.min_ts, "): ", st.message()));
+    }
+    if (!merging) {
+      if (held_summary.min_timestamp >= start && held_summary.max_timestamp < end) {
+        return fn(decoded);
+      }
+      clipped.Reset(decoded.type);
+      engine::AppendRange(decoded, start, end, &clipped);
+      return clipped.size() > 0 ? fn(clipped) : absl::OkStatus();
+    }
+    codec::ChunkColumns part;
+    part.Reset(decoded.type);
+    engine::AppendRange(decoded, start, end, &part);
+    if (part.size() > 0) {
+      parts.push_back(std::move(part));
+      chunk_ids.push_back(held_key.chunk_id);
+    }
+    if (overlaps_next) return absl::OkStatus();
+    merging = false;  // the run ends with this chunk
+    return flush_run(seen_hi < end ? seen_hi + 1 : end);
+  };
+
+  std::string lower = engine::ChunkSeekKey(tag, SaturatingSub(start, max_span));
+  std::string upper = engine::ChunkSeekKey(tag, end);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->db()->NewIterator(ro, impl_->db->chunks()));
+  bool holding = false;
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    if (it->key().size() != engine::kChunkKeySize) continue;
+    engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
+    std::string_view bytes(it->value().data(), it->value().size());
+    absl::StatusOr<codec::ChunkSummary> summary = codec::SummarizeChunk(bytes);
+    if (!summary.ok()) {
+      return absl::DataLossError(absl::StrCat("tag id ", tag, ": chunk ", key.chunk_id, " (min ts ",
+                                              key.min_ts, "): ", summary.status().message()));
+    }
+    if (summary->max_timestamp < start) continue;
+    if (holding) RETURN_IF_ERROR(take_held(key.min_ts));
+    seen_hi = std::max(seen_hi, summary->max_timestamp);
+    held.assign(bytes);
+    held_key = key;
+    held_summary = *summary;
+    holding = true;
+  }
+  RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan chunks"));
+  if (holding) RETURN_IF_ERROR(take_held(kMaxTimestamp));
+  // The unsealed samples after every chunk.
+  return unsealed_min < end ? flush_run(end) : absl::OkStatus();
 }
 
 absl::Status Store::ReadRollups(TagId tag, int64_t width, int64_t start, int64_t end,

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "api/core/status_macros.h"
+#include "client/aggregate_windows.h"
 #include "client/cli/context.h"
 #include "client/sample_columns.h"
 #include "client/time_parse.h"
@@ -164,10 +165,13 @@ absl::Status RunAggregate(CommandContext& ctx, client::Client& client,
     names.push_back(absl::AsciiStrToLower(fn));
   }
   if (names.empty()) return absl::InvalidArgumentError("--agg: no function given");
+  request.set_columns(true);  // the compact form; unpacked below
   ASSIGN_OR_RETURN(v1::AggregateResponse response, client.Aggregate(request));
   AggregateWriter writer(&ctx.out(), ctx.format(), std::move(names), MaxWidth(tags));
+  google::protobuf::RepeatedPtrField<v1::AggregateWindow> scratch;
   for (const v1::AggregateSeries& series : response.series()) {
-    for (const v1::AggregateWindow& w : series.windows()) writer.Write(series.tag(), w);
+    ASSIGN_OR_RETURN(const auto* windows, client::SeriesWindows(request, series, &scratch));
+    for (const v1::AggregateWindow& w : *windows) writer.Write(series.tag(), w);
   }
   return absl::OkStatus();
 }

@@ -211,7 +211,7 @@ absl::Status VerifyChecksum(std::string_view bytes) {
   return absl::OkStatus();
 }
 
-absl::Status DecodeBody(std::string_view bytes, ChunkColumns* out) {
+absl::Status DecodeBody(std::string_view bytes, ChunkColumns* out, bool versions) {
   if (bytes.size() < kMinHeaderSize + kChecksumSize) return Corrupt("too short");
   ByteReader r(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size() - kChecksumSize);
   ChunkSummary h;
@@ -249,6 +249,7 @@ absl::Status DecodeBody(std::string_view bytes, ChunkColumns* out) {
   if (!ReadSmallSeq<uint32_t>(&r, n, UINT32_MAX, out->qualities.data())) {
     return Corrupt("qualities");
   }
+  if (!versions) return absl::OkStatus();
   out->versions.resize(n);
   if (!ReadVersions(&r, n, out->timestamps.data(), out->versions.data())) {
     return Corrupt("versions");
@@ -307,9 +308,9 @@ absl::Status EncodeChunk(const ChunkColumns& cols, std::string* out) {
   return absl::OkStatus();
 }
 
-absl::Status DecodeChunk(std::string_view bytes, ChunkColumns* out) {
-  absl::Status s = VerifyChecksum(bytes);
-  if (s.ok()) s = DecodeBody(bytes, out);
+absl::Status DecodeChunk(std::string_view bytes, ChunkColumns* out, const DecodeOptions& options) {
+  absl::Status s = options.verify_checksum ? VerifyChecksum(bytes) : absl::OkStatus();
+  if (s.ok()) s = DecodeBody(bytes, out, options.versions);
   if (!s.ok()) out->Clear();
   return s;
 }
@@ -327,7 +328,7 @@ absl::StatusOr<ChunkSummary> SummarizeChunk(std::string_view bytes) {
 namespace internal {
 
 absl::Status DecodeChunkUnverified(std::string_view bytes, ChunkColumns* out) {
-  absl::Status s = DecodeBody(bytes, out);
+  absl::Status s = DecodeBody(bytes, out, /*versions=*/true);
   if (!s.ok()) out->Clear();
   return s;
 }

@@ -69,10 +69,23 @@ struct ChunkSummary {
 // a string is longer than kMaxStringBytes, or a bool is not 0/1.
 absl::Status EncodeChunk(const ChunkColumns& cols, std::string* out);
 
+// What a reader needs of a chunk. Scans that fold samples (aggregates, plots)
+// skip the versions, about a fifth of the decoding work: only merges of
+// overlapping data compare versions.
+struct DecodeOptions {
+  // false: `versions` is left empty (and the bytes after the qualities are
+  // covered by the checksum only).
+  bool versions = true;
+  // false: the caller has verified the checksum of these same bytes
+  // (SummarizeChunk does), so it is not computed twice.
+  bool verify_checksum = true;
+};
+
 // Replaces the contents of `*out` with the samples of `bytes`.
 // Errors: DataLoss when the bytes are truncated, corrupt (checksum mismatch)
 // or of an unknown version/encoding. Never crashes on any input.
-absl::Status DecodeChunk(std::string_view bytes, ChunkColumns* out);
+absl::Status DecodeChunk(std::string_view bytes, ChunkColumns* out,
+                         const DecodeOptions& options = {});
 
 // Reads only the header. Errors: DataLoss as DecodeChunk.
 absl::StatusOr<ChunkSummary> SummarizeChunk(std::string_view bytes);

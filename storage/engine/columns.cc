@@ -14,7 +14,7 @@ void AppendSamples(const codec::ChunkColumns& from, size_t begin, size_t end,
   };
   append(from.timestamps, &to->timestamps);
   append(from.qualities, &to->qualities);
-  append(from.versions, &to->versions);
+  if (!from.versions.empty()) append(from.versions, &to->versions);
   switch (from.type) {
     case ValueType::kDouble:
       append(from.doubles, &to->doubles);

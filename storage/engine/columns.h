@@ -18,7 +18,8 @@ namespace historian::engine {
 // Appends sample `i` of `from` to `to`. REQUIRES: same type.
 void AppendSample(const codec::ChunkColumns& from, size_t i, codec::ChunkColumns* to);
 
-// Appends samples [begin, end) of `from` to `to`. REQUIRES: same type.
+// Appends samples [begin, end) of `from` to `to` (versions only when `from`
+// has them). REQUIRES: same type.
 void AppendSamples(const codec::ChunkColumns& from, size_t begin, size_t end,
                    codec::ChunkColumns* to);
 

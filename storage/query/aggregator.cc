@@ -228,7 +228,7 @@ void Aggregator::AddRollup(int64_t bucket_start, int64_t bucket_end, const engin
   held_ = {bucket_end, r.last};
 }
 
-std::vector<WindowResult> Aggregator::Finish() {
+WindowResults Aggregator::Finish() {
   if (held_) {
     auto [hts, hv] = *held_;
     int64_t until = spec_.end;
@@ -236,13 +236,15 @@ std::vector<WindowResult> Aggregator::Finish() {
     Hold(hts, until, hv);
     held_.reset();
   }
-  std::vector<WindowResult> out(windows_.size());
+  WindowResults out;
+  out.functions = spec_.functions.size();
+  out.counts.reserve(windows_.size());
+  out.values.reserve(windows_.size() * out.functions);
   for (size_t k = 0; k < windows_.size(); ++k) {
     const Window& w = windows_[k];
-    WindowResult& r = out[k];
-    r.start = spec_.start + static_cast<int64_t>(k) * spec_.step;
-    int64_t length = std::min(spec_.end, r.start + spec_.step) - r.start;
-    r.count = w.count;
+    const int64_t start = spec_.start + static_cast<int64_t>(k) * spec_.step;
+    int64_t length = std::min(spec_.end, start + spec_.step) - start;
+    out.counts.push_back(w.count);
     for (AggFn f : spec_.functions) {
       double v = kNaN;
       bool has = w.n > 0;
@@ -281,7 +283,7 @@ std::vector<WindowResult> Aggregator::Finish() {
           v = w.has_delta ? w.delta / (static_cast<double>(length) / 1e9) : kNaN;
           break;
       }
-      r.values.push_back(v);
+      out.values.push_back(v);
     }
   }
   windows_.clear();

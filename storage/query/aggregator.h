@@ -43,10 +43,14 @@ struct AggregateSpec {
   int64_t max_gap = 0;  // 0: no limit
 };
 
-struct WindowResult {
-  int64_t start = 0;
-  uint64_t count = 0;
-  std::vector<double> values;  // one per function
+// Every window of a query, empty ones included, as flat columns (one
+// allocation each, however many windows): window k starts at
+// spec.start + k * spec.step.
+struct WindowResults {
+  size_t functions = 0;
+  std::vector<uint64_t> counts;  // samples per window
+  std::vector<double> values;    // values[k * functions + f]: window k, function f
+  size_t size() const { return counts.size(); }
 };
 
 // Most windows one request may produce.
@@ -71,7 +75,7 @@ class Aggregator {
   // window, and it comes in time order with the samples given to Add.
   void AddRollup(int64_t bucket_start, int64_t bucket_end, const engine::Rollup& r);
   // Closes the last windows; returns every window, empty ones included.
-  std::vector<WindowResult> Finish();
+  WindowResults Finish();
 
  private:
   struct Window {

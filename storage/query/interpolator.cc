@@ -43,7 +43,6 @@ void Interpolator::EmitPoint(int64_t t, const codec::ChunkColumns* next_cols, si
   bool has = prev_.size() == 1 && (spec_.max_gap == 0 || t - prev_.timestamps[0] <= spec_.max_gap);
   uint32_t quality = has ? prev_.qualities[0] : kQualityBad;
   o.timestamps.push_back(t);
-  o.versions.push_back(0);
   if (linear_) {
     double v = 0;
     if (has) {

@@ -35,8 +35,8 @@ struct InterpolateSpec {
 };
 
 struct InterpolatedPoints {
-  // timestamps, qualities and the value column; type is double for LINEAR
-  // on numeric tags, the tag's type otherwise.
+  // timestamps, qualities and the value column (no versions); type is
+  // double for LINEAR on numeric tags, the tag's type otherwise.
   codec::ChunkColumns cols;
   std::vector<uint8_t> has_value;  // 0 where no value can be given
 };

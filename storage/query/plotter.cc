@@ -64,7 +64,6 @@ const codec::ChunkColumns& Plotter::Sample(int64_t ts, double v, uint32_t q) {
   scratch_.Reset(out_.type);
   scratch_.timestamps.push_back(ts);
   scratch_.qualities.push_back(q);
-  scratch_.versions.push_back(0);
   switch (out_.type) {
     case ValueType::kDouble: scratch_.doubles.push_back(v); break;
     case ValueType::kInt64: scratch_.ints.push_back(static_cast<int64_t>(v)); break;

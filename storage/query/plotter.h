@@ -41,6 +41,7 @@ class Plotter {
   // A rollup bucket in place of its samples. REQUIRES: it lies inside one
   // plot bucket and comes in time order with the samples given to Add.
   void AddRollup(int64_t bucket_start, const engine::Rollup& r);
+  // The chosen samples: timestamps, qualities and values; no versions.
   codec::ChunkColumns Finish();
 
  private:

@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 
+#include "client/aggregate_windows.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "historian/v1/ingest.grpc.pb.h"
@@ -37,8 +38,8 @@ bool SameDouble(double a, double b, double rel) {
 class QueryReferenceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    node_ = std::make_unique<testing::NodeProcess>(dir_.Sub("node"),
-                                                   std::vector<std::string>{"--chunk_max_samples=64"});
+    node_ = std::make_unique<testing::NodeProcess>(
+        dir_.Sub("node"), std::vector<std::string>{"--chunk_max_samples=64"});
     ASSERT_TRUE(node_->Start());
     auto channel = grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials());
     ingest_ = v1::Ingest::NewStub(channel);
@@ -114,7 +115,8 @@ void QueryReferenceTest::CheckAggregates(std::mt19937_64& rng, int iterations,
     int64_t start = static_cast<int64_t>(rng() % end_ts_);
     if (rng() % 2) start -= start % steps.back();  // aligned to a bucket
     int64_t end = start + 1 + static_cast<int64_t>(rng() % (end_ts_ - start + 300 * scale));
-    int64_t step = steps[rng() % steps.size()] + (rng() % 3 == 0 ? static_cast<int64_t>(rng() % 1000) * scale : 0);
+    int64_t step = steps[rng() % steps.size()] +
+                   (rng() % 3 == 0 ? static_cast<int64_t>(rng() % 1000) * scale : 0);
     int64_t max_gap = rng() % 2 ? 0 : (1 + static_cast<int64_t>(rng() % 50)) * scale;
     bool good_only = rng() % 2;
     v1::AggregateRequest req;
@@ -132,11 +134,19 @@ void QueryReferenceTest::CheckAggregates(std::mt19937_64& rng, int iterations,
     }
     if (asked.empty()) asked.push_back(v1::AVG);
     for (int f : asked) req.add_functions(static_cast<v1::AggregateFunction>(f));
+    // Every third query asks for the columns form; both must give the same
+    // windows.
+    req.set_columns(iter % 3 == 1);
     v1::AggregateResponse resp;
     grpc::ClientContext ctx;
     grpc::Status st = query_->Aggregate(&ctx, req, &resp);
     ASSERT_TRUE(st.ok()) << st.error_message();
     ASSERT_EQ(resp.series_size(), 1);
+    ASSERT_EQ(resp.series(0).windows_size() == 0, req.columns());
+    google::protobuf::RepeatedPtrField<v1::AggregateWindow> scratch;
+    absl::StatusOr<const google::protobuf::RepeatedPtrField<v1::AggregateWindow>*> windows =
+        client::SeriesWindows(req, resp.series(0), &scratch);
+    ASSERT_TRUE(windows.ok()) << windows.status();
 
     // Reference. The sample before start carries in (skipped when good_only
     // and it is not Good).
@@ -153,7 +163,7 @@ void QueryReferenceTest::CheckAggregates(std::mt19937_64& rng, int iterations,
       if (p.ts >= start && p.ts < end && (!good_only || p.q == 0)) seq.push_back(p);
     }
     size_t nwin = (end - start + step - 1) / step;
-    ASSERT_EQ(resp.series(0).windows_size(), static_cast<int>(nwin));
+    ASSERT_EQ((*windows)->size(), static_cast<int>(nwin));
     for (size_t k = 0; k < nwin; ++k) {
       int64_t a = start + static_cast<int64_t>(k) * step, b = std::min(end, a + step);
       std::vector<double> vals, nonnan;
@@ -201,7 +211,7 @@ void QueryReferenceTest::CheckAggregates(std::mt19937_64& rng, int iterations,
           has_delta ? delta : kNaN,
           has_delta ? delta / (static_cast<double>(b - a) / 1e9) : kNaN,
       };
-      const auto& got = resp.series(0).windows(k);
+      const auto& got = (*windows)->Get(static_cast<int>(k));
       ASSERT_EQ(got.start_ns(), a);
       ASSERT_EQ(got.count(), vals.size());
       ASSERT_EQ(got.values_size(), static_cast<int>(asked.size()));
@@ -211,8 +221,8 @@ void QueryReferenceTest::CheckAggregates(std::mt19937_64& rng, int iterations,
         if (f == 1 || f == 4 || f == 9) rel = std::max(rel, sum_rel);
         EXPECT_TRUE(SameDouble(got.values(a), expect[f], rel))
             << "iter " << iter << " window " << k << " function " << f + 1 << ": got "
-            << got.values(a) << " want " << expect[f] << " good_only " << good_only
-            << " step " << step << " max_gap " << max_gap;
+            << got.values(a) << " want " << expect[f] << " good_only " << good_only << " step "
+            << step << " max_gap " << max_gap;
       }
     }
   }
@@ -241,7 +251,6 @@ TEST_F(QueryReferenceTest, AggregateFromRollupsMatchesReference) {
   query_ = v1::Query::NewStub(channel);
   CheckAggregates(rng, 40, {60 * s, 300 * s, 3600 * s, 5400 * s, 86400 * s}, s, 1e-12);
 }
-
 
 TEST_F(QueryReferenceTest, InterpolateMatchesReference) {
   std::mt19937_64 rng(11);
@@ -294,8 +303,8 @@ TEST_F(QueryReferenceTest, InterpolateMatchesReference) {
       ASSERT_EQ(got[k].quality(), q) << "iter " << iter << " k " << k;
       if (has) {
         EXPECT_TRUE(SameDouble(got[k].value().double_value(), v, 0))
-            << "iter " << iter << " k " << k << " got " << got[k].value().double_value()
-            << " want " << v;
+            << "iter " << iter << " k " << k << " got " << got[k].value().double_value() << " want "
+            << v;
       }
     }
   }
@@ -366,8 +375,8 @@ TEST_F(QueryReferenceTest, PlotFromRollupsMatchesReference) {
   Populate(rng, 1000000000);
   ASSERT_EQ(node_->Stop(), 0);
   ASSERT_TRUE(node_->Start());
-  query_ = v1::Query::NewStub(
-      grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials()));
+  query_ =
+      v1::Query::NewStub(grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials()));
   CheckPlot(rng, 60, 1000000000);
 }
 

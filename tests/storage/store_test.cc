@@ -76,6 +76,33 @@ class StoreTest : public ::testing::Test {
     return m;
   }
 
+  // The same samples through ScanRaw: pieces in strictly increasing time
+  // order, without versions. *pieces counts the pieces handed over.
+  std::map<int64_t, double> ScanAll(TagId tag, int64_t start = kMinTimestamp,
+                                    int64_t end = kMaxTimestamp, size_t* pieces = nullptr) {
+    std::map<int64_t, double> m;
+    int64_t last = kMinTimestamp;
+    bool any = false;
+    size_t n = 0;
+    absl::Status s = store_->ScanRaw(tag, start, end, [&](const codec::ChunkColumns& piece) {
+      ++n;
+      EXPECT_GT(piece.size(), 0u);
+      EXPECT_TRUE(piece.versions.empty() || piece.versions.size() == piece.size());
+      EXPECT_EQ(piece.doubles.size(), piece.size());
+      EXPECT_EQ(piece.qualities.size(), piece.size());
+      for (size_t i = 0; i < piece.size(); ++i) {
+        if (any) EXPECT_LT(last, piece.timestamps[i]);
+        last = piece.timestamps[i];
+        any = true;
+        m[piece.timestamps[i]] = piece.doubles[i];
+      }
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    if (pieces != nullptr) *pieces = n;
+    return m;
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<Store> store_;
   int64_t now_ns_ = int64_t{1700000000} * 1000000000;
@@ -328,6 +355,40 @@ TEST_F(StoreTest, DeadbandStoresOnlyExceptionsAndKeepsTheShape) {
   EXPECT_TRUE(absl::IsInvalidArgument(store_->CreateTag(info).status()));
 }
 
+// ScanRaw hands sealed chunks over one by one, and merges (with their
+// versions) only where chunks overlap or unsealed samples fall inside them.
+TEST_F(StoreTest, ScanRawStreamsChunksAndMergesOnlyOverlaps) {
+  TagId t = Tag("scan");
+  std::map<int64_t, double> model;
+  std::vector<std::pair<int64_t, double>> samples;
+  for (int i = 0; i < 160; ++i) samples.push_back({i * 10, i});  // 10 chunks of 16
+  for (const auto& [ts, v] : samples) model[ts] = v;
+  ASSERT_TRUE(WriteDoubles(t, samples).ok());
+  ASSERT_TRUE(store_->SealAll().ok());
+  size_t pieces = 0;
+  EXPECT_EQ(ScanAll(t, kMinTimestamp, kMaxTimestamp, &pieces), model);
+  EXPECT_EQ(pieces, 10u);
+  // A sub-range clips the chunks at its ends.
+  const std::map<int64_t, double> middle(model.lower_bound(55), model.lower_bound(1005));
+  EXPECT_EQ(ScanAll(t, 55, 1005, &pieces), middle);
+  EXPECT_EQ(pieces, 7u);
+  // A late chunk overlapping two others (a correction wins by version), then
+  // unsealed samples: one inside a chunk's span, some after every chunk.
+  ASSERT_TRUE(WriteDoubles(t, {{305, -1}, {330, -2}, {335, -3}}).ok());
+  ASSERT_TRUE(store_->SealAll().ok());
+  ASSERT_TRUE(WriteDoubles(t, {{1201, -4}, {5000, -5}, {5010, -6}}).ok());
+  for (auto [ts, v] : std::vector<std::pair<int64_t, double>>{
+           {305, -1}, {330, -2}, {335, -3}, {1201, -4}, {5000, -5}, {5010, -6}}) {
+    model[ts] = v;
+  }
+  EXPECT_EQ(ScanAll(t, kMinTimestamp, kMaxTimestamp, &pieces), model);
+  EXPECT_EQ(ReadAll(t), model);
+  // Chunks 0..9 (the late chunk overlaps chunks 1 and 2, the unsealed 1201
+  // falls inside chunk 7): 0, [1+late+2], 3, 4, 5, 6, [7+1201], 8, 9 and
+  // [5000, 5010].
+  EXPECT_EQ(pieces, 10u);
+}
+
 // The engine and an ordered map driven by the same random operations agree
 // after every step.
 TEST_F(StoreTest, RandomOperationsMatchReferenceModel) {
@@ -381,8 +442,10 @@ TEST_F(StoreTest, RandomOperationsMatchReferenceModel) {
       int64_t a = rng() % (next_ts[tag] + 1), b = a + rng() % 50;
       std::map<int64_t, double> expect(model[tag].lower_bound(a), model[tag].lower_bound(b));
       ASSERT_EQ(ReadAll(tag, a, b), expect) << "step " << step;
+      ASSERT_EQ(ScanAll(tag, a, b), expect) << "step " << step;
     }
     ASSERT_EQ(ReadAll(tag), model[tag]) << "step " << step << " op " << op;
+    ASSERT_EQ(ScanAll(tag), model[tag]) << "step " << step << " op " << op;
     // Latest (served from a cache kept current by every write) agrees too.
     codec::ChunkColumns latest;
     ASSERT_TRUE(store_->Latest(tag, &latest).ok());
