@@ -212,10 +212,26 @@ absl::Status Store::Impl::LoadCatalog() {
         span.size() == 8) {
       state->max_span = static_cast<int64_t>(engine::GetBigEndian64(span.data()));
     }
-    tags_by_id[state->info.id] = state.get();
-    tags_by_name[state->info.name] = std::move(state);
+    AddTagState(std::move(state));
   }
   return FromRocks(it->status(), "load catalog");
+}
+
+void Store::Impl::AddTagState(std::unique_ptr<TagState> state) {
+  TagState* t = state.get();
+  tags_by_id[t->info.id] = t;
+  auto it = tags_by_name.emplace(t->info.name, std::move(state)).first;
+  tags_by_exact_name[it->first] = t;
+}
+
+void Store::Impl::RemoveTagState(std::string_view name) {
+  auto it = tags_by_name.find(name);
+  if (it == tags_by_name.end()) return;
+  it->second->deleted = true;
+  tags_by_id.erase(it->second->info.id);
+  tags_by_exact_name.erase(it->first);
+  graveyard.push_back(std::move(it->second));
+  tags_by_name.erase(it);
 }
 
 absl::Status Store::Impl::ReplayLog() {
@@ -358,11 +374,11 @@ absl::StatusOr<TagInfo> Store::CreateTag(TagInfo info) {
 
 absl::StatusOr<TagInfo> Store::GetTag(std::string_view name) const {
   absl::MutexLock l(&impl_->mu);
-  auto it = impl_->tags_by_name.find(name);
-  if (it == impl_->tags_by_name.end()) {
+  TagState* t = impl_->FindTagByName(name);
+  if (t == nullptr) {
     return absl::NotFoundError(absl::StrCat("tag '", std::string(name), "' not found"));
   }
-  return it->second->info;
+  return t->info;
 }
 
 absl::StatusOr<TagInfo> Store::UpdateTag(const TagInfo& update) {
@@ -442,8 +458,7 @@ ListTagsResult Store::ListTags(std::string_view glob,
 absl::StatusOr<TagInfo> Store::ResolveTagForWrite(std::string_view name, ValueType inferred) {
   {
     absl::MutexLock l(&impl_->mu);
-    auto it = impl_->tags_by_name.find(name);
-    if (it != impl_->tags_by_name.end()) return it->second->info;
+    if (TagState* t = impl_->FindTagByName(name)) return t->info;
   }
   RETURN_IF_ERROR(engine::ValidateTagName(name));
   if (!impl_->options.implicit_tags) {

@@ -249,9 +249,8 @@ void Store::Impl::PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch) {
   auto& upserts = w->entry.catalog_upserts;
   std::vector<engine::TagInfo> accepted;
   for (engine::TagInfo& info : upserts) {
-    auto it = tags_by_name.find(info.name);
-    if (it != tags_by_name.end()) {
-      const engine::TagInfo& cur = it->second->info;
+    if (TagState* existing = FindTagByName(info.name)) {
+      const engine::TagInfo& cur = existing->info;
       if (cur.type != info.type) {
         ++catalog_conflicts;
         continue;
@@ -283,24 +282,15 @@ void Store::Impl::PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch) {
 
 void Store::Impl::ApplyCatalog(const PendingWrite& w) {
   for (const engine::TagInfo& info : w.entry.catalog_upserts) {
-    auto it = tags_by_name.find(info.name);
-    if (it != tags_by_name.end()) {
-      it->second->info = info;
+    if (TagState* existing = FindTagByName(info.name)) {
+      existing->info = info;
       continue;
     }
     auto state = std::make_unique<TagState>();
     state->info = info;
-    tags_by_id[info.id] = state.get();
-    tags_by_name[info.name] = std::move(state);
+    AddTagState(std::move(state));
   }
-  for (const std::string& name : w.entry.catalog_deletes) {
-    auto it = tags_by_name.find(name);
-    if (it == tags_by_name.end()) continue;
-    it->second->deleted = true;
-    tags_by_id.erase(it->second->info.id);
-    graveyard.push_back(std::move(it->second));
-    tags_by_name.erase(it);
-  }
+  for (const std::string& name : w.entry.catalog_deletes) RemoveTagState(name);
 }
 
 void Store::Impl::LeadGroup() {

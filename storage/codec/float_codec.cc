@@ -237,8 +237,14 @@ void WriteXor(const double* v, size_t n, ByteWriter* w) {
 bool ReadDecimal(ByteReader* r, size_t n, double* out) {
   uint8_t scale;
   if (!r->GetByte(&scale) || scale > kMaxDecimalScale) return false;
-  std::vector<uint64_t> ints(n);
-  if (!ReadIntColumn(r, n, ints.data())) return false;
+  // The integers go through a buffer kept per thread: a chunk is decoded per
+  // tag and query, and a fresh zeroed vector each time costs a malloc, a
+  // memset and (for large ones) a consolidation of the heap. At most 8 MB
+  // (kMaxSamplesPerChunk integers).
+  thread_local std::vector<uint64_t> scratch;
+  if (scratch.size() < n) scratch.resize(n);
+  uint64_t* ints = scratch.data();
+  if (!ReadIntColumn(r, n, ints)) return false;
   if (scale == 0) {
     for (size_t i = 0; i < n; ++i) out[i] = static_cast<double>(static_cast<int64_t>(ints[i]));
   } else {

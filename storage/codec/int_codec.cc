@@ -467,6 +467,14 @@ bool ReadIntColumnImpl(ByteReader* r, size_t n, bool allow_for, uint64_t* out) {
       acc += d;
       out[1] = acc;
       if (n == 2) return true;
+      // Constant steps (regular clocks, steady counters): an arithmetic
+      // progression, without the zeros.
+      if (r->remaining() > 0 && *r->pos() == kPackedAllZero) {
+        uint8_t all_zero;
+        r->GetByte(&all_zero);
+        for (size_t i = 2; i < n; ++i) out[i] = out[0] + d * i;
+        return true;
+      }
       if (!ReadPacked(r, n - 2, out + 2)) return false;
       for (size_t i = 2; i < n; ++i) {
         d += UnZigZag(out[i]);

@@ -129,49 +129,83 @@ void Aggregator::AddOne(int64_t ts, double v) {
   held_ = {ts, v};  // a NaN holds nothing and breaks the delta chain
 }
 
+namespace {
+
+// Folds v[0..n) into the running sum/min/max/count of a window exactly as
+// adding one value at a time would (NaN skipped, sums in order, the first
+// of equal extremes kept, which only matters for -0.0 against 0.0), but
+// with min and max in four independent lanes when the run has no NaN.
+void FoldRun(const double* v, size_t n, double* sum, double* lo, double* hi, uint64_t* good) {
+  bool any_nan = false;
+  for (size_t k = 0; k < n; ++k) any_nan |= std::isnan(v[k]);
+  if (any_nan || n < 8) {
+    for (size_t k = 0; k < n; ++k) {
+      const double x = v[k];
+      if (std::isnan(x)) continue;
+      if (*good == 0) {
+        *lo = *hi = x;
+      } else {
+        *lo = std::min(*lo, x);
+        *hi = std::max(*hi, x);
+      }
+      ++*good;
+      *sum += x;
+    }
+    return;
+  }
+  double s = *sum;
+  for (size_t k = 0; k < n; ++k) s += v[k];  // in order: sums match bit for bit
+  double l[4] = {v[0], v[1], v[2], v[3]}, h[4] = {v[0], v[1], v[2], v[3]};
+  size_t k = 4;
+  for (; k + 4 <= n; k += 4) {
+    for (int j = 0; j < 4; ++j) {
+      l[j] = std::min(l[j], v[k + j]);
+      h[j] = std::max(h[j], v[k + j]);
+    }
+  }
+  for (; k < n; ++k) {
+    l[0] = std::min(l[0], v[k]);
+    h[0] = std::max(h[0], v[k]);
+  }
+  double run_lo = std::min(std::min(l[0], l[1]), std::min(l[2], l[3]));
+  double run_hi = std::max(std::max(h[0], h[1]), std::max(h[2], h[3]));
+  // Lanes may keep a different zero than the first one seen.
+  if (run_lo == 0) run_lo = *std::find(v, v + n, 0.0);
+  if (run_hi == 0) run_hi = *std::find(v, v + n, 0.0);
+  if (*good == 0) {
+    *lo = run_lo;
+    *hi = run_hi;
+  } else {
+    *lo = std::min(*lo, run_lo);
+    *hi = std::max(*hi, run_hi);
+  }
+  *sum = s;
+  *good += n;
+}
+
+}  // namespace
+
 void Aggregator::AddDoubleRuns(const codec::ChunkColumns& cols) {
   const size_t n = cols.size();
   const int64_t* ts = cols.timestamps.data();
   const double* v = cols.doubles.data();
-  size_t last = n;  // the last sample in [start, end)
-  for (size_t i = 0; i < n;) {
-    if (ts[i] < spec_.start || ts[i] >= spec_.end) {
-      ++i;
-      continue;
-    }
+  // Samples are in time order: skip those before start, stop at end.
+  size_t i = static_cast<size_t>(std::lower_bound(ts, ts + n, spec_.start) - ts);
+  const size_t stop = static_cast<size_t>(std::lower_bound(ts + i, ts + n, spec_.end) - ts);
+  while (i < stop) {
     const size_t w = WindowOf(ts[i]);
     const int64_t start = spec_.start + static_cast<int64_t>(w) * spec_.step;
     const uint64_t left = static_cast<uint64_t>(spec_.end) - static_cast<uint64_t>(start);
     const int64_t end = left <= static_cast<uint64_t>(spec_.step) ? spec_.end : start + spec_.step;
-    size_t j = i + 1;
-    while (j < n && ts[j] >= start && ts[j] < end) ++j;
+    const size_t j = static_cast<size_t>(std::lower_bound(ts + i, ts + stop, end) - ts);
     Window& win = windows_[w];
     if (win.count == 0) win.first = v[i];
     win.last = v[j - 1];
     win.count += j - i;
-    // Accumulated in the same order as AddOne, so sums match bit for bit.
-    double sum = win.sum, lo = win.min, hi = win.max;
-    uint64_t good = win.n;
-    for (size_t k = i; k < j; ++k) {
-      const double x = v[k];
-      if (std::isnan(x)) continue;
-      if (good == 0) {
-        lo = hi = x;
-      } else {
-        lo = std::min(lo, x);
-        hi = std::max(hi, x);
-      }
-      ++good;
-      sum += x;
-    }
-    win.sum = sum;
-    win.min = lo;
-    win.max = hi;
-    win.n = good;
-    last = j - 1;
+    FoldRun(v + i, j - i, &win.sum, &win.min, &win.max, &win.n);
     i = j;
   }
-  if (last != n) held_ = {ts[last], v[last]};
+  if (stop > 0 && ts[stop - 1] >= spec_.start) held_ = {ts[stop - 1], v[stop - 1]};
 }
 
 void Aggregator::Add(const codec::ChunkColumns& cols) {
