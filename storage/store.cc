@@ -218,6 +218,7 @@ absl::Status Store::Impl::LoadCatalog() {
 }
 
 void Store::Impl::AddTagState(std::unique_ptr<TagState> state) {
+  absl::MutexLock l(&catalog_mu);
   TagState* t = state.get();
   tags_by_id[t->info.id] = t;
   auto it = tags_by_name.emplace(t->info.name, std::move(state)).first;
@@ -225,6 +226,7 @@ void Store::Impl::AddTagState(std::unique_ptr<TagState> state) {
 }
 
 void Store::Impl::RemoveTagState(std::string_view name) {
+  absl::MutexLock l(&catalog_mu);
   auto it = tags_by_name.find(name);
   if (it == tags_by_name.end()) return;
   it->second->deleted = true;
@@ -373,7 +375,7 @@ absl::StatusOr<TagInfo> Store::CreateTag(TagInfo info) {
 }
 
 absl::StatusOr<TagInfo> Store::GetTag(std::string_view name) const {
-  absl::MutexLock l(&impl_->mu);
+  absl::ReaderMutexLock l(&impl_->catalog_mu);
   TagState* t = impl_->FindTagByName(name);
   if (t == nullptr) {
     return absl::NotFoundError(absl::StrCat("tag '", std::string(name), "' not found"));
@@ -457,7 +459,7 @@ ListTagsResult Store::ListTags(std::string_view glob,
 
 absl::StatusOr<TagInfo> Store::ResolveTagForWrite(std::string_view name, ValueType inferred) {
   {
-    absl::MutexLock l(&impl_->mu);
+    absl::ReaderMutexLock l(&impl_->catalog_mu);
     if (TagState* t = impl_->FindTagByName(name)) return t->info;
   }
   RETURN_IF_ERROR(engine::ValidateTagName(name));

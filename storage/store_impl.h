@@ -98,7 +98,10 @@ struct PendingWrite {
   std::string client_id;
   uint64_t batch_seq = 0;
   engine::LogEntry entry;
-  std::string encoded;  // entry bytes, encoded by the writer before queueing
+  std::string encoded;  // entry bytes, encoded by the writer
+  // False while the writer encodes outside the lock after queueing; the
+  // leader takes only ready writers from the queue front.
+  bool ready = true;
   uint64_t accepted = 0;
   bool done = false;
   bool skipped = false;  // already applied (a replayed replication entry)
@@ -124,6 +127,11 @@ struct Store::Impl {
   mutable absl::Mutex mu;
   // Catalog and heads. Tag states are never freed while the store is open
   // (a deleted tag is marked and removed from the maps).
+  // The catalog maps and every TagState::info change under mu and
+  // catalog_mu both, so they may be read under either: name lookups (one
+  // per series of every write) take only catalog_mu and do not wait for
+  // the group commit's apply, which holds mu. Lock order: mu first.
+  mutable absl::Mutex catalog_mu ABSL_ACQUIRED_AFTER(mu);
   // Ordered, for listings and globs. Change only through AddTagState and
   // RemoveTagState, which keep the indexes below in step.
   std::map<std::string, std::unique_ptr<TagState>, std::less<>> tags_by_name ABSL_GUARDED_BY(mu);
@@ -189,13 +197,15 @@ struct Store::Impl {
     auto it = tags_by_id.find(id);
     return it == tags_by_id.end() ? nullptr : it->second;
   }
-  TagState* FindTagByName(std::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  // REQUIRES: mu or catalog_mu held.
+  TagState* FindTagByName(std::string_view name) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     auto it = tags_by_exact_name.find(name);
     return it == tags_by_exact_name.end() ? nullptr : it->second;
   }
-  // Adds a tag (its name must be new) to every index.
+  // Adds a tag (its name must be new) to every index. Takes catalog_mu.
   void AddTagState(std::unique_ptr<TagState> state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Removes a tag from every index and keeps the state in the graveyard.
+  // Takes catalog_mu.
   void RemoveTagState(std::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   absl::Status LoadCatalog();
@@ -218,8 +228,29 @@ struct Store::Impl {
   // result when the batch is done already (a retry) or refused.
   std::optional<absl::StatusOr<WriteResult>> Enqueue(PendingWrite* w);
   absl::StatusOr<WriteResult> Complete(PendingWrite* w);
+  // Pipelined group commit, three stages: one leader at a time builds a
+  // group's batch (`leading`, under mu); groups write in build order (under
+  // write_mu, not mu); groups apply to memory in build order (under mu). So
+  // one group's write overlaps the previous group's apply.
   bool leading ABSL_GUARDED_BY(mu) = false;
-  // Writes every queued write (leading where needed) until the queue is empty.
+  uint64_t build_ticket ABSL_GUARDED_BY(mu) = 0;    // groups built
+  uint64_t applied_ticket ABSL_GUARDED_BY(mu) = 0;  // groups applied (or failed)
+  size_t groups_in_flight ABSL_GUARDED_BY(mu) = 0;  // taken from the queue, not done
+  // Numbers taken by built groups that may not be applied yet (next_seq and
+  // applied_seq move at apply): the next group continues after them.
+  uint64_t reserved_seq ABSL_GUARDED_BY(mu) = 0;
+  std::map<std::string, uint64_t> reserved_cursor ABSL_GUARDED_BY(mu);
+  // Lock order: mu before write_mu.
+  absl::Mutex write_mu ABSL_ACQUIRED_AFTER(mu);
+  uint64_t written_ticket ABSL_GUARDED_BY(write_mu) = 0;  // groups written (or failed)
+  // The numbers of the groups written successfully; a failed write resets
+  // the reserved numbers to these and bumps failure_epoch, which fails the
+  // groups built on the failed group's numbers before they write.
+  uint64_t durable_seq ABSL_GUARDED_BY(write_mu) = 0;
+  std::map<std::string, uint64_t> durable_cursor ABSL_GUARDED_BY(write_mu);
+  uint64_t failure_epoch ABSL_GUARDED_BY(write_mu) = 0;
+  // Writes every queued write (leading where needed) until the queue is empty
+  // and every group is applied.
   void DrainWriters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void LeadOrWait() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Applies the tags' deadbands to `series` in place.

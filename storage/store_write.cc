@@ -1,8 +1,10 @@
 // Store: the write path. Every change (samples, catalog changes, entries of
-// other sites) is a log entry. Writers encode their entry, queue up, and the
-// front writer (the leader) writes the whole queue as one RocksDB WriteBatch
-// with one fsync, applies it to memory in sequence order and wakes the others
-// (group commit, as in LevelDB's DBImpl::Write).
+// other sites) is a log entry. Writers queue up and encode their entry, and
+// the front writer (the leader) writes the queue as one RocksDB WriteBatch
+// with one fsync (group commit, as in LevelDB's DBImpl::Write). The commit is
+// pipelined: once a group is durable the next leader writes the next group
+// while this one is applied to memory, in write order; a writer is told
+// "done" only after its group is applied, so an acked sample is readable.
 #include <algorithm>
 #include <cmath>
 
@@ -53,10 +55,9 @@ void Store::Impl::Submit(PendingWrite* w) {
 // Leads one group if nobody is leading, else waits for a change. Callers
 // loop on their own condition.
 void Store::Impl::LeadOrWait() {
-  if (!leading && !writers.empty()) {
+  if (!leading && !writers.empty() && writers.front()->ready) {
     leading = true;
-    LeadGroup();
-    leading = false;
+    LeadGroup();  // gives up `leading` once its batch is built
     writers_cv.SignalAll();
   } else {
     writers_cv.Wait(&mu);
@@ -68,45 +69,52 @@ void Store::Impl::AwaitWrite(PendingWrite* w) {
 }
 
 void Store::Impl::DrainWriters() {
-  while (!writers.empty()) LeadOrWait();
+  while (!writers.empty() || groups_in_flight > 0) LeadOrWait();
 }
 
 std::optional<absl::StatusOr<WriteResult>> Store::Impl::Enqueue(PendingWrite* w) {
   bool dedupe = !w->client_id.empty() && w->batch_seq != 0;
-  absl::MutexLock l(&mu);
-  if (closed) return absl::StatusOr<WriteResult>(absl::FailedPreconditionError("store is closed"));
-  if (dedupe) {
-    if (absl::Status s = LoadClient(w->client_id); !s.ok()) return absl::StatusOr<WriteResult>(s);
-    auto& batches = client_batches[w->client_id];
-    auto seen = batches.find(w->batch_seq);
-    if (seen != batches.end()) {
-      return absl::StatusOr<WriteResult>(WriteResult{seen->second, /*duplicate=*/true});
+  {
+    absl::MutexLock l(&mu);
+    if (closed)
+      return absl::StatusOr<WriteResult>(absl::FailedPreconditionError("store is closed"));
+    if (dedupe) {
+      if (absl::Status s = LoadClient(w->client_id); !s.ok()) return absl::StatusOr<WriteResult>(s);
+      auto& batches = client_batches[w->client_id];
+      auto seen = batches.find(w->batch_seq);
+      if (seen != batches.end()) {
+        return absl::StatusOr<WriteResult>(WriteResult{seen->second, /*duplicate=*/true});
+      }
+      // The window is by sequence distance: sequences within `window` of the
+      // highest one seen are remembered; anything older cannot be told apart
+      // from a retry, so it is refused rather than silently dropped.
+      if (!batches.empty() &&
+          w->batch_seq + options.client_dedupe_window <= batches.rbegin()->first) {
+        return absl::StatusOr<WriteResult>(absl::FailedPreconditionError(absl::StrCat(
+            "batch_sequence: ", w->batch_seq, " is older than the dedupe window of ",
+            options.client_dedupe_window, " batches for client '", w->client_id, "' (highest ",
+            batches.rbegin()->first, "); it cannot be told from a retry")));
+      }
+      if (!in_flight.insert({w->client_id, w->batch_seq}).second) {
+        return absl::StatusOr<WriteResult>(absl::UnavailableError(
+            absl::StrCat("batch_sequence: ", w->batch_seq, " of client '", w->client_id,
+                         "' is already being written; retry")));
+      }
     }
-    // The window is by sequence distance: sequences within `window` of the
-    // highest one seen are remembered; anything older cannot be told apart
-    // from a retry, so it is refused rather than silently dropped.
-    if (!batches.empty() &&
-        w->batch_seq + options.client_dedupe_window <= batches.rbegin()->first) {
-      return absl::StatusOr<WriteResult>(absl::FailedPreconditionError(absl::StrCat(
-          "batch_sequence: ", w->batch_seq, " is older than the dedupe window of ",
-          options.client_dedupe_window, " batches for client '", w->client_id, "' (highest ",
-          batches.rbegin()->first, "); it cannot be told from a retry")));
+    ApplyDeadbands(&w->entry.series);
+    w->entry.version = NextVersion();
+    for (auto& series : w->entry.series) {
+      series.cols.versions.assign(series.cols.size(), w->entry.version);
     }
-    if (!in_flight.insert({w->client_id, w->batch_seq}).second) {
-      return absl::StatusOr<WriteResult>(
-          absl::UnavailableError(absl::StrCat("batch_sequence: ", w->batch_seq, " of client '",
-                                              w->client_id, "' is already being written; retry")));
-    }
+    // Queued in call order now; encoded outside the lock, so the streams
+    // encode in parallel (chunk-coding a batch is a fifth of its cost).
+    w->ready = false;
+    writers.push_back(w);
   }
-  ApplyDeadbands(&w->entry.series);
-  w->entry.version = NextVersion();
-  for (auto& series : w->entry.series) {
-    series.cols.versions.assign(series.cols.size(), w->entry.version);
-  }
-  // Encoding under the lock keeps the queue in call order; it is a copy of
-  // the samples, cheap next to the fsync that the group shares.
   engine::EncodeLogEntry(w->entry, &w->encoded);
-  writers.push_back(w);
+  absl::MutexLock l(&mu);
+  w->ready = true;
+  writers_cv.SignalAll();
   return std::nullopt;
 }
 
@@ -283,6 +291,7 @@ void Store::Impl::PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch) {
 void Store::Impl::ApplyCatalog(const PendingWrite& w) {
   for (const engine::TagInfo& info : w.entry.catalog_upserts) {
     if (TagState* existing = FindTagByName(info.name)) {
+      absl::MutexLock l(&catalog_mu);
       existing->info = info;
       continue;
     }
@@ -294,22 +303,41 @@ void Store::Impl::ApplyCatalog(const PendingWrite& w) {
 }
 
 void Store::Impl::LeadGroup() {
+  // The encoded writers at the queue front.
   std::vector<PendingWrite*> group;
-  for (PendingWrite* p : writers) {
-    if (group.size() == kMaxGroupWriters) break;
+  bool catalog = false;
+  while (!writers.empty() && writers.front()->ready && group.size() < kMaxGroupWriters) {
+    PendingWrite* p = writers.front();
+    writers.pop_front();
+    catalog |= !p->entry.catalog_upserts.empty() || !p->entry.catalog_deletes.empty();
     group.push_back(p);
   }
-  uint64_t own_seq = next_seq;
+  ++groups_in_flight;
+  // Catalog changes are checked against the catalog in memory: every built
+  // group must be applied first.
+  if (catalog) {
+    while (applied_ticket != build_ticket) writers_cv.Wait(&mu);
+  }
+  const uint64_t first_own = std::max(next_seq, reserved_seq);
+  uint64_t own_seq = first_own;
   std::map<std::string, uint64_t> cursor;  // other origins: highest seq in group
   rocksdb::WriteBatch batch;
   for (PendingWrite* p : group) {
     if (p->origin == options.site) {
       p->seq = own_seq++;
     } else {
-      uint64_t& c = cursor.try_emplace(p->origin, applied_seq[p->origin]).first->second;
+      auto it = cursor.find(p->origin);
+      if (it == cursor.end()) {
+        uint64_t base = applied_seq[p->origin];
+        if (auto r = reserved_cursor.find(p->origin); r != reserved_cursor.end()) {
+          base = std::max(base, r->second);
+        }
+        it = cursor.emplace(p->origin, base).first;
+      }
+      uint64_t& c = it->second;
       if (p->assign_seq) p->seq = c + 1;
       if (p->seq <= c) {
-        p->skipped = true;  // a replication entry applied already
+        p->skipped = true;  // a replication entry applied (or on its way) already
         continue;
       }
       c = p->seq;
@@ -327,22 +355,64 @@ void Store::Impl::LeadGroup() {
       }
     }
   }
-  if (own_seq != next_seq) batch.Put(db->state(), engine::kNextSeqKey, U64(own_seq));
+  if (own_seq != first_own) batch.Put(db->state(), engine::kNextSeqKey, U64(own_seq));
   // The cursor of each other origin moves in the same batch as its entries:
   // a crash never applies an entry twice or skips one.
   for (const auto& [origin, seq] : cursor)
     batch.Put(db->state(), engine::CursorKey(origin), U64(seq));
-
-  // Only the leader writes; followers wait on the condition variable, so
-  // releasing the mutex here lets new writers queue behind this group.
+  reserved_seq = own_seq;
+  for (const auto& [origin, seq] : cursor) reserved_cursor[origin] = seq;
+  const uint64_t ticket = ++build_ticket;
+  uint64_t epoch;
+  {
+    absl::MutexLock w(&write_mu);
+    epoch = failure_epoch;
+  }
+  // The next leader may build while this group writes.
+  leading = false;
+  writers_cv.SignalAll();
   mu.Unlock();
-  rocksdb::WriteOptions wo;
-  wo.sync = options.sync_writes;
-  absl::Status status = engine::FromRocks(db->db()->Write(wo, &batch), "write log");
-  mu.Lock();
 
+  // Write, in build order (a later group's batch must never be durable
+  // without an earlier one's: it continues its numbers).
+  write_mu.Lock();
+  auto turn = [&]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu) { return written_ticket == ticket - 1; };
+  write_mu.Await(absl::Condition(&turn));
+  const bool earlier_failed = epoch != failure_epoch;
+  write_mu.Unlock();
+  absl::Status status;
+  if (earlier_failed) {
+    status = absl::UnavailableError("an earlier write of this group commit failed");
+  } else {
+    rocksdb::WriteOptions wo;
+    wo.sync = options.sync_writes;
+    status = engine::FromRocks(db->db()->Write(wo, &batch), "write log");
+  }
+  if (!status.ok() && !earlier_failed) {
+    // The numbers this group (and groups built on it) took are free again.
+    mu.Lock();
+    absl::MutexLock w(&write_mu);
+    reserved_seq = durable_seq;
+    reserved_cursor = durable_cursor;
+    ++failure_epoch;
+    written_ticket = ticket;
+  } else {
+    {
+      absl::MutexLock w(&write_mu);
+      if (status.ok()) {
+        durable_seq = own_seq;
+        for (const auto& [origin, seq] : cursor) durable_cursor[origin] = seq;
+      }
+      written_ticket = ticket;
+    }
+    mu.Lock();
+  }
+
+  // Apply, in build order.
+  while (applied_ticket != ticket - 1) writers_cv.Wait(&mu);
   if (status.ok()) {
-    next_seq = own_seq;
+    next_seq = std::max(next_seq, own_seq);
     int64_t now_s = NowNs() / 1000000000;
     for (PendingWrite* p : group) {
       if (p->skipped) continue;
@@ -368,10 +438,11 @@ void Store::Impl::LeadGroup() {
     status = absl::UnavailableError(
         absl::StrCat("storage refused the write, nothing was stored: ", status.message()));
   }
+  applied_ticket = ticket;
+  --groups_in_flight;
   for (PendingWrite* p : group) {
     p->status = status;
     p->done = true;
-    writers.pop_front();
   }
   writers_cv.SignalAll();
 }
