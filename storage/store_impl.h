@@ -143,6 +143,8 @@ struct Store::Impl {
   std::vector<std::unique_ptr<TagState>> graveyard ABSL_GUARDED_BY(mu);
   // Group commit queue; the front writer is the leader.
   std::deque<PendingWrite*> writers ABSL_GUARDED_BY(mu);
+  // Signalled when `creating` changes. (The write path waits on conditions
+  // of mu instead.)
   absl::CondVar writers_cv;
   uint64_t next_seq ABSL_GUARDED_BY(mu) = 1;
   // Own sequences skipped when a backup was restored: start -> end
@@ -252,7 +254,8 @@ struct Store::Impl {
   // Writes every queued write (leading where needed) until the queue is empty
   // and every group is applied.
   void DrainWriters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  void LeadOrWait() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  template <typename Finished>
+  void LeadUntil(Finished finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Applies the tags' deadbands to `series` in place.
   void ApplyDeadbands(std::vector<engine::SeriesData>* series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void LeadGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);

@@ -52,24 +52,31 @@ void Store::Impl::Submit(PendingWrite* w) {
   AwaitWrite(w);
 }
 
-// Leads one group if nobody is leading, else waits for a change. Callers
-// loop on their own condition.
-void Store::Impl::LeadOrWait() {
-  if (!leading && !writers.empty() && writers.front()->ready) {
+// Waits (on mu's conditions: only the threads whose condition holds wake,
+// no herd per group) until `finished` holds, leading a group whenever the
+// queue front is encoded and nobody is building one.
+template <typename Finished>
+void Store::Impl::LeadUntil(Finished finished) {
+  auto can_lead = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return !leading && !writers.empty() && writers.front()->ready;
+  };
+  auto wake = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return finished() || can_lead(); };
+  while (true) {
+    mu.Await(absl::Condition(&wake));
+    if (finished()) return;
     leading = true;
     LeadGroup();  // gives up `leading` once its batch is built
-    writers_cv.SignalAll();
-  } else {
-    writers_cv.Wait(&mu);
   }
 }
 
 void Store::Impl::AwaitWrite(PendingWrite* w) {
-  while (!w->done) LeadOrWait();
+  LeadUntil([w] { return w->done; });
 }
 
 void Store::Impl::DrainWriters() {
-  while (!writers.empty() || groups_in_flight > 0) LeadOrWait();
+  LeadUntil([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return writers.empty() && groups_in_flight == 0;
+  });
 }
 
 std::optional<absl::StatusOr<WriteResult>> Store::Impl::Enqueue(PendingWrite* w) {
@@ -113,8 +120,7 @@ std::optional<absl::StatusOr<WriteResult>> Store::Impl::Enqueue(PendingWrite* w)
   }
   engine::EncodeLogEntry(w->entry, &w->encoded);
   absl::MutexLock l(&mu);
-  w->ready = true;
-  writers_cv.SignalAll();
+  w->ready = true;  // a waiting leader sees it when mu is released
   return std::nullopt;
 }
 
@@ -316,7 +322,10 @@ void Store::Impl::LeadGroup() {
   // Catalog changes are checked against the catalog in memory: every built
   // group must be applied first.
   if (catalog) {
-    while (applied_ticket != build_ticket) writers_cv.Wait(&mu);
+    auto all_applied = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return applied_ticket == build_ticket;
+    };
+    mu.Await(absl::Condition(&all_applied));
   }
   const uint64_t first_own = std::max(next_seq, reserved_seq);
   uint64_t own_seq = first_own;
@@ -370,7 +379,6 @@ void Store::Impl::LeadGroup() {
   }
   // The next leader may build while this group writes.
   leading = false;
-  writers_cv.SignalAll();
   mu.Unlock();
 
   // Write, in build order (a later group's batch must never be durable
@@ -410,7 +418,8 @@ void Store::Impl::LeadGroup() {
   }
 
   // Apply, in build order.
-  while (applied_ticket != ticket - 1) writers_cv.Wait(&mu);
+  auto my_turn = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return applied_ticket == ticket - 1; };
+  mu.Await(absl::Condition(&my_turn));
   if (status.ok()) {
     next_seq = std::max(next_seq, own_seq);
     int64_t now_s = NowNs() / 1000000000;
@@ -444,7 +453,6 @@ void Store::Impl::LeadGroup() {
     p->status = status;
     p->done = true;
   }
-  writers_cv.SignalAll();
 }
 
 }  // namespace historian
