@@ -2,7 +2,7 @@
 // without gRPC, on one thread, from an existing data dir (a copy: the store
 // is opened read-write).
 //
-//   read_path_bench --dir=/tmp/copy --site=us --tags_file=many.txt \
+//   read_path_bench --dir=/tmp/copy --site=us --tags_file=many.txt
 //       --start_ns=... --end_ns=... [--reps=50]
 #include <chrono>
 #include <cstdio>

@@ -195,6 +195,15 @@ void AppendColumns(const v1::SampleColumns& c, const engine::TagInfo& tag, int i
 
 }  // namespace
 
+// The value type of a series' first typed value (kUnspecified: none).
+ValueType SeriesKind(const v1::TagSamples& series) {
+  if (series.columns().timestamp_deltas_ns_size() > 0) return ColumnsKind(series.columns());
+  for (const auto& s : series.samples()) {
+    if (ValueType kind = ValueKind(s.value()); kind != ValueType::kUnspecified) return kind;
+  }
+  return ValueType::kUnspecified;
+}
+
 absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, const Limits& limits,
                                            Store* store) {
   uint64_t total = 0;
@@ -211,6 +220,16 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
                                                    " bytes, over the limit of ",
                                                    limits.max_client_id_bytes));
   }
+  // The batch's new tags are created together, in one catalog entry; the
+  // loop below finds them (or says why one could not be created).
+  std::vector<std::pair<std::string, ValueType>> missing;
+  for (const v1::TagSamples& series : request.series()) {
+    const ValueType kind = SeriesKind(series);
+    if (kind != ValueType::kUnspecified && !store->HasTag(series.tag())) {
+      missing.emplace_back(series.tag(), kind);
+    }
+  }
+  if (!missing.empty()) store->CreateTagsForWrite(missing).IgnoreError();  // reported per series
   PreparedWrite out;
   out.input.client_id = request.client_id();
   out.input.batch_seq = request.batch_sequence();
@@ -230,14 +249,7 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
     }
     const int count = series.samples_size() + column_samples;
     if (count == 0) continue;
-    ValueType inferred = ValueType::kUnspecified;
-    if (column_samples > 0) {
-      inferred = ColumnsKind(series.columns());
-    } else {
-      for (const auto& s : series.samples()) {
-        if ((inferred = ValueKind(s.value())) != ValueType::kUnspecified) break;
-      }
-    }
+    const ValueType inferred = SeriesKind(series);
     absl::StatusOr<engine::TagInfo> tag = inferred == ValueType::kUnspecified
                                               ? store->GetTag(series.tag())
                                               : store->ResolveTagForWrite(series.tag(), inferred);

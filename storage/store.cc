@@ -374,6 +374,11 @@ absl::StatusOr<TagInfo> Store::CreateTag(TagInfo info) {
   return info;
 }
 
+bool Store::HasTag(std::string_view name) const {
+  absl::ReaderMutexLock l(&impl_->catalog_mu);
+  return impl_->FindTagByName(name) != nullptr;
+}
+
 absl::StatusOr<TagInfo> Store::GetTag(std::string_view name) const {
   absl::ReaderMutexLock l(&impl_->catalog_mu);
   TagState* t = impl_->FindTagByName(name);
@@ -455,6 +460,37 @@ ListTagsResult Store::ListTags(std::string_view glob,
     out.tags.push_back(info);
   }
   return out;
+}
+
+absl::Status Store::CreateTagsForWrite(
+    const std::vector<std::pair<std::string, ValueType>>& wanted) {
+  if (!impl_->options.implicit_tags) return absl::OkStatus();
+  engine::LogEntry entry;
+  {
+    absl::MutexLock l(&impl_->mu);
+    entry.version = impl_->NextVersion();
+    for (const auto& [name, type] : wanted) {
+      if (type == ValueType::kUnspecified || type > ValueType::kString) continue;
+      if (!engine::ValidateTagName(name).ok()) continue;
+      if (impl_->FindTagByName(name) != nullptr || impl_->creating.contains(name)) continue;
+      TagInfo info;
+      info.name = name;
+      info.type = type;
+      info.id = engine::TagIdFromName(name);
+      if (impl_->FindTag(info.id) != nullptr) continue;  // a clash, reported one by one
+      info.origin_site = impl_->options.site;
+      info.created_ns = impl_->NowNs();
+      info.version = entry.version;
+      impl_->creating.insert(info.name);
+      entry.catalog_upserts.push_back(std::move(info));
+    }
+  }
+  if (entry.catalog_upserts.empty()) return absl::OkStatus();
+  absl::Status s = impl_->SubmitCatalog(entry);
+  absl::MutexLock l(&impl_->mu);
+  for (const TagInfo& info : entry.catalog_upserts) impl_->creating.erase(info.name);
+  impl_->writers_cv.SignalAll();
+  return s;
 }
 
 absl::StatusOr<TagInfo> Store::ResolveTagForWrite(std::string_view name, ValueType inferred) {

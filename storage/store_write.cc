@@ -57,9 +57,7 @@ void Store::Impl::Submit(PendingWrite* w) {
 // queue front is encoded and nobody is building one.
 template <typename Finished>
 void Store::Impl::LeadUntil(Finished finished) {
-  auto can_lead = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return !leading && !writers.empty() && writers.front()->ready;
-  };
+  auto can_lead = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return CanLead(); };
   auto wake = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return finished() || can_lead(); };
   while (true) {
     mu.Await(absl::Condition(&wake));
@@ -371,6 +369,7 @@ void Store::Impl::LeadGroup() {
     batch.Put(db->state(), engine::CursorKey(origin), U64(seq));
   reserved_seq = own_seq;
   for (const auto& [origin, seq] : cursor) reserved_cursor[origin] = seq;
+  ++groups_unwritten;
   const uint64_t ticket = ++build_ticket;
   uint64_t epoch;
   {
@@ -400,6 +399,7 @@ void Store::Impl::LeadGroup() {
   if (!status.ok() && !earlier_failed) {
     // The numbers this group (and groups built on it) took are free again.
     mu.Lock();
+    --groups_unwritten;
     absl::MutexLock w(&write_mu);
     reserved_seq = durable_seq;
     reserved_cursor = durable_cursor;
@@ -415,6 +415,7 @@ void Store::Impl::LeadGroup() {
       written_ticket = ticket;
     }
     mu.Lock();
+    --groups_unwritten;
   }
 
   // Apply, in build order.
@@ -441,6 +442,12 @@ void Store::Impl::LeadGroup() {
         while (batches.begin()->first + options.client_dedupe_window <= highest) {
           batches.erase(batches.begin());
         }
+      }
+      // Let a waiting leader build the next group (everything queued during
+      // this group's write) so its write overlaps the rest of this apply.
+      if (CanLead()) {
+        mu.Unlock();
+        mu.Lock();
       }
     }
   } else {

@@ -72,7 +72,9 @@ class StoreTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s;
     std::map<int64_t, double> m;
     for (size_t i = 0; i < out.size(); ++i) {
-      if (i > 0) EXPECT_LT(out.timestamps[i - 1], out.timestamps[i]);
+      if (i > 0) {
+        EXPECT_LT(out.timestamps[i - 1], out.timestamps[i]);
+      }
       m[out.timestamps[i]] = out.doubles[i];
     }
     return m;
@@ -93,7 +95,9 @@ class StoreTest : public ::testing::Test {
       EXPECT_EQ(piece.doubles.size(), piece.size());
       EXPECT_EQ(piece.qualities.size(), piece.size());
       for (size_t i = 0; i < piece.size(); ++i) {
-        if (any) EXPECT_LT(last, piece.timestamps[i]);
+        if (any) {
+          EXPECT_LT(last, piece.timestamps[i]);
+        }
         last = piece.timestamps[i];
         any = true;
         m[piece.timestamps[i]] = piece.doubles[i];
@@ -166,7 +170,9 @@ TEST_F(StoreTest, HeadCostsUnder200BytesPerActiveTagPlus20PerSample) {
     StoreStats stats = store_->Stats();
     EXPECT_EQ(stats.head_tags, 1u);
     EXPECT_EQ(stats.head_samples, 12u);
-    if (round == 1) EXPECT_LE(stats.head_bytes, 200u + 12u * 20u);
+    if (round == 1) {
+      EXPECT_LE(stats.head_bytes, 200u + 12u * 20u);
+    }
     ASSERT_TRUE(store_->SealAll().ok());
   }
   EXPECT_EQ(store_->Stats().head_bytes, 0u);
@@ -355,6 +361,32 @@ TEST_F(StoreTest, DeadbandStoresOnlyExceptionsAndKeepsTheShape) {
   info.name = "db.bad";
   info.type = ValueType::kString;
   EXPECT_TRUE(absl::IsInvalidArgument(store_->CreateTag(info).status()));
+}
+
+// A batch's new tags are created in one catalog entry (one own sequence);
+// existing, typeless and invalid names are left to ResolveTagForWrite.
+TEST_F(StoreTest, CreateTagsForWriteCreatesABatchsNewTagsInOneEntry) {
+  Tag("bulk.existing");
+  const uint64_t before = store_->Stats().own_sequence;
+  ASSERT_TRUE(store_
+                  ->CreateTagsForWrite({{"bulk.a", ValueType::kDouble},
+                                        {"bulk.b", ValueType::kInt64},
+                                        {"bulk.a", ValueType::kDouble},
+                                        {"bulk.existing", ValueType::kDouble},
+                                        {"bulk.none", ValueType::kUnspecified},
+                                        {"bad name!", ValueType::kDouble}})
+                  .ok());
+  EXPECT_EQ(store_->Stats().own_sequence, before + 1);
+  EXPECT_EQ(store_->GetTag("bulk.a")->type, ValueType::kDouble);
+  EXPECT_EQ(store_->GetTag("bulk.b")->type, ValueType::kInt64);
+  EXPECT_FALSE(store_->HasTag("bulk.none"));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      store_->ResolveTagForWrite("bad name!", ValueType::kDouble).status()));
+  // Nothing new: no entry at all.
+  ASSERT_TRUE(store_->CreateTagsForWrite({{"bulk.a", ValueType::kDouble}}).ok());
+  EXPECT_EQ(store_->Stats().own_sequence, before + 1);
+  Reopen();
+  EXPECT_TRUE(store_->HasTag("bulk.b"));
 }
 
 // ScanRaw hands sealed chunks over one by one, and merges (with their
