@@ -198,11 +198,18 @@ log "VictoriaMetrics: loaded in $vm_load_s s; force_flush + force_merge"
 curl -sf -o /dev/null "$vm_url/internal/force_flush"
 partition=$(date -u -d "@$((start_ms / 1000))" +%Y_%m)
 curl -sf -o /dev/null "$vm_url/internal/force_merge?partition_prefix=$partition"
-# The merge runs in the background: wait until the data dir stops changing.
+# The merge runs in the background, in steps: wait until the data dir has
+# not changed for three polls in a row (6 s).
 prev=-1
+stable=0
 for _ in $(seq 120); do
   cur=$(dir_bytes "$work/vm-data")
-  [[ "$cur" == "$prev" ]] && break
+  if [[ "$cur" == "$prev" ]]; then
+    stable=$((stable + 1))
+    ((stable >= 3)) && break
+  else
+    stable=0
+  fi
   prev=$cur
   sleep 2
 done
@@ -223,6 +230,11 @@ vm_q_avg100=$(time_query "$query_runs" "$vm_url/api/v1/query_range" \
 vm_q_latest=$(time_query "$query_runs" "$vm_url/api/v1/query" \
   --data-urlencode "query=plant" --data-urlencode "time=$(ms_to_s "$latest_ms")")
 vm_rss=$(peak_rss_kb "$vm_pid")
+# Measured again after the queries: VictoriaMetrics' figure is the smaller
+# one (its background merges may have gone on).
+vm_bytes_end=$(dir_bytes "$work/vm-data")
+((vm_bytes_end < vm_bytes)) && vm_bytes=$vm_bytes_end
+log "VictoriaMetrics: $vm_bytes bytes on disk"
 stop_pid "$vm_pid"
 
 # --- InfluxDB 1.x ----------------------------------------------------------------

@@ -231,6 +231,8 @@ void Store::Impl::RemoveTagState(std::string_view name) {
   if (it == tags_by_name.end()) return;
   it->second->deleted = true;
   tags_by_id.erase(it->second->info.id);
+  tags_in_memory.erase(it->second->info.id);
+  tags_overlapping.erase(it->second->info.id);
   tags_by_exact_name.erase(it->first);
   graveyard.push_back(std::move(it->second));
   tags_by_name.erase(it);
@@ -293,6 +295,7 @@ void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
     TagState* tag = FindTag(s.tag);
     if (tag == nullptr || s.cols.type != tag->info.type || s.cols.size() == 0) continue;
     if (!tag->head) {
+      tags_in_memory.insert(s.tag);
       tag->head = std::make_unique<HeadBuffer>(tag->info.type);
       tag->head->started_ns = now;
       if (tag->last_head_samples > 0) tag->head->cols.Reserve(tag->last_head_samples);

@@ -140,6 +140,12 @@ struct Store::Impl {
   // down the ordered map of 10,000 tags costs a cache miss per level (about
   // 1.5 us). Keys view the names owned by tags_by_name.
   absl::flat_hash_map<std::string_view, TagState*> tags_by_exact_name ABSL_GUARDED_BY(mu);
+  // Tags with a head or a sealing buffer, and tags with overlapping chunks to
+  // rewrite: the sealer's passes (every second) walk these instead of every
+  // tag, so an idle catalog of 10,000 tags costs them nothing (a walk of all
+  // tags is a cache miss per tag, about a millisecond under mu).
+  absl::flat_hash_set<TagId> tags_in_memory ABSL_GUARDED_BY(mu);
+  absl::flat_hash_set<TagId> tags_overlapping ABSL_GUARDED_BY(mu);
   std::vector<std::unique_ptr<TagState>> graveyard ABSL_GUARDED_BY(mu);
   // Group commit queue; the front writer is the leader.
   std::deque<PendingWrite*> writers ABSL_GUARDED_BY(mu);

@@ -91,13 +91,15 @@ absl::Status Store::Impl::OverlapPass() {
   int64_t max_span = 0;
   {
     absl::MutexLock l(&mu);
-    for (auto& [id, t] : tags_by_id) {
-      if (t->overlap_min <= t->overlap_max) {
+    for (TagId id : tags_overlapping) {
+      TagState* t = FindTag(id);
+      if (t != nullptr && t->overlap_min <= t->overlap_max) {
         due.push_back({id, {t->overlap_min, t->overlap_max}});
         t->overlap_min = kMaxTimestamp;
         t->overlap_max = kMinTimestamp;
       }
     }
+    tags_overlapping.clear();
   }
   const int64_t max_duration = absl::ToInt64Nanoseconds(options.chunk_max_duration);
   for (auto& [id, range] : due) {
@@ -111,8 +113,8 @@ absl::Status Store::Impl::OverlapPass() {
     }
     // Every chunk that meets the range.
     int64_t lo = range.first, hi = range.second;
-    std::string lower = engine::ChunkSeekKey(id, lo > kMinTimestamp + max_span ? lo - max_span
-                                                                              : kMinTimestamp);
+    std::string lower =
+        engine::ChunkSeekKey(id, lo > kMinTimestamp + max_span ? lo - max_span : kMinTimestamp);
     std::string upper = engine::ChunkSeekKey(id, hi < kMaxTimestamp ? hi + 1 : hi);
     rocksdb::Slice upper_slice(upper);
     rocksdb::ReadOptions ro;
@@ -136,7 +138,8 @@ absl::Status Store::Impl::OverlapPass() {
     if (old.size() < 2) continue;
     codec::ChunkColumns merged;
     merged.Reset(type);
-    for (const auto& [chunk_id, cols] : decoded) engine::AppendSamples(cols, 0, cols.size(), &merged);
+    for (const auto& [chunk_id, cols] : decoded)
+      engine::AppendSamples(cols, 0, cols.size(), &merged);
     engine::Normalize(&merged);
     std::vector<std::string> old_keys;
     for (auto& [chunk_id, key] : old) old_keys.push_back(std::move(key));
@@ -156,8 +159,8 @@ absl::Status Store::Impl::OverlapPass() {
       engine::AppendSamples(merged, begin, end, &piece);
       bytes.clear();
       RETURN_IF_ERROR(codec::EncodeChunk(piece, &bytes));
-      batch.Put(db->chunks(), engine::ChunkKey(id, piece.timestamps.front(), next_chunk_id.fetch_add(1)),
-                bytes);
+      batch.Put(db->chunks(),
+                engine::ChunkKey(id, piece.timestamps.front(), next_chunk_id.fetch_add(1)), bytes);
       begin = end;
     }
     std::string next;

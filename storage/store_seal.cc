@@ -109,6 +109,7 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
     if (overlaps) {
       t->overlap_min = std::min(t->overlap_min, min_ts);
       t->overlap_max = std::max(t->overlap_max, max_ts);
+      tags_overlapping.insert(id);
     }
   }
   if (!status.ok()) {
@@ -126,6 +127,7 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
     t->head = std::move(merged);
   }
   t->sealing.reset();
+  if (!t->head) tags_in_memory.erase(id);
   if (!status.ok()) return status;
   mu.Unlock();
   absl::Status rollups = RecomputeRollups(id, min_ts, max_ts);
@@ -204,8 +206,9 @@ absl::Status Store::Impl::SealPass(bool force) {
   std::vector<TagId> due;
   {
     absl::MutexLock l(&mu);
-    for (const auto& [id, t] : tags_by_id) {
-      if (!t->head) continue;
+    for (TagId id : tags_in_memory) {
+      const TagState* t = FindTag(id);
+      if (t == nullptr || !t->head) continue;
       size_t n = t->head->cols.size();
       if (force || n >= options.chunk_max_samples || now - t->head->started_ns >= max_age) {
         due.push_back(id);
@@ -228,7 +231,9 @@ absl::Status Store::Impl::TrimLog() {
     absl::MutexLock l(&mu);
     for (const auto& [origin, seq] : applied_seq) limit[origin] = seq + 1;
     limit[options.site] = next_seq;
-    for (const auto& [id, t] : tags_by_id) {
+    for (TagId id : tags_in_memory) {
+      const TagState* t = FindTag(id);
+      if (t == nullptr) continue;
       for (const HeadBuffer* buffer : {t->head.get(), t->sealing.get()}) {
         if (buffer == nullptr) continue;
         for (const OriginSeqRange& r : buffer->seqs) {
