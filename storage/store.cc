@@ -233,6 +233,7 @@ void Store::Impl::RemoveTagState(std::string_view name) {
   tags_by_id.erase(it->second->info.id);
   tags_in_memory.erase(it->second->info.id);
   tags_overlapping.erase(it->second->info.id);
+  tags_merge_due.erase(it->second->info.id);
   tags_by_exact_name.erase(it->first);
   graveyard.push_back(std::move(it->second));
   tags_by_name.erase(it);
@@ -531,6 +532,7 @@ StoreStats Store::Stats() const {
   stats.log_entries_trimmed = impl_->log_trimmed.load();
   stats.chunks_expired = impl_->chunks_expired.load();
   stats.chunks_rewritten = impl_->chunks_rewritten.load();
+  stats.chunks_merged = impl_->chunks_merged.load();
   stats.own_sequence = impl_->next_seq - 1;
   stats.own_log_entries = impl_->own_log.size();
   stats.own_log_bytes = impl_->own_log_bytes;

@@ -121,6 +121,7 @@ struct StoreStats {
   uint64_t log_entries_trimmed = 0;
   uint64_t chunks_expired = 0;
   uint64_t chunks_rewritten = 0;
+  uint64_t chunks_merged = 0;  // small chunks merged into bigger ones
 };
 
 struct PendingWrite;

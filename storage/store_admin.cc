@@ -64,6 +64,10 @@ absl::Status Store::Backup(const std::string& dir) {
 }
 
 absl::Status Store::Compact() {
+  {
+    absl::MutexLock pass(&impl_->seal_mu);
+    RETURN_IF_ERROR(impl_->MergePass(/*force=*/true));
+  }
   rocksdb::DB* db = impl_->db->db();
   rocksdb::CompactRangeOptions o;
   o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;

@@ -67,6 +67,9 @@ struct TagState {
   // empty when overlap_min > overlap_max. Rewritten by OverlapPass.
   int64_t overlap_min = kMaxTimestamp;
   int64_t overlap_max = kMinTimestamp;
+  // Chunks sealed at or after this may be merged with their neighbours
+  // (MergePass); kMaxTimestamp when none wait.
+  int64_t merge_from = kMaxTimestamp;
   bool deleted = false;
   // Samples of the last head sealed: the next head reserves as much.
   uint32_t last_head_samples = 0;
@@ -146,6 +149,7 @@ struct Store::Impl {
   // tags is a cache miss per tag, about a millisecond under mu).
   absl::flat_hash_set<TagId> tags_in_memory ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<TagId> tags_overlapping ABSL_GUARDED_BY(mu);
+  absl::flat_hash_set<TagId> tags_merge_due ABSL_GUARDED_BY(mu);
   std::vector<std::unique_ptr<TagState>> graveyard ABSL_GUARDED_BY(mu);
   // Group commit queue; the front writer is the leader.
   std::deque<PendingWrite*> writers ABSL_GUARDED_BY(mu);
@@ -186,6 +190,7 @@ struct Store::Impl {
   std::atomic<uint64_t> chunks_expired{0};
   std::atomic<uint64_t> samples_filtered{0};
   std::atomic<uint64_t> chunks_rewritten{0};
+  std::atomic<uint64_t> chunks_merged{0};  // small chunks merged into bigger ones
   // Per origin: every log entry below this sequence has been deleted.
   std::map<std::string, uint64_t> trimmed_below;  // used by the seal pass only
   uint64_t trimmed_since_compaction = 0;          // used by the seal pass only
@@ -287,6 +292,15 @@ struct Store::Impl {
   // REQUIRES: seal_mu held (one maintenance pass at a time).
   absl::Status RetentionPass();
   absl::Status OverlapPass();
+  // Merges runs of a tag's adjacent small chunks (seals of 1,024 samples or
+  // of --head_max_age) into one chunk of at most --chunk_max_duration and
+  // kMergedChunkMaxSamples: fewer keys, headers and index entries per sample,
+  // as the merges of an LSM tree. Only chunks that ended over
+  // --chunk_max_duration ago, unless `force` (Admin.Compact: every tag, every
+  // chunk). Run by the sealer thread (seal_mu).
+  absl::Status MergePass(bool force);
+  absl::Status MergeTagChunks(TagId id, ValueType type, int64_t from, int64_t cutoff,
+                              int64_t* next_from);
   // Own entries at or below this sequence may be trimmed (peers' acks and
   // retention limits).
   uint64_t OwnTrimLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);

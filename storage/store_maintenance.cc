@@ -3,6 +3,7 @@
 // overlapping chunks (late data) into one run of non-overlapping chunks.
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
@@ -111,30 +112,46 @@ absl::Status Store::Impl::OverlapPass() {
       type = t->info.type;
       max_span = t->max_span;
     }
-    // Every chunk that meets the range.
+    // Every chunk that meets the range, widened until no chunk outside it
+    // meets it: the rewritten pieces take new (higher) chunk ids, which
+    // order equal versions, so a chunk left out that overlaps one taken in
+    // would lose samples it used to win.
     int64_t lo = range.first, hi = range.second;
-    std::string lower =
-        engine::ChunkSeekKey(id, lo > kMinTimestamp + max_span ? lo - max_span : kMinTimestamp);
-    std::string upper = engine::ChunkSeekKey(id, hi < kMaxTimestamp ? hi + 1 : hi);
-    rocksdb::Slice upper_slice(upper);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &upper_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(ro, db->chunks()));
     // Decode exactly these chunks and merge them by the version rule in
     // application order (chunk ids grow with each seal).
     std::vector<std::pair<uint64_t, std::string>> old;  // (chunk id, key)
     std::map<uint64_t, codec::ChunkColumns> decoded;
-    for (it->Seek(lower); it->Valid(); it->Next()) {
-      std::string_view bytes(it->value().data(), it->value().size());
-      absl::StatusOr<codec::ChunkSummary> summary = codec::SummarizeChunk(bytes);
-      if (!summary.ok() || summary->max_timestamp < lo) continue;
-      codec::ChunkColumns cols;
-      if (!codec::DecodeChunk(bytes, &cols).ok()) continue;  // left for an operator
-      engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
-      old.emplace_back(key.chunk_id, it->key().ToString());
-      decoded[key.chunk_id] = std::move(cols);
+    for (bool widened = true; widened;) {
+      widened = false;
+      old.clear();
+      decoded.clear();
+      std::string lower =
+          engine::ChunkSeekKey(id, lo > kMinTimestamp + max_span ? lo - max_span : kMinTimestamp);
+      std::string upper = engine::ChunkSeekKey(id, hi < kMaxTimestamp ? hi + 1 : hi);
+      rocksdb::Slice upper_slice(upper);
+      rocksdb::ReadOptions ro;
+      ro.iterate_upper_bound = &upper_slice;
+      std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(ro, db->chunks()));
+      int64_t new_lo = lo, new_hi = hi;
+      for (it->Seek(lower); it->Valid(); it->Next()) {
+        std::string_view bytes(it->value().data(), it->value().size());
+        absl::StatusOr<codec::ChunkSummary> summary = codec::SummarizeChunk(bytes);
+        if (!summary.ok() || summary->max_timestamp < lo) continue;
+        codec::ChunkColumns cols;
+        if (!codec::DecodeChunk(bytes, &cols).ok()) continue;  // left for an operator
+        engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
+        old.emplace_back(key.chunk_id, it->key().ToString());
+        decoded[key.chunk_id] = std::move(cols);
+        new_lo = std::min(new_lo, summary->min_timestamp);
+        new_hi = std::max(new_hi, summary->max_timestamp);
+      }
+      RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan overlapping chunks"));
+      if (new_lo < lo || new_hi > hi) {
+        lo = new_lo;
+        hi = new_hi;
+        widened = true;
+      }
     }
-    RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan overlapping chunks"));
     if (old.size() < 2) continue;
     codec::ChunkColumns merged;
     merged.Reset(type);
@@ -172,6 +189,187 @@ absl::Status Store::Impl::OverlapPass() {
     chunks_rewritten.fetch_add(old_keys.size());
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+// Most samples of a merged chunk: an hour at 4 Hz. A read of a short range
+// decodes at most this many samples (about 80 us).
+constexpr uint32_t kMergedChunkMaxSamples = 16384;
+
+int64_t SaturatingSub(int64_t a, int64_t b) {
+  if (b > 0 && a < kMinTimestamp + b) return kMinTimestamp;
+  return a - b;
+}
+
+}  // namespace
+
+absl::Status Store::Impl::MergePass(bool force) {
+  struct Due {
+    TagId id;
+    int64_t from;
+    ValueType type;
+  };
+  std::vector<Due> due;
+  {
+    absl::MutexLock l(&mu);
+    if (force) {
+      for (const auto& [id, t] : tags_by_id) due.push_back({id, kMinTimestamp, t->info.type});
+    } else {
+      for (TagId id : tags_merge_due) {
+        if (const TagState* t = FindTag(id)) due.push_back({id, t->merge_from, t->info.type});
+      }
+    }
+  }
+  const int64_t max_duration = absl::ToInt64Nanoseconds(options.chunk_max_duration);
+  const int64_t cutoff = force ? kMaxTimestamp : SaturatingSub(NowNs(), max_duration);
+  for (const Due& d : due) {
+    int64_t next_from = kMaxTimestamp;
+    // From one chunk duration earlier: a new chunk may join the run before it.
+    RETURN_IF_ERROR(
+        MergeTagChunks(d.id, d.type, SaturatingSub(d.from, max_duration), cutoff, &next_from));
+    absl::MutexLock l(&mu);
+    TagState* t = FindTag(d.id);
+    if (t == nullptr) continue;
+    // Seals run on this thread too, so merge_from has not moved meanwhile.
+    t->merge_from = next_from;
+    if (next_from == kMaxTimestamp) tags_merge_due.erase(d.id);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::Impl::MergeTagChunks(TagId id, ValueType type, int64_t from, int64_t cutoff,
+                                         int64_t* next_from) {
+  const int64_t max_duration = absl::ToInt64Nanoseconds(options.chunk_max_duration);
+  struct Chunk {
+    std::string key;
+    uint64_t chunk_id;
+    codec::ChunkSummary summary;
+    std::string bytes;
+  };
+  std::vector<Chunk> run;
+  uint64_t run_samples = 0;
+  // Merges the run into one chunk (when it has two or more) in one batch.
+  auto flush = [&]() -> absl::Status {
+    if (run.size() < 2) {
+      run.clear();
+      run_samples = 0;
+      return absl::OkStatus();
+    }
+    // Application order (chunk ids grow with each seal) decides equal
+    // versions, as everywhere else.
+    std::sort(run.begin(), run.end(),
+              [](const Chunk& a, const Chunk& b) { return a.chunk_id < b.chunk_id; });
+    codec::ChunkColumns merged, cols;
+    merged.Reset(type);
+    for (const Chunk& c : run) {
+      RETURN_IF_ERROR(codec::DecodeChunk(c.bytes, &cols));
+      engine::AppendSamples(cols, 0, cols.size(), &merged);
+    }
+    engine::Normalize(&merged);
+    std::string bytes;
+    RETURN_IF_ERROR(codec::EncodeChunk(merged, &bytes));
+    rocksdb::WriteBatch batch;
+    for (const Chunk& c : run) batch.Delete(db->chunks(), c.key);
+    batch.Put(db->chunks(),
+              engine::ChunkKey(id, merged.timestamps.front(), next_chunk_id.fetch_add(1)), bytes);
+    std::string next;
+    engine::PutBigEndian64(next_chunk_id.load(), &next);
+    batch.Put(db->state(), engine::kNextChunkIdKey, next);
+    const int64_t span = static_cast<int64_t>(static_cast<uint64_t>(merged.timestamps.back()) -
+                                              static_cast<uint64_t>(merged.timestamps.front()));
+    int64_t old_span;
+    {
+      absl::MutexLock l(&mu);
+      const TagState* t = FindTag(id);
+      old_span = t == nullptr ? 0 : t->max_span;
+    }
+    if (span > old_span) {
+      // The widest span grows before readers can meet the merged chunk.
+      std::string v;
+      engine::PutBigEndian64(static_cast<uint64_t>(span), &v);
+      batch.Put(db->state(), engine::SpanKey(id), v);
+      absl::MutexLock l(&mu);
+      if (TagState* t = FindTag(id)) t->max_span = std::max(t->max_span, span);
+    }
+    // One batch: readers see either the old chunks or the merged one.
+    RETURN_IF_ERROR(
+        engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch), "merge chunks"));
+    chunks_merged.fetch_add(run.size());
+    run.clear();
+    run_samples = 0;
+    return absl::OkStatus();
+  };
+
+  // Only chunks that overlap no other chunk join a run: a merged chunk takes
+  // a new chunk id, and ids order equal versions, so merging a chunk that
+  // another one overlaps could change which sample wins. Overlaps are the
+  // overlap pass's work. A chunk is clean when it starts after every earlier
+  // chunk ended and ends before the next one starts: each chunk is held
+  // until the next key is seen.
+  auto consider = [&](Chunk c, bool clean) -> absl::Status {
+    if (c.summary.max_timestamp >= cutoff) {  // may still grow: a later pass
+      *next_from = std::min(*next_from, c.summary.min_timestamp);
+      return flush();
+    }
+    if (!clean) return flush();
+    if (!run.empty()) {
+      const bool fits = static_cast<uint64_t>(c.summary.max_timestamp) -
+                                static_cast<uint64_t>(run.front().summary.min_timestamp) <
+                            static_cast<uint64_t>(max_duration) &&
+                        run_samples + c.summary.count <= kMergedChunkMaxSamples;
+      if (!fits) RETURN_IF_ERROR(flush());
+    }
+    run_samples += c.summary.count;
+    run.push_back(std::move(c));
+    return absl::OkStatus();
+  };
+  int64_t max_span = 0;
+  {
+    absl::MutexLock l(&mu);
+    if (const TagState* t = FindTag(id)) max_span = t->max_span;
+  }
+  // From far enough back to see every chunk that may overlap one at `from`.
+  std::string lower = engine::ChunkSeekKey(id, SaturatingSub(from, max_span));
+  std::string upper = engine::ChunkSeekKey(id, kMaxTimestamp);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(ro, db->chunks()));
+  std::optional<Chunk> held;
+  int64_t hi_before = kMinTimestamp;  // latest end of the chunks before `held`
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    if (it->key().size() != engine::kChunkKeySize) continue;
+    std::string_view bytes(it->value().data(), it->value().size());
+    absl::StatusOr<codec::ChunkSummary> summary = codec::SummarizeChunk(bytes);
+    if (!summary.ok()) {
+      // Left for an operator to see. Its span is unknown: nothing after it
+      // is merged in this pass.
+      RETURN_IF_ERROR(flush());
+      held.reset();
+      hi_before = kMaxTimestamp;
+      continue;
+    }
+    if (held) {
+      const bool clean = held->summary.min_timestamp > hi_before &&
+                         summary->min_timestamp > held->summary.max_timestamp;
+      hi_before = std::max(hi_before, held->summary.max_timestamp);
+      const bool before_from = held->summary.max_timestamp < from;
+      if (before_from) {
+        RETURN_IF_ERROR(flush());  // context only
+      } else {
+        RETURN_IF_ERROR(consider(std::move(*held), clean));
+      }
+    }
+    engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
+    held = Chunk{it->key().ToString(), key.chunk_id, *summary, std::string(bytes)};
+  }
+  RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan chunks to merge"));
+  if (held) {
+    const bool clean = held->summary.min_timestamp > hi_before;
+    RETURN_IF_ERROR(consider(std::move(*held), clean));
+  }
+  return flush();
 }
 
 }  // namespace historian

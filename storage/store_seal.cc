@@ -106,6 +106,8 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
   if (status.ok()) {
     t->max_span = std::max(t->max_span, span);
     chunks_sealed.fetch_add(1);
+    t->merge_from = std::min(t->merge_from, min_ts);
+    tags_merge_due.insert(id);
     if (overlaps) {
       t->overlap_min = std::min(t->overlap_min, min_ts);
       t->overlap_max = std::max(t->overlap_max, max_ts);
@@ -308,6 +310,9 @@ void Store::Impl::SealerLoop() {
         s = RetentionPass();
         if (!s.ok())
           std::fprintf(stderr, "historian: retention failed: %s\n", s.ToString().c_str());
+        s = MergePass(/*force=*/false);
+        if (!s.ok())
+          std::fprintf(stderr, "historian: chunk merge failed: %s\n", s.ToString().c_str());
       }
     }
   }
