@@ -13,8 +13,10 @@
 
 namespace historian::server {
 
-// Threads are started per call (tens of microseconds): meant for work of a
-// millisecond or more. max_threads <= 1 or n <= 1 runs inline.
+// The helpers are a pool of AvailableCores() - 1 threads kept for the life
+// of the process (their thread-local decode buffers stay warm); one call
+// uses them at a time, and a call that finds them busy runs inline, as do
+// max_threads <= 1 and n <= 1. Thread-safe.
 absl::Status ParallelFor(size_t n, int max_threads, absl::FunctionRef<absl::Status(size_t)> fn);
 
 // The cores this process may use (at least 1).
