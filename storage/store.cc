@@ -221,6 +221,7 @@ void Store::Impl::AddTagState(std::unique_ptr<TagState> state) {
   absl::MutexLock l(&catalog_mu);
   TagState* t = state.get();
   tags_by_id[t->info.id] = t;
+  if (t->info.retention_ns > 0) tags_with_retention.insert(t->info.id);
   auto it = tags_by_name.emplace(t->info.name, std::move(state)).first;
   tags_by_exact_name[it->first] = t;
 }
@@ -234,6 +235,7 @@ void Store::Impl::RemoveTagState(std::string_view name) {
   tags_in_memory.erase(it->second->info.id);
   tags_overlapping.erase(it->second->info.id);
   tags_merge_due.erase(it->second->info.id);
+  tags_with_retention.erase(it->second->info.id);
   tags_by_exact_name.erase(it->first);
   graveyard.push_back(std::move(it->second));
   tags_by_name.erase(it);

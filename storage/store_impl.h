@@ -150,6 +150,7 @@ struct Store::Impl {
   absl::flat_hash_set<TagId> tags_in_memory ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<TagId> tags_overlapping ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<TagId> tags_merge_due ABSL_GUARDED_BY(mu);
+  absl::flat_hash_set<TagId> tags_with_retention ABSL_GUARDED_BY(mu);  // retention_ns > 0
   std::vector<std::unique_ptr<TagState>> graveyard ABSL_GUARDED_BY(mu);
   // Group commit queue; the front writer is the leader.
   std::deque<PendingWrite*> writers ABSL_GUARDED_BY(mu);

@@ -35,7 +35,9 @@ absl::Status Store::Impl::RetentionPass() {
   const int64_t now = NowNs();
   {
     absl::MutexLock l(&mu);
-    for (const auto& [id, t] : tags_by_id) {
+    for (TagId id : tags_with_retention) {
+      const TagState* t = FindTag(id);
+      if (t == nullptr) continue;
       if (t->info.retention_ns > 0 && now > kMinTimestamp + t->info.retention_ns) {
         due.push_back({id, now - t->info.retention_ns, t->max_span});
       }

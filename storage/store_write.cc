@@ -297,6 +297,11 @@ void Store::Impl::ApplyCatalog(const PendingWrite& w) {
     if (TagState* existing = FindTagByName(info.name)) {
       absl::MutexLock l(&catalog_mu);
       existing->info = info;
+      if (info.retention_ns > 0) {
+        tags_with_retention.insert(info.id);
+      } else {
+        tags_with_retention.erase(info.id);
+      }
       continue;
     }
     auto state = std::make_unique<TagState>();
