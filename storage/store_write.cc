@@ -374,7 +374,6 @@ void Store::Impl::LeadGroup() {
     batch.Put(db->state(), engine::CursorKey(origin), U64(seq));
   reserved_seq = own_seq;
   for (const auto& [origin, seq] : cursor) reserved_cursor[origin] = seq;
-  ++groups_unwritten;
   const uint64_t ticket = ++build_ticket;
   uint64_t epoch;
   {
@@ -404,7 +403,6 @@ void Store::Impl::LeadGroup() {
   if (!status.ok() && !earlier_failed) {
     // The numbers this group (and groups built on it) took are free again.
     mu.Lock();
-    --groups_unwritten;
     absl::MutexLock w(&write_mu);
     reserved_seq = durable_seq;
     reserved_cursor = durable_cursor;
@@ -420,7 +418,6 @@ void Store::Impl::LeadGroup() {
       written_ticket = ticket;
     }
     mu.Lock();
-    --groups_unwritten;
   }
 
   // Apply, in build order.
