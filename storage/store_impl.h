@@ -314,6 +314,15 @@ struct Store::Impl {
   absl::Status ReadSealed(TagId tag, int64_t start, int64_t end, int64_t max_span,
                           codec::ChunkColumns* out) const;
 
+  // An iterator over the chunks of `tag` that may hold samples in
+  // [start, end): a chunk overlapping it has its min ts in
+  // [start - max_span, end). Seek it to `lower`.
+  struct ChunkRange {
+    ChunkRange(const Impl& impl, TagId tag, int64_t start, int64_t end, int64_t max_span);
+    std::string lower, upper;
+    rocksdb::Slice upper_slice;  // the iterator's bound: views `upper`
+    std::unique_ptr<rocksdb::Iterator> it;
+  };
   absl::Status ReadChunks(TagId tag, int64_t start, int64_t end, int64_t max_span,
                           size_t max_samples, std::vector<codec::ChunkColumns>* parts,
                           std::vector<uint64_t>* chunk_ids) const;

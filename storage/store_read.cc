@@ -24,21 +24,26 @@ int64_t SaturatingSub(int64_t a, int64_t b) {
 
 }  // namespace
 
-absl::Status Store::Impl::ReadChunks(TagId tag, int64_t start, int64_t end, int64_t max_span,
-                                     size_t max_samples, std::vector<codec::ChunkColumns>* parts,
-                                     std::vector<uint64_t>* chunk_ids) const {
-  // A chunk overlapping [start, end) has min ts in [start - max_span, end).
-  std::string lower = engine::ChunkSeekKey(tag, SaturatingSub(start, max_span));
-  std::string upper = engine::ChunkSeekKey(tag, end);
-  rocksdb::Slice upper_slice(upper);
+Store::Impl::ChunkRange::ChunkRange(const Impl& impl, TagId tag, int64_t start, int64_t end,
+                                    int64_t max_span)
+    : lower(engine::ChunkSeekKey(tag, SaturatingSub(start, max_span))),
+      upper(engine::ChunkSeekKey(tag, end)),
+      upper_slice(upper) {
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   ro.prefix_same_as_start = true;
-  std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(ro, db->chunks()));
+  it.reset(impl.db->db()->NewIterator(ro, impl.db->chunks()));
+}
+
+absl::Status Store::Impl::ReadChunks(TagId tag, int64_t start, int64_t end, int64_t max_span,
+                                     size_t max_samples, std::vector<codec::ChunkColumns>* parts,
+                                     std::vector<uint64_t>* chunk_ids) const {
+  ChunkRange range(*this, tag, start, end, max_span);
+  rocksdb::Iterator* it = range.it.get();
   size_t collected = 0;
   int64_t collected_max_ts = kMinTimestamp;
   codec::ChunkColumns decoded;
-  for (it->Seek(lower); it->Valid(); it->Next()) {
+  for (it->Seek(range.lower); it->Valid(); it->Next()) {
     if (it->key().size() != engine::kChunkKeySize) continue;
     engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
     // Chunks come in min-ts order: once enough samples are collected and this
@@ -252,15 +257,10 @@ absl::Status Store::ScanRaw(TagId tag, int64_t start, int64_t end,
     return flush_run(seen_hi < end ? seen_hi + 1 : end);
   };
 
-  std::string lower = engine::ChunkSeekKey(tag, SaturatingSub(start, max_span));
-  std::string upper = engine::ChunkSeekKey(tag, end);
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  ro.prefix_same_as_start = true;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->db()->NewIterator(ro, impl_->db->chunks()));
+  Impl::ChunkRange range(*impl_, tag, start, end, max_span);
+  rocksdb::Iterator* it = range.it.get();
   bool holding = false;
-  for (it->Seek(lower); it->Valid(); it->Next()) {
+  for (it->Seek(range.lower); it->Valid(); it->Next()) {
     if (it->key().size() != engine::kChunkKeySize) continue;
     engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
     std::string_view bytes(it->value().data(), it->value().size());
