@@ -28,6 +28,8 @@ grpc::Status AdminService::Stats(grpc::ServerContext* context, const v1::StatsRe
     response->set_head_tags(stats.head_tags);
     response->set_head_bytes(stats.head_bytes);
     response->set_chunks_sealed(stats.chunks_sealed);
+    response->set_chunks_merged(stats.chunks_merged);
+    response->set_chunks_rewritten(stats.chunks_rewritten);
     response->set_log_entries_trimmed(stats.log_entries_trimmed);
     response->set_own_log_sequence(stats.own_sequence);
     if (replicator_ != nullptr) {

@@ -18,6 +18,12 @@ void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
   w->Sample("historian_head_bytes", "", static_cast<double>(s.head_bytes));
   w->Family("historian_chunks_sealed_total", "counter", "Chunks sealed since start");
   w->Sample("historian_chunks_sealed_total", "", static_cast<double>(s.chunks_sealed));
+  w->Family("historian_chunks_merged_total", "counter",
+            "Small adjacent chunks merged into bigger ones since start");
+  w->Sample("historian_chunks_merged_total", "", static_cast<double>(s.chunks_merged));
+  w->Family("historian_chunks_rewritten_total", "counter",
+            "Overlapping chunks rewritten (late data) since start");
+  w->Sample("historian_chunks_rewritten_total", "", static_cast<double>(s.chunks_rewritten));
   w->Family("historian_own_log_sequence", "gauge", "Newest sequence of this node's own log");
   w->Sample("historian_own_log_sequence", "", static_cast<double>(s.own_sequence));
   w->Family("historian_own_log_bytes", "gauge", "Bytes of own log entries kept for peers");

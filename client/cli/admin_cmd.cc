@@ -112,6 +112,8 @@ absl::Status RunStats(CommandContext& ctx, const ParsedArgs& args) {
       << "head_tags:           " << r.head_tags() << '\n'
       << "head_bytes:          " << Bytes(r.head_bytes()) << '\n'
       << "chunks_sealed:       " << r.chunks_sealed() << '\n'
+      << "chunks_merged:       " << r.chunks_merged() << '\n'
+      << "chunks_rewritten:    " << r.chunks_rewritten() << '\n'
       << "log_entries_trimmed: " << r.log_entries_trimmed() << '\n'
       << "own_log_sequence:    " << r.own_log_sequence() << '\n'
       << "writes_accepted:     " << (r.writes_accepted() ? "yes" : "NO") << '\n';

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <memory>
 
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
+#include "historian/v1/admin.grpc.pb.h"
 #include "historian/v1/catalog.grpc.pb.h"
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
@@ -82,7 +84,9 @@ class NodeE2ETest : public ::testing::Test {
           if (c.qualities_size() > 0) s.set_quality(c.qualities(c.qualities_size() == 1 ? 0 : j));
           out->push_back(s);
         }
-        if (columns) EXPECT_EQ(resp.samples_size(), 0);
+        if (columns) {
+          EXPECT_EQ(resp.samples_size(), 0);
+        }
         if (!resp.continuation_token().empty()) token = resp.continuation_token();
       }
       *status = reader->Finish();
@@ -381,6 +385,34 @@ TEST_F(NodeE2ETest, GracefulStopSealsAndRestartKeepsData) {
   ReadAll("g", 0, 3000, 0, &samples, &st);
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(samples.size(), 3000u);
+}
+
+// Admin.Compact merges the chunks a stop sealed (1,024 samples each at
+// most) into one, and every sample stays. The samples are recent, so the
+// background merge (for chunks over an hour old) leaves them alone.
+TEST_F(NodeE2ETest, CompactMergesSealedChunksAndKeepsEverySample) {
+  const int64_t now_ns = absl::ToUnixNanos(absl::Now());
+  const int64_t base = now_ns - 10 * int64_t{1000000000};
+  v1::WriteRequest req;
+  for (int i = 0; i < 3000; ++i) AddDouble(&req, "recent", base + i * int64_t{1000000}, i);
+  v1::WriteAck ack;
+  ASSERT_TRUE(WriteBatch(req, &ack).ok());
+  EXPECT_EQ(node_->Stop(), 0);
+  StartNode();
+  auto admin = v1::Admin::NewStub(channel_);
+  v1::CompactResponse compacted;
+  grpc::ClientContext compact_ctx;
+  ASSERT_TRUE(admin->Compact(&compact_ctx, v1::CompactRequest(), &compacted).ok());
+  v1::StatsResponse stats;
+  grpc::ClientContext stats_ctx;
+  ASSERT_TRUE(admin->Stats(&stats_ctx, v1::StatsRequest(), &stats).ok());
+  EXPECT_EQ(stats.chunks_merged(), 3u);
+  std::vector<v1::Sample> samples;
+  grpc::Status st;
+  ReadAll("recent", base, base + 3000 * int64_t{1000000}, 0, &samples, &st);
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(samples.size(), 3000u);
+  for (int i = 0; i < 3000; ++i) ASSERT_EQ(samples[i].value().double_value(), i);
 }
 
 TEST_F(NodeE2ETest, HealthAndReflectionListTheServices) {
