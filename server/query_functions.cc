@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "api/core/status_macros.h"
 #include "server/cancellation.h"
 #include "server/parallel_for.h"
 #include "server/proto_convert.h"
@@ -104,6 +105,24 @@ std::vector<Segment> PlanSegments(int64_t start, int64_t end, int64_t step, int6
   return merged;
 }
 
+// Runs `plan` for one tag: the raw samples of width-0 segments go to
+// on_piece, chunk by chunk; whole rollup buckets to
+// on_rollup(bucket_start, width, rollup).
+template <typename OnPiece, typename OnRollup>
+absl::Status RunPlan(Store* store, CancellationProbe* cancel, TagId tag,
+                     const std::vector<Segment>& plan, OnPiece on_piece, OnRollup on_rollup) {
+  std::vector<std::pair<int64_t, engine::Rollup>> buckets;
+  for (const Segment& seg : plan) {
+    if (seg.width == 0) {
+      RETURN_IF_ERROR(ForEachPiece(store, cancel, tag, seg.from, seg.to, on_piece));
+      continue;
+    }
+    RETURN_IF_ERROR(store->ReadRollups(tag, seg.width, seg.from, seg.to, &buckets));
+    for (const auto& [bucket, r] : buckets) on_rollup(bucket, seg.width, r);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<query::AggFn> AggFnFromProto(int f) {
   switch (f) {
     case v1::COUNT:
@@ -156,20 +175,11 @@ absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::
   std::vector<Segment> plan = rollups ? PlanSegments(spec.start, spec.end, spec.step,
                                                      store->UnsealedFrom(tag.id), spec.start)
                                       : std::vector<Segment>{{spec.start, spec.end, 0}};
-  std::vector<std::pair<int64_t, engine::Rollup>> buckets;
-  for (const Segment& seg : plan) {
-    if (seg.width == 0) {
-      absl::Status s = ForEachPiece(store, cancel, tag.id, seg.from, seg.to,
-                                    [&](const codec::ChunkColumns& page) { agg.Add(page); });
-      if (!s.ok()) return s;
-      continue;
-    }
-    if (absl::Status s = store->ReadRollups(tag.id, seg.width, seg.from, seg.to, &buckets);
-        !s.ok()) {
-      return s;
-    }
-    for (const auto& [b, r] : buckets) agg.AddRollup(b, b + seg.width, r);
-  }
+  RETURN_IF_ERROR(RunPlan(
+      store, cancel, tag.id, plan, [&](const codec::ChunkColumns& piece) { agg.Add(piece); },
+      [&](int64_t bucket, int64_t width, const engine::Rollup& r) {
+        agg.AddRollup(bucket, bucket + width, r);
+      }));
   series->set_tag(tag.name);
   const query::WindowResults windows = agg.Finish();
   if (columns) {
@@ -284,20 +294,9 @@ absl::Status Plot(Store* store, grpc::ServerContext* context, const Limits& limi
             ? std::vector<Segment>{{request.start_ns(), request.end_ns(), 0}}
             : PlanSegments(request.start_ns(), request.end_ns(), grid.width,
                            store->UnsealedFrom(tag.id), grid.anchor);
-    std::vector<std::pair<int64_t, engine::Rollup>> rollups;
-    for (const Segment& seg : plan) {
-      if (seg.width == 0) {
-        absl::Status s = ForEachPiece(store, &cancel, tag.id, seg.from, seg.to,
-                                      [&](const codec::ChunkColumns& page) { plotter.Add(page); });
-        if (!s.ok()) return s;
-        continue;
-      }
-      if (absl::Status s = store->ReadRollups(tag.id, seg.width, seg.from, seg.to, &rollups);
-          !s.ok()) {
-        return s;
-      }
-      for (const auto& [b, r] : rollups) plotter.AddRollup(b, r);
-    }
+    RETURN_IF_ERROR(RunPlan(
+        store, &cancel, tag.id, plan, [&](const codec::ChunkColumns& piece) { plotter.Add(piece); },
+        [&](int64_t bucket, int64_t, const engine::Rollup& r) { plotter.AddRollup(bucket, r); }));
     codec::ChunkColumns points = plotter.Finish();
     v1::PlotSeries* series = response->add_series();
     series->set_tag(tag.name);

@@ -26,6 +26,13 @@
 
 namespace historian {
 
+// a - b, clamped at kMinTimestamp (b >= 0): where a scan for chunks that may
+// reach `a` starts, `b` being the widest chunk span.
+inline int64_t SaturatingSub(int64_t a, int64_t b) {
+  if (b > 0 && a < kMinTimestamp + b) return kMinTimestamp;
+  return a - b;
+}
+
 // Per origin site: the smallest and largest log sequence whose samples sit
 // in a buffer. Origins are few (one per site), so a small vector holding one
 // range inline; `origin` points to the store's interned name (Impl::origins).

@@ -127,8 +127,7 @@ absl::Status Store::Impl::OverlapPass() {
       widened = false;
       old.clear();
       decoded.clear();
-      std::string lower =
-          engine::ChunkSeekKey(id, lo > kMinTimestamp + max_span ? lo - max_span : kMinTimestamp);
+      std::string lower = engine::ChunkSeekKey(id, SaturatingSub(lo, max_span));
       std::string upper = engine::ChunkSeekKey(id, hi < kMaxTimestamp ? hi + 1 : hi);
       rocksdb::Slice upper_slice(upper);
       rocksdb::ReadOptions ro;
@@ -198,11 +197,6 @@ namespace {
 // Most samples of a merged chunk: an hour at 4 Hz. A read of a short range
 // decodes at most this many samples (about 80 us).
 constexpr uint32_t kMergedChunkMaxSamples = 16384;
-
-int64_t SaturatingSub(int64_t a, int64_t b) {
-  if (b > 0 && a < kMinTimestamp + b) return kMinTimestamp;
-  return a - b;
-}
 
 }  // namespace
 

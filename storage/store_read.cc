@@ -15,15 +15,6 @@
 
 namespace historian {
 
-namespace {
-
-int64_t SaturatingSub(int64_t a, int64_t b) {
-  if (b > 0 && a < kMinTimestamp + b) return kMinTimestamp;
-  return a - b;
-}
-
-}  // namespace
-
 Store::Impl::ChunkRange::ChunkRange(const Impl& impl, TagId tag, int64_t start, int64_t end,
                                     int64_t max_span)
     : lower(engine::ChunkSeekKey(tag, SaturatingSub(start, max_span))),
