@@ -175,9 +175,12 @@ absl::Status DiskQueue::Recover() {
   }
   if (any_record) {
     cursor_ = last_cursor;
+    cursor_sequence_ = last_sequence;
     next_sequence_ = std::max(head_, last_sequence + 1);
   } else {
+    // The head cursor is the one of the record just below the head.
     cursor_ = head_cursor_;
+    cursor_sequence_ = head_ - 1;
     next_sequence_ = head_;
   }
   // Entries below the head were acked (or dropped) before the restart.
@@ -390,6 +393,7 @@ absl::StatusOr<uint64_t> DiskQueue::Append(absl::string_view payload, uint32_t i
   ++next_sequence_;
   if (index_.size() == 1) head_ = sequence;
   cursor_ = cursor;
+  cursor_sequence_ = sequence;
   return sequence;
 }
 
@@ -437,6 +441,11 @@ absl::Status DiskQueue::Ack(uint64_t sequence) {
 uint64_t DiskQueue::cursor() const {
   std::lock_guard<std::mutex> lock(mu_);
   return cursor_;
+}
+
+uint64_t DiskQueue::cursor_sequence() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cursor_sequence_;
 }
 
 DiskQueueStats DiskQueue::stats() const {

@@ -30,7 +30,8 @@
 //     entries keep theirs.
 //   - Cursor: each record carries an opaque caller-defined `cursor` (the
 //     gateway stores its input position after the batch), atomically with the
-//     batch; cursor() returns the cursor of the last appended record.
+//     batch; cursor() returns the cursor of the last appended record and
+//     cursor_sequence() that record's sequence.
 //
 // Quota: the segment files may hold at most `max_bytes`. An Append that would
 // go over deletes whole segments, OLDEST first, unacked or not, until the new
@@ -109,8 +110,11 @@ class DiskQueue {
   // (acked, or dropped by the quota) are ignored. Durable on return.
   absl::Status Ack(uint64_t sequence);
 
-  // The cursor of the last appended record (0 for a new queue).
+  // The cursor of the last appended record (0 for a new queue), and that
+  // record's sequence (0: none yet). The record may since have been acked
+  // and deleted; its cursor and sequence are kept in the head.
   uint64_t cursor() const;
+  uint64_t cursor_sequence() const;
   DiskQueueStats stats() const;
 
  private:
@@ -153,8 +157,9 @@ class DiskQueue {
   std::set<uint64_t> acked_;              // acked above the head (out of order)
   uint64_t head_ = 1;                     // first unacked sequence
   uint64_t next_sequence_ = 1;
-  uint64_t cursor_ = 0;       // of the last appended record
-  uint64_t head_cursor_ = 0;  // of the last record below the head
+  uint64_t cursor_ = 0;           // of the last appended record
+  uint64_t cursor_sequence_ = 0;  // that record's sequence
+  uint64_t head_cursor_ = 0;      // of the last record below the head
   uint64_t live_bytes_ = 0;
   uint64_t live_items_ = 0;
   uint64_t disk_bytes_ = 0;

@@ -60,6 +60,7 @@ absl::Status Gateway::Init() {
     RETURN_IF_ERROR(WriteMetaFile(id_path, client_id_ + "\n"));
   }
   resume_cursor_ = queue_->cursor();
+  resume_sequence_ = queue_->cursor_sequence();
   batch_cursor_ = resume_cursor_;
 
   WriterOptions writer_options = options_.writer;

@@ -64,8 +64,13 @@ class Gateway {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  // The cursor stored with the last queued batch: where input resumes.
+  // The cursor stored with the last queued batch: where input resumes if it
+  // is the same input (see input_identity.h), and that batch's queue
+  // sequence (0: none).
   uint64_t resume_cursor() const { return resume_cursor_; }
+  uint64_t resume_sequence() const { return resume_sequence_; }
+  // The queue sequence the next batch will get.
+  uint64_t next_sequence() const { return queue_->stats().next_sequence; }
   const std::string& client_id() const { return client_id_; }
 
   // Adds a sample; `cursor` is the input position after it. A full batch is
@@ -99,6 +104,7 @@ class Gateway {
   GatewayOptions options_;
   std::string client_id_;
   uint64_t resume_cursor_ = 0;
+  uint64_t resume_sequence_ = 0;
   std::unique_ptr<DiskQueue> queue_;
   std::unique_ptr<Writer> writer_;
 

@@ -4,11 +4,14 @@
 // them durably in --queue_dir and streams them to --server. See
 // docs/gateway.md.
 #include <signal.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -27,6 +30,7 @@
 #include "client/cli/args.h"
 #include "client/csv.h"
 #include "client/gateway/gateway.h"
+#include "client/gateway/input_identity.h"
 #include "client/gateway/meta_file.h"
 #include "client/plant_simulator.h"
 #include "client/time_parse.h"
@@ -46,8 +50,9 @@ constexpr char kUsage[] =
     "\n"
     "Input (one of):\n"
     "  --csv FILE            CSV in the import-csv format tag,time,value[,quality]\n"
-    "                        (`-`: stdin). A restart with the same FILE skips the\n"
-    "                        rows already queued.\n"
+    "                        (`-`: stdin). A restart with the same regular FILE\n"
+    "                        (same head, as large or grown) skips the rows already\n"
+    "                        queued; any other input is read from its start.\n"
     "  (none)                the same CSV format on stdin (not resumable)\n"
     "  --simulate-tags N     a deterministic simulated plant of N tags\n"
     "    --rate HZ           samples per tag per second (default 1)\n"
@@ -265,16 +270,86 @@ class Events {
   bool input_done_ = false;
 };
 
-// What the cursor in the queue refers to; a restart resumes only when it is
-// the same input.
-std::string InputIdentity(const Config& c, int64_t sim_start_ns) {
+// The input, opened (except a FIFO, opened by the input thread: that may
+// block until a writer comes), and what it is.
+struct Input {
+  client::InputIdentity identity;
+  std::unique_ptr<std::ifstream> file;  // a regular --csv file
+  std::string stream_path;              // a --csv FIFO or device
+  // Neither: stdin (or the simulator).
+};
+
+absl::StatusOr<Input> OpenInput(const Config& c, int64_t sim_start_ns) {
+  Input input;
   if (c.sim_tags > 0) {
-    return absl::StrCat("simulate site=", c.site, " tags=", c.sim_tags, " rate=", c.rate,
-                        " seed=", c.seed, " start=", sim_start_ns);
+    input.identity = client::NamedInput(
+        absl::StrCat("simulate site=", c.site, " tags=", c.sim_tags, " rate=", c.rate,
+                     " seed=", c.seed, " start=", sim_start_ns),
+        true);
+    return input;
   }
-  if (c.csv.empty() || c.csv == "-") return "stdin";
+  if (c.csv.empty() || c.csv == "-") {
+    input.identity = client::NamedInput("stdin", false);
+    return input;
+  }
   std::error_code ec;
-  return absl::StrCat("csv ", std::filesystem::absolute(c.csv, ec).string());
+  const std::string path = std::filesystem::absolute(c.csv, ec).string();
+  struct stat st;
+  if (stat(c.csv.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat("cannot open ", c.csv, ": ", std::strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    // Its rows cannot be read twice: it never resumes.
+    input.identity =
+        client::NamedInput(absl::StrCat(S_ISFIFO(st.st_mode) ? "fifo " : "stream ", path), false);
+    input.stream_path = c.csv;
+    return input;
+  }
+  input.file = std::make_unique<std::ifstream>(c.csv, std::ios::binary);
+  if (!*input.file) return absl::NotFoundError(absl::StrCat("cannot open ", c.csv));
+  ASSIGN_OR_RETURN(input.identity, client::IdentifyFile(absl::StrCat("csv ", path), *input.file));
+  return input;
+}
+
+// Where `input` resumes: the position queued last if it was read from this
+// very input (see client/gateway/input_identity.h), else 0. Records the input
+// in DIR/input, durably, before any of its rows can be queued.
+absl::StatusOr<uint64_t> ResumePosition(const std::string& queue_dir, const Gateway& gateway,
+                                        Input& input) {
+  const std::string path = queue_dir + "/input";
+  ASSIGN_OR_RETURN(std::optional<std::string> text, client::ReadMetaFile(path));
+  std::optional<client::InputRecord> stored;
+  if (text.has_value()) {
+    stored = client::ParseInputRecord(*text);
+    if (!stored.has_value()) {
+      std::fprintf(stderr,
+                   "historian-gateway: %s is not understood (written by an older gateway?): "
+                   "the input is read from its start\n",
+                   path.c_str());
+    }
+  }
+  const client::InputIdentity& current = input.identity;
+  bool resume = false;
+  if (stored.has_value()) {
+    uint64_t head_hash = 0;
+    if (input.file != nullptr && stored->identity.regular_file) {
+      ASSIGN_OR_RETURN(head_hash, client::HashHead(*input.file, stored->identity.head_bytes));
+    }
+    resume = client::CanResume(*stored, gateway.resume_sequence(), current, head_hash);
+    if (!resume && stored->identity.name == current.name && gateway.resume_cursor() > 0 &&
+        current.resumable) {
+      std::fprintf(stderr,
+                   "historian-gateway: %s is not the input the queued position %llu was read "
+                   "from (other size or content): reading it from the start\n",
+                   current.name.c_str(), static_cast<unsigned long long>(gateway.resume_cursor()));
+    }
+  }
+  client::InputRecord record;
+  record.identity = current;
+  // A resumed input keeps its first sequence; its size may have grown.
+  record.first_sequence = resume ? stored->first_sequence : gateway.next_sequence();
+  RETURN_IF_ERROR(client::WriteMetaFile(path, client::FormatInputRecord(record)));
+  return resume ? gateway.resume_cursor() : 0;
 }
 
 struct InputResult {
@@ -284,17 +359,19 @@ struct InputResult {
 
 // CSV rows; the cursor counts rows read (good or bad), so a restart skips
 // exactly the rows already queued.
-InputResult RunCsv(const Config& c, Gateway& gateway, uint64_t skip, Events& events) {
+InputResult RunCsv(Input& input, Gateway& gateway, uint64_t skip, Events& events) {
   InputResult result;
-  std::ifstream file;
+  std::ifstream stream;
   std::istream* in = &std::cin;
-  if (!c.csv.empty() && c.csv != "-") {
-    file.open(c.csv, std::ios::binary);
-    if (!file) {
-      result.status = absl::NotFoundError(absl::StrCat("cannot open ", c.csv));
+  if (input.file != nullptr) {
+    in = input.file.get();
+  } else if (!input.stream_path.empty()) {
+    stream.open(input.stream_path, std::ios::binary);
+    if (!stream) {
+      result.status = absl::NotFoundError(absl::StrCat("cannot open ", input.stream_path));
       return result;
     }
-    in = &file;
+    in = &stream;
   }
   client::ImportReader reader(in);
   result.status = reader.ReadHeader();
@@ -436,23 +513,24 @@ int Main(int argc, char** argv) {
       if (!w.ok()) std::fprintf(stderr, "historian-gateway: %s\n", w.ToString().c_str());
     }
   }
-  const std::string identity = InputIdentity(c, sim_start_ns);
-  const std::string identity_path = c.queue_dir + "/input";
-  absl::StatusOr<std::optional<std::string>> previous = client::ReadMetaFile(identity_path);
-  uint64_t cursor = 0;
-  if (identity != "stdin" && previous.ok() && previous->has_value() && **previous == identity) {
-    cursor = gateway.resume_cursor();
-  } else {
-    absl::Status w = client::WriteMetaFile(identity_path, identity);
-    if (!w.ok()) std::fprintf(stderr, "historian-gateway: %s\n", w.ToString().c_str());
+  absl::StatusOr<Input> opened_input = OpenInput(c, sim_start_ns);
+  absl::StatusOr<uint64_t> resumed = 0;
+  if (opened_input.ok()) resumed = ResumePosition(c.queue_dir, gateway, *opened_input);
+  if (!opened_input.ok() || !resumed.ok()) {
+    const absl::Status& s = opened_input.ok() ? resumed.status() : opened_input.status();
+    std::fprintf(stderr, "historian-gateway: input: %s\n", s.ToString().c_str());
+    gateway.Stop(absl::ZeroDuration());
+    return finish(1);
   }
+  Input& source = *opened_input;
+  const uint64_t cursor = *resumed;
   {
     const client::GatewayStatus s = gateway.status();
     std::fprintf(stderr,
                  "historian-gateway: client_id=%s queue=%s queued_batches=%llu input=\"%s\" "
                  "resume_position=%llu\n",
                  gateway.client_id().c_str(), c.queue_dir.c_str(),
-                 static_cast<unsigned long long>(s.queue.batches), identity.c_str(),
+                 static_cast<unsigned long long>(s.queue.batches), source.identity.name.c_str(),
                  static_cast<unsigned long long>(cursor));
   }
 
@@ -471,7 +549,7 @@ int Main(int argc, char** argv) {
   InputResult input;
   std::thread input_thread([&] {
     input = c.sim_tags > 0 ? RunSimulation(c, sim_start_ns, gateway, cursor, events)
-                           : RunCsv(c, gateway, cursor, events);
+                           : RunCsv(source, gateway, cursor, events);
     events.InputDone();
   });
 

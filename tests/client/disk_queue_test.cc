@@ -103,9 +103,29 @@ TEST(DiskQueueTest, SequencesKeepGrowingAfterEverythingIsAcked) {
   auto q = OpenQueue(dir);
   EXPECT_EQ(q->stats().next_sequence, 51u);
   EXPECT_EQ(q->cursor(), 50u);
+  EXPECT_EQ(q->cursor_sequence(), 50u);  // kept in the head
   absl::StatusOr<uint64_t> seq = q->Append("next", 1, 51);
   ASSERT_TRUE(seq.ok());
   EXPECT_EQ(*seq, 51u);
+  EXPECT_EQ(q->cursor_sequence(), 51u);
+}
+
+// The cursor comes with the sequence of the record it was stored in, also
+// after a restart (the gateway pairs it with its input by that sequence).
+TEST(DiskQueueTest, CursorComesWithItsRecordsSequence) {
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("q");
+  {
+    auto q = OpenQueue(dir);
+    EXPECT_EQ(q->cursor(), 0u);
+    EXPECT_EQ(q->cursor_sequence(), 0u);  // none yet
+    ASSERT_TRUE(q->Append("a", 1, 7).ok());
+    ASSERT_TRUE(q->Append("b", 1, 9).ok());
+    ASSERT_TRUE(q->Ack(1).ok());
+  }
+  auto q = OpenQueue(dir);
+  EXPECT_EQ(q->cursor(), 9u);
+  EXPECT_EQ(q->cursor_sequence(), 2u);
 }
 
 TEST(DiskQueueTest, TornTailIsDroppedAndItsSequenceReused) {

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -470,6 +471,301 @@ TEST(GatewayTest, SigtermKeepsTheQueueForTheNextRun) {
   EXPECT_EQ(gw.LastStatus("acked_samples"), 1000) << gw.err();
   size_t total = 0;
   const SampleMap got = ReadBack(node.address(), tags, kT0, kT0 + 1000 * kSecond, &total);
+  EXPECT_EQ(total, expected.size());
+  EXPECT_TRUE(got == expected);
+}
+
+// --- Restart with another input ---
+//
+// A resume position belongs to the input it was read from (path, size, hash
+// of its head); a FIFO or stdin never resumes. When in doubt the gateway
+// resends (the node keeps one value per tag and timestamp), it never skips.
+
+// A CSV text with `header` and rows r in [first, last) of a feed of
+// `tags` tags (row r: tag r % tags at second r / tags). Fills the expected
+// samples and the tag names.
+std::string CsvText(const std::string& prefix, int tags, int first, int last, bool header,
+                    SampleMap* expected, std::vector<std::string>* tag_names) {
+  std::string text = header ? "tag,time,value,quality\n" : "";
+  for (int i = 0; i < tags && tag_names != nullptr; ++i) {
+    tag_names->push_back(absl::StrCat(prefix, ".t", i));
+  }
+  for (int r = first; r < last; ++r) {
+    const std::string tag = absl::StrCat(prefix, ".t", r % tags);
+    const int64_t ts = kT0 + (r / tags) * kSecond;
+    const std::string value = absl::StrCat(1000 + r);
+    text += absl::StrCat(tag, ",", ts, ",", value, ",0\n");
+    if (expected != nullptr)
+      (*expected)[Key(tag, ts)] = client::InferValue(value, false)->SerializeAsString();
+  }
+  return text;
+}
+
+void WriteTextFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+// The writing end of a FIFO the gateway reads.
+class FifoWriter {
+ public:
+  explicit FifoWriter(std::string path) : path_(std::move(path)) {
+    signal(SIGPIPE, SIG_IGN);  // the reader is killed while we hold the pipe
+  }
+  ~FifoWriter() { Close(); }
+  // Opens the FIFO once the gateway has opened it for reading.
+  bool Open() {
+    return WaitFor(
+        [&] {
+          fd_ = open(path_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+          return fd_ >= 0;
+        },
+        absl::Seconds(30));
+  }
+  bool Write(const std::string& text) {
+    return fd_ >= 0 && write(fd_, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  }
+  void Close() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+// Runs the gateway to completion; returns its stderr, and expects exit 0.
+std::string RunGatewayToEnd(const std::vector<std::string>& args, const std::string& err_path) {
+  GatewayProcess gw(args, err_path, false);
+  EXPECT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
+  return gw.err();
+}
+
+int64_t StatusValue(const std::string& err, const std::string& key) {
+  const size_t at = err.rfind(" " + key + "=");
+  if (at == std::string::npos) return -1;
+  const size_t start = at + key.size() + 2;
+  int64_t v = -1;
+  if (!absl::SimpleAtoi(err.substr(start, err.find_first_of(" \n", start) - start), &v)) return -1;
+  return v;
+}
+
+// Where in its start-up the gateway reading a FIFO is killed.
+enum class FifoKill {
+  kBeforeOpen,       // the input is recorded, the FIFO has no writer yet
+  kAfterHeader,      // the FIFO is open and has its header
+  kRowsNotQueued,    // rows read into a batch that is not queued
+  kAfterFirstBatch,  // one batch of the FIFO's rows queued
+};
+
+class GatewayFifoKillTest : public ::testing::TestWithParam<FifoKill> {};
+
+// A.csv (10 rows) is delivered; the gateway then starts on B.csv, a FIFO,
+// and is killed -9 at one step of its start-up; B.csv, now a regular file of
+// 25 rows, is read again from its first row: every row of B reaches the
+// node, none is skipped.
+TEST_P(GatewayFifoKillTest, RestartOnAFileSkipsNoRow) {
+  const FifoKill kill_at = GetParam();
+  TempDir tmp;
+  NodeProcess node(tmp.Sub("data"));
+  ASSERT_TRUE(node.Start());
+  std::vector<std::string> args = CommonFlags(node.address(), tmp.Sub("queue"));
+  for (const char* a : {"--batch_max_samples", "20", "--batch_max_delay", "1h"}) args.push_back(a);
+
+  SampleMap expected_a, expected_b;
+  std::vector<std::string> tags_a, tags_b;
+  const std::string a_path = tmp.Sub("A.csv");
+  WriteTextFile(a_path, CsvText("gw.fa", 2, 0, 10, true, &expected_a, &tags_a));
+  std::vector<std::string> run_a = args;
+  run_a.insert(run_a.end(), {"--csv", a_path});
+  EXPECT_EQ(StatusValue(RunGatewayToEnd(run_a, tmp.Sub("gw_a.err")), "acked_samples"), 10);
+
+  const std::string b_path = tmp.Sub("B.csv");
+  const std::string b_text = CsvText("gw.fb", 5, 0, 25, true, &expected_b, &tags_b);
+  std::vector<std::string> run_b = args;
+  run_b.insert(run_b.end(), {"--csv", b_path});
+  ASSERT_EQ(mkfifo(b_path.c_str(), 0644), 0);
+  {
+    GatewayProcess gw(run_b, tmp.Sub("gw_fifo.err"), false);
+    ASSERT_TRUE(WaitFor([&] { return gw.err().find("resume_position=") != std::string::npos; },
+                        absl::Seconds(60)))
+        << gw.err();
+    EXPECT_EQ(gw.LastStatus("resume_position"), 0) << gw.err();
+    FifoWriter fifo(b_path);
+    if (kill_at != FifoKill::kBeforeOpen) {
+      ASSERT_TRUE(fifo.Open());
+      const int rows = kill_at == FifoKill::kAfterHeader     ? 0
+                       : kill_at == FifoKill::kRowsNotQueued ? 5
+                                                             : 22;
+      ASSERT_TRUE(fifo.Write(CsvText("gw.fb", 5, 0, rows, true, nullptr, nullptr)));
+    }
+    if (kill_at == FifoKill::kAfterFirstBatch) {
+      ASSERT_TRUE(WaitFor(
+          [&] {
+            return gw.LastStatus("queue_samples") >= 20 || gw.LastStatus("acked_samples") >= 20;
+          },
+          absl::Seconds(60)))
+          << gw.err();
+    }
+    gw.Kill();
+  }
+  ASSERT_EQ(unlink(b_path.c_str()), 0);
+  WriteTextFile(b_path, b_text);
+  const std::string err = RunGatewayToEnd(run_b, tmp.Sub("gw_b.err"));
+  EXPECT_EQ(StatusValue(err, "resume_position"), 0) << err;
+  EXPECT_THAT(err, HasSubstr("final queue_batches=0 "));
+
+  size_t total = 0;
+  const SampleMap got_b = ReadBack(node.address(), tags_b, kT0, kT0 + 100 * kSecond, &total);
+  EXPECT_EQ(total, expected_b.size());
+  EXPECT_TRUE(got_b == expected_b)
+      << "got " << got_b.size() << " rows of B, expected " << expected_b.size() << "\n"
+      << err;
+  const SampleMap got_a = ReadBack(node.address(), tags_a, kT0, kT0 + 100 * kSecond, &total);
+  EXPECT_TRUE(got_a == expected_a);
+}
+
+INSTANTIATE_TEST_SUITE_P(StartupSteps, GatewayFifoKillTest,
+                         ::testing::Values(FifoKill::kBeforeOpen, FifoKill::kAfterHeader,
+                                           FifoKill::kRowsNotQueued, FifoKill::kAfterFirstBatch),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case FifoKill::kBeforeOpen:
+                               return "BeforeOpen";
+                             case FifoKill::kAfterHeader:
+                               return "AfterHeader";
+                             case FifoKill::kRowsNotQueued:
+                               return "RowsNotQueued";
+                             case FifoKill::kAfterFirstBatch:
+                               return "AfterFirstBatch";
+                           }
+                           return "";
+                         });
+
+// What is at the same --csv path when the gateway starts again.
+enum class Rerun {
+  kOtherSize,  // another file, 25 rows
+  kSameSize,   // as many bytes, other content
+  kGrown,      // the 10 rows and 15 appended
+  kNowAFifo,   // a FIFO carrying the 10 rows and 15 more
+};
+
+class GatewayRerunTest : public ::testing::TestWithParam<Rerun> {};
+
+// The gateway delivers A.csv (10 rows), then starts again on the same path
+// with other content: it resumes only from a file that grew by appending,
+// and every row of the second run's input reaches the node.
+TEST_P(GatewayRerunTest, ResumesOnlyTheSameInput) {
+  const Rerun rerun = GetParam();
+  TempDir tmp;
+  NodeProcess node(tmp.Sub("data"));
+  ASSERT_TRUE(node.Start());
+  std::vector<std::string> args = CommonFlags(node.address(), tmp.Sub("queue"));
+  const std::string path = tmp.Sub("A.csv");
+  args.insert(args.end(), {"--csv", path});
+
+  SampleMap expected_first;
+  std::vector<std::string> tags_first;
+  WriteTextFile(path, CsvText("gw.ra", 2, 0, 10, true, &expected_first, &tags_first));
+  EXPECT_EQ(StatusValue(RunGatewayToEnd(args, tmp.Sub("gw1.err")), "acked_samples"), 10);
+
+  SampleMap expected;
+  std::vector<std::string> tags;
+  int64_t resume = 0;
+  int64_t sent = 0;
+  std::string err;
+  switch (rerun) {
+    case Rerun::kOtherSize:
+      WriteTextFile(path, CsvText("gw.rb", 5, 0, 25, true, &expected, &tags));
+      sent = 25;
+      break;
+    case Rerun::kSameSize: {
+      // Same tags, times and value widths: only the values differ.
+      std::string text = "tag,time,value,quality\n";
+      for (int r = 0; r < 10; ++r) {
+        const std::string tag = absl::StrCat("gw.ra.t", r % 2);
+        const int64_t ts = kT0 + (r / 2) * kSecond;
+        const std::string value = absl::StrCat(2000 + r);
+        text += absl::StrCat(tag, ",", ts, ",", value, ",0\n");
+        expected[Key(tag, ts)] = client::InferValue(value, false)->SerializeAsString();
+      }
+      tags = tags_first;
+      ASSERT_EQ(text.size(), ReadFile(path).size());
+      WriteTextFile(path, text);
+      sent = 10;
+      break;
+    }
+    case Rerun::kGrown: {
+      const std::string more = CsvText("gw.ra", 2, 10, 25, false, nullptr, nullptr);
+      std::ofstream(path, std::ios::binary | std::ios::app) << more;
+      CsvText("gw.ra", 2, 0, 25, true, &expected, &tags);
+      resume = 10;
+      sent = 15;
+      break;
+    }
+    case Rerun::kNowAFifo: {
+      ASSERT_EQ(unlink(path.c_str()), 0);
+      ASSERT_EQ(mkfifo(path.c_str(), 0644), 0);
+      const std::string text = CsvText("gw.ra", 2, 0, 25, true, &expected, &tags);
+      GatewayProcess gw(args, tmp.Sub("gw2.err"), false);
+      FifoWriter fifo(path);
+      ASSERT_TRUE(fifo.Open()) << gw.err();
+      ASSERT_TRUE(fifo.Write(text));
+      fifo.Close();
+      EXPECT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
+      err = gw.err();
+      sent = 25;
+      break;
+    }
+  }
+  if (err.empty()) err = RunGatewayToEnd(args, tmp.Sub("gw2.err"));
+  EXPECT_EQ(StatusValue(err, "resume_position"), resume) << err;
+  EXPECT_EQ(StatusValue(err, "acked_samples"), sent) << err;
+  size_t total = 0;
+  const SampleMap got = ReadBack(node.address(), tags, kT0, kT0 + 100 * kSecond, &total);
+  EXPECT_EQ(total, expected.size());
+  EXPECT_TRUE(got == expected) << "got " << got.size() << " samples, expected " << expected.size()
+                               << "\n"
+                               << err;
+}
+
+INSTANTIATE_TEST_SUITE_P(SamePath, GatewayRerunTest,
+                         ::testing::Values(Rerun::kOtherSize, Rerun::kSameSize, Rerun::kGrown,
+                                           Rerun::kNowAFifo),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case Rerun::kOtherSize:
+                               return "OtherSize";
+                             case Rerun::kSameSize:
+                               return "SameSizeOtherContent";
+                             case Rerun::kGrown:
+                               return "Grown";
+                             case Rerun::kNowAFifo:
+                               return "NowAFifo";
+                           }
+                           return "";
+                         });
+
+// stdin never resumes: a second run on stdin sends every row it reads (the
+// ones the first run delivered are stored once).
+TEST(GatewayTest, StdinNeverResumes) {
+  TempDir tmp;
+  NodeProcess node(tmp.Sub("data"));
+  ASSERT_TRUE(node.Start());
+  const std::vector<std::string> args = CommonFlags(node.address(), tmp.Sub("queue"));
+  SampleMap expected;
+  std::vector<std::string> tags;
+  const std::string text = CsvText("gw.si", 5, 0, 25, true, &expected, &tags);
+  for (const std::string& input : {CsvText("gw.si", 5, 0, 10, true, nullptr, nullptr), text}) {
+    GatewayProcess gw(args, tmp.Sub("gw.err"), true);
+    gw.WriteStdin(input);
+    gw.CloseStdin();
+    ASSERT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
+    EXPECT_EQ(gw.LastStatus("resume_position"), 0) << gw.err();
+  }
+  size_t total = 0;
+  const SampleMap got = ReadBack(node.address(), tags, kT0, kT0 + 100 * kSecond, &total);
   EXPECT_EQ(total, expected.size());
   EXPECT_TRUE(got == expected);
 }
