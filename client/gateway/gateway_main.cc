@@ -336,8 +336,10 @@ absl::StatusOr<uint64_t> ResumePosition(const std::string& queue_dir, const Gate
       ASSIGN_OR_RETURN(head_hash, client::HashHead(*input.file, stored->identity.head_bytes));
     }
     resume = client::CanResume(*stored, gateway.resume_sequence(), current, head_hash);
-    if (!resume && stored->identity.name == current.name && gateway.resume_cursor() > 0 &&
-        current.resumable) {
+    // Rows of this path were queued, but the file is not the one they were
+    // read from.
+    if (!resume && stored->identity.name == current.name && current.resumable &&
+        gateway.resume_sequence() >= stored->first_sequence && gateway.resume_cursor() > 0) {
       std::fprintf(stderr,
                    "historian-gateway: %s is not the input the queued position %llu was read "
                    "from (other size or content): reading it from the start\n",
