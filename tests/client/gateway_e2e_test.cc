@@ -358,6 +358,12 @@ TEST_P(NodeOutageTest, EverySampleArrivesExactlyOnce) {
   EXPECT_EQ(gw.LastStatus("failed_batches"), 0);
   EXPECT_EQ(gw.LastStatus("rejected_samples"), 0);
   EXPECT_GE(gw.LastStatus("reconnects"), 1);  // the outage was seen
+  // The outage's error is gone once the node acks again.
+  const size_t final_line = err.rfind("final queue_batches=");
+  ASSERT_NE(final_line, std::string::npos) << err;
+  EXPECT_THAT(err.substr(final_line, err.find('\n', final_line) - final_line),
+              ::testing::EndsWith("last_error=\"\""))
+      << err;
   size_t total = 0;
   const SampleMap got = ReadBack(node.address(), tags, kT0, kT0 + 1000 * kSecond, &total);
   EXPECT_EQ(total, expected.size());
@@ -384,7 +390,7 @@ TEST(GatewayTest, Kill9AndRestartLosesAndDuplicatesNothing) {
     args.push_back(a);
   }
   args.push_back("--sim_start");
-  args.push_back(absl::StrCat(kT0));
+  args.push_back(absl::StrCat(kT0, "ns"));
   {
     GatewayProcess gw(args, tmp.Sub("gw1.err"), false);
     ASSERT_TRUE(WaitFor([&] { return gw.LastStatus("acked_samples") >= 3000 || !gw.running(); },
