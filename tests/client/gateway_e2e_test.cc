@@ -776,6 +776,30 @@ TEST(GatewayTest, StdinNeverResumes) {
   EXPECT_TRUE(got == expected);
 }
 
+// Text numbers are doubles: a new tag fed 180 then 180.5 is a double tag and
+// keeps both samples.
+TEST(GatewayTest, TextNumbersMakeDoubleTags) {
+  TempDir tmp;
+  NodeProcess node(tmp.Sub("data"));
+  ASSERT_TRUE(node.Start());
+  GatewayProcess gw(CommonFlags(node.address(), tmp.Sub("queue")), tmp.Sub("gw.err"), true);
+  gw.WriteStdin(
+      absl::StrCat("tag,time,value\ngw.num.a,", kT0, ",180\ngw.num.a,", kT0 + kSecond, ",180.5\n"));
+  gw.CloseStdin();
+  ASSERT_EQ(gw.Wait(absl::Seconds(60)), 0) << gw.err();
+  EXPECT_EQ(gw.LastStatus("rejected_samples"), 0) << gw.err();
+  SampleMap expected;
+  v1::Value v;
+  v.set_double_value(180.0);
+  expected[Key("gw.num.a", kT0)] = v.SerializeAsString();
+  v.set_double_value(180.5);
+  expected[Key("gw.num.a", kT0 + kSecond)] = v.SerializeAsString();
+  size_t total = 0;
+  const SampleMap got = ReadBack(node.address(), {"gw.num.a"}, kT0, kT0 + 10 * kSecond, &total);
+  EXPECT_EQ(total, 2u);
+  EXPECT_TRUE(got == expected) << gw.err();
+}
+
 TEST(GatewayTest, HelpAndBadFlags) {
   testing::CommandResult help = testing::RunCommand({"historian-gateway", "--help"});
   EXPECT_EQ(help.exit_code, 0);
