@@ -2,6 +2,7 @@
 #include "client/time_parse.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -64,37 +65,42 @@ class Scanner {
   size_t pos_ = 0;
 };
 
-absl::Status Rfc3339Error(absl::string_view text, absl::string_view what) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("invalid time '", text, "': ", what,
-                   " (want RFC 3339 like 2026-11-23T10:00:00Z or integer nanoseconds)"));
-}
+// What the parsers say they accept, after an error.
+constexpr absl::string_view kTimestampForms =
+    "want RFC 3339 like 2026-11-23T10:00:00Z or integer nanoseconds";
+constexpr absl::string_view kCliTimeForms =
+    "want RFC 3339 like 2026-11-23T10:00:00Z, or 1700000000s, ms, us, ns since the epoch";
 
-absl::StatusOr<int64_t> ParseRfc3339(absl::string_view text) {
+absl::StatusOr<int64_t> ParseRfc3339(absl::string_view text,
+                                     absl::string_view forms = kTimestampForms) {
+  auto Rfc3339Error = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid time '", text, "': ", what, " (", forms, ")"));
+  };
   Scanner sc(text);
   int64_t year, month, day, hour, minute, second;
   if (!sc.Digits(4, &year) || !sc.Expect('-') || !sc.Digits(2, &month) || !sc.Expect('-') ||
       !sc.Digits(2, &day)) {
-    return Rfc3339Error(text, "bad date, want YYYY-MM-DD");
+    return Rfc3339Error("bad date, want YYYY-MM-DD");
   }
   const char sep = sc.peek();
   if (sep != 'T' && sep != 't' && sep != ' ') {
-    return Rfc3339Error(text, "want 'T' between date and time");
+    return Rfc3339Error("want 'T' between date and time");
   }
   sc.skip();
   if (!sc.Digits(2, &hour) || !sc.Expect(':') || !sc.Digits(2, &minute) || !sc.Expect(':') ||
       !sc.Digits(2, &second)) {
-    return Rfc3339Error(text, "bad time of day, want HH:MM:SS");
+    return Rfc3339Error("bad time of day, want HH:MM:SS");
   }
   int64_t frac_ns = 0;
   if (sc.Expect('.')) {
     int digits = 0;
     while (absl::ascii_isdigit(sc.peek())) {
-      if (++digits > 9) return Rfc3339Error(text, "more than 9 fractional digits");
+      if (++digits > 9) return Rfc3339Error("more than 9 fractional digits");
       frac_ns = frac_ns * 10 + (sc.peek() - '0');
       sc.skip();
     }
-    if (digits == 0) return Rfc3339Error(text, "no digits after '.'");
+    if (digits == 0) return Rfc3339Error("no digits after '.'");
     for (int i = digits; i < 9; ++i) frac_ns *= 10;
   }
   int64_t offset_seconds = 0;
@@ -105,20 +111,20 @@ absl::StatusOr<int64_t> ParseRfc3339(absl::string_view text) {
     sc.skip();
     int64_t oh, om;
     if (!sc.Digits(2, &oh) || !sc.Expect(':') || !sc.Digits(2, &om) || oh > 23 || om > 59) {
-      return Rfc3339Error(text, "bad UTC offset, want +HH:MM or -HH:MM");
+      return Rfc3339Error("bad UTC offset, want +HH:MM or -HH:MM");
     }
     offset_seconds = (oh * 3600 + om * 60) * (zone == '-' ? -1 : 1);
   } else {
-    return Rfc3339Error(text, "missing time zone, want 'Z' or an offset like +01:00");
+    return Rfc3339Error("missing time zone, want 'Z' or an offset like +01:00");
   }
-  if (!sc.done()) return Rfc3339Error(text, "unexpected text after the time zone");
-  if (month < 1 || month > 12) return Rfc3339Error(text, "month out of range");
+  if (!sc.done()) return Rfc3339Error("unexpected text after the time zone");
+  if (month < 1 || month > 12) return Rfc3339Error("month out of range");
   if (day < 1 || day > DaysInMonth(year, static_cast<int>(month))) {
-    return Rfc3339Error(text, "day out of range");
+    return Rfc3339Error("day out of range");
   }
-  if (hour > 23) return Rfc3339Error(text, "hour out of range");
-  if (minute > 59) return Rfc3339Error(text, "minute out of range");
-  if (second > 59) return Rfc3339Error(text, "second out of range (leap seconds not supported)");
+  if (hour > 23) return Rfc3339Error("hour out of range");
+  if (minute > 59) return Rfc3339Error("minute out of range");
+  if (second > 59) return Rfc3339Error("second out of range (leap seconds not supported)");
 
   const int64_t seconds =
       DaysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
@@ -156,56 +162,82 @@ bool ParseInteger(absl::string_view text, int64_t* out, bool* overflow) {
   return true;
 }
 
-// Parses "<int><unit>..." into nanoseconds; zero is allowed here.
+// The nanoseconds in one `unit`, or 0 for an unknown unit.
+int64_t UnitScale(absl::string_view unit) {
+  if (unit == "ns") return 1;
+  if (unit == "us") return 1'000;
+  if (unit == "ms") return 1'000'000;
+  if (unit == "s") return kNanosPerSecond;
+  if (unit == "m") return 60 * kNanosPerSecond;
+  if (unit == "h") return 3600 * kNanosPerSecond;
+  if (unit == "d") return 86400 * kNanosPerSecond;
+  return 0;
+}
+
+// Parses "<number><unit>..." into nanoseconds; zero is allowed here. A number
+// is digits with an optional fraction (`1.5h`) that must come to whole ns.
 absl::StatusOr<int64_t> ParseUnits(absl::string_view text, absl::string_view original) {
   auto error = [&](absl::string_view what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid duration '", original, "': ", what,
-                     " (want e.g. 500ms, 15s, 30m, 1h30m, 7d; units ns, us, ms, s, m, h, d)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid duration '", original, "': ", what,
+        " (want e.g. 500ms, 15s, 30m, 1h30m, 1.5h, 7d; units ns, us, ms, s, m, h, d)"));
   };
   if (text.empty()) return error("empty");
-  int64_t total = 0;
+  // 128 bits: 18 fraction digits times a day in ns still fit.
+  constexpr int kMaxFractionDigits = 18;
+  __int128 total = 0;
   size_t i = 0;
   while (i < text.size()) {
-    int64_t n = 0;
+    __int128 whole = 0;
     size_t digits = 0;
-    while (i < text.size() && absl::ascii_isdigit(text[i])) {
-      if (__builtin_mul_overflow(n, 10, &n) || __builtin_add_overflow(n, text[i] - '0', &n)) {
-        return error("too large");
-      }
-      ++i;
-      ++digits;
+    for (; i < text.size() && absl::ascii_isdigit(text[i]); ++i, ++digits) {
+      whole = whole * 10 + (text[i] - '0');
+      if (whole > INT64_MAX) return error("too large");
     }
     if (digits == 0) return error("expected a number");
-    size_t unit_start = i;
+    __int128 fraction = 0;
+    __int128 denominator = 1;
+    if (i < text.size() && text[i] == '.') {
+      ++i;
+      int fraction_digits = 0;
+      for (; i < text.size() && absl::ascii_isdigit(text[i]); ++i) {
+        if (++fraction_digits > kMaxFractionDigits) return error("too many fractional digits");
+        fraction = fraction * 10 + (text[i] - '0');
+        denominator *= 10;
+      }
+      if (fraction_digits == 0) return error("expected digits after '.'");
+    }
+    const size_t unit_start = i;
     while (i < text.size() && absl::ascii_isalpha(text[i])) ++i;
     const absl::string_view unit = text.substr(unit_start, i - unit_start);
-    int64_t scale;
-    if (unit == "ns") {
-      scale = 1;
-    } else if (unit == "us") {
-      scale = 1'000;
-    } else if (unit == "ms") {
-      scale = 1'000'000;
-    } else if (unit == "s") {
-      scale = kNanosPerSecond;
-    } else if (unit == "m") {
-      scale = 60 * kNanosPerSecond;
-    } else if (unit == "h") {
-      scale = 3600 * kNanosPerSecond;
-    } else if (unit == "d") {
-      scale = 86400 * kNanosPerSecond;
-    } else if (unit.empty()) {
-      return error("missing unit");
-    } else {
-      return error(absl::StrCat("unknown unit '", unit, "'"));
-    }
-    int64_t part;
-    if (__builtin_mul_overflow(n, scale, &part) || __builtin_add_overflow(total, part, &total)) {
-      return error("too large");
-    }
+    if (unit.empty()) return error("missing unit");
+    const int64_t scale = UnitScale(unit);
+    if (scale == 0) return error(absl::StrCat("unknown unit '", unit, "'"));
+    if (fraction * scale % denominator != 0) return error("a fraction finer than 1ns");
+    total += whole * scale + fraction * scale / denominator;
+    if (total > INT64_MAX) return error("too large");
   }
-  return total;
+  return static_cast<int64_t>(total);
+}
+
+// `<digits>(s|ms|us|ns)`: time since the epoch. Returns nullopt when `text`
+// has another form.
+std::optional<absl::StatusOr<int64_t>> ParseEpochWithUnit(absl::string_view text) {
+  const size_t digits_end = text.find_first_not_of("0123456789");
+  if (digits_end == 0 || digits_end == absl::string_view::npos) return std::nullopt;
+  const absl::string_view unit = text.substr(digits_end);
+  if (unit != "s" && unit != "ms" && unit != "us" && unit != "ns") return std::nullopt;
+  __int128 v = 0;
+  for (char c : text.substr(0, digits_end)) {
+    v = v * 10 + (c - '0');
+    if (v > INT64_MAX) break;
+  }
+  v *= UnitScale(unit);
+  if (v > INT64_MAX) {
+    return absl::StatusOr<int64_t>(absl::OutOfRangeError(
+        absl::StrCat("time '", text, "' is outside the range of int64 nanoseconds")));
+  }
+  return absl::StatusOr<int64_t>(static_cast<int64_t>(v));
 }
 
 }  // namespace
@@ -226,13 +258,23 @@ absl::StatusOr<int64_t> ParseTime(absl::string_view text, int64_t now_ns) {
   absl::string_view rest = text;
   const bool has_now = absl::ConsumePrefix(&rest, "now");
   if (has_now && rest.empty()) return now_ns;
+  absl::string_view unsigned_part = rest;
+  if (!has_now && !rest.empty() && (rest[0] == '-' || rest[0] == '+')) {
+    unsigned_part.remove_prefix(1);
+  }
+  if (!has_now && !unsigned_part.empty() &&
+      unsigned_part.find_first_not_of("0123456789") == absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid time '", text,
+        "': a number needs a unit: 1700000000s, 1700000000000ms or 1700000000000000000ns since "
+        "the epoch, -5m relative to now, or RFC 3339 (ISO 8601) like 2026-11-23T10:00:00Z"));
+  }
+  if (!has_now) {
+    if (auto epoch = ParseEpochWithUnit(text); epoch.has_value()) return *std::move(epoch);
+  }
   if (!rest.empty() && (rest[0] == '-' || rest[0] == '+')) {
     const bool negative = rest[0] == '-';
     const absl::string_view units = rest.substr(1);
-    // A bare signed integer (no unit) is absolute nanoseconds.
-    if (!has_now && !units.empty() && units.find_first_not_of("0123456789") == units.npos) {
-      return ParseTimestamp(text);
-    }
     ASSIGN_OR_RETURN(int64_t delta, ParseUnits(units, text));
     int64_t t;
     if (negative ? __builtin_sub_overflow(now_ns, delta, &t)
@@ -246,7 +288,8 @@ absl::StatusOr<int64_t> ParseTime(absl::string_view text, int64_t now_ns) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid time '", text, "': want now, now-1h or now+5m"));
   }
-  return ParseTimestamp(text);
+  if (text.empty()) return absl::InvalidArgumentError("empty time");
+  return ParseRfc3339(text, kCliTimeForms);
 }
 
 absl::StatusOr<int64_t> ParseDuration(absl::string_view text) {
@@ -263,6 +306,44 @@ absl::StatusOr<int64_t> ParseDuration(absl::string_view text) {
 
 std::string FormatRfc3339(int64_t ns) {
   return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", absl::FromUnixNanos(ns), absl::UTCTimeZone());
+}
+
+absl::StatusOr<TimeFormat> ParseTimeFormat(absl::string_view name) {
+  if (name == "rfc3339") return TimeFormat::kRfc3339;
+  if (name == "ns") return TimeFormat::kNanos;
+  if (name == "ms") return TimeFormat::kMillis;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown time format '", name, "': want rfc3339, ns or ms"));
+}
+
+std::string FormatTime(int64_t ns, TimeFormat format, absl::TimeZone zone) {
+  switch (format) {
+    case TimeFormat::kNanos:
+      return absl::StrCat(ns);
+    case TimeFormat::kMillis: {
+      constexpr int64_t kNanosPerMilli = 1'000'000;
+      int64_t ms = ns / kNanosPerMilli;
+      if (ns % kNanosPerMilli < 0) --ms;  // round down, also before 1970
+      return absl::StrCat(ms);
+    }
+    case TimeFormat::kRfc3339:
+      break;
+  }
+  const absl::Time t = absl::FromUnixNanos(ns);
+  // RFC 3339 offsets have no seconds; local mean time before ~1900 has them
+  // (Berlin: +00:53:28), so such times are printed in UTC.
+  if (zone == absl::UTCTimeZone() || zone.At(t).offset % 60 != 0) {
+    return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E9SZ", t, absl::UTCTimeZone());
+  }
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E9S%Ez", t, zone);
+}
+
+absl::StatusOr<absl::TimeZone> LoadZone(absl::string_view name) {
+  absl::TimeZone zone;
+  if (!absl::LoadTimeZone(name, &zone)) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown time zone '", name, "'"));
+  }
+  return zone;
 }
 
 }  // namespace historian::client

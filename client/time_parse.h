@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace historian::client {
 
@@ -27,22 +28,45 @@ namespace historian::client {
 absl::StatusOr<int64_t> ParseTimestamp(absl::string_view text);
 
 // Parses a time as given on the command line, relative to `now_ns`:
-//   - every form ParseTimestamp accepts;
+//   - RFC 3339 (see ParseTimestamp);
+//   - time since the epoch with a unit: `1700000000s`, `1700000000000ms`,
+//     `...us`, `...ns`;
 //   - `now`;
 //   - a signed duration relative to now: `-1h`, `-30m`, `-15s`, `-7d`,
-//     `-500ms`, `-1h30m`, `+10m`; also `now-1h`, `now+5m`.
-// Relative forms need a unit; a bare signed integer is nanoseconds since the
-// epoch.
+//     `-500ms`, `-1h30m`, `-1.5h`, `+10m`; also `now-1h`, `now+5m`.
+// A bare number (`-5`, `1700000000`) is INVALID_ARGUMENT: its unit and
+// whether it is relative cannot be guessed.
 absl::StatusOr<int64_t> ParseTime(absl::string_view text, int64_t now_ns);
 
-// Parses a positive duration into nanoseconds: one or more
-// <integer><unit> parts, units ns, us, ms, s, m, h, d (1d = 24h), e.g. `1m`,
-// `1h30m`, `500ms`. Zero, negative and unit-less values are INVALID_ARGUMENT.
+// Parses a positive duration into nanoseconds: one or more <number><unit>
+// parts, units ns, us, ms, s, m, h, d (1d = 24h), e.g. `1m`, `1h30m`,
+// `500ms`, `1.5h`. A fraction must come to whole nanoseconds. Zero, negative
+// and unit-less values are INVALID_ARGUMENT.
 absl::StatusOr<int64_t> ParseDuration(absl::string_view text);
 
 // Formats `ns` as RFC 3339 in UTC with the fractional seconds trimmed of
 // trailing zeros: `2026-11-23T10:00:00Z`, `2026-11-23T10:00:00.5Z`.
 std::string FormatRfc3339(int64_t ns);
+
+// How the CLI prints times.
+enum class TimeFormat {
+  kRfc3339,  // `2026-11-23T10:00:00.000000000Z`: always 9 fractional digits
+  kNanos,    // integer nanoseconds since the epoch
+  kMillis,   // integer milliseconds since the epoch (rounded down)
+};
+
+// `rfc3339`, `ns` or `ms`.
+absl::StatusOr<TimeFormat> ParseTimeFormat(absl::string_view name);
+
+// Formats `ns` in `format`. kRfc3339 writes the local time of `zone` with its
+// UTC offset (`2026-11-23T11:00:00.000000000+01:00`), or `Z` when `zone` is
+// UTC (also when the zone's offset then had seconds, as local mean time before
+// ~1900 did); every form parses back to exactly `ns` (ParseTimestamp).
+std::string FormatTime(int64_t ns, TimeFormat format, absl::TimeZone zone);
+
+// Loads an IANA time zone (`Europe/Berlin`, `UTC`) from the system's tzdata.
+// INVALID_ARGUMENT "unknown time zone 'X'" when it is not there.
+absl::StatusOr<absl::TimeZone> LoadZone(absl::string_view name);
 
 }  // namespace historian::client
 

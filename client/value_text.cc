@@ -40,15 +40,6 @@ absl::StatusOr<Value> InferValue(absl::string_view text, bool quoted) {
     v.set_bool_value(absl::EqualsIgnoreCase(text, "true"));
     return v;
   }
-  if (IsIntegerLiteral(text)) {
-    int64_t i;
-    if (!absl::SimpleAtoi(text, &i)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("integer '", text, "' does not fit in int64 (write 1e20 for a double)"));
-    }
-    v.set_int64_value(i);
-    return v;
-  }
   absl::string_view num = text;
   if (num[0] == '+') num.remove_prefix(1);
   // from_chars rejects a second sign, so "+-1" stays a string.
@@ -77,6 +68,17 @@ absl::StatusOr<Value> CoerceValue(const Value& value, absl::string_view text, Va
   }
   if (type == historian::v1::VALUE_TYPE_DOUBLE && have == historian::v1::VALUE_TYPE_INT64) {
     out.set_double_value(static_cast<double>(value.int64_value()));
+    return out;
+  }
+  if (type == historian::v1::VALUE_TYPE_INT64 && have == historian::v1::VALUE_TYPE_DOUBLE &&
+      IsIntegerLiteral(text)) {
+    // From the text, not the double: 2^53 + 1 has no double.
+    int64_t i;
+    if (!absl::SimpleAtoi(text, &i)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("integer '", text, "' does not fit in int64 (the tag's type)"));
+    }
+    out.set_int64_value(i);
     return out;
   }
   if (type == historian::v1::VALUE_TYPE_INT64 && have == historian::v1::VALUE_TYPE_DOUBLE) {

@@ -18,17 +18,19 @@ namespace historian::client {
 // Infers a typed value from text:
 //   - `quoted` (a quoted CSV field) -> string, whatever it holds;
 //   - `true` / `false` (any case) -> bool;
-//   - an integer literal (`[+-]?[0-9]+`) -> int64; INVALID_ARGUMENT when it
-//     does not fit (write `1e20` for a double);
-//   - any other number (`21.4`, `-1e-3`, `.5`, `nan`, `inf`, `-inf`) -> double;
-//     INVALID_ARGUMENT when its magnitude overflows a double;
+//   - any number (`180`, `21.4`, `-1e-3`, `.5`, `nan`, `inf`, `-inf`) ->
+//     double, integers included, so a new tag fed `180` then `180.5` is a
+//     double tag (int64 tags are created explicitly; CoerceValue converts
+//     integer text for them); INVALID_ARGUMENT when its magnitude overflows a
+//     double;
 //   - anything else -> string. Empty unquoted text is INVALID_ARGUMENT (quote
 //     it, `""`, to write an empty string).
 absl::StatusOr<historian::v1::Value> InferValue(absl::string_view text, bool quoted);
 
 // Adapts an inferred value to a tag's known type, where that is lossless:
-// int64 -> double (exact up to 2^53), integral double -> int64, and any
-// value -> string (using the original `text`). Returns `value` unchanged when
+// int64 -> double (exact up to 2^53), integer text -> int64 (parsed from
+// `text`, so exact in the whole int64 range), another integral double ->
+// int64, and any value -> string (using the original `text`). Returns `value` unchanged when
 // it already has `type` or `type` is VALUE_TYPE_UNSPECIFIED; otherwise
 // INVALID_ARGUMENT ("value '1.5' is a double but tag type is int64").
 absl::StatusOr<historian::v1::Value> CoerceValue(const historian::v1::Value& value,

@@ -250,6 +250,7 @@ bool Writer::HandleAck(const v1::WriteAck& ack) {
     --next_to_send_;
     if (!pending_.empty() && next_to_send_ > 0) pending_.front().sent_at = absl::Now();
     ++stats_.batches_acked;
+    stats_.last_error = absl::OkStatus();  // the node answers again
     if (ack.duplicate()) {
       ++stats_.batches_duplicate;
     } else {

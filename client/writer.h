@@ -124,7 +124,7 @@ struct WriterStats {
   size_t in_flight = 0;            // unacked batches held
   size_t buffered_samples = 0;     // in the batch being built
   std::string endpoint;            // of the open stream; empty if none
-  absl::Status last_error;         // of the last failed stream
+  absl::Status last_error;         // of the last failed stream; OK again once a batch is acked
 };
 
 class Writer {

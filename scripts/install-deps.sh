@@ -9,6 +9,7 @@ PKGS=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   clang libclang-rt-14-dev
   openssl procps
+  tzdata
 )
 missing=()
 for p in "${PKGS[@]}"; do

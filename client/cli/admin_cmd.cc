@@ -29,7 +29,8 @@ constexpr char kStatsUsage[] =
     "\n"
     "Prints the node's statistics: site, tags, head samples, own log sequence,\n"
     "whether storage accepts writes, RocksDB figures per column family, and per\n"
-    "replication peer its state and lag (samples and seconds behind).\n";
+    "replication peer its state and lag (samples and seconds behind).\n"
+    "--format json prints one object with every field the node sent.\n";
 
 constexpr char kBackupUsage[] =
     "Usage: historian backup DIR\n"
@@ -106,6 +107,10 @@ absl::Status RunStats(CommandContext& ctx, const ParsedArgs& args) {
   v1::StatsResponse r;
   RETURN_IF_ERROR(client::FromGrpcStatus(admin.stub()->Stats(&gctx, v1::StatsRequest(), &r)));
   std::ostream& out = ctx.out();
+  if (ctx.format() == OutputFormat::kJson) {
+    out << MessageJson(r) << '\n';
+    return absl::OkStatus();
+  }
   out << "site:                " << r.site() << '\n'
       << "tags:                " << r.tags() << '\n'
       << "head_samples:        " << r.head_samples() << '\n'
@@ -178,7 +183,7 @@ absl::Status RunVerify(CommandContext& ctx, const ParsedArgs& args) {
   req.set_peer_site(*peer);
   req.set_repair(args.Has("repair"));
   if (args.Has("from") || args.Has("to")) {
-    ASSIGN_OR_RETURN(int64_t from, TimeFlag(ctx, args, "from", "0"));
+    ASSIGN_OR_RETURN(int64_t from, TimeFlag(ctx, args, "from", "0s"));
     ASSIGN_OR_RETURN(int64_t to, TimeFlag(ctx, args, "to", "now"));
     req.set_start_ns(from);
     req.set_end_ns(to);

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "api/core/status_macros.h"
@@ -16,8 +18,14 @@ namespace historian::cli {
 namespace v1 = historian::v1;
 
 CommandContext::CommandContext(client::ClientOptions options, OutputFormat format,
-                               std::ostream* out, std::ostream* err, int64_t now_ns)
-    : options_(std::move(options)), format_(format), out_(out), err_(err), now_ns_(now_ns) {}
+                               std::ostream* out, std::ostream* err, int64_t now_ns,
+                               TimeStyle time_style)
+    : options_(std::move(options)),
+      format_(format),
+      time_style_(time_style),
+      out_(out),
+      err_(err),
+      now_ns_(now_ns) {}
 
 absl::StatusOr<client::Client*> CommandContext::client() {
   if (client_ == nullptr) {
@@ -27,25 +35,34 @@ absl::StatusOr<client::Client*> CommandContext::client() {
 }
 
 std::vector<FlagSpec> GlobalFlags() {
-  return {{"server", true}, {"token", true},    {"timeout", true},  {"format", true},
-          {"tls_ca", true}, {"tls_cert", true}, {"tls_key", true}};
+  return {{"server", true}, {"token", true},       {"timeout", true},
+          {"format", true}, {"time_format", true}, {"tz", true},
+          {"tls_ca", true}, {"tls_cert", true},    {"tls_key", true}};
 }
 
 const char kGlobalFlagsHelp[] =
     "Global flags (before or after the command):\n"
     "  --server ADDR[,ADDR2]   nodes to use, in order; the next is tried when one is\n"
-    "                          unavailable (default 127.0.0.1:7400)\n"
+    "                          unavailable (default 127.0.0.1:7400; port 7400 when\n"
+    "                          ADDR has none)\n"
     "  --token TOKEN           bearer token (default: $HISTORIAN_TOKEN)\n"
     "  --timeout D             deadline of each call, e.g. 30s, 5m (default 30s)\n"
     "  --format F              table, csv or json (JSON Lines); default table on a\n"
     "                          terminal, csv when stdout is piped or redirected\n"
+    "  --time_format F         rfc3339 (default: 2026-11-23T10:00:00.000000000Z),\n"
+    "                          ns or ms (integers since the epoch)\n"
+    "  --tz NAME               print rfc3339 times in this IANA zone, e.g.\n"
+    "                          Europe/Berlin (default UTC)\n"
     "  --tls_ca FILE           TLS: verify the node with this PEM CA\n"
     "  --tls_cert/--tls_key F  TLS client certificate and key (nodes with --tls_ca)\n";
 
 absl::Status ApplyGlobalFlags(const ParsedArgs& args, bool stdout_is_terminal,
                               client::ClientOptions* options, OutputFormat* format) {
   if (auto server = args.Get("server")) {
-    options->endpoints = absl::StrSplit(*server, ',', absl::SkipWhitespace());
+    options->endpoints.clear();
+    for (absl::string_view a : absl::StrSplit(*server, ',', absl::SkipWhitespace())) {
+      options->endpoints.push_back(WithDefaultPort(absl::StripAsciiWhitespace(a)));
+    }
     if (options->endpoints.empty()) return absl::InvalidArgumentError("--server: no address");
   }
   if (auto token = args.Get("token")) {
@@ -67,6 +84,36 @@ absl::Status ApplyGlobalFlags(const ParsedArgs& args, bool stdout_is_terminal,
     ASSIGN_OR_RETURN(*format, ParseOutputFormat(*f));
   }
   return absl::OkStatus();
+}
+
+absl::Status ApplyTimeFlags(const ParsedArgs& args, TimeStyle* style) {
+  if (auto f = args.Get("time_format")) {
+    absl::StatusOr<client::TimeFormat> format = client::ParseTimeFormat(*f);
+    if (!format.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--time_format: want rfc3339, ns or ms, got '", *f, "'"));
+    }
+    style->format = *format;
+  }
+  if (auto tz = args.Get("tz")) {
+    absl::StatusOr<absl::TimeZone> zone = client::LoadZone(*tz);
+    if (!zone.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tz: ", zone.status().message(),
+          " (want an IANA name like Europe/Berlin; is the tzdata package installed?)"));
+    }
+    style->zone = *zone;
+  }
+  return absl::OkStatus();
+}
+
+std::string WithDefaultPort(absl::string_view address) {
+  std::string out(address);
+  if (address.find(':') == absl::string_view::npos ||
+      (absl::StartsWith(address, "[") && absl::EndsWith(address, "]"))) {
+    absl::StrAppend(&out, ":", kDefaultPort);
+  }
+  return out;
 }
 
 absl::StatusOr<int64_t> TimeFlag(const CommandContext& ctx, const ParsedArgs& args,

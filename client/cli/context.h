@@ -28,13 +28,14 @@ class CommandContext {
  public:
   // `out` and `err` are not owned and must outlive the context.
   CommandContext(client::ClientOptions options, OutputFormat format, std::ostream* out,
-                 std::ostream* err, int64_t now_ns);
+                 std::ostream* err, int64_t now_ns, TimeStyle time_style = TimeStyle());
 
   // The client, connected on first use.
   absl::StatusOr<client::Client*> client();
 
   const client::ClientOptions& options() const { return options_; }
   OutputFormat format() const { return format_; }
+  const TimeStyle& time_style() const { return time_style_; }
   std::ostream& out() { return *out_; }
   std::ostream& err() { return *err_; }
   int64_t now_ns() const { return now_ns_; }
@@ -42,6 +43,7 @@ class CommandContext {
  private:
   const client::ClientOptions options_;
   const OutputFormat format_;
+  const TimeStyle time_style_;
   std::ostream* const out_;
   std::ostream* const err_;
   const int64_t now_ns_;
@@ -64,14 +66,27 @@ std::vector<Command> TagCommands();
 std::vector<Command> CsvCommands();
 std::vector<Command> AdminCommands();  // admin_cmd.cc
 
-// --server, --token, --timeout, --format: accepted by every command.
+// --server, --token, --timeout, --format, --time_format, --tz and the TLS
+// flags: accepted by every command.
 std::vector<FlagSpec> GlobalFlags();
 extern const char kGlobalFlagsHelp[];
 
+// The port of a --server address given without one.
+inline constexpr absl::string_view kDefaultPort = "7400";
+
 // Reads the global flags into options and format. --token falls back to the
-// environment variable HISTORIAN_TOKEN.
+// environment variable HISTORIAN_TOKEN; a --server address without a port
+// gets kDefaultPort.
 absl::Status ApplyGlobalFlags(const ParsedArgs& args, bool stdout_is_terminal,
                               client::ClientOptions* options, OutputFormat* format);
+
+// Reads --time_format and --tz (an IANA name, loaded from the system's tzdata).
+absl::Status ApplyTimeFlags(const ParsedArgs& args, TimeStyle* style);
+
+// `address` with kDefaultPort appended when it names no port: `host`,
+// `10.0.0.5`, `[::1]`. Addresses with a port or a scheme (`unix:/path`,
+// `dns:///host:7400`) pass through.
+std::string WithDefaultPort(absl::string_view address);
 
 // The time flag `name` parsed relative to ctx.now_ns(), or `fallback`
 // (parsed the same way) when it is absent.

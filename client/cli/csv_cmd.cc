@@ -36,9 +36,10 @@ constexpr char kImportUsage[] =
     "  tag,time,value,quality\n"
     "  line3.oil_temp,2026-11-23T10:00:00Z,21.4,0\n"
     "  line3.state,1795428000000000000,\"running\",0\n"
-    "time: RFC 3339 or integer ns. value: true/false -> bool, integer -> int64,\n"
-    "number -> double, otherwise (or quoted) string; converted to the tag's type\n"
-    "where lossless. quality: decimal or 0x hex, empty = 0.\n"
+    "time: RFC 3339 or integer ns. value: true/false -> bool, a number (integers\n"
+    "too) -> double, otherwise (or quoted) string; converted to the tag's type\n"
+    "where lossless (integer text into an int64 tag, made with create-tag --type\n"
+    "int64). quality: decimal or 0x hex, empty = 0.\n"
     "Rows are sent in batches grouped by tag; every rejected row is printed to\n"
     "stderr with its line number, and the command fails if any was rejected.\n"
     "\n"
@@ -50,7 +51,8 @@ constexpr char kExportUsage[] =
     "\n"
     "Writes the raw samples of the matching tags in [--from, --to) (default: the\n"
     "last hour) as CSV to FILE (default stdout), in the format import-csv reads:\n"
-    "tag,time,value,quality with time in integer ns, doubles in their shortest\n"
+    "tag,time,value,quality with time as --time_format says (rfc3339 with 9\n"
+    "fractional digits by default, or ns; not ms), doubles in their shortest\n"
     "exact form and strings quoted, so export then import round-trips exactly.\n"
     "Samples stream through; nothing is held in memory. --format is ignored.\n";
 
@@ -218,6 +220,11 @@ absl::Status RunExport(CommandContext& ctx, const ParsedArgs& args) {
   if (args.positional.empty() || args.positional.size() > 2) {
     return absl::InvalidArgumentError("want TAG|GLOB [FILE] (see historian export-csv --help)");
   }
+  if (ctx.time_style().format == client::TimeFormat::kMillis) {
+    return absl::InvalidArgumentError(
+        "--time_format ms would lose sub-millisecond times and import-csv reads integers as "
+        "ns: use rfc3339 (default) or ns");
+  }
   ASSIGN_OR_RETURN(int64_t from, TimeFlag(ctx, args, "from", "-1h"));
   ASSIGN_OR_RETURN(int64_t to, TimeFlag(ctx, args, "to", "now"));
   if (from >= to) return absl::InvalidArgumentError("--from must be before --to");
@@ -234,7 +241,7 @@ absl::Status RunExport(CommandContext& ctx, const ParsedArgs& args) {
       return absl::NotFoundError(absl::StrCat("cannot create ", path, ": ", std::strerror(errno)));
     out = &file;
   }
-  SampleWriter writer(out, OutputFormat::kCsv, 0);
+  SampleWriter writer(out, OutputFormat::kCsv, 0, ctx.time_style());
   Progress progress = Progress::ForStderr(ctx.err(), "export-csv");
   uint64_t exported = 0;
   writer.WriteHeader();  // even when there is no sample, so the file imports cleanly

@@ -120,7 +120,12 @@ int Main(int argc, char** argv) {
       !s.ok()) {
     return Fail(name, s.message());
   }
-  CommandContext ctx(options, format, &std::cout, &std::cerr, absl::GetCurrentTimeNanos());
+  TimeStyle time_style;
+  if (absl::Status s = ApplyTimeFlags(*parsed, &time_style); !s.ok()) {
+    return Fail(name, s.message());
+  }
+  CommandContext ctx(options, format, &std::cout, &std::cerr, absl::GetCurrentTimeNanos(),
+                     time_style);
   absl::Status status = command->run(ctx, *parsed);
   std::cout.flush();
   if (status.ok() && !std::cout) status = absl::DataLossError("cannot write to stdout");

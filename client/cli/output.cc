@@ -22,10 +22,20 @@ namespace {
 namespace v1 = historian::v1;
 using client::CsvEscape;
 using client::FormatDouble;
-using client::FormatRfc3339;
 
-constexpr size_t kTimeWidth = 30;  // 2026-11-23T10:00:00.123456789Z
 constexpr size_t kQualityWidth = 10;
+
+// The width of the time column of tables: the longest time in `style`
+// (2026-11-23T10:00:00.123456789Z, or +01:00 instead of Z, or -ns).
+size_t TimeWidth(const TimeStyle& style) {
+  return std::max(style.Format(INT64_MIN).size(), style.Format(INT64_MAX).size());
+}
+
+// A time as a JSON value: a string for RFC 3339, else a number.
+std::string JsonTime(int64_t ns, const TimeStyle& style) {
+  const std::string t = style.Format(ns);
+  return style.format == client::TimeFormat::kRfc3339 ? JsonString(t) : t;
+}
 
 std::string Pad(absl::string_view s, size_t width) {
   std::string out(s);
@@ -123,14 +133,19 @@ std::string FormatQuality(uint32_t quality, OutputFormat format) {
   return absl::StrFormat("0x%08X", quality);
 }
 
-SampleWriter::SampleWriter(std::ostream* out, OutputFormat format, size_t tag_width)
-    : out_(out), format_(format), tag_width_(std::max<size_t>(tag_width, 3)) {}
+SampleWriter::SampleWriter(std::ostream* out, OutputFormat format, size_t tag_width,
+                           TimeStyle time_style)
+    : out_(out),
+      format_(format),
+      tag_width_(std::max<size_t>(tag_width, 3)),
+      time_style_(time_style),
+      time_width_(TimeWidth(time_style)) {}
 
 void SampleWriter::WriteHeader() {
   if (header_done_) return;
   header_done_ = true;
   if (format_ == OutputFormat::kTable) {
-    *out_ << Pad("TAG", tag_width_) << "  " << Pad("TIME", kTimeWidth) << "  "
+    *out_ << Pad("TAG", tag_width_) << "  " << Pad("TIME", time_width_) << "  "
           << Pad("QUALITY", kQualityWidth) << "  VALUE\n";
   } else if (format_ == OutputFormat::kCsv) {
     *out_ << client::kImportHeader << '\n';
@@ -142,18 +157,20 @@ void SampleWriter::Write(absl::string_view tag, const v1::Sample& sample) {
   const std::string value = FormatValue(sample.value(), format_);
   switch (format_) {
     case OutputFormat::kTable:
-      *out_ << Pad(tag, tag_width_) << "  " << Pad(FormatRfc3339(sample.timestamp_ns()), kTimeWidth)
-            << "  " << Pad(FormatQuality(sample.quality(), format_), kQualityWidth) << "  " << value
+      *out_ << Pad(tag, tag_width_) << "  "
+            << Pad(time_style_.Format(sample.timestamp_ns()), time_width_) << "  "
+            << Pad(FormatQuality(sample.quality(), format_), kQualityWidth) << "  " << value
             << '\n';
       break;
     case OutputFormat::kCsv:
-      *out_ << CsvEscape(tag) << ',' << sample.timestamp_ns() << ',' << value << ','
-            << sample.quality() << '\n';
+      *out_ << CsvEscape(tag) << ',' << time_style_.Format(sample.timestamp_ns()) << ',' << value
+            << ',' << sample.quality() << '\n';
       break;
     case OutputFormat::kJson:
-      *out_ << "{\"tag\":" << JsonString(tag) << ",\"time\":\""
-            << FormatRfc3339(sample.timestamp_ns()) << "\",\"time_ns\":" << sample.timestamp_ns()
-            << ",\"value\":" << value << ",\"quality\":" << sample.quality() << "}\n";
+      *out_ << "{\"tag\":" << JsonString(tag)
+            << ",\"time\":" << JsonTime(sample.timestamp_ns(), time_style_)
+            << ",\"time_ns\":" << sample.timestamp_ns() << ",\"value\":" << value
+            << ",\"quality\":" << sample.quality() << "}\n";
       break;
   }
 }
@@ -162,7 +179,7 @@ void SampleWriter::WriteMissing(absl::string_view tag) {
   WriteHeader();
   switch (format_) {
     case OutputFormat::kTable:
-      *out_ << Pad(tag, tag_width_) << "  " << Pad("-", kTimeWidth) << "  "
+      *out_ << Pad(tag, tag_width_) << "  " << Pad("-", time_width_) << "  "
             << Pad("-", kQualityWidth) << "  -\n";
       break;
     case OutputFormat::kCsv:
@@ -176,49 +193,64 @@ void SampleWriter::WriteMissing(absl::string_view tag) {
 }
 
 AggregateWriter::AggregateWriter(std::ostream* out, OutputFormat format,
-                                 std::vector<std::string> functions, size_t tag_width)
+                                 std::vector<std::string> functions, size_t tag_width,
+                                 TimeStyle time_style)
     : out_(out),
       format_(format),
       functions_(std::move(functions)),
-      tag_width_(std::max<size_t>(tag_width, 3)) {}
+      tag_width_(std::max<size_t>(tag_width, 3)),
+      time_style_(time_style),
+      time_width_(TimeWidth(time_style)) {}
 
 void AggregateWriter::Write(absl::string_view tag, const v1::AggregateWindow& window) {
   constexpr size_t kValueWidth = 22;
+  // The count column already holds what a `count` function returns.
+  auto own_column = [&](size_t i) { return functions_[i] != "count"; };
   if (!header_done_) {
     header_done_ = true;
     if (format_ == OutputFormat::kTable) {
-      *out_ << Pad("TAG", tag_width_) << "  " << Pad("START", kTimeWidth) << "  "
+      *out_ << Pad("TAG", tag_width_) << "  " << Pad("START", time_width_) << "  "
             << Pad("COUNT", 10);
-      for (const std::string& f : functions_) *out_ << "  " << Pad(f, kValueWidth);
+      for (size_t i = 0; i < functions_.size(); ++i) {
+        if (own_column(i)) *out_ << "  " << Pad(functions_[i], kValueWidth);
+      }
       *out_ << '\n';
     } else if (format_ == OutputFormat::kCsv) {
       *out_ << "tag,start,count";
-      for (const std::string& f : functions_) *out_ << ',' << CsvEscape(f);
+      for (size_t i = 0; i < functions_.size(); ++i) {
+        if (own_column(i)) *out_ << ',' << CsvEscape(functions_[i]);
+      }
       *out_ << '\n';
     }
   }
   switch (format_) {
     case OutputFormat::kTable:
-      *out_ << Pad(tag, tag_width_) << "  " << Pad(FormatRfc3339(window.start_ns()), kTimeWidth)
-            << "  " << Pad(absl::StrCat(window.count()), 10);
+      *out_ << Pad(tag, tag_width_) << "  "
+            << Pad(time_style_.Format(window.start_ns()), time_width_) << "  "
+            << Pad(absl::StrCat(window.count()), 10);
       for (size_t i = 0; i < functions_.size(); ++i) {
+        if (!own_column(i)) continue;
         const double d = i < static_cast<size_t>(window.values_size()) ? window.values(i) : NAN;
         *out_ << "  " << Pad(FormatAggregate(d, format_), kValueWidth);
       }
       *out_ << '\n';
       break;
     case OutputFormat::kCsv:
-      *out_ << CsvEscape(tag) << ',' << window.start_ns() << ',' << window.count();
+      *out_ << CsvEscape(tag) << ',' << time_style_.Format(window.start_ns()) << ','
+            << window.count();
       for (size_t i = 0; i < functions_.size(); ++i) {
+        if (!own_column(i)) continue;
         const double d = i < static_cast<size_t>(window.values_size()) ? window.values(i) : NAN;
         *out_ << ',' << FormatAggregate(d, format_);
       }
       *out_ << '\n';
       break;
     case OutputFormat::kJson:
-      *out_ << "{\"tag\":" << JsonString(tag) << ",\"start\":\"" << FormatRfc3339(window.start_ns())
-            << "\",\"start_ns\":" << window.start_ns() << ",\"count\":" << window.count();
+      *out_ << "{\"tag\":" << JsonString(tag)
+            << ",\"start\":" << JsonTime(window.start_ns(), time_style_)
+            << ",\"start_ns\":" << window.start_ns() << ",\"count\":" << window.count();
       for (size_t i = 0; i < functions_.size(); ++i) {
+        if (!own_column(i)) continue;
         const double d = i < static_cast<size_t>(window.values_size()) ? window.values(i) : NAN;
         *out_ << ',' << JsonString(functions_[i]) << ':' << FormatAggregate(d, format_);
       }
@@ -245,11 +277,11 @@ void TagWriter::Write(const v1::Tag& tag) {
       break;
     case OutputFormat::kCsv:
       if (!header_done_) {
-        *out_ << "name,type,unit,description,retention_ns,origin_site,attributes\n";
+        *out_ << "name,type,unit,description,retention_ns,deadband,origin_site,attributes\n";
       }
       *out_ << CsvEscape(tag.name()) << ',' << type << ',' << CsvEscape(tag.unit()) << ','
             << CsvEscape(tag.description()) << ',' << tag.retention_ns() << ','
-            << CsvEscape(tag.origin_site()) << ','
+            << FormatDouble(tag.deadband()) << ',' << CsvEscape(tag.origin_site()) << ','
             << CsvEscape(absl::StrJoin(attrs, ";", absl::PairFormatter("="))) << '\n';
       break;
     case OutputFormat::kJson: {
@@ -257,6 +289,7 @@ void TagWriter::Write(const v1::Tag& tag) {
             << "\",\"unit\":" << JsonString(tag.unit())
             << ",\"description\":" << JsonString(tag.description())
             << ",\"retention_ns\":" << tag.retention_ns()
+            << ",\"deadband\":" << JsonDouble(tag.deadband())
             << ",\"origin_site\":" << JsonString(tag.origin_site()) << ",\"id\":" << tag.id()
             << ",\"created_ns\":" << tag.created_ns() << ",\"attributes\":{";
       for (size_t i = 0; i < attrs.size(); ++i) {
@@ -267,6 +300,58 @@ void TagWriter::Write(const v1::Tag& tag) {
     }
   }
   header_done_ = true;
+}
+
+namespace {
+
+using google::protobuf::FieldDescriptor;
+
+std::string FieldJson(const google::protobuf::Message& m, const FieldDescriptor* f, int index) {
+  const google::protobuf::Reflection* r = m.GetReflection();
+  const bool rep = f->is_repeated();
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      return absl::StrCat(rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return absl::StrCat(rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f));
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return absl::StrCat(rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f));
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return absl::StrCat(rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f));
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return JsonDouble(rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f));
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return JsonDouble(rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return (rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f)) ? "true" : "false";
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return JsonString((rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f))->name());
+    case FieldDescriptor::CPPTYPE_STRING:
+      return JsonString(rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f));
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      return MessageJson(rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f));
+  }
+  return "null";
+}
+
+}  // namespace
+
+std::string MessageJson(const google::protobuf::Message& message) {
+  const google::protobuf::Descriptor* d = message.GetDescriptor();
+  std::string out = "{";
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    absl::StrAppend(&out, i ? "," : "", JsonString(f->name()), ":");
+    if (!f->is_repeated()) {
+      absl::StrAppend(&out, FieldJson(message, f, 0));
+      continue;
+    }
+    out += "[";
+    const int n = message.GetReflection()->FieldSize(message, f);
+    for (int j = 0; j < n; ++j) absl::StrAppend(&out, j ? "," : "", FieldJson(message, f, j));
+    out += "]";
+  }
+  return out + "}";
 }
 
 std::string FormatAck(const v1::WriteAck& ack, OutputFormat format) {

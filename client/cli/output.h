@@ -15,6 +15,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "client/time_parse.h"
+#include "google/protobuf/message.h"
 #include "historian/v1/catalog.pb.h"
 #include "historian/v1/common.pb.h"
 #include "historian/v1/ingest.pb.h"
@@ -23,6 +26,15 @@
 namespace historian::cli {
 
 enum class OutputFormat { kTable, kCsv, kJson };
+
+// How times are printed (--time_format, --tz): RFC 3339 with 9 fractional
+// digits in UTC by default.
+struct TimeStyle {
+  client::TimeFormat format = client::TimeFormat::kRfc3339;
+  absl::TimeZone zone = absl::UTCTimeZone();
+
+  std::string Format(int64_t ns) const { return client::FormatTime(ns, format, zone); }
+};
 
 // `table`, `csv` or `json`.
 absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view name);
@@ -45,13 +57,15 @@ std::string FormatValue(const historian::v1::Value& value, OutputFormat format);
 // table: `Good` for 0, else `0x80000000` style hex; csv and json: decimal.
 std::string FormatQuality(uint32_t quality, OutputFormat format);
 
-// Writes samples as rows: table `TAG TIME QUALITY VALUE` (time RFC 3339
-// UTC), csv `tag,time,value,quality` (time in integer ns, the import-csv
-// format), json `{"tag","time","time_ns","value","quality"}`.
+// Writes samples as rows: table `TAG TIME QUALITY VALUE`, csv
+// `tag,time,value,quality` (the import-csv format when the time style is
+// rfc3339 or ns), json `{"tag","time","time_ns","value","quality"}` ("time" a
+// string for rfc3339, a number for ns and ms). Times are in `time_style`.
 class SampleWriter {
  public:
   // `out` is not owned. `tag_width` pads the tag column of tables.
-  SampleWriter(std::ostream* out, OutputFormat format, size_t tag_width);
+  SampleWriter(std::ostream* out, OutputFormat format, size_t tag_width,
+               TimeStyle time_style = TimeStyle());
 
   void Write(absl::string_view tag, const historian::v1::Sample& sample);
   // A tag without any sample (Latest): table `-`, csv empty fields, json
@@ -65,16 +79,19 @@ class SampleWriter {
   std::ostream* const out_;
   const OutputFormat format_;
   const size_t tag_width_;
+  const TimeStyle time_style_;
+  const size_t time_width_;
   bool header_done_ = false;
 };
 
 // Writes aggregate windows: one row per (tag, window) with the window start,
-// sample count and one column per function (empty/`-`/null for NaN).
+// sample count and one column per function (empty/`-`/null for NaN). A
+// `count` function gets no column of its own: the count column is it.
 class AggregateWriter {
  public:
-  // `functions` are the column names, in request order.
+  // `functions` are the names of the window's values, in request order.
   AggregateWriter(std::ostream* out, OutputFormat format, std::vector<std::string> functions,
-                  size_t tag_width);
+                  size_t tag_width, TimeStyle time_style = TimeStyle());
 
   void Write(absl::string_view tag, const historian::v1::AggregateWindow& window);
 
@@ -83,12 +100,14 @@ class AggregateWriter {
   const OutputFormat format_;
   const std::vector<std::string> functions_;
   const size_t tag_width_;
+  const TimeStyle time_style_;
+  const size_t time_width_;
   bool header_done_ = false;
 };
 
 // Writes catalog entries: table `NAME TYPE UNIT DESCRIPTION`, csv
-// `name,type,unit,description,retention_ns,origin_site,attributes` (attributes
-// as `k=v;k=v`, sorted), json every field.
+// `name,type,unit,description,retention_ns,deadband,origin_site,attributes`
+// (attributes as `k=v;k=v`, sorted), json every field.
 class TagWriter {
  public:
   TagWriter(std::ostream* out, OutputFormat format);
@@ -99,6 +118,11 @@ class TagWriter {
   const OutputFormat format_;
   bool header_done_ = false;
 };
+
+// `message` as one JSON object (no newline): every field in declaration
+// order, unset scalars included, with proto field names; 64-bit integers as
+// JSON numbers, enums by name, doubles as FormatValue's json form.
+std::string MessageJson(const google::protobuf::Message& message);
 
 // A write acknowledgement, newline-terminated: table `accepted N, rejected
 // M` plus one line per rejected sample; csv

@@ -36,13 +36,15 @@ constexpr char kQueryUsage[] =
     "expanded through the catalog.\n"
     "\n"
     "Flags:\n"
-    "  --from T, --to T     RFC 3339, integer ns, now, or relative: -1h, -30m, -7d,\n"
-    "                       -1h30m, now-15s\n"
+    "  --from T, --to T     RFC 3339 (2026-11-23T10:00:00Z), epoch with a unit\n"
+    "                       (1700000000s, ...ms, ...ns), now, or relative: -1h,\n"
+    "                       -30m, -7d, -1h30m, -1.5h, now-15s\n"
     "  --limit N            at most N raw samples in all\n"
     "  --bounds             also the last sample before --from and the first at or\n"
     "                       after --to\n"
     "  --agg FN,...         aggregates per --step window: count sum min max avg first\n"
-    "                       last stddev twa (time-weighted avg) delta rate\n"
+    "                       last stddev twa (time-weighted avg) delta rate; every\n"
+    "                       row has the count column, whether count is asked or not\n"
     "  --good-only          aggregates count only Good-quality samples\n"
     "  --interpolate M      values every --step: prev (step) or linear\n"
     "  --max-gap D          a sample holds for at most D (twa, interpolation)\n"
@@ -53,7 +55,8 @@ constexpr char kLatestUsage[] =
     "Usage: historian latest TAG...|GLOB\n"
     "\n"
     "Prints the newest sample of each tag (`-` when a tag has none). A single\n"
-    "argument with `*` or `?` is sent as a glob.\n";
+    "argument with `*` or `?` is sent as a glob. A tag that does not exist is\n"
+    "reported on stderr and the others still print; the command then fails.\n";
 
 size_t MaxWidth(const std::vector<std::string>& names) {
   size_t w = 0;
@@ -104,7 +107,7 @@ absl::Status ReadRaw(CommandContext& ctx, client::Client& client,
   const absl::Status kLimitReached = absl::CancelledError("limit reached");
   uint64_t remaining = limit;
   bool more_exist = false;
-  SampleWriter writer(&ctx.out(), ctx.format(), MaxWidth(tags));
+  SampleWriter writer(&ctx.out(), ctx.format(), MaxWidth(tags), ctx.time_style());
   for (size_t begin = 0; begin < tags.size() && !more_exist; begin += kMaxReadTags) {
     if (limit > 0 && remaining == 0) {
       more_exist = true;  // tags left unread
@@ -167,7 +170,8 @@ absl::Status RunAggregate(CommandContext& ctx, client::Client& client,
   if (names.empty()) return absl::InvalidArgumentError("--agg: no function given");
   request.set_columns(true);  // the compact form; unpacked below
   ASSIGN_OR_RETURN(v1::AggregateResponse response, client.Aggregate(request));
-  AggregateWriter writer(&ctx.out(), ctx.format(), std::move(names), MaxWidth(tags));
+  AggregateWriter writer(&ctx.out(), ctx.format(), std::move(names), MaxWidth(tags),
+                         ctx.time_style());
   google::protobuf::RepeatedPtrField<v1::AggregateWindow> scratch;
   for (const v1::AggregateSeries& series : response.series()) {
     ASSIGN_OR_RETURN(const auto* windows, client::SeriesWindows(request, series, &scratch));
@@ -199,7 +203,7 @@ absl::Status RunInterpolate(CommandContext& ctx, client::Client& client,
         absl::StrCat("--interpolate: want prev or linear, got '", method, "'"));
   }
   ASSIGN_OR_RETURN(v1::InterpolateResponse response, client.Interpolate(request));
-  SampleWriter writer(&ctx.out(), ctx.format(), MaxWidth(tags));
+  SampleWriter writer(&ctx.out(), ctx.format(), MaxWidth(tags), ctx.time_style());
   for (const v1::InterpolatedSeries& series : response.series()) {
     for (const v1::Sample& s : series.samples()) writer.Write(series.tag(), s);
   }
@@ -220,7 +224,7 @@ absl::Status RunPlot(CommandContext& ctx, client::Client& client,
   request.set_end_ns(to);
   request.set_buckets(buckets);
   ASSIGN_OR_RETURN(v1::PlotResponse response, client.Plot(request));
-  SampleWriter writer(&ctx.out(), ctx.format(), MaxWidth(tags));
+  SampleWriter writer(&ctx.out(), ctx.format(), MaxWidth(tags), ctx.time_style());
   for (const v1::PlotSeries& series : response.series()) {
     for (const v1::Sample& s : series.samples()) writer.Write(series.tag(), s);
   }
@@ -266,12 +270,11 @@ absl::Status RunLatest(CommandContext& ctx, const ParsedArgs& args) {
     }
   }
   std::unique_ptr<SampleWriter> writer;
-  for (const v1::LatestRequest& request : requests) {
-    ASSIGN_OR_RETURN(v1::LatestResponse response, client->Latest(request));
+  auto print = [&](const v1::LatestResponse& response) {
     if (writer == nullptr) {
       size_t width = 0;
       for (const v1::LatestValue& v : response.values()) width = std::max(width, v.tag().size());
-      writer = std::make_unique<SampleWriter>(&ctx.out(), ctx.format(), width);
+      writer = std::make_unique<SampleWriter>(&ctx.out(), ctx.format(), width, ctx.time_style());
     }
     for (const v1::LatestValue& v : response.values()) {
       if (v.has_sample()) {
@@ -280,6 +283,34 @@ absl::Status RunLatest(CommandContext& ctx, const ParsedArgs& args) {
         writer->WriteMissing(v.tag());
       }
     }
+  };
+  size_t not_found = 0;
+  for (const v1::LatestRequest& request : requests) {
+    absl::StatusOr<v1::LatestResponse> response = client->Latest(request);
+    if (response.ok()) {
+      print(*response);
+      continue;
+    }
+    // The node refuses the whole request for one unknown tag: ask tag by tag
+    // so the others still print.
+    if (!absl::IsNotFound(response.status()) || request.tags_size() == 0) return response.status();
+    for (const std::string& tag : request.tags()) {
+      v1::LatestRequest one;
+      one.add_tags(tag);
+      absl::StatusOr<v1::LatestResponse> single = client->Latest(one);
+      if (absl::IsNotFound(single.status())) {
+        ++not_found;
+        ctx.err() << "historian: latest: tag " << tag
+                  << ": NOT_FOUND: " << single.status().message() << '\n';
+        continue;
+      }
+      if (!single.ok()) return single.status();
+      print(*single);
+    }
+  }
+  if (not_found > 0) {
+    return absl::NotFoundError(
+        absl::StrCat(not_found, " of ", args.positional.size(), " tags not found (listed above)"));
   }
   return absl::OkStatus();
 }

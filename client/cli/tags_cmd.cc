@@ -1,12 +1,16 @@
 // File: tags_cmd.cc
-// `historian tags` and `historian create-tag`.
+// `historian tags`, `create-tag`, `update-tag` and `delete-tag`.
+#include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
 #include "client/cli/context.h"
+#include "client/csv.h"
 #include "client/time_parse.h"
 #include "client/value_text.h"
 
@@ -25,16 +29,40 @@ constexpr char kTagsUsage[] =
 constexpr char kCreateTagUsage[] =
     "Usage: historian create-tag NAME --type double|int64|bool|string [--unit U]\n"
     "                            [--description D] [--attr k=v]... [--retention D]\n"
+    "                            [--deadband X]\n"
     "\n"
     "Creates a tag and prints it. NAME: 1..256 bytes of [A-Za-z0-9_.:/-]; the name\n"
-    "and type never change.\n"
+    "and type never change. A tag written before it was created gets the type of\n"
+    "its first value, and text numbers are doubles: create int64 tags this way.\n"
     "\n"
     "Flags:\n"
     "  --type T          value type (required)\n"
     "  --unit U          engineering unit, e.g. degC, bar\n"
     "  --description D   free text\n"
     "  --attr k=v        metadata (asset path, PLC address); repeatable\n"
-    "  --retention D     drop samples older than D, e.g. 365d (default: keep)\n";
+    "  --retention D     drop samples older than D, e.g. 365d (default: keep)\n"
+    "  --deadband X      do not store a sample within +/-X of the last stored one\n"
+    "                    (double and int64 tags; default 0: off)\n";
+
+constexpr char kUpdateTagUsage[] =
+    "Usage: historian update-tag NAME [--unit U] [--description D] [--retention D]\n"
+    "                            [--deadband X] [--attr k=v]... [--remove-attr k]...\n"
+    "\n"
+    "Changes the given fields of a tag and prints it; the others keep their\n"
+    "values. The name and type never change.\n"
+    "\n"
+    "Flags:\n"
+    "  --unit U          engineering unit (\"\" clears it)\n"
+    "  --description D   free text (\"\" clears it)\n"
+    "  --retention D     drop samples older than D, e.g. 365d; `forever` keeps all\n"
+    "  --deadband X      exception deadband, 0 turns it off\n"
+    "  --attr k=v        sets an attribute; repeatable\n"
+    "  --remove-attr k   removes an attribute; repeatable\n";
+
+constexpr char kDeleteTagUsage[] =
+    "Usage: historian delete-tag NAME\n"
+    "\n"
+    "Deletes a tag from the catalog (role admin).\n";
 
 absl::Status AddAttributes(const ParsedArgs& args,
                            google::protobuf::Map<std::string, std::string>* attributes) {
@@ -45,6 +73,68 @@ absl::Status AddAttributes(const ParsedArgs& args,
     (*attributes)[pair->first] = pair->second;
   }
   return absl::OkStatus();
+}
+
+absl::Status SetRetention(const std::string& text, v1::Tag* tag) {
+  if (text == "forever") {
+    tag->set_retention_ns(0);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<int64_t> ns = client::ParseDuration(text);
+  if (!ns.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--retention: ", ns.status().message(), " or forever"));
+  }
+  tag->set_retention_ns(*ns);
+  return absl::OkStatus();
+}
+
+absl::Status SetDeadband(const std::string& text, v1::Tag* tag) {
+  double d;
+  if (!absl::SimpleAtod(text, &d) || !std::isfinite(d) || d < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--deadband: want a number >= 0, got '", text, "'"));
+  }
+  tag->set_deadband(d);
+  return absl::OkStatus();
+}
+
+// A tag field set by one value flag, shared by create-tag and update-tag: a
+// new settable field is one more entry here (and a line in the usage texts).
+struct TagFieldFlag {
+  const char* name;
+  absl::Status (*set)(const std::string& value, v1::Tag* tag);
+};
+
+constexpr TagFieldFlag kTagFieldFlags[] = {
+    {"unit",
+     [](const std::string& v, v1::Tag* t) {
+       t->set_unit(v);
+       return absl::OkStatus();
+     }},
+    {"description",
+     [](const std::string& v, v1::Tag* t) {
+       t->set_description(v);
+       return absl::OkStatus();
+     }},
+    {"retention", SetRetention},
+    {"deadband", SetDeadband},
+};
+
+// Applies the field flags given in `args` to `tag`; *changed tells whether any was.
+absl::Status ApplyTagFieldFlags(const ParsedArgs& args, v1::Tag* tag, bool* changed) {
+  for (const TagFieldFlag& f : kTagFieldFlags) {
+    if (std::optional<std::string> v = args.Get(f.name)) {
+      RETURN_IF_ERROR(f.set(*v, tag));
+      *changed = true;
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<FlagSpec> TagFieldFlagSpecs(std::vector<FlagSpec> more) {
+  for (const TagFieldFlag& f : kTagFieldFlags) more.push_back({f.name, true});
+  return more;
 }
 
 absl::Status RunTags(CommandContext& ctx, const ParsedArgs& args) {
@@ -76,18 +166,65 @@ absl::Status RunCreateTag(CommandContext& ctx, const ParsedArgs& args) {
     return absl::InvalidArgumentError(absl::StrCat("--type: ", value_type.status().message()));
   }
   tag->set_value_type(*value_type);
-  tag->set_unit(args.Get("unit").value_or(""));
-  tag->set_description(args.Get("description").value_or(""));
+  bool changed = false;
+  RETURN_IF_ERROR(ApplyTagFieldFlags(args, tag, &changed));
   RETURN_IF_ERROR(AddAttributes(args, tag->mutable_attributes()));
-  if (auto retention = args.Get("retention")) {
-    absl::StatusOr<int64_t> ns = client::ParseDuration(*retention);
-    if (!ns.ok())
-      return absl::InvalidArgumentError(absl::StrCat("--retention: ", ns.status().message()));
-    tag->set_retention_ns(*ns);
-  }
   ASSIGN_OR_RETURN(client::Client * client, ctx.client());
   ASSIGN_OR_RETURN(v1::Tag created, client->CreateTag(request));
   TagWriter(&ctx.out(), ctx.format()).Write(created);
+  return absl::OkStatus();
+}
+
+absl::Status RunUpdateTag(CommandContext& ctx, const ParsedArgs& args) {
+  if (args.positional.size() != 1) {
+    return absl::InvalidArgumentError("want exactly one NAME (see historian update-tag --help)");
+  }
+  ASSIGN_OR_RETURN(client::Client * client, ctx.client());
+  // UpdateTag replaces every field: start from the tag as it is.
+  v1::GetTagRequest get;
+  get.set_name(args.positional[0]);
+  ASSIGN_OR_RETURN(v1::Tag current, client->GetTag(get));
+  v1::UpdateTagRequest request;
+  v1::Tag* tag = request.mutable_tag();
+  *tag = current;
+  bool changed = false;
+  RETURN_IF_ERROR(ApplyTagFieldFlags(args, tag, &changed));
+  RETURN_IF_ERROR(AddAttributes(args, tag->mutable_attributes()));
+  for (const std::string& key : args.GetAll("remove-attr")) {
+    if (tag->mutable_attributes()->erase(key) == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("--remove-attr: tag ", tag->name(), " has no attribute '", key, "'"));
+    }
+  }
+  changed = changed || args.Has("attr") || args.Has("remove-attr");
+  if (!changed) {
+    return absl::InvalidArgumentError(
+        "nothing to update: give at least one field flag (see historian update-tag --help)");
+  }
+  ASSIGN_OR_RETURN(v1::Tag updated, client->UpdateTag(request));
+  TagWriter(&ctx.out(), ctx.format()).Write(updated);
+  return absl::OkStatus();
+}
+
+absl::Status RunDeleteTag(CommandContext& ctx, const ParsedArgs& args) {
+  if (args.positional.size() != 1) {
+    return absl::InvalidArgumentError("want exactly one NAME (see historian delete-tag --help)");
+  }
+  ASSIGN_OR_RETURN(client::Client * client, ctx.client());
+  v1::DeleteTagRequest request;
+  request.set_name(args.positional[0]);
+  RETURN_IF_ERROR(client->DeleteTag(request));
+  switch (ctx.format()) {
+    case OutputFormat::kTable:
+      ctx.out() << "deleted " << request.name() << '\n';
+      break;
+    case OutputFormat::kCsv:
+      ctx.out() << "deleted\n" << client::CsvEscape(request.name()) << '\n';
+      break;
+    case OutputFormat::kJson:
+      ctx.out() << "{\"deleted\":" << JsonString(request.name()) << "}\n";
+      break;
+  }
   return absl::OkStatus();
 }
 
@@ -96,11 +233,11 @@ absl::Status RunCreateTag(CommandContext& ctx, const ParsedArgs& args) {
 std::vector<Command> TagCommands() {
   return {
       {"tags", "list tags by glob and attributes", kTagsUsage, {{"attr", true}}, RunTags},
-      {"create-tag",
-       "create a tag",
-       kCreateTagUsage,
-       {{"type", true}, {"unit", true}, {"description", true}, {"attr", true}, {"retention", true}},
-       RunCreateTag},
+      {"create-tag", "create a tag", kCreateTagUsage,
+       TagFieldFlagSpecs({{"type", true}, {"attr", true}}), RunCreateTag},
+      {"update-tag", "change a tag's unit, description, retention, deadband or attributes",
+       kUpdateTagUsage, TagFieldFlagSpecs({{"attr", true}, {"remove-attr", true}}), RunUpdateTag},
+      {"delete-tag", "delete a tag", kDeleteTagUsage, {}, RunDeleteTag},
   };
 }
 

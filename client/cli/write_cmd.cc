@@ -18,14 +18,14 @@ constexpr char kWriteUsage[] =
     "Usage: historian write TAG VALUE [--time T] [--quality Q]\n"
     "\n"
     "Writes one sample and prints the node's acknowledgement.\n"
-    "VALUE is typed like a CSV value: true/false -> bool, an integer -> int64,\n"
-    "another number (21.4, 1e-3, nan, inf) -> double, anything else -> string;\n"
-    "wrap it in double quotes ('\"42\"') to force a string. When the tag exists,\n"
-    "the value is converted to its type where that is lossless (42 -> 42.0 for a\n"
-    "double tag).\n"
+    "VALUE is typed like a CSV value: true/false -> bool, a number (180, 21.4,\n"
+    "1e-3, nan, inf) -> double, anything else -> string; wrap it in double quotes\n"
+    "('\"42\"') to force a string. When the tag exists, the value is converted to\n"
+    "its type where that is lossless (180 -> 180 for an int64 tag, made with\n"
+    "create-tag --type int64); a new tag gets the value's type.\n"
     "\n"
     "Flags:\n"
-    "  --time T      sample time (default now): RFC 3339, integer ns, now, -15s...\n"
+    "  --time T      sample time (default now): RFC 3339, 1700000000s, now, -15s...\n"
     "  --quality Q   OPC UA status code, decimal or 0x hex (default 0 = Good)\n";
 
 absl::Status RunWrite(CommandContext& ctx, const ParsedArgs& args) {

@@ -136,7 +136,7 @@ TEST_F(CliE2eTest, WriteThenLatest) {
   RunResult l = Run({"latest", "e2e.write.temp", "--format", "json"});
   ASSERT_EQ(l.exit_code, 0) << l.err;
   EXPECT_EQ(l.out,
-            "{\"tag\":\"e2e.write.temp\",\"time\":\"2026-11-23T10:00:00Z\",\"time_ns\":"
+            "{\"tag\":\"e2e.write.temp\",\"time\":\"2026-11-23T10:00:00.000000000Z\",\"time_ns\":"
             "1795428000000000000,\"value\":21.5,\"quality\":0}\n");
 }
 
@@ -148,11 +148,12 @@ TEST_F(CliE2eTest, CreateTagAndList) {
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_THAT(t.out, HasSubstr("e2e.tags.pressure,double,bar,"));
   // An int64 literal written to a double tag is converted.
-  RunResult w = Run({"write", "e2e.tags.pressure", "3", "--time", "5"});
+  RunResult w = Run({"write", "e2e.tags.pressure", "3", "--time", "5ns"});
   ASSERT_EQ(w.exit_code, 0) << w.err;
-  RunResult q = Run({"query", "e2e.tags.pressure", "--from", "0", "--to", "10"});
+  RunResult q = Run({"query", "e2e.tags.pressure", "--from", "0s", "--to", "10ns"});
   ASSERT_EQ(q.exit_code, 0) << q.err;
-  EXPECT_EQ(q.out, "tag,time,value,quality\ne2e.tags.pressure,5,3.0,0\n");
+  EXPECT_EQ(q.out,
+            "tag,time,value,quality\ne2e.tags.pressure,1970-01-01T00:00:00.000000005Z,3.0,0\n");
 }
 
 TEST_F(CliE2eTest, ImportExportRoundTrip) {
@@ -174,16 +175,18 @@ TEST_F(CliE2eTest, ImportExportRoundTrip) {
   EXPECT_EQ(imp.out, "accepted,rejected\n5005,0\n");
 
   RunResult exp =
-      Run({"export-csv", "e2e.rt.*", "--from", "0", "--to", "100000", Path("out.csv").string()});
+      Run({"export-csv", "e2e.rt.*", "--from", "0s", "--to", "100000ns", Path("out.csv").string()});
   ASSERT_EQ(exp.exit_code, 0) << exp.err;
   // Doubles print in their shortest exact form, so the files differ only in
   // spelling (0.30000000000000004 vs StrCat's 0.3): compare after re-import.
   const std::string out = ReadFile(Path("out.csv"));
   EXPECT_THAT(out, ::testing::StartsWith("tag,time,value,quality\n"));
   EXPECT_EQ(SortedBody(out).size(), 5005u);
-  EXPECT_THAT(out, HasSubstr("e2e.rt.s,7,\"a \"\"quoted\"\", string\",0\n"));
-  EXPECT_THAT(out, HasSubstr("e2e.rt.s,8,\"42\",0\n"));
-  EXPECT_THAT(out, HasSubstr("e2e.rt.x,10,1.0,2147483648\ne2e.rt.x,11,2.0,0\n"));
+  EXPECT_THAT(
+      out, HasSubstr("e2e.rt.s,1970-01-01T00:00:00.000000007Z,\"a \"\"quoted\"\", string\",0\n"));
+  EXPECT_THAT(out, HasSubstr("e2e.rt.s,1970-01-01T00:00:00.000000008Z,\"42\",0\n"));
+  EXPECT_THAT(out, HasSubstr("e2e.rt.x,1970-01-01T00:00:00.000000010Z,1.0,2147483648\n"
+                             "e2e.rt.x,1970-01-01T00:00:00.000000011Z,2.0,0\n"));
 
   // export -> import -> export is the identity.
   std::string renamed = out;
@@ -192,16 +195,16 @@ TEST_F(CliE2eTest, ImportExportRoundTrip) {
   }
   std::ofstream(Path("in2.csv")) << renamed;
   ASSERT_EQ(Run({"import-csv", Path("in2.csv").string()}).exit_code, 0);
-  RunResult exp2 = Run({"export-csv", "e2e.r2.*", "--from", "0", "--to", "100000"});
+  RunResult exp2 = Run({"export-csv", "e2e.r2.*", "--from", "0s", "--to", "100000ns"});
   ASSERT_EQ(exp2.exit_code, 0) << exp2.err;
   EXPECT_EQ(SortedBody(exp2.out), SortedBody(renamed));
 
   // --limit beyond the node's per-stream cap (1000 here) still follows tokens.
-  RunResult lim = Run({"query", "e2e.rt.d", "--from", "0", "--to", "100000", "--limit", "1500"});
+  RunResult lim = Run({"query", "e2e.rt.d", "--from", "0s", "--to", "100000ns", "--limit", "1500"});
   ASSERT_EQ(lim.exit_code, 0) << lim.err;
   EXPECT_EQ(SortedBody(lim.out).size(), 1500u);
   EXPECT_EQ(lim.err, "historian: query: stopped at --limit 1500; more samples may exist\n");
-  RunResult all = Run({"query", "e2e.rt.d", "--from", "0", "--to", "100000", "--limit", "2500"});
+  RunResult all = Run({"query", "e2e.rt.d", "--from", "0s", "--to", "100000ns", "--limit", "2500"});
   ASSERT_EQ(all.exit_code, 0) << all.err;
   EXPECT_EQ(SortedBody(all.out).size(), 2500u);
 }
@@ -232,7 +235,8 @@ TEST_F(CliE2eTest, ErrorsAreOneLine) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err,
             "historian: query: --from: invalid time 'bogus': bad date, want YYYY-MM-DD "
-            "(want RFC 3339 like 2026-11-23T10:00:00Z or integer nanoseconds)\n");
+            "(want RFC 3339 like 2026-11-23T10:00:00Z, or 1700000000s, ms, us, ns since the "
+            "epoch)\n");
   RunResult u = Run({"latest", "x"}, "127.0.0.1:1");
   EXPECT_EQ(u.exit_code, 1);
   EXPECT_THAT(u.err, ::testing::StartsWith("historian: latest: UNAVAILABLE"));
@@ -240,13 +244,155 @@ TEST_F(CliE2eTest, ErrorsAreOneLine) {
 }
 
 TEST_F(CliE2eTest, AggregateAnswersOrFailsCleanly) {
-  RunResult r = Run({"query", "e2e.rt.d", "--from", "0", "--to", "100000", "--agg", "count,avg",
+  RunResult r = Run({"query", "e2e.rt.d", "--from", "0s", "--to", "100000ns", "--agg", "count,avg",
                      "--step", "1us"});
   if (r.exit_code == 0) {
-    EXPECT_THAT(r.out, ::testing::StartsWith("tag,start,count,count,avg\n"));
+    EXPECT_THAT(r.out, ::testing::StartsWith("tag,start,count,avg\n"));
   } else {
     EXPECT_THAT(r.err, ::testing::StartsWith("historian: query: "));
   }
+}
+
+TEST_F(CliE2eTest, TimeFormatAndZone) {
+  ASSERT_EQ(Run({"write", "e2e.tf.a", "1.5", "--time", "2026-11-23T10:00:00Z"}).exit_code, 0);
+  const std::vector<std::string> range = {
+      "query", "e2e.tf.a", "--from", "2026-11-23T00:00:00Z", "--to", "2026-11-24T00:00:00Z"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = range;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Run(args);
+  };
+  RunResult def = with({});
+  ASSERT_EQ(def.exit_code, 0) << def.err;
+  EXPECT_EQ(def.out, "tag,time,value,quality\ne2e.tf.a,2026-11-23T10:00:00.000000000Z,1.5,0\n");
+  EXPECT_EQ(with({"--time_format", "ns"}).out,
+            "tag,time,value,quality\ne2e.tf.a,1795428000000000000,1.5,0\n");
+  EXPECT_EQ(with({"--time_format", "ms"}).out,
+            "tag,time,value,quality\ne2e.tf.a,1795428000000,1.5,0\n");
+  RunResult berlin = with({"--tz", "Europe/Berlin"});
+  ASSERT_EQ(berlin.exit_code, 0) << berlin.err;
+  EXPECT_EQ(berlin.out,
+            "tag,time,value,quality\ne2e.tf.a,2026-11-23T11:00:00.000000000+01:00,1.5,0\n");
+  RunResult table = with({"--format", "table"});
+  EXPECT_THAT(table.out, HasSubstr("e2e.tf.a  2026-11-23T10:00:00.000000000Z  Good"));
+  RunResult bad = with({"--tz", "Nowhere/Bogus"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("--tz: unknown time zone 'Nowhere/Bogus'"));
+  RunResult badfmt = with({"--time_format", "us"});
+  EXPECT_EQ(badfmt.exit_code, 1);
+  EXPECT_THAT(badfmt.err, HasSubstr("--time_format: want rfc3339, ns or ms"));
+}
+
+TEST_F(CliE2eTest, BareIntegerTimeIsRefused) {
+  RunResult r = Run({"query", "e2e.none", "--from", "-5"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("--from: invalid time '-5': a number needs a unit"));
+  EXPECT_THAT(r.err, HasSubstr("1700000000s"));
+  // Epoch times with a unit and fractional durations are accepted.
+  ASSERT_EQ(Run({"write", "e2e.epoch", "2", "--time", "1700000000s"}).exit_code, 0);
+  RunResult q = Run({"query", "e2e.epoch", "--from", "1699999999000ms", "--to", "now+1.5h",
+                     "--time_format", "ns"});
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  EXPECT_EQ(q.out, "tag,time,value,quality\ne2e.epoch,1700000000000000000,2.0,0\n");
+}
+
+// Text numbers are doubles: a new tag fed 180 then 180.5 is a double tag;
+// an int64 tag is made explicitly and still takes integer text.
+TEST_F(CliE2eTest, TextNumbersAreDoublesUnlessTheTagIsInt64) {
+  std::ofstream(Path("nums.csv")) << "tag,time,value\n"
+                                     "e2e.num.a,2026-11-23T10:00:00Z,180\n"
+                                     "e2e.num.a,2026-11-23T10:00:01Z,180.5\n"
+                                     "e2e.num.i,2026-11-23T10:00:00Z,180\n"
+                                     "e2e.num.i,2026-11-23T10:00:01Z,9007199254740993\n";
+  RunResult c = Run({"create-tag", "e2e.num.i", "--type", "int64"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  RunResult imp = Run({"import-csv", Path("nums.csv").string()});
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  EXPECT_EQ(imp.out, "accepted,rejected\n4,0\n");
+  RunResult t = Run({"tags", "e2e.num.*"});
+  EXPECT_THAT(t.out, HasSubstr("e2e.num.a,double,"));
+  EXPECT_THAT(t.out, HasSubstr("e2e.num.i,int64,"));
+  RunResult q = Run({"query", "e2e.num.*", "--from", "2026-11-23T10:00:00Z", "--to",
+                     "2026-11-23T10:00:02Z", "--time_format", "ns"});
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  EXPECT_THAT(q.out, HasSubstr("e2e.num.a,1795428000000000000,180.0,0\n"
+                               "e2e.num.a,1795428001000000000,180.5,0\n"));
+  EXPECT_THAT(q.out, HasSubstr("e2e.num.i,1795428000000000000,180,0\n"
+                               "e2e.num.i,1795428001000000000,9007199254740993,0\n"));
+  // The same through `write`.
+  ASSERT_EQ(Run({"write", "e2e.num.w", "180"}).exit_code, 0);
+  RunResult w = Run({"write", "e2e.num.w", "180.5"});
+  EXPECT_EQ(w.exit_code, 0) << w.err;
+  ASSERT_EQ(Run({"write", "e2e.num.i", "7"}).exit_code, 0);
+  RunResult wi = Run({"write", "e2e.num.i", "7.5"});
+  EXPECT_EQ(wi.exit_code, 1);
+  EXPECT_THAT(wi.err, HasSubstr("value '7.5' is double but the tag's type is int64"));
+}
+
+TEST_F(CliE2eTest, UpdateTagAndDeleteTag) {
+  ASSERT_EQ(Run({"create-tag", "e2e.upd.a", "--type", "double", "--unit", "bar", "--description",
+                 "old", "--attr", "asset=p1", "--attr", "plc=a"})
+                .exit_code,
+            0);
+  RunResult u = Run({"update-tag", "e2e.upd.a", "--unit", "kPa", "--retention", "30d", "--deadband",
+                     "0.5", "--attr", "asset=p2", "--remove-attr", "plc", "--format", "json"});
+  ASSERT_EQ(u.exit_code, 0) << u.err;
+  EXPECT_THAT(u.out, HasSubstr("\"unit\":\"kPa\",\"description\":\"old\""));
+  EXPECT_THAT(u.out, HasSubstr("\"retention_ns\":2592000000000000"));
+  EXPECT_THAT(u.out, HasSubstr("\"deadband\":0.5"));
+  EXPECT_THAT(u.out, HasSubstr("\"attributes\":{\"asset\":\"p2\"}"));
+  RunResult t = Run({"tags", "e2e.upd.*", "--format", "json"});
+  EXPECT_THAT(t.out, HasSubstr("\"unit\":\"kPa\""));
+  RunResult none = Run({"update-tag", "e2e.upd.a"});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_THAT(none.err, HasSubstr("nothing to update"));
+
+  RunResult d = Run({"delete-tag", "e2e.upd.a"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(Run({"tags", "e2e.upd.*"}).out, "");
+  RunResult again = Run({"delete-tag", "e2e.upd.a"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_THAT(again.err, HasSubstr("NOT_FOUND"));
+}
+
+TEST_F(CliE2eTest, LatestReportsUnknownTagsOneByOne) {
+  ASSERT_EQ(Run({"write", "e2e.lt.a", "1.5", "--time", "2026-11-23T10:00:00Z"}).exit_code, 0);
+  ASSERT_EQ(Run({"write", "e2e.lt.b", "2.5", "--time", "2026-11-23T10:00:00Z"}).exit_code, 0);
+  RunResult r = Run({"latest", "e2e.lt.a", "e2e.lt.missing", "e2e.lt.b", "--time_format", "ns"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out,
+            "tag,time,value,quality\n"
+            "e2e.lt.a,1795428000000000000,1.5,0\n"
+            "e2e.lt.b,1795428000000000000,2.5,0\n");
+  EXPECT_THAT(r.err, HasSubstr("historian: latest: tag e2e.lt.missing: NOT_FOUND"));
+  EXPECT_THAT(r.err, HasSubstr("historian: latest: NOT_FOUND: 1 of 3 tags not found"));
+}
+
+TEST_F(CliE2eTest, AggregateCountIsOneColumn) {
+  ASSERT_EQ(Run({"write", "e2e.agg.a", "1", "--time", "2026-11-23T10:00:00Z"}).exit_code, 0);
+  ASSERT_EQ(Run({"write", "e2e.agg.a", "3", "--time", "2026-11-23T10:00:01Z"}).exit_code, 0);
+  RunResult r = Run({"query", "e2e.agg.a", "--from", "2026-11-23T10:00:00Z", "--to",
+                     "2026-11-23T11:00:00Z", "--agg", "count,avg", "--step", "1h"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "tag,start,count,avg\ne2e.agg.a,2026-11-23T10:00:00.000000000Z,2,2.0\n");
+  RunResult only =
+      Run({"query", "e2e.agg.a", "--from", "2026-11-23T10:00:00Z", "--to", "2026-11-23T11:00:00Z",
+           "--agg", "count", "--step", "1h", "--format", "json"});
+  ASSERT_EQ(only.exit_code, 0) << only.err;
+  EXPECT_EQ(only.out,
+            "{\"tag\":\"e2e.agg.a\",\"start\":\"2026-11-23T10:00:00.000000000Z\","
+            "\"start_ns\":1795428000000000000,\"count\":2}\n");
+}
+
+TEST_F(CliE2eTest, StatsAsJson) {
+  RunResult r = Run({"stats", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::StartsWith("{\"site\":"));
+  EXPECT_THAT(r.out, ::testing::EndsWith("}\n"));
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\"writes_accepted\":true"));
+  EXPECT_THAT(r.out, HasSubstr("\"peers\":[]"));
+  EXPECT_THAT(r.out, HasSubstr("\"column_families\":[{\"name\":"));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "client/cli/output.h"
 #include "client/csv.h"
+#include "client/value_text.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -15,7 +16,7 @@ namespace {
 
 namespace v1 = historian::v1;
 
-// 2026-11-23T10:00:00.5Z
+// 2026-11-23T10:00:00.500000000Z
 constexpr int64_t kT = 1795428000'500000000;
 
 v1::Sample MakeSample(int64_t ts, uint32_t quality = 0) {
@@ -73,7 +74,7 @@ TEST(SampleWriterTest, Table) {
   w.WriteMissing("c");
   EXPECT_EQ(out.str(),
             "TAG    TIME                            QUALITY     VALUE\n"
-            "a.b    2026-11-23T10:00:00.5Z          Good        21.4\n"
+            "a.b    2026-11-23T10:00:00.500000000Z  Good        21.4\n"
             "c      -                               -           -\n");
 }
 
@@ -88,8 +89,8 @@ TEST(SampleWriterTest, CsvIsTheImportFormat) {
   w.WriteMissing("m");
   EXPECT_EQ(out.str(),
             "tag,time,value,quality\n"
-            "\"x,y\",1795428000500000000,\"42\",192\n"
-            "t,1795428000500000000,3.0,192\n"
+            "\"x,y\",2026-11-23T10:00:00.500000000Z,\"42\",192\n"
+            "t,2026-11-23T10:00:00.500000000Z,3.0,192\n"
             "m,,,\n");
 }
 
@@ -100,10 +101,11 @@ TEST(SampleWriterTest, JsonLines) {
   s.mutable_value()->set_int64_value(7);
   w.Write("t", s);
   w.WriteMissing("m");
-  EXPECT_EQ(out.str(),
-            "{\"tag\":\"t\",\"time\":\"2026-11-23T10:00:00.5Z\",\"time_ns\":1795428000500000000,"
-            "\"value\":7,\"quality\":0}\n"
-            "{\"tag\":\"m\",\"time\":null,\"time_ns\":null,\"value\":null,\"quality\":null}\n");
+  EXPECT_EQ(
+      out.str(),
+      "{\"tag\":\"t\",\"time\":\"2026-11-23T10:00:00.500000000Z\",\"time_ns\":1795428000500000000,"
+      "\"value\":7,\"quality\":0}\n"
+      "{\"tag\":\"m\",\"time\":null,\"time_ns\":null,\"value\":null,\"quality\":null}\n");
 }
 
 TEST(SampleWriterTest, CsvRoundTripsThroughImportReader) {
@@ -135,7 +137,11 @@ TEST(SampleWriterTest, CsvRoundTripsThroughImportReader) {
     EXPECT_EQ(row.tag, "tag/" + std::to_string(i));
     EXPECT_EQ(row.timestamp_ns, -static_cast<int64_t>(i));
     EXPECT_EQ(row.quality, i);
-    EXPECT_EQ(row.value.SerializeAsString(), values[i].SerializeAsString()) << i;
+    // Integer text reads as a double; the tag's type (int64 here) makes it exact again.
+    absl::StatusOr<v1::Value> typed =
+        client::CoerceValue(row.value, row.value_text, client::TypeOf(values[i]));
+    ASSERT_TRUE(typed.ok()) << typed.status();
+    EXPECT_EQ(typed->SerializeAsString(), values[i].SerializeAsString()) << i;
   }
   EXPECT_FALSE(*reader.Next(&row));
 }
@@ -151,10 +157,11 @@ TEST(AggregateWriterTest, AllFormats) {
   AggregateWriter(&csv, OutputFormat::kCsv, {"avg", "max"}, 1).Write("t", w);
   AggregateWriter(&json, OutputFormat::kJson, {"avg", "max"}, 1).Write("t", w);
   EXPECT_THAT(table.str(), ::testing::StartsWith("TAG  START"));
-  EXPECT_THAT(table.str(), ::testing::HasSubstr("2026-11-23T10:00:00.5Z"));
-  EXPECT_EQ(csv.str(), "tag,start,count,avg,max\nt,1795428000500000000,3,2.5,\n");
+  EXPECT_THAT(table.str(), ::testing::HasSubstr("2026-11-23T10:00:00.500000000Z"));
+  EXPECT_EQ(csv.str(), "tag,start,count,avg,max\nt,2026-11-23T10:00:00.500000000Z,3,2.5,\n");
   EXPECT_EQ(json.str(),
-            "{\"tag\":\"t\",\"start\":\"2026-11-23T10:00:00.5Z\",\"start_ns\":1795428000500000000,"
+            "{\"tag\":\"t\",\"start\":\"2026-11-23T10:00:00.500000000Z\",\"start_ns\":"
+            "1795428000500000000,"
             "\"count\":3,\"avg\":2.5,\"max\":null}\n");
 }
 
@@ -170,12 +177,13 @@ TEST(TagWriterTest, CsvAndJson) {
   TagWriter(&csv, OutputFormat::kCsv).Write(tag);
   TagWriter(&json, OutputFormat::kJson).Write(tag);
   EXPECT_EQ(csv.str(),
-            "name,type,unit,description,retention_ns,origin_site,attributes\n"
-            "line3.temp,double,degC,\"oil, hot\",0,,asset=press2;plc=10.0.0.7\n");
-  EXPECT_EQ(json.str(),
-            "{\"name\":\"line3.temp\",\"type\":\"double\",\"unit\":\"degC\",\"description\":\"oil, "
-            "hot\",\"retention_ns\":0,\"origin_site\":\"\",\"id\":0,\"created_ns\":0,"
-            "\"attributes\":{\"asset\":\"press2\",\"plc\":\"10.0.0.7\"}}\n");
+            "name,type,unit,description,retention_ns,deadband,origin_site,attributes\n"
+            "line3.temp,double,degC,\"oil, hot\",0,0.0,,asset=press2;plc=10.0.0.7\n");
+  EXPECT_EQ(
+      json.str(),
+      "{\"name\":\"line3.temp\",\"type\":\"double\",\"unit\":\"degC\",\"description\":\"oil, "
+      "hot\",\"retention_ns\":0,\"deadband\":0.0,\"origin_site\":\"\",\"id\":0,\"created_ns\":0,"
+      "\"attributes\":{\"asset\":\"press2\",\"plc\":\"10.0.0.7\"}}\n");
 }
 
 TEST(FormatAckTest, AllFormats) {

@@ -358,6 +358,12 @@ TEST_P(NodeOutageTest, EverySampleArrivesExactlyOnce) {
   EXPECT_EQ(gw.LastStatus("failed_batches"), 0);
   EXPECT_EQ(gw.LastStatus("rejected_samples"), 0);
   EXPECT_GE(gw.LastStatus("reconnects"), 1);  // the outage was seen
+  // The outage's error is gone once the node acks again.
+  const size_t final_line = err.rfind("final queue_batches=");
+  ASSERT_NE(final_line, std::string::npos) << err;
+  EXPECT_THAT(err.substr(final_line, err.find('\n', final_line) - final_line),
+              ::testing::EndsWith("last_error=\"\""))
+      << err;
   size_t total = 0;
   const SampleMap got = ReadBack(node.address(), tags, kT0, kT0 + 1000 * kSecond, &total);
   EXPECT_EQ(total, expected.size());
@@ -384,7 +390,7 @@ TEST(GatewayTest, Kill9AndRestartLosesAndDuplicatesNothing) {
     args.push_back(a);
   }
   args.push_back("--sim_start");
-  args.push_back(absl::StrCat(kT0));
+  args.push_back(absl::StrCat(kT0, "ns"));
   {
     GatewayProcess gw(args, tmp.Sub("gw1.err"), false);
     ASSERT_TRUE(WaitFor([&] { return gw.LastStatus("acked_samples") >= 3000 || !gw.running(); },
@@ -768,6 +774,30 @@ TEST(GatewayTest, StdinNeverResumes) {
   const SampleMap got = ReadBack(node.address(), tags, kT0, kT0 + 100 * kSecond, &total);
   EXPECT_EQ(total, expected.size());
   EXPECT_TRUE(got == expected);
+}
+
+// Text numbers are doubles: a new tag fed 180 then 180.5 is a double tag and
+// keeps both samples.
+TEST(GatewayTest, TextNumbersMakeDoubleTags) {
+  TempDir tmp;
+  NodeProcess node(tmp.Sub("data"));
+  ASSERT_TRUE(node.Start());
+  GatewayProcess gw(CommonFlags(node.address(), tmp.Sub("queue")), tmp.Sub("gw.err"), true);
+  gw.WriteStdin(
+      absl::StrCat("tag,time,value\ngw.num.a,", kT0, ",180\ngw.num.a,", kT0 + kSecond, ",180.5\n"));
+  gw.CloseStdin();
+  ASSERT_EQ(gw.Wait(absl::Seconds(60)), 0) << gw.err();
+  EXPECT_EQ(gw.LastStatus("rejected_samples"), 0) << gw.err();
+  SampleMap expected;
+  v1::Value v;
+  v.set_double_value(180.0);
+  expected[Key("gw.num.a", kT0)] = v.SerializeAsString();
+  v.set_double_value(180.5);
+  expected[Key("gw.num.a", kT0 + kSecond)] = v.SerializeAsString();
+  size_t total = 0;
+  const SampleMap got = ReadBack(node.address(), {"gw.num.a"}, kT0, kT0 + 10 * kSecond, &total);
+  EXPECT_EQ(total, 2u);
+  EXPECT_TRUE(got == expected) << gw.err();
 }
 
 TEST(GatewayTest, HelpAndBadFlags) {

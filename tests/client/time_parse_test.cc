@@ -73,8 +73,25 @@ TEST(ParseTimestampTest, OutOfRange) {
 
 TEST(ParseTimeTest, AbsoluteFormsPassThrough) {
   EXPECT_EQ(*ParseTime("2026-11-23T10:00:00Z", kNow), kT0);
-  EXPECT_EQ(*ParseTime("1795428000000000000", kNow), kT0);
-  EXPECT_EQ(*ParseTime("-5", kNow), -5);  // no unit: absolute ns
+}
+
+TEST(ParseTimeTest, EpochNeedsAUnit) {
+  EXPECT_EQ(*ParseTime("1795428000s", kNow), kT0);
+  EXPECT_EQ(*ParseTime("1795428000000ms", kNow), kT0);
+  EXPECT_EQ(*ParseTime("1795428000000000us", kNow), kT0);
+  EXPECT_EQ(*ParseTime("1795428000000000000ns", kNow), kT0);
+  EXPECT_EQ(*ParseTime("0s", kNow), 0);
+  // A bare number is ambiguous (seconds? ns? ago?): refused with the forms to use.
+  for (const char* bare : {"-5", "5", "1795428000000000000", "+5", "0"}) {
+    absl::StatusOr<int64_t> t = ParseTime(bare, kNow);
+    EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument) << bare;
+    EXPECT_NE(t.status().message().find("a number needs a unit"), absl::string_view::npos)
+        << t.status();
+    EXPECT_NE(t.status().message().find("1700000000s"), absl::string_view::npos) << t.status();
+  }
+  EXPECT_EQ(ParseTime("99999999999999999999s", kNow).status().code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_FALSE(ParseTime("5h", kNow).ok());  // epoch only in s, ms, us, ns
 }
 
 TEST(ParseTimeTest, Now) { EXPECT_EQ(*ParseTime("now", kNow), kNow); }
@@ -91,17 +108,13 @@ TEST(ParseTimeTest, Relative) {
   EXPECT_EQ(*ParseTime("+10m", kNow), kNow + 10 * kMin);
   EXPECT_EQ(*ParseTime("now-1h", kNow), kNow - kHour);
   EXPECT_EQ(*ParseTime("now+5m", kNow), kNow + 5 * kMin);
+  EXPECT_EQ(*ParseTime("-1.5h", kNow), kNow - 90 * kMin);
 }
 
 TEST(ParseTimeTest, Errors) {
   for (const char* bad :
-       {"", "-", "-1", "-h", "-1x", "-1h-", "-1.5h", "nowish", "now-", "now-5", "1h", "--1h"}) {
+       {"", "-", "-1", "-h", "-1x", "-1h-", "-1.h", "nowish", "now-", "now-5", "1h", "--1h"}) {
     absl::StatusOr<int64_t> t = ParseTime(bad, kNow);
-    // "-1" is absolute nanoseconds, so it is the only valid one here.
-    if (absl::string_view(bad) == "-1") {
-      EXPECT_EQ(*t, -1);
-      continue;
-    }
     EXPECT_FALSE(t.ok()) << bad;
   }
   EXPECT_EQ(ParseTime("-99999999d", kNow).status().code(), absl::StatusCode::kInvalidArgument);
@@ -120,8 +133,23 @@ TEST(ParseDurationTest, Units) {
   EXPECT_EQ(*ParseDuration("90s"), 90 * kSec);
 }
 
+TEST(ParseDurationTest, Fractions) {
+  EXPECT_EQ(*ParseDuration("1.5h"), 90 * kMin);
+  EXPECT_EQ(*ParseDuration("0.5s"), 500'000'000);
+  EXPECT_EQ(*ParseDuration("1.25m30s"), 105 * kSec);
+  EXPECT_EQ(*ParseDuration("0.000000001s"), 1);
+  EXPECT_EQ(*ParseDuration("2.0d"), 2 * kDay);
+  absl::StatusOr<int64_t> fine = ParseDuration("1.5ns");
+  EXPECT_EQ(fine.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(fine.status().message().find("finer than 1ns"), absl::string_view::npos)
+      << fine.status();
+  for (const char* bad : {"1.h", ".5h", "1..5h", "1.5", "0.0000000001s"}) {
+    EXPECT_EQ(ParseDuration(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST(ParseDurationTest, Errors) {
-  for (const char* bad : {"", "0s", "0", "10", "-1m", "+1m", "1x", "m", "1.5h", "1h 30m", "1H",
+  for (const char* bad : {"", "0s", "0", "10", "-1m", "+1m", "1x", "m", "1h 30m", "1H",
                           "99999999999999999999s", "200000d"}) {
     absl::StatusOr<int64_t> d = ParseDuration(bad);
     EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << bad;
@@ -143,6 +171,29 @@ TEST(FormatRfc3339Test, RoundTrips) {
   for (int64_t t : {kT0, kT0 + 1, kT0 + 123456789, int64_t{-1}, INT64_MAX, INT64_MIN}) {
     EXPECT_EQ(*ParseTimestamp(FormatRfc3339(t)), t) << t;
   }
+}
+
+TEST(FormatTimeTest, FixedDigitsZonesAndUnits) {
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  EXPECT_EQ(FormatTime(kT0, TimeFormat::kRfc3339, utc), "2026-11-23T10:00:00.000000000Z");
+  EXPECT_EQ(FormatTime(kT0 + 500'000'000, TimeFormat::kRfc3339, utc),
+            "2026-11-23T10:00:00.500000000Z");
+  EXPECT_EQ(FormatTime(-1, TimeFormat::kRfc3339, utc), "1969-12-31T23:59:59.999999999Z");
+  EXPECT_EQ(FormatTime(kT0 + 1, TimeFormat::kNanos, utc), "1795428000000000001");
+  EXPECT_EQ(FormatTime(kT0 + 1'999'999, TimeFormat::kMillis, utc), "1795428000001");
+  EXPECT_EQ(FormatTime(-1, TimeFormat::kMillis, utc), "-1");  // floor, not toward zero
+  absl::StatusOr<absl::TimeZone> berlin = LoadZone("Europe/Berlin");
+  ASSERT_TRUE(berlin.ok()) << berlin.status();
+  EXPECT_EQ(FormatTime(kT0, TimeFormat::kRfc3339, *berlin), "2026-11-23T11:00:00.000000000+01:00");
+  // Summer time: +02:00.
+  EXPECT_EQ(FormatTime(*ParseTimestamp("2026-07-01T10:00:00Z"), TimeFormat::kRfc3339, *berlin),
+            "2026-07-01T12:00:00.000000000+02:00");
+  for (int64_t t : {kT0, kT0 + 123456789, int64_t{-1}, INT64_MAX, INT64_MIN}) {
+    EXPECT_EQ(*ParseTimestamp(FormatTime(t, TimeFormat::kRfc3339, *berlin)), t) << t;
+  }
+  EXPECT_EQ(LoadZone("Nowhere/Bogus").status().message(), "unknown time zone 'Nowhere/Bogus'");
+  EXPECT_EQ(*ParseTimeFormat("ms"), TimeFormat::kMillis);
+  EXPECT_FALSE(ParseTimeFormat("us").ok());
 }
 
 }  // namespace

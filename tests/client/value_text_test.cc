@@ -25,19 +25,15 @@ TEST(InferValueTest, Bool) {
   EXPECT_EQ(Infer("False").bool_value(), false);
 }
 
-TEST(InferValueTest, Int64) {
-  EXPECT_EQ(Infer("42").int64_value(), 42);
-  EXPECT_EQ(Infer("-7").int64_value(), -7);
-  EXPECT_EQ(Infer("+7").int64_value(), 7);
-  EXPECT_EQ(Infer("0").kind_case(), v1::Value::kInt64Value);
-  EXPECT_EQ(Infer("9223372036854775807").int64_value(), std::numeric_limits<int64_t>::max());
-  EXPECT_EQ(Infer("-9223372036854775808").int64_value(), std::numeric_limits<int64_t>::min());
-}
-
-TEST(InferValueTest, IntegerOverflowIsAnError) {
-  absl::StatusOr<v1::Value> v = InferValue("9223372036854775808", false);
-  EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(v.status().message().find("int64"), absl::string_view::npos);
+// Integer text is a double too, so a new tag fed `180` then `180.5` is a
+// double tag; int64 tags are created explicitly (see CoerceValue).
+TEST(InferValueTest, IntegersAreDoubles) {
+  EXPECT_EQ(Infer("180").kind_case(), v1::Value::kDoubleValue);
+  EXPECT_EQ(Infer("180").double_value(), 180.0);
+  EXPECT_EQ(Infer("-7").double_value(), -7.0);
+  EXPECT_EQ(Infer("+7").double_value(), 7.0);
+  EXPECT_EQ(Infer("0").kind_case(), v1::Value::kDoubleValue);
+  EXPECT_EQ(Infer("9223372036854775808").double_value(), 9223372036854775808.0);
 }
 
 TEST(InferValueTest, Double) {
@@ -73,8 +69,23 @@ TEST(InferValueTest, EmptyUnquotedIsAnError) {
   EXPECT_EQ(InferValue("", false).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(CoerceValueTest, IntegerTextIntoInt64IsExact) {
+  // 2^53 + 1 is not a double; the text is parsed again for an int64 tag.
+  const char* big = "9007199254740993";
+  EXPECT_EQ(CoerceValue(Infer(big), big, v1::VALUE_TYPE_INT64)->int64_value(), 9007199254740993);
+  const char* min = "-9223372036854775808";
+  EXPECT_EQ(CoerceValue(Infer(min), min, v1::VALUE_TYPE_INT64)->int64_value(),
+            std::numeric_limits<int64_t>::min());
+  absl::StatusOr<v1::Value> over =
+      CoerceValue(Infer("9223372036854775808"), "9223372036854775808", v1::VALUE_TYPE_INT64);
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(over.status().message().find("does not fit in int64"), absl::string_view::npos)
+      << over.status();
+}
+
 TEST(CoerceValueTest, ToTagType) {
-  v1::Value i = Infer("42");
+  v1::Value i;
+  i.set_int64_value(42);
   EXPECT_EQ(CoerceValue(i, "42", v1::VALUE_TYPE_DOUBLE)->double_value(), 42.0);
   EXPECT_EQ(CoerceValue(i, "42", v1::VALUE_TYPE_STRING)->string_value(), "42");
   EXPECT_EQ(CoerceValue(i, "42", v1::VALUE_TYPE_INT64)->int64_value(), 42);
