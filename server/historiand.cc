@@ -57,6 +57,9 @@ ABSL_FLAG(uint32_t, max_tags_per_latest, 10000, "Tags in one Latest request");
 ABSL_FLAG(uint64_t, max_read_samples, 1000000, "Samples in one Read stream");
 ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
           "Largest gRPC message received (bytes); larger ones fail with RESOURCE_EXHAUSTED");
+ABSL_FLAG(uint32_t, max_glob_bytes, 1024,
+          "Longest tag-name glob of ListTags and Latest (bytes); longer ones fail with "
+          "INVALID_ARGUMENT");
 ABSL_FLAG(absl::Duration, max_read_range, absl::ZeroDuration(),
           "Widest end-start of one raw Query.Read (INVALID_ARGUMENT above), e.g. 8784h; 0 = no "
           "limit (default: reads are already bounded by --max_read_samples and resumable)");
@@ -157,6 +160,7 @@ int Run() {
   limits.max_read_range_ns = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_max_read_range));
   limits.max_streams_per_client = absl::GetFlag(FLAGS_max_streams_per_client);
   limits.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  limits.max_glob_bytes = absl::GetFlag(FLAGS_max_glob_bytes);
 
   server::Metrics metrics;
   server::DescribeRpcMetrics(&metrics);
@@ -174,7 +178,7 @@ int Run() {
   server::IngestService ingest(env);
   server::QueryService query(env);
   server::CatalogService catalog(env);
-  server::ReplicationService replication(store->get());
+  server::ReplicationService replication(store->get(), limits);
   server::AuthorizedReplicationService replication_api(env, &replication);
   std::unique_ptr<server::Replicator> replicator;
   if (!peers->empty()) {
@@ -198,6 +202,9 @@ int Run() {
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), *server_creds, &port);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  // gRPC sets SO_REUSEPORT by default: a second node on a busy port would
+  // then "serve" too and clients would alternate between two databases.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Peers ping idle replication streams (--peer_keepalive) to notice a link
   // that went silent (a black-holed route) instead of waiting forever.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -210,7 +217,11 @@ int Run() {
   builder.RegisterService(&admin);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    return Fatal("cannot listen", absl::UnavailableError(absl::GetFlag(FLAGS_listen)), 1);
+    return Fatal("cannot listen",
+                 absl::UnavailableError(absl::StrCat(
+                     "--listen=", absl::GetFlag(FLAGS_listen),
+                     ": cannot bind (port in use by another process, or not a local address)")),
+                 1);
   }
   std::unique_ptr<server::MetricsHttpServer> metrics_http;
   if (std::string addr = absl::GetFlag(FLAGS_metrics_listen); !addr.empty()) {
