@@ -6,8 +6,10 @@
 // a tag's retention (it drops data).
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -229,6 +231,73 @@ TEST_F(TrustTest, SecondNodeOnABusyPortStops) {
   EXPECT_THAT(testing::ReadTextFile(third.log_path()), HasSubstr("--metrics_listen"));
 }
 
+// Peak resident set (VmHWM) of a process, in bytes; -1 if unknown.
+int64_t PeakRssBytes(pid_t pid) {
+  std::string status = testing::ReadTextFile("/proc/" + std::to_string(pid) + "/status");
+  size_t at = status.find("VmHWM:");
+  if (at == std::string::npos) return -1;
+  return std::stoll(status.substr(at + 6)) * 1024;  // "VmHWM:   1234 kB"
+}
+
+v1::WriteRequest BigString(const std::string& tag, size_t bytes) {
+  v1::WriteRequest req = OneSample(tag, 1000, 0);
+  req.mutable_series(0)->mutable_samples(0)->mutable_value()->set_string_value(
+      std::string(bytes, 'x'));
+  return req;
+}
+
+// Item 13: a 64 MiB message sent gzip-compressed (~64 KB on the wire) was
+// inflated in full before the message size limit refused it.
+TEST_F(TrustTest, CompressedMessageIsRefusedBeforeItIsInflated) {
+  StartNode({"--max_message_bytes=1048576"});
+  const int64_t before = PeakRssBytes(node_->pid());
+  ASSERT_GT(before, 0);
+  for (int i = 0; i < 2; ++i) {
+    auto ctx = testing::Ctx("", 30);
+    ctx->set_compression_algorithm(GRPC_COMPRESS_GZIP);
+    v1::WriteAck ack;
+    grpc::Status st = ingest_->WriteBatch(ctx.get(), BigString("trust.gz", 64 << 20), &ack);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED) << st.error_message();
+    EXPECT_THAT(st.error_message(), HasSubstr("gzip"));
+  }
+  const int64_t grown = PeakRssBytes(node_->pid()) - before;
+  EXPECT_LT(grown, 32 << 20) << "peak RSS grew by " << grown << " bytes";
+  std::printf("peak RSS grew by %lld bytes\n", static_cast<long long>(grown));
+  // Uncompressed writes still work.
+  EXPECT_TRUE(Write(OneSample("trust.gz", 1000, 1)).ok());
+}
+
+// Item 13: requests being received may hold at most --max_inflight_bytes
+// together (six 60 MiB WriteBatch calls at once grew the node by 569 MB).
+TEST_F(TrustTest, InflightRequestMemoryIsBounded) {
+  const char* flag = std::getenv("TRUST_INFLIGHT_FLAG");  // measuring: =0
+  StartNode({flag != nullptr ? flag : "--max_inflight_bytes=67108864"});
+  // Its sample is rejected once parsed (a tag name over 256 bytes).
+  const v1::WriteRequest big = BigString(std::string(300, 't'), 24 << 20);
+  const int64_t before = PeakRssBytes(node_->pid());
+  ASSERT_GT(before, 0);
+  std::vector<std::thread> callers;
+  std::vector<grpc::StatusCode> codes(10);
+  for (size_t i = 0; i < codes.size(); ++i) {
+    callers.emplace_back([&, i] {
+      v1::WriteAck ack;
+      codes[i] = ingest_->WriteBatch(testing::Ctx("", 30).get(), big, &ack).error_code();
+    });
+  }
+  for (auto& t : callers) t.join();
+  int exhausted = 0;
+  for (grpc::StatusCode c : codes) {
+    EXPECT_TRUE(c == grpc::StatusCode::OK || c == grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << "code " << c;
+    exhausted += c == grpc::StatusCode::RESOURCE_EXHAUSTED;
+  }
+  const int64_t grown = PeakRssBytes(node_->pid()) - before;
+  std::printf("peak RSS grew by %lld bytes; %d of 10 calls refused\n",
+              static_cast<long long>(grown), exhausted);
+  EXPECT_LT(grown, 300 << 20) << "peak RSS grew by " << grown << " bytes";
+  EXPECT_TRUE(Write(OneSample("trust.inflight", 1000, 1)).ok());
+}
+
 constexpr char kWriter[] = "writer-token-0123456789";
 constexpr char kAdmin[] = "admin-token-0123456789ab";
 
@@ -263,6 +332,47 @@ TEST(TrustAuthTest, RetentionChangeNeedsAdmin) {
   st = catalog->UpdateTag(testing::Ctx(kAdmin).get(), update, &tag);
   EXPECT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(tag.retention_ns(), 1);
+}
+
+}  // namespace
+}  // namespace historian
+
+namespace historian {
+namespace {
+
+// Item 13: on a node with tokens, concurrent unauthenticated 30 MiB
+// WriteBatch calls were read and parsed before the token was checked.
+TEST(TrustAuthTest, UnauthenticatedCallsAreRefusedBeforeTheirMessage) {
+  testing::TempDir dir;
+  testing::WriteTextFile(dir.Sub("tokens"),
+                         std::string(kWriter) + " writer\n" + kAdmin + " admin\n");
+  testing::NodeProcess node(dir.Sub("node"), {"--token_file=" + dir.Sub("tokens")});
+  ASSERT_TRUE(node.Start());
+  auto ingest =
+      v1::Ingest::NewStub(grpc::CreateChannel(node.address(), grpc::InsecureChannelCredentials()));
+  const v1::WriteRequest big = BigString("trust.unauth", 30 << 20);
+  const int64_t before = PeakRssBytes(node.pid());
+  ASSERT_GT(before, 0);
+  std::vector<std::thread> callers;
+  std::vector<grpc::StatusCode> codes(4);
+  for (size_t i = 0; i < codes.size(); ++i) {
+    callers.emplace_back([&, i] {
+      v1::WriteAck ack;
+      codes[i] = ingest
+                     ->WriteBatch(testing::Ctx(i % 2 ? "" : "unknown-token-0123456789", 30).get(),
+                                  big, &ack)
+                     .error_code();
+    });
+  }
+  for (auto& t : callers) t.join();
+  for (grpc::StatusCode c : codes) EXPECT_EQ(c, grpc::StatusCode::UNAUTHENTICATED);
+  const int64_t grown = PeakRssBytes(node.pid()) - before;
+  EXPECT_LT(grown, 48 << 20) << "peak RSS grew by " << grown << " bytes";
+  std::printf("peak RSS grew by %lld bytes\n", static_cast<long long>(grown));
+  // A token still works, and health checks need none (NodeProcess::Start).
+  v1::WriteAck ack;
+  EXPECT_TRUE(
+      ingest->WriteBatch(testing::Ctx(kWriter).get(), OneSample("trust.unauth", 1, 1), &ack).ok());
 }
 
 }  // namespace
