@@ -1,9 +1,13 @@
 // GlobMatch: `*` and `?` over tag names, and patterns built to make a
 // backtracking matcher explode (issue 13 item 11): they must answer, right.
+// Catalog scans (ListTags, MatchTags) hold no store lock between slices and
+// stop when asked to.
+#include <memory>
 #include <string>
 
 #include "gtest/gtest.h"
 #include "storage/store.h"
+#include "tests/testutil/temp_dir.h"
 
 namespace historian {
 namespace {
@@ -41,6 +45,52 @@ TEST(GlobMatch, PathologicalPatternsAnswerRight) {
   // 4 MiB of `*` matches everything at once.
   EXPECT_TRUE(GlobMatch(std::string(4 << 20, '*'), name));
   EXPECT_FALSE(GlobMatch(std::string(4 << 20, '*') + "b", name));
+}
+
+class CatalogScanTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StoreOptions o;
+    o.path = dir_.Sub("db");
+    o.site = "us";
+    o.sync_writes = false;  // 600 catalog writes
+    auto s = Store::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+    for (int i = 0; i < kTags; ++i) {
+      ASSERT_TRUE(store_->ResolveTagForWrite(Name(i), ValueType::kDouble).ok());
+    }
+  }
+  static std::string Name(int i) {
+    std::string n = std::to_string(i);
+    return "scan." + std::string(4 - n.size(), '0') + n;
+  }
+  static constexpr int kTags = 600;  // three slices of 256
+  testing::TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(CatalogScanTest, ScanYieldsTheStoreBetweenSlices) {
+  // Between slices the scan holds no lock: creating a tag (which takes the
+  // store lock and the catalog lock as a writer) from the probe completes.
+  int asked = 0;
+  ListTagsResult r = store_->ListTags("scan.*", {}, "", 10000, [&] {
+    if (++asked == 2) EXPECT_TRUE(store_->ResolveTagForWrite("scan.9999", ValueType::kDouble).ok());
+    return false;
+  });
+  EXPECT_FALSE(r.cancelled);
+  EXPECT_GE(asked, 3);
+  EXPECT_EQ(r.tags.size(), static_cast<size_t>(kTags) + 1);  // the new one sorts last
+  EXPECT_EQ(store_->MatchTags("scan.0?9?", 1000).size(), 60u);
+}
+
+TEST_F(CatalogScanTest, CancelledScanStops) {
+  int asked = 0;
+  ListTagsResult r = store_->ListTags("", {}, "", 10000, [&] { return ++asked == 2; });
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_EQ(r.tags.size(), 256u);  // the first slice
+  auto matched = store_->MatchTags("*", 1000, [] { return true; });
+  EXPECT_TRUE(matched.empty());
 }
 
 }  // namespace
