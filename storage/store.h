@@ -273,7 +273,8 @@ class Store {
   // others are ignored, so a caller cannot make the node keep state for
   // made-up sites. The caller checks `seq` against OwnHeadSequence().
   void SetPeerAcked(const std::string& site, uint64_t seq);
-  // Highest own log sequence given out so far (0: none).
+  // Highest own log sequence written durably (0: none); peers may have
+  // been sent entries up to it.
   uint64_t OwnHeadSequence() const;
 
   // Drops every chunk of a tag with a retention whose samples are all older

@@ -112,7 +112,9 @@ bool Store::WaitForOwnEntry(uint64_t seq, absl::Duration timeout) const {
 
 uint64_t Store::OwnHeadSequence() const {
   absl::MutexLock l(&impl_->mu);
-  return impl_->next_seq - 1;
+  // Entries are shipped once durable, before they are applied (next_seq).
+  absl::MutexLock w(&impl_->write_mu);
+  return std::max(impl_->next_seq, impl_->durable_seq) - 1;
 }
 
 void Store::SetPeerAcked(const std::string& site, uint64_t seq) {
