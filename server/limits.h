@@ -4,6 +4,10 @@
 #define HISTORIAN_SERVER_LIMITS_H_
 
 #include <cstdint>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 
 namespace historian::server {
 
@@ -34,7 +38,18 @@ struct Limits {
   // Largest gRPC message the node receives (bytes); larger ones fail with
   // RESOURCE_EXHAUSTED from gRPC itself. Default: 64 MiB.
   int32_t max_message_bytes = 64 << 20;
+  // Bytes of one tag-name glob (ListTags, Latest). Default: 1024 (a tag name
+  // has at most 256).
+  uint32_t max_glob_bytes = 1024;
 };
+
+// InvalidArgument naming --max_glob_bytes when `glob` is longer.
+inline absl::Status CheckGlob(std::string_view glob, const Limits& limits) {
+  if (glob.size() <= limits.max_glob_bytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("glob: ", glob.size(),
+                                                 " bytes is over the limit of ",
+                                                 limits.max_glob_bytes, " (--max_glob_bytes)"));
+}
 
 }  // namespace historian::server
 
