@@ -58,6 +58,18 @@ std::string RollupDirtyKey(TagId tag) {
   return key;
 }
 
+std::string TombstoneKey(TagId tag) {
+  std::string key = kTombstonePrefix;
+  PutBigEndian64(tag, &key);
+  return key;
+}
+
+std::string PurgeKey(TagId tag) {
+  std::string key = kPurgePrefix;
+  PutBigEndian64(tag, &key);
+  return key;
+}
+
 std::string LogPrefix(std::string_view origin_site) {
   std::string key;
   key.push_back(static_cast<char>(origin_site.size()));
@@ -106,9 +118,7 @@ std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq) {
   return key;
 }
 
-std::string CursorKey(std::string_view origin_site) {
-  return "cursor/" + std::string(origin_site);
-}
+std::string CursorKey(std::string_view origin_site) { return "cursor/" + std::string(origin_site); }
 
 std::string PeerAckedKey(std::string_view peer_site) {
   return "peer_acked/" + std::string(peer_site);

@@ -55,6 +55,14 @@ std::string ClientPrefix(std::string_view client_id);
 std::string CursorKey(std::string_view origin_site);   // -> u64 highest applied seq
 std::string PeerAckedKey(std::string_view peer_site);  // -> u64 own seq the peer applied
 std::string RollupDirtyKey(TagId tag);                 // -> i64 min ts, i64 max ts (BE)
+// A deleted incarnation of `tag` -> u64 version (engine::Tombstone). Never
+// trimmed: refuses that incarnation's samples from any path for good.
+std::string TombstoneKey(TagId tag);
+inline constexpr char kTombstonePrefix[] = "tombstone/";
+// A tombstone that met a newer incarnation of `tag` here -> u64 version: its
+// chunks still hold samples at or below it until the purge (redone at open).
+std::string PurgeKey(TagId tag);
+inline constexpr char kPurgePrefix[] = "purge/";
 inline constexpr char kNextSeqKey[] = "node/next_seq";
 inline constexpr char kNextChunkIdKey[] = "node/next_chunk_id";
 inline constexpr char kSiteKey[] = "node/site";
