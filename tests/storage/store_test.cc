@@ -626,6 +626,35 @@ absl::StatusOr<WriteResult> WriteTo(Store* store, TagId tag,
   return store->Write(std::move(in));
 }
 
+// The background sealer runs all the time here (every millisecond, every
+// head due): a delete must not race a seal that holds the tag's head and
+// writes its chunks after the delete dropped them.
+TEST_F(StoreTest, DeleteDuringBackgroundSealsLeavesNothingBehind) {
+  StoreOptions o;
+  o.path = dir_.Sub("busy");
+  o.site = "busy";
+  o.chunk_max_samples = 8;
+  o.seal_interval = absl::Milliseconds(1);
+  o.head_max_age = absl::ZeroDuration();
+  o.sync_writes = false;
+  o.now_ns = [this] { return now_ns_; };
+  auto opened = Store::Open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<Store> busy = std::move(*opened);
+  for (int round = 0; round < 300; ++round) {
+    auto tag = busy->ResolveTagForWrite("busy.t", ValueType::kDouble);
+    ASSERT_TRUE(tag.ok()) << tag.status();
+    EXPECT_EQ(ReadDoubles(busy.get(), tag->id), (std::map<int64_t, double>{})) << round;
+    std::vector<std::pair<int64_t, double>> samples;
+    for (int i = 0; i < 20; ++i) samples.push_back({round * 100 + i, round});
+    ASSERT_TRUE(WriteTo(busy.get(), tag->id, samples).ok());
+    ASSERT_TRUE(busy->DeleteTag("busy.t").ok());
+  }
+  ASSERT_TRUE(busy->SealAll().ok());
+  const TagId id = busy->ResolveTagForWrite("busy.t", ValueType::kDouble)->id;
+  EXPECT_EQ(ReadDoubles(busy.get(), id), (std::map<int64_t, double>{}));
+}
+
 // Two stores wired together in process, as the replicator wires two sites:
 // a delete's tombstone refuses samples at or below its version whether they
 // come as a late log entry of the other site or as an anti-entropy repair,
