@@ -713,6 +713,37 @@ TEST_F(StoreTest, TombstoneRefusesLateEntriesAndRepairsBelowIt) {
   EXPECT_EQ(ReadDoubles(store_.get(), x), only_new);
 }
 
+// A node that predates tombstones ships a delete by name: it reads as a
+// tombstone of the name's id at the entry's version.
+TEST_F(StoreTest, DeleteByNameFromAnOlderNodeIsATombstone) {
+  TagId t = Tag("legacy");
+  ASSERT_TRUE(WriteDoubles(t, {{1, 1}, {2, 2}}).ok());
+  const TagInfo info = *store_->GetTag("legacy");
+  engine::LogEntry entry;
+  entry.version = info.version + (5 << 8);
+  entry.catalog_deletes = {"legacy"};
+  std::string bytes;
+  engine::EncodeLogEntry(entry, &bytes);
+  ASSERT_EQ(bytes[0], 3);
+  ASSERT_TRUE(store_->ApplyReplicated("old", 1, bytes).ok());
+  EXPECT_FALSE(store_->HasTag("legacy"));
+  ASSERT_EQ(store_->Tombstones().size(), 1u);
+  EXPECT_EQ(store_->Tombstones()[0], (engine::Tombstone{t, entry.version}));
+  SeriesData old;
+  old.tag = t;
+  old.cols.Reset(ValueType::kDouble);
+  old.cols.timestamps = {1};
+  old.cols.doubles = {1};
+  old.cols.qualities = {0};
+  old.cols.versions = {info.version};
+  auto repaired = store_->ApplyRepair({info}, {old});
+  ASSERT_TRUE(repaired.ok());
+  EXPECT_EQ(*repaired, 0u);
+  EXPECT_FALSE(store_->HasTag("legacy"));
+  ASSERT_EQ(Tag("legacy"), t);
+  EXPECT_EQ(ReadAll(t), (std::map<int64_t, double>{}));
+}
+
 // A tombstone that reaches a site where the tag was created again after it
 // (a newer catalog entry) keeps the tag and drops only the samples it
 // covers, from the head and from sealed chunks and rollups.
