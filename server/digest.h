@@ -15,8 +15,9 @@
 namespace historian::server {
 
 // Digests of `tags` (all tags when empty) over [start, end) in buckets of
-// `bucket_ns`; only non-empty buckets are listed. `cancelled` (may be empty)
-// is asked per tag and page: DeadlineExceeded when it says so.
+// `bucket_ns`; only non-empty buckets are listed. Lists every tombstone of
+// the store too. `cancelled` (may be empty) is asked per tag and page:
+// DeadlineExceeded when it says so.
 absl::Status ComputeDigests(Store* store, const std::vector<std::string>& tags, int64_t start,
                             int64_t end, int64_t bucket_ns, v1::DigestResponse* out,
                             const CancelledFn& cancelled = nullptr);
