@@ -106,6 +106,7 @@ void Store::Impl::PrepareTombstones(PendingWrite* w, rocksdb::WriteBatch* batch)
     batch->DeleteRange(db->rollups(), U64(t.tag), TagKeysEnd(t.tag));
     batch->Delete(db->state(), engine::SpanKey(t.tag));
     batch->Delete(db->state(), engine::RollupDirtyKey(t.tag));
+    batch->Delete(db->state(), engine::OverlapKey(t.tag));
     batch->Delete(db->state(), engine::PurgeKey(t.tag));
     // The log replay skips entries at or below these (the tombstone filters
     // them too; this also keeps them out of the new tag's head).
