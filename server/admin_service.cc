@@ -88,6 +88,15 @@ grpc::Status AdminService::DoBackup(const v1::BackupRequest& request,
   std::error_code ec;
   std::filesystem::path dir = std::filesystem::absolute(request.dir(), ec);
   if (ec) return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("dir: ", ec.message())));
+  // A missing parent is the caller's mistake, not a passing outage: retrying
+  // (as clients do on UNAVAILABLE) cannot help.
+  std::filesystem::path target = dir.lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();  // "a/b/" -> "a/b"
+  if (std::filesystem::path parent = target.parent_path();
+      !std::filesystem::is_directory(parent, ec)) {
+    return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
+        "dir: the parent directory ", parent.string(), " does not exist (create it first)")));
+  }
   absl::MutexLock l(&maintenance_mu_);
   const absl::Time start = absl::Now();
   LogInfo("admin", "backup started", {{"dir", dir.string()}});
