@@ -33,7 +33,10 @@ grpc::Status AdminService::Stats(grpc::ServerContext* context, const v1::StatsRe
     response->set_log_entries_trimmed(stats.log_entries_trimmed);
     response->set_own_log_sequence(stats.own_sequence);
     if (replicator_ != nullptr) {
-      for (auto& p : replicator_->Status()) *response->add_peers() = std::move(p);
+      for (auto& p : replicator_->Status()) {
+        if (replication_ != nullptr) replication_->FillOutbound(&p);
+        *response->add_peers() = std::move(p);
+      }
     }
     for (const Store::ColumnFamilyStats& cf : store_->ColumnFamilyProperties()) {
       v1::ColumnFamilyStats* out = response->add_column_families();

@@ -247,8 +247,8 @@ int Run() {
     ropts.credentials = *peer_creds;
     replicator = std::make_unique<server::Replicator>(store->get(), *peers, ropts);
   }
-  server::AdminService admin(env, replicator.get());
-  server::RegisterNodeMetrics(&metrics, store->get(), replicator.get(), &write_gate);
+  server::AdminService admin(env, replicator.get(), &replication);
+  server::RegisterNodeMetrics(&metrics, store->get(), replicator.get(), &write_gate, &replication);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
