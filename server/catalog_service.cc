@@ -120,7 +120,18 @@ grpc::Status CatalogService::ListTags(grpc::ServerContext* context,
       return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                           "ListTags: cancelled or past its deadline");
     }
-    for (const auto& info : result.tags) TagToProto(info, response->add_tags());
+    // A page ends early (with a token) once its tags pass
+    // --max_list_tags_response_bytes; the first tag is always sent.
+    size_t bytes = 0;
+    for (const auto& info : result.tags) {
+      if (bytes > env_.limits.max_list_tags_response_bytes) {
+        response->set_next_page_token(response->tags(response->tags_size() - 1).name());
+        return grpc::Status::OK;
+      }
+      v1::Tag* tag = response->add_tags();
+      TagToProto(info, tag);
+      bytes += tag->ByteSizeLong();
+    }
     response->set_next_page_token(result.next_page_token);
     return grpc::Status::OK;
   });

@@ -79,6 +79,9 @@ ABSL_FLAG(uint32_t, max_tag_unit_bytes, 64,
 ABSL_FLAG(uint32_t, max_tag_attributes_bytes, 16384,
           "Most bytes of a tag's attributes (keys + values) CreateTag/UpdateTag accept "
           "(INVALID_ARGUMENT above)");
+ABSL_FLAG(uint32_t, max_list_tags_response_bytes, 2 << 20,
+          "A ListTags page ends early (with a next_page_token) once its tags pass this many "
+          "bytes");
 ABSL_FLAG(uint32_t, max_replication_streams_per_peer, 8,
           "Replication Pull + Fetch streams one peer (token, or IP without --token_file) may hold "
           "open; 0 = no limit");
@@ -204,6 +207,7 @@ int Run() {
   limits.max_tag_description_bytes = absl::GetFlag(FLAGS_max_tag_description_bytes);
   limits.max_tag_unit_bytes = absl::GetFlag(FLAGS_max_tag_unit_bytes);
   limits.max_tag_attributes_bytes = absl::GetFlag(FLAGS_max_tag_attributes_bytes);
+  limits.max_list_tags_response_bytes = absl::GetFlag(FLAGS_max_list_tags_response_bytes);
   limits.max_replication_streams_per_peer = absl::GetFlag(FLAGS_max_replication_streams_per_peer);
 
   server::Metrics metrics;

@@ -47,6 +47,9 @@ struct Limits {
   uint32_t max_tag_description_bytes = 4096;
   uint32_t max_tag_unit_bytes = 64;
   uint32_t max_tag_attributes_bytes = 16384;
+  // Bytes of tags in one ListTags answer: a page ends early, with a token,
+  // once past it. Default: 2 MiB (gRPC clients take 4 MiB by default).
+  uint32_t max_list_tags_response_bytes = 2 << 20;
   // Replication.Pull + Replication.Fetch streams one peer (token, or peer
   // address without authorisation) may hold open at once; 0: no limit.
   // Default: 8.

@@ -324,6 +324,32 @@ TEST_F(HardeningTest, TagFieldLimits) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// A ListTags page ends early, with a token, once its tags pass
+// --max_list_tags_response_bytes; following the tokens lists every tag.
+TEST_F(HardeningTest, ListTagsPageIsBoundedInBytes) {
+  StartNode({"--max_list_tags_response_bytes=1000"});
+  for (int i = 0; i < 5; ++i) {
+    v1::Tag t = Tag("list.t" + std::to_string(i), v1::VALUE_TYPE_DOUBLE);
+    t.set_description(std::string(400, 'd'));
+    ASSERT_TRUE(CreateTag(t).ok());
+  }
+  v1::ListTagsRequest req;
+  req.set_glob("list.*");
+  int pages = 0;
+  size_t listed = 0;
+  do {
+    v1::ListTagsResponse resp;
+    ASSERT_TRUE(catalog_->ListTags(testing::Ctx("").get(), req, &resp).ok());
+    EXPECT_LE(resp.tags_size(), 3);
+    EXPECT_GE(resp.tags_size(), 1);
+    listed += resp.tags_size();
+    req.set_page_token(resp.next_page_token());
+    ++pages;
+  } while (!req.page_token().empty() && pages < 10);
+  EXPECT_EQ(listed, 5u);
+  EXPECT_GE(pages, 2);
+}
+
 // An error does not echo a 10 KB name back in full.
 TEST_F(HardeningTest, NotFoundCutsLongNames) {
   StartNode();
