@@ -282,7 +282,10 @@ TEST_F(HardeningTest, ReplicationStreamsPerPeerAreCapped) {
   grpc::Status st = third.stream->Finish();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
   EXPECT_THAT(st.error_message(), HasSubstr("--max_replication_streams_per_peer"));
-  for (Open& o : held) o.ctx->TryCancel();
+  for (Open& o : held) {
+    o.ctx->TryCancel();
+    o.stream->Finish();
+  }
 }
 
 // Tag metadata has size limits, each named with its flag; an unknown
