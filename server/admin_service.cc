@@ -33,7 +33,10 @@ grpc::Status AdminService::Stats(grpc::ServerContext* context, const v1::StatsRe
     response->set_log_entries_trimmed(stats.log_entries_trimmed);
     response->set_own_log_sequence(stats.own_sequence);
     if (replicator_ != nullptr) {
-      for (auto& p : replicator_->Status()) *response->add_peers() = std::move(p);
+      for (auto& p : replicator_->Status()) {
+        if (replication_ != nullptr) replication_->FillOutbound(&p);
+        *response->add_peers() = std::move(p);
+      }
     }
     for (const Store::ColumnFamilyStats& cf : store_->ColumnFamilyProperties()) {
       v1::ColumnFamilyStats* out = response->add_column_families();
@@ -88,6 +91,15 @@ grpc::Status AdminService::DoBackup(const v1::BackupRequest& request,
   std::error_code ec;
   std::filesystem::path dir = std::filesystem::absolute(request.dir(), ec);
   if (ec) return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("dir: ", ec.message())));
+  // A missing parent is the caller's mistake, not a passing outage: retrying
+  // (as clients do on UNAVAILABLE) cannot help.
+  std::filesystem::path target = dir.lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();  // "a/b/" -> "a/b"
+  if (std::filesystem::path parent = target.parent_path();
+      !std::filesystem::is_directory(parent, ec)) {
+    return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
+        "dir: the parent directory ", parent.string(), " does not exist (create it first)")));
+  }
   absl::MutexLock l(&maintenance_mu_);
   const absl::Time start = absl::Now();
   LogInfo("admin", "backup started", {{"dir", dir.string()}});

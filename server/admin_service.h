@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "historian/v1/admin.grpc.pb.h"
+#include "server/replication_service.h"
 #include "server/replicator.h"
 #include "server/rpc_env.h"
 #include "storage/store.h"
@@ -20,8 +21,11 @@ class AdminService final : public v1::Admin::Service {
  public:
   // Everything `env` points to and `replicator` must outlive the service;
   // `replicator` may be null (no peers).
-  AdminService(const ServiceEnv& env, Replicator* replicator)
-      : env_(env), store_(env.store), replicator_(replicator) {}
+  // `replication` (may be null) reports what peers have not taken of this
+  // node's own log (Stats).
+  AdminService(const ServiceEnv& env, Replicator* replicator,
+               const ReplicationService* replication = nullptr)
+      : env_(env), store_(env.store), replicator_(replicator), replication_(replication) {}
   grpc::Status Stats(grpc::ServerContext* context, const v1::StatsRequest* request,
                      v1::StatsResponse* response) override;
   grpc::Status Verify(grpc::ServerContext* context, const v1::VerifyRequest* request,
@@ -39,6 +43,7 @@ class AdminService final : public v1::Admin::Service {
   const ServiceEnv env_;
   Store* const store_;
   Replicator* const replicator_;
+  const ReplicationService* const replication_;
   absl::Mutex maintenance_mu_;  // one backup or compaction at a time
 };
 

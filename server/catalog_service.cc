@@ -8,11 +8,47 @@ namespace historian::server {
 namespace {
 constexpr uint32_t kDefaultPageSize = 1000;
 constexpr uint32_t kMaxPageSize = 10000;
+
+absl::Status CheckBytes(absl::string_view field, size_t bytes, uint32_t limit,
+                        absl::string_view flag) {
+  if (bytes <= limit) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": ", bytes, " bytes, over the limit of ", limit, " (--", flag, ")"));
+}
+
+// Why CreateTag/UpdateTag refuse `tag` before the store sees it: an unknown
+// value_type (it would read as "unchanged"), or metadata over its limit
+// (every GetTag/ListTags answer carries it).
+absl::Status CheckTagFields(const v1::Tag& tag, const Limits& limits) {
+  if (!v1::ValueType_IsValid(tag.value_type())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tag.value_type: ", static_cast<int>(tag.value_type()),
+                     " is not a value type (0 unspecified, 1 double, 2 int64, 3 bool, 4 string)"));
+  }
+  if (absl::Status s = CheckBytes("tag.description", tag.description().size(),
+                                  limits.max_tag_description_bytes, "max_tag_description_bytes");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckBytes("tag.unit", tag.unit().size(), limits.max_tag_unit_bytes,
+                                  "max_tag_unit_bytes");
+      !s.ok()) {
+    return s;
+  }
+  size_t attribute_bytes = 0;
+  for (const auto& [key, value] : tag.attributes()) attribute_bytes += key.size() + value.size();
+  return CheckBytes("tag.attributes", attribute_bytes, limits.max_tag_attributes_bytes,
+                    "max_tag_attributes_bytes");
+}
+
 }  // namespace
 
 grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
                                        const v1::CreateTagRequest* request, v1::Tag* response) {
   return RunRpc(env_, context, "Catalog.CreateTag", RpcKind::kUnary, [&] {
+    if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
+      return ToGrpcStatus(s);
+    }
     absl::StatusOr<engine::TagInfo> info = store_->CreateTag(TagFromProto(request->tag()));
     if (!info.ok()) return ToGrpcStatus(info.status());
     TagToProto(*info, response);
@@ -33,6 +69,9 @@ grpc::Status CatalogService::GetTag(grpc::ServerContext* context, const v1::GetT
 grpc::Status CatalogService::UpdateTag(grpc::ServerContext* context,
                                        const v1::UpdateTagRequest* request, v1::Tag* response) {
   return RunRpc(env_, context, "Catalog.UpdateTag", RpcKind::kUnary, [&] {
+    if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
+      return ToGrpcStatus(s);
+    }
     engine::TagInfo update = TagFromProto(request->tag());
     if (grpc::Status s = AuthorizeDataChange(*context, update); !s.ok()) return s;
     absl::StatusOr<engine::TagInfo> info = store_->UpdateTag(update);
@@ -81,7 +120,18 @@ grpc::Status CatalogService::ListTags(grpc::ServerContext* context,
       return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                           "ListTags: cancelled or past its deadline");
     }
-    for (const auto& info : result.tags) TagToProto(info, response->add_tags());
+    // A page ends early (with a token) once its tags pass
+    // --max_list_tags_response_bytes; the first tag is always sent.
+    size_t bytes = 0;
+    for (const auto& info : result.tags) {
+      if (bytes > env_.limits.max_list_tags_response_bytes) {
+        response->set_next_page_token(response->tags(response->tags_size() - 1).name());
+        return grpc::Status::OK;
+      }
+      v1::Tag* tag = response->add_tags();
+      TagToProto(info, tag);
+      bytes += tag->ByteSizeLong();
+    }
     response->set_next_page_token(result.next_page_token);
     return grpc::Status::OK;
   });

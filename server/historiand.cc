@@ -72,6 +72,19 @@ ABSL_FLAG(absl::Duration, max_read_range, absl::ZeroDuration(),
 ABSL_FLAG(uint32_t, max_streams_per_client, 64,
           "Ingest.Write + Query.Read streams one client (token, or IP without --token_file) may "
           "hold open; 0 = no limit");
+ABSL_FLAG(uint32_t, max_tag_description_bytes, 4096,
+          "Longest tag description (bytes) CreateTag/UpdateTag accept (INVALID_ARGUMENT above)");
+ABSL_FLAG(uint32_t, max_tag_unit_bytes, 64,
+          "Longest tag unit (bytes) CreateTag/UpdateTag accept (INVALID_ARGUMENT above)");
+ABSL_FLAG(uint32_t, max_tag_attributes_bytes, 16384,
+          "Most bytes of a tag's attributes (keys + values) CreateTag/UpdateTag accept "
+          "(INVALID_ARGUMENT above)");
+ABSL_FLAG(uint32_t, max_list_tags_response_bytes, 2 << 20,
+          "A ListTags page ends early (with a next_page_token) once its tags pass this many "
+          "bytes");
+ABSL_FLAG(uint32_t, max_replication_streams_per_peer, 8,
+          "Replication Pull + Fetch streams one peer (token, or IP without --token_file) may hold "
+          "open; 0 = no limit");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of this node: serve TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, tls_ca, "",
@@ -86,12 +99,21 @@ constexpr char kDefaultMetricsListen[] = "127.0.0.1:7401";
 ABSL_FLAG(std::string, metrics_listen, kDefaultMetricsListen,
           "HTTP address of GET /metrics (Prometheus); port 0 picks one; empty disables. A busy "
           "default port only logs an error; a busy port given explicitly stops the node");
+ABSL_FLAG(uint32_t, metrics_max_connections, 64,
+          "HTTP connections /metrics serves at once (a thread each, started as needed); more "
+          "wait");
+ABSL_FLAG(absl::Duration, metrics_io_timeout, absl::Seconds(2),
+          "A /metrics connection idle this long mid-request (or between keep-alive requests) is "
+          "closed");
 ABSL_FLAG(std::string, metrics_port_file, "", "Write the metrics HTTP port to this file");
 ABSL_FLAG(uint64_t, min_free_disk_bytes, uint64_t{256} << 20,
           "Refuse writes (UNAVAILABLE) while the data dir's filesystem has less free space; "
           "0 disables");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(uint32_t, chunk_max_samples, 1024, "Samples per sealed chunk");
+ABSL_FLAG(absl::Duration, chunk_max_duration, absl::Hours(1),
+          "A sealed chunk spans at most this much time; the sealer and `historian compact` merge "
+          "small adjacent chunks up to it");
 ABSL_FLAG(absl::Duration, head_max_age, absl::Minutes(10),
           "A head (open chunk) older than this is sealed even when not full");
 ABSL_FLAG(int32_t, shutdown_grace_ms, 2000,
@@ -162,6 +184,14 @@ int Run() {
   options.sync_writes = absl::GetFlag(FLAGS_sync_writes);
   options.chunk_max_samples = absl::GetFlag(FLAGS_chunk_max_samples);
   options.head_max_age = absl::GetFlag(FLAGS_head_max_age);
+  options.chunk_max_duration = absl::GetFlag(FLAGS_chunk_max_duration);
+  if (options.chunk_max_duration <= absl::ZeroDuration()) {
+    return Fatal("bad flag",
+                 absl::InvalidArgumentError(absl::StrCat(
+                     "--chunk_max_duration: ", absl::FormatDuration(options.chunk_max_duration),
+                     " must be positive")),
+                 2);
+  }
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
   if (!store.ok()) return Fatal("cannot open store", store.status(), 1);
   server::Limits limits;
@@ -174,10 +204,18 @@ int Run() {
   limits.max_streams_per_client = absl::GetFlag(FLAGS_max_streams_per_client);
   limits.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   limits.max_glob_bytes = absl::GetFlag(FLAGS_max_glob_bytes);
+  limits.max_tag_description_bytes = absl::GetFlag(FLAGS_max_tag_description_bytes);
+  limits.max_tag_unit_bytes = absl::GetFlag(FLAGS_max_tag_unit_bytes);
+  limits.max_tag_attributes_bytes = absl::GetFlag(FLAGS_max_tag_attributes_bytes);
+  limits.max_list_tags_response_bytes = absl::GetFlag(FLAGS_max_list_tags_response_bytes);
+  limits.max_replication_streams_per_peer = absl::GetFlag(FLAGS_max_replication_streams_per_peer);
 
   server::Metrics metrics;
   server::DescribeRpcMetrics(&metrics);
   server::StreamLimiter streams(limits.max_streams_per_client);
+  server::StreamLimiter replication_streams(limits.max_replication_streams_per_peer,
+                                            "Replication.Pull/Replication.Fetch",
+                                            "max_replication_streams_per_peer");
   server::WriteGate write_gate(store->get(), options.path,
                                absl::GetFlag(FLAGS_min_free_disk_bytes));
   server::ServiceEnv env;
@@ -186,6 +224,7 @@ int Run() {
   env.auth = auth.get();
   env.metrics = &metrics;
   env.streams = &streams;
+  env.replication_streams = &replication_streams;
   env.write_gate = &write_gate;
 
   // Tokens are checked on a call's metadata, before its message is read.
@@ -212,8 +251,8 @@ int Run() {
     ropts.credentials = *peer_creds;
     replicator = std::make_unique<server::Replicator>(store->get(), *peers, ropts);
   }
-  server::AdminService admin(env, replicator.get());
-  server::RegisterNodeMetrics(&metrics, store->get(), replicator.get(), &write_gate);
+  server::AdminService admin(env, replicator.get(), &replication);
+  server::RegisterNodeMetrics(&metrics, store->get(), replicator.get(), &write_gate, &replication);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -254,8 +293,9 @@ int Run() {
   }
   std::unique_ptr<server::MetricsHttpServer> metrics_http;
   if (std::string addr = absl::GetFlag(FLAGS_metrics_listen); !addr.empty()) {
-    absl::StatusOr<std::unique_ptr<server::MetricsHttpServer>> m =
-        server::MetricsHttpServer::Start(addr, &metrics);
+    absl::StatusOr<std::unique_ptr<server::MetricsHttpServer>> m = server::MetricsHttpServer::Start(
+        addr, &metrics,
+        {absl::GetFlag(FLAGS_metrics_max_connections), absl::GetFlag(FLAGS_metrics_io_timeout)});
     if (m.ok()) {
       metrics_http = std::move(*m);
     } else if (addr == kDefaultMetricsListen) {

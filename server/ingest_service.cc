@@ -4,6 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/method_handler.h"
+#include "grpcpp/support/proto_buffer_reader.h"
 #include "server/services.h"
 #include "server/status_util.h"
 #include "server/write_request.h"
@@ -21,7 +24,18 @@ std::string CodeLabel(int code) {
   return Label("reason", absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
 }
 
+// Index of Ingest.Write among the service's methods (declaration order).
+constexpr int kWriteMethodIndex = 0;
+
 }  // namespace
+
+IngestService::IngestService(const ServiceEnv& env)
+    : env_(env), store_(env.store), limits_(env.limits) {
+  MarkMethodStreamed(
+      kWriteMethodIndex,
+      new grpc::internal::BidiStreamingHandler<IngestService, grpc::ByteBuffer, grpc::ByteBuffer>(
+          &IngestService::WriteRaw, this));
+}
 
 absl::StatusOr<StartedWrite> IngestService::Start(const v1::WriteRequest& request) {
   if (env_.write_gate != nullptr) {
@@ -58,9 +72,9 @@ absl::StatusOr<v1::WriteAck> IngestService::Handle(const v1::WriteRequest& reque
   return Finish(Start(request), SamplesIn(request));
 }
 
-grpc::Status IngestService::Write(
+grpc::Status IngestService::WriteRaw(
     grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::WriteAck, v1::WriteRequest>* stream) {
+    grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
   return RunRpc(env_, context, "Ingest.Write", RpcKind::kStream, [&] {
     // Pipelined: this thread reads and queues batches in stream order; an
     // acker thread waits for each commit and writes the acks in the same
@@ -100,14 +114,29 @@ grpc::Status IngestService::Write(
           context->TryCancel();
           continue;
         }
-        if (!stream->Write(*ack)) {
+        grpc::ByteBuffer bytes;
+        bool own = false;
+        if (!grpc::SerializationTraits<v1::WriteAck>::Serialize(*ack, &bytes, &own).ok() ||
+            !stream->Write(bytes)) {
           failed = true;  // client went away; the batches are stored
           context->TryCancel();
         }
       }
     });
     v1::WriteRequest request;
-    while (stream->Read(&request)) {
+    grpc::ByteBuffer bytes;
+    uint64_t received = 0;
+    grpc::Status unparsable = grpc::Status::OK;
+    while (stream->Read(&bytes)) {
+      ++received;
+      if (!grpc::SerializationTraits<v1::WriteRequest>::Deserialize(&bytes, &request).ok()) {
+        unparsable = grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("message ", received,
+                         " of this Ingest.Write stream is not a WriteRequest (protobuf parse "
+                         "failed); it and later batches were not stored: resend from it"));
+        break;
+      }
       {
         absl::MutexLock l(&mu);
         auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -125,6 +154,7 @@ grpc::Status IngestService::Write(
       reading_done = true;
     }
     acker.join();
+    if (result.ok() && !unparsable.ok()) return unparsable;
     return result;
   });
 }

@@ -41,6 +41,19 @@ struct Limits {
   // Bytes of one tag-name glob (ListTags, Latest). Default: 1024 (a tag name
   // has at most 256).
   uint32_t max_glob_bytes = 1024;
+  // Bytes of a tag's description, unit, and attributes (keys + values
+  // together), set by CreateTag/UpdateTag. Every ListTags/GetTag answer
+  // carries them. Defaults: 4 KiB, 64, 16 KiB.
+  uint32_t max_tag_description_bytes = 4096;
+  uint32_t max_tag_unit_bytes = 64;
+  uint32_t max_tag_attributes_bytes = 16384;
+  // Bytes of tags in one ListTags answer: a page ends early, with a token,
+  // once past it. Default: 2 MiB (gRPC clients take 4 MiB by default).
+  uint32_t max_list_tags_response_bytes = 2 << 20;
+  // Replication.Pull + Replication.Fetch streams one peer (token, or peer
+  // address without authorisation) may hold open at once; 0: no limit.
+  // Default: 8.
+  uint32_t max_replication_streams_per_peer = 8;
 };
 
 // InvalidArgument naming --max_glob_bytes when `glob` is longer.

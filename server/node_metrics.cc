@@ -72,8 +72,32 @@ void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
   }
 }
 
-void CollectReplication(Replicator* replicator, MetricsWriter* w) {
+// One gauge family with a sample per peer.
+void PeerGauge(MetricsWriter* w, const std::vector<v1::PeerStatus>& peers, const char* name,
+               const char* help, double (*value)(const v1::PeerStatus&)) {
+  w->Family(name, "gauge", help);
+  for (const auto& p : peers) w->Sample(name, Label("peer", p.site()), value(p));
+}
+
+void CollectReplication(Replicator* replicator, const ReplicationService* replication,
+                        MetricsWriter* w) {
   std::vector<v1::PeerStatus> peers = replicator->Status();
+  if (replication != nullptr) {
+    for (auto& p : peers) replication->FillOutbound(&p);
+  }
+  PeerGauge(w, peers, "historian_replication_unacked_entries",
+            "Own log entries the peer has not taken yet (own sequence - its acked sequence)",
+            [](const v1::PeerStatus& p) { return static_cast<double>(p.unacked_entries()); });
+  PeerGauge(w, peers, "historian_replication_unacked_age_seconds",
+            "Age of the oldest own log entry the peer has not taken (0: none)",
+            [](const v1::PeerStatus& p) { return p.unacked_age_seconds(); });
+  PeerGauge(w, peers, "historian_replication_peer_pulling",
+            "1 while the peer's pull stream from this node is open",
+            [](const v1::PeerStatus& p) { return p.peer_pulling() ? 1.0 : 0.0; });
+  PeerGauge(
+      w, peers, "historian_replication_state_since_timestamp_seconds",
+      "When this node's pull stream from the peer last connected or dropped (Unix s)",
+      [](const v1::PeerStatus& p) { return static_cast<double>(p.state_since_unix_ns()) / 1e9; });
   w->Family("historian_replication_lag_seconds", "gauge",
             "Age of the oldest write of the peer not applied here (0: caught up)");
   for (const auto& p : peers) {
@@ -100,10 +124,13 @@ void CollectReplication(Replicator* replicator, MetricsWriter* w) {
 
 }  // namespace
 
-void RegisterNodeMetrics(Metrics* metrics, Store* store, Replicator* replicator, WriteGate* gate) {
+void RegisterNodeMetrics(Metrics* metrics, Store* store, Replicator* replicator, WriteGate* gate,
+                         const ReplicationService* replication) {
   metrics->AddCollector([store, gate](MetricsWriter* w) { CollectStore(store, gate, w); });
   if (replicator != nullptr) {
-    metrics->AddCollector([replicator](MetricsWriter* w) { CollectReplication(replicator, w); });
+    metrics->AddCollector([replicator, replication](MetricsWriter* w) {
+      CollectReplication(replicator, replication, w);
+    });
   }
 }
 

@@ -6,6 +6,7 @@
 #define HISTORIAN_SERVER_NODE_METRICS_H_
 
 #include "server/metrics.h"
+#include "server/replication_service.h"
 #include "server/replicator.h"
 #include "server/write_gate.h"
 #include "storage/store.h"
@@ -14,7 +15,10 @@ namespace historian::server {
 
 // Adds the collectors to `metrics`. Every pointer must outlive `metrics`'
 // last Render; `replicator` and `gate` may be null.
-void RegisterNodeMetrics(Metrics* metrics, Store* store, Replicator* replicator, WriteGate* gate);
+// `replication` (may be null) adds what each peer has not taken of the own
+// log.
+void RegisterNodeMetrics(Metrics* metrics, Store* store, Replicator* replicator, WriteGate* gate,
+                         const ReplicationService* replication = nullptr);
 
 }  // namespace historian::server
 

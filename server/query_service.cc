@@ -39,10 +39,12 @@ absl::Status DecodeToken(const std::string& token, size_t num_tags, int64_t star
   return absl::OkStatus();
 }
 
+// [start, end) is half-open: start == end is an empty range (an empty
+// answer), start > end is a mistake.
 absl::Status ValidateRange(int64_t start, int64_t end) {
-  if (start >= end) {
+  if (start > end) {
     return absl::InvalidArgumentError(
-        absl::StrCat("start_ns: ", start, " must be below end_ns ", end));
+        absl::StrCat("start_ns: ", start, " must not be above end_ns ", end));
   }
   return absl::OkStatus();
 }
@@ -88,6 +90,7 @@ grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRe
     if (!tag.ok()) return ToGrpcStatus(tag.status());
     tags.push_back(std::move(*tag));
   }
+  if (start == end && !request->include_bounds()) return grpc::Status::OK;  // empty range
   size_t first_tag = 0;
   int64_t first_cursor = start;
   if (!request->continuation_token().empty()) {

@@ -21,7 +21,7 @@ class AuthorizedReplicationService final : public v1::Replication::Service {
 
   grpc::Status Pull(grpc::ServerContext* context,
                     grpc::ServerReaderWriter<v1::PullResponse, v1::PullRequest>* stream) override {
-    return RunRpc(env_, context, "Replication.Pull", RpcKind::kUnary,
+    return RunRpc(env_, context, "Replication.Pull", RpcKind::kReplicationStream,
                   [&] { return inner_->Pull(context, stream); });
   }
   grpc::Status Digest(grpc::ServerContext* context, const v1::DigestRequest* request,
@@ -31,7 +31,7 @@ class AuthorizedReplicationService final : public v1::Replication::Service {
   }
   grpc::Status Fetch(grpc::ServerContext* context, const v1::FetchRequest* request,
                      grpc::ServerWriter<v1::FetchResponse>* writer) override {
-    return RunRpc(env_, context, "Replication.Fetch", RpcKind::kUnary,
+    return RunRpc(env_, context, "Replication.Fetch", RpcKind::kReplicationStream,
                   [&] { return inner_->Fetch(context, request, writer); });
   }
 

@@ -1,15 +1,19 @@
 #include "server/replication_service.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "server/cancellation.h"
 #include "server/digest.h"
+#include "server/logging.h"
 #include "server/proto_convert.h"
 #include "server/status_util.h"
+#include "storage/engine/log_entry.h"
 
 namespace historian::server {
 namespace {
@@ -58,6 +62,12 @@ grpc::Status ReplicationService::Pull(
   }
   const std::string peer = first.site();
   store_->SetPeerAcked(peer, first.from_sequence() - 1);
+  TrackPull(peer, +1);
+  struct Untrack {
+    ReplicationService* self;
+    const std::string& site;
+    ~Untrack() { self->TrackPull(site, -1); }
+  } untrack{this, peer};
   // Acks arrive on the same stream; a reader thread records them. An ack
   // beyond what this stream has sent is a lie (it would let the log be
   // trimmed under a real peer): it ends the stream.
@@ -170,6 +180,48 @@ grpc::Status ReplicationService::Fetch(grpc::ServerContext* context,
     cursor = page.timestamps.back() + 1;
   }
   return grpc::Status::OK;
+}
+
+void ReplicationService::TrackPull(const std::string& site, int delta) {
+  const std::vector<std::string>& peers = store_->options().peers;
+  if (std::find(peers.begin(), peers.end(), site) == peers.end()) return;  // not a peer
+  absl::MutexLock l(&mu_);
+  Outbound& o = outbound_[site];
+  const bool was_open = o.open > 0;
+  o.open += delta;
+  if (was_open == (o.open > 0)) return;
+  o.since = absl::Now();
+  if (o.open > 0) {
+    LogInfo("replication", "peer pulling: link up", {{"peer", site}});
+  } else {
+    LogWarning("replication", "peer stopped pulling: link down", {{"peer", site}});
+  }
+}
+
+double ReplicationService::EntryAgeSeconds(uint64_t seq) const {
+  OwnLogBatch batch;
+  if (!store_->ReadOwnLog(seq, 1, &batch).ok()) return 0;
+  // Trimmed already (the peer will catch up by range sync): the oldest kept.
+  if (batch.gap && !store_->ReadOwnLog(batch.first_available, 1, &batch).ok()) return 0;
+  if (batch.records.empty()) return 0;
+  engine::LogEntry entry;
+  if (!engine::DecodeLogEntry(batch.records.front().second, &entry).ok()) return 0;
+  // A version is a hybrid logical clock: write time in seconds << 8.
+  const double written = static_cast<double>(entry.version >> 8);
+  return std::max(0.0, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()) - written);
+}
+
+void ReplicationService::FillOutbound(v1::PeerStatus* status) const {
+  const uint64_t head = store_->OwnHeadSequence();
+  const uint64_t acked = std::min(store_->PeerAcked(status->site()), head);
+  status->set_peer_acked_sequence(acked);
+  status->set_unacked_entries(head - acked);
+  status->set_unacked_age_seconds(head > acked ? EntryAgeSeconds(acked + 1) : 0);
+  absl::MutexLock l(&mu_);
+  auto it = outbound_.find(status->site());
+  if (it == outbound_.end()) return;
+  status->set_peer_pulling(it->second.open > 0);
+  status->set_peer_pulling_since_unix_ns(absl::ToUnixNanos(it->second.since));
 }
 
 }  // namespace historian::server

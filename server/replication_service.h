@@ -7,7 +7,13 @@
 #define HISTORIAN_SERVER_REPLICATION_SERVICE_H_
 
 #include <atomic>
+#include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "historian/v1/admin.pb.h"
 #include "historian/v1/replication.grpc.pb.h"
 #include "server/limits.h"
 #include "storage/store.h"
@@ -29,10 +35,27 @@ class ReplicationService final : public v1::Replication::Service {
   grpc::Status Fetch(grpc::ServerContext* context, const v1::FetchRequest* request,
                      grpc::ServerWriter<v1::FetchResponse>* writer) override;
 
+  // Fills the outbound fields of `status` (its site set): what the peer has
+  // not taken of this node's own log, and whether its Pull stream is open.
+  void FillOutbound(v1::PeerStatus* status) const;
+
  private:
+  // A configured peer's Pull streams on this node.
+  struct Outbound {
+    int open = 0;
+    absl::Time since = absl::InfinitePast();  // last change of open > 0
+  };
+  // Counts a Pull stream of `site` opening (+1) or closing (-1); logs when
+  // the peer's link comes up or goes down.
+  void TrackPull(const std::string& site, int delta);
+  // Age of own entry `seq` (from its version), or 0 when it is not kept.
+  double EntryAgeSeconds(uint64_t seq) const;
+
   Store* const store_;
   const Limits limits_;
   std::atomic<bool> stopping_{false};
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Outbound> outbound_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace historian::server

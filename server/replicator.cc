@@ -22,6 +22,8 @@ struct Replicator::PeerState {
   // Guarded by Replicator::mu_.
   grpc::ClientContext* active = nullptr;  // the open Pull stream, to cancel
   std::string state = "connecting";
+  // When the link last went up or down (connected or not), for Admin.Stats.
+  absl::Time state_since = absl::Now();
   uint64_t peer_head = 0;
   uint64_t pending_samples = 0;
   absl::Time caught_up_at = absl::Now();
@@ -148,6 +150,22 @@ void Replicator::Throttle(uint64_t samples) {
   if (wait > absl::ZeroDuration()) SleepUnlessStopped(wait);
 }
 
+// Sets `peer`'s state; when the link goes up or down, records the time and
+// logs one line (not one per reconnect attempt while it stays down).
+void Replicator::SetLinkState(PeerState* peer, std::string state) {
+  const bool was_up = peer->state == "connected";
+  const bool up = state == "connected";
+  if (was_up != up) {
+    peer->state_since = absl::Now();
+    if (up) {
+      LogInfo("replicator", "peer link up", {{"peer", peer->peer.site}});
+    } else {
+      LogWarning("replicator", "peer link down", {{"peer", peer->peer.site}, {"state", state}});
+    }
+  }
+  peer->state = std::move(state);
+}
+
 void Replicator::PullLoop(PeerState* peer) {
   absl::Duration backoff = options_.min_backoff;
   while (true) {
@@ -159,7 +177,7 @@ void Replicator::PullLoop(PeerState* peer) {
     {
       absl::MutexLock l(&mu_);
       if (stopping_) return;
-      peer->state = absl::StrCat("disconnected: ", s.message());
+      SetLinkState(peer, absl::StrCat("disconnected: ", s.message()));
       peer->caught_up = false;
     }
     if (s.ok()) {
@@ -179,7 +197,7 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
     absl::MutexLock l(&mu_);
     if (stopping_) return absl::CancelledError("stopping");
     peer->active = &ctx;
-    peer->state = "connecting";
+    SetLinkState(peer, "connecting");
   }
   auto stream = peer->stub->Pull(&ctx);
   v1::PullRequest first;
@@ -231,7 +249,7 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
       uint64_t applied = store_->AppliedSequence(site);
       {
         absl::MutexLock l(&mu_);
-        peer->state = "connected";
+        SetLinkState(peer, "connected");
         peer->peer_head = resp.head_sequence();
         peer->pending_samples = resp.pending_samples();
         peer->entries_applied += resp.records_size();
@@ -287,6 +305,7 @@ std::vector<v1::PeerStatus> Replicator::Status() const {
     s.set_site(p->peer.site);
     s.set_address(p->peer.address);
     s.set_state(p->state);
+    s.set_state_since_unix_ns(absl::ToUnixNanos(p->state_since));
     uint64_t applied = store_->AppliedSequence(p->peer.site);
     s.set_applied_sequence(applied);
     s.set_peer_head_sequence(p->peer_head);

@@ -78,6 +78,8 @@ class Replicator {
 
  private:
   struct PeerState;
+  // Sets peer->state; logs and stamps a change between connected and not.
+  void SetLinkState(PeerState* peer, std::string state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PullLoop(PeerState* peer);
   absl::Status PullOnce(PeerState* peer);
   void AntiEntropyLoop();

@@ -79,9 +79,12 @@ grpc::Status BeginRpc(const ServiceEnv& env, grpc::ServerContext* context, std::
     }
     client = p->name;
   }
-  if (kind == RpcKind::kStream && env.streams != nullptr) {
+  StreamLimiter* limiter = kind == RpcKind::kStream              ? env.streams
+                           : kind == RpcKind::kReplicationStream ? env.replication_streams
+                                                                 : nullptr;
+  if (limiter != nullptr) {
     if (client.empty()) client = PeerHost(context->peer());
-    absl::Status s = env.streams->Acquire(client, slot);
+    absl::Status s = limiter->Acquire(client, slot);
     if (!s.ok()) {
       LogWarning("limits", "stream refused", {{"method", std::string(method)}, {"client", client}});
       return ToGrpcStatus(s);

@@ -35,10 +35,14 @@ struct ServiceEnv {
   const Authorizer* auth = nullptr;
   Metrics* metrics = nullptr;
   StreamLimiter* streams = nullptr;
+  // Replication.Pull/Fetch streams per peer (each holds a thread or two).
+  StreamLimiter* replication_streams = nullptr;
   WriteGate* write_gate = nullptr;
 };
 
-enum class RpcKind { kUnary, kStream };
+// kStream takes a slot of env.streams, kReplicationStream one of
+// env.replication_streams.
+enum class RpcKind { kUnary, kStream, kReplicationStream };
 
 // Metric family names fed by RunRpc and the ingest path.
 inline constexpr char kRpcDurationMetric[] = "historian_rpc_duration_seconds";

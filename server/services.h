@@ -12,8 +12,8 @@
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "server/limits.h"
-#include "server/write_request.h"
 #include "server/rpc_env.h"
+#include "server/write_request.h"
 #include "storage/store.h"
 
 namespace historian::server {
@@ -21,10 +21,13 @@ namespace historian::server {
 class IngestService final : public v1::Ingest::Service {
  public:
   // Everything `env` points to must outlive the service.
-  explicit IngestService(const ServiceEnv& env)
-      : env_(env), store_(env.store), limits_(env.limits) {}
-  grpc::Status Write(grpc::ServerContext* context,
-                     grpc::ServerReaderWriter<v1::WriteAck, v1::WriteRequest>* stream) override;
+  explicit IngestService(const ServiceEnv& env);
+  // Ingest.Write, registered on raw bytes: gRPC's typed reader reports a
+  // message that does not parse as the end of the stream, so the client
+  // would see OK and no acks for its later batches. Here such a message
+  // ends the stream with INVALID_ARGUMENT.
+  grpc::Status WriteRaw(grpc::ServerContext* context,
+                        grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream);
   grpc::Status WriteBatch(grpc::ServerContext* context, const v1::WriteRequest* request,
                           v1::WriteAck* ack) override;
 

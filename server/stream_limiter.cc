@@ -35,9 +35,9 @@ absl::Status StreamLimiter::Acquire(const std::string& client, Slot* slot) {
     absl::MutexLock l(&mu_);
     uint32_t& n = open_[client];
     if (max_ != 0 && n >= max_) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "this client already has ", n, " open Ingest.Write/Query.Read streams, the limit is ",
-          max_, " (--max_streams_per_client); close one or wait"));
+      return absl::ResourceExhaustedError(absl::StrCat("this client already has ", n, " open ",
+                                                       what_, " streams, the limit is ", max_,
+                                                       " (--", flag_, "); close one or wait"));
     }
     ++n;
   }

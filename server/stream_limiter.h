@@ -24,8 +24,11 @@ std::string PeerHost(std::string_view grpc_peer);
 
 class StreamLimiter {
  public:
-  // `max_per_client` 0: no limit.
-  explicit StreamLimiter(uint32_t max_per_client) : max_(max_per_client) {}
+  // `max_per_client` 0: no limit. `what` names the streams and `flag` the
+  // flag that sets the limit, for the error message.
+  explicit StreamLimiter(uint32_t max_per_client, std::string what = "Ingest.Write/Query.Read",
+                         std::string flag = "max_streams_per_client")
+      : max_(max_per_client), what_(std::move(what)), flag_(std::move(flag)) {}
 
   // A held stream slot; released when destroyed.
   class Slot {
@@ -52,6 +55,8 @@ class StreamLimiter {
 
  private:
   const uint32_t max_;
+  const std::string what_;
+  const std::string flag_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, uint32_t> open_ ABSL_GUARDED_BY(mu_);
 };

@@ -7,6 +7,9 @@
 #include "grpc/grpc.h"
 #include "grpc/grpc_security.h"
 #include "grpc/slice.h"
+#include "openssl/err.h"
+#include "openssl/pem.h"
+#include "openssl/x509.h"
 
 namespace historian::server {
 namespace {
@@ -72,6 +75,60 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& flag, const std::stri
 
 namespace {
 
+// The reason OpenSSL gave last (cleared), or `fallback`.
+std::string OpenSslError(const char* fallback) {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return fallback;
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof(buf));
+  return buf;
+}
+
+// gRPC parses the PEM files only when the port is bound, and then fails
+// with its own message; check them here so a bad file is a flag error.
+absl::Status CheckKeyPair(const TlsFiles& files, const std::string& cert_pem,
+                          const std::string& key_pem) {
+  BIO* cert_bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  X509* cert = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
+  BIO_free(cert_bio);
+  if (cert == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("--tls_cert: ", files.cert,
+                                                   " holds no readable PEM certificate (",
+                                                   OpenSslError("parse error"), ")"));
+  }
+  BIO* key_bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
+  BIO_free(key_bio);
+  absl::Status status;
+  if (key == nullptr) {
+    status = absl::InvalidArgumentError(absl::StrCat("--tls_key: ", files.key,
+                                                     " holds no readable PEM private key (",
+                                                     OpenSslError("parse error"), ")"));
+  } else if (X509_check_private_key(cert, key) != 1) {
+    ERR_clear_error();
+    status = absl::InvalidArgumentError(absl::StrCat(
+        "--tls_key: ", files.key, " is not the key of the certificate in --tls_cert ", files.cert));
+  }
+  EVP_PKEY_free(key);
+  X509_free(cert);
+  return status;
+}
+
+// InvalidArgument naming --tls_ca when `pem` holds no certificate.
+absl::Status CheckCaPem(const TlsFiles& files, const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (cert != nullptr) {
+    X509_free(cert);
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat("--tls_ca: ", files.ca,
+                                                 " holds no readable PEM certificate (",
+                                                 OpenSslError("parse error"), ")"));
+}
+
 absl::Status CheckCombination(const TlsFiles& files) {
   if (files.cert.empty() != files.key.empty()) {
     return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
@@ -94,12 +151,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   if (!cert.ok()) return cert.status();
   absl::StatusOr<std::string> key = ReadPemFile("tls_key", files.key);
   if (!key.ok()) return key.status();
+  if (absl::Status s = CheckKeyPair(files, *cert, *key); !s.ok()) return s;
   pair.cert_chain = std::move(*cert);
   pair.private_key = std::move(*key);
   options.pem_key_cert_pairs.push_back(std::move(pair));
   if (!files.ca.empty()) {
     absl::StatusOr<std::string> ca = ReadPemFile("tls_ca", files.ca);
     if (!ca.ok()) return ca.status();
+    if (absl::Status s = CheckCaPem(files, *ca); !s.ok()) return s;
     options.pem_root_certs = std::move(*ca);
     options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   } else {

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "server/proto_convert.h"
+#include "storage/engine/columns.h"
 
 namespace historian::server {
 namespace {
@@ -23,6 +26,20 @@ void Reject(uint32_t series, uint32_t sample, absl::StatusCode code, std::string
 bool ExactAsDouble(int64_t v) {
   const double d = static_cast<double>(v);
   return d < 9223372036854775808.0 && static_cast<int64_t>(d) == v;
+}
+
+// True when `d` is a whole number that an int64 holds and that came from one
+// exactly (|d| <= 2^53): the gateway sends CSV numbers as doubles, so "42"
+// must reach an int64 tag as 42. A fraction, NaN or a larger magnitude is not.
+bool ExactAsInt64(double d) {
+  constexpr double kMaxExact = 9007199254740992.0;  // 2^53
+  return d >= -kMaxExact && d <= kMaxExact && d == static_cast<double>(static_cast<int64_t>(d));
+}
+
+// Why double `d` (at `field`) cannot go into int64 tag `tag`.
+absl::Status NotIntegral(const std::string& field, double d, const std::string& tag) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, ": double ", d, " is not a whole number within +-2^53 (tag '", tag, "' is int64)"));
 }
 
 // The accepted timestamps, for error messages.
@@ -51,7 +68,8 @@ absl::Status AppendValue(const v1::Sample& s, const engine::TagInfo& tag, int i,
   }
   const v1::Value& v = s.value();
   bool int_into_double = kind == ValueType::kInt64 && tag.type == ValueType::kDouble;
-  if (kind != tag.type && !int_into_double) {
+  bool double_into_int = kind == ValueType::kDouble && tag.type == ValueType::kInt64;
+  if (kind != tag.type && !int_into_double && !double_into_int) {
     std::string field = SampleField(i, j);
     return absl::FailedPreconditionError(absl::StrCat(field, ".value: tag '", tag.name, "' is ",
                                                       engine::ValueTypeName(tag.type), ", got ",
@@ -70,7 +88,14 @@ absl::Status AppendValue(const v1::Sample& s, const engine::TagInfo& tag, int i,
       break;
     }
     case ValueType::kInt64:
-      cols->ints.push_back(v.int64_value());
+      if (double_into_int) {
+        if (!ExactAsInt64(v.double_value())) {
+          return NotIntegral(absl::StrCat(SampleField(i, j), ".value"), v.double_value(), tag.name);
+        }
+        cols->ints.push_back(static_cast<int64_t>(v.double_value()));
+      } else {
+        cols->ints.push_back(v.int64_value());
+      }
       break;
     case ValueType::kBool:
       cols->bools.push_back(v.bool_value() ? 1 : 0);
@@ -127,7 +152,9 @@ absl::Status CheckColumnsShape(const v1::SampleColumns& c, const engine::TagInfo
         absl::StrCat("series[", i, "].columns.qualities: ", c.qualities_size(),
                      " entries; must be 0, 1 or one per sample (", n, ")"));
   }
-  if (kind != tag.type && !(kind == ValueType::kInt64 && tag.type == ValueType::kDouble)) {
+  const bool convertible = (kind == ValueType::kInt64 && tag.type == ValueType::kDouble) ||
+                           (kind == ValueType::kDouble && tag.type == ValueType::kInt64);
+  if (kind != tag.type && !convertible) {
     return absl::FailedPreconditionError(absl::StrCat("series[", i, "].columns: tag '", tag.name,
                                                       "' is ", engine::ValueTypeName(tag.type),
                                                       ", got ", engine::ValueTypeName(kind)));
@@ -175,7 +202,21 @@ void AppendColumns(const v1::SampleColumns& c, const engine::TagInfo& tag, int i
         }
         break;
       case ValueType::kInt64:
-        cols->ints.push_back(c.int64_values(j));
+        if (kind == ValueType::kDouble) {
+          const double d = c.double_values(j);
+          if (!ExactAsInt64(d)) {
+            Reject(i, j, absl::StatusCode::kInvalidArgument,
+                   std::string(
+                       NotIntegral(absl::StrCat("series[", i, "].columns.double_values[", j, "]"),
+                                   d, tag.name)
+                           .message()),
+                   rejected);
+            continue;
+          }
+          cols->ints.push_back(static_cast<int64_t>(d));
+        } else {
+          cols->ints.push_back(c.int64_values(j));
+        }
         break;
       case ValueType::kBool:
         cols->bools.push_back(c.bool_values(j) ? 1 : 0);
@@ -197,6 +238,39 @@ void AppendColumns(const v1::SampleColumns& c, const engine::TagInfo& tag, int i
     cols->timestamps.push_back(t);
     cols->qualities.push_back(per_sample_quality ? c.qualities(j) : same_quality);
   }
+}
+
+// Keeps one sample per (tag, timestamp) of the batch: the last one in the
+// request, as the store would resolve them (equal versions: later input
+// wins), so accepted_count counts what is stored.
+void DropRepeatedTimestamps(std::vector<engine::SeriesData>* series) {
+  bool repeats = false;
+  absl::flat_hash_set<TagId> tags;
+  for (const engine::SeriesData& s : *series) {
+    if (!tags.insert(s.tag).second || !engine::IsStrictlyIncreasing(s.cols)) repeats = true;
+  }
+  if (!repeats) return;  // the common case costs one pass
+  absl::flat_hash_map<TagId, absl::flat_hash_set<int64_t>> seen;
+  std::vector<std::vector<bool>> keep(series->size());
+  for (size_t k = series->size(); k-- > 0;) {
+    const engine::SeriesData& s = (*series)[k];
+    absl::flat_hash_set<int64_t>& ts = seen[s.tag];
+    keep[k].resize(s.cols.size());
+    for (size_t n = s.cols.size(); n-- > 0;) keep[k][n] = ts.insert(s.cols.timestamps[n]).second;
+  }
+  for (size_t k = 0; k < series->size(); ++k) {
+    codec::ChunkColumns& cols = (*series)[k].cols;
+    if (std::find(keep[k].begin(), keep[k].end(), false) == keep[k].end()) continue;
+    codec::ChunkColumns kept;
+    kept.Reset(cols.type);
+    for (size_t n = 0; n < cols.size(); ++n) {
+      if (keep[k][n]) engine::AppendSample(cols, n, &kept);
+    }
+    cols = std::move(kept);
+  }
+  series->erase(std::remove_if(series->begin(), series->end(),
+                               [](const engine::SeriesData& s) { return s.cols.size() == 0; }),
+                series->end());
 }
 
 }  // namespace
@@ -282,6 +356,7 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
     }
     if (data.cols.size() > 0) out.input.series.push_back(std::move(data));
   }
+  DropRepeatedTimestamps(&out.input.series);
   return out;
 }
 

@@ -293,6 +293,8 @@ class Store {
   // others are ignored, so a caller cannot make the node keep state for
   // made-up sites. The caller checks `seq` against OwnHeadSequence().
   void SetPeerAcked(const std::string& site, uint64_t seq);
+  // Highest own sequence `site` acknowledged (kept across restarts; 0: none).
+  uint64_t PeerAcked(const std::string& site) const;
   // Highest own log sequence written durably (0: none); peers may have
   // been sent entries up to it.
   uint64_t OwnHeadSequence() const;

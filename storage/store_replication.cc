@@ -125,6 +125,12 @@ void Store::SetPeerAcked(const std::string& site, uint64_t seq) {
   acked = std::max(acked, seq);
 }
 
+uint64_t Store::PeerAcked(const std::string& site) const {
+  absl::MutexLock l(&impl_->mu);
+  auto it = impl_->peer_acked.find(site);
+  return it == impl_->peer_acked.end() ? 0 : it->second;
+}
+
 uint64_t Store::Impl::OwnTrimLimit() {
   // Keep what a configured peer has not applied yet...
   uint64_t limit = UINT64_MAX;

@@ -12,6 +12,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "api/core/status_macros.h"
 #include "client/cli/context.h"
 #include "client/status_convert.h"
@@ -88,6 +90,15 @@ class AdminClient {
   std::shared_ptr<v1::Admin::Stub> stub_;
 };
 
+// "2026-11-30T18:00:00Z (12 s ago)"; "start" for 0 (no change since the
+// node started).
+std::string SinceText(int64_t unix_ns) {
+  if (unix_ns == 0) return "start";
+  const absl::Time t = absl::FromUnixNanos(unix_ns);
+  return absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()), " (",
+                      absl::StrFormat("%.0f", absl::ToDoubleSeconds(absl::Now() - t)), " s ago)");
+}
+
 std::string Bytes(uint64_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = static_cast<double>(n);
@@ -141,6 +152,12 @@ absl::Status RunStats(CommandContext& ctx, const ParsedArgs& args) {
         "lag_seconds=%.3f samples_applied=%d range_syncs=%d\n",
         p.site(), p.address(), p.state(), p.applied_sequence(), p.peer_head_sequence(),
         p.lag_samples(), p.lag_seconds(), p.samples_applied(), p.range_syncs());
+    out << absl::StrFormat(
+        "    link %s since %s; peer %s since %s; not yet taken by the peer: %d entries "
+        "(acked_sequence=%d), oldest %.3f s old\n",
+        p.state() == "connected" ? "up" : "down", SinceText(p.state_since_unix_ns()),
+        p.peer_pulling() ? "pulling" : "not pulling", SinceText(p.peer_pulling_since_unix_ns()),
+        p.unacked_entries(), p.peer_acked_sequence(), p.unacked_age_seconds());
   }
   return absl::OkStatus();
 }
