@@ -20,6 +20,7 @@
 #include "server/auth.h"
 #include "server/limits.h"
 #include "server/metrics.h"
+#include "server/query_budget.h"
 #include "server/stream_limiter.h"
 #include "server/write_gate.h"
 #include "storage/store.h"
@@ -35,6 +36,8 @@ struct ServiceEnv {
   Metrics* metrics = nullptr;
   StreamLimiter* streams = nullptr;
   WriteGate* write_gate = nullptr;
+  // Node-wide query cells (--max_query_cells_in_flight); null: no limit.
+  QueryBudget* query_budget = nullptr;
 };
 
 enum class RpcKind { kUnary, kStream };
