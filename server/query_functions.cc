@@ -219,8 +219,8 @@ absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::
 
 // Query cells (limits.h): about 32 bytes of answer each.
 constexpr uint64_t kCellsPerWindowState = 4;  // plus one per function
-constexpr uint64_t kCellsPerPoint = 4;
-constexpr uint64_t kCellsPerPlotBucket = 16;  // up to four samples
+constexpr uint64_t kCellsPerPoint = 8;        // a Sample message (~230 bytes measured)
+constexpr uint64_t kCellsPerPlotBucket = 32;  // up to four samples
 
 // Checks `cells` (described by `what`, e.g. "tags x windows x (functions +
 // 4) = 1 x 10 x 5") against --max_query_cells, then takes them from the
