@@ -485,6 +485,34 @@ TEST_F(HostileInputTest, LargestAllowedAnswers) {
                    static_cast<long long>(RssKb() - baseline_rss_kb_));
     }
   }
+  // A plot of 100,000 buckets (the most one tag may ask for) that keeps four
+  // samples in each: 400,000 samples 1 ns apart, values 1 3 0 2 repeating.
+  auto ingest = v1::Ingest::NewStub(hostile());
+  for (int batch = 0; batch < 4; ++batch) {
+    v1::WriteRequest w;
+    auto* series = w.add_series();
+    series->set_tag("hostile.dense");
+    for (int i = 0; i < 100000; ++i) {
+      auto* x = series->add_samples();
+      x->set_timestamp_ns(batch * 100000 + i);
+      x->mutable_value()->set_double_value("\1\3\0\2"[i % 4]);
+    }
+    v1::WriteAck ack;
+    ASSERT_TRUE(ingest->WriteBatch(Ctx(kAllRoles).get(), w, &ack).ok());
+  }
+  v1::PlotRequest plot;
+  plot.add_tags("hostile.dense");
+  plot.set_start_ns(0);
+  plot.set_end_ns(400000);
+  plot.set_buckets(100000);
+  v1::PlotResponse plot_resp;
+  grpc::Status plot_st = query->Plot(Ctx(kAllRoles).get(), plot, &plot_resp);
+  ASSERT_TRUE(plot_st.ok()) << plot_st.error_message();
+  EXPECT_EQ(plot_resp.series(0).samples_size(), 400000);
+  ASSERT_NO_FATAL_FAILURE(ExpectHealthy("Plot of 100000 full buckets"));
+  std::fprintf(stderr, "Plot of 100000 full buckets: node RSS %lld kB over baseline\n",
+               static_cast<long long>(RssKb() - baseline_rss_kb_));
+
   v1::InterpolateRequest interp;
   interp.add_tags("hostile.d");
   interp.set_start_ns(-5 * kHourNs);
