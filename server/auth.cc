@@ -36,6 +36,8 @@ constexpr MethodRoles kMethodRoles[] = {
     // Catalog writes: gateways create and describe their tags.
     {"Catalog.CreateTag", kRoleWriter | kRoleAdmin},
     {"Catalog.UpdateTag", kRoleWriter | kRoleAdmin},
+    // ...but a retention change drops sealed data, as DeleteTag does.
+    {kUpdateTagDataMethod, kRoleAdmin},
     // Deleting a tag drops its data: admin only.
     {"Catalog.DeleteTag", kRoleAdmin},
     // Replication: peer nodes only.

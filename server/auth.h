@@ -47,6 +47,9 @@ std::string RolesToString(RoleSet roles);
 // The roles that may call `method` ("Ingest.Write", "Admin.Stats", ...).
 // 0 for an unknown method (nobody may call it).
 RoleSet RolesFor(std::string_view method);
+// Pseudo-method of the role table: Catalog.UpdateTag changing retention_ns
+// or value_type (admin only: a shorter retention drops sealed data).
+inline constexpr char kUpdateTagDataMethod[] = "Catalog.UpdateTag(retention_ns,value_type)";
 
 struct TokenEntry {
   std::string token;

@@ -35,19 +35,25 @@ uint64_t HashSample(const codec::ChunkColumns& c, size_t i) {
 }  // namespace
 
 absl::Status ComputeDigests(Store* store, const std::vector<std::string>& names, int64_t start,
-                            int64_t end, int64_t bucket_ns, v1::DigestResponse* out) {
+                            int64_t end, int64_t bucket_ns, v1::DigestResponse* out,
+                            const CancelledFn& cancelled) {
+  auto stop = [&] { return cancelled && cancelled(); };
+  const absl::Status kStopped =
+      absl::DeadlineExceededError("digest: cancelled or past its deadline");
   if (start >= end) return absl::InvalidArgumentError("start_ns: must be below end_ns");
   if (bucket_ns <= 0) return absl::InvalidArgumentError("bucket_ns: must be > 0");
   std::vector<engine::TagInfo> tags;
   if (names.empty()) {
     std::string token;
     do {
-      ListTagsResult page = store->ListTags("", {}, token, 10000);
+      ListTagsResult page = store->ListTags("", {}, token, 10000, cancelled);
+      if (page.cancelled) return kStopped;
       for (auto& t : page.tags) tags.push_back(std::move(t));
       token = page.next_page_token;
     } while (!token.empty());
   } else {
     for (const std::string& name : names) {
+      if (stop()) return kStopped;
       absl::StatusOr<engine::TagInfo> t = store->GetTag(name);
       if (t.ok()) tags.push_back(std::move(*t));
     }
@@ -60,6 +66,7 @@ absl::Status ComputeDigests(Store* store, const std::vector<std::string>& names,
     uint64_t current = UINT64_MAX;
     int64_t cursor = start;
     while (cursor < end) {
+      if (stop()) return kStopped;
       absl::Status s = store->ReadRaw(tag.id, cursor, end, kPageSamples, &page);
       if (!s.ok()) return s;
       for (size_t i = 0; i < page.size(); ++i) {

@@ -15,9 +15,11 @@
 namespace historian::server {
 
 // Digests of `tags` (all tags when empty) over [start, end) in buckets of
-// `bucket_ns`; only non-empty buckets are listed.
+// `bucket_ns`; only non-empty buckets are listed. `cancelled` (may be empty)
+// is asked per tag and page: DeadlineExceeded when it says so.
 absl::Status ComputeDigests(Store* store, const std::vector<std::string>& tags, int64_t start,
-                            int64_t end, int64_t bucket_ns, v1::DigestResponse* out);
+                            int64_t end, int64_t bucket_ns, v1::DigestResponse* out,
+                            const CancelledFn& cancelled = nullptr);
 
 // (tag name, bucket start) -> (count, hash), for comparing.
 using DigestMap = std::map<std::pair<std::string, int64_t>, std::pair<uint64_t, uint64_t>>;

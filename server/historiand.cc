@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
 #include "server/admin_service.h"
 #include "server/auth.h"
@@ -57,6 +58,12 @@ ABSL_FLAG(uint32_t, max_tags_per_latest, 10000, "Tags in one Latest request");
 ABSL_FLAG(uint64_t, max_read_samples, 1000000, "Samples in one Read stream");
 ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
           "Largest gRPC message received (bytes); larger ones fail with RESOURCE_EXHAUSTED");
+ABSL_FLAG(uint64_t, max_inflight_bytes, uint64_t{512} << 20,
+          "Memory gRPC may hold for requests being received (its resource quota, bytes); "
+          "calls past it fail with RESOURCE_EXHAUSTED; 0 = no limit");
+ABSL_FLAG(uint32_t, max_glob_bytes, 1024,
+          "Longest tag-name glob of ListTags and Latest (bytes); longer ones fail with "
+          "INVALID_ARGUMENT");
 ABSL_FLAG(absl::Duration, max_read_range, absl::ZeroDuration(),
           "Widest end-start of one raw Query.Read (INVALID_ARGUMENT above), e.g. 8784h; 0 = no "
           "limit (default: reads are already bounded by --max_read_samples and resumable)");
@@ -165,6 +172,7 @@ int Run() {
   limits.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   limits.max_query_cells = absl::GetFlag(FLAGS_max_query_cells);
   limits.max_query_cells_in_flight = absl::GetFlag(FLAGS_max_query_cells_in_flight);
+  limits.max_glob_bytes = absl::GetFlag(FLAGS_max_glob_bytes);
 
   server::Metrics metrics;
   server::DescribeRpcMetrics(&metrics);
@@ -181,10 +189,15 @@ int Run() {
   env.write_gate = &write_gate;
   env.query_budget = &query_budget;
 
+  // Tokens are checked on a call's metadata, before its message is read.
+  if (auth != nullptr) {
+    if (!tls.enabled()) *server_creds = server::InsecureServerCredentialsWithProcessor();
+    (*server_creds)->SetAuthMetadataProcessor(std::make_shared<server::EarlyTokenCheck>(env));
+  }
   server::IngestService ingest(env);
   server::QueryService query(env);
   server::CatalogService catalog(env);
-  server::ReplicationService replication(store->get());
+  server::ReplicationService replication(store->get(), limits);
   server::AuthorizedReplicationService replication_api(env, &replication);
   std::unique_ptr<server::Replicator> replicator;
   if (!peers->empty()) {
@@ -208,6 +221,20 @@ int Run() {
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), *server_creds, &port);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_bytes));
+  // gRPC sets SO_REUSEPORT by default: a second node on a busy port would
+  // then "serve" too and clients would alternate between two databases.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Each call may carry --max_message_bytes; the quota bounds what all calls
+  // being received hold together (gRPC refuses streams past it).
+  grpc::ResourceQuota quota("historiand");
+  if (uint64_t bytes = absl::GetFlag(FLAGS_max_inflight_bytes); bytes != 0) {
+    builder.SetResourceQuota(quota.Resize(bytes));
+  }
+  // gRPC 1.51 inflates a compressed message in full before the size limit
+  // applies (a 64 KB gzip body becomes 64 MiB): accept identity only. Our
+  // clients never compress; others get UNIMPLEMENTED.
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_DEFLATE, false);
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, false);
   // Peers ping idle replication streams (--peer_keepalive) to notice a link
   // that went silent (a black-holed route) instead of waiting forever.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -220,7 +247,11 @@ int Run() {
   builder.RegisterService(&admin);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    return Fatal("cannot listen", absl::UnavailableError(absl::GetFlag(FLAGS_listen)), 1);
+    return Fatal("cannot listen",
+                 absl::UnavailableError(absl::StrCat(
+                     "--listen=", absl::GetFlag(FLAGS_listen),
+                     ": cannot bind (port in use by another process, or not a local address)")),
+                 1);
   }
   std::unique_ptr<server::MetricsHttpServer> metrics_http;
   if (std::string addr = absl::GetFlag(FLAGS_metrics_listen); !addr.empty()) {

@@ -4,6 +4,10 @@
 #define HISTORIAN_SERVER_LIMITS_H_
 
 #include <cstdint>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 
 namespace historian::server {
 
@@ -42,7 +46,18 @@ struct Limits {
   // Query cells all running Aggregate, Interpolate and Plot calls of the
   // node may hold together (QueryBudget); 0: no limit. Default: 16,000,000.
   uint64_t max_query_cells_in_flight = 16000000;
+  // Bytes of one tag-name glob (ListTags, Latest). Default: 1024 (a tag name
+  // has at most 256).
+  uint32_t max_glob_bytes = 1024;
 };
+
+// InvalidArgument naming --max_glob_bytes when `glob` is longer.
+inline absl::Status CheckGlob(std::string_view glob, const Limits& limits) {
+  if (glob.size() <= limits.max_glob_bytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("glob: ", glob.size(),
+                                                 " bytes is over the limit of ",
+                                                 limits.max_glob_bytes, " (--max_glob_bytes)"));
+}
 
 }  // namespace historian::server
 

@@ -1,6 +1,7 @@
 #include "server/metrics_http.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <chrono>
 
@@ -24,6 +25,12 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   }
   std::unique_ptr<MetricsHttpServer> s(new MetricsHttpServer());
   s->http_ = std::make_unique<httplib::Server>();
+  // httplib's default sets SO_REUSEPORT: a second node would then share a
+  // busy port instead of failing to bind. SO_REUSEADDR only (restarts).
+  s->http_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   s->http_->Get("/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics->Render(), "text/plain; version=0.0.4; charset=utf-8");
   });
@@ -33,10 +40,11 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   if (port == 0) {
     port = s->http_->bind_to_any_port(host);
     if (port <= 0) {
-      return absl::UnavailableError(absl::StrCat("metrics_listen: cannot bind ", listen));
+      return absl::UnavailableError(absl::StrCat("--metrics_listen: cannot bind ", listen));
     }
   } else if (!s->http_->bind_to_port(host, port)) {
-    return absl::UnavailableError(absl::StrCat("metrics_listen: cannot bind ", listen));
+    return absl::UnavailableError(
+        absl::StrCat("--metrics_listen: cannot bind ", listen, " (port in use?)"));
   }
   s->port_ = port;
   httplib::Server* http = s->http_.get();

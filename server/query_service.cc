@@ -169,9 +169,16 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
     ids.push_back(tag->id);
   }
   if (!request->glob().empty()) {
-    for (auto& [name, id] : store_->MatchTags(request->glob(), limits_.max_tags_per_latest + 1)) {
+    if (absl::Status s = CheckGlob(request->glob(), limits_); !s.ok()) return ToGrpcStatus(s);
+    CancellationProbe cancel(context);
+    for (auto& [name, id] : store_->MatchTags(request->glob(), limits_.max_tags_per_latest + 1,
+                                              [&] { return cancel.Cancelled(); })) {
       names.push_back(std::move(name));
       ids.push_back(id);
+    }
+    if (cancel.Cancelled()) {
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                          "Latest: cancelled or past its deadline");
     }
   }
   if (ids.size() > limits_.max_tags_per_latest) {

@@ -1,9 +1,12 @@
 #include "server/replication_service.h"
 
+#include <atomic>
 #include <cstdio>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "server/cancellation.h"
 #include "server/digest.h"
 #include "server/proto_convert.h"
 #include "server/status_util.h"
@@ -12,6 +15,36 @@ namespace historian::server {
 namespace {
 constexpr size_t kMaxPullBytes = 1 << 20;  // per PullResponse
 constexpr size_t kFetchPageSamples = 10000;
+constexpr size_t kMaxSiteBytes = 64;  // as Store::Open checks --site
+
+// A peer's first PullRequest names a site and a position in our own log that
+// exists: at most one past our head. A peer never moves this node's state
+// (a position beyond our log used to move our own sequence: a caller could
+// pin it at 2^64-1); a node restored from a backup skips sequences itself
+// (the HISTORIAN_BACKUP marker, see docs/operations.md).
+absl::Status CheckPullStart(const v1::PullRequest& first, const std::string& own_site,
+                            uint64_t head) {
+  if (first.site().empty() || first.site().size() > kMaxSiteBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("site: ", first.site().size(), " bytes; want 1..", kMaxSiteBytes));
+  }
+  if (first.site() == own_site) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("site: '", first.site(), "' is this node's own site"));
+  }
+  if (first.from_sequence() == 0) {
+    return absl::InvalidArgumentError("from_sequence: must be >= 1");
+  }
+  if (first.from_sequence() > head + 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "from_sequence: ", first.from_sequence(), " is beyond this node's own log (head ", head,
+        "); site '", first.site(),
+        "' has applied entries this node does not have (restored without its HISTORIAN_BACKUP "
+        "file?); it resumes when the log reaches that point; run `historian verify --peer ",
+        first.site(), " --repair` on both nodes to compare the data"));
+  }
+  return absl::OkStatus();
+}
 }  // namespace
 
 grpc::Status ReplicationService::Pull(
@@ -19,35 +52,32 @@ grpc::Status ReplicationService::Pull(
     grpc::ServerReaderWriter<v1::PullResponse, v1::PullRequest>* stream) {
   v1::PullRequest first;
   if (!stream->Read(&first)) return grpc::Status::OK;
-  if (first.site().empty() || first.from_sequence() == 0) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "site and from_sequence (>= 1) are required in the first PullRequest");
+  const uint64_t head = store_->OwnHeadSequence();
+  if (absl::Status s = CheckPullStart(first, store_->options().site, head); !s.ok()) {
+    return ToGrpcStatus(s);
   }
   const std::string peer = first.site();
-  // A peer ahead of our own log means this node lost part of its history
-  // (restored from a backup): number new writes past what the peer has, or
-  // the peer would skip them; anti-entropy brings the lost part back.
-  absl::StatusOr<bool> moved = store_->EnsureOwnSequenceAtLeast(first.from_sequence());
-  if (!moved.ok()) return ToGrpcStatus(moved.status());
-  if (*moved) {
-    std::fprintf(stderr,
-                 "historiand: peer %s has applied our log up to %llu, beyond our own: this node "
-                 "was restored; new writes continue after it; run `historian verify --peer %s "
-                 "--repair` to fetch what was lost\n",
-                 peer.c_str(), static_cast<unsigned long long>(first.from_sequence() - 1),
-                 peer.c_str());
-  }
   store_->SetPeerAcked(peer, first.from_sequence() - 1);
-  // Acks arrive on the same stream; a reader thread records them.
+  // Acks arrive on the same stream; a reader thread records them. An ack
+  // beyond what this stream has sent is a lie (it would let the log be
+  // trimmed under a real peer): it ends the stream.
+  std::atomic<uint64_t> sent{first.from_sequence() - 1};
+  std::atomic<uint64_t> bad_ack{0};
   std::thread acks([&] {
     v1::PullRequest req;
-    while (stream->Read(&req)) store_->SetPeerAcked(peer, req.applied_sequence());
+    while (stream->Read(&req)) {
+      if (req.applied_sequence() > sent.load()) {
+        bad_ack = req.applied_sequence();
+        break;
+      }
+      store_->SetPeerAcked(peer, req.applied_sequence());
+    }
   });
   uint64_t from = first.from_sequence();
   OwnLogBatch batch;
   v1::PullResponse response;
   grpc::Status status = grpc::Status::OK;
-  while (!context->IsCancelled() && !stopping_) {
+  while (!context->IsCancelled() && !stopping_ && bad_ack.load() == 0) {
     absl::Status s = store_->ReadOwnLog(from, kMaxPullBytes, &batch);
     if (!s.ok()) {
       status = ToGrpcStatus(s);
@@ -83,7 +113,14 @@ grpc::Status ReplicationService::Pull(
     response.set_pending_samples(batch.pending_samples);
     response.set_head_time_ns(batch.head_time_ns);
     from = batch.records.back().first + 1;
+    sent = from - 1;
     if (!stream->Write(response)) break;
+  }
+  if (uint64_t ack = bad_ack.load(); ack != 0) {
+    acks.join();  // it has returned (a cancel would hide this status)
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("applied_sequence: ", ack,
+                                     " is beyond what this stream has sent (", sent.load(), ")"));
   }
   context->TryCancel();  // ends the ack reader's Read
   acks.join();
@@ -93,9 +130,20 @@ grpc::Status ReplicationService::Pull(
 grpc::Status ReplicationService::Digest(grpc::ServerContext* context,
                                         const v1::DigestRequest* request,
                                         v1::DigestResponse* response) {
-  std::vector<std::string> tags(request->tags().begin(), request->tags().end());
+  // Named tags: each once (a list of one name repeated 200,000 times would
+  // digest it 200,000 times), at most --max_tags_per_query of them.
+  std::set<std::string> unique(request->tags().begin(), request->tags().end());
+  if (unique.size() > limits_.max_tags_per_query) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("tags: ", unique.size(), " distinct tags is over the limit of ",
+                     limits_.max_tags_per_query, " (--max_tags_per_query)"));
+  }
+  std::vector<std::string> tags(unique.begin(), unique.end());
+  CancellationProbe cancel(context);
   return ToGrpcStatus(ComputeDigests(store_, tags, request->start_ns(), request->end_ns(),
-                                     request->bucket_ns(), response));
+                                     request->bucket_ns(), response,
+                                     [&] { return cancel.Cancelled(); }));
 }
 
 grpc::Status ReplicationService::Fetch(grpc::ServerContext* context,

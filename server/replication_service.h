@@ -9,14 +9,16 @@
 #include <atomic>
 
 #include "historian/v1/replication.grpc.pb.h"
+#include "server/limits.h"
 #include "storage/store.h"
 
 namespace historian::server {
 
 class ReplicationService final : public v1::Replication::Service {
  public:
-  // `store` must outlive the service.
-  explicit ReplicationService(Store* store) : store_(store) {}
+  // `store` must outlive the service. Digest requests naming tags are held
+  // to limits.max_tags_per_query distinct names.
+  explicit ReplicationService(Store* store, Limits limits = {}) : store_(store), limits_(limits) {}
   // Makes every open Pull stream return (called before shutdown).
   void Stop() { stopping_ = true; }
 
@@ -29,6 +31,7 @@ class ReplicationService final : public v1::Replication::Service {
 
  private:
   Store* const store_;
+  const Limits limits_;
   std::atomic<bool> stopping_{false};
 };
 

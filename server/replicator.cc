@@ -31,6 +31,36 @@ struct Replicator::PeerState {
   uint64_t range_syncs = 0;
 };
 
+namespace {
+
+// What a peer says about its own log must hang together before it moves our
+// cursor of it: record sequences rise past our cursor; a gap's log start is
+// 1..head+1. (Records may pass the head it reports: entries are shipped once
+// durable, the head moves once they are applied.)
+absl::Status CheckPullResponse(const v1::PullResponse& resp, uint64_t applied) {
+  const uint64_t head = resp.head_sequence();
+  if (resp.gap()) {
+    if (resp.log_start_sequence() == 0 || resp.log_start_sequence() - 1 > head) {
+      return absl::DataLossError(absl::StrCat("peer gap: log_start_sequence ",
+                                              resp.log_start_sequence(), " is not in 1..", head,
+                                              "+1 (head_sequence)"));
+    }
+    return absl::OkStatus();
+  }
+  uint64_t last = applied;
+  for (const v1::LogRecord& rec : resp.records()) {
+    if (rec.sequence() <= last || rec.sequence() == UINT64_MAX) {
+      return absl::DataLossError(absl::StrCat("peer record: sequence ", rec.sequence(),
+                                              " is not above ", last,
+                                              " (the previous one) or is 2^64-1"));
+    }
+    last = rec.sequence();
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<Peer>> ParsePeers(const std::string& flag) {
   std::vector<Peer> peers;
   if (flag.empty()) return peers;
@@ -170,6 +200,12 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
       if (resp.site() != site) {
         result = absl::FailedPreconditionError(absl::StrCat(
             "peer at ", peer->peer.address, " is site '", resp.site(), "', expected '", site, "'"));
+        ctx.TryCancel();
+        break;
+      }
+      if (absl::Status valid = CheckPullResponse(resp, store_->AppliedSequence(site));
+          !valid.ok()) {
+        result = valid;
         ctx.TryCancel();
         break;
       }

@@ -1,6 +1,9 @@
 #include "server/rpc_env.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "server/logging.h"
 #include "server/status_util.h"
 
@@ -103,6 +106,33 @@ void EndRpc(const ServiceEnv& env, grpc::ServerContext* context, std::string_vie
               {"seconds", absl::StrCat(seconds)},
               {"peer", context->peer()}});
   }
+}
+
+grpc::Status EarlyTokenCheck::Process(const InputMetadata& auth_metadata, grpc::AuthContext*,
+                                      OutputMetadata*, OutputMetadata*) {
+  auto path = auth_metadata.find(":path");
+  if (env_.auth == nullptr || path == auth_metadata.end()) return grpc::Status::OK;
+  // "/historian.v1.Ingest/WriteBatch" -> "Ingest.WriteBatch".
+  absl::string_view full(path->second.data(), path->second.size());
+  if (!absl::ConsumePrefix(&full, "/historian.v1.")) return grpc::Status::OK;
+  std::string method(full);
+  std::replace(method.begin(), method.end(), '/', '.');
+  if (RolesFor(method) == 0) return grpc::Status::OK;  // RunRpc refuses it
+  auto header = auth_metadata.find("authorization");
+  absl::StatusOr<Principal> p =
+      header == auth_metadata.end()
+          ? env_.auth->AuthorizeHeader("", false, method)
+          : env_.auth->AuthorizeHeader(
+                std::string_view(header->second.data(), header->second.size()), true, method);
+  if (p.ok() || p.status().code() != absl::StatusCode::kUnauthenticated) return grpc::Status::OK;
+  const char* code = CodeName(grpc::StatusCode::UNAUTHENTICATED);
+  LogInfo("auth", "call refused",
+          {{"method", method}, {"code", code}, {"stage", "metadata, before the message"}});
+  if (env_.metrics != nullptr) {
+    env_.metrics->Add(kRpcTotalMetric,
+                      absl::StrCat(Label("method", method), ",", Label("code", code)), 1);
+  }
+  return ToGrpcStatus(p.status());
 }
 
 }  // namespace historian::server

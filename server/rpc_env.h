@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "absl/time/clock.h"
+#include "grpcpp/security/auth_metadata_processor.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
 #include "server/auth.h"
@@ -58,6 +59,27 @@ grpc::Status BeginRpc(const ServiceEnv& env, grpc::ServerContext* context, std::
 // Records the call's latency and status code.
 void EndRpc(const ServiceEnv& env, grpc::ServerContext* context, std::string_view method,
             absl::Time start, const grpc::Status& status);
+
+// Refuses calls without a known bearer token to the methods of the role
+// table on their initial metadata, before gRPC reads the request message:
+// RunRpc only sees a call once its message is read and parsed, so an
+// unauthenticated caller could make the node hold --max_message_bytes per
+// call. Logs and counts the refusal as RunRpc does. A known token with the
+// wrong role is left to RunRpc (PERMISSION_DENIED). Other methods (health
+// checks, reflection) pass. Install with SetAuthMetadataProcessor when
+// env.auth is enabled.
+class EarlyTokenCheck final : public grpc::AuthMetadataProcessor {
+ public:
+  // What `env` points to must outlive the processor.
+  explicit EarlyTokenCheck(const ServiceEnv& env) : env_(env) {}
+  bool IsBlocking() const override { return false; }  // no I/O: runs inline
+  grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
+                       OutputMetadata* consumed_auth_metadata,
+                       OutputMetadata* response_metadata) override;
+
+ private:
+  const ServiceEnv env_;
+};
 
 template <typename Body>
 grpc::Status RunRpc(const ServiceEnv& env, grpc::ServerContext* context, std::string_view method,

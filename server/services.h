@@ -82,6 +82,11 @@ class CatalogService final : public v1::Catalog::Service {
                         v1::ListTagsResponse* response) override;
 
  private:
+  // UpdateTag of retention_ns or value_type (retention drops data) needs the
+  // role of kUpdateTagDataMethod (admin); other fields need Catalog.UpdateTag.
+  grpc::Status AuthorizeDataChange(const grpc::ServerContext& context,
+                                   const engine::TagInfo& update) const;
+
   const ServiceEnv env_;
   Store* const store_;
 };

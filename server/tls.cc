@@ -4,8 +4,60 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/grpc.h"
+#include "grpc/grpc_security.h"
+#include "grpc/slice.h"
 
 namespace historian::server {
+namespace {
+
+// grpc::SecureServerCredentials (which wraps core credentials and takes a
+// processor) is not installed; this is its plaintext part. ServerCredentials'
+// AddPortToServer is a private virtual: overriding it is allowed.
+class CoreInsecureServerCredentials final : public grpc::ServerCredentials {
+ public:
+  CoreInsecureServerCredentials() : creds_(grpc_insecure_server_credentials_create()) {}
+  ~CoreInsecureServerCredentials() override { grpc_server_credentials_release(creds_); }
+
+  void SetAuthMetadataProcessor(
+      const std::shared_ptr<grpc::AuthMetadataProcessor>& processor) override {
+    processor_ = processor;
+    grpc_server_credentials_set_auth_metadata_processor(
+        creds_, grpc_auth_metadata_processor{&Process, nullptr, processor_.get()});
+  }
+
+ private:
+  int AddPortToServer(const std::string& addr, grpc_server* server) override {
+    return grpc_server_add_http2_port(server, addr.c_str(), creds_);
+  }
+
+  // Runs the processor inline (ours never blocks) on the call's metadata.
+  static void Process(void* state, grpc_auth_context*, const grpc_metadata* md, size_t num_md,
+                      grpc_process_auth_metadata_done_cb cb, void* user_data) {
+    auto* processor = static_cast<grpc::AuthMetadataProcessor*>(state);
+    grpc::AuthMetadataProcessor::InputMetadata input;
+    for (size_t i = 0; i < num_md; ++i) {
+      input.emplace(
+          grpc::string_ref(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(md[i].key)),
+                           GRPC_SLICE_LENGTH(md[i].key)),
+          grpc::string_ref(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(md[i].value)),
+                           GRPC_SLICE_LENGTH(md[i].value)));
+    }
+    grpc::AuthMetadataProcessor::OutputMetadata consumed, response;
+    grpc::Status status = processor->Process(input, nullptr, &consumed, &response);
+    cb(user_data, nullptr, 0, nullptr, 0, static_cast<grpc_status_code>(status.error_code()),
+       status.ok() ? nullptr : status.error_message().c_str());
+  }
+
+  grpc_server_credentials* const creds_;
+  std::shared_ptr<grpc::AuthMetadataProcessor> processor_;
+};
+
+}  // namespace
+
+std::shared_ptr<grpc::ServerCredentials> InsecureServerCredentialsWithProcessor() {
+  return std::make_shared<CoreInsecureServerCredentials>();
+}
 
 absl::StatusOr<std::string> ReadPemFile(const std::string& flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -40,6 +40,11 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& flag, const std::stri
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files);
 
+// Plaintext credentials that, unlike grpc::InsecureServerCredentials() (it
+// asserts), take an AuthMetadataProcessor: the core's insecure credentials
+// under a thin C++ wrapper. For checking tokens before a message is read.
+std::shared_ptr<grpc::ServerCredentials> InsecureServerCredentialsWithProcessor();
+
 // Credentials the replicator uses towards its peers: insecure without TLS,
 // otherwise TLS presenting this node's certificate.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakePeerCredentials(

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -34,17 +35,22 @@ void NoteOriginSeq(OriginSeqRanges* ranges, const std::string* origin, uint64_t 
 }
 
 bool GlobMatch(std::string_view glob, std::string_view name) {
-  // Iterative matcher with single-star backtracking: linear in practice.
-  size_t g = 0, n = 0, star = std::string_view::npos, mark = 0;
+  // Greedy, backtracking only to the last `*` (a later `*` makes earlier
+  // choices final): O(|glob| * |name|) at worst, never exponential. A run of
+  // `*` is one `*`; a trailing one matches the rest at once.
+  constexpr size_t kNone = std::string_view::npos;
+  size_t g = 0, n = 0, resume = kNone, mark = 0;
   while (n < name.size()) {
-    if (g < glob.size() && (glob[g] == '?' || glob[g] == name[n])) {
+    if (g < glob.size() && glob[g] == '*') {
+      while (g < glob.size() && glob[g] == '*') ++g;
+      if (g == glob.size()) return true;
+      resume = g;
+      mark = n;
+    } else if (g < glob.size() && (glob[g] == '?' || glob[g] == name[n])) {
       ++g;
       ++n;
-    } else if (g < glob.size() && glob[g] == '*') {
-      star = g++;
-      mark = n;
-    } else if (star != std::string_view::npos) {
-      g = star + 1;
+    } else if (resume != kNone) {
+      g = resume;
       n = ++mark;
     } else {
       return false;
@@ -446,26 +452,45 @@ absl::Status Store::DeleteTag(std::string_view name) {
 
 ListTagsResult Store::ListTags(std::string_view glob,
                                const std::map<std::string, std::string>& attributes,
-                               std::string_view page_token, size_t page_size) const {
+                               std::string_view page_token, size_t page_size,
+                               const CancelledFn& cancelled) const {
   ListTagsResult out;
-  absl::MutexLock l(&impl_->mu);
-  auto it = page_token.empty() ? impl_->tags_by_name.begin()
-                               : impl_->tags_by_name.upper_bound(page_token);
-  for (; it != impl_->tags_by_name.end(); ++it) {
-    const TagInfo& info = it->second->info;
-    if (!glob.empty() && !GlobMatch(glob, info.name)) continue;
-    bool attrs_ok = std::all_of(attributes.begin(), attributes.end(), [&](const auto& kv) {
-      auto a = info.attributes.find(kv.first);
-      return a != info.attributes.end() && a->second == kv.second;
-    });
-    if (!attrs_ok) continue;
-    if (out.tags.size() == page_size) {
-      out.next_page_token = out.tags.back().name;
-      break;
-    }
-    out.tags.push_back(info);
-  }
+  out.cancelled =
+      impl_->ScanTags(page_token, cancelled, [&](const std::string& name, const TagState& t) {
+        if (!glob.empty() && !GlobMatch(glob, name)) return true;
+        const TagInfo& info = t.info;
+        bool attrs_ok = std::all_of(attributes.begin(), attributes.end(), [&](const auto& kv) {
+          auto a = info.attributes.find(kv.first);
+          return a != info.attributes.end() && a->second == kv.second;
+        });
+        if (!attrs_ok) return true;
+        if (out.tags.size() == page_size) {
+          out.next_page_token = out.tags.back().name;
+          return false;
+        }
+        out.tags.push_back(info);
+        return true;
+      });
   return out;
+}
+
+bool Store::Impl::ScanTags(std::string_view after, const CancelledFn& cancelled,
+                           const std::function<bool(const std::string&, const TagState&)>& visit) {
+  // Bounds the time catalog_mu is held: a writer waiting for it (a tag
+  // being created) blocks new readers, so a scan yields between slices.
+  constexpr size_t kSliceTags = 256;
+  std::string resume(after);  // names are never empty: "" sorts first
+  while (true) {
+    if (cancelled && cancelled()) return true;
+    absl::ReaderMutexLock l(&catalog_mu);
+    auto it = tags_by_name.upper_bound(resume);
+    for (size_t i = 0; i < kSliceTags; ++i, ++it) {
+      if (it == tags_by_name.end()) return false;
+      if (!visit(it->first, *it->second)) return false;
+    }
+    if (it == tags_by_name.end()) return false;
+    resume = std::prev(it)->first;
+  }
 }
 
 absl::Status Store::CreateTagsForWrite(

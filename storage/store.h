@@ -99,7 +99,11 @@ struct WriteResult {
 struct ListTagsResult {
   std::vector<engine::TagInfo> tags;
   std::string next_page_token;  // empty at the end
+  bool cancelled = false;       // `cancelled` said so; tags is partial
 };
+
+// Asked between slices of a catalog scan; true stops it. May be empty.
+using CancelledFn = std::function<bool()>;
 
 // A backup directory holds this file; the first open of it (a restore) skips
 // kRestoreSequenceGap own log sequences, so writes after the restore never
@@ -176,9 +180,12 @@ class Store {
   absl::Status DeleteTag(std::string_view name);
   // Tags whose name matches `glob` (`*`, `?`; empty matches all) and whose
   // attributes include `attributes`, in name order, after `page_token`.
+  // The catalog is scanned in slices under the catalog lock only (writes
+  // never wait for a whole scan); `cancelled` is asked between slices.
   ListTagsResult ListTags(std::string_view glob,
                           const std::map<std::string, std::string>& attributes,
-                          std::string_view page_token, size_t page_size) const;
+                          std::string_view page_token, size_t page_size,
+                          const CancelledFn& cancelled = nullptr) const;
   // The tag named `name`; when missing and implicit tags are on, creates it
   // with `inferred` type. Errors: NotFound (implicit tags off),
   // InvalidArgument (bad name).
@@ -232,8 +239,10 @@ class Store {
   absl::Status LatestMany(const std::vector<TagId>& tags,
                           const std::function<void(size_t, const codec::ChunkColumns&)>& fn) const;
   // Names and ids of the tags matching `glob`, in name order, at most
-  // `limit` (a light ListTags for fan-out queries).
-  std::vector<std::pair<std::string, TagId>> MatchTags(std::string_view glob, size_t limit) const;
+  // `limit` (a light ListTags for fan-out queries). Scans as ListTags; when
+  // `cancelled` stops it the result is partial (the caller asks again).
+  std::vector<std::pair<std::string, TagId>> MatchTags(
+      std::string_view glob, size_t limit, const CancelledFn& cancelled = nullptr) const;
   // The last sample before `ts` (size 1), or empty.
   absl::Status Before(TagId tag, int64_t ts, codec::ChunkColumns* out) const;
 
@@ -259,13 +268,14 @@ class Store {
   absl::Status ReadOwnLog(uint64_t from_seq, size_t max_bytes, OwnLogBatch* out) const;
   // Waits until an own entry with sequence > seq exists, at most `timeout`.
   bool WaitForOwnEntry(uint64_t seq, absl::Duration timeout) const;
-  // Records that `site` has applied own entries up to `seq`.
+  // Records that `site` has applied own entries up to `seq`. Only sites in
+  // options().peers are recorded (they hold the log back from trimming);
+  // others are ignored, so a caller cannot make the node keep state for
+  // made-up sites. The caller checks `seq` against OwnHeadSequence().
   void SetPeerAcked(const std::string& site, uint64_t seq);
-  // Makes the next own sequence at least `seq` (durably). A peer that has
-  // applied more of our log than we have (we were restored from a backup)
-  // would otherwise skip our new writes as already applied. Returns true
-  // when the sequence moved.
-  absl::StatusOr<bool> EnsureOwnSequenceAtLeast(uint64_t seq);
+  // Highest own log sequence written durably (0: none); peers may have
+  // been sent entries up to it.
+  uint64_t OwnHeadSequence() const;
 
   // Drops every chunk of a tag with a retention whose samples are all older
   // than now - retention, with their rollups (whole chunks, never single
@@ -315,6 +325,7 @@ class Store {
 };
 
 // True when `name` matches `glob` (`*` any run, `?` one character).
+// O(|glob| * |name|) at worst (never exponential); callers bound |glob|.
 bool GlobMatch(std::string_view glob, std::string_view name);
 
 }  // namespace historian

@@ -223,6 +223,13 @@ struct Store::Impl {
     auto it = tags_by_exact_name.find(name);
     return it == tags_by_exact_name.end() ? nullptr : it->second;
   }
+  // Calls visit(name, state) for the tags after `after` in name order until
+  // it returns false or `cancelled` does (true then). Holds catalog_mu (as
+  // a reader) for a slice of tags at a time, never mu: a long glob scan
+  // neither stalls writes nor outlives its caller's deadline by much.
+  bool ScanTags(std::string_view after, const CancelledFn& cancelled,
+                const std::function<bool(const std::string&, const TagState&)>& visit)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // Adds a tag (its name must be new) to every index. Takes catalog_mu.
   void AddTagState(std::unique_ptr<TagState> state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Removes a tag from every index and keeps the state in the graveyard.

@@ -369,14 +369,14 @@ absl::Status Store::LatestMany(
   return absl::OkStatus();
 }
 
-std::vector<std::pair<std::string, TagId>> Store::MatchTags(std::string_view glob,
-                                                            size_t limit) const {
+std::vector<std::pair<std::string, TagId>> Store::MatchTags(std::string_view glob, size_t limit,
+                                                            const CancelledFn& cancelled) const {
   std::vector<std::pair<std::string, TagId>> out;
-  absl::MutexLock l(&impl_->mu);
-  for (const auto& [name, t] : impl_->tags_by_name) {
-    if (out.size() == limit) break;
-    if (glob.empty() || GlobMatch(glob, name)) out.emplace_back(name, t->info.id);
-  }
+  impl_->ScanTags("", cancelled, [&](const std::string& name, const TagState& t) {
+    if (out.size() == limit) return false;
+    if (glob.empty() || GlobMatch(glob, name)) out.emplace_back(name, t.info.id);
+    return true;
+  });
   return out;
 }
 

@@ -110,22 +110,16 @@ bool Store::WaitForOwnEntry(uint64_t seq, absl::Duration timeout) const {
   return impl_->next_seq - 1 > seq;
 }
 
-absl::StatusOr<bool> Store::EnsureOwnSequenceAtLeast(uint64_t seq) {
+uint64_t Store::OwnHeadSequence() const {
   absl::MutexLock l(&impl_->mu);
-  if (seq <= impl_->next_seq) return false;
-  // Wait for writers in flight so no group uses the old numbers after this.
-  impl_->DrainWriters();
-  std::string v;
-  engine::PutBigEndian64(seq, &v);
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  RETURN_IF_ERROR(engine::FromRocks(
-      impl_->db->db()->Put(wo, impl_->db->state(), engine::kNextSeqKey, v), "move own sequence"));
-  impl_->next_seq = seq;
-  return true;
+  // Entries are shipped once durable, before they are applied (next_seq).
+  absl::MutexLock w(&impl_->write_mu);
+  return std::max(impl_->next_seq, impl_->durable_seq) - 1;
 }
 
 void Store::SetPeerAcked(const std::string& site, uint64_t seq) {
+  const std::vector<std::string>& peers = impl_->options.peers;
+  if (std::find(peers.begin(), peers.end(), site) == peers.end()) return;
   absl::MutexLock l(&impl_->mu);
   uint64_t& acked = impl_->peer_acked[site];
   acked = std::max(acked, seq);

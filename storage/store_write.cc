@@ -93,8 +93,9 @@ std::optional<absl::StatusOr<WriteResult>> Store::Impl::Enqueue(PendingWrite* w)
       // The window is by sequence distance: sequences within `window` of the
       // highest one seen are remembered; anything older cannot be told apart
       // from a retry, so it is refused rather than silently dropped.
-      if (!batches.empty() &&
-          w->batch_seq + options.client_dedupe_window <= batches.rbegin()->first) {
+      // (Written as a distance: batch_seq + window overflows near 2^64.)
+      if (!batches.empty() && batches.rbegin()->first > w->batch_seq &&
+          batches.rbegin()->first - w->batch_seq >= options.client_dedupe_window) {
         return absl::StatusOr<WriteResult>(absl::FailedPreconditionError(absl::StrCat(
             "batch_sequence: ", w->batch_seq, " is older than the dedupe window of ",
             options.client_dedupe_window, " batches for client '", w->client_id, "' (highest ",
@@ -441,7 +442,8 @@ void Store::Impl::LeadGroup() {
         auto& batches = client_batches[p->client_id];
         batches[p->batch_seq] = p->accepted;
         uint64_t highest = batches.rbegin()->first;
-        while (batches.begin()->first + options.client_dedupe_window <= highest) {
+        while (batches.size() > 1 &&
+               highest - batches.begin()->first >= options.client_dedupe_window) {
           batches.erase(batches.begin());
         }
       }

@@ -35,7 +35,7 @@ class NodeProcess {
   void Kill();
 
   int port() const { return port_; }
-  // The running node's process id; -1 when not started or stopped.
+  // The running node's process id (-1 when not running).
   pid_t pid() const { return pid_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   const std::string& log_path() const { return log_path_; }
