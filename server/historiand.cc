@@ -69,6 +69,12 @@ ABSL_FLAG(uint32_t, max_glob_bytes, 1024,
 ABSL_FLAG(absl::Duration, max_read_range, absl::ZeroDuration(),
           "Widest end-start of one raw Query.Read (INVALID_ARGUMENT above), e.g. 8784h; 0 = no "
           "limit (default: reads are already bounded by --max_read_samples and resumable)");
+ABSL_FLAG(uint64_t, max_query_cells, 4000000,
+          "Query cells (about 32 bytes of answer each) one Aggregate, Interpolate or Plot request "
+          "may build; 0: no limit");
+ABSL_FLAG(uint64_t, max_query_cells_in_flight, 16000000,
+          "Query cells all running Aggregate, Interpolate and Plot calls may hold together; 0: "
+          "no limit");
 ABSL_FLAG(uint32_t, max_streams_per_client, 64,
           "Ingest.Write + Query.Read streams one client (token, or IP without --token_file) may "
           "hold open; 0 = no limit");
@@ -203,6 +209,8 @@ int Run() {
   limits.max_read_range_ns = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_max_read_range));
   limits.max_streams_per_client = absl::GetFlag(FLAGS_max_streams_per_client);
   limits.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  limits.max_query_cells = absl::GetFlag(FLAGS_max_query_cells);
+  limits.max_query_cells_in_flight = absl::GetFlag(FLAGS_max_query_cells_in_flight);
   limits.max_glob_bytes = absl::GetFlag(FLAGS_max_glob_bytes);
   limits.max_tag_description_bytes = absl::GetFlag(FLAGS_max_tag_description_bytes);
   limits.max_tag_unit_bytes = absl::GetFlag(FLAGS_max_tag_unit_bytes);
@@ -216,6 +224,7 @@ int Run() {
   server::StreamLimiter replication_streams(limits.max_replication_streams_per_peer,
                                             "Replication.Pull/Replication.Fetch",
                                             "max_replication_streams_per_peer");
+  server::QueryBudget query_budget(limits.max_query_cells_in_flight);
   server::WriteGate write_gate(store->get(), options.path,
                                absl::GetFlag(FLAGS_min_free_disk_bytes));
   server::ServiceEnv env;
@@ -226,6 +235,7 @@ int Run() {
   env.streams = &streams;
   env.replication_streams = &replication_streams;
   env.write_gate = &write_gate;
+  env.query_budget = &query_budget;
 
   // Tokens are checked on a call's metadata, before its message is read.
   if (auth != nullptr) {

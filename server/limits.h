@@ -38,6 +38,14 @@ struct Limits {
   // Largest gRPC message the node receives (bytes); larger ones fail with
   // RESOURCE_EXHAUSTED from gRPC itself. Default: 64 MiB.
   int32_t max_message_bytes = 64 << 20;
+  // Query cells one Aggregate, Interpolate or Plot request may build; 0: no
+  // limit. A cell is about 32 bytes of the answer being built: per tag, an
+  // aggregate window is (functions + 4) cells, an interpolated point 8 and a
+  // plot bucket 32 (up to four samples). Default: 4,000,000 (~128 MB).
+  uint64_t max_query_cells = 4000000;
+  // Query cells all running Aggregate, Interpolate and Plot calls of the
+  // node may hold together (QueryBudget); 0: no limit. Default: 16,000,000.
+  uint64_t max_query_cells_in_flight = 16000000;
   // Bytes of one tag-name glob (ListTags, Latest). Default: 1024 (a tag name
   // has at most 256).
   uint32_t max_glob_bytes = 1024;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "absl/numeric/int128.h"
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
 #include "server/cancellation.h"
@@ -13,6 +14,7 @@
 #include "storage/query/aggregator.h"
 #include "storage/query/interpolator.h"
 #include "storage/query/plotter.h"
+#include "storage/query/window_math.h"
 
 namespace historian::server {
 namespace {
@@ -53,10 +55,15 @@ struct Segment {
   int64_t from, to, width;
 };
 
-int64_t FloorTo(int64_t x, int64_t w) { return engine::BucketStart(x, w); }
-int64_t CeilTo(int64_t x, int64_t w) {
-  int64_t f = FloorTo(x, w);
-  return f == x || f > kMaxTimestamp - w ? f : f + w;
+// The multiple of w (> 0) at or below / at or above x, in 128 bits: near the
+// int64 bounds it may lie outside them.
+absl::int128 FloorTo(int64_t x, int64_t w) {
+  absl::int128 f = absl::int128(x) / w * w;  // rounds toward zero
+  return f > x ? f - w : f;
+}
+absl::int128 CeilTo(int64_t x, int64_t w) {
+  absl::int128 f = FloorTo(x, w);
+  return f == x ? f : f + w;
 }
 
 // Splits [a, z) into raw edges and the widest rollup buckets that fit inside
@@ -69,28 +76,33 @@ void Decompose(int64_t a, int64_t z, int64_t limit, size_t level, std::vector<Se
     return;
   }
   int64_t w = engine::kRollupWidths[level];
-  int64_t r0 = CeilTo(a, w), r1 = FloorTo(std::min(z, limit), w);
-  if (r1 <= r0 || r0 < a) {
+  absl::int128 c0 = CeilTo(a, w), c1 = FloorTo(std::min(z, limit), w);
+  if (c1 <= c0) {
     Decompose(a, z, limit, level + 1, out);
     return;
   }
+  // a <= r0 < r1 <= z: both within int64.
+  const int64_t r0 = static_cast<int64_t>(c0), r1 = static_cast<int64_t>(c1);
   Decompose(a, r0, limit, level + 1, out);
   out->push_back({r0, r1, w});
   Decompose(r1, z, limit, level + 1, out);
 }
 
 // Per window (so a bucket never straddles two), then adjacent pieces of the
-// same kind merged.
-std::vector<Segment> PlanSegments(int64_t start, int64_t end, int64_t step, int64_t unsealed_from,
-                                  int64_t anchor) {
+// same kind merged. The windows are [anchor + k*step, ...) (anchor <= start)
+// clipped to [start, end); each step moves on by at least 1 ns and stops at
+// end, so the loop ends at the int64 bounds too.
+absl::StatusOr<std::vector<Segment>> PlanSegments(int64_t start, int64_t end, uint64_t step,
+                                                  int64_t unsealed_from, int64_t anchor,
+                                                  CancellationProbe* cancel) {
   std::vector<Segment> pieces;
+  uint64_t windows = 0;
   for (int64_t a = start; a < end;) {
-    // Windows are [anchor + k*step, ...) clipped to [start, end).
-    uint64_t k =
-        (static_cast<uint64_t>(a) - static_cast<uint64_t>(anchor)) / static_cast<uint64_t>(step);
-    int64_t k_end =
-        static_cast<int64_t>(static_cast<uint64_t>(anchor) + (k + 1) * static_cast<uint64_t>(step));
-    int64_t z = k_end > end || k_end <= a ? end : k_end;
+    if ((++windows & 1023) == 0 && cancel->Cancelled()) {
+      return absl::CancelledError("cancelled by the client");
+    }
+    // a - anchor <= 2^64 - 2 (a < end), so k + 1 does not wrap.
+    int64_t z = query::StepPoint(anchor, step, query::StepOf(anchor, step, a) + 1, end);
     Decompose(a, z, unsealed_from, 0, &pieces);
     a = z;
   }
@@ -172,9 +184,11 @@ absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::
   // Whole 1-hour buckets of sealed data come from rollups;
   // raw samples only at window edges and for what is not sealed yet.
   bool rollups = !spec.good_only && spec.max_gap == 0 && tag.type != ValueType::kString;
-  std::vector<Segment> plan = rollups ? PlanSegments(spec.start, spec.end, spec.step,
-                                                     store->UnsealedFrom(tag.id), spec.start)
-                                      : std::vector<Segment>{{spec.start, spec.end, 0}};
+  std::vector<Segment> plan = {{spec.start, spec.end, 0}};
+  if (rollups) {
+    ASSIGN_OR_RETURN(plan, PlanSegments(spec.start, spec.end, static_cast<uint64_t>(spec.step),
+                                        store->UnsealedFrom(tag.id), spec.start, cancel));
+  }
   RETURN_IF_ERROR(RunPlan(
       store, cancel, tag.id, plan, [&](const codec::ChunkColumns& piece) { agg.Add(piece); },
       [&](int64_t bucket, int64_t width, const engine::Rollup& r) {
@@ -182,6 +196,8 @@ absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::
       }));
   series->set_tag(tag.name);
   const query::WindowResults windows = agg.Finish();
+  // A cancelled Finish stops early with some windows missing.
+  if (cancel->Cancelled()) return absl::CancelledError("cancelled by the client");
   if (columns) {
     series->mutable_counts()->Add(windows.counts.begin(), windows.counts.end());
     series->mutable_values()->Add(windows.values.begin(), windows.values.end());
@@ -189,8 +205,11 @@ absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::
   }
   series->mutable_windows()->Reserve(static_cast<int>(windows.size()));
   for (size_t k = 0; k < windows.size(); ++k) {
+    if ((k & 4095) == 4095 && cancel->Cancelled()) {
+      return absl::CancelledError("cancelled by the client");
+    }
     v1::AggregateWindow* out = series->add_windows();
-    out->set_start_ns(spec.start + static_cast<int64_t>(k) * spec.step);
+    out->set_start_ns(query::WindowStart(spec, k));
     out->set_count(windows.counts[k]);
     out->mutable_values()->Add(windows.values.begin() + k * windows.functions,
                                windows.values.begin() + (k + 1) * windows.functions);
@@ -198,8 +217,32 @@ absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::
   return absl::OkStatus();
 }
 
-absl::Status Aggregate(Store* store, grpc::ServerContext* context, const Limits& limits,
-                       const v1::AggregateRequest& request, v1::AggregateResponse* response) {
+// Query cells (limits.h): about 32 bytes of answer each.
+constexpr uint64_t kCellsPerWindowState = 4;  // plus one per function
+constexpr uint64_t kCellsPerPoint = 8;        // a Sample message (~230 bytes measured)
+constexpr uint64_t kCellsPerPlotBucket = 32;  // up to four samples
+
+// Checks `cells` (described by `what`, e.g. "tags x windows x (functions +
+// 4) = 1 x 10 x 5") against --max_query_cells, then takes them from the
+// node's budget into *lease.
+absl::Status TakeCells(const Limits& limits, QueryBudget* budget, absl::uint128 cells,
+                       const std::string& what, QueryBudget::Lease* lease) {
+  if (limits.max_query_cells != 0 && cells > limits.max_query_cells) {
+    const std::string count = absl::Uint128High64(cells) != 0
+                                  ? std::string("over 2^64")
+                                  : absl::StrCat(absl::Uint128Low64(cells));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "query: ", what, " = ", count, " cells, over the limit of ", limits.max_query_cells,
+        " (--max_query_cells); ask for fewer tags, windows, functions, points or buckets"));
+  }
+  if (budget == nullptr) return absl::OkStatus();
+  const uint64_t clamped = absl::Uint128High64(cells) != 0 ? UINT64_MAX : absl::Uint128Low64(cells);
+  return budget->Acquire(clamped, lease);
+}
+
+absl::Status Aggregate(Store* store, QueryBudget* budget, grpc::ServerContext* context,
+                       const Limits& limits, const v1::AggregateRequest& request,
+                       v1::AggregateResponse* response) {
   auto tags = ResolveTags(store, request.tags(), limits);
   if (!tags.ok()) return tags.status();
   CancellationProbe cancel(context);
@@ -209,6 +252,7 @@ absl::Status Aggregate(Store* store, grpc::ServerContext* context, const Limits&
   spec.step = request.step_ns();
   spec.good_only = request.good_only();
   spec.max_gap = request.max_gap_ns();
+  spec.cancelled = [&cancel] { return cancel.Cancelled(); };
   for (int f : request.functions()) {
     auto fn = AggFnFromProto(f);
     if (!fn.ok()) return fn.status();
@@ -219,6 +263,13 @@ absl::Status Aggregate(Store* store, grpc::ServerContext* context, const Limits&
       return absl::InvalidArgumentError(absl::StrCat(s.message(), " (tag '", tag.name, "')"));
     }
   }
+  const uint64_t windows = query::NumWindows(spec);
+  const uint64_t per_window = spec.functions.size() + kCellsPerWindowState;
+  QueryBudget::Lease lease;
+  RETURN_IF_ERROR(TakeCells(limits, budget, absl::uint128(tags->size()) * windows * per_window,
+                            absl::StrCat("tags x windows x (functions + ", kCellsPerWindowState,
+                                         ") = ", tags->size(), " x ", windows, " x ", per_window),
+                            &lease));
   // Tags are independent: spread them over the cores, each into its own
   // series (added up front, so the response is in request order).
   for (size_t i = 0; i < tags->size(); ++i) response->add_series();
@@ -228,8 +279,9 @@ absl::Status Aggregate(Store* store, grpc::ServerContext* context, const Limits&
   });
 }
 
-absl::Status Interpolate(Store* store, grpc::ServerContext* context, const Limits& limits,
-                         const v1::InterpolateRequest& request, v1::InterpolateResponse* response) {
+absl::Status Interpolate(Store* store, QueryBudget* budget, grpc::ServerContext* context,
+                         const Limits& limits, const v1::InterpolateRequest& request,
+                         v1::InterpolateResponse* response) {
   auto tags = ResolveTags(store, request.tags(), limits);
   if (!tags.ok()) return tags.status();
   CancellationProbe cancel(context);
@@ -238,6 +290,7 @@ absl::Status Interpolate(Store* store, grpc::ServerContext* context, const Limit
   spec.end = request.end_ns();
   spec.step = request.step_ns();
   spec.max_gap = request.max_gap_ns();
+  spec.cancelled = [&cancel] { return cancel.Cancelled(); };
   switch (request.method()) {
     case v1::PREVIOUS:
       spec.method = query::InterpolationMethod::kPrevious;
@@ -249,6 +302,12 @@ absl::Status Interpolate(Store* store, grpc::ServerContext* context, const Limit
       return absl::InvalidArgumentError("method: must be PREVIOUS or LINEAR");
   }
   if (absl::Status s = query::ValidateInterpolateSpec(spec); !s.ok()) return s;
+  const uint64_t points = query::NumPoints(spec);
+  QueryBudget::Lease lease;
+  RETURN_IF_ERROR(TakeCells(limits, budget, absl::uint128(tags->size()) * points * kCellsPerPoint,
+                            absl::StrCat("tags x points x ", kCellsPerPoint, " = ", tags->size(),
+                                         " x ", points, " x ", kCellsPerPoint),
+                            &lease));
   codec::ChunkColumns edge;
   for (const engine::TagInfo& tag : *tags) {
     query::Interpolator interp(spec, tag.type);
@@ -262,9 +321,14 @@ absl::Status Interpolate(Store* store, grpc::ServerContext* context, const Limit
     }
     if (edge.size() == 1) interp.SetNext(edge, 0);
     query::InterpolatedPoints points = interp.Finish();
+    // A cancelled Finish stops early with some points missing.
+    if (cancel.Cancelled()) return absl::CancelledError("cancelled by the client");
     v1::InterpolatedSeries* series = response->add_series();
     series->set_tag(tag.name);
     for (size_t i = 0; i < points.cols.size(); ++i) {
+      if ((i & 4095) == 4095 && cancel.Cancelled()) {
+        return absl::CancelledError("cancelled by the client");
+      }
       v1::Sample* sample = series->add_samples();
       SampleToProto(points.cols, i, sample);
       if (!points.has_value[i]) sample->clear_value();
@@ -273,8 +337,9 @@ absl::Status Interpolate(Store* store, grpc::ServerContext* context, const Limit
   return absl::OkStatus();
 }
 
-absl::Status Plot(Store* store, grpc::ServerContext* context, const Limits& limits,
-                  const v1::PlotRequest& request, v1::PlotResponse* response) {
+absl::Status Plot(Store* store, QueryBudget* budget, grpc::ServerContext* context,
+                  const Limits& limits, const v1::PlotRequest& request,
+                  v1::PlotResponse* response) {
   auto tags = ResolveTags(store, request.tags(), limits);
   if (!tags.ok()) return tags.status();
   CancellationProbe cancel(context);
@@ -283,24 +348,35 @@ absl::Status Plot(Store* store, grpc::ServerContext* context, const Limits& limi
       !s.ok()) {
     return s;
   }
+  QueryBudget::Lease lease;
+  RETURN_IF_ERROR(TakeCells(
+      limits, budget, absl::uint128(tags->size()) * request.buckets() * kCellsPerPlotBucket,
+      absl::StrCat("tags x buckets x ", kCellsPerPlotBucket, " = ", tags->size(), " x ",
+                   request.buckets(), " x ", kCellsPerPlotBucket),
+      &lease));
+  // Whole rollup buckets inside a plot bucket give its first/last/min/max
+  // without reading their samples.
+  const query::PlotGrid grid =
+      query::PlotGridFor(request.start_ns(), request.end_ns(), request.buckets());
   for (const engine::TagInfo& tag : *tags) {
     query::Plotter plotter(request.start_ns(), request.end_ns(), request.buckets(), tag.type);
-    // Whole rollup buckets inside a plot bucket give its first/last/min/max
-    // without reading their samples.
-    const query::PlotGrid grid =
-        query::PlotGridFor(request.start_ns(), request.end_ns(), request.buckets());
-    std::vector<Segment> plan =
-        tag.type == ValueType::kString
-            ? std::vector<Segment>{{request.start_ns(), request.end_ns(), 0}}
-            : PlanSegments(request.start_ns(), request.end_ns(), grid.width,
-                           store->UnsealedFrom(tag.id), grid.anchor);
+    std::vector<Segment> plan = {{request.start_ns(), request.end_ns(), 0}};
+    if (tag.type != ValueType::kString) {
+      ASSIGN_OR_RETURN(plan, PlanSegments(request.start_ns(), request.end_ns(), grid.width,
+                                          store->UnsealedFrom(tag.id), grid.anchor, &cancel));
+    }
     RETURN_IF_ERROR(RunPlan(
         store, &cancel, tag.id, plan, [&](const codec::ChunkColumns& piece) { plotter.Add(piece); },
         [&](int64_t bucket, int64_t, const engine::Rollup& r) { plotter.AddRollup(bucket, r); }));
     codec::ChunkColumns points = plotter.Finish();
     v1::PlotSeries* series = response->add_series();
     series->set_tag(tag.name);
-    for (size_t i = 0; i < points.size(); ++i) SampleToProto(points, i, series->add_samples());
+    for (size_t i = 0; i < points.size(); ++i) {
+      if ((i & 4095) == 4095 && cancel.Cancelled()) {
+        return absl::CancelledError("cancelled by the client");
+      }
+      SampleToProto(points, i, series->add_samples());
+    }
   }
   return absl::OkStatus();
 }
@@ -311,7 +387,8 @@ grpc::Status QueryService::Aggregate(grpc::ServerContext* context,
                                      const v1::AggregateRequest* request,
                                      v1::AggregateResponse* response) {
   return RunRpc(env_, context, "Query.Aggregate", RpcKind::kUnary, [&] {
-    return ToGrpcStatus(server::Aggregate(store_, context, limits_, *request, response));
+    return ToGrpcStatus(
+        server::Aggregate(store_, env_.query_budget, context, limits_, *request, response));
   });
 }
 
@@ -319,14 +396,16 @@ grpc::Status QueryService::Interpolate(grpc::ServerContext* context,
                                        const v1::InterpolateRequest* request,
                                        v1::InterpolateResponse* response) {
   return RunRpc(env_, context, "Query.Interpolate", RpcKind::kUnary, [&] {
-    return ToGrpcStatus(server::Interpolate(store_, context, limits_, *request, response));
+    return ToGrpcStatus(
+        server::Interpolate(store_, env_.query_budget, context, limits_, *request, response));
   });
 }
 
 grpc::Status QueryService::Plot(grpc::ServerContext* context, const v1::PlotRequest* request,
                                 v1::PlotResponse* response) {
   return RunRpc(env_, context, "Query.Plot", RpcKind::kUnary, [&] {
-    return ToGrpcStatus(server::Plot(store_, context, limits_, *request, response));
+    return ToGrpcStatus(
+        server::Plot(store_, env_.query_budget, context, limits_, *request, response));
   });
 }
 

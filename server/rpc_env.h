@@ -21,6 +21,7 @@
 #include "server/auth.h"
 #include "server/limits.h"
 #include "server/metrics.h"
+#include "server/query_budget.h"
 #include "server/stream_limiter.h"
 #include "server/write_gate.h"
 #include "storage/store.h"
@@ -38,6 +39,8 @@ struct ServiceEnv {
   // Replication.Pull/Fetch streams per peer (each holds a thread or two).
   StreamLimiter* replication_streams = nullptr;
   WriteGate* write_gate = nullptr;
+  // Node-wide query cells (--max_query_cells_in_flight); null: no limit.
+  QueryBudget* query_budget = nullptr;
 };
 
 // kStream takes a slot of env.streams, kReplicationStream one of

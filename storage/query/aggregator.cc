@@ -5,16 +5,25 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "storage/query/window_math.h"
 
 namespace historian::query {
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-uint64_t NumWindows(const AggregateSpec& s) {
-  uint64_t span = static_cast<uint64_t>(s.end) - static_cast<uint64_t>(s.start);
-  return span / static_cast<uint64_t>(s.step) + (span % static_cast<uint64_t>(s.step) != 0);
+// End of window k: min(end, start + (k + 1) * step).
+int64_t WindowEnd(const AggregateSpec& s, uint64_t k) {
+  return StepPoint(s.start, static_cast<uint64_t>(s.step), k + 1, s.end);
 }
 }  // namespace
+
+uint64_t NumWindows(const AggregateSpec& s) {
+  return NumSteps(s.start, s.end, static_cast<uint64_t>(s.step));
+}
+
+int64_t WindowStart(const AggregateSpec& s, uint64_t k) {
+  return StepPoint(s.start, static_cast<uint64_t>(s.step), k, s.end);
+}
 
 double NumericValue(const codec::ChunkColumns& cols, size_t i) {
   switch (cols.type) {
@@ -63,8 +72,14 @@ Aggregator::Aggregator(const AggregateSpec& spec, ValueType type)
 }
 
 size_t Aggregator::WindowOf(int64_t ts) const {
-  return (static_cast<uint64_t>(ts) - static_cast<uint64_t>(spec_.start)) /
-         static_cast<uint64_t>(spec_.step);
+  return StepOf(spec_.start, static_cast<uint64_t>(spec_.step), ts);
+}
+
+bool Aggregator::Stopping() {
+  if (stopped_) return true;
+  if (!spec_.cancelled || (++polls_ & 4095) != 0) return false;
+  stopped_ = spec_.cancelled();
+  return stopped_;
 }
 
 void Aggregator::SetPrevious(const codec::ChunkColumns& cols, size_t i) {
@@ -77,12 +92,12 @@ void Aggregator::Hold(int64_t from, int64_t to, double value) {
   if (std::isnan(value)) return;
   from = std::max(from, spec_.start);
   to = std::min(to, spec_.end);
-  while (from < to) {
+  while (from < to && !Stopping()) {
     size_t w = WindowOf(from);
-    int64_t window_end = spec_.start + static_cast<int64_t>(w + 1) * spec_.step;
-    int64_t piece_end = std::min(to, window_end);
+    int64_t piece_end = std::min(to, WindowEnd(spec_, w));
     Window& win = windows_[w];
-    win.twa_integral += value * static_cast<double>(piece_end - from);
+    // A piece lies inside one window, at most step (<= INT64_MAX) long.
+    win.twa_integral += value * static_cast<double>(Span(from, piece_end));
     win.twa_covered += piece_end - from;
     from = piece_end;
   }
@@ -91,9 +106,8 @@ void Aggregator::Hold(int64_t from, int64_t to, double value) {
 void Aggregator::AddOne(int64_t ts, double v) {
   if (ts < cur_start_ || ts >= cur_end_) {
     cur_w_ = WindowOf(ts);
-    cur_start_ = spec_.start + static_cast<int64_t>(cur_w_) * spec_.step;
-    uint64_t left = static_cast<uint64_t>(spec_.end) - static_cast<uint64_t>(cur_start_);
-    cur_end_ = left <= static_cast<uint64_t>(spec_.step) ? spec_.end : cur_start_ + spec_.step;
+    cur_start_ = WindowStart(spec_, cur_w_);
+    cur_end_ = WindowEnd(spec_, cur_w_);
   }
   Window& w = windows_[cur_w_];
   if (w.count == 0) w.first = v;
@@ -118,7 +132,9 @@ void Aggregator::AddOne(int64_t ts, double v) {
     auto [hts, hv] = *held_;
     if (want_twa_) {
       int64_t until = ts;
-      if (spec_.max_gap > 0 && ts - hts > spec_.max_gap) until = hts + spec_.max_gap;
+      if (spec_.max_gap > 0 && Span(hts, ts) > static_cast<uint64_t>(spec_.max_gap)) {
+        until = hts + spec_.max_gap;  // below ts: no overflow
+      }
       Hold(hts, until, hv);
     }
     if (want_delta_ && !std::isnan(v) && !std::isnan(hv)) {
@@ -194,9 +210,7 @@ void Aggregator::AddDoubleRuns(const codec::ChunkColumns& cols) {
   const size_t stop = static_cast<size_t>(std::lower_bound(ts + i, ts + n, spec_.end) - ts);
   while (i < stop) {
     const size_t w = WindowOf(ts[i]);
-    const int64_t start = spec_.start + static_cast<int64_t>(w) * spec_.step;
-    const uint64_t left = static_cast<uint64_t>(spec_.end) - static_cast<uint64_t>(start);
-    const int64_t end = left <= static_cast<uint64_t>(spec_.step) ? spec_.end : start + spec_.step;
+    const int64_t end = WindowEnd(spec_, w);
     const size_t j = static_cast<size_t>(std::lower_bound(ts + i, ts + stop, end) - ts);
     Window& win = windows_[w];
     if (win.count == 0) win.first = v[i];
@@ -222,6 +236,7 @@ void Aggregator::Add(const codec::ChunkColumns& cols) {
 }
 
 void Aggregator::AddRollup(int64_t bucket_start, int64_t bucket_end, const engine::Rollup& r) {
+  if (bucket_start < spec_.start || bucket_start >= spec_.end) return;  // not of this query
   Window& w = windows_[WindowOf(bucket_start)];
   if (w.count == 0) w.first = r.first;
   w.last = r.last;
@@ -266,7 +281,10 @@ WindowResults Aggregator::Finish() {
   if (held_) {
     auto [hts, hv] = *held_;
     int64_t until = spec_.end;
-    if (spec_.max_gap > 0 && until - hts > spec_.max_gap) until = hts + spec_.max_gap;
+    if (spec_.max_gap > 0 && hts < until &&
+        Span(hts, until) > static_cast<uint64_t>(spec_.max_gap)) {
+      until = hts + spec_.max_gap;  // below end: no overflow
+    }
     Hold(hts, until, hv);
     held_.reset();
   }
@@ -274,10 +292,10 @@ WindowResults Aggregator::Finish() {
   out.functions = spec_.functions.size();
   out.counts.reserve(windows_.size());
   out.values.reserve(windows_.size() * out.functions);
-  for (size_t k = 0; k < windows_.size(); ++k) {
+  for (size_t k = 0; k < windows_.size() && !Stopping(); ++k) {
     const Window& w = windows_[k];
-    const int64_t start = spec_.start + static_cast<int64_t>(k) * spec_.step;
-    int64_t length = std::min(spec_.end, start + spec_.step) - start;
+    // At most step (<= INT64_MAX) long.
+    const int64_t length = WindowEnd(spec_, k) - WindowStart(spec_, k);
     out.counts.push_back(w.count);
     for (AggFn f : spec_.functions) {
       double v = kNaN;

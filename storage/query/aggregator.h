@@ -23,6 +23,7 @@
 #define HISTORIAN_STORAGE_QUERY_AGGREGATOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -41,11 +42,15 @@ struct AggregateSpec {
   std::vector<AggFn> functions;
   bool good_only = false;
   int64_t max_gap = 0;  // 0: no limit
+  // Asked now and then by the loops over windows (may be empty); once it
+  // returns true the builder skips the rest of its work, and its results
+  // are incomplete (the caller answers CANCELLED).
+  std::function<bool()> cancelled;
 };
 
 // Every window of a query, empty ones included, as flat columns (one
 // allocation each, however many windows): window k starts at
-// spec.start + k * spec.step.
+// spec.start + k * spec.step (WindowStart: exact at the int64 bounds).
 struct WindowResults {
   size_t functions = 0;
   std::vector<uint64_t> counts;  // samples per window
@@ -55,6 +60,12 @@ struct WindowResults {
 
 // Most windows one request may produce.
 inline constexpr uint64_t kMaxWindows = 1000000;
+
+// Windows of the spec: ceil((end - start) / step). REQUIRES: start < end,
+// step > 0.
+uint64_t NumWindows(const AggregateSpec& spec);
+// Start of window k (< NumWindows(spec)).
+int64_t WindowStart(const AggregateSpec& spec, uint64_t k);
 
 // InvalidArgument naming the field: start >= end, step <= 0, too many
 // windows, no functions, a function the value type does not support.
@@ -96,6 +107,8 @@ class Aggregator {
   // asked (no good_only): takes each window's run of samples in one tight
   // loop. Same results, bit for bit, as AddOne sample by sample.
   void AddDoubleRuns(const codec::ChunkColumns& cols);
+  // True once spec_.cancelled said so; asks it every 4096 window steps.
+  bool Stopping();
 
   const AggregateSpec spec_;
   const ValueType type_;
@@ -108,6 +121,8 @@ class Aggregator {
   // The window of the last sample, to skip the division for the next one.
   size_t cur_w_ = 0;
   int64_t cur_start_ = 1, cur_end_ = 0;
+  uint64_t polls_ = 0;
+  bool stopped_ = false;
   std::vector<Window> windows_;
   std::optional<std::pair<int64_t, double>> held_;  // last sample, for TWA and DELTA
 };

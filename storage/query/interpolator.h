@@ -17,6 +17,7 @@
 #define HISTORIAN_STORAGE_QUERY_INTERPOLATOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -32,6 +33,10 @@ struct InterpolateSpec {
   int64_t step = 0;
   InterpolationMethod method = InterpolationMethod::kPrevious;
   int64_t max_gap = 0;
+  // Asked every 4096 points (may be empty); once it returns true no more
+  // points are made and the result is incomplete (the caller answers
+  // CANCELLED).
+  std::function<bool()> cancelled;
 };
 
 struct InterpolatedPoints {
@@ -42,6 +47,10 @@ struct InterpolatedPoints {
 };
 
 inline constexpr uint64_t kMaxInterpolatedPoints = 1000000;
+
+// Points of the spec: ceil((end - start) / step). REQUIRES: start < end,
+// step > 0.
+uint64_t NumPoints(const InterpolateSpec& spec);
 
 absl::Status ValidateInterpolateSpec(const InterpolateSpec& spec);
 
@@ -67,6 +76,7 @@ class Interpolator {
   codec::ChunkColumns prev_;  // 0 or 1 sample
   uint64_t next_k_ = 0;
   uint64_t num_points_;
+  bool stopped_ = false;
 };
 
 }  // namespace historian::query

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <vector>
 
+#include "absl/numeric/int128.h"
 #include "absl/strings/str_cat.h"
 #include "storage/engine/columns.h"
 #include "storage/query/aggregator.h"
+#include "storage/query/window_math.h"
 
 namespace historian::query {
 
@@ -23,12 +25,17 @@ absl::Status ValidatePlotSpec(int64_t start, int64_t end, uint32_t buckets) {
 }
 
 PlotGrid PlotGridFor(int64_t start, int64_t end, uint32_t buckets) {
-  uint64_t width = std::max<uint64_t>(
-      1, ((static_cast<uint64_t>(end) - static_cast<uint64_t>(start)) + buckets - 1) / buckets);
-  const uint64_t hour = static_cast<uint64_t>(engine::kRollupHour);
-  if (width < 2 * hour) return {start, static_cast<int64_t>(width)};
-  width = (width + hour - 1) / hour * hour;
-  return {engine::BucketStart(start, engine::kRollupHour), static_cast<int64_t>(width)};
+  // In 128 bits: the span is up to 2^64 - 1, and rounding up may pass it.
+  const uint64_t width = std::max<uint64_t>(1, NumSteps(start, end, buckets));
+  const absl::int128 hour = engine::kRollupHour;
+  if (width < 2 * hour) return {start, width};
+  const absl::int128 rounded = (absl::int128(width) + hour - 1) / hour * hour;
+  absl::int128 anchor = absl::int128(start) / hour * hour;
+  if (anchor > start) anchor -= hour;  // floor for negative times
+  if (anchor < absl::int128(kMinTimestamp) || rounded > absl::int128(UINT64_MAX)) {
+    return {start, width};
+  }
+  return {static_cast<int64_t>(anchor), static_cast<uint64_t>(rounded)};
 }
 
 Plotter::Plotter(int64_t start, int64_t end, uint32_t buckets, ValueType type)
@@ -65,18 +72,24 @@ const codec::ChunkColumns& Plotter::Sample(int64_t ts, double v, uint32_t q) {
   scratch_.timestamps.push_back(ts);
   scratch_.qualities.push_back(q);
   switch (out_.type) {
-    case ValueType::kDouble: scratch_.doubles.push_back(v); break;
-    case ValueType::kInt64: scratch_.ints.push_back(static_cast<int64_t>(v)); break;
-    case ValueType::kBool: scratch_.bools.push_back(v != 0); break;
-    default: break;
+    case ValueType::kDouble:
+      scratch_.doubles.push_back(v);
+      break;
+    case ValueType::kInt64:
+      scratch_.ints.push_back(static_cast<int64_t>(v));
+      break;
+    case ValueType::kBool:
+      scratch_.bools.push_back(v != 0);
+      break;
+    default:
+      break;
   }
   return scratch_;
 }
 
 void Plotter::AddRollup(int64_t bucket_start, const engine::Rollup& r) {
-  int64_t b = static_cast<int64_t>(
-      (static_cast<uint64_t>(bucket_start) - static_cast<uint64_t>(grid_.anchor)) /
-      static_cast<uint64_t>(grid_.width));
+  if (bucket_start < grid_.anchor) return;  // not of this plot
+  int64_t b = static_cast<int64_t>(StepOf(grid_.anchor, grid_.width, bucket_start));
   // In time order: first, then min/max (wherever they are), then last.
   Consider(Sample(r.first_ts, r.first, r.first_q), b);
   if (numeric_ && r.n > 0) {
@@ -117,8 +130,7 @@ void Plotter::Add(const codec::ChunkColumns& cols) {
   for (size_t i = 0; i < cols.size(); ++i) {
     int64_t ts = cols.timestamps[i];
     if (ts < start_ || ts >= end_) continue;
-    int64_t b = static_cast<int64_t>((static_cast<uint64_t>(ts) - static_cast<uint64_t>(grid_.anchor)) /
-                                     static_cast<uint64_t>(grid_.width));
+    int64_t b = static_cast<int64_t>(StepOf(grid_.anchor, grid_.width, ts));
     if (b != bucket_) {
       Flush();
       bucket_ = b;

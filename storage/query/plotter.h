@@ -24,10 +24,13 @@ inline constexpr uint32_t kMaxPlotBuckets = 100000;
 // it is 2 hours or more it is rounded up to whole hours and the buckets are
 // aligned to the hour (anchor = start rounded down to the hour), so every
 // whole hour inside a bucket comes from rollups and only the two ends of the
-// range read raw samples. There are never more than `buckets` buckets.
+// range read raw samples (unless the hour below start is below INT64_MIN,
+// or the rounded width does not fit in 64 bits: then anchor = start and the
+// width is not rounded). The width is up to 2^64 - 1 (one bucket over the
+// whole int64 range).
 struct PlotGrid {
   int64_t anchor;
-  int64_t width;
+  uint64_t width;
 };
 PlotGrid PlotGridFor(int64_t start, int64_t end, uint32_t buckets);
 
@@ -56,7 +59,7 @@ class Plotter {
   const bool numeric_;
   codec::ChunkColumns out_;
   // The current bucket: its candidate samples (first, last, min, max).
-  int64_t bucket_ = -1;
+  int64_t bucket_ = -1;  // -1: none yet
   codec::ChunkColumns first_, last_, min_, max_;
   codec::ChunkColumns scratch_;
 };

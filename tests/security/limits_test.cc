@@ -29,7 +29,8 @@ class LimitsTest : public ::testing::Test {
         dir_.Sub("node"),
         std::vector<std::string>{"--max_message_bytes=100000", "--max_samples_per_batch=10",
                                  "--max_tags_per_query=2", "--max_read_range=1h",
-                                 "--max_streams_per_client=2"});
+                                 "--max_streams_per_client=2", "--max_query_cells=5000",
+                                 "--max_query_cells_in_flight=3000"});
     ASSERT_TRUE(node_->Start());
     auto ch = grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials());
     ingest_ = v1::Ingest::NewStub(ch);
@@ -141,6 +142,57 @@ TEST_F(LimitsTest, ConcurrentStreamsPerClient) {
   EXPECT_TRUE(testing::PollUntil([&] { return Read({"lim.s0"}, 0, kHour).ok(); }, 10));
   held[1].stream->WritesDone();
   EXPECT_TRUE(held[1].stream->Finish().ok());
+}
+
+// Query cells: per request (--max_query_cells) and node-wide
+// (--max_query_cells_in_flight), each named when it refuses; a finished
+// query gives its cells back.
+TEST_F(LimitsTest, QueryCells) {
+  ASSERT_TRUE(WriteBatch(Samples("lim.a", 10)).ok());
+  auto aggregate = [&](int64_t windows, int functions) {
+    v1::AggregateRequest req;
+    req.add_tags("lim.a");
+    req.set_start_ns(0);
+    req.set_end_ns(windows);
+    req.set_step_ns(1);
+    for (int i = 0; i < functions; ++i) req.add_functions(v1::COUNT);
+    v1::AggregateResponse resp;
+    return query_->Aggregate(testing::Ctx("").get(), req, &resp);
+  };
+  // 1000 windows x (1 + 4) = 5000 cells: over the node's 3000.
+  grpc::Status st = aggregate(1000, 1);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(st.error_message(), HasSubstr("--max_query_cells_in_flight"));
+  // 1000 windows x (2 + 4) = 6000 cells: over the request limit of 5000.
+  st = aggregate(1000, 2);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(st.error_message(),
+              HasSubstr("tags x windows x (functions + 4) = 1 x 1000 x 6 = 6000 cells, over the "
+                        "limit of 5000 (--max_query_cells)"));
+  // 500 x 5 = 2500 cells fit, again and again: each call gives them back.
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(aggregate(500, 1).ok());
+  v1::PlotRequest plot;
+  plot.add_tags("lim.a");
+  plot.set_start_ns(0);
+  plot.set_end_ns(kHour);
+  plot.set_buckets(157);  // x 32 = 5024
+  v1::PlotResponse plot_resp;
+  st = query_->Plot(testing::Ctx("").get(), plot, &plot_resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(st.error_message(), HasSubstr("--max_query_cells"));
+  v1::InterpolateRequest interp;
+  interp.add_tags("lim.a");
+  interp.add_tags("lim.a");
+  interp.set_start_ns(0);
+  interp.set_end_ns(400);
+  interp.set_step_ns(1);
+  interp.set_method(v1::PREVIOUS);
+  v1::InterpolateResponse interp_resp;
+  st = query_->Interpolate(testing::Ctx("").get(), interp, &interp_resp);  // 2 x 400 x 8
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(st.error_message(), HasSubstr("--max_query_cells"));
+  interp.set_end_ns(150);  // 2 x 150 x 8 = 2400
+  EXPECT_TRUE(query_->Interpolate(testing::Ctx("").get(), interp, &interp_resp).ok());
 }
 
 }  // namespace
