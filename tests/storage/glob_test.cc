@@ -75,7 +75,9 @@ TEST_F(CatalogScanTest, ScanYieldsTheStoreBetweenSlices) {
   // store lock and the catalog lock as a writer) from the probe completes.
   int asked = 0;
   ListTagsResult r = store_->ListTags("scan.*", {}, "", 10000, [&] {
-    if (++asked == 2) EXPECT_TRUE(store_->ResolveTagForWrite("scan.9999", ValueType::kDouble).ok());
+    if (++asked == 2) {
+      EXPECT_TRUE(store_->ResolveTagForWrite("scan.9999", ValueType::kDouble).ok());
+    }
     return false;
   });
   EXPECT_FALSE(r.cancelled);
