@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -42,6 +43,10 @@ struct AggregateSpec {
   std::vector<AggFn> functions;
   bool good_only = false;
   int64_t max_gap = 0;  // 0: no limit
+  // Calendar windows (calendar_windows.h): when set, window k is
+  // [(*starts)[k], (*starts)[k + 1]) (the last ends at `end`) and `step` is
+  // not used. REQUIRES: (*starts)[0] == start, increasing, all below end.
+  std::shared_ptr<const std::vector<int64_t>> starts;
   // Asked now and then by the loops over windows (may be empty); once it
   // returns true the builder skips the rest of its work, and its results
   // are incomplete (the caller answers CANCELLED).
@@ -61,8 +66,8 @@ struct WindowResults {
 // Most windows one request may produce.
 inline constexpr uint64_t kMaxWindows = 1000000;
 
-// Windows of the spec: ceil((end - start) / step). REQUIRES: start < end,
-// step > 0.
+// Windows of the spec: ceil((end - start) / step), or starts->size().
+// REQUIRES: start < end, step > 0 or starts set.
 uint64_t NumWindows(const AggregateSpec& spec);
 // Start of window k (< NumWindows(spec)).
 int64_t WindowStart(const AggregateSpec& spec, uint64_t k);
