@@ -2,7 +2,8 @@
 // Aggregator: fixed-window aggregates over one tag's samples, fed in time
 // order page by page, so a year of samples never sits in memory.
 //
-// Windows are [start + k*step, start + (k+1)*step) clipped to end. The exact
+// Windows are [start + k*step, start + (k+1)*step) clipped to end, or the
+// calendar windows of spec.starts (calendar_windows.h). The exact
 // rules (NaN, quality, time-weighting at window edges and across gaps,
 // counter resets) are in docs/query.md; in short:
 //  - good_only drops non-Good samples entirely (as if never written);
@@ -55,7 +56,8 @@ struct AggregateSpec {
 
 // Every window of a query, empty ones included, as flat columns (one
 // allocation each, however many windows): window k starts at
-// spec.start + k * spec.step (WindowStart: exact at the int64 bounds).
+// spec.start + k * spec.step, or (*spec.starts)[k] (WindowStart: exact at the
+// int64 bounds).
 struct WindowResults {
   size_t functions = 0;
   std::vector<uint64_t> counts;  // samples per window
