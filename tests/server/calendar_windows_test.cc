@@ -36,7 +36,7 @@ int64_t Local(absl::CivilSecond cs, absl::TimeZone tz) {
 class CalendarWindowsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // Small chunks: most data is sealed, so rollups serve whole hours.
+    // Small chunks; Restart() seals the rest, so rollups serve whole hours.
     node_ = std::make_unique<testing::NodeProcess>(
         dir_.Sub("node"), std::vector<std::string>{"--chunk_max_samples=256"});
     ASSERT_TRUE(node_->Start());
@@ -69,6 +69,15 @@ class CalendarWindowsTest : public ::testing::Test {
     if (s->samples_size() > 0) flush();
   }
 
+  // A graceful stop seals every head and writes its rollups.
+  void Restart() {
+    ASSERT_EQ(node_->Stop(), 0);
+    ASSERT_TRUE(node_->Start());
+    auto channel = grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials());
+    ingest_ = v1::Ingest::NewStub(channel);
+    query_ = v1::Query::NewStub(channel);
+  }
+
   v1::AggregateRequest Request(const std::string& tag, int64_t start, int64_t end) {
     v1::AggregateRequest req;
     req.add_tags(tag);
@@ -95,10 +104,12 @@ class CalendarWindowsTest : public ::testing::Test {
 
 TEST_F(CalendarWindowsTest, ChicagoDaysAcrossDstHave23And25Hours) {
   const absl::TimeZone tz = Zone("America/Chicago");
-  for (auto [day, samples] : {std::pair{absl::CivilDay(2026, 3, 8), 1380},
-                              std::pair{absl::CivilDay(2026, 11, 1), 1500}}) {
+  const std::pair<absl::CivilDay, int> days[] = {{absl::CivilDay(2026, 3, 8), 1380},
+                                                 {absl::CivilDay(2026, 11, 1), 1500}};
+  for (auto [day, samples] : days) Write("chi", Local(day - 1, tz), Local(day + 2, tz), kMinute);
+  Restart();  // whole hours from rollups
+  for (auto [day, samples] : days) {
     const int64_t start = Local(day - 1, tz), end = Local(day + 2, tz);
-    Write("chi", start, end, kMinute);
     v1::AggregateRequest req = Request("chi", start, end);
     req.set_step_ns(kDay);
     req.set_time_zone("America/Chicago");
@@ -157,6 +168,10 @@ TEST_F(CalendarWindowsTest, HourStepMatchesStartAlignedToTheHour) {
   Write("hour", h0, h0 + 10 * kHour, 7 * kSecond);
   v1::AggregateRequest cal = Request("hour", h0, h0 + 10 * kHour - 5 * kMinute);
   cal.set_step_ns(kHour);
+  // Every function that looks across window edges too.
+  for (auto f : {v1::AVG, v1::STDDEV, v1::TIME_WEIGHTED_AVG, v1::DELTA, v1::RATE}) {
+    cal.add_functions(f);
+  }
   v1::AggregateRequest start = cal;
   start.set_align(v1::START);
   v1::AggregateResponse a, b;
@@ -188,6 +203,7 @@ TEST_F(CalendarWindowsTest, KolkataDaysAgreeWithRawSamples) {
   const int64_t start = Local(absl::CivilSecond(2026, 1, 1, 5, 10, 0), tz);
   const int64_t end = Local(absl::CivilSecond(2026, 1, 5, 20, 0, 0), tz);
   Write("kol", start - kDay, end + kDay, kMinute);
+  Restart();  // seals every head and writes the hour rollups
   v1::AggregateRequest req = Request("kol", start, end);
   req.set_step_unit(v1::DAY);
   req.set_time_zone("Asia/Kolkata");
