@@ -3,6 +3,7 @@
 #include "absl/numeric/int128.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
+#include "storage/query/window_math.h"
 
 namespace historian::query {
 namespace {
@@ -50,6 +51,15 @@ absl::StatusOr<std::vector<int64_t>> FixedStarts(int64_t start, int64_t end, int
 absl::StatusOr<std::vector<int64_t>> CivilStarts(int64_t start, int64_t end, CalendarStep step,
                                                  absl::TimeZone zone, uint64_t max_windows) {
   const absl::string_view field = "step_count";
+  // Refuse at once what is surely too many: no local day lasts 48 hours, so
+  // a window is at most count * 48 h (days), 7 * 48 h (weeks), 62 * 48 h
+  // (months) long.
+  const uint64_t days_per = step.unit == CalendarUnit::kDay    ? 1
+                            : step.unit == CalendarUnit::kWeek ? 7
+                                                               : 62;
+  const absl::uint128 longest = absl::uint128(days_per) * static_cast<uint64_t>(step.count) *
+                                static_cast<uint64_t>(2 * kNanosPerDay);
+  if (absl::uint128(Span(start, end)) / longest > max_windows) return TooMany(field, max_windows);
   const absl::Time end_t = absl::FromUnixNanos(end);
   const absl::CivilDay day(zone.At(absl::FromUnixNanos(start)).cs);
   // Each window's first civil second; `next(k)` is the k-th boundary after start.

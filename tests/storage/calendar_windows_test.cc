@@ -106,6 +106,10 @@ TEST(CalendarWindowsTest, LimitsAndBounds) {
   auto days = CalendarWindowStarts(kMin, kMax, {CalendarUnit::kDay, 1}, utc, 1000);  // 213,504 days
   ASSERT_FALSE(days.ok());
   EXPECT_NE(days.status().message().find("step_count"), std::string::npos);
+  // Refused before walking a million days.
+  auto ages = CalendarWindowStarts(kMin, kMax, {CalendarUnit::kDay, 1}, utc, 100);
+  ASSERT_FALSE(ages.ok());
+  EXPECT_NE(ages.status().message().find("step_count"), std::string::npos);
   // The whole int64 range in few windows: exact at both ends.
   auto whole = CalendarWindowStarts(kMin, kMax, {CalendarUnit::kMonth, 12 * 1000}, utc, 10);
   ASSERT_TRUE(whole.ok()) << whole.status();
