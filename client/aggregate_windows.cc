@@ -20,15 +20,21 @@ absl::StatusOr<const google::protobuf::RepeatedPtrField<v1::AggregateWindow>*> S
                                             " values for ", windows, " windows of ", functions,
                                             " functions"));
   }
+  const bool calendar = series.window_starts_size() > 0;
+  if (calendar && series.window_starts_size() != windows) {
+    return absl::DataLossError(absl::StrCat("series '", series.tag(),
+                                            "': ", series.window_starts_size(),
+                                            " window starts for ", windows, " windows"));
+  }
   scratch->Reserve(windows);
   int64_t start = request.start_ns();
   for (int k = 0; k < windows; ++k) {
     v1::AggregateWindow* w = scratch->Add();
-    w->set_start_ns(start);
+    w->set_start_ns(calendar ? series.window_starts(k) : start);
     w->set_count(series.counts(k));
     w->mutable_values()->Add(series.values().begin() + k * functions,
                              series.values().begin() + (k + 1) * functions);
-    if (k + 1 < windows && __builtin_add_overflow(start, request.step_ns(), &start)) {
+    if (!calendar && k + 1 < windows && __builtin_add_overflow(start, request.step_ns(), &start)) {
       return absl::DataLossError(
           absl::StrCat("series '", series.tag(), "': window ", k + 1, " starts past int64"));
     }

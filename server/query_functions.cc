@@ -5,6 +5,7 @@
 
 #include "absl/numeric/int128.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "api/core/status_macros.h"
 #include "server/cancellation.h"
 #include "server/parallel_for.h"
@@ -12,6 +13,7 @@
 #include "server/services.h"
 #include "server/status_util.h"
 #include "storage/query/aggregator.h"
+#include "storage/query/calendar_windows.h"
 #include "storage/query/interpolator.h"
 #include "storage/query/plotter.h"
 #include "storage/query/window_math.h"
@@ -90,19 +92,29 @@ void Decompose(int64_t a, int64_t z, int64_t limit, size_t level, std::vector<Se
 
 // Per window (so a bucket never straddles two), then adjacent pieces of the
 // same kind merged. The windows are [anchor + k*step, ...) (anchor <= start)
-// clipped to [start, end); each step moves on by at least 1 ns and stops at
-// end, so the loop ends at the int64 bounds too.
+// clipped to [start, end), or with `starts` (calendar windows) [starts[k],
+// starts[k + 1]); each step moves on by at least 1 ns and stops at end, so
+// the loop ends at the int64 bounds too. Calendar windows that do not fall
+// on rollup bucket edges (a zone 30 minutes off UTC) get raw edges from
+// Decompose.
 absl::StatusOr<std::vector<Segment>> PlanSegments(int64_t start, int64_t end, uint64_t step,
                                                   int64_t unsealed_from, int64_t anchor,
-                                                  CancellationProbe* cancel) {
+                                                  CancellationProbe* cancel,
+                                                  const std::vector<int64_t>* starts = nullptr) {
   std::vector<Segment> pieces;
   uint64_t windows = 0;
   for (int64_t a = start; a < end;) {
     if ((++windows & 1023) == 0 && cancel->Cancelled()) {
       return absl::CancelledError("cancelled by the client");
     }
-    // a - anchor <= 2^64 - 2 (a < end), so k + 1 does not wrap.
-    int64_t z = query::StepPoint(anchor, step, query::StepOf(anchor, step, a) + 1, end);
+    int64_t z;
+    if (starts != nullptr) {
+      auto next = std::upper_bound(starts->begin(), starts->end(), a);
+      z = next == starts->end() ? end : std::min(*next, end);
+    } else {
+      // a - anchor <= 2^64 - 2 (a < end), so k + 1 does not wrap.
+      z = query::StepPoint(anchor, step, query::StepOf(anchor, step, a) + 1, end);
+    }
     Decompose(a, z, unsealed_from, 0, &pieces);
     a = z;
   }
@@ -186,8 +198,9 @@ absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::
   bool rollups = !spec.good_only && spec.max_gap == 0 && tag.type != ValueType::kString;
   std::vector<Segment> plan = {{spec.start, spec.end, 0}};
   if (rollups) {
-    ASSIGN_OR_RETURN(plan, PlanSegments(spec.start, spec.end, static_cast<uint64_t>(spec.step),
-                                        store->UnsealedFrom(tag.id), spec.start, cancel));
+    ASSIGN_OR_RETURN(
+        plan, PlanSegments(spec.start, spec.end, static_cast<uint64_t>(spec.step),
+                           store->UnsealedFrom(tag.id), spec.start, cancel, spec.starts.get()));
   }
   RETURN_IF_ERROR(RunPlan(
       store, cancel, tag.id, plan, [&](const codec::ChunkColumns& piece) { agg.Add(piece); },
@@ -199,6 +212,10 @@ absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::
   // A cancelled Finish stops early with some windows missing.
   if (cancel->Cancelled()) return absl::CancelledError("cancelled by the client");
   if (columns) {
+    if (spec.starts) {
+      series->mutable_window_starts()->Add(spec.starts->begin(),
+                                           spec.starts->begin() + windows.size());
+    }
     series->mutable_counts()->Add(windows.counts.begin(), windows.counts.end());
     series->mutable_values()->Add(windows.values.begin(), windows.values.end());
     return absl::OkStatus();
@@ -214,6 +231,52 @@ absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::
     out->mutable_values()->Add(windows.values.begin() + k * windows.functions,
                                windows.values.begin() + (k + 1) * windows.functions);
   }
+  return absl::OkStatus();
+}
+
+// The calendar windows of a CALENDAR request into spec->starts (START: none).
+absl::Status SetCalendarWindows(const v1::AggregateRequest& request, query::AggregateSpec* spec) {
+  if (request.align() == v1::START) {
+    if (request.step_unit() != v1::CALENDAR_UNIT_NONE || !request.time_zone().empty()) {
+      return absl::InvalidArgumentError(
+          "align: step_unit and time_zone need align CALENDAR (align is START)");
+    }
+    return absl::OkStatus();
+  }
+  if (request.align() != v1::CALENDAR) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("align: unknown alignment ", request.align(), "; START or CALENDAR"));
+  }
+  absl::TimeZone zone = absl::UTCTimeZone();
+  if (!request.time_zone().empty() && !absl::LoadTimeZone(request.time_zone(), &zone)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("time_zone: unknown time zone '", request.time_zone(),
+                     "' (an IANA name such as Europe/Berlin; the node needs tzdata)"));
+  }
+  query::CalendarStep step;
+  switch (request.step_unit()) {
+    case v1::CALENDAR_UNIT_NONE:
+      step = {query::CalendarUnit::kNanos, request.step_ns()};
+      break;
+    case v1::DAY:
+    case v1::WEEK:
+    case v1::MONTH:
+      if (request.step_ns() != 0) {
+        return absl::InvalidArgumentError("step_ns: must be 0 when step_unit is set");
+      }
+      step.unit = request.step_unit() == v1::DAY    ? query::CalendarUnit::kDay
+                  : request.step_unit() == v1::WEEK ? query::CalendarUnit::kWeek
+                                                    : query::CalendarUnit::kMonth;
+      step.count = request.step_count() == 0 ? 1 : request.step_count();
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("step_unit: unknown unit ", request.step_unit()));
+  }
+  ASSIGN_OR_RETURN(
+      std::vector<int64_t> starts,
+      query::CalendarWindowStarts(spec->start, spec->end, step, zone, query::kMaxWindows));
+  spec->starts = std::make_shared<const std::vector<int64_t>>(std::move(starts));
   return absl::OkStatus();
 }
 
@@ -258,6 +321,7 @@ absl::Status Aggregate(Store* store, QueryBudget* budget, grpc::ServerContext* c
     if (!fn.ok()) return fn.status();
     spec.functions.push_back(*fn);
   }
+  RETURN_IF_ERROR(SetCalendarWindows(request, &spec));
   for (const engine::TagInfo& tag : *tags) {
     if (absl::Status s = query::ValidateAggregateSpec(spec, tag.type); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(s.message(), " (tag '", tag.name, "')"));

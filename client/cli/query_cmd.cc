@@ -2,11 +2,13 @@
 // `historian query` (raw, --agg, --interpolate, --plot) and `historian latest`.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -23,10 +25,12 @@ namespace v1 = historian::v1;
 
 constexpr size_t kMaxReadTags = 1000;     // ReadRequest.tags limit
 constexpr size_t kMaxLatestTags = 10000;  // LatestRequest.tags limit
+constexpr int64_t kNanosPerDay = int64_t{86400} * 1000000000;
 
 constexpr char kQueryUsage[] =
     "Usage: historian query TAG|GLOB... [--from T] [--to T] [--limit N] [--bounds]\n"
-    "       historian query TAG|GLOB... --agg FN[,FN...] --step D [--good-only] [--max-gap D]\n"
+    "       historian query TAG|GLOB... --agg FN[,FN...] --step D [--align calendar|start]\n"
+    "                       [--good-only] [--max-gap D]\n"
     "       historian query TAG|GLOB... --interpolate prev|linear --step D [--max-gap D]\n"
     "       historian query TAG|GLOB... --plot N\n"
     "\n"
@@ -48,7 +52,12 @@ constexpr char kQueryUsage[] =
     "  --good-only          aggregates count only Good-quality samples\n"
     "  --interpolate M      values every --step: prev (step) or linear\n"
     "  --max-gap D          a sample holds for at most D (twa, interpolation)\n"
-    "  --step D             window / interpolation step: 500ms, 1m, 1h, 1d\n"
+    "  --step D             window / interpolation step: 500ms, 1m, 1h, 1d; for\n"
+    "                       --agg also 1w (ISO weeks, from Monday) and 1mo (months)\n"
+    "  --align A            --agg windows: calendar (default) at multiples of the\n"
+    "                       step since the epoch, days/weeks/months at midnights of\n"
+    "                       --tz (default UTC), the first and last clipped to\n"
+    "                       [--from, --to); start: at --from + k * step\n"
     "  --plot N             first/last/min/max per bucket, N buckets\n";
 
 constexpr char kLatestUsage[] =
@@ -147,6 +156,44 @@ absl::Status ReadRaw(CommandContext& ctx, client::Client& client,
   return absl::OkStatus();
 }
 
+// --step, --align and --tz into the request: calendar windows unless
+// `--align start`; `--step Nw` is N ISO weeks, `Nmo` N months (calendar
+// only), other steps a duration (whole days fall on local midnights of --tz).
+absl::Status SetAggregateWindows(const ParsedArgs& args, v1::AggregateRequest* request) {
+  const std::string align = absl::AsciiStrToLower(args.Get("align").value_or("calendar"));
+  if (align != "calendar" && align != "start") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--align: want calendar or start, got '", align, "'"));
+  }
+  const bool calendar = align == "calendar";
+  request->set_align(calendar ? v1::CALENDAR : v1::START);
+  if (calendar) request->set_time_zone(args.Get("tz").value_or(""));
+  const std::string step = args.Get("step").value_or("");
+  int64_t count = 0;
+  for (auto [suffix, unit] : {std::pair{"mo", v1::MONTH}, std::pair{"w", v1::WEEK}}) {
+    if (absl::EndsWith(step, suffix) &&
+        absl::SimpleAtoi(absl::string_view(step).substr(0, step.size() - strlen(suffix)), &count)) {
+      if (count <= 0) return absl::InvalidArgumentError("--step: want a positive count");
+      if (calendar) {
+        request->set_step_unit(unit);
+        request->set_step_count(count);
+        return absl::OkStatus();
+      }
+      if (unit == v1::MONTH) {
+        return absl::InvalidArgumentError("--step: months need --align calendar");
+      }
+      if (count > INT64_MAX / (7 * kNanosPerDay)) {
+        return absl::InvalidArgumentError("--step: too many weeks");
+      }
+      request->set_step_ns(count * 7 * kNanosPerDay);
+      return absl::OkStatus();
+    }
+  }
+  ASSIGN_OR_RETURN(int64_t ns, DurationFlag(args, "step"));
+  request->set_step_ns(ns);
+  return absl::OkStatus();
+}
+
 absl::Status RunAggregate(CommandContext& ctx, client::Client& client,
                           const std::vector<std::string>& tags, int64_t from, int64_t to,
                           const ParsedArgs& args) {
@@ -154,8 +201,7 @@ absl::Status RunAggregate(CommandContext& ctx, client::Client& client,
   for (const std::string& t : tags) request.add_tags(t);
   request.set_start_ns(from);
   request.set_end_ns(to);
-  ASSIGN_OR_RETURN(int64_t step, DurationFlag(args, "step"));
-  request.set_step_ns(step);
+  RETURN_IF_ERROR(SetAggregateWindows(args, &request));
   request.set_good_only(args.Has("good-only"));
   if (args.Has("max-gap")) {
     ASSIGN_OR_RETURN(int64_t gap, DurationFlag(args, "max-gap"));
@@ -331,6 +377,7 @@ std::vector<Command> QueryCommands() {
         {"interpolate", true},
         {"max-gap", true},
         {"step", true},
+        {"align", true},
         {"plot", true}},
        RunQuery},
       {"latest", "print the newest sample of tags", kLatestUsage, {}, RunLatest},

@@ -11,17 +11,21 @@ namespace historian::query {
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// End of window k: min(end, start + (k + 1) * step).
+// End of window k: min(end, start + (k + 1) * step), or the next calendar
+// window's start.
 int64_t WindowEnd(const AggregateSpec& s, uint64_t k) {
+  if (s.starts) return k + 1 < s.starts->size() ? (*s.starts)[k + 1] : s.end;
   return StepPoint(s.start, static_cast<uint64_t>(s.step), k + 1, s.end);
 }
 }  // namespace
 
 uint64_t NumWindows(const AggregateSpec& s) {
+  if (s.starts) return s.starts->size();
   return NumSteps(s.start, s.end, static_cast<uint64_t>(s.step));
 }
 
 int64_t WindowStart(const AggregateSpec& s, uint64_t k) {
+  if (s.starts) return (*s.starts)[k];
   return StepPoint(s.start, static_cast<uint64_t>(s.step), k, s.end);
 }
 
@@ -43,9 +47,16 @@ absl::Status ValidateAggregateSpec(const AggregateSpec& spec, ValueType type) {
     return absl::InvalidArgumentError(
         absl::StrCat("start_ns: ", spec.start, " must be below end_ns ", spec.end));
   }
-  if (spec.step <= 0) return absl::InvalidArgumentError("step_ns: must be > 0");
   if (spec.max_gap < 0) return absl::InvalidArgumentError("max_gap_ns: must be >= 0");
-  if (NumWindows(spec) > kMaxWindows) {
+  if (spec.starts) {
+    // CalendarWindowStarts checked the step and the window limit.
+    if (spec.starts->empty() || spec.starts->front() != spec.start ||
+        spec.starts->back() >= spec.end) {
+      return absl::InternalError("calendar windows do not fit [start_ns, end_ns)");
+    }
+  } else if (spec.step <= 0) {
+    return absl::InvalidArgumentError("step_ns: must be > 0");
+  } else if (NumWindows(spec) > kMaxWindows) {
     return absl::InvalidArgumentError(
         absl::StrCat("step_ns: (end_ns - start_ns) / step_ns = ", NumWindows(spec),
                      " windows, over the limit of ", kMaxWindows));
@@ -72,6 +83,10 @@ Aggregator::Aggregator(const AggregateSpec& spec, ValueType type)
 }
 
 size_t Aggregator::WindowOf(int64_t ts) const {
+  if (spec_.starts) {
+    const std::vector<int64_t>& v = *spec_.starts;
+    return static_cast<size_t>(std::upper_bound(v.begin(), v.end(), ts) - v.begin()) - 1;
+  }
   return StepOf(spec_.start, static_cast<uint64_t>(spec_.step), ts);
 }
 
@@ -96,9 +111,13 @@ void Aggregator::Hold(int64_t from, int64_t to, double value) {
     size_t w = WindowOf(from);
     int64_t piece_end = std::min(to, WindowEnd(spec_, w));
     Window& win = windows_[w];
-    // A piece lies inside one window, at most step (<= INT64_MAX) long.
-    win.twa_integral += value * static_cast<double>(Span(from, piece_end));
-    win.twa_covered += piece_end - from;
+    // A piece lies inside one window, at most step (<= INT64_MAX) long
+    // (a huge calendar window could be longer: saturate the coverage).
+    const uint64_t piece = Span(from, piece_end);
+    win.twa_integral += value * static_cast<double>(piece);
+    win.twa_covered = piece > static_cast<uint64_t>(INT64_MAX - win.twa_covered)
+                          ? INT64_MAX
+                          : win.twa_covered + static_cast<int64_t>(piece);
     from = piece_end;
   }
 }
@@ -294,8 +313,8 @@ WindowResults Aggregator::Finish() {
   out.values.reserve(windows_.size() * out.functions);
   for (size_t k = 0; k < windows_.size() && !Stopping(); ++k) {
     const Window& w = windows_[k];
-    // At most step (<= INT64_MAX) long.
-    const int64_t length = WindowEnd(spec_, k) - WindowStart(spec_, k);
+    // Up to 2^64 - 1 long (a calendar window may be longer than INT64_MAX).
+    const uint64_t length = Span(WindowStart(spec_, k), WindowEnd(spec_, k));
     out.counts.push_back(w.count);
     for (AggFn f : spec_.functions) {
       double v = kNaN;

@@ -2,7 +2,8 @@
 // Aggregator: fixed-window aggregates over one tag's samples, fed in time
 // order page by page, so a year of samples never sits in memory.
 //
-// Windows are [start + k*step, start + (k+1)*step) clipped to end. The exact
+// Windows are [start + k*step, start + (k+1)*step) clipped to end, or the
+// calendar windows of spec.starts (calendar_windows.h). The exact
 // rules (NaN, quality, time-weighting at window edges and across gaps,
 // counter resets) are in docs/query.md; in short:
 //  - good_only drops non-Good samples entirely (as if never written);
@@ -24,6 +25,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -42,6 +44,10 @@ struct AggregateSpec {
   std::vector<AggFn> functions;
   bool good_only = false;
   int64_t max_gap = 0;  // 0: no limit
+  // Calendar windows (calendar_windows.h): when set, window k is
+  // [(*starts)[k], (*starts)[k + 1]) (the last ends at `end`) and `step` is
+  // not used. REQUIRES: (*starts)[0] == start, increasing, all below end.
+  std::shared_ptr<const std::vector<int64_t>> starts;
   // Asked now and then by the loops over windows (may be empty); once it
   // returns true the builder skips the rest of its work, and its results
   // are incomplete (the caller answers CANCELLED).
@@ -50,7 +56,8 @@ struct AggregateSpec {
 
 // Every window of a query, empty ones included, as flat columns (one
 // allocation each, however many windows): window k starts at
-// spec.start + k * spec.step (WindowStart: exact at the int64 bounds).
+// spec.start + k * spec.step, or (*spec.starts)[k] (WindowStart: exact at the
+// int64 bounds).
 struct WindowResults {
   size_t functions = 0;
   std::vector<uint64_t> counts;  // samples per window
@@ -61,8 +68,8 @@ struct WindowResults {
 // Most windows one request may produce.
 inline constexpr uint64_t kMaxWindows = 1000000;
 
-// Windows of the spec: ceil((end - start) / step). REQUIRES: start < end,
-// step > 0.
+// Windows of the spec: ceil((end - start) / step), or starts->size().
+// REQUIRES: start < end, step > 0 or starts set.
 uint64_t NumWindows(const AggregateSpec& spec);
 // Start of window k (< NumWindows(spec)).
 int64_t WindowStart(const AggregateSpec& spec, uint64_t k);

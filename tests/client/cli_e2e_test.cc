@@ -384,6 +384,52 @@ TEST_F(CliE2eTest, AggregateCountIsOneColumn) {
             "\"start_ns\":1795428000000000000,\"count\":2}\n");
 }
 
+// --agg windows are calendar windows unless --align start: a day step falls
+// on midnights of --tz (23 hours on a DST day), the first window is clipped
+// to --from, and 1mo / 1w are calendar steps.
+TEST_F(CliE2eTest, AggregateWindowsAreCalendarByDefault) {
+  for (const char* t : {"2026-03-07T12:00:00-06:00", "2026-03-08T01:00:00-06:00",
+                        "2026-03-08T23:30:00-05:00", "2026-03-09T00:30:00-05:00"}) {
+    ASSERT_EQ(Run({"write", "e2e.cal", "1", "--time", t}).exit_code, 0);
+  }
+  RunResult r = Run({"query", "e2e.cal", "--from", "2026-03-07T06:00:00-06:00", "--to",
+                     "2026-03-10T00:00:00-05:00", "--agg", "count", "--step", "1d", "--tz",
+                     "America/Chicago"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "tag,start,count\n"
+            "e2e.cal,2026-03-07T06:00:00.000000000-06:00,1\n"
+            "e2e.cal,2026-03-08T00:00:00.000000000-06:00,2\n"
+            "e2e.cal,2026-03-09T00:00:00.000000000-05:00,1\n");
+  RunResult start = Run({"query", "e2e.cal", "--from", "2026-03-07T06:00:00-06:00", "--to",
+                         "2026-03-10T00:00:00-05:00", "--agg", "count", "--step", "1d", "--tz",
+                         "America/Chicago", "--align", "start"});
+  ASSERT_EQ(start.exit_code, 0) << start.err;
+  EXPECT_EQ(start.out,
+            "tag,start,count\n"
+            "e2e.cal,2026-03-07T06:00:00.000000000-06:00,2\n"
+            "e2e.cal,2026-03-08T07:00:00.000000000-05:00,2\n"
+            "e2e.cal,2026-03-09T07:00:00.000000000-05:00,0\n");
+  RunResult months = Run({"query", "e2e.cal", "--from", "2026-02-15T00:00:00Z", "--to",
+                          "2026-04-01T00:00:00Z", "--agg", "count", "--step", "1mo"});
+  ASSERT_EQ(months.exit_code, 0) << months.err;
+  EXPECT_EQ(months.out,
+            "tag,start,count\n"
+            "e2e.cal,2026-02-15T00:00:00.000000000Z,0\n"
+            "e2e.cal,2026-03-01T00:00:00.000000000Z,4\n");
+  RunResult weeks = Run({"query", "e2e.cal", "--from", "2026-03-04T00:00:00Z", "--to",
+                         "2026-03-17T00:00:00Z", "--agg", "count", "--step", "1w"});
+  ASSERT_EQ(weeks.exit_code, 0) << weeks.err;
+  EXPECT_EQ(weeks.out,
+            "tag,start,count\n"
+            "e2e.cal,2026-03-04T00:00:00.000000000Z,2\n"  // Wednesday
+            "e2e.cal,2026-03-09T00:00:00.000000000Z,2\n"  // Monday, UTC
+            "e2e.cal,2026-03-16T00:00:00.000000000Z,0\n");
+  RunResult bad = Run({"query", "e2e.cal", "--agg", "count", "--step", "1mo", "--align", "start"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.err, HasSubstr("--step: months need --align calendar"));
+}
+
 TEST_F(CliE2eTest, StatsAsJson) {
   RunResult r = Run({"stats", "--format", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
