@@ -18,10 +18,12 @@
 //
 // HISTORIAN_MODEL_SEEDS=N runs seeds 1..N of each case (default: a few, for
 // CI); HISTORIAN_MODEL_SEED=S runs only seed S. A failure names the seed,
-// the step, what differs, and every operation of the seed up to it.
+// the step, what differs, and every operation of the seed up to it
+// (HISTORIAN_MODEL_VERBOSE=1 prints them for seeds that pass too).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -840,6 +842,13 @@ class Driver {
 
 std::string History(const std::vector<std::string>& log) { return absl::StrJoin(log, "\n"); }
 
+// HISTORIAN_MODEL_VERBOSE=1 prints the operations of seeds that pass too.
+void PrintIfVerbose(uint64_t seed, const std::vector<std::string>& log) {
+  if (std::getenv("HISTORIAN_MODEL_VERBOSE") == nullptr) return;
+  std::printf("seed %llu passed:\n%s\n", static_cast<unsigned long long>(seed),
+              History(log).c_str());
+}
+
 // ---------------------------------------------------------------------------
 // One node.
 
@@ -941,6 +950,7 @@ class NodeModelTest : public ::testing::Test {
                                        absl::StrJoin(problems, "\n  ")));
       }
     }
+    PrintIfVerbose(seed, log);
     return true;
   }
 };
@@ -1127,6 +1137,7 @@ class ReplicatedModelTest : public ::testing::Test {
         }
       }
     }
+    PrintIfVerbose(seed, log);
     return true;
   }
 
