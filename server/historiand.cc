@@ -56,8 +56,7 @@ ABSL_FLAG(uint32_t, max_tags_per_query, 1000, "Tags in one query request");
 ABSL_FLAG(uint32_t, max_tags_per_latest, 10000, "Tags in one Latest request");
 ABSL_FLAG(uint64_t, max_read_samples, 1000000, "Samples in one Read stream");
 ABSL_FLAG(uint32_t, read_page_samples, 10000,
-          "Samples per ReadResponse message, and per storage read of a Read stream (tests set it "
-          "small so pages cut everywhere)");
+          "Samples per ReadResponse message (1..1000000; small values are for tests)");
 ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
           "Largest gRPC message received (bytes); larger ones fail with RESOURCE_EXHAUSTED");
 ABSL_FLAG(absl::Duration, max_read_range, absl::ZeroDuration(),
@@ -140,6 +139,12 @@ int Run() {
                    2);
     }
   }
+  if (uint32_t page = absl::GetFlag(FLAGS_read_page_samples); page == 0 || page > 1000000) {
+    return Fatal("bad flag",
+                 absl::InvalidArgumentError(
+                     absl::StrCat("--read_page_samples: ", page, " is outside 1..1000000")),
+                 2);
+  }
   StoreOptions options;
   for (const auto& p : *peers) options.peers.push_back(p.site);
   options.log_retention_bytes = absl::GetFlag(FLAGS_log_retention_bytes);
@@ -158,10 +163,6 @@ int Run() {
   limits.max_tags_per_latest = absl::GetFlag(FLAGS_max_tags_per_latest);
   limits.max_read_samples = absl::GetFlag(FLAGS_max_read_samples);
   limits.read_page_samples = absl::GetFlag(FLAGS_read_page_samples);
-  if (limits.read_page_samples == 0) {
-    return Fatal("bad flag", absl::InvalidArgumentError("--read_page_samples: must be at least 1"),
-                 2);
-  }
   limits.max_read_range_ns = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_max_read_range));
   limits.max_streams_per_client = absl::GetFlag(FLAGS_max_streams_per_client);
   limits.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);

@@ -25,6 +25,12 @@ bool ExactAsDouble(int64_t v) {
   return d < 9223372036854775808.0 && static_cast<int64_t>(d) == v;
 }
 
+// The accepted timestamps, for error messages.
+std::string TimestampRangeText() {
+  return absl::StrCat("[", kMinSampleTimestamp, ", ", kMaxSampleTimestamp,
+                      "] ns (1900-01-01T00:00:00Z up to 2100-01-01T00:00:00Z)");
+}
+
 // The field name of sample j of series i, for error messages only (built on
 // the error path: the common path must not pay for formatting).
 std::string SampleField(int i, int j) { return absl::StrCat("series[", i, "].samples[", j, "]"); }
@@ -38,10 +44,10 @@ absl::Status AppendValue(const v1::Sample& s, const engine::TagInfo& tag, int i,
     std::string field = SampleField(i, j);
     return absl::InvalidArgumentError(absl::StrCat(field, ".value: not set"));
   }
-  if (s.timestamp_ns() == kMaxTimestamp) {
+  if (!IsSampleTimestamp(s.timestamp_ns())) {
     std::string field = SampleField(i, j);
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ".timestamp_ns: must be below ", kMaxTimestamp));
+    return absl::InvalidArgumentError(absl::StrCat(field, ".timestamp_ns: ", s.timestamp_ns(),
+                                                   " is outside ", TimestampRangeText()));
   }
   const v1::Value& v = s.value();
   bool int_into_double = kind == ValueType::kInt64 && tag.type == ValueType::kDouble;
@@ -145,10 +151,10 @@ void AppendColumns(const v1::SampleColumns& c, const engine::TagInfo& tag, int i
   for (int j = 0; j < n; ++j) {
     ts += static_cast<uint64_t>(c.timestamp_deltas_ns(j));
     const int64_t t = static_cast<int64_t>(ts);
-    if (t == kMaxTimestamp) {
+    if (!IsSampleTimestamp(t)) {
       Reject(i, j, absl::StatusCode::kInvalidArgument,
-             absl::StrCat("series[", i, "].columns.timestamp_deltas_ns[", j,
-                          "]: timestamp must be below ", kMaxTimestamp),
+             absl::StrCat("series[", i, "].columns.timestamp_deltas_ns[", j, "]: timestamp ", t,
+                          " is outside ", TimestampRangeText()),
              rejected);
       continue;
     }

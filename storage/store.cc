@@ -94,6 +94,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   ASSIGN_OR_RETURN(impl->db, engine::RocksDb::Open(impl->options.path));
   RETURN_IF_ERROR(impl->LoadState());
   RETURN_IF_ERROR(impl->LoadCatalog());
+  RETURN_IF_ERROR(impl->LoadOverlaps());
+  RETURN_IF_ERROR(impl->CheckSpans());
   RETURN_IF_ERROR(impl->ReplayLog());
   RETURN_IF_ERROR(impl->StartRestoreEpoch());
   RETURN_IF_ERROR(impl->RecomputeDirtyRollups());
@@ -217,6 +219,84 @@ absl::Status Store::Impl::LoadCatalog() {
   return FromRocks(it->status(), "load catalog");
 }
 
+std::string EncodeTimeRange(int64_t min_ts, int64_t max_ts) {
+  std::string v;
+  engine::PutBigEndian64(engine::OrderedFromSigned(min_ts), &v);
+  engine::PutBigEndian64(engine::OrderedFromSigned(max_ts), &v);
+  return v;
+}
+
+bool DecodeTimeRange(std::string_view value, int64_t* min_ts, int64_t* max_ts) {
+  if (value.size() != 16) return false;
+  *min_ts = engine::SignedFromOrdered(engine::GetBigEndian64(value.data()));
+  *max_ts = engine::SignedFromOrdered(engine::GetBigEndian64(value.data() + 8));
+  return true;
+}
+
+void Store::Impl::NoteOverlap(TagId id, int64_t min_ts, int64_t max_ts) {
+  TagState* t = FindTag(id);
+  if (t == nullptr) return;
+  t->overlap_min = std::min(t->overlap_min, min_ts);
+  t->overlap_max = std::max(t->overlap_max, max_ts);
+  tags_overlapping.insert(id);
+}
+
+absl::Status Store::Impl::LoadOverlaps() {
+  std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(rocksdb::ReadOptions(), db->state()));
+  const std::string prefix = "overlap/";
+  absl::MutexLock l(&mu);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    int64_t min_ts, max_ts;
+    if (it->key().size() != prefix.size() + 8 ||
+        !DecodeTimeRange({it->value().data(), it->value().size()}, &min_ts, &max_ts)) {
+      continue;
+    }
+    // A deleted tag's range finds no tag, or no chunks to rewrite (the pass
+    // then drops the key).
+    NoteOverlap(engine::GetBigEndian64(it->key().data() + prefix.size()), min_ts, max_ts);
+  }
+  return FromRocks(it->status(), "load overlap ranges");
+}
+
+absl::Status Store::Impl::CheckSpans() {
+  rocksdb::DB* rdb = db->db();
+  std::string value;
+  rocksdb::Status s =
+      rdb->Get(rocksdb::ReadOptions(), db->state(), engine::kSpansCheckedKey, &value);
+  if (s.ok()) return absl::OkStatus();
+  if (!s.IsNotFound()) return FromRocks(s, "read node/spans_checked");
+  // Data dirs of older versions may hold chunks, written by an overlap
+  // rewrite, wider than the tag's recorded span: reads seeking from
+  // start - span would miss them. Headers only, once.
+  absl::flat_hash_map<TagId, int64_t> widest;
+  std::unique_ptr<rocksdb::Iterator> it(rdb->NewIterator(rocksdb::ReadOptions(), db->chunks()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().size() != engine::kChunkKeySize) continue;
+    absl::StatusOr<codec::ChunkSummary> summary =
+        codec::SummarizeChunk({it->value().data(), it->value().size()});
+    if (!summary.ok()) continue;  // left for an operator, as everywhere
+    const uint64_t span = static_cast<uint64_t>(summary->max_timestamp) -
+                          static_cast<uint64_t>(summary->min_timestamp);
+    int64_t& w = widest[engine::ParseChunkKey({it->key().data(), it->key().size()}).tag];
+    w = std::max(w, static_cast<int64_t>(std::min<uint64_t>(span, kMaxTimestamp)));
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "scan chunk spans"));
+  rocksdb::WriteBatch batch;
+  {
+    absl::MutexLock l(&mu);
+    for (const auto& [id, span] : widest) {
+      TagState* t = FindTag(id);
+      if (t == nullptr || span <= t->max_span) continue;
+      t->max_span = span;
+      std::string v;
+      engine::PutBigEndian64(static_cast<uint64_t>(span), &v);
+      batch.Put(db->state(), engine::SpanKey(id), v);
+    }
+  }
+  batch.Put(db->state(), engine::kSpansCheckedKey, "1");
+  return FromRocks(rdb->Write(rocksdb::WriteOptions(), &batch), "write chunk spans");
+}
+
 void Store::Impl::AddTagState(std::unique_ptr<TagState> state) {
   absl::MutexLock l(&catalog_mu);
   TagState* t = state.get();
@@ -290,37 +370,90 @@ absl::Status Store::Impl::ReplayLog() {
   return FromRocks(it->status(), "replay log");
 }
 
+absl::Status CheckSampleTimestamps(const std::vector<engine::SeriesData>& series) {
+  for (size_t i = 0; i < series.size(); ++i) {
+    const std::vector<int64_t>& ts = series[i].cols.timestamps;
+    for (size_t j = 0; j < ts.size(); ++j) {
+      if (IsSampleTimestamp(ts[j])) continue;
+      return absl::InvalidArgumentError(absl::StrCat(
+          "series[", i, "].timestamps[", j, "]: ", ts[j], " is outside [", kMinSampleTimestamp,
+          ", ", kMaxSampleTimestamp, "] ns (1900-01-01T00:00:00Z up to 2100-01-01T00:00:00Z)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+size_t Store::Impl::DropOutOfRange(codec::ChunkColumns* cols, TagId tag, const char* where) {
+  const std::vector<int64_t>& ts = cols->timestamps;
+  if (std::all_of(ts.begin(), ts.end(), IsSampleTimestamp)) return 0;
+  const int64_t example = *std::find_if_not(ts.begin(), ts.end(), IsSampleTimestamp);
+  codec::ChunkColumns kept;
+  kept.Reset(cols->type);
+  for (size_t i = 0; i < cols->size(); ++i) {
+    if (IsSampleTimestamp(cols->timestamps[i])) engine::AppendSample(*cols, i, &kept);
+  }
+  const size_t dropped = cols->size() - kept.size();
+  *cols = std::move(kept);
+  const uint64_t total = samples_out_of_range.fetch_add(dropped) + dropped;
+  // Logged when the total reaches a power of two: visible, never a flood.
+  if ((total & (total - 1)) == 0 || dropped >= total / 2) {
+    std::fprintf(stderr,
+                 "historian: skipped %zu sample(s) of tag id %llu with timestamps outside "
+                 "[%lld, %lld] ns (%s; e.g. %lld); %llu skipped so far\n",
+                 dropped, static_cast<unsigned long long>(tag),
+                 static_cast<long long>(kMinSampleTimestamp),
+                 static_cast<long long>(kMaxSampleTimestamp), where,
+                 static_cast<long long>(example), static_cast<unsigned long long>(total));
+  }
+  return dropped;
+}
+
+void Store::Impl::DropOutOfRange(std::vector<engine::SeriesData>* series, const char* where) {
+  for (engine::SeriesData& s : *series) DropOutOfRange(&s.cols, s.tag, where);
+}
+
 void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
                               const engine::LogEntry& entry) {
   int64_t now = NowNs();
   const std::string* origin_name = InternOrigin(origin);
-  for (const auto& s : entry.series) {
-    TagState* tag = FindTag(s.tag);
-    if (tag == nullptr || s.cols.type != tag->info.type || s.cols.size() == 0) continue;
+  codec::ChunkColumns in_range;
+  for (const auto& series : entry.series) {
+    TagState* tag = FindTag(series.tag);
+    if (tag == nullptr || series.cols.type != tag->info.type || series.cols.size() == 0) continue;
+    // Entries written before the timestamp range was checked (log replay),
+    // or sent by a peer of an older version: their other samples still go in.
+    const codec::ChunkColumns* cols = &series.cols;
+    if (!std::all_of(cols->timestamps.begin(), cols->timestamps.end(), IsSampleTimestamp)) {
+      in_range = series.cols;
+      DropOutOfRange(&in_range, series.tag, "log entry");
+      if (in_range.size() == 0) continue;
+      cols = &in_range;
+    }
     if (!tag->head) {
-      tags_in_memory.insert(s.tag);
+      tags_in_memory.insert(series.tag);
       tag->head = std::make_unique<HeadBuffer>(tag->info.type);
       tag->head->started_ns = now;
       if (tag->last_head_samples > 0) tag->head->cols.Reserve(tag->last_head_samples);
     }
-    tag->head->cols.Append(s.cols, 0, s.cols.size());
+    tag->head->cols.Append(*cols, 0, cols->size());
     NoteOriginSeq(&tag->head->seqs, origin_name, seq);
     ++tag->applies;
     if (tag->latest) {
       // Same rule as reads: a later timestamp, or the same one with a
       // version at least as high (later application wins ties).
       codec::ChunkColumns& l = *tag->latest;
-      size_t best = s.cols.size();
-      for (size_t i = 0; i < s.cols.size(); ++i) {
-        int64_t ts = best == s.cols.size() ? l.timestamps[0] : s.cols.timestamps[best];
-        Version v = best == s.cols.size() ? l.versions[0] : s.cols.versions[best];
-        if (s.cols.timestamps[i] > ts || (s.cols.timestamps[i] == ts && s.cols.versions[i] >= v)) {
+      const codec::ChunkColumns& c = *cols;
+      size_t best = c.size();
+      for (size_t i = 0; i < c.size(); ++i) {
+        int64_t ts = best == c.size() ? l.timestamps[0] : c.timestamps[best];
+        Version v = best == c.size() ? l.versions[0] : c.versions[best];
+        if (c.timestamps[i] > ts || (c.timestamps[i] == ts && c.versions[i] >= v)) {
           best = i;
         }
       }
-      if (best != s.cols.size()) {
+      if (best != c.size()) {
         l.Reset(l.type);
-        engine::AppendSample(s.cols, best, &l);
+        engine::AppendSample(c, best, &l);
       }
     }
   }
@@ -535,6 +668,7 @@ StoreStats Store::Stats() const {
   stats.chunks_expired = impl_->chunks_expired.load();
   stats.chunks_rewritten = impl_->chunks_rewritten.load();
   stats.chunks_merged = impl_->chunks_merged.load();
+  stats.samples_out_of_range = impl_->samples_out_of_range.load();
   stats.own_sequence = impl_->next_seq - 1;
   stats.own_log_entries = impl_->own_log.size();
   stats.own_log_bytes = impl_->own_log_bytes;

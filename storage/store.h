@@ -122,6 +122,10 @@ struct StoreStats {
   uint64_t chunks_expired = 0;
   uint64_t chunks_rewritten = 0;
   uint64_t chunks_merged = 0;  // small chunks merged into bigger ones
+  // Samples skipped because their timestamp is outside the accepted range
+  // (kMinSampleTimestamp..kMaxSampleTimestamp), found in the log, in chunks
+  // being rewritten or in entries from peers.
+  uint64_t samples_out_of_range = 0;
 };
 
 struct PendingWrite;
@@ -204,7 +208,10 @@ class Store {
 
   // --- Read ---
   // Replaces *out with the samples of `tag` in [start, end), ordered by time,
-  // one per timestamp; at most `max_samples` (0: no limit), the earliest.
+  // one per timestamp; the earliest min(max_samples, samples in the range)
+  // (0: no limit). So a result shorter than max_samples means the range holds
+  // no more: callers page with start = last timestamp + 1 and stop on a short
+  // page (Query.Read does).
   // Errors: DataLoss naming the tag and chunk when a chunk is corrupt.
   absl::Status ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_samples,
                        codec::ChunkColumns* out) const;

@@ -66,7 +66,15 @@ absl::Status Store::Backup(const std::string& dir) {
 absl::Status Store::Compact() {
   {
     absl::MutexLock pass(&impl_->seal_mu);
+    // Overlaps first (merges skip overlapping chunks); the forced merge scans
+    // every chunk and queues overlaps no seal recorded, for a second round.
+    RETURN_IF_ERROR(impl_->OverlapPass());
     RETURN_IF_ERROR(impl_->MergePass(/*force=*/true));
+    const uint64_t rewritten = impl_->chunks_rewritten.load();
+    RETURN_IF_ERROR(impl_->OverlapPass());
+    if (impl_->chunks_rewritten.load() != rewritten) {
+      RETURN_IF_ERROR(impl_->MergePass(/*force=*/true));
+    }
   }
   rocksdb::DB* db = impl_->db->db();
   rocksdb::CompactRangeOptions o;

@@ -20,6 +20,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
 #include "storage/engine/head_columns.h"
 #include "storage/engine/rocks_db.h"
 #include "storage/store.h"
@@ -32,6 +33,16 @@ inline int64_t SaturatingSub(int64_t a, int64_t b) {
   if (b > 0 && a < kMinTimestamp + b) return kMinTimestamp;
   return a - b;
 }
+
+// [min_ts, max_ts] as stored in the state CF (rollup_dirty/, overlap/): two
+// order-preserving big-endian u64.
+std::string EncodeTimeRange(int64_t min_ts, int64_t max_ts);
+// False when `value` is not 16 bytes.
+bool DecodeTimeRange(std::string_view value, int64_t* min_ts, int64_t* max_ts);
+
+// InvalidArgument naming the first sample whose timestamp is outside
+// [kMinSampleTimestamp, kMaxSampleTimestamp].
+absl::Status CheckSampleTimestamps(const std::vector<engine::SeriesData>& series);
 
 // Per origin site: the smallest and largest log sequence whose samples sit
 // in a buffer. Origins are few (one per site), so a small vector holding one
@@ -198,7 +209,8 @@ struct Store::Impl {
   std::atomic<uint64_t> chunks_expired{0};
   std::atomic<uint64_t> samples_filtered{0};
   std::atomic<uint64_t> chunks_rewritten{0};
-  std::atomic<uint64_t> chunks_merged{0};  // small chunks merged into bigger ones
+  std::atomic<uint64_t> chunks_merged{0};         // small chunks merged into bigger ones
+  std::atomic<uint64_t> samples_out_of_range{0};  // skipped by DropOutOfRange
   // Per origin: every log entry below this sequence has been deleted.
   std::map<std::string, uint64_t> trimmed_below;  // used by the seal pass only
   uint64_t trimmed_since_compaction = 0;          // used by the seal pass only
@@ -230,6 +242,15 @@ struct Store::Impl {
   void RemoveTagState(std::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   absl::Status LoadCatalog();
+  // Overlap ranges kept by seals before a restart (overlap/ keys). After
+  // LoadCatalog.
+  absl::Status LoadOverlaps();
+  // Once per data dir (kSpansCheckedKey): widens each tag's span/ key to its
+  // widest chunk. After LoadCatalog.
+  absl::Status CheckSpans();
+  // Records that `id` has overlapping chunks in [min_ts, max_ts], for the
+  // overlap pass.
+  void NoteOverlap(TagId id, int64_t min_ts, int64_t max_ts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   absl::Status LoadState();
   // At the first open of a restored backup: skips own sequences the original
   // node may have used after the backup (see kRestoreSequenceGap).
@@ -237,6 +258,12 @@ struct Store::Impl {
   absl::Status ReplayLog();
   void ApplyToHead(const std::string& origin, uint64_t seq, const engine::LogEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Removes the samples outside [kMinSampleTimestamp, kMaxSampleTimestamp]
+  // from `cols` (written by an older version, or sent by one), counts them
+  // in samples_out_of_range and logs them (`where` says which path). Returns
+  // how many it removed.
+  size_t DropOutOfRange(codec::ChunkColumns* cols, TagId tag, const char* where);
+  void DropOutOfRange(std::vector<engine::SeriesData>* series, const char* where);
   absl::Status LoadClient(const std::string& client_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // Group commit: queues `w` and returns once it is durable and applied.
@@ -299,6 +326,12 @@ struct Store::Impl {
   // REQUIRES: seal_mu held (one maintenance pass at a time).
   absl::Status RetentionPass();
   absl::Status OverlapPass();
+  // Rewrites the chunks of `id` that meet [lo, hi] (widened to every chunk
+  // they overlap) into non-overlapping ones, and drops the overlap/ key.
+  absl::Status RewriteOverlaps(TagId id, int64_t lo, int64_t hi);
+  // Raises the tag's widest chunk span to `span`: in memory now, durably with
+  // `batch` (which must be written before readers can meet the wider chunk).
+  void WidenSpan(TagId id, int64_t span, rocksdb::WriteBatch* batch) ABSL_LOCKS_EXCLUDED(mu);
   // Merges runs of a tag's adjacent small chunks (seals of 1,024 samples or
   // of --head_max_age) into one chunk of at most --chunk_max_duration and
   // kMergedChunkMaxSamples: fewer keys, headers and index entries per sample,
@@ -330,6 +363,9 @@ struct Store::Impl {
     rocksdb::Slice upper_slice;  // the iterator's bound: views `upper`
     std::unique_ptr<rocksdb::Iterator> it;
   };
+  // The clipped samples of the chunks meeting [start, end), in key order, and
+  // their chunk ids. With max_samples != 0 it may stop once the parts hold at
+  // least max_samples distinct timestamps before any later chunk's start.
   absl::Status ReadChunks(TagId tag, int64_t start, int64_t end, int64_t max_span,
                           size_t max_samples, std::vector<codec::ChunkColumns>* parts,
                           std::vector<uint64_t>* chunk_ids) const;

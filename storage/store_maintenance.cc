@@ -91,7 +91,6 @@ absl::Status Store::Impl::RetentionPass() {
 
 absl::Status Store::Impl::OverlapPass() {
   std::vector<std::pair<TagId, std::pair<int64_t, int64_t>>> due;
-  int64_t max_span = 0;
   {
     absl::MutexLock l(&mu);
     for (TagId id : tags_overlapping) {
@@ -104,92 +103,121 @@ absl::Status Store::Impl::OverlapPass() {
     }
     tags_overlapping.clear();
   }
-  const int64_t max_duration = absl::ToInt64Nanoseconds(options.chunk_max_duration);
-  for (auto& [id, range] : due) {
-    ValueType type;
-    {
-      absl::MutexLock l(&mu);
-      TagState* t = FindTag(id);
-      if (t == nullptr) continue;
-      type = t->info.type;
-      max_span = t->max_span;
-    }
-    // Every chunk that meets the range, widened until no chunk outside it
-    // meets it: the rewritten pieces take new (higher) chunk ids, which
-    // order equal versions, so a chunk left out that overlaps one taken in
-    // would lose samples it used to win.
-    int64_t lo = range.first, hi = range.second;
-    // Decode exactly these chunks and merge them by the version rule in
-    // application order (chunk ids grow with each seal).
-    std::vector<std::pair<uint64_t, std::string>> old;  // (chunk id, key)
-    std::map<uint64_t, codec::ChunkColumns> decoded;
-    for (bool widened = true; widened;) {
-      widened = false;
-      old.clear();
-      decoded.clear();
-      std::string lower = engine::ChunkSeekKey(id, SaturatingSub(lo, max_span));
-      std::string upper = engine::ChunkSeekKey(id, hi < kMaxTimestamp ? hi + 1 : hi);
-      rocksdb::Slice upper_slice(upper);
-      rocksdb::ReadOptions ro;
-      ro.iterate_upper_bound = &upper_slice;
-      std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(ro, db->chunks()));
-      int64_t new_lo = lo, new_hi = hi;
-      for (it->Seek(lower); it->Valid(); it->Next()) {
-        std::string_view bytes(it->value().data(), it->value().size());
-        absl::StatusOr<codec::ChunkSummary> summary = codec::SummarizeChunk(bytes);
-        if (!summary.ok() || summary->max_timestamp < lo) continue;
-        codec::ChunkColumns cols;
-        if (!codec::DecodeChunk(bytes, &cols).ok()) continue;  // left for an operator
-        engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
-        old.emplace_back(key.chunk_id, it->key().ToString());
-        decoded[key.chunk_id] = std::move(cols);
-        new_lo = std::min(new_lo, summary->min_timestamp);
-        new_hi = std::max(new_hi, summary->max_timestamp);
-      }
-      RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan overlapping chunks"));
-      if (new_lo < lo || new_hi > hi) {
-        lo = new_lo;
-        hi = new_hi;
-        widened = true;
-      }
-    }
-    if (old.size() < 2) continue;
-    codec::ChunkColumns merged;
-    merged.Reset(type);
-    for (const auto& [chunk_id, cols] : decoded)
-      engine::AppendSamples(cols, 0, cols.size(), &merged);
-    engine::Normalize(&merged);
-    std::vector<std::string> old_keys;
-    for (auto& [chunk_id, key] : old) old_keys.push_back(std::move(key));
-    rocksdb::WriteBatch batch;
-    for (const std::string& k : old_keys) batch.Delete(db->chunks(), k);
-    codec::ChunkColumns piece;
-    std::string bytes;
-    for (size_t begin = 0; begin < merged.size();) {
-      size_t end = begin + 1;
-      while (end < merged.size() && end - begin < options.chunk_max_samples &&
-             static_cast<uint64_t>(merged.timestamps[end]) -
-                     static_cast<uint64_t>(merged.timestamps[begin]) <
-                 static_cast<uint64_t>(max_duration)) {
-        ++end;
-      }
-      piece.Reset(type);
-      engine::AppendSamples(merged, begin, end, &piece);
-      bytes.clear();
-      RETURN_IF_ERROR(codec::EncodeChunk(piece, &bytes));
-      batch.Put(db->chunks(),
-                engine::ChunkKey(id, piece.timestamps.front(), next_chunk_id.fetch_add(1)), bytes);
-      begin = end;
-    }
-    std::string next;
-    engine::PutBigEndian64(next_chunk_id.load(), &next);
-    batch.Put(db->state(), engine::kNextChunkIdKey, next);
-    // One batch: readers see either the old chunks or the new ones.
-    RETURN_IF_ERROR(
-        engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch), "rewrite overlaps"));
-    chunks_rewritten.fetch_add(old_keys.size());
+  absl::Status first_error;
+  for (const auto& [id, range] : due) {
+    absl::Status s = RewriteOverlaps(id, range.first, range.second);
+    if (s.ok()) continue;
+    // Kept for the next pass (the overlap/ key stays too).
+    absl::MutexLock l(&mu);
+    NoteOverlap(id, range.first, range.second);
+    if (first_error.ok()) first_error = s;
   }
+  return first_error;
+}
+
+absl::Status Store::Impl::RewriteOverlaps(TagId id, int64_t lo, int64_t hi) {
+  const int64_t max_duration = absl::ToInt64Nanoseconds(options.chunk_max_duration);
+  ValueType type;
+  int64_t max_span;
+  {
+    absl::MutexLock l(&mu);
+    TagState* t = FindTag(id);
+    if (t == nullptr) return absl::OkStatus();
+    type = t->info.type;
+    max_span = t->max_span;
+  }
+  // Every chunk that meets the range, widened until no chunk outside it
+  // meets it: the rewritten pieces take new (higher) chunk ids, which
+  // order equal versions, so a chunk left out that overlaps one taken in
+  // would lose samples it used to win.
+  // Decode exactly these chunks and merge them by the version rule in
+  // application order (chunk ids grow with each seal).
+  std::vector<std::pair<uint64_t, std::string>> old;  // (chunk id, key)
+  std::map<uint64_t, codec::ChunkColumns> decoded;
+  for (bool widened = true; widened;) {
+    widened = false;
+    old.clear();
+    decoded.clear();
+    std::string lower = engine::ChunkSeekKey(id, SaturatingSub(lo, max_span));
+    std::string upper = engine::ChunkSeekKey(id, hi < kMaxTimestamp ? hi + 1 : hi);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(ro, db->chunks()));
+    int64_t new_lo = lo, new_hi = hi;
+    for (it->Seek(lower); it->Valid(); it->Next()) {
+      std::string_view bytes(it->value().data(), it->value().size());
+      absl::StatusOr<codec::ChunkSummary> summary = codec::SummarizeChunk(bytes);
+      if (!summary.ok() || summary->max_timestamp < lo) continue;
+      codec::ChunkColumns cols;
+      if (!codec::DecodeChunk(bytes, &cols).ok()) continue;  // left for an operator
+      engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
+      old.emplace_back(key.chunk_id, it->key().ToString());
+      decoded[key.chunk_id] = std::move(cols);
+      new_lo = std::min(new_lo, summary->min_timestamp);
+      new_hi = std::max(new_hi, summary->max_timestamp);
+    }
+    RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan overlapping chunks"));
+    if (new_lo < lo || new_hi > hi) {
+      lo = new_lo;
+      hi = new_hi;
+      widened = true;
+    }
+  }
+  rocksdb::WriteBatch batch;
+  batch.Delete(db->state(), engine::OverlapKey(id));
+  if (old.size() < 2) {  // nothing overlaps (any more)
+    return engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch), "clear overlap");
+  }
+  codec::ChunkColumns merged;
+  merged.Reset(type);
+  for (const auto& [chunk_id, cols] : decoded) engine::AppendSamples(cols, 0, cols.size(), &merged);
+  engine::Normalize(&merged);
+  DropOutOfRange(&merged, id, "overlap rewrite");
+  for (const auto& [chunk_id, key] : old) batch.Delete(db->chunks(), key);
+  codec::ChunkColumns piece;
+  std::string bytes;
+  int64_t span = 0;
+  for (size_t begin = 0; begin < merged.size();) {
+    size_t end = begin + 1;
+    while (end < merged.size() && end - begin < options.chunk_max_samples &&
+           static_cast<uint64_t>(merged.timestamps[end]) -
+                   static_cast<uint64_t>(merged.timestamps[begin]) <
+               static_cast<uint64_t>(max_duration)) {
+      ++end;
+    }
+    piece.Reset(type);
+    engine::AppendSamples(merged, begin, end, &piece);
+    bytes.clear();
+    RETURN_IF_ERROR(codec::EncodeChunk(piece, &bytes));
+    batch.Put(db->chunks(),
+              engine::ChunkKey(id, piece.timestamps.front(), next_chunk_id.fetch_add(1)), bytes);
+    span = std::max(span, static_cast<int64_t>(static_cast<uint64_t>(piece.timestamps.back()) -
+                                               static_cast<uint64_t>(piece.timestamps.front())));
+    begin = end;
+  }
+  std::string next;
+  engine::PutBigEndian64(next_chunk_id.load(), &next);
+  batch.Put(db->state(), engine::kNextChunkIdKey, next);
+  // A piece may span more than any chunk before (late data far from the
+  // chunks it joins): the widest span grows, durably and before readers can
+  // meet the piece, or reads seeking from start - span would miss it.
+  WidenSpan(id, span, &batch);
+  // One batch: readers see either the old chunks or the new ones.
+  RETURN_IF_ERROR(
+      engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch), "rewrite overlaps"));
+  chunks_rewritten.fetch_add(old.size());
   return absl::OkStatus();
+}
+
+void Store::Impl::WidenSpan(TagId id, int64_t span, rocksdb::WriteBatch* batch) {
+  absl::MutexLock l(&mu);
+  TagState* t = FindTag(id);
+  if (t == nullptr || span <= t->max_span) return;
+  std::string v;
+  engine::PutBigEndian64(static_cast<uint64_t>(span), &v);
+  batch->Put(db->state(), engine::SpanKey(id), v);
+  t->max_span = span;
 }
 
 namespace {
@@ -263,30 +291,22 @@ absl::Status Store::Impl::MergeTagChunks(TagId id, ValueType type, int64_t from,
       engine::AppendSamples(cols, 0, cols.size(), &merged);
     }
     engine::Normalize(&merged);
-    std::string bytes;
-    RETURN_IF_ERROR(codec::EncodeChunk(merged, &bytes));
+    DropOutOfRange(&merged, id, "chunk merge");
     rocksdb::WriteBatch batch;
     for (const Chunk& c : run) batch.Delete(db->chunks(), c.key);
-    batch.Put(db->chunks(),
-              engine::ChunkKey(id, merged.timestamps.front(), next_chunk_id.fetch_add(1)), bytes);
-    std::string next;
-    engine::PutBigEndian64(next_chunk_id.load(), &next);
-    batch.Put(db->state(), engine::kNextChunkIdKey, next);
-    const int64_t span = static_cast<int64_t>(static_cast<uint64_t>(merged.timestamps.back()) -
-                                              static_cast<uint64_t>(merged.timestamps.front()));
-    int64_t old_span;
-    {
-      absl::MutexLock l(&mu);
-      const TagState* t = FindTag(id);
-      old_span = t == nullptr ? 0 : t->max_span;
-    }
-    if (span > old_span) {
+    if (merged.size() > 0) {
+      std::string bytes;
+      RETURN_IF_ERROR(codec::EncodeChunk(merged, &bytes));
+      batch.Put(db->chunks(),
+                engine::ChunkKey(id, merged.timestamps.front(), next_chunk_id.fetch_add(1)), bytes);
+      std::string next;
+      engine::PutBigEndian64(next_chunk_id.load(), &next);
+      batch.Put(db->state(), engine::kNextChunkIdKey, next);
       // The widest span grows before readers can meet the merged chunk.
-      std::string v;
-      engine::PutBigEndian64(static_cast<uint64_t>(span), &v);
-      batch.Put(db->state(), engine::SpanKey(id), v);
-      absl::MutexLock l(&mu);
-      if (TagState* t = FindTag(id)) t->max_span = std::max(t->max_span, span);
+      WidenSpan(id,
+                static_cast<int64_t>(static_cast<uint64_t>(merged.timestamps.back()) -
+                                     static_cast<uint64_t>(merged.timestamps.front())),
+                &batch);
     }
     // One batch: readers see either the old chunks or the merged one.
     RETURN_IF_ERROR(
@@ -334,6 +354,10 @@ absl::Status Store::Impl::MergeTagChunks(TagId id, ValueType type, int64_t from,
   std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(ro, db->chunks()));
   std::optional<Chunk> held;
   int64_t hi_before = kMinTimestamp;  // latest end of the chunks before `held`
+  // As hi_before, over the readable chunks only: overlaps found here (left by
+  // a version that lost them at a restart) go to the overlap pass.
+  int64_t hi_readable = kMinTimestamp;
+  int64_t overlap_min = kMaxTimestamp, overlap_max = kMinTimestamp;
   for (it->Seek(lower); it->Valid(); it->Next()) {
     if (it->key().size() != engine::kChunkKeySize) continue;
     std::string_view bytes(it->value().data(), it->value().size());
@@ -346,6 +370,11 @@ absl::Status Store::Impl::MergeTagChunks(TagId id, ValueType type, int64_t from,
       hi_before = kMaxTimestamp;
       continue;
     }
+    if (summary->min_timestamp <= hi_readable) {
+      overlap_min = std::min(overlap_min, summary->min_timestamp);
+      overlap_max = std::max(overlap_max, std::min(summary->max_timestamp, hi_readable));
+    }
+    hi_readable = std::max(hi_readable, summary->max_timestamp);
     if (held) {
       const bool clean = held->summary.min_timestamp > hi_before &&
                          summary->min_timestamp > held->summary.max_timestamp;
@@ -364,6 +393,10 @@ absl::Status Store::Impl::MergeTagChunks(TagId id, ValueType type, int64_t from,
   if (held) {
     const bool clean = held->summary.min_timestamp > hi_before;
     RETURN_IF_ERROR(consider(std::move(*held), clean));
+  }
+  if (overlap_min <= overlap_max) {
+    absl::MutexLock l(&mu);
+    NoteOverlap(id, overlap_min, overlap_max);
   }
   return flush();
 }

@@ -26,20 +26,43 @@ Store::Impl::ChunkRange::ChunkRange(const Impl& impl, TagId tag, int64_t start, 
   it.reset(impl.db->db()->NewIterator(ro, impl.db->chunks()));
 }
 
+namespace {
+
+// Distinct timestamps in `parts` (each strictly increasing).
+size_t CountDistinct(const std::vector<codec::ChunkColumns>& parts) {
+  std::vector<int64_t> all;
+  for (const codec::ChunkColumns& p : parts) {
+    all.insert(all.end(), p.timestamps.begin(), p.timestamps.end());
+  }
+  std::sort(all.begin(), all.end());
+  return static_cast<size_t>(std::unique(all.begin(), all.end()) - all.begin());
+}
+
+}  // namespace
+
 absl::Status Store::Impl::ReadChunks(TagId tag, int64_t start, int64_t end, int64_t max_span,
                                      size_t max_samples, std::vector<codec::ChunkColumns>* parts,
                                      std::vector<uint64_t>* chunk_ids) const {
   ChunkRange range(*this, tag, start, end, max_span);
   rocksdb::Iterator* it = range.it.get();
   size_t collected = 0;
+  // Samples of `collected` known to repeat a timestamp (the merge keeps one
+  // of each): a lower bound, exact after the last CountDistinct.
+  size_t repeated = 0;
+  bool overlapping = false;  // a part starts at or before an earlier part's end
   int64_t collected_max_ts = kMinTimestamp;
   codec::ChunkColumns decoded;
   for (it->Seek(range.lower); it->Valid(); it->Next()) {
     if (it->key().size() != engine::kChunkKeySize) continue;
     engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
-    // Chunks come in min-ts order: once enough samples are collected and this
-    // chunk starts after all of them, no later chunk can add earlier ones.
-    if (max_samples != 0 && collected >= max_samples && key.min_ts > collected_max_ts) break;
+    // Chunks come in min-ts order: once enough distinct samples are collected
+    // and this chunk starts after all of them, no later chunk can add earlier
+    // ones. Overlapping chunks (late data, corrections) repeat timestamps, so
+    // count distinct ones then: the page must hold max_samples after the merge.
+    if (max_samples != 0 && collected - repeated >= max_samples && key.min_ts > collected_max_ts) {
+      if (overlapping) repeated = collected - CountDistinct(*parts);
+      if (collected - repeated >= max_samples) break;
+    }
     std::string_view bytes(it->value().data(), it->value().size());
     absl::StatusOr<codec::ChunkSummary> summary = codec::SummarizeChunk(bytes);
     absl::Status st = summary.status();
@@ -55,6 +78,7 @@ absl::Status Store::Impl::ReadChunks(TagId tag, int64_t start, int64_t end, int6
     part.Reset(decoded.type);
     engine::AppendRange(decoded, start, end, &part);
     if (part.size() == 0) continue;
+    if (collected > 0 && part.timestamps.front() <= collected_max_ts) overlapping = true;
     collected += part.size();
     collected_max_ts = std::max(collected_max_ts, part.timestamps.back());
     parts->push_back(std::move(part));
@@ -129,8 +153,20 @@ absl::Status Store::Impl::CopyUnsealed(TagId tag, int64_t start, int64_t end,
   return absl::OkStatus();
 }
 
+namespace {
+
+// Reads never return samples outside the accepted timestamp range (chunks of
+// older versions may hold some): [start, end) is clipped to it.
+void ClipToSampleRange(int64_t* start, int64_t* end) {
+  *start = std::max(*start, kMinSampleTimestamp);
+  *end = std::min(*end, kMaxSampleTimestamp + 1);
+}
+
+}  // namespace
+
 absl::Status Store::ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_samples,
                             codec::ChunkColumns* out) const {
+  ClipToSampleRange(&start, &end);
   codec::ChunkColumns sealing, head;
   int64_t max_span = 0;
   RETURN_IF_ERROR(impl_->CopyUnsealed(tag, start, end, &sealing, &head, &max_span));
@@ -161,6 +197,7 @@ thread_local ScanScratch scan_scratch;
 
 absl::Status Store::ScanRaw(TagId tag, int64_t start, int64_t end,
                             absl::FunctionRef<absl::Status(const codec::ChunkColumns&)> fn) const {
+  ClipToSampleRange(&start, &end);
   codec::ChunkColumns sealing, head;
   int64_t max_span = 0;
   RETURN_IF_ERROR(impl_->CopyUnsealed(tag, start, end, &sealing, &head, &max_span));

@@ -96,6 +96,12 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
                                    old_span, 1, &parts, &ids);
     overlaps = scan.ok() && !parts.empty();
   }
+  if (overlaps) {
+    // Kept with the chunks, so a restart (a stop seals) still rewrites it.
+    absl::MutexLock l(&mu);
+    batch.Put(db->state(), engine::OverlapKey(id),
+              EncodeTimeRange(std::min(t->overlap_min, min_ts), std::max(t->overlap_max, max_ts)));
+  }
   if (status.ok()) {
     // No fsync needed: the log still holds these samples until a later
     // (synced) trim, and RocksDB's WAL is ordered.
@@ -108,11 +114,7 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
     chunks_sealed.fetch_add(1);
     t->merge_from = std::min(t->merge_from, min_ts);
     tags_merge_due.insert(id);
-    if (overlaps) {
-      t->overlap_min = std::min(t->overlap_min, min_ts);
-      t->overlap_max = std::max(t->overlap_max, max_ts);
-      tags_overlapping.insert(id);
-    }
+    if (overlaps) NoteOverlap(id, min_ts, max_ts);
   }
   if (!status.ok()) {
     // Put the samples back in front of the head: nothing is lost, the next
@@ -138,6 +140,10 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
 }
 
 absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts) {
+  // Samples outside the accepted range (left by an older version) have no
+  // rollups; their buckets would overflow the bucket arithmetic.
+  min_ts = std::max(min_ts, kMinSampleTimestamp);
+  max_ts = std::min(max_ts, kMaxSampleTimestamp);
   ValueType type;
   int64_t max_span;
   {
@@ -148,7 +154,7 @@ absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t ma
     max_span = t->max_span;
   }
   rocksdb::WriteBatch batch;
-  if (type != ValueType::kString) {
+  if (type != ValueType::kString && min_ts <= max_ts) {
     // Hour buckets contain minute buckets: read the hours once.
     int64_t from = engine::BucketStart(min_ts, engine::kRollupHour);
     int64_t last_hour = engine::BucketStart(max_ts, engine::kRollupHour);

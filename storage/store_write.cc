@@ -150,6 +150,10 @@ WriteHandle Store::StartWrite(WriteInput input) {
   w.batch_seq = input.batch_seq;
   w.entry.series = std::move(input.series);
   w.accepted = w.entry.NumSamples();
+  if (absl::Status s = CheckSampleTimestamps(w.entry.series); !s.ok()) {
+    h.result_ = absl::StatusOr<WriteResult>(s);
+    return h;
+  }
   h.result_ = impl_->Enqueue(&w);
   if (!h.result_) h.store_ = this;
   return h;
@@ -241,6 +245,8 @@ absl::StatusOr<uint64_t> Store::ApplyRepair(const std::vector<engine::TagInfo>& 
   w.assign_seq = true;
   w.entry.catalog_upserts = tags;
   w.entry.series = std::move(series);
+  // A peer of an older version may hold samples outside the range.
+  impl_->DropOutOfRange(&w.entry.series, "repair");
   w.accepted = w.entry.NumSamples();
   absl::MutexLock l(&impl_->mu);
   if (impl_->closed) return absl::FailedPreconditionError("store is closed");

@@ -30,6 +30,16 @@ using Version = uint64_t;
 inline constexpr int64_t kMinTimestamp = std::numeric_limits<int64_t>::min();
 inline constexpr int64_t kMaxTimestamp = std::numeric_limits<int64_t>::max();
 
+// Timestamps a sample may have: 1900-01-01T00:00:00Z up to, not including,
+// 2100-01-01T00:00:00Z (docs/storage.md). Any two differ by less than 2^63 ns,
+// and bucket, span and range arithmetic near them cannot overflow. Writes
+// outside are refused; samples outside already on disk are skipped.
+inline constexpr int64_t kMinSampleTimestamp = int64_t{-2208988800} * 1000000000;
+inline constexpr int64_t kMaxSampleTimestamp = int64_t{4102444800} * 1000000000 - 1;
+inline constexpr bool IsSampleTimestamp(int64_t ts) {
+  return ts >= kMinSampleTimestamp && ts <= kMaxSampleTimestamp;
+}
+
 inline constexpr uint32_t kQualityGood = 0;
 inline constexpr uint32_t kQualityBad = 0x80000000u;
 

@@ -87,6 +87,12 @@ std::string SealedSeqKey(TagId tag, std::string_view origin_site) {
   return key;
 }
 
+std::string OverlapKey(TagId tag) {
+  std::string key = "overlap/";
+  PutBigEndian64(tag, &key);
+  return key;
+}
+
 std::string SpanKey(TagId tag) {
   std::string key = "span/";
   PutBigEndian64(tag, &key);
@@ -106,9 +112,7 @@ std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq) {
   return key;
 }
 
-std::string CursorKey(std::string_view origin_site) {
-  return "cursor/" + std::string(origin_site);
-}
+std::string CursorKey(std::string_view origin_site) { return "cursor/" + std::string(origin_site); }
 
 std::string PeerAckedKey(std::string_view peer_site) {
   return "peer_acked/" + std::string(peer_site);

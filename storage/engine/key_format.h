@@ -55,6 +55,13 @@ std::string ClientPrefix(std::string_view client_id);
 std::string CursorKey(std::string_view origin_site);   // -> u64 highest applied seq
 std::string PeerAckedKey(std::string_view peer_site);  // -> u64 own seq the peer applied
 std::string RollupDirtyKey(TagId tag);                 // -> i64 min ts, i64 max ts (BE)
+// Time range where the tag's chunks overlap, waiting for the overlap rewrite
+// (kept across restarts): i64 min ts, i64 max ts (ordered BE).
+std::string OverlapKey(TagId tag);
+// Present once every tag's span/ key covers its widest chunk (set by the
+// one-time scan at open; older versions did not widen it at overlap
+// rewrites).
+inline constexpr char kSpansCheckedKey[] = "node/spans_checked";
 inline constexpr char kNextSeqKey[] = "node/next_seq";
 inline constexpr char kNextChunkIdKey[] = "node/next_chunk_id";
 inline constexpr char kSiteKey[] = "node/site";

@@ -2,6 +2,8 @@
 // Ingest stream and unary call, reads back, Latest, catalog, validation
 // errors, health and reflection.
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <memory>
 
 #include "absl/time/clock.h"
@@ -413,6 +415,189 @@ TEST_F(NodeE2ETest, CompactMergesSealedChunksAndKeepsEverySample) {
   ASSERT_TRUE(st.ok());
   ASSERT_EQ(samples.size(), 3000u);
   for (int i = 0; i < 3000; ++i) ASSERT_EQ(samples[i].value().double_value(), i);
+}
+
+// Issue 13 item 1, as reported: a tag written in two hours, stopped (the
+// stop seals), restarted, its first sample corrected, stopped, restarted.
+// Read with limit 2 came back with the corrected sample only and no
+// continuation token: the page counted the overwritten sample.
+TEST_F(NodeE2ETest, ReadLimitCountsCorrectedSamplesOnceAfterRestarts) {
+  const int64_t h = int64_t{3600} * 1000000000;
+  const int64_t t0 = int64_t{1700000000} / 3600 * h;  // an hour boundary, well in the past
+  v1::WriteRequest req;
+  AddDouble(&req, "two.hours", t0, 1);
+  AddDouble(&req, "two.hours", t0 + h, 2);
+  v1::WriteAck ack;
+  ASSERT_TRUE(WriteBatch(req, &ack).ok());
+  EXPECT_EQ(node_->Stop(), 0);
+  StartNode();
+  v1::WriteRequest fix;
+  AddDouble(&fix, "two.hours", t0, 10);
+  ASSERT_TRUE(WriteBatch(fix, &ack).ok());
+  EXPECT_EQ(node_->Stop(), 0);
+  StartNode();
+  std::vector<v1::Sample> samples;
+  grpc::Status st;
+  ReadAll("two.hours", t0, t0 + 2 * h, 2, &samples, &st);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(samples.size(), 2u);
+  EXPECT_EQ(samples[0].value().double_value(), 10);
+  EXPECT_EQ(samples[1].value().double_value(), 2);
+  // The overlap the stop sealed is rewritten (by the background pass or by
+  // Admin.Compact), and a second compaction finds nothing left to rewrite.
+  auto admin = v1::Admin::NewStub(channel_);
+  auto compact_and_stats = [&](v1::StatsResponse* stats) {
+    v1::CompactResponse compacted;
+    grpc::ClientContext compact_ctx;
+    ASSERT_TRUE(admin->Compact(&compact_ctx, v1::CompactRequest(), &compacted).ok());
+    grpc::ClientContext stats_ctx;
+    ASSERT_TRUE(admin->Stats(&stats_ctx, v1::StatsRequest(), stats).ok());
+  };
+  v1::StatsResponse first, second;
+  compact_and_stats(&first);
+  EXPECT_GT(first.chunks_rewritten(), 0u);
+  compact_and_stats(&second);
+  EXPECT_EQ(second.chunks_rewritten(), first.chunks_rewritten());
+}
+
+// Issue 13 item 1 without a limit: 3000 samples in each of hours 0-3,
+// restart, the first 1000 corrected, restart: Read [h0, h4) returned 9,000
+// of the 12,000 samples and no token. Also in pages of 7 samples
+// (--read_page_samples) and after Admin.Compact.
+TEST_F(NodeE2ETest, ReadReturnsEverySampleOverCorrectedSealedChunks) {
+  const int64_t h = int64_t{3600} * 1000000000;
+  const int64_t t0 = int64_t{1700000000} / 3600 * h;
+  const int64_t step = h / 3000;
+  v1::WriteRequest req;
+  for (int i = 0; i < 12000; ++i) AddDouble(&req, "four.hours", t0 + i * step, i);
+  v1::WriteAck ack;
+  ASSERT_TRUE(WriteBatch(req, &ack).ok());
+  EXPECT_EQ(node_->Stop(), 0);
+  StartNode();
+  v1::WriteRequest fix;
+  for (int i = 0; i < 1000; ++i) AddDouble(&fix, "four.hours", t0 + i * step, -i);
+  ASSERT_TRUE(WriteBatch(fix, &ack).ok());
+  EXPECT_EQ(node_->Stop(), 0);
+  auto check = [&](const char* when) {
+    std::vector<v1::Sample> samples;
+    grpc::Status st;
+    ReadAll("four.hours", t0, t0 + 4 * h, 0, &samples, &st);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(samples.size(), 12000u) << when;
+    for (int i = 0; i < 12000; ++i) {
+      ASSERT_EQ(samples[i].timestamp_ns(), t0 + i * step) << when;
+      ASSERT_EQ(samples[i].value().double_value(), i < 1000 ? -i : i) << when;
+    }
+  };
+  StartNode();
+  check("after restart");
+  EXPECT_EQ(node_->Stop(), 0);
+  StartNode({"--read_page_samples=7"});
+  check("pages of 7");
+  auto admin = v1::Admin::NewStub(channel_);
+  v1::CompactResponse compacted;
+  grpc::ClientContext compact_ctx;
+  ASSERT_TRUE(admin->Compact(&compact_ctx, v1::CompactRequest(), &compacted).ok());
+  check("after compaction");
+}
+
+// Polls Admin.Stats until `done` holds; false after 30 s.
+bool AwaitStats(v1::Admin::Stub* admin, const std::function<bool(const v1::StatsResponse&)>& done) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    v1::StatsResponse stats;
+    grpc::ClientContext ctx;
+    if (admin->Stats(&ctx, v1::StatsRequest(), &stats).ok() && done(stats)) return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+// Issue 13 item 2: t = 4000 s sealed, then 3000 s and 15000 s: the rewrite
+// joins 3000 s and 4000 s into a chunk wider than any before. Read [3600 s,
+// 5000 s) came back empty and Aggregate COUNT gave [1,0,0,1], also after a
+// restart.
+TEST_F(NodeE2ETest, OverlapRewriteWidensTheChunkSpanForEveryQuery) {
+  node_->Stop();
+  StartNode({"--head_max_age=1s"});
+  const int64_t s = 1000000000;
+  auto admin = v1::Admin::NewStub(channel_);
+  v1::WriteRequest first;
+  AddDouble(&first, "wide", 4000 * s, 4);
+  v1::WriteAck ack;
+  ASSERT_TRUE(WriteBatch(first, &ack).ok());
+  ASSERT_TRUE(AwaitStats(admin.get(), [](const v1::StatsResponse& st) {
+    return st.chunks_sealed() >= 1 && st.head_samples() == 0;
+  }));
+  v1::WriteRequest late;
+  AddDouble(&late, "wide", 3000 * s, 3);
+  AddDouble(&late, "wide", 15000 * s, 15);
+  ASSERT_TRUE(WriteBatch(late, &ack).ok());
+  ASSERT_TRUE(AwaitStats(admin.get(),
+                         [](const v1::StatsResponse& st) { return st.chunks_rewritten() >= 3; }));
+  auto check = [&](const char* when) {
+    std::vector<v1::Sample> samples;
+    grpc::Status st;
+    ReadAll("wide", 3600 * s, 5000 * s, 0, &samples, &st);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(samples.size(), 1u) << when;
+    EXPECT_EQ(samples[0].timestamp_ns(), 4000 * s) << when;
+    v1::AggregateRequest agg;
+    agg.add_tags("wide");
+    agg.set_start_ns(0);
+    agg.set_end_ns(20000 * s);
+    agg.set_step_ns(5000 * s);
+    agg.add_functions(v1::COUNT);
+    agg.set_columns(true);
+    v1::AggregateResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(query_->Aggregate(&ctx, agg, &resp).ok());
+    ASSERT_EQ(resp.series_size(), 1);
+    EXPECT_THAT(resp.series(0).counts(), ::testing::ElementsAre(2, 0, 0, 1)) << when;
+    v1::PlotRequest plot;
+    plot.add_tags("wide");
+    plot.set_start_ns(3600 * s);
+    plot.set_end_ns(5000 * s);
+    plot.set_buckets(10);
+    v1::PlotResponse plotted;
+    grpc::ClientContext plot_ctx;
+    ASSERT_TRUE(query_->Plot(&plot_ctx, plot, &plotted).ok());
+    ASSERT_EQ(plotted.series_size(), 1);
+    ASSERT_EQ(plotted.series(0).samples_size(), 1) << when;
+    EXPECT_EQ(plotted.series(0).samples(0).timestamp_ns(), 4000 * s) << when;
+  };
+  check("after the rewrite");
+  EXPECT_EQ(node_->Stop(), 0);
+  StartNode({"--head_max_age=1s"});
+  check("after a restart");
+}
+
+// Issue 13 item 12: a timestamp outside 1900..2100 is rejected with
+// INVALID_ARGUMENT naming the field and the range (the batch's other samples
+// are stored), and the node keeps working across a restart.
+TEST_F(NodeE2ETest, TimestampsOutsideTheRangeAreRejected) {
+  int i = 0;
+  for (int64_t ts : {std::numeric_limits<int64_t>::min(), int64_t{-2208988800} * 1000000000 - 1,
+                     int64_t{4102444800} * 1000000000}) {
+    v1::WriteRequest req;
+    AddDouble(&req, "range", 1000 + i++, 1);
+    AddDouble(&req, "range", ts, 2);
+    v1::WriteAck ack;
+    ASSERT_TRUE(WriteBatch(req, &ack).ok());
+    EXPECT_EQ(ack.accepted_count(), 1u) << ts;
+    ASSERT_EQ(ack.rejected_size(), 1) << ts;
+    EXPECT_EQ(ack.rejected(0).code(), grpc::StatusCode::INVALID_ARGUMENT) << ts;
+    EXPECT_THAT(ack.rejected(0).reason(), HasSubstr("series[0].samples[1].timestamp_ns")) << ts;
+    EXPECT_THAT(ack.rejected(0).reason(), HasSubstr("1900-01-01T00:00:00Z")) << ts;
+  }
+  EXPECT_EQ(node_->Stop(), 0);
+  StartNode();
+  std::vector<v1::Sample> samples;
+  grpc::Status st;
+  ReadAll("range", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), 0,
+          &samples, &st);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(samples.size(), 3u);
 }
 
 TEST_F(NodeE2ETest, HealthAndReflectionListTheServices) {
