@@ -93,12 +93,17 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   impl->site_tag = static_cast<uint8_t>(engine::TagIdFromName(impl->options.site) & 0xff);
   ASSIGN_OR_RETURN(impl->db, engine::RocksDb::Open(impl->options.path));
   RETURN_IF_ERROR(impl->LoadState());
+  RETURN_IF_ERROR(impl->LoadTombstones());
   RETURN_IF_ERROR(impl->LoadCatalog());
   RETURN_IF_ERROR(impl->LoadOverlaps());
   RETURN_IF_ERROR(impl->CheckSpans());
   RETURN_IF_ERROR(impl->ReplayLog());
   RETURN_IF_ERROR(impl->StartRestoreEpoch());
   RETURN_IF_ERROR(impl->RecomputeDirtyRollups());
+  {
+    absl::MutexLock pass(&impl->seal_mu);
+    RETURN_IF_ERROR(impl->RunDuePurges());  // left by a crash
+  }
   Impl* raw = impl.get();
   impl->sealer = std::thread([raw] { raw->SealerLoop(); });
   return std::unique_ptr<Store>(new Store(std::move(impl)));
@@ -214,6 +219,7 @@ absl::Status Store::Impl::LoadCatalog() {
         span.size() == 8) {
       state->max_span = static_cast<int64_t>(engine::GetBigEndian64(span.data()));
     }
+    max_version_seen = std::max(max_version_seen, state->info.version);
     AddTagState(std::move(state));
   }
   return FromRocks(it->status(), "load catalog");
@@ -416,8 +422,12 @@ void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
                               const engine::LogEntry& entry) {
   int64_t now = NowNs();
   const std::string* origin_name = InternOrigin(origin);
-  codec::ChunkColumns in_range;
+  max_version_seen = std::max(max_version_seen, entry.version);
+  codec::ChunkColumns in_range, kept;
   for (const auto& series : entry.series) {
+    if (origin == kRepairOrigin) {  // repaired samples keep their own versions
+      for (Version v : series.cols.versions) max_version_seen = std::max(max_version_seen, v);
+    }
     TagState* tag = FindTag(series.tag);
     if (tag == nullptr || series.cols.type != tag->info.type || series.cols.size() == 0) continue;
     // Entries written before the timestamp range was checked (log replay),
@@ -428,6 +438,12 @@ void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
       DropOutOfRange(&in_range, series.tag, "log entry");
       if (in_range.size() == 0) continue;
       cols = &in_range;
+    }
+    // A deleted incarnation's samples never come back: a late entry, a
+    // repair, the log replay.
+    if (DropTombstoned(series.tag, *cols, &kept)) {
+      if (kept.size() == 0) continue;
+      cols = &kept;
     }
     if (!tag->head) {
       tags_in_memory.insert(series.tag);
@@ -466,7 +482,13 @@ Version Store::Impl::NextVersion() {
   // does, and never behind a version this node has seen from a peer.
   uint64_t wall = static_cast<uint64_t>(std::max<int64_t>(NowNs(), 0) / 1000000000);
   last_version_seconds = std::max(last_version_seconds, wall);
-  return (last_version_seconds << 8) | site_tag;
+  // Above every tombstone seen, also one stamped this second.
+  if (((last_version_seconds << 8) | site_tag) <= version_floor) {
+    last_version_seconds = (version_floor >> 8) + 1;
+  }
+  const Version v = (last_version_seconds << 8) | site_tag;
+  max_version_seen = std::max(max_version_seen, v);
+  return v;
 }
 
 // --- Catalog ---
@@ -562,19 +584,6 @@ absl::StatusOr<TagInfo> Store::UpdateTag(const TagInfo& update) {
   entry.catalog_upserts.push_back(info);
   RETURN_IF_ERROR(impl_->SubmitCatalog(std::move(entry)));
   return GetTag(info.name);
-}
-
-absl::Status Store::DeleteTag(std::string_view name) {
-  engine::LogEntry entry;
-  {
-    absl::MutexLock l(&impl_->mu);
-    if (!impl_->tags_by_name.count(name)) {
-      return absl::NotFoundError(absl::StrCat("tag '", std::string(name), "' not found"));
-    }
-    entry.version = impl_->NextVersion();
-  }
-  entry.catalog_deletes.emplace_back(name);
-  return impl_->SubmitCatalog(std::move(entry));
 }
 
 ListTagsResult Store::ListTags(std::string_view glob,

@@ -176,7 +176,12 @@ class Store {
   // Replaces unit, description, attributes and retention. Errors: NotFound,
   // FailedPrecondition when the value type would change.
   absl::StatusOr<engine::TagInfo> UpdateTag(const engine::TagInfo& info);
-  // Removes the tag and all its samples. Errors: NotFound.
+  // Removes the tag and everything it owns (samples, chunks, rollups, state)
+  // and records a tombstone (tag id, version) that travels to the peers in
+  // the log and, once the log is trimmed, in anti-entropy digests. Every
+  // site keeps it for good and refuses that incarnation's samples from any
+  // path; a tag created again under the name starts empty. Waits for a seal
+  // pass under way. Errors: NotFound.
   absl::Status DeleteTag(std::string_view name);
   // Tags whose name matches `glob` (`*`, `?`; empty matches all) and whose
   // attributes include `attributes`, in name order, after `page_token`.
@@ -259,9 +264,17 @@ class Store {
   absl::Status AdvanceCursor(const std::string& origin, uint64_t seq);
   // Stores samples fetched from a peer by anti-entropy, each with its own
   // version (last-writer-wins merge); creates or updates `tags` first.
-  // Not shipped to peers. Returns the samples stored.
+  // Tags and samples at or below a tombstone here are left out. Not shipped
+  // to peers. Returns the samples stored.
   absl::StatusOr<uint64_t> ApplyRepair(const std::vector<engine::TagInfo>& tags,
                                        std::vector<engine::SeriesData> series);
+  // The tombstones of deleted tags, by tag id (for anti-entropy digests).
+  std::vector<engine::Tombstone> Tombstones() const;
+  // Applies tombstones learned from a peer's digest (a range sync, after the
+  // peer trimmed the log entries that carried them) as if they came in the
+  // log: drops the deleted incarnations here. Not shipped to peers. Returns
+  // how many were new here.
+  absl::StatusOr<uint64_t> ApplyTombstones(std::vector<engine::Tombstone> tombstones);
   // Own entries with sequence >= from_seq, up to about max_bytes.
   absl::Status ReadOwnLog(uint64_t from_seq, size_t max_bytes, OwnLogBatch* out) const;
   // Waits until an own entry with sequence > seq exists, at most `timeout`.

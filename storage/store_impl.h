@@ -201,6 +201,20 @@ struct Store::Impl {
   std::map<std::string, uint64_t> peer_acked ABSL_GUARDED_BY(mu);
   uint64_t catalog_conflicts ABSL_GUARDED_BY(mu) = 0;
   uint64_t last_version_seconds ABSL_GUARDED_BY(mu) = 0;
+  // --- Tombstones (storage/store_tombstone.cc, docs/consistency.md) ---
+  // Deleted tag incarnations: tag id -> highest tombstone version. Loaded at
+  // open and never trimmed; every apply path drops samples at or below it.
+  absl::flat_hash_map<TagId, Version> tombstones ABSL_GUARDED_BY(mu);
+  // NextVersion hands out versions above this (the newest tombstone seen),
+  // so a write after a delete always outlives it.
+  Version version_floor ABSL_GUARDED_BY(mu) = 0;
+  // The highest version of anything applied here (samples, catalog entries,
+  // tombstones). A local delete's tombstone is at least this, so it covers
+  // every sample the tag holds here, also a peer's of the same second.
+  Version max_version_seen ABSL_GUARDED_BY(mu) = 0;
+  // Tombstones that met a newer incarnation of their tag: samples at or
+  // below them may still sit in its chunks until PurgeTag.
+  std::vector<engine::Tombstone> purges_due ABSL_GUARDED_BY(mu);
   bool closed ABSL_GUARDED_BY(mu) = false;
 
   std::atomic<uint64_t> next_chunk_id{1};
@@ -225,7 +239,12 @@ struct Store::Impl {
   std::thread sealer;
 
   int64_t NowNs() const { return options.now_ns(); }
+  // A version for a new write or catalog change: the hybrid clock, above
+  // version_floor.
   Version NextVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // The version of a local delete: the hybrid clock, and at least every
+  // version seen (max_version_seen).
+  Version TombstoneVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   TagState* FindTag(TagId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     auto it = tags_by_id.find(id);
     return it == tags_by_id.end() ? nullptr : it->second;
@@ -251,6 +270,38 @@ struct Store::Impl {
   // Records that `id` has overlapping chunks in [min_ts, max_ts], for the
   // overlap pass.
   void NoteOverlap(TagId id, int64_t min_ts, int64_t max_ts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Tombstones and pending purges from the state CF.
+  absl::Status LoadTombstones();
+  // The tombstone version of `tag`; 0 when it was never deleted.
+  Version TombstoneOf(TagId tag) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (tombstones.empty()) return 0;
+    auto it = tombstones.find(tag);
+    return it == tombstones.end() ? 0 : it->second;
+  }
+  // The samples of `in` above the tombstone of `tag` into *kept. Returns
+  // false (and leaves *kept alone) when none is at or below it.
+  bool DropTombstoned(TagId tag, const codec::ChunkColumns& in, codec::ChunkColumns* kept) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // The tombstones of `w` (and its legacy deletes by name) into `batch`:
+  // the tombstone keys, and for a tag whose catalog entry is not newer, the
+  // catalog entry, chunks, rollups and state keys. Drops the tombstones
+  // known already from w->entry.
+  void PrepareTombstones(PendingWrite* w, rocksdb::WriteBatch* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // After the write: the same in memory. A tag whose catalog entry is newer
+  // (created again) keeps it, loses the covered samples of its head now and
+  // of its chunks by PurgeTag (queued in purges_due).
+  void ApplyDeletes(const PendingWrite& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Submits `w` (an entry carrying tombstones) and runs the purges it
+  // queued. Every tombstone is applied this way, holding seal_mu, so no seal,
+  // merge, overlap rewrite or retention pass holds the tag's chunks meanwhile
+  // and writes them back after the delete.
+  absl::Status SubmitTombstones(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
+  // REQUIRES: seal_mu held.
+  absl::Status RunDuePurges();
+  // Rewrites the chunks of `tag` without the samples at or below `dead`,
+  // then its rollups, and removes the purge marker. REQUIRES: seal_mu held.
+  absl::Status PurgeTag(TagId tag, Version dead);
   absl::Status LoadState();
   // At the first open of a restored backup: skips own sequences the original
   // node may have used after the backup (see kRestoreSequenceGap).

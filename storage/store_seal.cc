@@ -209,6 +209,7 @@ absl::Status Store::Impl::RecomputeDirtyRollups() {
 
 absl::Status Store::Impl::SealPass(bool force) {
   absl::MutexLock pass(&seal_mu);
+  RETURN_IF_ERROR(RunDuePurges());  // one that failed after a delete
   const int64_t now = NowNs();
   const int64_t max_age = absl::ToInt64Nanoseconds(options.head_max_age);
   std::vector<TagId> due;

@@ -21,6 +21,12 @@ namespace {
 // Most writers merged into one group.
 constexpr size_t kMaxGroupWriters = 64;
 
+// True when `entry` deletes tags (tombstones, or deletes by name of older
+// nodes).
+bool HasDeletes(const engine::LogEntry& entry) {
+  return !entry.tombstones.empty() || !entry.catalog_deletes.empty();
+}
+
 std::string U64(uint64_t v) {
   std::string s;
   engine::PutBigEndian64(v, &s);
@@ -229,6 +235,11 @@ absl::StatusOr<uint64_t> Store::ApplyReplicated(const std::string& origin, uint6
   w.encoded = std::string(entry);
   RETURN_IF_ERROR(engine::DecodeLogEntry(entry, &w.entry));
   w.accepted = w.entry.NumSamples();
+  if (HasDeletes(w.entry)) {
+    absl::MutexLock pass(&impl_->seal_mu);         // see Impl::SubmitTombstones
+    RETURN_IF_ERROR(impl_->SubmitTombstones(&w));  // skips an entry applied before
+    return w.skipped ? 0 : w.accepted;
+  }
   absl::MutexLock l(&impl_->mu);
   if (impl_->closed) return absl::FailedPreconditionError("store is closed");
   auto applied = impl_->applied_seq.find(origin);
@@ -243,13 +254,27 @@ absl::StatusOr<uint64_t> Store::ApplyRepair(const std::vector<engine::TagInfo>& 
   PendingWrite w;
   w.origin = kRepairOrigin;
   w.assign_seq = true;
-  w.entry.catalog_upserts = tags;
-  w.entry.series = std::move(series);
   // A peer of an older version may hold samples outside the range.
-  impl_->DropOutOfRange(&w.entry.series, "repair");
-  w.accepted = w.entry.NumSamples();
+  impl_->DropOutOfRange(&series, "repair");
   absl::MutexLock l(&impl_->mu);
   if (impl_->closed) return absl::FailedPreconditionError("store is closed");
+  // Nothing of a deleted incarnation comes back by repair: neither its
+  // catalog entry nor its samples (a peer that has not applied the
+  // tombstone yet still offers them).
+  for (const engine::TagInfo& info : tags) {
+    if (info.version > impl_->TombstoneOf(info.id)) w.entry.catalog_upserts.push_back(info);
+  }
+  for (engine::SeriesData& s : series) {
+    const bool known = impl_->FindTag(s.tag) != nullptr ||
+                       std::any_of(w.entry.catalog_upserts.begin(), w.entry.catalog_upserts.end(),
+                                   [&](const engine::TagInfo& info) { return info.id == s.tag; });
+    if (!known) continue;
+    codec::ChunkColumns kept;
+    if (impl_->DropTombstoned(s.tag, s.cols, &kept)) s.cols = std::move(kept);
+    if (s.cols.size() > 0) w.entry.series.push_back(std::move(s));
+  }
+  if (w.entry.series.empty() && w.entry.catalog_upserts.empty()) return 0;
+  w.accepted = w.entry.NumSamples();
   // The entry's version only matters for the encoding: samples keep theirs.
   w.entry.version = impl_->NextVersion();
   impl_->mu.Unlock();
@@ -261,12 +286,15 @@ absl::StatusOr<uint64_t> Store::ApplyRepair(const std::vector<engine::TagInfo>& 
 }
 
 void Store::Impl::PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch) {
+  PrepareTombstones(w, batch);
   // Upserts: a new tag is created; an existing one of the same type takes
   // the newer metadata (version, last writer wins); a type conflict keeps
-  // the local definition and is counted.
+  // the local definition and is counted. A deleted incarnation (at or below
+  // its tombstone) is not created again.
   auto& upserts = w->entry.catalog_upserts;
   std::vector<engine::TagInfo> accepted;
   for (engine::TagInfo& info : upserts) {
+    if (info.version <= TombstoneOf(info.id)) continue;
     if (TagState* existing = FindTagByName(info.name)) {
       const engine::TagInfo& cur = existing->info;
       if (cur.type != info.type) {
@@ -284,22 +312,12 @@ void Store::Impl::PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch) {
     accepted.push_back(info);
   }
   upserts = std::move(accepted);
-  for (const std::string& name : w->entry.catalog_deletes) {
-    auto it = tags_by_name.find(name);
-    if (it == tags_by_name.end()) continue;
-    TagId id = it->second->info.id;
-    batch->Delete(db->catalog(), name);
-    if (id != UINT64_MAX) batch->DeleteRange(db->chunks(), U64(id), U64(id + 1));
-    batch->Delete(db->state(), engine::SpanKey(id));
-    // Log entries not yet trimmed must not come back if the name is reused.
-    for (const auto& [origin, seq] : applied_seq) {
-      batch->Put(db->state(), engine::SealedSeqKey(id, origin), U64(seq));
-    }
-  }
 }
 
 void Store::Impl::ApplyCatalog(const PendingWrite& w) {
+  ApplyDeletes(w);
   for (const engine::TagInfo& info : w.entry.catalog_upserts) {
+    max_version_seen = std::max(max_version_seen, info.version);
     if (TagState* existing = FindTagByName(info.name)) {
       absl::MutexLock l(&catalog_mu);
       existing->info = info;
@@ -314,7 +332,6 @@ void Store::Impl::ApplyCatalog(const PendingWrite& w) {
     state->info = info;
     AddTagState(std::move(state));
   }
-  for (const std::string& name : w.entry.catalog_deletes) RemoveTagState(name);
 }
 
 void Store::Impl::LeadGroup() {
@@ -323,9 +340,14 @@ void Store::Impl::LeadGroup() {
   bool catalog = false;
   while (!writers.empty() && writers.front()->ready && group.size() < kMaxGroupWriters) {
     PendingWrite* p = writers.front();
+    // A delete is a group of its own: the catalog changes after it are
+    // decided against the catalog without the tag.
+    const bool deletes = HasDeletes(p->entry);
+    if (deletes && !group.empty()) break;
     writers.pop_front();
-    catalog |= !p->entry.catalog_upserts.empty() || !p->entry.catalog_deletes.empty();
+    catalog |= !p->entry.catalog_upserts.empty() || deletes;
     group.push_back(p);
+    if (deletes) break;
   }
   ++groups_in_flight;
   // Catalog changes are checked against the catalog in memory: every built
@@ -360,9 +382,7 @@ void Store::Impl::LeadGroup() {
       }
       c = p->seq;
     }
-    if (!p->entry.catalog_upserts.empty() || !p->entry.catalog_deletes.empty()) {
-      PrepareCatalog(p, &batch);
-    }
+    if (!p->entry.catalog_upserts.empty() || HasDeletes(p->entry)) PrepareCatalog(p, &batch);
     batch.Put(db->log(), engine::LogKey(p->origin, p->seq), p->encoded);
     if (!p->client_id.empty() && p->batch_seq != 0) {
       batch.Put(db->state(), engine::ClientBatchKey(p->client_id, p->batch_seq), U64(p->accepted));

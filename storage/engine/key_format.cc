@@ -58,6 +58,18 @@ std::string RollupDirtyKey(TagId tag) {
   return key;
 }
 
+std::string TombstoneKey(TagId tag) {
+  std::string key = kTombstonePrefix;
+  PutBigEndian64(tag, &key);
+  return key;
+}
+
+std::string PurgeKey(TagId tag) {
+  std::string key = kPurgePrefix;
+  PutBigEndian64(tag, &key);
+  return key;
+}
+
 std::string LogPrefix(std::string_view origin_site) {
   std::string key;
   key.push_back(static_cast<char>(origin_site.size()));

@@ -62,6 +62,14 @@ std::string OverlapKey(TagId tag);
 // one-time scan at open; older versions did not widen it at overlap
 // rewrites).
 inline constexpr char kSpansCheckedKey[] = "node/spans_checked";
+// A deleted incarnation of `tag` -> u64 version (engine::Tombstone). Never
+// trimmed: refuses that incarnation's samples from any path for good.
+std::string TombstoneKey(TagId tag);
+inline constexpr char kTombstonePrefix[] = "tombstone/";
+// A tombstone that met a newer incarnation of `tag` here -> u64 version: its
+// chunks still hold samples at or below it until the purge (redone at open).
+std::string PurgeKey(TagId tag);
+inline constexpr char kPurgePrefix[] = "purge/";
 inline constexpr char kNextSeqKey[] = "node/next_seq";
 inline constexpr char kNextChunkIdKey[] = "node/next_chunk_id";
 inline constexpr char kSiteKey[] = "node/site";

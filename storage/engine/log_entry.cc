@@ -11,6 +11,7 @@ namespace historian::engine {
 namespace {
 constexpr uint8_t kLogEntryFormatV2 = 2;  // read only
 constexpr uint8_t kLogEntryFormat = 3;
+constexpr uint8_t kLogEntryFormatTombstones = 4;  // format 3 + tombstones
 constexpr uint8_t kFormSamples = 0;
 constexpr uint8_t kFormChunk = 1;
 constexpr uint64_t kFlagCatalog = 1;
@@ -61,7 +62,8 @@ void EncodeLogEntry(const LogEntry& entry, std::string* out) {
     }
   }
   if (!AllVersionsEqual(entry, chunks)) flags |= kFlagSampleVersions;
-  out->push_back(static_cast<char>(kLogEntryFormat));
+  const bool tombstones = !entry.tombstones.empty();
+  out->push_back(static_cast<char>(tombstones ? kLogEntryFormatTombstones : kLogEntryFormat));
   PutVarint64(entry.version, out);
   PutVarint64(flags, out);
   if (flags & kFlagCatalog) {
@@ -69,6 +71,13 @@ void EncodeLogEntry(const LogEntry& entry, std::string* out) {
     for (const TagInfo& info : entry.catalog_upserts) PutString(EncodeTagInfo(info), out);
     PutVarint64(entry.catalog_deletes.size(), out);
     for (const std::string& name : entry.catalog_deletes) PutString(name, out);
+  }
+  if (tombstones) {
+    PutVarint64(entry.tombstones.size(), out);
+    for (const Tombstone& t : entry.tombstones) {
+      PutFixed64(t.tag, out);
+      PutVarint64(t.version, out);
+    }
   }
   PutVarint64(entry.series.size(), out);
   for (size_t si = 0; si < entry.series.size(); ++si) {
@@ -119,13 +128,15 @@ absl::Status DecodeLogEntry(std::string_view bytes, LogEntry* entry) {
   uint8_t format = 0;
   uint64_t flags = 0, nseries = 0;
   r.GetByte(&format);
-  if (format != kLogEntryFormat && format != kLogEntryFormatV2) {
+  if (format != kLogEntryFormat && format != kLogEntryFormatV2 &&
+      format != kLogEntryFormatTombstones) {
     return absl::DataLossError("log entry: unknown format");
   }
   r.GetVarint64(&entry->version);
   r.GetVarint64(&flags);
   entry->catalog_upserts.clear();
   entry->catalog_deletes.clear();
+  entry->tombstones.clear();
   if (flags & kFlagCatalog) {
     uint64_t n = 0;
     r.GetVarint64(&n);
@@ -140,6 +151,17 @@ absl::Status DecodeLogEntry(std::string_view bytes, LogEntry* entry) {
     for (uint64_t i = 0; r.ok() && i < n; ++i) {
       std::string_view name;
       if (r.GetString(&name)) entry->catalog_deletes.emplace_back(name);
+    }
+  }
+  if (format == kLogEntryFormatTombstones) {
+    uint64_t n = 0;
+    r.GetVarint64(&n);
+    if (!r.ok() || n > bytes.size()) return absl::DataLossError("log entry: corrupt tombstones");
+    for (uint64_t i = 0; r.ok() && i < n; ++i) {
+      Tombstone t;
+      r.GetFixed64(&t.tag);
+      r.GetVarint64(&t.version);
+      entry->tombstones.push_back(t);
     }
   }
   r.GetVarint64(&nseries);

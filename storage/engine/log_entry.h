@@ -17,6 +17,10 @@
 //     time): the chunk codec's encoding (len+bytes, storage/codec/FORMAT.md),
 //     versions included. A 60-sample sensor series costs about 1 byte a
 //     sample instead of 14: less WAL to write, less memtable, less to ship.
+// Format 4 is format 3 with a tombstone section after the catalog records:
+//   tombstone count | per tombstone: tag id (fixed64) | version
+// It is written only for entries that carry tombstones (DeleteTag), so every
+// other entry stays format 3 and readable by nodes that predate format 4.
 // Format 2 (no form byte; every series in form 0) is still read.
 #ifndef HISTORIAN_STORAGE_ENGINE_LOG_ENTRY_H_
 #define HISTORIAN_STORAGE_ENGINE_LOG_ENTRY_H_
@@ -40,11 +44,24 @@ struct SeriesData {
   codec::ChunkColumns cols;
 };
 
+// A deleted tag incarnation: every sample of `tag` with a version at or
+// below `version`, and its catalog entry when that is not newer, is gone for
+// good (docs/consistency.md, "Deleting a tag").
+struct Tombstone {
+  TagId tag = 0;
+  Version version = 0;
+
+  bool operator==(const Tombstone&) const = default;
+};
+
 struct LogEntry {
   Version version = 0;
   std::vector<SeriesData> series;
   std::vector<TagInfo> catalog_upserts;
+  // Deletes by name, written by nodes that predate tombstones; applied as a
+  // tombstone of the name's id at the entry's version.
   std::vector<std::string> catalog_deletes;
+  std::vector<Tombstone> tombstones;
 
   uint64_t NumSamples() const;
 };

@@ -56,6 +56,7 @@ void ExpectSameEntry(const LogEntry& a, const LogEntry& b) {
   }
   EXPECT_EQ(a.catalog_upserts, b.catalog_upserts);
   EXPECT_EQ(a.catalog_deletes, b.catalog_deletes);
+  EXPECT_EQ(a.tombstones, b.tombstones);
 }
 
 TEST(LogEntryTest, RandomEntriesRoundTrip) {
@@ -124,6 +125,31 @@ TEST(LogEntryTest, FormatTwoIsStillRead) {
   EXPECT_EQ(decoded.series[0].cols.timestamps, (std::vector<int64_t>{100, 50}));
   EXPECT_EQ(decoded.series[0].cols.ints, (std::vector<int64_t>{-100, -50}));
   EXPECT_EQ(decoded.series[0].cols.versions, (std::vector<Version>{500, 500}));
+}
+
+// Tombstones (DeleteTag) make an entry format 4; every other entry stays
+// format 3, readable by nodes that predate tombstones.
+TEST(LogEntryTest, TombstonesRoundTripInFormatFourOnly) {
+  std::mt19937_64 rng(7);
+  LogEntry entry;
+  entry.version = Version{1'700'000'000} << 8 | 3;
+  entry.series.push_back(RandomSeries(rng, entry.version));
+  std::string bytes;
+  EncodeLogEntry(entry, &bytes);
+  EXPECT_EQ(bytes[0], 3);
+  entry.tombstones = {{TagIdFromName("a"), entry.version}, {~TagId{0}, 1}};
+  entry.catalog_deletes = {"a"};
+  bytes.clear();
+  EncodeLogEntry(entry, &bytes);
+  EXPECT_EQ(bytes[0], 4);
+  LogEntry decoded;
+  ASSERT_TRUE(DecodeLogEntry(bytes, &decoded).ok());
+  ExpectSameEntry(entry, decoded);
+  for (size_t len = 0; len < bytes.size(); ++len) {
+    EXPECT_EQ(DecodeLogEntry(std::string_view(bytes).substr(0, len), &decoded).code(),
+              absl::StatusCode::kDataLoss)
+        << len;
+  }
 }
 
 TEST(LogEntryTest, CorruptBytesAreDataLoss) {

@@ -136,6 +136,61 @@ class StoreTest : public ::testing::Test {
     return m;
   }
 
+  // The samples of `tag` (any numeric type) as doubles, by ReadRaw or ScanRaw.
+  std::map<int64_t, double> Values(TagId tag) {
+    codec::ChunkColumns out;
+    absl::Status s = store_->ReadRaw(tag, kMinTimestamp, kMaxTimestamp, 0, &out);
+    EXPECT_TRUE(s.ok()) << s;
+    std::map<int64_t, double> m;
+    AddValues(out, &m);
+    return m;
+  }
+  std::map<int64_t, double> ScanValues(TagId tag) {
+    std::map<int64_t, double> m;
+    absl::Status s =
+        store_->ScanRaw(tag, kMinTimestamp, kMaxTimestamp, [&](const codec::ChunkColumns& piece) {
+          AddValues(piece, &m);
+          return absl::OkStatus();
+        });
+    EXPECT_TRUE(s.ok()) << s;
+    return m;
+  }
+  static void AddValues(const codec::ChunkColumns& c, std::map<int64_t, double>* m) {
+    for (size_t i = 0; i < c.size(); ++i) {
+      (*m)[c.timestamps[i]] =
+          c.type == ValueType::kInt64 ? static_cast<double>(c.ints[i]) : c.doubles[i];
+    }
+  }
+  // The sample count as Query.Aggregate finds it over all time: rollups for
+  // the hours sealed before UnsealedFrom, raw samples after.
+  uint64_t AggregateCount(TagId tag) {
+    const int64_t limit = engine::BucketStart(store_->UnsealedFrom(tag), engine::kRollupHour);
+    std::vector<std::pair<int64_t, engine::Rollup>> hours;
+    EXPECT_TRUE(store_->ReadRollups(tag, engine::kRollupHour, kMinTimestamp, limit, &hours).ok());
+    uint64_t n = 0;
+    for (const auto& [bucket, r] : hours) n += r.count;
+    absl::Status s =
+        store_->ScanRaw(tag, limit, kMaxTimestamp, [&](const codec::ChunkColumns& piece) {
+          n += piece.size();
+          return absl::OkStatus();
+        });
+    EXPECT_TRUE(s.ok()) << s;
+    return n;
+  }
+
+  // A second store, site `site` (peer of "us"), on its own clock.
+  std::unique_ptr<Store> OpenPeer(const std::string& site, const int64_t* now) {
+    StoreOptions o;
+    o.path = dir_.Sub(site);
+    o.site = site;
+    o.peers = {"us"};
+    o.seal_interval = absl::Hours(1);
+    o.now_ns = [now] { return *now; };
+    auto s = Store::Open(o);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<Store> store_;
   int64_t now_ns_ = int64_t{1700000000} * 1000000000;
@@ -712,6 +767,221 @@ TEST_F(StoreTest, ScanRawStreamsChunksAndMergesOnlyOverlaps) {
   EXPECT_EQ(pieces, 10u);
 }
 
+// A tag deleted and created again with the same name (so the same id)
+// starts empty: no sample, rollup or cached latest value of the deleted
+// tag shows through any read path, before or after a seal, a compaction, a
+// reopen or a crash. Once with the same value type, once with another.
+TEST_F(StoreTest, DeletedTagCreatedAgainShowsOnlyItsNewData) {
+  const int64_t s = 1000000000, h = 3600 * s;
+  for (ValueType type : {ValueType::kDouble, ValueType::kInt64}) {
+    SCOPED_TRACE(engine::ValueTypeName(type));
+    const std::string name = type == ValueType::kDouble ? "del.same" : "del.other";
+    TagId t = Tag(name);
+    // Two hours sealed (chunks and hour rollups), one sample left in the head.
+    std::vector<std::pair<int64_t, double>> old;
+    for (int i = 0; i < 120; ++i) old.push_back({i * 60 * s, 1000.5 + i});
+    ASSERT_TRUE(WriteDoubles(t, old).ok());
+    ASSERT_TRUE(store_->SealAll().ok());
+    ASSERT_TRUE(WriteDoubles(t, {{3 * h, 7.5}}).ok());
+    codec::ChunkColumns latest;
+    ASSERT_TRUE(store_->Latest(t, &latest).ok());  // cached now
+    ASSERT_TRUE(store_->DeleteTag(name).ok());
+    EXPECT_TRUE(absl::IsNotFound(store_->GetTag(name).status()));
+    ASSERT_EQ(Tag(name, type), t);  // same name, same id
+    EXPECT_EQ(Values(t), (std::map<int64_t, double>{}));
+    // New samples in hours of their own.
+    std::map<int64_t, double> fresh;
+    for (int i = 0; i < 10; ++i) fresh[5 * h + i * s] = i;
+    WriteInput in;
+    SeriesData series;
+    series.tag = t;
+    series.cols.Reset(type);
+    for (const auto& [ts, v] : fresh) {
+      series.cols.timestamps.push_back(ts);
+      if (type == ValueType::kDouble) {
+        series.cols.doubles.push_back(v);
+      } else {
+        series.cols.ints.push_back(static_cast<int64_t>(v));
+      }
+      series.cols.qualities.push_back(0);
+    }
+    in.series.push_back(std::move(series));
+    ASSERT_TRUE(store_->Write(std::move(in)).ok());
+    auto check = [&](const char* when) {
+      SCOPED_TRACE(when);
+      EXPECT_EQ(Values(t), fresh);
+      EXPECT_EQ(ScanValues(t), fresh);
+      EXPECT_EQ(AggregateCount(t), fresh.size());
+      std::vector<std::pair<int64_t, engine::Rollup>> hours;
+      ASSERT_TRUE(store_->ReadRollups(t, engine::kRollupHour, kMinTimestamp, 5 * h, &hours).ok());
+      EXPECT_TRUE(hours.empty()) << hours.size() << " rollups of the deleted tag";
+      codec::ChunkColumns last;
+      ASSERT_TRUE(store_->Latest(t, &last).ok());
+      ASSERT_EQ(last.size(), 1u);
+      EXPECT_EQ(last.type, type);
+      EXPECT_EQ(last.timestamps[0], fresh.rbegin()->first);
+    };
+    check("in the head");
+    ASSERT_TRUE(store_->SealAll().ok());
+    check("sealed");
+    ASSERT_TRUE(store_->Compact().ok());
+    check("compacted");
+    Reopen();
+    check("reopened");
+    Crash();
+    Open();
+    check("after a crash");
+  }
+}
+
+// Applies every own entry of `from` that `to` has not applied yet, as the
+// replicator does (at most `max_entries`).
+void Ship(Store* from, Store* to, size_t max_entries = SIZE_MAX) {
+  OwnLogBatch batch;
+  const std::string& origin = from->options().site;
+  ASSERT_TRUE(from->ReadOwnLog(to->AppliedSequence(origin) + 1, size_t{1} << 30, &batch).ok());
+  ASSERT_FALSE(batch.gap);
+  for (size_t i = 0; i < batch.records.size() && i < max_entries; ++i) {
+    ASSERT_TRUE(to->ApplyReplicated(origin, batch.records[i].first, batch.records[i].second).ok());
+  }
+}
+
+std::map<int64_t, double> ReadDoubles(Store* store, TagId tag) {
+  codec::ChunkColumns out;
+  EXPECT_TRUE(store->ReadRaw(tag, kMinTimestamp, kMaxTimestamp, 0, &out).ok());
+  std::map<int64_t, double> m;
+  for (size_t i = 0; i < out.size(); ++i) m[out.timestamps[i]] = out.doubles[i];
+  return m;
+}
+
+absl::StatusOr<WriteResult> WriteTo(Store* store, TagId tag,
+                                    const std::vector<std::pair<int64_t, double>>& samples) {
+  WriteInput in;
+  SeriesData s;
+  s.tag = tag;
+  s.cols.Reset(ValueType::kDouble);
+  for (auto [ts, v] : samples) {
+    s.cols.timestamps.push_back(ts);
+    s.cols.doubles.push_back(v);
+    s.cols.qualities.push_back(0);
+  }
+  in.series.push_back(std::move(s));
+  return store->Write(std::move(in));
+}
+
+// Two stores wired together in process, as the replicator wires two sites:
+// a delete's tombstone refuses samples at or below its version whether they
+// come as a late log entry of the other site or as an anti-entropy repair,
+// and the other site, applying the tombstone, drops the tag too.
+TEST_F(StoreTest, TombstoneRefusesLateEntriesAndRepairsBelowIt) {
+  int64_t mx_now = now_ns_ + int64_t{10} * 1000000000;  // mx's clock is ahead
+  std::unique_ptr<Store> mx = OpenPeer("mx", &mx_now);
+  ASSERT_NE(mx, nullptr);
+  TagId x = Tag("x"), y = Tag("y");
+  const TagInfo x_info = *store_->GetTag("x"), y_info = *store_->GetTag("y");
+  ASSERT_TRUE(WriteDoubles(x, {{1, 1}, {2, 2}}).ok());
+  ASSERT_TRUE(WriteDoubles(y, {{1, 1}, {2, 2}}).ok());
+  Ship(store_.get(), mx.get());
+  ASSERT_TRUE(mx->SealAll().ok());
+  // Partitioned: us writes more; mx deletes both tags and creates x again.
+  ASSERT_TRUE(WriteDoubles(x, {{3, 3}, {4, 4}}).ok());
+  ASSERT_TRUE(mx->DeleteTag("x").ok());
+  ASSERT_TRUE(mx->DeleteTag("y").ok());
+  auto x_again = mx->ResolveTagForWrite("x", ValueType::kDouble);
+  ASSERT_TRUE(x_again.ok());
+  EXPECT_GT(x_again->version, x_info.version);
+  ASSERT_TRUE(WriteTo(mx.get(), x, {{10, 10}, {11, 11}}).ok());
+  const std::map<int64_t, double> only_new = {{10, 10}, {11, 11}};
+  // Healed: us's late entry (samples 3 and 4, written before mx's delete)
+  // reaches mx, and a repair offers the old samples again.
+  Ship(store_.get(), mx.get());
+  EXPECT_EQ(ReadDoubles(mx.get(), x), only_new);
+  SeriesData old;
+  old.tag = x;
+  old.cols.Reset(ValueType::kDouble);
+  old.cols.timestamps = {1, 2, 3};
+  old.cols.doubles = {1, 2, 3};
+  old.cols.qualities = {0, 0, 0};
+  old.cols.versions.assign(3, x_info.version);
+  SeriesData old_y = old;
+  old_y.tag = y;
+  auto repaired = mx->ApplyRepair({x_info, y_info}, {old, old_y});
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  EXPECT_EQ(*repaired, 0u);
+  EXPECT_EQ(ReadDoubles(mx.get(), x), only_new);
+  EXPECT_FALSE(mx->HasTag("y"));
+  // us applies mx's log: both deletes, then the new x.
+  Ship(mx.get(), store_.get());
+  EXPECT_EQ(ReadDoubles(store_.get(), x), only_new);
+  EXPECT_FALSE(store_->HasTag("y"));
+  repaired = store_->ApplyRepair({x_info, y_info}, {old, old_y});
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  EXPECT_EQ(*repaired, 0u);
+  EXPECT_FALSE(store_->HasTag("y"));
+  for (Store* store : {store_.get(), mx.get()}) {
+    ASSERT_TRUE(store->SealAll().ok());
+    EXPECT_EQ(ReadDoubles(store, x), only_new);
+  }
+  ASSERT_TRUE(mx->Close().ok());
+  Reopen();
+  EXPECT_EQ(ReadDoubles(store_.get(), x), only_new);
+}
+
+// A tombstone that reaches a site where the tag was created again after it
+// (a newer catalog entry) keeps the tag and drops only the samples it
+// covers, from the head and from sealed chunks and rollups.
+TEST_F(StoreTest, TombstoneOlderThanTheTagsNewIncarnationDropsOnlyWhatItCovers) {
+  const int64_t s = 1000000000;
+  int64_t mx_now = now_ns_ + 1 * s;
+  std::unique_ptr<Store> mx = OpenPeer("mx", &mx_now);
+  ASSERT_NE(mx, nullptr);
+  TagId x = Tag("x");
+  Ship(store_.get(), mx.get());
+  // Partitioned. mx deletes x at +1 s and, at +20 s, creates it again.
+  ASSERT_TRUE(mx->DeleteTag("x").ok());
+  mx_now = now_ns_ + 20 * s;
+  ASSERT_EQ(mx->ResolveTagForWrite("x", ValueType::kDouble)->id, x);
+  ASSERT_TRUE(WriteTo(mx.get(), x, {{100, 100}, {101, 101}}).ok());
+  // us writes x at +5 s (after mx's delete), then deletes it at +6 s.
+  now_ns_ += 5 * s;
+  ASSERT_TRUE(WriteDoubles(x, {{1, 1}, {2, 2}}).ok());
+  Ship(store_.get(), mx.get());
+  EXPECT_EQ(ReadDoubles(mx.get(), x),
+            (std::map<int64_t, double>{{1, 1}, {2, 2}, {100, 100}, {101, 101}}));
+  ASSERT_TRUE(mx->SealAll().ok());  // us's samples in mx's chunks and rollups
+  ASSERT_TRUE(WriteTo(mx.get(), x, {{102, 102}, {3, 3}}).ok());  // and heads
+  now_ns_ += 1 * s;
+  ASSERT_TRUE(store_->DeleteTag("x").ok());
+  Ship(store_.get(), mx.get());
+  const std::map<int64_t, double> mx_writes = {{3, 3}, {100, 100}, {101, 101}, {102, 102}};
+  auto check = [&](Store* store, const char* when) {
+    SCOPED_TRACE(when);
+    EXPECT_EQ(ReadDoubles(store, x), mx_writes);
+    codec::ChunkColumns latest;
+    ASSERT_TRUE(store->Latest(x, &latest).ok());
+    ASSERT_EQ(latest.size(), 1u);
+    EXPECT_EQ(latest.timestamps[0], 102);
+    std::vector<std::pair<int64_t, engine::Rollup>> hours;
+    ASSERT_TRUE(
+        store->ReadRollups(x, engine::kRollupHour, kMinTimestamp, kMaxTimestamp, &hours).ok());
+    uint64_t counted = 0;
+    for (const auto& [bucket, r] : hours) counted += r.count;
+    EXPECT_EQ(counted, store->UnsealedFrom(x) == kMaxTimestamp ? mx_writes.size() : 2u);
+  };
+  check(mx.get(), "mx");
+  ASSERT_TRUE(mx->SealAll().ok());
+  check(mx.get(), "mx sealed");
+  // us: mx's older delete, then mx's new tag and its samples.
+  Ship(mx.get(), store_.get());
+  ASSERT_TRUE(store_->SealAll().ok());
+  check(store_.get(), "us");
+  ASSERT_TRUE(mx->Close().ok());
+  mx.reset();
+  mx = OpenPeer("mx", &mx_now);
+  ASSERT_NE(mx, nullptr);
+  check(mx.get(), "mx reopened");
+}
+
 // The pipelined group commit under concurrent writers, tag creations and
 // pipelined (StartWrite) batches: every write is readable once it returns,
 // own sequences are contiguous in the log, and a reopen keeps everything.
@@ -876,9 +1146,18 @@ TEST_P(StoreRandomTest, RandomOperationsMatchReferenceModel) {
     } else if (op < 79) {
       // The overlap rewrite, or a full compaction (which merges small chunks).
       ASSERT_TRUE((rng() % 2 ? store_->CompactOverlaps() : store_->Compact()).ok());
-    } else if (op < 85) {
+    } else if (op < 84) {
       Reopen();  // Close seals every head
-    } else if (op < 90) {
+    } else if (op < 87) {  // delete and create again: same name and id, no samples
+      std::string name;
+      for (const auto& [n, id] : store_->MatchTags("m.*", 10)) {
+        if (id == tag) name = n;
+      }
+      ASSERT_TRUE(store_->DeleteTag(name).ok());
+      ASSERT_EQ(Tag(name), tag);
+      model[tag].clear();
+      ASSERT_EQ(AggregateCount(tag), 0u) << "step " << step;  // no rollup left behind
+    } else if (op < 91) {
       Crash();
       Open();
     } else {  // a random range read, whole and in pages
