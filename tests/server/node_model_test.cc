@@ -955,22 +955,22 @@ class NodeModelTest : public ::testing::Test {
   }
 };
 
-// DISABLED until the storage fixes of issue 13 are merged: on main, reads
-// stop early when overlapping sealed chunks hold the same timestamps (a page
-// counts duplicates), and a chunk rewritten wider than the tag's max span
-// is missed by reads that start inside it.
-// Writes of every kind and the lifecycle moves; no DeleteTag.
-TEST_F(NodeModelTest, DISABLED_WritesAndLifecycleMovesMatchTheModel) {
+// Writes of every kind and the lifecycle moves; no DeleteTag. Before the
+// issue 13 storage fixes this failed: reads stopped early when overlapping
+// sealed chunks held the same timestamps (a page counted duplicates), and a
+// chunk rewritten wider than the tag's max span was missed by reads starting
+// inside it.
+TEST_F(NodeModelTest, WritesAndLifecycleMovesMatchTheModel) {
   for (uint64_t seed : Seeds(/*ci_count=*/4)) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     RunSeed(seed, /*steps=*/20, /*deletes=*/false);
   }
 }
 
-// DISABLED until DeleteTag drops a tag's rollups (issue 13): on main, a
-// re-created tag's Aggregate and Plot still see the old tag's hour rollups.
-// The same with DeleteTag and re-creates of the same name mixed in.
-TEST_F(NodeModelTest, DISABLED_DeleteAndRecreateAmongWritesMatchTheModel) {
+// The same with DeleteTag and re-creates of the same name mixed in. Before
+// DeleteTag wrote tombstones, a re-created tag's Aggregate and Plot still saw
+// the old tag's hour rollups.
+TEST_F(NodeModelTest, DeleteAndRecreateAmongWritesMatchTheModel) {
   for (uint64_t seed : Seeds(/*ci_count=*/3)) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     RunSeed(seed, /*steps=*/20, /*deletes=*/true);
@@ -1144,8 +1144,7 @@ class ReplicatedModelTest : public ::testing::Test {
   Site sites_[2];
 };
 
-// DISABLED until DeleteTag drops a tag's rollups (issue 13), as above.
-TEST_F(ReplicatedModelTest, DISABLED_TwoNodesWithPartitionsMatchTheModel) {
+TEST_F(ReplicatedModelTest, TwoNodesWithPartitionsMatchTheModel) {
   for (uint64_t seed : Seeds(/*ci_count=*/2)) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     RunSeed(seed, /*steps=*/12);
