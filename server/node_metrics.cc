@@ -24,6 +24,10 @@ void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
   w->Family("historian_chunks_rewritten_total", "counter",
             "Overlapping chunks rewritten (late data) since start");
   w->Sample("historian_chunks_rewritten_total", "", static_cast<double>(s.chunks_rewritten));
+  w->Family("historian_samples_out_of_range_total", "counter",
+            "Stored samples skipped since start: timestamp outside 1900..2100 (older versions)");
+  w->Sample("historian_samples_out_of_range_total", "",
+            static_cast<double>(s.samples_out_of_range));
   w->Family("historian_own_log_sequence", "gauge", "Newest sequence of this node's own log");
   w->Sample("historian_own_log_sequence", "", static_cast<double>(s.own_sequence));
   w->Family("historian_own_log_bytes", "gauge", "Bytes of own log entries kept for peers");

@@ -417,6 +417,18 @@ TEST_F(NodeE2ETest, CompactMergesSealedChunksAndKeepsEverySample) {
   for (int i = 0; i < 3000; ++i) ASSERT_EQ(samples[i].value().double_value(), i);
 }
 
+// Polls Admin.Stats until `done` holds; false after 30 s.
+bool AwaitStats(v1::Admin::Stub* admin, const std::function<bool(const v1::StatsResponse&)>& done) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    v1::StatsResponse stats;
+    grpc::ClientContext ctx;
+    if (admin->Stats(&ctx, v1::StatsRequest(), &stats).ok() && done(stats)) return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
 // Issue 13 item 1, as reported: a tag written in two hours, stopped (the
 // stop seals), restarted, its first sample corrected, stopped, restarted.
 // Read with limit 2 came back with the corrected sample only and no
@@ -460,14 +472,17 @@ TEST_F(NodeE2ETest, ReadLimitCountsCorrectedSamplesOnceAfterRestarts) {
   EXPECT_EQ(second.chunks_rewritten(), first.chunks_rewritten());
 }
 
-// Issue 13 item 1 without a limit: 3000 samples in each of hours 0-3,
-// restart, the first 1000 corrected, restart: Read [h0, h4) returned 9,000
-// of the 12,000 samples and no token. Also in pages of 7 samples
+// Issue 13 item 1 without a limit (reported as 3000 samples in each of
+// hours 0-3, restart, the first 1000 corrected, restart: Read [h0, h4)
+// returned 9,000 of 12,000 and no token). Here 12,000 samples of the last
+// hour, so no background merge changes the chunks (1,024 samples each, and
+// the correction's 1,000 over the first): the first 10,000-sample page held
+// 1,000 overwritten samples and came back short. Also in pages of 7
 // (--read_page_samples) and after Admin.Compact.
 TEST_F(NodeE2ETest, ReadReturnsEverySampleOverCorrectedSealedChunks) {
-  const int64_t h = int64_t{3600} * 1000000000;
-  const int64_t t0 = int64_t{1700000000} / 3600 * h;
-  const int64_t step = h / 3000;
+  const int64_t step = 250000000;  // 4 Hz
+  const int64_t t0 = absl::ToUnixNanos(absl::Now()) - int64_t{55} * 60 * 1000000000;
+  const int64_t end = t0 + 12000 * step;
   v1::WriteRequest req;
   for (int i = 0; i < 12000; ++i) AddDouble(&req, "four.hours", t0 + i * step, i);
   v1::WriteAck ack;
@@ -481,7 +496,7 @@ TEST_F(NodeE2ETest, ReadReturnsEverySampleOverCorrectedSealedChunks) {
   auto check = [&](const char* when) {
     std::vector<v1::Sample> samples;
     grpc::Status st;
-    ReadAll("four.hours", t0, t0 + 4 * h, 0, &samples, &st);
+    ReadAll("four.hours", t0, end, 0, &samples, &st);
     ASSERT_TRUE(st.ok()) << st.error_message();
     ASSERT_EQ(samples.size(), 12000u) << when;
     for (int i = 0; i < 12000; ++i) {
@@ -499,18 +514,6 @@ TEST_F(NodeE2ETest, ReadReturnsEverySampleOverCorrectedSealedChunks) {
   grpc::ClientContext compact_ctx;
   ASSERT_TRUE(admin->Compact(&compact_ctx, v1::CompactRequest(), &compacted).ok());
   check("after compaction");
-}
-
-// Polls Admin.Stats until `done` holds; false after 30 s.
-bool AwaitStats(v1::Admin::Stub* admin, const std::function<bool(const v1::StatsResponse&)>& done) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (absl::Now() < deadline) {
-    v1::StatsResponse stats;
-    grpc::ClientContext ctx;
-    if (admin->Stats(&ctx, v1::StatsRequest(), &stats).ok() && done(stats)) return true;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return false;
 }
 
 // Issue 13 item 2: t = 4000 s sealed, then 3000 s and 15000 s: the rewrite
