@@ -52,10 +52,16 @@ absl::Status ComputeDigests(Store* store, const std::vector<std::string>& names,
       if (t.ok()) tags.push_back(std::move(*t));
     }
   }
+  for (const engine::Tombstone& t : store->Tombstones()) {
+    v1::TagTombstone* tombstone = out->add_tombstones();
+    tombstone->set_tag_id(t.tag);
+    tombstone->set_version(t.version);
+  }
   codec::ChunkColumns page;
   for (const engine::TagInfo& tag : tags) {
     v1::TagDigest* digest = out->add_tags();
     TagToProto(tag, digest->mutable_tag());
+    digest->set_catalog_version(tag.version);
     v1::BucketDigest* bucket = nullptr;
     uint64_t current = UINT64_MAX;
     int64_t cursor = start;

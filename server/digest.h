@@ -15,7 +15,8 @@
 namespace historian::server {
 
 // Digests of `tags` (all tags when empty) over [start, end) in buckets of
-// `bucket_ns`; only non-empty buckets are listed.
+// `bucket_ns`; only non-empty buckets are listed. Lists every tombstone of
+// the store too.
 absl::Status ComputeDigests(Store* store, const std::vector<std::string>& tags, int64_t start,
                             int64_t end, int64_t bucket_ns, v1::DigestResponse* out);
 

@@ -291,11 +291,29 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
   if (!st.ok()) {
     return absl::UnavailableError(absl::StrCat("digest from ", peer_site, ": ", st.error_message()));
   }
+  // Deletes first: the peer's tombstones drop deleted tags here (also those
+  // whose log entries the peer trimmed), and what they cover is not fetched.
+  uint64_t tombstones_applied = 0;
+  if (repair && remote.tombstones_size() > 0) {
+    std::vector<engine::Tombstone> tombstones;
+    for (const v1::TagTombstone& t : remote.tombstones()) {
+      tombstones.push_back({t.tag_id(), t.version()});
+    }
+    absl::StatusOr<uint64_t> n = store_->ApplyTombstones(std::move(tombstones));
+    if (!n.ok()) return n.status();
+    tombstones_applied = *n;
+  }
+  std::map<TagId, Version> dead;
+  for (const engine::Tombstone& t : store_->Tombstones()) dead[t.tag] = t.version;
   v1::DigestResponse local;
   if (absl::Status s = ComputeDigests(store_, {}, start, end, bucket, &local); !s.ok()) return s;
   DigestMap mine = ToDigestMap(local), theirs = ToDigestMap(remote);
   std::map<std::string, v1::Tag> remote_tags;
-  for (const auto& t : remote.tags()) remote_tags[t.tag().name()] = t.tag();
+  std::map<std::string, Version> remote_versions;
+  for (const auto& t : remote.tags()) {
+    remote_tags[t.tag().name()] = t.tag();
+    remote_versions[t.tag().name()] = t.catalog_version();
+  }
 
   v1::VerifyResponse out;
   out.set_tags_compared(std::max(local.tags_size(), remote.tags_size()));
@@ -324,8 +342,12 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
     info.id = remote_tags[name].id();
     info.origin_site = remote_tags[name].origin_site();
     info.created_ns = remote_tags[name].created_ns();
-    // Versions of catalog entries are not in the proto; 0 never overrides.
-    info.version = 0;
+    // 0 from a peer that predates catalog versions in digests: it creates a
+    // missing tag but never overrides one, nor passes a tombstone.
+    info.version = remote_versions[name];
+    // An incarnation deleted here (the peer has not applied the tombstone
+    // yet): nothing to fetch, ApplyRepair would refuse it.
+    if (auto d = dead.find(info.id); d != dead.end() && info.version <= d->second) continue;
     for (int64_t b : buckets) {
       v1::FetchRequest f;
       f.set_tag(name);
@@ -370,6 +392,10 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
     }
   }
   out.set_samples_repaired(repaired);
+  if (tombstones_applied > 0) {
+    LogInfo("replicator", "applied the peer's tombstones",
+            {{"peer", peer_site}, {"tombstones", absl::StrCat(tombstones_applied)}});
+  }
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "historian/v1/admin.grpc.pb.h"
+#include "historian/v1/catalog.grpc.pb.h"
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "tests/testutil/fault_proxy.h"
@@ -78,6 +79,73 @@ struct Site {
     ASSERT_EQ(ack.accepted_count(), static_cast<uint64_t>(n));
     if (acked) *acked += n;
   }
+  grpc::Status DeleteTag(const std::string& tag) {
+    v1::DeleteTagRequest req;
+    req.set_name(tag);
+    v1::DeleteTagResponse resp;
+    grpc::ClientContext ctx;
+    return v1::Catalog::NewStub(channel)->DeleteTag(&ctx, req, &resp);
+  }
+  bool HasTag(const std::string& tag) {
+    v1::GetTagRequest req;
+    req.set_name(tag);
+    v1::Tag resp;
+    grpc::ClientContext ctx;
+    return v1::Catalog::NewStub(channel)->GetTag(&ctx, req, &resp).ok();
+  }
+  // Verify with repair: anti-entropy with `peer` now.
+  grpc::Status Repair(const std::string& peer) {
+    v1::VerifyRequest req;
+    req.set_peer_site(peer);
+    req.set_repair(true);
+    v1::VerifyResponse resp;
+    grpc::ClientContext ctx;
+    return v1::Admin::NewStub(channel)->Verify(&ctx, req, &resp);
+  }
+  void WriteInts(const std::string& tag, int64_t from, int n, int64_t base) {
+    v1::WriteRequest req;
+    auto* s = req.add_series();
+    s->set_tag(tag);
+    for (int i = 0; i < n; ++i) {
+      auto* sample = s->add_samples();
+      sample->set_timestamp_ns(from + i);
+      sample->mutable_value()->set_int64_value(base + i);
+    }
+    v1::WriteAck ack;
+    grpc::ClientContext ctx;
+    grpc::Status st = v1::Ingest::NewStub(channel)->WriteBatch(&ctx, req, &ack);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(ack.accepted_count(), static_cast<uint64_t>(n));
+  }
+  // COUNT over [start, end) in one window.
+  uint64_t Count(const std::string& tag, int64_t start, int64_t end) {
+    v1::AggregateRequest req;
+    req.add_tags(tag);
+    req.set_start_ns(start);
+    req.set_end_ns(end);
+    req.set_step_ns(end - start);
+    req.add_functions(v1::COUNT);
+    v1::AggregateResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st = v1::Query::NewStub(channel)->Aggregate(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    if (resp.series_size() != 1 || resp.series(0).windows_size() != 1) return UINT64_MAX;
+    return resp.series(0).windows(0).count();
+  }
+  // The plot points of [start, end) in `buckets` buckets.
+  std::vector<v1::Sample> Plot(const std::string& tag, int64_t start, int64_t end, int buckets) {
+    v1::PlotRequest req;
+    req.add_tags(tag);
+    req.set_start_ns(start);
+    req.set_end_ns(end);
+    req.set_buckets(buckets);
+    v1::PlotResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st = v1::Query::NewStub(channel)->Plot(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    if (resp.series_size() != 1) return {};
+    return {resp.series(0).samples().begin(), resp.series(0).samples().end()};
+  }
   std::map<int64_t, double> Read(const std::string& tag) {
     v1::ReadRequest req;
     req.add_tags(tag);
@@ -88,7 +156,11 @@ struct Site {
     auto reader = v1::Query::NewStub(channel)->Read(&ctx, req);
     v1::ReadResponse resp;
     while (reader->Read(&resp)) {
-      for (const auto& s : resp.samples()) out[s.timestamp_ns()] = s.value().double_value();
+      for (const auto& s : resp.samples()) {
+        out[s.timestamp_ns()] = s.value().has_int64_value()
+                                    ? static_cast<double>(s.value().int64_value())
+                                    : s.value().double_value();
+      }
     }
     reader->Finish();
     return out;
@@ -307,6 +379,66 @@ TEST_F(ReplicationTest, NodeRestoredFromBackupIsNotSkippedByItsPeer) {
   EXPECT_GT(repaired.samples_repaired(), 0u);
   ASSERT_TRUE(Eventually([&] { return Converged("us", "mx") && Converged("mx", "us"); }));
   EXPECT_EQ(us.Read("us.a").size(), 300u);
+}
+
+// A tag deleted at one site during a partition, while both sites write it,
+// stays deleted at both once healed: here the delete's log entry is trimmed
+// before the other site pulls it, so its tombstone reaches that site in a
+// range sync's digest, and neither range syncs nor anti-entropy repairs
+// bring the deleted samples back. Created again (as another type) the tag
+// shows only its new samples, through Read, Aggregate and Plot, at both.
+TEST_F(ReplicationTest, TagDeletedDuringPartitionStaysDeletedAndComesBackEmpty) {
+  Setup({"us", "mx"}, {"--log_retention_bytes=1", "--head_max_age=0s"});
+  Site& us = *sites_["us"];
+  Site& mx = *sites_["mx"];
+  us.Write("plant.del", 0, 100, 1);
+  ASSERT_TRUE(Eventually([&] { return mx.Read("plant.del").size() == 100; }));
+  Isolate("us", /*cut=*/true);
+  us.Write("plant.del", 100, 50, 2);
+  mx.Write("plant.del", 200, 50, 3);
+  ASSERT_TRUE(mx.DeleteTag("plant.del").ok());
+  EXPECT_FALSE(mx.HasTag("plant.del"));
+  // mx's own entries (the write and the delete) and us's two are sealed and
+  // trimmed: us can learn of the delete only from a digest.
+  ASSERT_TRUE(Eventually([&] { return mx.Stats().log_entries_trimmed() >= 4; }));
+  ASSERT_TRUE(Eventually([&] { return us.Stats().log_entries_trimmed() >= 3; }));
+  // us pulls mx again (mx still cannot pull us): a range sync.
+  proxies_[{"us", "mx"}]->Heal();
+  ASSERT_TRUE(Eventually([&] { return !us.HasTag("plant.del"); }));
+  // Then mx pulls us: us's partition writes are trimmed too, another range
+  // sync, which must not fetch the deleted tag back.
+  Isolate("us", /*cut=*/false);
+  ASSERT_TRUE(Eventually([&] {
+    const v1::StatsResponse stats = mx.Stats();
+    return stats.peers_size() == 1 && stats.peers(0).range_syncs() >= 1;
+  }));
+  ASSERT_TRUE(Eventually([&] { return Converged("us", "mx") && Converged("mx", "us"); }));
+  ASSERT_TRUE(us.Repair("mx").ok());
+  ASSERT_TRUE(mx.Repair("us").ok());
+  EXPECT_FALSE(us.HasTag("plant.del"));
+  EXPECT_FALSE(mx.HasTag("plant.del"));
+  EXPECT_TRUE(Converged("us", "mx") && Converged("mx", "us"));
+
+  // Created again, as int64, by a write two hours later (own hour buckets).
+  const int64_t h = int64_t{3600} * 1000000000;
+  us.WriteInts("plant.del", 2 * h, 10, 500);
+  ASSERT_TRUE(Eventually([&] { return mx.Read("plant.del").size() == 10; }));
+  for (Site* site : {&us, &mx}) {
+    SCOPED_TRACE(site->name);
+    std::map<int64_t, double> read = site->Read("plant.del");
+    ASSERT_EQ(read.size(), 10u);
+    EXPECT_EQ(read.begin()->first, 2 * h);
+    EXPECT_EQ(read.begin()->second, 500);
+    EXPECT_EQ(site->Count("plant.del", 0, 3 * h), 10u);
+    std::vector<v1::Sample> points = site->Plot("plant.del", 0, 3 * h, 3);
+    ASSERT_FALSE(points.empty());
+    for (const v1::Sample& p : points) {
+      EXPECT_GE(p.timestamp_ns(), 2 * h);
+      EXPECT_TRUE(p.value().has_int64_value());
+      EXPECT_GE(p.value().int64_value(), 500);
+    }
+  }
+  ASSERT_TRUE(Eventually([&] { return Converged("us", "mx") && Converged("mx", "us"); }));
 }
 
 }  // namespace

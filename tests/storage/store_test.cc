@@ -869,6 +869,35 @@ absl::StatusOr<WriteResult> WriteTo(Store* store, TagId tag,
   return store->Write(std::move(in));
 }
 
+// The background sealer runs all the time here (every millisecond, every
+// head due): a delete must not race a seal that holds the tag's head and
+// writes its chunks after the delete dropped them.
+TEST_F(StoreTest, DeleteDuringBackgroundSealsLeavesNothingBehind) {
+  StoreOptions o;
+  o.path = dir_.Sub("busy");
+  o.site = "busy";
+  o.chunk_max_samples = 8;
+  o.seal_interval = absl::Milliseconds(1);
+  o.head_max_age = absl::ZeroDuration();
+  o.sync_writes = false;
+  o.now_ns = [this] { return now_ns_; };
+  auto opened = Store::Open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<Store> busy = std::move(*opened);
+  for (int round = 0; round < 300; ++round) {
+    auto tag = busy->ResolveTagForWrite("busy.t", ValueType::kDouble);
+    ASSERT_TRUE(tag.ok()) << tag.status();
+    EXPECT_EQ(ReadDoubles(busy.get(), tag->id), (std::map<int64_t, double>{})) << round;
+    std::vector<std::pair<int64_t, double>> samples;
+    for (int i = 0; i < 20; ++i) samples.push_back({round * 100 + i, round});
+    ASSERT_TRUE(WriteTo(busy.get(), tag->id, samples).ok());
+    ASSERT_TRUE(busy->DeleteTag("busy.t").ok());
+  }
+  ASSERT_TRUE(busy->SealAll().ok());
+  const TagId id = busy->ResolveTagForWrite("busy.t", ValueType::kDouble)->id;
+  EXPECT_EQ(ReadDoubles(busy.get(), id), (std::map<int64_t, double>{}));
+}
+
 // Two stores wired together in process, as the replicator wires two sites:
 // a delete's tombstone refuses samples at or below its version whether they
 // come as a late log entry of the other site or as an anti-entropy repair,
@@ -925,6 +954,37 @@ TEST_F(StoreTest, TombstoneRefusesLateEntriesAndRepairsBelowIt) {
   ASSERT_TRUE(mx->Close().ok());
   Reopen();
   EXPECT_EQ(ReadDoubles(store_.get(), x), only_new);
+}
+
+// A node that predates tombstones ships a delete by name: it reads as a
+// tombstone of the name's id at the entry's version.
+TEST_F(StoreTest, DeleteByNameFromAnOlderNodeIsATombstone) {
+  TagId t = Tag("legacy");
+  ASSERT_TRUE(WriteDoubles(t, {{1, 1}, {2, 2}}).ok());
+  const TagInfo info = *store_->GetTag("legacy");
+  engine::LogEntry entry;
+  entry.version = info.version + (5 << 8);
+  entry.catalog_deletes = {"legacy"};
+  std::string bytes;
+  engine::EncodeLogEntry(entry, &bytes);
+  ASSERT_EQ(bytes[0], 3);
+  ASSERT_TRUE(store_->ApplyReplicated("old", 1, bytes).ok());
+  EXPECT_FALSE(store_->HasTag("legacy"));
+  ASSERT_EQ(store_->Tombstones().size(), 1u);
+  EXPECT_EQ(store_->Tombstones()[0], (engine::Tombstone{t, entry.version}));
+  SeriesData old;
+  old.tag = t;
+  old.cols.Reset(ValueType::kDouble);
+  old.cols.timestamps = {1};
+  old.cols.doubles = {1};
+  old.cols.qualities = {0};
+  old.cols.versions = {info.version};
+  auto repaired = store_->ApplyRepair({info}, {old});
+  ASSERT_TRUE(repaired.ok());
+  EXPECT_EQ(*repaired, 0u);
+  EXPECT_FALSE(store_->HasTag("legacy"));
+  ASSERT_EQ(Tag("legacy"), t);
+  EXPECT_EQ(ReadAll(t), (std::map<int64_t, double>{}));
 }
 
 // A tombstone that reaches a site where the tag was created again after it
