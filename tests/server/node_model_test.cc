@@ -25,12 +25,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -842,6 +844,16 @@ class Driver {
 
 std::string History(const std::vector<std::string>& log) { return absl::StrJoin(log, "\n"); }
 
+// The last lines of a node's log (its directory goes with the test).
+std::string LogTail(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  constexpr size_t kTail = 3000;
+  return text.size() > kTail ? "..." + text.substr(text.size() - kTail) : text;
+}
+
 // HISTORIAN_MODEL_VERBOSE=1 prints the operations of seeds that pass too.
 void PrintIfVerbose(uint64_t seed, const std::vector<std::string>& log) {
   if (std::getenv("HISTORIAN_MODEL_VERBOSE") == nullptr) return;
@@ -899,9 +911,9 @@ class NodeModelTest : public ::testing::Test {
     const std::set<std::string> names = {"m.a", "m.b", "m.c"};
     const std::vector<std::string> name_list(names.begin(), names.end());
     auto fail = [&](int step, const std::string& what) {
-      ADD_FAILURE() << "seed " << seed << " step " << step << ": " << what
-                    << "\nnode log: " << node.log_path() << "\noperations:\n"
-                    << History(log);
+      ADD_FAILURE() << "seed " << seed << " step " << step << ": " << what << "\noperations:\n"
+                    << History(log) << "\nend of the node's log:\n"
+                    << LogTail(node.log_path());
       return false;
     };
     for (int step = 1; step <= steps; ++step) {
@@ -1046,10 +1058,10 @@ class ReplicatedModelTest : public ::testing::Test {
     std::set<std::string> names;
     for (const auto& [n, o] : owner) names.insert(n);
     auto fail = [&](int step, const std::string& what) {
-      ADD_FAILURE() << "seed " << seed << " step " << step << ": " << what
-                    << "\nnode logs: " << sites_[0].node->log_path() << " "
-                    << sites_[1].node->log_path() << "\noperations:\n"
-                    << History(log);
+      ADD_FAILURE() << "seed " << seed << " step " << step << ": " << what << "\noperations:\n"
+                    << History(log) << "\nend of us's log:\n"
+                    << LogTail(sites_[0].node->log_path()) << "\nend of mx's log:\n"
+                    << LogTail(sites_[1].node->log_path());
       return false;
     };
     bool partitioned = false;
