@@ -21,7 +21,8 @@ struct Limits {
   // Samples in one Read stream when the request's limit is 0 or larger.
   // Default: 1,000,000.
   uint64_t max_read_samples = 1000000;
-  // Samples per ReadResponse message. Default: 10,000.
+  // Samples per ReadResponse message (and per storage read of a Read
+  // stream), --read_page_samples. Default: 10,000.
   uint32_t read_page_samples = 10000;
   // Bytes of one client_id. Default: 256.
   uint32_t max_client_id_bytes = 256;
