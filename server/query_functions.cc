@@ -119,7 +119,8 @@ absl::StatusOr<std::vector<Segment>> PlanSegments(int64_t start, int64_t end, ui
 
 // Runs `plan` for one tag: the raw samples of width-0 segments go to
 // on_piece, chunk by chunk; whole rollup buckets to
-// on_rollup(bucket_start, width, rollup).
+// on_rollup(bucket_start, width, rollup), which returns false to take the
+// bucket's raw samples instead.
 template <typename OnPiece, typename OnRollup>
 absl::Status RunPlan(Store* store, CancellationProbe* cancel, TagId tag,
                      const std::vector<Segment>& plan, OnPiece on_piece, OnRollup on_rollup) {
@@ -130,7 +131,11 @@ absl::Status RunPlan(Store* store, CancellationProbe* cancel, TagId tag,
       continue;
     }
     RETURN_IF_ERROR(store->ReadRollups(tag, seg.width, seg.from, seg.to, &buckets));
-    for (const auto& [bucket, r] : buckets) on_rollup(bucket, seg.width, r);
+    for (const auto& [bucket, r] : buckets) {
+      if (!on_rollup(bucket, seg.width, r)) {
+        RETURN_IF_ERROR(ForEachPiece(store, cancel, tag, bucket, bucket + seg.width, on_piece));
+      }
+    }
   }
   return absl::OkStatus();
 }
@@ -171,14 +176,20 @@ absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::
   codec::ChunkColumns prev;
   query::Aggregator agg(spec, tag.type);
   // The previous sample carries into the first window (time-weighted
-  // functions and counter deltas); with good_only, the previous Good one.
+  // functions and counter deltas): the last one that counts (not NaN, and
+  // Good with good_only), however far back.
   // Only time-weighted functions and counter deltas look at the sample
   // before the range; skip the lookup for the others.
   const bool needs_prev = std::any_of(spec.functions.begin(), spec.functions.end(), [](auto f) {
     return f == query::AggFn::kTwa || f == query::AggFn::kDelta || f == query::AggFn::kRate;
   });
   if (needs_prev) {
-    if (absl::Status s = store->Before(tag.id, spec.start, &prev); !s.ok()) return s;
+    RETURN_IF_ERROR(store->BeforeMatching(
+        tag.id, spec.start,
+        [&spec](const codec::ChunkColumns& c, size_t i) {
+          return query::Aggregator::CountsBefore(spec, c, i);
+        },
+        &prev));
     if (prev.size() == 1) agg.SetPrevious(prev, 0);
   }
   // Whole 1-hour buckets of sealed data come from rollups;
@@ -192,7 +203,9 @@ absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::
   RETURN_IF_ERROR(RunPlan(
       store, cancel, tag.id, plan, [&](const codec::ChunkColumns& piece) { agg.Add(piece); },
       [&](int64_t bucket, int64_t width, const engine::Rollup& r) {
+        if (!agg.CanUseRollup(r)) return false;
         agg.AddRollup(bucket, bucket + width, r);
+        return true;
       }));
   series->set_tag(tag.name);
   const query::WindowResults windows = agg.Finish();
@@ -367,7 +380,10 @@ absl::Status Plot(Store* store, QueryBudget* budget, grpc::ServerContext* contex
     }
     RETURN_IF_ERROR(RunPlan(
         store, &cancel, tag.id, plan, [&](const codec::ChunkColumns& piece) { plotter.Add(piece); },
-        [&](int64_t bucket, int64_t, const engine::Rollup& r) { plotter.AddRollup(bucket, r); }));
+        [&](int64_t bucket, int64_t, const engine::Rollup& r) {
+          plotter.AddRollup(bucket, r);
+          return true;
+        }));
     codec::ChunkColumns points = plotter.Finish();
     v1::PlotSeries* series = response->add_series();
     series->set_tag(tag.name);

@@ -257,6 +257,12 @@ class Store {
       std::string_view glob, size_t limit, const CancelledFn& cancelled = nullptr) const;
   // The last sample before `ts` (size 1), or empty.
   absl::Status Before(TagId tag, int64_t ts, codec::ChunkColumns* out) const;
+  // Whether sample i of the columns counts (for BeforeMatching).
+  using SampleFilter = std::function<bool(const codec::ChunkColumns&, size_t)>;
+  // The last sample before `ts` that `keep` accepts (size 1), or empty;
+  // Before when `keep` is empty. Looks back chunk by chunk as far as needed.
+  absl::Status BeforeMatching(TagId tag, int64_t ts, const SampleFilter& keep,
+                              codec::ChunkColumns* out) const;
 
   // --- Replication ---
   // Applies entry `seq` of another site's own log durably together with the

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 
 #include "absl/time/clock.h"
@@ -143,6 +144,66 @@ TEST_F(NodeE2ETest, StreamWriteThenReadBackWithContinuation) {
   ASSERT_TRUE(query_->Latest(&lctx, latest, &latest_resp).ok());
   ASSERT_EQ(latest_resp.values_size(), 1);
   EXPECT_EQ(latest_resp.values(0).sample().timestamp_ns(), 4999 * int64_t{1000000000});
+}
+
+// Read with include_bounds and a limit, paged through: bounds do not count
+// toward the limit, each tag's before-bound comes once (on its first page)
+// and its after-bound once (on its last), and a page carries a token if and
+// only if samples in [start, end) remain.
+TEST_F(NodeE2ETest, ReadBoundsComeOnceAndTokenOnlyWhileSamplesRemain) {
+  v1::WriteRequest w;
+  AddDouble(&w, "rb.a", 5, -1);
+  for (int64_t t = 10; t < 20; ++t) AddDouble(&w, "rb.a", t, static_cast<double>(t));
+  AddDouble(&w, "rb.a", 25, -2);
+  AddDouble(&w, "rb.b", 8, -3);
+  for (int64_t t = 10; t < 15; ++t) AddDouble(&w, "rb.b", t, static_cast<double>(t));
+  AddDouble(&w, "rb.b", 30, -4);
+  AddDouble(&w, "rb.c", 1, -5);  // no samples in range: bounds only
+  AddDouble(&w, "rb.c", 40, -6);
+  v1::WriteAck ack;
+  ASSERT_TRUE(WriteBatch(w, &ack).ok());
+  const std::map<std::string, int> in_range = {{"rb.a", 10}, {"rb.b", 5}, {"rb.c", 0}};
+  for (uint64_t limit : {1, 3, 5, 7, 15, 16}) {
+    v1::ReadRequest req;
+    for (const char* t : {"rb.a", "rb.b", "rb.c"}) req.add_tags(t);
+    req.set_start_ns(10);
+    req.set_end_ns(20);
+    req.set_limit(limit);
+    req.set_include_bounds(true);
+    std::map<std::string, int> samples, before, after;
+    int total = 0;
+    for (int page = 0; page < 100; ++page) {
+      grpc::ClientContext ctx;
+      auto reader = query_->Read(&ctx, req);
+      v1::ReadResponse resp;
+      std::string token;
+      uint64_t page_samples = 0;
+      while (reader->Read(&resp)) {
+        for (const auto& s : resp.samples()) {
+          if (s.timestamp_ns() < 10) {
+            ++before[resp.tag()];
+          } else if (s.timestamp_ns() >= 20) {
+            ++after[resp.tag()];
+          } else {
+            ++samples[resp.tag()];
+            ++page_samples;
+            ++total;
+          }
+        }
+        if (!resp.continuation_token().empty()) token = resp.continuation_token();
+      }
+      ASSERT_TRUE(reader->Finish().ok());
+      EXPECT_LE(page_samples, limit) << "limit " << limit << " page " << page;
+      EXPECT_EQ(!token.empty(), total < 15) << "limit " << limit << " page " << page;
+      if (token.empty()) break;
+      req.set_continuation_token(token);
+    }
+    for (const auto& [tag, n] : in_range) {
+      EXPECT_EQ(samples[tag], n) << tag << " limit " << limit;
+      EXPECT_EQ(before[tag], 1) << tag << " limit " << limit;
+      EXPECT_EQ(after[tag], 1) << tag << " limit " << limit;
+    }
+  }
 }
 
 TEST_F(NodeE2ETest, ColumnsReadReturnsTheSameSamples) {
