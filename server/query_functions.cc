@@ -171,8 +171,16 @@ absl::StatusOr<query::AggFn> AggFnFromProto(int f) {
 
 // The windows of one tag into *series, as AggregateWindow messages or (with
 // `columns`) as the series' counts and values columns.
-absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::AggregateSpec& spec,
-                          const engine::TagInfo& tag, bool columns, v1::AggregateSeries* series) {
+// The tag's stale_after_ns is its max_gap when the request gives none.
+int64_t MaxGapFor(int64_t requested, const engine::TagInfo& tag) {
+  return requested != 0 ? requested : tag.stale_after_ns;
+}
+
+absl::Status AggregateTag(Store* store, CancellationProbe* cancel,
+                          const query::AggregateSpec& request_spec, const engine::TagInfo& tag,
+                          bool columns, v1::AggregateSeries* series) {
+  query::AggregateSpec spec = request_spec;
+  spec.max_gap = MaxGapFor(request_spec.max_gap, tag);
   codec::ChunkColumns prev;
   query::Aggregator agg(spec, tag.type);
   // The previous sample carries into the first window (time-weighted
@@ -323,7 +331,9 @@ absl::Status Interpolate(Store* store, QueryBudget* budget, grpc::ServerContext*
                             &lease));
   codec::ChunkColumns edge;
   for (const engine::TagInfo& tag : *tags) {
-    query::Interpolator interp(spec, tag.type);
+    query::InterpolateSpec tag_spec = spec;
+    tag_spec.max_gap = MaxGapFor(spec.max_gap, tag);
+    query::Interpolator interp(tag_spec, tag.type);
     if (absl::Status s = store->Before(tag.id, spec.start, &edge); !s.ok()) return s;
     if (edge.size() == 1) interp.SetPrevious(edge, 0);
     absl::Status s = ForEachPiece(store, &cancel, tag.id, spec.start, spec.end,
