@@ -23,6 +23,9 @@ grpc::Status AdminService::Stats(grpc::ServerContext* context, const v1::StatsRe
   return RunRpc(env_, context, "Admin.Stats", RpcKind::kUnary, [&] {
     StoreStats stats = store_->Stats();
     response->set_site(store_->options().site);
+    absl::StatusOr<std::string> twin_map = store_->TwinMap();
+    if (!twin_map.ok()) return ToGrpcStatus(twin_map.status());
+    response->set_twin_map(*twin_map);
     response->set_tags(stats.tags);
     response->set_head_samples(stats.head_samples);
     response->set_head_tags(stats.head_tags);

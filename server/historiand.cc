@@ -27,12 +27,17 @@
 #include "server/services.h"
 #include "server/tls.h"
 #include "storage/allocator_tuning.h"
+#include "storage/engine/tag_info.h"
 #include "storage/store.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "Directory of the node's database");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7400",
           "gRPC listen address (host:port; port 0 picks one)");
 ABSL_FLAG(std::string, site, "local", "This node's site id, e.g. us or mx");
+ABSL_FLAG(std::string, twin_map, "",
+          "PREFIX=PREFIX: the tag-name prefixes of the same asset here and at the twin site, "
+          "e.g. us.=mx.; stored in the node (kept when the flag is later omitted); `none` "
+          "clears it");
 ABSL_FLAG(bool, implicit_tags, true, "Create a tag on its first write, typed by the first value");
 ABSL_FLAG(std::string, peers, "",
           "Replication peers: site=host:port,... Each node pulls every peer's own writes");
@@ -128,6 +133,24 @@ ABSL_FLAG(int32_t, shutdown_grace_ms, 2000,
 namespace historian {
 namespace {
 
+// --twin_map: "" (not given), `none` (clear: ""), or LOCAL=TWIN, two
+// different non-empty prefixes of tag-name characters. Returns what to store.
+absl::StatusOr<std::string> ParseTwinMap(const std::string& flag) {
+  if (flag.empty() || flag == "none") return std::string();
+  const size_t eq = flag.find('=');
+  const std::string local = flag.substr(0, eq);
+  const std::string twin = eq == std::string::npos ? "" : flag.substr(eq + 1);
+  if (local.empty() || twin.empty() || local == twin ||
+      !engine::ValidateTagName(local, "--twin_map").ok() ||
+      !engine::ValidateTagName(twin, "--twin_map").ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--twin_map: want LOCAL=TWIN, two different tag-name prefixes of [A-Za-z0-9_.:/-] "
+        "(e.g. us.=mx.) or none, got '",
+        flag, "'"));
+  }
+  return flag;
+}
+
 int Fatal(std::string_view what, const absl::Status& status, int exit_code) {
   server::LogError("historiand", what, {{"error", status.ToString()}});
   return exit_code;
@@ -198,8 +221,16 @@ int Run() {
                      " must be positive")),
                  2);
   }
+  absl::StatusOr<std::string> twin_map = ParseTwinMap(absl::GetFlag(FLAGS_twin_map));
+  if (!twin_map.ok()) return Fatal("bad flag", twin_map.status(), 2);
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
   if (!store.ok()) return Fatal("cannot open store", store.status(), 1);
+  // Given: stored (and `none` removes it); omitted: the stored one stays.
+  if (!absl::GetFlag(FLAGS_twin_map).empty()) {
+    if (absl::Status s = (*store)->SetTwinMap(*twin_map); !s.ok()) {
+      return Fatal("cannot store --twin_map", s, 1);
+    }
+  }
   server::Limits limits;
   limits.max_samples_per_batch = absl::GetFlag(FLAGS_max_samples_per_batch);
   limits.max_tags_per_query = absl::GetFlag(FLAGS_max_tags_per_query);

@@ -32,6 +32,9 @@ engine::TagInfo TagFromProto(const v1::Tag& tag) {
   info.attributes.insert(tag.attributes().begin(), tag.attributes().end());
   info.retention_ns = tag.retention_ns();
   info.deadband = tag.deadband();
+  if (tag.has_eng_low()) info.eng_low = tag.eng_low();
+  if (tag.has_eng_high()) info.eng_high = tag.eng_high();
+  info.stale_after_ns = tag.stale_after_ns();
   return info;
 }
 
@@ -44,6 +47,9 @@ void TagToProto(const engine::TagInfo& info, v1::Tag* tag) {
   for (const auto& [k, v] : info.attributes) (*tag->mutable_attributes())[k] = v;
   tag->set_retention_ns(info.retention_ns);
   tag->set_deadband(info.deadband);
+  if (info.eng_low) tag->set_eng_low(*info.eng_low);
+  if (info.eng_high) tag->set_eng_high(*info.eng_high);
+  tag->set_stale_after_ns(info.stale_after_ns);
   tag->set_id(info.id);
   tag->set_created_ns(info.created_ns);
 }

@@ -131,7 +131,8 @@ absl::StatusOr<std::vector<Segment>> PlanSegments(int64_t start, int64_t end, ui
 
 // Runs `plan` for one tag: the raw samples of width-0 segments go to
 // on_piece, chunk by chunk; whole rollup buckets to
-// on_rollup(bucket_start, width, rollup).
+// on_rollup(bucket_start, width, rollup), which returns false to take the
+// bucket's raw samples instead.
 template <typename OnPiece, typename OnRollup>
 absl::Status RunPlan(Store* store, CancellationProbe* cancel, TagId tag,
                      const std::vector<Segment>& plan, OnPiece on_piece, OnRollup on_rollup) {
@@ -142,7 +143,11 @@ absl::Status RunPlan(Store* store, CancellationProbe* cancel, TagId tag,
       continue;
     }
     RETURN_IF_ERROR(store->ReadRollups(tag, seg.width, seg.from, seg.to, &buckets));
-    for (const auto& [bucket, r] : buckets) on_rollup(bucket, seg.width, r);
+    for (const auto& [bucket, r] : buckets) {
+      if (!on_rollup(bucket, seg.width, r)) {
+        RETURN_IF_ERROR(ForEachPiece(store, cancel, tag, bucket, bucket + seg.width, on_piece));
+      }
+    }
   }
   return absl::OkStatus();
 }
@@ -178,19 +183,33 @@ absl::StatusOr<query::AggFn> AggFnFromProto(int f) {
 
 // The windows of one tag into *series, as AggregateWindow messages or (with
 // `columns`) as the series' counts and values columns.
-absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::AggregateSpec& spec,
-                          const engine::TagInfo& tag, bool columns, v1::AggregateSeries* series) {
+// The tag's stale_after_ns is its max_gap when the request gives none.
+int64_t MaxGapFor(int64_t requested, const engine::TagInfo& tag) {
+  return requested != 0 ? requested : tag.stale_after_ns;
+}
+
+absl::Status AggregateTag(Store* store, CancellationProbe* cancel,
+                          const query::AggregateSpec& request_spec, const engine::TagInfo& tag,
+                          bool columns, v1::AggregateSeries* series) {
+  query::AggregateSpec spec = request_spec;
+  spec.max_gap = MaxGapFor(request_spec.max_gap, tag);
   codec::ChunkColumns prev;
   query::Aggregator agg(spec, tag.type);
   // The previous sample carries into the first window (time-weighted
-  // functions and counter deltas); with good_only, the previous Good one.
+  // functions and counter deltas): the last one that counts (not NaN, and
+  // Good with good_only), however far back.
   // Only time-weighted functions and counter deltas look at the sample
   // before the range; skip the lookup for the others.
   const bool needs_prev = std::any_of(spec.functions.begin(), spec.functions.end(), [](auto f) {
     return f == query::AggFn::kTwa || f == query::AggFn::kDelta || f == query::AggFn::kRate;
   });
   if (needs_prev) {
-    if (absl::Status s = store->Before(tag.id, spec.start, &prev); !s.ok()) return s;
+    RETURN_IF_ERROR(store->BeforeMatching(
+        tag.id, spec.start,
+        [&spec](const codec::ChunkColumns& c, size_t i) {
+          return query::Aggregator::CountsBefore(spec, c, i);
+        },
+        &prev));
     if (prev.size() == 1) agg.SetPrevious(prev, 0);
   }
   // Whole 1-hour buckets of sealed data come from rollups;
@@ -205,7 +224,9 @@ absl::Status AggregateTag(Store* store, CancellationProbe* cancel, const query::
   RETURN_IF_ERROR(RunPlan(
       store, cancel, tag.id, plan, [&](const codec::ChunkColumns& piece) { agg.Add(piece); },
       [&](int64_t bucket, int64_t width, const engine::Rollup& r) {
+        if (!agg.CanUseRollup(r)) return false;
         agg.AddRollup(bucket, bucket + width, r);
+        return true;
       }));
   series->set_tag(tag.name);
   const query::WindowResults windows = agg.Finish();
@@ -374,7 +395,9 @@ absl::Status Interpolate(Store* store, QueryBudget* budget, grpc::ServerContext*
                             &lease));
   codec::ChunkColumns edge;
   for (const engine::TagInfo& tag : *tags) {
-    query::Interpolator interp(spec, tag.type);
+    query::InterpolateSpec tag_spec = spec;
+    tag_spec.max_gap = MaxGapFor(spec.max_gap, tag);
+    query::Interpolator interp(tag_spec, tag.type);
     if (absl::Status s = store->Before(tag.id, spec.start, &edge); !s.ok()) return s;
     if (edge.size() == 1) interp.SetPrevious(edge, 0);
     absl::Status s = ForEachPiece(store, &cancel, tag.id, spec.start, spec.end,
@@ -431,7 +454,10 @@ absl::Status Plot(Store* store, QueryBudget* budget, grpc::ServerContext* contex
     }
     RETURN_IF_ERROR(RunPlan(
         store, &cancel, tag.id, plan, [&](const codec::ChunkColumns& piece) { plotter.Add(piece); },
-        [&](int64_t bucket, int64_t, const engine::Rollup& r) { plotter.AddRollup(bucket, r); }));
+        [&](int64_t bucket, int64_t, const engine::Rollup& r) {
+          plotter.AddRollup(bucket, r);
+          return true;
+        }));
     codec::ChunkColumns points = plotter.Finish();
     v1::PlotSeries* series = response->add_series();
     series->set_tag(tag.name);

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "api/core/status_macros.h"
 #include "server/cancellation.h"
 #include "server/proto_convert.h"
 #include "server/services.h"
@@ -115,33 +116,40 @@ grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRe
     }
     return writer->Write(response);
   };
+  // Bounds do not count toward the limit. A tag's before-bound goes on its
+  // first page (cursor == start: a token's cursor is past a sample, so above
+  // start) and its after-bound on its last; a token is sent if and only if
+  // samples in [start, end) remain.
+  auto send_after = [&](const engine::TagInfo& tag) {
+    if (!request->include_bounds()) return absl::OkStatus();
+    RETURN_IF_ERROR(store_->ReadRaw(tag.id, end, kMaxTimestamp, 1, &cols));
+    if (cols.size() > 0 && !send(tag, cols)) return absl::CancelledError("cancelled");
+    return absl::OkStatus();
+  };
   for (size_t ti = first_tag; ti < tags.size(); ++ti) {
     const engine::TagInfo& tag = tags[ti];
     int64_t cursor = ti == first_tag ? first_cursor : start;
-    if (request->include_bounds() && cursor == start) {
-      if (absl::Status s = store_->Before(tag.id, start, &cols); !s.ok()) return ToGrpcStatus(s);
-      if (cols.size() > 0 && !send(tag, cols)) return grpc::Status::CANCELLED;
-    }
-    bool exhausted = false;
-    while (!exhausted) {
+    bool before_sent = !request->include_bounds() || cursor != start;
+    while (true) {
       if (cancel.Cancelled()) return grpc::Status::CANCELLED;
       if (sent == limit) {
-        // Limit reached: tell the client where to resume, if anything is left.
+        // Limit reached: a token only if this tag has samples left.
         absl::Status s = store_->ReadRaw(tag.id, cursor, end, 1, &cols);
         if (!s.ok()) return ToGrpcStatus(s);
-        size_t resume_tag = ti;
-        if (cols.size() == 0 && !request->include_bounds()) {
-          resume_tag = ti + 1;
-          cursor = start;
-        }
-        if (resume_tag < tags.size()) {
+        if (cols.size() > 0) {
           response.Clear();
-          response.set_tag(tags[resume_tag].name);
-          response.set_continuation_token(EncodeToken(resume_tag, cursor));
+          response.set_tag(tag.name);
+          response.set_continuation_token(EncodeToken(ti, cursor));
           writer->Write(response);
+          return grpc::Status::OK;
         }
-        return grpc::Status::OK;
       }
+      if (!before_sent) {
+        before_sent = true;
+        if (absl::Status s = store_->Before(tag.id, start, &cols); !s.ok()) return ToGrpcStatus(s);
+        if (cols.size() > 0 && !send(tag, cols)) return grpc::Status::CANCELLED;
+      }
+      if (sent == limit) break;  // nothing left of this tag
       size_t want = std::min<uint64_t>(limits_.read_page_samples, limit - sent);
       absl::Status s = store_->ReadRaw(tag.id, cursor, end, want, &cols);
       if (!s.ok()) return ToGrpcStatus(s);
@@ -150,12 +158,10 @@ grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRe
         sent += cols.size();
         cursor = cols.timestamps.back() + 1;
       }
-      exhausted = cols.size() < want;
+      if (cols.size() < want) break;  // exhausted
     }
-    if (request->include_bounds()) {
-      absl::Status s = store_->ReadRaw(tag.id, end, kMaxTimestamp, 1, &cols);
-      if (!s.ok()) return ToGrpcStatus(s);
-      if (cols.size() > 0 && !send(tag, cols)) return grpc::Status::CANCELLED;
+    if (absl::Status s = send_after(tag); !s.ok()) {
+      return s.code() == absl::StatusCode::kCancelled ? grpc::Status::CANCELLED : ToGrpcStatus(s);
     }
   }
   return grpc::Status::OK;

@@ -513,6 +513,7 @@ absl::StatusOr<TagInfo> Store::CreateTag(TagInfo info) {
   if (info.deadband > 0 && info.type != ValueType::kDouble && info.type != ValueType::kInt64) {
     return absl::InvalidArgumentError("tag.deadband: only double and int64 tags take a deadband");
   }
+  RETURN_IF_ERROR(engine::ValidateTagRange(info));
   info.id = engine::TagIdFromName(info.name);
   info.origin_site = impl_->options.site;
   info.created_ns = impl_->NowNs();
@@ -559,6 +560,7 @@ absl::StatusOr<TagInfo> Store::UpdateTag(const TagInfo& update) {
   if (update.retention_ns < 0) {
     return absl::InvalidArgumentError("tag.retention_ns: must be >= 0");
   }
+  RETURN_IF_ERROR(engine::ValidateTagRange(update));
   TagInfo info;
   {
     absl::MutexLock l(&impl_->mu);
@@ -583,6 +585,9 @@ absl::StatusOr<TagInfo> Store::UpdateTag(const TagInfo& update) {
           "tag.deadband: must be a finite number >= 0, and only for double and int64 tags");
     }
     info.deadband = update.deadband;
+    info.eng_low = update.eng_low;
+    info.eng_high = update.eng_high;
+    info.stale_after_ns = update.stale_after_ns;
     info.version = impl_->NextVersion();
   }
   engine::LogEntry entry;

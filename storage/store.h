@@ -255,8 +255,19 @@ class Store {
   // `cancelled` stops it the result is partial (the caller asks again).
   std::vector<std::pair<std::string, TagId>> MatchTags(
       std::string_view glob, size_t limit, const CancelledFn& cancelled = nullptr) const;
+  // The twin-site tag prefix pair ("us.=mx.", see --twin_map), "" when none;
+  // kept in the state column family, so it survives restarts.
+  absl::StatusOr<std::string> TwinMap() const;
+  // Stores it ("" removes it). Unavailable from storage.
+  absl::Status SetTwinMap(const std::string& twin_map);
   // The last sample before `ts` (size 1), or empty.
   absl::Status Before(TagId tag, int64_t ts, codec::ChunkColumns* out) const;
+  // Whether sample i of the columns counts (for BeforeMatching).
+  using SampleFilter = std::function<bool(const codec::ChunkColumns&, size_t)>;
+  // The last sample before `ts` that `keep` accepts (size 1), or empty;
+  // Before when `keep` is empty. Looks back chunk by chunk as far as needed.
+  absl::Status BeforeMatching(TagId tag, int64_t ts, const SampleFilter& keep,
+                              codec::ChunkColumns* out) const;
 
   // --- Replication ---
   // Applies entry `seq` of another site's own log durably together with the

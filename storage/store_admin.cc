@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
 #include "rocksdb/utilities/checkpoint.h"
+#include "storage/engine/key_format.h"
 #include "storage/store.h"
 #include "storage/store_impl.h"
 
@@ -61,6 +62,25 @@ absl::Status Store::Backup(const std::string& dir) {
   if (!synced)
     return absl::InternalError(absl::StrCat("fsync ", marker, ": ", std::strerror(errno)));
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Store::TwinMap() const {
+  std::string value;
+  rocksdb::Status s =
+      impl_->db->db()->Get(rocksdb::ReadOptions(), impl_->db->state(), engine::kTwinMapKey, &value);
+  if (s.IsNotFound()) return std::string();
+  RETURN_IF_ERROR(engine::FromRocks(s, "read twin map"));
+  return value;
+}
+
+absl::Status Store::SetTwinMap(const std::string& twin_map) {
+  rocksdb::WriteOptions w;
+  w.sync = true;
+  rocksdb::DB* db = impl_->db->db();
+  return engine::FromRocks(twin_map.empty()
+                               ? db->Delete(w, impl_->db->state(), engine::kTwinMapKey)
+                               : db->Put(w, impl_->db->state(), engine::kTwinMapKey, twin_map),
+                           "write twin map");
 }
 
 absl::Status Store::Compact() {

@@ -418,39 +418,59 @@ std::vector<std::pair<std::string, TagId>> Store::MatchTags(std::string_view glo
 }
 
 absl::Status Store::Before(TagId tag, int64_t ts, codec::ChunkColumns* out) const {
-  // The newest sample before ts is in the newest chunk that starts before ts,
-  // in a chunk overlapping it (within the tag's widest span), or in memory.
-  int64_t from = kMaxTimestamp;
-  int64_t max_span = 0;
-  {
-    absl::MutexLock l(&impl_->mu);
-    TagState* t = impl_->FindTag(tag);
-    if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
-    max_span = t->max_span;
-    for (const HeadBuffer* b : {t->head.get(), t->sealing.get()}) {
-      if (b == nullptr) continue;
-      for (int64_t x : b->cols.timestamps()) {
-        if (x < ts) from = std::min(from, x);
+  return BeforeMatching(tag, ts, nullptr, out);
+}
+
+absl::Status Store::BeforeMatching(TagId tag, int64_t ts, const SampleFilter& keep,
+                                   codec::ChunkColumns* out) const {
+  bool typed = false;
+  // Each round reads [from, ts) and looks back through it; when nothing
+  // there is kept, the next round looks before `from`.
+  while (true) {
+    // The newest sample before ts is in the newest chunk that starts before
+    // ts, in a chunk overlapping it (within the tag's widest span), or in
+    // memory.
+    int64_t from = kMaxTimestamp;
+    int64_t max_span = 0;
+    {
+      absl::MutexLock l(&impl_->mu);
+      TagState* t = impl_->FindTag(tag);
+      if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
+      max_span = t->max_span;
+      for (const HeadBuffer* b : {t->head.get(), t->sealing.get()}) {
+        if (b == nullptr) continue;
+        for (int64_t x : b->cols.timestamps()) {
+          if (x < ts) from = std::min(from, x);
+        }
       }
     }
+    std::unique_ptr<rocksdb::Iterator> it(
+        impl_->db->db()->NewIterator(rocksdb::ReadOptions(), impl_->db->chunks()));
+    it->SeekForPrev(engine::ChunkSeekKey(tag, ts));
+    if (it->Valid() && it->key().size() == engine::kChunkKeySize) {
+      engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
+      if (key.tag == tag && key.min_ts < ts) from = SaturatingSub(key.min_ts, max_span);
+    }
+    RETURN_IF_ERROR(engine::FromRocks(it->status(), "seek chunk before"));
+    codec::ChunkColumns part;
+    if (from < ts) {
+      RETURN_IF_ERROR(ReadRaw(tag, from, ts, 0, &part));
+    } else if (!typed) {
+      RETURN_IF_ERROR(ReadRaw(tag, ts, ts, 0, &part));  // just the type
+    }
+    if (!typed) {
+      out->Reset(part.type);
+      typed = true;
+    }
+    for (size_t i = part.size(); i-- > 0;) {
+      if (!keep || keep(part, i)) {
+        engine::AppendSample(part, i, out);
+        return absl::OkStatus();
+      }
+    }
+    if (from >= ts || part.size() == 0) return absl::OkStatus();
+    ts = part.timestamps.front();  // every sample in [that, ts) was looked at
   }
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->db()->NewIterator(rocksdb::ReadOptions(), impl_->db->chunks()));
-  it->SeekForPrev(engine::ChunkSeekKey(tag, ts));
-  if (it->Valid() && it->key().size() == engine::kChunkKeySize) {
-    engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
-    if (key.tag == tag && key.min_ts < ts) from = SaturatingSub(key.min_ts, max_span);
-  }
-  RETURN_IF_ERROR(engine::FromRocks(it->status(), "seek chunk before"));
-  codec::ChunkColumns part;
-  if (from < ts) {
-    RETURN_IF_ERROR(ReadRaw(tag, from, ts, 0, &part));
-  } else {
-    RETURN_IF_ERROR(ReadRaw(tag, ts, ts, 0, &part));  // just the type
-  }
-  out->Reset(part.type);
-  if (part.size() > 0) engine::AppendSample(part, part.size() - 1, out);
-  return absl::OkStatus();
 }
 
 }  // namespace historian

@@ -123,6 +123,7 @@ absl::Status RunStats(CommandContext& ctx, const ParsedArgs& args) {
     return absl::OkStatus();
   }
   out << "site:                " << r.site() << '\n'
+      << "twin_map:            " << (r.twin_map().empty() ? "-" : r.twin_map()) << '\n'
       << "tags:                " << r.tags() << '\n'
       << "head_samples:        " << r.head_samples() << '\n'
       << "head_tags:           " << r.head_tags() << '\n'

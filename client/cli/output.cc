@@ -266,23 +266,36 @@ void TagWriter::Write(const v1::Tag& tag) {
                                                          tag.attributes().end());
   std::sort(attrs.begin(), attrs.end());
   const absl::string_view type = client::ValueTypeName(tag.value_type());
+  // Unset range ends: empty in CSV, null in JSON, "-" in the table.
+  const std::string low = tag.has_eng_low() ? FormatDouble(tag.eng_low()) : "";
+  const std::string high = tag.has_eng_high() ? FormatDouble(tag.eng_high()) : "";
   switch (format_) {
-    case OutputFormat::kTable:
+    case OutputFormat::kTable: {
       if (!header_done_) {
-        *out_ << Pad("NAME", 40) << "  " << Pad("TYPE", 8) << "  " << Pad("UNIT", 10)
-              << "  DESCRIPTION\n";
+        *out_ << Pad("NAME", 40) << "  " << Pad("TYPE", 8) << "  " << Pad("UNIT", 10) << "  "
+              << Pad("RANGE", 16) << "  " << Pad("STALE_AFTER", 12) << "  DESCRIPTION\n";
       }
+      const std::string range =
+          tag.has_eng_low() || tag.has_eng_high()
+              ? absl::StrCat(low.empty() ? "-" : low, "..", high.empty() ? "-" : high)
+              : "-";
+      const std::string stale = tag.stale_after_ns() == 0
+                                    ? "never"
+                                    : absl::StrCat(FormatDouble(tag.stale_after_ns() / 1e9), "s");
       *out_ << Pad(tag.name(), 40) << "  " << Pad(type, 8) << "  " << Pad(tag.unit(), 10) << "  "
-            << tag.description() << '\n';
+            << Pad(range, 16) << "  " << Pad(stale, 12) << "  " << tag.description() << '\n';
       break;
+    }
     case OutputFormat::kCsv:
       if (!header_done_) {
-        *out_ << "name,type,unit,description,retention_ns,deadband,origin_site,attributes\n";
+        *out_ << "name,type,unit,description,retention_ns,deadband,origin_site,attributes,"
+                 "eng_low,eng_high,stale_after_ns\n";
       }
       *out_ << CsvEscape(tag.name()) << ',' << type << ',' << CsvEscape(tag.unit()) << ','
             << CsvEscape(tag.description()) << ',' << tag.retention_ns() << ','
             << FormatDouble(tag.deadband()) << ',' << CsvEscape(tag.origin_site()) << ','
-            << CsvEscape(absl::StrJoin(attrs, ";", absl::PairFormatter("="))) << '\n';
+            << CsvEscape(absl::StrJoin(attrs, ";", absl::PairFormatter("="))) << ',' << low << ','
+            << high << ',' << tag.stale_after_ns() << '\n';
       break;
     case OutputFormat::kJson: {
       *out_ << "{\"name\":" << JsonString(tag.name()) << ",\"type\":\"" << type
@@ -291,7 +304,10 @@ void TagWriter::Write(const v1::Tag& tag) {
             << ",\"retention_ns\":" << tag.retention_ns()
             << ",\"deadband\":" << JsonDouble(tag.deadband())
             << ",\"origin_site\":" << JsonString(tag.origin_site()) << ",\"id\":" << tag.id()
-            << ",\"created_ns\":" << tag.created_ns() << ",\"attributes\":{";
+            << ",\"created_ns\":" << tag.created_ns()
+            << ",\"eng_low\":" << (tag.has_eng_low() ? JsonDouble(tag.eng_low()) : "null")
+            << ",\"eng_high\":" << (tag.has_eng_high() ? JsonDouble(tag.eng_high()) : "null")
+            << ",\"stale_after_ns\":" << tag.stale_after_ns() << ",\"attributes\":{";
       for (size_t i = 0; i < attrs.size(); ++i) {
         *out_ << (i ? "," : "") << JsonString(attrs[i].first) << ':' << JsonString(attrs[i].second);
       }

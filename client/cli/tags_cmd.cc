@@ -29,7 +29,8 @@ constexpr char kTagsUsage[] =
 constexpr char kCreateTagUsage[] =
     "Usage: historian create-tag NAME --type double|int64|bool|string [--unit U]\n"
     "                            [--description D] [--attr k=v]... [--retention D]\n"
-    "                            [--deadband X]\n"
+    "                            [--deadband X] [--eng_low X] [--eng_high X]\n"
+    "                            [--stale_after D]\n"
     "\n"
     "Creates a tag and prints it. NAME: 1..256 bytes of [A-Za-z0-9_.:/-]; the name\n"
     "and type never change. A tag written before it was created gets the type of\n"
@@ -42,11 +43,17 @@ constexpr char kCreateTagUsage[] =
     "  --attr k=v        metadata (asset path, PLC address); repeatable\n"
     "  --retention D     drop samples older than D, e.g. 365d (default: keep)\n"
     "  --deadband X      do not store a sample within +/-X of the last stored one\n"
-    "                    (double and int64 tags; default 0: off)\n";
+    "                    (double and int64 tags; default 0: off)\n"
+    "  --eng_low X       instrument range low end (engineering units)\n"
+    "  --eng_high X      instrument range high end (above --eng_low)\n"
+    "  --stale_after D   a value stops holding D after its sample in TWA and\n"
+    "                    interpolation when the query gives no max gap, e.g. 5m\n"
+    "                    (default: never)\n";
 
 constexpr char kUpdateTagUsage[] =
     "Usage: historian update-tag NAME [--unit U] [--description D] [--retention D]\n"
-    "                            [--deadband X] [--attr k=v]... [--remove-attr k]...\n"
+    "                            [--deadband X] [--eng_low X] [--eng_high X]\n"
+    "                            [--stale_after D] [--attr k=v]... [--remove-attr k]...\n"
     "\n"
     "Changes the given fields of a tag and prints it; the others keep their\n"
     "values. The name and type never change.\n"
@@ -56,6 +63,9 @@ constexpr char kUpdateTagUsage[] =
     "  --description D   free text (\"\" clears it)\n"
     "  --retention D     drop samples older than D, e.g. 365d; `forever` keeps all\n"
     "  --deadband X      exception deadband, 0 turns it off\n"
+    "  --eng_low X       instrument range low end; `none` clears it\n"
+    "  --eng_high X      instrument range high end; `none` clears it\n"
+    "  --stale_after D   default max gap of the tag's queries, e.g. 5m; `never`\n"
     "  --attr k=v        sets an attribute; repeatable\n"
     "  --remove-attr k   removes an attribute; repeatable\n";
 
@@ -99,6 +109,36 @@ absl::Status SetDeadband(const std::string& text, v1::Tag* tag) {
   return absl::OkStatus();
 }
 
+// --eng_low / --eng_high: a finite number, or `none` to clear it.
+absl::Status SetEngBound(const char* flag, const std::string& text, v1::Tag* tag,
+                         void (v1::Tag::*set)(double), void (v1::Tag::*clear)()) {
+  if (text == "none") {
+    (tag->*clear)();
+    return absl::OkStatus();
+  }
+  double d;
+  if (!absl::SimpleAtod(text, &d) || !std::isfinite(d)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": want a finite number or none, got '", text, "'"));
+  }
+  (tag->*set)(d);
+  return absl::OkStatus();
+}
+
+absl::Status SetStaleAfter(const std::string& text, v1::Tag* tag) {
+  if (text == "never" || text == "0") {
+    tag->set_stale_after_ns(0);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<int64_t> ns = client::ParseDuration(text);
+  if (!ns.ok() || *ns < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--stale_after: ", ns.ok() ? "must be >= 0" : ns.status().message(), " or never"));
+  }
+  tag->set_stale_after_ns(*ns);
+  return absl::OkStatus();
+}
+
 // A tag field set by one value flag, shared by create-tag and update-tag: a
 // new settable field is one more entry here (and a line in the usage texts).
 struct TagFieldFlag {
@@ -119,6 +159,15 @@ constexpr TagFieldFlag kTagFieldFlags[] = {
      }},
     {"retention", SetRetention},
     {"deadband", SetDeadband},
+    {"eng_low",
+     [](const std::string& v, v1::Tag* t) {
+       return SetEngBound("eng_low", v, t, &v1::Tag::set_eng_low, &v1::Tag::clear_eng_low);
+     }},
+    {"eng_high",
+     [](const std::string& v, v1::Tag* t) {
+       return SetEngBound("eng_high", v, t, &v1::Tag::set_eng_high, &v1::Tag::clear_eng_high);
+     }},
+    {"stale_after", SetStaleAfter},
 };
 
 // Applies the field flags given in `args` to `tag`; *changed tells whether any was.
@@ -235,7 +284,8 @@ std::vector<Command> TagCommands() {
       {"tags", "list tags by glob and attributes", kTagsUsage, {{"attr", true}}, RunTags},
       {"create-tag", "create a tag", kCreateTagUsage,
        TagFieldFlagSpecs({{"type", true}, {"attr", true}}), RunCreateTag},
-      {"update-tag", "change a tag's unit, description, retention, deadband or attributes",
+      {"update-tag",
+       "change a tag's unit, description, retention, deadband, range, staleness or attributes",
        kUpdateTagUsage, TagFieldFlagSpecs({{"attr", true}, {"remove-attr", true}}), RunUpdateTag},
       {"delete-tag", "delete a tag", kDeleteTagUsage, {}, RunDeleteTag},
   };

@@ -74,6 +74,8 @@ inline constexpr char kNextSeqKey[] = "node/next_seq";
 inline constexpr char kNextChunkIdKey[] = "node/next_chunk_id";
 inline constexpr char kSiteKey[] = "node/site";
 inline constexpr char kSchemaVersionKey[] = "node/schema_version";
+// The twin-site tag prefix pair, "us.=mx." (--twin_map); absent when none.
+inline constexpr char kTwinMapKey[] = "node/twin_map";
 // Own sequences never used (skipped at a restore): pairs of u64 BE
 // [start, end), concatenated.
 inline constexpr char kSeqHolesKey[] = "node/seq_holes";

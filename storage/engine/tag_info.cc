@@ -1,6 +1,7 @@
 #include "storage/engine/tag_info.h"
 
 #include <bit>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "storage/engine/coding.h"
@@ -29,16 +30,15 @@ TagId TagIdFromName(std::string_view name) {
 absl::Status ValidateTagName(std::string_view name, std::string_view field) {
   if (name.empty() || name.size() > kMaxTagNameBytes) {
     return absl::InvalidArgumentError(absl::StrCat(std::string(field), ": tag name must be 1..",
-                                                   kMaxTagNameBytes, " bytes, got ",
-                                                   name.size()));
+                                                   kMaxTagNameBytes, " bytes, got ", name.size()));
   }
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '.' || c == ':' || c == '/' || c == '-';
     if (!ok) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(std::string(field), ": tag name '", std::string(name.substr(0, 64)),
-                       "' has a character outside [A-Za-z0-9_.:/-]"));
+      return absl::InvalidArgumentError(absl::StrCat(std::string(field), ": tag name '",
+                                                     std::string(name.substr(0, 64)),
+                                                     "' has a character outside [A-Za-z0-9_.:/-]"));
     }
   }
   return absl::OkStatus();
@@ -62,6 +62,11 @@ std::string EncodeTagInfo(const TagInfo& info) {
   PutVarint64(ZigZag(info.created_ns), &out);
   PutVarint64(info.version, &out);
   PutFixed64(std::bit_cast<uint64_t>(info.deadband), &out);
+  // Tail added later: presence bits, the set range ends, stale_after_ns.
+  out.push_back(static_cast<char>((info.eng_low ? 1 : 0) | (info.eng_high ? 2 : 0)));
+  if (info.eng_low) PutFixed64(std::bit_cast<uint64_t>(*info.eng_low), &out);
+  if (info.eng_high) PutFixed64(std::bit_cast<uint64_t>(*info.eng_high), &out);
+  PutVarint64(ZigZag(info.stale_after_ns), &out);
   return out;
 }
 
@@ -92,6 +97,21 @@ absl::StatusOr<TagInfo> DecodeTagInfo(std::string_view bytes) {
   uint64_t deadband_bits = 0;
   r.GetFixed64(&deadband_bits);
   info.deadband = std::bit_cast<double>(deadband_bits);
+  if (r.ok() && !r.done()) {  // absent in entries written before the range fields
+    uint8_t present = 0;
+    uint64_t bits = 0, stale = 0;
+    r.GetByte(&present);
+    if (present & 1) {
+      r.GetFixed64(&bits);
+      info.eng_low = std::bit_cast<double>(bits);
+    }
+    if (present & 2) {
+      r.GetFixed64(&bits);
+      info.eng_high = std::bit_cast<double>(bits);
+    }
+    r.GetVarint64(&stale);
+    info.stale_after_ns = UnZigZag(stale);
+  }
   if (!r.ok() || type > static_cast<uint8_t>(ValueType::kString)) {
     return absl::DataLossError("tag info: truncated or corrupt entry");
   }
@@ -103,6 +123,24 @@ absl::StatusOr<TagInfo> DecodeTagInfo(std::string_view bytes) {
   info.retention_ns = UnZigZag(retention);
   info.created_ns = UnZigZag(created);
   return info;
+}
+
+absl::Status ValidateTagRange(const TagInfo& info) {
+  if (info.eng_low && !std::isfinite(*info.eng_low)) {
+    return absl::InvalidArgumentError("tag.eng_low: must be a finite number");
+  }
+  if (info.eng_high && !std::isfinite(*info.eng_high)) {
+    return absl::InvalidArgumentError("tag.eng_high: must be a finite number");
+  }
+  if (info.eng_low && info.eng_high && !(*info.eng_low < *info.eng_high)) {
+    return absl::InvalidArgumentError(absl::StrCat("tag.eng_low: ", *info.eng_low,
+                                                   " must be below tag.eng_high ", *info.eng_high));
+  }
+  if (info.stale_after_ns < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tag.stale_after_ns: must be >= 0, got ", info.stale_after_ns));
+  }
+  return absl::OkStatus();
 }
 
 const char* ValueTypeName(ValueType type) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,10 @@ struct TagInfo {
   int64_t retention_ns = 0;  // 0: keep forever
   double deadband = 0;       // exception deadband (lossy); 0: off
   int64_t created_ns = 0;
+  // Instrument range (engineering units); unset when not given.
+  std::optional<double> eng_low, eng_high;
+  // 0: never stale; else the default max_gap_ns of this tag's queries.
+  int64_t stale_after_ns = 0;
   // Version of the last create/update: concurrent updates at two sites
   // resolve last-writer-wins on it.
   Version version = 0;
@@ -42,6 +47,12 @@ TagId TagIdFromName(std::string_view name);
 // InvalidArgument naming `field` and the rule.
 absl::Status ValidateTagName(std::string_view name, std::string_view field = "tag");
 
+// InvalidArgument naming the field: eng_low/eng_high not finite, or
+// eng_low >= eng_high when both are set; stale_after_ns < 0.
+absl::Status ValidateTagRange(const TagInfo& info);
+
+// Entries written before eng_low/eng_high/stale_after_ns existed end after
+// the deadband and decode with them unset; older readers ignore the tail.
 std::string EncodeTagInfo(const TagInfo& info);
 // DataLoss when `bytes` is not a valid encoding.
 absl::StatusOr<TagInfo> DecodeTagInfo(std::string_view bytes);

@@ -97,9 +97,17 @@ bool Aggregator::Stopping() {
   return stopped_;
 }
 
+bool Aggregator::CountsBefore(const AggregateSpec& spec, const codec::ChunkColumns& cols,
+                              size_t i) {
+  if (spec.good_only && cols.qualities[i] != kQualityGood) return false;
+  return !std::isnan(NumericValue(cols, i));
+}
+
 void Aggregator::SetPrevious(const codec::ChunkColumns& cols, size_t i) {
   if (spec_.good_only && cols.qualities[i] != kQualityGood) return;
-  held_ = {cols.timestamps[i], NumericValue(cols, i)};
+  const double v = NumericValue(cols, i);
+  if (std::isnan(v)) return;
+  held_ = {cols.timestamps[i], v};
 }
 
 // Spreads a held value over [from, to) into the windows it covers.
@@ -147,6 +155,8 @@ void Aggregator::AddOne(int64_t ts, double v) {
       w.m2 += d * (v - w.mean);
     }
   }
+  // A NaN is skipped by TWA and DELTA: the value before it holds on.
+  if (std::isnan(v)) return;
   if (held_) {
     auto [hts, hv] = *held_;
     if (want_twa_) {
@@ -161,7 +171,7 @@ void Aggregator::AddOne(int64_t ts, double v) {
       w.has_delta = true;
     }
   }
-  held_ = {ts, v};  // a NaN holds nothing and breaks the delta chain
+  held_ = {ts, v};
 }
 
 namespace {

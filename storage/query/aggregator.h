@@ -12,11 +12,13 @@
 //  - TIME_WEIGHTED_AVG: a value holds from its timestamp until the next
 //    sample, at most max_gap (0: no limit), and the last one holds until
 //    `end`; the sample before `start` (SetPrevious) carries into the first
-//    window; a NaN value holds nothing (a gap). The result is the integral
-//    over the window divided by the covered time (NaN when none covered);
+//    window; a NaN sample is skipped (the value before it holds on). The
+//    result is the integral over the window divided by the covered time
+//    (NaN when none covered);
 //  - DELTA: sum over consecutive pairs (prev, cur) with cur in the window of
 //    cur - prev, or cur when cur < prev (a counter reset); the sample before
 //    the window is prev for the first one, so adjacent windows add up;
+//    NaN samples are skipped;
 //    RATE = DELTA per second of window length.
 //
 // Thread-safety: not thread-safe; one instance per query.
@@ -84,10 +86,20 @@ class Aggregator {
   Aggregator(const AggregateSpec& spec, ValueType type);
 
   // The last sample before spec.start, if any; call before Add. Skipped when
-  // good_only and it is not Good.
+  // good_only and it is not Good, or when NaN: the caller passes the last
+  // sample that counts (CountsBefore), so a window's TWA/DELTA/RATE does
+  // not depend on where the query starts.
   void SetPrevious(const codec::ChunkColumns& cols, size_t i);
   // Adds samples of `cols` (in [start, end), increasing across calls).
   void Add(const codec::ChunkColumns& cols);
+  // Whether a sample before start may carry in (SetPrevious): Good under
+  // good_only, and not NaN.
+  static bool CountsBefore(const AggregateSpec& spec, const codec::ChunkColumns& cols, size_t i);
+  // Whether AddRollup may take this bucket; when not (TWA/DELTA/RATE over a
+  // bucket holding a NaN, which the rollup does not skip), Add its samples.
+  bool CanUseRollup(const engine::Rollup& r) const {
+    return (!want_twa_ && !want_delta_) || r.n == r.count;
+  }
   // Adds a rollup bucket [bucket_start, bucket_end) in place of its samples.
   // REQUIRES: good_only is false, max_gap is 0, the bucket lies inside one
   // window, and it comes in time order with the samples given to Add.

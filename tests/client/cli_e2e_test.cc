@@ -68,7 +68,7 @@ class CliE2eTest : public ::testing::Test {
       execl(historiand.c_str(), historiand.c_str(), data.c_str(), "--listen=127.0.0.1:0",
             pf.c_str(), "--sync_writes=false",
             // Small streams, so reads must follow continuation tokens.
-            "--max_read_samples=1000", static_cast<char*>(nullptr));
+            "--max_read_samples=1000", "--twin_map=us.=mx.", static_cast<char*>(nullptr));
       std::_Exit(127);
     }
     for (int i = 0; i < 200 && !fs::exists(port_file); ++i) {
@@ -428,6 +428,45 @@ TEST_F(CliE2eTest, AggregateWindowsAreCalendarByDefault) {
   RunResult bad = Run({"query", "e2e.cal", "--agg", "count", "--step", "1mo", "--align", "start"});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_THAT(bad.err, HasSubstr("--step: months need --align calendar"));
+}
+
+TEST_F(CliE2eTest, TagRangeAndStaleAfterFlags) {
+  RunResult c = Run({"create-tag", "e2e.rng.a", "--type", "double", "--eng_low", "-20",
+                     "--eng_high", "80", "--stale_after", "5m", "--format", "json"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_THAT(c.out,
+              HasSubstr("\"eng_low\":-20.0,\"eng_high\":80.0,\"stale_after_ns\":300000000000"));
+  RunResult u = Run({"update-tag", "e2e.rng.a", "--eng_low", "none", "--stale_after", "never",
+                     "--format", "json"});
+  ASSERT_EQ(u.exit_code, 0) << u.err;
+  EXPECT_THAT(u.out, HasSubstr("\"eng_low\":null,\"eng_high\":80.0,\"stale_after_ns\":0"));
+  RunResult u2 = Run({"update-tag", "e2e.rng.a", "--stale_after", "30s"});
+  ASSERT_EQ(u2.exit_code, 0) << u2.err;
+  RunResult t = Run({"tags", "e2e.rng.*", "--format", "table"});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_THAT(t.out, HasSubstr("RANGE"));
+  EXPECT_THAT(t.out, HasSubstr("-..80.0"));
+  EXPECT_THAT(t.out, HasSubstr("30.0s"));
+  RunResult csv = Run({"tags", "e2e.rng.*", "--format", "csv"});
+  EXPECT_THAT(csv.out, HasSubstr(",,80.0,30000000000\n"));
+  // Validation: by the CLI for the text, by the node for the range.
+  RunResult bad = Run({"update-tag", "e2e.rng.a", "--eng_low", "x"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("--eng_low: want a finite number or none, got 'x'"));
+  RunResult inverted = Run({"update-tag", "e2e.rng.a", "--eng_low", "90"});
+  EXPECT_NE(inverted.exit_code, 0);
+  EXPECT_THAT(inverted.err, HasSubstr("tag.eng_low: 90 must be below tag.eng_high 80"));
+  RunResult stale = Run({"create-tag", "e2e.rng.b", "--type", "double", "--stale_after", "soon"});
+  EXPECT_EQ(stale.exit_code, 1);
+  EXPECT_THAT(stale.err, HasSubstr("--stale_after:"));
+}
+
+TEST_F(CliE2eTest, StatsShowsTheTwinMap) {
+  RunResult text = Run({"stats"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("twin_map:            us.=mx.\n"));
+  RunResult json = Run({"stats", "--format", "json"});
+  EXPECT_THAT(json.out, HasSubstr("\"twin_map\":\"us.=mx.\""));
 }
 
 TEST_F(CliE2eTest, StatsAsJson) {

@@ -177,13 +177,34 @@ TEST(TagWriterTest, CsvAndJson) {
   TagWriter(&csv, OutputFormat::kCsv).Write(tag);
   TagWriter(&json, OutputFormat::kJson).Write(tag);
   EXPECT_EQ(csv.str(),
-            "name,type,unit,description,retention_ns,deadband,origin_site,attributes\n"
-            "line3.temp,double,degC,\"oil, hot\",0,0.0,,asset=press2;plc=10.0.0.7\n");
+            "name,type,unit,description,retention_ns,deadband,origin_site,attributes,"
+            "eng_low,eng_high,stale_after_ns\n"
+            "line3.temp,double,degC,\"oil, hot\",0,0.0,,asset=press2;plc=10.0.0.7,,,0\n");
   EXPECT_EQ(
       json.str(),
       "{\"name\":\"line3.temp\",\"type\":\"double\",\"unit\":\"degC\",\"description\":\"oil, "
       "hot\",\"retention_ns\":0,\"deadband\":0.0,\"origin_site\":\"\",\"id\":0,\"created_ns\":0,"
+      "\"eng_low\":null,\"eng_high\":null,\"stale_after_ns\":0,"
       "\"attributes\":{\"asset\":\"press2\",\"plc\":\"10.0.0.7\"}}\n");
+}
+
+// The instrument range and staleness: set ends shown, unset ones empty/null/-.
+TEST(TagWriterTest, RangeAndStaleAfter) {
+  v1::Tag tag;
+  tag.set_name("t");
+  tag.set_value_type(v1::VALUE_TYPE_DOUBLE);
+  tag.set_eng_low(-10);
+  tag.set_stale_after_ns(300000000000);
+  std::ostringstream table, csv, json;
+  TagWriter(&table, OutputFormat::kTable).Write(tag);
+  TagWriter(&csv, OutputFormat::kCsv).Write(tag);
+  TagWriter(&json, OutputFormat::kJson).Write(tag);
+  EXPECT_THAT(table.str(), ::testing::HasSubstr("-10.0..-"));
+  EXPECT_THAT(table.str(), ::testing::HasSubstr("300.0s"));
+  EXPECT_THAT(csv.str(), ::testing::EndsWith(",-10.0,,300000000000\n"));
+  EXPECT_THAT(
+      json.str(),
+      ::testing::HasSubstr("\"eng_low\":-10.0,\"eng_high\":null,\"stale_after_ns\":300000000000"));
 }
 
 TEST(FormatAckTest, AllFormats) {

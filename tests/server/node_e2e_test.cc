@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 
 #include "absl/time/clock.h"
@@ -143,6 +144,246 @@ TEST_F(NodeE2ETest, StreamWriteThenReadBackWithContinuation) {
   ASSERT_TRUE(query_->Latest(&lctx, latest, &latest_resp).ok());
   ASSERT_EQ(latest_resp.values_size(), 1);
   EXPECT_EQ(latest_resp.values(0).sample().timestamp_ns(), 4999 * int64_t{1000000000});
+}
+
+// Read with include_bounds and a limit, paged through: bounds do not count
+// toward the limit, each tag's before-bound comes once (on its first page)
+// and its after-bound once (on its last), and a page carries a token if and
+// only if samples in [start, end) remain.
+TEST_F(NodeE2ETest, ReadBoundsComeOnceAndTokenOnlyWhileSamplesRemain) {
+  v1::WriteRequest w;
+  AddDouble(&w, "rb.a", 5, -1);
+  for (int64_t t = 10; t < 20; ++t) AddDouble(&w, "rb.a", t, static_cast<double>(t));
+  AddDouble(&w, "rb.a", 25, -2);
+  AddDouble(&w, "rb.b", 8, -3);
+  for (int64_t t = 10; t < 15; ++t) AddDouble(&w, "rb.b", t, static_cast<double>(t));
+  AddDouble(&w, "rb.b", 30, -4);
+  AddDouble(&w, "rb.c", 1, -5);  // no samples in range: bounds only
+  AddDouble(&w, "rb.c", 40, -6);
+  v1::WriteAck ack;
+  ASSERT_TRUE(WriteBatch(w, &ack).ok());
+  const std::map<std::string, int> in_range = {{"rb.a", 10}, {"rb.b", 5}, {"rb.c", 0}};
+  for (uint64_t limit : {1, 3, 5, 7, 15, 16}) {
+    v1::ReadRequest req;
+    for (const char* t : {"rb.a", "rb.b", "rb.c"}) req.add_tags(t);
+    req.set_start_ns(10);
+    req.set_end_ns(20);
+    req.set_limit(limit);
+    req.set_include_bounds(true);
+    std::map<std::string, int> samples, before, after;
+    int total = 0;
+    for (int page = 0; page < 100; ++page) {
+      grpc::ClientContext ctx;
+      auto reader = query_->Read(&ctx, req);
+      v1::ReadResponse resp;
+      std::string token;
+      uint64_t page_samples = 0;
+      while (reader->Read(&resp)) {
+        for (const auto& s : resp.samples()) {
+          if (s.timestamp_ns() < 10) {
+            ++before[resp.tag()];
+          } else if (s.timestamp_ns() >= 20) {
+            ++after[resp.tag()];
+          } else {
+            ++samples[resp.tag()];
+            ++page_samples;
+            ++total;
+          }
+        }
+        if (!resp.continuation_token().empty()) token = resp.continuation_token();
+      }
+      ASSERT_TRUE(reader->Finish().ok());
+      EXPECT_LE(page_samples, limit) << "limit " << limit << " page " << page;
+      EXPECT_EQ(!token.empty(), total < 15) << "limit " << limit << " page " << page;
+      if (token.empty()) break;
+      req.set_continuation_token(token);
+    }
+    for (const auto& [tag, n] : in_range) {
+      EXPECT_EQ(samples[tag], n) << tag << " limit " << limit;
+      EXPECT_EQ(before[tag], 1) << tag << " limit " << limit;
+      EXPECT_EQ(after[tag], 1) << tag << " limit " << limit;
+    }
+  }
+}
+
+// eng_low, eng_high and stale_after_ns: set by CreateTag, changed by
+// UpdateTag (unset clears a range end), listed, kept across a restart, and
+// validated with errors naming the field.
+TEST_F(NodeE2ETest, TagRangeAndStaleAfterAreStoredUpdatedAndValidated) {
+  auto create = [&](v1::Tag tag, v1::Tag* out) {
+    v1::CreateTagRequest req;
+    *req.mutable_tag() = std::move(tag);
+    grpc::ClientContext ctx;
+    return catalog_->CreateTag(&ctx, req, out);
+  };
+  auto get = [&](const std::string& name) {
+    v1::GetTagRequest req;
+    req.set_name(name);
+    v1::Tag out;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(catalog_->GetTag(&ctx, req, &out).ok());
+    return out;
+  };
+  v1::Tag tag;
+  tag.set_name("rng.level");
+  tag.set_value_type(v1::VALUE_TYPE_DOUBLE);
+  tag.set_eng_low(-5);
+  tag.set_eng_high(95.5);
+  tag.set_stale_after_ns(30000000000);
+  v1::Tag created;
+  ASSERT_TRUE(create(tag, &created).ok());
+  EXPECT_EQ(created.eng_low(), -5);
+  EXPECT_EQ(created.eng_high(), 95.5);
+  EXPECT_EQ(created.stale_after_ns(), 30000000000);
+  v1::Tag plain;
+  plain.set_name("rng.plain");
+  plain.set_value_type(v1::VALUE_TYPE_DOUBLE);
+  ASSERT_TRUE(create(plain, &created).ok());
+  EXPECT_FALSE(created.has_eng_low());
+  EXPECT_FALSE(created.has_eng_high());
+
+  // Invalid values: the error names the field.
+  struct Bad {
+    std::function<void(v1::Tag*)> set;
+    const char* field;
+  } bad[] = {
+      {[](v1::Tag* t) { t->set_eng_low(std::numeric_limits<double>::infinity()); }, "tag.eng_low"},
+      {[](v1::Tag* t) { t->set_eng_high(std::nan("")); }, "tag.eng_high"},
+      {[](v1::Tag* t) {
+         t->set_eng_low(10);
+         t->set_eng_high(10);
+       },
+       "tag.eng_low"},
+      {[](v1::Tag* t) { t->set_stale_after_ns(-1); }, "tag.stale_after_ns"},
+  };
+  for (const Bad& b : bad) {
+    v1::Tag t = plain;
+    t.set_name("rng.bad");
+    b.set(&t);
+    v1::Tag out;
+    grpc::Status st = create(t, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << b.field;
+    EXPECT_THAT(st.error_message(), ::testing::HasSubstr(b.field));
+    v1::UpdateTagRequest up;
+    *up.mutable_tag() = get("rng.level");
+    b.set(up.mutable_tag());
+    grpc::ClientContext ctx;
+    st = catalog_->UpdateTag(&ctx, up, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << b.field;
+    EXPECT_THAT(st.error_message(), ::testing::HasSubstr(b.field));
+  }
+
+  v1::UpdateTagRequest up;
+  *up.mutable_tag() = get("rng.level");
+  up.mutable_tag()->clear_eng_low();
+  up.mutable_tag()->set_eng_high(120);
+  up.mutable_tag()->set_stale_after_ns(0);
+  v1::Tag updated;
+  grpc::ClientContext uctx;
+  ASSERT_TRUE(catalog_->UpdateTag(&uctx, up, &updated).ok());
+  EXPECT_FALSE(updated.has_eng_low());
+  EXPECT_EQ(updated.eng_high(), 120);
+  EXPECT_EQ(updated.stale_after_ns(), 0);
+  up.mutable_tag()->set_stale_after_ns(7000000000);
+  grpc::ClientContext uctx2;
+  ASSERT_TRUE(catalog_->UpdateTag(&uctx2, up, &updated).ok());
+
+  auto check = [&] {
+    v1::ListTagsRequest list;
+    list.set_glob("rng.*");
+    v1::ListTagsResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(catalog_->ListTags(&ctx, list, &resp).ok());
+    ASSERT_EQ(resp.tags_size(), 2);
+    const v1::Tag& level = resp.tags(0);
+    EXPECT_EQ(level.name(), "rng.level");
+    EXPECT_FALSE(level.has_eng_low());
+    EXPECT_TRUE(level.has_eng_high());
+    EXPECT_EQ(level.eng_high(), 120);
+    EXPECT_EQ(level.stale_after_ns(), 7000000000);
+    EXPECT_FALSE(resp.tags(1).has_eng_low());
+    EXPECT_EQ(resp.tags(1).stale_after_ns(), 0);
+    v1::Tag g = get("rng.level");
+    EXPECT_EQ(g.eng_high(), 120);
+    EXPECT_EQ(g.stale_after_ns(), 7000000000);
+  };
+  check();
+  ASSERT_EQ(node_->Stop(), 0);
+  StartNode();
+  check();
+}
+
+// A tag's stale_after_ns is the max_gap_ns of TWA and Interpolate when the
+// request gives none: its last value stops holding after the gap; a max_gap_ns
+// in the request wins.
+TEST_F(NodeE2ETest, StaleAfterStopsHoldingTheLastValue) {
+  v1::CreateTagRequest create;
+  create.mutable_tag()->set_name("st.temp");
+  create.mutable_tag()->set_value_type(v1::VALUE_TYPE_DOUBLE);
+  create.mutable_tag()->set_stale_after_ns(10);
+  v1::Tag created;
+  grpc::ClientContext cctx;
+  ASSERT_TRUE(catalog_->CreateTag(&cctx, create, &created).ok());
+  v1::WriteRequest w;
+  AddDouble(&w, "st.temp", 0, 1);
+  AddDouble(&w, "st.temp", 150, 5);
+  v1::WriteAck ack;
+  ASSERT_TRUE(WriteBatch(w, &ack).ok());
+  auto twa = [&](int64_t max_gap) {
+    v1::AggregateRequest req;
+    req.add_tags("st.temp");
+    req.set_start_ns(0);
+    req.set_end_ns(200);
+    req.set_step_ns(200);
+    req.set_max_gap_ns(max_gap);
+    req.add_functions(v1::TIME_WEIGHTED_AVG);
+    v1::AggregateResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(query_->Aggregate(&ctx, req, &resp).ok());
+    return resp.series(0).windows(0).values(0);
+  };
+  EXPECT_EQ(twa(0), (1.0 * 10 + 5 * 10) / 20);       // each value holds 10 ns
+  EXPECT_EQ(twa(1000), (1.0 * 150 + 5 * 50) / 200);  // the request's gap wins
+  v1::InterpolateRequest ireq;
+  ireq.add_tags("st.temp");
+  ireq.set_start_ns(0);
+  ireq.set_end_ns(200);
+  ireq.set_step_ns(50);
+  ireq.set_method(v1::PREVIOUS);
+  v1::InterpolateResponse iresp;
+  grpc::ClientContext ictx;
+  ASSERT_TRUE(query_->Interpolate(&ictx, ireq, &iresp).ok());
+  ASSERT_EQ(iresp.series(0).samples_size(), 4);
+  std::vector<bool> has;
+  for (const auto& p : iresp.series(0).samples()) has.push_back(p.has_value());
+  EXPECT_EQ(has, (std::vector<bool>{true, false, false, true}));
+  EXPECT_EQ(iresp.series(0).samples(3).value().double_value(), 5);
+}
+
+// --twin_map is stored in the node: it survives a restart without the flag,
+// `none` clears it, and a malformed one stops the node at start.
+TEST_F(NodeE2ETest, TwinMapIsPersistedAndShownByStats) {
+  auto twin_map = [&] {
+    v1::StatsResponse r;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(v1::Admin::NewStub(channel_)->Stats(&ctx, v1::StatsRequest(), &r).ok());
+    return r.twin_map();
+  };
+  EXPECT_EQ(twin_map(), "");
+  ASSERT_EQ(node_->Stop(), 0);
+  StartNode({"--twin_map=us.=mx."});
+  EXPECT_EQ(twin_map(), "us.=mx.");
+  ASSERT_EQ(node_->Stop(), 0);
+  StartNode();
+  EXPECT_EQ(twin_map(), "us.=mx.");
+  ASSERT_EQ(node_->Stop(), 0);
+  for (const char* bad :
+       {"--twin_map=us.", "--twin_map=us.=", "--twin_map=a=a", "--twin_map=us =mx."}) {
+    testing::NodeProcess refused(dir_.Sub("node"), {bad});
+    EXPECT_FALSE(refused.Start()) << bad;
+  }
+  StartNode({"--twin_map=none"});
+  EXPECT_EQ(twin_map(), "");
 }
 
 TEST_F(NodeE2ETest, ColumnsReadReturnsTheSameSamples) {

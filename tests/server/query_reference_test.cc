@@ -148,19 +148,22 @@ void QueryReferenceTest::CheckAggregates(std::mt19937_64& rng, int iterations,
         client::SeriesWindows(req, resp.series(0), &scratch);
     ASSERT_TRUE(windows.ok()) << windows.status();
 
-    // Reference. The sample before start carries in (skipped when good_only
-    // and it is not Good).
+    // Reference. Samples in range (non-Good dropped with good_only) give
+    // COUNT..STDDEV. TWA, DELTA and RATE see only the "counted" samples,
+    // those with a value (NaN skipped) and, with good_only, Good; the last
+    // counted sample before start carries into the first window.
     std::vector<Point> all;
     for (const auto& [ts, p] : model_) all.push_back(p);
-    std::vector<Point> seq;  // carried-in sample + samples in range
+    auto counted = [&](const Point& p) { return !std::isnan(p.v) && (!good_only || p.q == 0); };
+    std::vector<Point> seq;  // carried-in counted sample + counted samples in range
     for (auto it = all.rbegin(); it != all.rend(); ++it) {
-      if (it->ts < start) {
-        if (!good_only || it->q == 0) seq.push_back(*it);
+      if (it->ts < start && counted(*it)) {
+        seq.push_back(*it);
         break;
       }
     }
     for (const Point& p : all) {
-      if (p.ts >= start && p.ts < end && (!good_only || p.q == 0)) seq.push_back(p);
+      if (p.ts >= start && p.ts < end && counted(p)) seq.push_back(p);
     }
     size_t nwin = (end - start + step - 1) / step;
     ASSERT_EQ((*windows)->size(), static_cast<int>(nwin));
@@ -170,21 +173,23 @@ void QueryReferenceTest::CheckAggregates(std::mt19937_64& rng, int iterations,
       double integral = 0, delta = 0;
       int64_t covered = 0;
       bool has_delta = false;
-      for (size_t i = 0; i < seq.size(); ++i) {
-        const Point& p = seq[i];
-        if (p.ts >= a && p.ts < b) {
+      for (const Point& p : all) {
+        if (p.ts >= a && p.ts < b && (!good_only || p.q == 0)) {
           vals.push_back(p.v);
           if (!std::isnan(p.v)) nonnan.push_back(p.v);
-          if (i > 0 && !std::isnan(p.v) && !std::isnan(seq[i - 1].v)) {
-            delta += p.v >= seq[i - 1].v ? p.v - seq[i - 1].v : p.v;
-            has_delta = true;
-          }
+        }
+      }
+      for (size_t i = 0; i < seq.size(); ++i) {
+        const Point& p = seq[i];
+        if (p.ts >= a && p.ts < b && i > 0) {
+          delta += p.v >= seq[i - 1].v ? p.v - seq[i - 1].v : p.v;
+          has_delta = true;
         }
         int64_t from = p.ts, to = i + 1 < seq.size() ? seq[i + 1].ts : end;
         if (max_gap > 0) to = std::min(to, p.ts + max_gap);
         from = std::max(from, a);
         to = std::min(to, b);
-        if (to > from && !std::isnan(p.v)) {
+        if (to > from) {
           integral += p.v * static_cast<double>(to - from);
           covered += to - from;
         }
@@ -250,6 +255,48 @@ TEST_F(QueryReferenceTest, AggregateFromRollupsMatchesReference) {
   auto channel = grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials());
   query_ = v1::Query::NewStub(channel);
   CheckAggregates(rng, 40, {60 * s, 300 * s, 3600 * s, 5400 * s, 86400 * s}, s, 1e-12);
+}
+
+// DELTA (one function) of q.tag per window of [start, end) by `step`.
+std::vector<double> Deltas(v1::Query::Stub* query, int64_t start, int64_t end, int64_t step,
+                           bool good_only, v1::AggregateFunction fn = v1::DELTA) {
+  v1::AggregateRequest req;
+  req.add_tags("q.tag");
+  req.set_start_ns(start);
+  req.set_end_ns(end);
+  req.set_step_ns(step);
+  req.set_good_only(good_only);
+  req.add_functions(fn);
+  v1::AggregateResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status st = query->Aggregate(&ctx, req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  std::vector<double> out;
+  if (resp.series_size() != 1) return out;
+  for (const auto& w : resp.series(0).windows()) out.push_back(w.values(0));
+  return out;
+}
+
+// good_only: the value carried into the first window is the last Good
+// sample before start (a Bad one just before start is passed over), and a
+// NaN is skipped by DELTA and TWA; so adjacent DELTA windows add up to the
+// DELTA of their union wherever the query starts.
+TEST_F(QueryReferenceTest, GoodOnlyDeltaOfAdjacentWindowsAddsUp) {
+  Write({{0, 100, 0},
+         {5, 200, 0x80000000u},
+         {10, 110, 0},
+         {15, 120, 0},
+         {18, kNaN, 0},
+         {22, 130, 0}});
+  EXPECT_EQ(Deltas(query_.get(), 8, 30, 22, true), std::vector<double>{30});
+  EXPECT_EQ(Deltas(query_.get(), 8, 12, 4, true), std::vector<double>{10});
+  EXPECT_EQ(Deltas(query_.get(), 12, 20, 8, true), std::vector<double>{10});
+  EXPECT_EQ(Deltas(query_.get(), 20, 30, 10, true), std::vector<double>{10});
+  EXPECT_EQ(Deltas(query_.get(), 8, 30, 12, true), (std::vector<double>{20, 10}));
+  // TWA: 110 over [10, 15), 120 over [15, 22) (through the NaN), 130 over
+  // [22, 30).
+  EXPECT_EQ(Deltas(query_.get(), 10, 30, 20, false, v1::TIME_WEIGHTED_AVG),
+            std::vector<double>{(110.0 * 5 + 120 * 7 + 130 * 8) / 20});
 }
 
 TEST_F(QueryReferenceTest, InterpolateMatchesReference) {

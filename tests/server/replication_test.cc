@@ -239,6 +239,44 @@ TEST_F(ReplicationTest, BothSitesSeeBothPlants) {
   }));
 }
 
+// The instrument range and stale_after_ns replicate with the rest of the
+// tag's metadata, on create and on update.
+TEST_F(ReplicationTest, TagRangeAndStaleAfterReachThePeer) {
+  Setup({"us", "mx"});
+  auto catalog = v1::Catalog::NewStub(sites_["us"]->channel);
+  v1::CreateTagRequest create;
+  create.mutable_tag()->set_name("us.flow");
+  create.mutable_tag()->set_value_type(v1::VALUE_TYPE_DOUBLE);
+  create.mutable_tag()->set_eng_low(0);
+  create.mutable_tag()->set_eng_high(250);
+  create.mutable_tag()->set_stale_after_ns(60000000000);
+  v1::Tag created;
+  grpc::ClientContext cctx;
+  ASSERT_TRUE(catalog->CreateTag(&cctx, create, &created).ok());
+  auto peer_tag = [&](v1::Tag* out) {
+    grpc::ClientContext ctx;
+    v1::GetTagRequest get;
+    get.set_name("us.flow");
+    return v1::Catalog::NewStub(sites_["mx"]->channel)->GetTag(&ctx, get, out).ok();
+  };
+  v1::Tag got;
+  ASSERT_TRUE(Eventually([&] { return peer_tag(&got); }));
+  EXPECT_TRUE(got.has_eng_low());
+  EXPECT_EQ(got.eng_low(), 0);
+  EXPECT_EQ(got.eng_high(), 250);
+  EXPECT_EQ(got.stale_after_ns(), 60000000000);
+  v1::UpdateTagRequest update;
+  *update.mutable_tag() = created;
+  update.mutable_tag()->clear_eng_low();
+  update.mutable_tag()->set_stale_after_ns(5000000000);
+  v1::Tag updated;
+  grpc::ClientContext uctx;
+  ASSERT_TRUE(catalog->UpdateTag(&uctx, update, &updated).ok());
+  ASSERT_TRUE(Eventually([&] { return peer_tag(&got) && got.stale_after_ns() == 5000000000; }));
+  EXPECT_FALSE(got.has_eng_low());
+  EXPECT_EQ(got.eng_high(), 250);
+}
+
 TEST_F(ReplicationTest, PartitionWithConflictingWritesConvergesWhenHealed) {
   Setup({"us", "mx"});
   sites_["us"]->Write("shared.setpoint", 0, 10, 1);

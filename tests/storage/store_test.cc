@@ -199,6 +199,31 @@ class StoreTest : public ::testing::Test {
 
 constexpr int64_t kSecond = 1000000000;
 
+// A catalog entry written before eng_low/eng_high/stale_after_ns existed
+// (it ends after the deadband) still decodes, with them unset; a new one
+// round-trips them.
+TEST(TagInfoTest, RangeFieldsRoundTripAndOldEntriesStayReadable) {
+  engine::TagInfo info;
+  info.name = "t.old";
+  info.type = ValueType::kDouble;
+  info.deadband = 0.5;
+  info.eng_high = 100;
+  info.stale_after_ns = 42;
+  const std::string bytes = engine::EncodeTagInfo(info);
+  absl::StatusOr<engine::TagInfo> back = engine::DecodeTagInfo(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, info);
+  // The old encoding: everything up to the deadband (the tail is 1 presence
+  // byte, one fixed64, one varint byte).
+  absl::StatusOr<engine::TagInfo> old =
+      engine::DecodeTagInfo(std::string_view(bytes).substr(0, bytes.size() - 10));
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->deadband, 0.5);
+  EXPECT_FALSE(old->eng_low.has_value());
+  EXPECT_FALSE(old->eng_high.has_value());
+  EXPECT_EQ(old->stale_after_ns, 0);
+}
+
 TEST_F(StoreTest, CatalogCreateGetListDelete) {
   TagInfo info;
   info.name = "us.line1.temp";
@@ -1206,7 +1231,7 @@ TEST_P(StoreRandomTest, RandomOperationsMatchReferenceModel) {
       // The overlap rewrite, or a full compaction (which merges small chunks).
       ASSERT_TRUE((rng() % 2 ? store_->CompactOverlaps() : store_->Compact()).ok());
     } else if (op < 83) {
-      Reopen();  // Close seals every head
+      Reopen();            // Close seals every head
     } else if (op < 85) {  // delete and create again: same name and id, no samples
       std::string name;
       for (const auto& [n, id] : store_->MatchTags("m.*", 10)) {
