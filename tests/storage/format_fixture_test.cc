@@ -28,10 +28,8 @@ namespace {
 
 namespace v1 = ::historian::v1;
 
-std::string FixtureDir() {
-  const char* src = std::getenv("HISTORIAN_SOURCE_DIR");
-  return std::string(src != nullptr ? src : ".") + "/tests/fixtures";
-}
+// HISTORIAN_FIXTURE_DIR is set by tests/storage/CMakeLists.txt.
+std::string FixtureDir() { return HISTORIAN_FIXTURE_DIR; }
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
