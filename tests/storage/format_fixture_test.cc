@@ -1,0 +1,156 @@
+// The on-disk format is pinned: a data dir written by make_fixture (see
+// tests/fixtures/README.md) is checked in with its read-back (golden file);
+// today's code must open a copy of it and read back exactly the same, also
+// after it has sealed and compacted the data and reopened it, and a real
+// historiand must serve the same samples from it.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
+#include "historian/v1/query.grpc.pb.h"
+#include "storage/store.h"
+#include "tests/fixtures/fixture_dump.h"
+#include "tests/testutil/node_process.h"
+#include "tests/testutil/temp_dir.h"
+
+namespace historian {
+namespace {
+
+namespace v1 = ::historian::v1;
+
+// HISTORIAN_FIXTURE_DIR is set by tests/storage/CMakeLists.txt.
+std::string FixtureDir() { return HISTORIAN_FIXTURE_DIR; }
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A clock after every timestamp of the fixture; nothing expires by it.
+int64_t Now() { return fixture::kT0 + 5 * fixture::kHour; }
+
+class FormatFixtureTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    golden_ = ReadFile(FixtureDir() + "/datadir_v1.golden.txt");
+    ASSERT_FALSE(golden_.empty()) << "missing " << FixtureDir() << "/datadir_v1.golden.txt";
+    // Opening a RocksDB dir writes to it: always work on a copy.
+    const std::string cmd =
+        absl::StrCat("tar -xzf '", FixtureDir(), "/datadir_v1.tar.gz' -C '", dir_.path(), "'");
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    data_ = dir_.Sub("datadir");
+  }
+
+  std::unique_ptr<Store> Open() {
+    auto s = Store::Open(fixture::FixtureOptions(data_, Now));
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  std::string Dump(const Store& store) {
+    absl::StatusOr<std::string> d = fixture::DumpStore(store);
+    EXPECT_TRUE(d.ok()) << d.status();
+    return d.ok() ? *d : "";
+  }
+
+  testing::TempDir dir_;
+  std::string golden_;
+  std::string data_;
+};
+
+TEST_F(FormatFixtureTest, OpensAndReadsBackTheGolden) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Dump(*store), golden_);
+
+  // The dedupe entries of client "gw" survived: its batches are duplicates.
+  for (uint64_t seq : {uint64_t{1}, uint64_t{6}}) {
+    WriteInput in;
+    in.client_id = "gw";
+    in.batch_seq = seq;
+    absl::StatusOr<WriteResult> r = store->Write(std::move(in));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_TRUE(r->duplicate) << "batch_seq " << seq;
+  }
+}
+
+TEST_F(FormatFixtureTest, SameDataAfterTheNodeRewritesIt) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->SealAll().ok());
+  ASSERT_TRUE(store->Compact().ok());
+  // The head was sealed and the overlap the fixture left was rewritten.
+  EXPECT_GT(store->Stats().chunks_sealed, 0u);
+  EXPECT_GT(store->Stats().chunks_rewritten, 0u);
+  ASSERT_TRUE(store->Close().ok());
+  store.reset();
+  store = Open();
+  ASSERT_NE(store, nullptr);
+  const std::string dump = Dump(*store);
+  EXPECT_EQ(fixture::DropHeadLines(dump), fixture::DropHeadLines(golden_));
+  EXPECT_NE(dump.find("head head_samples=0 head_tags=0\n"), std::string::npos) << dump;
+}
+
+// The "s" lines of tag `name` in the golden file: "ts value q=quality".
+std::vector<std::string> GoldenSamples(const std::string& golden, const std::string& name) {
+  std::vector<std::string> out;
+  bool in_tag = false;
+  for (absl::string_view line : absl::StrSplit(golden, '\n')) {
+    if (absl::StartsWith(line, "tag ")) in_tag = absl::StartsWith(line, "tag " + name + " ");
+    if (in_tag && absl::StartsWith(line, "  s ")) {
+      std::vector<absl::string_view> f = absl::StrSplit(line.substr(4), ' ');
+      out.push_back(absl::StrCat(f[0], " ", f[1], " ", f[2]));
+    }
+  }
+  return out;
+}
+
+TEST_F(FormatFixtureTest, HistoriandServesTheSameSamples) {
+  testing::NodeProcess node(data_, {absl::StrCat("--site=", fixture::kSite)});
+  ASSERT_TRUE(node.Start());
+  auto channel = grpc::CreateChannel(node.address(), grpc::InsecureChannelCredentials());
+  auto query = v1::Query::NewStub(channel);
+  for (const std::string tag : {"plant.temp", "plant.flow"}) {
+    v1::ReadRequest req;
+    req.add_tags(tag);
+    req.set_start_ns(0);
+    req.set_end_ns(fixture::kT0 + 10 * fixture::kHour);
+    std::vector<std::string> got;
+    while (true) {
+      grpc::ClientContext ctx;
+      auto reader = query->Read(&ctx, req);
+      v1::ReadResponse resp;
+      std::string token;
+      while (reader->Read(&resp)) {
+        for (const v1::Sample& s : resp.samples()) {
+          got.push_back(absl::StrFormat("%d %.17g q=%d", s.timestamp_ns(), s.value().double_value(),
+                                        s.quality()));
+        }
+        if (!resp.continuation_token().empty()) token = resp.continuation_token();
+      }
+      grpc::Status st = reader->Finish();
+      ASSERT_TRUE(st.ok()) << st.error_message();
+      if (token.empty()) break;
+      req.set_continuation_token(token);
+    }
+    const std::vector<std::string> want = GoldenSamples(golden_, tag);
+    ASSERT_FALSE(want.empty());
+    EXPECT_EQ(got, want) << tag;
+  }
+  EXPECT_EQ(node.Stop(), 0);
+}
+
+}  // namespace
+}  // namespace historian
