@@ -1,12 +1,14 @@
 // libFuzzer target: request validation. The bytes are parsed as a
 // v1.WriteRequest (as gRPC would) and prepared against a real Store in a
-// temporary directory: PrepareWrite must never crash, and every sample is
-// either prepared for storage or listed as rejected.
+// temporary directory: PrepareWrite must never crash, every sample is
+// prepared for storage, listed as rejected or replaced by a later sample of
+// the same tag and timestamp, and no (tag, timestamp) is prepared twice.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "historian/v1/ingest.pb.h"
@@ -42,7 +44,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& series : request.series()) {
     total += series.samples_size() + series.columns().timestamp_deltas_ns_size();
   }
-  for (const auto& series : prepared->input.series) kept += series.cols.size();
-  if (kept + prepared->rejected.size() != total) std::abort();
+  // One sample per (tag, timestamp) reaches the store.
+  std::set<std::pair<historian::TagId, int64_t>> stored;
+  for (const auto& series : prepared->input.series) {
+    kept += series.cols.size();
+    for (int64_t ts : series.cols.timestamps) {
+      if (!stored.emplace(series.tag, ts).second) std::abort();
+    }
+  }
+  if (kept + prepared->rejected.size() + prepared->repeated != total) std::abort();
   return 0;
 }

@@ -242,14 +242,14 @@ void AppendColumns(const v1::SampleColumns& c, const engine::TagInfo& tag, int i
 
 // Keeps one sample per (tag, timestamp) of the batch: the last one in the
 // request, as the store would resolve them (equal versions: later input
-// wins), so accepted_count counts what is stored.
-void DropRepeatedTimestamps(std::vector<engine::SeriesData>* series) {
+// wins), so accepted_count counts what is stored. Returns how many it dropped.
+uint64_t DropRepeatedTimestamps(std::vector<engine::SeriesData>* series) {
   bool repeats = false;
   absl::flat_hash_set<TagId> tags;
   for (const engine::SeriesData& s : *series) {
     if (!tags.insert(s.tag).second || !engine::IsStrictlyIncreasing(s.cols)) repeats = true;
   }
-  if (!repeats) return;  // the common case costs one pass
+  if (!repeats) return 0;  // the common case costs one pass
   absl::flat_hash_map<TagId, absl::flat_hash_set<int64_t>> seen;
   std::vector<std::vector<bool>> keep(series->size());
   for (size_t k = series->size(); k-- > 0;) {
@@ -258,9 +258,12 @@ void DropRepeatedTimestamps(std::vector<engine::SeriesData>* series) {
     keep[k].resize(s.cols.size());
     for (size_t n = s.cols.size(); n-- > 0;) keep[k][n] = ts.insert(s.cols.timestamps[n]).second;
   }
+  uint64_t dropped = 0;
   for (size_t k = 0; k < series->size(); ++k) {
     codec::ChunkColumns& cols = (*series)[k].cols;
-    if (std::find(keep[k].begin(), keep[k].end(), false) == keep[k].end()) continue;
+    const auto repeated = std::count(keep[k].begin(), keep[k].end(), false);
+    if (repeated == 0) continue;
+    dropped += static_cast<uint64_t>(repeated);
     codec::ChunkColumns kept;
     kept.Reset(cols.type);
     for (size_t n = 0; n < cols.size(); ++n) {
@@ -271,6 +274,7 @@ void DropRepeatedTimestamps(std::vector<engine::SeriesData>* series) {
   series->erase(std::remove_if(series->begin(), series->end(),
                                [](const engine::SeriesData& s) { return s.cols.size() == 0; }),
                 series->end());
+  return dropped;
 }
 
 }  // namespace
@@ -356,7 +360,7 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
     }
     if (data.cols.size() > 0) out.input.series.push_back(std::move(data));
   }
-  DropRepeatedTimestamps(&out.input.series);
+  out.repeated = DropRepeatedTimestamps(&out.input.series);
   return out;
 }
 

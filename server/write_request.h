@@ -15,6 +15,9 @@ namespace historian::server {
 struct PreparedWrite {
   WriteInput input;
   std::vector<v1::RejectedSample> rejected;
+  // Samples dropped because a later sample of the batch has the same tag and
+  // timestamp (that one is stored): input = stored + rejected + repeated.
+  uint64_t repeated = 0;
 };
 
 // Errors (the whole batch is refused, nothing stored): ResourceExhausted over
