@@ -105,9 +105,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   RETURN_IF_ERROR(impl->CheckSpans());
   RETURN_IF_ERROR(impl->ReplayLog());
   RETURN_IF_ERROR(impl->StartRestoreEpoch());
-  RETURN_IF_ERROR(impl->RecomputeDirtyRollups());
   {
     absl::MutexLock pass(&impl->seal_mu);
+    RETURN_IF_ERROR(impl->RecomputeDirtyRollups());
     RETURN_IF_ERROR(impl->RunDuePurges());  // left by a crash
   }
   Impl* raw = impl.get();
@@ -727,12 +727,18 @@ absl::Status Store::Close() {
     impl_->DrainWriters();
     impl_->closed = true;
   }
-  RETURN_IF_ERROR(impl_->SealPass(/*force=*/true));
-  RETURN_IF_ERROR(impl_->TrimLog());
+  {
+    absl::MutexLock pass(&impl_->seal_mu);
+    RETURN_IF_ERROR(impl_->SealPass(/*force=*/true));
+    RETURN_IF_ERROR(impl_->TrimLog());
+  }
   return engine::FromRocks(impl_->db->db()->FlushWAL(/*sync=*/true), "flush WAL");
 }
 
 absl::Status Store::SealAll() {
+  // The whole seal and trim under seal_mu: the sealer thread runs both too,
+  // and TrimLog's cursors (trimmed_below) are seal_mu's.
+  absl::MutexLock pass(&impl_->seal_mu);
   RETURN_IF_ERROR(impl_->SealPass(/*force=*/true));
   return impl_->TrimLog();
 }

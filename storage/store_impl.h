@@ -225,15 +225,21 @@ struct Store::Impl {
   std::atomic<uint64_t> chunks_rewritten{0};
   std::atomic<uint64_t> chunks_merged{0};         // small chunks merged into bigger ones
   std::atomic<uint64_t> samples_out_of_range{0};  // skipped by DropOutOfRange
+
+  // One seal or maintenance pass at a time: the sealer thread's passes, and
+  // SealAll, Close, Compact, ApplyRetention, CompactOverlaps and tombstone
+  // submissions from other threads. Lock order: seal_mu before mu (passes
+  // take mu for short looks at the catalog and heads). See docs/storage.md,
+  // "Threads and locks".
+  absl::Mutex seal_mu ABSL_ACQUIRED_BEFORE(mu);
   // Per origin: every log entry below this sequence has been deleted.
-  std::map<std::string, uint64_t> trimmed_below;  // used by the seal pass only
-  uint64_t trimmed_since_compaction = 0;          // used by the seal pass only
-  int64_t last_retention_ns = 0;                  // used by the sealer thread only
+  std::map<std::string, uint64_t> trimmed_below ABSL_GUARDED_BY(seal_mu);
+  uint64_t trimmed_since_compaction ABSL_GUARDED_BY(seal_mu) = 0;
+  int64_t last_retention_ns ABSL_GUARDED_BY(seal_mu) = 0;
   // Trimmed log entries between compactions of the log's trimmed range.
   static constexpr uint64_t kLogCompactionEntries = 4096;
 
   // Sealer thread.
-  absl::Mutex seal_mu;  // one seal pass at a time
   absl::Mutex stop_mu;
   bool stop ABSL_GUARDED_BY(stop_mu) = false;
   std::thread sealer;
@@ -304,11 +310,10 @@ struct Store::Impl {
   // merge, overlap rewrite or retention pass holds the tag's chunks meanwhile
   // and writes them back after the delete.
   absl::Status SubmitTombstones(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
-  // REQUIRES: seal_mu held.
-  absl::Status RunDuePurges();
+  absl::Status RunDuePurges() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // Rewrites the chunks of `tag` without the samples at or below `dead`,
-  // then its rollups, and removes the purge marker. REQUIRES: seal_mu held.
-  absl::Status PurgeTag(TagId tag, Version dead);
+  // then its rollups, and removes the purge marker.
+  absl::Status PurgeTag(TagId tag, Version dead) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   absl::Status LoadState();
   // At the first open of a restored backup: skips own sequences the original
   // node may have used after the backup (see kRestoreSequenceGap).
@@ -377,16 +382,17 @@ struct Store::Impl {
   // Submits one own catalog change.
   absl::Status SubmitCatalog(engine::LogEntry entry);
 
-  // Sealing: `force` seals every non-empty head.
-  absl::Status SealPass(bool force);
-  absl::Status SealTag(TagId id, int64_t now) ABSL_LOCKS_EXCLUDED(mu);
-  absl::Status TrimLog();
-  // REQUIRES: seal_mu held (one maintenance pass at a time).
-  absl::Status RetentionPass();
-  absl::Status OverlapPass();
+  // Sealing: `force` seals every non-empty head; then trims the log.
+  absl::Status SealPass(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
+  absl::Status SealTag(TagId id, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu)
+      ABSL_LOCKS_EXCLUDED(mu);
+  absl::Status TrimLog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
+  absl::Status RetentionPass() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
+  absl::Status OverlapPass() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // Rewrites the chunks of `id` that meet [lo, hi] (widened to every chunk
   // they overlap) into non-overlapping ones, and drops the overlap/ key.
-  absl::Status RewriteOverlaps(TagId id, int64_t lo, int64_t hi);
+  absl::Status RewriteOverlaps(TagId id, int64_t lo, int64_t hi)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // Raises the tag's widest chunk span to `span`: in memory now, durably with
   // `batch` (which must be written before readers can meet the wider chunk).
   void WidenSpan(TagId id, int64_t span, rocksdb::WriteBatch* batch) ABSL_LOCKS_EXCLUDED(mu);
@@ -396,9 +402,9 @@ struct Store::Impl {
   // as the merges of an LSM tree. Only chunks that ended over
   // --chunk_max_duration ago, unless `force` (Admin.Compact: every tag, every
   // chunk). Run by the sealer thread (seal_mu).
-  absl::Status MergePass(bool force);
+  absl::Status MergePass(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   absl::Status MergeTagChunks(TagId id, ValueType type, int64_t from, int64_t cutoff,
-                              int64_t* next_from);
+                              int64_t* next_from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // Own entries at or below this sequence may be trimmed (peers' acks and
   // retention limits).
   uint64_t OwnTrimLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -406,8 +412,10 @@ struct Store::Impl {
 
   // Rewrites the 1-minute and 1-hour rollups of `tag` for every bucket that
   // meets [min_ts, max_ts], from sealed chunks, and clears the dirty marker.
-  absl::Status RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts);
-  absl::Status RecomputeDirtyRollups();  // at open: markers left by a crash
+  absl::Status RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
+  // At open: markers left by a crash.
+  absl::Status RecomputeDirtyRollups() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // Samples of `tag` in [start, end) from chunks only (no head), merged.
   absl::Status ReadSealed(TagId tag, int64_t start, int64_t end, int64_t max_span,
                           codec::ChunkColumns* out) const;
