@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iterator>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/core/status_macros.h"
@@ -115,6 +116,26 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
+absl::Status Store::Impl::CheckSchemaVersion() {
+  rocksdb::DB* rdb = db->db();
+  std::string version;
+  rocksdb::Status s =
+      rdb->Get(rocksdb::ReadOptions(), db->state(), engine::kSchemaVersionKey, &version);
+  if (s.IsNotFound()) {  // a new dir, or one from before the key: schema 1
+    return FromRocks(rdb->Put(rocksdb::WriteOptions(), db->state(), engine::kSchemaVersionKey,
+                              engine::kSchemaVersion),
+                     "write schema version");
+  }
+  RETURN_IF_ERROR(FromRocks(s, "read schema version"));
+  if (version != engine::kSchemaVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data dir ", options.path, ": ", engine::kSchemaVersionKey, " is \"",
+                     absl::CHexEscape(version), "\"; this historiand knows only schema version ",
+                     engine::kSchemaVersion, " (written by a newer version?)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Store::Impl::LoadState() {
   rocksdb::DB* rdb = db->db();
   std::string value;
@@ -123,15 +144,13 @@ absl::Status Store::Impl::LoadState() {
     RETURN_IF_ERROR(
         FromRocks(rdb->Put(rocksdb::WriteOptions(), db->state(), engine::kSiteKey, options.site),
                   "write site id"));
-    RETURN_IF_ERROR(
-        FromRocks(rdb->Put(rocksdb::WriteOptions(), db->state(), engine::kSchemaVersionKey, "1"),
-                  "write schema version"));
   } else if (!s.ok()) {
     return FromRocks(s, "read site id");
   } else if (value != options.site) {
     return absl::FailedPreconditionError(absl::StrCat(
         "data dir ", options.path, " belongs to site '", value, "', not '", options.site, "'"));
   }
+  RETURN_IF_ERROR(CheckSchemaVersion());
   auto read_u64 = [&](const char* key, uint64_t* out) -> absl::Status {
     std::string v;
     rocksdb::Status st = rdb->Get(rocksdb::ReadOptions(), db->state(), key, &v);

@@ -221,7 +221,6 @@ struct Store::Impl {
   std::atomic<uint64_t> chunks_sealed{0};
   std::atomic<uint64_t> log_trimmed{0};
   std::atomic<uint64_t> chunks_expired{0};
-  std::atomic<uint64_t> samples_filtered{0};
   std::atomic<uint64_t> chunks_rewritten{0};
   std::atomic<uint64_t> chunks_merged{0};         // small chunks merged into bigger ones
   std::atomic<uint64_t> samples_out_of_range{0};  // skipped by DropOutOfRange
@@ -315,6 +314,9 @@ struct Store::Impl {
   // then its rollups, and removes the purge marker.
   absl::Status PurgeTag(TagId tag, Version dead) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   absl::Status LoadState();
+  // FailedPrecondition naming kSchemaVersionKey and its value when the data
+  // dir's schema is not engine::kSchemaVersion; writes the key when absent.
+  absl::Status CheckSchemaVersion();
   // At the first open of a restored backup: skips own sequences the original
   // node may have used after the backup (see kRestoreSequenceGap).
   absl::Status StartRestoreEpoch();

@@ -568,6 +568,52 @@ TEST_F(StoreTest, OpenWidensSpansOfOlderDataDirs) {
             (std::map<int64_t, double>{{4000 * kSecond, 4}}));
 }
 
+// node/schema_version is checked at open: a data dir of a schema this binary
+// does not know is refused, naming the key and the version; a dir without
+// the key (written before it existed) is schema 1 and gets the key.
+TEST_F(StoreTest, OpenChecksTheSchemaVersion) {
+  TagId t = Tag("schema.t");
+  ASSERT_TRUE(WriteDoubles(t, {{1000, 1}}).ok());
+  ASSERT_TRUE(store_->Close().ok());
+  store_.reset();
+  auto set_version = [&](const std::string* version) {
+    auto db = engine::RocksDb::Open(dir_.Sub("db"));
+    ASSERT_TRUE(db.ok()) << db.status();
+    rocksdb::DB* raw = (*db)->db();
+    rocksdb::Status s = version == nullptr ? raw->Delete(rocksdb::WriteOptions(), (*db)->state(),
+                                                         engine::kSchemaVersionKey)
+                                           : raw->Put(rocksdb::WriteOptions(), (*db)->state(),
+                                                      engine::kSchemaVersionKey, *version);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  };
+  auto get_version = [&]() {
+    auto db = engine::RocksDb::Open(dir_.Sub("db"));
+    EXPECT_TRUE(db.ok()) << db.status();
+    std::string v;
+    rocksdb::Status s =
+        (*db)->db()->Get(rocksdb::ReadOptions(), (*db)->state(), engine::kSchemaVersionKey, &v);
+    return s.ok() ? v : s.ToString();
+  };
+  StoreOptions o;
+  o.path = dir_.Sub("db");
+  o.site = "us";
+  o.seal_interval = absl::Hours(1);
+  const std::string two = "2";
+  set_version(&two);
+  absl::StatusOr<std::unique_ptr<Store>> refused = Store::Open(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("node/schema_version"));
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("\"2\""));
+  set_version(nullptr);  // an older dir
+  Open();
+  EXPECT_EQ(ReadAll(t), (std::map<int64_t, double>{{1000, 1}}));
+  ASSERT_TRUE(store_->Close().ok());
+  store_.reset();
+  EXPECT_EQ(get_version(), "1");
+  Open();
+}
+
 // Issue 13 item 12: timestamps outside [kMinSampleTimestamp,
 // kMaxSampleTimestamp] are refused at write.
 TEST_F(StoreTest, WritesOutsideTheTimestampRangeAreRefused) {
