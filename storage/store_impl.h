@@ -158,13 +158,13 @@ struct Store::Impl {
   std::map<std::string, std::unique_ptr<TagState>, std::less<>> tags_by_name ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<TagId, TagState*> tags_by_id ABSL_GUARDED_BY(mu);
   // Exact names by hash: every write and query names its tags, and a walk
-  // down the ordered map of 10,000 tags costs a cache miss per level (about
-  // 1.5 us). Keys view the names owned by tags_by_name.
+  // down the ordered map costs a cache miss per level. Keys view the names
+  // owned by tags_by_name.
   absl::flat_hash_map<std::string_view, TagState*> tags_by_exact_name ABSL_GUARDED_BY(mu);
   // Tags with a head or a sealing buffer, and tags with overlapping chunks to
   // rewrite: the sealer's passes (every second) walk these instead of every
-  // tag, so an idle catalog of 10,000 tags costs them nothing (a walk of all
-  // tags is a cache miss per tag, about a millisecond under mu).
+  // tag, so an idle catalog costs them nothing (a walk of all tags is a
+  // cache miss per tag, under mu).
   absl::flat_hash_set<TagId> tags_in_memory ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<TagId> tags_overlapping ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<TagId> tags_merge_due ABSL_GUARDED_BY(mu);
@@ -349,9 +349,8 @@ struct Store::Impl {
   uint64_t build_ticket ABSL_GUARDED_BY(mu) = 0;    // groups built
   uint64_t applied_ticket ABSL_GUARDED_BY(mu) = 0;  // groups applied (or failed)
   size_t groups_in_flight ABSL_GUARDED_BY(mu) = 0;  // taken from the queue, not done
-  // A leader may build a group now. (Waiting for the previous group's write
-  // first, for bigger groups, measured the same on the full preset and
-  // slower with two synchronous writers.)
+  // A leader may build a group now, without waiting for the previous
+  // group's write (bench/README.md: waiting gained nothing).
   bool CanLead() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     return !leading && !writers.empty() && writers.front()->ready;
   }
@@ -412,8 +411,9 @@ struct Store::Impl {
   uint64_t OwnTrimLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void SealerLoop();
 
-  // Rewrites the 1-minute and 1-hour rollups of `tag` for every bucket that
-  // meets [min_ts, max_ts], from sealed chunks, and clears the dirty marker.
+  // Rewrites the rollups of `tag` (engine::kRollupWidths: hour buckets) for
+  // every bucket that meets [min_ts, max_ts], from sealed chunks, and clears
+  // the dirty marker.
   absl::Status RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // At open: markers left by a crash.

@@ -155,7 +155,7 @@ absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t ma
   }
   rocksdb::WriteBatch batch;
   if (type != ValueType::kString && min_ts <= max_ts) {
-    // Hour buckets contain minute buckets: read the hours once.
+    // Read the whole hours once: every width's buckets lie inside them.
     int64_t from = engine::BucketStart(min_ts, engine::kRollupHour);
     int64_t last_hour = engine::BucketStart(max_ts, engine::kRollupHour);
     int64_t to = last_hour > kMaxTimestamp - engine::kRollupHour ? kMaxTimestamp
