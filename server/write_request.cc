@@ -383,11 +383,4 @@ absl::StatusOr<v1::WriteAck> FinishWrite(StartedWrite started, Store* store) {
   return ack;
 }
 
-absl::StatusOr<v1::WriteAck> HandleWrite(const v1::WriteRequest& request, const Limits& limits,
-                                         Store* store) {
-  absl::StatusOr<StartedWrite> started = StartWrite(request, limits, store);
-  if (!started.ok()) return started.status();
-  return FinishWrite(std::move(*started), store);
-}
-
 }  // namespace historian::server

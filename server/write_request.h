@@ -39,10 +39,6 @@ absl::StatusOr<StartedWrite> StartWrite(const v1::WriteRequest& request, const L
 // Waits for a started write and builds its ack.
 absl::StatusOr<v1::WriteAck> FinishWrite(StartedWrite started, Store* store);
 
-// Stores a request and builds its ack (StartWrite then FinishWrite).
-absl::StatusOr<v1::WriteAck> HandleWrite(const v1::WriteRequest& request, const Limits& limits,
-                                         Store* store);
-
 }  // namespace historian::server
 
 #endif  // HISTORIAN_SERVER_WRITE_REQUEST_H_

@@ -10,7 +10,7 @@ namespace historian {
 // Ingest allocates and frees buffers of 0.1-10 MB per batch (requests, log
 // entries, write batches, head columns). With glibc's defaults each one is a
 // fresh mmap or a heap trim, so every batch pays page faults and page
-// clearing (12% of node CPU at 4M samples/s). This keeps buffers up to 32 MB
+// clearing (measured: bench/README.md). This keeps buffers up to 32 MB
 // in the heap and trims it only above 256 MB free.
 void TuneAllocatorForStore();
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iterator>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/core/status_macros.h"
@@ -105,14 +106,34 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   RETURN_IF_ERROR(impl->CheckSpans());
   RETURN_IF_ERROR(impl->ReplayLog());
   RETURN_IF_ERROR(impl->StartRestoreEpoch());
-  RETURN_IF_ERROR(impl->RecomputeDirtyRollups());
   {
     absl::MutexLock pass(&impl->seal_mu);
+    RETURN_IF_ERROR(impl->RecomputeDirtyRollups());
     RETURN_IF_ERROR(impl->RunDuePurges());  // left by a crash
   }
   Impl* raw = impl.get();
   impl->sealer = std::thread([raw] { raw->SealerLoop(); });
   return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+absl::Status Store::Impl::CheckSchemaVersion() {
+  rocksdb::DB* rdb = db->db();
+  std::string version;
+  rocksdb::Status s =
+      rdb->Get(rocksdb::ReadOptions(), db->state(), engine::kSchemaVersionKey, &version);
+  if (s.IsNotFound()) {  // a new dir, or one from before the key: schema 1
+    return FromRocks(rdb->Put(rocksdb::WriteOptions(), db->state(), engine::kSchemaVersionKey,
+                              engine::kSchemaVersion),
+                     "write schema version");
+  }
+  RETURN_IF_ERROR(FromRocks(s, "read schema version"));
+  if (version != engine::kSchemaVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data dir ", options.path, ": ", engine::kSchemaVersionKey, " is \"",
+                     absl::CHexEscape(version), "\"; this historiand knows only schema version ",
+                     engine::kSchemaVersion, " (written by a newer version?)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Store::Impl::LoadState() {
@@ -123,15 +144,13 @@ absl::Status Store::Impl::LoadState() {
     RETURN_IF_ERROR(
         FromRocks(rdb->Put(rocksdb::WriteOptions(), db->state(), engine::kSiteKey, options.site),
                   "write site id"));
-    RETURN_IF_ERROR(
-        FromRocks(rdb->Put(rocksdb::WriteOptions(), db->state(), engine::kSchemaVersionKey, "1"),
-                  "write schema version"));
   } else if (!s.ok()) {
     return FromRocks(s, "read site id");
   } else if (value != options.site) {
     return absl::FailedPreconditionError(absl::StrCat(
         "data dir ", options.path, " belongs to site '", value, "', not '", options.site, "'"));
   }
+  RETURN_IF_ERROR(CheckSchemaVersion());
   auto read_u64 = [&](const char* key, uint64_t* out) -> absl::Status {
     std::string v;
     rocksdb::Status st = rdb->Get(rocksdb::ReadOptions(), db->state(), key, &v);
@@ -727,12 +746,18 @@ absl::Status Store::Close() {
     impl_->DrainWriters();
     impl_->closed = true;
   }
-  RETURN_IF_ERROR(impl_->SealPass(/*force=*/true));
-  RETURN_IF_ERROR(impl_->TrimLog());
+  {
+    absl::MutexLock pass(&impl_->seal_mu);
+    RETURN_IF_ERROR(impl_->SealPass(/*force=*/true));
+    RETURN_IF_ERROR(impl_->TrimLog());
+  }
   return engine::FromRocks(impl_->db->db()->FlushWAL(/*sync=*/true), "flush WAL");
 }
 
 absl::Status Store::SealAll() {
+  // The whole seal and trim under seal_mu: the sealer thread runs both too,
+  // and TrimLog's cursors (trimmed_below) are seal_mu's.
+  absl::MutexLock pass(&impl_->seal_mu);
   RETURN_IF_ERROR(impl_->SealPass(/*force=*/true));
   return impl_->TrimLog();
 }

@@ -158,13 +158,13 @@ struct Store::Impl {
   std::map<std::string, std::unique_ptr<TagState>, std::less<>> tags_by_name ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<TagId, TagState*> tags_by_id ABSL_GUARDED_BY(mu);
   // Exact names by hash: every write and query names its tags, and a walk
-  // down the ordered map of 10,000 tags costs a cache miss per level (about
-  // 1.5 us). Keys view the names owned by tags_by_name.
+  // down the ordered map costs a cache miss per level. Keys view the names
+  // owned by tags_by_name.
   absl::flat_hash_map<std::string_view, TagState*> tags_by_exact_name ABSL_GUARDED_BY(mu);
   // Tags with a head or a sealing buffer, and tags with overlapping chunks to
   // rewrite: the sealer's passes (every second) walk these instead of every
-  // tag, so an idle catalog of 10,000 tags costs them nothing (a walk of all
-  // tags is a cache miss per tag, about a millisecond under mu).
+  // tag, so an idle catalog costs them nothing (a walk of all tags is a
+  // cache miss per tag, under mu).
   absl::flat_hash_set<TagId> tags_in_memory ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<TagId> tags_overlapping ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<TagId> tags_merge_due ABSL_GUARDED_BY(mu);
@@ -221,19 +221,24 @@ struct Store::Impl {
   std::atomic<uint64_t> chunks_sealed{0};
   std::atomic<uint64_t> log_trimmed{0};
   std::atomic<uint64_t> chunks_expired{0};
-  std::atomic<uint64_t> samples_filtered{0};
   std::atomic<uint64_t> chunks_rewritten{0};
   std::atomic<uint64_t> chunks_merged{0};         // small chunks merged into bigger ones
   std::atomic<uint64_t> samples_out_of_range{0};  // skipped by DropOutOfRange
+
+  // One seal or maintenance pass at a time: the sealer thread's passes, and
+  // SealAll, Close, Compact, ApplyRetention, CompactOverlaps and tombstone
+  // submissions from other threads. Lock order: seal_mu before mu (passes
+  // take mu for short looks at the catalog and heads). See docs/storage.md,
+  // "Threads and locks".
+  absl::Mutex seal_mu ABSL_ACQUIRED_BEFORE(mu);
   // Per origin: every log entry below this sequence has been deleted.
-  std::map<std::string, uint64_t> trimmed_below;  // used by the seal pass only
-  uint64_t trimmed_since_compaction = 0;          // used by the seal pass only
-  int64_t last_retention_ns = 0;                  // used by the sealer thread only
+  std::map<std::string, uint64_t> trimmed_below ABSL_GUARDED_BY(seal_mu);
+  uint64_t trimmed_since_compaction ABSL_GUARDED_BY(seal_mu) = 0;
+  int64_t last_retention_ns ABSL_GUARDED_BY(seal_mu) = 0;
   // Trimmed log entries between compactions of the log's trimmed range.
   static constexpr uint64_t kLogCompactionEntries = 4096;
 
   // Sealer thread.
-  absl::Mutex seal_mu;  // one seal pass at a time
   absl::Mutex stop_mu;
   bool stop ABSL_GUARDED_BY(stop_mu) = false;
   std::thread sealer;
@@ -304,12 +309,14 @@ struct Store::Impl {
   // merge, overlap rewrite or retention pass holds the tag's chunks meanwhile
   // and writes them back after the delete.
   absl::Status SubmitTombstones(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
-  // REQUIRES: seal_mu held.
-  absl::Status RunDuePurges();
+  absl::Status RunDuePurges() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // Rewrites the chunks of `tag` without the samples at or below `dead`,
-  // then its rollups, and removes the purge marker. REQUIRES: seal_mu held.
-  absl::Status PurgeTag(TagId tag, Version dead);
+  // then its rollups, and removes the purge marker.
+  absl::Status PurgeTag(TagId tag, Version dead) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   absl::Status LoadState();
+  // FailedPrecondition naming kSchemaVersionKey and its value when the data
+  // dir's schema is not engine::kSchemaVersion; writes the key when absent.
+  absl::Status CheckSchemaVersion();
   // At the first open of a restored backup: skips own sequences the original
   // node may have used after the backup (see kRestoreSequenceGap).
   absl::Status StartRestoreEpoch();
@@ -342,9 +349,8 @@ struct Store::Impl {
   uint64_t build_ticket ABSL_GUARDED_BY(mu) = 0;    // groups built
   uint64_t applied_ticket ABSL_GUARDED_BY(mu) = 0;  // groups applied (or failed)
   size_t groups_in_flight ABSL_GUARDED_BY(mu) = 0;  // taken from the queue, not done
-  // A leader may build a group now. (Waiting for the previous group's write
-  // first, for bigger groups, measured the same on the full preset and
-  // slower with two synchronous writers.)
+  // A leader may build a group now, without waiting for the previous
+  // group's write (bench/README.md: waiting gained nothing).
   bool CanLead() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     return !leading && !writers.empty() && writers.front()->ready;
   }
@@ -377,16 +383,17 @@ struct Store::Impl {
   // Submits one own catalog change.
   absl::Status SubmitCatalog(engine::LogEntry entry);
 
-  // Sealing: `force` seals every non-empty head.
-  absl::Status SealPass(bool force);
-  absl::Status SealTag(TagId id, int64_t now) ABSL_LOCKS_EXCLUDED(mu);
-  absl::Status TrimLog();
-  // REQUIRES: seal_mu held (one maintenance pass at a time).
-  absl::Status RetentionPass();
-  absl::Status OverlapPass();
+  // Sealing: `force` seals every non-empty head; then trims the log.
+  absl::Status SealPass(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
+  absl::Status SealTag(TagId id, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu)
+      ABSL_LOCKS_EXCLUDED(mu);
+  absl::Status TrimLog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
+  absl::Status RetentionPass() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
+  absl::Status OverlapPass() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // Rewrites the chunks of `id` that meet [lo, hi] (widened to every chunk
   // they overlap) into non-overlapping ones, and drops the overlap/ key.
-  absl::Status RewriteOverlaps(TagId id, int64_t lo, int64_t hi);
+  absl::Status RewriteOverlaps(TagId id, int64_t lo, int64_t hi)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // Raises the tag's widest chunk span to `span`: in memory now, durably with
   // `batch` (which must be written before readers can meet the wider chunk).
   void WidenSpan(TagId id, int64_t span, rocksdb::WriteBatch* batch) ABSL_LOCKS_EXCLUDED(mu);
@@ -396,18 +403,21 @@ struct Store::Impl {
   // as the merges of an LSM tree. Only chunks that ended over
   // --chunk_max_duration ago, unless `force` (Admin.Compact: every tag, every
   // chunk). Run by the sealer thread (seal_mu).
-  absl::Status MergePass(bool force);
+  absl::Status MergePass(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   absl::Status MergeTagChunks(TagId id, ValueType type, int64_t from, int64_t cutoff,
-                              int64_t* next_from);
+                              int64_t* next_from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // Own entries at or below this sequence may be trimmed (peers' acks and
   // retention limits).
   uint64_t OwnTrimLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void SealerLoop();
 
-  // Rewrites the 1-minute and 1-hour rollups of `tag` for every bucket that
-  // meets [min_ts, max_ts], from sealed chunks, and clears the dirty marker.
-  absl::Status RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts);
-  absl::Status RecomputeDirtyRollups();  // at open: markers left by a crash
+  // Rewrites the rollups of `tag` (engine::kRollupWidths: hour buckets) for
+  // every bucket that meets [min_ts, max_ts], from sealed chunks, and clears
+  // the dirty marker.
+  absl::Status RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
+  // At open: markers left by a crash.
+  absl::Status RecomputeDirtyRollups() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // Samples of `tag` in [start, end) from chunks only (no head), merged.
   absl::Status ReadSealed(TagId tag, int64_t start, int64_t end, int64_t max_span,
                           codec::ChunkColumns* out) const;

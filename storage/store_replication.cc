@@ -83,18 +83,17 @@ absl::Status Store::ReadOwnLog(uint64_t from_seq, size_t max_bytes, OwnLogBatch*
   }
   RETURN_IF_ERROR(engine::FromRocks(it->status(), "read own log"));
   absl::MutexLock l(&impl_->mu);
-  const auto& log = impl_->own_log;
   uint64_t last = out->records.empty() ? from_seq - 1 : out->records.back().first;
   // Samples of own entries up to and including `last`.
   uint64_t through = impl_->own_cum_samples;
-  if (!log.empty()) {
-    if (last >= log.front().seq) {
+  if (!impl_->own_log.empty()) {
+    if (last >= impl_->own_log.front().seq) {
       // Sequences may skip (a restore epoch): find the entry by number.
-      auto at = std::upper_bound(log.begin(), log.end(), last,
+      auto at = std::upper_bound(impl_->own_log.begin(), impl_->own_log.end(), last,
                                  [](uint64_t s, const OwnLogEntry& e) { return s < e.seq; });
       through = std::prev(at)->cum_samples;
     } else {
-      through = log.front().cum_samples - log.front().samples;
+      through = impl_->own_log.front().cum_samples - impl_->own_log.front().samples;
     }
   }
   out->pending_samples = impl_->own_cum_samples - through;

@@ -155,7 +155,7 @@ absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t ma
   }
   rocksdb::WriteBatch batch;
   if (type != ValueType::kString && min_ts <= max_ts) {
-    // Hour buckets contain minute buckets: read the hours once.
+    // Read the whole hours once: every width's buckets lie inside them.
     int64_t from = engine::BucketStart(min_ts, engine::kRollupHour);
     int64_t last_hour = engine::BucketStart(max_ts, engine::kRollupHour);
     int64_t to = last_hour > kMaxTimestamp - engine::kRollupHour ? kMaxTimestamp
@@ -208,7 +208,6 @@ absl::Status Store::Impl::RecomputeDirtyRollups() {
 }
 
 absl::Status Store::Impl::SealPass(bool force) {
-  absl::MutexLock pass(&seal_mu);
   if (absl::Status s = RunDuePurges(); !s.ok()) {  // one that failed after a delete
     std::fprintf(stderr, "historian: purge of deleted samples failed: %s\n", s.ToString().c_str());
   }
@@ -307,7 +306,11 @@ void Store::Impl::SealerLoop() {
       stop_mu.AwaitWithTimeout(absl::Condition(&stop), options.seal_interval);
       if (stop) return;
     }
-    absl::Status s = SealPass(/*force=*/false);
+    absl::Status s;
+    {
+      absl::MutexLock pass(&seal_mu);
+      s = SealPass(/*force=*/false);
+    }
     if (!s.ok()) std::fprintf(stderr, "historian: seal pass failed: %s\n", s.ToString().c_str());
     {
       absl::MutexLock pass(&seal_mu);

@@ -7,6 +7,7 @@
 // same name (so the same id) shows only what was written after the delete.
 // See docs/consistency.md, "Deleting a tag".
 #include <algorithm>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
@@ -52,13 +53,22 @@ absl::Status Store::Impl::LoadTombstones() {
     }
     return engine::FromRocks(it->status(), "load tombstones");
   };
+  // Collected first and applied under mu below: the analysis cannot see mu
+  // held inside the callbacks.
+  std::vector<engine::Tombstone> found, purges;
+  auto into = [](std::vector<engine::Tombstone>* v) {
+    return [v](const engine::Tombstone& t) { v->push_back(t); };
+  };
+  RETURN_IF_ERROR(scan(engine::kTombstonePrefix, into(&found)));
+  RETURN_IF_ERROR(scan(engine::kPurgePrefix, into(&purges)));
   absl::MutexLock l(&mu);
-  RETURN_IF_ERROR(scan(engine::kTombstonePrefix, [&](const engine::Tombstone& t) {
+  for (const engine::Tombstone& t : found) {
     tombstones[t.tag] = t.version;
     version_floor = std::max(version_floor, t.version);
     max_version_seen = std::max(max_version_seen, t.version);
-  }));
-  return scan(engine::kPurgePrefix, [&](const engine::Tombstone& t) { purges_due.push_back(t); });
+  }
+  purges_due.insert(purges_due.end(), purges.begin(), purges.end());
+  return absl::OkStatus();
 }
 
 bool Store::Impl::DropTombstoned(TagId tag, const codec::ChunkColumns& in,

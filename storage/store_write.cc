@@ -192,7 +192,6 @@ void Store::Impl::ApplyDeadbands(std::vector<engine::SeriesData>* series) {
       if (!keep) {
         d.held.Reset(s.cols.type);
         engine::AppendSample(s.cols, i, &d.held);
-        if (d.has_held) samples_filtered.fetch_add(1);
         d.has_held = true;
         continue;
       }

@@ -22,12 +22,10 @@
 namespace historian::engine {
 
 // Rollup resolutions, by their bucket width.
-inline constexpr int64_t kRollupMinute = int64_t{60} * 1000000000;
 inline constexpr int64_t kRollupHour = int64_t{3600} * 1000000000;
-// The widths stored, widest first. 1-minute rollups were measured at about
-// 2.2 bytes per 1 Hz sample on disk (a ~130-byte record per 60 samples),
-// four times the whole storage budget, while a day of raw samples decodes in
-// under a millisecond; so only hour rollups are kept.
+// The widths stored, widest first. Only hour rollups: finer ones cost more
+// disk than reading the raw samples costs time (bench/README.md, "Measurements
+// behind design choices").
 inline constexpr int64_t kRollupWidths[] = {kRollupHour};
 
 struct Rollup {
