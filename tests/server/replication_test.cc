@@ -5,6 +5,7 @@
 // the node's own digest comparison (Admin.Verify) and by reading back.
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <thread>
@@ -64,20 +65,26 @@ struct Site {
     return r;
   }
   void Write(const std::string& tag, int64_t from, int n, double base, uint64_t* acked = nullptr) {
+    WriteSamples(tag, from, n, [&](int i, v1::Value* v) { v->set_double_value(base + i); });
+    if (acked) *acked += n;
+  }
+  // One batch of n samples of `tag` at from, from+1, ...; set_value(i, value)
+  // fills sample i. Asserts that all n are accepted.
+  void WriteSamples(const std::string& tag, int64_t from, int n,
+                    const std::function<void(int, v1::Value*)>& set_value) {
     v1::WriteRequest req;
     auto* s = req.add_series();
     s->set_tag(tag);
     for (int i = 0; i < n; ++i) {
       auto* sample = s->add_samples();
       sample->set_timestamp_ns(from + i);
-      sample->mutable_value()->set_double_value(base + i);
+      set_value(i, sample->mutable_value());
     }
     v1::WriteAck ack;
     grpc::ClientContext ctx;
     grpc::Status st = v1::Ingest::NewStub(channel)->WriteBatch(&ctx, req, &ack);
     ASSERT_TRUE(st.ok()) << st.error_message();
     ASSERT_EQ(ack.accepted_count(), static_cast<uint64_t>(n));
-    if (acked) *acked += n;
   }
   grpc::Status DeleteTag(const std::string& tag) {
     v1::DeleteTagRequest req;
@@ -103,19 +110,7 @@ struct Site {
     return v1::Admin::NewStub(channel)->Verify(&ctx, req, &resp);
   }
   void WriteInts(const std::string& tag, int64_t from, int n, int64_t base) {
-    v1::WriteRequest req;
-    auto* s = req.add_series();
-    s->set_tag(tag);
-    for (int i = 0; i < n; ++i) {
-      auto* sample = s->add_samples();
-      sample->set_timestamp_ns(from + i);
-      sample->mutable_value()->set_int64_value(base + i);
-    }
-    v1::WriteAck ack;
-    grpc::ClientContext ctx;
-    grpc::Status st = v1::Ingest::NewStub(channel)->WriteBatch(&ctx, req, &ack);
-    ASSERT_TRUE(st.ok()) << st.error_message();
-    ASSERT_EQ(ack.accepted_count(), static_cast<uint64_t>(n));
+    WriteSamples(tag, from, n, [&](int i, v1::Value* v) { v->set_int64_value(base + i); });
   }
   // COUNT over [start, end) in one window.
   uint64_t Count(const std::string& tag, int64_t start, int64_t end) {

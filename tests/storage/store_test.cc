@@ -23,6 +23,25 @@ namespace {
 using engine::SeriesData;
 using engine::TagInfo;
 
+// Writes Good doubles of one tag in one batch (dedupe key client/seq).
+absl::StatusOr<WriteResult> WriteTo(Store* store, TagId tag,
+                                    const std::vector<std::pair<int64_t, double>>& samples,
+                                    std::string client = "", uint64_t seq = 0) {
+  WriteInput in;
+  in.client_id = std::move(client);
+  in.batch_seq = seq;
+  SeriesData s;
+  s.tag = tag;
+  s.cols.Reset(ValueType::kDouble);
+  for (auto [ts, v] : samples) {
+    s.cols.timestamps.push_back(ts);
+    s.cols.doubles.push_back(v);
+    s.cols.qualities.push_back(0);
+  }
+  in.series.push_back(std::move(s));
+  return store->Write(std::move(in));
+}
+
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
@@ -56,19 +75,7 @@ class StoreTest : public ::testing::Test {
   absl::StatusOr<WriteResult> WriteDoubles(TagId tag,
                                            const std::vector<std::pair<int64_t, double>>& samples,
                                            std::string client = "", uint64_t seq = 0) {
-    WriteInput in;
-    in.client_id = client;
-    in.batch_seq = seq;
-    SeriesData s;
-    s.tag = tag;
-    s.cols.Reset(ValueType::kDouble);
-    for (auto [ts, v] : samples) {
-      s.cols.timestamps.push_back(ts);
-      s.cols.doubles.push_back(v);
-      s.cols.qualities.push_back(0);
-    }
-    in.series.push_back(std::move(s));
-    return store_->Write(std::move(in));
+    return WriteTo(store_.get(), tag, samples, std::move(client), seq);
   }
 
   std::map<int64_t, double> ReadAll(TagId tag, int64_t start = kMinTimestamp,
@@ -922,21 +929,6 @@ std::map<int64_t, double> ReadDoubles(Store* store, TagId tag) {
   std::map<int64_t, double> m;
   for (size_t i = 0; i < out.size(); ++i) m[out.timestamps[i]] = out.doubles[i];
   return m;
-}
-
-absl::StatusOr<WriteResult> WriteTo(Store* store, TagId tag,
-                                    const std::vector<std::pair<int64_t, double>>& samples) {
-  WriteInput in;
-  SeriesData s;
-  s.tag = tag;
-  s.cols.Reset(ValueType::kDouble);
-  for (auto [ts, v] : samples) {
-    s.cols.timestamps.push_back(ts);
-    s.cols.doubles.push_back(v);
-    s.cols.qualities.push_back(0);
-  }
-  in.series.push_back(std::move(s));
-  return store->Write(std::move(in));
 }
 
 // The background sealer runs all the time here (every millisecond, every
