@@ -710,6 +710,147 @@ TEST_F(StoreReplicationTest, DeleteTravelsInTheLogAndLateEntriesStayOut) {
   EXPECT_EQ(ReadDoubles(*us_, t), (std::map<int64_t, double>{{5, 5}}));
 }
 
+TEST_F(StoreReplicationTest, ReadOwnLogPagesInOrderAndCountsWhatIsLeft) {
+  const TagId t = Tag(us_.get(), "t");
+  for (int k = 1; k <= 4; ++k) {
+    ASSERT_TRUE(WriteDoubles(us_.get(), t, {{k * 10, k}, {k * 10 + 1, k}}).ok());
+    now_ns_ += kSecond;
+  }
+  ASSERT_EQ(us_->OwnHeadSequence(), 5u);
+  // One record per page (max_bytes 1): every page continues the last.
+  uint64_t next = 1;
+  std::vector<uint64_t> seen;
+  while (true) {
+    OwnLogBatch page;
+    ASSERT_TRUE(us_->ReadOwnLog(next, 1, &page).ok());
+    EXPECT_FALSE(page.gap);
+    EXPECT_EQ(page.head_seq, 5u);
+    EXPECT_EQ(page.head_time_ns, now_ns_ - kSecond);  // the newest entry's write time
+    if (page.records.empty()) {
+      EXPECT_EQ(page.pending_samples, 0u);
+      break;
+    }
+    ASSERT_EQ(page.records.size(), 1u);
+    seen.push_back(page.records[0].first);
+    // Samples of the entries after this page: 2 per write entry.
+    const uint64_t last = page.records[0].first;
+    EXPECT_EQ(page.pending_samples, 2 * (5 - std::max<uint64_t>(last, 1))) << last;
+    next = last + 1;
+  }
+  EXPECT_EQ(seen, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+  // From beyond the head: nothing, and no gap.
+  OwnLogBatch beyond;
+  ASSERT_TRUE(us_->ReadOwnLog(100, 1 << 20, &beyond).ok());
+  EXPECT_FALSE(beyond.gap);
+  EXPECT_TRUE(beyond.records.empty());
+  // WaitForOwnEntry answers at once when the entry exists, and times out
+  // (here at once) when none is newer.
+  EXPECT_TRUE(us_->WaitForOwnEntry(4, absl::ZeroDuration()));
+  EXPECT_FALSE(us_->WaitForOwnEntry(5, absl::ZeroDuration()));
+  EXPECT_FALSE(mx_->WaitForOwnEntry(0, absl::ZeroDuration()));
+}
+
+// Both sites write the same (tag, timestamp) during a partition: once they
+// exchange logs, both keep the value with the higher version (the later
+// write by the hybrid clock), whatever the order the entries arrive in.
+TEST_F(StoreReplicationTest, ConcurrentWritesOfOneTimestampConverge) {
+  const TagId t = Tag(us_.get(), "t");
+  Ship(*us_, mx_.get());
+  ASSERT_TRUE(WriteDoubles(mx_.get(), t, {{100, 2}, {200, 2}}).ok());  // now: earlier
+  now_ns_ += kSecond;
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{100, 1}}).ok());  // a second later: wins
+  ASSERT_TRUE(us_->SealAll().ok());                          // us's own value already in a chunk
+  Ship(*mx_, us_.get());
+  Ship(*us_, mx_.get());
+  const std::map<int64_t, double> want = {{100, 1}, {200, 2}};
+  for (Store* store : {us_.get(), mx_.get()}) {
+    EXPECT_EQ(ReadDoubles(*store, t), want) << store->options().site;
+  }
+  // Within one second the site tag decides, the same way at both sites.
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{300, 1}}).ok());
+  ASSERT_TRUE(WriteDoubles(mx_.get(), t, {{300, 2}}).ok());
+  Ship(*mx_, us_.get());
+  Ship(*us_, mx_.get());
+  ExpectSameColumns(ReadAll(*mx_, t), ReadAll(*us_, t));
+  ASSERT_TRUE(us_->SealAll().ok());
+  ASSERT_TRUE(mx_->SealAll().ok());
+  ExpectSameColumns(ReadAll(*mx_, t), ReadAll(*us_, t));
+  ExpectSameRollups(Hours(*mx_, t), Hours(*us_, t));
+  ReopenBoth();
+  ExpectSameColumns(ReadAll(*mx_, t), ReadAll(*us_, t));
+  EXPECT_EQ(ReadAll(*us_, t).size(), 3u);
+}
+
+// Late data for an hour both sites sealed already: the peer's rollups of
+// that hour follow the shipped entry after its seal.
+TEST_F(StoreReplicationTest, LateEntriesUpdateThePeersSealedRollups) {
+  const TagId t = Tag(us_.get(), "t");
+  std::vector<std::pair<int64_t, double>> hour;
+  for (int k = 0; k < 40; ++k) hour.push_back({kHour + k * 60 * kSecond, k});
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, hour).ok());
+  Ship(*us_, mx_.get());
+  ASSERT_TRUE(us_->SealAll().ok());
+  ASSERT_TRUE(mx_->SealAll().ok());
+  now_ns_ += kSecond;
+  // A correction of one sample and a late one, inside the sealed hour.
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{kHour, 1000}, {kHour + 30 * kSecond, -5}}).ok());
+  Ship(*us_, mx_.get());
+  ASSERT_TRUE(us_->SealAll().ok());
+  ASSERT_TRUE(mx_->SealAll().ok());
+  auto hours = Hours(*mx_, t);
+  ASSERT_EQ(hours.size(), 1u);
+  EXPECT_EQ(hours[0].second.count, 41u);
+  EXPECT_EQ(hours[0].second.max, 1000);
+  EXPECT_EQ(hours[0].second.min, -5);
+  ExpectSameRollups(hours, Hours(*us_, t));
+  ExpectSameColumns(ReadAll(*mx_, t), ReadAll(*us_, t));
+  ASSERT_TRUE(mx_->CompactOverlaps().ok());
+  ExpectSameColumns(ReadAll(*mx_, t), ReadAll(*us_, t));
+}
+
+// Both sites create one name with different types during a partition: each
+// keeps its own definition, counts the conflict, and does not apply the
+// other type's samples (docs/consistency.md, "Known limit").
+TEST_F(StoreReplicationTest, CatalogConflictInTheLogKeepsEachSitesDefinition) {
+  const TagId t = Tag(us_.get(), "twin", ValueType::kDouble);
+  ASSERT_EQ(Tag(mx_.get(), "twin", ValueType::kString), t);  // the id is the name's hash
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{1, 1}}).ok());
+  WriteInput in;
+  SeriesData s;
+  s.tag = t;
+  s.cols.Reset(ValueType::kString);
+  s.cols.timestamps = {2};
+  s.cols.strings = {"two"};
+  s.cols.qualities = {0};
+  in.series.push_back(std::move(s));
+  ASSERT_TRUE(mx_->Write(std::move(in)).ok());
+  Ship(*us_, mx_.get());
+  Ship(*mx_, us_.get());
+  EXPECT_EQ(us_->GetTag("twin")->type, ValueType::kDouble);
+  EXPECT_EQ(mx_->GetTag("twin")->type, ValueType::kString);
+  EXPECT_EQ(us_->Stats().catalog_conflicts, 1u);
+  EXPECT_EQ(mx_->Stats().catalog_conflicts, 1u);
+  EXPECT_EQ(ReadDoubles(*us_, t), (std::map<int64_t, double>{{1, 1}}));
+  codec::ChunkColumns strings = ReadAll(*mx_, t);
+  EXPECT_EQ(strings.strings, (std::vector<std::string>{"two"}));
+  ReopenBoth();
+  EXPECT_EQ(us_->GetTag("twin")->type, ValueType::kDouble);
+  EXPECT_EQ(mx_->GetTag("twin")->type, ValueType::kString);
+  EXPECT_EQ(ReadDoubles(*us_, t), (std::map<int64_t, double>{{1, 1}}));
+}
+
+TEST_F(StoreReplicationTest, AClosedStoreRefusesEntriesAndRepairs) {
+  const TagId t = Tag(us_.get(), "t");
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{1, 1}}).ok());
+  const auto entries = OwnEntries(*us_, 1);
+  ASSERT_TRUE(mx_->Close().ok());
+  auto n = mx_->ApplyReplicated("us", entries[0].first, entries[0].second);
+  EXPECT_TRUE(absl::IsFailedPrecondition(n.status())) << n.status();
+  auto r = mx_->ApplyRepair({*us_->GetTag("t")}, {});
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_EQ(mx_->AppliedSequence("us"), 0u);
+}
+
 // A backup restored into a new dir starts a restore epoch: its own
 // sequences skip kRestoreSequenceGap, so writes after the restore never
 // reuse numbers the original gave to writes after the backup (which the
@@ -770,6 +911,44 @@ TEST_F(StoreReplicationTest, RestoredBackupSkipsSequencesAndThePeerAcceptsNewEnt
   ASSERT_TRUE(WriteDoubles(mx_.get(), m, {{1, 1}}).ok());
   Ship(*mx_, us_.get());
   EXPECT_EQ(ReadDoubles(*us_, m), (std::map<int64_t, double>{{1, 1}}));
+}
+
+// The same restore in the steady state: every own entry acked and trimmed
+// before the backup. A peer that applied entries the original wrote after
+// the backup stands inside the skipped range; no entry it lacks was ever
+// trimmed (the range was never used), so ReadOwnLog must not report a gap
+// ("True when from_seq was already trimmed"): it returns the new entries.
+// DISABLED: a known bug (reported with issue 15's tests, not fixed here: the
+// fix is in storage/store_replication.cc, which the split engineers are
+// moving). ReadOwnLog compares from_seq with the first entry kept before it
+// looks at the skipped ranges, so it reports gap = true with
+// first_available = the first new sequence, and the peer's replicator runs a
+// full range sync (Verify over all time with repair) after every restore,
+// even a peer that was exactly at the backup's position. The data ends up
+// right; the cost is the needless range sync.
+TEST_F(StoreReplicationTest, DISABLED_RestoreAfterTrimmingIsNoGapForThePeer) {
+  const TagId t = Tag(us_.get(), "t");
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{1, 1}}).ok());
+  Ship(*us_, mx_.get());
+  us_->SetPeerAcked("mx", us_->OwnHeadSequence());
+  ASSERT_TRUE(us_->SealAll().ok());
+  ASSERT_EQ(us_->Stats().own_log_entries, 0u);
+  const std::string backup = dir_.Sub("backup");
+  ASSERT_TRUE(us_->Backup(backup).ok());
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{3, 3}}).ok());
+  Ship(*us_, mx_.get());  // mx now stands inside the range the restore skips
+  ASSERT_TRUE(us_->Close().ok());
+  us_.reset();
+  us_ = Open("us", backup, {"mx"});
+  ASSERT_NE(us_, nullptr);
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{5, 5}}).ok());
+  OwnLogBatch batch;
+  ASSERT_TRUE(us_->ReadOwnLog(mx_->AppliedSequence("us") + 1, 1 << 20, &batch).ok());
+  EXPECT_FALSE(batch.gap) << "first_available " << batch.first_available;
+  ASSERT_EQ(batch.records.size(), 1u);
+  EXPECT_EQ(batch.records[0].first, us_->OwnHeadSequence());
+  EXPECT_EQ(Ship(*us_, mx_.get()), 1u);
+  EXPECT_EQ(ReadDoubles(*mx_, t), (std::map<int64_t, double>{{1, 1}, {3, 3}, {5, 5}}));
 }
 
 }  // namespace
