@@ -596,6 +596,54 @@ TEST_F(WriteRequestTest, RepeatedTimestampsKeepTheLastSample) {
   EXPECT_EQ(p->input.series[1].cols.doubles, (std::vector<double>{4}));
 }
 
+// Two series of one new tag with different types in one batch: the first
+// decides the type, the other's samples are rejected as of another type.
+TEST_F(WriteRequestTest, ANewTagTakesTheTypeOfItsFirstSeries) {
+  v1::WriteRequest req;
+  AddRows(&req, "twice", {{kT0, D(1)}});
+  AddRows(&req, "twice", {{kT0 + 1, S("x")}});
+  v1::SampleColumns* c = AddColumns(&req, "twice", {kT0 + 2});
+  c->add_bool_values(true);
+  auto p = Prepare(req);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(store_->GetTag("twice")->type, ValueType::kDouble);
+  ASSERT_EQ(p->rejected.size(), 2u);
+  EXPECT_EQ(p->rejected[0].series_index(), 1u);
+  EXPECT_EQ(p->rejected[0].code(), Code(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(p->rejected[0].reason(),
+            "series[1].samples[0].value: tag 'twice' is double, got string");
+  EXPECT_EQ(p->rejected[1].series_index(), 2u);
+  EXPECT_EQ(p->rejected[1].reason(), "series[2].columns: tag 'twice' is double, got bool");
+  ASSERT_EQ(p->input.series.size(), 1u);
+}
+
+// A batch whose every sample is rejected is acknowledged with 0 accepted.
+// A batch_sequence older than the dedupe window fails at FinishWrite with a
+// message naming the field and the window.
+TEST_F(WriteRequestTest, FinishWriteReportsTheDedupeWindow) {
+  auto write = [&](uint64_t seq, v1::Value value) {
+    v1::WriteRequest req;
+    req.set_client_id("gw");
+    req.set_batch_sequence(seq);
+    AddRows(&req, "w", {{kT0 + static_cast<int64_t>(seq), value}});
+    auto started = StartWrite(req, limits_, store_.get());
+    EXPECT_TRUE(started.ok()) << started.status();
+    return FinishWrite(std::move(*started), store_.get());
+  };
+  auto ack = write(1, D(1));
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_EQ(ack->accepted_count(), 1u);
+  ack = write(2, S("no"));
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_EQ(ack->accepted_count(), 0u);
+  EXPECT_EQ(ack->rejected_size(), 1);
+  ASSERT_TRUE(write(5000, D(2)).ok());
+  ack = write(3, D(3));
+  EXPECT_TRUE(absl::IsFailedPrecondition(ack.status())) << ack.status();
+  EXPECT_THAT(ack.status().message(),
+              AllOf(HasSubstr("batch_sequence"), HasSubstr("dedupe window of 4096")));
+}
+
 TEST_F(WriteRequestTest, StartAndFinishWriteAckTheBatch) {
   v1::WriteRequest req;
   req.set_client_id("gw");
