@@ -8,9 +8,12 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "historian/v1/ingest.pb.h"
@@ -642,6 +645,91 @@ TEST_F(WriteRequestTest, FinishWriteReportsTheDedupeWindow) {
   EXPECT_TRUE(absl::IsFailedPrecondition(ack.status())) << ack.status();
   EXPECT_THAT(ack.status().message(),
               AllOf(HasSubstr("batch_sequence"), HasSubstr("dedupe window of 4096")));
+}
+
+// The fuzzer's invariant (fuzz/write_request_fuzzer.cc) on random requests,
+// in the unit test run: every sample is prepared, rejected or replaced by a
+// later one of its tag and timestamp, and no (tag, timestamp) is prepared
+// twice.
+TEST_F(WriteRequestTest, RandomRequestsAccountForEverySample) {
+  std::mt19937_64 rng(15);
+  const std::vector<std::string> names = {"r.a", "r.b", "r.c", "r.d", "", "bad name"};
+  auto value = [&]() {
+    switch (rng() % 6) {
+      case 0:
+        return D(static_cast<double>(rng() % 5) / (1 + rng() % 2));
+      case 1:
+        return I(static_cast<int64_t>(rng() % 5) - 2);
+      case 2:
+        return B(rng() % 2 == 0);
+      case 3:
+        return S(std::string(rng() % 3, 's'));
+      case 4:
+        return I(static_cast<int64_t>(rng()));  // mostly not exact as a double
+      default:
+        return Unset();
+    }
+  };
+  auto timestamp = [&]() -> int64_t {
+    return rng() % 20 == 0 ? kMaxSampleTimestamp + 1 : kT0 + static_cast<int64_t>(rng() % 8);
+  };
+  int prepared = 0;
+  for (int round = 0; round < 400; ++round) {
+    v1::WriteRequest req;
+    uint64_t total = 0;
+    const int series = 1 + static_cast<int>(rng() % 4);
+    for (int i = 0; i < series; ++i) {
+      const std::string& tag = names[rng() % names.size()];
+      const int n = static_cast<int>(rng() % 5);
+      total += n;
+      if (rng() % 2 == 0) {
+        std::vector<Row> rows;
+        for (int j = 0; j < n; ++j) rows.push_back({timestamp(), value(), 0});
+        AddRows(&req, tag, rows);
+        continue;
+      }
+      std::vector<int64_t> deltas;
+      int64_t last = 0;
+      for (int j = 0; j < n; ++j) {
+        const int64_t ts = timestamp();
+        deltas.push_back(ts - last);
+        last = ts;
+      }
+      v1::SampleColumns* c = AddColumns(&req, tag, deltas);
+      const int columns = 1 + static_cast<int>(rng() % 8 == 0);  // sometimes two
+      for (int k = 0; k < columns; ++k) {
+        const uint64_t kind = rng() % 4;
+        const int values = n + (rng() % 10 == 0 ? 1 : 0);  // sometimes one too many
+        for (int j = 0; j < values; ++j) {
+          if (kind == 0) c->add_double_values(static_cast<double>(rng() % 4) / 2);
+          if (kind == 1) c->add_int64_values(static_cast<int64_t>(rng() % 4));
+          if (kind == 2) c->add_bool_values(rng() % 2 == 0);
+          if (kind == 3) c->add_string_values("v");
+        }
+      }
+      if (rng() % 6 == 0) c->add_qualities(1);
+    }
+    auto p = Prepare(req);
+    if (!p.ok()) {
+      EXPECT_TRUE(absl::IsInvalidArgument(p.status())) << p.status();
+      continue;
+    }
+    ++prepared;
+    uint64_t kept = 0;
+    std::set<std::pair<TagId, int64_t>> stored;
+    for (const auto& s : p->input.series) {
+      kept += s.cols.size();
+      for (int64_t ts : s.cols.timestamps) {
+        EXPECT_TRUE(stored.emplace(s.tag, ts).second) << round;
+      }
+    }
+    EXPECT_EQ(kept + p->rejected.size() + p->repeated, total) << round;
+    for (const v1::RejectedSample& r : p->rejected) {
+      ASSERT_LT(r.series_index(), static_cast<uint32_t>(req.series_size()));
+      EXPECT_THAT(r.reason(), HasSubstr(absl::StrCat("series[", r.series_index(), "]")));
+    }
+  }
+  EXPECT_GT(prepared, 300);
 }
 
 TEST_F(WriteRequestTest, StartAndFinishWriteAckTheBatch) {
