@@ -851,6 +851,43 @@ TEST_F(StoreReplicationTest, AClosedStoreRefusesEntriesAndRepairs) {
   EXPECT_EQ(mx_->AppliedSequence("us"), 0u);
 }
 
+// Repairs and tombstones learned from a peer go through the log like
+// writes: a crash right after (no Close, nothing sealed) keeps them.
+TEST_F(StoreReplicationTest, RepairsAndTombstonesSurviveACrash) {
+  const TagId keep = Tag(us_.get(), "keep");
+  const TagId gone = Tag(us_.get(), "gone");
+  ASSERT_TRUE(WriteDoubles(us_.get(), keep, {{1, 1}, {2, 2}}).ok());
+  ASSERT_TRUE(WriteDoubles(us_.get(), gone, {{1, 1}}).ok());
+  now_ns_ += kSecond;
+  ASSERT_TRUE(us_->DeleteTag("gone").ok());
+  SeriesData all;
+  all.tag = keep;
+  all.cols = ReadAll(*us_, keep);
+  auto repaired = mx_->ApplyRepair({*us_->GetTag("keep")}, {all});
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  EXPECT_EQ(*repaired, 2u);
+  auto dropped = mx_->ApplyTombstones(us_->Tombstones());
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_EQ(*dropped, 1u);
+  mx_.reset();  // a crash
+  mx_ = Open("mx", dir_.Sub("mx"), {"us"});
+  ASSERT_NE(mx_, nullptr);
+  ExpectSameColumns(ReadAll(*mx_, keep), ReadAll(*us_, keep));
+  EXPECT_EQ(mx_->GetTag("keep")->version, us_->GetTag("keep")->version);
+  EXPECT_EQ(mx_->Tombstones(), us_->Tombstones());
+  EXPECT_FALSE(mx_->HasTag("gone"));
+  // Neither is in mx's own log (nothing to ship to us), and the log
+  // replay did not count them as entries of us.
+  EXPECT_TRUE(OwnEntries(*mx_, 1).empty());
+  EXPECT_EQ(mx_->AppliedSequence("us"), 0u);
+  // us's log then arrives: the tags' entries are applied or refused as
+  // before, and nothing changes.
+  Ship(*us_, mx_.get());
+  ExpectSameColumns(ReadAll(*mx_, keep), ReadAll(*us_, keep));
+  EXPECT_FALSE(mx_->HasTag("gone"));
+  EXPECT_TRUE(Unknown(*mx_, gone));
+}
+
 // A backup restored into a new dir starts a restore epoch: its own
 // sequences skip kRestoreSequenceGap, so writes after the restore never
 // reuse numbers the original gave to writes after the backup (which the
