@@ -20,9 +20,10 @@ from historian._frames import utc_times
 
 @dataclass
 class WriteResult:
-    """What a write did. accepted: samples stored (by first deliveries);
-    batches: batches acknowledged; duplicates: batches the node had already
-    stored (a retry); rejected: one row per rejected sample (tag, time,
+    """What a write did. accepted: samples the node acknowledged as stored
+    (for a duplicate batch, by its first delivery); batches: batches
+    acknowledged; duplicates: batches the node had already stored (a retry:
+    nothing new stored); rejected: one row per rejected sample (tag, time,
     code, reason)."""
 
     accepted: int = 0

@@ -355,7 +355,8 @@ class Client:
         frame = pd.DataFrame(rows, columns=_TAG_COLUMNS)
         frame["created"] = pd.to_datetime(frame["created"].astype("int64"), unit="ns", utc=True)
         for c in ("stale_after", "retention"):
-            frame[c] = pd.to_timedelta(frame[c], unit="ns")
+            i = _TAG_COLUMNS.index(c)
+            frame[c] = pd.TimedeltaIndex([r[i] for r in rows]).to_numpy()
         return frame.set_index("name", drop=False).rename_axis(None)
 
     def get_tag(self, name):
@@ -487,8 +488,8 @@ def _tag_row(t):
         t.name, _TYPE_NAMES.get(t.value_type, "unspecified"), t.unit, t.description,
         t.eng_low if t.HasField("eng_low") else np.nan,
         t.eng_high if t.HasField("eng_high") else np.nan,
-        t.stale_after_ns if t.stale_after_ns else None,
-        t.retention_ns if t.retention_ns else None,
+        pd.Timedelta(t.stale_after_ns, "ns") if t.stale_after_ns else pd.NaT,
+        pd.Timedelta(t.retention_ns, "ns") if t.retention_ns else pd.NaT,
         t.deadband, t.origin_site, dict(t.attributes), t.created_ns, t.id,
     ]
 
