@@ -11,7 +11,7 @@ PKGS=(
   openssl procps
   tzdata
   python3-grpcio python3-protobuf python3-numpy python3-pandas python3-pytest
-  python3-setuptools python3-pip python3-grpc-tools
+  python3-setuptools python3-pip
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -11,7 +11,6 @@ import glob
 import os
 import shutil
 import subprocess
-import sys
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
@@ -22,24 +21,22 @@ API_DIR = os.environ.get("HISTORIAN_API_DIR", os.path.join(HERE, "..", "..", "ap
 
 def generate(api_dir, out_dir):
     """protoc --python_out/--grpc_python_out for historian/v1/*.proto into
-    out_dir/historian/v1/. grpc_tools (python3-grpc-tools) when present,
-    else protoc with grpc_python_plugin (protobuf-compiler-grpc)."""
+    out_dir/historian/v1/, with Debian's protoc (protobuf-compiler) and
+    grpc_python_plugin (protobuf-compiler-grpc). Not grpc_tools: Debian's
+    python3-grpc-tools bundles protoc 3.5, which cannot read `optional`."""
     protos = sorted(glob.glob(os.path.join(api_dir, "historian", "v1", "*.proto")))
     if not protos:
         raise SystemExit(f"historian: no .proto files under {api_dir}/historian/v1 "
                          "(set HISTORIAN_API_DIR)")
     target = os.path.join(out_dir, "historian", "v1")
     os.makedirs(target, exist_ok=True)
-    args = [f"-I{api_dir}", f"--python_out={out_dir}", f"--grpc_python_out={out_dir}"] + protos
-    try:
-        import grpc_tools  # noqa: F401
-        cmd = [sys.executable, "-m", "grpc_tools.protoc"] + args
-    except ImportError:
-        plugin = shutil.which("grpc_python_plugin")
-        if not plugin or not shutil.which("protoc"):
-            raise SystemExit("historian: need python3-grpc-tools, or protoc and "
-                             "grpc_python_plugin (protobuf-compiler-grpc)")
-        cmd = ["protoc", f"--plugin=protoc-gen-grpc_python={plugin}"] + args
+    protoc = os.environ.get("PROTOC") or shutil.which("protoc")
+    plugin = os.environ.get("GRPC_PYTHON_PLUGIN") or shutil.which("grpc_python_plugin")
+    if not protoc or not plugin:
+        raise SystemExit("historian: need protoc (protobuf-compiler) and grpc_python_plugin "
+                         "(protobuf-compiler-grpc) to generate the gRPC stubs")
+    cmd = [protoc, f"--plugin=protoc-gen-grpc_python={plugin}", f"-I{api_dir}",
+           f"--python_out={out_dir}", f"--grpc_python_out={out_dir}"] + protos
     subprocess.check_call(cmd)
     with open(os.path.join(target, "__init__.py"), "w") as f:
         f.write('"""Generated from api/historian/v1 at build time."""\n')
