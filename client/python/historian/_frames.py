@@ -111,17 +111,45 @@ def value_of(v):
     return getattr(v, kind)
 
 
+def _spread(values, codes_sorted_rows, bounds, pos, n_times, tags):
+    """One value column -> one array per tag over the union of times."""
+    out = {}
+    for i, tag in enumerate(tags):
+        rows = codes_sorted_rows[bounds[i]:bounds[i + 1]]
+        full = len(rows) == n_times
+        if values.dtype == np.float64:
+            arr = np.full(n_times, np.nan)
+        elif full:
+            arr = np.empty(n_times, values.dtype)
+        else:
+            arr = np.full(n_times, np.nan, dtype=object)
+        arr[pos[rows]] = values[rows]
+        out[tag] = arr
+    return out
+
+
 def wide(frame, values="value"):
     """Long form -> one column per tag (in request order, every requested tag
     present), indexed by time; a time missing for a tag is NaN. With a list
-    of `values`, the columns are (value name, tag)."""
+    of `values`, the columns are (value name, tag). (numpy, not
+    DataFrame.pivot: several times faster.)"""
     tags = [str(t) for t in frame["tag"].cat.categories]
-    plain = frame.assign(tag=frame["tag"].astype(str))
-    out = plain.pivot(index="time", columns="tag", values=values)
+    codes = frame["tag"].cat.codes.to_numpy()
+    times = pd.DatetimeIndex(frame["time"]).asi8
+    union = np.unique(times)
+    pos = np.searchsorted(union, times)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(tags) + 1))
+    index = pd.Index(utc_times(union), name="time")
     if isinstance(values, str):
-        out = out.reindex(columns=pd.Index(tags, name="tag"))
-    else:
-        out = out.reindex(columns=pd.MultiIndex.from_product([list(values), tags],
-                                                             names=[None, "tag"]))
-    out.columns.name = "tag" if isinstance(values, str) else None
+        cols = _spread(frame[values].to_numpy(), order, bounds, pos, len(union), tags)
+        out = pd.DataFrame(cols, index=index, columns=tags)
+        out.columns.name = "tag"
+        return out
+    cols = {}
+    for v in values:
+        for tag, arr in _spread(frame[v].to_numpy(), order, bounds, pos, len(union), tags).items():
+            cols[(v, tag)] = arr
+    out = pd.DataFrame(cols, index=index)
+    out.columns = pd.MultiIndex.from_tuples(list(cols), names=[None, "tag"])
     return out
