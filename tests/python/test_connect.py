@@ -160,3 +160,10 @@ def test_tls(tls_node):
     assert e.value.code == grpc.StatusCode.UNAVAILABLE
     with pytest.raises(ValueError):
         historian.connect(n.address, tls=historian.TLS(cert_file=pki["node.pem"]))
+
+
+def test_write_retries_then_reports_unavailable():
+    h = historian.connect(f"127.0.0.1:{free_port()}", timeout=2)
+    with pytest.raises(historian.HistorianError) as e:
+        h.write(series("c.retry"), retries=1)
+    assert e.value.code == grpc.StatusCode.UNAVAILABLE
