@@ -79,6 +79,9 @@ def test_aggregate_wide(h, data):
                       functions=["avg", "max"], wide=True)
     assert two["max"][TAGS[1]].iloc[0] == data[TAGS[1]][:T0 + pd.Timedelta(seconds=599)].max()
     assert set(two.columns.get_level_values(0)) == {"avg", "max"}
+    counts = h.aggregate(TAGS, T0, T0 + pd.Timedelta(hours=1), step="10m", functions="count",
+                         wide=True)
+    assert list(counts.columns) == TAGS and (counts == 600).all().all()
 
 
 def test_aggregate_rejects_bad_arguments(h, data):

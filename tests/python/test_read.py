@@ -164,3 +164,13 @@ def test_bounds(h, data):
 
 def test_empty_range(h, data):
     assert len(h.read("rd.a", T0, T0)) == 0
+
+
+def test_one_client_from_many_threads(h, data):
+    from concurrent.futures import ThreadPoolExecutor
+    ref = h.read(["rd.a", "rd.b"], T0, T0 + pd.Timedelta(hours=2))
+    with ThreadPoolExecutor(4) as pool:
+        frames = list(pool.map(lambda _: h.read(["rd.a", "rd.b"], T0, T0 + pd.Timedelta(hours=2)),
+                               range(8)))
+    for f in frames:
+        pd.testing.assert_frame_equal(f, ref)

@@ -249,9 +249,9 @@ class Client:
                                   **{f: np.zeros(0) for f in value_names}})
         if not wide:
             return frame
-        if len(value_names) == 1:
-            return _wide(frame, value_names[0])
-        return _wide(frame, value_names or ["count"])
+        if len(value_names) <= 1:
+            return _wide(frame, value_names[0] if value_names else "count")
+        return _wide(frame, value_names)
 
     @staticmethod
     def _set_step(request, step, calendar):
