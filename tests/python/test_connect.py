@@ -167,3 +167,16 @@ def test_write_retries_then_reports_unavailable():
     with pytest.raises(historian.HistorianError) as e:
         h.write(series("c.retry"), retries=1)
     assert e.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_failover_when_the_preferred_node_stops(tmp_root, node):
+    historian.connect(node.address).write(series("c.second"))
+    first = Node(tmp_root, "first", []).start()
+    try:
+        h = historian.connect([first.address, node.address], timeout=10)
+        h.write(series("c.moving"))
+        assert h.preferred_endpoint == first.address
+    finally:
+        first.stop()
+    assert len(h.latest(["c.second"])) == 1  # the second node answers
+    assert h.preferred_endpoint == node.address
