@@ -9,8 +9,6 @@ is in the result: then bool when every value is a bool, else object.
 import numpy as np
 import pandas as pd
 
-BAD = 0x80000000
-
 
 def utc_times(ns):
     """int64 ns since the epoch -> a tz-aware datetime64[ns, UTC] array."""

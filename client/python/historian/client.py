@@ -14,7 +14,7 @@ import pandas as pd
 from historian import _proto as pb
 from historian import _times, _write
 from historian._channels import Channels
-from historian._frames import BAD, Samples, empty_long, utc_times, value_of, wide
+from historian._frames import Samples, utc_times, value_of, wide
 from historian.errors import HistorianError, WriteRejected
 
 _Q = pb.query_pb2
