@@ -14,7 +14,8 @@ import pandas as pd
 from historian import _proto as pb
 from historian import _times, _write
 from historian._channels import Channels
-from historian._frames import Samples, utc_times, value_of, wide
+from historian._frames import Samples, utc_times, value_of
+from historian._frames import wide as to_wide
 from historian.errors import HistorianError, WriteRejected
 
 _Q = pb.query_pb2
@@ -151,16 +152,15 @@ class Client:
         """
         names = self._expand(tags)
         start_ns, end_ns = _times.time_range(start, end)
-        as_wide = wide
         if chunks:
             if chunk_size <= 0:
                 raise ValueError("chunk_size must be positive")
-            return self._read_chunks(names, start_ns, end_ns, bounds, chunk_size, as_wide)
+            return self._read_chunks(names, start_ns, end_ns, bounds, chunk_size, wide)
         samples = Samples(names)
         for message in self._read_messages(names, start_ns, end_ns, bounds):
             samples.add_columns(message.tag, message.columns)
         frame = samples.frame()
-        return _wide(frame) if as_wide else frame
+        return to_wide(frame) if wide else frame
 
     def _read_chunks(self, names, start_ns, end_ns, bounds, chunk_size, as_wide):
         samples = Samples(names)
@@ -171,7 +171,7 @@ class Client:
             if samples.rows:
                 frame = samples.frame()
                 samples = Samples(names)
-                yield _wide(frame) if as_wide else frame
+                yield to_wide(frame) if as_wide else frame
 
     # -- aggregates, interpolation, plot, latest --------------------------
 
@@ -250,8 +250,8 @@ class Client:
         if not wide:
             return frame
         if len(value_names) <= 1:
-            return _wide(frame, value_names[0] if value_names else "count")
-        return _wide(frame, value_names)
+            return to_wide(frame, value_names[0] if value_names else "count")
+        return to_wide(frame, value_names)
 
     @staticmethod
     def _set_step(request, step, calendar):
@@ -292,7 +292,7 @@ class Client:
             for series in self._unary("query", "Interpolate", request).series:
                 samples.add_samples(series.tag, series.samples)
         frame = samples.frame()
-        return _wide(frame) if wide else frame
+        return to_wide(frame) if wide else frame
 
     def plot(self, tags, start="-1h", end="now", buckets=1000, *, wide=False):
         """Samples to draw a trend (Query.Plot): per bucket the first, last,
@@ -308,7 +308,7 @@ class Client:
             for series in self._unary("query", "Plot", request).series:
                 samples.add_samples(series.tag, series.samples)
         frame = samples.frame()
-        return _wide(frame) if wide else frame
+        return to_wide(frame) if wide else frame
 
     def latest(self, tags="*"):
         """The newest sample of each tag (names, or a glob): tag, time,
@@ -473,10 +473,6 @@ def _code_name(code):
         if c.value[0] == code:
             return c.name
     return str(code)
-
-
-def _wide(frame, values="value"):
-    return wide(frame, values)
 
 
 _TAG_COLUMNS = ["name", "type", "unit", "description", "eng_low", "eng_high", "stale_after",
