@@ -10,6 +10,8 @@ PKGS=(
   clang libclang-rt-14-dev
   openssl procps
   tzdata
+  python3-grpcio python3-protobuf python3-numpy python3-pandas python3-pytest
+  python3-setuptools python3-pip
 )
 missing=()
 for p in "${PKGS[@]}"; do
