@@ -192,7 +192,18 @@ function buildRows(list, seriesJson) {
     }
   });
   const sorted = [...rows.values()].sort((a, b) => a[0] - b[0]);
-  return {rows: sorted, bad};
+  // One band per run of Bad samples (overlapping fills would darken).
+  bad.sort((a, b) => a[0] - b[0]);
+  const merged = [];
+  for (const span of bad) {
+    const last = merged[merged.length - 1];
+    if (last && span[0] <= last[1]) {
+      last[1] = Math.max(last[1], span[1]);
+    } else {
+      merged.push(span.slice());
+    }
+  }
+  return {rows: sorted, bad: merged};
 }
 
 function underlay(ctx, area, g) {
