@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/logging.h"
 
@@ -60,6 +61,7 @@ void HttpApi::Register(httplib::Server* server) {
 
 void HttpApi::Serve(const httplib::Request& req, httplib::Response& res, const char* method,
                     Handler handler) {
+  const absl::Time start = absl::Now();
   absl::StatusOr<Body> body = [&]() -> absl::StatusOr<Body> {
     if (auth_ != nullptr) {
       const bool present = req.has_header("Authorization");
@@ -76,6 +78,10 @@ void HttpApi::Serve(const httplib::Request& req, httplib::Response& res, const c
     if (!o.ok()) return o.status();
     return (this->*handler)(params, *o);
   }();
+  // The node's time for the call (authorisation, query, rendering), for
+  // browsers' devtools and the benchmark.
+  res.set_header("Server-Timing",
+                 absl::StrCat("app;dur=", absl::ToDoubleMilliseconds(absl::Now() - start)));
   if (!body.ok()) {
     Body error = RenderError(body.status());
     res.status = HttpStatusFor(body.status().code());

@@ -367,6 +367,22 @@ TEST_F(HttpApiTest, ServesTheEmbeddedTrendPage) {
   EXPECT_EQ(Api("/nothing-here").status, 404);
 }
 
+// httplib would compress with brotli at quality 11 (a second per MB).
+TEST_F(HttpApiTest, AnswersAreUncompressedAndTimed) {
+  httplib::Client http("127.0.0.1", node_->http_port());
+  http.set_decompress(false);
+  for (const std::string path : {"/api/v1/read?tags=h.temp" + kHour, std::string("/trend.js")}) {
+    auto res = http.Get(path.c_str(), {{"Accept-Encoding", "br, gzip, deflate"}});
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->status, 200) << path;
+    EXPECT_EQ(res->get_header_value("Content-Encoding"), "") << path;
+  }
+  auto res = http.Get(("/api/v1/read?tags=h.temp" + kHour).c_str());
+  ASSERT_TRUE(res);
+  EXPECT_EQ(json::parse(res->body)["series"][0]["samples"].size(), 3600u);
+  EXPECT_THAT(res->get_header_value("Server-Timing"), StartsWith("app;dur="));
+}
+
 TEST(HttpAuthTest, SameRolesAsGrpc) {
   testing::TempDir dir;
   testing::WriteTextFile(dir.Sub("tokens"),
