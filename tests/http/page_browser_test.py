@@ -1,10 +1,12 @@
 """The trend page in headless Chromium against a real historiand with data:
 the page asks for a token (the node has --token_file) and keeps it in
-sessionStorage, the test selects two tags in the tag browser, zooms by
-dragging, toggles the twin overlay, saves a screenshot under build/, counts
-each pen colour's pixels and the Bad-quality band in it, and checks the
-page's /api/v1/plot requests in the browser's performance log. A page that
-draws nothing, or draws without asking the node, fails.
+sessionStorage, the test finds tags by glob (with their metadata), selects
+two, zooms by dragging, saves a screenshot under build/, counts each pen
+colour's pixels and the Bad-quality band in it, and checks the page's
+/api/v1/plot requests in the browser's performance log; then the twin
+overlay, the range buttons, panning and live mode (a sample written while
+the page polls /api/v1/latest appears on the chart). A page that draws
+nothing, or draws without asking the node, fails.
 
 Usage: /usr/bin/python3 page_browser_test.py BUILD_DIR"""
 import os
@@ -62,6 +64,9 @@ def main():
             "twin.temp": [(start + i * SECOND, 40 + (i % 900) / 30, 0) for i in range(7200)],
             "plant.other": [(start + i * 60 * SECOND, 1.0, 0) for i in range(120)],
         }
+        node.cli(["create-tag", "plant.temp", "--type", "double", "--unit", "degC",
+                  "--description", "Reactor temperature", "--eng_low", "0", "--eng_high", "150"],
+                 token=WRITER)
         csv = os.path.join(work, "data.csv")
         trend_browser.write_csv(csv, data)
         node.import_csv(csv, token=WRITER)
@@ -80,6 +85,8 @@ def main():
         glob.clear()
         glob.send_keys("plant.*")
         trend_browser.wait_for(driver, "document.querySelectorAll('.tag').length == 3", what="glob search")
+        meta = driver.find_element(By.CSS_SELECTOR, ".tag[data-tag='plant.temp']").text
+        assert "degC" in meta and "Reactor temperature" in meta and "0..150" in meta, meta
         for tag in ("plant.temp", "plant.flow"):
             driver.find_element(By.CSS_SELECTOR, ".tag[data-tag='%s']" % tag).click()
         trend_browser.wait_for(driver, "window.trend.drawnTags.length == 2", what="two pens drawn")
@@ -123,6 +130,38 @@ def main():
         twin = [u for u in trend_browser.network_requests(driver) if "/api/v1/plot" in u]
         assert twin and "twin.temp" in plot_params(twin[-1])[0], twin
         driver.save_screenshot(os.path.join(build, "http_browser_test_twin.png"))
+        driver.find_element(By.ID, "twin").click()
+        trend_browser.wait_for(driver, "window.trend.drawnTags.length == 2", what="twin off")
+
+        def last_plot_range():
+            plots = [u for u in trend_browser.network_requests(driver) if "/api/v1/plot" in u]
+            assert plots, "no /api/v1/plot request"
+            return plot_params(plots[-1])[1:]
+
+        # Range buttons and panning ask the node for the new range.
+        driver.find_element(By.CSS_SELECTOR, "[data-range='1h']").click()
+        trend_browser.wait_for(driver, "window.trend.marks.drawn > window.trend.marks.start")
+        time.sleep(0.3)
+        s2, e2 = last_plot_range()
+        assert abs((e2 - s2) - 3600 * 1000) < 1000 and abs(e2 - time.time() * 1000) < 60000, (s2, e2)
+        n = driver.execute_script("return window.trend.plotRequests")
+        driver.find_element(By.ID, "panLeft").click()
+        trend_browser.wait_for(driver, "window.trend.plotRequests > %d" % n, what="pan")
+        time.sleep(0.3)
+        s3, e3 = last_plot_range()
+        assert s3 == s2 - 1800 * 1000 and e3 == e2 - 1800 * 1000, (s2, e2, s3, e3)
+
+        # Live mode: a sample written now shows up through /api/v1/latest.
+        driver.find_element(By.CSS_SELECTOR, "[data-range='1h']").click()
+        time.sleep(0.3)
+        driver.find_element(By.ID, "live").click()
+        node.cli(["write", "plant.temp", "123.5"], token=WRITER)
+        trend_browser.wait_for(
+            driver, "state.rows.length && state.rows[state.rows.length - 1][1] === 123.5",
+            timeout=20, what="live sample")
+        latest = [u for u in trend_browser.network_requests(driver) if "/api/v1/latest" in u]
+        assert latest, "live mode did not poll /api/v1/latest"
+        driver.save_screenshot(os.path.join(build, "http_browser_test_live.png"))
         errors = driver.execute_script("return window.trend.errors")
         assert not errors, errors
         print("OK: %d plot requests" % driver.execute_script("return window.trend.plotRequests"))

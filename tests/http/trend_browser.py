@@ -39,11 +39,15 @@ class Node:
         self.http_port = int(open(http_file).read().strip())
         self.url = "http://127.0.0.1:%d/" % self.http_port
 
-    def import_csv(self, path, token=None):
+    def cli(self, args, token=None):
+        """Runs `historian ARGS` against this node; raises if it fails."""
         cmd = [os.path.join(self.bin_dir, "client", "historian"), "--server", self.grpc]
         if token:
             cmd += ["--token", token]
-        subprocess.run(cmd + ["import-csv", path], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(cmd + list(args), check=True, stdout=subprocess.DEVNULL)
+
+    def import_csv(self, path, token=None):
+        self.cli(["import-csv", path], token)
 
     def stop(self):
         if self.proc.poll() is None:
