@@ -60,22 +60,24 @@ std::vector<std::string> Tags(const Params& params) {
   return tags;
 }
 
-// [start, end): `start`/`end` as the CLI takes times (RFC 3339, `-1h`,
-// `now`, `1700000000000ms`) or `start_ns`/`end_ns`; by default the last hour.
-absl::Status ParseRange(const Params& params, int64_t now_ns, int64_t* start, int64_t* end) {
-  // The end first: the default start is an hour before it.
-  *end = now_ns;
-  for (const std::string name : {"end", "start"}) {
-    int64_t* out = name == "end" ? end : start;
-    if (out == start) *start = *end - int64_t{3600} * 1000000000;
-    if (const std::string* v = Find(params, name); v != nullptr) {
-      absl::StatusOr<int64_t> t = client::ParseTime(*v, now_ns);
-      if (!t.ok()) return Bad(name, t.status().message());
-      *out = *t;
-    }
-    if (absl::Status s = ParseInt(params, name + "_ns", out); !s.ok()) return s;
+// One bound: `name` as the CLI takes times (RFC 3339, `-1h`, `now`,
+// `1700000000000ms`), or `name`_ns in nanoseconds; else unchanged.
+absl::Status ParseTimeParam(const Params& params, const std::string& name, int64_t now_ns,
+                            int64_t* out) {
+  if (const std::string* v = Find(params, name); v != nullptr) {
+    absl::StatusOr<int64_t> t = client::ParseTime(*v, now_ns);
+    if (!t.ok()) return Bad(name, t.status().message());
+    *out = *t;
   }
-  return absl::OkStatus();
+  return ParseInt(params, name + "_ns", out);
+}
+
+// [start, end), by default the hour before now.
+absl::Status ParseRange(const Params& params, int64_t now_ns, int64_t* start, int64_t* end) {
+  *end = now_ns;
+  if (absl::Status s = ParseTimeParam(params, "end", now_ns, end); !s.ok()) return s;
+  *start = *end - int64_t{3600} * 1000000000;  // the hour before the end
+  return ParseTimeParam(params, "start", now_ns, start);
 }
 
 absl::StatusOr<v1::AggregateFunction> ParseFunction(absl::string_view text) {
