@@ -1,6 +1,7 @@
 #include "server/http/http_server.h"
 
 #include <httplib.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -38,6 +39,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
   }
   std::unique_ptr<HttpServer> s(new HttpServer(env));
   if (tls.enabled()) {
+    // SSL_write to a client that went away raises SIGPIPE (plain sockets use
+    // MSG_NOSIGNAL), whose default action would stop the node.
+    signal(SIGPIPE, SIG_IGN);
     auto ssl = std::make_unique<httplib::SSLServer>(tls.cert.c_str(), tls.key.c_str(),
                                                     tls.ca.empty() ? nullptr : tls.ca.c_str());
     if (!ssl->is_valid()) {
