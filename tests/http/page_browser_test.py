@@ -151,6 +151,18 @@ def main():
         s3, e3 = last_plot_range()
         assert s3 == s2 - 1800 * 1000 and e3 == e2 - 1800 * 1000, (s2, e2, s3, e3)
 
+        # Custom range: from/to (local time) and Apply.
+        n = driver.execute_script("return window.trend.plotRequests")
+        driver.execute_script(
+            "document.getElementById('from').value = toLocalInput(arguments[0]);"
+            "document.getElementById('to').value = toLocalInput(arguments[1]);",
+            (start + 600 * SECOND) // 10**6, (start + 1200 * SECOND) // 10**6)
+        driver.find_element(By.ID, "apply").click()
+        trend_browser.wait_for(driver, "window.trend.plotRequests > %d" % n, what="custom range")
+        time.sleep(0.3)
+        s4, e4 = last_plot_range()
+        assert (s4, e4) == ((start + 600 * SECOND) // 10**6, (start + 1200 * SECOND) // 10**6), (s4, e4)
+
         # Live mode: a sample written now shows up through /api/v1/latest.
         driver.find_element(By.CSS_SELECTOR, "[data-range='1h']").click()
         time.sleep(0.3)
