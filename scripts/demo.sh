@@ -90,7 +90,9 @@ if $CLI verify --help >/dev/null 2>&1; then
 fi
 step "The HTTP API and the trend page (twin toggle: the same asset at the other plant)"
 US_HTTP=http://127.0.0.1:$((US_PORT + 2))
-echo "trend page, US site:  $US_HTTP/?tags=$US_TAG&range=1h"
+# The simulated plant time runs from now to 10 minutes ahead.
+NOW_MS=$(date +%s%3N)
+echo "trend page, US site:  $US_HTTP/?tags=$US_TAG,$MX_TAG&start=$((NOW_MS - 60000))&end=$((NOW_MS + 660000))"
 echo "trend page, MX site:  http://127.0.0.1:$((MX_PORT + 2))/"
 echo "JSON:  curl '$US_HTTP/api/v1/latest?glob=mx.*'"
 if command -v curl >/dev/null; then
