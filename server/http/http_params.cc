@@ -134,6 +134,15 @@ absl::StatusOr<v1::ListTagsRequest> ListTagsFromParams(const Params& params) {
   uint32_t page_size = 0;
   if (absl::Status s = ParseInt(params, "page_size", &page_size); !s.ok()) return s;
   r.set_page_size(page_size);
+  // attr=KEY=VALUE, repeated (as the CLI's --attr): every one must match.
+  auto [begin, end] = params.equal_range("attr");
+  for (auto it = begin; it != end; ++it) {
+    const size_t eq = it->second.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Bad("attr", absl::StrCat("'", it->second, "' is not KEY=VALUE"));
+    }
+    (*r.mutable_attributes())[it->second.substr(0, eq)] = it->second.substr(eq + 1);
+  }
   return r;
 }
 

@@ -62,6 +62,7 @@ class HttpNode {
     tag->set_description("Reactor, temperature");
     tag->set_eng_low(0);
     tag->set_eng_high(200);
+    (*tag->mutable_attributes())["asset"] = "reactor1";
     v1::Tag created;
     if (!catalog->CreateTag(testing::Ctx(token).get(), create, &created).ok()) return false;
     v1::WriteRequest req;
@@ -159,7 +160,11 @@ TEST_F(HttpApiTest, TagsWithMetadataInJsonAndCsv) {
   EXPECT_EQ(j["tags"][0]["value_type"], "double");
   EXPECT_EQ(j["tags"][0]["eng_low"], 0.0);
   EXPECT_EQ(j["tags"][0]["eng_high"], 200.0);
+  EXPECT_EQ(j["tags"][0]["attributes"]["asset"], "reactor1");
   EXPECT_EQ(Api("/api/v1/tags?glob=h.*").Json()["tags"].size(), 3u);
+  json by_attr = Api("/api/v1/tags?attr=asset%3Dreactor1").Json();
+  ASSERT_EQ(by_attr["tags"].size(), 1u);
+  EXPECT_EQ(by_attr["tags"][0]["name"], "h.temp");
 
   Answer csv = Api("/api/v1/tags?glob=h.t*&format=csv");
   ASSERT_EQ(csv.status, 200);

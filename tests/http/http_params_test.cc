@@ -79,6 +79,21 @@ TEST(HttpParamsTest, BadParametersNameThemselves) {
   EXPECT_FALSE(ListTagsFromParams({{"page_size", "-1"}}).ok());
 }
 
+TEST(HttpParamsTest, TagsTakeGlobPagingAndAttributes) {
+  auto r = ListTagsFromParams({{"glob", "us.*"},
+                               {"page_size", "10"},
+                               {"page_token", "us.b"},
+                               {"attr", "asset=line3/press2"},
+                               {"attr", "kind=a=b"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->glob(), "us.*");
+  EXPECT_EQ(r->page_size(), 10u);
+  EXPECT_EQ(r->page_token(), "us.b");
+  EXPECT_EQ(r->attributes().at("asset"), "line3/press2");
+  EXPECT_EQ(r->attributes().at("kind"), "a=b");
+  EXPECT_FALSE(ListTagsFromParams({{"attr", "novalue"}}).ok());
+}
+
 TEST(HttpParamsTest, ReadLimitDefaultsToTheHttpCapAndTokensAreBase64Url) {
   auto r = ReadFromParams({{"tags", "a"}}, kNow);
   ASSERT_TRUE(r.ok());
