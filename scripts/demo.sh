@@ -27,10 +27,12 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "Starting the US node ($US) and the MX node ($MX), each a peer of the other"
 $HISTORIAND --site=us --data_dir="$WORK/us" --listen="$US" --peers="mx=$MX" \
-  --metrics_listen=127.0.0.1:$((US_PORT + 1)) >"$WORK/us.log" 2>&1 &
+  --metrics_listen=127.0.0.1:$((US_PORT + 1)) --http_listen=127.0.0.1:$((US_PORT + 2)) \
+  --twin_map=us.=mx. >"$WORK/us.log" 2>&1 &
 pids+=($!)
 $HISTORIAND --site=mx --data_dir="$WORK/mx" --listen="$MX" --peers="us=$US" \
-  --metrics_listen=127.0.0.1:$((MX_PORT + 1)) >"$WORK/mx.log" 2>&1 &
+  --metrics_listen=127.0.0.1:$((MX_PORT + 1)) --http_listen=127.0.0.1:$((MX_PORT + 2)) \
+  --twin_map=mx.=us. >"$WORK/mx.log" 2>&1 &
 pids+=($!)
 for addr in "$US" "$MX"; do
   for _ in $(seq 100); do $CLI --server "$addr" tags >/dev/null 2>&1 && break; sleep 0.1; done
@@ -85,5 +87,19 @@ if $CLI verify --help >/dev/null 2>&1; then
     sleep 0.2
   done
   echo "$out"
+fi
+step "The HTTP API and the trend page (twin toggle: the same asset at the other plant)"
+US_HTTP=http://127.0.0.1:$((US_PORT + 2))
+# The simulated plant time runs from now to 10 minutes ahead.
+NOW_MS=$(date +%s%3N)
+echo "trend page, US site:  $US_HTTP/?tags=$US_TAG,$MX_TAG&start=$((NOW_MS - 60000))&end=$((NOW_MS + 660000))"
+echo "trend page, MX site:  http://127.0.0.1:$((MX_PORT + 2))/"
+echo "JSON:  curl '$US_HTTP/api/v1/latest?glob=mx.*'"
+if command -v curl >/dev/null; then
+  curl -s "$US_HTTP/api/v1/aggregate?tags=$US_TAG&start=-1m&end=%2B11m&step=5m&functions=avg,max&format=csv"
+fi
+if [ -n "${DEMO_KEEP:-}" ]; then
+  step "DEMO_KEEP is set: the nodes keep running until Ctrl-C"
+  wait "${pids[0]}" || true
 fi
 step "Demo finished; stopping the nodes"

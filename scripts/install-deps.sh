@@ -7,6 +7,7 @@ PKGS=(
   librocksdb-dev libsnappy-dev liblz4-dev libbz2-dev zlib1g-dev libgflags-dev liburing-dev libzstd-dev
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
+  nlohmann-json3-dev libjs-dygraphs chromium chromium-driver python3-selenium python3-pil
   clang libclang-rt-14-dev
   openssl procps
   tzdata

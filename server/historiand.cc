@@ -17,6 +17,7 @@
 #include "grpcpp/server_builder.h"
 #include "server/admin_service.h"
 #include "server/auth.h"
+#include "server/http/http_server.h"
 #include "server/logging.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
@@ -116,6 +117,11 @@ ABSL_FLAG(uint32_t, metrics_max_connections, 64,
 ABSL_FLAG(absl::Duration, metrics_io_timeout, absl::Seconds(2),
           "A /metrics connection idle this long mid-request (or between keep-alive requests) is "
           "closed");
+ABSL_FLAG(std::string, http_listen, "",
+          "HTTP address of the JSON/CSV API (/api/v1/...) and the trend page (/), e.g. "
+          "127.0.0.1:7402; HTTPS with --tls_cert; same tokens and roles as gRPC; port 0 picks "
+          "one; empty (default) disables");
+ABSL_FLAG(std::string, http_port_file, "", "Write the --http_listen port to this file");
 ABSL_FLAG(std::string, metrics_port_file, "", "Write the metrics HTTP port to this file");
 ABSL_FLAG(uint64_t, min_free_disk_bytes, uint64_t{256} << 20,
           "Refuse writes (UNAVAILABLE) while the data dir's filesystem has less free space; "
@@ -347,8 +353,16 @@ int Run() {
       return Fatal("cannot serve metrics", m.status(), 1);
     }
   }
+  std::unique_ptr<server::http::HttpServer> http;
+  if (std::string addr = absl::GetFlag(FLAGS_http_listen); !addr.empty()) {
+    absl::StatusOr<std::unique_ptr<server::http::HttpServer>> h =
+        server::http::HttpServer::Start(addr, tls, env);
+    if (!h.ok()) return Fatal("cannot serve HTTP", h.status(), 1);
+    http = std::move(*h);
+  }
   std::string listen = absl::GetFlag(FLAGS_listen);
   std::string host = listen.substr(0, listen.rfind(':'));
+  auto addr_host = [](const std::string& a) { return a.substr(0, a.rfind(':')); };
   std::string metrics_addr = "off";
   if (metrics_http != nullptr) {
     std::string m = absl::GetFlag(FLAGS_metrics_listen);
@@ -364,9 +378,14 @@ int Run() {
                                 : "mutual"},
        {"auth", auth ? "tokens" : "off"},
        {"metrics", metrics_addr},
+       {"http", http == nullptr ? "off"
+                                : absl::StrCat(tls.enabled() ? "https://" : "http://",
+                                               addr_host(absl::GetFlag(FLAGS_http_listen)), ":",
+                                               http->port(), "/")},
        {"peers", absl::GetFlag(FLAGS_peers).empty() ? "none" : absl::GetFlag(FLAGS_peers)}});
   if (metrics_http != nullptr)
     WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), metrics_http->port());
+  if (http != nullptr) WritePortFile(absl::GetFlag(FLAGS_http_port_file), http->port());
   WritePortFile(absl::GetFlag(FLAGS_port_file), port);
 
   if (replicator) replicator->Start();
@@ -375,6 +394,7 @@ int Run() {
   sigwait(&stop_signals, &sig);
   server::LogInfo("historiand", "shutting down", {{"signal", absl::StrCat(sig)}});
   if (metrics_http) metrics_http->Stop();
+  if (http) http->Stop();
   if (replicator) replicator->Stop();
   replication.Stop();
   server->Shutdown(std::chrono::system_clock::now() +

@@ -54,6 +54,11 @@ absl::Status ValidateRange(int64_t start, int64_t end) {
 
 grpc::Status QueryService::Read(grpc::ServerContext* context, const v1::ReadRequest* request,
                                 grpc::ServerWriter<v1::ReadResponse>* writer) {
+  return ReadTo(context, request, writer);
+}
+
+grpc::Status QueryService::ReadTo(grpc::ServerContext* context, const v1::ReadRequest* request,
+                                  grpc::ServerWriterInterface<v1::ReadResponse>* writer) {
   return RunRpc(env_, context, "Query.Read", RpcKind::kStream,
                 [&] { return DoRead(context, request, writer); });
 }
@@ -65,7 +70,7 @@ grpc::Status QueryService::Latest(grpc::ServerContext* context, const v1::Latest
 }
 
 grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRequest* request,
-                                  grpc::ServerWriter<v1::ReadResponse>* writer) {
+                                  grpc::ServerWriterInterface<v1::ReadResponse>* writer) {
   const int64_t start = request->start_ns(), end = request->end_ns();
   if (request->tags_size() == 0) {
     return ToGrpcStatus(absl::InvalidArgumentError("tags: at least one tag is required"));

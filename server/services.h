@@ -60,10 +60,13 @@ class QueryService final : public v1::Query::Service {
                            v1::InterpolateResponse* response) override;
   grpc::Status Plot(grpc::ServerContext* context, const v1::PlotRequest* request,
                     v1::PlotResponse* response) override;
+  // Read into any writer: the in-process callers (the HTTP API) use it.
+  grpc::Status ReadTo(grpc::ServerContext* context, const v1::ReadRequest* request,
+                      grpc::ServerWriterInterface<v1::ReadResponse>* writer);
 
  private:
   grpc::Status DoRead(grpc::ServerContext* context, const v1::ReadRequest* request,
-                      grpc::ServerWriter<v1::ReadResponse>* writer);
+                      grpc::ServerWriterInterface<v1::ReadResponse>* writer);
   grpc::Status DoLatest(grpc::ServerContext* context, const v1::LatestRequest* request,
                         v1::LatestResponse* response);
 

@@ -1,0 +1,152 @@
+#include "server/http/http_api.h"
+
+#include <httplib.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/logging.h"
+
+namespace historian::server::http {
+namespace {
+
+// The services' env without the Authorizer (HttpApi checks the token) and
+// without stream limits (the HTTP server's thread pool bounds its calls).
+ServiceEnv InProcessEnv(ServiceEnv env) {
+  env.auth = nullptr;
+  env.streams = nullptr;
+  env.replication_streams = nullptr;
+  return env;
+}
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+// Collects the messages of a Read stream.
+class CollectingWriter final : public grpc::ServerWriterInterface<v1::ReadResponse> {
+ public:
+  void SendInitialMetadata() override {}
+  bool Write(const v1::ReadResponse& msg, grpc::WriteOptions) override {
+    pieces.push_back(msg);
+    return true;
+  }
+  std::vector<v1::ReadResponse> pieces;
+};
+
+}  // namespace
+
+HttpApi::HttpApi(const ServiceEnv& env)
+    : auth_(env.auth),
+      query_(InProcessEnv(env)),
+      catalog_(InProcessEnv(env)),
+      admin_(InProcessEnv(env), nullptr, nullptr) {}
+
+void HttpApi::Register(httplib::Server* server) {
+  struct Route {
+    const char* path;
+    const char* method;
+    Handler handler;
+  };
+  for (const Route& r : {Route{"/api/v1/tags", "Catalog.ListTags", &HttpApi::Tags},
+                         Route{"/api/v1/read", "Query.Read", &HttpApi::Read},
+                         Route{"/api/v1/aggregate", "Query.Aggregate", &HttpApi::Aggregate},
+                         Route{"/api/v1/plot", "Query.Plot", &HttpApi::Plot},
+                         Route{"/api/v1/latest", "Query.Latest", &HttpApi::Latest},
+                         Route{"/api/v1/node", "Admin.Stats", &HttpApi::Node}}) {
+    server->Get(r.path, [this, r](const httplib::Request& req, httplib::Response& res) {
+      Serve(req, res, r.method, r.handler);
+    });
+  }
+}
+
+void HttpApi::Serve(const httplib::Request& req, httplib::Response& res, const char* method,
+                    Handler handler) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Body> body = [&]() -> absl::StatusOr<Body> {
+    if (auth_ != nullptr) {
+      const bool present = req.has_header("Authorization");
+      absl::StatusOr<Principal> p =
+          auth_->AuthorizeHeader(req.get_header_value("Authorization"), present, method);
+      if (!p.ok()) {
+        LogInfo("auth", "HTTP call refused",
+                {{"method", method}, {"peer", req.remote_addr}, {"path", req.path}});
+        return p.status();
+      }
+    }
+    Params params(req.params.begin(), req.params.end());
+    absl::StatusOr<OutputOptions> o = ParseOutput(params, req.get_header_value("Accept"));
+    if (!o.ok()) return o.status();
+    return (this->*handler)(params, *o);
+  }();
+  // The node's time for the call (authorisation, query, rendering), for
+  // browsers' devtools and the benchmark.
+  res.set_header("Server-Timing",
+                 absl::StrCat("app;dur=", absl::ToDoubleMilliseconds(absl::Now() - start)));
+  if (!body.ok()) {
+    Body error = RenderError(body.status());
+    res.status = HttpStatusFor(body.status().code());
+    if (body.status().code() == absl::StatusCode::kUnauthenticated) {
+      res.set_header("WWW-Authenticate", "Bearer");
+    }
+    res.set_content(error.text, error.content_type);
+    return;
+  }
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(body->text, body->content_type);
+}
+
+absl::StatusOr<Body> HttpApi::Tags(const Params& params, const OutputOptions& o) {
+  absl::StatusOr<v1::ListTagsRequest> req = ListTagsFromParams(params);
+  if (!req.ok()) return req.status();
+  grpc::ServerContext ctx;
+  v1::ListTagsResponse resp;
+  if (grpc::Status s = catalog_.ListTags(&ctx, &*req, &resp); !s.ok()) return FromGrpc(s);
+  return RenderTags(resp, o);
+}
+
+absl::StatusOr<Body> HttpApi::Read(const Params& params, const OutputOptions& o) {
+  absl::StatusOr<v1::ReadRequest> req = ReadFromParams(params, absl::GetCurrentTimeNanos());
+  if (!req.ok()) return req.status();
+  grpc::ServerContext ctx;
+  CollectingWriter writer;
+  if (grpc::Status s = query_.ReadTo(&ctx, &*req, &writer); !s.ok()) return FromGrpc(s);
+  return RenderRead(writer.pieces, o);
+}
+
+absl::StatusOr<Body> HttpApi::Aggregate(const Params& params, const OutputOptions& o) {
+  absl::StatusOr<v1::AggregateRequest> req =
+      AggregateFromParams(params, absl::GetCurrentTimeNanos());
+  if (!req.ok()) return req.status();
+  grpc::ServerContext ctx;
+  v1::AggregateResponse resp;
+  if (grpc::Status s = query_.Aggregate(&ctx, &*req, &resp); !s.ok()) return FromGrpc(s);
+  return RenderAggregate(*req, resp, o);
+}
+
+absl::StatusOr<Body> HttpApi::Plot(const Params& params, const OutputOptions& o) {
+  absl::StatusOr<v1::PlotRequest> req = PlotFromParams(params, absl::GetCurrentTimeNanos());
+  if (!req.ok()) return req.status();
+  grpc::ServerContext ctx;
+  v1::PlotResponse resp;
+  if (grpc::Status s = query_.Plot(&ctx, &*req, &resp); !s.ok()) return FromGrpc(s);
+  return RenderPlot(resp, o);
+}
+
+absl::StatusOr<Body> HttpApi::Latest(const Params& params, const OutputOptions& o) {
+  absl::StatusOr<v1::LatestRequest> req = LatestFromParams(params);
+  if (!req.ok()) return req.status();
+  grpc::ServerContext ctx;
+  v1::LatestResponse resp;
+  if (grpc::Status s = query_.Latest(&ctx, &*req, &resp); !s.ok()) return FromGrpc(s);
+  return RenderLatest(resp, o);
+}
+
+absl::StatusOr<Body> HttpApi::Node(const Params&, const OutputOptions&) {
+  grpc::ServerContext ctx;
+  v1::StatsRequest req;
+  v1::StatsResponse resp;
+  if (grpc::Status s = admin_.Stats(&ctx, &req, &resp); !s.ok()) return FromGrpc(s);
+  return RenderNode(resp, auth_ != nullptr && auth_->enabled());
+}
+
+}  // namespace historian::server::http

@@ -1,0 +1,102 @@
+#include "server/http/http_server.h"
+
+#include <httplib.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <chrono>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "server/http/page_assets.h"
+
+namespace historian::server::http {
+namespace {
+
+void ServePage(httplib::Server* http) {
+  for (size_t i = 0; i < kPageAssetCount; ++i) {
+    const PageAsset* a = &kPageAssets[i];
+    http->Get(a->path, [a](const httplib::Request&, httplib::Response& res) {
+      res.set_content(reinterpret_cast<const char*>(a->data), a->size, a->content_type);
+    });
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
+                                                              const TlsFiles& tls,
+                                                              const ServiceEnv& env) {
+  size_t colon = listen.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("http_listen: '", listen, "' is not host:port"));
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  std::unique_ptr<HttpServer> s(new HttpServer(env));
+  if (tls.enabled()) {
+    // SSL_write to a client that went away raises SIGPIPE (plain sockets use
+    // MSG_NOSIGNAL), whose default action would stop the node.
+    signal(SIGPIPE, SIG_IGN);
+    auto ssl = std::make_unique<httplib::SSLServer>(tls.cert.c_str(), tls.key.c_str(),
+                                                    tls.ca.empty() ? nullptr : tls.ca.c_str());
+    if (!ssl->is_valid()) {
+      return absl::InvalidArgumentError(
+          "http_listen: cannot load --tls_cert/--tls_key/--tls_ca for HTTPS");
+    }
+    s->http_ = std::move(ssl);
+  } else {
+    s->http_ = std::make_unique<httplib::Server>();
+  }
+  s->http_->set_read_timeout(std::chrono::seconds(10));
+  s->http_->set_write_timeout(std::chrono::seconds(10));
+  // httplib's default sets SO_REUSEPORT: a second node would then share a
+  // busy port instead of failing to bind. SO_REUSEADDR only (restarts).
+  s->http_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  // httplib compresses text and JSON answers with brotli at quality 11
+  // (about 1 MB/s): a 1 MB plot answer would take a second. Answers go
+  // uncompressed. The request object is httplib's own, mutable one.
+  s->http_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  s->api_.Register(s->http_.get());
+  ServePage(s->http_.get());
+  if (port == 0) {
+    port = s->http_->bind_to_any_port(host);
+    if (port <= 0)
+      return absl::UnavailableError(absl::StrCat("--http_listen: cannot bind ", listen));
+  } else if (!s->http_->bind_to_port(host, port)) {
+    return absl::UnavailableError(
+        absl::StrCat("--http_listen: cannot bind ", listen, " (port in use?)"));
+  }
+  s->port_ = port;
+  httplib::Server* http = s->http_.get();
+  s->thread_ = std::thread([http] { http->listen_after_bind(); });
+  // stop() only acts on a running server: wait until the loop runs, so a
+  // Stop() right after Start() cannot hang.
+  for (int i = 0; i < 5000 && !http->is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return s;
+}
+
+HttpServer::HttpServer(const ServiceEnv& env) : api_(env) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Stop() {
+  if (http_ == nullptr) return;
+  http_->stop();
+  if (thread_.joinable()) thread_.join();
+  http_.reset();
+}
+
+}  // namespace historian::server::http
