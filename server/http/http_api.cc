@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/logging.h"
+#include "server/status_util.h"
 
 namespace historian::server::http {
 namespace {
@@ -16,10 +17,6 @@ ServiceEnv InProcessEnv(ServiceEnv env) {
   env.streams = nullptr;
   env.replication_streams = nullptr;
   return env;
-}
-
-absl::Status FromGrpc(const grpc::Status& s) {
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
 // Collects the messages of a Read stream.
@@ -100,7 +97,7 @@ absl::StatusOr<Body> HttpApi::Tags(const Params& params, const OutputOptions& o)
   if (!req.ok()) return req.status();
   grpc::ServerContext ctx;
   v1::ListTagsResponse resp;
-  if (grpc::Status s = catalog_.ListTags(&ctx, &*req, &resp); !s.ok()) return FromGrpc(s);
+  if (grpc::Status s = catalog_.ListTags(&ctx, &*req, &resp); !s.ok()) return FromGrpcStatus(s);
   return RenderTags(resp, o);
 }
 
@@ -109,7 +106,7 @@ absl::StatusOr<Body> HttpApi::Read(const Params& params, const OutputOptions& o)
   if (!req.ok()) return req.status();
   grpc::ServerContext ctx;
   CollectingWriter writer;
-  if (grpc::Status s = query_.ReadTo(&ctx, &*req, &writer); !s.ok()) return FromGrpc(s);
+  if (grpc::Status s = query_.ReadTo(&ctx, &*req, &writer); !s.ok()) return FromGrpcStatus(s);
   return RenderRead(writer.pieces, o);
 }
 
@@ -119,7 +116,7 @@ absl::StatusOr<Body> HttpApi::Aggregate(const Params& params, const OutputOption
   if (!req.ok()) return req.status();
   grpc::ServerContext ctx;
   v1::AggregateResponse resp;
-  if (grpc::Status s = query_.Aggregate(&ctx, &*req, &resp); !s.ok()) return FromGrpc(s);
+  if (grpc::Status s = query_.Aggregate(&ctx, &*req, &resp); !s.ok()) return FromGrpcStatus(s);
   return RenderAggregate(*req, resp, o);
 }
 
@@ -128,7 +125,7 @@ absl::StatusOr<Body> HttpApi::Plot(const Params& params, const OutputOptions& o)
   if (!req.ok()) return req.status();
   grpc::ServerContext ctx;
   v1::PlotResponse resp;
-  if (grpc::Status s = query_.Plot(&ctx, &*req, &resp); !s.ok()) return FromGrpc(s);
+  if (grpc::Status s = query_.Plot(&ctx, &*req, &resp); !s.ok()) return FromGrpcStatus(s);
   return RenderPlot(resp, o);
 }
 
@@ -137,7 +134,7 @@ absl::StatusOr<Body> HttpApi::Latest(const Params& params, const OutputOptions& 
   if (!req.ok()) return req.status();
   grpc::ServerContext ctx;
   v1::LatestResponse resp;
-  if (grpc::Status s = query_.Latest(&ctx, &*req, &resp); !s.ok()) return FromGrpc(s);
+  if (grpc::Status s = query_.Latest(&ctx, &*req, &resp); !s.ok()) return FromGrpcStatus(s);
   return RenderLatest(resp, o);
 }
 
@@ -145,7 +142,7 @@ absl::StatusOr<Body> HttpApi::Node(const Params&, const OutputOptions&) {
   grpc::ServerContext ctx;
   v1::StatsRequest req;
   v1::StatsResponse resp;
-  if (grpc::Status s = admin_.Stats(&ctx, &req, &resp); !s.ok()) return FromGrpc(s);
+  if (grpc::Status s = admin_.Stats(&ctx, &req, &resp); !s.ok()) return FromGrpcStatus(s);
   return RenderNode(resp, auth_ != nullptr && auth_->enabled());
 }
 
