@@ -376,7 +376,7 @@ TEST_F(HttpApiTest, ServesTheEmbeddedTrendPage) {
 TEST_F(HttpApiTest, AnswersAreUncompressedAndTimed) {
   httplib::Client http("127.0.0.1", node_->http_port());
   http.set_decompress(false);
-  for (const std::string path : {"/api/v1/read?tags=h.temp" + kHour, std::string("/trend.js")}) {
+  for (const std::string& path : {"/api/v1/read?tags=h.temp" + kHour, std::string("/trend.js")}) {
     auto res = http.Get(path.c_str(), {{"Accept-Encoding", "br, gzip, deflate"}});
     ASSERT_TRUE(res) << path;
     EXPECT_EQ(res->status, 200) << path;
