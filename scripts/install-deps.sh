@@ -9,6 +9,7 @@ PKGS=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   clang libclang-rt-14-dev
   openssl procps
+  mosquitto mosquitto-clients libpaho-mqtt-dev libpaho-mqttpp-dev
   tzdata
 )
 missing=()
