@@ -2,7 +2,9 @@
 # The twin-plant demo: installs dependencies, builds, then runs a US node and
 # an MX node on loopback that replicate to each other, a simulated gateway at
 # each plant streaming its telemetry to its own site (failing over to the
-# twin), and queries at each site that show both plants' data.
+# twin), and queries at each site that show both plants' data; then the MQTT
+# leg (scripts/demo-mqtt.sh): Sparkplug B edge nodes on mosquitto, recorded
+# by the gateway into US, read at MX.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
@@ -86,4 +88,5 @@ if $CLI verify --help >/dev/null 2>&1; then
   done
   echo "$out"
 fi
+BIN="$BIN" US="$US" MX="$MX" bash scripts/demo-mqtt.sh
 step "Demo finished; stopping the nodes"
