@@ -1,6 +1,7 @@
 // File: edge_simulator.cc
 #include "client/sparkplug/edge_simulator.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <deque>
@@ -147,7 +148,11 @@ class EdgeSimulator::Node : public mqtt::callback {
   }
 
   void Step(uint64_t tick, EdgeSimStats& stats) {
-    const uint64_t now_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+    // Strictly increasing per node, so fast runs (several ticks in one ms)
+    // do not overwrite samples: the node keeps one value per tag and time.
+    const uint64_t now_ms =
+        std::max(static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())), last_ms_ + 1);
+    last_ms_ = now_ms;
     const bool online = host_online_.load();
     if (online && rebirth_.exchange(false)) Births(now_ms, stats);
     for (const SimDevice& d : devices_) {
@@ -297,6 +302,7 @@ class EdgeSimulator::Node : public mqtt::callback {
   std::atomic<bool> rebirth_{false};
   uint64_t bd_seq_ = 0;
   uint64_t seq_ = 0;
+  uint64_t last_ms_ = 0;
   bool born_ = false;
   std::deque<std::pair<std::string, Payload>> buffer_;
 };
