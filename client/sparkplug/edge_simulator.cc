@@ -184,7 +184,10 @@ class EdgeSimulator::Node : public mqtt::callback {
     try {
       if (client_ == nullptr || !client_->is_connected()) return;
       Payload death;
-      death.set_timestamp(static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())));
+      // After the last DDATA, never at its millisecond (the death's Bad
+      // samples would replace its values).
+      death.set_timestamp(
+          std::max(static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())), last_ms_ + 1));
       auto* bd = death.add_metrics();
       bd->set_name("bdSeq");
       bd->set_datatype(kInt64);

@@ -115,9 +115,10 @@ std::string HwPayload(uint64_t ts_ms, std::optional<uint64_t> seq, const std::st
 
 class GatewayProcess {
  public:
-  GatewayProcess(std::vector<std::string> args, std::string err_path)
+  GatewayProcess(std::vector<std::string> args, std::string err_path,
+                 const std::string& binary = "historian-gateway")
       : err_path_(std::move(err_path)) {
-    std::vector<std::string> argv = {BinDir() + "/client/historian-gateway"};
+    std::vector<std::string> argv = {BinDir() + "/client/" + binary};
     argv.insert(argv.end(), args.begin(), args.end());
     pid_ = fork();
     if (pid_ == 0) {
@@ -142,6 +143,16 @@ class GatewayProcess {
   }
   int Terminate(absl::Duration timeout) {
     kill(pid_, SIGTERM);
+    int status = 0;
+    if (!WaitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout)) {
+      Kill();
+      return -1;
+    }
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  // The exit code, or -1 when it runs past `timeout` (it is then killed).
+  int Wait(absl::Duration timeout) {
     int status = 0;
     if (!WaitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout)) {
       Kill();
@@ -222,8 +233,9 @@ void PubFile(const MosquittoProcess& broker, const TempDir& tmp, const std::stri
 }
 
 // Every sample of `tag` at the node, by timestamp.
+// Around kT0 by default, else around `around_ns` (one day each way).
 std::map<int64_t, v1::Sample> ReadTag(const std::string& address, const std::string& tag,
-                                      size_t* count = nullptr) {
+                                      size_t* count = nullptr, int64_t around_ns = Ns(kT0Ms)) {
   client::ClientOptions options;
   options.endpoints = {address};
   auto c = client::Client::Connect(options);
@@ -231,8 +243,8 @@ std::map<int64_t, v1::Sample> ReadTag(const std::string& address, const std::str
   if (count != nullptr) *count = 0;
   v1::ReadRequest request;
   request.add_tags(tag);
-  request.set_start_ns(Ns(kT0Ms) - int64_t{86400} * 1000000000);
-  request.set_end_ns(Ns(kT0Ms) + int64_t{86400} * 1000000000);
+  request.set_start_ns(around_ns - int64_t{86400} * 1000000000);
+  request.set_end_ns(around_ns + int64_t{86400} * 1000000000);
   google::protobuf::RepeatedPtrField<v1::Sample> scratch;
   absl::Status s = (*c)->Read(request, [&](const v1::ReadResponse& r) {
     for (const v1::Sample& sample : client::ResponseSamples(r, &scratch)) {
@@ -636,6 +648,56 @@ TEST(SparkplugE2E, GatewayKillNodeDownAndBrokerRestartLoseAndDuplicateNothing) {
   }
   EXPECT_EQ(gw->Terminate(absl::Seconds(30)), 0);
   edge->Disconnect();
+}
+
+// historian-sparkplug-sim honours STATE: while the gateway is stopped it
+// buffers, then sends the buffer as history after new BIRTHs; the node ends
+// up with every sample the simulator generated.
+TEST(SparkplugE2E, SimulatorHonoursStateAndResendsHistory) {
+  TempDir tmp;
+  NodeProcess node(tmp.Sub("data"));
+  ASSERT_TRUE(node.Start());
+  MosquittoProcess broker(tmp.Sub("broker"));
+  ASSERT_TRUE(broker.Start());
+  auto gw = std::make_unique<GatewayProcess>(GatewayFlags(broker, node.address(), tmp.Sub("q")),
+                                             tmp.Sub("gw1.err"));
+  ASSERT_TRUE(WaitOnline(broker)) << gw->err();
+  // QoS 1, so the few messages sent between the gateway's offline STATE and
+  // the simulator reading it are kept by the broker too.
+  GatewayProcess sim({"--mqtt", broker.uri(), "--group", "sim", "--devices", "1", "--rate", "20",
+                      "--messages", "120", "--host_id", "h1", "--qos", "1"},
+                     tmp.Sub("sim.err"), "historian-sparkplug-sim");
+  const std::string tag = "us.sim.edge1.press1.Pressure";
+  const int64_t now = absl::ToUnixNanos(absl::Now());  // the simulator's clock
+  ASSERT_TRUE(WaitFor([&] { return ReadTag(node.address(), tag, nullptr, now).size() >= 10; }, absl::Seconds(30)))
+      << gw->err() << sim.err();
+  ASSERT_EQ(gw->Terminate(absl::Seconds(30)), 0);
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(State(broker), "\"online\":false"); },
+                      absl::Seconds(30)));
+  // Some ticks pass while the host is offline (the assertions below hold
+  // however many).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  gw = std::make_unique<GatewayProcess>(GatewayFlags(broker, node.address(), tmp.Sub("q")),
+                                        tmp.Sub("gw2.err"));
+  ASSERT_EQ(sim.Wait(absl::Seconds(60)), 0) << sim.err();
+  // 120 DDATA, one Good Pressure sample each, at distinct times; plus the
+  // NDEATH's Bad one at the end.
+  std::map<int64_t, v1::Sample> got;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        got = ReadTag(node.address(), tag, nullptr, now);
+        size_t good = 0;
+        for (const auto& [t, s] : got) good += s.quality() == 0;
+        return good >= 120 && got.size() >= 121;
+      },
+      absl::Seconds(60)))
+      << got.size() << "\n"
+      << gw->err() << sim.err();
+  size_t good = 0;
+  for (const auto& [t, s] : got) good += s.quality() == 0;
+  EXPECT_EQ(good, 120u);
+  EXPECT_EQ(got.rbegin()->second.quality(), sp::kQualityBadNotConnected);
+  std::printf("simulator: %s", sim.err().c_str());
 }
 
 }  // namespace
