@@ -34,6 +34,8 @@ done
 step "MQTT: mosquitto on 127.0.0.1:$port, the gateway as Sparkplug B primary host 'demo-host' into US"
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nmax_queued_messages 0\n' \
   "$port" "$WORK" >"$WORK/mosquitto.conf"
+# As root, mosquitto would drop to its own user, which cannot write in $WORK.
+[ "$(id -u)" != 0 ] || echo "user root" >>"$WORK/mosquitto.conf"
 $MOSQUITTO -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done

@@ -122,6 +122,7 @@ void MqttInput::Stop() {
     std::fprintf(stderr, "historian-gateway: mqtt: disconnect: %s\n", e.what());
   }
   if (client_ != nullptr) client_->disable_callbacks();
+  connected_ = false;
 }
 
 void MqttInput::connected(const std::string& cause) {

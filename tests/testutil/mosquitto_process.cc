@@ -53,17 +53,20 @@ std::string MosquittoBinary() {
 
 }  // namespace
 
-MosquittoProcess::MosquittoProcess(std::string dir) : dir_(std::move(dir)) {
+MosquittoProcess::MosquittoProcess(std::string dir, std::string extra_config)
+    : dir_(std::move(dir)) {
   std::filesystem::create_directories(dir_);
   log_path_ = dir_ + "/mosquitto.log";
   port_ = FreeTcpPort();
   std::ofstream conf(dir_ + "/mosquitto.conf");
   conf << "listener " << port_ << " 127.0.0.1\n"
-       << "allow_anonymous true\n"
-       << "persistence true\n"
+       << (extra_config.empty() ? "allow_anonymous true\n" : extra_config) << "persistence true\n"
        << "persistence_location " << dir_ << "/\n"
        << "max_queued_messages 0\n"
        << "log_dest stderr\n";
+  // Run as root, mosquitto drops to the `mosquitto` user, which can neither
+  // read a 0700 temp directory nor write its persistence file there.
+  if (geteuid() == 0) conf << "user root\n";
 }
 
 MosquittoProcess::~MosquittoProcess() {

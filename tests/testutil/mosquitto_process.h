@@ -16,7 +16,8 @@ namespace historian::testing {
 
 class MosquittoProcess {
  public:
-  explicit MosquittoProcess(std::string dir);
+  // `extra_config`: more lines for mosquitto.conf (e.g. a password_file).
+  explicit MosquittoProcess(std::string dir, std::string extra_config = "");
   ~MosquittoProcess();
   MosquittoProcess(const MosquittoProcess&) = delete;
   MosquittoProcess& operator=(const MosquittoProcess&) = delete;

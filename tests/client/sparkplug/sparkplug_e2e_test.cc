@@ -552,8 +552,9 @@ TEST(SparkplugE2E, BadInputIsCountedLoggedOnceAndDoesNotStallOtherNodes) {
 
 // QoS 1 messages; the node is down, then the gateway is killed (-9) with
 // data in its queue, messages are published while it is down (the broker
-// keeps them for its persistent session), it restarts (asks the edge node
-// for a rebirth, having lost the aliases), and then the broker restarts.
+// keeps them for its persistent session, across a broker restart), it
+// restarts (asks the edge node for a rebirth, having lost the aliases), and
+// then the broker restarts again while the gateway runs.
 // Every sample of every message is at the node exactly once.
 TEST(SparkplugE2E, GatewayKillNodeDownAndBrokerRestartLoseAndDuplicateNothing) {
   TempDir tmp;
@@ -603,8 +604,16 @@ TEST(SparkplugE2E, GatewayKillNodeDownAndBrokerRestartLoseAndDuplicateNothing) {
   // The will: STATE offline.
   ASSERT_TRUE(WaitFor([&] { return absl::StrContains(State(broker), "\"online\":false"); },
                       absl::Seconds(30)));
-  // Published while the gateway is down: kept by the broker.
+  // Published while the gateway is down: kept by the broker for its
+  // persistent session, across a broker restart (persistence).
   publish(*edge, 40);
+  edge->Disconnect();
+  edge.reset();
+  broker.Stop();
+  ASSERT_TRUE(broker.Start());
+  edge = std::make_unique<EdgeNode>(broker.uri(), "edge5");
+  ASSERT_TRUE(edge->Connect());
+  edge->Subscribe(T + "NCMD/edge5");
   ASSERT_TRUE(node.Start());
   gw = std::make_unique<GatewayProcess>(GatewayFlags(broker, node.address(), tmp.Sub("q")),
                                         tmp.Sub("gw2.err"));
@@ -669,7 +678,8 @@ TEST(SparkplugE2E, SimulatorHonoursStateAndResendsHistory) {
                      tmp.Sub("sim.err"), "historian-sparkplug-sim");
   const std::string tag = "us.sim.edge1.press1.Pressure";
   const int64_t now = absl::ToUnixNanos(absl::Now());  // the simulator's clock
-  ASSERT_TRUE(WaitFor([&] { return ReadTag(node.address(), tag, nullptr, now).size() >= 10; }, absl::Seconds(30)))
+  ASSERT_TRUE(WaitFor([&] { return ReadTag(node.address(), tag, nullptr, now).size() >= 10; },
+                      absl::Seconds(30)))
       << gw->err() << sim.err();
   ASSERT_EQ(gw->Terminate(absl::Seconds(30)), 0);
   ASSERT_TRUE(WaitFor([&] { return absl::StrContains(State(broker), "\"online\":false"); },
@@ -698,6 +708,48 @@ TEST(SparkplugE2E, SimulatorHonoursStateAndResendsHistory) {
   EXPECT_EQ(good, 120u);
   EXPECT_EQ(got.rbegin()->second.quality(), sp::kQualityBadNotConnected);
   std::printf("simulator: %s", sim.err().c_str());
+}
+
+// --mqtt_username / --mqtt_password_file against a broker that requires a
+// login: the right one records, a wrong one is retried and logged, never a
+// crash.
+TEST(SparkplugE2E, BrokerLogin) {
+  TempDir tmp;
+  auto r = RunCommand({"/usr/bin/mosquitto_passwd", "-b", "-c", tmp.Sub("passwd"), "gw", "s3cret"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  {
+    std::ofstream pw(tmp.Sub("gw.pw"));
+    pw << "s3cret\n";
+    std::ofstream bad(tmp.Sub("bad.pw"));
+    bad << "wrong\n";
+  }
+  MosquittoProcess broker(tmp.Sub("broker"),
+                          "allow_anonymous false\npassword_file " + tmp.Sub("passwd") + "\n");
+  ASSERT_TRUE(broker.Start());
+  NodeProcess node(tmp.Sub("data"));
+  ASSERT_TRUE(node.Start());
+  std::vector<std::string> flags = GatewayFlags(broker, node.address(), tmp.Sub("q1"));
+  flags.insert(flags.end(), {"--mqtt_username", "gw", "--mqtt_password_file", tmp.Sub("bad.pw"),
+                             "--mqtt_client_id", "bad-login"});
+  GatewayProcess refused(flags, tmp.Sub("gw1.err"));
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(refused.err(), "cannot connect"); },
+                      absl::Seconds(30)))
+      << refused.err();
+  EXPECT_TRUE(refused.running());
+  flags = GatewayFlags(broker, node.address(), tmp.Sub("q2"));
+  flags.insert(flags.end(), {"--mqtt_username", "gw", "--mqtt_password_file", tmp.Sub("gw.pw")});
+  GatewayProcess gw(flags, tmp.Sub("gw2.err"));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto s = RunCommand({"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p",
+                             std::to_string(broker.port()), "-u", "gw", "-P", "s3cret", "-t",
+                             "spBv1.0/STATE/h1", "-C", "1", "-W", "2"});
+        return absl::StrContains(s.out, "\"online\":true");
+      },
+      absl::Seconds(30)))
+      << gw.err();
+  EXPECT_EQ(gw.Terminate(absl::Seconds(30)), 0);
+  refused.Kill();
 }
 
 }  // namespace
