@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -31,6 +32,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mqtt/client.h"
+#include "tests/security/security_util.h"
 #include "tests/testutil/mosquitto_process.h"
 #include "tests/testutil/node_process.h"
 #include "tests/testutil/temp_dir.h"
@@ -750,6 +752,46 @@ TEST(SparkplugE2E, BrokerLogin) {
       << gw.err();
   EXPECT_EQ(gw.Terminate(absl::Seconds(30)), 0);
   refused.Kill();
+}
+
+// ssl:// with --mqtt_tls_ca: the gateway verifies the broker's certificate
+// (signed by a test CA made with openssl) and announces itself over TLS.
+TEST(SparkplugE2E, TlsToTheBroker) {
+  TempDir tmp;
+  const std::string pki = tmp.Sub("pki");
+  std::filesystem::create_directories(pki);
+  ASSERT_TRUE(historian::testing::MakeCa(pki, "ca") &&
+              historian::testing::MakeCert(pki, "ca", "broker"))
+      << "openssl could not make the test PKI";
+  MosquittoProcess broker(tmp.Sub("broker"), "allow_anonymous true\ncafile " + pki +
+                                                 "/ca.pem\ncertfile " + pki +
+                                                 "/broker.pem\nkeyfile " + pki + "/broker.key\n");
+  ASSERT_TRUE(broker.Start());
+  NodeProcess node(tmp.Sub("data"));
+  ASSERT_TRUE(node.Start());
+  std::vector<std::string> flags = GatewayFlags(broker, node.address(), tmp.Sub("q"));
+  flags[1] = "ssl://127.0.0.1:" + std::to_string(broker.port());
+  flags.insert(flags.end(), {"--mqtt_tls_ca", pki + "/ca.pem"});
+  GatewayProcess gw(flags, tmp.Sub("gw.err"));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto s = RunCommand({"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p",
+                             std::to_string(broker.port()), "--cafile", pki + "/ca.pem", "-t",
+                             "spBv1.0/STATE/h1", "-C", "1", "-W", "2"});
+        return absl::StrContains(s.out, "\"online\":true");
+      },
+      absl::Seconds(30)))
+      << gw.err();
+  EXPECT_EQ(gw.Terminate(absl::Seconds(30)), 0);
+  // A broker certificate from another CA is refused (and retried).
+  ASSERT_TRUE(historian::testing::MakeCa(pki, "other-ca"));
+  flags.back() = pki + "/other-ca.pem";
+  flags[7] = tmp.Sub("q2");  // --queue_dir
+  GatewayProcess refused(flags, tmp.Sub("gw2.err"));
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(refused.err(), "cannot connect"); },
+                      absl::Seconds(30)))
+      << refused.err();
+  EXPECT_TRUE(refused.running());
 }
 
 }  // namespace
