@@ -106,12 +106,13 @@ absl::Status CatalogSync::Apply(const TagInfo& info) {
     return existing.status();
   }
   if (existing->value_type() != info.type) {
+    // The recorder learns it before the line is logged (tests wait for it).
+    if (on_type_conflict_) on_type_conflict_(info.tag, existing->value_type());
     std::fprintf(stderr,
                  "historian-gateway: sparkplug: tag %s has type %s at the node, its BIRTH says %s: "
                  "the metric is refused from its next BIRTH on\n",
                  info.tag.c_str(), v1::ValueType_Name(existing->value_type()).c_str(),
                  v1::ValueType_Name(info.type).c_str());
-    if (on_type_conflict_) on_type_conflict_(info.tag, existing->value_type());
     return absl::OkStatus();
   }
   v1::Tag want = *existing;

@@ -794,5 +794,55 @@ TEST(SparkplugE2E, TlsToTheBroker) {
   EXPECT_TRUE(refused.running());
 }
 
+// A tag that exists at the node with another type: the catalog sync finds
+// it, logs it, and the metric is refused from the next BIRTH on; the node
+// refuses the samples sent before that one by one. The tag keeps its type.
+TEST(SparkplugE2E, BirthThatChangesAnExistingTagsTypeIsRefused) {
+  TempDir tmp;
+  NodeProcess node(tmp.Sub("data"));
+  ASSERT_TRUE(node.Start());
+  client::ClientOptions options;
+  options.endpoints = {node.address()};
+  auto c = client::Client::Connect(options);
+  ASSERT_TRUE(c.ok());
+  v1::CreateTagRequest create;
+  create.mutable_tag()->set_name("us.plant.edge6.Level");
+  create.mutable_tag()->set_value_type(v1::VALUE_TYPE_STRING);
+  ASSERT_TRUE((*c)->CreateTag(create).ok());
+  MosquittoProcess broker(tmp.Sub("broker"));
+  ASSERT_TRUE(broker.Start());
+  GatewayProcess gw(GatewayFlags(broker, node.address(), tmp.Sub("q")), tmp.Sub("gw.err"));
+  ASSERT_TRUE(WaitOnline(broker)) << gw.err();
+  EdgeNode edge(broker.uri(), "edge6");
+  ASSERT_TRUE(edge.Connect());
+  sp::Payload birth = Birth(0, kT0Ms, 1);
+  auto* level = birth.add_metrics();
+  level->set_name("Level");
+  level->set_alias(50);
+  level->set_datatype(sp::kDouble);
+  level->set_double_value(1.5);
+  edge.Publish("spBv1.0/plant/NBIRTH/edge6", birth, 1);
+  ASSERT_TRUE(
+      WaitFor([&] { return absl::StrContains(gw.err(), "has type VALUE_TYPE_STRING at the node"); },
+              absl::Seconds(30)))
+      << gw.err();
+  // The next BIRTH refuses the metric; the other one is recorded.
+  birth.set_timestamp(kT0Ms + 1000);
+  birth.mutable_metrics(0)->set_long_value(1);
+  edge.Publish("spBv1.0/plant/NBIRTH/edge6", birth, 1);
+  ASSERT_TRUE(WaitFor(
+      [&] { return ReadTag(node.address(), "us.plant.edge6.m0").count(Ns(kT0Ms + 1000)) == 1; },
+      absl::Seconds(30)))
+      << gw.err();
+  EXPECT_THAT(gw.err(), HasSubstr("'us.plant.edge6.Level' has another type; refused"));
+  EXPECT_TRUE(ReadTag(node.address(), "us.plant.edge6.Level").empty());
+  v1::GetTagRequest get;
+  get.set_name("us.plant.edge6.Level");
+  auto tag = (*c)->GetTag(get);
+  ASSERT_TRUE(tag.ok());
+  EXPECT_EQ(tag->value_type(), v1::VALUE_TYPE_STRING);
+  edge.Disconnect();
+}
+
 }  // namespace
 }  // namespace historian
