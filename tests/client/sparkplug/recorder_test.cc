@@ -391,5 +391,35 @@ TEST_F(RecorderTest, BadInputIsCountedAndLoggedOncePerNode) {
   EXPECT_EQ(out_.samples.size(), 4u);
 }
 
+TEST(RecorderHold, HeldMessagesAreBoundedOldestDropped) {
+  RecorderOptions o;
+  o.site = "mx";
+  o.max_held_messages = 3;
+  Recorder recorder(o);
+  RecorderOutput out;
+  for (uint64_t seq = 1; seq <= 5; ++seq) {
+    Payload d;
+    d.set_timestamp(kMs0 + seq * 1000);
+    d.set_seq(seq);
+    Add(d, "Temp", 0, kDouble)->set_double_value(static_cast<double>(seq));
+    recorder.Handle("spBv1.0/g/NDATA/n", d.SerializeAsString(), kNow, &out);
+  }
+  EXPECT_EQ(recorder.stats().held_messages, 5u);
+  EXPECT_EQ(recorder.stats().dropped_held, 2u);
+  // The BIRTH releases the 3 newest.
+  Payload b;
+  b.set_seq(0);
+  Add(b, "bdSeq", 0, kInt64)->set_long_value(0);
+  Add(b, "Temp", 1, kDouble)->set_double_value(0);
+  recorder.Handle("spBv1.0/g/NBIRTH/n", b.SerializeAsString(), kNow, &out);
+  std::vector<double> temps;
+  for (const RecordedSample& s : out.samples) {
+    if (s.tag == "mx.g.n.Temp" && s.sample.timestamp_ns() != absl::ToUnixNanos(kNow)) {
+      temps.push_back(s.sample.value().double_value());
+    }
+  }
+  EXPECT_EQ(temps, (std::vector<double>{3, 4, 5}));
+}
+
 }  // namespace
 }  // namespace historian::sparkplug
