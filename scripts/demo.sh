@@ -2,7 +2,9 @@
 # The twin-plant demo: installs dependencies, builds, then runs a US node and
 # an MX node on loopback that replicate to each other, a simulated gateway at
 # each plant streaming its telemetry to its own site (failing over to the
-# twin), and queries at each site that show both plants' data.
+# twin), and queries at each site that show both plants' data; then the MQTT
+# leg (scripts/demo-mqtt.sh): Sparkplug B edge nodes on mosquitto, recorded
+# by the gateway into US, read at MX.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
@@ -98,6 +100,8 @@ echo "JSON:  curl '$US_HTTP/api/v1/latest?glob=mx.*'"
 if command -v curl >/dev/null; then
   curl -s "$US_HTTP/api/v1/aggregate?tags=$US_TAG&start=-1m&end=%2B11m&step=5m&functions=avg,max&format=csv"
 fi
+BIN="$BIN" US="$US" MX="$MX" bash scripts/demo-mqtt.sh
+
 if [ -n "${DEMO_KEEP:-}" ]; then
   step "DEMO_KEEP is set: the nodes keep running until Ctrl-C"
   wait "${pids[0]}" || true

@@ -10,6 +10,7 @@ PKGS=(
   nlohmann-json3-dev libjs-dygraphs chromium chromium-driver python3-selenium python3-pil
   clang libclang-rt-14-dev
   openssl procps
+  mosquitto mosquitto-clients libpaho-mqtt-dev libpaho-mqttpp-dev
   tzdata
   python3-grpcio python3-protobuf python3-numpy python3-pandas python3-pytest
   python3-setuptools python3-pip

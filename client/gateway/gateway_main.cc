@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -33,6 +35,9 @@
 #include "client/gateway/input_identity.h"
 #include "client/gateway/meta_file.h"
 #include "client/plant_simulator.h"
+#include "client/sparkplug/catalog_sync.h"
+#include "client/sparkplug/mqtt_input.h"
+#include "client/sparkplug/tag_template.h"
 #include "client/time_parse.h"
 
 namespace historian::gateway {
@@ -62,6 +67,17 @@ constexpr char kUsage[] =
     "    --sim_start T       time of the first tick (default: now, at the first run\n"
     "                        with this queue; kept in DIR)\n"
     "    --fast              do not pace ticks at the wall clock\n"
+    "  --mqtt URI            Sparkplug B primary host on an MQTT broker\n"
+    "                        (tcp://host:1883 or ssl://host:8883); needs --site\n"
+    "    --site S            site for tag names (required with --mqtt)\n"
+    "    --tag_template T    default {site}.{group}.{node}.{device}.{metric}\n"
+    "    --sparkplug_group G record only this group (default: all)\n"
+    "    --sparkplug_host_id H  STATE topic id (default historian)\n"
+    "    --sparkplug_rebirth_min_interval D  (default 5s)\n"
+    "    --mqtt_client_id ID (default historian-<host_id>)\n"
+    "    --mqtt_username U, --mqtt_password_file F\n"
+    "    --mqtt_tls_ca F, --mqtt_tls_cert F, --mqtt_tls_key F\n"
+    "    --mqtt_clean_session  no persistent MQTT session\n"
     "\n"
     "Flags:\n"
     "  --server ADDR[,ADDR2] nodes in order of preference (default 127.0.0.1:7400)\n"
@@ -109,6 +125,15 @@ struct Config {
   uint64_t seed = 1;
   std::optional<int64_t> sim_start_ns;
   bool fast = false;
+  // Sparkplug B over MQTT.
+  std::string mqtt;
+  std::string mqtt_client_id, mqtt_username, mqtt_password;
+  std::string mqtt_tls_ca, mqtt_tls_cert, mqtt_tls_key;
+  bool mqtt_clean_session = false;
+  std::string sparkplug_group;
+  std::string sparkplug_host_id = "historian";
+  std::string tag_template = std::string(sparkplug::kDefaultTagTemplate);
+  absl::Duration rebirth_min_interval = absl::Seconds(5);
 };
 
 absl::StatusOr<absl::Duration> Duration(const std::string& text) {
@@ -157,6 +182,18 @@ absl::StatusOr<Config> ParseConfig(std::vector<std::string> args, bool* help) {
       {"seed", true},
       {"sim_start", true},
       {"fast", false},
+      {"mqtt", true},
+      {"mqtt_client_id", true},
+      {"mqtt_username", true},
+      {"mqtt_password_file", true},
+      {"mqtt_tls_ca", true},
+      {"mqtt_tls_cert", true},
+      {"mqtt_tls_key", true},
+      {"mqtt_clean_session", false},
+      {"sparkplug_group", true},
+      {"sparkplug_host_id", true},
+      {"sparkplug_rebirth_min_interval", true},
+      {"tag_template", true},
   };
   ASSIGN_OR_RETURN(cli::ParsedArgs parsed, cli::ParseArgs(args, specs));
   Config c;
@@ -228,6 +265,35 @@ absl::StatusOr<Config> ParseConfig(std::vector<std::string> args, bool* help) {
     c.sim_start_ns = t;
   }
   c.fast = parsed.Has("fast");
+  if (auto v = parsed.Get("mqtt")) {
+    c.mqtt = *v;
+    if (c.mqtt.rfind("tcp://", 0) != 0 && c.mqtt.rfind("ssl://", 0) != 0 &&
+        c.mqtt.rfind("mqtt://", 0) != 0 && c.mqtt.rfind("mqtts://", 0) != 0) {
+      return absl::InvalidArgumentError("--mqtt: tcp://host:port or ssl://host:port");
+    }
+    if (!parsed.Has("site")) return absl::InvalidArgumentError("--mqtt needs --site");
+    if (c.sim_tags > 0 || !c.csv.empty()) {
+      return absl::InvalidArgumentError("--mqtt excludes --csv and --simulate-tags");
+    }
+  }
+  if (auto v = parsed.Get("mqtt_client_id")) c.mqtt_client_id = *v;
+  if (auto v = parsed.Get("mqtt_username")) c.mqtt_username = *v;
+  if (auto v = parsed.Get("mqtt_password_file")) {
+    ASSIGN_OR_RETURN(std::optional<std::string> pw, client::ReadMetaFile(*v));
+    if (!pw.has_value()) return absl::NotFoundError(absl::StrCat("--mqtt_password_file: ", *v));
+    c.mqtt_password = std::string(absl::StripTrailingAsciiWhitespace(*pw));
+  }
+  if (auto v = parsed.Get("mqtt_tls_ca")) c.mqtt_tls_ca = *v;
+  if (auto v = parsed.Get("mqtt_tls_cert")) c.mqtt_tls_cert = *v;
+  if (auto v = parsed.Get("mqtt_tls_key")) c.mqtt_tls_key = *v;
+  c.mqtt_clean_session = parsed.Has("mqtt_clean_session");
+  if (auto v = parsed.Get("sparkplug_group")) c.sparkplug_group = *v;
+  if (auto v = parsed.Get("sparkplug_host_id")) c.sparkplug_host_id = *v;
+  if (auto v = parsed.Get("sparkplug_rebirth_min_interval")) {
+    ASSIGN_OR_RETURN(c.rebirth_min_interval, Duration(*v));
+  }
+  if (auto v = parsed.Get("tag_template")) c.tag_template = *v;
+  RETURN_IF_ERROR(sparkplug::TagTemplate::Parse(c.tag_template).status());
   return c;
 }
 
@@ -281,6 +347,15 @@ struct Input {
 
 absl::StatusOr<Input> OpenInput(const Config& c, int64_t sim_start_ns) {
   Input input;
+  if (!c.mqtt.empty()) {
+    // Messages cannot be read twice: never resumes.
+    input.identity = client::NamedInput(
+        absl::StrCat("mqtt ", c.mqtt,
+                     " group=", c.sparkplug_group.empty() ? "+" : c.sparkplug_group,
+                     " host_id=", c.sparkplug_host_id),
+        false);
+    return input;
+  }
   if (c.sim_tags > 0) {
     input.identity = client::NamedInput(
         absl::StrCat("simulate site=", c.site, " tags=", c.sim_tags, " rate=", c.rate,
@@ -442,6 +517,81 @@ InputResult RunSimulation(const Config& c, int64_t start_ns, Gateway& gateway, u
   return result;
 }
 
+// Recorded Sparkplug samples go into the gateway (batcher, disk queue).
+class GatewaySink : public sparkplug::SampleSink {
+ public:
+  explicit GatewaySink(Gateway& gateway) : gateway_(gateway) {}
+  absl::Status Add(absl::string_view tag, historian::v1::Sample sample) override {
+    return gateway_.Add(tag, std::move(sample), 0);
+  }
+  absl::Status Flush() override { return gateway_.Flush(); }
+
+ private:
+  Gateway& gateway_;
+};
+
+// The Sparkplug input: runs until a stop signal.
+InputResult RunMqtt(const Config& c, Gateway& gateway, Events& events,
+                    const std::function<void(std::string)>& set_status) {
+  InputResult result;
+  client::ClientOptions client_options;
+  client_options.endpoints = c.servers;
+  client_options.token = c.token;
+  client_options.tls.ca_file = c.tls_ca;
+  client_options.tls.cert_file = c.tls_cert;
+  client_options.tls.key_file = c.tls_key;
+  client_options.timeout = absl::Seconds(10);
+  absl::StatusOr<std::unique_ptr<client::Client>> catalog_client =
+      client::Client::Connect(client_options);
+  if (!catalog_client.ok()) {
+    result.status = catalog_client.status();
+    return result;
+  }
+  sparkplug::MqttInput* input_ptr = nullptr;
+  std::mutex input_mu;
+  sparkplug::CatalogSync catalog(std::move(*catalog_client),
+                                 [&](const std::string& tag, historian::v1::ValueType type) {
+                                   std::lock_guard<std::mutex> lock(input_mu);
+                                   if (input_ptr != nullptr) input_ptr->SetKnownType(tag, type);
+                                 });
+  GatewaySink sink(gateway);
+  sparkplug::MqttInputOptions o;
+  o.uri = c.mqtt;
+  o.client_id = c.mqtt_client_id;
+  o.username = c.mqtt_username;
+  o.password = c.mqtt_password;
+  o.tls_ca = c.mqtt_tls_ca;
+  o.tls_cert = c.mqtt_tls_cert;
+  o.tls_key = c.mqtt_tls_key;
+  o.clean_session = c.mqtt_clean_session;
+  o.group = c.sparkplug_group;
+  o.host_id = c.sparkplug_host_id;
+  o.recorder.site = c.site;
+  o.recorder.tag_template = *sparkplug::TagTemplate::Parse(c.tag_template);
+  o.recorder.rebirth_min_interval = c.rebirth_min_interval;
+  absl::StatusOr<std::unique_ptr<sparkplug::MqttInput>> input =
+      sparkplug::MqttInput::Start(std::move(o), &sink, &catalog);
+  if (!input.ok()) {
+    result.status = input.status();
+    return result;
+  }
+  {
+    std::lock_guard<std::mutex> lock(input_mu);
+    input_ptr = input->get();
+  }
+  while (!events.signaled()) {
+    events.Wait(absl::Milliseconds(200));
+    set_status((*input)->StatusLine());
+  }
+  (*input)->Stop();
+  set_status((*input)->StatusLine());
+  {
+    std::lock_guard<std::mutex> lock(input_mu);
+    input_ptr = nullptr;
+  }
+  return result;
+}
+
 int Main(int argc, char** argv) {
   bool help = false;
   absl::StatusOr<Config> config =
@@ -536,6 +686,15 @@ int Main(int argc, char** argv) {
                  static_cast<unsigned long long>(cursor));
   }
 
+  // The input's own status (MQTT), appended to the status line.
+  std::mutex input_status_mu;
+  std::string input_status;
+  auto status_line = [&] {
+    std::string line = gateway.StatusLine();
+    std::lock_guard<std::mutex> lock(input_status_mu);
+    if (!input_status.empty()) line += " " + input_status;
+    return line;
+  };
   // Periodic status.
   std::mutex status_mu;
   std::condition_variable status_cv;
@@ -544,14 +703,22 @@ int Main(int argc, char** argv) {
     std::unique_lock<std::mutex> lock(status_mu);
     while (!status_cv.wait_for(lock, absl::ToChronoNanoseconds(c.status_interval),
                                [&] { return status_stop; })) {
-      std::fprintf(stderr, "historian-gateway: status %s\n", gateway.StatusLine().c_str());
+      std::fprintf(stderr, "historian-gateway: status %s\n", status_line().c_str());
     }
   });
 
   InputResult input;
   std::thread input_thread([&] {
-    input = c.sim_tags > 0 ? RunSimulation(c, sim_start_ns, gateway, cursor, events)
-                           : RunCsv(source, gateway, cursor, events);
+    if (!c.mqtt.empty()) {
+      input = RunMqtt(c, gateway, events, [&](std::string line) {
+        std::lock_guard<std::mutex> lock(input_status_mu);
+        input_status = std::move(line);
+      });
+    } else if (c.sim_tags > 0) {
+      input = RunSimulation(c, sim_start_ns, gateway, cursor, events);
+    } else {
+      input = RunCsv(source, gateway, cursor, events);
+    }
     events.InputDone();
   });
 
@@ -569,6 +736,11 @@ int Main(int argc, char** argv) {
     input_thread.join();
     return finish(1);
   }
+  // The MQTT input stops (STATE offline, disconnect) before the queue is
+  // closed, so nothing it accepted is refused by a stopping gateway.
+  while (!c.mqtt.empty() && !events.input_done()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   absl::Status flushed = gateway.Flush();
   if (!flushed.ok()) {
     std::fprintf(stderr, "historian-gateway: %s\n", flushed.ToString().c_str());
@@ -584,7 +756,7 @@ int Main(int argc, char** argv) {
     status_cv.notify_all();
   }
   status_thread.join();
-  std::fprintf(stderr, "historian-gateway: final %s\n", gateway.StatusLine().c_str());
+  std::fprintf(stderr, "historian-gateway: final %s\n", status_line().c_str());
   std::fflush(stderr);
 
   if (!events.input_done()) {
