@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iterator>
@@ -63,13 +62,7 @@ bool GlobMatch(std::string_view glob, std::string_view name) {
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Store::~Store() {
-  {
-    absl::MutexLock l(&impl_->stop_mu);
-    impl_->stop = true;
-  }
-  if (impl_->sealer.joinable()) impl_->sealer.join();
-}
+Store::~Store() { impl_->sealer->Stop(); }
 
 const StoreOptions& Store::options() const { return impl_->options; }
 
@@ -95,10 +88,24 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   if (!options.now_ns) {
     options.now_ns = [] { return absl::GetCurrentTimeNanos(); };
   }
+  if (!options.logger) options.logger = LogToStderr;
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->site_tag = static_cast<uint8_t>(engine::TagIdFromName(impl->options.site) & 0xff);
   ASSIGN_OR_RETURN(impl->db, engine::RocksDb::Open(impl->options.path));
+  impl->chunk_store = std::make_unique<ChunkStore>(
+      impl->db.get(), impl->mu,
+      ChunkLimits{impl->options.chunk_max_samples,
+                  absl::ToInt64Nanoseconds(impl->options.chunk_max_duration)},
+      impl->options.logger);
+  impl->rollups = std::make_unique<Rollups>(impl->db.get(), impl->chunk_store.get());
+  impl->compactor =
+      std::make_unique<Compactor>(impl->mu, impl->seal_mu, impl->db.get(), impl->chunk_store.get(),
+                                  impl->rollups.get(), impl.get(), impl->options.now_ns);
+  impl->sealer = std::make_unique<Sealer>(
+      impl->mu, impl->seal_mu, impl->db.get(), impl->chunk_store.get(), impl->rollups.get(),
+      impl->compactor.get(), impl.get(),
+      Sealer::Options{impl->options.seal_interval, impl->options.now_ns, impl->options.logger});
   RETURN_IF_ERROR(impl->LoadState());
   RETURN_IF_ERROR(impl->LoadTombstones());
   RETURN_IF_ERROR(impl->LoadCatalog());
@@ -111,8 +118,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
     RETURN_IF_ERROR(impl->RecomputeDirtyRollups());
     RETURN_IF_ERROR(impl->RunDuePurges());  // left by a crash
   }
-  Impl* raw = impl.get();
-  impl->sealer = std::thread([raw] { raw->SealerLoop(); });
+  impl->sealer->Start();
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -163,7 +169,7 @@ absl::Status Store::Impl::LoadState() {
   uint64_t next_chunk = 1, seq = 1;
   RETURN_IF_ERROR(read_u64(engine::kNextChunkIdKey, &next_chunk));
   RETURN_IF_ERROR(read_u64(engine::kNextSeqKey, &seq));
-  next_chunk_id = next_chunk;
+  chunk_store->set_next_chunk_id(next_chunk);
   absl::MutexLock l(&mu);
   next_seq = seq;
   // Cursors of other origins and what each peer has applied of ours.
@@ -220,11 +226,11 @@ absl::Status Store::Impl::StartRestoreEpoch() {
     return absl::InternalError(
         absl::StrCat("remove ", marker.string(), " after a restore: ", ec.message()));
   }
-  std::fprintf(stderr,
-               "historiand: opened a restored backup: own log sequences %llu..%llu are skipped "
-               "so new writes never reuse numbers of writes made after the backup; run "
-               "`historian verify --peer <peer> --repair` to fetch what the backup missed\n",
-               static_cast<unsigned long long>(from), static_cast<unsigned long long>(to - 1));
+  options.logger(LogSeverity::kWarning,
+                 absl::StrCat("opened a restored backup: own log sequences ", from, "..", to - 1,
+                              " are skipped so new writes never reuse numbers of writes made "
+                              "after the backup; run `historian verify --peer <peer> --repair` "
+                              "to fetch what the backup missed"));
   return absl::OkStatus();
 }
 
@@ -237,102 +243,46 @@ absl::Status Store::Impl::LoadCatalog() {
                                        std::string_view(it->value().data(), it->value().size())));
     auto state = std::make_unique<TagState>();
     state->info = std::move(info);
-    std::string span;
-    if (db->db()
-            ->Get(rocksdb::ReadOptions(), db->state(), engine::SpanKey(state->info.id), &span)
-            .ok() &&
-        span.size() == 8) {
-      state->max_span = static_cast<int64_t>(engine::GetBigEndian64(span.data()));
-    }
+    ASSIGN_OR_RETURN(state->chunk.max_span, chunk_store->LoadSpan(state->info.id));
     max_version_seen = std::max(max_version_seen, state->info.version);
     AddTagState(std::move(state));
   }
   return FromRocks(it->status(), "load catalog");
 }
 
-std::string EncodeTimeRange(int64_t min_ts, int64_t max_ts) {
-  std::string v;
-  engine::PutBigEndian64(engine::OrderedFromSigned(min_ts), &v);
-  engine::PutBigEndian64(engine::OrderedFromSigned(max_ts), &v);
-  return v;
-}
-
-bool DecodeTimeRange(std::string_view value, int64_t* min_ts, int64_t* max_ts) {
-  if (value.size() != 16) return false;
-  *min_ts = engine::SignedFromOrdered(engine::GetBigEndian64(value.data()));
-  *max_ts = engine::SignedFromOrdered(engine::GetBigEndian64(value.data() + 8));
-  return true;
-}
-
 void Store::Impl::NoteOverlap(TagId id, int64_t min_ts, int64_t max_ts) {
   TagState* t = FindTag(id);
   if (t == nullptr) return;
-  t->overlap_min = std::min(t->overlap_min, min_ts);
-  t->overlap_max = std::max(t->overlap_max, max_ts);
-  tags_overlapping.insert(id);
+  compactor->mu().AssertHeld();  // the same mutex
+  compactor->NoteOverlap(id, &t->chunk, min_ts, max_ts);
 }
 
 absl::Status Store::Impl::LoadOverlaps() {
-  std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(rocksdb::ReadOptions(), db->state()));
-  const std::string prefix = "overlap/";
   absl::MutexLock l(&mu);
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    int64_t min_ts, max_ts;
-    if (it->key().size() != prefix.size() + 8 ||
-        !DecodeTimeRange({it->value().data(), it->value().size()}, &min_ts, &max_ts)) {
-      continue;
-    }
-    // A deleted tag's range finds no tag, or no chunks to rewrite (the pass
-    // then drops the key).
-    NoteOverlap(engine::GetBigEndian64(it->key().data() + prefix.size()), min_ts, max_ts);
-  }
-  return FromRocks(it->status(), "load overlap ranges");
+  // A deleted tag's range finds no tag, or no chunks to rewrite (the pass
+  // then drops the key).
+  return chunk_store->LoadOverlaps([&](TagId id, int64_t min_ts, int64_t max_ts) {
+    mu.AssertHeld();
+    NoteOverlap(id, min_ts, max_ts);
+  });
 }
 
 absl::Status Store::Impl::CheckSpans() {
-  rocksdb::DB* rdb = db->db();
-  std::string value;
-  rocksdb::Status s =
-      rdb->Get(rocksdb::ReadOptions(), db->state(), engine::kSpansCheckedKey, &value);
-  if (s.ok()) return absl::OkStatus();
-  if (!s.IsNotFound()) return FromRocks(s, "read node/spans_checked");
-  // Data dirs of older versions may hold chunks, written by an overlap
-  // rewrite, wider than the tag's recorded span: reads seeking from
-  // start - span would miss them. Headers only, once.
-  absl::flat_hash_map<TagId, int64_t> widest;
-  std::unique_ptr<rocksdb::Iterator> it(rdb->NewIterator(rocksdb::ReadOptions(), db->chunks()));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (it->key().size() != engine::kChunkKeySize) continue;
-    absl::StatusOr<codec::ChunkSummary> summary =
-        codec::SummarizeChunk({it->value().data(), it->value().size()});
-    if (!summary.ok()) continue;  // left for an operator, as everywhere
-    const uint64_t span = static_cast<uint64_t>(summary->max_timestamp) -
-                          static_cast<uint64_t>(summary->min_timestamp);
-    int64_t& w = widest[engine::ParseChunkKey({it->key().data(), it->key().size()}).tag];
-    w = std::max(w, static_cast<int64_t>(std::min<uint64_t>(span, kMaxTimestamp)));
-  }
-  RETURN_IF_ERROR(FromRocks(it->status(), "scan chunk spans"));
-  rocksdb::WriteBatch batch;
-  {
-    absl::MutexLock l(&mu);
-    for (const auto& [id, span] : widest) {
-      TagState* t = FindTag(id);
-      if (t == nullptr || span <= t->max_span) continue;
-      t->max_span = span;
-      std::string v;
-      engine::PutBigEndian64(static_cast<uint64_t>(span), &v);
-      batch.Put(db->state(), engine::SpanKey(id), v);
-    }
-  }
-  batch.Put(db->state(), engine::kSpansCheckedKey, "1");
-  return FromRocks(rdb->Write(rocksdb::WriteOptions(), &batch), "write chunk spans");
+  return chunk_store->CheckSpans([&](TagId id) -> ChunkState* {
+    mu.AssertHeld();  // CheckSpans calls this under chunk_store->mu(), which is mu
+    TagState* t = FindTag(id);
+    return t == nullptr ? nullptr : &t->chunk;
+  });
 }
 
 void Store::Impl::AddTagState(std::unique_ptr<TagState> state) {
   absl::MutexLock l(&catalog_mu);
   TagState* t = state.get();
   tags_by_id[t->info.id] = t;
-  if (t->info.retention_ns > 0) tags_with_retention.insert(t->info.id);
+  if (t->info.retention_ns > 0) {
+    compactor->mu().AssertHeld();  // the same mutex
+    compactor->SetRetention(t->info.id, true);
+  }
   auto it = tags_by_name.emplace(t->info.name, std::move(state)).first;
   tags_by_exact_name[it->first] = t;
 }
@@ -344,9 +294,8 @@ void Store::Impl::RemoveTagState(std::string_view name) {
   it->second->deleted = true;
   tags_by_id.erase(it->second->info.id);
   tags_in_memory.erase(it->second->info.id);
-  tags_overlapping.erase(it->second->info.id);
-  tags_merge_due.erase(it->second->info.id);
-  tags_with_retention.erase(it->second->info.id);
+  compactor->mu().AssertHeld();  // the same mutex
+  compactor->ForgetTag(it->second->info.id);
   tags_by_exact_name.erase(it->first);
   graveyard.push_back(std::move(it->second));
   tags_by_name.erase(it);
@@ -428,13 +377,11 @@ size_t Store::Impl::DropOutOfRange(codec::ChunkColumns* cols, TagId tag, const c
   const uint64_t total = samples_out_of_range.fetch_add(dropped) + dropped;
   // Logged when the total reaches a power of two: visible, never a flood.
   if ((total & (total - 1)) == 0 || dropped >= total / 2) {
-    std::fprintf(stderr,
-                 "historian: skipped %zu sample(s) of tag id %llu with timestamps outside "
-                 "[%lld, %lld] ns (%s; e.g. %lld); %llu skipped so far\n",
-                 dropped, static_cast<unsigned long long>(tag),
-                 static_cast<long long>(kMinSampleTimestamp),
-                 static_cast<long long>(kMaxSampleTimestamp), where,
-                 static_cast<long long>(example), static_cast<unsigned long long>(total));
+    options.logger(
+        LogSeverity::kWarning,
+        absl::StrCat("skipped ", dropped, " sample(s) of tag id ", tag,
+                     " with timestamps outside [", kMinSampleTimestamp, ", ", kMaxSampleTimestamp,
+                     "] ns (", where, "; e.g. ", example, "); ", total, " skipped so far"));
   }
   return dropped;
 }
@@ -721,11 +668,13 @@ StoreStats Store::Stats() const {
     }
     if (tag->head || tag->sealing) ++stats.head_tags;
   }
-  stats.chunks_sealed = impl_->chunks_sealed.load();
+  const ChunkCounters& chunks = impl_->chunk_store->counters();
+  stats.chunks_sealed = chunks.sealed.load();
   stats.log_entries_trimmed = impl_->log_trimmed.load();
-  stats.chunks_expired = impl_->chunks_expired.load();
-  stats.chunks_rewritten = impl_->chunks_rewritten.load();
-  stats.chunks_merged = impl_->chunks_merged.load();
+  stats.chunks_expired = chunks.expired.load();
+  stats.chunks_rewritten = chunks.rewritten.load();
+  stats.chunks_merged = chunks.merged.load();
+  stats.corrupt_chunks_skipped = chunks.corrupt_skipped.load();
   stats.samples_out_of_range = impl_->samples_out_of_range.load();
   stats.own_sequence = impl_->next_seq - 1;
   stats.own_log_entries = impl_->own_log.size();
@@ -735,11 +684,7 @@ StoreStats Store::Stats() const {
 }
 
 absl::Status Store::Close() {
-  {
-    absl::MutexLock l(&impl_->stop_mu);
-    impl_->stop = true;
-  }
-  if (impl_->sealer.joinable()) impl_->sealer.join();
+  impl_->sealer->Stop();
   {
     absl::MutexLock l(&impl_->mu);
     // Wait for writers in flight, then refuse new ones.
@@ -748,7 +693,8 @@ absl::Status Store::Close() {
   }
   {
     absl::MutexLock pass(&impl_->seal_mu);
-    RETURN_IF_ERROR(impl_->SealPass(/*force=*/true));
+    impl_->sealer->seal_mu().AssertHeld();  // the same mutex
+    RETURN_IF_ERROR(impl_->sealer->SealPass(/*force=*/true));
     RETURN_IF_ERROR(impl_->TrimLog());
   }
   return engine::FromRocks(impl_->db->db()->FlushWAL(/*sync=*/true), "flush WAL");
@@ -758,7 +704,8 @@ absl::Status Store::SealAll() {
   // The whole seal and trim under seal_mu: the sealer thread runs both too,
   // and TrimLog's cursors (trimmed_below) are seal_mu's.
   absl::MutexLock pass(&impl_->seal_mu);
-  RETURN_IF_ERROR(impl_->SealPass(/*force=*/true));
+  impl_->sealer->seal_mu().AssertHeld();  // the same mutex
+  RETURN_IF_ERROR(impl_->sealer->SealPass(/*force=*/true));
   return impl_->TrimLog();
 }
 

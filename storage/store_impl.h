@@ -21,24 +21,16 @@
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "storage/chunks/chunk_store.h"
 #include "storage/engine/head_columns.h"
 #include "storage/engine/rocks_db.h"
+#include "storage/maintenance/compactor.h"
+#include "storage/maintenance/maintenance_host.h"
+#include "storage/maintenance/sealer.h"
+#include "storage/rollups/rollups.h"
 #include "storage/store.h"
 
 namespace historian {
-
-// a - b, clamped at kMinTimestamp (b >= 0): where a scan for chunks that may
-// reach `a` starts, `b` being the widest chunk span.
-inline int64_t SaturatingSub(int64_t a, int64_t b) {
-  if (b > 0 && a < kMinTimestamp + b) return kMinTimestamp;
-  return a - b;
-}
-
-// [min_ts, max_ts] as stored in the state CF (rollup_dirty/, overlap/): two
-// order-preserving big-endian u64.
-std::string EncodeTimeRange(int64_t min_ts, int64_t max_ts);
-// False when `value` is not 16 bytes.
-bool DecodeTimeRange(std::string_view value, int64_t* min_ts, int64_t* max_ts);
 
 // InvalidArgument naming the first sample whose timestamp is outside
 // [kMinSampleTimestamp, kMaxSampleTimestamp].
@@ -77,17 +69,7 @@ struct TagState {
   std::unique_ptr<HeadBuffer> head;
   // Taken from head and being written as chunks; reads include it.
   std::unique_ptr<HeadBuffer> sealing;
-  int64_t max_span = 0;  // longest (max ts - min ts) of any chunk of the tag
-  // Sealed samples whose rollups are not rewritten yet: queries must not use
-  // rollups from here on (kMaxTimestamp when none).
-  int64_t rollup_dirty_min = kMaxTimestamp;
-  // Time range where chunks overlap (late data sealed over older chunks);
-  // empty when overlap_min > overlap_max. Rewritten by OverlapPass.
-  int64_t overlap_min = kMaxTimestamp;
-  int64_t overlap_max = kMinTimestamp;
-  // Chunks sealed at or after this may be merged with their neighbours
-  // (MergePass); kMaxTimestamp when none wait.
-  int64_t merge_from = kMaxTimestamp;
+  ChunkState chunk;  // storage/chunks/chunk_store.h
   bool deleted = false;
   // Samples of the last head sealed: the next head reserves as much.
   uint32_t last_head_samples = 0;
@@ -140,7 +122,9 @@ struct OwnLogEntry {
 
 inline constexpr char kRepairOrigin[] = "~repair";
 
-struct Store::Impl {
+// The glue that holds the parts while they move out of it. It is the
+// MaintenanceHost of the Sealer and Compactor.
+struct Store::Impl : public MaintenanceHost {
   StoreOptions options;
   std::unique_ptr<engine::RocksDb> db;
   uint8_t site_tag = 0;
@@ -161,14 +145,11 @@ struct Store::Impl {
   // down the ordered map costs a cache miss per level. Keys view the names
   // owned by tags_by_name.
   absl::flat_hash_map<std::string_view, TagState*> tags_by_exact_name ABSL_GUARDED_BY(mu);
-  // Tags with a head or a sealing buffer, and tags with overlapping chunks to
-  // rewrite: the sealer's passes (every second) walk these instead of every
-  // tag, so an idle catalog costs them nothing (a walk of all tags is a
-  // cache miss per tag, under mu).
+  // Tags with a head or a sealing buffer: the seal pass (every second) walks
+  // these instead of every tag, so an idle catalog costs it nothing (a walk
+  // of all tags is a cache miss per tag, under mu). The Compactor keeps the
+  // sets of its passes likewise.
   absl::flat_hash_set<TagId> tags_in_memory ABSL_GUARDED_BY(mu);
-  absl::flat_hash_set<TagId> tags_overlapping ABSL_GUARDED_BY(mu);
-  absl::flat_hash_set<TagId> tags_merge_due ABSL_GUARDED_BY(mu);
-  absl::flat_hash_set<TagId> tags_with_retention ABSL_GUARDED_BY(mu);  // retention_ns > 0
   std::vector<std::unique_ptr<TagState>> graveyard ABSL_GUARDED_BY(mu);
   // Group commit queue; the front writer is the leader.
   std::deque<PendingWrite*> writers ABSL_GUARDED_BY(mu);
@@ -217,12 +198,12 @@ struct Store::Impl {
   std::vector<engine::Tombstone> purges_due ABSL_GUARDED_BY(mu);
   bool closed ABSL_GUARDED_BY(mu) = false;
 
-  std::atomic<uint64_t> next_chunk_id{1};
-  std::atomic<uint64_t> chunks_sealed{0};
+  // Chunk keys, ids, spans, reads and the one chunk writer; the chunk
+  // counters. Made at open, after db.
+  std::unique_ptr<ChunkStore> chunk_store;
+  // Dirty markers, recompute and reads of the rollups. After chunk_store.
+  std::unique_ptr<Rollups> rollups;
   std::atomic<uint64_t> log_trimmed{0};
-  std::atomic<uint64_t> chunks_expired{0};
-  std::atomic<uint64_t> chunks_rewritten{0};
-  std::atomic<uint64_t> chunks_merged{0};         // small chunks merged into bigger ones
   std::atomic<uint64_t> samples_out_of_range{0};  // skipped by DropOutOfRange
 
   // One seal or maintenance pass at a time: the sealer thread's passes, and
@@ -234,14 +215,13 @@ struct Store::Impl {
   // Per origin: every log entry below this sequence has been deleted.
   std::map<std::string, uint64_t> trimmed_below ABSL_GUARDED_BY(seal_mu);
   uint64_t trimmed_since_compaction ABSL_GUARDED_BY(seal_mu) = 0;
-  int64_t last_retention_ns ABSL_GUARDED_BY(seal_mu) = 0;
   // Trimmed log entries between compactions of the log's trimmed range.
   static constexpr uint64_t kLogCompactionEntries = 4096;
 
-  // Sealer thread.
-  absl::Mutex stop_mu;
-  bool stop ABSL_GUARDED_BY(stop_mu) = false;
-  std::thread sealer;
+  // The background passes and the sealer thread (storage/maintenance/).
+  // Made at open; declared after the mutexes and parts they use.
+  std::unique_ptr<Compactor> compactor;
+  std::unique_ptr<Sealer> sealer;
 
   int64_t NowNs() const { return options.now_ns(); }
   // A version for a new write or catalog change: the hybrid clock, above
@@ -309,7 +289,7 @@ struct Store::Impl {
   // merge, overlap rewrite or retention pass holds the tag's chunks meanwhile
   // and writes them back after the delete.
   absl::Status SubmitTombstones(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
-  absl::Status RunDuePurges() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
+  absl::Status RunDuePurges() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // Rewrites the chunks of `tag` without the samples at or below `dead`,
   // then its rollups, and removes the purge marker.
   absl::Status PurgeTag(TagId tag, Version dead) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
@@ -327,7 +307,7 @@ struct Store::Impl {
   // from `cols` (written by an older version, or sent by one), counts them
   // in samples_out_of_range and logs them (`where` says which path). Returns
   // how many it removed.
-  size_t DropOutOfRange(codec::ChunkColumns* cols, TagId tag, const char* where);
+  size_t DropOutOfRange(codec::ChunkColumns* cols, TagId tag, const char* where) override;
   void DropOutOfRange(std::vector<engine::SeriesData>* series, const char* where);
   absl::Status LoadClient(const std::string& client_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
@@ -383,60 +363,28 @@ struct Store::Impl {
   // Submits one own catalog change.
   absl::Status SubmitCatalog(engine::LogEntry entry);
 
-  // Sealing: `force` seals every non-empty head; then trims the log.
-  absl::Status SealPass(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
-  absl::Status SealTag(TagId id, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu)
-      ABSL_LOCKS_EXCLUDED(mu);
-  absl::Status TrimLog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
-  absl::Status RetentionPass() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
-  absl::Status OverlapPass() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
-  // Rewrites the chunks of `id` that meet [lo, hi] (widened to every chunk
-  // they overlap) into non-overlapping ones, and drops the overlap/ key.
-  absl::Status RewriteOverlaps(TagId id, int64_t lo, int64_t hi)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
-  // Raises the tag's widest chunk span to `span`: in memory now, durably with
-  // `batch` (which must be written before readers can meet the wider chunk).
-  void WidenSpan(TagId id, int64_t span, rocksdb::WriteBatch* batch) ABSL_LOCKS_EXCLUDED(mu);
-  // Merges runs of a tag's adjacent small chunks (seals of 1,024 samples or
-  // of --head_max_age) into one chunk of at most --chunk_max_duration and
-  // kMergedChunkMaxSamples: fewer keys, headers and index entries per sample,
-  // as the merges of an LSM tree. Only chunks that ended over
-  // --chunk_max_duration ago, unless `force` (Admin.Compact: every tag, every
-  // chunk). Run by the sealer thread (seal_mu).
-  absl::Status MergePass(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
-  absl::Status MergeTagChunks(TagId id, ValueType type, int64_t from, int64_t cutoff,
-                              int64_t* next_from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
+  absl::Status TrimLog() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // Own entries at or below this sequence may be trimmed (peers' acks and
   // retention limits).
   uint64_t OwnTrimLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  void SealerLoop();
+
+  // --- MaintenanceHost (store_seal.cc) ---
+  ChunkState* FindChunkState(TagId id, TagFacts* facts) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void ForEachTag(absl::FunctionRef<void(TagId, ValueType)> fn) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void ForgetLatest(TagId id) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void HeadsDue(bool force, int64_t now, std::vector<TagId>* due) override;
+  ChunkState* BeginSeal(TagId id, codec::ChunkColumns* samples,
+                        rocksdb::WriteBatch* batch) override;
+  void EndSeal(TagId id, bool sealed, int64_t now) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // Rewrites the rollups of `tag` (engine::kRollupWidths: hour buckets) for
   // every bucket that meets [min_ts, max_ts], from sealed chunks, and clears
   // the dirty marker.
-  absl::Status RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts)
+  absl::Status RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   // At open: markers left by a crash.
   absl::Status RecomputeDirtyRollups() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
-  // Samples of `tag` in [start, end) from chunks only (no head), merged.
-  absl::Status ReadSealed(TagId tag, int64_t start, int64_t end, int64_t max_span,
-                          codec::ChunkColumns* out) const;
-
-  // An iterator over the chunks of `tag` that may hold samples in
-  // [start, end): a chunk overlapping it has its min ts in
-  // [start - max_span, end). Seek it to `lower`.
-  struct ChunkRange {
-    ChunkRange(const Impl& impl, TagId tag, int64_t start, int64_t end, int64_t max_span);
-    std::string lower, upper;
-    rocksdb::Slice upper_slice;  // the iterator's bound: views `upper`
-    std::unique_ptr<rocksdb::Iterator> it;
-  };
-  // The clipped samples of the chunks meeting [start, end), in key order, and
-  // their chunk ids. With max_samples != 0 it may stop once the parts hold at
-  // least max_samples distinct timestamps before any later chunk's start.
-  absl::Status ReadChunks(TagId tag, int64_t start, int64_t end, int64_t max_span,
-                          size_t max_samples, std::vector<codec::ChunkColumns>* parts,
-                          std::vector<uint64_t>* chunk_ids) const;
   // Copies the unsealed samples of `tag` in [start, end) (sealing buffer and
   // head, both reset to the tag's type) and the tag's widest chunk span.
   // Takes mu. Errors: NotFound for an unknown tag.

@@ -205,7 +205,11 @@ absl::Status Store::Impl::PurgeTag(TagId id, Version dead) {
       if (it->key().size() != engine::kChunkKeySize) continue;
       const engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
       // A corrupt chunk is left for an operator to see (reads report it).
-      if (!codec::DecodeChunk({it->value().data(), it->value().size()}, &cols).ok()) continue;
+      if (absl::Status st = codec::DecodeChunk({it->value().data(), it->value().size()}, &cols);
+          !st.ok()) {
+        chunk_store->SkipCorrupt(id, {it->key().data(), it->key().size()}, st, "purge");
+        continue;
+      }
       if (std::none_of(cols.versions.begin(), cols.versions.end(),
                        [&](Version v) { return v <= dead; })) {
         continue;
@@ -228,12 +232,11 @@ absl::Status Store::Impl::PurgeTag(TagId id, Version dead) {
   if (min_ts <= max_ts) {
     // Rollups of the purged range are stale until rewritten below; a crash
     // in between leaves the marker for Open.
-    std::string dirty;
-    engine::PutBigEndian64(engine::OrderedFromSigned(min_ts), &dirty);
-    engine::PutBigEndian64(engine::OrderedFromSigned(max_ts), &dirty);
-    batch.Put(db->state(), engine::RollupDirtyKey(id), dirty);
+    rollups->MarkDirty(id, min_ts, max_ts, &batch);
     absl::MutexLock l(&mu);
-    if (TagState* t = FindTag(id)) t->rollup_dirty_min = std::min(t->rollup_dirty_min, min_ts);
+    if (TagState* t = FindTag(id)) {
+      t->chunk.rollup_dirty_min = std::min(t->chunk.rollup_dirty_min, min_ts);
+    }
   }
   RETURN_IF_ERROR(
       engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch), "purge deleted samples"));

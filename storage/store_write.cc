@@ -321,11 +321,8 @@ void Store::Impl::ApplyCatalog(const PendingWrite& w) {
     if (TagState* existing = FindTagByName(info.name)) {
       absl::MutexLock l(&catalog_mu);
       existing->info = info;
-      if (info.retention_ns > 0) {
-        tags_with_retention.insert(info.id);
-      } else {
-        tags_with_retention.erase(info.id);
-      }
+      compactor->mu().AssertHeld();  // the same mutex
+      compactor->SetRetention(info.id, info.retention_ns > 0);
       continue;
     }
     auto state = std::make_unique<TagState>();
