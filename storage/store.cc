@@ -17,6 +17,7 @@
 #include "storage/engine/column_families.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
+#include "storage/engine/version.h"
 #include "storage/store_impl.h"
 
 namespace historian {
@@ -97,8 +98,17 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   }
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
-  impl->site_tag = static_cast<uint8_t>(engine::TagIdFromName(impl->options.site) & 0xff);
   ASSIGN_OR_RETURN(impl->db, engine::RocksDb::Open(impl->options.path));
+  CommitLogOptions log_options;
+  log_options.site = impl->options.site;
+  log_options.site_tag = static_cast<uint8_t>(engine::TagIdFromName(impl->options.site) & 0xff);
+  log_options.sync_writes = impl->options.sync_writes;
+  log_options.client_dedupe_window = impl->options.client_dedupe_window;
+  log_options.now_ns = impl->options.now_ns;
+  impl->commit_log =
+      std::make_unique<CommitLog>(impl->mu, impl->db.get(), std::move(log_options), impl.get());
+  impl->log_trimmer =
+      std::make_unique<LogTrimmer>(impl->seal_mu, impl->db.get(), impl->options.sync_writes);
   RETURN_IF_ERROR(impl->LoadState());
   RETURN_IF_ERROR(impl->LoadTombstones());
   RETURN_IF_ERROR(impl->LoadCatalog());
@@ -160,60 +170,30 @@ absl::Status Store::Impl::LoadState() {
     *out = engine::GetBigEndian64(v.data());
     return absl::OkStatus();
   };
-  uint64_t next_chunk = 1, seq = 1;
+  uint64_t next_chunk = 1;
   RETURN_IF_ERROR(read_u64(engine::kNextChunkIdKey, &next_chunk));
-  RETURN_IF_ERROR(read_u64(engine::kNextSeqKey, &seq));
   next_chunk_id = next_chunk;
+  // The next own sequence, cursors of other origins, restore holes.
+  RETURN_IF_ERROR(commit_log->Load());
   absl::MutexLock l(&mu);
-  next_seq = seq;
-  // Cursors of other origins and what each peer has applied of ours.
+  // What each peer has applied of ours.
   std::unique_ptr<rocksdb::Iterator> it(rdb->NewIterator(rocksdb::ReadOptions(), db->state()));
-  for (const char* prefix : {"cursor/", "peer_acked/"}) {
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (it->value().size() != 8) continue;
-      std::string name = it->key().ToString().substr(std::strlen(prefix));
-      uint64_t v = engine::GetBigEndian64(it->value().data());
-      if (prefix[0] == 'c') {
-        applied_seq[name] = v;
-      } else {
-        peer_acked[name] = v;
-      }
-    }
+  const char* prefix = "peer_acked/";
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->value().size() != 8) continue;
+    peer_acked[it->key().ToString().substr(std::strlen(prefix))] =
+        engine::GetBigEndian64(it->value().data());
   }
-  RETURN_IF_ERROR(engine::FromRocks(it->status(), "load cursors"));
-  s = rdb->Get(rocksdb::ReadOptions(), db->state(), engine::kSeqHolesKey, &value);
-  if (s.ok()) {
-    if (value.size() % 16 != 0) return absl::DataLossError("state node/seq_holes: bad size");
-    for (size_t i = 0; i < value.size(); i += 16) {
-      seq_holes[engine::GetBigEndian64(value.data() + i)] =
-          engine::GetBigEndian64(value.data() + i + 8);
-    }
-  } else if (!s.IsNotFound()) {
-    return FromRocks(s, "read node/seq_holes");
-  }
-  return absl::OkStatus();
+  return engine::FromRocks(it->status(), "load cursors");
 }
 
 absl::Status Store::Impl::StartRestoreEpoch() {
   const std::filesystem::path marker = std::filesystem::path(options.path) / kRestoreMarkerFile;
   std::error_code ec;
   if (!std::filesystem::exists(marker, ec)) return absl::OkStatus();
-  absl::MutexLock l(&mu);
-  const uint64_t from = next_seq, to = next_seq + kRestoreSequenceGap;
-  seq_holes[from] = to;
-  std::string holes, next;
-  for (const auto& [start, end] : seq_holes) {
-    engine::PutBigEndian64(start, &holes);
-    engine::PutBigEndian64(end, &holes);
-  }
-  engine::PutBigEndian64(to, &next);
-  rocksdb::WriteBatch batch;
-  batch.Put(db->state(), engine::kSeqHolesKey, holes);
-  batch.Put(db->state(), engine::kNextSeqKey, next);
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  RETURN_IF_ERROR(FromRocks(db->db()->Write(wo, &batch), "start restore epoch"));
-  next_seq = to;
+  absl::MutexLock l(&commit_log->mu());
+  uint64_t from = 0, to = 0;
+  RETURN_IF_ERROR(commit_log->SkipSequences(kRestoreSequenceGap, &from, &to));
   // A crash before the removal only skips another gap at the next open.
   std::filesystem::remove(marker, ec);
   if (ec) {
@@ -358,6 +338,7 @@ absl::Status Store::Impl::ReplayLog() {
   std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(rocksdb::ReadOptions(), db->log()));
   absl::flat_hash_map<std::string, uint64_t> sealed_cache;
   absl::MutexLock l(&mu);
+  commit_log->mu().AssertHeld();  // the same mutex
   engine::LogEntry entry;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     std::string_view origin_view;
@@ -389,14 +370,13 @@ absl::Status Store::Impl::ReplayLog() {
     }
     entry.series = std::move(keep);
     ApplyToHead(origin, seq, entry);
+    commit_log->NoteReplayed(origin, seq, entry.version);
     if (origin == options.site) {
-      next_seq = std::max(next_seq, seq + 1);
       own_cum_samples += entry_samples;
-      own_log.push_back({seq, static_cast<int64_t>(entry.version >> 8), it->value().size(),
-                         entry_samples, own_cum_samples});
+      own_log.push_back({seq, static_cast<int64_t>(engine::VersionSeconds(entry.version)),
+                         it->value().size(), entry_samples, own_cum_samples});
       own_log_bytes += it->value().size();
     }
-    last_version_seconds = std::max(last_version_seconds, entry.version >> 8);
   }
   return FromRocks(it->status(), "replay log");
 }
@@ -446,7 +426,8 @@ void Store::Impl::DropOutOfRange(std::vector<engine::SeriesData>* series, const 
 void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
                               const engine::LogEntry& entry) {
   int64_t now = NowNs();
-  const std::string* origin_name = InternOrigin(origin);
+  commit_log->mu().AssertHeld();  // the same mutex
+  const std::string* origin_name = commit_log->InternOrigin(origin);
   max_version_seen = std::max(max_version_seen, entry.version);
   codec::ChunkColumns in_range, kept;
   for (const auto& series : entry.series) {
@@ -498,20 +479,13 @@ void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
       }
     }
   }
-  uint64_t& applied = applied_seq[origin];
-  applied = std::max(applied, seq);
+  // (The commit log moves the origin's applied sequence.)
 }
 
 Version Store::Impl::NextVersion() {
-  // Hybrid logical clock in seconds: never goes back, even if the wall clock
-  // does, and never behind a version this node has seen from a peer.
-  uint64_t wall = static_cast<uint64_t>(std::max<int64_t>(NowNs(), 0) / 1000000000);
-  last_version_seconds = std::max(last_version_seconds, wall);
+  commit_log->mu().AssertHeld();  // the same mutex
   // Above every tombstone seen, also one stamped this second.
-  if (((last_version_seconds << 8) | site_tag) <= version_floor) {
-    last_version_seconds = (version_floor >> 8) + 1;
-  }
-  const Version v = (last_version_seconds << 8) | site_tag;
+  const Version v = commit_log->NextVersion(version_floor);
   max_version_seen = std::max(max_version_seen, v);
   return v;
 }
@@ -727,7 +701,7 @@ StoreStats Store::Stats() const {
   stats.chunks_rewritten = impl_->chunks_rewritten.load();
   stats.chunks_merged = impl_->chunks_merged.load();
   stats.samples_out_of_range = impl_->samples_out_of_range.load();
-  stats.own_sequence = impl_->next_seq - 1;
+  stats.own_sequence = impl_->NextSeq() - 1;
   stats.own_log_entries = impl_->own_log.size();
   stats.own_log_bytes = impl_->own_log_bytes;
   stats.catalog_conflicts = impl_->catalog_conflicts;
@@ -743,7 +717,8 @@ absl::Status Store::Close() {
   {
     absl::MutexLock l(&impl_->mu);
     // Wait for writers in flight, then refuse new ones.
-    impl_->DrainWriters();
+    impl_->commit_log->mu().AssertHeld();  // the same mutex
+    impl_->commit_log->DrainWriters();
     impl_->closed = true;
   }
   {

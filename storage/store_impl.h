@@ -21,6 +21,9 @@
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "storage/commit_log/commit_log.h"
+#include "storage/commit_log/log_trimmer.h"
+#include "storage/commit_log/pending_write.h"
 #include "storage/engine/head_columns.h"
 #include "storage/engine/rocks_db.h"
 #include "storage/store.h"
@@ -109,26 +112,6 @@ struct TagState {
   std::unique_ptr<DeadbandState> deadband;
 };
 
-// A write waiting in the group-commit queue: an own write (data or catalog
-// change; the leader assigns the sequence), or an entry of another origin
-// (a peer's write, or a repair) with its sequence given.
-struct PendingWrite {
-  std::string origin;
-  uint64_t seq = 0;         // given for other origins; assigned for own
-  bool assign_seq = false;  // own writes and repairs
-  std::string client_id;
-  uint64_t batch_seq = 0;
-  engine::LogEntry entry;
-  std::string encoded;  // entry bytes, encoded by the writer
-  // False while the writer encodes outside the lock after queueing; the
-  // leader takes only ready writers from the queue front.
-  bool ready = true;
-  uint64_t accepted = 0;
-  bool done = false;
-  bool skipped = false;  // already applied (a replayed replication entry)
-  absl::Status status;
-};
-
 // An own log entry still in the log, for shipping, lag and retention.
 struct OwnLogEntry {
   uint64_t seq;
@@ -138,12 +121,16 @@ struct OwnLogEntry {
   uint64_t cum_samples;  // samples in own entries up to and including this one
 };
 
-inline constexpr char kRepairOrigin[] = "~repair";
-
-struct Store::Impl {
+// The store's glue: holds the parts and implements the steps of a group
+// commit that are not the log's (GroupApplier).
+struct Store::Impl : public GroupApplier {
   StoreOptions options;
   std::unique_ptr<engine::RocksDb> db;
-  uint8_t site_tag = 0;
+  // The log side: group commit, sequences, hybrid clock, dedupe window.
+  // Guarded by mu (commit_log->mu() is mu). Made at Open, after db.
+  std::unique_ptr<CommitLog> commit_log;
+  // Deletes log entries; guarded by seal_mu. Made at Open, after db.
+  std::unique_ptr<LogTrimmer> log_trimmer;
 
   mutable absl::Mutex mu;
   // Catalog and heads. Tag states are never freed while the store is open
@@ -170,27 +157,9 @@ struct Store::Impl {
   absl::flat_hash_set<TagId> tags_merge_due ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<TagId> tags_with_retention ABSL_GUARDED_BY(mu);  // retention_ns > 0
   std::vector<std::unique_ptr<TagState>> graveyard ABSL_GUARDED_BY(mu);
-  // Group commit queue; the front writer is the leader.
-  std::deque<PendingWrite*> writers ABSL_GUARDED_BY(mu);
   // Signalled when `creating` changes. (The write path waits on conditions
   // of mu instead.)
   absl::CondVar writers_cv;
-  uint64_t next_seq ABSL_GUARDED_BY(mu) = 1;
-  // Own sequences skipped when a backup was restored: start -> end
-  // (exclusive). Peers may hold entries of these numbers from before the
-  // restore; new writes never reuse them.
-  std::map<uint64_t, uint64_t> seq_holes ABSL_GUARDED_BY(mu);
-  // Origin site names, interned for OriginSeqRange (never erased).
-  std::set<std::string, std::less<>> origins ABSL_GUARDED_BY(mu);
-  const std::string* InternOrigin(const std::string& origin) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return &*origins.insert(origin).first;
-  }
-  // Highest sequence per origin applied to the heads (in order).
-  std::map<std::string, uint64_t> applied_seq ABSL_GUARDED_BY(mu);
-  // Per client: batch sequence -> accepted count, for the dedupe window.
-  absl::flat_hash_map<std::string, std::map<uint64_t, uint64_t>> client_batches ABSL_GUARDED_BY(mu);
-  absl::flat_hash_set<std::string> clients_loaded ABSL_GUARDED_BY(mu);
-  absl::flat_hash_set<std::pair<std::string, uint64_t>> in_flight ABSL_GUARDED_BY(mu);
   // Tag names whose creation is queued.
   absl::flat_hash_set<std::string> creating ABSL_GUARDED_BY(mu);
   // Own entries still in the log, oldest first, and their total size.
@@ -200,7 +169,6 @@ struct Store::Impl {
   // Per configured peer: highest own sequence it has applied durably.
   std::map<std::string, uint64_t> peer_acked ABSL_GUARDED_BY(mu);
   uint64_t catalog_conflicts ABSL_GUARDED_BY(mu) = 0;
-  uint64_t last_version_seconds ABSL_GUARDED_BY(mu) = 0;
   // --- Tombstones (storage/store_tombstone.cc, docs/consistency.md) ---
   // Deleted tag incarnations: tag id -> highest tombstone version. Loaded at
   // open and never trimmed; every apply path drops samples at or below it.
@@ -231,12 +199,7 @@ struct Store::Impl {
   // take mu for short looks at the catalog and heads). See docs/storage.md,
   // "Threads and locks".
   absl::Mutex seal_mu ABSL_ACQUIRED_BEFORE(mu);
-  // Per origin: every log entry below this sequence has been deleted.
-  std::map<std::string, uint64_t> trimmed_below ABSL_GUARDED_BY(seal_mu);
-  uint64_t trimmed_since_compaction ABSL_GUARDED_BY(seal_mu) = 0;
   int64_t last_retention_ns ABSL_GUARDED_BY(seal_mu) = 0;
-  // Trimmed log entries between compactions of the log's trimmed range.
-  static constexpr uint64_t kLogCompactionEntries = 4096;
 
   // Sealer thread.
   absl::Mutex stop_mu;
@@ -244,6 +207,11 @@ struct Store::Impl {
   std::thread sealer;
 
   int64_t NowNs() const { return options.now_ns(); }
+  // The next own sequence (commit_log's, read under the name mu).
+  uint64_t NextSeq() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    commit_log->mu().AssertHeld();  // the same mutex
+    return commit_log->next_seq();
+  }
   // A version for a new write or catalog change: the hybrid clock, above
   // version_floor.
   Version NextVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -329,52 +297,17 @@ struct Store::Impl {
   // how many it removed.
   size_t DropOutOfRange(codec::ChunkColumns* cols, TagId tag, const char* where);
   void DropOutOfRange(std::vector<engine::SeriesData>* series, const char* where);
-  absl::Status LoadClient(const std::string& client_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
-  // Group commit: queues `w` and returns once it is durable and applied.
-  // The front writer (leader) writes the whole queue as one WriteBatch.
-  void Submit(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Waits until `w` is done; leads groups from the queue front meanwhile
-  // whenever no other writer is leading.
-  void AwaitWrite(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // GroupApplier, called by commit_log with mu held: PrepareCatalog; and
+  // ApplyCatalog, ApplyToHead and the own-log index.
+  void PrepareGroupEntry(PendingWrite* w, rocksdb::WriteBatch* batch) override;
+  void ApplyGroupEntry(const PendingWrite& w, int64_t now_s) override;
   // Checks dedupe, stamps the version, encodes and queues `w`. Returns a
   // result when the batch is done already (a retry) or refused.
   std::optional<absl::StatusOr<WriteResult>> Enqueue(PendingWrite* w);
   absl::StatusOr<WriteResult> Complete(PendingWrite* w);
-  // Pipelined group commit, three stages: one leader at a time builds a
-  // group's batch (`leading`, under mu); groups write in build order (under
-  // write_mu, not mu); groups apply to memory in build order (under mu). So
-  // one group's write overlaps the previous group's apply.
-  bool leading ABSL_GUARDED_BY(mu) = false;
-  uint64_t build_ticket ABSL_GUARDED_BY(mu) = 0;    // groups built
-  uint64_t applied_ticket ABSL_GUARDED_BY(mu) = 0;  // groups applied (or failed)
-  size_t groups_in_flight ABSL_GUARDED_BY(mu) = 0;  // taken from the queue, not done
-  // A leader may build a group now, without waiting for the previous
-  // group's write (bench/README.md: waiting gained nothing).
-  bool CanLead() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return !leading && !writers.empty() && writers.front()->ready;
-  }
-  // Numbers taken by built groups that may not be applied yet (next_seq and
-  // applied_seq move at apply): the next group continues after them.
-  uint64_t reserved_seq ABSL_GUARDED_BY(mu) = 0;
-  std::map<std::string, uint64_t> reserved_cursor ABSL_GUARDED_BY(mu);
-  // Lock order: mu before write_mu.
-  absl::Mutex write_mu ABSL_ACQUIRED_AFTER(mu);
-  uint64_t written_ticket ABSL_GUARDED_BY(write_mu) = 0;  // groups written (or failed)
-  // The numbers of the groups written successfully; a failed write resets
-  // the reserved numbers to these and bumps failure_epoch, which fails the
-  // groups built on the failed group's numbers before they write.
-  uint64_t durable_seq ABSL_GUARDED_BY(write_mu) = 0;
-  std::map<std::string, uint64_t> durable_cursor ABSL_GUARDED_BY(write_mu);
-  uint64_t failure_epoch ABSL_GUARDED_BY(write_mu) = 0;
-  // Writes every queued write (leading where needed) until the queue is empty
-  // and every group is applied.
-  void DrainWriters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  template <typename Finished>
-  void LeadUntil(Finished finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Applies the tags' deadbands to `series` in place.
   void ApplyDeadbands(std::vector<engine::SeriesData>* series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  void LeadGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Catalog changes of `entry` into `batch` (and, after the write, into
   // memory by ApplyCatalog). Decides conflicts last-writer-wins by version.
   void PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch)

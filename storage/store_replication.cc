@@ -8,28 +8,19 @@
 #include "api/core/status_macros.h"
 #include "rocksdb/write_batch.h"
 #include "storage/engine/key_format.h"
+#include "storage/engine/version.h"
 #include "storage/store_impl.h"
 
 namespace historian {
 
 uint64_t Store::AppliedSequence(const std::string& origin) const {
-  absl::MutexLock l(&impl_->mu);
-  auto it = impl_->applied_seq.find(origin);
-  return it == impl_->applied_seq.end() ? 0 : it->second;
+  absl::MutexLock l(&impl_->commit_log->mu());
+  return impl_->commit_log->AppliedSequence(origin);
 }
 
 absl::Status Store::AdvanceCursor(const std::string& origin, uint64_t seq) {
-  absl::MutexLock l(&impl_->mu);
-  uint64_t& applied = impl_->applied_seq[origin];
-  if (seq <= applied) return absl::OkStatus();
-  std::string v;
-  engine::PutBigEndian64(seq, &v);
-  rocksdb::WriteOptions wo;
-  wo.sync = impl_->options.sync_writes;
-  RETURN_IF_ERROR(engine::FromRocks(
-      impl_->db->db()->Put(wo, impl_->db->state(), engine::CursorKey(origin), v), "move cursor"));
-  applied = seq;
-  return absl::OkStatus();
+  absl::MutexLock l(&impl_->commit_log->mu());
+  return impl_->commit_log->AdvanceCursor(origin, seq);
 }
 
 absl::Status Store::ReadOwnLog(uint64_t from_seq, size_t max_bytes, OwnLogBatch* out) const {
@@ -37,9 +28,11 @@ absl::Status Store::ReadOwnLog(uint64_t from_seq, size_t max_bytes, OwnLogBatch*
   out->gap = false;
   {
     absl::MutexLock l(&impl_->mu);
-    out->head_seq = impl_->next_seq - 1;
-    out->first_available = impl_->own_log.empty() ? impl_->next_seq : impl_->own_log.front().seq;
-    if (!impl_->own_log.empty()) out->head_time_ns = impl_->own_log.back().time_s * 1000000000;
+    const uint64_t next_seq = impl_->NextSeq();
+    out->head_seq = next_seq - 1;
+    out->first_available = impl_->own_log.empty() ? next_seq : impl_->own_log.front().seq;
+    if (!impl_->own_log.empty())
+      out->head_time_ns = impl_->own_log.back().time_s * engine::kNanosPerSecond;
     if (from_seq < out->first_available && from_seq <= out->head_seq) {
       out->gap = true;
       return absl::OkStatus();
@@ -47,8 +40,8 @@ absl::Status Store::ReadOwnLog(uint64_t from_seq, size_t max_bytes, OwnLogBatch*
   }
   std::map<uint64_t, uint64_t> holes;
   {
-    absl::MutexLock l(&impl_->mu);
-    holes = impl_->seq_holes;
+    absl::MutexLock l(&impl_->commit_log->mu());
+    holes = impl_->commit_log->seq_holes();
   }
   // True when every sequence in [from, to) lies in a skipped range.
   auto skipped = [&](uint64_t from, uint64_t to) {
@@ -103,17 +96,15 @@ absl::Status Store::ReadOwnLog(uint64_t from_seq, size_t max_bytes, OwnLogBatch*
 bool Store::WaitForOwnEntry(uint64_t seq, absl::Duration timeout) const {
   absl::MutexLock l(&impl_->mu);
   auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl_->mu) {
-    return impl_->next_seq - 1 > seq || impl_->closed;
+    return impl_->NextSeq() - 1 > seq || impl_->closed;
   };
   impl_->mu.AwaitWithTimeout(absl::Condition(&ready), timeout);
-  return impl_->next_seq - 1 > seq;
+  return impl_->NextSeq() - 1 > seq;
 }
 
 uint64_t Store::OwnHeadSequence() const {
-  absl::MutexLock l(&impl_->mu);
-  // Entries are shipped once durable, before they are applied (next_seq).
-  absl::MutexLock w(&impl_->write_mu);
-  return std::max(impl_->next_seq, impl_->durable_seq) - 1;
+  absl::MutexLock l(&impl_->commit_log->mu());
+  return impl_->commit_log->OwnHeadSequence();
 }
 
 void Store::SetPeerAcked(const std::string& site, uint64_t seq) {
@@ -140,7 +131,7 @@ uint64_t Store::Impl::OwnTrimLimit() {
   // ...unless the log is over its size or age limit: then that peer will
   // catch up by range sync.
   const int64_t oldest_allowed =
-      NowNs() / 1000000000 - absl::ToInt64Seconds(options.log_retention_age);
+      NowNs() / engine::kNanosPerSecond - absl::ToInt64Seconds(options.log_retention_age);
   uint64_t bytes = own_log_bytes;
   for (const OwnLogEntry& e : own_log) {
     if (bytes <= options.log_retention_bytes && e.time_s >= oldest_allowed) break;

@@ -32,9 +32,8 @@ std::string TagKeysEnd(TagId tag) { return U64(tag) + std::string(17, '\xff'); }
 }  // namespace
 
 Version Store::Impl::TombstoneVersion() {
-  const uint64_t wall = static_cast<uint64_t>(std::max<int64_t>(NowNs(), 0) / 1000000000);
-  last_version_seconds = std::max(last_version_seconds, wall);
-  return std::max((last_version_seconds << 8) | site_tag, max_version_seen);
+  commit_log->mu().AssertHeld();  // the same mutex
+  return std::max(commit_log->ClockVersion(), max_version_seen);
 }
 
 absl::Status Store::Impl::LoadTombstones() {
@@ -120,7 +119,8 @@ void Store::Impl::PrepareTombstones(PendingWrite* w, rocksdb::WriteBatch* batch)
     batch->Delete(db->state(), engine::PurgeKey(t.tag));
     // The log replay skips entries at or below these (the tombstone filters
     // them too; this also keeps them out of the new tag's head).
-    for (const auto& [origin, seq] : applied_seq) {
+    commit_log->mu().AssertHeld();  // the same mutex
+    for (const auto& [origin, seq] : commit_log->applied_seqs()) {
       batch->Put(db->state(), engine::SealedSeqKey(t.tag, origin), U64(seq));
     }
   }
@@ -165,7 +165,8 @@ absl::Status Store::Impl::SubmitTombstones(PendingWrite* w) {
   {
     absl::MutexLock l(&mu);
     if (closed) return absl::FailedPreconditionError("store is closed");
-    Submit(w);
+    commit_log->mu().AssertHeld();  // the same mutex
+    commit_log->Submit(w);
   }
   RETURN_IF_ERROR(w->status);
   return RunDuePurges();
