@@ -109,13 +109,22 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
       std::make_unique<CommitLog>(impl->mu, impl->db.get(), std::move(log_options), impl.get());
   impl->log_trimmer =
       std::make_unique<LogTrimmer>(impl->seal_mu, impl->db.get(), impl->options.sync_writes);
+  OwnLogOptions own_options;
+  own_options.path = impl->options.path;
+  own_options.site = impl->options.site;
+  own_options.peers = impl->options.peers;
+  own_options.log_retention_bytes = impl->options.log_retention_bytes;
+  own_options.log_retention_age = impl->options.log_retention_age;
+  own_options.now_ns = impl->options.now_ns;
+  impl->own_log = std::make_unique<OwnLog>(impl->mu, impl->db.get(), std::move(own_options),
+                                           impl->commit_log.get());
   RETURN_IF_ERROR(impl->LoadState());
   RETURN_IF_ERROR(impl->LoadTombstones());
   RETURN_IF_ERROR(impl->LoadCatalog());
   RETURN_IF_ERROR(impl->LoadOverlaps());
   RETURN_IF_ERROR(impl->CheckSpans());
   RETURN_IF_ERROR(impl->ReplayLog());
-  RETURN_IF_ERROR(impl->StartRestoreEpoch());
+  RETURN_IF_ERROR(impl->own_log->StartRestoreEpoch());
   {
     absl::MutexLock pass(&impl->seal_mu);
     RETURN_IF_ERROR(impl->RecomputeDirtyRollups());
@@ -175,37 +184,8 @@ absl::Status Store::Impl::LoadState() {
   next_chunk_id = next_chunk;
   // The next own sequence, cursors of other origins, restore holes.
   RETURN_IF_ERROR(commit_log->Load());
-  absl::MutexLock l(&mu);
   // What each peer has applied of ours.
-  std::unique_ptr<rocksdb::Iterator> it(rdb->NewIterator(rocksdb::ReadOptions(), db->state()));
-  const char* prefix = "peer_acked/";
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->value().size() != 8) continue;
-    peer_acked[it->key().ToString().substr(std::strlen(prefix))] =
-        engine::GetBigEndian64(it->value().data());
-  }
-  return engine::FromRocks(it->status(), "load cursors");
-}
-
-absl::Status Store::Impl::StartRestoreEpoch() {
-  const std::filesystem::path marker = std::filesystem::path(options.path) / kRestoreMarkerFile;
-  std::error_code ec;
-  if (!std::filesystem::exists(marker, ec)) return absl::OkStatus();
-  absl::MutexLock l(&commit_log->mu());
-  uint64_t from = 0, to = 0;
-  RETURN_IF_ERROR(commit_log->SkipSequences(kRestoreSequenceGap, &from, &to));
-  // A crash before the removal only skips another gap at the next open.
-  std::filesystem::remove(marker, ec);
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("remove ", marker.string(), " after a restore: ", ec.message()));
-  }
-  std::fprintf(stderr,
-               "historiand: opened a restored backup: own log sequences %llu..%llu are skipped "
-               "so new writes never reuse numbers of writes made after the backup; run "
-               "`historian verify --peer <peer> --repair` to fetch what the backup missed\n",
-               static_cast<unsigned long long>(from), static_cast<unsigned long long>(to - 1));
-  return absl::OkStatus();
+  return own_log->LoadPeerAcks();
 }
 
 absl::Status Store::Impl::LoadCatalog() {
@@ -339,6 +319,7 @@ absl::Status Store::Impl::ReplayLog() {
   absl::flat_hash_map<std::string, uint64_t> sealed_cache;
   absl::MutexLock l(&mu);
   commit_log->mu().AssertHeld();  // the same mutex
+  own_log->mu().AssertHeld();     // the same mutex
   engine::LogEntry entry;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     std::string_view origin_view;
@@ -372,10 +353,8 @@ absl::Status Store::Impl::ReplayLog() {
     ApplyToHead(origin, seq, entry);
     commit_log->NoteReplayed(origin, seq, entry.version);
     if (origin == options.site) {
-      own_cum_samples += entry_samples;
-      own_log.push_back({seq, static_cast<int64_t>(engine::VersionSeconds(entry.version)),
-                         it->value().size(), entry_samples, own_cum_samples});
-      own_log_bytes += it->value().size();
+      own_log->Append(seq, static_cast<int64_t>(engine::VersionSeconds(entry.version)),
+                      it->value().size(), entry_samples);
     }
   }
   return FromRocks(it->status(), "replay log");
@@ -702,8 +681,9 @@ StoreStats Store::Stats() const {
   stats.chunks_merged = impl_->chunks_merged.load();
   stats.samples_out_of_range = impl_->samples_out_of_range.load();
   stats.own_sequence = impl_->NextSeq() - 1;
-  stats.own_log_entries = impl_->own_log.size();
-  stats.own_log_bytes = impl_->own_log_bytes;
+  impl_->own_log->mu().AssertHeld();  // the same mutex
+  stats.own_log_entries = impl_->own_log->entries();
+  stats.own_log_bytes = impl_->own_log->bytes();
   stats.catalog_conflicts = impl_->catalog_conflicts;
   return stats;
 }

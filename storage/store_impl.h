@@ -26,6 +26,7 @@
 #include "storage/commit_log/pending_write.h"
 #include "storage/engine/head_columns.h"
 #include "storage/engine/rocks_db.h"
+#include "storage/own_log/own_log.h"
 #include "storage/store.h"
 
 namespace historian {
@@ -112,15 +113,6 @@ struct TagState {
   std::unique_ptr<DeadbandState> deadband;
 };
 
-// An own log entry still in the log, for shipping, lag and retention.
-struct OwnLogEntry {
-  uint64_t seq;
-  int64_t time_s;
-  uint64_t bytes;
-  uint64_t samples;
-  uint64_t cum_samples;  // samples in own entries up to and including this one
-};
-
 // The store's glue: holds the parts and implements the steps of a group
 // commit that are not the log's (GroupApplier).
 struct Store::Impl : public GroupApplier {
@@ -131,6 +123,9 @@ struct Store::Impl : public GroupApplier {
   std::unique_ptr<CommitLog> commit_log;
   // Deletes log entries; guarded by seal_mu. Made at Open, after db.
   std::unique_ptr<LogTrimmer> log_trimmer;
+  // The own-log index, peers' acks, reads for shipping. Guarded by mu
+  // (own_log->mu() is mu). Made at Open, after commit_log.
+  std::unique_ptr<OwnLog> own_log;
 
   mutable absl::Mutex mu;
   // Catalog and heads. Tag states are never freed while the store is open
@@ -162,12 +157,6 @@ struct Store::Impl : public GroupApplier {
   absl::CondVar writers_cv;
   // Tag names whose creation is queued.
   absl::flat_hash_set<std::string> creating ABSL_GUARDED_BY(mu);
-  // Own entries still in the log, oldest first, and their total size.
-  std::deque<OwnLogEntry> own_log ABSL_GUARDED_BY(mu);
-  uint64_t own_log_bytes ABSL_GUARDED_BY(mu) = 0;
-  uint64_t own_cum_samples ABSL_GUARDED_BY(mu) = 0;
-  // Per configured peer: highest own sequence it has applied durably.
-  std::map<std::string, uint64_t> peer_acked ABSL_GUARDED_BY(mu);
   uint64_t catalog_conflicts ABSL_GUARDED_BY(mu) = 0;
   // --- Tombstones (storage/store_tombstone.cc, docs/consistency.md) ---
   // Deleted tag incarnations: tag id -> highest tombstone version. Loaded at
@@ -285,9 +274,6 @@ struct Store::Impl : public GroupApplier {
   // FailedPrecondition naming kSchemaVersionKey and its value when the data
   // dir's schema is not engine::kSchemaVersion; writes the key when absent.
   absl::Status CheckSchemaVersion();
-  // At the first open of a restored backup: skips own sequences the original
-  // node may have used after the backup (see kRestoreSequenceGap).
-  absl::Status StartRestoreEpoch();
   absl::Status ReplayLog();
   void ApplyToHead(const std::string& origin, uint64_t seq, const engine::LogEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -339,9 +325,6 @@ struct Store::Impl : public GroupApplier {
   absl::Status MergePass(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
   absl::Status MergeTagChunks(TagId id, ValueType type, int64_t from, int64_t cutoff,
                               int64_t* next_from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
-  // Own entries at or below this sequence may be trimmed (peers' acks and
-  // retention limits).
-  uint64_t OwnTrimLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void SealerLoop();
 
   // Rewrites the rollups of `tag` (engine::kRollupWidths: hour buckets) for

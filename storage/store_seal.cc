@@ -252,19 +252,10 @@ absl::Status Store::Impl::TrimLog() {
         }
       }
     }
-    // Own entries also wait for the peers (within the retention limits).
-    uint64_t& own = limit[options.site];
-    uint64_t peers_done = OwnTrimLimit();
-    if (peers_done != UINT64_MAX) own = std::min(own, peers_done + 1);
-    while (!own_log.empty() && own_log.front().seq < own) {
-      own_log_bytes -= own_log.front().bytes;
-      own_log.pop_front();
-    }
-    for (const auto& [peer, seq] : peer_acked) {
-      std::string v;
-      engine::PutBigEndian64(seq, &v);
-      batch.Put(db->state(), engine::PeerAckedKey(peer), v);
-    }
+    // Own entries also wait for the peers (within the retention limits);
+    // the peers' acks are saved with the trim.
+    own_log->mu().AssertHeld();  // the same mutex
+    own_log->Trim(&limit[options.site], &batch);
   }
   log_trimmer->seal_mu().AssertHeld();  // the same mutex
   ASSIGN_OR_RETURN(const uint64_t trimmed, log_trimmer->Trim(limit, &batch));

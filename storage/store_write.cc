@@ -266,9 +266,8 @@ void Store::Impl::ApplyGroupEntry(const PendingWrite& w, int64_t now_s) {
   ApplyCatalog(w);
   ApplyToHead(w.origin, w.seq, w.entry);
   if (w.origin == options.site) {
-    own_cum_samples += w.entry.NumSamples();
-    own_log.push_back({w.seq, now_s, w.encoded.size(), w.entry.NumSamples(), own_cum_samples});
-    own_log_bytes += w.encoded.size();
+    own_log->mu().AssertHeld();  // the same mutex
+    own_log->Append(w.seq, now_s, w.encoded.size(), w.entry.NumSamples());
   }
 }
 
