@@ -82,7 +82,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
     if (peer == options.site || peer.empty() || peer[0] == '~') {
       return absl::InvalidArgumentError(absl::StrCat("peers: bad peer site '", peer, "'"));
     }
-    if ((engine::TagIdFromName(peer) & 0xff) == (engine::TagIdFromName(options.site) & 0xff)) {
+    if (engine::SiteTag(peer) == engine::SiteTag(options.site)) {
       // Versions carry an 8-bit site tag as the last tie-break.
       return absl::InvalidArgumentError(
           absl::StrCat("peers: site ids '", peer, "' and '", options.site,
@@ -101,7 +101,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   ASSIGN_OR_RETURN(impl->db, engine::RocksDb::Open(impl->options.path));
   CommitLogOptions log_options;
   log_options.site = impl->options.site;
-  log_options.site_tag = static_cast<uint8_t>(engine::TagIdFromName(impl->options.site) & 0xff);
+  log_options.site_tag = engine::SiteTag(impl->options.site);
   log_options.sync_writes = impl->options.sync_writes;
   log_options.client_dedupe_window = impl->options.client_dedupe_window;
   log_options.now_ns = impl->options.now_ns;
@@ -204,7 +204,7 @@ absl::Status Store::Impl::LoadCatalog() {
         span.size() == 8) {
       state->max_span = static_cast<int64_t>(engine::GetBigEndian64(span.data()));
     }
-    max_version_seen = std::max(max_version_seen, state->info.version);
+    tombstones.NoteVersion(state->info.version);
     AddTagState(std::move(state));
   }
   return FromRocks(it->status(), "load catalog");
@@ -407,11 +407,11 @@ void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
   int64_t now = NowNs();
   commit_log->mu().AssertHeld();  // the same mutex
   const std::string* origin_name = commit_log->InternOrigin(origin);
-  max_version_seen = std::max(max_version_seen, entry.version);
+  tombstones.NoteVersion(entry.version);
   codec::ChunkColumns in_range, kept;
   for (const auto& series : entry.series) {
     if (origin == kRepairOrigin) {  // repaired samples keep their own versions
-      for (Version v : series.cols.versions) max_version_seen = std::max(max_version_seen, v);
+      for (Version v : series.cols.versions) tombstones.NoteVersion(v);
     }
     TagState* tag = FindTag(series.tag);
     if (tag == nullptr || series.cols.type != tag->info.type || series.cols.size() == 0) continue;
@@ -464,8 +464,8 @@ void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
 Version Store::Impl::NextVersion() {
   commit_log->mu().AssertHeld();  // the same mutex
   // Above every tombstone seen, also one stamped this second.
-  const Version v = commit_log->NextVersion(version_floor);
-  max_version_seen = std::max(max_version_seen, v);
+  const Version v = commit_log->NextVersion(tombstones.floor());
+  tombstones.NoteVersion(v);
   return v;
 }
 

@@ -28,6 +28,7 @@
 #include "storage/engine/rocks_db.h"
 #include "storage/own_log/own_log.h"
 #include "storage/store.h"
+#include "storage/tombstones/tombstone_set.h"
 
 namespace historian {
 
@@ -159,19 +160,9 @@ struct Store::Impl : public GroupApplier {
   absl::flat_hash_set<std::string> creating ABSL_GUARDED_BY(mu);
   uint64_t catalog_conflicts ABSL_GUARDED_BY(mu) = 0;
   // --- Tombstones (storage/store_tombstone.cc, docs/consistency.md) ---
-  // Deleted tag incarnations: tag id -> highest tombstone version. Loaded at
-  // open and never trimmed; every apply path drops samples at or below it.
-  absl::flat_hash_map<TagId, Version> tombstones ABSL_GUARDED_BY(mu);
-  // NextVersion hands out versions above this (the newest tombstone seen),
-  // so a write after a delete always outlives it.
-  Version version_floor ABSL_GUARDED_BY(mu) = 0;
-  // The highest version of anything applied here (samples, catalog entries,
-  // tombstones). A local delete's tombstone is at least this, so it covers
-  // every sample the tag holds here, also a peer's of the same second.
-  Version max_version_seen ABSL_GUARDED_BY(mu) = 0;
-  // Tombstones that met a newer incarnation of their tag: samples at or
-  // below them may still sit in its chunks until PurgeTag.
-  std::vector<engine::Tombstone> purges_due ABSL_GUARDED_BY(mu);
+  // Deleted tag incarnations, the version floor, the highest version seen
+  // and the purges due.
+  TombstoneSet tombstones ABSL_GUARDED_BY(mu);
   bool closed ABSL_GUARDED_BY(mu) = false;
 
   std::atomic<uint64_t> next_chunk_id{1};
@@ -202,10 +193,10 @@ struct Store::Impl : public GroupApplier {
     return commit_log->next_seq();
   }
   // A version for a new write or catalog change: the hybrid clock, above
-  // version_floor.
+  // the tombstones' floor.
   Version NextVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // The version of a local delete: the hybrid clock, and at least every
-  // version seen (max_version_seen).
+  // version seen (tombstones.max_seen()).
   Version TombstoneVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   TagState* FindTag(TagId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     auto it = tags_by_id.find(id);
@@ -243,14 +234,14 @@ struct Store::Impl : public GroupApplier {
   absl::Status LoadTombstones();
   // The tombstone version of `tag`; 0 when it was never deleted.
   Version TombstoneOf(TagId tag) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (tombstones.empty()) return 0;
-    auto it = tombstones.find(tag);
-    return it == tombstones.end() ? 0 : it->second;
+    return tombstones.Of(tag);
   }
   // The samples of `in` above the tombstone of `tag` into *kept. Returns
   // false (and leaves *kept alone) when none is at or below it.
   bool DropTombstoned(TagId tag, const codec::ChunkColumns& in, codec::ChunkColumns* kept) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return tombstones.Drop(tag, in, kept);
+  }
   // The tombstones of `w` (and its legacy deletes by name) into `batch`:
   // the tombstone keys, and for a tag whose catalog entry is not newer, the
   // catalog entry, chunks, rollups and state keys. Drops the tombstones
@@ -259,7 +250,7 @@ struct Store::Impl : public GroupApplier {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // After the write: the same in memory. A tag whose catalog entry is newer
   // (created again) keeps it, loses the covered samples of its head now and
-  // of its chunks by PurgeTag (queued in purges_due).
+  // of its chunks by PurgeTag (queued in tombstones).
   void ApplyDeletes(const PendingWrite& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Submits `w` (an entry carrying tombstones) and runs the purges it
   // queued. Every tombstone is applied this way, holding seal_mu, so no seal,

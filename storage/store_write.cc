@@ -239,7 +239,7 @@ void Store::Impl::PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch) {
 void Store::Impl::ApplyCatalog(const PendingWrite& w) {
   ApplyDeletes(w);
   for (const engine::TagInfo& info : w.entry.catalog_upserts) {
-    max_version_seen = std::max(max_version_seen, info.version);
+    tombstones.NoteVersion(info.version);
     if (TagState* existing = FindTagByName(info.name)) {
       absl::MutexLock l(&catalog_mu);
       existing->info = info;

@@ -40,7 +40,7 @@ absl::Status CommitLog::Load() {
     rocksdb::Status st = rdb->Get(rocksdb::ReadOptions(), db_->state(), engine::kNextSeqKey, &v);
     if (!st.IsNotFound()) {
       RETURN_IF_ERROR(engine::FromRocks(st, engine::kNextSeqKey));
-      if (v.size() != 8) {
+      if (v.size() != engine::kU64Size) {
         return absl::DataLossError(absl::StrCat("state ", engine::kNextSeqKey, ": bad size"));
       }
       seq = engine::GetBigEndian64(v.data());
@@ -52,7 +52,7 @@ absl::Status CommitLog::Load() {
   std::unique_ptr<rocksdb::Iterator> it(rdb->NewIterator(rocksdb::ReadOptions(), db_->state()));
   const char* prefix = "cursor/";
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->value().size() != 8) continue;
+    if (it->value().size() != engine::kU64Size) continue;
     applied_seq_[it->key().ToString().substr(std::strlen(prefix))] =
         engine::GetBigEndian64(it->value().data());
   }
@@ -60,10 +60,14 @@ absl::Status CommitLog::Load() {
   std::string value;
   rocksdb::Status s = rdb->Get(rocksdb::ReadOptions(), db_->state(), engine::kSeqHolesKey, &value);
   if (s.ok()) {
-    if (value.size() % 16 != 0) return absl::DataLossError("state node/seq_holes: bad size");
-    for (size_t i = 0; i < value.size(); i += 16) {
+    // Pairs of u64: [start, end).
+    constexpr size_t kHoleSize = 2 * engine::kU64Size;
+    if (value.size() % kHoleSize != 0) {
+      return absl::DataLossError("state node/seq_holes: bad size");
+    }
+    for (size_t i = 0; i < value.size(); i += kHoleSize) {
       seq_holes_[engine::GetBigEndian64(value.data() + i)] =
-          engine::GetBigEndian64(value.data() + i + 8);
+          engine::GetBigEndian64(value.data() + i + engine::kU64Size);
     }
   } else if (!s.IsNotFound()) {
     return engine::FromRocks(s, "read node/seq_holes");

@@ -15,7 +15,10 @@ absl::Status DedupeWindow::LoadClient(const std::string& client) {
       db_->db()->NewIterator(rocksdb::ReadOptions(), db_->state()));
   auto& batches = client_batches_[client];
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->key().size() != prefix.size() + 8 || it->value().size() != 8) continue;
+    if (it->key().size() != prefix.size() + engine::kU64Size ||
+        it->value().size() != engine::kU64Size) {
+      continue;
+    }
     batches[engine::GetBigEndian64(it->key().data() + prefix.size())] =
         engine::GetBigEndian64(it->value().data());
   }

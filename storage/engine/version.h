@@ -6,8 +6,10 @@
 #define HISTORIAN_STORAGE_ENGINE_VERSION_H_
 
 #include <cstdint>
+#include <string_view>
 
 #include "api/core/types.h"
+#include "storage/engine/tag_info.h"
 
 namespace historian::engine {
 
@@ -20,6 +22,11 @@ constexpr uint64_t VersionSeconds(Version v) { return v >> kVersionSiteBits; }
 // The version of second `seconds` written by the site tagged `site_tag`.
 constexpr Version MakeVersion(uint64_t seconds, uint8_t site_tag) {
   return (seconds << kVersionSiteBits) | site_tag;
+}
+
+// The 8-bit tag of `site` in its versions: the low byte of its name's id.
+inline uint8_t SiteTag(std::string_view site) {
+  return static_cast<uint8_t>(TagIdFromName(site) & 0xff);
 }
 
 }  // namespace historian::engine

@@ -24,7 +24,7 @@ absl::Status OwnLog::LoadPeerAcks() {
   absl::MutexLock l(&mu_);
   const char* prefix = "peer_acked/";
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->value().size() != 8) continue;
+    if (it->value().size() != engine::kU64Size) continue;
     peer_acked_[it->key().ToString().substr(std::strlen(prefix))] =
         engine::GetBigEndian64(it->value().data());
   }
