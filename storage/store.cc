@@ -16,6 +16,7 @@
 #include "storage/engine/column_families.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
+#include "storage/engine/version.h"
 #include "storage/store_impl.h"
 
 namespace historian {
@@ -74,7 +75,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
     if (peer == options.site || peer.empty() || peer[0] == '~') {
       return absl::InvalidArgumentError(absl::StrCat("peers: bad peer site '", peer, "'"));
     }
-    if ((engine::TagIdFromName(peer) & 0xff) == (engine::TagIdFromName(options.site) & 0xff)) {
+    if (engine::SiteTag(peer) == engine::SiteTag(options.site)) {
       // Versions carry an 8-bit site tag as the last tie-break.
       return absl::InvalidArgumentError(
           absl::StrCat("peers: site ids '", peer, "' and '", options.site,
@@ -91,7 +92,6 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   if (!options.logger) options.logger = LogToStderr;
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
-  impl->site_tag = static_cast<uint8_t>(engine::TagIdFromName(impl->options.site) & 0xff);
   ASSIGN_OR_RETURN(impl->db, engine::RocksDb::Open(impl->options.path));
   impl->chunk_store = std::make_unique<ChunkStore>(
       impl->db.get(), impl->mu,
@@ -106,13 +106,33 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
       impl->mu, impl->seal_mu, impl->db.get(), impl->chunk_store.get(), impl->rollups.get(),
       impl->compactor.get(), impl.get(),
       Sealer::Options{impl->options.seal_interval, impl->options.now_ns, impl->options.logger});
+  CommitLogOptions log_options;
+  log_options.site = impl->options.site;
+  log_options.site_tag = engine::SiteTag(impl->options.site);
+  log_options.sync_writes = impl->options.sync_writes;
+  log_options.client_dedupe_window = impl->options.client_dedupe_window;
+  log_options.now_ns = impl->options.now_ns;
+  impl->commit_log =
+      std::make_unique<CommitLog>(impl->mu, impl->db.get(), std::move(log_options), impl.get());
+  impl->log_trimmer =
+      std::make_unique<LogTrimmer>(impl->seal_mu, impl->db.get(), impl->options.sync_writes);
+  OwnLogOptions own_options;
+  own_options.path = impl->options.path;
+  own_options.site = impl->options.site;
+  own_options.peers = impl->options.peers;
+  own_options.log_retention_bytes = impl->options.log_retention_bytes;
+  own_options.log_retention_age = impl->options.log_retention_age;
+  own_options.now_ns = impl->options.now_ns;
+  own_options.logger = impl->options.logger;
+  impl->own_log = std::make_unique<OwnLog>(impl->mu, impl->db.get(), std::move(own_options),
+                                           impl->commit_log.get());
   RETURN_IF_ERROR(impl->LoadState());
   RETURN_IF_ERROR(impl->LoadTombstones());
   RETURN_IF_ERROR(impl->LoadCatalog());
   RETURN_IF_ERROR(impl->LoadOverlaps());
   RETURN_IF_ERROR(impl->CheckSpans());
   RETURN_IF_ERROR(impl->ReplayLog());
-  RETURN_IF_ERROR(impl->StartRestoreEpoch());
+  RETURN_IF_ERROR(impl->own_log->StartRestoreEpoch());
   {
     absl::MutexLock pass(&impl->seal_mu);
     RETURN_IF_ERROR(impl->RecomputeDirtyRollups());
@@ -166,72 +186,13 @@ absl::Status Store::Impl::LoadState() {
     *out = engine::GetBigEndian64(v.data());
     return absl::OkStatus();
   };
-  uint64_t next_chunk = 1, seq = 1;
+  uint64_t next_chunk = 1;
   RETURN_IF_ERROR(read_u64(engine::kNextChunkIdKey, &next_chunk));
-  RETURN_IF_ERROR(read_u64(engine::kNextSeqKey, &seq));
   chunk_store->set_next_chunk_id(next_chunk);
-  absl::MutexLock l(&mu);
-  next_seq = seq;
-  // Cursors of other origins and what each peer has applied of ours.
-  std::unique_ptr<rocksdb::Iterator> it(rdb->NewIterator(rocksdb::ReadOptions(), db->state()));
-  for (const char* prefix : {"cursor/", "peer_acked/"}) {
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (it->value().size() != 8) continue;
-      std::string name = it->key().ToString().substr(std::strlen(prefix));
-      uint64_t v = engine::GetBigEndian64(it->value().data());
-      if (prefix[0] == 'c') {
-        applied_seq[name] = v;
-      } else {
-        peer_acked[name] = v;
-      }
-    }
-  }
-  RETURN_IF_ERROR(engine::FromRocks(it->status(), "load cursors"));
-  s = rdb->Get(rocksdb::ReadOptions(), db->state(), engine::kSeqHolesKey, &value);
-  if (s.ok()) {
-    if (value.size() % 16 != 0) return absl::DataLossError("state node/seq_holes: bad size");
-    for (size_t i = 0; i < value.size(); i += 16) {
-      seq_holes[engine::GetBigEndian64(value.data() + i)] =
-          engine::GetBigEndian64(value.data() + i + 8);
-    }
-  } else if (!s.IsNotFound()) {
-    return FromRocks(s, "read node/seq_holes");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Store::Impl::StartRestoreEpoch() {
-  const std::filesystem::path marker = std::filesystem::path(options.path) / kRestoreMarkerFile;
-  std::error_code ec;
-  if (!std::filesystem::exists(marker, ec)) return absl::OkStatus();
-  absl::MutexLock l(&mu);
-  const uint64_t from = next_seq, to = next_seq + kRestoreSequenceGap;
-  seq_holes[from] = to;
-  std::string holes, next;
-  for (const auto& [start, end] : seq_holes) {
-    engine::PutBigEndian64(start, &holes);
-    engine::PutBigEndian64(end, &holes);
-  }
-  engine::PutBigEndian64(to, &next);
-  rocksdb::WriteBatch batch;
-  batch.Put(db->state(), engine::kSeqHolesKey, holes);
-  batch.Put(db->state(), engine::kNextSeqKey, next);
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  RETURN_IF_ERROR(FromRocks(db->db()->Write(wo, &batch), "start restore epoch"));
-  next_seq = to;
-  // A crash before the removal only skips another gap at the next open.
-  std::filesystem::remove(marker, ec);
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("remove ", marker.string(), " after a restore: ", ec.message()));
-  }
-  options.logger(LogSeverity::kWarning,
-                 absl::StrCat("opened a restored backup: own log sequences ", from, "..", to - 1,
-                              " are skipped so new writes never reuse numbers of writes made "
-                              "after the backup; run `historian verify --peer <peer> --repair` "
-                              "to fetch what the backup missed"));
-  return absl::OkStatus();
+  // The next own sequence, cursors of other origins, restore holes.
+  RETURN_IF_ERROR(commit_log->Load());
+  // What each peer has applied of ours.
+  return own_log->LoadPeerAcks();
 }
 
 absl::Status Store::Impl::LoadCatalog() {
@@ -244,7 +205,7 @@ absl::Status Store::Impl::LoadCatalog() {
     auto state = std::make_unique<TagState>();
     state->info = std::move(info);
     ASSIGN_OR_RETURN(state->chunk.max_span, chunk_store->LoadSpan(state->info.id));
-    max_version_seen = std::max(max_version_seen, state->info.version);
+    tombstones.NoteVersion(state->info.version);
     AddTagState(std::move(state));
   }
   return FromRocks(it->status(), "load catalog");
@@ -307,6 +268,8 @@ absl::Status Store::Impl::ReplayLog() {
   std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(rocksdb::ReadOptions(), db->log()));
   absl::flat_hash_map<std::string, uint64_t> sealed_cache;
   absl::MutexLock l(&mu);
+  commit_log->mu().AssertHeld();  // the same mutex
+  own_log->mu().AssertHeld();     // the same mutex
   engine::LogEntry entry;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     std::string_view origin_view;
@@ -338,14 +301,11 @@ absl::Status Store::Impl::ReplayLog() {
     }
     entry.series = std::move(keep);
     ApplyToHead(origin, seq, entry);
+    commit_log->NoteReplayed(origin, seq, entry.version);
     if (origin == options.site) {
-      next_seq = std::max(next_seq, seq + 1);
-      own_cum_samples += entry_samples;
-      own_log.push_back({seq, static_cast<int64_t>(entry.version >> 8), it->value().size(),
-                         entry_samples, own_cum_samples});
-      own_log_bytes += it->value().size();
+      own_log->Append(seq, static_cast<int64_t>(engine::VersionSeconds(entry.version)),
+                      it->value().size(), entry_samples);
     }
-    last_version_seconds = std::max(last_version_seconds, entry.version >> 8);
   }
   return FromRocks(it->status(), "replay log");
 }
@@ -393,12 +353,13 @@ void Store::Impl::DropOutOfRange(std::vector<engine::SeriesData>* series, const 
 void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
                               const engine::LogEntry& entry) {
   int64_t now = NowNs();
-  const std::string* origin_name = InternOrigin(origin);
-  max_version_seen = std::max(max_version_seen, entry.version);
+  commit_log->mu().AssertHeld();  // the same mutex
+  const std::string* origin_name = commit_log->InternOrigin(origin);
+  tombstones.NoteVersion(entry.version);
   codec::ChunkColumns in_range, kept;
   for (const auto& series : entry.series) {
     if (origin == kRepairOrigin) {  // repaired samples keep their own versions
-      for (Version v : series.cols.versions) max_version_seen = std::max(max_version_seen, v);
+      for (Version v : series.cols.versions) tombstones.NoteVersion(v);
     }
     TagState* tag = FindTag(series.tag);
     if (tag == nullptr || series.cols.type != tag->info.type || series.cols.size() == 0) continue;
@@ -445,21 +406,14 @@ void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
       }
     }
   }
-  uint64_t& applied = applied_seq[origin];
-  applied = std::max(applied, seq);
+  // (The commit log moves the origin's applied sequence.)
 }
 
 Version Store::Impl::NextVersion() {
-  // Hybrid logical clock in seconds: never goes back, even if the wall clock
-  // does, and never behind a version this node has seen from a peer.
-  uint64_t wall = static_cast<uint64_t>(std::max<int64_t>(NowNs(), 0) / 1000000000);
-  last_version_seconds = std::max(last_version_seconds, wall);
+  commit_log->mu().AssertHeld();  // the same mutex
   // Above every tombstone seen, also one stamped this second.
-  if (((last_version_seconds << 8) | site_tag) <= version_floor) {
-    last_version_seconds = (version_floor >> 8) + 1;
-  }
-  const Version v = (last_version_seconds << 8) | site_tag;
-  max_version_seen = std::max(max_version_seen, v);
+  const Version v = commit_log->NextVersion(tombstones.floor());
+  tombstones.NoteVersion(v);
   return v;
 }
 
@@ -676,9 +630,10 @@ StoreStats Store::Stats() const {
   stats.chunks_merged = chunks.merged.load();
   stats.corrupt_chunks_skipped = chunks.corrupt_skipped.load();
   stats.samples_out_of_range = impl_->samples_out_of_range.load();
-  stats.own_sequence = impl_->next_seq - 1;
-  stats.own_log_entries = impl_->own_log.size();
-  stats.own_log_bytes = impl_->own_log_bytes;
+  stats.own_sequence = impl_->NextSeq() - 1;
+  impl_->own_log->mu().AssertHeld();  // the same mutex
+  stats.own_log_entries = impl_->own_log->entries();
+  stats.own_log_bytes = impl_->own_log->bytes();
   stats.catalog_conflicts = impl_->catalog_conflicts;
   return stats;
 }
@@ -688,7 +643,8 @@ absl::Status Store::Close() {
   {
     absl::MutexLock l(&impl_->mu);
     // Wait for writers in flight, then refuse new ones.
-    impl_->DrainWriters();
+    impl_->commit_log->mu().AssertHeld();  // the same mutex
+    impl_->commit_log->DrainWriters();
     impl_->closed = true;
   }
   {

@@ -22,13 +22,18 @@
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 #include "storage/chunks/chunk_store.h"
+#include "storage/commit_log/commit_log.h"
+#include "storage/commit_log/log_trimmer.h"
+#include "storage/commit_log/pending_write.h"
 #include "storage/engine/head_columns.h"
 #include "storage/engine/rocks_db.h"
 #include "storage/maintenance/compactor.h"
 #include "storage/maintenance/maintenance_host.h"
 #include "storage/maintenance/sealer.h"
+#include "storage/own_log/own_log.h"
 #include "storage/rollups/rollups.h"
 #include "storage/store.h"
+#include "storage/tombstones/tombstone_set.h"
 
 namespace historian {
 
@@ -91,43 +96,20 @@ struct TagState {
   std::unique_ptr<DeadbandState> deadband;
 };
 
-// A write waiting in the group-commit queue: an own write (data or catalog
-// change; the leader assigns the sequence), or an entry of another origin
-// (a peer's write, or a repair) with its sequence given.
-struct PendingWrite {
-  std::string origin;
-  uint64_t seq = 0;         // given for other origins; assigned for own
-  bool assign_seq = false;  // own writes and repairs
-  std::string client_id;
-  uint64_t batch_seq = 0;
-  engine::LogEntry entry;
-  std::string encoded;  // entry bytes, encoded by the writer
-  // False while the writer encodes outside the lock after queueing; the
-  // leader takes only ready writers from the queue front.
-  bool ready = true;
-  uint64_t accepted = 0;
-  bool done = false;
-  bool skipped = false;  // already applied (a replayed replication entry)
-  absl::Status status;
-};
-
-// An own log entry still in the log, for shipping, lag and retention.
-struct OwnLogEntry {
-  uint64_t seq;
-  int64_t time_s;
-  uint64_t bytes;
-  uint64_t samples;
-  uint64_t cum_samples;  // samples in own entries up to and including this one
-};
-
-inline constexpr char kRepairOrigin[] = "~repair";
-
-// The glue that holds the parts while they move out of it. It is the
-// MaintenanceHost of the Sealer and Compactor.
-struct Store::Impl : public MaintenanceHost {
+// The store's glue: holds the parts while they move out of it, implements
+// the steps of a group commit that are not the log's (GroupApplier), and is
+// the MaintenanceHost of the Sealer and Compactor.
+struct Store::Impl : public GroupApplier, public MaintenanceHost {
   StoreOptions options;
   std::unique_ptr<engine::RocksDb> db;
-  uint8_t site_tag = 0;
+  // The log side: group commit, sequences, hybrid clock, dedupe window.
+  // Guarded by mu (commit_log->mu() is mu). Made at Open, after db.
+  std::unique_ptr<CommitLog> commit_log;
+  // Deletes log entries; guarded by seal_mu. Made at Open, after db.
+  std::unique_ptr<LogTrimmer> log_trimmer;
+  // The own-log index, peers' acks, reads for shipping. Guarded by mu
+  // (own_log->mu() is mu). Made at Open, after commit_log.
+  std::unique_ptr<OwnLog> own_log;
 
   mutable absl::Mutex mu;
   // Catalog and heads. Tag states are never freed while the store is open
@@ -151,51 +133,16 @@ struct Store::Impl : public MaintenanceHost {
   // sets of its passes likewise.
   absl::flat_hash_set<TagId> tags_in_memory ABSL_GUARDED_BY(mu);
   std::vector<std::unique_ptr<TagState>> graveyard ABSL_GUARDED_BY(mu);
-  // Group commit queue; the front writer is the leader.
-  std::deque<PendingWrite*> writers ABSL_GUARDED_BY(mu);
   // Signalled when `creating` changes. (The write path waits on conditions
   // of mu instead.)
   absl::CondVar writers_cv;
-  uint64_t next_seq ABSL_GUARDED_BY(mu) = 1;
-  // Own sequences skipped when a backup was restored: start -> end
-  // (exclusive). Peers may hold entries of these numbers from before the
-  // restore; new writes never reuse them.
-  std::map<uint64_t, uint64_t> seq_holes ABSL_GUARDED_BY(mu);
-  // Origin site names, interned for OriginSeqRange (never erased).
-  std::set<std::string, std::less<>> origins ABSL_GUARDED_BY(mu);
-  const std::string* InternOrigin(const std::string& origin) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return &*origins.insert(origin).first;
-  }
-  // Highest sequence per origin applied to the heads (in order).
-  std::map<std::string, uint64_t> applied_seq ABSL_GUARDED_BY(mu);
-  // Per client: batch sequence -> accepted count, for the dedupe window.
-  absl::flat_hash_map<std::string, std::map<uint64_t, uint64_t>> client_batches ABSL_GUARDED_BY(mu);
-  absl::flat_hash_set<std::string> clients_loaded ABSL_GUARDED_BY(mu);
-  absl::flat_hash_set<std::pair<std::string, uint64_t>> in_flight ABSL_GUARDED_BY(mu);
   // Tag names whose creation is queued.
   absl::flat_hash_set<std::string> creating ABSL_GUARDED_BY(mu);
-  // Own entries still in the log, oldest first, and their total size.
-  std::deque<OwnLogEntry> own_log ABSL_GUARDED_BY(mu);
-  uint64_t own_log_bytes ABSL_GUARDED_BY(mu) = 0;
-  uint64_t own_cum_samples ABSL_GUARDED_BY(mu) = 0;
-  // Per configured peer: highest own sequence it has applied durably.
-  std::map<std::string, uint64_t> peer_acked ABSL_GUARDED_BY(mu);
   uint64_t catalog_conflicts ABSL_GUARDED_BY(mu) = 0;
-  uint64_t last_version_seconds ABSL_GUARDED_BY(mu) = 0;
   // --- Tombstones (storage/store_tombstone.cc, docs/consistency.md) ---
-  // Deleted tag incarnations: tag id -> highest tombstone version. Loaded at
-  // open and never trimmed; every apply path drops samples at or below it.
-  absl::flat_hash_map<TagId, Version> tombstones ABSL_GUARDED_BY(mu);
-  // NextVersion hands out versions above this (the newest tombstone seen),
-  // so a write after a delete always outlives it.
-  Version version_floor ABSL_GUARDED_BY(mu) = 0;
-  // The highest version of anything applied here (samples, catalog entries,
-  // tombstones). A local delete's tombstone is at least this, so it covers
-  // every sample the tag holds here, also a peer's of the same second.
-  Version max_version_seen ABSL_GUARDED_BY(mu) = 0;
-  // Tombstones that met a newer incarnation of their tag: samples at or
-  // below them may still sit in its chunks until PurgeTag.
-  std::vector<engine::Tombstone> purges_due ABSL_GUARDED_BY(mu);
+  // Deleted tag incarnations, the version floor, the highest version seen
+  // and the purges due.
+  TombstoneSet tombstones ABSL_GUARDED_BY(mu);
   bool closed ABSL_GUARDED_BY(mu) = false;
 
   // Chunk keys, ids, spans, reads and the one chunk writer; the chunk
@@ -212,11 +159,6 @@ struct Store::Impl : public MaintenanceHost {
   // take mu for short looks at the catalog and heads). See docs/storage.md,
   // "Threads and locks".
   absl::Mutex seal_mu ABSL_ACQUIRED_BEFORE(mu);
-  // Per origin: every log entry below this sequence has been deleted.
-  std::map<std::string, uint64_t> trimmed_below ABSL_GUARDED_BY(seal_mu);
-  uint64_t trimmed_since_compaction ABSL_GUARDED_BY(seal_mu) = 0;
-  // Trimmed log entries between compactions of the log's trimmed range.
-  static constexpr uint64_t kLogCompactionEntries = 4096;
 
   // The background passes and the sealer thread (storage/maintenance/).
   // Made at open; declared after the mutexes and parts they use.
@@ -224,11 +166,16 @@ struct Store::Impl : public MaintenanceHost {
   std::unique_ptr<Sealer> sealer;
 
   int64_t NowNs() const { return options.now_ns(); }
+  // The next own sequence (commit_log's, read under the name mu).
+  uint64_t NextSeq() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    commit_log->mu().AssertHeld();  // the same mutex
+    return commit_log->next_seq();
+  }
   // A version for a new write or catalog change: the hybrid clock, above
-  // version_floor.
+  // the tombstones' floor.
   Version NextVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // The version of a local delete: the hybrid clock, and at least every
-  // version seen (max_version_seen).
+  // version seen (tombstones.max_seen()).
   Version TombstoneVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   TagState* FindTag(TagId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     auto it = tags_by_id.find(id);
@@ -266,14 +213,14 @@ struct Store::Impl : public MaintenanceHost {
   absl::Status LoadTombstones();
   // The tombstone version of `tag`; 0 when it was never deleted.
   Version TombstoneOf(TagId tag) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (tombstones.empty()) return 0;
-    auto it = tombstones.find(tag);
-    return it == tombstones.end() ? 0 : it->second;
+    return tombstones.Of(tag);
   }
   // The samples of `in` above the tombstone of `tag` into *kept. Returns
   // false (and leaves *kept alone) when none is at or below it.
   bool DropTombstoned(TagId tag, const codec::ChunkColumns& in, codec::ChunkColumns* kept) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return tombstones.Drop(tag, in, kept);
+  }
   // The tombstones of `w` (and its legacy deletes by name) into `batch`:
   // the tombstone keys, and for a tag whose catalog entry is not newer, the
   // catalog entry, chunks, rollups and state keys. Drops the tombstones
@@ -282,7 +229,7 @@ struct Store::Impl : public MaintenanceHost {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // After the write: the same in memory. A tag whose catalog entry is newer
   // (created again) keeps it, loses the covered samples of its head now and
-  // of its chunks by PurgeTag (queued in purges_due).
+  // of its chunks by PurgeTag (queued in tombstones).
   void ApplyDeletes(const PendingWrite& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Submits `w` (an entry carrying tombstones) and runs the purges it
   // queued. Every tombstone is applied this way, holding seal_mu, so no seal,
@@ -297,9 +244,6 @@ struct Store::Impl : public MaintenanceHost {
   // FailedPrecondition naming kSchemaVersionKey and its value when the data
   // dir's schema is not engine::kSchemaVersion; writes the key when absent.
   absl::Status CheckSchemaVersion();
-  // At the first open of a restored backup: skips own sequences the original
-  // node may have used after the backup (see kRestoreSequenceGap).
-  absl::Status StartRestoreEpoch();
   absl::Status ReplayLog();
   void ApplyToHead(const std::string& origin, uint64_t seq, const engine::LogEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -309,52 +253,17 @@ struct Store::Impl : public MaintenanceHost {
   // how many it removed.
   size_t DropOutOfRange(codec::ChunkColumns* cols, TagId tag, const char* where) override;
   void DropOutOfRange(std::vector<engine::SeriesData>* series, const char* where);
-  absl::Status LoadClient(const std::string& client_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
-  // Group commit: queues `w` and returns once it is durable and applied.
-  // The front writer (leader) writes the whole queue as one WriteBatch.
-  void Submit(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Waits until `w` is done; leads groups from the queue front meanwhile
-  // whenever no other writer is leading.
-  void AwaitWrite(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // GroupApplier, called by commit_log with mu held: PrepareCatalog; and
+  // ApplyCatalog, ApplyToHead and the own-log index.
+  void PrepareGroupEntry(PendingWrite* w, rocksdb::WriteBatch* batch) override;
+  void ApplyGroupEntry(const PendingWrite& w, int64_t now_s) override;
   // Checks dedupe, stamps the version, encodes and queues `w`. Returns a
   // result when the batch is done already (a retry) or refused.
   std::optional<absl::StatusOr<WriteResult>> Enqueue(PendingWrite* w);
   absl::StatusOr<WriteResult> Complete(PendingWrite* w);
-  // Pipelined group commit, three stages: one leader at a time builds a
-  // group's batch (`leading`, under mu); groups write in build order (under
-  // write_mu, not mu); groups apply to memory in build order (under mu). So
-  // one group's write overlaps the previous group's apply.
-  bool leading ABSL_GUARDED_BY(mu) = false;
-  uint64_t build_ticket ABSL_GUARDED_BY(mu) = 0;    // groups built
-  uint64_t applied_ticket ABSL_GUARDED_BY(mu) = 0;  // groups applied (or failed)
-  size_t groups_in_flight ABSL_GUARDED_BY(mu) = 0;  // taken from the queue, not done
-  // A leader may build a group now, without waiting for the previous
-  // group's write (bench/README.md: waiting gained nothing).
-  bool CanLead() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return !leading && !writers.empty() && writers.front()->ready;
-  }
-  // Numbers taken by built groups that may not be applied yet (next_seq and
-  // applied_seq move at apply): the next group continues after them.
-  uint64_t reserved_seq ABSL_GUARDED_BY(mu) = 0;
-  std::map<std::string, uint64_t> reserved_cursor ABSL_GUARDED_BY(mu);
-  // Lock order: mu before write_mu.
-  absl::Mutex write_mu ABSL_ACQUIRED_AFTER(mu);
-  uint64_t written_ticket ABSL_GUARDED_BY(write_mu) = 0;  // groups written (or failed)
-  // The numbers of the groups written successfully; a failed write resets
-  // the reserved numbers to these and bumps failure_epoch, which fails the
-  // groups built on the failed group's numbers before they write.
-  uint64_t durable_seq ABSL_GUARDED_BY(write_mu) = 0;
-  std::map<std::string, uint64_t> durable_cursor ABSL_GUARDED_BY(write_mu);
-  uint64_t failure_epoch ABSL_GUARDED_BY(write_mu) = 0;
-  // Writes every queued write (leading where needed) until the queue is empty
-  // and every group is applied.
-  void DrainWriters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  template <typename Finished>
-  void LeadUntil(Finished finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Applies the tags' deadbands to `series` in place.
   void ApplyDeadbands(std::vector<engine::SeriesData>* series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  void LeadGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Catalog changes of `entry` into `batch` (and, after the write, into
   // memory by ApplyCatalog). Decides conflicts last-writer-wins by version.
   void PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch)
@@ -364,9 +273,6 @@ struct Store::Impl : public MaintenanceHost {
   absl::Status SubmitCatalog(engine::LogEntry entry);
 
   absl::Status TrimLog() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu);
-  // Own entries at or below this sequence may be trimmed (peers' acks and
-  // retention limits).
-  uint64_t OwnTrimLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // --- MaintenanceHost (store_seal.cc) ---
   ChunkState* FindChunkState(TagId id, TagFacts* facts) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);

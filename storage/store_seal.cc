@@ -130,8 +130,8 @@ absl::Status Store::Impl::TrimLog() {
   rocksdb::WriteBatch batch;
   {
     absl::MutexLock l(&mu);
-    for (const auto& [origin, seq] : applied_seq) limit[origin] = seq + 1;
-    limit[options.site] = next_seq;
+    commit_log->mu().AssertHeld();  // the same mutex
+    commit_log->TrimLimits(&limit);
     for (TagId id : tags_in_memory) {
       const TagState* t = FindTag(id);
       if (t == nullptr) continue;
@@ -143,51 +143,16 @@ absl::Status Store::Impl::TrimLog() {
         }
       }
     }
-    // Own entries also wait for the peers (within the retention limits).
-    uint64_t& own = limit[options.site];
-    uint64_t peers_done = OwnTrimLimit();
-    if (peers_done != UINT64_MAX) own = std::min(own, peers_done + 1);
-    while (!own_log.empty() && own_log.front().seq < own) {
-      own_log_bytes -= own_log.front().bytes;
-      own_log.pop_front();
-    }
-    for (const auto& [peer, seq] : peer_acked) {
-      std::string v;
-      engine::PutBigEndian64(seq, &v);
-      batch.Put(db->state(), engine::PeerAckedKey(peer), v);
-    }
+    // Own entries also wait for the peers (within the retention limits);
+    // the peers' acks are saved with the trim.
+    own_log->mu().AssertHeld();  // the same mutex
+    own_log->Trim(&limit[options.site], &batch);
   }
-  uint64_t trimmed = 0;
-  std::vector<std::pair<std::string, std::string>> ranges;
-  for (const auto& [origin, below] : limit) {
-    uint64_t& done = trimmed_below[origin];
-    if (below <= done) continue;
-    ranges.emplace_back(engine::LogKey(origin, done), engine::LogKey(origin, below));
-    batch.DeleteRange(db->log(), ranges.back().first, ranges.back().second);
-    trimmed += below - std::max<uint64_t>(done, 1);
-    done = below;
-  }
+  log_trimmer->seal_mu().AssertHeld();  // the same mutex
+  ASSIGN_OR_RETURN(const uint64_t trimmed, log_trimmer->Trim(limit, &batch));
   if (trimmed == 0) return absl::OkStatus();
-  rocksdb::WriteOptions wo;
-  wo.sync = options.sync_writes;
-  RETURN_IF_ERROR(engine::FromRocks(db->db()->Write(wo, &batch), "trim log"));
   log_trimmed.fetch_add(trimmed);
-  // Range tombstones hide trimmed entries but their bytes stay in SST files
-  // until a compaction reaches them; compact the trimmed part of the log
-  // every so often so the log never costs disk for long.
-  trimmed_since_compaction += trimmed;
-  if (trimmed_since_compaction >= kLogCompactionEntries) {
-    trimmed_since_compaction = 0;
-    for (const auto& [origin, below] : trimmed_below) {
-      std::string begin = engine::LogKey(origin, 0), end = engine::LogKey(origin, below);
-      rocksdb::Slice b(begin), e(end);
-      rocksdb::CompactRangeOptions cro;
-      cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-      RETURN_IF_ERROR(
-          engine::FromRocks(db->db()->CompactRange(cro, db->log(), &b, &e), "compact log"));
-    }
-  }
-  return absl::OkStatus();
+  return log_trimmer->MaybeCompact(trimmed);
 }
 
 }  // namespace historian
