@@ -14,6 +14,8 @@
 #include "absl/time/clock.h"
 #include "api/core/status_macros.h"
 #include "rocksdb/write_batch.h"
+#include "storage/catalog/glob.h"
+#include "storage/catalog/tag_rules.h"
 #include "storage/engine/column_families.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
@@ -33,32 +35,6 @@ void NoteOriginSeq(OriginSeqRanges* ranges, const std::string* origin, uint64_t 
     }
   }
   ranges->push_back({origin, seq, seq});
-}
-
-bool GlobMatch(std::string_view glob, std::string_view name) {
-  // Greedy, backtracking only to the last `*` (a later `*` makes earlier
-  // choices final): O(|glob| * |name|) at worst, never exponential. A run of
-  // `*` is one `*`; a trailing one matches the rest at once.
-  constexpr size_t kNone = std::string_view::npos;
-  size_t g = 0, n = 0, resume = kNone, mark = 0;
-  while (n < name.size()) {
-    if (g < glob.size() && glob[g] == '*') {
-      while (g < glob.size() && glob[g] == '*') ++g;
-      if (g == glob.size()) return true;
-      resume = g;
-      mark = n;
-    } else if (g < glob.size() && (glob[g] == '?' || glob[g] == name[n])) {
-      ++g;
-      ++n;
-    } else if (resume != kNone) {
-      g = resume;
-      n = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (g < glob.size() && glob[g] == '*') ++g;
-  return g == glob.size();
 }
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -232,21 +208,18 @@ absl::Status Store::Impl::LoadCatalog() {
   std::unique_ptr<rocksdb::Iterator> it(
       db->db()->NewIterator(rocksdb::ReadOptions(), db->catalog()));
   absl::MutexLock l(&mu);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    ASSIGN_OR_RETURN(TagInfo info, engine::DecodeTagInfo(
-                                       std::string_view(it->value().data(), it->value().size())));
-    auto state = std::make_unique<TagState>();
-    state->info = std::move(info);
+  PartsShareMu();
+  RETURN_IF_ERROR(catalog.Load(it.get(), [&](TagState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     std::string span;
     if (db->db()
-            ->Get(rocksdb::ReadOptions(), db->state(), engine::SpanKey(state->info.id), &span)
+            ->Get(rocksdb::ReadOptions(), db->state(), engine::SpanKey(state.info.id), &span)
             .ok() &&
         span.size() == 8) {
-      state->max_span = static_cast<int64_t>(engine::GetBigEndian64(span.data()));
+      state.max_span = static_cast<int64_t>(engine::GetBigEndian64(span.data()));
     }
-    max_version_seen = std::max(max_version_seen, state->info.version);
-    AddTagState(std::move(state));
-  }
+    max_version_seen = std::max(max_version_seen, state.info.version);
+    if (state.info.retention_ns > 0) tags_with_retention.insert(state.info.id);
+  }));
   return FromRocks(it->status(), "load catalog");
 }
 
@@ -329,27 +302,20 @@ absl::Status Store::Impl::CheckSpans() {
 }
 
 void Store::Impl::AddTagState(std::unique_ptr<TagState> state) {
-  absl::MutexLock l(&catalog_mu);
-  TagState* t = state.get();
-  tags_by_id[t->info.id] = t;
-  if (t->info.retention_ns > 0) tags_with_retention.insert(t->info.id);
-  auto it = tags_by_name.emplace(t->info.name, std::move(state)).first;
-  tags_by_exact_name[it->first] = t;
+  PartsShareMu();
+  if (state->info.retention_ns > 0) tags_with_retention.insert(state->info.id);
+  catalog.Add(std::move(state));
 }
 
 void Store::Impl::RemoveTagState(std::string_view name) {
-  absl::MutexLock l(&catalog_mu);
-  auto it = tags_by_name.find(name);
-  if (it == tags_by_name.end()) return;
-  it->second->deleted = true;
-  tags_by_id.erase(it->second->info.id);
-  tags_in_memory.erase(it->second->info.id);
-  tags_overlapping.erase(it->second->info.id);
-  tags_merge_due.erase(it->second->info.id);
-  tags_with_retention.erase(it->second->info.id);
-  tags_by_exact_name.erase(it->first);
-  graveyard.push_back(std::move(it->second));
-  tags_by_name.erase(it);
+  PartsShareMu();
+  const TagState* t = catalog.Remove(name);
+  if (t == nullptr) return;
+  const TagId id = t->info.id;
+  tags_in_memory.erase(id);
+  tags_overlapping.erase(id);
+  tags_merge_due.erase(id);
+  tags_with_retention.erase(id);
 }
 
 absl::Status Store::Impl::ReplayLog() {
@@ -519,35 +485,15 @@ Version Store::Impl::NextVersion() {
 // --- Catalog ---
 
 absl::StatusOr<TagInfo> Store::CreateTag(TagInfo info) {
-  RETURN_IF_ERROR(engine::ValidateTagName(info.name, "tag.name"));
-  if (info.type == ValueType::kUnspecified || info.type > ValueType::kString) {
-    return absl::InvalidArgumentError("tag.value_type: must be double, int64, bool or string");
-  }
-  if (info.retention_ns < 0) {
-    return absl::InvalidArgumentError("tag.retention_ns: must be >= 0");
-  }
-  if (!(info.deadband >= 0) || std::isinf(info.deadband)) {
-    return absl::InvalidArgumentError("tag.deadband: must be a finite number >= 0");
-  }
-  if (info.deadband > 0 && info.type != ValueType::kDouble && info.type != ValueType::kInt64) {
-    return absl::InvalidArgumentError("tag.deadband: only double and int64 tags take a deadband");
-  }
-  RETURN_IF_ERROR(engine::ValidateTagRange(info));
+  RETURN_IF_ERROR(ValidateNewTag(info));
   info.id = engine::TagIdFromName(info.name);
   info.origin_site = impl_->options.site;
   info.created_ns = impl_->NowNs();
   {
     absl::MutexLock l(&impl_->mu);
+    impl_->PartsShareMu();
     // One creation of a name at a time; a second waits and then finds it.
-    while (impl_->creating.contains(info.name)) impl_->writers_cv.Wait(&impl_->mu);
-    if (impl_->tags_by_name.count(info.name)) {
-      return absl::AlreadyExistsError(absl::StrCat("tag '", info.name, "' already exists"));
-    }
-    if (TagState* other = impl_->FindTag(info.id)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "tag '", info.name, "' has the same id as '", other->info.name, "'; rename it"));
-    }
-    impl_->creating.insert(info.name);
+    RETURN_IF_ERROR(impl_->catalog.Reserve(info));
     info.version = impl_->NextVersion();
   }
   engine::LogEntry entry;
@@ -555,58 +501,29 @@ absl::StatusOr<TagInfo> Store::CreateTag(TagInfo info) {
   entry.catalog_upserts.push_back(info);
   absl::Status s = impl_->SubmitCatalog(std::move(entry));
   absl::MutexLock l(&impl_->mu);
-  impl_->creating.erase(info.name);
-  impl_->writers_cv.SignalAll();
+  impl_->PartsShareMu();
+  impl_->catalog.EndCreating({info});
   RETURN_IF_ERROR(s);
   return info;
 }
 
-bool Store::HasTag(std::string_view name) const {
-  absl::ReaderMutexLock l(&impl_->catalog_mu);
-  return impl_->FindTagByName(name) != nullptr;
-}
+bool Store::HasTag(std::string_view name) const { return impl_->catalog.Has(name); }
 
 absl::StatusOr<TagInfo> Store::GetTag(std::string_view name) const {
-  absl::ReaderMutexLock l(&impl_->catalog_mu);
-  TagState* t = impl_->FindTagByName(name);
-  if (t == nullptr) {
-    return absl::NotFoundError(absl::StrCat("tag '", std::string(name), "' not found"));
-  }
-  return t->info;
+  return impl_->catalog.Get(name);
 }
 
 absl::StatusOr<TagInfo> Store::UpdateTag(const TagInfo& update) {
-  if (update.retention_ns < 0) {
-    return absl::InvalidArgumentError("tag.retention_ns: must be >= 0");
-  }
-  RETURN_IF_ERROR(engine::ValidateTagRange(update));
+  RETURN_IF_ERROR(ValidateTagUpdate(update));
   TagInfo info;
   {
     absl::MutexLock l(&impl_->mu);
-    auto it = impl_->tags_by_name.find(update.name);
-    if (it == impl_->tags_by_name.end()) {
+    const TagState* t = impl_->FindTagByName(update.name);
+    if (t == nullptr) {
       return absl::NotFoundError(absl::StrCat("tag '", update.name, "' not found"));
     }
-    info = it->second->info;
-    if (update.type != ValueType::kUnspecified && update.type != info.type) {
-      return absl::FailedPreconditionError(absl::StrCat("tag.value_type: tag '", info.name, "' is ",
-                                                        engine::ValueTypeName(info.type),
-                                                        "; the type cannot change"));
-    }
-    info.unit = update.unit;
-    info.description = update.description;
-    info.attributes = update.attributes;
-    info.retention_ns = update.retention_ns;
-    if (!(update.deadband >= 0) || std::isinf(update.deadband) ||
-        (update.deadband > 0 && info.type != ValueType::kDouble &&
-         info.type != ValueType::kInt64)) {
-      return absl::InvalidArgumentError(
-          "tag.deadband: must be a finite number >= 0, and only for double and int64 tags");
-    }
-    info.deadband = update.deadband;
-    info.eng_low = update.eng_low;
-    info.eng_high = update.eng_high;
-    info.stale_after_ns = update.stale_after_ns;
+    info = t->info;
+    RETURN_IF_ERROR(MergeTagUpdate(update, &info));
     info.version = impl_->NextVersion();
   }
   engine::LogEntry entry;
@@ -622,7 +539,7 @@ ListTagsResult Store::ListTags(std::string_view glob,
                                const CancelledFn& cancelled) const {
   ListTagsResult out;
   out.cancelled =
-      impl_->ScanTags(page_token, cancelled, [&](const std::string& name, const TagState& t) {
+      impl_->catalog.Scan(page_token, cancelled, [&](const std::string& name, const TagState& t) {
         if (!glob.empty() && !GlobMatch(glob, name)) return true;
         const TagInfo& info = t.info;
         bool attrs_ok = std::all_of(attributes.begin(), attributes.end(), [&](const auto& kv) {
@@ -640,36 +557,18 @@ ListTagsResult Store::ListTags(std::string_view glob,
   return out;
 }
 
-bool Store::Impl::ScanTags(std::string_view after, const CancelledFn& cancelled,
-                           const std::function<bool(const std::string&, const TagState&)>& visit) {
-  // Bounds the time catalog_mu is held: a writer waiting for it (a tag
-  // being created) blocks new readers, so a scan yields between slices.
-  constexpr size_t kSliceTags = 256;
-  std::string resume(after);  // names are never empty: "" sorts first
-  while (true) {
-    if (cancelled && cancelled()) return true;
-    absl::ReaderMutexLock l(&catalog_mu);
-    auto it = tags_by_name.upper_bound(resume);
-    for (size_t i = 0; i < kSliceTags; ++i, ++it) {
-      if (it == tags_by_name.end()) return false;
-      if (!visit(it->first, *it->second)) return false;
-    }
-    if (it == tags_by_name.end()) return false;
-    resume = std::prev(it)->first;
-  }
-}
-
 absl::Status Store::CreateTagsForWrite(
     const std::vector<std::pair<std::string, ValueType>>& wanted) {
   if (!impl_->options.implicit_tags) return absl::OkStatus();
   engine::LogEntry entry;
   {
     absl::MutexLock l(&impl_->mu);
+    impl_->PartsShareMu();
     entry.version = impl_->NextVersion();
     for (const auto& [name, type] : wanted) {
       if (type == ValueType::kUnspecified || type > ValueType::kString) continue;
       if (!engine::ValidateTagName(name).ok()) continue;
-      if (impl_->FindTagByName(name) != nullptr || impl_->creating.contains(name)) continue;
+      if (impl_->FindTagByName(name) != nullptr || impl_->catalog.IsCreating(name)) continue;
       TagInfo info;
       info.name = name;
       info.type = type;
@@ -678,23 +577,20 @@ absl::Status Store::CreateTagsForWrite(
       info.origin_site = impl_->options.site;
       info.created_ns = impl_->NowNs();
       info.version = entry.version;
-      impl_->creating.insert(info.name);
+      impl_->catalog.BeginCreating(info.name);
       entry.catalog_upserts.push_back(std::move(info));
     }
   }
   if (entry.catalog_upserts.empty()) return absl::OkStatus();
   absl::Status s = impl_->SubmitCatalog(entry);
   absl::MutexLock l(&impl_->mu);
-  for (const TagInfo& info : entry.catalog_upserts) impl_->creating.erase(info.name);
-  impl_->writers_cv.SignalAll();
+  impl_->PartsShareMu();
+  impl_->catalog.EndCreating(entry.catalog_upserts);
   return s;
 }
 
 absl::StatusOr<TagInfo> Store::ResolveTagForWrite(std::string_view name, ValueType inferred) {
-  {
-    absl::ReaderMutexLock l(&impl_->catalog_mu);
-    if (TagState* t = impl_->FindTagByName(name)) return t->info;
-  }
+  if (TagInfo info; impl_->catalog.Lookup(name, &info)) return info;
   RETURN_IF_ERROR(engine::ValidateTagName(name));
   if (!impl_->options.implicit_tags) {
     return absl::NotFoundError(
@@ -712,15 +608,16 @@ absl::StatusOr<TagInfo> Store::ResolveTagForWrite(std::string_view name, ValueTy
 StoreStats Store::Stats() const {
   StoreStats stats;
   absl::MutexLock l(&impl_->mu);
-  stats.tags = impl_->tags_by_name.size();
-  for (const auto& [name, tag] : impl_->tags_by_name) {
-    for (const HeadBuffer* b : {tag->head.get(), tag->sealing.get()}) {
+  impl_->PartsShareMu();
+  stats.tags = impl_->catalog.size();
+  impl_->catalog.ForEach([&](TagId, const TagState& tag) {
+    for (const HeadBuffer* b : {tag.head.get(), tag.sealing.get()}) {
       if (b == nullptr) continue;
       stats.head_samples += b->cols.size();
       stats.head_bytes += b->MemoryBytes();
     }
-    if (tag->head || tag->sealing) ++stats.head_tags;
-  }
+    if (tag.head || tag.sealing) ++stats.head_tags;
+  });
   stats.chunks_sealed = impl_->chunks_sealed.load();
   stats.log_entries_trimmed = impl_->log_trimmed.load();
   stats.chunks_expired = impl_->chunks_expired.load();
@@ -730,7 +627,7 @@ StoreStats Store::Stats() const {
   stats.own_sequence = impl_->next_seq - 1;
   stats.own_log_entries = impl_->own_log.size();
   stats.own_log_bytes = impl_->own_log_bytes;
-  stats.catalog_conflicts = impl_->catalog_conflicts;
+  stats.catalog_conflicts = impl_->catalog.conflicts();
   return stats;
 }
 

@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "storage/catalog/catalog.h"
 #include "storage/engine/head_columns.h"
 #include "storage/engine/rocks_db.h"
 #include "storage/store.h"
@@ -69,11 +70,10 @@ struct HeadBuffer {
   int64_t started_ns = 0;  // wall time of the first sample
 };
 
-// One tag: catalog entry, its unsealed head and its sealing buffer. The
-// buffers exist only while they hold samples, so an idle tag costs its
-// catalog entry and a few words.
-struct TagState {
-  engine::TagInfo info;
+// One tag: catalog entry (info, deleted: storage/catalog/), its unsealed
+// head and its sealing buffer. The buffers exist only while they hold
+// samples, so an idle tag costs its catalog entry and a few words.
+struct TagState : CatalogEntry {
   std::unique_ptr<HeadBuffer> head;
   // Taken from head and being written as chunks; reads include it.
   std::unique_ptr<HeadBuffer> sealing;
@@ -88,7 +88,6 @@ struct TagState {
   // Chunks sealed at or after this may be merged with their neighbours
   // (MergePass); kMaxTimestamp when none wait.
   int64_t merge_from = kMaxTimestamp;
-  bool deleted = false;
   // Samples of the last head sealed: the next head reserves as much.
   uint32_t last_head_samples = 0;
   // The newest sample (1 sample) once a Latest call has looked it up; kept
@@ -146,21 +145,16 @@ struct Store::Impl {
   uint8_t site_tag = 0;
 
   mutable absl::Mutex mu;
-  // Catalog and heads. Tag states are never freed while the store is open
-  // (a deleted tag is marked and removed from the maps).
-  // The catalog maps and every TagState::info change under mu and
-  // catalog_mu both, so they may be read under either: name lookups (one
-  // per series of every write) take only catalog_mu and do not wait for
-  // the group commit's apply, which holds mu. Lock order: mu first.
-  mutable absl::Mutex catalog_mu ABSL_ACQUIRED_AFTER(mu);
-  // Ordered, for listings and globs. Change only through AddTagState and
-  // RemoveTagState, which keep the indexes below in step.
-  std::map<std::string, std::unique_ptr<TagState>, std::less<>> tags_by_name ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<TagId, TagState*> tags_by_id ABSL_GUARDED_BY(mu);
-  // Exact names by hash: every write and query names its tags, and a walk
-  // down the ordered map costs a cache miss per level. Keys view the names
-  // owned by tags_by_name.
-  absl::flat_hash_map<std::string_view, TagState*> tags_by_exact_name ABSL_GUARDED_BY(mu);
+  // The tags (storage/catalog/catalog.h): its indexes change under mu and
+  // its own catalog_mu both; name lookups take only catalog_mu. Tag states
+  // are never freed while the store is open (a deleted tag is marked and
+  // kept in the catalog's graveyard). Change tags only through AddTagState
+  // and RemoveTagState, which keep the sets below in step.
+  Catalog<TagState> catalog{mu};
+  // Says to the thread-safety analysis that the parts' `mu` is this one
+  // (no code).
+  void PartsShareMu() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu)
+      ABSL_ASSERT_EXCLUSIVE_LOCK(catalog.mu()) {}
   // Tags with a head or a sealing buffer, and tags with overlapping chunks to
   // rewrite: the sealer's passes (every second) walk these instead of every
   // tag, so an idle catalog costs them nothing (a walk of all tags is a
@@ -169,12 +163,8 @@ struct Store::Impl {
   absl::flat_hash_set<TagId> tags_overlapping ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<TagId> tags_merge_due ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<TagId> tags_with_retention ABSL_GUARDED_BY(mu);  // retention_ns > 0
-  std::vector<std::unique_ptr<TagState>> graveyard ABSL_GUARDED_BY(mu);
   // Group commit queue; the front writer is the leader.
   std::deque<PendingWrite*> writers ABSL_GUARDED_BY(mu);
-  // Signalled when `creating` changes. (The write path waits on conditions
-  // of mu instead.)
-  absl::CondVar writers_cv;
   uint64_t next_seq ABSL_GUARDED_BY(mu) = 1;
   // Own sequences skipped when a backup was restored: start -> end
   // (exclusive). Peers may hold entries of these numbers from before the
@@ -191,15 +181,12 @@ struct Store::Impl {
   absl::flat_hash_map<std::string, std::map<uint64_t, uint64_t>> client_batches ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<std::string> clients_loaded ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<std::pair<std::string, uint64_t>> in_flight ABSL_GUARDED_BY(mu);
-  // Tag names whose creation is queued.
-  absl::flat_hash_set<std::string> creating ABSL_GUARDED_BY(mu);
   // Own entries still in the log, oldest first, and their total size.
   std::deque<OwnLogEntry> own_log ABSL_GUARDED_BY(mu);
   uint64_t own_log_bytes ABSL_GUARDED_BY(mu) = 0;
   uint64_t own_cum_samples ABSL_GUARDED_BY(mu) = 0;
   // Per configured peer: highest own sequence it has applied durably.
   std::map<std::string, uint64_t> peer_acked ABSL_GUARDED_BY(mu);
-  uint64_t catalog_conflicts ABSL_GUARDED_BY(mu) = 0;
   uint64_t last_version_seconds ABSL_GUARDED_BY(mu) = 0;
   // --- Tombstones (storage/store_tombstone.cc, docs/consistency.md) ---
   // Deleted tag incarnations: tag id -> highest tombstone version. Loaded at
@@ -251,25 +238,15 @@ struct Store::Impl {
   // version seen (max_version_seen).
   Version TombstoneVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   TagState* FindTag(TagId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    auto it = tags_by_id.find(id);
-    return it == tags_by_id.end() ? nullptr : it->second;
+    PartsShareMu();
+    return catalog.Find(id);
   }
-  // REQUIRES: mu or catalog_mu held.
-  TagState* FindTagByName(std::string_view name) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    auto it = tags_by_exact_name.find(name);
-    return it == tags_by_exact_name.end() ? nullptr : it->second;
-  }
-  // Calls visit(name, state) for the tags after `after` in name order until
-  // it returns false or `cancelled` does (true then). Holds catalog_mu (as
-  // a reader) for a slice of tags at a time, never mu: a long glob scan
-  // neither stalls writes nor outlives its caller's deadline by much.
-  bool ScanTags(std::string_view after, const CancelledFn& cancelled,
-                const std::function<bool(const std::string&, const TagState&)>& visit)
-      ABSL_NO_THREAD_SAFETY_ANALYSIS;
-  // Adds a tag (its name must be new) to every index. Takes catalog_mu.
+  // REQUIRES: mu or catalog.catalog_mu() held.
+  TagState* FindTagByName(std::string_view name) { return catalog.FindByName(name); }
+  // Adds a tag (its name must be new) to the catalog. Takes catalog_mu.
   void AddTagState(std::unique_ptr<TagState> state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Removes a tag from every index and keeps the state in the graveyard.
-  // Takes catalog_mu.
+  // Removes a tag from the catalog (which keeps the state) and from the
+  // sets of tags above. Takes catalog_mu.
   void RemoveTagState(std::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   absl::Status LoadCatalog();

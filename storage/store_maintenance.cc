@@ -238,7 +238,10 @@ absl::Status Store::Impl::MergePass(bool force) {
   {
     absl::MutexLock l(&mu);
     if (force) {
-      for (const auto& [id, t] : tags_by_id) due.push_back({id, kMinTimestamp, t->info.type});
+      PartsShareMu();
+      catalog.ForEach([&](TagId id, const TagState& t) {
+        due.push_back({id, kMinTimestamp, t.info.type});
+      });
     } else {
       for (TagId id : tags_merge_due) {
         if (const TagState* t = FindTag(id)) due.push_back({id, t->merge_from, t->info.type});

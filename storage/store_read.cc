@@ -409,7 +409,7 @@ absl::Status Store::LatestMany(
 std::vector<std::pair<std::string, TagId>> Store::MatchTags(std::string_view glob, size_t limit,
                                                             const CancelledFn& cancelled) const {
   std::vector<std::pair<std::string, TagId>> out;
-  impl_->ScanTags("", cancelled, [&](const std::string& name, const TagState& t) {
+  impl_->catalog.Scan("", cancelled, [&](const std::string& name, const TagState& t) {
     if (out.size() == limit) return false;
     if (glob.empty() || GlobMatch(glob, name)) out.emplace_back(name, t.info.id);
     return true;

@@ -287,50 +287,26 @@ absl::StatusOr<uint64_t> Store::ApplyRepair(const std::vector<engine::TagInfo>& 
 
 void Store::Impl::PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch) {
   PrepareTombstones(w, batch);
-  // Upserts: a new tag is created; an existing one of the same type takes
-  // the newer metadata (version, last writer wins); a type conflict keeps
-  // the local definition and is counted. A deleted incarnation (at or below
-  // its tombstone) is not created again.
-  auto& upserts = w->entry.catalog_upserts;
-  std::vector<engine::TagInfo> accepted;
-  for (engine::TagInfo& info : upserts) {
-    if (info.version <= TombstoneOf(info.id)) continue;
-    if (TagState* existing = FindTagByName(info.name)) {
-      const engine::TagInfo& cur = existing->info;
-      if (cur.type != info.type) {
-        ++catalog_conflicts;
-        continue;
-      }
-      if (info.version < cur.version) continue;
-      info.created_ns = cur.created_ns;
-      info.origin_site = cur.origin_site;
-    } else if (FindTag(info.id) != nullptr) {
-      ++catalog_conflicts;  // id collision with another name
-      continue;
-    }
-    batch->Put(db->catalog(), info.name, engine::EncodeTagInfo(info));
-    accepted.push_back(info);
-  }
-  upserts = std::move(accepted);
+  // Upserts, decided by the catalog (Catalog::PrepareUpserts): a deleted
+  // incarnation (at or below its tombstone) is not created again.
+  PartsShareMu();
+  catalog.PrepareUpserts(
+      &w->entry.catalog_upserts,
+      [this](TagId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return TombstoneOf(id); }, batch,
+      db->catalog());
 }
 
 void Store::Impl::ApplyCatalog(const PendingWrite& w) {
   ApplyDeletes(w);
   for (const engine::TagInfo& info : w.entry.catalog_upserts) {
     max_version_seen = std::max(max_version_seen, info.version);
-    if (TagState* existing = FindTagByName(info.name)) {
-      absl::MutexLock l(&catalog_mu);
-      existing->info = info;
-      if (info.retention_ns > 0) {
-        tags_with_retention.insert(info.id);
-      } else {
-        tags_with_retention.erase(info.id);
-      }
-      continue;
+    PartsShareMu();
+    catalog.Upsert(info);
+    if (info.retention_ns > 0) {
+      tags_with_retention.insert(info.id);
+    } else {
+      tags_with_retention.erase(info.id);
     }
-    auto state = std::make_unique<TagState>();
-    state->info = info;
-    AddTagState(std::move(state));
   }
 }
 
