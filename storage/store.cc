@@ -26,17 +26,6 @@ namespace historian {
 using engine::FromRocks;
 using engine::TagInfo;
 
-void NoteOriginSeq(OriginSeqRanges* ranges, const std::string* origin, uint64_t seq) {
-  for (auto& r : *ranges) {
-    if (r.origin == origin) {
-      r.min_seq = std::min(r.min_seq, seq);
-      r.max_seq = std::max(r.max_seq, seq);
-      return;
-    }
-  }
-  ranges->push_back({origin, seq, seq});
-}
-
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Store::~Store() {
@@ -312,7 +301,7 @@ void Store::Impl::RemoveTagState(std::string_view name) {
   const TagState* t = catalog.Remove(name);
   if (t == nullptr) return;
   const TagId id = t->info.id;
-  tags_in_memory.erase(id);
+  heads.Forget(id);
   tags_overlapping.erase(id);
   tags_merge_due.erase(id);
   tags_with_retention.erase(id);
@@ -411,6 +400,7 @@ void Store::Impl::DropOutOfRange(std::vector<engine::SeriesData>* series, const 
 
 void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
                               const engine::LogEntry& entry) {
+  PartsShareMu();
   int64_t now = NowNs();
   const std::string* origin_name = InternOrigin(origin);
   max_version_seen = std::max(max_version_seen, entry.version);
@@ -436,33 +426,7 @@ void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
       if (kept.size() == 0) continue;
       cols = &kept;
     }
-    if (!tag->head) {
-      tags_in_memory.insert(series.tag);
-      tag->head = std::make_unique<HeadBuffer>(tag->info.type);
-      tag->head->started_ns = now;
-      if (tag->last_head_samples > 0) tag->head->cols.Reserve(tag->last_head_samples);
-    }
-    tag->head->cols.Append(*cols, 0, cols->size());
-    NoteOriginSeq(&tag->head->seqs, origin_name, seq);
-    ++tag->applies;
-    if (tag->latest) {
-      // Same rule as reads: a later timestamp, or the same one with a
-      // version at least as high (later application wins ties).
-      codec::ChunkColumns& l = *tag->latest;
-      const codec::ChunkColumns& c = *cols;
-      size_t best = c.size();
-      for (size_t i = 0; i < c.size(); ++i) {
-        int64_t ts = best == c.size() ? l.timestamps[0] : c.timestamps[best];
-        Version v = best == c.size() ? l.versions[0] : c.versions[best];
-        if (c.timestamps[i] > ts || (c.timestamps[i] == ts && c.versions[i] >= v)) {
-          best = i;
-        }
-      }
-      if (best != c.size()) {
-        l.Reset(l.type);
-        engine::AppendSample(c, best, &l);
-      }
-    }
+    heads.Append(series.tag, *tag, tag->info.type, *cols, origin_name, seq, now);
   }
   uint64_t& applied = applied_seq[origin];
   applied = std::max(applied, seq);
@@ -610,14 +574,14 @@ StoreStats Store::Stats() const {
   absl::MutexLock l(&impl_->mu);
   impl_->PartsShareMu();
   stats.tags = impl_->catalog.size();
-  impl_->catalog.ForEach([&](TagId, const TagState& tag) {
-    for (const HeadBuffer* b : {tag.head.get(), tag.sealing.get()}) {
-      if (b == nullptr) continue;
-      stats.head_samples += b->cols.size();
-      stats.head_bytes += b->MemoryBytes();
-    }
-    if (tag.head || tag.sealing) ++stats.head_tags;
-  });
+  // Only tags in memory hold buffers.
+  HeadMemory memory;
+  for (TagId id : impl_->heads.tags_in_memory()) {
+    if (const TagState* t = impl_->FindTag(id)) impl_->heads.AddMemory(*t, &memory);
+  }
+  stats.head_samples = memory.samples;
+  stats.head_bytes = memory.bytes;
+  stats.head_tags = memory.tags;
   stats.chunks_sealed = impl_->chunks_sealed.load();
   stats.log_entries_trimmed = impl_->log_trimmed.load();
   stats.chunks_expired = impl_->chunks_expired.load();

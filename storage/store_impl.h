@@ -24,6 +24,7 @@
 #include "storage/catalog/catalog.h"
 #include "storage/engine/head_columns.h"
 #include "storage/engine/rocks_db.h"
+#include "storage/head/head.h"
 #include "storage/store.h"
 
 namespace historian {
@@ -45,38 +46,10 @@ bool DecodeTimeRange(std::string_view value, int64_t* min_ts, int64_t* max_ts);
 // [kMinSampleTimestamp, kMaxSampleTimestamp].
 absl::Status CheckSampleTimestamps(const std::vector<engine::SeriesData>& series);
 
-// Per origin site: the smallest and largest log sequence whose samples sit
-// in a buffer. Origins are few (one per site), so a small vector holding one
-// range inline; `origin` points to the store's interned name (Impl::origins).
-struct OriginSeqRange {
-  const std::string* origin;
-  uint64_t min_seq;
-  uint64_t max_seq;
-};
-using OriginSeqRanges = absl::InlinedVector<OriginSeqRange, 1>;
-void NoteOriginSeq(OriginSeqRanges* ranges, const std::string* origin, uint64_t seq);
-
-// Unsealed samples of one tag and the log entries they came from: the head
-// of an active tag (about 180 bytes with its allocation) plus its columns.
-struct HeadBuffer {
-  explicit HeadBuffer(ValueType type) : cols(type) {}
-  // This struct, its columns and its sequence ranges, in bytes.
-  size_t MemoryBytes() const {
-    return sizeof(*this) + cols.HeapBytes() +
-           (seqs.size() > 1 ? seqs.capacity() * sizeof(OriginSeqRange) : 0);
-  }
-  engine::HeadColumns cols;  // unsorted until normalised
-  OriginSeqRanges seqs;
-  int64_t started_ns = 0;  // wall time of the first sample
-};
-
-// One tag: catalog entry (info, deleted: storage/catalog/), its unsealed
-// head and its sealing buffer. The buffers exist only while they hold
-// samples, so an idle tag costs its catalog entry and a few words.
-struct TagState : CatalogEntry {
-  std::unique_ptr<HeadBuffer> head;
-  // Taken from head and being written as chunks; reads include it.
-  std::unique_ptr<HeadBuffer> sealing;
+// One tag, found by one lookup: its catalog entry (info, deleted:
+// storage/catalog/), its head state (buffers, newest sample, deadband:
+// storage/head/) and its chunks' state below.
+struct TagState : CatalogEntry, HeadState {
   int64_t max_span = 0;  // longest (max ts - min ts) of any chunk of the tag
   // Sealed samples whose rollups are not rewritten yet: queries must not use
   // rollups from here on (kMaxTimestamp when none).
@@ -88,24 +61,6 @@ struct TagState : CatalogEntry {
   // Chunks sealed at or after this may be merged with their neighbours
   // (MergePass); kMaxTimestamp when none wait.
   int64_t merge_from = kMaxTimestamp;
-  // Samples of the last head sealed: the next head reserves as much.
-  uint32_t last_head_samples = 0;
-  // The newest sample (1 sample) once a Latest call has looked it up; kept
-  // current by every apply, so Latest of many tags is a memory copy.
-  std::unique_ptr<codec::ChunkColumns> latest;
-  uint64_t applies = 0;  // bumped by every apply, to detect a racing lookup
-  // Deadband filter state (tags with a deadband): the last stored sample and
-  // the last one held back. Rebuilt empty after a restart (the first sample
-  // is then stored).
-  struct DeadbandState {
-    bool has_last = false;
-    int64_t last_ts = 0;
-    double last_value = 0;
-    uint32_t last_quality = 0;
-    bool has_held = false;
-    codec::ChunkColumns held;  // 1 sample
-  };
-  std::unique_ptr<DeadbandState> deadband;
 };
 
 // A write waiting in the group-commit queue: an own write (data or catalog
@@ -151,15 +106,17 @@ struct Store::Impl {
   // kept in the catalog's graveyard). Change tags only through AddTagState
   // and RemoveTagState, which keep the sets below in step.
   Catalog<TagState> catalog{mu};
+  // The tags' unsealed samples, newest samples and deadbands
+  // (storage/head/head.h), under mu.
+  Head heads{mu};
   // Says to the thread-safety analysis that the parts' `mu` is this one
   // (no code).
   void PartsShareMu() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu)
-      ABSL_ASSERT_EXCLUSIVE_LOCK(catalog.mu()) {}
-  // Tags with a head or a sealing buffer, and tags with overlapping chunks to
-  // rewrite: the sealer's passes (every second) walk these instead of every
-  // tag, so an idle catalog costs them nothing (a walk of all tags is a
-  // cache miss per tag, under mu).
-  absl::flat_hash_set<TagId> tags_in_memory ABSL_GUARDED_BY(mu);
+      ABSL_ASSERT_EXCLUSIVE_LOCK(catalog.mu(), heads.mu()) {}
+  // Tags with overlapping chunks to rewrite (and, in heads, tags with a
+  // head or a sealing buffer): the sealer's passes (every second) walk these
+  // instead of every tag, so an idle catalog costs them nothing (a walk of
+  // all tags is a cache miss per tag, under mu).
   absl::flat_hash_set<TagId> tags_overlapping ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<TagId> tags_merge_due ABSL_GUARDED_BY(mu);
   absl::flat_hash_set<TagId> tags_with_retention ABSL_GUARDED_BY(mu);  // retention_ns > 0

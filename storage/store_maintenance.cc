@@ -77,8 +77,8 @@ absl::Status Store::Impl::RetentionPass() {
       absl::MutexLock l(&mu);
       if (TagState* t = FindTag(d.id)) {
         t->rollup_dirty_min = std::min(t->rollup_dirty_min, dropped_min);
-        t->latest.reset();  // the newest sample may have expired too
-        ++t->applies;
+        PartsShareMu();
+        heads.InvalidateLatest(*t);  // the newest sample may have expired too
       }
     }
     RETURN_IF_ERROR(

@@ -21,21 +21,21 @@ namespace historian {
 
 absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
   TagState* t = nullptr;
+  const HeadBuffer* sealing = nullptr;
   {
     absl::MutexLock l(&mu);
     t = FindTag(id);
-    if (t == nullptr || t->sealing || !t->head) return absl::OkStatus();
-    t->head->cols.Normalize();
-    t->last_head_samples =
-        static_cast<uint32_t>(std::min<size_t>(t->head->cols.size(), options.chunk_max_samples));
-    t->sealing = std::move(t->head);
-    t->rollup_dirty_min = std::min(t->rollup_dirty_min, t->sealing->cols.timestamps().front());
+    if (t == nullptr) return absl::OkStatus();
+    PartsShareMu();
+    sealing = heads.StartSeal(*t, options.chunk_max_samples);
+    if (sealing == nullptr) return absl::OkStatus();
+    t->rollup_dirty_min = std::min(t->rollup_dirty_min, sealing->cols.timestamps().front());
   }
-  // Only this thread touches t->sealing until it is reset below; readers
-  // only read it under mu.
+  // Only this thread touches the sealing buffer until EndSeal below;
+  // readers only read it under mu.
   codec::ChunkColumns all;
-  all.Reset(t->sealing->cols.type());
-  t->sealing->cols.CopyAll(&all);
+  all.Reset(sealing->cols.type());
+  sealing->cols.CopyAll(&all);
   const int64_t max_duration = absl::ToInt64Nanoseconds(options.chunk_max_duration);
   rocksdb::WriteBatch batch;
   int64_t span = 0;
@@ -61,7 +61,7 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
                                                   static_cast<uint64_t>(piece.timestamps.front())));
     begin = end;
   }
-  for (const OriginSeqRange& r : t->sealing->seqs) {
+  for (const OriginSeqRange& r : sealing->seqs) {
     std::string v;
     engine::PutBigEndian64(r.max_seq, &v);
     batch.Put(db->state(), engine::SealedSeqKey(id, *r.origin), v);
@@ -116,22 +116,9 @@ absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
     tags_merge_due.insert(id);
     if (overlaps) NoteOverlap(id, min_ts, max_ts);
   }
-  if (!status.ok()) {
-    // Put the samples back in front of the head: nothing is lost, the next
-    // pass retries.
-    std::unique_ptr<HeadBuffer> merged = std::move(t->sealing);
-    if (t->head) {
-      merged->cols.Append(t->head->cols);
-      for (const auto& r : t->head->seqs) {
-        NoteOriginSeq(&merged->seqs, r.origin, r.min_seq);
-        NoteOriginSeq(&merged->seqs, r.origin, r.max_seq);
-      }
-    }
-    merged->started_ns = now;
-    t->head = std::move(merged);
-  }
-  t->sealing.reset();
-  if (!t->head) tags_in_memory.erase(id);
+  // On failure the samples go back in front of the head.
+  PartsShareMu();
+  heads.EndSeal(id, *t, status.ok(), now);
   if (!status.ok()) return status;
   mu.Unlock();
   absl::Status rollups = RecomputeRollups(id, min_ts, max_ts);
@@ -183,7 +170,8 @@ absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t ma
   RETURN_IF_ERROR(
       engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch), "write rollups"));
   absl::MutexLock l(&mu);
-  if (TagState* t = FindTag(tag); t != nullptr && !t->sealing) {
+  PartsShareMu();
+  if (TagState* t = FindTag(tag); t != nullptr && !heads.SealUnderWay(*t)) {
     t->rollup_dirty_min = kMaxTimestamp;
   }
   return absl::OkStatus();
@@ -216,13 +204,11 @@ absl::Status Store::Impl::SealPass(bool force) {
   std::vector<TagId> due;
   {
     absl::MutexLock l(&mu);
-    for (TagId id : tags_in_memory) {
+    PartsShareMu();
+    for (TagId id : heads.tags_in_memory()) {
       const TagState* t = FindTag(id);
-      if (t == nullptr || !t->head) continue;
-      size_t n = t->head->cols.size();
-      if (force || n >= options.chunk_max_samples || now - t->head->started_ns >= max_age) {
-        due.push_back(id);
-      }
+      if (t == nullptr) continue;
+      if (heads.SealDue(*t, force, options.chunk_max_samples, now, max_age)) due.push_back(id);
     }
   }
   absl::Status first_error;
@@ -241,16 +227,9 @@ absl::Status Store::Impl::TrimLog() {
     absl::MutexLock l(&mu);
     for (const auto& [origin, seq] : applied_seq) limit[origin] = seq + 1;
     limit[options.site] = next_seq;
-    for (TagId id : tags_in_memory) {
-      const TagState* t = FindTag(id);
-      if (t == nullptr) continue;
-      for (const HeadBuffer* buffer : {t->head.get(), t->sealing.get()}) {
-        if (buffer == nullptr) continue;
-        for (const OriginSeqRange& r : buffer->seqs) {
-          auto it = limit.find(*r.origin);
-          if (it != limit.end()) it->second = std::min(it->second, r.min_seq);
-        }
-      }
+    PartsShareMu();
+    for (TagId id : heads.tags_in_memory()) {
+      if (const TagState* t = FindTag(id)) heads.LimitTrim(*t, &limit);
     }
     // Own entries also wait for the peers (within the retention limits).
     uint64_t& own = limit[options.site];

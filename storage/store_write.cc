@@ -174,41 +174,11 @@ absl::StatusOr<WriteResult> Store::FinishWrite(WriteHandle handle) {
 }
 
 void Store::Impl::ApplyDeadbands(std::vector<engine::SeriesData>* series) {
+  PartsShareMu();
   for (engine::SeriesData& s : *series) {
     TagState* t = FindTag(s.tag);
     if (t == nullptr || t->info.deadband <= 0) continue;
-    if (!t->deadband) t->deadband = std::make_unique<TagState::DeadbandState>();
-    TagState::DeadbandState& d = *t->deadband;
-    s.cols.versions.assign(s.cols.size(), 0);  // set for real after this
-    codec::ChunkColumns kept;
-    kept.Reset(s.cols.type);
-    for (size_t i = 0; i < s.cols.size(); ++i) {
-      const int64_t ts = s.cols.timestamps[i];
-      const double v = s.cols.type == ValueType::kDouble ? s.cols.doubles[i]
-                                                         : static_cast<double>(s.cols.ints[i]);
-      const uint32_t q = s.cols.qualities[i];
-      bool keep = !d.has_last || ts <= d.last_ts || q != d.last_quality ||
-                  !(std::fabs(v - d.last_value) <= t->info.deadband);
-      if (!keep) {
-        d.held.Reset(s.cols.type);
-        engine::AppendSample(s.cols, i, &d.held);
-        d.has_held = true;
-        continue;
-      }
-      if (ts > d.last_ts || !d.has_last) {
-        // The held-back sample goes first, so the trend keeps its shape.
-        if (d.has_held && (kept.size() == 0 || d.held.timestamps[0] > kept.timestamps.back())) {
-          engine::AppendSample(d.held, 0, &kept);
-        }
-        d.has_held = false;
-        d.has_last = true;
-        d.last_ts = ts;
-        d.last_value = v;
-        d.last_quality = q;
-      }
-      engine::AppendSample(s.cols, i, &kept);
-    }
-    s.cols = std::move(kept);
+    heads.ApplyDeadband(*t, t->info.deadband, &s.cols);
   }
 }
 
