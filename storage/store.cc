@@ -13,6 +13,8 @@
 #include "absl/time/clock.h"
 #include "api/core/status_macros.h"
 #include "rocksdb/write_batch.h"
+#include "storage/catalog/glob.h"
+#include "storage/catalog/tag_rules.h"
 #include "storage/engine/column_families.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
@@ -23,43 +25,6 @@ namespace historian {
 
 using engine::FromRocks;
 using engine::TagInfo;
-
-void NoteOriginSeq(OriginSeqRanges* ranges, const std::string* origin, uint64_t seq) {
-  for (auto& r : *ranges) {
-    if (r.origin == origin) {
-      r.min_seq = std::min(r.min_seq, seq);
-      r.max_seq = std::max(r.max_seq, seq);
-      return;
-    }
-  }
-  ranges->push_back({origin, seq, seq});
-}
-
-bool GlobMatch(std::string_view glob, std::string_view name) {
-  // Greedy, backtracking only to the last `*` (a later `*` makes earlier
-  // choices final): O(|glob| * |name|) at worst, never exponential. A run of
-  // `*` is one `*`; a trailing one matches the rest at once.
-  constexpr size_t kNone = std::string_view::npos;
-  size_t g = 0, n = 0, resume = kNone, mark = 0;
-  while (n < name.size()) {
-    if (g < glob.size() && glob[g] == '*') {
-      while (g < glob.size() && glob[g] == '*') ++g;
-      if (g == glob.size()) return true;
-      resume = g;
-      mark = n;
-    } else if (g < glob.size() && (glob[g] == '?' || glob[g] == name[n])) {
-      ++g;
-      ++n;
-    } else if (resume != kNone) {
-      g = resume;
-      n = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (g < glob.size() && glob[g] == '*') ++g;
-  return g == glob.size();
-}
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -199,15 +164,22 @@ absl::Status Store::Impl::LoadCatalog() {
   std::unique_ptr<rocksdb::Iterator> it(
       db->db()->NewIterator(rocksdb::ReadOptions(), db->catalog()));
   absl::MutexLock l(&mu);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    ASSIGN_OR_RETURN(TagInfo info, engine::DecodeTagInfo(
-                                       std::string_view(it->value().data(), it->value().size())));
-    auto state = std::make_unique<TagState>();
-    state->info = std::move(info);
-    ASSIGN_OR_RETURN(state->chunk.max_span, chunk_store->LoadSpan(state->info.id));
-    tombstones.NoteVersion(state->info.version);
-    AddTagState(std::move(state));
-  }
+  PartsShareMu();
+  absl::Status spans;  // the first span/ key that could not be read
+  RETURN_IF_ERROR(catalog.Load(it.get(), [&](TagState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    absl::StatusOr<int64_t> span = chunk_store->LoadSpan(state.info.id);
+    if (span.ok()) {
+      state.chunk.max_span = *span;
+    } else if (spans.ok()) {
+      spans = span.status();
+    }
+    tombstones.NoteVersion(state.info.version);
+    if (state.info.retention_ns > 0) {
+      compactor->mu().AssertHeld();  // the same mutex
+      compactor->SetRetention(state.info.id, true);
+    }
+  }));
+  RETURN_IF_ERROR(spans);
   return FromRocks(it->status(), "load catalog");
 }
 
@@ -237,29 +209,20 @@ absl::Status Store::Impl::CheckSpans() {
 }
 
 void Store::Impl::AddTagState(std::unique_ptr<TagState> state) {
-  absl::MutexLock l(&catalog_mu);
-  TagState* t = state.get();
-  tags_by_id[t->info.id] = t;
-  if (t->info.retention_ns > 0) {
-    compactor->mu().AssertHeld();  // the same mutex
-    compactor->SetRetention(t->info.id, true);
-  }
-  auto it = tags_by_name.emplace(t->info.name, std::move(state)).first;
-  tags_by_exact_name[it->first] = t;
+  PartsShareMu();
+  compactor->mu().AssertHeld();  // the same mutex
+  if (state->info.retention_ns > 0) compactor->SetRetention(state->info.id, true);
+  catalog.Add(std::move(state));
 }
 
 void Store::Impl::RemoveTagState(std::string_view name) {
-  absl::MutexLock l(&catalog_mu);
-  auto it = tags_by_name.find(name);
-  if (it == tags_by_name.end()) return;
-  it->second->deleted = true;
-  tags_by_id.erase(it->second->info.id);
-  tags_in_memory.erase(it->second->info.id);
+  PartsShareMu();
+  const TagState* t = catalog.Remove(name);
+  if (t == nullptr) return;
+  const TagId id = t->info.id;
+  heads.Forget(id);
   compactor->mu().AssertHeld();  // the same mutex
-  compactor->ForgetTag(it->second->info.id);
-  tags_by_exact_name.erase(it->first);
-  graveyard.push_back(std::move(it->second));
-  tags_by_name.erase(it);
+  compactor->ForgetTag(id);
 }
 
 absl::Status Store::Impl::ReplayLog() {
@@ -352,6 +315,7 @@ void Store::Impl::DropOutOfRange(std::vector<engine::SeriesData>* series, const 
 
 void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
                               const engine::LogEntry& entry) {
+  PartsShareMu();
   int64_t now = NowNs();
   commit_log->mu().AssertHeld();  // the same mutex
   const std::string* origin_name = commit_log->InternOrigin(origin);
@@ -378,33 +342,7 @@ void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
       if (kept.size() == 0) continue;
       cols = &kept;
     }
-    if (!tag->head) {
-      tags_in_memory.insert(series.tag);
-      tag->head = std::make_unique<HeadBuffer>(tag->info.type);
-      tag->head->started_ns = now;
-      if (tag->last_head_samples > 0) tag->head->cols.Reserve(tag->last_head_samples);
-    }
-    tag->head->cols.Append(*cols, 0, cols->size());
-    NoteOriginSeq(&tag->head->seqs, origin_name, seq);
-    ++tag->applies;
-    if (tag->latest) {
-      // Same rule as reads: a later timestamp, or the same one with a
-      // version at least as high (later application wins ties).
-      codec::ChunkColumns& l = *tag->latest;
-      const codec::ChunkColumns& c = *cols;
-      size_t best = c.size();
-      for (size_t i = 0; i < c.size(); ++i) {
-        int64_t ts = best == c.size() ? l.timestamps[0] : c.timestamps[best];
-        Version v = best == c.size() ? l.versions[0] : c.versions[best];
-        if (c.timestamps[i] > ts || (c.timestamps[i] == ts && c.versions[i] >= v)) {
-          best = i;
-        }
-      }
-      if (best != c.size()) {
-        l.Reset(l.type);
-        engine::AppendSample(c, best, &l);
-      }
-    }
+    heads.Append(series.tag, *tag, tag->info.type, *cols, origin_name, seq, now);
   }
   // (The commit log moves the origin's applied sequence.)
 }
@@ -420,35 +358,15 @@ Version Store::Impl::NextVersion() {
 // --- Catalog ---
 
 absl::StatusOr<TagInfo> Store::CreateTag(TagInfo info) {
-  RETURN_IF_ERROR(engine::ValidateTagName(info.name, "tag.name"));
-  if (info.type == ValueType::kUnspecified || info.type > ValueType::kString) {
-    return absl::InvalidArgumentError("tag.value_type: must be double, int64, bool or string");
-  }
-  if (info.retention_ns < 0) {
-    return absl::InvalidArgumentError("tag.retention_ns: must be >= 0");
-  }
-  if (!(info.deadband >= 0) || std::isinf(info.deadband)) {
-    return absl::InvalidArgumentError("tag.deadband: must be a finite number >= 0");
-  }
-  if (info.deadband > 0 && info.type != ValueType::kDouble && info.type != ValueType::kInt64) {
-    return absl::InvalidArgumentError("tag.deadband: only double and int64 tags take a deadband");
-  }
-  RETURN_IF_ERROR(engine::ValidateTagRange(info));
+  RETURN_IF_ERROR(ValidateNewTag(info));
   info.id = engine::TagIdFromName(info.name);
   info.origin_site = impl_->options.site;
   info.created_ns = impl_->NowNs();
   {
     absl::MutexLock l(&impl_->mu);
+    impl_->PartsShareMu();
     // One creation of a name at a time; a second waits and then finds it.
-    while (impl_->creating.contains(info.name)) impl_->writers_cv.Wait(&impl_->mu);
-    if (impl_->tags_by_name.count(info.name)) {
-      return absl::AlreadyExistsError(absl::StrCat("tag '", info.name, "' already exists"));
-    }
-    if (TagState* other = impl_->FindTag(info.id)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "tag '", info.name, "' has the same id as '", other->info.name, "'; rename it"));
-    }
-    impl_->creating.insert(info.name);
+    RETURN_IF_ERROR(impl_->catalog.Reserve(info));
     info.version = impl_->NextVersion();
   }
   engine::LogEntry entry;
@@ -456,58 +374,29 @@ absl::StatusOr<TagInfo> Store::CreateTag(TagInfo info) {
   entry.catalog_upserts.push_back(info);
   absl::Status s = impl_->SubmitCatalog(std::move(entry));
   absl::MutexLock l(&impl_->mu);
-  impl_->creating.erase(info.name);
-  impl_->writers_cv.SignalAll();
+  impl_->PartsShareMu();
+  impl_->catalog.EndCreating({info});
   RETURN_IF_ERROR(s);
   return info;
 }
 
-bool Store::HasTag(std::string_view name) const {
-  absl::ReaderMutexLock l(&impl_->catalog_mu);
-  return impl_->FindTagByName(name) != nullptr;
-}
+bool Store::HasTag(std::string_view name) const { return impl_->catalog.Has(name); }
 
 absl::StatusOr<TagInfo> Store::GetTag(std::string_view name) const {
-  absl::ReaderMutexLock l(&impl_->catalog_mu);
-  TagState* t = impl_->FindTagByName(name);
-  if (t == nullptr) {
-    return absl::NotFoundError(absl::StrCat("tag '", std::string(name), "' not found"));
-  }
-  return t->info;
+  return impl_->catalog.Get(name);
 }
 
 absl::StatusOr<TagInfo> Store::UpdateTag(const TagInfo& update) {
-  if (update.retention_ns < 0) {
-    return absl::InvalidArgumentError("tag.retention_ns: must be >= 0");
-  }
-  RETURN_IF_ERROR(engine::ValidateTagRange(update));
+  RETURN_IF_ERROR(ValidateTagUpdate(update));
   TagInfo info;
   {
     absl::MutexLock l(&impl_->mu);
-    auto it = impl_->tags_by_name.find(update.name);
-    if (it == impl_->tags_by_name.end()) {
+    const TagState* t = impl_->FindTagByName(update.name);
+    if (t == nullptr) {
       return absl::NotFoundError(absl::StrCat("tag '", update.name, "' not found"));
     }
-    info = it->second->info;
-    if (update.type != ValueType::kUnspecified && update.type != info.type) {
-      return absl::FailedPreconditionError(absl::StrCat("tag.value_type: tag '", info.name, "' is ",
-                                                        engine::ValueTypeName(info.type),
-                                                        "; the type cannot change"));
-    }
-    info.unit = update.unit;
-    info.description = update.description;
-    info.attributes = update.attributes;
-    info.retention_ns = update.retention_ns;
-    if (!(update.deadband >= 0) || std::isinf(update.deadband) ||
-        (update.deadband > 0 && info.type != ValueType::kDouble &&
-         info.type != ValueType::kInt64)) {
-      return absl::InvalidArgumentError(
-          "tag.deadband: must be a finite number >= 0, and only for double and int64 tags");
-    }
-    info.deadband = update.deadband;
-    info.eng_low = update.eng_low;
-    info.eng_high = update.eng_high;
-    info.stale_after_ns = update.stale_after_ns;
+    info = t->info;
+    RETURN_IF_ERROR(MergeTagUpdate(update, &info));
     info.version = impl_->NextVersion();
   }
   engine::LogEntry entry;
@@ -523,7 +412,7 @@ ListTagsResult Store::ListTags(std::string_view glob,
                                const CancelledFn& cancelled) const {
   ListTagsResult out;
   out.cancelled =
-      impl_->ScanTags(page_token, cancelled, [&](const std::string& name, const TagState& t) {
+      impl_->catalog.Scan(page_token, cancelled, [&](const std::string& name, const TagState& t) {
         if (!glob.empty() && !GlobMatch(glob, name)) return true;
         const TagInfo& info = t.info;
         bool attrs_ok = std::all_of(attributes.begin(), attributes.end(), [&](const auto& kv) {
@@ -541,36 +430,18 @@ ListTagsResult Store::ListTags(std::string_view glob,
   return out;
 }
 
-bool Store::Impl::ScanTags(std::string_view after, const CancelledFn& cancelled,
-                           const std::function<bool(const std::string&, const TagState&)>& visit) {
-  // Bounds the time catalog_mu is held: a writer waiting for it (a tag
-  // being created) blocks new readers, so a scan yields between slices.
-  constexpr size_t kSliceTags = 256;
-  std::string resume(after);  // names are never empty: "" sorts first
-  while (true) {
-    if (cancelled && cancelled()) return true;
-    absl::ReaderMutexLock l(&catalog_mu);
-    auto it = tags_by_name.upper_bound(resume);
-    for (size_t i = 0; i < kSliceTags; ++i, ++it) {
-      if (it == tags_by_name.end()) return false;
-      if (!visit(it->first, *it->second)) return false;
-    }
-    if (it == tags_by_name.end()) return false;
-    resume = std::prev(it)->first;
-  }
-}
-
 absl::Status Store::CreateTagsForWrite(
     const std::vector<std::pair<std::string, ValueType>>& wanted) {
   if (!impl_->options.implicit_tags) return absl::OkStatus();
   engine::LogEntry entry;
   {
     absl::MutexLock l(&impl_->mu);
+    impl_->PartsShareMu();
     entry.version = impl_->NextVersion();
     for (const auto& [name, type] : wanted) {
       if (type == ValueType::kUnspecified || type > ValueType::kString) continue;
       if (!engine::ValidateTagName(name).ok()) continue;
-      if (impl_->FindTagByName(name) != nullptr || impl_->creating.contains(name)) continue;
+      if (impl_->FindTagByName(name) != nullptr || impl_->catalog.IsCreating(name)) continue;
       TagInfo info;
       info.name = name;
       info.type = type;
@@ -579,23 +450,20 @@ absl::Status Store::CreateTagsForWrite(
       info.origin_site = impl_->options.site;
       info.created_ns = impl_->NowNs();
       info.version = entry.version;
-      impl_->creating.insert(info.name);
+      impl_->catalog.BeginCreating(info.name);
       entry.catalog_upserts.push_back(std::move(info));
     }
   }
   if (entry.catalog_upserts.empty()) return absl::OkStatus();
   absl::Status s = impl_->SubmitCatalog(entry);
   absl::MutexLock l(&impl_->mu);
-  for (const TagInfo& info : entry.catalog_upserts) impl_->creating.erase(info.name);
-  impl_->writers_cv.SignalAll();
+  impl_->PartsShareMu();
+  impl_->catalog.EndCreating(entry.catalog_upserts);
   return s;
 }
 
 absl::StatusOr<TagInfo> Store::ResolveTagForWrite(std::string_view name, ValueType inferred) {
-  {
-    absl::ReaderMutexLock l(&impl_->catalog_mu);
-    if (TagState* t = impl_->FindTagByName(name)) return t->info;
-  }
+  if (TagInfo info; impl_->catalog.Lookup(name, &info)) return info;
   RETURN_IF_ERROR(engine::ValidateTagName(name));
   if (!impl_->options.implicit_tags) {
     return absl::NotFoundError(
@@ -613,15 +481,16 @@ absl::StatusOr<TagInfo> Store::ResolveTagForWrite(std::string_view name, ValueTy
 StoreStats Store::Stats() const {
   StoreStats stats;
   absl::MutexLock l(&impl_->mu);
-  stats.tags = impl_->tags_by_name.size();
-  for (const auto& [name, tag] : impl_->tags_by_name) {
-    for (const HeadBuffer* b : {tag->head.get(), tag->sealing.get()}) {
-      if (b == nullptr) continue;
-      stats.head_samples += b->cols.size();
-      stats.head_bytes += b->MemoryBytes();
-    }
-    if (tag->head || tag->sealing) ++stats.head_tags;
+  impl_->PartsShareMu();
+  stats.tags = impl_->catalog.size();
+  // Only tags in memory hold buffers.
+  HeadMemory memory;
+  for (TagId id : impl_->heads.tags_in_memory()) {
+    if (const TagState* t = impl_->FindTag(id)) impl_->heads.AddMemory(*t, &memory);
   }
+  stats.head_samples = memory.samples;
+  stats.head_bytes = memory.bytes;
+  stats.head_tags = memory.tags;
   const ChunkCounters& chunks = impl_->chunk_store->counters();
   stats.chunks_sealed = chunks.sealed.load();
   stats.log_entries_trimmed = impl_->log_trimmed.load();
@@ -634,7 +503,7 @@ StoreStats Store::Stats() const {
   impl_->own_log->mu().AssertHeld();  // the same mutex
   stats.own_log_entries = impl_->own_log->entries();
   stats.own_log_bytes = impl_->own_log->bytes();
-  stats.catalog_conflicts = impl_->catalog_conflicts;
+  stats.catalog_conflicts = impl_->catalog.conflicts();
   return stats;
 }
 

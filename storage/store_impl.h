@@ -21,12 +21,14 @@
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "storage/catalog/catalog.h"
 #include "storage/chunks/chunk_store.h"
 #include "storage/commit_log/commit_log.h"
 #include "storage/commit_log/log_trimmer.h"
 #include "storage/commit_log/pending_write.h"
 #include "storage/engine/head_columns.h"
 #include "storage/engine/rocks_db.h"
+#include "storage/head/head.h"
 #include "storage/maintenance/compactor.h"
 #include "storage/maintenance/maintenance_host.h"
 #include "storage/maintenance/sealer.h"
@@ -41,59 +43,11 @@ namespace historian {
 // [kMinSampleTimestamp, kMaxSampleTimestamp].
 absl::Status CheckSampleTimestamps(const std::vector<engine::SeriesData>& series);
 
-// Per origin site: the smallest and largest log sequence whose samples sit
-// in a buffer. Origins are few (one per site), so a small vector holding one
-// range inline; `origin` points to the store's interned name (Impl::origins).
-struct OriginSeqRange {
-  const std::string* origin;
-  uint64_t min_seq;
-  uint64_t max_seq;
-};
-using OriginSeqRanges = absl::InlinedVector<OriginSeqRange, 1>;
-void NoteOriginSeq(OriginSeqRanges* ranges, const std::string* origin, uint64_t seq);
-
-// Unsealed samples of one tag and the log entries they came from: the head
-// of an active tag (about 180 bytes with its allocation) plus its columns.
-struct HeadBuffer {
-  explicit HeadBuffer(ValueType type) : cols(type) {}
-  // This struct, its columns and its sequence ranges, in bytes.
-  size_t MemoryBytes() const {
-    return sizeof(*this) + cols.HeapBytes() +
-           (seqs.size() > 1 ? seqs.capacity() * sizeof(OriginSeqRange) : 0);
-  }
-  engine::HeadColumns cols;  // unsorted until normalised
-  OriginSeqRanges seqs;
-  int64_t started_ns = 0;  // wall time of the first sample
-};
-
-// One tag: catalog entry, its unsealed head and its sealing buffer. The
-// buffers exist only while they hold samples, so an idle tag costs its
-// catalog entry and a few words.
-struct TagState {
-  engine::TagInfo info;
-  std::unique_ptr<HeadBuffer> head;
-  // Taken from head and being written as chunks; reads include it.
-  std::unique_ptr<HeadBuffer> sealing;
-  ChunkState chunk;  // storage/chunks/chunk_store.h
-  bool deleted = false;
-  // Samples of the last head sealed: the next head reserves as much.
-  uint32_t last_head_samples = 0;
-  // The newest sample (1 sample) once a Latest call has looked it up; kept
-  // current by every apply, so Latest of many tags is a memory copy.
-  std::unique_ptr<codec::ChunkColumns> latest;
-  uint64_t applies = 0;  // bumped by every apply, to detect a racing lookup
-  // Deadband filter state (tags with a deadband): the last stored sample and
-  // the last one held back. Rebuilt empty after a restart (the first sample
-  // is then stored).
-  struct DeadbandState {
-    bool has_last = false;
-    int64_t last_ts = 0;
-    double last_value = 0;
-    uint32_t last_quality = 0;
-    bool has_held = false;
-    codec::ChunkColumns held;  // 1 sample
-  };
-  std::unique_ptr<DeadbandState> deadband;
+// One tag, found by one lookup: its catalog entry (info, deleted:
+// storage/catalog/), its head state (buffers, newest sample, deadband:
+// storage/head/) and its chunks' state (storage/chunks/).
+struct TagState : CatalogEntry, HeadState {
+  ChunkState chunk;
 };
 
 // The store's glue: holds the parts while they move out of it, implements
@@ -112,33 +66,19 @@ struct Store::Impl : public GroupApplier, public MaintenanceHost {
   std::unique_ptr<OwnLog> own_log;
 
   mutable absl::Mutex mu;
-  // Catalog and heads. Tag states are never freed while the store is open
-  // (a deleted tag is marked and removed from the maps).
-  // The catalog maps and every TagState::info change under mu and
-  // catalog_mu both, so they may be read under either: name lookups (one
-  // per series of every write) take only catalog_mu and do not wait for
-  // the group commit's apply, which holds mu. Lock order: mu first.
-  mutable absl::Mutex catalog_mu ABSL_ACQUIRED_AFTER(mu);
-  // Ordered, for listings and globs. Change only through AddTagState and
-  // RemoveTagState, which keep the indexes below in step.
-  std::map<std::string, std::unique_ptr<TagState>, std::less<>> tags_by_name ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<TagId, TagState*> tags_by_id ABSL_GUARDED_BY(mu);
-  // Exact names by hash: every write and query names its tags, and a walk
-  // down the ordered map costs a cache miss per level. Keys view the names
-  // owned by tags_by_name.
-  absl::flat_hash_map<std::string_view, TagState*> tags_by_exact_name ABSL_GUARDED_BY(mu);
-  // Tags with a head or a sealing buffer: the seal pass (every second) walks
-  // these instead of every tag, so an idle catalog costs it nothing (a walk
-  // of all tags is a cache miss per tag, under mu). The Compactor keeps the
-  // sets of its passes likewise.
-  absl::flat_hash_set<TagId> tags_in_memory ABSL_GUARDED_BY(mu);
-  std::vector<std::unique_ptr<TagState>> graveyard ABSL_GUARDED_BY(mu);
-  // Signalled when `creating` changes. (The write path waits on conditions
-  // of mu instead.)
-  absl::CondVar writers_cv;
-  // Tag names whose creation is queued.
-  absl::flat_hash_set<std::string> creating ABSL_GUARDED_BY(mu);
-  uint64_t catalog_conflicts ABSL_GUARDED_BY(mu) = 0;
+  // The tags (storage/catalog/catalog.h): its indexes change under mu and
+  // its own catalog_mu both; name lookups take only catalog_mu. Tag states
+  // are never freed while the store is open (a deleted tag is marked and
+  // kept in the catalog's graveyard). Change tags only through AddTagState
+  // and RemoveTagState, which keep the heads and the Compactor's sets in step.
+  Catalog<TagState> catalog{mu};
+  // The tags' unsealed samples, newest samples and deadbands
+  // (storage/head/head.h), under mu.
+  Head heads{mu};
+  // Says to the thread-safety analysis that the parts' `mu` is this one
+  // (no code).
+  void PartsShareMu() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu)
+      ABSL_ASSERT_EXCLUSIVE_LOCK(catalog.mu(), heads.mu()) {}
   // --- Tombstones (storage/store_tombstone.cc, docs/consistency.md) ---
   // Deleted tag incarnations, the version floor, the highest version seen
   // and the purges due.
@@ -178,25 +118,15 @@ struct Store::Impl : public GroupApplier, public MaintenanceHost {
   // version seen (tombstones.max_seen()).
   Version TombstoneVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   TagState* FindTag(TagId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    auto it = tags_by_id.find(id);
-    return it == tags_by_id.end() ? nullptr : it->second;
+    PartsShareMu();
+    return catalog.Find(id);
   }
-  // REQUIRES: mu or catalog_mu held.
-  TagState* FindTagByName(std::string_view name) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    auto it = tags_by_exact_name.find(name);
-    return it == tags_by_exact_name.end() ? nullptr : it->second;
-  }
-  // Calls visit(name, state) for the tags after `after` in name order until
-  // it returns false or `cancelled` does (true then). Holds catalog_mu (as
-  // a reader) for a slice of tags at a time, never mu: a long glob scan
-  // neither stalls writes nor outlives its caller's deadline by much.
-  bool ScanTags(std::string_view after, const CancelledFn& cancelled,
-                const std::function<bool(const std::string&, const TagState&)>& visit)
-      ABSL_NO_THREAD_SAFETY_ANALYSIS;
-  // Adds a tag (its name must be new) to every index. Takes catalog_mu.
+  // REQUIRES: mu or catalog.catalog_mu() held.
+  TagState* FindTagByName(std::string_view name) { return catalog.FindByName(name); }
+  // Adds a tag (its name must be new) to the catalog. Takes catalog_mu.
   void AddTagState(std::unique_ptr<TagState> state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Removes a tag from every index and keeps the state in the graveyard.
-  // Takes catalog_mu.
+  // Removes a tag from the catalog (which keeps the state) and from the
+  // heads and the Compactor's sets. Takes catalog_mu.
   void RemoveTagState(std::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   absl::Status LoadCatalog();

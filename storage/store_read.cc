@@ -21,13 +21,8 @@ absl::Status Store::Impl::CopyUnsealed(TagId tag, int64_t start, int64_t end,
   absl::MutexLock l(&mu);
   TagState* t = FindTag(tag);
   if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
-  sealing->Reset(t->info.type);
-  head->Reset(t->info.type);
-  if (t->head) {
-    t->head->cols.Normalize();
-    t->head->cols.CopyRange(start, end, head);
-  }
-  if (t->sealing) t->sealing->cols.CopyRange(start, end, sealing);
+  PartsShareMu();
+  heads.CopyUnsealed(*t, t->info.type, start, end, sealing, head);
   *max_span = t->chunk.max_span;
   return absl::OkStatus();
 }
@@ -200,12 +195,8 @@ int64_t Store::UnsealedFrom(TagId tag) const {
   absl::MutexLock l(&impl_->mu);
   TagState* t = impl_->FindTag(tag);
   if (t == nullptr) return kMaxTimestamp;
-  int64_t from = t->chunk.rollup_dirty_min;
-  if (t->head) {
-    for (int64_t ts : t->head->cols.timestamps()) from = std::min(from, ts);
-  }
-  if (t->sealing) from = std::min(from, t->sealing->cols.timestamps().front());
-  return from;
+  impl_->PartsShareMu();
+  return impl_->heads.UnsealedFrom(*t, t->chunk.rollup_dirty_min);
 }
 
 absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
@@ -216,12 +207,13 @@ absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
     absl::MutexLock l(&impl_->mu);
     TagState* t = impl_->FindTag(tag);
     if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
-    if (t->latest) {
-      *out = *t->latest;
+    impl_->PartsShareMu();
+    if (const codec::ChunkColumns* latest = impl_->heads.CachedLatest(*t)) {
+      *out = *latest;
       return absl::OkStatus();
     }
     max_span = t->chunk.max_span;
-    applies = t->applies;
+    applies = impl_->heads.LatestTicket(*t);
   }
   // Not cached yet: the newest chunk by min ts bounds where the newest
   // sample can be.
@@ -240,9 +232,8 @@ absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
   absl::MutexLock l(&impl_->mu);
   TagState* t = impl_->FindTag(tag);
   // Cache it unless a write landed meanwhile (the next call looks again).
-  if (t != nullptr && out->size() == 1 && t->applies == applies && !t->latest) {
-    t->latest = std::make_unique<codec::ChunkColumns>(*out);
-  }
+  impl_->PartsShareMu();
+  if (t != nullptr) impl_->heads.CacheLatest(*t, applies, *out);
   return absl::OkStatus();
 }
 
@@ -252,14 +243,16 @@ absl::Status Store::LatestMany(
   std::vector<size_t> missing;
   {
     absl::MutexLock l(&impl_->mu);
+    impl_->PartsShareMu();
     for (size_t i = 0; i < tags.size(); ++i) {
       TagState* t = impl_->FindTag(tags[i]);
       if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tags[i], " not found"));
-      if (!t->latest) {
+      const codec::ChunkColumns* latest = impl_->heads.CachedLatest(*t);
+      if (latest == nullptr) {
         missing.push_back(i);
         continue;
       }
-      fn(i, *t->latest);
+      fn(i, *latest);
     }
   }
   // The rest are looked up (and cached) one by one.
@@ -274,7 +267,7 @@ absl::Status Store::LatestMany(
 std::vector<std::pair<std::string, TagId>> Store::MatchTags(std::string_view glob, size_t limit,
                                                             const CancelledFn& cancelled) const {
   std::vector<std::pair<std::string, TagId>> out;
-  impl_->ScanTags("", cancelled, [&](const std::string& name, const TagState& t) {
+  impl_->catalog.Scan("", cancelled, [&](const std::string& name, const TagState& t) {
     if (out.size() == limit) return false;
     if (glob.empty() || GlobMatch(glob, name)) out.emplace_back(name, t.info.id);
     return true;
@@ -302,12 +295,8 @@ absl::Status Store::BeforeMatching(TagId tag, int64_t ts, const SampleFilter& ke
       TagState* t = impl_->FindTag(tag);
       if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
       max_span = t->chunk.max_span;
-      for (const HeadBuffer* b : {t->head.get(), t->sealing.get()}) {
-        if (b == nullptr) continue;
-        for (int64_t x : b->cols.timestamps()) {
-          if (x < ts) from = std::min(from, x);
-        }
-      }
+      impl_->PartsShareMu();
+      from = impl_->heads.UnsealedBefore(*t, ts);
     }
     std::unique_ptr<rocksdb::Iterator> it(
         impl_->db->db()->NewIterator(rocksdb::ReadOptions(), impl_->db->chunks()));

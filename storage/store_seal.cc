@@ -29,48 +29,47 @@ ChunkState* Store::Impl::FindChunkState(TagId id, TagFacts* facts) {
 }
 
 void Store::Impl::ForEachTag(absl::FunctionRef<void(TagId, ValueType)> fn) {
-  for (const auto& [id, t] : tags_by_id) fn(id, t->info.type);
+  PartsShareMu();
+  catalog.ForEach([&](TagId id, const TagState& t) { fn(id, t.info.type); });
 }
 
 void Store::Impl::ForgetLatest(TagId id) {
   if (TagState* t = FindTag(id)) {
-    t->latest.reset();
-    ++t->applies;
+    PartsShareMu();
+    heads.InvalidateLatest(*t);
   }
 }
 
 void Store::Impl::HeadsDue(bool force, int64_t now, std::vector<TagId>* due) {
   const int64_t max_age = absl::ToInt64Nanoseconds(options.head_max_age);
   absl::MutexLock l(&mu);
-  for (TagId id : tags_in_memory) {
+  PartsShareMu();
+  for (TagId id : heads.tags_in_memory()) {
     const TagState* t = FindTag(id);
-    if (t == nullptr || !t->head) continue;
-    size_t n = t->head->cols.size();
-    if (force || n >= options.chunk_max_samples || now - t->head->started_ns >= max_age) {
-      due->push_back(id);
-    }
+    if (t == nullptr) continue;
+    if (heads.SealDue(*t, force, options.chunk_max_samples, now, max_age)) due->push_back(id);
   }
 }
 
 ChunkState* Store::Impl::BeginSeal(TagId id, codec::ChunkColumns* samples,
                                    rocksdb::WriteBatch* batch) {
   TagState* t = nullptr;
+  const HeadBuffer* sealing = nullptr;
   {
     absl::MutexLock l(&mu);
     t = FindTag(id);
-    if (t == nullptr || t->sealing || !t->head) return nullptr;
-    t->head->cols.Normalize();
-    t->last_head_samples =
-        static_cast<uint32_t>(std::min<size_t>(t->head->cols.size(), options.chunk_max_samples));
-    t->sealing = std::move(t->head);
+    if (t == nullptr) return nullptr;
+    PartsShareMu();
+    sealing = heads.StartSeal(*t, options.chunk_max_samples);
+    if (sealing == nullptr) return nullptr;
     t->chunk.rollup_dirty_min =
-        std::min(t->chunk.rollup_dirty_min, t->sealing->cols.timestamps().front());
+        std::min(t->chunk.rollup_dirty_min, sealing->cols.timestamps().front());
   }
-  // Only the sealing thread touches t->sealing until EndSeal; readers only
-  // read it under mu.
-  samples->Reset(t->sealing->cols.type());
-  t->sealing->cols.CopyAll(samples);
-  for (const OriginSeqRange& r : t->sealing->seqs) {
+  // Only the sealing thread touches the sealing buffer until EndSeal;
+  // readers only read it under mu.
+  samples->Reset(sealing->cols.type());
+  sealing->cols.CopyAll(samples);
+  for (const OriginSeqRange& r : sealing->seqs) {
     std::string v;
     engine::PutBigEndian64(r.max_seq, &v);
     batch->Put(db->state(), engine::SealedSeqKey(id, *r.origin), v);
@@ -81,22 +80,9 @@ ChunkState* Store::Impl::BeginSeal(TagId id, codec::ChunkColumns* samples,
 void Store::Impl::EndSeal(TagId id, bool sealed, int64_t now) {
   TagState* t = FindTag(id);
   if (t == nullptr) return;
-  if (!sealed) {
-    // Put the samples back in front of the head: nothing is lost, the next
-    // pass retries.
-    std::unique_ptr<HeadBuffer> merged = std::move(t->sealing);
-    if (t->head) {
-      merged->cols.Append(t->head->cols);
-      for (const auto& r : t->head->seqs) {
-        NoteOriginSeq(&merged->seqs, r.origin, r.min_seq);
-        NoteOriginSeq(&merged->seqs, r.origin, r.max_seq);
-      }
-    }
-    merged->started_ns = now;
-    t->head = std::move(merged);
-  }
-  t->sealing.reset();
-  if (!t->head) tags_in_memory.erase(id);
+  // On failure the samples go back in front of the head.
+  PartsShareMu();
+  heads.EndSeal(id, *t, sealed, now);
 }
 
 absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts) {
@@ -111,7 +97,8 @@ absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t ma
   }
   RETURN_IF_ERROR(rollups->Recompute(tag, type, max_span, min_ts, max_ts));
   absl::MutexLock l(&mu);
-  if (TagState* t = FindTag(tag); t != nullptr && !t->sealing) {
+  PartsShareMu();
+  if (TagState* t = FindTag(tag); t != nullptr && !heads.SealUnderWay(*t)) {
     t->chunk.rollup_dirty_min = kMaxTimestamp;
   }
   return absl::OkStatus();
@@ -132,16 +119,9 @@ absl::Status Store::Impl::TrimLog() {
     absl::MutexLock l(&mu);
     commit_log->mu().AssertHeld();  // the same mutex
     commit_log->TrimLimits(&limit);
-    for (TagId id : tags_in_memory) {
-      const TagState* t = FindTag(id);
-      if (t == nullptr) continue;
-      for (const HeadBuffer* buffer : {t->head.get(), t->sealing.get()}) {
-        if (buffer == nullptr) continue;
-        for (const OriginSeqRange& r : buffer->seqs) {
-          auto it = limit.find(*r.origin);
-          if (it != limit.end()) it->second = std::min(it->second, r.min_seq);
-        }
-      }
+    PartsShareMu();
+    for (TagId id : heads.tags_in_memory()) {
+      if (const TagState* t = FindTag(id)) heads.LimitTrim(*t, &limit);
     }
     // Own entries also wait for the peers (within the retention limits);
     // the peers' acks are saved with the trim.

@@ -102,21 +102,12 @@ void Store::Impl::ApplyDeletes(const PendingWrite& w) {
     // A newer incarnation: the covered samples leave its head now (no seal
     // holds a sealing buffer: the submitter holds seal_mu) and its chunks by
     // PurgeTag; the cached newest value may be one of them.
-    tag->latest.reset();
-    ++tag->applies;
-    if (tag->head) {
-      codec::ChunkColumns all, kept;
-      all.Reset(tag->info.type);
-      tag->head->cols.CopyAll(&all);
-      if (DropTombstoned(t.tag, all, &kept)) {
-        auto head = std::make_unique<HeadBuffer>(tag->info.type);
-        head->cols.Append(kept, 0, kept.size());
-        head->seqs = tag->head->seqs;
-        head->started_ns = tag->head->started_ns;
-        tag->head = kept.size() > 0 ? std::move(head) : nullptr;
-        if (!tag->head && !tag->sealing) tags_in_memory.erase(t.tag);
-      }
-    }
+    PartsShareMu();
+    heads.InvalidateLatest(*tag);
+    heads.FilterHead(
+        t.tag, *tag,
+        [&](const codec::ChunkColumns& all, codec::ChunkColumns* kept)
+            ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return DropTombstoned(t.tag, all, kept); });
     tombstones.QueuePurge(t);
   }
 }

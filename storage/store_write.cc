@@ -93,41 +93,11 @@ absl::StatusOr<WriteResult> Store::FinishWrite(WriteHandle handle) {
 }
 
 void Store::Impl::ApplyDeadbands(std::vector<engine::SeriesData>* series) {
+  PartsShareMu();
   for (engine::SeriesData& s : *series) {
     TagState* t = FindTag(s.tag);
     if (t == nullptr || t->info.deadband <= 0) continue;
-    if (!t->deadband) t->deadband = std::make_unique<TagState::DeadbandState>();
-    TagState::DeadbandState& d = *t->deadband;
-    s.cols.versions.assign(s.cols.size(), 0);  // set for real after this
-    codec::ChunkColumns kept;
-    kept.Reset(s.cols.type);
-    for (size_t i = 0; i < s.cols.size(); ++i) {
-      const int64_t ts = s.cols.timestamps[i];
-      const double v = s.cols.type == ValueType::kDouble ? s.cols.doubles[i]
-                                                         : static_cast<double>(s.cols.ints[i]);
-      const uint32_t q = s.cols.qualities[i];
-      bool keep = !d.has_last || ts <= d.last_ts || q != d.last_quality ||
-                  !(std::fabs(v - d.last_value) <= t->info.deadband);
-      if (!keep) {
-        d.held.Reset(s.cols.type);
-        engine::AppendSample(s.cols, i, &d.held);
-        d.has_held = true;
-        continue;
-      }
-      if (ts > d.last_ts || !d.has_last) {
-        // The held-back sample goes first, so the trend keeps its shape.
-        if (d.has_held && (kept.size() == 0 || d.held.timestamps[0] > kept.timestamps.back())) {
-          engine::AppendSample(d.held, 0, &kept);
-        }
-        d.has_held = false;
-        d.has_last = true;
-        d.last_ts = ts;
-        d.last_value = v;
-        d.last_quality = q;
-      }
-      engine::AppendSample(s.cols, i, &kept);
-    }
-    s.cols = std::move(kept);
+    heads.ApplyDeadband(*t, t->info.deadband, &s.cols);
   }
 }
 
@@ -209,47 +179,23 @@ absl::StatusOr<uint64_t> Store::ApplyRepair(const std::vector<engine::TagInfo>& 
 
 void Store::Impl::PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch) {
   PrepareTombstones(w, batch);
-  // Upserts: a new tag is created; an existing one of the same type takes
-  // the newer metadata (version, last writer wins); a type conflict keeps
-  // the local definition and is counted. A deleted incarnation (at or below
-  // its tombstone) is not created again.
-  auto& upserts = w->entry.catalog_upserts;
-  std::vector<engine::TagInfo> accepted;
-  for (engine::TagInfo& info : upserts) {
-    if (info.version <= TombstoneOf(info.id)) continue;
-    if (TagState* existing = FindTagByName(info.name)) {
-      const engine::TagInfo& cur = existing->info;
-      if (cur.type != info.type) {
-        ++catalog_conflicts;
-        continue;
-      }
-      if (info.version < cur.version) continue;
-      info.created_ns = cur.created_ns;
-      info.origin_site = cur.origin_site;
-    } else if (FindTag(info.id) != nullptr) {
-      ++catalog_conflicts;  // id collision with another name
-      continue;
-    }
-    batch->Put(db->catalog(), info.name, engine::EncodeTagInfo(info));
-    accepted.push_back(info);
-  }
-  upserts = std::move(accepted);
+  // Upserts, decided by the catalog (Catalog::PrepareUpserts): a deleted
+  // incarnation (at or below its tombstone) is not created again.
+  PartsShareMu();
+  catalog.PrepareUpserts(
+      &w->entry.catalog_upserts,
+      [this](TagId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return TombstoneOf(id); }, batch,
+      db->catalog());
 }
 
 void Store::Impl::ApplyCatalog(const PendingWrite& w) {
   ApplyDeletes(w);
   for (const engine::TagInfo& info : w.entry.catalog_upserts) {
     tombstones.NoteVersion(info.version);
-    if (TagState* existing = FindTagByName(info.name)) {
-      absl::MutexLock l(&catalog_mu);
-      existing->info = info;
-      compactor->mu().AssertHeld();  // the same mutex
-      compactor->SetRetention(info.id, info.retention_ns > 0);
-      continue;
-    }
-    auto state = std::make_unique<TagState>();
-    state->info = info;
-    AddTagState(std::move(state));
+    PartsShareMu();
+    catalog.Upsert(info);
+    compactor->mu().AssertHeld();  // the same mutex
+    compactor->SetRetention(info.id, info.retention_ns > 0);
   }
 }
 
