@@ -220,6 +220,12 @@ int Run() {
   options.chunk_max_samples = absl::GetFlag(FLAGS_chunk_max_samples);
   options.head_max_age = absl::GetFlag(FLAGS_head_max_age);
   options.chunk_max_duration = absl::GetFlag(FLAGS_chunk_max_duration);
+  options.logger = [](LogSeverity severity, std::string_view message) {
+    const server::LogLevel level = severity == LogSeverity::kError     ? server::LogLevel::kError
+                                   : severity == LogSeverity::kWarning ? server::LogLevel::kWarning
+                                                                       : server::LogLevel::kInfo;
+    server::Log(level, "storage", message);
+  };
   if (options.chunk_max_duration <= absl::ZeroDuration()) {
     return Fatal("bad flag",
                  absl::InvalidArgumentError(absl::StrCat(

@@ -28,6 +28,10 @@ void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
             "Stored samples skipped since start: timestamp outside 1900..2100 (older versions)");
   w->Sample("historian_samples_out_of_range_total", "",
             static_cast<double>(s.samples_out_of_range));
+  w->Family("historian_corrupt_chunks_skipped_total", "counter",
+            "Chunks a maintenance pass skipped since start because they do not decode (logged)");
+  w->Sample("historian_corrupt_chunks_skipped_total", "",
+            static_cast<double>(s.corrupt_chunks_skipped));
   w->Family("historian_own_log_sequence", "gauge", "Newest sequence of this node's own log");
   w->Sample("historian_own_log_sequence", "", static_cast<double>(s.own_sequence));
   w->Family("historian_own_log_bytes", "gauge", "Bytes of own log entries kept for peers");

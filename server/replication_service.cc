@@ -14,6 +14,7 @@
 #include "server/proto_convert.h"
 #include "server/status_util.h"
 #include "storage/engine/log_entry.h"
+#include "storage/engine/version.h"
 
 namespace historian::server {
 namespace {
@@ -206,8 +207,8 @@ double ReplicationService::EntryAgeSeconds(uint64_t seq) const {
   if (batch.records.empty()) return 0;
   engine::LogEntry entry;
   if (!engine::DecodeLogEntry(batch.records.front().second, &entry).ok()) return 0;
-  // A version is a hybrid logical clock: write time in seconds << 8.
-  const double written = static_cast<double>(entry.version >> 8);
+  // A version is a hybrid logical clock: write time in seconds and a site tag.
+  const double written = static_cast<double>(engine::VersionSeconds(entry.version));
   return std::max(0.0, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()) - written);
 }
 

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iterator>
@@ -14,9 +13,12 @@
 #include "absl/time/clock.h"
 #include "api/core/status_macros.h"
 #include "rocksdb/write_batch.h"
+#include "storage/catalog/glob.h"
+#include "storage/catalog/tag_rules.h"
 #include "storage/engine/column_families.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
+#include "storage/engine/version.h"
 #include "storage/store_impl.h"
 
 namespace historian {
@@ -24,52 +26,9 @@ namespace historian {
 using engine::FromRocks;
 using engine::TagInfo;
 
-void NoteOriginSeq(OriginSeqRanges* ranges, const std::string* origin, uint64_t seq) {
-  for (auto& r : *ranges) {
-    if (r.origin == origin) {
-      r.min_seq = std::min(r.min_seq, seq);
-      r.max_seq = std::max(r.max_seq, seq);
-      return;
-    }
-  }
-  ranges->push_back({origin, seq, seq});
-}
-
-bool GlobMatch(std::string_view glob, std::string_view name) {
-  // Greedy, backtracking only to the last `*` (a later `*` makes earlier
-  // choices final): O(|glob| * |name|) at worst, never exponential. A run of
-  // `*` is one `*`; a trailing one matches the rest at once.
-  constexpr size_t kNone = std::string_view::npos;
-  size_t g = 0, n = 0, resume = kNone, mark = 0;
-  while (n < name.size()) {
-    if (g < glob.size() && glob[g] == '*') {
-      while (g < glob.size() && glob[g] == '*') ++g;
-      if (g == glob.size()) return true;
-      resume = g;
-      mark = n;
-    } else if (g < glob.size() && (glob[g] == '?' || glob[g] == name[n])) {
-      ++g;
-      ++n;
-    } else if (resume != kNone) {
-      g = resume;
-      n = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (g < glob.size() && glob[g] == '*') ++g;
-  return g == glob.size();
-}
-
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Store::~Store() {
-  {
-    absl::MutexLock l(&impl_->stop_mu);
-    impl_->stop = true;
-  }
-  if (impl_->sealer.joinable()) impl_->sealer.join();
-}
+Store::~Store() { impl_->sealer->Stop(); }
 
 const StoreOptions& Store::options() const { return impl_->options; }
 
@@ -81,7 +40,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
     if (peer == options.site || peer.empty() || peer[0] == '~') {
       return absl::InvalidArgumentError(absl::StrCat("peers: bad peer site '", peer, "'"));
     }
-    if ((engine::TagIdFromName(peer) & 0xff) == (engine::TagIdFromName(options.site) & 0xff)) {
+    if (engine::SiteTag(peer) == engine::SiteTag(options.site)) {
       // Versions carry an 8-bit site tag as the last tie-break.
       return absl::InvalidArgumentError(
           absl::StrCat("peers: site ids '", peer, "' and '", options.site,
@@ -95,24 +54,56 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   if (!options.now_ns) {
     options.now_ns = [] { return absl::GetCurrentTimeNanos(); };
   }
+  if (!options.logger) options.logger = LogToStderr;
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
-  impl->site_tag = static_cast<uint8_t>(engine::TagIdFromName(impl->options.site) & 0xff);
   ASSIGN_OR_RETURN(impl->db, engine::RocksDb::Open(impl->options.path));
+  impl->chunk_store = std::make_unique<ChunkStore>(
+      impl->db.get(), impl->mu,
+      ChunkLimits{impl->options.chunk_max_samples,
+                  absl::ToInt64Nanoseconds(impl->options.chunk_max_duration)},
+      impl->options.logger);
+  impl->rollups = std::make_unique<Rollups>(impl->db.get(), impl->chunk_store.get());
+  impl->compactor =
+      std::make_unique<Compactor>(impl->mu, impl->seal_mu, impl->db.get(), impl->chunk_store.get(),
+                                  impl->rollups.get(), impl.get(), impl->options.now_ns);
+  impl->sealer = std::make_unique<Sealer>(
+      impl->mu, impl->seal_mu, impl->db.get(), impl->chunk_store.get(), impl->rollups.get(),
+      impl->compactor.get(), impl.get(),
+      Sealer::Options{impl->options.seal_interval, impl->options.now_ns, impl->options.logger});
+  CommitLogOptions log_options;
+  log_options.site = impl->options.site;
+  log_options.site_tag = engine::SiteTag(impl->options.site);
+  log_options.sync_writes = impl->options.sync_writes;
+  log_options.client_dedupe_window = impl->options.client_dedupe_window;
+  log_options.now_ns = impl->options.now_ns;
+  impl->commit_log =
+      std::make_unique<CommitLog>(impl->mu, impl->db.get(), std::move(log_options), impl.get());
+  impl->log_trimmer =
+      std::make_unique<LogTrimmer>(impl->seal_mu, impl->db.get(), impl->options.sync_writes);
+  OwnLogOptions own_options;
+  own_options.path = impl->options.path;
+  own_options.site = impl->options.site;
+  own_options.peers = impl->options.peers;
+  own_options.log_retention_bytes = impl->options.log_retention_bytes;
+  own_options.log_retention_age = impl->options.log_retention_age;
+  own_options.now_ns = impl->options.now_ns;
+  own_options.logger = impl->options.logger;
+  impl->own_log = std::make_unique<OwnLog>(impl->mu, impl->db.get(), std::move(own_options),
+                                           impl->commit_log.get());
   RETURN_IF_ERROR(impl->LoadState());
   RETURN_IF_ERROR(impl->LoadTombstones());
   RETURN_IF_ERROR(impl->LoadCatalog());
   RETURN_IF_ERROR(impl->LoadOverlaps());
   RETURN_IF_ERROR(impl->CheckSpans());
   RETURN_IF_ERROR(impl->ReplayLog());
-  RETURN_IF_ERROR(impl->StartRestoreEpoch());
+  RETURN_IF_ERROR(impl->own_log->StartRestoreEpoch());
   {
     absl::MutexLock pass(&impl->seal_mu);
     RETURN_IF_ERROR(impl->RecomputeDirtyRollups());
     RETURN_IF_ERROR(impl->RunDuePurges());  // left by a crash
   }
-  Impl* raw = impl.get();
-  impl->sealer = std::thread([raw] { raw->SealerLoop(); });
+  impl->sealer->Start();
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -160,196 +151,78 @@ absl::Status Store::Impl::LoadState() {
     *out = engine::GetBigEndian64(v.data());
     return absl::OkStatus();
   };
-  uint64_t next_chunk = 1, seq = 1;
+  uint64_t next_chunk = 1;
   RETURN_IF_ERROR(read_u64(engine::kNextChunkIdKey, &next_chunk));
-  RETURN_IF_ERROR(read_u64(engine::kNextSeqKey, &seq));
-  next_chunk_id = next_chunk;
-  absl::MutexLock l(&mu);
-  next_seq = seq;
-  // Cursors of other origins and what each peer has applied of ours.
-  std::unique_ptr<rocksdb::Iterator> it(rdb->NewIterator(rocksdb::ReadOptions(), db->state()));
-  for (const char* prefix : {"cursor/", "peer_acked/"}) {
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (it->value().size() != 8) continue;
-      std::string name = it->key().ToString().substr(std::strlen(prefix));
-      uint64_t v = engine::GetBigEndian64(it->value().data());
-      if (prefix[0] == 'c') {
-        applied_seq[name] = v;
-      } else {
-        peer_acked[name] = v;
-      }
-    }
-  }
-  RETURN_IF_ERROR(engine::FromRocks(it->status(), "load cursors"));
-  s = rdb->Get(rocksdb::ReadOptions(), db->state(), engine::kSeqHolesKey, &value);
-  if (s.ok()) {
-    if (value.size() % 16 != 0) return absl::DataLossError("state node/seq_holes: bad size");
-    for (size_t i = 0; i < value.size(); i += 16) {
-      seq_holes[engine::GetBigEndian64(value.data() + i)] =
-          engine::GetBigEndian64(value.data() + i + 8);
-    }
-  } else if (!s.IsNotFound()) {
-    return FromRocks(s, "read node/seq_holes");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Store::Impl::StartRestoreEpoch() {
-  const std::filesystem::path marker = std::filesystem::path(options.path) / kRestoreMarkerFile;
-  std::error_code ec;
-  if (!std::filesystem::exists(marker, ec)) return absl::OkStatus();
-  absl::MutexLock l(&mu);
-  const uint64_t from = next_seq, to = next_seq + kRestoreSequenceGap;
-  seq_holes[from] = to;
-  std::string holes, next;
-  for (const auto& [start, end] : seq_holes) {
-    engine::PutBigEndian64(start, &holes);
-    engine::PutBigEndian64(end, &holes);
-  }
-  engine::PutBigEndian64(to, &next);
-  rocksdb::WriteBatch batch;
-  batch.Put(db->state(), engine::kSeqHolesKey, holes);
-  batch.Put(db->state(), engine::kNextSeqKey, next);
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  RETURN_IF_ERROR(FromRocks(db->db()->Write(wo, &batch), "start restore epoch"));
-  next_seq = to;
-  // A crash before the removal only skips another gap at the next open.
-  std::filesystem::remove(marker, ec);
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("remove ", marker.string(), " after a restore: ", ec.message()));
-  }
-  std::fprintf(stderr,
-               "historiand: opened a restored backup: own log sequences %llu..%llu are skipped "
-               "so new writes never reuse numbers of writes made after the backup; run "
-               "`historian verify --peer <peer> --repair` to fetch what the backup missed\n",
-               static_cast<unsigned long long>(from), static_cast<unsigned long long>(to - 1));
-  return absl::OkStatus();
+  chunk_store->set_next_chunk_id(next_chunk);
+  // The next own sequence, cursors of other origins, restore holes.
+  RETURN_IF_ERROR(commit_log->Load());
+  // What each peer has applied of ours.
+  return own_log->LoadPeerAcks();
 }
 
 absl::Status Store::Impl::LoadCatalog() {
   std::unique_ptr<rocksdb::Iterator> it(
       db->db()->NewIterator(rocksdb::ReadOptions(), db->catalog()));
   absl::MutexLock l(&mu);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    ASSIGN_OR_RETURN(TagInfo info, engine::DecodeTagInfo(
-                                       std::string_view(it->value().data(), it->value().size())));
-    auto state = std::make_unique<TagState>();
-    state->info = std::move(info);
-    std::string span;
-    if (db->db()
-            ->Get(rocksdb::ReadOptions(), db->state(), engine::SpanKey(state->info.id), &span)
-            .ok() &&
-        span.size() == 8) {
-      state->max_span = static_cast<int64_t>(engine::GetBigEndian64(span.data()));
+  PartsShareMu();
+  absl::Status spans;  // the first span/ key that could not be read
+  RETURN_IF_ERROR(catalog.Load(it.get(), [&](TagState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    absl::StatusOr<int64_t> span = chunk_store->LoadSpan(state.info.id);
+    if (span.ok()) {
+      state.chunk.max_span = *span;
+    } else if (spans.ok()) {
+      spans = span.status();
     }
-    max_version_seen = std::max(max_version_seen, state->info.version);
-    AddTagState(std::move(state));
-  }
+    tombstones.NoteVersion(state.info.version);
+    if (state.info.retention_ns > 0) {
+      compactor->mu().AssertHeld();  // the same mutex
+      compactor->SetRetention(state.info.id, true);
+    }
+  }));
+  RETURN_IF_ERROR(spans);
   return FromRocks(it->status(), "load catalog");
-}
-
-std::string EncodeTimeRange(int64_t min_ts, int64_t max_ts) {
-  std::string v;
-  engine::PutBigEndian64(engine::OrderedFromSigned(min_ts), &v);
-  engine::PutBigEndian64(engine::OrderedFromSigned(max_ts), &v);
-  return v;
-}
-
-bool DecodeTimeRange(std::string_view value, int64_t* min_ts, int64_t* max_ts) {
-  if (value.size() != 16) return false;
-  *min_ts = engine::SignedFromOrdered(engine::GetBigEndian64(value.data()));
-  *max_ts = engine::SignedFromOrdered(engine::GetBigEndian64(value.data() + 8));
-  return true;
 }
 
 void Store::Impl::NoteOverlap(TagId id, int64_t min_ts, int64_t max_ts) {
   TagState* t = FindTag(id);
   if (t == nullptr) return;
-  t->overlap_min = std::min(t->overlap_min, min_ts);
-  t->overlap_max = std::max(t->overlap_max, max_ts);
-  tags_overlapping.insert(id);
+  compactor->mu().AssertHeld();  // the same mutex
+  compactor->NoteOverlap(id, &t->chunk, min_ts, max_ts);
 }
 
 absl::Status Store::Impl::LoadOverlaps() {
-  std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(rocksdb::ReadOptions(), db->state()));
-  const std::string prefix = "overlap/";
   absl::MutexLock l(&mu);
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    int64_t min_ts, max_ts;
-    if (it->key().size() != prefix.size() + 8 ||
-        !DecodeTimeRange({it->value().data(), it->value().size()}, &min_ts, &max_ts)) {
-      continue;
-    }
-    // A deleted tag's range finds no tag, or no chunks to rewrite (the pass
-    // then drops the key).
-    NoteOverlap(engine::GetBigEndian64(it->key().data() + prefix.size()), min_ts, max_ts);
-  }
-  return FromRocks(it->status(), "load overlap ranges");
+  // A deleted tag's range finds no tag, or no chunks to rewrite (the pass
+  // then drops the key).
+  return chunk_store->LoadOverlaps([&](TagId id, int64_t min_ts, int64_t max_ts) {
+    mu.AssertHeld();
+    NoteOverlap(id, min_ts, max_ts);
+  });
 }
 
 absl::Status Store::Impl::CheckSpans() {
-  rocksdb::DB* rdb = db->db();
-  std::string value;
-  rocksdb::Status s =
-      rdb->Get(rocksdb::ReadOptions(), db->state(), engine::kSpansCheckedKey, &value);
-  if (s.ok()) return absl::OkStatus();
-  if (!s.IsNotFound()) return FromRocks(s, "read node/spans_checked");
-  // Data dirs of older versions may hold chunks, written by an overlap
-  // rewrite, wider than the tag's recorded span: reads seeking from
-  // start - span would miss them. Headers only, once.
-  absl::flat_hash_map<TagId, int64_t> widest;
-  std::unique_ptr<rocksdb::Iterator> it(rdb->NewIterator(rocksdb::ReadOptions(), db->chunks()));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (it->key().size() != engine::kChunkKeySize) continue;
-    absl::StatusOr<codec::ChunkSummary> summary =
-        codec::SummarizeChunk({it->value().data(), it->value().size()});
-    if (!summary.ok()) continue;  // left for an operator, as everywhere
-    const uint64_t span = static_cast<uint64_t>(summary->max_timestamp) -
-                          static_cast<uint64_t>(summary->min_timestamp);
-    int64_t& w = widest[engine::ParseChunkKey({it->key().data(), it->key().size()}).tag];
-    w = std::max(w, static_cast<int64_t>(std::min<uint64_t>(span, kMaxTimestamp)));
-  }
-  RETURN_IF_ERROR(FromRocks(it->status(), "scan chunk spans"));
-  rocksdb::WriteBatch batch;
-  {
-    absl::MutexLock l(&mu);
-    for (const auto& [id, span] : widest) {
-      TagState* t = FindTag(id);
-      if (t == nullptr || span <= t->max_span) continue;
-      t->max_span = span;
-      std::string v;
-      engine::PutBigEndian64(static_cast<uint64_t>(span), &v);
-      batch.Put(db->state(), engine::SpanKey(id), v);
-    }
-  }
-  batch.Put(db->state(), engine::kSpansCheckedKey, "1");
-  return FromRocks(rdb->Write(rocksdb::WriteOptions(), &batch), "write chunk spans");
+  return chunk_store->CheckSpans([&](TagId id) -> ChunkState* {
+    mu.AssertHeld();  // CheckSpans calls this under chunk_store->mu(), which is mu
+    TagState* t = FindTag(id);
+    return t == nullptr ? nullptr : &t->chunk;
+  });
 }
 
 void Store::Impl::AddTagState(std::unique_ptr<TagState> state) {
-  absl::MutexLock l(&catalog_mu);
-  TagState* t = state.get();
-  tags_by_id[t->info.id] = t;
-  if (t->info.retention_ns > 0) tags_with_retention.insert(t->info.id);
-  auto it = tags_by_name.emplace(t->info.name, std::move(state)).first;
-  tags_by_exact_name[it->first] = t;
+  PartsShareMu();
+  compactor->mu().AssertHeld();  // the same mutex
+  if (state->info.retention_ns > 0) compactor->SetRetention(state->info.id, true);
+  catalog.Add(std::move(state));
 }
 
 void Store::Impl::RemoveTagState(std::string_view name) {
-  absl::MutexLock l(&catalog_mu);
-  auto it = tags_by_name.find(name);
-  if (it == tags_by_name.end()) return;
-  it->second->deleted = true;
-  tags_by_id.erase(it->second->info.id);
-  tags_in_memory.erase(it->second->info.id);
-  tags_overlapping.erase(it->second->info.id);
-  tags_merge_due.erase(it->second->info.id);
-  tags_with_retention.erase(it->second->info.id);
-  tags_by_exact_name.erase(it->first);
-  graveyard.push_back(std::move(it->second));
-  tags_by_name.erase(it);
+  PartsShareMu();
+  const TagState* t = catalog.Remove(name);
+  if (t == nullptr) return;
+  const TagId id = t->info.id;
+  heads.Forget(id);
+  compactor->mu().AssertHeld();  // the same mutex
+  compactor->ForgetTag(id);
 }
 
 absl::Status Store::Impl::ReplayLog() {
@@ -358,6 +231,8 @@ absl::Status Store::Impl::ReplayLog() {
   std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(rocksdb::ReadOptions(), db->log()));
   absl::flat_hash_map<std::string, uint64_t> sealed_cache;
   absl::MutexLock l(&mu);
+  commit_log->mu().AssertHeld();  // the same mutex
+  own_log->mu().AssertHeld();     // the same mutex
   engine::LogEntry entry;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     std::string_view origin_view;
@@ -389,14 +264,11 @@ absl::Status Store::Impl::ReplayLog() {
     }
     entry.series = std::move(keep);
     ApplyToHead(origin, seq, entry);
+    commit_log->NoteReplayed(origin, seq, entry.version);
     if (origin == options.site) {
-      next_seq = std::max(next_seq, seq + 1);
-      own_cum_samples += entry_samples;
-      own_log.push_back({seq, static_cast<int64_t>(entry.version >> 8), it->value().size(),
-                         entry_samples, own_cum_samples});
-      own_log_bytes += it->value().size();
+      own_log->Append(seq, static_cast<int64_t>(engine::VersionSeconds(entry.version)),
+                      it->value().size(), entry_samples);
     }
-    last_version_seconds = std::max(last_version_seconds, entry.version >> 8);
   }
   return FromRocks(it->status(), "replay log");
 }
@@ -428,13 +300,11 @@ size_t Store::Impl::DropOutOfRange(codec::ChunkColumns* cols, TagId tag, const c
   const uint64_t total = samples_out_of_range.fetch_add(dropped) + dropped;
   // Logged when the total reaches a power of two: visible, never a flood.
   if ((total & (total - 1)) == 0 || dropped >= total / 2) {
-    std::fprintf(stderr,
-                 "historian: skipped %zu sample(s) of tag id %llu with timestamps outside "
-                 "[%lld, %lld] ns (%s; e.g. %lld); %llu skipped so far\n",
-                 dropped, static_cast<unsigned long long>(tag),
-                 static_cast<long long>(kMinSampleTimestamp),
-                 static_cast<long long>(kMaxSampleTimestamp), where,
-                 static_cast<long long>(example), static_cast<unsigned long long>(total));
+    options.logger(
+        LogSeverity::kWarning,
+        absl::StrCat("skipped ", dropped, " sample(s) of tag id ", tag,
+                     " with timestamps outside [", kMinSampleTimestamp, ", ", kMaxSampleTimestamp,
+                     "] ns (", where, "; e.g. ", example, "); ", total, " skipped so far"));
   }
   return dropped;
 }
@@ -445,13 +315,15 @@ void Store::Impl::DropOutOfRange(std::vector<engine::SeriesData>* series, const 
 
 void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
                               const engine::LogEntry& entry) {
+  PartsShareMu();
   int64_t now = NowNs();
-  const std::string* origin_name = InternOrigin(origin);
-  max_version_seen = std::max(max_version_seen, entry.version);
+  commit_log->mu().AssertHeld();  // the same mutex
+  const std::string* origin_name = commit_log->InternOrigin(origin);
+  tombstones.NoteVersion(entry.version);
   codec::ChunkColumns in_range, kept;
   for (const auto& series : entry.series) {
     if (origin == kRepairOrigin) {  // repaired samples keep their own versions
-      for (Version v : series.cols.versions) max_version_seen = std::max(max_version_seen, v);
+      for (Version v : series.cols.versions) tombstones.NoteVersion(v);
     }
     TagState* tag = FindTag(series.tag);
     if (tag == nullptr || series.cols.type != tag->info.type || series.cols.size() == 0) continue;
@@ -470,84 +342,31 @@ void Store::Impl::ApplyToHead(const std::string& origin, uint64_t seq,
       if (kept.size() == 0) continue;
       cols = &kept;
     }
-    if (!tag->head) {
-      tags_in_memory.insert(series.tag);
-      tag->head = std::make_unique<HeadBuffer>(tag->info.type);
-      tag->head->started_ns = now;
-      if (tag->last_head_samples > 0) tag->head->cols.Reserve(tag->last_head_samples);
-    }
-    tag->head->cols.Append(*cols, 0, cols->size());
-    NoteOriginSeq(&tag->head->seqs, origin_name, seq);
-    ++tag->applies;
-    if (tag->latest) {
-      // Same rule as reads: a later timestamp, or the same one with a
-      // version at least as high (later application wins ties).
-      codec::ChunkColumns& l = *tag->latest;
-      const codec::ChunkColumns& c = *cols;
-      size_t best = c.size();
-      for (size_t i = 0; i < c.size(); ++i) {
-        int64_t ts = best == c.size() ? l.timestamps[0] : c.timestamps[best];
-        Version v = best == c.size() ? l.versions[0] : c.versions[best];
-        if (c.timestamps[i] > ts || (c.timestamps[i] == ts && c.versions[i] >= v)) {
-          best = i;
-        }
-      }
-      if (best != c.size()) {
-        l.Reset(l.type);
-        engine::AppendSample(c, best, &l);
-      }
-    }
+    heads.Append(series.tag, *tag, tag->info.type, *cols, origin_name, seq, now);
   }
-  uint64_t& applied = applied_seq[origin];
-  applied = std::max(applied, seq);
+  // (The commit log moves the origin's applied sequence.)
 }
 
 Version Store::Impl::NextVersion() {
-  // Hybrid logical clock in seconds: never goes back, even if the wall clock
-  // does, and never behind a version this node has seen from a peer.
-  uint64_t wall = static_cast<uint64_t>(std::max<int64_t>(NowNs(), 0) / 1000000000);
-  last_version_seconds = std::max(last_version_seconds, wall);
+  commit_log->mu().AssertHeld();  // the same mutex
   // Above every tombstone seen, also one stamped this second.
-  if (((last_version_seconds << 8) | site_tag) <= version_floor) {
-    last_version_seconds = (version_floor >> 8) + 1;
-  }
-  const Version v = (last_version_seconds << 8) | site_tag;
-  max_version_seen = std::max(max_version_seen, v);
+  const Version v = commit_log->NextVersion(tombstones.floor());
+  tombstones.NoteVersion(v);
   return v;
 }
 
 // --- Catalog ---
 
 absl::StatusOr<TagInfo> Store::CreateTag(TagInfo info) {
-  RETURN_IF_ERROR(engine::ValidateTagName(info.name, "tag.name"));
-  if (info.type == ValueType::kUnspecified || info.type > ValueType::kString) {
-    return absl::InvalidArgumentError("tag.value_type: must be double, int64, bool or string");
-  }
-  if (info.retention_ns < 0) {
-    return absl::InvalidArgumentError("tag.retention_ns: must be >= 0");
-  }
-  if (!(info.deadband >= 0) || std::isinf(info.deadband)) {
-    return absl::InvalidArgumentError("tag.deadband: must be a finite number >= 0");
-  }
-  if (info.deadband > 0 && info.type != ValueType::kDouble && info.type != ValueType::kInt64) {
-    return absl::InvalidArgumentError("tag.deadband: only double and int64 tags take a deadband");
-  }
-  RETURN_IF_ERROR(engine::ValidateTagRange(info));
+  RETURN_IF_ERROR(ValidateNewTag(info));
   info.id = engine::TagIdFromName(info.name);
   info.origin_site = impl_->options.site;
   info.created_ns = impl_->NowNs();
   {
     absl::MutexLock l(&impl_->mu);
+    impl_->PartsShareMu();
     // One creation of a name at a time; a second waits and then finds it.
-    while (impl_->creating.contains(info.name)) impl_->writers_cv.Wait(&impl_->mu);
-    if (impl_->tags_by_name.count(info.name)) {
-      return absl::AlreadyExistsError(absl::StrCat("tag '", info.name, "' already exists"));
-    }
-    if (TagState* other = impl_->FindTag(info.id)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "tag '", info.name, "' has the same id as '", other->info.name, "'; rename it"));
-    }
-    impl_->creating.insert(info.name);
+    RETURN_IF_ERROR(impl_->catalog.Reserve(info));
     info.version = impl_->NextVersion();
   }
   engine::LogEntry entry;
@@ -555,58 +374,29 @@ absl::StatusOr<TagInfo> Store::CreateTag(TagInfo info) {
   entry.catalog_upserts.push_back(info);
   absl::Status s = impl_->SubmitCatalog(std::move(entry));
   absl::MutexLock l(&impl_->mu);
-  impl_->creating.erase(info.name);
-  impl_->writers_cv.SignalAll();
+  impl_->PartsShareMu();
+  impl_->catalog.EndCreating({info});
   RETURN_IF_ERROR(s);
   return info;
 }
 
-bool Store::HasTag(std::string_view name) const {
-  absl::ReaderMutexLock l(&impl_->catalog_mu);
-  return impl_->FindTagByName(name) != nullptr;
-}
+bool Store::HasTag(std::string_view name) const { return impl_->catalog.Has(name); }
 
 absl::StatusOr<TagInfo> Store::GetTag(std::string_view name) const {
-  absl::ReaderMutexLock l(&impl_->catalog_mu);
-  TagState* t = impl_->FindTagByName(name);
-  if (t == nullptr) {
-    return absl::NotFoundError(absl::StrCat("tag '", std::string(name), "' not found"));
-  }
-  return t->info;
+  return impl_->catalog.Get(name);
 }
 
 absl::StatusOr<TagInfo> Store::UpdateTag(const TagInfo& update) {
-  if (update.retention_ns < 0) {
-    return absl::InvalidArgumentError("tag.retention_ns: must be >= 0");
-  }
-  RETURN_IF_ERROR(engine::ValidateTagRange(update));
+  RETURN_IF_ERROR(ValidateTagUpdate(update));
   TagInfo info;
   {
     absl::MutexLock l(&impl_->mu);
-    auto it = impl_->tags_by_name.find(update.name);
-    if (it == impl_->tags_by_name.end()) {
+    const TagState* t = impl_->FindTagByName(update.name);
+    if (t == nullptr) {
       return absl::NotFoundError(absl::StrCat("tag '", update.name, "' not found"));
     }
-    info = it->second->info;
-    if (update.type != ValueType::kUnspecified && update.type != info.type) {
-      return absl::FailedPreconditionError(absl::StrCat("tag.value_type: tag '", info.name, "' is ",
-                                                        engine::ValueTypeName(info.type),
-                                                        "; the type cannot change"));
-    }
-    info.unit = update.unit;
-    info.description = update.description;
-    info.attributes = update.attributes;
-    info.retention_ns = update.retention_ns;
-    if (!(update.deadband >= 0) || std::isinf(update.deadband) ||
-        (update.deadband > 0 && info.type != ValueType::kDouble &&
-         info.type != ValueType::kInt64)) {
-      return absl::InvalidArgumentError(
-          "tag.deadband: must be a finite number >= 0, and only for double and int64 tags");
-    }
-    info.deadband = update.deadband;
-    info.eng_low = update.eng_low;
-    info.eng_high = update.eng_high;
-    info.stale_after_ns = update.stale_after_ns;
+    info = t->info;
+    RETURN_IF_ERROR(MergeTagUpdate(update, &info));
     info.version = impl_->NextVersion();
   }
   engine::LogEntry entry;
@@ -622,7 +412,7 @@ ListTagsResult Store::ListTags(std::string_view glob,
                                const CancelledFn& cancelled) const {
   ListTagsResult out;
   out.cancelled =
-      impl_->ScanTags(page_token, cancelled, [&](const std::string& name, const TagState& t) {
+      impl_->catalog.Scan(page_token, cancelled, [&](const std::string& name, const TagState& t) {
         if (!glob.empty() && !GlobMatch(glob, name)) return true;
         const TagInfo& info = t.info;
         bool attrs_ok = std::all_of(attributes.begin(), attributes.end(), [&](const auto& kv) {
@@ -640,36 +430,18 @@ ListTagsResult Store::ListTags(std::string_view glob,
   return out;
 }
 
-bool Store::Impl::ScanTags(std::string_view after, const CancelledFn& cancelled,
-                           const std::function<bool(const std::string&, const TagState&)>& visit) {
-  // Bounds the time catalog_mu is held: a writer waiting for it (a tag
-  // being created) blocks new readers, so a scan yields between slices.
-  constexpr size_t kSliceTags = 256;
-  std::string resume(after);  // names are never empty: "" sorts first
-  while (true) {
-    if (cancelled && cancelled()) return true;
-    absl::ReaderMutexLock l(&catalog_mu);
-    auto it = tags_by_name.upper_bound(resume);
-    for (size_t i = 0; i < kSliceTags; ++i, ++it) {
-      if (it == tags_by_name.end()) return false;
-      if (!visit(it->first, *it->second)) return false;
-    }
-    if (it == tags_by_name.end()) return false;
-    resume = std::prev(it)->first;
-  }
-}
-
 absl::Status Store::CreateTagsForWrite(
     const std::vector<std::pair<std::string, ValueType>>& wanted) {
   if (!impl_->options.implicit_tags) return absl::OkStatus();
   engine::LogEntry entry;
   {
     absl::MutexLock l(&impl_->mu);
+    impl_->PartsShareMu();
     entry.version = impl_->NextVersion();
     for (const auto& [name, type] : wanted) {
       if (type == ValueType::kUnspecified || type > ValueType::kString) continue;
       if (!engine::ValidateTagName(name).ok()) continue;
-      if (impl_->FindTagByName(name) != nullptr || impl_->creating.contains(name)) continue;
+      if (impl_->FindTagByName(name) != nullptr || impl_->catalog.IsCreating(name)) continue;
       TagInfo info;
       info.name = name;
       info.type = type;
@@ -678,23 +450,20 @@ absl::Status Store::CreateTagsForWrite(
       info.origin_site = impl_->options.site;
       info.created_ns = impl_->NowNs();
       info.version = entry.version;
-      impl_->creating.insert(info.name);
+      impl_->catalog.BeginCreating(info.name);
       entry.catalog_upserts.push_back(std::move(info));
     }
   }
   if (entry.catalog_upserts.empty()) return absl::OkStatus();
   absl::Status s = impl_->SubmitCatalog(entry);
   absl::MutexLock l(&impl_->mu);
-  for (const TagInfo& info : entry.catalog_upserts) impl_->creating.erase(info.name);
-  impl_->writers_cv.SignalAll();
+  impl_->PartsShareMu();
+  impl_->catalog.EndCreating(entry.catalog_upserts);
   return s;
 }
 
 absl::StatusOr<TagInfo> Store::ResolveTagForWrite(std::string_view name, ValueType inferred) {
-  {
-    absl::ReaderMutexLock l(&impl_->catalog_mu);
-    if (TagState* t = impl_->FindTagByName(name)) return t->info;
-  }
+  if (TagInfo info; impl_->catalog.Lookup(name, &info)) return info;
   RETURN_IF_ERROR(engine::ValidateTagName(name));
   if (!impl_->options.implicit_tags) {
     return absl::NotFoundError(
@@ -712,43 +481,45 @@ absl::StatusOr<TagInfo> Store::ResolveTagForWrite(std::string_view name, ValueTy
 StoreStats Store::Stats() const {
   StoreStats stats;
   absl::MutexLock l(&impl_->mu);
-  stats.tags = impl_->tags_by_name.size();
-  for (const auto& [name, tag] : impl_->tags_by_name) {
-    for (const HeadBuffer* b : {tag->head.get(), tag->sealing.get()}) {
-      if (b == nullptr) continue;
-      stats.head_samples += b->cols.size();
-      stats.head_bytes += b->MemoryBytes();
-    }
-    if (tag->head || tag->sealing) ++stats.head_tags;
+  impl_->PartsShareMu();
+  stats.tags = impl_->catalog.size();
+  // Only tags in memory hold buffers.
+  HeadMemory memory;
+  for (TagId id : impl_->heads.tags_in_memory()) {
+    if (const TagState* t = impl_->FindTag(id)) impl_->heads.AddMemory(*t, &memory);
   }
-  stats.chunks_sealed = impl_->chunks_sealed.load();
+  stats.head_samples = memory.samples;
+  stats.head_bytes = memory.bytes;
+  stats.head_tags = memory.tags;
+  const ChunkCounters& chunks = impl_->chunk_store->counters();
+  stats.chunks_sealed = chunks.sealed.load();
   stats.log_entries_trimmed = impl_->log_trimmed.load();
-  stats.chunks_expired = impl_->chunks_expired.load();
-  stats.chunks_rewritten = impl_->chunks_rewritten.load();
-  stats.chunks_merged = impl_->chunks_merged.load();
+  stats.chunks_expired = chunks.expired.load();
+  stats.chunks_rewritten = chunks.rewritten.load();
+  stats.chunks_merged = chunks.merged.load();
+  stats.corrupt_chunks_skipped = chunks.corrupt_skipped.load();
   stats.samples_out_of_range = impl_->samples_out_of_range.load();
-  stats.own_sequence = impl_->next_seq - 1;
-  stats.own_log_entries = impl_->own_log.size();
-  stats.own_log_bytes = impl_->own_log_bytes;
-  stats.catalog_conflicts = impl_->catalog_conflicts;
+  stats.own_sequence = impl_->NextSeq() - 1;
+  impl_->own_log->mu().AssertHeld();  // the same mutex
+  stats.own_log_entries = impl_->own_log->entries();
+  stats.own_log_bytes = impl_->own_log->bytes();
+  stats.catalog_conflicts = impl_->catalog.conflicts();
   return stats;
 }
 
 absl::Status Store::Close() {
-  {
-    absl::MutexLock l(&impl_->stop_mu);
-    impl_->stop = true;
-  }
-  if (impl_->sealer.joinable()) impl_->sealer.join();
+  impl_->sealer->Stop();
   {
     absl::MutexLock l(&impl_->mu);
     // Wait for writers in flight, then refuse new ones.
-    impl_->DrainWriters();
+    impl_->commit_log->mu().AssertHeld();  // the same mutex
+    impl_->commit_log->DrainWriters();
     impl_->closed = true;
   }
   {
     absl::MutexLock pass(&impl_->seal_mu);
-    RETURN_IF_ERROR(impl_->SealPass(/*force=*/true));
+    impl_->sealer->seal_mu().AssertHeld();  // the same mutex
+    RETURN_IF_ERROR(impl_->sealer->SealPass(/*force=*/true));
     RETURN_IF_ERROR(impl_->TrimLog());
   }
   return engine::FromRocks(impl_->db->db()->FlushWAL(/*sync=*/true), "flush WAL");
@@ -758,7 +529,8 @@ absl::Status Store::SealAll() {
   // The whole seal and trim under seal_mu: the sealer thread runs both too,
   // and TrimLog's cursors (trimmed_below) are seal_mu's.
   absl::MutexLock pass(&impl_->seal_mu);
-  RETURN_IF_ERROR(impl_->SealPass(/*force=*/true));
+  impl_->sealer->seal_mu().AssertHeld();  // the same mutex
+  RETURN_IF_ERROR(impl_->sealer->SealPass(/*force=*/true));
   return impl_->TrimLog();
 }
 

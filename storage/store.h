@@ -30,6 +30,7 @@
 #include "absl/time/time.h"
 #include "storage/codec/chunk_codec.h"
 #include "storage/engine/log_entry.h"
+#include "storage/engine/logger.h"
 #include "storage/engine/rollup.h"
 #include "storage/engine/tag_info.h"
 
@@ -68,6 +69,9 @@ struct StoreOptions {
   absl::Duration log_retention_age = absl::Hours(24);
   // Wall clock in nanoseconds; tests inject their own.
   std::function<int64_t()> now_ns;
+  // Where the store writes its log lines, as LevelDB's info_log (see
+  // storage/engine/logger.h). Default: "historian: <message>" on stderr.
+  StoreLogger logger;
 };
 
 // Own log entries read for shipping to a peer.
@@ -130,6 +134,9 @@ struct StoreStats {
   // (kMinSampleTimestamp..kMaxSampleTimestamp), found in the log, in chunks
   // being rewritten or in entries from peers.
   uint64_t samples_out_of_range = 0;
+  // Chunks a maintenance pass (retention, overlap rewrite, merge, purge)
+  // skipped because they do not decode; each is logged and left in place.
+  uint64_t corrupt_chunks_skipped = 0;
 };
 
 struct PendingWrite;

@@ -86,14 +86,16 @@ absl::Status Store::SetTwinMap(const std::string& twin_map) {
 absl::Status Store::Compact() {
   {
     absl::MutexLock pass(&impl_->seal_mu);
+    Compactor& compactor = *impl_->compactor;
+    compactor.seal_mu().AssertHeld();  // the same mutex
     // Overlaps first (merges skip overlapping chunks); the forced merge scans
     // every chunk and queues overlaps no seal recorded, for a second round.
-    RETURN_IF_ERROR(impl_->OverlapPass());
-    RETURN_IF_ERROR(impl_->MergePass(/*force=*/true));
-    const uint64_t rewritten = impl_->chunks_rewritten.load();
-    RETURN_IF_ERROR(impl_->OverlapPass());
-    if (impl_->chunks_rewritten.load() != rewritten) {
-      RETURN_IF_ERROR(impl_->MergePass(/*force=*/true));
+    RETURN_IF_ERROR(compactor.OverlapPass());
+    RETURN_IF_ERROR(compactor.MergePass(/*force=*/true));
+    const uint64_t rewritten = impl_->chunk_store->counters().rewritten.load();
+    RETURN_IF_ERROR(compactor.OverlapPass());
+    if (impl_->chunk_store->counters().rewritten.load() != rewritten) {
+      RETURN_IF_ERROR(compactor.MergePass(/*force=*/true));
     }
   }
   rocksdb::DB* db = impl_->db->db();

@@ -15,141 +15,15 @@
 
 namespace historian {
 
-Store::Impl::ChunkRange::ChunkRange(const Impl& impl, TagId tag, int64_t start, int64_t end,
-                                    int64_t max_span)
-    : lower(engine::ChunkSeekKey(tag, SaturatingSub(start, max_span))),
-      upper(engine::ChunkSeekKey(tag, end)),
-      upper_slice(upper) {
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  ro.prefix_same_as_start = true;
-  it.reset(impl.db->db()->NewIterator(ro, impl.db->chunks()));
-}
-
-namespace {
-
-// Distinct timestamps in `parts` (each strictly increasing).
-size_t CountDistinct(const std::vector<codec::ChunkColumns>& parts) {
-  std::vector<int64_t> all;
-  for (const codec::ChunkColumns& p : parts) {
-    all.insert(all.end(), p.timestamps.begin(), p.timestamps.end());
-  }
-  std::sort(all.begin(), all.end());
-  return static_cast<size_t>(std::unique(all.begin(), all.end()) - all.begin());
-}
-
-}  // namespace
-
-absl::Status Store::Impl::ReadChunks(TagId tag, int64_t start, int64_t end, int64_t max_span,
-                                     size_t max_samples, std::vector<codec::ChunkColumns>* parts,
-                                     std::vector<uint64_t>* chunk_ids) const {
-  ChunkRange range(*this, tag, start, end, max_span);
-  rocksdb::Iterator* it = range.it.get();
-  size_t collected = 0;
-  // Samples of `collected` known to repeat a timestamp (the merge keeps one
-  // of each): a lower bound, exact after the last CountDistinct.
-  size_t repeated = 0;
-  bool overlapping = false;  // a part starts at or before an earlier part's end
-  int64_t collected_max_ts = kMinTimestamp;
-  codec::ChunkColumns decoded;
-  for (it->Seek(range.lower); it->Valid(); it->Next()) {
-    if (it->key().size() != engine::kChunkKeySize) continue;
-    engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
-    // Chunks come in min-ts order: once enough distinct samples are collected
-    // and this chunk starts after all of them, no later chunk can add earlier
-    // ones. Overlapping chunks (late data, corrections) repeat timestamps, so
-    // count distinct ones then: the page must hold max_samples after the merge.
-    if (max_samples != 0 && collected - repeated >= max_samples && key.min_ts > collected_max_ts) {
-      if (overlapping) repeated = collected - CountDistinct(*parts);
-      if (collected - repeated >= max_samples) break;
-    }
-    std::string_view bytes(it->value().data(), it->value().size());
-    absl::StatusOr<codec::ChunkSummary> summary = codec::SummarizeChunk(bytes);
-    absl::Status st = summary.status();
-    if (st.ok()) {
-      if (summary->max_timestamp < start) continue;
-      st = codec::DecodeChunk(bytes, &decoded);
-    }
-    if (!st.ok()) {
-      return absl::DataLossError(absl::StrCat("tag id ", tag, ": chunk ", key.chunk_id, " (min ts ",
-                                              key.min_ts, "): ", st.message()));
-    }
-    codec::ChunkColumns part;
-    part.Reset(decoded.type);
-    engine::AppendRange(decoded, start, end, &part);
-    if (part.size() == 0) continue;
-    if (collected > 0 && part.timestamps.front() <= collected_max_ts) overlapping = true;
-    collected += part.size();
-    collected_max_ts = std::max(collected_max_ts, part.timestamps.back());
-    parts->push_back(std::move(part));
-    chunk_ids->push_back(key.chunk_id);
-  }
-  return engine::FromRocks(it->status(), "scan chunks");
-}
-
-namespace {
-
-// Concatenates chunk parts (in key order) and the memory parts, merging by
-// the version rule only when they overlap.
-void MergeParts(std::vector<codec::ChunkColumns>* parts, const std::vector<uint64_t>& chunk_ids,
-                const codec::ChunkColumns* sealing, const codec::ChunkColumns* head,
-                codec::ChunkColumns* out) {
-  bool ordered = true;
-  int64_t last = kMinTimestamp;
-  bool any = false;
-  auto check = [&](const codec::ChunkColumns& c) {
-    if (c.size() == 0) return;
-    if (any && c.timestamps.front() <= last) ordered = false;
-    last = c.timestamps.back();
-    any = true;
-  };
-  for (const auto& p : *parts) check(p);
-  if (sealing) check(*sealing);
-  if (head) check(*head);
-  if (!ordered) {
-    // Precedence on equal versions follows application order: older chunks
-    // first (chunk ids grow with each seal), then sealing, then head.
-    std::vector<size_t> order(parts->size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](size_t a, size_t b) { return chunk_ids[a] < chunk_ids[b]; });
-    std::vector<codec::ChunkColumns> sorted;
-    for (size_t i : order) sorted.push_back(std::move((*parts)[i]));
-    *parts = std::move(sorted);
-  }
-  for (const auto& p : *parts) engine::AppendSamples(p, 0, p.size(), out);
-  if (sealing) engine::AppendSamples(*sealing, 0, sealing->size(), out);
-  if (head) engine::AppendSamples(*head, 0, head->size(), out);
-  if (!ordered) engine::Normalize(out);
-}
-
-}  // namespace
-
-absl::Status Store::Impl::ReadSealed(TagId tag, int64_t start, int64_t end, int64_t max_span,
-                                     codec::ChunkColumns* out) const {
-  std::vector<codec::ChunkColumns> parts;
-  std::vector<uint64_t> chunk_ids;
-  RETURN_IF_ERROR(ReadChunks(tag, start, end, max_span, 0, &parts, &chunk_ids));
-  out->Reset(out->type);
-  if (!parts.empty()) out->Reset(parts[0].type);
-  MergeParts(&parts, chunk_ids, nullptr, nullptr, out);
-  return absl::OkStatus();
-}
-
 absl::Status Store::Impl::CopyUnsealed(TagId tag, int64_t start, int64_t end,
                                        codec::ChunkColumns* sealing, codec::ChunkColumns* head,
                                        int64_t* max_span) {
   absl::MutexLock l(&mu);
   TagState* t = FindTag(tag);
   if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
-  sealing->Reset(t->info.type);
-  head->Reset(t->info.type);
-  if (t->head) {
-    t->head->cols.Normalize();
-    t->head->cols.CopyRange(start, end, head);
-  }
-  if (t->sealing) t->sealing->cols.CopyRange(start, end, sealing);
-  *max_span = t->max_span;
+  PartsShareMu();
+  heads.CopyUnsealed(*t, t->info.type, start, end, sealing, head);
+  *max_span = t->chunk.max_span;
   return absl::OkStatus();
 }
 
@@ -174,7 +48,8 @@ absl::Status Store::ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_sa
   if (start >= end) return absl::OkStatus();
   std::vector<codec::ChunkColumns> parts;
   std::vector<uint64_t> chunk_ids;
-  RETURN_IF_ERROR(impl_->ReadChunks(tag, start, end, max_span, max_samples, &parts, &chunk_ids));
+  RETURN_IF_ERROR(
+      impl_->chunk_store->ReadChunks(tag, start, end, max_span, max_samples, &parts, &chunk_ids));
   MergeParts(&parts, chunk_ids, &sealing, &head, out);
   if (max_samples != 0) engine::Truncate(max_samples, out);
   return absl::OkStatus();
@@ -285,7 +160,7 @@ absl::Status Store::ScanRaw(TagId tag, int64_t start, int64_t end,
     return flush_run(seen_hi < end ? seen_hi + 1 : end);
   };
 
-  Impl::ChunkRange range(*impl_, tag, start, end, max_span);
+  ChunkRange range(*impl_->db, tag, start, end, max_span);
   rocksdb::Iterator* it = range.it.get();
   bool holding = false;
   for (it->Seek(range.lower); it->Valid(); it->Next()) {
@@ -313,34 +188,15 @@ absl::Status Store::ScanRaw(TagId tag, int64_t start, int64_t end,
 
 absl::Status Store::ReadRollups(TagId tag, int64_t width, int64_t start, int64_t end,
                                 std::vector<std::pair<int64_t, engine::Rollup>>* out) const {
-  out->clear();
-  if (start >= end) return absl::OkStatus();
-  std::string lower = engine::RollupKey(tag, width, start);
-  std::string upper = engine::RollupKey(tag, width, end);
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->db()->NewIterator(ro, impl_->db->rollups()));
-  for (it->Seek(lower); it->Valid(); it->Next()) {
-    if (it->key().size() != 24) continue;
-    engine::RollupKeyParts key = engine::ParseRollupKey({it->key().data(), it->key().size()});
-    ASSIGN_OR_RETURN(engine::Rollup r,
-                     engine::DecodeRollup({it->value().data(), it->value().size()}));
-    out->emplace_back(key.bucket_start, r);
-  }
-  return engine::FromRocks(it->status(), "scan rollups");
+  return impl_->rollups->Read(tag, width, start, end, out);
 }
 
 int64_t Store::UnsealedFrom(TagId tag) const {
   absl::MutexLock l(&impl_->mu);
   TagState* t = impl_->FindTag(tag);
   if (t == nullptr) return kMaxTimestamp;
-  int64_t from = t->rollup_dirty_min;
-  if (t->head) {
-    for (int64_t ts : t->head->cols.timestamps()) from = std::min(from, ts);
-  }
-  if (t->sealing) from = std::min(from, t->sealing->cols.timestamps().front());
-  return from;
+  impl_->PartsShareMu();
+  return impl_->heads.UnsealedFrom(*t, t->chunk.rollup_dirty_min);
 }
 
 absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
@@ -351,12 +207,13 @@ absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
     absl::MutexLock l(&impl_->mu);
     TagState* t = impl_->FindTag(tag);
     if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
-    if (t->latest) {
-      *out = *t->latest;
+    impl_->PartsShareMu();
+    if (const codec::ChunkColumns* latest = impl_->heads.CachedLatest(*t)) {
+      *out = *latest;
       return absl::OkStatus();
     }
-    max_span = t->max_span;
-    applies = t->applies;
+    max_span = t->chunk.max_span;
+    applies = impl_->heads.LatestTicket(*t);
   }
   // Not cached yet: the newest chunk by min ts bounds where the newest
   // sample can be.
@@ -375,9 +232,8 @@ absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
   absl::MutexLock l(&impl_->mu);
   TagState* t = impl_->FindTag(tag);
   // Cache it unless a write landed meanwhile (the next call looks again).
-  if (t != nullptr && out->size() == 1 && t->applies == applies && !t->latest) {
-    t->latest = std::make_unique<codec::ChunkColumns>(*out);
-  }
+  impl_->PartsShareMu();
+  if (t != nullptr) impl_->heads.CacheLatest(*t, applies, *out);
   return absl::OkStatus();
 }
 
@@ -387,14 +243,16 @@ absl::Status Store::LatestMany(
   std::vector<size_t> missing;
   {
     absl::MutexLock l(&impl_->mu);
+    impl_->PartsShareMu();
     for (size_t i = 0; i < tags.size(); ++i) {
       TagState* t = impl_->FindTag(tags[i]);
       if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tags[i], " not found"));
-      if (!t->latest) {
+      const codec::ChunkColumns* latest = impl_->heads.CachedLatest(*t);
+      if (latest == nullptr) {
         missing.push_back(i);
         continue;
       }
-      fn(i, *t->latest);
+      fn(i, *latest);
     }
   }
   // The rest are looked up (and cached) one by one.
@@ -409,7 +267,7 @@ absl::Status Store::LatestMany(
 std::vector<std::pair<std::string, TagId>> Store::MatchTags(std::string_view glob, size_t limit,
                                                             const CancelledFn& cancelled) const {
   std::vector<std::pair<std::string, TagId>> out;
-  impl_->ScanTags("", cancelled, [&](const std::string& name, const TagState& t) {
+  impl_->catalog.Scan("", cancelled, [&](const std::string& name, const TagState& t) {
     if (out.size() == limit) return false;
     if (glob.empty() || GlobMatch(glob, name)) out.emplace_back(name, t.info.id);
     return true;
@@ -436,13 +294,9 @@ absl::Status Store::BeforeMatching(TagId tag, int64_t ts, const SampleFilter& ke
       absl::MutexLock l(&impl_->mu);
       TagState* t = impl_->FindTag(tag);
       if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
-      max_span = t->max_span;
-      for (const HeadBuffer* b : {t->head.get(), t->sealing.get()}) {
-        if (b == nullptr) continue;
-        for (int64_t x : b->cols.timestamps()) {
-          if (x < ts) from = std::min(from, x);
-        }
-      }
+      max_span = t->chunk.max_span;
+      impl_->PartsShareMu();
+      from = impl_->heads.UnsealedBefore(*t, ts);
     }
     std::unique_ptr<rocksdb::Iterator> it(
         impl_->db->db()->NewIterator(rocksdb::ReadOptions(), impl_->db->chunks()));

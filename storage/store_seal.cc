@@ -6,7 +6,6 @@
 // WriteBatch. The log entries are deleted later, once no head holds a sample
 // of theirs; replay after a crash skips what the sealed markers cover.
 #include <algorithm>
-#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -19,131 +18,74 @@
 
 namespace historian {
 
-absl::Status Store::Impl::SealTag(TagId id, int64_t now) {
+// --- MaintenanceHost ---
+
+ChunkState* Store::Impl::FindChunkState(TagId id, TagFacts* facts) {
+  TagState* t = FindTag(id);
+  if (t == nullptr) return nullptr;
+  facts->type = t->info.type;
+  facts->retention_ns = t->info.retention_ns;
+  return &t->chunk;
+}
+
+void Store::Impl::ForEachTag(absl::FunctionRef<void(TagId, ValueType)> fn) {
+  PartsShareMu();
+  catalog.ForEach([&](TagId id, const TagState& t) { fn(id, t.info.type); });
+}
+
+void Store::Impl::ForgetLatest(TagId id) {
+  if (TagState* t = FindTag(id)) {
+    PartsShareMu();
+    heads.InvalidateLatest(*t);
+  }
+}
+
+void Store::Impl::HeadsDue(bool force, int64_t now, std::vector<TagId>* due) {
+  const int64_t max_age = absl::ToInt64Nanoseconds(options.head_max_age);
+  absl::MutexLock l(&mu);
+  PartsShareMu();
+  for (TagId id : heads.tags_in_memory()) {
+    const TagState* t = FindTag(id);
+    if (t == nullptr) continue;
+    if (heads.SealDue(*t, force, options.chunk_max_samples, now, max_age)) due->push_back(id);
+  }
+}
+
+ChunkState* Store::Impl::BeginSeal(TagId id, codec::ChunkColumns* samples,
+                                   rocksdb::WriteBatch* batch) {
   TagState* t = nullptr;
+  const HeadBuffer* sealing = nullptr;
   {
     absl::MutexLock l(&mu);
     t = FindTag(id);
-    if (t == nullptr || t->sealing || !t->head) return absl::OkStatus();
-    t->head->cols.Normalize();
-    t->last_head_samples =
-        static_cast<uint32_t>(std::min<size_t>(t->head->cols.size(), options.chunk_max_samples));
-    t->sealing = std::move(t->head);
-    t->rollup_dirty_min = std::min(t->rollup_dirty_min, t->sealing->cols.timestamps().front());
+    if (t == nullptr) return nullptr;
+    PartsShareMu();
+    sealing = heads.StartSeal(*t, options.chunk_max_samples);
+    if (sealing == nullptr) return nullptr;
+    t->chunk.rollup_dirty_min =
+        std::min(t->chunk.rollup_dirty_min, sealing->cols.timestamps().front());
   }
-  // Only this thread touches t->sealing until it is reset below; readers
-  // only read it under mu.
-  codec::ChunkColumns all;
-  all.Reset(t->sealing->cols.type());
-  t->sealing->cols.CopyAll(&all);
-  const int64_t max_duration = absl::ToInt64Nanoseconds(options.chunk_max_duration);
-  rocksdb::WriteBatch batch;
-  int64_t span = 0;
-  absl::Status status;
-  codec::ChunkColumns piece;
-  std::string bytes;
-  for (size_t begin = 0; begin < all.size() && status.ok();) {
-    size_t end = begin + 1;
-    while (end < all.size() && end - begin < options.chunk_max_samples &&
-           static_cast<uint64_t>(all.timestamps[end]) -
-                   static_cast<uint64_t>(all.timestamps[begin]) <
-               static_cast<uint64_t>(max_duration)) {
-      ++end;
-    }
-    piece.Reset(all.type);
-    engine::AppendSamples(all, begin, end, &piece);
-    bytes.clear();
-    status = codec::EncodeChunk(piece, &bytes);
-    uint64_t chunk_id = next_chunk_id.fetch_add(1);
-    batch.Put(db->chunks(), engine::ChunkKey(id, piece.timestamps.front(), chunk_id), bytes);
-    span = std::max<int64_t>(span,
-                             static_cast<int64_t>(static_cast<uint64_t>(piece.timestamps.back()) -
-                                                  static_cast<uint64_t>(piece.timestamps.front())));
-    begin = end;
-  }
-  for (const OriginSeqRange& r : t->sealing->seqs) {
+  // Only the sealing thread touches the sealing buffer until EndSeal;
+  // readers only read it under mu.
+  samples->Reset(sealing->cols.type());
+  sealing->cols.CopyAll(samples);
+  for (const OriginSeqRange& r : sealing->seqs) {
     std::string v;
     engine::PutBigEndian64(r.max_seq, &v);
-    batch.Put(db->state(), engine::SealedSeqKey(id, *r.origin), v);
+    batch->Put(db->state(), engine::SealedSeqKey(id, *r.origin), v);
   }
-  int64_t old_span;
-  {
-    absl::MutexLock l(&mu);
-    old_span = t->max_span;
-  }
-  if (span > old_span) {
-    std::string v;
-    engine::PutBigEndian64(static_cast<uint64_t>(span), &v);
-    batch.Put(db->state(), engine::SpanKey(id), v);
-  }
-  std::string next;
-  engine::PutBigEndian64(next_chunk_id.load(), &next);
-  batch.Put(db->state(), engine::kNextChunkIdKey, next);
-  // The rollups of these buckets are stale until RecomputeRollups ends; a
-  // crash in between leaves this marker, and Open recomputes them.
-  const int64_t min_ts = all.timestamps.front(), max_ts = all.timestamps.back();
-  std::string dirty;
-  engine::PutBigEndian64(engine::OrderedFromSigned(min_ts), &dirty);
-  engine::PutBigEndian64(engine::OrderedFromSigned(max_ts), &dirty);
-  batch.Put(db->state(), engine::RollupDirtyKey(id), dirty);
-  // Late data: does an existing chunk meet [min_ts, max_ts]? Then the tag
-  // is queued for the overlap rewrite.
-  bool overlaps = false;
-  if (status.ok()) {
-    std::vector<codec::ChunkColumns> parts;
-    std::vector<uint64_t> ids;
-    absl::Status scan = ReadChunks(id, min_ts, max_ts == kMaxTimestamp ? max_ts : max_ts + 1,
-                                   old_span, 1, &parts, &ids);
-    overlaps = scan.ok() && !parts.empty();
-  }
-  if (overlaps) {
-    // Kept with the chunks, so a restart (a stop seals) still rewrites it.
-    absl::MutexLock l(&mu);
-    batch.Put(db->state(), engine::OverlapKey(id),
-              EncodeTimeRange(std::min(t->overlap_min, min_ts), std::max(t->overlap_max, max_ts)));
-  }
-  if (status.ok()) {
-    // No fsync needed: the log still holds these samples until a later
-    // (synced) trim, and RocksDB's WAL is ordered.
-    status = engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch), "write chunks");
-  }
+  return &t->chunk;
+}
 
-  absl::MutexLock l(&mu);
-  if (status.ok()) {
-    t->max_span = std::max(t->max_span, span);
-    chunks_sealed.fetch_add(1);
-    t->merge_from = std::min(t->merge_from, min_ts);
-    tags_merge_due.insert(id);
-    if (overlaps) NoteOverlap(id, min_ts, max_ts);
-  }
-  if (!status.ok()) {
-    // Put the samples back in front of the head: nothing is lost, the next
-    // pass retries.
-    std::unique_ptr<HeadBuffer> merged = std::move(t->sealing);
-    if (t->head) {
-      merged->cols.Append(t->head->cols);
-      for (const auto& r : t->head->seqs) {
-        NoteOriginSeq(&merged->seqs, r.origin, r.min_seq);
-        NoteOriginSeq(&merged->seqs, r.origin, r.max_seq);
-      }
-    }
-    merged->started_ns = now;
-    t->head = std::move(merged);
-  }
-  t->sealing.reset();
-  if (!t->head) tags_in_memory.erase(id);
-  if (!status.ok()) return status;
-  mu.Unlock();
-  absl::Status rollups = RecomputeRollups(id, min_ts, max_ts);
-  mu.Lock();
-  return rollups;
+void Store::Impl::EndSeal(TagId id, bool sealed, int64_t now) {
+  TagState* t = FindTag(id);
+  if (t == nullptr) return;
+  // On failure the samples go back in front of the head.
+  PartsShareMu();
+  heads.EndSeal(id, *t, sealed, now);
 }
 
 absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts) {
-  // Samples outside the accepted range (left by an older version) have no
-  // rollups; their buckets would overflow the bucket arithmetic.
-  min_ts = std::max(min_ts, kMinSampleTimestamp);
-  max_ts = std::min(max_ts, kMaxSampleTimestamp);
   ValueType type;
   int64_t max_span;
   {
@@ -151,87 +93,23 @@ absl::Status Store::Impl::RecomputeRollups(TagId tag, int64_t min_ts, int64_t ma
     TagState* t = FindTag(tag);
     if (t == nullptr) return absl::OkStatus();
     type = t->info.type;
-    max_span = t->max_span;
+    max_span = t->chunk.max_span;
   }
-  rocksdb::WriteBatch batch;
-  if (type != ValueType::kString && min_ts <= max_ts) {
-    // Read the whole hours once: every width's buckets lie inside them.
-    int64_t from = engine::BucketStart(min_ts, engine::kRollupHour);
-    int64_t last_hour = engine::BucketStart(max_ts, engine::kRollupHour);
-    int64_t to = last_hour > kMaxTimestamp - engine::kRollupHour ? kMaxTimestamp
-                                                                 : last_hour + engine::kRollupHour;
-    codec::ChunkColumns data;
-    RETURN_IF_ERROR(ReadSealed(tag, from, to, max_span, &data));
-    for (int64_t width : engine::kRollupWidths) {
-      int64_t first = engine::BucketStart(min_ts, width);
-      int64_t last = engine::BucketStart(max_ts, width);
-      batch.DeleteRange(db->rollups(), engine::RollupKey(tag, width, first),
-                        engine::RollupKey(tag, width, last) + std::string(1, '\xff'));
-      const auto& ts = data.timestamps;
-      size_t i = std::lower_bound(ts.begin(), ts.end(), first) - ts.begin();
-      while (i < ts.size() && ts[i] <= last + (width - 1) && ts[i] >= first) {
-        int64_t bucket = engine::BucketStart(ts[i], width);
-        int64_t bucket_end = bucket > kMaxTimestamp - width ? kMaxTimestamp : bucket + width;
-        size_t j = std::lower_bound(ts.begin() + i, ts.end(), bucket_end) - ts.begin();
-        batch.Put(db->rollups(), engine::RollupKey(tag, width, bucket),
-                  engine::EncodeRollup(engine::ComputeRollup(data, i, j, bucket_end)));
-        i = j;
-      }
-    }
-  }
-  batch.Delete(db->state(), engine::RollupDirtyKey(tag));
-  RETURN_IF_ERROR(
-      engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch), "write rollups"));
+  RETURN_IF_ERROR(rollups->Recompute(tag, type, max_span, min_ts, max_ts));
   absl::MutexLock l(&mu);
-  if (TagState* t = FindTag(tag); t != nullptr && !t->sealing) {
-    t->rollup_dirty_min = kMaxTimestamp;
+  PartsShareMu();
+  if (TagState* t = FindTag(tag); t != nullptr && !heads.SealUnderWay(*t)) {
+    t->chunk.rollup_dirty_min = kMaxTimestamp;
   }
   return absl::OkStatus();
 }
 
 absl::Status Store::Impl::RecomputeDirtyRollups() {
-  std::vector<std::tuple<TagId, int64_t, int64_t>> dirty;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db->db()->NewIterator(rocksdb::ReadOptions(), db->state()));
-    const std::string prefix = "rollup_dirty/";
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (it->key().size() != prefix.size() + 8 || it->value().size() != 16) continue;
-      dirty.emplace_back(engine::GetBigEndian64(it->key().data() + prefix.size()),
-                         engine::SignedFromOrdered(engine::GetBigEndian64(it->value().data())),
-                         engine::SignedFromOrdered(engine::GetBigEndian64(it->value().data() + 8)));
-    }
-    RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan rollup markers"));
-  }
-  for (auto [tag, min_ts, max_ts] : dirty) RETURN_IF_ERROR(RecomputeRollups(tag, min_ts, max_ts));
+  std::vector<Rollups::Dirty> dirty;
+  RETURN_IF_ERROR(rollups->LoadDirty(&dirty));
+  for (const Rollups::Dirty& d : dirty)
+    RETURN_IF_ERROR(RecomputeRollups(d.tag, d.min_ts, d.max_ts));
   return absl::OkStatus();
-}
-
-absl::Status Store::Impl::SealPass(bool force) {
-  if (absl::Status s = RunDuePurges(); !s.ok()) {  // one that failed after a delete
-    std::fprintf(stderr, "historian: purge of deleted samples failed: %s\n", s.ToString().c_str());
-  }
-  const int64_t now = NowNs();
-  const int64_t max_age = absl::ToInt64Nanoseconds(options.head_max_age);
-  std::vector<TagId> due;
-  {
-    absl::MutexLock l(&mu);
-    for (TagId id : tags_in_memory) {
-      const TagState* t = FindTag(id);
-      if (t == nullptr || !t->head) continue;
-      size_t n = t->head->cols.size();
-      if (force || n >= options.chunk_max_samples || now - t->head->started_ns >= max_age) {
-        due.push_back(id);
-      }
-    }
-  }
-  absl::Status first_error;
-  for (TagId id : due) {
-    absl::Status s = SealTag(id, now);
-    if (!s.ok() && first_error.ok()) first_error = s;
-  }
-  RETURN_IF_ERROR(first_error);
-  return TrimLog();
 }
 
 absl::Status Store::Impl::TrimLog() {
@@ -239,95 +117,22 @@ absl::Status Store::Impl::TrimLog() {
   rocksdb::WriteBatch batch;
   {
     absl::MutexLock l(&mu);
-    for (const auto& [origin, seq] : applied_seq) limit[origin] = seq + 1;
-    limit[options.site] = next_seq;
-    for (TagId id : tags_in_memory) {
-      const TagState* t = FindTag(id);
-      if (t == nullptr) continue;
-      for (const HeadBuffer* buffer : {t->head.get(), t->sealing.get()}) {
-        if (buffer == nullptr) continue;
-        for (const OriginSeqRange& r : buffer->seqs) {
-          auto it = limit.find(*r.origin);
-          if (it != limit.end()) it->second = std::min(it->second, r.min_seq);
-        }
-      }
+    commit_log->mu().AssertHeld();  // the same mutex
+    commit_log->TrimLimits(&limit);
+    PartsShareMu();
+    for (TagId id : heads.tags_in_memory()) {
+      if (const TagState* t = FindTag(id)) heads.LimitTrim(*t, &limit);
     }
-    // Own entries also wait for the peers (within the retention limits).
-    uint64_t& own = limit[options.site];
-    uint64_t peers_done = OwnTrimLimit();
-    if (peers_done != UINT64_MAX) own = std::min(own, peers_done + 1);
-    while (!own_log.empty() && own_log.front().seq < own) {
-      own_log_bytes -= own_log.front().bytes;
-      own_log.pop_front();
-    }
-    for (const auto& [peer, seq] : peer_acked) {
-      std::string v;
-      engine::PutBigEndian64(seq, &v);
-      batch.Put(db->state(), engine::PeerAckedKey(peer), v);
-    }
+    // Own entries also wait for the peers (within the retention limits);
+    // the peers' acks are saved with the trim.
+    own_log->mu().AssertHeld();  // the same mutex
+    own_log->Trim(&limit[options.site], &batch);
   }
-  uint64_t trimmed = 0;
-  std::vector<std::pair<std::string, std::string>> ranges;
-  for (const auto& [origin, below] : limit) {
-    uint64_t& done = trimmed_below[origin];
-    if (below <= done) continue;
-    ranges.emplace_back(engine::LogKey(origin, done), engine::LogKey(origin, below));
-    batch.DeleteRange(db->log(), ranges.back().first, ranges.back().second);
-    trimmed += below - std::max<uint64_t>(done, 1);
-    done = below;
-  }
+  log_trimmer->seal_mu().AssertHeld();  // the same mutex
+  ASSIGN_OR_RETURN(const uint64_t trimmed, log_trimmer->Trim(limit, &batch));
   if (trimmed == 0) return absl::OkStatus();
-  rocksdb::WriteOptions wo;
-  wo.sync = options.sync_writes;
-  RETURN_IF_ERROR(engine::FromRocks(db->db()->Write(wo, &batch), "trim log"));
   log_trimmed.fetch_add(trimmed);
-  // Range tombstones hide trimmed entries but their bytes stay in SST files
-  // until a compaction reaches them; compact the trimmed part of the log
-  // every so often so the log never costs disk for long.
-  trimmed_since_compaction += trimmed;
-  if (trimmed_since_compaction >= kLogCompactionEntries) {
-    trimmed_since_compaction = 0;
-    for (const auto& [origin, below] : trimmed_below) {
-      std::string begin = engine::LogKey(origin, 0), end = engine::LogKey(origin, below);
-      rocksdb::Slice b(begin), e(end);
-      rocksdb::CompactRangeOptions cro;
-      cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-      RETURN_IF_ERROR(
-          engine::FromRocks(db->db()->CompactRange(cro, db->log(), &b, &e), "compact log"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-void Store::Impl::SealerLoop() {
-  while (true) {
-    {
-      absl::MutexLock l(&stop_mu);
-      stop_mu.AwaitWithTimeout(absl::Condition(&stop), options.seal_interval);
-      if (stop) return;
-    }
-    absl::Status s;
-    {
-      absl::MutexLock pass(&seal_mu);
-      s = SealPass(/*force=*/false);
-    }
-    if (!s.ok()) std::fprintf(stderr, "historian: seal pass failed: %s\n", s.ToString().c_str());
-    {
-      absl::MutexLock pass(&seal_mu);
-      s = OverlapPass();
-      if (!s.ok())
-        std::fprintf(stderr, "historian: overlap rewrite failed: %s\n", s.ToString().c_str());
-      if (NowNs() - last_retention_ns >= absl::ToInt64Nanoseconds(absl::Minutes(1))) {
-        last_retention_ns = NowNs();
-        s = RetentionPass();
-        if (!s.ok())
-          std::fprintf(stderr, "historian: retention failed: %s\n", s.ToString().c_str());
-        s = MergePass(/*force=*/false);
-        if (!s.ok())
-          std::fprintf(stderr, "historian: chunk merge failed: %s\n", s.ToString().c_str());
-      }
-    }
-  }
+  return log_trimmer->MaybeCompact(trimmed);
 }
 
 }  // namespace historian

@@ -26,63 +26,25 @@ std::string U64(uint64_t v) {
 }
 
 // Above every key of `tag` in the chunks and rollups CFs (24-byte keys that
-// start with the tag id), also for the largest id.
-std::string TagKeysEnd(TagId tag) { return U64(tag) + std::string(17, '\xff'); }
+// start with the tag id), also for the largest id: one byte longer than
+// those keys, every byte after the id 0xff.
+std::string TagKeysEnd(TagId tag) {
+  return U64(tag) + std::string(engine::kChunkKeySize - engine::kU64Size + 1, '\xff');
+}
 
 }  // namespace
 
 Version Store::Impl::TombstoneVersion() {
-  const uint64_t wall = static_cast<uint64_t>(std::max<int64_t>(NowNs(), 0) / 1000000000);
-  last_version_seconds = std::max(last_version_seconds, wall);
-  return std::max((last_version_seconds << 8) | site_tag, max_version_seen);
+  commit_log->mu().AssertHeld();  // the same mutex
+  return std::max(commit_log->ClockVersion(), tombstones.max_seen());
 }
 
 absl::Status Store::Impl::LoadTombstones() {
-  std::unique_ptr<rocksdb::Iterator> it(db->db()->NewIterator(rocksdb::ReadOptions(), db->state()));
-  // Calls fn(tombstone) for each key with `prefix` (tag id -> version).
-  auto scan = [&](std::string_view prefix, auto fn) -> absl::Status {
-    for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
-         it->Valid() && it->key().starts_with(rocksdb::Slice(prefix.data(), prefix.size()));
-         it->Next()) {
-      if (it->key().size() != prefix.size() + 8 || it->value().size() != 8) {
-        return absl::DataLossError(
-            absl::StrCat("state ", std::string(prefix), ": bad key or value size"));
-      }
-      fn(engine::Tombstone{engine::GetBigEndian64(it->key().data() + prefix.size()),
-                           engine::GetBigEndian64(it->value().data())});
-    }
-    return engine::FromRocks(it->status(), "load tombstones");
-  };
-  // Collected first and applied under mu below: the analysis cannot see mu
-  // held inside the callbacks.
-  std::vector<engine::Tombstone> found, purges;
-  auto into = [](std::vector<engine::Tombstone>* v) {
-    return [v](const engine::Tombstone& t) { v->push_back(t); };
-  };
-  RETURN_IF_ERROR(scan(engine::kTombstonePrefix, into(&found)));
-  RETURN_IF_ERROR(scan(engine::kPurgePrefix, into(&purges)));
+  TombstoneSet loaded;
+  RETURN_IF_ERROR(loaded.Load(db.get()));
   absl::MutexLock l(&mu);
-  for (const engine::Tombstone& t : found) {
-    tombstones[t.tag] = t.version;
-    version_floor = std::max(version_floor, t.version);
-    max_version_seen = std::max(max_version_seen, t.version);
-  }
-  purges_due.insert(purges_due.end(), purges.begin(), purges.end());
+  tombstones = std::move(loaded);
   return absl::OkStatus();
-}
-
-bool Store::Impl::DropTombstoned(TagId tag, const codec::ChunkColumns& in,
-                                 codec::ChunkColumns* kept) const {
-  const Version dead = TombstoneOf(tag);
-  if (dead == 0 || in.versions.size() != in.size()) return false;
-  if (std::none_of(in.versions.begin(), in.versions.end(), [&](Version v) { return v <= dead; })) {
-    return false;
-  }
-  kept->Reset(in.type);
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in.versions[i] > dead) engine::AppendSample(in, i, kept);
-  }
-  return true;
 }
 
 void Store::Impl::PrepareTombstones(PendingWrite* w, rocksdb::WriteBatch* batch) {
@@ -120,7 +82,8 @@ void Store::Impl::PrepareTombstones(PendingWrite* w, rocksdb::WriteBatch* batch)
     batch->Delete(db->state(), engine::PurgeKey(t.tag));
     // The log replay skips entries at or below these (the tombstone filters
     // them too; this also keeps them out of the new tag's head).
-    for (const auto& [origin, seq] : applied_seq) {
+    commit_log->mu().AssertHeld();  // the same mutex
+    for (const auto& [origin, seq] : commit_log->applied_seqs()) {
       batch->Put(db->state(), engine::SealedSeqKey(t.tag, origin), U64(seq));
     }
   }
@@ -129,10 +92,7 @@ void Store::Impl::PrepareTombstones(PendingWrite* w, rocksdb::WriteBatch* batch)
 
 void Store::Impl::ApplyDeletes(const PendingWrite& w) {
   for (const engine::Tombstone& t : w.entry.tombstones) {
-    Version& known = tombstones[t.tag];
-    known = std::max(known, t.version);
-    version_floor = std::max(version_floor, t.version);
-    max_version_seen = std::max(max_version_seen, t.version);
+    tombstones.Apply(t);
     TagState* tag = FindTag(t.tag);
     if (tag == nullptr) continue;
     if (tag->info.version <= t.version) {
@@ -142,22 +102,13 @@ void Store::Impl::ApplyDeletes(const PendingWrite& w) {
     // A newer incarnation: the covered samples leave its head now (no seal
     // holds a sealing buffer: the submitter holds seal_mu) and its chunks by
     // PurgeTag; the cached newest value may be one of them.
-    tag->latest.reset();
-    ++tag->applies;
-    if (tag->head) {
-      codec::ChunkColumns all, kept;
-      all.Reset(tag->info.type);
-      tag->head->cols.CopyAll(&all);
-      if (DropTombstoned(t.tag, all, &kept)) {
-        auto head = std::make_unique<HeadBuffer>(tag->info.type);
-        head->cols.Append(kept, 0, kept.size());
-        head->seqs = tag->head->seqs;
-        head->started_ns = tag->head->started_ns;
-        tag->head = kept.size() > 0 ? std::move(head) : nullptr;
-        if (!tag->head && !tag->sealing) tags_in_memory.erase(t.tag);
-      }
-    }
-    purges_due.push_back(t);
+    PartsShareMu();
+    heads.InvalidateLatest(*tag);
+    heads.FilterHead(
+        t.tag, *tag,
+        [&](const codec::ChunkColumns& all, codec::ChunkColumns* kept)
+            ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return DropTombstoned(t.tag, all, kept); });
+    tombstones.QueuePurge(t);
   }
 }
 
@@ -165,7 +116,8 @@ absl::Status Store::Impl::SubmitTombstones(PendingWrite* w) {
   {
     absl::MutexLock l(&mu);
     if (closed) return absl::FailedPreconditionError("store is closed");
-    Submit(w);
+    commit_log->mu().AssertHeld();  // the same mutex
+    commit_log->Submit(w);
   }
   RETURN_IF_ERROR(w->status);
   return RunDuePurges();
@@ -176,14 +128,12 @@ absl::Status Store::Impl::RunDuePurges() {
     engine::Tombstone t;
     {
       absl::MutexLock l(&mu);
-      if (purges_due.empty()) return absl::OkStatus();
-      t = purges_due.back();
-      purges_due.pop_back();
+      if (!tombstones.TakePurge(&t)) return absl::OkStatus();
     }
     absl::Status s = PurgeTag(t.tag, t.version);
     if (!s.ok()) {
       absl::MutexLock l(&mu);
-      purges_due.push_back(t);  // the next seal pass retries
+      tombstones.QueuePurge(t);  // the next seal pass retries
       return s;
     }
   }
@@ -205,7 +155,11 @@ absl::Status Store::Impl::PurgeTag(TagId id, Version dead) {
       if (it->key().size() != engine::kChunkKeySize) continue;
       const engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
       // A corrupt chunk is left for an operator to see (reads report it).
-      if (!codec::DecodeChunk({it->value().data(), it->value().size()}, &cols).ok()) continue;
+      if (absl::Status st = codec::DecodeChunk({it->value().data(), it->value().size()}, &cols);
+          !st.ok()) {
+        chunk_store->SkipCorrupt(id, {it->key().data(), it->key().size()}, st, "purge");
+        continue;
+      }
       if (std::none_of(cols.versions.begin(), cols.versions.end(),
                        [&](Version v) { return v <= dead; })) {
         continue;
@@ -228,12 +182,11 @@ absl::Status Store::Impl::PurgeTag(TagId id, Version dead) {
   if (min_ts <= max_ts) {
     // Rollups of the purged range are stale until rewritten below; a crash
     // in between leaves the marker for Open.
-    std::string dirty;
-    engine::PutBigEndian64(engine::OrderedFromSigned(min_ts), &dirty);
-    engine::PutBigEndian64(engine::OrderedFromSigned(max_ts), &dirty);
-    batch.Put(db->state(), engine::RollupDirtyKey(id), dirty);
+    rollups->MarkDirty(id, min_ts, max_ts, &batch);
     absl::MutexLock l(&mu);
-    if (TagState* t = FindTag(id)) t->rollup_dirty_min = std::min(t->rollup_dirty_min, min_ts);
+    if (TagState* t = FindTag(id)) {
+      t->chunk.rollup_dirty_min = std::min(t->chunk.rollup_dirty_min, min_ts);
+    }
   }
   RETURN_IF_ERROR(
       engine::FromRocks(db->db()->Write(rocksdb::WriteOptions(), &batch), "purge deleted samples"));
@@ -257,20 +210,15 @@ absl::Status Store::DeleteTag(std::string_view name) {
     w.entry.version = impl_->TombstoneVersion();
     w.entry.tombstones.push_back({t->info.id, w.entry.version});
     // Writes stamped from now on outlive the tombstone.
-    impl_->version_floor = std::max(impl_->version_floor, w.entry.version);
+    impl_->tombstones.RaiseFloor(w.entry.version);
   }
   engine::EncodeLogEntry(w.entry, &w.encoded);
   return impl_->SubmitTombstones(&w);
 }
 
 std::vector<engine::Tombstone> Store::Tombstones() const {
-  std::vector<engine::Tombstone> out;
   absl::MutexLock l(&impl_->mu);
-  out.reserve(impl_->tombstones.size());
-  for (const auto& [tag, version] : impl_->tombstones) out.push_back({tag, version});
-  std::sort(out.begin(), out.end(),
-            [](const engine::Tombstone& a, const engine::Tombstone& b) { return a.tag < b.tag; });
-  return out;
+  return impl_->tombstones.Sorted();
 }
 
 absl::StatusOr<uint64_t> Store::ApplyTombstones(std::vector<engine::Tombstone> tombstones) {

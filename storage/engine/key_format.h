@@ -14,6 +14,8 @@ namespace historian::engine {
 
 void PutBigEndian64(uint64_t v, std::string* out);
 uint64_t GetBigEndian64(const char* p);
+// Bytes of a u64 written by PutBigEndian64 (state CF values, id suffixes).
+inline constexpr size_t kU64Size = 8;
 inline uint64_t OrderedFromSigned(int64_t v) { return static_cast<uint64_t>(v) ^ (1ull << 63); }
 inline int64_t SignedFromOrdered(uint64_t v) { return static_cast<int64_t>(v ^ (1ull << 63)); }
 

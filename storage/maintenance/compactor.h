@@ -1,0 +1,100 @@
+// File: compactor.h
+// Compactor: the chunk maintenance passes the sealer thread runs (and the
+// Admin calls): retention (whole expired chunks dropped, never single
+// samples), the overlap rewrite (chunks that overlap, from late data, into
+// one run of non-overlapping chunks) and the merge of small adjacent chunks;
+// and the sets of tags each pass visits, so an idle catalog costs the
+// passes nothing.
+//
+// Thread-safety: the tag sets are guarded by the store-wide mutex mu()
+// (tag creation and deletion change them under it); a pass runs with the
+// store's seal_mu held (seal_mu()), which also guards last_retention_ns_,
+// and takes mu only for short looks at the catalog. Lock order: seal_mu
+// before mu.
+#ifndef HISTORIAN_STORAGE_MAINTENANCE_COMPACTOR_H_
+#define HISTORIAN_STORAGE_MAINTENANCE_COMPACTOR_H_
+
+#include <cstdint>
+#include <functional>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "api/core/types.h"
+#include "storage/chunks/chunk_store.h"
+#include "storage/engine/rocks_db.h"
+#include "storage/maintenance/maintenance_host.h"
+#include "storage/rollups/rollups.h"
+
+namespace historian {
+
+class Compactor {
+ public:
+  // `mu` is the store-wide mutex, `seal_mu` the store's pass mutex; every
+  // pointer outlives this. now_ns: the store's clock.
+  Compactor(absl::Mutex& mu, absl::Mutex& seal_mu, engine::RocksDb* db, ChunkStore* chunks,
+            Rollups* rollups, MaintenanceHost* host, std::function<int64_t()> now_ns);
+  Compactor(const Compactor&) = delete;
+  Compactor& operator=(const Compactor&) = delete;
+
+  absl::Mutex& mu() const ABSL_LOCK_RETURNED(mu_) { return mu_; }
+  absl::Mutex& seal_mu() const ABSL_LOCK_RETURNED(seal_mu_) { return seal_mu_; }
+
+  // --- The tag sets (catalog changes, seals) ---
+
+  // Whether `id` has a retention (the retention pass visits only these).
+  void SetRetention(TagId id, bool has_retention) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A deleted tag leaves every set.
+  void ForgetTag(TagId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `id` (its chunk state `chunk`) has overlapping chunks in
+  // [min_ts, max_ts], for the overlap pass.
+  void NoteOverlap(TagId id, ChunkState* chunk, int64_t min_ts, int64_t max_ts)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A chunk of `id` starting at `min_ts` was sealed: the merge pass looks
+  // from there.
+  void NoteSealed(TagId id, ChunkState* chunk, int64_t min_ts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- Passes ---
+
+  absl::Status RetentionPass() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  absl::Status OverlapPass() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // Merges runs of a tag's adjacent small chunks (seals of 1,024 samples or
+  // of --head_max_age) into one chunk of at most --chunk_max_duration and
+  // kMergedChunkMaxSamples: fewer keys, headers and index entries per
+  // sample, as the merges of an LSM tree. Only chunks that ended over
+  // --chunk_max_duration ago, unless `force` (Admin.Compact: every tag,
+  // every chunk).
+  absl::Status MergePass(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // True once a minute (and then marks the time): retention and merges are
+  // due.
+  bool MinutePassesDue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+
+ private:
+  // Rewrites the chunks of `id` that meet [lo, hi] (widened to every chunk
+  // they overlap) into non-overlapping ones, and drops the overlap/ key.
+  absl::Status RewriteOverlaps(TagId id, int64_t lo, int64_t hi)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  absl::Status MergeTagChunks(TagId id, ValueType type, int64_t from, int64_t cutoff,
+                              int64_t* next_from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // ChunkStore::WidenSpan for `id`, taking mu.
+  void WidenSpan(TagId id, int64_t span, rocksdb::WriteBatch* batch) ABSL_LOCKS_EXCLUDED(mu_);
+
+  absl::Mutex& mu_;
+  absl::Mutex& seal_mu_;
+  engine::RocksDb* const db_;
+  ChunkStore* const chunks_;
+  Rollups* const rollups_;
+  MaintenanceHost* const host_;
+  const std::function<int64_t()> now_ns_;
+  // Tags with overlapping chunks to rewrite, with chunks to merge, and with
+  // a retention.
+  absl::flat_hash_set<TagId> tags_overlapping_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<TagId> tags_merge_due_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<TagId> tags_with_retention_ ABSL_GUARDED_BY(mu_);
+  int64_t last_retention_ns_ ABSL_GUARDED_BY(seal_mu_) = 0;
+};
+
+}  // namespace historian
+
+#endif  // HISTORIAN_STORAGE_MAINTENANCE_COMPACTOR_H_

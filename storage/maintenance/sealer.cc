@@ -1,0 +1,151 @@
+// Sealer: sealing heads into chunks, and the sealer thread.
+#include "storage/maintenance/sealer.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "api/core/status_macros.h"
+#include "rocksdb/write_batch.h"
+#include "storage/engine/key_format.h"
+
+namespace historian {
+
+Sealer::Sealer(absl::Mutex& mu, absl::Mutex& seal_mu, engine::RocksDb* db, ChunkStore* chunks,
+               Rollups* rollups, Compactor* compactor, MaintenanceHost* host, Options options)
+    : mu_(mu),
+      seal_mu_(seal_mu),
+      db_(db),
+      chunks_(chunks),
+      rollups_(rollups),
+      compactor_(compactor),
+      host_(host),
+      options_(std::move(options)) {}
+
+Sealer::~Sealer() { Stop(); }
+
+void Sealer::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Sealer::Stop() {
+  {
+    absl::MutexLock l(&stop_mu_);
+    stop_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status Sealer::SealTag(TagId id, int64_t now) {
+  codec::ChunkColumns all;
+  rocksdb::WriteBatch batch;
+  // Only this thread touches the tag's sealing buffer until EndSeal; readers
+  // only read it under mu.
+  ChunkState* chunk = host_->BeginSeal(id, &all, &batch);
+  if (chunk == nullptr) return absl::OkStatus();
+  int64_t span = 0;
+  absl::Status status = chunks_->WriteChunks(id, all, &batch, &span);
+  int64_t old_span;
+  {
+    absl::MutexLock l(&mu_);
+    old_span = chunk->max_span;
+  }
+  if (span > old_span) chunks_->PutSpan(id, span, &batch);
+  // The rollups of these buckets are stale until RecomputeRollups ends; a
+  // crash in between leaves this marker, and Open recomputes them.
+  const int64_t min_ts = all.timestamps.front(), max_ts = all.timestamps.back();
+  rollups_->MarkDirty(id, min_ts, max_ts, &batch);
+  // Late data: does an existing chunk meet [min_ts, max_ts]? Then the tag
+  // is queued for the overlap rewrite.
+  bool overlaps = false;
+  if (status.ok()) {
+    std::vector<codec::ChunkColumns> parts;
+    std::vector<uint64_t> ids;
+    absl::Status scan = chunks_->ReadChunks(
+        id, min_ts, max_ts == kMaxTimestamp ? max_ts : max_ts + 1, old_span, 1, &parts, &ids);
+    overlaps = scan.ok() && !parts.empty();
+  }
+  if (overlaps) {
+    // Kept with the chunks, so a restart (a stop seals) still rewrites it.
+    absl::MutexLock l(&mu_);
+    batch.Put(db_->state(), engine::OverlapKey(id),
+              EncodeTimeRange(std::min(chunk->overlap_min, min_ts),
+                              std::max(chunk->overlap_max, max_ts)));
+  }
+  if (status.ok()) {
+    // No fsync needed: the log still holds these samples until a later
+    // (synced) trim, and RocksDB's WAL is ordered.
+    status = engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &batch), "write chunks");
+  }
+  {
+    absl::MutexLock l(&mu_);
+    if (status.ok()) {
+      chunk->max_span = std::max(chunk->max_span, span);
+      chunks_->counters().sealed.fetch_add(1);
+      compactor_->mu().AssertHeld();  // the same mutex
+      compactor_->NoteSealed(id, chunk, min_ts);
+      if (overlaps) compactor_->NoteOverlap(id, chunk, min_ts, max_ts);
+    }
+    // On failure the samples go back in front of the head: nothing is
+    // lost, the next pass retries.
+    host_->EndSeal(id, status.ok(), now);
+  }
+  if (!status.ok()) return status;
+  return host_->RecomputeRollups(id, min_ts, max_ts);
+}
+
+absl::Status Sealer::SealPass(bool force) {
+  if (absl::Status s = host_->RunDuePurges(); !s.ok()) {  // one that failed after a delete
+    options_.logger(LogSeverity::kError,
+                    absl::StrCat("purge of deleted samples failed: ", s.ToString()));
+  }
+  const int64_t now = options_.now_ns();
+  std::vector<TagId> due;
+  host_->HeadsDue(force, now, &due);
+  absl::Status first_error;
+  for (TagId id : due) {
+    absl::Status s = SealTag(id, now);
+    if (!s.ok() && first_error.ok()) first_error = s;
+  }
+  RETURN_IF_ERROR(first_error);
+  return host_->TrimLog();
+}
+
+void Sealer::Loop() {
+  while (true) {
+    {
+      absl::MutexLock l(&stop_mu_);
+      stop_mu_.AwaitWithTimeout(absl::Condition(&stop_), options_.seal_interval);
+      if (stop_) return;
+    }
+    absl::Status s;
+    {
+      absl::MutexLock pass(&seal_mu_);
+      s = SealPass(/*force=*/false);
+    }
+    if (!s.ok())
+      options_.logger(LogSeverity::kError, absl::StrCat("seal pass failed: ", s.ToString()));
+    {
+      absl::MutexLock pass(&seal_mu_);
+      compactor_->seal_mu().AssertHeld();  // the same mutex
+      s = compactor_->OverlapPass();
+      if (!s.ok()) {
+        options_.logger(LogSeverity::kError,
+                        absl::StrCat("overlap rewrite failed: ", s.ToString()));
+      }
+      if (compactor_->MinutePassesDue()) {
+        s = compactor_->RetentionPass();
+        if (!s.ok()) {
+          options_.logger(LogSeverity::kError, absl::StrCat("retention failed: ", s.ToString()));
+        }
+        s = compactor_->MergePass(/*force=*/false);
+        if (!s.ok()) {
+          options_.logger(LogSeverity::kError, absl::StrCat("chunk merge failed: ", s.ToString()));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace historian

@@ -1,0 +1,265 @@
+// Catalog (storage/catalog/): lookups by name and id, removal into the
+// graveyard, name-ordered scans, the conflict rule of catalog upserts, the
+// reservation of names being created, loading from the catalog column
+// family, and the tag definition rules. No Store: a record of the test's
+// own and a temp RocksDB.
+#include "storage/catalog/catalog.h"
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "storage/catalog/tag_rules.h"
+#include "storage/engine/rocks_db.h"
+#include "tests/testutil/temp_dir.h"
+
+namespace historian {
+namespace {
+
+using engine::TagInfo;
+
+// A record with a field of another part, as the store's TagState.
+struct Record : CatalogEntry {
+  int other = 0;
+};
+
+TagInfo Info(const std::string& name, ValueType type = ValueType::kDouble, Version version = 1) {
+  TagInfo info;
+  info.name = name;
+  info.type = type;
+  info.id = engine::TagIdFromName(name);
+  info.version = version;
+  return info;
+}
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  // Adds a tag under mu.
+  Record* Add(const TagInfo& info) {
+    absl::MutexLock l(&mu_);
+    return catalog_.Upsert(info);
+  }
+
+  absl::Mutex mu_;
+  Catalog<Record> catalog_{mu_};
+};
+
+TEST_F(CatalogTest, FindsByNameAndId) {
+  Record* a = Add(Info("plant.a"));
+  a->other = 7;
+  EXPECT_TRUE(catalog_.Has("plant.a"));
+  EXPECT_FALSE(catalog_.Has("plant.b"));
+  TagInfo info;
+  ASSERT_TRUE(catalog_.Lookup("plant.a", &info));
+  EXPECT_EQ(info.id, engine::TagIdFromName("plant.a"));
+  EXPECT_FALSE(catalog_.Lookup("plant.b", &info));
+  EXPECT_TRUE(catalog_.Get("plant.a").ok());
+  EXPECT_EQ(catalog_.Get("plant.b").status().message(), "tag 'plant.b' not found");
+  absl::MutexLock l(&mu_);
+  EXPECT_EQ(catalog_.Find(engine::TagIdFromName("plant.a")), a);
+  EXPECT_EQ(catalog_.Find(engine::TagIdFromName("plant.b")), nullptr);
+  EXPECT_EQ(catalog_.FindByName("plant.a")->other, 7);
+  EXPECT_EQ(catalog_.size(), 1u);
+}
+
+TEST_F(CatalogTest, UpsertReplacesTheDefinitionInPlace) {
+  Record* a = Add(Info("a", ValueType::kDouble, 1));
+  TagInfo newer = Info("a", ValueType::kDouble, 2);
+  newer.unit = "bar";
+  EXPECT_EQ(Add(newer), a);
+  EXPECT_EQ(catalog_.Get("a")->unit, "bar");
+}
+
+TEST_F(CatalogTest, RemovedRecordsStayAliveInTheGraveyard) {
+  Record* a = Add(Info("a"));
+  Add(Info("b"));
+  absl::MutexLock l(&mu_);
+  EXPECT_EQ(catalog_.Remove("a"), a);
+  EXPECT_TRUE(a->deleted);  // still readable
+  EXPECT_EQ(a->info.name, "a");
+  EXPECT_EQ(catalog_.Remove("a"), nullptr);
+  EXPECT_EQ(catalog_.FindByName("a"), nullptr);
+  EXPECT_EQ(catalog_.Find(engine::TagIdFromName("a")), nullptr);
+  EXPECT_EQ(catalog_.size(), 1u);
+  size_t seen = 0;
+  catalog_.ForEach([&](TagId id, const Record& r) {
+    EXPECT_EQ(id, r.info.id);
+    ++seen;
+  });
+  EXPECT_EQ(seen, 1u);
+}
+
+TEST_F(CatalogTest, ScansInNameOrderAcrossSlices) {
+  // More than one slice (256 tags) of catalog_mu.
+  for (int i = 999; i >= 0; --i) Add(Info("t" + std::to_string(1000 + i)));
+  std::vector<std::string> names;
+  EXPECT_FALSE(catalog_.Scan("t1499", nullptr, [&](const std::string& name, const Record&) {
+    names.push_back(name);
+    return true;
+  }));
+  ASSERT_EQ(names.size(), 500u);
+  EXPECT_EQ(names.front(), "t1500");
+  EXPECT_EQ(names.back(), "t1999");
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  names.clear();
+  EXPECT_FALSE(catalog_.Scan("", nullptr, [&](const std::string& name, const Record&) {
+    names.push_back(name);
+    return names.size() < 3;  // stops the scan
+  }));
+  EXPECT_EQ(names, (std::vector<std::string>{"t1000", "t1001", "t1002"}));
+  // Cancelled between slices.
+  size_t visited = 0;
+  int polls = 0;
+  EXPECT_TRUE(catalog_.Scan(
+      "", [&] { return ++polls > 1; },
+      [&](const std::string&, const Record&) {
+        ++visited;
+        return true;
+      }));
+  EXPECT_EQ(visited, 256u);
+}
+
+class CatalogDbTest : public CatalogTest {
+ protected:
+  void SetUp() override {
+    auto db = engine::RocksDb::Open(dir_.Sub("db"));
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+  }
+  // PrepareUpserts under mu, the batch written, the accepted ones applied.
+  std::vector<TagInfo> Prepare(std::vector<TagInfo> upserts, Version tombstone = 0) {
+    rocksdb::WriteBatch batch;
+    absl::MutexLock l(&mu_);
+    catalog_.PrepareUpserts(
+        &upserts, [&](TagId) { return tombstone; }, &batch, db_->catalog());
+    EXPECT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &batch).ok());
+    for (const TagInfo& info : upserts) catalog_.Upsert(info);
+    return upserts;
+  }
+  uint64_t Conflicts() {
+    absl::MutexLock l(&mu_);
+    return catalog_.conflicts();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<engine::RocksDb> db_;
+};
+
+TEST_F(CatalogDbTest, UpsertsLastWriterWinsAndConflictsAreCounted) {
+  TagInfo a = Info("a", ValueType::kDouble, 10);
+  a.created_ns = 5;
+  a.origin_site = "east";
+  ASSERT_EQ(Prepare({a}).size(), 1u);
+  // Newer metadata wins and keeps the creation time and origin.
+  TagInfo newer = Info("a", ValueType::kDouble, 20);
+  newer.unit = "bar";
+  newer.origin_site = "west";
+  std::vector<TagInfo> accepted = Prepare({newer});
+  ASSERT_EQ(accepted.size(), 1u);
+  EXPECT_EQ(accepted[0].created_ns, 5);
+  EXPECT_EQ(accepted[0].origin_site, "east");
+  // Older metadata loses, silently.
+  EXPECT_TRUE(Prepare({Info("a", ValueType::kDouble, 15)}).empty());
+  EXPECT_EQ(Conflicts(), 0u);
+  // Another type: the local definition stays, counted.
+  EXPECT_TRUE(Prepare({Info("a", ValueType::kInt64, 30)}).empty());
+  EXPECT_EQ(Conflicts(), 1u);
+  // Another name with the same id: counted.
+  TagInfo clash = Info("z", ValueType::kDouble, 30);
+  clash.id = a.id;
+  EXPECT_TRUE(Prepare({clash}).empty());
+  EXPECT_EQ(Conflicts(), 2u);
+  // At or below the tag's tombstone: not created again.
+  EXPECT_TRUE(Prepare({Info("b", ValueType::kDouble, 7)}, /*tombstone=*/7).empty());
+  EXPECT_EQ(catalog_.Get("a")->unit, "bar");
+
+  // What was put loads back into a new catalog.
+  absl::Mutex mu2;
+  Catalog<Record> loaded(mu2);
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->catalog()));
+  int calls = 0;
+  absl::MutexLock l(&mu2);
+  ASSERT_TRUE(loaded.Load(it.get(), [&](Record& r) { r.other = ++calls; }).ok());
+  EXPECT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded.FindByName("a")->info.unit, "bar");
+  EXPECT_EQ(loaded.FindByName("a")->other, 1);
+}
+
+TEST_F(CatalogTest, ReserveRefusesTakenNamesAndIds) {
+  Add(Info("a"));
+  absl::MutexLock l(&mu_);
+  EXPECT_TRUE(absl::IsAlreadyExists(catalog_.Reserve(Info("a"))));
+  TagInfo clash = Info("z");
+  clash.id = engine::TagIdFromName("a");
+  absl::Status s = catalog_.Reserve(clash);
+  EXPECT_TRUE(absl::IsFailedPrecondition(s));
+  EXPECT_EQ(s.message(), "tag 'z' has the same id as 'a'; rename it");
+  ASSERT_TRUE(catalog_.Reserve(Info("b")).ok());
+  EXPECT_TRUE(catalog_.IsCreating("b"));
+  catalog_.EndCreating({Info("b")});
+  EXPECT_FALSE(catalog_.IsCreating("b"));
+}
+
+TEST_F(CatalogTest, ReserveWaitsForACreationOfTheSameName) {
+  {
+    absl::MutexLock l(&mu_);
+    catalog_.BeginCreating("a");
+  }
+  absl::Status second;
+  // Whether it reaches Reserve before or after the creation ends, it finds
+  // the tag.
+  std::thread t([&] {
+    absl::MutexLock l(&mu_);
+    second = catalog_.Reserve(Info("a"));
+  });
+  {
+    absl::MutexLock l(&mu_);
+    catalog_.Upsert(Info("a"));
+    catalog_.EndCreating({Info("a")});
+  }
+  t.join();
+  EXPECT_TRUE(absl::IsAlreadyExists(second)) << second;
+}
+
+TEST(TagRulesTest, NewTags) {
+  EXPECT_TRUE(ValidateNewTag(Info("a")).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateNewTag(Info(""))));
+  EXPECT_EQ(ValidateNewTag(Info("a", ValueType::kUnspecified)).message(),
+            "tag.value_type: must be double, int64, bool or string");
+  TagInfo bad = Info("a");
+  bad.retention_ns = -1;
+  EXPECT_EQ(ValidateNewTag(bad).message(), "tag.retention_ns: must be >= 0");
+  bad = Info("a", ValueType::kBool);
+  bad.deadband = 1;
+  EXPECT_EQ(ValidateNewTag(bad).message(),
+            "tag.deadband: only double and int64 tags take a deadband");
+  bad = Info("a");
+  bad.deadband = -1;
+  EXPECT_EQ(ValidateNewTag(bad).message(), "tag.deadband: must be a finite number >= 0");
+}
+
+TEST(TagRulesTest, UpdatesKeepIdentityAndType) {
+  TagInfo cur = Info("a", ValueType::kInt64, 3);
+  cur.origin_site = "east";
+  TagInfo update;
+  update.name = "a";
+  update.unit = "m";
+  update.deadband = 2;
+  EXPECT_TRUE(ValidateTagUpdate(update).ok());
+  ASSERT_TRUE(MergeTagUpdate(update, &cur).ok());
+  EXPECT_EQ(cur.unit, "m");
+  EXPECT_EQ(cur.deadband, 2);
+  EXPECT_EQ(cur.origin_site, "east");
+  EXPECT_EQ(cur.version, 3u);
+  update.type = ValueType::kDouble;
+  EXPECT_EQ(MergeTagUpdate(update, &cur).message(),
+            "tag.value_type: tag 'a' is int64; the type cannot change");
+  update.retention_ns = -1;
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateTagUpdate(update)));
+}
+
+}  // namespace
+}  // namespace historian
