@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "api/core/bearer_token.h"
 #include "api/core/status_macros.h"
 #include "client/status_convert.h"
 #include "grpcpp/create_channel.h"
@@ -61,7 +62,7 @@ void Client::PrepareContext(grpc::ClientContext* context) const {
   context->set_deadline(std::chrono::system_clock::now() +
                         absl::ToChronoNanoseconds(options_.timeout));
   if (!options_.token.empty()) {
-    context->AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
+    context->AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
   }
 }
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "api/core/bearer_token.h"
 #include "client/status_convert.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -292,7 +293,7 @@ Writer::Session Writer::RunSession(const std::string& endpoint) {
   std::unique_ptr<v1::Ingest::Stub> stub = v1::Ingest::NewStub(channel);
   grpc::ClientContext context;
   if (!options_.token.empty()) {
-    context.AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
+    context.AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
   }
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -1,6 +1,7 @@
 #include "server/auth.h"
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -9,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "api/core/bearer_token.h"
 
 namespace historian::server {
 namespace {
@@ -159,7 +161,7 @@ absl::StatusOr<Principal> Authorizer::Authorize(const grpc::ServerContext& conte
                                                 std::string_view method) const {
   if (!enabled_) return Principal{};
   const auto& md = context.client_metadata();
-  auto it = md.find("authorization");
+  auto it = md.find(kAuthorizationMetadataKey);
   if (it == md.end()) return AuthorizeHeader("", false, method);
   return AuthorizeHeader(std::string_view(it->second.data(), it->second.size()), true, method);
 }
@@ -171,15 +173,12 @@ absl::StatusOr<Principal> Authorizer::AuthorizeHeader(std::string_view header, b
     return absl::UnauthenticatedError(
         "missing `authorization: Bearer <token>` metadata (this node requires a token)");
   }
-  absl::string_view value(header.data(), header.size());
-  if (!absl::ConsumePrefix(&value, "Bearer ") && !absl::ConsumePrefix(&value, "bearer ")) {
-    return absl::UnauthenticatedError("authorization metadata is not `Bearer <token>`");
-  }
-  value = absl::StripAsciiWhitespace(value);
+  const std::optional<std::string_view> value = ParseBearerValue(header);
+  if (!value) return absl::UnauthenticatedError("authorization metadata is not `Bearer <token>`");
   const TokenEntry* found = nullptr;
   for (const TokenEntry& e : tokens_) {
     // Every entry is compared, so the time taken does not tell which matched.
-    if (ConstantTimeEquals(e.token, std::string_view(value.data(), value.size()))) found = &e;
+    if (ConstantTimeEquals(e.token, *value)) found = &e;
   }
   if (found == nullptr) return absl::UnauthenticatedError("unknown bearer token");
   Principal p{absl::StrCat("token@line ", found->line), found->roles};

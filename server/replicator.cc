@@ -6,10 +6,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "api/core/bearer_token.h"
 #include "grpcpp/create_channel.h"
 #include "server/digest.h"
 #include "server/logging.h"
 #include "server/proto_convert.h"
+#include "server/status_util.h"
 #include "storage/engine/columns.h"
 
 namespace historian::server {
@@ -192,7 +194,9 @@ void Replicator::PullLoop(PeerState* peer) {
 absl::Status Replicator::PullOnce(PeerState* peer) {
   const std::string& site = peer->peer.site;
   grpc::ClientContext ctx;
-  if (!options_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + options_.token);
+  if (!options_.token.empty()) {
+    ctx.AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
+  }
   {
     absl::MutexLock l(&mu_);
     if (stopping_) return absl::CancelledError("stopping");
@@ -294,7 +298,7 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
     return s;
   }
   if (st.ok()) return absl::UnavailableError("stream ended");
-  return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+  return FromGrpcStatus(st);
 }
 
 std::vector<v1::PeerStatus> Replicator::Status() const {
@@ -340,7 +344,9 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
   req.set_bucket_ns(bucket);
   v1::DigestResponse remote;
   grpc::ClientContext ctx;
-  if (!options_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + options_.token);
+  if (!options_.token.empty()) {
+    ctx.AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
+  }
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
   grpc::Status st = peer->stub->Digest(&ctx, req, &remote);
   if (!st.ok()) {
@@ -412,7 +418,9 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
           static_cast<uint64_t>(end))));
       if (f.end_ns() <= f.start_ns()) f.set_end_ns(end);
       grpc::ClientContext fctx;
-      if (!options_.token.empty()) fctx.AddMetadata("authorization", "Bearer " + options_.token);
+      if (!options_.token.empty()) {
+        fctx.AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
+      }
       auto reader = peer->stub->Fetch(&fctx, f);
       v1::FetchResponse resp;
       engine::SeriesData series;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "api/core/bearer_token.h"
 #include "server/logging.h"
 #include "server/status_util.h"
 
@@ -121,7 +122,7 @@ grpc::Status EarlyTokenCheck::Process(const InputMetadata& auth_metadata, grpc::
   std::string method(full);
   std::replace(method.begin(), method.end(), '/', '.');
   if (RolesFor(method) == 0) return grpc::Status::OK;  // RunRpc refuses it
-  auto header = auth_metadata.find("authorization");
+  auto header = auth_metadata.find(kAuthorizationMetadataKey);
   absl::StatusOr<Principal> p =
       header == auth_metadata.end()
           ? env_.auth->AuthorizeHeader("", false, method)

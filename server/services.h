@@ -1,7 +1,9 @@
 // File: services.h
 // The gRPC services of a node: Ingest, Query and Catalog. Each parses the
-// request, calls the Store and converts the status at the edge. Every method
-// runs inside RunRpc (rpc_env.h): role check, stream limit, metrics.
+// request, calls the Store (Query's Aggregate, Interpolate and Plot through
+// the planner, storage/query/tag_queries.h) and converts the status at the
+// edge (status_util.h). Every method runs inside RunRpc (rpc_env.h): role
+// check, stream limit, metrics.
 //
 // Thread-safety: the services are stateless beyond their ServiceEnv (whose
 // members are thread-safe) and are called concurrently by gRPC's thread pool.

@@ -129,17 +129,20 @@ ValueType ColumnsKind(const v1::SampleColumns& c) {
   return set == 1 ? kind : ValueType::kUnspecified;
 }
 
+// The columns of series i set no value column, or several.
+absl::Status NoValueColumn(int i) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("series[", i,
+                   "].columns: exactly one value column must be set (double_values, "
+                   "int64_values, bool_values or string_values)"));
+}
+
 // Why the columns of series i cannot be stored at all (shape errors and a
 // type mismatch), or OK.
 absl::Status CheckColumnsShape(const v1::SampleColumns& c, const engine::TagInfo& tag, int i) {
   const int n = c.timestamp_deltas_ns_size();
   ValueType kind = ColumnsKind(c);
-  if (kind == ValueType::kUnspecified) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("series[", i,
-                     "].columns: exactly one value column must be set (double_values, "
-                     "int64_values, bool_values or string_values)"));
-  }
+  if (kind == ValueType::kUnspecified) return NoValueColumn(i);
   const int values = std::max({c.double_values_size(), c.int64_values_size(), c.bool_values_size(),
                                c.string_values_size()});
   if (values != n) {
@@ -300,23 +303,14 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
                      limits.max_samples_per_batch, " (--max_samples_per_batch)"));
   }
   if (request.client_id().size() > limits.max_client_id_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("client_id: ", request.client_id().size(),
-                                                   " bytes, over the limit of ",
-                                                   limits.max_client_id_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("client_id: ", request.client_id().size(), " bytes, over the limit of ",
+                     limits.max_client_id_bytes, " (--max_client_id_bytes)"));
   }
-  // The batch's new tags are created together, in one catalog entry; the
-  // loop below finds them (or says why one could not be created).
+  // Shape errors that refuse the whole batch first (a refused batch creates
+  // no tags); then the batch's new tags are created together, in one catalog
+  // entry; the loop below finds them (or says why one could not be created).
   std::vector<std::pair<std::string, ValueType>> missing;
-  for (const v1::TagSamples& series : request.series()) {
-    const ValueType kind = SeriesKind(series);
-    if (kind != ValueType::kUnspecified && !store->HasTag(series.tag())) {
-      missing.emplace_back(series.tag(), kind);
-    }
-  }
-  if (!missing.empty()) store->CreateTagsForWrite(missing).IgnoreError();  // reported per series
-  PreparedWrite out;
-  out.input.client_id = request.client_id();
-  out.input.batch_seq = request.batch_sequence();
   for (int i = 0; i < request.series_size(); ++i) {
     const v1::TagSamples& series = request.series(i);
     const int column_samples = series.columns().timestamp_deltas_ns_size();
@@ -331,9 +325,29 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
       return absl::InvalidArgumentError(
           absl::StrCat("series[", i, "].columns: values without timestamp_deltas_ns"));
     }
+    const ValueType kind = SeriesKind(series);
+    if (kind != ValueType::kUnspecified && !store->HasTag(series.tag())) {
+      missing.emplace_back(series.tag(), kind);
+    }
+  }
+  if (!missing.empty()) store->CreateTagsForWrite(missing).IgnoreError();  // reported per series
+  PreparedWrite out;
+  out.input.client_id = request.client_id();
+  out.input.batch_seq = request.batch_sequence();
+  for (int i = 0; i < request.series_size(); ++i) {
+    const v1::TagSamples& series = request.series(i);
+    const int column_samples = series.columns().timestamp_deltas_ns_size();
     const int count = series.samples_size() + column_samples;
     if (count == 0) continue;
     const ValueType inferred = SeriesKind(series);
+    if (column_samples > 0 && inferred == ValueType::kUnspecified) {
+      // Not a tag error (a new tag could not be typed from these columns
+      // either): say what is wrong with the columns.
+      const absl::Status shape = NoValueColumn(i);
+      std::string reason(shape.message());
+      for (int j = 0; j < count; ++j) Reject(i, j, shape.code(), reason, &out.rejected);
+      continue;
+    }
     absl::StatusOr<engine::TagInfo> tag = inferred == ValueType::kUnspecified
                                               ? store->GetTag(series.tag())
                                               : store->ResolveTagForWrite(series.tag(), inferred);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "api/core/bearer_token.h"
 #include "api/core/status_macros.h"
 #include "client/cli/context.h"
 #include "client/status_convert.h"
@@ -81,7 +82,9 @@ class AdminClient {
     absl::Duration timeout = std::max(options_.timeout, min_timeout);
     ctx->set_deadline(std::chrono::system_clock::now() +
                       std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
-    if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);
+    if (!options_.token.empty()) {
+      ctx->AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
+    }
   }
   v1::Admin::Stub* stub() const { return stub_.get(); }
 

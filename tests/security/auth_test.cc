@@ -68,7 +68,7 @@ TEST(Authorizer, RoleTable) {
   ASSERT_TRUE(tokens.ok());
   Authorizer auth(*tokens);
   auto code = [&](const std::string& token, const char* method) {
-    return auth.AuthorizeHeader("Bearer " + token, !token.empty(), method).status().code();
+    return auth.AuthorizeHeader(BearerValue(token), !token.empty(), method).status().code();
   };
   using C = absl::StatusCode;
   EXPECT_EQ(code("", "Ingest.Write"), C::kUnauthenticated);

@@ -1099,7 +1099,7 @@ TEST_F(HostileInputTest, DeadlinesEndQueries) {
     req.add_functions(v1::TIME_WEIGHTED_AVG);
     v1::AggregateResponse resp;
     grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", std::string("Bearer ") + kAllRoles);
+    ctx.AddMetadata(kAuthorizationMetadataKey, BearerValue(kAllRoles));
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(1));
     query->Aggregate(&ctx, req, &resp);
     ASSERT_NO_FATAL_FAILURE(ExpectHealthy("Aggregate past its deadline"));

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "api/core/bearer_token.h"
 #include "grpcpp/client_context.h"
 
 namespace historian::testing {
@@ -53,7 +54,7 @@ inline int FreePort() {
 inline std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token, int seconds = 10) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+  if (!token.empty()) ctx->AddMetadata(kAuthorizationMetadataKey, BearerValue(token));
   return ctx;
 }
 

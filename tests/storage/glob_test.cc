@@ -3,7 +3,9 @@
 // Catalog scans (ListTags, MatchTags) hold no store lock between slices and
 // stop when asked to.
 #include <memory>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "storage/store.h"
@@ -26,6 +28,103 @@ TEST(GlobMatch, StarsAndQuestionMarks) {
   EXPECT_FALSE(GlobMatch("a*a*a", "aa"));
   EXPECT_TRUE(GlobMatch("", ""));
   EXPECT_FALSE(GlobMatch("", "a"));
+}
+
+// `*` and `?` do not stop at separators: tag names have no hierarchy for
+// the matcher ('.', '/', ':' and '-' are ordinary characters).
+TEST(GlobMatch, WildcardsCrossSeparators) {
+  EXPECT_TRUE(GlobMatch("us.*", "us.line1.temp"));
+  EXPECT_TRUE(GlobMatch("us.*.temp", "us.line1.cell2.temp"));
+  EXPECT_TRUE(GlobMatch("*", "a/b:c-d.e"));
+  EXPECT_TRUE(GlobMatch("a?b", "a.b"));
+  EXPECT_TRUE(GlobMatch("a?b", "a/b"));
+  EXPECT_TRUE(GlobMatch("plant/*:pv", "plant/area1/line2:pv"));
+  EXPECT_FALSE(GlobMatch("a?b", "ab"));
+  EXPECT_FALSE(GlobMatch("a?b", "a..b"));
+}
+
+// The whole name must match: no implicit prefix or suffix match.
+TEST(GlobMatch, MatchesTheWholeName) {
+  EXPECT_FALSE(GlobMatch("line1", "us.line1.temp"));
+  EXPECT_FALSE(GlobMatch("us.line1", "us.line1.temp"));
+  EXPECT_FALSE(GlobMatch("line1.temp", "us.line1.temp"));
+  EXPECT_TRUE(GlobMatch("*line1*", "us.line1.temp"));
+  EXPECT_FALSE(GlobMatch("us.line1.temp", "us.line1.tem"));
+  EXPECT_FALSE(GlobMatch("us.line1.tem", "us.line1.temp"));
+  EXPECT_TRUE(GlobMatch("us.line1.temp", "us.line1.temp"));
+}
+
+TEST(GlobMatch, IsCaseSensitive) {
+  EXPECT_FALSE(GlobMatch("US.*", "us.a"));
+  EXPECT_FALSE(GlobMatch("us.A", "us.a"));
+  EXPECT_TRUE(GlobMatch("us.?", "us.A"));
+}
+
+// Only `*` and `?` are special: no character classes, braces or escapes
+// (tag names cannot hold these characters, so such a glob matches nothing
+// but the same literal text).
+TEST(GlobMatch, OtherCharactersAreLiteral) {
+  EXPECT_FALSE(GlobMatch("a[bc]", "ab"));
+  EXPECT_TRUE(GlobMatch("a[bc]", "a[bc]"));
+  EXPECT_FALSE(GlobMatch("a[!b]", "ac"));
+  EXPECT_FALSE(GlobMatch("{a,b}", "a"));
+  EXPECT_FALSE(GlobMatch("a+", "aa"));
+  EXPECT_FALSE(GlobMatch("a.b", "axb"));  // '.' is not a regex dot
+  EXPECT_FALSE(GlobMatch("^a$", "a"));
+  // A backslash does not escape: `\*` is a backslash, then any run.
+  EXPECT_FALSE(GlobMatch("a\\*", "a*"));
+  EXPECT_TRUE(GlobMatch("a\\*", "a\\xyz"));
+  EXPECT_FALSE(GlobMatch("a\\?", "a?"));
+}
+
+// Cases where the first place a literal matches after `*` is the wrong one.
+TEST(GlobMatch, BacktracksPastEarlyMatches) {
+  EXPECT_TRUE(GlobMatch("*ab", "aab"));
+  EXPECT_TRUE(GlobMatch("*.t?mp", "a.tamp.t1mp"));
+  EXPECT_TRUE(GlobMatch("*.temp", "x.temp.temp"));
+  EXPECT_TRUE(GlobMatch("a*b*c", "abxbc"));
+  EXPECT_FALSE(GlobMatch("a*b*c", "abxbcx"));
+  EXPECT_TRUE(GlobMatch("*aab", "aaaab"));
+  EXPECT_TRUE(GlobMatch("a*?b", "axb"));
+  EXPECT_FALSE(GlobMatch("a*?b", "ab"));
+  EXPECT_TRUE(GlobMatch("?*", "a"));
+  EXPECT_FALSE(GlobMatch("?*", ""));
+  EXPECT_TRUE(GlobMatch("*?*?*", "ab"));
+  EXPECT_FALSE(GlobMatch("*?*?*", "a"));
+  EXPECT_TRUE(GlobMatch("*a*b", "bbbab"));
+  EXPECT_FALSE(GlobMatch("*a*b", "bbba"));
+}
+
+// The textbook dynamic-programming matcher, for comparison.
+bool ReferenceMatch(const std::string& glob, const std::string& name) {
+  // m[i][j]: glob[0, i) matches name[0, j).
+  std::vector<std::vector<bool>> m(glob.size() + 1, std::vector<bool>(name.size() + 1));
+  m[0][0] = true;
+  for (size_t i = 1; i <= glob.size(); ++i) {
+    for (size_t j = 0; j <= name.size(); ++j) {
+      const char g = glob[i - 1];
+      if (g == '*') {
+        m[i][j] = m[i - 1][j] || (j > 0 && m[i][j - 1]);
+      } else {
+        m[i][j] = j > 0 && m[i - 1][j - 1] && (g == '?' || g == name[j - 1]);
+      }
+    }
+  }
+  return m[glob.size()][name.size()];
+}
+
+TEST(GlobMatch, AgreesWithAReferenceMatcherOnRandomInputs) {
+  std::mt19937 rng(15);
+  const std::string glob_chars = "ab.*?";
+  const std::string name_chars = "ab.";
+  for (int round = 0; round < 50000; ++round) {
+    std::string glob, name;
+    const int glob_len = static_cast<int>(rng() % 9), name_len = static_cast<int>(rng() % 11);
+    for (int k = 0; k < glob_len; ++k) glob += glob_chars[rng() % glob_chars.size()];
+    for (int k = 0; k < name_len; ++k) name += name_chars[rng() % name_chars.size()];
+    ASSERT_EQ(GlobMatch(glob, name), ReferenceMatch(glob, name))
+        << "glob '" << glob << "' name '" << name << "'";
+  }
 }
 
 TEST(GlobMatch, PathologicalPatternsAnswerRight) {
