@@ -135,7 +135,9 @@ void OwnLog::SetPeerAcked(const std::string& site, uint64_t seq) {
   if (std::find(peers.begin(), peers.end(), site) == peers.end()) return;
   absl::MutexLock l(&mu_);
   uint64_t& acked = peer_acked_[site];
-  acked = std::max(acked, seq);
+  if (seq <= acked) return;
+  acked = seq;
+  ++acks_changed_;
 }
 
 uint64_t OwnLog::PeerAcked(const std::string& site) const {
@@ -164,7 +166,7 @@ uint64_t OwnLog::TrimLimit() const {
   return limit;
 }
 
-void OwnLog::Trim(uint64_t* own_below, rocksdb::WriteBatch* batch) {
+void OwnLog::Trim(uint64_t* own_below, rocksdb::WriteBatch* batch, uint64_t* acks) {
   // Own entries also wait for the peers (within the retention limits).
   const uint64_t peers_done = TrimLimit();
   if (peers_done != UINT64_MAX) *own_below = std::min(*own_below, peers_done + 1);
@@ -172,6 +174,9 @@ void OwnLog::Trim(uint64_t* own_below, rocksdb::WriteBatch* batch) {
     bytes_ -= entries_.front().bytes;
     entries_.pop_front();
   }
+  *acks = 0;
+  if (acks_changed_ == acks_saved_) return;
+  *acks = acks_changed_;
   for (const auto& [peer, seq] : peer_acked_) {
     std::string v;
     engine::PutBigEndian64(seq, &v);

@@ -84,8 +84,9 @@ class OwnLogTest : public ::testing::Test, public GroupApplier {
   // written.
   uint64_t TrimBelow(uint64_t below) {
     rocksdb::WriteBatch batch;
+    uint64_t acks = 0;
     absl::MutexLock l(&own_->mu());
-    own_->Trim(&below, &batch);
+    own_->Trim(&below, &batch, &acks);
     return below;
   }
 
@@ -123,14 +124,54 @@ TEST_F(OwnLogTest, PeerAcksAreSavedWithTheTrim) {
   Write(1);
   own_->SetPeerAcked("eu", 1);
   rocksdb::WriteBatch batch;
-  uint64_t below = 2;
+  uint64_t below = 2, acks = 0;
   {
     absl::MutexLock l(&own_->mu());
-    own_->Trim(&below, &batch);
+    own_->Trim(&below, &batch, &acks);
   }
+  EXPECT_NE(acks, 0u);
   ASSERT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &batch).ok());
   Open();
   EXPECT_EQ(own_->PeerAcked("eu"), 1u);
+  EXPECT_EQ(own_->PeerAcked("asia"), 0u);
+}
+
+// Acks that changed go into the batch even when nothing is trimmed (asia
+// holds the log back); once saved, they are not put again until one
+// changes.
+TEST_F(OwnLogTest, ChangedAcksGoIntoTheBatchWithNothingTrimmed) {
+  Write(1);
+  Write(1);
+  own_->SetPeerAcked("eu", 2);
+  rocksdb::WriteBatch batch;
+  uint64_t below = 3, acks = 0;
+  {
+    absl::MutexLock l(&own_->mu());
+    own_->Trim(&below, &batch, &acks);
+    EXPECT_EQ(below, 1u);  // asia has nothing: nothing may go
+    EXPECT_EQ(own_->entries(), 2u);
+  }
+  ASSERT_NE(acks, 0u);
+  EXPECT_GT(batch.Count(), 0u);
+  ASSERT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &batch).ok());
+  {
+    absl::MutexLock l(&own_->mu());
+    own_->AcksSaved(acks);
+    rocksdb::WriteBatch unchanged;
+    below = 3;
+    own_->Trim(&below, &unchanged, &acks);
+    EXPECT_EQ(acks, 0u);
+    EXPECT_EQ(unchanged.Count(), 0u);
+  }
+  own_->SetPeerAcked("eu", 1);  // not a change
+  {
+    absl::MutexLock l(&own_->mu());
+    rocksdb::WriteBatch unchanged;
+    own_->Trim(&below, &unchanged, &acks);
+    EXPECT_EQ(acks, 0u);
+  }
+  Open();
+  EXPECT_EQ(own_->PeerAcked("eu"), 2u);
   EXPECT_EQ(own_->PeerAcked("asia"), 0u);
 }
 

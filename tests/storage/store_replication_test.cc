@@ -477,14 +477,11 @@ TEST_F(StoreReplicationTest, RetentionTrimsUnackedEntriesAndThePeerSeesAGap) {
 
 // PeerAcked is "kept across restarts" (store.h), for each configured peer,
 // also when that peer's ack alone trims nothing (another peer is behind).
-// DISABLED: a known bug (reported with issue 15's tests, not fixed here: the
-// fix is in storage/store_seal.cc, which the split engineers are moving).
-// Acks are saved only inside Impl::TrimLog's write batch, and TrimLog returns
-// early without writing it when nothing is trimmed; with "eu" at 0 nothing
-// is trimmed, so mx's ack is lost at the restart (PeerAcked("mx") == 0; the
-// log is still kept correctly, and mx's next pull acks again, so only the
-// PeerStatus figures are wrong until then).
-TEST_F(StoreReplicationTest, DISABLED_PeerAcksSurviveARestartWhileAnotherPeerIsBehind) {
+// Acks are saved with the log trim's write batch, which is written when an
+// ack changed even if nothing is trimmed: with "eu" at 0 nothing is trimmed,
+// and mx's ack still survives the restart (it was lost before: the trim
+// returned early without writing).
+TEST_F(StoreReplicationTest, PeerAcksSurviveARestartWhileAnotherPeerIsBehind) {
   ASSERT_TRUE(us_->Close().ok());
   us_.reset();
   us_ = Open("us", dir_.Sub("us"), {"mx", "eu"});
