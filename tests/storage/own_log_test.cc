@@ -257,5 +257,48 @@ TEST_F(OwnLogTest, ReadStepsOverSkippedSequences) {
   EXPECT_EQ(out.pending_samples, 1u);
 }
 
+// After a restore whose entries before the skipped range are trimmed: a
+// peer at the start of the range or inside it (adjacent ranges chain) is no
+// gap; one before the range, or past it once the entries after it are
+// trimmed, is.
+TEST_F(OwnLogTest, APositionInSkippedSequencesIsNoGap) {
+  Write(1);  // 1
+  own_->SetPeerAcked("eu", 1);
+  own_->SetPeerAcked("asia", 1);
+  EXPECT_EQ(TrimBelow(UINT64_MAX), 2u);
+  {
+    absl::MutexLock l(&log_->mu());
+    uint64_t from = 0, to = 0;
+    ASSERT_TRUE(log_->SkipSequences(100, &from, &to).ok());  // 2..101
+    ASSERT_TRUE(log_->SkipSequences(10, &from, &to).ok());   // 102..111
+  }
+  OwnLogBatch out;
+  for (uint64_t from : {2u, 50u, 105u}) {
+    SCOPED_TRACE(from);
+    ASSERT_TRUE(own_->Read(from, 1 << 20, &out).ok());  // no entry yet
+    EXPECT_FALSE(out.gap);
+    EXPECT_TRUE(out.records.empty());
+  }
+  EXPECT_EQ(Write(1), 112u);
+  EXPECT_EQ(Write(1), 113u);
+  for (uint64_t from : {2u, 50u, 101u, 102u, 111u}) {
+    SCOPED_TRACE(from);
+    ASSERT_TRUE(own_->Read(from, 1 << 20, &out).ok());
+    EXPECT_FALSE(out.gap) << out.first_available;
+    ASSERT_EQ(out.records.size(), 2u);
+    EXPECT_EQ(out.records[0].first, 112u);
+  }
+  ASSERT_TRUE(own_->Read(1, 1 << 20, &out).ok());  // 1 is trimmed
+  EXPECT_TRUE(out.gap);
+  EXPECT_EQ(out.first_available, 112u);
+  // 112 trimmed: a peer inside the range misses it.
+  own_->SetPeerAcked("eu", 112);
+  own_->SetPeerAcked("asia", 112);
+  EXPECT_EQ(TrimBelow(UINT64_MAX), 113u);
+  ASSERT_TRUE(own_->Read(50, 1 << 20, &out).ok());
+  EXPECT_TRUE(out.gap);
+  EXPECT_EQ(out.first_available, 113u);
+}
+
 }  // namespace
 }  // namespace historian

@@ -952,15 +952,12 @@ TEST_F(StoreReplicationTest, RestoredBackupSkipsSequencesAndThePeerAcceptsNewEnt
 // the backup stands inside the skipped range; no entry it lacks was ever
 // trimmed (the range was never used), so ReadOwnLog must not report a gap
 // ("True when from_seq was already trimmed"): it returns the new entries.
-// DISABLED: a known bug (reported with issue 15's tests, not fixed here: the
-// fix is in storage/store_replication.cc, which the split engineers are
-// moving). ReadOwnLog compares from_seq with the first entry kept before it
-// looks at the skipped ranges, so it reports gap = true with
-// first_available = the first new sequence, and the peer's replicator runs a
-// full range sync (Verify over all time with repair) after every restore,
-// even a peer that was exactly at the backup's position. The data ends up
-// right; the cost is the needless range sync.
-TEST_F(StoreReplicationTest, DISABLED_RestoreAfterTrimmingIsNoGapForThePeer) {
+// A peer inside the sequences a restore skipped, or exactly at the backup's
+// position, gets the first new entry with no gap, though the entries before
+// the skipped range are trimmed. (ReadOwnLog used to compare from_seq with
+// the first entry kept before it looked at the skipped ranges: gap = true,
+// and the peer ran a full range sync after every restore.)
+TEST_F(StoreReplicationTest, RestoreAfterTrimmingIsNoGapForThePeer) {
   const TagId t = Tag(us_.get(), "t");
   ASSERT_TRUE(WriteDoubles(us_.get(), t, {{1, 1}}).ok());
   Ship(*us_, mx_.get());
@@ -969,6 +966,7 @@ TEST_F(StoreReplicationTest, DISABLED_RestoreAfterTrimmingIsNoGapForThePeer) {
   ASSERT_EQ(us_->Stats().own_log_entries, 0u);
   const std::string backup = dir_.Sub("backup");
   ASSERT_TRUE(us_->Backup(backup).ok());
+  const uint64_t at_backup = us_->OwnHeadSequence() + 1;  // the range starts here
   ASSERT_TRUE(WriteDoubles(us_.get(), t, {{3, 3}}).ok());
   Ship(*us_, mx_.get());  // mx now stands inside the range the restore skips
   ASSERT_TRUE(us_->Close().ok());
@@ -981,6 +979,11 @@ TEST_F(StoreReplicationTest, DISABLED_RestoreAfterTrimmingIsNoGapForThePeer) {
   EXPECT_FALSE(batch.gap) << "first_available " << batch.first_available;
   ASSERT_EQ(batch.records.size(), 1u);
   EXPECT_EQ(batch.records[0].first, us_->OwnHeadSequence());
+  OwnLogBatch at;  // a peer exactly at the backup's position
+  ASSERT_TRUE(us_->ReadOwnLog(at_backup, 1 << 20, &at).ok());
+  EXPECT_FALSE(at.gap) << "first_available " << at.first_available;
+  ASSERT_EQ(at.records.size(), 1u);
+  EXPECT_EQ(at.records[0].first, us_->OwnHeadSequence());
   EXPECT_EQ(Ship(*us_, mx_.get()), 1u);
   EXPECT_EQ(ReadDoubles(*mx_, t), (std::map<int64_t, double>{{1, 1}, {3, 3}, {5, 5}}));
 }
