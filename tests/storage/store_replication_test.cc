@@ -660,8 +660,8 @@ TEST_F(StoreReplicationTest, TombstonesRefuseLateEntriesAndRepairsBelowThem) {
   refused("repair");
   // The late entry, then the delete's own entry, in the log.
   auto late_n = mx_->ApplyReplicated("us", late_seq, late);
-  // (*late_n counts the entry's samples, stored or not: 1 here.)
   ASSERT_TRUE(late_n.ok()) << late_n.status();
+  EXPECT_EQ(*late_n, 1u);  // the entry's samples, stored or not (store.h)
   EXPECT_FALSE(mx_->HasTag("gone"));
   EXPECT_TRUE(Unknown(*mx_, t));
   Ship(*us_, mx_.get());
