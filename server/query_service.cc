@@ -7,6 +7,7 @@
 #include "server/services.h"
 #include "server/status_util.h"
 #include "storage/engine/coding.h"
+#include "storage/engine/version.h"
 
 namespace historian::server {
 namespace {
@@ -86,8 +87,9 @@ grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRe
                                            static_cast<uint64_t>(limits_.max_read_range_ns)) {
     return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
         "end_ns - start_ns: the range spans ",
-        (static_cast<uint64_t>(end) - static_cast<uint64_t>(start)) / 1000000000,
-        " s, over the limit of ", limits_.max_read_range_ns / 1000000000,
+        (static_cast<uint64_t>(end) - static_cast<uint64_t>(start)) /
+            static_cast<uint64_t>(engine::kNanosPerSecond),
+        " s, over the limit of ", limits_.max_read_range_ns / engine::kNanosPerSecond,
         " s for raw reads (--max_read_range); split the range or use Aggregate/Plot")));
   }
   std::vector<engine::TagInfo> tags;

@@ -5,6 +5,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "server/proto_convert.h"
 #include "storage/engine/columns.h"
 
@@ -352,7 +354,11 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
                                               ? store->GetTag(series.tag())
                                               : store->ResolveTagForWrite(series.tag(), inferred);
     if (!tag.ok()) {
-      std::string reason = absl::StrCat("series[", i, "].tag: ", tag.status().message());
+      // The store names the field "tag" itself (ValidateTagName): name it
+      // once, with the series' index.
+      absl::string_view message = tag.status().message();
+      absl::ConsumePrefix(&message, "tag: ");
+      std::string reason = absl::StrCat("series[", i, "].tag: ", message);
       for (int j = 0; j < count; ++j) Reject(i, j, tag.status().code(), reason, &out.rejected);
       continue;
     }

@@ -280,7 +280,10 @@ class Store {
   // Applies entry `seq` of another site's own log durably together with the
   // cursor of that origin; a no-op when seq <= AppliedSequence(origin).
   // REQUIRES: entries of one origin arrive in sequence order.
-  // Returns the samples applied (0 for an entry applied before).
+  // Returns the entry's samples (0 for an entry applied before), also those
+  // dropped here (of a tag deleted or unknown here): the replicator counts
+  // received work in the units of the sender's lag (pending_samples counts
+  // every sample of an entry), for its throttle and its samples_applied.
   // Errors: DataLoss for corrupt bytes, Unavailable from storage.
   absl::StatusOr<uint64_t> ApplyReplicated(const std::string& origin, uint64_t seq,
                                            std::string_view entry);

@@ -115,6 +115,7 @@ absl::Status Store::Impl::RecomputeDirtyRollups() {
 absl::Status Store::Impl::TrimLog() {
   std::map<std::string, uint64_t> limit;  // per origin: entries below may go
   rocksdb::WriteBatch batch;
+  uint64_t acks = 0;  // OwnLog::Trim's mark for the acks in `batch`
   {
     absl::MutexLock l(&mu);
     commit_log->mu().AssertHeld();  // the same mutex
@@ -124,12 +125,18 @@ absl::Status Store::Impl::TrimLog() {
       if (const TagState* t = FindTag(id)) heads.LimitTrim(*t, &limit);
     }
     // Own entries also wait for the peers (within the retention limits);
-    // the peers' acks are saved with the trim.
+    // the peers' acks that changed are saved with the trim, written even
+    // when nothing is trimmed (a lagging peer holds the log back).
     own_log->mu().AssertHeld();  // the same mutex
-    own_log->Trim(&limit[options.site], &batch);
+    own_log->Trim(&limit[options.site], &batch, &acks);
   }
   log_trimmer->seal_mu().AssertHeld();  // the same mutex
   ASSIGN_OR_RETURN(const uint64_t trimmed, log_trimmer->Trim(limit, &batch));
+  if (acks != 0) {
+    absl::MutexLock l(&mu);
+    own_log->mu().AssertHeld();  // the same mutex
+    own_log->AcksSaved(acks);
+  }
   if (trimmed == 0) return absl::OkStatus();
   log_trimmed.fetch_add(trimmed);
   return log_trimmer->MaybeCompact(trimmed);

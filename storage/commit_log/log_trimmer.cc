@@ -21,7 +21,7 @@ absl::StatusOr<uint64_t> LogTrimmer::Trim(const std::map<std::string, uint64_t>&
     trimmed += below - std::max<uint64_t>(done, 1);
     done = below;
   }
-  if (trimmed == 0) return 0;
+  if (trimmed == 0 && batch->Count() == 0) return 0;
   rocksdb::WriteOptions wo;
   wo.sync = sync_writes_;
   RETURN_IF_ERROR(engine::FromRocks(db_->db()->Write(wo, batch), "trim log"));

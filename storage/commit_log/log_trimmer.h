@@ -29,7 +29,9 @@ class LogTrimmer {
   absl::Mutex& seal_mu() const ABSL_LOCK_RETURNED(seal_mu_) { return seal_mu_; }
 
   // Deletes, per origin, the entries below `limit` not deleted yet, with
-  // the rest of `batch`. Returns how many (0: nothing written).
+  // the rest of `batch`; writes `batch` when it holds anything (the peers'
+  // acks may be in it with nothing to trim). Returns how many entries it
+  // deleted.
   absl::StatusOr<uint64_t> Trim(const std::map<std::string, uint64_t>& limit,
                                 rocksdb::WriteBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   // After Trim deleted `trimmed` entries: range tombstones hide trimmed

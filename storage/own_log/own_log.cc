@@ -13,6 +13,21 @@
 #include "storage/engine/version.h"
 
 namespace historian {
+namespace {
+
+// The first sequence at or after `seq` in no skipped range of `holes`
+// (start -> end, exclusive; a restore epoch's, adjacent ones chain).
+uint64_t PastSkipped(const std::map<uint64_t, uint64_t>& holes, uint64_t seq) {
+  while (true) {
+    auto it = holes.upper_bound(seq);
+    if (it == holes.begin()) return seq;
+    --it;
+    if (seq >= it->second) return seq;
+    seq = it->second;
+  }
+}
+
+}  // namespace
 
 OwnLog::OwnLog(absl::Mutex& mu, engine::RocksDb* db, OwnLogOptions options, CommitLog* log)
     : mu_(mu), db_(db), options_(std::move(options)), log_(log) {}
@@ -61,22 +76,18 @@ absl::Status OwnLog::Read(uint64_t from_seq, size_t max_bytes, OwnLogBatch* out)
     out->head_seq = next_seq - 1;
     out->first_available = entries_.empty() ? next_seq : entries_.front().seq;
     if (!entries_.empty()) out->head_time_ns = entries_.back().time_s * engine::kNanosPerSecond;
-    if (from_seq < out->first_available && from_seq <= out->head_seq) {
+    log_->mu().AssertHeld();  // the same mutex
+    holes = log_->seq_holes();
+    // Sequences a restore skipped are no gap: a peer at the start of the
+    // skipped range (exactly at the backup's position) or inside it (it
+    // applied writes the original node made after the backup) misses
+    // nothing when the range ends at the first entry kept.
+    if (from_seq < out->first_available && from_seq <= out->head_seq &&
+        PastSkipped(holes, from_seq) < out->first_available) {
       out->gap = true;
       return absl::OkStatus();
     }
   }
-  {
-    absl::MutexLock l(&log_->mu());
-    holes = log_->seq_holes();
-  }
-  // True when every sequence in [from, to) lies in a skipped range.
-  auto skipped = [&](uint64_t from, uint64_t to) {
-    auto it = holes.upper_bound(from);
-    if (it == holes.begin()) return false;
-    --it;
-    return it->first <= from && to <= it->second;
-  };
   std::string prefix = engine::LogPrefix(options_.site);
   std::string upper = engine::LogKey(options_.site, UINT64_MAX);
   rocksdb::Slice upper_slice(upper);
@@ -93,7 +104,7 @@ absl::Status OwnLog::Read(uint64_t from_seq, size_t max_bytes, OwnLogBatch* out)
     // (a group still being written) so nothing is shipped out of order.
     // Sequences skipped at a restore are not a hole.
     if (seq != expect) {
-      if (seq < expect || !skipped(expect, seq)) break;
+      if (seq < expect || PastSkipped(holes, expect) < seq) break;
       expect = seq;
     }
     out->records.emplace_back(seq, it->value().ToString());
@@ -134,7 +145,9 @@ void OwnLog::SetPeerAcked(const std::string& site, uint64_t seq) {
   if (std::find(peers.begin(), peers.end(), site) == peers.end()) return;
   absl::MutexLock l(&mu_);
   uint64_t& acked = peer_acked_[site];
-  acked = std::max(acked, seq);
+  if (seq <= acked) return;
+  acked = seq;
+  ++acks_changed_;
 }
 
 uint64_t OwnLog::PeerAcked(const std::string& site) const {
@@ -163,7 +176,7 @@ uint64_t OwnLog::TrimLimit() const {
   return limit;
 }
 
-void OwnLog::Trim(uint64_t* own_below, rocksdb::WriteBatch* batch) {
+void OwnLog::Trim(uint64_t* own_below, rocksdb::WriteBatch* batch, uint64_t* acks) {
   // Own entries also wait for the peers (within the retention limits).
   const uint64_t peers_done = TrimLimit();
   if (peers_done != UINT64_MAX) *own_below = std::min(*own_below, peers_done + 1);
@@ -171,6 +184,9 @@ void OwnLog::Trim(uint64_t* own_below, rocksdb::WriteBatch* batch) {
     bytes_ -= entries_.front().bytes;
     entries_.pop_front();
   }
+  *acks = 0;
+  if (acks_changed_ == acks_saved_) return;
+  *acks = acks_changed_;
   for (const auto& [peer, seq] : peer_acked_) {
     std::string v;
     engine::PutBigEndian64(seq, &v);

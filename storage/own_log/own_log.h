@@ -6,6 +6,7 @@
 #ifndef HISTORIAN_STORAGE_OWN_LOG_OWN_LOG_H_
 #define HISTORIAN_STORAGE_OWN_LOG_OWN_LOG_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -81,7 +82,8 @@ class OwnLog {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Records that `site` (a configured peer; others are ignored) has
-  // applied own entries up to `seq`.
+  // applied own entries up to `seq`. In memory only (this is on the
+  // replication path): the next Trim puts the changed acks into its batch.
   void SetPeerAcked(const std::string& site, uint64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t PeerAcked(const std::string& site) const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -90,9 +92,18 @@ class OwnLog {
   // without peers and over no limit.
   uint64_t TrimLimit() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Log trimming: lowers *own_below (own entries below it may go) to
-  // TrimLimit, drops the index entries below it, and saves the peers' acks
-  // into `batch`.
-  void Trim(uint64_t* own_below, rocksdb::WriteBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // TrimLimit, drops the index entries below it, and, when any ack changed
+  // since they were last saved, puts the peers' acks into `batch` and sets
+  // *acks to a nonzero mark to pass to AcksSaved once the batch is written
+  // (0: no acks in the batch). The batch must then be written even when
+  // nothing is trimmed (a seal pass and Close trim), so acks survive a
+  // restart while a lagging peer holds the log back.
+  void Trim(uint64_t* own_below, rocksdb::WriteBatch* batch, uint64_t* acks)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The acks Trim put into a batch with mark `acks` are durable.
+  void AcksSaved(uint64_t acks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    acks_saved_ = std::max(acks_saved_, acks);
+  }
 
  private:
   uint64_t NextSeq() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -110,6 +121,9 @@ class OwnLog {
   uint64_t cum_samples_ ABSL_GUARDED_BY(mu_) = 0;
   // Per configured peer: highest own sequence it has applied durably.
   std::map<std::string, uint64_t> peer_acked_ ABSL_GUARDED_BY(mu_);
+  // Counts changes of peer_acked_; acks_saved_: the count last saved.
+  uint64_t acks_changed_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t acks_saved_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace historian

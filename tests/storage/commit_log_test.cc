@@ -312,6 +312,16 @@ TEST_F(CommitLogTest, TrimDeletesBelowTheLimits) {
   trimmed = trimmer.Trim(limit, &again);
   ASSERT_TRUE(trimmed.ok());
   EXPECT_EQ(*trimmed, 0u);
+  // A batch with other state (the peers' acks) is written with nothing to
+  // trim.
+  rocksdb::WriteBatch acks;
+  ASSERT_TRUE(acks.Put(db_->state(), "peer_acked/eu", "x").ok());
+  trimmed = trimmer.Trim(limit, &acks);
+  ASSERT_TRUE(trimmed.ok());
+  EXPECT_EQ(*trimmed, 0u);
+  std::string v;
+  EXPECT_TRUE(db_->db()->Get(rocksdb::ReadOptions(), db_->state(), "peer_acked/eu", &v).ok());
+  EXPECT_EQ(v, "x");
 }
 
 }  // namespace

@@ -84,8 +84,9 @@ class OwnLogTest : public ::testing::Test, public GroupApplier {
   // written.
   uint64_t TrimBelow(uint64_t below) {
     rocksdb::WriteBatch batch;
+    uint64_t acks = 0;
     absl::MutexLock l(&own_->mu());
-    own_->Trim(&below, &batch);
+    own_->Trim(&below, &batch, &acks);
     return below;
   }
 
@@ -123,14 +124,54 @@ TEST_F(OwnLogTest, PeerAcksAreSavedWithTheTrim) {
   Write(1);
   own_->SetPeerAcked("eu", 1);
   rocksdb::WriteBatch batch;
-  uint64_t below = 2;
+  uint64_t below = 2, acks = 0;
   {
     absl::MutexLock l(&own_->mu());
-    own_->Trim(&below, &batch);
+    own_->Trim(&below, &batch, &acks);
   }
+  EXPECT_NE(acks, 0u);
   ASSERT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &batch).ok());
   Open();
   EXPECT_EQ(own_->PeerAcked("eu"), 1u);
+  EXPECT_EQ(own_->PeerAcked("asia"), 0u);
+}
+
+// Acks that changed go into the batch even when nothing is trimmed (asia
+// holds the log back); once saved, they are not put again until one
+// changes.
+TEST_F(OwnLogTest, ChangedAcksGoIntoTheBatchWithNothingTrimmed) {
+  Write(1);
+  Write(1);
+  own_->SetPeerAcked("eu", 2);
+  rocksdb::WriteBatch batch;
+  uint64_t below = 3, acks = 0;
+  {
+    absl::MutexLock l(&own_->mu());
+    own_->Trim(&below, &batch, &acks);
+    EXPECT_EQ(below, 1u);  // asia has nothing: nothing may go
+    EXPECT_EQ(own_->entries(), 2u);
+  }
+  ASSERT_NE(acks, 0u);
+  EXPECT_GT(batch.Count(), 0u);
+  ASSERT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &batch).ok());
+  {
+    absl::MutexLock l(&own_->mu());
+    own_->AcksSaved(acks);
+    rocksdb::WriteBatch unchanged;
+    below = 3;
+    own_->Trim(&below, &unchanged, &acks);
+    EXPECT_EQ(acks, 0u);
+    EXPECT_EQ(unchanged.Count(), 0u);
+  }
+  own_->SetPeerAcked("eu", 1);  // not a change
+  {
+    absl::MutexLock l(&own_->mu());
+    rocksdb::WriteBatch unchanged;
+    own_->Trim(&below, &unchanged, &acks);
+    EXPECT_EQ(acks, 0u);
+  }
+  Open();
+  EXPECT_EQ(own_->PeerAcked("eu"), 2u);
   EXPECT_EQ(own_->PeerAcked("asia"), 0u);
 }
 
@@ -214,6 +255,49 @@ TEST_F(OwnLogTest, ReadStepsOverSkippedSequences) {
   EXPECT_EQ(out.pending_samples, 0u);
   ASSERT_TRUE(own_->Read(1, 1, &out).ok());
   EXPECT_EQ(out.pending_samples, 1u);
+}
+
+// After a restore whose entries before the skipped range are trimmed: a
+// peer at the start of the range or inside it (adjacent ranges chain) is no
+// gap; one before the range, or past it once the entries after it are
+// trimmed, is.
+TEST_F(OwnLogTest, APositionInSkippedSequencesIsNoGap) {
+  Write(1);  // 1
+  own_->SetPeerAcked("eu", 1);
+  own_->SetPeerAcked("asia", 1);
+  EXPECT_EQ(TrimBelow(UINT64_MAX), 2u);
+  {
+    absl::MutexLock l(&log_->mu());
+    uint64_t from = 0, to = 0;
+    ASSERT_TRUE(log_->SkipSequences(100, &from, &to).ok());  // 2..101
+    ASSERT_TRUE(log_->SkipSequences(10, &from, &to).ok());   // 102..111
+  }
+  OwnLogBatch out;
+  for (uint64_t from : {2u, 50u, 105u}) {
+    SCOPED_TRACE(from);
+    ASSERT_TRUE(own_->Read(from, 1 << 20, &out).ok());  // no entry yet
+    EXPECT_FALSE(out.gap);
+    EXPECT_TRUE(out.records.empty());
+  }
+  EXPECT_EQ(Write(1), 112u);
+  EXPECT_EQ(Write(1), 113u);
+  for (uint64_t from : {2u, 50u, 101u, 102u, 111u}) {
+    SCOPED_TRACE(from);
+    ASSERT_TRUE(own_->Read(from, 1 << 20, &out).ok());
+    EXPECT_FALSE(out.gap) << out.first_available;
+    ASSERT_EQ(out.records.size(), 2u);
+    EXPECT_EQ(out.records[0].first, 112u);
+  }
+  ASSERT_TRUE(own_->Read(1, 1 << 20, &out).ok());  // 1 is trimmed
+  EXPECT_TRUE(out.gap);
+  EXPECT_EQ(out.first_available, 112u);
+  // 112 trimmed: a peer inside the range misses it.
+  own_->SetPeerAcked("eu", 112);
+  own_->SetPeerAcked("asia", 112);
+  EXPECT_EQ(TrimBelow(UINT64_MAX), 113u);
+  ASSERT_TRUE(own_->Read(50, 1 << 20, &out).ok());
+  EXPECT_TRUE(out.gap);
+  EXPECT_EQ(out.first_available, 113u);
 }
 
 }  // namespace

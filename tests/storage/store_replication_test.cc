@@ -477,14 +477,11 @@ TEST_F(StoreReplicationTest, RetentionTrimsUnackedEntriesAndThePeerSeesAGap) {
 
 // PeerAcked is "kept across restarts" (store.h), for each configured peer,
 // also when that peer's ack alone trims nothing (another peer is behind).
-// DISABLED: a known bug (reported with issue 15's tests, not fixed here: the
-// fix is in storage/store_seal.cc, which the split engineers are moving).
-// Acks are saved only inside Impl::TrimLog's write batch, and TrimLog returns
-// early without writing it when nothing is trimmed; with "eu" at 0 nothing
-// is trimmed, so mx's ack is lost at the restart (PeerAcked("mx") == 0; the
-// log is still kept correctly, and mx's next pull acks again, so only the
-// PeerStatus figures are wrong until then).
-TEST_F(StoreReplicationTest, DISABLED_PeerAcksSurviveARestartWhileAnotherPeerIsBehind) {
+// Acks are saved with the log trim's write batch, which is written when an
+// ack changed even if nothing is trimmed: with "eu" at 0 nothing is trimmed,
+// and mx's ack still survives the restart (it was lost before: the trim
+// returned early without writing).
+TEST_F(StoreReplicationTest, PeerAcksSurviveARestartWhileAnotherPeerIsBehind) {
   ASSERT_TRUE(us_->Close().ok());
   us_.reset();
   us_ = Open("us", dir_.Sub("us"), {"mx", "eu"});
@@ -663,8 +660,8 @@ TEST_F(StoreReplicationTest, TombstonesRefuseLateEntriesAndRepairsBelowThem) {
   refused("repair");
   // The late entry, then the delete's own entry, in the log.
   auto late_n = mx_->ApplyReplicated("us", late_seq, late);
-  // (*late_n counts the entry's samples, stored or not: 1 here.)
   ASSERT_TRUE(late_n.ok()) << late_n.status();
+  EXPECT_EQ(*late_n, 1u);  // the entry's samples, stored or not (store.h)
   EXPECT_FALSE(mx_->HasTag("gone"));
   EXPECT_TRUE(Unknown(*mx_, t));
   Ship(*us_, mx_.get());
@@ -955,15 +952,12 @@ TEST_F(StoreReplicationTest, RestoredBackupSkipsSequencesAndThePeerAcceptsNewEnt
 // the backup stands inside the skipped range; no entry it lacks was ever
 // trimmed (the range was never used), so ReadOwnLog must not report a gap
 // ("True when from_seq was already trimmed"): it returns the new entries.
-// DISABLED: a known bug (reported with issue 15's tests, not fixed here: the
-// fix is in storage/store_replication.cc, which the split engineers are
-// moving). ReadOwnLog compares from_seq with the first entry kept before it
-// looks at the skipped ranges, so it reports gap = true with
-// first_available = the first new sequence, and the peer's replicator runs a
-// full range sync (Verify over all time with repair) after every restore,
-// even a peer that was exactly at the backup's position. The data ends up
-// right; the cost is the needless range sync.
-TEST_F(StoreReplicationTest, DISABLED_RestoreAfterTrimmingIsNoGapForThePeer) {
+// A peer inside the sequences a restore skipped, or exactly at the backup's
+// position, gets the first new entry with no gap, though the entries before
+// the skipped range are trimmed. (ReadOwnLog used to compare from_seq with
+// the first entry kept before it looked at the skipped ranges: gap = true,
+// and the peer ran a full range sync after every restore.)
+TEST_F(StoreReplicationTest, RestoreAfterTrimmingIsNoGapForThePeer) {
   const TagId t = Tag(us_.get(), "t");
   ASSERT_TRUE(WriteDoubles(us_.get(), t, {{1, 1}}).ok());
   Ship(*us_, mx_.get());
@@ -972,6 +966,7 @@ TEST_F(StoreReplicationTest, DISABLED_RestoreAfterTrimmingIsNoGapForThePeer) {
   ASSERT_EQ(us_->Stats().own_log_entries, 0u);
   const std::string backup = dir_.Sub("backup");
   ASSERT_TRUE(us_->Backup(backup).ok());
+  const uint64_t at_backup = us_->OwnHeadSequence() + 1;  // the range starts here
   ASSERT_TRUE(WriteDoubles(us_.get(), t, {{3, 3}}).ok());
   Ship(*us_, mx_.get());  // mx now stands inside the range the restore skips
   ASSERT_TRUE(us_->Close().ok());
@@ -984,6 +979,11 @@ TEST_F(StoreReplicationTest, DISABLED_RestoreAfterTrimmingIsNoGapForThePeer) {
   EXPECT_FALSE(batch.gap) << "first_available " << batch.first_available;
   ASSERT_EQ(batch.records.size(), 1u);
   EXPECT_EQ(batch.records[0].first, us_->OwnHeadSequence());
+  OwnLogBatch at;  // a peer exactly at the backup's position
+  ASSERT_TRUE(us_->ReadOwnLog(at_backup, 1 << 20, &at).ok());
+  EXPECT_FALSE(at.gap) << "first_available " << at.first_available;
+  ASSERT_EQ(at.records.size(), 1u);
+  EXPECT_EQ(at.records[0].first, us_->OwnHeadSequence());
   EXPECT_EQ(Ship(*us_, mx_.get()), 1u);
   EXPECT_EQ(ReadDoubles(*mx_, t), (std::map<int64_t, double>{{1, 1}, {3, 3}, {5, 5}}));
 }
