@@ -24,9 +24,11 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "storage/codec/chunk_codec.h"
 #include "storage/engine/log_entry.h"
@@ -140,6 +142,24 @@ struct StoreStats {
 };
 
 struct PendingWrite;
+// The parts behind Store (storage/*/): declared here, defined in their
+// headers, so this header stays light.
+namespace engine {
+class RocksDb;
+}  // namespace engine
+template <typename Record>
+class Catalog;
+struct TagState;
+class Head;
+class TombstoneSet;
+class CommitLog;
+class OwnLog;
+class ChunkStore;
+class Rollups;
+class Compactor;
+class Sealer;
+class StoreApplier;
+class StoreMaintenanceHost;
 
 // A write that StartWrite queued; FinishWrite waits for it. Destroying an
 // unfinished handle waits too (the queue holds a pointer into it).
@@ -362,9 +382,100 @@ class Store {
 
  private:
   friend class WriteHandle;
-  struct Impl;
-  explicit Store(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Store(StoreOptions options);
+
+  // --- Open and recovery (store.cc) ---
+  // Makes the parts, in dependency order, over the open `db_`.
+  void MakeParts();
+  absl::Status LoadState();
+  // FailedPrecondition naming kSchemaVersionKey and its value when the data
+  // dir's schema is not engine::kSchemaVersion; writes the key when absent.
+  absl::Status CheckSchemaVersion();
+  absl::Status LoadCatalog();
+  // Overlap ranges kept by seals before a restart (overlap/ keys). After
+  // LoadCatalog.
+  absl::Status LoadOverlaps();
+  // Once per data dir (kSpansCheckedKey): widens each tag's span/ key to its
+  // widest chunk. After LoadCatalog.
+  absl::Status CheckSpans();
+  // Records that `id` has overlapping chunks in [min_ts, max_ts], for the
+  // overlap pass.
+  void NoteOverlap(TagId id, int64_t min_ts, int64_t max_ts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tombstones and pending purges from the state CF.
+  absl::Status LoadTombstones();
+  absl::Status ReplayLog();
+
+  // --- Shared steps (defined where used) ---
+  int64_t NowNs() const { return options_.now_ns(); }
+  // A version for a new write or catalog change: the hybrid clock, above
+  // the tombstones' floor.
+  Version NextVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The version of a local delete: the hybrid clock, and at least every
+  // version seen (tombstones' max_seen()).
+  Version TombstoneVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // (storage/store_parts.h) The tag of `id`; null when unknown.
+  TagState* FindTag(TagId id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // REQUIRES: mu_ or the catalog's catalog_mu() held.
+  TagState* FindTagByName(std::string_view name) const;
+  // Checks dedupe, stamps the version, encodes and queues `w`. Returns a
+  // result when the batch is done already (a retry) or refused.
+  std::optional<absl::StatusOr<WriteResult>> Enqueue(PendingWrite* w);
+  absl::StatusOr<WriteResult> Complete(PendingWrite* w);
+  // Applies the tags' deadbands to `series` in place.
+  void ApplyDeadbands(std::vector<engine::SeriesData>* series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Submits one own catalog change.
+  absl::Status SubmitCatalog(engine::LogEntry entry);
+  // Submits `w` (an entry carrying tombstones) and runs the purges it
+  // queued. Every tombstone is applied this way, holding seal_mu_, so no
+  // seal, merge, overlap rewrite or retention pass holds the tag's chunks
+  // meanwhile and writes them back after the delete.
+  absl::Status SubmitTombstones(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // Copies the unsealed samples of `tag` in [start, end) (sealing buffer and
+  // head, both reset to the tag's type) and the tag's widest chunk span.
+  // Takes mu_. Errors: NotFound for an unknown tag.
+  absl::Status CopyUnsealed(TagId tag, int64_t start, int64_t end, codec::ChunkColumns* sealing,
+                            codec::ChunkColumns* head, int64_t* max_span) const;
+
+  // --- State: the parts (docs/storage.md, "Structure") ---
+  // Declared in construction order; destroyed in reverse (the sealer thread
+  // first). Locks (docs/storage.md, "Threads and locks"): seal_mu_ before
+  // mu_; mu_ before the catalog's catalog_mu and the commit log's write_mu.
+  const StoreOptions options_;
+  std::unique_ptr<engine::RocksDb> db_;
+  // The store-wide mutex: the parts guarded by it (catalog, heads, commit
+  // log, own log, chunk store, maintenance sets) are given it and say so
+  // (their mu()).
+  mutable absl::Mutex mu_;
+  // One seal or maintenance pass at a time: the sealer thread's passes, and
+  // SealAll, Close, Compact, ApplyRetention, CompactOverlaps and tombstone
+  // submissions from other threads. The passes take mu_ for short looks at
+  // the catalog and heads.
+  absl::Mutex seal_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // The tags (storage/catalog/catalog.h): its indexes change under mu_ and
+  // its own catalog_mu both; name lookups take only catalog_mu. Tag states
+  // are never freed while the store is open (a deleted tag is marked and
+  // kept in the catalog's graveyard).
+  std::unique_ptr<Catalog<TagState>> catalog_;
+  // The tags' unsealed samples, newest samples and deadbands, under mu_.
+  std::unique_ptr<Head> heads_;
+  // Deleted tag incarnations, the version floor, the highest version seen
+  // and the purges due (docs/consistency.md).
+  std::unique_ptr<TombstoneSet> tombstones_ ABSL_PT_GUARDED_BY(mu_);
+  // Chunk keys, ids, spans, reads and the one chunk writer.
+  std::unique_ptr<ChunkStore> chunk_store_;
+  // Dirty markers, recompute and reads of the rollups.
+  std::unique_ptr<Rollups> rollups_;
+  // Group commit, sequences, hybrid clock, dedupe window, the closed flag.
+  std::unique_ptr<CommitLog> commit_log_;
+  // The own-log index, peers' acks, reads for shipping.
+  std::unique_ptr<OwnLog> own_log_;
+  // The background passes' host (seals, rollups, purges, the log trim).
+  std::unique_ptr<StoreMaintenanceHost> host_;
+  std::unique_ptr<Compactor> compactor_;
+  // The commit log's steps of a group that are the store's.
+  std::unique_ptr<StoreApplier> applier_;
+  // The sealer thread (stopped first by ~Store).
+  std::unique_ptr<Sealer> sealer_;
 };
 
 // True when `name` matches `glob` (`*` any run, `?` one character).

@@ -17,7 +17,7 @@
 #include "rocksdb/utilities/checkpoint.h"
 #include "storage/engine/key_format.h"
 #include "storage/store.h"
-#include "storage/store_impl.h"
+#include "storage/store_parts.h"
 
 namespace historian {
 namespace {
@@ -38,14 +38,14 @@ absl::Status Store::Backup(const std::string& dir) {
   }
   rocksdb::Checkpoint* raw = nullptr;
   absl::Status s =
-      engine::FromRocks(rocksdb::Checkpoint::Create(impl_->db->db(), &raw), "create checkpoint");
+      engine::FromRocks(rocksdb::Checkpoint::Create(db_->db(), &raw), "create checkpoint");
   if (!s.ok()) return s;
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   // log_size_for_flush 0: always flush memtables first, so the copy needs no
   // WAL replay beyond what RocksDB includes itself.
   RETURN_IF_ERROR(engine::FromRocks(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
                                     absl::StrCat("checkpoint into ", dir)));
-  // Marks the copy as a backup: opening it is a restore (Impl::StartRestoreEpoch).
+  // Marks the copy as a backup: opening it is a restore (OwnLog::StartRestoreEpoch).
   const std::string marker = (std::filesystem::path(dir) / kRestoreMarkerFile).string();
   std::ofstream out(marker);
   out << "A historian backup. The first node to open this directory skips "
@@ -67,7 +67,7 @@ absl::Status Store::Backup(const std::string& dir) {
 absl::StatusOr<std::string> Store::TwinMap() const {
   std::string value;
   rocksdb::Status s =
-      impl_->db->db()->Get(rocksdb::ReadOptions(), impl_->db->state(), engine::kTwinMapKey, &value);
+      db_->db()->Get(rocksdb::ReadOptions(), db_->state(), engine::kTwinMapKey, &value);
   if (s.IsNotFound()) return std::string();
   RETURN_IF_ERROR(engine::FromRocks(s, "read twin map"));
   return value;
@@ -76,34 +76,33 @@ absl::StatusOr<std::string> Store::TwinMap() const {
 absl::Status Store::SetTwinMap(const std::string& twin_map) {
   rocksdb::WriteOptions w;
   w.sync = true;
-  rocksdb::DB* db = impl_->db->db();
+  rocksdb::DB* db = db_->db();
   return engine::FromRocks(twin_map.empty()
-                               ? db->Delete(w, impl_->db->state(), engine::kTwinMapKey)
-                               : db->Put(w, impl_->db->state(), engine::kTwinMapKey, twin_map),
+                               ? db->Delete(w, db_->state(), engine::kTwinMapKey)
+                               : db->Put(w, db_->state(), engine::kTwinMapKey, twin_map),
                            "write twin map");
 }
 
 absl::Status Store::Compact() {
   {
-    absl::MutexLock pass(&impl_->seal_mu);
-    Compactor& compactor = *impl_->compactor;
+    absl::MutexLock pass(&seal_mu_);
+    Compactor& compactor = *compactor_;
     compactor.seal_mu().AssertHeld();  // the same mutex
     // Overlaps first (merges skip overlapping chunks); the forced merge scans
     // every chunk and queues overlaps no seal recorded, for a second round.
     RETURN_IF_ERROR(compactor.OverlapPass());
     RETURN_IF_ERROR(compactor.MergePass(/*force=*/true));
-    const uint64_t rewritten = impl_->chunk_store->counters().rewritten.load();
+    const uint64_t rewritten = chunk_store_->counters().rewritten.load();
     RETURN_IF_ERROR(compactor.OverlapPass());
-    if (impl_->chunk_store->counters().rewritten.load() != rewritten) {
+    if (chunk_store_->counters().rewritten.load() != rewritten) {
       RETURN_IF_ERROR(compactor.MergePass(/*force=*/true));
     }
   }
-  rocksdb::DB* db = impl_->db->db();
+  rocksdb::DB* db = db_->db();
   rocksdb::CompactRangeOptions o;
   o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
   for (rocksdb::ColumnFamilyHandle* cf :
-       {impl_->db->catalog(), impl_->db->log(), impl_->db->chunks(), impl_->db->rollups(),
-        impl_->db->state()}) {
+       {db_->catalog(), db_->log(), db_->chunks(), db_->rollups(), db_->state()}) {
     absl::Status s = engine::FromRocks(db->CompactRange(o, cf, nullptr, nullptr),
                                        absl::StrCat("compact ", cf->GetName()));
     if (!s.ok()) return s;
@@ -112,11 +111,10 @@ absl::Status Store::Compact() {
 }
 
 std::vector<Store::ColumnFamilyStats> Store::ColumnFamilyProperties() const {
-  rocksdb::DB* db = impl_->db->db();
+  rocksdb::DB* db = db_->db();
   std::vector<ColumnFamilyStats> out;
   for (rocksdb::ColumnFamilyHandle* cf :
-       {impl_->db->catalog(), impl_->db->log(), impl_->db->chunks(), impl_->db->rollups(),
-        impl_->db->state()}) {
+       {db_->catalog(), db_->log(), db_->chunks(), db_->rollups(), db_->state()}) {
     ColumnFamilyStats st;
     st.name = cf->GetName();
     st.sst_bytes = IntProperty(db, cf, "rocksdb.total-sst-files-size");
@@ -142,7 +140,7 @@ std::vector<Store::ColumnFamilyStats> Store::ColumnFamilyProperties() const {
 }
 
 absl::Status Store::ResumeAfterError() {
-  return engine::FromRocks(impl_->db->db()->Resume(), "resume after storage error");
+  return engine::FromRocks(db_->db()->Resume(), "resume after storage error");
 }
 
 }  // namespace historian

@@ -11,18 +11,18 @@
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
 #include "storage/engine/rollup.h"
-#include "storage/store_impl.h"
+#include "storage/store_parts.h"
 
 namespace historian {
 
-absl::Status Store::Impl::CopyUnsealed(TagId tag, int64_t start, int64_t end,
-                                       codec::ChunkColumns* sealing, codec::ChunkColumns* head,
-                                       int64_t* max_span) {
-  absl::MutexLock l(&mu);
+absl::Status Store::CopyUnsealed(TagId tag, int64_t start, int64_t end,
+                                 codec::ChunkColumns* sealing, codec::ChunkColumns* head,
+                                 int64_t* max_span) const {
+  absl::MutexLock l(&mu_);
   TagState* t = FindTag(tag);
   if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
-  PartsShareMu();
-  heads.CopyUnsealed(*t, t->info.type, start, end, sealing, head);
+  PartsShareMu(mu_, *catalog_, *heads_);
+  heads_->CopyUnsealed(*t, t->info.type, start, end, sealing, head);
   *max_span = t->chunk.max_span;
   return absl::OkStatus();
 }
@@ -43,13 +43,13 @@ absl::Status Store::ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_sa
   ClipToSampleRange(&start, &end);
   codec::ChunkColumns sealing, head;
   int64_t max_span = 0;
-  RETURN_IF_ERROR(impl_->CopyUnsealed(tag, start, end, &sealing, &head, &max_span));
+  RETURN_IF_ERROR(CopyUnsealed(tag, start, end, &sealing, &head, &max_span));
   out->Reset(head.type);
   if (start >= end) return absl::OkStatus();
   std::vector<codec::ChunkColumns> parts;
   std::vector<uint64_t> chunk_ids;
   RETURN_IF_ERROR(
-      impl_->chunk_store->ReadChunks(tag, start, end, max_span, max_samples, &parts, &chunk_ids));
+      chunk_store_->ReadChunks(tag, start, end, max_span, max_samples, &parts, &chunk_ids));
   MergeParts(&parts, chunk_ids, &sealing, &head, out);
   if (max_samples != 0) engine::Truncate(max_samples, out);
   return absl::OkStatus();
@@ -75,7 +75,7 @@ absl::Status Store::ScanRaw(TagId tag, int64_t start, int64_t end,
   ClipToSampleRange(&start, &end);
   codec::ChunkColumns sealing, head;
   int64_t max_span = 0;
-  RETURN_IF_ERROR(impl_->CopyUnsealed(tag, start, end, &sealing, &head, &max_span));
+  RETURN_IF_ERROR(CopyUnsealed(tag, start, end, &sealing, &head, &max_span));
   if (start >= end) return absl::OkStatus();
   // Unsealed samples not handed over yet: those at or after mem_from.
   int64_t mem_from = start;
@@ -160,7 +160,7 @@ absl::Status Store::ScanRaw(TagId tag, int64_t start, int64_t end,
     return flush_run(seen_hi < end ? seen_hi + 1 : end);
   };
 
-  ChunkRange range(*impl_->db, tag, start, end, max_span);
+  ChunkRange range(*db_, tag, start, end, max_span);
   rocksdb::Iterator* it = range.it.get();
   bool holding = false;
   for (it->Seek(range.lower); it->Valid(); it->Next()) {
@@ -188,15 +188,15 @@ absl::Status Store::ScanRaw(TagId tag, int64_t start, int64_t end,
 
 absl::Status Store::ReadRollups(TagId tag, int64_t width, int64_t start, int64_t end,
                                 std::vector<std::pair<int64_t, engine::Rollup>>* out) const {
-  return impl_->rollups->Read(tag, width, start, end, out);
+  return rollups_->Read(tag, width, start, end, out);
 }
 
 int64_t Store::UnsealedFrom(TagId tag) const {
-  absl::MutexLock l(&impl_->mu);
-  TagState* t = impl_->FindTag(tag);
+  absl::MutexLock l(&mu_);
+  TagState* t = FindTag(tag);
   if (t == nullptr) return kMaxTimestamp;
-  impl_->PartsShareMu();
-  return impl_->heads.UnsealedFrom(*t, t->chunk.rollup_dirty_min);
+  PartsShareMu(mu_, *catalog_, *heads_);
+  return heads_->UnsealedFrom(*t, t->chunk.rollup_dirty_min);
 }
 
 absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
@@ -204,21 +204,21 @@ absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
   int64_t max_span = 0;
   uint64_t applies = 0;
   {
-    absl::MutexLock l(&impl_->mu);
-    TagState* t = impl_->FindTag(tag);
+    absl::MutexLock l(&mu_);
+    TagState* t = FindTag(tag);
     if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
-    impl_->PartsShareMu();
-    if (const codec::ChunkColumns* latest = impl_->heads.CachedLatest(*t)) {
+    PartsShareMu(mu_, *catalog_, *heads_);
+    if (const codec::ChunkColumns* latest = heads_->CachedLatest(*t)) {
       *out = *latest;
       return absl::OkStatus();
     }
     max_span = t->chunk.max_span;
-    applies = impl_->heads.LatestTicket(*t);
+    applies = heads_->LatestTicket(*t);
   }
   // Not cached yet: the newest chunk by min ts bounds where the newest
   // sample can be.
   std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->db()->NewIterator(rocksdb::ReadOptions(), impl_->db->chunks()));
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->chunks()));
   it->SeekForPrev(engine::ChunkSeekKey(tag, kMaxTimestamp));
   if (it->Valid() && it->key().size() == engine::kChunkKeySize) {
     engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
@@ -229,11 +229,11 @@ absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
   RETURN_IF_ERROR(ReadRaw(tag, from, kMaxTimestamp, 0, &all));
   out->Reset(all.type);
   if (all.size() > 0) engine::AppendSample(all, all.size() - 1, out);
-  absl::MutexLock l(&impl_->mu);
-  TagState* t = impl_->FindTag(tag);
+  absl::MutexLock l(&mu_);
+  TagState* t = FindTag(tag);
   // Cache it unless a write landed meanwhile (the next call looks again).
-  impl_->PartsShareMu();
-  if (t != nullptr) impl_->heads.CacheLatest(*t, applies, *out);
+  PartsShareMu(mu_, *catalog_, *heads_);
+  if (t != nullptr) heads_->CacheLatest(*t, applies, *out);
   return absl::OkStatus();
 }
 
@@ -242,12 +242,12 @@ absl::Status Store::LatestMany(
     const std::function<void(size_t, const codec::ChunkColumns&)>& fn) const {
   std::vector<size_t> missing;
   {
-    absl::MutexLock l(&impl_->mu);
-    impl_->PartsShareMu();
+    absl::MutexLock l(&mu_);
+    PartsShareMu(mu_, *catalog_, *heads_);
     for (size_t i = 0; i < tags.size(); ++i) {
-      TagState* t = impl_->FindTag(tags[i]);
+      TagState* t = FindTag(tags[i]);
       if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tags[i], " not found"));
-      const codec::ChunkColumns* latest = impl_->heads.CachedLatest(*t);
+      const codec::ChunkColumns* latest = heads_->CachedLatest(*t);
       if (latest == nullptr) {
         missing.push_back(i);
         continue;
@@ -267,7 +267,7 @@ absl::Status Store::LatestMany(
 std::vector<std::pair<std::string, TagId>> Store::MatchTags(std::string_view glob, size_t limit,
                                                             const CancelledFn& cancelled) const {
   std::vector<std::pair<std::string, TagId>> out;
-  impl_->catalog.Scan("", cancelled, [&](const std::string& name, const TagState& t) {
+  catalog_->Scan("", cancelled, [&](const std::string& name, const TagState& t) {
     if (out.size() == limit) return false;
     if (glob.empty() || GlobMatch(glob, name)) out.emplace_back(name, t.info.id);
     return true;
@@ -291,15 +291,15 @@ absl::Status Store::BeforeMatching(TagId tag, int64_t ts, const SampleFilter& ke
     int64_t from = kMaxTimestamp;
     int64_t max_span = 0;
     {
-      absl::MutexLock l(&impl_->mu);
-      TagState* t = impl_->FindTag(tag);
+      absl::MutexLock l(&mu_);
+      TagState* t = FindTag(tag);
       if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
       max_span = t->chunk.max_span;
-      impl_->PartsShareMu();
-      from = impl_->heads.UnsealedBefore(*t, ts);
+      PartsShareMu(mu_, *catalog_, *heads_);
+      from = heads_->UnsealedBefore(*t, ts);
     }
     std::unique_ptr<rocksdb::Iterator> it(
-        impl_->db->db()->NewIterator(rocksdb::ReadOptions(), impl_->db->chunks()));
+        db_->db()->NewIterator(rocksdb::ReadOptions(), db_->chunks()));
     it->SeekForPrev(engine::ChunkSeekKey(tag, ts));
     if (it->Valid() && it->key().size() == engine::kChunkKeySize) {
       engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});

@@ -10,37 +10,37 @@
 #include "rocksdb/write_batch.h"
 #include "storage/engine/key_format.h"
 #include "storage/engine/version.h"
-#include "storage/store_impl.h"
+#include "storage/store_parts.h"
 
 namespace historian {
 
 uint64_t Store::AppliedSequence(const std::string& origin) const {
-  absl::MutexLock l(&impl_->commit_log->mu());
-  return impl_->commit_log->AppliedSequence(origin);
+  absl::MutexLock l(&commit_log_->mu());
+  return commit_log_->AppliedSequence(origin);
 }
 
 absl::Status Store::AdvanceCursor(const std::string& origin, uint64_t seq) {
-  absl::MutexLock l(&impl_->commit_log->mu());
-  return impl_->commit_log->AdvanceCursor(origin, seq);
+  absl::MutexLock l(&commit_log_->mu());
+  return commit_log_->AdvanceCursor(origin, seq);
 }
 
 absl::Status Store::ReadOwnLog(uint64_t from_seq, size_t max_bytes, OwnLogBatch* out) const {
-  return impl_->own_log->Read(from_seq, max_bytes, out);
+  return own_log_->Read(from_seq, max_bytes, out);
 }
 
 bool Store::WaitForOwnEntry(uint64_t seq, absl::Duration timeout) const {
-  return impl_->own_log->WaitForEntry(seq, timeout, &impl_->closed);
+  return own_log_->WaitForEntry(seq, timeout, commit_log_->closed_flag());
 }
 
 uint64_t Store::OwnHeadSequence() const {
-  absl::MutexLock l(&impl_->commit_log->mu());
-  return impl_->commit_log->OwnHeadSequence();
+  absl::MutexLock l(&commit_log_->mu());
+  return commit_log_->OwnHeadSequence();
 }
 
 void Store::SetPeerAcked(const std::string& site, uint64_t seq) {
-  impl_->own_log->SetPeerAcked(site, seq);
+  own_log_->SetPeerAcked(site, seq);
 }
 
-uint64_t Store::PeerAcked(const std::string& site) const { return impl_->own_log->PeerAcked(site); }
+uint64_t Store::PeerAcked(const std::string& site) const { return own_log_->PeerAcked(site); }
 
 }  // namespace historian

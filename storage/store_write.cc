@@ -1,7 +1,8 @@
 // Store: the write path. Every change (samples, catalog changes, entries of
 // other sites) is a log entry, committed by the CommitLog
 // (storage/commit_log/); this file holds the store's side: validation,
-// deadbands, versions, and the catalog steps of a group (GroupApplier).
+// deadbands, versions. The catalog steps of a group (GroupApplier) are
+// StoreApplier's (store_applier.cc).
 #include <algorithm>
 #include <cmath>
 
@@ -10,7 +11,7 @@
 #include "rocksdb/write_batch.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
-#include "storage/store_impl.h"
+#include "storage/store_parts.h"
 
 namespace historian {
 
@@ -18,14 +19,14 @@ absl::StatusOr<WriteResult> Store::Write(WriteInput input) {
   return FinishWrite(StartWrite(std::move(input)));
 }
 
-std::optional<absl::StatusOr<WriteResult>> Store::Impl::Enqueue(PendingWrite* w) {
+std::optional<absl::StatusOr<WriteResult>> Store::Enqueue(PendingWrite* w) {
   {
-    absl::MutexLock l(&mu);
-    if (closed)
+    absl::MutexLock l(&mu_);
+    commit_log_->mu().AssertHeld();  // the same mutex
+    if (commit_log_->closed())
       return absl::StatusOr<WriteResult>(absl::FailedPreconditionError("store is closed"));
-    commit_log->mu().AssertHeld();  // the same mutex
     if (w->deduped()) {
-      absl::StatusOr<std::optional<uint64_t>> seen = commit_log->BeginBatch(*w);
+      absl::StatusOr<std::optional<uint64_t>> seen = commit_log_->BeginBatch(*w);
       if (!seen.ok()) return absl::StatusOr<WriteResult>(seen.status());
       if (seen->has_value()) {
         return absl::StatusOr<WriteResult>(WriteResult{**seen, /*duplicate=*/true});
@@ -39,19 +40,19 @@ std::optional<absl::StatusOr<WriteResult>> Store::Impl::Enqueue(PendingWrite* w)
     // Queued in call order now; encoded outside the lock, so the streams
     // encode in parallel (chunk-coding a batch is a fifth of its cost).
     w->ready = false;
-    commit_log->Queue(w);
+    commit_log_->Queue(w);
   }
   engine::EncodeLogEntry(w->entry, &w->encoded);
-  absl::MutexLock l(&mu);
+  absl::MutexLock l(&mu_);
   w->ready = true;  // a waiting leader sees it when mu is released
   return std::nullopt;
 }
 
-absl::StatusOr<WriteResult> Store::Impl::Complete(PendingWrite* w) {
-  absl::MutexLock l(&mu);
-  commit_log->mu().AssertHeld();  // the same mutex
-  commit_log->AwaitWrite(w);
-  commit_log->EndBatch(*w);
+absl::StatusOr<WriteResult> Store::Complete(PendingWrite* w) {
+  absl::MutexLock l(&mu_);
+  commit_log_->mu().AssertHeld();  // the same mutex
+  commit_log_->AwaitWrite(w);
+  commit_log_->EndBatch(*w);
   if (!w->status.ok()) return w->status;
   return WriteResult{w->accepted, false};
 }
@@ -62,15 +63,14 @@ WriteHandle::WriteHandle(WriteHandle&& other) noexcept
   other.store_ = nullptr;
 }
 WriteHandle::~WriteHandle() {
-  if (store_ != nullptr && pending_ != nullptr)
-    store_->impl_->Complete(pending_.get()).IgnoreError();
+  if (store_ != nullptr && pending_ != nullptr) store_->Complete(pending_.get()).IgnoreError();
 }
 
 WriteHandle Store::StartWrite(WriteInput input) {
   WriteHandle h;
   h.pending_ = std::make_unique<PendingWrite>();
   PendingWrite& w = *h.pending_;
-  w.origin = impl_->options.site;
+  w.origin = options_.site;
   w.assign_seq = true;
   w.client_id = std::move(input.client_id);
   w.batch_seq = input.batch_seq;
@@ -80,43 +80,43 @@ WriteHandle Store::StartWrite(WriteInput input) {
     h.result_ = absl::StatusOr<WriteResult>(s);
     return h;
   }
-  h.result_ = impl_->Enqueue(&w);
+  h.result_ = Enqueue(&w);
   if (!h.result_) h.store_ = this;
   return h;
 }
 
 absl::StatusOr<WriteResult> Store::FinishWrite(WriteHandle handle) {
   if (handle.result_) return *handle.result_;
-  absl::StatusOr<WriteResult> r = impl_->Complete(handle.pending_.get());
+  absl::StatusOr<WriteResult> r = Complete(handle.pending_.get());
   handle.store_ = nullptr;  // completed
   return r;
 }
 
-void Store::Impl::ApplyDeadbands(std::vector<engine::SeriesData>* series) {
-  PartsShareMu();
+void Store::ApplyDeadbands(std::vector<engine::SeriesData>* series) {
+  PartsShareMu(mu_, *catalog_, *heads_);
   for (engine::SeriesData& s : *series) {
     TagState* t = FindTag(s.tag);
     if (t == nullptr || t->info.deadband <= 0) continue;
-    heads.ApplyDeadband(*t, t->info.deadband, &s.cols);
+    heads_->ApplyDeadband(*t, t->info.deadband, &s.cols);
   }
 }
 
-absl::Status Store::Impl::SubmitCatalog(engine::LogEntry entry) {
+absl::Status Store::SubmitCatalog(engine::LogEntry entry) {
   PendingWrite w;
-  w.origin = options.site;
+  w.origin = options_.site;
   w.assign_seq = true;
   w.entry = std::move(entry);
   engine::EncodeLogEntry(w.entry, &w.encoded);
-  absl::MutexLock l(&mu);
-  if (closed) return absl::FailedPreconditionError("store is closed");
-  commit_log->mu().AssertHeld();  // the same mutex
-  commit_log->Submit(&w);
+  absl::MutexLock l(&mu_);
+  commit_log_->mu().AssertHeld();  // the same mutex
+  if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
+  commit_log_->Submit(&w);
   return w.status;
 }
 
 absl::StatusOr<uint64_t> Store::ApplyReplicated(const std::string& origin, uint64_t seq,
                                                 std::string_view entry) {
-  if (origin == impl_->options.site || origin == kRepairOrigin) {
+  if (origin == options_.site || origin == kRepairOrigin) {
     return absl::InvalidArgumentError(absl::StrCat("origin: '", origin, "' is not a peer"));
   }
   PendingWrite w;
@@ -126,14 +126,14 @@ absl::StatusOr<uint64_t> Store::ApplyReplicated(const std::string& origin, uint6
   RETURN_IF_ERROR(engine::DecodeLogEntry(entry, &w.entry));
   w.accepted = w.entry.NumSamples();
   if (HasDeletes(w.entry)) {
-    absl::MutexLock pass(&impl_->seal_mu);         // see Impl::SubmitTombstones
-    RETURN_IF_ERROR(impl_->SubmitTombstones(&w));  // skips an entry applied before
+    absl::MutexLock pass(&seal_mu_);        // see Store::SubmitTombstones
+    RETURN_IF_ERROR(SubmitTombstones(&w));  // skips an entry applied before
     return w.skipped ? 0 : w.accepted;
   }
-  absl::MutexLock l(&impl_->mu);
-  if (impl_->closed) return absl::FailedPreconditionError("store is closed");
-  CommitLog& log = *impl_->commit_log;
+  absl::MutexLock l(&mu_);
+  CommitLog& log = *commit_log_;
   log.mu().AssertHeld();  // the same mutex
+  if (log.closed()) return absl::FailedPreconditionError("store is closed");
   if (seq <= log.AppliedSequence(origin)) return 0;
   log.Submit(&w);
   if (!w.status.ok()) return w.status;
@@ -146,72 +146,36 @@ absl::StatusOr<uint64_t> Store::ApplyRepair(const std::vector<engine::TagInfo>& 
   w.origin = kRepairOrigin;
   w.assign_seq = true;
   // A peer of an older version may hold samples outside the range.
-  impl_->DropOutOfRange(&series, "repair");
-  absl::MutexLock l(&impl_->mu);
-  if (impl_->closed) return absl::FailedPreconditionError("store is closed");
+  host_->out_of_range().Drop(&series, "repair");
+  absl::MutexLock l(&mu_);
+  commit_log_->mu().AssertHeld();  // the same mutex
+  if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
   // Nothing of a deleted incarnation comes back by repair: neither its
   // catalog entry nor its samples (a peer that has not applied the
   // tombstone yet still offers them).
   for (const engine::TagInfo& info : tags) {
-    if (info.version > impl_->TombstoneOf(info.id)) w.entry.catalog_upserts.push_back(info);
+    if (info.version > tombstones_->Of(info.id)) w.entry.catalog_upserts.push_back(info);
   }
   for (engine::SeriesData& s : series) {
-    const bool known = impl_->FindTag(s.tag) != nullptr ||
+    const bool known = FindTag(s.tag) != nullptr ||
                        std::any_of(w.entry.catalog_upserts.begin(), w.entry.catalog_upserts.end(),
                                    [&](const engine::TagInfo& info) { return info.id == s.tag; });
     if (!known) continue;
     codec::ChunkColumns kept;
-    if (impl_->DropTombstoned(s.tag, s.cols, &kept)) s.cols = std::move(kept);
+    if (tombstones_->Drop(s.tag, s.cols, &kept)) s.cols = std::move(kept);
     if (s.cols.size() > 0) w.entry.series.push_back(std::move(s));
   }
   if (w.entry.series.empty() && w.entry.catalog_upserts.empty()) return 0;
   w.accepted = w.entry.NumSamples();
   // The entry's version only matters for the encoding: samples keep theirs.
-  w.entry.version = impl_->NextVersion();
-  impl_->mu.Unlock();
+  w.entry.version = NextVersion();
+  mu_.Unlock();
   engine::EncodeLogEntry(w.entry, &w.encoded);
-  impl_->mu.Lock();
-  impl_->commit_log->mu().AssertHeld();  // the same mutex
-  impl_->commit_log->Submit(&w);
+  mu_.Lock();
+  commit_log_->mu().AssertHeld();  // the same mutex
+  commit_log_->Submit(&w);
   if (!w.status.ok()) return w.status;
   return w.accepted;
-}
-
-void Store::Impl::PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch) {
-  PrepareTombstones(w, batch);
-  // Upserts, decided by the catalog (Catalog::PrepareUpserts): a deleted
-  // incarnation (at or below its tombstone) is not created again.
-  PartsShareMu();
-  catalog.PrepareUpserts(
-      &w->entry.catalog_upserts,
-      [this](TagId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return TombstoneOf(id); }, batch,
-      db->catalog());
-}
-
-void Store::Impl::ApplyCatalog(const PendingWrite& w) {
-  ApplyDeletes(w);
-  for (const engine::TagInfo& info : w.entry.catalog_upserts) {
-    tombstones.NoteVersion(info.version);
-    PartsShareMu();
-    catalog.Upsert(info);
-    compactor->mu().AssertHeld();  // the same mutex
-    compactor->SetRetention(info.id, info.retention_ns > 0);
-  }
-}
-
-void Store::Impl::PrepareGroupEntry(PendingWrite* w, rocksdb::WriteBatch* batch) {
-  mu.AssertHeld();  // commit_log->mu()
-  PrepareCatalog(w, batch);
-}
-
-void Store::Impl::ApplyGroupEntry(const PendingWrite& w, int64_t now_s) {
-  mu.AssertHeld();  // commit_log->mu()
-  ApplyCatalog(w);
-  ApplyToHead(w.origin, w.seq, w.entry);
-  if (w.origin == options.site) {
-    own_log->mu().AssertHeld();  // the same mutex
-    own_log->Append(w.seq, now_s, w.encoded.size(), w.entry.NumSamples());
-  }
 }
 
 }  // namespace historian

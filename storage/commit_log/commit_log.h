@@ -111,6 +111,14 @@ class CommitLog {
   // Writes every queued write (leading where needed) until the queue is
   // empty and every group is applied.
   void DrainWriters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The store is closed (Store::Close, after DrainWriters): submitters see
+  // it and refuse. `closed_flag()` is for waits on mu (OwnLog::WaitForEntry).
+  void MarkClosed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { closed_ = true; }
+  bool closed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_; }
+  const bool* closed_flag() const { return &closed_; }
+  // The applier of a log made without one (the store makes its applier
+  // after the log); once, before the first write.
+  void set_applier(GroupApplier* applier) { applier_ = applier; }
 
   // --- Sequences ---
   // The next own sequence to apply (one above the newest own entry applied).
@@ -176,7 +184,7 @@ class CommitLog {
   absl::Mutex& mu_;
   engine::RocksDb* const db_;
   const CommitLogOptions options_;
-  GroupApplier* const applier_;
+  GroupApplier* applier_;  // set at construction or by set_applier
   HybridClock clock_ ABSL_GUARDED_BY(mu_);
   DedupeWindow dedupe_ ABSL_GUARDED_BY(mu_);
   // Group commit queue; the front writer is the leader.
@@ -192,6 +200,7 @@ class CommitLog {
   // Lock order: mu before write_mu.
   mutable absl::Mutex write_mu_ ABSL_ACQUIRED_AFTER(mu_);
   WriteStage written_ ABSL_GUARDED_BY(write_mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace historian

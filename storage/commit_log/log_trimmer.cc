@@ -25,6 +25,7 @@ absl::StatusOr<uint64_t> LogTrimmer::Trim(const std::map<std::string, uint64_t>&
   rocksdb::WriteOptions wo;
   wo.sync = sync_writes_;
   RETURN_IF_ERROR(engine::FromRocks(db_->db()->Write(wo, batch), "trim log"));
+  if (trimmed != 0) trimmed_total_.fetch_add(trimmed);
   return trimmed;
 }
 

@@ -3,6 +3,7 @@
 #ifndef HISTORIAN_STORAGE_COMMIT_LOG_LOG_TRIMMER_H_
 #define HISTORIAN_STORAGE_COMMIT_LOG_LOG_TRIMMER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -39,6 +40,9 @@ class LogTrimmer {
   // them; compacts the trimmed part of the log every kLogCompactionEntries
   // so the log never costs disk for long.
   absl::Status MaybeCompact(uint64_t trimmed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // Log entries deleted since open (StoreStats::log_entries_trimmed); any
+  // thread.
+  uint64_t trimmed() const { return trimmed_total_.load(); }
 
  private:
   absl::Mutex& seal_mu_;
@@ -47,6 +51,7 @@ class LogTrimmer {
   // Per origin: every log entry below this sequence has been deleted.
   std::map<std::string, uint64_t> trimmed_below_ ABSL_GUARDED_BY(seal_mu_);
   uint64_t trimmed_since_compaction_ ABSL_GUARDED_BY(seal_mu_) = 0;
+  std::atomic<uint64_t> trimmed_total_{0};
 };
 
 }  // namespace historian

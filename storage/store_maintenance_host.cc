@@ -1,0 +1,239 @@
+// StoreMaintenanceHost: what the Sealer and Compactor need of the rest of
+// the store (see store_maintenance_host.h).
+//
+// A seal takes a tag's whole head, cuts it into chunks (at most
+// chunk_max_samples samples and chunk_max_duration of time each), and writes
+// the chunks together with "sealed/<tag><origin> = last sequence" in one
+// WriteBatch. The log entries are deleted later (TrimLog), once no head
+// holds a sample of theirs; replay after a crash skips what the sealed
+// markers cover.
+#include "storage/store_maintenance_host.h"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "api/core/status_macros.h"
+#include "storage/engine/columns.h"
+#include "storage/engine/key_format.h"
+
+namespace historian {
+
+StoreMaintenanceHost::StoreMaintenanceHost(Parts parts, Options options)
+    : mu_(parts.mu),
+      seal_mu_(parts.seal_mu),
+      db_(parts.db),
+      catalog_(parts.catalog),
+      heads_(parts.heads),
+      tombstones_(parts.tombstones),
+      commit_log_(parts.commit_log),
+      own_log_(parts.own_log),
+      chunks_(parts.chunks),
+      rollups_(parts.rollups),
+      site_(std::move(options.site)),
+      chunk_max_samples_(options.chunk_max_samples),
+      head_max_age_ns_(options.head_max_age_ns),
+      out_of_range_(std::move(options.logger)),
+      log_trimmer_(parts.seal_mu, parts.db, options.sync_writes) {}
+
+// --- Catalog and heads ---
+
+ChunkState* StoreMaintenanceHost::FindChunkState(TagId id, TagFacts* facts) {
+  TagState* t = FindTag(id);
+  if (t == nullptr) return nullptr;
+  facts->type = t->info.type;
+  facts->retention_ns = t->info.retention_ns;
+  return &t->chunk;
+}
+
+void StoreMaintenanceHost::ForEachTag(absl::FunctionRef<void(TagId, ValueType)> fn) {
+  PartsShareMu(mu_, catalog_, heads_);
+  catalog_.ForEach([&](TagId id, const TagState& t) { fn(id, t.info.type); });
+}
+
+void StoreMaintenanceHost::ForgetLatest(TagId id) {
+  if (TagState* t = FindTag(id)) {
+    PartsShareMu(mu_, catalog_, heads_);
+    heads_.InvalidateLatest(*t);
+  }
+}
+
+void StoreMaintenanceHost::HeadsDue(bool force, int64_t now, std::vector<TagId>* due) {
+  absl::MutexLock l(&mu_);
+  PartsShareMu(mu_, catalog_, heads_);
+  for (TagId id : heads_.tags_in_memory()) {
+    const TagState* t = FindTag(id);
+    if (t == nullptr) continue;
+    if (heads_.SealDue(*t, force, chunk_max_samples_, now, head_max_age_ns_)) due->push_back(id);
+  }
+}
+
+ChunkState* StoreMaintenanceHost::BeginSeal(TagId id, codec::ChunkColumns* samples,
+                                            rocksdb::WriteBatch* batch) {
+  TagState* t = nullptr;
+  const HeadBuffer* sealing = nullptr;
+  {
+    absl::MutexLock l(&mu_);
+    t = FindTag(id);
+    if (t == nullptr) return nullptr;
+    PartsShareMu(mu_, catalog_, heads_);
+    sealing = heads_.StartSeal(*t, chunk_max_samples_);
+    if (sealing == nullptr) return nullptr;
+    t->chunk.rollup_dirty_min =
+        std::min(t->chunk.rollup_dirty_min, sealing->cols.timestamps().front());
+  }
+  // Only the sealing thread touches the sealing buffer until EndSeal;
+  // readers only read it under mu.
+  samples->Reset(sealing->cols.type());
+  sealing->cols.CopyAll(samples);
+  for (const OriginSeqRange& r : sealing->seqs) {
+    std::string v;
+    engine::PutBigEndian64(r.max_seq, &v);
+    batch->Put(db_->state(), engine::SealedSeqKey(id, *r.origin), v);
+  }
+  return &t->chunk;
+}
+
+void StoreMaintenanceHost::EndSeal(TagId id, bool sealed, int64_t now) {
+  TagState* t = FindTag(id);
+  if (t == nullptr) return;
+  // On failure the samples go back in front of the head.
+  PartsShareMu(mu_, catalog_, heads_);
+  heads_.EndSeal(id, *t, sealed, now);
+}
+
+// --- Rollups ---
+
+absl::Status StoreMaintenanceHost::RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts) {
+  ValueType type;
+  int64_t max_span;
+  {
+    absl::MutexLock l(&mu_);
+    TagState* t = FindTag(tag);
+    if (t == nullptr) return absl::OkStatus();
+    type = t->info.type;
+    max_span = t->chunk.max_span;
+  }
+  RETURN_IF_ERROR(rollups_.Recompute(tag, type, max_span, min_ts, max_ts));
+  absl::MutexLock l(&mu_);
+  PartsShareMu(mu_, catalog_, heads_);
+  if (TagState* t = FindTag(tag); t != nullptr && !heads_.SealUnderWay(*t)) {
+    t->chunk.rollup_dirty_min = kMaxTimestamp;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StoreMaintenanceHost::RecomputeDirtyRollups() {
+  std::vector<Rollups::Dirty> dirty;
+  RETURN_IF_ERROR(rollups_.LoadDirty(&dirty));
+  for (const Rollups::Dirty& d : dirty)
+    RETURN_IF_ERROR(RecomputeRollups(d.tag, d.min_ts, d.max_ts));
+  return absl::OkStatus();
+}
+
+// --- Purges left by tombstones (docs/consistency.md) ---
+
+absl::Status StoreMaintenanceHost::RunDuePurges() {
+  while (true) {
+    engine::Tombstone t;
+    {
+      absl::MutexLock l(&mu_);
+      if (!tombstones_->TakePurge(&t)) return absl::OkStatus();
+    }
+    absl::Status s = PurgeTag(t.tag, t.version);
+    if (!s.ok()) {
+      absl::MutexLock l(&mu_);
+      tombstones_->QueuePurge(t);  // the next seal pass retries
+      return s;
+    }
+  }
+}
+
+absl::Status StoreMaintenanceHost::PurgeTag(TagId id, Version dead) {
+  rocksdb::WriteBatch batch;
+  batch.Delete(db_->state(), engine::PurgeKey(id));
+  int64_t min_ts = kMaxTimestamp, max_ts = kMinTimestamp;
+  {
+    const std::string lower = U64Value(id), upper = TagKeysEnd(id);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro, db_->chunks()));
+    codec::ChunkColumns cols, kept;
+    std::string bytes;
+    for (it->Seek(lower); it->Valid(); it->Next()) {
+      if (it->key().size() != engine::kChunkKeySize) continue;
+      const engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
+      // A corrupt chunk is left for an operator to see (reads report it).
+      if (absl::Status st = codec::DecodeChunk({it->value().data(), it->value().size()}, &cols);
+          !st.ok()) {
+        chunks_.SkipCorrupt(id, {it->key().data(), it->key().size()}, st, "purge");
+        continue;
+      }
+      if (std::none_of(cols.versions.begin(), cols.versions.end(),
+                       [&](Version v) { return v <= dead; })) {
+        continue;
+      }
+      kept.Reset(cols.type);
+      for (size_t i = 0; i < cols.size(); ++i) {
+        if (cols.versions[i] > dead) engine::AppendSample(cols, i, &kept);
+      }
+      min_ts = std::min(min_ts, cols.timestamps.front());
+      max_ts = std::max(max_ts, cols.timestamps.back());
+      batch.Delete(db_->chunks(), it->key());
+      if (kept.size() == 0) continue;
+      // The same chunk id: ids order equal versions (docs/storage.md).
+      bytes.clear();
+      RETURN_IF_ERROR(codec::EncodeChunk(kept, &bytes));
+      batch.Put(db_->chunks(), engine::ChunkKey(id, kept.timestamps.front(), key.chunk_id), bytes);
+    }
+    RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan chunks to purge"));
+  }
+  if (min_ts <= max_ts) {
+    // Rollups of the purged range are stale until rewritten below; a crash
+    // in between leaves the marker for Open.
+    rollups_.MarkDirty(id, min_ts, max_ts, &batch);
+    absl::MutexLock l(&mu_);
+    if (TagState* t = FindTag(id)) {
+      t->chunk.rollup_dirty_min = std::min(t->chunk.rollup_dirty_min, min_ts);
+    }
+  }
+  RETURN_IF_ERROR(engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &batch),
+                                    "purge deleted samples"));
+  if (min_ts > max_ts) return absl::OkStatus();
+  return RecomputeRollups(id, min_ts, max_ts);
+}
+
+// --- The log trim ---
+
+absl::Status StoreMaintenanceHost::TrimLog() {
+  std::map<std::string, uint64_t> limit;  // per origin: entries below may go
+  rocksdb::WriteBatch batch;
+  uint64_t acks = 0;  // OwnLog::Trim's mark for the acks in `batch`
+  {
+    absl::MutexLock l(&mu_);
+    commit_log_.mu().AssertHeld();  // the same mutex
+    commit_log_.TrimLimits(&limit);
+    PartsShareMu(mu_, catalog_, heads_);
+    for (TagId id : heads_.tags_in_memory()) {
+      if (const TagState* t = FindTag(id)) heads_.LimitTrim(*t, &limit);
+    }
+    // Own entries also wait for the peers (within the retention limits);
+    // the peers' acks that changed are saved with the trim, written even
+    // when nothing is trimmed (a lagging peer holds the log back).
+    own_log_.mu().AssertHeld();  // the same mutex
+    own_log_.Trim(&limit[site_], &batch, &acks);
+  }
+  log_trimmer_.seal_mu().AssertHeld();  // the same mutex
+  ASSIGN_OR_RETURN(const uint64_t trimmed, log_trimmer_.Trim(limit, &batch));
+  if (acks != 0) {
+    absl::MutexLock l(&mu_);
+    own_log_.mu().AssertHeld();  // the same mutex
+    own_log_.AcksSaved(acks);
+  }
+  if (trimmed == 0) return absl::OkStatus();
+  return log_trimmer_.MaybeCompact(trimmed);
+}
+
+}  // namespace historian
