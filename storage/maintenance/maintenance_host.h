@@ -1,8 +1,9 @@
 // File: maintenance_host.h
 // MaintenanceHost: what the background passes (Sealer, Compactor) need of
 // the rest of the store (the catalog's tag records, the heads, the log trim
-// and the tombstone purges). The store implements it; the passes know
-// nothing else of it.
+// and the tombstone purges). StoreMaintenanceHost
+// (storage/store_maintenance_host.h) implements it; the passes know nothing
+// else of the store.
 //
 // Locks: methods marked "mu held" are called with the store-wide mutex
 // held (Sealer::mu(), Compactor::mu()); the others are called without it
