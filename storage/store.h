@@ -161,20 +161,32 @@ class Sealer;
 class StoreApplier;
 class StoreMaintenanceHost;
 
+class Store;
+
 // A write that StartWrite queued; FinishWrite waits for it. Destroying an
-// unfinished handle waits too (the queue holds a pointer into it).
+// unfinished handle finishes it (the queue holds a pointer into it).
+// Callers get handles from Store::StartWrite only; the constructors and
+// TakeQueued() are for Store's code (PendingWrite is internal to storage/).
 class WriteHandle {
  public:
+  // A write whose result was known at start (refused, or a retry).
+  explicit WriteHandle(absl::StatusOr<WriteResult> result);
+  // A write queued in `store`'s commit log.
+  WriteHandle(Store* store, std::unique_ptr<PendingWrite> queued);
   WriteHandle(WriteHandle&&) noexcept;
   WriteHandle& operator=(WriteHandle&&) = delete;
   ~WriteHandle();
 
+  // The result when known at start; nullopt while queued.
+  const std::optional<absl::StatusOr<WriteResult>>& result() const { return result_; }
+  // Hands the queued write to the caller, who must complete it before
+  // freeing it; the handle is then finished.
+  std::unique_ptr<PendingWrite> TakeQueued();
+
  private:
-  friend class Store;
-  WriteHandle();
-  class Store* store_ = nullptr;
+  Store* store_ = nullptr;  // set while queued and unfinished
   std::unique_ptr<PendingWrite> pending_;
-  std::optional<absl::StatusOr<WriteResult>> result_;  // known at start
+  std::optional<absl::StatusOr<WriteResult>> result_;
 };
 
 class Store {
@@ -381,7 +393,6 @@ class Store {
   absl::Status ResumeAfterError();
 
  private:
-  friend class WriteHandle;
   explicit Store(StoreOptions options);
 
   // --- Open and recovery (store.cc) ---

@@ -57,19 +57,25 @@ absl::StatusOr<WriteResult> Store::Complete(PendingWrite* w) {
   return WriteResult{w->accepted, false};
 }
 
-WriteHandle::WriteHandle() = default;
+WriteHandle::WriteHandle(absl::StatusOr<WriteResult> result) : result_(std::move(result)) {}
+WriteHandle::WriteHandle(Store* store, std::unique_ptr<PendingWrite> queued)
+    : store_(store), pending_(std::move(queued)) {}
 WriteHandle::WriteHandle(WriteHandle&& other) noexcept
     : store_(other.store_), pending_(std::move(other.pending_)), result_(std::move(other.result_)) {
   other.store_ = nullptr;
 }
 WriteHandle::~WriteHandle() {
-  if (store_ != nullptr && pending_ != nullptr) store_->Complete(pending_.get()).IgnoreError();
+  // Moves this handle into FinishWrite, which completes the queued write.
+  if (store_ != nullptr && pending_ != nullptr) store_->FinishWrite(std::move(*this)).IgnoreError();
+}
+std::unique_ptr<PendingWrite> WriteHandle::TakeQueued() {
+  store_ = nullptr;
+  return std::move(pending_);
 }
 
 WriteHandle Store::StartWrite(WriteInput input) {
-  WriteHandle h;
-  h.pending_ = std::make_unique<PendingWrite>();
-  PendingWrite& w = *h.pending_;
+  auto pending = std::make_unique<PendingWrite>();
+  PendingWrite& w = *pending;
   w.origin = options_.site;
   w.assign_seq = true;
   w.client_id = std::move(input.client_id);
@@ -77,19 +83,18 @@ WriteHandle Store::StartWrite(WriteInput input) {
   w.entry.series = std::move(input.series);
   w.accepted = w.entry.NumSamples();
   if (absl::Status s = CheckSampleTimestamps(w.entry.series); !s.ok()) {
-    h.result_ = absl::StatusOr<WriteResult>(s);
-    return h;
+    return WriteHandle(absl::StatusOr<WriteResult>(s));
   }
-  h.result_ = Enqueue(&w);
-  if (!h.result_) h.store_ = this;
-  return h;
+  if (std::optional<absl::StatusOr<WriteResult>> done = Enqueue(&w)) {
+    return WriteHandle(*std::move(done));  // not queued
+  }
+  return WriteHandle(this, std::move(pending));
 }
 
 absl::StatusOr<WriteResult> Store::FinishWrite(WriteHandle handle) {
-  if (handle.result_) return *handle.result_;
-  absl::StatusOr<WriteResult> r = Complete(handle.pending_.get());
-  handle.store_ = nullptr;  // completed
-  return r;
+  if (handle.result()) return *handle.result();
+  std::unique_ptr<PendingWrite> w = handle.TakeQueued();
+  return Complete(w.get());
 }
 
 void Store::ApplyDeadbands(std::vector<engine::SeriesData>* series) {
