@@ -10,10 +10,14 @@ namespace {
 
 double Numeric(const codec::ChunkColumns& c, size_t i) {
   switch (c.type) {
-    case ValueType::kDouble: return c.doubles[i];
-    case ValueType::kInt64: return static_cast<double>(c.ints[i]);
-    case ValueType::kBool: return c.bools[i];
-    default: return std::nan("");
+    case ValueType::kDouble:
+      return c.doubles[i];
+    case ValueType::kInt64:
+      return static_cast<double>(c.ints[i]);
+    case ValueType::kBool:
+      return c.bools[i];
+    default:
+      return std::nan("");
   }
 }
 
@@ -38,26 +42,14 @@ int64_t BucketStart(int64_t ts, int64_t width) {
 Rollup ComputeRollup(const codec::ChunkColumns& cols, size_t begin, size_t end,
                      int64_t bucket_end) {
   Rollup r;
-  r.first_ts = cols.timestamps[begin];
-  r.first = Numeric(cols, begin);
-  r.last_ts = cols.timestamps[end - 1];
-  r.last = Numeric(cols, end - 1);
-  r.first_q = cols.qualities[begin];
-  r.last_q = cols.qualities[end - 1];
+  r.first = {cols.timestamps[begin], Numeric(cols, begin), cols.qualities[begin]};
+  r.last = {cols.timestamps[end - 1], Numeric(cols, end - 1), cols.qualities[end - 1]};
   for (size_t i = begin; i < end; ++i) {
     double v = Numeric(cols, i);
     ++r.count;
     if (!std::isnan(v)) {
-      if (r.n == 0 || v < r.min) {
-        r.min = v;
-        r.min_ts = cols.timestamps[i];
-        r.min_q = cols.qualities[i];
-      }
-      if (r.n == 0 || v > r.max) {
-        r.max = v;
-        r.max_ts = cols.timestamps[i];
-        r.max_q = cols.qualities[i];
-      }
+      if (r.n == 0 || v < r.min.value) r.min = {cols.timestamps[i], v, cols.qualities[i]};
+      if (r.n == 0 || v > r.max.value) r.max = {cols.timestamps[i], v, cols.qualities[i]};
       ++r.n;
       r.sum += v;
       double d = v - r.mean;
@@ -84,16 +76,19 @@ std::string EncodeRollup(const Rollup& r) {
   std::string out(1, static_cast<char>(kRollupFormat));
   PutVarint64(r.count, &out);
   PutVarint64(r.n, &out);
-  for (double d : {r.sum, r.mean, r.m2, r.min, r.max, r.first, r.last, r.integral, r.delta}) {
+  for (double d : {r.sum, r.mean, r.m2, r.min.value, r.max.value, r.first.value, r.last.value,
+                   r.integral, r.delta}) {
     PutDouble(d, &out);
   }
-  PutVarint64(ZigZag(r.first_ts), &out);
-  PutVarint64(ZigZag(r.last_ts), &out);
+  PutVarint64(ZigZag(r.first.ts), &out);
+  PutVarint64(ZigZag(r.last.ts), &out);
   PutVarint64(static_cast<uint64_t>(r.covered), &out);
   out.push_back(r.has_delta ? 1 : 0);
-  PutVarint64(ZigZag(r.min_ts), &out);
-  PutVarint64(ZigZag(r.max_ts), &out);
-  for (uint32_t q : {r.first_q, r.last_q, r.min_q, r.max_q}) PutVarint64(q, &out);
+  PutVarint64(ZigZag(r.min.ts), &out);
+  PutVarint64(ZigZag(r.max.ts), &out);
+  for (uint32_t q : {r.first.quality, r.last.quality, r.min.quality, r.max.quality}) {
+    PutVarint64(q, &out);
+  }
   return out;
 }
 
@@ -105,8 +100,8 @@ absl::StatusOr<Rollup> DecodeRollup(std::string_view bytes) {
   rd.GetByte(&format);
   rd.GetVarint64(&r.count);
   rd.GetVarint64(&r.n);
-  for (double* d : {&r.sum, &r.mean, &r.m2, &r.min, &r.max, &r.first, &r.last, &r.integral,
-                    &r.delta}) {
+  for (double* d : {&r.sum, &r.mean, &r.m2, &r.min.value, &r.max.value, &r.first.value,
+                    &r.last.value, &r.integral, &r.delta}) {
     GetDouble(&rd, d);
   }
   rd.GetVarint64(&first);
@@ -117,17 +112,17 @@ absl::StatusOr<Rollup> DecodeRollup(std::string_view bytes) {
   rd.GetVarint64(&min_ts);
   rd.GetVarint64(&max_ts);
   for (uint64_t& x : q) rd.GetVarint64(&x);
-  r.min_ts = UnZigZag(min_ts);
-  r.max_ts = UnZigZag(max_ts);
-  r.first_q = static_cast<uint32_t>(q[0]);
-  r.last_q = static_cast<uint32_t>(q[1]);
-  r.min_q = static_cast<uint32_t>(q[2]);
-  r.max_q = static_cast<uint32_t>(q[3]);
+  r.min.ts = UnZigZag(min_ts);
+  r.max.ts = UnZigZag(max_ts);
+  r.first.quality = static_cast<uint32_t>(q[0]);
+  r.last.quality = static_cast<uint32_t>(q[1]);
+  r.min.quality = static_cast<uint32_t>(q[2]);
+  r.max.quality = static_cast<uint32_t>(q[3]);
   if (!rd.ok() || !rd.done() || format != kRollupFormat) {
     return absl::DataLossError("rollup: truncated or corrupt record");
   }
-  r.first_ts = UnZigZag(first);
-  r.last_ts = UnZigZag(last);
+  r.first.ts = UnZigZag(first);
+  r.last.ts = UnZigZag(last);
   r.covered = static_cast<int64_t>(covered);
   r.has_delta = has_delta != 0;
   return r;

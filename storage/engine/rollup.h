@@ -28,27 +28,30 @@ inline constexpr int64_t kRollupHour = int64_t{3600} * 1000000000;
 // behind design choices").
 inline constexpr int64_t kRollupWidths[] = {kRollupHour};
 
+// One sample a rollup remembers: its time, value and quality.
+struct RollupPoint {
+  int64_t ts = 0;
+  double value = 0;
+  uint32_t quality = 0;
+};
+
 struct Rollup {
   uint64_t count = 0;  // samples
   uint64_t n = 0;      // non-NaN values
   double sum = 0, mean = 0, m2 = 0;
-  double min = 0, max = 0;
-  int64_t first_ts = 0, last_ts = 0;
-  double first = 0, last = 0;
-  double integral = 0;  // value x ns from first_ts to bucket end (NaN holds nothing)
+  double integral = 0;  // value x ns from first.ts to bucket end (NaN holds nothing)
   int64_t covered = 0;  // ns covered by non-NaN holds in that span
   double delta = 0;     // counter increase over pairs inside the bucket
   bool has_delta = false;
-  // For plot decimation: where the min and max are (first occurrence), and
-  // the qualities of the first, last, min and max samples.
-  int64_t min_ts = 0, max_ts = 0;
-  uint32_t first_q = 0, last_q = 0, min_q = 0, max_q = 0;
+  // The first and last samples, and the first occurrences of the minimum and
+  // maximum values (NaN excluded; all zero when n == 0). Plot decimation
+  // uses their times and qualities.
+  RollupPoint first, last, min, max;
 };
 
 // Aggregates samples [begin, end) of `cols` (strictly increasing, all inside
 // [bucket_start, bucket_end), numeric type). REQUIRES: begin < end.
-Rollup ComputeRollup(const codec::ChunkColumns& cols, size_t begin, size_t end,
-                     int64_t bucket_end);
+Rollup ComputeRollup(const codec::ChunkColumns& cols, size_t begin, size_t end, int64_t bucket_end);
 
 std::string EncodeRollup(const Rollup& r);
 absl::StatusOr<Rollup> DecodeRollup(std::string_view bytes);

@@ -267,16 +267,16 @@ void Aggregator::Add(const codec::ChunkColumns& cols) {
 void Aggregator::AddRollup(int64_t bucket_start, int64_t bucket_end, const engine::Rollup& r) {
   if (bucket_start < spec_.start || bucket_start >= spec_.end) return;  // not of this query
   Window& w = windows_[WindowOf(bucket_start)];
-  if (w.count == 0) w.first = r.first;
-  w.last = r.last;
+  if (w.count == 0) w.first = r.first.value;
+  w.last = r.last.value;
   w.count += r.count;
   if (r.n > 0) {
     if (w.n == 0) {
-      w.min = r.min;
-      w.max = r.max;
+      w.min = r.min.value;
+      w.max = r.max.value;
     } else {
-      w.min = std::min(w.min, r.min);
-      w.max = std::max(w.max, r.max);
+      w.min = std::min(w.min, r.min.value);
+      w.max = std::max(w.max, r.max.value);
     }
     // Chan et al.: merge (n, mean, M2) of two parts.
     double n = static_cast<double>(w.n + r.n);
@@ -290,9 +290,10 @@ void Aggregator::AddRollup(int64_t bucket_start, int64_t bucket_end, const engin
   // counter step across the bucket edge.
   if (held_) {
     auto [hts, hv] = *held_;
-    Hold(hts, r.first_ts, hv);
-    if (!std::isnan(r.first) && !std::isnan(hv)) {
-      w.delta += r.first >= hv ? r.first - hv : r.first;
+    Hold(hts, r.first.ts, hv);
+    const double first = r.first.value;
+    if (!std::isnan(first) && !std::isnan(hv)) {
+      w.delta += first >= hv ? first - hv : first;
       w.has_delta = true;
     }
   }
@@ -303,7 +304,7 @@ void Aggregator::AddRollup(int64_t bucket_start, int64_t bucket_end, const engin
     w.has_delta = true;
   }
   // The rollup counted the last value up to the bucket end.
-  held_ = {bucket_end, r.last};
+  held_ = {bucket_end, r.last.value};
 }
 
 WindowResults Aggregator::Finish() {

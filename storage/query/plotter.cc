@@ -91,12 +91,12 @@ void Plotter::AddRollup(int64_t bucket_start, const engine::Rollup& r) {
   if (bucket_start < grid_.anchor) return;  // not of this plot
   int64_t b = static_cast<int64_t>(StepOf(grid_.anchor, grid_.width, bucket_start));
   // In time order: first, then min/max (wherever they are), then last.
-  Consider(Sample(r.first_ts, r.first, r.first_q), b);
+  Consider(Sample(r.first.ts, r.first.value, r.first.quality), b);
   if (numeric_ && r.n > 0) {
-    Consider(Sample(r.min_ts, r.min, r.min_q), b);
-    Consider(Sample(r.max_ts, r.max, r.max_q), b);
+    Consider(Sample(r.min.ts, r.min.value, r.min.quality), b);
+    Consider(Sample(r.max.ts, r.max.value, r.max.quality), b);
   }
-  Consider(Sample(r.last_ts, r.last, r.last_q), b);
+  Consider(Sample(r.last.ts, r.last.value, r.last.quality), b);
 }
 
 void Plotter::Consider(const codec::ChunkColumns& one, int64_t b) {

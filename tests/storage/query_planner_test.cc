@@ -77,9 +77,9 @@ class FakeSource final : public SampleSource {
         r.count += 1000;
         r.n += 1000;
         r.sum += 1e6;
-        r.max = 1e9;
-        r.max_ts = b;
-        r.last = -5;
+        r.max.value = 1e9;
+        r.max.ts = b;
+        r.last.value = -5;
       }
       out->emplace_back(b, r);
     }

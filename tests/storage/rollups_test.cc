@@ -81,10 +81,10 @@ TEST_F(RollupsTest, MarkerStaysUntilRecomputeWhichWritesHourBuckets) {
   EXPECT_EQ(out[0].first, 0);
   EXPECT_EQ(out[0].second.count, 2u);
   EXPECT_EQ(out[0].second.sum, 3);
-  EXPECT_EQ(out[0].second.max, 2);
+  EXPECT_EQ(out[0].second.max.value, 2);
   EXPECT_EQ(out[1].first, kHour);
   EXPECT_EQ(out[1].second.count, 1u);
-  EXPECT_EQ(out[1].second.first, 10);
+  EXPECT_EQ(out[1].second.first.value, 10);
   // [start, end) by bucket start.
   ASSERT_TRUE(rollups_->Read(5, kHour, kHour, 2 * kHour, &out).ok());
   ASSERT_EQ(out.size(), 1u);

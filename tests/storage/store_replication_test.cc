@@ -102,12 +102,12 @@ void ExpectSameRollups(const std::vector<std::pair<int64_t, engine::Rollup>>& a,
     const engine::Rollup &x = a[i].second, &y = b[i].second;
     EXPECT_EQ(x.count, y.count);
     EXPECT_EQ(x.sum, y.sum);
-    EXPECT_EQ(x.min, y.min);
-    EXPECT_EQ(x.max, y.max);
-    EXPECT_EQ(x.first_ts, y.first_ts);
-    EXPECT_EQ(x.last_ts, y.last_ts);
-    EXPECT_EQ(x.first, y.first);
-    EXPECT_EQ(x.last, y.last);
+    EXPECT_EQ(x.min.value, y.min.value);
+    EXPECT_EQ(x.max.value, y.max.value);
+    EXPECT_EQ(x.first.ts, y.first.ts);
+    EXPECT_EQ(x.last.ts, y.last.ts);
+    EXPECT_EQ(x.first.value, y.first.value);
+    EXPECT_EQ(x.last.value, y.last.value);
   }
 }
 
@@ -797,8 +797,8 @@ TEST_F(StoreReplicationTest, LateEntriesUpdateThePeersSealedRollups) {
   auto hours = Hours(*mx_, t);
   ASSERT_EQ(hours.size(), 1u);
   EXPECT_EQ(hours[0].second.count, 41u);
-  EXPECT_EQ(hours[0].second.max, 1000);
-  EXPECT_EQ(hours[0].second.min, -5);
+  EXPECT_EQ(hours[0].second.max.value, 1000);
+  EXPECT_EQ(hours[0].second.min.value, -5);
   ExpectSameRollups(hours, Hours(*us_, t));
   ExpectSameColumns(ReadAll(*mx_, t), ReadAll(*us_, t));
   ASSERT_TRUE(mx_->CompactOverlaps().ok());

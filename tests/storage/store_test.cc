@@ -446,8 +446,8 @@ TEST_F(StoreTest, SealingWritesRollupsOfResolvedSamples) {
   ASSERT_TRUE(store_->ReadRollups(t, engine::kRollupHour, 0, 1, &hours).ok());
   ASSERT_EQ(hours.size(), 1u);
   EXPECT_EQ(hours[0].second.count, 3600u);
-  EXPECT_EQ(hours[0].second.max, 1005);
-  EXPECT_EQ(hours[0].second.max_ts, 5 * s);
+  EXPECT_EQ(hours[0].second.max.value, 1005);
+  EXPECT_EQ(hours[0].second.max.ts, 5 * s);
   EXPECT_EQ(hours[0].second.sum, 4.5 * 3600 + 1000);
 }
 
