@@ -133,6 +133,22 @@ const DoubleCase kDoubleCases[] = {
     {"large_decimals",
      [](size_t i, Rng& rng, double) { return Quantise(8e15 * Uniform(rng), 1.0); }},
     {"many_digits", [](size_t i, Rng& rng, double) { return Quantise(Uniform(rng), 1e-12); }},
+    // Noise around a moving level (the moving-average predictor and the
+    // entropy stage), with specials that must survive as exceptions.
+    {"analog_noise_specials",
+     [](size_t i, Rng& rng, double) {
+       if (i % 61 == 11) return std::bit_cast<double>(uint64_t{0x7FF8000000000000} | rng() >> 20);
+       if (i % 89 == 3) return -0.0;
+       if (i % 113 == 5) return std::numeric_limits<double>::denorm_min();
+       if (i % 127 == 9) return i % 2 ? kInf : -kInf;
+       return Quantise(80 + 5 * std::sin(static_cast<double>(i) / 300) + 0.4 * (Uniform(rng) - 0.5),
+                       0.1);
+     }},
+    {"analog_noise",
+     [](size_t i, Rng& rng, double) {
+       return Quantise(5 + 0.5 * std::sin(static_cast<double>(i) / 900) + 0.03 * Uniform(rng),
+                       0.01);
+     }},
 };
 
 // Rounds the generated value to itself so -0.0 and NaN payloads survive.
@@ -196,6 +212,13 @@ TEST(ChunkCodecTest, IntsRoundTrip) {
        [](size_t, Rng& rng, int64_t) -> int64_t { return static_cast<int64_t>(rng()); }},
       {"alternate_min_max",
        [](size_t i, Rng&, int64_t) -> int64_t { return i % 2 ? kI64Min : kI64Max; }},
+      {"noisy_level_extremes",
+       [](size_t i, Rng& rng, int64_t) -> int64_t {
+         if (i % 151 == 7) return i % 2 ? kI64Min : kI64Max;
+         return 1000 + static_cast<int64_t>(i / 50) + static_cast<int64_t>(rng() % 9);
+       }},
+      {"jittery_counter",
+       [](size_t, Rng& rng, int64_t p) -> int64_t { return p + 10 + rng() % 5; }},
   };
   for (const IntCase& ic : cases) {
     for (size_t n : kSizes) {
