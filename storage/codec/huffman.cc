@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -205,18 +206,41 @@ inline uint64_t DecodeOne(Stream& s, const uint32_t* table, uint64_t table_mask)
   return kBase[tok] | lo | (hi << 32);
 }
 
+// Token counts of v[0..n) (and the tokens, when `toks` is not null). Four
+// interleaved histograms, so repeats of one token do not wait on each other.
+void Histogram(const uint64_t* v, size_t n, uint8_t* toks, uint32_t* freq) {
+  uint32_t h[4][kNumTokens] = {};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const int t0 = TokenOf(v[i]), t1 = TokenOf(v[i + 1]);
+    const int t2 = TokenOf(v[i + 2]), t3 = TokenOf(v[i + 3]);
+    ++h[0][t0];
+    ++h[1][t1];
+    ++h[2][t2];
+    ++h[3][t3];
+    if (toks) {
+      toks[i] = static_cast<uint8_t>(t0);
+      toks[i + 1] = static_cast<uint8_t>(t1);
+      toks[i + 2] = static_cast<uint8_t>(t2);
+      toks[i + 3] = static_cast<uint8_t>(t3);
+    }
+  }
+  for (; i < n; ++i) {
+    const int t = TokenOf(v[i]);
+    ++h[0][t];
+    if (toks) toks[i] = static_cast<uint8_t>(t);
+  }
+  for (int t = 0; t < kNumTokens; ++t) freq[t] = h[0][t] + h[1][t] + h[2][t] + h[3][t];
+}
+
 }  // namespace
 
 bool WriteHuffmanIfSmaller(const uint64_t* v, size_t n, size_t budget, ByteWriter* w) {
   auto toks = std::make_unique_for_overwrite<uint8_t[]>(n);
-  uint32_t freq[kNumTokens] = {};
-  int ntok = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const int t = TokenOf(v[i]);
-    toks[i] = static_cast<uint8_t>(t);
-    ++freq[t];
-    ntok = std::max(ntok, t + 1);
-  }
+  uint32_t freq[kNumTokens];
+  Histogram(v, n, toks.get(), freq);
+  int ntok = kNumTokens;
+  while (freq[ntok - 1] == 0) --ntok;
   uint8_t len[kNumTokens];
   BuildLengths(freq, ntok, len);
   uint64_t bits[kNumStreams] = {};
@@ -239,17 +263,52 @@ bool WriteHuffmanIfSmaller(const uint64_t* v, size_t n, size_t budget, ByteWrite
   }
   w->PutVarint(bytes0);
   w->PutVarint(bytes1);
+  // The stream sizes are known: write them in place, a word at a time.
+  uint8_t* dst = w->Extend(bytes0 + bytes1);
   for (size_t k = 0; k < kNumStreams; ++k) {
-    BitWriter bw(w->buffer());
+    uint8_t* out = dst + (k == 0 ? 0 : bytes0);
+    uint64_t acc = 0;
+    int fill = 0;
+    auto put = [&](uint64_t bits, int nbits) {  // nbits <= 64, bits < 2^nbits
+      acc |= bits << fill;
+      if (fill + nbits >= 64) {
+        Store64(out, acc);
+        out += 8;
+        const int used = 64 - fill;
+        acc = used < 64 ? bits >> used : 0;
+        fill += nbits - 64;
+      } else {
+        fill += nbits;
+      }
+    };
     for (size_t i = k; i < n; i += kNumStreams) {
       const int t = toks[i];
-      bw.Write(code[t], len[t]);
       const int nb = kTokens[t].extra;
-      if (nb > 0) bw.Write(v[i] & Mask(nb), nb);
+      if (nb <= 52) {
+        put(code[t] | ((v[i] & Mask(nb)) << len[t]), len[t] + nb);
+      } else {
+        put(code[t], len[t]);
+        put(v[i] & Mask(nb), nb);
+      }
     }
-    bw.Finish();
+    // The last partial word; stream 1's first store overwrites the spill.
+    if (fill > 0) Store64(out, acc);
   }
+  w->TrimSlack();
   return true;
+}
+
+uint64_t EntropyBits(const uint64_t* v, size_t n) {
+  uint32_t freq[kNumTokens];
+  Histogram(v, n, nullptr, freq);
+  uint64_t extra = 0;
+  for (int t = 0; t < kNumTokens; ++t) extra += uint64_t{freq[t]} * kTokens[t].extra;
+  double bits = 0;
+  const double total = static_cast<double>(n);
+  for (uint32_t f : freq) {
+    if (f) bits += f * std::log2(total / f);
+  }
+  return extra + static_cast<uint64_t>(bits);
 }
 
 bool ReadHuffman(ByteReader* r, size_t n, uint64_t* out) {

@@ -473,12 +473,8 @@ bool ReadForBody(ByteReader* r, size_t n, uint64_t y0, uint64_t* out) {
 
 // Residuals from the moving average: x[i] - x[i-1] for i < 2^k, then
 // x[i] - ((sum of x[i-2^k .. i-1] + 2^(k-1)) >> k) (arithmetic shift, sums
-// modulo 2^64), zig-zagged.
-void WriteMovingAverage(const uint64_t* x, size_t n, int k, ByteWriter* w) {
-  w->PutByte(kIntMovingAverage);
-  w->PutVarint(ZigZag(x[0]));
-  w->PutByte(static_cast<uint8_t>(k));
-  auto resid = std::make_unique_for_overwrite<uint64_t[]>(n);
+// modulo 2^64), zig-zagged, into resid[1..n).
+void MovingAverageResiduals(const uint64_t* x, size_t n, int k, uint64_t* resid) {
   const size_t window = size_t{1} << k;
   const uint64_t half = uint64_t{1} << (k - 1);
   uint64_t sum = x[0];
@@ -492,7 +488,13 @@ void WriteMovingAverage(const uint64_t* x, size_t n, int k, ByteWriter* w) {
     resid[i] = ZigZag(x[i] - pred);
     sum += x[i] - x[i - window];
   }
-  WritePacked(resid.get() + 1, n - 1, w);
+}
+
+void WriteMovingAverage(const uint64_t* x, const uint64_t* resid, size_t n, int k, ByteWriter* w) {
+  w->PutByte(kIntMovingAverage);
+  w->PutVarint(ZigZag(x[0]));
+  w->PutByte(static_cast<uint8_t>(k));
+  WritePacked(resid + 1, n - 1, w);
 }
 
 // Reads the body after the first value (in out[0]).
@@ -582,9 +584,13 @@ void WriteIntColumn(const uint64_t* x, size_t n, ByteWriter* w) {
   const size_t size = w->size() - start;
   // Steady columns (a few bytes) cannot do better.
   if (n < kMinMovingAverageValues || size <= 16) return;
+  auto resid = std::make_unique_for_overwrite<uint64_t[]>(n);
+  MovingAverageResiduals(x, n, kMovingAverageLog2, resid.get());
+  // Cannot win: its residuals' entropy alone is larger.
+  if (EntropyBits(resid.get() + 1, n - 1) / 8 >= size) return;
   std::string alt;
   ByteWriter aw(&alt);
-  WriteMovingAverage(x, n, kMovingAverageLog2, &aw);
+  WriteMovingAverage(x, resid.get(), n, kMovingAverageLog2, &aw);
   if (alt.size() < size) {
     w->buffer()->resize(start);
     w->PutBytes(alt.data(), alt.size());
