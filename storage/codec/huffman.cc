@@ -148,10 +148,13 @@ uint64_t LengthsBits(const uint8_t* len, int ntok) {
   return bits;
 }
 
-// Decode table entry: token (bits 0-7), code length (8-15), code length plus
-// extra bits (16-23) and extra bits (24-29) when the extras are at most 32
-// bits, else kWideExtra (and only the code length).
-constexpr uint32_t kWideExtra = 1u << 31;
+// Decode table entry: code length (bits 8-15); when code and extra bits take
+// at most kFastBits, the value's bits above its extras (0-7: the value itself
+// for a literal, else 2 or 3), code length plus extra bits (16-23) and extra
+// bits (24-29); else the token (0-7) and kSlowEntry. Two fast values fit in
+// one refill (56 bits).
+constexpr uint32_t kSlowEntry = 1u << 31;
+constexpr int kFastBits = 28;
 
 constexpr std::array<uint64_t, kNumTokens> MakeBases() {
   std::array<uint64_t, kNumTokens> b{};
@@ -181,34 +184,47 @@ struct Stream {
 };
 
 // Values a stream may decode between two bounds checks, and the padding
-// that covers them (each value refills at most twice, 8 bytes each).
+// that covers them (a value refills at most three times, 7 bytes each).
 constexpr size_t kCheckEvery = 16;
-constexpr size_t kStreamPad = 8 + kCheckEvery * 16 + 16;
+constexpr size_t kStreamPad = 8 + kCheckEvery * 32 + 16;
 
 // Decodes one value; REQUIRES a Refill since the last value.
 inline uint64_t DecodeOne(Stream& s, const uint32_t* table, uint64_t table_mask) {
   const uint32_t e = table[s.buf & table_mask];
   const uint32_t tok = e & 0xFF;
   const uint32_t code_len = (e >> 8) & 0xFF;
-  if (!(e & kWideExtra)) [[likely]] {
+  if (!(e & kSlowEntry)) [[likely]] {
+    // Here the low byte is the value's bits above the extras.
     const uint32_t total = (e >> 16) & 0xFF;
-    const uint64_t extra = (s.buf >> code_len) & ((uint64_t{1} << (e >> 24)) - 1);
+    const uint32_t nb = e >> 24;
+    const uint64_t extra = (s.buf >> code_len) & ((uint64_t{1} << nb) - 1);
     s.buf >>= total;
     s.cnt -= static_cast<int>(total);
-    return kBase[tok] | extra;
+    return (uint64_t{tok} << nb) | extra;
   }
+  // More than kFastBits: refill around the extras so that the next value
+  // again finds kFastBits.
   s.buf >>= code_len;
   s.cnt -= static_cast<int>(code_len);
-  const int nb = kTokens[tok].extra;  // 33..62
-  const uint64_t lo = s.Take(32);
   s.Refill();
-  const uint64_t hi = s.Take(nb - 32);
-  return kBase[tok] | lo | (hi << 32);
+  const int nb = kTokens[tok].extra;
+  uint64_t v;
+  if (nb <= 32) {
+    v = s.Take(nb);
+  } else {
+    v = s.Take(32);
+    s.Refill();
+    v |= s.Take(nb - 32) << 32;
+  }
+  s.Refill();
+  return kBase[tok] | v;
 }
 
-// Token counts of v[0..n) (and the tokens, when `toks` is not null). Four
-// interleaved histograms, so repeats of one token do not wait on each other.
-void Histogram(const uint64_t* v, size_t n, uint8_t* toks, uint32_t* freq) {
+// Token counts of v[0..n) (and the tokens, when `toks` is not null), in
+// total and at even positions (`even`, when not null). Four interleaved
+// histograms, so repeats of one token do not wait on each other.
+void Histogram(const uint64_t* v, size_t n, uint8_t* toks, uint32_t* freq,
+               uint32_t* even = nullptr) {
   uint32_t h[4][kNumTokens] = {};
   size_t i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -227,25 +243,30 @@ void Histogram(const uint64_t* v, size_t n, uint8_t* toks, uint32_t* freq) {
   }
   for (; i < n; ++i) {
     const int t = TokenOf(v[i]);
-    ++h[0][t];
+    ++h[i & 1][t];
     if (toks) toks[i] = static_cast<uint8_t>(t);
   }
   for (int t = 0; t < kNumTokens; ++t) freq[t] = h[0][t] + h[1][t] + h[2][t] + h[3][t];
+  if (even) {
+    for (int t = 0; t < kNumTokens; ++t) even[t] = h[0][t] + h[2][t];
+  }
 }
 
 }  // namespace
 
 bool WriteHuffmanIfSmaller(const uint64_t* v, size_t n, size_t budget, ByteWriter* w) {
   auto toks = std::make_unique_for_overwrite<uint8_t[]>(n);
-  uint32_t freq[kNumTokens];
-  Histogram(v, n, toks.get(), freq);
+  uint32_t freq[kNumTokens], even[kNumTokens];
+  Histogram(v, n, toks.get(), freq, even);
   int ntok = kNumTokens;
   while (freq[ntok - 1] == 0) --ntok;
   uint8_t len[kNumTokens];
   BuildLengths(freq, ntok, len);
   uint64_t bits[kNumStreams] = {};
-  for (size_t i = 0; i < n; ++i) {
-    bits[i & 1] += len[toks[i]] + kTokens[toks[i]].extra;
+  for (int t = 0; t < ntok; ++t) {
+    const uint64_t cost = len[t] + kTokens[t].extra;
+    bits[0] += cost * even[t];
+    bits[1] += cost * (freq[t] - even[t]);
   }
   const uint64_t bytes0 = (bits[0] + 7) / 8, bytes1 = (bits[1] + 7) / 8;
   const uint64_t size = VarintLength(static_cast<uint64_t>(ntok)) +
@@ -365,9 +386,13 @@ bool ReadHuffman(ByteReader* r, size_t n, uint64_t* out) {
     const int l = len[s];
     if (l == 0) continue;
     const int nb = kTokens[s].extra;
-    uint32_t e = static_cast<uint32_t>(s) | (static_cast<uint32_t>(l) << 8);
-    e |= nb <= 32 ? static_cast<uint32_t>(l + nb) << 16 | static_cast<uint32_t>(nb) << 24
-                  : kWideExtra;
+    uint32_t e = static_cast<uint32_t>(l) << 8;
+    if (l + nb <= kFastBits) {
+      e |= static_cast<uint32_t>(kTokens[s].base >> nb) | static_cast<uint32_t>(l + nb) << 16 |
+           static_cast<uint32_t>(nb) << 24;
+    } else {
+      e |= static_cast<uint32_t>(s) | kSlowEntry;
+    }
     for (uint32_t k = code[s]; k < size; k += 1u << l) table[k] = e;
     if (single) table[1] = e;
   }
@@ -402,6 +427,15 @@ bool ReadHuffman(ByteReader* r, size_t n, uint64_t* out) {
     if (a.p > lim0 || b.p > lim1) [[unlikely]]
       return false;
     const size_t end = std::min(n & ~size_t{1}, i + 2 * kCheckEvery);
+    // Two values per stream and refill.
+    for (; i + 4 <= end; i += 4) {
+      a.Refill();
+      b.Refill();
+      out[i] = DecodeOne(a, table, mask);
+      out[i + 1] = DecodeOne(b, table, mask);
+      out[i + 2] = DecodeOne(a, table, mask);
+      out[i + 3] = DecodeOne(b, table, mask);
+    }
     for (; i < end; i += 2) {
       a.Refill();
       b.Refill();
