@@ -255,6 +255,9 @@ void Histogram(const uint64_t* v, size_t n, uint8_t* toks, uint32_t* freq,
 }  // namespace
 
 bool WriteHuffmanIfSmaller(const uint64_t* v, size_t n, size_t budget, ByteWriter* w) {
+  // Every value takes at least one bit: sparse sequences that the blocks
+  // already store in less are not worth a histogram.
+  if (n / 8 + 4 >= budget) return false;
   auto toks = std::make_unique_for_overwrite<uint8_t[]>(n);
   uint32_t freq[kNumTokens], even[kNumTokens];
   Histogram(v, n, toks.get(), freq, even);

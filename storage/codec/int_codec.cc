@@ -582,8 +582,9 @@ void WriteIntColumn(const uint64_t* x, size_t n, ByteWriter* w) {
   const size_t start = w->size();
   WriteIntColumnImpl(x, n, /*allow_for=*/true, w);
   const size_t size = w->size() - start;
-  // Steady columns (a few bytes) cannot do better.
-  if (n < kMinMovingAverageValues || size <= 16) return;
+  // Steady or sparse columns (under a bit a value) are not noise around a
+  // level; the entropy stage takes at least a bit a value anyway.
+  if (n < kMinMovingAverageValues || size <= 16 + n / 8) return;
   auto resid = std::make_unique_for_overwrite<uint64_t[]>(n);
   MovingAverageResiduals(x, n, kMovingAverageLog2, resid.get());
   // Cannot win: its residuals' entropy alone is larger.
