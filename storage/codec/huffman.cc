@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -320,19 +319,6 @@ bool WriteHuffmanIfSmaller(const uint64_t* v, size_t n, size_t budget, ByteWrite
   }
   w->TrimSlack();
   return true;
-}
-
-uint64_t EntropyBits(const uint64_t* v, size_t n) {
-  uint32_t freq[kNumTokens];
-  Histogram(v, n, nullptr, freq);
-  uint64_t extra = 0;
-  for (int t = 0; t < kNumTokens; ++t) extra += uint64_t{freq[t]} * kTokens[t].extra;
-  double bits = 0;
-  const double total = static_cast<double>(n);
-  for (uint32_t f : freq) {
-    if (f) bits += f * std::log2(total / f);
-  }
-  return extra + static_cast<uint64_t>(bits);
 }
 
 bool ReadHuffman(ByteReader* r, size_t n, uint64_t* out) {

@@ -33,11 +33,6 @@ inline constexpr int kNumTokens = 16 + 2 * 60;
 // REQUIRES: n >= 1.
 bool WriteHuffmanIfSmaller(const uint64_t* v, size_t n, size_t budget, ByteWriter* w);
 
-// Order-0 entropy of the tokens of v[0..n) plus their extra bits, in bits: a
-// lower bound of the coded streams, for choosing between predictors before
-// coding any.
-uint64_t EntropyBits(const uint64_t* v, size_t n);
-
 // Reads n values written by WriteHuffmanIfSmaller.
 bool ReadHuffman(ByteReader* r, size_t n, uint64_t* out);
 

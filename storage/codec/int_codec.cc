@@ -490,13 +490,6 @@ void MovingAverageResiduals(const uint64_t* x, size_t n, int k, uint64_t* resid)
   }
 }
 
-void WriteMovingAverage(const uint64_t* x, const uint64_t* resid, size_t n, int k, ByteWriter* w) {
-  w->PutByte(kIntMovingAverage);
-  w->PutVarint(ZigZag(x[0]));
-  w->PutByte(static_cast<uint8_t>(k));
-  WritePacked(resid + 1, n - 1, w);
-}
-
 // Reads the body after the first value (in out[0]).
 bool ReadMovingAverage(ByteReader* r, size_t n, uint64_t* out) {
   uint8_t k;
@@ -587,12 +580,17 @@ void WriteIntColumn(const uint64_t* x, size_t n, ByteWriter* w) {
   if (n < kMinMovingAverageValues || size <= 16 + n / 8) return;
   auto resid = std::make_unique_for_overwrite<uint64_t[]>(n);
   MovingAverageResiduals(x, n, kMovingAverageLog2, resid.get());
-  // Cannot win: its residuals' entropy alone is larger.
-  if (EntropyBits(resid.get() + 1, n - 1) / 8 >= size) return;
+  // The moving average pays through the entropy stage (its residuals are
+  // about as wide as the deltas', only more concentrated), so its block form
+  // is not tried; WriteHuffmanIfSmaller gives up before writing when it
+  // cannot beat `size`.
   std::string alt;
   ByteWriter aw(&alt);
-  WriteMovingAverage(x, resid.get(), n, kMovingAverageLog2, &aw);
-  if (alt.size() < size) {
+  aw.PutByte(kIntMovingAverage);
+  aw.PutVarint(ZigZag(x[0]));
+  aw.PutByte(kMovingAverageLog2);
+  aw.PutByte(kPackedHuffman);
+  if (alt.size() < size && WriteHuffmanIfSmaller(resid.get() + 1, n - 1, size - alt.size(), &aw)) {
     w->buffer()->resize(start);
     w->PutBytes(alt.data(), alt.size());
   }
