@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "historian/v1/ingest.pb.h"
 #include "storage/codec/chunk_codec.h"
+#include "storage/codec/huffman.h"
 
 namespace {
 
@@ -68,6 +70,37 @@ int main(int argc, char** argv) {
       Write(dir + "/chunk_decode/" + name + "_" + std::to_string(n), bytes);
       ++written;
     }
+  }
+  // Chunks whose values take the moving-average predictor and the entropy
+  // stage: a noisy analog sensor and a counter with a jittery rate.
+  {
+    ChunkColumns analog = Make(ValueType::kDouble, 512);
+    ChunkColumns counter = Make(ValueType::kInt64, 512);
+    uint64_t h = 12345;
+    int64_t count = 0;
+    for (int i = 0; i < 512; ++i) {
+      h = h * 6364136223846793005ULL + 1442695040888963407ULL;
+      const int noise = static_cast<int>((h >> 33) % 9) - 4;
+      analog.doubles[i] = std::round(500 + 50 * std::sin(i / 80.0) + noise) / 10;
+      count += 10 + static_cast<int64_t>((h >> 40) % 5);
+      counter.ints[i] = count;
+    }
+    for (auto [cols, name] :
+         {std::pair{&analog, "double_entropy_512"}, std::pair{&counter, "int64_entropy_512"}}) {
+      std::string bytes;
+      if (!historian::codec::EncodeChunk(*cols, &bytes).ok()) return 1;
+      Write(dir + "/chunk_decode/" + name, bytes);
+      ++written;
+    }
+    // Entropy-stage bodies for huffman_fuzzer: 2 bytes of count - 1, then
+    // the body.
+    std::vector<uint64_t> v(300);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = i % 17 == 0 ? (h >> (i % 60)) : i % 7;
+    std::string bytes = {static_cast<char>((v.size() - 1) & 0xFF),
+                         static_cast<char>((v.size() - 1) >> 8)};
+    historian::codec::ByteWriter w(&bytes);
+    historian::codec::WriteHuffmanIfSmaller(v.data(), v.size(), ~size_t{0}, &w);
+    Write(dir + "/huffman/mixed_300", bytes);
   }
   historian::v1::WriteRequest req;
   req.set_client_id("gw-1");

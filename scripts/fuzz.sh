@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-20}
 JOBS=${JOBS:-2}
-TARGETS=(chunk_decode write_request csv_import sparkplug_payload)
+TARGETS=(chunk_decode huffman write_request csv_import sparkplug_payload)
 
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

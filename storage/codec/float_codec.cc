@@ -17,6 +17,12 @@ namespace {
 
 constexpr uint8_t kDoubleDecimal = 0;
 constexpr uint8_t kDoubleXor = 1;
+// Decimal with the exceptions as a column: one zig-zagged bit distance per
+// value (0 where exact), a packed sequence (so the entropy stage codes float
+// residue that is a few ulps off most values in a byte or less).
+constexpr uint8_t kDoubleDecimalCorrections = 2;
+// Columns shorter than this keep the exception list.
+constexpr size_t kMinCorrectionColumn = 64;
 
 constexpr std::array<double, kMaxDecimalScale + 1> kPow10 = {
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
@@ -99,17 +105,20 @@ bool WriteDecimal(const double* v, size_t n, ByteWriter* w, bool* xor_may_win) {
   for (size_t i = 0; i < n; ++i) {
     int64_t r;
     int m = cur;
+    bool noise = false;
     if (!Nearest(v[i], cur, &r) || Bits(Unscale(r, cur)) != Bits(v[i])) {
       // Rounding noise around a decimal at this scale is an exception, not a
       // reason to look for more digits.
-      const bool noise = Nearest(v[i], cur, &r) && UlpDistance(v[i], r, cur) <= kNoiseUlps;
+      noise = Nearest(v[i], cur, &r) && UlpDistance(v[i], r, cur) <= kNoiseUlps;
       m = noise ? kMaxDecimalScale + 1 : cur + 1;
       while (m <= kMaxDecimalScale && !ScaleExact(v[i], m, &r)) ++m;
     }
     ++hist[m];
     if (m > kMaxDecimalScale) {
       found[i] = kNoScale;
-      if (++none > max_none) return false;
+      // Rounding noise does not count: the correction column codes it in a
+      // few bits (full-precision values give up early, to XOR).
+      if (!noise && ++none > max_none) return false;
       continue;
     }
     ints[i] = static_cast<uint64_t>(r);
@@ -187,15 +196,29 @@ bool WriteDecimal(const double* v, size_t n, ByteWriter* w, bool* xor_may_win) {
   }
   *xor_may_win = exc.size() * 16 > n || scale >= 10;
 
+  const size_t start = w->size();
   w->PutByte(kDoubleDecimal);
   w->PutByte(static_cast<uint8_t>(scale));
   WriteIntColumn(ints.get(), n, w);
+  const size_t ints_end = w->size();
   w->PutVarint(exc.size());
   uint32_t next = 0;
   for (uint32_t pos : exc) {
     w->PutVarint(pos - next);
     w->PutVarint(UlpDistance(v[pos], static_cast<int64_t>(ints[pos]), scale));
     next = pos + 1;
+  }
+  if (exc.empty() || n < kMinCorrectionColumn) return true;
+  // The same integers with a correction column instead, when smaller.
+  auto corr = std::make_unique<uint64_t[]>(n);  // zero where exact
+  for (uint32_t pos : exc) corr[pos] = UlpDistance(v[pos], static_cast<int64_t>(ints[pos]), scale);
+  std::string col;
+  ByteWriter cw(&col);
+  WritePacked(corr.get(), n, &cw);
+  if (col.size() < w->size() - ints_end) {
+    (*w->buffer())[start] = static_cast<char>(kDoubleDecimalCorrections);
+    w->buffer()->resize(ints_end);
+    w->PutBytes(col.data(), col.size());
   }
   return true;
 }
@@ -234,7 +257,7 @@ void WriteXor(const double* v, size_t n, ByteWriter* w) {
   bw.Finish();
 }
 
-bool ReadDecimal(ByteReader* r, size_t n, double* out) {
+bool ReadDecimal(ByteReader* r, size_t n, bool correction_column, double* out) {
   uint8_t scale;
   if (!r->GetByte(&scale) || scale > kMaxDecimalScale) return false;
   // The integers go through a buffer kept per thread: a chunk is decoded per
@@ -250,6 +273,14 @@ bool ReadDecimal(ByteReader* r, size_t n, double* out) {
   } else {
     const double p = kPow10[scale];
     for (size_t i = 0; i < n; ++i) out[i] = static_cast<double>(static_cast<int64_t>(ints[i])) / p;
+  }
+  if (correction_column) {
+    // The integers are consumed: their buffer takes the corrections.
+    if (!ReadPacked(r, n, ints)) return false;
+    for (size_t i = 0; i < n; ++i) {
+      out[i] = std::bit_cast<double>(Bits(out[i]) + UnZigZag(ints[i]));
+    }
+    return true;
   }
   uint64_t num_exc;
   if (!r->GetVarint(&num_exc) || num_exc > n) return false;
@@ -318,7 +349,9 @@ void WriteDoubles(const double* v, size_t n, ByteWriter* w) {
 bool ReadDoubles(ByteReader* r, size_t n, double* out) {
   uint8_t mode;
   if (!r->GetByte(&mode)) return false;
-  if (mode == kDoubleDecimal) return ReadDecimal(r, n, out);
+  if (mode == kDoubleDecimal || mode == kDoubleDecimalCorrections) {
+    return ReadDecimal(r, n, mode == kDoubleDecimalCorrections, out);
+  }
   if (mode == kDoubleXor) return ReadXor(r, n, out);
   return false;
 }

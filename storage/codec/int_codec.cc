@@ -12,12 +12,18 @@
 #include <utility>
 #include <vector>
 
+#include "storage/codec/huffman.h"
+
 namespace historian::codec {
 namespace {
 
 // Packed sequence modes.
 constexpr uint8_t kPackedAllZero = 0;
 constexpr uint8_t kPackedBlocks = 1;
+// Tokens and a canonical Huffman code (huffman.h).
+constexpr uint8_t kPackedHuffman = 2;
+// Fewer values than this never try the entropy stage: its table would not pay.
+constexpr size_t kMinHuffmanValues = 32;
 // Block header: low 7 bits = width (0..64), top bit = exceptions follow.
 constexpr uint8_t kBlockHasExceptions = 0x80;
 // Exception count byte: low 7 bits = count - 1, top bit = every exception's
@@ -31,6 +37,15 @@ constexpr uint8_t kIntDeltaOfDelta = 1;
 constexpr uint8_t kIntFrameOfRef = 2;
 // Deltas minus a per-block reference (counters with a jittery rate).
 constexpr uint8_t kIntDeltaFrameOfRef = 3;
+// Residuals from the mean of the previous 2^k values (noise around a slowly
+// moving level: the deltas of noise are twice as wide as the noise).
+constexpr uint8_t kIntMovingAverage = 4;
+// log2 of the moving-average window the encoder uses, and the largest one a
+// reader accepts.
+constexpr uint8_t kMovingAverageLog2 = 4;
+constexpr uint8_t kMaxMovingAverageLog2 = 8;
+// Shorter columns do not try the moving average.
+constexpr size_t kMinMovingAverageValues = 64;
 
 // Small sequence modes.
 constexpr uint8_t kSmallConstant = 0;
@@ -246,8 +261,19 @@ void WritePacked(const uint64_t* v, size_t n, ByteWriter* w) {
     w->PutByte(kPackedAllZero);
     return;
   }
+  const size_t start = w->size();
   w->PutByte(kPackedBlocks);
   for (size_t i = 0; i < n; i += kBlockSize) WriteBlock(v + i, std::min(kBlockSize, n - i), w);
+  if (n < kMinHuffmanValues) return;
+  // The entropy stage replaces the blocks only when it is smaller.
+  const size_t blocks_size = w->size() - start;
+  std::string coded;
+  ByteWriter cw(&coded);
+  cw.PutByte(kPackedHuffman);
+  if (WriteHuffmanIfSmaller(v, n, blocks_size - 1, &cw)) {
+    w->buffer()->resize(start);
+    w->PutBytes(coded.data(), coded.size());
+  }
 }
 
 bool ReadPacked(ByteReader* r, size_t n, uint64_t* out) {
@@ -257,6 +283,7 @@ bool ReadPacked(ByteReader* r, size_t n, uint64_t* out) {
     std::fill(out, out + n, 0);
     return true;
   }
+  if (mode == kPackedHuffman) return ReadHuffman(r, n, out);
   if (mode != kPackedBlocks) return false;
   for (size_t i = 0; i < n; i += kBlockSize) {
     if (!ReadBlock(r, std::min(kBlockSize, n - i), out + i)) return false;
@@ -444,11 +471,55 @@ bool ReadForBody(ByteReader* r, size_t n, uint64_t y0, uint64_t* out) {
   return true;
 }
 
+// Residuals from the moving average: x[i] - x[i-1] for i < 2^k, then
+// x[i] - ((sum of x[i-2^k .. i-1] + 2^(k-1)) >> k) (arithmetic shift, sums
+// modulo 2^64), zig-zagged, into resid[1..n).
+void MovingAverageResiduals(const uint64_t* x, size_t n, int k, uint64_t* resid) {
+  const size_t window = size_t{1} << k;
+  const uint64_t half = uint64_t{1} << (k - 1);
+  uint64_t sum = x[0];
+  for (size_t i = 1; i < n; ++i) {
+    if (i < window) {
+      resid[i] = ZigZag(x[i] - x[i - 1]);
+      sum += x[i];
+      continue;
+    }
+    const uint64_t pred = static_cast<uint64_t>(static_cast<int64_t>(sum + half) >> k);
+    resid[i] = ZigZag(x[i] - pred);
+    sum += x[i] - x[i - window];
+  }
+}
+
+// Reads the body after the first value (in out[0]).
+bool ReadMovingAverage(ByteReader* r, size_t n, uint64_t* out) {
+  uint8_t k;
+  if (!r->GetByte(&k) || k < 1 || k > kMaxMovingAverageLog2) return false;
+  if (!ReadPacked(r, n - 1, out + 1)) return false;
+  const size_t window = size_t{1} << k;
+  const uint64_t half = uint64_t{1} << (k - 1);
+  const size_t warm = std::min(n, window);
+  uint64_t acc = out[0], sum = out[0];
+  for (size_t i = 1; i < warm; ++i) {
+    acc += UnZigZag(out[i]);
+    out[i] = acc;
+    sum += acc;
+  }
+  // Keeps sum + half, so the loop-carried chain is one shift and one add.
+  uint64_t sum_h = sum + half;
+  for (size_t i = warm; i < n; ++i) {
+    const uint64_t pred = static_cast<uint64_t>(static_cast<int64_t>(sum_h) >> k);
+    const uint64_t r = UnZigZag(out[i]);
+    sum_h += pred + (r - out[i - window]);
+    out[i] = pred + r;
+  }
+  return true;
+}
+
 bool ReadIntColumnImpl(ByteReader* r, size_t n, bool allow_for, uint64_t* out) {
   uint8_t mode;
   uint64_t first;
   if (!r->GetByte(&mode) || !r->GetVarint(&first)) return false;
-  if (mode > kIntDeltaFrameOfRef || (mode >= kIntFrameOfRef && !allow_for)) return false;
+  if (mode > kIntMovingAverage || (mode >= kIntFrameOfRef && !allow_for)) return false;
   uint64_t acc = UnZigZag(first);
   out[0] = acc;
   if (n == 1) return true;
@@ -486,6 +557,8 @@ bool ReadIntColumnImpl(ByteReader* r, size_t n, bool allow_for, uint64_t* out) {
     case kIntFrameOfRef:
       // x[0] is stored twice (first value and residual); they must agree.
       return ReadForBody(r, n, acc, out) && out[0] == acc;
+    case kIntMovingAverage:
+      return ReadMovingAverage(r, n, out);
     default:
       if (!ReadForBody(r, n - 1, 0, out + 1)) return false;
       for (size_t i = 1; i < n; ++i) {
@@ -499,7 +572,28 @@ bool ReadIntColumnImpl(ByteReader* r, size_t n, bool allow_for, uint64_t* out) {
 }  // namespace
 
 void WriteIntColumn(const uint64_t* x, size_t n, ByteWriter* w) {
+  const size_t start = w->size();
   WriteIntColumnImpl(x, n, /*allow_for=*/true, w);
+  const size_t size = w->size() - start;
+  // Steady or sparse columns (under a bit a value) are not noise around a
+  // level; the entropy stage takes at least a bit a value anyway.
+  if (n < kMinMovingAverageValues || size <= 16 + n / 8) return;
+  auto resid = std::make_unique_for_overwrite<uint64_t[]>(n);
+  MovingAverageResiduals(x, n, kMovingAverageLog2, resid.get());
+  // The moving average pays through the entropy stage (its residuals are
+  // about as wide as the deltas', only more concentrated), so its block form
+  // is not tried; WriteHuffmanIfSmaller gives up before writing when it
+  // cannot beat `size`.
+  std::string alt;
+  ByteWriter aw(&alt);
+  aw.PutByte(kIntMovingAverage);
+  aw.PutVarint(ZigZag(x[0]));
+  aw.PutByte(kMovingAverageLog2);
+  aw.PutByte(kPackedHuffman);
+  if (alt.size() < size && WriteHuffmanIfSmaller(resid.get() + 1, n - 1, size - alt.size(), &aw)) {
+    w->buffer()->resize(start);
+    w->PutBytes(alt.data(), alt.size());
+  }
 }
 
 bool ReadIntColumn(ByteReader* r, size_t n, uint64_t* out) {

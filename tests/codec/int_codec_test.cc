@@ -71,6 +71,30 @@ TEST(IntCodecTest, PackedExceptions) {
   ExpectPackedRoundTrip(flags);
 }
 
+TEST(IntCodecTest, PackedTakesTheEntropyStageOnlyWhenSmaller) {
+  Rng rng(9);
+  // Skewed small values (zig-zagged noise): the entropy stage (mode 2) wins.
+  std::vector<uint64_t> noise(1024);
+  for (auto& x : noise) x = (rng() % 3 == 0) ? rng() % 12 : rng() % 3;
+  std::string bytes;
+  ByteWriter w(&bytes);
+  WritePacked(noise.data(), noise.size(), &w);
+  EXPECT_EQ(bytes[0], 2);
+  ExpectPackedRoundTrip(noise);
+  // Uniform values of a full bit width: blocks (mode 1) stay.
+  std::vector<uint64_t> uniform(1024);
+  for (auto& x : uniform) x = rng() % 256;
+  bytes.clear();
+  WritePacked(uniform.data(), uniform.size(), &w);
+  EXPECT_EQ(bytes[0], 1);
+  ExpectPackedRoundTrip(uniform);
+  // Too few values to pay for a table: blocks.
+  std::vector<uint64_t> few(noise.begin(), noise.begin() + 20);
+  bytes.clear();
+  WritePacked(few.data(), few.size(), &w);
+  EXPECT_EQ(bytes[0], 1);
+}
+
 TEST(IntCodecTest, IntColumnReachesEveryModeAndRoundTrips) {
   Rng rng(3);
   using Gen = uint64_t (*)(size_t i, Rng & rng);
@@ -120,7 +144,7 @@ TEST(IntCodecTest, IntColumnReachesEveryModeAndRoundTrips) {
     ASSERT_TRUE(ReadIntColumn(&r, x.size(), back.data()));
     ASSERT_EQ(x, back);
   }
-  EXPECT_EQ(modes, (std::set<int>{0, 1, 2, 3}));
+  EXPECT_EQ(modes, (std::set<int>{0, 1, 2, 3, 4}));
 }
 
 TEST(IntCodecTest, SmallSeqModesAndLimits) {
