@@ -35,6 +35,8 @@
 #include "storage/engine/logger.h"
 #include "storage/engine/rollup.h"
 #include "storage/engine/tag_info.h"
+#include "storage/own_log/own_log_batch.h"
+#include "storage/own_log/restore_epoch.h"
 
 namespace historian {
 
@@ -76,18 +78,6 @@ struct StoreOptions {
   StoreLogger logger;
 };
 
-// Own log entries read for shipping to a peer.
-struct OwnLogBatch {
-  std::vector<std::pair<uint64_t, std::string>> records;  // (sequence, entry bytes)
-  // True when from_seq was already trimmed; first_available says where the
-  // log starts now.
-  bool gap = false;
-  uint64_t first_available = 0;
-  uint64_t head_seq = 0;         // newest own sequence
-  uint64_t pending_samples = 0;  // own samples after the last record returned
-  int64_t head_time_ns = 0;      // write time of the newest own entry
-};
-
 struct WriteInput {
   // Deduplication key; empty client_id or batch_seq 0 disables it.
   std::string client_id;
@@ -110,13 +100,6 @@ struct ListTagsResult {
 
 // Asked between slices of a catalog scan; true stops it. May be empty.
 using CancelledFn = std::function<bool()>;
-
-// A backup directory holds this file; the first open of it (a restore) skips
-// kRestoreSequenceGap own log sequences, so writes after the restore never
-// reuse numbers the original node gave to writes after the backup (which
-// peers may have applied), and removes the file.
-inline constexpr char kRestoreMarkerFile[] = "HISTORIAN_BACKUP";
-inline constexpr uint64_t kRestoreSequenceGap = uint64_t{1} << 40;
 
 struct StoreStats {
   uint64_t own_sequence = 0;

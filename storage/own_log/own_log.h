@@ -22,7 +22,8 @@
 #include "storage/commit_log/commit_log.h"
 #include "storage/engine/logger.h"
 #include "storage/engine/rocks_db.h"
-#include "storage/store.h"  // OwnLogBatch
+#include "storage/own_log/own_log_batch.h"
+#include "storage/own_log/restore_epoch.h"
 
 namespace historian {
 
