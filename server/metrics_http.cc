@@ -13,6 +13,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "api/core/status_macros.h"
+#include "server/http_listener.h"
 
 namespace historian::server {
 namespace {
@@ -74,17 +76,7 @@ class LazyThreadPool final : public httplib::TaskQueue {
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const std::string& listen, const Metrics* metrics, const MetricsHttpOptions& options) {
-  size_t colon = listen.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics_listen: '", listen, "' is not host:port"));
-  }
-  std::string host = listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
+  ASSIGN_OR_RETURN(const ListenAddress at, ParseListenAddress("metrics_listen", listen));
   std::unique_ptr<MetricsHttpServer> s(new MetricsHttpServer());
   s->http_ = std::make_unique<httplib::Server>();
   const size_t max_threads = options.max_connections == 0 ? 1 : options.max_connections;
@@ -96,35 +88,15 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   s->http_->set_write_timeout(timeout);
   s->http_->set_keep_alive_timeout(
       std::max<time_t>(1, static_cast<time_t>(absl::ToInt64Seconds(options.io_timeout))));
-  // httplib's default sets SO_REUSEPORT: a second node would then share a
-  // busy port instead of failing to bind. SO_REUSEADDR only (restarts).
-  s->http_->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
+  ReuseAddressOnly(s->http_.get());
   s->http_->Get("/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics->Render(), "text/plain; version=0.0.4; charset=utf-8");
   });
   s->http_->Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("historiand: see /metrics\n", "text/plain");
   });
-  if (port == 0) {
-    port = s->http_->bind_to_any_port(host);
-    if (port <= 0) {
-      return absl::UnavailableError(absl::StrCat("--metrics_listen: cannot bind ", listen));
-    }
-  } else if (!s->http_->bind_to_port(host, port)) {
-    return absl::UnavailableError(
-        absl::StrCat("--metrics_listen: cannot bind ", listen, " (port in use?)"));
-  }
-  s->port_ = port;
-  httplib::Server* http = s->http_.get();
-  s->thread_ = std::thread([http] { http->listen_after_bind(); });
-  // stop() only acts on a running server: wait until the loop runs, so a
-  // Stop() right after Start() cannot hang.
-  for (int i = 0; i < 5000 && !http->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  ASSIGN_OR_RETURN(s->port_,
+                   BindAndListen(s->http_.get(), at, "metrics_listen", listen, &s->thread_));
   return s;
 }
 

@@ -8,7 +8,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "api/core/status_macros.h"
 #include "server/http/page_assets.h"
+#include "server/http_listener.h"
 
 namespace historian::server::http {
 namespace {
@@ -27,16 +29,7 @@ void ServePage(httplib::Server* http) {
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
                                                               const TlsFiles& tls,
                                                               const ServiceEnv& env) {
-  size_t colon = listen.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("http_listen: '", listen, "' is not host:port"));
-  }
-  std::string host = listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
+  ASSIGN_OR_RETURN(const ListenAddress at, ParseListenAddress("http_listen", listen));
   std::unique_ptr<HttpServer> s(new HttpServer(env));
   if (tls.enabled()) {
     // SSL_write to a client that went away raises SIGPIPE (plain sockets use
@@ -54,12 +47,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
   }
   s->http_->set_read_timeout(std::chrono::seconds(10));
   s->http_->set_write_timeout(std::chrono::seconds(10));
-  // httplib's default sets SO_REUSEPORT: a second node would then share a
-  // busy port instead of failing to bind. SO_REUSEADDR only (restarts).
-  s->http_->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
+  ReuseAddressOnly(s->http_.get());
   // httplib compresses text and JSON answers with brotli at quality 11
   // (about 1 MB/s): a 1 MB plot answer would take a second. Answers go
   // uncompressed. The request object is httplib's own, mutable one.
@@ -69,22 +57,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
   });
   s->api_.Register(s->http_.get());
   ServePage(s->http_.get());
-  if (port == 0) {
-    port = s->http_->bind_to_any_port(host);
-    if (port <= 0)
-      return absl::UnavailableError(absl::StrCat("--http_listen: cannot bind ", listen));
-  } else if (!s->http_->bind_to_port(host, port)) {
-    return absl::UnavailableError(
-        absl::StrCat("--http_listen: cannot bind ", listen, " (port in use?)"));
-  }
-  s->port_ = port;
-  httplib::Server* http = s->http_.get();
-  s->thread_ = std::thread([http] { http->listen_after_bind(); });
-  // stop() only acts on a running server: wait until the loop runs, so a
-  // Stop() right after Start() cannot hang.
-  for (int i = 0; i < 5000 && !http->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  ASSIGN_OR_RETURN(s->port_, BindAndListen(s->http_.get(), at, "http_listen", listen, &s->thread_));
   return s;
 }
 
