@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
 #include "storage/engine/columns.h"
@@ -99,19 +100,30 @@ absl::StatusOr<int64_t> ChunkStore::LoadSpan(TagId tag) const {
   return static_cast<int64_t>(engine::GetBigEndian64(span.data()));
 }
 
-absl::Status ChunkStore::LoadOverlaps(absl::FunctionRef<void(TagId, int64_t, int64_t)> note) const {
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->state()));
-  const std::string prefix = "overlap/";
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    int64_t min_ts, max_ts;
-    if (it->key().size() != prefix.size() + 8 ||
-        !DecodeTimeRange({it->value().data(), it->value().size()}, &min_ts, &max_ts)) {
-      continue;
+absl::Status ForEachTimeRange(const engine::RocksDb& db, const std::string& prefix,
+                              absl::FunctionRef<void(TagId, int64_t, int64_t)> note) {
+  std::unique_ptr<rocksdb::Iterator> it(db.db()->NewIterator(rocksdb::ReadOptions(), db.state()));
+  for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
+       it->Valid() && it->key().starts_with(rocksdb::Slice(prefix.data(), prefix.size()));
+       it->Next()) {
+    if (it->key().size() != prefix.size() + engine::kU64Size) {
+      return absl::DataLossError(absl::StrCat("state key '", absl::CEscape(it->key().ToString()),
+                                              "': ", it->key().size(), " bytes, not ",
+                                              prefix.size() + engine::kU64Size));
     }
-    note(engine::GetBigEndian64(it->key().data() + prefix.size()), min_ts, max_ts);
+    const TagId tag = engine::GetBigEndian64(it->key().data() + prefix.size());
+    int64_t min_ts, max_ts;
+    if (!DecodeTimeRange({it->value().data(), it->value().size()}, &min_ts, &max_ts)) {
+      return absl::DataLossError(absl::StrCat("state ", prefix, " of tag id ", tag, ": ",
+                                              it->value().size(), " bytes, not 16"));
+    }
+    note(tag, min_ts, max_ts);
   }
-  return engine::FromRocks(it->status(), "load overlap ranges");
+  return engine::FromRocks(it->status(), absl::StrCat("scan state ", prefix));
+}
+
+absl::Status ChunkStore::LoadOverlaps(absl::FunctionRef<void(TagId, int64_t, int64_t)> note) const {
+  return ForEachTimeRange(*db_, "overlap/", note);
 }
 
 absl::Status ChunkStore::CheckSpans(absl::FunctionRef<ChunkState*(TagId)> find) {

@@ -48,6 +48,12 @@ inline int64_t SaturatingSub(int64_t a, int64_t b) {
 std::string EncodeTimeRange(int64_t min_ts, int64_t max_ts);
 // False when `value` is not 16 bytes.
 bool DecodeTimeRange(std::string_view value, int64_t* min_ts, int64_t* max_ts);
+// Calls note(tag, min_ts, max_ts) for every state key `prefix`<tag> holding
+// a time range ("rollup_dirty/", "overlap/"). DataLoss naming the key when
+// one cannot be read: a marker skipped would let queries trust stale rollups
+// or leave overlapping chunks unrewritten.
+absl::Status ForEachTimeRange(const engine::RocksDb& db, const std::string& prefix,
+                              absl::FunctionRef<void(TagId, int64_t, int64_t)> note);
 
 // The chunk side of one tag, a part of the store's per-tag record. Guarded
 // by the store-wide mutex (ChunkStore::mu()).

@@ -59,18 +59,9 @@ absl::Status Rollups::Recompute(TagId tag, ValueType type, int64_t max_span, int
 }
 
 absl::Status Rollups::LoadDirty(std::vector<Dirty>* out) const {
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->state()));
-  const std::string prefix = "rollup_dirty/";
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    int64_t min_ts, max_ts;
-    if (it->key().size() != prefix.size() + 8 ||
-        !DecodeTimeRange({it->value().data(), it->value().size()}, &min_ts, &max_ts)) {
-      continue;
-    }
-    out->push_back({engine::GetBigEndian64(it->key().data() + prefix.size()), min_ts, max_ts});
-  }
-  return engine::FromRocks(it->status(), "scan rollup markers");
+  return ForEachTimeRange(*db_, "rollup_dirty/", [&](TagId tag, int64_t min_ts, int64_t max_ts) {
+    out->push_back({tag, min_ts, max_ts});
+  });
 }
 
 absl::Status Rollups::Read(TagId tag, int64_t width, int64_t start, int64_t end,

@@ -1472,5 +1472,40 @@ TEST_F(StoreTest, OpenFailsOnABadSpanKey) {
       << s.status();
 }
 
+// A rollup_dirty/ marker or an overlap/ range that cannot be read used to be
+// skipped at open: queries then trusted rollups that a crash left stale, or
+// overlapping chunks were never rewritten. Open now fails, naming the key.
+TEST_F(StoreTest, OpenFailsOnABadRollupDirtyMarker) {
+  TagId t = Tag("dirty");
+  ASSERT_TRUE(WriteDoubles(t, {{1, 1}, {2, 2}}).ok());
+  ASSERT_TRUE(store_->SealAll().ok());
+  WithClosedDb([&](engine::RocksDb* db) {
+    ASSERT_TRUE(db->db()
+                    ->Put(rocksdb::WriteOptions(), db->state(), engine::RollupDirtyKey(t), "bad")
+                    .ok());
+  });
+  auto s = Store::Open(Options());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kDataLoss) << s.status();
+  EXPECT_NE(s.status().message().find(absl::StrCat("rollup_dirty/ of tag id ", t)),
+            std::string::npos)
+      << s.status();
+}
+
+TEST_F(StoreTest, OpenFailsOnABadOverlapRange) {
+  TagId t = Tag("overlap");
+  ASSERT_TRUE(WriteDoubles(t, {{1, 1}, {2, 2}}).ok());
+  ASSERT_TRUE(store_->SealAll().ok());
+  WithClosedDb([&](engine::RocksDb* db) {
+    ASSERT_TRUE(
+        db->db()->Put(rocksdb::WriteOptions(), db->state(), engine::OverlapKey(t), "bad").ok());
+  });
+  auto s = Store::Open(Options());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kDataLoss) << s.status();
+  EXPECT_NE(s.status().message().find(absl::StrCat("overlap/ of tag id ", t)), std::string::npos)
+      << s.status();
+}
+
 }  // namespace
 }  // namespace historian
