@@ -38,8 +38,9 @@
 #include "historian/v1/admin.grpc.pb.h"
 
 ABSL_FLAG(std::string, preset, "",
-          "small (1,000 tags x 10 min) or full (10,000 tags x 1 h); overrides --tags, --duration, "
-          "--query_runs and --repl_duration");
+          "small (1,000 tags x 10 min), short (1,000 tags x 30 min: issue 16's short-history "
+          "set) or full (10,000 tags x 1 h); overrides --tags, --duration, --query_runs and "
+          "--repl_duration");
 ABSL_FLAG(uint64_t, tags, 200, "Tags in the plant");
 ABSL_FLAG(double, rate, 1, "Samples per tag per second (Hz)");
 ABSL_FLAG(absl::Duration, duration, absl::Minutes(10), "Plant time covered by the data set");
@@ -353,10 +354,13 @@ void PresetDefault(absl::Flag<T>* flag, const T& flag_default, const T& preset_v
 
 void ApplyPreset() {
   const std::string preset = absl::GetFlag(FLAGS_preset);
-  if (preset != "small" && preset != "full") return;
+  if (preset != "small" && preset != "short" && preset != "full") return;
   const bool full = preset == "full";
   PresetDefault<uint64_t>(&FLAGS_tags, 200, full ? 10000 : 1000);
-  PresetDefault(&FLAGS_duration, absl::Minutes(10), full ? absl::Hours(1) : absl::Minutes(10));
+  PresetDefault(&FLAGS_duration, absl::Minutes(10),
+                full                ? absl::Hours(1)
+                : preset == "short" ? absl::Minutes(30)
+                                    : absl::Minutes(10));
   PresetDefault(&FLAGS_query_runs, 30, full ? 20 : 30);
   PresetDefault(&FLAGS_repl_duration, absl::Seconds(20),
                 full ? absl::Seconds(30) : absl::Seconds(15));
@@ -364,8 +368,8 @@ void ApplyPreset() {
 
 int Main() {
   const std::string preset = absl::GetFlag(FLAGS_preset);
-  if (!preset.empty() && preset != "small" && preset != "full") {
-    std::fprintf(stderr, "--preset must be small or full\n");
+  if (!preset.empty() && preset != "small" && preset != "short" && preset != "full") {
+    std::fprintf(stderr, "--preset must be small, short or full\n");
     return 2;
   }
   if (const std::string c = absl::GetFlag(FLAGS_ingest_client); c != "encoded" && c != "writer") {
