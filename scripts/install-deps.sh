@@ -9,7 +9,7 @@ PKGS=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   nlohmann-json3-dev libjs-dygraphs chromium chromium-driver python3-selenium python3-pil
   clang libclang-rt-14-dev
-  openssl procps
+  openssl procps curl jq
   mosquitto mosquitto-clients libpaho-mqtt-dev libpaho-mqttpp-dev
   tzdata
   python3-grpcio python3-protobuf python3-numpy python3-pandas python3-pytest
