@@ -107,11 +107,12 @@ def main():
         check(r.returncode == 0, f"compare.sh exited {r.returncode}:\n{r.stdout}")
         j = json.load(open(summary))
         check(j["samples"] == 7, f"summary samples {j['samples']}")
-        check(j["historian"]["stored"] == 7 and j["historian"]["tags"] == 2,
+        check(j["historian"]["stored"] == 7 and j["historian"]["tags"] == 2
+              and j["historian"]["file_bytes"] > 0,
               f"historian {j['historian']}")
         check(j["entropy_floor"]["samples"] == 7, f"entropy_floor {j['entropy_floor']}")
         check(j["victoriametrics"] is None and j["goal_bytes"]["vm_term"] is None, "historian-only")
-        check("| bytes/sample on disk (quiet)" in r.stdout and "goal (issue 16)" in r.stdout,
+        check("| bytes/sample, files (quiet; the goal's)" in r.stdout and "goal (issue 16" in r.stdout,
               "table")
     print("ok")
 
