@@ -57,6 +57,9 @@ struct StoreOptions {
   // A chunk never spans more than this much time (late data beyond it goes
   // into its own chunk). Default: 1 hour.
   absl::Duration chunk_max_duration = absl::Hours(1);
+  // An hour with fewer sealed samples than this gets no rollup record; queries
+  // read its samples (docs/query.md, "Rollups"). 1: every hour with samples.
+  uint64_t rollup_min_samples = engine::kDefaultRollupMinSamples;
   // A head older than this is sealed even when not full. Default: 10 minutes.
   absl::Duration head_max_age = absl::Minutes(10);
   // How often the sealer looks for heads to seal. Default: 1 second.
@@ -383,7 +386,9 @@ class Store {
   void MakeParts();
   absl::Status LoadState();
   // FailedPrecondition naming kSchemaVersionKey and its value when the data
-  // dir's schema is not engine::kSchemaVersion; writes the key when absent.
+  // dir's schema is neither engine::kSchemaVersion nor 1 (or absent), which
+  // it migrates (Rollups::MigrateHourRecords) and then marks as
+  // kSchemaVersion.
   absl::Status CheckSchemaVersion();
   absl::Status LoadCatalog();
   // Overlap ranges kept by seals before a restart (overlap/ keys). After
