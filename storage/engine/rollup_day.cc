@@ -24,7 +24,11 @@ constexpr uint64_t kDeltaImplied = 1 << 8;
 constexpr int kUnitShift = 9;      // 2 bits: index into kUnits
 constexpr int kScaleShift = 11;    // 4 bits: 0 none, else decimal scale + 1
 constexpr int kDecimalShift = 15;  // 5 bits: sum, mean, m2, integral, delta decimal
-constexpr uint64_t kKnownFlags = (uint64_t{1} << 20) - 1;
+// Mean and integral (when not decimal) as a varint of their bits XOR those of
+// a prediction from fields decoded before them: sum / n, mean * covered.
+constexpr uint64_t kMeanXor = uint64_t{1} << 20;
+constexpr uint64_t kIntegralXor = uint64_t{1} << 21;
+constexpr uint64_t kKnownFlags = (uint64_t{1} << 22) - 1;
 
 constexpr int64_t kUnits[] = {1, 1000, 1000000, 1000000000};
 constexpr int kMaxScale = 14;
@@ -57,6 +61,16 @@ int64_t Add(int64_t a, int64_t b) {
 }
 
 void PutDouble(double d, std::string* out) { PutFixed64(std::bit_cast<uint64_t>(d), out); }
+
+// The predictions of kMeanXor and kIntegralXor (the same expression when
+// encoding and decoding: bit for bit).
+double PredictMean(double sum, uint64_t n) { return n == 0 ? 0.0 : sum / static_cast<double>(n); }
+double PredictIntegral(double mean, int64_t covered) { return mean * static_cast<double>(covered); }
+uint64_t XorBits(double a, double b) {
+  return std::bit_cast<uint64_t>(a) ^ std::bit_cast<uint64_t>(b);
+}
+// Whether a varint of x is shorter than 8 raw bytes.
+bool ShortVarint(uint64_t x) { return x < (uint64_t{1} << 49); }
 
 void EncodeHour(int64_t hour, const Rollup& r, std::string* out) {
   uint64_t flags = 0;
@@ -118,6 +132,14 @@ void EncodeHour(int64_t hour, const Rollup& r, std::string* out) {
       if (ToDecimal(others[k], scale, &m_others[k])) flags |= uint64_t{1} << (kDecimalShift + k);
     }
   }
+  const uint64_t mean_xor = XorBits(r.mean, PredictMean(r.sum, r.n));
+  const uint64_t integral_xor = XorBits(r.integral, PredictIntegral(r.mean, r.covered));
+  if ((flags & (uint64_t{1} << (kDecimalShift + 1))) == 0 && ShortVarint(mean_xor)) {
+    flags |= kMeanXor;
+  }
+  if ((flags & (uint64_t{1} << (kDecimalShift + 3))) == 0 && ShortVarint(integral_xor)) {
+    flags |= kIntegralXor;
+  }
   PutVarint64(flags, out);
   PutVarint64(r.count, out);
   if ((flags & kNIsCount) == 0) PutVarint64(r.n, out);
@@ -144,6 +166,10 @@ void EncodeHour(int64_t hour, const Rollup& r, std::string* out) {
     if (k == 4 && !delta_stored) continue;
     if (flags & (uint64_t{1} << (kDecimalShift + k))) {
       PutVarint64(ZigZag(m_others[k]), out);
+    } else if (k == 1 && (flags & kMeanXor)) {
+      PutVarint64(mean_xor, out);
+    } else if (k == 3 && (flags & kIntegralXor)) {
+      PutVarint64(integral_xor, out);
     } else {
       PutDouble(others[k], out);
     }
@@ -239,6 +265,12 @@ bool DecodeHour(int64_t hour, Reader* rd, Rollup* r) {
       int64_t m = 0;
       if (scale < 0 || !GetZigZag(rd, &m)) return false;
       *others[k] = FromDecimal(m, scale);
+    } else if ((k == 1 && (flags & kMeanXor)) || (k == 3 && (flags & kIntegralXor))) {
+      uint64_t x = 0;
+      if (!rd->GetVarint64(&x)) return false;
+      const double predicted =
+          k == 1 ? PredictMean(r->sum, r->n) : PredictIntegral(r->mean, r->covered);
+      *others[k] = std::bit_cast<double>(std::bit_cast<uint64_t>(predicted) ^ x);
     } else if (!GetDouble(rd, others[k])) {
       return false;
     }

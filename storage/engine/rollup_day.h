@@ -17,8 +17,10 @@
 // 1 s: the largest that divides every stored time); a decimal scale s when
 // first/last/min/max are all m / 10^s exactly (then they are zigzag varints
 // of m, last/min/max relative to first's m) and which of sum, mean, m2,
-// integral and delta are too. Every other double is 8 raw bytes. Decoding
-// gives back the Rollup bit for bit.
+// integral and delta are too; whether mean and integral are stored as a
+// varint of their bits XOR a prediction (sum / n, mean * covered), which
+// shares sign, exponent and most of the mantissa. Every other double is 8
+// raw bytes. Decoding gives back the Rollup bit for bit.
 //
 // Thread-safety: pure functions.
 #ifndef HISTORIAN_STORAGE_ENGINE_ROLLUP_DAY_H_

