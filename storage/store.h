@@ -261,7 +261,8 @@ class Store {
   absl::Status ScanRaw(TagId tag, int64_t start, int64_t end,
                        absl::FunctionRef<absl::Status(const codec::ChunkColumns&)> fn) const;
   // Rollups of `tag` with bucket width `width` (engine::kRollupHour) for buckets starting in
-  // [start, end), in time order; only buckets that hold sealed samples. Samples at or after
+  // [start, end), in time order; only buckets with at least rollup_min_samples sealed samples
+  // (a bucket without one may hold samples: read it raw). Samples at or after
   // UnsealedFrom(tag) may be missing from them.
   absl::Status ReadRollups(TagId tag, int64_t width, int64_t start, int64_t end,
                            std::vector<std::pair<int64_t, engine::Rollup>>* out) const;
