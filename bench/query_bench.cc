@@ -211,6 +211,9 @@ int Run(const char* argv0) {
   report(absl::StrCat("1-day averages over ", days, " days (1 tag)").c_str(),
          Time(reps, [&] { aggregate({"bench.year"}, kStart, year_end, 86400 * kS, v1::AVG); }),
          "< 20");
+  // Issue 16: one rollup per hour of the year (day records).
+  report(absl::StrCat("1-hour averages over ", days, " days (1 tag)").c_str(),
+         Time(reps, [&] { aggregate({"bench.year"}, kStart, year_end, 3600 * kS, v1::AVG); }), "-");
   report("1-minute time-weighted averages over 1 day (1 tag)",
          Time(reps,
               [&] {

@@ -90,7 +90,7 @@ void Store::MakeParts() {
       ChunkLimits{options_.chunk_max_samples,
                   absl::ToInt64Nanoseconds(options_.chunk_max_duration)},
       options_.logger);
-  rollups_ = std::make_unique<Rollups>(db, chunk_store_.get());
+  rollups_ = std::make_unique<Rollups>(db, chunk_store_.get(), options_.rollup_min_samples);
   CommitLogOptions log_options;
   log_options.site = options_.site;
   log_options.site_tag = engine::SiteTag(options_.site);
@@ -131,7 +131,11 @@ absl::Status Store::CheckSchemaVersion() {
   std::string version;
   rocksdb::Status s =
       rdb->Get(rocksdb::ReadOptions(), db_->state(), engine::kSchemaVersionKey, &version);
-  if (s.IsNotFound()) {  // a new dir, or one from before the key: schema 1
+  if (s.IsNotFound() || (s.ok() && version == engine::kSchemaVersionHourRollups)) {
+    // A new dir, or one from before the key or before day records: schema 1.
+    // Its hour rollup records become day records first (none in a new dir);
+    // an interrupted migration runs again at the next open.
+    RETURN_IF_ERROR(rollups_->MigrateHourRecords());
     return FromRocks(rdb->Put(rocksdb::WriteOptions(), db_->state(), engine::kSchemaVersionKey,
                               engine::kSchemaVersion),
                      "write schema version");

@@ -57,6 +57,9 @@ struct StoreOptions {
   // A chunk never spans more than this much time (late data beyond it goes
   // into its own chunk). Default: 1 hour.
   absl::Duration chunk_max_duration = absl::Hours(1);
+  // An hour with fewer sealed samples than this gets no rollup record; queries
+  // read its samples (docs/query.md, "Rollups"). 1: every hour with samples.
+  uint64_t rollup_min_samples = engine::kDefaultRollupMinSamples;
   // A head older than this is sealed even when not full. Default: 10 minutes.
   absl::Duration head_max_age = absl::Minutes(10);
   // How often the sealer looks for heads to seal. Default: 1 second.
@@ -258,7 +261,8 @@ class Store {
   absl::Status ScanRaw(TagId tag, int64_t start, int64_t end,
                        absl::FunctionRef<absl::Status(const codec::ChunkColumns&)> fn) const;
   // Rollups of `tag` with bucket width `width` (engine::kRollupHour) for buckets starting in
-  // [start, end), in time order; only buckets that hold sealed samples. Samples at or after
+  // [start, end), in time order; only buckets with at least rollup_min_samples sealed samples
+  // (a bucket without one may hold samples: read it raw). Samples at or after
   // UnsealedFrom(tag) may be missing from them.
   absl::Status ReadRollups(TagId tag, int64_t width, int64_t start, int64_t end,
                            std::vector<std::pair<int64_t, engine::Rollup>>* out) const;
@@ -383,7 +387,9 @@ class Store {
   void MakeParts();
   absl::Status LoadState();
   // FailedPrecondition naming kSchemaVersionKey and its value when the data
-  // dir's schema is not engine::kSchemaVersion; writes the key when absent.
+  // dir's schema is neither engine::kSchemaVersion nor 1 (or absent), which
+  // it migrates (Rollups::MigrateHourRecords) and then marks as
+  // kSchemaVersion.
   absl::Status CheckSchemaVersion();
   absl::Status LoadCatalog();
   // Overlap ranges kept by seals before a restart (overlap/ keys). After

@@ -76,9 +76,11 @@ inline constexpr char kNextSeqKey[] = "node/next_seq";
 inline constexpr char kNextChunkIdKey[] = "node/next_chunk_id";
 inline constexpr char kSiteKey[] = "node/site";
 // The data dir's schema; checked at open, which refuses any other value (a
-// dir without the key predates it and is schema 1).
+// dir without the key predates it and is schema 1). Schema 2: rollups are
+// day records (engine/rollup_day.h); a schema-1 dir is migrated at open.
 inline constexpr char kSchemaVersionKey[] = "node/schema_version";
-inline constexpr char kSchemaVersion[] = "1";
+inline constexpr char kSchemaVersion[] = "2";
+inline constexpr char kSchemaVersionHourRollups[] = "1";
 // The twin-site tag prefix pair, "us.=mx." (--twin_map); absent when none.
 inline constexpr char kTwinMapKey[] = "node/twin_map";
 // Own sequences never used (skipped at a restore): pairs of u64 BE

@@ -27,6 +27,10 @@ inline constexpr int64_t kRollupHour = int64_t{3600} * 1000000000;
 // disk than reading the raw samples costs time (bench/README.md, "Measurements
 // behind design choices").
 inline constexpr int64_t kRollupWidths[] = {kRollupHour};
+// Hours with fewer sealed samples than this get no rollup: a query reads
+// their samples instead, which costs about what reading a record costs
+// (bench/README.md, "Rollups that pay (issue 16)").
+inline constexpr uint64_t kDefaultRollupMinSamples = 32;
 
 // One sample a rollup remembers: its time, value and quality.
 struct RollupPoint {

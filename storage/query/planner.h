@@ -67,8 +67,10 @@ absl::Status ForEachPiece(const SampleSource& source, CancelledRef cancelled, Ta
 // Runs `plan` for one tag: the raw samples of width-0 segments go to
 // on_piece(columns), a piece at a time; whole rollup buckets to
 // on_rollup(bucket_start, width, rollup), which returns false to take the
-// bucket's raw samples instead. One source call per segment (and per
-// refused bucket), none per sample.
+// bucket's raw samples instead. A bucket of a rollup segment without a
+// rollup (too few samples to pay for one, or none) is read raw, one source
+// call per run of such buckets. One source call per segment, per run of
+// buckets without rollups and per refused bucket; none per sample.
 template <typename OnPiece, typename OnRollup>
 absl::Status RunPlan(const SampleSource& source, CancelledRef cancelled, TagId tag,
                      const std::vector<Segment>& plan, OnPiece on_piece, OnRollup on_rollup) {
@@ -79,10 +81,18 @@ absl::Status RunPlan(const SampleSource& source, CancelledRef cancelled, TagId t
       continue;
     }
     RETURN_IF_ERROR(source.ReadRollups(tag, seg.width, seg.from, seg.to, &buckets));
+    int64_t covered_to = seg.from;  // read up to here, raw or from rollups
     for (const auto& [bucket, r] : buckets) {
+      if (bucket > covered_to) {
+        RETURN_IF_ERROR(ForEachPiece(source, cancelled, tag, covered_to, bucket, on_piece));
+      }
       if (!on_rollup(bucket, seg.width, r)) {
         RETURN_IF_ERROR(ForEachPiece(source, cancelled, tag, bucket, bucket + seg.width, on_piece));
       }
+      covered_to = bucket + seg.width;
+    }
+    if (covered_to < seg.to) {
+      RETURN_IF_ERROR(ForEachPiece(source, cancelled, tag, covered_to, seg.to, on_piece));
     }
   }
   return absl::OkStatus();

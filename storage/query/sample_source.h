@@ -40,7 +40,8 @@ class SampleSource {
   // during its call. The first error of `fn` stops the scan and is returned.
   virtual absl::Status ScanRaw(TagId tag, int64_t start, int64_t end, PieceFn fn) const = 0;
   // The rollups of `tag` with bucket width `width` for buckets starting in
-  // [start, end), in time order; only buckets that hold sealed samples.
+  // [start, end), in time order. A bucket without one may still hold sealed
+  // samples (too few to pay for a rollup): the caller reads it raw.
   // Samples at or after UnsealedFrom(tag) may be missing from them.
   virtual absl::Status ReadRollups(TagId tag, int64_t width, int64_t start, int64_t end,
                                    std::vector<std::pair<int64_t, engine::Rollup>>* out) const = 0;

@@ -1,7 +1,9 @@
-// Rollups: dirty markers, recompute from sealed chunks, reads.
+// Rollups: dirty markers, recompute from sealed chunks into day records,
+// reads, and the migration of hour records.
 #include "storage/rollups/rollups.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -14,12 +16,62 @@ namespace {
 
 // A rollup key: tag, width, bucket start (engine::RollupKey).
 constexpr size_t kRollupKeySize = 24;
+// Day records per migration batch.
+constexpr size_t kMigrateBatchDays = 1024;
+
+using engine::HourRollup;
+using engine::kRollupDay;
+using engine::kRollupHour;
 
 }  // namespace
 
 void Rollups::MarkDirty(TagId tag, int64_t min_ts, int64_t max_ts,
                         rocksdb::WriteBatch* batch) const {
   batch->Put(db_->state(), engine::RollupDirtyKey(tag), EncodeTimeRange(min_ts, max_ts));
+}
+
+absl::Status Rollups::ReplaceHours(TagId tag, int64_t from, int64_t to,
+                                   const std::vector<HourRollup>& fresh,
+                                   rocksdb::WriteBatch* batch) const {
+  const int64_t first_day = engine::BucketStart(from, kRollupDay);
+  const int64_t last_day = engine::BucketStart(to - 1, kRollupDay);
+  // Every day that has a record or gets one: (day, hours).
+  std::map<int64_t, std::vector<HourRollup>> days;
+  std::map<int64_t, bool> existed;
+  std::string upper = engine::RollupKey(tag, kRollupDay, last_day + kRollupDay);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro, db_->rollups()));
+  std::vector<HourRollup> hours;
+  for (it->Seek(engine::RollupKey(tag, kRollupDay, first_day)); it->Valid(); it->Next()) {
+    if (it->key().size() != kRollupKeySize) continue;
+    const int64_t day = engine::ParseRollupKey({it->key().data(), it->key().size()}).bucket_start;
+    hours.clear();
+    absl::Status s =
+        engine::DecodeDayRollups(day, {it->value().data(), it->value().size()}, &hours);
+    // A record that cannot be read is rewritten from what it should hold:
+    // hours outside [from, to) are lost from it and read raw from then on.
+    if (!s.ok()) hours.clear();
+    std::vector<HourRollup>& kept = days[day];
+    existed[day] = true;
+    for (HourRollup& h : hours) {
+      if (h.first < from || h.first >= to) kept.push_back(std::move(h));
+    }
+  }
+  RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan rollups"));
+  for (const HourRollup& h : fresh) days[engine::BucketStart(h.first, kRollupDay)].push_back(h);
+  for (auto& [day, list] : days) {
+    const std::string key = engine::RollupKey(tag, kRollupDay, day);
+    if (list.empty()) {
+      if (existed.count(day) != 0) batch->Delete(db_->rollups(), key);
+      continue;
+    }
+    std::sort(list.begin(), list.end(),
+              [](const HourRollup& a, const HourRollup& b) { return a.first < b.first; });
+    batch->Put(db_->rollups(), key, engine::EncodeDayRollups(day, list));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Rollups::Recompute(TagId tag, ValueType type, int64_t max_span, int64_t min_ts,
@@ -30,29 +82,24 @@ absl::Status Rollups::Recompute(TagId tag, ValueType type, int64_t max_span, int
   max_ts = std::min(max_ts, kMaxSampleTimestamp);
   rocksdb::WriteBatch batch;
   if (type != ValueType::kString && min_ts <= max_ts) {
-    // Read the whole hours once: every width's buckets lie inside them.
-    int64_t from = engine::BucketStart(min_ts, engine::kRollupHour);
-    int64_t last_hour = engine::BucketStart(max_ts, engine::kRollupHour);
-    int64_t to = last_hour > kMaxTimestamp - engine::kRollupHour ? kMaxTimestamp
-                                                                 : last_hour + engine::kRollupHour;
+    // The whole hours that meet [min_ts, max_ts] (in the sample range: no
+    // overflow).
+    const int64_t from = engine::BucketStart(min_ts, kRollupHour);
+    const int64_t to = engine::BucketStart(max_ts, kRollupHour) + kRollupHour;
     codec::ChunkColumns data;
     RETURN_IF_ERROR(chunks_->ReadSealed(tag, from, to, max_span, &data));
-    for (int64_t width : engine::kRollupWidths) {
-      int64_t first = engine::BucketStart(min_ts, width);
-      int64_t last = engine::BucketStart(max_ts, width);
-      batch.DeleteRange(db_->rollups(), engine::RollupKey(tag, width, first),
-                        engine::RollupKey(tag, width, last) + std::string(1, '\xff'));
-      const auto& ts = data.timestamps;
-      size_t i = std::lower_bound(ts.begin(), ts.end(), first) - ts.begin();
-      while (i < ts.size() && ts[i] <= last + (width - 1) && ts[i] >= first) {
-        int64_t bucket = engine::BucketStart(ts[i], width);
-        int64_t bucket_end = bucket > kMaxTimestamp - width ? kMaxTimestamp : bucket + width;
-        size_t j = std::lower_bound(ts.begin() + i, ts.end(), bucket_end) - ts.begin();
-        batch.Put(db_->rollups(), engine::RollupKey(tag, width, bucket),
-                  engine::EncodeRollup(engine::ComputeRollup(data, i, j, bucket_end)));
-        i = j;
+    std::vector<HourRollup> fresh;
+    const auto& ts = data.timestamps;
+    size_t i = std::lower_bound(ts.begin(), ts.end(), from) - ts.begin();
+    while (i < ts.size() && ts[i] < to) {
+      const int64_t hour = engine::BucketStart(ts[i], kRollupHour);
+      const size_t j = std::lower_bound(ts.begin() + i, ts.end(), hour + kRollupHour) - ts.begin();
+      if (j - i >= min_samples_) {
+        fresh.emplace_back(hour, engine::ComputeRollup(data, i, j, hour + kRollupHour));
       }
+      i = j;
     }
+    RETURN_IF_ERROR(ReplaceHours(tag, from, to, fresh, &batch));
   }
   batch.Delete(db_->state(), engine::RollupDirtyKey(tag));
   return engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &batch), "write rollups");
@@ -67,21 +114,109 @@ absl::Status Rollups::LoadDirty(std::vector<Dirty>* out) const {
 absl::Status Rollups::Read(TagId tag, int64_t width, int64_t start, int64_t end,
                            std::vector<std::pair<int64_t, engine::Rollup>>* out) const {
   out->clear();
+  if (width != kRollupHour) {
+    return absl::InvalidArgumentError("rollups: only hour buckets are stored");
+  }
+  // Every bucket starts in the sample range (and the day arithmetic stays
+  // inside int64 there).
+  start = std::max(start, kMinSampleTimestamp);
+  end = std::min(end, kMaxSampleTimestamp);
   if (start >= end) return absl::OkStatus();
-  std::string lower = engine::RollupKey(tag, width, start);
-  std::string upper = engine::RollupKey(tag, width, end);
+  std::string lower = engine::RollupKey(tag, kRollupDay, engine::BucketStart(start, kRollupDay));
+  std::string upper = engine::RollupKey(tag, kRollupDay, end);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro, db_->rollups()));
   for (it->Seek(lower); it->Valid(); it->Next()) {
     if (it->key().size() != kRollupKeySize) continue;
-    engine::RollupKeyParts key = engine::ParseRollupKey({it->key().data(), it->key().size()});
-    ASSIGN_OR_RETURN(engine::Rollup r,
-                     engine::DecodeRollup({it->value().data(), it->value().size()}));
-    out->emplace_back(key.bucket_start, r);
+    const int64_t day = engine::ParseRollupKey({it->key().data(), it->key().size()}).bucket_start;
+    const size_t before = out->size();
+    RETURN_IF_ERROR(engine::DecodeDayRollups(day, {it->value().data(), it->value().size()}, out));
+    // Only the first and the last day may hold hours outside [start, end).
+    auto keep_end = std::remove_if(out->begin() + before, out->end(), [&](const HourRollup& h) {
+      return h.first < start || h.first >= end;
+    });
+    out->erase(keep_end, out->end());
   }
   return engine::FromRocks(it->status(), "scan rollups");
+}
+
+absl::Status Rollups::MigrateHourRecords() const {
+  rocksdb::WriteBatch batch;
+  size_t batched = 0;
+  auto flush = [&]() -> absl::Status {
+    if (batch.Count() == 0) return absl::OkStatus();
+    RETURN_IF_ERROR(
+        engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &batch), "migrate rollups"));
+    batch.Clear();
+    batched = 0;
+    return absl::OkStatus();
+  };
+  // The hour records of one (tag, day), collected until the key moves on.
+  TagId tag = 0;
+  int64_t day = 0;
+  std::vector<HourRollup> hours;
+  bool open = false;
+  auto finish_day = [&]() -> absl::Status {
+    if (!open) return absl::OkStatus();
+    open = false;
+    // A day record may exist already (a run interrupted after its batch
+    // cannot leave hour keys of that day, but a newer build may have
+    // written the day since): hours of the day record win.
+    std::string existing;
+    rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), db_->rollups(),
+                                       engine::RollupKey(tag, kRollupDay, day), &existing);
+    std::map<int64_t, engine::Rollup> merged;
+    for (const HourRollup& h : hours) {
+      if (h.second.count >= min_samples_) merged[h.first] = h.second;
+    }
+    if (s.ok()) {
+      std::vector<HourRollup> current;
+      if (engine::DecodeDayRollups(day, existing, &current).ok()) {
+        for (const HourRollup& h : current) merged[h.first] = h.second;
+      }
+    } else if (!s.IsNotFound()) {
+      return engine::FromRocks(s, "read rollups");
+    }
+    if (!merged.empty()) {
+      batch.Put(db_->rollups(), engine::RollupKey(tag, kRollupDay, day),
+                engine::EncodeDayRollups(day, {merged.begin(), merged.end()}));
+    }
+    hours.clear();
+    if (++batched >= kMigrateBatchDays) return flush();
+    return absl::OkStatus();
+  };
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->rollups()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const rocksdb::Slice k = it->key();
+    if (k.size() != kRollupKeySize) continue;
+    const engine::RollupKeyParts key = engine::ParseRollupKey({k.data(), k.size()});
+    if (key.width == kRollupDay) continue;
+    if (key.width != kRollupHour || key.bucket_start < kMinSampleTimestamp ||
+        key.bucket_start > kMaxSampleTimestamp ||
+        key.bucket_start != engine::BucketStart(key.bucket_start, kRollupHour)) {
+      batch.Delete(db_->rollups(), k);  // a width no reader uses
+      continue;
+    }
+    const int64_t d = engine::BucketStart(key.bucket_start, kRollupDay);
+    if (!open || key.tag != tag || d != day) {
+      RETURN_IF_ERROR(finish_day());
+      tag = key.tag;
+      day = d;
+      open = true;
+    }
+    // In the batch that writes its day record.
+    batch.Delete(db_->rollups(), k);
+    // A record that cannot be read is dropped: its hour is read raw.
+    absl::StatusOr<engine::Rollup> r =
+        engine::DecodeRollup({it->value().data(), it->value().size()});
+    if (r.ok()) hours.emplace_back(key.bucket_start, *r);
+  }
+  RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan rollups"));
+  RETURN_IF_ERROR(finish_day());
+  return flush();
 }
 
 }  // namespace historian

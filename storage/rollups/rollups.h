@@ -1,15 +1,22 @@
 // File: rollups.h
-// Rollups: per tag and engine::kRollupWidths bucket, the aggregate of its
-// sealed samples (rollups CF), which queries over long ranges read instead
-// of the samples. A change to sealed samples (a seal, a retention drop, a
-// purge) first puts a dirty marker (rollup_dirty/<tag> = [min ts, max ts]
-// in the state CF) in the batch that changes them, then Recompute rewrites
-// the buckets from the chunks and removes the marker; a crash in between
-// leaves the marker for the next open (LoadDirty). The per-tag in-memory
-// bound (ChunkState::rollup_dirty_min) is kept by the store, under its mu.
+// Rollups: per tag and hour, the aggregate of its sealed samples (rollups
+// CF), which queries over long ranges read instead of the samples; stored
+// as one day record per tag and UTC day (engine/rollup_day.h). Only hours
+// that pay get one: an hour with fewer than `min_samples` sealed samples has
+// none, and a query reads its raw samples instead (a missing hour never
+// means "empty"; docs/query.md, "Rollups").
 //
-// Thread-safety: stateless beyond RocksDB; any thread. Recompute for one
-// tag at a time: callers hold the store's seal_mu.
+// A change to sealed samples (a seal, a retention drop, a purge) first puts
+// a dirty marker (rollup_dirty/<tag> = [min ts, max ts] in the state CF) in
+// the batch that changes them, then Recompute rewrites the hours from the
+// chunks (read-modify-write of their day records) and removes the marker; a
+// crash in between leaves the marker for the next open (LoadDirty). The
+// per-tag in-memory bound (ChunkState::rollup_dirty_min) is kept by the
+// store, under its mu.
+//
+// Thread-safety: stateless beyond RocksDB; Read from any thread. Recompute
+// and MigrateHourRecords one at a time (a day record is read, changed and
+// written back): callers hold the store's seal_mu.
 #ifndef HISTORIAN_STORAGE_ROLLUPS_ROLLUPS_H_
 #define HISTORIAN_STORAGE_ROLLUPS_ROLLUPS_H_
 
@@ -23,13 +30,17 @@
 #include "storage/chunks/chunk_store.h"
 #include "storage/engine/rocks_db.h"
 #include "storage/engine/rollup.h"
+#include "storage/engine/rollup_day.h"
 
 namespace historian {
 
 class Rollups {
  public:
-  // `db` and `chunks` outlive this.
-  Rollups(engine::RocksDb* db, const ChunkStore* chunks) : db_(db), chunks_(chunks) {}
+  // `db` and `chunks` outlive this. Hours with fewer than `min_samples`
+  // (>= 1) sealed samples get no rollup.
+  Rollups(engine::RocksDb* db, const ChunkStore* chunks,
+          uint64_t min_samples = engine::kDefaultRollupMinSamples)
+      : db_(db), chunks_(chunks), min_samples_(min_samples < 1 ? 1 : min_samples) {}
   Rollups(const Rollups&) = delete;
   Rollups& operator=(const Rollups&) = delete;
 
@@ -37,9 +48,9 @@ class Rollups {
   void MarkDirty(TagId tag, int64_t min_ts, int64_t max_ts, rocksdb::WriteBatch* batch) const;
 
   // Rewrites the rollups of `tag` (of `type`; its widest chunk span
-  // `max_span`) for every bucket that meets [min_ts, max_ts], from sealed
-  // chunks, and removes the dirty marker. String tags have none: only the
-  // marker goes.
+  // `max_span`) for every hour that meets [min_ts, max_ts], from sealed
+  // chunks, and removes the dirty marker, in one batch. String tags have
+  // none: only the marker goes.
   absl::Status Recompute(TagId tag, ValueType type, int64_t max_span, int64_t min_ts,
                          int64_t max_ts) const;
 
@@ -51,14 +62,30 @@ class Rollups {
   };
   absl::Status LoadDirty(std::vector<Dirty>* out) const;
 
-  // The rollups of `tag` and `width` whose bucket starts in [start, end),
-  // in bucket order.
+  // The hour rollups of `tag` (width must be engine::kRollupHour) whose
+  // bucket starts in [start, end), in bucket order. An hour without one may
+  // still hold samples: read it raw.
   absl::Status Read(TagId tag, int64_t width, int64_t start, int64_t end,
                     std::vector<std::pair<int64_t, engine::Rollup>>* out) const;
 
+  // Rewrites the rollups of data dirs written before day records (one key
+  // per tag and hour, width kRollupHour; also drops keys of other widths,
+  // which no reader uses) as day records, keeping the hours that pay; each
+  // day in one batch with the deletion of its hour keys, so it can be
+  // interrupted and run again. Run at open, before anything reads rollups.
+  absl::Status MigrateHourRecords() const;
+
  private:
+  // Puts into `batch` the day records of `tag` for the days meeting
+  // [from, to) (hour starts): their hours outside [from, to) kept, those
+  // inside replaced by `fresh` (increasing, all inside [from, to)).
+  absl::Status ReplaceHours(TagId tag, int64_t from, int64_t to,
+                            const std::vector<engine::HourRollup>& fresh,
+                            rocksdb::WriteBatch* batch) const;
+
   engine::RocksDb* const db_;
   const ChunkStore* const chunks_;
+  const uint64_t min_samples_;
 };
 
 }  // namespace historian

@@ -257,6 +257,22 @@ TEST_F(QueryReferenceTest, AggregateFromRollupsMatchesReference) {
   CheckAggregates(rng, 40, {60 * s, 300 * s, 3600 * s, 5400 * s, 86400 * s}, s, 1e-12);
 }
 
+// Issue 16: ~50 samples an hour at 7 s to 140 s spacing with hour-long gaps,
+// so sealed hours with fewer than rollup_min_samples (32) samples have no
+// rollup next to hours that have one; the planner reads each run of the
+// former raw (a missing rollup is never an empty hour).
+TEST_F(QueryReferenceTest, AggregateAndPlotOverHoursWithAndWithoutRollupsMatchReference) {
+  std::mt19937_64 rng(23);
+  const int64_t s = 1000000000;
+  Populate(rng, 7 * s);
+  ASSERT_EQ(node_->Stop(), 0);
+  ASSERT_TRUE(node_->Start());
+  query_ =
+      v1::Query::NewStub(grpc::CreateChannel(node_->address(), grpc::InsecureChannelCredentials()));
+  CheckAggregates(rng, 40, {3600 * s, 7200 * s, 5400 * s, 86400 * s}, s, 1e-12);
+  CheckPlot(rng, 40, s);
+}
+
 // DELTA (one function) of q.tag per window of [start, end) by `step`.
 std::vector<double> Deltas(v1::Query::Stub* query, int64_t start, int64_t end, int64_t step,
                            bool good_only, v1::AggregateFunction fn = v1::DELTA) {

@@ -42,7 +42,8 @@ class FakeSource final : public SampleSource {
   explicit FakeSource(codec::ChunkColumns samples) : samples_(std::move(samples)) {}
 
   int64_t unsealed_from = kMaxTimestamp;
-  std::set<int64_t> stale;  // bucket starts whose rollups are wrong
+  std::set<int64_t> stale;    // bucket starts whose rollups are wrong
+  std::set<int64_t> missing;  // bucket starts without a rollup (too few samples)
   size_t piece_size = 7;
   bool fail_rollups = false;
 
@@ -71,7 +72,7 @@ class FakeSource final : public SampleSource {
     out->clear();
     for (int64_t b = start; b < end; b += width) {
       const size_t lo = LowerBound(b), hi = LowerBound(b + width);
-      if (lo == hi) continue;
+      if (lo == hi || missing.count(b) != 0) continue;
       engine::Rollup r = engine::ComputeRollup(samples_, lo, hi, b + width);
       if (stale.count(b) != 0) {
         r.count += 1000;
@@ -230,6 +231,28 @@ TEST(RunPlan, OneSourceCallPerSegmentAndRefusedBucket) {
   EXPECT_EQ(source.scans,
             (std::vector<FakeSource::Range>{{30 * kMinute, kHour}, {2 * kHour, 3 * kHour}}));
   EXPECT_EQ(samples, 3u + 6u);
+}
+
+// Issue 16: an hour without a rollup is read raw, never taken as empty; a
+// run of such hours is one raw read.
+TEST(RunPlan, HoursWithoutRollupsAreReadRawOneCallPerRun) {
+  FakeSource source(EightHours());
+  source.missing = {0, 2 * kHour, 3 * kHour, 7 * kHour};
+  std::vector<int64_t> rollups;
+  size_t samples = 0;
+  ASSERT_TRUE(RunPlan(
+                  source, NeverCancelled, kTag, {{0, 8 * kHour, kHour}},
+                  [&](const codec::ChunkColumns& c) { samples += c.size(); },
+                  [&](int64_t bucket, int64_t, const engine::Rollup& r) {
+                    rollups.push_back(bucket);
+                    samples += r.count;
+                    return true;
+                  })
+                  .ok());
+  EXPECT_EQ(rollups, (std::vector<int64_t>{kHour, 4 * kHour, 5 * kHour, 6 * kHour}));
+  EXPECT_EQ(source.scans, (std::vector<FakeSource::Range>{
+                              {0, kHour}, {2 * kHour, 4 * kHour}, {7 * kHour, 8 * kHour}}));
+  EXPECT_EQ(samples, 48u);  // every sample of the 8 hours, once
 }
 
 TEST(RunPlan, ErrorsAndCancellationStopIt) {
@@ -451,6 +474,27 @@ TEST(PlotTag, RollupsInsideBucketsMatchRawSamples) {
       PlotTag(source, start, end, 3, DoubleTag(), NeverCancelled);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->timestamps, ReferencePlot(EightHours(), start, end, 3));
+  EXPECT_FALSE(source.rollup_reads.empty());
+}
+
+// Issue 16: hours without a rollup hold samples; aggregates and plots over
+// them equal the raw computation.
+TEST(AggregateTag, HoursWithoutRollupsMatchRawSamples) {
+  FakeSource source(EightHours());
+  source.missing = {kHour, 3 * kHour, 4 * kHour};
+  const AggregateSpec spec = BasicSpec(15 * kMinute, 7 * kHour + 45 * kMinute, 2 * kHour);
+  absl::StatusOr<WindowResults> got = AggregateTag(source, spec, DoubleTag(), NeverCancelled);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ExpectWindows(*got, ReferenceWindows(EightHours(), spec.start, spec.end, spec.step));
+}
+
+TEST(PlotTag, HoursWithoutRollupsMatchRawSamples) {
+  FakeSource source(EightHours());
+  source.missing = {0, 2 * kHour, 3 * kHour, 6 * kHour};
+  absl::StatusOr<codec::ChunkColumns> got =
+      PlotTag(source, 0, 8 * kHour, 4, DoubleTag(), NeverCancelled);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->timestamps, ReferencePlot(EightHours(), 0, 8 * kHour, 4));
   EXPECT_FALSE(source.rollup_reads.empty());
 }
 

@@ -54,6 +54,7 @@ class StoreTest : public ::testing::Test {
     o.site = "us";
     o.chunk_max_samples = chunk_max_samples_;
     o.chunk_max_duration = chunk_max_duration_;
+    o.rollup_min_samples = rollup_min_samples_;
     o.seal_interval = absl::Hours(1);  // tests seal explicitly
     o.now_ns = [this] { return now_ns_; };
     o.logger = [this](LogSeverity, std::string_view line) {
@@ -234,6 +235,7 @@ class StoreTest : public ::testing::Test {
     o.path = dir_.Sub(site);
     o.site = site;
     o.peers = {"us"};
+    o.rollup_min_samples = rollup_min_samples_;
     o.seal_interval = absl::Hours(1);
     o.now_ns = [now] { return *now; };
     auto s = Store::Open(o);
@@ -248,6 +250,9 @@ class StoreTest : public ::testing::Test {
   int64_t now_ns_ = int64_t{1700000000} * 1000000000;
   uint32_t chunk_max_samples_ = 16;
   absl::Duration chunk_max_duration_ = absl::Hours(1);
+  // 1: every hour with samples gets a rollup, as the checks below count them;
+  // the rollup model tests set others.
+  uint64_t rollup_min_samples_ = 1;
 };
 
 constexpr int64_t kSecond = 1000000000;
@@ -623,7 +628,8 @@ TEST_F(StoreTest, OpenWidensSpansOfOlderDataDirs) {
 
 // node/schema_version is checked at open: a data dir of a schema this binary
 // does not know is refused, naming the key and the version; a dir without
-// the key (written before it existed) is schema 1 and gets the key.
+// the key (written before it existed) is schema 1, migrated (hour rollup
+// records become day records) and marked schema 2.
 TEST_F(StoreTest, OpenChecksTheSchemaVersion) {
   TagId t = Tag("schema.t");
   ASSERT_TRUE(WriteDoubles(t, {{1000, 1}}).ok());
@@ -651,19 +657,26 @@ TEST_F(StoreTest, OpenChecksTheSchemaVersion) {
   o.path = dir_.Sub("db");
   o.site = "us";
   o.seal_interval = absl::Hours(1);
-  const std::string two = "2";
-  set_version(&two);
+  const std::string three = "3";
+  set_version(&three);
   absl::StatusOr<std::unique_ptr<Store>> refused = Store::Open(o);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("node/schema_version"));
-  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("\"2\""));
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("\"3\""));
   set_version(nullptr);  // an older dir
   Open();
   EXPECT_EQ(ReadAll(t), (std::map<int64_t, double>{{1000, 1}}));
   ASSERT_TRUE(store_->Close().ok());
   store_.reset();
-  EXPECT_EQ(get_version(), "1");
+  EXPECT_EQ(get_version(), "2");
+  const std::string one = "1";
+  set_version(&one);
+  Open();
+  EXPECT_EQ(ReadAll(t), (std::map<int64_t, double>{{1000, 1}}));
+  ASSERT_TRUE(store_->Close().ok());
+  store_.reset();
+  EXPECT_EQ(get_version(), "2");
   Open();
 }
 
@@ -1480,9 +1493,8 @@ TEST_F(StoreTest, OpenFailsOnABadRollupDirtyMarker) {
   ASSERT_TRUE(WriteDoubles(t, {{1, 1}, {2, 2}}).ok());
   ASSERT_TRUE(store_->SealAll().ok());
   WithClosedDb([&](engine::RocksDb* db) {
-    ASSERT_TRUE(db->db()
-                    ->Put(rocksdb::WriteOptions(), db->state(), engine::RollupDirtyKey(t), "bad")
-                    .ok());
+    ASSERT_TRUE(
+        db->db()->Put(rocksdb::WriteOptions(), db->state(), engine::RollupDirtyKey(t), "bad").ok());
   });
   auto s = Store::Open(Options());
   ASSERT_FALSE(s.ok());
