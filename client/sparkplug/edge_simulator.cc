@@ -334,7 +334,7 @@ absl::Status EdgeSimulator::Run() {
     if (options_.duration > absl::ZeroDuration() && absl::Now() - start >= options_.duration) break;
     for (auto& n : nodes_) n->Step(tick, stats);
     {
-      std::lock_guard<std::mutex> lock(stats_mu_);
+      absl::MutexLock lock(&stats_mu_);
       stats_ = stats;
     }
     if (options_.max_messages > 0 && stats.messages >= options_.max_messages) break;
@@ -344,7 +344,7 @@ absl::Status EdgeSimulator::Run() {
 }
 
 EdgeSimStats EdgeSimulator::stats() const {
-  std::lock_guard<std::mutex> lock(stats_mu_);
+  absl::MutexLock lock(&stats_mu_);
   return stats_;
 }
 
