@@ -2,11 +2,8 @@
 // `historiand` processes on 127.0.0.1: node outages, kill -9 of the gateway,
 // failover. Every wait polls a condition with a deadline; no test relies on
 // timing to pass.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,7 +17,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -30,7 +26,9 @@
 #include "client/writer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testutil/free_port.h"
 #include "tests/testutil/node_process.h"
+#include "tests/testutil/status_line.h"
 #include "tests/testutil/temp_dir.h"
 
 namespace historian {
@@ -38,26 +36,14 @@ namespace {
 
 namespace v1 = historian::v1;
 using ::historian::testing::BinDir;
+using ::historian::testing::FreePort;
+using ::historian::testing::LastStatusValue;
 using ::historian::testing::NodeProcess;
 using ::historian::testing::TempDir;
 using ::testing::HasSubstr;
 
 constexpr int64_t kT0 = 1795428000000000000;  // 2026-11-23T10:00:00Z
 constexpr int64_t kSecond = 1000000000;
-
-// A port nothing listens on right now (the kernel's pick, released).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -157,16 +143,7 @@ class GatewayProcess {
 
   std::string err() const { return ReadFile(err_path_); }
   // The value of `key=` in the last status line that has it, or -1.
-  int64_t LastStatus(const std::string& key) const {
-    const std::string text = err();
-    const size_t at = text.rfind(" " + key + "=");
-    if (at == std::string::npos) return -1;
-    const size_t start = at + key.size() + 2;
-    const size_t end = text.find_first_of(" \n", start);
-    int64_t v = -1;
-    if (!absl::SimpleAtoi(text.substr(start, end - start), &v)) return -1;
-    return v;
-  }
+  int64_t LastStatus(const std::string& key) const { return LastStatusValue(err(), key); }
 
  private:
   std::string err_path_;
@@ -548,15 +525,6 @@ std::string RunGatewayToEnd(const std::vector<std::string>& args, const std::str
   return gw.err();
 }
 
-int64_t StatusValue(const std::string& err, const std::string& key) {
-  const size_t at = err.rfind(" " + key + "=");
-  if (at == std::string::npos) return -1;
-  const size_t start = at + key.size() + 2;
-  int64_t v = -1;
-  if (!absl::SimpleAtoi(err.substr(start, err.find_first_of(" \n", start) - start), &v)) return -1;
-  return v;
-}
-
 // Where in its start-up the gateway reading a FIFO is killed.
 enum class FifoKill {
   kBeforeOpen,       // the input is recorded, the FIFO has no writer yet
@@ -585,7 +553,7 @@ TEST_P(GatewayFifoKillTest, RestartOnAFileSkipsNoRow) {
   WriteTextFile(a_path, CsvText("gw.fa", 2, 0, 10, true, &expected_a, &tags_a));
   std::vector<std::string> run_a = args;
   run_a.insert(run_a.end(), {"--csv", a_path});
-  EXPECT_EQ(StatusValue(RunGatewayToEnd(run_a, tmp.Sub("gw_a.err")), "acked_samples"), 10);
+  EXPECT_EQ(LastStatusValue(RunGatewayToEnd(run_a, tmp.Sub("gw_a.err")), "acked_samples"), 10);
 
   const std::string b_path = tmp.Sub("B.csv");
   const std::string b_text = CsvText("gw.fb", 5, 0, 25, true, &expected_b, &tags_b);
@@ -619,7 +587,7 @@ TEST_P(GatewayFifoKillTest, RestartOnAFileSkipsNoRow) {
   ASSERT_EQ(unlink(b_path.c_str()), 0);
   WriteTextFile(b_path, b_text);
   const std::string err = RunGatewayToEnd(run_b, tmp.Sub("gw_b.err"));
-  EXPECT_EQ(StatusValue(err, "resume_position"), 0) << err;
+  EXPECT_EQ(LastStatusValue(err, "resume_position"), 0) << err;
   EXPECT_THAT(err, HasSubstr("final queue_batches=0 "));
 
   size_t total = 0;
@@ -674,7 +642,7 @@ TEST_P(GatewayRerunTest, ResumesOnlyTheSameInput) {
   SampleMap expected_first;
   std::vector<std::string> tags_first;
   WriteTextFile(path, CsvText("gw.ra", 2, 0, 10, true, &expected_first, &tags_first));
-  EXPECT_EQ(StatusValue(RunGatewayToEnd(args, tmp.Sub("gw1.err")), "acked_samples"), 10);
+  EXPECT_EQ(LastStatusValue(RunGatewayToEnd(args, tmp.Sub("gw1.err")), "acked_samples"), 10);
 
   SampleMap expected;
   std::vector<std::string> tags;
@@ -726,8 +694,8 @@ TEST_P(GatewayRerunTest, ResumesOnlyTheSameInput) {
     }
   }
   if (err.empty()) err = RunGatewayToEnd(args, tmp.Sub("gw2.err"));
-  EXPECT_EQ(StatusValue(err, "resume_position"), resume) << err;
-  EXPECT_EQ(StatusValue(err, "acked_samples"), sent) << err;
+  EXPECT_EQ(LastStatusValue(err, "resume_position"), resume) << err;
+  EXPECT_EQ(LastStatusValue(err, "acked_samples"), sent) << err;
   size_t total = 0;
   const SampleMap got = ReadBack(node.address(), tags, kT0, kT0 + 100 * kSecond, &total);
   EXPECT_EQ(total, expected.size());
