@@ -657,6 +657,12 @@ TEST(SparkplugE2E, GatewayKillNodeDownAndBrokerRestartLoseAndDuplicateNothing) {
   edge->Disconnect();
 }
 
+size_t Occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 // Samples by tag and time.
 using TagSamples = std::map<std::string, std::map<int64_t, v1::Sample>>;
 
@@ -741,6 +747,17 @@ TEST(SparkplugE2E, GatewayKilledWhileMessagesFlowKeepsEveryAcceptedSampleOnce) {
     }
     return true;
   };
+  // After a kill -9: the broker publishes the will (STATE offline), and
+  // each edge node has seen it for the `kills`-th time and buffers.
+  auto offline_and_buffering = [&](int kills) {
+    return WaitFor(
+        [&] {
+          return absl::StrContains(State(broker), "\"online\":false") &&
+                 Occurrences(sim0->err(), "offline: buffering DDATA") >= kills &&
+                 Occurrences(sim1->err(), "offline: buffering DDATA") >= kills;
+        },
+        absl::Seconds(30));
+  };
   const int64_t t0 = absl::ToUnixNanos(absl::Now());
   ASSERT_TRUE(WaitFor([&] { return both_newer(t0) && gw->LastStatus("acked_samples") >= 300; },
                       absl::Seconds(60)))
@@ -758,6 +775,7 @@ TEST(SparkplugE2E, GatewayKilledWhileMessagesFlowKeepsEveryAcceptedSampleOnce) {
   Merge(QueuedSamples(queue_dir, &queued), &accepted);
   std::printf("kill 1: %zu samples unacknowledged in the queue\n", queued);
   ASSERT_GE(queued, 100u);
+  ASSERT_TRUE(offline_and_buffering(1));
   gw = start_gateway();
   const int64_t t1 = absl::ToUnixNanos(absl::Now());
   ASSERT_TRUE(WaitFor([&] { return both_newer(t1); }, absl::Seconds(60))) << gw->err();
@@ -770,6 +788,7 @@ TEST(SparkplugE2E, GatewayKilledWhileMessagesFlowKeepsEveryAcceptedSampleOnce) {
   Merge(QueuedSamples(queue_dir, &queued), &accepted);
   std::printf("kill 2: %zu samples unacknowledged in the queue\n", queued);
   ASSERT_GE(queued, 300u);
+  ASSERT_TRUE(offline_and_buffering(2));
 
   // The node comes back on its address, the gateway restarts on its queue.
   ASSERT_TRUE(node.Start());
@@ -796,6 +815,30 @@ TEST(SparkplugE2E, GatewayKilledWhileMessagesFlowKeepsEveryAcceptedSampleOnce) {
     }
   }
   EXPECT_GE(checked, 300u);
+  // STATE at work: what each edge node buffered while the host was offline
+  // (after each kill) it sent as history once the host was back, and every
+  // one of those samples is at the node (nothing was sent live meanwhile,
+  // so a window holds exactly the buffered samples).
+  for (size_t i = 0; i < pressure.size(); ++i) {
+    const std::string err = (i == 0 ? sim0 : sim1)->err();
+    int windows = 0;
+    for (size_t at = err.find("sending "); at != std::string::npos;
+         at = err.find("sending ", at + 1)) {
+      unsigned long long n = 0, first = 0, last = 0;
+      ASSERT_EQ(std::sscanf(err.c_str() + at,
+                            "sending %llu buffered DDATA as history, timestamps %llu..%llu ms", &n,
+                            &first, &last),
+                3)
+          << err.substr(at, 120);
+      size_t good = 0;
+      for (const auto& [t, sample] : ReadTag(node.address(), pressure[i], nullptr, Ns(first))) {
+        good += t >= Ns(first) && t <= Ns(last) && sample.quality() == 0;
+      }
+      EXPECT_EQ(good, n) << pressure[i] << " history " << first << ".." << last;
+      ++windows;
+    }
+    EXPECT_GE(windows, 2) << err;  // one per kill at least
+  }
   // What STATE-based protection kept: each edge node's Good Pressure samples
   // against its DDATA count (only reported: a QoS 0 message in the batcher,
   // and a QoS 1 message Paho had acknowledged before our callback queued it,
