@@ -704,13 +704,18 @@ void Merge(const TagSamples& from, TagSamples* into) {
   for (const auto& [tag, samples] : from) (*into)[tag].insert(samples.begin(), samples.end());
 }
 
-// Two simulated edge nodes that honour STATE publish while the gateway is
-// killed (-9) twice, at points chosen by its progress: once with the node up
-// and its acknowledgements slowed (batches in flight), once after the node went down while messages
-// flowed (hundreds of samples queued on disk). One publishes DDATA at QoS 0 (as the specification
-// says), one at QoS 1. After each kill the unacknowledged part of the disk queue is read: every
-// sample in it (accepted by the gateway) is at the node exactly once, with its value, after the
-// restarts; the gateway resumes each time, and both edge nodes' data keeps arriving.
+// Two simulated edge nodes that honour STATE publish while the node goes
+// down and comes back under a running gateway, and while the gateway is
+// killed (-9) twice at points chosen by its progress: once with the node up
+// and its acknowledgements slowed (batches in flight), once after the node
+// went down again while messages flowed (hundreds of samples queued on
+// disk). One publishes DDATA at QoS 0 (as the specification says), one at
+// QoS 1. After each kill the unacknowledged part of the disk queue is read:
+// every sample in it (accepted by the gateway) is at the node exactly once,
+// with its value, after the restarts; the gateway resumes each time, and
+// both edge nodes' data keeps arriving. After each kill the will says
+// offline, the edge nodes buffer, and what they buffered arrives as history
+// after the restart, every sample of it.
 TEST(SparkplugE2E, GatewayKilledWhileMessagesFlowKeepsEveryAcceptedSampleOnce) {
   TempDir tmp;
   const int node_port = historian::testing::FreePort();
@@ -780,7 +785,16 @@ TEST(SparkplugE2E, GatewayKilledWhileMessagesFlowKeepsEveryAcceptedSampleOnce) {
   const int64_t t1 = absl::ToUnixNanos(absl::Now());
   ASSERT_TRUE(WaitFor([&] { return both_newer(t1); }, absl::Seconds(60))) << gw->err();
 
-  // The node goes down while messages flow; the gateway queues; kill 2.
+  // The node goes down while messages flow and comes back: the same
+  // gateway queues, then catches up (data newer than the node's return).
+  ASSERT_EQ(node.Stop(), 0);
+  ASSERT_TRUE(WaitFor([&] { return gw->LastStatus("queue_samples") >= 300; }, absl::Seconds(60)))
+      << gw->err();
+  ASSERT_TRUE(node.Start());
+  const int64_t back = absl::ToUnixNanos(absl::Now());
+  ASSERT_TRUE(WaitFor([&] { return both_newer(back); }, absl::Seconds(60))) << gw->err();
+
+  // Down again while messages flow; the gateway queues; kill 2.
   ASSERT_EQ(node.Stop(), 0);
   ASSERT_TRUE(WaitFor([&] { return gw->LastStatus("queue_samples") >= 300; }, absl::Seconds(60)))
       << gw->err();
