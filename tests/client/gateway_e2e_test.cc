@@ -27,9 +27,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testutil/free_port.h"
+#include "tests/testutil/gateway_process.h"
 #include "tests/testutil/node_process.h"
 #include "tests/testutil/status_line.h"
 #include "tests/testutil/temp_dir.h"
+#include "tests/testutil/wait_for.h"
 
 namespace historian {
 namespace {
@@ -37,9 +39,11 @@ namespace {
 namespace v1 = historian::v1;
 using ::historian::testing::BinDir;
 using ::historian::testing::FreePort;
+using ::historian::testing::GatewayProcess;
 using ::historian::testing::LastStatusValue;
 using ::historian::testing::NodeProcess;
 using ::historian::testing::TempDir;
+using ::historian::testing::WaitFor;
 using ::testing::HasSubstr;
 
 constexpr int64_t kT0 = 1795428000000000000;  // 2026-11-23T10:00:00Z
@@ -51,105 +55,6 @@ std::string ReadFile(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
-
-// Polls `condition` every 20 ms until it holds or `timeout` passes.
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
-
-// A `historian-gateway` child process with an optional stdin pipe; its
-// stderr goes to a file the test reads.
-class GatewayProcess {
- public:
-  GatewayProcess(std::vector<std::string> args, std::string err_path, bool stdin_pipe)
-      : err_path_(std::move(err_path)) {
-    int pipe_fds[2] = {-1, -1};
-    if (stdin_pipe && pipe(pipe_fds) != 0) return;
-    std::vector<std::string> argv = {BinDir() + "/client/historian-gateway"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    pid_ = fork();
-    if (pid_ == 0) {
-      int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int null_fd = open("/dev/null", O_RDWR);
-      dup2(stdin_pipe ? pipe_fds[0] : null_fd, 0);
-      dup2(null_fd, 1);
-      dup2(err, 2);
-      if (stdin_pipe) {
-        close(pipe_fds[0]);
-        close(pipe_fds[1]);
-      }
-      std::vector<char*> c_args;
-      for (auto& a : argv) c_args.push_back(a.data());
-      c_args.push_back(nullptr);
-      execv(c_args[0], c_args.data());
-      _exit(127);
-    }
-    if (stdin_pipe) {
-      close(pipe_fds[0]);
-      stdin_fd_ = pipe_fds[1];
-    }
-  }
-  ~GatewayProcess() {
-    CloseStdin();
-    Kill();
-  }
-
-  void WriteStdin(const std::string& text) {
-    size_t off = 0;
-    while (off < text.size()) {
-      ssize_t n = write(stdin_fd_, text.data() + off, text.size() - off);
-      if (n <= 0) return;
-      off += static_cast<size_t>(n);
-    }
-  }
-  void CloseStdin() {
-    if (stdin_fd_ >= 0) close(stdin_fd_);
-    stdin_fd_ = -1;
-  }
-  void Signal(int sig) {
-    if (pid_ > 0) kill(pid_, sig);
-  }
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  // The exit code, or -1 when it runs past `timeout` (it is then killed).
-  int Wait(absl::Duration timeout) {
-    int status = 0;
-    const bool exited = WaitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
-    if (!exited) {
-      Kill();
-      return -1;
-    }
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  bool running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
-
-  std::string err() const { return ReadFile(err_path_); }
-  // The value of `key=` in the last status line that has it, or -1.
-  int64_t LastStatus(const std::string& key) const { return LastStatusValue(err(), key); }
-
- private:
-  std::string err_path_;
-  pid_t pid_ = -1;
-  int stdin_fd_ = -1;
-};
 
 // tag@time -> the value, serialized.
 using SampleMap = std::map<std::string, std::string>;
@@ -302,7 +207,8 @@ TEST_P(NodeOutageTest, EverySampleArrivesExactlyOnce) {
   const std::vector<std::string> rows = MakeCsvRows(40, 500, "gw.outage", &expected, &tags);
   ASSERT_EQ(rows.size(), 20000u);
 
-  GatewayProcess gw(CommonFlags(node.address(), tmp.Sub("queue")), tmp.Sub("gw.err"), true);
+  GatewayProcess gw(CommonFlags(node.address(), tmp.Sub("queue")), tmp.Sub("gw.err"),
+                    {.stdin_pipe = true});
   std::string first_half = "tag,time,value,quality\n";
   for (size_t i = 0; i < rows.size() / 2; ++i) first_half += rows[i];
   gw.WriteStdin(first_half);
@@ -369,13 +275,13 @@ TEST(GatewayTest, Kill9AndRestartLosesAndDuplicatesNothing) {
   args.push_back("--sim_start");
   args.push_back(absl::StrCat(kT0, "ns"));
   {
-    GatewayProcess gw(args, tmp.Sub("gw1.err"), false);
+    GatewayProcess gw(args, tmp.Sub("gw1.err"));
     ASSERT_TRUE(WaitFor([&] { return gw.LastStatus("acked_samples") >= 3000 || !gw.running(); },
                         absl::Seconds(60)))
         << gw.err();
     gw.Kill();  // SIGKILL, wherever it is
   }
-  GatewayProcess gw(args, tmp.Sub("gw2.err"), false);
+  GatewayProcess gw(args, tmp.Sub("gw2.err"));
   ASSERT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
   const std::string err = gw.err();
   EXPECT_THAT(err, HasSubstr("final queue_batches=0 "));
@@ -408,7 +314,8 @@ TEST(GatewayTest, FailsOverToTheTwinSite) {
   SampleMap expected;
   std::vector<std::string> tags;
   const std::vector<std::string> rows = MakeCsvRows(10, 100, "gw.failover", &expected, &tags);
-  GatewayProcess gw(CommonFlags(servers, tmp.Sub("queue")), tmp.Sub("gw.err"), true);
+  GatewayProcess gw(CommonFlags(servers, tmp.Sub("queue")), tmp.Sub("gw.err"),
+                    {.stdin_pipe = true});
   std::string csv = "tag,time,value,quality\n";
   for (const std::string& r : rows) csv += r;
   gw.WriteStdin(csv);
@@ -439,7 +346,7 @@ TEST(GatewayTest, SigtermKeepsTheQueueForTheNextRun) {
   std::vector<std::string> args = CommonFlags(absl::StrCat("127.0.0.1:", port), tmp.Sub("queue"));
   for (const char* a : {"--csv", csv_path.c_str(), "--grace", "100ms"}) args.push_back(a);
   {
-    GatewayProcess gw(args, tmp.Sub("gw1.err"), false);
+    GatewayProcess gw(args, tmp.Sub("gw1.err"));
     ASSERT_TRUE(WaitFor([&] { return gw.LastStatus("queue_samples") == 1000; }, absl::Seconds(60)))
         << gw.err();
     gw.Signal(SIGTERM);
@@ -448,7 +355,7 @@ TEST(GatewayTest, SigtermKeepsTheQueueForTheNextRun) {
   }
   NodeProcess node(tmp.Sub("data"), {absl::StrCat("--listen=127.0.0.1:", port)});
   ASSERT_TRUE(node.Start());
-  GatewayProcess gw(args, tmp.Sub("gw2.err"), false);
+  GatewayProcess gw(args, tmp.Sub("gw2.err"));
   ASSERT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
   EXPECT_EQ(gw.LastStatus("resume_position"), 1000) << gw.err();
   EXPECT_EQ(gw.LastStatus("acked_samples"), 1000) << gw.err();
@@ -520,7 +427,7 @@ class FifoWriter {
 
 // Runs the gateway to completion; returns its stderr, and expects exit 0.
 std::string RunGatewayToEnd(const std::vector<std::string>& args, const std::string& err_path) {
-  GatewayProcess gw(args, err_path, false);
+  GatewayProcess gw(args, err_path);
   EXPECT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
   return gw.err();
 }
@@ -561,7 +468,7 @@ TEST_P(GatewayFifoKillTest, RestartOnAFileSkipsNoRow) {
   run_b.insert(run_b.end(), {"--csv", b_path});
   ASSERT_EQ(mkfifo(b_path.c_str(), 0644), 0);
   {
-    GatewayProcess gw(run_b, tmp.Sub("gw_fifo.err"), false);
+    GatewayProcess gw(run_b, tmp.Sub("gw_fifo.err"));
     ASSERT_TRUE(WaitFor([&] { return gw.err().find("resume_position=") != std::string::npos; },
                         absl::Seconds(60)))
         << gw.err();
@@ -682,7 +589,7 @@ TEST_P(GatewayRerunTest, ResumesOnlyTheSameInput) {
       ASSERT_EQ(unlink(path.c_str()), 0);
       ASSERT_EQ(mkfifo(path.c_str(), 0644), 0);
       const std::string text = CsvText("gw.ra", 2, 0, 25, true, &expected, &tags);
-      GatewayProcess gw(args, tmp.Sub("gw2.err"), false);
+      GatewayProcess gw(args, tmp.Sub("gw2.err"));
       FifoWriter fifo(path);
       ASSERT_TRUE(fifo.Open()) << gw.err();
       ASSERT_TRUE(fifo.Write(text));
@@ -732,7 +639,7 @@ TEST(GatewayTest, StdinNeverResumes) {
   std::vector<std::string> tags;
   const std::string text = CsvText("gw.si", 5, 0, 25, true, &expected, &tags);
   for (const std::string& input : {CsvText("gw.si", 5, 0, 10, true, nullptr, nullptr), text}) {
-    GatewayProcess gw(args, tmp.Sub("gw.err"), true);
+    GatewayProcess gw(args, tmp.Sub("gw.err"), {.stdin_pipe = true});
     gw.WriteStdin(input);
     gw.CloseStdin();
     ASSERT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
@@ -750,7 +657,8 @@ TEST(GatewayTest, TextNumbersMakeDoubleTags) {
   TempDir tmp;
   NodeProcess node(tmp.Sub("data"));
   ASSERT_TRUE(node.Start());
-  GatewayProcess gw(CommonFlags(node.address(), tmp.Sub("queue")), tmp.Sub("gw.err"), true);
+  GatewayProcess gw(CommonFlags(node.address(), tmp.Sub("queue")), tmp.Sub("gw.err"),
+                    {.stdin_pipe = true});
   gw.WriteStdin(
       absl::StrCat("tag,time,value\ngw.num.a,", kT0, ",180\ngw.num.a,", kT0 + kSecond, ",180.5\n"));
   gw.CloseStdin();

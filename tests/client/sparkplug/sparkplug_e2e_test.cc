@@ -35,10 +35,12 @@
 #include "tests/security/security_util.h"
 #include "tests/testutil/fault_proxy.h"
 #include "tests/testutil/free_port.h"
+#include "tests/testutil/gateway_process.h"
 #include "tests/testutil/mosquitto_process.h"
 #include "tests/testutil/node_process.h"
 #include "tests/testutil/status_line.h"
 #include "tests/testutil/temp_dir.h"
+#include "tests/testutil/wait_for.h"
 
 namespace historian {
 namespace {
@@ -46,30 +48,16 @@ namespace {
 namespace v1 = historian::v1;
 namespace sp = historian::sparkplug;
 using ::historian::testing::BinDir;
+using ::historian::testing::GatewayProcess;
 using ::historian::testing::MosquittoProcess;
 using ::historian::testing::NodeProcess;
 using ::historian::testing::RunCommand;
 using ::historian::testing::TempDir;
+using ::historian::testing::WaitFor;
 using ::testing::HasSubstr;
 
 constexpr uint64_t kT0Ms = 1795428000000;  // 2026-11-23T10:00:00Z
 int64_t Ns(uint64_t ms) { return static_cast<int64_t>(ms) * 1000000; }
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
 
 // --- Protobuf wire format by hand (Sparkplug 3.0 payload field numbers) ---
 
@@ -117,69 +105,6 @@ std::string HwPayload(uint64_t ts_ms, std::optional<uint64_t> seq, const std::st
 }
 
 // --- Processes ---
-
-class GatewayProcess {
- public:
-  GatewayProcess(std::vector<std::string> args, std::string err_path,
-                 const std::string& binary = "historian-gateway")
-      : err_path_(std::move(err_path)) {
-    std::vector<std::string> argv = {BinDir() + "/client/" + binary};
-    argv.insert(argv.end(), args.begin(), args.end());
-    pid_ = fork();
-    if (pid_ == 0) {
-      int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int null_fd = open("/dev/null", O_RDWR);
-      dup2(null_fd, 0);
-      dup2(null_fd, 1);
-      dup2(err, 2);
-      std::vector<char*> c_args;
-      for (auto& a : argv) c_args.push_back(a.data());
-      c_args.push_back(nullptr);
-      execv(c_args[0], c_args.data());
-      _exit(127);
-    }
-  }
-  ~GatewayProcess() { Kill(); }
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  int Terminate(absl::Duration timeout) {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    if (!WaitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout)) {
-      Kill();
-      return -1;
-    }
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  // The exit code, or -1 when it runs past `timeout` (it is then killed).
-  int Wait(absl::Duration timeout) {
-    int status = 0;
-    if (!WaitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout)) {
-      Kill();
-      return -1;
-    }
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  bool running() {
-    int status = 0;
-    return pid_ > 0 && waitpid(pid_, &status, WNOHANG) == 0;
-  }
-  std::string err() const { return ReadFile(err_path_); }
-  // The value of `key=` in the last status line that has it, or -1.
-  int64_t LastStatus(const std::string& key) const {
-    return ::historian::testing::LastStatusValue(err(), key);
-  }
-
- private:
-  std::string err_path_;
-  pid_t pid_ = -1;
-};
 
 std::vector<std::string> GatewayFlags(const MosquittoProcess& broker, const std::string& server,
                                       const std::string& queue_dir) {
@@ -738,7 +663,7 @@ TEST(SparkplugE2E, GatewayKilledWhileMessagesFlowKeepsEveryAcceptedSampleOnce) {
     return std::make_unique<GatewayProcess>(
         std::vector<std::string>{"--mqtt", broker.uri(), "--group", group, "--devices", "1",
                                  "--rate", "50", "--host_id", "h1", "--qos", std::to_string(qos)},
-        tmp.Sub(group + ".err"), "historian-sparkplug-sim");
+        tmp.Sub(group + ".err"), GatewayProcess::Options{.binary = "historian-sparkplug-sim"});
   };
   auto sim0 = sim("q0", 0);
   auto sim1 = sim("q1", 1);
@@ -754,7 +679,7 @@ TEST(SparkplugE2E, GatewayKilledWhileMessagesFlowKeepsEveryAcceptedSampleOnce) {
   };
   // After a kill -9: the broker publishes the will (STATE offline), and
   // each edge node has seen it for the `kills`-th time and buffers.
-  auto offline_and_buffering = [&](int kills) {
+  auto offline_and_buffering = [&](size_t kills) {
     return WaitFor(
         [&] {
           return absl::StrContains(State(broker), "\"online\":false") &&
@@ -888,7 +813,8 @@ TEST(SparkplugE2E, SimulatorHonoursStateAndResendsHistory) {
   // the simulator reading it are kept by the broker too.
   GatewayProcess sim({"--mqtt", broker.uri(), "--group", "sim", "--devices", "1", "--rate", "20",
                       "--messages", "120", "--host_id", "h1", "--qos", "1"},
-                     tmp.Sub("sim.err"), "historian-sparkplug-sim");
+                     tmp.Sub("sim.err"),
+                     GatewayProcess::Options{.binary = "historian-sparkplug-sim"});
   const std::string tag = "us.sim.edge1.press1.Pressure";
   const int64_t now = absl::ToUnixNanos(absl::Now());  // the simulator's clock
   ASSERT_TRUE(WaitFor([&] { return ReadTag(node.address(), tag, nullptr, now).size() >= 10; },
