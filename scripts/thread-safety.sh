@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Clang's thread-safety analysis over storage/ and server/: every translation
-# unit of those trees is parsed (-fsyntax-only, no code generated) with
+# Clang's thread-safety analysis over storage/, server/ and client/sparkplug/:
+# every translation unit of those trees is parsed (-fsyntax-only, no code generated) with
 # -Wthread-safety as an error, so an access to an ABSL_GUARDED_BY field
 # without its mutex, or a call to an ABSL_EXCLUSIVE_LOCKS_REQUIRED function
 # without the lock, fails CI.
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD_DIR=${1:-build}
 shift || true
-ONLY=("$@")  # repo-relative files; empty: all of storage/ and server/
+ONLY=("$@")  # repo-relative files; empty: all of the trees above
 DB="$BUILD_DIR/compile_commands.json"
 CLANG=${CLANGXX:-clang++}
 [ -f "$DB" ] || { echo "thread-safety: $DB missing (build first)" >&2; exit 2; }
@@ -30,7 +30,7 @@ for ((i = 0; i + 1 < ${#lines[@]}; i += 2)); do
   file=${file%\"*}
   rel=${file#"$ROOT"/}
   case "$rel" in
-    storage/*.cc | server/*.cc) ;;
+    storage/*.cc | server/*.cc | client/sparkplug/*.cc) ;;
     *) continue ;;
   esac
   if [ ${#ONLY[@]} -gt 0 ] && [[ " ${ONLY[*]} " != *" $rel "* ]]; then continue; fi
@@ -49,6 +49,6 @@ for ((i = 0; i + 1 < ${#lines[@]}; i += 2)); do
     fail=1
   fi
 done
-[ "$count" -gt 0 ] || { echo "thread-safety: no storage/ or server/ units in $DB" >&2; exit 2; }
+[ "$count" -gt 0 ] || { echo "thread-safety: no storage/, server/ or client/sparkplug/ units in $DB" >&2; exit 2; }
 echo "thread-safety: $count translation units checked"
 exit $fail

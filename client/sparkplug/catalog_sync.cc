@@ -38,38 +38,36 @@ CatalogSync::CatalogSync(std::unique_ptr<historian::client::Client> client,
 
 CatalogSync::~CatalogSync() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_ = true;
-    cv_.notify_all();
   }
   thread_.join();
 }
 
 void CatalogSync::Submit(const TagInfo& info) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   pending_[info.tag] = info;
-  cv_.notify_all();
 }
 
 size_t CatalogSync::pending() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return pending_.size();
 }
 
 void CatalogSync::Loop() {
   absl::Duration backoff = absl::Milliseconds(100);
-  std::unique_lock<std::mutex> lock(mu_);
+  mu_.Lock();
   while (!stop_) {
     if (pending_.empty()) {
-      cv_.wait(lock);
+      mu_.Await(absl::Condition(this, &CatalogSync::WorkOrStop));
       continue;
     }
     const TagInfo info = pending_.begin()->second;
-    lock.unlock();
+    mu_.Unlock();
     auto it = applied_.find(info.tag);
     absl::Status s = absl::OkStatus();
     if (it == applied_.end() || !SameMeta(it->second, info)) s = Apply(info);
-    lock.lock();
+    mu_.Lock();
     if (s.ok()) {
       applied_[info.tag] = info;
       // Unless a newer BIRTH replaced it meanwhile.
@@ -77,10 +75,11 @@ void CatalogSync::Loop() {
       if (p != pending_.end() && SameMeta(p->second, info)) pending_.erase(p);
       backoff = absl::Milliseconds(100);
     } else {
-      cv_.wait_for(lock, absl::ToChronoNanoseconds(backoff), [this] { return stop_; });
+      mu_.AwaitWithTimeout(absl::Condition(this, &CatalogSync::Stopping), backoff);
       backoff = std::min(backoff * 2, absl::Seconds(10));
     }
   }
+  mu_.Unlock();
 }
 
 absl::Status CatalogSync::Apply(const TagInfo& info) {

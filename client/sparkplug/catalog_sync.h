@@ -11,18 +11,20 @@
 // (historiand --implicit_tags, the default) with the type of its value,
 // which is the type the BIRTH maps to.
 //
-// Thread-safety: thread-safe; Submit may be called from any thread.
+// Thread-safety: thread-safe; Submit and pending may be called from any
+// thread. mu_ guards pending_ and stop_ (never held during an RPC); applied_
+// and client_ belong to the loop thread.
 #ifndef HISTORIAN_CLIENT_SPARKPLUG_CATALOG_SYNC_H_
 #define HISTORIAN_CLIENT_SPARKPLUG_CATALOG_SYNC_H_
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "client/historian_client.h"
 #include "client/sparkplug/recorder.h"
 
@@ -42,16 +44,18 @@ class CatalogSync {
 
  private:
   void Loop();
+  // Await conditions (mu_ is held when absl calls them).
+  bool WorkOrStop() const ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || !pending_.empty(); }
+  bool Stopping() const ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; }
   // OK when applied (or refused for good); UNAVAILABLE-like errors retry.
   absl::Status Apply(const TagInfo& info);
 
   std::unique_ptr<historian::client::Client> client_;
   const TypeConflict on_type_conflict_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  absl::flat_hash_map<std::string, TagInfo> pending_;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, TagInfo> pending_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, TagInfo> applied_;  // loop thread only
-  bool stop_ = false;                                  // guarded by mu_
   std::thread thread_;
 };
 

@@ -155,6 +155,12 @@ class EdgeSimulator::Node : public mqtt::callback {
     last_ms_ = now_ms;
     const bool online = host_online_.load();
     if (online && rebirth_.exchange(false)) Births(now_ms, stats);
+    const bool live = online && born_;
+    if (live_ && !live) {
+      std::fprintf(stderr, "historian-sparkplug-sim: %s: host %s offline: buffering DDATA\n",
+                   name_.c_str(), o_.host_id.c_str());
+    }
+    live_ = live;
     for (const SimDevice& d : devices_) {
       Payload p;
       p.set_timestamp(now_ms);
@@ -225,6 +231,14 @@ class EdgeSimulator::Node : public mqtt::callback {
 
   // Buffered DDATA first, as history.
   void Flush() {
+    if (!buffer_.empty()) {
+      std::fprintf(stderr,
+                   "historian-sparkplug-sim: %s: sending %zu buffered DDATA as history, "
+                   "timestamps %llu..%llu ms\n",
+                   name_.c_str(), buffer_.size(),
+                   static_cast<unsigned long long>(buffer_.front().second.timestamp()),
+                   static_cast<unsigned long long>(buffer_.back().second.timestamp()));
+    }
     while (!buffer_.empty()) {
       auto& [topic, p] = buffer_.front();
       for (auto& m : *p.mutable_metrics()) {
@@ -307,6 +321,7 @@ class EdgeSimulator::Node : public mqtt::callback {
   uint64_t seq_ = 0;
   uint64_t last_ms_ = 0;
   bool born_ = false;
+  bool live_ = false;  // the last Step published DDATA live (not buffered)
   std::deque<std::pair<std::string, Payload>> buffer_;
 };
 
@@ -334,7 +349,7 @@ absl::Status EdgeSimulator::Run() {
     if (options_.duration > absl::ZeroDuration() && absl::Now() - start >= options_.duration) break;
     for (auto& n : nodes_) n->Step(tick, stats);
     {
-      std::lock_guard<std::mutex> lock(stats_mu_);
+      absl::MutexLock lock(&stats_mu_);
       stats_ = stats;
     }
     if (options_.max_messages > 0 && stats.messages >= options_.max_messages) break;
@@ -344,7 +359,7 @@ absl::Status EdgeSimulator::Run() {
 }
 
 EdgeSimStats EdgeSimulator::stats() const {
-  std::lock_guard<std::mutex> lock(stats_mu_);
+  absl::MutexLock lock(&stats_mu_);
   return stats_;
 }
 

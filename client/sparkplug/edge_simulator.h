@@ -17,18 +17,21 @@
 // conveyors (Speed Float, Running Boolean). With `metrics_per_device` > 0
 // every device has that many Double metrics instead (benchmarks).
 //
-// Thread-safety: Run() on one thread; Paho callbacks set atomics.
+// Thread-safety: Run() on one thread; Paho callbacks set atomics (stop_ and
+// each node's); stats() from any thread: stats_mu_ guards stats_, a copy
+// Run() publishes after every tick.
 #ifndef HISTORIAN_CLIENT_SPARKPLUG_EDGE_SIMULATOR_H_
 #define HISTORIAN_CLIENT_SPARKPLUG_EDGE_SIMULATOR_H_
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace historian::sparkplug {
@@ -73,8 +76,8 @@ class EdgeSimulator {
   const EdgeSimOptions options_;
   std::atomic<bool> stop_{false};
   std::vector<std::unique_ptr<Node>> nodes_;
-  mutable std::mutex stats_mu_;
-  EdgeSimStats stats_;  // guarded by stats_mu_
+  mutable absl::Mutex stats_mu_;
+  EdgeSimStats stats_ ABSL_GUARDED_BY(stats_mu_);
 };
 
 }  // namespace historian::sparkplug

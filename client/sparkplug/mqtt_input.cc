@@ -1,8 +1,15 @@
 // File: mqtt_input.cc
 #include "client/sparkplug/mqtt_input.h"
 
-#include <cstdio>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -28,6 +35,33 @@ std::string RebirthPayload() {
   return p.SerializeAsString();
 }
 
+bool IsTlsUri(absl::string_view uri) {
+  return absl::StartsWith(uri, "ssl://") || absl::StartsWith(uri, "mqtts://");
+}
+
+// Refuses TLS flags Paho would ignore or fail on later with a vaguer error.
+absl::Status CheckTlsOptions(const MqttInputOptions& o) {
+  const bool any = !o.tls_ca.empty() || !o.tls_cert.empty() || !o.tls_key.empty();
+  if (any && !IsTlsUri(o.uri)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--mqtt_tls_ca/--mqtt_tls_cert/--mqtt_tls_key need an ssl:// broker URI, not ", o.uri));
+  }
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--mqtt_tls_cert and --mqtt_tls_key go together (the client certificate and its key)");
+  }
+  for (const auto& [flag, path] :
+       {std::pair<const char*, const std::string&>{"mqtt_tls_ca", o.tls_ca},
+        {"mqtt_tls_cert", o.tls_cert},
+        {"mqtt_tls_key", o.tls_key}}) {
+    if (!path.empty() && access(path.c_str(), R_OK) != 0) {
+      return absl::NotFoundError(
+          absl::StrCat("--", flag, " ", path, ": cannot read it: ", std::strerror(errno)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 MqttInput::MqttInput(MqttInputOptions options, SampleSink* sink, CatalogSync* catalog)
@@ -41,6 +75,7 @@ absl::StatusOr<std::unique_ptr<MqttInput>> MqttInput::Start(MqttInputOptions opt
                                                             SampleSink* sink,
                                                             CatalogSync* catalog) {
   if (options.host_id.empty()) return absl::InvalidArgumentError("--sparkplug_host_id is empty");
+  if (absl::Status s = CheckTlsOptions(options); !s.ok()) return s;
   if (options.client_id.empty()) options.client_id = "historian-" + options.host_id;
   std::unique_ptr<MqttInput> input(new MqttInput(std::move(options), sink, catalog));
   absl::Status s = input->Connect();
@@ -68,13 +103,18 @@ absl::Status MqttInput::Connect() {
     co.set_will(mqtt::will_options(StateTopic(options_.host_id), StatePayload(false), 1, true));
     if (!options_.username.empty()) co.set_user_name(options_.username);
     if (!options_.password.empty()) co.set_password(options_.password);
-    if (options_.uri.rfind("ssl://", 0) == 0 || !options_.tls_ca.empty()) {
+    if (IsTlsUri(options_.uri)) {
       mqtt::ssl_options ssl;
       if (!options_.tls_ca.empty()) ssl.set_trust_store(options_.tls_ca);
       if (!options_.tls_cert.empty()) ssl.set_key_store(options_.tls_cert);
       if (!options_.tls_key.empty()) ssl.set_private_key(options_.tls_key);
       ssl.set_enable_server_cert_auth(true);
       ssl.set_verify(true);
+      // OpenSSL's reason for a failed handshake, for the "cannot connect" line.
+      ssl.set_error_handler([this](const std::string& error) {
+        absl::MutexLock lock(&tls_mu_);
+        last_tls_error_ = std::string(absl::StripTrailingAsciiWhitespace(error));
+      });
       co.set_ssl(std::move(ssl));
     }
     connect_options_ = co;
@@ -83,32 +123,56 @@ absl::Status MqttInput::Connect() {
   }
   // Paho reconnects by itself only after a connection it had: the first one
   // is retried here until it works.
-  connect_thread_ = std::thread([this] {
-    absl::Duration backoff = absl::Milliseconds(200);
-    while (!stopped_) {
-      try {
-        client_->connect(connect_options_)->wait();
-        return;
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "historian-gateway: mqtt: cannot connect to %s: %s; retrying\n",
-                     options_.uri.c_str(), e.what());
-      }
-      std::unique_lock<std::mutex> lock(stop_mu_);
-      stop_cv_.wait_for(lock, absl::ToChronoNanoseconds(backoff),
-                        [this] { return stopped_.load(); });
-      backoff = std::min(backoff * 2, absl::Seconds(10));
-    }
-  });
+  connect_thread_ = std::thread([this] { FirstConnectLoop(); });
   return absl::OkStatus();
+}
+
+void MqttInput::FirstConnectLoop() {
+  absl::Duration backoff = absl::Milliseconds(200);
+  while (!stopped()) {
+    try {
+      client_->connect(connect_options_)->wait();
+      return;
+    } catch (const std::exception& e) {
+      std::string tls = TakeTlsError();
+      if (!tls.empty()) {
+        tls = "; TLS: " + tls;
+      } else if (IsTlsUri(options_.uri)) {
+        // TLS 1.3: a broker refusing our client certificate (or its absence)
+        // says so after our side of the handshake, and Paho reports only a
+        // closed connection.
+        tls = options_.tls_cert.empty()
+                  ? "; if the broker requires a client certificate, give one "
+                    "(--mqtt_tls_cert/--mqtt_tls_key)"
+                  : "; if the broker requires a client certificate, it did not accept "
+                    "--mqtt_tls_cert (signed by a CA it trusts?)";
+      }
+      std::fprintf(stderr, "historian-gateway: mqtt: cannot connect to %s: %s%s; retrying\n",
+                   options_.uri.c_str(), e.what(), tls.c_str());
+    }
+    absl::MutexLock lock(&stop_mu_);
+    if (stop_mu_.AwaitWithTimeout(absl::Condition(&stopped_), backoff)) return;
+    backoff = std::min(backoff * 2, absl::Seconds(10));
+  }
+}
+
+bool MqttInput::stopped() const {
+  absl::MutexLock lock(&stop_mu_);
+  return stopped_;
+}
+
+std::string MqttInput::TakeTlsError() {
+  absl::MutexLock lock(&tls_mu_);
+  return std::exchange(last_tls_error_, std::string());
 }
 
 MqttInput::~MqttInput() { Stop(); }
 
 void MqttInput::Stop() {
   {
-    std::lock_guard<std::mutex> lock(stop_mu_);
-    if (stopped_.exchange(true)) return;
-    stop_cv_.notify_all();
+    absl::MutexLock lock(&stop_mu_);
+    if (stopped_) return;
+    stopped_ = true;
   }
   if (connect_thread_.joinable()) connect_thread_.join();
   try {
@@ -145,13 +209,14 @@ void MqttInput::connected(const std::string& cause) {
 
 void MqttInput::connection_lost(const std::string& cause) {
   connected_ = false;
-  std::fprintf(stderr, "historian-gateway: mqtt: connection lost (%s); reconnecting\n",
-               cause.c_str());
+  const std::string tls = TakeTlsError();
+  std::fprintf(stderr, "historian-gateway: mqtt: connection lost (%s%s%s); reconnecting\n",
+               cause.c_str(), tls.empty() ? "" : "; TLS: ", tls.c_str());
 }
 
 void MqttInput::message_arrived(mqtt::const_message_ptr msg) {
   const absl::Time now = absl::Now();
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   const mqtt::binary& payload = msg->get_payload();
   recorder_.Handle(msg->get_topic(), absl::string_view(payload.data(), payload.size()), now, &out_);
   for (const std::string& line : out_.log) {
@@ -183,14 +248,14 @@ void MqttInput::message_arrived(mqtt::const_message_ptr msg) {
 }
 
 void MqttInput::SetKnownType(const std::string& tag, historian::v1::ValueType type) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   recorder_.SetKnownType(tag, type);
 }
 
 MqttInputStats MqttInput::stats() const {
   MqttInputStats s;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     s.recorder = recorder_.stats();
     s.sink_errors = sink_errors_;
   }

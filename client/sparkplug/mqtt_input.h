@@ -11,21 +11,34 @@
 // requests are published as NCMD `Node Control/Rebirth`; BIRTH metadata goes
 // to the CatalogSync.
 //
-// Thread-safety: thread-safe. Paho calls back on its own thread; the
-// recorder is guarded by mu_.
+// TLS (ssl://): --mqtt_tls_ca is the CA the broker's certificate must chain
+// to (host name checked); --mqtt_tls_cert/--mqtt_tls_key (both or neither) a
+// client certificate for brokers that require one. Start() refuses missing
+// or unreadable files and TLS flags on a tcp:// URI; a refused handshake is
+// logged with OpenSSL's reason (Paho's own error says only "TCP/TLS connect
+// failure").
+//
+// Thread-safety: thread-safe. Paho calls back on its own thread
+// (message_arrived, connected, connection_lost, the TLS error handler);
+// Start/Stop/stats/SetKnownType come from the gateway's threads.
+//   mu_       guards the recorder, its output buffer and sink_errors_
+//             (held while a message is recorded and queued);
+//   stop_mu_  guards stopped_ (the first-connect thread waits on it);
+//   tls_mu_   guards the last TLS error reported by Paho.
+// No two of them are held at once. connects_ and connected_ are atomics.
 #ifndef HISTORIAN_CLIENT_SPARKPLUG_MQTT_INPUT_H_
 #define HISTORIAN_CLIENT_SPARKPLUG_MQTT_INPUT_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "client/sparkplug/catalog_sync.h"
 #include "client/sparkplug/recorder.h"
 #include "mqtt/async_client.h"
@@ -84,6 +97,11 @@ class MqttInput : public mqtt::callback {
  private:
   MqttInput(MqttInputOptions options, SampleSink* sink, CatalogSync* catalog);
   absl::Status Connect();
+  // The first connection, retried with backoff until it works or Stop().
+  void FirstConnectLoop();
+  bool stopped() const;
+  // Why the last TLS handshake failed (OpenSSL's words), cleared; "" if none.
+  std::string TakeTlsError();
   std::string StatePayload(bool online) const;
 
   // mqtt::callback
@@ -98,16 +116,20 @@ class MqttInput : public mqtt::callback {
   std::unique_ptr<mqtt::async_client> client_;
   mqtt::connect_options connect_options_;
   std::thread connect_thread_;  // the first connection
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
 
-  mutable std::mutex mu_;
-  Recorder recorder_;         // guarded by mu_
-  RecorderOutput out_;        // guarded by mu_
-  uint64_t sink_errors_ = 0;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  Recorder recorder_ ABSL_GUARDED_BY(mu_);
+  RecorderOutput out_ ABSL_GUARDED_BY(mu_);
+  uint64_t sink_errors_ ABSL_GUARDED_BY(mu_) = 0;
+
+  mutable absl::Mutex stop_mu_;
+  bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
+
+  absl::Mutex tls_mu_;
+  std::string last_tls_error_ ABSL_GUARDED_BY(tls_mu_);
+
   std::atomic<uint64_t> connects_{0};
   std::atomic<bool> connected_{false};
-  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace historian::sparkplug

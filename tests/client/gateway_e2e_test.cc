@@ -2,11 +2,8 @@
 // `historiand` processes on 127.0.0.1: node outages, kill -9 of the gateway,
 // failover. Every wait polls a condition with a deadline; no test relies on
 // timing to pass.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,7 +17,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -30,34 +26,28 @@
 #include "client/writer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testutil/free_port.h"
+#include "tests/testutil/gateway_process.h"
 #include "tests/testutil/node_process.h"
+#include "tests/testutil/status_line.h"
 #include "tests/testutil/temp_dir.h"
+#include "tests/testutil/wait_for.h"
 
 namespace historian {
 namespace {
 
 namespace v1 = historian::v1;
 using ::historian::testing::BinDir;
+using ::historian::testing::FreePort;
+using ::historian::testing::GatewayProcess;
+using ::historian::testing::LastStatusValue;
 using ::historian::testing::NodeProcess;
 using ::historian::testing::TempDir;
+using ::historian::testing::WaitFor;
 using ::testing::HasSubstr;
 
 constexpr int64_t kT0 = 1795428000000000000;  // 2026-11-23T10:00:00Z
 constexpr int64_t kSecond = 1000000000;
-
-// A port nothing listens on right now (the kernel's pick, released).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -65,114 +55,6 @@ std::string ReadFile(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
-
-// Polls `condition` every 20 ms until it holds or `timeout` passes.
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
-
-// A `historian-gateway` child process with an optional stdin pipe; its
-// stderr goes to a file the test reads.
-class GatewayProcess {
- public:
-  GatewayProcess(std::vector<std::string> args, std::string err_path, bool stdin_pipe)
-      : err_path_(std::move(err_path)) {
-    int pipe_fds[2] = {-1, -1};
-    if (stdin_pipe && pipe(pipe_fds) != 0) return;
-    std::vector<std::string> argv = {BinDir() + "/client/historian-gateway"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    pid_ = fork();
-    if (pid_ == 0) {
-      int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int null_fd = open("/dev/null", O_RDWR);
-      dup2(stdin_pipe ? pipe_fds[0] : null_fd, 0);
-      dup2(null_fd, 1);
-      dup2(err, 2);
-      if (stdin_pipe) {
-        close(pipe_fds[0]);
-        close(pipe_fds[1]);
-      }
-      std::vector<char*> c_args;
-      for (auto& a : argv) c_args.push_back(a.data());
-      c_args.push_back(nullptr);
-      execv(c_args[0], c_args.data());
-      _exit(127);
-    }
-    if (stdin_pipe) {
-      close(pipe_fds[0]);
-      stdin_fd_ = pipe_fds[1];
-    }
-  }
-  ~GatewayProcess() {
-    CloseStdin();
-    Kill();
-  }
-
-  void WriteStdin(const std::string& text) {
-    size_t off = 0;
-    while (off < text.size()) {
-      ssize_t n = write(stdin_fd_, text.data() + off, text.size() - off);
-      if (n <= 0) return;
-      off += static_cast<size_t>(n);
-    }
-  }
-  void CloseStdin() {
-    if (stdin_fd_ >= 0) close(stdin_fd_);
-    stdin_fd_ = -1;
-  }
-  void Signal(int sig) {
-    if (pid_ > 0) kill(pid_, sig);
-  }
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  // The exit code, or -1 when it runs past `timeout` (it is then killed).
-  int Wait(absl::Duration timeout) {
-    int status = 0;
-    const bool exited = WaitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
-    if (!exited) {
-      Kill();
-      return -1;
-    }
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  bool running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
-
-  std::string err() const { return ReadFile(err_path_); }
-  // The value of `key=` in the last status line that has it, or -1.
-  int64_t LastStatus(const std::string& key) const {
-    const std::string text = err();
-    const size_t at = text.rfind(" " + key + "=");
-    if (at == std::string::npos) return -1;
-    const size_t start = at + key.size() + 2;
-    const size_t end = text.find_first_of(" \n", start);
-    int64_t v = -1;
-    if (!absl::SimpleAtoi(text.substr(start, end - start), &v)) return -1;
-    return v;
-  }
-
- private:
-  std::string err_path_;
-  pid_t pid_ = -1;
-  int stdin_fd_ = -1;
-};
 
 // tag@time -> the value, serialized.
 using SampleMap = std::map<std::string, std::string>;
@@ -325,7 +207,8 @@ TEST_P(NodeOutageTest, EverySampleArrivesExactlyOnce) {
   const std::vector<std::string> rows = MakeCsvRows(40, 500, "gw.outage", &expected, &tags);
   ASSERT_EQ(rows.size(), 20000u);
 
-  GatewayProcess gw(CommonFlags(node.address(), tmp.Sub("queue")), tmp.Sub("gw.err"), true);
+  GatewayProcess gw(CommonFlags(node.address(), tmp.Sub("queue")), tmp.Sub("gw.err"),
+                    {.stdin_pipe = true});
   std::string first_half = "tag,time,value,quality\n";
   for (size_t i = 0; i < rows.size() / 2; ++i) first_half += rows[i];
   gw.WriteStdin(first_half);
@@ -392,13 +275,13 @@ TEST(GatewayTest, Kill9AndRestartLosesAndDuplicatesNothing) {
   args.push_back("--sim_start");
   args.push_back(absl::StrCat(kT0, "ns"));
   {
-    GatewayProcess gw(args, tmp.Sub("gw1.err"), false);
+    GatewayProcess gw(args, tmp.Sub("gw1.err"));
     ASSERT_TRUE(WaitFor([&] { return gw.LastStatus("acked_samples") >= 3000 || !gw.running(); },
                         absl::Seconds(60)))
         << gw.err();
     gw.Kill();  // SIGKILL, wherever it is
   }
-  GatewayProcess gw(args, tmp.Sub("gw2.err"), false);
+  GatewayProcess gw(args, tmp.Sub("gw2.err"));
   ASSERT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
   const std::string err = gw.err();
   EXPECT_THAT(err, HasSubstr("final queue_batches=0 "));
@@ -431,7 +314,8 @@ TEST(GatewayTest, FailsOverToTheTwinSite) {
   SampleMap expected;
   std::vector<std::string> tags;
   const std::vector<std::string> rows = MakeCsvRows(10, 100, "gw.failover", &expected, &tags);
-  GatewayProcess gw(CommonFlags(servers, tmp.Sub("queue")), tmp.Sub("gw.err"), true);
+  GatewayProcess gw(CommonFlags(servers, tmp.Sub("queue")), tmp.Sub("gw.err"),
+                    {.stdin_pipe = true});
   std::string csv = "tag,time,value,quality\n";
   for (const std::string& r : rows) csv += r;
   gw.WriteStdin(csv);
@@ -462,7 +346,7 @@ TEST(GatewayTest, SigtermKeepsTheQueueForTheNextRun) {
   std::vector<std::string> args = CommonFlags(absl::StrCat("127.0.0.1:", port), tmp.Sub("queue"));
   for (const char* a : {"--csv", csv_path.c_str(), "--grace", "100ms"}) args.push_back(a);
   {
-    GatewayProcess gw(args, tmp.Sub("gw1.err"), false);
+    GatewayProcess gw(args, tmp.Sub("gw1.err"));
     ASSERT_TRUE(WaitFor([&] { return gw.LastStatus("queue_samples") == 1000; }, absl::Seconds(60)))
         << gw.err();
     gw.Signal(SIGTERM);
@@ -471,7 +355,7 @@ TEST(GatewayTest, SigtermKeepsTheQueueForTheNextRun) {
   }
   NodeProcess node(tmp.Sub("data"), {absl::StrCat("--listen=127.0.0.1:", port)});
   ASSERT_TRUE(node.Start());
-  GatewayProcess gw(args, tmp.Sub("gw2.err"), false);
+  GatewayProcess gw(args, tmp.Sub("gw2.err"));
   ASSERT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
   EXPECT_EQ(gw.LastStatus("resume_position"), 1000) << gw.err();
   EXPECT_EQ(gw.LastStatus("acked_samples"), 1000) << gw.err();
@@ -543,18 +427,9 @@ class FifoWriter {
 
 // Runs the gateway to completion; returns its stderr, and expects exit 0.
 std::string RunGatewayToEnd(const std::vector<std::string>& args, const std::string& err_path) {
-  GatewayProcess gw(args, err_path, false);
+  GatewayProcess gw(args, err_path);
   EXPECT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
   return gw.err();
-}
-
-int64_t StatusValue(const std::string& err, const std::string& key) {
-  const size_t at = err.rfind(" " + key + "=");
-  if (at == std::string::npos) return -1;
-  const size_t start = at + key.size() + 2;
-  int64_t v = -1;
-  if (!absl::SimpleAtoi(err.substr(start, err.find_first_of(" \n", start) - start), &v)) return -1;
-  return v;
 }
 
 // Where in its start-up the gateway reading a FIFO is killed.
@@ -585,7 +460,7 @@ TEST_P(GatewayFifoKillTest, RestartOnAFileSkipsNoRow) {
   WriteTextFile(a_path, CsvText("gw.fa", 2, 0, 10, true, &expected_a, &tags_a));
   std::vector<std::string> run_a = args;
   run_a.insert(run_a.end(), {"--csv", a_path});
-  EXPECT_EQ(StatusValue(RunGatewayToEnd(run_a, tmp.Sub("gw_a.err")), "acked_samples"), 10);
+  EXPECT_EQ(LastStatusValue(RunGatewayToEnd(run_a, tmp.Sub("gw_a.err")), "acked_samples"), 10);
 
   const std::string b_path = tmp.Sub("B.csv");
   const std::string b_text = CsvText("gw.fb", 5, 0, 25, true, &expected_b, &tags_b);
@@ -593,7 +468,7 @@ TEST_P(GatewayFifoKillTest, RestartOnAFileSkipsNoRow) {
   run_b.insert(run_b.end(), {"--csv", b_path});
   ASSERT_EQ(mkfifo(b_path.c_str(), 0644), 0);
   {
-    GatewayProcess gw(run_b, tmp.Sub("gw_fifo.err"), false);
+    GatewayProcess gw(run_b, tmp.Sub("gw_fifo.err"));
     ASSERT_TRUE(WaitFor([&] { return gw.err().find("resume_position=") != std::string::npos; },
                         absl::Seconds(60)))
         << gw.err();
@@ -619,7 +494,7 @@ TEST_P(GatewayFifoKillTest, RestartOnAFileSkipsNoRow) {
   ASSERT_EQ(unlink(b_path.c_str()), 0);
   WriteTextFile(b_path, b_text);
   const std::string err = RunGatewayToEnd(run_b, tmp.Sub("gw_b.err"));
-  EXPECT_EQ(StatusValue(err, "resume_position"), 0) << err;
+  EXPECT_EQ(LastStatusValue(err, "resume_position"), 0) << err;
   EXPECT_THAT(err, HasSubstr("final queue_batches=0 "));
 
   size_t total = 0;
@@ -674,7 +549,7 @@ TEST_P(GatewayRerunTest, ResumesOnlyTheSameInput) {
   SampleMap expected_first;
   std::vector<std::string> tags_first;
   WriteTextFile(path, CsvText("gw.ra", 2, 0, 10, true, &expected_first, &tags_first));
-  EXPECT_EQ(StatusValue(RunGatewayToEnd(args, tmp.Sub("gw1.err")), "acked_samples"), 10);
+  EXPECT_EQ(LastStatusValue(RunGatewayToEnd(args, tmp.Sub("gw1.err")), "acked_samples"), 10);
 
   SampleMap expected;
   std::vector<std::string> tags;
@@ -714,7 +589,7 @@ TEST_P(GatewayRerunTest, ResumesOnlyTheSameInput) {
       ASSERT_EQ(unlink(path.c_str()), 0);
       ASSERT_EQ(mkfifo(path.c_str(), 0644), 0);
       const std::string text = CsvText("gw.ra", 2, 0, 25, true, &expected, &tags);
-      GatewayProcess gw(args, tmp.Sub("gw2.err"), false);
+      GatewayProcess gw(args, tmp.Sub("gw2.err"));
       FifoWriter fifo(path);
       ASSERT_TRUE(fifo.Open()) << gw.err();
       ASSERT_TRUE(fifo.Write(text));
@@ -726,8 +601,8 @@ TEST_P(GatewayRerunTest, ResumesOnlyTheSameInput) {
     }
   }
   if (err.empty()) err = RunGatewayToEnd(args, tmp.Sub("gw2.err"));
-  EXPECT_EQ(StatusValue(err, "resume_position"), resume) << err;
-  EXPECT_EQ(StatusValue(err, "acked_samples"), sent) << err;
+  EXPECT_EQ(LastStatusValue(err, "resume_position"), resume) << err;
+  EXPECT_EQ(LastStatusValue(err, "acked_samples"), sent) << err;
   size_t total = 0;
   const SampleMap got = ReadBack(node.address(), tags, kT0, kT0 + 100 * kSecond, &total);
   EXPECT_EQ(total, expected.size());
@@ -764,7 +639,7 @@ TEST(GatewayTest, StdinNeverResumes) {
   std::vector<std::string> tags;
   const std::string text = CsvText("gw.si", 5, 0, 25, true, &expected, &tags);
   for (const std::string& input : {CsvText("gw.si", 5, 0, 10, true, nullptr, nullptr), text}) {
-    GatewayProcess gw(args, tmp.Sub("gw.err"), true);
+    GatewayProcess gw(args, tmp.Sub("gw.err"), {.stdin_pipe = true});
     gw.WriteStdin(input);
     gw.CloseStdin();
     ASSERT_EQ(gw.Wait(absl::Seconds(120)), 0) << gw.err();
@@ -782,7 +657,8 @@ TEST(GatewayTest, TextNumbersMakeDoubleTags) {
   TempDir tmp;
   NodeProcess node(tmp.Sub("data"));
   ASSERT_TRUE(node.Start());
-  GatewayProcess gw(CommonFlags(node.address(), tmp.Sub("queue")), tmp.Sub("gw.err"), true);
+  GatewayProcess gw(CommonFlags(node.address(), tmp.Sub("queue")), tmp.Sub("gw.err"),
+                    {.stdin_pipe = true});
   gw.WriteStdin(
       absl::StrCat("tag,time,value\ngw.num.a,", kT0, ",180\ngw.num.a,", kT0 + kSecond, ",180.5\n"));
   gw.CloseStdin();

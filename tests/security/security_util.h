@@ -1,12 +1,10 @@
 // File: security_util.h
-// Helpers of the security tests: files, free ports, bearer-token metadata,
-// polling with a deadline, and a test PKI made with the openssl CLI at test
-// time (a CA, and certificates for 127.0.0.1/localhost signed by it).
+// Helpers of the security tests: files, free ports (tests/testutil/free_port.h), bearer-token
+// metadata, polling with a deadline, and a test PKI made with the openssl CLI at test time (a CA,
+// and certificates for 127.0.0.1/localhost signed by it).
 #ifndef HISTORIAN_TESTS_SECURITY_SECURITY_UTIL_H_
 #define HISTORIAN_TESTS_SECURITY_SECURITY_UTIL_H_
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +17,7 @@
 
 #include "api/core/bearer_token.h"
 #include "grpcpp/client_context.h"
+#include "tests/testutil/free_port.h"
 
 namespace historian::testing {
 
@@ -31,22 +30,6 @@ inline std::string ReadTextFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// A port that was free a moment ago (for --listen of nodes that must know
-// each other's address before starting).
-inline int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
 }
 
 // A client context with a deadline and, when `token` is not empty, the

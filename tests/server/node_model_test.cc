@@ -47,6 +47,7 @@
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "tests/testutil/fault_proxy.h"
+#include "tests/testutil/free_port.h"
 #include "tests/testutil/node_process.h"
 #include "tests/testutil/temp_dir.h"
 
@@ -55,6 +56,7 @@ namespace {
 
 namespace v1 = ::historian::v1;
 using testing::FaultProxy;
+using testing::FreePort;
 using testing::NodeProcess;
 
 constexpr int64_t kSecond = 1000000000;
@@ -991,11 +993,6 @@ TEST_F(NodeModelTest, DeleteAndRecreateAmongWritesMatchTheModel) {
 
 // ---------------------------------------------------------------------------
 // Two replicating nodes.
-
-int FreePort() {
-  FaultProxy probe("127.0.0.1:1");  // binds a kernel-picked port
-  return probe.port();
-}
 
 class ReplicatedModelTest : public ::testing::Test {
  protected:

@@ -17,6 +17,7 @@
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "tests/testutil/fault_proxy.h"
+#include "tests/testutil/free_port.h"
 #include "tests/testutil/node_process.h"
 #include "tests/testutil/temp_dir.h"
 
@@ -25,6 +26,7 @@ namespace {
 
 namespace v1 = ::historian::v1;
 using testing::FaultProxy;
+using testing::FreePort;
 using testing::NodeProcess;
 
 // Polls `done` until it is true or 120 s pass (a generous bound: the check
@@ -37,11 +39,6 @@ bool Eventually(Fn done) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return done();
-}
-
-int FreePort() {
-  FaultProxy probe("127.0.0.1:1");  // binds a kernel-picked port
-  return probe.port();
 }
 
 struct Site {

@@ -16,20 +16,9 @@
 #include <thread>
 #include <vector>
 
-namespace historian::testing {
+#include "tests/testutil/free_port.h"
 
-int FreeTcpPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+namespace historian::testing {
 
 namespace {
 
@@ -57,7 +46,7 @@ MosquittoProcess::MosquittoProcess(std::string dir, std::string extra_config)
     : dir_(std::move(dir)) {
   std::filesystem::create_directories(dir_);
   log_path_ = dir_ + "/mosquitto.log";
-  port_ = FreeTcpPort();
+  port_ = FreePort();
   std::ofstream conf(dir_ + "/mosquitto.conf");
   conf << "listener " << port_ << " 127.0.0.1\n"
        << (extra_config.empty() ? "allow_anonymous true\n" : extra_config) << "persistence true\n"

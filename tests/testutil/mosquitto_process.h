@@ -38,9 +38,6 @@ class MosquittoProcess {
   pid_t pid_ = -1;
 };
 
-// A port nothing listens on right now (the kernel's pick, released).
-int FreeTcpPort();
-
 }  // namespace historian::testing
 
 #endif  // HISTORIAN_TESTS_TESTUTIL_MOSQUITTO_PROCESS_H_
