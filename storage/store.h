@@ -54,9 +54,12 @@ struct StoreOptions {
   // A head is sealed into a chunk when it holds this many samples.
   // Default: 1024.
   uint32_t chunk_max_samples = 1024;
-  // A chunk never spans more than this much time (late data beyond it goes
-  // into its own chunk). Default: 1 hour.
-  absl::Duration chunk_max_duration = absl::Hours(1);
+  // No chunk spans this much time or more. Seals and the overlap rewrite cut
+  // chunks at an hour (or at this, when shorter); the merge pass joins a
+  // slow tag's chunks up to chunk_max_samples samples however long that
+  // takes, up to this (and a quarter of the tag's retention). Default: 7
+  // days (docs/storage.md, "Chunk sizes").
+  absl::Duration chunk_max_duration = absl::Hours(24 * 7);
   // A head older than this is sealed even when not full. Default: 10 minutes.
   absl::Duration head_max_age = absl::Minutes(10);
   // How often the sealer looks for heads to seal. Default: 1 second.
@@ -342,6 +345,10 @@ class Store {
   // Rewrites chunks that overlap in time (late data sealed over older
   // chunks) into non-overlapping ones. Runs in the background after seals.
   absl::Status CompactOverlaps();
+  // The background merge pass (not forced, as the sealer runs it every
+  // minute): joins small adjacent chunks that ended over an hour ago, by
+  // the tiered rule (storage/maintenance/compactor.h). For tests.
+  absl::Status MergeChunks();
 
   // Seals every head now (tests and graceful shutdown).
   absl::Status SealAll();
