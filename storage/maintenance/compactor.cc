@@ -110,14 +110,12 @@ absl::Status Compactor::RetentionPass() {
     // An expired chunk that overlaps one that stays stays too: it may hold
     // the newer version of a sample the other holds (late data not yet
     // rewritten by the overlap pass), and dropping it alone would bring the
-    // older value back. Chunks come in min-ts order; widen until stable.
-    for (bool widened = true; widened;) {
-      widened = false;
-      for (const auto& [key, summary] : expired) {
-        if (summary.min_timestamp < kept_from && summary.max_timestamp >= kept_from) {
-          kept_from = summary.min_timestamp;
-          widened = true;
-        }
+    // older value back. Chunks come in min-ts order: newest first, one pass
+    // reaches the fixpoint (a chunk seen earlier starts after every chunk
+    // that lowers kept_from later, so it stays by the test below anyway).
+    for (auto e = expired.rbegin(); e != expired.rend(); ++e) {
+      if (e->second.max_timestamp >= kept_from) {
+        kept_from = std::min(kept_from, e->second.min_timestamp);
       }
     }
     rocksdb::WriteBatch batch;
