@@ -128,9 +128,11 @@ ABSL_FLAG(uint64_t, min_free_disk_bytes, uint64_t{256} << 20,
           "0 disables");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(uint32_t, chunk_max_samples, 1024, "Samples per sealed chunk");
-ABSL_FLAG(absl::Duration, chunk_max_duration, absl::Hours(1),
-          "A sealed chunk spans at most this much time; the sealer and `historian compact` merge "
-          "small adjacent chunks up to it");
+ABSL_FLAG(absl::Duration, chunk_max_duration, absl::Hours(24 * 7),
+          "No chunk spans this much time or more. Seals cut chunks at an hour (or at this, when "
+          "shorter); the background merge and `historian compact` join a slow tag's small "
+          "chunks into chunks of up to --chunk_max_samples samples, however long they span up "
+          "to this (and a quarter of the tag's retention)");
 ABSL_FLAG(absl::Duration, head_max_age, absl::Minutes(10),
           "A head (open chunk) older than this is sealed even when not full");
 ABSL_FLAG(int32_t, shutdown_grace_ms, 2000,

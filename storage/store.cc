@@ -87,8 +87,10 @@ void Store::MakeParts() {
   tombstones_ = std::make_unique<TombstoneSet>();
   chunk_store_ = std::make_unique<ChunkStore>(
       db, mu_,
+      // Seals and the overlap rewrite cut at an hour (or less); only merges
+      // grow a slow tag's chunks longer (docs/storage.md, "Chunk sizes").
       ChunkLimits{options_.chunk_max_samples,
-                  absl::ToInt64Nanoseconds(options_.chunk_max_duration)},
+                  absl::ToInt64Nanoseconds(std::min(options_.chunk_max_duration, absl::Hours(1)))},
       options_.logger);
   rollups_ = std::make_unique<Rollups>(db, chunk_store_.get(), options_.rollup_min_samples);
   CommitLogOptions log_options;
@@ -114,8 +116,10 @@ void Store::MakeParts() {
       StoreMaintenanceHost::Options{options_.site, options_.chunk_max_samples,
                                     absl::ToInt64Nanoseconds(options_.head_max_age),
                                     options_.sync_writes, options_.logger});
-  compactor_ = std::make_unique<Compactor>(mu_, seal_mu_, db, chunk_store_.get(), rollups_.get(),
-                                           host_.get(), options_.now_ns);
+  compactor_ = std::make_unique<Compactor>(
+      mu_, seal_mu_, db, chunk_store_.get(), rollups_.get(), host_.get(), options_.now_ns,
+      MergeLimits{options_.chunk_max_samples,
+                  absl::ToInt64Nanoseconds(options_.chunk_max_duration)});
   applier_ = std::make_unique<StoreApplier>(
       StoreApplier::Parts{mu_, db, *catalog_, *heads_, tombstones_.get(), *commit_log_, *own_log_,
                           *compactor_, host_->out_of_range()},

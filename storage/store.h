@@ -54,9 +54,12 @@ struct StoreOptions {
   // A head is sealed into a chunk when it holds this many samples.
   // Default: 1024.
   uint32_t chunk_max_samples = 1024;
-  // A chunk never spans more than this much time (late data beyond it goes
-  // into its own chunk). Default: 1 hour.
-  absl::Duration chunk_max_duration = absl::Hours(1);
+  // No chunk spans this much time or more. Seals and the overlap rewrite cut
+  // chunks at an hour (or at this, when shorter); the merge pass joins a
+  // slow tag's chunks up to chunk_max_samples samples however long that
+  // takes, up to this (and a quarter of the tag's retention). Default: 7
+  // days (docs/storage.md, "Chunk sizes").
+  absl::Duration chunk_max_duration = absl::Hours(24 * 7);
   // An hour with fewer sealed samples than this gets no rollup record; queries
   // read its samples (docs/query.md, "Rollups"). 1: every hour with samples.
   uint64_t rollup_min_samples = engine::kDefaultRollupMinSamples;
@@ -346,6 +349,10 @@ class Store {
   // Rewrites chunks that overlap in time (late data sealed over older
   // chunks) into non-overlapping ones. Runs in the background after seals.
   absl::Status CompactOverlaps();
+  // The background merge pass (not forced, as the sealer runs it every
+  // minute): joins small adjacent chunks that ended over an hour ago, by
+  // the tiered rule (storage/maintenance/compactor.h). For tests.
+  absl::Status MergeChunks();
 
   // Seals every head now (tests and graceful shutdown).
   absl::Status SealAll();

@@ -16,4 +16,10 @@ absl::Status Store::CompactOverlaps() {
   return compactor_->OverlapPass();
 }
 
+absl::Status Store::MergeChunks() {
+  absl::MutexLock pass(&seal_mu_);
+  compactor_->seal_mu().AssertHeld();  // the same mutex
+  return compactor_->MergePass(/*force=*/false);
+}
+
 }  // namespace historian

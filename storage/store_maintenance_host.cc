@@ -2,7 +2,7 @@
 // the store (see store_maintenance_host.h).
 //
 // A seal takes a tag's whole head, cuts it into chunks (at most
-// chunk_max_samples samples and chunk_max_duration of time each), and writes
+// chunk_max_samples samples and an hour of time each), and writes
 // the chunks together with "sealed/<tag><origin> = last sequence" in one
 // WriteBatch. The log entries are deleted later (TrimLog), once no head
 // holds a sample of theirs; replay after a crash skips what the sealed

@@ -17,14 +17,16 @@
 namespace historian {
 
 Compactor::Compactor(absl::Mutex& mu, absl::Mutex& seal_mu, engine::RocksDb* db, ChunkStore* chunks,
-                     Rollups* rollups, MaintenanceHost* host, std::function<int64_t()> now_ns)
+                     Rollups* rollups, MaintenanceHost* host, std::function<int64_t()> now_ns,
+                     MergeLimits merge_limits)
     : mu_(mu),
       seal_mu_(seal_mu),
       db_(db),
       chunks_(chunks),
       rollups_(rollups),
       host_(host),
-      now_ns_(std::move(now_ns)) {}
+      now_ns_(std::move(now_ns)),
+      merge_limits_(merge_limits) {}
 
 void Compactor::SetRetention(TagId id, bool has_retention) {
   if (has_retention) {
@@ -85,25 +87,47 @@ absl::Status Compactor::RetentionPass() {
     rocksdb::ReadOptions ro;
     ro.iterate_upper_bound = &upper_slice;
     std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro, db_->chunks()));
-    rocksdb::WriteBatch batch;
-    uint64_t dropped = 0;
-    int64_t dropped_min = kMaxTimestamp, dropped_max = kMinTimestamp;
+    std::vector<std::pair<std::string, codec::ChunkSummary>> expired;
+    // The earliest start of a chunk that stays (straddles the cutoff, or
+    // overlaps one that stays).
+    int64_t kept_from = kMaxTimestamp;
     for (it->Seek(lower); it->Valid(); it->Next()) {
       absl::StatusOr<codec::ChunkSummary> summary =
           codec::SummarizeChunk({it->value().data(), it->value().size()});
       if (!summary.ok()) {
-        // Left for an operator to see, not dropped.
+        // Left for an operator to see, not dropped (reads report it).
         chunks_->SkipCorrupt(d.id, {it->key().data(), it->key().size()}, summary.status(),
                              "retention pass");
         continue;
       }
-      if (summary->max_timestamp >= d.cutoff) continue;
-      batch.Delete(db_->chunks(), it->key());
-      dropped_min = std::min(dropped_min, summary->min_timestamp);
-      dropped_max = std::max(dropped_max, summary->max_timestamp);
-      ++dropped;
+      if (summary->max_timestamp >= d.cutoff) {
+        kept_from = std::min(kept_from, summary->min_timestamp);
+        continue;
+      }
+      expired.emplace_back(it->key().ToString(), *summary);
     }
     RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan for retention"));
+    // An expired chunk that overlaps one that stays stays too: it may hold
+    // the newer version of a sample the other holds (late data not yet
+    // rewritten by the overlap pass), and dropping it alone would bring the
+    // older value back. Chunks come in min-ts order: newest first, one pass
+    // reaches the fixpoint (a chunk seen earlier starts after every chunk
+    // that lowers kept_from later, so it stays by the test below anyway).
+    for (auto e = expired.rbegin(); e != expired.rend(); ++e) {
+      if (e->second.max_timestamp >= kept_from) {
+        kept_from = std::min(kept_from, e->second.min_timestamp);
+      }
+    }
+    rocksdb::WriteBatch batch;
+    uint64_t dropped = 0;
+    int64_t dropped_min = kMaxTimestamp, dropped_max = kMinTimestamp;
+    for (const auto& [key, summary] : expired) {
+      if (summary.max_timestamp >= kept_from) continue;
+      batch.Delete(db_->chunks(), key);
+      dropped_min = std::min(dropped_min, summary.min_timestamp);
+      dropped_max = std::max(dropped_max, summary.max_timestamp);
+      ++dropped;
+    }
     if (dropped == 0) continue;
     // Mark the rollups of the dropped range stale in the same batch, then
     // rewrite them from what remains (a chunk straddling the cutoff stays).
@@ -235,6 +259,13 @@ absl::Status Compactor::RewriteOverlaps(TagId id, int64_t lo, int64_t hi) {
   RETURN_IF_ERROR(
       engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &batch), "rewrite overlaps"));
   chunks_->counters().rewritten.fetch_add(old.size());
+  {
+    // The pieces are cut by the seal limits (an hour at most): the merge
+    // pass joins them again where a slow tag's chunks spanned longer.
+    absl::MutexLock l(&mu_);
+    MaintenanceHost::TagFacts facts;
+    if (ChunkState* t = host_->FindChunkState(id, &facts)) NoteSealed(id, t, lo);
+  }
   return absl::OkStatus();
 }
 
@@ -250,6 +281,19 @@ namespace {
 // Most samples of a merged chunk: an hour at 4 Hz. A read of a short range
 // decodes at most this many samples (about 80 us).
 constexpr uint32_t kMergedChunkMaxSamples = 16384;
+// Most encoded bytes of the chunks merged into one (a merged chunk is no
+// bigger than their sum): a read of a short range reads at most this much.
+constexpr uint64_t kMergedChunkMaxBytes = 128 * 1024;
+// A merged chunk spans more than this only while it holds at most
+// MergeLimits::sparse_max_samples: fast tags keep chunks of an hour (their
+// widest span, and so how far back a read seeks, stays an hour), slow tags
+// fill chunks by count. Also how long after a chunk ends a (not forced)
+// merge waits for it: chunks still being sealed into are not rewritten.
+constexpr int64_t kDenseChunkNs = int64_t{3600} * 1000000000;
+
+uint64_t Span(int64_t from, int64_t to) {
+  return static_cast<uint64_t>(to) - static_cast<uint64_t>(from);
+}
 
 }  // namespace
 
@@ -258,30 +302,49 @@ absl::Status Compactor::MergePass(bool force) {
     TagId id;
     int64_t from;
     ValueType type;
+    int64_t span_bound;
   };
   std::vector<Due> due;
+  // The longest span of a merged chunk of a tag: --chunk_max_duration, and
+  // a quarter of its retention (the retention pass drops whole chunks, so
+  // expired samples stay at most that long), but never under an hour.
+  auto span_bound = [&](int64_t retention_ns) {
+    int64_t bound = merge_limits_.max_span_ns;
+    if (retention_ns > 0) bound = std::min(bound, std::max(retention_ns / 4, kDenseChunkNs));
+    return bound;
+  };
   {
     absl::MutexLock l(&mu_);
     if (force) {
       host_->ForEachTag([&](TagId id, ValueType type) {
-        due.push_back({id, kMinTimestamp, type});
+        due.push_back({id, kMinTimestamp, type, 0});
       });
+      for (Due& d : due) {
+        MaintenanceHost::TagFacts facts;
+        if (host_->FindChunkState(d.id, &facts) != nullptr) {
+          d.span_bound = span_bound(facts.retention_ns);
+        }
+      }
     } else {
       for (TagId id : tags_merge_due_) {
         MaintenanceHost::TagFacts facts;
         if (const ChunkState* t = host_->FindChunkState(id, &facts)) {
-          due.push_back({id, t->merge_from, facts.type});
+          due.push_back({id, t->merge_from, facts.type, span_bound(facts.retention_ns)});
         }
       }
     }
   }
-  const int64_t max_duration = chunks_->limits().max_duration_ns;
-  const int64_t cutoff = force ? kMaxTimestamp : SaturatingSub(now_ns_(), max_duration);
+  const int64_t delay = std::min(kDenseChunkNs, merge_limits_.max_span_ns);
+  const int64_t cutoff = force ? kMaxTimestamp : SaturatingSub(now_ns_(), delay);
   for (const Due& d : due) {
+    if (d.span_bound <= 0) continue;  // deleted meanwhile
     int64_t next_from = kMaxTimestamp;
-    // From one chunk duration earlier: a new chunk may join the run before it.
-    RETURN_IF_ERROR(
-        MergeTagChunks(d.id, d.type, SaturatingSub(d.from, max_duration), cutoff, &next_from));
+    // From the chunks before `from` that a new chunk may join.
+    int64_t from = d.from;
+    if (!force) {
+      ASSIGN_OR_RETURN(from, MergeStart(d.id, d.from, d.span_bound));
+    }
+    RETURN_IF_ERROR(MergeTagChunks(d.id, d.type, from, cutoff, d.span_bound, force, &next_from));
     absl::MutexLock l(&mu_);
     MaintenanceHost::TagFacts facts;
     ChunkState* t = host_->FindChunkState(d.id, &facts);
@@ -293,53 +356,100 @@ absl::Status Compactor::MergePass(bool force) {
   return absl::OkStatus();
 }
 
-absl::Status Compactor::MergeTagChunks(TagId id, ValueType type, int64_t from, int64_t cutoff,
-                                       int64_t* next_from) {
-  const int64_t max_duration = chunks_->limits().max_duration_ns;
-  struct Chunk {
-    std::string key;
-    uint64_t chunk_id;
-    codec::ChunkSummary summary;
-    std::string bytes;
-  };
-  std::vector<Chunk> run;
-  uint64_t run_samples = 0;
-  // Merges the run into one chunk (when it has two or more) in one batch.
-  auto flush = [&]() -> absl::Status {
-    if (run.size() < 2) {
-      run.clear();
-      run_samples = 0;
-      return absl::OkStatus();
+absl::StatusOr<int64_t> Compactor::MergeStart(TagId id, int64_t from, int64_t span_bound) const {
+  if (from == kMinTimestamp) return from;
+  // Newest first: the chunks starting before `from`, as long as a run of
+  // them and a chunk at `from` could still be one merged chunk.
+  std::string lower = engine::ChunkSeekKey(id, kMinTimestamp);
+  rocksdb::Slice lower_slice(lower);
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro, db_->chunks()));
+  int64_t start = from;
+  uint64_t samples = 0;
+  for (it->SeekForPrev(engine::ChunkSeekKey(id, from)); it->Valid(); it->Prev()) {
+    if (it->key().size() != engine::kChunkKeySize) continue;
+    const engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
+    if (key.tag != id || key.min_ts >= from) continue;
+    if (Span(key.min_ts, from) >= static_cast<uint64_t>(span_bound)) break;
+    absl::StatusOr<codec::ChunkSummary> summary =
+        codec::SummarizeChunk({it->value().data(), it->value().size()});
+    if (!summary.ok()) break;  // the scan skips it and stops runs there
+    samples += summary->count;
+    if (Span(key.min_ts, from) >= static_cast<uint64_t>(kDenseChunkNs) &&
+        samples > merge_limits_.sparse_max_samples) {
+      break;
     }
-    // Application order (chunk ids grow with each seal) decides equal
-    // versions, as everywhere else.
-    std::sort(run.begin(), run.end(),
-              [](const Chunk& a, const Chunk& b) { return a.chunk_id < b.chunk_id; });
-    codec::ChunkColumns merged, cols;
-    merged.Reset(type);
-    for (const Chunk& c : run) {
-      RETURN_IF_ERROR(codec::DecodeChunk(c.bytes, &cols));
-      engine::AppendSamples(cols, 0, cols.size(), &merged);
-    }
-    engine::Normalize(&merged);
-    host_->DropOutOfRange(&merged, id, "chunk merge");
-    rocksdb::WriteBatch batch;
-    for (const Chunk& c : run) batch.Delete(db_->chunks(), c.key);
-    if (merged.size() > 0) {
-      // The run fits one chunk of these limits: no cut.
-      int64_t span = 0;
-      RETURN_IF_ERROR(
-          chunks_->WriteChunks(id, merged, {kMergedChunkMaxSamples, max_duration}, &batch, &span));
-      // The widest span grows before readers can meet the merged chunk.
-      WidenSpan(id, span, &batch);
-    }
-    // One batch: readers see either the old chunks or the merged one.
+    start = key.min_ts;
+  }
+  RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan chunks before a merge"));
+  return start;
+}
+
+absl::Status Compactor::MergeRun(TagId id, ValueType type, std::vector<MergeChunk>& run,
+                                 size_t begin, size_t end, int64_t span_bound) {
+  std::vector<const MergeChunk*> parts;
+  for (size_t i = begin; i < end; ++i) parts.push_back(&run[i]);
+  // Application order (chunk ids grow with each seal) decides equal
+  // versions, as everywhere else.
+  std::sort(parts.begin(), parts.end(),
+            [](const MergeChunk* a, const MergeChunk* b) { return a->chunk_id < b->chunk_id; });
+  codec::ChunkColumns merged, cols;
+  merged.Reset(type);
+  for (const MergeChunk* c : parts) {
+    RETURN_IF_ERROR(codec::DecodeChunk(c->bytes, &cols));
+    engine::AppendSamples(cols, 0, cols.size(), &merged);
+  }
+  engine::Normalize(&merged);
+  host_->DropOutOfRange(&merged, id, "chunk merge");
+  rocksdb::WriteBatch batch;
+  for (const MergeChunk* c : parts) batch.Delete(db_->chunks(), c->key);
+  if (merged.size() > 0) {
+    // The run fits one chunk of these limits: no cut.
+    int64_t span = 0;
     RETURN_IF_ERROR(
-        engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &batch), "merge chunks"));
-    chunks_->counters().merged.fetch_add(run.size());
+        chunks_->WriteChunks(id, merged, {kMergedChunkMaxSamples, span_bound}, &batch, &span));
+    // The widest span grows before readers can meet the merged chunk.
+    WidenSpan(id, span, &batch);
+  }
+  // One batch: readers see either the old chunks or the merged one.
+  RETURN_IF_ERROR(
+      engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &batch), "merge chunks"));
+  chunks_->counters().merged.fetch_add(parts.size());
+  return absl::OkStatus();
+}
+
+absl::Status Compactor::FlushRun(TagId id, ValueType type, std::vector<MergeChunk>& run,
+                                 size_t begin, size_t end, int64_t span_bound, bool force) {
+  if (end - begin < 2) return absl::OkStatus();
+  if (force) return MergeRun(id, type, run, begin, end, span_bound);
+  // Tiered: merge the run when its smaller chunks hold at least half the
+  // samples of the biggest; else leave the biggest and look at the chunks
+  // before and after it. A chunk that keeps growing is rewritten only when
+  // it grows by half, and small chunks merge among themselves meanwhile.
+  size_t biggest = begin;
+  uint64_t total = 0;
+  for (size_t i = begin; i < end; ++i) {
+    total += run[i].summary.count;
+    if (run[i].summary.count > run[biggest].summary.count) biggest = i;
+  }
+  const uint64_t big = run[biggest].summary.count;
+  if (2 * (total - big) >= big) return MergeRun(id, type, run, begin, end, span_bound);
+  RETURN_IF_ERROR(FlushRun(id, type, run, begin, biggest, span_bound, force));
+  return FlushRun(id, type, run, biggest + 1, end, span_bound, force);
+}
+
+absl::Status Compactor::MergeTagChunks(TagId id, ValueType type, int64_t from, int64_t cutoff,
+                                       int64_t span_bound, bool force, int64_t* next_from) {
+  std::vector<MergeChunk> run;
+  uint64_t run_samples = 0, run_bytes = 0;
+  auto flush = [&]() -> absl::Status {
+    seal_mu_.AssertHeld();  // as in the caller: the analysis does not see into lambdas
+    absl::Status s = FlushRun(id, type, run, 0, run.size(), span_bound, force);
     run.clear();
     run_samples = 0;
-    return absl::OkStatus();
+    run_bytes = 0;
+    return s;
   };
 
   // Only chunks that overlap no other chunk join a run: a merged chunk takes
@@ -348,20 +458,24 @@ absl::Status Compactor::MergeTagChunks(TagId id, ValueType type, int64_t from, i
   // overlap pass's work. A chunk is clean when it starts after every earlier
   // chunk ended and ends before the next one starts: each chunk is held
   // until the next key is seen.
-  auto consider = [&](Chunk c, bool clean) -> absl::Status {
+  auto consider = [&](MergeChunk c, bool clean) -> absl::Status {
     if (c.summary.max_timestamp >= cutoff) {  // may still grow: a later pass
       *next_from = std::min(*next_from, c.summary.min_timestamp);
       return flush();
     }
     if (!clean) return flush();
     if (!run.empty()) {
-      const bool fits = static_cast<uint64_t>(c.summary.max_timestamp) -
-                                static_cast<uint64_t>(run.front().summary.min_timestamp) <
-                            static_cast<uint64_t>(max_duration) &&
-                        run_samples + c.summary.count <= kMergedChunkMaxSamples;
+      const uint64_t span = Span(run.front().summary.min_timestamp, c.summary.max_timestamp);
+      const uint64_t samples = run_samples + c.summary.count;
+      const bool fits = span < static_cast<uint64_t>(span_bound) &&
+                        samples <= kMergedChunkMaxSamples &&
+                        run_bytes + c.bytes.size() <= kMergedChunkMaxBytes &&
+                        (span < static_cast<uint64_t>(kDenseChunkNs) ||
+                         samples <= merge_limits_.sparse_max_samples);
       if (!fits) RETURN_IF_ERROR(flush());
     }
     run_samples += c.summary.count;
+    run_bytes += c.bytes.size();
     run.push_back(std::move(c));
     return absl::OkStatus();
   };
@@ -378,7 +492,7 @@ absl::Status Compactor::MergeTagChunks(TagId id, ValueType type, int64_t from, i
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro, db_->chunks()));
-  std::optional<Chunk> held;
+  std::optional<MergeChunk> held;
   int64_t hi_before = kMinTimestamp;  // latest end of the chunks before `held`
   // As hi_before, over the readable chunks only: overlaps found here (left by
   // a version that lost them at a restart) go to the overlap pass.
@@ -415,7 +529,7 @@ absl::Status Compactor::MergeTagChunks(TagId id, ValueType type, int64_t from, i
       }
     }
     engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
-    held = Chunk{it->key().ToString(), key.chunk_id, *summary, std::string(bytes)};
+    held = MergeChunk{it->key().ToString(), key.chunk_id, *summary, std::string(bytes)};
   }
   RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan chunks to merge"));
   if (held) {

@@ -16,10 +16,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "api/core/types.h"
 #include "storage/chunks/chunk_store.h"
@@ -29,12 +32,22 @@
 
 namespace historian {
 
+// How far the merge pass grows a chunk (docs/storage.md, "Chunk sizes").
+struct MergeLimits {
+  // A merged chunk spanning more than an hour holds at most this many
+  // samples (--chunk_max_samples): a slow tag's chunks fill up by count.
+  size_t sparse_max_samples = 1024;
+  // No merged chunk spans this much time or more (--chunk_max_duration).
+  int64_t max_span_ns = int64_t{7} * 24 * 3600 * 1000000000;
+};
+
 class Compactor {
  public:
   // `mu` is the store-wide mutex, `seal_mu` the store's pass mutex; every
   // pointer outlives this. now_ns: the store's clock.
   Compactor(absl::Mutex& mu, absl::Mutex& seal_mu, engine::RocksDb* db, ChunkStore* chunks,
-            Rollups* rollups, MaintenanceHost* host, std::function<int64_t()> now_ns);
+            Rollups* rollups, MaintenanceHost* host, std::function<int64_t()> now_ns,
+            MergeLimits merge_limits = MergeLimits());
   Compactor(const Compactor&) = delete;
   Compactor& operator=(const Compactor&) = delete;
 
@@ -60,11 +73,17 @@ class Compactor {
   absl::Status RetentionPass() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   absl::Status OverlapPass() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   // Merges runs of a tag's adjacent small chunks (seals of 1,024 samples or
-  // of --head_max_age) into one chunk of at most --chunk_max_duration and
-  // kMergedChunkMaxSamples: fewer keys, headers and index entries per
-  // sample, as the merges of an LSM tree. Only chunks that ended over
-  // --chunk_max_duration ago, unless `force` (Admin.Compact: every tag,
-  // every chunk).
+  // of --head_max_age) into bigger ones: fewer keys, headers and index
+  // entries per sample, as the merges of an LSM tree. A merged chunk holds
+  // at most kMergedChunkMaxSamples samples and kMergedChunkMaxBytes bytes
+  // and spans less than MergeLimits::max_span_ns (and a quarter of the
+  // tag's retention, when it has one); past an hour it holds at most
+  // MergeLimits::sparse_max_samples: fast tags keep hour chunks, slow tags
+  // get chunks of up to 1,024 samples however long they span. Only chunks
+  // that ended over an hour ago, and only runs whose smaller chunks hold at
+  // least half the samples of their biggest (tiered: a growing chunk is
+  // rewritten a logarithmic number of times), unless `force`
+  // (Admin.Compact: every tag, every chunk, every run).
   absl::Status MergePass(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   // True once a minute (and then marks the time): retention and merges are
   // due.
@@ -75,8 +94,30 @@ class Compactor {
   // they overlap) into non-overlapping ones, and drops the overlap/ key.
   absl::Status RewriteOverlaps(TagId id, int64_t lo, int64_t hi)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // One chunk merged from chunks of `id` (its value type and key, id,
+  // summary and bytes).
+  struct MergeChunk {
+    std::string key;
+    uint64_t chunk_id;
+    codec::ChunkSummary summary;
+    std::string bytes;
+  };
+  // Merges the run of `id` since `from` (see MergePass); `span_bound` is
+  // the tag's longest merged span. *next_from: the earliest chunk left for
+  // a later pass (kMaxTimestamp: none).
   absl::Status MergeTagChunks(TagId id, ValueType type, int64_t from, int64_t cutoff,
-                              int64_t* next_from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+                              int64_t span_bound, bool force, int64_t* next_from)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // Where a merge of the chunks of `id` sealed from `from` on starts: back
+  // over the chunks before it that a run ending at `from` could hold.
+  absl::StatusOr<int64_t> MergeStart(TagId id, int64_t from, int64_t span_bound) const;
+  // Writes run[begin, end) (two or more chunks) as one chunk, in one batch.
+  absl::Status MergeRun(TagId id, ValueType type, std::vector<MergeChunk>& run, size_t begin,
+                        size_t end, int64_t span_bound) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // Merges the run (the tiered rule unless `force`, see MergePass).
+  absl::Status FlushRun(TagId id, ValueType type, std::vector<MergeChunk>& run, size_t begin,
+                        size_t end, int64_t span_bound, bool force)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   // ChunkStore::WidenSpan for `id`, taking mu.
   void WidenSpan(TagId id, int64_t span, rocksdb::WriteBatch* batch) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -87,6 +128,7 @@ class Compactor {
   Rollups* const rollups_;
   MaintenanceHost* const host_;
   const std::function<int64_t()> now_ns_;
+  const MergeLimits merge_limits_;
   // Tags with overlapping chunks to rewrite, with chunks to merge, and with
   // a retention.
   absl::flat_hash_set<TagId> tags_overlapping_ ABSL_GUARDED_BY(mu_);
