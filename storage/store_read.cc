@@ -202,7 +202,7 @@ int64_t Store::UnsealedFrom(TagId tag) const {
 absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
   int64_t from = kMinTimestamp;
   int64_t max_span = 0;
-  uint64_t applies = 0;
+  uint32_t applies = 0;
   {
     absl::MutexLock l(&mu_);
     TagState* t = FindTag(tag);
