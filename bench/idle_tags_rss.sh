@@ -6,6 +6,7 @@
 # tag, and the node's own memory breakdown (`historian stats`).
 #
 #   scripts/build-lock.sh bash bench/idle_tags_rss.sh [N=1000000] [BUILD=build] [WORK=/tmp/idle-rss]
+# HISTORIAND=path runs another build's node on the same data dir (before/after).
 set -euo pipefail
 n=${1:-1000000}
 build=${2:-build}
@@ -19,7 +20,7 @@ rm -rf "$work/tags-empty"
 start() {
   local dir=$1 port_file=$1.port
   rm -f "$port_file"
-  "$build/server/historiand" --data_dir="$dir" --site=us --listen=127.0.0.1:0 \
+  "${HISTORIAND:-$build/server/historiand}" --data_dir="$dir" --site=us --listen=127.0.0.1:0 \
     --port_file="$port_file" --metrics_listen= >"$dir.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 600); do
@@ -29,19 +30,23 @@ start() {
   echo "$pid $(cat "$port_file")"
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# SIGTERM, then waits until the process is gone (not our child: started in
+# a process substitution).
+stop() {
+  kill -TERM "$1"
+  while kill -0 "$1" 2>/dev/null; do sleep 0.2; done
+}
 
 read -r empty_pid empty_port < <(start "$work/empty")
 sleep 2  # background threads settle (a figure, not a test)
 empty_kb=$(rss_kb "$empty_pid")
-kill -TERM "$empty_pid"
-wait "$empty_pid" || true
+stop "$empty_pid"
 
 read -r pid port < <(start "$work/tags")
 sleep 2
 tags_kb=$(rss_kb "$pid")
 stats=$("$build/client/historian" --server="127.0.0.1:$port" stats | grep -E '^(tags|memory):')
-kill -TERM "$pid"
-wait "$pid" || true
+stop "$pid"
 
 echo "date: $(date -u +%FT%TZ)  tags: $n"
 echo "historiand VmRSS: empty data dir $((empty_kb / 1024)) MB; $n idle tags $((tags_kb / 1024)) MB"
