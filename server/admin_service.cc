@@ -30,6 +30,11 @@ grpc::Status AdminService::Stats(grpc::ServerContext* context, const v1::StatsRe
     response->set_head_samples(stats.head_samples);
     response->set_head_tags(stats.head_tags);
     response->set_head_bytes(stats.head_bytes);
+    response->set_catalog_bytes(stats.catalog_bytes);
+    response->set_memtable_bytes(stats.memtable_bytes);
+    response->set_block_cache_bytes(stats.block_cache_bytes);
+    response->set_block_cache_pinned_bytes(stats.block_cache_pinned_bytes);
+    response->set_table_readers_bytes(stats.table_readers_bytes);
     response->set_chunks_sealed(stats.chunks_sealed);
     response->set_chunks_merged(stats.chunks_merged);
     response->set_chunks_rewritten(stats.chunks_rewritten);
@@ -47,6 +52,7 @@ grpc::Status AdminService::Stats(grpc::ServerContext* context, const v1::StatsRe
       out->set_sst_bytes(cf.sst_bytes);
       out->set_pending_compaction_bytes(cf.pending_compaction_bytes);
       out->set_memtable_bytes(cf.memtable_bytes);
+      out->set_table_readers_bytes(cf.table_readers_bytes);
       out->set_estimated_keys(cf.estimated_keys);
       out->set_write_stops(cf.write_stops);
       out->set_write_slowdowns(cf.write_slowdowns);

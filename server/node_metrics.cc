@@ -1,6 +1,7 @@
 #include "server/node_metrics.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace historian::server {
@@ -16,6 +17,20 @@ void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
   w->Sample("historian_head_active_tags", "", static_cast<double>(s.head_tags));
   w->Family("historian_head_bytes", "gauge", "Memory of the unsealed head buffers");
   w->Sample("historian_head_bytes", "", static_cast<double>(s.head_bytes));
+  w->Family("historian_memory_bytes", "gauge",
+            "Memory by owner: head buffers, catalog (tag records, names, indexes), RocksDB "
+            "memtables, block cache (and its pinned part), SST table readers");
+  const std::pair<const char*, uint64_t> owners[] = {
+      {"head", s.head_bytes},
+      {"catalog", s.catalog_bytes},
+      {"memtables", s.memtable_bytes},
+      {"block_cache", s.block_cache_bytes},
+      {"block_cache_pinned", s.block_cache_pinned_bytes},
+      {"table_readers", s.table_readers_bytes},
+  };
+  for (const auto& [owner, bytes] : owners) {
+    w->Sample("historian_memory_bytes", Label("owner", owner), static_cast<double>(bytes));
+  }
   w->Family("historian_chunks_sealed_total", "counter", "Chunks sealed since start");
   w->Sample("historian_chunks_sealed_total", "", static_cast<double>(s.chunks_sealed));
   w->Family("historian_chunks_merged_total", "counter",
@@ -52,6 +67,9 @@ void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
        &Store::ColumnFamilyStats::pending_compaction_bytes},
       {"historian_rocksdb_memtable_bytes", "gauge", "Memtable bytes per column family",
        &Store::ColumnFamilyStats::memtable_bytes},
+      {"historian_rocksdb_table_readers_bytes", "gauge",
+       "SST readers' index and filter memory per column family",
+       &Store::ColumnFamilyStats::table_readers_bytes},
       {"historian_rocksdb_estimated_keys", "gauge", "Estimated keys per column family",
        &Store::ColumnFamilyStats::estimated_keys},
       {"historian_rocksdb_write_stops_total", "counter",

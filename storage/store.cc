@@ -20,6 +20,7 @@
 #include "storage/engine/column_families.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
+#include "storage/engine/rocks_memory.h"
 #include "storage/engine/version.h"
 #include "storage/store_parts.h"
 
@@ -188,22 +189,24 @@ absl::Status Store::LoadState() {
 }
 
 absl::Status Store::LoadCatalog() {
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->catalog()));
+  // Read once: the catalog's blocks need not stay in the block cache.
+  rocksdb::ReadOptions once;
+  once.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(once, db_->catalog()));
   absl::MutexLock l(&mu_);
   PartsShareMu(mu_, *catalog_, *heads_);
   absl::Status spans;  // the first span/ key that could not be read
   RETURN_IF_ERROR(catalog_->Load(it.get(), [&](TagState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    absl::StatusOr<int64_t> span = chunk_store_->LoadSpan(state.info.id);
+    absl::StatusOr<int64_t> span = chunk_store_->LoadSpan(state.id());
     if (span.ok()) {
       state.chunk.max_span = *span;
     } else if (spans.ok()) {
       spans = span.status();
     }
-    tombstones_->NoteVersion(state.info.version);
-    if (state.info.retention_ns > 0) {
+    tombstones_->NoteVersion(state.version());
+    if (state.retention_ns() > 0) {
       compactor_->mu().AssertHeld();  // the same mutex
-      compactor_->SetRetention(state.info.id, true);
+      compactor_->SetRetention(state.id(), true);
     }
   }));
   RETURN_IF_ERROR(spans);
@@ -330,7 +333,7 @@ absl::StatusOr<TagInfo> Store::UpdateTag(const TagInfo& update) {
     if (t == nullptr) {
       return absl::NotFoundError(absl::StrCat("tag '", update.name, "' not found"));
     }
-    info = t->info;
+    info = t->Info();
     RETURN_IF_ERROR(MergeTagUpdate(update, &info));
     info.version = NextVersion();
   }
@@ -347,9 +350,9 @@ ListTagsResult Store::ListTags(std::string_view glob,
                                const CancelledFn& cancelled) const {
   ListTagsResult out;
   out.cancelled =
-      catalog_->Scan(page_token, cancelled, [&](const std::string& name, const TagState& t) {
+      catalog_->Scan(page_token, cancelled, [&](std::string_view name, const TagState& t) {
         if (!glob.empty() && !GlobMatch(glob, name)) return true;
-        const TagInfo& info = t.info;
+        TagInfo info = t.Info();
         bool attrs_ok = std::all_of(attributes.begin(), attributes.end(), [&](const auto& kv) {
           auto a = info.attributes.find(kv.first);
           return a != info.attributes.end() && a->second == kv.second;
@@ -359,7 +362,7 @@ ListTagsResult Store::ListTags(std::string_view glob,
           out.next_page_token = out.tags.back().name;
           return false;
         }
-        out.tags.push_back(info);
+        out.tags.push_back(std::move(info));
         return true;
       });
   return out;
@@ -415,6 +418,11 @@ absl::StatusOr<TagInfo> Store::ResolveTagForWrite(std::string_view name, ValueTy
 
 StoreStats Store::Stats() const {
   StoreStats stats;
+  const engine::RocksMemory rocks = engine::ReadRocksMemory(*db_);  // not under mu_
+  stats.memtable_bytes = rocks.memtable_bytes;
+  stats.block_cache_bytes = rocks.block_cache_bytes;
+  stats.block_cache_pinned_bytes = rocks.block_cache_pinned_bytes;
+  stats.table_readers_bytes = rocks.table_readers_bytes;
   absl::MutexLock l(&mu_);
   PartsShareMu(mu_, *catalog_, *heads_);
   stats.tags = catalog_->size();
@@ -440,6 +448,7 @@ StoreStats Store::Stats() const {
   stats.own_log_entries = own_log_->entries();
   stats.own_log_bytes = own_log_->bytes();
   stats.catalog_conflicts = catalog_->conflicts();
+  stats.catalog_bytes = catalog_->MemoryBytes();
   return stats;
 }
 

@@ -128,6 +128,17 @@ struct StoreStats {
   // Chunks a maintenance pass (retention, overlap rewrite, merge, purge)
   // skipped because they do not decode; each is logged and left in place.
   uint64_t corrupt_chunks_skipped = 0;
+  // Memory by owner (issue 16), in bytes. The catalog: every tag's record,
+  // its name and the name and id indexes (an estimate from sizes, not
+  // malloc's count). RocksDB's: memtables of every column family
+  // (rocksdb.cur-size-all-mem-tables), the block caches' usage and the part
+  // of it pinned (each distinct cache once), and the SST readers' index and
+  // filter memory outside the caches (rocksdb.estimate-table-readers-mem).
+  uint64_t catalog_bytes = 0;
+  uint64_t memtable_bytes = 0;
+  uint64_t block_cache_bytes = 0;
+  uint64_t block_cache_pinned_bytes = 0;
+  uint64_t table_readers_bytes = 0;
 };
 
 struct PendingWrite;
@@ -375,6 +386,7 @@ class Store {
     uint64_t live_sst_bytes = 0;            // rocksdb.live-sst-files-size
     uint64_t pending_compaction_bytes = 0;  // rocksdb.estimate-pending-compaction-bytes
     uint64_t memtable_bytes = 0;            // rocksdb.cur-size-all-mem-tables
+    uint64_t table_readers_bytes = 0;       // rocksdb.estimate-table-readers-mem
     uint64_t estimated_keys = 0;            // rocksdb.estimate-num-keys
     uint64_t write_stops = 0;               // cfstats io_stalls.total_stop
     uint64_t write_slowdowns = 0;           // cfstats io_stalls.total_slowdown

@@ -121,6 +121,7 @@ std::vector<Store::ColumnFamilyStats> Store::ColumnFamilyProperties() const {
     st.live_sst_bytes = IntProperty(db, cf, "rocksdb.live-sst-files-size");
     st.pending_compaction_bytes = IntProperty(db, cf, "rocksdb.estimate-pending-compaction-bytes");
     st.memtable_bytes = IntProperty(db, cf, "rocksdb.cur-size-all-mem-tables");
+    st.table_readers_bytes = IntProperty(db, cf, "rocksdb.estimate-table-readers-mem");
     st.estimated_keys = IntProperty(db, cf, "rocksdb.estimate-num-keys");
     std::map<std::string, std::string> cfstats;
     if (db->GetMapProperty(cf, "rocksdb.cfstats", &cfstats)) {

@@ -51,7 +51,7 @@ void StoreApplier::ApplyToHead(const std::string& origin, uint64_t seq,
       for (Version v : series.cols.versions) tombstones_->NoteVersion(v);
     }
     TagState* tag = FindTag(series.tag);
-    if (tag == nullptr || series.cols.type != tag->info.type || series.cols.size() == 0) continue;
+    if (tag == nullptr || series.cols.type != tag->type() || series.cols.size() == 0) continue;
     // Entries written before the timestamp range was checked (log replay),
     // or sent by a peer of an older version: their other samples still go in.
     const codec::ChunkColumns* cols = &series.cols;
@@ -67,7 +67,7 @@ void StoreApplier::ApplyToHead(const std::string& origin, uint64_t seq,
       if (kept.size() == 0) continue;
       cols = &kept;
     }
-    heads_.Append(series.tag, *tag, tag->info.type, *cols, origin_name, seq, now);
+    heads_.Append(series.tag, *tag, tag->type(), *cols, origin_name, seq, now);
   }
   // (The commit log moves the origin's applied sequence.)
 }
@@ -98,7 +98,7 @@ void StoreApplier::RemoveTagState(std::string_view name) {
   PartsShareMu(mu_, catalog_, heads_);
   const TagState* t = catalog_.Remove(name);
   if (t == nullptr) return;
-  const TagId id = t->info.id;
+  const TagId id = t->id();
   heads_.Forget(id);
   compactor_.mu().AssertHeld();  // the same mutex
   compactor_.ForgetTag(id);
@@ -123,14 +123,15 @@ void StoreApplier::PrepareTombstones(PendingWrite* w, rocksdb::WriteBatch* batch
     fresh.push_back(t);
     batch->Put(db_->state(), engine::TombstoneKey(t.tag), U64Value(t.version));
     const TagState* tag = FindTag(t.tag);
-    if (tag != nullptr && tag->info.version > t.version) {
+    if (tag != nullptr && tag->version() > t.version) {
       // Created again since: only the covered samples go (the purge).
       batch->Put(db_->state(), engine::PurgeKey(t.tag), U64Value(t.version));
       continue;
     }
     // The whole tag goes: everything it owns. (Chunks and rollups also when
     // the tag is unknown here: nothing may survive under its id.)
-    if (tag != nullptr) batch->Delete(db_->catalog(), tag->info.name);
+    if (tag != nullptr)
+      batch->Delete(db_->catalog(), rocksdb::Slice(tag->name().data(), tag->name().size()));
     batch->DeleteRange(db_->chunks(), U64Value(t.tag), TagKeysEnd(t.tag));
     batch->DeleteRange(db_->rollups(), U64Value(t.tag), TagKeysEnd(t.tag));
     batch->Delete(db_->state(), engine::SpanKey(t.tag));
@@ -152,8 +153,8 @@ void StoreApplier::ApplyDeletes(const PendingWrite& w) {
     tombstones_->Apply(t);
     TagState* tag = FindTag(t.tag);
     if (tag == nullptr) continue;
-    if (tag->info.version <= t.version) {
-      RemoveTagState(tag->info.name);
+    if (tag->version() <= t.version) {
+      RemoveTagState(tag->name());
       continue;
     }
     // A newer incarnation: the covered samples leave its head now (no seal

@@ -42,14 +42,14 @@ StoreMaintenanceHost::StoreMaintenanceHost(Parts parts, Options options)
 ChunkState* StoreMaintenanceHost::FindChunkState(TagId id, TagFacts* facts) {
   TagState* t = FindTag(id);
   if (t == nullptr) return nullptr;
-  facts->type = t->info.type;
-  facts->retention_ns = t->info.retention_ns;
+  facts->type = t->type();
+  facts->retention_ns = t->retention_ns();
   return &t->chunk;
 }
 
 void StoreMaintenanceHost::ForEachTag(absl::FunctionRef<void(TagId, ValueType)> fn) {
   PartsShareMu(mu_, catalog_, heads_);
-  catalog_.ForEach([&](TagId id, const TagState& t) { fn(id, t.info.type); });
+  catalog_.ForEach([&](TagId id, const TagState& t) { fn(id, t.type()); });
 }
 
 void StoreMaintenanceHost::ForgetLatest(TagId id) {
@@ -112,7 +112,7 @@ absl::Status StoreMaintenanceHost::RecomputeRollups(TagId tag, int64_t min_ts, i
     absl::MutexLock l(&mu_);
     TagState* t = FindTag(tag);
     if (t == nullptr) return absl::OkStatus();
-    type = t->info.type;
+    type = t->type();
     max_span = t->chunk.max_span;
   }
   RETURN_IF_ERROR(rollups_.Recompute(tag, type, max_span, min_ts, max_ts));

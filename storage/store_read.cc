@@ -22,7 +22,7 @@ absl::Status Store::CopyUnsealed(TagId tag, int64_t start, int64_t end,
   TagState* t = FindTag(tag);
   if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
   PartsShareMu(mu_, *catalog_, *heads_);
-  heads_->CopyUnsealed(*t, t->info.type, start, end, sealing, head);
+  heads_->CopyUnsealed(*t, t->type(), start, end, sealing, head);
   *max_span = t->chunk.max_span;
   return absl::OkStatus();
 }
@@ -202,7 +202,7 @@ int64_t Store::UnsealedFrom(TagId tag) const {
 absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
   int64_t from = kMinTimestamp;
   int64_t max_span = 0;
-  uint64_t applies = 0;
+  uint32_t applies = 0;
   {
     absl::MutexLock l(&mu_);
     TagState* t = FindTag(tag);
@@ -267,9 +267,9 @@ absl::Status Store::LatestMany(
 std::vector<std::pair<std::string, TagId>> Store::MatchTags(std::string_view glob, size_t limit,
                                                             const CancelledFn& cancelled) const {
   std::vector<std::pair<std::string, TagId>> out;
-  catalog_->Scan("", cancelled, [&](const std::string& name, const TagState& t) {
+  catalog_->Scan("", cancelled, [&](std::string_view name, const TagState& t) {
     if (out.size() == limit) return false;
-    if (glob.empty() || GlobMatch(glob, name)) out.emplace_back(name, t.info.id);
+    if (glob.empty() || GlobMatch(glob, name)) out.emplace_back(name, t.id());
     return true;
   });
   return out;

@@ -58,7 +58,7 @@ absl::Status Store::DeleteTag(std::string_view name) {
       return absl::NotFoundError(absl::StrCat("tag '", std::string(name), "' not found"));
     }
     w.entry.version = TombstoneVersion();
-    w.entry.tombstones.push_back({t->info.id, w.entry.version});
+    w.entry.tombstones.push_back({t->id(), w.entry.version});
     // Writes stamped from now on outlive the tombstone.
     tombstones_->RaiseFloor(w.entry.version);
   }

@@ -101,8 +101,8 @@ void Store::ApplyDeadbands(std::vector<engine::SeriesData>* series) {
   PartsShareMu(mu_, *catalog_, *heads_);
   for (engine::SeriesData& s : *series) {
     TagState* t = FindTag(s.tag);
-    if (t == nullptr || t->info.deadband <= 0) continue;
-    heads_->ApplyDeadband(*t, t->info.deadband, &s.cols);
+    if (t == nullptr || t->exception_deadband() <= 0) continue;
+    heads_->ApplyDeadband(*t, t->exception_deadband(), &s.cols);
   }
 }
 

@@ -23,6 +23,9 @@ namespace historian {
 struct TagState : CatalogEntry, HeadState {
   ChunkState chunk;
 };
+// Every tag, idle or not, holds one (in the catalog's arena): the bulk of an
+// idle tag's memory (bench/README.md, "Idle tags"). Grow it only knowingly.
+static_assert(sizeof(TagState) <= 136, "TagState grew: every idle tag pays it");
 
 // Says to the thread-safety analysis that the catalog's and the heads' `mu`
 // is `mu` (no code).

@@ -131,6 +131,10 @@ absl::Status RunStats(CommandContext& ctx, const ParsedArgs& args) {
       << "head_samples:        " << r.head_samples() << '\n'
       << "head_tags:           " << r.head_tags() << '\n'
       << "head_bytes:          " << Bytes(r.head_bytes()) << '\n'
+      << "memory:              head " << Bytes(r.head_bytes()) << ", catalog "
+      << Bytes(r.catalog_bytes()) << ", memtables " << Bytes(r.memtable_bytes()) << ", block cache "
+      << Bytes(r.block_cache_bytes()) << " (pinned " << Bytes(r.block_cache_pinned_bytes())
+      << "), table readers " << Bytes(r.table_readers_bytes()) << '\n'
       << "chunks_sealed:       " << r.chunks_sealed() << '\n'
       << "chunks_merged:       " << r.chunks_merged() << '\n'
       << "chunks_rewritten:    " << r.chunks_rewritten() << '\n'
@@ -140,13 +144,14 @@ absl::Status RunStats(CommandContext& ctx, const ParsedArgs& args) {
   if (!r.write_error().empty()) out << "write_error:         " << r.write_error() << '\n';
   if (r.column_families_size() > 0) {
     out << "\n"
-        << absl::StrFormat("%-10s %12s %16s %12s %12s %8s %10s\n", "cf", "sst", "pending_compact",
-                           "memtable", "keys", "stops", "slowdowns");
+        << absl::StrFormat("%-10s %12s %16s %12s %13s %12s %8s %10s\n", "cf", "sst",
+                           "pending_compact", "memtable", "table_readers", "keys", "stops",
+                           "slowdowns");
     for (const auto& cf : r.column_families()) {
-      out << absl::StrFormat("%-10s %12s %16s %12s %12d %8d %10d\n", cf.name(),
+      out << absl::StrFormat("%-10s %12s %16s %12s %13s %12d %8d %10d\n", cf.name(),
                              Bytes(cf.sst_bytes()), Bytes(cf.pending_compaction_bytes()),
-                             Bytes(cf.memtable_bytes()), cf.estimated_keys(), cf.write_stops(),
-                             cf.write_slowdowns());
+                             Bytes(cf.memtable_bytes()), Bytes(cf.table_readers_bytes()),
+                             cf.estimated_keys(), cf.write_stops(), cf.write_slowdowns());
     }
   }
   out << "\npeers: " << (r.peers_size() == 0 ? "none" : "") << '\n';

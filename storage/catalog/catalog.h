@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -24,25 +24,74 @@
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "storage/catalog/catalog_entry.h"
 #include "storage/engine/tag_info.h"
 
 namespace historian {
 
-// The catalog's fields of a tag's record.
-struct CatalogEntry {
-  engine::TagInfo info;
-  bool deleted = false;  // removed from the catalog (the record is kept)
+// The catalog's indexes hold record pointers and find them by name or id
+// (heterogeneous lookup): a pointer a tag per index, no copy of the key.
+struct ByName {
+  using is_transparent = void;
+  static std::string_view Key(std::string_view name) { return name; }
+  static std::string_view Key(const CatalogEntry* e) { return e->name(); }
+  size_t operator()(std::string_view name) const { return absl::HashOf(name); }
+  size_t operator()(const CatalogEntry* e) const { return absl::HashOf(e->name()); }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return Key(a) == Key(b);
+  }
+};
+struct ByNameLess {
+  using is_transparent = void;
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return ByName::Key(a) < ByName::Key(b);
+  }
+};
+struct ById {
+  using is_transparent = void;
+  static TagId Key(TagId id) { return id; }
+  static TagId Key(const CatalogEntry* e) { return e->id(); }
+  size_t operator()(TagId id) const { return absl::HashOf(id); }
+  size_t operator()(const CatalogEntry* e) const { return absl::HashOf(e->id()); }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return Key(a) == Key(b);
+  }
+};
+
+// Records that never move and are never freed while the arena lives, in
+// blocks: no allocation (and no malloc header) per tag.
+template <typename Record>
+class RecordArena {
+ public:
+  Record* New() {
+    if (used_ == kBlockRecords) {
+      blocks_.push_back(std::make_unique<Record[]>(kBlockRecords));
+      used_ = 0;
+    }
+    return &blocks_.back()[used_++];
+  }
+  size_t bytes() const { return blocks_.size() * kBlockRecords * sizeof(Record); }
+
+ private:
+  static constexpr size_t kBlockRecords = 256;
+  std::vector<std::unique_ptr<Record[]>> blocks_;
+  size_t used_ = kBlockRecords;  // of the last block
 };
 
 // The catalog of one store. `Record` is the store's per-tag record: it
 // derives from CatalogEntry and holds the other parts' state of the tag, so
 // one lookup (Find, FindByName) finds all of it. The catalog owns the
-// records and never frees one while it lives: a removed record goes to a
-// graveyard, as other parts may still point to it.
+// records (in an arena) and never frees one while it lives: a removed record
+// is marked deleted and kept, as other parts may still point to it. An idle
+// tag costs its record, its name's bytes and a pointer in each of three
+// indexes (bench/README.md, "Idle tags").
 //
-// Thread-safety: the indexes and every record's `info` change under the
-// store-wide mutex `mu` (given to the constructor) and the catalog's own
-// `catalog_mu` both, so they may be read under either: name lookups (one per
+// Thread-safety: the indexes and every record's CatalogEntry fields change
+// under the store-wide mutex `mu` (given to the constructor) and the
+// catalog's own `catalog_mu` both, so they may be read under either: name lookups (one per
 // series of every write) take only catalog_mu and do not wait for the group
 // commit's apply, which holds mu. The names being created and the conflict
 // count are guarded by mu. Lock order: mu before catalog_mu.
@@ -52,7 +101,7 @@ class Catalog {
 
  public:
   // Called with each tag of a scan, in name order; false stops the scan.
-  using VisitFn = std::function<bool(const std::string&, const Record&)>;
+  using VisitFn = std::function<bool(std::string_view, const Record&)>;
 
   explicit Catalog(absl::Mutex& mu) : mu_(mu) {}
   Catalog(const Catalog&) = delete;
@@ -65,12 +114,12 @@ class Catalog {
 
   Record* Find(TagId id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = by_id_.find(id);
-    return it == by_id_.end() ? nullptr : it->second;
+    return it == by_id_.end() ? nullptr : *it;
   }
   // REQUIRES: mu or catalog_mu held (the analysis cannot say "either").
   Record* FindByName(std::string_view name) const ABSL_NO_THREAD_SAFETY_ANALYSIS {
     auto it = by_exact_name_.find(name);
-    return it == by_exact_name_.end() ? nullptr : it->second;
+    return it == by_exact_name_.end() ? nullptr : *it;
   }
   // The tag's definition into *info; false when there is no such tag. Takes
   // catalog_mu (as a reader).
@@ -78,7 +127,7 @@ class Catalog {
     absl::ReaderMutexLock l(&catalog_mu_);
     const Record* t = FindByName(name);
     if (t == nullptr) return false;
-    *info = t->info;
+    *info = t->Info();
     return true;
   }
   // Takes catalog_mu (as a reader).
@@ -94,14 +143,17 @@ class Catalog {
     if (t == nullptr) {
       return absl::NotFoundError(absl::StrCat("tag '", std::string(name), "' not found"));
     }
-    return t->info;
+    return t->Info();
   }
   size_t size() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return by_name_.size(); }
+  // Bytes of every record (removed ones too), the names and the indexes:
+  // an estimate from sizes and capacities.
+  size_t MemoryBytes() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Calls fn(id, record) for every tag, in no particular order (the id
   // index's).
   template <typename Fn>
   void ForEach(Fn fn) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    for (const auto& [id, t] : by_id_) fn(id, *t);
+    for (Record* t : by_id_) fn(t->id(), *t);
   }
   // Calls visit(name, record) for the tags after `after` in name order until
   // it returns false or `cancelled` does (true then). Holds catalog_mu (as
@@ -114,11 +166,8 @@ class Catalog {
 
   // --- Changes: under mu, taking catalog_mu ---
 
-  // Adds a tag; its name must be new.
-  void Add(std::unique_ptr<Record> record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_)
-      ABSL_LOCKS_EXCLUDED(catalog_mu_);
-  // Removes the tag `name` from every index, marks it deleted and keeps it in
-  // the graveyard. Returns it, or nullptr when there is no such tag.
+  // Removes the tag `name` from every index and marks it deleted (the record
+  // is kept). Returns it, or nullptr when there is no such tag.
   Record* Remove(std::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_)
       ABSL_LOCKS_EXCLUDED(catalog_mu_);
   // Applies an accepted upsert (see PrepareUpserts): the tag of that name
@@ -167,14 +216,18 @@ class Catalog {
  private:
   absl::Mutex& mu_;
   mutable absl::Mutex catalog_mu_ ABSL_ACQUIRED_AFTER(mu_);
-  // Ordered, for listings and globs. Owns the records.
-  std::map<std::string, std::unique_ptr<Record>, std::less<>> by_name_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<TagId, Record*> by_id_ ABSL_GUARDED_BY(mu_);
+  // The records and their names, never freed while the catalog lives (a
+  // removed record stays, marked deleted: other parts may point to it).
+  RecordArena<Record> records_ ABSL_GUARDED_BY(mu_);
+  NameArena names_ ABSL_GUARDED_BY(mu_);
+  SiteInterner origins_ ABSL_GUARDED_BY(mu_);
+  size_t extras_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // of every record's HeapBytes()
+  // Ordered, for listings and globs.
+  absl::btree_set<Record*, ByNameLess> by_name_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<Record*, ById, ById> by_id_ ABSL_GUARDED_BY(mu_);
   // Exact names by hash: every write and query names its tags, and a walk
-  // down the ordered map costs a cache miss per level. Keys view the names
-  // owned by by_name_.
-  absl::flat_hash_map<std::string_view, Record*> by_exact_name_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::unique_ptr<Record>> graveyard_ ABSL_GUARDED_BY(mu_);
+  // down the ordered index costs a cache miss per level.
+  absl::flat_hash_set<Record*, ByName, ByName> by_exact_name_ ABSL_GUARDED_BY(mu_);
   // Tag names whose creation is queued; created_cv_ is signalled when it
   // shrinks.
   absl::flat_hash_set<std::string> creating_ ABSL_GUARDED_BY(mu_);
@@ -194,36 +247,36 @@ bool Catalog<Record>::Scan(std::string_view after, const std::function<bool()>& 
   while (true) {
     if (cancelled && cancelled()) return true;
     absl::ReaderMutexLock l(&catalog_mu_);
-    auto it = by_name_.upper_bound(resume);
+    auto it = by_name_.upper_bound(std::string_view(resume));
     for (size_t i = 0; i < kSliceTags; ++i, ++it) {
       if (it == by_name_.end()) return false;
-      if (!visit(it->first, *it->second)) return false;
+      if (!visit((*it)->name(), **it)) return false;
     }
     if (it == by_name_.end()) return false;
-    resume = std::prev(it)->first;
+    resume = std::string((*std::prev(it))->name());
   }
 }
 
 template <typename Record>
-void Catalog<Record>::Add(std::unique_ptr<Record> record) {
-  absl::MutexLock l(&catalog_mu_);
-  Record* t = record.get();
-  by_id_[t->info.id] = t;
-  auto it = by_name_.emplace(t->info.name, std::move(record)).first;
-  by_exact_name_[it->first] = t;
+size_t Catalog<Record>::MemoryBytes() const {
+  // A btree_set of pointers: about 8 bytes a slot at its usual fill of
+  // three quarters, plus node headers; a flat_hash_set: a slot and a
+  // control byte per capacity.
+  const size_t ordered = by_name_.size() * 12;
+  const size_t hashed = (by_id_.capacity() + by_exact_name_.capacity()) * (sizeof(Record*) + 1);
+  return records_.bytes() + names_.bytes() + extras_bytes_ + ordered + hashed;
 }
 
 template <typename Record>
 Record* Catalog<Record>::Remove(std::string_view name) {
   absl::MutexLock l(&catalog_mu_);
-  auto it = by_name_.find(name);
-  if (it == by_name_.end()) return nullptr;
-  Record* t = it->second.get();
-  t->deleted = true;
-  by_id_.erase(t->info.id);
-  by_exact_name_.erase(it->first);
-  graveyard_.push_back(std::move(it->second));
-  by_name_.erase(it);
+  auto it = by_exact_name_.find(name);
+  if (it == by_exact_name_.end()) return nullptr;
+  Record* t = *it;
+  t->MarkDeleted();
+  by_exact_name_.erase(it);
+  by_id_.erase(t);
+  by_name_.erase(t);
   return t;
 }
 
@@ -231,13 +284,18 @@ template <typename Record>
 Record* Catalog<Record>::Upsert(const engine::TagInfo& info) {
   if (Record* existing = FindByName(info.name)) {
     absl::MutexLock l(&catalog_mu_);
-    existing->info = info;
+    extras_bytes_ -= existing->HeapBytes();
+    existing->Assign(info, existing->name(), origins_.Intern(info.origin_site));
+    extras_bytes_ += existing->HeapBytes();
     return existing;
   }
-  auto record = std::make_unique<Record>();
-  record->info = info;
-  Record* t = record.get();
-  Add(std::move(record));
+  Record* t = records_.New();
+  t->Assign(info, names_.Add(info.name), origins_.Intern(info.origin_site));
+  extras_bytes_ += t->HeapBytes();
+  absl::MutexLock l(&catalog_mu_);
+  by_id_.insert(t);
+  by_name_.insert(t);
+  by_exact_name_.insert(t);
   return t;
 }
 
@@ -247,10 +305,7 @@ absl::Status Catalog<Record>::Load(rocksdb::Iterator* it, absl::FunctionRef<void
     absl::StatusOr<engine::TagInfo> info =
         engine::DecodeTagInfo(std::string_view(it->value().data(), it->value().size()));
     if (!info.ok()) return info.status();
-    auto record = std::make_unique<Record>();
-    record->info = *std::move(info);
-    loaded(*record);
-    Add(std::move(record));
+    loaded(*Upsert(*info));
   }
   return absl::OkStatus();
 }
@@ -263,12 +318,12 @@ void Catalog<Record>::PrepareUpserts(std::vector<engine::TagInfo>* upserts,
   for (engine::TagInfo& info : *upserts) {
     if (info.version <= tombstone_of(info.id)) continue;
     if (const Record* existing = FindByName(info.name)) {
-      const engine::TagInfo& cur = existing->info;
-      if (cur.type != info.type) {
+      if (existing->type() != info.type) {
         ++conflicts_;
         continue;
       }
-      if (info.version < cur.version) continue;
+      if (info.version < existing->version()) continue;
+      const engine::TagInfo cur = existing->Info();
       info.created_ns = cur.created_ns;
       info.origin_site = cur.origin_site;
     } else if (Find(info.id) != nullptr) {
@@ -289,7 +344,7 @@ absl::Status Catalog<Record>::Reserve(const engine::TagInfo& info) {
   }
   if (const Record* other = Find(info.id)) {
     return absl::FailedPreconditionError(absl::StrCat("tag '", info.name, "' has the same id as '",
-                                                      other->info.name, "'; rename it"));
+                                                      std::string(other->name()), "'; rename it"));
   }
   creating_.insert(info.name);
   return absl::OkStatus();

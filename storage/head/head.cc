@@ -155,7 +155,7 @@ int64_t Head::UnsealedBefore(const HeadState& t, int64_t ts) const {
   return from;
 }
 
-void Head::CacheLatest(HeadState& t, uint64_t ticket, const codec::ChunkColumns& newest) {
+void Head::CacheLatest(HeadState& t, uint32_t ticket, const codec::ChunkColumns& newest) {
   if (newest.size() == 1 && t.applies == ticket && !t.latest) {
     t.latest = std::make_unique<codec::ChunkColumns>(newest);
   }

@@ -29,12 +29,15 @@ struct HeadState {
   std::unique_ptr<HeadBuffer> head;
   // Taken from head and being written as chunks; reads include it.
   std::unique_ptr<HeadBuffer> sealing;
-  // Samples of the last head sealed: the next head reserves as much.
-  uint32_t last_head_samples = 0;
   // The newest sample (1 sample) once a Latest call has looked it up; kept
   // current by every apply, so Latest of many tags is a memory copy.
   std::unique_ptr<codec::ChunkColumns> latest;
-  uint64_t applies = 0;  // bumped by every apply, to detect a racing lookup
+  // Samples of the last head sealed: the next head reserves as much.
+  uint32_t last_head_samples = 0;
+  // Bumped by every apply, to detect a racing lookup. 32 bits (next to
+  // last_head_samples: one word per tag): a lookup would have to race 2^32
+  // applies of its tag to be fooled.
+  uint32_t applies = 0;
   // Deadband filter state (tags with a deadband): the last stored sample and
   // the last one held back. Rebuilt empty after a restart (the first sample
   // is then stored).
@@ -138,12 +141,12 @@ class Head {
   }
   // Taken before a lookup of the newest sample without mu; CacheLatest
   // keeps the result only if no apply came in between.
-  uint64_t LatestTicket(const HeadState& t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  uint32_t LatestTicket(const HeadState& t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return t.applies;
   }
   // Caches `newest` (1 sample) unless an apply or invalidation came after
   // `ticket` or it is cached already.
-  void CacheLatest(HeadState& t, uint64_t ticket, const codec::ChunkColumns& newest)
+  void CacheLatest(HeadState& t, uint32_t ticket, const codec::ChunkColumns& newest)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forgets the cached newest sample (samples were removed) and fails
   // lookups under way.

@@ -465,8 +465,13 @@ TEST_F(CliE2eTest, StatsShowsTheTwinMap) {
   RunResult text = Run({"stats"});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_THAT(text.out, HasSubstr("twin_map:            us.=mx.\n"));
+  // Memory by owner (issue 16).
+  EXPECT_THAT(text.out, HasSubstr("memory:              head "));
+  EXPECT_THAT(text.out, HasSubstr(", catalog "));
+  EXPECT_THAT(text.out, HasSubstr("table_readers"));
   RunResult json = Run({"stats", "--format", "json"});
   EXPECT_THAT(json.out, HasSubstr("\"twin_map\":\"us.=mx.\""));
+  EXPECT_THAT(json.out, HasSubstr("\"catalog_bytes\":"));
 }
 
 TEST_F(CliE2eTest, StatsAsJson) {

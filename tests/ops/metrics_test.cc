@@ -2,6 +2,7 @@
 // reason, RPC latency histograms, head figures, RocksDB figures per column
 // family and replication lag per peer, in Prometheus text format.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,22 @@ TEST(MetricsTest, ScrapeARealNode) {
     EXPECT_TRUE(
         testing::MetricValue(text, "historian_rocksdb_pending_compaction_bytes" + l).has_value());
     EXPECT_TRUE(testing::MetricValue(text, "historian_rocksdb_write_stops_total" + l).has_value());
+    EXPECT_TRUE(
+        testing::MetricValue(text, "historian_rocksdb_table_readers_bytes" + l).has_value());
+  }
+  // Memory by owner (issue 16): a tag with unsealed samples holds a head
+  // buffer and a catalog record; the writes sit in memtables.
+  for (const char* owner : {"head", "catalog", "memtables"}) {
+    std::optional<double> bytes =
+        testing::MetricValue(text, std::string("historian_memory_bytes{owner=\"") + owner + "\"}");
+    ASSERT_TRUE(bytes.has_value()) << owner;
+    EXPECT_GT(*bytes, 0) << owner;
+  }
+  for (const char* owner : {"block_cache", "block_cache_pinned", "table_readers"}) {
+    EXPECT_TRUE(
+        testing::MetricValue(text, std::string("historian_memory_bytes{owner=\"") + owner + "\"}")
+            .has_value())
+        << owner;
   }
   EXPECT_THAT(testing::MetricValue(text, "historian_storage_writes_accepted"), Optional(1.0));
   EXPECT_TRUE(

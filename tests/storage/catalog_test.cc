@@ -77,26 +77,79 @@ TEST_F(CatalogTest, RemovedRecordsStayAliveInTheGraveyard) {
   Add(Info("b"));
   absl::MutexLock l(&mu_);
   EXPECT_EQ(catalog_.Remove("a"), a);
-  EXPECT_TRUE(a->deleted);  // still readable
-  EXPECT_EQ(a->info.name, "a");
+  EXPECT_TRUE(a->deleted());  // still readable
+  EXPECT_EQ(a->name(), "a");
   EXPECT_EQ(catalog_.Remove("a"), nullptr);
   EXPECT_EQ(catalog_.FindByName("a"), nullptr);
   EXPECT_EQ(catalog_.Find(engine::TagIdFromName("a")), nullptr);
   EXPECT_EQ(catalog_.size(), 1u);
   size_t seen = 0;
   catalog_.ForEach([&](TagId id, const Record& r) {
-    EXPECT_EQ(id, r.info.id);
+    EXPECT_EQ(id, r.id());
     ++seen;
   });
   EXPECT_EQ(seen, 1u);
+}
+
+// The record keeps the rarely set fields apart (issue 16): every field of
+// the definition comes back as given, with and without them, also after an
+// upsert drops them again; and the records and names stay put while
+// thousands more are added (the arenas grow by blocks).
+TEST_F(CatalogTest, CompactRecordsKeepEveryFieldAndStayPut) {
+  TagInfo full = Info("plant.full", ValueType::kInt64, 5);
+  full.unit = "kg";
+  full.description = std::string(100, 'd');
+  full.origin_site = "east";
+  full.attributes = {{"area", "north"}, {"line", "7"}};
+  full.retention_ns = 1000;
+  full.deadband = 0.5;
+  full.created_ns = 42;
+  full.eng_low = -1;
+  full.eng_high = 9;
+  full.stale_after_ns = 77;
+  Record* f = Add(full);
+  TagInfo plain = Info(std::string(engine::kMaxTagNameBytes, 'p'), ValueType::kString, 3);
+  plain.origin_site = "east";
+  plain.created_ns = 7;
+  Record* p = Add(plain);
+  std::vector<Record*> more;
+  for (int i = 0; i < 5000; ++i) more.push_back(Add(Info("m" + std::to_string(i))));
+  EXPECT_EQ(*catalog_.Get("plant.full"), full);
+  EXPECT_EQ(*catalog_.Get(plain.name), plain);
+  {
+    absl::MutexLock l(&mu_);
+    EXPECT_EQ(catalog_.FindByName("plant.full"), f);
+    EXPECT_EQ(catalog_.Find(plain.id), p);
+    EXPECT_EQ(f->exception_deadband(), 0.5);
+    EXPECT_EQ(f->retention_ns(), 1000);
+    EXPECT_EQ(p->exception_deadband(), 0);
+    EXPECT_GT(catalog_.MemoryBytes(), 5002 * sizeof(Record));
+  }
+  for (int i = 0; i < 5000; ++i) {
+    ASSERT_EQ(more[i]->name(), "m" + std::to_string(i));
+    ASSERT_EQ(more[i]->id(), engine::TagIdFromName("m" + std::to_string(i)));
+  }
+  TagInfo cleared = Info("plant.full", ValueType::kInt64, 6);
+  cleared.origin_site = "east";
+  cleared.created_ns = 42;
+  EXPECT_EQ(Add(cleared), f);
+  EXPECT_EQ(*catalog_.Get("plant.full"), cleared);
+  // Removed and created again: a new record; the old one keeps its name.
+  absl::MutexLock l(&mu_);
+  EXPECT_EQ(catalog_.Remove("plant.full"), f);
+  Record* again = catalog_.Upsert(full);
+  EXPECT_NE(again, f);
+  EXPECT_EQ(f->name(), "plant.full");
+  EXPECT_EQ(catalog_.Find(full.id), again);
+  EXPECT_EQ(again->Info(), full);
 }
 
 TEST_F(CatalogTest, ScansInNameOrderAcrossSlices) {
   // More than one slice (256 tags) of catalog_mu.
   for (int i = 999; i >= 0; --i) Add(Info("t" + std::to_string(1000 + i)));
   std::vector<std::string> names;
-  EXPECT_FALSE(catalog_.Scan("t1499", nullptr, [&](const std::string& name, const Record&) {
-    names.push_back(name);
+  EXPECT_FALSE(catalog_.Scan("t1499", nullptr, [&](std::string_view name, const Record&) {
+    names.emplace_back(name);
     return true;
   }));
   ASSERT_EQ(names.size(), 500u);
@@ -104,8 +157,8 @@ TEST_F(CatalogTest, ScansInNameOrderAcrossSlices) {
   EXPECT_EQ(names.back(), "t1999");
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
   names.clear();
-  EXPECT_FALSE(catalog_.Scan("", nullptr, [&](const std::string& name, const Record&) {
-    names.push_back(name);
+  EXPECT_FALSE(catalog_.Scan("", nullptr, [&](std::string_view name, const Record&) {
+    names.emplace_back(name);
     return names.size() < 3;  // stops the scan
   }));
   EXPECT_EQ(names, (std::vector<std::string>{"t1000", "t1001", "t1002"}));
@@ -114,7 +167,7 @@ TEST_F(CatalogTest, ScansInNameOrderAcrossSlices) {
   int polls = 0;
   EXPECT_TRUE(catalog_.Scan(
       "", [&] { return ++polls > 1; },
-      [&](const std::string&, const Record&) {
+      [&](std::string_view, const Record&) {
         ++visited;
         return true;
       }));
@@ -184,7 +237,7 @@ TEST_F(CatalogDbTest, UpsertsLastWriterWinsAndConflictsAreCounted) {
   absl::MutexLock l(&mu2);
   ASSERT_TRUE(loaded.Load(it.get(), [&](Record& r) { r.other = ++calls; }).ok());
   EXPECT_EQ(loaded.size(), 1u);
-  EXPECT_EQ(loaded.FindByName("a")->info.unit, "bar");
+  EXPECT_EQ(loaded.FindByName("a")->Info().unit, "bar");
   EXPECT_EQ(loaded.FindByName("a")->other, 1);
 }
 

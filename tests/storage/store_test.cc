@@ -345,6 +345,48 @@ TEST_F(StoreTest, HeadCostsUnder200BytesPerActiveTagPlus20PerSample) {
   EXPECT_EQ(store_->Stats().head_bytes, 0u);
 }
 
+// Where the memory goes (issue 16): Stats reports it by owner. Head bytes
+// follow the unsealed samples; the catalog grows by a few hundred bytes a
+// tag, not by its samples; RocksDB's memtables hold the writes until a
+// flush; the block cache fills on reads of flushed data.
+TEST_F(StoreTest, StatsReportMemoryByOwner) {
+  const StoreStats empty = store_->Stats();
+  EXPECT_EQ(empty.head_bytes, 0u);
+  std::vector<TagId> tags;
+  for (int i = 0; i < 1000; ++i) tags.push_back(Tag("mem.t" + std::to_string(i)));
+  const StoreStats created = store_->Stats();
+  EXPECT_GT(created.catalog_bytes, empty.catalog_bytes + 1000 * sizeof(TagId));
+  EXPECT_LT(created.catalog_bytes, empty.catalog_bytes + 1000 * 400 + (256 << 10));
+  EXPECT_GT(created.memtable_bytes, 0u);  // the catalog entries
+  for (TagId t : tags) ASSERT_TRUE(WriteDoubles(t, {{1'000'000'000, 1}}).ok());
+  const StoreStats one = store_->Stats();
+  for (TagId t : tags) ASSERT_TRUE(WriteDoubles(t, {{2'000'000'000, 2}}).ok());
+  const StoreStats two = store_->Stats();
+  EXPECT_EQ(two.head_tags, 1000u);
+  EXPECT_GT(one.head_bytes, 0u);
+  EXPECT_GT(two.head_bytes, one.head_bytes);              // grows with unsealed samples
+  EXPECT_EQ(two.catalog_bytes, created.catalog_bytes);    // not with samples
+  EXPECT_GE(two.memtable_bytes, created.memtable_bytes);  // grows by arena blocks
+  ASSERT_TRUE(store_->SealAll().ok());
+  const StoreStats sealed = store_->Stats();
+  EXPECT_EQ(sealed.head_bytes, 0u);  // a sealed tag keeps no buffer
+  EXPECT_EQ(sealed.head_tags, 0u);
+  Reopen();  // Close compacts: the data goes to SST files
+  const StoreStats reopened = store_->Stats();
+  EXPECT_EQ(reopened.catalog_bytes, created.catalog_bytes);
+  codec::ChunkColumns out;
+  for (TagId t : tags) ASSERT_TRUE(store_->ReadRaw(t, 0, kMaxTimestamp, 0, &out).ok());
+  const StoreStats read = store_->Stats();
+  EXPECT_GT(read.block_cache_bytes, 0u);
+  EXPECT_GE(read.block_cache_bytes, read.block_cache_pinned_bytes);
+  EXPECT_GT(read.table_readers_bytes, 0u);
+  uint64_t per_cf = 0;
+  for (const Store::ColumnFamilyStats& cf : store_->ColumnFamilyProperties()) {
+    per_cf += cf.table_readers_bytes;
+  }
+  EXPECT_EQ(per_cf, read.table_readers_bytes);
+}
+
 TEST_F(StoreTest, CorrectionReplacesValueAcrossSealedChunks) {
   TagId t = Tag("a");
   ASSERT_TRUE(WriteDoubles(t, {{1, 1}, {2, 2}, {3, 3}}).ok());
