@@ -398,6 +398,9 @@ class Store {
   // Tombstones and pending purges from the state CF.
   absl::Status LoadTombstones();
   absl::Status ReplayLog();
+  // Close's last step: the trimmed log's disk space back, every memtable
+  // flushed (no WAL left to replay).
+  absl::Status ReclaimAtClose() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
 
   // --- Shared steps (defined where used) ---
   int64_t NowNs() const { return options_.now_ns(); }

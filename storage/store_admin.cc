@@ -97,6 +97,10 @@ absl::Status Store::Compact() {
     if (chunk_store_->counters().rewritten.load() != rewritten) {
       RETURN_IF_ERROR(compactor.MergePass(/*force=*/true));
     }
+    // Whatever the log no longer needs is trimmed first, so the log's
+    // compaction below gives its space back.
+    host_->seal_mu().AssertHeld();  // the same mutex
+    RETURN_IF_ERROR(host_->TrimLog());
   }
   rocksdb::DB* db = db_->db();
   rocksdb::CompactRangeOptions o;

@@ -226,14 +226,18 @@ absl::Status StoreMaintenanceHost::TrimLog() {
     own_log_.Trim(&limit[site_], &batch, &acks);
   }
   log_trimmer_.seal_mu().AssertHeld();  // the same mutex
-  ASSIGN_OR_RETURN(const uint64_t trimmed, log_trimmer_.Trim(limit, &batch));
+  RETURN_IF_ERROR(log_trimmer_.Trim(limit, &batch).status());
   if (acks != 0) {
     absl::MutexLock l(&mu_);
     own_log_.mu().AssertHeld();  // the same mutex
     own_log_.AcksSaved(acks);
   }
-  if (trimmed == 0) return absl::OkStatus();
-  return log_trimmer_.MaybeCompact(trimmed);
+  return log_trimmer_.MaybeReclaim();
+}
+
+absl::Status StoreMaintenanceHost::ReclaimLog() {
+  log_trimmer_.seal_mu().AssertHeld();  // the same mutex
+  return log_trimmer_.Reclaim();
 }
 
 }  // namespace historian

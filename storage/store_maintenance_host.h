@@ -86,6 +86,12 @@ class StoreMaintenanceHost : public MaintenanceHost {
   absl::Status RunDuePurges() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   absl::Status TrimLog() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
 
+  // Gives back the disk space of every trimmed log entry now (Store::Close
+  // and Store::Compact; the seal passes reclaim in batches).
+  absl::Status ReclaimLog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // Reclaims of the trimmed log since open (StoreStats).
+  uint64_t log_reclaims() const { return log_trimmer_.reclaims(); }
+
   // At open: markers left by a crash.
   absl::Status RecomputeDirtyRollups() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
 
