@@ -5,11 +5,16 @@
 # (WAL, SST, RocksDB info logs).
 #   bench/dead_log.sh BUILD_DIR short   # 1,000 tags x 30 min, historian import-csv
 #   bench/dead_log.sh BUILD_DIR full    # 10,000 tags x 1 h, historian-bench's loader
+#   bench/dead_log.sh BUILD_DIR full nocompact   # load and stop only (historian-bench's
+#                                                # "disk bytes after stop")
+# The SST bytes per column family after the first stop are from `historian
+# stats` at the restart (an open with no WAL to replay writes no SST).
 # Run it through scripts/build-lock.sh. Needs BUILD_DIR/server/historiand,
 # BUILD_DIR/client/historian and BUILD_DIR/bench/historian-bench.
 set -euo pipefail
 BUILD=$(cd "${1:?build dir}" && pwd)
 SET=${2:-short}
+FIRST_COMPACT=${3:-compact}
 WORK=$(mktemp -d /tmp/dead-log-XXXXXX)
 trap '[ $PID = 0 ] || kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 DATA=$WORK/data
@@ -65,12 +70,13 @@ else
   "$BUILD/bench/historian-bench" --preset=full --start_node=false --endpoint="$ADDR" \
     --replication=false --query_runs=1 --queries=latest_all 2>/dev/null | grep "ingest acked"
 fi
-"$BUILD/client/historian" --server "$ADDR" compact >/dev/null
+[ "$FIRST_COMPACT" = nocompact ] || "$BUILD/client/historian" --server "$ADDR" compact >/dev/null
 stop_node
-echo "stop after load + compact: $STOP_S s"
-echo "after compact + stop: $(sizes)"
+echo "stop after load + $FIRST_COMPACT: $STOP_S s"
+echo "after $FIRST_COMPACT + stop: $(sizes)"
 after=$(du -sb "$DATA" | cut -f1)
 start_node
+"$BUILD/client/historian" --server "$ADDR" stats | grep -A6 "^cf " || true
 "$BUILD/client/historian" --server "$ADDR" compact >/dev/null
 stop_node
 echo "stop (quiet): $STOP_S s"

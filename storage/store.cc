@@ -113,7 +113,8 @@ void Store::MakeParts() {
                                   *commit_log_, *own_log_, *chunk_store_, *rollups_},
       StoreMaintenanceHost::Options{options_.site, options_.chunk_max_samples,
                                     absl::ToInt64Nanoseconds(options_.head_max_age),
-                                    options_.sync_writes, options_.logger});
+                                    options_.sync_writes, options_.logger,
+                                    options_.log_reclaim_bytes, options_.log_reclaim_min_bytes});
   compactor_ = std::make_unique<Compactor>(mu_, seal_mu_, db, chunk_store_.get(), rollups_.get(),
                                            host_.get(), options_.now_ns);
   applier_ = std::make_unique<StoreApplier>(

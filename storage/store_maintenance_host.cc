@@ -35,7 +35,8 @@ StoreMaintenanceHost::StoreMaintenanceHost(Parts parts, Options options)
       chunk_max_samples_(options.chunk_max_samples),
       head_max_age_ns_(options.head_max_age_ns),
       out_of_range_(std::move(options.logger)),
-      log_trimmer_(parts.seal_mu, parts.db, options.sync_writes) {}
+      log_trimmer_(parts.seal_mu, parts.db, options.sync_writes,
+                   {options.log_reclaim_bytes, options.log_reclaim_min_bytes}) {}
 
 // --- Catalog and heads ---
 

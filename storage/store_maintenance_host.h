@@ -53,6 +53,8 @@ class StoreMaintenanceHost : public MaintenanceHost {
     int64_t head_max_age_ns = 0;
     bool sync_writes = true;
     StoreLogger logger;
+    uint64_t log_reclaim_bytes = LogTrimmer::kReclaimBytes;
+    uint64_t log_reclaim_min_bytes = LogTrimmer::kReclaimMinBytes;
   };
   StoreMaintenanceHost(Parts parts, Options options);
   StoreMaintenanceHost(const StoreMaintenanceHost&) = delete;

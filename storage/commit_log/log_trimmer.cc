@@ -55,8 +55,8 @@ absl::StatusOr<uint64_t> LogTrimmer::DeadFileBytes() const {
 absl::Status LogTrimmer::MaybeReclaim() {
   if (reclaimed_below_ == trimmed_below_) return absl::OkStatus();
   ASSIGN_OR_RETURN(const uint64_t dead, DeadFileBytes());
-  if (dead < kReclaimMinBytes) return absl::OkStatus();
-  if (dead < kReclaimBytes) {
+  if (dead < reclaim_.min_bytes) return absl::OkStatus();
+  if (dead < reclaim_.bytes) {
     uint64_t files = 0;
     if (!db_->db()->GetIntProperty(db_->log(), "rocksdb.live-sst-files-size", &files) ||
         dead < files / 2) {

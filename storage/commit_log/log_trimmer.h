@@ -36,14 +36,20 @@ namespace historian {
 class LogTrimmer {
  public:
   // MaybeReclaim reclaims when the trimmed entries still in SST files reach
-  // kReclaimBytes, or kReclaimMinBytes and half of the log's SST bytes (a
-  // quiet node does not keep a mostly dead log).
+  // `bytes`, or `min_bytes` and half of the log's SST bytes (a quiet node
+  // does not keep a mostly dead log).
   static constexpr uint64_t kReclaimBytes = 32ull << 20;
   static constexpr uint64_t kReclaimMinBytes = 1ull << 20;
+  struct ReclaimThresholds {
+    uint64_t bytes;
+    uint64_t min_bytes;
+  };
 
   // `db` must outlive this.
+  LogTrimmer(absl::Mutex& seal_mu, engine::RocksDb* db, bool sync_writes, ReclaimThresholds reclaim)
+      : seal_mu_(seal_mu), db_(db), sync_writes_(sync_writes), reclaim_(reclaim) {}
   LogTrimmer(absl::Mutex& seal_mu, engine::RocksDb* db, bool sync_writes)
-      : seal_mu_(seal_mu), db_(db), sync_writes_(sync_writes) {}
+      : LogTrimmer(seal_mu, db, sync_writes, {kReclaimBytes, kReclaimMinBytes}) {}
 
   absl::Mutex& seal_mu() const ABSL_LOCK_RETURNED(seal_mu_) { return seal_mu_; }
 
@@ -72,6 +78,7 @@ class LogTrimmer {
   absl::Mutex& seal_mu_;
   engine::RocksDb* const db_;
   const bool sync_writes_;
+  const ReclaimThresholds reclaim_;
   // Per origin: every log entry below this sequence has been deleted.
   std::map<std::string, uint64_t> trimmed_below_ ABSL_GUARDED_BY(seal_mu_);
   // Per origin: trimmed_below_ at the last Reclaim (nothing new: no reclaim).

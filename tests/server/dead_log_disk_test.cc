@@ -13,9 +13,12 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/testutil/node_process.h"
 #include "tests/testutil/temp_dir.h"
@@ -95,6 +98,47 @@ TEST(DeadLogDiskTest, CompactAndStopLeaveTheDataDirNearItsQuietSize) {
   ASSERT_GT(quiet, 0u);
   EXPECT_LE(static_cast<double>(after_stop), 1.2 * static_cast<double>(quiet))
       << "after import, compact and stop: " << after_stop << " bytes; quiet: " << quiet;
+}
+
+// WAL bytes under `dir` (the *.log files; RocksDB's info log is LOG).
+uint64_t WalBytes(const std::string& dir) {
+  uint64_t total = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".log") total += e.file_size();
+  }
+  return total;
+}
+
+// A plain stop (no compact) leaves no WAL and no log SST bytes: the final
+// trim's entries are compacted away and every memtable flushed.
+TEST(DeadLogDiskTest, AStopLeavesNoWalAndNoLogFiles) {
+  testing::TempDir dir;
+  const std::string csv = dir.Sub("set.csv");
+  WriteCsv(csv, 200, 1800);
+  const std::string data = dir.Sub("data");
+  {
+    testing::NodeProcess node(data, {"--sync_writes=false"});
+    ASSERT_TRUE(node.Start());
+    testing::CommandResult r = Cli(node, "import-csv", csv);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_EQ(node.Stop(), 0);
+  }
+  EXPECT_EQ(WalBytes(data), 0u);
+  testing::NodeProcess node(data, {"--sync_writes=false"});
+  ASSERT_TRUE(node.Start());
+  // An open with no WAL to replay writes no file: stats show the stop's.
+  testing::CommandResult r = Cli(node, "stats");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string log_row;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+    if (absl::StartsWith(line, "log ")) log_row = std::string(line);
+  }
+  std::vector<std::string> cols = absl::StrSplit(log_row, ' ', absl::SkipEmpty());
+  ASSERT_GE(cols.size(), 3u) << r.out;
+  EXPECT_EQ(cols[1] + " " + cols[2], "0 B") << "log column family after a stop: " << log_row;
+  r = Cli(node, "latest", "dead.log.t199");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("2026-11-23T10:29:59"), std::string::npos) << r.out;
 }
 
 }  // namespace
