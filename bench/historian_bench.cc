@@ -89,6 +89,7 @@ struct Report {
   int streams = 0;
   IngestResult ingest;
   uint64_t disk_bytes_after_stop = 0, disk_bytes = 0;
+  double stop_seconds = 0;  // SIGTERM to exit after the load (seal, trim, reclaim)
   double compact_seconds = 0;
   std::vector<std::pair<std::string, uint64_t>> cf_sst_bytes;  // after compaction
   std::vector<QueryResult> queries;
@@ -215,7 +216,9 @@ absl::Status RunWithOwnNodes(const DataSet& data, Report* report) {
     RETURN_IF_ERROR(LoadDataSet(data, node->address(), report));
     report->peak_rss_kb = std::max(report->peak_rss_kb, PeakRssKb(node->pid()));
     Log("stopping the node (SIGTERM seals every head)");
+    const absl::Time stop_start = absl::Now();
     RETURN_IF_ERROR(node->Stop());
+    report->stop_seconds = absl::ToDoubleSeconds(absl::Now() - stop_start);
   }
   report->disk_bytes_after_stop = DirBytes(a.data_dir);
   {
@@ -292,6 +295,7 @@ void Print(const Report& r) {
   }
   std::printf("  %-34s %14llu\n", "disk bytes after stop",
               static_cast<unsigned long long>(r.disk_bytes_after_stop));
+  std::printf("  %-34s %14.2f\n", "stop seconds (after the load)", r.stop_seconds);
   std::printf("  %-34s %14llu\n", "disk bytes after compaction",
               static_cast<unsigned long long>(r.disk_bytes));
   std::printf("  %-34s %14.3f\n", "bytes/sample", bps);
@@ -321,11 +325,12 @@ std::string Json(const Report& r) {
       "\"ingest_client\":\"%s\",\"encoded_bytes\":%d,"
       "\"ingest_samples_per_s\":%.1f,\"ingest_seconds\":%.3f,\"samples_acked\":%d,"
       "\"disk_bytes_after_stop\":%d,\"disk_bytes\":%d,\"bytes_per_sample\":%.4f,"
-      "\"compact_seconds\":%.3f,\"peak_rss_kb\":%d,\"ingest_client_cpu_s\":%.2f,"
+      "\"stop_seconds\":%.3f,\"compact_seconds\":%.3f,\"peak_rss_kb\":%d,\"ingest_client_cpu_s\":%."
+      "2f,"
       "\"ingest_node_cpu_s\":%.2f",
       r.tags, r.samples, r.streams, r.ingest_client, r.encoded_bytes, r.ingest.acked_per_second(),
       r.ingest.seconds, r.ingest.samples_acked, r.disk_bytes_after_stop, r.disk_bytes, bps,
-      r.compact_seconds, r.peak_rss_kb, r.ingest_client_cpu_s, r.ingest_node_cpu_s);
+      r.stop_seconds, r.compact_seconds, r.peak_rss_kb, r.ingest_client_cpu_s, r.ingest_node_cpu_s);
   for (const auto& [name, bytes] : r.cf_sst_bytes) {
     absl::StrAppendFormat(&j, ",\"sst_bytes_%s\":%d", name, bytes);
   }

@@ -116,7 +116,8 @@ void Store::MakeParts() {
                                   *commit_log_, *own_log_, *chunk_store_, *rollups_},
       StoreMaintenanceHost::Options{options_.site, options_.chunk_max_samples,
                                     absl::ToInt64Nanoseconds(options_.head_max_age),
-                                    options_.sync_writes, options_.logger});
+                                    options_.sync_writes, options_.logger,
+                                    options_.log_reclaim_bytes, options_.log_reclaim_min_bytes});
   compactor_ = std::make_unique<Compactor>(
       mu_, seal_mu_, db, chunk_store_.get(), rollups_.get(), host_.get(), options_.now_ns,
       MergeLimits{options_.chunk_max_samples,
@@ -467,8 +468,29 @@ absl::Status Store::Close() {
     RETURN_IF_ERROR(sealer_->SealPass(/*force=*/true));
     host_->seal_mu().AssertHeld();  // the same mutex
     RETURN_IF_ERROR(host_->TrimLog());
+    RETURN_IF_ERROR(engine::FromRocks(db_->db()->FlushWAL(/*sync=*/true), "flush WAL"));
+    // Everything is durable; now the disk space of the trimmed log (in SST
+    // files and in the WAL) goes, so a stopped node holds no dead log. A
+    // failure here loses nothing: the next open or compaction retries.
+    if (absl::Status s = ReclaimAtClose(); !s.ok()) {
+      options_.logger(LogSeverity::kWarning,
+                      absl::StrCat("reclaiming the trimmed log at close failed: ", s.ToString()));
+    }
   }
-  return engine::FromRocks(db_->db()->FlushWAL(/*sync=*/true), "flush WAL");
+  return absl::OkStatus();
+}
+
+absl::Status Store::ReclaimAtClose() {
+  host_->seal_mu().AssertHeld();  // the same mutex
+  RETURN_IF_ERROR(host_->ReclaimLog());
+  // Every memtable flushed: no WAL file is needed any more, so RocksDB
+  // deletes them (they hold every log entry written since the oldest
+  // unflushed memtable), and the next open replays nothing.
+  rocksdb::FlushOptions fo;
+  fo.allow_write_stall = true;
+  return engine::FromRocks(db_->db()->Flush(fo, {db_->catalog(), db_->log(), db_->chunks(),
+                                                 db_->rollups(), db_->state()}),
+                           "flush memtables");
 }
 
 absl::Status Store::SealAll() {

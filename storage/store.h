@@ -77,6 +77,11 @@ struct StoreOptions {
   // Default: 1 GiB and 24 hours.
   uint64_t log_retention_bytes = uint64_t{1} << 30;
   absl::Duration log_retention_age = absl::Hours(24);
+  // The seal passes give the trimmed log's disk space back once this many
+  // of its bytes sit in SST files, or log_reclaim_min_bytes that are half
+  // of the log's files (LogTrimmer::MaybeReclaim; Close and Compact always).
+  uint64_t log_reclaim_bytes = uint64_t{32} << 20;
+  uint64_t log_reclaim_min_bytes = uint64_t{1} << 20;
   // Wall clock in nanoseconds; tests inject their own.
   std::function<int64_t()> now_ns;
   // Where the store writes its log lines, as LevelDB's info_log (see
@@ -377,7 +382,8 @@ class Store {
   // start historiand with --data_dir on it, or copy it back).
   // Errors: AlreadyExists, InvalidArgument (empty dir), Unavailable (I/O).
   absl::Status Backup(const std::string& dir);
-  // Compacts every column family over its whole key range (blocking).
+  // Seals every head (trimming the log), merges and rewrites chunks, then
+  // compacts every column family over its whole key range (blocking).
   absl::Status Compact();
   // RocksDB figures of one column family.
   struct ColumnFamilyStats {
@@ -423,6 +429,9 @@ class Store {
   // Tombstones and pending purges from the state CF.
   absl::Status LoadTombstones();
   absl::Status ReplayLog();
+  // Close's last step: the trimmed log's disk space back, every memtable
+  // flushed (no WAL left to replay).
+  absl::Status ReclaimAtClose() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
 
   // --- Shared steps (defined where used) ---
   int64_t NowNs() const { return options_.now_ns(); }

@@ -86,6 +86,12 @@ absl::Status Store::SetTwinMap(const std::string& twin_map) {
 absl::Status Store::Compact() {
   {
     absl::MutexLock pass(&seal_mu_);
+    // Every head sealed and the log trimmed first, so everything the store
+    // holds is compacted below: a stop right after leaves no new chunks,
+    // rollup or state rows, and no trimmed log entry, outside the compacted
+    // files (issue 16: compact + stop within 1.2x of the quiet size).
+    sealer_->seal_mu().AssertHeld();  // the same mutex
+    RETURN_IF_ERROR(sealer_->SealPass(/*force=*/true));
     Compactor& compactor = *compactor_;
     compactor.seal_mu().AssertHeld();  // the same mutex
     // Overlaps first (merges skip overlapping chunks); the forced merge scans

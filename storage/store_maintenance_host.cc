@@ -35,7 +35,8 @@ StoreMaintenanceHost::StoreMaintenanceHost(Parts parts, Options options)
       chunk_max_samples_(options.chunk_max_samples),
       head_max_age_ns_(options.head_max_age_ns),
       out_of_range_(std::move(options.logger)),
-      log_trimmer_(parts.seal_mu, parts.db, options.sync_writes) {}
+      log_trimmer_(parts.seal_mu, parts.db, options.sync_writes,
+                   {options.log_reclaim_bytes, options.log_reclaim_min_bytes}) {}
 
 // --- Catalog and heads ---
 
@@ -226,14 +227,18 @@ absl::Status StoreMaintenanceHost::TrimLog() {
     own_log_.Trim(&limit[site_], &batch, &acks);
   }
   log_trimmer_.seal_mu().AssertHeld();  // the same mutex
-  ASSIGN_OR_RETURN(const uint64_t trimmed, log_trimmer_.Trim(limit, &batch));
+  RETURN_IF_ERROR(log_trimmer_.Trim(limit, &batch).status());
   if (acks != 0) {
     absl::MutexLock l(&mu_);
     own_log_.mu().AssertHeld();  // the same mutex
     own_log_.AcksSaved(acks);
   }
-  if (trimmed == 0) return absl::OkStatus();
-  return log_trimmer_.MaybeCompact(trimmed);
+  return log_trimmer_.MaybeReclaim();
+}
+
+absl::Status StoreMaintenanceHost::ReclaimLog() {
+  log_trimmer_.seal_mu().AssertHeld();  // the same mutex
+  return log_trimmer_.Reclaim();
 }
 
 }  // namespace historian

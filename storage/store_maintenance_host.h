@@ -53,6 +53,8 @@ class StoreMaintenanceHost : public MaintenanceHost {
     int64_t head_max_age_ns = 0;
     bool sync_writes = true;
     StoreLogger logger;
+    uint64_t log_reclaim_bytes = LogTrimmer::kReclaimBytes;
+    uint64_t log_reclaim_min_bytes = LogTrimmer::kReclaimMinBytes;
   };
   StoreMaintenanceHost(Parts parts, Options options);
   StoreMaintenanceHost(const StoreMaintenanceHost&) = delete;
@@ -85,6 +87,12 @@ class StoreMaintenanceHost : public MaintenanceHost {
   }
   absl::Status RunDuePurges() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   absl::Status TrimLog() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+
+  // Gives back the disk space of every trimmed log entry now (Store::Close
+  // and Store::Compact; the seal passes reclaim in batches).
+  absl::Status ReclaimLog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // Reclaims of the trimmed log since open (StoreStats).
+  uint64_t log_reclaims() const { return log_trimmer_.reclaims(); }
 
   // At open: markers left by a crash.
   absl::Status RecomputeDirtyRollups() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);

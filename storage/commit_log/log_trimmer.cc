@@ -29,18 +29,62 @@ absl::StatusOr<uint64_t> LogTrimmer::Trim(const std::map<std::string, uint64_t>&
   return trimmed;
 }
 
-absl::Status LogTrimmer::MaybeCompact(uint64_t trimmed) {
-  trimmed_since_compaction_ += trimmed;
-  if (trimmed_since_compaction_ < kLogCompactionEntries) return absl::OkStatus();
-  trimmed_since_compaction_ = 0;
+absl::StatusOr<uint64_t> LogTrimmer::DeadFileBytes() const {
+  std::vector<std::string> keys;
+  std::vector<rocksdb::Range> ranges;
+  keys.reserve(2 * trimmed_below_.size());
   for (const auto& [origin, below] : trimmed_below_) {
-    std::string begin = engine::LogKey(origin, 0), end = engine::LogKey(origin, below);
-    rocksdb::Slice b(begin), e(end);
-    rocksdb::CompactRangeOptions cro;
-    cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    RETURN_IF_ERROR(
-        engine::FromRocks(db_->db()->CompactRange(cro, db_->log(), &b, &e), "compact log"));
+    keys.push_back(engine::LogKey(origin, 0));
+    keys.push_back(engine::LogKey(origin, below));
   }
+  for (size_t i = 0; i < keys.size(); i += 2) ranges.emplace_back(keys[i], keys[i + 1]);
+  if (ranges.empty()) return 0;
+  rocksdb::SizeApproximationOptions o;
+  o.include_memtables = false;
+  o.include_files = true;
+  std::vector<uint64_t> sizes(ranges.size());
+  RETURN_IF_ERROR(engine::FromRocks(
+      db_->db()->GetApproximateSizes(o, db_->log(), ranges.data(), static_cast<int>(ranges.size()),
+                                     sizes.data()),
+      "size the trimmed log"));
+  uint64_t total = 0;
+  for (uint64_t s : sizes) total += s;
+  return total;
+}
+
+absl::Status LogTrimmer::MaybeReclaim() {
+  if (reclaimed_below_ == trimmed_below_) return absl::OkStatus();
+  ASSIGN_OR_RETURN(const uint64_t dead, DeadFileBytes());
+  if (dead < reclaim_.min_bytes) return absl::OkStatus();
+  if (dead < reclaim_.bytes) {
+    uint64_t files = 0;
+    if (!db_->db()->GetIntProperty(db_->log(), "rocksdb.live-sst-files-size", &files) ||
+        dead < files / 2) {
+      return absl::OkStatus();
+    }
+  }
+  return Reclaim();
+}
+
+absl::Status LogTrimmer::Reclaim() {
+  if (reclaimed_below_ == trimmed_below_) return absl::OkStatus();
+  // The trims (and the seals before them) durable before their entries go.
+  RETURN_IF_ERROR(engine::FromRocks(db_->db()->FlushWAL(/*sync=*/true), "sync WAL"));
+  for (const auto& [origin, below] : trimmed_below_) {
+    if (reclaimed_below_[origin] == below) continue;
+    // [0, below]: CompactRange's end is inclusive; entry `below` is live
+    // and only rewritten.
+    const std::string begin = engine::LogKey(origin, 0), end = engine::LogKey(origin, below);
+    const rocksdb::Slice b(begin), e(end);
+    rocksdb::CompactRangeOptions cro;
+    cro.exclusive_manual_compaction = false;  // other column families keep compacting
+    // The trimmed range usually sits in the bottommost level already.
+    cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+    RETURN_IF_ERROR(
+        engine::FromRocks(db_->db()->CompactRange(cro, db_->log(), &b, &e), "reclaim the log"));
+    reclaimed_below_[origin] = below;
+  }
+  reclaims_.fetch_add(1);
   return absl::OkStatus();
 }
 

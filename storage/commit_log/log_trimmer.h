@@ -16,16 +16,40 @@
 
 namespace historian {
 
+// Trimming deletes by range tombstone (cheap to write, hides the entries at
+// once), but the entries' bytes stay in the log column family's SST files,
+// and in the WAL, until a compaction reaches them; RocksDB's own schedule may
+// not for days when the node goes quiet. Reclaim gives that space back: it
+// compacts the log's trimmed range only (per origin, [0, trimmed_below)),
+// never an entry still needed for a head or a lagging peer. The seal passes
+// call MaybeReclaim (batched: only when enough dead bytes sit in files), and
+// Store::Compact and Store::Close call Reclaim.
+//
+// Crash safety: a compaction drops only entries a range tombstone covers, and
+// Reclaim syncs the WAL first, so the writes that made a trim valid (the
+// sealed chunks, written before the trim) are durable before any trimmed
+// byte leaves the disk; a crash mid-reclaim leaves the files of before or
+// after the compaction, both complete.
+//
 // Thread-safety: its cursors are guarded by the store's seal_mu (given at
-// construction): one seal or maintenance pass at a time trims.
+// construction): one seal or maintenance pass at a time trims and reclaims.
 class LogTrimmer {
  public:
-  // Trimmed log entries between compactions of the log's trimmed range.
-  static constexpr uint64_t kLogCompactionEntries = 4096;
+  // MaybeReclaim reclaims when the trimmed entries still in SST files reach
+  // `bytes`, or `min_bytes` and half of the log's SST bytes (a quiet node
+  // does not keep a mostly dead log).
+  static constexpr uint64_t kReclaimBytes = 32ull << 20;
+  static constexpr uint64_t kReclaimMinBytes = 1ull << 20;
+  struct ReclaimThresholds {
+    uint64_t bytes;
+    uint64_t min_bytes;
+  };
 
   // `db` must outlive this.
+  LogTrimmer(absl::Mutex& seal_mu, engine::RocksDb* db, bool sync_writes, ReclaimThresholds reclaim)
+      : seal_mu_(seal_mu), db_(db), sync_writes_(sync_writes), reclaim_(reclaim) {}
   LogTrimmer(absl::Mutex& seal_mu, engine::RocksDb* db, bool sync_writes)
-      : seal_mu_(seal_mu), db_(db), sync_writes_(sync_writes) {}
+      : LogTrimmer(seal_mu, db, sync_writes, {kReclaimBytes, kReclaimMinBytes}) {}
 
   absl::Mutex& seal_mu() const ABSL_LOCK_RETURNED(seal_mu_) { return seal_mu_; }
 
@@ -35,23 +59,32 @@ class LogTrimmer {
   // deleted.
   absl::StatusOr<uint64_t> Trim(const std::map<std::string, uint64_t>& limit,
                                 rocksdb::WriteBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
-  // After Trim deleted `trimmed` entries: range tombstones hide trimmed
-  // entries but their bytes stay in SST files until a compaction reaches
-  // them; compacts the trimmed part of the log every kLogCompactionEntries
-  // so the log never costs disk for long.
-  absl::Status MaybeCompact(uint64_t trimmed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // Bytes of trimmed entries still in the log's SST files (RocksDB's
+  // estimate from the files' indexes; memtables not counted: a flush drops
+  // what a tombstone in the same memtable covers).
+  absl::StatusOr<uint64_t> DeadFileBytes() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // Reclaims when DeadFileBytes passes the thresholds above (seal passes).
+  absl::Status MaybeReclaim() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // Syncs the WAL, then compacts each origin's trimmed range of the log
+  // (flushing the log's memtable, which holds the newest tombstones).
+  absl::Status Reclaim() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   // Log entries deleted since open (StoreStats::log_entries_trimmed); any
   // thread.
   uint64_t trimmed() const { return trimmed_total_.load(); }
+  // Reclaims run since open; any thread.
+  uint64_t reclaims() const { return reclaims_.load(); }
 
  private:
   absl::Mutex& seal_mu_;
   engine::RocksDb* const db_;
   const bool sync_writes_;
+  const ReclaimThresholds reclaim_;
   // Per origin: every log entry below this sequence has been deleted.
   std::map<std::string, uint64_t> trimmed_below_ ABSL_GUARDED_BY(seal_mu_);
-  uint64_t trimmed_since_compaction_ ABSL_GUARDED_BY(seal_mu_) = 0;
+  // Per origin: trimmed_below_ at the last Reclaim (nothing new: no reclaim).
+  std::map<std::string, uint64_t> reclaimed_below_ ABSL_GUARDED_BY(seal_mu_);
   std::atomic<uint64_t> trimmed_total_{0};
+  std::atomic<uint64_t> reclaims_{0};
 };
 
 }  // namespace historian
