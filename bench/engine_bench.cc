@@ -30,6 +30,8 @@ ABSL_FLAG(int, batch_seconds, 10, "Seconds of data per tag in one write batch");
 ABSL_FLAG(int, batch_tags, 1000, "Tags in one write batch");
 ABSL_FLAG(std::string, dir, "/tmp/historian-engine-bench", "Data dir (wiped first)");
 ABSL_FLAG(bool, sync, true, "fsync each group commit");
+ABSL_FLAG(uint64_t, max_head_bytes, historian::StoreOptions().max_head_bytes,
+          "StoreOptions::max_head_bytes (0: no bound)");
 
 namespace historian::bench {
 namespace {
@@ -63,6 +65,7 @@ int Run() {
   const std::string dir = absl::GetFlag(FLAGS_dir);
   std::filesystem::remove_all(dir);
   StoreOptions opts;
+  opts.max_head_bytes = absl::GetFlag(FLAGS_max_head_bytes);
   opts.path = dir;
   opts.site = "us";
   opts.sync_writes = absl::GetFlag(FLAGS_sync);

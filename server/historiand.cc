@@ -135,6 +135,15 @@ ABSL_FLAG(absl::Duration, chunk_max_duration, absl::Hours(24 * 7),
           "to this (and a quarter of the tag's retention)");
 ABSL_FLAG(absl::Duration, head_max_age, absl::Minutes(10),
           "A head (open chunk) older than this is sealed even when not full");
+ABSL_FLAG(uint64_t, max_head_bytes, uint64_t{1} << 30,
+          "Memory bound of the unsealed samples (heads), at 20 bytes a sample: past it the "
+          "sealer seals the largest heads early and writes wait; 0 = no bound, else 1 MiB..1 TiB");
+ABSL_FLAG(uint64_t, memtable_budget_bytes, uint64_t{128} << 20,
+          "RocksDB memtables of every column family together (flushed past it); 0 = RocksDB's "
+          "per-column-family limits, else 1 MiB..1 TiB");
+ABSL_FLAG(uint64_t, block_cache_bytes, uint64_t{32} << 20,
+          "One RocksDB block cache shared by every column family; 0 = RocksDB's default, else "
+          "1 MiB..1 TiB");
 ABSL_FLAG(int32_t, shutdown_grace_ms, 2000,
           "On SIGTERM/SIGINT, how long RPCs in flight may finish before they are cancelled");
 
@@ -222,6 +231,9 @@ int Run() {
   options.chunk_max_samples = absl::GetFlag(FLAGS_chunk_max_samples);
   options.head_max_age = absl::GetFlag(FLAGS_head_max_age);
   options.chunk_max_duration = absl::GetFlag(FLAGS_chunk_max_duration);
+  options.max_head_bytes = absl::GetFlag(FLAGS_max_head_bytes);
+  options.memtable_budget_bytes = absl::GetFlag(FLAGS_memtable_budget_bytes);
+  options.block_cache_bytes = absl::GetFlag(FLAGS_block_cache_bytes);
   options.logger = [](LogSeverity severity, std::string_view message) {
     const server::LogLevel level = severity == LogSeverity::kError     ? server::LogLevel::kError
                                    : severity == LogSeverity::kWarning ? server::LogLevel::kWarning
@@ -234,6 +246,9 @@ int Run() {
                      "--chunk_max_duration: ", absl::FormatDuration(options.chunk_max_duration),
                      " must be positive")),
                  2);
+  }
+  if (absl::Status s = ValidateMemoryOptions(options); !s.ok()) {
+    return Fatal("bad flag", absl::InvalidArgumentError(absl::StrCat("--", s.message())), 2);
   }
   absl::StatusOr<std::string> twin_map = ParseTwinMap(absl::GetFlag(FLAGS_twin_map));
   if (!twin_map.ok()) return Fatal("bad flag", twin_map.status(), 2);

@@ -25,6 +25,14 @@
 #include "storage/store_parts.h"
 
 namespace historian {
+namespace {
+
+// The memory bounds (max_head_bytes, memtable_budget_bytes,
+// block_cache_bytes) other than 0.
+constexpr uint64_t kMinMemoryBound = uint64_t{1} << 20;
+constexpr uint64_t kMaxMemoryBound = uint64_t{1} << 40;
+
+}  // namespace
 
 using engine::FromRocks;
 using engine::TagInfo;
@@ -36,6 +44,21 @@ Store::~Store() {
 }
 
 const StoreOptions& Store::options() const { return options_; }
+
+absl::Status ValidateMemoryOptions(const StoreOptions& options) {
+  const std::pair<const char*, uint64_t> bounds[] = {
+      {"max_head_bytes", options.max_head_bytes},
+      {"memtable_budget_bytes", options.memtable_budget_bytes},
+      {"block_cache_bytes", options.block_cache_bytes}};
+  for (const auto& [name, bytes] : bounds) {
+    if (bytes != 0 && (bytes < kMinMemoryBound || bytes > kMaxMemoryBound)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": ", bytes, " is outside ", kMinMemoryBound, "..", kMaxMemoryBound,
+                       " (1 MiB..1 TiB); 0 means no bound of ours (RocksDB's defaults)"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   if (options.site.empty() || options.site.size() > 64 || options.site[0] == '~') {
@@ -56,13 +79,23 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
     return absl::InvalidArgumentError(
         absl::StrCat("chunk_max_samples: must be 1..", codec::kMaxSamplesPerChunk));
   }
+  RETURN_IF_ERROR(ValidateMemoryOptions(options));
   if (!options.now_ns) {
     options.now_ns = [] { return absl::GetCurrentTimeNanos(); };
   }
   if (!options.logger) options.logger = LogToStderr;
   std::unique_ptr<Store> store(new Store(std::move(options)));
-  ASSIGN_OR_RETURN(store->db_, engine::RocksDb::Open(store->options_.path));
+  ASSIGN_OR_RETURN(
+      store->db_, engine::RocksDb::Open(store->options_.path,
+                                        engine::RocksDbMemory{store->options_.memtable_budget_bytes,
+                                                              store->options_.block_cache_bytes}));
   store->MakeParts();
+  {
+    absl::MutexLock l(&store->mu_);
+    PartsShareMu(store->mu_, *store->catalog_, *store->heads_);
+    store->heads_->SetLimits(store->options_.max_head_bytes / Head::kSampleBytes,
+                             store->options_.chunk_max_samples);
+  }
   RETURN_IF_ERROR(store->LoadState());
   RETURN_IF_ERROR(store->LoadTombstones());
   RETURN_IF_ERROR(store->LoadCatalog());

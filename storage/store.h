@@ -82,12 +82,28 @@ struct StoreOptions {
   // of the log's files (LogTrimmer::MaybeReclaim; Close and Compact always).
   uint64_t log_reclaim_bytes = uint64_t{32} << 20;
   uint64_t log_reclaim_min_bytes = uint64_t{1} << 20;
+  // Memory bound of the heads (unsealed samples), counted at
+  // Head::kSampleBytes (20) per sample (string payloads not counted). Past
+  // it the sealer seals the largest heads early and new writes wait
+  // (backpressure, nothing is dropped). 0: no bound; else 1 MiB..1 TiB.
+  // Default: 0 here (in-process users opt in); historiand's
+  // --max_head_bytes defaults to 1 GiB.
+  uint64_t max_head_bytes = 0;
+  // RocksDB's memory (engine::RocksDbMemory): all memtables together, and
+  // one block cache shared by every column family. 0: RocksDB's own
+  // per-column-family limits; else at least 1 MiB. Defaults: 128 MiB, 32 MiB.
+  uint64_t memtable_budget_bytes = uint64_t{128} << 20;
+  uint64_t block_cache_bytes = uint64_t{32} << 20;
   // Wall clock in nanoseconds; tests inject their own.
   std::function<int64_t()> now_ns;
   // Where the store writes its log lines, as LevelDB's info_log (see
   // storage/engine/logger.h). Default: "historian: <message>" on stderr.
   StoreLogger logger;
 };
+
+// Checks max_head_bytes, memtable_budget_bytes and block_cache_bytes: each
+// 0 or 1 MiB..1 TiB. Errors: InvalidArgument naming the option and range.
+absl::Status ValidateMemoryOptions(const StoreOptions& options);
 
 struct WriteInput {
   // Deduplication key; empty client_id or batch_seq 0 disables it.
@@ -449,6 +465,9 @@ class Store {
   // result when the batch is done already (a retry) or refused.
   std::optional<absl::StatusOr<WriteResult>> Enqueue(PendingWrite* w);
   absl::StatusOr<WriteResult> Complete(PendingWrite* w);
+  // Enqueue's wait: the heads are within --max_head_bytes, or the store is
+  // closed.
+  bool HeadRoomOrClosed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies the tags' deadbands to `series` in place.
   void ApplyDeadbands(std::vector<engine::SeriesData>* series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Submits one own catalog change.

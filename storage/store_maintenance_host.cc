@@ -10,9 +10,11 @@
 #include "storage/store_maintenance_host.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "api/core/status_macros.h"
 #include "storage/engine/columns.h"
@@ -63,10 +65,27 @@ void StoreMaintenanceHost::ForgetLatest(TagId id) {
 void StoreMaintenanceHost::HeadsDue(bool force, int64_t now, std::vector<TagId>* due) {
   absl::MutexLock l(&mu_);
   PartsShareMu(mu_, catalog_, heads_);
+  // Over the memory budget (--max_head_bytes): the largest heads not due
+  // yet are sealed too, early, until the pass takes out the excess.
+  const uint64_t excess = heads_.ExcessSamples();
+  uint64_t taken = 0;
+  std::vector<std::pair<size_t, TagId>> early;
   for (TagId id : heads_.tags_in_memory()) {
     const TagState* t = FindTag(id);
     if (t == nullptr) continue;
-    if (heads_.SealDue(*t, force, chunk_max_samples_, now, head_max_age_ns_)) due->push_back(id);
+    if (heads_.SealDue(*t, force, chunk_max_samples_, now, head_max_age_ns_)) {
+      due->push_back(id);
+      taken += heads_.HeadSamples(*t);
+    } else if (excess > 0 && heads_.HeadSamples(*t) > 0) {
+      early.emplace_back(heads_.HeadSamples(*t), id);
+    }
+  }
+  if (taken >= excess) return;
+  std::sort(early.begin(), early.end(), std::greater<>());
+  for (const auto& [samples, id] : early) {
+    if (taken >= excess) break;
+    due->push_back(id);
+    taken += samples;
   }
 }
 

@@ -23,6 +23,17 @@ std::optional<absl::StatusOr<WriteResult>> Store::Enqueue(PendingWrite* w) {
   {
     absl::MutexLock l(&mu_);
     commit_log_->mu().AssertHeld();  // the same mutex
+    PartsShareMu(mu_, *catalog_, *heads_);
+    if (heads_->TakeSealWanted()) sealer_->Wake();
+    // Backpressure: the heads are over --max_head_bytes; the sealer (woken
+    // above) takes them down. Nothing is queued yet, so the wait holds back
+    // no other writer; Close() ends it (closed). A pass that ended still
+    // over the budget (writes let in meanwhile) is followed by another:
+    // the wait wakes the sealer again now and then.
+    while (!HeadRoomOrClosed()) {
+      mu_.AwaitWithTimeout(absl::Condition(this, &Store::HeadRoomOrClosed), absl::Milliseconds(50));
+      if (heads_->OverBudget()) sealer_->Wake();
+    }
     if (commit_log_->closed())
       return absl::StatusOr<WriteResult>(absl::FailedPreconditionError("store is closed"));
     if (w->deduped()) {
@@ -46,6 +57,12 @@ std::optional<absl::StatusOr<WriteResult>> Store::Enqueue(PendingWrite* w) {
   absl::MutexLock l(&mu_);
   w->ready = true;  // a waiting leader sees it when mu is released
   return std::nullopt;
+}
+
+bool Store::HeadRoomOrClosed() const {
+  PartsShareMu(mu_, *catalog_, *heads_);
+  commit_log_->mu().AssertHeld();  // the same mutex
+  return !heads_->OverBudget() || commit_log_->closed();
 }
 
 absl::StatusOr<WriteResult> Store::Complete(PendingWrite* w) {

@@ -1,9 +1,11 @@
 #include "storage/engine/rocks_db.h"
 
 #include "absl/strings/str_cat.h"
+#include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
+#include "rocksdb/write_buffer_manager.h"
 #include "storage/engine/column_families.h"
 
 namespace historian::engine {
@@ -65,20 +67,42 @@ rocksdb::ColumnFamilyOptions LogOptions() {
   return o;
 }
 
+// Points every column family's table factory at one block cache: the
+// factories keep their own options otherwise.
+void ShareBlockCache(const std::shared_ptr<rocksdb::Cache>& cache,
+                     rocksdb::ColumnFamilyOptions* o) {
+  auto* t = o->table_factory->GetOptions<rocksdb::BlockBasedTableOptions>();
+  if (t == nullptr) return;
+  rocksdb::BlockBasedTableOptions shared = *t;
+  shared.block_cache = cache;
+  o->table_factory.reset(rocksdb::NewBlockBasedTableFactory(shared));
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RocksDb>> RocksDb::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<RocksDb>> RocksDb::Open(const std::string& path,
+                                                       const RocksDbMemory& memory) {
   rocksdb::DBOptions dbo;
   dbo.create_if_missing = true;
   dbo.create_missing_column_families = true;
   dbo.max_background_jobs = 2;
   dbo.bytes_per_sync = 1 << 20;
+  if (memory.memtable_budget_bytes != 0) {
+    dbo.write_buffer_manager =
+        std::make_shared<rocksdb::WriteBufferManager>(memory.memtable_budget_bytes);
+  }
   rocksdb::ColumnFamilyOptions plain = PlainOptions();
+  rocksdb::ColumnFamilyOptions log = LogOptions();
+  rocksdb::ColumnFamilyOptions chunks = ChunksOptions();
+  if (memory.block_cache_bytes != 0) {
+    std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(memory.block_cache_bytes);
+    for (rocksdb::ColumnFamilyOptions* o : {&plain, &log, &chunks}) ShareBlockCache(cache, o);
+  }
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, plain},
       {kCatalogCf, plain},
-      {kLogCf, LogOptions()},
-      {kChunksCf, ChunksOptions()},
+      {kLogCf, log},
+      {kChunksCf, chunks},
       {kRollupsCf, plain},
       {kStateCf, plain},
   };

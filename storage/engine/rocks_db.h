@@ -18,10 +18,22 @@ namespace historian::engine {
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what);
 
+// RocksDB's memory bounds (--memtable_budget_bytes, --block_cache_bytes).
+struct RocksDbMemory {
+  // Memtables of every column family together (a WriteBufferManager):
+  // past it RocksDB flushes the largest. 0: each column family's own limits
+  // only (up to ~1 GB together).
+  uint64_t memtable_budget_bytes = uint64_t{128} << 20;
+  // One LRU block cache shared by every column family (0: RocksDB's
+  // default, 32 MB per table factory, three of them).
+  uint64_t block_cache_bytes = uint64_t{32} << 20;
+};
+
 class RocksDb {
  public:
   // Opens or creates the database at `path` with every column family.
-  static absl::StatusOr<std::unique_ptr<RocksDb>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<RocksDb>> Open(const std::string& path,
+                                                       const RocksDbMemory& memory = {});
   ~RocksDb();
   RocksDb(const RocksDb&) = delete;
   RocksDb& operator=(const RocksDb&) = delete;

@@ -6,6 +6,22 @@
 #include "storage/engine/columns.h"
 
 namespace historian {
+namespace {
+
+size_t UnsealedOf(const HeadState& t) {
+  return (t.head ? t.head->cols.size() : 0) + (t.sealing ? t.sealing->cols.size() : 0);
+}
+
+}  // namespace
+
+void Head::Recount(const HeadState& t, size_t before) {
+  unsealed_samples_ = unsealed_samples_ + UnsealedOf(t) - before;
+}
+
+uint64_t Head::ExcessSamples() const {
+  if (!OverBudget()) return 0;
+  return unsealed_samples_ - max_unsealed_samples_ / 4 * 3;
+}
 
 void Head::ApplyDeadband(HeadState& t, double deadband, codec::ChunkColumns* cols) {
   if (!t.deadband) t.deadband = std::make_unique<HeadState::DeadbandState>();
@@ -45,6 +61,8 @@ void Head::ApplyDeadband(HeadState& t, double deadband, codec::ChunkColumns* col
 
 void Head::Append(TagId id, HeadState& t, ValueType type, const codec::ChunkColumns& cols,
                   const std::string* origin, uint64_t seq, int64_t now) {
+  const size_t before = UnsealedOf(t);
+  const size_t head_before = HeadSamples(t);
   if (!t.head) {
     tags_in_memory_.insert(id);
     t.head = std::make_unique<HeadBuffer>(type);
@@ -52,6 +70,11 @@ void Head::Append(TagId id, HeadState& t, ValueType type, const codec::ChunkColu
     if (t.last_head_samples > 0) t.head->cols.Reserve(t.last_head_samples);
   }
   t.head->cols.Append(cols, 0, cols.size());
+  Recount(t, before);
+  if (seal_at_samples_ != 0 && head_before < seal_at_samples_ &&
+      t.head->cols.size() >= seal_at_samples_) {
+    seal_wanted_ = true;
+  }
   NoteOriginSeq(&t.head->seqs, origin, seq);
   ++t.applies;
   if (t.latest) {
@@ -82,11 +105,13 @@ void Head::FilterHead(
   all.Reset(t.head->cols.type());
   t.head->cols.CopyAll(&all);
   if (!filter(all, &kept)) return;
+  const size_t before = UnsealedOf(t);
   auto head = std::make_unique<HeadBuffer>(t.head->cols.type());
   head->cols.Append(kept, 0, kept.size());
   head->seqs = t.head->seqs;
   head->started_ns = t.head->started_ns;
   t.head = kept.size() > 0 ? std::move(head) : nullptr;
+  Recount(t, before);
   if (!t.head && !t.sealing) tags_in_memory_.erase(id);
 }
 
@@ -99,7 +124,9 @@ bool Head::SealDue(const HeadState& t, bool force, size_t max_samples, int64_t n
 
 HeadBuffer* Head::StartSeal(HeadState& t, size_t chunk_max_samples) {
   if (t.sealing || !t.head) return nullptr;
-  t.head->cols.Normalize();
+  const size_t before = UnsealedOf(t);
+  t.head->cols.Normalize();  // may drop duplicates
+  Recount(t, before);
   t.last_head_samples =
       static_cast<uint32_t>(std::min<size_t>(t.head->cols.size(), chunk_max_samples));
   t.sealing = std::move(t.head);
@@ -107,6 +134,7 @@ HeadBuffer* Head::StartSeal(HeadState& t, size_t chunk_max_samples) {
 }
 
 void Head::EndSeal(TagId id, HeadState& t, bool written, int64_t now) {
+  const size_t before = UnsealedOf(t);
   if (!written) {
     // Put the samples back in front of the head: nothing is lost, the next
     // pass retries.
@@ -122,6 +150,7 @@ void Head::EndSeal(TagId id, HeadState& t, bool written, int64_t now) {
     t.head = std::move(merged);
   }
   t.sealing.reset();
+  Recount(t, before);
   if (!t.head) tags_in_memory_.erase(id);
 }
 
@@ -130,7 +159,9 @@ void Head::CopyUnsealed(HeadState& t, ValueType type, int64_t start, int64_t end
   sealing->Reset(type);
   head->Reset(type);
   if (t.head) {
-    t.head->cols.Normalize();
+    const size_t before = UnsealedOf(t);
+    t.head->cols.Normalize();  // may drop duplicates
+    Recount(t, before);
     t.head->cols.CopyRange(start, end, head);
   }
   if (t.sealing) t.sealing->cols.CopyRange(start, end, sealing);

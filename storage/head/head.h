@@ -63,8 +63,9 @@ struct HeadMemory {
 // which the caller found (one lookup per tag), and keeps the set of tags
 // holding buffers in step.
 //
-// Thread-safety: every HeadState and the set are guarded by the store-wide
-// `mu`, given to the constructor (the lock can later be striped by tag).
+// Thread-safety: every HeadState, the set and the unsealed-sample count are
+// guarded by the store-wide `mu`, given to the constructor (the lock can
+// later be striped by tag).
 // One exception: the sealer reads a sealing buffer's samples without mu
 // between StartSeal and EndSeal, as nothing else changes it meanwhile.
 class Head {
@@ -172,9 +173,53 @@ class Head {
   // Adds the tag's buffers to *m.
   void AddMemory(const HeadState& t, HeadMemory* m) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // --- Memory budget (--max_head_bytes) ---
+
+  // What a fixed-width sample costs in a head (HeadColumns: timestamp,
+  // value word, version offset), the unit the budget is counted in.
+  static constexpr uint64_t kSampleBytes = 20;
+  // Heads should hold at most `max_samples` unsealed samples (0: no bound):
+  // writers wait while they hold more (Store::Enqueue) and the sealer seals
+  // the largest heads early (ExcessSamples). With a bound, a head reaching
+  // `seal_at` samples asks for a seal pass now (TakeSealWanted) instead of
+  // at the next tick; without one, sealing keeps to the ticks.
+  void SetLimits(uint64_t max_samples, size_t seal_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    max_unsealed_samples_ = max_samples;
+    seal_at_samples_ = max_samples == 0 ? 0 : seal_at;
+  }
+  // Samples in every head and sealing buffer.
+  uint64_t unsealed_samples() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return unsealed_samples_; }
+  // True when the heads hold the budget or more: new writes wait.
+  bool OverBudget() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return max_unsealed_samples_ != 0 && unsealed_samples_ >= max_unsealed_samples_;
+  }
+  // Over the budget: how many samples a seal pass should take out of the
+  // heads (down to 3/4 of the budget, so writers do not wake and wait on
+  // every seal). 0 while within it.
+  uint64_t ExcessSamples() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Samples in the tag's open head (not its sealing buffer).
+  size_t HeadSamples(const HeadState& t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return t.head ? t.head->cols.size() : 0;
+  }
+  // True once since a head reached seal_at samples or the heads went over
+  // the budget; the caller wakes the sealer.
+  bool TakeSealWanted() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const bool wanted = seal_wanted_ || OverBudget();
+    seal_wanted_ = false;
+    return wanted;
+  }
+
  private:
+  // Adds the change of the tag's buffered samples since `before` (its
+  // UnsealedOf before a change) to unsealed_samples_.
+  void Recount(const HeadState& t, size_t before) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   absl::Mutex& mu_;
   absl::flat_hash_set<TagId> tags_in_memory_ ABSL_GUARDED_BY(mu_);
+  uint64_t unsealed_samples_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t max_unsealed_samples_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t seal_at_samples_ ABSL_GUARDED_BY(mu_) = 0;
+  bool seal_wanted_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace historian

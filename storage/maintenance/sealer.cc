@@ -1,6 +1,8 @@
 // Sealer: sealing heads into chunks, and the sealer thread.
 #include "storage/maintenance/sealer.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -27,6 +29,11 @@ Sealer::~Sealer() { Stop(); }
 
 void Sealer::Start() {
   thread_ = std::thread([this] { Loop(); });
+}
+
+void Sealer::Wake() {
+  absl::MutexLock l(&stop_mu_);
+  wake_ = true;
 }
 
 void Sealer::Stop() {
@@ -113,11 +120,13 @@ absl::Status Sealer::SealPass(bool force) {
 }
 
 void Sealer::Loop() {
+  absl::Time last_trim = absl::Now();
   while (true) {
     {
       absl::MutexLock l(&stop_mu_);
-      stop_mu_.AwaitWithTimeout(absl::Condition(&stop_), options_.seal_interval);
+      stop_mu_.AwaitWithTimeout(absl::Condition(this, &Sealer::StopOrWake), options_.seal_interval);
       if (stop_) return;
+      wake_ = false;
     }
     absl::Status s;
     {
@@ -126,6 +135,13 @@ void Sealer::Loop() {
     }
     if (!s.ok())
       options_.logger(LogSeverity::kError, absl::StrCat("seal pass failed: ", s.ToString()));
+    // Sealed heads free their buffers in the middle of the heap (and of the
+    // ingest threads' arenas), which glibc keeps mapped; hand whole free
+    // pages back, at most once a tick (it walks every arena).
+    if (const absl::Time now = absl::Now(); now - last_trim >= options_.seal_interval) {
+      malloc_trim(0);
+      last_trim = now;
+    }
     {
       absl::MutexLock pass(&seal_mu_);
       compactor_->seal_mu().AssertHeld();  // the same mutex

@@ -11,7 +11,8 @@
 //
 // Thread-safety: a pass runs with the store's seal_mu held (seal_mu()); it
 // takes the store-wide mu() for short looks at the tag. stop_ is guarded
-// by stop_mu_. Lock order: seal_mu before mu.
+// by stop_mu_, and so is wake_. Lock order: seal_mu before mu before
+// stop_mu_.
 #ifndef HISTORIAN_STORAGE_MAINTENANCE_SEALER_H_
 #define HISTORIAN_STORAGE_MAINTENANCE_SEALER_H_
 
@@ -55,6 +56,9 @@ class Sealer {
   void Start();
   // Stops the sealer thread and waits for it; a pass under way ends first.
   void Stop() ABSL_LOCKS_EXCLUDED(stop_mu_);
+  // Runs the next pass now instead of at the next tick (a head is full, or
+  // the heads are over their memory budget). Cheap; callers may hold mu.
+  void Wake() ABSL_LOCKS_EXCLUDED(stop_mu_);
 
   // Seals the due heads (every non-empty head with `force`), then trims the
   // log. Errors: the first seal's, else the trim's.
@@ -64,6 +68,7 @@ class Sealer {
   absl::Status SealTag(TagId id, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_)
       ABSL_LOCKS_EXCLUDED(mu_);
   void Loop();
+  bool StopOrWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(stop_mu_) { return stop_ || wake_; }
 
   absl::Mutex& mu_;
   absl::Mutex& seal_mu_;
@@ -75,6 +80,7 @@ class Sealer {
   const Options options_;
   absl::Mutex stop_mu_;
   bool stop_ ABSL_GUARDED_BY(stop_mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(stop_mu_) = false;
   std::thread thread_;
 };
 
