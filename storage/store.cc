@@ -88,7 +88,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   ASSIGN_OR_RETURN(
       store->db_, engine::RocksDb::Open(store->options_.path,
                                         engine::RocksDbMemory{store->options_.memtable_budget_bytes,
-                                                              store->options_.block_cache_bytes}));
+                                                              store->options_.block_cache_bytes},
+                                        store->options_.logger));
   store->MakeParts();
   {
     absl::MutexLock l(&store->mu_);

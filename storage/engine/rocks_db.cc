@@ -1,5 +1,7 @@
 #include "storage/engine/rocks_db.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
@@ -7,6 +9,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/write_buffer_manager.h"
 #include "storage/engine/column_families.h"
+#include "storage/engine/rocks_info_log.h"
 
 namespace historian::engine {
 
@@ -81,12 +84,19 @@ void ShareBlockCache(const std::shared_ptr<rocksdb::Cache>& cache,
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RocksDb>> RocksDb::Open(const std::string& path,
-                                                       const RocksDbMemory& memory) {
+                                                       const RocksDbMemory& memory,
+                                                       StoreLogger info_log) {
   rocksdb::DBOptions dbo;
   dbo.create_if_missing = true;
   dbo.create_missing_column_families = true;
   dbo.max_background_jobs = 2;
   dbo.bytes_per_sync = 1 << 20;
+  if (info_log) dbo.info_log = std::make_shared<RocksInfoLog>(std::move(info_log));
+  // A WAL file goes only once every column family with data in it has
+  // flushed; a column family written rarely (catalog, state) would keep
+  // gigabytes of trimmed log entries alive in a long-running node. Past this
+  // RocksDB flushes the column families that hold the oldest WAL file.
+  dbo.max_total_wal_size = uint64_t{256} << 20;
   if (memory.memtable_budget_bytes != 0) {
     dbo.write_buffer_manager =
         std::make_shared<rocksdb::WriteBufferManager>(memory.memtable_budget_bytes);

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "rocksdb/db.h"
+#include "storage/engine/logger.h"
 
 namespace historian::engine {
 
@@ -32,8 +33,11 @@ struct RocksDbMemory {
 class RocksDb {
  public:
   // Opens or creates the database at `path` with every column family.
+  // RocksDB's own warnings and errors go to `info_log` (RocksInfoLog); when
+  // it is empty RocksDB keeps its LOG files in `path`.
   static absl::StatusOr<std::unique_ptr<RocksDb>> Open(const std::string& path,
-                                                       const RocksDbMemory& memory = {});
+                                                       const RocksDbMemory& memory = {},
+                                                       StoreLogger info_log = {});
   ~RocksDb();
   RocksDb(const RocksDb&) = delete;
   RocksDb& operator=(const RocksDb&) = delete;
