@@ -2,8 +2,10 @@
 
 #include <httplib.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/http/series_text.h"
 #include "server/logging.h"
 #include "server/status_util.h"
 
@@ -19,16 +21,40 @@ ServiceEnv InProcessEnv(ServiceEnv env) {
   return env;
 }
 
-// Collects the messages of a Read stream.
-class CollectingWriter final : public grpc::ServerWriterInterface<v1::ReadResponse> {
+// Writes the messages of a Read stream in column form (ReadRequest.columns)
+// into the answer's text as they come: no message per sample, no copy of the
+// pages. Used by the one thread serving the call.
+class RenderingWriter final : public grpc::ServerWriterInterface<v1::ReadResponse> {
  public:
+  explicit RenderingWriter(const OutputOptions& o) : o_(o), text_(o, /*with_token=*/true) {}
   void SendInitialMetadata() override {}
   bool Write(const v1::ReadResponse& msg, grpc::WriteOptions) override {
-    pieces.push_back(msg);
+    if (!msg.continuation_token().empty()) {
+      token_ = absl::WebSafeBase64Escape(msg.continuation_token());
+    }
+    text_.AddColumns(msg.tag(), msg.columns());
     return true;
   }
-  std::vector<v1::ReadResponse> pieces;
+  Body Finish() {
+    return {text_.Finish(token_), o_.csv ? "text/csv; charset=utf-8" : "application/json"};
+  }
+
+ private:
+  const OutputOptions o_;
+  SeriesText text_;
+  std::string token_;  // the last one sent (base64url)
 };
+
+// Hands the text to httplib without copying it (set_content copies; a raw
+// read's answer is megabytes).
+void SetBody(Body body, httplib::Response* res) {
+  auto text = std::make_shared<std::string>(std::move(body.text));
+  const size_t size = text->size();
+  res->set_content_provider(
+      size, body.content_type, [text](size_t offset, size_t length, httplib::DataSink& sink) {
+        return sink.write(text->data() + offset, std::min(length, text->size() - offset));
+      });
+}
 
 }  // namespace
 
@@ -89,7 +115,7 @@ void HttpApi::Serve(const httplib::Request& req, httplib::Response& res, const c
     return;
   }
   res.set_header("Cache-Control", "no-store");
-  res.set_content(body->text, body->content_type);
+  SetBody(std::move(*body), &res);
 }
 
 absl::StatusOr<Body> HttpApi::Tags(const Params& params, const OutputOptions& o) {
@@ -105,9 +131,10 @@ absl::StatusOr<Body> HttpApi::Read(const Params& params, const OutputOptions& o)
   absl::StatusOr<v1::ReadRequest> req = ReadFromParams(params, absl::GetCurrentTimeNanos());
   if (!req.ok()) return req.status();
   grpc::ServerContext ctx;
-  CollectingWriter writer;
+  req->set_columns(true);  // the same samples, ~2 allocations a page instead of 2 a sample
+  RenderingWriter writer(o);
   if (grpc::Status s = query_.ReadTo(&ctx, &*req, &writer); !s.ok()) return FromGrpcStatus(s);
-  return RenderRead(writer.pieces, o);
+  return writer.Finish();
 }
 
 absl::StatusOr<Body> HttpApi::Aggregate(const Params& params, const OutputOptions& o) {

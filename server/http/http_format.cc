@@ -7,6 +7,7 @@
 #include "client/csv.h"
 #include "client/time_parse.h"
 #include "client/value_text.h"
+#include "server/http/series_text.h"
 
 namespace historian::server::http {
 namespace {
@@ -73,31 +74,6 @@ constexpr char kSampleHeader[] = "tag,time,value,quality\n";
 
 Body JsonBody(const json& j) { return {j.dump(), kJson}; }
 
-template <typename Series>
-Body SeriesCsv(const Series& series, const OutputOptions& o) {
-  std::string out = kSampleHeader;
-  for (const auto& s : series) {
-    for (const v1::Sample& sample : s.samples()) SampleCsv(s.tag(), sample, o, &out);
-  }
-  return {std::move(out), kCsv};
-}
-
-// {"series": [{tag, samples}]}, one entry per tag (consecutive pieces of a
-// tag merged).
-template <typename Series>
-json SeriesJson(const Series& series, const OutputOptions& o) {
-  json list = json::array();
-  for (const auto& s : series) {
-    if (s.samples_size() == 0 && !list.empty() && list.back()["tag"] == s.tag()) continue;
-    if (list.empty() || list.back()["tag"] != s.tag()) {
-      list.push_back(json{{"tag", s.tag()}, {"samples", json::array()}});
-    }
-    json& samples = list.back()["samples"];
-    for (const v1::Sample& sample : s.samples()) samples.push_back(SampleJson(sample, o));
-  }
-  return json{{"series", std::move(list)}};
-}
-
 }  // namespace
 
 Body RenderTags(const v1::ListTagsResponse& r, const OutputOptions& o) {
@@ -133,14 +109,14 @@ Body RenderTags(const v1::ListTagsResponse& r, const OutputOptions& o) {
 }
 
 Body RenderRead(const std::vector<v1::ReadResponse>& pieces, const OutputOptions& o) {
-  if (o.csv) return SeriesCsv(pieces, o);  // no place for a token: page with JSON
+  // CSV has no place for a token: page with JSON.
+  SeriesText text(o, /*with_token=*/true);
   std::string token;
   for (const v1::ReadResponse& p : pieces) {
     if (!p.continuation_token().empty()) token = absl::WebSafeBase64Escape(p.continuation_token());
+    text.Add(p.tag(), p.samples());
   }
-  json j = SeriesJson(pieces, o);
-  j["continuation_token"] = token;
-  return JsonBody(j);
+  return {text.Finish(token), o.csv ? kCsv : kJson};
 }
 
 Body RenderAggregate(const v1::AggregateRequest& req, const v1::AggregateResponse& r,
@@ -178,7 +154,9 @@ Body RenderAggregate(const v1::AggregateRequest& req, const v1::AggregateRespons
 }
 
 Body RenderPlot(const v1::PlotResponse& r, const OutputOptions& o) {
-  return o.csv ? SeriesCsv(r.series(), o) : JsonBody(SeriesJson(r.series(), o));
+  SeriesText text(o, /*with_token=*/false);
+  for (const v1::PlotSeries& s : r.series()) text.Add(s.tag(), s.samples());
+  return {text.Finish(""), o.csv ? kCsv : kJson};
 }
 
 Body RenderLatest(const v1::LatestResponse& r, const OutputOptions& o) {

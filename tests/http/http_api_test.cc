@@ -4,10 +4,14 @@
 // with their HTTP status, the bearer-token roles, and the embedded page.
 #include <httplib.h>
 
+#include <bit>
+#include <charconv>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
@@ -218,6 +222,95 @@ TEST_F(HttpApiTest, ReadPagesWithTheContinuationToken) {
   EXPECT_TRUE(token.empty());
   ASSERT_EQ(times.size(), 3600u);
   EXPECT_EQ(times.back(), "2026-01-01T00:59:59Z");
+}
+
+// 100,000 samples of random doubles (every bit pattern but NaN and the
+// infinities, which JSON writes as null) at irregular nanosecond times over
+// ~35 days, read back through JSON pages and one CSV answer: every sample,
+// in order, its time to the nanosecond and its value bit for bit.
+TEST(HttpApiLargeReadTest, EverySampleExactlyThroughJsonPagesAndCsv) {
+  testing::TempDir dir;
+  HttpNode node(dir);
+  ASSERT_TRUE(node.started());
+  constexpr int kSamples = 100000;
+  std::mt19937_64 rng(16);
+  std::vector<int64_t> times;
+  std::vector<double> values;
+  int64_t t = kT0 - 3 * 86400 * kSecond + 123;  // also times before 2026
+  for (int i = 0; i < kSamples; ++i) {
+    t += 1 + static_cast<int64_t>(rng() % (60 * kSecond));
+    if (i % 7 == 0) t += kSecond - t % kSecond;  // some whole seconds
+    times.push_back(t);
+    double v;
+    do v = std::bit_cast<double>(rng());
+    while (!std::isfinite(v));
+    if (i % 5 == 0) v = static_cast<double>(static_cast<int64_t>(rng() % 2000) - 1000) / 8;
+    values.push_back(v);
+  }
+  auto ingest = v1::Ingest::NewStub(node.channel());
+  for (int first = 0; first < kSamples; first += 10000) {
+    v1::WriteRequest req;
+    auto* series = req.add_series();
+    series->set_tag("big.x");
+    for (int i = first; i < first + 10000; ++i) {
+      auto* s = series->add_samples();
+      s->set_timestamp_ns(times[i]);
+      s->mutable_value()->set_double_value(values[i]);
+    }
+    v1::WriteAck ack;
+    ASSERT_TRUE(ingest->WriteBatch(testing::Ctx("").get(), req, &ack).ok());
+    ASSERT_EQ(ack.rejected_size(), 0);
+  }
+  const std::string range =
+      "&start_ns=" + std::to_string(times.front()) + "&end_ns=" + std::to_string(times.back() + 1);
+
+  size_t n = 0;
+  std::string token;
+  int pages = 0;
+  do {
+    std::string path = "/api/v1/read?tags=big.x&limit=7919" + range;
+    if (!token.empty()) path += "&continuation_token=" + token;
+    Answer a = Get(node.http_port(), path);
+    ASSERT_EQ(a.status, 200) << a.body.substr(0, 300);
+    json j = a.Json();
+    ASSERT_EQ(j["series"].size(), 1u);
+    for (const json& s : j["series"][0]["samples"]) {
+      ASSERT_LT(n, times.size());
+      absl::Time parsed;
+      std::string err;
+      ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, s["time"].get<std::string>(), &parsed, &err))
+          << s["time"] << ": " << err;
+      ASSERT_EQ(absl::ToUnixNanos(parsed), times[n]) << n << " " << s["time"];
+      ASSERT_EQ(std::bit_cast<uint64_t>(s["value"].get<double>()),
+                std::bit_cast<uint64_t>(values[n]))
+          << n << " " << s["value"];
+      ASSERT_EQ(s["quality"], 0);
+      ++n;
+    }
+    token = j["continuation_token"];
+    ++pages;
+  } while (!token.empty() && pages < 100);
+  EXPECT_EQ(n, times.size());
+  EXPECT_EQ(pages, (kSamples + 7918) / 7919);
+
+  Answer csv = Get(node.http_port(),
+                   "/api/v1/read?tags=big.x&format=csv&time_format=epoch_ms&limit=200000" + range);
+  ASSERT_EQ(csv.status, 200);
+  std::vector<std::string> lines = Lines(csv.body);
+  ASSERT_EQ(lines.size(), times.size() + 1);
+  EXPECT_EQ(lines[0], "tag,time,value,quality");
+  for (size_t i = 0; i < times.size(); ++i) {
+    const std::string& line = lines[i + 1];
+    const size_t c1 = line.find(','), c2 = line.find(',', c1 + 1), c3 = line.rfind(',');
+    ASSERT_EQ(line.substr(0, c1), "big.x");
+    const int64_t ms = times[i] / 1000000;  // all positive: rounding down
+    ASSERT_EQ(line.substr(c1 + 1, c2 - c1 - 1), std::to_string(ms)) << i;
+    double v = 0;
+    const auto [end, ec] = std::from_chars(line.data() + c2 + 1, line.data() + c3, v);
+    ASSERT_TRUE(ec == std::errc() && end == line.data() + c3) << line;
+    ASSERT_EQ(std::bit_cast<uint64_t>(v), std::bit_cast<uint64_t>(values[i])) << line;
+    ASSERT_EQ(line.substr(c3 + 1), "0");
+  }
 }
 
 TEST_F(HttpApiTest, ReadCsvIsTheImportFormat) {
