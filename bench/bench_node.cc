@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "bench/proc_status.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -119,12 +120,7 @@ absl::Status NodeProcess::Stop(int timeout_s) {
 }
 
 int64_t PeakRssKb(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::atoll(line.c_str() + 6);
-  }
-  return 0;
+  return ProcStatusKb(absl::StrCat("/proc/", pid, "/status"), "VmHWM:");
 }
 
 double CpuSeconds(pid_t pid) {

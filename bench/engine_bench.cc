@@ -20,6 +20,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "bench/plant_data.h"
+#include "bench/proc_status.h"
 #include "storage/allocator_tuning.h"
 #include "storage/store.h"
 
@@ -49,14 +50,7 @@ uint64_t DirBytes(const std::string& dir) {
   return total;
 }
 
-long RssKb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return 0;
-}
+long RssKb() { return static_cast<long>(ProcStatusKb("/proc/self/status", "VmRSS:")); }
 
 int Run() {
   const int num_tags = absl::GetFlag(FLAGS_tags), seconds = absl::GetFlag(FLAGS_seconds);

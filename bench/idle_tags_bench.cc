@@ -21,6 +21,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "bench/proc_status.h"
 #include "storage/allocator_tuning.h"
 #include "storage/store.h"
 
@@ -34,14 +35,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-long RssKb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return 0;
-}
+long RssKb() { return static_cast<long>(ProcStatusKb("/proc/self/status", "VmRSS:")); }
 
 // Bytes malloc has handed out and not had back (live heap).
 long HeapInUseKb() { return static_cast<long>(mallinfo2().uordblks / 1024); }
