@@ -1,6 +1,8 @@
 // File: rocks_db.h
 // RocksDb: owns a rocksdb::DB opened with the historian's column families,
-// each tuned for its role. Handles are destroyed before the DB.
+// each tuned for its role. Handles are destroyed before the DB; after a
+// clean close RocksDB's OPTIONS files are removed from the dir (nothing reads
+// them; see RemoveOptionsFiles).
 //
 // Thread-safety: safe for concurrent use (rocksdb::DB is).
 #ifndef HISTORIAN_STORAGE_ENGINE_ROCKS_DB_H_
@@ -51,6 +53,8 @@ class RocksDb {
 
  private:
   RocksDb() = default;
+  static void RemoveOptionsFiles(const std::string& path);
+  std::string path_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // [0] is "default"
 };
