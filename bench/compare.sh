@@ -33,6 +33,8 @@
 # the markdown table goes next to it, .md)  --nab_dir DIR  --historian-only
 # --keep (keep the temporary directory).
 #
+# With build/bench/dir_breakdown built, the table ends with where our data
+# dir's bytes go (per column family and file kind).
 # Needs build/bench/historian-bench, build/bench/entropy_floor,
 # build/server/historiand and (nab) build/client/historian built:
 #   cmake --build build --target historian-bench entropy_floor historiand historian
@@ -56,7 +58,7 @@ while [[ $# -gt 0 ]]; do
     --nab_dir) nab_dir="$2"; shift 2 ;;
     --historian-only) only_ours=1; shift ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -77,6 +79,9 @@ bench="$build/bench/historian-bench"
 historiand="$build/server/historiand"
 floor_tool="$build/bench/entropy_floor"
 cli="$build/client/historian"
+# Optional: the per-component breakdown of our data dir under the table.
+breakdown_tool="$build/bench/dir_breakdown"
+ours_dir=""
 for bin in "$bench" "$historiand" "$floor_tool" "$cli"; do
   if [[ ! -x "$bin" ]]; then
     echo "compare.sh: $bin missing; build it: cmake --build $build --target historian-bench entropy_floor historiand historian" >&2
@@ -228,6 +233,7 @@ run_ours_plant() {
   ours_bytes=$(h disk_bytes)
   ours_bytes_after_stop=$(h disk_bytes_after_stop)
   ours_files=$(file_bytes "$work/historian/a")  # the measured node's dir (kept)
+  ours_dir="$work/historian/a"
   ours_rss=$(h peak_rss_kb)
   ours_q_raw="$(h q_raw_1tag_p50_ms) $(h q_raw_1tag_p99_ms)"
   ours_q_avg1="$(h q_avg_1tag_p50_ms) $(h q_avg_1tag_p99_ms)"
@@ -342,6 +348,7 @@ run_ours_nab() {
   stop_ours
   ours_bytes=$(dir_bytes "$work/hist-data")
   ours_files=$(file_bytes "$work/hist-data")
+  ours_dir="$work/hist-data"
   log "historian: $ours_bytes bytes after restart, compact and stop"
 }
 
@@ -599,6 +606,14 @@ goal_met=$(awk -v o="$ours_fps" -v g="$goal" 'BEGIN {print (o <= g ? "met" : "no
     "$ours_fps" "$goal_met" "$goal_note"
   echo "stored: historian $ours_stored; VictoriaMetrics $vm_count; InfluxDB $ix_count" \
     "(files: the sizes of every regular file in the data dir; du: its allocated blocks)"
+  if [[ -x "$breakdown_tool" && -n "$ours_dir" && -d "$ours_dir" ]]; then
+    echo
+    echo "historian data dir by component (bench/dir_breakdown, after the stop):"
+    echo
+    echo '```'
+    "$breakdown_tool" --dir="$ours_dir" --samples="$samples" || echo "dir_breakdown failed"
+    echo '```'
+  fi
 } | tee "$work/table.txt"
 cp "$work/table.txt" "$md_out"
 
