@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
     if (names[i] != "chunks") continue;
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[i]));
     uint64_t chunks = 0, count = 0, bytes = 0, same_version = 0, plain = 0, bad = 0;
+    uint64_t version_runs = 0;  // runs of equal versions, summed over chunks
     historian::codec::ChunkColumns cols;
     std::string out;
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -119,6 +120,9 @@ int main(int argc, char** argv) {
         continue;
       }
       count += cols.size();
+      for (size_t j = 0; j < cols.versions.size(); ++j) {
+        if (j == 0 || cols.versions[j] != cols.versions[j - 1]) ++version_runs;
+      }
       for (auto& ver : cols.versions) ver = cols.versions.front();
       out.clear();
       if (!historian::codec::EncodeChunk(cols, &out).ok()) ++bad;
@@ -132,6 +136,9 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(chunks), static_cast<unsigned long long>(count),
                 chunks == 0 ? 0.0 : static_cast<double>(count) / static_cast<double>(chunks),
                 static_cast<unsigned long long>(bad));
+    std::printf(
+        "  runs of equal versions per chunk: %.1f\n",
+        chunks == 0 ? 0.0 : static_cast<double>(version_runs) / static_cast<double>(chunks));
     Print("value bytes", bytes, samples);
     Print("re-encoded, one version per chunk", same_version, samples);
     Print("  and every quality 0", plain, samples);
