@@ -39,11 +39,11 @@ struct RuleState {
   // The previous late sample of this rule violated: later late samples at
   // or after late_prev_ns continue the same late run (no second late raise).
   bool late_run = false;
-  int64_t late_prev_ns = kNoTime;
+  int64_t newest_ns = kNoTime;  // newest sample of the rule's tag
+  double newest_value = 0;
   int64_t pending_since_ns = kNoTime;  // on-delay / duration started here
   double pending_value = 0;            // the value that started it
-  int64_t newest_ns = kNoTime;         // newest sample of the rule's tag
-  double newest_value = 0;
+  int64_t late_prev_ns = kNoTime;
   int64_t twin_ns = kNoTime;  // kTwinDeviation: newest sample of the twin tag
   double twin_value = 0;
   int64_t armed_ns = kNoTime;  // kStale without any sample: first OnTimer time
