@@ -3,6 +3,7 @@
 #include <bit>
 #include <cmath>
 
+#include "absl/base/attributes.h"
 #include "storage/engine/coding.h"
 
 namespace historian::engine {
@@ -26,33 +27,43 @@ int64_t BucketStart(int64_t ts, int64_t width) {
   return q * width;
 }
 
-void RollupBuilder::Add(int64_t ts, double v, uint32_t quality) {
-  if (r_.count == 0) {
-    r_.first = {ts, v, quality};
+namespace {
+
+// RollupBuilder::Add on a Rollup the caller holds (AddToRollup keeps a copy
+// in locals: stores into a builder could alias the double column it reads,
+// which kept every field in memory between samples).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void AddSample(Rollup& r, int64_t ts, double v,
+                                                   uint32_t quality) {
+  if (r.count == 0) {
+    r.first = {ts, v, quality};
   } else {
     // The previous sample holds until this one; the pair adds to delta.
-    const double prev = r_.last.value;
+    const double prev = r.last.value;
     if (!std::isnan(prev)) {
-      r_.integral += prev * static_cast<double>(ts - r_.last.ts);
-      r_.covered += ts - r_.last.ts;
+      r.integral += prev * static_cast<double>(ts - r.last.ts);
+      r.covered += ts - r.last.ts;
     }
     if (!std::isnan(v) && !std::isnan(prev)) {
-      r_.delta += v >= prev ? v - prev : v;
-      r_.has_delta = true;
+      r.delta += v >= prev ? v - prev : v;
+      r.has_delta = true;
     }
   }
-  ++r_.count;
+  ++r.count;
   if (!std::isnan(v)) {
-    if (r_.n == 0 || v < r_.min.value) r_.min = {ts, v, quality};
-    if (r_.n == 0 || v > r_.max.value) r_.max = {ts, v, quality};
-    ++r_.n;
-    r_.sum += v;
-    double d = v - r_.mean;
-    r_.mean += d / static_cast<double>(r_.n);
-    r_.m2 += d * (v - r_.mean);
+    if (r.n == 0 || v < r.min.value) r.min = {ts, v, quality};
+    if (r.n == 0 || v > r.max.value) r.max = {ts, v, quality};
+    ++r.n;
+    r.sum += v;
+    double d = v - r.mean;
+    r.mean += d / static_cast<double>(r.n);
+    r.m2 += d * (v - r.mean);
   }
-  r_.last = {ts, v, quality};
+  r.last = {ts, v, quality};
 }
+
+}  // namespace
+
+void RollupBuilder::Add(int64_t ts, double v, uint32_t quality) { AddSample(r_, ts, v, quality); }
 
 Rollup RollupBuilder::Finish(int64_t bucket_end) const {
   Rollup r = r_;
@@ -66,20 +77,25 @@ Rollup RollupBuilder::Finish(int64_t bucket_end) const {
 void AddToRollup(const codec::ChunkColumns& cols, size_t begin, size_t end, RollupBuilder* b) {
   const int64_t* ts = cols.timestamps.data();
   const uint32_t* q = cols.qualities.data();
+  Rollup r = b->state();
   switch (cols.type) {
-    case ValueType::kDouble:
-      for (size_t i = begin; i < end; ++i) b->Add(ts[i], cols.doubles[i], q[i]);
-      return;
+    case ValueType::kDouble: {
+      const double* v = cols.doubles.data();
+      for (size_t i = begin; i < end; ++i) AddSample(r, ts[i], v[i], q[i]);
+      break;
+    }
     case ValueType::kInt64:
-      for (size_t i = begin; i < end; ++i) b->Add(ts[i], static_cast<double>(cols.ints[i]), q[i]);
-      return;
+      for (size_t i = begin; i < end; ++i)
+        AddSample(r, ts[i], static_cast<double>(cols.ints[i]), q[i]);
+      break;
     case ValueType::kBool:
-      for (size_t i = begin; i < end; ++i) b->Add(ts[i], cols.bools[i], q[i]);
-      return;
+      for (size_t i = begin; i < end; ++i) AddSample(r, ts[i], cols.bools[i], q[i]);
+      break;
     default:
-      for (size_t i = begin; i < end; ++i) b->Add(ts[i], std::nan(""), q[i]);
-      return;
+      for (size_t i = begin; i < end; ++i) AddSample(r, ts[i], std::nan(""), q[i]);
+      break;
   }
+  b->set_state(r);
 }
 
 Rollup ComputeRollup(const codec::ChunkColumns& cols, size_t begin, size_t end,

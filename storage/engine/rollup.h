@@ -70,6 +70,9 @@ class RollupBuilder {
   Rollup Finish(int64_t bucket_end) const;
   uint64_t count() const { return r_.count; }
   int64_t last_ts() const { return r_.last.ts; }
+  // The sums so far, without the last sample's hold (for AddToRollup).
+  const Rollup& state() const { return r_; }
+  void set_state(const Rollup& r) { r_ = r; }
 
  private:
   Rollup r_;  // integral and covered without the last sample's hold

@@ -58,6 +58,8 @@ absl::Status Sealer::SealTag(TagId id, int64_t now) {
     absl::MutexLock l(&mu_);
     old_span = chunk->max_span;
   }
+  // On the chunks before this seal's.
+  if (status.ok()) rollups_->BeforeSeal(id, old_span, all);
   if (span > old_span) chunks_->PutSpan(id, span, &batch);
   // The rollups of these buckets are stale until RecomputeRollups ends; a
   // crash in between leaves this marker, and Open recomputes them.

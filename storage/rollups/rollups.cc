@@ -140,8 +140,8 @@ absl::Status Rollups::AfterSeal(TagId tag, ValueType type, int64_t max_span,
   const auto& ts = sealed.timestamps;
   if (ts.empty()) return Recompute(tag, type, max_span, kMaxTimestamp, kMinTimestamp);
   const int64_t min_ts = ts.front(), max_ts = ts.back();
-  bool append = open.has_value() && type != ValueType::kString &&
-                min_ts > open->builder.last_ts() && max_ts <= kMaxSampleTimestamp;
+  bool append = open.has_value() && type != ValueType::kString && min_ts >= open->next() &&
+                max_ts <= kMaxSampleTimestamp;
   if (append) RETURN_IF_ERROR(MatchesRecord(tag, *open, &append));
   std::optional<OpenHour> last;
   if (!append) {
@@ -182,19 +182,41 @@ absl::Status Rollups::AfterSeal(TagId tag, ValueType type, int64_t max_span,
   return absl::OkStatus();
 }
 
+void Rollups::BeforeSeal(TagId tag, int64_t max_span, const codec::ChunkColumns& sealed) const {
+  if (sealed.type == ValueType::kString || sealed.size() == 0) return;
+  {
+    absl::MutexLock l(&open_mu_);
+    if (open_.contains(tag)) return;
+  }
+  const int64_t min_ts = sealed.timestamps.front();
+  if (min_ts < kMinSampleTimestamp || min_ts > kMaxSampleTimestamp) return;
+  OpenHour open;
+  open.hour = engine::BucketStart(min_ts, kRollupHour);
+  bool after = true;
+  // A read error opens nothing: AfterSeal then reads the chunks.
+  if (SealedAfter(tag, open.hour - 1, max_span, &after).ok() && !after) Keep(tag, open);
+}
+
 absl::Status Rollups::MatchesRecord(TagId tag, const OpenHour& open, bool* matches) const {
   *matches = false;
   const int64_t day = engine::BucketStart(open.hour, kRollupDay);
   std::string bytes;
   rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), db_->rollups(),
                                      engine::RollupKey(tag, kRollupDay, day), &bytes);
-  if (s.IsNotFound()) return absl::OkStatus();
+  // An empty open hour must have no record.
+  const bool empty = open.builder.count() == 0;
+  if (s.IsNotFound()) {
+    *matches = empty;
+    return absl::OkStatus();
+  }
   RETURN_IF_ERROR(engine::FromRocks(s, "read rollups"));
   std::vector<HourRollup> hours;
   if (!engine::DecodeDayRollups(day, bytes, &hours).ok()) return absl::OkStatus();
+  *matches = empty;
   for (const HourRollup& h : hours) {
     if (h.first == open.hour) {
-      *matches = engine::SameRollup(h.second, open.builder.Finish(open.hour + kRollupHour));
+      *matches =
+          !empty && engine::SameRollup(h.second, open.builder.Finish(open.hour + kRollupHour));
     }
   }
   return absl::OkStatus();

@@ -70,6 +70,11 @@ class Rollups {
   absl::Status Recompute(TagId tag, ValueType type, int64_t max_span, int64_t min_ts,
                          int64_t max_ts) const;
 
+  // Before a seal's batch with `sealed` (non-empty) is written: when `tag`
+  // has no open hour and no chunk holds a sample at or after the hour of
+  // sealed's first sample (a tag's first seal since open), opens that hour
+  // empty, so AfterSeal reads no chunk.
+  void BeforeSeal(TagId tag, int64_t max_span, const codec::ChunkColumns& sealed) const;
   // What Recompute(tag, type, max_span, front, back) does after a seal wrote
   // `sealed` (its samples, strictly increasing), but from `sealed` alone
   // when they all come after the tag's open hour; then the tag's newest
@@ -110,10 +115,13 @@ class Rollups {
 
   // The newest hour of a tag with a rollup record: every sealed sample of
   // the tag in [hour, hour + 1h) went into `builder`, and none is sealed
-  // after builder.last_ts().
+  // after builder.last_ts(). Or (BeforeSeal) an empty builder: no sample is
+  // sealed at or after `hour`.
   struct OpenHour {
     int64_t hour = 0;
     engine::RollupBuilder builder;
+    // The first time a seal may start at to continue it.
+    int64_t next() const { return builder.count() == 0 ? hour : builder.last_ts() + 1; }
   };
 
   // Recompute without touching open_; with `last` (may stay empty), also

@@ -161,7 +161,9 @@ class RollupModelTest : public ::testing::TestWithParam<std::tuple<uint64_t, uin
         batch.push_back({ts, RandomSample(rng)});
       }
       Write(name, batch);
-      if (rng() % 4 != 0) ASSERT_TRUE(store_->SealAll().ok());
+      if (rng() % 4 != 0) {
+        ASSERT_TRUE(store_->SealAll().ok());
+      }
     }
   }
 
