@@ -126,6 +126,19 @@ void StoreMaintenanceHost::EndSeal(TagId id, bool sealed, int64_t now) {
 // --- Rollups ---
 
 absl::Status StoreMaintenanceHost::RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts) {
+  return RollupsFor(tag, [&](ValueType type, int64_t max_span) {
+    return rollups_.Recompute(tag, type, max_span, min_ts, max_ts);
+  });
+}
+
+absl::Status StoreMaintenanceHost::RollupsAfterSeal(TagId tag, const codec::ChunkColumns& sealed) {
+  return RollupsFor(tag, [&](ValueType type, int64_t max_span) {
+    return rollups_.AfterSeal(tag, type, max_span, sealed);
+  });
+}
+
+absl::Status StoreMaintenanceHost::RollupsFor(
+    TagId tag, absl::FunctionRef<absl::Status(ValueType, int64_t)> rewrite) {
   ValueType type;
   int64_t max_span;
   {
@@ -135,7 +148,7 @@ absl::Status StoreMaintenanceHost::RecomputeRollups(TagId tag, int64_t min_ts, i
     type = t->type();
     max_span = t->chunk.max_span;
   }
-  RETURN_IF_ERROR(rollups_.Recompute(tag, type, max_span, min_ts, max_ts));
+  RETURN_IF_ERROR(rewrite(type, max_span));
   absl::MutexLock l(&mu_);
   PartsShareMu(mu_, catalog_, heads_);
   if (TagState* t = FindTag(tag); t != nullptr && !heads_.SealUnderWay(*t)) {

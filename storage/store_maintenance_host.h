@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/write_batch.h"
@@ -82,6 +83,8 @@ class StoreMaintenanceHost : public MaintenanceHost {
   // the dirty marker.
   absl::Status RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  absl::Status RollupsAfterSeal(TagId tag, const codec::ChunkColumns& sealed) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   size_t DropOutOfRange(codec::ChunkColumns* cols, TagId tag, const char* where) override {
     return out_of_range_.Drop(cols, tag, where);
   }
@@ -105,6 +108,10 @@ class StoreMaintenanceHost : public MaintenanceHost {
   // Rewrites the chunks of `tag` without the samples at or below `dead`,
   // then its rollups, and removes the purge marker.
   absl::Status PurgeTag(TagId tag, Version dead) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // Runs rewrite(type, widest chunk span) for `tag` (nothing for an unknown
+  // tag), then lowers its in-memory dirty bound unless a seal is under way.
+  absl::Status RollupsFor(TagId tag, absl::FunctionRef<absl::Status(ValueType, int64_t)> rewrite)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
 
   absl::Mutex& mu_;
   absl::Mutex& seal_mu_;  // before mu_

@@ -19,8 +19,19 @@ inline void PutVarint64(uint64_t v, std::string* out) {
   }
   out->push_back(static_cast<char>(v));
 }
+// Writes the varint of v at p (room for 10 bytes); returns the byte after it.
+inline char* EncodeVarint64(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
 inline uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ (v >> 63); }
-inline int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+inline int64_t UnZigZag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
 inline void PutFixed64(uint64_t v, std::string* out) {
   char buf[8];
   std::memcpy(buf, &v, 8);  // little-endian hosts only (x86-64, arm64)

@@ -11,6 +11,9 @@ namespace historian::engine {
 namespace {
 constexpr uint8_t kLogEntryFormatV2 = 2;  // read only
 constexpr uint8_t kLogEntryFormat = 3;
+// The most a non-string sample takes in the samples form: timestamp delta
+// varint, value (8 raw bytes at most), quality varint, version varint.
+constexpr size_t kMaxNumericSampleBytes = 10 + 10 + 10 + 10;
 constexpr uint8_t kLogEntryFormatTombstones = 4;  // format 3 + tombstones
 constexpr uint8_t kFormSamples = 0;
 constexpr uint8_t kFormChunk = 1;
@@ -93,6 +96,34 @@ void EncodeLogEntry(const LogEntry& entry, std::string* out) {
     out->push_back(static_cast<char>(kFormSamples));
     PutVarint64(c.size(), out);
     int64_t prev = 0;
+    if (c.type != ValueType::kString) {
+      // The same bytes as the loop below, written through a pointer into
+      // room made once (a push_back per byte was ~13% of a writer's CPU).
+      const bool versions = (flags & kFlagSampleVersions) != 0;
+      const size_t start = out->size();
+      out->resize(start + c.size() * kMaxNumericSampleBytes);
+      char* p = out->data() + start;
+      for (size_t i = 0; i < c.size(); ++i) {
+        p = EncodeVarint64(p, ZigZag(static_cast<int64_t>(static_cast<uint64_t>(c.timestamps[i]) -
+                                                          static_cast<uint64_t>(prev))));
+        prev = c.timestamps[i];
+        if (c.type == ValueType::kDouble) {
+          const uint64_t bits = std::bit_cast<uint64_t>(c.doubles[i]);
+          std::memcpy(p, &bits, 8);  // PutFixed64: little-endian hosts only
+          p += 8;
+        } else if (c.type == ValueType::kInt64) {
+          p = EncodeVarint64(p, ZigZag(c.ints[i]));
+        } else if (c.type == ValueType::kBool) {
+          *p++ = static_cast<char>(c.bools[i]);
+        }
+        p = EncodeVarint64(p, c.qualities[i]);
+        if (versions) {
+          p = EncodeVarint64(p, ZigZag(static_cast<int64_t>(c.versions[i] - entry.version)));
+        }
+      }
+      out->resize(static_cast<size_t>(p - out->data()));
+      continue;
+    }
     for (size_t i = 0; i < c.size(); ++i) {
       // Wrapping subtraction: any int64 pair round-trips.
       PutVarint64(ZigZag(static_cast<int64_t>(static_cast<uint64_t>(c.timestamps[i]) -

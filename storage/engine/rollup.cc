@@ -3,23 +3,11 @@
 #include <bit>
 #include <cmath>
 
+#include "absl/base/attributes.h"
 #include "storage/engine/coding.h"
 
 namespace historian::engine {
 namespace {
-
-double Numeric(const codec::ChunkColumns& c, size_t i) {
-  switch (c.type) {
-    case ValueType::kDouble:
-      return c.doubles[i];
-    case ValueType::kInt64:
-      return static_cast<double>(c.ints[i]);
-    case ValueType::kBool:
-      return c.bools[i];
-    default:
-      return std::nan("");
-  }
-}
 
 constexpr uint8_t kRollupFormat = 2;
 
@@ -39,37 +27,95 @@ int64_t BucketStart(int64_t ts, int64_t width) {
   return q * width;
 }
 
-Rollup ComputeRollup(const codec::ChunkColumns& cols, size_t begin, size_t end,
-                     int64_t bucket_end) {
-  Rollup r;
-  r.first = {cols.timestamps[begin], Numeric(cols, begin), cols.qualities[begin]};
-  r.last = {cols.timestamps[end - 1], Numeric(cols, end - 1), cols.qualities[end - 1]};
-  for (size_t i = begin; i < end; ++i) {
-    double v = Numeric(cols, i);
-    ++r.count;
-    if (!std::isnan(v)) {
-      if (r.n == 0 || v < r.min.value) r.min = {cols.timestamps[i], v, cols.qualities[i]};
-      if (r.n == 0 || v > r.max.value) r.max = {cols.timestamps[i], v, cols.qualities[i]};
-      ++r.n;
-      r.sum += v;
-      double d = v - r.mean;
-      r.mean += d / static_cast<double>(r.n);
-      r.m2 += d * (v - r.mean);
+namespace {
+
+// RollupBuilder::Add on a Rollup the caller holds (AddToRollup keeps a copy
+// in locals: stores into a builder could alias the double column it reads,
+// which kept every field in memory between samples).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void AddSample(Rollup& r, int64_t ts, double v,
+                                                   uint32_t quality) {
+  if (r.count == 0) {
+    r.first = {ts, v, quality};
+  } else {
+    // The previous sample holds until this one; the pair adds to delta.
+    const double prev = r.last.value;
+    if (!std::isnan(prev)) {
+      r.integral += prev * static_cast<double>(ts - r.last.ts);
+      r.covered += ts - r.last.ts;
     }
-    int64_t until = i + 1 < end ? cols.timestamps[i + 1] : bucket_end;
-    if (!std::isnan(v)) {
-      r.integral += v * static_cast<double>(until - cols.timestamps[i]);
-      r.covered += until - cols.timestamps[i];
-    }
-    if (i > begin) {
-      double prev = Numeric(cols, i - 1);
-      if (!std::isnan(v) && !std::isnan(prev)) {
-        r.delta += v >= prev ? v - prev : v;
-        r.has_delta = true;
-      }
+    if (!std::isnan(v) && !std::isnan(prev)) {
+      r.delta += v >= prev ? v - prev : v;
+      r.has_delta = true;
     }
   }
+  ++r.count;
+  if (!std::isnan(v)) {
+    if (r.n == 0 || v < r.min.value) r.min = {ts, v, quality};
+    if (r.n == 0 || v > r.max.value) r.max = {ts, v, quality};
+    ++r.n;
+    r.sum += v;
+    double d = v - r.mean;
+    r.mean += d / static_cast<double>(r.n);
+    r.m2 += d * (v - r.mean);
+  }
+  r.last = {ts, v, quality};
+}
+
+}  // namespace
+
+void RollupBuilder::Add(int64_t ts, double v, uint32_t quality) { AddSample(r_, ts, v, quality); }
+
+Rollup RollupBuilder::Finish(int64_t bucket_end) const {
+  Rollup r = r_;
+  if (!std::isnan(r.last.value)) {
+    r.integral += r.last.value * static_cast<double>(bucket_end - r.last.ts);
+    r.covered += bucket_end - r.last.ts;
+  }
   return r;
+}
+
+void AddToRollup(const codec::ChunkColumns& cols, size_t begin, size_t end, RollupBuilder* b) {
+  const int64_t* ts = cols.timestamps.data();
+  const uint32_t* q = cols.qualities.data();
+  Rollup r = b->state();
+  switch (cols.type) {
+    case ValueType::kDouble: {
+      const double* v = cols.doubles.data();
+      for (size_t i = begin; i < end; ++i) AddSample(r, ts[i], v[i], q[i]);
+      break;
+    }
+    case ValueType::kInt64:
+      for (size_t i = begin; i < end; ++i)
+        AddSample(r, ts[i], static_cast<double>(cols.ints[i]), q[i]);
+      break;
+    case ValueType::kBool:
+      for (size_t i = begin; i < end; ++i) AddSample(r, ts[i], cols.bools[i], q[i]);
+      break;
+    default:
+      for (size_t i = begin; i < end; ++i) AddSample(r, ts[i], std::nan(""), q[i]);
+      break;
+  }
+  b->set_state(r);
+}
+
+Rollup ComputeRollup(const codec::ChunkColumns& cols, size_t begin, size_t end,
+                     int64_t bucket_end) {
+  RollupBuilder b;
+  AddToRollup(cols, begin, end, &b);
+  return b.Finish(bucket_end);
+}
+
+bool SameRollup(const Rollup& a, const Rollup& b) {
+  auto same = [](double x, double y) {
+    return std::bit_cast<uint64_t>(x) == std::bit_cast<uint64_t>(y);
+  };
+  auto same_point = [&](const RollupPoint& x, const RollupPoint& y) {
+    return x.ts == y.ts && same(x.value, y.value) && x.quality == y.quality;
+  };
+  return a.count == b.count && a.n == b.n && same(a.sum, b.sum) && same(a.mean, b.mean) &&
+         same(a.m2, b.m2) && same(a.integral, b.integral) && a.covered == b.covered &&
+         same(a.delta, b.delta) && a.has_delta == b.has_delta && same_point(a.first, b.first) &&
+         same_point(a.last, b.last) && same_point(a.min, b.min) && same_point(a.max, b.max);
 }
 
 std::string EncodeRollup(const Rollup& r) {

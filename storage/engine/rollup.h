@@ -53,9 +53,39 @@ struct Rollup {
   RollupPoint first, last, min, max;
 };
 
+// Builds the rollup of one bucket from its samples in time order, one at a
+// time, so a seal can continue an hour from the samples it seals instead of
+// decoding the hour's chunks again (storage/rollups/). Finish gives exactly
+// (bit for bit) what ComputeRollup gives for the same samples: every sum is
+// taken in the same order. Only the hold of the last sample added is left
+// out of integral/covered until Finish, because it ends at the bucket end.
+//
+// Thread-safety: a value type; no shared state.
+class RollupBuilder {
+ public:
+  // REQUIRES: ts greater than every ts added before.
+  void Add(int64_t ts, double value, uint32_t quality);
+  // The rollup of the samples added, the last one holding until bucket_end.
+  // REQUIRES: count() > 0.
+  Rollup Finish(int64_t bucket_end) const;
+  uint64_t count() const { return r_.count; }
+  int64_t last_ts() const { return r_.last.ts; }
+  // The sums so far, without the last sample's hold (for AddToRollup).
+  const Rollup& state() const { return r_; }
+  void set_state(const Rollup& r) { r_ = r; }
+
+ private:
+  Rollup r_;  // integral and covered without the last sample's hold
+};
+
 // Aggregates samples [begin, end) of `cols` (strictly increasing, all inside
 // [bucket_start, bucket_end), numeric type). REQUIRES: begin < end.
 Rollup ComputeRollup(const codec::ChunkColumns& cols, size_t begin, size_t end, int64_t bucket_end);
+// Adds samples [begin, end) of `cols` (numeric type) to *b, in order.
+void AddToRollup(const codec::ChunkColumns& cols, size_t begin, size_t end, RollupBuilder* b);
+
+// Whether a and b are the same, every double bit for bit.
+bool SameRollup(const Rollup& a, const Rollup& b);
 
 std::string EncodeRollup(const Rollup& r);
 absl::StatusOr<Rollup> DecodeRollup(std::string_view bytes);

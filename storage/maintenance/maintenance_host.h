@@ -62,6 +62,8 @@ class MaintenanceHost {
   // The store's rollup recompute for `tag` over [min_ts, max_ts] (Rollups
   // and the tag's in-memory dirty bound).
   virtual absl::Status RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts) = 0;
+  // The same after a seal wrote `sealed` (non-empty): Rollups::AfterSeal.
+  virtual absl::Status RollupsAfterSeal(TagId tag, const codec::ChunkColumns& sealed) = 0;
   // Drops (counts and logs) samples outside the accepted timestamp range.
   virtual size_t DropOutOfRange(codec::ChunkColumns* cols, TagId tag, const char* where) = 0;
   // Purges left by tombstones, and the log trim after a seal pass.

@@ -58,11 +58,13 @@ absl::Status Sealer::SealTag(TagId id, int64_t now) {
     absl::MutexLock l(&mu_);
     old_span = chunk->max_span;
   }
+  // On the chunks before this seal's.
+  if (status.ok()) rollups_->BeforeSeal(id, old_span, all);
   if (span > old_span) chunks_->PutSpan(id, span, &batch);
   // The rollups of these buckets are stale until RecomputeRollups ends; a
   // crash in between leaves this marker, and Open recomputes them.
   const int64_t min_ts = all.timestamps.front(), max_ts = all.timestamps.back();
-  rollups_->MarkDirty(id, min_ts, max_ts, &batch);
+  rollups_->MarkDirty(id, min_ts, max_ts, &batch, /*seal=*/true);
   // Late data: does an existing chunk meet [min_ts, max_ts]? Then the tag
   // is queued for the overlap rewrite.
   bool overlaps = false;
@@ -99,7 +101,7 @@ absl::Status Sealer::SealTag(TagId id, int64_t now) {
     host_->EndSeal(id, status.ok(), now);
   }
   if (!status.ok()) return status;
-  return host_->RecomputeRollups(id, min_ts, max_ts);
+  return host_->RollupsAfterSeal(id, all);
 }
 
 absl::Status Sealer::SealPass(bool force) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "api/core/status_macros.h"
+#include "storage/codec/chunk_codec.h"
 #include "storage/engine/key_format.h"
 
 namespace historian {
@@ -25,9 +26,20 @@ using engine::kRollupHour;
 
 }  // namespace
 
-void Rollups::MarkDirty(TagId tag, int64_t min_ts, int64_t max_ts,
-                        rocksdb::WriteBatch* batch) const {
+void Rollups::MarkDirty(TagId tag, int64_t min_ts, int64_t max_ts, rocksdb::WriteBatch* batch,
+                        bool seal) const {
+  if (!seal) Forget(tag);
   batch->Put(db_->state(), engine::RollupDirtyKey(tag), EncodeTimeRange(min_ts, max_ts));
+}
+
+void Rollups::Forget(TagId tag) const {
+  absl::MutexLock l(&open_mu_);
+  open_.erase(tag);
+}
+
+void Rollups::Keep(TagId tag, const OpenHour& open) const {
+  absl::MutexLock l(&open_mu_);
+  open_[tag] = open;
 }
 
 absl::Status Rollups::ReplaceHours(TagId tag, int64_t from, int64_t to,
@@ -76,6 +88,12 @@ absl::Status Rollups::ReplaceHours(TagId tag, int64_t from, int64_t to,
 
 absl::Status Rollups::Recompute(TagId tag, ValueType type, int64_t max_span, int64_t min_ts,
                                 int64_t max_ts) const {
+  Forget(tag);
+  return RecomputeHours(tag, type, max_span, min_ts, max_ts, nullptr);
+}
+
+absl::Status Rollups::RecomputeHours(TagId tag, ValueType type, int64_t max_span, int64_t min_ts,
+                                     int64_t max_ts, std::optional<OpenHour>* last) const {
   // Samples outside the accepted range (left by an older version) have no
   // rollups; their buckets would overflow the bucket arithmetic.
   min_ts = std::max(min_ts, kMinSampleTimestamp);
@@ -92,10 +110,14 @@ absl::Status Rollups::Recompute(TagId tag, ValueType type, int64_t max_span, int
     const auto& ts = data.timestamps;
     size_t i = std::lower_bound(ts.begin(), ts.end(), from) - ts.begin();
     while (i < ts.size() && ts[i] < to) {
-      const int64_t hour = engine::BucketStart(ts[i], kRollupHour);
-      const size_t j = std::lower_bound(ts.begin() + i, ts.end(), hour + kRollupHour) - ts.begin();
+      OpenHour h;
+      h.hour = engine::BucketStart(ts[i], kRollupHour);
+      const size_t j =
+          std::lower_bound(ts.begin() + i, ts.end(), h.hour + kRollupHour) - ts.begin();
+      engine::AddToRollup(data, i, j, &h.builder);
       if (j - i >= min_samples_) {
-        fresh.emplace_back(hour, engine::ComputeRollup(data, i, j, hour + kRollupHour));
+        fresh.emplace_back(h.hour, h.builder.Finish(h.hour + kRollupHour));
+        if (last != nullptr && (j == ts.size() || ts[j] >= to)) *last = std::move(h);
       }
       i = j;
     }
@@ -103,6 +125,122 @@ absl::Status Rollups::Recompute(TagId tag, ValueType type, int64_t max_span, int
   }
   batch.Delete(db_->state(), engine::RollupDirtyKey(tag));
   return engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &batch), "write rollups");
+}
+
+absl::Status Rollups::AfterSeal(TagId tag, ValueType type, int64_t max_span,
+                                const codec::ChunkColumns& sealed) const {
+  std::optional<OpenHour> open;
+  {
+    absl::MutexLock l(&open_mu_);
+    if (auto it = open_.find(tag); it != open_.end()) {
+      open = std::move(it->second);
+      open_.erase(it);  // a failure below leaves none
+    }
+  }
+  const auto& ts = sealed.timestamps;
+  if (ts.empty()) return Recompute(tag, type, max_span, kMaxTimestamp, kMinTimestamp);
+  const int64_t min_ts = ts.front(), max_ts = ts.back();
+  bool append = open.has_value() && type != ValueType::kString && min_ts >= open->next() &&
+                max_ts <= kMaxSampleTimestamp;
+  if (append) RETURN_IF_ERROR(MatchesRecord(tag, *open, &append));
+  std::optional<OpenHour> last;
+  if (!append) {
+    // Late data, a first seal, or an open hour not to be trusted: from the
+    // chunks, as Recompute.
+    RETURN_IF_ERROR(RecomputeHours(tag, type, max_span, min_ts, max_ts, &last));
+    if (!last.has_value()) return absl::OkStatus();
+    bool after = true;
+    RETURN_IF_ERROR(SealedAfter(tag, last->builder.last_ts(), max_span, &after));
+    if (!after) Keep(tag, *last);
+    return absl::OkStatus();
+  }
+  // Every sealed sample of the open hour is in open->builder and none
+  // comes after it: the hours from the open one on hold what it holds plus
+  // `sealed`.
+  std::vector<HourRollup> fresh;
+  size_t i = 0;
+  while (i < ts.size()) {
+    OpenHour h;
+    h.hour = engine::BucketStart(ts[i], kRollupHour);
+    if (h.hour == open->hour) h.builder = open->builder;
+    const size_t j = std::lower_bound(ts.begin() + i, ts.end(), h.hour + kRollupHour) - ts.begin();
+    engine::AddToRollup(sealed, i, j, &h.builder);
+    if (h.builder.count() >= min_samples_) {
+      fresh.emplace_back(h.hour, h.builder.Finish(h.hour + kRollupHour));
+      if (j == ts.size()) last = std::move(h);
+    }
+    i = j;
+  }
+  rocksdb::WriteBatch batch;
+  RETURN_IF_ERROR(ReplaceHours(tag, engine::BucketStart(min_ts, kRollupHour),
+                               engine::BucketStart(max_ts, kRollupHour) + kRollupHour, fresh,
+                               &batch));
+  batch.Delete(db_->state(), engine::RollupDirtyKey(tag));
+  RETURN_IF_ERROR(
+      engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &batch), "write rollups"));
+  if (last.has_value()) Keep(tag, *last);
+  return absl::OkStatus();
+}
+
+void Rollups::BeforeSeal(TagId tag, int64_t max_span, const codec::ChunkColumns& sealed) const {
+  if (sealed.type == ValueType::kString || sealed.size() == 0) return;
+  {
+    absl::MutexLock l(&open_mu_);
+    if (open_.contains(tag)) return;
+  }
+  const int64_t min_ts = sealed.timestamps.front();
+  if (min_ts < kMinSampleTimestamp || min_ts > kMaxSampleTimestamp) return;
+  OpenHour open;
+  open.hour = engine::BucketStart(min_ts, kRollupHour);
+  bool after = true;
+  // A read error opens nothing: AfterSeal then reads the chunks.
+  if (SealedAfter(tag, open.hour - 1, max_span, &after).ok() && !after) Keep(tag, open);
+}
+
+absl::Status Rollups::MatchesRecord(TagId tag, const OpenHour& open, bool* matches) const {
+  *matches = false;
+  const int64_t day = engine::BucketStart(open.hour, kRollupDay);
+  std::string bytes;
+  rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), db_->rollups(),
+                                     engine::RollupKey(tag, kRollupDay, day), &bytes);
+  // An empty open hour must have no record.
+  const bool empty = open.builder.count() == 0;
+  if (s.IsNotFound()) {
+    *matches = empty;
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(engine::FromRocks(s, "read rollups"));
+  std::vector<HourRollup> hours;
+  if (!engine::DecodeDayRollups(day, bytes, &hours).ok()) return absl::OkStatus();
+  *matches = empty;
+  for (const HourRollup& h : hours) {
+    if (h.first == open.hour) {
+      *matches =
+          !empty && engine::SameRollup(h.second, open.builder.Finish(open.hour + kRollupHour));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Rollups::SealedAfter(TagId tag, int64_t ts, int64_t max_span, bool* after) const {
+  *after = false;
+  // A chunk that starts up to max_span before ts may reach past it.
+  // (ts is in the sample range: ts - kMinSampleTimestamp cannot overflow.)
+  const int64_t from = max_span > ts - kMinSampleTimestamp ? kMinTimestamp : ts - max_span;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->chunks()));
+  for (it->Seek(engine::ChunkSeekKey(tag, from)); it->Valid(); it->Next()) {
+    if (it->key().size() != engine::kChunkKeySize) continue;
+    const engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
+    if (key.tag != tag) break;
+    absl::StatusOr<codec::ChunkSummary> summary =
+        codec::SummarizeChunk({it->value().data(), it->value().size()});
+    if (key.min_ts > ts || !summary.ok() || summary->max_timestamp > ts) {
+      *after = true;
+      return absl::OkStatus();
+    }
+  }
+  return engine::FromRocks(it->status(), "scan chunks");
 }
 
 absl::Status Rollups::LoadDirty(std::vector<Dirty>* out) const {

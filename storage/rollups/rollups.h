@@ -14,17 +14,31 @@
 // per-tag in-memory bound (ChunkState::rollup_dirty_min) is kept by the
 // store, under its mu.
 //
-// Thread-safety: stateless beyond RocksDB; Read from any thread. Recompute
-// and MigrateHourRecords one at a time (a day record is read, changed and
-// written back): callers hold the store's seal_mu.
+// A seal usually only appends: AfterSeal then continues the tag's newest
+// hour from the samples just sealed (an in-memory RollupBuilder per tag,
+// the "open hour") instead of decoding the hour's chunks again; the result
+// is bit for bit what Recompute writes. The open hour is only trusted while
+// it is known to hold every sealed sample of its hour and nothing is sealed
+// after it: it is dropped by every MarkDirty but the seal's own and by every
+// Recompute, kept only for hours that have a record, and checked against
+// that record before use (docs/storage.md, "Rollups").
+//
+// Thread-safety: Read from any thread. Recompute, AfterSeal and
+// MigrateHourRecords one at a time (a day record is read, changed and
+// written back): callers hold the store's seal_mu. open_ (a cache, hence
+// mutable) is guarded by open_mu_, taken with no other lock held inside it.
 #ifndef HISTORIAN_STORAGE_ROLLUPS_ROLLUPS_H_
 #define HISTORIAN_STORAGE_ROLLUPS_ROLLUPS_H_
 
 #include <cstdint>
+#include <optional>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "api/core/types.h"
 #include "rocksdb/write_batch.h"
 #include "storage/chunks/chunk_store.h"
@@ -44,8 +58,10 @@ class Rollups {
   Rollups(const Rollups&) = delete;
   Rollups& operator=(const Rollups&) = delete;
 
-  // The dirty marker of `tag` for [min_ts, max_ts] into `batch`.
-  void MarkDirty(TagId tag, int64_t min_ts, int64_t max_ts, rocksdb::WriteBatch* batch) const;
+  // The dirty marker of `tag` for [min_ts, max_ts] into `batch`. Drops the
+  // tag's open hour unless `seal` (the seal that calls AfterSeal next).
+  void MarkDirty(TagId tag, int64_t min_ts, int64_t max_ts, rocksdb::WriteBatch* batch,
+                 bool seal = false) const;
 
   // Rewrites the rollups of `tag` (of `type`; its widest chunk span
   // `max_span`) for every hour that meets [min_ts, max_ts], from sealed
@@ -53,6 +69,20 @@ class Rollups {
   // none: only the marker goes.
   absl::Status Recompute(TagId tag, ValueType type, int64_t max_span, int64_t min_ts,
                          int64_t max_ts) const;
+
+  // Before a seal's batch with `sealed` (non-empty) is written: when `tag`
+  // has no open hour and no chunk holds a sample at or after the hour of
+  // sealed's first sample (a tag's first seal since open), opens that hour
+  // empty, so AfterSeal reads no chunk.
+  void BeforeSeal(TagId tag, int64_t max_span, const codec::ChunkColumns& sealed) const;
+  // What Recompute(tag, type, max_span, front, back) does after a seal wrote
+  // `sealed` (its samples, strictly increasing), but from `sealed` alone
+  // when they all come after the tag's open hour; then the tag's newest
+  // hour becomes its open hour.
+  absl::Status AfterSeal(TagId tag, ValueType type, int64_t max_span,
+                         const codec::ChunkColumns& sealed) const;
+  // Drops the open hour of `tag` (its sealed samples changed another way).
+  void Forget(TagId tag) const;
 
   // The markers in the state CF (left by a crash), as (tag, min ts, max ts).
   struct Dirty {
@@ -83,9 +113,34 @@ class Rollups {
                             const std::vector<engine::HourRollup>& fresh,
                             rocksdb::WriteBatch* batch) const;
 
+  // The newest hour of a tag with a rollup record: every sealed sample of
+  // the tag in [hour, hour + 1h) went into `builder`, and none is sealed
+  // after builder.last_ts(). Or (BeforeSeal) an empty builder: no sample is
+  // sealed at or after `hour`.
+  struct OpenHour {
+    int64_t hour = 0;
+    engine::RollupBuilder builder;
+    // The first time a seal may start at to continue it.
+    int64_t next() const { return builder.count() == 0 ? hour : builder.last_ts() + 1; }
+  };
+
+  // Recompute without touching open_; with `last` (may stay empty), also
+  // the builder of the last hour with samples in the whole hours that meet
+  // [min_ts, max_ts].
+  absl::Status RecomputeHours(TagId tag, ValueType type, int64_t max_span, int64_t min_ts,
+                              int64_t max_ts, std::optional<OpenHour>* last) const;
+  // Whether `open` agrees with the stored record of its hour.
+  absl::Status MatchesRecord(TagId tag, const OpenHour& open, bool* matches) const;
+  // Whether a chunk of `tag` (widest span max_span) holds a sample after ts
+  // (a chunk that cannot be read counts as one).
+  absl::Status SealedAfter(TagId tag, int64_t ts, int64_t max_span, bool* after) const;
+  void Keep(TagId tag, const OpenHour& open) const;
+
   engine::RocksDb* const db_;
   const ChunkStore* const chunks_;
   const uint64_t min_samples_;
+  mutable absl::Mutex open_mu_;
+  mutable absl::flat_hash_map<TagId, OpenHour> open_ ABSL_GUARDED_BY(open_mu_);
 };
 
 }  // namespace historian

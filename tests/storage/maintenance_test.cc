@@ -74,6 +74,9 @@ class FakeHost : public MaintenanceHost {
     recomputed.emplace_back(tag, min_ts, max_ts);
     return absl::OkStatus();
   }
+  absl::Status RollupsAfterSeal(TagId tag, const codec::ChunkColumns& sealed) override {
+    return RecomputeRollups(tag, sealed.timestamps.front(), sealed.timestamps.back());
+  }
   size_t DropOutOfRange(codec::ChunkColumns*, TagId, const char*) override { return 0; }
   absl::Status RunDuePurges() override { return absl::OkStatus(); }
   absl::Status TrimLog() override {
