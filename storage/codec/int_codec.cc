@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +48,21 @@ constexpr uint8_t kMovingAverageLog2 = 4;
 constexpr uint8_t kMaxMovingAverageLog2 = 8;
 // Shorter columns do not try the moving average.
 constexpr size_t kMinMovingAverageValues = 64;
+// Every x[i] - x[0] is a multiple of g >= 2: an inner column (modes 0-4) of
+// (x[i] - x[0]) / g. Decimal values whose last digit is always even (CPU
+// percentages at 0.002 steps) or a multiple of 25.
+constexpr uint8_t kIntGcd = 5;
+// Few distinct values: an inner column (modes 0-4) of the D distinct values,
+// most frequent first, and a packed sequence of indices. Series that flip
+// between a few levels, which deltas code as large jumps.
+constexpr uint8_t kIntDictionary = 6;
+// The same over the deltas x[i] - x[i-1]: irregular clocks whose gaps are a
+// few multiples of the sampling interval.
+constexpr uint8_t kIntDeltaDictionary = 7;
+// The dictionary is tried only with at most n / kDictionaryRatio distinct
+// values (and at most kMaxDictionary).
+constexpr size_t kDictionaryRatio = 4;
+constexpr size_t kMaxDictionary = 4096;
 
 // Small sequence modes.
 constexpr uint8_t kSmallConstant = 0;
@@ -293,7 +310,12 @@ bool ReadPacked(ByteReader* r, size_t n, uint64_t* out) {
 
 namespace {
 
-bool ReadIntColumnImpl(ByteReader* r, size_t n, bool allow_for, uint64_t* out);
+// Which modes a column may use: the block references of the FOR modes take
+// only the delta modes, the inner columns of the GCD and dictionary modes
+// modes 0-4, a top-level column every mode (so the recursion is bounded).
+enum class Level { kRefs, kInner, kTop };
+
+bool ReadIntColumnImpl(ByteReader* r, size_t n, Level level, uint64_t* out);
 
 // Estimated bits of a block of len values of at most w bits, nz of them not
 // zero: packed, or (when sparse) zero width with nz patched exceptions.
@@ -457,7 +479,7 @@ bool ReadForBody(ByteReader* r, size_t n, uint64_t y0, uint64_t* out) {
     big = std::make_unique_for_overwrite<uint64_t[]>(num_blocks);
     refs = big.get();
   }
-  if (!ReadIntColumnImpl(r, num_blocks, /*allow_for=*/false, refs)) return false;
+  if (!ReadIntColumnImpl(r, num_blocks, Level::kRefs, refs)) return false;
   if (!ReadPacked(r, n, out)) return false;
   uint64_t line = y0;
   for (size_t b = 0; b < num_blocks; ++b) {
@@ -515,11 +537,41 @@ bool ReadMovingAverage(ByteReader* r, size_t n, uint64_t* out) {
   return true;
 }
 
-bool ReadIntColumnImpl(ByteReader* r, size_t n, bool allow_for, uint64_t* out) {
+bool ReadGcd(ByteReader* r, size_t n, uint64_t x0, uint64_t* out) {
+  uint64_t g;
+  if (!r->GetVarint(&g) || g < 2) return false;
+  if (!ReadIntColumnImpl(r, n, Level::kInner, out) || out[0] != 0) return false;
+  for (size_t i = 0; i < n; ++i) out[i] = x0 + out[i] * g;
+  return true;
+}
+
+// Modes 6 and 7: out[1..n) from the dictionary (of values or of deltas).
+bool ReadDictionary(ByteReader* r, size_t n, bool deltas, uint64_t* out) {
+  uint64_t d;
+  if (!r->GetVarint(&d) || d < 1 || d > n - 1) return false;
+  auto dict = std::make_unique_for_overwrite<uint64_t[]>(d);
+  if (!ReadIntColumnImpl(r, d, Level::kInner, dict.get())) return false;
+  if (!ReadPacked(r, n - 1, out + 1)) return false;
+  uint64_t bad = 0;
+  for (size_t i = 1; i < n; ++i) {
+    const uint64_t k = out[i];
+    bad |= k >= d;
+    out[i] = dict[k < d ? k : 0];
+  }
+  if (deltas) {
+    for (size_t i = 1; i < n; ++i) out[i] += out[i - 1];
+  }
+  return bad == 0;
+}
+
+bool ReadIntColumnImpl(ByteReader* r, size_t n, Level level, uint64_t* out) {
   uint8_t mode;
   uint64_t first;
   if (!r->GetByte(&mode) || !r->GetVarint(&first)) return false;
-  if (mode > kIntMovingAverage || (mode >= kIntFrameOfRef && !allow_for)) return false;
+  const uint8_t max_mode = level == Level::kRefs    ? kIntDeltaOfDelta
+                           : level == Level::kInner ? kIntMovingAverage
+                                                    : kIntDeltaDictionary;
+  if (mode > max_mode) return false;
   uint64_t acc = UnZigZag(first);
   out[0] = acc;
   if (n == 1) return true;
@@ -559,6 +611,12 @@ bool ReadIntColumnImpl(ByteReader* r, size_t n, bool allow_for, uint64_t* out) {
       return ReadForBody(r, n, acc, out) && out[0] == acc;
     case kIntMovingAverage:
       return ReadMovingAverage(r, n, out);
+    case kIntGcd:
+      return ReadGcd(r, n, acc, out);
+    case kIntDictionary:
+      return ReadDictionary(r, n, /*deltas=*/false, out);
+    case kIntDeltaDictionary:
+      return ReadDictionary(r, n, /*deltas=*/true, out);
     default:
       if (!ReadForBody(r, n - 1, 0, out + 1)) return false;
       for (size_t i = 1; i < n; ++i) {
@@ -571,7 +629,11 @@ bool ReadIntColumnImpl(ByteReader* r, size_t n, bool allow_for, uint64_t* out) {
 
 }  // namespace
 
-void WriteIntColumn(const uint64_t* x, size_t n, ByteWriter* w) {
+namespace {
+
+// Modes 0-4: the block modes by estimate, then the moving average through
+// the entropy stage when it is smaller.
+void WriteIntColumnBasic(const uint64_t* x, size_t n, ByteWriter* w) {
   const size_t start = w->size();
   WriteIntColumnImpl(x, n, /*allow_for=*/true, w);
   const size_t size = w->size() - start;
@@ -596,8 +658,170 @@ void WriteIntColumn(const uint64_t* x, size_t n, ByteWriter* w) {
   }
 }
 
+// |x| of a two's complement value, as unsigned (no overflow at INT64_MIN).
+inline uint64_t UnsignedAbs(uint64_t x) {
+  return static_cast<int64_t>(x) < 0 ? uint64_t{0} - x : x;
+}
+
+// The GCD of every x[i] - x[0] (as signed values), or 0 or 1 when there is
+// none worth using; stops at the first value that makes it 1.
+uint64_t ColumnGcd(const uint64_t* x, size_t n) {
+  uint64_t g = 0;
+  for (size_t i = 1; i < n && g != 1; ++i) g = std::gcd(g, UnsignedAbs(x[i] - x[0]));
+  // Above 2^62 the signed quotients could overflow; such columns do not
+  // need the mode.
+  return g > (uint64_t{1} << 62) ? 0 : g;
+}
+
+// Writes mode 5 (GCD) into `alt`.
+void WriteGcdColumn(const uint64_t* x, size_t n, uint64_t g, ByteWriter* aw) {
+  auto q = std::make_unique_for_overwrite<uint64_t[]>(n);
+  const int64_t sg = static_cast<int64_t>(g);
+  for (size_t i = 0; i < n; ++i)
+    q[i] = static_cast<uint64_t>(static_cast<int64_t>(x[i] - x[0]) / sg);
+  aw->PutByte(kIntGcd);
+  aw->PutVarint(ZigZag(x[0]));
+  aw->PutVarint(g);
+  WriteIntColumnBasic(q.get(), n, aw);
+}
+
+// c * log2(c), from a table for the counts of a chunk.
+double CLog2C(size_t c) {
+  constexpr size_t kTable = 4096;
+  static const std::vector<float> table = [] {
+    std::vector<float> t(kTable + 1, 0);
+    for (size_t i = 2; i <= kTable; ++i) {
+      t[i] = static_cast<float>(static_cast<double>(i) * std::log2(static_cast<double>(i)));
+    }
+    return t;
+  }();
+  const double d = static_cast<double>(c);
+  return c <= kTable ? table[c] : d * std::log2(d);
+}
+
+// Writes mode 6 or 7 (`mode`; `x` = the values after the first or the
+// deltas, n of them) into `aw` when `x` has at most `limit` distinct values
+// and the estimate says the result may be under `budget` bytes; returns
+// false (writing nothing) otherwise.
+bool WriteDictionaryColumn(uint8_t mode, uint64_t x0, const uint64_t* x, size_t n, size_t limit,
+                           size_t budget, ByteWriter* aw) {
+  // Open addressing over a power-of-two table at most half full; gives up
+  // as soon as there are more than `limit` distinct values, so noise costs
+  // about `limit` insertions.
+  size_t cap = 16;
+  while (cap < 2 * (limit + 1)) cap *= 2;
+  struct Slot {
+    uint64_t value;
+    uint32_t count;  // 0 = empty
+    uint32_t index;  // in the dictionary, once sorted
+  };
+  std::vector<Slot> table(cap, Slot{0, 0, 0});
+  std::vector<uint32_t> used;  // slot numbers in first-use order
+  used.reserve(limit + 1);
+  auto find = [&](uint64_t v) {
+    size_t h = static_cast<size_t>((v * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+    while (table[h].count != 0 && table[h].value != v) h = (h + 1) & (cap - 1);
+    return h;
+  };
+  // sum of c * log2(total / c) = total * log2(total) - sum of c * log2(c).
+  auto index_bits = [&](size_t total) {
+    double bits = CLog2C(total);
+    for (const uint32_t h : used) bits -= CLog2C(table[h].count);
+    return bits;
+  };
+  auto count = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      const size_t h = find(x[i]);
+      if (table[h].count == 0) {
+        if (used.size() == limit) return false;
+        table[h] = Slot{x[i], 0, 0};
+        used.push_back(static_cast<uint32_t>(h));
+      }
+      ++table[h].count;
+    }
+    return true;
+  };
+  // The first kSampleValues first: their order-0 entropy (which can only
+  // understate the whole column's) already rules out most columns where the
+  // mode loses (noise around a level, counters with a small jitter).
+  constexpr size_t kSampleValues = 128;
+  const size_t sample = std::min(n, kSampleValues);
+  if (!count(0, sample)) return false;
+  if (index_bits(sample) / static_cast<double>(sample) * static_cast<double>(n) / 8 >= budget) {
+    return false;
+  }
+  if (!count(sample, n)) return false;
+  // Estimate before encoding (the encoder's time goes to columns where the
+  // mode loses): the order-0 entropy of the indices, plus half the bit width
+  // of the value range per entry (entries in frequency order, delta coded).
+  // Noise around a level and counters with a small jitter stop here.
+  uint64_t lo = ~uint64_t{0}, hi = 0;
+  for (const uint32_t h : used) {
+    lo = std::min(lo, table[h].value);
+    hi = std::max(hi, table[h].value);
+  }
+  const double entry_bits = 0.5 * BitWidth(hi - lo);
+  if ((index_bits(n) + entry_bits * static_cast<double>(used.size())) / 8 >= budget) return false;
+  // Most frequent first, so frequent values get small indices (tokens below
+  // 16 are exact in the entropy stage).
+  std::stable_sort(used.begin(), used.end(),
+                   [&](uint32_t a, uint32_t b) { return table[a].count > table[b].count; });
+  const size_t d = used.size();
+  std::vector<uint64_t> dict(d);
+  for (size_t k = 0; k < d; ++k) {
+    dict[k] = table[used[k]].value;
+    table[used[k]].index = static_cast<uint32_t>(k);
+  }
+  auto idx = std::make_unique_for_overwrite<uint64_t[]>(n);
+  for (size_t i = 0; i < n; ++i) idx[i] = table[find(x[i])].index;
+  aw->PutByte(mode);
+  aw->PutVarint(ZigZag(x0));
+  aw->PutVarint(d);
+  WriteIntColumnBasic(dict.data(), d, aw);
+  WritePacked(idx.get(), n, aw);
+  return true;
+}
+
+}  // namespace
+
+void WriteIntColumn(const uint64_t* x, size_t n, ByteWriter* w) {
+  const size_t start = w->size();
+  WriteIntColumnBasic(x, n, w);
+  // The same gate as the moving average: steady or sparse columns have
+  // nothing for these modes to win.
+  if (n < kMinMovingAverageValues || w->size() - start <= 16 + n / 8) return;
+  auto keep_if_smaller = [&](const std::string& alt) {
+    if (alt.size() < w->size() - start) {
+      w->buffer()->resize(start);
+      w->PutBytes(alt.data(), alt.size());
+    }
+  };
+  if (const uint64_t g = ColumnGcd(x, n); g >= 2) {
+    std::string alt;
+    ByteWriter aw(&alt);
+    WriteGcdColumn(x, n, g, &aw);
+    keep_if_smaller(alt);
+  }
+  const size_t limit = std::min(kMaxDictionary, n / kDictionaryRatio);
+  {
+    std::string alt;
+    ByteWriter aw(&alt);
+    if (WriteDictionaryColumn(kIntDictionary, x[0], x + 1, n - 1, limit, w->size() - start, &aw)) {
+      keep_if_smaller(alt);
+    }
+  }
+  auto deltas = std::make_unique_for_overwrite<uint64_t[]>(n - 1);
+  for (size_t i = 1; i < n; ++i) deltas[i - 1] = x[i] - x[i - 1];
+  std::string alt;
+  ByteWriter aw(&alt);
+  if (WriteDictionaryColumn(kIntDeltaDictionary, x[0], deltas.get(), n - 1, limit,
+                            w->size() - start, &aw)) {
+    keep_if_smaller(alt);
+  }
+}
+
 bool ReadIntColumn(ByteReader* r, size_t n, uint64_t* out) {
-  return ReadIntColumnImpl(r, n, /*allow_for=*/true, out);
+  return ReadIntColumnImpl(r, n, Level::kTop, out);
 }
 
 template <typename T>

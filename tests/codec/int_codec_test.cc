@@ -109,6 +109,12 @@ TEST(IntCodecTest, IntColumnReachesEveryModeAndRoundTrips) {
       [](size_t i, Rng& rng) -> uint64_t { return -static_cast<uint64_t>(i * 7); },
       [](size_t i, Rng& rng) -> uint64_t { return 42; },
       [](size_t i, Rng& rng) -> uint64_t { return (rng() % 2 ? 1ULL << 62 : 0) + 3 * i; },
+      // GCD (mode 5): steps of 0.002 at scale 3, noise around a level.
+      [](size_t i, Rng& rng) -> uint64_t { return 2 * (40000 + rng() % 700); },
+      // Dictionary (mode 6): a few levels far apart.
+      [](size_t i, Rng& rng) -> uint64_t { return 1000 * (rng() % 3) + (rng() % 5 == 0) * 77; },
+      // Dictionary of deltas (mode 7): gaps that are a few multiples of 10.
+      [](size_t i, Rng& rng) -> uint64_t { return i * 10 + (i / 3) * 20 + (i / 7) * 50; },
   };
   std::set<int> modes;
   for (const Gen& gen : gens) {
@@ -144,7 +150,7 @@ TEST(IntCodecTest, IntColumnReachesEveryModeAndRoundTrips) {
     ASSERT_TRUE(ReadIntColumn(&r, x.size(), back.data()));
     ASSERT_EQ(x, back);
   }
-  EXPECT_EQ(modes, (std::set<int>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(modes, (std::set<int>{0, 1, 2, 3, 4, 5, 6, 7}));
 }
 
 TEST(IntCodecTest, SmallSeqModesAndLimits) {
