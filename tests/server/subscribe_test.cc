@@ -6,6 +6,7 @@
 // answer with the flag's name, and a peer's samples arrive marked with the
 // peer's site. Waits are for conditions (WaitFor), never for time.
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -319,6 +320,9 @@ TEST_F(SubscribeTest, ASubscriberThatNeverReadsDoesNotStallWriters) {
       grpc::CreateChannel(nodes_[0]->address(), grpc::InsecureChannelCredentials());
   auto stub = v1::Query::NewStub(stuck_channel);
   grpc::ClientContext stuck_ctx;
+  // A bound for a broken node (no lagged would leave Read waiting), not a
+  // timing assumption: a correct node answers at once.
+  stuck_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
   auto stuck = stub->Subscribe(&stuck_ctx, Glob("s.*"));
   v1::SubscribeResponse first;
   ASSERT_TRUE(stuck->Read(&first));
