@@ -237,6 +237,12 @@ const std::vector<SubscriptionHub::Sub*>& SubscriptionHub::Interested(TagId id,
 
 void SubscriptionHub::Buffer(Sub* sub, std::string_view origin, uint64_t seq,
                              const AppliedSeries& series) {
+  if (sub->lagged) {
+    // Behind already: until it takes the lagged notice, what comes is only
+    // added to the lost range (no copies for a subscriber that is stuck).
+    NoteLost(*series.cols, &sub->lagged, &sub->lost_min_ns, &sub->lost_max_ns);
+    return;
+  }
   const uint64_t bytes = ApproxBytes(*series.cols);
   if (sub->buffered_bytes + bytes > options_.buffer_bytes) {
     // A slow subscriber: drop what it has not taken; it is told the range.
