@@ -130,6 +130,30 @@ absl::Status Client::ReadOnce(const v1::ReadRequest& request,
   return status;
 }
 
+absl::Status Client::Subscribe(
+    const v1::SubscribeRequest& request,
+    absl::FunctionRef<absl::Status(const v1::SubscribeResponse&)> on_message) {
+  Endpoint& ep = *endpoints_[preferred_.load(std::memory_order_relaxed)];
+  grpc::ClientContext context;
+  if (!options_.token.empty()) {
+    context.AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
+  }
+  std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> reader =
+      ep.query->Subscribe(&context, request);
+  v1::SubscribeResponse response;
+  while (reader->Read(&response)) {
+    absl::Status s = on_message(response);
+    if (!s.ok()) {
+      context.TryCancel();
+      while (reader->Read(&response)) {
+      }
+      reader->Finish();
+      return s;
+    }
+  }
+  return FromGrpcStatus(reader->Finish());
+}
+
 absl::Status Client::Read(const v1::ReadRequest& request,
                           absl::FunctionRef<absl::Status(const v1::ReadResponse&)> on_message,
                           Continuation continuation) {

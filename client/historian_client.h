@@ -93,6 +93,15 @@ class Client {
       const historian::v1::InterpolateRequest& request);
   absl::StatusOr<historian::v1::PlotResponse> Plot(const historian::v1::PlotRequest& request);
 
+  // Query.Subscribe on the preferred endpoint, without a deadline: calls
+  // `on_message` for each response until the stream ends (its status is
+  // returned) or `on_message` returns non-OK (the stream is cancelled and
+  // that status returned). Resuming is the caller's: pass the last
+  // response's resume_token in a new request.
+  absl::Status Subscribe(
+      const historian::v1::SubscribeRequest& request,
+      absl::FunctionRef<absl::Status(const historian::v1::SubscribeResponse&)> on_message);
+
   // Catalog.
   absl::StatusOr<historian::v1::Tag> CreateTag(const historian::v1::CreateTagRequest& request);
   absl::StatusOr<historian::v1::Tag> GetTag(const historian::v1::GetTagRequest& request);

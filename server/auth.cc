@@ -32,6 +32,7 @@ constexpr MethodRoles kMethodRoles[] = {
     {"Query.Aggregate", kRoleReader | kRoleAdmin},
     {"Query.Interpolate", kRoleReader | kRoleAdmin},
     {"Query.Plot", kRoleReader | kRoleAdmin},
+    {"Query.Subscribe", kRoleReader | kRoleAdmin},
     // Catalog reads: readers, and writers too (gateways look up tag types).
     {"Catalog.GetTag", kRoleReader | kRoleWriter | kRoleAdmin},
     {"Catalog.ListTags", kRoleReader | kRoleWriter | kRoleAdmin},
@@ -157,7 +158,7 @@ absl::StatusOr<std::vector<TokenEntry>> LoadTokenFile(const std::string& path) {
 Authorizer::Authorizer(std::vector<TokenEntry> tokens)
     : enabled_(true), tokens_(std::move(tokens)) {}
 
-absl::StatusOr<Principal> Authorizer::Authorize(const grpc::ServerContext& context,
+absl::StatusOr<Principal> Authorizer::Authorize(const grpc::ServerContextBase& context,
                                                 std::string_view method) const {
   if (!enabled_) return Principal{};
   const auto& md = context.client_metadata();

@@ -77,7 +77,7 @@ class Authorizer {
 
   bool enabled() const { return enabled_; }
   // Checks the call's bearer token against RolesFor(method).
-  absl::StatusOr<Principal> Authorize(const grpc::ServerContext& context,
+  absl::StatusOr<Principal> Authorize(const grpc::ServerContextBase& context,
                                       std::string_view method) const;
   // The same, from the raw `authorization` header value (tests).
   absl::StatusOr<Principal> AuthorizeHeader(std::string_view header, bool present,

@@ -26,6 +26,7 @@
 #include "server/replication_service.h"
 #include "server/replicator.h"
 #include "server/services.h"
+#include "server/subscriptions/subscription_hub.h"
 #include "server/tls.h"
 #include "storage/allocator_tuning.h"
 #include "storage/engine/tag_info.h"
@@ -97,6 +98,14 @@ ABSL_FLAG(uint32_t, max_list_tags_response_bytes, 2 << 20,
 ABSL_FLAG(uint32_t, max_replication_streams_per_peer, 8,
           "Replication Pull + Fetch streams one peer (token, or IP without --token_file) may hold "
           "open; 0 = no limit");
+ABSL_FLAG(uint32_t, max_subscriptions, 1000,
+          "Query.Subscribe streams this node holds open at once (1..100000)");
+ABSL_FLAG(uint32_t, max_subscriptions_per_client, 100,
+          "Query.Subscribe streams one client (token, or IP without --token_file) may hold open "
+          "(1..--max_subscriptions)");
+ABSL_FLAG(uint64_t, subscription_buffer_bytes, 4 << 20,
+          "Samples buffered per subscription for a slow reader (64 KiB..1 GiB); past it the "
+          "subscriber gets `lagged` and writers never wait");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of this node: serve TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, tls_ca, "",
@@ -252,6 +261,13 @@ int Run() {
   }
   absl::StatusOr<std::string> twin_map = ParseTwinMap(absl::GetFlag(FLAGS_twin_map));
   if (!twin_map.ok()) return Fatal("bad flag", twin_map.status(), 2);
+  server::SubscriptionHubOptions sub_options;
+  sub_options.max_subscriptions = absl::GetFlag(FLAGS_max_subscriptions);
+  sub_options.max_subscriptions_per_client = absl::GetFlag(FLAGS_max_subscriptions_per_client);
+  sub_options.buffer_bytes = absl::GetFlag(FLAGS_subscription_buffer_bytes);
+  if (absl::Status s = server::ValidateSubscriptionHubOptions(sub_options); !s.ok()) {
+    return Fatal("bad flag", s, 2);
+  }
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
   if (!store.ok()) return Fatal("cannot open store", store.status(), 1);
   // Given: stored (and `none` removes it); omitted: the stored one stays.
@@ -296,6 +312,9 @@ int Run() {
   env.replication_streams = &replication_streams;
   env.write_gate = &write_gate;
   env.query_budget = &query_budget;
+  // Destroyed after the server (its streams end first), before the store.
+  server::SubscriptionHub subscriptions(store->get(), sub_options);
+  env.subscriptions = &subscriptions;
 
   // Tokens are checked on a call's metadata, before its message is read.
   if (auth != nullptr) {
@@ -420,6 +439,7 @@ int Run() {
   if (http) http->Stop();
   if (replicator) replicator->Stop();
   replication.Stop();
+  subscriptions.CloseAll();  // open Subscribe streams end (UNAVAILABLE) instead of holding on
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));
   absl::Status closed = (*store)->Close();

@@ -6,6 +6,7 @@
 #include "server/proto_convert.h"
 #include "server/services.h"
 #include "server/status_util.h"
+#include "server/subscriptions/subscribe_reactor.h"
 #include "storage/engine/coding.h"
 #include "storage/engine/version.h"
 
@@ -68,6 +69,11 @@ grpc::Status QueryService::Latest(grpc::ServerContext* context, const v1::Latest
                                   v1::LatestResponse* response) {
   return RunRpc(env_, context, "Query.Latest", RpcKind::kUnary,
                 [&] { return DoLatest(context, request, response); });
+}
+
+grpc::ServerWriteReactor<v1::SubscribeResponse>* QueryService::Subscribe(
+    grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
+  return SubscribeReactor::Start(env_, env_.subscriptions, context, request);
 }
 
 grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRequest* request,

@@ -66,8 +66,8 @@ void DescribeRpcMetrics(Metrics* metrics) {
                     "sample of a refused batch");
 }
 
-grpc::Status BeginRpc(const ServiceEnv& env, grpc::ServerContext* context, std::string_view method,
-                      RpcKind kind, StreamLimiter::Slot* slot) {
+grpc::Status BeginRpc(const ServiceEnv& env, grpc::ServerContextBase* context,
+                      std::string_view method, RpcKind kind, StreamLimiter::Slot* slot) {
   std::string client;
   if (env.auth != nullptr) {
     absl::StatusOr<Principal> p = env.auth->Authorize(*context, method);
@@ -94,7 +94,7 @@ grpc::Status BeginRpc(const ServiceEnv& env, grpc::ServerContext* context, std::
   return grpc::Status::OK;
 }
 
-void EndRpc(const ServiceEnv& env, grpc::ServerContext* context, std::string_view method,
+void EndRpc(const ServiceEnv& env, grpc::ServerContextBase* context, std::string_view method,
             absl::Time start, const grpc::Status& status) {
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   if (env.metrics != nullptr) {

@@ -28,6 +28,8 @@
 
 namespace historian::server {
 
+class SubscriptionHub;
+
 struct ServiceEnv {
   Store* store = nullptr;  // required
   Limits limits;
@@ -41,6 +43,8 @@ struct ServiceEnv {
   WriteGate* write_gate = nullptr;
   // Node-wide query cells (--max_query_cells_in_flight); null: no limit.
   QueryBudget* query_budget = nullptr;
+  // Live subscriptions (Query.Subscribe); null: UNAVAILABLE.
+  SubscriptionHub* subscriptions = nullptr;
 };
 
 // kStream takes a slot of env.streams, kReplicationStream one of
@@ -58,10 +62,10 @@ void DescribeRpcMetrics(Metrics* metrics);
 
 // Authorises the call and takes a stream slot (kStream). On failure returns
 // the status to answer with.
-grpc::Status BeginRpc(const ServiceEnv& env, grpc::ServerContext* context, std::string_view method,
-                      RpcKind kind, StreamLimiter::Slot* slot);
+grpc::Status BeginRpc(const ServiceEnv& env, grpc::ServerContextBase* context,
+                      std::string_view method, RpcKind kind, StreamLimiter::Slot* slot);
 // Records the call's latency and status code.
-void EndRpc(const ServiceEnv& env, grpc::ServerContext* context, std::string_view method,
+void EndRpc(const ServiceEnv& env, grpc::ServerContextBase* context, std::string_view method,
             absl::Time start, const grpc::Status& status);
 
 // Refuses calls without a known bearer token to the methods of the role

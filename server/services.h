@@ -46,7 +46,9 @@ class IngestService final : public v1::Ingest::Service {
   const Limits limits_;
 };
 
-class QueryService final : public v1::Query::Service {
+// Query.Subscribe is on gRPC's callback API (server/subscriptions/), the
+// other methods on the synchronous one.
+class QueryService final : public v1::Query::WithCallbackMethod_Subscribe<v1::Query::Service> {
  public:
   explicit QueryService(const ServiceEnv& env)
       : env_(env), store_(env.store), limits_(env.limits) {}
@@ -60,6 +62,8 @@ class QueryService final : public v1::Query::Service {
                            v1::InterpolateResponse* response) override;
   grpc::Status Plot(grpc::ServerContext* context, const v1::PlotRequest* request,
                     v1::PlotResponse* response) override;
+  grpc::ServerWriteReactor<v1::SubscribeResponse>* Subscribe(
+      grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) override;
   // Read into any writer: the in-process callers (the HTTP API) use it.
   grpc::Status ReadTo(grpc::ServerContext* context, const v1::ReadRequest* request,
                       grpc::ServerWriterInterface<v1::ReadResponse>* writer);

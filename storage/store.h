@@ -181,6 +181,7 @@ class Compactor;
 class Sealer;
 class StoreApplier;
 class StoreMaintenanceHost;
+class AppliedListener;
 
 class Store;
 
@@ -373,6 +374,22 @@ class Store {
   // Highest own log sequence written durably (0: none); peers may have
   // been sent entries up to it.
   uint64_t OwnHeadSequence() const;
+
+  // --- Live subscriptions (storage/store_subscriptions.cc) ---
+  // Tells `listener` of every entry applied from now on (null: nobody);
+  // see storage/applied_listener.h. `listener` must outlive its use.
+  void SetAppliedListener(AppliedListener* listener);
+  // Per origin (this site included), the highest sequence applied to
+  // memory: where a subscription that starts now begins.
+  std::map<std::string, uint64_t> AppliedSequences() const;
+  // Entries of `origin`'s log (this site's or another's) with sequence >=
+  // from_seq, up to about max_bytes, in sequence order. out->gap is set when
+  // entries from from_seq on that were applied here are no longer in the
+  // log (trimmed); out->head_seq is the origin's applied sequence.
+  absl::Status ReadLog(const std::string& origin, uint64_t from_seq, size_t max_bytes,
+                       OwnLogBatch* out) const;
+  // The name of tag `id`. Errors: NotFound.
+  absl::StatusOr<std::string> TagName(TagId id) const;
 
   // Drops every chunk of a tag with a retention whose samples are all older
   // than now - retention, with their rollups (whole chunks, never single

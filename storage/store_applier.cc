@@ -31,7 +31,15 @@ void StoreApplier::PrepareGroupEntry(PendingWrite* w, rocksdb::WriteBatch* batch
 void StoreApplier::ApplyGroupEntry(const PendingWrite& w, int64_t now_s) {
   mu_.AssertHeld();  // commit_log.mu()
   ApplyCatalog(w);
-  ApplyToHead(w.origin, w.seq, w.entry);
+  AppliedListener* listener = listener_.load(std::memory_order_acquire);
+  if (listener == nullptr || w.origin == kRepairOrigin) {
+    ApplyToHeadFor(w.origin, w.seq, w.entry, nullptr);
+  } else {
+    applied_.clear();
+    applied_copies_.clear();
+    ApplyToHeadFor(w.origin, w.seq, w.entry, &applied_);
+    listener->OnApplied(w.origin, w.seq, applied_);
+  }
   if (w.origin == site_) {
     own_log_.mu().AssertHeld();  // the same mutex
     own_log_.Append(w.seq, now_s, w.encoded.size(), w.entry.NumSamples());
@@ -40,6 +48,12 @@ void StoreApplier::ApplyGroupEntry(const PendingWrite& w, int64_t now_s) {
 
 void StoreApplier::ApplyToHead(const std::string& origin, uint64_t seq,
                                const engine::LogEntry& entry) {
+  ApplyToHeadFor(origin, seq, entry, nullptr);
+}
+
+void StoreApplier::ApplyToHeadFor(const std::string& origin, uint64_t seq,
+                                  const engine::LogEntry& entry,
+                                  std::vector<AppliedSeries>* applied) {
   PartsShareMu(mu_, catalog_, heads_);
   int64_t now = now_ns_();
   commit_log_.mu().AssertHeld();  // the same mutex
@@ -68,6 +82,11 @@ void StoreApplier::ApplyToHead(const std::string& origin, uint64_t seq,
       cols = &kept;
     }
     heads_.Append(series.tag, *tag, tag->type(), *cols, origin_name, seq, now);
+    if (applied != nullptr) {
+      // in_range and kept are reused by the next series: keep a copy.
+      if (cols != &series.cols) cols = &applied_copies_.emplace_back(*cols);
+      applied->push_back({series.tag, tag->name(), cols});
+    }
   }
   // (The commit log moves the origin's applied sequence.)
 }

@@ -6,14 +6,18 @@
 #ifndef HISTORIAN_STORAGE_STORE_APPLIER_H_
 #define HISTORIAN_STORAGE_STORE_APPLIER_H_
 
+#include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/write_batch.h"
+#include "storage/applied_listener.h"
 #include "storage/commit_log/commit_log.h"
 #include "storage/commit_log/pending_write.h"
 #include "storage/engine/rocks_db.h"
@@ -57,8 +61,15 @@ class StoreApplier : public GroupApplier {
   // without those out of range or at or below their tag's tombstone.
   void ApplyToHead(const std::string& origin, uint64_t seq, const engine::LogEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tells `listener` (null: nobody) of every entry applied from now on
+  // (ApplyGroupEntry, not the replay). `listener` must outlive its use.
+  void SetListener(AppliedListener* listener) { listener_.store(listener); }
 
  private:
+  // ApplyToHead; with `applied`, also the series as they went in (copies
+  // of those filtered go to applied_copies_).
+  void ApplyToHeadFor(const std::string& origin, uint64_t seq, const engine::LogEntry& entry,
+                      std::vector<AppliedSeries>* applied) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   TagState* FindTag(TagId id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     PartsShareMu(mu_, catalog_, heads_);
     return catalog_.Find(id);
@@ -99,6 +110,11 @@ class StoreApplier : public GroupApplier {
   const std::string site_;
   const std::function<int64_t()> now_ns_;
   OutOfRangeSamples& out_of_range_;
+  // Read once per applied entry (one atomic load when nobody listens).
+  std::atomic<AppliedListener*> listener_{nullptr};
+  // The entry's series for the listener (reused; under mu).
+  std::vector<AppliedSeries> applied_ ABSL_GUARDED_BY(mu_);
+  std::deque<codec::ChunkColumns> applied_copies_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace historian

@@ -62,6 +62,7 @@ struct Command {
 // Each command group registers itself (see *_cmd.cc).
 std::vector<Command> WriteCommands();
 std::vector<Command> QueryCommands();
+std::vector<Command> WatchCommands();  // watch_cmd.cc
 std::vector<Command> TagCommands();
 std::vector<Command> CsvCommands();
 std::vector<Command> AdminCommands();  // admin_cmd.cc

@@ -1011,7 +1011,7 @@ const std::vector<std::string>& Methods() {
       "/historian.v1.Replication/Pull",  "/historian.v1.Replication/Digest",
       "/historian.v1.Replication/Fetch", "/historian.v1.Admin/Stats",
       "/historian.v1.Admin/Verify",      "/historian.v1.Admin/Backup",
-      "/historian.v1.Admin/Compact"};
+      "/historian.v1.Admin/Compact",     "/historian.v1.Query/Subscribe"};
   return m;
 }
 
@@ -1023,9 +1023,10 @@ TEST_F(HostileInputTest, GarbageBytes) {
     if (method == "/historian.v1.Admin/Compact" || method == "/historian.v1.Admin/Backup") {
       continue;
     }
-    // A Pull that parses may stay open until its deadline: a stream, not an
-    // answer.
-    const bool stream = method == "/historian.v1.Replication/Pull";
+    // A Pull or Subscribe that parses may stay open until its deadline: a
+    // stream, not an answer.
+    const bool stream =
+        method == "/historian.v1.Replication/Pull" || method == "/historian.v1.Query/Subscribe";
     const int seconds = stream ? 2 : 30;
     for (size_t size : {size_t{1}, size_t{7}, size_t{100}, size_t{4096}, size_t{1} << 20}) {
       std::string bytes(size, '\0');

@@ -1,0 +1,264 @@
+// subscribe_bench: what live subscriptions (Query.Subscribe, issue 19) cost
+// ingest, against real historiand processes (a fresh node per phase):
+//   base     ingest alone: the plant's --tags tags as fast as the node acks
+//   subs     the same with --subscribers subscriptions of --tags_per_sub
+//            distinct tags each, read as fast as they come; a probe writer
+//            sends one sample a --probe_interval to a probe tag (value = send
+//            time) that subscriber 0 also holds: publish -> subscriber
+//            latency
+//   stuck    the same ingest with one subscription of every tag that never
+//            reads (its buffer overflows into `lagged`)
+// Prints each phase's acked samples/s, the ratios, the latency percentiles
+// and what the subscribers got (every sample of their tags, or lagged).
+//
+//   subscribe_bench --historiand build/server/historiand
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bench/bench_dataset.h"
+#include "bench/bench_ingest.h"
+#include "bench/bench_node.h"
+#include "grpcpp/create_channel.h"
+#include "historian/v1/ingest.grpc.pb.h"
+#include "historian/v1/query.grpc.pb.h"
+
+ABSL_FLAG(std::string, historiand, "build/server/historiand", "historiand binary");
+ABSL_FLAG(std::string, work_dir, "/tmp/historian-subscribe-bench", "Data dirs (wiped)");
+ABSL_FLAG(uint64_t, tags, 10000, "Tags in the plant");
+ABSL_FLAG(int64_t, duration_s, 1000, "Plant seconds (one sample per tag per second)");
+ABSL_FLAG(int32_t, subscribers, 100, "Subscriptions in the subs phase");
+ABSL_FLAG(int32_t, tags_per_sub, 100, "Distinct tags per subscription");
+ABSL_FLAG(int32_t, streams, 4, "Ingest streams");
+ABSL_FLAG(absl::Duration, probe_interval, absl::Milliseconds(5), "Probe sample interval");
+ABSL_FLAG(std::string, phases, "base,subs,stuck", "Phases to run, in order");
+
+namespace historian::bench {
+namespace {
+
+namespace v1 = ::historian::v1;
+
+int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }
+
+// One subscription read by a thread, counting samples; subscriber 0 also
+// records the probe's latencies.
+class Reader {
+ public:
+  Reader(const std::string& address, v1::SubscribeRequest request, bool probe)
+      : channel_(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
+        stub_(v1::Query::NewStub(channel_)),
+        probe_(probe) {
+    request.set_columns(true);
+    reader_ = stub_->Subscribe(&ctx_, request);
+    thread_ = std::thread([this] {
+      v1::SubscribeResponse r;
+      while (reader_->Read(&r)) {
+        const int64_t now = NowNs();
+        started_ = true;
+        if (r.has_lagged()) lagged_ = true;
+        for (const auto& b : r.batches()) {
+          if (probe_ && b.tag() == "probe") {
+            std::lock_guard<std::mutex> l(mu_);
+            for (double v : b.columns().double_values()) {
+              latencies_ms_.push_back((now - static_cast<int64_t>(v)) / 1e6);
+            }
+            continue;
+          }
+          samples_ += b.columns().timestamp_deltas_ns_size();
+        }
+      }
+      reader_->Finish();
+    });
+  }
+  ~Reader() {
+    ctx_.TryCancel();
+    thread_.join();
+  }
+  bool started() const { return started_; }
+  uint64_t samples() const { return samples_; }
+  bool lagged() const { return lagged_; }
+  std::vector<double> latencies() {
+    std::lock_guard<std::mutex> l(mu_);
+    return latencies_ms_;
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Query::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> reader_;
+  const bool probe_;
+  std::atomic<bool> started_{false};
+  std::atomic<uint64_t> samples_{0};
+  std::atomic<bool> lagged_{false};
+  std::mutex mu_;
+  std::vector<double> latencies_ms_;
+  std::thread thread_;
+};
+
+// Writes one probe sample (value: its send time) per interval until stopped.
+class Probe {
+ public:
+  Probe(const std::string& address, absl::Duration interval)
+      : stub_(
+            v1::Ingest::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
+    thread_ = std::thread([this, interval] {
+      int64_t ts = 1;
+      while (!stop_) {
+        v1::WriteRequest req;
+        auto* s = req.add_series();
+        s->set_tag("probe");
+        auto* sample = s->add_samples();
+        sample->set_timestamp_ns(ts++);
+        sample->mutable_value()->set_double_value(static_cast<double>(NowNs()));
+        v1::WriteAck ack;
+        grpc::ClientContext ctx;
+        stub_->WriteBatch(&ctx, req, &ack);
+        absl::SleepFor(interval);
+      }
+    });
+  }
+  ~Probe() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::unique_ptr<v1::Ingest::Stub> stub_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
+}
+
+struct PhaseResult {
+  double acked_per_s = 0;
+  double node_cpu_s = 0;
+};
+
+int Run() {
+  const std::string work = absl::GetFlag(FLAGS_work_dir);
+  std::system(absl::StrCat("rm -rf '", work, "' && mkdir -p '", work, "'").c_str());
+  DataSet data({.tags = absl::GetFlag(FLAGS_tags), .duration_s = absl::GetFlag(FLAGS_duration_s)});
+  std::printf("plant: %zu tags, %llu samples\n", data.num_tags(),
+              static_cast<unsigned long long>(data.samples()));
+  const int subs = absl::GetFlag(FLAGS_subscribers);
+  const int per_sub = absl::GetFlag(FLAGS_tags_per_sub);
+  double base = 0;
+  for (const std::string& phase :
+       std::vector<std::string>(absl::StrSplit(absl::GetFlag(FLAGS_phases), ','))) {
+    NodeOptions opts;
+    opts.binary = absl::GetFlag(FLAGS_historiand);
+    opts.data_dir = absl::StrCat(work, "/", phase);
+    absl::StatusOr<std::unique_ptr<NodeProcess>> node = NodeProcess::Start(opts);
+    if (!node.ok()) {
+      std::fprintf(stderr, "start: %s\n", node.status().ToString().c_str());
+      return 1;
+    }
+    const std::string address = (*node)->address();
+    std::vector<std::unique_ptr<Reader>> readers;
+    std::unique_ptr<Probe> probe;
+    uint64_t expected_per_reader = 0;
+    if (phase == "subs") {
+      for (int s = 0; s < subs; ++s) {
+        v1::SubscribeRequest req;
+        for (int t = 0; t < per_sub; ++t) {
+          const size_t tag = static_cast<size_t>(s) * per_sub + t;
+          if (tag < data.num_tags()) req.add_tags(data.tag_name(tag));
+        }
+        if (s == 0) req.add_tags("probe");
+        readers.push_back(std::make_unique<Reader>(address, req, s == 0));
+      }
+      expected_per_reader = static_cast<uint64_t>(per_sub) * data.ticks();
+    }
+    // The stuck subscriber: its own channel, never read.
+    std::shared_ptr<grpc::Channel> stuck_channel;
+    std::unique_ptr<v1::Query::Stub> stuck_stub;
+    grpc::ClientContext stuck_ctx;
+    std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> stuck;
+    if (phase == "stuck") {
+      stuck_channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+      stuck_stub = v1::Query::NewStub(stuck_channel);
+      v1::SubscribeRequest req;
+      req.set_glob("*");
+      stuck = stuck_stub->Subscribe(&stuck_ctx, req);
+      v1::SubscribeResponse first;
+      stuck->Read(&first);  // live from here; never read again
+    }
+    for (auto& r : readers) {
+      while (!r->started()) absl::SleepFor(absl::Milliseconds(5));
+    }
+    if (phase == "subs")
+      probe = std::make_unique<Probe>(address, absl::GetFlag(FLAGS_probe_interval));
+    const double cpu0 = CpuSeconds((*node)->pid());
+    absl::StatusOr<IngestResult> r =
+        IngestDataSet(data, {.endpoint = address, .streams = absl::GetFlag(FLAGS_streams)});
+    const double cpu = CpuSeconds((*node)->pid()) - cpu0;
+    probe.reset();
+    if (!r.ok()) {
+      std::fprintf(stderr, "ingest: %s\n", r.status().ToString().c_str());
+      return 1;
+    }
+    std::printf("%-6s %10.0f samples/s acked (%.2f s, node CPU %.1f s)", phase.c_str(),
+                r->acked_per_second(), r->seconds, cpu);
+    if (phase == "base") base = r->acked_per_second();
+    if (base > 0 && phase != "base") std::printf("  = %.3f of base", r->acked_per_second() / base);
+    std::printf("\n");
+    if (phase == "subs") {
+      // Wait (bounded) for the subscribers to drain, then count.
+      const absl::Time deadline = absl::Now() + absl::Seconds(120);
+      auto all_in = [&] {
+        for (auto& rd : readers) {
+          if (!rd->lagged() && rd->samples() < expected_per_reader) return false;
+        }
+        return true;
+      };
+      while (!all_in() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+      int complete = 0, lagged = 0;
+      for (auto& rd : readers) {
+        complete += rd->samples() == expected_per_reader;
+        lagged += rd->lagged();
+      }
+      std::vector<double> lat = readers[0]->latencies();
+      std::printf(
+          "       subscribers: %d of %d got every sample of their tags, %d lagged; probe "
+          "publish->subscriber over %zu samples: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+          complete, subs, lagged, lat.size(), Percentile(lat, 0.5), Percentile(lat, 0.99),
+          Percentile(lat, 1.0));
+    }
+    readers.clear();
+    if (stuck) {
+      stuck_ctx.TryCancel();
+      stuck->Finish();
+    }
+    if (absl::Status s = (*node)->Stop(); !s.ok()) {
+      std::fprintf(stderr, "stop: %s\n", s.ToString().c_str());
+    }
+    std::system(absl::StrCat("rm -rf '", opts.data_dir, "'").c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace historian::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return historian::bench::Run();
+}

@@ -1,0 +1,327 @@
+#include "server/subscriptions/subscription_hub.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace historian::server {
+
+bool TagFilter::Matches(std::string_view name) const {
+  if (names.contains(absl::string_view(name.data(), name.size()))) return true;
+  return !glob.empty() && GlobMatch(glob, name);
+}
+
+// One subscription's state, under the hub's mu_.
+struct SubscriptionHub::Sub {
+  Id id = 0;
+  std::string client;
+  TagFilter filter;
+  SubscriptionSink* sink = nullptr;
+  // Reading the log: nothing is buffered, `skipped` counts what was not.
+  bool catching_up = false;
+  uint64_t skipped = 0;
+  // Entries at or below these positions were sent already.
+  std::map<std::string, uint64_t, std::less<>> start;
+  std::deque<SampleBatch> buffer;
+  uint64_t buffered_bytes = 0;
+  // Dropped by an overflow since the last Take, and their time range.
+  bool lagged = false;
+  int64_t lost_min_ns = 0;
+  int64_t lost_max_ns = 0;
+  bool queued = false;  // in ready_
+  // The positions handed out by the last Take.
+  std::map<std::string, uint64_t> delivered;
+};
+
+namespace {
+
+uint64_t ApproxBytes(const codec::ChunkColumns& cols) {
+  uint64_t bytes = 64 + cols.size() * 24;
+  for (const std::string& s : cols.strings) bytes += s.size();
+  return bytes;
+}
+
+void NoteLost(const codec::ChunkColumns& cols, bool* lagged, int64_t* lo, int64_t* hi) {
+  if (cols.size() == 0) return;
+  const auto [mn, mx] = std::minmax_element(cols.timestamps.begin(), cols.timestamps.end());
+  if (!*lagged) {
+    *lagged = true;
+    *lo = *mn;
+    *hi = *mx;
+    return;
+  }
+  *lo = std::min(*lo, *mn);
+  *hi = std::max(*hi, *mx);
+}
+
+}  // namespace
+
+absl::Status ValidateSubscriptionHubOptions(const SubscriptionHubOptions& options) {
+  if (options.max_subscriptions < 1 || options.max_subscriptions > 100000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_subscriptions: ", options.max_subscriptions, " is out of range 1..100000"));
+  }
+  if (options.max_subscriptions_per_client < 1 ||
+      options.max_subscriptions_per_client > options.max_subscriptions) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_subscriptions_per_client: ", options.max_subscriptions_per_client,
+                     " is out of range 1..--max_subscriptions (", options.max_subscriptions, ")"));
+  }
+  if (options.buffer_bytes < (64u << 10) || options.buffer_bytes > (1ull << 30)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--subscription_buffer_bytes: ", options.buffer_bytes,
+                     " is out of range 65536..1073741824"));
+  }
+  return absl::OkStatus();
+}
+
+SubscriptionHub::SubscriptionHub(Store* store, SubscriptionHubOptions options)
+    : store_(store), options_(options), dispatcher_([this] { Dispatch(); }) {}
+
+SubscriptionHub::~SubscriptionHub() {
+  store_->SetAppliedListener(nullptr);
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+  }
+  dispatcher_.join();
+}
+
+absl::StatusOr<SubscriptionHub::Id> SubscriptionHub::Add(const std::string& client,
+                                                         TagFilter filter, SubscriptionSink* sink,
+                                                         bool catch_up) {
+  absl::MutexLock l(&mu_);
+  if (closing_) return absl::UnavailableError("Query.Subscribe: the node is stopping");
+  if (subs_.size() >= options_.max_subscriptions) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "Query.Subscribe: this node has ", subs_.size(),
+        " subscriptions open, the limit (--max_subscriptions ", options_.max_subscriptions, ")"));
+  }
+  uint32_t& mine = per_client_[client];
+  if (mine >= options_.max_subscriptions_per_client) {
+    if (mine == 0) per_client_.erase(client);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("Query.Subscribe: ", client, " has ", mine,
+                     " subscriptions open, the limit (--max_subscriptions_per_client ",
+                     options_.max_subscriptions_per_client, ")"));
+  }
+  ++mine;
+  auto sub = std::make_unique<Sub>();
+  sub->client = client;
+  sub->filter = std::move(filter);
+  sub->sink = sink;
+  sub->catching_up = catch_up;
+  const Id id = next_id_++;
+  sub->id = id;
+  subs_.emplace(id, std::move(sub));
+  interest_.clear();
+  store_->SetAppliedListener(this);
+  return id;
+}
+
+void SubscriptionHub::Remove(Id id) {
+  absl::MutexLock l(&mu_);
+  auto not_dispatching = [this, id]()
+                             ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return dispatching_ != id; };
+  mu_.Await(absl::Condition(&not_dispatching));
+  auto it = subs_.find(id);
+  if (it == subs_.end()) return;
+  auto pc = per_client_.find(it->second->client);
+  if (pc != per_client_.end() && --pc->second == 0) per_client_.erase(pc);
+  subs_.erase(it);
+  interest_.clear();
+  ready_.erase(std::remove(ready_.begin(), ready_.end(), id), ready_.end());
+  if (subs_.empty()) store_->SetAppliedListener(nullptr);
+}
+
+void SubscriptionHub::SetStart(Id id, const std::map<std::string, uint64_t>& start) {
+  absl::MutexLock l(&mu_);
+  auto it = subs_.find(id);
+  if (it == subs_.end()) return;
+  Sub* sub = it->second.get();
+  for (const auto& [origin, seq] : start) {
+    uint64_t& s = sub->start[origin];
+    s = std::max(s, seq);
+    uint64_t& d = sub->delivered[origin];
+    d = std::max(d, seq);
+  }
+  std::deque<SampleBatch> kept;
+  for (SampleBatch& b : sub->buffer) {
+    auto s = sub->start.find(b.origin);
+    if (s != sub->start.end() && b.seq <= s->second) {
+      sub->buffered_bytes -= ApproxBytes(b.cols);
+      continue;
+    }
+    kept.push_back(std::move(b));
+  }
+  sub->buffer = std::move(kept);
+}
+
+uint64_t SubscriptionHub::SkippedWhileCatchingUp(Id id) const {
+  absl::MutexLock l(&mu_);
+  auto it = subs_.find(id);
+  return it == subs_.end() ? 0 : it->second->skipped;
+}
+
+bool SubscriptionHub::EndCatchUp(Id id, uint64_t skipped,
+                                 const std::map<std::string, uint64_t>& positions) {
+  {
+    absl::MutexLock l(&mu_);
+    auto it = subs_.find(id);
+    if (it == subs_.end()) return true;
+    if (it->second->skipped != skipped) return false;
+    it->second->catching_up = false;
+  }
+  SetStart(id, positions);
+  return true;
+}
+
+SubscriptionHub::Taken SubscriptionHub::Take(Id id, size_t max_bytes) {
+  Taken t;
+  absl::MutexLock l(&mu_);
+  auto it = subs_.find(id);
+  if (it == subs_.end()) return t;
+  Sub* sub = it->second.get();
+  if (sub->lagged) {
+    t.lagged = true;
+    t.lost_min_ns = sub->lost_min_ns;
+    t.lost_max_ns = sub->lost_max_ns;
+    sub->lagged = false;
+  }
+  size_t bytes = 0;
+  while (!sub->buffer.empty() && bytes < max_bytes) {
+    SampleBatch& b = sub->buffer.front();
+    const uint64_t b_bytes = ApproxBytes(b.cols);
+    bytes += b_bytes;
+    sub->buffered_bytes -= b_bytes;
+    uint64_t& d = sub->delivered[b.origin];
+    d = std::max(d, b.seq);
+    t.batches.push_back(std::move(b));
+    sub->buffer.pop_front();
+  }
+  if (sub->buffer.empty() && !sub->catching_up) {
+    // Every entry applied so far that this subscription wants was buffered
+    // (and is now taken) or dropped (and reported as lagged).
+    for (const auto& [origin, seq] : positions_) {
+      uint64_t& d = sub->delivered[origin];
+      d = std::max(d, seq);
+    }
+  }
+  t.positions = sub->delivered;
+  return t;
+}
+
+void SubscriptionHub::Kick(Id id) {
+  absl::MutexLock l(&mu_);
+  auto it = subs_.find(id);
+  if (it != subs_.end()) MarkReady(it->second.get());
+}
+
+void SubscriptionHub::MarkReady(Sub* sub) {
+  if (sub->queued) return;
+  sub->queued = true;
+  ready_.push_back(sub->id);
+}
+
+const std::vector<SubscriptionHub::Sub*>& SubscriptionHub::Interested(TagId id,
+                                                                      std::string_view name) {
+  auto [it, inserted] = interest_.try_emplace(id);
+  if (inserted) {
+    for (const auto& [sid, sub] : subs_) {
+      if (sub->filter.Matches(name)) it->second.push_back(sub.get());
+    }
+  }
+  return it->second;
+}
+
+void SubscriptionHub::Buffer(Sub* sub, std::string_view origin, uint64_t seq,
+                             const AppliedSeries& series) {
+  if (sub->lagged) {
+    // Behind already: until it takes the lagged notice, what comes is only
+    // added to the lost range (no copies for a subscriber that is stuck).
+    NoteLost(*series.cols, &sub->lagged, &sub->lost_min_ns, &sub->lost_max_ns);
+    return;
+  }
+  const uint64_t bytes = ApproxBytes(*series.cols);
+  if (sub->buffered_bytes + bytes > options_.buffer_bytes) {
+    // A slow subscriber: drop what it has not taken; it is told the range.
+    for (const SampleBatch& b : sub->buffer) {
+      NoteLost(b.cols, &sub->lagged, &sub->lost_min_ns, &sub->lost_max_ns);
+    }
+    NoteLost(*series.cols, &sub->lagged, &sub->lost_min_ns, &sub->lost_max_ns);
+    sub->buffer.clear();
+    sub->buffered_bytes = 0;
+    ++overflows_;
+    return;
+  }
+  sub->buffered_bytes += bytes;
+  SampleBatch& b = sub->buffer.emplace_back();
+  b.tag = std::string(series.name);
+  b.origin = std::string(origin);
+  b.seq = seq;
+  b.cols = *series.cols;
+}
+
+void SubscriptionHub::OnApplied(std::string_view origin, uint64_t seq,
+                                const std::vector<AppliedSeries>& series) {
+  absl::MutexLock l(&mu_);
+  auto pos = positions_.find(origin);
+  if (pos == positions_.end()) pos = positions_.emplace(std::string(origin), 0).first;
+  pos->second = std::max(pos->second, seq);
+  for (const AppliedSeries& s : series) {
+    for (Sub* sub : Interested(s.tag, s.name)) {
+      if (sub->catching_up) {
+        ++sub->skipped;
+        continue;
+      }
+      auto start = sub->start.find(origin);
+      if (start != sub->start.end() && seq <= start->second) continue;
+      Buffer(sub, origin, seq, s);
+      MarkReady(sub);
+    }
+  }
+}
+
+void SubscriptionHub::CloseAll() {
+  absl::MutexLock l(&mu_);
+  closing_ = true;
+  for (const auto& [id, sub] : subs_) MarkReady(sub.get());
+}
+
+bool SubscriptionHub::closing() const {
+  absl::MutexLock l(&mu_);
+  return closing_;
+}
+
+size_t SubscriptionHub::size() const {
+  absl::MutexLock l(&mu_);
+  return subs_.size();
+}
+
+uint64_t SubscriptionHub::overflows() const {
+  absl::MutexLock l(&mu_);
+  return overflows_;
+}
+
+void SubscriptionHub::Dispatch() {
+  absl::MutexLock l(&mu_);
+  auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !ready_.empty(); };
+  while (true) {
+    mu_.Await(absl::Condition(&wake));
+    if (stopping_) return;
+    const Id id = ready_.front();
+    ready_.pop_front();
+    auto it = subs_.find(id);
+    if (it == subs_.end()) continue;
+    it->second->queued = false;
+    SubscriptionSink* sink = it->second->sink;
+    dispatching_ = id;
+    mu_.Unlock();
+    sink->Ready();
+    mu_.Lock();
+    dispatching_ = 0;
+  }
+}
+
+}  // namespace historian::server

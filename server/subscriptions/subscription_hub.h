@@ -1,0 +1,169 @@
+// File: subscription_hub.h
+// SubscriptionHub: fans the samples of every applied log entry (the store's
+// AppliedListener) out to the live subscriptions whose tags they are, into
+// a bounded buffer per subscription, and wakes each subscription's sink
+// from one dispatcher thread. Knows nothing of gRPC: the Query.Subscribe
+// reactor (subscribe_reactor.h) is one sink; other streams (events) can
+// bring their own hub or sink.
+//
+// Push, not polling: the dispatcher sleeps on a condition variable until a
+// buffer gets data (no timers), so idle subscriptions cost no CPU; with no
+// subscription the store's listener is unset (one atomic load per entry).
+// A writer never waits for a subscriber: OnApplied only appends to buffers
+// (bounded; past the bound a buffer is dropped and the subscription marked
+// lagged with the time range of what it lost).
+//
+// Thread-safety: all state is guarded by mu_. Lock order: the store's mu
+// (OnApplied is called under it) before mu_; a sink's own lock before mu_.
+// Sinks are called without mu_ held.
+#ifndef HISTORIAN_SERVER_SUBSCRIPTIONS_SUBSCRIPTION_HUB_H_
+#define HISTORIAN_SERVER_SUBSCRIPTIONS_SUBSCRIPTION_HUB_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/applied_listener.h"
+#include "storage/codec/chunk_codec.h"
+#include "storage/store.h"
+
+namespace historian::server {
+
+// Which tags a subscription wants: names, and/or a glob (matched on the
+// name, so tags created later are included).
+struct TagFilter {
+  absl::flat_hash_set<std::string> names;
+  std::string glob;  // empty: names only
+  bool Matches(std::string_view name) const;
+};
+
+// One tag's samples from one applied log entry.
+struct SampleBatch {
+  std::string tag;
+  std::string origin;
+  uint64_t seq = 0;
+  codec::ChunkColumns cols;
+};
+
+// Woken (from the dispatcher thread, without the hub's lock) when its
+// subscription has something to take, or when Kick asked for it.
+class SubscriptionSink {
+ public:
+  virtual ~SubscriptionSink() = default;
+  virtual void Ready() = 0;
+};
+
+struct SubscriptionHubOptions {
+  uint32_t max_subscriptions = 1000;            // --max_subscriptions
+  uint32_t max_subscriptions_per_client = 100;  // --max_subscriptions_per_client
+  uint64_t buffer_bytes = 4 << 20;              // --subscription_buffer_bytes
+};
+
+// InvalidArgument naming the flag (--max_subscriptions, ...) and its range.
+absl::Status ValidateSubscriptionHubOptions(const SubscriptionHubOptions& options);
+
+class SubscriptionHub final : public AppliedListener {
+ public:
+  using Id = uint64_t;
+
+  // What Take hands out.
+  struct Taken {
+    std::vector<SampleBatch> batches;  // in apply order
+    // Samples were dropped (buffer overflow) before these: their range.
+    bool lagged = false;
+    int64_t lost_min_ns = 0;
+    int64_t lost_max_ns = 0;
+    // Per origin, the position the subscriber is at after these batches.
+    std::map<std::string, uint64_t> positions;
+  };
+
+  // `store` must outlive the hub. Starts the dispatcher thread.
+  SubscriptionHub(Store* store, SubscriptionHubOptions options);
+  // Unsets the store's listener and stops the dispatcher. REQUIRES: no
+  // subscription left.
+  ~SubscriptionHub() override;
+  SubscriptionHub(const SubscriptionHub&) = delete;
+  SubscriptionHub& operator=(const SubscriptionHub&) = delete;
+
+  // Registers a subscription of `client` (its token or address): from now
+  // on matching samples are buffered for it, those of entries at or below
+  // `start` (per origin) left out. With `catch_up`, nothing is buffered
+  // until EndCatchUp (the subscriber reads the log meanwhile).
+  // Errors: ResourceExhausted naming --max_subscriptions or
+  // --max_subscriptions_per_client.
+  absl::StatusOr<Id> Add(const std::string& client, TagFilter filter, SubscriptionSink* sink,
+                         bool catch_up) ABSL_LOCKS_EXCLUDED(mu_);
+  // Unregisters; returns once the dispatcher is not calling its sink.
+  void Remove(Id id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Entries at or below these positions are not buffered (or taken).
+  void SetStart(Id id, const std::map<std::string, uint64_t>& start) ABSL_LOCKS_EXCLUDED(mu_);
+  // The count of entries applied and not buffered while catching up: a
+  // catch-up may end only when it did not change since its last log read
+  // began.
+  uint64_t SkippedWhileCatchingUp(Id id) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends the catch-up when SkippedWhileCatchingUp is still `skipped`
+  // (true; `positions`, where the log reads ended, become the start);
+  // false: read the log again.
+  bool EndCatchUp(Id id, uint64_t skipped, const std::map<std::string, uint64_t>& positions)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Up to about `max_bytes` of buffered batches (and the lag, if any).
+  Taken Take(Id id, size_t max_bytes) ABSL_LOCKS_EXCLUDED(mu_);
+  // Wakes the sink of `id` from the dispatcher.
+  void Kick(Id id) ABSL_LOCKS_EXCLUDED(mu_);
+  // The node is stopping: every sink is woken and sees closing() (its
+  // stream should end); Add refuses from now on.
+  void CloseAll() ABSL_LOCKS_EXCLUDED(mu_);
+  bool closing() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // AppliedListener (store's mu held).
+  void OnApplied(std::string_view origin, uint64_t seq,
+                 const std::vector<AppliedSeries>& series) override ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Open subscriptions, and batches dropped by overflows since start.
+  size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t overflows() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Sub;
+  void Dispatch() ABSL_LOCKS_EXCLUDED(mu_);
+  void MarkReady(Sub* sub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The subscriptions that want tag `id` named `name` (cached per tag id
+  // until a subscription comes or goes).
+  const std::vector<Sub*>& Interested(TagId id, std::string_view name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends `batch` to the buffer of `sub`, or drops the buffer when it
+  // would pass options_.buffer_bytes.
+  void Buffer(Sub* sub, std::string_view origin, uint64_t seq, const AppliedSeries& series)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Store* const store_;
+  const SubscriptionHubOptions options_;
+  mutable absl::Mutex mu_;
+  Id next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::flat_hash_map<Id, std::unique_ptr<Sub>> subs_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint32_t> per_client_ ABSL_GUARDED_BY(mu_);
+  // Per origin, the newest entry applied while anyone subscribed.
+  std::map<std::string, uint64_t, std::less<>> positions_ ABSL_GUARDED_BY(mu_);
+  // Subscriptions whose sink is due a Ready call, and the one being called.
+  std::deque<Id> ready_ ABSL_GUARDED_BY(mu_);
+  Id dispatching_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<TagId, std::vector<Sub*>> interest_ ABSL_GUARDED_BY(mu_);
+  uint64_t overflows_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread dispatcher_;
+};
+
+}  // namespace historian::server
+
+#endif  // HISTORIAN_SERVER_SUBSCRIPTIONS_SUBSCRIPTION_HUB_H_
