@@ -33,8 +33,7 @@ StoreMaintenanceHost::StoreMaintenanceHost(Parts parts, Options options)
       own_log_(parts.own_log),
       chunks_(parts.chunks),
       rollups_(parts.rollups),
-      site_(std::move(options.site)),
-      limits_{options.chunk_max_samples, options.head_max_age_ns},
+      config_{std::move(options.site), options.chunk_max_samples, options.head_max_age_ns},
       out_of_range_(std::move(options.logger)),
       log_trimmer_(parts.seal_mu, parts.db, options.sync_writes,
                    {options.log_reclaim_bytes, options.log_reclaim_min_bytes}) {}
@@ -72,7 +71,7 @@ void StoreMaintenanceHost::HeadsDue(bool force, int64_t now, std::vector<TagId>*
   for (TagId id : heads_.tags_in_memory()) {
     const TagState* t = FindTag(id);
     if (t == nullptr) continue;
-    if (heads_.SealDue(*t, force, limits_.chunk_max_samples, now, limits_.head_max_age_ns)) {
+    if (heads_.SealDue(*t, force, config_.chunk_max_samples, now, config_.head_max_age_ns)) {
       due->push_back(id);
       taken += heads_.HeadSamples(*t);
     } else if (excess > 0 && heads_.HeadSamples(*t) > 0) {
@@ -90,6 +89,9 @@ void StoreMaintenanceHost::HeadsDue(bool force, int64_t now, std::vector<TagId>*
 
 ChunkState* StoreMaintenanceHost::BeginSeal(TagId id, codec::ChunkColumns* samples,
                                             rocksdb::WriteBatch* batch) {
+  // What the seals before this one freed goes back to the OS now, not at
+  // the end of the pass (the RSS would keep the heads' peak meanwhile).
+  freed_trimmer_.MaybeTrim();
   TagState* t = nullptr;
   const HeadBuffer* sealing = nullptr;
   {
@@ -97,7 +99,7 @@ ChunkState* StoreMaintenanceHost::BeginSeal(TagId id, codec::ChunkColumns* sampl
     t = FindTag(id);
     if (t == nullptr) return nullptr;
     PartsShareMu(mu_, catalog_, heads_);
-    sealing = heads_.StartSeal(*t, limits_.chunk_max_samples);
+    sealing = heads_.StartSeal(*t, config_.chunk_max_samples);
     if (sealing == nullptr) return nullptr;
     t->chunk.rollup_dirty_min =
         std::min(t->chunk.rollup_dirty_min, sealing->cols.timestamps().front());
@@ -119,7 +121,11 @@ void StoreMaintenanceHost::EndSeal(TagId id, bool sealed, int64_t now) {
   if (t == nullptr) return;
   // On failure the samples go back in front of the head.
   PartsShareMu(mu_, catalog_, heads_);
+  HeadMemory before, after;
+  heads_.AddMemory(*t, &before);
   heads_.EndSeal(id, *t, sealed, now);
+  heads_.AddMemory(*t, &after);
+  if (before.bytes > after.bytes) freed_trimmer_.NoteFreed(before.bytes - after.bytes);
 }
 
 void StoreMaintenanceHost::NoteSealPassFailed(const absl::Status& why) {
@@ -251,7 +257,7 @@ absl::Status StoreMaintenanceHost::TrimLog() {
     // the peers' acks that changed are saved with the trim, written even
     // when nothing is trimmed (a lagging peer holds the log back).
     own_log_.mu().AssertHeld();  // the same mutex
-    own_log_.Trim(&limit[site_], &batch, &acks);
+    own_log_.Trim(&limit[config_.site], &batch, &acks);
   }
   log_trimmer_.seal_mu().AssertHeld();  // the same mutex
   RETURN_IF_ERROR(log_trimmer_.Trim(limit, &batch).status());

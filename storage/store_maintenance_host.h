@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/write_batch.h"
+#include "storage/allocator_tuning.h"
 #include "storage/chunks/chunk_store.h"
 #include "storage/commit_log/commit_log.h"
 #include "storage/commit_log/log_trimmer.h"
@@ -31,7 +32,8 @@ namespace historian {
 // store's seal_mu (seal_mu(), which also guards the LogTrimmer's cursors);
 // those marked so there with the store-wide mu held (mu(), the mutex of the
 // catalog, heads, commit log, own log and tombstones), the others take mu
-// for short looks. The last seal error (seal_error_) is guarded by mu.
+// for short looks. The last seal error (seal_error_) is guarded by mu; the
+// freed-memory trimmer is atomic.
 // Lock order: seal_mu before mu. Holds the parts it uses, not the store.
 class StoreMaintenanceHost : public MaintenanceHost {
  public:
@@ -125,12 +127,15 @@ class StoreMaintenanceHost : public MaintenanceHost {
   OwnLog& own_log_;
   ChunkStore& chunks_;
   Rollups& rollups_;
-  const std::string site_;
-  struct SealLimits {
+  struct Config {
+    std::string site;
     uint32_t chunk_max_samples;
     int64_t head_max_age_ns;
   };
-  const SealLimits limits_;
+  const Config config_;
+  // Hands the heads' memory back while a pass seals them (EndSeal notes,
+  // BeginSeal trims).
+  FreedMemoryTrimmer freed_trimmer_;
   // The last seal pass's error; OK since one succeeded (or none ran).
   absl::Status seal_error_ ABSL_GUARDED_BY(mu_);
   OutOfRangeSamples out_of_range_;
