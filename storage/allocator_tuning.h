@@ -30,7 +30,7 @@ void TuneAllocatorForStore();
 // locks held: malloc_trim walks every arena, each under its own lock.
 class FreedMemoryTrimmer {
  public:
-  static constexpr uint64_t kDefaultEvery = uint64_t{16} << 20;
+  static constexpr uint64_t kDefaultEvery = uint64_t{64} << 20;
   explicit FreedMemoryTrimmer(uint64_t every = kDefaultEvery) : every_(every) {}
   void NoteFreed(uint64_t bytes) { freed_.fetch_add(bytes, std::memory_order_relaxed); }
   // True when it trimmed.
