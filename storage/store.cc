@@ -127,6 +127,7 @@ void Store::MakeParts() {
       ChunkLimits{options_.chunk_max_samples,
                   absl::ToInt64Nanoseconds(std::min(options_.chunk_max_duration, absl::Hours(1)))},
       options_.logger);
+  if (options_.chunk_write_fault) chunk_store_->set_write_fault(options_.chunk_write_fault);
   rollups_ = std::make_unique<Rollups>(db, chunk_store_.get(), options_.rollup_min_samples);
   CommitLogOptions log_options;
   log_options.site = options_.site;
@@ -163,7 +164,25 @@ void Store::MakeParts() {
   commit_log_->set_applier(applier_.get());
   sealer_ = std::make_unique<Sealer>(
       mu_, seal_mu_, db, chunk_store_.get(), rollups_.get(), compactor_.get(), host_.get(),
-      Sealer::Options{options_.seal_interval, options_.now_ns, options_.logger});
+      Sealer::Options{options_.seal_interval, options_.now_ns,
+                      // A failed pass of the sealer thread reaches the store
+                      // only as this log line; writers held back by
+                      // --max_head_bytes get its error (AwaitHeadRoom).
+                      [this](LogSeverity severity, std::string_view message) {
+                        static constexpr std::string_view kFailed = "seal pass failed: ";
+                        if (severity == LogSeverity::kError &&
+                            message.substr(0, kFailed.size()) == kFailed) {
+                          NoteSealPassFailed(
+                              absl::UnavailableError(std::string(message.substr(kFailed.size()))));
+                        }
+                        options_.logger(severity, message);
+                      }});
+}
+
+void Store::NoteSealPassFailed(const absl::Status& s) {
+  absl::MutexLock l(&mu_);
+  host_->mu().AssertHeld();  // the same mutex
+  host_->NoteSealPassFailed(s);
 }
 
 absl::Status Store::CheckSchemaVersion() {
@@ -499,7 +518,10 @@ absl::Status Store::Close() {
   {
     absl::MutexLock pass(&seal_mu_);
     sealer_->seal_mu().AssertHeld();  // the same mutex
-    RETURN_IF_ERROR(sealer_->SealPass(/*force=*/true));
+    if (absl::Status s = sealer_->SealPass(/*force=*/true); !s.ok()) {
+      NoteSealPassFailed(s);
+      return s;
+    }
     host_->seal_mu().AssertHeld();  // the same mutex
     RETURN_IF_ERROR(host_->TrimLog());
     RETURN_IF_ERROR(engine::FromRocks(db_->db()->FlushWAL(/*sync=*/true), "flush WAL"));
@@ -532,7 +554,10 @@ absl::Status Store::SealAll() {
   // and TrimLog's cursors (trimmed_below) are seal_mu's.
   absl::MutexLock pass(&seal_mu_);
   sealer_->seal_mu().AssertHeld();  // the same mutex
-  RETURN_IF_ERROR(sealer_->SealPass(/*force=*/true));
+  if (absl::Status s = sealer_->SealPass(/*force=*/true); !s.ok()) {
+    NoteSealPassFailed(s);
+    return s;
+  }
   host_->seal_mu().AssertHeld();  // the same mutex
   return host_->TrimLog();
 }

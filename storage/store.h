@@ -96,6 +96,10 @@ struct StoreOptions {
   uint64_t block_cache_bytes = uint64_t{32} << 20;
   // Wall clock in nanoseconds; tests inject their own.
   std::function<int64_t()> now_ns;
+  // Tests only: asked before every chunk write (seals, merges, rewrites) of
+  // a tag; a non-OK status fails that write as a failed RocksDB write of the
+  // chunks would (ChunkStore::set_write_fault). Empty: never.
+  std::function<absl::Status(TagId)> chunk_write_fault;
   // Where the store writes its log lines, as LevelDB's info_log (see
   // storage/engine/logger.h). Default: "historian: <message>" on stderr.
   StoreLogger logger;
@@ -482,9 +486,19 @@ class Store {
   // result when the batch is done already (a retry) or refused.
   std::optional<absl::StatusOr<WriteResult>> Enqueue(PendingWrite* w);
   absl::StatusOr<WriteResult> Complete(PendingWrite* w);
-  // Enqueue's wait: the heads are within --max_head_bytes, or the store is
-  // closed.
-  bool HeadRoomOrClosed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Backpressure of --max_head_bytes (Enqueue, ApplyReplicated,
+  // ApplyRepair): waits while the heads are over the budget, for the sealer
+  // to take them down. Errors: Unavailable (nothing written, retry later)
+  // naming --max_head_bytes, the head bytes and the last seal error when a
+  // seal pass has failed since the last one that succeeded and the heads
+  // are still over the budget (sealing may never catch up: a full disk, a
+  // RocksDB write error); FailedPrecondition once the store is closed.
+  absl::Status AwaitHeadRoom() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // AwaitHeadRoom's wait: within the budget, closed, or a seal failed.
+  bool HeadRoomOrStop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records the error of a seal pass run outside the sealer thread
+  // (SealAll, Close); the sealer thread's go through its logger.
+  void NoteSealPassFailed(const absl::Status& s) ABSL_LOCKS_EXCLUDED(mu_);
   // Applies the tags' deadbands to `series` in place.
   void ApplyDeadbands(std::vector<engine::SeriesData>* series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Submits one own catalog change.

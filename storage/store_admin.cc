@@ -91,7 +91,10 @@ absl::Status Store::Compact() {
     // rollup or state rows, and no trimmed log entry, outside the compacted
     // files (issue 16: compact + stop within 1.2x of the quiet size).
     sealer_->seal_mu().AssertHeld();  // the same mutex
-    RETURN_IF_ERROR(sealer_->SealPass(/*force=*/true));
+    if (absl::Status s = sealer_->SealPass(/*force=*/true); !s.ok()) {
+      NoteSealPassFailed(s);
+      return s;
+    }
     Compactor& compactor = *compactor_;
     compactor.seal_mu().AssertHeld();  // the same mutex
     // Overlaps first (merges skip overlapping chunks); the forced merge scans

@@ -33,9 +33,7 @@ StoreMaintenanceHost::StoreMaintenanceHost(Parts parts, Options options)
       own_log_(parts.own_log),
       chunks_(parts.chunks),
       rollups_(parts.rollups),
-      site_(std::move(options.site)),
-      chunk_max_samples_(options.chunk_max_samples),
-      head_max_age_ns_(options.head_max_age_ns),
+      config_{std::move(options.site), options.chunk_max_samples, options.head_max_age_ns},
       out_of_range_(std::move(options.logger)),
       log_trimmer_(parts.seal_mu, parts.db, options.sync_writes,
                    {options.log_reclaim_bytes, options.log_reclaim_min_bytes}) {}
@@ -73,7 +71,7 @@ void StoreMaintenanceHost::HeadsDue(bool force, int64_t now, std::vector<TagId>*
   for (TagId id : heads_.tags_in_memory()) {
     const TagState* t = FindTag(id);
     if (t == nullptr) continue;
-    if (heads_.SealDue(*t, force, chunk_max_samples_, now, head_max_age_ns_)) {
+    if (heads_.SealDue(*t, force, config_.chunk_max_samples, now, config_.head_max_age_ns)) {
       due->push_back(id);
       taken += heads_.HeadSamples(*t);
     } else if (excess > 0 && heads_.HeadSamples(*t) > 0) {
@@ -91,6 +89,9 @@ void StoreMaintenanceHost::HeadsDue(bool force, int64_t now, std::vector<TagId>*
 
 ChunkState* StoreMaintenanceHost::BeginSeal(TagId id, codec::ChunkColumns* samples,
                                             rocksdb::WriteBatch* batch) {
+  // What the seals before this one freed goes back to the OS now, not at
+  // the end of the pass (the RSS would keep the heads' peak meanwhile).
+  freed_trimmer_.MaybeTrim();
   TagState* t = nullptr;
   const HeadBuffer* sealing = nullptr;
   {
@@ -98,7 +99,7 @@ ChunkState* StoreMaintenanceHost::BeginSeal(TagId id, codec::ChunkColumns* sampl
     t = FindTag(id);
     if (t == nullptr) return nullptr;
     PartsShareMu(mu_, catalog_, heads_);
-    sealing = heads_.StartSeal(*t, chunk_max_samples_);
+    sealing = heads_.StartSeal(*t, config_.chunk_max_samples);
     if (sealing == nullptr) return nullptr;
     t->chunk.rollup_dirty_min =
         std::min(t->chunk.rollup_dirty_min, sealing->cols.timestamps().front());
@@ -120,7 +121,16 @@ void StoreMaintenanceHost::EndSeal(TagId id, bool sealed, int64_t now) {
   if (t == nullptr) return;
   // On failure the samples go back in front of the head.
   PartsShareMu(mu_, catalog_, heads_);
+  HeadMemory before, after;
+  heads_.AddMemory(*t, &before);
   heads_.EndSeal(id, *t, sealed, now);
+  heads_.AddMemory(*t, &after);
+  if (before.bytes > after.bytes) freed_trimmer_.NoteFreed(before.bytes - after.bytes);
+}
+
+void StoreMaintenanceHost::NoteSealPassFailed(const absl::Status& why) {
+  seal_error_ = why;
+  if (seal_error_.ok()) seal_error_ = absl::UnknownError("seal pass failed");
 }
 
 // --- Rollups ---
@@ -246,6 +256,10 @@ absl::Status StoreMaintenanceHost::TrimLog() {
   uint64_t acks = 0;  // OwnLog::Trim's mark for the acks in `batch`
   {
     absl::MutexLock l(&mu_);
+    // Called only after every seal of a pass succeeded (Sealer::SealPass,
+    // Store::SealAll, Store::Close): writers held back by --max_head_bytes
+    // wait for the sealer again instead of failing.
+    seal_error_ = absl::OkStatus();
     commit_log_.mu().AssertHeld();  // the same mutex
     commit_log_.TrimLimits(&limit);
     PartsShareMu(mu_, catalog_, heads_);
@@ -256,7 +270,7 @@ absl::Status StoreMaintenanceHost::TrimLog() {
     // the peers' acks that changed are saved with the trim, written even
     // when nothing is trimmed (a lagging peer holds the log back).
     own_log_.mu().AssertHeld();  // the same mutex
-    own_log_.Trim(&limit[site_], &batch, &acks);
+    own_log_.Trim(&limit[config_.site], &batch, &acks);
   }
   log_trimmer_.seal_mu().AssertHeld();  // the same mutex
   RETURN_IF_ERROR(log_trimmer_.Trim(limit, &batch).status());

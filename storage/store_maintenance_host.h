@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/write_batch.h"
+#include "storage/allocator_tuning.h"
 #include "storage/chunks/chunk_store.h"
 #include "storage/commit_log/commit_log.h"
 #include "storage/commit_log/log_trimmer.h"
@@ -32,8 +33,9 @@ namespace historian {
 // store's seal_mu (seal_mu(), which also guards the LogTrimmer's cursors);
 // those marked so there with the store-wide mu held (mu(), the mutex of the
 // catalog, heads, commit log, own log and tombstones), the others take mu
-// for short looks. Lock order: seal_mu before mu. Holds the parts it uses,
-// not the store.
+// for short looks. The last seal error (seal_error_) is guarded by mu; the
+// freed-memory trimmer is atomic.
+// Lock order: seal_mu before mu. Holds the parts it uses, not the store.
 class StoreMaintenanceHost : public MaintenanceHost {
  public:
   struct Parts {
@@ -68,6 +70,15 @@ class StoreMaintenanceHost : public MaintenanceHost {
   OutOfRangeSamples& out_of_range() { return out_of_range_; }
   // Log entries trimmed since open (StoreStats).
   uint64_t log_trimmed() const { return log_trimmer_.trimmed(); }
+
+  // --- Seal failures (the --max_head_bytes backpressure, Store::Enqueue) ---
+
+  // A seal pass failed with `why`: writers waiting for head room get an
+  // error instead of waiting for a pass that may never succeed.
+  void NoteSealPassFailed(const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The error of the last seal pass, until a pass seals everything it took
+  // (TrimLog clears it); OK when the last pass succeeded.
+  const absl::Status& seal_error() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return seal_error_; }
 
   // --- MaintenanceHost ---
   ChunkState* FindChunkState(TagId id, TagFacts* facts) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -123,9 +134,17 @@ class StoreMaintenanceHost : public MaintenanceHost {
   OwnLog& own_log_;
   ChunkStore& chunks_;
   Rollups& rollups_;
-  const std::string site_;
-  const uint32_t chunk_max_samples_;
-  const int64_t head_max_age_ns_;
+  struct Config {
+    std::string site;
+    uint32_t chunk_max_samples;
+    int64_t head_max_age_ns;
+  };
+  const Config config_;
+  // Hands the heads' memory back while a pass seals them (EndSeal notes,
+  // BeginSeal trims).
+  FreedMemoryTrimmer freed_trimmer_;
+  // The last seal pass's error; OK since one succeeded (or none ran).
+  absl::Status seal_error_ ABSL_GUARDED_BY(mu_);
   OutOfRangeSamples out_of_range_;
   // Deletes log entries; its cursors are guarded by seal_mu.
   LogTrimmer log_trimmer_;

@@ -24,18 +24,11 @@ std::optional<absl::StatusOr<WriteResult>> Store::Enqueue(PendingWrite* w) {
     absl::MutexLock l(&mu_);
     commit_log_->mu().AssertHeld();  // the same mutex
     PartsShareMu(mu_, *catalog_, *heads_);
-    if (heads_->TakeSealWanted()) sealer_->Wake();
-    // Backpressure: the heads are over --max_head_bytes; the sealer (woken
-    // above) takes them down. Nothing is queued yet, so the wait holds back
-    // no other writer; Close() ends it (closed). A pass that ended still
-    // over the budget (writes let in meanwhile) is followed by another:
-    // the wait wakes the sealer again now and then.
-    while (!HeadRoomOrClosed()) {
-      mu_.AwaitWithTimeout(absl::Condition(this, &Store::HeadRoomOrClosed), absl::Milliseconds(50));
-      if (heads_->OverBudget()) sealer_->Wake();
+    // Nothing is queued yet, so the wait holds back no other writer, and a
+    // write refused here left nothing behind.
+    if (absl::Status room = AwaitHeadRoom(); !room.ok()) {
+      return absl::StatusOr<WriteResult>(std::move(room));
     }
-    if (commit_log_->closed())
-      return absl::StatusOr<WriteResult>(absl::FailedPreconditionError("store is closed"));
     if (w->deduped()) {
       absl::StatusOr<std::optional<uint64_t>> seen = commit_log_->BeginBatch(*w);
       if (!seen.ok()) return absl::StatusOr<WriteResult>(seen.status());
@@ -59,10 +52,37 @@ std::optional<absl::StatusOr<WriteResult>> Store::Enqueue(PendingWrite* w) {
   return std::nullopt;
 }
 
-bool Store::HeadRoomOrClosed() const {
+absl::Status Store::AwaitHeadRoom() {
   PartsShareMu(mu_, *catalog_, *heads_);
   commit_log_->mu().AssertHeld();  // the same mutex
-  return !heads_->OverBudget() || commit_log_->closed();
+  host_->mu().AssertHeld();        // the same mutex
+  if (heads_->TakeSealWanted()) sealer_->Wake();
+  // The heads are over --max_head_bytes; the sealer (woken above) takes
+  // them down. A pass that ended still over the budget (writes let in
+  // meanwhile) is followed by another: the wait wakes the sealer again now
+  // and then. A failed pass ends the wait: the seals may keep failing (a
+  // full disk, a RocksDB write error) and a writer must not hang on them.
+  while (heads_->OverBudget() && !commit_log_->closed()) {
+    if (const absl::Status& failed = host_->seal_error(); !failed.ok()) {
+      sealer_->Wake();  // the next pass retries; one that succeeds clears it
+      return absl::UnavailableError(absl::StrCat(
+          "the heads hold ", heads_->unsealed_samples() * Head::kSampleBytes,
+          " bytes of unsealed samples, at or over --max_head_bytes (", options_.max_head_bytes,
+          "), and the last seal pass failed: ", failed.message(),
+          "; nothing of this write was stored, retry once sealing works again"));
+    }
+    mu_.AwaitWithTimeout(absl::Condition(this, &Store::HeadRoomOrStop), absl::Milliseconds(50));
+    if (heads_->OverBudget()) sealer_->Wake();
+  }
+  if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
+  return absl::OkStatus();
+}
+
+bool Store::HeadRoomOrStop() const {
+  PartsShareMu(mu_, *catalog_, *heads_);
+  commit_log_->mu().AssertHeld();  // the same mutex
+  host_->mu().AssertHeld();        // the same mutex
+  return !heads_->OverBudget() || commit_log_->closed() || !host_->seal_error().ok();
 }
 
 absl::StatusOr<WriteResult> Store::Complete(PendingWrite* w) {
@@ -157,6 +177,11 @@ absl::StatusOr<uint64_t> Store::ApplyReplicated(const std::string& origin, uint6
   log.mu().AssertHeld();  // the same mutex
   if (log.closed()) return absl::FailedPreconditionError("store is closed");
   if (seq <= log.AppliedSequence(origin)) return 0;
+  // The peer's entries go into the heads as local writes do: within
+  // --max_head_bytes. The puller waits (the peer keeps its log), or gets
+  // Unavailable while seals fail and retries later.
+  RETURN_IF_ERROR(AwaitHeadRoom());
+  if (seq <= log.AppliedSequence(origin)) return 0;  // applied while waiting
   log.Submit(&w);
   if (!w.status.ok()) return w.status;
   return w.skipped ? 0 : w.accepted;
@@ -170,8 +195,8 @@ absl::StatusOr<uint64_t> Store::ApplyRepair(const std::vector<engine::TagInfo>& 
   // A peer of an older version may hold samples outside the range.
   host_->out_of_range().Drop(&series, "repair");
   absl::MutexLock l(&mu_);
-  commit_log_->mu().AssertHeld();  // the same mutex
-  if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
+  commit_log_->mu().AssertHeld();    // the same mutex
+  RETURN_IF_ERROR(AwaitHeadRoom());  // as writes: within --max_head_bytes
   // Nothing of a deleted incarnation comes back by repair: neither its
   // catalog entry nor its samples (a peer that has not applied the
   // tombstone yet still offers them).

@@ -34,6 +34,7 @@ absl::Status ChunkStore::WriteChunks(TagId tag, const codec::ChunkColumns& sampl
                                      int64_t* span) {
   *span = 0;
   if (samples.size() == 0) return absl::OkStatus();
+  if (write_fault_) RETURN_IF_ERROR(write_fault_(tag));
   codec::ChunkColumns piece;
   std::string bytes;
   for (size_t begin = 0; begin < samples.size();) {

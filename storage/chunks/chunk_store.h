@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -126,6 +127,14 @@ class ChunkStore {
 
   // --- Writing ---
 
+  // Tests only (StoreOptions::chunk_write_fault): asked at the start of every
+  // WriteChunks; a non-OK status fails that write as a failed RocksDB write
+  // would (a seal puts its samples back into the head). Set before any pass
+  // runs; not changed after.
+  void set_write_fault(std::function<absl::Status(TagId)> fault) {
+    write_fault_ = std::move(fault);
+  }
+
   // The next chunk id (node/next_chunk_id at open).
   void set_next_chunk_id(uint64_t id) { next_chunk_id_.store(id); }
   uint64_t next_chunk_id() const { return next_chunk_id_.load(); }
@@ -187,6 +196,8 @@ class ChunkStore {
   const StoreLogger log_;
   std::atomic<uint64_t> next_chunk_id_{1};
   ChunkCounters counters_;
+  // Tests only (StoreOptions::chunk_write_fault); empty in production.
+  std::function<absl::Status(TagId)> write_fault_;
 };
 
 }  // namespace historian

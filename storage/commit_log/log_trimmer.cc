@@ -1,6 +1,7 @@
 #include "storage/commit_log/log_trimmer.h"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -14,7 +15,14 @@ absl::StatusOr<uint64_t> LogTrimmer::Trim(const std::map<std::string, uint64_t>&
   uint64_t trimmed = 0;
   std::vector<std::pair<std::string, std::string>> ranges;
   for (const auto& [origin, below] : limit) {
-    uint64_t& done = trimmed_below_[origin];
+    auto pos = trimmed_below_.find(origin);
+    if (pos == trimmed_below_.end()) {
+      // The first trim of an origin since open: entries below its first
+      // live one were trimmed before a restart and are not counted again.
+      ASSIGN_OR_RETURN(const uint64_t live, FirstLive(origin, below));
+      pos = trimmed_below_.emplace(origin, live).first;
+    }
+    uint64_t& done = pos->second;
     if (below <= done) continue;
     ranges.emplace_back(engine::LogKey(origin, done), engine::LogKey(origin, below));
     batch->DeleteRange(db_->log(), ranges.back().first, ranges.back().second);
@@ -27,6 +35,26 @@ absl::StatusOr<uint64_t> LogTrimmer::Trim(const std::map<std::string, uint64_t>&
   RETURN_IF_ERROR(engine::FromRocks(db_->db()->Write(wo, batch), "trim log"));
   if (trimmed != 0) trimmed_total_.fetch_add(trimmed);
   return trimmed;
+}
+
+absl::StatusOr<uint64_t> LogTrimmer::FirstLive(const std::string& origin, uint64_t below) const {
+  const std::string lower = engine::LogKey(origin, 0), upper = engine::LogKey(origin, below);
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro, db_->log()));
+  it->Seek(lower);
+  if (!it->Valid()) {
+    RETURN_IF_ERROR(engine::FromRocks(it->status(), "find the first log entry"));
+    return below;  // nothing left below the limit
+  }
+  std::string_view key_origin;
+  uint64_t seq = 0;
+  if (!engine::ParseLogKey(std::string_view(it->key().data(), it->key().size()), &key_origin,
+                           &seq)) {
+    return absl::DataLossError("log: malformed key");
+  }
+  return seq;
 }
 
 absl::StatusOr<uint64_t> LogTrimmer::DeadFileBytes() const {

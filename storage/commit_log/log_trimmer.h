@@ -68,13 +68,19 @@ class LogTrimmer {
   // Syncs the WAL, then compacts each origin's trimmed range of the log
   // (flushing the log's memtable, which holds the newest tombstones).
   absl::Status Reclaim() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
-  // Log entries deleted since open (StoreStats::log_entries_trimmed); any
-  // thread.
+  // Log entries deleted since open (StoreStats::log_entries_trimmed), each
+  // counted once: after a restart the first trim of an origin starts at its
+  // first live entry; any thread.
   uint64_t trimmed() const { return trimmed_total_.load(); }
   // Reclaims run since open; any thread.
   uint64_t reclaims() const { return reclaims_.load(); }
 
  private:
+  // The sequence of the first log entry of `origin` below `below` (`below`
+  // when there is none): every entry under it is trimmed already.
+  absl::StatusOr<uint64_t> FirstLive(const std::string& origin, uint64_t below) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+
   absl::Mutex& seal_mu_;
   engine::RocksDb* const db_;
   const bool sync_writes_;

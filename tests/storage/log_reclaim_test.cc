@@ -318,5 +318,61 @@ TEST(StoreLogReclaimTest, RandomOpsWithALaggingPeerMatchTheModel) {
   ASSERT_TRUE(store->Close().ok());
 }
 
+// log_entries_trimmed counts each entry once: after a clean restart and
+// after a crash, the first trim does not count the entries trimmed before
+// it again (it used to start counting at sequence 1).
+TEST(StoreLogReclaimTest, TrimmedCounterCountsEachEntryOnceAcrossRestarts) {
+  testing::TempDir dir;
+  StoreOptions o;
+  o.path = dir.Sub("us");
+  o.site = "us";
+  o.seal_interval = absl::Hours(1);  // the test seals
+  auto open = [&] {
+    auto s = Store::Open(o);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  };
+  std::unique_ptr<Store> store = open();
+  ASSERT_NE(store, nullptr);
+  auto tag = store->ResolveTagForWrite("t", ValueType::kDouble);
+  ASSERT_TRUE(tag.ok());
+  int64_t ts = 0;
+  auto write = [&](int n) {
+    for (int k = 0; k < n; ++k) {
+      WriteInput in;
+      engine::SeriesData s;
+      s.tag = tag->id;
+      s.cols.Reset(ValueType::kDouble);
+      s.cols.timestamps.push_back(++ts * 1000000000);
+      s.cols.doubles.push_back(static_cast<double>(ts));
+      s.cols.qualities.push_back(0);
+      in.series.push_back(std::move(s));
+      ASSERT_TRUE(store->Write(std::move(in)).ok());
+    }
+  };
+  write(6);
+  ASSERT_TRUE(store->SealAll().ok());
+  EXPECT_EQ(store->Stats().log_entries_trimmed, store->OwnHeadSequence());  // all of them
+  ASSERT_TRUE(store->Close().ok());
+  store.reset();
+  // A clean restart: the log below the head is gone already.
+  store = open();
+  ASSERT_NE(store, nullptr);
+  uint64_t before = store->OwnHeadSequence();
+  write(4);
+  ASSERT_TRUE(store->SealAll().ok());
+  EXPECT_EQ(store->Stats().log_entries_trimmed, store->OwnHeadSequence() - before);
+  // A crash with entries not sealed yet: they replay, and only they (and
+  // those written after) are counted by the next trim.
+  before = store->OwnHeadSequence();
+  write(3);
+  store.reset();
+  store = open();
+  ASSERT_NE(store, nullptr);
+  write(2);
+  ASSERT_TRUE(store->SealAll().ok());
+  EXPECT_EQ(store->Stats().log_entries_trimmed, store->OwnHeadSequence() - before);
+}
+
 }  // namespace
 }  // namespace historian

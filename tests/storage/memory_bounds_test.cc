@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "storage/allocator_tuning.h"
 #include "storage/store.h"
 #include "tests/testutil/temp_dir.h"
 
@@ -37,6 +38,23 @@ TEST(MemoryBoundsTest, BadBoundsAreRefusedNamingTheOptionAndRange) {
   edges.memtable_budget_bytes = kMiB;
   edges.block_cache_bytes = uint64_t{1} << 40;
   EXPECT_TRUE(ValidateMemoryOptions(edges).ok());
+}
+
+// The seal passes' trims: one malloc_trim per `every` bytes freed, never
+// before (a trim walks every arena).
+TEST(FreedMemoryTrimmerTest, TrimsOncePerEveryBytesFreed) {
+  FreedMemoryTrimmer trimmer(100);
+  EXPECT_FALSE(trimmer.MaybeTrim());
+  trimmer.NoteFreed(60);
+  EXPECT_FALSE(trimmer.MaybeTrim());
+  trimmer.NoteFreed(40);
+  EXPECT_TRUE(trimmer.MaybeTrim());
+  EXPECT_FALSE(trimmer.MaybeTrim());  // counted from zero again
+  EXPECT_EQ(trimmer.trims(), 1u);
+  trimmer.NoteFreed(250);
+  EXPECT_TRUE(trimmer.MaybeTrim());
+  EXPECT_FALSE(trimmer.MaybeTrim());
+  EXPECT_EQ(trimmer.trims(), 2u);
 }
 
 class TinyBoundsTest : public ::testing::Test {
