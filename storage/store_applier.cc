@@ -21,16 +21,19 @@ StoreApplier::StoreApplier(Parts parts, std::string site, std::function<int64_t(
       compactor_(parts.compactor),
       site_(std::move(site)),
       now_ns_(std::move(now_ns)),
-      out_of_range_(parts.out_of_range) {}
+      out_of_range_(parts.out_of_range),
+      events_(parts.events) {}
 
 void StoreApplier::PrepareGroupEntry(PendingWrite* w, rocksdb::WriteBatch* batch) {
   mu_.AssertHeld();  // commit_log.mu()
   PrepareCatalog(w, batch);
+  events_.PrepareEntry(w->entry, batch);
 }
 
 void StoreApplier::ApplyGroupEntry(const PendingWrite& w, int64_t now_s) {
   mu_.AssertHeld();  // commit_log.mu()
   ApplyCatalog(w);
+  events_.OnApplied(w.entry);
   ApplyToHead(w.origin, w.seq, w.entry);
   if (w.origin == site_) {
     own_log_.mu().AssertHeld();  // the same mutex
@@ -46,6 +49,8 @@ void StoreApplier::ApplyToHead(const std::string& origin, uint64_t seq,
   const std::string* origin_name = commit_log_.InternOrigin(origin);
   tombstones_->NoteVersion(entry.version);
   codec::ChunkColumns in_range, kept;
+  // One relaxed load when no rule watches a tag; else one lookup per series.
+  const bool watching = events_.watching();
   for (const auto& series : entry.series) {
     if (origin == kRepairOrigin) {  // repaired samples keep their own versions
       for (Version v : series.cols.versions) tombstones_->NoteVersion(v);
@@ -68,6 +73,7 @@ void StoreApplier::ApplyToHead(const std::string& origin, uint64_t seq,
       cols = &kept;
     }
     heads_.Append(series.tag, *tag, tag->type(), *cols, origin_name, seq, now);
+    if (watching) events_.OnSeries(origin, seq, series.tag, tag->name(), *cols);
   }
   // (The commit log moves the origin's applied sequence.)
 }

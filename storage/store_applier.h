@@ -17,6 +17,7 @@
 #include "storage/commit_log/commit_log.h"
 #include "storage/commit_log/pending_write.h"
 #include "storage/engine/rocks_db.h"
+#include "storage/events/events_part.h"
 #include "storage/maintenance/compactor.h"
 #include "storage/out_of_range_samples.h"
 #include "storage/own_log/own_log.h"
@@ -41,6 +42,7 @@ class StoreApplier : public GroupApplier {
     OwnLog& own_log;
     Compactor& compactor;
     OutOfRangeSamples& out_of_range;
+    events::EventsPart& events;
   };
   // `site`: the store's own site (its entries go to the own-log index).
   StoreApplier(Parts parts, std::string site, std::function<int64_t()> now_ns);
@@ -99,6 +101,7 @@ class StoreApplier : public GroupApplier {
   const std::string site_;
   const std::function<int64_t()> now_ns_;
   OutOfRangeSamples& out_of_range_;
+  events::EventsPart& events_;
 };
 
 }  // namespace historian
