@@ -20,6 +20,10 @@
 //   times) is exported with SaveState and restored with LoadState so a
 //   restart neither raises an active alarm again nor forgets a stale timer.
 //
+// The exact per-rule semantics (alignment of twin samples, late runs, what
+// value a transition carries, how stale rules arm without any sample) are in
+// the header comment of rule_evaluator.cc.
+//
 // Thread-safety: not thread-safe; the events part guards it with its mutex.
 #ifndef HISTORIAN_STORAGE_EVENTS_RULE_EVALUATOR_H_
 #define HISTORIAN_STORAGE_EVENTS_RULE_EVALUATOR_H_
@@ -93,7 +97,9 @@ class RuleEvaluator {
   virtual void OnSamples(absl::Span<const SampleView> samples, std::vector<Transition>* out) = 0;
   virtual void OnTimer(int64_t now_ns, std::vector<Transition>* out) = 0;
   // Earliest sample time at which OnTimer can produce a transition, or
-  // INT64_MAX: the caller sleeps until then (no polling when idle).
+  // INT64_MAX: the caller sleeps until then (no polling when idle). 0 while
+  // stale rules with no sample wait for their first OnTimer (which arms
+  // them): call OnTimer at once.
   virtual int64_t NextDeadlineNs() const = 0;
 
   virtual std::string SaveState() const = 0;
