@@ -56,7 +56,9 @@ struct EventRecord {
   std::string ack_user;
   std::string ack_comment;
 
-  bool active() const { return raised && !cleared; }
+  // A live alarm: raised, not cleared, not from late data (a late event
+  // records what happened; it never was an alarm to act on).
+  bool active() const { return raised && !cleared && !late; }
 };
 
 // hash(rule id, tag, raise time): FNV-1a 64, stable across builds and sites.
