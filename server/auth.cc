@@ -51,6 +51,14 @@ constexpr MethodRoles kMethodRoles[] = {
     {"Admin.Verify", kRoleAdmin},
     {"Admin.Backup", kRoleAdmin},
     {"Admin.Compact", kRoleAdmin},
+    // Events (docs/events.md): rules are admin's; acks the writer's.
+    {"Events.CreateRule", kRoleAdmin},
+    {"Events.UpdateRule", kRoleAdmin},
+    {"Events.DeleteRule", kRoleAdmin},
+    {"Events.ListRules", kRoleReader | kRoleWriter | kRoleAdmin},
+    {"Events.ListEvents", kRoleReader | kRoleWriter | kRoleAdmin},
+    {"Events.Subscribe", kRoleReader | kRoleWriter | kRoleAdmin},
+    {"Events.Ack", kRoleWriter | kRoleAdmin},
 };
 
 // Compares without an early exit, so timing does not reveal a prefix.

@@ -17,6 +17,7 @@
 #include "grpcpp/server_builder.h"
 #include "server/admin_service.h"
 #include "server/auth.h"
+#include "server/events/events_service.h"
 #include "server/http/http_server.h"
 #include "server/logging.h"
 #include "server/metrics.h"
@@ -58,6 +59,9 @@ ABSL_FLAG(absl::Duration, peer_keepalive, absl::Seconds(10),
 ABSL_FLAG(absl::Duration, anti_entropy_window, absl::Hours(48),
           "Time range (ending now) the periodic anti-entropy compares");
 ABSL_FLAG(bool, sync_writes, true, "fsync the log before acknowledging a write");
+ABSL_FLAG(uint32_t, rule_max_tags, 1000,
+          "Most tags one alarm rule's glob may cover (docs/events.md)");
+ABSL_FLAG(uint32_t, max_rules, 10000, "Most alarm rules a node holds (docs/events.md)");
 ABSL_FLAG(std::string, port_file, "", "Write the listening port to this file once serving");
 ABSL_FLAG(uint64_t, max_samples_per_batch, 100000, "Samples in one write batch");
 ABSL_FLAG(uint32_t, max_tags_per_query, 1000, "Tags in one query request");
@@ -243,6 +247,8 @@ int Run() {
   options.max_head_bytes = absl::GetFlag(FLAGS_max_head_bytes);
   options.memtable_budget_bytes = absl::GetFlag(FLAGS_memtable_budget_bytes);
   options.block_cache_bytes = absl::GetFlag(FLAGS_block_cache_bytes);
+  options.rule_max_tags = absl::GetFlag(FLAGS_rule_max_tags);
+  options.max_rules = absl::GetFlag(FLAGS_max_rules);
   options.logger = [](LogSeverity severity, std::string_view message) {
     const server::LogLevel level = severity == LogSeverity::kError     ? server::LogLevel::kError
                                    : severity == LogSeverity::kWarning ? server::LogLevel::kWarning
@@ -324,6 +330,7 @@ int Run() {
   server::IngestService ingest(env);
   server::QueryService query(env);
   server::CatalogService catalog(env);
+  server::EventsService events_service(env);
   server::ReplicationService replication(store->get(), limits);
   server::AuthorizedReplicationService replication_api(env, &replication);
   std::unique_ptr<server::Replicator> replicator;
@@ -372,6 +379,7 @@ int Run() {
   builder.RegisterService(&catalog);
   builder.RegisterService(&replication_api);
   builder.RegisterService(&admin);
+  builder.RegisterService(&events_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fatal("cannot listen",

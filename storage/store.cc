@@ -40,6 +40,7 @@ using engine::TagInfo;
 Store::Store(StoreOptions options) : options_(std::move(options)) {}
 
 Store::~Store() {
+  if (events_ != nullptr) events_->Stop();
   if (sealer_ != nullptr) sealer_->Stop();  // null when Open failed early
 }
 
@@ -89,7 +90,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
       store->db_, engine::RocksDb::Open(store->options_.path,
                                         engine::RocksDbMemory{store->options_.memtable_budget_bytes,
                                                               store->options_.block_cache_bytes},
-                                        store->options_.logger));
+                                        store->options_.logger, events::NewEventsMergeOperator()));
   store->MakeParts();
   {
     absl::MutexLock l(&store->mu_);
@@ -102,6 +103,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   RETURN_IF_ERROR(store->LoadCatalog());
   RETURN_IF_ERROR(store->LoadOverlaps());
   RETURN_IF_ERROR(store->CheckSpans());
+  RETURN_IF_ERROR(store->events_->Load());
+  store->events_->SetRulesAtOpen(store->ResolveRules(store->events_->Rules()));
   RETURN_IF_ERROR(store->ReplayLog());
   RETURN_IF_ERROR(store->own_log_->StartRestoreEpoch());
   {
@@ -112,6 +115,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
     RETURN_IF_ERROR(host.RunDuePurges());  // left by a crash
   }
   store->sealer_->Start();
+  Store* s = store.get();
+  store->events_->Start(events::EventsHooks{
+      [s](std::vector<engine::EventWrite> w) { return s->SubmitEventWrites(std::move(w)); },
+      [s](const std::vector<events::RuleRecord>& r) { return s->ResolveRules(r); }});
   return store;
 }
 
@@ -157,9 +164,14 @@ void Store::MakeParts() {
       mu_, seal_mu_, db, chunk_store_.get(), rollups_.get(), host_.get(), options_.now_ns,
       MergeLimits{options_.chunk_max_samples,
                   absl::ToInt64Nanoseconds(options_.chunk_max_duration)});
+  events_ = std::make_unique<events::EventsPart>(
+      db, events::EventsPart::Options{.site = options_.site,
+                                      .now_ns = options_.now_ns,
+                                      .logger = options_.logger,
+                                      .make_evaluator = options_.rule_evaluator});
   applier_ = std::make_unique<StoreApplier>(
       StoreApplier::Parts{mu_, db, *catalog_, *heads_, tombstones_.get(), *commit_log_, *own_log_,
-                          *compactor_, host_->out_of_range()},
+                          *compactor_, host_->out_of_range(), *events_},
       options_.site, options_.now_ns);
   commit_log_->set_applier(applier_.get());
   sealer_ = std::make_unique<Sealer>(
@@ -507,6 +519,7 @@ StoreStats Store::Stats() const {
 }
 
 absl::Status Store::Close() {
+  events_->Stop();  // stores its last transitions and the evaluator's state
   sealer_->Stop();
   {
     absl::MutexLock l(&mu_);

@@ -40,6 +40,10 @@
 
 namespace historian {
 
+namespace events {
+class RuleEvaluator;
+}  // namespace events
+
 struct StoreOptions {
   // Directory of the RocksDB database; created when missing.
   std::string path = "./data";
@@ -94,6 +98,15 @@ struct StoreOptions {
   // per-column-family limits; else at least 1 MiB. Defaults: 128 MiB, 32 MiB.
   uint64_t memtable_budget_bytes = uint64_t{128} << 20;
   uint64_t block_cache_bytes = uint64_t{32} << 20;
+  // Alarm rules (docs/events.md): a rule's glob may cover at most this
+  // many tags, and a node holds at most this many rules.
+  uint32_t rule_max_tags = 1000;
+  uint32_t max_rules = 10000;
+  // Makes the alarm rule evaluator (storage/events/rule_evaluator.h) for
+  // this site. Default: RuleEvaluator::Create when linked in, else none
+  // (rules are stored and replicated, nothing is evaluated). Tests inject
+  // their own.
+  std::function<std::unique_ptr<events::RuleEvaluator>(const std::string& site)> rule_evaluator;
   // Wall clock in nanoseconds; tests inject their own.
   std::function<int64_t()> now_ns;
   // Tests only: asked before every chunk write (seals, merges, rewrites) of
@@ -186,6 +199,15 @@ class Sealer;
 class StoreApplier;
 class StoreMaintenanceHost;
 class AppliedListener;
+
+namespace events {
+class EventsPart;
+struct RuleRecord;
+struct RuleSpec;
+struct EventRecord;
+struct EventFilter;
+struct EventChanges;
+}  // namespace events
 
 class Store;
 
@@ -441,6 +463,30 @@ class Store {
   // persists.
   absl::Status ResumeAfterError();
 
+  // --- Alarm rules and events (storage/store_events.cc, docs/events.md) ---
+  // Creates (`create`; AlreadyExists when the name is taken) or replaces
+  // (NotFound when missing) a rule, after checking it against the catalog:
+  // InvalidArgument for an unknown tag or a glob matching none, a string
+  // tag, a limit rule without a limit or eng range, a rate rule without a
+  // window, a stale rule on a tag without stale_after_ns, a twin rule
+  // without a twin map or home site; ResourceExhausted for a glob over
+  // rule_max_tags tags or more than max_rules rules. The rule travels to
+  // the peers in the log.
+  absl::StatusOr<events::RuleRecord> PutRule(events::RuleRecord rule, bool create);
+  // Errors: NotFound.
+  absl::Status DeleteRule(std::string_view name);
+  std::vector<events::RuleRecord> ListRules() const;
+  // Records an acknowledgement by `user` (travels to the peers; the
+  // earliest ack wins everywhere). Errors: NotFound for an unknown event.
+  absl::StatusOr<events::EventRecord> AckEvent(uint64_t id, std::string_view user,
+                                               std::string_view comment);
+  absl::StatusOr<events::EventRecord> GetEvent(uint64_t id) const;
+  absl::StatusOr<std::vector<events::EventRecord>> ListEvents(
+      const events::EventFilter& filter) const;
+  // The feed of changed events (Events.Subscribe).
+  uint64_t EventFeedHead() const;
+  events::EventChanges WaitEventChanges(uint64_t after, absl::Duration timeout) const;
+
  private:
   explicit Store(StoreOptions options);
 
@@ -501,6 +547,10 @@ class Store {
   void NoteSealPassFailed(const absl::Status& s) ABSL_LOCKS_EXCLUDED(mu_);
   // Applies the tags' deadbands to `series` in place.
   void ApplyDeadbands(std::vector<engine::SeriesData>* series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Submits own event records (merge operands) in one log entry.
+  absl::Status SubmitEventWrites(std::vector<engine::EventWrite> writes);
+  // The evaluator's rules for `rules` (EventsHooks::resolve).
+  std::vector<events::RuleSpec> ResolveRules(const std::vector<events::RuleRecord>& rules) const;
   // Submits one own catalog change.
   absl::Status SubmitCatalog(engine::LogEntry entry);
   // Submits `w` (an entry carrying tombstones) and runs the purges it
@@ -550,6 +600,8 @@ class Store {
   // The background passes' host (seals, rollups, purges, the log trim).
   std::unique_ptr<StoreMaintenanceHost> host_;
   std::unique_ptr<Compactor> compactor_;
+  // Alarm rules and events (storage/events/), with its own lock and thread.
+  std::unique_ptr<events::EventsPart> events_;
   // The commit log's steps of a group that are the store's.
   std::unique_ptr<StoreApplier> applier_;
   // The sealer thread (stopped first by ~Store).

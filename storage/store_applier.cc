@@ -21,11 +21,13 @@ StoreApplier::StoreApplier(Parts parts, std::string site, std::function<int64_t(
       compactor_(parts.compactor),
       site_(std::move(site)),
       now_ns_(std::move(now_ns)),
-      out_of_range_(parts.out_of_range) {}
+      out_of_range_(parts.out_of_range),
+      events_(parts.events) {}
 
 void StoreApplier::PrepareGroupEntry(PendingWrite* w, rocksdb::WriteBatch* batch) {
   mu_.AssertHeld();  // commit_log.mu()
   PrepareCatalog(w, batch);
+  events_.PrepareEntry(w->entry, batch);
 }
 
 void StoreApplier::ApplyGroupEntry(const PendingWrite& w, int64_t now_s) {
@@ -40,6 +42,9 @@ void StoreApplier::ApplyGroupEntry(const PendingWrite& w, int64_t now_s) {
     ApplyToHeadFor(w.origin, w.seq, w.entry, &applied_);
     listener->OnApplied(w.origin, w.seq, applied_);
   }
+
+  events_.OnApplied(w.entry);
+  ApplyToHead(w.origin, w.seq, w.entry);
   if (w.origin == site_) {
     own_log_.mu().AssertHeld();  // the same mutex
     own_log_.Append(w.seq, now_s, w.encoded.size(), w.entry.NumSamples());
@@ -60,6 +65,8 @@ void StoreApplier::ApplyToHeadFor(const std::string& origin, uint64_t seq,
   const std::string* origin_name = commit_log_.InternOrigin(origin);
   tombstones_->NoteVersion(entry.version);
   codec::ChunkColumns in_range, kept;
+  // One relaxed load when no rule watches a tag; else one lookup per series.
+  const bool watching = events_.watching();
   for (const auto& series : entry.series) {
     if (origin == kRepairOrigin) {  // repaired samples keep their own versions
       for (Version v : series.cols.versions) tombstones_->NoteVersion(v);
@@ -87,6 +94,8 @@ void StoreApplier::ApplyToHeadFor(const std::string& origin, uint64_t seq,
       if (cols != &series.cols) cols = &applied_copies_.emplace_back(*cols);
       applied->push_back({series.tag, tag->name(), cols});
     }
+
+    if (watching) events_.OnSeries(origin, seq, series.tag, tag->name(), *cols);
   }
   // (The commit log moves the origin's applied sequence.)
 }

@@ -21,6 +21,7 @@
 #include "storage/commit_log/commit_log.h"
 #include "storage/commit_log/pending_write.h"
 #include "storage/engine/rocks_db.h"
+#include "storage/events/events_part.h"
 #include "storage/maintenance/compactor.h"
 #include "storage/out_of_range_samples.h"
 #include "storage/own_log/own_log.h"
@@ -45,6 +46,7 @@ class StoreApplier : public GroupApplier {
     OwnLog& own_log;
     Compactor& compactor;
     OutOfRangeSamples& out_of_range;
+    events::EventsPart& events;
   };
   // `site`: the store's own site (its entries go to the own-log index).
   StoreApplier(Parts parts, std::string site, std::function<int64_t()> now_ns);
@@ -115,6 +117,8 @@ class StoreApplier : public GroupApplier {
   // The entry's series for the listener (reused; under mu).
   std::vector<AppliedSeries> applied_ ABSL_GUARDED_BY(mu_);
   std::deque<codec::ChunkColumns> applied_copies_ ABSL_GUARDED_BY(mu_);
+
+  events::EventsPart& events_;
 };
 
 }  // namespace historian

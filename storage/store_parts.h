@@ -11,6 +11,8 @@
 #include "storage/commit_log/commit_log.h"
 #include "storage/commit_log/pending_write.h"
 #include "storage/engine/rocks_db.h"
+#include "storage/events/events_merge.h"
+#include "storage/events/events_part.h"
 #include "storage/head/head.h"
 #include "storage/maintenance/compactor.h"
 #include "storage/maintenance/sealer.h"

@@ -196,7 +196,8 @@ void CommitLog::LeadGroup() {
       }
       c = p->seq;
     }
-    if (!p->entry.catalog_upserts.empty() || HasDeletes(p->entry)) {
+    if (!p->entry.catalog_upserts.empty() || HasDeletes(p->entry) ||
+        !p->entry.event_writes.empty()) {
       applier_->PrepareGroupEntry(p, &batch);
     }
     batch.Put(db_->log(), engine::LogKey(p->origin, p->seq), p->encoded);

@@ -10,6 +10,8 @@ inline constexpr char kLogCf[] = "log";          // (origin site, seq) -> LogEnt
 inline constexpr char kChunksCf[] = "chunks";    // (tag id, min ts, chunk id) -> chunk
 inline constexpr char kRollupsCf[] = "rollups";  // (tag id, resolution, bucket) -> rollup
 inline constexpr char kStateCf[] = "state";      // name -> node state
+// alarm events and rules (storage/events/event_record.h), merged
+inline constexpr char kEventsCf[] = "events";
 
 }  // namespace historian::engine
 

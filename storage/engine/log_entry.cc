@@ -15,6 +15,7 @@ constexpr uint8_t kLogEntryFormat = 3;
 // varint, value (8 raw bytes at most), quality varint, version varint.
 constexpr size_t kMaxNumericSampleBytes = 10 + 10 + 10 + 10;
 constexpr uint8_t kLogEntryFormatTombstones = 4;  // format 3 + tombstones
+constexpr uint8_t kLogEntryFormatEvents = 5;      // format 4 + event writes
 constexpr uint8_t kFormSamples = 0;
 constexpr uint8_t kFormChunk = 1;
 constexpr uint64_t kFlagCatalog = 1;
@@ -65,8 +66,11 @@ void EncodeLogEntry(const LogEntry& entry, std::string* out) {
     }
   }
   if (!AllVersionsEqual(entry, chunks)) flags |= kFlagSampleVersions;
-  const bool tombstones = !entry.tombstones.empty();
-  out->push_back(static_cast<char>(tombstones ? kLogEntryFormatTombstones : kLogEntryFormat));
+  const bool events = !entry.event_writes.empty();
+  const bool tombstones = events || !entry.tombstones.empty();
+  out->push_back(static_cast<char>(events       ? kLogEntryFormatEvents
+                                   : tombstones ? kLogEntryFormatTombstones
+                                                : kLogEntryFormat));
   PutVarint64(entry.version, out);
   PutVarint64(flags, out);
   if (flags & kFlagCatalog) {
@@ -80,6 +84,13 @@ void EncodeLogEntry(const LogEntry& entry, std::string* out) {
     for (const Tombstone& t : entry.tombstones) {
       PutFixed64(t.tag, out);
       PutVarint64(t.version, out);
+    }
+  }
+  if (events) {
+    PutVarint64(entry.event_writes.size(), out);
+    for (const EventWrite& e : entry.event_writes) {
+      PutString(e.key, out);
+      PutString(e.value, out);
     }
   }
   PutVarint64(entry.series.size(), out);
@@ -160,7 +171,7 @@ absl::Status DecodeLogEntry(std::string_view bytes, LogEntry* entry) {
   uint64_t flags = 0, nseries = 0;
   r.GetByte(&format);
   if (format != kLogEntryFormat && format != kLogEntryFormatV2 &&
-      format != kLogEntryFormatTombstones) {
+      format != kLogEntryFormatTombstones && format != kLogEntryFormatEvents) {
     return absl::DataLossError("log entry: unknown format");
   }
   r.GetVarint64(&entry->version);
@@ -168,6 +179,7 @@ absl::Status DecodeLogEntry(std::string_view bytes, LogEntry* entry) {
   entry->catalog_upserts.clear();
   entry->catalog_deletes.clear();
   entry->tombstones.clear();
+  entry->event_writes.clear();
   if (flags & kFlagCatalog) {
     uint64_t n = 0;
     r.GetVarint64(&n);
@@ -184,7 +196,7 @@ absl::Status DecodeLogEntry(std::string_view bytes, LogEntry* entry) {
       if (r.GetString(&name)) entry->catalog_deletes.emplace_back(name);
     }
   }
-  if (format == kLogEntryFormatTombstones) {
+  if (format == kLogEntryFormatTombstones || format == kLogEntryFormatEvents) {
     uint64_t n = 0;
     r.GetVarint64(&n);
     if (!r.ok() || n > bytes.size()) return absl::DataLossError("log entry: corrupt tombstones");
@@ -193,6 +205,17 @@ absl::Status DecodeLogEntry(std::string_view bytes, LogEntry* entry) {
       r.GetFixed64(&t.tag);
       r.GetVarint64(&t.version);
       entry->tombstones.push_back(t);
+    }
+  }
+  if (format == kLogEntryFormatEvents) {
+    uint64_t n = 0;
+    r.GetVarint64(&n);
+    if (!r.ok() || n > bytes.size()) return absl::DataLossError("log entry: corrupt events");
+    for (uint64_t i = 0; r.ok() && i < n; ++i) {
+      std::string_view key, value;
+      r.GetString(&key);
+      r.GetString(&value);
+      entry->event_writes.push_back({std::string(key), std::string(value)});
     }
   }
   r.GetVarint64(&nseries);

@@ -21,6 +21,12 @@
 //   tombstone count | per tombstone: tag id (fixed64) | version
 // It is written only for entries that carry tombstones (DeleteTag), so every
 // other entry stays format 3 and readable by nodes that predate format 4.
+// Format 5 is format 4 (tombstone section always present, maybe empty) with
+// an events section after it: count | per write: key (len+bytes) | value
+// (len+bytes), merge operands of the events column family (alarm events and
+// rules, storage/events/event_record.h). Written only for entries that carry
+// them; nodes that predate format 5 refuse such an entry (DataLoss) and
+// stop pulling from that peer until upgraded.
 // Format 2 (no form byte; every series in form 0) is still read.
 #ifndef HISTORIAN_STORAGE_ENGINE_LOG_ENTRY_H_
 #define HISTORIAN_STORAGE_ENGINE_LOG_ENTRY_H_
@@ -54,6 +60,14 @@ struct Tombstone {
   bool operator==(const Tombstone&) const = default;
 };
 
+// One merge operand of the events column family.
+struct EventWrite {
+  std::string key;
+  std::string value;
+
+  bool operator==(const EventWrite&) const = default;
+};
+
 struct LogEntry {
   Version version = 0;
   std::vector<SeriesData> series;
@@ -62,6 +76,7 @@ struct LogEntry {
   // tombstone of the name's id at the entry's version.
   std::vector<std::string> catalog_deletes;
   std::vector<Tombstone> tombstones;
+  std::vector<EventWrite> event_writes;
 
   uint64_t NumSamples() const;
 };

@@ -95,9 +95,9 @@ void ShareBlockCache(const std::shared_ptr<rocksdb::Cache>& cache,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RocksDb>> RocksDb::Open(const std::string& path,
-                                                       const RocksDbMemory& memory,
-                                                       StoreLogger info_log) {
+absl::StatusOr<std::unique_ptr<RocksDb>> RocksDb::Open(
+    const std::string& path, const RocksDbMemory& memory, StoreLogger info_log,
+    std::shared_ptr<rocksdb::MergeOperator> events_merge) {
   rocksdb::DBOptions dbo;
   dbo.create_if_missing = true;
   dbo.create_missing_column_families = true;
@@ -127,7 +127,9 @@ absl::StatusOr<std::unique_ptr<RocksDb>> RocksDb::Open(const std::string& path,
       {kChunksCf, chunks},
       {kRollupsCf, plain},
       {kStateCf, plain},
+      {kEventsCf, plain},
   };
+  cfs.back().options.merge_operator = std::move(events_merge);
   auto out = std::unique_ptr<RocksDb>(new RocksDb());
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(dbo, path, cfs, &out->handles_, &raw);

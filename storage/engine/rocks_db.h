@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "rocksdb/db.h"
+#include "rocksdb/merge_operator.h"
 #include "storage/engine/logger.h"
 
 namespace historian::engine {
@@ -36,10 +37,12 @@ class RocksDb {
  public:
   // Opens or creates the database at `path` with every column family.
   // RocksDB's own warnings and errors go to `info_log` (RocksInfoLog); when
-  // it is empty RocksDB keeps its LOG files in `path`.
-  static absl::StatusOr<std::unique_ptr<RocksDb>> Open(const std::string& path,
-                                                       const RocksDbMemory& memory = {},
-                                                       StoreLogger info_log = {});
+  // it is empty RocksDB keeps its LOG files in `path`. `events_merge` is
+  // the events column family's merge operator (storage/events/); a data dir
+  // from before that column family gets it created empty.
+  static absl::StatusOr<std::unique_ptr<RocksDb>> Open(
+      const std::string& path, const RocksDbMemory& memory = {}, StoreLogger info_log = {},
+      std::shared_ptr<rocksdb::MergeOperator> events_merge = nullptr);
   ~RocksDb();
   RocksDb(const RocksDb&) = delete;
   RocksDb& operator=(const RocksDb&) = delete;
@@ -50,6 +53,7 @@ class RocksDb {
   rocksdb::ColumnFamilyHandle* chunks() const { return handles_[3]; }
   rocksdb::ColumnFamilyHandle* rollups() const { return handles_[4]; }
   rocksdb::ColumnFamilyHandle* state() const { return handles_[5]; }
+  rocksdb::ColumnFamilyHandle* events() const { return handles_[6]; }
 
  private:
   RocksDb() = default;

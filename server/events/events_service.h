@@ -1,0 +1,53 @@
+// File: events_service.h
+// EventsService: the Events gRPC service (api/historian/v1/events.proto,
+// docs/events.md): rules (admin), event lists and the change stream
+// (reader), acknowledgements (writer; the user is the caller's token name).
+// Every method runs inside RunRpc (role check, stream slot, metrics).
+//
+// Thread-safety: stateless beyond its ServiceEnv; called concurrently by
+// gRPC's thread pool.
+#ifndef HISTORIAN_SERVER_EVENTS_EVENTS_SERVICE_H_
+#define HISTORIAN_SERVER_EVENTS_EVENTS_SERVICE_H_
+
+#include "historian/v1/events.grpc.pb.h"
+#include "server/rpc_env.h"
+#include "storage/events/event_record.h"
+
+namespace historian::server {
+
+class EventsService final : public v1::Events::Service {
+ public:
+  // Everything `env` points to must outlive the service.
+  explicit EventsService(const ServiceEnv& env) : env_(env), store_(env.store) {}
+
+  grpc::Status CreateRule(grpc::ServerContext* context, const v1::CreateRuleRequest* request,
+                          v1::Rule* response) override;
+  grpc::Status UpdateRule(grpc::ServerContext* context, const v1::UpdateRuleRequest* request,
+                          v1::Rule* response) override;
+  grpc::Status DeleteRule(grpc::ServerContext* context, const v1::DeleteRuleRequest* request,
+                          v1::DeleteRuleResponse* response) override;
+  grpc::Status ListRules(grpc::ServerContext* context, const v1::ListRulesRequest* request,
+                         v1::ListRulesResponse* response) override;
+  grpc::Status ListEvents(grpc::ServerContext* context, const v1::ListEventsRequest* request,
+                          v1::ListEventsResponse* response) override;
+  grpc::Status Ack(grpc::ServerContext* context, const v1::AckRequest* request,
+                   v1::Event* response) override;
+  grpc::Status Subscribe(grpc::ServerContext* context, const v1::SubscribeEventsRequest* request,
+                         grpc::ServerWriter<v1::SubscribeEventsResponse>* writer) override;
+
+ private:
+  grpc::Status PutRule(grpc::ServerContext* context, const char* method, const v1::Rule& rule,
+                       bool create, v1::Rule* response);
+
+  const ServiceEnv env_;
+  Store* const store_;
+};
+
+// Conversions (also for tests).
+events::RuleRecord RuleFromProto(const v1::Rule& rule);
+void RuleToProto(const events::RuleRecord& rule, v1::Rule* out);
+void EventToProto(const events::EventRecord& e, v1::Event* out);
+
+}  // namespace historian::server
+
+#endif  // HISTORIAN_SERVER_EVENTS_EVENTS_SERVICE_H_

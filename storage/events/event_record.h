@@ -1,0 +1,107 @@
+// File: event_record.h
+// The records of the events column family (docs/events.md): alarm events
+// and alarm rules, their keys, encodings and merges.
+//
+// Both are written only as RocksDB merge operands (EventsMergeOperator) and
+// travel to the peers in the log (LogEntry::event_writes), so every site
+// applies the same set of operands in whatever order and converges:
+// - an event's state is a merge of monotone facts: raised, cleared and
+//   acknowledged only ever become true; each keeps its earliest time (ties
+//   broken by the rest of the fact), so the merge is commutative,
+//   associative and idempotent;
+// - a rule is last-writer-wins by version (a deleted rule is a record with
+//   `deleted` set, kept so an older update cannot bring it back).
+//
+// Keys: "e" + event id (8 bytes big-endian); "r" + rule name; "s/..." local
+// state (the evaluator's, never shipped, written with Put).
+//
+// Thread-safety: plain values and pure functions.
+#ifndef HISTORIAN_STORAGE_EVENTS_EVENT_RECORD_H_
+#define HISTORIAN_STORAGE_EVENTS_EVENT_RECORD_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "storage/events/rule_evaluator.h"
+
+namespace historian::events {
+
+inline constexpr char kEventKeyPrefix = 'e';
+inline constexpr char kRuleKeyPrefix = 'r';
+// The evaluator's saved state (with the log positions it covers).
+inline constexpr char kEvaluatorStateKey[] = "s/evaluator";
+
+struct EventRecord {
+  uint64_t id = 0;  // EventId(rule, tag, raised_ns)
+  uint64_t rule_id = 0;
+  std::string rule;  // the rule's name
+  std::string tag;
+  // Facts; each false until some site records it.
+  bool raised = false;
+  bool cleared = false;
+  bool acked = false;
+  // raised: the raise's sample time, the value that triggered it, whether
+  // it came from late data, and the site whose evaluator raised it.
+  int64_t raised_ns = 0;
+  double value = 0;
+  bool late = false;
+  std::string origin_site;
+  // cleared: sample time of the clear.
+  int64_t cleared_ns = 0;
+  // acked: wall time of the ack, who (the token's name) and why.
+  int64_t acked_ns = 0;
+  std::string ack_user;
+  std::string ack_comment;
+
+  // A live alarm: raised, not cleared, not from late data (a late event
+  // records what happened; it never was an alarm to act on).
+  bool active() const { return raised && !cleared && !late; }
+};
+
+// hash(rule id, tag, raise time): FNV-1a 64, stable across builds and sites.
+uint64_t EventId(uint64_t rule_id, std::string_view tag, int64_t raised_ns);
+// The id as 16 lowercase hex digits, and back (InvalidArgument).
+std::string EventIdToString(uint64_t id);
+absl::StatusOr<uint64_t> ParseEventId(std::string_view text);
+// hash(name): a rule's numeric id (the evaluator's rule_id).
+uint64_t RuleId(std::string_view name);
+
+std::string EventKey(uint64_t id);
+std::string EncodeEvent(const EventRecord& e);
+absl::StatusOr<EventRecord> DecodeEvent(std::string_view bytes);
+// The merge of two states of one event (see the file comment).
+EventRecord MergeEvents(const EventRecord& a, const EventRecord& b);
+
+// An alarm rule as managed through the Events service.
+struct RuleRecord {
+  std::string name;      // 1..128 bytes, the key
+  uint64_t version = 0;  // last writer wins
+  bool deleted = false;
+  RuleKind kind = RuleKind::kHigh;
+  std::string tag;              // a tag name or a glob
+  std::string home_site;        // empty: the tag's origin site (twin rules: required)
+  std::optional<double> limit;  // limit rules: default from the tag's eng range
+  double deadband = 0;
+  int64_t on_delay_ns = 0;
+  int64_t window_ns = 0;
+  int64_t duration_ns = 0;
+  std::string description;
+};
+
+std::string RuleKey(std::string_view name);
+std::string EncodeRule(const RuleRecord& r);
+absl::StatusOr<RuleRecord> DecodeRule(std::string_view bytes);
+// The newer of two (higher version; equal versions: the larger encoding).
+const RuleRecord& NewerRule(const RuleRecord& a, const RuleRecord& b);
+
+// "high", "high_high", "low", "low_low", "rate", "stale", "twin_deviation",
+// "bad_quality" and back (InvalidArgument listing them).
+std::string_view RuleKindName(RuleKind kind);
+absl::StatusOr<RuleKind> ParseRuleKind(std::string_view name);
+
+}  // namespace historian::events
+
+#endif  // HISTORIAN_STORAGE_EVENTS_EVENT_RECORD_H_

@@ -1,0 +1,453 @@
+// EventsPart (see events_part.h; docs/events.md).
+#include "storage/events/events_part.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "api/core/status_macros.h"
+#include "rocksdb/db.h"
+#include "storage/catalog/glob.h"
+#include "storage/engine/coding.h"
+#include "storage/engine/key_format.h"
+
+namespace historian::events {
+namespace {
+
+std::unique_ptr<RuleEvaluator> MakeEvaluator(const std::string& site) {
+#ifdef HISTORIAN_HAVE_RULE_EVALUATOR
+  return RuleEvaluator::Create(site);
+#else
+  (void)site;
+  return nullptr;
+#endif
+}
+
+// A sample as the evaluator sees it; false for strings (no numeric rule).
+bool ToSample(const codec::ChunkColumns& c, size_t i, std::string_view tag, SampleView* out) {
+  out->tag = tag;
+  out->ts_ns = c.timestamps[i];
+  out->quality = c.qualities[i];
+  switch (c.type) {
+    case ValueType::kDouble:
+      out->value = c.doubles[i];
+      return true;
+    case ValueType::kInt64:
+      out->value = static_cast<double>(c.ints[i]);
+      return true;
+    case ValueType::kBool:
+      out->value = c.bools[i] ? 1 : 0;
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+bool EventsPart::HasEvaluator() {
+#ifdef HISTORIAN_HAVE_RULE_EVALUATOR
+  return true;
+#else
+  return false;
+#endif
+}
+
+EventsPart::EventsPart(engine::RocksDb* db, Options options)
+    : db_(db),
+      options_(std::move(options)),
+      evaluator_(options_.make_evaluator ? options_.make_evaluator(options_.site)
+                                         : MakeEvaluator(options_.site)) {}
+
+EventsPart::~EventsPart() { Stop(); }
+
+absl::Status EventsPart::Load() {
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(ro, db_->events()));
+  absl::MutexLock l(&mu_);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view key(it->key().data(), it->key().size());
+    std::string_view value(it->value().data(), it->value().size());
+    if (key.empty()) continue;
+    if (key[0] == kRuleKeyPrefix) {
+      absl::StatusOr<RuleRecord> r = DecodeRule(value);
+      if (!r.ok())
+        return absl::DataLossError(
+            absl::StrCat("events: rule ", std::string(key.substr(1)), ": ", r.status().message()));
+      rules_[r->name] = std::move(*r);
+    } else if (key[0] == kEventKeyPrefix) {
+      absl::StatusOr<EventRecord> e = DecodeEvent(value);
+      if (!e.ok())
+        return absl::DataLossError(absl::StrCat("events: event: ", e.status().message()));
+      if (e->active() && !e->late && e->origin_site == options_.site) {
+        active_[{e->rule_id, e->tag}] = e->id;
+      }
+    }
+  }
+  if (!it->status().ok()) return engine::FromRocks(it->status(), "load events");
+  for (const auto& [name, r] : rules_) rule_names_[RuleId(name)] = name;
+  eval_.rules_dirty = !rules_.empty();
+  std::string state;
+  rocksdb::Status s =
+      db_->db()->Get(rocksdb::ReadOptions(), db_->events(), kEvaluatorStateKey, &state);
+  if (s.IsNotFound()) return absl::OkStatus();
+  if (!s.ok()) return engine::FromRocks(s, "read evaluator state");
+  engine::Reader r(state);
+  uint64_t n = 0;
+  r.GetVarint64(&n);
+  for (uint64_t i = 0; r.ok() && i < n; ++i) {
+    std::string_view origin;
+    uint64_t seq = 0;
+    r.GetString(&origin);
+    r.GetVarint64(&seq);
+    eval_.replay_floor[std::string(origin)] = seq;
+  }
+  std::string_view blob;
+  if (!r.GetString(&blob) || !r.done()) {
+    return absl::DataLossError("events: evaluator state: truncated");
+  }
+  eval_.applied = eval_.replay_floor;
+  eval_.loaded = std::string(blob);
+  return absl::OkStatus();
+}
+
+void EventsPart::SetRulesAtOpen(std::vector<RuleSpec> specs) {
+  absl::MutexLock l(&mu_);
+  SetRulesLocked(std::move(specs));
+  eval_.rules_dirty = false;
+  if (evaluator_ != nullptr && !eval_.loaded.empty()) {
+    absl::Status loaded = evaluator_->LoadState(eval_.loaded);
+    if (!loaded.ok()) {
+      // The alarms raised here are known from the events: a lost state
+      // costs the pending on-delays and stale timers, not an alarm.
+      options_.logger(LogSeverity::kWarning,
+                      absl::StrCat("events: evaluator state not loaded: ", loaded.message()));
+      eval_.replay_floor.clear();
+    }
+  }
+  eval_.loaded.clear();
+}
+
+void EventsPart::Start(EventsHooks hooks) {
+  hooks_ = std::move(hooks);
+  thread_ = std::thread([this] { Run(); });
+}
+
+void EventsPart::Stop() {
+  {
+    absl::MutexLock l(&mu_);
+    if (eval_.stop) return;
+    eval_.stop = true;
+    cv_.SignalAll();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventsPart::PrepareEntry(const engine::LogEntry& entry, rocksdb::WriteBatch* batch) {
+  for (const engine::EventWrite& w : entry.event_writes) {
+    // Only events and rules travel; local state keys never do.
+    if (w.key.empty() || (w.key[0] != kEventKeyPrefix && w.key[0] != kRuleKeyPrefix)) continue;
+    batch->Merge(db_->events(), w.key, w.value);
+  }
+}
+
+void EventsPart::OnApplied(const engine::LogEntry& entry) {
+  if (entry.event_writes.empty() && entry.catalog_upserts.empty() && entry.tombstones.empty()) {
+    return;
+  }
+  absl::MutexLock l(&mu_);
+  bool wake = false;
+  if ((!entry.catalog_upserts.empty() || !entry.tombstones.empty()) && !rules_.empty()) {
+    eval_.rules_dirty = true;
+    ++eval_.rules_gen;  // a new tag may match a glob, an eng range change a limit
+    wake = true;
+  }
+  for (const engine::EventWrite& w : entry.event_writes) {
+    if (w.key.empty()) continue;
+    if (w.key[0] == kRuleKeyPrefix) {
+      absl::StatusOr<RuleRecord> r = DecodeRule(w.value);
+      if (!r.ok()) continue;
+      auto it = rules_.find(r->name);
+      if (it == rules_.end()) {
+        rule_names_[RuleId(r->name)] = r->name;
+        rules_.emplace(r->name, std::move(*r));
+      } else {
+        it->second = NewerRule(it->second, *r);
+      }
+      eval_.rules_dirty = true;
+      ++eval_.rules_gen;
+      wake = true;
+    } else if (w.key[0] == kEventKeyPrefix && w.key.size() == 9) {
+      feed_.ids.push_back(engine::GetBigEndian64(w.key.data() + 1));
+      if (feed_.ids.size() > options_.feed_capacity) {
+        feed_.ids.pop_front();
+        ++feed_.first;
+      }
+      wake = true;
+    }
+  }
+  if (wake) cv_.SignalAll();
+}
+
+void EventsPart::OnSeries(const std::string& origin, uint64_t seq, TagId id, std::string_view tag,
+                          const codec::ChunkColumns& cols) {
+  absl::MutexLock l(&mu_);
+  if (evaluator_ == nullptr || !watched_.contains(id)) return;
+  if (auto f = eval_.replay_floor.find(origin); f != eval_.replay_floor.end() && seq <= f->second) {
+    return;  // fed before the restart (the saved state covers it)
+  }
+  uint64_t& applied = eval_.applied[origin];
+  applied = std::max(applied, seq);
+  eval_.dirty = true;
+  // In time order per call, as the evaluator's contract says.
+  std::vector<size_t> order(cols.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (!std::is_sorted(cols.timestamps.begin(), cols.timestamps.end())) {
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return cols.timestamps[a] < cols.timestamps[b]; });
+  }
+  std::vector<SampleView> samples;
+  samples.reserve(cols.size());
+  for (size_t i : order) {
+    SampleView v;
+    if (ToSample(cols, i, tag, &v)) samples.push_back(v);
+  }
+  const size_t before = pending_.size();
+  evaluator_->OnSamples(samples, &pending_);
+  if (pending_.size() != before) cv_.SignalAll();
+}
+
+std::vector<RuleRecord> EventsPart::Rules(bool include_deleted) const {
+  absl::MutexLock l(&mu_);
+  std::vector<RuleRecord> out;
+  for (const auto& [name, r] : rules_) {
+    if (include_deleted || !r.deleted) out.push_back(r);
+  }
+  return out;
+}
+
+absl::StatusOr<RuleRecord> EventsPart::GetRule(std::string_view name) const {
+  absl::MutexLock l(&mu_);
+  auto it = rules_.find(name);
+  if (it == rules_.end() || it->second.deleted) {
+    return absl::NotFoundError(absl::StrCat("rule '", std::string(name), "' not found"));
+  }
+  return it->second;
+}
+
+size_t EventsPart::LiveRuleCount() const {
+  absl::MutexLock l(&mu_);
+  return std::count_if(rules_.begin(), rules_.end(),
+                       [](const auto& r) { return !r.second.deleted; });
+}
+
+absl::StatusOr<EventRecord> EventsPart::GetEvent(uint64_t id) const {
+  std::string value;
+  rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), db_->events(), EventKey(id), &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("event ", EventIdToString(id), " not found"));
+  }
+  if (!s.ok()) return engine::FromRocks(s, "read event");
+  return DecodeEvent(value);
+}
+
+absl::StatusOr<std::vector<EventRecord>> EventsPart::ListEvents(const EventFilter& filter) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->events()));
+  std::vector<EventRecord> out;
+  const std::string prefix(1, kEventKeyPrefix);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    absl::StatusOr<EventRecord> e =
+        DecodeEvent(std::string_view(it->value().data(), it->value().size()));
+    if (!e.ok()) return e.status();
+    if (!e->raised) continue;  // an ack that came before its raise
+    if (e->raised_ns < filter.from_ns || e->raised_ns >= filter.to_ns) continue;
+    if (filter.active_only && !e->active()) continue;
+    if (!filter.glob.empty() && !GlobMatch(filter.glob, e->tag)) continue;
+    if (!filter.rule.empty() && filter.rule != e->rule) continue;
+    out.push_back(std::move(*e));
+  }
+  if (!it->status().ok()) return engine::FromRocks(it->status(), "list events");
+  std::sort(out.begin(), out.end(), [](const EventRecord& a, const EventRecord& b) {
+    return std::tie(b.raised_ns, b.id) < std::tie(a.raised_ns, a.id);
+  });
+  if (out.size() > filter.limit) out.resize(filter.limit);
+  return out;
+}
+
+void EventsPart::AwaitRulesResolved() {
+  absl::MutexLock l(&mu_);
+  const uint64_t want = eval_.rules_gen;
+  while (eval_.resolved_gen < want && !eval_.stop) cv_.Wait(&mu_);
+}
+
+uint64_t EventsPart::FeedHead() const {
+  absl::MutexLock l(&mu_);
+  return feed_.first + feed_.ids.size();
+}
+
+EventChanges EventsPart::WaitChanges(uint64_t after, absl::Duration timeout) const {
+  absl::MutexLock l(&mu_);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (feed_.first + feed_.ids.size() <= after && !eval_.stop) {
+    if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+  }
+  EventChanges c;
+  c.next = feed_.first + feed_.ids.size();
+  uint64_t from = after;
+  if (from < feed_.first) {
+    c.lagged = true;
+    from = feed_.first;
+  }
+  for (uint64_t p = from; p < c.next; ++p) c.event_ids.push_back(feed_.ids[p - feed_.first]);
+  return c;
+}
+
+std::string EventsPart::SaveStateLocked() const {
+  std::string out;
+  engine::PutVarint64(eval_.applied.size(), &out);
+  for (const auto& [origin, seq] : eval_.applied) {
+    engine::PutString(origin, &out);
+    engine::PutVarint64(seq, &out);
+  }
+  engine::PutString(evaluator_ == nullptr ? std::string() : evaluator_->SaveState(), &out);
+  return out;
+}
+
+absl::Status EventsPart::PutState(const std::string& state) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return engine::FromRocks(db_->db()->Put(wo, db_->events(), kEvaluatorStateKey, state),
+                           "save evaluator state");
+}
+
+std::vector<engine::EventWrite> EventsPart::ToWrites(const std::vector<Transition>& ts) {
+  std::vector<engine::EventWrite> out;
+  for (const Transition& t : ts) {
+    EventRecord e;
+    e.rule_id = t.rule_id;
+    auto name = rule_names_.find(t.rule_id);
+    e.rule = name == rule_names_.end() ? absl::StrCat(t.rule_id) : name->second;
+    e.tag = t.tag;
+    const ActiveKey key{t.rule_id, t.tag};
+    if (t.kind == Transition::Kind::kRaised) {
+      e.raised = true;
+      e.raised_ns = t.time_ns;
+      e.value = t.value;
+      e.late = t.late;
+      e.origin_site = options_.site;
+      e.id = EventId(t.rule_id, t.tag, t.time_ns);
+      if (!t.late) active_[key] = e.id;
+    } else {
+      if (t.late) continue;  // a late clear changes no live alarm
+      auto it = active_.find(key);
+      if (it == active_.end()) continue;  // raised before the rule changed: nothing to clear
+      e.id = it->second;
+      e.cleared = true;
+      e.cleared_ns = t.time_ns;
+      active_.erase(it);
+    }
+    out.push_back({EventKey(e.id), EncodeEvent(e)});
+  }
+  return out;
+}
+
+void EventsPart::SetRulesLocked(std::vector<RuleSpec> specs) {
+  watched_.clear();
+  if (evaluator_ != nullptr) {
+    for (const RuleSpec& s : specs) {
+      if (evaluator_ == nullptr) break;
+      if (s.home_site != options_.site) continue;
+      watched_.insert(engine::TagIdFromName(s.tag));
+      if (!s.twin_tag.empty()) watched_.insert(engine::TagIdFromName(s.twin_tag));
+    }
+    absl::Status st = evaluator_->SetRules(std::move(specs));
+    if (!st.ok()) {
+      options_.logger(LogSeverity::kError, absl::StrCat("events: rules refused: ", st.message()));
+    }
+  }
+  watching_.store(!watched_.empty(), std::memory_order_relaxed);
+}
+
+void EventsPart::Run() {
+  absl::MutexLock l(&mu_);
+  while (!eval_.stop) {
+    if (eval_.rules_dirty) {
+      eval_.rules_dirty = false;
+      const uint64_t gen = eval_.rules_gen;
+      std::vector<RuleRecord> live;
+      for (const auto& [name, r] : rules_) {
+        if (!r.deleted) live.push_back(r);
+      }
+      mu_.Unlock();
+      std::vector<RuleSpec> specs = hooks_.resolve(live);
+      mu_.Lock();
+      SetRulesLocked(std::move(specs));
+      eval_.resolved_gen = std::max(eval_.resolved_gen, gen);
+      cv_.SignalAll();
+      continue;
+    }
+    const int64_t now = options_.now_ns();
+    if (!pending_.empty()) {
+      std::vector<engine::EventWrite> writes = ToWrites(pending_);
+      pending_.clear();
+      const std::string state = SaveStateLocked();
+      eval_.dirty = false;
+      eval_.last_save_ns = now;
+      mu_.Unlock();
+      absl::Status s = writes.empty() ? absl::OkStatus() : hooks_.submit(std::move(writes));
+      if (s.ok()) s = PutState(state);
+      if (!s.ok()) {
+        options_.logger(LogSeverity::kError,
+                        absl::StrCat("events: store transitions: ", s.message()));
+      }
+      mu_.Lock();
+      continue;
+    }
+    if (eval_.dirty && now - eval_.last_save_ns >= options_.state_save_interval_ns) {
+      const std::string state = SaveStateLocked();
+      eval_.dirty = false;
+      eval_.last_save_ns = now;
+      mu_.Unlock();
+      absl::Status s = PutState(state);
+      if (!s.ok()) options_.logger(LogSeverity::kError, std::string(s.message()));
+      mu_.Lock();
+      continue;
+    }
+    int64_t wake = INT64_MAX;
+    if (evaluator_ != nullptr) {
+      const int64_t deadline = evaluator_->NextDeadlineNs();
+      if (deadline <= now) {
+        evaluator_->OnTimer(now, &pending_);
+        if (pending_.empty() && evaluator_->NextDeadlineNs() <= now) {
+          wake = now + 100'000'000;  // a deadline that did not move: do not spin
+        } else {
+          continue;
+        }
+      } else {
+        wake = deadline;
+      }
+    }
+    if (eval_.dirty) wake = std::min(wake, eval_.last_save_ns + options_.state_save_interval_ns);
+    if (wake == INT64_MAX) {
+      cv_.Wait(&mu_);
+    } else {
+      cv_.WaitWithTimeout(&mu_, absl::Nanoseconds(wake - now));
+    }
+  }
+  // The last state, so a restart neither raises again nor forgets a timer.
+  if (evaluator_ != nullptr && !pending_.empty()) {
+    std::vector<engine::EventWrite> writes = ToWrites(pending_);
+    pending_.clear();
+    mu_.Unlock();
+    if (!writes.empty()) hooks_.submit(std::move(writes)).IgnoreError();
+    mu_.Lock();
+  }
+  const std::string state = SaveStateLocked();
+  mu_.Unlock();
+  PutState(state).IgnoreError();
+  mu_.Lock();
+}
+
+}  // namespace historian::events

@@ -1,0 +1,187 @@
+// File: events_part.h
+// EventsPart: the store's alarm part (docs/events.md). It holds the rules
+// in memory, feeds applied samples of watched tags to the RuleEvaluator,
+// turns its transitions into event records, keeps a feed of event changes
+// for Events.Subscribe, and runs the events thread: it stores transitions
+// (through the store's log, so they reach the peers), re-resolves the rules
+// when rules or tags change, and sleeps until the evaluator's next deadline
+// (no polling: an idle node with no deadline waits on a condition
+// variable). Records live in the events column family (event_record.h),
+// written as merge operands by the group commit (PrepareEntry) and read
+// back here.
+//
+// Thread-safety: safe for concurrent use. mu_ guards everything below it;
+// lock order: the store's mu, then mu_ (the applier calls PrepareEntry,
+// OnApplied and OnSeries with the store's mu held). The events thread never
+// holds mu_ while calling the hooks (which take the store's locks).
+#ifndef HISTORIAN_STORAGE_EVENTS_EVENTS_PART_H_
+#define HISTORIAN_STORAGE_EVENTS_EVENTS_PART_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "api/core/types.h"
+#include "rocksdb/write_batch.h"
+#include "storage/codec/chunk_codec.h"
+#include "storage/engine/log_entry.h"
+#include "storage/engine/logger.h"
+#include "storage/engine/rocks_db.h"
+#include "storage/events/event_record.h"
+#include "storage/events/rule_evaluator.h"
+
+namespace historian::events {
+
+// What the part needs from the store, called by the events thread without
+// any lock of the part held.
+struct EventsHooks {
+  // Stores own event records (merge operands) through the log.
+  std::function<absl::Status(std::vector<engine::EventWrite>)> submit;
+  // The evaluator's rules for the live rules (globs expanded, limits from
+  // the tags' eng range, twins from the twin map); rules that resolve to
+  // nothing are left out.
+  std::function<std::vector<RuleSpec>(const std::vector<RuleRecord>&)> resolve;
+};
+
+struct EventFilter {
+  int64_t from_ns = INT64_MIN;  // raise time in [from_ns, to_ns)
+  int64_t to_ns = INT64_MAX;
+  bool active_only = false;  // raised and not cleared
+  std::string glob;          // tag glob; empty: all
+  std::string rule;          // rule name; empty: all
+  size_t limit = 10000;
+};
+
+// The changes after a feed position (Subscribe).
+struct EventChanges {
+  uint64_t next = 0;    // the position after the last change returned
+  bool lagged = false;  // changes between `after` and the oldest kept are gone
+  std::vector<uint64_t> event_ids;
+};
+
+class EventsPart {
+ public:
+  struct Options {
+    std::string site;
+    std::function<int64_t()> now_ns;
+    StoreLogger logger;
+    // How often the evaluator's state is saved while samples arrive (and
+    // at Stop, and after each stored transition).
+    int64_t state_save_interval_ns = 5'000'000'000;
+    size_t feed_capacity = 65536;  // event changes kept for subscribers
+    // Makes the evaluator; empty: RuleEvaluator::Create when linked in.
+    std::function<std::unique_ptr<RuleEvaluator>(const std::string& site)> make_evaluator;
+  };
+  EventsPart(engine::RocksDb* db, Options options);
+  ~EventsPart();
+  EventsPart(const EventsPart&) = delete;
+  EventsPart& operator=(const EventsPart&) = delete;
+
+  // At open, before the log replay: rules, active alarms raised here and the
+  // evaluator's state (with the log positions it covers: replayed entries at
+  // or below them are not fed again).
+  absl::Status Load() ABSL_LOCKS_EXCLUDED(mu_);
+  // At open, after Load and the catalog, before the log replay: the rules'
+  // specs into the evaluator, then its saved state.
+  void SetRulesAtOpen(std::vector<RuleSpec> specs) ABSL_LOCKS_EXCLUDED(mu_);
+  // Starts the events thread (after the log replay).
+  void Start(EventsHooks hooks) ABSL_LOCKS_EXCLUDED(mu_);
+  // Stops it and saves the evaluator's state. Idempotent.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether a rule evaluator is linked in (the storage works without one:
+  // rules are stored and replicated, nothing is evaluated).
+  static bool HasEvaluator();
+
+  // --- Called by the group commit (store's mu held) ---
+  // Every event write of an applied entry into `batch` as a merge operand.
+  void PrepareEntry(const engine::LogEntry& entry, rocksdb::WriteBatch* batch);
+  // After the write: rules into memory, event changes into the feed; a
+  // catalog change re-resolves the rules.
+  void OnApplied(const engine::LogEntry& entry) ABSL_LOCKS_EXCLUDED(mu_);
+  // True when some rule watches any tag (the applier skips OnSeries else).
+  bool watching() const { return watching_.load(std::memory_order_relaxed); }
+  // Samples of `tag` applied from entry `seq` of `origin`, fed to the
+  // evaluator when a rule here watches it.
+  void OnSeries(const std::string& origin, uint64_t seq, TagId id, std::string_view tag,
+                const codec::ChunkColumns& cols) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Waits until the evaluator's rules reflect every rule and catalog change
+  // applied before the call (so a rule is in force when CreateRule
+  // returns), or the part stops.
+  void AwaitRulesResolved() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // --- Reads ---
+  // Every rule, deleted ones left out, by name.
+  std::vector<RuleRecord> Rules(bool include_deleted = false) const ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<RuleRecord> GetRule(std::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
+  size_t LiveRuleCount() const ABSL_LOCKS_EXCLUDED(mu_);
+  // NotFound when the event is unknown here.
+  absl::StatusOr<EventRecord> GetEvent(uint64_t id) const;
+  // Events matching `filter`, newest raise first (a scan of the column
+  // family: events are rare next to samples).
+  absl::StatusOr<std::vector<EventRecord>> ListEvents(const EventFilter& filter) const;
+  // The feed position after the newest change.
+  uint64_t FeedHead() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Changes after `after`; waits up to `timeout` for one when there are none.
+  EventChanges WaitChanges(uint64_t after, absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);
+  // The evaluator's state with the log positions it covers.
+  std::string SaveStateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PutState(const std::string& state);
+  // Transitions into event records (tracking the active alarms raised here).
+  std::vector<engine::EventWrite> ToWrites(const std::vector<Transition>& ts)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetRulesLocked(std::vector<RuleSpec> specs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  struct Feed {
+    std::deque<uint64_t> ids;  // event ids changed, oldest first
+    uint64_t first = 0;        // position of ids.front()
+  };
+  struct EvalState {
+    std::map<std::string, uint64_t> applied;       // per origin: newest seq fed
+    std::map<std::string, uint64_t> replay_floor;  // loaded: seqs fed before the restart
+    std::string loaded;                            // the evaluator's state, until SetRulesAtOpen
+    bool dirty = false;                            // samples fed since the last save
+    int64_t last_save_ns = 0;
+    bool rules_dirty = false;
+    uint64_t rules_gen = 0;     // bumped by every change that needs a resolve
+    uint64_t resolved_gen = 0;  // the rules_gen the evaluator's rules reflect
+    bool stop = false;
+  };
+  // (rule id, tag) of an alarm raised here and not cleared -> its event.
+  using ActiveKey = std::pair<uint64_t, std::string>;
+
+  engine::RocksDb* const db_;
+  const Options options_;
+  mutable absl::Mutex mu_;
+  mutable absl::CondVar cv_;  // the events thread's wake-up and the feed's
+  std::map<std::string, RuleRecord, std::less<>> rules_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, std::string> rule_names_ ABSL_GUARDED_BY(mu_);  // id -> name
+  std::unique_ptr<RuleEvaluator> evaluator_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<TagId> watched_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> watching_{false};
+  std::vector<Transition> pending_ ABSL_GUARDED_BY(mu_);
+  std::map<ActiveKey, uint64_t> active_ ABSL_GUARDED_BY(mu_);
+  EvalState eval_ ABSL_GUARDED_BY(mu_);
+  Feed feed_ ABSL_GUARDED_BY(mu_);
+  EventsHooks hooks_;  // set by Start before the thread runs
+  std::thread thread_;
+};
+
+}  // namespace historian::events
+
+#endif  // HISTORIAN_STORAGE_EVENTS_EVENTS_PART_H_

@@ -1,0 +1,243 @@
+// Store: alarm rules and events (docs/events.md). The part is
+// storage/events/events_part.h; here are the steps that need the catalog
+// (rule checks, resolving rules into the evaluator's specs) and the log
+// (event records travel to the peers as merge operands).
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "api/core/status_macros.h"
+#include "storage/catalog/glob.h"
+#include "storage/store_parts.h"
+
+namespace historian {
+namespace {
+
+using events::RuleKind;
+using events::RuleRecord;
+using events::RuleSpec;
+
+bool IsGlob(std::string_view s) { return s.find_first_of("*?") != std::string_view::npos; }
+
+bool IsLimitKind(RuleKind k) {
+  return k == RuleKind::kHigh || k == RuleKind::kHighHigh || k == RuleKind::kLow ||
+         k == RuleKind::kLowLow;
+}
+
+// The twin of `tag` under "LOCAL=TWIN" (either direction); "" when none.
+std::string TwinOf(std::string_view twin_map, std::string_view tag) {
+  const size_t eq = twin_map.find('=');
+  if (eq == std::string_view::npos) return "";
+  const std::string_view a = twin_map.substr(0, eq), b = twin_map.substr(eq + 1);
+  if (!a.empty() && tag.starts_with(a)) return std::string(b) + std::string(tag.substr(a.size()));
+  if (!b.empty() && tag.starts_with(b)) return std::string(a) + std::string(tag.substr(b.size()));
+  return "";
+}
+
+absl::Status CheckRuleFields(const RuleRecord& r) {
+  if (r.name.empty() || r.name.size() > 128 ||
+      std::any_of(r.name.begin(), r.name.end(), [](char c) { return c <= ' ' || c > '~'; })) {
+    return absl::InvalidArgumentError(
+        "rule name: must be 1..128 printable ASCII characters without spaces");
+  }
+  if (static_cast<int>(r.kind) < 1 || static_cast<int>(r.kind) > 8) {
+    return absl::InvalidArgumentError("rule kind: unknown");
+  }
+  if (r.tag.empty()) return absl::InvalidArgumentError("rule tag: required (a name or a glob)");
+  if (r.limit.has_value() && !std::isfinite(*r.limit)) {
+    return absl::InvalidArgumentError("rule limit: must be finite");
+  }
+  if (!std::isfinite(r.deadband) || r.deadband < 0) {
+    return absl::InvalidArgumentError("rule deadband: must be finite and >= 0");
+  }
+  if (r.on_delay_ns < 0 || r.window_ns < 0 || r.duration_ns < 0) {
+    return absl::InvalidArgumentError("rule on_delay/window/duration: must be >= 0");
+  }
+  if (r.kind == RuleKind::kRateOfChange && (r.window_ns <= 0 || !r.limit.has_value())) {
+    return absl::InvalidArgumentError("rate rule: needs a window (> 0) and a limit (per second)");
+  }
+  if (r.kind == RuleKind::kTwinDeviation && (!r.limit.has_value() || r.home_site.empty())) {
+    return absl::InvalidArgumentError(
+        "twin_deviation rule: needs a limit (the allowed |X - twin(X)|) and a home_site");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// The evaluator's specs of one rule into *out; InvalidArgument naming what
+// does not fit (PutRule refuses the rule, ResolveRules skips the tag).
+static absl::Status ResolveRule(const Store& store, const RuleRecord& r,
+                                const std::string& twin_map, std::vector<RuleSpec>* out) {
+  std::vector<std::string> names;
+  const size_t max_tags = store.options().rule_max_tags;
+  if (IsGlob(r.tag)) {
+    for (auto& [name, id] : store.MatchTags(r.tag, max_tags + 1)) names.push_back(name);
+    if (names.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("rule tag: glob '", r.tag, "' matches no tag"));
+    }
+    if (names.size() > max_tags) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("rule tag: glob '", r.tag, "' matches more than --rule_max_tags=", max_tags,
+                       " tags; narrow it"));
+    }
+  } else {
+    names.push_back(r.tag);
+  }
+  for (const std::string& name : names) {
+    absl::StatusOr<engine::TagInfo> info = store.GetTag(name);
+    if (!info.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("rule tag: unknown tag '", name, "'"));
+    }
+    if (info->type == ValueType::kString) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "rule tag: '", name, "' holds strings; ", std::string(events::RuleKindName(r.kind)),
+          " rules need a numeric (double, int64 or bool) tag"));
+    }
+    RuleSpec s;
+    s.rule_id = events::RuleId(r.name);
+    s.kind = r.kind;
+    s.tag = name;
+    s.home_site = !r.home_site.empty()         ? r.home_site
+                  : !info->origin_site.empty() ? info->origin_site
+                                               : store.options().site;
+    s.limit = r.limit.value_or(0);
+    s.deadband = r.deadband;
+    s.on_delay_ns = r.on_delay_ns;
+    s.window_ns = r.window_ns;
+    s.duration_ns = r.duration_ns;
+    s.stale_after_ns = info->stale_after_ns;
+    if (IsLimitKind(r.kind) && !r.limit.has_value()) {
+      const bool high = r.kind == RuleKind::kHigh || r.kind == RuleKind::kHighHigh;
+      const std::optional<double> eng = high ? info->eng_high : info->eng_low;
+      if (!eng.has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat("rule limit: none given and tag '", name,
+                                                       "' has no ", high ? "eng_high" : "eng_low",
+                                                       " to default to"));
+      }
+      s.limit = *eng;
+    }
+    if (r.kind == RuleKind::kStale && s.stale_after_ns <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stale rule: tag '", name, "' has no stale_after_ns (set it with `historian tags`)"));
+    }
+    if (r.kind == RuleKind::kTwinDeviation) {
+      s.twin_tag = TwinOf(twin_map, name);
+      if (s.twin_tag.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "twin_deviation rule: tag '", name, "' has no twin under --twin_map '", twin_map, "'"));
+      }
+      if (!store.HasTag(s.twin_tag)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("twin_deviation rule: twin tag '", s.twin_tag, "' is unknown"));
+      }
+    }
+    out->push_back(std::move(s));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<RuleSpec> Store::ResolveRules(const std::vector<RuleRecord>& rules) const {
+  const std::string twin_map = TwinMap().value_or("");
+  std::vector<RuleSpec> specs;
+  for (const RuleRecord& r : rules) {
+    std::vector<RuleSpec> one;
+    // A rule whose tags went away (or changed type) since it was made
+    // watches nothing until they come back.
+    if (ResolveRule(*this, r, twin_map, &one).ok()) {
+      for (RuleSpec& s : one) specs.push_back(std::move(s));
+    }
+  }
+  return specs;
+}
+
+absl::StatusOr<RuleRecord> Store::PutRule(RuleRecord rule, bool create) {
+  RETURN_IF_ERROR(CheckRuleFields(rule));
+  absl::StatusOr<RuleRecord> existing = events_->GetRule(rule.name);
+  if (create && existing.ok()) {
+    return absl::AlreadyExistsError(absl::StrCat("rule '", rule.name, "' exists"));
+  }
+  if (!create && !existing.ok()) return existing.status();
+  if (create && events_->LiveRuleCount() >= options_.max_rules) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("rules: this node holds the most rules it allows (", options_.max_rules,
+                     ", --max_rules); delete some or use globs"));
+  }
+  std::vector<RuleSpec> specs;
+  RETURN_IF_ERROR(ResolveRule(*this, rule, TwinMap().value_or(""), &specs));
+  rule.deleted = false;
+  {
+    absl::MutexLock l(&mu_);
+    commit_log_->mu().AssertHeld();  // the same mutex
+    rule.version = NextVersion();
+  }
+  RETURN_IF_ERROR(SubmitEventWrites({{events::RuleKey(rule.name), events::EncodeRule(rule)}}));
+  events_->AwaitRulesResolved();
+  return rule;
+}
+
+absl::Status Store::DeleteRule(std::string_view name) {
+  ASSIGN_OR_RETURN(RuleRecord rule, events_->GetRule(name));
+  rule.deleted = true;
+  {
+    absl::MutexLock l(&mu_);
+    commit_log_->mu().AssertHeld();  // the same mutex
+    rule.version = NextVersion();
+  }
+  RETURN_IF_ERROR(SubmitEventWrites({{events::RuleKey(rule.name), events::EncodeRule(rule)}}));
+  events_->AwaitRulesResolved();
+  return absl::OkStatus();
+}
+
+std::vector<RuleRecord> Store::ListRules() const { return events_->Rules(); }
+
+absl::StatusOr<events::EventRecord> Store::AckEvent(uint64_t id, std::string_view user,
+                                                    std::string_view comment) {
+  ASSIGN_OR_RETURN(events::EventRecord e, events_->GetEvent(id));
+  events::EventRecord ack;
+  ack.id = e.id;
+  ack.rule_id = e.rule_id;
+  ack.rule = e.rule;
+  ack.tag = e.tag;
+  ack.acked = true;
+  ack.acked_ns = NowNs();
+  ack.ack_user = user;
+  ack.ack_comment = comment;
+  RETURN_IF_ERROR(SubmitEventWrites({{events::EventKey(id), events::EncodeEvent(ack)}}));
+  return events_->GetEvent(id);
+}
+
+absl::StatusOr<events::EventRecord> Store::GetEvent(uint64_t id) const {
+  return events_->GetEvent(id);
+}
+
+absl::StatusOr<std::vector<events::EventRecord>> Store::ListEvents(
+    const events::EventFilter& filter) const {
+  return events_->ListEvents(filter);
+}
+
+uint64_t Store::EventFeedHead() const { return events_->FeedHead(); }
+
+events::EventChanges Store::WaitEventChanges(uint64_t after, absl::Duration timeout) const {
+  return events_->WaitChanges(after, timeout);
+}
+
+absl::Status Store::SubmitEventWrites(std::vector<engine::EventWrite> writes) {
+  PendingWrite w;
+  w.origin = options_.site;
+  w.assign_seq = true;
+  w.entry.event_writes = std::move(writes);
+  {
+    absl::MutexLock l(&mu_);
+    commit_log_->mu().AssertHeld();  // the same mutex
+    w.entry.version = NextVersion();
+  }
+  engine::EncodeLogEntry(w.entry, &w.encoded);
+  absl::MutexLock l(&mu_);
+  commit_log_->mu().AssertHeld();  // the same mutex
+  if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
+  commit_log_->Submit(&w);
+  return w.status;
+}
+
+}  // namespace historian
