@@ -33,6 +33,7 @@ void StoreApplier::PrepareGroupEntry(PendingWrite* w, rocksdb::WriteBatch* batch
 void StoreApplier::ApplyGroupEntry(const PendingWrite& w, int64_t now_s) {
   mu_.AssertHeld();  // commit_log.mu()
   ApplyCatalog(w);
+  events_.OnApplied(w.entry);
   AppliedListener* listener = listener_.load(std::memory_order_acquire);
   if (listener == nullptr || w.origin == kRepairOrigin) {
     ApplyToHeadFor(w.origin, w.seq, w.entry, nullptr);
@@ -42,9 +43,6 @@ void StoreApplier::ApplyGroupEntry(const PendingWrite& w, int64_t now_s) {
     ApplyToHeadFor(w.origin, w.seq, w.entry, &applied_);
     listener->OnApplied(w.origin, w.seq, applied_);
   }
-
-  events_.OnApplied(w.entry);
-  ApplyToHead(w.origin, w.seq, w.entry);
   if (w.origin == site_) {
     own_log_.mu().AssertHeld();  // the same mutex
     own_log_.Append(w.seq, now_s, w.encoded.size(), w.entry.NumSamples());

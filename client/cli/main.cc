@@ -22,10 +22,8 @@ namespace {
 std::vector<Command> AllCommands() {
   std::vector<Command> all;
   for (auto group :
-       {WriteCommands, QueryCommands, WatchCommands, TagCommands, CsvCommands, AdminCommands}) {
-
-  for (auto group : {WriteCommands, QueryCommands, TagCommands, CsvCommands, AdminCommands,
-                     EventsCommands}) {
+       {WriteCommands, QueryCommands, WatchCommands, TagCommands, CsvCommands, AdminCommands,
+        EventsCommands}) {
     for (Command& c : group()) all.push_back(std::move(c));
   }
   return all;
