@@ -101,7 +101,7 @@ ChunkState* StoreMaintenanceHost::BeginSeal(TagId id, codec::ChunkColumns* sampl
     sealing = heads_.StartSeal(*t, chunk_max_samples_);
     if (sealing == nullptr) return nullptr;
     t->chunk.rollup_dirty_min =
-        std::min(t->chunk.rollup_dirty_min, sealing->cols.timestamps().front());
+        std::min(t->chunk.rollup_dirty_min, sealing->cols.MinTimestamp());
   }
   // Only the sealing thread touches the sealing buffer until EndSeal;
   // readers only read it under mu.
