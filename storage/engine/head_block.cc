@@ -223,6 +223,10 @@ std::string_view Encode(const RawSamples& in) {
     for (size_t i = 0; i < n; ++i) bound += in.strings[i].size();
   }
   thread_local std::string scratch;
+  // A block of long strings may have grown it to ~260 KiB: not kept for
+  // the blocks of numbers after it.
+  if (scratch.size() > (size_t{64} << 10) && bound <= (size_t{8} << 10))
+    std::string().swap(scratch);
   if (scratch.size() < bound) scratch.resize(bound);
   uint8_t* const begin = reinterpret_cast<uint8_t*>(scratch.data());
   uint8_t* p = begin;
