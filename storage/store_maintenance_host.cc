@@ -102,7 +102,7 @@ ChunkState* StoreMaintenanceHost::BeginSeal(TagId id, codec::ChunkColumns* sampl
     sealing = heads_.StartSeal(*t, config_.chunk_max_samples);
     if (sealing == nullptr) return nullptr;
     t->chunk.rollup_dirty_min =
-        std::min(t->chunk.rollup_dirty_min, sealing->cols.timestamps().front());
+        std::min(t->chunk.rollup_dirty_min, sealing->cols.MinTimestamp());
   }
   // Only the sealing thread touches the sealing buffer until EndSeal;
   // readers only read it under mu.

@@ -2,10 +2,10 @@
 #include "storage/engine/head_columns.h"
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 
 #include "storage/engine/columns.h"
+#include "storage/engine/head_block.h"
 
 namespace historian::engine {
 namespace {
@@ -15,78 +15,137 @@ constexpr Version kHalfRange = Version{1} << 31;
 
 }  // namespace
 
-void HeadColumns::AppendQuality(uint32_t quality) {
-  const uint32_t n = static_cast<uint32_t>(size());  // after the append
-  if (!quality_runs_) {
-    if (quality == 0) return;
-    quality_runs_ = std::make_unique<std::vector<QualityRun>>();
-    if (n > 1) quality_runs_->push_back({n - 1, 0});
-  }
-  std::vector<QualityRun>& runs = *quality_runs_;
-  if (!runs.empty() && runs.back().quality == quality) {
-    runs.back().end = n;
+static_assert(HeadColumns::kBlockSamples == head_block::kSamples);
+
+void HeadColumns::Reserve(size_t n) {
+  const size_t tail = std::min(n, kBlockSamples);
+  tail_ts_.reserve(tail);
+  tail_version_offsets_.reserve(tail);
+  if (type_ == ValueType::kString) {
+    if (!tail_strings_) tail_strings_ = std::make_unique<std::vector<std::string>>();
+    tail_strings_->reserve(tail);
   } else {
-    runs.push_back({n, quality});
+    tail_words_.reserve(tail);
+  }
+  if (n >= kBlockSamples) {
+    if (!blocks_) blocks_ = std::make_unique<Blocks>();
+    blocks_->index.reserve(n / kBlockSamples);
   }
 }
 
 void HeadColumns::AppendVersion(Version v) {
-  if (!wide_versions_) {
-    if (version_offsets_.empty()) version_base_ = v < kHalfRange ? 0 : v - kHalfRange;
-    if (v >= version_base_ && v - version_base_ <= UINT32_MAX) {
-      version_offsets_.push_back(static_cast<uint32_t>(v - version_base_));
+  if (!tail_wide_versions_) {
+    if (tail_version_offsets_.empty()) {
+      tail_version_base_ = v < kHalfRange ? 0 : v - kHalfRange;
+    }
+    if (v >= tail_version_base_ && v - tail_version_base_ <= UINT32_MAX) {
+      tail_version_offsets_.push_back(static_cast<uint32_t>(v - tail_version_base_));
       return;
     }
-    // Out of reach: keep every version in full from now on.
-    wide_versions_ = std::make_unique<std::vector<Version>>();
-    wide_versions_->reserve(version_offsets_.size() + 1);
-    for (uint32_t o : version_offsets_) wide_versions_->push_back(version_base_ + o);
-    std::vector<uint32_t>().swap(version_offsets_);
+    // Out of reach: keep the tail's versions in full until it closes.
+    tail_wide_versions_ = std::make_unique<std::vector<Version>>();
+    tail_wide_versions_->reserve(kBlockSamples);
+    for (uint32_t o : tail_version_offsets_) {
+      tail_wide_versions_->push_back(tail_version_base_ + o);
+    }
+    tail_version_offsets_.clear();
   }
-  wide_versions_->push_back(v);
-}
-
-void HeadColumns::Reserve(size_t n) {
-  timestamps_.reserve(n);
-  version_offsets_.reserve(n);
-  if (type_ == ValueType::kString) {
-    if (!strings_) strings_ = std::make_unique<std::vector<std::string>>();
-    strings_->reserve(n);
-  } else {
-    words_.reserve(n);
-  }
+  tail_wide_versions_->push_back(v);
 }
 
 void HeadColumns::Append(const codec::ChunkColumns& from, size_t begin, size_t end) {
   if (begin >= end) return;
-  for (size_t i = begin; i < end; ++i) AppendVersion(from.versions[i]);
-  const size_t n = end - begin;
-  switch (from.type) {
-    case ValueType::kDouble:
-    case ValueType::kInt64: {
-      // Both are 8-byte values: copied bit for bit.
-      const void* src = from.type == ValueType::kDouble
-                            ? static_cast<const void*>(from.doubles.data() + begin)
-                            : static_cast<const void*>(from.ints.data() + begin);
-      const size_t at = words_.size();
-      words_.resize(at + n);
-      std::memcpy(words_.data() + at, src, n * sizeof(uint64_t));
-      break;
+  // Order and the smallest timestamp, in one pass.
+  size_t i = begin;
+  if (size() == 0) {
+    min_ts_ = last_ts_ = from.timestamps[i++];
+    increasing_ = true;
+  }
+  bool increasing = increasing_;
+  int64_t min_ts = min_ts_, last = last_ts_;
+  for (; i < end; ++i) {
+    const int64_t ts = from.timestamps[i];
+    increasing &= ts > last;
+    min_ts = std::min(min_ts, ts);
+    last = ts;
+  }
+  increasing_ = increasing;
+  min_ts_ = min_ts;
+  last_ts_ = last;
+
+  while (begin < end) {
+    const size_t have = tail_ts_.size();
+    const size_t k = std::min(end - begin, kBlockSamples - have);
+    const size_t stop = begin + k;
+    tail_ts_.insert(tail_ts_.end(), from.timestamps.begin() + begin,
+                    from.timestamps.begin() + stop);
+    for (size_t j = begin; j < stop; ++j) AppendVersion(from.versions[j]);
+    switch (type_) {
+      case ValueType::kDouble:
+      case ValueType::kInt64: {
+        // Both are 8-byte values: copied bit for bit.
+        const void* src = type_ == ValueType::kDouble
+                              ? static_cast<const void*>(from.doubles.data() + begin)
+                              : static_cast<const void*>(from.ints.data() + begin);
+        tail_words_.resize(have + k);
+        std::memcpy(tail_words_.data() + have, src, k * sizeof(uint64_t));
+        break;
+      }
+      case ValueType::kBool:
+        tail_words_.insert(tail_words_.end(), from.bools.begin() + begin,
+                           from.bools.begin() + stop);
+        break;
+      case ValueType::kString:
+        if (!tail_strings_) tail_strings_ = std::make_unique<std::vector<std::string>>();
+        tail_strings_->insert(tail_strings_->end(), from.strings.begin() + begin,
+                              from.strings.begin() + stop);
+        break;
+      default:
+        break;
     }
-    case ValueType::kBool:
-      words_.insert(words_.end(), from.bools.begin() + begin, from.bools.begin() + end);
-      break;
-    case ValueType::kString:
-      if (!strings_) strings_ = std::make_unique<std::vector<std::string>>();
-      strings_->insert(strings_->end(), from.strings.begin() + begin, from.strings.begin() + end);
-      break;
-    default:
-      break;
+    const auto q_begin = from.qualities.begin() + begin, q_end = from.qualities.begin() + stop;
+    if (!tail_qualities_ && std::any_of(q_begin, q_end, [](uint32_t q) { return q != 0; })) {
+      tail_qualities_ = std::make_unique<std::vector<uint32_t>>(have, 0);
+    }
+    if (tail_qualities_) tail_qualities_->insert(tail_qualities_->end(), q_begin, q_end);
+    begin = stop;
+    if (tail_ts_.size() == kBlockSamples) CloseBlock();
   }
-  for (size_t i = begin; i < end; ++i) {
-    timestamps_.push_back(from.timestamps[i]);
-    AppendQuality(from.qualities[i]);
+}
+
+void HeadColumns::CloseBlock() {
+  Version versions[kBlockSamples];
+  const size_t n = tail_ts_.size();
+  if (tail_wide_versions_) {
+    std::copy(tail_wide_versions_->begin(), tail_wide_versions_->end(), versions);
+  } else {
+    for (size_t i = 0; i < n; ++i) versions[i] = tail_version_base_ + tail_version_offsets_[i];
   }
+  const head_block::RawSamples raw{
+      .type = type_,
+      .n = n,
+      .timestamps = tail_ts_.data(),
+      .words = tail_words_.data(),
+      .strings = tail_strings_ ? tail_strings_->data() : nullptr,
+      .qualities = tail_qualities_ ? tail_qualities_->data() : nullptr,
+      .versions = versions,
+  };
+  const std::string_view encoded = head_block::Encode(raw);
+  if (!blocks_) blocks_ = std::make_unique<Blocks>();
+  std::string& bytes = blocks_->bytes;
+  const size_t need = bytes.size() + encoded.size();
+  if (need > bytes.capacity()) {
+    // Grow by a quarter, not the string's doubling: the slack is memory.
+    bytes.reserve(std::max(need, bytes.capacity() + bytes.capacity() / 4 + 256));
+  }
+  blocks_->index.push_back({tail_ts_.front(), static_cast<uint32_t>(bytes.size())});
+  bytes.append(encoded);
+  tail_ts_.clear();
+  tail_words_.clear();
+  if (tail_strings_) tail_strings_->clear();
+  tail_qualities_.reset();
+  tail_version_offsets_.clear();
+  tail_wide_versions_.reset();
 }
 
 void HeadColumns::Append(const HeadColumns& from) {
@@ -96,65 +155,95 @@ void HeadColumns::Append(const HeadColumns& from) {
   Append(all, 0, all.size());
 }
 
-void HeadColumns::CopySlice(size_t begin, size_t end, codec::ChunkColumns* to) const {
+void HeadColumns::CopyTail(size_t begin, size_t end, codec::ChunkColumns* to) const {
   if (begin >= end) return;
   const size_t n = end - begin;
-  to->timestamps.insert(to->timestamps.end(), timestamps_.begin() + begin,
-                        timestamps_.begin() + end);
+  to->timestamps.insert(to->timestamps.end(), tail_ts_.begin() + begin, tail_ts_.begin() + end);
   switch (type_) {
     case ValueType::kDouble: {
       const size_t at = to->doubles.size();
       to->doubles.resize(at + n);
-      std::memcpy(to->doubles.data() + at, words_.data() + begin, n * sizeof(double));
+      std::memcpy(to->doubles.data() + at, tail_words_.data() + begin, n * sizeof(double));
       break;
     }
     case ValueType::kInt64: {
       const size_t at = to->ints.size();
       to->ints.resize(at + n);
-      std::memcpy(to->ints.data() + at, words_.data() + begin, n * sizeof(int64_t));
+      std::memcpy(to->ints.data() + at, tail_words_.data() + begin, n * sizeof(int64_t));
       break;
     }
     case ValueType::kBool:
-      for (size_t i = begin; i < end; ++i) to->bools.push_back(static_cast<uint8_t>(words_[i]));
+      for (size_t i = begin; i < end; ++i)
+        to->bools.push_back(static_cast<uint8_t>(tail_words_[i]));
       break;
     case ValueType::kString:
-      to->strings.insert(to->strings.end(), strings_->begin() + begin, strings_->begin() + end);
+      to->strings.insert(to->strings.end(), tail_strings_->begin() + begin,
+                         tail_strings_->begin() + end);
       break;
     default:
       break;
   }
-  if (wide_versions_) {
-    to->versions.insert(to->versions.end(), wide_versions_->begin() + begin,
-                        wide_versions_->begin() + end);
+  if (tail_wide_versions_) {
+    to->versions.insert(to->versions.end(), tail_wide_versions_->begin() + begin,
+                        tail_wide_versions_->begin() + end);
   } else {
-    for (size_t i = begin; i < end; ++i)
-      to->versions.push_back(version_base_ + version_offsets_[i]);
+    for (size_t i = begin; i < end; ++i) {
+      to->versions.push_back(tail_version_base_ + tail_version_offsets_[i]);
+    }
   }
-  if (!quality_runs_) {
+  if (!tail_qualities_) {
     to->qualities.insert(to->qualities.end(), n, 0);
-    return;
-  }
-  auto run = std::upper_bound(quality_runs_->begin(), quality_runs_->end(), begin,
-                              [](size_t i, const QualityRun& r) { return i < r.end; });
-  for (size_t i = begin; i < end; ++i) {
-    if (i >= run->end) ++run;
-    to->qualities.push_back(run->quality);
+  } else {
+    to->qualities.insert(to->qualities.end(), tail_qualities_->begin() + begin,
+                         tail_qualities_->begin() + end);
   }
 }
 
-void HeadColumns::CopyAll(codec::ChunkColumns* to) const { CopySlice(0, size(), to); }
+void HeadColumns::CopyAll(codec::ChunkColumns* to) const {
+  if (blocks_) {
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(blocks_->bytes.data());
+    for (size_t b = 0; b < blocks_->index.size(); ++b) {
+      p = head_block::Decode(type_, p, kBlockSamples, to);
+    }
+  }
+  CopyTail(0, tail_ts_.size(), to);
+}
+
+bool HeadColumns::BlockBelow(size_t b, int64_t ts) const {
+  if (b + 1 < blocks_->index.size()) return blocks_->index[b + 1].first_ts <= ts;
+  if (!tail_ts_.empty()) return tail_ts_.front() <= ts;
+  return last_ts_ < ts;
+}
 
 void HeadColumns::CopyRange(int64_t start, int64_t end, codec::ChunkColumns* to) const {
-  size_t b = std::lower_bound(timestamps_.begin(), timestamps_.end(), start) - timestamps_.begin();
-  size_t e = std::lower_bound(timestamps_.begin(), timestamps_.end(), end) - timestamps_.begin();
-  CopySlice(b, e, to);
+  if (blocks_) {
+    const std::vector<Block>& index = blocks_->index;
+    // The first block that may hold `start`: the last one starting at or
+    // before it (blocks are in timestamp order once normalised).
+    size_t b = std::upper_bound(index.begin(), index.end(), start,
+                                [](int64_t ts, const Block& k) { return ts < k.first_ts; }) -
+               index.begin();
+    if (b > 0) --b;
+    const uint8_t* base = reinterpret_cast<const uint8_t*>(blocks_->bytes.data());
+    for (; b < index.size() && index[b].first_ts < end; ++b) {
+      const uint8_t* p = base + index[b].offset;
+      if (index[b].first_ts >= start && BlockBelow(b, end)) {
+        head_block::Decode(type_, p, kBlockSamples, to);  // wholly inside
+        continue;
+      }
+      thread_local codec::ChunkColumns scratch;
+      scratch.Reset(type_);
+      head_block::Decode(type_, p, kBlockSamples, &scratch);
+      AppendRange(scratch, start, end, to);
+    }
+  }
+  const size_t tb = std::lower_bound(tail_ts_.begin(), tail_ts_.end(), start) - tail_ts_.begin();
+  const size_t te = std::lower_bound(tail_ts_.begin(), tail_ts_.end(), end) - tail_ts_.begin();
+  CopyTail(tb, te, to);
 }
 
 void HeadColumns::Normalize() {
-  if (std::adjacent_find(timestamps_.begin(), timestamps_.end(),
-                         [](int64_t a, int64_t b) { return a >= b; }) == timestamps_.end()) {
-    return;
-  }
+  if (increasing_) return;
   codec::ChunkColumns all;
   all.Reset(type_);
   CopyAll(&all);
@@ -164,16 +253,23 @@ void HeadColumns::Normalize() {
 }
 
 size_t HeadColumns::HeapBytes() const {
-  size_t bytes = timestamps_.capacity() * sizeof(int64_t) + words_.capacity() * sizeof(uint64_t) +
-                 version_offsets_.capacity() * sizeof(uint32_t);
-  if (strings_) {
-    bytes += sizeof(*strings_) + strings_->capacity() * sizeof(std::string);
-    for (const std::string& s : *strings_) bytes += s.capacity() > 15 ? s.capacity() + 1 : 0;
+  size_t bytes = tail_ts_.capacity() * sizeof(int64_t) + tail_words_.capacity() * sizeof(uint64_t) +
+                 tail_version_offsets_.capacity() * sizeof(uint32_t);
+  if (blocks_) {
+    const std::string& b = blocks_->bytes;
+    bytes += sizeof(Blocks) + (b.capacity() > 15 ? b.capacity() + 1 : 0) +
+             blocks_->index.capacity() * sizeof(Block);
   }
-  if (quality_runs_)
-    bytes += sizeof(*quality_runs_) + quality_runs_->capacity() * sizeof(QualityRun);
-  if (wide_versions_)
-    bytes += sizeof(*wide_versions_) + wide_versions_->capacity() * sizeof(Version);
+  if (tail_strings_) {
+    bytes += sizeof(*tail_strings_) + tail_strings_->capacity() * sizeof(std::string);
+    for (const std::string& s : *tail_strings_) bytes += s.capacity() > 15 ? s.capacity() + 1 : 0;
+  }
+  if (tail_qualities_) {
+    bytes += sizeof(*tail_qualities_) + tail_qualities_->capacity() * sizeof(uint32_t);
+  }
+  if (tail_wide_versions_) {
+    bytes += sizeof(*tail_wide_versions_) + tail_wide_versions_->capacity() * sizeof(Version);
+  }
   return bytes;
 }
 

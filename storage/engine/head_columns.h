@@ -1,11 +1,18 @@
 // File: head_columns.h
-// HeadColumns: the unsealed samples of one tag in memory, compact. Timestamps
-// and values are plain columns (appends and binary search stay cheap; double,
-// int64 and bool values share one 64-bit column); the quality column is
-// run-length and absent while every sample is Good; versions are 32-bit
-// offsets from a base (they are hybrid-clock seconds close to each other). A
-// sample costs 20 bytes instead of the 28 of ChunkColumns, and the struct 120
-// bytes instead of 176.
+// HeadColumns: the unsealed samples of one tag in memory, dense. Samples are
+// appended to a short raw tail (plain columns, so an append is a few stores);
+// every head_block::kSamples samples the tail is encoded as one closed block
+// (head_block.h: delta / delta-of-delta varints, decimal-scaled doubles,
+// run-length qualities) appended to one byte string, with a small index of
+// each block's offset and first timestamp. A regular 1 Hz analog sample
+// costs ~2-3 bytes instead of the 20 of plain columns; the raw tail (at most
+// kSamples samples, ~1.5 KiB) is the fixed cost of an active tag.
+//
+// Blocks keep append order; Normalize (sort, duplicates) decodes every
+// block and encodes the result again, which late samples make necessary
+// only once per read or seal. While the samples are strictly increasing
+// (tracked on append), the block index's first timestamps are sorted and
+// CopyRange decodes only the blocks it needs.
 //
 // Thread-safety: not thread-safe; the store guards each tag's head with its
 // mutex.
@@ -27,9 +34,9 @@ class HeadColumns {
   explicit HeadColumns(ValueType type) : type_(type) {}
 
   ValueType type() const { return type_; }
-  size_t size() const { return timestamps_.size(); }
-  // In append order until Normalize().
-  const std::vector<int64_t>& timestamps() const { return timestamps_; }
+  size_t size() const { return num_blocks() * kBlockSamples + tail_ts_.size(); }
+  // The smallest timestamp. REQUIRES: size() > 0.
+  int64_t MinTimestamp() const { return min_ts_; }
 
   // Room for `n` samples without regrowing (a tag's next head is usually as
   // large as its last one).
@@ -51,27 +58,45 @@ class HeadColumns {
   // Heap bytes held (capacity, not size), for the memory figures.
   size_t HeapBytes() const;
 
+  static constexpr size_t kBlockSamples = 64;  // head_block::kSamples
+
  private:
-  struct QualityRun {
-    uint32_t end;  // one past the last sample of the run
-    uint32_t quality;
+  struct Block {
+    int64_t first_ts;
+    uint32_t offset;  // into bytes
   };
-  void AppendQuality(uint32_t quality);
+  // Closed blocks, encoded back to back, and their index. Allocated with
+  // the first block, so a head of a few samples stays small.
+  struct Blocks {
+    std::string bytes;
+    std::vector<Block> index;
+  };
+  size_t num_blocks() const { return blocks_ ? blocks_->index.size() : 0; }
   void AppendVersion(Version v);
-  void CopySlice(size_t begin, size_t end, codec::ChunkColumns* to) const;
+  // Encodes the full tail as a block and empties it.
+  void CloseBlock();
+  // True when every sample of block b is below ts (normalised).
+  bool BlockBelow(size_t b, int64_t ts) const;
+  void CopyTail(size_t begin, size_t end, codec::ChunkColumns* to) const;
 
   ValueType type_;
-  std::vector<int64_t> timestamps_;
-  // Double (bits), int64 and bool (0/1) values; strings in strings_.
-  std::vector<uint64_t> words_;
-  std::unique_ptr<std::vector<std::string>> strings_;
-  // Null while every sample is Good (quality 0).
-  std::unique_ptr<std::vector<QualityRun>> quality_runs_;
-  // Versions: base + offset while every version fits in 32 bits around the
-  // first one; all of them in full (wide_versions_) after one does not.
-  Version version_base_ = 0;
-  std::vector<uint32_t> version_offsets_;
-  std::unique_ptr<std::vector<Version>> wide_versions_;
+  bool increasing_ = true;  // strictly, in append order
+  int64_t min_ts_ = 0;
+  int64_t last_ts_ = 0;
+  std::unique_ptr<Blocks> blocks_;
+  // The raw tail: fewer than kBlockSamples samples.
+  std::vector<int64_t> tail_ts_;
+  // Double (bits), int64 and bool (0/1) values; strings in tail_strings_.
+  std::vector<uint64_t> tail_words_;
+  std::unique_ptr<std::vector<std::string>> tail_strings_;
+  // Null while every tail sample is Good (quality 0).
+  std::unique_ptr<std::vector<uint32_t>> tail_qualities_;
+  // Tail versions: base + offset while every one fits in 32 bits around the
+  // first (versions are hybrid-clock seconds close to each other); all of
+  // them in full (tail_wide_versions_) after one does not.
+  Version tail_version_base_ = 0;
+  std::vector<uint32_t> tail_version_offsets_;
+  std::unique_ptr<std::vector<Version>> tail_wide_versions_;
 };
 
 }  // namespace historian::engine

@@ -169,9 +169,9 @@ void Head::CopyUnsealed(HeadState& t, ValueType type, int64_t start, int64_t end
 
 int64_t Head::UnsealedFrom(const HeadState& t, int64_t from) const {
   if (t.head) {
-    for (int64_t ts : t.head->cols.timestamps()) from = std::min(from, ts);
+    from = std::min(from, t.head->cols.MinTimestamp());
   }
-  if (t.sealing) from = std::min(from, t.sealing->cols.timestamps().front());
+  if (t.sealing) from = std::min(from, t.sealing->cols.MinTimestamp());
   return from;
 }
 
@@ -179,9 +179,9 @@ int64_t Head::UnsealedBefore(const HeadState& t, int64_t ts) const {
   int64_t from = kMaxTimestamp;
   for (const HeadBuffer* b : {t.head.get(), t.sealing.get()}) {
     if (b == nullptr) continue;
-    for (int64_t x : b->cols.timestamps()) {
-      if (x < ts) from = std::min(from, x);
-    }
+    // The smallest timestamp is below ts when any is.
+    const int64_t x = b->cols.MinTimestamp();
+    if (x < ts) from = std::min(from, x);
   }
   return from;
 }

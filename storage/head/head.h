@@ -175,8 +175,10 @@ class Head {
 
   // --- Memory budget (--max_head_bytes) ---
 
-  // What a fixed-width sample costs in a head (HeadColumns: timestamp,
-  // value word, version offset), the unit the budget is counted in.
+  // The unit the budget is counted in: what a sample costs in a head's raw
+  // tail (HeadColumns: timestamp, value word, version offset). Closed head
+  // blocks cost far less (~3 bytes on the plant mix), so the budget is an
+  // upper bound on head memory.
   static constexpr uint64_t kSampleBytes = 20;
   // Heads should hold at most `max_samples` unsealed samples (0: no bound):
   // writers wait while they hold more (Store::Enqueue) and the sealer seals

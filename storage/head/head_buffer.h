@@ -26,7 +26,7 @@ using OriginSeqRanges = absl::InlinedVector<OriginSeqRange, 1>;
 void NoteOriginSeq(OriginSeqRanges* ranges, const std::string* origin, uint64_t seq);
 
 // Unsealed samples of one tag and the log entries they came from: the head
-// of an active tag (about 180 bytes with its allocation) plus its columns.
+// of an active tag (about 200 bytes with its allocation) plus its columns.
 // Not thread-safe: its owner (Head) says which lock guards it.
 struct HeadBuffer {
   explicit HeadBuffer(ValueType type) : cols(type) {}

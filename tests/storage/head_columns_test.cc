@@ -1,9 +1,13 @@
 // HeadColumns against plain ChunkColumns: the same samples in, the same
-// samples out (run-length qualities, 32-bit version offsets and their wide
-// fall back included), and Normalize resolving duplicates like
+// samples out bit for bit (closed encoded blocks and the raw tail, decimal
+// and XOR doubles, delta and delta-of-delta integers, run-length qualities,
+// any 64-bit version), and Normalize resolving duplicates like
 // engine::Normalize.
 #include "storage/engine/head_columns.h"
 
+#include <bit>
+#include <cmath>
+#include <limits>
 #include <random>
 
 #include "gtest/gtest.h"
@@ -100,6 +104,182 @@ TEST(HeadColumnsTest, RegularDoublesCostTwentyBytesASample) {
   for (int i = 0; i < 1024; ++i) head.Append(batch, i, i + 1);  // one sample per batch
   // Capacity may round up (vector growth); the per-sample cost is 8 + 8 + 4.
   EXPECT_LE(head.HeapBytes(), 1024 * 20 + 64);
+}
+
+// Values that stress each encoding: decimals at several scales, doubles
+// that are not decimals (NaN payloads, -0, infinities, denormals, random
+// bits), integer extremes, regular and jittered clocks, versions anywhere
+// in 64 bits.
+// `flavour` < 9: mostly decimals with that one kind sprinkled in (so a
+// block of decimals meets each exception alone); 9: every kind mixed.
+double EdgeDouble(std::mt19937_64& rng, int flavour) {
+  const int kind = flavour == 9 ? static_cast<int>(rng() % 9) : rng() % 8 == 0 ? flavour : 7;
+  switch (kind) {
+    case 0:
+      return static_cast<double>(static_cast<int64_t>(rng() % 2001) - 1000) / 10;
+    case 1:
+      return static_cast<double>(static_cast<int64_t>(rng() % 200001)) / 1000;
+    case 2:
+      return std::bit_cast<double>(rng());  // includes NaNs with payloads
+    case 3:
+      return -0.0;
+    case 4:
+      return rng() % 2 ? std::numeric_limits<double>::infinity()
+                       : -std::numeric_limits<double>::infinity();
+    case 5:
+      return std::numeric_limits<double>::denorm_min() * static_cast<double>(rng() % 100);
+    case 6:
+      return 1e15 + static_cast<double>(rng() % 1000) / 10;
+    case 7:
+      return 20.0 + static_cast<double>(rng() % 7) * 0.1;
+    default:
+      return std::bit_cast<double>(std::bit_cast<uint64_t>(1.0) + rng() % 3);
+  }
+}
+
+int64_t EdgeInt(std::mt19937_64& rng, int64_t prev) {
+  switch (rng() % 6) {
+    case 0:
+      return std::numeric_limits<int64_t>::min();
+    case 1:
+      return std::numeric_limits<int64_t>::max();
+    case 2:
+      return static_cast<int64_t>(rng());
+    case 3:
+      return prev + 1;
+    default:
+      return prev + static_cast<int64_t>(rng() % 7) - 3;
+  }
+}
+
+struct Clock {
+  int64_t next;
+  int64_t step;
+};
+
+codec::ChunkColumns EdgeColumns(std::mt19937_64& rng, ValueType type, size_t n, Clock* clock,
+                                Version* version, bool late) {
+  codec::ChunkColumns c;
+  c.Reset(type);
+  int64_t prev_int = 0;
+  const int flavour = static_cast<int>(rng() % 10);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t ts = clock->next;
+    clock->next += clock->step + (rng() % 8 == 0 ? static_cast<int64_t>(rng() % 1000) : 0);
+    if (late && rng() % 6 == 0) ts -= static_cast<int64_t>(rng() % 300) * clock->step;  // late
+    if (late && rng() % 10 == 0 && !c.timestamps.empty()) ts = c.timestamps.back();     // same ts
+    if (rng() % 200 == 0)
+      ts = rng() % 2 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+    c.timestamps.push_back(ts);
+    c.qualities.push_back(rng() % 16 == 0 ? static_cast<uint32_t>(rng()) : 0);
+    switch (rng() % 10) {
+      case 0:
+        *version = rng();
+        break;  // anywhere
+      case 1:
+        *version -= rng() % 5000;
+        break;  // backwards
+      case 2:
+        *version += 256;
+        break;
+      default:
+        break;
+    }
+    c.versions.push_back(*version);
+    switch (type) {
+      case ValueType::kDouble:
+        c.doubles.push_back(EdgeDouble(rng, flavour));
+        break;
+      case ValueType::kInt64:
+        c.ints.push_back(prev_int = EdgeInt(rng, prev_int));
+        break;
+      case ValueType::kBool:
+        c.bools.push_back(rng() % 5 == 0);
+        break;
+      default:
+        c.strings.push_back(std::string(rng() % 40, static_cast<char>(rng())));
+        break;
+    }
+  }
+  return c;
+}
+
+TEST(HeadColumnsTest, EdgeValuesRoundTripThroughBlocksBitForBit) {
+  std::mt19937_64 rng(29);
+  for (ValueType type :
+       {ValueType::kDouble, ValueType::kInt64, ValueType::kBool, ValueType::kString}) {
+    for (bool late : {false, true}) {
+      for (int64_t step : {int64_t{1'000'000'000}, int64_t{1}, int64_t{0}}) {
+        SCOPED_TRACE(::testing::Message()
+                     << "type " << static_cast<int>(type) << " late " << late << " step " << step);
+        HeadColumns head(type);
+        if (rng() % 2) head.Reserve(rng() % 500);
+        codec::ChunkColumns model;
+        model.Reset(type);
+        Clock clock{int64_t{1'700'000'000} * 1'000'000'000, step};
+        Version version = (Version{1'700'000'000} << 8) | 1;
+        for (int round = 0; round < 40; ++round) {
+          // Batches of one sample (the live path) and of a few hundred.
+          const size_t n = rng() % 3 == 0 ? 1 : 1 + rng() % 300;
+          codec::ChunkColumns batch = EdgeColumns(rng, type, n, &clock, &version, late);
+          head.Append(batch, 0, batch.size());
+          AppendSamples(batch, 0, batch.size(), &model);
+          ASSERT_EQ(head.size(), model.size());
+          codec::ChunkColumns all;
+          all.Reset(type);
+          head.CopyAll(&all);
+          ExpectSameColumns(all, model);
+          if (round % 4 == 3 || !late) {
+            head.Normalize();
+            Normalize(&model);
+            ASSERT_EQ(head.size(), model.size());
+            all.Reset(type);
+            head.CopyAll(&all);
+            ExpectSameColumns(all, model);
+            int64_t min_ts = model.timestamps.front();
+            EXPECT_EQ(head.MinTimestamp(), min_ts);
+            for (int k = 0; k < 6; ++k) {
+              // Ranges around samples of the model, block edges included.
+              const size_t a = rng() % model.size(), b = rng() % model.size();
+              int64_t start = model.timestamps[std::min(a, b)] - static_cast<int64_t>(rng() % 2);
+              int64_t end = model.timestamps[std::max(a, b)] + static_cast<int64_t>(rng() % 2);
+              if (k == 0)
+                start = std::numeric_limits<int64_t>::min(), end = model.timestamps.back();
+              if (k == 1) end = std::numeric_limits<int64_t>::max();
+              if (end < start) std::swap(start, end);
+              codec::ChunkColumns got, want;
+              got.Reset(type);
+              want.Reset(type);
+              head.CopyRange(start, end, &got);
+              AppendRange(model, start, end, &want);
+              ExpectSameColumns(got, want);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// A 1 Hz analog tag at 0.1 resolution, one sample per log entry (its own
+// version), as in the plant presets: a few bytes a sample, index and raw
+// tail included, against 20 in plain columns.
+TEST(HeadColumnsTest, RegularAnalogSamplesCostAFewBytes) {
+  std::mt19937_64 rng(5);
+  HeadColumns head(ValueType::kDouble);
+  head.Reserve(3600);
+  codec::ChunkColumns one;
+  double v = 500;
+  for (int i = 0; i < 3600; ++i) {
+    one.Reset(ValueType::kDouble);
+    one.timestamps.push_back(int64_t{1'700'000'000'000'000'000} + int64_t{i} * 1'000'000'000);
+    v = std::round((v + static_cast<double>(static_cast<int>(rng() % 5) - 2) / 10) * 10) / 10;
+    one.doubles.push_back(v);
+    one.qualities.push_back(0);
+    one.versions.push_back((Version{1'700'000'000} + static_cast<Version>(i)) << 8 | 1);
+    head.Append(one, 0, 1);
+  }
+  EXPECT_LE(head.HeapBytes(), size_t{3600} * 4);
 }
 
 }  // namespace

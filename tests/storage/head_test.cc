@@ -89,7 +89,10 @@ TEST_F(HeadTest, SealTakesTheHeadAndEndsOrPutsItBack) {
     absl::MutexLock l(&mu_);
     const HeadBuffer* sealing = head_.StartSeal(state_, /*chunk_max_samples=*/2);
     ASSERT_NE(sealing, nullptr);
-    EXPECT_EQ(sealing->cols.timestamps(), (std::vector<int64_t>{10, 20, 30}));  // sorted
+    codec::ChunkColumns got;
+    got.Reset(ValueType::kDouble);
+    sealing->cols.CopyAll(&got);
+    EXPECT_EQ(got.timestamps, (std::vector<int64_t>{10, 20, 30}));  // sorted
     EXPECT_EQ(state_.last_head_samples, 2u);
     EXPECT_TRUE(head_.SealUnderWay(state_));
     EXPECT_EQ(head_.StartSeal(state_, 2), nullptr);  // one seal at a time
