@@ -558,7 +558,7 @@ absl::Status Store::ReclaimAtClose() {
   rocksdb::FlushOptions fo;
   fo.allow_write_stall = true;
   return engine::FromRocks(db_->db()->Flush(fo, {db_->catalog(), db_->log(), db_->chunks(),
-                                                 db_->rollups(), db_->state()}),
+                                                 db_->rollups(), db_->state(), db_->events()}),
                            "flush memtables");
 }
 
