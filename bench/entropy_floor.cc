@@ -66,7 +66,8 @@
 // samples or when the next sample is --chunk_max_duration or more after its
 // first; the store seals at 1024 / 1 h, and the merge pass of `historian
 // compact` joins neighbours up to 16,384 samples within the same 1 h), with
-// all qualities Good and one write version per tag (a backfill import). The
+// all qualities Good and one write version per tag (a backfill import), or
+// with --ingest_batches=N versions from N ingest batches per tag. The
 // bytes of each column are measured by reading the real chunk back section
 // by section with the codec's own column readers. Not counted: the chunk's
 // RocksDB key and per-entry overhead, zstd at the bottommost level, rollups,
@@ -114,6 +115,10 @@ ABSL_FLAG(bool, codec, false, "Also encode every tag with the chunk codec and co
 ABSL_FLAG(uint32_t, chunk_max_samples, 1024, "--codec: most samples in a chunk");
 ABSL_FLAG(absl::Duration, chunk_max_duration, absl::Hours(1),
           "--codec: a chunk's time span stays below this (0: unlimited)");
+ABSL_FLAG(uint32_t, ingest_batches, 0,
+          "--codec: write versions from this many ingest batches per tag (equal shares of its "
+          "samples, a new HLC second each), as a store fed in batches holds them (0: one import "
+          "version)");
 ABSL_FLAG(bool, detail, false, "Also print one row per tag kind (plant) or file (nab)");
 ABSL_FLAG(std::string, json_out, "", "Also append the JSON line to this file");
 
@@ -255,6 +260,13 @@ absl::Status EncodeAsStore(const codec::ChunkColumns& all, CodecBytes* out) {
     }
     piece.qualities.assign(end - begin, 0);
     piece.versions.assign(end - begin, kImportVersion);
+    if (const uint64_t batches = absl::GetFlag(FLAGS_ingest_batches); batches > 0) {
+      // Batch k's writes carry second import + 61 k (+ a jitter of a few seconds).
+      for (size_t i = begin; i < end; ++i) {
+        const uint64_t k = i * batches / n;
+        piece.versions[i - begin] = kImportVersion + ((61 * k + (k * 7) % 5) << 8);
+      }
+    }
     bytes.clear();
     if (absl::Status s = codec::EncodeChunk(piece, &bytes); !s.ok()) return s;
     if (!SplitChunk(bytes, out)) return absl::InternalError("chunk layout not as expected");

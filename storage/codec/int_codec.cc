@@ -24,6 +24,13 @@ constexpr uint8_t kPackedAllZero = 0;
 constexpr uint8_t kPackedBlocks = 1;
 // Tokens and a canonical Huffman code (huffman.h).
 constexpr uint8_t kPackedHuffman = 2;
+// Mostly zeros: a varint count of non-zero values, then per non-zero value a
+// varint gap (zeros since the previous one) and the varint value (issue 16:
+// a chunk's write versions change at a few ingest batches).
+constexpr uint8_t kPackedSparse = 3;
+// The sparse form is tried only when at most n / kSparseRatio values are
+// not zero (each costs at least two bytes; a zero block costs one).
+constexpr size_t kSparseRatio = 16;
 // Fewer values than this never try the entropy stage: its table would not pay.
 constexpr size_t kMinHuffmanValues = 32;
 // Block header: low 7 bits = width (0..64), top bit = exceptions follow.
@@ -271,9 +278,57 @@ bool ReadBlock(ByteReader* r, size_t len, uint64_t* out) {
 
 }  // namespace
 
+namespace {
+
+// Bytes of the sparse form (mode byte included) of n values, nz not zero.
+size_t SparseSize(const uint64_t* v, size_t n, size_t nz) {
+  size_t size = 1 + VarintLength(nz), next = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (v[i] == 0) continue;
+    size += VarintLength(i - next) + VarintLength(v[i]);
+    next = i + 1;
+  }
+  return size;
+}
+
+void WriteSparse(const uint64_t* v, size_t n, size_t nz, ByteWriter* w) {
+  w->PutByte(kPackedSparse);
+  w->PutVarint(nz);
+  size_t next = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (v[i] == 0) continue;
+    w->PutVarint(i - next);
+    w->PutVarint(v[i]);
+    next = i + 1;
+  }
+}
+
+// Rejects a count of 0 (that is mode 0) or above n, a gap past the end and a
+// zero value, so each sequence has one sparse form.
+bool ReadSparse(ByteReader* r, size_t n, uint64_t* out) {
+  uint64_t count;
+  if (!r->GetVarint(&count) || count == 0 || count > n) return false;
+  std::fill(out, out + n, 0);
+  size_t next = 0;
+  for (uint64_t k = 0; k < count; ++k) {
+    uint64_t gap, value;
+    if (!r->GetVarint(&gap) || !r->GetVarint(&value)) return false;
+    if (next >= n || gap >= n - next || value == 0) return false;
+    out[next + gap] = value;
+    next += gap + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
 void WritePacked(const uint64_t* v, size_t n, ByteWriter* w) {
   uint64_t any = 0;
-  for (size_t i = 0; i < n; ++i) any |= v[i];
+  size_t nz = 0;
+  for (size_t i = 0; i < n; ++i) {
+    any |= v[i];
+    nz += v[i] != 0;
+  }
   if (any == 0) {
     w->PutByte(kPackedAllZero);
     return;
@@ -281,15 +336,21 @@ void WritePacked(const uint64_t* v, size_t n, ByteWriter* w) {
   const size_t start = w->size();
   w->PutByte(kPackedBlocks);
   for (size_t i = 0; i < n; i += kBlockSize) WriteBlock(v + i, std::min(kBlockSize, n - i), w);
-  if (n < kMinHuffmanValues) return;
-  // The entropy stage replaces the blocks only when it is smaller.
-  const size_t blocks_size = w->size() - start;
-  std::string coded;
-  ByteWriter cw(&coded);
-  cw.PutByte(kPackedHuffman);
-  if (WriteHuffmanIfSmaller(v, n, blocks_size - 1, &cw)) {
+  if (n >= kMinHuffmanValues) {
+    // The entropy stage replaces the blocks only when it is smaller.
+    const size_t blocks_size = w->size() - start;
+    std::string coded;
+    ByteWriter cw(&coded);
+    cw.PutByte(kPackedHuffman);
+    if (WriteHuffmanIfSmaller(v, n, blocks_size - 1, &cw)) {
+      w->buffer()->resize(start);
+      w->PutBytes(coded.data(), coded.size());
+    }
+  }
+  // The sparse form replaces either only when it is smaller.
+  if (nz * kSparseRatio <= n && SparseSize(v, n, nz) < w->size() - start) {
     w->buffer()->resize(start);
-    w->PutBytes(coded.data(), coded.size());
+    WriteSparse(v, n, nz, w);
   }
 }
 
@@ -301,6 +362,7 @@ bool ReadPacked(ByteReader* r, size_t n, uint64_t* out) {
     return true;
   }
   if (mode == kPackedHuffman) return ReadHuffman(r, n, out);
+  if (mode == kPackedSparse) return ReadSparse(r, n, out);
   if (mode != kPackedBlocks) return false;
   for (size_t i = 0; i < n; i += kBlockSize) {
     if (!ReadBlock(r, std::min(kBlockSize, n - i), out + i)) return false;
