@@ -127,7 +127,8 @@ void Store::MakeParts() {
       ChunkLimits{options_.chunk_max_samples,
                   absl::ToInt64Nanoseconds(std::min(options_.chunk_max_duration, absl::Hours(1)))},
       options_.logger);
-  rollups_ = std::make_unique<Rollups>(db, chunk_store_.get(), options_.rollup_min_samples);
+  rollups_ = std::make_unique<Rollups>(db, chunk_store_.get(), options_.rollup_min_samples,
+                                       options_.rollup_fault);
   CommitLogOptions log_options;
   log_options.site = options_.site;
   log_options.site_tag = engine::SiteTag(options_.site);

@@ -96,6 +96,9 @@ struct StoreOptions {
   uint64_t block_cache_bytes = uint64_t{32} << 20;
   // Wall clock in nanoseconds; tests inject their own.
   std::function<int64_t()> now_ns;
+  // Tests only: called before each rollup rewrite (Rollups::Recompute and
+  // AfterSeal); a non-OK status fails that rewrite (its dirty marker stays).
+  std::function<absl::Status(TagId)> rollup_fault;
   // Where the store writes its log lines, as LevelDB's info_log (see
   // storage/engine/logger.h). Default: "historian: <message>" on stderr.
   StoreLogger logger;
