@@ -113,6 +113,10 @@ struct StoreOptions {
   // a tag; a non-OK status fails that write as a failed RocksDB write of the
   // chunks would (ChunkStore::set_write_fault). Empty: never.
   std::function<absl::Status(TagId)> chunk_write_fault;
+
+  // Tests only: called before each rollup rewrite (Rollups::Recompute and
+  // AfterSeal); a non-OK status fails that rewrite (its dirty marker stays).
+  std::function<absl::Status(TagId)> rollup_fault;
   // Where the store writes its log lines, as LevelDB's info_log (see
   // storage/engine/logger.h). Default: "historian: <message>" on stderr.
   StoreLogger logger;

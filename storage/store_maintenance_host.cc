@@ -159,10 +159,12 @@ absl::Status StoreMaintenanceHost::RollupsFor(
     max_span = t->chunk.max_span;
   }
   RETURN_IF_ERROR(rewrite(type, max_span));
+  // What the rewrite did not cover (an earlier one failed) stays dirty.
+  const int64_t dirty_from = rollups_.DirtyFrom(tag);
   absl::MutexLock l(&mu_);
   PartsShareMu(mu_, catalog_, heads_);
   if (TagState* t = FindTag(tag); t != nullptr && !heads_.SealUnderWay(*t)) {
-    t->chunk.rollup_dirty_min = kMaxTimestamp;
+    t->chunk.rollup_dirty_min = dirty_from;
   }
   return absl::OkStatus();
 }

@@ -120,7 +120,8 @@ class StoreMaintenanceHost : public MaintenanceHost {
   // then its rollups, and removes the purge marker.
   absl::Status PurgeTag(TagId tag, Version dead) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   // Runs rewrite(type, widest chunk span) for `tag` (nothing for an unknown
-  // tag), then lowers its in-memory dirty bound unless a seal is under way.
+  // tag), then sets its in-memory dirty bound to what stays dirty
+  // (Rollups::DirtyFrom) unless a seal is under way.
   absl::Status RollupsFor(TagId tag, absl::FunctionRef<absl::Status(ValueType, int64_t)> rewrite)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
 

@@ -29,7 +29,69 @@ using engine::kRollupHour;
 void Rollups::MarkDirty(TagId tag, int64_t min_ts, int64_t max_ts, rocksdb::WriteBatch* batch,
                         bool seal) const {
   if (!seal) Forget(tag);
-  batch->Put(db_->state(), engine::RollupDirtyKey(tag), EncodeTimeRange(min_ts, max_ts));
+  Range marked;
+  {
+    absl::MutexLock l(&open_mu_);
+    // One marker per tag: it covers what an earlier rewrite left dirty
+    // (it failed) too. If `batch` is not written, dirty_ is merely wider.
+    auto [it, fresh] = dirty_.try_emplace(tag, Range{min_ts, max_ts});
+    if (!fresh) {
+      it->second.min_ts = std::min(it->second.min_ts, min_ts);
+      it->second.max_ts = std::max(it->second.max_ts, max_ts);
+    }
+    marked = it->second;
+  }
+  batch->Put(db_->state(), engine::RollupDirtyKey(tag),
+             EncodeTimeRange(marked.min_ts, marked.max_ts));
+}
+
+std::optional<Rollups::Range> Rollups::ClearDirty(TagId tag, int64_t from, int64_t to,
+                                                  rocksdb::WriteBatch* batch) const {
+  std::optional<Range> left;
+  {
+    absl::MutexLock l(&open_mu_);
+    if (auto it = dirty_.find(tag); it != dirty_.end()) left = it->second;
+  }
+  if (left.has_value()) {
+    // Only the sample range has rollups.
+    left->min_ts = std::max(left->min_ts, kMinSampleTimestamp);
+    left->max_ts = std::min(left->max_ts, kMaxSampleTimestamp);
+    if (left->min_ts > left->max_ts) {
+      left.reset();
+    } else if (from < to && left->min_ts < to && left->max_ts >= from) {
+      // What stays dirty around [from, to); both sides: all of it.
+      const bool before = left->min_ts < from, after = left->max_ts >= to;
+      if (!before && !after) {
+        left.reset();
+      } else if (!after) {
+        left->max_ts = from - 1;
+      } else if (!before) {
+        left->min_ts = to;
+      }
+    }
+  }
+  if (left.has_value()) {
+    batch->Put(db_->state(), engine::RollupDirtyKey(tag),
+               EncodeTimeRange(left->min_ts, left->max_ts));
+  } else {
+    batch->Delete(db_->state(), engine::RollupDirtyKey(tag));
+  }
+  return left;
+}
+
+void Rollups::Cleared(TagId tag, const std::optional<Range>& left) const {
+  absl::MutexLock l(&open_mu_);
+  if (left.has_value()) {
+    dirty_[tag] = *left;
+  } else {
+    dirty_.erase(tag);
+  }
+}
+
+int64_t Rollups::DirtyFrom(TagId tag) const {
+  absl::MutexLock l(&open_mu_);
+  auto it = dirty_.find(tag);
+  return it == dirty_.end() ? kMaxTimestamp : it->second.min_ts;
 }
 
 void Rollups::Forget(TagId tag) const {
@@ -89,6 +151,7 @@ absl::Status Rollups::ReplaceHours(TagId tag, int64_t from, int64_t to,
 absl::Status Rollups::Recompute(TagId tag, ValueType type, int64_t max_span, int64_t min_ts,
                                 int64_t max_ts) const {
   Forget(tag);
+  if (fault_) RETURN_IF_ERROR(fault_(tag));
   return RecomputeHours(tag, type, max_span, min_ts, max_ts, nullptr);
 }
 
@@ -99,11 +162,14 @@ absl::Status Rollups::RecomputeHours(TagId tag, ValueType type, int64_t max_span
   min_ts = std::max(min_ts, kMinSampleTimestamp);
   max_ts = std::min(max_ts, kMaxSampleTimestamp);
   rocksdb::WriteBatch batch;
+  // The hours rewritten: all of them for a string tag (it has none).
+  int64_t from = kMinTimestamp, to = kMaxTimestamp;
+  if (type != ValueType::kString) from = to = 0;
   if (type != ValueType::kString && min_ts <= max_ts) {
     // The whole hours that meet [min_ts, max_ts] (in the sample range: no
     // overflow).
-    const int64_t from = engine::BucketStart(min_ts, kRollupHour);
-    const int64_t to = engine::BucketStart(max_ts, kRollupHour) + kRollupHour;
+    from = engine::BucketStart(min_ts, kRollupHour);
+    to = engine::BucketStart(max_ts, kRollupHour) + kRollupHour;
     codec::ChunkColumns data;
     RETURN_IF_ERROR(chunks_->ReadSealed(tag, from, to, max_span, &data));
     std::vector<HourRollup> fresh;
@@ -123,8 +189,11 @@ absl::Status Rollups::RecomputeHours(TagId tag, ValueType type, int64_t max_span
     }
     RETURN_IF_ERROR(ReplaceHours(tag, from, to, fresh, &batch));
   }
-  batch.Delete(db_->state(), engine::RollupDirtyKey(tag));
-  return engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &batch), "write rollups");
+  const std::optional<Range> left = ClearDirty(tag, from, to, &batch);
+  RETURN_IF_ERROR(
+      engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &batch), "write rollups"));
+  Cleared(tag, left);
+  return absl::OkStatus();
 }
 
 absl::Status Rollups::AfterSeal(TagId tag, ValueType type, int64_t max_span,
@@ -137,6 +206,7 @@ absl::Status Rollups::AfterSeal(TagId tag, ValueType type, int64_t max_span,
       open_.erase(it);  // a failure below leaves none
     }
   }
+  if (fault_) RETURN_IF_ERROR(fault_(tag));
   const auto& ts = sealed.timestamps;
   if (ts.empty()) return Recompute(tag, type, max_span, kMaxTimestamp, kMinTimestamp);
   const int64_t min_ts = ts.front(), max_ts = ts.back();
@@ -172,12 +242,13 @@ absl::Status Rollups::AfterSeal(TagId tag, ValueType type, int64_t max_span,
     i = j;
   }
   rocksdb::WriteBatch batch;
-  RETURN_IF_ERROR(ReplaceHours(tag, engine::BucketStart(min_ts, kRollupHour),
-                               engine::BucketStart(max_ts, kRollupHour) + kRollupHour, fresh,
-                               &batch));
-  batch.Delete(db_->state(), engine::RollupDirtyKey(tag));
+  const int64_t from = engine::BucketStart(min_ts, kRollupHour);
+  const int64_t to = engine::BucketStart(max_ts, kRollupHour) + kRollupHour;
+  RETURN_IF_ERROR(ReplaceHours(tag, from, to, fresh, &batch));
+  const std::optional<Range> left = ClearDirty(tag, from, to, &batch);
   RETURN_IF_ERROR(
       engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &batch), "write rollups"));
+  Cleared(tag, left);
   if (last.has_value()) Keep(tag, *last);
   return absl::OkStatus();
 }
@@ -246,6 +317,8 @@ absl::Status Rollups::SealedAfter(TagId tag, int64_t ts, int64_t max_span, bool*
 absl::Status Rollups::LoadDirty(std::vector<Dirty>* out) const {
   return ForEachTimeRange(*db_, "rollup_dirty/", [&](TagId tag, int64_t min_ts, int64_t max_ts) {
     out->push_back({tag, min_ts, max_ts});
+    absl::MutexLock l(&open_mu_);
+    dirty_[tag] = Range{min_ts, max_ts};
   });
 }
 

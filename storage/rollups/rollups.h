@@ -10,9 +10,11 @@
 // a dirty marker (rollup_dirty/<tag> = [min ts, max ts] in the state CF) in
 // the batch that changes them, then Recompute rewrites the hours from the
 // chunks (read-modify-write of their day records) and removes the marker; a
-// crash in between leaves the marker for the next open (LoadDirty). The
-// per-tag in-memory bound (ChunkState::rollup_dirty_min) is kept by the
-// store, under its mu.
+// crash in between leaves the marker for the next open (LoadDirty). One
+// marker per tag: MarkDirty widens it to cover what is still dirty, and a
+// rewrite removes only the hours it rewrote (a range whose rewrite failed
+// stays dirty until rewritten; DirtyFrom). The per-tag in-memory bound
+// (ChunkState::rollup_dirty_min) is kept by the store, under its mu.
 //
 // A seal usually only appends: AfterSeal then continues the tag's newest
 // hour from the samples just sealed (an in-memory RollupBuilder per tag,
@@ -25,12 +27,15 @@
 //
 // Thread-safety: Read from any thread. Recompute, AfterSeal and
 // MigrateHourRecords one at a time (a day record is read, changed and
-// written back): callers hold the store's seal_mu. open_ (a cache, hence
-// mutable) is guarded by open_mu_, taken with no other lock held inside it.
+// written back): callers hold the store's seal_mu, as for MarkDirty (the
+// marker it puts covers what is still dirty). open_ (a cache, hence
+// mutable) and dirty_ (the markers' ranges) are guarded by open_mu_, taken
+// with no other lock held inside it.
 #ifndef HISTORIAN_STORAGE_ROLLUPS_ROLLUPS_H_
 #define HISTORIAN_STORAGE_ROLLUPS_ROLLUPS_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -51,10 +56,16 @@ namespace historian {
 class Rollups {
  public:
   // `db` and `chunks` outlive this. Hours with fewer than `min_samples`
-  // (>= 1) sealed samples get no rollup.
+  // (>= 1) sealed samples get no rollup. `fault` (tests only, may be
+  // empty) is called before each Recompute and AfterSeal; a non-OK status
+  // fails it before anything is written.
   Rollups(engine::RocksDb* db, const ChunkStore* chunks,
-          uint64_t min_samples = engine::kDefaultRollupMinSamples)
-      : db_(db), chunks_(chunks), min_samples_(min_samples < 1 ? 1 : min_samples) {}
+          uint64_t min_samples = engine::kDefaultRollupMinSamples,
+          std::function<absl::Status(TagId)> fault = nullptr)
+      : db_(db),
+        chunks_(chunks),
+        min_samples_(min_samples < 1 ? 1 : min_samples),
+        fault_(std::move(fault)) {}
   Rollups(const Rollups&) = delete;
   Rollups& operator=(const Rollups&) = delete;
 
@@ -83,6 +94,10 @@ class Rollups {
                          const codec::ChunkColumns& sealed) const;
   // Drops the open hour of `tag` (its sealed samples changed another way).
   void Forget(TagId tag) const;
+  // The first time of `tag` whose rollups its dirty marker still covers
+  // (a rewrite that failed, or one not run yet), or kMaxTimestamp: reads
+  // must not trust rollups of hours from there on.
+  int64_t DirtyFrom(TagId tag) const;
 
   // The markers in the state CF (left by a crash), as (tag, min ts, max ts).
   struct Dirty {
@@ -136,11 +151,28 @@ class Rollups {
   absl::Status SealedAfter(TagId tag, int64_t ts, int64_t max_span, bool* after) const;
   void Keep(TagId tag, const OpenHour& open) const;
 
+  struct Range {
+    int64_t min_ts;
+    int64_t max_ts;
+  };
+  // Puts into `batch` what the tag's marker becomes once the hours
+  // [from, to) are rewritten: deleted when they cover it, else what stays
+  // dirty (the whole marker when [from, to) lies strictly inside it).
+  // Returns that (none: deleted); Cleared records it once `batch` is
+  // written.
+  std::optional<Range> ClearDirty(TagId tag, int64_t from, int64_t to,
+                                  rocksdb::WriteBatch* batch) const;
+  void Cleared(TagId tag, const std::optional<Range>& left) const;
+
   engine::RocksDb* const db_;
   const ChunkStore* const chunks_;
   const uint64_t min_samples_;
+  const std::function<absl::Status(TagId)> fault_;
   mutable absl::Mutex open_mu_;
   mutable absl::flat_hash_map<TagId, OpenHour> open_ ABSL_GUARDED_BY(open_mu_);
+  // Per tag, the range its rollup_dirty/ marker holds (LoadDirty, MarkDirty,
+  // then what a rewrite leaves of it); no entry: no marker.
+  mutable absl::flat_hash_map<TagId, Range> dirty_ ABSL_GUARDED_BY(open_mu_);
 };
 
 }  // namespace historian

@@ -124,6 +124,49 @@ TEST_F(RollupsTest, StringTagsOnlyLoseTheMarker) {
   EXPECT_TRUE(Dirty().empty());
 }
 
+// A rewrite that never ran (or failed) leaves its range in the marker: a
+// later mark widens it, and a rewrite clears only the hours it rewrote,
+// also as a restart (LoadDirty into a new Rollups) sees it.
+TEST_F(RollupsTest, MarkerKeepsWhatNoRewriteCovered) {
+  int64_t span = Seal(5, {{10 * kSecond, 1}, {20 * kSecond, 2}});  // its rewrite fails
+  EXPECT_EQ(rollups_->DirtyFrom(5), 10 * kSecond);
+  span = std::max(span, Seal(5, {{3 * kHour + 5 * kSecond, 3}}));
+  ASSERT_EQ(Dirty().size(), 1u);
+  EXPECT_EQ(Dirty()[0].min_ts, 10 * kSecond);
+  EXPECT_EQ(Dirty()[0].max_ts, 3 * kHour + 5 * kSecond);
+  // The newer seal's rewrite: hour 3 only.
+  ASSERT_TRUE(
+      rollups_
+          ->Recompute(5, ValueType::kDouble, span, 3 * kHour + 5 * kSecond, 3 * kHour + 5 * kSecond)
+          .ok());
+  ASSERT_EQ(Dirty().size(), 1u);
+  EXPECT_EQ(Dirty()[0].min_ts, 10 * kSecond);
+  EXPECT_EQ(Dirty()[0].max_ts, 3 * kHour - 1);
+  EXPECT_EQ(rollups_->DirtyFrom(5), 10 * kSecond);
+  // A restart sees the same; a rewrite strictly inside the marker keeps it.
+  rollups_ = std::make_unique<Rollups>(db_.get(), chunks_.get(), 1);
+  EXPECT_EQ(rollups_->DirtyFrom(5), kMaxTimestamp);
+  ASSERT_EQ(Dirty().size(), 1u);
+  EXPECT_EQ(rollups_->DirtyFrom(5), 10 * kSecond);
+  ASSERT_TRUE(rollups_->Recompute(5, ValueType::kDouble, span, kHour, kHour).ok());
+  ASSERT_EQ(Dirty().size(), 1u);
+  EXPECT_EQ(Dirty()[0].min_ts, 10 * kSecond);
+  EXPECT_EQ(Dirty()[0].max_ts, 3 * kHour - 1);
+  // The old hour's rewrite: what stays is after it.
+  ASSERT_TRUE(rollups_->Recompute(5, ValueType::kDouble, span, 10 * kSecond, 20 * kSecond).ok());
+  ASSERT_EQ(Dirty().size(), 1u);
+  EXPECT_EQ(Dirty()[0].min_ts, kHour);
+  EXPECT_EQ(rollups_->DirtyFrom(5), kHour);
+  ASSERT_TRUE(rollups_->Recompute(5, ValueType::kDouble, span, kHour, 3 * kHour - 1).ok());
+  EXPECT_TRUE(Dirty().empty());
+  EXPECT_EQ(rollups_->DirtyFrom(5), kMaxTimestamp);
+  std::vector<std::pair<int64_t, engine::Rollup>> out;
+  ASSERT_TRUE(rollups_->Read(5, kHour, kMinTimestamp, kMaxTimestamp, &out).ok());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].second.count, 2u);
+  EXPECT_EQ(out[1].second.count, 1u);
+}
+
 // --- Issue 16: day records, hours that pay, migration ---
 
 bool SameBits(double a, double b) {
