@@ -177,18 +177,11 @@ void Store::MakeParts() {
   commit_log_->set_applier(applier_.get());
   sealer_ = std::make_unique<Sealer>(
       mu_, seal_mu_, db, chunk_store_.get(), rollups_.get(), compactor_.get(), host_.get(),
-      Sealer::Options{options_.seal_interval, options_.now_ns,
-                      // A failed pass of the sealer thread reaches the store
-                      // only as this log line; writers held back by
-                      // --max_head_bytes get its error (AwaitHeadRoom).
-                      [this](LogSeverity severity, std::string_view message) {
-                        static constexpr std::string_view kFailed = "seal pass failed: ";
-                        if (severity == LogSeverity::kError &&
-                            message.substr(0, kFailed.size()) == kFailed) {
-                          NoteSealPassFailed(
-                              absl::UnavailableError(std::string(message.substr(kFailed.size()))));
-                        }
-                        options_.logger(severity, message);
+      Sealer::Options{options_.seal_interval, options_.now_ns, options_.logger,
+                      // Writers held back by --max_head_bytes get this
+                      // error (AwaitHeadRoom).
+                      [this](const absl::Status& s) {
+                        NoteSealPassFailed(absl::UnavailableError(s.ToString()));
                       }});
 }
 

@@ -135,8 +135,10 @@ void Sealer::Loop() {
       absl::MutexLock pass(&seal_mu_);
       s = SealPass(/*force=*/false);
     }
-    if (!s.ok())
+    if (!s.ok()) {
       options_.logger(LogSeverity::kError, absl::StrCat("seal pass failed: ", s.ToString()));
+      if (options_.on_pass_failed) options_.on_pass_failed(s);
+    }
     // Sealed heads free their buffers in the middle of the heap (and of the
     // ingest threads' arenas), which glibc keeps mapped; hand whole free
     // pages back, at most once a tick (it walks every arena).

@@ -39,6 +39,10 @@ class Sealer {
     absl::Duration seal_interval = absl::Seconds(1);
     std::function<int64_t()> now_ns;
     StoreLogger logger;
+    // Called (without locks) with the error of each failed pass of the
+    // sealer thread; the store refuses writes held back by --max_head_bytes
+    // with it. Empty: only logged.
+    std::function<void(const absl::Status&)> on_pass_failed;
   };
   // `mu` is the store-wide mutex, `seal_mu` the store's pass mutex; every
   // pointer outlives this.
