@@ -179,8 +179,10 @@ int Run() {
       for (int s = 0; s < subs; ++s) {
         v1::SubscribeRequest req;
         for (int t = 0; t < per_sub; ++t) {
-          const size_t tag = static_cast<size_t>(s) * per_sub + t;
-          if (tag < data.num_tags()) req.add_tags(data.tag_name(tag));
+          // Wraps around: with --subscribers x --tags_per_sub > --tags the
+          // subscriptions overlap (a tag held by several).
+          const size_t tag = (static_cast<size_t>(s) * per_sub + t) % data.num_tags();
+          req.add_tags(data.tag_name(tag));
         }
         if (s == 0) req.add_tags("probe");
         readers.push_back(std::make_unique<Reader>(address, req, s == 0));

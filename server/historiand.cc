@@ -321,6 +321,15 @@ int Run() {
   // Destroyed after the server (its streams end first), before the store.
   server::SubscriptionHub subscriptions(store->get(), sub_options);
   env.subscriptions = &subscriptions;
+  // The metrics server (declared below) stops before the hub goes.
+  metrics.AddCollector([&subscriptions](server::MetricsWriter* w) {
+    w->Family("historian_subscriptions", "gauge", "Open Query.Subscribe streams");
+    w->Sample("historian_subscriptions", "", static_cast<double>(subscriptions.size()));
+    w->Family("historian_subscription_lagged_total", "counter",
+              "Times a subscription's buffer overflowed (it was sent `lagged`)");
+    w->Sample("historian_subscription_lagged_total", "",
+              static_cast<double>(subscriptions.overflows()));
+  });
 
   // Tokens are checked on a call's metadata, before its message is read.
   if (auth != nullptr) {

@@ -230,7 +230,7 @@ bool SubscribeReactor::LiveStep() {
     if (lagged->reason().empty()) lagged->set_reason("buffer overflow");
   }
   Grouper groups;
-  for (const SampleBatch& b : t.batches) groups.Add(b.tag, b.origin, b.cols);
+  for (const SampleBatch& b : t.batches) groups.Add(b.tag(), b.origin(), b.cols());
   groups.To(columns_, &response_);
   const bool send = !t.batches.empty() || response_.has_lagged() || !flags_.first_sent;
   if (send) response_.set_resume_token(EncodeResumeToken({t.positions, NowNs()}));

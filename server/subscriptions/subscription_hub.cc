@@ -148,9 +148,9 @@ void SubscriptionHub::SetStart(Id id, const std::map<std::string, uint64_t>& sta
   }
   std::deque<SampleBatch> kept;
   for (SampleBatch& b : sub->buffer) {
-    auto s = sub->start.find(b.origin);
-    if (s != sub->start.end() && b.seq <= s->second) {
-      sub->buffered_bytes -= ApproxBytes(b.cols);
+    auto s = sub->start.find(b.origin());
+    if (s != sub->start.end() && b.seq() <= s->second) {
+      sub->buffered_bytes -= ApproxBytes(b.cols());
       continue;
     }
     kept.push_back(std::move(b));
@@ -192,11 +192,11 @@ SubscriptionHub::Taken SubscriptionHub::Take(Id id, size_t max_bytes) {
   size_t bytes = 0;
   while (!sub->buffer.empty() && bytes < max_bytes) {
     SampleBatch& b = sub->buffer.front();
-    const uint64_t b_bytes = ApproxBytes(b.cols);
+    const uint64_t b_bytes = ApproxBytes(b.cols());
     bytes += b_bytes;
     sub->buffered_bytes -= b_bytes;
-    uint64_t& d = sub->delivered[b.origin];
-    d = std::max(d, b.seq);
+    uint64_t& d = sub->delivered[b.origin()];
+    d = std::max(d, b.seq());
     t.batches.push_back(std::move(b));
     sub->buffer.pop_front();
   }
@@ -235,8 +235,8 @@ const std::vector<SubscriptionHub::Sub*>& SubscriptionHub::Interested(TagId id,
   return it->second;
 }
 
-void SubscriptionHub::Buffer(Sub* sub, std::string_view origin, uint64_t seq,
-                             const AppliedSeries& series) {
+void SubscriptionHub::Buffer(Sub* sub, const AppliedSeries& series,
+                             std::shared_ptr<AppliedEntry>* entry, size_t* copied) {
   if (sub->lagged) {
     // Behind already: until it takes the lagged notice, what comes is only
     // added to the lost range (no copies for a subscriber that is stuck).
@@ -247,7 +247,7 @@ void SubscriptionHub::Buffer(Sub* sub, std::string_view origin, uint64_t seq,
   if (sub->buffered_bytes + bytes > options_.buffer_bytes) {
     // A slow subscriber: drop what it has not taken; it is told the range.
     for (const SampleBatch& b : sub->buffer) {
-      NoteLost(b.cols, &sub->lagged, &sub->lost_min_ns, &sub->lost_max_ns);
+      NoteLost(b.cols(), &sub->lagged, &sub->lost_min_ns, &sub->lost_max_ns);
     }
     NoteLost(*series.cols, &sub->lagged, &sub->lost_min_ns, &sub->lost_max_ns);
     sub->buffer.clear();
@@ -256,11 +256,12 @@ void SubscriptionHub::Buffer(Sub* sub, std::string_view origin, uint64_t seq,
     return;
   }
   sub->buffered_bytes += bytes;
-  SampleBatch& b = sub->buffer.emplace_back();
-  b.tag = std::string(series.name);
-  b.origin = std::string(origin);
-  b.seq = seq;
-  b.cols = *series.cols;
+  if (*copied == SIZE_MAX) {
+    // The first subscription to take this series: the one copy.
+    *copied = (*entry)->series.size();
+    (*entry)->series.push_back({std::string(series.name), *series.cols});
+  }
+  sub->buffer.push_back(SampleBatch{*entry, *copied});
 }
 
 void SubscriptionHub::OnApplied(std::string_view origin, uint64_t seq,
@@ -269,7 +270,13 @@ void SubscriptionHub::OnApplied(std::string_view origin, uint64_t seq,
   auto pos = positions_.find(origin);
   if (pos == positions_.end()) pos = positions_.emplace(std::string(origin), 0).first;
   pos->second = std::max(pos->second, seq);
+  // Shared by the buffers that take some of this entry's samples; grown
+  // (series appended) only here, under mu_, before anyone reads it.
+  auto entry = std::make_shared<AppliedEntry>();
+  entry->origin = std::string(origin);
+  entry->seq = seq;
   for (const AppliedSeries& s : series) {
+    size_t copied = SIZE_MAX;  // not yet
     for (Sub* sub : Interested(s.tag, s.name)) {
       if (sub->catching_up) {
         ++sub->skipped;
@@ -277,7 +284,7 @@ void SubscriptionHub::OnApplied(std::string_view origin, uint64_t seq,
       }
       auto start = sub->start.find(origin);
       if (start != sub->start.end() && seq <= start->second) continue;
-      Buffer(sub, origin, seq, s);
+      Buffer(sub, s, &entry, &copied);
       MarkReady(sub);
     }
   }

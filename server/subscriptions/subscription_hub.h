@@ -9,9 +9,11 @@
 // Push, not polling: the dispatcher sleeps on a condition variable until a
 // buffer gets data (no timers), so idle subscriptions cost no CPU; with no
 // subscription the store's listener is unset (one atomic load per entry).
-// A writer never waits for a subscriber: OnApplied only appends to buffers
-// (bounded; past the bound a buffer is dropped and the subscription marked
-// lagged with the time range of what it lost).
+// A writer never waits for a subscriber: OnApplied only appends references
+// to buffers (bounded; past the bound a buffer is dropped and the
+// subscription marked lagged with the time range of what it lost). Each
+// applied series is copied at most once, however many subscriptions want
+// it, and not at all when none wants it or all that do are lagged.
 //
 // Thread-safety: all state is guarded by mu_. Lock order: the store's mu
 // (OnApplied is called under it) before mu_; a sink's own lock before mu_.
@@ -47,12 +49,28 @@ struct TagFilter {
   bool Matches(std::string_view name) const;
 };
 
-// One tag's samples from one applied log entry.
-struct SampleBatch {
-  std::string tag;
+// The samples of one applied log entry that some subscription wants,
+// copied once (under the store's lock) and shared, immutable, by every
+// subscription's buffer that holds some of them.
+struct AppliedEntry {
+  struct Series {
+    std::string name;
+    codec::ChunkColumns cols;
+  };
   std::string origin;
   uint64_t seq = 0;
-  codec::ChunkColumns cols;
+  std::vector<Series> series;
+};
+
+// One tag's samples from one applied log entry: a reference into the
+// shared entry.
+struct SampleBatch {
+  std::shared_ptr<const AppliedEntry> entry;
+  size_t index = 0;  // into entry->series
+  const std::string& tag() const { return entry->series[index].name; }
+  const std::string& origin() const { return entry->origin; }
+  uint64_t seq() const { return entry->seq; }
+  const codec::ChunkColumns& cols() const { return entry->series[index].cols; }
 };
 
 // Woken (from the dispatcher thread, without the hub's lock) when its
@@ -141,10 +159,11 @@ class SubscriptionHub final : public AppliedListener {
   // until a subscription comes or goes).
   const std::vector<Sub*>& Interested(TagId id, std::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Appends `batch` to the buffer of `sub`, or drops the buffer when it
-  // would pass options_.buffer_bytes.
-  void Buffer(Sub* sub, std::string_view origin, uint64_t seq, const AppliedSeries& series)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends a reference to `series` to the buffer of `sub` (copying it into
+  // `*entry` first if not yet: `*copied` its index there), or drops the
+  // buffer when it would pass options_.buffer_bytes.
+  void Buffer(Sub* sub, const AppliedSeries& series, std::shared_ptr<AppliedEntry>* entry,
+              size_t* copied) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
   const SubscriptionHubOptions options_;

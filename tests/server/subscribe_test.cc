@@ -25,6 +25,7 @@
 #include "historian/v1/admin.grpc.pb.h"
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
+#include "tests/ops/ops_util.h"
 #include "tests/testutil/free_port.h"
 #include "tests/testutil/node_process.h"
 #include "tests/testutil/temp_dir.h"
@@ -313,7 +314,9 @@ TEST_F(SubscribeTest, ExpiredTokenGetsLaggedWithTheRangeToReRead) {
 // A subscriber that never reads: writers complete regardless; when it reads
 // at last it is told what it lost, and the range holds it.
 TEST_F(SubscribeTest, ASubscriberThatNeverReadsDoesNotStallWriters) {
-  auto ch = StartNode({"--site=us", "--subscription_buffer_bytes=65536"});
+  auto ch =
+      StartNode({"--site=us", "--subscription_buffer_bytes=65536", "--metrics_listen=127.0.0.1:0",
+                 "--metrics_port_file=" + dir_.Sub("metrics.port")});
   // A raw stream nobody reads (its own channel: gRPC's flow control stops
   // the node's writes once the windows are full).
   auto stuck_channel =
@@ -348,6 +351,11 @@ TEST_F(SubscribeTest, ASubscriberThatNeverReadsDoesNotStallWriters) {
   EXPECT_GE(lo, 1);
   EXPECT_LE(hi, 200 * 5000 + 1);
   EXPECT_LT(lo, hi);
+  // /metrics counts the open stream and its overflow.
+  const std::string text =
+      testing::ScrapeMetrics(std::stoi(testing::ReadTextFile(dir_.Sub("metrics.port"))));
+  EXPECT_EQ(testing::MetricValue(text, "historian_subscriptions"), 1);
+  EXPECT_GE(testing::MetricValue(text, "historian_subscription_lagged_total").value_or(0), 1);
   stuck_ctx.TryCancel();
   stuck->Finish();
 }
