@@ -145,10 +145,10 @@ int64_t EdgeInt(std::mt19937_64& rng, int64_t prev) {
       return std::numeric_limits<int64_t>::max();
     case 2:
       return static_cast<int64_t>(rng());
-    case 3:
-      return prev + 1;
+    case 3:  // wraps at the int64 ends, on purpose (unsigned: no UB)
+      return static_cast<int64_t>(static_cast<uint64_t>(prev) + 1);
     default:
-      return prev + static_cast<int64_t>(rng() % 7) - 3;
+      return static_cast<int64_t>(static_cast<uint64_t>(prev) + rng() % 7 - 3);
   }
 }
 
@@ -241,8 +241,12 @@ TEST(HeadColumnsTest, EdgeValuesRoundTripThroughBlocksBitForBit) {
             for (int k = 0; k < 6; ++k) {
               // Ranges around samples of the model, block edges included.
               const size_t a = rng() % model.size(), b = rng() % model.size();
-              int64_t start = model.timestamps[std::min(a, b)] - static_cast<int64_t>(rng() % 2);
-              int64_t end = model.timestamps[std::max(a, b)] + static_cast<int64_t>(rng() % 2);
+              // One before / after a sample, saturating at the int64 ends
+              // (the model holds extreme timestamps too).
+              int64_t start = model.timestamps[std::min(a, b)];
+              if (rng() % 2 && start > std::numeric_limits<int64_t>::min()) --start;
+              int64_t end = model.timestamps[std::max(a, b)];
+              if (rng() % 2 && end < std::numeric_limits<int64_t>::max()) ++end;
               if (k == 0)
                 start = std::numeric_limits<int64_t>::min(), end = model.timestamps.back();
               if (k == 1) end = std::numeric_limits<int64_t>::max();
