@@ -13,6 +13,7 @@
 
 #include "gtest/gtest.h"
 #include "storage/codec/chunk_codec.h"
+#include "tests/codec/codec_fixture_check.h"
 #include "tests/codec/codec_test_util.h"
 #include "tests/codec/fixture_columns.h"
 
@@ -20,21 +21,7 @@ namespace historian::codec {
 namespace {
 
 std::vector<std::string> ReadFixture() {
-  std::ifstream in(std::string(HISTORIAN_CODEC_FIXTURE_DIR) + "/chunks_v1.bin", std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string all = ss.str();
-  std::vector<std::string> chunks;
-  size_t pos = 0;
-  while (pos + 4 <= all.size()) {
-    uint32_t len;
-    std::memcpy(&len, all.data() + pos, 4);
-    pos += 4;
-    if (pos + len > all.size()) break;
-    chunks.push_back(all.substr(pos, len));
-    pos += len;
-  }
-  return chunks;
+  return testing::ReadChunkFixture(std::string(HISTORIAN_CODEC_FIXTURE_DIR) + "/chunks_v1.bin");
 }
 
 TEST(FormatV1FixtureTest, OldChunksDecodeBitForBit) {
