@@ -59,6 +59,8 @@ constexpr MethodRoles kMethodRoles[] = {
     {"Events.ListEvents", kRoleReader | kRoleWriter | kRoleAdmin},
     {"Events.Subscribe", kRoleReader | kRoleWriter | kRoleAdmin},
     {"Events.Ack", kRoleWriter | kRoleAdmin},
+    // Routers (clients, gateways, the CLI) read the placement (docs/cluster.md).
+    {"Cluster.Placement", kRoleReader | kRoleWriter | kRoleAdmin},
 };
 
 // Compares without an early exit, so timing does not reveal a prefix.

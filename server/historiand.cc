@@ -17,6 +17,7 @@
 #include "grpcpp/server_builder.h"
 #include "server/admin_service.h"
 #include "server/auth.h"
+#include "server/cluster/cluster_service.h"
 #include "server/events/events_service.h"
 #include "server/http/http_server.h"
 #include "server/logging.h"
@@ -340,6 +341,7 @@ int Run() {
   server::QueryService query(env);
   server::CatalogService catalog(env);
   server::EventsService events_service(env);
+  server::ClusterService cluster_service(env);
   server::ReplicationService replication(store->get(), limits);
   server::AuthorizedReplicationService replication_api(env, &replication);
   std::unique_ptr<server::Replicator> replicator;
@@ -389,6 +391,7 @@ int Run() {
   builder.RegisterService(&replication_api);
   builder.RegisterService(&admin);
   builder.RegisterService(&events_service);
+  builder.RegisterService(&cluster_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fatal("cannot listen",

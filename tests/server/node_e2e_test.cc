@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "historian/v1/admin.grpc.pb.h"
 #include "historian/v1/catalog.grpc.pb.h"
+#include "historian/v1/cluster.grpc.pb.h"
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "reflection_probe.grpc.pb.h"
@@ -358,6 +359,20 @@ TEST_F(NodeE2ETest, StaleAfterStopsHoldingTheLastValue) {
   for (const auto& p : iresp.series(0).samples()) has.push_back(p.has_value());
   EXPECT_EQ(has, (std::vector<bool>{true, false, false, true}));
   EXPECT_EQ(iresp.series(0).samples(3).value().double_value(), 5);
+}
+
+// A node outside a site cluster answers Cluster.Placement with num_shards 0
+// and no members: routers send it everything (docs/cluster.md).
+TEST_F(NodeE2ETest, SingleNodePlacementOwnsEverything) {
+  v1::PlacementResponse placement;
+  grpc::ClientContext ctx;
+  grpc::Status status =
+      v1::Cluster::NewStub(channel_)->Placement(&ctx, v1::PlacementRequest(), &placement);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(placement.site(), "local");
+  EXPECT_EQ(placement.num_shards(), 0u);
+  EXPECT_EQ(placement.members_size(), 0);
+  EXPECT_EQ(placement.shard_owner_size(), 0);
 }
 
 // --twin_map is stored in the node: it survives a restart without the flag,
