@@ -1,0 +1,81 @@
+#include "client/cluster/write_split.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "api/core/tag_shard.h"
+
+namespace historian::client {
+
+absl::StatusOr<std::vector<WritePart>> SplitWriteByOwner(v1::WriteRequest batch,
+                                                         const v1::PlacementResponse& placement) {
+  const uint32_t shards = placement.num_shards();
+  if (shards == 0 || shards > kMaxClusterShards) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("placement: num_shards is ", shards, ", want 1..", kMaxClusterShards));
+  }
+  if (placement.shard_owner_size() != static_cast<int>(shards)) {
+    return absl::InvalidArgumentError(absl::StrCat("placement: shard_owner has ",
+                                                   placement.shard_owner_size(),
+                                                   " entries, want num_shards = ", shards));
+  }
+  std::map<uint32_t, WritePart> parts;  // by owner index: deterministic order
+  for (int i = 0; i < batch.series_size(); ++i) {
+    v1::TagSamples* series = batch.mutable_series(i);
+    const uint32_t owner = placement.shard_owner(static_cast<int>(TagShard(series->tag(), shards)));
+    if (owner >= static_cast<uint32_t>(placement.members_size())) {
+      return absl::InvalidArgumentError(absl::StrCat("placement: owner ", owner, " of tag '",
+                                                     series->tag(), "' is not among ",
+                                                     placement.members_size(), " members"));
+    }
+    auto [it, created] = parts.try_emplace(owner);
+    WritePart& part = it->second;
+    if (created) {
+      part.owner = owner;
+      part.request.set_client_id(batch.client_id());
+      part.request.set_batch_sequence(batch.batch_sequence());
+    }
+    *part.request.add_series() = std::move(*series);
+    part.series_index.push_back(static_cast<uint32_t>(i));
+  }
+  std::vector<WritePart> out;
+  out.reserve(parts.size());
+  for (auto& [owner, part] : parts) out.push_back(std::move(part));
+  return out;
+}
+
+v1::WriteAck JoinWriteAcks(const std::vector<WritePart>& parts,
+                           const std::vector<v1::WriteAck>& acks) {
+  v1::WriteAck joined;
+  bool all_duplicate = !acks.empty();
+  uint64_t sequence = 0;
+  for (size_t p = 0; p < parts.size() && p < acks.size(); ++p) {
+    const v1::WriteAck& ack = acks[p];
+    sequence = ack.batch_sequence();
+    joined.set_accepted_count(joined.accepted_count() + ack.accepted_count());
+    all_duplicate = all_duplicate && ack.duplicate();
+    for (const v1::RejectedSample& r : ack.rejected()) {
+      v1::RejectedSample* out = joined.add_rejected();
+      *out = r;
+      if (r.series_index() < parts[p].series_index.size()) {
+        out->set_series_index(parts[p].series_index[r.series_index()]);
+      } else {  // the owner named a series its part does not have: say so
+        out->set_reason(absl::StrCat("owner ", parts[p].owner, " rejected series_index ",
+                                     r.series_index(), " of a part of ",
+                                     parts[p].series_index.size(), " series: ", r.reason()));
+      }
+    }
+  }
+  std::stable_sort(joined.mutable_rejected()->begin(), joined.mutable_rejected()->end(),
+                   [](const v1::RejectedSample& a, const v1::RejectedSample& b) {
+                     return a.series_index() < b.series_index();
+                   });
+  joined.set_batch_sequence(sequence);
+  joined.set_duplicate(all_duplicate);
+  return joined;
+}
+
+}  // namespace historian::client

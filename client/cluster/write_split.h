@@ -1,0 +1,46 @@
+// File: write_split.h
+// Splitting one write batch by the site cluster node that owns each tag
+// (docs/cluster.md, "Routing"), and joining the owners' acks back into the
+// one ack the writer expects. Pure functions, thread-safe.
+//
+// Exactly-once across owners: every part keeps the batch's client_id and
+// batch_sequence, so each owner deduplicates its own part; a retry of the
+// whole batch is acknowledged as a duplicate by owners that already stored
+// their part and stored by the others.
+#ifndef HISTORIAN_CLIENT_CLUSTER_WRITE_SPLIT_H_
+#define HISTORIAN_CLIENT_CLUSTER_WRITE_SPLIT_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "historian/v1/cluster.pb.h"
+#include "historian/v1/ingest.pb.h"
+
+namespace historian::client {
+
+// The part of a batch bound for one owner.
+struct WritePart {
+  uint32_t owner = 0;  // index into PlacementResponse.members
+  v1::WriteRequest request;
+  // series_index[i]: the index in the original batch of request.series(i).
+  std::vector<uint32_t> series_index;
+};
+
+// One part per owner that has tags in `batch`, ordered by owner index, each
+// keeping its series in batch order. `placement` must be a cluster's
+// (num_shards > 0, one owner per shard); InvalidArgument names what is
+// wrong otherwise. Series are moved out of `batch`.
+absl::StatusOr<std::vector<WritePart>> SplitWriteByOwner(v1::WriteRequest batch,
+                                                         const v1::PlacementResponse& placement);
+
+// The ack of the whole batch from the parts' acks (acks[i] answers
+// parts[i]): accepted counts summed, rejected samples renamed to the
+// original series indexes (ordered by them), duplicate only when every part
+// was one.
+v1::WriteAck JoinWriteAcks(const std::vector<WritePart>& parts,
+                           const std::vector<v1::WriteAck>& acks);
+
+}  // namespace historian::client
+
+#endif  // HISTORIAN_CLIENT_CLUSTER_WRITE_SPLIT_H_
