@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/codec/divisibility.h"
 #include "storage/codec/huffman.h"
 
 namespace historian::codec {
@@ -337,14 +338,14 @@ void WritePacked(const uint64_t* v, size_t n, ByteWriter* w) {
   w->PutByte(kPackedBlocks);
   for (size_t i = 0; i < n; i += kBlockSize) WriteBlock(v + i, std::min(kBlockSize, n - i), w);
   if (n >= kMinHuffmanValues) {
-    // The entropy stage replaces the blocks only when it is smaller.
+    // The entropy stage replaces the blocks only when it is smaller: written
+    // after them, then moved down over them.
     const size_t blocks_size = w->size() - start;
-    std::string coded;
-    ByteWriter cw(&coded);
-    cw.PutByte(kPackedHuffman);
-    if (WriteHuffmanIfSmaller(v, n, blocks_size - 1, &cw)) {
-      w->buffer()->resize(start);
-      w->PutBytes(coded.data(), coded.size());
+    w->PutByte(kPackedHuffman);
+    if (WriteHuffmanIfSmaller(v, n, blocks_size - 1, w)) {
+      w->buffer()->erase(start, blocks_size);
+    } else {
+      w->buffer()->resize(start + blocks_size);
     }
   }
   // The sparse form replaces either only when it is smaller.
@@ -708,15 +709,17 @@ void WriteIntColumnBasic(const uint64_t* x, size_t n, ByteWriter* w) {
   // about as wide as the deltas', only more concentrated), so its block form
   // is not tried; WriteHuffmanIfSmaller gives up before writing when it
   // cannot beat `size`.
-  std::string alt;
-  ByteWriter aw(&alt);
-  aw.PutByte(kIntMovingAverage);
-  aw.PutVarint(ZigZag(x[0]));
-  aw.PutByte(kMovingAverageLog2);
-  aw.PutByte(kPackedHuffman);
-  if (alt.size() < size && WriteHuffmanIfSmaller(resid.get() + 1, n - 1, size - alt.size(), &aw)) {
-    w->buffer()->resize(start);
-    w->PutBytes(alt.data(), alt.size());
+  // Written after the column, then moved down over it when smaller.
+  const size_t alt_start = w->size();
+  w->PutByte(kIntMovingAverage);
+  w->PutVarint(ZigZag(x[0]));
+  w->PutByte(kMovingAverageLog2);
+  w->PutByte(kPackedHuffman);
+  const size_t head = w->size() - alt_start;
+  if (head < size && WriteHuffmanIfSmaller(resid.get() + 1, n - 1, size - head, w)) {
+    w->buffer()->erase(start, size);
+  } else {
+    w->buffer()->resize(alt_start);
   }
 }
 
@@ -726,10 +729,20 @@ inline uint64_t UnsignedAbs(uint64_t x) {
 }
 
 // The GCD of every x[i] - x[0] (as signed values), or 0 or 1 when there is
-// none worth using; stops at the first value that makes it 1.
+// none worth using; stops at the first value that makes it 1. A value that
+// g divides leaves it as it is (gcd(g, d) = g), which the test above sees
+// without the GCD's divisions: columns that take the mode are checked at a
+// multiply a value.
 uint64_t ColumnGcd(const uint64_t* x, size_t n) {
   uint64_t g = 0;
-  for (size_t i = 1; i < n && g != 1; ++i) g = std::gcd(g, UnsignedAbs(x[i] - x[0]));
+  size_t i = 1;
+  for (; i < n && g == 0; ++i) g = UnsignedAbs(x[i] - x[0]);
+  while (i < n && g != 1) {
+    const Divisibility div(g);
+    for (; i < n && div.Divides(UnsignedAbs(x[i] - x[0])); ++i) {
+    }
+    if (i < n) g = std::gcd(g, UnsignedAbs(x[i++] - x[0]));
+  }
   // Above 2^62 the signed quotients could overflow; such columns do not
   // need the mode.
   return g > (uint64_t{1} << 62) ? 0 : g;
@@ -769,17 +782,24 @@ bool WriteDictionaryColumn(uint8_t mode, uint64_t x0, const uint64_t* x, size_t 
                            size_t budget, ByteWriter* aw) {
   // Open addressing over a power-of-two table at most half full; gives up
   // as soon as there are more than `limit` distinct values, so noise costs
-  // about `limit` insertions.
-  size_t cap = 16;
-  while (cap < 2 * (limit + 1)) cap *= 2;
+  // about `limit` insertions. The first kSampleValues are counted in a
+  // table for that many only (most columns stop after them), the whole
+  // column in one for `limit`.
   struct Slot {
     uint64_t value;
     uint32_t count;  // 0 = empty
     uint32_t index;  // in the dictionary, once sorted
   };
-  std::vector<Slot> table(cap, Slot{0, 0, 0});
+  size_t cap = 0;
+  std::vector<Slot> table;
   std::vector<uint32_t> used;  // slot numbers in first-use order
-  used.reserve(limit + 1);
+  auto reset = [&](size_t distinct) {
+    cap = 16;
+    while (cap < 2 * (distinct + 1)) cap *= 2;
+    table.assign(cap, Slot{0, 0, 0});
+    used.clear();
+    used.reserve(distinct + 1);
+  };
   auto find = [&](uint64_t v) {
     size_t h = static_cast<size_t>((v * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
     while (table[h].count != 0 && table[h].value != v) h = (h + 1) & (cap - 1);
@@ -808,11 +828,15 @@ bool WriteDictionaryColumn(uint8_t mode, uint64_t x0, const uint64_t* x, size_t 
   // mode loses (noise around a level, counters with a small jitter).
   constexpr size_t kSampleValues = 128;
   const size_t sample = std::min(n, kSampleValues);
+  reset(std::min(limit, sample));
   if (!count(0, sample)) return false;
   if (index_bits(sample) / static_cast<double>(sample) * static_cast<double>(n) / 8 >= budget) {
     return false;
   }
-  if (!count(sample, n)) return false;
+  // The same counts again in the table for the whole column (first-use
+  // order and counts do not depend on the table).
+  reset(limit);
+  if (!count(0, n)) return false;
   // Estimate before encoding (the encoder's time goes to columns where the
   // mode loses): the order-0 entropy of the indices, plus half the bit width
   // of the value range per entry (entries in frequency order, delta coded).
@@ -852,33 +876,34 @@ void WriteIntColumn(const uint64_t* x, size_t n, ByteWriter* w) {
   // The same gate as the moving average: steady or sparse columns have
   // nothing for these modes to win.
   if (n < kMinMovingAverageValues || w->size() - start <= 16 + n / 8) return;
-  auto keep_if_smaller = [&](const std::string& alt) {
-    if (alt.size() < w->size() - start) {
-      w->buffer()->resize(start);
-      w->PutBytes(alt.data(), alt.size());
+  // Each alternative is written after the column so far (from alt_start)
+  // and moved down over it when smaller, else dropped.
+  auto keep_if_smaller = [&](size_t alt_start) {
+    const size_t size = alt_start - start;
+    if (w->size() - alt_start < size) {
+      w->buffer()->erase(start, size);
+    } else {
+      w->buffer()->resize(alt_start);
     }
   };
   if (const uint64_t g = ColumnGcd(x, n); g >= 2) {
-    std::string alt;
-    ByteWriter aw(&alt);
-    WriteGcdColumn(x, n, g, &aw);
-    keep_if_smaller(alt);
+    const size_t alt_start = w->size();
+    WriteGcdColumn(x, n, g, w);
+    keep_if_smaller(alt_start);
   }
   const size_t limit = std::min(kMaxDictionary, n / kDictionaryRatio);
   {
-    std::string alt;
-    ByteWriter aw(&alt);
-    if (WriteDictionaryColumn(kIntDictionary, x[0], x + 1, n - 1, limit, w->size() - start, &aw)) {
-      keep_if_smaller(alt);
+    const size_t alt_start = w->size();
+    if (WriteDictionaryColumn(kIntDictionary, x[0], x + 1, n - 1, limit, alt_start - start, w)) {
+      keep_if_smaller(alt_start);
     }
   }
   auto deltas = std::make_unique_for_overwrite<uint64_t[]>(n - 1);
   for (size_t i = 1; i < n; ++i) deltas[i - 1] = x[i] - x[i - 1];
-  std::string alt;
-  ByteWriter aw(&alt);
+  const size_t alt_start = w->size();
   if (WriteDictionaryColumn(kIntDeltaDictionary, x[0], deltas.get(), n - 1, limit,
-                            w->size() - start, &aw)) {
-    keep_if_smaller(alt);
+                            alt_start - start, w)) {
+    keep_if_smaller(alt_start);
   }
 }
 
