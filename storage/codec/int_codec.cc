@@ -774,22 +774,77 @@ double CLog2C(size_t c) {
   return c <= kTable ? table[c] : d * std::log2(d);
 }
 
+// The dictionary modes look at this many values first.
+constexpr size_t kSampleValues = 128;
+
+// The counts of a column's first values (at most kSampleValues), in
+// first-use order, for the dictionary modes' first estimate. Most columns
+// stop there, so the table is kept per thread and stamped per use instead
+// of cleared (a column costs its insertions only).
+//
+// Thread-safety: one per thread (thread_local), used by one call at a time.
+class SampleCounts {
+ public:
+  // Counts v[0..n), n <= kSampleValues; false when more than `limit` of
+  // them are distinct.
+  bool Count(const uint64_t* v, size_t n, size_t limit) {
+    if (++stamp_ == 0) {  // wrapped: every slot may look used
+      std::fill(std::begin(stamps_), std::end(stamps_), 0);
+      stamp_ = 1;
+    }
+    used_ = 0;
+    for (size_t i = 0; i < n; ++i) {
+      size_t h = static_cast<size_t>((v[i] * 0x9E3779B97F4A7C15ull) >> 20) & (kCap - 1);
+      while (stamps_[h] == stamp_ && values_[h] != v[i]) h = (h + 1) & (kCap - 1);
+      if (stamps_[h] != stamp_) {
+        if (used_ == limit) return false;
+        stamps_[h] = stamp_;
+        values_[h] = v[i];
+        counts_[h] = 0;
+        order_[used_++] = static_cast<uint16_t>(h);
+      }
+      ++counts_[h];
+    }
+    return true;
+  }
+  // total * log2(total) - the sum of c * log2(c) over the counts, summed in
+  // first-use order (as WriteDictionaryColumn sums the whole column's).
+  double IndexBits(size_t total, double (*clog2c)(size_t)) const {
+    double bits = clog2c(total);
+    for (size_t k = 0; k < used_; ++k) bits -= clog2c(counts_[order_[k]]);
+    return bits;
+  }
+
+ private:
+  static constexpr size_t kCap = 2 * kSampleValues;  // at most half full
+  uint32_t stamp_ = 0;
+  size_t used_ = 0;
+  uint32_t stamps_[kCap] = {};
+  uint64_t values_[kCap];
+  uint32_t counts_[kCap];
+  uint16_t order_[kSampleValues];
+};
+
 // Writes mode 6 or 7 (`mode`; `x` = the values after the first or the
 // deltas, n of them) into `aw` when `x` has at most `limit` distinct values
 // and the estimate says the result may be under `budget` bytes; returns
-// false (writing nothing) otherwise.
-bool WriteDictionaryColumn(uint8_t mode, uint64_t x0, const uint64_t* x, size_t n, size_t limit,
-                           size_t budget, ByteWriter* aw) {
+// false (writing nothing) otherwise. `sample` holds x[0..min(n,
+// kSampleValues)), the values the first estimate looks at; `x` is read
+// only after it passes (and may be computed by `make_x` only then).
+template <typename MakeX>
+bool WriteDictionaryColumn(uint8_t mode, uint64_t x0, const uint64_t* sample, MakeX make_x,
+                           size_t n, size_t limit, size_t budget, ByteWriter* aw) {
   // Open addressing over a power-of-two table at most half full; gives up
   // as soon as there are more than `limit` distinct values, so noise costs
-  // about `limit` insertions. The first kSampleValues are counted in a
-  // table for that many only (most columns stop after them), the whole
-  // column in one for `limit`.
+  // about `limit` insertions. The first kSampleValues are counted in the
+  // thread's SampleCounts (most columns stop after them), the whole column
+  // in a table for `limit`.
   struct Slot {
     uint64_t value;
     uint32_t count;  // 0 = empty
     uint32_t index;  // in the dictionary, once sorted
   };
+  const uint64_t* x = nullptr;  // the whole column, once the sample passes
   size_t cap = 0;
   std::vector<Slot> table;
   std::vector<uint32_t> used;  // slot numbers in first-use order
@@ -826,15 +881,17 @@ bool WriteDictionaryColumn(uint8_t mode, uint64_t x0, const uint64_t* x, size_t 
   // The first kSampleValues first: their order-0 entropy (which can only
   // understate the whole column's) already rules out most columns where the
   // mode loses (noise around a level, counters with a small jitter).
-  constexpr size_t kSampleValues = 128;
-  const size_t sample = std::min(n, kSampleValues);
-  reset(std::min(limit, sample));
-  if (!count(0, sample)) return false;
-  if (index_bits(sample) / static_cast<double>(sample) * static_cast<double>(n) / 8 >= budget) {
+  const size_t num_sample = std::min(n, kSampleValues);
+  thread_local SampleCounts sample_counts;
+  if (!sample_counts.Count(sample, num_sample, limit)) return false;
+  if (sample_counts.IndexBits(num_sample, &CLog2C) / static_cast<double>(num_sample) *
+          static_cast<double>(n) / 8 >=
+      budget) {
     return false;
   }
-  // The same counts again in the table for the whole column (first-use
-  // order and counts do not depend on the table).
+  // The same counts again in a table for the whole column (first-use order
+  // and counts do not depend on the table).
+  x = make_x();
   reset(limit);
   if (!count(0, n)) return false;
   // Estimate before encoding (the encoder's time goes to columns where the
@@ -894,14 +951,24 @@ void WriteIntColumn(const uint64_t* x, size_t n, ByteWriter* w) {
   const size_t limit = std::min(kMaxDictionary, n / kDictionaryRatio);
   {
     const size_t alt_start = w->size();
-    if (WriteDictionaryColumn(kIntDictionary, x[0], x + 1, n - 1, limit, alt_start - start, w)) {
+    if (WriteDictionaryColumn(
+            kIntDictionary, x[0], x + 1, [&] { return x + 1; }, n - 1, limit, alt_start - start,
+            w)) {
       keep_if_smaller(alt_start);
     }
   }
-  auto deltas = std::make_unique_for_overwrite<uint64_t[]>(n - 1);
-  for (size_t i = 1; i < n; ++i) deltas[i - 1] = x[i] - x[i - 1];
+  // The deltas: the first kSampleValues for the first estimate, all of them
+  // only when it passes.
+  uint64_t first_deltas[kSampleValues];
+  for (size_t i = 1; i < std::min(n, kSampleValues + 1); ++i) first_deltas[i - 1] = x[i] - x[i - 1];
+  std::unique_ptr<uint64_t[]> deltas;
+  auto make_deltas = [&] {
+    deltas = std::make_unique_for_overwrite<uint64_t[]>(n - 1);
+    for (size_t i = 1; i < n; ++i) deltas[i - 1] = x[i] - x[i - 1];
+    return static_cast<const uint64_t*>(deltas.get());
+  };
   const size_t alt_start = w->size();
-  if (WriteDictionaryColumn(kIntDeltaDictionary, x[0], deltas.get(), n - 1, limit,
+  if (WriteDictionaryColumn(kIntDeltaDictionary, x[0], first_deltas, make_deltas, n - 1, limit,
                             alt_start - start, w)) {
     keep_if_smaller(alt_start);
   }
