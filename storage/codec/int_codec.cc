@@ -825,6 +825,30 @@ class SampleCounts {
   uint16_t order_[kSampleValues];
 };
 
+// The hash table of a column's distinct values for the dictionary modes
+// (open addressing, power-of-two capacity), kept per thread and stamped per
+// use, as SampleCounts is: a slot is taken when its stamp is this use's, so
+// a column does not clear the table. At most 16,384 slots (4,096 distinct
+// values), 384 KiB.
+//
+// Thread-safety: one per thread; WriteDictionaryColumn uses it until it
+// has the indices (nothing it calls meanwhile writes a dictionary column).
+struct DictionaryTable {
+  struct Slot {
+    uint64_t value;
+    uint32_t count;
+    uint32_t index;  // in the dictionary, once sorted
+    uint32_t stamp;
+  };
+  std::vector<Slot> slots;
+  uint32_t stamp = 0;
+};
+
+DictionaryTable& ThreadDictionaryTable() {
+  thread_local DictionaryTable table;
+  return table;
+}
+
 // Writes mode 6 or 7 (`mode`; `x` = the values after the first or the
 // deltas, n of them) into `aw` when `x` has at most `limit` distinct values
 // and the estimate says the result may be under `budget` bytes; returns
@@ -839,25 +863,30 @@ bool WriteDictionaryColumn(uint8_t mode, uint64_t x0, const uint64_t* sample, Ma
   // about `limit` insertions. The first kSampleValues are counted in the
   // thread's SampleCounts (most columns stop after them), the whole column
   // in a table for `limit`.
-  struct Slot {
-    uint64_t value;
-    uint32_t count;  // 0 = empty
-    uint32_t index;  // in the dictionary, once sorted
-  };
+  // The whole column's table is the thread's DictionaryTable.
+  using Slot = DictionaryTable::Slot;
+  DictionaryTable& shared = ThreadDictionaryTable();
   const uint64_t* x = nullptr;  // the whole column, once the sample passes
   size_t cap = 0;
-  std::vector<Slot> table;
+  Slot* table = nullptr;
+  uint32_t stamp = 0;
   std::vector<uint32_t> used;  // slot numbers in first-use order
   auto reset = [&](size_t distinct) {
     cap = 16;
     while (cap < 2 * (distinct + 1)) cap *= 2;
-    table.assign(cap, Slot{0, 0, 0});
+    if (shared.slots.size() < cap) shared.slots.resize(cap, Slot{0, 0, 0, 0});
+    if (++shared.stamp == 0) {  // wrapped: every slot may look taken
+      for (Slot& slot : shared.slots) slot.stamp = 0;
+      shared.stamp = 1;
+    }
+    stamp = shared.stamp;
+    table = shared.slots.data();
     used.clear();
     used.reserve(distinct + 1);
   };
   auto find = [&](uint64_t v) {
     size_t h = static_cast<size_t>((v * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
-    while (table[h].count != 0 && table[h].value != v) h = (h + 1) & (cap - 1);
+    while (table[h].stamp == stamp && table[h].value != v) h = (h + 1) & (cap - 1);
     return h;
   };
   // sum of c * log2(total / c) = total * log2(total) - sum of c * log2(c).
@@ -869,9 +898,9 @@ bool WriteDictionaryColumn(uint8_t mode, uint64_t x0, const uint64_t* sample, Ma
   auto count = [&](size_t from, size_t to) {
     for (size_t i = from; i < to; ++i) {
       const size_t h = find(x[i]);
-      if (table[h].count == 0) {
+      if (table[h].stamp != stamp) {
         if (used.size() == limit) return false;
-        table[h] = Slot{x[i], 0, 0};
+        table[h] = Slot{x[i], 0, 0, stamp};
         used.push_back(static_cast<uint32_t>(h));
       }
       ++table[h].count;
