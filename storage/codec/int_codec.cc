@@ -730,9 +730,8 @@ inline uint64_t UnsignedAbs(uint64_t x) {
 
 // The GCD of every x[i] - x[0] (as signed values), or 0 or 1 when there is
 // none worth using; stops at the first value that makes it 1. A value that
-// g divides leaves it as it is (gcd(g, d) = g), which the test above sees
-// without the GCD's divisions: columns that take the mode are checked at a
-// multiply a value.
+// g divides leaves it as it is (gcd(g, d) = g), which Divisibility tells
+// without a division: columns that take the mode cost a multiply a value.
 uint64_t ColumnGcd(const uint64_t* x, size_t n) {
   uint64_t g = 0;
   size_t i = 1;
@@ -862,8 +861,7 @@ bool WriteDictionaryColumn(uint8_t mode, uint64_t x0, const uint64_t* sample, Ma
   // as soon as there are more than `limit` distinct values, so noise costs
   // about `limit` insertions. The first kSampleValues are counted in the
   // thread's SampleCounts (most columns stop after them), the whole column
-  // in a table for `limit`.
-  // The whole column's table is the thread's DictionaryTable.
+  // in the thread's DictionaryTable, at most half full for `limit` values.
   using Slot = DictionaryTable::Slot;
   DictionaryTable& shared = ThreadDictionaryTable();
   const uint64_t* x = nullptr;  // the whole column, once the sample passes
