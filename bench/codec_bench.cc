@@ -168,6 +168,20 @@ BENCHMARK(BM_Decode)->Apply(Args);
 }  // namespace historian::bench
 
 int main(int argc, char** argv) {
+  // HISTORIAN_CODEC_DUMP=FILE: write every set's encoded chunks there (each
+  // a 4-byte length and the bytes) and exit, so two encoders can be checked
+  // byte for byte (`cmp` of their dumps).
+  if (const char* dump = std::getenv("HISTORIAN_CODEC_DUMP"); dump != nullptr && *dump != 0) {
+    std::ofstream out(dump, std::ios::binary);
+    for (int set = 0; set <= 6; ++set) {
+      for (const std::string& bytes : historian::bench::GetCorpus(set).encoded) {
+        const uint32_t len = static_cast<uint32_t>(bytes.size());
+        out.write(reinterpret_cast<const char*>(&len), sizeof(len));
+        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      }
+    }
+    return out.good() ? 0 : 1;
+  }
   std::printf("set: 0=analog 1=setpoint 2=counter_int 3=counter_double 4=state 5=mix 6=nab\n");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -141,12 +141,17 @@ ABSL_FLAG(uint64_t, min_free_disk_bytes, uint64_t{256} << 20,
           "Refuse writes (UNAVAILABLE) while the data dir's filesystem has less free space; "
           "0 disables");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
-ABSL_FLAG(uint32_t, chunk_max_samples, 1024, "Samples per sealed chunk");
-ABSL_FLAG(absl::Duration, chunk_max_duration, absl::Hours(24 * 7),
+ABSL_FLAG(uint32_t, chunk_max_samples, 1024,
+          "Samples per sealed chunk; a tag with more samples an hour is fast and its merged "
+          "chunks span under an hour");
+ABSL_FLAG(uint32_t, chunk_slow_max_samples, 4096,
+          "Samples per merged chunk of a slow tag (at most --chunk_max_samples an hour), "
+          "however long they span up to --chunk_max_duration; 1..16384");
+ABSL_FLAG(absl::Duration, chunk_max_duration, absl::Hours(24 * 30),
           "No chunk spans this much time or more. Seals cut chunks at an hour (or at this, when "
           "shorter); the background merge and `historian compact` join a slow tag's small "
-          "chunks into chunks of up to --chunk_max_samples samples, however long they span up "
-          "to this (and a quarter of the tag's retention)");
+          "chunks into chunks of up to --chunk_slow_max_samples samples, however long they span "
+          "up to this (and a quarter of the tag's retention)");
 ABSL_FLAG(absl::Duration, head_max_age, absl::Minutes(10),
           "A head (open chunk) older than this is sealed even when not full");
 ABSL_FLAG(uint64_t, max_head_bytes, uint64_t{1} << 30,
@@ -243,6 +248,7 @@ int Run() {
   options.implicit_tags = absl::GetFlag(FLAGS_implicit_tags);
   options.sync_writes = absl::GetFlag(FLAGS_sync_writes);
   options.chunk_max_samples = absl::GetFlag(FLAGS_chunk_max_samples);
+  options.chunk_slow_max_samples = absl::GetFlag(FLAGS_chunk_slow_max_samples);
   options.head_max_age = absl::GetFlag(FLAGS_head_max_age);
   options.chunk_max_duration = absl::GetFlag(FLAGS_chunk_max_duration);
   options.max_head_bytes = absl::GetFlag(FLAGS_max_head_bytes);

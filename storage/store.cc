@@ -80,6 +80,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
     return absl::InvalidArgumentError(
         absl::StrCat("chunk_max_samples: must be 1..", codec::kMaxSamplesPerChunk));
   }
+  if (options.chunk_slow_max_samples == 0 ||
+      options.chunk_slow_max_samples > kMergedChunkMaxSamples) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunk_slow_max_samples: must be 1..", kMergedChunkMaxSamples));
+  }
   RETURN_IF_ERROR(ValidateMemoryOptions(options));
   if (!options.now_ns) {
     options.now_ns = [] { return absl::GetCurrentTimeNanos(); };
@@ -163,7 +168,7 @@ void Store::MakeParts() {
                                     options_.log_reclaim_bytes, options_.log_reclaim_min_bytes});
   compactor_ = std::make_unique<Compactor>(
       mu_, seal_mu_, db, chunk_store_.get(), rollups_.get(), host_.get(), options_.now_ns,
-      MergeLimits{options_.chunk_max_samples,
+      MergeLimits{options_.chunk_max_samples, options_.chunk_slow_max_samples,
                   absl::ToInt64Nanoseconds(options_.chunk_max_duration)});
   events_ = std::make_unique<events::EventsPart>(
       db, events::EventsPart::Options{.site = options_.site,

@@ -55,15 +55,21 @@ struct StoreOptions {
   // fsync the log before a write is acknowledged. Default: true. With false a
   // machine crash (not a process crash) can lose acknowledged writes.
   bool sync_writes = true;
-  // A head is sealed into a chunk when it holds this many samples.
-  // Default: 1024.
+  // A head is sealed into a chunk when it holds this many samples; a tag
+  // with more samples an hour is fast (its merged chunks span under an
+  // hour). Default: 1024.
   uint32_t chunk_max_samples = 1024;
+  // The merge pass joins a slow tag's chunks (at most chunk_max_samples an
+  // hour) into chunks of up to this many samples however long they span,
+  // up to chunk_max_duration. 1..16384. Default: 4096 (docs/storage.md,
+  // "Chunk sizes").
+  uint32_t chunk_slow_max_samples = 4096;
   // No chunk spans this much time or more. Seals and the overlap rewrite cut
   // chunks at an hour (or at this, when shorter); the merge pass joins a
-  // slow tag's chunks up to chunk_max_samples samples however long that
-  // takes, up to this (and a quarter of the tag's retention). Default: 7
-  // days (docs/storage.md, "Chunk sizes").
-  absl::Duration chunk_max_duration = absl::Hours(24 * 7);
+  // slow tag's chunks up to chunk_slow_max_samples samples however long
+  // that takes, up to this (and a quarter of the tag's retention). Default:
+  // 30 days (docs/storage.md, "Chunk sizes").
+  absl::Duration chunk_max_duration = absl::Hours(24 * 30);
   // An hour with fewer sealed samples than this gets no rollup record; queries
   // read its samples (docs/query.md, "Rollups"). 1: every hour with samples.
   uint64_t rollup_min_samples = engine::kDefaultRollupMinSamples;

@@ -49,24 +49,33 @@ inline uint64_t Mask(int b) { return b >= 64 ? ~uint64_t{0} : (uint64_t{1} << b)
 // halving the frequencies until the tree is shallow enough. A single used
 // symbol gets length 1.
 void BuildLengths(const uint32_t* freq, int ntok, uint8_t* len) {
-  std::vector<int> syms;
+  // At most kNumTokens symbols: every array lives on the stack (this runs
+  // for each sequence the entropy stage is tried on).
+  int syms[kNumTokens];
+  size_t m = 0;
   for (int s = 0; s < ntok; ++s) {
     len[s] = 0;
-    if (freq[s]) syms.push_back(s);
+    if (freq[s]) syms[m++] = s;
   }
-  const size_t m = syms.size();
   if (m == 1) {
     len[syms[0]] = 1;
     return;
   }
-  std::vector<uint64_t> f(m);
+  uint64_t f[kNumTokens];
   for (size_t i = 0; i < m; ++i) f[i] = freq[syms[i]];
-  std::vector<uint64_t> node_f(2 * m - 1);
-  std::vector<int> parent(2 * m - 1), order(m);
-  std::vector<uint8_t> depth(2 * m - 1);
+  uint64_t node_f[2 * kNumTokens];
+  int parent[2 * kNumTokens], order[kNumTokens];
+  uint8_t depth[2 * kNumTokens];
   for (;;) {
-    for (size_t i = 0; i < m; ++i) order[i] = static_cast<int>(i);
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return f[a] < f[b]; });
+    // By frequency, ties in symbol order: a stable insertion sort (the
+    // order std::stable_sort gives, without its temporary buffer; m is
+    // small).
+    for (size_t i = 0; i < m; ++i) {
+      const int x = static_cast<int>(i);
+      size_t j = i;
+      for (; j > 0 && f[x] < f[order[j - 1]]; --j) order[j] = order[j - 1];
+      order[j] = x;
+    }
     for (size_t i = 0; i < m; ++i) node_f[i] = f[order[i]];
     // Two queues: sorted leaves [0, m) and internal nodes in creation order
     // (their frequencies never decrease).
@@ -91,7 +100,7 @@ void BuildLengths(const uint32_t* freq, int ntok, uint8_t* len) {
       for (size_t i = 0; i < m; ++i) len[syms[order[i]]] = depth[i];
       return;
     }
-    for (auto& x : f) x = (x + 1) / 2;
+    for (size_t i = 0; i < m; ++i) f[i] = (f[i] + 1) / 2;
   }
 }
 

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/codec/divisibility.h"
 #include "storage/codec/huffman.h"
 
 namespace historian::codec {
@@ -337,14 +338,14 @@ void WritePacked(const uint64_t* v, size_t n, ByteWriter* w) {
   w->PutByte(kPackedBlocks);
   for (size_t i = 0; i < n; i += kBlockSize) WriteBlock(v + i, std::min(kBlockSize, n - i), w);
   if (n >= kMinHuffmanValues) {
-    // The entropy stage replaces the blocks only when it is smaller.
+    // The entropy stage replaces the blocks only when it is smaller: written
+    // after them, then moved down over them.
     const size_t blocks_size = w->size() - start;
-    std::string coded;
-    ByteWriter cw(&coded);
-    cw.PutByte(kPackedHuffman);
-    if (WriteHuffmanIfSmaller(v, n, blocks_size - 1, &cw)) {
-      w->buffer()->resize(start);
-      w->PutBytes(coded.data(), coded.size());
+    w->PutByte(kPackedHuffman);
+    if (WriteHuffmanIfSmaller(v, n, blocks_size - 1, w)) {
+      w->buffer()->erase(start, blocks_size);
+    } else {
+      w->buffer()->resize(start + blocks_size);
     }
   }
   // The sparse form replaces either only when it is smaller.
@@ -708,15 +709,17 @@ void WriteIntColumnBasic(const uint64_t* x, size_t n, ByteWriter* w) {
   // about as wide as the deltas', only more concentrated), so its block form
   // is not tried; WriteHuffmanIfSmaller gives up before writing when it
   // cannot beat `size`.
-  std::string alt;
-  ByteWriter aw(&alt);
-  aw.PutByte(kIntMovingAverage);
-  aw.PutVarint(ZigZag(x[0]));
-  aw.PutByte(kMovingAverageLog2);
-  aw.PutByte(kPackedHuffman);
-  if (alt.size() < size && WriteHuffmanIfSmaller(resid.get() + 1, n - 1, size - alt.size(), &aw)) {
-    w->buffer()->resize(start);
-    w->PutBytes(alt.data(), alt.size());
+  // Written after the column, then moved down over it when smaller.
+  const size_t alt_start = w->size();
+  w->PutByte(kIntMovingAverage);
+  w->PutVarint(ZigZag(x[0]));
+  w->PutByte(kMovingAverageLog2);
+  w->PutByte(kPackedHuffman);
+  const size_t head = w->size() - alt_start;
+  if (head < size && WriteHuffmanIfSmaller(resid.get() + 1, n - 1, size - head, w)) {
+    w->buffer()->erase(start, size);
+  } else {
+    w->buffer()->resize(alt_start);
   }
 }
 
@@ -726,10 +729,19 @@ inline uint64_t UnsignedAbs(uint64_t x) {
 }
 
 // The GCD of every x[i] - x[0] (as signed values), or 0 or 1 when there is
-// none worth using; stops at the first value that makes it 1.
+// none worth using; stops at the first value that makes it 1. A value that
+// g divides leaves it as it is (gcd(g, d) = g), which Divisibility tells
+// without a division: columns that take the mode cost a multiply a value.
 uint64_t ColumnGcd(const uint64_t* x, size_t n) {
   uint64_t g = 0;
-  for (size_t i = 1; i < n && g != 1; ++i) g = std::gcd(g, UnsignedAbs(x[i] - x[0]));
+  size_t i = 1;
+  for (; i < n && g == 0; ++i) g = UnsignedAbs(x[i] - x[0]);
+  while (i < n && g != 1) {
+    const Divisibility div(g);
+    for (; i < n && div.Divides(UnsignedAbs(x[i] - x[0])); ++i) {
+    }
+    if (i < n) g = std::gcd(g, UnsignedAbs(x[i++] - x[0]));
+  }
   // Above 2^62 the signed quotients could overflow; such columns do not
   // need the mode.
   return g > (uint64_t{1} << 62) ? 0 : g;
@@ -761,28 +773,118 @@ double CLog2C(size_t c) {
   return c <= kTable ? table[c] : d * std::log2(d);
 }
 
+// The dictionary modes look at this many values first.
+constexpr size_t kSampleValues = 128;
+
+// The counts of a column's first values (at most kSampleValues), in
+// first-use order, for the dictionary modes' first estimate. Most columns
+// stop there, so the table is kept per thread and stamped per use instead
+// of cleared (a column costs its insertions only).
+//
+// Thread-safety: one per thread (thread_local), used by one call at a time.
+class SampleCounts {
+ public:
+  // Counts v[0..n), n <= kSampleValues; false when more than `limit` of
+  // them are distinct.
+  bool Count(const uint64_t* v, size_t n, size_t limit) {
+    if (++stamp_ == 0) {  // wrapped: every slot may look used
+      std::fill(std::begin(stamps_), std::end(stamps_), 0);
+      stamp_ = 1;
+    }
+    used_ = 0;
+    for (size_t i = 0; i < n; ++i) {
+      size_t h = static_cast<size_t>((v[i] * 0x9E3779B97F4A7C15ull) >> 20) & (kCap - 1);
+      while (stamps_[h] == stamp_ && values_[h] != v[i]) h = (h + 1) & (kCap - 1);
+      if (stamps_[h] != stamp_) {
+        if (used_ == limit) return false;
+        stamps_[h] = stamp_;
+        values_[h] = v[i];
+        counts_[h] = 0;
+        order_[used_++] = static_cast<uint16_t>(h);
+      }
+      ++counts_[h];
+    }
+    return true;
+  }
+  // total * log2(total) - the sum of c * log2(c) over the counts, summed in
+  // first-use order (as WriteDictionaryColumn sums the whole column's).
+  double IndexBits(size_t total, double (*clog2c)(size_t)) const {
+    double bits = clog2c(total);
+    for (size_t k = 0; k < used_; ++k) bits -= clog2c(counts_[order_[k]]);
+    return bits;
+  }
+
+ private:
+  static constexpr size_t kCap = 2 * kSampleValues;  // at most half full
+  uint32_t stamp_ = 0;
+  size_t used_ = 0;
+  uint32_t stamps_[kCap] = {};
+  uint64_t values_[kCap];
+  uint32_t counts_[kCap];
+  uint16_t order_[kSampleValues];
+};
+
+// The hash table of a column's distinct values for the dictionary modes
+// (open addressing, power-of-two capacity), kept per thread and stamped per
+// use, as SampleCounts is: a slot is taken when its stamp is this use's, so
+// a column does not clear the table. At most 16,384 slots (4,096 distinct
+// values), 384 KiB.
+//
+// Thread-safety: one per thread; WriteDictionaryColumn uses it until it
+// has the indices (nothing it calls meanwhile writes a dictionary column).
+struct DictionaryTable {
+  struct Slot {
+    uint64_t value;
+    uint32_t count;
+    uint32_t index;  // in the dictionary, once sorted
+    uint32_t stamp;
+  };
+  std::vector<Slot> slots;
+  uint32_t stamp = 0;
+};
+
+DictionaryTable& ThreadDictionaryTable() {
+  thread_local DictionaryTable table;
+  return table;
+}
+
 // Writes mode 6 or 7 (`mode`; `x` = the values after the first or the
 // deltas, n of them) into `aw` when `x` has at most `limit` distinct values
 // and the estimate says the result may be under `budget` bytes; returns
-// false (writing nothing) otherwise.
-bool WriteDictionaryColumn(uint8_t mode, uint64_t x0, const uint64_t* x, size_t n, size_t limit,
-                           size_t budget, ByteWriter* aw) {
+// false (writing nothing) otherwise. `sample` holds x[0..min(n,
+// kSampleValues)), the values the first estimate looks at; `x` is read
+// only after it passes (and may be computed by `make_x` only then).
+template <typename MakeX>
+bool WriteDictionaryColumn(uint8_t mode, uint64_t x0, const uint64_t* sample, MakeX make_x,
+                           size_t n, size_t limit, size_t budget, ByteWriter* aw) {
   // Open addressing over a power-of-two table at most half full; gives up
   // as soon as there are more than `limit` distinct values, so noise costs
-  // about `limit` insertions.
-  size_t cap = 16;
-  while (cap < 2 * (limit + 1)) cap *= 2;
-  struct Slot {
-    uint64_t value;
-    uint32_t count;  // 0 = empty
-    uint32_t index;  // in the dictionary, once sorted
-  };
-  std::vector<Slot> table(cap, Slot{0, 0, 0});
+  // about `limit` insertions. The first kSampleValues are counted in the
+  // thread's SampleCounts (most columns stop after them), the whole column
+  // in the thread's DictionaryTable, at most half full for `limit` values.
+  using Slot = DictionaryTable::Slot;
+  DictionaryTable& shared = ThreadDictionaryTable();
+  const uint64_t* x = nullptr;  // the whole column, once the sample passes
+  size_t cap = 0;
+  Slot* table = nullptr;
+  uint32_t stamp = 0;
   std::vector<uint32_t> used;  // slot numbers in first-use order
-  used.reserve(limit + 1);
+  auto reset = [&](size_t distinct) {
+    cap = 16;
+    while (cap < 2 * (distinct + 1)) cap *= 2;
+    if (shared.slots.size() < cap) shared.slots.resize(cap, Slot{0, 0, 0, 0});
+    if (++shared.stamp == 0) {  // wrapped: every slot may look taken
+      for (Slot& slot : shared.slots) slot.stamp = 0;
+      shared.stamp = 1;
+    }
+    stamp = shared.stamp;
+    table = shared.slots.data();
+    used.clear();
+    used.reserve(distinct + 1);
+  };
   auto find = [&](uint64_t v) {
     size_t h = static_cast<size_t>((v * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
-    while (table[h].count != 0 && table[h].value != v) h = (h + 1) & (cap - 1);
+    while (table[h].stamp == stamp && table[h].value != v) h = (h + 1) & (cap - 1);
     return h;
   };
   // sum of c * log2(total / c) = total * log2(total) - sum of c * log2(c).
@@ -794,9 +896,9 @@ bool WriteDictionaryColumn(uint8_t mode, uint64_t x0, const uint64_t* x, size_t 
   auto count = [&](size_t from, size_t to) {
     for (size_t i = from; i < to; ++i) {
       const size_t h = find(x[i]);
-      if (table[h].count == 0) {
+      if (table[h].stamp != stamp) {
         if (used.size() == limit) return false;
-        table[h] = Slot{x[i], 0, 0};
+        table[h] = Slot{x[i], 0, 0, stamp};
         used.push_back(static_cast<uint32_t>(h));
       }
       ++table[h].count;
@@ -806,13 +908,19 @@ bool WriteDictionaryColumn(uint8_t mode, uint64_t x0, const uint64_t* x, size_t 
   // The first kSampleValues first: their order-0 entropy (which can only
   // understate the whole column's) already rules out most columns where the
   // mode loses (noise around a level, counters with a small jitter).
-  constexpr size_t kSampleValues = 128;
-  const size_t sample = std::min(n, kSampleValues);
-  if (!count(0, sample)) return false;
-  if (index_bits(sample) / static_cast<double>(sample) * static_cast<double>(n) / 8 >= budget) {
+  const size_t num_sample = std::min(n, kSampleValues);
+  thread_local SampleCounts sample_counts;
+  if (!sample_counts.Count(sample, num_sample, limit)) return false;
+  if (sample_counts.IndexBits(num_sample, &CLog2C) / static_cast<double>(num_sample) *
+          static_cast<double>(n) / 8 >=
+      budget) {
     return false;
   }
-  if (!count(sample, n)) return false;
+  // The same counts again in a table for the whole column (first-use order
+  // and counts do not depend on the table).
+  x = make_x();
+  reset(limit);
+  if (!count(0, n)) return false;
   // Estimate before encoding (the encoder's time goes to columns where the
   // mode loses): the order-0 entropy of the indices, plus half the bit width
   // of the value range per entry (entries in frequency order, delta coded).
@@ -852,33 +960,44 @@ void WriteIntColumn(const uint64_t* x, size_t n, ByteWriter* w) {
   // The same gate as the moving average: steady or sparse columns have
   // nothing for these modes to win.
   if (n < kMinMovingAverageValues || w->size() - start <= 16 + n / 8) return;
-  auto keep_if_smaller = [&](const std::string& alt) {
-    if (alt.size() < w->size() - start) {
-      w->buffer()->resize(start);
-      w->PutBytes(alt.data(), alt.size());
+  // Each alternative is written after the column so far (from alt_start)
+  // and moved down over it when smaller, else dropped.
+  auto keep_if_smaller = [&](size_t alt_start) {
+    const size_t size = alt_start - start;
+    if (w->size() - alt_start < size) {
+      w->buffer()->erase(start, size);
+    } else {
+      w->buffer()->resize(alt_start);
     }
   };
   if (const uint64_t g = ColumnGcd(x, n); g >= 2) {
-    std::string alt;
-    ByteWriter aw(&alt);
-    WriteGcdColumn(x, n, g, &aw);
-    keep_if_smaller(alt);
+    const size_t alt_start = w->size();
+    WriteGcdColumn(x, n, g, w);
+    keep_if_smaller(alt_start);
   }
   const size_t limit = std::min(kMaxDictionary, n / kDictionaryRatio);
   {
-    std::string alt;
-    ByteWriter aw(&alt);
-    if (WriteDictionaryColumn(kIntDictionary, x[0], x + 1, n - 1, limit, w->size() - start, &aw)) {
-      keep_if_smaller(alt);
+    const size_t alt_start = w->size();
+    if (WriteDictionaryColumn(
+            kIntDictionary, x[0], x + 1, [&] { return x + 1; }, n - 1, limit, alt_start - start,
+            w)) {
+      keep_if_smaller(alt_start);
     }
   }
-  auto deltas = std::make_unique_for_overwrite<uint64_t[]>(n - 1);
-  for (size_t i = 1; i < n; ++i) deltas[i - 1] = x[i] - x[i - 1];
-  std::string alt;
-  ByteWriter aw(&alt);
-  if (WriteDictionaryColumn(kIntDeltaDictionary, x[0], deltas.get(), n - 1, limit,
-                            w->size() - start, &aw)) {
-    keep_if_smaller(alt);
+  // The deltas: the first kSampleValues for the first estimate, all of them
+  // only when it passes.
+  uint64_t first_deltas[kSampleValues];
+  for (size_t i = 1; i < std::min(n, kSampleValues + 1); ++i) first_deltas[i - 1] = x[i] - x[i - 1];
+  std::unique_ptr<uint64_t[]> deltas;
+  auto make_deltas = [&] {
+    deltas = std::make_unique_for_overwrite<uint64_t[]>(n - 1);
+    for (size_t i = 1; i < n; ++i) deltas[i - 1] = x[i] - x[i - 1];
+    return static_cast<const uint64_t*>(deltas.get());
+  };
+  const size_t alt_start = w->size();
+  if (WriteDictionaryColumn(kIntDeltaDictionary, x[0], first_deltas, make_deltas, n - 1, limit,
+                            alt_start - start, w)) {
+    keep_if_smaller(alt_start);
   }
 }
 

@@ -278,21 +278,31 @@ void Compactor::WidenSpan(TagId id, int64_t span, rocksdb::WriteBatch* batch) {
 
 namespace {
 
-// Most samples of a merged chunk: an hour at 4 Hz. A read of a short range
-// decodes at most this many samples (about 80 us).
-constexpr uint32_t kMergedChunkMaxSamples = 16384;
 // Most encoded bytes of the chunks merged into one (a merged chunk is no
 // bigger than their sum): a read of a short range reads at most this much.
 constexpr uint64_t kMergedChunkMaxBytes = 128 * 1024;
-// A merged chunk spans more than this only while it holds at most
-// MergeLimits::sparse_max_samples: fast tags keep chunks of an hour (their
-// widest span, and so how far back a read seeks, stays an hour), slow tags
-// fill chunks by count. Also how long after a chunk ends a (not forced)
-// merge waits for it: chunks still being sealed into are not rewritten.
+// A merged chunk spans this or more only while it holds at most
+// MergeLimits::sparse_max_samples and averages at most
+// MergeLimits::dense_samples_per_hour an hour: fast tags keep chunks of an
+// hour (their widest span, and so how far back a read seeks, stays an hour),
+// slow tags fill chunks by count. Also how long after a chunk ends a (not
+// forced) merge waits for it: chunks still being sealed into are not
+// rewritten.
 constexpr int64_t kDenseChunkNs = int64_t{3600} * 1000000000;
 
 uint64_t Span(int64_t from, int64_t to) {
   return static_cast<uint64_t>(to) - static_cast<uint64_t>(from);
+}
+
+// Whether `samples` samples spanning `span` ns may be one merged chunk as
+// far as the hour rule goes (the caps on samples, bytes and span aside).
+bool SlowEnough(const MergeLimits& limits, uint64_t samples, uint64_t span) {
+  if (span < static_cast<uint64_t>(kDenseChunkNs)) return true;
+  if (samples > limits.sparse_max_samples || samples > kMergedChunkMaxSamples) return false;
+  // samples / span <= dense_samples_per_hour / hour, without overflow:
+  // samples * hour is below 2^56 here.
+  const uint64_t dense = std::max<uint64_t>(limits.dense_samples_per_hour, 1);
+  return (samples * static_cast<uint64_t>(kDenseChunkNs) + dense - 1) / dense <= span;
 }
 
 }  // namespace
@@ -376,6 +386,8 @@ absl::StatusOr<int64_t> Compactor::MergeStart(TagId id, int64_t from, int64_t sp
         codec::SummarizeChunk({it->value().data(), it->value().size()});
     if (!summary.ok()) break;  // the scan skips it and stops runs there
     samples += summary->count;
+    // As far back as a run of slow chunks could reach (the span of a run
+    // joining the chunk at `from` is not known here).
     if (Span(key.min_ts, from) >= static_cast<uint64_t>(kDenseChunkNs) &&
         samples > merge_limits_.sparse_max_samples) {
       break;
@@ -470,8 +482,7 @@ absl::Status Compactor::MergeTagChunks(TagId id, ValueType type, int64_t from, i
       const bool fits = span < static_cast<uint64_t>(span_bound) &&
                         samples <= kMergedChunkMaxSamples &&
                         run_bytes + c.bytes.size() <= kMergedChunkMaxBytes &&
-                        (span < static_cast<uint64_t>(kDenseChunkNs) ||
-                         samples <= merge_limits_.sparse_max_samples);
+                        SlowEnough(merge_limits_, samples, span);
       if (!fits) RETURN_IF_ERROR(flush());
     }
     run_samples += c.summary.count;

@@ -32,13 +32,21 @@
 
 namespace historian {
 
+// Most samples of a merged chunk: an hour at 4 Hz. A read of a short range
+// decodes at most this many samples (about 80 us).
+inline constexpr uint32_t kMergedChunkMaxSamples = 16384;
+
 // How far the merge pass grows a chunk (docs/storage.md, "Chunk sizes").
 struct MergeLimits {
-  // A merged chunk spanning more than an hour holds at most this many
-  // samples (--chunk_max_samples): a slow tag's chunks fill up by count.
-  size_t sparse_max_samples = 1024;
+  // A merged chunk spanning an hour or more averages at most this many
+  // samples an hour (--chunk_max_samples): a tag with more is fast and keeps
+  // chunks of under an hour.
+  size_t dense_samples_per_hour = 1024;
+  // A merged chunk spanning an hour or more holds at most this many samples
+  // (--chunk_slow_max_samples): a slow tag's chunks fill up by count.
+  size_t sparse_max_samples = 4096;
   // No merged chunk spans this much time or more (--chunk_max_duration).
-  int64_t max_span_ns = int64_t{7} * 24 * 3600 * 1000000000;
+  int64_t max_span_ns = int64_t{30} * 24 * 3600 * 1000000000;
 };
 
 class Compactor {
@@ -78,8 +86,10 @@ class Compactor {
   // at most kMergedChunkMaxSamples samples and kMergedChunkMaxBytes bytes
   // and spans less than MergeLimits::max_span_ns (and a quarter of the
   // tag's retention, when it has one); past an hour it holds at most
-  // MergeLimits::sparse_max_samples: fast tags keep hour chunks, slow tags
-  // get chunks of up to 1,024 samples however long they span. Only chunks
+  // MergeLimits::sparse_max_samples and averages at most
+  // MergeLimits::dense_samples_per_hour an hour: fast tags keep hour chunks,
+  // slow tags get chunks of up to 4,096 samples however long they span
+  // (up to the span bound). Only chunks
   // that ended over an hour ago, and only runs whose smaller chunks hold at
   // least half the samples of their biggest (tiered: a growing chunk is
   // rewritten a logarithmic number of times), unless `force`

@@ -6,6 +6,7 @@
 // the int64 extremes; each mode is reached; malformed bodies (a divisor
 // below 2, nested modes, a dictionary index out of range, a dictionary
 // larger than the column) are rejected; truncations are rejected.
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -15,6 +16,7 @@
 
 #include "gtest/gtest.h"
 #include "storage/codec/coding.h"
+#include "storage/codec/divisibility.h"
 #include "storage/codec/int_codec.h"
 
 namespace historian::codec {
@@ -78,6 +80,9 @@ std::vector<uint64_t> Column(int shape, size_t n, Rng& rng) {
         acc += g * (rng() % 21) - g * 10;
         x[i] = acc;
         break;
+      case 8:  // the divisor shrinks late: multiples of 12g, then 4g, then 2g
+        x[i] = (i < n / 2 ? 12 : i < 3 * n / 4 ? 4 : 2) * g * (rng() % 500);
+        break;
       default:  // noise: none of the new modes pays
         x[i] = rng();
         break;
@@ -89,7 +94,7 @@ std::vector<uint64_t> Column(int shape, size_t n, Rng& rng) {
 TEST(IntModesTest, RandomColumnsRoundTripAndReachEveryNewMode) {
   Rng rng(16);
   std::set<int> modes;
-  for (int shape = 0; shape <= 8; ++shape) {
+  for (int shape = 0; shape <= 9; ++shape) {
     for (size_t n : {1, 2, 3, 63, 64, 65, 200, 1024, 4096}) {
       for (int rep = 0; rep < 3; ++rep) {
         SCOPED_TRACE(::testing::Message() << "shape " << shape << " n " << n << " rep " << rep);
@@ -101,6 +106,44 @@ TEST(IntModesTest, RandomColumnsRoundTripAndReachEveryNewMode) {
   EXPECT_TRUE(modes.count(kGcd));
   EXPECT_TRUE(modes.count(kDictionary));
   EXPECT_TRUE(modes.count(kDeltaDictionary));
+}
+
+// The divisibility test the GCD search uses agrees with % for divisors of
+// every shape (odd, powers of two, both, near 2^64) and values around their
+// multiples, including 0 and the top of the range.
+TEST(IntModesTest, DivisibilityMatchesTheRemainder) {
+  Rng rng(61);
+  std::vector<uint64_t> divisors = {1,
+                                    2,
+                                    3,
+                                    5,
+                                    6,
+                                    7,
+                                    10,
+                                    12,
+                                    25,
+                                    1000,
+                                    1024,
+                                    3ull << 40,
+                                    (uint64_t{1} << 62) + 1,
+                                    uint64_t{1} << 63,
+                                    ~uint64_t{0},
+                                    ~uint64_t{0} - 1};
+  for (int i = 0; i < 200; ++i) divisors.push_back((rng() >> (rng() % 64)) | 1);
+  for (int i = 0; i < 200; ++i) divisors.push_back(std::max<uint64_t>(1, rng() >> (rng() % 64)));
+  for (const uint64_t g : divisors) {
+    const Divisibility div(g);
+    std::vector<uint64_t> values = {0, 1, g, g - 1, g + 1, ~uint64_t{0}, ~uint64_t{0} - g + 1};
+    for (int i = 0; i < 50; ++i) {
+      const uint64_t k = rng() >> (rng() % 64);
+      values.push_back(g * k);  // may wrap: then usually not a multiple
+      values.push_back(g * k + 1);
+      values.push_back(rng());
+    }
+    for (const uint64_t d : values) {
+      ASSERT_EQ(div.Divides(d), d % g == 0) << "g " << g << " d " << d;
+    }
+  }
 }
 
 TEST(IntModesTest, NewModesAreSmallerWhereTheyApply) {

@@ -70,12 +70,15 @@ constexpr int64_t kSpread = 5 * kHour;
 constexpr int64_t kAllStart = kT0 - 17 * kSecond - 6 * kHour;  // on the hour
 constexpr int64_t kAllEnd = kT0 + 6 * kHour;
 
-// Tiny chunks and read pages, coprime, so both cut everywhere.
+// Tiny chunks and read pages, coprime, so both cut everywhere; a slow tag's
+// merged chunks (at most 8 samples an hour) hold up to 21.
 constexpr uint32_t kChunkSamples = 8;
+constexpr uint32_t kSlowChunkSamples = 21;
 constexpr uint32_t kReadPage = 5;
 
 std::vector<std::string> NodeFlags() {
   return {absl::StrCat("--chunk_max_samples=", kChunkSamples),
+          absl::StrCat("--chunk_slow_max_samples=", kSlowChunkSamples),
           absl::StrCat("--read_page_samples=", kReadPage), "--head_max_age=1s",
           "--anti_entropy_interval=0s"};
 }

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
@@ -55,6 +56,10 @@ class StoreTest : public ::testing::Test {
     o.path = dir_.Sub("db");
     o.site = "us";
     o.chunk_max_samples = chunk_max_samples_;
+    // 0: as chunk_max_samples_, the limit of the tests written before the
+    // two were separate.
+    o.chunk_slow_max_samples =
+        chunk_slow_max_samples_ != 0 ? chunk_slow_max_samples_ : chunk_max_samples_;
     o.chunk_max_duration = chunk_max_duration_;
     o.rollup_min_samples = rollup_min_samples_;
     o.seal_interval = absl::Hours(1);  // tests seal explicitly
@@ -251,6 +256,7 @@ class StoreTest : public ::testing::Test {
   std::vector<std::string> log_ ABSL_GUARDED_BY(log_mu_);
   int64_t now_ns_ = int64_t{1700000000} * 1000000000;
   uint32_t chunk_max_samples_ = 16;
+  uint32_t chunk_slow_max_samples_ = 0;
   absl::Duration chunk_max_duration_ = absl::Hours(1);
   // 1: every hour with samples gets a rollup, as the checks below count them;
   // the rollup model tests set others.
@@ -1715,20 +1721,40 @@ TEST_P(StoreRandomTest, RandomOperationsMatchReferenceModel) {
 }
 
 // Issue 16: the random model again, with chunks that span hours. A slow tag
-// (15 minutes), a fast one (30 s) and a 5-minute one with a retention of
-// 6 h; the store's clock moves on as the tags write; seals of 64 samples,
-// merged chunks of up to 64 samples past the hour, capped at 12 h (binds
-// for the slow tag) and a quarter of the retention (binds for the retained
-// one). Late data, corrections, deletes, seals, background merges,
-// Compact, retention, restarts and crashes, each checked against the
-// reference; retention may drop only whole chunks of samples before its
-// cutoff, and every one older than the cutoff minus the span bound.
+// (15 minutes), a fast one (30 s: 120 an hour) and a 5-minute one with a
+// retention of 6 h; the store's clock moves on as the tags write; seals of
+// 64 samples, merged chunks of up to 128 samples past the hour
+// (chunk_slow_max_samples) for tags of at most 64 an hour on average (so
+// the fast tag's chunks stay under an hour), capped at 12 h (binds for the
+// slow tag) and a quarter of the retention (binds for the retained one).
+// Late data, corrections, deletes, seals, background merges, Compact,
+// retention, restarts and crashes, each checked against the reference;
+// retention may drop only whole chunks of samples before its cutoff, and
+// every one older than the cutoff minus the span bound; after each Compact
+// every chunk keeps to those limits.
 class StoreLongChunkRandomTest : public StoreTest, public ::testing::WithParamInterface<uint64_t> {
  protected:
   void SetUp() override {
     chunk_max_duration_ = absl::Hours(12);
     chunk_max_samples_ = 64;
+    chunk_slow_max_samples_ = 128;
     StoreTest::SetUp();
+  }
+
+  // After Compact no chunks overlap, so a whole-range scan's pieces are the
+  // chunks: each spans less than `max_span`, and one spanning an hour or
+  // more holds at most 128 samples and averages at most 64 an hour.
+  absl::Status CheckChunkLimits(TagId tag, int64_t max_span) {
+    const int64_t h = 3600 * kSecond;
+    return store_->ScanRaw(tag, kMinTimestamp, kMaxTimestamp, [&](const codec::ChunkColumns& c) {
+      const int64_t n = static_cast<int64_t>(c.size());
+      const int64_t span = c.timestamps.back() - c.timestamps.front();
+      if (span >= max_span || (span >= h && (n > 128 || n * h > 64 * span))) {
+        return absl::InternalError(absl::StrCat("a chunk of ", n, " samples spans ",
+                                                absl::FormatDuration(absl::Nanoseconds(span))));
+      }
+      return absl::OkStatus();
+    });
   }
 };
 
@@ -1814,6 +1840,10 @@ TEST_P(StoreLongChunkRandomTest, RandomOperationsMatchReferenceModel) {
       ASSERT_TRUE(store_->MergeChunks().ok());
     } else if (op < 74) {
       ASSERT_TRUE(store_->Compact().ok());
+      for (const Series& u : tags) {
+        const absl::Status limits = CheckChunkLimits(u.id, u.retained ? kRetainedSpan : 12 * h);
+        ASSERT_TRUE(limits.ok()) << "step " << step << " tag " << u.name << ": " << limits;
+      }
     } else if (op < 79) {
       ASSERT_TRUE(store_->SealAll().ok());
       ASSERT_TRUE(store_->ApplyRetention().ok());
@@ -1892,6 +1922,32 @@ TEST_P(StoreLongChunkRandomTest, RandomOperationsMatchReferenceModel) {
                             })
                   .ok());
   EXPECT_EQ(widest, 47 * 15 * m);
+  // A fresh fast tag (120 samples an hour, more than 64): its merged chunks
+  // grow past the seals' 64 samples but stay under an hour.
+  ASSERT_TRUE(store_->DeleteTag(tags[1].name).ok());
+  create(tags[1]);
+  std::map<int64_t, double> fast;
+  for (int i = 0; i < 600; ++i) {
+    fast[now_ns_ + i * 30 * kSecond] = i;
+    ASSERT_TRUE(WriteDoubles(tags[1].id, {{now_ns_ + i * 30 * kSecond, double(i)}}).ok());
+    if (i % 10 == 9) {
+      ASSERT_TRUE(store_->SealAll().ok());
+    }
+  }
+  ASSERT_TRUE(store_->Compact().ok());
+  EXPECT_EQ(ReadAll(tags[1].id), fast);
+  size_t most = 0;
+  widest = 0;
+  ASSERT_TRUE(store_
+                  ->ScanRaw(tags[1].id, kMinTimestamp, kMaxTimestamp,
+                            [&](const codec::ChunkColumns& c) {
+                              most = std::max(most, c.size());
+                              widest = std::max(widest, c.timestamps.back() - c.timestamps.front());
+                              return absl::OkStatus();
+                            })
+                  .ok());
+  EXPECT_GT(most, 64u);
+  EXPECT_LT(widest, h);
 }
 
 // A correction sealed as its own chunk before the cutoff, over a chunk that
