@@ -8,6 +8,7 @@
 // bounded deadline that only turns a hang into a loud failure.
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -187,6 +188,12 @@ class Node {
     grpc::Status st = v1::Events::NewStub(channel_)->Ack(&ctx, req, &resp);
     ASSERT_TRUE(st.ok()) << st.error_message();
   }
+  std::unique_ptr<grpc::ClientReader<v1::SubscribeEventsResponse>> Subscribe(
+      grpc::ClientContext* ctx, const std::string& glob) {
+    v1::SubscribeEventsRequest req;
+    req.set_glob(glob);
+    return v1::Events::NewStub(channel_)->Subscribe(ctx, req);
+  }
   // One sample of /metrics, e.g. `historian_event_outlet_queued{outlet="webhook"}`;
   // nullopt when absent or unreachable.
   std::optional<double> Metric(const std::string& sample) {
@@ -323,6 +330,57 @@ TEST(EventOutletsE2eTest, WebhookDeliversEveryChangeAcrossReceiverOutageAndResta
     return node.Metric("historian_event_outlet_posted_total{outlet=\"webhook\"}").value_or(0) >= 1;
   }));
   EXPECT_EQ(node.Metric("historian_event_outlet_lost_total{outlet=\"webhook\"}"), 0.0);
+  EXPECT_EQ(node.Stop(), 0);
+}
+
+// Events.Subscribe reads the same feed as the outlets: a raise, an ack
+// and a clear arrive in order as the event's state; a glob that matches
+// nothing gets none of them. (The deadline only turns a hang into a
+// failure.)
+TEST(EventOutletsE2eTest, EventsSubscribeStreamsEveryChangeFromTheFeed) {
+  testing::TempDir dir;
+  Node node(dir.Sub("us"), {"--site=us"});
+  ASSERT_TRUE(node.Start());
+  node.CreateTag("us.p", 100);
+  node.CreateHighRule("p_high", "us.p", 50);
+  grpc::ClientContext ctx, other_ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kGuard);
+  other_ctx.set_deadline(std::chrono::system_clock::now() + kGuard);
+  auto stream = node.Subscribe(&ctx, "us.*");
+  auto other = node.Subscribe(&other_ctx, "mx.*");
+  // The node sends headers once it has taken its feed position.
+  stream->WaitForInitialMetadata();
+  other->WaitForInitialMetadata();
+  const int64_t t0 = int64_t{1700000000} * kSecond;
+  node.Write("us.p", t0, 60);
+  const std::string id = node.EventAt(t0);
+  node.Ack(id, "seen");
+  node.Write("us.p", t0 + kSecond, 10);
+  // Each response carries the event's state when sent; read until cleared.
+  std::vector<std::string> states;
+  v1::SubscribeEventsResponse r;
+  while (stream->Read(&r)) {
+    EXPECT_FALSE(r.lagged());
+    bool cleared = false;
+    for (const v1::Event& e : r.events()) {
+      EXPECT_EQ(e.id(), id);
+      const std::string state =
+          absl::StrCat(e.acked() ? "acked" : "", e.cleared() ? "cleared" : "");
+      if (states.empty() || states.back() != state) states.push_back(state);
+      cleared = cleared || e.cleared();
+    }
+    if (cleared) break;
+  }
+  ASSERT_FALSE(states.empty()) << "stream ended: " << stream->Finish().error_message();
+  EXPECT_EQ(states.back(), "ackedcleared");
+  EXPECT_TRUE(std::is_sorted(states.begin(), states.end(), [](const auto& a, const auto& b) {
+    return a.size() < b.size();  // the state only grows
+  }));
+  ctx.TryCancel();
+  other_ctx.TryCancel();
+  v1::SubscribeEventsResponse none;
+  EXPECT_FALSE(other->Read(&none));  // cancelled with nothing sent
+  EXPECT_EQ(none.events_size(), 0);
   EXPECT_EQ(node.Stop(), 0);
 }
 
