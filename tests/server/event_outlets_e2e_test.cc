@@ -384,6 +384,32 @@ TEST(EventOutletsE2eTest, EventsSubscribeStreamsEveryChangeFromTheFeed) {
   EXPECT_EQ(node.Stop(), 0);
 }
 
+// Bad outlet flags stop the node at start (exit 2) naming the flag.
+TEST(EventOutletsE2eTest, BadOutletFlagsAreRefusedAtStartNamingTheFlag) {
+  testing::TempDir dir;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--event_webhook=ftp://127.0.0.1/hook", "--event_webhook"},
+      {"--event_mqtt_broker=ssl://127.0.0.1:8883", "--event_mqtt_broker"},
+      {"--event_mqtt_broker=tcp://127.0.0.1", "--event_mqtt_broker"}};
+  for (const auto& [flag, name] : cases) {
+    testing::CommandResult r =
+        testing::RunCommand({"server/historiand", "--data_dir=" + dir.Sub("bad"),
+                             "--listen=127.0.0.1:0", "--metrics_listen=", flag});
+    EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.err;
+    EXPECT_TRUE(absl::StrContains(r.err, name)) << flag << ": " << r.err;
+  }
+  for (const auto& [flag, name] : std::vector<std::pair<std::string, std::string>>{
+           {"--event_webhook_max_queue_bytes=1000", "--event_webhook_max_queue_bytes"},
+           {"--event_webhook_max_backoff=1ms", "--event_webhook_max_backoff"},
+           {"--event_webhook_timeout=0s", "--event_webhook_timeout"}}) {
+    testing::CommandResult r = testing::RunCommand(
+        {"server/historiand", "--data_dir=" + dir.Sub("bad"), "--listen=127.0.0.1:0",
+         "--metrics_listen=", "--event_webhook=http://127.0.0.1:1/hook", flag});
+    EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.err;
+    EXPECT_TRUE(absl::StrContains(r.err, name)) << flag << ": " << r.err;
+  }
+}
+
 // A subscriber of the test: a persistent MQTT session (it keeps its
 // subscription and queued messages across a broker restart).
 class Subscriber {
