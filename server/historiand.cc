@@ -19,6 +19,7 @@
 #include "server/auth.h"
 #include "server/cluster/cluster_service.h"
 #include "server/events/events_service.h"
+#include "server/events/outlets/event_outlets.h"
 #include "server/http/http_server.h"
 #include "server/logging.h"
 #include "server/metrics.h"
@@ -163,6 +164,21 @@ ABSL_FLAG(uint64_t, memtable_budget_bytes, uint64_t{128} << 20,
 ABSL_FLAG(uint64_t, block_cache_bytes, uint64_t{32} << 20,
           "One RocksDB block cache shared by every column family; 0 = RocksDB's default, else "
           "1 MiB..1 TiB");
+ABSL_FLAG(std::string, event_webhook, "",
+          "POST every event change (raised, cleared, acked; own and replicated) as JSON to this "
+          "http:// or https:// URL, at least once, from a disk queue (docs/events_outlets.md)");
+ABSL_FLAG(uint64_t, event_webhook_max_queue_bytes, uint64_t{256} << 20,
+          "Unsent webhook events kept on disk (1 MiB..1 TiB); past it new changes wait in the "
+          "event feed");
+ABSL_FLAG(absl::Duration, event_webhook_max_backoff, absl::Seconds(30),
+          "Longest wait between two tries of a webhook POST that failed (200ms..1h)");
+ABSL_FLAG(absl::Duration, event_webhook_timeout, absl::Seconds(10),
+          "Connect and answer timeout of one webhook POST (100ms..10m)");
+ABSL_FLAG(std::string, event_mqtt_broker, "",
+          "Publish every event change as JSON to this MQTT broker (tcp://HOST:PORT), QoS 1, "
+          "topic <--event_mqtt_topic_prefix>/<rule> (docs/events_outlets.md)");
+ABSL_FLAG(std::string, event_mqtt_topic_prefix, "",
+          "Topic prefix of --event_mqtt_broker (default historian/<site>/events)");
 ABSL_FLAG(int32_t, shutdown_grace_ms, 2000,
           "On SIGTERM/SIGINT, how long RPCs in flight may finish before they are cancelled");
 
@@ -281,6 +297,18 @@ int Run() {
   if (absl::Status s = server::ValidateSubscriptionHubOptions(sub_options); !s.ok()) {
     return Fatal("bad flag", s, 2);
   }
+  outlets::EventOutletsConfig outlets_config;
+  outlets_config.data_dir = options.path;
+  outlets_config.site = options.site;
+  outlets_config.webhook_url = absl::GetFlag(FLAGS_event_webhook);
+  outlets_config.webhook_max_queue_bytes = absl::GetFlag(FLAGS_event_webhook_max_queue_bytes);
+  outlets_config.webhook_max_backoff = absl::GetFlag(FLAGS_event_webhook_max_backoff);
+  outlets_config.webhook_timeout = absl::GetFlag(FLAGS_event_webhook_timeout);
+  outlets_config.mqtt_broker = absl::GetFlag(FLAGS_event_mqtt_broker);
+  outlets_config.mqtt_topic_prefix = absl::GetFlag(FLAGS_event_mqtt_topic_prefix);
+  if (absl::Status s = outlets::ValidateEventOutletsConfig(outlets_config); !s.ok()) {
+    return Fatal("bad flag", s, 2);
+  }
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
   if (!store.ok()) return Fatal("cannot open store", store.status(), 1);
   // Given: stored (and `none` removes it); omitted: the stored one stays.
@@ -289,6 +317,11 @@ int Run() {
       return Fatal("cannot store --twin_map", s, 1);
     }
   }
+  // Stopped before the store closes (below); events applied after that
+  // wait in the durable event feed for the next start.
+  absl::StatusOr<std::unique_ptr<outlets::EventOutlets>> event_outlets =
+      outlets::EventOutlets::Start(store->get(), outlets_config);
+  if (!event_outlets.ok()) return Fatal("cannot start event outlets", event_outlets.status(), 1);
   server::Limits limits;
   limits.max_samples_per_batch = absl::GetFlag(FLAGS_max_samples_per_batch);
   limits.max_tags_per_query = absl::GetFlag(FLAGS_max_tags_per_query);
@@ -337,6 +370,9 @@ int Run() {
     w->Sample("historian_subscription_lagged_total", "",
               static_cast<double>(subscriptions.overflows()));
   });
+
+  metrics.AddCollector(
+      [o = event_outlets->get()](server::MetricsWriter* w) { o->CollectMetrics(w); });
 
   // Tokens are checked on a call's metadata, before its message is read.
   if (auth != nullptr) {
@@ -468,6 +504,7 @@ int Run() {
   subscriptions.CloseAll();  // open Subscribe streams end (UNAVAILABLE) instead of holding on
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));
+  (*event_outlets)->Stop();  // cursors written; the store's feed keeps the rest
   absl::Status closed = (*store)->Close();
   if (!closed.ok()) return Fatal("close", closed, 1);
   server::LogInfo("historiand", "stopped cleanly");

@@ -171,10 +171,12 @@ void Store::MakeParts() {
       MergeLimits{options_.chunk_max_samples, options_.chunk_slow_max_samples,
                   absl::ToInt64Nanoseconds(options_.chunk_max_duration)});
   events_ = std::make_unique<events::EventsPart>(
-      db, events::EventsPart::Options{.site = options_.site,
-                                      .now_ns = options_.now_ns,
-                                      .logger = options_.logger,
-                                      .make_evaluator = options_.rule_evaluator});
+      db, events::EventsPart::Options{
+              .site = options_.site,
+              .now_ns = options_.now_ns,
+              .logger = options_.logger,
+              .feed_capacity = std::max<size_t>(options_.event_feed_capacity, 1),
+              .make_evaluator = options_.rule_evaluator});
   applier_ = std::make_unique<StoreApplier>(
       StoreApplier::Parts{mu_, db, *catalog_, *heads_, tombstones_.get(), *commit_log_, *own_log_,
                           *compactor_, host_->out_of_range(), *events_},

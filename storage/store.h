@@ -108,6 +108,9 @@ struct StoreOptions {
   // many tags, and a node holds at most this many rules.
   uint32_t rule_max_tags = 1000;
   uint32_t max_rules = 10000;
+  // Event changes the durable event feed keeps for Events.Subscribe and the
+  // outlets (docs/events_outlets.md); a reader further behind is `lagged`.
+  size_t event_feed_capacity = 65536;
   // Makes the alarm rule evaluator (storage/events/rule_evaluator.h) for
   // this site. Default: RuleEvaluator::Create when linked in, else none
   // (rules are stored and replicated, nothing is evaluated). Tests inject

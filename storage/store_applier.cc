@@ -27,13 +27,13 @@ StoreApplier::StoreApplier(Parts parts, std::string site, std::function<int64_t(
 void StoreApplier::PrepareGroupEntry(PendingWrite* w, rocksdb::WriteBatch* batch) {
   mu_.AssertHeld();  // commit_log.mu()
   PrepareCatalog(w, batch);
-  events_.PrepareEntry(w->entry, batch);
+  w->event_feed_position = events_.PrepareEntry(w->entry, batch);
 }
 
 void StoreApplier::ApplyGroupEntry(const PendingWrite& w, int64_t now_s) {
   mu_.AssertHeld();  // commit_log.mu()
   ApplyCatalog(w);
-  events_.OnApplied(w.entry);
+  events_.OnApplied(w.entry, w.event_feed_position);
   AppliedListener* listener = listener_.load(std::memory_order_acquire);
   if (listener == nullptr || w.origin == kRepairOrigin) {
     ApplyToHeadFor(w.origin, w.seq, w.entry, nullptr);

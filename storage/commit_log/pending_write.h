@@ -33,6 +33,9 @@ struct PendingWrite {
   uint64_t accepted = 0;
   bool done = false;
   bool skipped = false;  // already applied (a replayed replication entry)
+  // The event feed position of the entry's first event write (0: none),
+  // from the applier's prepare step to its apply step.
+  uint64_t event_feed_position = 0;
   absl::Status status;
 
   // A client batch that the dedupe window remembers.

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "storage/engine/coding.h"
+#include "storage/engine/key_format.h"
 
 namespace historian::events {
 namespace {
@@ -86,6 +87,30 @@ absl::StatusOr<uint64_t> ParseEventId(std::string_view text) {
 uint64_t RuleId(std::string_view name) { return Fnv(kFnvOffset, name); }
 
 std::string EventKey(uint64_t id) { return std::string(1, kEventKeyPrefix) + BigEndian(id); }
+
+std::string FeedKey(uint64_t position) {
+  return std::string(1, kFeedKeyPrefix) + BigEndian(position);
+}
+
+std::string EncodeFeedValue(const FeedRecord& r) {
+  std::string out = BigEndian(r.event_id);
+  out.push_back(static_cast<char>((r.raised ? 1 : 0) | (r.cleared ? 2 : 0) | (r.acked ? 4 : 0)));
+  return out;
+}
+
+absl::StatusOr<FeedRecord> DecodeFeedRecord(std::string_view key, std::string_view value) {
+  if (key.size() != 9 || key[0] != kFeedKeyPrefix || value.size() != 9) {
+    return absl::DataLossError("events: malformed event feed record");
+  }
+  FeedRecord r;
+  r.position = engine::GetBigEndian64(key.data() + 1);
+  r.event_id = engine::GetBigEndian64(value.data());
+  const uint8_t facts = static_cast<uint8_t>(value[8]);
+  r.raised = facts & 1;
+  r.cleared = facts & 2;
+  r.acked = facts & 4;
+  return r;
+}
 
 std::string EncodeEvent(const EventRecord& e) {
   std::string out;

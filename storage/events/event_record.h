@@ -13,7 +13,10 @@
 //   `deleted` set, kept so an older update cannot bring it back).
 //
 // Keys: "e" + event id (8 bytes big-endian); "r" + rule name; "s/..." local
-// state (the evaluator's, never shipped, written with Put).
+// state (the evaluator's, never shipped, written with Put); "f" + feed
+// position (8 bytes big-endian) -> FeedRecord: the local, durable feed of
+// event changes (written with Put beside each applied event operand, never
+// shipped; the outlets' cursors are positions in it).
 //
 // Thread-safety: plain values and pure functions.
 #ifndef HISTORIAN_STORAGE_EVENTS_EVENT_RECORD_H_
@@ -33,6 +36,7 @@ inline constexpr char kEventKeyPrefix = 'e';
 inline constexpr char kRuleKeyPrefix = 'r';
 // The evaluator's saved state (with the log positions it covers).
 inline constexpr char kEvaluatorStateKey[] = "s/evaluator";
+inline constexpr char kFeedKeyPrefix = 'f';
 
 struct EventRecord {
   uint64_t id = 0;  // EventId(rule, tag, raised_ns)
@@ -74,6 +78,19 @@ std::string EncodeEvent(const EventRecord& e);
 absl::StatusOr<EventRecord> DecodeEvent(std::string_view bytes);
 // The merge of two states of one event (see the file comment).
 EventRecord MergeEvents(const EventRecord& a, const EventRecord& b);
+
+// One change in the event feed: which event, and which facts the applied
+// operand carried (an own raise or clear, an ack, or the peer's operand).
+struct FeedRecord {
+  uint64_t position = 0;
+  uint64_t event_id = 0;
+  bool raised = false;
+  bool cleared = false;
+  bool acked = false;
+};
+std::string FeedKey(uint64_t position);
+std::string EncodeFeedValue(const FeedRecord& r);  // [id BE 8][facts 1]
+absl::StatusOr<FeedRecord> DecodeFeedRecord(std::string_view key, std::string_view value);
 
 // An alarm rule as managed through the Events service.
 struct RuleRecord {

@@ -86,6 +86,7 @@ absl::Status EventsPart::Load() {
     }
   }
   if (!it->status().ok()) return engine::FromRocks(it->status(), "load events");
+  RETURN_IF_ERROR(LoadFeedLocked());
   for (const auto& [name, r] : rules_) rule_names_[RuleId(name)] = name;
   eval_.rules_dirty = !rules_.empty();
   std::string state;
@@ -144,15 +145,67 @@ void EventsPart::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void EventsPart::PrepareEntry(const engine::LogEntry& entry, rocksdb::WriteBatch* batch) {
+absl::Status EventsPart::LoadFeedLocked() {
+  // At most feed_capacity records: each batch that writes one deletes the
+  // one feed_capacity positions older.
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->events()));
+  const std::string prefix(1, kFeedKeyPrefix);
+  feed_.changes.clear();
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    ASSIGN_OR_RETURN(FeedRecord r,
+                     DecodeFeedRecord(std::string_view(it->key().data(), it->key().size()),
+                                      std::string_view(it->value().data(), it->value().size())));
+    feed_.changes.push_back(r);
+  }
+  if (!it->status().ok()) return engine::FromRocks(it->status(), "load event feed");
+  // More only when the capacity was lowered since they were written.
+  rocksdb::WriteBatch stale;
+  while (feed_.changes.size() > options_.feed_capacity) {
+    stale.Delete(db_->events(), FeedKey(feed_.changes.front().position));
+    feed_.changes.pop_front();
+  }
+  if (stale.Count() > 0) {
+    RETURN_IF_ERROR(
+        engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &stale), "trim event feed"));
+  }
+  if (!feed_.changes.empty()) {
+    feed_.next = feed_.changes.back().position + 1;
+    // Records at or below next - 1 - capacity were deleted as newer ones came.
+    if (feed_.next > options_.feed_capacity + 1) {
+      feed_.lost_below = feed_.next - options_.feed_capacity;
+    }
+  }
+  feed_.next_prepared = feed_.next;
+  return absl::OkStatus();
+}
+
+uint64_t EventsPart::PrepareEntry(const engine::LogEntry& entry, rocksdb::WriteBatch* batch) {
+  uint64_t first = 0;
   for (const engine::EventWrite& w : entry.event_writes) {
     // Only events and rules travel; local state keys never do.
     if (w.key.empty() || (w.key[0] != kEventKeyPrefix && w.key[0] != kRuleKeyPrefix)) continue;
     batch->Merge(db_->events(), w.key, w.value);
+    if (w.key[0] != kEventKeyPrefix || w.key.size() != 9) continue;
+    FeedRecord r;
+    r.event_id = engine::GetBigEndian64(w.key.data() + 1);
+    if (absl::StatusOr<EventRecord> e = DecodeEvent(w.value); e.ok()) {
+      r.raised = e->raised;
+      r.cleared = e->cleared;
+      r.acked = e->acked;
+    }
+    absl::MutexLock l(&mu_);
+    r.position = feed_.next_prepared++;
+    if (first == 0) first = r.position;
+    batch->Put(db_->events(), FeedKey(r.position), EncodeFeedValue(r));
+    if (r.position > options_.feed_capacity) {
+      batch->Delete(db_->events(), FeedKey(r.position - options_.feed_capacity));
+    }
   }
+  return first;
 }
 
-void EventsPart::OnApplied(const engine::LogEntry& entry) {
+void EventsPart::OnApplied(const engine::LogEntry& entry, uint64_t feed_position) {
   if (entry.event_writes.empty() && entry.catalog_upserts.empty() && entry.tombstones.empty()) {
     return;
   }
@@ -178,11 +231,21 @@ void EventsPart::OnApplied(const engine::LogEntry& entry) {
       eval_.rules_dirty = true;
       ++eval_.rules_gen;
       wake = true;
-    } else if (w.key[0] == kEventKeyPrefix && w.key.size() == 9) {
-      feed_.ids.push_back(engine::GetBigEndian64(w.key.data() + 1));
-      if (feed_.ids.size() > options_.feed_capacity) {
-        feed_.ids.pop_front();
-        ++feed_.first;
+    } else if (w.key[0] == kEventKeyPrefix && w.key.size() == 9 && feed_position != 0) {
+      // The same record PrepareEntry wrote at this position.
+      FeedRecord r;
+      r.position = feed_position++;
+      r.event_id = engine::GetBigEndian64(w.key.data() + 1);
+      if (absl::StatusOr<EventRecord> e = DecodeEvent(w.value); e.ok()) {
+        r.raised = e->raised;
+        r.cleared = e->cleared;
+        r.acked = e->acked;
+      }
+      feed_.next = r.position + 1;
+      feed_.changes.push_back(r);
+      if (feed_.changes.size() > options_.feed_capacity) {
+        feed_.lost_below = feed_.changes.front().position + 1;
+        feed_.changes.pop_front();
       }
       wake = true;
     }
@@ -284,23 +347,24 @@ void EventsPart::AwaitRulesResolved() {
 
 uint64_t EventsPart::FeedHead() const {
   absl::MutexLock l(&mu_);
-  return feed_.first + feed_.ids.size();
+  return feed_.next;
 }
 
 EventChanges EventsPart::WaitChanges(uint64_t after, absl::Duration timeout) const {
   absl::MutexLock l(&mu_);
   const absl::Time deadline = absl::Now() + timeout;
-  while (feed_.first + feed_.ids.size() <= after && !eval_.stop) {
+  while (feed_.next <= after && !eval_.stop) {
     if (cv_.WaitWithDeadline(&mu_, deadline)) break;
   }
   EventChanges c;
-  c.next = feed_.first + feed_.ids.size();
-  uint64_t from = after;
-  if (from < feed_.first) {
-    c.lagged = true;
-    from = feed_.first;
+  c.next = std::max(feed_.next, after);
+  c.lagged = after < feed_.lost_below;
+  auto from = std::lower_bound(feed_.changes.begin(), feed_.changes.end(), after,
+                               [](const FeedRecord& r, uint64_t pos) { return r.position < pos; });
+  for (auto it = from; it != feed_.changes.end(); ++it) {
+    c.event_ids.push_back(it->event_id);
+    c.changes.push_back(*it);
   }
-  for (uint64_t p = from; p < c.next; ++p) c.event_ids.push_back(feed_.ids[p - feed_.first]);
   return c;
 }
 

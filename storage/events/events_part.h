@@ -64,11 +64,15 @@ struct EventFilter {
   size_t limit = 10000;
 };
 
-// The changes after a feed position (Subscribe).
+// The changes at or after a feed position (Subscribe, the outlets).
+// Positions are durable (the "f" records of the events column family): a
+// position taken before a restart means the same change after it. They
+// increase in apply order, with gaps where a group commit failed.
 struct EventChanges {
   uint64_t next = 0;    // the position after the last change returned
   bool lagged = false;  // changes between `after` and the oldest kept are gone
   std::vector<uint64_t> event_ids;
+  std::vector<FeedRecord> changes;  // the same changes, with positions and facts
 };
 
 class EventsPart {
@@ -80,7 +84,9 @@ class EventsPart {
     // How often the evaluator's state is saved while samples arrive (and
     // at Stop, and after each stored transition).
     int64_t state_save_interval_ns = 5'000'000'000;
-    size_t feed_capacity = 65536;  // event changes kept for subscribers
+    // Event changes kept for subscribers and outlets, in memory and on disk
+    // (the oldest record is deleted as each new one is written).
+    size_t feed_capacity = 65536;
     // Makes the evaluator; empty: RuleEvaluator::Create when linked in.
     std::function<std::unique_ptr<RuleEvaluator>(const std::string& site)> make_evaluator;
   };
@@ -105,11 +111,16 @@ class EventsPart {
   static bool HasEvaluator();
 
   // --- Called by the group commit (store's mu held) ---
-  // Every event write of an applied entry into `batch` as a merge operand.
-  void PrepareEntry(const engine::LogEntry& entry, rocksdb::WriteBatch* batch);
-  // After the write: rules into memory, event changes into the feed; a
-  // catalog change re-resolves the rules.
-  void OnApplied(const engine::LogEntry& entry) ABSL_LOCKS_EXCLUDED(mu_);
+  // Every event write of an applied entry into `batch` as a merge operand,
+  // and a feed record per event write. Returns the feed position of the
+  // first one (0: none); OnApplied gets it back, so the positions in memory
+  // match those on disk even when a failed group left some unused.
+  uint64_t PrepareEntry(const engine::LogEntry& entry, rocksdb::WriteBatch* batch)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // After the write: rules into memory, event changes into the feed (from
+  // `feed_position`, PrepareEntry's answer); a catalog change re-resolves
+  // the rules.
+  void OnApplied(const engine::LogEntry& entry, uint64_t feed_position) ABSL_LOCKS_EXCLUDED(mu_);
   // True when some rule watches any tag (the applier skips OnSeries else).
   bool watching() const { return watching_.load(std::memory_order_relaxed); }
   // Samples of `tag` applied from entry `seq` of `origin`, fed to the
@@ -132,13 +143,16 @@ class EventsPart {
   // Events matching `filter`, newest raise first (a scan of the column
   // family: events are rare next to samples).
   absl::StatusOr<std::vector<EventRecord>> ListEvents(const EventFilter& filter) const;
-  // The feed position after the newest change.
+  // The feed position after the newest change (>= 1).
   uint64_t FeedHead() const ABSL_LOCKS_EXCLUDED(mu_);
-  // Changes after `after`; waits up to `timeout` for one when there are none.
+  // Changes at positions >= `after` (a previous answer's `next`, or
+  // FeedHead()); waits up to `timeout` for one when there are none.
   EventChanges WaitChanges(uint64_t after, absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
+  // The feed records on disk into feed_ (at Load).
+  absl::Status LoadFeedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The evaluator's state with the log positions it covers.
   std::string SaveStateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PutState(const std::string& state);
@@ -148,8 +162,10 @@ class EventsPart {
   void SetRulesLocked(std::vector<RuleSpec> specs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   struct Feed {
-    std::deque<uint64_t> ids;  // event ids changed, oldest first
-    uint64_t first = 0;        // position of ids.front()
+    std::deque<FeedRecord> changes;  // applied, oldest first
+    uint64_t next = 1;               // the position after the newest applied change
+    uint64_t lost_below = 0;         // changes below this position may be gone
+    uint64_t next_prepared = 1;      // the next position PrepareEntry gives out
   };
   struct EvalState {
     std::map<std::string, uint64_t> applied;       // per origin: newest seq fed

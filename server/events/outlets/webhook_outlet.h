@@ -4,9 +4,10 @@
 // (OutletQueue) so what was enqueued survives a restart.
 //
 // Delivery: one sender thread takes the oldest queued event and POSTs it
-// with `Content-Type: application/json` and `Idempotency-Key: <event id>`
-// (the receiver dedupes on it: a crash between a 2xx and the ack sends the
-// event again, with the same key). Then:
+// with `Content-Type: application/json` and `Idempotency-Key: <key>`, the
+// key given to Enqueue (historiand gives EventChangeKey, "<event id>-<change>",
+// event_json.h; the receiver dedupes on it: a crash between a 2xx and the
+// ack sends the change again, with the same key). Then:
 //   2xx                       delivered: acked (durably) and the next one goes;
 //   408, 429, 5xx, no answer  retried after a backoff (initial_backoff,
 //                             doubling up to max_backoff), the same event

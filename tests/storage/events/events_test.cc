@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
@@ -244,8 +245,10 @@ class StoreEventsTest : public ::testing::Test {
     ASSERT_NE(mx_, nullptr);
   }
 
-  std::unique_ptr<Store> Open(const std::string& site, std::vector<std::string> peers) {
+  std::unique_ptr<Store> Open(const std::string& site, std::vector<std::string> peers,
+                              size_t feed_capacity = 65536) {
     StoreOptions o;
+    o.event_feed_capacity = feed_capacity;
     o.path = dir_.Sub(site);
     o.site = site;
     o.peers = std::move(peers);
@@ -463,6 +466,74 @@ TEST_F(StoreEventsTest, RestartKeepsTheActiveAlarmWithoutASecondRaise) {
   ASSERT_TRUE(Await(*us_, [](const auto& ev) { return ev.size() == 1 && ev[0].cleared; }));
   EXPECT_EQ(Events(*us_).size(), 1u);
   EXPECT_EQ(Events(*us_)[0].raised_ns, 1000 * kSecond);
+}
+
+// Every change (raise, clear, ack; own and replicated) gets a feed position
+// that means the same change after a restart; the feed keeps the newest
+// event_feed_capacity changes, on disk too, and a reader behind them is
+// told `lagged` (never silently skipped).
+TEST_F(StoreEventsTest, EventFeedPositionsAreDurableAndBounded) {
+  const TagId t = Tag(us_.get(), "us.p", 100);
+  ASSERT_TRUE(us_->PutRule(HighRule("hot", "us.p", 50), true).ok());
+  const uint64_t start = us_->EventFeedHead();
+  EXPECT_GE(start, 1u);
+  Write(us_.get(), t, 1000 * kSecond, 60);  // raise
+  Write(us_.get(), t, 1001 * kSecond, 10);  // clear
+  ASSERT_TRUE(Await(*us_, [](const auto& ev) { return ev.size() == 1 && ev[0].cleared; }));
+  const uint64_t id = Events(*us_)[0].id;
+  ASSERT_TRUE(us_->AckEvent(id, "ann", "seen").ok());
+  auto changes = [](const Store& s, uint64_t from) {
+    std::vector<std::string> out;
+    events::EventChanges c = s.WaitEventChanges(from, absl::ZeroDuration());
+    for (const events::FeedRecord& r : c.changes) {
+      out.push_back(absl::StrCat(r.position, ":", events::EventIdToString(r.event_id), ":",
+                                 r.raised ? "r" : "", r.cleared ? "c" : "", r.acked ? "a" : ""));
+    }
+    if (c.lagged) out.push_back("lagged");
+    return out;
+  };
+  const std::string e = events::EventIdToString(id);
+  const std::vector<std::string> want = {absl::StrCat(start, ":", e, ":r"),
+                                         absl::StrCat(start + 1, ":", e, ":c"),
+                                         absl::StrCat(start + 2, ":", e, ":a")};
+  ASSERT_EQ(changes(*us_, start), want);
+  EXPECT_EQ(us_->EventFeedHead(), start + 3);
+  // The peer's feed has the same changes at its own positions.
+  Ship(*us_, mx_.get());
+  EXPECT_EQ(changes(*mx_, 0).size(), 3u);
+
+  ASSERT_TRUE(us_->Close().ok());
+  us_.reset();
+  us_ = Open("us", {"mx"});
+  ASSERT_NE(us_, nullptr);
+  EXPECT_EQ(us_->EventFeedHead(), start + 3);
+  EXPECT_EQ(changes(*us_, start), want);
+  EXPECT_EQ(changes(*us_, start + 2), std::vector<std::string>{want[2]});
+  EXPECT_TRUE(changes(*us_, start + 3).empty());
+  Write(us_.get(), t, 1002 * kSecond, 70);  // a second raise, after the restart
+  ASSERT_TRUE(Await(*us_, [](const auto& ev) { return ev.size() == 2; }));
+  EXPECT_EQ(us_->EventFeedHead(), start + 4);
+
+  // Bounded: with room for 2 changes, a reader from `start` lagged, before
+  // and after a restart, and gets the newest 2.
+  ASSERT_TRUE(us_->Close().ok());
+  us_.reset();
+  us_ = Open("us", {"mx"}, /*feed_capacity=*/2);
+  ASSERT_NE(us_, nullptr);
+  Write(us_.get(), t, 1003 * kSecond, 10);  // clear: the 5th change
+  ASSERT_TRUE(Await(*us_, [](const auto& ev) { return ev.size() == 2 && ev[0].cleared; }));
+  std::vector<std::string> got = changes(*us_, start);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got.back(), "lagged");
+  EXPECT_TRUE(absl::StartsWith(got[0], absl::StrCat(start + 3, ":")));
+  ASSERT_TRUE(us_->Close().ok());
+  us_.reset();
+  us_ = Open("us", {"mx"}, /*feed_capacity=*/2);
+  ASSERT_NE(us_, nullptr);
+  EXPECT_EQ(changes(*us_, start), got);
+  EXPECT_EQ(changes(*us_, start + 3).back(),
+            absl::StrCat(start + 4, ":", events::EventIdToString(Events(*us_)[0].id), ":c"));
+  EXPECT_EQ(changes(*us_, start + 3).size(), 2u);  // not lagged from there
 }
 
 TEST_F(StoreEventsTest, UnwatchedTagsAndOtherSitesRulesRaiseNothing) {
