@@ -18,17 +18,20 @@ void PutField(int field, std::string_view bytes, std::string* out) {
   engine::PutString(bytes, out);
 }
 
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
 // A packed varint field of `n` values `f(i)`.
 template <typename F>
 void PutPackedVarints(int field, size_t n, F f, std::string* out) {
   size_t len = 0;
-  for (size_t i = 0; i < n; ++i) {
-    uint64_t v = f(i);
-    do {
-      ++len;
-      v >>= 7;
-    } while (v != 0);
-  }
+  for (size_t i = 0; i < n; ++i) len += VarintSize(f(i));
   out->push_back(Key(field));
   engine::PutVarint64(len, out);
   const size_t at = out->size();
@@ -106,18 +109,23 @@ std::string EncodeSamplesBatchField(const std::string& tag, const std::string& o
 std::string EncodeBatchField(const std::string& tag, const std::string& origin,
                              const codec::ChunkColumns& cols, bool columns) {
   if (!columns) return EncodeSamplesBatchField(tag, origin, cols);
-  // SubscribedSamples: tag (1), origin_site (2), columns (4), then framed
-  // as a SubscribeResponse.batches field.
-  std::string body;
-  body.reserve(32 + tag.size() + origin.size() + cols.size() * 14);
-  if (!tag.empty()) PutField(1, tag, &body);
-  if (!origin.empty()) PutField(2, origin, &body);
-  std::string columns_bytes;
+  // SubscribedSamples: tag (1), origin_site (2), columns (4), framed as a
+  // SubscribeResponse.batches field. The columns go to a scratch buffer
+  // first (their length precedes them), so `out` is allocated once.
+  thread_local std::string columns_bytes;
+  columns_bytes.clear();
   PutColumns(cols, &columns_bytes);
-  PutField(4, columns_bytes, &body);
+  auto field_size = [](size_t len) { return 1 + VarintSize(len) + len; };
+  const size_t body = (tag.empty() ? 0 : field_size(tag.size())) +
+                      (origin.empty() ? 0 : field_size(origin.size())) +
+                      field_size(columns_bytes.size());
   std::string out;
-  out.reserve(body.size() + 11);
-  PutField(1, body, &out);
+  out.reserve(field_size(body));
+  out.push_back(Key(1));
+  engine::PutVarint64(body, &out);
+  if (!tag.empty()) PutField(1, tag, &out);
+  if (!origin.empty()) PutField(2, origin, &out);
+  PutField(4, columns_bytes, &out);
   return out;
 }
 
