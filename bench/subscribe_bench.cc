@@ -54,6 +54,8 @@ ABSL_FLAG(absl::Duration, probe_interval, absl::Milliseconds(5), "Probe sample i
 ABSL_FLAG(std::string, phases, "base,subs,stuck", "Phases to run, in order");
 ABSL_FLAG(double, paced_rate, 1e6, "Samples/s in the paced phases");
 ABSL_FLAG(int32_t, paced_seconds, 10, "Length of the paced phases");
+ABSL_FLAG(uint64_t, paced_block_ticks, 1,
+          "Paced phases: ticks of each tag per batch (1: one tick of every tag per batch)");
 ABSL_FLAG(int32_t, idle_seconds, 10, "Length of the idle phase's CPU measurement");
 
 namespace historian::bench {
@@ -241,7 +243,9 @@ int Run() {
                   subs, cpu, secs);
     } else if (phase.rfind("paced", 0) == 0) {
       // Let the load settle (tags created) before measuring.
-      PacedLoad load(data, {.endpoint = address}, absl::GetFlag(FLAGS_paced_rate));
+      PacedLoad load(
+          data, {.endpoint = address, .paced_block_ticks = absl::GetFlag(FLAGS_paced_block_ticks)},
+          absl::GetFlag(FLAGS_paced_rate));
       absl::SleepFor(absl::Seconds(2));
       const uint64_t got0 = [&] {
         uint64_t n = 0;
