@@ -149,24 +149,25 @@ void PacedLoad::Run() {
   }
   // One tick of every tag per batch group, ticks continuing past the data
   // set (the simulator is defined for any tick).
-  const size_t per_batch = std::max<size_t>(1, options_.batch_samples);
+  const uint64_t block = std::max<uint64_t>(1, options_.paced_block_ticks);
+  const size_t per_batch = std::max<size_t>(1, options_.batch_samples / block);
   Stopwatch clock;
   uint64_t sent = 0;
-  for (uint64_t tick = 0; !stop_.load(); ++tick) {
+  for (uint64_t tick = 0; !stop_.load(); tick += block) {
     for (size_t first = 0; first < data_.num_tags() && !stop_.load(); first += per_batch) {
       const size_t last = std::min(data_.num_tags(), first + per_batch);
       historian::v1::WriteRequest req;
       for (size_t tag = first; tag < last; ++tag) {
         historian::v1::TagSamples* ts = req.add_series();
         ts->set_tag(data_.tag_name(tag));
-        data_.AppendSamples(tag, tick, tick + 1, ts);
+        data_.AppendSamples(tag, tick, tick + block, ts);
       }
       absl::StatusOr<uint64_t> seq = (*writer)->Send(std::move(req));
       if (!seq.ok()) {
         status_ = seq.status();
         return;
       }
-      sent += last - first;
+      sent += (last - first) * block;
       result_.batches++;
       // Pace: sample n is due at n / rate seconds.
       const double due = static_cast<double>(sent) / rate_;

@@ -28,6 +28,10 @@ struct IngestOptions {
   int streams = 4;
   size_t batch_samples = 10000;  // most samples in one WriteRequest
   size_t max_in_flight = 16;     // unacked batches per stream (pipelining)
+  // PacedLoad: ticks of each tag per batch (1: one tick of every tag, as a
+  // live plant sends each second; more: blocks of a tag's ticks, as a
+  // gateway batching a faster plant sends).
+  uint64_t paced_block_ticks = 1;
 };
 
 struct IngestResult {

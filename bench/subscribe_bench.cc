@@ -8,8 +8,16 @@
 //            latency
 //   stuck    the same ingest with one subscription of every tag that never
 //            reads (its buffer overflows into `lagged`)
+//   paced_base, paced
+//            --paced_rate samples/s (one tick of every tag per batch, as a
+//            live plant sends) for --paced_seconds, without and with the
+//            subscribers and the probe: node CPU per second of ingest, and
+//            the probe's latency when the node is not saturated
+//   idle     the subscribers open, nothing written: node CPU over
+//            --idle_seconds (push, not polling: should be ~0)
 // Prints each phase's acked samples/s, the ratios, the latency percentiles
-// and what the subscribers got (every sample of their tags, or lagged).
+// (publish -> ack, the write path alone, and publish -> subscriber) and
+// what the subscribers got (every sample of their tags, or lagged).
 //
 //   subscribe_bench --historiand build/server/historiand
 #include <algorithm>
@@ -44,6 +52,11 @@ ABSL_FLAG(int32_t, tags_per_sub, 100, "Distinct tags per subscription");
 ABSL_FLAG(int32_t, streams, 4, "Ingest streams");
 ABSL_FLAG(absl::Duration, probe_interval, absl::Milliseconds(5), "Probe sample interval");
 ABSL_FLAG(std::string, phases, "base,subs,stuck", "Phases to run, in order");
+ABSL_FLAG(double, paced_rate, 1e6, "Samples/s in the paced phases");
+ABSL_FLAG(int32_t, paced_seconds, 10, "Length of the paced phases");
+ABSL_FLAG(uint64_t, paced_block_ticks, 1,
+          "Paced phases: ticks of each tag per batch (1: one tick of every tag per batch)");
+ABSL_FLAG(int32_t, idle_seconds, 10, "Length of the idle phase's CPU measurement");
 
 namespace historian::bench {
 namespace {
@@ -125,7 +138,11 @@ class Probe {
         sample->mutable_value()->set_double_value(static_cast<double>(NowNs()));
         v1::WriteAck ack;
         grpc::ClientContext ctx;
-        stub_->WriteBatch(&ctx, req, &ack);
+        const int64_t sent = static_cast<int64_t>(sample->value().double_value());
+        if (stub_->WriteBatch(&ctx, req, &ack).ok()) {
+          std::lock_guard<std::mutex> l(mu_);
+          ack_ms_.push_back((NowNs() - sent) / 1e6);
+        }
         absl::SleepFor(interval);
       }
     });
@@ -134,9 +151,16 @@ class Probe {
     stop_ = true;
     thread_.join();
   }
+  // Publish -> ack latencies (the write path alone), ms.
+  std::vector<double> ack_latencies() {
+    std::lock_guard<std::mutex> l(mu_);
+    return ack_ms_;
+  }
 
  private:
   std::unique_ptr<v1::Ingest::Stub> stub_;
+  std::mutex mu_;
+  std::vector<double> ack_ms_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
@@ -175,7 +199,8 @@ int Run() {
     std::vector<std::unique_ptr<Reader>> readers;
     std::unique_ptr<Probe> probe;
     uint64_t expected_per_reader = 0;
-    if (phase == "subs") {
+    const bool with_subs = phase == "subs" || phase == "paced" || phase == "idle";
+    if (with_subs) {
       for (int s = 0; s < subs; ++s) {
         v1::SubscribeRequest req;
         for (int t = 0; t < per_sub; ++t) {
@@ -206,12 +231,68 @@ int Run() {
     for (auto& r : readers) {
       while (!r->started()) absl::SleepFor(absl::Milliseconds(5));
     }
-    if (phase == "subs")
+    if (phase == "subs" || phase.rfind("paced", 0) == 0)
       probe = std::make_unique<Probe>(address, absl::GetFlag(FLAGS_probe_interval));
+    if (phase == "idle") {
+      absl::SleepFor(absl::Seconds(1));  // the subscriptions' start settles
+      const double cpu0 = CpuSeconds((*node)->pid());
+      const int secs = absl::GetFlag(FLAGS_idle_seconds);
+      absl::SleepFor(absl::Seconds(secs));
+      const double cpu = CpuSeconds((*node)->pid()) - cpu0;
+      std::printf("idle   %d subscriptions open, nothing written: node CPU %.3f s over %d s\n",
+                  subs, cpu, secs);
+    } else if (phase.rfind("paced", 0) == 0) {
+      // Let the load settle (tags created) before measuring.
+      PacedLoad load(
+          data, {.endpoint = address, .paced_block_ticks = absl::GetFlag(FLAGS_paced_block_ticks)},
+          absl::GetFlag(FLAGS_paced_rate));
+      absl::SleepFor(absl::Seconds(2));
+      const uint64_t got0 = [&] {
+        uint64_t n = 0;
+        for (auto& rd : readers) n += rd->samples();
+        return n;
+      }();
+      const double cpu0 = CpuSeconds((*node)->pid());
+      const int secs = absl::GetFlag(FLAGS_paced_seconds);
+      absl::SleepFor(absl::Seconds(secs));
+      const double cpu = CpuSeconds((*node)->pid()) - cpu0;
+      uint64_t got = 0;
+      for (auto& rd : readers) got += rd->samples();
+      absl::StatusOr<IngestResult> r = load.Stop();
+      std::vector<double> ack = probe->ack_latencies();
+      probe.reset();
+      if (!r.ok()) {
+        std::fprintf(stderr, "paced ingest: %s\n", r.status().ToString().c_str());
+        return 1;
+      }
+      std::printf(
+          "%-10s %.0f samples/s paced (%.0f acked/s over the run): node CPU %.3f s per s; "
+          "subscribers got %.0f samples/s; probe publish->ack over %zu: p50 %.2f ms, p99 %.2f "
+          "ms",
+          phase.c_str(), absl::GetFlag(FLAGS_paced_rate), r->acked_per_second(), cpu / secs,
+          static_cast<double>(got - got0) / secs, ack.size(), Percentile(ack, 0.5),
+          Percentile(ack, 0.99));
+      if (!readers.empty()) {
+        std::vector<double> lat = readers[0]->latencies();
+        std::printf("; publish->subscriber over %zu: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+                    lat.size(), Percentile(lat, 0.5), Percentile(lat, 0.99), Percentile(lat, 1.0));
+      }
+      std::printf("\n");
+    }
+    if (phase == "idle" || phase.rfind("paced", 0) == 0) {
+      readers.clear();
+      if (absl::Status s = (*node)->Stop(); !s.ok()) {
+        std::fprintf(stderr, "stop: %s\n", s.ToString().c_str());
+      }
+      std::system(absl::StrCat("rm -rf '", opts.data_dir, "'").c_str());
+      continue;
+    }
     const double cpu0 = CpuSeconds((*node)->pid());
     absl::StatusOr<IngestResult> r =
         IngestDataSet(data, {.endpoint = address, .streams = absl::GetFlag(FLAGS_streams)});
     const double cpu = CpuSeconds((*node)->pid()) - cpu0;
+    std::vector<double> ack;
+    if (probe) ack = probe->ack_latencies();
     probe.reset();
     if (!r.ok()) {
       std::fprintf(stderr, "ingest: %s\n", r.status().ToString().c_str());
@@ -240,9 +321,10 @@ int Run() {
       std::vector<double> lat = readers[0]->latencies();
       std::printf(
           "       subscribers: %d of %d got every sample of their tags, %d lagged; probe "
-          "publish->subscriber over %zu samples: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+          "publish->subscriber over %zu samples: p50 %.2f ms, p99 %.2f ms, max %.2f ms; "
+          "publish->ack p50 %.2f ms, p99 %.2f ms\n",
           complete, subs, lagged, lat.size(), Percentile(lat, 0.5), Percentile(lat, 0.99),
-          Percentile(lat, 1.0));
+          Percentile(lat, 1.0), Percentile(ack, 0.5), Percentile(ack, 0.99));
     }
     readers.clear();
     if (stuck) {

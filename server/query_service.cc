@@ -71,8 +71,8 @@ grpc::Status QueryService::Latest(grpc::ServerContext* context, const v1::Latest
                 [&] { return DoLatest(context, request, response); });
 }
 
-grpc::ServerWriteReactor<v1::SubscribeResponse>* QueryService::Subscribe(
-    grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* QueryService::Subscribe(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   return SubscribeReactor::Start(env_, env_.subscriptions, context, request);
 }
 

@@ -48,7 +48,7 @@ class IngestService final : public v1::Ingest::Service {
 
 // Query.Subscribe is on gRPC's callback API (server/subscriptions/), the
 // other methods on the synchronous one.
-class QueryService final : public v1::Query::WithCallbackMethod_Subscribe<v1::Query::Service> {
+class QueryService final : public v1::Query::WithRawCallbackMethod_Subscribe<v1::Query::Service> {
  public:
   explicit QueryService(const ServiceEnv& env)
       : env_(env), store_(env.store), limits_(env.limits) {}
@@ -62,8 +62,9 @@ class QueryService final : public v1::Query::WithCallbackMethod_Subscribe<v1::Qu
                            v1::InterpolateResponse* response) override;
   grpc::Status Plot(grpc::ServerContext* context, const v1::PlotRequest* request,
                     v1::PlotResponse* response) override;
-  grpc::ServerWriteReactor<v1::SubscribeResponse>* Subscribe(
-      grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) override;
+  // Raw (serialized messages): server/subscriptions/subscribe_reactor.h.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request) override;
   // Read into any writer: the in-process callers (the HTTP API) use it.
   grpc::Status ReadTo(grpc::ServerContext* context, const v1::ReadRequest* request,
                       grpc::ServerWriterInterface<v1::ReadResponse>* writer);

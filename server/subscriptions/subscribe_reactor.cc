@@ -7,6 +7,7 @@
 #include "server/proto_convert.h"
 #include "server/status_util.h"
 #include "server/stream_limiter.h"
+#include "server/subscriptions/batch_wire.h"
 #include "storage/engine/log_entry.h"
 
 namespace historian::server {
@@ -66,8 +67,16 @@ class Grouper {
   absl::flat_hash_map<std::pair<std::string, std::string>, size_t> index_;
 };
 
+// The message as one slice that owns it (no copy).
+grpc::ByteBuffer ToByteBuffer(std::string bytes) {
+  auto* owned = new std::string(std::move(bytes));
+  grpc::Slice slice(
+      owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
 // A reactor that only finishes (a refused call).
-class Refused final : public grpc::ServerWriteReactor<v1::SubscribeResponse> {
+class Refused final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit Refused(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
@@ -79,14 +88,21 @@ SubscribeReactor::SubscribeReactor(const ServiceEnv& env, SubscriptionHub* hub,
                                    grpc::CallbackServerContext* context, bool columns)
     : env_(env), hub_(hub), context_(context), columns_(columns), start_(absl::Now()) {}
 
-grpc::ServerWriteReactor<v1::SubscribeResponse>* SubscribeReactor::Start(
+grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscribeReactor::Start(
     const ServiceEnv& env, SubscriptionHub* hub, grpc::CallbackServerContext* context,
-    const v1::SubscribeRequest* request) {
+    const grpc::ByteBuffer* request_bytes) {
   if (hub == nullptr) {
     return new Refused(grpc::Status(grpc::StatusCode::UNAVAILABLE, "Query.Subscribe: not served"));
   }
-  auto* r = new SubscribeReactor(env, hub, context, request->columns());
-  grpc::Status s = r->Begin(*request);
+  v1::SubscribeRequest request;
+  grpc::ByteBuffer copy(*request_bytes);  // Deserialize consumes its buffer
+  if (!grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&copy, &request).ok()) {
+    return new Refused(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                    "Query.Subscribe: the request is not a SubscribeRequest "
+                                    "(protobuf parse failed)"));
+  }
+  auto* r = new SubscribeReactor(env, hub, context, request.columns());
+  grpc::Status s = r->Begin(request);
   if (!s.ok()) {
     EndRpc(env, context, kMethod, r->start_, s);
     delete r;
@@ -229,16 +245,16 @@ bool SubscribeReactor::LiveStep() {
     lagged->set_end_ns(std::max(response_.lagged().end_ns(), end));
     if (lagged->reason().empty()) lagged->set_reason("buffer overflow");
   }
-  Grouper groups;
-  for (const SampleBatch& b : t.batches) groups.Add(b.tag(), b.origin(), b.cols());
-  groups.To(columns_, &response_);
+  // In apply order, one batches field per series of each entry (a tag
+  // may have several in one response, in order).
+  for (const SampleBatch& b : t.batches) AppendBatchWire(b, columns_, &live_);
   const bool send = !t.batches.empty() || response_.has_lagged() || !flags_.first_sent;
   if (send) response_.set_resume_token(EncodeResumeToken({t.positions, NowNs()}));
   return send;
 }
 
 void SubscribeReactor::Ready() {
-  v1::SubscribeResponse* to_write = nullptr;
+  grpc::ByteBuffer* to_write = nullptr;
   {
     absl::MutexLock l(&mu_);
     if (flags_.finished || flags_.writing || flags_.cancelled) return;
@@ -249,6 +265,7 @@ void SubscribeReactor::Ready() {
       return;
     }
     response_.Clear();
+    live_.clear();
     bool send = false;
     if (catching_up_) send = CatchUpStep();
     if (flags_.finished) return;
@@ -256,7 +273,13 @@ void SubscribeReactor::Ready() {
     if (!send) return;
     flags_.first_sent = true;
     flags_.writing = true;
-    to_write = &response_;
+    // Fields in any order make one message: the live batches, then the
+    // rest (catch-up batches never share a response with live ones).
+    std::string bytes = std::move(live_);
+    live_ = std::string();
+    response_.AppendToString(&bytes);
+    out_ = ToByteBuffer(std::move(bytes));
+    to_write = &out_;
   }
   StartWrite(to_write);
 }

@@ -7,6 +7,10 @@
 // a buffer overflow, are answered with `lagged` naming the time range to
 // re-read. docs/subscriptions.md.
 //
+// The method is registered raw (grpc::ByteBuffer): live batches go out as
+// the shared, once-encoded fields of batch_wire.h, the rest of the response
+// (catch-up batches, token, lagged) serialized from response_ behind them.
+//
 // Thread-safety: gRPC calls the On* methods and the hub's dispatcher calls
 // Ready from other threads; the stream state is guarded by mu_ (taken
 // before the hub's lock). Deletes itself in OnDone, after the hub has let
@@ -23,6 +27,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
 #include "historian/v1/query.pb.h"
 #include "server/rpc_env.h"
@@ -31,15 +37,17 @@
 
 namespace historian::server {
 
-class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResponse>,
+class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                public SubscriptionSink {
  public:
   // Checks the call and the request, registers the subscription and
   // returns the reactor (gRPC owns it until OnDone); on an error the
   // reactor finishes at once with it.
-  static grpc::ServerWriteReactor<v1::SubscribeResponse>* Start(
-      const ServiceEnv& env, SubscriptionHub* hub, grpc::CallbackServerContext* context,
-      const v1::SubscribeRequest* request);
+  // `request` is the serialized SubscribeRequest.
+  static grpc::ServerWriteReactor<grpc::ByteBuffer>* Start(const ServiceEnv& env,
+                                                           SubscriptionHub* hub,
+                                                           grpc::CallbackServerContext* context,
+                                                           const grpc::ByteBuffer* request);
 
   void Ready() override ABSL_LOCKS_EXCLUDED(mu_);
   void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_);
@@ -54,7 +62,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
   // Fills response_ from the log (catch-up). False when there was nothing
   // to send; ends the catch-up when the log is read to its end.
   bool CatchUpStep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Fills response_ from the hub's buffer. False when nothing to send.
+  // Fills live_ (and response_'s token, lagged) from the hub's buffer.
+  // False when nothing to send.
   bool LiveStep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `tag` is wanted, resolving its name once.
   bool Wanted(TagId tag, const engine::LogEntry& entry, std::string* name)
@@ -84,6 +93,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
   // Names of tag ids seen in the log (nullopt: not wanted or unknown).
   absl::flat_hash_map<TagId, std::optional<std::string>> names_ ABSL_GUARDED_BY(mu_);
   v1::SubscribeResponse response_ ABSL_GUARDED_BY(mu_);
+  // Encoded live batches fields, sent before response_'s fields.
+  std::string live_ ABSL_GUARDED_BY(mu_);
+  // The message being written (gRPC reads it until OnWriteDone).
+  grpc::ByteBuffer out_ ABSL_GUARDED_BY(mu_);
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -30,6 +30,9 @@ struct SubscriptionHub::Sub {
   int64_t lost_min_ns = 0;
   int64_t lost_max_ns = 0;
   bool queued = false;  // in ready_
+  // Take handed out something the sink is sending: new data does not wake
+  // it until it calls Kick.
+  bool sending = false;
   // The positions handed out by the last Take.
   std::map<std::string, uint64_t> delivered;
 };
@@ -209,17 +212,20 @@ SubscriptionHub::Taken SubscriptionHub::Take(Id id, size_t max_bytes) {
     }
   }
   t.positions = sub->delivered;
+  if (t.lagged || !t.batches.empty()) sub->sending = true;
   return t;
 }
 
 void SubscriptionHub::Kick(Id id) {
   absl::MutexLock l(&mu_);
   auto it = subs_.find(id);
-  if (it != subs_.end()) MarkReady(it->second.get());
+  if (it == subs_.end()) return;
+  it->second->sending = false;
+  MarkReady(it->second.get());
 }
 
 void SubscriptionHub::MarkReady(Sub* sub) {
-  if (sub->queued) return;
+  if (sub->queued || sub->sending) return;
   sub->queued = true;
   ready_.push_back(sub->id);
 }
@@ -257,9 +263,19 @@ void SubscriptionHub::Buffer(Sub* sub, const AppliedSeries& series,
   }
   sub->buffered_bytes += bytes;
   if (*copied == SIZE_MAX) {
-    // The first subscription to take this series: the one copy.
+    // The first subscription to take this series: the one copy, of what a
+    // subscriber is sent (not the versions).
     *copied = (*entry)->series.size();
-    (*entry)->series.push_back({std::string(series.name), *series.cols});
+    AppliedEntry::Series& s = (*entry)->series.emplace_back();
+    s.name = series.name;
+    const codec::ChunkColumns& in = *series.cols;
+    s.cols.type = in.type;
+    s.cols.timestamps = in.timestamps;
+    s.cols.doubles = in.doubles;
+    s.cols.ints = in.ints;
+    s.cols.bools = in.bools;
+    s.cols.strings = in.strings;
+    s.cols.qualities = in.qualities;
   }
   sub->buffer.push_back(SampleBatch{*entry, *copied});
 }
@@ -272,10 +288,9 @@ void SubscriptionHub::OnApplied(std::string_view origin, uint64_t seq,
   pos->second = std::max(pos->second, seq);
   // Shared by the buffers that take some of this entry's samples; grown
   // (series appended) only here, under mu_, before anyone reads it.
-  auto entry = std::make_shared<AppliedEntry>();
-  entry->origin = std::string(origin);
-  entry->seq = seq;
-  for (const AppliedSeries& s : series) {
+  std::shared_ptr<AppliedEntry> entry;  // made when a first series is buffered
+  for (size_t i = 0; i < series.size(); ++i) {
+    const AppliedSeries& s = series[i];
     size_t copied = SIZE_MAX;  // not yet
     for (Sub* sub : Interested(s.tag, s.name)) {
       if (sub->catching_up) {
@@ -284,6 +299,13 @@ void SubscriptionHub::OnApplied(std::string_view origin, uint64_t seq,
       }
       auto start = sub->start.find(origin);
       if (start != sub->start.end() && seq <= start->second) continue;
+      if (entry == nullptr) {
+        entry = std::make_shared<AppliedEntry>();
+        entry->origin = std::string(origin);
+        entry->seq = seq;
+        // Moving copied series on growth would cost as much as the copies.
+        entry->series.reserve(series.size() - i);
+      }
       Buffer(sub, s, &entry, &copied);
       MarkReady(sub);
     }
@@ -293,7 +315,10 @@ void SubscriptionHub::OnApplied(std::string_view origin, uint64_t seq,
 void SubscriptionHub::CloseAll() {
   absl::MutexLock l(&mu_);
   closing_ = true;
-  for (const auto& [id, sub] : subs_) MarkReady(sub.get());
+  for (const auto& [id, sub] : subs_) {
+    sub->sending = false;
+    MarkReady(sub.get());
+  }
 }
 
 bool SubscriptionHub::closing() const {

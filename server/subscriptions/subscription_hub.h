@@ -51,7 +51,8 @@ struct TagFilter {
 
 // The samples of one applied log entry that some subscription wants,
 // copied once (under the store's lock) and shared, immutable, by every
-// subscription's buffer that holds some of them.
+// subscription's buffer that holds some of them. Only the wire cache
+// changes after it is shared (batch_wire.h).
 struct AppliedEntry {
   struct Series {
     std::string name;
@@ -60,6 +61,10 @@ struct AppliedEntry {
   std::string origin;
   uint64_t seq = 0;
   std::vector<Series> series;
+  // Per form (0: samples, 1: columns), each series' encoded batches field,
+  // empty until a stream first sends it.
+  mutable absl::Mutex wire_mu;
+  mutable std::vector<std::string> wire[2] ABSL_GUARDED_BY(wire_mu);
 };
 
 // One tag's samples from one applied log entry: a reference into the
@@ -135,8 +140,11 @@ class SubscriptionHub final : public AppliedListener {
   bool EndCatchUp(Id id, uint64_t skipped, const std::map<std::string, uint64_t>& positions)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Up to about `max_bytes` of buffered batches (and the lag, if any).
+  // When it hands out anything, the sink is not woken for new data until
+  // its next Kick (it is sending them: one write in flight per stream, what
+  // comes meanwhile waits in the buffer and goes out in the next Take).
   Taken Take(Id id, size_t max_bytes) ABSL_LOCKS_EXCLUDED(mu_);
-  // Wakes the sink of `id` from the dispatcher.
+  // Wakes the sink of `id` from the dispatcher (also after a Take).
   void Kick(Id id) ABSL_LOCKS_EXCLUDED(mu_);
   // The node is stopping: every sink is woken and sees closing() (its
   // stream should end); Add refuses from now on.
