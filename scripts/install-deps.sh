@@ -11,6 +11,7 @@ PKGS=(
   clang libclang-rt-14-dev
   openssl procps curl jq
   mosquitto mosquitto-clients libpaho-mqtt-dev libpaho-mqttpp-dev
+  etcd-server etcd-client
   tzdata
   python3-grpcio python3-protobuf python3-numpy python3-pandas python3-pytest
   python3-setuptools python3-pip

@@ -25,7 +25,7 @@ std::string MembersPrefix(std::string_view site);  // /historian/<site>/members/
 std::string MemberKey(std::string_view site, std::string_view member_id);
 
 struct PlacementMember {
-  std::string id;       // the node's --cluster_node_id, unique in the site
+  std::string id;       // the node's --cluster_member_id, unique in the site
   std::string address;  // host:port of its gRPC server
 };
 
