@@ -501,7 +501,8 @@ int Run() {
   if (http) http->Stop();
   if (replicator) replicator->Stop();
   replication.Stop();
-  subscriptions.CloseAll();  // open Subscribe streams end (UNAVAILABLE) instead of holding on
+  subscriptions.CloseAll();   // open Subscribe streams end (UNAVAILABLE) instead of holding on
+  events_service.Shutdown();  // and so do Events.Subscribe streams
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));
   (*event_outlets)->Stop();  // cursors written; the store's feed keeps the rest

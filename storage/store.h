@@ -499,6 +499,8 @@ class Store {
   // The feed of changed events (Events.Subscribe).
   uint64_t EventFeedHead() const;
   events::EventChanges WaitEventChanges(uint64_t after, absl::Duration timeout) const;
+  // Ends every WaitEventChanges, now and later, with `closed` (node stop).
+  void CloseEventFeed();
 
  private:
   explicit Store(StoreOptions options);

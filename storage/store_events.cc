@@ -222,6 +222,8 @@ events::EventChanges Store::WaitEventChanges(uint64_t after, absl::Duration time
   return events_->WaitChanges(after, timeout);
 }
 
+void Store::CloseEventFeed() { events_->CloseFeed(); }
+
 absl::Status Store::SubmitEventWrites(std::vector<engine::EventWrite> writes) {
   PendingWrite w;
   w.origin = options_.site;

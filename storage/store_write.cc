@@ -149,10 +149,15 @@ absl::Status Store::SubmitCatalog(engine::LogEntry entry) {
   w.assign_seq = true;
   w.entry = std::move(entry);
   engine::EncodeLogEntry(w.entry, &w.encoded);
-  absl::MutexLock l(&mu_);
-  commit_log_->mu().AssertHeld();  // the same mutex
-  if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
-  commit_log_->Submit(&w);
+  {
+    absl::MutexLock l(&mu_);
+    commit_log_->mu().AssertHeld();  // the same mutex
+    if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
+    commit_log_->Submit(&w);
+  }
+  // A created tag a rule covers is watched before its first sample (which
+  // the caller writes after this returns); at once when no rule covers it.
+  if (w.status.ok()) events_->AwaitRulesResolved();
   return w.status;
 }
 
@@ -172,18 +177,23 @@ absl::StatusOr<uint64_t> Store::ApplyReplicated(const std::string& origin, uint6
     RETURN_IF_ERROR(SubmitTombstones(&w));  // skips an entry applied before
     return w.skipped ? 0 : w.accepted;
   }
-  absl::MutexLock l(&mu_);
-  CommitLog& log = *commit_log_;
-  log.mu().AssertHeld();  // the same mutex
-  if (log.closed()) return absl::FailedPreconditionError("store is closed");
-  if (seq <= log.AppliedSequence(origin)) return 0;
-  // The peer's entries go into the heads as local writes do: within
-  // --max_head_bytes. The puller waits (the peer keeps its log), or gets
-  // Unavailable while seals fail and retries later.
-  RETURN_IF_ERROR(AwaitHeadRoom());
-  if (seq <= log.AppliedSequence(origin)) return 0;  // applied while waiting
-  log.Submit(&w);
-  if (!w.status.ok()) return w.status;
+  {
+    absl::MutexLock l(&mu_);
+    CommitLog& log = *commit_log_;
+    log.mu().AssertHeld();  // the same mutex
+    if (log.closed()) return absl::FailedPreconditionError("store is closed");
+    if (seq <= log.AppliedSequence(origin)) return 0;
+    // The peer's entries go into the heads as local writes do: within
+    // --max_head_bytes. The puller waits (the peer keeps its log), or gets
+    // Unavailable while seals fail and retries later.
+    RETURN_IF_ERROR(AwaitHeadRoom());
+    if (seq <= log.AppliedSequence(origin)) return 0;  // applied while waiting
+    log.Submit(&w);
+    if (!w.status.ok()) return w.status;
+  }
+  // As for own tags (SubmitCatalog): the peer's next entries may hold the
+  // new tag's first samples.
+  if (!w.skipped && !w.entry.catalog_upserts.empty()) events_->AwaitRulesResolved();
   return w.skipped ? 0 : w.accepted;
 }
 

@@ -161,11 +161,15 @@ grpc::Status EventsService::Subscribe(grpc::ServerContext* context,
       return ToGrpcStatus(absl::InvalidArgumentError("glob: over 1024 bytes"));
     }
     uint64_t pos = store_->EventFeedHead();
-    // Headers go out at once, so the caller knows the feed position is taken.
+    // Headers go out at once: a caller that waits for them
+    // (WaitForInitialMetadata) knows every later change reaches it.
     writer->SendInitialMetadata();
     while (!context->IsCancelled()) {
-      // A bounded wait, so a cancelled call ends without a change.
+      // The sync API tells of a cancelled call only when asked: a bounded
+      // wait, so a client that left ends its call within a second. A node
+      // stop ends the wait at once (Shutdown).
       events::EventChanges c = store_->WaitEventChanges(pos, absl::Seconds(1));
+      if (c.closed) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is shutting down");
       if (c.next == pos && !c.lagged) continue;
       pos = c.next;
       v1::SubscribeEventsResponse response;
@@ -184,5 +188,7 @@ grpc::Status EventsService::Subscribe(grpc::ServerContext* context,
     return grpc::Status::OK;
   });
 }
+
+void EventsService::Shutdown() { store_->CloseEventFeed(); }
 
 }  // namespace historian::server

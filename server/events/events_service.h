@@ -34,6 +34,9 @@ class EventsService final : public v1::Events::Service {
                    v1::Event* response) override;
   grpc::Status Subscribe(grpc::ServerContext* context, const v1::SubscribeEventsRequest* request,
                          grpc::ServerWriter<v1::SubscribeEventsResponse>* writer) override;
+  // Ends every open Subscribe stream (UNAVAILABLE) and refuses new ones:
+  // call before the gRPC server's Shutdown, which waits for open calls.
+  void Shutdown();
 
  private:
   grpc::Status PutRule(grpc::ServerContext* context, const char* method, const v1::Rule& rule,

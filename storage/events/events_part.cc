@@ -44,7 +44,18 @@ bool ToSample(const codec::ChunkColumns& c, size_t i, std::string_view tag, Samp
   }
 }
 
+bool IsGlob(std::string_view s) { return s.find_first_of("*?") != std::string_view::npos; }
+
 }  // namespace
+
+uint64_t RuleInstanceId(std::string_view rule_name, std::string_view rule_tag,
+                        std::string_view tag) {
+  if (rule_tag == tag) return RuleId(rule_name);
+  std::string key(rule_name);
+  key.push_back('\0');
+  key.append(tag);
+  return RuleId(key);
+}
 
 bool EventsPart::HasEvaluator() {
 #ifdef HISTORIAN_HAVE_RULE_EVALUATOR
@@ -87,7 +98,7 @@ absl::Status EventsPart::Load() {
   }
   if (!it->status().ok()) return engine::FromRocks(it->status(), "load events");
   RETURN_IF_ERROR(LoadFeedLocked());
-  for (const auto& [name, r] : rules_) rule_names_[RuleId(name)] = name;
+  for (const auto& [name, r] : rules_) IndexRuleLocked(nullptr, r);
   eval_.rules_dirty = !rules_.empty();
   std::string state;
   rocksdb::Status s =
@@ -211,9 +222,16 @@ void EventsPart::OnApplied(const engine::LogEntry& entry, uint64_t feed_position
   }
   absl::MutexLock l(&mu_);
   bool wake = false;
-  if ((!entry.catalog_upserts.empty() || !entry.tombstones.empty()) && !rules_.empty()) {
+  // A new tag may match a glob, an eng range change move a limit: only
+  // tags a rule covers need a resolve (and make the creator wait for it).
+  bool catalog = !entry.tombstones.empty() && !rules_.empty();
+  for (const engine::TagInfo& info : entry.catalog_upserts) {
+    if (catalog) break;
+    catalog = CoveredLocked(info.name);
+  }
+  if (catalog) {
     eval_.rules_dirty = true;
-    ++eval_.rules_gen;  // a new tag may match a glob, an eng range change a limit
+    ++eval_.rules_gen;
     wake = true;
   }
   for (const engine::EventWrite& w : entry.event_writes) {
@@ -223,10 +241,12 @@ void EventsPart::OnApplied(const engine::LogEntry& entry, uint64_t feed_position
       if (!r.ok()) continue;
       auto it = rules_.find(r->name);
       if (it == rules_.end()) {
-        rule_names_[RuleId(r->name)] = r->name;
+        IndexRuleLocked(nullptr, *r);
         rules_.emplace(r->name, std::move(*r));
       } else {
+        const RuleRecord old = it->second;
         it->second = NewerRule(it->second, *r);
+        IndexRuleLocked(&old, it->second);
       }
       eval_.rules_dirty = true;
       ++eval_.rules_gen;
@@ -278,7 +298,32 @@ void EventsPart::OnSeries(const std::string& origin, uint64_t seq, TagId id, std
   }
   const size_t before = pending_.size();
   evaluator_->OnSamples(samples, &pending_);
-  if (pending_.size() != before) cv_.SignalAll();
+  // New transitions, or a deadline (on-delay, "longer than D", stale) before
+  // the events thread's wake-up: wake it.
+  if (pending_.size() != before || evaluator_->NextDeadlineNs() < eval_.sleep_until_ns) {
+    cv_.SignalAll();
+  }
+}
+
+void EventsPart::IndexRuleLocked(const RuleRecord* old, const RuleRecord& now) {
+  index_.names[RuleId(now.name)] = now.name;
+  auto count = [this](const RuleRecord& r, int delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (r.deleted) return;
+    index_.live_rules += delta;
+    auto& map = IsGlob(r.tag) ? index_.globs : index_.names_watched;
+    if ((map[r.tag] += delta) <= 0) map.erase(r.tag);
+    if (r.kind == RuleKind::kTwinDeviation) index_.twin_rules += delta;
+  };
+  if (old != nullptr) count(*old, -1);
+  count(now, +1);
+}
+
+bool EventsPart::CoveredLocked(std::string_view tag) const {
+  // A twin rule also watches its twin (from --twin_map): any tag may be one.
+  if (index_.twin_rules > 0) return true;
+  if (index_.names_watched.contains(absl::string_view(tag.data(), tag.size()))) return true;
+  return std::any_of(index_.globs.begin(), index_.globs.end(),
+                     [&](const auto& g) { return GlobMatch(g.first, tag); });
 }
 
 std::vector<RuleRecord> EventsPart::Rules(bool include_deleted) const {
@@ -301,8 +346,7 @@ absl::StatusOr<RuleRecord> EventsPart::GetRule(std::string_view name) const {
 
 size_t EventsPart::LiveRuleCount() const {
   absl::MutexLock l(&mu_);
-  return std::count_if(rules_.begin(), rules_.end(),
-                       [](const auto& r) { return !r.second.deleted; });
+  return index_.live_rules;
 }
 
 absl::StatusOr<EventRecord> EventsPart::GetEvent(uint64_t id) const {
@@ -353,10 +397,11 @@ uint64_t EventsPart::FeedHead() const {
 EventChanges EventsPart::WaitChanges(uint64_t after, absl::Duration timeout) const {
   absl::MutexLock l(&mu_);
   const absl::Time deadline = absl::Now() + timeout;
-  while (feed_.next <= after && !eval_.stop) {
+  while (feed_.next <= after && !eval_.stop && !feed_.closed) {
     if (cv_.WaitWithDeadline(&mu_, deadline)) break;
   }
   EventChanges c;
+  c.closed = feed_.closed;
   c.next = std::max(feed_.next, after);
   c.lagged = after < feed_.lost_below;
   auto from = std::lower_bound(feed_.changes.begin(), feed_.changes.end(), after,
@@ -366,6 +411,12 @@ EventChanges EventsPart::WaitChanges(uint64_t after, absl::Duration timeout) con
     c.changes.push_back(*it);
   }
   return c;
+}
+
+void EventsPart::CloseFeed() {
+  absl::MutexLock l(&mu_);
+  feed_.closed = true;
+  cv_.SignalAll();
 }
 
 std::string EventsPart::SaveStateLocked() const {
@@ -390,18 +441,19 @@ std::vector<engine::EventWrite> EventsPart::ToWrites(const std::vector<Transitio
   std::vector<engine::EventWrite> out;
   for (const Transition& t : ts) {
     EventRecord e;
-    e.rule_id = t.rule_id;
-    auto name = rule_names_.find(t.rule_id);
-    e.rule = name == rule_names_.end() ? absl::StrCat(t.rule_id) : name->second;
+    auto rule = index_.rule_of_instance.find(t.rule_id);
+    e.rule_id = rule == index_.rule_of_instance.end() ? t.rule_id : rule->second;
+    auto name = index_.names.find(e.rule_id);
+    e.rule = name == index_.names.end() ? absl::StrCat(e.rule_id) : name->second;
     e.tag = t.tag;
-    const ActiveKey key{t.rule_id, t.tag};
+    const ActiveKey key{e.rule_id, t.tag};
     if (t.kind == Transition::Kind::kRaised) {
       e.raised = true;
       e.raised_ns = t.time_ns;
       e.value = t.value;
       e.late = t.late;
       e.origin_site = options_.site;
-      e.id = EventId(t.rule_id, t.tag, t.time_ns);
+      e.id = EventId(e.rule_id, t.tag, t.time_ns);
       if (!t.late) active_[key] = e.id;
     } else {
       if (t.late) continue;  // a late clear changes no live alarm
@@ -420,8 +472,16 @@ std::vector<engine::EventWrite> EventsPart::ToWrites(const std::vector<Transitio
 void EventsPart::SetRulesLocked(std::vector<RuleSpec> specs) {
   watched_.clear();
   if (evaluator_ != nullptr) {
-    for (const RuleSpec& s : specs) {
-      if (evaluator_ == nullptr) break;
+    for (RuleSpec& s : specs) {
+      // One instance per (rule, tag): the evaluator keys its state by id.
+      if (auto name = index_.names.find(s.rule_id); name != index_.names.end()) {
+        auto rule = rules_.find(name->second);
+        if (rule != rules_.end()) {
+          const uint64_t instance = RuleInstanceId(rule->first, rule->second.tag, s.tag);
+          index_.rule_of_instance[instance] = s.rule_id;
+          s.rule_id = instance;
+        }
+      }
       if (s.home_site != options_.site) continue;
       watched_.insert(engine::TagIdFromName(s.tag));
       if (!s.twin_tag.empty()) watched_.insert(engine::TagIdFromName(s.twin_tag));
@@ -494,11 +554,13 @@ void EventsPart::Run() {
       }
     }
     if (eval_.dirty) wake = std::min(wake, eval_.last_save_ns + options_.state_save_interval_ns);
+    eval_.sleep_until_ns = wake;
     if (wake == INT64_MAX) {
       cv_.Wait(&mu_);
     } else {
       cv_.WaitWithTimeout(&mu_, absl::Nanoseconds(wake - now));
     }
+    eval_.sleep_until_ns = INT64_MIN;  // awake: the loop looks at everything again
   }
   // The last state, so a restart neither raises again nor forgets a timer.
   if (evaluator_ != nullptr && !pending_.empty()) {

@@ -71,9 +71,17 @@ struct EventFilter {
 struct EventChanges {
   uint64_t next = 0;    // the position after the last change returned
   bool lagged = false;  // changes between `after` and the oldest kept are gone
+  bool closed = false;  // the feed is closed (the node is stopping): no more
   std::vector<uint64_t> event_ids;
   std::vector<FeedRecord> changes;  // the same changes, with positions and facts
 };
+
+// The evaluator's id of one (rule, tag) pair: the rule's id for a rule on
+// one tag by name (so states saved before globs were expanded this way still
+// apply), a hash of rule name and tag for each tag a glob covers (the
+// evaluator keys its state by id, and a glob covers many tags).
+uint64_t RuleInstanceId(std::string_view rule_name, std::string_view rule_tag,
+                        std::string_view tag);
 
 class EventsPart {
  public:
@@ -130,7 +138,10 @@ class EventsPart {
 
   // Waits until the evaluator's rules reflect every rule and catalog change
   // applied before the call (so a rule is in force when CreateRule
-  // returns), or the part stops.
+  // returns, and a new tag a rule covers is watched before its first
+  // sample: the store calls this after each catalog entry), or the part
+  // stops. Returns at once when no such change is pending: a catalog change
+  // counts only when a rule names or matches the tag.
   void AwaitRulesResolved() ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- Reads ---
@@ -146,8 +157,12 @@ class EventsPart {
   // The feed position after the newest change (>= 1).
   uint64_t FeedHead() const ABSL_LOCKS_EXCLUDED(mu_);
   // Changes at positions >= `after` (a previous answer's `next`, or
-  // FeedHead()); waits up to `timeout` for one when there are none.
+  // FeedHead()); waits up to `timeout` for one when there are none (returns
+  // at once, `closed`, once CloseFeed was called).
   EventChanges WaitChanges(uint64_t after, absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends every WaitChanges now and later (the node is stopping: its
+  // Events.Subscribe streams end instead of holding the shutdown).
+  void CloseFeed() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
@@ -160,12 +175,29 @@ class EventsPart {
   std::vector<engine::EventWrite> ToWrites(const std::vector<Transition>& ts)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetRulesLocked(std::vector<RuleSpec> specs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A rule record replaced `old` (null: new): the index follows.
+  void IndexRuleLocked(const RuleRecord* old, const RuleRecord& now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a live rule names `tag` or has a glob matching it.
+  bool CoveredLocked(std::string_view tag) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   struct Feed {
     std::deque<FeedRecord> changes;  // applied, oldest first
     uint64_t next = 1;               // the position after the newest applied change
     uint64_t lost_below = 0;         // changes below this position may be gone
     uint64_t next_prepared = 1;      // the next position PrepareEntry gives out
+    bool closed = false;             // CloseFeed was called
+  };
+  // Lookups over the rules.
+  struct RuleIndex {
+    absl::flat_hash_map<uint64_t, std::string> names;  // rule id -> name
+    // The evaluator's instance id (RuleInstanceId) -> the rule's id.
+    absl::flat_hash_map<uint64_t, uint64_t> rule_of_instance;
+    // Live rules' tag fields, by how many rules have each: names and globs.
+    absl::flat_hash_map<std::string, int> names_watched;
+    absl::flat_hash_map<std::string, int> globs;
+    int twin_rules = 0;     // live twin_deviation rules
+    size_t live_rules = 0;  // rules not deleted
   };
   struct EvalState {
     std::map<std::string, uint64_t> applied;       // per origin: newest seq fed
@@ -176,6 +208,10 @@ class EventsPart {
     bool rules_dirty = false;
     uint64_t rules_gen = 0;     // bumped by every change that needs a resolve
     uint64_t resolved_gen = 0;  // the rules_gen the evaluator's rules reflect
+    // When the events thread wakes next (INT64_MAX: only when signalled;
+    // INT64_MIN while it is awake or not started): a sample that moves the
+    // evaluator's deadline before it wakes it.
+    int64_t sleep_until_ns = INT64_MIN;
     bool stop = false;
   };
   // (rule id, tag) of an alarm raised here and not cleared -> its event.
@@ -186,7 +222,7 @@ class EventsPart {
   mutable absl::Mutex mu_;
   mutable absl::CondVar cv_;  // the events thread's wake-up and the feed's
   std::map<std::string, RuleRecord, std::less<>> rules_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, std::string> rule_names_ ABSL_GUARDED_BY(mu_);  // id -> name
+  RuleIndex index_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<RuleEvaluator> evaluator_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<TagId> watched_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> watching_{false};

@@ -155,6 +155,10 @@ void EventFeedFollower::Run() {
       stats_.position = position = c.next;
     }
     SaveCursor(position);
+    // The node is stopping (Events shut its feed down): later changes are
+    // sent after the restart, from the saved cursor; waiting again would
+    // return at once and spin.
+    if (c.closed) break;
   }
   SaveCursor(position);
 }
