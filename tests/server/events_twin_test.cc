@@ -184,5 +184,49 @@ TEST_F(EventsTwinTest, TwinDeviationRaisedOnceAtHomeAndPartitionConvergesWithout
   EXPECT_FALSE(e.active());
 }
 
+// Events and rules travel in the log; when the entries that carry them were
+// trimmed before the peer pulled them (here: a tiny log retention while the
+// link is cut), the peer's range sync brings them, acks included, by the
+// events digest and fetch of anti-entropy (docs/events.md).
+TEST_F(EventsTwinTest, EventsAndRulesTrimmedFromTheLogReachThePeerByRangeSync) {
+  StartPair({"--log_retention_bytes=1", "--head_max_age=0s"});
+  SiteClient& us = Site("us");
+  SiteClient& mx = Site("mx");
+  ASSERT_TRUE(us.CreateTag("us.p").ok());
+  ASSERT_TRUE(us.Write({{"us.p", {{T(0), 10}}}}).ok());
+  ASSERT_TRUE(Eventually([&] { return mx.Read("us.p").size() == 1; }));
+  Partition(true);
+  const uint64_t trimmed = us.Stats().log_entries_trimmed();
+  v1::Rule hot;
+  hot.set_name("hot");
+  hot.set_kind(v1::RULE_KIND_HIGH);
+  hot.set_tag("us.p");
+  hot.set_limit(50);
+  ASSERT_TRUE(us.CreateRule(hot).ok());
+  ASSERT_TRUE(us.Write({{"us.p", {{T(1), 60}}}}).ok());
+  ASSERT_TRUE(Eventually([&] { return us.Events().size() == 1; }));
+  ASSERT_TRUE(us.Ack(us.Events()[0].id(), "seen at us").ok());
+  // The rule's, the write's, the raise's and the ack's entries are gone
+  // from us's log before mx could pull them.
+  ASSERT_TRUE(Eventually([&] { return us.Stats().log_entries_trimmed() >= trimmed + 4; }));
+  Partition(false);
+  ASSERT_TRUE(Eventually([&] {
+    std::vector<v1::Event> e = mx.Events();
+    return mx.Read("us.p").size() == 2 && mx.Rules().size() == 1 && e.size() == 1 && e[0].acked();
+  }));
+  EXPECT_EQ(mx.EventsText(), us.EventsText());
+  EXPECT_EQ(mx.Rules()[0].DebugString(), us.Rules()[0].DebugString());
+  uint64_t range_syncs = 0;
+  const v1::StatsResponse mx_stats = mx.Stats();
+  for (const auto& p : mx_stats.peers()) range_syncs += p.range_syncs();
+  EXPECT_GE(range_syncs, 1u);
+  // A verify now finds the events equal.
+  v1::VerifyResponse verified;
+  ASSERT_TRUE(mx.Verify("us", /*repair=*/false, &verified).ok());
+  EXPECT_EQ(verified.event_records_local(), 2u);  // the rule and the event
+  EXPECT_EQ(verified.event_records_peer(), 2u);
+  EXPECT_FALSE(verified.events_differ());
+}
+
 }  // namespace
 }  // namespace historian
