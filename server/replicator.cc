@@ -293,6 +293,7 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
     LogInfo("replicator", "range sync done",
             {{"peer", site},
              {"samples_repaired", absl::StrCat(v->samples_repaired())},
+             {"event_records_repaired", absl::StrCat(v->event_records_repaired())},
              {"status", s.ToString()}});
     return s;
   }
@@ -520,11 +521,12 @@ void Replicator::AntiEntropyLoop() {
       if (!v.ok()) {
         LogWarning("replicator", "anti-entropy failed",
                    {{"peer", p->peer.site}, {"error", v.status().ToString()}});
-      } else if (v->buckets_differing() > 0) {
+      } else if (v->buckets_differing() > 0 || v->event_records_repaired() > 0) {
         LogInfo("replicator", "anti-entropy repaired differences",
                 {{"peer", p->peer.site},
                  {"buckets_differing", absl::StrCat(v->buckets_differing())},
-                 {"samples_repaired", absl::StrCat(v->samples_repaired())}});
+                 {"samples_repaired", absl::StrCat(v->samples_repaired())},
+                 {"event_records_repaired", absl::StrCat(v->event_records_repaired())}});
       }
     }
   }
