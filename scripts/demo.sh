@@ -90,6 +90,53 @@ if $CLI verify --help >/dev/null 2>&1; then
   done
   echo "$out"
 fi
+step "Twin deviation alarm: the US press 1 oil temperature drifts from its MX twin"
+# One sample a second from now: the MX twin steady at 80, the US line at 80
+# and, from second 10, at 92. The rule lives at US (its home site) and
+# compares each US sample with the twin's newest sample (docs/events.md); it
+# sees the samples applied after it is made.
+T0=$(($(date +%s) * 1000000000))
+series() { # TAG FIRST LAST VALUE_BEFORE_10 VALUE_FROM_10
+  echo tag,time,value
+  for i in $(seq "$2" "$3"); do
+    v=$4; [ "$i" -ge 10 ] && v=$5
+    echo "$1,$((T0 + i * 1000000000)),$v"
+  done
+}
+wait_samples() { # SERVER TAG N: until SERVER holds N samples of TAG from T0 on
+  for _ in $(seq 100); do
+    n=$($CLI --server "$1" --format csv query "$2" --from "${T0}ns" --to +1m 2>/dev/null |
+      tail -n +2 | wc -l)
+    [ "$n" -ge "$3" ] && return 0
+    sleep 0.1
+  done
+}
+$CLI --server "$MX" write mx.press1.oil_temp 80 --time "${T0}ns" >/dev/null
+$CLI --server "$US" write us.press1.oil_temp 80 --time "${T0}ns" >/dev/null
+wait_samples "$US" mx.press1.oil_temp 1  # the twin tag is known at US
+echo "+ historian rule add press1_oil_drift --kind twin_deviation --tag us.press1.oil_temp --limit 5 --duration 2s --home_site us"
+$CLI --server "$US" rule add press1_oil_drift --kind twin_deviation --tag us.press1.oil_temp \
+  --limit 5 --duration 2s --home_site us
+series mx.press1.oil_temp 1 10 80 80 | $CLI --server "$MX" import-csv - >/dev/null
+wait_samples "$US" mx.press1.oil_temp 11
+series us.press1.oil_temp 1 14 80 92 | $CLI --server "$US" import-csv - >/dev/null
+echo "+ historian events --active   (at the MX site: raised at US, replicated)"
+for _ in $(seq 100); do
+  ev=$($CLI --server "$MX" events --active --glob 'us.press1.*' 2>/dev/null | tail -n +2)
+  [ -n "$ev" ] && break
+  sleep 0.1
+done
+$CLI --server "$MX" events --active --glob 'us.press1.*'
+EVENT_ID=$(echo "$ev" | head -n1 | cut -f1)
+echo "+ historian ack $EVENT_ID --comment 'MX maintenance checking press 1'   (at the MX site)"
+$CLI --server "$MX" ack "$EVENT_ID" --comment "MX maintenance checking press 1"
+echo "+ historian events   (at the US site: the ack made at MX)"
+for _ in $(seq 100); do
+  $CLI --server "$US" events --glob 'us.press1.*' 2>/dev/null | grep -q acked && break
+  sleep 0.1
+done
+$CLI --server "$US" events --glob 'us.press1.*'
+
 step "The HTTP API and the trend page (twin toggle: the same asset at the other plant)"
 US_HTTP=http://127.0.0.1:$((US_PORT + 2))
 # The simulated plant time runs from now to 10 minutes ahead.

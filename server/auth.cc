@@ -47,6 +47,7 @@ constexpr MethodRoles kMethodRoles[] = {
     {"Replication.Pull", kRoleReplicator},
     {"Replication.Digest", kRoleReplicator},
     {"Replication.Fetch", kRoleReplicator},
+    {"Replication.FetchEvents", kRoleReplicator},
     {"Admin.Stats", kRoleAdmin | kRoleReader},
     {"Admin.Verify", kRoleAdmin},
     {"Admin.Backup", kRoleAdmin},

@@ -19,20 +19,42 @@ inline uint64_t Mix(uint64_t h, uint64_t v) {
 uint64_t HashSample(const codec::ChunkColumns& c, size_t i) {
   uint64_t h = Mix(0, static_cast<uint64_t>(c.timestamps[i]));
   switch (c.type) {
-    case ValueType::kDouble: h = Mix(h, std::bit_cast<uint64_t>(c.doubles[i])); break;
-    case ValueType::kInt64: h = Mix(h, static_cast<uint64_t>(c.ints[i])); break;
-    case ValueType::kBool: h = Mix(h, c.bools[i]); break;
+    case ValueType::kDouble:
+      h = Mix(h, std::bit_cast<uint64_t>(c.doubles[i]));
+      break;
+    case ValueType::kInt64:
+      h = Mix(h, static_cast<uint64_t>(c.ints[i]));
+      break;
+    case ValueType::kBool:
+      h = Mix(h, c.bools[i]);
+      break;
     case ValueType::kString:
       for (unsigned char ch : c.strings[i]) h = Mix(h, ch);
       h = Mix(h, c.strings[i].size());
       break;
-    default: break;
+    default:
+      break;
   }
   h = Mix(h, c.qualities[i]);
   return Mix(h, c.versions[i]);
 }
 
+uint64_t HashBytes(uint64_t h, std::string_view bytes) {
+  for (unsigned char c : bytes) h = Mix(h, c);
+  return Mix(h, bytes.size());
+}
+
 }  // namespace
+
+absl::Status DigestEvents(Store* store, uint64_t* records, uint64_t* hash) {
+  *records = 0;
+  *hash = 0;
+  return store->ForEachEventRecord([&](std::string_view key, std::string_view value) {
+    ++*records;
+    *hash = HashBytes(HashBytes(*hash, key), value);
+    return true;
+  });
+}
 
 absl::Status ComputeDigests(Store* store, const std::vector<std::string>& names, int64_t start,
                             int64_t end, int64_t bucket_ns, v1::DigestResponse* out,
@@ -57,6 +79,12 @@ absl::Status ComputeDigests(Store* store, const std::vector<std::string>& names,
       absl::StatusOr<engine::TagInfo> t = store->GetTag(name);
       if (t.ok()) tags.push_back(std::move(*t));
     }
+  }
+  if (names.empty()) {
+    uint64_t records = 0, hash = 0;
+    if (absl::Status s = DigestEvents(store, &records, &hash); !s.ok()) return s;
+    out->set_event_records(records);
+    out->set_events_hash(hash);
   }
   for (const engine::Tombstone& t : store->Tombstones()) {
     v1::TagTombstone* tombstone = out->add_tombstones();

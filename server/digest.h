@@ -1,7 +1,8 @@
 // File: digest.h
 // Anti-entropy digests: per (tag, time bucket), the sample count and a hash
-// of every sample's (timestamp, value bits, quality, version). Two nodes
-// holding the same samples produce the same digests.
+// of every sample's (timestamp, value bits, quality, version); and one
+// digest of all alarm rules and events. Two nodes holding the same samples
+// (rules, events) produce the same digests.
 #ifndef HISTORIAN_SERVER_DIGEST_H_
 #define HISTORIAN_SERVER_DIGEST_H_
 
@@ -21,6 +22,11 @@ namespace historian::server {
 absl::Status ComputeDigests(Store* store, const std::vector<std::string>& tags, int64_t start,
                             int64_t end, int64_t bucket_ns, v1::DigestResponse* out,
                             const CancelledFn& cancelled = nullptr);
+
+// The events column family's rules and events (all of them, whatever the
+// time range): how many records and a hash of every (key, value) in key
+// order. ComputeDigests sets them in `out` when it digests all tags.
+absl::Status DigestEvents(Store* store, uint64_t* records, uint64_t* hash);
 
 // (tag name, bucket start) -> (count, hash), for comparing.
 using DigestMap = std::map<std::pair<std::string, int64_t>, std::pair<uint64_t, uint64_t>>;

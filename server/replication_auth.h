@@ -34,6 +34,11 @@ class AuthorizedReplicationService final : public v1::Replication::Service {
     return RunRpc(env_, context, "Replication.Fetch", RpcKind::kReplicationStream,
                   [&] { return inner_->Fetch(context, request, writer); });
   }
+  grpc::Status FetchEvents(grpc::ServerContext* context, const v1::FetchEventsRequest* request,
+                           grpc::ServerWriter<v1::FetchEventsResponse>* writer) override {
+    return RunRpc(env_, context, "Replication.FetchEvents", RpcKind::kReplicationStream,
+                  [&] { return inner_->FetchEvents(context, request, writer); });
+  }
 
  private:
   const ServiceEnv env_;

@@ -183,6 +183,29 @@ grpc::Status ReplicationService::Fetch(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status ReplicationService::FetchEvents(grpc::ServerContext* context,
+                                             const v1::FetchEventsRequest* /*request*/,
+                                             grpc::ServerWriter<v1::FetchEventsResponse>* writer) {
+  constexpr int kPageRecords = 1000;
+  v1::FetchEventsResponse response;
+  bool failed = false;
+  auto flush = [&] {
+    if (response.records_size() == 0) return true;
+    failed = context->IsCancelled() || !writer->Write(response);
+    response.Clear();
+    return !failed;
+  };
+  absl::Status s = store_->ForEachEventRecord([&](std::string_view key, std::string_view value) {
+    v1::EventRecordBytes* r = response.add_records();
+    r->set_key(std::string(key));
+    r->set_value(std::string(value));
+    return response.records_size() < kPageRecords || flush();
+  });
+  if (!s.ok()) return ToGrpcStatus(s);
+  if (failed || !flush()) return grpc::Status::CANCELLED;
+  return grpc::Status::OK;
+}
+
 void ReplicationService::TrackPull(const std::string& site, int delta) {
   const std::vector<std::string>& peers = store_->options().peers;
   if (std::find(peers.begin(), peers.end(), site) == peers.end()) return;  // not a peer

@@ -1,6 +1,6 @@
 // File: replication_service.h
 // The sending side of replication: peers pull this node's own log, and ask
-// for digests and samples for anti-entropy.
+// for digests, samples and event records for anti-entropy.
 //
 // Thread-safety: called concurrently by gRPC; state lives in the Store.
 #ifndef HISTORIAN_SERVER_REPLICATION_SERVICE_H_
@@ -34,6 +34,8 @@ class ReplicationService final : public v1::Replication::Service {
                       v1::DigestResponse* response) override;
   grpc::Status Fetch(grpc::ServerContext* context, const v1::FetchRequest* request,
                      grpc::ServerWriter<v1::FetchResponse>* writer) override;
+  grpc::Status FetchEvents(grpc::ServerContext* context, const v1::FetchEventsRequest* request,
+                           grpc::ServerWriter<v1::FetchEventsResponse>* writer) override;
 
   // Fills the outbound fields of `status` (its site set): what the peer has
   // not taken of this node's own log, and whether its Pull stream is open.

@@ -71,8 +71,7 @@ absl::StatusOr<std::vector<Peer>> ParsePeers(const std::string& flag) {
   for (absl::string_view item : absl::StrSplit(flag, ',', absl::SkipEmpty())) {
     std::vector<std::string> parts = absl::StrSplit(item, absl::MaxSplits('=', 1));
     if (parts.size() != 2 || parts[0].empty() || parts[1].find(':') == std::string::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("peers: '", item, "' is not site=host:port"));
+      return absl::InvalidArgumentError(absl::StrCat("peers: '", item, "' is not site=host:port"));
     }
     peers.push_back({parts[0], parts[1]});
   }
@@ -294,6 +293,7 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
     LogInfo("replicator", "range sync done",
             {{"peer", site},
              {"samples_repaired", absl::StrCat(v->samples_repaired())},
+             {"event_records_repaired", absl::StrCat(v->event_records_repaired())},
              {"status", s.ToString()}});
     return s;
   }
@@ -350,7 +350,8 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
   grpc::Status st = peer->stub->Digest(&ctx, req, &remote);
   if (!st.ok()) {
-    return absl::UnavailableError(absl::StrCat("digest from ", peer_site, ": ", st.error_message()));
+    return absl::UnavailableError(
+        absl::StrCat("digest from ", peer_site, ": ", st.error_message()));
   }
   // Deletes first: the peer's tombstones drop deleted tags here (also those
   // whose log entries the peer trimmed), and what they cover is not fetched.
@@ -395,7 +396,16 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
   }
   out.set_buckets_compared(keys.size());
   for (const auto& tag : differing) out.add_differing_tags(tag);
+  out.set_event_records_local(local.event_records());
+  out.set_event_records_peer(remote.event_records());
+  out.set_events_differ(local.event_records() != remote.event_records() ||
+                        local.events_hash() != remote.events_hash());
   if (!repair) return out;
+  if (out.events_differ() && remote.event_records() > 0) {
+    absl::StatusOr<uint64_t> n = RepairEvents(peer);
+    if (!n.ok()) return n.status();
+    out.set_event_records_repaired(*n);
+  }
 
   uint64_t repaired = 0;
   for (const auto& [name, buckets] : to_fetch) {
@@ -414,8 +424,7 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
       f.set_tag(name);
       f.set_start_ns(b);
       f.set_end_ns(static_cast<int64_t>(std::min<uint64_t>(
-          static_cast<uint64_t>(b) + static_cast<uint64_t>(bucket),
-          static_cast<uint64_t>(end))));
+          static_cast<uint64_t>(b) + static_cast<uint64_t>(bucket), static_cast<uint64_t>(end))));
       if (f.end_ns() <= f.start_ns()) f.set_end_ns(end);
       grpc::ClientContext fctx;
       if (!options_.token.empty()) {
@@ -434,17 +443,27 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
           series.cols.qualities.push_back(s.quality());
           series.cols.versions.push_back(vs.version());
           switch (info.type) {
-            case ValueType::kDouble: series.cols.doubles.push_back(s.value().double_value()); break;
-            case ValueType::kInt64: series.cols.ints.push_back(s.value().int64_value()); break;
-            case ValueType::kBool: series.cols.bools.push_back(s.value().bool_value()); break;
-            case ValueType::kString: series.cols.strings.push_back(s.value().string_value()); break;
-            default: break;
+            case ValueType::kDouble:
+              series.cols.doubles.push_back(s.value().double_value());
+              break;
+            case ValueType::kInt64:
+              series.cols.ints.push_back(s.value().int64_value());
+              break;
+            case ValueType::kBool:
+              series.cols.bools.push_back(s.value().bool_value());
+              break;
+            case ValueType::kString:
+              series.cols.strings.push_back(s.value().string_value());
+              break;
+            default:
+              break;
           }
         }
       }
       grpc::Status fs = reader->Finish();
       if (!fs.ok()) {
-        return absl::UnavailableError(absl::StrCat("fetch from ", peer_site, ": ", fs.error_message()));
+        return absl::UnavailableError(
+            absl::StrCat("fetch from ", peer_site, ": ", fs.error_message()));
       }
       if (series.cols.size() == 0) continue;
       std::vector<engine::SeriesData> batch;
@@ -462,6 +481,37 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
   return out;
 }
 
+absl::StatusOr<uint64_t> Replicator::RepairEvents(PeerState* peer) {
+  // What is here, to merge only the peer's records that differ.
+  std::map<std::string, std::string, std::less<>> mine;
+  absl::Status s = store_->ForEachEventRecord([&](std::string_view key, std::string_view value) {
+    mine.emplace(std::string(key), std::string(value));
+    return true;
+  });
+  if (!s.ok()) return s;
+  grpc::ClientContext ctx;
+  if (!options_.token.empty()) {
+    ctx.AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
+  }
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+  auto reader = peer->stub->FetchEvents(&ctx, v1::FetchEventsRequest());
+  v1::FetchEventsResponse resp;
+  std::vector<engine::EventWrite> merge;
+  while (reader->Read(&resp)) {
+    for (v1::EventRecordBytes& r : *resp.mutable_records()) {
+      auto it = mine.find(r.key());
+      if (it != mine.end() && it->second == r.value()) continue;
+      merge.push_back({std::move(*r.mutable_key()), std::move(*r.mutable_value())});
+    }
+  }
+  grpc::Status st = reader->Finish();
+  if (!st.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("fetch events from ", peer->peer.site, ": ", st.error_message()));
+  }
+  return store_->MergeEventRecords(std::move(merge));
+}
+
 void Replicator::AntiEntropyLoop() {
   while (SleepUnlessStopped(options_.anti_entropy_interval)) {
     int64_t end = absl::GetCurrentTimeNanos();
@@ -471,11 +521,12 @@ void Replicator::AntiEntropyLoop() {
       if (!v.ok()) {
         LogWarning("replicator", "anti-entropy failed",
                    {{"peer", p->peer.site}, {"error", v.status().ToString()}});
-      } else if (v->buckets_differing() > 0) {
+      } else if (v->buckets_differing() > 0 || v->event_records_repaired() > 0) {
         LogInfo("replicator", "anti-entropy repaired differences",
                 {{"peer", p->peer.site},
                  {"buckets_differing", absl::StrCat(v->buckets_differing())},
-                 {"samples_repaired", absl::StrCat(v->samples_repaired())}});
+                 {"samples_repaired", absl::StrCat(v->samples_repaired())},
+                 {"event_records_repaired", absl::StrCat(v->event_records_repaired())}});
       }
     }
   }

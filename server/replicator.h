@@ -72,7 +72,9 @@ class Replicator {
 
   std::vector<v1::PeerStatus> Status() const;
   // Compares digests with `peer_site` over [start, end) and, when asked,
-  // fetches the peer's samples for every bucket that differs.
+  // fetches the peer's samples for every bucket that differs; and compares
+  // the digests of all rules and events (whatever the range), merging the
+  // peer's records that differ when asked.
   absl::StatusOr<v1::VerifyResponse> Verify(const std::string& peer_site, int64_t start,
                                             int64_t end, bool repair);
 
@@ -83,6 +85,9 @@ class Replicator {
   void PullLoop(PeerState* peer);
   absl::Status PullOnce(PeerState* peer);
   void AntiEntropyLoop();
+  // Fetches the peer's rule and event records and merges those that differ
+  // from ours (through our own log); returns how many.
+  absl::StatusOr<uint64_t> RepairEvents(PeerState* peer);
   bool SleepUnlessStopped(absl::Duration d);
   void Throttle(uint64_t samples);
 

@@ -498,6 +498,15 @@ class Store {
       const events::EventFilter& filter) const;
   // The feed of changed events (Events.Subscribe).
   uint64_t EventFeedHead() const;
+  // Anti-entropy of events (docs/events.md): every rule and event record in
+  // key order, canonically encoded (EventsPart::ForEachRecord)...
+  absl::Status ForEachEventRecord(
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
+  // ...and a peer's records merged here: rule and event records only
+  // (InvalidArgument for any other key or an undecodable value), written as
+  // merge operands through this node's own log, so they reach every peer
+  // too (merging is idempotent). Returns how many were written.
+  absl::StatusOr<uint64_t> MergeEventRecords(std::vector<engine::EventWrite> records);
   events::EventChanges WaitEventChanges(uint64_t after, absl::Duration timeout) const;
   // Ends every WaitEventChanges, now and later, with `closed` (node stop).
   void CloseEventFeed();

@@ -224,6 +224,34 @@ events::EventChanges Store::WaitEventChanges(uint64_t after, absl::Duration time
 
 void Store::CloseEventFeed() { events_->CloseFeed(); }
 
+absl::Status Store::ForEachEventRecord(
+    const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
+  return events_->ForEachRecord(fn);
+}
+
+absl::StatusOr<uint64_t> Store::MergeEventRecords(std::vector<engine::EventWrite> records) {
+  for (const engine::EventWrite& w : records) {
+    const bool ok = !w.key.empty() &&
+                    ((w.key[0] == events::kEventKeyPrefix && w.key.size() == 9 &&
+                      events::DecodeEvent(w.value).ok()) ||
+                     (w.key[0] == events::kRuleKeyPrefix && events::DecodeRule(w.value).ok()));
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          "event records: only rule and event records with valid values can be merged");
+    }
+  }
+  // Entries of at most 512 records (a log entry stays small).
+  constexpr size_t kPerEntry = 512;
+  for (size_t i = 0; i < records.size(); i += kPerEntry) {
+    std::vector<engine::EventWrite> part(
+        std::make_move_iterator(records.begin() + static_cast<ptrdiff_t>(i)),
+        std::make_move_iterator(records.begin() +
+                                static_cast<ptrdiff_t>(std::min(records.size(), i + kPerEntry))));
+    RETURN_IF_ERROR(SubmitEventWrites(std::move(part)));
+  }
+  return records.size();
+}
+
 absl::Status Store::SubmitEventWrites(std::vector<engine::EventWrite> writes) {
   PendingWrite w;
   w.origin = options_.site;

@@ -226,6 +226,9 @@ absl::Status RunVerify(CommandContext& ctx, const ParsedArgs& args) {
       << "local_samples:     " << r.local_samples() << '\n'
       << "peer_samples:      " << r.peer_samples() << '\n';
   if (req.repair()) out << "samples_repaired:  " << r.samples_repaired() << '\n';
+  out << "event_records:     " << r.event_records_local() << " here, " << r.event_records_peer()
+      << " at the peer, " << (r.events_differ() ? "differ" : "same") << '\n';
+  if (req.repair()) out << "events_repaired:   " << r.event_records_repaired() << '\n';
   for (const std::string& tag : r.differing_tags()) out << "differs: " << tag << '\n';
   return absl::OkStatus();
 }

@@ -39,7 +39,8 @@ constexpr char kRuleUsage[] =
     "  --limit X           threshold; limit rules default to the tag's eng range\n"
     "  --deadband X        a raised limit alarm clears only past limit -/+ X\n"
     "  --on_delay D        the condition must hold this long (e.g. 30s)\n"
-    "  --window D          rate rules: the window\n"
+    "  --window D          rate rules: the window; twin_deviation: the largest gap\n"
+    "                      between compared samples (default 60s)\n"
     "  --duration D        twin_deviation/bad_quality: longer than D\n"
     "  --home_site SITE    where the rule is evaluated (default: the tag's site)\n"
     "  --description TEXT\n";

@@ -383,6 +383,32 @@ absl::StatusOr<std::vector<EventRecord>> EventsPart::ListEvents(const EventFilte
   return out;
 }
 
+absl::Status EventsPart::ForEachRecord(
+    const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->events()));
+  std::string canonical;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string_view key(it->key().data(), it->key().size());
+    const std::string_view value(it->value().data(), it->value().size());
+    if (key.empty()) continue;
+    if (key[0] == kEventKeyPrefix) {
+      absl::StatusOr<EventRecord> e = DecodeEvent(value);
+      if (!e.ok()) return e.status();
+      canonical = EncodeEvent(*e);
+    } else if (key[0] == kRuleKeyPrefix) {
+      absl::StatusOr<RuleRecord> r = DecodeRule(value);
+      if (!r.ok()) return r.status();
+      canonical = EncodeRule(*r);
+    } else {
+      continue;  // local state ("s/...")
+    }
+    if (!fn(key, canonical)) break;
+  }
+  if (!it->status().ok()) return engine::FromRocks(it->status(), "read event records");
+  return absl::OkStatus();
+}
+
 void EventsPart::AwaitRulesResolved() {
   absl::MutexLock l(&mu_);
   const uint64_t want = eval_.rules_gen;

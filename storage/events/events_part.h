@@ -155,6 +155,14 @@ class EventsPart {
   // family: events are rare next to samples).
   absl::StatusOr<std::vector<EventRecord>> ListEvents(const EventFilter& filter) const;
   // The feed position after the newest change (>= 1).
+
+  // Every rule and event record (not the local state), in key order, each
+  // value re-encoded from its decoding so equal states give equal bytes at
+  // every site (anti-entropy digests them). `fn` returns false to stop.
+  // Reads a RocksDB snapshot; takes no lock of the part.
+  absl::Status ForEachRecord(
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
+  // The feed position after the newest change.
   uint64_t FeedHead() const ABSL_LOCKS_EXCLUDED(mu_);
   // Changes at positions >= `after` (a previous answer's `next`, or
   // FeedHead()); waits up to `timeout` for one when there are none (returns

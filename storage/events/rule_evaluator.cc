@@ -14,9 +14,9 @@
 //             rate r <= limit - deadband, twin |d| <= limit - deadband,
 //             bad quality bit 31 clear.
 //   hold = on_delay_ns (limits, rate) or duration_ns (twin, bad quality).
-//   - Before a live evaluation at t (and in OnTimer(now), t = now): a pending
-//     raise whose deadline pending_since + hold <= t raises, at the deadline,
-//     with the value that started it.
+//   - Before a live evaluation at t (and in OnTimer(now), t = now, except for
+//     twin rules): a pending raise whose deadline pending_since + hold <= t
+//     raises, at the deadline, with the value that started it.
 //   - Inactive: violates and hold == 0 raises at t; violates and hold > 0
 //     starts a pending raise at t (if none); not violating cancels it.
 //   - Active: clears clears at t with v. Nothing else changes.
@@ -24,8 +24,13 @@
 // at or before t - window_ns (step hold); without one, nothing is evaluated.
 // Twin deviation: every live sample of either tag is aligned with the
 // newest sample of the other tag if |t - t_other| <= skew (skew = window_ns
-// if set, else stale_after_ns if set, else unbounded); it is evaluated at
-// max(t, t_other) with d = x - twin (x the rule's tag), else not at all.
+// if set, else stale_after_ns if set, else kDefaultTwinSkewNs = 60 s); it is
+// evaluated at max(t, t_other) with d = x - twin (x the rule's tag), else
+// not at all. A twin rule has no timer: its pending raise fires only at a
+// compared pair at or past the deadline. At the home site the twin's
+// samples come from the other site, so missing ones (a partition, a lagging
+// link) must neither raise nor clear: a bounded skew and no timer raise
+// make every transition rest on a sample of each tag.
 // Reported values: limits and bad quality the sample value, rate r, twin d.
 //
 // Stale: purely timer driven. Deadline = newest + stale_after_ns (or, with no
@@ -77,10 +82,14 @@ int64_t HoldNs(const RuleSpec& s) {
                                                                                  : s.on_delay_ns;
 }
 
+// Twin samples further apart than this are not compared unless the rule's
+// window or the tag's stale_after_ns says otherwise (docs/events.md).
+constexpr int64_t kDefaultTwinSkewNs = 60'000'000'000;
+
 int64_t TwinSkewNs(const RuleSpec& s) {
   if (s.window_ns > 0) return s.window_ns;
   if (s.stale_after_ns > 0) return s.stale_after_ns;
-  return kNever;
+  return kDefaultTwinSkewNs;
 }
 
 // One evaluation of a value rule.
@@ -225,6 +234,7 @@ int64_t RuleEvaluatorImpl::Deadline(const Rule& r) const {
     int64_t base = s.newest_ns != kNoTime ? s.newest_ns : s.armed_ns;
     return base == kNoTime ? kNever : SatAdd(base, r.spec.stale_after_ns);
   }
+  if (r.spec.kind == RuleKind::kTwinDeviation) return kNever;  // raised by samples only
   return s.pending_since_ns == kNoTime ? kNever : SatAdd(s.pending_since_ns, r.hold_ns);
 }
 

@@ -192,6 +192,14 @@ class AuthNodeTest : public ::testing::Test {
     if (got) return grpc::StatusCode::OK;  // the stream was accepted and answered
     return stream->Finish().error_code();
   }
+  grpc::StatusCode FetchEvents(const std::string& token) {
+    auto ctx = testing::Ctx(token);  // outlives the stream
+    auto reader = replication_->FetchEvents(ctx.get(), v1::FetchEventsRequest());
+    v1::FetchEventsResponse resp;
+    while (reader->Read(&resp)) {
+    }
+    return reader->Finish().error_code();
+  }
   grpc::StatusCode Stats(const std::string& token) {
     v1::StatsResponse resp;
     return admin_->Stats(testing::Ctx(token).get(), v1::StatsRequest(), &resp).error_code();
@@ -256,6 +264,10 @@ TEST_F(AuthNodeTest, ReplicationNeedsReplicator) {
   EXPECT_EQ(Digest(kRepl), kOk);
   EXPECT_EQ(Pull(""), kUnauth);
   EXPECT_EQ(Pull(kWriter), kDenied);
+  // Rules and events for anti-entropy: peers only.
+  EXPECT_EQ(FetchEvents(""), kUnauth);
+  EXPECT_EQ(FetchEvents(kAdmin), kDenied);
+  EXPECT_EQ(FetchEvents(kRepl), kOk);
 }
 
 TEST_F(AuthNodeTest, AdminNeedsAdminStatsAlsoReader) {

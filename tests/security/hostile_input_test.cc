@@ -1001,17 +1001,27 @@ TEST_F(HostileInputTest, AdminExtremes) {
 // --- Garbage and bombs -------------------------------------------------------
 
 const std::vector<std::string>& Methods() {
-  static const std::vector<std::string> m = {
-      "/historian.v1.Ingest/Write",      "/historian.v1.Ingest/WriteBatch",
-      "/historian.v1.Query/Read",        "/historian.v1.Query/Latest",
-      "/historian.v1.Query/Aggregate",   "/historian.v1.Query/Interpolate",
-      "/historian.v1.Query/Plot",        "/historian.v1.Catalog/CreateTag",
-      "/historian.v1.Catalog/GetTag",    "/historian.v1.Catalog/UpdateTag",
-      "/historian.v1.Catalog/DeleteTag", "/historian.v1.Catalog/ListTags",
-      "/historian.v1.Replication/Pull",  "/historian.v1.Replication/Digest",
-      "/historian.v1.Replication/Fetch", "/historian.v1.Admin/Stats",
-      "/historian.v1.Admin/Verify",      "/historian.v1.Admin/Backup",
-      "/historian.v1.Admin/Compact",     "/historian.v1.Query/Subscribe"};
+  static const std::vector<std::string> m = {"/historian.v1.Ingest/Write",
+                                             "/historian.v1.Ingest/WriteBatch",
+                                             "/historian.v1.Query/Read",
+                                             "/historian.v1.Query/Latest",
+                                             "/historian.v1.Query/Aggregate",
+                                             "/historian.v1.Query/Interpolate",
+                                             "/historian.v1.Query/Plot",
+                                             "/historian.v1.Catalog/CreateTag",
+                                             "/historian.v1.Catalog/GetTag",
+                                             "/historian.v1.Catalog/UpdateTag",
+                                             "/historian.v1.Catalog/DeleteTag",
+                                             "/historian.v1.Catalog/ListTags",
+                                             "/historian.v1.Replication/Pull",
+                                             "/historian.v1.Replication/Digest",
+                                             "/historian.v1.Replication/Fetch",
+                                             "/historian.v1.Admin/Stats",
+                                             "/historian.v1.Admin/Verify",
+                                             "/historian.v1.Admin/Backup",
+                                             "/historian.v1.Admin/Compact",
+                                             "/historian.v1.Query/Subscribe",
+                                             "/historian.v1.Replication/FetchEvents"};
   return m;
 }
 

@@ -83,7 +83,7 @@ class RefRule {
         if (!other.empty()) {
           int64_t skew = s_.window_ns > 0        ? s_.window_ns
                          : s_.stale_after_ns > 0 ? s_.stale_after_ns
-                                                 : INT64_MAX;
+                                                 : int64_t{60'000'000'000};
           if (std::llabs(p.t - other.back().t) <= skew) {
             known = true;
             d = twin ? other.back().v - p.v : p.v - other.back().v;
@@ -130,6 +130,8 @@ class RefRule {
       }
       return;
     }
+    // Twin rules raise only on a compared pair (the twin may be missing).
+    if (s_.kind == RuleKind::kTwinDeviation) return;
     RaiseIfDue(now, out);
   }
 

@@ -275,8 +275,45 @@ TEST(RuleEvaluatorTest, TwinDeviationLongerThanDuration) {
   EXPECT_THAT(h.Sample("us.x", 100, 20), IsEmpty());
   EXPECT_THAT(h.Sample("mx.x", 100, 0), IsEmpty());  // d = 20, pending since 100
   EXPECT_THAT(h.Sample("mx.x", 110, 0), IsEmpty());
+  // Time alone never raises a twin rule: the twin's samples may only be
+  // missing (a partition), not agreeing. No deadline, no timer raise.
+  EXPECT_EQ(h.ev().NextDeadlineNs(), INT64_MAX);
   EXPECT_THAT(h.Timer(119), IsEmpty());
-  EXPECT_THAT(h.Timer(120), ElementsAre(R(120, 20)));
+  EXPECT_THAT(h.Timer(1000), IsEmpty());
+  // The next compared pair at or past the deadline raises, at the deadline,
+  // with the deviation that started it.
+  EXPECT_THAT(h.Sample("us.x", 130, 20), ElementsAre(R(120, 20)));
+}
+
+// During a partition the home site gets no twin samples: a sample of X is
+// compared only with a twin sample at most the skew away (default 60 s when
+// neither the rule's window nor the tag's stale_after_ns is set), so the
+// twin's last value before the partition neither raises nor clears.
+TEST(RuleEvaluatorTest, TwinDeviationNeverComparesWithAnOldTwinSample) {
+  RuleSpec r = Rule(1, RuleKind::kTwinDeviation, 5, "us.x");
+  r.twin_tag = "mx.x";
+  r.deadband = 1;
+  Harness h({r});
+  EXPECT_THAT(h.Sample("mx.x", 0, 50), IsEmpty());
+  EXPECT_THAT(h.Sample("us.x", 0, 60), ElementsAre(R(0, 10)));
+  // 60 s later: still compared (the default skew) and still deviating.
+  EXPECT_THAT(h.Sample("us.x", 60 * kS, 60), IsEmpty());
+  // Past the skew: the twin's sample is too old to compare, no clear.
+  EXPECT_THAT(h.Sample("us.x", 60 * kS + 1, 50), IsEmpty());
+  EXPECT_THAT(h.Sample("us.x", 3600 * kS, 50), IsEmpty());
+  // A second rule, quiet, sees X deviate from a twin value an hour old:
+  // no raise either, whatever the time.
+  RuleSpec quiet = r;
+  quiet.rule_id = 2;
+  quiet.duration_ns = kS;
+  Harness q({quiet});
+  EXPECT_THAT(q.Sample("mx.x", 0, 50), IsEmpty());
+  EXPECT_THAT(q.Sample("us.x", 0, 50), IsEmpty());
+  for (int64_t t = 61; t < 200; ++t) EXPECT_THAT(q.Sample("us.x", t * kS, 100), IsEmpty());
+  EXPECT_THAT(q.Timer(1000 * kS), IsEmpty());
+  // The twin's data arrives (after the heal): compared again.
+  EXPECT_THAT(q.Sample("mx.x", 200 * kS, 50), IsEmpty());  // pending since 200 s
+  EXPECT_THAT(q.Sample("us.x", 201 * kS, 100), ElementsAre(R(201 * kS, 50)));
 }
 
 TEST(RuleEvaluatorTest, RulesOfOtherSitesAreIgnored) {
