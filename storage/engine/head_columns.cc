@@ -34,6 +34,7 @@ void HeadColumns::Reserve(size_t n) {
   if (n >= kBlockSamples) {
     if (!blocks_) blocks_ = std::make_unique<Blocks>();
     blocks_->index.reserve(n / kBlockSamples);
+    CountBlocks();
   }
 }
 
@@ -120,6 +121,11 @@ void HeadColumns::Append(const codec::ChunkColumns& from, size_t begin, size_t e
   }
 }
 
+void HeadColumns::CountBlocks() {
+  blocks_bytes_ =
+      sizeof(Blocks) + blocks_->bytes.capacity() + blocks_->index.capacity() * sizeof(Block);
+}
+
 void HeadColumns::CloseBlock() {
   Version versions[kBlockSamples];
   const size_t n = tail_ts_.size();
@@ -147,6 +153,7 @@ void HeadColumns::CloseBlock() {
   }
   blocks_->index.push_back({tail_ts_.front(), static_cast<uint32_t>(bytes.size())});
   bytes.insert(bytes.end(), encoded.begin(), encoded.end());  // fits: no regrowth
+  CountBlocks();
   tail_ts_.clear();
   tail_words_.clear();
   if (tail_strings_) tail_strings_->clear();
@@ -263,9 +270,7 @@ void HeadColumns::Normalize() {
 size_t HeadColumns::HeapBytes() const {
   size_t bytes = tail_ts_.capacity() * sizeof(int64_t) + tail_words_.capacity() * sizeof(uint64_t) +
                  tail_version_offsets_.capacity() * sizeof(uint32_t);
-  if (blocks_) {
-    bytes += sizeof(Blocks) + blocks_->bytes.capacity() + blocks_->index.capacity() * sizeof(Block);
-  }
+  bytes += blocks_bytes_;  // counted, so no read of the Blocks behind blocks_
   if (tail_strings_) {
     bytes += sizeof(*tail_strings_) + tail_strings_->capacity() * sizeof(std::string) +
              tail_string_bytes_;

@@ -56,9 +56,10 @@ class HeadColumns {
   void CopyAll(codec::ChunkColumns* to) const;
 
   // Heap bytes held (capacity, not size): the closed blocks and their
-  // index, the raw tail's columns and its strings. Constant time (the
-  // capacities and a running count of the tail strings' bytes), so the
-  // head bound (Head) can charge every change as it happens.
+  // index, the raw tail's columns and its strings. Constant time and
+  // mostly this object's own fields (the tail's capacities, running counts
+  // of the blocks' and the tail strings' bytes), so the head bound (Head)
+  // can charge every append as it happens.
   size_t HeapBytes() const;
 
   static constexpr size_t kBlockSamples = 64;  // head_block::kSamples
@@ -80,6 +81,8 @@ class HeadColumns {
   void AppendVersion(Version v);
   // Encodes the full tail as a block and empties it.
   void CloseBlock();
+  // Sets blocks_bytes_ from *blocks_ (after it changed).
+  void CountBlocks();
   // True when every sample of block b is below ts (normalised).
   bool BlockBelow(size_t b, int64_t ts) const;
   void CopyTail(size_t begin, size_t end, codec::ChunkColumns* to) const;
@@ -89,6 +92,9 @@ class HeadColumns {
   int64_t min_ts_ = 0;
   int64_t last_ts_ = 0;
   std::unique_ptr<Blocks> blocks_;
+  // What *blocks_ holds on the heap, kept as it changes (HeapBytes runs on
+  // every append: reading it there would be a cache miss per append).
+  size_t blocks_bytes_ = 0;
   // The raw tail: fewer than kBlockSamples samples.
   std::vector<int64_t> tail_ts_;
   // Double (bits), int64 and bool (0/1) values; strings in tail_strings_.

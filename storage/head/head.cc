@@ -67,8 +67,10 @@ void Head::ApplyDeadband(HeadState& t, double deadband, codec::ChunkColumns* col
 
 void Head::Append(TagId id, HeadState& t, ValueType type, const codec::ChunkColumns& cols,
                   const std::string* origin, uint64_t seq, int64_t now) {
-  const Charge before = ChargeOf(t);
+  // Only the head changes here: its bytes are charged, the sealing
+  // buffer's are not read (a cache miss per append).
   const size_t head_before = HeadSamples(t);
+  const size_t bytes_before = HeadBytes(t);
   if (!t.head) {
     tags_in_memory_.insert(id);
     t.head = std::make_unique<HeadBuffer>(type);
@@ -76,7 +78,8 @@ void Head::Append(TagId id, HeadState& t, ValueType type, const codec::ChunkColu
     if (t.last_head_samples > 0) t.head->cols.Reserve(t.last_head_samples);
   }
   t.head->cols.Append(cols, 0, cols.size());
-  Recount(t, before);
+  unsealed_samples_ += t.head->cols.size() - head_before;
+  bytes_ = bytes_ + t.head->MemoryBytes() - bytes_before;
   if (seal_at_samples_ != 0 && head_before < seal_at_samples_ &&
       t.head->cols.size() >= seal_at_samples_) {
     seal_wanted_ = true;
