@@ -100,8 +100,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   {
     absl::MutexLock l(&store->mu_);
     PartsShareMu(store->mu_, *store->catalog_, *store->heads_);
-    store->heads_->SetLimits(store->options_.max_head_bytes / Head::kSampleBytes,
-                             store->options_.chunk_max_samples);
+    store->heads_->SetLimits(store->options_.max_head_bytes, store->options_.chunk_max_samples);
   }
   RETURN_IF_ERROR(store->LoadState());
   RETURN_IF_ERROR(store->LoadTombstones());
@@ -196,6 +195,7 @@ void Store::NoteSealPassFailed(const absl::Status& s) {
   absl::MutexLock l(&mu_);
   host_->mu().AssertHeld();  // the same mutex
   host_->NoteSealPassFailed(s);
+  heads_->WakeWaiters();  // writers held back by the head bound get the error
 }
 
 absl::Status Store::CheckSchemaVersion() {
@@ -499,7 +499,9 @@ StoreStats Store::Stats() const {
     if (const TagState* t = FindTag(id)) heads_->AddMemory(*t, &memory);
   }
   stats.head_samples = memory.samples;
-  stats.head_bytes = memory.bytes;
+  // The running sum the bound (--max_head_bytes) is checked against; the
+  // walk above adds up the same buffers (head_test checks they agree).
+  stats.head_bytes = heads_->bytes();
   stats.head_tags = memory.tags;
   const ChunkCounters& chunks = chunk_store_->counters();
   stats.chunks_sealed = chunks.sealed.load();
@@ -528,6 +530,7 @@ absl::Status Store::Close() {
     commit_log_->mu().AssertHeld();  // the same mutex
     commit_log_->DrainWriters();
     commit_log_->MarkClosed();
+    heads_->WakeWaiters();  // writers held back by the head bound
   }
   {
     absl::MutexLock pass(&seal_mu_);

@@ -92,10 +92,11 @@ struct StoreOptions {
   // of the log's files (LogTrimmer::MaybeReclaim; Close and Compact always).
   uint64_t log_reclaim_bytes = uint64_t{32} << 20;
   uint64_t log_reclaim_min_bytes = uint64_t{1} << 20;
-  // Memory bound of the heads (unsealed samples), counted at
-  // Head::kSampleBytes (20) per sample (string payloads not counted). Past
-  // it the sealer seals the largest heads early and new writes wait
-  // (backpressure, nothing is dropped). 0: no bound; else 1 MiB..1 TiB.
+  // Memory bound of the heads (unsealed samples): the heap bytes their
+  // buffers hold (closed encoded blocks, raw tails, the buffers' structs;
+  // StoreStats::head_bytes, the same sum). Past it the sealer seals the
+  // largest heads early and new writes wait (backpressure, nothing is
+  // dropped). 0: no bound; else 1 MiB..1 TiB.
   // Default: 0 here (in-process users opt in); historiand's
   // --max_head_bytes defaults to 1 GiB.
   uint64_t max_head_bytes = 0;
@@ -165,8 +166,10 @@ struct StoreStats {
   uint64_t catalog_conflicts = 0;
   uint64_t tags = 0;
   uint64_t head_samples = 0;
-  uint64_t head_tags = 0;   // tags with unsealed samples
-  uint64_t head_bytes = 0;  // memory of their head buffers (structs and columns)
+  uint64_t head_tags = 0;  // tags with unsealed samples
+  // Heap bytes of their head buffers (structs, encoded blocks, raw tails):
+  // the figure --max_head_bytes bounds.
+  uint64_t head_bytes = 0;
   uint64_t chunks_sealed = 0;
   uint64_t log_entries_trimmed = 0;
   uint64_t chunks_expired = 0;
@@ -564,8 +567,6 @@ class Store {
   // are still over the budget (sealing may never catch up: a full disk, a
   // RocksDB write error); FailedPrecondition once the store is closed.
   absl::Status AwaitHeadRoom() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // AwaitHeadRoom's wait: within the budget, closed, or a seal failed.
-  bool HeadRoomOrStop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records the error of a seal pass run outside the sealer thread
   // (SealAll, Close); the sealer thread's go through its logger.
   void NoteSealPassFailed(const absl::Status& s) ABSL_LOCKS_EXCLUDED(mu_);

@@ -122,10 +122,10 @@ void StoreApplier::ApplyCatalog(const PendingWrite& w) {
 
 void StoreApplier::RemoveTagState(std::string_view name) {
   PartsShareMu(mu_, catalog_, heads_);
-  const TagState* t = catalog_.Remove(name);
+  TagState* t = catalog_.Remove(name);
   if (t == nullptr) return;
   const TagId id = t->id();
-  heads_.Forget(id);
+  heads_.Forget(id, *t);
   compactor_.mu().AssertHeld();  // the same mutex
   compactor_.ForgetTag(id);
 }

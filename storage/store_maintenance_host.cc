@@ -64,8 +64,8 @@ void StoreMaintenanceHost::HeadsDue(bool force, int64_t now, std::vector<TagId>*
   absl::MutexLock l(&mu_);
   PartsShareMu(mu_, catalog_, heads_);
   // Over the memory budget (--max_head_bytes): the largest heads not due
-  // yet are sealed too, early, until the pass takes out the excess.
-  const uint64_t excess = heads_.ExcessSamples();
+  // yet are sealed too, early, until the pass takes out the excess bytes.
+  const uint64_t excess = heads_.ExcessBytes();
   uint64_t taken = 0;
   std::vector<std::pair<size_t, TagId>> early;
   for (TagId id : heads_.tags_in_memory()) {
@@ -73,17 +73,17 @@ void StoreMaintenanceHost::HeadsDue(bool force, int64_t now, std::vector<TagId>*
     if (t == nullptr) continue;
     if (heads_.SealDue(*t, force, config_.chunk_max_samples, now, config_.head_max_age_ns)) {
       due->push_back(id);
-      taken += heads_.HeadSamples(*t);
+      taken += heads_.HeadBytes(*t);
     } else if (excess > 0 && heads_.HeadSamples(*t) > 0) {
-      early.emplace_back(heads_.HeadSamples(*t), id);
+      early.emplace_back(heads_.HeadBytes(*t), id);
     }
   }
   if (taken >= excess) return;
   std::sort(early.begin(), early.end(), std::greater<>());
-  for (const auto& [samples, id] : early) {
+  for (const auto& [bytes, id] : early) {
     if (taken >= excess) break;
     due->push_back(id);
-    taken += samples;
+    taken += bytes;
   }
 }
 
@@ -101,8 +101,7 @@ ChunkState* StoreMaintenanceHost::BeginSeal(TagId id, codec::ChunkColumns* sampl
     PartsShareMu(mu_, catalog_, heads_);
     sealing = heads_.StartSeal(*t, config_.chunk_max_samples);
     if (sealing == nullptr) return nullptr;
-    t->chunk.rollup_dirty_min =
-        std::min(t->chunk.rollup_dirty_min, sealing->cols.MinTimestamp());
+    t->chunk.rollup_dirty_min = std::min(t->chunk.rollup_dirty_min, sealing->cols.MinTimestamp());
   }
   // Only the sealing thread touches the sealing buffer until EndSeal;
   // readers only read it under mu.
@@ -121,11 +120,15 @@ void StoreMaintenanceHost::EndSeal(TagId id, bool sealed, int64_t now) {
   if (t == nullptr) return;
   // On failure the samples go back in front of the head.
   PartsShareMu(mu_, catalog_, heads_);
-  HeadMemory before, after;
-  heads_.AddMemory(*t, &before);
-  heads_.EndSeal(id, *t, sealed, now);
-  heads_.AddMemory(*t, &after);
-  if (before.bytes > after.bytes) freed_trimmer_.NoteFreed(before.bytes - after.bytes);
+  const uint64_t before = heads_.bytes();
+  heads_.EndSeal(id, *t, sealed, now);  // wakes writers back within the bound
+  if (before > heads_.bytes()) freed_trimmer_.NoteFreed(before - heads_.bytes());
+}
+
+bool StoreMaintenanceHost::HeadsOverBudget() {
+  absl::MutexLock l(&mu_);
+  PartsShareMu(mu_, catalog_, heads_);
+  return heads_.OverBudget();
 }
 
 void StoreMaintenanceHost::NoteSealPassFailed(const absl::Status& why) {
@@ -167,6 +170,17 @@ absl::Status StoreMaintenanceHost::RollupsFor(
     t->chunk.rollup_dirty_min = dirty_from;
   }
   return absl::OkStatus();
+}
+
+absl::Status StoreMaintenanceHost::RetryDirtyRollups() {
+  // After a pass's seals every marker left is one a rewrite failed to clear
+  // (or a purge's, whose rewrite failed): the same rewrite as at open.
+  absl::Status first;
+  for (const Rollups::Dirty& d : rollups_.DirtyRanges()) {
+    absl::Status s = RecomputeRollups(d.tag, d.min_ts, d.max_ts);
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
 }
 
 absl::Status StoreMaintenanceHost::RecomputeDirtyRollups() {

@@ -89,6 +89,7 @@ class StoreMaintenanceHost : public MaintenanceHost {
   ChunkState* BeginSeal(TagId id, codec::ChunkColumns* samples,
                         rocksdb::WriteBatch* batch) override;
   void EndSeal(TagId id, bool sealed, int64_t now) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HeadsOverBudget() override;
   // Rewrites the rollups of `tag` (engine::kRollupWidths: hour buckets) for
   // every bucket that meets [min_ts, max_ts], from sealed chunks, and clears
   // the dirty marker.
@@ -96,6 +97,7 @@ class StoreMaintenanceHost : public MaintenanceHost {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   absl::Status RollupsAfterSeal(TagId tag, const codec::ChunkColumns& sealed) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  absl::Status RetryDirtyRollups() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   size_t DropOutOfRange(codec::ChunkColumns* cols, TagId tag, const char* where) override {
     return out_of_range_.Drop(cols, tag, where);
   }

@@ -58,31 +58,24 @@ absl::Status Store::AwaitHeadRoom() {
   host_->mu().AssertHeld();        // the same mutex
   if (heads_->TakeSealWanted()) sealer_->Wake();
   // The heads are over --max_head_bytes; the sealer (woken above) takes
-  // them down. A pass that ended still over the budget (writes let in
-  // meanwhile) is followed by another: the wait wakes the sealer again now
-  // and then. A failed pass ends the wait: the seals may keep failing (a
-  // full disk, a RocksDB write error) and a writer must not hang on them.
+  // them down, pass after pass while they stay over it, and the seal that
+  // brings them back within it wakes this wait (Head::AwaitRoom): no
+  // polling. A failed pass ends the wait (NoteSealPassFailed wakes it): the
+  // seals may keep failing (a full disk, a RocksDB write error) and a
+  // writer must not hang on them.
   while (heads_->OverBudget() && !commit_log_->closed()) {
     if (const absl::Status& failed = host_->seal_error(); !failed.ok()) {
       sealer_->Wake();  // the next pass retries; one that succeeds clears it
       return absl::UnavailableError(absl::StrCat(
-          "the heads hold ", heads_->unsealed_samples() * Head::kSampleBytes,
-          " bytes of unsealed samples, at or over --max_head_bytes (", options_.max_head_bytes,
-          "), and the last seal pass failed: ", failed.message(),
-          "; nothing of this write was stored, retry once sealing works again"));
+          "the heads hold ", heads_->bytes(), " bytes of unsealed samples, at or over ",
+          "--max_head_bytes (", options_.max_head_bytes, "), and the last seal pass failed: ",
+          failed.message(), "; nothing of this write was stored, retry once sealing works again"));
     }
-    mu_.AwaitWithTimeout(absl::Condition(this, &Store::HeadRoomOrStop), absl::Milliseconds(50));
-    if (heads_->OverBudget()) sealer_->Wake();
+    sealer_->Wake();  // cheap when a pass is under way or due already
+    heads_->AwaitRoom();
   }
   if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
   return absl::OkStatus();
-}
-
-bool Store::HeadRoomOrStop() const {
-  PartsShareMu(mu_, *catalog_, *heads_);
-  commit_log_->mu().AssertHeld();  // the same mutex
-  host_->mu().AssertHeld();        // the same mutex
-  return !heads_->OverBudget() || commit_log_->closed() || !host_->seal_error().ok();
 }
 
 absl::StatusOr<WriteResult> Store::Complete(PendingWrite* w) {

@@ -13,6 +13,10 @@ namespace {
 // Offsets reach 2^31 version units (2^23 s, 97 days) either side of the base.
 constexpr Version kHalfRange = Version{1} << 31;
 
+// What a std::string holds on the heap: nothing within its inline buffer
+// (15 chars in libstdc++), else its capacity and the terminator.
+size_t StringHeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+
 }  // namespace
 
 static_assert(HeadColumns::kBlockSamples == head_block::kSamples);
@@ -30,6 +34,7 @@ void HeadColumns::Reserve(size_t n) {
   if (n >= kBlockSamples) {
     if (!blocks_) blocks_ = std::make_unique<Blocks>();
     blocks_->index.reserve(n / kBlockSamples);
+    CountBlocks();
   }
 }
 
@@ -99,6 +104,9 @@ void HeadColumns::Append(const codec::ChunkColumns& from, size_t begin, size_t e
         if (!tail_strings_) tail_strings_ = std::make_unique<std::vector<std::string>>();
         tail_strings_->insert(tail_strings_->end(), from.strings.begin() + begin,
                               from.strings.begin() + stop);
+        for (size_t j = have; j < tail_strings_->size(); ++j) {
+          tail_string_bytes_ += StringHeapBytes((*tail_strings_)[j]);
+        }
         break;
       default:
         break;
@@ -111,6 +119,11 @@ void HeadColumns::Append(const codec::ChunkColumns& from, size_t begin, size_t e
     begin = stop;
     if (tail_ts_.size() == kBlockSamples) CloseBlock();
   }
+}
+
+void HeadColumns::CountBlocks() {
+  blocks_bytes_ =
+      sizeof(Blocks) + blocks_->bytes.capacity() + blocks_->index.capacity() * sizeof(Block);
 }
 
 void HeadColumns::CloseBlock() {
@@ -132,17 +145,19 @@ void HeadColumns::CloseBlock() {
   };
   const std::string_view encoded = head_block::Encode(raw);
   if (!blocks_) blocks_ = std::make_unique<Blocks>();
-  std::string& bytes = blocks_->bytes;
+  std::vector<uint8_t>& bytes = blocks_->bytes;
   const size_t need = bytes.size() + encoded.size();
   if (need > bytes.capacity()) {
     // Grow by a quarter, not the string's doubling: the slack is memory.
     bytes.reserve(std::max(need, bytes.capacity() + bytes.capacity() / 4 + 256));
   }
   blocks_->index.push_back({tail_ts_.front(), static_cast<uint32_t>(bytes.size())});
-  bytes.append(encoded);
+  bytes.insert(bytes.end(), encoded.begin(), encoded.end());  // fits: no regrowth
+  CountBlocks();
   tail_ts_.clear();
   tail_words_.clear();
   if (tail_strings_) tail_strings_->clear();
+  tail_string_bytes_ = 0;
   tail_qualities_.reset();
   tail_version_offsets_.clear();
   tail_wide_versions_.reset();
@@ -201,7 +216,7 @@ void HeadColumns::CopyTail(size_t begin, size_t end, codec::ChunkColumns* to) co
 
 void HeadColumns::CopyAll(codec::ChunkColumns* to) const {
   if (blocks_) {
-    const uint8_t* p = reinterpret_cast<const uint8_t*>(blocks_->bytes.data());
+    const uint8_t* p = blocks_->bytes.data();
     for (size_t b = 0; b < blocks_->index.size(); ++b) {
       p = head_block::Decode(type_, p, kBlockSamples, to);
     }
@@ -224,7 +239,7 @@ void HeadColumns::CopyRange(int64_t start, int64_t end, codec::ChunkColumns* to)
                                 [](int64_t ts, const Block& k) { return ts < k.first_ts; }) -
                index.begin();
     if (b > 0) --b;
-    const uint8_t* base = reinterpret_cast<const uint8_t*>(blocks_->bytes.data());
+    const uint8_t* base = blocks_->bytes.data();
     for (; b < index.size() && index[b].first_ts < end; ++b) {
       const uint8_t* p = base + index[b].offset;
       if (index[b].first_ts >= start && BlockBelow(b, end)) {
@@ -255,14 +270,10 @@ void HeadColumns::Normalize() {
 size_t HeadColumns::HeapBytes() const {
   size_t bytes = tail_ts_.capacity() * sizeof(int64_t) + tail_words_.capacity() * sizeof(uint64_t) +
                  tail_version_offsets_.capacity() * sizeof(uint32_t);
-  if (blocks_) {
-    const std::string& b = blocks_->bytes;
-    bytes += sizeof(Blocks) + (b.capacity() > 15 ? b.capacity() + 1 : 0) +
-             blocks_->index.capacity() * sizeof(Block);
-  }
+  bytes += blocks_bytes_;  // counted, so no read of the Blocks behind blocks_
   if (tail_strings_) {
-    bytes += sizeof(*tail_strings_) + tail_strings_->capacity() * sizeof(std::string);
-    for (const std::string& s : *tail_strings_) bytes += s.capacity() > 15 ? s.capacity() + 1 : 0;
+    bytes += sizeof(*tail_strings_) + tail_strings_->capacity() * sizeof(std::string) +
+             tail_string_bytes_;
   }
   if (tail_qualities_) {
     bytes += sizeof(*tail_qualities_) + tail_qualities_->capacity() * sizeof(uint32_t);

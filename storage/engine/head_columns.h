@@ -55,7 +55,11 @@ class HeadColumns {
   // Appends every sample, in the current order, to `to`.
   void CopyAll(codec::ChunkColumns* to) const;
 
-  // Heap bytes held (capacity, not size), for the memory figures.
+  // Heap bytes held (capacity, not size): the closed blocks and their
+  // index, the raw tail's columns and its strings. Constant time and
+  // mostly this object's own fields (the tail's capacities, running counts
+  // of the blocks' and the tail strings' bytes), so the head bound (Head)
+  // can charge every append as it happens.
   size_t HeapBytes() const;
 
   static constexpr size_t kBlockSamples = 64;  // head_block::kSamples
@@ -68,13 +72,17 @@ class HeadColumns {
   // Closed blocks, encoded back to back, and their index. Allocated with
   // the first block, so a head of a few samples stays small.
   struct Blocks {
-    std::string bytes;
+    // Not a std::string: its reserve doubles the capacity (libstdc++),
+    // and the growth policy below is a quarter.
+    std::vector<uint8_t> bytes;
     std::vector<Block> index;
   };
   size_t num_blocks() const { return blocks_ ? blocks_->index.size() : 0; }
   void AppendVersion(Version v);
   // Encodes the full tail as a block and empties it.
   void CloseBlock();
+  // Sets blocks_bytes_ from *blocks_ (after it changed).
+  void CountBlocks();
   // True when every sample of block b is below ts (normalised).
   bool BlockBelow(size_t b, int64_t ts) const;
   void CopyTail(size_t begin, size_t end, codec::ChunkColumns* to) const;
@@ -84,11 +92,17 @@ class HeadColumns {
   int64_t min_ts_ = 0;
   int64_t last_ts_ = 0;
   std::unique_ptr<Blocks> blocks_;
+  // What *blocks_ holds on the heap, kept as it changes (HeapBytes runs on
+  // every append: reading it there would be a cache miss per append).
+  size_t blocks_bytes_ = 0;
   // The raw tail: fewer than kBlockSamples samples.
   std::vector<int64_t> tail_ts_;
   // Double (bits), int64 and bool (0/1) values; strings in tail_strings_.
   std::vector<uint64_t> tail_words_;
   std::unique_ptr<std::vector<std::string>> tail_strings_;
+  // Heap bytes of the strings in tail_strings_ (beyond their inline
+  // buffers), kept as they are added and cleared.
+  size_t tail_string_bytes_ = 0;
   // Null while every tail sample is Good (quality 0).
   std::unique_ptr<std::vector<uint32_t>> tail_qualities_;
   // Tail versions: base + offset while every one fits in 32 bits around the

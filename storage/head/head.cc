@@ -6,21 +6,27 @@
 #include "storage/engine/columns.h"
 
 namespace historian {
-namespace {
-
-size_t UnsealedOf(const HeadState& t) {
-  return (t.head ? t.head->cols.size() : 0) + (t.sealing ? t.sealing->cols.size() : 0);
+Head::Charge Head::ChargeOf(const HeadState& t) {
+  Charge c{0, 0};
+  for (const HeadBuffer* b : {t.head.get(), t.sealing.get()}) {
+    if (b == nullptr) continue;
+    c.samples += b->cols.size();
+    c.bytes += b->MemoryBytes();
+  }
+  return c;
 }
 
-}  // namespace
-
-void Head::Recount(const HeadState& t, size_t before) {
-  unsealed_samples_ = unsealed_samples_ + UnsealedOf(t) - before;
+void Head::Recount(const HeadState& t, Charge before) {
+  const bool was_over = OverBudget();
+  const Charge now = ChargeOf(t);
+  unsealed_samples_ = unsealed_samples_ + now.samples - before.samples;
+  bytes_ = bytes_ + now.bytes - before.bytes;
+  if (was_over && !OverBudget()) room_.SignalAll();
 }
 
-uint64_t Head::ExcessSamples() const {
+uint64_t Head::ExcessBytes() const {
   if (!OverBudget()) return 0;
-  return unsealed_samples_ - max_unsealed_samples_ / 4 * 3;
+  return bytes_ - max_bytes_ / 4 * 3;
 }
 
 void Head::ApplyDeadband(HeadState& t, double deadband, codec::ChunkColumns* cols) {
@@ -61,8 +67,10 @@ void Head::ApplyDeadband(HeadState& t, double deadband, codec::ChunkColumns* col
 
 void Head::Append(TagId id, HeadState& t, ValueType type, const codec::ChunkColumns& cols,
                   const std::string* origin, uint64_t seq, int64_t now) {
-  const size_t before = UnsealedOf(t);
+  // Only the head changes here: its bytes are charged, the sealing
+  // buffer's are not read (a cache miss per append).
   const size_t head_before = HeadSamples(t);
+  const size_t bytes_before = HeadBytes(t);
   if (!t.head) {
     tags_in_memory_.insert(id);
     t.head = std::make_unique<HeadBuffer>(type);
@@ -70,7 +78,8 @@ void Head::Append(TagId id, HeadState& t, ValueType type, const codec::ChunkColu
     if (t.last_head_samples > 0) t.head->cols.Reserve(t.last_head_samples);
   }
   t.head->cols.Append(cols, 0, cols.size());
-  Recount(t, before);
+  unsealed_samples_ += t.head->cols.size() - head_before;
+  bytes_ = bytes_ + t.head->MemoryBytes() - bytes_before;
   if (seal_at_samples_ != 0 && head_before < seal_at_samples_ &&
       t.head->cols.size() >= seal_at_samples_) {
     seal_wanted_ = true;
@@ -105,7 +114,7 @@ void Head::FilterHead(
   all.Reset(t.head->cols.type());
   t.head->cols.CopyAll(&all);
   if (!filter(all, &kept)) return;
-  const size_t before = UnsealedOf(t);
+  const Charge before = ChargeOf(t);
   auto head = std::make_unique<HeadBuffer>(t.head->cols.type());
   head->cols.Append(kept, 0, kept.size());
   head->seqs = t.head->seqs;
@@ -113,6 +122,14 @@ void Head::FilterHead(
   t.head = kept.size() > 0 ? std::move(head) : nullptr;
   Recount(t, before);
   if (!t.head && !t.sealing) tags_in_memory_.erase(id);
+}
+
+void Head::Forget(TagId id, HeadState& t) {
+  tags_in_memory_.erase(id);
+  if (!t.head) return;
+  const Charge before = ChargeOf(t);
+  t.head.reset();
+  Recount(t, before);
 }
 
 bool Head::SealDue(const HeadState& t, bool force, size_t max_samples, int64_t now,
@@ -124,7 +141,7 @@ bool Head::SealDue(const HeadState& t, bool force, size_t max_samples, int64_t n
 
 HeadBuffer* Head::StartSeal(HeadState& t, size_t chunk_max_samples) {
   if (t.sealing || !t.head) return nullptr;
-  const size_t before = UnsealedOf(t);
+  const Charge before = ChargeOf(t);
   t.head->cols.Normalize();  // may drop duplicates
   Recount(t, before);
   t.last_head_samples =
@@ -134,7 +151,7 @@ HeadBuffer* Head::StartSeal(HeadState& t, size_t chunk_max_samples) {
 }
 
 void Head::EndSeal(TagId id, HeadState& t, bool written, int64_t now) {
-  const size_t before = UnsealedOf(t);
+  const Charge before = ChargeOf(t);
   if (!written) {
     // Put the samples back in front of the head: nothing is lost, the next
     // pass retries.
@@ -159,7 +176,7 @@ void Head::CopyUnsealed(HeadState& t, ValueType type, int64_t start, int64_t end
   sealing->Reset(type);
   head->Reset(type);
   if (t.head) {
-    const size_t before = UnsealedOf(t);
+    const Charge before = ChargeOf(t);
     t.head->cols.Normalize();  // may drop duplicates
     Recount(t, before);
     t.head->cols.CopyRange(start, end, head);

@@ -63,9 +63,9 @@ struct HeadMemory {
 // which the caller found (one lookup per tag), and keeps the set of tags
 // holding buffers in step.
 //
-// Thread-safety: every HeadState, the set and the unsealed-sample count are
-// guarded by the store-wide `mu`, given to the constructor (the lock can
-// later be striped by tag).
+// Thread-safety: every HeadState, the set and the sample and byte counts
+// are guarded by the store-wide `mu`, given to the constructor (the lock
+// can later be striped by tag); AwaitRoom waits on a CondVar with mu.
 // One exception: the sealer reads a sealing buffer's samples without mu
 // between StartSeal and EndSeal, as nothing else changes it meanwhile.
 class Head {
@@ -163,8 +163,11 @@ class Head {
   const absl::flat_hash_set<TagId>& tags_in_memory() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return tags_in_memory_;
   }
-  // Tag `id` left the store (its state is kept but no longer walked).
-  void Forget(TagId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { tags_in_memory_.erase(id); }
+  // Tag `id` left the store (its state is kept but no longer walked): its
+  // head goes (the tag's samples are deleted, and a head no pass walks
+  // would hold its memory, and the bound, for good). Deletes are applied
+  // holding seal_mu, so no seal of the tag is under way.
+  void Forget(TagId id, HeadState& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Lowers each origin's entry of *limit (log entries below it may be
   // trimmed) to the lowest sequence the tag's buffers hold samples of.
   // Origins not in *limit are left out.
@@ -175,33 +178,41 @@ class Head {
 
   // --- Memory budget (--max_head_bytes) ---
 
-  // The unit the budget is counted in: what a sample costs in a head's raw
-  // tail (HeadColumns: timestamp, value word, version offset). Closed head
-  // blocks cost far less (~3 bytes on the plant mix), so the budget is an
-  // upper bound on head memory.
-  static constexpr uint64_t kSampleBytes = 20;
-  // Heads should hold at most `max_samples` unsealed samples (0: no bound):
-  // writers wait while they hold more (Store::Enqueue) and the sealer seals
-  // the largest heads early (ExcessSamples). With a bound, a head reaching
+  // The heads' bytes are what their buffers hold on the heap
+  // (HeadBuffer::MemoryBytes: the struct, the closed encoded blocks, the
+  // raw tail's columns, the sequence ranges), summed as they change: every
+  // change of a head or sealing buffer is charged here, so the sum is exact
+  // at any moment and costs no walk.
+  //
+  // Heads should hold at most `max_bytes` (0: no bound): writers wait while
+  // they hold more (Store::AwaitHeadRoom, AwaitRoom) and the sealer seals
+  // the largest heads early (ExcessBytes). With a bound, a head reaching
   // `seal_at` samples asks for a seal pass now (TakeSealWanted) instead of
   // at the next tick; without one, sealing keeps to the ticks.
-  void SetLimits(uint64_t max_samples, size_t seal_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    max_unsealed_samples_ = max_samples;
-    seal_at_samples_ = max_samples == 0 ? 0 : seal_at;
+  void SetLimits(uint64_t max_bytes, size_t seal_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    max_bytes_ = max_bytes;
+    seal_at_samples_ = max_bytes == 0 ? 0 : seal_at;
   }
+  uint64_t max_bytes() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return max_bytes_; }
   // Samples in every head and sealing buffer.
   uint64_t unsealed_samples() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return unsealed_samples_; }
+  // Heap bytes of every head and sealing buffer (the sum AddMemory walks).
+  uint64_t bytes() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return bytes_; }
   // True when the heads hold the budget or more: new writes wait.
   bool OverBudget() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return max_unsealed_samples_ != 0 && unsealed_samples_ >= max_unsealed_samples_;
+    return max_bytes_ != 0 && bytes_ >= max_bytes_;
   }
-  // Over the budget: how many samples a seal pass should take out of the
+  // Over the budget: how many bytes a seal pass should take out of the
   // heads (down to 3/4 of the budget, so writers do not wake and wait on
   // every seal). 0 while within it.
-  uint64_t ExcessSamples() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t ExcessBytes() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Samples in the tag's open head (not its sealing buffer).
   size_t HeadSamples(const HeadState& t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return t.head ? t.head->cols.size() : 0;
+  }
+  // Bytes of the tag's open head (not its sealing buffer).
+  size_t HeadBytes(const HeadState& t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return t.head ? t.head->MemoryBytes() : 0;
   }
   // True once since a head reached seal_at samples or the heads went over
   // the budget; the caller wakes the sealer.
@@ -210,18 +221,33 @@ class Head {
     seal_wanted_ = false;
     return wanted;
   }
+  // Waits (releasing mu) until the heads go from over the budget to within
+  // it (a seal, a delete), or WakeWaiters; may return early. No timeout:
+  // the change that frees the memory signals it.
+  void AwaitRoom() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { room_.Wait(&mu_); }
+  // Wakes every AwaitRoom (the store closes, a seal pass failed).
+  void WakeWaiters() { room_.SignalAll(); }
 
  private:
-  // Adds the change of the tag's buffered samples since `before` (its
-  // UnsealedOf before a change) to unsealed_samples_.
-  void Recount(const HeadState& t, size_t before) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The tag's buffered samples and bytes, before a change.
+  struct Charge {
+    size_t samples;
+    size_t bytes;
+  };
+  static Charge ChargeOf(const HeadState& t);
+  // Adds the change of the tag's buffers since `before` to the totals, and
+  // wakes the waiters when the heads went back within the budget.
+  void Recount(const HeadState& t, Charge before) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex& mu_;
   absl::flat_hash_set<TagId> tags_in_memory_ ABSL_GUARDED_BY(mu_);
   uint64_t unsealed_samples_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t max_unsealed_samples_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t max_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   size_t seal_at_samples_ ABSL_GUARDED_BY(mu_) = 0;
   bool seal_wanted_ ABSL_GUARDED_BY(mu_) = false;
+  // Signalled when bytes_ drops from at or over max_bytes_ to below it.
+  absl::CondVar room_;
 };
 
 }  // namespace historian

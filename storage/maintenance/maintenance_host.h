@@ -56,6 +56,10 @@ class MaintenanceHost {
   // (mu held) Ends the seal BeginSeal started: drops the sealing buffer, or
   // with !sealed puts its samples back in front of the head (stamped `now`).
   virtual void EndSeal(TagId id, bool sealed, int64_t now) = 0;
+  // True while the heads hold --max_head_bytes or more (writers wait): the
+  // sealer thread runs its next pass at once instead of at the next tick.
+  // Takes mu.
+  virtual bool HeadsOverBudget() = 0;
 
   // --- Others ---
 
@@ -64,6 +68,11 @@ class MaintenanceHost {
   virtual absl::Status RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts) = 0;
   // The same after a seal wrote `sealed` (non-empty): Rollups::AfterSeal.
   virtual absl::Status RollupsAfterSeal(TagId tag, const codec::ChunkColumns& sealed) = 0;
+  // Rewrites the rollups of every range a failed rewrite left dirty (their
+  // rollup_dirty/ markers); nothing when no rewrite failed since the open or
+  // the last retry that succeeded. Errors: the first rewrite's (the ranges
+  // stay dirty, reads keep reading them raw, the next retry tries again).
+  virtual absl::Status RetryDirtyRollups() = 0;
   // Drops (counts and logs) samples outside the accepted timestamp range.
   virtual size_t DropOutOfRange(codec::ChunkColumns* cols, TagId tag, const char* where) = 0;
   // Purges left by tombstones, and the log trim after a seal pass.

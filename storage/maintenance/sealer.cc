@@ -44,12 +44,13 @@ void Sealer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-absl::Status Sealer::SealTag(TagId id, int64_t now) {
+absl::Status Sealer::SealTag(TagId id, int64_t now, bool* sealed) {
   codec::ChunkColumns all;
   rocksdb::WriteBatch batch;
   // Only this thread touches the tag's sealing buffer until EndSeal; readers
   // only read it under mu.
   ChunkState* chunk = host_->BeginSeal(id, &all, &batch);
+  *sealed = chunk != nullptr;
   if (chunk == nullptr) return absl::OkStatus();
   int64_t span = 0;
   absl::Status status = chunks_->WriteChunks(id, all, &batch, &span);
@@ -104,7 +105,16 @@ absl::Status Sealer::SealTag(TagId id, int64_t now) {
   return host_->RollupsAfterSeal(id, all);
 }
 
-absl::Status Sealer::SealPass(bool force) {
+void Sealer::RetryDirtyRollups() {
+  if (absl::Status s = host_->RetryDirtyRollups(); !s.ok()) {
+    options_.logger(LogSeverity::kError,
+                    absl::StrCat("retrying failed rollup rewrites failed (their hours are read "
+                                 "raw meanwhile): ",
+                                 s.ToString()));
+  }
+}
+
+absl::Status Sealer::SealPass(bool force, size_t* sealed) {
   if (absl::Status s = host_->RunDuePurges(); !s.ok()) {  // one that failed after a delete
     options_.logger(LogSeverity::kError,
                     absl::StrCat("purge of deleted samples failed: ", s.ToString()));
@@ -113,10 +123,15 @@ absl::Status Sealer::SealPass(bool force) {
   std::vector<TagId> due;
   host_->HeadsDue(force, now, &due);
   absl::Status first_error;
+  size_t count = 0;
   for (TagId id : due) {
-    absl::Status s = SealTag(id, now);
+    bool one = false;
+    absl::Status s = SealTag(id, now, &one);
+    count += one ? 1 : 0;
     if (!s.ok() && first_error.ok()) first_error = s;
   }
+  if (sealed != nullptr) *sealed = count;
+  if (force) RetryDirtyRollups();
   RETURN_IF_ERROR(first_error);
   return host_->TrimLog();
 }
@@ -131,13 +146,19 @@ void Sealer::Loop() {
       wake_ = false;
     }
     absl::Status s;
+    size_t sealed = 0;
     {
       absl::MutexLock pass(&seal_mu_);
-      s = SealPass(/*force=*/false);
+      s = SealPass(/*force=*/false, &sealed);
     }
     if (!s.ok()) {
       options_.logger(LogSeverity::kError, absl::StrCat("seal pass failed: ", s.ToString()));
       if (options_.on_pass_failed) options_.on_pass_failed(s);
+    } else if (sealed > 0 && host_->HeadsOverBudget()) {
+      // Writes applied during the pass kept the heads over the bound: the
+      // writers waiting for room need the next pass now, not at the tick.
+      // (A pass that sealed nothing waits for the tick: no busy loop.)
+      Wake();
     }
     // Sealed heads free their buffers in the middle of the heap (and of the
     // ingest threads' arenas), which glibc keeps mapped; hand whole free
@@ -163,6 +184,9 @@ void Sealer::Loop() {
         if (!s.ok()) {
           options_.logger(LogSeverity::kError, absl::StrCat("chunk merge failed: ", s.ToString()));
         }
+        // Rollups a failed rewrite left dirty: retried once a minute (open
+        // retries them too), so reads go back to rollups without a restart.
+        RetryDirtyRollups();
       }
     }
   }

@@ -6,8 +6,11 @@
 // for late data, the overlap/ key in one WriteBatch; then rewrites the
 // rollups. The log entries are trimmed after the pass (host TrimLog), once
 // no head holds a sample of theirs. The thread runs, every seal_interval, a
-// seal pass, the overlap rewrite and, every minute, retention and merges
-// (Compactor).
+// seal pass, the overlap rewrite and, every minute, retention, merges
+// (Compactor) and the retry of failed rollup rewrites. While the heads stay
+// over --max_head_bytes after a pass that sealed something, the next pass
+// runs at once (the writers waiting for room never poll; the seal that
+// brings the heads back within the bound wakes them).
 //
 // Thread-safety: a pass runs with the store's seal_mu held (seal_mu()); it
 // takes the store-wide mu() for short looks at the tag. stop_ is guarded
@@ -65,12 +68,19 @@ class Sealer {
   void Wake() ABSL_LOCKS_EXCLUDED(stop_mu_);
 
   // Seals the due heads (every non-empty head with `force`), then trims the
-  // log. Errors: the first seal's, else the trim's.
-  absl::Status SealPass(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // log; with `force` (SealAll, Compact, Close) also retries the rollup
+  // rewrites that failed (MaintenanceHost::RetryDirtyRollups; its failure
+  // is logged, not returned: the seals are written). Errors: the first
+  // seal's, else the trim's. *sealed (may be null): the heads it sealed.
+  absl::Status SealPass(bool force, size_t* sealed = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
 
  private:
-  absl::Status SealTag(TagId id, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_)
+  // *sealed: whether the tag had a head to seal.
+  absl::Status SealTag(TagId id, int64_t now, bool* sealed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // RetryDirtyRollups, its failure logged.
+  void RetryDirtyRollups() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   void Loop();
   bool StopOrWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(stop_mu_) { return stop_ || wake_; }
 

@@ -314,6 +314,14 @@ absl::Status Rollups::SealedAfter(TagId tag, int64_t ts, int64_t max_span, bool*
   return engine::FromRocks(it->status(), "scan chunks");
 }
 
+std::vector<Rollups::Dirty> Rollups::DirtyRanges() const {
+  std::vector<Dirty> out;
+  absl::MutexLock l(&open_mu_);
+  out.reserve(dirty_.size());
+  for (const auto& [tag, range] : dirty_) out.push_back({tag, range.min_ts, range.max_ts});
+  return out;
+}
+
 absl::Status Rollups::LoadDirty(std::vector<Dirty>* out) const {
   return ForEachTimeRange(*db_, "rollup_dirty/", [&](TagId tag, int64_t min_ts, int64_t max_ts) {
     out->push_back({tag, min_ts, max_ts});

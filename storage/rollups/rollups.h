@@ -106,6 +106,9 @@ class Rollups {
     int64_t max_ts;
   };
   absl::Status LoadDirty(std::vector<Dirty>* out) const;
+  // The ranges the markers hold now (in memory, no read): after a seal
+  // pass, those a rewrite failed to clear (Store: retried by the sealer).
+  std::vector<Dirty> DirtyRanges() const;
 
   // The hour rollups of `tag` (width must be engine::kRollupHour) whose
   // bucket starts in [start, end), in bucket order. An hour without one may

@@ -3,9 +3,12 @@
 // head bytes and the seal error instead of waiting forever; writes succeed
 // again once a seal pass succeeds; every acknowledged sample is stored,
 // also after a crash and a clean restart. Entries applied from a peer keep
-// to the same bound. No test here waits on time: the only seal passes are
-// the writers' wake-ups (seal_interval is an hour) and SealAll, and a
-// write that waited forever would hang (ctest's TIMEOUT fails it).
+// to the same bound, and so do repairs. The bound counts the heads' real
+// heap bytes (StoreStats::head_bytes), exactly: back to 0 once everything
+// is sealed. No test here waits on time: the only seal passes are the
+// writers' wake-ups (seal_interval is an hour) and SealAll, and a write
+// that waited forever would hang (ctest's TIMEOUT fails it).
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,8 +24,12 @@ namespace historian {
 namespace {
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
-constexpr uint64_t kBudgetSamples = kMiB / 20;   // Head::kSampleBytes each
 constexpr int kTags = 10, kBatchSamples = 1000;  // 10,000 samples a write
+// What one write can add to the heads, at most: per sample the raw tail's
+// 20 bytes (a closed block of these values costs less), per tag a buffer
+// and a tail's slack; and the tags' block strings regrow by a quarter
+// (HeadColumns). The heads hold at most 5/4 of the bound plus one write.
+constexpr uint64_t kWriteBytes = uint64_t{kTags} * kBatchSamples * 20 + kTags * 4096;
 
 // Fails every chunk write while armed, as a full disk would fail the
 // sealer's RocksDB write.
@@ -59,6 +66,8 @@ std::unique_ptr<Store> OpenStore(const std::string& path, const std::string& sit
   o.path = path;
   o.site = site;
   o.max_head_bytes = max_head_bytes;
+  // No head is due by size within a test: only the bound seals early.
+  o.chunk_max_samples = 65536;
   o.memtable_budget_bytes = kMiB;
   o.block_cache_bytes = kMiB;
   o.seal_interval = absl::Hours(1);  // only wake-ups and SealAll seal
@@ -87,7 +96,12 @@ WriteInput Batch(const std::vector<TagId>& tags, int b, Samples* staged) {
     s.cols.Reset(ValueType::kDouble);
     for (int k = 0; k < kBatchSamples; ++k) {
       const int64_t ts = (int64_t{b} * kBatchSamples + k) * 1'000'000'000;
-      const double v = b * 1000.0 + static_cast<double>(i) + k * 0.25;
+      // Full-precision values (~8 bytes a sample in a head block), so a few
+      // hundred thousand samples fill the 1 MiB bound.
+      uint64_t h = (uint64_t(b) << 40) ^ (uint64_t(i) << 20) ^ uint64_t(k);
+      h = (h ^ (h >> 31)) * 0x9E3779B97F4A7C15ull;
+      h ^= h >> 29;
+      const double v = static_cast<double>(h >> 11) * 0x1.0p-53 * 1e6;
       s.cols.timestamps.push_back(ts);
       s.cols.doubles.push_back(v);
       s.cols.qualities.push_back(0);
@@ -131,7 +145,7 @@ TEST(HeadBackpressureTest, FailingSealsFailWaitingWritesLoudlyAndWritesResumeAft
   // over it wakes the sealer, whose pass fails, and gets the error.
   absl::Status refused;
   int b = 0;
-  for (; b < 3 * static_cast<int>(kBudgetSamples) / (kTags * kBatchSamples) && refused.ok(); ++b) {
+  for (; b < 100 && refused.ok(); ++b) {
     Samples staged;
     absl::StatusOr<WriteResult> r = store->Write(Batch(tags, b, &staged));
     if (r.ok()) {
@@ -143,7 +157,7 @@ TEST(HeadBackpressureTest, FailingSealsFailWaitingWritesLoudlyAndWritesResumeAft
   ASSERT_FALSE(refused.ok()) << "no write was refused in " << b << " batches";
   ExpectHeadsFullError(refused);
   EXPECT_GT(fault.failed(), 0);
-  EXPECT_GE(store->Stats().head_samples, kBudgetSamples);
+  EXPECT_GE(store->Stats().head_bytes, kMiB);
   // The acknowledged samples are all readable (from the heads), nothing of
   // the refused write is.
   EXPECT_EQ(ReadAll(store.get(), tags), want);
@@ -158,6 +172,8 @@ TEST(HeadBackpressureTest, FailingSealsFailWaitingWritesLoudlyAndWritesResumeAft
   // Healed: a pass that succeeds lets writes in again.
   fault.Arm(false);
   ASSERT_TRUE(store->SealAll().ok());
+  // Sealed: the failed passes' put-back heads were refunded in full.
+  EXPECT_EQ(store->Stats().head_bytes, 0u);
   for (int k = 0; k < 8; ++k, ++b) {
     Samples staged;
     absl::StatusOr<WriteResult> r = store->Write(Batch(tags, b, &staged));
@@ -198,7 +214,7 @@ class ReplicatedBackpressureTest : public ::testing::Test {
     entries_ = OwnEntries(*us_, 1);
   }
 
-  static constexpr int kBatches = 14;  // 140,000 samples: 2.7x the budget
+  static constexpr int kBatches = 40;  // 400,000 samples: ~3x the budget
   historian::testing::TempDir dir_;
   std::unique_ptr<Store> us_;
   std::vector<TagId> tags_;
@@ -209,14 +225,19 @@ class ReplicatedBackpressureTest : public ::testing::Test {
 TEST_F(ReplicatedBackpressureTest, AppliedEntriesKeepToTheHeadBound) {
   std::unique_ptr<Store> mx = OpenStore(dir_.Sub("mx"), "mx", kMiB, nullptr);
   ASSERT_NE(mx, nullptr);
+  uint64_t peak = 0;
   for (const auto& [seq, bytes] : entries_) {
     absl::StatusOr<uint64_t> n = mx->ApplyReplicated("us", seq, bytes);
     ASSERT_TRUE(n.ok()) << n.status();
     // An entry is let in below the budget: the heads hold at most the
-    // budget plus that one entry.
-    EXPECT_LE(mx->Stats().head_samples, kBudgetSamples + kTags * kBatchSamples) << "seq " << seq;
+    // budget (5/4 of it, above) plus that one entry.
+    EXPECT_LE(mx->Stats().head_bytes, kMiB / 4 * 5 + kWriteBytes) << "seq " << seq;
+    peak = std::max(peak, mx->Stats().head_bytes);
   }
+  EXPECT_GE(peak, kMiB / 2);  // the bound was what held the heads
   EXPECT_EQ(ReadAll(mx.get(), tags_), want_);
+  ASSERT_TRUE(mx->SealAll().ok());
+  EXPECT_EQ(mx->Stats().head_bytes, 0u);
   mx.reset();  // a crash
   mx = OpenStore(dir_.Sub("mx"), "mx", kMiB, nullptr);
   ASSERT_NE(mx, nullptr);
@@ -253,6 +274,35 @@ TEST_F(ReplicatedBackpressureTest, FailingSealsStopThePullerWhichResumesAfterAGo
   mx.reset();
   mx = OpenStore(dir_.Sub("mx"), "mx", kMiB, nullptr);
   ASSERT_NE(mx, nullptr);
+  EXPECT_EQ(ReadAll(mx.get(), tags_), want_);
+}
+
+// Repairs (anti-entropy: samples a peer holds and this node misses) go
+// into the heads as writes do: within the bound, which counts them as
+// exactly as local writes.
+TEST_F(ReplicatedBackpressureTest, RepairsKeepToTheHeadBound) {
+  std::unique_ptr<Store> mx = OpenStore(dir_.Sub("mx"), "mx", kMiB, nullptr);
+  ASSERT_NE(mx, nullptr);
+  std::vector<engine::TagInfo> infos;
+  for (int i = 0; i < kTags; ++i) {
+    absl::StatusOr<engine::TagInfo> info = us_->GetTag("t" + std::to_string(i));
+    ASSERT_TRUE(info.ok()) << info.status();
+    infos.push_back(*info);
+  }
+  uint64_t peak = 0;
+  for (int b = 0; b < kBatches; ++b) {
+    Samples staged;
+    WriteInput in = Batch(tags_, b, &staged);
+    for (engine::SeriesData& s : in.series) s.cols.versions.assign(s.cols.size(), 1);
+    absl::StatusOr<uint64_t> n = mx->ApplyRepair(infos, std::move(in.series));
+    ASSERT_TRUE(n.ok()) << n.status();
+    EXPECT_LE(mx->Stats().head_bytes, kMiB / 4 * 5 + kWriteBytes) << "batch " << b;
+    peak = std::max(peak, mx->Stats().head_bytes);
+  }
+  EXPECT_GE(peak, kMiB / 2);
+  EXPECT_EQ(ReadAll(mx.get(), tags_), want_);
+  ASSERT_TRUE(mx->SealAll().ok());
+  EXPECT_EQ(mx->Stats().head_bytes, 0u);
   EXPECT_EQ(ReadAll(mx.get(), tags_), want_);
 }
 

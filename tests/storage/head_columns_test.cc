@@ -2,17 +2,49 @@
 // samples out bit for bit (closed encoded blocks and the raw tail, decimal
 // and XOR doubles, delta and delta-of-delta integers, run-length qualities,
 // any 64-bit version), and Normalize resolving duplicates like
-// engine::Normalize.
+// engine::Normalize. HeapBytes (what the head bound charges) against the
+// heap itself: this binary counts every allocation (operator new below).
 #include "storage/engine/head_columns.h"
 
+#include <atomic>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <new>
 #include <random>
 
 #include "gtest/gtest.h"
 #include "storage/engine/columns.h"
 #include "tests/testutil/columns_equal.h"
+
+// Every allocation of this binary, counted: the reference HeapBytes is
+// checked against. A header in front of each block holds its size.
+namespace {
+std::atomic<int64_t> g_live_bytes{0};
+constexpr size_t kHeader = alignof(std::max_align_t);
+void* CountedNew(size_t n) {
+  void* p = std::malloc(n + kHeader);
+  if (p == nullptr) throw std::bad_alloc();
+  *static_cast<size_t*>(p) = n;
+  g_live_bytes.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+  return static_cast<char*>(p) + kHeader;
+}
+void CountedDelete(void* q) noexcept {
+  if (q == nullptr) return;
+  char* p = static_cast<char*>(q) - kHeader;
+  g_live_bytes.fetch_sub(static_cast<int64_t>(*reinterpret_cast<size_t*>(p)),
+                         std::memory_order_relaxed);
+  std::free(p);
+}
+}  // namespace
+
+void* operator new(size_t n) { return CountedNew(n); }
+void* operator new[](size_t n) { return CountedNew(n); }
+void operator delete(void* p) noexcept { CountedDelete(p); }
+void operator delete[](void* p) noexcept { CountedDelete(p); }
+void operator delete(void* p, size_t) noexcept { CountedDelete(p); }
+void operator delete[](void* p, size_t) noexcept { CountedDelete(p); }
 
 namespace historian::engine {
 namespace {
@@ -261,6 +293,66 @@ TEST(HeadColumnsTest, EdgeValuesRoundTripThroughBlocksBitForBit) {
           }
         }
       }
+    }
+  }
+}
+
+// HeapBytes is what the heads really hold on the heap, exactly, through
+// appends of every size, blocks closing, late samples, Normalize and
+// Reserve: each change of the heap's live bytes across one of them equals
+// the change of HeapBytes. (Reads are left out: they keep thread-local
+// scratch columns, which no head owns.) A HeapBytes that missed a column,
+// the tail strings or a reset would differ here.
+TEST(HeadColumnsTest, HeapBytesIsWhatTheHeapHolds) {
+  std::mt19937_64 rng(31);
+  {
+    // The block encoder's thread-local scratch grows to the largest block
+    // it met; grow it once, beyond any block below (64 strings of 60).
+    HeadColumns warm(ValueType::kString);
+    codec::ChunkColumns big;
+    big.Reset(ValueType::kString);
+    for (int i = 0; i < 64; ++i) {
+      big.timestamps.push_back(static_cast<int64_t>(rng()));
+      big.strings.push_back(std::string(60, 'x'));
+      big.qualities.push_back(static_cast<uint32_t>(rng()));
+      big.versions.push_back(rng());
+    }
+    warm.Append(big, 0, big.size());
+  }
+  for (ValueType type :
+       {ValueType::kDouble, ValueType::kInt64, ValueType::kBool, ValueType::kString}) {
+    for (bool late : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "type " << static_cast<int>(type) << " late " << late);
+      auto head = std::make_unique<HeadColumns>(type);
+      int64_t charged =
+          0;  // starts empty: no heap  // the heap's live bytes across the head's changes
+      auto change = [&](auto&& op) {
+        const int64_t before = g_live_bytes.load();
+        const size_t counted_before = head->HeapBytes();
+        op();
+        charged += g_live_bytes.load() - before;
+        EXPECT_EQ(static_cast<int64_t>(head->HeapBytes()) - static_cast<int64_t>(counted_before),
+                  g_live_bytes.load() - before);
+      };
+      Clock clock{int64_t{1'700'000'000} * 1'000'000'000, 1'000'000'000};
+      Version version = (Version{1'700'000'000} << 8) | 1;
+      for (int round = 0; round < 60; ++round) {
+        const size_t n = rng() % 3 == 0 ? 1 : 1 + rng() % 150;
+        codec::ChunkColumns batch = EdgeColumns(rng, type, n, &clock, &version, late);
+        const size_t begin = rng() % 4 == 0 ? rng() % batch.size() : 0;
+        change([&] { head->Append(batch, begin, batch.size()); });
+        if (rng() % 7 == 0) change([&] { head->Normalize(); });
+        if (rng() % 11 == 0) change([&] { head->Reserve(rng() % 2000); });
+        ASSERT_EQ(static_cast<int64_t>(head->HeapBytes()), charged) << "round " << round;
+        if (rng() % 5 == 0) {  // reads change nothing the head owns
+          codec::ChunkColumns all;
+          all.Reset(type);
+          head->CopyAll(&all);
+        }
+      }
+      const int64_t before = g_live_bytes.load();
+      head.reset();  // everything it held goes, and nothing else
+      EXPECT_EQ(before - g_live_bytes.load(), charged + static_cast<int64_t>(sizeof(HeadColumns)));
     }
   }
 }

@@ -5,10 +5,13 @@
 #include "storage/head/head.h"
 
 #include <map>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "storage/engine/columns.h"
 
 namespace historian {
 namespace {
@@ -181,12 +184,154 @@ TEST_F(HeadTest, FilterHeadKeepsASubsetOrDropsTheHead) {
   EXPECT_FALSE(InMemory());
 }
 
-TEST_F(HeadTest, ForgetLeavesTheStateAlone) {
-  Append(Doubles({{10, 1}}), 1);
+// A deleted tag's head goes with it: no pass walks it any more, so kept it
+// would hold its memory, and the head bound, for good.
+TEST_F(HeadTest, ForgetDropsTheHeadAndItsBytes) {
+  Append(Doubles({{10, 1}, {20, 2}}), 1);
   absl::MutexLock l(&mu_);
-  head_.Forget(kTag);
+  EXPECT_GT(head_.bytes(), 0u);
+  head_.Forget(kTag, state_);
   EXPECT_FALSE(head_.tags_in_memory().contains(kTag));
-  EXPECT_NE(state_.head, nullptr);
+  EXPECT_EQ(state_.head, nullptr);
+  EXPECT_EQ(head_.bytes(), 0u);
+  EXPECT_EQ(head_.unsealed_samples(), 0u);
+}
+
+// The running byte and sample counts (what --max_head_bytes is checked
+// against) against a walk of every buffer, after each of random appends
+// (in order, late, duplicates, every value type), seals that succeed or
+// fail (samples put back), writes during a seal, deletes of samples
+// (FilterHead), reads that normalise, and whole-tag deletes (Forget). A
+// change that forgot to charge or refund its buffers fails here.
+TEST(HeadAccountingTest, RunningBytesMatchAWalkOfEveryBuffer) {
+  std::mt19937_64 rng(17);
+  const std::string site = "east";
+  absl::Mutex mu;
+  Head head(mu);
+  constexpr int kTags = 6;
+  std::vector<HeadState> states(kTags);
+  const ValueType types[kTags] = {ValueType::kDouble, ValueType::kDouble, ValueType::kInt64,
+                                  ValueType::kBool,   ValueType::kString, ValueType::kDouble};
+  std::vector<int64_t> next_ts(kTags, 1000);
+  absl::MutexLock l(&mu);
+  head.SetLimits(/*max_bytes=*/64 << 10, /*seal_at=*/1024);
+  auto check = [&](int step) {
+    HeadMemory walked;
+    for (const HeadState& t : states) head.AddMemory(t, &walked);
+    ASSERT_EQ(head.bytes(), walked.bytes) << "step " << step;
+    ASSERT_EQ(head.unsealed_samples(), walked.samples) << "step " << step;
+    ASSERT_EQ(head.OverBudget(), walked.bytes >= (64u << 10)) << "step " << step;
+  };
+  uint64_t seq = 1;
+  for (int step = 0; step < 4000; ++step) {
+    const int k = static_cast<int>(rng() % kTags);
+    HeadState& t = states[k];
+    const ValueType type = types[k];
+    const int op = static_cast<int>(rng() % 100);
+    if (op < 55) {
+      codec::ChunkColumns c;
+      c.Reset(type);
+      const size_t n = 1 + rng() % (rng() % 4 == 0 ? 200 : 8);
+      for (size_t i = 0; i < n; ++i) {
+        int64_t ts = next_ts[k]++;
+        if (rng() % 8 == 0) ts -= static_cast<int64_t>(rng() % 500);  // late, or a duplicate
+        c.timestamps.push_back(ts);
+        c.qualities.push_back(rng() % 10 == 0 ? 192 : 0);
+        c.versions.push_back(seq);
+        switch (type) {
+          case ValueType::kDouble:
+            c.doubles.push_back(static_cast<double>(rng() % 1000) / 10);
+            break;
+          case ValueType::kInt64:
+            c.ints.push_back(static_cast<int64_t>(rng()));
+            break;
+          case ValueType::kBool:
+            c.bools.push_back(rng() % 2);
+            break;
+          default:
+            c.strings.push_back(std::string(rng() % 40, 'a'));
+            break;
+        }
+      }
+      head.Append(static_cast<TagId>(k), t, type, c, &site, seq++, 1000);
+    } else if (op < 70) {
+      if (!head.SealUnderWay(t)) {
+        head.StartSeal(t, 1024);
+      } else {
+        head.EndSeal(static_cast<TagId>(k), t, /*written=*/rng() % 3 != 0, 2000);
+      }
+    } else if (op < 80) {
+      codec::ChunkColumns sealing, unsealed;
+      head.CopyUnsealed(t, type, kMinTimestamp, kMaxTimestamp, &sealing, &unsealed);
+    } else if (op < 90) {
+      if (!head.SealUnderWay(t)) {  // deletes run with no seal under way
+        head.FilterHead(static_cast<TagId>(k), t,
+                        [&](const codec::ChunkColumns& all, codec::ChunkColumns* kept) {
+                          kept->Reset(all.type);
+                          for (size_t i = 0; i < all.size(); ++i) {
+                            if (i % 3 != 0) engine::AppendSample(all, i, kept);
+                          }
+                          return true;
+                        });
+      }
+    } else if (op < 93) {
+      if (!head.SealUnderWay(t)) head.Forget(static_cast<TagId>(k), t);
+    }
+    check(step);
+    if (HasFatalFailure()) return;
+  }
+  for (int k = 0; k < kTags; ++k) {  // every seal ends, then every head is sealed
+    if (head.SealUnderWay(states[k])) head.EndSeal(static_cast<TagId>(k), states[k], true, 3000);
+    if (head.StartSeal(states[k], 1024) != nullptr) {
+      head.EndSeal(static_cast<TagId>(k), states[k], true, 3000);
+    }
+  }
+  check(-1);
+  EXPECT_EQ(head.bytes(), 0u);
+  EXPECT_FALSE(head.OverBudget());
+}
+
+// A writer waiting for room (AwaitRoom) is woken by the seal that brings
+// the heads back within the bound, with no timeout: were it not signalled,
+// this test would hang (ctest's TIMEOUT fails it).
+TEST(HeadAccountingTest, TheSealThatFreesRoomWakesTheWaiters) {
+  const std::string site = "east";
+  absl::Mutex mu;
+  Head head(mu);
+  HeadState t;
+  codec::ChunkColumns c;
+  c.Reset(ValueType::kDouble);
+  for (int i = 0; i < 20000; ++i) {
+    c.timestamps.push_back(i);
+    c.doubles.push_back(static_cast<double>(i % 977) * 1.37);
+    c.qualities.push_back(0);
+    c.versions.push_back(1);
+  }
+  {
+    absl::MutexLock l(&mu);
+    head.SetLimits(/*max_bytes=*/16 << 10, 1024);
+    head.Append(kTag, t, ValueType::kDouble, c, &site, 1, 0);
+    ASSERT_TRUE(head.OverBudget());
+    ASSERT_NE(head.StartSeal(t, 1024), nullptr);  // still charged while sealing
+    ASSERT_TRUE(head.OverBudget());
+  }
+  bool waiting = false, woken = false;
+  std::thread writer([&] {
+    absl::MutexLock l(&mu);
+    waiting = true;
+    while (head.OverBudget()) head.AwaitRoom();
+    woken = true;
+  });
+  {
+    absl::MutexLock l(&mu);
+    mu.Await(absl::Condition(&waiting));
+    // The writer is in AwaitRoom (it released mu there, or is about to
+    // check OverBudget again under it).
+    head.EndSeal(kTag, t, /*written=*/true, 0);
+    EXPECT_FALSE(head.OverBudget());
+  }
+  writer.join();
+  EXPECT_TRUE(woken);
 }
 
 TEST_F(HeadTest, DeadbandHoldsBackSmallChangesAndKeepsTheTrendShape) {

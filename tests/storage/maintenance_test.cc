@@ -8,6 +8,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "storage/engine/key_format.h"
 #include "storage/engine/rocks_db.h"
@@ -69,6 +70,28 @@ class FakeHost : public MaintenanceHost {
   void EndSeal(TagId id, bool sealed, int64_t) override {
     if (sealed) tags[id].head.Reset(ValueType::kDouble);
     ++ended;
+  }
+  // Over the bound for this many calls, each leaving a fresh head of tag 7
+  // (as writes applied during a pass would), then within it.
+  int over_budget_passes = 0;
+  int64_t next_second = 1000;
+  absl::Notification back_within_bound;
+  bool HeadsOverBudget() override {
+    if (over_budget_passes == 0) {
+      if (!back_within_bound.HasBeenNotified()) back_within_bound.Notify();
+      return false;
+    }
+    --over_budget_passes;
+    tags[7].head = Doubles({next_second, next_second + 1});
+    next_second += 2;
+    return true;
+  }
+  int retries = 0;
+  int notify_at_retries = -1;  // notifies `retried` when retries reaches it
+  absl::Notification retried;
+  absl::Status RetryDirtyRollups() override {
+    if (++retries == notify_at_retries) retried.Notify();
+    return absl::OkStatus();
   }
   absl::Status RecomputeRollups(TagId tag, int64_t min_ts, int64_t max_ts) override {
     recomputed.emplace_back(tag, min_ts, max_ts);
@@ -200,6 +223,40 @@ TEST_F(MaintenanceTest, ForcedMergeJoinsSmallChunks) {
   EXPECT_EQ(ChunkCount(), 1u);  // a merged chunk may exceed the seal's 4 samples
   EXPECT_EQ(chunks_->counters().merged.load(), 3u);
   EXPECT_EQ(ReadAll().timestamps, Doubles({1, 2, 3, 4, 5}).timestamps);
+}
+
+// Writers held back by --max_head_bytes never poll: while the heads stay
+// over the bound after a pass that sealed something (writes applied during
+// it), the sealer thread runs the next pass at once, not at the next tick
+// (an hour here). Without that this test hangs (ctest's TIMEOUT fails it).
+TEST_F(MaintenanceTest, PassesFollowEachOtherWhileTheHeadsStayOverTheBound) {
+  host_.tags[7].head = Doubles({1, 2, 3});
+  host_.over_budget_passes = 3;
+  sealer_->Start();
+  sealer_->Wake();  // a writer over the bound
+  host_.back_within_bound.WaitForNotification();
+  sealer_->Stop();
+  EXPECT_EQ(host_.ended, 4);  // the woken pass and three more
+  EXPECT_EQ(host_.over_budget_passes, 0);
+}
+
+// Rollup rewrites that failed are retried by the sealer thread's minute
+// passes (not only at the next open), and by every forced pass (SealAll,
+// Compact, Close); the timed passes in between leave them.
+TEST_F(MaintenanceTest, FailedRollupRewritesAreRetriedByTheLoopAndForcedPasses) {
+  Seal(Doubles({1, 2}));  // forced
+  EXPECT_EQ(host_.retries, 1);
+  {
+    absl::MutexLock pass(&seal_mu_);
+    ASSERT_TRUE(sealer_->SealPass(/*force=*/false).ok());
+  }
+  EXPECT_EQ(host_.retries, 1);
+  host_.notify_at_retries = 2;
+  sealer_->Start();
+  sealer_->Wake();                      // the first loop round runs the minute passes
+  host_.retried.WaitForNotification();  // hangs if the loop never retries
+  sealer_->Stop();
+  EXPECT_EQ(host_.retries, 2);
 }
 
 }  // namespace
