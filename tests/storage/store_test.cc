@@ -57,6 +57,7 @@ class StoreTest : public ::testing::Test {
     o.chunk_max_samples = chunk_max_samples_;
     o.chunk_max_duration = chunk_max_duration_;
     o.rollup_min_samples = rollup_min_samples_;
+    o.rollup_min_day_samples = rollup_min_day_samples_;
     o.seal_interval = absl::Hours(1);  // tests seal explicitly
     o.now_ns = [this] { return now_ns_; };
     o.logger = [this](LogSeverity, std::string_view line) {
@@ -238,6 +239,7 @@ class StoreTest : public ::testing::Test {
     o.site = site;
     o.peers = {"us"};
     o.rollup_min_samples = rollup_min_samples_;
+    o.rollup_min_day_samples = rollup_min_day_samples_;
     o.seal_interval = absl::Hours(1);
     o.now_ns = [now] { return *now; };
     auto s = Store::Open(o);
@@ -255,6 +257,7 @@ class StoreTest : public ::testing::Test {
   // 1: every hour with samples gets a rollup, as the checks below count them;
   // the rollup model tests set others.
   uint64_t rollup_min_samples_ = 1;
+  uint64_t rollup_min_day_samples_ = 1;
 };
 
 constexpr int64_t kSecond = 1000000000;
