@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
@@ -285,6 +286,47 @@ TEST(TagInfoTest, RangeFieldsRoundTripAndOldEntriesStayReadable) {
   EXPECT_FALSE(old->eng_low.has_value());
   EXPECT_FALSE(old->eng_high.has_value());
   EXPECT_EQ(old->stale_after_ns, 0);
+}
+
+// Catalog rows (issue 16): the name is the key and the id its hash, so a
+// row holds neither; an id that is not the hash is kept. Rows written
+// before (EncodeTagInfo, format 1) read as they are. The bytes are pinned.
+TEST(TagInfoTest, CatalogRowsOmitNameAndHashIdAndOldRowsStayReadable) {
+  engine::TagInfo info;
+  info.name = "us.line1.temp";
+  info.id = engine::TagIdFromName(info.name);
+  info.type = ValueType::kDouble;
+  info.unit = "degC";
+  info.origin_site = "us";
+  info.attributes["asset"] = "line1";
+  info.created_ns = 1700000000123456789;
+  info.version = 444340228511;
+  info.eng_low = -5;
+  const std::string row = engine::EncodeCatalogRow(info);
+  EXPECT_EQ(row.find(info.name), std::string::npos);
+  EXPECT_LT(row.size() + info.name.size() + 8, engine::EncodeTagInfo(info).size() + 3);
+  absl::StatusOr<engine::TagInfo> back = engine::DecodeCatalogRow(info.name, row);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, info);
+  EXPECT_EQ(absl::BytesToHexString(row),
+            "02000104646567430002757301056173736574056c696e653100aab4aed8c7bfce97"
+            "2f9fa3f7a5f70c00000000000000000100000000000014c000");
+  // A row of the old format decodes as before.
+  absl::StatusOr<engine::TagInfo> old =
+      engine::DecodeCatalogRow(info.name, engine::EncodeTagInfo(info));
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(*old, info);
+  // An id that is not the name's hash is kept.
+  info.id = 12345;
+  back = engine::DecodeCatalogRow(info.name, engine::EncodeCatalogRow(info));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->id, 12345u);
+  // Truncated rows and unknown formats are DataLoss, not a guess.
+  EXPECT_EQ(engine::DecodeCatalogRow(info.name, row.substr(0, 5)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(engine::DecodeCatalogRow(info.name, "\x03\x00").status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(engine::DecodeCatalogRow(info.name, "").status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST_F(StoreTest, CatalogCreateGetListDelete) {
