@@ -329,6 +329,57 @@ TEST(TagInfoTest, CatalogRowsOmitNameAndHashIdAndOldRowsStayReadable) {
   EXPECT_EQ(engine::DecodeCatalogRow(info.name, "").status().code(), absl::StatusCode::kDataLoss);
 }
 
+// Issue 16: `historian compact` drops the sealed/ markers below the log's
+// first live entry (storage/commit_log/sealed_markers.h) and keeps those the
+// replay still needs: while a peer that has not acked holds the log, the
+// markers stay and a restart puts none of the sealed samples back into the
+// heads; with no peer the log is trimmed and the markers go. Either way
+// the samples read back after the restart.
+TEST_F(StoreTest, CompactDropsOnlySealedMarkersTheReplayCannotUse) {
+  store_.reset();
+  for (const bool peer : {true, false}) {
+    SCOPED_TRACE(peer ? "a peer holds the log" : "no peer");
+    StoreOptions o = Options();
+    o.path = dir_.Sub(peer ? "peer" : "alone");
+    if (peer) o.peers = {"eu"};
+    std::vector<TagId> ids;
+    {
+      auto s = Store::Open(o);
+      ASSERT_TRUE(s.ok()) << s.status();
+      for (int t = 0; t < 3; ++t) {
+        auto tag = (*s)->ResolveTagForWrite(absl::StrCat("t", t), ValueType::kDouble);
+        ASSERT_TRUE(tag.ok()) << tag.status();
+        ids.push_back(tag->id);
+        std::vector<std::pair<int64_t, double>> samples;
+        for (int i = 0; i < 50; ++i) samples.push_back({now_ns_ - (100 - i) * kSecond, i * 1.0});
+        ASSERT_TRUE(WriteTo(s->get(), tag->id, samples).ok());
+      }
+      ASSERT_TRUE((*s)->Compact().ok());
+      ASSERT_TRUE((*s)->Close().ok());
+    }
+    {
+      auto db = engine::RocksDb::Open(o.path);
+      ASSERT_TRUE(db.ok()) << db.status();
+      std::unique_ptr<rocksdb::Iterator> it(
+          (*db)->db()->NewIterator(rocksdb::ReadOptions(), (*db)->state()));
+      int markers = 0;
+      for (it->Seek(engine::kSealedPrefix);
+           it->Valid() && it->key().starts_with(engine::kSealedPrefix); it->Next()) {
+        ++markers;
+      }
+      EXPECT_EQ(markers, peer ? 3 : 0);
+    }
+    auto s = Store::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ((*s)->Stats().head_samples, 0u) << "sealed samples replayed into the heads";
+    for (TagId id : ids) {
+      codec::ChunkColumns got;
+      ASSERT_TRUE((*s)->ReadRaw(id, kMinTimestamp, kMaxTimestamp, 0, &got).ok());
+      EXPECT_EQ(got.size(), 50u);
+    }
+  }
+}
+
 TEST_F(StoreTest, CatalogCreateGetListDelete) {
   TagInfo info;
   info.name = "us.line1.temp";
