@@ -139,8 +139,10 @@ void Store::MakeParts() {
                   absl::ToInt64Nanoseconds(std::min(options_.chunk_max_duration, absl::Hours(1)))},
       options_.logger);
   if (options_.chunk_write_fault) chunk_store_->set_write_fault(options_.chunk_write_fault);
-  rollups_ = std::make_unique<Rollups>(db, chunk_store_.get(), options_.rollup_min_samples,
-                                       options_.rollup_fault);
+  rollups_ = std::make_unique<Rollups>(
+      db, chunk_store_.get(),
+      RollupThresholds{options_.rollup_min_samples, options_.rollup_min_day_samples},
+      options_.rollup_fault);
   CommitLogOptions log_options;
   log_options.site = options_.site;
   log_options.site_tag = engine::SiteTag(options_.site);

@@ -73,6 +73,10 @@ struct StoreOptions {
   // An hour with fewer sealed samples than this gets no rollup record; queries
   // read its samples (docs/query.md, "Rollups"). 1: every hour with samples.
   uint64_t rollup_min_samples = engine::kDefaultRollupMinSamples;
+  // A UTC day whose hour rollups hold fewer samples than this in total gets
+  // no day record: its hours are read raw (docs/storage.md, "Rollups that
+  // pay"). 1: every day with a rollup.
+  uint64_t rollup_min_day_samples = engine::kDefaultRollupMinDaySamples;
   // A head older than this is sealed even when not full. Default: 10 minutes.
   absl::Duration head_max_age = absl::Minutes(10);
   // How often the sealer looks for heads to seal. Default: 1 second.

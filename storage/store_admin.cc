@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
 #include "rocksdb/utilities/checkpoint.h"
+#include "storage/commit_log/sealed_markers.h"
 #include "storage/engine/key_format.h"
 #include "storage/store.h"
 #include "storage/store_parts.h"
@@ -106,12 +107,15 @@ absl::Status Store::Compact() {
     if (chunk_store_->counters().rewritten.load() != rewritten) {
       RETURN_IF_ERROR(compactor.MergePass(/*force=*/true));
     }
+    // The log is trimmed: the sealed/ markers below it go (sealed_markers.h).
+    RETURN_IF_ERROR(DropReplayedSealedMarkers(*db_).status());
   }
   rocksdb::DB* db = db_->db();
   rocksdb::CompactRangeOptions o;
   o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+  // The events CF too: each clean stop flushes it into a file of its own.
   for (rocksdb::ColumnFamilyHandle* cf :
-       {db_->catalog(), db_->log(), db_->chunks(), db_->rollups(), db_->state()}) {
+       {db_->catalog(), db_->log(), db_->chunks(), db_->rollups(), db_->state(), db_->events()}) {
     absl::Status s = engine::FromRocks(db->CompactRange(o, cf, nullptr, nullptr),
                                        absl::StrCat("compact ", cf->GetName()));
     if (!s.ok()) return s;

@@ -303,7 +303,8 @@ template <typename Record>
 absl::Status Catalog<Record>::Load(rocksdb::Iterator* it, absl::FunctionRef<void(Record&)> loaded) {
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     absl::StatusOr<engine::TagInfo> info =
-        engine::DecodeTagInfo(std::string_view(it->value().data(), it->value().size()));
+        engine::DecodeCatalogRow(std::string_view(it->key().data(), it->key().size()),
+                                 std::string_view(it->value().data(), it->value().size()));
     if (!info.ok()) return info.status();
     loaded(*Upsert(*info));
   }
@@ -330,7 +331,7 @@ void Catalog<Record>::PrepareUpserts(std::vector<engine::TagInfo>* upserts,
       ++conflicts_;  // id collision with another name
       continue;
     }
-    batch->Put(cf, info.name, engine::EncodeTagInfo(info));
+    batch->Put(cf, info.name, engine::EncodeCatalogRow(info));
     accepted.push_back(info);
   }
   *upserts = std::move(accepted);

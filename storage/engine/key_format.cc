@@ -93,7 +93,7 @@ bool ParseLogKey(std::string_view key, std::string_view* origin_site, uint64_t* 
 }
 
 std::string SealedSeqKey(TagId tag, std::string_view origin_site) {
-  std::string key = "sealed/";
+  std::string key = kSealedPrefix;
   PutBigEndian64(tag, &key);
   key.append(origin_site);
   return key;

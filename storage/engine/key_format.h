@@ -51,7 +51,8 @@ bool ParseLogKey(std::string_view key, std::string_view* origin_site, uint64_t* 
 
 // state CF keys.
 std::string SealedSeqKey(TagId tag, std::string_view origin_site);  // -> u64 seq
-std::string SpanKey(TagId tag);                                     // -> i64 max chunk span
+inline constexpr char kSealedPrefix[] = "sealed/";
+std::string SpanKey(TagId tag);  // -> i64 max chunk span
 std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq);  // -> u64 accepted
 std::string ClientPrefix(std::string_view client_id);
 std::string CursorKey(std::string_view origin_site);   // -> u64 highest applied seq

@@ -31,6 +31,11 @@ inline constexpr int64_t kRollupWidths[] = {kRollupHour};
 // their samples instead, which costs about what reading a record costs
 // (bench/README.md, "Rollups that pay (issue 16)").
 inline constexpr uint64_t kDefaultRollupMinSamples = 32;
+// A UTC day whose hour rollups hold fewer samples than this in total gets no
+// day record: its hours are read raw, which for so few samples costs about
+// what reading the record costs, and the record would cost 4-9% of the
+// day's chunk bytes (bench/README.md, "Short set bytes (d1, 2026-12-01)").
+inline constexpr uint64_t kDefaultRollupMinDaySamples = 2048;
 
 // One sample a rollup remembers: its time, value and quality.
 struct RollupPoint {

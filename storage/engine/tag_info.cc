@@ -4,11 +4,15 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "api/core/status_macros.h"
 #include "storage/engine/coding.h"
 
 namespace historian::engine {
 namespace {
 constexpr uint8_t kTagInfoFormat = 1;
+// The catalog CF's rows (EncodeCatalogRow): the name is the key and the id
+// its hash, so neither is repeated in the value.
+constexpr uint8_t kCatalogRowFormat = 2;
 }  // namespace
 
 TagId TagIdFromName(std::string_view name) {
@@ -44,42 +48,35 @@ absl::Status ValidateTagName(std::string_view name, std::string_view field) {
   return absl::OkStatus();
 }
 
-std::string EncodeTagInfo(const TagInfo& info) {
-  std::string out;
-  out.push_back(static_cast<char>(kTagInfoFormat));
-  PutString(info.name, &out);
-  PutFixed64(info.id, &out);
-  out.push_back(static_cast<char>(info.type));
-  PutString(info.unit, &out);
-  PutString(info.description, &out);
-  PutString(info.origin_site, &out);
-  PutVarint64(info.attributes.size(), &out);
+namespace {
+
+// Everything after the name and id, as EncodeTagInfo writes it.
+void PutTagInfoBody(const TagInfo& info, std::string* out) {
+  out->push_back(static_cast<char>(info.type));
+  PutString(info.unit, out);
+  PutString(info.description, out);
+  PutString(info.origin_site, out);
+  PutVarint64(info.attributes.size(), out);
   for (const auto& [k, v] : info.attributes) {
-    PutString(k, &out);
-    PutString(v, &out);
+    PutString(k, out);
+    PutString(v, out);
   }
-  PutVarint64(ZigZag(info.retention_ns), &out);
-  PutVarint64(ZigZag(info.created_ns), &out);
-  PutVarint64(info.version, &out);
-  PutFixed64(std::bit_cast<uint64_t>(info.deadband), &out);
+  PutVarint64(ZigZag(info.retention_ns), out);
+  PutVarint64(ZigZag(info.created_ns), out);
+  PutVarint64(info.version, out);
+  PutFixed64(std::bit_cast<uint64_t>(info.deadband), out);
   // Tail added later: presence bits, the set range ends, stale_after_ns.
-  out.push_back(static_cast<char>((info.eng_low ? 1 : 0) | (info.eng_high ? 2 : 0)));
-  if (info.eng_low) PutFixed64(std::bit_cast<uint64_t>(*info.eng_low), &out);
-  if (info.eng_high) PutFixed64(std::bit_cast<uint64_t>(*info.eng_high), &out);
-  PutVarint64(ZigZag(info.stale_after_ns), &out);
-  return out;
+  out->push_back(static_cast<char>((info.eng_low ? 1 : 0) | (info.eng_high ? 2 : 0)));
+  if (info.eng_low) PutFixed64(std::bit_cast<uint64_t>(*info.eng_low), out);
+  if (info.eng_high) PutFixed64(std::bit_cast<uint64_t>(*info.eng_high), out);
+  PutVarint64(ZigZag(info.stale_after_ns), out);
 }
 
-absl::StatusOr<TagInfo> DecodeTagInfo(std::string_view bytes) {
-  Reader r(bytes);
-  TagInfo info;
-  uint8_t format = 0, type = 0;
-  std::string_view name, unit, desc, origin;
+// Reads what PutTagInfoBody wrote into `info` (name and id untouched).
+absl::Status GetTagInfoBody(Reader& r, TagInfo* info) {
+  uint8_t type = 0;
+  std::string_view unit, desc, origin;
   uint64_t nattr = 0, retention = 0, created = 0;
-  r.GetByte(&format);
-  if (format != kTagInfoFormat) return absl::DataLossError("tag info: unknown format");
-  r.GetString(&name);
-  r.GetFixed64(&info.id);
   r.GetByte(&type);
   r.GetString(&unit);
   r.GetString(&desc);
@@ -89,39 +86,94 @@ absl::StatusOr<TagInfo> DecodeTagInfo(std::string_view bytes) {
     std::string_view k, v;
     r.GetString(&k);
     r.GetString(&v);
-    info.attributes.emplace(k, v);
+    info->attributes.emplace(k, v);
   }
   r.GetVarint64(&retention);
   r.GetVarint64(&created);
-  r.GetVarint64(&info.version);
+  r.GetVarint64(&info->version);
   uint64_t deadband_bits = 0;
   r.GetFixed64(&deadband_bits);
-  info.deadband = std::bit_cast<double>(deadband_bits);
+  info->deadband = std::bit_cast<double>(deadband_bits);
   if (r.ok() && !r.done()) {  // absent in entries written before the range fields
     uint8_t present = 0;
     uint64_t bits = 0, stale = 0;
     r.GetByte(&present);
     if (present & 1) {
       r.GetFixed64(&bits);
-      info.eng_low = std::bit_cast<double>(bits);
+      info->eng_low = std::bit_cast<double>(bits);
     }
     if (present & 2) {
       r.GetFixed64(&bits);
-      info.eng_high = std::bit_cast<double>(bits);
+      info->eng_high = std::bit_cast<double>(bits);
     }
     r.GetVarint64(&stale);
-    info.stale_after_ns = UnZigZag(stale);
+    info->stale_after_ns = UnZigZag(stale);
   }
   if (!r.ok() || type > static_cast<uint8_t>(ValueType::kString)) {
     return absl::DataLossError("tag info: truncated or corrupt entry");
   }
+  info->type = static_cast<ValueType>(type);
+  info->unit = unit;
+  info->description = desc;
+  info->origin_site = origin;
+  info->retention_ns = UnZigZag(retention);
+  info->created_ns = UnZigZag(created);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string EncodeTagInfo(const TagInfo& info) {
+  std::string out;
+  out.push_back(static_cast<char>(kTagInfoFormat));
+  PutString(info.name, &out);
+  PutFixed64(info.id, &out);
+  PutTagInfoBody(info, &out);
+  return out;
+}
+
+absl::StatusOr<TagInfo> DecodeTagInfo(std::string_view bytes) {
+  Reader r(bytes);
+  TagInfo info;
+  uint8_t format = 0;
+  std::string_view name;
+  r.GetByte(&format);
+  if (format != kTagInfoFormat) return absl::DataLossError("tag info: unknown format");
+  r.GetString(&name);
+  r.GetFixed64(&info.id);
+  RETURN_IF_ERROR(GetTagInfoBody(r, &info));
   info.name = name;
-  info.type = static_cast<ValueType>(type);
-  info.unit = unit;
-  info.description = desc;
-  info.origin_site = origin;
-  info.retention_ns = UnZigZag(retention);
-  info.created_ns = UnZigZag(created);
+  return info;
+}
+
+std::string EncodeCatalogRow(const TagInfo& info) {
+  std::string out;
+  out.push_back(static_cast<char>(kCatalogRowFormat));
+  const bool own_id = info.id != TagIdFromName(info.name);
+  out.push_back(static_cast<char>(own_id ? 1 : 0));
+  if (own_id) PutFixed64(info.id, &out);
+  PutTagInfoBody(info, &out);
+  return out;
+}
+
+absl::StatusOr<TagInfo> DecodeCatalogRow(std::string_view name, std::string_view bytes) {
+  if (!bytes.empty() && static_cast<uint8_t>(bytes[0]) == kTagInfoFormat) {
+    return DecodeTagInfo(bytes);  // written before catalog rows (EncodeTagInfo)
+  }
+  Reader r(bytes);
+  TagInfo info;
+  uint8_t format = 0, flags = 0;
+  r.GetByte(&format);
+  if (format != kCatalogRowFormat) return absl::DataLossError("catalog row: unknown format");
+  r.GetByte(&flags);
+  if (flags > 1) return absl::DataLossError("catalog row: unknown flags");
+  if (flags & 1) {
+    r.GetFixed64(&info.id);
+  } else {
+    info.id = TagIdFromName(name);
+  }
+  RETURN_IF_ERROR(GetTagInfoBody(r, &info));
+  info.name = name;
   return info;
 }
 

@@ -57,6 +57,17 @@ std::string EncodeTagInfo(const TagInfo& info);
 // DataLoss when `bytes` is not a valid encoding.
 absl::StatusOr<TagInfo> DecodeTagInfo(std::string_view bytes);
 
+// The catalog CF's value for `info` (its key is info.name): EncodeTagInfo's
+// fields without the name and, when it is TagIdFromName(name) (always, for
+// tags created by this code), the id: the name and the 8 random bytes of
+// its hash were 13 of the 23 bytes a row cost after compression (issue 16,
+// docs/storage.md "Smaller per-tag rows"). Format byte 2.
+std::string EncodeCatalogRow(const TagInfo& info);
+// The TagInfo of catalog row `name` -> `bytes`: EncodeCatalogRow's, or
+// EncodeTagInfo's (format 1: rows written before catalog rows, read as
+// they are). DataLoss when neither.
+absl::StatusOr<TagInfo> DecodeCatalogRow(std::string_view name, std::string_view bytes);
+
 const char* ValueTypeName(ValueType type);
 
 }  // namespace historian::engine

@@ -104,14 +104,34 @@ void Rollups::Keep(TagId tag, const OpenHour& open) const {
   open_[tag] = open;
 }
 
-absl::Status Rollups::ReplaceHours(TagId tag, int64_t from, int64_t to,
-                                   const std::vector<HourRollup>& fresh,
-                                   rocksdb::WriteBatch* batch) const {
+absl::Status Rollups::HoursFromChunks(TagId tag, int64_t max_span, int64_t from, int64_t to,
+                                      std::vector<HourRollup>* out) const {
+  if (from >= to) return absl::OkStatus();
+  codec::ChunkColumns data;
+  RETURN_IF_ERROR(chunks_->ReadSealed(tag, from, to, max_span, &data));
+  const auto& ts = data.timestamps;
+  size_t i = std::lower_bound(ts.begin(), ts.end(), from) - ts.begin();
+  while (i < ts.size() && ts[i] < to) {
+    const int64_t hour = engine::BucketStart(ts[i], kRollupHour);
+    const size_t j = std::lower_bound(ts.begin() + i, ts.end(), hour + kRollupHour) - ts.begin();
+    if (j - i >= min_samples_) {
+      engine::RollupBuilder b;
+      engine::AddToRollup(data, i, j, &b);
+      out->emplace_back(hour, b.Finish(hour + kRollupHour));
+    }
+    i = j;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Rollups::ReplaceHours(TagId tag, int64_t max_span, int64_t from, int64_t to,
+                                   const std::vector<HourRollup>& fresh, rocksdb::WriteBatch* batch,
+                                   std::vector<int64_t>* recorded) const {
   const int64_t first_day = engine::BucketStart(from, kRollupDay);
   const int64_t last_day = engine::BucketStart(to - 1, kRollupDay);
-  // Every day that has a record or gets one: (day, hours).
+  // Every day that has a record or may get one: (day, hours).
   std::map<int64_t, std::vector<HourRollup>> days;
-  std::map<int64_t, bool> existed;
+  std::map<int64_t, bool> existed;  // true: a record that could be read
   std::string upper = engine::RollupKey(tag, kRollupDay, last_day + kRollupDay);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
@@ -124,26 +144,40 @@ absl::Status Rollups::ReplaceHours(TagId tag, int64_t from, int64_t to,
     hours.clear();
     absl::Status s =
         engine::DecodeDayRollups(day, {it->value().data(), it->value().size()}, &hours);
-    // A record that cannot be read is rewritten from what it should hold:
-    // hours outside [from, to) are lost from it and read raw from then on.
-    if (!s.ok()) hours.clear();
     std::vector<HourRollup>& kept = days[day];
-    existed[day] = true;
+    existed[day] = s.ok();
+    // A record that cannot be read is rewritten: its hours outside
+    // [from, to) come from the chunks, as for a day without a record.
+    if (!s.ok()) continue;
     for (HourRollup& h : hours) {
       if (h.first < from || h.first >= to) kept.push_back(std::move(h));
     }
   }
   RETURN_IF_ERROR(engine::FromRocks(it->status(), "scan rollups"));
+  for (int64_t day = first_day; day <= last_day; day += kRollupDay) {
+    auto e = existed.find(day);
+    if (e != existed.end() && e->second) continue;
+    // No record (or none readable): the day was below min_day_samples, or
+    // its other hours had none that pay, or were never rewritten. Its
+    // hours outside [from, to) may still pay: from the chunks.
+    std::vector<HourRollup>& list = days[day];
+    RETURN_IF_ERROR(HoursFromChunks(tag, max_span, day, std::max(from, day), &list));
+    RETURN_IF_ERROR(
+        HoursFromChunks(tag, max_span, std::min(to, day + kRollupDay), day + kRollupDay, &list));
+  }
   for (const HourRollup& h : fresh) days[engine::BucketStart(h.first, kRollupDay)].push_back(h);
   for (auto& [day, list] : days) {
     const std::string key = engine::RollupKey(tag, kRollupDay, day);
-    if (list.empty()) {
+    uint64_t total = 0;
+    for (const HourRollup& h : list) total += h.second.count;
+    if (list.empty() || total < min_day_samples_) {
       if (existed.count(day) != 0) batch->Delete(db_->rollups(), key);
       continue;
     }
     std::sort(list.begin(), list.end(),
               [](const HourRollup& a, const HourRollup& b) { return a.first < b.first; });
     batch->Put(db_->rollups(), key, engine::EncodeDayRollups(day, list));
+    if (recorded != nullptr) recorded->push_back(day);
   }
   return absl::OkStatus();
 }
@@ -187,7 +221,13 @@ absl::Status Rollups::RecomputeHours(TagId tag, ValueType type, int64_t max_span
       }
       i = j;
     }
-    RETURN_IF_ERROR(ReplaceHours(tag, from, to, fresh, &batch));
+    std::vector<int64_t> recorded;
+    RETURN_IF_ERROR(ReplaceHours(tag, max_span, from, to, fresh, &batch, &recorded));
+    if (last != nullptr && last->has_value()) {
+      (*last)->recorded =
+          std::find(recorded.begin(), recorded.end(),
+                    engine::BucketStart((*last)->hour, kRollupDay)) != recorded.end();
+    }
   }
   const std::optional<Range> left = ClearDirty(tag, from, to, &batch);
   RETURN_IF_ERROR(
@@ -244,7 +284,12 @@ absl::Status Rollups::AfterSeal(TagId tag, ValueType type, int64_t max_span,
   rocksdb::WriteBatch batch;
   const int64_t from = engine::BucketStart(min_ts, kRollupHour);
   const int64_t to = engine::BucketStart(max_ts, kRollupHour) + kRollupHour;
-  RETURN_IF_ERROR(ReplaceHours(tag, from, to, fresh, &batch));
+  std::vector<int64_t> recorded;
+  RETURN_IF_ERROR(ReplaceHours(tag, max_span, from, to, fresh, &batch, &recorded));
+  if (last.has_value()) {
+    last->recorded = std::find(recorded.begin(), recorded.end(),
+                               engine::BucketStart(last->hour, kRollupDay)) != recorded.end();
+  }
   const std::optional<Range> left = ClearDirty(tag, from, to, &batch);
   RETURN_IF_ERROR(
       engine::FromRocks(db_->db()->Write(rocksdb::WriteOptions(), &batch), "write rollups"));
@@ -274,13 +319,15 @@ absl::Status Rollups::MatchesRecord(TagId tag, const OpenHour& open, bool* match
   std::string bytes;
   rocksdb::Status s = db_->db()->Get(rocksdb::ReadOptions(), db_->rollups(),
                                      engine::RollupKey(tag, kRollupDay, day), &bytes);
-  // An empty open hour must have no record.
+  // An empty open hour must have no record, nor one of a day kept below
+  // min_day_samples (its day must still have none).
   const bool empty = open.builder.count() == 0;
   if (s.IsNotFound()) {
-    *matches = empty;
+    *matches = empty || !open.recorded;
     return absl::OkStatus();
   }
   RETURN_IF_ERROR(engine::FromRocks(s, "read rollups"));
+  if (!empty && !open.recorded) return absl::OkStatus();
   std::vector<HourRollup> hours;
   if (!engine::DecodeDayRollups(day, bytes, &hours).ok()) return absl::OkStatus();
   *matches = empty;
@@ -390,6 +437,7 @@ absl::Status Rollups::MigrateHourRecords() const {
     for (const HourRollup& h : hours) {
       if (h.second.count >= min_samples_) merged[h.first] = h.second;
     }
+    uint64_t total = 0;
     if (s.ok()) {
       std::vector<HourRollup> current;
       if (engine::DecodeDayRollups(day, existing, &current).ok()) {
@@ -398,9 +446,13 @@ absl::Status Rollups::MigrateHourRecords() const {
     } else if (!s.IsNotFound()) {
       return engine::FromRocks(s, "read rollups");
     }
-    if (!merged.empty()) {
+    for (const auto& [hour, r] : merged) total += r.count;
+    if (!merged.empty() && total >= min_day_samples_) {
       batch.Put(db_->rollups(), engine::RollupKey(tag, kRollupDay, day),
                 engine::EncodeDayRollups(day, {merged.begin(), merged.end()}));
+    } else if (s.ok()) {
+      // Below min_day_samples: the day is read raw.
+      batch.Delete(db_->rollups(), engine::RollupKey(tag, kRollupDay, day));
     }
     hours.clear();
     if (++batched >= kMigrateBatchDays) return flush();

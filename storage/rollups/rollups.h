@@ -3,8 +3,12 @@
 // CF), which queries over long ranges read instead of the samples; stored
 // as one day record per tag and UTC day (engine/rollup_day.h). Only hours
 // that pay get one: an hour with fewer than `min_samples` sealed samples has
-// none, and a query reads its raw samples instead (a missing hour never
-// means "empty"; docs/query.md, "Rollups").
+// none, and a day whose hours' rollups hold fewer than `min_day_samples`
+// samples in total has no record; a query reads their raw samples instead
+// (a missing hour never means "empty"; docs/query.md, "Rollups"). A day
+// record, when there is one, holds every hour of its day that pays (but
+// hours still dirty): a rewrite of some hours of a day without a record
+// computes the day's other hours from the chunks.
 //
 // A change to sealed samples (a seal, a retention drop, a purge) first puts
 // a dirty marker (rollup_dirty/<tag> = [min ts, max ts] in the state CF) in
@@ -22,8 +26,9 @@
 // is bit for bit what Recompute writes. The open hour is only trusted while
 // it is known to hold every sealed sample of its hour and nothing is sealed
 // after it: it is dropped by every MarkDirty but the seal's own and by every
-// Recompute, kept only for hours that have a record, and checked against
-// that record before use (docs/storage.md, "Rollups").
+// Recompute, kept only for hours that pay, and checked against the day's
+// record before use (or, for a day kept below min_day_samples, that it
+// still has none) (docs/storage.md, "Rollups").
 //
 // Thread-safety: Read from any thread. Recompute, AfterSeal and
 // MigrateHourRecords one at a time (a day record is read, changed and
@@ -34,6 +39,7 @@
 #ifndef HISTORIAN_STORAGE_ROLLUPS_ROLLUPS_H_
 #define HISTORIAN_STORAGE_ROLLUPS_ROLLUPS_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -53,18 +59,26 @@
 
 namespace historian {
 
+// Which rollups are stored (Rollups' header comment). Both >= 1.
+struct RollupThresholds {
+  uint64_t min_samples = engine::kDefaultRollupMinSamples;
+  uint64_t min_day_samples = engine::kDefaultRollupMinDaySamples;
+};
+
 class Rollups {
  public:
-  // `db` and `chunks` outlive this. Hours with fewer than `min_samples`
-  // (>= 1) sealed samples get no rollup. `fault` (tests only, may be
-  // empty) is called before each Recompute and AfterSeal; a non-OK status
-  // fails it before anything is written.
-  Rollups(engine::RocksDb* db, const ChunkStore* chunks,
-          uint64_t min_samples = engine::kDefaultRollupMinSamples,
+  // `db` and `chunks` outlive this. Hours with fewer than
+  // `limits.min_samples` sealed samples get no rollup, days whose hours'
+  // rollups hold fewer than `limits.min_day_samples` no record (values
+  // below 1 count as 1). `fault` (tests only, may be empty) is called
+  // before each Recompute and AfterSeal; a non-OK status fails it before
+  // anything is written.
+  Rollups(engine::RocksDb* db, const ChunkStore* chunks, RollupThresholds limits = {},
           std::function<absl::Status(TagId)> fault = nullptr)
       : db_(db),
         chunks_(chunks),
-        min_samples_(min_samples < 1 ? 1 : min_samples),
+        min_samples_(std::max<uint64_t>(limits.min_samples, 1)),
+        min_day_samples_(std::max<uint64_t>(limits.min_day_samples, 1)),
         fault_(std::move(fault)) {}
   Rollups(const Rollups&) = delete;
   Rollups& operator=(const Rollups&) = delete;
@@ -124,12 +138,19 @@ class Rollups {
   absl::Status MigrateHourRecords() const;
 
  private:
-  // Puts into `batch` the day records of `tag` for the days meeting
-  // [from, to) (hour starts): their hours outside [from, to) kept, those
-  // inside replaced by `fresh` (increasing, all inside [from, to)).
-  absl::Status ReplaceHours(TagId tag, int64_t from, int64_t to,
+  // Puts into `batch` the day records of `tag` (widest chunk span
+  // `max_span`) for the days meeting [from, to) (hour starts): their hours
+  // outside [from, to) kept (computed from the chunks when the day has no
+  // record), those inside replaced by `fresh` (increasing, all inside
+  // [from, to)); a day below min_day_samples gets none. `recorded` (may be
+  // null) receives the days that have a record afterwards.
+  absl::Status ReplaceHours(TagId tag, int64_t max_span, int64_t from, int64_t to,
                             const std::vector<engine::HourRollup>& fresh,
-                            rocksdb::WriteBatch* batch) const;
+                            rocksdb::WriteBatch* batch, std::vector<int64_t>* recorded) const;
+  // The rollups of the hours of `tag` that pay in [from, to) (hour starts),
+  // from its sealed chunks, appended to `out` in hour order.
+  absl::Status HoursFromChunks(TagId tag, int64_t max_span, int64_t from, int64_t to,
+                               std::vector<engine::HourRollup>* out) const;
 
   // The newest hour of a tag with a rollup record: every sealed sample of
   // the tag in [hour, hour + 1h) went into `builder`, and none is sealed
@@ -138,6 +159,9 @@ class Rollups {
   struct OpenHour {
     int64_t hour = 0;
     engine::RollupBuilder builder;
+    // Whether its day had a record when it was kept (false: the day was
+    // below min_day_samples and must still have none).
+    bool recorded = true;
     // The first time a seal may start at to continue it.
     int64_t next() const { return builder.count() == 0 ? hour : builder.last_ts() + 1; }
   };
@@ -170,6 +194,7 @@ class Rollups {
   engine::RocksDb* const db_;
   const ChunkStore* const chunks_;
   const uint64_t min_samples_;
+  const uint64_t min_day_samples_;
   const std::function<absl::Status(TagId)> fault_;
   mutable absl::Mutex open_mu_;
   mutable absl::flat_hash_map<TagId, OpenHour> open_ ABSL_GUARDED_BY(open_mu_);

@@ -157,29 +157,73 @@ TEST_F(FormatFixtureTest, HistoriandServesTheSameSamples) {
   EXPECT_EQ(node.Stop(), 0);
 }
 
+// The golden as read back once the migration dropped the hours below
+// `min_samples` and then the days whose remaining hours hold fewer than
+// `min_day` samples (both are read raw instead); `dropped_hours` and
+// `dropped_days` count them.
+std::string GoldenThatPays(const std::string& golden, uint64_t min_samples, uint64_t min_day,
+                           int* dropped_hours, int* dropped_days) {
+  constexpr int64_t kDay = int64_t{86400} * 1000000000;
+  std::vector<std::string> lines;
+  for (absl::string_view line : absl::StrSplit(golden, '\n', absl::SkipEmpty())) {
+    lines.emplace_back(line);
+  }
+  auto count_of = [](const std::string& line) -> uint64_t {
+    const size_t at = line.find(" count=");
+    if (!absl::StartsWith(line, "  rollup ") || at == std::string::npos) return 0;
+    return std::strtoull(line.c_str() + at + 7, nullptr, 10);
+  };
+  auto day_of = [&](const std::string& line) {
+    const int64_t hour = std::strtoll(line.c_str() + 9, nullptr, 10);
+    return hour - hour % kDay;
+  };
+  // Per tag block (a line without indent starts one), the day totals.
+  std::vector<int> block(lines.size());
+  std::map<std::pair<int, int64_t>, uint64_t> totals;
+  int b = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (!absl::StartsWith(lines[i], " ")) ++b;
+    block[i] = b;
+    const uint64_t n = count_of(lines[i]);
+    if (n >= min_samples) totals[{b, day_of(lines[i])}] += n;
+  }
+  std::string want;
+  std::map<std::pair<int, int64_t>, bool> day_dropped;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (absl::StartsWith(lines[i], "  rollup ") && count_of(lines[i]) < min_samples) {
+      ++*dropped_hours;
+      continue;
+    }
+    if (absl::StartsWith(lines[i], "  rollup ") && totals[{block[i], day_of(lines[i])}] < min_day) {
+      day_dropped[{block[i], day_of(lines[i])}] = true;
+      continue;
+    }
+    absl::StrAppend(&want, lines[i], "\n");
+  }
+  *dropped_days = static_cast<int>(day_dropped.size());
+  return want;
+}
+
 // Issue 16: the fixture predates day records (schema 1: one rollup key per
 // tag and hour). Open migrates them to day records and marks the dir schema
-// 2; with the default rollup_min_samples the read-back is the golden without
-// the hours too small to pay for a rollup, which are read raw instead.
+// 2; with the default rollup_min_samples and a day threshold some of its
+// days pass and some do not (150: days of 120, 150 and 170 samples), the
+// read-back is the golden without the hours too small to pay for a rollup
+// and without the days too small to pay for a record, which are read raw
+// instead.
 TEST_F(FormatFixtureTest, HourRollupsBecomeDayRecordsOfTheHoursThatPay) {
   StoreOptions o = fixture::FixtureOptions(data_, Now);
   o.rollup_min_samples = engine::kDefaultRollupMinSamples;
+  o.rollup_min_day_samples = 150;
   {
     auto s = Store::Open(o);
     ASSERT_TRUE(s.ok()) << s.status();
-    std::string want;
-    int dropped = 0;
-    for (absl::string_view line : absl::StrSplit(golden_, '\n', absl::SkipEmpty())) {
-      size_t at = line.find(" count=");
-      if (absl::StartsWith(line, "  rollup ") && at != absl::string_view::npos &&
-          std::strtoull(std::string(line.substr(at + 7)).c_str(), nullptr, 10) <
-              engine::kDefaultRollupMinSamples) {
-        ++dropped;
-        continue;
-      }
-      absl::StrAppend(&want, line, "\n");
-    }
-    EXPECT_GT(dropped, 0);
+    int dropped_hours = 0, dropped_days = 0;
+    const std::string want = GoldenThatPays(golden_, o.rollup_min_samples, o.rollup_min_day_samples,
+                                            &dropped_hours, &dropped_days);
+    EXPECT_GT(dropped_hours, 0);
+    EXPECT_GT(dropped_days, 0);
+    EXPECT_NE(want.find("  rollup "), std::string::npos);  // some days pass
     EXPECT_EQ(Dump(**s), want);
     ASSERT_TRUE((*s)->Close().ok());
   }
@@ -199,6 +243,22 @@ TEST_F(FormatFixtureTest, HourRollupsBecomeDayRecordsOfTheHoursThatPay) {
               engine::kRollupDay);
   }
   EXPECT_GT(keys, 0);
+}
+
+// With the default thresholds none of the fixture's days (at most 170
+// samples in hours that pay) keeps a record: all of it is read raw.
+TEST_F(FormatFixtureTest, DefaultThresholdsLeaveTheFixtureNoDayRecord) {
+  StoreOptions o = fixture::FixtureOptions(data_, Now);
+  o.rollup_min_samples = engine::kDefaultRollupMinSamples;
+  o.rollup_min_day_samples = engine::kDefaultRollupMinDaySamples;
+  auto s = Store::Open(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  int dropped_hours = 0, dropped_days = 0;
+  const std::string want = GoldenThatPays(golden_, o.rollup_min_samples, o.rollup_min_day_samples,
+                                          &dropped_hours, &dropped_days);
+  EXPECT_EQ(want.find("  rollup "), std::string::npos);
+  EXPECT_EQ(Dump(**s), want);
+  ASSERT_TRUE((*s)->Close().ok());
 }
 
 }  // namespace

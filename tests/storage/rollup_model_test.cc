@@ -12,6 +12,12 @@
 // samples it seals (Rollups::AfterSeal), and trickled writes (a few samples,
 // then a seal, many times in one hour) exercise that.
 //
+// A UTC day whose hours that pay hold fewer than rollup_min_day_samples
+// samples has no record; a day at or above it has a record with every such
+// hour (checked for the whole days before UnsealedFrom), whichever way its
+// hours were written (seals continuing the open hour, late data, days that
+// cross the threshold in a later seal).
+//
 // A rollup rewrite that fails (StoreOptions::rollup_fault) leaves its range
 // dirty: a later seal of newer hours, which rewrites only its own hours,
 // must not clear it, across restarts too (StaleRangeAfterFailedRewrite).
@@ -84,8 +90,8 @@ struct Sample {
 
 enum class Density { kDense, kSparse, kMixed };
 
-// (seed, rollup_min_samples).
-class RollupModelTest : public ::testing::TestWithParam<std::tuple<uint64_t, uint64_t>> {
+// (seed, rollup_min_samples, rollup_min_day_samples).
+class RollupModelTest : public ::testing::TestWithParam<std::tuple<uint64_t, uint64_t, uint64_t>> {
  protected:
   void SetUp() override { Open(); }
 
@@ -95,6 +101,7 @@ class RollupModelTest : public ::testing::TestWithParam<std::tuple<uint64_t, uin
     o.site = "us";
     o.chunk_max_samples = 64;
     o.rollup_min_samples = std::get<1>(GetParam());
+    o.rollup_min_day_samples = std::get<2>(GetParam());
     o.seal_interval = absl::Hours(1);  // the test seals
     o.now_ns = [] { return kT0 + 400 * kDay; };
     o.rollup_fault = [this](TagId) {
@@ -260,6 +267,33 @@ class RollupModelTest : public ::testing::TestWithParam<std::tuple<uint64_t, uin
       }
       ++with;
     }
+    // Whole days before the limit: a record exactly when the hours that
+    // pay hold min_day_samples, and then with every one of them.
+    const uint64_t min_day = std::get<2>(GetParam());
+    std::map<int64_t, std::vector<int64_t>> want_days, got_days;
+    std::map<int64_t, uint64_t> day_totals;
+    for (const auto& [hour, n] : counts) {
+      if (n < min_samples) continue;
+      want_days[engine::BucketStart(hour, kDay)].push_back(hour);
+      day_totals[engine::BucketStart(hour, kDay)] += n;
+    }
+    for (const auto& [hour, r] : hours) got_days[engine::BucketStart(hour, kDay)].push_back(hour);
+    for (auto& [day, list] : want_days) {
+      if (day + kDay > limit) continue;
+      if (day_totals[day] < min_day) {
+        ++days_below_;
+        list.clear();
+      } else {
+        ++days_recorded_;
+      }
+      EXPECT_EQ(got_days[day], list)
+          << name << " day " << day << " (" << day_totals[day] << " samples in hours that pay)";
+    }
+    for (const auto& [day, list] : got_days) {
+      if (day + kDay <= limit && want_days.count(day) == 0) {
+        ADD_FAILURE() << name << " day " << day << " has a record and no hour that pays";
+      }
+    }
     size_t without = 0;
     for (const auto& [hour, n] : counts) without += n > 0 ? 1 : 0;
     return {with, without - with};
@@ -373,6 +407,7 @@ class RollupModelTest : public ::testing::TestWithParam<std::tuple<uint64_t, uin
   std::map<std::string, std::map<int64_t, Sample>> model_;
   std::map<std::string, int64_t> next_ts_;
   size_t hours_with_rollup_ = 0, hours_without_rollup_ = 0;
+  size_t days_below_ = 0, days_recorded_ = 0;  // whole days checked, by threshold
 };
 
 TEST_P(RollupModelTest, QueriesThroughRollupsMatchRawSamples) {
@@ -412,6 +447,12 @@ TEST_P(RollupModelTest, QueriesThroughRollupsMatchRawSamples) {
   const uint64_t min_samples = std::get<1>(GetParam());
   if (min_samples <= 32) EXPECT_GT(hours_with_rollup_, 0u);
   if (min_samples > 1) EXPECT_GT(hours_without_rollup_, 0u);
+  if (min_samples <= 32) {
+    EXPECT_GT(days_recorded_, 0u);
+    if (std::get<2>(GetParam()) > 1) {
+      EXPECT_GT(days_below_, 0u);
+    }
+  }
 }
 
 TEST_P(RollupModelTest, StaleRangeAfterFailedRewrite) {
@@ -473,7 +514,8 @@ TEST_P(RollupModelTest, FailedRewriteIsRetriedWithoutARestart) {
 INSTANTIATE_TEST_SUITE_P(SeedsAndThresholds, RollupModelTest,
                          ::testing::Combine(::testing::Values(uint64_t{42}, uint64_t{7}),
                                             ::testing::Values(uint64_t{1}, uint64_t{32},
-                                                              uint64_t{100000})));
+                                                              uint64_t{100000}),
+                                            ::testing::Values(uint64_t{1}, uint64_t{400})));
 
 }  // namespace
 }  // namespace historian

@@ -31,7 +31,7 @@ class RollupsTest : public ::testing::Test {
     chunks_ = std::make_unique<ChunkStore>(db_.get(), mu_, ChunkLimits{100, kHour},
                                            [](LogSeverity, std::string_view) {});
     // Every hour with samples gets a rollup here (min_samples 1).
-    rollups_ = std::make_unique<Rollups>(db_.get(), chunks_.get(), 1);
+    rollups_ = std::make_unique<Rollups>(db_.get(), chunks_.get(), RollupThresholds{1, 1});
   }
 
   // Seals (ts, value) doubles of `tag` as chunks, marking them dirty in the
@@ -144,7 +144,7 @@ TEST_F(RollupsTest, MarkerKeepsWhatNoRewriteCovered) {
   EXPECT_EQ(Dirty()[0].max_ts, 3 * kHour - 1);
   EXPECT_EQ(rollups_->DirtyFrom(5), 10 * kSecond);
   // A restart sees the same; a rewrite strictly inside the marker keeps it.
-  rollups_ = std::make_unique<Rollups>(db_.get(), chunks_.get(), 1);
+  rollups_ = std::make_unique<Rollups>(db_.get(), chunks_.get(), RollupThresholds{1, 1});
   EXPECT_EQ(rollups_->DirtyFrom(5), kMaxTimestamp);
   ASSERT_EQ(Dirty().size(), 1u);
   EXPECT_EQ(rollups_->DirtyFrom(5), 10 * kSecond);
@@ -272,7 +272,7 @@ TEST(DayRecordTest, PinnedBytesKeepTheirMeaning) {
 }
 
 TEST_F(RollupsTest, HoursWithFewSamplesGetNoRecordAndADayRecordKeepsItsOtherHours) {
-  Rollups paying(db_.get(), chunks_.get(), 3);
+  Rollups paying(db_.get(), chunks_.get(), RollupThresholds{3, 1});
   // Hour 0: 3 samples, hour 1: 2, hour 2: 4 (one day).
   int64_t span = Seal(5, {{10 * kSecond, 1},
                           {20 * kSecond, 2},
@@ -346,7 +346,7 @@ TEST_F(RollupsTest, MigrationTurnsHourRecordsIntoDayRecords) {
   batch.Put(db_->rollups(), engine::RollupKey(7, 60 * kSecond, day),
             engine::EncodeRollup(old[0].second));
   ASSERT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &batch).ok());
-  Rollups paying(db_.get(), chunks_.get(), 3);
+  Rollups paying(db_.get(), chunks_.get(), RollupThresholds{3, 1});
   ASSERT_TRUE(paying.MigrateHourRecords().ok());
   ASSERT_TRUE(paying.MigrateHourRecords().ok());  // again: nothing left to do
   for (TagId tag : {TagId{7}, TagId{8}}) {

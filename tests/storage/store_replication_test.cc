@@ -128,7 +128,8 @@ class StoreReplicationTest : public ::testing::Test {
     o.peers = std::move(peers);
     o.sync_writes = false;
     o.chunk_max_samples = 16;
-    o.rollup_min_samples = 1;          // the checks count every hour's rollup
+    o.rollup_min_samples = 1;  // the checks count every hour's rollup
+    o.rollup_min_day_samples = 1;
     o.seal_interval = absl::Hours(1);  // tests seal explicitly
     o.now_ns = [this] { return now_ns_; };
     o.log_retention_bytes = log_retention_bytes_;

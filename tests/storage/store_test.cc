@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -62,6 +63,7 @@ class StoreTest : public ::testing::Test {
         chunk_slow_max_samples_ != 0 ? chunk_slow_max_samples_ : chunk_max_samples_;
     o.chunk_max_duration = chunk_max_duration_;
     o.rollup_min_samples = rollup_min_samples_;
+    o.rollup_min_day_samples = rollup_min_day_samples_;
     o.seal_interval = absl::Hours(1);  // tests seal explicitly
     o.now_ns = [this] { return now_ns_; };
     o.logger = [this](LogSeverity, std::string_view line) {
@@ -243,6 +245,7 @@ class StoreTest : public ::testing::Test {
     o.site = site;
     o.peers = {"us"};
     o.rollup_min_samples = rollup_min_samples_;
+    o.rollup_min_day_samples = rollup_min_day_samples_;
     o.seal_interval = absl::Hours(1);
     o.now_ns = [now] { return *now; };
     auto s = Store::Open(o);
@@ -261,6 +264,7 @@ class StoreTest : public ::testing::Test {
   // 1: every hour with samples gets a rollup, as the checks below count them;
   // the rollup model tests set others.
   uint64_t rollup_min_samples_ = 1;
+  uint64_t rollup_min_day_samples_ = 1;
 };
 
 constexpr int64_t kSecond = 1000000000;
@@ -288,6 +292,98 @@ TEST(TagInfoTest, RangeFieldsRoundTripAndOldEntriesStayReadable) {
   EXPECT_FALSE(old->eng_low.has_value());
   EXPECT_FALSE(old->eng_high.has_value());
   EXPECT_EQ(old->stale_after_ns, 0);
+}
+
+// Catalog rows (issue 16): the name is the key and the id its hash, so a
+// row holds neither; an id that is not the hash is kept. Rows written
+// before (EncodeTagInfo, format 1) read as they are. The bytes are pinned.
+TEST(TagInfoTest, CatalogRowsOmitNameAndHashIdAndOldRowsStayReadable) {
+  engine::TagInfo info;
+  info.name = "us.line1.temp";
+  info.id = engine::TagIdFromName(info.name);
+  info.type = ValueType::kDouble;
+  info.unit = "degC";
+  info.origin_site = "us";
+  info.attributes["asset"] = "line1";
+  info.created_ns = 1700000000123456789;
+  info.version = 444340228511;
+  info.eng_low = -5;
+  const std::string row = engine::EncodeCatalogRow(info);
+  EXPECT_EQ(row.find(info.name), std::string::npos);
+  EXPECT_LT(row.size() + info.name.size() + 8, engine::EncodeTagInfo(info).size() + 3);
+  absl::StatusOr<engine::TagInfo> back = engine::DecodeCatalogRow(info.name, row);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, info);
+  EXPECT_EQ(absl::BytesToHexString(row),
+            "02000104646567430002757301056173736574056c696e653100aab4aed8c7bfce97"
+            "2f9fa3f7a5f70c00000000000000000100000000000014c000");
+  // A row of the old format decodes as before.
+  absl::StatusOr<engine::TagInfo> old =
+      engine::DecodeCatalogRow(info.name, engine::EncodeTagInfo(info));
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(*old, info);
+  // An id that is not the name's hash is kept.
+  info.id = 12345;
+  back = engine::DecodeCatalogRow(info.name, engine::EncodeCatalogRow(info));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->id, 12345u);
+  // Truncated rows and unknown formats are DataLoss, not a guess.
+  EXPECT_EQ(engine::DecodeCatalogRow(info.name, row.substr(0, 5)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(engine::DecodeCatalogRow(info.name, "\x03\x00").status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(engine::DecodeCatalogRow(info.name, "").status().code(), absl::StatusCode::kDataLoss);
+}
+
+// Issue 16: `historian compact` drops the sealed/ markers below the log's
+// first live entry (storage/commit_log/sealed_markers.h) and keeps those the
+// replay still needs: while a peer that has not acked holds the log, the
+// markers stay and a restart puts none of the sealed samples back into the
+// heads; with no peer the log is trimmed and the markers go. Either way
+// the samples read back after the restart.
+TEST_F(StoreTest, CompactDropsOnlySealedMarkersTheReplayCannotUse) {
+  store_.reset();
+  for (const bool peer : {true, false}) {
+    SCOPED_TRACE(peer ? "a peer holds the log" : "no peer");
+    StoreOptions o = Options();
+    o.path = dir_.Sub(peer ? "peer" : "alone");
+    if (peer) o.peers = {"eu"};
+    std::vector<TagId> ids;
+    {
+      auto s = Store::Open(o);
+      ASSERT_TRUE(s.ok()) << s.status();
+      for (int t = 0; t < 3; ++t) {
+        auto tag = (*s)->ResolveTagForWrite(absl::StrCat("t", t), ValueType::kDouble);
+        ASSERT_TRUE(tag.ok()) << tag.status();
+        ids.push_back(tag->id);
+        std::vector<std::pair<int64_t, double>> samples;
+        for (int i = 0; i < 50; ++i) samples.push_back({now_ns_ - (100 - i) * kSecond, i * 1.0});
+        ASSERT_TRUE(WriteTo(s->get(), tag->id, samples).ok());
+      }
+      ASSERT_TRUE((*s)->Compact().ok());
+      ASSERT_TRUE((*s)->Close().ok());
+    }
+    {
+      auto db = engine::RocksDb::Open(o.path);
+      ASSERT_TRUE(db.ok()) << db.status();
+      std::unique_ptr<rocksdb::Iterator> it(
+          (*db)->db()->NewIterator(rocksdb::ReadOptions(), (*db)->state()));
+      int markers = 0;
+      for (it->Seek(engine::kSealedPrefix);
+           it->Valid() && it->key().starts_with(engine::kSealedPrefix); it->Next()) {
+        ++markers;
+      }
+      EXPECT_EQ(markers, peer ? 3 : 0);
+    }
+    auto s = Store::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ((*s)->Stats().head_samples, 0u) << "sealed samples replayed into the heads";
+    for (TagId id : ids) {
+      codec::ChunkColumns got;
+      ASSERT_TRUE((*s)->ReadRaw(id, kMinTimestamp, kMaxTimestamp, 0, &got).ok());
+      EXPECT_EQ(got.size(), 50u);
+    }
+  }
 }
 
 TEST_F(StoreTest, CatalogCreateGetListDelete) {
