@@ -116,7 +116,7 @@ class MaintenanceTest : public ::testing::Test {
     db_ = std::move(*db);
     chunks_ = std::make_unique<ChunkStore>(db_.get(), mu_, ChunkLimits{4, 3600 * kSecond},
                                            [](LogSeverity, std::string_view) {});
-    rollups_ = std::make_unique<Rollups>(db_.get(), chunks_.get(), 1);
+    rollups_ = std::make_unique<Rollups>(db_.get(), chunks_.get(), RollupThresholds{1, 1});
     compactor_ = std::make_unique<Compactor>(mu_, seal_mu_, db_.get(), chunks_.get(),
                                              rollups_.get(), &host_, [this] { return now_; });
     sealer_ = std::make_unique<Sealer>(
