@@ -78,13 +78,16 @@ void Head::Append(TagId id, HeadState& t, ValueType type, const codec::ChunkColu
     if (t.last_head_samples > 0) t.head->cols.Reserve(t.last_head_samples);
   }
   t.head->cols.Append(cols, 0, cols.size());
+  // Before the charge: a new origin or a gap in its sequences grows `seqs`,
+  // which MemoryBytes counts (charged late, a later Forget or seal would
+  // refund more than was charged and wrap the total).
+  NoteOriginSeq(&t.head->seqs, origin, seq);
   unsealed_samples_ += t.head->cols.size() - head_before;
   bytes_ = bytes_ + t.head->MemoryBytes() - bytes_before;
   if (seal_at_samples_ != 0 && head_before < seal_at_samples_ &&
       t.head->cols.size() >= seal_at_samples_) {
     seal_wanted_ = true;
   }
-  NoteOriginSeq(&t.head->seqs, origin, seq);
   ++t.applies;
   if (t.latest) {
     // Same rule as reads: a later timestamp, or the same one with a
