@@ -45,6 +45,25 @@ void operator delete(void* p) noexcept { CountedDelete(p); }
 void operator delete[](void* p) noexcept { CountedDelete(p); }
 void operator delete(void* p, size_t) noexcept { CountedDelete(p); }
 void operator delete[](void* p, size_t) noexcept { CountedDelete(p); }
+// The nothrow forms too (std::stable_sort's temporary buffer uses them):
+// AddressSanitizer's runtime replaces them itself, so a block they returned
+// would reach CountedDelete without a header.
+void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  try {
+    return CountedNew(n);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](size_t n, const std::nothrow_t&) noexcept {
+  try {
+    return CountedNew(n);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept { CountedDelete(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { CountedDelete(p); }
 
 namespace historian::engine {
 namespace {
