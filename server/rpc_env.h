@@ -26,6 +26,11 @@
 #include "server/write_gate.h"
 #include "storage/store.h"
 
+namespace historian::cluster {
+class ClusterView;
+class MemberChannels;
+}  // namespace historian::cluster
+
 namespace historian::server {
 
 class SubscriptionHub;
@@ -45,6 +50,11 @@ struct ServiceEnv {
   QueryBudget* query_budget = nullptr;
   // Live subscriptions (Query.Subscribe); null: UNAVAILABLE.
   SubscriptionHub* subscriptions = nullptr;
+  // The site cluster this node is a member of (server/cluster/
+  // cluster_view.h) and channels to its other members; null: a single node
+  // that owns every tag.
+  const cluster::ClusterView* cluster = nullptr;
+  cluster::MemberChannels* member_channels = nullptr;
 };
 
 // kStream takes a slot of env.streams, kReplicationStream one of
