@@ -63,9 +63,7 @@ std::string SpanKey(TagId tag);  // -> i64 max chunk span
 inline constexpr int64_t kImplicitSpan = int64_t{3600} * 1'000'000'000;
 inline constexpr int64_t kImplicitSpanFloor = kImplicitSpan / 4;
 // Whether a widest span of `span` is written as a span/ key.
-inline bool SpanNeedsKey(int64_t span) {
-  return span < kImplicitSpanFloor || span > kImplicitSpan;
-}
+inline bool SpanNeedsKey(int64_t span) { return span < kImplicitSpanFloor || span > kImplicitSpan; }
 std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq);  // -> u64 accepted
 std::string ClientPrefix(std::string_view client_id);
 std::string CursorKey(std::string_view origin_site);   // -> u64 highest applied seq

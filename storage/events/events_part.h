@@ -219,7 +219,7 @@ class EventsPart {
     // node saves): a save of the same bytes is skipped, so a node without
     // rules writes nothing to the events CF (no file per clean stop).
     std::string saved;
-    bool dirty = false;                            // samples fed since the last save
+    bool dirty = false;  // samples fed since the last save
     int64_t last_save_ns = 0;
     bool rules_dirty = false;
     uint64_t rules_gen = 0;     // bumped by every change that needs a resolve

@@ -893,9 +893,10 @@ TEST_F(StoreTest, SpansInTheImplicitBandHaveNoKeyAndReadAfterRestarts) {
   write(10 * m, 40 * m, m);  // a chunk of 30 minutes: in the band
   EXPECT_EQ(span_key(), -1);
   check_reads("30 minutes, restarted");
-  EXPECT_EQ(ReadAll(t, 35 * m, 41 * m),
-            (std::map<int64_t, double>{{35 * m, 35}, {36 * m, 36}, {37 * m, 37}, {38 * m, 38},
-                                       {39 * m, 39}, {40 * m, 40}}));
+  EXPECT_EQ(
+      ReadAll(t, 35 * m, 41 * m),
+      (std::map<int64_t, double>{
+          {35 * m, 35}, {36 * m, 36}, {37 * m, 37}, {38 * m, 38}, {39 * m, 39}, {40 * m, 40}}));
   Crash();
   Open();
   check_reads("30 minutes, crashed");
