@@ -153,6 +153,11 @@ ABSL_FLAG(absl::Duration, chunk_max_duration, absl::Hours(24 * 30),
           "shorter); the background merge and `historian compact` join a slow tag's small "
           "chunks into chunks of up to --chunk_slow_max_samples samples, however long they span "
           "up to this (and a quarter of the tag's retention)");
+ABSL_FLAG(uint64_t, rollup_min_day_samples, historian::engine::kDefaultRollupMinDaySamples,
+          "A UTC day of a tag whose hour rollups hold fewer samples than this in total gets no "
+          "day record: queries read its hours raw (smaller data dir, slower long aggregates of "
+          "slow tags; docs/storage.md, \"Only days that pay\"). 1 = every day with a rollup. A "
+          "change applies to the days rewritten from then on; answers are the same either way");
 ABSL_FLAG(absl::Duration, head_max_age, absl::Minutes(10),
           "A head (open chunk) older than this is sealed even when not full");
 ABSL_FLAG(uint64_t, max_head_bytes, uint64_t{1} << 30,
@@ -265,6 +270,7 @@ int Run() {
   options.sync_writes = absl::GetFlag(FLAGS_sync_writes);
   options.chunk_max_samples = absl::GetFlag(FLAGS_chunk_max_samples);
   options.chunk_slow_max_samples = absl::GetFlag(FLAGS_chunk_slow_max_samples);
+  options.rollup_min_day_samples = absl::GetFlag(FLAGS_rollup_min_day_samples);
   options.head_max_age = absl::GetFlag(FLAGS_head_max_age);
   options.chunk_max_duration = absl::GetFlag(FLAGS_chunk_max_duration);
   options.max_head_bytes = absl::GetFlag(FLAGS_max_head_bytes);
@@ -283,6 +289,12 @@ int Run() {
                  absl::InvalidArgumentError(absl::StrCat(
                      "--chunk_max_duration: ", absl::FormatDuration(options.chunk_max_duration),
                      " must be positive")),
+                 2);
+  }
+  if (options.rollup_min_day_samples == 0) {
+    return Fatal("bad flag",
+                 absl::InvalidArgumentError(
+                     "--rollup_min_day_samples: 0 is below 1 (1: every day with a rollup)"),
                  2);
   }
   if (absl::Status s = ValidateMemoryOptions(options); !s.ok()) {

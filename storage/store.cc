@@ -85,6 +85,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
     return absl::InvalidArgumentError(
         absl::StrCat("chunk_slow_max_samples: must be 1..", kMergedChunkMaxSamples));
   }
+  if (options.rollup_min_day_samples == 0) {
+    return absl::InvalidArgumentError(
+        "rollup_min_day_samples: must be at least 1 (1: every day with a rollup)");
+  }
   RETURN_IF_ERROR(ValidateMemoryOptions(options));
   if (!options.now_ns) {
     options.now_ns = [] { return absl::GetCurrentTimeNanos(); };
@@ -215,6 +219,13 @@ absl::Status Store::CheckSchemaVersion() {
                      "write schema version");
   }
   RETURN_IF_ERROR(FromRocks(s, "read schema version"));
+  if (version == engine::kSchemaVersionDayRollups) {
+    // Nothing to rewrite: its missing span/ keys meant 0 (no chunk wider),
+    // which the implicit span of schema 3 covers.
+    return FromRocks(rdb->Put(rocksdb::WriteOptions(), db_->state(), engine::kSchemaVersionKey,
+                              engine::kSchemaVersion),
+                     "write schema version");
+  }
   if (version != engine::kSchemaVersion) {
     return absl::FailedPreconditionError(
         absl::StrCat("data dir ", options_.path, ": ", engine::kSchemaVersionKey, " is \"",

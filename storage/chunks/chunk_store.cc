@@ -61,16 +61,23 @@ absl::Status ChunkStore::WriteChunks(TagId tag, const codec::ChunkColumns& sampl
   return absl::OkStatus();
 }
 
-void ChunkStore::PutSpan(TagId tag, int64_t span, rocksdb::WriteBatch* batch) const {
-  std::string v;
-  engine::PutBigEndian64(static_cast<uint64_t>(span), &v);
-  batch->Put(db_->state(), engine::SpanKey(tag), v);
+void ChunkStore::PutSpan(TagId tag, int64_t old_span, int64_t span,
+                         rocksdb::WriteBatch* batch) const {
+  if (engine::SpanNeedsKey(span)) {
+    std::string v;
+    engine::PutBigEndian64(static_cast<uint64_t>(span), &v);
+    batch->Put(db_->state(), engine::SpanKey(tag), v);
+  } else if (old_span > 0) {
+    // A key written for a narrower span would now be too narrow: without
+    // one the tag reads as kImplicitSpan, which covers `span`.
+    batch->Delete(db_->state(), engine::SpanKey(tag));
+  }
 }
 
 void ChunkStore::WidenSpan(TagId tag, ChunkState* state, int64_t span,
                            rocksdb::WriteBatch* batch) const {
   if (span <= state->max_span) return;
-  PutSpan(tag, span, batch);
+  PutSpan(tag, state->max_span, span, batch);
   state->max_span = span;
 }
 
@@ -91,7 +98,7 @@ absl::StatusOr<int64_t> ChunkStore::LoadSpan(TagId tag) const {
   std::string span;
   rocksdb::Status s =
       db_->db()->Get(rocksdb::ReadOptions(), db_->state(), engine::SpanKey(tag), &span);
-  if (s.IsNotFound()) return 0;
+  if (s.IsNotFound()) return engine::kImplicitSpan;  // schema 3 (key_format.h)
   RETURN_IF_ERROR(engine::FromRocks(s, absl::StrCat("read span of tag id ", tag)));
   if (span.size() != 8) {
     // A span too small would hide samples from reads: never guess.

@@ -156,8 +156,10 @@ class ChunkStore {
   // chunk).
   void WidenSpan(TagId tag, ChunkState* state, int64_t span, rocksdb::WriteBatch* batch) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The span/ key of `tag` into `batch` (no change in memory).
-  void PutSpan(TagId tag, int64_t span, rocksdb::WriteBatch* batch) const;
+  // The span/ key of `tag` into `batch` for a widest span grown from
+  // old_span to span (no change in memory): a Put when SpanNeedsKey(span),
+  // else a Delete of any key a narrower old_span left (key_format.h).
+  void PutSpan(TagId tag, int64_t old_span, int64_t span, rocksdb::WriteBatch* batch) const;
 
   // Counts and logs a chunk a maintenance pass (`where`) skips because it
   // cannot be decoded; it stays for an operator (reads report it).
@@ -166,7 +168,8 @@ class ChunkStore {
 
   // --- Open ---
 
-  // The widest chunk span of `tag` from its span/ key: 0 when absent.
+  // The widest chunk span of `tag` from its span/ key: engine::kImplicitSpan
+  // when absent (schema 3; an upper bound in older dirs too).
   // Errors: the read's, DataLoss for a value that is not 8 bytes.
   absl::StatusOr<int64_t> LoadSpan(TagId tag) const;
   // Calls note(tag, min_ts, max_ts) for every overlap/ key (kept by seals

@@ -53,6 +53,17 @@ bool ParseLogKey(std::string_view key, std::string_view* origin_site, uint64_t* 
 std::string SealedSeqKey(TagId tag, std::string_view origin_site);  // -> u64 seq
 inline constexpr char kSealedPrefix[] = "sealed/";
 std::string SpanKey(TagId tag);  // -> i64 max chunk span
+// Schema 3: a tag without a span/ key reads as this widest span (an upper
+// bound: reads seek from start - span and skip chunks ending before start).
+// A span in [kImplicitSpanFloor, kImplicitSpan] gets no key (the common
+// 15-60 minute chunks of 1 Hz tags; a read then visits at most ~4x the chunks
+// it needs before start); a narrower or wider one keeps its key. Lowering
+// kImplicitSpan would make older dirs' missing keys too narrow: a format
+// change (a new schema version).
+inline constexpr int64_t kImplicitSpan = int64_t{3600} * 1'000'000'000;
+inline constexpr int64_t kImplicitSpanFloor = kImplicitSpan / 4;
+// Whether a widest span of `span` is written as a span/ key.
+inline bool SpanNeedsKey(int64_t span) { return span < kImplicitSpanFloor || span > kImplicitSpan; }
 std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq);  // -> u64 accepted
 std::string ClientPrefix(std::string_view client_id);
 std::string CursorKey(std::string_view origin_site);   // -> u64 highest applied seq
@@ -79,8 +90,13 @@ inline constexpr char kSiteKey[] = "node/site";
 // The data dir's schema; checked at open, which refuses any other value (a
 // dir without the key predates it and is schema 1). Schema 2: rollups are
 // day records (engine/rollup_day.h); a schema-1 dir is migrated at open.
+// Schema 3: a missing span/ key means kImplicitSpan, not 0 (a schema-2
+// binary would read such a tag's chunks from too late a start: it must
+// refuse the dir); a schema-2 dir becomes schema 3 as it is (its missing
+// keys meant 0, which kImplicitSpan covers).
 inline constexpr char kSchemaVersionKey[] = "node/schema_version";
-inline constexpr char kSchemaVersion[] = "2";
+inline constexpr char kSchemaVersion[] = "3";
+inline constexpr char kSchemaVersionDayRollups[] = "2";
 inline constexpr char kSchemaVersionHourRollups[] = "1";
 // The twin-site tag prefix pair, "us.=mx." (--twin_map); absent when none.
 inline constexpr char kTwinMapKey[] = "node/twin_map";

@@ -103,8 +103,13 @@ absl::Status EventsPart::Load() {
   std::string state;
   rocksdb::Status s =
       db_->db()->Get(rocksdb::ReadOptions(), db_->events(), kEvaluatorStateKey, &state);
-  if (s.IsNotFound()) return absl::OkStatus();
+  if (s.IsNotFound()) {
+    // No key reads as a fresh state: saving a fresh state again is skipped.
+    eval_.saved = SaveStateLocked();
+    return absl::OkStatus();
+  }
   if (!s.ok()) return engine::FromRocks(s, "read evaluator state");
+  eval_.saved = state;
   engine::Reader r(state);
   uint64_t n = 0;
   r.GetVarint64(&n);
@@ -456,6 +461,15 @@ std::string EventsPart::SaveStateLocked() const {
   return out;
 }
 
+absl::Status EventsPart::SaveStateUnlocking(const std::string& state) {
+  if (state == eval_.saved) return absl::OkStatus();  // the key holds it already
+  mu_.Unlock();
+  absl::Status s = PutState(state);
+  mu_.Lock();
+  if (s.ok()) eval_.saved = state;
+  return s;
+}
+
 absl::Status EventsPart::PutState(const std::string& state) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
@@ -542,27 +556,26 @@ void EventsPart::Run() {
     if (!pending_.empty()) {
       std::vector<engine::EventWrite> writes = ToWrites(pending_);
       pending_.clear();
+      // Taken with the transitions: a later save could cover samples whose
+      // transitions are not stored yet.
       const std::string state = SaveStateLocked();
       eval_.dirty = false;
       eval_.last_save_ns = now;
       mu_.Unlock();
       absl::Status s = writes.empty() ? absl::OkStatus() : hooks_.submit(std::move(writes));
-      if (s.ok()) s = PutState(state);
+      mu_.Lock();
+      if (s.ok()) s = SaveStateUnlocking(state);
       if (!s.ok()) {
         options_.logger(LogSeverity::kError,
                         absl::StrCat("events: store transitions: ", s.message()));
       }
-      mu_.Lock();
       continue;
     }
     if (eval_.dirty && now - eval_.last_save_ns >= options_.state_save_interval_ns) {
-      const std::string state = SaveStateLocked();
       eval_.dirty = false;
       eval_.last_save_ns = now;
-      mu_.Unlock();
-      absl::Status s = PutState(state);
+      absl::Status s = SaveStateUnlocking(SaveStateLocked());
       if (!s.ok()) options_.logger(LogSeverity::kError, std::string(s.message()));
-      mu_.Lock();
       continue;
     }
     int64_t wake = INT64_MAX;
@@ -596,10 +609,7 @@ void EventsPart::Run() {
     if (!writes.empty()) hooks_.submit(std::move(writes)).IgnoreError();
     mu_.Lock();
   }
-  const std::string state = SaveStateLocked();
-  mu_.Unlock();
-  PutState(state).IgnoreError();
-  mu_.Lock();
+  SaveStateUnlocking(SaveStateLocked()).IgnoreError();
 }
 
 }  // namespace historian::events

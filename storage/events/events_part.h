@@ -179,6 +179,10 @@ class EventsPart {
   // The evaluator's state with the log positions it covers.
   std::string SaveStateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PutState(const std::string& state);
+  // Writes `state` (from SaveStateLocked) unless the key holds those bytes
+  // already (eval_.saved); mu_ is released around the write. Only the
+  // events thread writes the key.
+  absl::Status SaveStateUnlocking(const std::string& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Transitions into event records (tracking the active alarms raised here).
   std::vector<engine::EventWrite> ToWrites(const std::vector<Transition>& ts)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -211,7 +215,11 @@ class EventsPart {
     std::map<std::string, uint64_t> applied;       // per origin: newest seq fed
     std::map<std::string, uint64_t> replay_floor;  // loaded: seqs fed before the restart
     std::string loaded;                            // the evaluator's state, until SetRulesAtOpen
-    bool dirty = false;                            // samples fed since the last save
+    // What the evaluator state key holds (or, with no key, what a fresh
+    // node saves): a save of the same bytes is skipped, so a node without
+    // rules writes nothing to the events CF (no file per clean stop).
+    std::string saved;
+    bool dirty = false;  // samples fed since the last save
     int64_t last_save_ns = 0;
     bool rules_dirty = false;
     uint64_t rules_gen = 0;     // bumped by every change that needs a resolve

@@ -61,7 +61,7 @@ absl::Status Sealer::SealTag(TagId id, int64_t now, bool* sealed) {
   }
   // On the chunks before this seal's.
   if (status.ok()) rollups_->BeforeSeal(id, old_span, all);
-  if (span > old_span) chunks_->PutSpan(id, span, &batch);
+  if (span > old_span) chunks_->PutSpan(id, old_span, span, &batch);
   // The rollups of these buckets are stale until RecomputeRollups ends; a
   // crash in between leaves this marker, and Open recomputes them.
   const int64_t min_ts = all.timestamps.front(), max_ts = all.timestamps.back();

@@ -674,6 +674,50 @@ TEST_F(NodeE2ETest, CompactMergesSealedChunksAndKeepsEverySample) {
   for (int i = 0; i < 3000; ++i) ASSERT_EQ(samples[i].value().double_value(), i);
 }
 
+// --rollup_min_day_samples reaches the store: a day of 60 samples (one hour
+// that pays a rollup) gets no day record with the default 2,048 (its hours
+// are read raw) and one with 1; 0 is refused naming the flag. Reads give
+// every sample either way.
+TEST_F(NodeE2ETest, RollupMinDaySamplesFlagSetsWhichDaysGetARecord) {
+  const int64_t h = int64_t{3600} * 1000000000, day = 24 * h;
+  const int64_t d0 = int64_t{1700000000} * 1000000000 / day * day;  // a UTC day, in the past
+  // Writes 60 samples (one a minute) into hour 3 of day `d`, compacts and
+  // returns the rollups column family's keys.
+  auto day_records = [&](const std::string& tag, int64_t d) -> uint64_t {
+    v1::WriteRequest req;
+    for (int i = 0; i < 60; ++i) AddDouble(&req, tag, d + 3 * h + i * (h / 60), i);
+    v1::WriteAck ack;
+    EXPECT_TRUE(WriteBatch(req, &ack).ok());
+    auto admin = v1::Admin::NewStub(channel_);
+    v1::CompactResponse compacted;
+    grpc::ClientContext compact_ctx;
+    EXPECT_TRUE(admin->Compact(&compact_ctx, v1::CompactRequest(), &compacted).ok());
+    v1::StatsResponse stats;
+    grpc::ClientContext stats_ctx;
+    EXPECT_TRUE(admin->Stats(&stats_ctx, v1::StatsRequest(), &stats).ok());
+    std::vector<v1::Sample> samples;
+    grpc::Status st;
+    ReadAll(tag, d, d + day, 0, &samples, &st);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(samples.size(), 60u) << tag;
+    for (const auto& cf : stats.column_families()) {
+      if (cf.name() == "rollups") return cf.estimated_keys();
+    }
+    ADD_FAILURE() << "no rollups column family in Admin.Stats";
+    return 0;
+  };
+  EXPECT_EQ(day_records("day.default", d0), 0u);
+  EXPECT_EQ(node_->Stop(), 0);
+  StartNode({"--rollup_min_day_samples=1"});
+  EXPECT_EQ(day_records("day.every", d0 + day), 1u);
+  EXPECT_EQ(node_->Stop(), 0);
+  testing::CommandResult r =
+      testing::RunCommand({testing::BinDir() + "/server/historiand",
+                           "--data_dir=" + dir_.Sub("bad"), "--rollup_min_day_samples=0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--rollup_min_day_samples"));
+}
+
 // Polls Admin.Stats until `done` holds; false after 30 s.
 bool AwaitStats(v1::Admin::Stub* admin, const std::function<bool(const v1::StatsResponse&)>& done) {
   const absl::Time deadline = absl::Now() + absl::Seconds(30);

@@ -162,18 +162,33 @@ TEST_F(ChunkStoreTest, OverlappingChunksMergeOnReadByVersion) {
   EXPECT_EQ(span, 2 * kSecond);
 }
 
+// Spans only widen; one in [kImplicitSpanFloor, kImplicitSpan] has no key
+// (a key left from a narrower span goes) and loads as kImplicitSpan, as a tag
+// without chunks does; a wider one has its key again.
 TEST_F(ChunkStoreTest, SpansWidenAndLoad) {
-  EXPECT_EQ(*chunks_->LoadSpan(7), 0);
+  EXPECT_EQ(*chunks_->LoadSpan(7), engine::kImplicitSpan);
   ChunkState state;
-  rocksdb::WriteBatch batch;
-  {
-    absl::MutexLock l(&mu_);
-    chunks_->WidenSpan(7, &state, 5, &batch);
-    chunks_->WidenSpan(7, &state, 3, &batch);  // never narrows
-  }
+  auto widen = [&](int64_t span) {
+    rocksdb::WriteBatch batch;
+    {
+      absl::MutexLock l(&mu_);
+      chunks_->WidenSpan(7, &state, span, &batch);
+    }
+    ASSERT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &batch).ok());
+  };
+  widen(5);
+  widen(3);  // never narrows
   EXPECT_EQ(state.max_span, 5);
-  ASSERT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &batch).ok());
   EXPECT_EQ(*chunks_->LoadSpan(7), 5);
+  widen(engine::kImplicitSpanFloor - 1);
+  EXPECT_EQ(*chunks_->LoadSpan(7), engine::kImplicitSpanFloor - 1);
+  widen(engine::kImplicitSpanFloor);  // in the band: the narrower key goes
+  EXPECT_EQ(state.max_span, engine::kImplicitSpanFloor);
+  EXPECT_EQ(*chunks_->LoadSpan(7), engine::kImplicitSpan);
+  widen(engine::kImplicitSpan);
+  EXPECT_EQ(*chunks_->LoadSpan(7), engine::kImplicitSpan);
+  widen(engine::kImplicitSpan + 1);
+  EXPECT_EQ(*chunks_->LoadSpan(7), engine::kImplicitSpan + 1);
   // A bad value fails: a span too small would hide samples.
   ASSERT_TRUE(
       db_->db()->Put(rocksdb::WriteOptions(), db_->state(), engine::SpanKey(7), "bad").ok());

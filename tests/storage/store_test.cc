@@ -804,17 +804,36 @@ TEST_F(StoreTest, OverlapRewriteWidensTheTagsChunkSpan) {
 }
 
 // A data dir of an older version: a chunk wider than the recorded span (its
-// span/ key lost). The first open finds it.
+// span/ key lost). The first open finds it. The merged chunks span more than
+// a tag without a key reads as (engine::kImplicitSpan): every 5-minute
+// window read after the open must match.
 TEST_F(StoreTest, OpenWidensSpansOfOlderDataDirs) {
+  chunk_max_duration_ = absl::Hours(24);
+  Reopen();
+  const int64_t m = 60 * kSecond;
   TagId t = Tag("ov.old");
-  ASSERT_TRUE(WriteDoubles(t, {{3000 * kSecond, 3}, {4000 * kSecond, 4}}).ok());
-  store_.reset();
-  Open();                             // replays and ...
-  ASSERT_TRUE(store_->Close().ok());  // ... seals one chunk of span 1000 s
+  std::vector<std::pair<int64_t, double>> samples;
+  for (int i = 0; i <= 30; ++i) samples.push_back({i * 10 * m, i});  // 5 h at 10 minutes
+  ASSERT_TRUE(WriteDoubles(t, samples).ok());
+  ASSERT_TRUE(store_->SealAll().ok());
+  ASSERT_TRUE(store_->Compact().ok());  // merged: chunks spanning hours
+  auto check_windows = [&]() {
+    for (int i = 0; i <= 30; ++i) {
+      ASSERT_EQ(ReadAll(t, i * 10 * m, i * 10 * m + 5 * m),
+                (std::map<int64_t, double>{{i * 10 * m, i}}))
+          << i * 10 << " min";
+    }
+  };
+  check_windows();
+  ASSERT_TRUE(store_->Close().ok());
   store_.reset();
   {
     auto db = engine::RocksDb::Open(dir_.Sub("db"));
     ASSERT_TRUE(db.ok()) << db.status();
+    std::string span;
+    ASSERT_TRUE(
+        (*db)->db()->Get(rocksdb::ReadOptions(), (*db)->state(), engine::SpanKey(t), &span).ok());
+    ASSERT_GT(static_cast<int64_t>(engine::GetBigEndian64(span.data())), engine::kImplicitSpan);
     ASSERT_TRUE(
         (*db)->db()->Delete(rocksdb::WriteOptions(), (*db)->state(), engine::SpanKey(t)).ok());
     ASSERT_TRUE((*db)
@@ -823,14 +842,88 @@ TEST_F(StoreTest, OpenWidensSpansOfOlderDataDirs) {
                     .ok());
   }
   Open();
-  EXPECT_EQ(ReadAll(t, 3600 * kSecond, 5000 * kSecond),
-            (std::map<int64_t, double>{{4000 * kSecond, 4}}));
+  check_windows();
+}
+
+// Schema 3 (engine/key_format.h): a widest chunk span in [15 min, 1 h] has
+// no span/ key and reads as 1 h; narrower and wider ones keep a key. A tag
+// whose 9-minute key widens into the band loses the key: kept, it would make
+// reads after a restart seek from only 9 minutes before their start and miss
+// the 30-minute chunk. Reads of many windows after restarts and a crash match
+// the model.
+TEST_F(StoreTest, SpansInTheImplicitBandHaveNoKeyAndReadAfterRestarts) {
+  chunk_max_samples_ = 64;
+  chunk_max_duration_ = absl::Hours(24);
+  Reopen();
+  const int64_t m = 60 * kSecond, h = 60 * m;
+  TagId t = Tag("span.band");
+  std::map<int64_t, double> model;
+  auto write = [&](int64_t from, int64_t to, int64_t step) {
+    std::vector<std::pair<int64_t, double>> batch;
+    for (int64_t ts = from; ts <= to; ts += step) {
+      batch.push_back({ts, static_cast<double>(ts / m)});
+      model[ts] = static_cast<double>(ts / m);
+    }
+    ASSERT_TRUE(WriteDoubles(t, batch).ok());
+    ASSERT_TRUE(store_->SealAll().ok());
+  };
+  // The span/ key's value (-1: no key); the store is closed and opened again.
+  auto span_key = [&]() {
+    int64_t out = -1;
+    WithClosedDb([&](engine::RocksDb* db) {
+      std::string v;
+      rocksdb::Status s =
+          db->db()->Get(rocksdb::ReadOptions(), db->state(), engine::SpanKey(t), &v);
+      if (s.ok()) {
+        ASSERT_EQ(v.size(), 8u);
+        out = static_cast<int64_t>(engine::GetBigEndian64(v.data()));
+      } else {
+        ASSERT_TRUE(s.IsNotFound()) << s.ToString();
+      }
+    });
+    Open();
+    return out;
+  };
+  auto check_reads = [&](const std::string& when) {
+    ASSERT_EQ(ReadAll(t), model) << when;
+    for (int64_t a = 0; a <= 9 * h; a += 5 * m) {
+      for (int64_t len : {int64_t{1}, m, 20 * m, 2 * h}) {
+        const std::map<int64_t, double> want(model.lower_bound(a), model.lower_bound(a + len));
+        ASSERT_EQ(ReadAll(t, a, a + len), want) << when << " " << a / m << "m+" << len;
+        ASSERT_EQ(ScanAll(t, a, a + len), want) << when << " " << a / m << "m+" << len;
+        ASSERT_EQ(ReadPaged(t, a, a + len, 4), want) << when << " " << a / m << "m+" << len;
+      }
+    }
+  };
+  write(0, 9 * m, m);  // a chunk of 9 minutes: narrower than the band
+  EXPECT_EQ(span_key(), 9 * m);
+  check_reads("9 minutes");
+  write(10 * m, 40 * m, m);  // a chunk of 30 minutes: in the band
+  EXPECT_EQ(span_key(), -1);
+  check_reads("30 minutes, restarted");
+  EXPECT_EQ(
+      ReadAll(t, 35 * m, 41 * m),
+      (std::map<int64_t, double>{
+          {35 * m, 35}, {36 * m, 36}, {37 * m, 37}, {38 * m, 38}, {39 * m, 39}, {40 * m, 40}}));
+  Crash();
+  Open();
+  check_reads("30 minutes, crashed");
+  // Slow samples merged into chunks of hours: wider than the band, a key.
+  write(2 * h, 8 * h, 10 * m);
+  ASSERT_TRUE(store_->Compact().ok());
+  check_reads("hours");
+  const int64_t wide = span_key();
+  EXPECT_GT(wide, engine::kImplicitSpan);
+  check_reads("hours, restarted");
+  Crash();
+  Open();
+  check_reads("hours, crashed");
 }
 
 // node/schema_version is checked at open: a data dir of a schema this binary
 // does not know is refused, naming the key and the version; a dir without
 // the key (written before it existed) is schema 1, migrated (hour rollup
-// records become day records) and marked schema 2.
+// records become day records) and marked schema 3; a schema-2 dir is marked 3.
 TEST_F(StoreTest, OpenChecksTheSchemaVersion) {
   TagId t = Tag("schema.t");
   ASSERT_TRUE(WriteDoubles(t, {{1000, 1}}).ok());
@@ -858,26 +951,34 @@ TEST_F(StoreTest, OpenChecksTheSchemaVersion) {
   o.path = dir_.Sub("db");
   o.site = "us";
   o.seal_interval = absl::Hours(1);
-  const std::string three = "3";
-  set_version(&three);
+  const std::string four = "4";
+  set_version(&four);
   absl::StatusOr<std::unique_ptr<Store>> refused = Store::Open(o);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("node/schema_version"));
-  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("\"3\""));
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("\"4\""));
   set_version(nullptr);  // an older dir
   Open();
   EXPECT_EQ(ReadAll(t), (std::map<int64_t, double>{{1000, 1}}));
   ASSERT_TRUE(store_->Close().ok());
   store_.reset();
-  EXPECT_EQ(get_version(), "2");
+  EXPECT_EQ(get_version(), "3");
   const std::string one = "1";
   set_version(&one);
   Open();
   EXPECT_EQ(ReadAll(t), (std::map<int64_t, double>{{1000, 1}}));
   ASSERT_TRUE(store_->Close().ok());
   store_.reset();
-  EXPECT_EQ(get_version(), "2");
+  EXPECT_EQ(get_version(), "3");
+  // Schema 2 (day rollups, a missing span/ key meaning 0) is marked 3 as it is.
+  const std::string two = "2";
+  set_version(&two);
+  Open();
+  EXPECT_EQ(ReadAll(t), (std::map<int64_t, double>{{1000, 1}}));
+  ASSERT_TRUE(store_->Close().ok());
+  store_.reset();
+  EXPECT_EQ(get_version(), "3");
   Open();
 }
 
