@@ -369,14 +369,16 @@ TEST_F(EventsNodeTest, SubscribeResumesFromAFeedPositionAcrossAKill) {
   }
 }
 
-// The evaluator's state is saved every few seconds, not with each stored
-// transition, so a kill -9 right after one restarts from a state without
-// it; a compaction first seals the samples, so the log replay cannot
-// evaluate them again. The stored events decide: a raised alarm stays
-// active (the next violating sample raises nothing), and one cleared
-// before such a kill raises anew at the next violation. (If the machine
-// were so slow that the state got saved before a kill, the test would
-// still pass: it cannot fail for timing, only not exercise the old state.)
+// The evaluator's state is saved every few seconds (and at once for the
+// first time after a start), not with each stored transition, so a kill -9
+// shortly after a transition restarts from a state without it; a
+// compaction first seals the samples, so the log replay cannot evaluate
+// them again. The stored events decide: an alarm cleared since the saved
+// state raises anew at the next violation, and one raised since it stays
+// active (no second raise). Each kill comes well within 5 s of the state
+// save it must not see (if the machine were so slow that a save came
+// first, the test would pass without exercising the old state: it cannot
+// fail for timing).
 TEST_F(EventsNodeTest, KillRightAfterATransitionFollowsTheStoredEvents) {
   Start();
   ASSERT_TRUE(CreateTag("k.temp").ok());
@@ -384,29 +386,37 @@ TEST_F(EventsNodeTest, KillRightAfterATransitionFollowsTheStoredEvents) {
   rule.set_limit(80);
   rule.set_deadband(5);
   ASSERT_TRUE(CreateRule(rule).ok());
-  Write("k.temp", {{kT0, 70}});
-  Write("k.temp", {{kT0 + 1 * kSecond, 90}});
-  ASSERT_TRUE(AwaitEvents("k.*", 1));
   auto compact_and_kill = [&] {
     testing::CommandResult r = Cli({"compact"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     Restart(/*kill=*/true);
   };
+  auto active = [&] { return Events("k.*", true).size(); };
+  // Raise (the first transition: the state is saved with it), then clear
+  // (not saved), kill: the saved state says active, the events cleared.
+  Write("k.temp", {{kT0, 70}, {kT0 + 1 * kSecond, 90}});
+  ASSERT_TRUE(AwaitEvents("k.*", 1));
+  Write("k.temp", {{kT0 + 2 * kSecond, 70}});
+  ASSERT_TRUE(WaitFor([&] { return active() == 0; }, kBound));
   compact_and_kill();
-  Write("k.temp", {{kT0 + 2 * kSecond, 95}});  // still above: no second raise
-  Write("k.temp", {{kT0 + 3 * kSecond, 70}});  // clears the first
-  ASSERT_TRUE(WaitFor([&] { return Events("k.*", true).empty(); }, kBound));
-  std::vector<v1::Event> all = Events("k.*");
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_EQ(all[0].raised_unix_ns(), kT0 + 1 * kSecond);
-  EXPECT_EQ(all[0].cleared_unix_ns(), kT0 + 3 * kSecond);
-  compact_and_kill();
-  Write("k.temp", {{kT0 + 4 * kSecond, 91}});  // a new violation: a new raise
+  Write("k.temp", {{kT0 + 3 * kSecond, 91}});  // a new violation: a new raise
   ASSERT_TRUE(AwaitEvents("k.*", 2));
-  all = Events("k.*");
-  EXPECT_TRUE(all[0].active());
-  EXPECT_EQ(all[0].raised_unix_ns(), kT0 + 4 * kSecond);
-  EXPECT_TRUE(all[1].cleared());
+  EXPECT_EQ(Events("k.*")[0].raised_unix_ns(), kT0 + 3 * kSecond);
+  Restart(/*kill=*/false);
+  // Clear (the first transition after the start: saved), then raise (not
+  // saved), kill: the saved state says inactive, the events active.
+  Write("k.temp", {{kT0 + 4 * kSecond, 70}});
+  ASSERT_TRUE(WaitFor([&] { return active() == 0; }, kBound));
+  Write("k.temp", {{kT0 + 5 * kSecond, 92}});
+  ASSERT_TRUE(AwaitEvents("k.*", 3));
+  compact_and_kill();
+  Write("k.temp", {{kT0 + 6 * kSecond, 95}});  // still above: no second raise
+  Write("k.temp", {{kT0 + 7 * kSecond, 70}});  // the barrier: clears the third
+  ASSERT_TRUE(WaitFor([&] { return active() == 0; }, kBound));
+  std::vector<v1::Event> all = Events("k.*");
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].raised_unix_ns(), kT0 + 5 * kSecond);
+  EXPECT_EQ(all[0].cleared_unix_ns(), kT0 + 7 * kSecond);
 }
 
 // Rate of change over a window (per second, against the newest sample at
