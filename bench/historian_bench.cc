@@ -72,6 +72,9 @@ ABSL_FLAG(std::string, endpoint, "127.0.0.1:7400", "--start_node=false: node to 
 ABSL_FLAG(bool, load, true,
           "--start_node=false: load the data set (false: the node holds it already; "
           "only queries, e.g. to profile them)");
+ABSL_FLAG(bool, compact, true,
+          "--start_node=false: Admin.Compact after the ingest (false: e.g. to profile the "
+          "ingest alone)");
 ABSL_FLAG(std::string, node_data_dir, "", "--start_node=false: its data dir, for bytes/sample");
 ABSL_FLAG(int64_t, node_pid, 0, "--start_node=false: its pid, for peak RSS");
 ABSL_FLAG(std::string, peer_endpoint, "",
@@ -262,7 +265,7 @@ absl::Status RunWithGivenNode(const DataSet& data, Report* report) {
   report->node_pid = static_cast<pid_t>(absl::GetFlag(FLAGS_node_pid));
   if (absl::GetFlag(FLAGS_load)) {
     RETURN_IF_ERROR(LoadDataSet(data, endpoint, report));
-    RETURN_IF_ERROR(Compact(endpoint, &report->compact_seconds));
+    if (absl::GetFlag(FLAGS_compact)) RETURN_IF_ERROR(Compact(endpoint, &report->compact_seconds));
   }
   RETURN_IF_ERROR(ColumnFamilyBytes(endpoint, &report->cf_sst_bytes));
   RETURN_IF_ERROR(RunQueriesOn(data, endpoint, report));

@@ -160,7 +160,13 @@ grpc::Status EventsService::Subscribe(grpc::ServerContext* context,
     if (request->glob().size() > kMaxGlobBytes) {
       return ToGrpcStatus(absl::InvalidArgumentError("glob: over 1024 bytes"));
     }
-    uint64_t pos = store_->EventFeedHead();
+    const uint64_t head = store_->EventFeedHead();
+    if (request->from_position() > head) {
+      return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+          "from_position: ", request->from_position(), " is past this node's event feed (next ",
+          head, "); positions are per node")));
+    }
+    uint64_t pos = request->from_position() > 0 ? request->from_position() : head;
     // Headers go out at once: a caller that waits for them
     // (WaitForInitialMetadata) knows every later change reaches it.
     writer->SendInitialMetadata();
@@ -174,6 +180,7 @@ grpc::Status EventsService::Subscribe(grpc::ServerContext* context,
       pos = c.next;
       v1::SubscribeEventsResponse response;
       response.set_lagged(c.lagged);
+      response.set_next_position(c.next);
       absl::flat_hash_set<uint64_t> seen;
       for (uint64_t id : c.event_ids) {
         if (!seen.insert(id).second) continue;

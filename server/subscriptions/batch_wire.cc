@@ -131,11 +131,10 @@ std::string EncodeBatchField(const std::string& tag, const std::string& origin,
 
 void AppendBatchWire(const SampleBatch& batch, bool columns, std::string* out) {
   const AppliedEntry& e = *batch.entry;
+  const AppliedEntry::Series& s = batch.series();
   absl::MutexLock l(&e.wire_mu);
-  std::vector<std::string>& cache = e.wire[columns ? 1 : 0];
-  if (cache.empty()) cache.resize(e.series.size());
-  std::string& wire = cache[batch.index];
-  if (wire.empty()) wire = EncodeBatchField(batch.tag(), batch.origin(), batch.cols(), columns);
+  std::string& wire = s.wire[columns ? 1 : 0];
+  if (wire.empty()) wire = EncodeBatchField(s.name, e.origin, s.cols, columns);
   out->append(wire);
 }
 

@@ -138,7 +138,9 @@ grpc::Status SubscribeReactor::Begin(const v1::SubscribeRequest& request) {
     absl::StatusOr<Principal> p = env_.auth->Authorize(*context_, kMethod);
     if (p.ok()) client = p->name;
   }
-  absl::StatusOr<SubscriptionHub::Id> id = hub_->Add(client, filter_, this, token.has_value());
+  absl::StatusOr<SubscriptionHub::Id> id =
+      hub_->Add(client, filter_, this, token.has_value(),
+                columns_ ? BatchForm::kColumnsWire : BatchForm::kCopy);
   if (!id.ok()) return ToGrpcStatus(id.status());
   id_ = *id;
   if (token.has_value()) {

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/subscriptions/batch_wire.h"
 
 namespace historian::server {
 
@@ -18,6 +19,7 @@ struct SubscriptionHub::Sub {
   std::string client;
   TagFilter filter;
   SubscriptionSink* sink = nullptr;
+  BatchForm form = BatchForm::kCopy;
   // Reading the log: nothing is buffered, `skipped` counts what was not.
   bool catching_up = false;
   uint64_t skipped = 0;
@@ -45,17 +47,26 @@ uint64_t ApproxBytes(const codec::ChunkColumns& cols) {
   return bytes;
 }
 
+void NoteLost(size_t samples, int64_t mn, int64_t mx, bool* lagged, int64_t* lo, int64_t* hi) {
+  if (samples == 0) return;
+  if (!*lagged) {
+    *lagged = true;
+    *lo = mn;
+    *hi = mx;
+    return;
+  }
+  *lo = std::min(*lo, mn);
+  *hi = std::max(*hi, mx);
+}
+
 void NoteLost(const codec::ChunkColumns& cols, bool* lagged, int64_t* lo, int64_t* hi) {
   if (cols.size() == 0) return;
   const auto [mn, mx] = std::minmax_element(cols.timestamps.begin(), cols.timestamps.end());
-  if (!*lagged) {
-    *lagged = true;
-    *lo = *mn;
-    *hi = *mx;
-    return;
-  }
-  *lo = std::min(*lo, *mn);
-  *hi = std::max(*hi, *mx);
+  NoteLost(cols.size(), *mn, *mx, lagged, lo, hi);
+}
+
+void NoteLost(const AppliedEntry::Series& s, bool* lagged, int64_t* lo, int64_t* hi) {
+  NoteLost(s.samples, s.min_ns, s.max_ns, lagged, lo, hi);
 }
 
 }  // namespace
@@ -93,7 +104,7 @@ SubscriptionHub::~SubscriptionHub() {
 
 absl::StatusOr<SubscriptionHub::Id> SubscriptionHub::Add(const std::string& client,
                                                          TagFilter filter, SubscriptionSink* sink,
-                                                         bool catch_up) {
+                                                         bool catch_up, BatchForm form) {
   absl::MutexLock l(&mu_);
   if (closing_) return absl::UnavailableError("Query.Subscribe: the node is stopping");
   if (subs_.size() >= options_.max_subscriptions) {
@@ -114,6 +125,7 @@ absl::StatusOr<SubscriptionHub::Id> SubscriptionHub::Add(const std::string& clie
   sub->client = client;
   sub->filter = std::move(filter);
   sub->sink = sink;
+  sub->form = form;
   sub->catching_up = catch_up;
   const Id id = next_id_++;
   sub->id = id;
@@ -153,7 +165,7 @@ void SubscriptionHub::SetStart(Id id, const std::map<std::string, uint64_t>& sta
   for (SampleBatch& b : sub->buffer) {
     auto s = sub->start.find(b.origin());
     if (s != sub->start.end() && b.seq() <= s->second) {
-      sub->buffered_bytes -= ApproxBytes(b.cols());
+      sub->buffered_bytes -= b.series().bytes;
       continue;
     }
     kept.push_back(std::move(b));
@@ -195,7 +207,7 @@ SubscriptionHub::Taken SubscriptionHub::Take(Id id, size_t max_bytes) {
   size_t bytes = 0;
   while (!sub->buffer.empty() && bytes < max_bytes) {
     SampleBatch& b = sub->buffer.front();
-    const uint64_t b_bytes = ApproxBytes(b.cols());
+    const uint64_t b_bytes = b.series().bytes;
     bytes += b_bytes;
     sub->buffered_bytes -= b_bytes;
     uint64_t& d = sub->delivered[b.origin()];
@@ -241,8 +253,8 @@ const std::vector<SubscriptionHub::Sub*>& SubscriptionHub::Interested(TagId id,
   return it->second;
 }
 
-void SubscriptionHub::Buffer(Sub* sub, const AppliedSeries& series,
-                             std::shared_ptr<AppliedEntry>* entry, size_t* copied) {
+void SubscriptionHub::Buffer(Sub* sub, const AppliedSeries& series, std::string_view origin,
+                             std::shared_ptr<AppliedEntry>* entry, size_t* index) {
   if (sub->lagged) {
     // Behind already: until it takes the lagged notice, what comes is only
     // added to the lost range (no copies for a subscriber that is stuck).
@@ -253,7 +265,7 @@ void SubscriptionHub::Buffer(Sub* sub, const AppliedSeries& series,
   if (sub->buffered_bytes + bytes > options_.buffer_bytes) {
     // A slow subscriber: drop what it has not taken; it is told the range.
     for (const SampleBatch& b : sub->buffer) {
-      NoteLost(b.cols(), &sub->lagged, &sub->lost_min_ns, &sub->lost_max_ns);
+      NoteLost(b.series(), &sub->lagged, &sub->lost_min_ns, &sub->lost_max_ns);
     }
     NoteLost(*series.cols, &sub->lagged, &sub->lost_min_ns, &sub->lost_max_ns);
     sub->buffer.clear();
@@ -262,13 +274,25 @@ void SubscriptionHub::Buffer(Sub* sub, const AppliedSeries& series,
     return;
   }
   sub->buffered_bytes += bytes;
-  if (*copied == SIZE_MAX) {
-    // The first subscription to take this series: the one copy, of what a
-    // subscriber is sent (not the versions).
-    *copied = (*entry)->series.size();
+  const codec::ChunkColumns& in = *series.cols;
+  if (*index == SIZE_MAX) {
+    // The first subscription to take this series.
+    *index = (*entry)->series.size();
     AppliedEntry::Series& s = (*entry)->series.emplace_back();
     s.name = series.name;
-    const codec::ChunkColumns& in = *series.cols;
+    s.samples = in.size();
+    const auto [mn, mx] = std::minmax_element(in.timestamps.begin(), in.timestamps.end());
+    s.min_ns = *mn;
+    s.max_ns = *mx;
+    s.bytes = bytes;
+  }
+  AppliedEntry::Series& s = (*entry)->series[*index];
+  if (sub->form == BatchForm::kColumnsWire) {
+    // Not shared yet (streams see the entry only after Take, under mu_).
+    absl::MutexLock l(&(*entry)->wire_mu);
+    if (s.wire[1].empty()) s.wire[1] = EncodeBatchField(s.name, std::string(origin), in, true);
+  } else if (s.cols.size() == 0) {
+    // The one copy, of what a subscriber is sent (not the versions).
     s.cols.type = in.type;
     s.cols.timestamps = in.timestamps;
     s.cols.doubles = in.doubles;
@@ -277,7 +301,7 @@ void SubscriptionHub::Buffer(Sub* sub, const AppliedSeries& series,
     s.cols.strings = in.strings;
     s.cols.qualities = in.qualities;
   }
-  sub->buffer.push_back(SampleBatch{*entry, *copied});
+  sub->buffer.push_back(SampleBatch{*entry, *index});
 }
 
 void SubscriptionHub::OnApplied(std::string_view origin, uint64_t seq,
@@ -291,7 +315,8 @@ void SubscriptionHub::OnApplied(std::string_view origin, uint64_t seq,
   std::shared_ptr<AppliedEntry> entry;  // made when a first series is buffered
   for (size_t i = 0; i < series.size(); ++i) {
     const AppliedSeries& s = series[i];
-    size_t copied = SIZE_MAX;  // not yet
+    if (s.cols->size() == 0) continue;
+    size_t index = SIZE_MAX;  // not yet in the entry
     for (Sub* sub : Interested(s.tag, s.name)) {
       if (sub->catching_up) {
         ++sub->skipped;
@@ -303,10 +328,10 @@ void SubscriptionHub::OnApplied(std::string_view origin, uint64_t seq,
         entry = std::make_shared<AppliedEntry>();
         entry->origin = std::string(origin);
         entry->seq = seq;
-        // Moving copied series on growth would cost as much as the copies.
+        // Moving held series on growth would cost as much as the copies.
         entry->series.reserve(series.size() - i);
       }
-      Buffer(sub, s, &entry, &copied);
+      Buffer(sub, s, origin, &entry, &index);
       MarkReady(sub);
     }
   }

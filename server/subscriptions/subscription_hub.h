@@ -49,22 +49,37 @@ struct TagFilter {
   bool Matches(std::string_view name) const;
 };
 
-// The samples of one applied log entry that some subscription wants,
-// copied once (under the store's lock) and shared, immutable, by every
+// How a subscription's batches are held until it takes them.
+enum class BatchForm {
+  // A copy of the columns (timestamps, values, qualities), encoded when a
+  // stream sends them (any form; tests read the columns).
+  kCopy,
+  // Only Query.Subscribe's columns wire form (batch_wire.h), encoded once
+  // under the store's lock straight from the applied columns: one pass and
+  // one allocation, no copy to free later.
+  kColumnsWire,
+};
+
+// The samples of one applied log entry that some subscription wants, held
+// once (under the store's lock) and shared, immutable, by every
 // subscription's buffer that holds some of them. Only the wire cache
 // changes after it is shared (batch_wire.h).
 struct AppliedEntry {
   struct Series {
     std::string name;
-    codec::ChunkColumns cols;
+    size_t samples = 0;
+    int64_t min_ns = 0, max_ns = 0;  // the samples' time range
+    uint64_t bytes = 0;              // what a buffer charges for it
+    codec::ChunkColumns cols;        // empty unless a kCopy subscription took it
+    // Per form (0: samples, 1: columns), the encoded batches field; empty
+    // until a stream first sends it (columns: set at once for kColumnsWire).
+    mutable std::string wire[2];
   };
   std::string origin;
   uint64_t seq = 0;
   std::vector<Series> series;
-  // Per form (0: samples, 1: columns), each series' encoded batches field,
-  // empty until a stream first sends it.
+  // Guards every series' wire (set by the first stream to send a form).
   mutable absl::Mutex wire_mu;
-  mutable std::vector<std::string> wire[2] ABSL_GUARDED_BY(wire_mu);
 };
 
 // One tag's samples from one applied log entry: a reference into the
@@ -72,10 +87,12 @@ struct AppliedEntry {
 struct SampleBatch {
   std::shared_ptr<const AppliedEntry> entry;
   size_t index = 0;  // into entry->series
-  const std::string& tag() const { return entry->series[index].name; }
+  const AppliedEntry::Series& series() const { return entry->series[index]; }
+  const std::string& tag() const { return series().name; }
   const std::string& origin() const { return entry->origin; }
   uint64_t seq() const { return entry->seq; }
-  const codec::ChunkColumns& cols() const { return entry->series[index].cols; }
+  // Empty for a kColumnsWire subscription's batches.
+  const codec::ChunkColumns& cols() const { return series().cols; }
 };
 
 // Woken (from the dispatcher thread, without the hub's lock) when its
@@ -125,7 +142,7 @@ class SubscriptionHub final : public AppliedListener {
   // Errors: ResourceExhausted naming --max_subscriptions or
   // --max_subscriptions_per_client.
   absl::StatusOr<Id> Add(const std::string& client, TagFilter filter, SubscriptionSink* sink,
-                         bool catch_up) ABSL_LOCKS_EXCLUDED(mu_);
+                         bool catch_up, BatchForm form = BatchForm::kCopy) ABSL_LOCKS_EXCLUDED(mu_);
   // Unregisters; returns once the dispatcher is not calling its sink.
   void Remove(Id id) ABSL_LOCKS_EXCLUDED(mu_);
   // Entries at or below these positions are not buffered (or taken).
@@ -167,11 +184,12 @@ class SubscriptionHub final : public AppliedListener {
   // until a subscription comes or goes).
   const std::vector<Sub*>& Interested(TagId id, std::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Appends a reference to `series` to the buffer of `sub` (copying it into
-  // `*entry` first if not yet: `*copied` its index there), or drops the
-  // buffer when it would pass options_.buffer_bytes.
-  void Buffer(Sub* sub, const AppliedSeries& series, std::shared_ptr<AppliedEntry>* entry,
-              size_t* copied) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends a reference to `series` to the buffer of `sub` (adding it to
+  // `*entry` in the sub's form first if not yet: `*index` its index
+  // there), or drops the buffer when it would pass options_.buffer_bytes.
+  void Buffer(Sub* sub, const AppliedSeries& series, std::string_view origin,
+              std::shared_ptr<AppliedEntry>* entry, size_t* index)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
   const SubscriptionHubOptions options_;

@@ -24,20 +24,21 @@ std::unique_ptr<RuleEvaluator> MakeEvaluator(const std::string& site) {
 #endif
 }
 
-// A sample as the evaluator sees it; false for strings (no numeric rule).
-bool ToSample(const codec::ChunkColumns& c, size_t i, std::string_view tag, SampleView* out) {
+// A series as the evaluator sees it; false for strings (no numeric rule).
+bool ToColumnsView(const codec::ChunkColumns& c, std::string_view tag, ColumnsView* out) {
   out->tag = tag;
-  out->ts_ns = c.timestamps[i];
-  out->quality = c.qualities[i];
+  out->size = c.size();
+  out->ts = c.timestamps.data();
+  out->qualities = c.qualities.data();
   switch (c.type) {
     case ValueType::kDouble:
-      out->value = c.doubles[i];
+      out->doubles = c.doubles.data();
       return true;
     case ValueType::kInt64:
-      out->value = static_cast<double>(c.ints[i]);
+      out->ints = c.ints.data();
       return true;
     case ValueType::kBool:
-      out->value = c.bools[i] ? 1 : 0;
+      out->bools = c.bools.data();
       return true;
     default:
       return false;
@@ -144,6 +145,19 @@ void EventsPart::SetRulesAtOpen(std::vector<RuleSpec> specs) {
     }
   }
   eval_.loaded.clear();
+  // The state is saved every few seconds, not with each stored transition:
+  // the stored events say which alarms raised here are active.
+  if (evaluator_ != nullptr) {
+    absl::flat_hash_set<uint64_t> active;
+    for (const auto& [key, event] : active_) {
+      auto name = index_.names.find(key.first);
+      if (name == index_.names.end()) continue;
+      auto rule = rules_.find(name->second);
+      if (rule == rules_.end()) continue;
+      active.insert(RuleInstanceId(rule->first, rule->second.tag, key.second));
+    }
+    evaluator_->MatchActive(active);
+  }
 }
 
 void EventsPart::Start(EventsHooks hooks) {
@@ -162,8 +176,8 @@ void EventsPart::Stop() {
 }
 
 absl::Status EventsPart::LoadFeedLocked() {
-  // At most feed_capacity records: each batch that writes one deletes the
-  // one feed_capacity positions older.
+  // At most feed_capacity + kFeedTrimStep records (PrepareEntry deletes the
+  // older ones a range at a time): the oldest beyond the capacity go now.
   std::unique_ptr<rocksdb::Iterator> it(
       db_->db()->NewIterator(rocksdb::ReadOptions(), db_->events()));
   const std::string prefix(1, kFeedKeyPrefix);
@@ -193,6 +207,7 @@ absl::Status EventsPart::LoadFeedLocked() {
     }
   }
   feed_.next_prepared = feed_.next;
+  feed_.trimmed_below = feed_.changes.empty() ? feed_.next : feed_.changes.front().position;
   return absl::OkStatus();
 }
 
@@ -214,8 +229,21 @@ uint64_t EventsPart::PrepareEntry(const engine::LogEntry& entry, rocksdb::WriteB
     r.position = feed_.next_prepared++;
     if (first == 0) first = r.position;
     batch->Put(db_->events(), FeedKey(r.position), EncodeFeedValue(r));
-    if (r.position > options_.feed_capacity) {
-      batch->Delete(db_->events(), FeedKey(r.position - options_.feed_capacity));
+  }
+  if (first != 0) {
+    // Records older than the newest feed_capacity go in ranges of
+    // kFeedTrimStep (one range delete, not a point delete per record: the
+    // memtable insert per event change was a third of the feed's cost).
+    // Until a range is due the disk keeps up to a step more than the
+    // capacity; Load trims those, so readers see the same feed either way.
+    absl::MutexLock l(&mu_);
+    const uint64_t keep_from = feed_.next_prepared > options_.feed_capacity
+                                   ? feed_.next_prepared - options_.feed_capacity
+                                   : 1;
+    const uint64_t step = std::clamp<uint64_t>(options_.feed_capacity / 16, 1, kFeedTrimStep);
+    if (keep_from >= feed_.trimmed_below + step) {
+      batch->DeleteRange(db_->events(), FeedKey(feed_.trimmed_below), FeedKey(keep_from));
+      feed_.trimmed_below = keep_from;
     }
   }
   return first;
@@ -288,21 +316,10 @@ void EventsPart::OnSeries(const std::string& origin, uint64_t seq, TagId id, std
   uint64_t& applied = eval_.applied[origin];
   applied = std::max(applied, seq);
   eval_.dirty = true;
-  // In time order per call, as the evaluator's contract says.
-  std::vector<size_t> order(cols.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  if (!std::is_sorted(cols.timestamps.begin(), cols.timestamps.end())) {
-    std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return cols.timestamps[a] < cols.timestamps[b]; });
-  }
-  std::vector<SampleView> samples;
-  samples.reserve(cols.size());
-  for (size_t i : order) {
-    SampleView v;
-    if (ToSample(cols, i, tag, &v)) samples.push_back(v);
-  }
+  ColumnsView view;
+  if (!ToColumnsView(cols, tag, &view)) return;
   const size_t before = pending_.size();
-  evaluator_->OnSamples(samples, &pending_);
+  evaluator_->OnColumns(view, &pending_);
   // New transitions, or a deadline (on-delay, "longer than D", stale) before
   // the events thread's wake-up: wake it.
   if (pending_.size() != before || evaluator_->NextDeadlineNs() < eval_.sleep_until_ns) {
@@ -477,7 +494,8 @@ absl::Status EventsPart::PutState(const std::string& state) {
                            "save evaluator state");
 }
 
-std::vector<engine::EventWrite> EventsPart::ToWrites(const std::vector<Transition>& ts) {
+std::vector<engine::EventWrite> EventsPart::ToWrites(const std::vector<Transition>& ts,
+                                                     bool skip_stored) {
   std::vector<engine::EventWrite> out;
   for (const Transition& t : ts) {
     EventRecord e;
@@ -503,6 +521,12 @@ std::vector<engine::EventWrite> EventsPart::ToWrites(const std::vector<Transitio
       e.cleared = true;
       e.cleared_ns = t.time_ns;
       active_.erase(it);
+    }
+    if (skip_stored) {
+      // The same id is the same (rule, tag, raise time): stored already
+      // when the stored record has the fact (a replayed raise or clear).
+      absl::StatusOr<EventRecord> stored = GetEvent(e.id);
+      if (stored.ok() && (e.raised ? stored->raised : stored->cleared)) continue;
     }
     out.push_back({EventKey(e.id), EncodeEvent(e)});
   }
@@ -536,6 +560,9 @@ void EventsPart::SetRulesLocked(std::vector<RuleSpec> specs) {
 
 void EventsPart::Run() {
   absl::MutexLock l(&mu_);
+  // What is pending now came from the log replay at open: its transitions
+  // may be stored already (the saved state is up to an interval older).
+  bool replayed = true;
   while (!eval_.stop) {
     if (eval_.rules_dirty) {
       eval_.rules_dirty = false;
@@ -554,17 +581,17 @@ void EventsPart::Run() {
     }
     const int64_t now = options_.now_ns();
     if (!pending_.empty()) {
-      std::vector<engine::EventWrite> writes = ToWrites(pending_);
+      // The evaluator's state is not saved with each batch (10,000 rules'
+      // state per batch cost more than the events): on the interval below
+      // and at Stop. A restart from an older state replays the log above
+      // it, and SetRulesAtOpen matches the active alarms to the events.
+      std::vector<engine::EventWrite> writes = ToWrites(pending_, replayed);
+      replayed = false;
       pending_.clear();
-      // Taken with the transitions: a later save could cover samples whose
-      // transitions are not stored yet.
-      const std::string state = SaveStateLocked();
-      eval_.dirty = false;
-      eval_.last_save_ns = now;
+      eval_.dirty = true;
       mu_.Unlock();
       absl::Status s = writes.empty() ? absl::OkStatus() : hooks_.submit(std::move(writes));
       mu_.Lock();
-      if (s.ok()) s = SaveStateUnlocking(state);
       if (!s.ok()) {
         options_.logger(LogSeverity::kError,
                         absl::StrCat("events: store transitions: ", s.message()));
@@ -603,7 +630,7 @@ void EventsPart::Run() {
   }
   // The last state, so a restart neither raises again nor forgets a timer.
   if (evaluator_ != nullptr && !pending_.empty()) {
-    std::vector<engine::EventWrite> writes = ToWrites(pending_);
+    std::vector<engine::EventWrite> writes = ToWrites(pending_, replayed);
     pending_.clear();
     mu_.Unlock();
     if (!writes.empty()) hooks_.submit(std::move(writes)).IgnoreError();

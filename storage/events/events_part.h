@@ -80,6 +80,9 @@ struct EventChanges {
 // one tag by name (so states saved before globs were expanded this way still
 // apply), a hash of rule name and tag for each tag a glob covers (the
 // evaluator keys its state by id, and a glob covers many tags).
+// Feed records older than the capacity are deleted this many at a time.
+inline constexpr uint64_t kFeedTrimStep = 1024;
+
 uint64_t RuleInstanceId(std::string_view rule_name, std::string_view rule_tag,
                         std::string_view tag);
 
@@ -184,7 +187,9 @@ class EventsPart {
   // events thread writes the key.
   absl::Status SaveStateUnlocking(const std::string& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Transitions into event records (tracking the active alarms raised here).
-  std::vector<engine::EventWrite> ToWrites(const std::vector<Transition>& ts)
+  // With `skip_stored`, those whose fact is stored already are left out
+  // (the log replay at open evaluates again what the saved state predates).
+  std::vector<engine::EventWrite> ToWrites(const std::vector<Transition>& ts, bool skip_stored)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetRulesLocked(std::vector<RuleSpec> specs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A rule record replaced `old` (null: new): the index follows.
@@ -198,6 +203,7 @@ class EventsPart {
     uint64_t next = 1;               // the position after the newest applied change
     uint64_t lost_below = 0;         // changes below this position may be gone
     uint64_t next_prepared = 1;      // the next position PrepareEntry gives out
+    uint64_t trimmed_below = 1;      // records below this are deleted (or being)
     bool closed = false;             // CloseFeed was called
   };
   // Lookups over the rules.

@@ -177,6 +177,42 @@ struct DeadlineEntry {
 using DeadlineHeap =
     std::priority_queue<DeadlineEntry, std::vector<DeadlineEntry>, std::greater<DeadlineEntry>>;
 
+// Whether any value of `cols` is above (upper) or below `limit` (NaN is
+// neither, as in OnLimitSample). One branch-free pass per column type.
+template <typename T>
+bool AnyCrosses(const T* v, size_t n, bool upper, double limit) {
+  bool any = false;
+  if (upper) {
+    for (size_t i = 0; i < n; ++i) any |= static_cast<double>(v[i]) > limit;
+  } else {
+    for (size_t i = 0; i < n; ++i) any |= static_cast<double>(v[i]) < limit;
+  }
+  return any;
+}
+
+bool AnyCrosses(const ColumnsView& c, bool upper, double limit) {
+  if (c.doubles != nullptr) return AnyCrosses(c.doubles, c.size, upper, limit);
+  if (c.ints != nullptr) return AnyCrosses(c.ints, c.size, upper, limit);
+  return AnyCrosses(c.bools, c.size, upper, limit);
+}
+
+// The samples of `c` in timestamp order (stable) into *views.
+void SortedViews(const ColumnsView& c, std::vector<uint32_t>* order,
+                 std::vector<SampleView>* views) {
+  views->clear();
+  views->reserve(c.size);
+  auto view = [&c](size_t i) { return SampleView{c.tag, c.ts[i], c.ValueAt(i), c.qualities[i]}; };
+  if (std::is_sorted(c.ts, c.ts + c.size)) {
+    for (size_t i = 0; i < c.size; ++i) views->push_back(view(i));
+    return;
+  }
+  order->resize(c.size);
+  for (size_t i = 0; i < c.size; ++i) (*order)[i] = static_cast<uint32_t>(i);
+  std::stable_sort(order->begin(), order->end(),
+                   [&c](uint32_t a, uint32_t b) { return c.ts[a] < c.ts[b]; });
+  for (uint32_t i : *order) views->push_back(view(i));
+}
+
 // Not thread-safe (see the header); all members belong to the caller's lock.
 class RuleEvaluatorImpl final : public RuleEvaluator {
  public:
@@ -185,8 +221,10 @@ class RuleEvaluatorImpl final : public RuleEvaluator {
   absl::Status SetRules(std::vector<RuleSpec> rules) override;
   bool Watches(std::string_view tag) const override { return by_tag_.contains(AbslView(tag)); }
   void OnSamples(absl::Span<const SampleView> samples, std::vector<Transition>* out) override;
+  void OnColumns(const ColumnsView& cols, std::vector<Transition>* out) override;
   void OnTimer(int64_t now_ns, std::vector<Transition>* out) override;
   int64_t NextDeadlineNs() const override;
+  void MatchActive(const absl::flat_hash_set<uint64_t>& active_ids) override;
   std::string SaveState() const override;
   absl::Status LoadState(std::string_view state) override;
 
@@ -215,8 +253,14 @@ class RuleEvaluatorImpl final : public RuleEvaluator {
     OnSample(idx, false, s, out);
   }
 
+  // Whether OnLimitSample would only move the newest time for every sample
+  // of `cols` (in time order) under rule `idx`.
+  bool QuietOver(uint32_t idx, const ColumnsView& cols) const;
+
   std::string local_site_;
-  std::vector<Rule> rules_;  // the rules evaluated here
+  std::vector<Rule> rules_;        // the rules evaluated here
+  std::vector<SampleView> views_;  // OnColumns' scratch
+  std::vector<uint32_t> order_;    // OnColumns' scratch
   absl::flat_hash_map<std::string, WatchList> by_tag_;
   // Lazy: an entry may be older than its rule's deadline (fixed up when it
   // reaches the top); every rule with a deadline has an entry <= it.
@@ -470,6 +514,35 @@ void RuleEvaluatorImpl::OnSamples(absl::Span<const SampleView> samples,
   }
 }
 
+bool RuleEvaluatorImpl::QuietOver(uint32_t idx, const ColumnsView& c) const {
+  const Rule& r = rules_[idx];
+  const RuleState& st = r.state;
+  return IsLimit(r.kind) && c.ts[0] >= st.newest_ns && !st.active &&
+         st.pending_since_ns == kNoTime && !AnyCrosses(c, r.upper, r.limit);
+}
+
+void RuleEvaluatorImpl::OnColumns(const ColumnsView& c, std::vector<Transition>* out) {
+  if (c.size == 0) return;
+  auto it = by_tag_.find(AbslView(c.tag));
+  if (it == by_tag_.end()) return;
+  const WatchList& watches = it->second;
+  // The common case: samples in time order that leave every rule of the
+  // tag quiet only move each rule's newest sample (what OnLimitSample
+  // does per sample).
+  bool quiet = std::is_sorted(c.ts, c.ts + c.size);
+  for (size_t k = 0; quiet && k < watches.size(); ++k) quiet = QuietOver(watches[k].rule, c);
+  if (quiet) {
+    for (const Watch& w : watches) {
+      RuleState& st = rules_[w.rule].state;
+      st.newest_ns = c.ts[c.size - 1];
+      st.newest_value = c.ValueAt(c.size - 1);
+    }
+    return;
+  }
+  SortedViews(c, &order_, &views_);
+  OnSamples(views_, out);
+}
+
 void RuleEvaluatorImpl::OnTimer(int64_t now_ns, std::vector<Transition>* out) {
   for (uint32_t idx : unarmed_) {
     RuleState& s = rules_[idx].state;
@@ -509,6 +582,18 @@ int64_t RuleEvaluatorImpl::NextDeadlineNs() const {
   return kNever;
 }
 
+void RuleEvaluatorImpl::MatchActive(const absl::flat_hash_set<uint64_t>& active_ids) {
+  bool changed = false;
+  for (Rule& r : rules_) {
+    const bool want = active_ids.contains(r.spec.rule_id);
+    if (r.state.active == want) continue;
+    r.state.active = want;
+    r.state.pending_since_ns = kNoTime;
+    changed = true;
+  }
+  if (changed) RebuildTimers();
+}
+
 std::string RuleEvaluatorImpl::SaveState() const {
   RuleStateEncoder enc;
   for (const Rule& r : rules_) {
@@ -544,6 +629,13 @@ absl::Status RuleEvaluatorImpl::LoadState(std::string_view state) {
 }
 
 }  // namespace
+
+void RuleEvaluator::OnColumns(const ColumnsView& c, std::vector<Transition>* out) {
+  std::vector<uint32_t> order;
+  std::vector<SampleView> views;
+  SortedViews(c, &order, &views);
+  OnSamples(views, out);
+}
 
 std::unique_ptr<RuleEvaluator> RuleEvaluator::Create(std::string local_site) {
   return std::make_unique<RuleEvaluatorImpl>(std::move(local_site));

@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -74,6 +75,24 @@ struct SampleView {
   uint32_t quality = 0;  // 0 Good; bit 31 set = Bad
 };
 
+// One tag's samples in the store's column layout, in any time order (the
+// events part hands the evaluator each applied series as it is).
+struct ColumnsView {
+  std::string_view tag;
+  size_t size = 0;
+  const int64_t* ts = nullptr;
+  const uint32_t* qualities = nullptr;
+  // Exactly one is set: the tag's numeric type.
+  const double* doubles = nullptr;
+  const int64_t* ints = nullptr;
+  const uint8_t* bools = nullptr;
+  double ValueAt(size_t i) const {
+    if (doubles != nullptr) return doubles[i];
+    if (ints != nullptr) return static_cast<double>(ints[i]);
+    return bools[i] != 0 ? 1 : 0;
+  }
+};
+
 struct Transition {
   enum class Kind : uint8_t { kRaised = 1, kCleared = 2 };
   uint64_t rule_id = 0;
@@ -95,12 +114,27 @@ class RuleEvaluator {
   // Tags with at least one rule evaluated here (for the caller's filter).
   virtual bool Watches(std::string_view tag) const = 0;
   virtual void OnSamples(absl::Span<const SampleView> samples, std::vector<Transition>* out) = 0;
+  // The same as OnSamples over `cols`' samples in timestamp order (a stable
+  // sort: equal times keep their order). This one builds the views and
+  // calls OnSamples; the evaluator overrides it so that a quiet limit rule
+  // costs a compare per sample (no views, no copies).
+  virtual void OnColumns(const ColumnsView& cols, std::vector<Transition>* out);
   virtual void OnTimer(int64_t now_ns, std::vector<Transition>* out) = 0;
   // Earliest sample time at which OnTimer can produce a transition, or
   // INT64_MAX: the caller sleeps until then (no polling when idle). 0 while
   // stale rules with no sample wait for their first OnTimer (which arms
   // them): call OnTimer at once.
   virtual int64_t NextDeadlineNs() const = 0;
+
+  // The alarms the stored events say are active here (raised here, not
+  // cleared, not late), by rule id: each rule's active flag is set to
+  // match (a pending raise is dropped). At open, after LoadState: the
+  // saved state may predate the newest stored transitions (it is saved
+  // every few seconds, not with each), and the events are the truth, so a
+  // restart neither raises an active alarm a second time nor misses the
+  // next raise of one that was cleared. The default does nothing (an
+  // evaluator without such state).
+  virtual void MatchActive(const absl::flat_hash_set<uint64_t>& active_ids) { (void)active_ids; }
 
   virtual std::string SaveState() const = 0;
   virtual absl::Status LoadState(std::string_view state) = 0;

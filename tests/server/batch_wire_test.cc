@@ -106,17 +106,26 @@ TEST(BatchWireTest, SamplesFormParsesToTheSamples) {
 // Two series of one entry and a second entry of the same tag, appended
 // through the shared cache (twice: encoded, then from the cache), then the
 // token and lagged behind them: one response, batches in order.
+// A held series (as the hub's kCopy form keeps it).
+AppliedEntry::Series Held(std::string name, codec::ChunkColumns cols) {
+  AppliedEntry::Series s;
+  s.name = std::move(name);
+  s.samples = cols.size();
+  s.cols = std::move(cols);
+  return s;
+}
+
 TEST(BatchWireTest, AppendedFieldsParseAsOneResponseInOrder) {
   std::mt19937_64 rng(3);
   auto e1 = std::make_shared<AppliedEntry>();
   e1->origin = "us";
   e1->seq = 5;
-  e1->series.push_back({"a", RandomColumns(rng, ValueType::kDouble, 10)});
-  e1->series.push_back({"b", RandomColumns(rng, ValueType::kInt64, 3)});
+  e1->series.push_back(Held("a", RandomColumns(rng, ValueType::kDouble, 10)));
+  e1->series.push_back(Held("b", RandomColumns(rng, ValueType::kInt64, 3)));
   auto e2 = std::make_shared<AppliedEntry>();
   e2->origin = "mx";
   e2->seq = 9;
-  e2->series.push_back({"a", RandomColumns(rng, ValueType::kDouble, 4)});
+  e2->series.push_back(Held("a", RandomColumns(rng, ValueType::kDouble, 4)));
   const SampleBatch batches[] = {{e1, 0}, {e1, 1}, {e2, 0}};
   for (int pass = 0; pass < 2; ++pass) {
     std::string bytes;

@@ -275,6 +275,150 @@ TEST_F(EventsNodeTest, StaleTimerAcrossRestartsRaisesOnce) {
   EXPECT_EQ(Events("st.a", true).size(), 1u);
 }
 
+// Events.Subscribe resumes: each response carries the feed position after
+// it; a new stream from that position (also after a kill -9 of the node)
+// gets exactly the changes that came meanwhile, an older position gets them
+// again, a position past the feed is refused.
+TEST_F(EventsNodeTest, SubscribeResumesFromAFeedPositionAcrossAKill) {
+  Start();
+  ASSERT_TRUE(CreateTag("rs.p").ok());
+  v1::Rule rule = MakeRule("rs_hot", v1::RULE_KIND_HIGH, "rs.p");
+  rule.set_limit(50);
+  ASSERT_TRUE(CreateRule(rule).ok());
+  auto subscribe = [&](uint64_t from, grpc::ClientContext* ctx) {
+    Bounded(ctx);
+    v1::SubscribeEventsRequest req;
+    req.set_from_position(from);
+    auto reader = events_->Subscribe(ctx, req);
+    reader->WaitForInitialMetadata();
+    return reader;
+  };
+  uint64_t after_raise = 0;
+  std::string id;
+  {
+    grpc::ClientContext ctx;
+    auto reader = subscribe(0, &ctx);
+    Write("rs.p", {{kT0, 60}});
+    v1::SubscribeEventsResponse msg;
+    ASSERT_TRUE(reader->Read(&msg));
+    ASSERT_EQ(msg.events_size(), 1);
+    EXPECT_TRUE(msg.events(0).active());
+    id = msg.events(0).id();
+    after_raise = msg.next_position();
+    ASSERT_GT(after_raise, 0u);
+    ctx.TryCancel();
+    while (reader->Read(&msg)) {
+    }
+    reader->Finish();
+  }
+  // Meanwhile, with no stream open: an ack and a clear; then a kill -9.
+  v1::AckRequest ack;
+  ack.set_id(id);
+  ack.set_comment("resumed");
+  {
+    v1::Event out;
+    grpc::ClientContext actx;
+    Bounded(&actx);
+    ASSERT_TRUE(events_->Ack(&actx, ack, &out).ok());
+  }
+  Write("rs.p", {{kT0 + kSecond, 10}});
+  ASSERT_TRUE(WaitFor([&] { return Events("rs.p", true).empty(); }, kBound));
+  Restart(/*kill=*/true);
+  // From the position after the raise: the two changes (one event, its
+  // state now), and the position after them.
+  {
+    grpc::ClientContext ctx;
+    auto reader = subscribe(after_raise, &ctx);
+    v1::SubscribeEventsResponse msg;
+    ASSERT_TRUE(reader->Read(&msg));
+    ASSERT_EQ(msg.events_size(), 1);
+    EXPECT_FALSE(msg.lagged());
+    EXPECT_EQ(msg.events(0).id(), id);
+    EXPECT_TRUE(msg.events(0).acked());
+    EXPECT_TRUE(msg.events(0).cleared());
+    EXPECT_EQ(msg.events(0).ack_comment(), "resumed");
+    EXPECT_EQ(msg.next_position(), after_raise + 2);
+    ctx.TryCancel();
+    while (reader->Read(&msg)) {
+    }
+    reader->Finish();
+  }
+  // From before the raise: the raise too (the same event, once).
+  {
+    grpc::ClientContext ctx;
+    auto reader = subscribe(after_raise - 1, &ctx);
+    v1::SubscribeEventsResponse msg;
+    ASSERT_TRUE(reader->Read(&msg));
+    ASSERT_EQ(msg.events_size(), 1);
+    EXPECT_EQ(msg.events(0).id(), id);
+    EXPECT_EQ(msg.next_position(), after_raise + 2);
+    ctx.TryCancel();
+    while (reader->Read(&msg)) {
+    }
+    reader->Finish();
+  }
+  // Past the head: refused, naming the field.
+  {
+    grpc::ClientContext ctx;
+    auto reader = subscribe(after_raise + 1000, &ctx);
+    v1::SubscribeEventsResponse msg;
+    EXPECT_FALSE(reader->Read(&msg));
+    grpc::Status st = reader->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find("from_position"), std::string::npos) << st.error_message();
+  }
+}
+
+// The evaluator's state is saved every few seconds (and at once for the
+// first time after a start), not with each stored transition, so a kill -9
+// shortly after a transition restarts from a state without it; a
+// compaction first seals the samples, so the log replay cannot evaluate
+// them again. The stored events decide: an alarm cleared since the saved
+// state raises anew at the next violation, and one raised since it stays
+// active (no second raise). Each kill comes well within 5 s of the state
+// save it must not see (if the machine were so slow that a save came
+// first, the test would pass without exercising the old state: it cannot
+// fail for timing).
+TEST_F(EventsNodeTest, KillRightAfterATransitionFollowsTheStoredEvents) {
+  Start();
+  ASSERT_TRUE(CreateTag("k.temp").ok());
+  v1::Rule rule = MakeRule("k_hot", v1::RULE_KIND_HIGH, "k.temp");
+  rule.set_limit(80);
+  rule.set_deadband(5);
+  ASSERT_TRUE(CreateRule(rule).ok());
+  auto compact_and_kill = [&] {
+    testing::CommandResult r = Cli({"compact"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Restart(/*kill=*/true);
+  };
+  auto active = [&] { return Events("k.*", true).size(); };
+  // Raise (the first transition: the state is saved with it), then clear
+  // (not saved), kill: the saved state says active, the events cleared.
+  Write("k.temp", {{kT0, 70}, {kT0 + 1 * kSecond, 90}});
+  ASSERT_TRUE(AwaitEvents("k.*", 1));
+  Write("k.temp", {{kT0 + 2 * kSecond, 70}});
+  ASSERT_TRUE(WaitFor([&] { return active() == 0; }, kBound));
+  compact_and_kill();
+  Write("k.temp", {{kT0 + 3 * kSecond, 91}});  // a new violation: a new raise
+  ASSERT_TRUE(AwaitEvents("k.*", 2));
+  EXPECT_EQ(Events("k.*")[0].raised_unix_ns(), kT0 + 3 * kSecond);
+  Restart(/*kill=*/false);
+  // Clear (the first transition after the start: saved), then raise (not
+  // saved), kill: the saved state says inactive, the events active.
+  Write("k.temp", {{kT0 + 4 * kSecond, 70}});
+  ASSERT_TRUE(WaitFor([&] { return active() == 0; }, kBound));
+  Write("k.temp", {{kT0 + 5 * kSecond, 92}});
+  ASSERT_TRUE(AwaitEvents("k.*", 3));
+  compact_and_kill();
+  Write("k.temp", {{kT0 + 6 * kSecond, 95}});  // still above: no second raise
+  Write("k.temp", {{kT0 + 7 * kSecond, 70}});  // the barrier: clears the third
+  ASSERT_TRUE(WaitFor([&] { return active() == 0; }, kBound));
+  std::vector<v1::Event> all = Events("k.*");
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].raised_unix_ns(), kT0 + 5 * kSecond);
+  EXPECT_EQ(all[0].cleared_unix_ns(), kT0 + 7 * kSecond);
+}
+
 // Rate of change over a window (per second, against the newest sample at
 // or before t - window).
 TEST_F(EventsNodeTest, RateOfChangeOverAWindow) {

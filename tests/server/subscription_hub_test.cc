@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "historian/v1/query.pb.h"
+#include "server/subscriptions/batch_wire.h"
 #include "storage/store.h"
 #include "tests/testutil/temp_dir.h"
 
@@ -76,16 +78,37 @@ TEST(SubscriptionHubTest, TakesKeepApplyOrderAndLoseNothingSilently) {
   o.sync_writes = false;
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(o);
   ASSERT_TRUE(store.ok()) << store.status();
-  for (const uint64_t buffer_bytes : {uint64_t{1} << 30, uint64_t{64} << 10}) {
+  for (const auto& [buffer_bytes, form] :
+       std::vector<std::pair<uint64_t, BatchForm>>{{uint64_t{1} << 30, BatchForm::kCopy},
+                                                   {uint64_t{64} << 10, BatchForm::kCopy},
+                                                   {uint64_t{1} << 30, BatchForm::kColumnsWire},
+                                                   {uint64_t{64} << 10, BatchForm::kColumnsWire}}) {
+    SCOPED_TRACE(form == BatchForm::kCopy ? "copy" : "columns wire");
     SubscriptionHubOptions options;
     options.buffer_bytes = buffer_bytes;
     SubscriptionHub hub(store->get(), options);
     NullSink sink;
     TagFilter filter;
     filter.names = {"a", "b", "c"};
-    absl::StatusOr<SubscriptionHub::Id> id = hub.Add("client", filter, &sink, false);
+    absl::StatusOr<SubscriptionHub::Id> id = hub.Add("client", filter, &sink, false, form);
     ASSERT_TRUE(id.ok()) << id.status();
     std::mt19937 rng(static_cast<uint32_t>(buffer_bytes));
+    // A batch's timestamps: from its copy, or decoded from its wire form
+    // (what Query.Subscribe sends).
+    auto timestamps = [form = form](const SampleBatch& b) {
+      if (form == BatchForm::kCopy) return b.cols().timestamps;
+      std::string bytes;
+      AppendBatchWire(b, /*columns=*/true, &bytes);
+      v1::SubscribeResponse r;
+      EXPECT_TRUE(r.ParseFromString(bytes));
+      EXPECT_EQ(r.batches_size(), 1);
+      std::vector<int64_t> out;
+      int64_t t = 0;
+      for (int64_t d : r.batches(0).columns().timestamp_deltas_ns()) out.push_back(t += d);
+      EXPECT_EQ(r.batches(0).tag(), b.tag());
+      EXPECT_EQ(r.batches(0).origin_site(), "us");
+      return out;
+    };
     const std::vector<std::string> tags = {"a", "b", "c", "d"};
     std::map<std::string, std::vector<int64_t>> applied, got;
     std::vector<std::pair<int64_t, int64_t>> lost_ranges;
@@ -102,7 +125,7 @@ TEST(SubscriptionHubTest, TakesKeepApplyOrderAndLoseNothingSilently) {
         EXPECT_GE(b.seq(), last_seq);  // apply order
         last_seq = b.seq();
         EXPECT_NE(b.tag(), "d");
-        for (int64_t x : b.cols().timestamps) got[b.tag()].push_back(x);
+        for (int64_t x : timestamps(b)) got[b.tag()].push_back(x);
       }
       if (t.batches.size() > 0 || t.lagged) hub.Kick(*id);  // "sent"
       return t;

@@ -332,5 +332,113 @@ TEST(RuleEvaluatorModelTest, RandomStreamsMatchReference) {
             << restarts << "\n";
 }
 
+// OnColumns (the events part's entry: a series as the store applied it, in
+// any time order, with the quiet-rule shortcut) against OnSamples over the
+// same samples stable-sorted by time: the same transitions in the same
+// order and the same saved state after every batch, for every value type,
+// batches in and out of order, late, crossing the limits or not, and tags
+// with several rules (limit rules mostly, as at the full preset).
+TEST(RuleEvaluatorModelTest, ColumnsMatchSortedSamples) {
+  int64_t transitions = 0, quiet_batches = 0;
+  for (uint64_t seed = 1; seed <= 500; ++seed) {
+    SCOPED_TRACE(seed);
+    std::mt19937_64 rng(seed);
+    std::vector<RuleSpec> rules = RandomRules(rng);
+    // More limit rules than RandomRules gives, with limits the values rarely cross.
+    for (int i = 0; i < 6; ++i) {
+      RuleSpec s;
+      s.rule_id = 100 + static_cast<uint64_t>(i);
+      s.kind = static_cast<RuleKind>(1 + rng() % 4);
+      s.tag = std::string(1, "abc"[rng() % 3]);
+      s.home_site = "us";
+      const bool upper = s.kind == RuleKind::kHigh || s.kind == RuleKind::kHighHigh;
+      s.limit = upper ? 64 + static_cast<double>(rng() % 8) : 36 - static_cast<double>(rng() % 8);
+      s.deadband = static_cast<double>(rng() % 3);
+      s.on_delay_ns = rng() % 3 == 0 ? 4 : 0;
+      rules.push_back(s);
+    }
+    auto by_columns = RuleEvaluator::Create("us");
+    auto by_samples = RuleEvaluator::Create("us");
+    ASSERT_TRUE(by_columns->SetRules(rules).ok());
+    ASSERT_TRUE(by_samples->SetRules(rules).ok());
+    const char* tags[] = {"a", "b", "c"};
+    int64_t clock[3] = {0, 0, 0};
+    double value[3] = {50, 50, 50};
+    for (int step = 0; step < 300; ++step) {
+      const int tag = static_cast<int>(rng() % 3);
+      const int n = 1 + static_cast<int>(rng() % 12);
+      int64_t t = rng() % 8 == 0 && clock[tag] > 30 ? clock[tag] - static_cast<int64_t>(rng() % 30)
+                                                    : clock[tag];
+      std::vector<int64_t> ts;
+      std::vector<double> doubles;
+      std::vector<int64_t> ints;
+      std::vector<uint8_t> bools;
+      std::vector<uint32_t> qualities;
+      const int type = static_cast<int>(rng() % 4);  // 0, 1 doubles, 2 ints, 3 bools
+      for (int i = 0; i < n; ++i) {
+        t += static_cast<int64_t>(rng() % 4);
+        if (rng() % 3 == 0) value[tag] = 50 + static_cast<double>(static_cast<int>(rng() % 9) - 4);
+        value[tag] += static_cast<double>(static_cast<int>(rng() % 5) - 2);
+        if (rng() % 10 == 0) value[tag] += rng() % 2 ? 30 : -30;  // crosses some limits
+        ts.push_back(t);
+        doubles.push_back(rng() % 50 == 0 ? std::nan("") : value[tag]);
+        ints.push_back(static_cast<int64_t>(value[tag]));
+        bools.push_back(rng() % 2);
+        qualities.push_back(rng() % 6 == 0 ? (1u << 31) : 0);
+      }
+      clock[tag] = std::max(clock[tag], t);
+      if (rng() % 4 == 0) {  // out of time order within the batch
+        for (int i = n - 1; i > 0; --i) {
+          const int j = static_cast<int>(rng() % static_cast<uint64_t>(i + 1));
+          std::swap(ts[i], ts[j]);
+          std::swap(doubles[i], doubles[j]);
+          std::swap(ints[i], ints[j]);
+          std::swap(bools[i], bools[j]);
+          std::swap(qualities[i], qualities[j]);
+        }
+      }
+      ColumnsView c;
+      c.tag = tags[tag];
+      c.size = ts.size();
+      c.ts = ts.data();
+      c.qualities = qualities.data();
+      if (type < 2) c.doubles = doubles.data();
+      if (type == 2) c.ints = ints.data();
+      if (type == 3) c.bools = bools.data();
+      std::vector<size_t> order(ts.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::stable_sort(order.begin(), order.end(),
+                       [&](size_t a, size_t b) { return ts[a] < ts[b]; });
+      std::vector<SampleView> views;
+      for (size_t i : order) views.push_back({tags[tag], ts[i], c.ValueAt(i), qualities[i]});
+      std::vector<Transition> got, want;
+      by_columns->OnColumns(c, &got);
+      by_samples->OnSamples(views, &want);
+      ASSERT_EQ(got.size(), want.size()) << "step " << step;
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].rule_id, want[i].rule_id);
+        EXPECT_EQ(got[i].kind, want[i].kind);
+        EXPECT_EQ(got[i].time_ns, want[i].time_ns);
+        EXPECT_TRUE(got[i].value == want[i].value ||
+                    (std::isnan(got[i].value) && std::isnan(want[i].value)));
+        EXPECT_EQ(got[i].late, want[i].late);
+      }
+      ASSERT_EQ(by_columns->SaveState(), by_samples->SaveState()) << "step " << step;
+      transitions += static_cast<int64_t>(got.size());
+      quiet_batches += got.empty();
+      if (rng() % 10 == 0) {
+        std::vector<Transition> a, b;
+        const int64_t now = *std::max_element(clock, clock + 3) + static_cast<int64_t>(rng() % 10);
+        by_columns->OnTimer(now, &a);
+        by_samples->OnTimer(now, &b);
+        ASSERT_EQ(a.size(), b.size());
+      }
+      if (HasFailure()) return;
+    }
+  }
+  EXPECT_GT(transitions, 20000);
+  EXPECT_GT(quiet_batches, 30000);
+}
+
 }  // namespace
 }  // namespace historian::events
