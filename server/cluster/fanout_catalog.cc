@@ -45,6 +45,7 @@ absl::Status FanOutListTags(
     outcomes[i].status = call.status;
     if (call.status.ok()) pages[i] = std::move(call.response);
   }
+  CountParts(env, "Catalog.ListTags", outcomes);
   RETURN_IF_ERROR(CombineOutcomes("Catalog.ListTags", outcomes, env.cluster->alive_members()));
   ASSIGN_OR_RETURN(*response, MergeListPages(std::move(pages), page_size,
                                              env.limits.max_list_tags_response_bytes));
@@ -62,7 +63,9 @@ absl::Status ForwardToOwner(const server::ServiceEnv& env, const Placement& plac
   grpc::ClientContext client;
   MemberChannels::PrepareForwardedCall(context, &client);
   absl::Status status = server::FromGrpcStatus(call(stub.get(), &client));
-  return CombineOutcomes(method, {{&part, status}}, env.cluster->alive_members());
+  const std::vector<PartOutcome> outcomes = {{&part, status}};
+  CountParts(env, method, outcomes);
+  return CombineOutcomes(method, outcomes, env.cluster->alive_members());
 }
 
 }  // namespace historian::cluster

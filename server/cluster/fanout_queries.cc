@@ -55,6 +55,7 @@ absl::Status RunParts(const server::ServiceEnv& env, grpc::ServerContext* contex
     outcomes[i].status = call.status;
     if (call.status.ok()) (*part_responses)[i] = std::move(call.response);
   }
+  CountParts(env, method, outcomes);
   return CombineOutcomes(method, outcomes, env.cluster->alive_members());
 }
 

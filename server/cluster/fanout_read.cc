@@ -135,11 +135,13 @@ grpc::Status FanOutRead(const server::ServiceEnv& env, const Placement& placemen
     absl::Status status;
     if (part.self) {
       grpc::Status s = local(run, remaining, i, writer, &sent, &stopped);
+      CountParts(env, "Query.Read", {{&part, server::FromGrpcStatus(s)}});
       if (!s.ok()) return s;
     } else {
       bool client_gone = false;
       status = ReadRemote(env, context, part, run, remaining, i, writer, &sent, &stopped,
                           &client_gone);
+      CountParts(env, "Query.Read", {{&part, status}});
       if (client_gone) return grpc::Status::CANCELLED;
       if (!status.ok()) {
         return server::ToGrpcStatus(CombineOutcomes("Query.Read", {{&part, status}}, alive));

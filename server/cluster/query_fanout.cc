@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/cluster/cluster_view.h"
+#include "server/metrics.h"
 #include "server/rpc_env.h"
 
 namespace historian::cluster {
@@ -105,6 +106,17 @@ void SelectTags(const google::protobuf::RepeatedPtrField<std::string>& tags, con
   out->Clear();
   out->Reserve(static_cast<int>(part.positions.size()));
   for (int i : part.positions) *out->Add() = tags.Get(i);
+}
+
+void CountParts(const server::ServiceEnv& env, std::string_view method,
+                const std::vector<PartOutcome>& outcomes) {
+  if (env.metrics == nullptr) return;
+  for (const PartOutcome& o : outcomes) {
+    const std::string labels = absl::StrCat(
+        server::Label("method", method), ",", server::Label("target", o.part->self ? "local" : "remote"),
+        ",", server::Label("code", absl::StatusCodeToString(o.status.code())));
+    env.metrics->Add(kQueryPartsMetric, labels, 1);
+  }
 }
 
 std::string ShardList(const std::vector<uint32_t>& shards, size_t max_listed) {

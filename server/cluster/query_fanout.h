@@ -93,6 +93,12 @@ struct PartOutcome {
 absl::Status CombineOutcomes(std::string_view method, const std::vector<PartOutcome>& outcomes,
                              const std::vector<std::string>& alive_members);
 
+// Counts each part in env.metrics (when set): kQueryPartsMetric by method,
+// target (local or remote) and gRPC code name.
+inline constexpr char kQueryPartsMetric[] = "historian_cluster_query_parts_total";
+void CountParts(const server::ServiceEnv& env, std::string_view method,
+                const std::vector<PartOutcome>& outcomes);
+
 // "1, 4, 7" for at most `max_listed` shards, then "... (85 shards)".
 std::string ShardList(const std::vector<uint32_t>& shards, size_t max_listed = 16);
 
