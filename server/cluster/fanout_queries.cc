@@ -34,7 +34,7 @@ absl::Status RunParts(const server::ServiceEnv& env, grpc::ServerContext* contex
   std::vector<size_t> call_of_part(parts.size(), SIZE_MAX);
   for (size_t i = 0; i < parts.size(); ++i) {
     if (parts[i].self) continue;
-    stubs.push_back(Stub::NewStub(env.member_channels->Get(parts[i].member.address)));
+    stubs.push_back(v1::Query::NewStub(env.member_channels->Get(parts[i].member.address)));
     Stub* stub = stubs.back().get();
     const Request& part_request = part_requests[i];
     call_of_part[i] = calls.Start([&](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
