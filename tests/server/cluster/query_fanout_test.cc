@@ -146,7 +146,7 @@ std::vector<std::string> SinglePage(const std::vector<std::string>& all, const s
   return out;
 }
 
-TEST(MergeListPagesTest, PagingACusterEqualsPagingOneNode) {
+TEST(MergeListPagesTest, PagingAClusterEqualsPagingOneNode) {
   std::mt19937_64 rng(7);
   for (uint32_t page_size : {1u, 2u, 3u, 7u, 50u, 1000u}) {
     for (int owners : {1, 2, 3, 5}) {
