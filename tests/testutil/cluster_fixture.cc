@@ -123,6 +123,7 @@ grpc::Status ClusterFixture::Placement(int i, v1::PlacementResponse* out) const 
       v1::Cluster::NewStub(grpc::CreateChannel(address(i), grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (!options_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + options_.token);
   return stub->Placement(&ctx, v1::PlacementRequest(), out);
 }
 
@@ -143,6 +144,7 @@ bool ClusterFixture::WaitForPlacement(
 
 CommandResult ClusterFixture::Cli(int i, const std::vector<std::string>& args) const {
   std::vector<std::string> argv = {"historian", absl::StrCat("--server=", address(i))};
+  if (!options_.token.empty()) argv.push_back("--token=" + options_.token);
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv);
 }

@@ -43,6 +43,9 @@ struct ClusterFixtureOptions {
   std::vector<std::string> node_flags;
   // Run `historian cluster init` in Start() (false: the test does it).
   bool init = true;
+  // With --token_file in node_flags: the bearer token (admin and reader
+  // roles) the fixture's Cluster.Placement calls and CLI runs send.
+  std::string token;
 };
 
 class ClusterFixture {

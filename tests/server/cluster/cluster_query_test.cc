@@ -100,13 +100,15 @@ struct Node {
 // reference node.
 class ClusterQueryTest : public ::testing::Test {
  protected:
-  void StartAll(const std::vector<std::string>& flags, const std::string& write_token = "") {
+  void StartAll(const std::vector<std::string>& flags, const std::string& write_token = "",
+                const std::string& admin_token = "") {
     std::vector<std::string> node_flags = {"--chunk_max_samples=64"};
     node_flags.insert(node_flags.end(), flags.begin(), flags.end());
     testing::ClusterFixtureOptions options;
     options.nodes = 3;
     options.num_shards = 64;
     options.node_flags = node_flags;
+    options.token = admin_token;
     cluster_ = std::make_unique<testing::ClusterFixture>(dir_.Sub("cluster"), options);
     ASSERT_TRUE(cluster_->Start());
     std::vector<std::string> ref_flags = node_flags;
@@ -217,9 +219,9 @@ class ClusterQueryTest : public ::testing::Test {
     }
     // The pages together hold every sample of the range once, in order.
     uint64_t samples = 0;
-    for (const auto& r : cluster_all) samples += r.samples_size() + r.columns().timestamps_size();
+    for (const auto& r : cluster_all) samples += r.samples_size() + r.columns().timestamp_deltas_ns_size();
     uint64_t ref_samples = 0;
-    for (const auto& r : ref_all) ref_samples += r.samples_size() + r.columns().timestamps_size();
+    for (const auto& r : ref_all) ref_samples += r.samples_size() + r.columns().timestamp_deltas_ns_size();
     EXPECT_EQ(samples, ref_samples);
   }
 
@@ -370,7 +372,9 @@ TEST_F(ClusterQueryTest, EveryQueryAtEveryNodeEqualsTheReferenceNode) {
             req.set_page_token(got.next_page_token());
             ASSERT_LT(++pages, 1000);
           }
-          if (glob.empty()) EXPECT_EQ(listed.size(), tags_.size());
+          if (glob.empty()) {
+            EXPECT_EQ(listed.size(), tags_.size());
+          }
         }
       }
     }
@@ -478,7 +482,7 @@ TEST_F(ClusterQueryTest, ForwardedPartsCarryTheCallersToken) {
     std::ofstream f(token_file);
     f << reader << " reader\n" << writer << " writer\n" << admin << " admin,reader,writer\n";
   }
-  ASSERT_NO_FATAL_FAILURE(StartAll({"--token_file=" + token_file}, writer));
+  ASSERT_NO_FATAL_FAILURE(StartAll({"--token_file=" + token_file}, writer, admin));
   v1::AggregateRequest agg;
   for (const auto& t : NumericTags()) agg.add_tags(t);
   agg.set_start_ns(kT0);
