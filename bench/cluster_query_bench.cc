@@ -68,7 +68,8 @@ int Run() {
     return grpc::CreateChannel(a, grpc::InsecureChannelCredentials());
   };
   std::vector<std::unique_ptr<v1::Ingest::Stub>> owners;
-  for (const auto& m : placement.members()) owners.push_back(v1::Ingest::NewStub(channel(m.address())));
+  for (const auto& m : placement.members())
+    owners.push_back(v1::Ingest::NewStub(channel(m.address())));
   auto single_ingest = v1::Ingest::NewStub(channel(single.address()));
 
   const int tags = absl::GetFlag(FLAGS_tags);
@@ -123,7 +124,8 @@ int Run() {
   }
   std::printf("tags %d (per owner:", tags);
   for (int n : per_owner) std::printf(" %d", n);
-  std::printf("), 60 windows, AVG, %d reps each, asked of cluster node 0\n", static_cast<int>(one.size()));
+  std::printf("), 60 windows, AVG, %d reps each, asked of cluster node 0\n",
+              static_cast<int>(one.size()));
   std::printf("| | p50 ms | p90 ms | p99 ms |\n|---|---|---|---|\n");
   std::printf("| one node | %.2f | %.2f | %.2f |\n", Percentile(one, 0.5), Percentile(one, 0.9),
               Percentile(one, 0.99));

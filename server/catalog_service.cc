@@ -63,11 +63,11 @@ grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
       return ToGrpcStatus(s);
     }
     if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
-      return ToGrpcStatus(cluster::ForwardToOwner(
-          env_, *p, *context, "Catalog.CreateTag", request->tag().name(),
-          [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
-            return stub->CreateTag(c, *request, response);
-          }));
+      return ToGrpcStatus(
+          cluster::ForwardToOwner(env_, *p, *context, "Catalog.CreateTag", request->tag().name(),
+                                  [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+                                    return stub->CreateTag(c, *request, response);
+                                  }));
     }
     absl::StatusOr<engine::TagInfo> info = store_->CreateTag(TagFromProto(request->tag()));
     if (!info.ok()) return ToGrpcStatus(info.status());
@@ -80,11 +80,11 @@ grpc::Status CatalogService::GetTag(grpc::ServerContext* context, const v1::GetT
                                     v1::Tag* response) {
   return RunRpc(env_, context, "Catalog.GetTag", RpcKind::kUnary, [&] {
     if (auto p = ForwardPlacement(env_, *context, request->name())) {
-      return ToGrpcStatus(cluster::ForwardToOwner(
-          env_, *p, *context, "Catalog.GetTag", request->name(),
-          [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
-            return stub->GetTag(c, *request, response);
-          }));
+      return ToGrpcStatus(
+          cluster::ForwardToOwner(env_, *p, *context, "Catalog.GetTag", request->name(),
+                                  [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+                                    return stub->GetTag(c, *request, response);
+                                  }));
     }
     absl::StatusOr<engine::TagInfo> info = store_->GetTag(request->name());
     if (!info.ok()) return ToGrpcStatus(info.status());
@@ -101,11 +101,11 @@ grpc::Status CatalogService::UpdateTag(grpc::ServerContext* context,
     }
     if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
       // The owner checks the role a data change needs with the same token.
-      return ToGrpcStatus(cluster::ForwardToOwner(
-          env_, *p, *context, "Catalog.UpdateTag", request->tag().name(),
-          [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
-            return stub->UpdateTag(c, *request, response);
-          }));
+      return ToGrpcStatus(
+          cluster::ForwardToOwner(env_, *p, *context, "Catalog.UpdateTag", request->tag().name(),
+                                  [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+                                    return stub->UpdateTag(c, *request, response);
+                                  }));
     }
     engine::TagInfo update = TagFromProto(request->tag());
     if (grpc::Status s = AuthorizeDataChange(*context, update); !s.ok()) return s;
@@ -134,11 +134,11 @@ grpc::Status CatalogService::DeleteTag(grpc::ServerContext* context,
                                        v1::DeleteTagResponse* response) {
   return RunRpc(env_, context, "Catalog.DeleteTag", RpcKind::kUnary, [&] {
     if (auto p = ForwardPlacement(env_, *context, request->name())) {
-      return ToGrpcStatus(cluster::ForwardToOwner(
-          env_, *p, *context, "Catalog.DeleteTag", request->name(),
-          [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
-            return stub->DeleteTag(c, *request, response);
-          }));
+      return ToGrpcStatus(
+          cluster::ForwardToOwner(env_, *p, *context, "Catalog.DeleteTag", request->name(),
+                                  [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+                                    return stub->DeleteTag(c, *request, response);
+                                  }));
     }
     return ToGrpcStatus(store_->DeleteTag(request->name()));
   });
@@ -166,9 +166,8 @@ grpc::Status CatalogService::ListTags(grpc::ServerContext* context,
   });
 }
 
-grpc::Status CatalogService::ListLocal(grpc::ServerContext* context,
-                                       const v1::ListTagsRequest& req, uint32_t page_size,
-                                       v1::ListTagsResponse* response) {
+grpc::Status CatalogService::ListLocal(grpc::ServerContext* context, const v1::ListTagsRequest& req,
+                                       uint32_t page_size, v1::ListTagsResponse* response) {
   const v1::ListTagsRequest* request = &req;
   std::map<std::string, std::string> attrs(request->attributes().begin(),
                                            request->attributes().end());
@@ -178,8 +177,9 @@ grpc::Status CatalogService::ListLocal(grpc::ServerContext* context,
   if (env_.cluster != nullptr) {
     owned = [&](std::string_view name) { return cluster::AnswersTag(env_, name); };
   }
-  ListTagsResult result = store_->ListTags(request->glob(), attrs, request->page_token(),
-                                           page_size, [&] { return cancel.Cancelled(); }, owned);
+  ListTagsResult result = store_->ListTags(
+      request->glob(), attrs, request->page_token(), page_size, [&] { return cancel.Cancelled(); },
+      owned);
   if (result.cancelled) {
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                         "ListTags: cancelled or past its deadline");

@@ -1,6 +1,8 @@
 // Query.Aggregate, Query.Interpolate and Query.Plot: requests into query
 // specs, limits and the query budget, then each tag through
 // storage/query/tag_queries.h (the planner) and the results into protos.
+#include "server/query_functions.h"
+
 #include "absl/numeric/int128.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -8,7 +10,6 @@
 #include "server/cancellation.h"
 #include "server/cluster/fanout_queries.h"
 #include "server/cluster/query_fanout.h"
-#include "server/query_functions.h"
 #include "server/parallel_for.h"
 #include "server/proto_convert.h"
 #include "server/services.h"
@@ -199,8 +200,8 @@ absl::Status TakeAggregateCells(const Limits& limits, QueryBudget* budget, size_
   const uint64_t windows = query::NumWindows(spec);
   const uint64_t per_window = spec.functions.size() + kCellsPerWindowState;
   return TakeCells(limits, budget, absl::uint128(num_tags) * windows * per_window,
-                   absl::StrCat("tags x windows x (functions + ", kCellsPerWindowState, ") = ",
-                                num_tags, " x ", windows, " x ", per_window),
+                   absl::StrCat("tags x windows x (functions + ", kCellsPerWindowState,
+                                ") = ", num_tags, " x ", windows, " x ", per_window),
                    lease);
 }
 
@@ -352,8 +353,7 @@ absl::Status CheckAggregateFanout(const Limits& limits, QueryBudget* budget,
   RETURN_IF_ERROR(BuildAggregateSpec(request, &spec));
   // The type-independent checks; a string tag's are its owner's.
   if (absl::Status s = query::ValidateAggregateSpec(spec, ValueType::kDouble); !s.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(s.message(), " (tag '", request.tags(0), "')"));
+    return absl::InvalidArgumentError(absl::StrCat(s.message(), " (tag '", request.tags(0), "')"));
   }
   return TakeAggregateCells(limits, budget, static_cast<size_t>(request.tags_size()), spec, lease);
 }

@@ -213,9 +213,11 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
     CancellationProbe cancel(context);
     // In a cluster every owner reports its own tags' matches.
     std::function<bool(std::string_view)> owned;
-    if (env_.cluster != nullptr) owned = [&](std::string_view n) { return cluster::AnswersTag(env_, n); };
-    for (auto& [name, id] : store_->MatchTags(request->glob(), limits_.max_tags_per_latest + 1,
-                                              [&] { return cancel.Cancelled(); }, owned)) {
+    if (env_.cluster != nullptr)
+      owned = [&](std::string_view n) { return cluster::AnswersTag(env_, n); };
+    for (auto& [name, id] : store_->MatchTags(
+             request->glob(), limits_.max_tags_per_latest + 1, [&] { return cancel.Cancelled(); },
+             owned)) {
       names.push_back(std::move(name));
       ids.push_back(id);
     }

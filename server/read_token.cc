@@ -14,8 +14,8 @@ std::string EncodeReadToken(size_t tag_index, int64_t cursor) {
   return token;
 }
 
-absl::Status DecodeReadToken(const std::string& token, size_t num_tags, int64_t start,
-                             int64_t end, size_t* tag_index, int64_t* cursor) {
+absl::Status DecodeReadToken(const std::string& token, size_t num_tags, int64_t start, int64_t end,
+                             size_t* tag_index, int64_t* cursor) {
   engine::Reader r(token);
   uint8_t version = 0;
   uint64_t index = 0, c = 0;

@@ -23,8 +23,8 @@ std::string EncodeReadToken(size_t tag_index, int64_t cursor);
 
 // InvalidArgument unless `token` is a token of a request with `num_tags`
 // tags over [start, end].
-absl::Status DecodeReadToken(const std::string& token, size_t num_tags, int64_t start,
-                             int64_t end, size_t* tag_index, int64_t* cursor);
+absl::Status DecodeReadToken(const std::string& token, size_t num_tags, int64_t start, int64_t end,
+                             size_t* tag_index, int64_t* cursor);
 
 }  // namespace historian::server
 

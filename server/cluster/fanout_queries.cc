@@ -66,8 +66,8 @@ absl::Status FanOutSeries(const server::ServiceEnv& env, const Placement& placem
                           grpc::ServerContext* context, std::string_view method,
                           const Request& request, Async async,
                           const LocalAnswer<Request, Response>& local, Response* response) {
-  const std::vector<OwnerPart> parts = PartsByOwner(placement, env.cluster->self_id(),
-                                                    request.tags());
+  const std::vector<OwnerPart> parts =
+      PartsByOwner(placement, env.cluster->self_id(), request.tags());
   std::vector<Request> part_requests(parts.size(), request);
   for (size_t i = 0; i < parts.size(); ++i) {
     SelectTags(request.tags(), parts[i], part_requests[i].mutable_tags());
@@ -78,9 +78,9 @@ absl::Status FanOutSeries(const server::ServiceEnv& env, const Placement& placem
   std::vector<Series*> slot(static_cast<size_t>(request.tags_size()), nullptr);
   for (size_t i = 0; i < parts.size(); ++i) {
     if (answers[i].series_size() != static_cast<int>(parts[i].positions.size())) {
-      return absl::InternalError(absl::StrCat(
-          std::string(method), ": member ", parts[i].member.id, " answered ",
-          answers[i].series_size(), " series for ", parts[i].positions.size(), " tags"));
+      return absl::InternalError(absl::StrCat(std::string(method), ": member ", parts[i].member.id,
+                                              " answered ", answers[i].series_size(),
+                                              " series for ", parts[i].positions.size(), " tags"));
     }
     for (size_t j = 0; j < parts[i].positions.size(); ++j) {
       slot[static_cast<size_t>(parts[i].positions[j])] =
@@ -123,8 +123,7 @@ absl::Status FanOutAggregate(const server::ServiceEnv& env, const Placement& pla
 }
 
 absl::Status FanOutInterpolate(const server::ServiceEnv& env, const Placement& placement,
-                               grpc::ServerContext* context,
-                               const v1::InterpolateRequest& request,
+                               grpc::ServerContext* context, const v1::InterpolateRequest& request,
                                v1::InterpolateResponse* response) {
   if (AllLocal(placement, env.cluster->self_id(), request.tags())) {
     return server::InterpolateLocal(env.store, env.query_budget, context, env.limits, request,
@@ -178,9 +177,9 @@ absl::Status FanOutLatest(const server::ServiceEnv& env, const Placement& placem
   };
   if (static_cast<uint64_t>(request.tags_size()) > max_tags) return over_limit();
   // A glob is asked of every owner; names only of theirs.
-  const std::vector<OwnerPart> parts =
-      request.glob().empty() ? PartsByOwner(placement, self, request.tags())
-                             : PartsForAllOwners(placement, self, &request.tags());
+  const std::vector<OwnerPart> parts = request.glob().empty()
+                                           ? PartsByOwner(placement, self, request.tags())
+                                           : PartsForAllOwners(placement, self, &request.tags());
   std::vector<v1::LatestRequest> part_requests(parts.size(), request);
   for (size_t i = 0; i < parts.size(); ++i) {
     SelectTags(request.tags(), parts[i], part_requests[i].mutable_tags());
@@ -212,10 +211,9 @@ absl::Status FanOutLatest(const server::ServiceEnv& env, const Placement& placem
     }
   }
   if (named.size() + matched.size() > max_tags) return over_limit();
-  std::stable_sort(matched.begin(), matched.end(),
-                   [](const v1::LatestValue* a, const v1::LatestValue* b) {
-                     return a->tag() < b->tag();
-                   });
+  std::stable_sort(
+      matched.begin(), matched.end(),
+      [](const v1::LatestValue* a, const v1::LatestValue* b) { return a->tag() < b->tag(); });
   response->mutable_values()->Reserve(static_cast<int>(named.size() + matched.size()));
   for (v1::LatestValue* v : named) response->add_values()->Swap(v);
   for (v1::LatestValue* v : matched) response->add_values()->Swap(v);

@@ -37,8 +37,7 @@ absl::Status FanOutAggregate(const server::ServiceEnv& env, const Placement& pla
                              grpc::ServerContext* context, const v1::AggregateRequest& request,
                              v1::AggregateResponse* response);
 absl::Status FanOutInterpolate(const server::ServiceEnv& env, const Placement& placement,
-                               grpc::ServerContext* context,
-                               const v1::InterpolateRequest& request,
+                               grpc::ServerContext* context, const v1::InterpolateRequest& request,
                                v1::InterpolateResponse* response);
 absl::Status FanOutPlot(const server::ServiceEnv& env, const Placement& placement,
                         grpc::ServerContext* context, const v1::PlotRequest& request,

@@ -23,9 +23,8 @@ namespace {
 // owner's token (run indexes) is rewritten to the request's.
 absl::Status ReadRemote(const server::ServiceEnv& env, grpc::ServerContext* context,
                         const OwnerPart& part, const v1::ReadRequest& run_request, uint64_t limit,
-                        size_t index_offset,
-                        grpc::ServerWriterInterface<v1::ReadResponse>* writer, uint64_t* sent,
-                        bool* stopped, bool* client_gone) {
+                        size_t index_offset, grpc::ServerWriterInterface<v1::ReadResponse>* writer,
+                        uint64_t* sent, bool* stopped, bool* client_gone) {
   auto stub = v1::Query::NewStub(env.member_channels->Get(part.member.address));
   grpc::ClientContext call;
   MemberChannels::PrepareForwardedCall(*context, &call);
@@ -42,9 +41,9 @@ absl::Status ReadRemote(const server::ServiceEnv& env, grpc::ServerContext* cont
       if (!s.ok()) {
         call.TryCancel();
         (void)reader->Finish();
-        return absl::InternalError(absl::StrCat("Query.Read: member ", part.member.id,
-                                                " sent a token that is not its run's: ",
-                                                s.message()));
+        return absl::InternalError(
+            absl::StrCat("Query.Read: member ", part.member.id,
+                         " sent a token that is not its run's: ", s.message()));
       }
       piece.set_continuation_token(server::EncodeReadToken(index + index_offset, cursor));
       *stopped = true;
@@ -115,8 +114,8 @@ grpc::Status FanOutRead(const server::ServiceEnv& env, const Placement& placemen
     v1::ReadRequest run = request;
     run.clear_tags();
     run.clear_continuation_token();
-    while (j < num_tags && placement.OwnerOfTag(request.tags(static_cast<int>(j))).id ==
-                               part.member.id) {
+    while (j < num_tags &&
+           placement.OwnerOfTag(request.tags(static_cast<int>(j))).id == part.member.id) {
       const std::string& tag = request.tags(static_cast<int>(j));
       part.positions.push_back(static_cast<int>(j));
       const uint32_t shard = placement.ShardOfTag(tag);
@@ -128,7 +127,8 @@ grpc::Status FanOutRead(const server::ServiceEnv& env, const Placement& placemen
       *run.add_tags() = tag;
       ++j;
     }
-    if (resumed && i == first_tag) run.set_continuation_token(server::EncodeReadToken(0, first_cursor));
+    if (resumed && i == first_tag)
+      run.set_continuation_token(server::EncodeReadToken(0, first_cursor));
     run.set_limit(remaining);  // 0 here means "none left": the metadata says so
     uint64_t sent = 0;
     bool stopped = false;
@@ -139,8 +139,8 @@ grpc::Status FanOutRead(const server::ServiceEnv& env, const Placement& placemen
       if (!s.ok()) return s;
     } else {
       bool client_gone = false;
-      status = ReadRemote(env, context, part, run, remaining, i, writer, &sent, &stopped,
-                          &client_gone);
+      status =
+          ReadRemote(env, context, part, run, remaining, i, writer, &sent, &stopped, &client_gone);
       CountParts(env, "Query.Read", {{&part, status}});
       if (client_gone) return grpc::Status::CANCELLED;
       if (!status.ok()) {

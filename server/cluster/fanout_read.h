@@ -45,10 +45,9 @@ std::optional<uint64_t> ForwardedReadLimit(const grpc::ServerContextBase& contex
 // Reads `request` (a run of tags; its token, if any, in the run's indexes)
 // from this node's store: at most `limit` samples in range, a token's tag
 // index offset by `index_offset`. Sets *sent and *stopped (a token was sent).
-using LocalRead = std::function<grpc::Status(const v1::ReadRequest& request, uint64_t limit,
-                                             size_t index_offset,
-                                             grpc::ServerWriterInterface<v1::ReadResponse>* writer,
-                                             uint64_t* sent, bool* stopped)>;
+using LocalRead = std::function<grpc::Status(
+    const v1::ReadRequest& request, uint64_t limit, size_t index_offset,
+    grpc::ServerWriterInterface<v1::ReadResponse>* writer, uint64_t* sent, bool* stopped)>;
 
 // `request` was checked (tag count, range) by the caller; `limit` is its
 // effective limit (request.limit() bounded by --max_read_samples).

@@ -112,9 +112,10 @@ void CountParts(const server::ServiceEnv& env, std::string_view method,
                 const std::vector<PartOutcome>& outcomes) {
   if (env.metrics == nullptr) return;
   for (const PartOutcome& o : outcomes) {
-    const std::string labels = absl::StrCat(
-        server::Label("method", method), ",", server::Label("target", o.part->self ? "local" : "remote"),
-        ",", server::Label("code", absl::StatusCodeToString(o.status.code())));
+    const std::string labels =
+        absl::StrCat(server::Label("method", method), ",",
+                     server::Label("target", o.part->self ? "local" : "remote"), ",",
+                     server::Label("code", absl::StatusCodeToString(o.status.code())));
     env.metrics->Add(kQueryPartsMetric, labels, 1);
   }
 }
@@ -132,15 +133,15 @@ absl::Status CombineOutcomes(std::string_view method, const std::vector<PartOutc
     if (o.part->self || o.status.code() != absl::StatusCode::kUnavailable) continue;
     const bool alive = std::find(alive_members.begin(), alive_members.end(), o.part->member.id) !=
                        alive_members.end();
-    unreachable.push_back(absl::StrCat("member ", o.part->member.id, " at ",
-                                       o.part->member.address, " (shards ",
-                                       ShardList(o.part->shards), alive ? "" : "; lease not alive",
-                                       "): ", o.status.message()));
+    unreachable.push_back(absl::StrCat(
+        "member ", o.part->member.id, " at ", o.part->member.address, " (shards ",
+        ShardList(o.part->shards), alive ? "" : "; lease not alive", "): ", o.status.message()));
   }
   if (!unreachable.empty()) {
-    return absl::UnavailableError(absl::StrCat(
-        std::string(method), ": cannot reach the owner of every shard asked for; no partial answer: ",
-        absl::StrJoin(unreachable, "; ")));
+    return absl::UnavailableError(
+        absl::StrCat(std::string(method),
+                     ": cannot reach the owner of every shard asked for; no partial answer: ",
+                     absl::StrJoin(unreachable, "; ")));
   }
   // A remote part we cancelled because another failed says CANCELLED: the
   // other's error is the one to report.
@@ -160,10 +161,9 @@ absl::Status CombineOutcomes(std::string_view method, const std::vector<PartOutc
   }
   if (first == nullptr) return absl::OkStatus();
   if (first->part->self || IsCallersError(first->status.code())) return first->status;
-  return absl::Status(first->status.code(),
-                      absl::StrCat(first->status.message(), " (from member ",
-                                   first->part->member.id, " at ", first->part->member.address,
-                                   ")"));
+  return absl::Status(first->status.code(), absl::StrCat(first->status.message(), " (from member ",
+                                                         first->part->member.id, " at ",
+                                                         first->part->member.address, ")"));
 }
 
 }  // namespace historian::cluster

@@ -47,8 +47,10 @@ std::string Canon(const google::protobuf::Message& m) {
   return out;
 }
 
-#define EXPECT_SAME(a, b) \
-  EXPECT_EQ(Canon(a), Canon(b)) << "cluster:\n" << (a).DebugString() << "reference:\n" << (b).DebugString()
+#define EXPECT_SAME(a, b)                                              \
+  EXPECT_EQ(Canon(a), Canon(b)) << "cluster:\n"                        \
+                                << (a).DebugString() << "reference:\n" \
+                                << (b).DebugString()
 
 struct Token {
   std::string value;
@@ -125,7 +127,8 @@ class ClusterQueryTest : public ::testing::Test {
   // Index of the cluster node (fixture order) owning `tag`.
   int OwnerNode(const std::string& tag) const {
     const uint32_t shard = TagShard(tag, placement_.num_shards());
-    const std::string& address = placement_.members(static_cast<int>(placement_.shard_owner(shard))).address();
+    const std::string& address =
+        placement_.members(static_cast<int>(placement_.shard_owner(shard))).address();
     for (int i = 0; i < cluster_->size(); ++i) {
       if (cluster_->address(i) == address) return i;
     }
@@ -219,9 +222,11 @@ class ClusterQueryTest : public ::testing::Test {
     }
     // The pages together hold every sample of the range once, in order.
     uint64_t samples = 0;
-    for (const auto& r : cluster_all) samples += r.samples_size() + r.columns().timestamp_deltas_ns_size();
+    for (const auto& r : cluster_all)
+      samples += r.samples_size() + r.columns().timestamp_deltas_ns_size();
     uint64_t ref_samples = 0;
-    for (const auto& r : ref_all) ref_samples += r.samples_size() + r.columns().timestamp_deltas_ns_size();
+    for (const auto& r : ref_all)
+      ref_samples += r.samples_size() + r.columns().timestamp_deltas_ns_size();
     EXPECT_EQ(samples, ref_samples);
   }
 
@@ -288,8 +293,8 @@ TEST_F(ClusterQueryTest, EveryQueryAtEveryNodeEqualsTheReferenceNode) {
       req.set_start_ns(kT0);
       req.set_end_ns(end_);
       req.set_step_ns(60 * kSecond);
-      for (auto f : {v1::AVG, v1::MIN, v1::MAX, v1::COUNT, v1::SUM, v1::FIRST, v1::LAST,
-                     v1::STDDEV, v1::TIME_WEIGHTED_AVG, v1::DELTA}) {
+      for (auto f : {v1::AVG, v1::MIN, v1::MAX, v1::COUNT, v1::SUM, v1::FIRST, v1::LAST, v1::STDDEV,
+                     v1::TIME_WEIGHTED_AVG, v1::DELTA}) {
         req.add_functions(f);
       }
       for (bool columns : {false, true}) {
@@ -439,8 +444,7 @@ TEST_F(ClusterQueryTest, AnOwnerDownFailsQueriesTouchingItWithUnavailableNamingI
   interp.set_step_ns(60 * kSecond);
   interp.set_method(v1::PREVIOUS);
   v1::InterpolateResponse interp_resp;
-  expect_unavailable(node.Call(&v1::Query::Stub::Interpolate, interp, &interp_resp),
-                     "Interpolate");
+  expect_unavailable(node.Call(&v1::Query::Stub::Interpolate, interp, &interp_resp), "Interpolate");
   v1::ListTagsResponse list;
   expect_unavailable(node.List(v1::ListTagsRequest(), &list), "ListTags");
   v1::ReadRequest read;

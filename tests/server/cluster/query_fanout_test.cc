@@ -3,6 +3,8 @@
 // merging owners' ListTags pages so that paging a cluster gives exactly the
 // pages of a single node holding every tag. End to end through real nodes:
 // cluster_query_test.cc.
+#include "server/cluster/query_fanout.h"
+
 #include <algorithm>
 #include <random>
 #include <set>
@@ -12,7 +14,6 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/cluster/list_merge.h"
-#include "server/cluster/query_fanout.h"
 
 namespace historian::cluster {
 namespace {
@@ -75,12 +76,12 @@ TEST(CombineOutcomesTest, UnreachableOwnerNamesItsShardsAndFailsTheCall) {
   OwnerPart self{{"a", "127.0.0.1:1"}, true, {0}, {0, 3}};
   OwnerPart down{{"b", "127.0.0.1:2"}, false, {1, 2}, {1, 4, 7}};
   OwnerPart fine{{"c", "127.0.0.1:3"}, false, {3}, {2}};
-  const absl::Status s = CombineOutcomes(
-      "Query.Aggregate",
-      {{&self, absl::OkStatus()},
-       {&down, absl::UnavailableError("failed to connect to all addresses")},
-       {&fine, absl::NotFoundError("tag 'x' not found")}},
-      {"a", "c"});
+  const absl::Status s =
+      CombineOutcomes("Query.Aggregate",
+                      {{&self, absl::OkStatus()},
+                       {&down, absl::UnavailableError("failed to connect to all addresses")},
+                       {&fine, absl::NotFoundError("tag 'x' not found")}},
+                      {"a", "c"});
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(s.message().find("Query.Aggregate"), std::string::npos) << s;
   EXPECT_NE(s.message().find("member b at 127.0.0.1:2 (shards 1, 4, 7; lease not alive)"),
