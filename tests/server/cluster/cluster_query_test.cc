@@ -516,5 +516,72 @@ TEST_F(ClusterQueryTest, ForwardedPartsCarryTheCallersToken) {
   }
 }
 
+TEST_F(ClusterQueryTest, CatalogCallsAtAnyNodeGoToTheTagsOwner) {
+  ASSERT_NO_FATAL_FAILURE(StartAll({}));
+  const std::string name = "site.extra.created";
+  const int owner = OwnerNode(name);
+  Node& asker = *nodes_[static_cast<size_t>((owner + 1) % 3)];
+  Node& other = *nodes_[static_cast<size_t>((owner + 2) % 3)];
+  auto ctx = [](grpc::ClientContext* c) { Authorize(c, ""); };
+  {
+    v1::CreateTagRequest req;
+    req.mutable_tag()->set_name(name);
+    req.mutable_tag()->set_value_type(v1::VALUE_TYPE_DOUBLE);
+    req.mutable_tag()->set_unit("bar");
+    grpc::ClientContext c;
+    ctx(&c);
+    v1::Tag created;
+    grpc::Status s = asker.catalog->CreateTag(&c, req, &created);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  // Stored at the owner: its own listing (a forwarded call answers from
+  // local data) shows it; the others' (owned tags only) do not.
+  for (int i = 0; i < 3; ++i) {
+    v1::ListTagsRequest req;
+    req.set_glob("site.extra.*");
+    grpc::ClientContext c;
+    ctx(&c);
+    c.AddMetadata("x-historian-forwarded", "1");
+    v1::ListTagsResponse resp;
+    ASSERT_TRUE(nodes_[static_cast<size_t>(i)]->catalog->ListTags(&c, req, &resp).ok());
+    EXPECT_EQ(resp.tags_size(), i == owner ? 1 : 0) << "node " << i;
+  }
+  {
+    v1::UpdateTagRequest req;
+    req.mutable_tag()->set_name(name);
+    req.mutable_tag()->set_unit("baz");
+    grpc::ClientContext c;
+    ctx(&c);
+    v1::Tag updated;
+    grpc::Status s = other.catalog->UpdateTag(&c, req, &updated);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  for (int i = 0; i < 3; ++i) {
+    v1::GetTagRequest req;
+    req.set_name(name);
+    grpc::ClientContext c;
+    ctx(&c);
+    v1::Tag tag;
+    grpc::Status s = nodes_[static_cast<size_t>(i)]->catalog->GetTag(&c, req, &tag);
+    ASSERT_TRUE(s.ok()) << "node " << i << ": " << s.error_message();
+    EXPECT_EQ(tag.unit(), "baz");
+  }
+  {
+    v1::DeleteTagRequest req;
+    req.set_name(name);
+    grpc::ClientContext c;
+    ctx(&c);
+    v1::DeleteTagResponse resp;
+    grpc::Status s = asker.catalog->DeleteTag(&c, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  v1::GetTagRequest req;
+  req.set_name(name);
+  grpc::ClientContext c;
+  ctx(&c);
+  v1::Tag tag;
+  EXPECT_EQ(other.catalog->GetTag(&c, req, &tag).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 }  // namespace
 }  // namespace historian
