@@ -1,5 +1,8 @@
 #include "absl/strings/str_cat.h"
 #include "server/cancellation.h"
+#include "server/cluster/cluster_view.h"
+#include "server/cluster/fanout_catalog.h"
+#include "server/cluster/query_fanout.h"
 #include "server/proto_convert.h"
 #include "server/services.h"
 #include "server/status_util.h"
@@ -41,6 +44,16 @@ absl::Status CheckTagFields(const v1::Tag& tag, const Limits& limits) {
                     "max_tag_attributes_bytes");
 }
 
+// The placement to forward a call about `tag` by: null when this node
+// answers it itself (not in a cluster, forwarded to it, or its owner).
+std::shared_ptr<const cluster::Placement> ForwardPlacement(const ServiceEnv& env,
+                                                           const grpc::ServerContext& context,
+                                                           std::string_view tag) {
+  std::shared_ptr<const cluster::Placement> p = cluster::FanoutPlacement(env, context);
+  if (p == nullptr || p->OwnerOfTag(tag).id == env.cluster->self_id()) return nullptr;
+  return p;
+}
+
 }  // namespace
 
 grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
@@ -48,6 +61,13 @@ grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
   return RunRpc(env_, context, "Catalog.CreateTag", RpcKind::kUnary, [&] {
     if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
       return ToGrpcStatus(s);
+    }
+    if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
+      return ToGrpcStatus(
+          cluster::ForwardToOwner(env_, *p, *context, "Catalog.CreateTag", request->tag().name(),
+                                  [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+                                    return stub->CreateTag(c, *request, response);
+                                  }));
     }
     absl::StatusOr<engine::TagInfo> info = store_->CreateTag(TagFromProto(request->tag()));
     if (!info.ok()) return ToGrpcStatus(info.status());
@@ -59,6 +79,13 @@ grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
 grpc::Status CatalogService::GetTag(grpc::ServerContext* context, const v1::GetTagRequest* request,
                                     v1::Tag* response) {
   return RunRpc(env_, context, "Catalog.GetTag", RpcKind::kUnary, [&] {
+    if (auto p = ForwardPlacement(env_, *context, request->name())) {
+      return ToGrpcStatus(
+          cluster::ForwardToOwner(env_, *p, *context, "Catalog.GetTag", request->name(),
+                                  [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+                                    return stub->GetTag(c, *request, response);
+                                  }));
+    }
     absl::StatusOr<engine::TagInfo> info = store_->GetTag(request->name());
     if (!info.ok()) return ToGrpcStatus(info.status());
     TagToProto(*info, response);
@@ -71,6 +98,14 @@ grpc::Status CatalogService::UpdateTag(grpc::ServerContext* context,
   return RunRpc(env_, context, "Catalog.UpdateTag", RpcKind::kUnary, [&] {
     if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
       return ToGrpcStatus(s);
+    }
+    if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
+      // The owner checks the role a data change needs with the same token.
+      return ToGrpcStatus(
+          cluster::ForwardToOwner(env_, *p, *context, "Catalog.UpdateTag", request->tag().name(),
+                                  [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+                                    return stub->UpdateTag(c, *request, response);
+                                  }));
     }
     engine::TagInfo update = TagFromProto(request->tag());
     if (grpc::Status s = AuthorizeDataChange(*context, update); !s.ok()) return s;
@@ -96,9 +131,17 @@ grpc::Status CatalogService::AuthorizeDataChange(const grpc::ServerContext& cont
 
 grpc::Status CatalogService::DeleteTag(grpc::ServerContext* context,
                                        const v1::DeleteTagRequest* request,
-                                       v1::DeleteTagResponse*) {
-  return RunRpc(env_, context, "Catalog.DeleteTag", RpcKind::kUnary,
-                [&] { return ToGrpcStatus(store_->DeleteTag(request->name())); });
+                                       v1::DeleteTagResponse* response) {
+  return RunRpc(env_, context, "Catalog.DeleteTag", RpcKind::kUnary, [&] {
+    if (auto p = ForwardPlacement(env_, *context, request->name())) {
+      return ToGrpcStatus(
+          cluster::ForwardToOwner(env_, *p, *context, "Catalog.DeleteTag", request->name(),
+                                  [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+                                    return stub->DeleteTag(c, *request, response);
+                                  }));
+    }
+    return ToGrpcStatus(store_->DeleteTag(request->name()));
+  });
 }
 
 grpc::Status CatalogService::ListTags(grpc::ServerContext* context,
@@ -111,30 +154,50 @@ grpc::Status CatalogService::ListTags(grpc::ServerContext* context,
           absl::StrCat("page_size: ", page_size, " is over the limit of ", kMaxPageSize)));
     }
     if (absl::Status s = CheckGlob(request->glob(), env_.limits); !s.ok()) return ToGrpcStatus(s);
-    std::map<std::string, std::string> attrs(request->attributes().begin(),
-                                             request->attributes().end());
-    CancellationProbe cancel(context);
-    ListTagsResult result = store_->ListTags(request->glob(), attrs, request->page_token(),
-                                             page_size, [&] { return cancel.Cancelled(); });
-    if (result.cancelled) {
-      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                          "ListTags: cancelled or past its deadline");
+    if (auto placement = cluster::FanoutPlacement(env_, *context)) {
+      return ToGrpcStatus(cluster::FanOutListTags(
+          env_, *placement, context, *request, page_size,
+          [&](const v1::ListTagsRequest& r, v1::ListTagsResponse* out) {
+            return FromGrpcStatus(ListLocal(context, r, page_size, out));
+          },
+          response));
     }
-    // A page ends early (with a token) once its tags pass
-    // --max_list_tags_response_bytes; the first tag is always sent.
-    size_t bytes = 0;
-    for (const auto& info : result.tags) {
-      if (bytes > env_.limits.max_list_tags_response_bytes) {
-        response->set_next_page_token(response->tags(response->tags_size() - 1).name());
-        return grpc::Status::OK;
-      }
-      v1::Tag* tag = response->add_tags();
-      TagToProto(info, tag);
-      bytes += tag->ByteSizeLong();
-    }
-    response->set_next_page_token(result.next_page_token);
-    return grpc::Status::OK;
+    return ListLocal(context, *request, page_size, response);
   });
+}
+
+grpc::Status CatalogService::ListLocal(grpc::ServerContext* context, const v1::ListTagsRequest& req,
+                                       uint32_t page_size, v1::ListTagsResponse* response) {
+  const v1::ListTagsRequest* request = &req;
+  std::map<std::string, std::string> attrs(request->attributes().begin(),
+                                           request->attributes().end());
+  CancellationProbe cancel(context);
+  // In a cluster every owner lists its own tags.
+  std::function<bool(std::string_view)> owned;
+  if (env_.cluster != nullptr) {
+    owned = [&](std::string_view name) { return cluster::AnswersTag(env_, name); };
+  }
+  ListTagsResult result = store_->ListTags(
+      request->glob(), attrs, request->page_token(), page_size, [&] { return cancel.Cancelled(); },
+      owned);
+  if (result.cancelled) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "ListTags: cancelled or past its deadline");
+  }
+  // A page ends early (with a token) once its tags pass
+  // --max_list_tags_response_bytes; the first tag is always sent.
+  size_t bytes = 0;
+  for (const auto& info : result.tags) {
+    if (bytes > env_.limits.max_list_tags_response_bytes) {
+      response->set_next_page_token(response->tags(response->tags_size() - 1).name());
+      return grpc::Status::OK;
+    }
+    v1::Tag* tag = response->add_tags();
+    TagToProto(info, tag);
+    bytes += tag->ByteSizeLong();
+  }
+  response->set_next_page_token(result.next_page_token);
+  return grpc::Status::OK;
 }
 
 }  // namespace historian::server

@@ -1,11 +1,15 @@
 // Query.Aggregate, Query.Interpolate and Query.Plot: requests into query
 // specs, limits and the query budget, then each tag through
 // storage/query/tag_queries.h (the planner) and the results into protos.
+#include "server/query_functions.h"
+
 #include "absl/numeric/int128.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "api/core/status_macros.h"
 #include "server/cancellation.h"
+#include "server/cluster/fanout_queries.h"
+#include "server/cluster/query_fanout.h"
 #include "server/parallel_for.h"
 #include "server/proto_convert.h"
 #include "server/services.h"
@@ -18,17 +22,24 @@
 #include "storage/query/tag_queries.h"
 
 namespace historian::server {
-namespace {
 
-absl::StatusOr<std::vector<engine::TagInfo>> ResolveTags(
-    Store* store, const google::protobuf::RepeatedPtrField<std::string>& names,
-    const Limits& limits) {
+absl::Status CheckTagCount(const google::protobuf::RepeatedPtrField<std::string>& names,
+                           const Limits& limits) {
   if (names.empty()) return absl::InvalidArgumentError("tags: at least one tag is required");
   if (static_cast<uint32_t>(names.size()) > limits.max_tags_per_query) {
     return absl::ResourceExhaustedError(
         absl::StrCat("tags: ", names.size(), " tags, over the limit of ", limits.max_tags_per_query,
                      " (--max_tags_per_query)"));
   }
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::StatusOr<std::vector<engine::TagInfo>> ResolveTags(
+    Store* store, const google::protobuf::RepeatedPtrField<std::string>& names,
+    const Limits& limits) {
+  RETURN_IF_ERROR(CheckTagCount(names, limits));
   std::vector<engine::TagInfo> tags;
   for (const std::string& name : names) {
     absl::StatusOr<engine::TagInfo> tag = store->GetTag(name);
@@ -168,6 +179,32 @@ absl::Status TakeCells(const Limits& limits, QueryBudget* budget, absl::uint128 
   return budget->Acquire(clamped, lease);
 }
 
+// The spec of `request` without its tags: range, step, functions, calendar
+// windows.
+absl::Status BuildAggregateSpec(const v1::AggregateRequest& request, query::AggregateSpec* spec) {
+  spec->start = request.start_ns();
+  spec->end = request.end_ns();
+  spec->step = request.step_ns();
+  spec->good_only = request.good_only();
+  spec->max_gap = request.max_gap_ns();
+  for (int f : request.functions()) {
+    auto fn = AggFnFromProto(f);
+    if (!fn.ok()) return fn.status();
+    spec->functions.push_back(*fn);
+  }
+  return SetCalendarWindows(request, spec);
+}
+
+absl::Status TakeAggregateCells(const Limits& limits, QueryBudget* budget, size_t num_tags,
+                                const query::AggregateSpec& spec, QueryBudget::Lease* lease) {
+  const uint64_t windows = query::NumWindows(spec);
+  const uint64_t per_window = spec.functions.size() + kCellsPerWindowState;
+  return TakeCells(limits, budget, absl::uint128(num_tags) * windows * per_window,
+                   absl::StrCat("tags x windows x (functions + ", kCellsPerWindowState,
+                                ") = ", num_tags, " x ", windows, " x ", per_window),
+                   lease);
+}
+
 absl::Status Aggregate(Store* store, QueryBudget* budget, grpc::ServerContext* context,
                        const Limits& limits, const v1::AggregateRequest& request,
                        v1::AggregateResponse* response) {
@@ -175,30 +212,15 @@ absl::Status Aggregate(Store* store, QueryBudget* budget, grpc::ServerContext* c
   if (!tags.ok()) return tags.status();
   CancellationProbe cancel(context);
   query::AggregateSpec spec;
-  spec.start = request.start_ns();
-  spec.end = request.end_ns();
-  spec.step = request.step_ns();
-  spec.good_only = request.good_only();
-  spec.max_gap = request.max_gap_ns();
+  RETURN_IF_ERROR(BuildAggregateSpec(request, &spec));
   spec.cancelled = [&cancel] { return cancel.Cancelled(); };
-  for (int f : request.functions()) {
-    auto fn = AggFnFromProto(f);
-    if (!fn.ok()) return fn.status();
-    spec.functions.push_back(*fn);
-  }
-  RETURN_IF_ERROR(SetCalendarWindows(request, &spec));
   for (const engine::TagInfo& tag : *tags) {
     if (absl::Status s = query::ValidateAggregateSpec(spec, tag.type); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(s.message(), " (tag '", tag.name, "')"));
     }
   }
-  const uint64_t windows = query::NumWindows(spec);
-  const uint64_t per_window = spec.functions.size() + kCellsPerWindowState;
   QueryBudget::Lease lease;
-  RETURN_IF_ERROR(TakeCells(limits, budget, absl::uint128(tags->size()) * windows * per_window,
-                            absl::StrCat("tags x windows x (functions + ", kCellsPerWindowState,
-                                         ") = ", tags->size(), " x ", windows, " x ", per_window),
-                            &lease));
+  RETURN_IF_ERROR(TakeAggregateCells(limits, budget, tags->size(), spec, &lease));
   // Tags are independent: spread them over the cores, each into its own
   // series (added up front, so the response is in request order).
   for (size_t i = 0; i < tags->size(); ++i) response->add_series();
@@ -209,6 +231,45 @@ absl::Status Aggregate(Store* store, QueryBudget* budget, grpc::ServerContext* c
   });
 }
 
+// The spec of `request` without its tags, checked.
+absl::Status BuildInterpolateSpec(const v1::InterpolateRequest& request,
+                                  query::InterpolateSpec* spec) {
+  spec->start = request.start_ns();
+  spec->end = request.end_ns();
+  spec->step = request.step_ns();
+  spec->max_gap = request.max_gap_ns();
+  switch (request.method()) {
+    case v1::PREVIOUS:
+      spec->method = query::InterpolationMethod::kPrevious;
+      break;
+    case v1::LINEAR:
+      spec->method = query::InterpolationMethod::kLinear;
+      break;
+    default:
+      return absl::InvalidArgumentError("method: must be PREVIOUS or LINEAR");
+  }
+  return query::ValidateInterpolateSpec(*spec);
+}
+
+absl::Status TakeInterpolateCells(const Limits& limits, QueryBudget* budget, size_t num_tags,
+                                  const query::InterpolateSpec& spec, QueryBudget::Lease* lease) {
+  const uint64_t points = query::NumPoints(spec);
+  return TakeCells(limits, budget, absl::uint128(num_tags) * points * kCellsPerPoint,
+                   absl::StrCat("tags x points x ", kCellsPerPoint, " = ", num_tags, " x ", points,
+                                " x ", kCellsPerPoint),
+                   lease);
+}
+
+absl::Status TakePlotCells(const Limits& limits, QueryBudget* budget, size_t num_tags,
+                           const v1::PlotRequest& request, QueryBudget::Lease* lease) {
+  RETURN_IF_ERROR(query::ValidatePlotSpec(request.start_ns(), request.end_ns(), request.buckets()));
+  return TakeCells(limits, budget,
+                   absl::uint128(num_tags) * request.buckets() * kCellsPerPlotBucket,
+                   absl::StrCat("tags x buckets x ", kCellsPerPlotBucket, " = ", num_tags, " x ",
+                                request.buckets(), " x ", kCellsPerPlotBucket),
+                   lease);
+}
+
 absl::Status Interpolate(Store* store, QueryBudget* budget, grpc::ServerContext* context,
                          const Limits& limits, const v1::InterpolateRequest& request,
                          v1::InterpolateResponse* response) {
@@ -216,28 +277,10 @@ absl::Status Interpolate(Store* store, QueryBudget* budget, grpc::ServerContext*
   if (!tags.ok()) return tags.status();
   CancellationProbe cancel(context);
   query::InterpolateSpec spec;
-  spec.start = request.start_ns();
-  spec.end = request.end_ns();
-  spec.step = request.step_ns();
-  spec.max_gap = request.max_gap_ns();
+  RETURN_IF_ERROR(BuildInterpolateSpec(request, &spec));
   spec.cancelled = [&cancel] { return cancel.Cancelled(); };
-  switch (request.method()) {
-    case v1::PREVIOUS:
-      spec.method = query::InterpolationMethod::kPrevious;
-      break;
-    case v1::LINEAR:
-      spec.method = query::InterpolationMethod::kLinear;
-      break;
-    default:
-      return absl::InvalidArgumentError("method: must be PREVIOUS or LINEAR");
-  }
-  if (absl::Status s = query::ValidateInterpolateSpec(spec); !s.ok()) return s;
-  const uint64_t points = query::NumPoints(spec);
   QueryBudget::Lease lease;
-  RETURN_IF_ERROR(TakeCells(limits, budget, absl::uint128(tags->size()) * points * kCellsPerPoint,
-                            absl::StrCat("tags x points x ", kCellsPerPoint, " = ", tags->size(),
-                                         " x ", points, " x ", kCellsPerPoint),
-                            &lease));
+  RETURN_IF_ERROR(TakeInterpolateCells(limits, budget, tags->size(), spec, &lease));
   const query::StoreSampleSource source(store);
   codec::ChunkColumns edge;
   for (const engine::TagInfo& tag : *tags) {
@@ -264,17 +307,8 @@ absl::Status Plot(Store* store, QueryBudget* budget, grpc::ServerContext* contex
   auto tags = ResolveTags(store, request.tags(), limits);
   if (!tags.ok()) return tags.status();
   CancellationProbe cancel(context);
-  if (absl::Status s =
-          query::ValidatePlotSpec(request.start_ns(), request.end_ns(), request.buckets());
-      !s.ok()) {
-    return s;
-  }
   QueryBudget::Lease lease;
-  RETURN_IF_ERROR(TakeCells(
-      limits, budget, absl::uint128(tags->size()) * request.buckets() * kCellsPerPlotBucket,
-      absl::StrCat("tags x buckets x ", kCellsPerPlotBucket, " = ", tags->size(), " x ",
-                   request.buckets(), " x ", kCellsPerPlotBucket),
-      &lease));
+  RETURN_IF_ERROR(TakePlotCells(limits, budget, tags->size(), request, &lease));
   const query::StoreSampleSource source(store);
   for (const engine::TagInfo& tag : *tags) {
     ASSIGN_OR_RETURN(const codec::ChunkColumns points,
@@ -294,10 +328,59 @@ absl::Status Plot(Store* store, QueryBudget* budget, grpc::ServerContext* contex
 
 }  // namespace
 
+absl::Status AggregateLocal(Store* store, QueryBudget* budget, grpc::ServerContext* context,
+                            const Limits& limits, const v1::AggregateRequest& request,
+                            v1::AggregateResponse* response) {
+  return Aggregate(store, budget, context, limits, request, response);
+}
+
+absl::Status InterpolateLocal(Store* store, QueryBudget* budget, grpc::ServerContext* context,
+                              const Limits& limits, const v1::InterpolateRequest& request,
+                              v1::InterpolateResponse* response) {
+  return Interpolate(store, budget, context, limits, request, response);
+}
+
+absl::Status PlotLocal(Store* store, QueryBudget* budget, grpc::ServerContext* context,
+                       const Limits& limits, const v1::PlotRequest& request,
+                       v1::PlotResponse* response) {
+  return Plot(store, budget, context, limits, request, response);
+}
+
+absl::Status CheckAggregateFanout(const Limits& limits, QueryBudget* budget,
+                                  const v1::AggregateRequest& request, QueryBudget::Lease* lease) {
+  RETURN_IF_ERROR(CheckTagCount(request.tags(), limits));
+  query::AggregateSpec spec;
+  RETURN_IF_ERROR(BuildAggregateSpec(request, &spec));
+  // The type-independent checks; a string tag's are its owner's.
+  if (absl::Status s = query::ValidateAggregateSpec(spec, ValueType::kDouble); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(s.message(), " (tag '", request.tags(0), "')"));
+  }
+  return TakeAggregateCells(limits, budget, static_cast<size_t>(request.tags_size()), spec, lease);
+}
+
+absl::Status CheckInterpolateFanout(const Limits& limits, QueryBudget* budget,
+                                    const v1::InterpolateRequest& request,
+                                    QueryBudget::Lease* lease) {
+  RETURN_IF_ERROR(CheckTagCount(request.tags(), limits));
+  query::InterpolateSpec spec;
+  RETURN_IF_ERROR(BuildInterpolateSpec(request, &spec));
+  return TakeInterpolateCells(limits, budget, static_cast<size_t>(request.tags_size()), spec,
+                              lease);
+}
+
+absl::Status CheckPlotFanout(const Limits& limits, QueryBudget* budget,
+                             const v1::PlotRequest& request, QueryBudget::Lease* lease) {
+  RETURN_IF_ERROR(CheckTagCount(request.tags(), limits));
+  return TakePlotCells(limits, budget, static_cast<size_t>(request.tags_size()), request, lease);
+}
+
 grpc::Status QueryService::Aggregate(grpc::ServerContext* context,
                                      const v1::AggregateRequest* request,
                                      v1::AggregateResponse* response) {
   return RunRpc(env_, context, "Query.Aggregate", RpcKind::kUnary, [&] {
+    if (auto placement = cluster::FanoutPlacement(env_, *context)) {
+      return ToGrpcStatus(cluster::FanOutAggregate(env_, *placement, context, *request, response));
+    }
     return ToGrpcStatus(
         server::Aggregate(store_, env_.query_budget, context, limits_, *request, response));
   });
@@ -307,6 +390,10 @@ grpc::Status QueryService::Interpolate(grpc::ServerContext* context,
                                        const v1::InterpolateRequest* request,
                                        v1::InterpolateResponse* response) {
   return RunRpc(env_, context, "Query.Interpolate", RpcKind::kUnary, [&] {
+    if (auto placement = cluster::FanoutPlacement(env_, *context)) {
+      return ToGrpcStatus(
+          cluster::FanOutInterpolate(env_, *placement, context, *request, response));
+    }
     return ToGrpcStatus(
         server::Interpolate(store_, env_.query_budget, context, limits_, *request, response));
   });
@@ -315,6 +402,9 @@ grpc::Status QueryService::Interpolate(grpc::ServerContext* context,
 grpc::Status QueryService::Plot(grpc::ServerContext* context, const v1::PlotRequest* request,
                                 v1::PlotResponse* response) {
   return RunRpc(env_, context, "Query.Plot", RpcKind::kUnary, [&] {
+    if (auto placement = cluster::FanoutPlacement(env_, *context)) {
+      return ToGrpcStatus(cluster::FanOutPlot(env_, *placement, context, *request, response));
+    }
     return ToGrpcStatus(
         server::Plot(store_, env_.query_budget, context, limits_, *request, response));
   });

@@ -1,9 +1,17 @@
 #include <algorithm>
+#include <functional>
+#include <optional>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
 #include "server/cancellation.h"
+#include "server/cluster/fanout_queries.h"
+#include "server/cluster/fanout_read.h"
+#include "server/cluster/member_channels.h"
+#include "server/cluster/query_fanout.h"
 #include "server/proto_convert.h"
+#include "server/read_token.h"
 #include "server/services.h"
 #include "server/status_util.h"
 #include "server/subscriptions/subscribe_reactor.h"
@@ -12,35 +20,6 @@
 
 namespace historian::server {
 namespace {
-
-// Continuation token: u8 version | varint tag index | fixed64 next timestamp.
-constexpr uint8_t kTokenVersion = 1;
-
-std::string EncodeToken(size_t tag_index, int64_t cursor) {
-  std::string token(1, static_cast<char>(kTokenVersion));
-  engine::PutVarint64(tag_index, &token);
-  engine::PutFixed64(static_cast<uint64_t>(cursor), &token);
-  return token;
-}
-
-absl::Status DecodeToken(const std::string& token, size_t num_tags, int64_t start, int64_t end,
-                         size_t* tag_index, int64_t* cursor) {
-  engine::Reader r(token);
-  uint8_t version = 0;
-  uint64_t index = 0, c = 0;
-  r.GetByte(&version);
-  r.GetVarint64(&index);
-  r.GetFixed64(&c);
-  *cursor = static_cast<int64_t>(c);
-  if (!r.ok() || !r.done() || version != kTokenVersion || index >= num_tags || *cursor < start ||
-      *cursor > end) {
-    return absl::InvalidArgumentError(
-        "continuation_token: not a token of this request (pass it with the same tags, start_ns "
-        "and end_ns)");
-  }
-  *tag_index = index;
-  return absl::OkStatus();
-}
 
 // [start, end) is half-open: start == end is an empty range (an empty
 // answer), start > end is a mistake.
@@ -67,8 +46,17 @@ grpc::Status QueryService::ReadTo(grpc::ServerContext* context, const v1::ReadRe
 
 grpc::Status QueryService::Latest(grpc::ServerContext* context, const v1::LatestRequest* request,
                                   v1::LatestResponse* response) {
-  return RunRpc(env_, context, "Query.Latest", RpcKind::kUnary,
-                [&] { return DoLatest(context, request, response); });
+  return RunRpc(env_, context, "Query.Latest", RpcKind::kUnary, [&] {
+    if (auto placement = cluster::FanoutPlacement(env_, *context)) {
+      return ToGrpcStatus(cluster::FanOutLatest(
+          env_, *placement, context, *request,
+          [&](const v1::LatestRequest& part, v1::LatestResponse* out) {
+            return FromGrpcStatus(DoLatest(context, &part, out));
+          },
+          response));
+    }
+    return DoLatest(context, request, response);
+  });
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* QueryService::Subscribe(
@@ -98,6 +86,38 @@ grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRe
         " s, over the limit of ", limits_.max_read_range_ns / engine::kNanosPerSecond,
         " s for raw reads (--max_read_range); split the range or use Aggregate/Plot")));
   }
+  uint64_t limit = request->limit() == 0
+                       ? limits_.max_read_samples
+                       : std::min<uint64_t>(request->limit(), limits_.max_read_samples);
+  if (std::optional<uint64_t> forwarded = cluster::ForwardedReadLimit(*context)) {
+    limit = std::min(*forwarded, limits_.max_read_samples);
+  }
+  if (auto placement = cluster::FanoutPlacement(env_, *context)) {
+    return cluster::FanOutRead(
+        env_, *placement, context, *request, limit,
+        [&](const v1::ReadRequest& run, uint64_t run_limit, size_t index_offset,
+            grpc::ServerWriterInterface<v1::ReadResponse>* out, uint64_t* sent, bool* stopped) {
+          return ReadLocal(context, run, run_limit, index_offset, out, sent, stopped);
+        },
+        writer);
+  }
+  uint64_t sent = 0;
+  bool stopped = false;
+  grpc::Status status = ReadLocal(context, *request, limit, 0, writer, &sent, &stopped);
+  if (cluster::MemberChannels::IsForwarded(*context)) {
+    context->AddTrailingMetadata(cluster::kReadSentMetadataKey, absl::StrCat(sent));
+  }
+  return status;
+}
+
+grpc::Status QueryService::ReadLocal(grpc::ServerContext* context, const v1::ReadRequest& req,
+                                     uint64_t limit, size_t index_offset,
+                                     grpc::ServerWriterInterface<v1::ReadResponse>* writer,
+                                     uint64_t* sent_out, bool* stopped) {
+  const v1::ReadRequest* request = &req;
+  const int64_t start = request->start_ns(), end = request->end_ns();
+  *sent_out = 0;
+  *stopped = false;
   std::vector<engine::TagInfo> tags;
   for (const std::string& name : request->tags()) {
     absl::StatusOr<engine::TagInfo> tag = store_->GetTag(name);
@@ -108,14 +128,11 @@ grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRe
   size_t first_tag = 0;
   int64_t first_cursor = start;
   if (!request->continuation_token().empty()) {
-    absl::Status s = DecodeToken(request->continuation_token(), tags.size(), start, end, &first_tag,
-                                 &first_cursor);
+    absl::Status s = DecodeReadToken(request->continuation_token(), tags.size(), start, end,
+                                     &first_tag, &first_cursor);
     if (!s.ok()) return ToGrpcStatus(s);
   }
-  const uint64_t limit = request->limit() == 0
-                             ? limits_.max_read_samples
-                             : std::min<uint64_t>(request->limit(), limits_.max_read_samples);
-  uint64_t sent = 0;
+  uint64_t& sent = *sent_out;
   CancellationProbe cancel(context);
   codec::ChunkColumns cols;
   v1::ReadResponse response;
@@ -152,8 +169,9 @@ grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRe
         if (cols.size() > 0) {
           response.Clear();
           response.set_tag(tag.name);
-          response.set_continuation_token(EncodeToken(ti, cursor));
+          response.set_continuation_token(EncodeReadToken(ti + index_offset, cursor));
           writer->Write(response);
+          *stopped = true;
           return grpc::Status::OK;
         }
       }
@@ -193,8 +211,13 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
   if (!request->glob().empty()) {
     if (absl::Status s = CheckGlob(request->glob(), limits_); !s.ok()) return ToGrpcStatus(s);
     CancellationProbe cancel(context);
-    for (auto& [name, id] : store_->MatchTags(request->glob(), limits_.max_tags_per_latest + 1,
-                                              [&] { return cancel.Cancelled(); })) {
+    // In a cluster every owner reports its own tags' matches.
+    std::function<bool(std::string_view)> owned;
+    if (env_.cluster != nullptr)
+      owned = [&](std::string_view n) { return cluster::AnswersTag(env_, n); };
+    for (auto& [name, id] : store_->MatchTags(
+             request->glob(), limits_.max_tags_per_latest + 1, [&] { return cancel.Cancelled(); },
+             owned)) {
       names.push_back(std::move(name));
       ids.push_back(id);
     }

@@ -58,6 +58,10 @@ void DescribeRpcMetrics(Metrics* metrics) {
   metrics->Describe(kRpcDurationMetric, "histogram",
                     "Latency of gRPC calls (streams: until the stream ends), by method");
   metrics->Describe(kRpcTotalMetric, "counter", "Finished gRPC calls by method and status code");
+  metrics->Describe("historian_cluster_query_parts_total", "counter",
+                    "Parts of cluster fan-out queries (docs/cluster.md, \"Queries\"), by method, "
+                    "target (local: this node's own tags, remote: forwarded to their owner) and "
+                    "status code");
   metrics->Describe(kSamplesAckedMetric, "counter",
                     "Samples stored and acknowledged by Ingest (duplicates excluded)");
   metrics->Describe(kBatchesAckedMetric, "counter", "Write batches acknowledged by Ingest");

@@ -74,6 +74,14 @@ class QueryService final : public v1::Query::WithRawCallbackMethod_Subscribe<v1:
                       grpc::ServerWriterInterface<v1::ReadResponse>* writer);
   grpc::Status DoLatest(grpc::ServerContext* context, const v1::LatestRequest* request,
                         v1::LatestResponse* response);
+  // Reads `request`'s tags from this node's store: at most `limit` samples
+  // in range; a continuation token's tag index is offset by `index_offset`
+  // (a run of a cluster read, server/cluster/fanout_read.h). Sets *sent (in
+  // range) and *stopped (a token was sent).
+  grpc::Status ReadLocal(grpc::ServerContext* context, const v1::ReadRequest& request,
+                         uint64_t limit, size_t index_offset,
+                         grpc::ServerWriterInterface<v1::ReadResponse>* writer, uint64_t* sent,
+                         bool* stopped);
 
   const ServiceEnv env_;
   Store* const store_;
@@ -99,6 +107,9 @@ class CatalogService final : public v1::Catalog::Service {
   // role of kUpdateTagDataMethod (admin); other fields need Catalog.UpdateTag.
   grpc::Status AuthorizeDataChange(const grpc::ServerContext& context,
                                    const engine::TagInfo& update) const;
+  // ListTags from this node's store (in a cluster: the tags it owns).
+  grpc::Status ListLocal(grpc::ServerContext* context, const v1::ListTagsRequest& request,
+                         uint32_t page_size, v1::ListTagsResponse* response);
 
   const ServiceEnv env_;
   Store* const store_;

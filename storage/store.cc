@@ -427,11 +427,13 @@ absl::StatusOr<TagInfo> Store::UpdateTag(const TagInfo& update) {
 ListTagsResult Store::ListTags(std::string_view glob,
                                const std::map<std::string, std::string>& attributes,
                                std::string_view page_token, size_t page_size,
-                               const CancelledFn& cancelled) const {
+                               const CancelledFn& cancelled,
+                               const std::function<bool(std::string_view)>& keep) const {
   ListTagsResult out;
   out.cancelled =
       catalog_->Scan(page_token, cancelled, [&](std::string_view name, const TagState& t) {
         if (!glob.empty() && !GlobMatch(glob, name)) return true;
+        if (keep && !keep(name)) return true;
         TagInfo info = t.Info();
         bool attrs_ok = std::all_of(attributes.begin(), attributes.end(), [&](const auto& kv) {
           auto a = info.attributes.find(kv.first);

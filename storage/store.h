@@ -298,10 +298,13 @@ class Store {
   // attributes include `attributes`, in name order, after `page_token`.
   // The catalog is scanned in slices under the catalog lock only (writes
   // never wait for a whole scan); `cancelled` is asked between slices.
+  // `keep`, when given, must also accept the name (a cluster member lists
+  // only the tags it owns).
   ListTagsResult ListTags(std::string_view glob,
                           const std::map<std::string, std::string>& attributes,
                           std::string_view page_token, size_t page_size,
-                          const CancelledFn& cancelled = nullptr) const;
+                          const CancelledFn& cancelled = nullptr,
+                          const std::function<bool(std::string_view)>& keep = nullptr) const;
   // The tag named `name`; when missing and implicit tags are on, creates it
   // with `inferred` type. Errors: NotFound (implicit tags off),
   // InvalidArgument (bad name).
@@ -361,8 +364,10 @@ class Store {
   // Names and ids of the tags matching `glob`, in name order, at most
   // `limit` (a light ListTags for fan-out queries). Scans as ListTags; when
   // `cancelled` stops it the result is partial (the caller asks again).
+  // `keep`, when given, must also accept the name (counted after it).
   std::vector<std::pair<std::string, TagId>> MatchTags(
-      std::string_view glob, size_t limit, const CancelledFn& cancelled = nullptr) const;
+      std::string_view glob, size_t limit, const CancelledFn& cancelled = nullptr,
+      const std::function<bool(std::string_view)>& keep = nullptr) const;
   // The twin-site tag prefix pair ("us.=mx.", see --twin_map), "" when none;
   // kept in the state column family, so it survives restarts.
   absl::StatusOr<std::string> TwinMap() const;

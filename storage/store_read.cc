@@ -264,12 +264,15 @@ absl::Status Store::LatestMany(
   return absl::OkStatus();
 }
 
-std::vector<std::pair<std::string, TagId>> Store::MatchTags(std::string_view glob, size_t limit,
-                                                            const CancelledFn& cancelled) const {
+std::vector<std::pair<std::string, TagId>> Store::MatchTags(
+    std::string_view glob, size_t limit, const CancelledFn& cancelled,
+    const std::function<bool(std::string_view)>& keep) const {
   std::vector<std::pair<std::string, TagId>> out;
   catalog_->Scan("", cancelled, [&](std::string_view name, const TagState& t) {
     if (out.size() == limit) return false;
-    if (glob.empty() || GlobMatch(glob, name)) out.emplace_back(name, t.id());
+    if ((glob.empty() || GlobMatch(glob, name)) && (!keep || keep(name))) {
+      out.emplace_back(name, t.id());
+    }
     return true;
   });
   return out;
