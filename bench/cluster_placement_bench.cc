@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -105,5 +107,12 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  // The fixture finds historiand and historian under HISTORIAN_BIN_DIR; by
+  // default the build dir this benchmark sits in (<build>/bench/).
+  if (std::getenv("HISTORIAN_BIN_DIR") == nullptr) {
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) setenv("HISTORIAN_BIN_DIR", exe.parent_path().parent_path().c_str(), 1);
+  }
   return historian::Run();
 }

@@ -111,5 +111,31 @@ TEST(ClusterEtcdDownTest, NodesServeTheLastPlacementWhileEtcdIsDownAndResumeAfte
       << "a placement change after etcd came back was not seen by every node";
 }
 
+// A member whose lease is revoked (as if it expired) registers again with a
+// new lease; every node sees it alive again.
+TEST(ClusterEtcdDownTest, AMemberWhoseLeaseIsRevokedRegistersAgain) {
+  TempDir dir;
+  ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3, .num_shards = 16, .node_flags = {}});
+  ASSERT_TRUE(cluster.Start());
+  auto etcd = Client(cluster.etcd().endpoint());
+  const std::string key = "/historian/us/members/" + cluster.member_id(1);
+  auto before = etcd->Get(key);
+  ASSERT_TRUE(before.ok() && before->kvs.size() == 1);
+  const int64_t lease = before->kvs[0].lease;
+  ASSERT_NE(lease, 0);
+  ASSERT_TRUE(etcd->RevokeLease(lease).ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto now = etcd->Get(key);
+        return now.ok() && now->kvs.size() == 1 && now->kvs[0].lease != lease &&
+               now->kvs[0].lease != 0;
+      },
+      absl::Seconds(20)))
+      << "the member key did not come back under a new lease";
+  ASSERT_TRUE(cluster.WaitForPlacement(
+      [&](const v1::PlacementResponse& p) { return cluster.IsFullPlacement(p); },
+      absl::Seconds(10)));
+}
+
 }  // namespace
 }  // namespace historian::testing

@@ -4,6 +4,8 @@
 // (ClusterFixture). Every node serves the same placement with every member
 // alive and about a third of the shards each; init refuses to run twice;
 // a restarted node keeps its member id; bad flags name the flag.
+#include <httplib.h>
+
 #include <algorithm>
 #include <map>
 
@@ -33,7 +35,8 @@ bool AliveById(const v1::PlacementResponse& p, const std::string& id) {
 
 TEST(ClusterMembershipTest, EveryNodeServesOnePlacementWithEveryMemberAlive) {
   TempDir dir;
-  ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3, .site = "us", .num_shards = 256});
+  ClusterFixture cluster(dir.Sub("cluster"),
+                         {.nodes = 3, .site = "us", .num_shards = 256, .node_flags = {}});
   ASSERT_TRUE(cluster.Start());
 
   v1::PlacementResponse first;
@@ -75,6 +78,24 @@ TEST(ClusterMembershipTest, EveryNodeServesOnePlacementWithEveryMemberAlive) {
     EXPECT_TRUE(found) << cluster.member_id(i);
   }
 
+  // /metrics: the node's share of the placement and the members it sees.
+  for (int i = 0; i < cluster.size(); ++i) {
+    httplib::Client http("127.0.0.1", cluster.metrics_port(i));
+    auto got = http.Get("/metrics");
+    ASSERT_TRUE(got) << "node " << i;
+    const std::string& text = got->body;
+    const int owned = ShardsPerMember(first)[cluster.member_id(i)];
+    EXPECT_TRUE(absl::StrContains(text, absl::StrCat("historian_cluster_owned_shards ", owned)))
+        << text;
+    EXPECT_TRUE(absl::StrContains(text, "historian_cluster_shards 256")) << text;
+    EXPECT_TRUE(absl::StrContains(text, "historian_cluster_members 3")) << text;
+    EXPECT_TRUE(absl::StrContains(text, "historian_cluster_members_alive 3")) << text;
+    EXPECT_TRUE(absl::StrContains(text, "historian_cluster_etcd_reachable 1")) << text;
+    EXPECT_TRUE(absl::StrContains(
+        text, absl::StrCat("historian_cluster_placement_revision ", first.revision())))
+        << text;
+  }
+
   // Status through another node: three members, alive, shards per member.
   CommandResult status = cluster.Cli(2, {"cluster", "status"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
@@ -97,7 +118,8 @@ TEST(ClusterMembershipTest, EveryNodeServesOnePlacementWithEveryMemberAlive) {
 
 TEST(ClusterMembershipTest, ARestartedNodeKeepsItsMemberIdAndShowsDeadWhileStopped) {
   TempDir dir;
-  ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3, .site = "us", .num_shards = 64});
+  ClusterFixture cluster(dir.Sub("cluster"),
+                         {.nodes = 3, .site = "us", .num_shards = 64, .node_flags = {}});
   ASSERT_TRUE(cluster.Start());
   const std::string id = cluster.member_id(1);
   ASSERT_FALSE(id.empty());
