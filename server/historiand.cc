@@ -21,6 +21,7 @@
 #include "server/cluster/cluster_admin.h"
 #include "server/cluster/cluster_flags.h"
 #include "server/cluster/cluster_keys.h"
+#include "server/cluster/cluster_metrics.h"
 #include "server/cluster/cluster_service.h"
 #include "server/cluster/etcd/etcd_client.h"
 #include "server/cluster/member_channels.h"
@@ -518,6 +519,14 @@ int Run() {
   }
   server::AdminService admin(env, replicator.get(), &replication);
   server::RegisterNodeMetrics(&metrics, store->get(), replicator.get(), &write_gate, &replication);
+  // Set once the server is bound, before the metrics server starts; it
+  // stops before the membership goes.
+  std::unique_ptr<cluster::Membership> membership;
+  if (placement_watcher != nullptr) {
+    metrics.AddCollector([w = placement_watcher.get(), &membership](server::MetricsWriter* out) {
+      cluster::CollectClusterMetrics(*w, membership.get(), out);
+    });
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -557,6 +566,25 @@ int Run() {
                      "--listen=", absl::GetFlag(FLAGS_listen),
                      ": cannot bind (port in use by another process, or not a local address)")),
                  1);
+  }
+  // Registered once bound (the advertised port may only be known now), before
+  // the metrics server starts reading it.
+  if (in_cluster) {
+    absl::StatusOr<std::string> advertise = cluster::ResolveAdvertiseAddress(
+        absl::GetFlag(FLAGS_cluster_advertise), absl::GetFlag(FLAGS_listen), port);
+    if (!advertise.ok()) return Fatal("bad flag", advertise.status(), 2);
+    cluster::MembershipOptions m;
+    m.site = options.site;
+    m.member_id = member_id;
+    m.record.address = *advertise;
+    m.record.start_unix_ns = absl::GetCurrentTimeNanos();
+    m.record.version = cluster::kClusterFormatVersion;
+    m.lease_ttl_seconds = absl::ToInt64Seconds(lease_ttl);
+    membership = std::make_unique<cluster::Membership>(etcd.get(), std::move(m));
+    server::LogInfo("historiand", "site cluster member",
+                    {{"member", member_id},
+                     {"advertise", *advertise},
+                     {"etcd", absl::GetFlag(FLAGS_cluster_etcd)}});
   }
   std::unique_ptr<server::MetricsHttpServer> metrics_http;
   if (std::string addr = absl::GetFlag(FLAGS_metrics_listen); !addr.empty()) {
@@ -609,24 +637,6 @@ int Run() {
   WritePortFile(absl::GetFlag(FLAGS_port_file), port);
 
   if (replicator) replicator->Start();
-  std::unique_ptr<cluster::Membership> membership;
-  if (in_cluster) {
-    absl::StatusOr<std::string> advertise = cluster::ResolveAdvertiseAddress(
-        absl::GetFlag(FLAGS_cluster_advertise), absl::GetFlag(FLAGS_listen), port);
-    if (!advertise.ok()) return Fatal("bad flag", advertise.status(), 2);
-    cluster::MembershipOptions m;
-    m.site = options.site;
-    m.member_id = member_id;
-    m.record.address = *advertise;
-    m.record.start_unix_ns = absl::GetCurrentTimeNanos();
-    m.record.version = cluster::kClusterFormatVersion;
-    m.lease_ttl_seconds = absl::ToInt64Seconds(lease_ttl);
-    membership = std::make_unique<cluster::Membership>(etcd.get(), std::move(m));
-    server::LogInfo("historiand", "site cluster member",
-                    {{"member", member_id},
-                     {"advertise", *advertise},
-                     {"etcd", absl::GetFlag(FLAGS_cluster_etcd)}});
-  }
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -121,6 +121,14 @@ absl::StatusOr<v1::ClusterStatusResponse> EtcdClusterAdmin::Status() const {
     if (it == registered.end()) return;
     m->set_alive(true);
     m->set_lease_id(it->second.first.lease);
+    if (it->second.first.lease != 0) {
+      // Unknown (-1) when etcd does not say; the listing still stands.
+      absl::StatusOr<EtcdLeaseInfo> info = etcd_->LeaseTimeToLive(it->second.first.lease);
+      if (info.ok()) {
+        m->set_lease_ttl_seconds(info->ttl_seconds);
+        m->set_lease_granted_ttl_seconds(info->granted_ttl_seconds);
+      }
+    }
     m->set_registered_address(it->second.second.address);
     m->set_start_unix_ns(it->second.second.start_unix_ns);
     registered.erase(it);

@@ -44,6 +44,13 @@ std::string ClusterFixture::ReadMemberId(int i) const {
   return std::string(absl::StripAsciiWhitespace(ss.str()));
 }
 
+int ClusterFixture::metrics_port(int i) const {
+  std::ifstream in(absl::StrCat(dir_, "/node", i, ".metrics_port"));
+  int port = 0;
+  in >> port;
+  return port;
+}
+
 bool ClusterFixture::Start() {
   if (!etcd_->Start()) {
     std::fprintf(stderr, "cluster fixture: etcd did not start; log %s\n",
@@ -53,6 +60,7 @@ bool ClusterFixture::Start() {
   for (int i = 0; i < options_.nodes; ++i) {
     std::vector<std::string> flags = {
         absl::StrCat("--listen=", address(i)), "--metrics_listen=127.0.0.1:0",
+        absl::StrCat("--metrics_port_file=", dir_, "/node", i, ".metrics_port"),
         absl::StrCat("--site=", options_.site), absl::StrCat("--cluster_etcd=", etcd_->endpoint())};
     flags.insert(flags.end(), options_.node_flags.begin(), options_.node_flags.end());
     nodes_.push_back(std::make_unique<NodeProcess>(absl::StrCat(dir_, "/node", i), flags));

@@ -66,6 +66,8 @@ class ClusterFixture {
   std::vector<std::string> addresses() const;
   // The member id node i registered with ("" before its first start).
   const std::string& member_id(int i) const { return member_ids_[i]; }
+  // Port of node i's /metrics (127.0.0.1), as of its last start.
+  int metrics_port(int i) const;
   NodeProcess& node(int i) { return *nodes_[i]; }
   EtcdProcess& etcd() { return *etcd_; }
   const ClusterFixtureOptions& options() const { return options_; }

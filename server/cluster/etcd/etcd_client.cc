@@ -148,6 +148,22 @@ absl::Status EtcdClient::RevokeLease(int64_t lease_id) const {
                           });
 }
 
+absl::StatusOr<EtcdLeaseInfo> EtcdClient::LeaseTimeToLive(int64_t lease_id) const {
+  etcdserverpb::LeaseTimeToLiveRequest request;
+  request.set_id(lease_id);
+  etcdserverpb::LeaseTimeToLiveResponse response;
+  absl::Status s = endpoints_->Call(absl::StrCat("LeaseTimeToLive ", lease_id), Retry::kIdempotent,
+                                    [&](const Endpoint& e, grpc::ClientContext* c) {
+                                      return e.lease->LeaseTimeToLive(c, request, &response);
+                                    });
+  if (!s.ok()) return s;
+  EtcdLeaseInfo info;
+  info.id = lease_id;
+  info.ttl_seconds = response.ttl() < 0 ? -1 : response.ttl();
+  info.granted_ttl_seconds = response.grantedttl();
+  return info;
+}
+
 std::unique_ptr<LeaseKeeper> EtcdClient::KeepAlive(
     EtcdLease lease, std::function<void(absl::Status)> on_lost) const {
   return std::make_unique<LeaseKeeper>(endpoints_, lease, std::move(on_lost));

@@ -73,6 +73,9 @@ class EtcdClient {
   absl::StatusOr<EtcdLease> GrantLease(int64_t ttl_seconds) const;
   // Ends the lease now; its keys are deleted. NOT_FOUND when it is gone.
   absl::Status RevokeLease(int64_t lease_id) const;
+  // Seconds left of a lease and its granted TTL; ttl_seconds -1 when it
+  // expired or never existed (not an error).
+  absl::StatusOr<EtcdLeaseInfo> LeaseTimeToLive(int64_t lease_id) const;
 
   // Keeps `lease` alive on a background stream until the keeper is
   // destroyed (which does not revoke it: it then expires after its TTL).

@@ -91,6 +91,13 @@ struct EtcdLease {
   int64_t ttl_seconds = 0;  // as granted (etcd raises a TTL below its minimum)
 };
 
+// What LeaseTimeToLive tells of a lease.
+struct EtcdLeaseInfo {
+  int64_t id = 0;
+  int64_t ttl_seconds = -1;         // seconds left; -1: expired or unknown
+  int64_t granted_ttl_seconds = 0;  // its TTL as granted
+};
+
 // The end of the key range holding every key that starts with `prefix`
 // (etcd's convention: the prefix with its last byte below 0xff incremented);
 // "\0" (every key) for an empty or all-0xff prefix.

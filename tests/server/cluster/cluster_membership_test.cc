@@ -4,14 +4,19 @@
 // (ClusterFixture). Every node serves the same placement with every member
 // alive and about a third of the shards each; init refuses to run twice;
 // a restarted node keeps its member id; bad flags name the flag.
+#include <httplib.h>
+
 #include <algorithm>
 #include <map>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
-#include "historian/v1/cluster.pb.h"
+#include "historian/v1/cluster.grpc.pb.h"
 #include "tests/testutil/cluster_fixture.h"
+#include "tests/testutil/free_port.h"
+#include "tests/testutil/site_client.h"
 #include "tests/testutil/temp_dir.h"
 #include "tests/testutil/wait_for.h"
 
@@ -33,7 +38,8 @@ bool AliveById(const v1::PlacementResponse& p, const std::string& id) {
 
 TEST(ClusterMembershipTest, EveryNodeServesOnePlacementWithEveryMemberAlive) {
   TempDir dir;
-  ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3, .site = "us", .num_shards = 256});
+  ClusterFixture cluster(dir.Sub("cluster"),
+                         {.nodes = 3, .site = "us", .num_shards = 256, .node_flags = {}});
   ASSERT_TRUE(cluster.Start());
 
   v1::PlacementResponse first;
@@ -75,6 +81,24 @@ TEST(ClusterMembershipTest, EveryNodeServesOnePlacementWithEveryMemberAlive) {
     EXPECT_TRUE(found) << cluster.member_id(i);
   }
 
+  // /metrics: the node's share of the placement and the members it sees.
+  for (int i = 0; i < cluster.size(); ++i) {
+    httplib::Client http("127.0.0.1", cluster.metrics_port(i));
+    auto got = http.Get("/metrics");
+    ASSERT_TRUE(got) << "node " << i;
+    const std::string& text = got->body;
+    const int owned = ShardsPerMember(first)[cluster.member_id(i)];
+    EXPECT_TRUE(absl::StrContains(text, absl::StrCat("historian_cluster_owned_shards ", owned)))
+        << text;
+    EXPECT_TRUE(absl::StrContains(text, "historian_cluster_shards 256")) << text;
+    EXPECT_TRUE(absl::StrContains(text, "historian_cluster_members 3")) << text;
+    EXPECT_TRUE(absl::StrContains(text, "historian_cluster_members_alive 3")) << text;
+    EXPECT_TRUE(absl::StrContains(text, "historian_cluster_etcd_reachable 1")) << text;
+    EXPECT_TRUE(absl::StrContains(
+        text, absl::StrCat("historian_cluster_placement_revision ", first.revision())))
+        << text;
+  }
+
   // Status through another node: three members, alive, shards per member.
   CommandResult status = cluster.Cli(2, {"cluster", "status"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
@@ -97,7 +121,8 @@ TEST(ClusterMembershipTest, EveryNodeServesOnePlacementWithEveryMemberAlive) {
 
 TEST(ClusterMembershipTest, ARestartedNodeKeepsItsMemberIdAndShowsDeadWhileStopped) {
   TempDir dir;
-  ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3, .site = "us", .num_shards = 64});
+  ClusterFixture cluster(dir.Sub("cluster"),
+                         {.nodes = 3, .site = "us", .num_shards = 64, .node_flags = {}});
   ASSERT_TRUE(cluster.Start());
   const std::string id = cluster.member_id(1);
   ASSERT_FALSE(id.empty());
@@ -180,6 +205,53 @@ TEST(ClusterMembershipTest, AMemberIdGivenLaterMustMatchTheStoredOne) {
                                 "--cluster_member_id=beta"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "this data dir belongs to member 'alpha'")) << r.err;
+}
+
+// A node that ran alone for a while becomes the first member of a new
+// cluster without moving its data: init gives it every shard and what it
+// stored reads back.
+TEST(ClusterMembershipTest, ASingleNodeBecomesTheFirstMemberKeepingItsData) {
+  TempDir dir;
+  const std::string data = dir.Sub("node");
+  const std::string listen = absl::StrCat("--listen=127.0.0.1:", FreePort());
+  {
+    NodeProcess alone(data, {listen, "--metrics_listen=", "--site=us"});
+    ASSERT_TRUE(alone.Start());
+    SiteClient client(alone.address());
+    ASSERT_TRUE(
+        client.Write({{"plant.a", {{1000, 1.0}, {2000, 2.0}}}, {"plant.b", {{1000, 7.0}}}}).ok());
+    ASSERT_EQ(alone.Stop(), 0);
+  }
+  EtcdProcess etcd(dir.Sub("etcd"));
+  ASSERT_TRUE(etcd.Start());
+  NodeProcess member(
+      data, {listen, "--metrics_listen=", "--site=us", "--cluster_etcd=" + etcd.endpoint()});
+  ASSERT_TRUE(member.Start());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return absl::StrContains(
+            etcd.Ctl({"get", "--prefix", "--keys-only", "/historian/us/members/"}).out,
+            "/historian/us/members/");
+      },
+      absl::Seconds(20)));
+  CommandResult init = RunCommand({"historian", "--server=" + member.address(), "cluster", "init"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  EXPECT_TRUE(absl::StrContains(init.out, "256 shards, 1 member(s)")) << init.out;
+  auto stub = v1::Cluster::NewStub(
+      grpc::CreateChannel(member.address(), grpc::InsecureChannelCredentials()));
+  v1::PlacementResponse p;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        return stub->Placement(&ctx, v1::PlacementRequest(), &p).ok() && p.num_shards() == 256;
+      },
+      absl::Seconds(10)));
+  ASSERT_EQ(p.members_size(), 1);
+  EXPECT_EQ(p.members(0).address(), member.address());
+  for (uint32_t owner : p.shard_owner()) ASSERT_EQ(owner, 0u);
+  SiteClient client(member.address());
+  EXPECT_EQ(client.Read("plant.a"), (std::map<int64_t, double>{{1000, 1.0}, {2000, 2.0}}));
+  EXPECT_EQ(client.Read("plant.b"), (std::map<int64_t, double>{{1000, 7.0}}));
 }
 
 }  // namespace

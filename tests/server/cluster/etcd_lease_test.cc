@@ -54,6 +54,20 @@ TEST_F(EtcdTest, KeeperKeepsALeasePastItsTtlAndItExpiresAfterTheKeeperStops) {
   EXPECT_EQ(losses.calls, 0) << "stopping a keeper is not a loss: " << losses.status;
 }
 
+TEST_F(EtcdTest, LeaseTimeToLiveTellsTheTtlLeftAndMinusOneOnceGone) {
+  auto lease = client_->GrantLease(5);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  auto info = client_->LeaseTimeToLive(lease->id);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->granted_ttl_seconds, 5);
+  EXPECT_GE(info->ttl_seconds, 1);
+  EXPECT_LE(info->ttl_seconds, 5);
+  ASSERT_TRUE(client_->RevokeLease(lease->id).ok());
+  info = client_->LeaseTimeToLive(lease->id);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->ttl_seconds, -1);
+}
+
 TEST_F(EtcdTest, ARevokedLeaseIsReportedLostOnce) {
   auto lease = client_->GrantLease(3);
   ASSERT_TRUE(lease.ok()) << lease.status();

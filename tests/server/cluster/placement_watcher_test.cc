@@ -90,6 +90,11 @@ TEST_F(PlacementWatcherTest, MembersRegisterInitPlacesThemAndChangesAreSeen) {
   ASSERT_EQ(status->members_size(), 2);
   EXPECT_TRUE(status->members(0).alive());
   EXPECT_FALSE(status->members(1).alive());
+  // LeaseTimeToLive: a's lease (TTL 2 s) is kept; b has none.
+  EXPECT_EQ(status->members(0).lease_granted_ttl_seconds(), 2);
+  EXPECT_GE(status->members(0).lease_ttl_seconds(), 0);
+  EXPECT_LE(status->members(0).lease_ttl_seconds(), 2);
+  EXPECT_EQ(status->members(1).lease_ttl_seconds(), -1);
   EXPECT_EQ(status->members(1).shards_owned(), 16u);
 }
 
