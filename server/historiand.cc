@@ -49,9 +49,9 @@ ABSL_FLAG(bool, implicit_tags, true, "Create a tag on its first write, typed by 
 ABSL_FLAG(std::string, peers, "",
           "Replication peers: site=host:port,... Each node pulls every peer's own writes; a "
           "peer site cluster may list several of its members: site=host:port|host:port");
-ABSL_FLAG(std::string, peer_member_addresses, "",
-          "Where this node reaches members of a peer site cluster when the addresses they "
-          "advertise do not route from here (NAT, a gateway): site/member=host:port,...");
+ABSL_FLAG(std::string, peer_address_map, "",
+          "Where this node reaches members of a peer site cluster whose advertised addresses "
+          "do not route from here (NAT, a gateway): advertised_host:port=host:port,...");
 ABSL_FLAG(absl::Duration, peer_placement_poll, absl::Seconds(2),
           "How often the peer sites' placements (Cluster.Placement) are read again");
 ABSL_FLAG(
@@ -408,10 +408,10 @@ int Run() {
     ropts.credentials = *peer_creds;
     // Between site clusters (docs/cluster.md): pull this node's shards only.
     ropts.cluster = env.cluster;
-    absl::StatusOr<std::map<std::string, std::string>> member_addresses =
-        server::ParseMemberAddresses(absl::GetFlag(FLAGS_peer_member_addresses));
-    if (!member_addresses.ok()) return Fatal("bad flag", member_addresses.status(), 2);
-    ropts.member_addresses = std::move(*member_addresses);
+    absl::StatusOr<std::map<std::string, std::string>> address_map =
+        server::ParseAddressMap(absl::GetFlag(FLAGS_peer_address_map));
+    if (!address_map.ok()) return Fatal("bad flag", address_map.status(), 2);
+    ropts.address_map = std::move(*address_map);
     ropts.placement_poll = absl::GetFlag(FLAGS_peer_placement_poll);
     ropts.ownership_file =
         (std::filesystem::path(options.path) / "XSITE_OWNERSHIP").string();

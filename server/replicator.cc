@@ -129,14 +129,14 @@ absl::StatusOr<std::vector<Peer>> ParsePeers(const std::string& flag) {
   return peers;
 }
 
-absl::StatusOr<std::map<std::string, std::string>> ParseMemberAddresses(const std::string& flag) {
+absl::StatusOr<std::map<std::string, std::string>> ParseAddressMap(const std::string& flag) {
   std::map<std::string, std::string> out;
   for (absl::string_view item : absl::StrSplit(flag, ',', absl::SkipEmpty())) {
     std::vector<std::string> parts = absl::StrSplit(item, absl::MaxSplits('=', 1));
-    if (parts.size() != 2 || parts[0].find('/') == std::string::npos ||
+    if (parts.size() != 2 || parts[0].find(':') == std::string::npos ||
         parts[1].find(':') == std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "peer_member_addresses: '", item, "' is not site/member=host:port"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("peer_address_map: '", item, "' is not host:port=host:port"));
     }
     out[parts[0]] = parts[1];
   }
@@ -157,10 +157,9 @@ grpc::ChannelArguments Replicator::ChannelArgs() const {
   return args;
 }
 
-std::string Replicator::MemberAddress(const std::string& cursor_key,
-                                      const std::string& advertised) const {
-  auto it = options_.member_addresses.find(cursor_key);
-  return it != options_.member_addresses.end() ? it->second : advertised;
+std::string Replicator::MemberAddress(const std::string& advertised) const {
+  auto it = options_.address_map.find(advertised);
+  return it != options_.address_map.end() ? it->second : advertised;
 }
 
 void Replicator::AddToken(grpc::ClientContext* ctx) const {
@@ -258,7 +257,7 @@ Replicator::PeerState* Replicator::AddLink(SiteState* site, const std::string& m
   link->member_id = member_id;
   link->cursor_key =
       member_id.empty() ? site->peer.site : absl::StrCat(site->peer.site, "/", member_id);
-  link->peer.address = MemberAddress(link->cursor_key, address);
+  link->peer.address = MemberAddress(address);
   auto creds = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
   link->stub = v1::Replication::NewStub(
       grpc::CreateCustomChannel(link->peer.address, creds, ChannelArgs()));
@@ -371,7 +370,7 @@ absl::Status Replicator::Discover(SiteState* site) {
     for (const cluster::PlacementMember& m : parsed->members()) {
       if (m.id != p->member_id) continue;
       present = true;
-      if (const std::string address = MemberAddress(p->cursor_key, m.address);
+      if (const std::string address = MemberAddress(m.address);
           address != p->peer.address) {
         // Same member, new address: same log, same cursor.
         auto creds =

@@ -55,8 +55,9 @@ struct Peer {
 // entry.
 absl::StatusOr<std::vector<Peer>> ParsePeers(const std::string& flag);
 
-// Parses "site/member=host:port,...". InvalidArgument naming the entry.
-absl::StatusOr<std::map<std::string, std::string>> ParseMemberAddresses(const std::string& flag);
+// Parses "advertised_host:port=host:port,...". InvalidArgument naming the
+// entry.
+absl::StatusOr<std::map<std::string, std::string>> ParseAddressMap(const std::string& flag);
 
 struct ReplicatorOptions {
   // Most peer samples applied per second during catch-up (0: no limit), so
@@ -83,9 +84,9 @@ struct ReplicatorOptions {
   // How often the peer sites' placements and this node's ownership are
   // read again.
   absl::Duration placement_poll = absl::Seconds(2);
-  // "site/member" -> host:port: where to reach a peer cluster's member
-  // instead of the address it advertises (--peer_member_addresses).
-  std::map<std::string, std::string> member_addresses;
+  // Advertised host:port -> host:port: where to reach a peer cluster's
+  // member instead of the address it advertises (--peer_address_map).
+  std::map<std::string, std::string> address_map;
   // Where this node keeps the ownership its cursors are complete for
   // (docs/cluster.md); empty: kept in memory only.
   std::string ownership_file;
@@ -146,9 +147,9 @@ class Replicator {
   void Throttle(uint64_t samples);
   grpc::ChannelArguments ChannelArgs() const;
   void AddToken(grpc::ClientContext* ctx) const;
-  // Where to reach member `cursor_key` ("site/member") advertised at
-  // `advertised` (options_.member_addresses overrides).
-  std::string MemberAddress(const std::string& cursor_key, const std::string& advertised) const;
+  // Where to reach a peer member advertised at `advertised`
+  // (options_.address_map overrides).
+  std::string MemberAddress(const std::string& advertised) const;
 
   Store* const store_;
   const ReplicatorOptions options_;
