@@ -73,8 +73,8 @@ grpc::Status AdminService::Verify(grpc::ServerContext* context, const v1::Verify
     // every other member for its owned shards and adds the answers up.
     if (env_.cluster != nullptr && env_.cluster->placement() != nullptr &&
         env_.member_channels != nullptr && !cluster::MemberChannels::IsForwarded(*context)) {
-      absl::StatusOr<v1::VerifyResponse> total =
-          VerifyAcrossMembers(env_, *context, *request, [&]() -> absl::StatusOr<v1::VerifyResponse> {
+      absl::StatusOr<v1::VerifyResponse> total = VerifyAcrossMembers(
+          env_, *context, *request, [&]() -> absl::StatusOr<v1::VerifyResponse> {
             v1::VerifyResponse mine;
             grpc::Status st = DoVerify(*request, &mine);
             if (!st.ok()) return FromGrpcStatus(st);

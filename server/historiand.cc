@@ -413,8 +413,7 @@ int Run() {
     if (!address_map.ok()) return Fatal("bad flag", address_map.status(), 2);
     ropts.address_map = std::move(*address_map);
     ropts.placement_poll = absl::GetFlag(FLAGS_peer_placement_poll);
-    ropts.ownership_file =
-        (std::filesystem::path(options.path) / "XSITE_OWNERSHIP").string();
+    ropts.ownership_file = (std::filesystem::path(options.path) / "XSITE_OWNERSHIP").string();
     replicator = std::make_unique<server::Replicator>(store->get(), *peers, ropts);
   }
   server::AdminService admin(env, replicator.get(), &replication);

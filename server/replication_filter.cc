@@ -20,19 +20,18 @@ ShardSet::ShardSet(uint32_t num_shards, std::vector<uint32_t> shards)
 
 absl::StatusOr<ShardSet> ShardSet::Create(uint32_t num_shards, std::vector<uint32_t> shards) {
   if (num_shards == 0 || num_shards > kMaxClusterShards) {
-    return absl::InvalidArgumentError(absl::StrCat("filter.num_shards: ", num_shards,
-                                                   " is not in 1..", kMaxClusterShards));
+    return absl::InvalidArgumentError(
+        absl::StrCat("filter.num_shards: ", num_shards, " is not in 1..", kMaxClusterShards));
   }
   if (shards.size() > num_shards) {
-    return absl::InvalidArgumentError(absl::StrCat("filter.shards: ", shards.size(),
-                                                   " entries; at most num_shards (", num_shards,
-                                                   ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "filter.shards: ", shards.size(), " entries; at most num_shards (", num_shards, ")"));
   }
   std::sort(shards.begin(), shards.end());
   for (size_t i = 0; i < shards.size(); ++i) {
     if (shards[i] >= num_shards) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("filter.shards: ", shards[i], " is not below num_shards (", num_shards, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "filter.shards: ", shards[i], " is not below num_shards (", num_shards, ")"));
     }
     if (i > 0 && shards[i] == shards[i - 1]) {
       return absl::InvalidArgumentError(

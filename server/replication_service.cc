@@ -40,8 +40,8 @@ absl::Status CheckPullStart(const v1::PullRequest& first, const std::string& own
         absl::StrCat("site: '", first.site(), "' is this node's own site"));
   }
   if (first.member_id().size() > kMaxSiteBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "member_id: ", first.member_id().size(), " bytes; want at most ", kMaxSiteBytes));
+    return absl::InvalidArgumentError(absl::StrCat("member_id: ", first.member_id().size(),
+                                                   " bytes; want at most ", kMaxSiteBytes));
   }
   if (first.from_sequence() == 0) {
     return absl::InvalidArgumentError("from_sequence: must be >= 1");
@@ -137,7 +137,7 @@ grpc::Status ReplicationService::Pull(
     }
     response.Clear();
     response.set_site(store_->options().site);
-      response.set_member_id(self);
+    response.set_member_id(self);
     bool corrupt = false;
     for (auto& [seq, bytes] : batch.records) {
       v1::LogRecord* rec = response.add_records();
@@ -146,11 +146,11 @@ grpc::Status ReplicationService::Pull(
         // Every record goes, cut down to the puller's shards (maybe empty):
         // its sequence moves the puller's cursor of this member.
         bool changed = false;
-        absl::Status fs = FilterLogEntry(*store_, *filter, bytes, rec->mutable_entry(), &changed,
-                                         &owned_cache);
+        absl::Status fs =
+            FilterLogEntry(*store_, *filter, bytes, rec->mutable_entry(), &changed, &owned_cache);
         if (!fs.ok()) {
-          status = ToGrpcStatus(absl::DataLossError(
-              absl::StrCat("own log entry ", seq, ": ", fs.message())));
+          status = ToGrpcStatus(
+              absl::DataLossError(absl::StrCat("own log entry ", seq, ": ", fs.message())));
           corrupt = true;
           break;
         }
@@ -197,10 +197,9 @@ grpc::Status ReplicationService::Digest(grpc::ServerContext* context,
     filter = std::move(*f);
   }
   CancellationProbe cancel(context);
-  return ToGrpcStatus(ComputeDigests(store_, tags, request->start_ns(), request->end_ns(),
-                                     request->bucket_ns(), response,
-                                     [&] { return cancel.Cancelled(); },
-                                     filter.has_value() ? &*filter : nullptr));
+  return ToGrpcStatus(ComputeDigests(
+      store_, tags, request->start_ns(), request->end_ns(), request->bucket_ns(), response,
+      [&] { return cancel.Cancelled(); }, filter.has_value() ? &*filter : nullptr));
 }
 
 grpc::Status ReplicationService::Fetch(grpc::ServerContext* context,
@@ -253,7 +252,7 @@ grpc::Status ReplicationService::FetchEvents(grpc::ServerContext* context,
 }
 
 absl::Status ReplicationService::RecordAck(const std::string& site, const std::string& member,
-                                          uint64_t seq) {
+                                           uint64_t seq) {
   if (member.empty()) {
     store_->SetPeerAcked(site, seq);
     return absl::OkStatus();
@@ -267,9 +266,9 @@ absl::Status ReplicationService::RecordAck(const std::string& site, const std::s
     absl::MutexLock l(&mu_);
     auto& acks = member_acks_[site];
     if (!acks.contains(member) && acks.size() >= kMaxMembersPerSite) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("member_id: site '", site, "' already has ", acks.size(),
-                       " members pulling; at most ", kMaxMembersPerSite));
+      return absl::ResourceExhaustedError(absl::StrCat("member_id: site '", site, "' already has ",
+                                                       acks.size(), " members pulling; at most ",
+                                                       kMaxMembersPerSite));
     }
     acks[member] = seq;
     for (const auto& [m, a] : acks) lowest = std::min(lowest, a);

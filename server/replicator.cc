@@ -1,14 +1,13 @@
 #include "server/replicator.h"
 
 #include <cstdio>
-#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <set>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -39,14 +38,14 @@ struct Replicator::SiteState {
 
 struct Replicator::PeerState {
   SiteState* site = nullptr;
-  Peer peer;              // the site and this member's address
-  std::string member_id;  // the remote member; empty: a single node
+  Peer peer;               // the site and this member's address
+  std::string member_id;   // the remote member; empty: a single node
   std::string cursor_key;  // the origin of its entries here: site[/member]
 
   // Guarded by Replicator::mu_.
   std::shared_ptr<v1::Replication::Stub> stub;
-  bool in_placement = true;  // false: left the peer site's placement
-  bool retired = false;      // a single-node link of a site now a cluster
+  bool in_placement = true;               // false: left the peer site's placement
+  bool retired = false;                   // a single-node link of a site now a cluster
   grpc::ClientContext* active = nullptr;  // the open Pull stream, to cancel
   std::optional<ShardSet> stream_filter;  // the open stream's filter
   bool streaming = false;
@@ -259,8 +258,8 @@ Replicator::PeerState* Replicator::AddLink(SiteState* site, const std::string& m
       member_id.empty() ? site->peer.site : absl::StrCat(site->peer.site, "/", member_id);
   link->peer.address = MemberAddress(address);
   auto creds = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
-  link->stub = v1::Replication::NewStub(
-      grpc::CreateCustomChannel(link->peer.address, creds, ChannelArgs()));
+  link->stub =
+      v1::Replication::NewStub(grpc::CreateCustomChannel(link->peer.address, creds, ChannelArgs()));
   PeerState* raw = link.get();
   links_.push_back(std::move(link));
   if (started_ && !stopping_) threads_.emplace_back([this, raw] { PullLoop(raw); });
@@ -325,8 +324,8 @@ absl::Status Replicator::Discover(SiteState* site) {
   }
   absl::StatusOr<cluster::Placement> parsed = cluster::Placement::FromProto(placement);
   if (!parsed.ok()) {
-    site->discover_error = absl::StrCat("placement of site '", site->peer.site,
-                                        "': ", parsed.status().message());
+    site->discover_error =
+        absl::StrCat("placement of site '", site->peer.site, "': ", parsed.status().message());
     return absl::DataLossError(site->discover_error);
   }
   if (!site->clustered) {
@@ -370,8 +369,7 @@ absl::Status Replicator::Discover(SiteState* site) {
     for (const cluster::PlacementMember& m : parsed->members()) {
       if (m.id != p->member_id) continue;
       present = true;
-      if (const std::string address = MemberAddress(m.address);
-          address != p->peer.address) {
+      if (const std::string address = MemberAddress(m.address); address != p->peer.address) {
         // Same member, new address: same log, same cursor.
         auto creds =
             options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
@@ -461,10 +459,10 @@ absl::Status Replicator::CheckOwnership() {
   }
   absl::MutexLock l(&mu_);
   complete_ = now;
-  LogInfo("replicator", "ownership recorded",
-          {{"shards", now.has_value() ? absl::StrCat(now->shards().size(), " of ",
-                                                     now->num_shards())
-                                      : "all"}});
+  LogInfo(
+      "replicator", "ownership recorded",
+      {{"shards",
+        now.has_value() ? absl::StrCat(now->shards().size(), " of ", now->num_shards()) : "all"}});
   return absl::OkStatus();
 }
 
@@ -492,9 +490,9 @@ void Replicator::ClusterLoop() {
         all_ok = false;
         continue;
       }
-      LogInfo("replicator", "range sync after a peer member left done",
-              {{"peer", site->peer.site},
-               {"samples_repaired", absl::StrCat(v->samples_repaired())}});
+      LogInfo(
+          "replicator", "range sync after a peer member left done",
+          {{"peer", site->peer.site}, {"samples_repaired", absl::StrCat(v->samples_repaired())}});
       absl::MutexLock l(&mu_);
       site->resync_due = false;
     }
@@ -649,8 +647,7 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
         }
         uint64_t samples = 0;
         for (const v1::LogRecord& rec : resp.records()) {
-          absl::StatusOr<uint64_t> n =
-              store_->ApplyReplicated(origin, rec.sequence(), rec.entry());
+          absl::StatusOr<uint64_t> n = store_->ApplyReplicated(origin, rec.sequence(), rec.entry());
           if (!n.ok()) {
             result = n.status();
             break;
@@ -780,10 +777,10 @@ absl::StatusOr<Replicator::RemoteDigests> Replicator::CollectDigests(
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
     grpc::Status st = stub->Digest(&ctx, req, &remote);
     if (!st.ok()) {
-      return absl::UnavailableError(absl::StrCat(
-          "digest from ", site->peer.site,
-          link->member_id.empty() ? "" : absl::StrCat(" member ", link->member_id), ": ",
-          st.error_message()));
+      return absl::UnavailableError(
+          absl::StrCat("digest from ", site->peer.site,
+                       link->member_id.empty() ? "" : absl::StrCat(" member ", link->member_id),
+                       ": ", st.error_message()));
     }
     for (v1::TagDigest& t : *remote.mutable_tags()) {
       r.holders[t.tag().name()].push_back(stub);
@@ -854,7 +851,8 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
   std::map<std::string, Version> remote_versions;
   for (const auto& t : remote.tags()) {
     remote_tags[t.tag().name()] = t.tag();
-    remote_versions[t.tag().name()] = std::max(remote_versions[t.tag().name()], t.catalog_version());
+    remote_versions[t.tag().name()] =
+        std::max(remote_versions[t.tag().name()], t.catalog_version());
   }
 
   v1::VerifyResponse out;
@@ -916,9 +914,8 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
         v1::FetchRequest f;
         f.set_tag(name);
         f.set_start_ns(b);
-        f.set_end_ns(static_cast<int64_t>(
-            std::min<uint64_t>(static_cast<uint64_t>(b) + static_cast<uint64_t>(bucket),
-                               static_cast<uint64_t>(end))));
+        f.set_end_ns(static_cast<int64_t>(std::min<uint64_t>(
+            static_cast<uint64_t>(b) + static_cast<uint64_t>(bucket), static_cast<uint64_t>(end))));
         if (f.end_ns() <= f.start_ns()) f.set_end_ns(end);
         grpc::ClientContext fctx;
         AddToken(&fctx);

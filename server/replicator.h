@@ -22,8 +22,8 @@
 #define HISTORIAN_SERVER_REPLICATOR_H_
 
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,8 +34,8 @@
 #include "grpcpp/client_context.h"
 #include "grpcpp/security/credentials.h"
 #include "historian/v1/admin.pb.h"
-#include "historian/v1/replication.grpc.pb.h"
 #include "historian/v1/cluster.grpc.pb.h"
+#include "historian/v1/replication.grpc.pb.h"
 #include "server/cluster/cluster_view.h"
 #include "server/replication_filter.h"
 #include "storage/store.h"

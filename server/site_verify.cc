@@ -58,9 +58,9 @@ absl::StatusOr<v1::VerifyResponse> VerifyAcrossMembers(
       if (st.ok()) {
         results[i].value = std::move(resp);
       } else {
-        results[i].value = absl::Status(
-            FromGrpcStatus(st).code(),
-            absl::StrCat("member ", m.id, " (", m.address, "): ", st.error_message()));
+        results[i].value =
+            absl::Status(FromGrpcStatus(st).code(),
+                         absl::StrCat("member ", m.id, " (", m.address, "): ", st.error_message()));
       }
     });
   }

@@ -76,7 +76,7 @@ class FilterTest : public ::testing::Test {
     OwnLogBatch batch;
     uint64_t sent = 0;
     OwnedCache cache;
-    for (uint64_t next = to->AppliedSequence(origin) + 1;; ) {
+    for (uint64_t next = to->AppliedSequence(origin) + 1;;) {
       EXPECT_TRUE(from.ReadOwnLog(next, size_t{1} << 20, &batch).ok());
       EXPECT_FALSE(batch.gap);
       if (batch.records.empty()) break;

@@ -208,8 +208,7 @@ TEST_F(CrossSiteTest, ThreeAndTwoNodeClustersConvergeAfterAPartition) {
     return n;
   };
   v1::VerifyResponse v;
-  ASSERT_TRUE(WaitFor([&] { return Equal(us_, total(), &v); }, kConverge))
-      << v.DebugString();
+  ASSERT_TRUE(WaitFor([&] { return Equal(us_, total(), &v); }, kConverge)) << v.DebugString();
   // The whole site took part: 3 US members, each compared with 2 MX members.
   EXPECT_EQ(v.members_verified_size(), 3);
   EXPECT_EQ(v.peer_members(), 2u);
@@ -235,10 +234,8 @@ TEST_F(CrossSiteTest, ThreeAndTwoNodeClustersConvergeAfterAPartition) {
     EXPECT_FALSE(st.ok() && cut.buckets_differing() == 0) << cut.DebugString();
   }
   Heal();
-  ASSERT_TRUE(WaitFor([&] { return Equal(us_, total(), &v); }, kConverge))
-      << v.DebugString();
-  ASSERT_TRUE(WaitFor([&] { return Equal(mx_, total(), &v); }, kConverge))
-      << v.DebugString();
+  ASSERT_TRUE(WaitFor([&] { return Equal(us_, total(), &v); }, kConverge)) << v.DebugString();
+  ASSERT_TRUE(WaitFor([&] { return Equal(mx_, total(), &v); }, kConverge)) << v.DebugString();
   EXPECT_EQ(v.members_verified_size(), 2);
   EXPECT_EQ(v.peer_members(), 3u);
 
