@@ -160,8 +160,9 @@ absl::Status RunStats(CommandContext& ctx, const ParsedArgs& args) {
     out << absl::StrFormat(
         "  %s (%s): %s, applied_sequence=%d peer_head_sequence=%d lag_samples=%d "
         "lag_seconds=%.3f samples_applied=%d range_syncs=%d\n",
-        p.site(), p.address(), p.state(), p.applied_sequence(), p.peer_head_sequence(),
-        p.lag_samples(), p.lag_seconds(), p.samples_applied(), p.range_syncs());
+        p.member_id().empty() ? p.site() : absl::StrCat(p.site(), "/", p.member_id()), p.address(),
+        p.state(), p.applied_sequence(), p.peer_head_sequence(), p.lag_samples(), p.lag_seconds(),
+        p.samples_applied(), p.range_syncs());
     out << absl::StrFormat(
         "    link %s since %s; peer %s since %s; not yet taken by the peer: %d entries "
         "(acked_sequence=%d), oldest %.3f s old\n",

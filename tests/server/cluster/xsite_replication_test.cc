@@ -136,8 +136,7 @@ class CrossSiteTest : public ::testing::Test {
       o.site = s->name;
       o.num_shards = s == &us_ ? 16 : 7;  // the sites' shard counts differ
       o.node_flags = {absl::StrCat("--flagfile=", dir_.Sub(s->name + ".flags")),
-                      "--peer_placement_poll=200ms", "--peer_keepalive=1s",
-                      "--anti_entropy_interval=0"};
+                      "--peer_placement_poll=200ms", "--anti_entropy_interval=0"};
       s->cluster = std::make_unique<ClusterFixture>(dir_.Sub(s->name), o);
     }
     for (Site* s : {&us_, &mx_}) {
