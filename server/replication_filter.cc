@@ -69,7 +69,7 @@ std::string ShardSet::Encode() const {
   return absl::StrCat(num_shards_, ":", absl::StrJoin(shards_, ","));
 }
 
-absl::StatusOr<ShardSet> ShardSet::Decode(std::string_view text) {
+absl::StatusOr<ShardSet> ShardSet::Decode(absl::string_view text) {
   std::vector<std::string> parts = absl::StrSplit(text, absl::MaxSplits(':', 1));
   uint32_t n = 0;
   if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &n)) {

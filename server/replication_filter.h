@@ -23,6 +23,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "historian/v1/replication.pb.h"
 #include "storage/store.h"
 
@@ -50,7 +51,7 @@ class ShardSet {
   // "num_shards:s1,s2,..." and back (the file a node keeps its last
   // complete ownership in).
   std::string Encode() const;
-  static absl::StatusOr<ShardSet> Decode(std::string_view text);
+  static absl::StatusOr<ShardSet> Decode(absl::string_view text);
 
  private:
   ShardSet(uint32_t num_shards, std::vector<uint32_t> shards);
