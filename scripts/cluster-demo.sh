@@ -72,7 +72,18 @@ for i in 0 1; do start_node mx "$MX_ETCD" "${MX_NODES[$i]}" "us=$(join '|' "${US
 wait_serving "${US_NODES[@]}" "${MX_NODES[@]}"
 
 step "historian cluster init (US 64 shards, MX 32: the sites' shard counts differ)"
-sleep 1  # members register with their lease first
+# init places the members registered at that moment: wait for all of them.
+wait_members() {  # etcd site count
+  for _ in $(seq 200); do
+    n=$(ETCDCTL_API=3 etcdctl --endpoints="http://$1" get --prefix --keys-only \
+      "/historian/$2/members/" 2>/dev/null | grep -c . || true)
+    [ "$n" -ge "$3" ] && return 0
+    sleep 0.1
+  done
+  echo "not every $2 member registered in etcd"; exit 1
+}
+wait_members "$US_ETCD" us 3
+wait_members "$MX_ETCD" mx 2
 $CLI --server "${US_NODES[0]}" cluster init --shards=64
 $CLI --server "${MX_NODES[0]}" cluster init --shards=32
 
