@@ -63,6 +63,9 @@ constexpr MethodRoles kMethodRoles[] = {
     // Routers (clients, gateways, the CLI) read the placement (docs/cluster.md).
     // Peer sites' nodes read it too, to pull from every member (replicator).
     {"Cluster.Placement", kRoleReader | kRoleWriter | kRoleAdmin | kRoleReplicator},
+    // Operators: creating the cluster is admin's; its status is readable.
+    {"Cluster.Init", kRoleAdmin},
+    {"Cluster.Status", kRoleReader | kRoleAdmin},
 };
 
 // Compares without an early exit, so timing does not reveal a prefix.
