@@ -140,14 +140,14 @@ class CrossSiteTest : public ::testing::Test {
       s->cluster = std::make_unique<ClusterFixture>(dir_.Sub(s->name), o);
     }
     for (Site* s : {&us_, &mx_}) {
-      for (int i = 0; i < s->cluster->size(); ++i) {
+      for (int i = 0; i < static_cast<int>(s->proxies.size()); ++i) {
         s->proxies[i]->SetTarget(s->cluster->address(i));
       }
     }
     for (Site* s : {&us_, &mx_}) {
       const Site& other = s == &us_ ? mx_ : us_;
       std::vector<std::string> seeds, map;
-      for (int i = 0; i < other.cluster->size(); ++i) {
+      for (int i = 0; i < static_cast<int>(other.proxies.size()); ++i) {
         seeds.push_back(other.proxies[i]->address());
         map.push_back(absl::StrCat(other.cluster->address(i), "=", other.proxies[i]->address()));
       }
