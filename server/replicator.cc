@@ -646,8 +646,25 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
           break;
         }
         uint64_t samples = 0;
+        // Ownership may have shrunk since the stream was opened with
+        // `filter` (e.g. the placement arrived after it): records are cut
+        // to what this node owns now before they are applied. The other
+        // owners pull those series under their own cursors. (Ownership
+        // that grew is CheckOwnership's range sync.)
+        const std::optional<ShardSet> now = LocalOwnership();
+        const bool recut = now.has_value() && !(filter.has_value() && *filter == *now);
         for (const v1::LogRecord& rec : resp.records()) {
-          absl::StatusOr<uint64_t> n = store_->ApplyReplicated(origin, rec.sequence(), rec.entry());
+          std::string cut;
+          bool changed = false;
+          if (recut) {
+            if (absl::Status fs = FilterLogEntry(*store_, *now, rec.entry(), &cut, &changed);
+                !fs.ok()) {
+              result = fs;
+              break;
+            }
+          }
+          absl::StatusOr<uint64_t> n =
+              store_->ApplyReplicated(origin, rec.sequence(), changed ? cut : rec.entry());
           if (!n.ok()) {
             result = n.status();
             break;
