@@ -4,7 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/cluster/cluster_view.h"
+#include "server/cluster/member_channels.h"
 #include "server/logging.h"
+#include "server/site_verify.h"
 #include "server/status_util.h"
 
 namespace historian::server {
@@ -65,8 +68,24 @@ grpc::Status AdminService::Stats(grpc::ServerContext* context, const v1::StatsRe
 
 grpc::Status AdminService::Verify(grpc::ServerContext* context, const v1::VerifyRequest* request,
                                   v1::VerifyResponse* response) {
-  return RunRpc(env_, context, "Admin.Verify", RpcKind::kUnary,
-                [&] { return DoVerify(*request, response); });
+  return RunRpc(env_, context, "Admin.Verify", RpcKind::kUnary, [&] {
+    // In a site cluster, the member asked verifies the whole site: it asks
+    // every other member for its owned shards and adds the answers up.
+    if (env_.cluster != nullptr && env_.cluster->placement() != nullptr &&
+        env_.member_channels != nullptr && !cluster::MemberChannels::IsForwarded(*context)) {
+      absl::StatusOr<v1::VerifyResponse> total = VerifyAcrossMembers(
+          env_, *context, *request, [&]() -> absl::StatusOr<v1::VerifyResponse> {
+            v1::VerifyResponse mine;
+            grpc::Status st = DoVerify(*request, &mine);
+            if (!st.ok()) return FromGrpcStatus(st);
+            return mine;
+          });
+      if (!total.ok()) return ToGrpcStatus(total.status());
+      *response = std::move(*total);
+      return grpc::Status::OK;
+    }
+    return DoVerify(*request, response);
+  });
 }
 
 grpc::Status AdminService::DoVerify(const v1::VerifyRequest& request,

@@ -61,7 +61,8 @@ constexpr MethodRoles kMethodRoles[] = {
     {"Events.Subscribe", kRoleReader | kRoleWriter | kRoleAdmin},
     {"Events.Ack", kRoleWriter | kRoleAdmin},
     // Routers (clients, gateways, the CLI) read the placement (docs/cluster.md).
-    {"Cluster.Placement", kRoleReader | kRoleWriter | kRoleAdmin},
+    // Peer sites' nodes read it too, to pull from every member (replicator).
+    {"Cluster.Placement", kRoleReader | kRoleWriter | kRoleAdmin | kRoleReplicator},
     // Operators: creating the cluster is admin's; its status is readable.
     {"Cluster.Init", kRoleAdmin},
     {"Cluster.Status", kRoleReader | kRoleAdmin},

@@ -58,7 +58,7 @@ absl::Status DigestEvents(Store* store, uint64_t* records, uint64_t* hash) {
 
 absl::Status ComputeDigests(Store* store, const std::vector<std::string>& names, int64_t start,
                             int64_t end, int64_t bucket_ns, v1::DigestResponse* out,
-                            const CancelledFn& cancelled) {
+                            const CancelledFn& cancelled, const ShardSet* filter) {
   auto stop = [&] { return cancelled && cancelled(); };
   const absl::Status kStopped =
       absl::DeadlineExceededError("digest: cancelled or past its deadline");
@@ -93,6 +93,7 @@ absl::Status ComputeDigests(Store* store, const std::vector<std::string>& names,
   }
   codec::ChunkColumns page;
   for (const engine::TagInfo& tag : tags) {
+    if (filter != nullptr && !filter->OwnsTag(tag.name)) continue;
     v1::TagDigest* digest = out->add_tags();
     TagToProto(tag, digest->mutable_tag());
     digest->set_catalog_version(tag.version);

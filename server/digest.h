@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "historian/v1/replication.pb.h"
+#include "server/replication_filter.h"
 #include "storage/store.h"
 
 namespace historian::server {
@@ -18,10 +19,12 @@ namespace historian::server {
 // Digests of `tags` (all tags when empty) over [start, end) in buckets of
 // `bucket_ns`; only non-empty buckets are listed. Lists every tombstone of
 // the store too. `cancelled` (may be empty) is asked per tag and page:
-// DeadlineExceeded when it says so.
+// DeadlineExceeded when it says so. `filter` (may be null): only tags whose
+// shard it owns (a node of another site cluster asking for its own shards).
 absl::Status ComputeDigests(Store* store, const std::vector<std::string>& tags, int64_t start,
                             int64_t end, int64_t bucket_ns, v1::DigestResponse* out,
-                            const CancelledFn& cancelled = nullptr);
+                            const CancelledFn& cancelled = nullptr,
+                            const ShardSet* filter = nullptr);
 
 // The events column family's rules and events (all of them, whatever the
 // time range): how many records and a hash of every (key, value) in key

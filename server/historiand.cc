@@ -3,7 +3,9 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -55,7 +57,13 @@ ABSL_FLAG(std::string, twin_map, "",
           "clears it");
 ABSL_FLAG(bool, implicit_tags, true, "Create a tag on its first write, typed by the first value");
 ABSL_FLAG(std::string, peers, "",
-          "Replication peers: site=host:port,... Each node pulls every peer's own writes");
+          "Replication peers: site=host:port,... Each node pulls every peer's own writes; a "
+          "peer site cluster may list several of its members: site=host:port|host:port");
+ABSL_FLAG(std::string, peer_address_map, "",
+          "Where this node reaches members of a peer site cluster whose advertised addresses "
+          "do not route from here (NAT, a gateway): advertised_host:port=host:port,...");
+ABSL_FLAG(absl::Duration, peer_placement_poll, absl::Seconds(2),
+          "How often the peer sites' placements (Cluster.Placement) are read again");
 ABSL_FLAG(
     uint64_t, log_retention_bytes, uint64_t{1} << 30,
     "Own log kept for peers at most this many bytes; past it a peer catches up by range sync");
@@ -501,7 +509,7 @@ int Run() {
   server::CatalogService catalog(env);
   server::EventsService events_service(env);
   server::ClusterService cluster_service(env, cluster_admin.get());
-  server::ReplicationService replication(store->get(), limits);
+  server::ReplicationService replication(store->get(), limits, env.cluster);
   server::AuthorizedReplicationService replication_api(env, &replication);
   std::unique_ptr<server::Replicator> replicator;
   if (!peers->empty()) {
@@ -515,6 +523,14 @@ int Run() {
         server::MakePeerCredentials(tls);
     if (!peer_creds.ok()) return Fatal("bad TLS flags", peer_creds.status(), 2);
     ropts.credentials = *peer_creds;
+    // Between site clusters (docs/cluster.md): pull this node's shards only.
+    ropts.cluster = env.cluster;
+    absl::StatusOr<std::map<std::string, std::string>> address_map =
+        server::ParseAddressMap(absl::GetFlag(FLAGS_peer_address_map));
+    if (!address_map.ok()) return Fatal("bad flag", address_map.status(), 2);
+    ropts.address_map = std::move(*address_map);
+    ropts.placement_poll = absl::GetFlag(FLAGS_peer_placement_poll);
+    ropts.ownership_file = (std::filesystem::path(options.path) / "XSITE_OWNERSHIP").string();
     replicator = std::make_unique<server::Replicator>(store->get(), *peers, ropts);
   }
   server::AdminService admin(env, replicator.get(), &replication);

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace historian::server {
 namespace {
 
@@ -108,11 +110,16 @@ void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
   }
 }
 
+// "site", or "site/member" for a member of a peer site cluster.
+std::string PeerLabel(const v1::PeerStatus& p) {
+  return p.member_id().empty() ? p.site() : absl::StrCat(p.site(), "/", p.member_id());
+}
+
 // One gauge family with a sample per peer.
 void PeerGauge(MetricsWriter* w, const std::vector<v1::PeerStatus>& peers, const char* name,
                const char* help, double (*value)(const v1::PeerStatus&)) {
   w->Family(name, "gauge", help);
-  for (const auto& p : peers) w->Sample(name, Label("peer", p.site()), value(p));
+  for (const auto& p : peers) w->Sample(name, Label("peer", PeerLabel(p)), value(p));
 }
 
 void CollectReplication(Replicator* replicator, const ReplicationService* replication,
@@ -137,23 +144,23 @@ void CollectReplication(Replicator* replicator, const ReplicationService* replic
   w->Family("historian_replication_lag_seconds", "gauge",
             "Age of the oldest write of the peer not applied here (0: caught up)");
   for (const auto& p : peers) {
-    w->Sample("historian_replication_lag_seconds", Label("peer", p.site()), p.lag_seconds());
+    w->Sample("historian_replication_lag_seconds", Label("peer", PeerLabel(p)), p.lag_seconds());
   }
   w->Family("historian_replication_lag_samples", "gauge",
             "Samples of the peer not applied here, as last reported");
   for (const auto& p : peers) {
-    w->Sample("historian_replication_lag_samples", Label("peer", p.site()),
+    w->Sample("historian_replication_lag_samples", Label("peer", PeerLabel(p)),
               static_cast<double>(p.lag_samples()));
   }
   w->Family("historian_replication_connected", "gauge", "1 while the pull stream is connected");
   for (const auto& p : peers) {
-    w->Sample("historian_replication_connected", Label("peer", p.site()),
+    w->Sample("historian_replication_connected", Label("peer", PeerLabel(p)),
               p.state() == "connected" ? 1 : 0);
   }
   w->Family("historian_replication_samples_applied_total", "counter",
             "Peer samples applied here since start");
   for (const auto& p : peers) {
-    w->Sample("historian_replication_samples_applied_total", Label("peer", p.site()),
+    w->Sample("historian_replication_samples_applied_total", Label("peer", PeerLabel(p)),
               static_cast<double>(p.samples_applied()));
   }
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -12,6 +13,7 @@
 #include "server/digest.h"
 #include "server/logging.h"
 #include "server/proto_convert.h"
+#include "server/replication_filter.h"
 #include "server/status_util.h"
 #include "storage/engine/log_entry.h"
 #include "storage/engine/version.h"
@@ -36,6 +38,10 @@ absl::Status CheckPullStart(const v1::PullRequest& first, const std::string& own
   if (first.site() == own_site) {
     return absl::InvalidArgumentError(
         absl::StrCat("site: '", first.site(), "' is this node's own site"));
+  }
+  if (first.member_id().size() > kMaxSiteBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("member_id: ", first.member_id().size(),
+                                                   " bytes; want at most ", kMaxSiteBytes));
   }
   if (first.from_sequence() == 0) {
     return absl::InvalidArgumentError("from_sequence: must be >= 1");
@@ -62,7 +68,20 @@ grpc::Status ReplicationService::Pull(
     return ToGrpcStatus(s);
   }
   const std::string peer = first.site();
-  store_->SetPeerAcked(peer, first.from_sequence() - 1);
+  const std::string member = first.member_id();
+  // Our member id as the cluster view has it now (it never changes for a
+  // running node).
+  const std::string self =
+      cluster_ != nullptr && cluster_->placement() != nullptr ? cluster_->self_id() : "";
+  std::optional<ShardSet> filter;
+  if (first.has_filter()) {
+    absl::StatusOr<ShardSet> f = ShardSet::FromProto(first.filter());
+    if (!f.ok()) return ToGrpcStatus(f.status());
+    filter = std::move(*f);
+  }
+  if (absl::Status s = RecordAck(peer, member, first.from_sequence() - 1); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   TrackPull(peer, +1);
   struct Untrack {
     ReplicationService* self;
@@ -81,11 +100,12 @@ grpc::Status ReplicationService::Pull(
         bad_ack = req.applied_sequence();
         break;
       }
-      store_->SetPeerAcked(peer, req.applied_sequence());
+      RecordAck(peer, member, req.applied_sequence()).IgnoreError();  // known member now
     }
   });
   uint64_t from = first.from_sequence();
   OwnLogBatch batch;
+  OwnedCache owned_cache;
   v1::PullResponse response;
   grpc::Status status = grpc::Status::OK;
   while (!context->IsCancelled() && !stopping_ && bad_ack.load() == 0) {
@@ -97,6 +117,7 @@ grpc::Status ReplicationService::Pull(
     if (batch.gap) {
       response.Clear();
       response.set_site(store_->options().site);
+      response.set_member_id(self);
       response.set_gap(true);
       response.set_log_start_sequence(batch.first_available);
       response.set_head_sequence(batch.head_seq);
@@ -107,6 +128,7 @@ grpc::Status ReplicationService::Pull(
       // Caught up: tell the peer (so its lag shows 0) and wait for more.
       response.Clear();
       response.set_site(store_->options().site);
+      response.set_member_id(self);
       response.set_head_sequence(batch.head_seq);
       response.set_head_time_ns(batch.head_time_ns);
       if (!stream->Write(response)) break;
@@ -115,11 +137,28 @@ grpc::Status ReplicationService::Pull(
     }
     response.Clear();
     response.set_site(store_->options().site);
+    response.set_member_id(self);
+    bool corrupt = false;
     for (auto& [seq, bytes] : batch.records) {
       v1::LogRecord* rec = response.add_records();
       rec->set_sequence(seq);
+      if (filter.has_value()) {
+        // Every record goes, cut down to the puller's shards (maybe empty):
+        // its sequence moves the puller's cursor of this member.
+        bool changed = false;
+        absl::Status fs =
+            FilterLogEntry(*store_, *filter, bytes, rec->mutable_entry(), &changed, &owned_cache);
+        if (!fs.ok()) {
+          status = ToGrpcStatus(
+              absl::DataLossError(absl::StrCat("own log entry ", seq, ": ", fs.message())));
+          corrupt = true;
+          break;
+        }
+        if (changed) continue;
+      }
       rec->set_entry(std::move(bytes));
     }
+    if (corrupt) break;
     response.set_head_sequence(batch.head_seq);
     response.set_pending_samples(batch.pending_samples);
     response.set_head_time_ns(batch.head_time_ns);
@@ -151,10 +190,16 @@ grpc::Status ReplicationService::Digest(grpc::ServerContext* context,
                      limits_.max_tags_per_query, " (--max_tags_per_query)"));
   }
   std::vector<std::string> tags(unique.begin(), unique.end());
+  std::optional<ShardSet> filter;
+  if (request->has_filter()) {
+    absl::StatusOr<ShardSet> f = ShardSet::FromProto(request->filter());
+    if (!f.ok()) return ToGrpcStatus(f.status());
+    filter = std::move(*f);
+  }
   CancellationProbe cancel(context);
-  return ToGrpcStatus(ComputeDigests(store_, tags, request->start_ns(), request->end_ns(),
-                                     request->bucket_ns(), response,
-                                     [&] { return cancel.Cancelled(); }));
+  return ToGrpcStatus(ComputeDigests(
+      store_, tags, request->start_ns(), request->end_ns(), request->bucket_ns(), response,
+      [&] { return cancel.Cancelled(); }, filter.has_value() ? &*filter : nullptr));
 }
 
 grpc::Status ReplicationService::Fetch(grpc::ServerContext* context,
@@ -204,6 +249,33 @@ grpc::Status ReplicationService::FetchEvents(grpc::ServerContext* context,
   if (!s.ok()) return ToGrpcStatus(s);
   if (failed || !flush()) return grpc::Status::CANCELLED;
   return grpc::Status::OK;
+}
+
+absl::Status ReplicationService::RecordAck(const std::string& site, const std::string& member,
+                                           uint64_t seq) {
+  if (member.empty()) {
+    store_->SetPeerAcked(site, seq);
+    return absl::OkStatus();
+  }
+  const std::vector<std::string>& peers = store_->options().peers;
+  if (std::find(peers.begin(), peers.end(), site) == peers.end()) {
+    return absl::OkStatus();  // not a peer: its acks hold nothing back
+  }
+  uint64_t lowest = seq;
+  {
+    absl::MutexLock l(&mu_);
+    auto& acks = member_acks_[site];
+    if (!acks.contains(member) && acks.size() >= kMaxMembersPerSite) {
+      return absl::ResourceExhaustedError(absl::StrCat("member_id: site '", site, "' already has ",
+                                                       acks.size(), " members pulling; at most ",
+                                                       kMaxMembersPerSite));
+    }
+    acks[member] = seq;
+    for (const auto& [m, a] : acks) lowest = std::min(lowest, a);
+  }
+  // The site's ack is its slowest member's: the log is kept for all of them.
+  store_->SetPeerAcked(site, lowest);
+  return absl::OkStatus();
 }
 
 void ReplicationService::TrackPull(const std::string& site, int delta) {

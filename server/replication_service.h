@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "historian/v1/admin.pb.h"
 #include "historian/v1/replication.grpc.pb.h"
+#include "server/cluster/cluster_view.h"
 #include "server/limits.h"
 #include "storage/store.h"
 
@@ -24,7 +25,11 @@ class ReplicationService final : public v1::Replication::Service {
  public:
   // `store` must outlive the service. Digest requests naming tags are held
   // to limits.max_tags_per_query distinct names.
-  explicit ReplicationService(Store* store, Limits limits = {}) : store_(store), limits_(limits) {}
+  // `cluster` (may be null): the site cluster this node is a member of; its
+  // member id goes into every PullResponse.
+  explicit ReplicationService(Store* store, Limits limits = {},
+                              const cluster::ClusterView* cluster = nullptr)
+      : store_(store), limits_(limits), cluster_(cluster) {}
   // Makes every open Pull stream return (called before shutdown).
   void Stop() { stopping_ = true; }
 
@@ -50,14 +55,25 @@ class ReplicationService final : public v1::Replication::Service {
   // Counts a Pull stream of `site` opening (+1) or closing (-1); logs when
   // the peer's link comes up or goes down.
   void TrackPull(const std::string& site, int delta);
+  // Records that `site`'s member `member` (empty: a single node) applied
+  // our own entries up to `seq`. The store keeps one ack per site (the log
+  // is kept until it): for a cluster that is the lowest of its members'
+  // acks since this node started. ResourceExhausted past
+  // kMaxMembersPerSite members of one site.
+  absl::Status RecordAck(const std::string& site, const std::string& member, uint64_t seq);
   // Age of own entry `seq` (from its version), or 0 when it is not kept.
   double EntryAgeSeconds(uint64_t seq) const;
 
   Store* const store_;
   const Limits limits_;
+  const cluster::ClusterView* const cluster_;
   std::atomic<bool> stopping_{false};
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Outbound> outbound_ ABSL_GUARDED_BY(mu_);
+  static constexpr size_t kMaxMembersPerSite = 1024;
+  // Per peer site in a cluster, each member's last ack (RecordAck).
+  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, uint64_t>> member_acks_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace historian::server

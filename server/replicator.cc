@@ -1,9 +1,14 @@
 #include "server/replicator.h"
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <set>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "api/core/bearer_token.h"
@@ -16,13 +21,34 @@
 
 namespace historian::server {
 
-struct Replicator::PeerState {
+struct Replicator::SiteState {
   Peer peer;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<v1::Replication::Stub> stub;
+  // One Cluster stub per seed address.
+  std::vector<std::unique_ptr<v1::Cluster::Stub>> seed_stubs;
 
   // Guarded by Replicator::mu_.
+  bool discovered = false;  // its placement was read at least once
+  bool clustered = false;   // it is a site cluster (num_shards > 0)
+  int64_t revision = 0;
+  std::string discover_error;  // last failure, for Status() and logs
+  // A member we held a cursor of left its placement: a full-range
+  // anti-entropy pass with the site is due (ClusterLoop).
+  bool resync_due = false;
+};
+
+struct Replicator::PeerState {
+  SiteState* site = nullptr;
+  Peer peer;               // the site and this member's address
+  std::string member_id;   // the remote member; empty: a single node
+  std::string cursor_key;  // the origin of its entries here: site[/member]
+
+  // Guarded by Replicator::mu_.
+  std::shared_ptr<v1::Replication::Stub> stub;
+  bool in_placement = true;               // false: left the peer site's placement
+  bool retired = false;                   // a single-node link of a site now a cluster
   grpc::ClientContext* active = nullptr;  // the open Pull stream, to cancel
+  std::optional<ShardSet> stream_filter;  // the open stream's filter
+  bool streaming = false;
   std::string state = "connecting";
   // When the link last went up or down (connected or not), for Admin.Stats.
   absl::Time state_since = absl::Now();
@@ -33,6 +59,14 @@ struct Replicator::PeerState {
   uint64_t entries_applied = 0;
   uint64_t samples_applied = 0;
   uint64_t range_syncs = 0;
+};
+
+struct Replicator::RemoteDigests {
+  v1::DigestResponse merged;  // every asked member's tags and tombstones
+  // The members asked, and per tag the members holding it.
+  std::vector<std::pair<PeerState*, std::shared_ptr<v1::Replication::Stub>>> asked;
+  std::map<std::string, std::vector<std::shared_ptr<v1::Replication::Stub>>> holders;
+  bool single = false;  // one single node (events compare then)
 };
 
 namespace {
@@ -70,60 +104,402 @@ absl::StatusOr<std::vector<Peer>> ParsePeers(const std::string& flag) {
   if (flag.empty()) return peers;
   for (absl::string_view item : absl::StrSplit(flag, ',', absl::SkipEmpty())) {
     std::vector<std::string> parts = absl::StrSplit(item, absl::MaxSplits('=', 1));
-    if (parts.size() != 2 || parts[0].empty() || parts[1].find(':') == std::string::npos) {
+    if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
       return absl::InvalidArgumentError(absl::StrCat("peers: '", item, "' is not site=host:port"));
     }
-    peers.push_back({parts[0], parts[1]});
+    Peer peer;
+    peer.site = parts[0];
+    for (absl::string_view seed : absl::StrSplit(parts[1], '|')) {
+      if (seed.find(':') == absl::string_view::npos) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("peers: '", item, "' is not site=host:port[|host:port...]"));
+      }
+      peer.seeds.emplace_back(seed);
+    }
+    for (const Peer& p : peers) {
+      if (p.site == peer.site) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("peers: site '", peer.site, "' is listed twice"));
+      }
+    }
+    peer.address = peer.seeds[0];
+    peers.push_back(std::move(peer));
   }
   return peers;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ParseAddressMap(const std::string& flag) {
+  std::map<std::string, std::string> out;
+  for (absl::string_view item : absl::StrSplit(flag, ',', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(item, absl::MaxSplits('=', 1));
+    if (parts.size() != 2 || parts[0].find(':') == std::string::npos ||
+        parts[1].find(':') == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("peer_address_map: '", item, "' is not host:port=host:port"));
+    }
+    out[parts[0]] = parts[1];
+  }
+  return out;
+}
+
+grpc::ChannelArguments Replicator::ChannelArgs() const {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  // Reconnect quickly after a cut link heals.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  const int keepalive_ms = static_cast<int>(absl::ToInt64Milliseconds(options_.keepalive));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_ms);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, keepalive_ms);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  return args;
+}
+
+std::string Replicator::MemberAddress(const std::string& advertised) const {
+  auto it = options_.address_map.find(advertised);
+  return it != options_.address_map.end() ? it->second : advertised;
+}
+
+void Replicator::AddToken(grpc::ClientContext* ctx) const {
+  if (!options_.token.empty()) {
+    ctx->AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
+  }
 }
 
 Replicator::Replicator(Store* store, std::vector<Peer> peers, ReplicatorOptions options)
     : store_(store), options_(std::move(options)) {
   auto creds = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
   for (Peer& p : peers) {
-    auto state = std::make_unique<PeerState>();
-    state->peer = std::move(p);
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(64 << 20);
-    // Reconnect quickly after a cut link heals.
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    const int keepalive_ms = static_cast<int>(absl::ToInt64Milliseconds(options_.keepalive));
-    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_ms);
-    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, keepalive_ms);
-    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-    state->channel = grpc::CreateCustomChannel(state->peer.address, creds, args);
-    state->stub = v1::Replication::NewStub(state->channel);
-    peers_.push_back(std::move(state));
+    auto site = std::make_unique<SiteState>();
+    if (p.seeds.empty()) p.seeds.push_back(p.address);
+    site->peer = std::move(p);
+    for (const std::string& seed : site->peer.seeds) {
+      site->seed_stubs.push_back(
+          v1::Cluster::NewStub(grpc::CreateCustomChannel(seed, creds, ChannelArgs())));
+    }
+    sites_.push_back(std::move(site));
   }
   absl::MutexLock l(&mu_);
   throttle_start_ = absl::Now();
+  // The ownership the cursors are complete for: none recorded means the
+  // node owned every tag so far (a single node, or a fresh one whose
+  // cursors are all 0).
+  if (!options_.ownership_file.empty()) {
+    std::ifstream in(options_.ownership_file);
+    if (in) {
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      absl::StatusOr<ShardSet> set = ShardSet::Decode(absl::StripAsciiWhitespace(text));
+      if (set.ok()) {
+        complete_ = std::move(*set);
+      } else {
+        // Unknown: treat every owned shard as gained (a full range sync).
+        LogWarning("replicator", "ownership file unreadable; range-syncing every owned shard",
+                   {{"file", options_.ownership_file}, {"error", set.status().ToString()}});
+        complete_ = *ShardSet::Create(1, {});
+      }
+    }
+  }
 }
 
 Replicator::~Replicator() { Stop(); }
 
 void Replicator::Start() {
-  for (auto& p : peers_) {
-    PeerState* peer = p.get();
-    threads_.emplace_back([this, peer] { PullLoop(peer); });
-  }
-  if (!peers_.empty() && options_.anti_entropy_interval > absl::ZeroDuration()) {
+  absl::MutexLock l(&mu_);
+  if (started_ || stopping_) return;
+  started_ = true;
+  if (sites_.empty()) return;
+  // Links appear as the peer sites' placements are read (ClusterLoop).
+  threads_.emplace_back([this] { ClusterLoop(); });
+  if (options_.anti_entropy_interval > absl::ZeroDuration()) {
     threads_.emplace_back([this] { AntiEntropyLoop(); });
   }
 }
 
 void Replicator::Stop() {
+  std::vector<std::thread> threads;
   {
     absl::MutexLock l(&mu_);
     stopping_ = true;
-    for (auto& p : peers_) {
+    for (auto& p : links_) {
       if (p->active) p->active->TryCancel();
     }
   }
-  for (auto& t : threads_) t.join();
-  threads_.clear();
+  // A thread may add a link (and its thread) until it sees stopping_.
+  while (true) {
+    {
+      absl::MutexLock l(&mu_);
+      threads.swap(threads_);
+    }
+    if (threads.empty()) break;
+    for (auto& t : threads) t.join();
+    threads.clear();
+  }
+}
+
+std::optional<ShardSet> Replicator::LocalOwnership() const {
+  if (options_.cluster == nullptr) return std::nullopt;
+  std::shared_ptr<const cluster::Placement> p = options_.cluster->placement();
+  if (p == nullptr) return std::nullopt;
+  absl::StatusOr<ShardSet> set =
+      ShardSet::Create(p->num_shards(), p->ShardsOwnedBy(options_.cluster->self_id()));
+  // A validated placement always makes a valid set.
+  if (!set.ok()) return *ShardSet::Create(p->num_shards(), {});
+  return std::move(*set);
+}
+
+Replicator::PeerState* Replicator::AddLink(SiteState* site, const std::string& member_id,
+                                           const std::string& address) {
+  auto link = std::make_unique<PeerState>();
+  link->site = site;
+  link->peer.site = site->peer.site;
+  link->member_id = member_id;
+  link->cursor_key =
+      member_id.empty() ? site->peer.site : absl::StrCat(site->peer.site, "/", member_id);
+  link->peer.address = MemberAddress(address);
+  auto creds = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
+  link->stub =
+      v1::Replication::NewStub(grpc::CreateCustomChannel(link->peer.address, creds, ChannelArgs()));
+  PeerState* raw = link.get();
+  links_.push_back(std::move(link));
+  if (started_ && !stopping_) threads_.emplace_back([this, raw] { PullLoop(raw); });
+  LogInfo("replicator", "pulling from peer",
+          {{"peer", site->peer.site},
+           {"member", member_id.empty() ? "(single node)" : member_id},
+           {"address", raw->peer.address}});
+  return raw;
+}
+
+absl::Status Replicator::Discover(SiteState* site) {
+  v1::PlacementResponse placement;
+  std::vector<std::string> errors;
+  bool found = false;
+  for (size_t i = 0; i < site->seed_stubs.size() && !found; ++i) {
+    grpc::ClientContext ctx;
+    AddToken(&ctx);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Status st = site->seed_stubs[i]->Placement(&ctx, v1::PlacementRequest(), &placement);
+    if (st.ok()) {
+      found = true;
+    } else if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      // A node that predates Cluster.Placement: a single node.
+      placement.Clear();
+      placement.set_site(site->peer.site);
+      found = true;
+    } else {
+      errors.push_back(absl::StrCat(site->peer.seeds[i], ": ", st.error_message()));
+    }
+  }
+  absl::MutexLock l(&mu_);
+  if (!found) {
+    std::string error = absl::StrCat("reading the placement of site '", site->peer.site,
+                                     "' failed at every seed: ", absl::StrJoin(errors, "; "));
+    if (site->discover_error.empty()) {
+      LogWarning("replicator", "peer placement unreadable",
+                 {{"peer", site->peer.site}, {"error", error}});
+    }
+    site->discover_error = error;
+    return absl::UnavailableError(error);
+  }
+  if (placement.site() != site->peer.site) {
+    std::string error = absl::StrCat("the node at ", site->peer.address, " is site '",
+                                     placement.site(), "', expected '", site->peer.site, "'");
+    site->discover_error = error;
+    return absl::FailedPreconditionError(error);
+  }
+  site->discover_error.clear();
+  if (placement.num_shards() == 0) {
+    // A single node: one link, cursor under the site's name (as before
+    // clusters).
+    site->discovered = true;
+    for (auto& p : links_) {
+      if (p->site == site && p->member_id.empty() && !p->retired) return absl::OkStatus();
+    }
+    if (site->clustered) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "site '", site->peer.site, "' was a cluster and now answers as a single node"));
+    }
+    AddLink(site, "", site->peer.seeds[0]);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<cluster::Placement> parsed = cluster::Placement::FromProto(placement);
+  if (!parsed.ok()) {
+    site->discover_error =
+        absl::StrCat("placement of site '", site->peer.site, "': ", parsed.status().message());
+    return absl::DataLossError(site->discover_error);
+  }
+  if (!site->clustered) {
+    site->clustered = true;
+    // A single node became a cluster's first member: its single-node link
+    // stops; the member's own link takes over (its cursor starts at 0, so
+    // it pulls the log again or range-syncs: nothing is skipped).
+    for (auto& p : links_) {
+      if (p->site == site && p->member_id.empty() && !p->retired) {
+        p->retired = true;
+        if (p->active) p->active->TryCancel();
+      }
+    }
+    // Cursors of members this node pulled before a restart that are not in
+    // the placement any more: their unpulled entries may be elsewhere now.
+    const std::string prefix = absl::StrCat(site->peer.site, "/");
+    for (const auto& [origin, seq] : store_->AppliedSequences()) {
+      if (!absl::StartsWith(origin, prefix) || seq == 0) continue;
+      const std::string member = origin.substr(prefix.size());
+      bool present = false;
+      for (const cluster::PlacementMember& m : parsed->members()) present |= m.id == member;
+      if (!present) {
+        LogWarning("replicator", "a peer member this node pulled from left its placement",
+                   {{"peer", site->peer.site}, {"member", member}});
+        site->resync_due = true;
+      }
+    }
+  }
+  if (parsed->revision() != site->revision) {
+    LogInfo("replicator", "peer placement",
+            {{"peer", site->peer.site},
+             {"revision", absl::StrCat(parsed->revision())},
+             {"members", absl::StrCat(parsed->members().size())},
+             {"num_shards", absl::StrCat(parsed->num_shards())}});
+  }
+  site->revision = parsed->revision();
+  site->discovered = true;
+  for (auto& p : links_) {
+    if (p->site != site || p->member_id.empty()) continue;
+    bool present = false;
+    for (const cluster::PlacementMember& m : parsed->members()) {
+      if (m.id != p->member_id) continue;
+      present = true;
+      if (const std::string address = MemberAddress(m.address); address != p->peer.address) {
+        // Same member, new address: same log, same cursor.
+        auto creds =
+            options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
+        p->peer.address = address;
+        p->stub =
+            v1::Replication::NewStub(grpc::CreateCustomChannel(address, creds, ChannelArgs()));
+        if (p->active) p->active->TryCancel();
+      }
+    }
+    if (p->in_placement && !present) {
+      // It keeps its link (its log may still hold entries for us), and a
+      // full-range anti-entropy pass finds what moved with its shards.
+      LogWarning("replicator", "a peer member left its placement",
+                 {{"peer", site->peer.site}, {"member", p->member_id}});
+      site->resync_due = true;
+    }
+    p->in_placement = present;
+  }
+  for (const cluster::PlacementMember& m : parsed->members()) {
+    bool have = false;
+    for (auto& p : links_) have |= p->site == site && p->member_id == m.id;
+    if (!have) AddLink(site, m.id, m.address);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Replicator::CheckOwnership() {
+  const std::optional<ShardSet> now = LocalOwnership();
+  std::vector<uint32_t> gained;
+  bool all_gained = false;
+  {
+    absl::MutexLock l(&mu_);
+    if (now == complete_) return absl::OkStatus();
+    // Every stream switches to the new filter first: whatever a stream
+    // with the old one applies happens before the range sync below reads
+    // the peers' digests.
+    for (auto& p : links_) {
+      if (p->streaming && p->stream_filter != now && p->active) p->active->TryCancel();
+    }
+    auto switched = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      if (stopping_) return true;
+      for (auto& p : links_) {
+        if (p->streaming && p->stream_filter != now) return false;
+      }
+      return true;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&switched), absl::Seconds(30))) {
+      return absl::DeadlineExceededError("ownership changed: pull streams did not restart");
+    }
+    if (stopping_) return absl::CancelledError("stopping");
+    if (!now.has_value()) {
+      all_gained = complete_.has_value();  // left the cluster: owns every tag now
+    } else if (complete_.has_value()) {
+      gained = now->GainedSince(*complete_);
+    }  // else: owned every tag before; nothing gained
+  }
+  if (all_gained || !gained.empty()) {
+    // Entries the cursors passed held these shards' series for another
+    // node of this site; fetch everything that differs, over all time.
+    LogInfo("replicator", "ownership grew: range-syncing with every peer site",
+            {{"gained_shards", all_gained ? "all" : absl::StrCat(gained.size())}});
+    for (auto& site : sites_) {
+      absl::StatusOr<v1::VerifyResponse> v =
+          Verify(site->peer.site, kMinTimestamp, kMaxTimestamp, /*repair=*/true);
+      if (!v.ok()) {
+        return absl::Status(v.status().code(),
+                            absl::StrCat("range sync after an ownership change with '",
+                                         site->peer.site, "': ", v.status().message()));
+      }
+    }
+  }
+  if (!options_.ownership_file.empty()) {
+    if (!now.has_value()) {
+      std::remove(options_.ownership_file.c_str());
+    } else {
+      const std::string tmp = options_.ownership_file + ".tmp";
+      {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << now->Encode() << "\n";
+        out.flush();
+        if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+      }
+      if (std::rename(tmp.c_str(), options_.ownership_file.c_str()) != 0) {
+        return absl::InternalError(absl::StrCat("cannot rename ", tmp));
+      }
+    }
+  }
+  absl::MutexLock l(&mu_);
+  complete_ = now;
+  LogInfo(
+      "replicator", "ownership recorded",
+      {{"shards",
+        now.has_value() ? absl::StrCat(now->shards().size(), " of ", now->num_shards()) : "all"}});
+  return absl::OkStatus();
+}
+
+void Replicator::ClusterLoop() {
+  absl::Duration backoff = options_.min_backoff;
+  while (true) {
+    bool all_ok = true;
+    for (auto& site : sites_) {
+      if (!Discover(site.get()).ok()) all_ok = false;
+    }
+    if (absl::Status s = CheckOwnership(); !s.ok()) {
+      all_ok = false;
+      LogWarning("replicator", "ownership change not complete yet", {{"error", s.ToString()}});
+    }
+    for (auto& site : sites_) {
+      bool due;
+      {
+        absl::MutexLock l(&mu_);
+        due = site->resync_due;
+      }
+      if (!due) continue;
+      absl::StatusOr<v1::VerifyResponse> v =
+          Verify(site->peer.site, kMinTimestamp, kMaxTimestamp, /*repair=*/true);
+      if (!v.ok()) {
+        all_ok = false;
+        continue;
+      }
+      LogInfo(
+          "replicator", "range sync after a peer member left done",
+          {{"peer", site->peer.site}, {"samples_repaired", absl::StrCat(v->samples_repaired())}});
+      absl::MutexLock l(&mu_);
+      site->resync_due = false;
+    }
+    absl::Duration wait = all_ok ? options_.placement_poll : backoff;
+    backoff = all_ok ? options_.min_backoff : std::min(backoff * 2, options_.placement_poll);
+    if (!SleepUnlessStopped(wait)) return;
+  }
 }
 
 bool Replicator::SleepUnlessStopped(absl::Duration d) {
@@ -159,9 +535,9 @@ void Replicator::SetLinkState(PeerState* peer, std::string state) {
   if (was_up != up) {
     peer->state_since = absl::Now();
     if (up) {
-      LogInfo("replicator", "peer link up", {{"peer", peer->peer.site}});
+      LogInfo("replicator", "peer link up", {{"peer", peer->cursor_key}});
     } else {
-      LogWarning("replicator", "peer link down", {{"peer", peer->peer.site}, {"state", state}});
+      LogWarning("replicator", "peer link down", {{"peer", peer->cursor_key}, {"state", state}});
     }
   }
   peer->state = std::move(state);
@@ -172,7 +548,7 @@ void Replicator::PullLoop(PeerState* peer) {
   while (true) {
     {
       absl::MutexLock l(&mu_);
-      if (stopping_) return;
+      if (stopping_ || peer->retired) return;
     }
     absl::Status s = PullOnce(peer);
     {
@@ -180,6 +556,7 @@ void Replicator::PullLoop(PeerState* peer) {
       if (stopping_) return;
       SetLinkState(peer, absl::StrCat("disconnected: ", s.message()));
       peer->caught_up = false;
+      if (peer->retired) return;
     }
     if (s.ok()) {
       backoff = options_.min_backoff;  // a gap was repaired; reconnect now
@@ -192,96 +569,141 @@ void Replicator::PullLoop(PeerState* peer) {
 
 absl::Status Replicator::PullOnce(PeerState* peer) {
   const std::string& site = peer->peer.site;
+  // Entries of this link's log are applied under its own cursor.
+  const std::string& origin = peer->cursor_key;
   grpc::ClientContext ctx;
-  if (!options_.token.empty()) {
-    ctx.AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
-  }
+  AddToken(&ctx);
+  std::shared_ptr<v1::Replication::Stub> stub;
+  std::optional<ShardSet> filter;
+  std::string address;
   {
     absl::MutexLock l(&mu_);
     if (stopping_) return absl::CancelledError("stopping");
+    if (peer->retired) return absl::CancelledError("the peer site is a cluster now");
     peer->active = &ctx;
+    stub = peer->stub;
+    address = peer->peer.address;
+    // The ownership is read with the stream marked, so CheckOwnership sees
+    // every stream that still uses an older one.
+    filter = LocalOwnership();
+    peer->streaming = true;
+    peer->stream_filter = filter;
     SetLinkState(peer, "connecting");
   }
-  auto stream = peer->stub->Pull(&ctx);
+  struct Unmark {
+    Replicator* self;
+    PeerState* peer;
+    ~Unmark() {
+      absl::MutexLock l(&self->mu_);
+      peer->active = nullptr;
+      peer->streaming = false;
+      peer->stream_filter.reset();
+    }
+  };
+  auto stream = stub->Pull(&ctx);
   v1::PullRequest first;
   first.set_site(store_->options().site);
-  first.set_from_sequence(store_->AppliedSequence(site) + 1);
+  first.set_from_sequence(store_->AppliedSequence(origin) + 1);
+  if (filter.has_value()) {
+    first.set_member_id(options_.cluster->self_id());
+    *first.mutable_filter() = filter->ToProto();
+  }
   absl::Status result;
   bool gap = false;
   bool stream_ended = false;
   uint64_t gap_start = 0;
-  if (stream->Write(first)) {
-    v1::PullResponse resp;
-    absl::Time last_ack = absl::InfinitePast();
-    while (true) {
-      if (!stream->Read(&resp)) {
-        stream_ended = true;
-        break;
-      }
-      if (resp.site() != site) {
-        result = absl::FailedPreconditionError(absl::StrCat(
-            "peer at ", peer->peer.address, " is site '", resp.site(), "', expected '", site, "'"));
-        ctx.TryCancel();
-        break;
-      }
-      if (absl::Status valid = CheckPullResponse(resp, store_->AppliedSequence(site));
-          !valid.ok()) {
-        result = valid;
-        ctx.TryCancel();
-        break;
-      }
-      if (resp.gap()) {
-        gap = true;
-        gap_start = resp.log_start_sequence();
-        break;
-      }
-      uint64_t samples = 0;
-      for (const v1::LogRecord& rec : resp.records()) {
-        absl::StatusOr<uint64_t> n = store_->ApplyReplicated(site, rec.sequence(), rec.entry());
-        if (!n.ok()) {
-          result = n.status();
+  grpc::Status st;
+  {
+    Unmark unmark{this, peer};
+    if (stream->Write(first)) {
+      v1::PullResponse resp;
+      absl::Time last_ack = absl::InfinitePast();
+      while (true) {
+        if (!stream->Read(&resp)) {
+          stream_ended = true;
           break;
         }
-        samples += *n;
-        Throttle(*n);  // per entry, so catch-up is smooth, not bursty
-      }
-      if (!result.ok()) {
-        ctx.TryCancel();
-        break;
-      }
-      uint64_t applied = store_->AppliedSequence(site);
-      {
-        absl::MutexLock l(&mu_);
-        SetLinkState(peer, "connected");
-        peer->peer_head = resp.head_sequence();
-        peer->pending_samples = resp.pending_samples();
-        peer->entries_applied += resp.records_size();
-        peer->samples_applied += samples;
-        bool caught_up = applied >= resp.head_sequence();
-        if (caught_up) peer->caught_up_at = absl::Now();
-        peer->caught_up = caught_up;
-      }
-      if (absl::Now() - last_ack > absl::Milliseconds(200) || resp.records_size() == 0) {
-        v1::PullRequest ack;
-        ack.set_applied_sequence(applied);
-        stream->Write(ack);
-        last_ack = absl::Now();
+        if (resp.site() != site) {
+          result = absl::FailedPreconditionError(absl::StrCat(
+              "peer at ", address, " is site '", resp.site(), "', expected '", site, "'"));
+          break;
+        }
+        // The cursor is this member's: its log must be the one we read.
+        if (resp.member_id() != peer->member_id) {
+          result = absl::FailedPreconditionError(absl::StrCat(
+              "peer at ", address, " is member '", resp.member_id(), "' of site '", site,
+              "', expected '", peer->member_id, "' (placement of '", site, "' re-read)"));
+          break;
+        }
+        if (absl::Status valid = CheckPullResponse(resp, store_->AppliedSequence(origin));
+            !valid.ok()) {
+          result = valid;
+          break;
+        }
+        if (resp.gap()) {
+          gap = true;
+          gap_start = resp.log_start_sequence();
+          break;
+        }
+        uint64_t samples = 0;
+        // Ownership may have shrunk since the stream was opened with
+        // `filter` (e.g. the placement arrived after it): records are cut
+        // to what this node owns now before they are applied. The other
+        // owners pull those series under their own cursors. (Ownership
+        // that grew is CheckOwnership's range sync.)
+        const std::optional<ShardSet> now = LocalOwnership();
+        const bool recut = now.has_value() && !(filter.has_value() && *filter == *now);
+        for (const v1::LogRecord& rec : resp.records()) {
+          std::string cut;
+          bool changed = false;
+          if (recut) {
+            if (absl::Status fs = FilterLogEntry(*store_, *now, rec.entry(), &cut, &changed);
+                !fs.ok()) {
+              result = fs;
+              break;
+            }
+          }
+          absl::StatusOr<uint64_t> n =
+              store_->ApplyReplicated(origin, rec.sequence(), changed ? cut : rec.entry());
+          if (!n.ok()) {
+            result = n.status();
+            break;
+          }
+          samples += *n;
+          Throttle(*n);  // per entry, so catch-up is smooth, not bursty
+        }
+        if (!result.ok()) break;
+        uint64_t applied = store_->AppliedSequence(origin);
+        {
+          absl::MutexLock l(&mu_);
+          SetLinkState(peer, "connected");
+          peer->peer_head = resp.head_sequence();
+          peer->pending_samples = resp.pending_samples();
+          peer->entries_applied += resp.records_size();
+          peer->samples_applied += samples;
+          bool caught_up = applied >= resp.head_sequence();
+          if (caught_up) peer->caught_up_at = absl::Now();
+          peer->caught_up = caught_up;
+        }
+        if (absl::Now() - last_ack > absl::Milliseconds(200) || resp.records_size() == 0) {
+          v1::PullRequest ack;
+          ack.set_applied_sequence(applied);
+          stream->Write(ack);
+          last_ack = absl::Now();
+        }
       }
     }
-  }
-  // Cancel only a stream we leave early; one the peer ended carries the
-  // peer's own status (e.g. PERMISSION_DENIED for a bad token), kept for
-  // the peer's state line.
-  if (!result.ok() || gap || !stream_ended) ctx.TryCancel();
-  grpc::Status st = stream->Finish();
-  {
-    absl::MutexLock l(&mu_);
-    peer->active = nullptr;
+    // Cancel only a stream we leave early; one the peer ended carries the
+    // peer's own status (e.g. PERMISSION_DENIED for a bad token), kept for
+    // the peer's state line.
+    if (!result.ok() || gap || !stream_ended) ctx.TryCancel();
+    st = stream->Finish();
   }
   if (!result.ok()) return result;
   if (gap) {
-    // The peer trimmed entries we never applied: compare everything and
-    // fetch what differs, then continue from where its log starts now.
+    // The peer trimmed entries we never applied: compare everything (our
+    // shards, with every member of the site) and fetch what differs, then
+    // continue from where its log starts now.
     absl::StatusOr<v1::VerifyResponse> v =
         Verify(site, kMinTimestamp, kMaxTimestamp, /*repair=*/true);
     if (!v.ok()) return v.status();
@@ -289,9 +711,9 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
       absl::MutexLock l(&mu_);
       ++peer->range_syncs;
     }
-    absl::Status s = store_->AdvanceCursor(site, gap_start - 1);
+    absl::Status s = store_->AdvanceCursor(origin, gap_start - 1);
     LogInfo("replicator", "range sync done",
-            {{"peer", site},
+            {{"peer", origin},
              {"samples_repaired", absl::StrCat(v->samples_repaired())},
              {"event_records_repaired", absl::StrCat(v->event_records_repaired())},
              {"status", s.ToString()}});
@@ -304,55 +726,123 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
 std::vector<v1::PeerStatus> Replicator::Status() const {
   std::vector<v1::PeerStatus> out;
   absl::MutexLock l(&mu_);
-  for (const auto& p : peers_) {
-    v1::PeerStatus s;
-    s.set_site(p->peer.site);
-    s.set_address(p->peer.address);
-    s.set_state(p->state);
-    s.set_state_since_unix_ns(absl::ToUnixNanos(p->state_since));
-    uint64_t applied = store_->AppliedSequence(p->peer.site);
-    s.set_applied_sequence(applied);
-    s.set_peer_head_sequence(p->peer_head);
-    bool behind = !p->caught_up || applied < p->peer_head;
-    s.set_lag_samples(behind ? p->pending_samples : 0);
-    s.set_lag_seconds(behind ? absl::ToDoubleSeconds(absl::Now() - p->caught_up_at) : 0);
-    s.set_entries_applied(p->entries_applied);
-    s.set_samples_applied(p->samples_applied);
-    s.set_range_syncs(p->range_syncs);
-    out.push_back(std::move(s));
+  for (const auto& site : sites_) {
+    bool any = false;
+    for (const auto& p : links_) {
+      if (p->site != site.get() || p->retired) continue;
+      any = true;
+      v1::PeerStatus s;
+      s.set_site(p->peer.site);
+      s.set_member_id(p->member_id);
+      s.set_address(p->peer.address);
+      s.set_state(p->in_placement ? p->state
+                                  : absl::StrCat(p->state, " (left the peer's placement)"));
+      s.set_state_since_unix_ns(absl::ToUnixNanos(p->state_since));
+      uint64_t applied = store_->AppliedSequence(p->cursor_key);
+      s.set_applied_sequence(applied);
+      s.set_peer_head_sequence(p->peer_head);
+      bool behind = !p->caught_up || applied < p->peer_head;
+      s.set_lag_samples(behind ? p->pending_samples : 0);
+      s.set_lag_seconds(behind ? absl::ToDoubleSeconds(absl::Now() - p->caught_up_at) : 0);
+      s.set_entries_applied(p->entries_applied);
+      s.set_samples_applied(p->samples_applied);
+      s.set_range_syncs(p->range_syncs);
+      out.push_back(std::move(s));
+    }
+    if (!any) {
+      // Its placement was not read yet: nothing pulls from it.
+      v1::PeerStatus s;
+      s.set_site(site->peer.site);
+      s.set_address(site->peer.address);
+      s.set_state(site->discover_error.empty()
+                      ? "connecting"
+                      : absl::StrCat("disconnected: ", site->discover_error));
+      out.push_back(std::move(s));
+    }
   }
   return out;
 }
 
+absl::StatusOr<Replicator::RemoteDigests> Replicator::CollectDigests(
+    SiteState* site, int64_t start, int64_t end, int64_t bucket,
+    const std::optional<ShardSet>& own) {
+  RemoteDigests r;
+  {
+    absl::MutexLock l(&mu_);
+    // The members in the site's current placement (a member that left
+    // keeps pulling but is not asked: it may be gone for good).
+    for (auto& p : links_) {
+      if (p->site != site || p->retired || !p->in_placement) continue;
+      r.asked.push_back({p.get(), p->stub});
+    }
+    r.single = !site->clustered;
+  }
+  if (r.asked.empty()) {
+    return absl::UnavailableError(absl::StrCat("peer site '", site->peer.site,
+                                               "': its placement was not read yet (",
+                                               site->discover_error, ")"));
+  }
+  v1::DigestRequest req;
+  req.set_start_ns(start);
+  req.set_end_ns(end);
+  req.set_bucket_ns(bucket);
+  if (own.has_value()) *req.mutable_filter() = own->ToProto();
+  for (auto& [link, stub] : r.asked) {
+    v1::DigestResponse remote;
+    grpc::ClientContext ctx;
+    AddToken(&ctx);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+    grpc::Status st = stub->Digest(&ctx, req, &remote);
+    if (!st.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("digest from ", site->peer.site,
+                       link->member_id.empty() ? "" : absl::StrCat(" member ", link->member_id),
+                       ": ", st.error_message()));
+    }
+    for (v1::TagDigest& t : *remote.mutable_tags()) {
+      r.holders[t.tag().name()].push_back(stub);
+      *r.merged.add_tags() = std::move(t);
+    }
+    for (const v1::TagTombstone& t : remote.tombstones()) *r.merged.add_tombstones() = t;
+    if (r.single) {
+      r.merged.set_event_records(remote.event_records());
+      r.merged.set_events_hash(remote.events_hash());
+    }
+  }
+  return r;
+}
+
 absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_site, int64_t start,
                                                       int64_t end, bool repair) {
-  PeerState* peer = nullptr;
-  for (auto& p : peers_) {
-    if (p->peer.site == peer_site) peer = p.get();
+  SiteState* site = nullptr;
+  for (auto& s : sites_) {
+    if (s->peer.site == peer_site) site = s.get();
   }
-  if (peer == nullptr) {
+  if (site == nullptr) {
     return absl::NotFoundError(absl::StrCat("peer_site: '", peer_site, "' is not in --peers"));
+  }
+  bool discovered;
+  {
+    absl::MutexLock l(&mu_);
+    discovered = site->discovered;
+  }
+  if (!discovered) {
+    if (absl::Status s = Discover(site); !s.ok()) return s;
   }
   if (start == 0 && end == 0) {
     start = kMinTimestamp;
     end = kMaxTimestamp;
   }
   const int64_t bucket = absl::ToInt64Nanoseconds(options_.digest_bucket);
-  v1::DigestRequest req;
-  req.set_start_ns(start);
-  req.set_end_ns(end);
-  req.set_bucket_ns(bucket);
-  v1::DigestResponse remote;
-  grpc::ClientContext ctx;
-  if (!options_.token.empty()) {
-    ctx.AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
-  }
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
-  grpc::Status st = peer->stub->Digest(&ctx, req, &remote);
-  if (!st.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("digest from ", peer_site, ": ", st.error_message()));
-  }
+  // Our shards only, compared with every member of the peer site.
+  const std::optional<ShardSet> own = LocalOwnership();
+  absl::StatusOr<RemoteDigests> collected = CollectDigests(site, start, end, bucket, own);
+  if (!collected.ok()) return collected.status();
+  RemoteDigests& r = *collected;
+  const v1::DigestResponse& remote = r.merged;
+  // Alarm rules and events are compared between single nodes only (which
+  // node of a cluster holds them is not settled yet; docs/cluster.md).
+  const bool compare_events = r.single && !own.has_value();
   // Deletes first: the peer's tombstones drop deleted tags here (also those
   // whose log entries the peer trimmed), and what they cover is not fetched.
   uint64_t tombstones_applied = 0;
@@ -368,17 +858,25 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
   std::map<TagId, Version> dead;
   for (const engine::Tombstone& t : store_->Tombstones()) dead[t.tag] = t.version;
   v1::DigestResponse local;
-  if (absl::Status s = ComputeDigests(store_, {}, start, end, bucket, &local); !s.ok()) return s;
+  if (absl::Status s = ComputeDigests(store_, {}, start, end, bucket, &local, nullptr,
+                                      own.has_value() ? &*own : nullptr);
+      !s.ok()) {
+    return s;
+  }
   DigestMap mine = ToDigestMap(local), theirs = ToDigestMap(remote);
   std::map<std::string, v1::Tag> remote_tags;
   std::map<std::string, Version> remote_versions;
   for (const auto& t : remote.tags()) {
     remote_tags[t.tag().name()] = t.tag();
-    remote_versions[t.tag().name()] = t.catalog_version();
+    remote_versions[t.tag().name()] =
+        std::max(remote_versions[t.tag().name()], t.catalog_version());
   }
 
   v1::VerifyResponse out;
-  out.set_tags_compared(std::max(local.tags_size(), remote.tags_size()));
+  std::set<std::string> all_tags;
+  for (const auto& t : local.tags()) all_tags.insert(t.tag().name());
+  for (const auto& t : remote.tags()) all_tags.insert(t.tag().name());
+  out.set_tags_compared(all_tags.size());
   std::map<std::string, std::vector<int64_t>> to_fetch;
   std::set<std::string> differing;
   std::set<std::pair<std::string, int64_t>> keys;
@@ -388,7 +886,12 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
     auto a = mine.find(key), b = theirs.find(key);
     if (a != mine.end()) out.set_local_samples(out.local_samples() + a->second.first);
     if (b != theirs.end()) out.set_peer_samples(out.peer_samples() + b->second.first);
-    bool same = a != mine.end() && b != theirs.end() && a->second == b->second;
+    // A tag two peer members hold (a shard being moved there) has no one
+    // digest to compare with: it counts as differing and is fetched from
+    // both (repairs merge by version).
+    auto h = r.holders.find(key.first);
+    const bool split = h != r.holders.end() && h->second.size() > 1;
+    bool same = !split && a != mine.end() && b != theirs.end() && a->second == b->second;
     if (same) continue;
     differing.insert(key.first);
     out.set_buckets_differing(out.buckets_differing() + 1);
@@ -396,13 +899,17 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
   }
   out.set_buckets_compared(keys.size());
   for (const auto& tag : differing) out.add_differing_tags(tag);
-  out.set_event_records_local(local.event_records());
-  out.set_event_records_peer(remote.event_records());
-  out.set_events_differ(local.event_records() != remote.event_records() ||
-                        local.events_hash() != remote.events_hash());
+  if (own.has_value()) out.add_members_verified(options_.cluster->self_id());
+  if (!r.single) out.set_peer_members(static_cast<uint32_t>(r.asked.size()));
+  if (compare_events) {
+    out.set_event_records_local(local.event_records());
+    out.set_event_records_peer(remote.event_records());
+    out.set_events_differ(local.event_records() != remote.event_records() ||
+                          local.events_hash() != remote.events_hash());
+  }
   if (!repair) return out;
   if (out.events_differ() && remote.event_records() > 0) {
-    absl::StatusOr<uint64_t> n = RepairEvents(peer);
+    absl::StatusOr<uint64_t> n = RepairEvents(r.asked.front().first);
     if (!n.ok()) return n.status();
     out.set_event_records_repaired(*n);
   }
@@ -419,58 +926,58 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
     // An incarnation deleted here (the peer has not applied the tombstone
     // yet): nothing to fetch, ApplyRepair would refuse it.
     if (auto d = dead.find(info.id); d != dead.end() && info.version <= d->second) continue;
-    for (int64_t b : buckets) {
-      v1::FetchRequest f;
-      f.set_tag(name);
-      f.set_start_ns(b);
-      f.set_end_ns(static_cast<int64_t>(std::min<uint64_t>(
-          static_cast<uint64_t>(b) + static_cast<uint64_t>(bucket), static_cast<uint64_t>(end))));
-      if (f.end_ns() <= f.start_ns()) f.set_end_ns(end);
-      grpc::ClientContext fctx;
-      if (!options_.token.empty()) {
-        fctx.AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
-      }
-      auto reader = peer->stub->Fetch(&fctx, f);
-      v1::FetchResponse resp;
-      engine::SeriesData series;
-      series.tag = info.id;
-      series.cols.Reset(info.type);
-      while (reader->Read(&resp)) {
-        for (const auto& vs : resp.samples()) {
-          const v1::Sample& s = vs.sample();
-          if (ValueKind(s.value()) != info.type) continue;
-          series.cols.timestamps.push_back(s.timestamp_ns());
-          series.cols.qualities.push_back(s.quality());
-          series.cols.versions.push_back(vs.version());
-          switch (info.type) {
-            case ValueType::kDouble:
-              series.cols.doubles.push_back(s.value().double_value());
-              break;
-            case ValueType::kInt64:
-              series.cols.ints.push_back(s.value().int64_value());
-              break;
-            case ValueType::kBool:
-              series.cols.bools.push_back(s.value().bool_value());
-              break;
-            case ValueType::kString:
-              series.cols.strings.push_back(s.value().string_value());
-              break;
-            default:
-              break;
+    for (const std::shared_ptr<v1::Replication::Stub>& stub : r.holders[name]) {
+      for (int64_t b : buckets) {
+        v1::FetchRequest f;
+        f.set_tag(name);
+        f.set_start_ns(b);
+        f.set_end_ns(static_cast<int64_t>(std::min<uint64_t>(
+            static_cast<uint64_t>(b) + static_cast<uint64_t>(bucket), static_cast<uint64_t>(end))));
+        if (f.end_ns() <= f.start_ns()) f.set_end_ns(end);
+        grpc::ClientContext fctx;
+        AddToken(&fctx);
+        auto reader = stub->Fetch(&fctx, f);
+        v1::FetchResponse resp;
+        engine::SeriesData series;
+        series.tag = info.id;
+        series.cols.Reset(info.type);
+        while (reader->Read(&resp)) {
+          for (const auto& vs : resp.samples()) {
+            const v1::Sample& s = vs.sample();
+            if (ValueKind(s.value()) != info.type) continue;
+            series.cols.timestamps.push_back(s.timestamp_ns());
+            series.cols.qualities.push_back(s.quality());
+            series.cols.versions.push_back(vs.version());
+            switch (info.type) {
+              case ValueType::kDouble:
+                series.cols.doubles.push_back(s.value().double_value());
+                break;
+              case ValueType::kInt64:
+                series.cols.ints.push_back(s.value().int64_value());
+                break;
+              case ValueType::kBool:
+                series.cols.bools.push_back(s.value().bool_value());
+                break;
+              case ValueType::kString:
+                series.cols.strings.push_back(s.value().string_value());
+                break;
+              default:
+                break;
+            }
           }
         }
+        grpc::Status fs = reader->Finish();
+        if (!fs.ok()) {
+          return absl::UnavailableError(
+              absl::StrCat("fetch from ", peer_site, ": ", fs.error_message()));
+        }
+        if (series.cols.size() == 0) continue;
+        std::vector<engine::SeriesData> batch;
+        batch.push_back(std::move(series));
+        absl::StatusOr<uint64_t> n = store_->ApplyRepair({info}, std::move(batch));
+        if (!n.ok()) return n.status();
+        repaired += *n;
       }
-      grpc::Status fs = reader->Finish();
-      if (!fs.ok()) {
-        return absl::UnavailableError(
-            absl::StrCat("fetch from ", peer_site, ": ", fs.error_message()));
-      }
-      if (series.cols.size() == 0) continue;
-      std::vector<engine::SeriesData> batch;
-      batch.push_back(std::move(series));
-      absl::StatusOr<uint64_t> n = store_->ApplyRepair({info}, std::move(batch));
-      if (!n.ok()) return n.status();
-      repaired += *n;
     }
   }
   out.set_samples_repaired(repaired);
@@ -489,12 +996,15 @@ absl::StatusOr<uint64_t> Replicator::RepairEvents(PeerState* peer) {
     return true;
   });
   if (!s.ok()) return s;
-  grpc::ClientContext ctx;
-  if (!options_.token.empty()) {
-    ctx.AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
+  std::shared_ptr<v1::Replication::Stub> stub;
+  {
+    absl::MutexLock l(&mu_);
+    stub = peer->stub;
   }
+  grpc::ClientContext ctx;
+  AddToken(&ctx);
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
-  auto reader = peer->stub->FetchEvents(&ctx, v1::FetchEventsRequest());
+  auto reader = stub->FetchEvents(&ctx, v1::FetchEventsRequest());
   v1::FetchEventsResponse resp;
   std::vector<engine::EventWrite> merge;
   while (reader->Read(&resp)) {
@@ -516,14 +1026,15 @@ void Replicator::AntiEntropyLoop() {
   while (SleepUnlessStopped(options_.anti_entropy_interval)) {
     int64_t end = absl::GetCurrentTimeNanos();
     int64_t start = end - absl::ToInt64Nanoseconds(options_.anti_entropy_window);
-    for (auto& p : peers_) {
-      absl::StatusOr<v1::VerifyResponse> v = Verify(p->peer.site, start, end, /*repair=*/true);
+    for (auto& site : sites_) {
+      const std::string& name = site->peer.site;
+      absl::StatusOr<v1::VerifyResponse> v = Verify(name, start, end, /*repair=*/true);
       if (!v.ok()) {
         LogWarning("replicator", "anti-entropy failed",
-                   {{"peer", p->peer.site}, {"error", v.status().ToString()}});
+                   {{"peer", name}, {"error", v.status().ToString()}});
       } else if (v->buckets_differing() > 0 || v->event_records_repaired() > 0) {
         LogInfo("replicator", "anti-entropy repaired differences",
-                {{"peer", p->peer.site},
+                {{"peer", name},
                  {"buckets_differing", absl::StrCat(v->buckets_differing())},
                  {"samples_repaired", absl::StrCat(v->samples_repaired())},
                  {"event_records_repaired", absl::StrCat(v->event_records_repaired())}});

@@ -7,13 +7,23 @@
 // range sync when the peer already trimmed what it needs, and runs periodic
 // anti-entropy (digest comparison and repair).
 //
-// Thread-safety: safe for concurrent use; one thread per peer plus one
-// anti-entropy thread run in the background between Start() and Stop().
+// Between site clusters (docs/cluster.md, "Between site clusters"): a peer
+// site is reached through its --peers address (seed), whose
+// Cluster.Placement names the peer site's members; the replicator keeps one
+// pull link per remote member, each with its own cursor ("site/member"),
+// and, when this node is itself a member of a cluster, asks each for the
+// shards this node owns only (PullRequest.filter). Anti-entropy and Verify
+// compare this node's owned shards with all remote members.
+//
+// Thread-safety: safe for concurrent use; one thread per link, one cluster
+// thread (remote placements, local ownership) and one anti-entropy thread
+// run in the background between Start() and Stop().
 #ifndef HISTORIAN_SERVER_REPLICATOR_H_
 #define HISTORIAN_SERVER_REPLICATOR_H_
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,18 +34,30 @@
 #include "grpcpp/client_context.h"
 #include "grpcpp/security/credentials.h"
 #include "historian/v1/admin.pb.h"
+#include "historian/v1/cluster.grpc.pb.h"
 #include "historian/v1/replication.grpc.pb.h"
+#include "server/cluster/cluster_view.h"
+#include "server/replication_filter.h"
 #include "storage/store.h"
 
 namespace historian::server {
 
 struct Peer {
   std::string site;
-  std::string address;  // host:port
+  std::string address;  // host:port (of a peer cluster: its first seed)
+  // Every address given for the site (a cluster: any of its members
+  // answers Cluster.Placement); address is seeds[0].
+  std::vector<std::string> seeds;
 };
 
-// Parses "site=host:port,site2=host:port". InvalidArgument naming the entry.
+// Parses "site=host:port,site2=host:port"; a site cluster may list several
+// of its members: "mx=host:port|host2:port". InvalidArgument naming the
+// entry.
 absl::StatusOr<std::vector<Peer>> ParsePeers(const std::string& flag);
+
+// Parses "advertised_host:port=host:port,...". InvalidArgument naming the
+// entry.
+absl::StatusOr<std::map<std::string, std::string>> ParseAddressMap(const std::string& flag);
 
 struct ReplicatorOptions {
   // Most peer samples applied per second during catch-up (0: no limit), so
@@ -56,6 +78,18 @@ struct ReplicatorOptions {
   // Bearer token sent to peers (role replicator), if any.
   std::string token;
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // The site cluster this node is a member of (null, or a null placement:
+  // a single node, which owns every tag). Must outlive the replicator.
+  const cluster::ClusterView* cluster = nullptr;
+  // How often the peer sites' placements and this node's ownership are
+  // read again.
+  absl::Duration placement_poll = absl::Seconds(2);
+  // Advertised host:port -> host:port: where to reach a peer cluster's
+  // member instead of the address it advertises (--peer_address_map).
+  std::map<std::string, std::string> address_map;
+  // Where this node keeps the ownership its cursors are complete for
+  // (docs/cluster.md); empty: kept in memory only.
+  std::string ownership_file;
 };
 
 class Replicator {
@@ -71,6 +105,8 @@ class Replicator {
   void Stop();
 
   std::vector<v1::PeerStatus> Status() const;
+  // The shards this node owns in its own cluster; nullopt outside one.
+  std::optional<ShardSet> LocalOwnership() const;
   // Compares digests with `peer_site` over [start, end) and, when asked,
   // fetches the peer's samples for every bucket that differs; and compares
   // the digests of all rules and events (whatever the range), merging the
@@ -79,25 +115,54 @@ class Replicator {
                                             int64_t end, bool repair);
 
  private:
-  struct PeerState;
+  struct SiteState;
+  struct PeerState;  // one pull link: a peer single node or cluster member
+  // What Verify compares with: every remote member's digest of our shards.
+  struct RemoteDigests;
+
   // Sets peer->state; logs and stamps a change between connected and not.
   void SetLinkState(PeerState* peer, std::string state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PullLoop(PeerState* peer);
   absl::Status PullOnce(PeerState* peer);
   void AntiEntropyLoop();
+  // Reads the peer sites' placements and starts links to new members;
+  // restarts streams and range-syncs gained shards when this node's
+  // ownership changed. Runs every placement_poll.
+  void ClusterLoop();
+  // Reads `site`'s placement from its seeds (and known members) and makes
+  // sure a link exists for each of its members.
+  absl::Status Discover(SiteState* site);
+  PeerState* AddLink(SiteState* site, const std::string& member_id, const std::string& address)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // When this node's ownership differs from what its cursors are complete
+  // for: switches every stream to the new filter and, for gained shards,
+  // range-syncs every peer site before recording the new ownership.
+  absl::Status CheckOwnership();
+  absl::StatusOr<RemoteDigests> CollectDigests(SiteState* site, int64_t start, int64_t end,
+                                               int64_t bucket, const std::optional<ShardSet>& own);
   // Fetches the peer's rule and event records and merges those that differ
   // from ours (through our own log); returns how many.
   absl::StatusOr<uint64_t> RepairEvents(PeerState* peer);
   bool SleepUnlessStopped(absl::Duration d);
   void Throttle(uint64_t samples);
+  grpc::ChannelArguments ChannelArgs() const;
+  void AddToken(grpc::ClientContext* ctx) const;
+  // Where to reach a peer member advertised at `advertised`
+  // (options_.address_map overrides).
+  std::string MemberAddress(const std::string& advertised) const;
 
   Store* const store_;
   const ReplicatorOptions options_;
-  std::vector<std::unique_ptr<PeerState>> peers_;
-  std::vector<std::thread> threads_;
+  std::vector<std::unique_ptr<SiteState>> sites_;  // fixed after construction
 
   mutable absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Links only ever get added (a member that leaves keeps its link).
+  std::vector<std::unique_ptr<PeerState>> links_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+  // The ownership every cursor is complete for (nullopt: all tags).
+  std::optional<ShardSet> complete_ ABSL_GUARDED_BY(mu_);
   // Token bucket shared by all peers.
   absl::Time throttle_start_ ABSL_GUARDED_BY(mu_);
   uint64_t throttle_samples_ ABSL_GUARDED_BY(mu_) = 0;

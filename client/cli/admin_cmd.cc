@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "api/core/bearer_token.h"
@@ -159,8 +160,9 @@ absl::Status RunStats(CommandContext& ctx, const ParsedArgs& args) {
     out << absl::StrFormat(
         "  %s (%s): %s, applied_sequence=%d peer_head_sequence=%d lag_samples=%d "
         "lag_seconds=%.3f samples_applied=%d range_syncs=%d\n",
-        p.site(), p.address(), p.state(), p.applied_sequence(), p.peer_head_sequence(),
-        p.lag_samples(), p.lag_seconds(), p.samples_applied(), p.range_syncs());
+        p.member_id().empty() ? p.site() : absl::StrCat(p.site(), "/", p.member_id()), p.address(),
+        p.state(), p.applied_sequence(), p.peer_head_sequence(), p.lag_samples(), p.lag_seconds(),
+        p.samples_applied(), p.range_syncs());
     out << absl::StrFormat(
         "    link %s since %s; peer %s since %s; not yet taken by the peer: %d entries "
         "(acked_sequence=%d), oldest %.3f s old\n",
@@ -229,7 +231,15 @@ absl::Status RunVerify(CommandContext& ctx, const ParsedArgs& args) {
   out << "event_records:     " << r.event_records_local() << " here, " << r.event_records_peer()
       << " at the peer, " << (r.events_differ() ? "differ" : "same") << '\n';
   if (req.repair()) out << "events_repaired:   " << r.event_records_repaired() << '\n';
+  if (r.members_verified_size() > 0) {
+    // Site clusters: every member of this site compared its own shards with
+    // every member of the peer site (docs/cluster.md).
+    out << "members_verified:  " << absl::StrJoin(r.members_verified(), ",") << '\n'
+        << "peer_members:      " << r.peer_members() << '\n';
+  }
   for (const std::string& tag : r.differing_tags()) out << "differs: " << tag << '\n';
+  out << "result:            "
+      << (r.buckets_differing() == 0 && !r.events_differ() ? "equal" : "differ") << '\n';
   return absl::OkStatus();
 }
 
