@@ -49,11 +49,12 @@ absl::StatusOr<StartedWrite> IngestService::StartLocal(const v1::WriteRequest& r
   return StartWrite(request, limits_, store_);
 }
 
-absl::StatusOr<v1::WriteAck> IngestService::FinishLocal(absl::StatusOr<StartedWrite> started,
-                                                        uint64_t samples) {
-  absl::StatusOr<v1::WriteAck> ack = started.ok() ? FinishWrite(std::move(*started), store_)
-                                                  : absl::StatusOr<v1::WriteAck>(started.status());
-  if (!ack.ok() && env_.write_gate != nullptr && !absl::IsUnavailable(started.status())) {
+absl::StatusOr<v1::WriteAck> IngestService::FinishLocal(PendingWrite& write) {
+  const uint64_t samples = write.samples;
+  absl::StatusOr<v1::WriteAck> ack = write.started.has_value()
+                                         ? FinishWrite(std::move(*write.started), store_)
+                                         : absl::StatusOr<v1::WriteAck>(write.start_error);
+  if (!ack.ok() && env_.write_gate != nullptr && !absl::IsUnavailable(write.start_error)) {
     ack = env_.write_gate->AfterWrite(ack.status());
   }
   if (env_.metrics != nullptr) {
@@ -79,14 +80,14 @@ IngestService::PendingWrite IngestService::Start(const grpc::ServerContextBase& 
   if (forwarder_ != nullptr) {
     // A batch refused as a whole is refused before any part is stored.
     if (absl::Status s = ValidateBatch(request, limits_); !s.ok()) {
-      write.started = s;
+      write.start_error = s;
       write.samples = SamplesIn(request);
       return write;
     }
     absl::StatusOr<std::unique_ptr<cluster::ForwardedBatch>> routed =
         forwarder_->Route(context, request);
     if (!routed.ok()) {
-      write.started = routed.status();
+      write.start_error = routed.status();
       write.samples = SamplesIn(request);
       return write;
     }
@@ -95,19 +96,19 @@ IngestService::PendingWrite IngestService::Start(const grpc::ServerContextBase& 
       write.has_local = write.forwarded->has_local();
       if (write.has_local) {
         write.samples = SamplesIn(write.forwarded->local());
-        write.started = StartLocal(write.forwarded->local());
+        write.Set(StartLocal(write.forwarded->local()));
       }
       return write;
     }
   }
   write.samples = SamplesIn(request);
-  write.started = StartLocal(request);
+  write.Set(StartLocal(request));
   return write;
 }
 
 absl::StatusOr<v1::WriteAck> IngestService::Finish(PendingWrite write) {
   absl::StatusOr<v1::WriteAck> local = absl::UnknownError("no local part");
-  if (write.has_local) local = FinishLocal(std::move(write.started), write.samples);
+  if (write.has_local) local = FinishLocal(write);
   if (write.forwarded == nullptr) return local;
   return forwarder_->Join(std::move(write.forwarded), std::move(local));
 }

@@ -11,6 +11,7 @@
 #define HISTORIAN_SERVER_SERVICES_H_
 
 #include <memory>
+#include <optional>
 
 #include "historian/v1/catalog.grpc.pb.h"
 #include "historian/v1/ingest.grpc.pb.h"
@@ -42,9 +43,18 @@ class IngestService final : public v1::Ingest::Service {
   // way to their owners.
   struct PendingWrite {
     bool has_local = true;
-    absl::StatusOr<StartedWrite> started;                // of the local part
+    // The local part, queued in the store, or why it was not (has_local).
+    std::optional<StartedWrite> started;
+    absl::Status start_error;
     uint64_t samples = 0;                                // in the local part
     std::unique_ptr<cluster::ForwardedBatch> forwarded;  // null: all local
+    void Set(absl::StatusOr<StartedWrite> s) {
+      if (s.ok()) {
+        started.emplace(std::move(*s));
+      } else {
+        start_error = s.status();
+      }
+    }
   };
   // Stores one batch through the write gate and counts it in the metrics.
   absl::StatusOr<v1::WriteAck> Handle(const grpc::ServerContextBase& context,
@@ -55,7 +65,7 @@ class IngestService final : public v1::Ingest::Service {
   PendingWrite Start(const grpc::ServerContextBase& context, const v1::WriteRequest& request);
   absl::StatusOr<v1::WriteAck> Finish(PendingWrite write);
   absl::StatusOr<StartedWrite> StartLocal(const v1::WriteRequest& request);
-  absl::StatusOr<v1::WriteAck> FinishLocal(absl::StatusOr<StartedWrite> started, uint64_t samples);
+  absl::StatusOr<v1::WriteAck> FinishLocal(PendingWrite& write);
 
   const ServiceEnv env_;
   Store* const store_;

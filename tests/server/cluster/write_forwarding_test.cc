@@ -34,6 +34,10 @@
 namespace historian {
 namespace {
 
+using ::historian::testing::FreePort;
+using ::historian::testing::TempDir;
+using ::historian::testing::WaitFor;
+
 constexpr uint32_t kShards = 64;
 constexpr int kNodes = 3;
 
