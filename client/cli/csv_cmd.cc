@@ -166,6 +166,7 @@ absl::Status RunImport(CommandContext& ctx, const ParsedArgs& args) {
   }
   client::ImportReader reader(in);
   RETURN_IF_ERROR(reader.ReadHeader());
+  ASSIGN_OR_RETURN(client::Client * client, ctx.client());
   ASSIGN_OR_RETURN(client::OwnerRouter * router, ctx.router());
   Importer importer(ctx, *router);
   TagTypeCache types;
