@@ -62,6 +62,9 @@ constexpr MethodRoles kMethodRoles[] = {
     {"Events.Ack", kRoleWriter | kRoleAdmin},
     // Routers (clients, gateways, the CLI) read the placement (docs/cluster.md).
     {"Cluster.Placement", kRoleReader | kRoleWriter | kRoleAdmin},
+    // Operators: creating the cluster is admin's; its status is readable.
+    {"Cluster.Init", kRoleAdmin},
+    {"Cluster.Status", kRoleReader | kRoleAdmin},
 };
 
 // Compares without an early exit, so timing does not reveal a prefix.

@@ -11,13 +11,22 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
 #include "server/admin_service.h"
 #include "server/auth.h"
+#include "server/cluster/cluster_admin.h"
+#include "server/cluster/cluster_flags.h"
+#include "server/cluster/cluster_keys.h"
 #include "server/cluster/cluster_service.h"
+#include "server/cluster/etcd/etcd_client.h"
+#include "server/cluster/member_channels.h"
+#include "server/cluster/member_id.h"
+#include "server/cluster/membership.h"
+#include "server/cluster/placement_watcher.h"
 #include "server/events/events_service.h"
 #include "server/events/outlets/event_outlets.h"
 #include "server/http/http_server.h"
@@ -179,6 +188,18 @@ ABSL_FLAG(std::string, event_mqtt_broker, "",
           "topic <--event_mqtt_topic_prefix>/<rule> (docs/events_outlets.md)");
 ABSL_FLAG(std::string, event_mqtt_topic_prefix, "",
           "Topic prefix of --event_mqtt_broker (default historian/<site>/events)");
+ABSL_FLAG(std::string, cluster_etcd, "",
+          "Site cluster (docs/cluster.md): the site's etcd, host:port,... This node registers as "
+          "a member under /historian/<site>/ and serves the placement it watches there. Empty "
+          "(default): a single node, no etcd");
+ABSL_FLAG(std::string, cluster_member_id, "",
+          "This node's id in its site cluster, [A-Za-z0-9._-]{1,64}; default: derived from the "
+          "host and data dir on the first start, then kept in <data_dir>/cluster/member_id");
+ABSL_FLAG(std::string, cluster_advertise, "",
+          "host:port the other members and clients reach this node's gRPC server at; default: "
+          "--listen's host with the bound port");
+ABSL_FLAG(absl::Duration, cluster_lease_ttl, absl::Seconds(10),
+          "TTL of this member's etcd lease (1s..1h); a node silent this long shows dead");
 ABSL_FLAG(int32_t, shutdown_grace_ms, 2000,
           "On SIGTERM/SIGINT, how long RPCs in flight may finish before they are cancelled");
 
@@ -309,8 +330,89 @@ int Run() {
   if (absl::Status s = outlets::ValidateEventOutletsConfig(outlets_config); !s.ok()) {
     return Fatal("bad flag", s, 2);
   }
+  absl::StatusOr<std::vector<std::string>> etcd_endpoints =
+      cluster::ParseEtcdEndpointsFlag(absl::GetFlag(FLAGS_cluster_etcd));
+  if (!etcd_endpoints.ok()) return Fatal("bad flag", etcd_endpoints.status(), 2);
+  const bool in_cluster = !etcd_endpoints->empty();
+  if (!in_cluster) {
+    const std::pair<const char*, std::string> cluster_only[] = {
+        {"cluster_member_id", absl::GetFlag(FLAGS_cluster_member_id)},
+        {"cluster_advertise", absl::GetFlag(FLAGS_cluster_advertise)}};
+    for (const auto& [f, value] : cluster_only) {
+      if (!value.empty()) {
+        return Fatal("bad flag",
+                     absl::InvalidArgumentError(
+                         absl::StrCat("--", f,
+                                      " is given but --cluster_etcd is empty: a node joins a site "
+                                      "cluster only with --cluster_etcd")),
+                     2);
+      }
+    }
+  }
+  const absl::Duration lease_ttl = absl::GetFlag(FLAGS_cluster_lease_ttl);
+  if (lease_ttl < absl::Seconds(1) || lease_ttl > absl::Hours(1)) {
+    return Fatal(
+        "bad flag",
+        absl::InvalidArgumentError(absl::StrCat(
+            "--cluster_lease_ttl: ", absl::FormatDuration(lease_ttl), " is outside 1s..1h")),
+        2);
+  }
+  // Known before bind unless --listen says port 0.
+  absl::StatusOr<std::string> advertise_early = std::string();
+  if (in_cluster) {
+    advertise_early = cluster::ResolveAdvertiseAddress(absl::GetFlag(FLAGS_cluster_advertise),
+                                                       absl::GetFlag(FLAGS_listen), 0);
+    if (!advertise_early.ok()) return Fatal("bad flag", advertise_early.status(), 2);
+  }
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
   if (!store.ok()) return Fatal("cannot open store", store.status(), 1);
+  // Site cluster: member id (kept in the data dir), the etcd client and the
+  // placement watcher (the node's ClusterView). Membership registers after
+  // the server is bound (the advertised port may only be known then).
+  std::string member_id;
+  std::unique_ptr<cluster::EtcdClient> etcd;
+  std::unique_ptr<cluster::PlacementWatcher> placement_watcher;
+  std::unique_ptr<cluster::EtcdClusterAdmin> cluster_admin;
+  std::unique_ptr<cluster::MemberChannels> member_channels;
+  if (in_cluster) {
+    absl::StatusOr<std::string> id =
+        cluster::LoadOrCreateMemberId(options.path, absl::GetFlag(FLAGS_cluster_member_id));
+    if (!id.ok()) {
+      return Fatal(id.status().code() == absl::StatusCode::kInvalidArgument
+                       ? "bad flag"
+                       : "cannot load member id",
+                   id.status(), id.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+    }
+    member_id = *id;
+    cluster::EtcdClientOptions etcd_options;
+    etcd_options.endpoints = *etcd_endpoints;
+    absl::StatusOr<std::unique_ptr<cluster::EtcdClient>> client =
+        cluster::EtcdClient::Create(std::move(etcd_options));
+    if (!client.ok()) return Fatal("bad flag", client.status(), 2);
+    etcd = std::move(*client);
+    cluster::PlacementWatcherOptions watch_options;
+    watch_options.site = options.site;
+    watch_options.self_id = member_id;
+    watch_options.self_address = *advertise_early;
+    watch_options.cache_path = cluster::ClusterStateDir(options.path) + "/placement.cache";
+    placement_watcher = std::make_unique<cluster::PlacementWatcher>(etcd.get(), watch_options);
+    cluster_admin =
+        std::make_unique<cluster::EtcdClusterAdmin>(etcd.get(), options.site, member_id);
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> member_creds =
+        server::MakePeerCredentials(tls);
+    if (!member_creds.ok()) return Fatal("bad TLS flags", member_creds.status(), 2);
+    member_channels = std::make_unique<cluster::MemberChannels>(*member_creds);
+    // A node started normally serves the current placement from its first
+    // request; with etcd down it goes on with the cached one (or none).
+    if (!placement_watcher->WaitForSync(absl::Seconds(5))) {
+      server::LogError(
+          "historiand",
+          "etcd did not answer within 5 s; serving with the cached placement (if "
+          "any) and retrying",
+          {{"etcd", absl::GetFlag(FLAGS_cluster_etcd)},
+           {"placement_revision", absl::StrCat(placement_watcher->stats().placement_revision)}});
+    }
+  }
   // Given: stored (and `none` removes it); omitted: the stored one stays.
   if (!absl::GetFlag(FLAGS_twin_map).empty()) {
     if (absl::Status s = (*store)->SetTwinMap(*twin_map); !s.ok()) {
@@ -358,6 +460,8 @@ int Run() {
   env.replication_streams = &replication_streams;
   env.write_gate = &write_gate;
   env.query_budget = &query_budget;
+  env.cluster = placement_watcher.get();
+  env.member_channels = member_channels.get();
   // Destroyed after the server (its streams end first), before the store.
   server::SubscriptionHub subscriptions(store->get(), sub_options);
   env.subscriptions = &subscriptions;
@@ -383,7 +487,7 @@ int Run() {
   server::QueryService query(env);
   server::CatalogService catalog(env);
   server::EventsService events_service(env);
-  server::ClusterService cluster_service(env);
+  server::ClusterService cluster_service(env, cluster_admin.get());
   server::ReplicationService replication(store->get(), limits);
   server::AuthorizedReplicationService replication_api(env, &replication);
   std::unique_ptr<server::Replicator> replicator;
@@ -493,6 +597,24 @@ int Run() {
   WritePortFile(absl::GetFlag(FLAGS_port_file), port);
 
   if (replicator) replicator->Start();
+  std::unique_ptr<cluster::Membership> membership;
+  if (in_cluster) {
+    absl::StatusOr<std::string> advertise = cluster::ResolveAdvertiseAddress(
+        absl::GetFlag(FLAGS_cluster_advertise), absl::GetFlag(FLAGS_listen), port);
+    if (!advertise.ok()) return Fatal("bad flag", advertise.status(), 2);
+    cluster::MembershipOptions m;
+    m.site = options.site;
+    m.member_id = member_id;
+    m.record.address = *advertise;
+    m.record.start_unix_ns = absl::GetCurrentTimeNanos();
+    m.record.version = cluster::kClusterFormatVersion;
+    m.lease_ttl_seconds = absl::ToInt64Seconds(lease_ttl);
+    membership = std::make_unique<cluster::Membership>(etcd.get(), std::move(m));
+    server::LogInfo("historiand", "site cluster member",
+                    {{"member", member_id},
+                     {"advertise", *advertise},
+                     {"etcd", absl::GetFlag(FLAGS_cluster_etcd)}});
+  }
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
@@ -500,12 +622,14 @@ int Run() {
   if (metrics_http) metrics_http->Stop();
   if (http) http->Stop();
   if (replicator) replicator->Stop();
+  membership.reset();  // revokes the lease: the others see this member go at once
   replication.Stop();
   subscriptions.CloseAll();   // open Subscribe streams end (UNAVAILABLE) instead of holding on
   events_service.Shutdown();  // and so do Events.Subscribe streams
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));
-  (*event_outlets)->Stop();  // cursors written; the store's feed keeps the rest
+  (*event_outlets)->Stop();   // cursors written; the store's feed keeps the rest
+  placement_watcher.reset();  // no RPC uses the view any more
   absl::Status closed = (*store)->Close();
   if (!closed.ok()) return Fatal("close", closed, 1);
   server::LogInfo("historiand", "stopped cleanly");

@@ -70,8 +70,9 @@ std::vector<Command> QueryCommands();
 std::vector<Command> WatchCommands();  // watch_cmd.cc
 std::vector<Command> TagCommands();
 std::vector<Command> CsvCommands();
-std::vector<Command> AdminCommands();   // admin_cmd.cc
-std::vector<Command> EventsCommands();  // events_cmd.cc
+std::vector<Command> AdminCommands();    // admin_cmd.cc
+std::vector<Command> EventsCommands();   // events_cmd.cc
+std::vector<Command> ClusterCommands();  // cluster_cmd.cc
 
 // --server, --token, --timeout, --format, --time_format, --tz and the TLS
 // flags: accepted by every command.

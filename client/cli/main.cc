@@ -21,9 +21,8 @@ namespace {
 
 std::vector<Command> AllCommands() {
   std::vector<Command> all;
-  for (auto group :
-       {WriteCommands, QueryCommands, WatchCommands, TagCommands, CsvCommands, AdminCommands,
-        EventsCommands}) {
+  for (auto group : {WriteCommands, QueryCommands, WatchCommands, TagCommands, CsvCommands,
+                     AdminCommands, EventsCommands, ClusterCommands}) {
     for (Command& c : group()) all.push_back(std::move(c));
   }
   return all;

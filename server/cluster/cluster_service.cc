@@ -3,9 +3,18 @@
 #include <memory>
 
 #include "server/cluster/cluster_view.h"
+#include "server/status_util.h"
 #include "storage/store.h"
 
 namespace historian::server {
+namespace {
+
+grpc::Status NotInCluster() {
+  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                      "this node runs without --cluster_etcd: it is not in a site cluster");
+}
+
+}  // namespace
 
 grpc::Status ClusterService::Placement(grpc::ServerContext* context,
                                        const v1::PlacementRequest* /*request*/,
@@ -20,6 +29,30 @@ grpc::Status ClusterService::Placement(grpc::ServerContext* context,
       return grpc::Status::OK;
     }
     *response = placement->ToProto(env_.cluster->alive_members());
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status ClusterService::Init(grpc::ServerContext* context,
+                                  const v1::ClusterInitRequest* request,
+                                  v1::ClusterInitResponse* response) {
+  return RunRpc(env_, context, "Cluster.Init", RpcKind::kUnary, [&] {
+    if (admin_ == nullptr) return NotInCluster();
+    absl::StatusOr<v1::ClusterInitResponse> r = admin_->Init(request->num_shards());
+    if (!r.ok()) return ToGrpcStatus(r.status());
+    *response = *std::move(r);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status ClusterService::Status(grpc::ServerContext* context,
+                                    const v1::ClusterStatusRequest* /*request*/,
+                                    v1::ClusterStatusResponse* response) {
+  return RunRpc(env_, context, "Cluster.Status", RpcKind::kUnary, [&] {
+    if (admin_ == nullptr) return NotInCluster();
+    absl::StatusOr<v1::ClusterStatusResponse> r = admin_->Status();
+    if (!r.ok()) return ToGrpcStatus(r.status());
+    *response = *std::move(r);
     return grpc::Status::OK;
   });
 }

@@ -2,27 +2,38 @@
 // ClusterService: the Cluster gRPC service (api/historian/v1/cluster.proto,
 // docs/cluster.md). Clients read the placement here, never from etcd. Until
 // a node joins a site cluster it answers num_shards = 0: it owns everything.
+// Operators create the cluster (Init) and read its status through a node
+// that runs with --cluster_etcd (the node talks to etcd: ClusterAdmin).
 //
-// Thread-safety: stateless beyond its ServiceEnv; called concurrently by
-// gRPC's thread pool.
+// Thread-safety: stateless beyond its ServiceEnv and the admin; called
+// concurrently by gRPC's thread pool.
 #ifndef HISTORIAN_SERVER_CLUSTER_CLUSTER_SERVICE_H_
 #define HISTORIAN_SERVER_CLUSTER_CLUSTER_SERVICE_H_
 
 #include "historian/v1/cluster.grpc.pb.h"
+#include "server/cluster/cluster_admin.h"
 #include "server/rpc_env.h"
 
 namespace historian::server {
 
 class ClusterService final : public v1::Cluster::Service {
  public:
-  // Everything `env` points to must outlive the service.
-  explicit ClusterService(const ServiceEnv& env) : env_(env) {}
+  // Everything `env` points to, and `admin`, must outlive the service.
+  // `admin` null: not in a cluster (Init and Status fail with
+  // FAILED_PRECONDITION).
+  explicit ClusterService(const ServiceEnv& env, const cluster::ClusterAdmin* admin = nullptr)
+      : env_(env), admin_(admin) {}
 
   grpc::Status Placement(grpc::ServerContext* context, const v1::PlacementRequest* request,
                          v1::PlacementResponse* response) override;
+  grpc::Status Init(grpc::ServerContext* context, const v1::ClusterInitRequest* request,
+                    v1::ClusterInitResponse* response) override;
+  grpc::Status Status(grpc::ServerContext* context, const v1::ClusterStatusRequest* request,
+                      v1::ClusterStatusResponse* response) override;
 
  private:
   const ServiceEnv env_;
+  const cluster::ClusterAdmin* const admin_;
 };
 
 }  // namespace historian::server

@@ -1,0 +1,151 @@
+#include "server/cluster/cluster_admin.h"
+
+#include <map>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "api/core/tag_shard.h"
+#include "server/cluster/cluster_keys.h"
+#include "server/cluster/etcd/etcd_client.h"
+#include "server/cluster/placement.h"
+
+namespace historian::cluster {
+namespace {
+
+std::string CreatedText(int64_t unix_ns) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixNanos(unix_ns), absl::UTCTimeZone());
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ClusterInitResponse> EtcdClusterAdmin::Init(uint32_t num_shards) const {
+  if (num_shards == 0) num_shards = kDefaultClusterShards;
+  if (num_shards > kMaxClusterShards) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_shards: ", num_shards, " is outside 1..", kMaxClusterShards));
+  }
+  const std::string members_prefix = MembersPrefix(site_);
+  absl::StatusOr<EtcdRange> registered = etcd_->GetPrefix(members_prefix);
+  if (!registered.ok()) return registered.status();
+  std::vector<PlacementMember> members;
+  std::vector<std::string> ids;
+  for (const EtcdKeyValue& kv : registered->kvs) {  // sorted by key, so by id
+    absl::StatusOr<MemberRecord> record = DecodeMemberRecord(kv.value);
+    if (!record.ok()) {
+      return absl::DataLossError(absl::StrCat(kv.key, ": ", record.status().message()));
+    }
+    members.push_back({kv.key.substr(members_prefix.size()), record->address});
+    ids.push_back(members.back().id);
+  }
+  if (members.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no member is registered under ", members_prefix,
+                     ": start the site's nodes with --cluster_etcd first"));
+  }
+  absl::StatusOr<Placement> placement = Placement::Balanced(site_, num_shards, std::move(members));
+  if (!placement.ok()) return placement.status();
+  ClusterConfig config;
+  config.num_shards = num_shards;
+  config.format_version = kClusterFormatVersion;
+  config.created_unix_ns = absl::GetCurrentTimeNanos();
+  const std::string config_key = ClusterConfigKey(site_);
+  const std::string placement_key = PlacementKey(site_);
+  absl::StatusOr<EtcdTxnOutcome> outcome =
+      etcd_->Txn({EtcdCompare::Absent(config_key), EtcdCompare::Absent(placement_key)},
+                 {EtcdWrite::Put(config_key, EncodeClusterConfig(config)),
+                  EtcdWrite::Put(placement_key, placement->Encode())});
+  if (!outcome.ok()) return outcome.status();
+  if (!outcome->committed) {
+    for (const EtcdKeyValue& kv : outcome->current) {
+      if (kv.key != config_key) continue;
+      absl::StatusOr<ClusterConfig> existing = DecodeClusterConfig(kv.value);
+      if (existing.ok()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("site '", site_, "' is already a cluster: ", config_key,
+                         " holds num_shards=", existing->num_shards, " (created ",
+                         CreatedText(existing->created_unix_ns), "); init runs once per site"));
+      }
+      return absl::FailedPreconditionError(
+          absl::StrCat("site '", site_, "' is already a cluster: ", config_key,
+                       " exists (unreadable: ", existing.status().message(), ")"));
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("site '", site_, "' already has a placement (", placement_key,
+                     ") but no cluster config; init refuses to replace it"));
+  }
+  absl::StatusOr<Placement> written =
+      Placement::Decode(placement->Encode(), outcome->revision);  // with its revision
+  if (!written.ok()) return written.status();
+  v1::ClusterInitResponse response;
+  *response.mutable_placement() = written->ToProto(ids);
+  response.set_created_unix_ns(config.created_unix_ns);
+  return response;
+}
+
+absl::StatusOr<v1::ClusterStatusResponse> EtcdClusterAdmin::Status() const {
+  absl::StatusOr<EtcdRange> range = etcd_->GetPrefix(SitePrefix(site_));
+  if (!range.ok()) return range.status();
+  v1::ClusterStatusResponse response;
+  response.set_site(site_);
+  response.set_answered_by(self_id_);
+  response.set_etcd_revision(range->revision);
+  const std::string members_prefix = MembersPrefix(site_);
+  std::map<std::string, std::pair<EtcdKeyValue, MemberRecord>> registered;
+  std::optional<Placement> placement;
+  for (const EtcdKeyValue& kv : range->kvs) {
+    if (kv.key == ClusterConfigKey(site_)) {
+      absl::StatusOr<ClusterConfig> config = DecodeClusterConfig(kv.value);
+      if (!config.ok())
+        return absl::DataLossError(absl::StrCat(kv.key, ": ", config.status().message()));
+      response.set_format_version(config->format_version);
+      response.set_created_unix_ns(config->created_unix_ns);
+    } else if (kv.key == PlacementKey(site_)) {
+      absl::StatusOr<Placement> p = Placement::Decode(kv.value, kv.mod_revision);
+      if (!p.ok()) return p.status();
+      placement = *std::move(p);
+    } else if (absl::StartsWith(kv.key, members_prefix)) {
+      absl::StatusOr<MemberRecord> record = DecodeMemberRecord(kv.value);
+      registered[kv.key.substr(members_prefix.size())] = {kv,
+                                                          record.ok() ? *record : MemberRecord{}};
+    }
+  }
+  auto fill = [&](v1::ClusterMemberStatus* m, const std::string& id) {
+    m->set_lease_ttl_seconds(-1);
+    m->set_lease_granted_ttl_seconds(-1);
+    auto it = registered.find(id);
+    if (it == registered.end()) return;
+    m->set_alive(true);
+    m->set_lease_id(it->second.first.lease);
+    m->set_registered_address(it->second.second.address);
+    m->set_start_unix_ns(it->second.second.start_unix_ns);
+    registered.erase(it);
+  };
+  if (placement.has_value()) {
+    response.set_num_shards(placement->num_shards());
+    response.set_placement_revision(placement->revision());
+    for (const PlacementMember& pm : placement->members()) {
+      v1::ClusterMemberStatus* m = response.add_members();
+      m->set_id(pm.id);
+      m->set_address(pm.address);
+      m->set_in_placement(true);
+      m->set_shards_owned(static_cast<uint32_t>(placement->ShardsOwnedBy(pm.id).size()));
+      fill(m, pm.id);
+    }
+  }
+  std::vector<std::string> unplaced;
+  for (const auto& [id, entry] : registered) unplaced.push_back(id);
+  for (const std::string& id : unplaced) {
+    v1::ClusterMemberStatus* m = response.add_members();
+    m->set_id(id);
+    m->set_address(registered[id].second.address);
+    fill(m, id);
+  }
+  return response;
+}
+
+}  // namespace historian::cluster

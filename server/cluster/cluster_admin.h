@@ -1,0 +1,52 @@
+// File: cluster_admin.h
+// ClusterAdmin: what the Cluster.Init and Cluster.Status RPCs do to the
+// site's etcd (docs/cluster.md, "historian cluster"). The CLI reaches etcd
+// only through a node: client/ never links the etcd client, and operators
+// need no etcd address or credentials on their machine.
+//
+// EtcdClusterAdmin implements it on an EtcdClient.
+//
+// Thread-safety: thread-safe (stateless beyond the immutable client).
+#ifndef HISTORIAN_SERVER_CLUSTER_CLUSTER_ADMIN_H_
+#define HISTORIAN_SERVER_CLUSTER_CLUSTER_ADMIN_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "historian/v1/cluster.pb.h"
+
+namespace historian::cluster {
+
+class EtcdClient;
+
+class ClusterAdmin {
+ public:
+  virtual ~ClusterAdmin() = default;
+  // Writes the cluster config and a balanced placement over the members
+  // registered now, in one transaction that only commits while neither
+  // exists. `num_shards` 0: kDefaultClusterShards.
+  virtual absl::StatusOr<v1::ClusterInitResponse> Init(uint32_t num_shards) const = 0;
+  // The cluster as etcd holds it now.
+  virtual absl::StatusOr<v1::ClusterStatusResponse> Status() const = 0;
+};
+
+class EtcdClusterAdmin final : public ClusterAdmin {
+ public:
+  // `etcd` must outlive this object.
+  EtcdClusterAdmin(const EtcdClient* etcd, std::string site, std::string self_id)
+      : etcd_(etcd), site_(std::move(site)), self_id_(std::move(self_id)) {}
+
+  absl::StatusOr<v1::ClusterInitResponse> Init(uint32_t num_shards) const override;
+  absl::StatusOr<v1::ClusterStatusResponse> Status() const override;
+
+ private:
+  const EtcdClient* const etcd_;
+  const std::string site_;
+  const std::string self_id_;
+};
+
+}  // namespace historian::cluster
+
+#endif  // HISTORIAN_SERVER_CLUSTER_CLUSTER_ADMIN_H_

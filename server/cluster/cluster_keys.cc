@@ -1,0 +1,100 @@
+#include "server/cluster/cluster_keys.h"
+
+#include <map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace historian::cluster {
+namespace {
+
+// `key=value` lines into a map; later duplicates win.
+std::map<std::string, std::string> ParseLines(std::string_view text) {
+  std::map<std::string, std::string> fields;
+  for (absl::string_view line :
+       absl::StrSplit(absl::string_view(text.data(), text.size()), '\n', absl::SkipEmpty())) {
+    const size_t eq = line.find('=');
+    if (eq == absl::string_view::npos) continue;
+    fields[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+  }
+  return fields;
+}
+
+template <typename Int>
+absl::Status ReadNumber(const std::map<std::string, std::string>& fields, const char* what,
+                        const char* name, Int* out) {
+  auto it = fields.find(name);
+  if (it == fields.end()) {
+    return absl::DataLossError(absl::StrCat(what, ": field '", name, "' is missing"));
+  }
+  if (!absl::SimpleAtoi(it->second, out)) {
+    return absl::DataLossError(
+        absl::StrCat(what, ": field '", name, "' = '", it->second, "' is not a number"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string SitePrefix(std::string_view site) {
+  return absl::StrCat("/historian/", std::string(site), "/");
+}
+
+std::string ClusterConfigKey(std::string_view site) {
+  return absl::StrCat(SitePrefix(site), "cluster");
+}
+
+std::string EncodeClusterConfig(const ClusterConfig& config) {
+  return absl::StrCat("num_shards=", config.num_shards, "\nformat_version=", config.format_version,
+                      "\ncreated_unix_ns=", config.created_unix_ns, "\n");
+}
+
+absl::StatusOr<ClusterConfig> DecodeClusterConfig(std::string_view text) {
+  const auto fields = ParseLines(text);
+  ClusterConfig c;
+  const char* what = "cluster config";
+  if (absl::Status s = ReadNumber(fields, what, "num_shards", &c.num_shards); !s.ok()) return s;
+  if (absl::Status s = ReadNumber(fields, what, "format_version", &c.format_version); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ReadNumber(fields, what, "created_unix_ns", &c.created_unix_ns); !s.ok()) {
+    return s;
+  }
+  return c;
+}
+
+std::string EncodeMemberRecord(const MemberRecord& record) {
+  return absl::StrCat("address=", record.address, "\nstart_unix_ns=", record.start_unix_ns,
+                      "\nversion=", record.version, "\n");
+}
+
+absl::StatusOr<MemberRecord> DecodeMemberRecord(std::string_view text) {
+  const auto fields = ParseLines(text);
+  MemberRecord r;
+  auto it = fields.find("address");
+  if (it == fields.end() || it->second.empty()) {
+    return absl::DataLossError("member record: field 'address' is missing");
+  }
+  r.address = it->second;
+  const char* what = "member record";
+  if (absl::Status s = ReadNumber(fields, what, "start_unix_ns", &r.start_unix_ns); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ReadNumber(fields, what, "version", &r.version); !s.ok()) return s;
+  return r;
+}
+
+absl::Status ValidateMemberId(std::string_view id, std::string_view what) {
+  bool ok = !id.empty() && id.size() <= 64;
+  for (char c : id) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '.' || c == '_' || c == '-');
+  }
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(std::string(what), ": '", std::string(id),
+                                                 "' is not a member id: want 1..64 characters of "
+                                                 "[A-Za-z0-9._-]"));
+}
+
+}  // namespace historian::cluster

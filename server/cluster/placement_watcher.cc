@@ -1,0 +1,303 @@
+#include "server/cluster/placement_watcher.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "server/cluster/placement.h"
+#include "server/logging.h"
+
+namespace historian::cluster {
+namespace {
+
+constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
+constexpr char kCacheMagic[] = "historian-placement-cache 1 ";
+
+// Writes `data` to `path` atomically (temp file, fsync, rename).
+absl::Status WriteFileAtomically(const std::string& path, const std::string& data) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", tmp));
+  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+PlacementWatcher::PlacementWatcher(const EtcdClient* etcd, PlacementWatcherOptions options)
+    : etcd_(etcd), options_(std::move(options)), prefix_(SitePrefix(options_.site)) {
+  LoadCache();
+  thread_ = std::thread([this] { Run(); });
+}
+
+PlacementWatcher::~PlacementWatcher() {
+  {
+    absl::MutexLock l(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+}
+
+std::shared_ptr<const Placement> PlacementWatcher::placement() const {
+  absl::MutexLock l(&mu_);
+  return placement_;
+}
+
+std::vector<std::string> PlacementWatcher::alive_members() const {
+  absl::MutexLock l(&mu_);
+  std::vector<std::string> ids;
+  ids.reserve(members_.size());
+  for (const auto& [id, record] : members_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+bool PlacementWatcher::WaitForSync(absl::Duration timeout) const {
+  absl::MutexLock l(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&synced_), timeout);
+}
+
+PlacementWatcher::Stats PlacementWatcher::stats() const {
+  absl::MutexLock l(&mu_);
+  Stats s;
+  s.synced = synced_;
+  s.placement_revision = placement_ != nullptr ? placement_->revision() : 0;
+  s.placement_updates = placement_updates_;
+  s.resyncs = std::max<int64_t>(reads_ - 1, 0);
+  s.bad_values = bad_values_;
+  s.members_alive = static_cast<int64_t>(members_.size());
+  s.last_error = last_error_;
+  return s;
+}
+
+bool PlacementWatcher::SleepUnlessStopped(absl::Duration d) {
+  absl::MutexLock l(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&stop_), d);
+  return stop_;
+}
+
+bool PlacementWatcher::ApplyPlacement(const std::string& value, int64_t mod_revision) {
+  absl::StatusOr<Placement> decoded = Placement::Decode(value, mod_revision);
+  absl::Status problem = decoded.status();
+  if (problem.ok() && decoded->site() != options_.site) {
+    problem = absl::DataLossError(absl::StrCat("placement names site '", decoded->site(),
+                                               "', this node's --site is '", options_.site, "'"));
+  }
+  if (!problem.ok()) {
+    ++bad_values_;
+    last_error_ = problem;
+    server::LogError("cluster", "placement refused; keeping the last one",
+                     {{"key", PlacementKey(options_.site)},
+                      {"revision", absl::StrCat(mod_revision)},
+                      {"error", problem.ToString()}});
+    return false;
+  }
+  if (placement_ != nullptr && placement_->revision() == mod_revision) return false;
+  placement_ = std::make_shared<const Placement>(*std::move(decoded));
+  ++placement_updates_;
+  for (const PlacementMember& m : placement_->members()) {
+    if (m.id == options_.self_id && !options_.self_address.empty() &&
+        m.address != options_.self_address) {
+      server::LogError("cluster",
+                       "the placement names another address for this member; requests routed "
+                       "to it go there",
+                       {{"member", m.id},
+                        {"placement_address", m.address},
+                        {"advertised", options_.self_address}});
+    }
+  }
+  server::LogInfo(
+      "cluster", "placement applied",
+      {{"revision", absl::StrCat(mod_revision)},
+       {"shards", absl::StrCat(placement_->num_shards())},
+       {"members", absl::StrCat(placement_->members().size())},
+       {"owned_here", absl::StrCat(placement_->ShardsOwnedBy(options_.self_id).size())}});
+  return true;
+}
+
+void PlacementWatcher::ApplyConfig(const std::string& value) {
+  absl::StatusOr<ClusterConfig> config = DecodeClusterConfig(value);
+  absl::Status problem = config.status();
+  if (problem.ok() && config->format_version > kClusterFormatVersion) {
+    problem = absl::FailedPreconditionError(
+        absl::StrCat("cluster format_version ", config->format_version,
+                     " is newer than this node understands (", kClusterFormatVersion, ")"));
+  }
+  if (!problem.ok()) {
+    ++bad_values_;
+    last_error_ = problem;
+    server::LogError("cluster", "cluster config refused",
+                     {{"key", ClusterConfigKey(options_.site)}, {"error", problem.ToString()}});
+  }
+}
+
+absl::StatusOr<int64_t> PlacementWatcher::Resync() {
+  absl::StatusOr<EtcdRange> range = etcd_->GetPrefix(prefix_);
+  if (!range.ok()) return range.status();
+  const std::string placement_key = PlacementKey(options_.site);
+  const std::string members_prefix = MembersPrefix(options_.site);
+  std::shared_ptr<const Placement> changed;
+  {
+    absl::MutexLock l(&mu_);
+    ++reads_;
+    members_.clear();
+    bool placement_seen = false;
+    for (const EtcdKeyValue& kv : range->kvs) {
+      if (kv.key == placement_key) {
+        placement_seen = true;
+        if (ApplyPlacement(kv.value, kv.mod_revision)) changed = placement_;
+      } else if (kv.key == ClusterConfigKey(options_.site)) {
+        ApplyConfig(kv.value);
+      } else if (absl::StartsWith(kv.key, members_prefix)) {
+        absl::StatusOr<MemberRecord> record = DecodeMemberRecord(kv.value);
+        members_[kv.key.substr(members_prefix.size())] = record.ok() ? *record : MemberRecord{};
+      }
+    }
+    if (!placement_seen && placement_ != nullptr) {
+      server::LogError(
+          "cluster",
+          "the placement key is absent from etcd (etcd wiped or restored?); keeping "
+          "the last placement",
+          {{"key", placement_key}, {"revision", absl::StrCat(placement_->revision())}});
+    }
+    synced_ = true;
+    resync_needed_ = false;
+  }
+  if (changed != nullptr) WriteCache(changed);
+  return range->revision;
+}
+
+void PlacementWatcher::OnEvents(const std::vector<EtcdEvent>& events) {
+  const std::string placement_key = PlacementKey(options_.site);
+  const std::string members_prefix = MembersPrefix(options_.site);
+  std::shared_ptr<const Placement> changed;
+  {
+    absl::MutexLock l(&mu_);
+    for (const EtcdEvent& e : events) {
+      const bool put = e.type == EtcdEvent::Type::kPut;
+      if (e.kv.key == placement_key) {
+        if (put) {
+          if (ApplyPlacement(e.kv.value, e.kv.mod_revision)) changed = placement_;
+        } else {
+          ++bad_values_;
+          server::LogError("cluster", "the placement key was deleted; keeping the last placement",
+                           {{"key", placement_key}, {"revision", absl::StrCat(e.kv.mod_revision)}});
+        }
+      } else if (e.kv.key == ClusterConfigKey(options_.site)) {
+        if (put) ApplyConfig(e.kv.value);
+      } else if (absl::StartsWith(e.kv.key, members_prefix)) {
+        const std::string id = e.kv.key.substr(members_prefix.size());
+        if (put) {
+          absl::StatusOr<MemberRecord> record = DecodeMemberRecord(e.kv.value);
+          members_[id] = record.ok() ? *record : MemberRecord{};
+        } else {
+          members_.erase(id);
+          server::LogWarning("cluster", "member lease ended", {{"member", id}});
+        }
+      }
+    }
+  }
+  if (changed != nullptr) WriteCache(changed);
+}
+
+void PlacementWatcher::OnWatchFailed(absl::Status reason) {
+  server::LogWarning("cluster", "placement watch ended; reading again",
+                     {{"prefix", prefix_}, {"error", reason.ToString()}});
+  absl::MutexLock l(&mu_);
+  last_error_ = std::move(reason);
+  resync_needed_ = true;
+}
+
+void PlacementWatcher::Run() {
+  absl::Duration backoff = kFirstBackoff;
+  absl::Time last_logged = absl::InfinitePast();
+  while (true) {
+    {
+      absl::MutexLock l(&mu_);
+      if (stop_) return;
+    }
+    absl::StatusOr<int64_t> revision = Resync();
+    if (!revision.ok()) {
+      bool have_placement = false;
+      {
+        absl::MutexLock l(&mu_);
+        last_error_ = revision.status();
+        have_placement = placement_ != nullptr;
+      }
+      if (absl::Now() - last_logged > absl::Seconds(10)) {
+        last_logged = absl::Now();
+        server::LogError("cluster",
+                         have_placement ? "cannot read the cluster from etcd; serving with the "
+                                          "last placement, retrying"
+                                        : "cannot read the cluster from etcd; NO placement yet "
+                                          "(this node takes every tag), retrying",
+                         {{"prefix", prefix_}, {"error", revision.status().ToString()}});
+      }
+      if (SleepUnlessStopped(backoff)) return;
+      backoff = std::min(backoff * 2, options_.max_retry_backoff);
+      continue;
+    }
+    backoff = kFirstBackoff;
+    EtcdWatchHandlers handlers;
+    handlers.on_events = [this](const std::vector<EtcdEvent>& events) { OnEvents(events); };
+    handlers.on_failed = [this](absl::Status reason) { OnWatchFailed(std::move(reason)); };
+    std::unique_ptr<EtcdWatcher> watcher =
+        etcd_->WatchPrefix(prefix_, *revision + 1, std::move(handlers));
+    {
+      absl::MutexLock l(&mu_);
+      mu_.Await(absl::Condition(this, &PlacementWatcher::StoppedOrResyncNeeded));
+    }
+    watcher.reset();  // joins its thread; handlers no longer run
+  }
+}
+
+void PlacementWatcher::LoadCache() {
+  if (options_.cache_path.empty()) return;
+  std::ifstream in(options_.cache_path, std::ios::binary);
+  if (!in) return;  // none yet
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string data = ss.str();
+  const size_t eol = data.find('\n');
+  int64_t revision = 0;
+  absl::Status problem;
+  if (!absl::StartsWith(data, kCacheMagic) || eol == std::string::npos ||
+      !absl::SimpleAtoi(data.substr(sizeof(kCacheMagic) - 1, eol - (sizeof(kCacheMagic) - 1)),
+                        &revision)) {
+    problem = absl::DataLossError("not a placement cache (bad header)");
+  }
+  absl::MutexLock l(&mu_);
+  if (!problem.ok() || !ApplyPlacement(data.substr(eol + 1), revision)) {
+    server::LogError("cluster", "placement cache unusable; waiting for etcd",
+                     {{"path", options_.cache_path}, {"error", problem.ToString()}});
+    return;
+  }
+  server::LogInfo("cluster", "placement loaded from the cache until etcd answers",
+                  {{"path", options_.cache_path}, {"revision", absl::StrCat(revision)}});
+}
+
+void PlacementWatcher::WriteCache(const std::shared_ptr<const Placement>& placement) {
+  if (options_.cache_path.empty()) return;
+  absl::MutexLock l(&cache_mu_);
+  const std::string data =
+      absl::StrCat(kCacheMagic, placement->revision(), "\n", placement->Encode());
+  if (absl::Status s = WriteFileAtomically(options_.cache_path, data); !s.ok()) {
+    server::LogError("cluster", "cannot write the placement cache",
+                     {{"path", options_.cache_path}, {"error", s.ToString()}});
+  }
+}
+
+}  // namespace historian::cluster

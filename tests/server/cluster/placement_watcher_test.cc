@@ -1,0 +1,179 @@
+// File: placement_watcher_test.cc
+// Membership, PlacementWatcher and Cluster.Init's etcd side (EtcdClusterAdmin)
+// in-process against a real etcd: members register and show alive; init
+// writes a balanced placement once; a placement change made with a
+// compare-and-swap is seen; a revoked lease is re-registered; a watch that
+// missed a compaction reads again; the cached placement serves while etcd is
+// unreachable.
+#include "server/cluster/placement_watcher.h"
+
+#include <memory>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/cluster/cluster_admin.h"
+#include "server/cluster/membership.h"
+#include "server/cluster/placement.h"
+#include "tests/server/cluster/etcd_fixture.h"
+#include "tests/testutil/fault_proxy.h"
+#include "tests/testutil/wait_for.h"
+
+namespace historian::cluster {
+namespace {
+
+class PlacementWatcherTest : public EtcdTest {
+ protected:
+  std::unique_ptr<Membership> Join(const std::string& id, const std::string& address,
+                                   const EtcdClient* etcd = nullptr) {
+    MembershipOptions m;
+    m.site = "us";
+    m.member_id = id;
+    m.record = {address, 1, kClusterFormatVersion};
+    m.lease_ttl_seconds = 2;
+    return std::make_unique<Membership>(etcd != nullptr ? etcd : client_.get(), m);
+  }
+  std::unique_ptr<PlacementWatcher> Watch(const std::string& self, const EtcdClient* etcd,
+                                          const std::string& cache = "") {
+    PlacementWatcherOptions w;
+    w.site = "us";
+    w.self_id = self;
+    w.cache_path = cache;
+    return std::make_unique<PlacementWatcher>(etcd, w);
+  }
+  static bool Alive(const PlacementWatcher& w, size_t n) { return w.alive_members().size() == n; }
+  static int64_t Revision(const PlacementWatcher& w) {
+    auto p = w.placement();
+    return p == nullptr ? 0 : p->revision();
+  }
+};
+
+TEST_F(PlacementWatcherTest, MembersRegisterInitPlacesThemAndChangesAreSeen) {
+  auto a = Join("a", "127.0.0.1:1001");
+  auto b = Join("b", "127.0.0.1:1002");
+  auto watcher = Watch("a", client_.get());
+  ASSERT_TRUE(testing::WaitFor([&] { return Alive(*watcher, 2); }, absl::Seconds(10)));
+  EXPECT_EQ(watcher->placement(), nullptr) << "no placement before init";
+  EXPECT_TRUE(watcher->OwnsTag("anything")) << "outside a placement a node owns every tag";
+
+  EtcdClusterAdmin admin(client_.get(), "us", "a");
+  auto init = admin.Init(16);
+  ASSERT_TRUE(init.ok()) << init.status();
+  EXPECT_EQ(init->placement().members_size(), 2);
+  ASSERT_TRUE(testing::WaitFor([&] { return Revision(*watcher) == init->placement().revision(); },
+                               absl::Seconds(10)));
+  EXPECT_EQ(watcher->placement()->ShardsOwnedBy("a").size(), 8u);
+  EXPECT_EQ(watcher->placement()->ShardsOwnedBy("b").size(), 8u);
+
+  auto again = admin.Init(16);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(again.status().message(), "num_shards=16")) << again.status();
+
+  // An operator's change: every shard to b, guarded by the read revision.
+  auto current = client_->Get(PlacementKey("us"));
+  ASSERT_TRUE(current.ok() && current->kvs.size() == 1);
+  auto all_b = Placement::Create("us", 16, {{"a", "127.0.0.1:1001"}, {"b", "127.0.0.1:1002"}},
+                                 std::vector<uint32_t>(16, 1), 0);
+  ASSERT_TRUE(all_b.ok());
+  auto put =
+      client_->PutIfModRevision(PlacementKey("us"), all_b->Encode(), current->kvs[0].mod_revision);
+  ASSERT_TRUE(put.ok() && put->committed);
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return Revision(*watcher) == put->revision; }, absl::Seconds(10)));
+  EXPECT_FALSE(watcher->OwnsTag("anything"));
+
+  // A member stopping (its lease revoked on destruction) shows at once.
+  b.reset();
+  ASSERT_TRUE(testing::WaitFor([&] { return Alive(*watcher, 1); }, absl::Seconds(5)));
+  EXPECT_EQ(watcher->alive_members(), std::vector<std::string>{"a"});
+  auto status = admin.Status();
+  ASSERT_TRUE(status.ok()) << status.status();
+  ASSERT_EQ(status->members_size(), 2);
+  EXPECT_TRUE(status->members(0).alive());
+  EXPECT_FALSE(status->members(1).alive());
+  EXPECT_EQ(status->members(1).shards_owned(), 16u);
+}
+
+TEST_F(PlacementWatcherTest, ARevokedLeaseIsRegisteredAgain) {
+  auto a = Join("a", "127.0.0.1:1001");
+  ASSERT_TRUE(testing::WaitFor([&] { return a->registered(); }, absl::Seconds(10)));
+  const int64_t lease = a->lease_id();
+  ASSERT_TRUE(client_->RevokeLease(lease).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return a->registrations() >= 2 && a->registered(); },
+                               absl::Seconds(10)))
+      << a->last_error();
+  EXPECT_NE(a->lease_id(), lease);
+  auto key = client_->Get(MemberKey("us", "a"));
+  ASSERT_TRUE(key.ok());
+  ASSERT_EQ(key->kvs.size(), 1u) << "the member key did not come back";
+  EXPECT_EQ(key->kvs[0].lease, a->lease_id());
+}
+
+TEST_F(PlacementWatcherTest, TwoNodesCannotShareAMemberId) {
+  auto a = Join("a", "127.0.0.1:1001");
+  ASSERT_TRUE(testing::WaitFor([&] { return a->registered(); }, absl::Seconds(10)));
+  auto copy = Join("a", "127.0.0.1:1002");
+  ASSERT_TRUE(testing::WaitFor([&] { return !copy->last_error().ok(); }, absl::Seconds(10)));
+  EXPECT_EQ(copy->last_error().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(copy->last_error().message(), "127.0.0.1:1001"))
+      << copy->last_error();
+  EXPECT_FALSE(copy->registered());
+  auto key = client_->Get(MemberKey("us", "a"));
+  ASSERT_TRUE(key.ok() && key->kvs.size() == 1);
+  EXPECT_TRUE(absl::StrContains(key->kvs[0].value, "127.0.0.1:1001"));
+}
+
+TEST_F(PlacementWatcherTest, AWatchThatMissedACompactionReadsAgain) {
+  testing::FaultProxy proxy(etcd_->endpoint());
+  auto via_proxy = NewClient({proxy.address()});
+  auto a = Join("a", "127.0.0.1:1001");
+  ASSERT_TRUE(testing::WaitFor([&] { return a->registered(); }, absl::Seconds(10)));
+  EtcdClusterAdmin admin(client_.get(), "us", "a");
+  ASSERT_TRUE(admin.Init(8).ok());
+  auto watcher = Watch("a", via_proxy.get());
+  ASSERT_TRUE(testing::WaitFor([&] { return Revision(*watcher) > 0; }, absl::Seconds(10)));
+  proxy.Cut();
+  // Changes while cut, then a compaction past them.
+  int64_t last = 0;
+  for (int round = 0; round < 3; ++round) {
+    auto current = client_->Get(PlacementKey("us"));
+    ASSERT_TRUE(current.ok() && current->kvs.size() == 1);
+    auto p = Placement::Create("us", 8, {{"a", "127.0.0.1:1001"}}, std::vector<uint32_t>(8, 0), 0);
+    auto put =
+        client_->PutIfModRevision(PlacementKey("us"), p->Encode(), current->kvs[0].mod_revision);
+    ASSERT_TRUE(put.ok() && put->committed);
+    last = put->revision;
+  }
+  EXPECT_LT(Revision(*watcher), last) << "the cut watcher saw a change";
+  ASSERT_EQ(etcd_->Ctl({"compact", std::to_string(last)}).exit_code, 0);
+  proxy.Heal();
+  ASSERT_TRUE(testing::WaitFor([&] { return Revision(*watcher) == last; }, absl::Seconds(20)))
+      << "revision " << Revision(*watcher) << ", last error " << watcher->stats().last_error;
+  EXPECT_GE(watcher->stats().resyncs, 1);
+}
+
+TEST_F(PlacementWatcherTest, TheCachedPlacementServesWhileEtcdIsUnreachable) {
+  auto a = Join("a", "127.0.0.1:1001");
+  ASSERT_TRUE(testing::WaitFor([&] { return a->registered(); }, absl::Seconds(10)));
+  EtcdClusterAdmin admin(client_.get(), "us", "a");
+  auto init = admin.Init(8);
+  ASSERT_TRUE(init.ok()) << init.status();
+  const std::string cache = dir_.Sub("placement.cache");
+  {
+    auto watcher = Watch("a", client_.get(), cache);
+    ASSERT_TRUE(testing::WaitFor([&] { return Revision(*watcher) == init->placement().revision(); },
+                                 absl::Seconds(10)));
+  }
+  testing::FaultProxy proxy(etcd_->endpoint());
+  proxy.Cut();
+  auto unreachable = NewClient({proxy.address()});
+  auto watcher = Watch("a", unreachable.get(), cache);
+  // At once, from the cache: no etcd read happened.
+  EXPECT_EQ(Revision(*watcher), init->placement().revision());
+  EXPECT_FALSE(watcher->stats().synced);
+  EXPECT_EQ(watcher->placement()->ShardsOwnedBy("a").size(), 8u);
+  proxy.Heal();
+  EXPECT_TRUE(watcher->WaitForSync(absl::Seconds(20)));
+}
+
+}  // namespace
+}  // namespace historian::cluster
