@@ -47,6 +47,7 @@ absl::StatusOr<std::unique_ptr<client::Writer>> StartWriter(const IngestOptions&
   wo.max_in_flight_batches = std::max<size_t>(1, options.max_in_flight);
   wo.batch_max_samples = std::max<size_t>(1, options.batch_samples);
   wo.ack_timeout = absl::Minutes(5);
+  wo.route_to_owners = options.route_to_owners;
   wo.on_result = [counter](uint64_t, const absl::Status& status,
                            const historian::v1::WriteAck& ack) { counter->OnResult(status, ack); };
   return client::Writer::Start(std::move(wo));

@@ -32,6 +32,9 @@ struct IngestOptions {
   // live plant sends each second; more: blocks of a tag's ticks, as a
   // gateway batching a faster plant sends).
   uint64_t paced_block_ticks = 1;
+  // The Writer sends each tag's samples straight to its site cluster owner
+  // (client/writer.h, route_to_owners).
+  bool route_to_owners = false;
 };
 
 struct IngestResult {

@@ -53,6 +53,9 @@ ABSL_FLAG(uint64_t, block_ticks, 60, "Ticks per tag in one block (batch shape, a
 ABSL_FLAG(int32_t, streams, 4, "Concurrent gateway streams (Ingest.Write)");
 ABSL_FLAG(uint64_t, batch_samples, 10000, "Most samples in one WriteRequest");
 ABSL_FLAG(uint64_t, max_in_flight, 16, "Unacked batches per stream");
+ABSL_FLAG(bool, route_to_owners, false,
+          "--ingest_client=writer: send each tag's samples straight to its site cluster owner "
+          "(placement read from --endpoint)");
 ABSL_FLAG(std::string, ingest_client, "encoded",
           "encoded: batches serialized before the clock starts, sent over raw Ingest.Write "
           "streams (like the other systems' file loaders); writer: client::Writer, data "
@@ -154,6 +157,7 @@ IngestOptions MakeIngestOptions(const std::string& endpoint) {
   o.streams = absl::GetFlag(FLAGS_streams);
   o.batch_samples = absl::GetFlag(FLAGS_batch_samples);
   o.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+  o.route_to_owners = absl::GetFlag(FLAGS_route_to_owners);
   return o;
 }
 

@@ -7,7 +7,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "api/core/bearer_token.h"
+#include "client/cluster/owner_router.h"
 #include "client/status_convert.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -53,7 +55,13 @@ absl::StatusOr<std::unique_ptr<Writer>> Writer::Start(WriterOptions options) {
   if (options.client_id.empty()) options.client_id = UniqueClientId();
   std::unique_ptr<Writer> writer(new Writer(std::move(options)));
   writer->flush_thread_ = std::thread([w = writer.get()] { w->FlushLoop(); });
-  writer->io_thread_ = std::thread([w = writer.get()] { w->IoLoop(); });
+  writer->io_thread_ = std::thread([w = writer.get()] {
+    if (w->options_.route_to_owners) {
+      w->RouteLoop();
+    } else {
+      w->IoLoop();
+    }
+  });
   return writer;
 }
 
@@ -150,6 +158,13 @@ std::vector<v1::WriteRequest> Writer::Close(absl::Duration grace) {
     if (session_context_ != nullptr) session_context_->TryCancel();
     cv_.notify_all();
   }
+  {
+    // Unblocks RouteLoop (in an inner Send); their unacked parts are the
+    // whole batches still in pending_ (returned below).
+    std::lock_guard<std::mutex> lock(inner_mu_);
+    inner_closed_ = true;
+    for (auto& [key, inner] : inner_) inner->Close(absl::ZeroDuration());
+  }
   if (flush_thread_.joinable()) flush_thread_.join();
   if (io_thread_.joinable()) io_thread_.join();
   std::lock_guard<std::mutex> lock(mu_);
@@ -159,11 +174,194 @@ std::vector<v1::WriteRequest> Writer::Close(absl::Duration grace) {
 }
 
 WriterStats Writer::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  WriterStats s = stats_;
-  s.in_flight = pending_.size();
-  s.buffered_samples = batcher_.size();
+  WriterStats s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s = stats_;
+    s.in_flight = pending_.size();
+    s.buffered_samples = batcher_.size();
+  }
+  if (options_.route_to_owners) {
+    // The streams are the inner writers'.
+    std::lock_guard<std::mutex> lock(inner_mu_);
+    std::vector<std::string> endpoints;
+    for (const auto& [key, inner] : inner_) {
+      WriterStats i = inner->stats();
+      s.reconnects += i.reconnects;
+      if (!i.endpoint.empty()) endpoints.push_back(i.endpoint);
+      if (!i.last_error.ok() && s.last_error.ok() && s.in_flight > 0) s.last_error = i.last_error;
+    }
+    s.endpoint = absl::StrJoin(endpoints, ",");
+  }
   return s;
+}
+
+int64_t Writer::placement_revision() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return placement_revision_;
+}
+
+void Writer::MaybeReadPlacement() {
+  if (placement_ != nullptr && absl::Now() - placement_read_at_ < options_.placement_refresh) {
+    return;
+  }
+  if (placement_ == nullptr && absl::Now() - placement_read_at_ < absl::Seconds(1)) {
+    return;  // the node did not answer a moment ago: do not ask per batch
+  }
+  placement_read_at_ = absl::Now();
+  ClientOptions o;
+  o.endpoints = {options_.endpoints[0]};
+  o.token = options_.token;
+  o.tls = options_.tls;
+  o.timeout = options_.connect_timeout;
+  absl::StatusOr<v1::PlacementResponse> read = ReadPlacement(o);
+  if (!read.ok() && absl::IsUnimplemented(read.status())) read = v1::PlacementResponse();
+  if (!read.ok()) return;  // keep what we hold (or send to the endpoints)
+  if (placement_ != nullptr && read->num_shards() > 0 &&
+      read->revision() < placement_->revision()) {
+    return;  // a node behind the one we read before
+  }
+  placement_ = std::make_shared<const v1::PlacementResponse>(*std::move(read));
+  std::lock_guard<std::mutex> lock(mu_);
+  placement_revision_ = placement_->num_shards() == 0 ? -1 : placement_->revision();
+}
+
+Writer* Writer::Inner(const std::string& key, std::vector<std::string> endpoints) {
+  std::lock_guard<std::mutex> lock(inner_mu_);
+  if (inner_closed_) return nullptr;
+  auto it = inner_.find(key);
+  if (it != inner_.end()) return it->second.get();
+  WriterOptions o = options_;
+  o.endpoints = std::move(endpoints);
+  o.route_to_owners = false;
+  o.backpressure = Backpressure::kBlock;
+  o.on_result = [this, key](uint64_t sequence, const absl::Status& status,
+                            const v1::WriteAck& ack) { OnPartResult(key, sequence, status, ack); };
+  absl::StatusOr<std::unique_ptr<Writer>> inner = Writer::Start(std::move(o));
+  if (!inner.ok()) return nullptr;  // cannot happen: our options were valid
+  Writer* out = inner->get();
+  inner_.emplace(key, *std::move(inner));
+  return out;
+}
+
+void Writer::RouteLoop() {
+  while (true) {
+    std::shared_ptr<const v1::WriteRequest> request;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      Pending* next = nullptr;
+      cv_.wait(lock, [&] {
+        next = nullptr;
+        for (Pending& p : pending_) {
+          if (p.sent_at == absl::InfinitePast()) {
+            next = &p;
+            break;
+          }
+        }
+        return abort_ || next != nullptr || (closing_ && pending_.empty());
+      });
+      if (abort_ || next == nullptr) return;
+      next->sent_at = absl::Now();  // handed to the inner writers
+      request = next->request;
+    }
+    MaybeReadPlacement();
+    const uint64_t sequence = request->batch_sequence();
+    struct Target {
+      std::string key;
+      std::vector<std::string> endpoints;
+      v1::WriteRequest part;
+    };
+    std::vector<Target> targets;
+    RoutedBatch routed;
+    if (placement_ != nullptr && placement_->num_shards() > 0) {
+      absl::StatusOr<std::vector<routing::WritePart>> parts =
+          routing::SplitWriteByOwner(*request, *placement_);
+      if (parts.ok()) {
+        for (size_t i = 0; i < parts->size(); ++i) {
+          routing::WritePart& part = (*parts)[i];
+          const v1::ClusterMember& owner = placement_->members(static_cast<int>(part.owner));
+          Target t;
+          t.key = owner.address();
+          t.endpoints.push_back(owner.address());
+          for (const std::string& e : options_.endpoints) {
+            if (e != owner.address()) t.endpoints.push_back(e);
+          }
+          t.part = std::move(part.request);
+          routed.part_of[t.key] = i;
+          targets.push_back(std::move(t));
+        }
+        routed.parts = std::move(*parts);
+      }
+    }
+    if (targets.empty()) {  // not a cluster, no placement, or a bad one
+      Target t;
+      t.key = "";
+      t.endpoints = options_.endpoints;
+      t.part = *request;
+      routing::WritePart whole;
+      for (int i = 0; i < request->series_size(); ++i) {
+        whole.series_index.push_back(static_cast<uint32_t>(i));
+      }
+      routed.parts.push_back(std::move(whole));
+      routed.part_of[t.key] = 0;
+      targets.push_back(std::move(t));
+    }
+    routed.acks.resize(routed.parts.size());
+    routed.remaining = routed.parts.size();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      routed_[sequence] = std::move(routed);
+    }
+    for (Target& t : targets) {
+      Writer* inner = Inner(t.key, std::move(t.endpoints));
+      if (inner == nullptr) return;  // closing
+      // Blocks while that owner has max_in_flight_batches unacked.
+      if (!inner->Send(std::move(t.part)).ok()) return;  // closing
+    }
+  }
+}
+
+void Writer::OnPartResult(const std::string& key, uint64_t sequence, const absl::Status& status,
+                          const v1::WriteAck& ack) {
+  v1::WriteAck joined;
+  absl::Status result;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = routed_.find(sequence);
+    if (it == routed_.end()) return;
+    RoutedBatch& b = it->second;
+    auto part = b.part_of.find(key);
+    if (part == b.part_of.end()) return;
+    if (!status.ok()) {
+      if (b.error.ok()) b.error = status;
+    } else {
+      b.acks[part->second] = ack;
+    }
+    if (--b.remaining > 0) return;
+    result = b.error;
+    for (auto p = pending_.begin(); p != pending_.end(); ++p) {
+      if (p->sequence == sequence) {
+        pending_.erase(p);
+        break;
+      }
+    }
+    if (result.ok()) {
+      joined = routing::JoinWriteAcks(b.parts, b.acks);
+      ++stats_.batches_acked;
+      stats_.last_error = absl::OkStatus();
+      if (joined.duplicate()) {
+        ++stats_.batches_duplicate;
+      } else {
+        stats_.samples_accepted += joined.accepted_count();
+      }
+      stats_.samples_rejected += joined.rejected_size();
+    } else {
+      ++stats_.batches_failed;
+    }
+    routed_.erase(it);
+    cv_.notify_all();
+  }
+  Report(sequence, result, joined);
 }
 
 void Writer::FlushLoop() {

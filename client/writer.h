@@ -38,6 +38,19 @@
 // endpoints[0] without waiting. The writer stays on a working twin endpoint
 // until that stream breaks (no periodic fail-back).
 //
+// Site cluster (route_to_owners, docs/cluster.md "Routing writes"): the
+// writer reads Cluster.Placement from endpoints[0] (again every
+// `placement_refresh`) and, when the node is in a cluster (num_shards > 0),
+// splits each batch by the owner of each tag and sends every part on its
+// own stream to its owner: one inner Writer per owner, with endpoints
+// {owner, endpoints...} (if the owner cannot be reached the part goes to
+// the known nodes, which forward it to the current owner). Parts keep the
+// batch's client_id and batch_sequence, so every owner deduplicates its
+// part; a batch's result is reported once every part has its result
+// (acks joined; the first error otherwise), and the batch counts as
+// in flight until then. Without a placement (node unreachable, not a
+// cluster) batches go to `endpoints` as described above.
+//
 // Errors per batch: a stream ended with INVALID_ARGUMENT, FAILED_PRECONDITION
 // (e.g. a sequence older than the node's dedup window) or OUT_OF_RANGE is
 // blamed on the oldest unacked batch (the node handles batches in order):
@@ -56,6 +69,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -66,9 +80,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "api/cluster/write_split.h"
 #include "client/backoff.h"
 #include "client/batcher.h"
 #include "client/tls_options.h"
+#include "historian/v1/cluster.pb.h"
 #include "historian/v1/ingest.grpc.pb.h"
 
 namespace grpc {
@@ -112,6 +128,10 @@ struct WriterOptions {
   std::function<void(uint64_t sequence, const absl::Status& status,
                      const historian::v1::WriteAck& ack)>
       on_result;
+  // Send each tag's samples straight to its site cluster owner (above).
+  bool route_to_owners = false;
+  // How often the placement is read again (route_to_owners).
+  absl::Duration placement_refresh = absl::Seconds(10);
 };
 
 struct WriterStats {
@@ -161,6 +181,9 @@ class Writer {
   std::vector<historian::v1::WriteRequest> Close(absl::Duration grace);
 
   WriterStats stats() const;
+  // Placement revision routed by (route_to_owners); 0 when none was read,
+  // -1 when the node is not in a cluster.
+  int64_t placement_revision() const;
   const std::string& client_id() const { return options_.client_id; }
 
  private:
@@ -188,6 +211,22 @@ class Writer {
   bool HandleAck(const historian::v1::WriteAck& ack);
   void Report(uint64_t sequence, const absl::Status& status, const historian::v1::WriteAck& ack);
 
+  // route_to_owners: one batch split over owners, until every part has its
+  // result.
+  struct RoutedBatch {
+    std::vector<routing::WritePart> parts;  // requests moved out; indexes kept
+    std::map<std::string, size_t> part_of;  // inner writer key -> index in parts
+    std::vector<historian::v1::WriteAck> acks;
+    size_t remaining = 0;
+    absl::Status error;
+  };
+  void RouteLoop();
+  void MaybeReadPlacement();
+  // The inner writer for `key` (made on first use); null once closing.
+  Writer* Inner(const std::string& key, std::vector<std::string> endpoints);
+  void OnPartResult(const std::string& key, uint64_t sequence, const absl::Status& status,
+                    const historian::v1::WriteAck& ack);
+
   WriterOptions options_;
 
   mutable std::mutex mu_;
@@ -201,6 +240,16 @@ class Writer {
   grpc::ClientContext* session_context_ = nullptr;
   WriterStats stats_;
   bool started_session_ = false;
+
+  std::map<uint64_t, RoutedBatch> routed_;  // guarded by mu_
+  // Read and written by the io thread only (RouteLoop); the revision is
+  // copied to placement_revision_ under mu_.
+  std::shared_ptr<const historian::v1::PlacementResponse> placement_;
+  absl::Time placement_read_at_ = absl::InfinitePast();
+  int64_t placement_revision_ = 0;  // guarded by mu_
+  mutable std::mutex inner_mu_;     // guards inner_ and inner_closed_; never held with mu_
+  std::map<std::string, std::unique_ptr<Writer>> inner_;
+  bool inner_closed_ = false;
 
   std::thread flush_thread_;
   std::thread io_thread_;

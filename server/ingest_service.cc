@@ -1,4 +1,5 @@
 #include <deque>
+#include <memory>
 #include <optional>
 #include <thread>
 
@@ -31,24 +32,29 @@ constexpr int kWriteMethodIndex = 0;
 
 IngestService::IngestService(const ServiceEnv& env)
     : env_(env), store_(env.store), limits_(env.limits) {
+  if (env.cluster != nullptr) {
+    forwarder_ =
+        std::make_unique<cluster::WriteForwarder>(env.cluster, env.member_channels, env.metrics);
+  }
   MarkMethodStreamed(
       kWriteMethodIndex,
       new grpc::internal::BidiStreamingHandler<IngestService, grpc::ByteBuffer, grpc::ByteBuffer>(
           &IngestService::WriteRaw, this));
 }
 
-absl::StatusOr<StartedWrite> IngestService::Start(const v1::WriteRequest& request) {
+absl::StatusOr<StartedWrite> IngestService::StartLocal(const v1::WriteRequest& request) {
   if (env_.write_gate != nullptr) {
     if (absl::Status s = env_.write_gate->BeforeWrite(); !s.ok()) return s;
   }
   return StartWrite(request, limits_, store_);
 }
 
-absl::StatusOr<v1::WriteAck> IngestService::Finish(absl::StatusOr<StartedWrite> started,
-                                                   uint64_t samples) {
-  absl::StatusOr<v1::WriteAck> ack = started.ok() ? FinishWrite(std::move(*started), store_)
-                                                  : absl::StatusOr<v1::WriteAck>(started.status());
-  if (!ack.ok() && env_.write_gate != nullptr && !absl::IsUnavailable(started.status())) {
+absl::StatusOr<v1::WriteAck> IngestService::FinishLocal(PendingWrite& write) {
+  const uint64_t samples = write.samples;
+  absl::StatusOr<v1::WriteAck> ack = write.started.has_value()
+                                         ? FinishWrite(std::move(*write.started), store_)
+                                         : absl::StatusOr<v1::WriteAck>(write.start_error);
+  if (!ack.ok() && env_.write_gate != nullptr && !absl::IsUnavailable(write.start_error)) {
     ack = env_.write_gate->AfterWrite(ack.status());
   }
   if (env_.metrics != nullptr) {
@@ -68,8 +74,48 @@ absl::StatusOr<v1::WriteAck> IngestService::Finish(absl::StatusOr<StartedWrite> 
   return ack;
 }
 
-absl::StatusOr<v1::WriteAck> IngestService::Handle(const v1::WriteRequest& request) {
-  return Finish(Start(request), SamplesIn(request));
+IngestService::PendingWrite IngestService::Start(const grpc::ServerContextBase& context,
+                                                 const v1::WriteRequest& request) {
+  PendingWrite write;
+  if (forwarder_ != nullptr) {
+    // A batch refused as a whole is refused before any part is stored.
+    if (absl::Status s = ValidateBatch(request, limits_); !s.ok()) {
+      write.start_error = s;
+      write.samples = SamplesIn(request);
+      return write;
+    }
+    absl::StatusOr<std::unique_ptr<cluster::ForwardedBatch>> routed =
+        forwarder_->Route(context, request);
+    if (!routed.ok()) {
+      write.start_error = routed.status();
+      write.samples = SamplesIn(request);
+      return write;
+    }
+    if (*routed != nullptr) {
+      write.forwarded = std::move(*routed);
+      write.has_local = write.forwarded->has_local();
+      if (write.has_local) {
+        write.samples = SamplesIn(write.forwarded->local());
+        write.Set(StartLocal(write.forwarded->local()));
+      }
+      return write;
+    }
+  }
+  write.samples = SamplesIn(request);
+  write.Set(StartLocal(request));
+  return write;
+}
+
+absl::StatusOr<v1::WriteAck> IngestService::Finish(PendingWrite write) {
+  absl::StatusOr<v1::WriteAck> local = absl::UnknownError("no local part");
+  if (write.has_local) local = FinishLocal(write);
+  if (write.forwarded == nullptr) return local;
+  return forwarder_->Join(std::move(write.forwarded), std::move(local));
+}
+
+absl::StatusOr<v1::WriteAck> IngestService::Handle(const grpc::ServerContextBase& context,
+                                                   const v1::WriteRequest& request) {
+  return Finish(Start(context, request));
 }
 
 grpc::Status IngestService::WriteRaw(
@@ -80,10 +126,7 @@ grpc::Status IngestService::WriteRaw(
     // acker thread waits for each commit and writes the acks in the same
     // order. So one stream can have many batches in one group commit
     // instead of one fsync per batch.
-    struct Item {
-      absl::StatusOr<StartedWrite> started;
-      uint64_t samples;
-    };
+    using Item = PendingWrite;
     constexpr size_t kMaxInFlight = 32;
     absl::Mutex mu;
     std::deque<Item> queue;
@@ -103,7 +146,7 @@ grpc::Status IngestService::WriteRaw(
           item.emplace(std::move(queue.front()));
           queue.pop_front();
         }
-        absl::StatusOr<v1::WriteAck> ack = Finish(std::move(item->started), item->samples);
+        absl::StatusOr<v1::WriteAck> ack = Finish(std::move(*item));
         absl::MutexLock l(&mu);
         if (failed) continue;  // later batches are stored, not acked: resent
         if (!ack.ok()) {
@@ -145,7 +188,7 @@ grpc::Status IngestService::WriteRaw(
         mu.Await(absl::Condition(&room));
         if (failed) break;
       }
-      Item item{Start(request), SamplesIn(request)};
+      Item item = Start(*context, request);
       absl::MutexLock l(&mu);
       queue.push_back(std::move(item));
     }
@@ -162,7 +205,7 @@ grpc::Status IngestService::WriteRaw(
 grpc::Status IngestService::WriteBatch(grpc::ServerContext* context,
                                        const v1::WriteRequest* request, v1::WriteAck* ack) {
   return RunRpc(env_, context, "Ingest.WriteBatch", RpcKind::kUnary, [&] {
-    absl::StatusOr<v1::WriteAck> result = Handle(*request);
+    absl::StatusOr<v1::WriteAck> result = Handle(*context, *request);
     if (!result.ok()) return ToGrpcStatus(result.status());
     *ack = std::move(*result);
     return grpc::Status::OK;

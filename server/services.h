@@ -10,9 +10,13 @@
 #ifndef HISTORIAN_SERVER_SERVICES_H_
 #define HISTORIAN_SERVER_SERVICES_H_
 
+#include <memory>
+#include <optional>
+
 #include "historian/v1/catalog.grpc.pb.h"
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
+#include "server/cluster/write_forwarder.h"
 #include "server/limits.h"
 #include "server/rpc_env.h"
 #include "server/write_request.h"
@@ -34,16 +38,40 @@ class IngestService final : public v1::Ingest::Service {
                           v1::WriteAck* ack) override;
 
  private:
+  // One batch between Start and Finish: the part this node stores (the
+  // whole batch outside a cluster) and, in a cluster, the parts on their
+  // way to their owners.
+  struct PendingWrite {
+    bool has_local = true;
+    // The local part, queued in the store, or why it was not (has_local).
+    std::optional<StartedWrite> started;
+    absl::Status start_error;
+    uint64_t samples = 0;                                // in the local part
+    std::unique_ptr<cluster::ForwardedBatch> forwarded;  // null: all local
+    void Set(absl::StatusOr<StartedWrite> s) {
+      if (s.ok()) {
+        started.emplace(std::move(*s));
+      } else {
+        start_error = s.status();
+      }
+    }
+  };
   // Stores one batch through the write gate and counts it in the metrics.
-  absl::StatusOr<v1::WriteAck> Handle(const v1::WriteRequest& request);
-  // The same in two steps, for pipelined streams: Start queues the batch in
-  // the store (in stream order), Finish waits for it and counts it.
-  absl::StatusOr<StartedWrite> Start(const v1::WriteRequest& request);
-  absl::StatusOr<v1::WriteAck> Finish(absl::StatusOr<StartedWrite> started, uint64_t samples);
+  absl::StatusOr<v1::WriteAck> Handle(const grpc::ServerContextBase& context,
+                                      const v1::WriteRequest& request);
+  // The same in two steps, for pipelined streams: Start routes the batch
+  // (server/cluster/write_forwarder.h) and queues the local part in the
+  // store (in stream order), Finish waits for every part and counts it.
+  PendingWrite Start(const grpc::ServerContextBase& context, const v1::WriteRequest& request);
+  absl::StatusOr<v1::WriteAck> Finish(PendingWrite write);
+  absl::StatusOr<StartedWrite> StartLocal(const v1::WriteRequest& request);
+  absl::StatusOr<v1::WriteAck> FinishLocal(PendingWrite& write);
 
   const ServiceEnv env_;
   Store* const store_;
   const Limits limits_;
+  // In a site cluster: splits batches by owner; null otherwise.
+  std::unique_ptr<cluster::WriteForwarder> forwarder_;
 };
 
 // Query.Subscribe is on gRPC's callback API (server/subscriptions/), the

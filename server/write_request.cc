@@ -293,8 +293,7 @@ ValueType SeriesKind(const v1::TagSamples& series) {
   return ValueType::kUnspecified;
 }
 
-absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, const Limits& limits,
-                                           Store* store) {
+absl::Status ValidateBatch(const v1::WriteRequest& request, const Limits& limits) {
   uint64_t total = 0;
   for (const auto& series : request.series()) {
     total += series.samples_size() + series.columns().timestamp_deltas_ns_size();
@@ -309,10 +308,7 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
         absl::StrCat("client_id: ", request.client_id().size(), " bytes, over the limit of ",
                      limits.max_client_id_bytes, " (--max_client_id_bytes)"));
   }
-  // Shape errors that refuse the whole batch first (a refused batch creates
-  // no tags); then the batch's new tags are created together, in one catalog
-  // entry; the loop below finds them (or says why one could not be created).
-  std::vector<std::pair<std::string, ValueType>> missing;
+  // Shape errors that refuse the whole batch.
   for (int i = 0; i < request.series_size(); ++i) {
     const v1::TagSamples& series = request.series(i);
     const int column_samples = series.columns().timestamp_deltas_ns_size();
@@ -327,6 +323,19 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
       return absl::InvalidArgumentError(
           absl::StrCat("series[", i, "].columns: values without timestamp_deltas_ns"));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, const Limits& limits,
+                                           Store* store) {
+  // Whole-batch errors first (a refused batch creates no tags); then the
+  // batch's new tags are created together, in one catalog entry; the loop
+  // below finds them (or says why one could not be created).
+  if (absl::Status s = ValidateBatch(request, limits); !s.ok()) return s;
+  std::vector<std::pair<std::string, ValueType>> missing;
+  for (int i = 0; i < request.series_size(); ++i) {
+    const v1::TagSamples& series = request.series(i);
     const ValueType kind = SeriesKind(series);
     if (kind != ValueType::kUnspecified && !store->HasTag(series.tag())) {
       missing.emplace_back(series.tag(), kind);

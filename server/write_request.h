@@ -20,6 +20,11 @@ struct PreparedWrite {
   uint64_t repeated = 0;
 };
 
+// The whole-batch checks of PrepareWrite, without the store: a node that
+// splits a batch across cluster owners refuses a bad batch before any part
+// is stored. Errors as PrepareWrite's below.
+absl::Status ValidateBatch(const v1::WriteRequest& request, const Limits& limits);
+
 // Errors (the whole batch is refused, nothing stored): ResourceExhausted over
 // max_samples_per_batch, InvalidArgument for a bad client_id or a series that
 // sets both samples and columns (or column values without timestamps).

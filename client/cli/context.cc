@@ -34,6 +34,14 @@ absl::StatusOr<client::Client*> CommandContext::client() {
   return client_.get();
 }
 
+absl::StatusOr<client::OwnerRouter*> CommandContext::router() {
+  if (router_ == nullptr) {
+    ASSIGN_OR_RETURN(client::Client * known, client());
+    ASSIGN_OR_RETURN(router_, client::OwnerRouter::Create(known, options_));
+  }
+  return router_.get();
+}
+
 std::vector<FlagSpec> GlobalFlags() {
   return {{"server", true}, {"token", true},       {"timeout", true},
           {"format", true}, {"time_format", true}, {"tz", true},

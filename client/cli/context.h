@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "client/cli/args.h"
 #include "client/cli/output.h"
+#include "client/cluster/owner_router.h"
 #include "client/historian_client.h"
 #include "historian/v1/common.pb.h"
 
@@ -32,6 +33,9 @@ class CommandContext {
 
   // The client, connected on first use.
   absl::StatusOr<client::Client*> client();
+  // Writes routed to the owners of their tags when the node is in a site
+  // cluster (client/cluster/owner_router.h), made on first use.
+  absl::StatusOr<client::OwnerRouter*> router();
 
   const client::ClientOptions& options() const { return options_; }
   OutputFormat format() const { return format_; }
@@ -48,6 +52,7 @@ class CommandContext {
   std::ostream* const err_;
   const int64_t now_ns_;
   std::unique_ptr<client::Client> client_;
+  std::unique_ptr<client::OwnerRouter> router_;
 };
 
 // One subcommand.

@@ -65,7 +65,7 @@ std::string ClientId() {
 // Accumulates rows into WriteRequests grouped by tag and sends them.
 class Importer {
  public:
-  Importer(CommandContext& ctx, client::Client& client)
+  Importer(CommandContext& ctx, client::OwnerRouter& client)
       : ctx_(ctx),
         client_(client),
         client_id_(ClientId()),
@@ -131,7 +131,7 @@ class Importer {
 
  private:
   CommandContext& ctx_;
-  client::Client& client_;
+  client::OwnerRouter& client_;
   const std::string client_id_;
   uint64_t sequence_ = 0;
   v1::WriteRequest request_;
@@ -167,7 +167,8 @@ absl::Status RunImport(CommandContext& ctx, const ParsedArgs& args) {
   client::ImportReader reader(in);
   RETURN_IF_ERROR(reader.ReadHeader());
   ASSIGN_OR_RETURN(client::Client * client, ctx.client());
-  Importer importer(ctx, *client);
+  ASSIGN_OR_RETURN(client::OwnerRouter * router, ctx.router());
+  Importer importer(ctx, *router);
   TagTypeCache types;
   client::ImportRow row;
   while (true) {

@@ -55,7 +55,8 @@ absl::Status RunWrite(CommandContext& ctx, const ParsedArgs& args) {
   sample->set_timestamp_ns(time_ns);
   *sample->mutable_value() = std::move(value);
   sample->set_quality(quality);
-  ASSIGN_OR_RETURN(v1::WriteAck ack, client->WriteBatch(request));
+  ASSIGN_OR_RETURN(client::OwnerRouter * router, ctx.router());
+  ASSIGN_OR_RETURN(v1::WriteAck ack, router->WriteBatch(request));
   ctx.out() << FormatAck(ack, ctx.format());
   if (ack.rejected_size() > 0) {
     return absl::Status(static_cast<absl::StatusCode>(ack.rejected(0).code()),

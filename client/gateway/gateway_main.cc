@@ -90,6 +90,9 @@ constexpr char kUsage[] =
     "  --batch_max_delay D   age at which a partial batch is sent (default 1s)\n"
     "  --max_in_flight N     unacknowledged batches on the stream (default 16)\n"
     "  --reconnect_max_backoff D  longest wait between reconnect rounds (default 10s)\n"
+    "  --route_to_owners B   true (default): in a site cluster, send each tag's\n"
+    "                        samples straight to the node that owns it (placement\n"
+    "                        read from the first --server); false: all to --server\n"
     "  --token TOKEN         bearer token (default $HISTORIAN_TOKEN)\n"
     "  --tls_ca FILE         CA bundle of the nodes' certificates (TLS)\n"
     "  --tls_cert FILE, --tls_key FILE  client certificate (mutual TLS)\n"
@@ -112,6 +115,7 @@ struct Config {
   absl::Duration batch_max_delay = absl::Seconds(1);
   size_t max_in_flight = 16;
   absl::Duration max_backoff = absl::Seconds(10);
+  bool route_to_owners = true;
   std::string token;
   std::string tls_ca, tls_cert, tls_key;
   absl::Duration status_interval = absl::Seconds(10);
@@ -168,6 +172,7 @@ absl::StatusOr<Config> ParseConfig(std::vector<std::string> args, bool* help) {
       {"batch_max_delay", true},
       {"max_in_flight", true},
       {"reconnect_max_backoff", true},
+      {"route_to_owners", true},
       {"token", true},
       {"tls_ca", true},
       {"tls_cert", true},
@@ -226,6 +231,13 @@ absl::StatusOr<Config> ParseConfig(std::vector<std::string> args, bool* help) {
   if (auto v = parsed.Get("max_in_flight")) {
     ASSIGN_OR_RETURN(c.max_in_flight, Number<size_t>("max_in_flight", *v));
     if (c.max_in_flight == 0) return absl::InvalidArgumentError("--max_in_flight must be positive");
+  }
+  if (auto v = parsed.Get("route_to_owners")) {
+    if (*v != "true" && *v != "false") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--route_to_owners: '", *v, "', want true or false"));
+    }
+    c.route_to_owners = *v == "true";
   }
   if (auto v = parsed.Get("reconnect_max_backoff")) {
     ASSIGN_OR_RETURN(c.max_backoff, Duration(*v));
@@ -641,6 +653,7 @@ int Main(int argc, char** argv) {
   options.writer.client_id = c.client_id;
   options.writer.max_in_flight_batches = c.max_in_flight;
   options.writer.backoff.max = c.max_backoff;
+  options.writer.route_to_owners = c.route_to_owners;
   options.batch_max_samples = c.batch_max_samples;
   options.batch_max_delay = c.batch_max_delay;
   absl::StatusOr<std::unique_ptr<Gateway>> opened = Gateway::Open(options);

@@ -1,4 +1,4 @@
-#include "client/cluster/write_split.h"
+#include "api/cluster/write_split.h"
 
 #include <algorithm>
 #include <map>
@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/core/tag_shard.h"
 
-namespace historian::client {
+namespace historian::routing {
 
 absl::StatusOr<std::vector<WritePart>> SplitWriteByOwner(v1::WriteRequest batch,
                                                          const v1::PlacementResponse& placement) {
@@ -78,4 +78,4 @@ v1::WriteAck JoinWriteAcks(const std::vector<WritePart>& parts,
   return joined;
 }
 
-}  // namespace historian::client
+}  // namespace historian::routing

@@ -1,6 +1,6 @@
 // Splitting a write batch by cluster owner and joining the owners' acks
-// (client/cluster/write_split.h).
-#include "client/cluster/write_split.h"
+// (api/cluster/write_split.h).
+#include "api/cluster/write_split.h"
 
 #include <set>
 #include <string>
@@ -9,7 +9,7 @@
 #include "api/core/tag_shard.h"
 #include "gtest/gtest.h"
 
-namespace historian::client {
+namespace historian::routing {
 namespace {
 
 v1::PlacementResponse ThreeMembers(uint32_t shards) {
@@ -116,4 +116,4 @@ TEST(WriteSplitTest, AcksJoinWithOriginalSeriesIndexes) {
 }
 
 }  // namespace
-}  // namespace historian::client
+}  // namespace historian::routing

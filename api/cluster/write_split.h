@@ -7,8 +7,8 @@
 // batch_sequence, so each owner deduplicates its own part; a retry of the
 // whole batch is acknowledged as a duplicate by owners that already stored
 // their part and stored by the others.
-#ifndef HISTORIAN_CLIENT_CLUSTER_WRITE_SPLIT_H_
-#define HISTORIAN_CLIENT_CLUSTER_WRITE_SPLIT_H_
+#ifndef HISTORIAN_API_CLUSTER_WRITE_SPLIT_H_
+#define HISTORIAN_API_CLUSTER_WRITE_SPLIT_H_
 
 #include <cstdint>
 #include <vector>
@@ -17,7 +17,7 @@
 #include "historian/v1/cluster.pb.h"
 #include "historian/v1/ingest.pb.h"
 
-namespace historian::client {
+namespace historian::routing {
 
 // The part of a batch bound for one owner.
 struct WritePart {
@@ -41,6 +41,6 @@ absl::StatusOr<std::vector<WritePart>> SplitWriteByOwner(v1::WriteRequest batch,
 v1::WriteAck JoinWriteAcks(const std::vector<WritePart>& parts,
                            const std::vector<v1::WriteAck>& acks);
 
-}  // namespace historian::client
+}  // namespace historian::routing
 
-#endif  // HISTORIAN_CLIENT_CLUSTER_WRITE_SPLIT_H_
+#endif  // HISTORIAN_API_CLUSTER_WRITE_SPLIT_H_

@@ -1,0 +1,250 @@
+#include "server/cluster/write_forwarder.h"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/blocking_counter.h"
+#include "grpcpp/client_context.h"
+#include "historian/v1/ingest.grpc.pb.h"
+
+namespace historian::cluster {
+namespace {
+
+uint64_t SamplesIn(const v1::WriteRequest& request) {
+  uint64_t n = 0;
+  for (const v1::TagSamples& s : request.series()) {
+    n += s.samples_size() + s.columns().timestamp_deltas_ns_size();
+  }
+  return n;
+}
+
+// "shards 3, 17" of the batch's tags in `request` (at most 16 listed).
+std::string ShardsOf(const v1::WriteRequest& request, const Placement& placement) {
+  std::set<uint32_t> shards;
+  for (const v1::TagSamples& s : request.series()) shards.insert(placement.ShardOfTag(s.tag()));
+  std::vector<std::string> listed;
+  for (uint32_t shard : shards) {
+    if (listed.size() == 16) {
+      listed.push_back(absl::StrCat("and ", shards.size() - 16, " more"));
+      break;
+    }
+    listed.push_back(absl::StrCat(shard));
+  }
+  return absl::StrCat(shards.size() == 1 ? "shard " : "shards ", absl::StrJoin(listed, ", "));
+}
+
+absl::StatusCode FromGrpc(grpc::StatusCode code) { return static_cast<absl::StatusCode>(code); }
+
+}  // namespace
+
+struct ForwardedBatch::Call {
+  std::unique_ptr<v1::Ingest::Stub> stub;
+  grpc::ClientContext context;
+  v1::WriteRequest request;
+  v1::WriteAck ack;
+  grpc::Status status;
+  std::string owner_id;
+  std::string owner_address;
+  std::string shards;  // "shards 3, 17": the batch's shards this owner holds
+  uint64_t samples = 0;
+};
+
+ForwardedBatch::ForwardedBatch() = default;
+
+ForwardedBatch::~ForwardedBatch() { Wait(); }
+
+void ForwardedBatch::Wait() {
+  if (done_ == nullptr || waited_) return;
+  done_->Wait();
+  waited_ = true;
+}
+
+WriteForwarder::WriteForwarder(const ClusterView* view, MemberChannels* channels,
+                               server::Metrics* metrics, absl::Duration forward_timeout)
+    : view_(view), channels_(channels), metrics_(metrics), forward_timeout_(forward_timeout) {
+  if (metrics_ != nullptr) DescribeMetrics(metrics_);
+}
+
+WriteForwarder::~WriteForwarder() = default;
+
+void WriteForwarder::DescribeMetrics(server::Metrics* metrics) {
+  metrics->Describe(kForwardedSamplesMetric, "counter",
+                    "Samples this node forwarded to their owners and the owner acknowledged, by "
+                    "owner member id");
+  metrics->Describe(kForwardedBatchesMetric, "counter",
+                    "Parts of write batches this node forwarded and the owner acknowledged, by "
+                    "owner member id");
+  metrics->Describe(kForwardErrorsMetric, "counter",
+                    "Forwarded write parts that failed (the client's batch failed and is "
+                    "retried), by owner member id and gRPC code");
+  metrics->Describe(kMisroutedRefusedMetric, "counter",
+                    "Forwarded write batches this node refused (ABORTED) because they held tags "
+                    "of shards it does not own (the placement moved)");
+}
+
+void WriteForwarder::Count(std::string_view name, std::string_view labels, double value) {
+  if (metrics_ != nullptr) metrics_->Add(name, labels, value);
+}
+
+WriteForwarder::Snapshot WriteForwarder::Current() {
+  std::shared_ptr<const Placement> placement = view_->placement();
+  absl::MutexLock l(&mu_);
+  if (cached_.placement != placement) {
+    Snapshot s;
+    s.placement = placement;
+    if (placement != nullptr) {
+      s.proto = std::make_shared<const v1::PlacementResponse>(placement->ToProto({}));
+      const std::string self = view_->self_id();
+      for (size_t i = 0; i < placement->members().size(); ++i) {
+        if (placement->members()[i].id == self) s.self_index = static_cast<int>(i);
+      }
+    }
+    cached_ = std::move(s);
+  }
+  return cached_;
+}
+
+absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
+    const grpc::ServerContextBase& caller, const v1::WriteRequest& request) {
+  if (view_ == nullptr) return nullptr;
+  Snapshot snap = Current();
+  if (snap.placement == nullptr) return nullptr;
+  const Placement& placement = *snap.placement;
+  const bool forwarded = MemberChannels::IsForwarded(caller);
+  bool all_local = true;
+  for (int i = 0; i < request.series_size(); ++i) {
+    const std::string& tag = request.series(i).tag();
+    const uint32_t shard = placement.ShardOfTag(tag);
+    if (static_cast<int>(snap.proto->shard_owner(static_cast<int>(shard))) == snap.self_index) {
+      continue;
+    }
+    all_local = false;
+    if (forwarded) {
+      // One hop only: never forward again, never store on the wrong node.
+      Count(kMisroutedRefusedMetric, "", 1);
+      const PlacementMember& owner = placement.OwnerOfShard(shard);
+      return absl::AbortedError(absl::StrCat(
+          "forwarded write refused by member '", view_->self_id(), "': series[", i, "].tag '", tag,
+          "' is in shard ", shard, ", which member '", owner.id, "' (", owner.address,
+          ") owns in placement revision ", placement.revision(),
+          "; nothing of this part was stored (one hop only: the placement moved, the sender "
+          "retries with the current one)"));
+    }
+  }
+  if (all_local) return nullptr;
+  if (channels_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "this node is in a site cluster but has no channels to its members; not stored");
+  }
+
+  absl::StatusOr<std::vector<routing::WritePart>> parts =
+      routing::SplitWriteByOwner(request, *snap.proto);
+  if (!parts.ok()) return parts.status();
+
+  std::unique_ptr<ForwardedBatch> batch(new ForwardedBatch());
+  batch->placement_ = snap.placement;
+  batch->self_id_ = view_->self_id();
+  batch->parts_ = std::move(*parts);
+  const size_t remote =
+      batch->parts_.size() -
+      std::count_if(batch->parts_.begin(), batch->parts_.end(), [&](const routing::WritePart& p) {
+        return static_cast<int>(p.owner) == snap.self_index;
+      });
+  batch->done_ = std::make_unique<absl::BlockingCounter>(static_cast<int>(remote));
+
+  const auto limit = std::chrono::system_clock::now() +
+                     std::chrono::nanoseconds(absl::ToInt64Nanoseconds(forward_timeout_));
+  for (size_t p = 0; p < batch->parts_.size(); ++p) {
+    routing::WritePart& part = batch->parts_[p];
+    if (static_cast<int>(part.owner) == snap.self_index) {
+      batch->local_part_ = static_cast<int>(p);
+      batch->local_shards_ = ShardsOf(part.request, placement);
+      batch->local_ = std::move(part.request);
+      continue;
+    }
+    const PlacementMember& owner = placement.members()[part.owner];
+    auto call = std::make_unique<ForwardedBatch::Call>();
+    call->owner_id = owner.id;
+    call->owner_address = owner.address;
+    call->shards = ShardsOf(part.request, placement);
+    call->samples = SamplesIn(part.request);
+    call->request = std::move(part.request);
+    call->stub = v1::Ingest::NewStub(channels_->Get(owner.address));
+    MemberChannels::PrepareForwardedCall(caller, &call->context);
+    if (call->context.deadline() > limit) call->context.set_deadline(limit);
+    batch->calls_.push_back(std::move(call));
+    batch->call_part_.push_back(static_cast<int>(p));
+  }
+  for (const std::unique_ptr<ForwardedBatch::Call>& c : batch->calls_) {
+    ForwardedBatch::Call* call = c.get();
+    absl::BlockingCounter* done = batch->done_.get();
+    call->stub->async()->WriteBatch(&call->context, &call->request, &call->ack,
+                                    [call, done](grpc::Status status) {
+                                      call->status = std::move(status);
+                                      done->DecrementCount();
+                                    });
+  }
+  return batch;
+}
+
+absl::StatusOr<v1::WriteAck> WriteForwarder::Join(std::unique_ptr<ForwardedBatch> batch,
+                                                  absl::StatusOr<v1::WriteAck> local_ack) {
+  batch->Wait();
+  std::vector<v1::WriteAck> acks(batch->parts_.size());
+  std::vector<std::string> errors;
+  bool unreachable = false;
+  std::optional<absl::StatusCode> code;
+  if (batch->local_part_ >= 0) {
+    if (local_ack.ok()) {
+      acks[batch->local_part_] = std::move(*local_ack);
+    } else {
+      code = local_ack.status().code();
+      unreachable = unreachable || absl::IsUnavailable(local_ack.status());
+      errors.push_back(absl::StrCat("this node '", batch->self_id_, "' storing its part (",
+                                    batch->local_shards_, "): ", local_ack.status().ToString()));
+    }
+  }
+  for (size_t i = 0; i < batch->calls_.size(); ++i) {
+    ForwardedBatch::Call& call = *batch->calls_[i];
+    const std::string owner_label = server::Label("owner", call.owner_id);
+    if (call.status.ok()) {
+      acks[batch->call_part_[i]] = std::move(call.ack);
+      Count(kForwardedBatchesMetric, owner_label, 1);
+      Count(kForwardedSamplesMetric, owner_label, static_cast<double>(call.samples));
+      continue;
+    }
+    const grpc::StatusCode c = call.status.error_code();
+    Count(kForwardErrorsMetric,
+          absl::StrCat(owner_label, ",",
+                       server::Label("code", absl::StatusCodeToString(FromGrpc(c)))),
+          1);
+    const bool lost_owner = c == grpc::StatusCode::UNAVAILABLE ||
+                            c == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                            c == grpc::StatusCode::CANCELLED;
+    unreachable = unreachable || lost_owner;
+    if (!code.has_value()) code = FromGrpc(c);
+    errors.push_back(
+        absl::StrCat(lost_owner ? "owner unreachable: member '" : "owner refused: member '",
+                     call.owner_id, "' (", call.owner_address, ") for ", call.shards, ": ",
+                     absl::StatusCodeToString(FromGrpc(c)), ": ", call.status.error_message()));
+  }
+  if (!errors.empty()) {
+    const absl::StatusCode out = unreachable ? absl::StatusCode::kUnavailable : *code;
+    const v1::WriteRequest& any =
+        batch->calls_.empty() ? batch->local_ : batch->calls_.front()->request;
+    return absl::Status(
+        out, absl::StrCat("write batch ", any.batch_sequence(), " of client '", any.client_id(),
+                          "' not fully stored: ", absl::StrJoin(errors, "; "),
+                          ". Parts the other owners acknowledged are kept; resend the batch with "
+                          "the same client_id and batch_sequence (each owner deduplicates its "
+                          "part)"));
+  }
+  return routing::JoinWriteAcks(batch->parts_, acks);
+}
+
+}  // namespace historian::cluster

@@ -1,0 +1,137 @@
+// File: write_forwarder.h
+// WriteForwarder: a node's side of routing writes in a site cluster
+// (docs/cluster.md, "Routing writes"). A batch that reaches a node holding
+// tags of shards other members own is split by owner: this node stores its
+// own part, the other parts go to their owners in parallel (Ingest.WriteBatch
+// with the caller's token and the forwarded marker), and the batch is acked
+// only after every owner acked. Every part keeps the batch's client_id and
+// batch_sequence, so each owner deduplicates its part and a retry after a
+// partial failure stores nothing twice.
+//
+// One hop: a forwarded batch is never forwarded again. If it holds a tag this
+// node does not own (the placement moved between the sender's read and ours)
+// it is refused with ABORTED naming the tag, its shard and the owner, and
+// nothing of it is stored here: the sender answers its client with a status
+// the client retries, and by then the placements agree again.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<ForwardedBatch> batch, forwarder.Route(*ctx, request));
+//   if (batch == nullptr) { store request here as always }
+//   else { store batch->local() here; ack = forwarder.Join(std::move(batch), local_ack); }
+//
+// Thread-safety: WriteForwarder is thread-safe (mu_ guards the cached
+// placement proto); a ForwardedBatch belongs to one caller (its in-flight
+// calls only touch their own Call and the counter).
+#ifndef HISTORIAN_SERVER_CLUSTER_WRITE_FORWARDER_H_
+#define HISTORIAN_SERVER_CLUSTER_WRITE_FORWARDER_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "api/cluster/write_split.h"
+#include "grpcpp/server_context.h"
+#include "historian/v1/cluster.pb.h"
+#include "historian/v1/ingest.pb.h"
+#include "server/cluster/cluster_view.h"
+#include "server/cluster/member_channels.h"
+#include "server/metrics.h"
+
+namespace historian::cluster {
+
+// Metric families (declared by WriteForwarder::DescribeMetrics).
+inline constexpr char kForwardedSamplesMetric[] = "historian_cluster_forwarded_samples_total";
+inline constexpr char kForwardedBatchesMetric[] = "historian_cluster_forwarded_parts_total";
+inline constexpr char kForwardErrorsMetric[] = "historian_cluster_forward_errors_total";
+inline constexpr char kMisroutedRefusedMetric[] = "historian_cluster_misrouted_refused_total";
+
+class ForwardedBatch;
+
+class WriteForwarder {
+ public:
+  // Everything passed must outlive the forwarder; `metrics` may be null.
+  // `forward_timeout` bounds each forwarded call (and the caller's deadline,
+  // when earlier, wins).
+  WriteForwarder(const ClusterView* view, MemberChannels* channels, server::Metrics* metrics,
+                 absl::Duration forward_timeout = absl::Seconds(30));
+  ~WriteForwarder();
+
+  static void DescribeMetrics(server::Metrics* metrics);
+
+  // Routes one batch. nullptr: this node stores all of it (not in a
+  // cluster, every tag is its own, or a forwarded batch it owns). Otherwise
+  // the remote parts are already on their way. ABORTED: a forwarded batch
+  // with tags this node does not own (nothing stored).
+  absl::StatusOr<std::unique_ptr<ForwardedBatch>> Route(const grpc::ServerContextBase& caller,
+                                                        const v1::WriteRequest& request);
+
+  // Waits for the remote parts of `batch` and joins them with `local_ack`
+  // (the ack of batch->local(); ignored when it has no series) into the
+  // batch's ack. Errors name the owner (id, address) and the batch's shards
+  // it owns: UNAVAILABLE when an owner could not be reached or did not
+  // answer in time; an owner's own error keeps its code. Parts that were
+  // stored stay stored; a retry of the whole batch is deduplicated.
+  absl::StatusOr<v1::WriteAck> Join(std::unique_ptr<ForwardedBatch> batch,
+                                    absl::StatusOr<v1::WriteAck> local_ack);
+
+ private:
+  struct Snapshot {
+    std::shared_ptr<const Placement> placement;
+    std::shared_ptr<const v1::PlacementResponse> proto;
+    int self_index = -1;  // in placement->members(); -1: owns nothing
+  };
+  Snapshot Current() ABSL_LOCKS_EXCLUDED(mu_);
+  void Count(std::string_view name, std::string_view labels, double value);
+
+  const ClusterView* const view_;
+  MemberChannels* const channels_;
+  server::Metrics* const metrics_;
+  const absl::Duration forward_timeout_;
+
+  absl::Mutex mu_;
+  Snapshot cached_ ABSL_GUARDED_BY(mu_);
+};
+
+// One batch being forwarded: the part this node stores and the calls to the
+// other owners. The destructor waits for calls still in flight (each is
+// bounded by its deadline).
+class ForwardedBatch {
+ public:
+  ~ForwardedBatch();
+  ForwardedBatch(const ForwardedBatch&) = delete;
+  ForwardedBatch& operator=(const ForwardedBatch&) = delete;
+
+  // The part this node stores; no series when it owns none of the batch.
+  const v1::WriteRequest& local() const { return local_; }
+  bool has_local() const { return local_.series_size() > 0; }
+
+ private:
+  friend class WriteForwarder;
+  struct Call;
+  ForwardedBatch();
+
+  // Waits until every call has finished (once; later calls return at once).
+  void Wait();
+
+  v1::WriteRequest local_;
+  std::vector<routing::WritePart> parts_;     // every part, by owner index
+  int local_part_ = -1;                       // index in parts_ of this node's part
+  std::vector<std::unique_ptr<Call>> calls_;  // one per remote part, in parts_ order
+  std::vector<int> call_part_;                // calls_[i] answers parts_[call_part_[i]]
+  std::shared_ptr<const Placement> placement_;
+  std::string self_id_;
+  std::string local_shards_;  // "shards 3, 17" of the local part
+  // Counts the calls still in flight; their callbacks decrement it.
+  std::unique_ptr<absl::BlockingCounter> done_;
+  bool waited_ = false;
+};
+
+}  // namespace historian::cluster
+
+#endif  // HISTORIAN_SERVER_CLUSTER_WRITE_FORWARDER_H_

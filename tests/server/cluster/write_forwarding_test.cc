@@ -1,0 +1,369 @@
+// Node-side write forwarding (server/cluster/write_forwarder.h): three nodes,
+// each a real gRPC server with its own Store in this process, the placement
+// set by a StaticClusterView (the etcd-backed view is tested with real
+// historiand processes in cluster_write_e2e_test). A batch sent to any node
+// lands on the owners of its tags and nowhere else, is acked only after
+// every owner acked, a retry stores nothing twice, an unreachable owner fails
+// the batch with UNAVAILABLE naming it, and a forwarded batch is never
+// forwarded again.
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "api/core/tag_shard.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "historian/v1/ingest.grpc.pb.h"
+#include "server/cluster/cluster_view.h"
+#include "server/cluster/member_channels.h"
+#include "server/cluster/placement.h"
+#include "server/cluster/write_forwarder.h"
+#include "server/metrics.h"
+#include "server/rpc_env.h"
+#include "server/services.h"
+#include "storage/store.h"
+#include "tests/testutil/free_port.h"
+#include "tests/testutil/temp_dir.h"
+#include "tests/testutil/wait_for.h"
+
+namespace historian {
+namespace {
+
+using ::historian::testing::FreePort;
+using ::historian::testing::TempDir;
+using ::historian::testing::WaitFor;
+
+constexpr uint32_t kShards = 64;
+constexpr int kNodes = 3;
+
+// One member: a Store, the Ingest service with a cluster view, a gRPC server.
+class Node {
+ public:
+  Node(std::string id, int port, std::string dir)
+      : id_(std::move(id)), port_(port), dir_(std::move(dir)) {}
+  ~Node() { Stop(); }
+
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  const std::string& id() const { return id_; }
+
+  void Start(std::shared_ptr<const cluster::Placement> placement) {
+    StoreOptions options;
+    options.path = dir_;
+    options.site = "us";
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    metrics_ = std::make_unique<server::Metrics>();
+    server::DescribeRpcMetrics(metrics_.get());
+    view_ = std::make_unique<cluster::StaticClusterView>(id_, std::move(placement));
+    channels_ = std::make_unique<cluster::MemberChannels>(nullptr);
+    server::ServiceEnv env;
+    env.store = store_.get();
+    env.metrics = metrics_.get();
+    env.cluster = view_.get();
+    env.member_channels = channels_.get();
+    ingest_ = std::make_unique<server::IngestService>(env);
+    grpc::ServerBuilder builder;
+    int bound = 0;
+    builder.AddListeningPort(address(), grpc::InsecureServerCredentials(), &bound);
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.RegisterService(ingest_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_EQ(bound, port_);
+  }
+
+  void Stop() {
+    if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
+    server_.reset();
+    ingest_.reset();
+    channels_.reset();
+    view_.reset();
+    store_.reset();
+  }
+
+  Store* store() { return store_.get(); }
+  server::Metrics* metrics() { return metrics_.get(); }
+  cluster::StaticClusterView* view() { return view_.get(); }
+
+  // Samples this node stores for `tag` (0 when it has no such tag).
+  size_t Samples(const std::string& tag) {
+    absl::StatusOr<engine::TagInfo> info = store_->GetTag(tag);
+    if (!info.ok()) return 0;
+    codec::ChunkColumns cols;
+    absl::Status s = store_->ReadRaw(info->id, std::numeric_limits<int64_t>::min(),
+                                     std::numeric_limits<int64_t>::max(), 0, &cols);
+    EXPECT_TRUE(s.ok()) << s;
+    return cols.size();
+  }
+
+  std::unique_ptr<v1::Ingest::Stub> Stub() {
+    return v1::Ingest::NewStub(grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
+  }
+
+ private:
+  const std::string id_;
+  const int port_;
+  const std::string dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<server::Metrics> metrics_;
+  std::unique_ptr<cluster::StaticClusterView> view_;
+  std::unique_ptr<cluster::MemberChannels> channels_;
+  std::unique_ptr<server::IngestService> ingest_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+class WriteForwardingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::vector<cluster::PlacementMember> members;
+    for (int i = 0; i < kNodes; ++i) {
+      dirs_.push_back(std::make_unique<TempDir>());
+      nodes_.push_back(
+          std::make_unique<Node>(absl::StrCat("us-", i), FreePort(), dirs_.back()->path()));
+      members.push_back({nodes_.back()->id(), nodes_.back()->address()});
+    }
+    absl::StatusOr<cluster::Placement> p =
+        cluster::Placement::Balanced("us", kShards, std::move(members));
+    ASSERT_TRUE(p.ok()) << p.status();
+    placement_ = std::make_shared<const cluster::Placement>(*std::move(p));
+    for (auto& node : nodes_) node->Start(placement_);
+  }
+
+  // Index of the node that owns `tag`.
+  int OwnerOf(const std::string& tag) const {
+    const std::string& id = placement_->OwnerOfTag(tag).id;
+    for (int i = 0; i < kNodes; ++i) {
+      if (nodes_[i]->id() == id) return i;
+    }
+    return -1;
+  }
+
+  static std::string Tag(int t) { return absl::StrCat("us.line", t % 7, ".m", t, ".temp"); }
+
+  // `tags` tags, `per_tag` samples each, as (client, sequence).
+  static v1::WriteRequest Batch(int tags, int per_tag, const std::string& client, uint64_t sequence,
+                                int64_t t0 = 1'700'000'000'000'000'000) {
+    v1::WriteRequest batch;
+    batch.set_client_id(client);
+    batch.set_batch_sequence(sequence);
+    for (int t = 0; t < tags; ++t) {
+      v1::TagSamples* series = batch.add_series();
+      series->set_tag(Tag(t));
+      for (int j = 0; j < per_tag; ++j) {
+        v1::Sample* s = series->add_samples();
+        s->set_timestamp_ns(t0 + j * 1'000'000'000LL);
+        s->mutable_value()->set_double_value(t + j * 0.5);
+      }
+    }
+    return batch;
+  }
+
+  grpc::Status Write(int node, const v1::WriteRequest& batch, v1::WriteAck* ack) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return nodes_[node]->Stub()->WriteBatch(&ctx, batch, ack);
+  }
+
+  std::vector<std::unique_ptr<TempDir>> dirs_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::shared_ptr<const cluster::Placement> placement_;
+};
+
+TEST_F(WriteForwardingTest, BatchToAnyNodeLandsOnItsOwnersOnly) {
+  constexpr int kTags = 300;
+  constexpr int kPerTag = 4;
+  v1::WriteAck ack;
+  grpc::Status s = Write(1, Batch(kTags, kPerTag, "gw-a", 1), &ack);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(ack.accepted_count(), uint64_t{kTags * kPerTag});
+  EXPECT_FALSE(ack.duplicate());
+  EXPECT_EQ(ack.rejected_size(), 0);
+
+  std::vector<int> owned(kNodes, 0);
+  for (int t = 0; t < kTags; ++t) {
+    const int owner = OwnerOf(Tag(t));
+    ++owned[owner];
+    for (int n = 0; n < kNodes; ++n) {
+      // The owner holds every sample; the others do not even know the tag.
+      EXPECT_EQ(nodes_[n]->Samples(Tag(t)), n == owner ? size_t{kPerTag} : 0u)
+          << Tag(t) << " on " << nodes_[n]->id();
+      EXPECT_EQ(nodes_[n]->store()->HasTag(Tag(t)), n == owner) << Tag(t);
+    }
+  }
+  for (int n = 0; n < kNodes; ++n) {
+    EXPECT_NEAR(owned[n], kTags / kNodes, kTags / kNodes / 5) << nodes_[n]->id();
+    // Samples stored by each node's own Ingest (duplicates excluded).
+    EXPECT_EQ(nodes_[n]->metrics()->CounterValue(server::kSamplesAckedMetric, ""),
+              owned[n] * kPerTag)
+        << nodes_[n]->id();
+  }
+  // Node 1 forwarded exactly the other owners' samples.
+  for (int n = 0; n < kNodes; ++n) {
+    if (n == 1) continue;
+    EXPECT_EQ(nodes_[1]->metrics()->CounterValue(cluster::kForwardedSamplesMetric,
+                                                 server::Label("owner", nodes_[n]->id())),
+              owned[n] * kPerTag);
+  }
+  EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kForwardedSamplesMetric,
+                                               server::Label("owner", nodes_[1]->id())),
+            0);
+}
+
+TEST_F(WriteForwardingTest, StreamedBatchesAreForwardedAndAckedInOrder) {
+  constexpr int kBatches = 40;
+  grpc::ClientContext ctx;
+  auto stub = nodes_[2]->Stub();
+  auto stream = stub->Write(&ctx);
+  for (int b = 0; b < kBatches; ++b) {
+    ASSERT_TRUE(stream->Write(
+        Batch(30, 2, "gw-stream", b + 1, 1'700'000'000'000'000'000 + b * 10'000'000'000LL)));
+  }
+  stream->WritesDone();
+  v1::WriteAck ack;
+  uint64_t expect = 1, accepted = 0;
+  while (stream->Read(&ack)) {
+    EXPECT_EQ(ack.batch_sequence(), expect++);
+    accepted += ack.accepted_count();
+  }
+  grpc::Status s = stream->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(expect, uint64_t{kBatches + 1});
+  EXPECT_EQ(accepted, uint64_t{kBatches * 30 * 2});
+  for (int t = 0; t < 30; ++t) {
+    EXPECT_EQ(nodes_[OwnerOf(Tag(t))]->Samples(Tag(t)), size_t{kBatches * 2}) << Tag(t);
+  }
+}
+
+TEST_F(WriteForwardingTest, RetriedBatchIsStoredOnce) {
+  const v1::WriteRequest batch = Batch(60, 3, "gw-retry", 7);
+  v1::WriteAck first, second;
+  ASSERT_TRUE(Write(0, batch, &first).ok());
+  EXPECT_FALSE(first.duplicate());
+  // The same batch again, through another node: every owner deduplicates.
+  grpc::Status s = Write(2, batch, &second);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(second.duplicate());
+  EXPECT_EQ(second.accepted_count(), first.accepted_count());
+  double stored = 0;
+  for (auto& node : nodes_)
+    stored += node->metrics()->CounterValue(server::kSamplesAckedMetric, "");
+  EXPECT_EQ(stored, 60 * 3);
+}
+
+TEST_F(WriteForwardingTest, OwnerDownFailsUnavailableNamingItAndRetryAfterRestartStoresOnce) {
+  constexpr int kTags = 90;
+  const v1::WriteRequest batch = Batch(kTags, 2, "gw-down", 1);
+  nodes_[2]->Stop();
+  v1::WriteAck ack;
+  grpc::Status s = Write(0, batch, &ack);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  // Names the owner, its address and the shards it holds for this batch.
+  EXPECT_NE(s.error_message().find("member 'us-2'"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find(nodes_[2]->address()), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("shard"), std::string::npos) << s.error_message();
+  // The parts of the owners that were up are stored and stay stored.
+  for (int t = 0; t < kTags; ++t) {
+    const int owner = OwnerOf(Tag(t));
+    if (owner != 2) EXPECT_EQ(nodes_[owner]->Samples(Tag(t)), 2u) << Tag(t);
+  }
+  EXPECT_GE(nodes_[0]->metrics()->CounterValue(cluster::kForwardErrorsMetric,
+                                               absl::StrCat(server::Label("owner", "us-2"), ",",
+                                                            server::Label("code", "UNAVAILABLE"))),
+            1);
+
+  // The owner comes back; the client retries the same batch until it is
+  // acked (the node's channel may still be backing off): stored once.
+  nodes_[2]->Start(placement_);
+  v1::WriteAck retried;
+  grpc::Status last;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        last = Write(0, batch, &retried);
+        return last.ok();
+      },
+      absl::Seconds(20)))
+      << last.error_message();
+  EXPECT_FALSE(retried.duplicate());  // us-2's part is new
+  EXPECT_EQ(retried.accepted_count(), uint64_t{kTags * 2});
+  double stored = 0;
+  for (auto& node : nodes_)
+    stored += node->metrics()->CounterValue(server::kSamplesAckedMetric, "");
+  // us-0 and us-1 counted their parts at the first attempt, us-2 (a fresh
+  // Metrics after its restart) at the retry: each sample once.
+  EXPECT_EQ(stored, kTags * 2);
+  for (int t = 0; t < kTags; ++t) EXPECT_EQ(nodes_[OwnerOf(Tag(t))]->Samples(Tag(t)), 2u);
+}
+
+TEST_F(WriteForwardingTest, ForwardedBatchWithForeignTagIsRefusedNotForwardedAgain) {
+  // A tag us-0 does not own, sent to us-0 as if forwarded by a member whose
+  // placement differs (moved).
+  int foreign = 0;
+  while (OwnerOf(Tag(foreign)) == 0) ++foreign;
+  int own = 0;
+  while (OwnerOf(Tag(own)) != 0) ++own;
+  v1::WriteRequest batch;
+  batch.set_client_id("gw-moved");
+  batch.set_batch_sequence(1);
+  for (int t : {own, foreign}) {
+    v1::TagSamples* series = batch.add_series();
+    series->set_tag(Tag(t));
+    v1::Sample* sample = series->add_samples();
+    sample->set_timestamp_ns(1'700'000'000'000'000'000);
+    sample->mutable_value()->set_double_value(1);
+  }
+  grpc::ClientContext ctx;
+  ctx.AddMetadata(cluster::kForwardedMetadataKey, "1");
+  v1::WriteAck ack;
+  grpc::Status s = nodes_[0]->Stub()->WriteBatch(&ctx, batch, &ack);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << s.error_message();
+  EXPECT_NE(s.error_message().find(Tag(foreign)), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find(placement_->OwnerOfTag(Tag(foreign)).id), std::string::npos);
+  // Nothing stored anywhere: not the own tag either, not forwarded on.
+  for (auto& node : nodes_) {
+    EXPECT_FALSE(node->store()->HasTag(Tag(own)));
+    EXPECT_FALSE(node->store()->HasTag(Tag(foreign)));
+  }
+  EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kMisroutedRefusedMetric, ""), 1);
+}
+
+TEST_F(WriteForwardingTest, WholeBatchErrorIsRefusedBeforeAnyPartIsStored) {
+  v1::WriteRequest batch = Batch(30, 1, "gw-bad", 1);
+  // The last series sets both forms: the whole batch is invalid.
+  v1::TagSamples* bad = batch.mutable_series(29);
+  bad->mutable_columns()->add_timestamp_deltas_ns(1);
+  bad->mutable_columns()->add_double_values(1);
+  v1::WriteAck ack;
+  grpc::Status s = Write(1, batch, &ack);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  for (int t = 0; t < 30; ++t) {
+    for (auto& node : nodes_) EXPECT_FALSE(node->store()->HasTag(Tag(t))) << Tag(t);
+  }
+}
+
+TEST_F(WriteForwardingTest, RejectedSamplesKeepTheirIndexesInTheBatch) {
+  v1::WriteRequest batch = Batch(40, 1, "gw-rej", 1);
+  // A string into a double tag, in some series owned by each node.
+  for (int t = 0; t < 40; t += 9) {
+    v1::Sample* s = batch.mutable_series(t)->add_samples();
+    s->set_timestamp_ns(1'800'000'000'000'000'000);
+    s->mutable_value()->set_string_value("x");
+  }
+  v1::WriteAck ack;
+  grpc::Status s = Write(0, batch, &ack);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(ack.accepted_count(), 40u);
+  ASSERT_EQ(ack.rejected_size(), 5);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(ack.rejected(i).series_index(), uint32_t(i * 9));
+    EXPECT_EQ(ack.rejected(i).sample_index(), 1u);
+  }
+}
+
+}  // namespace
+}  // namespace historian
