@@ -5,6 +5,7 @@
 # without its mutex, or a call to an ABSL_EXCLUSIVE_LOCKS_REQUIRED function
 # without the lock, fails CI.
 #   scripts/thread-safety.sh [BUILD_DIR [FILE...]]   (default build/, every unit)
+# Runs JOBS (default 2) clang processes at once.
 # Reads BUILD_DIR/compile_commands.json (the build exports it) and needs the
 # generated protobuf headers, so run it after a normal build. Only the -I,
 # -isystem, -D and -std flags of each command are kept: the GCC warning flags
@@ -17,6 +18,20 @@ shift || true
 ONLY=("$@")  # repo-relative files; empty: all of the trees above
 DB="$BUILD_DIR/compile_commands.json"
 CLANG=${CLANGXX:-clang++}
+JOBS=${JOBS:-2}
+FAILED_LIST=$(mktemp)
+trap 'rm -f "$FAILED_LIST"' EXIT
+
+# One unit; a failure is recorded in FAILED_LIST (jobs run in the background,
+# so their exit codes are not collected one by one).
+check_unit() {
+  local rel=$1
+  shift
+  if ! "$CLANG" -fsyntax-only -Wthread-safety -Werror=thread-safety "$@"; then
+    echo "thread-safety: FAILED $rel" >&2
+    echo "$rel" >>"$FAILED_LIST"
+  fi
+}
 [ -f "$DB" ] || { echo "thread-safety: $DB missing (build first)" >&2; exit 2; }
 
 # CMake writes one "command" line followed by one "file" line per entry.
@@ -44,11 +59,11 @@ for ((i = 0; i + 1 < ${#lines[@]}; i += 2)); do
     esac
   done
   count=$((count + 1))
-  if ! "$CLANG" -fsyntax-only -Wthread-safety -Werror=thread-safety "${flags[@]}" "$file"; then
-    echo "thread-safety: FAILED $rel" >&2
-    fail=1
-  fi
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+  check_unit "$rel" "${flags[@]}" "$file" &
 done
+wait
+[ -s "$FAILED_LIST" ] && fail=1
 [ "$count" -gt 0 ] || { echo "thread-safety: no storage/, server/ or client/sparkplug/ units in $DB" >&2; exit 2; }
 echo "thread-safety: $count translation units checked"
 exit $fail
