@@ -66,6 +66,9 @@ constexpr MethodRoles kMethodRoles[] = {
     // Operators: creating the cluster is admin's; its status is readable.
     {"Cluster.Init", kRoleAdmin},
     {"Cluster.Status", kRoleReader | kRoleAdmin},
+    // Membership changes move data: admin only (docs/cluster.md, "Moving shards").
+    {"Cluster.AddNode", kRoleAdmin},
+    {"Cluster.RemoveNode", kRoleAdmin},
 };
 
 // Compares without an early exit, so timing does not reveal a prefix.

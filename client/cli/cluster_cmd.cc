@@ -31,6 +31,8 @@ namespace v1 = historian::v1;
 constexpr char kClusterUsage[] =
     "Usage: historian cluster init [--shards N]\n"
     "       historian cluster status\n"
+    "       historian cluster add-node ID|ADDR [--concurrency N] [--if-revision R]\n"
+    "       historian cluster remove-node ID|ADDR [--concurrency N] [--if-revision R]\n"
     "\n"
     "The site cluster (docs/cluster.md), through the --server node, which must\n"
     "run with --cluster_etcd (it talks to the site's etcd).\n"
@@ -41,10 +43,22 @@ constexpr char kClusterUsage[] =
     "        first member and owns every shard, keeping its data. Fails when the\n"
     "        site is a cluster already (role admin).\n"
     "status  members (alive: their lease is kept), their leases, shards per\n"
-    "        member, the placement's revision (role reader or admin).\n"
+    "        member, the placement's revision, and the shard moves of a change\n"
+    "        in progress (role reader or admin).\n"
+    "add-node     plans a balanced placement with a registered node (its member\n"
+    "             id or address) added: it takes about S/(N+1) shards, evenly\n"
+    "             from the others; the moves are written PENDING (role admin).\n"
+    "remove-node  plans moving every shard of a member evenly to the others and\n"
+    "             marks it leaving (role admin).\n"
+    "             Both are refused while a change's moves are in progress, and\n"
+    "             when the placement changed meanwhile (ABORTED: another\n"
+    "             operator's change won).\n"
     "\n"
     "Flags:\n"
-    "  --shards N   virtual shards of a new cluster, 1..65536 (default 256)\n";
+    "  --shards N        virtual shards of a new cluster, 1..65536 (default 256)\n"
+    "  --concurrency N   shard moves at once, 1..64 (default 2)\n"
+    "  --if-revision R   change only if the placement is still at revision R\n"
+    "                    (as cluster status showed it)\n";
 
 // A Cluster stub to the first endpoint, with the client's TLS and token.
 absl::StatusOr<std::unique_ptr<v1::Cluster::Stub>> Connect(const client::ClientOptions& options) {
@@ -102,6 +116,36 @@ absl::Status RunInit(CommandContext& ctx, const ParsedArgs& args) {
   return absl::OkStatus();
 }
 
+std::string MoveStateText(int state) {
+  switch (state) {
+    case v1::SHARD_MOVE_PENDING:
+      return "PENDING";
+    case v1::SHARD_MOVE_INITIALIZING:
+      return "INITIALIZING";
+    case v1::SHARD_MOVE_FLIPPED:
+      return "FLIPPED";
+  }
+  return absl::StrCat("state ", state);
+}
+
+void PrintMoves(std::ostream& out, const v1::ClusterStatusResponse& r) {
+  if (r.moves_size() == 0) {
+    out << "\nmoves:              none\n";
+    return;
+  }
+  out << "\nmoves:              " << r.moves_size() << " in progress (at most "
+      << r.max_concurrent_moves() << " at once)\n";
+  out << absl::StrFormat("%6s %-24s %-24s %-13s %-21s %12s %6s\n", "shard", "from", "to", "state",
+                         "since", "copied", "eta");
+  for (const v1::ShardMoveStatus& m : r.moves()) {
+    std::string copied = m.bytes_total() < 0 ? absl::StrCat(m.bytes_copied())
+                                             : absl::StrCat(m.bytes_copied(), "/", m.bytes_total());
+    out << absl::StrFormat("%6d %-24s %-24s %-13s %-21s %12s %6s\n", m.shard(), m.from_id(),
+                           m.to_id(), MoveStateText(m.state()), TimeText(m.since_unix_ns()), copied,
+                           m.eta_seconds() < 0 ? "-" : absl::StrCat(m.eta_seconds(), "s"));
+  }
+}
+
 absl::Status RunStatus(CommandContext& ctx, const ParsedArgs& args) {
   if (args.Has("shards")) return absl::InvalidArgumentError("--shards: only for cluster init");
   ASSIGN_OR_RETURN(std::unique_ptr<v1::Cluster::Stub> stub, Connect(ctx.options()));
@@ -140,19 +184,104 @@ absl::Status RunStatus(CommandContext& ctx, const ParsedArgs& args) {
       out << "  ! registered at " << m.registered_address() << ", the placement routes to "
           << m.address() << '\n';
     }
+    if (m.leaving()) out << "  ! leaving: its shards are moving away (remove-node)\n";
+  }
+  if (r.num_shards() != 0) PrintMoves(out, r);
+  return absl::OkStatus();
+}
+
+// --concurrency and --if-revision of add-node / remove-node.
+template <typename Request>
+absl::Status ParseChangeFlags(const ParsedArgs& args, Request* req) {
+  if (args.Has("shards")) return absl::InvalidArgumentError("--shards: only for cluster init");
+  if (args.positional.size() != 2 || args.positional[1].empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cluster ", args.positional[0], ": want one node (member id or address)"));
+  }
+  req->set_node(args.positional[1]);
+  if (std::optional<std::string> c = args.Get("concurrency"); c.has_value()) {
+    uint32_t n = 0;
+    if (!absl::SimpleAtoi(*c, &n) || n == 0 || n > 64) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--concurrency: '", *c, "' is not a number in 1..64"));
+    }
+    req->set_max_concurrent_moves(n);
+  }
+  if (std::optional<std::string> r = args.Get("if-revision"); r.has_value()) {
+    int64_t rev = 0;
+    if (!absl::SimpleAtoi(*r, &rev) || rev <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--if-revision: '", *r, "' is not a positive revision"));
+    }
+    req->set_expected_revision(rev);
   }
   return absl::OkStatus();
 }
 
+absl::Status PrintChange(CommandContext& ctx, const std::string& what,
+                         const v1::PlacementChangeResponse& r) {
+  if (ctx.format() == OutputFormat::kJson) {
+    ctx.out() << MessageJson(r) << '\n';
+    return absl::OkStatus();
+  }
+  const v1::PlacementResponse& p = r.placement();
+  ctx.out() << what << ": placement revision " << p.revision() << ", " << r.shards_to_move()
+            << " of " << p.num_shards() << " shards to move (PENDING, at most "
+            << p.max_concurrent_moves() << " at once)\n";
+  std::vector<uint32_t> owned(p.members_size(), 0), gets(p.members_size(), 0),
+      gives(p.members_size(), 0);
+  for (uint32_t owner : p.shard_owner()) {
+    if (owner < owned.size()) ++owned[owner];
+  }
+  for (const v1::ShardMove& m : p.moves()) {
+    if (m.to() < gets.size()) ++gets[m.to()];
+    if (m.from() < gives.size()) ++gives[m.from()];
+  }
+  for (int i = 0; i < p.members_size(); ++i) {
+    ctx.out() << absl::StrFormat("  %-24s %-24s %6d shards now, %6d after%s\n", p.members(i).id(),
+                                 p.members(i).address(), owned[i], owned[i] + gets[i] - gives[i],
+                                 p.members(i).leaving() ? " (leaving)" : "");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunAddNode(CommandContext& ctx, const ParsedArgs& args) {
+  v1::AddNodeRequest req;
+  RETURN_IF_ERROR(ParseChangeFlags(args, &req));
+  ASSIGN_OR_RETURN(std::unique_ptr<v1::Cluster::Stub> stub, Connect(ctx.options()));
+  grpc::ClientContext gctx;
+  Prepare(ctx.options(), &gctx);
+  v1::PlacementChangeResponse r;
+  RETURN_IF_ERROR(client::FromGrpcStatus(stub->AddNode(&gctx, req, &r)));
+  return PrintChange(ctx, absl::StrCat("add-node ", req.node()), r);
+}
+
+absl::Status RunRemoveNode(CommandContext& ctx, const ParsedArgs& args) {
+  v1::RemoveNodeRequest req;
+  RETURN_IF_ERROR(ParseChangeFlags(args, &req));
+  ASSIGN_OR_RETURN(std::unique_ptr<v1::Cluster::Stub> stub, Connect(ctx.options()));
+  grpc::ClientContext gctx;
+  Prepare(ctx.options(), &gctx);
+  v1::PlacementChangeResponse r;
+  RETURN_IF_ERROR(client::FromGrpcStatus(stub->RemoveNode(&gctx, req, &r)));
+  return PrintChange(ctx, absl::StrCat("remove-node ", req.node()), r);
+}
+
 absl::Status RunCluster(CommandContext& ctx, const ParsedArgs& args) {
-  if (args.positional.size() != 1) {
-    return absl::InvalidArgumentError("want init or status (see historian cluster --help)");
+  if (args.positional.empty()) {
+    return absl::InvalidArgumentError(
+        "want init, status, add-node or remove-node (see historian cluster --help)");
   }
   const std::string& sub = args.positional[0];
+  if (sub == "add-node") return RunAddNode(ctx, args);
+  if (sub == "remove-node") return RunRemoveNode(ctx, args);
+  if (args.positional.size() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("cluster ", sub, ": takes no argument"));
+  }
   if (sub == "init") return RunInit(ctx, args);
   if (sub == "status") return RunStatus(ctx, args);
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown cluster command '", sub, "': want init or status"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown cluster command '", sub,
+                                                 "': want init, status, add-node or remove-node"));
 }
 
 }  // namespace
@@ -160,9 +289,9 @@ absl::Status RunCluster(CommandContext& ctx, const ParsedArgs& args) {
 std::vector<Command> ClusterCommands() {
   return {
       {"cluster",
-       "site cluster: init (once per site) and status",
+       "site cluster: init (once per site), status, add-node, remove-node",
        kClusterUsage,
-       {{"shards", true}},
+       {{"shards", true}, {"concurrency", true}, {"if-revision", true}},
        RunCluster},
   };
 }

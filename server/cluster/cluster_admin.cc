@@ -142,7 +142,22 @@ absl::StatusOr<v1::ClusterStatusResponse> EtcdClusterAdmin::Status() const {
       m->set_address(pm.address);
       m->set_in_placement(true);
       m->set_shards_owned(static_cast<uint32_t>(placement->ShardsOwnedBy(pm.id).size()));
+      m->set_leaving(pm.leaving);
       fill(m, pm.id);
+    }
+    response.set_max_concurrent_moves(placement->moves().max_concurrent);
+    for (const ShardMove& mv : placement->moves().moves) {
+      v1::ShardMoveStatus* out = response.add_moves();
+      out->set_shard(mv.shard);
+      out->set_from_id(placement->members()[mv.from].id);
+      out->set_to_id(placement->members()[mv.to].id);
+      out->set_state(static_cast<v1::ShardMoveState>(mv.state));
+      out->set_since_unix_ns(mv.since_unix_ns);
+      // Progress: the mover (not built yet) reports it; unknown until then.
+      out->set_bytes_copied(0);
+      out->set_bytes_total(-1);
+      out->set_log_entries_behind(-1);
+      out->set_eta_seconds(-1);
     }
   }
   std::vector<std::string> unplaced;

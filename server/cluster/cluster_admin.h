@@ -11,6 +11,7 @@
 #define HISTORIAN_SERVER_CLUSTER_CLUSTER_ADMIN_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -30,6 +31,13 @@ class ClusterAdmin {
   virtual absl::StatusOr<v1::ClusterInitResponse> Init(uint32_t num_shards) const = 0;
   // The cluster as etcd holds it now.
   virtual absl::StatusOr<v1::ClusterStatusResponse> Status() const = 0;
+  // Plan and write a membership change (docs/cluster.md, "Moving shards"):
+  // the balanced placement with the node added / removed and its moves,
+  // PENDING, in one Txn guarded by the placement key's mod revision.
+  virtual absl::StatusOr<v1::PlacementChangeResponse> AddNode(
+      const v1::AddNodeRequest& request) const = 0;
+  virtual absl::StatusOr<v1::PlacementChangeResponse> RemoveNode(
+      const v1::RemoveNodeRequest& request) const = 0;
 };
 
 class EtcdClusterAdmin final : public ClusterAdmin {
@@ -40,11 +48,21 @@ class EtcdClusterAdmin final : public ClusterAdmin {
 
   absl::StatusOr<v1::ClusterInitResponse> Init(uint32_t num_shards) const override;
   absl::StatusOr<v1::ClusterStatusResponse> Status() const override;
+  absl::StatusOr<v1::PlacementChangeResponse> AddNode(
+      const v1::AddNodeRequest& request) const override;
+  absl::StatusOr<v1::PlacementChangeResponse> RemoveNode(
+      const v1::RemoveNodeRequest& request) const override;
+
+  // Test hook: runs after a change was planned and before its Txn, so a
+  // test can commit a competing change in between (the race two operators
+  // can lose). REQUIRES: set before any call; not changed while in use.
+  void TEST_SetBeforeCommit(std::function<void()> hook) { before_commit_ = std::move(hook); }
 
  private:
   const EtcdClient* const etcd_;
   const std::string site_;
   const std::string self_id_;
+  std::function<void()> before_commit_;
 };
 
 }  // namespace historian::cluster

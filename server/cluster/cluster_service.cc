@@ -57,4 +57,28 @@ grpc::Status ClusterService::Status(grpc::ServerContext* context,
   });
 }
 
+grpc::Status ClusterService::AddNode(grpc::ServerContext* context,
+                                     const v1::AddNodeRequest* request,
+                                     v1::PlacementChangeResponse* response) {
+  return RunRpc(env_, context, "Cluster.AddNode", RpcKind::kUnary, [&] {
+    if (admin_ == nullptr) return NotInCluster();
+    absl::StatusOr<v1::PlacementChangeResponse> r = admin_->AddNode(*request);
+    if (!r.ok()) return ToGrpcStatus(r.status());
+    *response = *std::move(r);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status ClusterService::RemoveNode(grpc::ServerContext* context,
+                                        const v1::RemoveNodeRequest* request,
+                                        v1::PlacementChangeResponse* response) {
+  return RunRpc(env_, context, "Cluster.RemoveNode", RpcKind::kUnary, [&] {
+    if (admin_ == nullptr) return NotInCluster();
+    absl::StatusOr<v1::PlacementChangeResponse> r = admin_->RemoveNode(*request);
+    if (!r.ok()) return ToGrpcStatus(r.status());
+    *response = *std::move(r);
+    return grpc::Status::OK;
+  });
+}
+
 }  // namespace historian::server

@@ -30,6 +30,10 @@ class ClusterService final : public v1::Cluster::Service {
                     v1::ClusterInitResponse* response) override;
   grpc::Status Status(grpc::ServerContext* context, const v1::ClusterStatusRequest* request,
                       v1::ClusterStatusResponse* response) override;
+  grpc::Status AddNode(grpc::ServerContext* context, const v1::AddNodeRequest* request,
+                       v1::PlacementChangeResponse* response) override;
+  grpc::Status RemoveNode(grpc::ServerContext* context, const v1::RemoveNodeRequest* request,
+                          v1::PlacementChangeResponse* response) override;
 
  private:
   const ServiceEnv env_;

@@ -25,18 +25,50 @@ std::string MembersPrefix(std::string_view site);  // /historian/<site>/members/
 std::string MemberKey(std::string_view site, std::string_view member_id);
 
 struct PlacementMember {
-  std::string id;       // the node's --cluster_member_id, unique in the site
-  std::string address;  // host:port of its gRPC server
+  std::string id;        // the node's --cluster_member_id, unique in the site
+  std::string address;   // host:port of its gRPC server
+  bool leaving = false;  // being removed: its shards are all moving away
 };
+
+// A shard's move between members (docs/cluster.md, "Moving shards"); the
+// values are v1::ShardMoveState's. A shard without a move is AVAILABLE at
+// its owner.
+enum class ShardMoveState : int {
+  kPending = 1,       // planned; the source owns and serves it
+  kInitializing = 2,  // the target copies and tails; the source (LEAVING) owns it
+  kFlipped = 3,       // the target owns it; the source fences, then drops it
+};
+// "PENDING", "INITIALIZING", "FLIPPED".
+std::string_view ShardMoveStateName(ShardMoveState state);
+
+struct ShardMove {
+  uint32_t shard = 0;
+  uint32_t from = 0;  // index into members
+  uint32_t to = 0;    // index into members
+  ShardMoveState state = ShardMoveState::kPending;
+  int64_t since_unix_ns = 0;  // when it entered `state`
+};
+
+// The moves of the placement change in progress; empty: none.
+struct PlacementMoves {
+  std::vector<ShardMove> moves;
+  // Moves INITIALIZING at once, 1..kMaxConcurrentMoves; 0 iff no moves.
+  uint32_t max_concurrent = 0;
+};
+inline constexpr uint32_t kMaxConcurrentMoves = 64;
+inline constexpr uint32_t kDefaultConcurrentMoves = 2;
 
 class Placement {
  public:
   // Checks every invariant a router relies on: a non-empty site,
   // 1..kMaxClusterShards shards, members with unique non-empty ids and
-  // addresses, and exactly one valid owner per shard. Errors name the field.
+  // addresses, and exactly one valid owner per shard; and that the moves
+  // agree with the owners (ValidateMoves in placement.cc). Errors name the
+  // field.
   static absl::StatusOr<Placement> Create(std::string site, uint32_t num_shards,
                                           std::vector<PlacementMember> members,
-                                          std::vector<uint32_t> shard_owner, int64_t revision);
+                                          std::vector<uint32_t> shard_owner, int64_t revision,
+                                          PlacementMoves moves = {});
 
   // The placement `historian cluster init` writes: shard s owned by member
   // s mod members.size(), so each member owns num_shards / N shards (±1).
@@ -59,9 +91,19 @@ class Placement {
   uint32_t num_shards() const { return static_cast<uint32_t>(shard_owner_.size()); }
   int64_t revision() const { return revision_; }
   const std::vector<PlacementMember>& members() const { return members_; }
+  // Index of owner of each shard (the routing owner), num_shards() entries.
+  const std::vector<uint32_t>& shard_owner() const { return shard_owner_; }
+  const PlacementMoves& moves() const { return moves_; }
+  bool has_moves() const { return !moves_.moves.empty(); }
+  // The move of `shard`, or null when it is AVAILABLE at its owner.
+  const ShardMove* MoveOfShard(uint32_t shard) const;
+  // Index of the member `id_or_address` names (its id, else its address);
+  // -1 when none.
+  int FindMember(std::string_view id_or_address) const;
 
   uint32_t ShardOfTag(std::string_view tag) const;
-  // `shard` < num_shards().
+  // `shard` < num_shards(). The routing owner: moves do not change it until
+  // the flip (which rewrites shard_owner).
   const PlacementMember& OwnerOfShard(uint32_t shard) const;
   const PlacementMember& OwnerOfTag(std::string_view tag) const;
   // The shards `member_id` owns, ascending; empty for an unknown id.
@@ -69,12 +111,13 @@ class Placement {
 
  private:
   Placement(std::string site, std::vector<PlacementMember> members,
-            std::vector<uint32_t> shard_owner, int64_t revision);
+            std::vector<uint32_t> shard_owner, int64_t revision, PlacementMoves moves);
 
   std::string site_;
   std::vector<PlacementMember> members_;
   std::vector<uint32_t> shard_owner_;  // index into members_, one per shard
   int64_t revision_ = 0;
+  PlacementMoves moves_;
 };
 
 }  // namespace historian::cluster

@@ -3,6 +3,7 @@
 #include "server/cluster/placement.h"
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -131,6 +132,131 @@ TEST(PlacementTest, ProtoCarriesLivenessAndRevision) {
   EXPECT_EQ(back->revision(), 9);
   EXPECT_EQ(PlacementKey("us"), "/historian/us/placement");
   EXPECT_EQ(MemberKey("us", "us-1"), "/historian/us/members/us-1");
+}
+
+// Moves (issue 21) are part of the stored placement; a placement written
+// before them (no moves) decodes as every shard AVAILABLE at its owner.
+TEST(PlacementMovesTest, MovesRoundTripAndOldEncodingsHaveNone) {
+  std::vector<PlacementMember> members = Members(3);
+  members[2].leaving = true;
+  PlacementMoves moves;
+  moves.max_concurrent = 2;
+  moves.moves = {{1, 2, 0, ShardMoveState::kInitializing, 111},
+                 {3, 1, 0, ShardMoveState::kFlipped, 222},
+                 {4, 2, 1, ShardMoveState::kPending, 333}};
+  absl::StatusOr<Placement> p = Placement::Create("us", 6, members, {0, 2, 1, 0, 2, 1}, 0, moves);
+  ASSERT_TRUE(p.ok()) << p.status();
+  absl::StatusOr<Placement> back = Placement::Decode(p->Encode(), 12);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->moves().moves.size(), 3u);
+  EXPECT_EQ(back->moves().max_concurrent, 2u);
+  const ShardMove* m = back->MoveOfShard(3);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->from, 1u);
+  EXPECT_EQ(m->to, 0u);
+  EXPECT_EQ(m->state, ShardMoveState::kFlipped);
+  EXPECT_EQ(m->since_unix_ns, 222);
+  EXPECT_EQ(back->MoveOfShard(0), nullptr);
+  EXPECT_TRUE(back->members()[2].leaving);
+  EXPECT_FALSE(back->members()[0].leaving);
+  // Routing stays by owner: the source until the flip, the target after.
+  EXPECT_EQ(back->OwnerOfShard(1).id, "us-2");
+  EXPECT_EQ(back->OwnerOfShard(3).id, "us-0");
+  EXPECT_EQ(back->FindMember("127.0.0.1:7001"), 1);
+  EXPECT_EQ(back->FindMember("us-2"), 2);
+  EXPECT_EQ(back->FindMember("nobody"), -1);
+
+  // The encoding of issue 20 (fields 1..5 only) has no moves.
+  v1::PlacementResponse old;
+  old.set_site("us");
+  old.set_num_shards(2);
+  for (const PlacementMember& pm : Members(2)) {
+    v1::ClusterMember* cm = old.add_members();
+    cm->set_id(pm.id);
+    cm->set_address(pm.address);
+  }
+  old.add_shard_owner(1);
+  old.add_shard_owner(0);
+  absl::StatusOr<Placement> legacy = Placement::Decode(old.SerializeAsString(), 5);
+  ASSERT_TRUE(legacy.ok()) << legacy.status();
+  EXPECT_FALSE(legacy->has_moves());
+  EXPECT_EQ(legacy->OwnerOfShard(0).id, "us-1");
+}
+
+TEST(PlacementMovesTest, InconsistentMovesAreDataLossNamingTheField) {
+  absl::StatusOr<Placement> base = Placement::Create("us", 4, Members(3), {0, 1, 2, 0}, 0);
+  ASSERT_TRUE(base.ok());
+  const v1::PlacementResponse good = base->ToProto({});
+  struct Case {
+    std::string name;
+    std::function<void(v1::PlacementResponse*)> edit;
+    std::string want;
+  };
+  auto move = [](v1::PlacementResponse* p, uint32_t shard, uint32_t from, uint32_t to,
+                 v1::ShardMoveState state) {
+    v1::ShardMove* m = p->add_moves();
+    m->set_shard(shard);
+    m->set_from(from);
+    m->set_to(to);
+    m->set_state(state);
+    p->set_max_concurrent_moves(2);
+  };
+  const std::vector<Case> cases = {
+      {"shard out of range", [&](auto* p) { move(p, 4, 0, 1, v1::SHARD_MOVE_PENDING); },
+       "moves[0] (shard 4 0->1): shard is 4, want < num_shards = 4"},
+      {"shard twice",
+       [&](auto* p) {
+         move(p, 0, 0, 1, v1::SHARD_MOVE_PENDING);
+         move(p, 0, 0, 2, v1::SHARD_MOVE_PENDING);
+       },
+       "moves[1] (shard 0 0->2): shard 0 moves twice (also moves[0])"},
+      {"bad member index", [&](auto* p) { move(p, 0, 0, 3, v1::SHARD_MOVE_PENDING); },
+       "from/to is not a member index, want < 3 members"},
+      {"from equals to", [&](auto* p) { move(p, 0, 0, 0, v1::SHARD_MOVE_PENDING); }, "from = to"},
+      {"unspecified state", [&](auto* p) { move(p, 0, 0, 1, v1::SHARD_MOVE_STATE_UNSPECIFIED); },
+       "state is 0, want PENDING, INITIALIZING or FLIPPED"},
+      {"pending move not from the owner",
+       [&](auto* p) { move(p, 1, 0, 2, v1::SHARD_MOVE_PENDING); },
+       "shard_owner[1] = 1 but a PENDING move wants 0"},
+      {"flipped move whose owner is still the source",
+       [&](auto* p) { move(p, 1, 1, 2, v1::SHARD_MOVE_FLIPPED); },
+       "shard_owner[1] = 1 but a FLIPPED move wants 2"},
+      {"moves without a concurrency",
+       [&](auto* p) {
+         move(p, 0, 0, 1, v1::SHARD_MOVE_PENDING);
+         p->set_max_concurrent_moves(0);
+       },
+       "max_concurrent_moves is 0 with 1 moves, want 1..64"},
+      {"a concurrency without moves", [&](auto* p) { p->set_max_concurrent_moves(2); },
+       "max_concurrent_moves is 2 with no moves, want 0"},
+      {"more initializing than allowed",
+       [&](auto* p) {
+         move(p, 0, 0, 1, v1::SHARD_MOVE_INITIALIZING);
+         move(p, 1, 1, 2, v1::SHARD_MOVE_INITIALIZING);
+         move(p, 2, 2, 0, v1::SHARD_MOVE_INITIALIZING);
+       },
+       "moves: 3 INITIALIZING, more than max_concurrent_moves = 2"},
+      {"moving to a leaving member",
+       [&](auto* p) {
+         p->mutable_members(2)->set_leaving(true);
+         move(p, 2, 2, 0, v1::SHARD_MOVE_PENDING);
+         move(p, 0, 0, 2, v1::SHARD_MOVE_PENDING);
+       },
+       "to names member 'us-2', which is leaving"},
+      {"a leaving member keeping a shard",
+       [&](auto* p) { p->mutable_members(1)->set_leaving(true); },
+       "members[1] 'us-1' is leaving but shard_owner[1] has no move away from it"},
+  };
+  for (const Case& c : cases) {
+    v1::PlacementResponse bad = good;
+    c.edit(&bad);
+    absl::StatusOr<Placement> decoded = Placement::Decode(bad.SerializeAsString(), 3);
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss) << c.name;
+    EXPECT_NE(decoded.status().message().find(c.want), std::string::npos)
+        << c.name << ": " << decoded.status();
+    absl::StatusOr<Placement> from_proto = Placement::FromProto(bad);
+    EXPECT_EQ(from_proto.status().code(), absl::StatusCode::kInvalidArgument) << c.name;
+  }
 }
 
 }  // namespace

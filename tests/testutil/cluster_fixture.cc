@@ -64,33 +64,23 @@ bool ClusterFixture::Start() {
         absl::StrCat("--site=", options_.site), absl::StrCat("--cluster_etcd=", etcd_->endpoint())};
     flags.insert(flags.end(), options_.node_flags.begin(), options_.node_flags.end());
     nodes_.push_back(std::make_unique<NodeProcess>(absl::StrCat(dir_, "/node", i), flags));
-    if (!StartNode(i)) return false;
+    if (i < placed() || !options_.init) {
+      if (!StartNode(i)) return false;
+    }
   }
   if (!options_.init) return true;
   // Every node registered (init places the members registered at that moment).
-  const std::string prefix = absl::StrCat("/historian/", options_.site, "/members/");
-  std::string listed;
-  const bool registered = WaitFor(
-      [&] {
-        CommandResult r = etcd_->Ctl({"get", "--prefix", "--keys-only", prefix});
-        listed = r.out;
-        for (int i = 0; i < options_.nodes; ++i) {
-          if (r.out.find(prefix + member_ids_[i]) == std::string::npos) return false;
-        }
-        return true;
-      },
-      absl::Seconds(30));
-  if (!registered) {
-    std::fprintf(stderr, "cluster fixture: not every node registered; etcd has:\n%s\n",
-                 listed.c_str());
-    return false;
-  }
+  if (!WaitRegistered(0, placed())) return false;
   CommandResult init = Cli(0, {"cluster", "init", absl::StrCat("--shards=", options_.num_shards)});
   if (init.exit_code != 0) {
     std::fprintf(stderr, "cluster fixture: cluster init failed (%d): %s%s\n", init.exit_code,
                  init.out.c_str(), init.err.c_str());
     return false;
   }
+  for (int i = placed(); i < options_.nodes; ++i) {
+    if (!StartNode(i)) return false;
+  }
+  if (!WaitRegistered(placed(), options_.nodes)) return false;
   if (!WaitForPlacement([this](const v1::PlacementResponse& p) { return IsFullPlacement(p); },
                         absl::Seconds(30))) {
     std::fprintf(stderr, "cluster fixture: not every node serves the placement; logs in %s\n",
@@ -100,9 +90,30 @@ bool ClusterFixture::Start() {
   return true;
 }
 
+bool ClusterFixture::WaitRegistered(int first, int last) {
+  const std::string prefix = absl::StrCat("/historian/", options_.site, "/members/");
+  std::string listed;
+  const bool registered = WaitFor(
+      [&] {
+        CommandResult r = etcd_->Ctl({"get", "--prefix", "--keys-only", prefix});
+        listed = r.out;
+        for (int i = first; i < last; ++i) {
+          if (r.out.find(prefix + member_ids_[i]) == std::string::npos) return false;
+        }
+        return true;
+      },
+      absl::Seconds(30));
+  if (!registered) {
+    std::fprintf(stderr, "cluster fixture: not every node registered; etcd has:\n%s\n",
+                 listed.c_str());
+  }
+  return registered;
+}
+
 bool ClusterFixture::IsFullPlacement(const v1::PlacementResponse& p) const {
-  if (p.num_shards() != options_.num_shards || p.members_size() != options_.nodes) return false;
-  for (const std::string& a : addresses()) {
+  if (p.num_shards() != options_.num_shards || p.members_size() != placed()) return false;
+  for (int i = 0; i < placed(); ++i) {
+    const std::string a = address(i);
     bool found = false;
     for (const v1::ClusterMember& m : p.members()) found = found || (m.address() == a && m.alive());
     if (!found) return false;

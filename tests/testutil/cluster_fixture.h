@@ -43,6 +43,10 @@ struct ClusterFixtureOptions {
   std::vector<std::string> node_flags;
   // Run `historian cluster init` in Start() (false: the test does it).
   bool init = true;
+  // Nodes in the placement init writes: the first `placed_nodes` (0: all).
+  // The others start after init: registered but unplaced (add-node's
+  // candidates).
+  int placed_nodes = 0;
   // With --token_file in node_flags: the bearer token (admin and reader
   // roles) the fixture's Cluster.Placement calls and CLI runs send.
   std::string token;
@@ -87,8 +91,8 @@ class ClusterFixture {
   // True once every running node's placement satisfies `condition`.
   bool WaitForPlacement(const std::function<bool(const v1::PlacementResponse&)>& condition,
                         absl::Duration timeout) const;
-  // The condition Start() waits for: num_shards as configured, every node a
-  // member (by address) and alive.
+  // The condition Start() waits for: num_shards as configured, every placed
+  // node a member (by address) and alive.
   bool IsFullPlacement(const v1::PlacementResponse& p) const;
 
   // `historian --server=<node i> args...`.
@@ -96,6 +100,8 @@ class ClusterFixture {
 
  private:
   std::string ReadMemberId(int i) const;
+  int placed() const { return options_.placed_nodes > 0 ? options_.placed_nodes : options_.nodes; }
+  bool WaitRegistered(int first, int last);
 
   const std::string dir_;
   const ClusterFixtureOptions options_;

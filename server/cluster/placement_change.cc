@@ -1,0 +1,177 @@
+// EtcdClusterAdmin::AddNode / RemoveNode (docs/cluster.md, "Moving shards"):
+// read the placement and the registered members at one revision, plan the
+// change (move_plan.h), and write it in one Txn guarded by the placement
+// key's mod revision, so of two operators racing exactly one wins.
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "server/cluster/cluster_admin.h"
+#include "server/cluster/cluster_keys.h"
+#include "server/cluster/etcd/etcd_client.h"
+#include "server/cluster/move_plan.h"
+#include "server/cluster/placement.h"
+
+namespace historian::cluster {
+namespace {
+
+struct Registered {
+  std::string key;
+  int64_t mod_revision = 0;
+  MemberRecord record;
+};
+
+// The site's placement and registered members, read at one revision.
+struct SiteState {
+  std::optional<Placement> placement;
+  int64_t placement_mod_revision = 0;
+  std::map<std::string, Registered> registered;  // by member id
+};
+
+absl::StatusOr<SiteState> ReadSite(const EtcdClient& etcd, const std::string& site) {
+  absl::StatusOr<EtcdRange> range = etcd.GetPrefix(SitePrefix(site));
+  if (!range.ok()) return range.status();
+  SiteState state;
+  const std::string members_prefix = MembersPrefix(site);
+  for (const EtcdKeyValue& kv : range->kvs) {
+    if (kv.key == PlacementKey(site)) {
+      absl::StatusOr<Placement> p = Placement::Decode(kv.value, kv.mod_revision);
+      if (!p.ok()) return p.status();
+      state.placement = *std::move(p);
+      state.placement_mod_revision = kv.mod_revision;
+    } else if (kv.key.rfind(members_prefix, 0) == 0) {
+      absl::StatusOr<MemberRecord> record = DecodeMemberRecord(kv.value);
+      if (!record.ok()) continue;  // unreadable: not addable, never fatal here
+      state.registered[kv.key.substr(members_prefix.size())] = {kv.key, kv.mod_revision, *record};
+    }
+  }
+  if (!state.placement.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat("site '", site, "' is not a cluster yet (no ",
+                                                      PlacementKey(site),
+                                                      "): run historian cluster init first"));
+  }
+  return state;
+}
+
+absl::Status CheckExpected(const SiteState& state, int64_t expected_revision) {
+  if (expected_revision == 0 || expected_revision == state.placement_mod_revision) {
+    return absl::OkStatus();
+  }
+  std::string moves = DescribeMoves(*state.placement);
+  return absl::AbortedError(
+      absl::StrCat("placement changed at revision ", state.placement_mod_revision,
+                   " (expected revision ", expected_revision, ")",
+                   moves.empty() ? "" : absl::StrCat("; a change is in progress: ", moves),
+                   "; read historian cluster status and decide again"));
+}
+
+std::vector<std::string> AliveIds(const SiteState& state) {
+  std::vector<std::string> ids;
+  for (const auto& [id, r] : state.registered) ids.push_back(id);
+  return ids;
+}
+
+// Writes `next` if the placement is still at `state`'s revision (and every
+// key in `also_unchanged` at the given mod revision).
+absl::StatusOr<v1::PlacementChangeResponse> Commit(const EtcdClient& etcd, const std::string& site,
+                                                   const SiteState& state, const Placement& next,
+                                                   const std::vector<EtcdCompare>& also_unchanged,
+                                                   const std::function<void()>& before_commit) {
+  if (before_commit) before_commit();
+  const std::string key = PlacementKey(site);
+  const std::string value = next.Encode();
+  std::vector<EtcdCompare> guard = {EtcdCompare::ModRevisionIs(key, state.placement_mod_revision)};
+  guard.insert(guard.end(), also_unchanged.begin(), also_unchanged.end());
+  absl::StatusOr<EtcdTxnOutcome> outcome = etcd.Txn(guard, {EtcdWrite::Put(key, value)});
+  if (!outcome.ok()) return outcome.status();
+  int64_t revision = outcome->revision;
+  if (!outcome->committed) {
+    const EtcdKeyValue* now = nullptr;
+    for (const EtcdKeyValue& kv : outcome->current) {
+      if (kv.key == key) now = &kv;
+    }
+    if (now != nullptr && now->value == value) {
+      revision = now->mod_revision;  // our own write, applied before a retry
+    } else if (now == nullptr || now->mod_revision != state.placement_mod_revision) {
+      std::string moves;
+      if (now != nullptr) {
+        absl::StatusOr<Placement> p = Placement::Decode(now->value, now->mod_revision);
+        moves = p.ok() ? DescribeMoves(*p) : std::string(p.status().message());
+      }
+      return absl::AbortedError(
+          absl::StrCat("placement changed at revision ", now == nullptr ? 0 : now->mod_revision,
+                       " (this change was planned on revision ", state.placement_mod_revision,
+                       "): another change won",
+                       moves.empty() ? "" : absl::StrCat("; a change is in progress: ", moves),
+                       "; read historian cluster status and decide again"));
+    } else {
+      return absl::AbortedError(
+          absl::StrCat("the member registration changed while the change was "
+                       "planned (",
+                       also_unchanged.empty() ? "" : also_unchanged[0].key, "); try again"));
+    }
+  }
+  absl::StatusOr<Placement> written = Placement::Decode(value, revision);
+  if (!written.ok()) return written.status();
+  v1::PlacementChangeResponse response;
+  *response.mutable_placement() = written->ToProto(AliveIds(state));
+  response.set_shards_to_move(static_cast<uint32_t>(written->moves().moves.size()));
+  return response;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::AddNode(
+    const v1::AddNodeRequest& request) const {
+  if (request.node().empty()) return absl::InvalidArgumentError("node: empty (an id or address)");
+  absl::StatusOr<SiteState> state = ReadSite(*etcd_, site_);
+  if (!state.ok()) return state.status();
+  if (absl::Status s = CheckExpected(*state, request.expected_revision()); !s.ok()) return s;
+  const Registered* found = nullptr;
+  std::string id;
+  for (const auto& [member_id, r] : state->registered) {
+    if (member_id == request.node() || r.record.address == request.node()) {
+      found = &r;
+      id = member_id;
+      break;
+    }
+  }
+  if (found == nullptr) {
+    std::vector<std::string> listed;
+    for (const auto& [member_id, r] : state->registered) {
+      listed.push_back(absl::StrCat(member_id, " (", r.record.address, ")"));
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", request.node(), "' is not registered under ", MembersPrefix(site_),
+        " (registered now: ", listed.empty() ? "none" : absl::StrJoin(listed, ", "),
+        "): a node is added only while it runs with --cluster_etcd and holds its lease"));
+  }
+  absl::StatusOr<Placement> next =
+      PlanAddMember(*state->placement, {id, found->record.address},
+                    {.now_unix_ns = absl::GetCurrentTimeNanos(),
+                     .max_concurrent = request.max_concurrent_moves()});
+  if (!next.ok()) return next.status();
+  return Commit(*etcd_, site_, *state, *next,
+                {EtcdCompare::ModRevisionIs(found->key, found->mod_revision)}, before_commit_);
+}
+
+absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::RemoveNode(
+    const v1::RemoveNodeRequest& request) const {
+  if (request.node().empty()) return absl::InvalidArgumentError("node: empty (an id or address)");
+  absl::StatusOr<SiteState> state = ReadSite(*etcd_, site_);
+  if (!state.ok()) return state.status();
+  if (absl::Status s = CheckExpected(*state, request.expected_revision()); !s.ok()) return s;
+  absl::StatusOr<Placement> next =
+      PlanRemoveMember(*state->placement, request.node(),
+                       {.now_unix_ns = absl::GetCurrentTimeNanos(),
+                        .max_concurrent = request.max_concurrent_moves()});
+  if (!next.ok()) return next.status();
+  return Commit(*etcd_, site_, *state, *next, {}, before_commit_);
+}
+
+}  // namespace historian::cluster

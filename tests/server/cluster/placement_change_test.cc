@@ -1,0 +1,131 @@
+// File: placement_change_test.cc
+// Cluster.AddNode / RemoveNode's etcd side (EtcdClusterAdmin, issue 21)
+// in-process against a real etcd: the plan is written in one Txn on the
+// placement's mod revision; of two changes racing exactly one wins (the race
+// is made deterministic: the loser's Txn runs after the winner committed,
+// through the before-commit test hook); a change is refused while moves are
+// in progress, for a node that is not registered, and on a stale
+// expected revision.
+#include <memory>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/cluster/cluster_admin.h"
+#include "server/cluster/membership.h"
+#include "server/cluster/placement.h"
+#include "tests/server/cluster/etcd_fixture.h"
+#include "tests/testutil/wait_for.h"
+
+namespace historian::cluster {
+namespace {
+
+class PlacementChangeTest : public EtcdTest {
+ protected:
+  std::unique_ptr<Membership> Join(const std::string& id, const std::string& address) {
+    MembershipOptions m;
+    m.site = "us";
+    m.member_id = id;
+    m.record = {address, 1, kClusterFormatVersion};
+    m.lease_ttl_seconds = 5;
+    auto member = std::make_unique<Membership>(client_.get(), m);
+    EXPECT_TRUE(testing::WaitFor([&] { return member->registered(); }, absl::Seconds(10)));
+    return member;
+  }
+  Placement Stored() {
+    auto kv = client_->Get(PlacementKey("us"));
+    EXPECT_TRUE(kv.ok() && kv->kvs.size() == 1);
+    auto p = Placement::Decode(kv->kvs[0].value, kv->kvs[0].mod_revision);
+    EXPECT_TRUE(p.ok()) << p.status();
+    return *p;
+  }
+  static v1::AddNodeRequest Add(std::string node, int64_t expected = 0) {
+    v1::AddNodeRequest r;
+    r.set_node(std::move(node));
+    r.set_expected_revision(expected);
+    return r;
+  }
+};
+
+TEST_F(PlacementChangeTest, TwoRacingAddNodesExactlyOneWins) {
+  auto a = Join("a", "127.0.0.1:1001");
+  EtcdClusterAdmin admin(client_.get(), "us", "a");
+  ASSERT_TRUE(admin.Init(16).ok());
+  auto b = Join("b", "127.0.0.1:1002");
+  auto c = Join("c", "127.0.0.1:1003");
+  const int64_t before = Stored().revision();
+
+  // Operator 1 plans adding b; before its Txn, operator 2 adds c.
+  EtcdClusterAdmin racing(client_.get(), "us", "a");
+  absl::StatusOr<v1::PlacementChangeResponse> winner;
+  racing.TEST_SetBeforeCommit([&] { winner = admin.AddNode(Add("127.0.0.1:1003")); });
+  absl::StatusOr<v1::PlacementChangeResponse> loser = racing.AddNode(Add("b"));
+
+  ASSERT_TRUE(winner.ok()) << winner.status();
+  EXPECT_GT(winner->placement().revision(), before);
+  EXPECT_EQ(winner->shards_to_move(), 8u);
+  EXPECT_EQ(loser.status().code(), absl::StatusCode::kAborted) << loser.status();
+  EXPECT_TRUE(absl::StrContains(
+      loser.status().message(),
+      absl::StrCat("placement changed at revision ", winner->placement().revision(),
+                   " (this change was planned on revision ", before, "): another change won")))
+      << loser.status();
+  EXPECT_TRUE(absl::StrContains(loser.status().message(), "8 move(s) in progress: shard"))
+      << loser.status();
+  EXPECT_TRUE(absl::StrContains(loser.status().message(), "a->c PENDING")) << loser.status();
+
+  // etcd holds the winner's plan only: a, c; owners as before; 8 moves to c.
+  Placement stored = Stored();
+  ASSERT_EQ(stored.members().size(), 2u);
+  EXPECT_EQ(stored.members()[1].id, "c");
+  EXPECT_EQ(stored.revision(), winner->placement().revision());
+  EXPECT_EQ(stored.ShardsOwnedBy("a").size(), 16u) << "routing is unchanged until a flip";
+  EXPECT_EQ(stored.moves().moves.size(), 8u);
+  EXPECT_EQ(stored.moves().max_concurrent, kDefaultConcurrentMoves);
+}
+
+TEST_F(PlacementChangeTest, RefusedWhileMovesAreInProgressOrStaleOrUnregistered) {
+  auto a = Join("a", "127.0.0.1:1001");
+  auto b = Join("b", "127.0.0.1:1002");
+  EtcdClusterAdmin admin(client_.get(), "us", "a");
+  ASSERT_TRUE(admin.Init(16).ok());
+  const int64_t initial = Stored().revision();
+
+  auto unregistered = admin.AddNode(Add("127.0.0.1:1009"));
+  EXPECT_EQ(unregistered.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(unregistered.status().message(),
+                                "'127.0.0.1:1009' is not registered under /historian/us/members/ "
+                                "(registered now: a (127.0.0.1:1001), b (127.0.0.1:1002))"))
+      << unregistered.status();
+  auto member = admin.AddNode(Add("a"));
+  EXPECT_EQ(member.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(member.status().message(), "in the placement already"));
+
+  v1::RemoveNodeRequest remove;
+  remove.set_node("127.0.0.1:1002");
+  remove.set_expected_revision(initial);
+  auto removed = admin.RemoveNode(remove);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->shards_to_move(), 8u);
+  EXPECT_TRUE(removed->placement().members(1).leaving());
+  Placement stored = Stored();
+  EXPECT_EQ(stored.moves().moves.size(), 8u);
+  EXPECT_EQ(stored.ShardsOwnedBy("b").size(), 8u) << "b routes its shards until each flip";
+
+  auto c = Join("c", "127.0.0.1:1003");
+  auto busy = admin.AddNode(Add("c"));
+  EXPECT_EQ(busy.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(busy.status().message(), "a placement change is in progress"))
+      << busy.status();
+  EXPECT_TRUE(absl::StrContains(busy.status().message(), "b->a PENDING")) << busy.status();
+
+  auto stale = admin.AddNode(Add("c", initial));
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(absl::StrContains(stale.status().message(),
+                                absl::StrCat("placement changed at revision ", stored.revision(),
+                                             " (expected revision ", initial, ")")))
+      << stale.status();
+  EXPECT_EQ(Stored().revision(), stored.revision()) << "nothing written";
+}
+
+}  // namespace
+}  // namespace historian::cluster
