@@ -92,24 +92,61 @@ std::string FeedKey(uint64_t position) {
   return std::string(1, kFeedKeyPrefix) + BigEndian(position);
 }
 
+void AppendFeedChange(const FeedRecord& r, std::string* value) {
+  value->append(BigEndian(r.event_id));
+  value->push_back(static_cast<char>((r.raised ? 1 : 0) | (r.cleared ? 2 : 0) | (r.acked ? 4 : 0)));
+}
+
 std::string EncodeFeedValue(const FeedRecord& r) {
-  std::string out = BigEndian(r.event_id);
-  out.push_back(static_cast<char>((r.raised ? 1 : 0) | (r.cleared ? 2 : 0) | (r.acked ? 4 : 0)));
+  std::string out;
+  AppendFeedChange(r, &out);
   return out;
 }
 
-absl::StatusOr<FeedRecord> DecodeFeedRecord(std::string_view key, std::string_view value) {
-  if (key.size() != 9 || key[0] != kFeedKeyPrefix || value.size() != 9) {
+absl::Status DecodeFeedRecords(std::string_view key, std::string_view value,
+                               std::vector<FeedRecord>* out) {
+  constexpr size_t kChange = 9;
+  if (key.size() != 9 || key[0] != kFeedKeyPrefix || value.empty() || value.size() % kChange != 0) {
     return absl::DataLossError("events: malformed event feed record");
   }
-  FeedRecord r;
-  r.position = engine::GetBigEndian64(key.data() + 1);
-  r.event_id = engine::GetBigEndian64(value.data());
-  const uint8_t facts = static_cast<uint8_t>(value[8]);
-  r.raised = facts & 1;
-  r.cleared = facts & 2;
-  r.acked = facts & 4;
-  return r;
+  const uint64_t first = engine::GetBigEndian64(key.data() + 1);
+  for (size_t i = 0; i < value.size() / kChange; ++i) {
+    const char* c = value.data() + i * kChange;
+    FeedRecord r;
+    r.position = first + i;
+    r.event_id = engine::GetBigEndian64(c);
+    const uint8_t facts = static_cast<uint8_t>(c[8]);
+    r.raised = facts & 1;
+    r.cleared = facts & 2;
+    r.acked = facts & 4;
+    out->push_back(r);
+  }
+  return absl::OkStatus();
+}
+
+int FeedChangesOf(uint64_t id, std::string_view value, FeedRecord out[3]) {
+  engine::Reader in(value);
+  uint8_t format = 0;
+  uint64_t flags = 0;
+  in.GetByte(&format);
+  in.GetVarint64(&flags);
+  if (!in.ok() || format != kEventFormat) flags = 0;
+  int n = 0;
+  for (uint64_t fact : {kRaised, kCleared, kAcked}) {
+    if (!(flags & fact)) continue;
+    out[n] = FeedRecord{};
+    out[n].event_id = id;
+    out[n].raised = fact == kRaised;
+    out[n].cleared = fact == kCleared;
+    out[n].acked = fact == kAcked;
+    ++n;
+  }
+  if (n == 0) {
+    out[0] = FeedRecord{};
+    out[0].event_id = id;
+    n = 1;
+  }
+  return n;
 }
 
 std::string EncodeEvent(const EventRecord& e) {
