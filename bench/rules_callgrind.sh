@@ -60,7 +60,7 @@ for mode in "${mode_list[@]}"; do
     callgrind_control -i off "$node_pid" >/dev/null
     callgrind_control -d "$node_pid" >/dev/null
     rules_stop_node
-    ir=$(cat "$out".* 2>/dev/null "$out" 2>/dev/null | awk '/^totals:/ {s += $2} END {print s}')
+    ir=$(cat "$out".* 2>/dev/null "$out" 2>/dev/null | awk '/^totals:/ {s += $2} END {printf "%.0f\n", s}')
     printf '%s\t%s\t%s\n' "$name" "$mode" "$ir" >>"$results"
     printf '%-8s %-7s Ir %s\n' "$name" "$mode" "$ir"
   done
