@@ -46,14 +46,23 @@ std::string BigEndian(uint64_t v) {
 constexpr std::string_view kKindNames[] = {
     "", "high", "high_high", "low", "low_low", "rate", "stale", "twin_deviation", "bad_quality"};
 
+// Fnv over v's 8 bytes big-endian (BigEndian(v)), without building them.
+uint64_t FnvBigEndian(uint64_t h, uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    h ^= (v >> (8 * i)) & 0xff;
+    h *= kFnvPrime;
+  }
+  return h;
+}
+
 }  // namespace
 
+// FNV-1a over BigEndian(rule_id) + tag + '\0' + BigEndian(raised_ns),
+// streamed (no buffer: one per raise was an allocation).
 uint64_t EventId(uint64_t rule_id, std::string_view tag, int64_t raised_ns) {
-  std::string buf = BigEndian(rule_id);
-  buf.append(tag);
-  buf.push_back('\0');
-  buf.append(BigEndian(static_cast<uint64_t>(raised_ns)));
-  return Fnv(kFnvOffset, buf);
+  uint64_t h = Fnv(FnvBigEndian(kFnvOffset, rule_id), tag);
+  h *= kFnvPrime;  // the '\0' (h ^= 0)
+  return FnvBigEndian(h, static_cast<uint64_t>(raised_ns));
 }
 
 std::string EventIdToString(uint64_t id) {

@@ -145,6 +145,28 @@ TEST(EventMergeTest, EventIdsAreStableAndParse) {
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(*parsed, id);
   EXPECT_FALSE(events::ParseEventId("xyz").ok());
+  // The documented hash (ids are stored and computed at both sites, so
+  // they never change across builds): FNV-1a 64 over BigEndian(rule id) +
+  // tag + '\0' + BigEndian(raise time).
+  auto reference = [](uint64_t rule, std::string_view tag, int64_t t) {
+    std::string buf;
+    for (int i = 7; i >= 0; --i) buf.push_back(static_cast<char>(rule >> (8 * i)));
+    buf.append(tag);
+    buf.push_back('\0');
+    for (int i = 7; i >= 0; --i)
+      buf.push_back(static_cast<char>(static_cast<uint64_t>(t) >> (8 * i)));
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : buf) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    return h;
+  };
+  for (int64_t t : {int64_t{0}, int64_t{1700000000}, int64_t{-5}, INT64_MAX}) {
+    EXPECT_EQ(events::EventId(events::RuleId("hot"), "us.line1.temp", t),
+              reference(events::RuleId("hot"), "us.line1.temp", t));
+    EXPECT_EQ(events::EventId(7, "", t), reference(7, "", t));
+  }
 }
 
 TEST(EventLogEntryTest, EventWritesRoundTripAndOtherEntriesKeepTheirFormat) {
