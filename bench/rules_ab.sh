@@ -40,44 +40,9 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 
 rm -rf "$work"
 mkdir -p "$work"
-node_pid=""
-cleanup() {
-  [[ -n "$node_pid" ]] && kill -TERM "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
-  true
-}
-trap cleanup EXIT
-
-start_node() {  # start_node BIN DATA_DIR -> sets node_pid, endpoint
-  rm -f "$work/port"
-  "$1" --data_dir="$2" --site=us --listen=127.0.0.1:0 --port_file="$work/port" \
-    --metrics_listen= >"$work/node.log" 2>&1 &
-  node_pid=$!
-  for _ in $(seq 1 600); do
-    [[ -s "$work/port" ]] && break
-    kill -0 "$node_pid" 2>/dev/null || { echo "node died:"; tail "$work/node.log"; exit 1; }
-    sleep 0.1
-  done
-  [[ -s "$work/port" ]] || { echo "rules_ab.sh: node did not start" >&2; exit 1; }
-  endpoint="127.0.0.1:$(cat "$work/port")"
-}
-stop_node() {
-  kill -TERM "$node_pid" && wait "$node_pid" || true
-  node_pid=""
-}
-
-first_bin="${bin_list[0]#*=}"
-for mode in "${mode_list[@]}"; do
-  args=(--tags=10000)
-  case "$mode" in
-    none) args+=(--rules=false) ;;
-    silent) args+=(--limit_offset=1e9) ;;
-    raise) ;;
-    *) echo "rules_ab.sh: unknown mode $mode" >&2; exit 2 ;;
-  esac
-  start_node "$first_bin" "$work/tmpl-$mode"
-  "$benchdir/rules_load" --endpoint="$endpoint" "${args[@]}"
-  stop_node
-done
+# shellcheck source=bench/rules_common.sh
+source "$(dirname "$0")/rules_common.sh"
+rules_make_templates "${bin_list[0]#*=}" "${mode_list[@]}"
 
 results="$work/results.tsv"  # build mode rep sps node_cpu
 : >"$results"
@@ -88,11 +53,11 @@ for ((rep = 1; rep <= reps; rep++)); do
       spec="${bin_list[$(((k + rep - 1) % n))]}"
       name="${spec%%=*}" bin="${spec#*=}"
       rm -rf "$work/run" && cp -a "$work/tmpl-$mode" "$work/run"
-      start_node "$bin" "$work/run"
+      rules_start_node "$work/run" "$bin"
       line=$("$benchdir/historian-bench" --preset=full --start_node=false --endpoint="$endpoint" \
         --node_pid="$node_pid" --node_data_dir="$work/run" --replication=false --query_runs=1 \
         --queries=raw_1tag 2>/dev/null | tail -1)
-      stop_node
+      rules_stop_node
       sps=$(echo "$line" | sed -n 's/.*"ingest_samples_per_s":\([0-9.]*\).*/\1/p')
       cpu=$(echo "$line" | sed -n 's/.*"ingest_node_cpu_s":\([0-9.]*\).*/\1/p')
       printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$mode" "$rep" "$sps" "$cpu" >>"$results"

@@ -40,46 +40,9 @@ IFS=, read -r -a mode_list <<<"$modes"
 
 rm -rf "$work"
 mkdir -p "$work/cg"
-node_pid=""
-cleanup() {
-  [[ -n "$node_pid" ]] && kill -TERM "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
-  true
-}
-trap cleanup EXIT
-
-start_node() {  # start_node DATA_DIR CMD... -> sets node_pid, endpoint
-  local dir=$1
-  shift
-  rm -f "$work/port"
-  "$@" --data_dir="$dir" --site=us --listen=127.0.0.1:0 --port_file="$work/port" \
-    --metrics_listen= >"$work/node.log" 2>&1 &
-  node_pid=$!
-  for _ in $(seq 1 1200); do
-    [[ -s "$work/port" ]] && break
-    kill -0 "$node_pid" 2>/dev/null || { echo "node died:"; tail "$work/node.log"; exit 1; }
-    sleep 0.1
-  done
-  [[ -s "$work/port" ]] || { echo "rules_callgrind.sh: node did not start" >&2; exit 1; }
-  endpoint="127.0.0.1:$(cat "$work/port")"
-}
-stop_node() {
-  kill -TERM "$node_pid" && wait "$node_pid" || true
-  node_pid=""
-}
-
-first_bin="${bin_list[0]#*=}"
-for mode in "${mode_list[@]}"; do
-  args=(--tags=10000)
-  case "$mode" in
-    none) args+=(--rules=false) ;;
-    silent) args+=(--limit_offset=1e9) ;;
-    raise) ;;
-    *) echo "rules_callgrind.sh: unknown mode $mode" >&2; exit 2 ;;
-  esac
-  start_node "$work/tmpl-$mode" "$first_bin"
-  "$benchdir/rules_load" --endpoint="$endpoint" "${args[@]}"
-  stop_node
-done
+# shellcheck source=bench/rules_common.sh
+source "$(dirname "$0")/rules_common.sh"
+rules_make_templates "${bin_list[0]#*=}" "${mode_list[@]}"
 
 results="$work/results.tsv"  # build mode Ir
 : >"$results"
@@ -88,7 +51,7 @@ for mode in "${mode_list[@]}"; do
     name="${spec%%=*}" bin="${spec#*=}"
     rm -rf "$work/run" && cp -a "$work/tmpl-$mode" "$work/run"
     out="$work/cg/$name-$mode.out"
-    start_node "$work/run" valgrind --tool=callgrind --instr-atstart=no \
+    rules_start_node "$work/run" valgrind --tool=callgrind --instr-atstart=no \
       --callgrind-out-file="$out" "$bin"
     callgrind_control -i on "$node_pid" >/dev/null
     "$benchdir/historian-bench" --tags=10000 --duration="$duration" --start_node=false \
@@ -96,8 +59,8 @@ for mode in "${mode_list[@]}"; do
       --queries=raw_1tag >/dev/null 2>&1
     callgrind_control -i off "$node_pid" >/dev/null
     callgrind_control -d "$node_pid" >/dev/null
-    stop_node
-    ir=$(cat "$out".* 2>/dev/null "$out" 2>/dev/null | awk '/^totals:/ {s += $2} END {print s}')
+    rules_stop_node
+    ir=$(cat "$out".* 2>/dev/null "$out" 2>/dev/null | awk '/^totals:/ {s += $2} END {printf "%.0f\n", s}')
     printf '%s\t%s\t%s\n' "$name" "$mode" "$ir" >>"$results"
     printf '%-8s %-7s Ir %s\n' "$name" "$mode" "$ir"
   done

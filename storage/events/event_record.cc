@@ -46,14 +46,23 @@ std::string BigEndian(uint64_t v) {
 constexpr std::string_view kKindNames[] = {
     "", "high", "high_high", "low", "low_low", "rate", "stale", "twin_deviation", "bad_quality"};
 
+// Fnv over v's 8 bytes big-endian (BigEndian(v)), without building them.
+uint64_t FnvBigEndian(uint64_t h, uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    h ^= (v >> (8 * i)) & 0xff;
+    h *= kFnvPrime;
+  }
+  return h;
+}
+
 }  // namespace
 
+// FNV-1a over BigEndian(rule_id) + tag + '\0' + BigEndian(raised_ns),
+// streamed (no buffer: one per raise was an allocation).
 uint64_t EventId(uint64_t rule_id, std::string_view tag, int64_t raised_ns) {
-  std::string buf = BigEndian(rule_id);
-  buf.append(tag);
-  buf.push_back('\0');
-  buf.append(BigEndian(static_cast<uint64_t>(raised_ns)));
-  return Fnv(kFnvOffset, buf);
+  uint64_t h = Fnv(FnvBigEndian(kFnvOffset, rule_id), tag);
+  h *= kFnvPrime;  // the '\0' (h ^= 0)
+  return FnvBigEndian(h, static_cast<uint64_t>(raised_ns));
 }
 
 std::string EventIdToString(uint64_t id) {
@@ -92,24 +101,61 @@ std::string FeedKey(uint64_t position) {
   return std::string(1, kFeedKeyPrefix) + BigEndian(position);
 }
 
+void AppendFeedChange(const FeedRecord& r, std::string* value) {
+  value->append(BigEndian(r.event_id));
+  value->push_back(static_cast<char>((r.raised ? 1 : 0) | (r.cleared ? 2 : 0) | (r.acked ? 4 : 0)));
+}
+
 std::string EncodeFeedValue(const FeedRecord& r) {
-  std::string out = BigEndian(r.event_id);
-  out.push_back(static_cast<char>((r.raised ? 1 : 0) | (r.cleared ? 2 : 0) | (r.acked ? 4 : 0)));
+  std::string out;
+  AppendFeedChange(r, &out);
   return out;
 }
 
-absl::StatusOr<FeedRecord> DecodeFeedRecord(std::string_view key, std::string_view value) {
-  if (key.size() != 9 || key[0] != kFeedKeyPrefix || value.size() != 9) {
+absl::Status DecodeFeedRecords(std::string_view key, std::string_view value,
+                               std::vector<FeedRecord>* out) {
+  constexpr size_t kChange = 9;
+  if (key.size() != 9 || key[0] != kFeedKeyPrefix || value.empty() || value.size() % kChange != 0) {
     return absl::DataLossError("events: malformed event feed record");
   }
-  FeedRecord r;
-  r.position = engine::GetBigEndian64(key.data() + 1);
-  r.event_id = engine::GetBigEndian64(value.data());
-  const uint8_t facts = static_cast<uint8_t>(value[8]);
-  r.raised = facts & 1;
-  r.cleared = facts & 2;
-  r.acked = facts & 4;
-  return r;
+  const uint64_t first = engine::GetBigEndian64(key.data() + 1);
+  for (size_t i = 0; i < value.size() / kChange; ++i) {
+    const char* c = value.data() + i * kChange;
+    FeedRecord r;
+    r.position = first + i;
+    r.event_id = engine::GetBigEndian64(c);
+    const uint8_t facts = static_cast<uint8_t>(c[8]);
+    r.raised = facts & 1;
+    r.cleared = facts & 2;
+    r.acked = facts & 4;
+    out->push_back(r);
+  }
+  return absl::OkStatus();
+}
+
+int FeedChangesOf(uint64_t id, std::string_view value, FeedRecord out[3]) {
+  engine::Reader in(value);
+  uint8_t format = 0;
+  uint64_t flags = 0;
+  in.GetByte(&format);
+  in.GetVarint64(&flags);
+  if (!in.ok() || format != kEventFormat) flags = 0;
+  int n = 0;
+  for (uint64_t fact : {kRaised, kCleared, kAcked}) {
+    if (!(flags & fact)) continue;
+    out[n] = FeedRecord{};
+    out[n].event_id = id;
+    out[n].raised = fact == kRaised;
+    out[n].cleared = fact == kCleared;
+    out[n].acked = fact == kAcked;
+    ++n;
+  }
+  if (n == 0) {
+    out[0] = FeedRecord{};
+    out[0].event_id = id;
+    n = 1;
+  }
+  return n;
 }
 
 std::string EncodeEvent(const EventRecord& e) {

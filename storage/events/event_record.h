@@ -14,9 +14,10 @@
 //
 // Keys: "e" + event id (8 bytes big-endian); "r" + rule name; "s/..." local
 // state (the evaluator's, never shipped, written with Put); "f" + feed
-// position (8 bytes big-endian) -> FeedRecord: the local, durable feed of
-// event changes (written with Put beside each applied event operand, never
-// shipped; the outlets' cursors are positions in it).
+// position (8 bytes big-endian) -> the FeedRecords of one applied log
+// entry: the local, durable feed of event changes (one Put per entry with
+// event operands, in the entry's batch; never shipped; the outlets' cursors
+// are positions in it).
 //
 // Thread-safety: plain values and pure functions.
 #ifndef HISTORIAN_STORAGE_EVENTS_EVENT_RECORD_H_
@@ -26,7 +27,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "storage/events/rule_evaluator.h"
 
@@ -88,9 +91,23 @@ struct FeedRecord {
   bool cleared = false;
   bool acked = false;
 };
+// One "f" record holds the changes of one log entry at consecutive
+// positions: key = FeedKey(first position), value = one [id BE 8][facts 1]
+// per change, in order (records written before held one change each: the
+// same format with one change).
 std::string FeedKey(uint64_t position);
-std::string EncodeFeedValue(const FeedRecord& r);  // [id BE 8][facts 1]
-absl::StatusOr<FeedRecord> DecodeFeedRecord(std::string_view key, std::string_view value);
+void AppendFeedChange(const FeedRecord& r, std::string* value);  // r.position unused
+std::string EncodeFeedValue(const FeedRecord& r);                // one change
+// Appends the record's changes to `out` (DataLoss when malformed).
+absl::Status DecodeFeedRecords(std::string_view key, std::string_view value,
+                               std::vector<FeedRecord>* out);
+// The feed changes of one applied event operand (`id`, encoded `value`):
+// one per fact it carries, in the order raised, cleared, acked (an own
+// raise and clear of one event stored in one operand are two changes, as
+// if stored in two; so are the facts of a repaired record); one change
+// without facts when it carries none. Reads only EncodeEvent's flags.
+// Returns how many (1..3) it wrote to `out`; positions are left 0.
+int FeedChangesOf(uint64_t id, std::string_view value, FeedRecord out[3]);
 
 // An alarm rule as managed through the Events service.
 struct RuleRecord {

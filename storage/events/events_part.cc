@@ -176,24 +176,34 @@ void EventsPart::Stop() {
 }
 
 absl::Status EventsPart::LoadFeedLocked() {
-  // At most feed_capacity + kFeedTrimStep records (PrepareEntry deletes the
-  // older ones a range at a time): the oldest beyond the capacity go now.
+  // At most feed_capacity + kFeedTrimStep changes plus one entry's
+  // (PrepareEntry deletes the older records a range at a time): the
+  // records whose every change is beyond the capacity go now.
   std::unique_ptr<rocksdb::Iterator> it(
       db_->db()->NewIterator(rocksdb::ReadOptions(), db_->events()));
   const std::string prefix(1, kFeedKeyPrefix);
+  std::vector<FeedRecord> loaded;
   feed_.changes.clear();
+  feed_.record_starts.clear();
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    ASSIGN_OR_RETURN(FeedRecord r,
-                     DecodeFeedRecord(std::string_view(it->key().data(), it->key().size()),
-                                      std::string_view(it->value().data(), it->value().size())));
-    feed_.changes.push_back(r);
+    const size_t before = loaded.size();
+    RETURN_IF_ERROR(DecodeFeedRecords(std::string_view(it->key().data(), it->key().size()),
+                                      std::string_view(it->value().data(), it->value().size()),
+                                      &loaded));
+    feed_.record_starts.push_back(loaded[before].position);
   }
   if (!it->status().ok()) return engine::FromRocks(it->status(), "load event feed");
-  // More only when the capacity was lowered since they were written.
+  feed_.changes.assign(loaded.begin(), loaded.end());
+  // More only when the capacity was lowered since they were written, or a
+  // range was not due yet. A record partly beyond stays on disk; readers
+  // see the same changes either way (the memory keeps the newest).
+  while (feed_.changes.size() > options_.feed_capacity) feed_.changes.pop_front();
   rocksdb::WriteBatch stale;
-  while (feed_.changes.size() > options_.feed_capacity) {
-    stale.Delete(db_->events(), FeedKey(feed_.changes.front().position));
-    feed_.changes.pop_front();
+  const uint64_t keep_from = feed_.changes.empty() ? 0 : feed_.changes.front().position;
+  // A record wholly below keep_from: the next record starts at or below it.
+  while (feed_.record_starts.size() > 1 && feed_.record_starts[1] <= keep_from) {
+    stale.Delete(db_->events(), FeedKey(feed_.record_starts.front()));
+    feed_.record_starts.pop_front();
   }
   if (stale.Count() > 0) {
     RETURN_IF_ERROR(
@@ -207,43 +217,53 @@ absl::Status EventsPart::LoadFeedLocked() {
     }
   }
   feed_.next_prepared = feed_.next;
-  feed_.trimmed_below = feed_.changes.empty() ? feed_.next : feed_.changes.front().position;
+  feed_.trimmed_below = feed_.record_starts.empty() ? feed_.next : feed_.record_starts.front();
   return absl::OkStatus();
 }
 
 uint64_t EventsPart::PrepareEntry(const engine::LogEntry& entry, rocksdb::WriteBatch* batch) {
-  uint64_t first = 0;
+  // One feed record for all the entry's event changes (one memtable insert
+  // per entry, not per change: that insert was a third of what a raising
+  // rule cost ingest).
+  std::string changes;
+  size_t n = 0;
   for (const engine::EventWrite& w : entry.event_writes) {
     // Only events and rules travel; local state keys never do.
     if (w.key.empty() || (w.key[0] != kEventKeyPrefix && w.key[0] != kRuleKeyPrefix)) continue;
     batch->Merge(db_->events(), w.key, w.value);
     if (w.key[0] != kEventKeyPrefix || w.key.size() != 9) continue;
-    FeedRecord r;
-    r.event_id = engine::GetBigEndian64(w.key.data() + 1);
-    if (absl::StatusOr<EventRecord> e = DecodeEvent(w.value); e.ok()) {
-      r.raised = e->raised;
-      r.cleared = e->cleared;
-      r.acked = e->acked;
-    }
-    absl::MutexLock l(&mu_);
-    r.position = feed_.next_prepared++;
-    if (first == 0) first = r.position;
-    batch->Put(db_->events(), FeedKey(r.position), EncodeFeedValue(r));
+    FeedRecord r[3];
+    const int k = FeedChangesOf(engine::GetBigEndian64(w.key.data() + 1), w.value, r);
+    for (int i = 0; i < k; ++i) AppendFeedChange(r[i], &changes);
+    n += k;
   }
-  if (first != 0) {
-    // Records older than the newest feed_capacity go in ranges of
-    // kFeedTrimStep (one range delete, not a point delete per record: the
-    // memtable insert per event change was a third of the feed's cost).
-    // Until a range is due the disk keeps up to a step more than the
-    // capacity; Load trims those, so readers see the same feed either way.
-    absl::MutexLock l(&mu_);
-    const uint64_t keep_from = feed_.next_prepared > options_.feed_capacity
-                                   ? feed_.next_prepared - options_.feed_capacity
-                                   : 1;
-    const uint64_t step = std::clamp<uint64_t>(options_.feed_capacity / 16, 1, kFeedTrimStep);
-    if (keep_from >= feed_.trimmed_below + step) {
-      batch->DeleteRange(db_->events(), FeedKey(feed_.trimmed_below), FeedKey(keep_from));
-      feed_.trimmed_below = keep_from;
+  if (n == 0) return 0;
+  absl::MutexLock l(&mu_);
+  const uint64_t first = feed_.next_prepared;
+  feed_.next_prepared += n;
+  batch->Put(db_->events(), FeedKey(first), changes);
+  feed_.record_starts.push_back(first);
+  // Records older than the newest feed_capacity changes go in ranges of
+  // about kFeedTrimStep (one range delete, not a point delete per record),
+  // whole records only: the range ends at the start of the record that
+  // holds the oldest change kept. Until a range is due the disk keeps up to
+  // a step (and an entry) more than the capacity; Load trims those, so
+  // readers see the same feed either way.
+  const uint64_t keep_from = feed_.next_prepared > options_.feed_capacity
+                                 ? feed_.next_prepared - options_.feed_capacity
+                                 : 1;
+  const uint64_t step = std::clamp<uint64_t>(options_.feed_capacity / 16, 1, kFeedTrimStep);
+  if (keep_from >= feed_.trimmed_below + step) {
+    // The newest record start at or below keep_from (record_starts is
+    // sorted; its front is at or above trimmed_below).
+    auto end = std::upper_bound(feed_.record_starts.begin(), feed_.record_starts.end(), keep_from);
+    const uint64_t until = end == feed_.record_starts.begin() ? feed_.trimmed_below : *(end - 1);
+    if (until > feed_.trimmed_below) {
+      batch->DeleteRange(db_->events(), FeedKey(feed_.trimmed_below), FeedKey(until));
+      feed_.trimmed_below = until;
+      while (!feed_.record_starts.empty() && feed_.record_starts.front() < until) {
+        feed_.record_starts.pop_front();
+      }
     }
   }
   return first;
@@ -285,20 +305,17 @@ void EventsPart::OnApplied(const engine::LogEntry& entry, uint64_t feed_position
       ++eval_.rules_gen;
       wake = true;
     } else if (w.key[0] == kEventKeyPrefix && w.key.size() == 9 && feed_position != 0) {
-      // The same record PrepareEntry wrote at this position.
-      FeedRecord r;
-      r.position = feed_position++;
-      r.event_id = engine::GetBigEndian64(w.key.data() + 1);
-      if (absl::StatusOr<EventRecord> e = DecodeEvent(w.value); e.ok()) {
-        r.raised = e->raised;
-        r.cleared = e->cleared;
-        r.acked = e->acked;
-      }
-      feed_.next = r.position + 1;
-      feed_.changes.push_back(r);
-      if (feed_.changes.size() > options_.feed_capacity) {
-        feed_.lost_below = feed_.changes.front().position + 1;
-        feed_.changes.pop_front();
+      // The same changes PrepareEntry wrote at these positions.
+      FeedRecord r[3];
+      const int k = FeedChangesOf(engine::GetBigEndian64(w.key.data() + 1), w.value, r);
+      for (int i = 0; i < k; ++i) {
+        r[i].position = feed_position++;
+        feed_.next = r[i].position + 1;
+        feed_.changes.push_back(r[i]);
+        if (feed_.changes.size() > options_.feed_capacity) {
+          feed_.lost_below = feed_.changes.front().position + 1;
+          feed_.changes.pop_front();
+        }
       }
       wake = true;
     }
@@ -496,7 +513,8 @@ absl::Status EventsPart::PutState(const std::string& state) {
 
 std::vector<engine::EventWrite> EventsPart::ToWrites(const std::vector<Transition>& ts,
                                                      bool skip_stored) {
-  std::vector<engine::EventWrite> out;
+  std::vector<EventRecord> merged;             // in order of each event's first change
+  absl::flat_hash_map<uint64_t, size_t> slot;  // event id -> its index in merged
   for (const Transition& t : ts) {
     EventRecord e;
     auto rule = index_.rule_of_instance.find(t.rule_id);
@@ -528,8 +546,21 @@ std::vector<engine::EventWrite> EventsPart::ToWrites(const std::vector<Transitio
       absl::StatusOr<EventRecord> stored = GetEvent(e.id);
       if (stored.ok() && (e.raised ? stored->raised : stored->cleared)) continue;
     }
-    out.push_back({EventKey(e.id), EncodeEvent(e)});
+    // One operand per event: a raise and its clear in one batch (a value
+    // that crosses the limit and comes back within one applied block) are
+    // merged (the column family's merge, so the stored state is the same)
+    // and stored with one memtable insert. The feed still gets a change per
+    // fact (FeedChangesOf).
+    auto [it, fresh] = slot.try_emplace(e.id, merged.size());
+    if (fresh) {
+      merged.push_back(std::move(e));
+    } else {
+      merged[it->second] = MergeEvents(merged[it->second], e);
+    }
   }
+  std::vector<engine::EventWrite> out;
+  out.reserve(merged.size());
+  for (const EventRecord& e : merged) out.push_back({EventKey(e.id), EncodeEvent(e)});
   return out;
 }
 

@@ -96,7 +96,7 @@ class EventsPart {
     // at Stop, and after each stored transition).
     int64_t state_save_interval_ns = 5'000'000'000;
     // Event changes kept for subscribers and outlets, in memory and on disk
-    // (the oldest record is deleted as each new one is written).
+    // (older records are deleted by range, whole, as newer ones are written).
     size_t feed_capacity = 65536;
     // Makes the evaluator; empty: RuleEvaluator::Create when linked in.
     std::function<std::unique_ptr<RuleEvaluator>(const std::string& site)> make_evaluator;
@@ -123,8 +123,8 @@ class EventsPart {
 
   // --- Called by the group commit (store's mu held) ---
   // Every event write of an applied entry into `batch` as a merge operand,
-  // and a feed record per event write. Returns the feed position of the
-  // first one (0: none); OnApplied gets it back, so the positions in memory
+  // and one feed record with a change per event write. Returns the feed
+  // position of the first change (0: none); OnApplied gets it back, so the positions in memory
   // match those on disk even when a failed group left some unused.
   uint64_t PrepareEntry(const engine::LogEntry& entry, rocksdb::WriteBatch* batch)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -204,7 +204,10 @@ class EventsPart {
     uint64_t lost_below = 0;         // changes below this position may be gone
     uint64_t next_prepared = 1;      // the next position PrepareEntry gives out
     uint64_t trimmed_below = 1;      // records below this are deleted (or being)
-    bool closed = false;             // CloseFeed was called
+    // The first position of each record at or above trimmed_below (a
+    // record holds one entry's changes; it is deleted whole), ascending.
+    std::deque<uint64_t> record_starts;
+    bool closed = false;  // CloseFeed was called
   };
   // Lookups over the rules.
   struct RuleIndex {

@@ -145,6 +145,28 @@ TEST(EventMergeTest, EventIdsAreStableAndParse) {
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(*parsed, id);
   EXPECT_FALSE(events::ParseEventId("xyz").ok());
+  // The documented hash (ids are stored and computed at both sites, so
+  // they never change across builds): FNV-1a 64 over BigEndian(rule id) +
+  // tag + '\0' + BigEndian(raise time).
+  auto reference = [](uint64_t rule, std::string_view tag, int64_t t) {
+    std::string buf;
+    for (int i = 7; i >= 0; --i) buf.push_back(static_cast<char>(rule >> (8 * i)));
+    buf.append(tag);
+    buf.push_back('\0');
+    for (int i = 7; i >= 0; --i)
+      buf.push_back(static_cast<char>(static_cast<uint64_t>(t) >> (8 * i)));
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : buf) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    return h;
+  };
+  for (int64_t t : {int64_t{0}, int64_t{1700000000}, int64_t{-5}, INT64_MAX}) {
+    EXPECT_EQ(events::EventId(events::RuleId("hot"), "us.line1.temp", t),
+              reference(events::RuleId("hot"), "us.line1.temp", t));
+    EXPECT_EQ(events::EventId(7, "", t), reference(7, "", t));
+  }
 }
 
 TEST(EventLogEntryTest, EventWritesRoundTripAndOtherEntriesKeepTheirFormat) {
@@ -534,6 +556,120 @@ TEST_F(StoreEventsTest, EventFeedPositionsAreDurableAndBounded) {
   EXPECT_EQ(changes(*us_, start + 3).back(),
             absl::StrCat(start + 4, ":", events::EventIdToString(Events(*us_)[0].id), ":c"));
   EXPECT_EQ(changes(*us_, start + 3).size(), 2u);  // not lagged from there
+}
+
+// A feed record holds all the event changes of one log entry (one memtable
+// insert per entry): its changes take consecutive positions, and trimming
+// (of whole records) never drops a change still within the capacity, nor
+// does a restart, however the entries' sizes fall across the capacity.
+TEST_F(StoreEventsTest, FeedOfMultiChangeEntriesKeepsEveryChangeWithinTheCapacity) {
+  constexpr size_t kCapacity = 7;  // trims by ranges of one record
+  ASSERT_TRUE(mx_->Close().ok());
+  mx_.reset();
+  mx_ = Open("mx", {"us"}, kCapacity);
+  ASSERT_NE(mx_, nullptr);
+  const uint64_t start = mx_->EventFeedHead();
+  uint64_t seq = mx_->AppliedSequence("us");
+  std::vector<uint64_t> ids;  // the changes in feed order
+  auto apply = [&](size_t changes) {
+    engine::LogEntry entry;
+    entry.version = 100 + seq;
+    for (size_t k = 0; k < changes; ++k) {
+      EventRecord e;
+      e.id = 5000 + ids.size();
+      e.rule_id = 7;
+      e.rule = "r";
+      e.tag = "us.t";
+      e.raised = true;
+      e.raised_ns = static_cast<int64_t>(e.id) * kSecond;
+      e.origin_site = "us";
+      entry.event_writes.push_back({events::EventKey(e.id), events::EncodeEvent(e)});
+      ids.push_back(e.id);
+    }
+    std::string bytes;
+    engine::EncodeLogEntry(entry, &bytes);
+    absl::StatusOr<uint64_t> n = mx_->ApplyReplicated("us", ++seq, bytes);
+    ASSERT_TRUE(n.ok()) << n.status();
+  };
+  auto check = [&](const std::string& when) {
+    SCOPED_TRACE(when);
+    events::EventChanges c = mx_->WaitEventChanges(start, absl::ZeroDuration());
+    EXPECT_EQ(c.next, start + ids.size());
+    EXPECT_EQ(c.lagged, ids.size() > kCapacity);
+    const size_t kept = std::min(ids.size(), kCapacity);
+    ASSERT_EQ(c.changes.size(), kept);
+    for (size_t i = 0; i < kept; ++i) {
+      const size_t k = ids.size() - kept + i;
+      EXPECT_EQ(c.changes[i].position, start + k);
+      EXPECT_EQ(c.changes[i].event_id, ids[k]);
+      EXPECT_TRUE(c.changes[i].raised && !c.changes[i].cleared && !c.changes[i].acked);
+    }
+  };
+  auto restart = [&] {
+    ASSERT_TRUE(mx_->Close().ok());
+    mx_.reset();
+    mx_ = Open("mx", {"us"}, kCapacity);
+    ASSERT_NE(mx_, nullptr);
+  };
+  for (size_t changes : {3, 2, 4, 1, 3, 5, 2}) {
+    apply(changes);
+    check(absl::StrCat("after an entry of ", changes));
+    restart();
+    check(absl::StrCat("after an entry of ", changes, " and a restart"));
+  }
+}
+
+// A raise and its clear from one applied block are stored as one merge
+// operand (one memtable insert), and the feed still has both changes, in
+// order; the peer's feed too.
+TEST_F(StoreEventsTest, RaiseAndClearInOneBlockAreOneOperandAndTwoFeedChanges) {
+  const TagId t = Tag(us_.get(), "us.q", 100);
+  ASSERT_TRUE(us_->PutRule(HighRule("hot", "us.q", 50), true).ok());
+  const uint64_t start = us_->EventFeedHead();
+  WriteInput in;
+  engine::SeriesData s;
+  s.tag = t;
+  s.cols.Reset(ValueType::kDouble);
+  for (auto [ts, v] : {std::pair<int64_t, double>{1000, 60}, {1001, 10}}) {
+    s.cols.timestamps.push_back(ts * kSecond);
+    s.cols.doubles.push_back(v);
+    s.cols.qualities.push_back(0);
+  }
+  in.series.push_back(std::move(s));
+  ASSERT_TRUE(us_->Write(std::move(in)).ok());
+  ASSERT_TRUE(Await(*us_, [](const auto& ev) { return ev.size() == 1 && ev[0].cleared; }));
+  const uint64_t id = Events(*us_)[0].id;
+  EXPECT_EQ(Events(*us_)[0].raised_ns, 1000 * kSecond);
+  EXPECT_EQ(Events(*us_)[0].cleared_ns, 1001 * kSecond);
+  auto changes = [&](const Store& st, uint64_t from) {
+    std::vector<std::string> out;
+    for (const events::FeedRecord& r : st.WaitEventChanges(from, absl::ZeroDuration()).changes) {
+      out.push_back(absl::StrCat(r.position - from, ":", r.event_id == id ? "e" : "?", ":",
+                                 r.raised ? "r" : "", r.cleared ? "c" : "", r.acked ? "a" : ""));
+    }
+    return out;
+  };
+  const std::vector<std::string> want = {"0:e:r", "1:e:c"};
+  EXPECT_EQ(changes(*us_, start), want);
+  // The log holds one operand for the event.
+  OwnLogBatch batch;
+  ASSERT_TRUE(us_->ReadOwnLog(1, size_t{1} << 30, &batch).ok());
+  int operands = 0;
+  for (const auto& [seq, bytes] : batch.records) {
+    engine::LogEntry entry;
+    ASSERT_TRUE(engine::DecodeLogEntry(bytes, &entry).ok());
+    for (const engine::EventWrite& w : entry.event_writes)
+      operands += w.key == events::EventKey(id);
+  }
+  EXPECT_EQ(operands, 1);
+  const uint64_t mx_start = mx_->EventFeedHead();
+  Ship(*us_, mx_.get());
+  EXPECT_EQ(changes(*mx_, mx_start), want);
+  ASSERT_TRUE(us_->Close().ok());
+  us_.reset();
+  us_ = Open("us", {"mx"});
+  ASSERT_NE(us_, nullptr);
+  EXPECT_EQ(changes(*us_, start), want);
 }
 
 TEST_F(StoreEventsTest, UnwatchedTagsAndOtherSitesRulesRaiseNothing) {
