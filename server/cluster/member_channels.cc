@@ -43,6 +43,8 @@ std::shared_ptr<grpc::Channel> MemberChannels::Get(const std::string& address) {
   // accept pings every 500 ms (historiand.cc).
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  // Also on a stream that is idle for long (a quiet subscription).
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(address, credentials_, args);
   channels_.emplace(address, channel);
   return channel;
