@@ -214,6 +214,10 @@ ABSL_FLAG(std::string, cluster_advertise, "",
           "--listen's host with the bound port");
 ABSL_FLAG(absl::Duration, cluster_lease_ttl, absl::Seconds(10),
           "TTL of this member's etcd lease (1s..1h); a node silent this long shows dead");
+ABSL_FLAG(absl::Duration, cluster_forward_timeout, absl::Seconds(30),
+          "Longest a call forwarded to another member may take (1s..1h): write parts and query "
+          "parts (Read runs too) get the caller's deadline, at most this; Query.Subscribe streams "
+          "have none (keepalive ends them when a member goes silent)");
 ABSL_FLAG(int32_t, shutdown_grace_ms, 2000,
           "On SIGTERM/SIGINT, how long RPCs in flight may finish before they are cancelled");
 
@@ -378,6 +382,14 @@ int Run() {
             "--cluster_lease_ttl: ", absl::FormatDuration(lease_ttl), " is outside 1s..1h")),
         2);
   }
+  const absl::Duration forward_timeout = absl::GetFlag(FLAGS_cluster_forward_timeout);
+  if (forward_timeout < absl::Seconds(1) || forward_timeout > absl::Hours(1)) {
+    return Fatal("bad flag",
+                 absl::InvalidArgumentError(absl::StrCat(
+                     "--cluster_forward_timeout: ", absl::FormatDuration(forward_timeout),
+                     " is outside 1s..1h")),
+                 2);
+  }
   // Known before bind unless --listen says port 0.
   absl::StatusOr<std::string> advertise_early = std::string();
   if (in_cluster) {
@@ -422,7 +434,7 @@ int Run() {
     absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> member_creds =
         server::MakePeerCredentials(tls);
     if (!member_creds.ok()) return Fatal("bad TLS flags", member_creds.status(), 2);
-    member_channels = std::make_unique<cluster::MemberChannels>(*member_creds);
+    member_channels = std::make_unique<cluster::MemberChannels>(*member_creds, forward_timeout);
     // A node started normally serves the current placement from its first
     // request; with etcd down it goes on with the cached one (or none).
     if (!placement_watcher->WaitForSync(absl::Seconds(5))) {

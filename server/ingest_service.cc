@@ -8,6 +8,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/method_handler.h"
 #include "grpcpp/support/proto_buffer_reader.h"
+#include "server/cluster/member_channels.h"
 #include "server/services.h"
 #include "server/status_util.h"
 #include "server/write_request.h"
@@ -33,8 +34,10 @@ constexpr int kWriteMethodIndex = 0;
 IngestService::IngestService(const ServiceEnv& env)
     : env_(env), store_(env.store), limits_(env.limits) {
   if (env.cluster != nullptr) {
-    forwarder_ =
-        std::make_unique<cluster::WriteForwarder>(env.cluster, env.member_channels, env.metrics);
+    forwarder_ = std::make_unique<cluster::WriteForwarder>(
+        env.cluster, env.member_channels, env.metrics,
+        env.member_channels != nullptr ? env.member_channels->forward_timeout()
+                                       : absl::Seconds(30));
   }
   MarkMethodStreamed(
       kWriteMethodIndex,

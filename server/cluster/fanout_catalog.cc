@@ -20,7 +20,7 @@ absl::Status FanOutListTags(
     v1::ListTagsResponse* response) {
   const std::vector<OwnerPart> parts = PartsForAllOwners(placement, env.cluster->self_id());
   std::vector<v1::ListTagsResponse> pages(parts.size());
-  ParallelUnary<v1::ListTagsResponse> calls(*context);
+  ParallelUnary<v1::ListTagsResponse> calls(*context, *env.member_channels);
   std::vector<std::unique_ptr<v1::Catalog::Stub>> stubs;
   std::vector<size_t> call_of_part(parts.size(), SIZE_MAX);
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -61,7 +61,7 @@ absl::Status ForwardToOwner(const server::ServiceEnv& env, const Placement& plac
   part.positions.push_back(0);
   auto stub = v1::Catalog::NewStub(env.member_channels->Get(part.member.address));
   grpc::ClientContext client;
-  MemberChannels::PrepareForwardedCall(context, &client);
+  env.member_channels->PrepareForwardedQuery(context, &client);
   absl::Status status = server::FromGrpcStatus(call(stub.get(), &client));
   const std::vector<PartOutcome> outcomes = {{&part, status}};
   CountParts(env, method, outcomes);

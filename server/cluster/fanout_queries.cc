@@ -29,7 +29,7 @@ absl::Status RunParts(const server::ServiceEnv& env, grpc::ServerContext* contex
                       const LocalAnswer<Request, Response>& local,
                       std::vector<Response>* part_responses) {
   part_responses->assign(parts.size(), Response());
-  ParallelUnary<Response> calls(*context);
+  ParallelUnary<Response> calls(*context, *env.member_channels);
   std::vector<std::unique_ptr<Stub>> stubs;
   std::vector<size_t> call_of_part(parts.size(), SIZE_MAX);
   for (size_t i = 0; i < parts.size(); ++i) {

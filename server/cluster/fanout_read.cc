@@ -27,7 +27,7 @@ absl::Status ReadRemote(const server::ServiceEnv& env, grpc::ServerContext* cont
                         uint64_t* sent, bool* stopped, bool* client_gone) {
   auto stub = v1::Query::NewStub(env.member_channels->Get(part.member.address));
   grpc::ClientContext call;
-  MemberChannels::PrepareForwardedCall(*context, &call);
+  env.member_channels->PrepareForwardedQuery(*context, &call);
   call.AddMetadata(kReadLimitMetadataKey, absl::StrCat(limit));
   std::unique_ptr<grpc::ClientReader<v1::ReadResponse>> reader = stub->Read(&call, run_request);
   v1::ReadResponse piece;

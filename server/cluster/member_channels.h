@@ -11,6 +11,9 @@
 // and never forwards again (one hop: a placement being changed can never
 // send a request round in circles).
 //
+// A caller served in process (the HTTP API) has no gRPC metadata: while an
+// InProcessCaller names its token, forwarded calls made for it carry that.
+//
 // Thread-safety: thread-safe; mu_ guards the channel map.
 #ifndef HISTORIAN_SERVER_CLUSTER_MEMBER_CHANNELS_H_
 #define HISTORIAN_SERVER_CLUSTER_MEMBER_CHANNELS_H_
@@ -21,6 +24,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/security/credentials.h"
@@ -34,23 +38,53 @@ inline constexpr char kForwardedMetadataKey[] = "x-historian-forwarded";
 class MemberChannels {
  public:
   // `credentials`: what the node uses towards its peers (server/tls.h,
-  // MakePeerCredentials); null: insecure.
-  explicit MemberChannels(std::shared_ptr<grpc::ChannelCredentials> credentials);
+  // MakePeerCredentials); null: insecure. `forward_timeout` bounds every
+  // forwarded query call (PrepareForwardedQuery; --cluster_forward_timeout).
+  explicit MemberChannels(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                          absl::Duration forward_timeout = absl::Seconds(30));
 
-  // The channel to `address` (host:port), made on the first call.
+  // The channel to `address` (host:port), made on the first call. Its
+  // keepalive pings (every 10 s, 5 s to answer) end a stream to a member
+  // that went silent (a forwarded Subscribe has no deadline).
   std::shared_ptr<grpc::Channel> Get(const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Sets up `call` to forward `caller`'s request: the caller's authorization
-  // metadata, the forwarded marker, and the caller's deadline.
+  // metadata (or its InProcessCaller's), the forwarded marker, and the
+  // caller's deadline (none when the caller has none).
   static void PrepareForwardedCall(const grpc::ServerContextBase& caller,
                                    grpc::ClientContext* call);
+  // PrepareForwardedCall with the deadline at most `forward_timeout` from now:
+  // a caller without a deadline (or the HTTP API) never leaves a forwarded
+  // query part running unbounded at an owner.
+  void PrepareForwardedQuery(const grpc::ServerContextBase& caller,
+                             grpc::ClientContext* call) const;
+  absl::Duration forward_timeout() const { return forward_timeout_; }
   // True when `context`'s request came forwarded from another member.
   static bool IsForwarded(const grpc::ServerContextBase& context);
 
  private:
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  const absl::Duration forward_timeout_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
+};
+
+// RAII: while alive, calls forwarded for `context` (a ServerContext made in
+// process, without metadata) carry `authorization` ("Bearer <token>", the
+// HTTP request's Authorization header) as the caller's token. `context`
+// must outlive it. Thread-safe (a process-wide registry under a mutex).
+class InProcessCaller {
+ public:
+  InProcessCaller(const grpc::ServerContextBase* context, std::string authorization);
+  ~InProcessCaller();
+  InProcessCaller(const InProcessCaller&) = delete;
+  InProcessCaller& operator=(const InProcessCaller&) = delete;
+
+  // The authorization registered for `context`, or "" (none).
+  static std::string AuthorizationOf(const grpc::ServerContextBase* context);
+
+ private:
+  const grpc::ServerContextBase* const context_;
 };
 
 }  // namespace historian::cluster

@@ -5,8 +5,9 @@
 //
 // A request a client sends to any node of a cluster (not marked forwarded)
 // is split by owner: the node answers its own tags from local data and sends
-// the other owners their parts with the caller's token, deadline and the
-// forwarded marker (MemberChannels::PrepareForwardedCall). A forwarded part
+// the other owners their parts with the caller's token, deadline (at most
+// --cluster_forward_timeout) and the forwarded marker
+// (MemberChannels::PrepareForwardedQuery). A forwarded part
 // is answered from local data only (one hop). The per-RPC fan-outs
 // (fanout_queries.cc, fanout_read.cc, fanout_catalog.cc) merge the parts so
 // that the answer equals a single node's holding all the data.
@@ -105,7 +106,7 @@ std::string ShardList(const std::vector<uint32_t>& shards, size_t max_listed = 1
 // Unary calls to several members at once, on one completion queue, while the
 // caller's thread answers its own part.
 //
-//   ParallelUnary<v1::AggregateResponse> calls(caller_context);
+//   ParallelUnary<v1::AggregateResponse> calls(caller_context, *env.member_channels);
 //   calls.Start(channel, [&](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
 //     return v1::Query::NewStub(channel)->AsyncAggregate(c, part_request, cq);
 //   });
@@ -124,7 +125,9 @@ class ParallelUnary {
   using StartFn = std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<Response>>(
       grpc::ClientContext*, grpc::CompletionQueue*)>;
 
-  explicit ParallelUnary(const grpc::ServerContextBase& caller) : caller_(caller) {}
+  // `channels` set up each call (PrepareForwardedQuery) and must outlive it.
+  ParallelUnary(const grpc::ServerContextBase& caller, const MemberChannels& channels)
+      : caller_(caller), channels_(channels) {}
   ~ParallelUnary() {
     Cancel();
     Wait();
@@ -137,11 +140,11 @@ class ParallelUnary {
   ParallelUnary(const ParallelUnary&) = delete;
   ParallelUnary& operator=(const ParallelUnary&) = delete;
 
-  // Starts a forwarded call (the caller's token, deadline, forwarded
-  // marker); returns its index.
+  // Starts a forwarded call (the caller's token, deadline capped at the
+  // channels' query timeout, forwarded marker); returns its index.
   size_t Start(const StartFn& start) {
     auto call = std::make_unique<Call>();
-    MemberChannels::PrepareForwardedCall(caller_, &call->context);
+    channels_.PrepareForwardedQuery(caller_, &call->context);
     call->reader = start(&call->context, &cq_);
     call->reader->Finish(&call->response, &call->grpc_status,
                          reinterpret_cast<void*>(calls_.size()));
@@ -169,6 +172,7 @@ class ParallelUnary {
 
  private:
   const grpc::ServerContextBase& caller_;
+  const MemberChannels& channels_;
   grpc::CompletionQueue cq_;
   std::vector<std::unique_ptr<Call>> calls_;
   size_t pending_done_ = 0;

@@ -5,6 +5,8 @@
 // parameters and calls the gRPC service in process (QueryService,
 // CatalogService, AdminService), so both APIs answer with the same
 // semantics, limits and errors; then writes the response as JSON or CSV.
+// On a cluster node the services fan out as for a gRPC caller, forwarding
+// the request's bearer token to the owners (docs/cluster.md, "Queries").
 //
 // Thread-safety: immutable after construction; handlers run concurrently on
 // the HTTP server's threads (the services are thread-safe).
@@ -14,6 +16,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "grpcpp/server_context.h"
 #include "server/admin_service.h"
 #include "server/http/http_format.h"
 #include "server/http/http_params.h"
@@ -39,17 +42,22 @@ class HttpApi {
   void Register(httplib::Server* server);
 
  private:
-  using Handler = absl::StatusOr<Body> (HttpApi::*)(const Params&, const OutputOptions&);
+  // `ctx`: the in-process call's context; in a cluster, parts forwarded for
+  // it carry the HTTP request's Authorization (cluster::InProcessCaller).
+  using Handler = absl::StatusOr<Body> (HttpApi::*)(grpc::ServerContext* ctx, const Params&,
+                                                    const OutputOptions&);
   // Authorises `method`, runs `handler` and writes its answer or error.
   void Serve(const httplib::Request& req, httplib::Response& res, const char* method,
              Handler handler);
 
-  absl::StatusOr<Body> Tags(const Params& params, const OutputOptions& o);
-  absl::StatusOr<Body> Read(const Params& params, const OutputOptions& o);
-  absl::StatusOr<Body> Aggregate(const Params& params, const OutputOptions& o);
-  absl::StatusOr<Body> Plot(const Params& params, const OutputOptions& o);
-  absl::StatusOr<Body> Latest(const Params& params, const OutputOptions& o);
-  absl::StatusOr<Body> Node(const Params& params, const OutputOptions& o);
+  absl::StatusOr<Body> Tags(grpc::ServerContext* ctx, const Params& params, const OutputOptions& o);
+  absl::StatusOr<Body> Read(grpc::ServerContext* ctx, const Params& params, const OutputOptions& o);
+  absl::StatusOr<Body> Aggregate(grpc::ServerContext* ctx, const Params& params,
+                                 const OutputOptions& o);
+  absl::StatusOr<Body> Plot(grpc::ServerContext* ctx, const Params& params, const OutputOptions& o);
+  absl::StatusOr<Body> Latest(grpc::ServerContext* ctx, const Params& params,
+                              const OutputOptions& o);
+  absl::StatusOr<Body> Node(grpc::ServerContext* ctx, const Params& params, const OutputOptions& o);
 
   const Authorizer* const auth_;  // null: authorisation off
   // Called in process after Serve authorised the call (their env has no

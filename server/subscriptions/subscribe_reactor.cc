@@ -4,6 +4,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/cluster/cluster_view.h"
+#include "server/cluster/fanout_subscribe.h"
+#include "server/cluster/member_channels.h"
+#include "server/cluster/query_fanout.h"
 #include "server/proto_convert.h"
 #include "server/status_util.h"
 #include "server/stream_limiter.h"
@@ -101,6 +105,11 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscribeReactor::Start(
                                     "Query.Subscribe: the request is not a SubscribeRequest "
                                     "(protobuf parse failed)"));
   }
+  // In a site cluster: every owner's stream merged (one hop; a forwarded
+  // call is answered here, from this node's own data).
+  if (auto placement = cluster::FanoutPlacement(env, *context)) {
+    return cluster::StartFanoutSubscribe(env, std::move(placement), context, request);
+  }
   auto* r = new SubscribeReactor(env, hub, context, request.columns());
   grpc::Status s = r->Begin(request);
   if (!s.ok()) {
@@ -126,6 +135,10 @@ grpc::Status SubscribeReactor::Begin(const v1::SubscribeRequest& request) {
   if (absl::Status g = CheckGlob(request.glob(), env_.limits); !g.ok()) return ToGrpcStatus(g);
   filter_.names.insert(request.tags().begin(), request.tags().end());
   filter_.glob = request.glob();
+  if (env_.cluster != nullptr && cluster::MemberChannels::IsForwarded(*context_)) {
+    const cluster::ClusterView* view = env_.cluster;
+    filter_.glob_keep = [view](std::string_view name) { return view->OwnsTag(name); };
+  }
   std::optional<ResumeToken> token;
   if (!request.resume_token().empty()) {
     absl::StatusOr<ResumeToken> t = DecodeResumeToken(request.resume_token());

@@ -10,7 +10,7 @@ namespace historian::server {
 
 bool TagFilter::Matches(std::string_view name) const {
   if (names.contains(absl::string_view(name.data(), name.size()))) return true;
-  return !glob.empty() && GlobMatch(glob, name);
+  return !glob.empty() && GlobMatch(glob, name) && (!glob_keep || glob_keep(name));
 }
 
 // One subscription's state, under the hub's mu_.

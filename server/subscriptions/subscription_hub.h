@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -46,6 +47,10 @@ namespace historian::server {
 struct TagFilter {
   absl::flat_hash_set<std::string> names;
   std::string glob;  // empty: names only
+  // When set, a name only the glob matches counts when this says so (a
+  // forwarded part in a site cluster keeps the tags this node owns, so
+  // every tag is sent by its owner only). Must be thread-safe.
+  std::function<bool(std::string_view)> glob_keep;
   bool Matches(std::string_view name) const;
 };
 

@@ -51,6 +51,13 @@ int ClusterFixture::metrics_port(int i) const {
   return port;
 }
 
+int ClusterFixture::http_port(int i) const {
+  std::ifstream in(absl::StrCat(dir_, "/node", i, ".http_port"));
+  int port = 0;
+  in >> port;
+  return port;
+}
+
 bool ClusterFixture::Start() {
   if (!etcd_->Start()) {
     std::fprintf(stderr, "cluster fixture: etcd did not start; log %s\n",
@@ -62,6 +69,10 @@ bool ClusterFixture::Start() {
         absl::StrCat("--listen=", address(i)), "--metrics_listen=127.0.0.1:0",
         absl::StrCat("--metrics_port_file=", dir_, "/node", i, ".metrics_port"),
         absl::StrCat("--site=", options_.site), absl::StrCat("--cluster_etcd=", etcd_->endpoint())};
+    if (options_.http) {
+      flags.push_back("--http_listen=127.0.0.1:0");
+      flags.push_back(absl::StrCat("--http_port_file=", dir_, "/node", i, ".http_port"));
+    }
     flags.insert(flags.end(), options_.node_flags.begin(), options_.node_flags.end());
     nodes_.push_back(std::make_unique<NodeProcess>(absl::StrCat(dir_, "/node", i), flags));
     if (i < placed() || !options_.init) {

@@ -47,6 +47,8 @@ struct ClusterFixtureOptions {
   // The others start after init: registered but unplaced (add-node's
   // candidates).
   int placed_nodes = 0;
+  // Serve the HTTP API (--http_listen on a free 127.0.0.1 port; http_port).
+  bool http = false;
   // With --token_file in node_flags: the bearer token (admin and reader
   // roles) the fixture's Cluster.Placement calls and CLI runs send.
   std::string token;
@@ -72,6 +74,8 @@ class ClusterFixture {
   const std::string& member_id(int i) const { return member_ids_[i]; }
   // Port of node i's /metrics (127.0.0.1), as of its last start.
   int metrics_port(int i) const;
+  // Port of node i's HTTP API (options.http), as of its last start.
+  int http_port(int i) const;
   NodeProcess& node(int i) { return *nodes_[i]; }
   EtcdProcess& etcd() { return *etcd_; }
   const ClusterFixtureOptions& options() const { return options_; }

@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/cluster/list_merge.h"
+#include "server/cluster/subscribe_token.h"
+#include "server/subscriptions/resume_token.h"
 
 namespace historian::cluster {
 namespace {
@@ -252,6 +254,30 @@ TEST(MergeListPagesTest, ABrokenOwnerPageIsAnError) {
   tokens[0].set_next_page_token("x");
   EXPECT_EQ(MergeListPages(std::move(tokens), 10, 1000).status().code(),
             absl::StatusCode::kInternal);
+}
+
+TEST(ClusterResumeTokenTest, RoundTripsAndNeverParsesAsASingleNodesToken) {
+  ClusterResumeToken token;
+  token.member_tokens["us-1"] = server::EncodeResumeToken({{{"us", 7}, {"mx", 3}}, 11});
+  token.member_tokens["us-2"] = std::string(
+      "\0\x01"
+      "binary",
+      8);
+  token.issued_ns = 123456789;
+  const std::string bytes = EncodeClusterResumeToken(token);
+  EXPECT_FALSE(IsSingleNodeResumeToken(bytes));
+  absl::StatusOr<ClusterResumeToken> back = DecodeClusterResumeToken(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->member_tokens, token.member_tokens);
+  EXPECT_EQ(back->issued_ns, token.issued_ns);
+  // Each way round, a token of the other kind is refused, never misread.
+  EXPECT_FALSE(server::DecodeResumeToken(bytes).ok());
+  const std::string single = token.member_tokens["us-1"];
+  EXPECT_TRUE(IsSingleNodeResumeToken(single));
+  EXPECT_EQ(DecodeClusterResumeToken(single).status().code(), absl::StatusCode::kInvalidArgument);
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    EXPECT_FALSE(DecodeClusterResumeToken(bytes.substr(0, cut)).ok()) << cut;
+  }
 }
 
 }  // namespace

@@ -1,0 +1,454 @@
+#include "server/cluster/fanout_subscribe.h"
+
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "grpcpp/support/client_callback.h"
+#include "historian/v1/query.grpc.pb.h"
+#include "server/cluster/cluster_view.h"
+#include "server/cluster/member_channels.h"
+#include "server/cluster/query_fanout.h"
+#include "server/cluster/subscribe_token.h"
+#include "server/limits.h"
+#include "server/rpc_env.h"
+#include "server/status_util.h"
+#include "server/subscriptions/resume_token.h"
+
+namespace historian::cluster {
+namespace {
+
+constexpr char kMethod[] = "Query.Subscribe";
+// About this much per response to the caller (the owners send about 1 MiB
+// each; a client's default receive limit is 4 MiB).
+constexpr size_t kResponseBytes = 1 << 20;
+// Owners' responses held for a slow caller before their streams are no
+// longer read: gRPC flow control then holds the owners' writes, and each
+// owner's buffer overflows into `lagged` as on a single node.
+constexpr size_t kPendingBytes = 4 << 20;
+
+int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }
+
+grpc::ByteBuffer ToByteBuffer(std::string bytes) {
+  auto* owned = new std::string(std::move(bytes));
+  grpc::Slice slice(
+      owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// A reactor that only finishes (a refused call).
+class Refused final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  explicit Refused(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// Adds `in` (an owner's) to `out`'s lagged: the union of the ranges, the
+// reasons joined when they differ.
+void MergeLagged(const v1::Lagged& in, v1::SubscribeResponse* out) {
+  if (!out->has_lagged()) {
+    *out->mutable_lagged() = in;
+    return;
+  }
+  v1::Lagged* l = out->mutable_lagged();
+  l->set_start_ns(std::min(l->start_ns(), in.start_ns()));
+  l->set_end_ns(std::max(l->end_ns(), in.end_ns()));
+  if (l->reason().find(in.reason()) == std::string::npos) {
+    l->set_reason(absl::StrCat(l->reason(), "; ", in.reason()));
+  }
+}
+
+class FanoutSubscribe;
+
+// One owner's forwarded stream. Holds the call open (AddHold) until it
+// stops reading, so OnDone never comes while a paused read may restart.
+class PartStream final : public grpc::ClientReadReactor<v1::SubscribeResponse> {
+ public:
+  PartStream(FanoutSubscribe* fanout, size_t index) : fanout_(fanout), index_(index) {}
+  void Begin();
+  void ReadNext() { StartRead(&msg_); }
+  void StopReading() { RemoveHold(); }
+  void OnReadDone(bool ok) override;
+  void OnDone(const grpc::Status& status) override;
+
+  grpc::ClientContext context;
+  v1::SubscribeRequest request;
+  std::unique_ptr<v1::Query::Stub> stub;
+
+ private:
+  FanoutSubscribe* const fanout_;
+  const size_t index_;
+  v1::SubscribeResponse msg_;  // the read in flight
+};
+
+// What a part does after a response was taken.
+enum class Next { kRead, kPause, kStop };
+
+class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  FanoutSubscribe(const server::ServiceEnv& env, grpc::CallbackServerContext* context,
+                  std::vector<OwnerPart> parts, absl::Time start)
+      : env_(env), context_(context), parts_(std::move(parts)), start_(start) {}
+
+  // Opens every owner's stream. `token`: the caller's (members' positions);
+  // with `has_token`, parts whose member it does not name (a single node's
+  // token names none) start from now, after a `lagged` from its time.
+  void Begin(const v1::SubscribeRequest& request, const ClusterResumeToken& token, bool has_token)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // From PartStream.
+  Next TakeResponse(size_t part, v1::SubscribeResponse* msg) ABSL_LOCKS_EXCLUDED(mu_);
+  void PartEnded(size_t part, const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+
+  void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnCancel() override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnDone() override ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  // Writes what is pending when no write is in flight and every part
+  // answered its first response; resumes paused parts once below the bound.
+  void Pump() ABSL_LOCKS_EXCLUDED(mu_);
+  // Finishes now, or after the write in flight; the parts are cancelled.
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Cancels every part; paused ones are made to stop reading.
+  void CancelParts() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const server::ServiceEnv env_;
+  grpc::CallbackServerContext* const context_;
+  const std::vector<OwnerPart> parts_;
+  const absl::Time start_;
+  // Made by Begin before any part starts; constant after.
+  std::vector<std::unique_ptr<PartStream>> streams_;
+
+  absl::Mutex mu_;
+  struct Pending {
+    size_t part;
+    size_t bytes;
+    v1::SubscribeResponse response;
+  };
+  std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
+  size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<bool> got_first_ ABSL_GUARDED_BY(mu_);
+  size_t first_count_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<bool> paused_ ABSL_GUARDED_BY(mu_);
+  // Per member, the token of its last response whose batches were sent
+  // (or the caller's token's, before any).
+  std::map<std::string, std::string> sent_tokens_ ABSL_GUARDED_BY(mu_);
+  std::optional<v1::Lagged> lagged_ ABSL_GUARDED_BY(mu_);  // to send first
+  bool first_sent_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;  // Finish called or due
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;   // Finish called
+  // Deleted by whichever comes last: gRPC done with the stream
+  // (server_done_) or the last part's OnDone (parts_done_).
+  bool server_done_ ABSL_GUARDED_BY(mu_) = false;
+  size_t parts_done_ ABSL_GUARDED_BY(mu_) = 0;
+  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer out_ ABSL_GUARDED_BY(mu_);
+};
+
+void PartStream::Begin() {
+  stub->async()->Subscribe(&context, &request, this);
+  AddHold();
+  StartRead(&msg_);
+  StartCall();
+}
+
+void PartStream::OnReadDone(bool ok) {
+  if (!ok) {
+    StopReading();
+    return;
+  }
+  switch (fanout_->TakeResponse(index_, &msg_)) {
+    case Next::kRead:
+      ReadNext();
+      break;
+    case Next::kPause:
+      break;  // FanoutSubscribe::Pump or CancelParts calls ReadNext
+    case Next::kStop:
+      StopReading();
+      break;
+  }
+}
+
+void PartStream::OnDone(const grpc::Status& status) { fanout_->PartEnded(index_, status); }
+
+void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterResumeToken& token,
+                            bool has_token) {
+  std::vector<std::string> missing;
+  {
+    absl::MutexLock l(&mu_);
+    got_first_.assign(parts_.size(), false);
+    paused_.assign(parts_.size(), false);
+    for (size_t i = 0; i < parts_.size(); ++i) {
+      const OwnerPart& part = parts_[i];
+      auto stream = std::make_unique<PartStream>(this, i);
+      stream->request.set_columns(request.columns());
+      stream->request.set_glob(request.glob());
+      SelectTags(request.tags(), part, stream->request.mutable_tags());
+      auto it = token.member_tokens.find(part.member.id);
+      if (it != token.member_tokens.end()) {
+        stream->request.set_resume_token(it->second);
+        sent_tokens_[part.member.id] = it->second;
+      } else if (has_token) {
+        missing.push_back(part.member.id);
+      }
+      stream->stub = v1::Query::NewStub(env_.member_channels->Get(part.member.address));
+      MemberChannels::PrepareForwardedCall(*context_, &stream->context);
+      streams_.push_back(std::move(stream));
+    }
+    if (!missing.empty()) {
+      // Those members' streams start from now: what they applied since the
+      // token was made is named, never skipped silently.
+      v1::Lagged lagged;
+      lagged.set_start_ns(token.issued_ns);
+      lagged.set_end_ns(NowNs());
+      lagged.set_reason(absl::StrCat("resume token without a position for member ",
+                                     absl::StrJoin(missing, ", "),
+                                     " (a single node's token, or the placement changed)"));
+      lagged_ = std::move(lagged);
+    }
+  }
+  for (auto& s : streams_) s->Begin();
+  Pump();  // (no parts: the first response at once)
+}
+
+Next FanoutSubscribe::TakeResponse(size_t part, v1::SubscribeResponse* msg) {
+  Next next = Next::kRead;
+  {
+    absl::MutexLock l(&mu_);
+    if (finishing_) return Next::kStop;
+    const std::string& member = parts_[part].member.id;
+    const bool first = !got_first_[part];
+    if (first) {
+      got_first_[part] = true;
+      ++first_count_;
+    }
+    if (first && !sent_tokens_.count(member) && msg->batches_size() == 0 && !msg->has_lagged()) {
+      // A fresh part's starting point: nothing before it to send.
+      sent_tokens_[member] = msg->resume_token();
+    } else {
+      Pending p{part, msg->ByteSizeLong(), v1::SubscribeResponse()};
+      p.response.Swap(msg);
+      pending_bytes_ += p.bytes;
+      pending_.push_back(std::move(p));
+      if (pending_bytes_ >= kPendingBytes) {
+        paused_[part] = true;
+        next = Next::kPause;
+      }
+    }
+    msg->Clear();
+  }
+  Pump();
+  return next;
+}
+
+void FanoutSubscribe::Pump() {
+  grpc::ByteBuffer* to_write = nullptr;
+  std::vector<PartStream*> resume;
+  {
+    absl::MutexLock l(&mu_);
+    if (finishing_ || writing_ || first_count_ < parts_.size()) return;
+    if (first_sent_ && pending_.empty() && !lagged_) return;
+    v1::SubscribeResponse out;
+    if (lagged_) {
+      *out.mutable_lagged() = *lagged_;
+      lagged_.reset();
+    }
+    size_t bytes = 0;
+    while (!pending_.empty()) {
+      Pending& p = pending_.front();
+      if (bytes > 0 && bytes + p.bytes > kResponseBytes) break;
+      bytes += p.bytes;
+      pending_bytes_ -= p.bytes;
+      if (p.response.has_lagged()) MergeLagged(p.response.lagged(), &out);
+      for (v1::SubscribedSamples& b : *p.response.mutable_batches()) out.add_batches()->Swap(&b);
+      sent_tokens_[parts_[p.part].member.id] = p.response.resume_token();
+      pending_.pop_front();
+    }
+    out.set_resume_token(EncodeClusterResumeToken({sent_tokens_, NowNs()}));
+    first_sent_ = true;
+    writing_ = true;
+    out_ = ToByteBuffer(out.SerializeAsString());
+    to_write = &out_;
+    if (pending_bytes_ < kPendingBytes) {
+      for (size_t i = 0; i < paused_.size(); ++i) {
+        if (!paused_[i]) continue;
+        paused_[i] = false;
+        resume.push_back(streams_[i].get());
+      }
+    }
+  }
+  StartWrite(to_write);
+  for (PartStream* s : resume) s->ReadNext();
+}
+
+void FanoutSubscribe::PartEnded(size_t part, const grpc::Status& status) {
+  bool cancel = false;
+  {
+    absl::MutexLock l(&mu_);
+    if (!finishing_) {
+      absl::Status s = server::FromGrpcStatus(status);
+      // An owner never ends a subscription by itself: an end without an
+      // error of the caller's is the owner lost.
+      if (s.ok() || absl::IsCancelled(s)) {
+        s = absl::UnavailableError(absl::StrCat("its stream ended: ", s.ToString()));
+      }
+      OwnerPart named = parts_[part];
+      named.self = false;  // this node's own part is a stream too: name it
+      const std::vector<PartOutcome> outcomes = {{&named, s}};
+      absl::Status combined = CombineOutcomes(kMethod, outcomes, env_.cluster->alive_members());
+      if (absl::IsUnavailable(combined)) {
+        combined = absl::UnavailableError(
+            absl::StrCat(combined.message(), "; subscribe again with the last resume_token"));
+      }
+      FinishLocked(server::ToGrpcStatus(combined));
+      cancel = true;
+    }
+  }
+  if (cancel) CancelParts();
+  bool last = false;
+  {
+    absl::MutexLock l(&mu_);
+    ++parts_done_;
+    last = server_done_ && parts_done_ == parts_.size();
+  }
+  // Nothing of this is touched after the count went up (but by the last).
+  if (last) delete this;
+}
+
+void FanoutSubscribe::FinishLocked(const grpc::Status& status) {
+  if (finishing_) return;
+  finishing_ = true;
+  final_status_ = status;
+  if (!writing_) {
+    finished_ = true;
+    Finish(status);
+  }
+}
+
+void FanoutSubscribe::CancelParts() {
+  std::vector<PartStream*> paused;
+  {
+    absl::MutexLock l(&mu_);
+    for (size_t i = 0; i < paused_.size(); ++i) {
+      if (paused_[i]) paused.push_back(streams_[i].get());
+      paused_[i] = false;
+    }
+  }
+  for (auto& s : streams_) s->context.TryCancel();
+  // A paused part has no read in flight: this one ends it (TakeResponse
+  // answers kStop from now on).
+  for (PartStream* s : paused) s->ReadNext();
+}
+
+void FanoutSubscribe::OnWriteDone(bool ok) {
+  bool cancel = false;
+  {
+    absl::MutexLock l(&mu_);
+    writing_ = false;
+    if (!ok && !finishing_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "Query.Subscribe: stream closed"));
+      cancel = true;
+    } else if (finishing_ && !finished_) {
+      finished_ = true;
+      Finish(final_status_);
+    }
+  }
+  if (cancel) CancelParts();
+  Pump();
+}
+
+void FanoutSubscribe::OnCancel() {
+  {
+    absl::MutexLock l(&mu_);
+    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "Query.Subscribe: cancelled"));
+  }
+  CancelParts();
+}
+
+void FanoutSubscribe::OnDone() {
+  grpc::Status status;
+  {
+    absl::MutexLock l(&mu_);
+    finishing_ = true;
+    status = final_status_;
+  }
+  server::EndRpc(env_, context_, kMethod, start_, status);
+  CancelParts();
+  bool last = false;
+  {
+    absl::MutexLock l(&mu_);
+    server_done_ = true;
+    last = parts_done_ == parts_.size();
+  }
+  if (last) delete this;
+}
+
+}  // namespace
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* StartFanoutSubscribe(
+    const server::ServiceEnv& env, std::shared_ptr<const Placement> placement,
+    grpc::CallbackServerContext* context, const v1::SubscribeRequest& request) {
+  const absl::Time start = absl::Now();
+  server::StreamLimiter::Slot no_slot;
+  grpc::Status s = server::BeginRpc(env, context, kMethod, server::RpcKind::kUnary, &no_slot);
+  // The whole request's checks, as a single node's (each owner checks its
+  // part again).
+  if (s.ok() && request.tags_size() == 0 && request.glob().empty()) {
+    s = server::ToGrpcStatus(absl::InvalidArgumentError("tags, glob: name tags or a glob"));
+  }
+  if (s.ok() && static_cast<uint32_t>(request.tags_size()) > env.limits.max_tags_per_latest) {
+    s = server::ToGrpcStatus(absl::ResourceExhaustedError(
+        absl::StrCat("tags: ", request.tags_size(), " tags, over the limit of ",
+                     env.limits.max_tags_per_latest, " (--max_tags_per_latest)")));
+  }
+  if (s.ok()) {
+    if (absl::Status g = server::CheckGlob(request.glob(), env.limits); !g.ok()) {
+      s = server::ToGrpcStatus(g);
+    }
+  }
+  ClusterResumeToken token;
+  const bool has_token = !request.resume_token().empty();
+  if (s.ok() && has_token) {
+    if (IsSingleNodeResumeToken(request.resume_token())) {
+      // No member's position in it: every part starts from now, after a
+      // `lagged` from the token's time.
+      absl::StatusOr<server::ResumeToken> single =
+          server::DecodeResumeToken(request.resume_token());
+      if (single.ok()) {
+        token.issued_ns = single->issued_ns;
+      } else {
+        s = server::ToGrpcStatus(single.status());
+      }
+    } else {
+      absl::StatusOr<ClusterResumeToken> t = DecodeClusterResumeToken(request.resume_token());
+      if (t.ok()) {
+        token = std::move(*t);
+      } else {
+        s = server::ToGrpcStatus(t.status());
+      }
+    }
+  }
+  if (!s.ok()) {
+    server::EndRpc(env, context, kMethod, start, s);
+    return new Refused(s);
+  }
+  std::vector<OwnerPart> parts =
+      request.glob().empty()
+          ? PartsByOwner(*placement, env.cluster->self_id(), request.tags())
+          : PartsForAllOwners(*placement, env.cluster->self_id(), &request.tags());
+  auto* r = new FanoutSubscribe(env, context, std::move(parts), start);
+  r->Begin(request, token, has_token);
+  return r;
+}
+
+}  // namespace historian::cluster
