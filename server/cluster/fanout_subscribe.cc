@@ -21,6 +21,7 @@
 #include "server/limits.h"
 #include "server/rpc_env.h"
 #include "server/status_util.h"
+#include "server/subscriptions/byte_stream.h"
 #include "server/subscriptions/resume_token.h"
 
 namespace historian::cluster {
@@ -36,20 +37,6 @@ constexpr size_t kResponseBytes = 1 << 20;
 constexpr size_t kPendingBytes = 4 << 20;
 
 int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }
-
-grpc::ByteBuffer ToByteBuffer(std::string bytes) {
-  auto* owned = new std::string(std::move(bytes));
-  grpc::Slice slice(
-      owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
-  return grpc::ByteBuffer(&slice, 1);
-}
-
-// A reactor that only finishes (a refused call).
-class Refused final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
- public:
-  explicit Refused(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
-};
 
 // Adds `in` (an owner's) to `out`'s lagged: the union of the ranges, the
 // reasons joined when they differ.
@@ -277,7 +264,7 @@ void FanoutSubscribe::Pump() {
     out.set_resume_token(EncodeClusterResumeToken({sent_tokens_, NowNs()}));
     first_sent_ = true;
     writing_ = true;
-    out_ = ToByteBuffer(out.SerializeAsString());
+    out_ = server::ToByteBuffer(out.SerializeAsString());
     to_write = &out_;
     if (pending_bytes_ < kPendingBytes) {
       for (size_t i = 0; i < paused_.size(); ++i) {
@@ -440,7 +427,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* StartFanoutSubscribe(
   }
   if (!s.ok()) {
     server::EndRpc(env, context, kMethod, start, s);
-    return new Refused(s);
+    return new server::RefusedByteStream(s);
   }
   std::vector<OwnerPart> parts =
       request.glob().empty()

@@ -12,6 +12,7 @@
 #include "server/status_util.h"
 #include "server/stream_limiter.h"
 #include "server/subscriptions/batch_wire.h"
+#include "server/subscriptions/byte_stream.h"
 #include "storage/engine/log_entry.h"
 
 namespace historian::server {
@@ -71,21 +72,6 @@ class Grouper {
   absl::flat_hash_map<std::pair<std::string, std::string>, size_t> index_;
 };
 
-// The message as one slice that owns it (no copy).
-grpc::ByteBuffer ToByteBuffer(std::string bytes) {
-  auto* owned = new std::string(std::move(bytes));
-  grpc::Slice slice(
-      owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
-  return grpc::ByteBuffer(&slice, 1);
-}
-
-// A reactor that only finishes (a refused call).
-class Refused final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
- public:
-  explicit Refused(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
-};
-
 }  // namespace
 
 SubscribeReactor::SubscribeReactor(const ServiceEnv& env, SubscriptionHub* hub,
@@ -96,14 +82,16 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscribeReactor::Start(
     const ServiceEnv& env, SubscriptionHub* hub, grpc::CallbackServerContext* context,
     const grpc::ByteBuffer* request_bytes) {
   if (hub == nullptr) {
-    return new Refused(grpc::Status(grpc::StatusCode::UNAVAILABLE, "Query.Subscribe: not served"));
+    return new RefusedByteStream(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "Query.Subscribe: not served"));
   }
   v1::SubscribeRequest request;
   grpc::ByteBuffer copy(*request_bytes);  // Deserialize consumes its buffer
   if (!grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&copy, &request).ok()) {
-    return new Refused(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                    "Query.Subscribe: the request is not a SubscribeRequest "
-                                    "(protobuf parse failed)"));
+    return new RefusedByteStream(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                     "Query.Subscribe: the request is not a SubscribeRequest "
+                     "(protobuf parse failed)"));
   }
   // In a site cluster: every owner's stream merged (one hop; a forwarded
   // call is answered here, from this node's own data).
@@ -115,7 +103,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscribeReactor::Start(
   if (!s.ok()) {
     EndRpc(env, context, kMethod, r->start_, s);
     delete r;
-    return new Refused(s);
+    return new RefusedByteStream(s);
   }
   return r;
 }
