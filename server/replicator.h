@@ -114,6 +114,9 @@ class Replicator {
   absl::StatusOr<v1::VerifyResponse> Verify(const std::string& peer_site, int64_t start,
                                             int64_t end, bool repair);
 
+  // One ownership check of the cluster thread's poll, run now (tests).
+  absl::Status TEST_CheckOwnership() { return CheckOwnership(); }
+
  private:
   struct SiteState;
   struct PeerState;  // one pull link: a peer single node or cluster member
