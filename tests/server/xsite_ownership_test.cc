@@ -5,6 +5,8 @@
 // the test sets (StaticClusterView). The replicator's placement poll is an
 // hour: the test runs a poll itself (TEST_CheckOwnership), so "ownership
 // shrank and grew back within one poll" is exact, not a race.
+#include "server/xsite_ownership.h"
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -35,11 +37,55 @@ constexpr int kPerBatch = 20;  // samples per tag and write
 
 std::shared_ptr<const cluster::Placement> MxPlacement(std::vector<uint32_t> owners,
                                                       int64_t revision) {
-  absl::StatusOr<cluster::Placement> p = cluster::Placement::Create(
-      "mx", kShards, {{"mx-a", "127.0.0.1:1"}, {"mx-b", "127.0.0.1:2"}}, std::move(owners),
-      revision);
+  absl::StatusOr<cluster::Placement> p =
+      cluster::Placement::Create("mx", kShards, {{"mx-a", "127.0.0.1:1"}, {"mx-b", "127.0.0.1:2"}},
+                                 std::move(owners), revision);
   EXPECT_TRUE(p.ok()) << p.status();
   return std::make_shared<const cluster::Placement>(std::move(*p));
+}
+
+ShardSet Set(std::vector<uint32_t> shards) { return *ShardSet::Create(4, std::move(shards)); }
+
+// The record itself: lowered on disk at once; a change records `now` minus
+// whatever was lowered while it ran; a restart reads it back.
+TEST(XsiteOwnershipRecordTest, LowersFirstAndKeepsLoweringsAcrossAChange) {
+  testing::TempDir dir;
+  const std::string file = dir.Sub("XSITE_OWNERSHIP");
+  {
+    XsiteOwnership o(file);
+    EXPECT_FALSE(o.Get().has_value());  // no file: every tag
+    ASSERT_TRUE(o.Lower(std::nullopt).ok());
+    EXPECT_FALSE(o.Get().has_value());
+    ASSERT_TRUE(o.Lower(Set({0, 1, 2})).ok());
+    EXPECT_EQ(o.Get()->Encode(), "4:0,1,2");
+    ASSERT_TRUE(o.Lower(Set({1, 2, 3})).ok());
+    EXPECT_EQ(o.Get()->Encode(), "4:1,2");
+  }
+  XsiteOwnership o(file);  // a restart
+  ASSERT_TRUE(o.Get().has_value());
+  EXPECT_EQ(o.Get()->Encode(), "4:1,2");
+  std::optional<ShardSet> before = o.BeginChange();
+  EXPECT_EQ(before->Encode(), "4:1,2");
+  ASSERT_TRUE(o.Lower(Set({0, 1, 2})).ok());  // a stream applies meanwhile
+  ASSERT_TRUE(o.FinishChange(Set({0, 1, 2, 3})).ok());
+  EXPECT_EQ(o.Get()->Encode(), "4:0,1,2");
+  EXPECT_EQ(XsiteOwnership(file).Get()->Encode(), "4:0,1,2");
+  o.BeginChange();
+  ASSERT_TRUE(o.FinishChange(std::nullopt).ok());  // left the cluster
+  EXPECT_FALSE(XsiteOwnership(file).Get().has_value());
+}
+
+TEST(XsiteOwnershipRecordTest, FilterCoversAndIntersect) {
+  EXPECT_TRUE(FilterCovers(std::nullopt, std::nullopt));
+  EXPECT_TRUE(FilterCovers(std::nullopt, Set({1})));
+  EXPECT_FALSE(FilterCovers(Set({0, 1, 2, 3}), std::nullopt));
+  EXPECT_TRUE(FilterCovers(Set({0, 1}), Set({1})));
+  EXPECT_FALSE(FilterCovers(Set({0}), Set({0, 1})));
+  EXPECT_FALSE(FilterCovers(*ShardSet::Create(8, {0, 1}), Set({0})));  // other count
+  EXPECT_EQ(IntersectOwnership(Set({0, 2}), Set({2, 3}))->Encode(), "4:2");
+  EXPECT_EQ(IntersectOwnership(std::nullopt, Set({3}))->Encode(), "4:3");
+  EXPECT_FALSE(IntersectOwnership(std::nullopt, std::nullopt).has_value());
+  EXPECT_EQ(IntersectOwnership(*ShardSet::Create(8, {0}), Set({0}))->Encode(), "4:");
 }
 
 class XsiteOwnershipTest : public ::testing::Test {
@@ -150,8 +196,8 @@ class XsiteOwnershipTest : public ::testing::Test {
 
   // Until mx-a's cursor of "us" is at us's head.
   bool CaughtUp() {
-    return testing::WaitFor(
-        [&] { return mx_->AppliedSequence("us") == us_->OwnHeadSequence(); }, absl::Seconds(30));
+    return testing::WaitFor([&] { return mx_->AppliedSequence("us") == us_->OwnHeadSequence(); },
+                            absl::Seconds(30));
   }
 
   // Until the pull stream was opened again after the proxy dropped it (a
