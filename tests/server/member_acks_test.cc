@@ -44,16 +44,18 @@ class MemberAcksTest : public ::testing::Test {
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
     ASSERT_TRUE(server_ != nullptr && port > 0);
-    stub_ = v1::Replication::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                                         grpc::InsecureChannelCredentials()));
+    stub_ = v1::Replication::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
   }
 
-  // A restart of the node: its store closes (saving the acks) and opens.
+  // A graceful stop of the node (as historiand's): its store closes,
+  // saving the acks.
   void StopNode() {
     if (service_) service_->Stop();
     if (server_) server_->Shutdown();
     server_.reset();
     service_.reset();
+    if (store_) EXPECT_TRUE(store_->Close().ok());
     store_.reset();
   }
 
