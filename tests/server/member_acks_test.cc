@@ -55,7 +55,9 @@ class MemberAcksTest : public ::testing::Test {
     if (server_) server_->Shutdown();
     server_.reset();
     service_.reset();
-    if (store_) EXPECT_TRUE(store_->Close().ok());
+    if (store_) {
+      EXPECT_TRUE(store_->Close().ok());
+    }
     store_.reset();
   }
 
