@@ -65,6 +65,24 @@ std::vector<uint32_t> ShardSet::GainedSince(const ShardSet& before) const {
   return gained;
 }
 
+bool ShardSet::Contains(const ShardSet& o) const {
+  if (o.num_shards_ != num_shards_) return false;
+  for (uint32_t s : o.shards_) {
+    if (!OwnsShard(s)) return false;
+  }
+  return true;
+}
+
+ShardSet ShardSet::Intersect(const ShardSet& o) const {
+  std::vector<uint32_t> both;
+  if (o.num_shards_ == num_shards_) {
+    for (uint32_t s : shards_) {
+      if (o.OwnsShard(s)) both.push_back(s);
+    }
+  }
+  return ShardSet(num_shards_, std::move(both));
+}
+
 std::string ShardSet::Encode() const {
   return absl::StrCat(num_shards_, ":", absl::StrJoin(shards_, ","));
 }

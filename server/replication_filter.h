@@ -44,6 +44,12 @@ class ShardSet {
   // Shards of `*this` not in `before` (all of them when the shard counts
   // differ): what a node must range-sync when its ownership grows.
   std::vector<uint32_t> GainedSince(const ShardSet& before) const;
+  // True when every shard of `o` is in `*this` (false when the shard counts
+  // differ).
+  bool Contains(const ShardSet& o) const;
+  // The shards in both (none when the shard counts differ); the result has
+  // this set's shard count.
+  ShardSet Intersect(const ShardSet& o) const;
   bool operator==(const ShardSet& o) const {
     return num_shards_ == o.num_shards_ && shards_ == o.shards_;
   }

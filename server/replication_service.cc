@@ -253,10 +253,6 @@ grpc::Status ReplicationService::FetchEvents(grpc::ServerContext* context,
 
 absl::Status ReplicationService::RecordAck(const std::string& site, const std::string& member,
                                            uint64_t seq) {
-  if (member.empty()) {
-    store_->SetPeerAcked(site, seq);
-    return absl::OkStatus();
-  }
   const std::vector<std::string>& peers = store_->options().peers;
   if (std::find(peers.begin(), peers.end(), site) == peers.end()) {
     return absl::OkStatus();  // not a peer: its acks hold nothing back
@@ -264,15 +260,27 @@ absl::Status ReplicationService::RecordAck(const std::string& site, const std::s
   uint64_t lowest = seq;
   {
     absl::MutexLock l(&mu_);
-    auto& acks = member_acks_[site];
-    if (!acks.contains(member) && acks.size() >= kMaxMembersPerSite) {
-      return absl::ResourceExhaustedError(absl::StrCat("member_id: site '", site, "' already has ",
-                                                       acks.size(), " members pulling; at most ",
-                                                       kMaxMembersPerSite));
+    auto [entry, fresh] = member_acks_.try_emplace(site);
+    auto& acks = entry->second;
+    if (fresh) {
+      // The members known before a restart (kept in the store): the
+      // first member to pull after it must not raise the site's ack past
+      // a slower one's.
+      for (const auto& [m, a] : store_->MemberAcks(site)) acks[m] = a;
     }
-    acks[member] = seq;
+    if (!member.empty()) {
+      if (!acks.contains(member) && acks.size() >= kMaxMembersPerSite) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("member_id: site '", site, "' already has ", acks.size(),
+                         " members pulling; at most ", kMaxMembersPerSite));
+      }
+      acks[member] = seq;
+    }
+    // A puller without a member id (a single node) cannot raise the ack
+    // past a known member's either.
     for (const auto& [m, a] : acks) lowest = std::min(lowest, a);
   }
+  if (!member.empty()) store_->SetMemberAcked(site, member, seq);
   // The site's ack is its slowest member's: the log is kept for all of them.
   store_->SetPeerAcked(site, lowest);
   return absl::OkStatus();

@@ -58,8 +58,9 @@ class ReplicationService final : public v1::Replication::Service {
   // Records that `site`'s member `member` (empty: a single node) applied
   // our own entries up to `seq`. The store keeps one ack per site (the log
   // is kept until it): for a cluster that is the lowest of its members'
-  // acks since this node started. ResourceExhausted past
-  // kMaxMembersPerSite members of one site.
+  // acks, which the store keeps too (across restarts); an ack without a
+  // member id never raises it past a known member's. ResourceExhausted
+  // past kMaxMembersPerSite members of one site.
   absl::Status RecordAck(const std::string& site, const std::string& member, uint64_t seq);
   // Age of own entry `seq` (from its version), or 0 when it is not kept.
   double EntryAgeSeconds(uint64_t seq) const;
@@ -71,7 +72,8 @@ class ReplicationService final : public v1::Replication::Service {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Outbound> outbound_ ABSL_GUARDED_BY(mu_);
   static constexpr size_t kMaxMembersPerSite = 1024;
-  // Per peer site in a cluster, each member's last ack (RecordAck).
+  // Per peer site in a cluster, each member's last ack (RecordAck; loaded
+  // from the store at a site's first ack).
   absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, uint64_t>> member_acks_
       ABSL_GUARDED_BY(mu_);
 };

@@ -1,17 +1,14 @@
 #include "server/replicator.h"
 
-#include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <set>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "api/core/bearer_token.h"
+#include "api/core/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "server/digest.h"
 #include "server/logging.h"
@@ -168,7 +165,7 @@ void Replicator::AddToken(grpc::ClientContext* ctx) const {
 }
 
 Replicator::Replicator(Store* store, std::vector<Peer> peers, ReplicatorOptions options)
-    : store_(store), options_(std::move(options)) {
+    : store_(store), options_(std::move(options)), ownership_(options_.ownership_file) {
   auto creds = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
   for (Peer& p : peers) {
     auto site = std::make_unique<SiteState>();
@@ -182,24 +179,6 @@ Replicator::Replicator(Store* store, std::vector<Peer> peers, ReplicatorOptions 
   }
   absl::MutexLock l(&mu_);
   throttle_start_ = absl::Now();
-  // The ownership the cursors are complete for: none recorded means the
-  // node owned every tag so far (a single node, or a fresh one whose
-  // cursors are all 0).
-  if (!options_.ownership_file.empty()) {
-    std::ifstream in(options_.ownership_file);
-    if (in) {
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      absl::StatusOr<ShardSet> set = ShardSet::Decode(absl::StripAsciiWhitespace(text));
-      if (set.ok()) {
-        complete_ = std::move(*set);
-      } else {
-        // Unknown: treat every owned shard as gained (a full range sync).
-        LogWarning("replicator", "ownership file unreadable; range-syncing every owned shard",
-                   {{"file", options_.ownership_file}, {"error", set.status().ToString()}});
-        complete_ = *ShardSet::Create(1, {});
-      }
-    }
-  }
 }
 
 Replicator::~Replicator() { Stop(); }
@@ -246,6 +225,10 @@ std::optional<ShardSet> Replicator::LocalOwnership() const {
   // A validated placement always makes a valid set.
   if (!set.ok()) return *ShardSet::Create(p->num_shards(), {});
   return std::move(*set);
+}
+
+bool Replicator::AwaitingPlacement() const {
+  return options_.cluster != nullptr && options_.cluster->placement() == nullptr;
 }
 
 Replicator::PeerState* Replicator::AddLink(SiteState* site, const std::string& member_id,
@@ -397,12 +380,26 @@ absl::Status Replicator::Discover(SiteState* site) {
 }
 
 absl::Status Replicator::CheckOwnership() {
+  absl::MutexLock check(&check_mu_);
+  if (AwaitingPlacement()) return absl::OkStatus();  // nothing owned is known
   const std::optional<ShardSet> now = LocalOwnership();
-  std::vector<uint32_t> gained;
-  bool all_gained = false;
+  // Shards no longer owned leave the record at once (before any stream
+  // applies entries cut without them), so regaining them later range-syncs
+  // them, however quickly it happens.
+  RETURN_IF_ERROR(ownership_.Lower(now));
   {
     absl::MutexLock l(&mu_);
-    if (now == complete_) return absl::OkStatus();
+    // A stream whose filter lacks an owned shard ends before it applies
+    // anything (PullOnce); end an idle one now.
+    for (auto& p : links_) {
+      if (p->streaming && !FilterCovers(p->stream_filter, now) && p->active) {
+        p->active->TryCancel();
+      }
+    }
+  }
+  if (ownership_.Get() == now) return absl::OkStatus();
+  {
+    absl::MutexLock l(&mu_);
     // Every stream switches to the new filter first: whatever a stream
     // with the old one applies happens before the range sync below reads
     // the peers' digests.
@@ -420,20 +417,26 @@ absl::Status Replicator::CheckOwnership() {
       return absl::DeadlineExceededError("ownership changed: pull streams did not restart");
     }
     if (stopping_) return absl::CancelledError("stopping");
-    if (!now.has_value()) {
-      all_gained = complete_.has_value();  // left the cluster: owns every tag now
-    } else if (complete_.has_value()) {
-      gained = now->GainedSince(*complete_);
-    }  // else: owned every tag before; nothing gained
   }
+  // What the cursors are complete for now that no stream uses an older
+  // filter (streams may still lower it; FinishChange keeps that).
+  const std::optional<ShardSet> before = ownership_.BeginChange();
+  std::vector<uint32_t> gained;
+  bool all_gained = false;
+  if (!now.has_value()) {
+    all_gained = before.has_value();  // left the cluster: owns every tag now
+  } else if (before.has_value()) {
+    gained = now->GainedSince(*before);
+  }  // else: owned every tag before; nothing gained
   if (all_gained || !gained.empty()) {
     // Entries the cursors passed held these shards' series for another
     // node of this site; fetch everything that differs, over all time.
     LogInfo("replicator", "ownership grew: range-syncing with every peer site",
             {{"gained_shards", all_gained ? "all" : absl::StrCat(gained.size())}});
     for (auto& site : sites_) {
+      // Exactly `now`'s shards, which is what gets recorded.
       absl::StatusOr<v1::VerifyResponse> v =
-          Verify(site->peer.site, kMinTimestamp, kMaxTimestamp, /*repair=*/true);
+          VerifyOwned(site->peer.site, kMinTimestamp, kMaxTimestamp, /*repair=*/true, now);
       if (!v.ok()) {
         return absl::Status(v.status().code(),
                             absl::StrCat("range sync after an ownership change with '",
@@ -441,28 +444,12 @@ absl::Status Replicator::CheckOwnership() {
       }
     }
   }
-  if (!options_.ownership_file.empty()) {
-    if (!now.has_value()) {
-      std::remove(options_.ownership_file.c_str());
-    } else {
-      const std::string tmp = options_.ownership_file + ".tmp";
-      {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << now->Encode() << "\n";
-        out.flush();
-        if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-      }
-      if (std::rename(tmp.c_str(), options_.ownership_file.c_str()) != 0) {
-        return absl::InternalError(absl::StrCat("cannot rename ", tmp));
-      }
-    }
-  }
-  absl::MutexLock l(&mu_);
-  complete_ = now;
-  LogInfo(
-      "replicator", "ownership recorded",
-      {{"shards",
-        now.has_value() ? absl::StrCat(now->shards().size(), " of ", now->num_shards()) : "all"}});
+  RETURN_IF_ERROR(ownership_.FinishChange(now));
+  const std::optional<ShardSet> recorded = ownership_.Get();
+  LogInfo("replicator", "ownership recorded",
+          {{"shards", recorded.has_value()
+                          ? absl::StrCat(recorded->shards().size(), " of ", recorded->num_shards())
+                          : "all"}});
   return absl::OkStatus();
 }
 
@@ -580,6 +567,13 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
     absl::MutexLock l(&mu_);
     if (stopping_) return absl::CancelledError("stopping");
     if (peer->retired) return absl::CancelledError("the peer site is a cluster now");
+    // Without its own placement a member would pull every tag, unfiltered
+    // and with no member id (the sender would take its acks for the whole
+    // site's): it waits for the placement instead.
+    if (AwaitingPlacement()) {
+      return absl::UnavailableError(
+          "this node's own cluster placement is not known yet: not pulling until it is");
+    }
     peer->active = &ctx;
     stub = peer->stub;
     address = peer->peer.address;
@@ -646,12 +640,29 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
           break;
         }
         uint64_t samples = 0;
-        // Ownership may have shrunk since the stream was opened with
-        // `filter` (e.g. the placement arrived after it): records are cut
-        // to what this node owns now before they are applied. The other
-        // owners pull those series under their own cursors. (Ownership
-        // that grew is CheckOwnership's range sync.)
         const std::optional<ShardSet> now = LocalOwnership();
+        // Ownership grew since the stream was opened with `filter`: its
+        // records lack series this node owns now, and the cursor must not
+        // pass them. End the stream before applying anything; the next
+        // one asks with the new filter (what was passed before is
+        // CheckOwnership's range sync).
+        if (!FilterCovers(filter, now)) {
+          result = absl::AbortedError(
+              "this node owns shards the stream's filter lacks: reopening with its ownership");
+          break;
+        }
+        // Ownership may have shrunk since the stream was opened (the
+        // placement changed after it): records are cut to what this node
+        // owns now before they are applied; the other owners pull those
+        // series under their own cursors. The record of complete ownership
+        // is lowered to the same set first (on disk), so regaining the
+        // shards cut here range-syncs them.
+        if (resp.records_size() > 0) {
+          if (absl::Status s = ownership_.Lower(now); !s.ok()) {
+            result = s;
+            break;
+          }
+        }
         const bool recut = now.has_value() && !(filter.has_value() && *filter == *now);
         for (const v1::LogRecord& rec : resp.records()) {
           std::string cut;
@@ -703,9 +714,13 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
   if (gap) {
     // The peer trimmed entries we never applied: compare everything (our
     // shards, with every member of the site) and fetch what differs, then
-    // continue from where its log starts now.
+    // continue from where its log starts now. The cursor then passes those
+    // entries complete for `own` only: the record goes down to it first.
+    if (AwaitingPlacement()) return absl::UnavailableError("own placement not known");
+    const std::optional<ShardSet> own = LocalOwnership();
+    RETURN_IF_ERROR(ownership_.Lower(own));
     absl::StatusOr<v1::VerifyResponse> v =
-        Verify(site, kMinTimestamp, kMaxTimestamp, /*repair=*/true);
+        VerifyOwned(site, kMinTimestamp, kMaxTimestamp, /*repair=*/true, own);
     if (!v.ok()) return v.status();
     {
       absl::MutexLock l(&mu_);
@@ -814,6 +829,16 @@ absl::StatusOr<Replicator::RemoteDigests> Replicator::CollectDigests(
 
 absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_site, int64_t start,
                                                       int64_t end, bool repair) {
+  if (AwaitingPlacement()) {
+    return absl::UnavailableError(
+        "this node's own cluster placement is not known yet: its shards are unknown");
+  }
+  return VerifyOwned(peer_site, start, end, repair, LocalOwnership());
+}
+
+absl::StatusOr<v1::VerifyResponse> Replicator::VerifyOwned(const std::string& peer_site,
+                                                           int64_t start, int64_t end, bool repair,
+                                                           const std::optional<ShardSet>& own) {
   SiteState* site = nullptr;
   for (auto& s : sites_) {
     if (s->peer.site == peer_site) site = s.get();
@@ -835,7 +860,6 @@ absl::StatusOr<v1::VerifyResponse> Replicator::Verify(const std::string& peer_si
   }
   const int64_t bucket = absl::ToInt64Nanoseconds(options_.digest_bucket);
   // Our shards only, compared with every member of the peer site.
-  const std::optional<ShardSet> own = LocalOwnership();
   absl::StatusOr<RemoteDigests> collected = CollectDigests(site, start, end, bucket, own);
   if (!collected.ok()) return collected.status();
   RemoteDigests& r = *collected;

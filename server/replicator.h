@@ -38,6 +38,7 @@
 #include "historian/v1/replication.grpc.pb.h"
 #include "server/cluster/cluster_view.h"
 #include "server/replication_filter.h"
+#include "server/xsite_ownership.h"
 #include "storage/store.h"
 
 namespace historian::server {
@@ -105,14 +106,22 @@ class Replicator {
   void Stop();
 
   std::vector<v1::PeerStatus> Status() const;
-  // The shards this node owns in its own cluster; nullopt outside one.
+  // The shards this node owns in its own cluster; nullopt outside one (and
+  // in one whose placement is not known yet: see AwaitingPlacement()).
   std::optional<ShardSet> LocalOwnership() const;
+  // True for a member of a cluster whose placement is not known yet (etcd
+  // unreachable at the first start): it owns no known shards, so it pulls
+  // nothing, range-syncs nothing and records no ownership.
+  bool AwaitingPlacement() const;
   // Compares digests with `peer_site` over [start, end) and, when asked,
   // fetches the peer's samples for every bucket that differs; and compares
   // the digests of all rules and events (whatever the range), merging the
   // peer's records that differ when asked.
   absl::StatusOr<v1::VerifyResponse> Verify(const std::string& peer_site, int64_t start,
                                             int64_t end, bool repair);
+
+  // One ownership check of the cluster thread's poll, run now (tests).
+  absl::Status TEST_CheckOwnership() { return CheckOwnership(); }
 
  private:
   struct SiteState;
@@ -135,9 +144,14 @@ class Replicator {
   PeerState* AddLink(SiteState* site, const std::string& member_id, const std::string& address)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // When this node's ownership differs from what its cursors are complete
-  // for: switches every stream to the new filter and, for gained shards,
-  // range-syncs every peer site before recording the new ownership.
-  absl::Status CheckOwnership();
+  // for: lowers the record to what is owned now, switches every stream to
+  // the new filter and, for gained shards, range-syncs every peer site
+  // before recording the new ownership. One at a time (check_mu_).
+  absl::Status CheckOwnership() ABSL_LOCKS_EXCLUDED(check_mu_, mu_);
+  // Verify over the shards `own` (nullopt: every tag).
+  absl::StatusOr<v1::VerifyResponse> VerifyOwned(const std::string& peer_site, int64_t start,
+                                                 int64_t end, bool repair,
+                                                 const std::optional<ShardSet>& own);
   absl::StatusOr<RemoteDigests> CollectDigests(SiteState* site, int64_t start, int64_t end,
                                                int64_t bucket, const std::optional<ShardSet>& own);
   // Fetches the peer's rule and event records and merges those that differ
@@ -154,6 +168,11 @@ class Replicator {
   Store* const store_;
   const ReplicatorOptions options_;
   std::vector<std::unique_ptr<SiteState>> sites_;  // fixed after construction
+  // The ownership every cursor is complete for (<data_dir>/XSITE_OWNERSHIP;
+  // thread-safe itself).
+  XsiteOwnership ownership_;
+  // Serialises CheckOwnership (the cluster thread, tests). Taken before mu_.
+  absl::Mutex check_mu_;
 
   mutable absl::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
@@ -161,8 +180,6 @@ class Replicator {
   // Links only ever get added (a member that leaves keeps its link).
   std::vector<std::unique_ptr<PeerState>> links_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
-  // The ownership every cursor is complete for (nullopt: all tags).
-  std::optional<ShardSet> complete_ ABSL_GUARDED_BY(mu_);
   // Token bucket shared by all peers.
   absl::Time throttle_start_ ABSL_GUARDED_BY(mu_);
   uint64_t throttle_samples_ ABSL_GUARDED_BY(mu_) = 0;

@@ -422,6 +422,12 @@ class Store {
   void SetPeerAcked(const std::string& site, uint64_t seq);
   // Highest own sequence `site` acknowledged (kept across restarts; 0: none).
   uint64_t PeerAcked(const std::string& site) const;
+  // The same per member of a peer site cluster (kept across restarts, so
+  // the site's ack stays its slowest member's; docs/cluster.md). Only
+  // sites in options().peers; only rises.
+  void SetMemberAcked(const std::string& site, const std::string& member, uint64_t seq);
+  // Member id -> ack of `site`'s members known here.
+  std::map<std::string, uint64_t> MemberAcks(const std::string& site) const;
   // Highest own log sequence written durably (0: none); peers may have
   // been sent entries up to it.
   uint64_t OwnHeadSequence() const;

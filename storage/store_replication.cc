@@ -43,4 +43,12 @@ void Store::SetPeerAcked(const std::string& site, uint64_t seq) {
 
 uint64_t Store::PeerAcked(const std::string& site) const { return own_log_->PeerAcked(site); }
 
+void Store::SetMemberAcked(const std::string& site, const std::string& member, uint64_t seq) {
+  own_log_->SetMemberAcked(site, member, seq);
+}
+
+std::map<std::string, uint64_t> Store::MemberAcks(const std::string& site) const {
+  return own_log_->MemberAcks(site);
+}
+
 }  // namespace historian

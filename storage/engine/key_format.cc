@@ -130,4 +130,8 @@ std::string PeerAckedKey(std::string_view peer_site) {
   return "peer_acked/" + std::string(peer_site);
 }
 
+std::string PeerMemberAckedKey(std::string_view peer_site, std::string_view member) {
+  return std::string(kPeerMemberAckedPrefix) + std::string(peer_site) + "/" + std::string(member);
+}
+
 }  // namespace historian::engine

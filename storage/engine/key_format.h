@@ -69,6 +69,10 @@ std::string ClientPrefix(std::string_view client_id);
 std::string CursorKey(std::string_view origin_site);   // -> u64 highest applied seq
 std::string PeerAckedKey(std::string_view peer_site);  // -> u64 own seq the peer applied
 std::string RollupDirtyKey(TagId tag);                 // -> i64 min ts, i64 max ts (BE)
+// A member of a peer site cluster: peer_member_acked/<site>/<member> -> u64
+// own seq that member applied.
+inline constexpr std::string_view kPeerMemberAckedPrefix = "peer_member_acked/";
+std::string PeerMemberAckedKey(std::string_view peer_site, std::string_view member);
 // Time range where the tag's chunks overlap, waiting for the overlap rewrite
 // (kept across restarts): i64 min ts, i64 max ts (ordered BE).
 std::string OverlapKey(TagId tag);

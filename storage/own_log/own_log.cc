@@ -42,7 +42,25 @@ absl::Status OwnLog::LoadPeerAcks() {
     peer_acked_[it->key().ToString().substr(std::strlen(prefix))] =
         engine::GetBigEndian64(it->value().data());
   }
-  return engine::FromRocks(it->status(), "load cursors");
+  RETURN_IF_ERROR(engine::FromRocks(it->status(), "load cursors"));
+  const std::string member_prefix(engine::kPeerMemberAckedPrefix);
+  for (it->Seek(member_prefix); it->Valid() && it->key().starts_with(member_prefix); it->Next()) {
+    if (it->value().size() != engine::kU64Size) continue;
+    // <site>/<member>, for a configured peer site (the longest that
+    // matches: a site name may hold '/' itself).
+    const std::string rest = it->key().ToString().substr(member_prefix.size());
+    const std::string* site = nullptr;
+    for (const std::string& peer : options_.peers) {
+      if (rest.size() > peer.size() && rest.compare(0, peer.size(), peer) == 0 &&
+          rest[peer.size()] == '/' && (site == nullptr || peer.size() > site->size())) {
+        site = &peer;
+      }
+    }
+    if (site == nullptr) continue;  // not a peer any more
+    member_acked_[*site][rest.substr(site->size() + 1)] =
+        engine::GetBigEndian64(it->value().data());
+  }
+  return engine::FromRocks(it->status(), "load member acks");
 }
 
 absl::Status OwnLog::StartRestoreEpoch() {
@@ -150,6 +168,25 @@ void OwnLog::SetPeerAcked(const std::string& site, uint64_t seq) {
   ++acks_changed_;
 }
 
+void OwnLog::SetMemberAcked(const std::string& site, const std::string& member, uint64_t seq) {
+  const std::vector<std::string>& peers = options_.peers;
+  if (std::find(peers.begin(), peers.end(), site) == peers.end()) return;
+  absl::MutexLock l(&mu_);
+  auto& members = member_acked_[site];
+  auto [it, added] = members.emplace(member, seq);
+  if (!added) {
+    if (seq <= it->second) return;
+    it->second = seq;
+  }
+  ++acks_changed_;
+}
+
+std::map<std::string, uint64_t> OwnLog::MemberAcks(const std::string& site) const {
+  absl::MutexLock l(&mu_);
+  auto it = member_acked_.find(site);
+  return it == member_acked_.end() ? std::map<std::string, uint64_t>() : it->second;
+}
+
 uint64_t OwnLog::PeerAcked(const std::string& site) const {
   absl::MutexLock l(&mu_);
   auto it = peer_acked_.find(site);
@@ -191,6 +228,13 @@ void OwnLog::Trim(uint64_t* own_below, rocksdb::WriteBatch* batch, uint64_t* ack
     std::string v;
     engine::PutBigEndian64(seq, &v);
     batch->Put(db_->state(), engine::PeerAckedKey(peer), v);
+  }
+  for (const auto& [site, members] : member_acked_) {
+    for (const auto& [member, seq] : members) {
+      std::string v;
+      engine::PutBigEndian64(seq, &v);
+      batch->Put(db_->state(), engine::PeerMemberAckedKey(site, member), v);
+    }
   }
 }
 

@@ -87,6 +87,15 @@ class OwnLog {
   // replication path): the next Trim puts the changed acks into its batch.
   void SetPeerAcked(const std::string& site, uint64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t PeerAcked(const std::string& site) const ABSL_LOCKS_EXCLUDED(mu_);
+  // The same per member of a configured peer site that is a cluster (the
+  // replication service keeps the site's ack at the lowest of them), saved
+  // with the site acks, so a restart still knows the slowest member. Only
+  // rises.
+  void SetMemberAcked(const std::string& site, const std::string& member, uint64_t seq)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Member id -> ack, of `site`'s members (empty: none known).
+  std::map<std::string, uint64_t> MemberAcks(const std::string& site) const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Own entries at or below this sequence may be trimmed: what every peer
   // has applied, raised to what the retention limits let go; UINT64_MAX
@@ -122,7 +131,10 @@ class OwnLog {
   uint64_t cum_samples_ ABSL_GUARDED_BY(mu_) = 0;
   // Per configured peer: highest own sequence it has applied durably.
   std::map<std::string, uint64_t> peer_acked_ ABSL_GUARDED_BY(mu_);
-  // Counts changes of peer_acked_; acks_saved_: the count last saved.
+  // Per configured peer site, per member: highest own sequence it applied.
+  std::map<std::string, std::map<std::string, uint64_t>> member_acked_ ABSL_GUARDED_BY(mu_);
+  // Counts changes of peer_acked_ and member_acked_; acks_saved_: the count
+  // last saved.
   uint64_t acks_changed_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t acks_saved_ ABSL_GUARDED_BY(mu_) = 0;
 };

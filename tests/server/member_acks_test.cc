@@ -1,0 +1,127 @@
+// The sender's acks of a peer site cluster (docs/cluster.md, "Who pulls
+// what", R2/R3): the site's ack, which holds the own log back from
+// trimming, is its slowest member's, also after this node restarts, and a
+// puller without a member id never raises it past a member's. In process:
+// a real "us" Store and ReplicationService, members of "mx" pulling through
+// a plain Replication stub.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "historian/v1/replication.grpc.pb.h"
+#include "server/replication_service.h"
+#include "storage/store.h"
+#include "tests/testutil/temp_dir.h"
+
+namespace historian::server {
+namespace {
+
+class MemberAcksTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start(); }
+  void TearDown() override { StopNode(); }
+
+  void Start() {
+    StoreOptions o;
+    o.path = dir_.Sub("us");
+    o.site = "us";
+    o.peers = {"mx"};
+    o.sync_writes = false;
+    o.seal_interval = absl::Hours(1);
+    auto s = Store::Open(std::move(o));
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+    service_ = std::make_unique<ReplicationService>(store_.get());
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_TRUE(server_ != nullptr && port > 0);
+    stub_ = v1::Replication::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  }
+
+  // A graceful stop of the node (as historiand's): its store closes,
+  // saving the acks.
+  void StopNode() {
+    if (service_) service_->Stop();
+    if (server_) server_->Shutdown();
+    server_.reset();
+    service_.reset();
+    if (store_) {
+      EXPECT_TRUE(store_->Close().ok());
+    }
+    store_.reset();
+  }
+
+  void Write(int i) {
+    engine::TagInfo info;
+    info.name = absl::StrCat("plant.t", i);
+    info.type = ValueType::kDouble;
+    absl::StatusOr<engine::TagInfo> t = store_->CreateTag(info);
+    ASSERT_TRUE(t.ok()) << t.status();
+    WriteInput in;
+    engine::SeriesData s;
+    s.tag = t->id;
+    s.cols.Reset(ValueType::kDouble);
+    s.cols.timestamps.push_back(1000 + i);
+    s.cols.doubles.push_back(1.5);
+    s.cols.qualities.push_back(0);
+    in.series.push_back(std::move(s));
+    ASSERT_TRUE(store_->Write(std::move(in)).ok());
+  }
+
+  // Opens a Pull as `member` of "mx" from `from`; returns once the first
+  // response arrived (the stream's start ack, from - 1, is recorded before
+  // it is sent).
+  void PullFrom(const std::string& member, uint64_t from) {
+    grpc::ClientContext ctx;
+    auto stream = stub_->Pull(&ctx);
+    v1::PullRequest first;
+    first.set_site("mx");
+    first.set_member_id(member);
+    first.set_from_sequence(from);
+    ASSERT_TRUE(stream->Write(first));
+    v1::PullResponse resp;
+    ASSERT_TRUE(stream->Read(&resp));
+    ctx.TryCancel();
+    stream->Finish();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<ReplicationService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Replication::Stub> stub_;
+};
+
+TEST_F(MemberAcksTest, SlowestMemberHoldsTheLogAcrossARestart) {
+  for (int i = 0; i < 3; ++i) Write(i);
+  const uint64_t head = store_->OwnHeadSequence();
+  ASSERT_GE(head, 3u);
+  PullFrom("mx-b", 2);         // mx-b applied 1
+  PullFrom("mx-a", head + 1);  // mx-a applied everything
+  EXPECT_EQ(store_->PeerAcked("mx"), 1u);
+
+  StopNode();
+  Start();
+  // mx-a pulls first after the restart: the site's ack stays mx-b's.
+  PullFrom("mx-a", head + 1);
+  EXPECT_EQ(store_->PeerAcked("mx"), 1u);
+  // A puller of "mx" without a member id does not raise it either.
+  PullFrom("", head + 1);
+  EXPECT_EQ(store_->PeerAcked("mx"), 1u);
+  // mx-b catching up lets the log go.
+  PullFrom("mx-b", head + 1);
+  EXPECT_EQ(store_->PeerAcked("mx"), head);
+}
+
+}  // namespace
+}  // namespace historian::server
