@@ -40,6 +40,7 @@
 #include "historian/v1/cluster.pb.h"
 #include "historian/v1/ingest.pb.h"
 #include "server/cluster/cluster_view.h"
+#include "server/cluster/forward_order.h"
 #include "server/cluster/member_channels.h"
 #include "server/metrics.h"
 
@@ -65,11 +66,17 @@ class WriteForwarder {
   static void DescribeMetrics(server::Metrics* metrics);
 
   // Routes one batch. nullptr: this node stores all of it (not in a
-  // cluster, every tag is its own, or a forwarded batch it owns). Otherwise
-  // the remote parts are already on their way. ABORTED: a forwarded batch
-  // with tags this node does not own (nothing stored).
+  // cluster, every tag is its own, a forwarded batch it owns, or no
+  // placement before `historian cluster init`). Otherwise the remote parts
+  // are on their way: at once, or with `order` (the batch's Ingest.Write
+  // stream's; null for a unary call) once the stream's previous part to the
+  // same owner was answered. ABORTED: a forwarded batch with tags this node
+  // does not own. UNAVAILABLE: no placement in cluster mode
+  // (ClusterView::NoPlacementStatus), or a forwarded batch while this node
+  // has none. Nothing is stored on either error.
   absl::StatusOr<std::unique_ptr<ForwardedBatch>> Route(const grpc::ServerContextBase& caller,
-                                                        const v1::WriteRequest& request);
+                                                        const v1::WriteRequest& request,
+                                                        ForwardOrder* order = nullptr);
 
   // Waits for the remote parts of `batch` and joins them with `local_ack`
   // (the ack of batch->local(); ignored when it has no series) into the
