@@ -5,8 +5,11 @@
 // own part, the other parts go to their owners in parallel (Ingest.WriteBatch
 // with the caller's token and the forwarded marker), and the batch is acked
 // only after every owner acked. Every part keeps the batch's client_id and
-// batch_sequence, so each owner deduplicates its part and a retry after a
-// partial failure stores nothing twice.
+// batch_sequence, and each owner deduplicates its part under that key and
+// the part's digest (routing::WritePartDigest), so a retry after a partial
+// failure stores nothing twice, and a retry that brings an owner another
+// slice of the batch (the placement moved) is stored. On a stream, parts
+// reach each owner in stream order (ForwardOrder).
 //
 // One hop: a forwarded batch is never forwarded again. If it holds a tag this
 // node does not own (the placement moved between the sender's read and ours)
