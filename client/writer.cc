@@ -217,10 +217,9 @@ void Writer::MaybeReadPlacement() {
   absl::StatusOr<v1::PlacementResponse> read = ReadPlacement(o);
   if (!read.ok() && absl::IsUnimplemented(read.status())) read = v1::PlacementResponse();
   if (!read.ok()) return;  // keep what we hold (or send to the endpoints)
-  if (placement_ != nullptr && read->num_shards() > 0 &&
-      read->revision() < placement_->revision()) {
-    return;  // a node behind the one we read before
-  }
+  // A node behind the one we read before, or one without a placement
+  // (num_shards 0) while we hold a cluster's, does not undo what we hold.
+  if (!routing::ReplacesPlacement(placement_.get(), *read)) return;
   placement_ = std::make_shared<const v1::PlacementResponse>(*std::move(read));
   std::lock_guard<std::mutex> lock(mu_);
   placement_revision_ = placement_->num_shards() == 0 ? -1 : placement_->revision();

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "api/cluster/write_split.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/method_handler.h"
 #include "grpcpp/support/proto_buffer_reader.h"
@@ -49,7 +50,11 @@ absl::StatusOr<StartedWrite> IngestService::StartLocal(const v1::WriteRequest& r
   if (env_.write_gate != nullptr) {
     if (absl::Status s = env_.write_gate->BeforeWrite(); !s.ok()) return s;
   }
-  return StartWrite(request, limits_, store_);
+  // In a site cluster the part this node stores is deduplicated under its
+  // digest too: a retry after the placement moved may bring this node
+  // another slice of the same batch (docs/cluster.md, "Routing writes").
+  const uint64_t digest = env_.cluster != nullptr ? routing::WritePartDigest(request) : 0;
+  return StartWrite(request, limits_, store_, digest);
 }
 
 absl::StatusOr<v1::WriteAck> IngestService::FinishLocal(PendingWrite& write) {
@@ -78,7 +83,8 @@ absl::StatusOr<v1::WriteAck> IngestService::FinishLocal(PendingWrite& write) {
 }
 
 IngestService::PendingWrite IngestService::Start(const grpc::ServerContextBase& context,
-                                                 const v1::WriteRequest& request) {
+                                                 const v1::WriteRequest& request,
+                                                 cluster::ForwardOrder* order) {
   PendingWrite write;
   if (forwarder_ != nullptr) {
     // A batch refused as a whole is refused before any part is stored.
@@ -88,7 +94,7 @@ IngestService::PendingWrite IngestService::Start(const grpc::ServerContextBase& 
       return write;
     }
     absl::StatusOr<std::unique_ptr<cluster::ForwardedBatch>> routed =
-        forwarder_->Route(context, request);
+        forwarder_->Route(context, request, order);
     if (!routed.ok()) {
       write.start_error = routed.status();
       write.samples = SamplesIn(request);
@@ -131,6 +137,9 @@ grpc::Status IngestService::WriteRaw(
     // instead of one fsync per batch.
     using Item = PendingWrite;
     constexpr size_t kMaxInFlight = 32;
+    // Forwarded parts reach each owner in stream order (declared before the
+    // items: every item's calls are done before it goes).
+    cluster::ForwardOrder order;
     absl::Mutex mu;
     std::deque<Item> queue;
     bool reading_done = false;
@@ -191,7 +200,7 @@ grpc::Status IngestService::WriteRaw(
         mu.Await(absl::Condition(&room));
         if (failed) break;
       }
-      Item item = Start(*context, request);
+      Item item = Start(*context, request, &order);
       absl::MutexLock l(&mu);
       queue.push_back(std::move(item));
     }

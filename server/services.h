@@ -62,7 +62,10 @@ class IngestService final : public v1::Ingest::Service {
   // The same in two steps, for pipelined streams: Start routes the batch
   // (server/cluster/write_forwarder.h) and queues the local part in the
   // store (in stream order), Finish waits for every part and counts it.
-  PendingWrite Start(const grpc::ServerContextBase& context, const v1::WriteRequest& request);
+  // `order`: the stream's (its forwarded parts reach each owner in stream
+  // order); null for Ingest.WriteBatch.
+  PendingWrite Start(const grpc::ServerContextBase& context, const v1::WriteRequest& request,
+                     cluster::ForwardOrder* order = nullptr);
   absl::StatusOr<v1::WriteAck> Finish(PendingWrite write);
   absl::StatusOr<StartedWrite> StartLocal(const v1::WriteRequest& request);
   absl::StatusOr<v1::WriteAck> FinishLocal(PendingWrite& write);

@@ -394,9 +394,10 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
 }
 
 absl::StatusOr<StartedWrite> StartWrite(const v1::WriteRequest& request, const Limits& limits,
-                                        Store* store) {
+                                        Store* store, uint64_t dedupe_digest) {
   absl::StatusOr<PreparedWrite> prepared = PrepareWrite(request, limits, store);
   if (!prepared.ok()) return prepared.status();
+  prepared->input.dedupe_digest = dedupe_digest;
   return StartedWrite{request.batch_sequence(), std::move(prepared->rejected),
                       store->StartWrite(std::move(prepared->input))};
 }

@@ -39,8 +39,10 @@ struct StartedWrite {
 };
 
 // Validates `request` and queues it (in call order); returns at once.
+// `dedupe_digest`: WriteInput::dedupe_digest (a cluster node's part of a
+// batch: routing::WritePartDigest; 0 on a single node).
 absl::StatusOr<StartedWrite> StartWrite(const v1::WriteRequest& request, const Limits& limits,
-                                        Store* store);
+                                        Store* store, uint64_t dedupe_digest = 0);
 // Waits for a started write and builds its ack.
 absl::StatusOr<v1::WriteAck> FinishWrite(StartedWrite started, Store* store);
 

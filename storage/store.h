@@ -144,6 +144,10 @@ struct WriteInput {
   // Deduplication key; empty client_id or batch_seq 0 disables it.
   std::string client_id;
   uint64_t batch_seq = 0;
+  // Which slice of the batch this write is (a site cluster node's part,
+  // routing::WritePartDigest): a write is a retry only of a write with the
+  // same key and digest. 0: the key alone (a single node).
+  uint64_t dedupe_digest = 0;
   // Samples per tag; REQUIRES: every tag id exists in the catalog and the
   // columns have the tag's value type.
   std::vector<engine::SeriesData> series;

@@ -110,6 +110,7 @@ WriteHandle Store::StartWrite(WriteInput input) {
   w.assign_seq = true;
   w.client_id = std::move(input.client_id);
   w.batch_seq = input.batch_seq;
+  w.dedupe_digest = input.dedupe_digest;
   w.entry.series = std::move(input.series);
   w.accepted = w.entry.NumSamples();
   if (absl::Status s = CheckSampleTimestamps(w.entry.series); !s.ok()) {

@@ -78,4 +78,48 @@ v1::WriteAck JoinWriteAcks(const std::vector<WritePart>& parts,
   return joined;
 }
 
+bool ReplacesPlacement(const v1::PlacementResponse* held, const v1::PlacementResponse& read) {
+  if (held == nullptr || held->num_shards() == 0) return true;
+  if (read.num_shards() == 0) return false;
+  return read.revision() >= held->revision();
+}
+
+namespace {
+
+// MurmurHash3's fmix64 finalizer.
+uint64_t Mix(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+}  // namespace
+
+uint64_t WritePartDigest(const v1::WriteRequest& part) {
+  uint64_t sum = 0;
+  for (const v1::TagSamples& s : part.series()) {
+    const v1::SampleColumns& cols = s.columns();
+    const int n = s.samples_size() + cols.timestamp_deltas_ns_size();
+    int64_t first = 0;
+    int64_t last = 0;
+    if (s.samples_size() > 0) {
+      first = s.samples(0).timestamp_ns();
+      last = s.samples(s.samples_size() - 1).timestamp_ns();
+    } else if (cols.timestamp_deltas_ns_size() > 0) {
+      first = cols.timestamp_deltas_ns(0);
+      last = cols.timestamp_deltas_ns(cols.timestamp_deltas_ns_size() - 1);
+    }
+    uint64_t h = TagPlacementHash(s.tag());
+    h = Mix(h ^ static_cast<uint64_t>(n));
+    h = Mix(h ^ static_cast<uint64_t>(first));
+    h = Mix(h ^ static_cast<uint64_t>(last));
+    sum += h;  // a sum: the same series in any order give the same digest
+  }
+  sum = Mix(sum ^ static_cast<uint64_t>(part.series_size()));
+  return sum == 0 ? 1 : sum;
+}
+
 }  // namespace historian::routing

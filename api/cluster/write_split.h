@@ -4,9 +4,11 @@
 // one ack the writer expects. Pure functions, thread-safe.
 //
 // Exactly-once across owners: every part keeps the batch's client_id and
-// batch_sequence, so each owner deduplicates its own part; a retry of the
-// whole batch is acknowledged as a duplicate by owners that already stored
-// their part and stored by the others.
+// batch_sequence, and each owner deduplicates its own part under that key
+// and the part's digest (WritePartDigest): a retry of the whole batch is
+// acknowledged as a duplicate by owners that already stored exactly their
+// part and stored by the others, including an owner that stored another
+// slice of the batch before the placement moved.
 #ifndef HISTORIAN_API_CLUSTER_WRITE_SPLIT_H_
 #define HISTORIAN_API_CLUSTER_WRITE_SPLIT_H_
 
@@ -40,6 +42,23 @@ absl::StatusOr<std::vector<WritePart>> SplitWriteByOwner(v1::WriteRequest batch,
 // was one.
 v1::WriteAck JoinWriteAcks(const std::vector<WritePart>& parts,
                            const std::vector<v1::WriteAck>& acks);
+
+// Whether a router holding `held` (null: none read yet) replaces it with
+// `read`, a placement just read from a node. Never with an older revision
+// (a node lagging behind), and never a cluster placement (num_shards > 0)
+// with a node's "no placement" (num_shards 0): that node has not read its
+// placement (etcd down since it started) or is not a member, and the site
+// is still a cluster; sending it every tag would skip the owners.
+bool ReplacesPlacement(const v1::PlacementResponse* held, const v1::PlacementResponse& read);
+
+// Which slice of a batch `part` is: a node in a cluster deduplicates a write
+// under (client_id, batch_sequence, this digest), so a retry that brings it
+// another slice of the same batch (the placement moved between attempts) is
+// stored, never answered as a duplicate of the slice it stored before. A
+// hash over the series, independent of their order: each series' tag, its
+// number of samples and its first and last timestamps (not every value).
+// Never 0 (0 means "no digest": the batch key alone, as on a single node).
+uint64_t WritePartDigest(const v1::WriteRequest& part);
 
 }  // namespace historian::routing
 

@@ -64,9 +64,9 @@ absl::Status OwnerRouter::RefreshPlacement() {
   }
   if (!read.ok()) return read.status();
   placement_read_at_ = absl::Now();
-  // A node that lags behind (older revision) does not undo a newer read.
-  if (placement_ == nullptr || read->num_shards() == 0 ||
-      read->revision() >= placement_->revision()) {
+  // A node that lags behind (older revision), or one without a placement
+  // (num_shards 0) while we hold a cluster's, does not undo what we hold.
+  if (routing::ReplacesPlacement(placement_.get(), *read)) {
     placement_ = std::make_shared<const v1::PlacementResponse>(*std::move(read));
     stats_.revision = placement_->revision();
     stats_.num_shards = placement_->num_shards();

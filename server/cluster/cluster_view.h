@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "server/cluster/placement.h"
 
@@ -36,6 +37,12 @@ class ClusterView {
   virtual std::string self_id() const = 0;
   // Ids of the members whose etcd lease is alive.
   virtual std::vector<std::string> alive_members() const = 0;
+  // Asked while placement() is null: OK when the node may act as a single
+  // node (outside a cluster, or before `historian cluster init`); otherwise
+  // UNAVAILABLE saying why it has no placement (etcd not read since it
+  // started and no cache, or the site is a cluster but no valid placement
+  // was read): it does not know which tags are its own and takes no writes.
+  virtual absl::Status NoPlacementStatus() const { return absl::OkStatus(); }
 
   // True when this node owns `tag` (always, outside a cluster).
   bool OwnsTag(std::string_view tag) const {

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/cluster/placement.h"
 #include "server/logging.h"
 
@@ -63,6 +64,28 @@ std::vector<std::string> PlacementWatcher::alive_members() const {
   for (const auto& [id, record] : members_) ids.push_back(id);
   std::sort(ids.begin(), ids.end());
   return ids;
+}
+
+absl::Status PlacementWatcher::NoPlacementStatus() const {
+  absl::MutexLock l(&mu_);
+  if (placement_ != nullptr) return absl::OkStatus();
+  if (!synced_) {
+    return absl::UnavailableError(absl::StrCat(
+        "no placement yet: this node runs in site cluster mode (--cluster_etcd=",
+        absl::StrJoin(etcd_->options().endpoints, ","),
+        ") but has not read etcd since it started and has no cached placement, so it does not "
+        "know which tags are its own; writes are refused until it reads the placement (is etcd "
+        "reachable? last error: ",
+        last_error_.ToString(), ")"));
+  }
+  if (config_seen_) {
+    return absl::UnavailableError(absl::StrCat(
+        "no placement yet: site '", options_.site, "' is a cluster (",
+        ClusterConfigKey(options_.site), " exists) but this node holds no valid placement (",
+        PlacementKey(options_.site), " absent or refused; last error: ", last_error_.ToString(),
+        "); writes are refused until it reads one"));
+  }
+  return absl::OkStatus();  // before `historian cluster init`: a single node
 }
 
 bool PlacementWatcher::WaitForSync(absl::Duration timeout) const {
@@ -160,6 +183,7 @@ absl::StatusOr<int64_t> PlacementWatcher::Resync() {
         placement_seen = true;
         if (ApplyPlacement(kv.value, kv.mod_revision)) changed = placement_;
       } else if (kv.key == ClusterConfigKey(options_.site)) {
+        config_seen_ = true;
         ApplyConfig(kv.value);
       } else if (absl::StartsWith(kv.key, members_prefix)) {
         absl::StatusOr<MemberRecord> record = DecodeMemberRecord(kv.value);
@@ -197,7 +221,10 @@ void PlacementWatcher::OnEvents(const std::vector<EtcdEvent>& events) {
                            {{"key", placement_key}, {"revision", absl::StrCat(e.kv.mod_revision)}});
         }
       } else if (e.kv.key == ClusterConfigKey(options_.site)) {
-        if (put) ApplyConfig(e.kv.value);
+        if (put) {
+          config_seen_ = true;
+          ApplyConfig(e.kv.value);
+        }
       } else if (absl::StartsWith(e.kv.key, members_prefix)) {
         const std::string id = e.kv.key.substr(members_prefix.size());
         if (put) {

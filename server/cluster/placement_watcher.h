@@ -77,6 +77,10 @@ class PlacementWatcher final : public ClusterView {
   std::shared_ptr<const Placement> placement() const override ABSL_LOCKS_EXCLUDED(mu_);
   std::string self_id() const override { return options_.self_id; }
   std::vector<std::string> alive_members() const override ABSL_LOCKS_EXCLUDED(mu_);
+  // OK before `historian cluster init` (etcd read, no cluster config key);
+  // UNAVAILABLE while etcd was never read (and no cache), or while the site
+  // is a cluster (its config key exists) but no valid placement was read.
+  absl::Status NoPlacementStatus() const override ABSL_LOCKS_EXCLUDED(mu_);
 
   // Waits until etcd was read once; false after `timeout`.
   bool WaitForSync(absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -108,6 +112,8 @@ class PlacementWatcher final : public ClusterView {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool resync_needed_ ABSL_GUARDED_BY(mu_) = false;
   bool synced_ ABSL_GUARDED_BY(mu_) = false;
+  // The cluster config key (written by `historian cluster init`) was seen.
+  bool config_seen_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<const Placement> placement_ ABSL_GUARDED_BY(mu_);
   // Alive members: id -> record (the members/ keys).
   absl::flat_hash_map<std::string, MemberRecord> members_ ABSL_GUARDED_BY(mu_);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/blocking_counter.h"
+#include "api/core/status_macros.h"
 #include "grpcpp/client_context.h"
 #include "historian/v1/ingest.grpc.pb.h"
 
@@ -110,12 +111,28 @@ WriteForwarder::Snapshot WriteForwarder::Current() {
 }
 
 absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
-    const grpc::ServerContextBase& caller, const v1::WriteRequest& request) {
+    const grpc::ServerContextBase& caller, const v1::WriteRequest& request, ForwardOrder* order) {
   if (view_ == nullptr) return nullptr;
   Snapshot snap = Current();
-  if (snap.placement == nullptr) return nullptr;
-  const Placement& placement = *snap.placement;
   const bool forwarded = MemberChannels::IsForwarded(caller);
+  if (snap.placement == nullptr) {
+    // Without a placement this node cannot tell its own tags. A forwarded
+    // part comes from a member routing by a placement this node has not
+    // read (yet): storing it would put samples where no query looks.
+    if (forwarded) {
+      absl::Status why = view_->NoPlacementStatus();
+      return absl::UnavailableError(absl::StrCat(
+          "forwarded write refused by member '", view_->self_id(),
+          "': no placement yet on this node (the sender routes by one it has not read; ",
+          why.ok() ? "run `historian cluster init` if the site has none"
+                   : std::string(why.message()),
+          "); nothing of this part was stored"));
+    }
+    // Outside a cluster, or before `historian cluster init`: a single node.
+    RETURN_IF_ERROR(view_->NoPlacementStatus());
+    return nullptr;
+  }
+  const Placement& placement = *snap.placement;
   bool all_local = true;
   for (int i = 0; i < request.series_size(); ++i) {
     const std::string& tag = request.series(i).tag();
@@ -183,11 +200,26 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
   for (const std::unique_ptr<ForwardedBatch::Call>& c : batch->calls_) {
     ForwardedBatch::Call* call = c.get();
     absl::BlockingCounter* done = batch->done_.get();
-    call->stub->async()->WriteBatch(&call->context, &call->request, &call->ack,
-                                    [call, done](grpc::Status status) {
-                                      call->status = std::move(status);
-                                      done->DecrementCount();
-                                    });
+    // `order` (a stream's) is told before the batch's counter drops: the
+    // stream's ForwardOrder outlives every batch it sends.
+    auto send = [call, done, order] {
+      call->stub->async()->WriteBatch(&call->context, &call->request, &call->ack,
+                                      [call, done, order](grpc::Status status) {
+                                        call->status = std::move(status);
+                                        if (order != nullptr) {
+                                          order->Finished(call->owner_address, call->status);
+                                        }
+                                        done->DecrementCount();
+                                      });
+    };
+    if (order == nullptr) {
+      send();
+      continue;
+    }
+    order->Submit(call->owner_address, std::move(send), [call, done](const grpc::Status& why) {
+      call->status = why;
+      done->DecrementCount();
+    });
   }
   return batch;
 }

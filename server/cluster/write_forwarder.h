@@ -5,8 +5,11 @@
 // own part, the other parts go to their owners in parallel (Ingest.WriteBatch
 // with the caller's token and the forwarded marker), and the batch is acked
 // only after every owner acked. Every part keeps the batch's client_id and
-// batch_sequence, so each owner deduplicates its part and a retry after a
-// partial failure stores nothing twice.
+// batch_sequence, and each owner deduplicates its part under that key and
+// the part's digest (routing::WritePartDigest), so a retry after a partial
+// failure stores nothing twice, and a retry that brings an owner another
+// slice of the batch (the placement moved) is stored. On a stream, parts
+// reach each owner in stream order (ForwardOrder).
 //
 // One hop: a forwarded batch is never forwarded again. If it holds a tag this
 // node does not own (the placement moved between the sender's read and ours)
@@ -40,6 +43,7 @@
 #include "historian/v1/cluster.pb.h"
 #include "historian/v1/ingest.pb.h"
 #include "server/cluster/cluster_view.h"
+#include "server/cluster/forward_order.h"
 #include "server/cluster/member_channels.h"
 #include "server/metrics.h"
 
@@ -65,11 +69,17 @@ class WriteForwarder {
   static void DescribeMetrics(server::Metrics* metrics);
 
   // Routes one batch. nullptr: this node stores all of it (not in a
-  // cluster, every tag is its own, or a forwarded batch it owns). Otherwise
-  // the remote parts are already on their way. ABORTED: a forwarded batch
-  // with tags this node does not own (nothing stored).
+  // cluster, every tag is its own, a forwarded batch it owns, or no
+  // placement before `historian cluster init`). Otherwise the remote parts
+  // are on their way: at once, or with `order` (the batch's Ingest.Write
+  // stream's; null for a unary call) once the stream's previous part to the
+  // same owner was answered. ABORTED: a forwarded batch with tags this node
+  // does not own. UNAVAILABLE: no placement in cluster mode
+  // (ClusterView::NoPlacementStatus), or a forwarded batch while this node
+  // has none. Nothing is stored on either error.
   absl::StatusOr<std::unique_ptr<ForwardedBatch>> Route(const grpc::ServerContextBase& caller,
-                                                        const v1::WriteRequest& request);
+                                                        const v1::WriteRequest& request,
+                                                        ForwardOrder* order = nullptr);
 
   // Waits for the remote parts of `batch` and joins them with `local_ack`
   // (the ack of batch->local(); ignored when it has no series) into the

@@ -201,7 +201,9 @@ void CommitLog::LeadGroup() {
       applier_->PrepareGroupEntry(p, &batch);
     }
     batch.Put(db_->log(), engine::LogKey(p->origin, p->seq), p->encoded);
-    if (p->deduped()) dedupe_.Prepare(p->client_id, p->batch_seq, p->accepted, &batch);
+    if (p->deduped()) {
+      dedupe_.Prepare(p->client_id, p->batch_seq, p->dedupe_digest, p->accepted, &batch);
+    }
   }
   if (own_seq != first_own) batch.Put(db_->state(), engine::kNextSeqKey, U64(own_seq));
   // The cursor of each other origin moves in the same batch as its entries:
@@ -271,7 +273,7 @@ void CommitLog::LeadGroup() {
       uint64_t& applied = applied_seq_[p->origin];
       applied = std::max(applied, p->seq);
       clock_.Observe(p->entry.version);
-      if (p->deduped()) dedupe_.Record(p->client_id, p->batch_seq, p->accepted);
+      if (p->deduped()) dedupe_.Record(p->client_id, p->batch_seq, p->dedupe_digest, p->accepted);
       // Let a waiting leader build the next group (everything queued during
       // this group's write) so its write overlaps the rest of this apply.
       if (CanLead()) {

@@ -93,10 +93,10 @@ class CommitLog {
   // count of a retry, or nullopt for a new batch (end it with EndBatch).
   absl::StatusOr<std::optional<uint64_t>> BeginBatch(const PendingWrite& w)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return dedupe_.Begin(w.client_id, w.batch_seq);
+    return dedupe_.Begin(w.client_id, w.batch_seq, w.dedupe_digest);
   }
   void EndBatch(const PendingWrite& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (w.deduped()) dedupe_.End(w.client_id, w.batch_seq);
+    if (w.deduped()) dedupe_.End(w.client_id, w.batch_seq, w.dedupe_digest);
   }
   // Queues `w` without waiting (w->ready false while the writer encodes).
   void Queue(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { writers_.push_back(w); }

@@ -25,6 +25,7 @@ struct PendingWrite {
   bool assign_seq = false;  // own writes and repairs
   std::string client_id;
   uint64_t batch_seq = 0;
+  uint64_t dedupe_digest = 0;  // WriteInput::dedupe_digest
   engine::LogEntry entry;
   std::string encoded;  // entry bytes, encoded by the writer
   // False while the writer encodes outside the lock after queueing; the

@@ -124,6 +124,12 @@ std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq) {
   return key;
 }
 
+std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq, uint64_t digest) {
+  std::string key = ClientBatchKey(client_id, batch_seq);
+  if (digest != 0) PutBigEndian64(digest, &key);
+  return key;
+}
+
 std::string CursorKey(std::string_view origin_site) { return "cursor/" + std::string(origin_site); }
 
 std::string PeerAckedKey(std::string_view peer_site) {

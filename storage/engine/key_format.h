@@ -65,6 +65,10 @@ inline constexpr int64_t kImplicitSpanFloor = kImplicitSpan / 4;
 // Whether a widest span of `span` is written as a span/ key.
 inline bool SpanNeedsKey(int64_t span) { return span < kImplicitSpanFloor || span > kImplicitSpan; }
 std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq);  // -> u64 accepted
+// A batch written with a dedupe digest (a site cluster node's part of a
+// batch, docs/cluster.md "Routing writes"): ClientBatchKey + u64 BE digest
+// (digest 0: ClientBatchKey itself). -> u64 accepted.
+std::string ClientBatchKey(std::string_view client_id, uint64_t batch_seq, uint64_t digest);
 std::string ClientPrefix(std::string_view client_id);
 std::string CursorKey(std::string_view origin_site);   // -> u64 highest applied seq
 std::string PeerAckedKey(std::string_view peer_site);  // -> u64 own seq the peer applied

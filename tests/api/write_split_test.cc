@@ -2,6 +2,7 @@
 // (api/cluster/write_split.h).
 #include "api/cluster/write_split.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -113,6 +114,51 @@ TEST(WriteSplitTest, AcksJoinWithOriginalSeriesIndexes) {
     named = named || r.reason().find("rejected series_index 999") != std::string::npos;
   }
   EXPECT_TRUE(named);
+}
+
+// W2 (docs/cluster.md): a node without a placement answers num_shards 0; a
+// router holding a cluster's placement keeps it, and never goes back to an
+// older revision.
+TEST(WriteSplitTest, ANodeWithoutAPlacementNeverReplacesAClusterPlacement) {
+  v1::PlacementResponse held = ThreeMembers(16);
+  held.set_revision(40);
+  const v1::PlacementResponse none;  // num_shards 0, revision 0
+  EXPECT_TRUE(ReplacesPlacement(nullptr, none));
+  EXPECT_TRUE(ReplacesPlacement(nullptr, held));
+  EXPECT_FALSE(ReplacesPlacement(&held, none));
+  EXPECT_TRUE(ReplacesPlacement(&none, held));  // a site that became a cluster
+  v1::PlacementResponse older = held;
+  older.set_revision(39);
+  EXPECT_FALSE(ReplacesPlacement(&held, older));
+  v1::PlacementResponse newer = held;
+  newer.set_revision(41);
+  EXPECT_TRUE(ReplacesPlacement(&held, newer));
+  EXPECT_TRUE(ReplacesPlacement(&held, held));
+}
+
+// A part's digest says which slice of the batch it is: the same series in
+// any order give the same digest; another set of tags, or another number of
+// samples, another one; never 0 (0 is "no digest").
+TEST(WriteSplitTest, PartDigestTellsSlicesOfABatchApart) {
+  const v1::WriteRequest batch = Batch(6);
+  absl::StatusOr<std::vector<WritePart>> parts = SplitWriteByOwner(batch, ThreeMembers(16));
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  ASSERT_GE(parts->size(), 2u);
+  std::set<uint64_t> digests;
+  for (const WritePart& part : *parts) {
+    EXPECT_NE(WritePartDigest(part.request), 0u);
+    digests.insert(WritePartDigest(part.request));
+  }
+  digests.insert(WritePartDigest(batch));
+  EXPECT_EQ(digests.size(), parts->size() + 1);  // every slice its own
+
+  v1::WriteRequest reversed = batch;
+  std::reverse(reversed.mutable_series()->begin(), reversed.mutable_series()->end());
+  EXPECT_EQ(WritePartDigest(reversed), WritePartDigest(batch));
+  v1::WriteRequest more = batch;
+  more.mutable_series(0)->add_samples()->set_timestamp_ns(99);
+  EXPECT_NE(WritePartDigest(more), WritePartDigest(batch));
+  EXPECT_NE(WritePartDigest(v1::WriteRequest()), 0u);
 }
 
 }  // namespace

@@ -252,6 +252,66 @@ TEST_F(CommitLogTest, DedupeWindow) {
   EXPECT_EQ(begin(6).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A site cluster node's parts of one batch (docs/cluster.md, "Routing
+// writes"): the same (client, batch) with another digest is another slice of
+// the batch (the placement moved between attempts), stored, never answered
+// as a duplicate; the same digest is a retry. The keys of both kinds, and of
+// writes without a digest, are read back at the next open.
+TEST_F(CommitLogTest, DedupeWindowTellsSlicesOfABatchApartByDigest) {
+  auto write = [&](uint64_t batch, uint64_t digest, uint64_t accepted) {
+    PendingWrite w;
+    w.origin = "us";
+    w.assign_seq = true;
+    w.client_id = "gw";
+    w.batch_seq = batch;
+    w.dedupe_digest = digest;
+    w.accepted = accepted;
+    engine::EncodeLogEntry(w.entry, &w.encoded);
+    absl::MutexLock l(&log_->mu());
+    absl::StatusOr<std::optional<uint64_t>> seen = log_->BeginBatch(w);
+    if (!seen.ok()) return seen;
+    if (seen->has_value()) return seen;
+    log_->Submit(&w);
+    log_->EndBatch(w);
+    EXPECT_TRUE(w.status.ok()) << w.status;
+    return seen;
+  };
+  auto seen = [&](uint64_t batch, uint64_t digest) -> std::optional<uint64_t> {
+    PendingWrite w;
+    w.client_id = "gw";
+    w.batch_seq = batch;
+    w.dedupe_digest = digest;
+    absl::MutexLock l(&log_->mu());
+    absl::StatusOr<std::optional<uint64_t>> s = log_->BeginBatch(w);
+    EXPECT_TRUE(s.ok()) << s.status();
+    if (!s.ok()) return std::nullopt;
+    if (!s->has_value()) log_->EndBatch(w);
+    return *s;
+  };
+  ASSERT_TRUE(write(5, 0xA, 3).ok());                   // one slice of batch 5
+  ASSERT_TRUE(write(6, 0, 2).ok());                     // batch 6 without a digest
+  EXPECT_EQ(seen(5, 0xA), std::optional<uint64_t>(3));  // a retry of that slice
+  EXPECT_EQ(seen(5, 0xB), std::nullopt);                // another slice: new
+  EXPECT_EQ(seen(5, 0), std::nullopt);                  // the batch key alone: new
+  ASSERT_TRUE(write(5, 0xB, 7).ok());
+  EXPECT_EQ(seen(5, 0xB), std::optional<uint64_t>(7));
+  EXPECT_EQ(seen(6, 0), std::optional<uint64_t>(2));
+  EXPECT_EQ(seen(6, 0xA), std::nullopt);
+
+  Open();
+  EXPECT_EQ(seen(5, 0xA), std::optional<uint64_t>(3));
+  EXPECT_EQ(seen(5, 0xB), std::optional<uint64_t>(7));
+  EXPECT_EQ(seen(5, 0xC), std::nullopt);
+  EXPECT_EQ(seen(6, 0), std::optional<uint64_t>(2));
+  // The window still counts sequences, whatever the digests.
+  PendingWrite old;
+  old.client_id = "gw";
+  old.batch_seq = 2;
+  old.dedupe_digest = 0xA;
+  absl::MutexLock l(&log_->mu());
+  EXPECT_EQ(log_->BeginBatch(old).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(CommitLogTest, HybridClockNeverGoesBack) {
   absl::MutexLock l(&log_->mu());
   EXPECT_EQ(log_->NextVersion(0), MakeVersion(1000, 7));
