@@ -408,8 +408,10 @@ absl::Status Replicator::CheckOwnership() {
     }
     auto switched = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       if (stopping_) return true;
+      // Covers, not equals: a stream reopened after a newer placement
+      // change has a newer filter, and it must not hold this one back.
       for (auto& p : links_) {
-        if (p->streaming && p->stream_filter != now) return false;
+        if (p->streaming && !FilterCovers(p->stream_filter, now)) return false;
       }
       return true;
     };

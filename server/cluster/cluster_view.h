@@ -37,11 +37,11 @@ class ClusterView {
   virtual std::string self_id() const = 0;
   // Ids of the members whose etcd lease is alive.
   virtual std::vector<std::string> alive_members() const = 0;
-  // Asked while placement() is null: OK when the node may act as a single
-  // node (outside a cluster, or before `historian cluster init`); otherwise
-  // UNAVAILABLE saying why it has no placement (etcd not read since it
-  // started and no cache, or the site is a cluster but no valid placement
-  // was read): it does not know which tags are its own and takes no writes.
+  // Asked while placement() is null: UNAVAILABLE saying why there is no
+  // placement (etcd not read since the node started and no cache; the site
+  // is a cluster but no valid placement was read; `historian cluster init`
+  // has not run): the node does not know which tags are its own and takes
+  // no writes. OK only if a placement arrived meanwhile.
   virtual absl::Status NoPlacementStatus() const { return absl::OkStatus(); }
 
   // True when this node owns `tag` (always, outside a cluster).

@@ -85,7 +85,11 @@ absl::Status PlacementWatcher::NoPlacementStatus() const {
         PlacementKey(options_.site), " absent or refused; last error: ", last_error_.ToString(),
         "); writes are refused until it reads one"));
   }
-  return absl::OkStatus();  // before `historian cluster init`: a single node
+  return absl::UnavailableError(absl::StrCat(
+      "no placement yet: this node runs in site cluster mode but site '", options_.site,
+      "' is not a cluster yet (no ", ClusterConfigKey(options_.site),
+      "); writes are refused until `historian cluster init` has run (a write stored now could "
+      "land on a node that will not own its tag)"));
 }
 
 bool PlacementWatcher::WaitForSync(absl::Duration timeout) const {

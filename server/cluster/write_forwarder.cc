@@ -53,6 +53,10 @@ struct ForwardedBatch::Call {
   std::string owner_address;
   std::string shards;  // "shards 3, 17": the batch's shards this owner holds
   uint64_t samples = 0;
+  // The caller's deadline; the call's own is the earlier of it and the
+  // forward timeout counted from when the call is sent (a part queued
+  // behind earlier ones of its stream does not spend its time waiting).
+  std::chrono::system_clock::time_point caller_deadline;
 };
 
 ForwardedBatch::ForwardedBatch() = default;
@@ -116,9 +120,11 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
   Snapshot snap = Current();
   const bool forwarded = MemberChannels::IsForwarded(caller);
   if (snap.placement == nullptr) {
-    // Without a placement this node cannot tell its own tags. A forwarded
-    // part comes from a member routing by a placement this node has not
-    // read (yet): storing it would put samples where no query looks.
+    // Without a placement this node cannot tell its own tags: storing a
+    // write would put samples where no query looks once the placement
+    // comes (a forwarded part comes from a member routing by a placement
+    // this node has not read yet). Refused in every case, also before
+    // `historian cluster init` (the writer retries; the gateway keeps it).
     if (forwarded) {
       absl::Status why = view_->NoPlacementStatus();
       return absl::UnavailableError(absl::StrCat(
@@ -128,9 +134,12 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
                    : std::string(why.message()),
           "); nothing of this part was stored"));
     }
-    // Outside a cluster, or before `historian cluster init`: a single node.
-    RETURN_IF_ERROR(view_->NoPlacementStatus());
-    return nullptr;
+    absl::Status why = view_->NoPlacementStatus();
+    if (!why.ok()) return why;
+    // The first placement arrived since Current() above: route by it.
+    if (Current().placement != nullptr) return Route(caller, request, order);
+    return absl::UnavailableError(absl::StrCat("write refused by member '", view_->self_id(),
+                                               "': no placement yet on this node"));
   }
   const Placement& placement = *snap.placement;
   bool all_local = true;
@@ -193,6 +202,7 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
     call->request = std::move(part.request);
     call->stub = v1::Ingest::NewStub(channels_->Get(owner.address));
     MemberChannels::PrepareForwardedCall(caller, &call->context);
+    call->caller_deadline = call->context.deadline();
     if (call->context.deadline() > limit) call->context.set_deadline(limit);
     batch->calls_.push_back(std::move(call));
     batch->call_part_.push_back(static_cast<int>(p));
@@ -202,7 +212,12 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
     absl::BlockingCounter* done = batch->done_.get();
     // `order` (a stream's) is told before the batch's counter drops: the
     // stream's ForwardOrder outlives every batch it sends.
-    auto send = [call, done, order] {
+    auto send = [call, done, order, timeout = forward_timeout_] {
+      if (order != nullptr) {  // sent now, maybe after waiting in its lane
+        const auto cap = std::chrono::system_clock::now() +
+                         std::chrono::nanoseconds(absl::ToInt64Nanoseconds(timeout));
+        call->context.set_deadline(std::min(call->caller_deadline, cap));
+      }
       call->stub->async()->WriteBatch(&call->context, &call->request, &call->ack,
                                       [call, done, order](grpc::Status status) {
                                         call->status = std::move(status);
