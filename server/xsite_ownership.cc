@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
+#include "server/durable_file.h"
 #include "server/logging.h"
 
 namespace historian::server {
@@ -20,20 +21,6 @@ namespace {
 
 absl::Status Errno(const char* what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
-}
-
-// Makes a rename or removal in `file`'s directory durable.
-absl::Status SyncDir(const std::string& file) {
-  const size_t slash = file.rfind('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : file.substr(0, slash);
-  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return Errno("open", dir);
-  const int rc = fsync(dfd);
-  close(dfd);
-  if (rc != 0) return Errno("fsync", dir);
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -106,24 +93,13 @@ absl::Status XsiteOwnership::Write(const std::optional<ShardSet>& value) {
       if (errno == ENOENT) return absl::OkStatus();
       return Errno("remove", file_);
     }
-    return SyncDir(file_);
+    return SyncParentDir(file_);
   }
   // Write, fdatasync, rename, directory fsync: a crash leaves the old or
   // the new value, and a lowered value is on disk before entries cut to it
   // are applied.
   const std::string text = value->Encode() + "\n";
-  const std::string tmp = file_ + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("open", tmp);
-  absl::Status s;
-  if (pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
-    s = Errno("write", tmp);
-  }
-  if (s.ok() && fdatasync(fd) != 0) s = Errno("fdatasync", tmp);
-  close(fd);
-  if (!s.ok()) return s;
-  if (std::rename(tmp.c_str(), file_.c_str()) != 0) return Errno("rename", tmp);
-  return SyncDir(file_);
+  return ReplaceFileDurably(file_, text);
 }
 
 }  // namespace historian::server

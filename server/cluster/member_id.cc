@@ -9,8 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "api/core/status_macros.h"
 #include "api/core/tag_shard.h"
 #include "server/cluster/cluster_keys.h"
+#include "server/durable_file.h"
 
 namespace historian::cluster {
 namespace {
@@ -66,16 +68,7 @@ absl::StatusOr<std::string> LoadOrCreateMemberId(const std::string& data_dir,
     return stored;
   }
   const std::string id = flag.empty() ? DerivedId(data_dir) : flag;
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << id << "\n";
-    out.flush();
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot write ", path));
-  }
+  RETURN_IF_ERROR(server::ReplaceFileDurably(path, id + "\n"));
   return id;
 }
 

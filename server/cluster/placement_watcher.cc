@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/cluster/placement.h"
+#include "server/durable_file.h"
 #include "server/logging.h"
 
 namespace historian::cluster {
@@ -21,20 +22,6 @@ namespace {
 
 constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
 constexpr char kCacheMagic[] = "historian-placement-cache 1 ";
-
-// Writes `data` to `path` atomically (temp file, fsync, rename).
-absl::Status WriteFileAtomically(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", tmp));
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-  ok = ::fsync(fd) == 0 && ok;
-  ok = ::close(fd) == 0 && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot write ", path));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -325,7 +312,7 @@ void PlacementWatcher::WriteCache(const std::shared_ptr<const Placement>& placem
   absl::MutexLock l(&cache_mu_);
   const std::string data =
       absl::StrCat(kCacheMagic, placement->revision(), "\n", placement->Encode());
-  if (absl::Status s = WriteFileAtomically(options_.cache_path, data); !s.ok()) {
+  if (absl::Status s = server::ReplaceFileDurably(options_.cache_path, data); !s.ok()) {
     server::LogError("cluster", "cannot write the placement cache",
                      {{"path", options_.cache_path}, {"error", s.ToString()}});
   }

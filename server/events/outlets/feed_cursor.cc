@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "server/durable_file.h"
 #include "storage/codec/crc32c.h"
 
 namespace historian::outlets {
@@ -45,27 +46,7 @@ absl::Status WriteFeedCursor(const std::string& path, uint64_t position) {
   std::memcpy(buf, &position, 8);
   const uint32_t crc = codec::Crc32c(buf, 8);
   std::memcpy(buf + 8, &crc, 4);
-  const std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("open", tmp);
-  absl::Status s;
-  if (pwrite(fd, buf, sizeof(buf), 0) != static_cast<ssize_t>(sizeof(buf))) {
-    s = Errno("write", tmp);
-  }
-  if (s.ok() && fdatasync(fd) != 0) s = Errno("fdatasync", tmp);
-  close(fd);
-  if (!s.ok()) return s;
-  if (rename(tmp.c_str(), path.c_str()) != 0) return Errno("rename", tmp);
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return Errno("open", dir);
-  const int rc = fsync(dfd);
-  close(dfd);
-  if (rc != 0) return Errno("fsync", dir);
-  return absl::OkStatus();
+  return server::ReplaceFileDurably(path, std::string_view(buf, sizeof(buf)));
 }
 
 }  // namespace historian::outlets

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/durable_file.h"
 #include "storage/codec/crc32c.h"
 
 namespace historian::outlets {
@@ -190,16 +191,7 @@ absl::Status OutletQueue::WriteAcked(uint64_t sequence) {
   std::memcpy(buf, &sequence, 8);
   uint32_t crc = codec::Crc32c(buf, 8);
   std::memcpy(buf + 8, &crc, 4);
-  const std::string tmp = dir_ + "/acked.tmp";
-  const std::string path = dir_ + "/acked";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("open", tmp);
-  absl::Status s = WriteAll(fd, buf, sizeof(buf), 0, tmp);
-  if (s.ok() && fdatasync(fd) != 0) s = Errno("fdatasync", tmp);
-  close(fd);
-  if (!s.ok()) return s;
-  if (rename(tmp.c_str(), path.c_str()) != 0) return Errno("rename", tmp);
-  return SyncDir(dir_);
+  return server::ReplaceFileDurably(dir_ + "/acked", std::string_view(buf, sizeof(buf)));
 }
 
 absl::Status OutletQueue::PopFront(uint64_t sequence) {
