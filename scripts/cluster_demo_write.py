@@ -32,8 +32,15 @@ def tag_shard(name, num_shards):
 def main():
     node, prefix, tags, samples = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     start_s = int(sys.argv[5]) if len(sys.argv) > 5 else int(time.time()) - samples
-    placement = cluster_pb2_grpc.ClusterStub(grpc.insecure_channel(node)).Placement(
-        cluster_pb2.PlacementRequest(), timeout=10)
+    # The demo has just run `cluster init`: wait until this node has the
+    # placement (a cluster node takes no writes without one).
+    deadline = time.time() + 30
+    while True:
+        placement = cluster_pb2_grpc.ClusterStub(grpc.insecure_channel(node)).Placement(
+            cluster_pb2.PlacementRequest(), timeout=10)
+        if placement.num_shards or time.time() > deadline:
+            break
+        time.sleep(0.2)
     per_owner = {}
     for t in range(tags):
         name = f"{prefix}.line{t // 10}.sensor{t % 10}"
@@ -42,7 +49,7 @@ def main():
             address = owner.address
         else:
             address = node
-        req = ingest_pb2.WriteRequest()
+        req = ingest_pb2.WriteRequest(client_id=f"cluster-demo-{prefix}", batch_sequence=t + 1)
         series = req.series.add()
         series.tag = name
         for i in range(samples):
@@ -50,7 +57,17 @@ def main():
             s.timestamp_ns = (start_s + i) * 1_000_000_000
             s.value.double_value = 20.0 + t + (i % 60) / 10.0
         stub = ingest_pb2_grpc.IngestStub(grpc.insecure_channel(address))
-        ack = stub.WriteBatch(req, timeout=10)
+        # An owner that has not read the placement yet answers UNAVAILABLE:
+        # resend (client_id and batch_sequence make a resend idempotent).
+        deadline = time.time() + 30
+        while True:
+            try:
+                ack = stub.WriteBatch(req, timeout=10)
+                break
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.UNAVAILABLE or time.time() > deadline:
+                    raise
+                time.sleep(0.2)
         if ack.accepted_count != samples:
             sys.exit(f"{name}: {address} accepted {ack.accepted_count} of {samples}")
         per_owner[address] = per_owner.get(address, 0) + 1
