@@ -84,20 +84,6 @@ bool ReplacesPlacement(const v1::PlacementResponse* held, const v1::PlacementRes
   return read.revision() >= held->revision();
 }
 
-namespace {
-
-// MurmurHash3's fmix64 finalizer.
-uint64_t Mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
-}
-
-}  // namespace
-
 uint64_t WritePartDigest(const v1::WriteRequest& part) {
   uint64_t sum = 0;
   for (const v1::TagSamples& s : part.series()) {
@@ -113,12 +99,12 @@ uint64_t WritePartDigest(const v1::WriteRequest& part) {
       last = cols.timestamp_deltas_ns(cols.timestamp_deltas_ns_size() - 1);
     }
     uint64_t h = TagPlacementHash(s.tag());
-    h = Mix(h ^ static_cast<uint64_t>(n));
-    h = Mix(h ^ static_cast<uint64_t>(first));
-    h = Mix(h ^ static_cast<uint64_t>(last));
+    h = Fmix64(h ^ static_cast<uint64_t>(n));
+    h = Fmix64(h ^ static_cast<uint64_t>(first));
+    h = Fmix64(h ^ static_cast<uint64_t>(last));
     sum += h;  // a sum: the same series in any order give the same digest
   }
-  sum = Mix(sum ^ static_cast<uint64_t>(part.series_size()));
+  sum = Fmix64(sum ^ static_cast<uint64_t>(part.series_size()));
   return sum == 0 ? 1 : sum;
 }
 

@@ -17,6 +17,16 @@ namespace historian {
 // owner per shard; 65,536 keeps that record under a megabyte).
 inline constexpr uint32_t kMaxClusterShards = 65536;
 
+// MurmurHash3's fmix64 finalizer: every output bit depends on every input bit.
+inline uint64_t Fmix64(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
 // A stable 64-bit hash of a tag name: FNV-1a 64 over the bytes, then
 // MurmurHash3's fmix64 finalizer. FNV-1a's multiply only carries upwards, so
 // its low k bits depend only on the low k bits of each byte; with a
@@ -28,12 +38,7 @@ inline uint64_t TagPlacementHash(std::string_view name) {
     h ^= c;
     h *= 1099511628211ull;  // FNV-1a 64 prime
   }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
+  return Fmix64(h);
 }
 
 // The shard of `name` in a cluster of `num_shards` (1..kMaxClusterShards)
