@@ -122,6 +122,16 @@ class Replicator {
 
   // One ownership check of the cluster thread's poll, run now (tests).
   absl::Status TEST_CheckOwnership() { return CheckOwnership(); }
+  // One read of every peer site's placement, as the cluster thread's poll
+  // does, run now (tests); the first error.
+  absl::Status TEST_DiscoverPeers() {
+    absl::Status first;
+    for (auto& site : sites_) {
+      absl::Status s = Discover(site.get());
+      if (first.ok()) first = s;
+    }
+    return first;
+  }
 
  private:
   struct SiteState;

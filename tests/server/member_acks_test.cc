@@ -3,24 +3,59 @@
 // trimming, is its slowest member's, also after this node restarts, and a
 // puller without a member id never raises it past a member's. In process:
 // a real "us" Store and ReplicationService, members of "mx" pulling through
-// a plain Replication stub.
+// a plain Replication stub. A departed member's ack is dropped once the
+// peer's placement (its Cluster.Placement, read by this node's Replicator)
+// no longer lists it.
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "historian/v1/cluster.grpc.pb.h"
 #include "historian/v1/replication.grpc.pb.h"
 #include "server/replication_service.h"
+#include "server/replicator.h"
 #include "storage/store.h"
 #include "tests/testutil/temp_dir.h"
 
 namespace historian::server {
 namespace {
+
+// The peer site "mx" as its Cluster.Placement shows it: the members the
+// test lists, shards spread over them.
+class MxPlacementService final : public v1::Cluster::Service {
+ public:
+  void SetMembers(std::vector<std::string> ids, int64_t revision) {
+    absl::MutexLock l(&mu_);
+    ids_ = std::move(ids);
+    revision_ = revision;
+  }
+  grpc::Status Placement(grpc::ServerContext*, const v1::PlacementRequest*,
+                         v1::PlacementResponse* response) override {
+    absl::MutexLock l(&mu_);
+    response->set_site("mx");
+    response->set_num_shards(4);
+    response->set_revision(revision_);
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      v1::ClusterMember* m = response->add_members();
+      m->set_id(ids_[i]);
+      m->set_address(absl::StrCat("127.0.0.1:", i + 1));  // never pulled from here
+    }
+    for (uint32_t s = 0; s < 4; ++s) response->add_shard_owner(s % ids_.size());
+    return grpc::Status::OK;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> ids_;
+  int64_t revision_ = 0;
+};
 
 class MemberAcksTest : public ::testing::Test {
  protected:
@@ -42,15 +77,32 @@ class MemberAcksTest : public ::testing::Test {
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(service_.get());
+    builder.RegisterService(&mx_placement_);
     server_ = builder.BuildAndStart();
     ASSERT_TRUE(server_ != nullptr && port > 0);
-    stub_ = v1::Replication::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    address_ = absl::StrCat("127.0.0.1:", port);
+    stub_ =
+        v1::Replication::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  }
+
+  // This node's replicator of "mx" (never started: the test runs its
+  // placement reads itself), reading mx's placement from mx_placement_.
+  std::unique_ptr<Replicator> MxReplicator() {
+    ReplicatorOptions o;
+    o.anti_entropy_interval = absl::ZeroDuration();
+    o.placement_poll = absl::Hours(1);
+    Peer mx;
+    mx.site = "mx";
+    mx.address = address_;
+    mx.seeds = {address_};
+    return std::make_unique<Replicator>(store_.get(), std::vector<Peer>{mx}, o);
   }
 
   // A graceful stop of the node (as historiand's): its store closes,
   // saving the acks.
   void StopNode() {
+    if (replicator_) replicator_->Stop();
+    replicator_.reset();
     if (service_) service_->Stop();
     if (server_) server_->Shutdown();
     server_.reset();
@@ -100,6 +152,9 @@ class MemberAcksTest : public ::testing::Test {
   std::unique_ptr<ReplicationService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::Replication::Stub> stub_;
+  MxPlacementService mx_placement_;
+  std::string address_;
+  std::unique_ptr<Replicator> replicator_;
 };
 
 TEST_F(MemberAcksTest, SlowestMemberHoldsTheLogAcrossARestart) {
@@ -121,6 +176,38 @@ TEST_F(MemberAcksTest, SlowestMemberHoldsTheLogAcrossARestart) {
   // mx-b catching up lets the log go.
   PullFrom("mx-b", head + 1);
   EXPECT_EQ(store_->PeerAcked("mx"), head);
+}
+
+// R2 (docs/cluster.md): mx-b leaves mx's placement; its ack must stop
+// holding this node's log back (and stay forgotten after a restart), while
+// the members still listed keep theirs.
+TEST_F(MemberAcksTest, AMemberThatLeftThePeersPlacementNoLongerHoldsTheLog) {
+  for (int i = 0; i < 3; ++i) Write(i);
+  const uint64_t head = store_->OwnHeadSequence();
+  ASSERT_GE(head, 3u);
+  mx_placement_.SetMembers({"mx-a", "mx-b"}, 10);
+  replicator_ = MxReplicator();
+  ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+  PullFrom("mx-b", 2);         // mx-b applied 1
+  PullFrom("mx-a", head + 1);  // mx-a applied everything
+  EXPECT_EQ(store_->PeerAcked("mx"), 1u);
+  // Both listed: a placement read changes nothing.
+  ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+  EXPECT_EQ(store_->PeerAcked("mx"), 1u);
+  EXPECT_EQ(store_->MemberAcks("mx").size(), 2u);
+
+  mx_placement_.SetMembers({"mx-a"}, 11);  // mx-b removed from mx
+  ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+  EXPECT_EQ(store_->MemberAcks("mx").count("mx-b"), 0u);
+  EXPECT_EQ(store_->PeerAcked("mx"), head) << "the departed mx-b still holds the log";
+
+  // Forgotten on disk too: after a restart mx-a's next ack is the site's.
+  StopNode();
+  Start();
+  EXPECT_EQ(store_->MemberAcks("mx").count("mx-b"), 0u);
+  Write(7);
+  PullFrom("mx-a", store_->OwnHeadSequence() + 1);
+  EXPECT_EQ(store_->PeerAcked("mx"), store_->OwnHeadSequence());
 }
 
 }  // namespace

@@ -28,6 +28,7 @@
 #include "tests/ops/ops_util.h"
 #include "tests/testutil/free_port.h"
 #include "tests/testutil/node_process.h"
+#include "tests/testutil/subscriber.h"
 #include "tests/testutil/temp_dir.h"
 #include "tests/testutil/wait_for.h"
 
@@ -36,92 +37,13 @@ namespace {
 
 namespace v1 = ::historian::v1;
 using testing::NodeProcess;
+using testing::Subscriber;
 using testing::WaitFor;
 
 constexpr absl::Duration kPatience = absl::Seconds(120);
 
 // (tag, timestamp, value, origin)
-using Got = std::tuple<std::string, int64_t, double, std::string>;
-
-// One Subscribe stream read by a thread into memory.
-class Subscriber {
- public:
-  Subscriber(const std::shared_ptr<grpc::Channel>& channel, v1::SubscribeRequest request,
-             const std::string& bearer = "")
-      : stub_(v1::Query::NewStub(channel)) {
-    if (!bearer.empty()) ctx_.AddMetadata("authorization", "Bearer " + bearer);
-    reader_ = stub_->Subscribe(&ctx_, request);
-    thread_ = std::thread([this] {
-      v1::SubscribeResponse r;
-      while (reader_->Read(&r)) {
-        std::lock_guard<std::mutex> l(mu_);
-        responses_.push_back(r);
-        for (const auto& b : r.batches()) {
-          for (const auto& s : b.samples()) {
-            got_.emplace_back(b.tag(), s.timestamp_ns(), s.value().double_value(), b.origin_site());
-          }
-        }
-        if (r.has_lagged()) lagged_.push_back(r.lagged());
-        token_ = r.resume_token();
-      }
-      grpc::Status st = reader_->Finish();
-      std::lock_guard<std::mutex> l(mu_);
-      status_ = st;
-      done_ = true;
-    });
-  }
-  ~Subscriber() { Cancel(); }
-  void Cancel() {
-    if (!thread_.joinable()) return;
-    ctx_.TryCancel();
-    thread_.join();
-  }
-  size_t responses() {
-    std::lock_guard<std::mutex> l(mu_);
-    return responses_.size();
-  }
-  std::vector<Got> got() {
-    std::lock_guard<std::mutex> l(mu_);
-    return got_;
-  }
-  size_t count() {
-    std::lock_guard<std::mutex> l(mu_);
-    return got_.size();
-  }
-  std::vector<v1::Lagged> lagged() {
-    std::lock_guard<std::mutex> l(mu_);
-    return lagged_;
-  }
-  std::string token() {
-    std::lock_guard<std::mutex> l(mu_);
-    return token_;
-  }
-  bool done() {
-    std::lock_guard<std::mutex> l(mu_);
-    return done_;
-  }
-  grpc::Status status() {
-    std::lock_guard<std::mutex> l(mu_);
-    return status_;
-  }
-  // Waits for the first response (the subscription is live).
-  bool WaitStarted() {
-    return WaitFor([&] { return responses() > 0 || done(); }, kPatience) && !done();
-  }
-
- private:
-  std::unique_ptr<v1::Query::Stub> stub_;
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> reader_;
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<v1::SubscribeResponse> responses_;
-  std::vector<Got> got_;
-  std::vector<v1::Lagged> lagged_;
-  std::string token_;
-  bool done_ = false;
-  grpc::Status status_;
-};
+using Got = testing::Subscriber::Sample;
 
 v1::SubscribeRequest Glob(const std::string& glob, const std::string& token = "") {
   v1::SubscribeRequest r;
@@ -191,12 +113,12 @@ TEST_F(SubscribeTest, SamplesArriveWithTheirOriginAndOnlyTheSubscribedTags) {
   req.add_tags("us.a");
   req.add_tags("us.b");
   Subscriber sub(ch, req);
-  ASSERT_TRUE(sub.WaitStarted());
+  ASSERT_TRUE(sub.WaitStarted(kPatience));
   WriteRange(ch, "us.a", 1000, 50, 1);
   WriteRange(ch, "us.c", 1000, 50, 2);  // not subscribed
   WriteRange(ch, "us.b", 2000, 30, 3);
   ASSERT_TRUE(WaitFor([&] { return sub.count() >= 80; }, kPatience));
-  std::vector<Got> got = sub.got();
+  std::vector<Got> got = sub.samples();
   ASSERT_EQ(got.size(), 80u);
   for (int i = 0; i < 50; ++i) EXPECT_EQ(got[i], Got("us.a", 1000 + i, 1 + i, "us"));
   for (int i = 0; i < 30; ++i) EXPECT_EQ(got[50 + i], Got("us.b", 2000 + i, 3 + i, "us"));
@@ -206,11 +128,11 @@ TEST_F(SubscribeTest, SamplesArriveWithTheirOriginAndOnlyTheSubscribedTags) {
 TEST_F(SubscribeTest, GlobPicksUpATagCreatedLater) {
   auto ch = StartNode({"--site=us"});
   Subscriber sub(ch, Glob("plant.*"));
-  ASSERT_TRUE(sub.WaitStarted());
+  ASSERT_TRUE(sub.WaitStarted(kPatience));
   WriteRange(ch, "other.x", 1, 10, 0);
   WriteRange(ch, "plant.new", 5, 3, 7);  // created by this write
   ASSERT_TRUE(WaitFor([&] { return sub.count() >= 3; }, kPatience));
-  std::vector<Got> got = sub.got();
+  std::vector<Got> got = sub.samples();
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[0], Got("plant.new", 5, 7, "us"));
   EXPECT_EQ(got[2], Got("plant.new", 7, 9, "us"));
@@ -232,7 +154,7 @@ TEST_F(SubscribeTest, ReconnectWithTokenMissesNothingAndDuplicatesNothing) {
   int value = 0;
   for (int round = 0; round < 12; ++round) {
     auto sub = std::make_unique<Subscriber>(ch, Glob("m.*", token));
-    ASSERT_TRUE(sub->WaitStarted()) << sub->status().error_message();
+    ASSERT_TRUE(sub->WaitStarted(kPatience)) << sub->status().error_message();
     const int writes = 1 + static_cast<int>(rng() % 8);
     for (int w = 0; w < writes; ++w) {
       std::vector<std::pair<std::string, std::vector<std::pair<int64_t, double>>>> batch;
@@ -254,7 +176,7 @@ TEST_F(SubscribeTest, ReconnectWithTokenMissesNothingAndDuplicatesNothing) {
       WaitFor([&] { return sub->count() * 2 >= target; }, kPatience);
     }
     sub->Cancel();
-    for (const Got& g : sub->got()) got.insert(g);
+    for (const Got& g : sub->samples()) got.insert(g);
     ASSERT_TRUE(sub->lagged().empty());
     token = sub->token();
     ASSERT_FALSE(token.empty());
@@ -274,7 +196,7 @@ TEST_F(SubscribeTest, ReconnectWithTokenMissesNothingAndDuplicatesNothing) {
   written.emplace("m.marker", 1, -1, "us");
   ASSERT_TRUE(WaitFor([&] { return got.size() + last.count() >= written.size(); }, kPatience));
   last.Cancel();
-  for (const Got& g : last.got()) got.insert(g);
+  for (const Got& g : last.samples()) got.insert(g);
   EXPECT_EQ(got.size(), written.size());
   EXPECT_TRUE(got == written);
 }
@@ -286,7 +208,7 @@ TEST_F(SubscribeTest, ExpiredTokenGetsLaggedWithTheRangeToReRead) {
   std::string token;
   {
     Subscriber sub(ch, Glob("e.*"));
-    ASSERT_TRUE(sub.WaitStarted());
+    ASSERT_TRUE(sub.WaitStarted(kPatience));
     token = sub.token();
   }
   const int64_t now = absl::ToUnixNanos(absl::Now());
@@ -385,15 +307,15 @@ TEST_F(SubscribeTest, LimitsGiveClearErrors) {
                        "--max_subscriptions_per_client=2"});
   Subscriber a1(ch, Glob("*"), "token-aaaaaaaaaaaaaaaa"),
       a2(ch, Glob("*"), "token-aaaaaaaaaaaaaaaa");
-  ASSERT_TRUE(a1.WaitStarted());
-  ASSERT_TRUE(a2.WaitStarted());
+  ASSERT_TRUE(a1.WaitStarted(kPatience));
+  ASSERT_TRUE(a2.WaitStarted(kPatience));
   Subscriber a3(ch, Glob("*"), "token-aaaaaaaaaaaaaaaa");
   ASSERT_TRUE(WaitFor([&] { return a3.done(); }, kPatience));
   EXPECT_EQ(a3.status().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(a3.status().error_message().find("--max_subscriptions_per_client 2"), std::string::npos)
       << a3.status().error_message();
   Subscriber b1(ch, Glob("*"), "token-bbbbbbbbbbbbbbbb");
-  ASSERT_TRUE(b1.WaitStarted());
+  ASSERT_TRUE(b1.WaitStarted(kPatience));
   Subscriber b2(ch, Glob("*"), "token-bbbbbbbbbbbbbbbb");
   ASSERT_TRUE(WaitFor([&] { return b2.done(); }, kPatience));
   EXPECT_EQ(b2.status().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
@@ -429,12 +351,12 @@ TEST_F(SubscribeTest, ASampleWrittenAtTheOtherSiteArrivesMarkedWithItsOrigin) {
       {"--site=mx", "--listen=" + mx_addr, "--peers=us=" + us_addr, "--anti_entropy_interval=0s"},
       "mx");
   Subscriber sub(us, Glob("*.line1.temp"));
-  ASSERT_TRUE(sub.WaitStarted());
+  ASSERT_TRUE(sub.WaitStarted(kPatience));
   WriteRange(mx, "mx.line1.temp", 1000, 20, 30);
   WriteRange(us, "us.line1.temp", 1000, 10, 20);
   ASSERT_TRUE(WaitFor([&] { return sub.count() >= 30; }, kPatience));
   std::map<std::string, std::set<std::string>> origins;
-  for (const Got& g : sub.got()) origins[std::get<0>(g)].insert(std::get<3>(g));
+  for (const Got& g : sub.samples()) origins[std::get<0>(g)].insert(std::get<3>(g));
   EXPECT_EQ(origins["mx.line1.temp"], std::set<std::string>{"mx"});
   EXPECT_EQ(origins["us.line1.temp"], std::set<std::string>{"us"});
   EXPECT_EQ(sub.count(), 30u);
@@ -448,7 +370,7 @@ TEST_F(SubscribeTest, ASampleWrittenAtTheOtherSiteArrivesMarkedWithItsOrigin) {
   ASSERT_TRUE(WaitFor([&] { return again.count() >= 12; }, kPatience));
   WriteRange(us, "us.line1.temp", 3000, 1, 0);  // a marker: duplicates would come before it
   ASSERT_TRUE(WaitFor([&] { return again.count() >= 13; }, kPatience));
-  std::vector<Got> got = again.got();
+  std::vector<Got> got = again.samples();
   ASSERT_EQ(got.size(), 13u);
   int from_mx = 0;
   for (const Got& g : got) from_mx += std::get<3>(g) == "mx";

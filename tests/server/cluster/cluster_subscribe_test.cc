@@ -8,20 +8,23 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <mutex>
+#include <set>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "api/core/tag_shard.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
+#include "server/cluster/etcd/etcd_client.h"
+#include "server/cluster/placement.h"
 #include "tests/testutil/cluster_fixture.h"
+#include "tests/testutil/subscriber.h"
 #include "tests/testutil/temp_dir.h"
 #include "tests/testutil/wait_for.h"
 
@@ -29,6 +32,7 @@ namespace historian {
 namespace {
 
 namespace v1 = ::historian::v1;
+using testing::Subscriber;
 using testing::WaitFor;
 constexpr int64_t kSecond = 1000000000;
 constexpr int64_t kT0 = 1767225600 * kSecond;  // 2026-01-01T00:00:00Z
@@ -37,88 +41,15 @@ const absl::Duration kPatience = absl::Seconds(30);
 // (tag, timestamp, value)
 using Got = std::tuple<std::string, int64_t, double>;
 
-// One Subscribe stream read by a thread into memory.
-class Subscriber {
- public:
-  Subscriber(const std::string& address, const v1::SubscribeRequest& request,
-             const std::string& bearer = "")
-      : stub_(
-            v1::Query::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
-    if (!bearer.empty()) ctx_.AddMetadata("authorization", "Bearer " + bearer);
-    reader_ = stub_->Subscribe(&ctx_, request);
-    thread_ = std::thread([this] {
-      v1::SubscribeResponse r;
-      while (reader_->Read(&r)) {
-        std::lock_guard<std::mutex> l(mu_);
-        ++responses_;
-        for (const auto& b : r.batches()) {
-          for (const auto& s : b.samples()) {
-            got_.emplace_back(b.tag(), s.timestamp_ns(), s.value().double_value());
-          }
-        }
-        if (r.has_lagged()) lagged_.push_back(r.lagged());
-        token_ = r.resume_token();
-      }
-      grpc::Status st = reader_->Finish();
-      std::lock_guard<std::mutex> l(mu_);
-      status_ = st;
-      done_ = true;
-    });
+// What `s` received, without the origin site (every sample here is the
+// site's own).
+std::vector<Got> Received(Subscriber& s) {
+  std::vector<Got> out;
+  for (const Subscriber::Sample& g : s.samples()) {
+    out.emplace_back(std::get<0>(g), std::get<1>(g), std::get<2>(g));
   }
-  ~Subscriber() { Cancel(); }
-  void Cancel() {
-    if (!thread_.joinable()) return;
-    ctx_.TryCancel();
-    thread_.join();
-  }
-  std::vector<Got> got() {
-    std::lock_guard<std::mutex> l(mu_);
-    return got_;
-  }
-  size_t count() {
-    std::lock_guard<std::mutex> l(mu_);
-    return got_.size();
-  }
-  std::vector<v1::Lagged> lagged() {
-    std::lock_guard<std::mutex> l(mu_);
-    return lagged_;
-  }
-  std::string token() {
-    std::lock_guard<std::mutex> l(mu_);
-    return token_;
-  }
-  bool done() {
-    std::lock_guard<std::mutex> l(mu_);
-    return done_;
-  }
-  grpc::Status status() {
-    std::lock_guard<std::mutex> l(mu_);
-    return status_;
-  }
-  // Waits for the first response (the subscription is live).
-  bool WaitStarted() {
-    return WaitFor(
-               [&] {
-                 std::lock_guard<std::mutex> l(mu_);
-                 return responses_ > 0 || done_;
-               },
-               kPatience) &&
-           !done();
-  }
-
- private:
-  std::unique_ptr<v1::Query::Stub> stub_;
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReader<v1::SubscribeResponse>> reader_;
-  std::thread thread_;
-  std::mutex mu_;
-  size_t responses_ = 0;
-  std::vector<Got> got_;
-  std::vector<v1::Lagged> lagged_;
-  std::string token_;
-  bool done_ = false;
-  grpc::Status status_;
-};
+  return out;
+}
 
 std::vector<Got> Sorted(std::vector<Got> v) {
   std::sort(v.begin(), v.end());
@@ -183,6 +114,70 @@ class ClusterSubscribeTest : public ::testing::Test {
     return written;
   }
 
+  // Writes one sample of each of `tags` through node `via`, timestamped
+  // now (so a `lagged` range, which names times from a token on, can cover
+  // it); returns what was written.
+  std::vector<Got> WriteNow(const std::vector<std::string>& tags, int via, int round) {
+    v1::WriteRequest req;
+    std::vector<Got> written;
+    const int64_t now = absl::ToUnixNanos(absl::Now());
+    for (size_t t = 0; t < tags.size(); ++t) {
+      const int64_t ts = now + static_cast<int64_t>(t);
+      const double v = round * 1000.0 + static_cast<double>(t);
+      v1::TagSamples* s = req.add_series();
+      s->set_tag(tags[t]);
+      v1::Sample* sample = s->add_samples();
+      sample->set_timestamp_ns(ts);
+      sample->mutable_value()->set_double_value(v);
+      written.emplace_back(tags[t], ts, v);
+    }
+    auto stub = v1::Ingest::NewStub(
+        grpc::CreateChannel(cluster_->address(via), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::WriteAck ack;
+    grpc::Status st = stub->WriteBatch(&ctx, req, &ack);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(ack.accepted_count(), written.size());
+    return written;
+  }
+
+  // Gives `shard` to node `to` the way an operator does until issue 21 (a
+  // PutIfModRevision on the placement key) and waits until every node
+  // serves the new placement; placement_ becomes it.
+  void MoveShard(uint32_t shard, int to) {
+    int member = -1;
+    for (int m = 0; m < placement_.members_size(); ++m) {
+      if (placement_.members(m).address() == cluster_->address(to)) member = m;
+    }
+    ASSERT_GE(member, 0);
+    v1::PlacementResponse next = placement_;
+    next.set_shard_owner(static_cast<int>(shard), static_cast<uint32_t>(member));
+    absl::StatusOr<cluster::Placement> encoded = cluster::Placement::FromProto(next);
+    ASSERT_TRUE(encoded.ok()) << encoded.status();
+    cluster::EtcdClientOptions o;
+    o.endpoints = {cluster_->etcd().endpoint()};
+    o.call_timeout = absl::Seconds(5);
+    auto etcd = cluster::EtcdClient::Create(o);
+    ASSERT_TRUE(etcd.ok()) << etcd.status();
+    auto changed = (*etcd)->PutIfModRevision("/historian/us/placement", encoded->Encode(),
+                                             placement_.revision());
+    ASSERT_TRUE(changed.ok()) << changed.status();
+    ASSERT_TRUE(changed->committed);
+    ASSERT_TRUE(cluster_->WaitForPlacement(
+        [&](const v1::PlacementResponse& p) { return p.revision() == changed->revision; },
+        kPatience));
+    ASSERT_TRUE(cluster_->Placement(0, &placement_).ok());
+  }
+
+  // The first of the test's tags owned by node `node`.
+  std::string TagOwnedBy(int node) const {
+    for (const auto& t : tags_) {
+      if (OwnerNode(t) == node) return t;
+    }
+    return "";
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<testing::ClusterFixture> cluster_;
   v1::PlacementResponse placement_;
@@ -199,8 +194,8 @@ TEST_F(ClusterSubscribeTest, ASubscriberAtAnyNodeGetsEveryOwnersTagsOnce) {
     for (const auto& t : tags_) by_name.add_tags(t);
     Subscriber glob(cluster_->address(n), by_glob);
     Subscriber named(cluster_->address(n), by_name);
-    ASSERT_TRUE(glob.WaitStarted()) << glob.status().error_message();
-    ASSERT_TRUE(named.WaitStarted()) << named.status().error_message();
+    ASSERT_TRUE(glob.WaitStarted(kPatience)) << glob.status().error_message();
+    ASSERT_TRUE(named.WaitStarted(kPatience)) << named.status().error_message();
     // Tags created after the subscription began (round 0) and later ones.
     std::vector<Got> want = WriteRound(2 * n, (n + 1) % 3);
     std::vector<Got> more = WriteRound(2 * n + 1, (n + 2) % 3);
@@ -209,7 +204,7 @@ TEST_F(ClusterSubscribeTest, ASubscriberAtAnyNodeGetsEveryOwnersTagsOnce) {
       EXPECT_TRUE(WaitFor([&] { return s->count() >= want.size() || s->done(); }, kPatience))
           << "got " << s->count() << " of " << want.size();
       EXPECT_FALSE(s->done()) << s->status().error_message();
-      EXPECT_EQ(Sorted(s->got()), Sorted(want));
+      EXPECT_EQ(Sorted(Received(*s)), Sorted(want));
       EXPECT_TRUE(s->lagged().empty());
     }
   }
@@ -227,7 +222,7 @@ TEST_F(ClusterSubscribeTest, AResumeTokenFromOneNodeResumesAtAnotherMissingNothi
     req.set_resume_token(token);
     {
       Subscriber s(cluster_->address(node), req);
-      ASSERT_TRUE(s.WaitStarted()) << s.status().error_message();
+      ASSERT_TRUE(s.WaitStarted(kPatience)) << s.status().error_message();
       std::vector<Got> want = gap;
       std::vector<Got> w = WriteRound(10 + hop, (node + 1) % 3);
       want.insert(want.end(), w.begin(), w.end());
@@ -235,7 +230,7 @@ TEST_F(ClusterSubscribeTest, AResumeTokenFromOneNodeResumesAtAnotherMissingNothi
           << "got " << s.count() << " of " << want.size();
       ASSERT_FALSE(s.done()) << s.status().error_message();
       // Exactly once: a duplicate or a loss fails the comparison.
-      EXPECT_EQ(Sorted(s.got()), Sorted(want));
+      EXPECT_EQ(Sorted(Received(s)), Sorted(want));
       EXPECT_TRUE(s.lagged().empty());
       token = s.token();
     }
@@ -248,7 +243,7 @@ TEST_F(ClusterSubscribeTest, AnOwnerDownEndsTheStreamWithUnavailableNamingIt) {
   v1::SubscribeRequest req;
   req.set_glob("site.sub.*");
   Subscriber s(cluster_->address(0), req);
-  ASSERT_TRUE(s.WaitStarted()) << s.status().error_message();
+  ASSERT_TRUE(s.WaitStarted(kPatience)) << s.status().error_message();
   std::vector<Got> want = WriteRound(1, 1);
   ASSERT_TRUE(WaitFor([&] { return s.count() >= want.size(); }, kPatience));
   const std::string down = cluster_->member_id(2);
@@ -269,7 +264,7 @@ TEST_F(ClusterSubscribeTest, AnOwnerDownEndsTheStreamWithUnavailableNamingIt) {
     if (OwnerNode(t) != 2) live_only.add_tags(t);
   }
   Subscriber live(cluster_->address(1), live_only);
-  EXPECT_TRUE(live.WaitStarted()) << live.status().error_message();
+  EXPECT_TRUE(live.WaitStarted(kPatience)) << live.status().error_message();
 }
 
 TEST_F(ClusterSubscribeTest, ForwardedStreamsCarryTheCallersToken) {
@@ -285,16 +280,118 @@ TEST_F(ClusterSubscribeTest, ForwardedStreamsCarryTheCallersToken) {
   v1::SubscribeRequest req;
   req.set_glob("site.sub.*");
   Subscriber s(cluster_->address(0), req, reader);
-  ASSERT_TRUE(s.WaitStarted()) << s.status().error_message();
+  ASSERT_TRUE(s.WaitStarted(kPatience)) << s.status().error_message();
   std::vector<Got> want = WriteRound(1, 2, writer);
   EXPECT_TRUE(WaitFor([&] { return s.count() >= want.size() || s.done(); }, kPatience));
-  EXPECT_EQ(Sorted(s.got()), Sorted(want)) << s.status().error_message();
+  EXPECT_EQ(Sorted(Received(s)), Sorted(want)) << s.status().error_message();
   Subscriber bad(cluster_->address(0), req, "not-a-token-0123456789abcdef");
   ASSERT_TRUE(WaitFor([&] { return bad.done(); }, kPatience));
   EXPECT_EQ(bad.status().error_code(), grpc::StatusCode::UNAUTHENTICATED);
   Subscriber wrong_role(cluster_->address(0), req, writer);
   ASSERT_TRUE(WaitFor([&] { return wrong_role.done(); }, kPatience));
   EXPECT_EQ(wrong_role.status().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// Nothing silently missing: every sample written was received, or lies in a
+// `lagged` range the subscriber was given (to re-read with Read).
+void ExpectReceivedOrLagged(const std::vector<Got>& written, const std::vector<Got>& received,
+                            const std::vector<v1::Lagged>& lagged) {
+  std::multiset<Got> got(received.begin(), received.end());
+  size_t missing = 0;
+  for (const Got& w : written) {
+    if (got.count(w) > 0) continue;
+    bool covered = false;
+    for (const v1::Lagged& l : lagged) {
+      covered |= std::get<1>(w) >= l.start_ns() && std::get<1>(w) <= l.end_ns();
+    }
+    if (!covered && ++missing <= 5) {
+      ADD_FAILURE() << "silently missing: " << std::get<0>(w) << " at " << std::get<1>(w)
+                    << " (neither received nor in a lagged range; " << lagged.size()
+                    << " lagged notices)";
+    }
+  }
+  EXPECT_EQ(missing, 0u);
+}
+
+// S1 (docs/cluster.md): a shard of the subscription moves to another member
+// while the stream is open. The stream must end with ABORTED (its parts
+// were chosen by the old owners: the moved tags' new samples would never
+// reach it); a reconnect with its last token gets the moved tags' new
+// samples from the new owner.
+TEST_F(ClusterSubscribeTest, AShardMovingEndsTheStreamWithAbortedAndAReconnectGetsItsSamples) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  v1::SubscribeRequest req;
+  req.set_glob("site.sub.*");
+  auto s = std::make_unique<Subscriber>(cluster_->address(0), req);
+  ASSERT_TRUE(s->WaitStarted(kPatience)) << s->status().error_message();
+  std::vector<Got> before = WriteNow(tags_, 1, 1);
+  ASSERT_TRUE(WaitFor([&] { return s->count() >= before.size() || s->done(); }, kPatience));
+  ASSERT_EQ(Sorted(Received(*s)), Sorted(before)) << s->status().error_message();
+
+  const std::string moved = TagOwnedBy(1);
+  ASSERT_FALSE(moved.empty());
+  const int64_t old_revision = placement_.revision();
+  ASSERT_NO_FATAL_FAILURE(MoveShard(TagShard(moved, placement_.num_shards()), 2));
+  ASSERT_EQ(OwnerNode(moved), 2);
+  ASSERT_TRUE(WaitFor([&] { return s->done(); }, kPatience))
+      << "the stream went on with the owners it was opened with";
+  EXPECT_EQ(s->status().error_code(), grpc::StatusCode::ABORTED) << s->status().error_message();
+  const std::string message = s->status().error_message();
+  EXPECT_NE(message.find("placement"), std::string::npos) << message;
+  EXPECT_NE(message.find(absl::StrCat(old_revision)), std::string::npos) << message;
+  EXPECT_NE(message.find("resume_token"), std::string::npos) << message;
+
+  req.set_resume_token(s->token());
+  Subscriber again(cluster_->address(0), req);
+  ASSERT_TRUE(again.WaitStarted(kPatience)) << again.status().error_message();
+  std::vector<Got> after = WriteNow(tags_, 1, 2);  // `moved` now stored at node 2
+  ASSERT_TRUE(WaitFor([&] { return again.count() >= after.size() || again.done(); }, kPatience))
+      << "got " << again.count() << " of " << after.size() << ": "
+      << again.status().error_message();
+  EXPECT_EQ(Sorted(Received(again)), Sorted(after));
+  EXPECT_FALSE(again.done()) << again.status().error_message();
+}
+
+// S1: a token's positions were taken when node 1 owned `moved`; while
+// nobody listens node 1 stores more of it, then its shard moves to node 2
+// (both members named in the token). The reconnect must name the samples
+// node 1 stored after the token (`lagged`) or deliver them, and then
+// deliver the new owner's: never skip them silently.
+TEST_F(ClusterSubscribeTest, AReconnectAfterAShardMovedBetweenTokenMembersMissesNothingSilently) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  v1::SubscribeRequest req;
+  for (const auto& t : tags_) req.add_tags(t);
+  std::string token;
+  {
+    Subscriber s(cluster_->address(0), req);
+    ASSERT_TRUE(s.WaitStarted(kPatience)) << s.status().error_message();
+    std::vector<Got> first = WriteNow(tags_, 0, 1);
+    ASSERT_TRUE(WaitFor([&] { return s.count() >= first.size() || s.done(); }, kPatience));
+    ASSERT_EQ(Sorted(Received(s)), Sorted(first)) << s.status().error_message();
+    token = s.token();
+  }
+  std::vector<Got> gap = WriteNow(tags_, 1, 2);  // while nobody listens
+  const std::string moved = TagOwnedBy(1);
+  ASSERT_FALSE(moved.empty());
+  ASSERT_NO_FATAL_FAILURE(MoveShard(TagShard(moved, placement_.num_shards()), 2));
+  ASSERT_EQ(OwnerNode(moved), 2);
+
+  req.set_resume_token(token);
+  Subscriber again(cluster_->address(0), req);
+  ASSERT_TRUE(again.WaitStarted(kPatience)) << again.status().error_message();
+  std::vector<Got> after = WriteNow(tags_, 2, 3);
+  auto has_all_after = [&] {
+    std::vector<Got> got = Received(again);
+    std::multiset<Got> have(got.begin(), got.end());
+    for (const Got& g : after) {
+      if (have.count(g) == 0) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(WaitFor([&] { return has_all_after() || again.done(); }, kPatience))
+      << again.status().error_message();
+  EXPECT_FALSE(again.done()) << again.status().error_message();
+  ExpectReceivedOrLagged(gap, Received(again), again.lagged());
 }
 
 }  // namespace
