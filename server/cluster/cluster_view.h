@@ -9,11 +9,20 @@
 // A null placement() means the node is not in a cluster: it owns every tag
 // and never forwards or fans out.
 //
+// Placement changes are pushed to listeners (AddPlacementListener) before
+// placement() returns the new placement, so a listener can stop what must
+// not run under the new one (a Subscribe part whose owners changed) before
+// any request is routed by it. ChangeGuard holds changes off meanwhile.
+//
 // Thread-safety: implementations are thread-safe; placement() hands out an
 // immutable snapshot that stays valid however long the caller keeps it.
+// Lock order: change_mu_ before an implementation's own mutex.
 #ifndef HISTORIAN_SERVER_CLUSTER_CLUSTER_VIEW_H_
 #define HISTORIAN_SERVER_CLUSTER_CLUSTER_VIEW_H_
 
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -49,6 +58,52 @@ class ClusterView {
     std::shared_ptr<const Placement> p = placement();
     return p == nullptr || p->OwnerOfTag(tag).id == self_id();
   }
+
+  // Called with the placement in force (`before`, null: none) and the one
+  // replacing it (`after`), before placement() returns `after`, on the
+  // thread installing it, one change at a time. A listener must not block,
+  // add or remove listeners or take a ChangeGuard; placement() still
+  // returns `before` while it runs.
+  using PlacementListener = std::function<void(const std::shared_ptr<const Placement>& before,
+                                               const std::shared_ptr<const Placement>& after)>;
+  // Returns the id to remove it with.
+  uint64_t AddPlacementListener(PlacementListener listener) const ABSL_LOCKS_EXCLUDED(change_mu_) {
+    absl::MutexLock l(&change_mu_);
+    listeners_[++last_listener_] = std::move(listener);
+    return last_listener_;
+  }
+  // Once it returns, the listener is not running and never runs again.
+  void RemovePlacementListener(uint64_t id) const ABSL_LOCKS_EXCLUDED(change_mu_) {
+    absl::MutexLock l(&change_mu_);
+    listeners_.erase(id);
+  }
+
+  // Holds placement changes off while it lives (a shared lock): placement()
+  // stays what it was when the guard was taken, and a change's listeners
+  // run after the guard ends. Not reentrant; never held across a wait.
+  class ChangeGuard {
+   public:
+    explicit ChangeGuard(const ClusterView& view) : lock_(&view.change_mu_) {}
+
+   private:
+    absl::ReaderMutexLock lock_;
+  };
+
+ protected:
+  // For implementations: runs the listeners, then `install` (after which
+  // placement() returns `after`), under the change lock.
+  void ChangePlacement(const std::shared_ptr<const Placement>& before,
+                       const std::shared_ptr<const Placement>& after,
+                       const std::function<void()>& install) const ABSL_LOCKS_EXCLUDED(change_mu_) {
+    absl::MutexLock l(&change_mu_);
+    for (const auto& [id, listener] : listeners_) listener(before, after);
+    install();
+  }
+
+ private:
+  mutable absl::Mutex change_mu_;
+  mutable uint64_t last_listener_ ABSL_GUARDED_BY(change_mu_) = 0;
+  mutable std::map<uint64_t, PlacementListener> listeners_ ABSL_GUARDED_BY(change_mu_);
 };
 
 // A placement set by its owner. Every member counts as alive.
@@ -57,9 +112,12 @@ class StaticClusterView final : public ClusterView {
   StaticClusterView(std::string self_id, std::shared_ptr<const Placement> placement)
       : self_id_(std::move(self_id)), placement_(std::move(placement)) {}
 
+  // Listeners run first (ClusterView::AddPlacementListener).
   void Set(std::shared_ptr<const Placement> placement) ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock l(&mu_);
-    placement_ = std::move(placement);
+    ChangePlacement(this->placement(), placement, [&] {
+      absl::MutexLock l(&mu_);
+      placement_ = std::move(placement);
+    });
   }
 
   std::shared_ptr<const Placement> placement() const override ABSL_LOCKS_EXCLUDED(mu_) {

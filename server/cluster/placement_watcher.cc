@@ -103,7 +103,9 @@ bool PlacementWatcher::SleepUnlessStopped(absl::Duration d) {
   return stop_;
 }
 
-bool PlacementWatcher::ApplyPlacement(const std::string& value, int64_t mod_revision) {
+std::shared_ptr<const Placement> PlacementWatcher::AcceptPlacement(
+    const std::string& value, int64_t mod_revision,
+    const std::shared_ptr<const Placement>& current) {
   absl::StatusOr<Placement> decoded = Placement::Decode(value, mod_revision);
   absl::Status problem = decoded.status();
   if (problem.ok() && decoded->site() != options_.site) {
@@ -117,12 +119,21 @@ bool PlacementWatcher::ApplyPlacement(const std::string& value, int64_t mod_revi
                      {{"key", PlacementKey(options_.site)},
                       {"revision", absl::StrCat(mod_revision)},
                       {"error", problem.ToString()}});
-    return false;
+    return nullptr;
   }
-  if (placement_ != nullptr && placement_->revision() == mod_revision) return false;
-  placement_ = std::make_shared<const Placement>(*std::move(decoded));
-  ++placement_updates_;
-  for (const PlacementMember& m : placement_->members()) {
+  if (current != nullptr && current->revision() == mod_revision) return nullptr;
+  return std::make_shared<const Placement>(*std::move(decoded));
+}
+
+void PlacementWatcher::InstallPlacement(std::shared_ptr<const Placement> next) {
+  // The listeners (e.g. Subscribe parts whose owners change) run before
+  // anything is routed by `next`.
+  ChangePlacement(placement(), next, [&] {
+    absl::MutexLock l(&mu_);
+    placement_ = next;
+    ++placement_updates_;
+  });
+  for (const PlacementMember& m : next->members()) {
     if (m.id == options_.self_id && !options_.self_address.empty() &&
         m.address != options_.self_address) {
       server::LogError("cluster",
@@ -133,13 +144,11 @@ bool PlacementWatcher::ApplyPlacement(const std::string& value, int64_t mod_revi
                         {"advertised", options_.self_address}});
     }
   }
-  server::LogInfo(
-      "cluster", "placement applied",
-      {{"revision", absl::StrCat(mod_revision)},
-       {"shards", absl::StrCat(placement_->num_shards())},
-       {"members", absl::StrCat(placement_->members().size())},
-       {"owned_here", absl::StrCat(placement_->ShardsOwnedBy(options_.self_id).size())}});
-  return true;
+  server::LogInfo("cluster", "placement applied",
+                  {{"revision", absl::StrCat(next->revision())},
+                   {"shards", absl::StrCat(next->num_shards())},
+                   {"members", absl::StrCat(next->members().size())},
+                   {"owned_here", absl::StrCat(next->ShardsOwnedBy(options_.self_id).size())}});
 }
 
 void PlacementWatcher::ApplyConfig(const std::string& value) {
@@ -172,7 +181,7 @@ absl::StatusOr<int64_t> PlacementWatcher::Resync() {
     for (const EtcdKeyValue& kv : range->kvs) {
       if (kv.key == placement_key) {
         placement_seen = true;
-        if (ApplyPlacement(kv.value, kv.mod_revision)) changed = placement_;
+        if (auto p = AcceptPlacement(kv.value, kv.mod_revision, placement_)) changed = p;
       } else if (kv.key == ClusterConfigKey(options_.site)) {
         config_seen_ = true;
         ApplyConfig(kv.value);
@@ -188,10 +197,18 @@ absl::StatusOr<int64_t> PlacementWatcher::Resync() {
           "the last placement",
           {{"key", placement_key}, {"revision", absl::StrCat(placement_->revision())}});
     }
+  }
+  // Installed (listeners first) before the read counts as synced: a node
+  // waiting for its first read then serves with this placement.
+  if (changed != nullptr) {
+    InstallPlacement(changed);
+    WriteCache(changed);
+  }
+  {
+    absl::MutexLock l(&mu_);
     synced_ = true;
     resync_needed_ = false;
   }
-  if (changed != nullptr) WriteCache(changed);
   return range->revision;
 }
 
@@ -205,7 +222,10 @@ void PlacementWatcher::OnEvents(const std::vector<EtcdEvent>& events) {
       const bool put = e.type == EtcdEvent::Type::kPut;
       if (e.kv.key == placement_key) {
         if (put) {
-          if (ApplyPlacement(e.kv.value, e.kv.mod_revision)) changed = placement_;
+          if (auto p = AcceptPlacement(e.kv.value, e.kv.mod_revision,
+                                       changed != nullptr ? changed : placement_)) {
+            changed = p;
+          }
         } else {
           ++bad_values_;
           server::LogError("cluster", "the placement key was deleted; keeping the last placement",
@@ -228,7 +248,10 @@ void PlacementWatcher::OnEvents(const std::vector<EtcdEvent>& events) {
       }
     }
   }
-  if (changed != nullptr) WriteCache(changed);
+  if (changed != nullptr) {
+    InstallPlacement(changed);
+    WriteCache(changed);
+  }
 }
 
 void PlacementWatcher::OnWatchFailed(absl::Status reason) {
@@ -297,12 +320,17 @@ void PlacementWatcher::LoadCache() {
                         &revision)) {
     problem = absl::DataLossError("not a placement cache (bad header)");
   }
-  absl::MutexLock l(&mu_);
-  if (!problem.ok() || !ApplyPlacement(data.substr(eol + 1), revision)) {
+  std::shared_ptr<const Placement> cached;
+  if (problem.ok()) {
+    absl::MutexLock l(&mu_);
+    cached = AcceptPlacement(data.substr(eol + 1), revision, placement_);
+  }
+  if (cached == nullptr) {
     server::LogError("cluster", "placement cache unusable; waiting for etcd",
                      {{"path", options_.cache_path}, {"error", problem.ToString()}});
     return;
   }
+  InstallPlacement(std::move(cached));
   server::LogInfo("cluster", "placement loaded from the cache until etcd answers",
                   {{"path", options_.cache_path}, {"revision", absl::StrCat(revision)}});
 }

@@ -23,8 +23,8 @@
 //   until etcd answers.
 //
 // Thread-safety: thread-safe. mu_ guards the placement, the members and the
-// counters; the background thread owns the EtcdWatcher; cache_mu_
-// serializes cache writes (taken without mu_).
+// counters (taken after ClusterView's change lock); the background thread owns the EtcdWatcher;
+// cache_mu_ serializes cache writes (taken without mu_).
 #ifndef HISTORIAN_SERVER_CLUSTER_PLACEMENT_WATCHER_H_
 #define HISTORIAN_SERVER_CLUSTER_PLACEMENT_WATCHER_H_
 
@@ -92,10 +92,15 @@ class PlacementWatcher final : public ClusterView {
   absl::StatusOr<int64_t> Resync() ABSL_LOCKS_EXCLUDED(mu_);
   void OnEvents(const std::vector<EtcdEvent>& events) ABSL_LOCKS_EXCLUDED(mu_);
   void OnWatchFailed(absl::Status reason) ABSL_LOCKS_EXCLUDED(mu_);
-  // Decodes and installs the placement value written at `mod_revision`;
-  // false (logged, counted) when it is refused.
-  bool ApplyPlacement(const std::string& value, int64_t mod_revision)
+  // Decodes the placement value written at `mod_revision`: null (logged,
+  // counted) when it is refused or is `current`'s revision.
+  std::shared_ptr<const Placement> AcceptPlacement(const std::string& value, int64_t mod_revision,
+                                                   const std::shared_ptr<const Placement>& current)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes `next` the placement: the placement listeners run first
+  // (ClusterView::ChangePlacement). Only the watcher's thread (and the
+  // constructor) call it, so changes never interleave.
+  void InstallPlacement(std::shared_ptr<const Placement> next) ABSL_LOCKS_EXCLUDED(mu_);
   void ApplyConfig(const std::string& value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LoadCache() ABSL_LOCKS_EXCLUDED(mu_);
   void WriteCache(const std::shared_ptr<const Placement>& placement) ABSL_LOCKS_EXCLUDED(mu_);
