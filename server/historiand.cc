@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -26,6 +27,7 @@
 #include "server/cluster/cluster_metrics.h"
 #include "server/cluster/cluster_service.h"
 #include "server/cluster/etcd/etcd_client.h"
+#include "server/cluster/fanout_subscribe.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/member_id.h"
 #include "server/cluster/membership.h"
@@ -498,6 +500,15 @@ int Run() {
   // Destroyed after the server (its streams end first), before the store.
   server::SubscriptionHub subscriptions(store->get(), sub_options);
   env.subscriptions = &subscriptions;
+  // A placement change that gives this member other shards ends the parts
+  // of fanned-out subscriptions it serves (docs/cluster.md, "Subscribe").
+  uint64_t parts_listener = 0;
+  if (placement_watcher != nullptr) {
+    parts_listener = cluster::EndPartsWhenOwnershipChanges(*placement_watcher, &subscriptions);
+  }
+  absl::Cleanup remove_parts_listener = [&] {
+    if (placement_watcher != nullptr) placement_watcher->RemovePlacementListener(parts_listener);
+  };
   // The metrics server (declared below) stops before the hub goes.
   metrics.AddCollector([&subscriptions](server::MetricsWriter* w) {
     w->Family("historian_subscriptions", "gauge", "Open Query.Subscribe streams");

@@ -1,5 +1,6 @@
 #include "server/cluster/fanout_subscribe.h"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "server/status_util.h"
 #include "server/subscriptions/byte_stream.h"
 #include "server/subscriptions/resume_token.h"
+#include "server/subscriptions/subscription_hub.h"
 
 namespace historian::cluster {
 namespace {
@@ -37,6 +39,41 @@ constexpr size_t kResponseBytes = 1 << 20;
 constexpr size_t kPendingBytes = 4 << 20;
 
 int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }
+
+// When `member_token` (a member's own resume token) was made; `fallback`
+// when it does not decode.
+int64_t MemberTokenTime(const std::string& member_token, int64_t fallback) {
+  absl::StatusOr<server::ResumeToken> t = server::DecodeResumeToken(member_token);
+  return t.ok() ? std::min(t->issued_ns, fallback) : fallback;
+}
+
+// Empty when every shard of `covered` (nullopt: all) has the same owner in
+// both placements; otherwise what moved, for an error message.
+std::string CoveredOwnersChanged(const Placement& before, const Placement& after,
+                                 const std::optional<std::vector<uint32_t>>& covered) {
+  if (before.num_shards() != after.num_shards()) {
+    return absl::StrCat("the shard count went from ", before.num_shards(), " to ",
+                        after.num_shards());
+  }
+  std::vector<std::string> moves;
+  size_t count = 0;
+  auto check = [&](uint32_t shard) {
+    const std::string& from = before.OwnerOfShard(shard).id;
+    const std::string& to = after.OwnerOfShard(shard).id;
+    if (from == to) return;
+    if (++count <= 5) {
+      moves.push_back(absl::StrCat("shard ", shard, " from member ", from, " to ", to));
+    }
+  };
+  if (covered.has_value()) {
+    for (uint32_t shard : *covered) check(shard);
+  } else {
+    for (uint32_t shard = 0; shard < before.num_shards(); ++shard) check(shard);
+  }
+  if (count == 0) return "";
+  if (count > moves.size()) moves.push_back(absl::StrCat("... (", count, " shards)"));
+  return absl::StrJoin(moves, ", ");
+}
 
 // Adds `in` (an owner's) to `out`'s lagged: the union of the ranges, the
 // reasons joined when they differ.
@@ -82,12 +119,23 @@ enum class Next { kRead, kPause, kStop };
 class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   FanoutSubscribe(const server::ServiceEnv& env, grpc::CallbackServerContext* context,
-                  std::vector<OwnerPart> parts, absl::Time start)
-      : env_(env), context_(context), parts_(std::move(parts)), start_(start) {}
+                  std::shared_ptr<const Placement> placement,
+                  std::optional<std::vector<uint32_t>> covered, std::vector<OwnerPart> parts,
+                  absl::Time start)
+      : env_(env),
+        context_(context),
+        placement_(std::move(placement)),
+        covered_(std::move(covered)),
+        parts_(std::move(parts)),
+        start_(start) {}
 
   // Opens every owner's stream. `token`: the caller's (members' positions);
   // with `has_token`, parts whose member it does not name (a single node's
-  // token names none) start from now, after a `lagged` from its time.
+  // token names none) start from now, after a `lagged` from its time, and
+  // members whose covered shards changed since their position was taken
+  // get a `lagged` from that position's time (what their old shards'
+  // owners stored since is not sent). Ends the stream (ABORTED) once the
+  // owner of a covered shard changes.
   void Begin(const v1::SubscribeRequest& request, const ClusterResumeToken& token, bool has_token)
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -105,13 +153,26 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   void Pump() ABSL_LOCKS_EXCLUDED(mu_);
   // Finishes now, or after the write in flight; the parts are cancelled.
   void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The placement listener: ends the stream when `after` gives a covered
+  // shard another owner than placement_ does.
+  void OnPlacement(const std::shared_ptr<const Placement>& after) ABSL_LOCKS_EXCLUDED(mu_);
+  // The token of the caller's stream after what was sent.
+  std::string TokenLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Cancels every part; paused ones are made to stop reading.
   void CancelParts() ABSL_LOCKS_EXCLUDED(mu_);
 
   const server::ServiceEnv env_;
   grpc::CallbackServerContext* const context_;
+  // The placement the parts were chosen by, and the shards the
+  // subscription covers (nullopt: every shard, a glob).
+  const std::shared_ptr<const Placement> placement_;
+  const std::optional<std::vector<uint32_t>> covered_;
   const std::vector<OwnerPart> parts_;
   const absl::Time start_;
+  // Per member of a part, which covered shards it owns in placement_
+  // (OwnedShardsDigest); made by Begin before any part starts.
+  std::map<std::string, uint64_t> owned_digests_;
+  uint64_t listener_ = 0;  // the placement listener's id; set by Begin
   // Made by Begin before any part starts; constant after.
   std::vector<std::unique_ptr<PartStream>> streams_;
 
@@ -170,7 +231,22 @@ void PartStream::OnDone(const grpc::Status& status) { fanout_->PartEnded(index_,
 
 void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterResumeToken& token,
                             bool has_token) {
-  std::vector<std::string> missing;
+  for (const OwnerPart& part : parts_) {
+    owned_digests_[part.member.id] = OwnedShardsDigest(*placement_, part.member.id, covered_);
+  }
+  std::vector<std::string> missing, moved;
+  int64_t moved_since = token.issued_ns;
+  for (const auto& [id, member] : token.members) {
+    // A member whose covered shards differ from when its position was
+    // taken: the shards it lost were stored by it after that position and
+    // its part no longer asks for them (the shards it gained come exactly:
+    // their samples are in its log after the position).
+    if (token.owners_known && member.owned_digest == OwnedShardsDigest(*placement_, id, covered_)) {
+      continue;
+    }
+    moved.push_back(id);
+    moved_since = std::min(moved_since, MemberTokenTime(member.token, token.issued_ns));
+  }
   {
     absl::MutexLock l(&mu_);
     got_first_.assign(parts_.size(), false);
@@ -181,31 +257,84 @@ void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterRe
       stream->request.set_columns(request.columns());
       stream->request.set_glob(request.glob());
       SelectTags(request.tags(), part, stream->request.mutable_tags());
-      auto it = token.member_tokens.find(part.member.id);
-      if (it != token.member_tokens.end()) {
-        stream->request.set_resume_token(it->second);
-        sent_tokens_[part.member.id] = it->second;
+      auto it = token.members.find(part.member.id);
+      if (it != token.members.end()) {
+        stream->request.set_resume_token(it->second.token);
+        sent_tokens_[part.member.id] = it->second.token;
       } else if (has_token) {
         missing.push_back(part.member.id);
       }
       stream->stub = v1::Query::NewStub(env_.member_channels->Get(part.member.address));
       MemberChannels::PrepareForwardedCall(*context_, &stream->context);
+      // The owner refuses the part unless it owns what placement_ says
+      // (server/subscriptions/subscribe_reactor.cc).
+      stream->context.AddMetadata(
+          kOwnedShardsMetadataKey,
+          OwnedShardsValue(placement_->revision(),
+                           OwnedShardsDigest(*placement_, part.member.id, std::nullopt)));
       streams_.push_back(std::move(stream));
     }
+    std::vector<std::string> reasons;
+    int64_t since = INT64_MAX;
     if (!missing.empty()) {
       // Those members' streams start from now: what they applied since the
       // token was made is named, never skipped silently.
-      v1::Lagged lagged;
-      lagged.set_start_ns(token.issued_ns);
-      lagged.set_end_ns(NowNs());
-      lagged.set_reason(absl::StrCat("resume token without a position for member ",
+      since = token.issued_ns;
+      reasons.push_back(absl::StrCat("resume token without a position for member ",
                                      absl::StrJoin(missing, ", "),
                                      " (a single node's token, or the placement changed)"));
+    }
+    if (!moved.empty()) {
+      since = std::min(since, moved_since);
+      reasons.push_back(absl::StrCat(
+          token.owners_known
+              ? absl::StrCat("the placement changed since the resume token (revision ",
+                             token.placement_revision, " -> ", placement_->revision(),
+                             "): shards of this subscription moved to or from member ")
+              : "the resume token predates owner tracking (version 2): owners of member ",
+          absl::StrJoin(moved, ", "),
+          "; what their previous owners stored since is not sent: re-read this range"));
+    }
+    if (!reasons.empty()) {
+      v1::Lagged lagged;
+      lagged.set_start_ns(since);
+      lagged.set_end_ns(NowNs());
+      lagged.set_reason(absl::StrJoin(reasons, "; "));
       lagged_ = std::move(lagged);
     }
   }
+  // From here on a change of a covered shard's owner ends the stream; one
+  // that came between choosing the parts and now ends it at once.
+  listener_ = env_.cluster->AddPlacementListener(
+      [this](const std::shared_ptr<const Placement>&,
+             const std::shared_ptr<const Placement>& after) { OnPlacement(after); });
+  OnPlacement(env_.cluster->placement());
   for (auto& s : streams_) s->Begin();
   Pump();  // (no parts: the first response at once)
+}
+
+void FanoutSubscribe::OnPlacement(const std::shared_ptr<const Placement>& after) {
+  if (after == nullptr || after == placement_) return;
+  const std::string changed = CoveredOwnersChanged(*placement_, *after, covered_);
+  if (changed.empty()) return;
+  absl::MutexLock l(&mu_);
+  FinishLocked(grpc::Status(
+      grpc::StatusCode::ABORTED,
+      absl::StrCat(kMethod, ": the placement changed (revision ", placement_->revision(), " -> ",
+                   after->revision(), "): ", changed,
+                   "; subscribe again with the last resume_token (the new owners continue "
+                   "from it; what cannot be sent is named as lagged)")));
+}
+
+std::string FanoutSubscribe::TokenLocked() const {
+  ClusterResumeToken token;
+  for (const auto& [id, member_token] : sent_tokens_) {
+    auto d = owned_digests_.find(id);
+    token.members[id] = {member_token, d != owned_digests_.end() ? d->second : 0};
+  }
+  token.issued_ns = NowNs();
+  token.placement_revision = placement_->revision();
+  return EncodeClusterResumeToken(token);
 }
 
 Next FanoutSubscribe::TakeResponse(size_t part, v1::SubscribeResponse* msg) {
@@ -261,7 +390,7 @@ void FanoutSubscribe::Pump() {
       sent_tokens_[parts_[p.part].member.id] = p.response.resume_token();
       pending_.pop_front();
     }
-    out.set_resume_token(EncodeClusterResumeToken({sent_tokens_, NowNs()}));
+    out.set_resume_token(TokenLocked());
     first_sent_ = true;
     writing_ = true;
     out_ = server::ToByteBuffer(out.SerializeAsString());
@@ -363,6 +492,8 @@ void FanoutSubscribe::OnCancel() {
 }
 
 void FanoutSubscribe::OnDone() {
+  // No placement listener runs once this returns.
+  env_.cluster->RemovePlacementListener(listener_);
   grpc::Status status;
   {
     absl::MutexLock l(&mu_);
@@ -433,9 +564,29 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* StartFanoutSubscribe(
       request.glob().empty()
           ? PartsByOwner(*placement, env.cluster->self_id(), request.tags())
           : PartsForAllOwners(*placement, env.cluster->self_id(), &request.tags());
-  auto* r = new FanoutSubscribe(env, context, std::move(parts), start);
+  std::optional<std::vector<uint32_t>> covered = CoveredShards(
+      *placement, std::vector<std::string>(request.tags().begin(), request.tags().end()),
+      !request.glob().empty());
+  auto* r =
+      new FanoutSubscribe(env, context, placement, std::move(covered), std::move(parts), start);
   r->Begin(request, token, has_token);
   return r;
+}
+
+uint64_t EndPartsWhenOwnershipChanges(const ClusterView& view, server::SubscriptionHub* hub) {
+  const std::string self = view.self_id();
+  return view.AddPlacementListener([self, hub](const std::shared_ptr<const Placement>& before,
+                                               const std::shared_ptr<const Placement>& after) {
+    if (before != nullptr && after != nullptr &&
+        OwnedShardsDigest(*before, self, std::nullopt) ==
+            OwnedShardsDigest(*after, self, std::nullopt)) {
+      return;
+    }
+    hub->EndForwarded(absl::AbortedError(absl::StrCat(
+        kMethod, ": the placement changed (revision ", before != nullptr ? before->revision() : 0,
+        " -> ", after != nullptr ? after->revision() : 0, ") and gives member ", self,
+        " other shards; subscribe again with the last resume_token")));
+  });
 }
 
 }  // namespace historian::cluster

@@ -9,6 +9,11 @@
 // response of that member whose batches were sent, so a reconnect at any
 // node gets exactly what it missed from each member, or `lagged`.
 //
+// A change of the owner of any shard the subscription covers ends the
+// caller's stream with ABORTED (its parts were chosen by the old owners);
+// the token records which covered shards each member owned, so a reconnect
+// names what moved as `lagged` (subscribe_token.h).
+//
 // An owner's stream that ends (owner down, stopping, refusing) ends the
 // caller's stream: UNAVAILABLE naming the member and its shards when it
 // could not be reached, the owner's own error otherwise. Never silently
@@ -19,15 +24,18 @@
 #ifndef HISTORIAN_SERVER_CLUSTER_FANOUT_SUBSCRIBE_H_
 #define HISTORIAN_SERVER_CLUSTER_FANOUT_SUBSCRIBE_H_
 
+#include <cstdint>
 #include <memory>
 
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
 #include "historian/v1/query.pb.h"
+#include "server/cluster/cluster_view.h"
 #include "server/cluster/placement.h"
 
 namespace historian::server {
 struct ServiceEnv;
+class SubscriptionHub;
 }  // namespace historian::server
 
 namespace historian::cluster {
@@ -39,6 +47,13 @@ namespace historian::cluster {
 grpc::ServerWriteReactor<grpc::ByteBuffer>* StartFanoutSubscribe(
     const server::ServiceEnv& env, std::shared_ptr<const Placement> placement,
     grpc::CallbackServerContext* context, const v1::SubscribeRequest& request);
+
+// The owners' side: makes `hub` end its forwarded Subscribe parts (ABORTED,
+// naming both revisions) whenever a placement change gives this member other
+// shards, before the new placement routes any write (ClusterView listeners
+// run first). Returns the listener's id: remove it (RemovePlacementListener)
+// before `hub` goes.
+uint64_t EndPartsWhenOwnershipChanges(const ClusterView& view, server::SubscriptionHub* hub);
 
 }  // namespace historian::cluster
 

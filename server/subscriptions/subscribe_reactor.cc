@@ -1,5 +1,8 @@
 #include "server/subscriptions/subscribe_reactor.h"
 
+#include <memory>
+#include <optional>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -8,6 +11,7 @@
 #include "server/cluster/fanout_subscribe.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/query_fanout.h"
+#include "server/cluster/subscribe_token.h"
 #include "server/proto_convert.h"
 #include "server/status_util.h"
 #include "server/stream_limiter.h"
@@ -17,6 +21,31 @@
 
 namespace historian::server {
 namespace {
+
+// The owner's side of a fanned-out Subscribe part: ABORTED unless this
+// member's own placement gives it the shards the coordinator's does
+// (cluster::kOwnedShardsMetadataKey; a part without it is not checked).
+absl::Status CheckOwnedShards(const cluster::ClusterView& view,
+                              const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(cluster::kOwnedShardsMetadataKey);
+  if (it == metadata.end()) return absl::OkStatus();
+  int64_t revision = 0;
+  uint64_t digest = 0;
+  if (!cluster::ParseOwnedShardsValue(std::string_view(it->second.data(), it->second.size()),
+                                      &revision, &digest)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(cluster::kOwnedShardsMetadataKey, ": not <revision>:<hex digest>"));
+  }
+  std::shared_ptr<const cluster::Placement> own = view.placement();
+  if (own != nullptr && cluster::OwnedShardsDigest(*own, view.self_id(), std::nullopt) == digest) {
+    return absl::OkStatus();
+  }
+  return absl::AbortedError(absl::StrCat(
+      "Query.Subscribe: the placement changed: member ", view.self_id(), " holds revision ",
+      own != nullptr ? own->revision() : 0, ", the coordinator chose its part by revision ",
+      revision, ", and they give it other shards; subscribe again with the last resume_token"));
+}
 
 constexpr char kMethod[] = "Query.Subscribe";
 // About this much sample data per response (and per catch-up log read).
@@ -123,9 +152,20 @@ grpc::Status SubscribeReactor::Begin(const v1::SubscribeRequest& request) {
   if (absl::Status g = CheckGlob(request.glob(), env_.limits); !g.ok()) return ToGrpcStatus(g);
   filter_.names.insert(request.tags().begin(), request.tags().end());
   filter_.glob = request.glob();
-  if (env_.cluster != nullptr && cluster::MemberChannels::IsForwarded(*context_)) {
+  // A part of a fanned-out subscription (docs/cluster.md, "Subscribe"):
+  // runs only while this member owns the shards the coordinator's placement
+  // gives it. Placement changes wait until it is registered (the guard), and
+  // one that changes this member's shards ends it (EndForwarded) before
+  // anything is routed by the new placement.
+  std::optional<cluster::ClusterView::ChangeGuard> guard;
+  part_ = env_.cluster != nullptr && cluster::MemberChannels::IsForwarded(*context_);
+  if (part_) {
     const cluster::ClusterView* view = env_.cluster;
     filter_.glob_keep = [view](std::string_view name) { return view->OwnsTag(name); };
+    guard.emplace(*view);
+    if (absl::Status owned = CheckOwnedShards(*view, *context_); !owned.ok()) {
+      return ToGrpcStatus(owned);
+    }
   }
   std::optional<ResumeToken> token;
   if (!request.resume_token().empty()) {
@@ -141,7 +181,8 @@ grpc::Status SubscribeReactor::Begin(const v1::SubscribeRequest& request) {
   }
   absl::StatusOr<SubscriptionHub::Id> id =
       hub_->Add(client, filter_, this, token.has_value(),
-                columns_ ? BatchForm::kColumnsWire : BatchForm::kCopy);
+                columns_ ? BatchForm::kColumnsWire : BatchForm::kCopy, part_);
+  guard.reset();
   if (!id.ok()) return ToGrpcStatus(id.status());
   id_ = *id;
   if (token.has_value()) {
@@ -273,6 +314,14 @@ void SubscribeReactor::Ready() {
     if (catching_up_) send = CatchUpStep();
     if (flags_.finished) return;
     if (!catching_up_ && !send) send = LiveStep();
+    // A part whose member's shards changed sends nothing read after the
+    // change (its positions would pass samples of shards not asked for).
+    if (part_) {
+      if (absl::Status ended = hub_->Ended(id_); !ended.ok()) {
+        FinishOnce(ToGrpcStatus(ended));
+        return;
+      }
+    }
     if (!send) return;
     flags_.first_sent = true;
     flags_.writing = true;

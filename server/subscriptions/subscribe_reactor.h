@@ -78,6 +78,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   // Set by Begin before the first Ready; constant after.
   SubscriptionHub::Id id_ = 0;
   TagFilter filter_;
+  // A part of a site cluster's fanned-out subscription (it checks
+  // SubscriptionHub::Ended before sending).
+  bool part_ = false;
   int64_t token_issued_ns_ = 0;
   absl::Mutex mu_;
   // Stream state (a write in flight, finished, cancelled, a response sent).

@@ -37,6 +37,8 @@ struct SubscriptionHub::Sub {
   bool sending = false;
   // The positions handed out by the last Take.
   std::map<std::string, uint64_t> delivered;
+  bool forwarded = false;  // a site cluster's part (EndForwarded)
+  absl::Status ended;      // set by EndForwarded
 };
 
 namespace {
@@ -104,7 +106,8 @@ SubscriptionHub::~SubscriptionHub() {
 
 absl::StatusOr<SubscriptionHub::Id> SubscriptionHub::Add(const std::string& client,
                                                          TagFilter filter, SubscriptionSink* sink,
-                                                         bool catch_up, BatchForm form) {
+                                                         bool catch_up, BatchForm form,
+                                                         bool forwarded) {
   absl::MutexLock l(&mu_);
   if (closing_) return absl::UnavailableError("Query.Subscribe: the node is stopping");
   if (subs_.size() >= options_.max_subscriptions) {
@@ -127,6 +130,7 @@ absl::StatusOr<SubscriptionHub::Id> SubscriptionHub::Add(const std::string& clie
   sub->sink = sink;
   sub->form = form;
   sub->catching_up = catch_up;
+  sub->forwarded = forwarded;
   const Id id = next_id_++;
   sub->id = id;
   subs_.emplace(id, std::move(sub));
@@ -344,6 +348,22 @@ void SubscriptionHub::CloseAll() {
     sub->sending = false;
     MarkReady(sub.get());
   }
+}
+
+void SubscriptionHub::EndForwarded(const absl::Status& status) {
+  absl::MutexLock l(&mu_);
+  for (const auto& [id, sub] : subs_) {
+    if (!sub->forwarded || !sub->ended.ok()) continue;
+    sub->ended = status;
+    sub->sending = false;
+    MarkReady(sub.get());
+  }
+}
+
+absl::Status SubscriptionHub::Ended(Id id) const {
+  absl::MutexLock l(&mu_);
+  auto it = subs_.find(id);
+  return it == subs_.end() ? absl::OkStatus() : it->second->ended;
 }
 
 bool SubscriptionHub::closing() const {

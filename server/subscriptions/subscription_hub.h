@@ -146,8 +146,11 @@ class SubscriptionHub final : public AppliedListener {
   // until EndCatchUp (the subscriber reads the log meanwhile).
   // Errors: ResourceExhausted naming --max_subscriptions or
   // --max_subscriptions_per_client.
+  // `forwarded`: a part of a site cluster's fanned-out subscription
+  // (EndForwarded ends it).
   absl::StatusOr<Id> Add(const std::string& client, TagFilter filter, SubscriptionSink* sink,
-                         bool catch_up, BatchForm form = BatchForm::kCopy) ABSL_LOCKS_EXCLUDED(mu_);
+                         bool catch_up, BatchForm form = BatchForm::kCopy, bool forwarded = false)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Unregisters; returns once the dispatcher is not calling its sink.
   void Remove(Id id) ABSL_LOCKS_EXCLUDED(mu_);
   // Entries at or below these positions are not buffered (or taken).
@@ -172,6 +175,14 @@ class SubscriptionHub final : public AppliedListener {
   // stream should end); Add refuses from now on.
   void CloseAll() ABSL_LOCKS_EXCLUDED(mu_);
   bool closing() const ABSL_LOCKS_EXCLUDED(mu_);
+  // This member's shards changed (docs/cluster.md, "Subscribe"): every
+  // forwarded subscription open now must end with `status` before it sends
+  // anything more; their sinks are woken and Ended() says so. Never blocks
+  // for long (a placement listener).
+  void EndForwarded(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  // OK, or the status the subscription must end with (EndForwarded). A
+  // sink checks it after taking or reading what it is about to send.
+  absl::Status Ended(Id id) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // AppliedListener (store's mu held).
   void OnApplied(std::string_view origin, uint64_t seq,

@@ -16,6 +16,7 @@
 #include "server/cluster/list_merge.h"
 #include "server/cluster/subscribe_token.h"
 #include "server/subscriptions/resume_token.h"
+#include "storage/engine/coding.h"
 
 namespace historian::cluster {
 namespace {
@@ -258,26 +259,66 @@ TEST(MergeListPagesTest, ABrokenOwnerPageIsAnError) {
 
 TEST(ClusterResumeTokenTest, RoundTripsAndNeverParsesAsASingleNodesToken) {
   ClusterResumeToken token;
-  token.member_tokens["us-1"] = server::EncodeResumeToken({{{"us", 7}, {"mx", 3}}, 11});
-  token.member_tokens["us-2"] = std::string(
-      "\0\x01"
-      "binary",
-      8);
+  token.members["us-1"] = {server::EncodeResumeToken({{{"us", 7}, {"mx", 3}}, 11}), 0x1234};
+  token.members["us-2"] = {std::string("\0\x01"
+                                       "binary",
+                                       8),
+                           UINT64_MAX};
   token.issued_ns = 123456789;
+  token.placement_revision = 4242;
   const std::string bytes = EncodeClusterResumeToken(token);
   EXPECT_FALSE(IsSingleNodeResumeToken(bytes));
   absl::StatusOr<ClusterResumeToken> back = DecodeClusterResumeToken(bytes);
   ASSERT_TRUE(back.ok()) << back.status();
-  EXPECT_EQ(back->member_tokens, token.member_tokens);
+  ASSERT_EQ(back->members.size(), 2u);
+  for (const auto& [id, m] : token.members) {
+    EXPECT_EQ(back->members[id].token, m.token);
+    EXPECT_EQ(back->members[id].owned_digest, m.owned_digest);
+  }
   EXPECT_EQ(back->issued_ns, token.issued_ns);
+  EXPECT_EQ(back->placement_revision, 4242);
+  EXPECT_TRUE(back->owners_known);
   // Each way round, a token of the other kind is refused, never misread.
   EXPECT_FALSE(server::DecodeResumeToken(bytes).ok());
-  const std::string single = token.member_tokens["us-1"];
+  const std::string single = token.members["us-1"].token;
   EXPECT_TRUE(IsSingleNodeResumeToken(single));
   EXPECT_EQ(DecodeClusterResumeToken(single).status().code(), absl::StatusCode::kInvalidArgument);
   for (size_t cut = 0; cut < bytes.size(); ++cut) {
     EXPECT_FALSE(DecodeClusterResumeToken(bytes.substr(0, cut)).ok()) << cut;
   }
+}
+
+// A version-2 token (before owners were recorded) still decodes, marked as
+// not knowing the owners; an unknown version is refused naming it.
+TEST(ClusterResumeTokenTest, AVersion2TokenDecodesWithoutOwners) {
+  std::string v2(1, '\x02');
+  engine::PutVarint64(1, &v2);
+  engine::PutString("us-1", &v2);
+  engine::PutString("member-token", &v2);
+  engine::PutFixed64(77, &v2);
+  absl::StatusOr<ClusterResumeToken> t = DecodeClusterResumeToken(v2);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_FALSE(t->owners_known);
+  EXPECT_EQ(t->members["us-1"].token, "member-token");
+  EXPECT_EQ(t->issued_ns, 77);
+  absl::Status v9 = DecodeClusterResumeToken(std::string("\x09", 1)).status();
+  EXPECT_EQ(v9.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(v9.message().find("version 9"), std::string::npos) << v9;
+}
+
+// The digest says whether a member owns the same covered shards.
+TEST(ClusterResumeTokenTest, OwnedShardsDigestChangesOnlyWithTheCoveredOwners) {
+  auto make = [](std::vector<uint32_t> owners) {
+    return *Placement::Create("us", 4, {{"a", "h:1"}, {"b", "h:2"}}, std::move(owners), 1);
+  };
+  const Placement p = make({0, 0, 1, 1});
+  const Placement moved = make({0, 1, 1, 1});  // shard 1: a -> b
+  const std::optional<std::vector<uint32_t>> shard0 = std::vector<uint32_t>{0};
+  EXPECT_EQ(OwnedShardsDigest(p, "a", shard0), OwnedShardsDigest(moved, "a", shard0));
+  EXPECT_NE(OwnedShardsDigest(p, "a", std::nullopt), OwnedShardsDigest(moved, "a", std::nullopt));
+  EXPECT_NE(OwnedShardsDigest(p, "b", std::nullopt), OwnedShardsDigest(moved, "b", std::nullopt));
+  EXPECT_NE(OwnedShardsDigest(p, "a", std::nullopt), OwnedShardsDigest(p, "b", std::nullopt));
+  EXPECT_NE(OwnedShardsDigest(p, "c", std::nullopt), 0u);
 }
 
 }  // namespace
