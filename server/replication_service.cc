@@ -260,27 +260,25 @@ absl::Status ReplicationService::RecordAck(const std::string& site, const std::s
   uint64_t lowest = seq;
   {
     absl::MutexLock l(&mu_);
-    auto [entry, fresh] = member_acks_.try_emplace(site);
-    auto& acks = entry->second;
-    if (fresh) {
-      // The members known before a restart (kept in the store): the
-      // first member to pull after it must not raise the site's ack past
-      // a slower one's.
-      for (const auto& [m, a] : store_->MemberAcks(site)) acks[m] = a;
-    }
+    // The members' acks live in the store (kept across restarts, so the
+    // first member to pull after one cannot raise the site's ack past a
+    // slower one's; forgotten there when a member leaves the peer's
+    // placement: Store::RetainMemberAcks).
+    const std::map<std::string, uint64_t> acks = store_->MemberAcks(site);
     if (!member.empty()) {
       if (!acks.contains(member) && acks.size() >= kMaxMembersPerSite) {
         return absl::ResourceExhaustedError(
             absl::StrCat("member_id: site '", site, "' already has ", acks.size(),
                          " members pulling; at most ", kMaxMembersPerSite));
       }
-      acks[member] = seq;
+      store_->SetMemberAcked(site, member, seq);
     }
     // A puller without a member id (a single node) cannot raise the ack
     // past a known member's either.
-    for (const auto& [m, a] : acks) lowest = std::min(lowest, a);
+    for (const auto& [m, a] : acks) {
+      if (m != member) lowest = std::min(lowest, a);
+    }
   }
-  if (!member.empty()) store_->SetMemberAcked(site, member, seq);
   // The site's ack is its slowest member's: the log is kept for all of them.
   store_->SetPeerAcked(site, lowest);
   return absl::OkStatus();

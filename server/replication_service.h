@@ -72,10 +72,6 @@ class ReplicationService final : public v1::Replication::Service {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Outbound> outbound_ ABSL_GUARDED_BY(mu_);
   static constexpr size_t kMaxMembersPerSite = 1024;
-  // Per peer site in a cluster, each member's last ack (RecordAck; loaded
-  // from the store at a site's first ack).
-  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, uint64_t>> member_acks_
-      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace historian::server

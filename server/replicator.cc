@@ -376,6 +376,17 @@ absl::Status Replicator::Discover(SiteState* site) {
     for (auto& p : links_) have |= p->site == site && p->member_id == m.id;
     if (!have) AddLink(site, m.id, m.address);
   }
+  // The sender's side (R2): a member no longer in the site's placement
+  // stops holding our own log back; its ack is forgotten. (One that comes
+  // back, or is new, is protected from its first ack on: if the others
+  // raised the site's ack past what it needs meanwhile, it range-syncs.)
+  std::set<std::string> listed;
+  for (const cluster::PlacementMember& m : parsed->members()) listed.insert(m.id);
+  for (const std::string& gone : store_->RetainMemberAcks(site->peer.site, listed)) {
+    LogWarning("replicator",
+               "a peer member left its placement: its ack no longer holds this node's log",
+               {{"peer", site->peer.site}, {"member", gone}});
+  }
   return absl::OkStatus();
 }
 

@@ -187,6 +187,28 @@ std::map<std::string, uint64_t> OwnLog::MemberAcks(const std::string& site) cons
   return it == member_acked_.end() ? std::map<std::string, uint64_t>() : it->second;
 }
 
+std::vector<std::string> OwnLog::RetainMemberAcks(const std::string& site,
+                                                  const std::set<std::string>& keep,
+                                                  uint64_t* lowest) {
+  std::vector<std::string> forgotten;
+  *lowest = UINT64_MAX;
+  absl::MutexLock l(&mu_);
+  auto it = member_acked_.find(site);
+  if (it == member_acked_.end()) return forgotten;
+  for (auto m = it->second.begin(); m != it->second.end();) {
+    if (keep.count(m->first) > 0) {
+      *lowest = std::min(*lowest, m->second);
+      ++m;
+      continue;
+    }
+    forgotten.push_back(m->first);
+    member_acks_forgotten_.emplace_back(site, m->first);
+    m = it->second.erase(m);
+  }
+  if (!forgotten.empty()) ++acks_changed_;
+  return forgotten;
+}
+
 uint64_t OwnLog::PeerAcked(const std::string& site) const {
   absl::MutexLock l(&mu_);
   auto it = peer_acked_.find(site);
@@ -229,6 +251,11 @@ void OwnLog::Trim(uint64_t* own_below, rocksdb::WriteBatch* batch, uint64_t* ack
     engine::PutBigEndian64(seq, &v);
     batch->Put(db_->state(), engine::PeerAckedKey(peer), v);
   }
+  // Deletes first: a member forgotten and back since puts its key again.
+  for (const auto& [site, member] : member_acks_forgotten_) {
+    batch->Delete(db_->state(), engine::PeerMemberAckedKey(site, member));
+  }
+  member_acks_forgotten_.clear();
   for (const auto& [site, members] : member_acked_) {
     for (const auto& [member, seq] : members) {
       std::string v;

@@ -11,7 +11,9 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -96,6 +98,12 @@ class OwnLog {
   // Member id -> ack, of `site`'s members (empty: none known).
   std::map<std::string, uint64_t> MemberAcks(const std::string& site) const
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets the acks of `site`'s members not in `keep` (the next Trim
+  // deletes their keys); returns the members forgotten and, in *lowest, the
+  // lowest ack of those left (UINT64_MAX: none left).
+  std::vector<std::string> RetainMemberAcks(const std::string& site,
+                                            const std::set<std::string>& keep, uint64_t* lowest)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Own entries at or below this sequence may be trimmed: what every peer
   // has applied, raised to what the retention limits let go; UINT64_MAX
@@ -133,6 +141,8 @@ class OwnLog {
   std::map<std::string, uint64_t> peer_acked_ ABSL_GUARDED_BY(mu_);
   // Per configured peer site, per member: highest own sequence it applied.
   std::map<std::string, std::map<std::string, uint64_t>> member_acked_ ABSL_GUARDED_BY(mu_);
+  // (site, member) acks forgotten since the last Trim: their keys go.
+  std::vector<std::pair<std::string, std::string>> member_acks_forgotten_ ABSL_GUARDED_BY(mu_);
   // Counts changes of peer_acked_ and member_acked_; acks_saved_: the count
   // last saved.
   uint64_t acks_changed_ ABSL_GUARDED_BY(mu_) = 0;
