@@ -350,6 +350,9 @@ TEST_F(ClusterSubscribeTest, AShardMovingEndsTheStreamWithAbortedAndAReconnectGe
       << again.status().error_message();
   EXPECT_EQ(Sorted(Received(again)), Sorted(after));
   EXPECT_FALSE(again.done()) << again.status().error_message();
+  for (const v1::Lagged& l : again.lagged()) {
+    EXPECT_NE(l.reason().find("placement changed"), std::string::npos) << l.reason();
+  }
 }
 
 // S1: a token's positions were taken when node 1 owned `moved`; while
@@ -392,6 +395,9 @@ TEST_F(ClusterSubscribeTest, AReconnectAfterAShardMovedBetweenTokenMembersMisses
       << again.status().error_message();
   EXPECT_FALSE(again.done()) << again.status().error_message();
   ExpectReceivedOrLagged(gap, Received(again), again.lagged());
+  for (const v1::Lagged& l : again.lagged()) {
+    EXPECT_NE(l.reason().find("placement changed"), std::string::npos) << l.reason();
+  }
 }
 
 }  // namespace
