@@ -33,6 +33,7 @@ constexpr char kClusterUsage[] =
     "       historian cluster status\n"
     "       historian cluster add-node ID|ADDR [--concurrency N] [--if-revision R]\n"
     "       historian cluster remove-node ID|ADDR [--concurrency N] [--if-revision R]\n"
+    "       historian cluster cancel-moves [SHARD...] [--if-revision R]\n"
     "\n"
     "The site cluster (docs/cluster.md), through the --server node, which must\n"
     "run with --cluster_etcd (it talks to the site's etcd).\n"
@@ -53,6 +54,11 @@ constexpr char kClusterUsage[] =
     "             Both are refused while a change's moves are in progress, and\n"
     "             when the placement changed meanwhile (ABORTED: another\n"
     "             operator's change won).\n"
+    "cancel-moves cancels the PENDING moves of the change in progress (all, or\n"
+    "             the SHARDs listed), e.g. when their target died before\n"
+    "             copying: each shard stays with its owner, and a leaving\n"
+    "             member that keeps a shard stops leaving. Moves that started\n"
+    "             run to their end (role admin).\n"
     "\n"
     "Flags:\n"
     "  --shards N        virtual shards of a new cluster, 1..65536 (default 256)\n"
@@ -267,21 +273,59 @@ absl::Status RunRemoveNode(CommandContext& ctx, const ParsedArgs& args) {
   return PrintChange(ctx, absl::StrCat("remove-node ", req.node()), r);
 }
 
+absl::Status RunCancelMoves(CommandContext& ctx, const ParsedArgs& args) {
+  v1::CancelMovesRequest req;
+  for (size_t i = 1; i < args.positional.size(); ++i) {
+    uint32_t shard = 0;
+    if (!absl::SimpleAtoi(args.positional[i], &shard)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cancel-moves: shard '", args.positional[i], "' is not a shard number"));
+    }
+    req.add_shards(shard);
+  }
+  if (std::optional<std::string> r = args.Get("if-revision"); r.has_value()) {
+    int64_t rev = 0;
+    if (!absl::SimpleAtoi(*r, &rev) || rev <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--if-revision: '", *r, "' is not a positive revision"));
+    }
+    req.set_expected_revision(rev);
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<v1::Cluster::Stub> stub, Connect(ctx.options()));
+  grpc::ClientContext gctx;
+  Prepare(ctx.options(), &gctx);
+  v1::PlacementChangeResponse r;
+  RETURN_IF_ERROR(client::FromGrpcStatus(stub->CancelMoves(&gctx, req, &r)));
+  if (ctx.format() == OutputFormat::kJson) {
+    ctx.out() << MessageJson(r) << '\n';
+    return absl::OkStatus();
+  }
+  ctx.out() << "cancel-moves: placement revision " << r.placement().revision() << ", "
+            << r.shards_to_move() << " move(s) left\n";
+  for (const v1::ClusterMember& m : r.placement().members()) {
+    if (m.leaving()) ctx.out() << "  " << m.id() << " is still leaving\n";
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RunCluster(CommandContext& ctx, const ParsedArgs& args) {
   if (args.positional.empty()) {
     return absl::InvalidArgumentError(
-        "want init, status, add-node or remove-node (see historian cluster --help)");
+        "want init, status, add-node, remove-node or cancel-moves (see historian cluster "
+        "--help)");
   }
   const std::string& sub = args.positional[0];
   if (sub == "add-node") return RunAddNode(ctx, args);
   if (sub == "remove-node") return RunRemoveNode(ctx, args);
+  if (sub == "cancel-moves") return RunCancelMoves(ctx, args);
   if (args.positional.size() != 1) {
     return absl::InvalidArgumentError(absl::StrCat("cluster ", sub, ": takes no argument"));
   }
   if (sub == "init") return RunInit(ctx, args);
   if (sub == "status") return RunStatus(ctx, args);
   return absl::InvalidArgumentError(absl::StrCat("unknown cluster command '", sub,
-                                                 "': want init, status, add-node or remove-node"));
+                                                 "': want init, status, add-node, remove-node or "
+                                                 "cancel-moves"));
 }
 
 }  // namespace
@@ -289,7 +333,7 @@ absl::Status RunCluster(CommandContext& ctx, const ParsedArgs& args) {
 std::vector<Command> ClusterCommands() {
   return {
       {"cluster",
-       "site cluster: init (once per site), status, add-node, remove-node",
+       "site cluster: init (once per site), status, add-node, remove-node, cancel-moves",
        kClusterUsage,
        {{"shards", true}, {"concurrency", true}, {"if-revision", true}},
        RunCluster},

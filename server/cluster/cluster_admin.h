@@ -38,6 +38,11 @@ class ClusterAdmin {
       const v1::AddNodeRequest& request) const = 0;
   virtual absl::StatusOr<v1::PlacementChangeResponse> RemoveNode(
       const v1::RemoveNodeRequest& request) const = 0;
+  // Cancels PENDING moves (move_transitions.h CancelMove) in one Txn on the
+  // placement's mod revision; FAILED_PRECONDITION when there is nothing to
+  // cancel or a listed shard's move has started or does not exist.
+  virtual absl::StatusOr<v1::PlacementChangeResponse> CancelMoves(
+      const v1::CancelMovesRequest& request) const = 0;
 };
 
 class EtcdClusterAdmin final : public ClusterAdmin {
@@ -52,6 +57,8 @@ class EtcdClusterAdmin final : public ClusterAdmin {
       const v1::AddNodeRequest& request) const override;
   absl::StatusOr<v1::PlacementChangeResponse> RemoveNode(
       const v1::RemoveNodeRequest& request) const override;
+  absl::StatusOr<v1::PlacementChangeResponse> CancelMoves(
+      const v1::CancelMovesRequest& request) const override;
 
   // Test hook: runs after a change was planned and before its Txn, so a
   // test can commit a competing change in between (the race two operators

@@ -81,4 +81,16 @@ grpc::Status ClusterService::RemoveNode(grpc::ServerContext* context,
   });
 }
 
+grpc::Status ClusterService::CancelMoves(grpc::ServerContext* context,
+                                         const v1::CancelMovesRequest* request,
+                                         v1::PlacementChangeResponse* response) {
+  return RunRpc(env_, context, "Cluster.CancelMoves", RpcKind::kUnary, [&] {
+    if (admin_ == nullptr) return NotInCluster();
+    absl::StatusOr<v1::PlacementChangeResponse> r = admin_->CancelMoves(*request);
+    if (!r.ok()) return ToGrpcStatus(r.status());
+    *response = *std::move(r);
+    return grpc::Status::OK;
+  });
+}
+
 }  // namespace historian::server

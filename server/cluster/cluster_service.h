@@ -32,6 +32,8 @@ class ClusterService final : public v1::Cluster::Service {
                       v1::ClusterStatusResponse* response) override;
   grpc::Status AddNode(grpc::ServerContext* context, const v1::AddNodeRequest* request,
                        v1::PlacementChangeResponse* response) override;
+  grpc::Status CancelMoves(grpc::ServerContext* context, const v1::CancelMovesRequest* request,
+                           v1::PlacementChangeResponse* response) override;
   grpc::Status RemoveNode(grpc::ServerContext* context, const v1::RemoveNodeRequest* request,
                           v1::PlacementChangeResponse* response) override;
 

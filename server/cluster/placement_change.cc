@@ -15,6 +15,7 @@
 #include "server/cluster/cluster_keys.h"
 #include "server/cluster/etcd/etcd_client.h"
 #include "server/cluster/move_plan.h"
+#include "server/cluster/move_transitions.h"
 #include "server/cluster/placement.h"
 
 namespace historian::cluster {
@@ -172,6 +173,35 @@ absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::RemoveNode(
                         .max_concurrent = request.max_concurrent_moves()});
   if (!next.ok()) return next.status();
   return Commit(*etcd_, site_, *state, *next, {}, before_commit_);
+}
+
+absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::CancelMoves(
+    const v1::CancelMovesRequest& request) const {
+  absl::StatusOr<SiteState> state = ReadSite(*etcd_, site_);
+  if (!state.ok()) return state.status();
+  if (absl::Status s = CheckExpected(*state, request.expected_revision()); !s.ok()) return s;
+  std::vector<uint32_t> shards(request.shards().begin(), request.shards().end());
+  if (shards.empty()) {
+    for (const ShardMove& m : state->placement->moves().moves) {
+      if (m.state == ShardMoveState::kPending) shards.push_back(m.shard);
+    }
+    if (shards.empty()) {
+      std::string moves = DescribeMoves(*state->placement);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "no PENDING move to cancel at revision ", state->placement_mod_revision,
+          moves.empty() ? "" : absl::StrCat(" (", moves, "; started moves run to their end)")));
+    }
+  }
+  Placement next = *state->placement;
+  for (uint32_t shard : shards) {
+    absl::StatusOr<Placement> cancelled = CancelMove(next, shard);
+    if (!cancelled.ok()) return cancelled.status();
+    next = *std::move(cancelled);
+  }
+  absl::StatusOr<v1::PlacementChangeResponse> r =
+      Commit(*etcd_, site_, *state, next, {}, before_commit_);
+  if (r.ok()) r->set_shards_to_move(static_cast<uint32_t>(next.moves().moves.size()));
+  return r;
 }
 
 }  // namespace historian::cluster

@@ -216,5 +216,62 @@ TEST_F(ClusterMovesTest, RemoveNodeSpreadsItsShardsEvenlyAndMarksItLeaving) {
   EXPECT_TRUE(absl::StrContains(status.out, "! leaving")) << status.out;
 }
 
+TEST_F(ClusterMovesTest, CancelMovesKeepsTheOwnersAndEndsTheRemoval) {
+  CommandResult nothing = cluster_->Cli(0, {"cluster", "cancel-moves"});
+  EXPECT_NE(nothing.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(nothing.err, "no PENDING move to cancel")) << nothing.err;
+
+  CommandResult removed = cluster_->Cli(1, {"cluster", "remove-node", cluster_->address(2)});
+  ASSERT_EQ(removed.exit_code, 0) << removed.out << removed.err;
+  v1::PlacementResponse plan;
+  ASSERT_TRUE(AllServe(initial_.revision() + 1, &plan));
+  ASSERT_GE(plan.moves_size(), 2);
+  const uint32_t first = plan.moves(0).shard();
+
+  // One shard by number; a shard without a move and a bad number are refused.
+  uint32_t unmoved = 0;
+  while (std::any_of(plan.moves().begin(), plan.moves().end(),
+                     [&](const v1::ShardMove& m) { return m.shard() == unmoved; })) {
+    ++unmoved;
+  }
+  CommandResult none = cluster_->Cli(0, {"cluster", "cancel-moves", std::to_string(unmoved)});
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(none.err, absl::StrCat("shard ", unmoved, " has no move")))
+      << none.err;
+  CommandResult bad = cluster_->Cli(0, {"cluster", "cancel-moves", "x1"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(bad.err, "'x1' is not a shard number")) << bad.err;
+  // A stale revision loses, as for any change.
+  CommandResult stale = cluster_->Cli(
+      0, {"cluster", "cancel-moves", "--if-revision", std::to_string(initial_.revision())});
+  EXPECT_NE(stale.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(stale.err, "placement changed at revision")) << stale.err;
+
+  CommandResult one = cluster_->Cli(0, {"cluster", "cancel-moves", std::to_string(first)});
+  ASSERT_EQ(one.exit_code, 0) << one.out << one.err;
+  EXPECT_TRUE(absl::StrContains(one.out, absl::StrCat(plan.moves_size() - 1, " move(s) left")))
+      << one.out;
+  v1::PlacementResponse after_one;
+  ASSERT_TRUE(AllServe(plan.revision() + 1, &after_one));
+  EXPECT_EQ(after_one.moves_size(), plan.moves_size() - 1);
+  EXPECT_EQ(Owners(after_one), Owners(initial_));
+  // The removed member keeps a shard: it is no longer leaving.
+  for (const v1::ClusterMember& m : after_one.members()) EXPECT_FALSE(m.leaving()) << m.id();
+
+  // The rest at once; every owner is as before the change, no moves left.
+  CommandResult rest = cluster_->Cli(1, {"cluster", "cancel-moves"});
+  ASSERT_EQ(rest.exit_code, 0) << rest.out << rest.err;
+  EXPECT_TRUE(absl::StrContains(rest.out, "0 move(s) left")) << rest.out;
+  v1::PlacementResponse done;
+  ASSERT_TRUE(AllServe(after_one.revision() + 1, &done));
+  EXPECT_EQ(done.moves_size(), 0);
+  EXPECT_EQ(done.max_concurrent_moves(), 0u);
+  EXPECT_EQ(Owners(done), Owners(initial_));
+  EXPECT_EQ(done.members_size(), 3);
+  // A new change can be planned again.
+  CommandResult again = cluster_->Cli(0, {"cluster", "add-node", cluster_->address(3)});
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+}
+
 }  // namespace
 }  // namespace historian::testing
