@@ -30,6 +30,7 @@
 #include "server/cluster/member_id.h"
 #include "server/cluster/membership.h"
 #include "server/cluster/placement_watcher.h"
+#include "server/cluster/shard_janitor.h"
 #include "server/events/events_service.h"
 #include "server/events/outlets/event_outlets.h"
 #include "server/http/http_server.h"
@@ -404,6 +405,9 @@ int Run() {
   // the server is bound (the advertised port may only be known then).
   std::string member_id;
   std::unique_ptr<cluster::EtcdClient> etcd;
+  // Declared before the watcher, whose listener wakes it: the watcher (and
+  // its thread) goes first.
+  std::unique_ptr<cluster::ShardJanitor> janitor;
   std::unique_ptr<cluster::PlacementWatcher> placement_watcher;
   std::unique_ptr<cluster::EtcdClusterAdmin> cluster_admin;
   std::unique_ptr<cluster::MemberChannels> member_channels;
@@ -444,6 +448,16 @@ int Run() {
           "any) and retrying",
           {{"etcd", absl::GetFlag(FLAGS_cluster_etcd)},
            {"placement_revision", absl::StrCat(placement_watcher->stats().placement_revision)}});
+    }
+    // The janitor (docs/cluster.md): before serving, this node drops the
+    // data of shards it neither owns nor moves, then does so on every
+    // placement. A failed pass is logged and retried; the node serves.
+    // (Listening first: a placement applied during the first pass is seen.)
+    janitor = std::make_unique<cluster::ShardJanitor>(store->get(), placement_watcher.get());
+    placement_watcher->SetPlacementListener([j = janitor.get()] { j->OnPlacement(); });
+    if (absl::Status s = janitor->Start(); !s.ok()) {
+      server::LogError("historiand", "janitor: the first pass failed; retrying",
+                       {{"error", s.ToString()}});
     }
   }
   // Given: stored (and `none` removes it); omitted: the stored one stays.
@@ -678,7 +692,9 @@ int Run() {
   events_service.Shutdown();  // and so do Events.Subscribe streams
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));
-  (*event_outlets)->Stop();   // cursors written; the store's feed keeps the rest
+  (*event_outlets)->Stop();  // cursors written; the store's feed keeps the rest
+  if (placement_watcher != nullptr) placement_watcher->SetPlacementListener(nullptr);
+  janitor.reset();            // before the store closes
   placement_watcher.reset();  // no RPC uses the view any more
   absl::Status closed = (*store)->Close();
   if (!closed.ok()) return Fatal("close", closed, 1);
