@@ -569,6 +569,27 @@ int Run() {
       cluster::CollectClusterMetrics(*w, membership.get(), out);
     });
   }
+  if (janitor != nullptr) {
+    metrics.AddCollector([j = janitor.get()](server::MetricsWriter* out) {
+      const cluster::ShardJanitor::Stats st = j->stats();
+      out->Family("historian_cluster_janitor_shards_dropped_total", "counter",
+                  "Shards the janitor dropped (neither owned nor moving here) since start");
+      out->Sample("historian_cluster_janitor_shards_dropped_total", "",
+                  static_cast<double>(st.shards_dropped));
+      out->Family("historian_cluster_janitor_tags_dropped_total", "counter",
+                  "Tags of those shards dropped since start");
+      out->Sample("historian_cluster_janitor_tags_dropped_total", "",
+                  static_cast<double>(st.tags_dropped));
+      out->Family("historian_cluster_janitor_move_acks_cleared_total", "counter",
+                  "Move acks cleared because their move left the placement, since start");
+      out->Sample("historian_cluster_janitor_move_acks_cleared_total", "",
+                  static_cast<double>(st.acks_cleared));
+      out->Family("historian_cluster_janitor_done_revision", "gauge",
+                  "Placement revision of the janitor's last complete pass (0: none)");
+      out->Sample("historian_cluster_janitor_done_revision", "",
+                  static_cast<double>(st.done_revision));
+    });
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -7,12 +7,15 @@
 // node 2 (PENDING, node 0 owning it: node 2 is the target). At its restart
 // node 2 must have dropped A before serving and kept B, C and D; when B's
 // move then ends (B owned by node 1), node 2 drops B on that placement.
+#include <httplib.h>
+
 #include <chrono>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "api/core/tag_shard.h"
 #include "grpcpp/grpcpp.h"
@@ -193,6 +196,19 @@ TEST(ClusterJanitorTest, ARestartedNodeDropsShardsItNoLongerOwnsAndKeepsOwnedAnd
         dropped ? std::map<int64_t, double>() : Expected(static_cast<int>(t));
     EXPECT_EQ(LocalSamples(cluster.address(2), tags[t]), want)
         << tags[t] << (dropped ? ": not owned and not moving, must be dropped" : ": must be kept");
+  }
+  // /metrics says what the janitor did and on which placement.
+  {
+    httplib::Client http("127.0.0.1", cluster.metrics_port(2));
+    auto got = http.Get("/metrics");
+    ASSERT_TRUE(got);
+    EXPECT_TRUE(absl::StrContains(got->body, "historian_cluster_janitor_shards_dropped_total 1"))
+        << got->body;
+    EXPECT_TRUE(absl::StrContains(got->body, "historian_cluster_janitor_tags_dropped_total 2"))
+        << got->body;
+    EXPECT_TRUE(absl::StrContains(got->body,
+                                  absl::StrCat("historian_cluster_janitor_done_revision ", moved)))
+        << got->body;
   }
   // And a restart does not bring A back.
   cluster.KillNode(2);
