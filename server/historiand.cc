@@ -32,6 +32,7 @@
 #include "server/cluster/member_id.h"
 #include "server/cluster/membership.h"
 #include "server/cluster/placement_watcher.h"
+#include "server/cluster/shard_janitor.h"
 #include "server/events/events_service.h"
 #include "server/events/outlets/event_outlets.h"
 #include "server/http/http_server.h"
@@ -406,6 +407,9 @@ int Run() {
   // the server is bound (the advertised port may only be known then).
   std::string member_id;
   std::unique_ptr<cluster::EtcdClient> etcd;
+  // Declared before the watcher, whose listener wakes it: the watcher (and
+  // its thread) goes first.
+  std::unique_ptr<cluster::ShardJanitor> janitor;
   std::unique_ptr<cluster::PlacementWatcher> placement_watcher;
   std::unique_ptr<cluster::EtcdClusterAdmin> cluster_admin;
   std::unique_ptr<cluster::MemberChannels> member_channels;
@@ -446,6 +450,16 @@ int Run() {
           "any) and retrying",
           {{"etcd", absl::GetFlag(FLAGS_cluster_etcd)},
            {"placement_revision", absl::StrCat(placement_watcher->stats().placement_revision)}});
+    }
+    // The janitor (docs/cluster.md): before serving, this node drops the
+    // data of shards it neither owns nor moves, then does so on every
+    // placement. A failed pass is logged and retried; the node serves.
+    // (Listening first: a placement applied during the first pass is seen.)
+    janitor = std::make_unique<cluster::ShardJanitor>(store->get(), placement_watcher.get());
+    placement_watcher->SetPlacementListener([j = janitor.get()] { j->OnPlacement(); });
+    if (absl::Status s = janitor->Start(); !s.ok()) {
+      server::LogError("historiand", "janitor: the first pass failed; retrying",
+                       {{"error", s.ToString()}});
     }
   }
   // Given: stored (and `none` removes it); omitted: the stored one stays.
@@ -564,6 +578,27 @@ int Run() {
   if (placement_watcher != nullptr) {
     metrics.AddCollector([w = placement_watcher.get(), &membership](server::MetricsWriter* out) {
       cluster::CollectClusterMetrics(*w, membership.get(), out);
+    });
+  }
+  if (janitor != nullptr) {
+    metrics.AddCollector([j = janitor.get()](server::MetricsWriter* out) {
+      const cluster::ShardJanitor::Stats st = j->stats();
+      out->Family("historian_cluster_janitor_shards_dropped_total", "counter",
+                  "Shards the janitor dropped (neither owned nor moving here) since start");
+      out->Sample("historian_cluster_janitor_shards_dropped_total", "",
+                  static_cast<double>(st.shards_dropped));
+      out->Family("historian_cluster_janitor_tags_dropped_total", "counter",
+                  "Tags of those shards dropped since start");
+      out->Sample("historian_cluster_janitor_tags_dropped_total", "",
+                  static_cast<double>(st.tags_dropped));
+      out->Family("historian_cluster_janitor_move_acks_cleared_total", "counter",
+                  "Move acks cleared because their move left the placement, since start");
+      out->Sample("historian_cluster_janitor_move_acks_cleared_total", "",
+                  static_cast<double>(st.acks_cleared));
+      out->Family("historian_cluster_janitor_done_revision", "gauge",
+                  "Placement revision of the janitor's last complete pass (0: none)");
+      out->Sample("historian_cluster_janitor_done_revision", "",
+                  static_cast<double>(st.done_revision));
     });
   }
   grpc::EnableDefaultHealthCheckService(true);
@@ -689,7 +724,9 @@ int Run() {
   events_service.Shutdown();  // and so do Events.Subscribe streams
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));
-  (*event_outlets)->Stop();   // cursors written; the store's feed keeps the rest
+  (*event_outlets)->Stop();  // cursors written; the store's feed keeps the rest
+  if (placement_watcher != nullptr) placement_watcher->SetPlacementListener(nullptr);
+  janitor.reset();            // before the store closes
   placement_watcher.reset();  // no RPC uses the view any more
   absl::Status closed = (*store)->Close();
   if (!closed.ok()) return Fatal("close", closed, 1);

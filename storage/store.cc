@@ -115,6 +115,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   store->events_->SetRulesAtOpen(store->ResolveRules(store->events_->Rules()));
   RETURN_IF_ERROR(store->ReplayLog());
   RETURN_IF_ERROR(store->own_log_->StartRestoreEpoch());
+  RETURN_IF_ERROR(store->FinishShardDrops());
   {
     absl::MutexLock pass(&store->seal_mu_);
     StoreMaintenanceHost& host = *store->host_;

@@ -132,6 +132,13 @@ struct StoreOptions {
   // Tests only: called before each rollup rewrite (Rollups::Recompute and
   // AfterSeal); a non-OK status fails that rewrite (its dirty marker stays).
   std::function<absl::Status(TagId)> rollup_fault;
+  // Tags per RocksDB write batch of DropShard (docs/cluster.md, "Dropping
+  // a shard"). Default: 256. Tests lower it.
+  uint32_t drop_shard_batch_tags = 256;
+  // Tests only: asked before each batch of DropShard (shard, batch index
+  // from 0); a non-OK status stops the drop there, as a kill -9 would, and
+  // is returned. Empty: never.
+  std::function<absl::Status(uint32_t shard, uint64_t batch)> drop_shard_fault;
   // Where the store writes its log lines, as LevelDB's info_log (see
   // storage/engine/logger.h). Default: "historian: <message>" on stderr.
   StoreLogger logger;
@@ -443,6 +450,44 @@ class Store {
   // been sent entries up to it.
   uint64_t OwnHeadSequence() const;
 
+  // --- Site cluster shards (storage/store_shards.cc; docs/cluster.md,
+  // "Moving shards") ---
+  // Virtual shard -> number of tags here, for every shard with a tag, when
+  // the site has `num_shards` shards (api/core/tag_shard.h). Scans the
+  // catalog in slices (never holds the store lock for the whole scan).
+  // REQUIRES: num_shards > 0.
+  std::map<uint32_t, uint64_t> TagCountsByShard(uint32_t num_shards) const;
+  // Deletes every local trace of the tags whose TagShard(name, num_shards)
+  // is `shard`: catalog entries, chunks, rollups, heads (memory; their log
+  // entries are fenced off by sealed/ markers at the applied sequences, so
+  // no replay brings them back, also for a tag created again later), span,
+  // rollup-dirty, overlap and purge keys, and the shard's move/<shard>
+  // marker. Kept: tombstones (a delete stays a fact everywhere: dropping one
+  // could only let a deleted incarnation back in) and the log (its entries
+  // were acknowledged writes; peers may still need them). Nothing goes to
+  // the own log: this is a local change of ownership, never shipped to a
+  // peer as a delete.
+  // Crash safety: `shard_drop/<shard>` is written durably first and removed
+  // last; each batch of tags goes in one RocksDB write, so a tag is either
+  // whole or gone, never half dropped; Open finishes a drop a crash
+  // interrupted before the store serves anything. Calling it again is a
+  // no-op once done. Returns the number of tags dropped.
+  // REQUIRES: the caller routes no writes of `shard` here meanwhile (the
+  // node does not own it); a tag of the shard created during the drop is
+  // dropped too (the drop repeats until a scan finds none).
+  // Errors: InvalidArgument (shard >= num_shards or num_shards 0),
+  // FailedPrecondition (closed), the RocksDB write's.
+  absl::StatusOr<uint64_t> DropShard(uint32_t shard, uint32_t num_shards);
+  // The move ack on a move's source (OwnLog::SetMoveAck): own log entries
+  // with sequence >= position are kept for the move's target (within the
+  // retention limits, as a peer's ack) until ClearMoveAck; kept across
+  // restarts. To protect entries from P on, set it before taking the
+  // snapshot at P (a seal pass may trim anything sealed otherwise).
+  absl::Status SetMoveAck(uint32_t shard, uint64_t position);
+  absl::Status ClearMoveAck(uint32_t shard);
+  // Shard -> position of every move ack held.
+  std::map<uint32_t, uint64_t> MoveAcks() const;
+
   // --- Live subscriptions (storage/store_subscriptions.cc) ---
   // Tells `listener` of every entry applied from now on (null: nobody);
   // see storage/applied_listener.h. `listener` must outlive its use.
@@ -565,6 +610,12 @@ class Store {
   // Tombstones and pending purges from the state CF.
   absl::Status LoadTombstones();
   absl::Status ReplayLog();
+  // Finishes the drops a crash interrupted (shard_drop/ keys). After
+  // ReplayLog, before the sealer starts.
+  absl::Status FinishShardDrops();
+  // One pass of DropShard over the tags of `shard` found by one catalog
+  // scan; returns how many it dropped.
+  absl::StatusOr<uint64_t> DropShardPass(uint32_t shard, uint32_t num_shards, uint64_t* batch);
   // Close's last step: the trimmed log's disk space back, every memtable
   // flushed (no WAL left to replay).
   absl::Status ReclaimAtClose() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);

@@ -209,6 +209,7 @@ absl::StatusOr<int64_t> PlacementWatcher::Resync() {
     synced_ = true;
     resync_needed_ = false;
   }
+  if (changed != nullptr) NotifyListener();
   return range->revision;
 }
 
@@ -251,7 +252,18 @@ void PlacementWatcher::OnEvents(const std::vector<EtcdEvent>& events) {
   if (changed != nullptr) {
     InstallPlacement(changed);
     WriteCache(changed);
+    NotifyListener();
   }
+}
+
+void PlacementWatcher::SetPlacementListener(std::function<void()> listener) {
+  absl::MutexLock l(&listener_mu_);
+  listener_ = std::move(listener);
+}
+
+void PlacementWatcher::NotifyListener() {
+  absl::MutexLock l(&listener_mu_);
+  if (listener_) listener_();
 }
 
 void PlacementWatcher::OnWatchFailed(absl::Status reason) {

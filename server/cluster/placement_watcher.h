@@ -29,6 +29,7 @@
 #define HISTORIAN_SERVER_CLUSTER_PLACEMENT_WATCHER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -82,6 +83,11 @@ class PlacementWatcher final : public ClusterView {
   // is a cluster (its config key exists) but no valid placement was read.
   absl::Status NoPlacementStatus() const override ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Called (on the watcher's thread, after the placement cache is written)
+  // each time a new placement is applied; it must not block. Replaces any
+  // listener set before; empty: none.
+  void SetPlacementListener(std::function<void()> listener) ABSL_LOCKS_EXCLUDED(listener_mu_);
+
   // Waits until etcd was read once; false after `timeout`.
   bool WaitForSync(absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
   Stats stats() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -128,6 +134,10 @@ class PlacementWatcher final : public ClusterView {
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex cache_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  // Taken without mu_.
+  absl::Mutex listener_mu_;
+  std::function<void()> listener_ ABSL_GUARDED_BY(listener_mu_);
+  void NotifyListener() ABSL_LOCKS_EXCLUDED(listener_mu_);
 
   std::thread thread_;  // last: starts after every field above is set
 };

@@ -10,17 +10,20 @@
 //                            moves are INITIALIZING (Txn on the placement's
 //                            mod revision, like every placement write)
 //   kWipeTarget              the target drops any local data of the shard
-//                            (an old data dir never resurrects data)
+//                            (an old data dir never resurrects data):
+//                            Store::DropShard (built)
 //   kCopySealed              sealed chunks + rollups of the shard as of the
-//                            source's log position P
+//                            source's log position P, which the source
+//                            keeps its log from (Store::SetMoveAck, built)
 //   kTailLog                 Replication.Pull from P with ShardFilter {s}
 //   INITIALIZING -> FLIPPED  one Txn: shard_owner[s] = target
 //   kTailToFence             the source stops storing s, reports its fence
 //                            (last log position of s, clock); the target
 //                            tails to it and HybridClock::Observe()s it
-//   kDropSource              the source drops s; the move leaves the list
-//                            (and a leaving member with no shard left
-//                            leaves the members) in one Txn
+//   kDropSource              the move leaves the list (and a leaving member
+//                            with no shard left leaves the members) in one
+//                            Txn; the source's janitor then drops s and its
+//                            move ack (ShardJanitor, built)
 //
 // Thread-safety (of an implementation): OnPlacement is called from the
 // placement watcher's thread; a mover runs its moves on its own threads.

@@ -105,6 +105,26 @@ std::string OverlapKey(TagId tag) {
   return key;
 }
 
+namespace {
+std::string ShardKey(std::string_view prefix, uint32_t shard) {
+  std::string key(prefix);
+  for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<char>(shard >> shift));
+  return key;
+}
+}  // namespace
+
+std::string ShardDropKey(uint32_t shard) { return ShardKey(kShardDropPrefix, shard); }
+std::string MoveAckKey(uint32_t shard) { return ShardKey(kMoveAckPrefix, shard); }
+std::string MoveMarkerKey(uint32_t shard) { return ShardKey(kMoveMarkerPrefix, shard); }
+
+bool ParseShardKey(std::string_view key, std::string_view prefix, uint32_t* shard) {
+  if (key.size() != prefix.size() + 4 || key.substr(0, prefix.size()) != prefix) return false;
+  uint32_t v = 0;
+  for (size_t i = prefix.size(); i < key.size(); ++i) v = (v << 8) | static_cast<uint8_t>(key[i]);
+  *shard = v;
+  return true;
+}
+
 std::string SpanKey(TagId tag) {
   std::string key = "span/";
   PutBigEndian64(tag, &key);

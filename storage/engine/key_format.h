@@ -92,6 +92,24 @@ inline constexpr char kTombstonePrefix[] = "tombstone/";
 // chunks still hold samples at or below it until the purge (redone at open).
 std::string PurgeKey(TagId tag);
 inline constexpr char kPurgePrefix[] = "purge/";
+// Site cluster shard moves (docs/cluster.md, "Moving shards"). Shard
+// numbers are 4 bytes big-endian after the prefix.
+// A drop of virtual shard s under way -> u64 num_shards (Store::DropShard):
+// written before the first tag goes, removed after the last; Open finishes
+// a drop a crash interrupted.
+inline constexpr char kShardDropPrefix[] = "shard_drop/";
+std::string ShardDropKey(uint32_t shard);
+// The move ack of shard s on the move's source -> u64 own log position P:
+// own entries with sequence >= P are kept (Store::SetMoveAck).
+inline constexpr char kMoveAckPrefix[] = "move_ack/";
+std::string MoveAckKey(uint32_t shard);
+// The target's marker of the move of shard s (source, P, cursor; written by
+// the mover's copy and tail). A drop of s removes it.
+inline constexpr char kMoveMarkerPrefix[] = "move/";
+std::string MoveMarkerKey(uint32_t shard);
+// The shard of a key made by the three functions above from `prefix`;
+// false when `key` is not one.
+bool ParseShardKey(std::string_view key, std::string_view prefix, uint32_t* shard);
 inline constexpr char kNextSeqKey[] = "node/next_seq";
 inline constexpr char kNextChunkIdKey[] = "node/next_chunk_id";
 inline constexpr char kSiteKey[] = "node/site";

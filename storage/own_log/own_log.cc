@@ -43,6 +43,17 @@ absl::Status OwnLog::LoadPeerAcks() {
         engine::GetBigEndian64(it->value().data());
   }
   RETURN_IF_ERROR(engine::FromRocks(it->status(), "load cursors"));
+  for (it->Seek(engine::kMoveAckPrefix);
+       it->Valid() && it->key().starts_with(engine::kMoveAckPrefix); it->Next()) {
+    uint32_t shard = 0;
+    if (!engine::ParseShardKey({it->key().data(), it->key().size()}, engine::kMoveAckPrefix,
+                               &shard) ||
+        it->value().size() != engine::kU64Size) {
+      continue;
+    }
+    move_acks_[shard] = engine::GetBigEndian64(it->value().data());
+  }
+  RETURN_IF_ERROR(engine::FromRocks(it->status(), "load move acks"));
   const std::string member_prefix(engine::kPeerMemberAckedPrefix);
   for (it->Seek(member_prefix); it->Valid() && it->key().starts_with(member_prefix); it->Next()) {
     if (it->value().size() != engine::kU64Size) continue;
@@ -215,12 +226,49 @@ uint64_t OwnLog::PeerAcked(const std::string& site) const {
   return it == peer_acked_.end() ? 0 : it->second;
 }
 
+absl::Status OwnLog::SetMoveAck(uint32_t shard, uint64_t position) {
+  absl::MutexLock serial(&move_ack_mu_);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;  // rare; a lost ack would let the log go under the move
+  std::string v;
+  engine::PutBigEndian64(position, &v);
+  RETURN_IF_ERROR(engine::FromRocks(db_->db()->Put(wo, db_->state(), engine::MoveAckKey(shard), v),
+                                    "write move ack"));
+  absl::MutexLock l(&mu_);
+  move_acks_[shard] = position;
+  return absl::OkStatus();
+}
+
+absl::Status OwnLog::ClearMoveAck(uint32_t shard) {
+  absl::MutexLock serial(&move_ack_mu_);
+  {
+    absl::MutexLock l(&mu_);
+    if (move_acks_.find(shard) == move_acks_.end()) return absl::OkStatus();
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  RETURN_IF_ERROR(engine::FromRocks(db_->db()->Delete(wo, db_->state(), engine::MoveAckKey(shard)),
+                                    "clear move ack"));
+  absl::MutexLock l(&mu_);
+  move_acks_.erase(shard);
+  return absl::OkStatus();
+}
+
+std::map<uint32_t, uint64_t> OwnLog::MoveAcks() const {
+  absl::MutexLock l(&mu_);
+  return move_acks_;
+}
+
 uint64_t OwnLog::TrimLimit() const {
-  // Keep what a configured peer has not applied yet...
+  // Keep what a configured peer has not applied yet, and what a shard
+  // move's target still tails from this log...
   uint64_t limit = UINT64_MAX;
   for (const std::string& peer : options_.peers) {
     auto it = peer_acked_.find(peer);
     limit = std::min(limit, it == peer_acked_.end() ? 0 : it->second);
+  }
+  for (const auto& [shard, position] : move_acks_) {
+    limit = std::min(limit, position == 0 ? 0 : position - 1);
   }
   // ...unless the log is over its size or age limit: then that peer will
   // catch up by range sync.

@@ -105,6 +105,18 @@ class OwnLog {
                                             const std::set<std::string>& keep, uint64_t* lowest)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Move acks (docs/cluster.md, "The move ack"): while this node is the
+  // source of a move of shard `shard`, its target tails this log from
+  // `position`, so own entries with sequence >= position are kept, as a
+  // peer's ack keeps them (within the retention limits, like a peer's).
+  // Written durably (state CF move_ack/<shard>) before it takes effect;
+  // setting it again replaces the position. Errors: the RocksDB write's.
+  absl::Status SetMoveAck(uint32_t shard, uint64_t position) ABSL_LOCKS_EXCLUDED(mu_);
+  // Removes the ack of `shard` (no-op when none). Errors: the RocksDB write's.
+  absl::Status ClearMoveAck(uint32_t shard) ABSL_LOCKS_EXCLUDED(mu_);
+  // Shard -> position of every move ack held.
+  std::map<uint32_t, uint64_t> MoveAcks() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // Own entries at or below this sequence may be trimmed: what every peer
   // has applied, raised to what the retention limits let go; UINT64_MAX
   // without peers and over no limit.
@@ -143,6 +155,11 @@ class OwnLog {
   std::map<std::string, std::map<std::string, uint64_t>> member_acked_ ABSL_GUARDED_BY(mu_);
   // (site, member) acks forgotten since the last Trim: their keys go.
   std::vector<std::pair<std::string, std::string>> member_acks_forgotten_ ABSL_GUARDED_BY(mu_);
+  // Per shard moving away from this node: the first own sequence its
+  // target still needs (kept durably by SetMoveAck itself).
+  std::map<uint32_t, uint64_t> move_acks_ ABSL_GUARDED_BY(mu_);
+  // Serializes SetMoveAck/ClearMoveAck (their RocksDB write and the map).
+  absl::Mutex move_ack_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   // Counts changes of peer_acked_ and member_acked_; acks_saved_: the count
   // last saved.
   uint64_t acks_changed_ ABSL_GUARDED_BY(mu_) = 0;
