@@ -69,6 +69,8 @@ constexpr MethodRoles kMethodRoles[] = {
     // Membership changes move data: admin only (docs/cluster.md, "Moving shards").
     {"Cluster.AddNode", kRoleAdmin},
     {"Cluster.RemoveNode", kRoleAdmin},
+    {"Cluster.CopyShard", kRoleAdmin},
+    {"Cluster.PullShard", kRoleAdmin},
 };
 
 // Compares without an early exit, so timing does not reveal a prefix.
