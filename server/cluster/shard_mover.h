@@ -11,8 +11,11 @@
 //                            mod revision, like every placement write)
 //   kWipeTarget              the target drops any local data of the shard
 //                            (an old data dir never resurrects data)
-//   kCopySealed              sealed chunks + rollups of the shard as of the
-//                            source's log position P
+//   kCopySealed              sealed chunks, rollups, catalog entries,
+//                            tombstones and the heads' samples of the shard
+//                            as of the source's log position P (built:
+//                            Cluster.CopyShard, cluster::PullShardCopy in
+//                            shard_copy_client.h, the move/<s> marker)
 //   kTailLog                 Replication.Pull from P with ShardFilter {s}
 //   INITIALIZING -> FLIPPED  one Txn: shard_owner[s] = target
 //   kTailToFence             the source stops storing s, reports its fence
