@@ -9,6 +9,7 @@
 // latest values, aggregates and the catalog; node 1 got nothing of other
 // shards; a deleted tag stays deleted. Bad requests are INVALID_ARGUMENT
 // naming the field.
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -254,6 +255,58 @@ TEST_F(ClusterShardCopyTest, TargetReadsTheCopiedShardAsTheSource) {
     }
   }
   EXPECT_GE(compared, 2);
+}
+
+// Both RPCs are admin's; PullShard sends the caller's token on to the
+// source, so an admin's pull works where tokens are required.
+TEST(ClusterShardCopyAuthTest, AdminOnlyAndTheTokenGoesOn) {
+  TempDir dir;
+  const char kReader[] = "reader-token-0123456789abcdef";
+  const char kAdmin[] = "admin-token-0123456789abcdef0";
+  const std::string token_file = dir.Sub("tokens");
+  {
+    std::ofstream f(token_file);
+    f << kReader << " reader\n" << kAdmin << " admin,reader,writer\n";
+  }
+  ClusterFixtureOptions options;
+  options.nodes = 2;
+  options.num_shards = kShards;
+  options.token = kAdmin;
+  options.node_flags = {"--token_file=" + token_file};
+  ClusterFixture cluster(dir.Sub("cluster"), options);
+  ASSERT_TRUE(cluster.Start());
+  auto stub = [&](int i) {
+    return v1::Cluster::NewStub(
+        grpc::CreateChannel(cluster.address(i), grpc::InsecureChannelCredentials()));
+  };
+  auto pull = [&](const std::string& token) {
+    v1::PullShardRequest request;
+    request.set_source(cluster.address(0));
+    request.set_num_shards(kShards);
+    request.set_shard(0);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    v1::PullShardResponse response;
+    grpc::Status s = stub(1)->PullShard(&ctx, request, &response);
+    EXPECT_TRUE(!s.ok() || response.complete());
+    return s;
+  };
+  EXPECT_EQ(pull(kReader).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  {
+    v1::CopyShardRequest request;
+    request.set_num_shards(kShards);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    ctx.AddMetadata("authorization", std::string("Bearer ") + kReader);
+    auto reader = stub(0)->CopyShard(&ctx, request);
+    v1::CopyShardChunk chunk;
+    while (reader->Read(&chunk)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  grpc::Status s = pull(kAdmin);
+  EXPECT_TRUE(s.ok()) << s.error_message();
 }
 
 }  // namespace
