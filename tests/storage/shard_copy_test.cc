@@ -312,6 +312,59 @@ TEST_P(ShardCopyTest, RestartMidImportLeavesAnIncompleteMarker) {
   ExpectSameShard(*a, *b);
 }
 
+// P splits A's own log exactly: writes made while the export streams
+// (after its capture) are not in the copy, and B, given A's own log
+// entries from P + 1 on (as the tail of step 4 will give them; here
+// applied as a peer's, B being another site), reads as A.
+TEST_P(ShardCopyTest, CopyPlusTheLogAfterPEqualsTheSource) {
+  std::unique_ptr<Store> a = Open("a");
+  ASSERT_NE(a, nullptr);
+  std::set<std::string> gone;
+  Populate(a.get(), GetParam(), &gone);
+  std::vector<int> live;  // the shard's tags A holds
+  for (int i = 0; i < kTags; ++i) {
+    if (TagShard(Name(i), kShards) == kShard && a->HasTag(Name(i))) live.push_back(i);
+  }
+  ASSERT_FALSE(live.empty());
+  std::vector<std::string> pieces;
+  std::mt19937_64 rng(GetParam() + 100);
+  auto r = a->ExportShard(kShards, kShard, 4 << 10, [&](std::string p) {
+    if (pieces.empty()) {
+      // After the capture: new samples and overwrites of the shard's tags.
+      for (int k = 0; k < 20; ++k) {
+        now_ += kSecond;
+        WriteRandom(a.get(), rng, live[rng() % live.size()]);
+      }
+    }
+    pieces.push_back(std::move(p));
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_GT(a->OwnHeadSequence(), r->position);
+
+  StoreOptions o;
+  o.path = dir_.Sub("b");
+  o.site = "mx";
+  o.chunk_max_samples = 64;
+  o.seal_interval = absl::Hours(1);
+  o.sync_writes = false;
+  o.now_ns = [this] { return now_; };
+  auto opened = Store::Open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<Store> b = std::move(*opened);
+  shard_copy::MoveMarker marker;
+  Import(b.get(), pieces, pieces.size(), &marker);
+  ASSERT_TRUE(marker.complete);
+  OwnLogBatch tail;
+  ASSERT_TRUE(a->ReadOwnLog(marker.position + 1, size_t{64} << 20, &tail).ok());
+  ASSERT_FALSE(tail.gap);
+  ASSERT_EQ(tail.records.size(), a->OwnHeadSequence() - marker.position);
+  for (const auto& [seq, entry] : tail.records) {
+    ASSERT_TRUE(b->ApplyReplicated("us", seq, entry).ok()) << seq;
+  }
+  ExpectSameShard(*a, *b);
+}
+
 TEST(ShardCopyArgs, BadShardIsInvalidArgumentNamingTheField) {
   testing::TempDir dir;
   StoreOptions o;
