@@ -70,6 +70,8 @@ constexpr MethodRoles kMethodRoles[] = {
     {"Cluster.AddNode", kRoleAdmin},
     {"Cluster.RemoveNode", kRoleAdmin},
     {"Cluster.CancelMoves", kRoleAdmin},
+    {"Cluster.CopyShard", kRoleAdmin},
+    {"Cluster.PullShard", kRoleAdmin},
 };
 
 // Compares without an early exit, so timing does not reveal a prefix.

@@ -38,6 +38,7 @@
 #include "storage/engine/tag_info.h"
 #include "storage/own_log/own_log_batch.h"
 #include "storage/own_log/restore_epoch.h"
+#include "storage/shard_copy/shard_copy.h"
 
 namespace historian {
 
@@ -487,6 +488,41 @@ class Store {
   absl::Status ClearMoveAck(uint32_t shard);
   // Shard -> position of every move ack held.
   std::map<uint32_t, uint64_t> MoveAcks() const;
+  // --- Moving shards (storage/store_shard_copy.cc; docs/cluster.md,
+  // "Moving shards", step 3) ---
+  // Exports everything this store holds of virtual shard `shard` of
+  // `num_shards` (tags with TagShard(name, num_shards) == shard) as of one
+  // RocksDB snapshot taken with no seal or maintenance pass under way and
+  // the store's mutex held: tombstones, catalog entries, sealed chunks and
+  // rollups as stored (versions inside), each tag's span/overlap/dirty
+  // state and its unsealed samples (head and sealing buffer), and P, the
+  // own log sequence applied at that instant: every own entry at or below
+  // P is in the copy, every later one is not (tail from P + 1). Hands the
+  // pieces (storage/shard_copy/shard_copy.h, about max_piece_bytes each) to
+  // `sink` in order; a sink error stops the export and is returned. Writes
+  // and seals go on meanwhile (they wait only for the capture of the heads).
+  // Errors: InvalidArgument for num_shards outside 1..kMaxClusterShards or
+  // shard >= num_shards; RocksDB's.
+  absl::StatusOr<shard_copy::ExportStats> ExportShard(
+      uint32_t num_shards, uint32_t shard, size_t max_piece_bytes,
+      const std::function<absl::Status(std::string piece)>& sink);
+  // Applies one piece of ExportShard's output, in order, in one WriteBatch
+  // together with the marker move/<shard> (*marker advanced: position and
+  // num_shards from the first piece's header, pieces/records/bytes, and
+  // complete with the last piece). Catalog entries are merged as a peer's
+  // (last writer wins; a deleted incarnation stays deleted), chunks and
+  // rollups are stored with their keys and versions, unsealed samples as
+  // new chunks (their rollups marked dirty). Tombstones are applied first,
+  // in a write of their own. REQUIRES: pieces of one export, in order,
+  // starting with a fresh marker (pieces == 0); the target holds nothing of
+  // the shard it must not keep (the wipe of step 2). *marker is unchanged
+  // when an error is returned. Errors: InvalidArgument (a piece out of
+  // order, a header of another shard), DataLoss (malformed piece),
+  // FailedPrecondition (closed), RocksDB's.
+  absl::Status ImportShardPiece(uint32_t shard, std::string_view piece,
+                                shard_copy::MoveMarker* marker);
+  // The marker move/<shard>, nullopt when none. Errors: DataLoss, RocksDB's.
+  absl::StatusOr<std::optional<shard_copy::MoveMarker>> ReadMoveMarker(uint32_t shard) const;
 
   // --- Live subscriptions (storage/store_subscriptions.cc) ---
   // Tells `listener` of every entry applied from now on (null: nobody);

@@ -1,8 +1,15 @@
 #include "server/cluster/cluster_service.h"
 
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "api/core/status_macros.h"
 #include "server/cluster/cluster_view.h"
+#include "server/cluster/member_channels.h"
+#include "server/cluster/shard_copy_client.h"
 #include "server/status_util.h"
 #include "storage/store.h"
 
@@ -89,6 +96,117 @@ grpc::Status ClusterService::CancelMoves(grpc::ServerContext* context,
     absl::StatusOr<v1::PlacementChangeResponse> r = admin_->CancelMoves(*request);
     if (!r.ok()) return ToGrpcStatus(r.status());
     *response = *std::move(r);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status ClusterService::CheckShard(uint32_t num_shards, uint32_t shard) const {
+  std::shared_ptr<const cluster::Placement> placement =
+      env_.cluster != nullptr ? env_.cluster->placement() : nullptr;
+  if (placement == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this node has no placement: it is not in a site cluster (yet)");
+  }
+  if (num_shards != placement->num_shards()) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("num_shards: ", num_shards, " is not this node's placement's (",
+                     placement->num_shards(), ")"));
+  }
+  if (shard >= num_shards) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("shard: ", shard, " must be below num_shards (", num_shards, ")"));
+  }
+  return grpc::Status::OK;
+}
+
+namespace {
+
+// CopyShardRequest.max_piece_bytes: 0 or up to 2 MiB.
+constexpr uint32_t kMaxPieceBytes = uint32_t{2} << 20;
+
+grpc::Status CheckPieceBytes(uint32_t bytes, const char* field) {
+  if (bytes > kMaxPieceBytes) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat(field, ": ", bytes, " is above ", kMaxPieceBytes, " (2 MiB; 0: 1 MiB)"));
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status ClusterService::CopyShard(grpc::ServerContext* context,
+                                       const v1::CopyShardRequest* request,
+                                       grpc::ServerWriter<v1::CopyShardChunk>* writer) {
+  return RunRpc(env_, context, "Cluster.CopyShard", RpcKind::kStream, [&] {
+    grpc::Status ok = CheckShard(request->num_shards(), request->shard());
+    if (!ok.ok()) return ok;
+    ok = CheckPieceBytes(request->max_piece_bytes(), "max_piece_bytes");
+    if (!ok.ok()) return ok;
+    // One piece is held back so the last one can say so.
+    std::optional<std::string> held;
+    uint64_t position = 0;
+    auto send = [&](std::string piece, bool last) -> absl::Status {
+      v1::CopyShardChunk chunk;
+      chunk.set_piece(std::move(piece));
+      chunk.set_position(position);
+      chunk.set_last(last);
+      if (context->IsCancelled() || !writer->Write(chunk)) {
+        return absl::CancelledError("Cluster.CopyShard: the caller went away");
+      }
+      return absl::OkStatus();
+    };
+    absl::StatusOr<shard_copy::ExportStats> stats =
+        env_.store->ExportShard(request->num_shards(), request->shard(), request->max_piece_bytes(),
+                                [&](std::string piece) -> absl::Status {
+                                  if (position == 0 && !held.has_value()) {
+                                    // The first piece's header carries P; every message repeats it.
+                                    std::vector<shard_copy::Record> records;
+                                    RETURN_IF_ERROR(shard_copy::ParsePiece(piece, &records));
+                                    if (!records.empty())
+                                      position = records.front().header.position;
+                                  }
+                                  if (held.has_value())
+                                    RETURN_IF_ERROR(send(*std::move(held), false));
+                                  held = std::move(piece);
+                                  return absl::OkStatus();
+                                });
+    if (!stats.ok()) return ToGrpcStatus(stats.status());
+    if (held.has_value()) {
+      absl::Status s = send(*std::move(held), true);
+      if (!s.ok()) return ToGrpcStatus(s);
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status ClusterService::PullShard(grpc::ServerContext* context,
+                                       const v1::PullShardRequest* request,
+                                       v1::PullShardResponse* response) {
+  return RunRpc(env_, context, "Cluster.PullShard", RpcKind::kUnary, [&] {
+    grpc::Status ok = CheckShard(request->num_shards(), request->shard());
+    if (!ok.ok()) return ok;
+    ok = CheckPieceBytes(request->max_piece_bytes(), "max_piece_bytes");
+    if (!ok.ok()) return ok;
+    if (request->source().empty() || env_.member_channels == nullptr) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "source: the host:port of the node to copy from is required");
+    }
+    std::unique_ptr<v1::Cluster::Stub> stub =
+        v1::Cluster::NewStub(env_.member_channels->Get(request->source()));
+    grpc::ClientContext call;
+    cluster::MemberChannels::PrepareForwardedCall(*context, &call);  // the caller's token
+    absl::StatusOr<shard_copy::MoveMarker> marker = cluster::PullShardCopy(
+        stub.get(), &call, env_.store,
+        {request->num_shards(), request->shard(), request->max_piece_bytes(), request->source()});
+    if (!marker.ok()) return ToGrpcStatus(marker.status());
+    response->set_position(marker->position);
+    response->set_pieces(marker->pieces);
+    response->set_bytes(marker->bytes);
+    response->set_complete(marker->complete);
+    response->set_source(marker->source);
     return grpc::Status::OK;
   });
 }

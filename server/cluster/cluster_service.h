@@ -36,8 +36,16 @@ class ClusterService final : public v1::Cluster::Service {
                            v1::PlacementChangeResponse* response) override;
   grpc::Status RemoveNode(grpc::ServerContext* context, const v1::RemoveNodeRequest* request,
                           v1::PlacementChangeResponse* response) override;
+  grpc::Status CopyShard(grpc::ServerContext* context, const v1::CopyShardRequest* request,
+                         grpc::ServerWriter<v1::CopyShardChunk>* writer) override;
+  grpc::Status PullShard(grpc::ServerContext* context, const v1::PullShardRequest* request,
+                         v1::PullShardResponse* response) override;
 
  private:
+  // INVALID_ARGUMENT naming the field unless shard < num_shards and
+  // num_shards is this node's placement's; FAILED_PRECONDITION when the
+  // node is not in a site cluster (or has no placement yet).
+  grpc::Status CheckShard(uint32_t num_shards, uint32_t shard) const;
   const ServiceEnv env_;
   const cluster::ClusterAdmin* const admin_;
 };

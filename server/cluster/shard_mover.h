@@ -12,9 +12,14 @@
 //   kWipeTarget              the target drops any local data of the shard
 //                            (an old data dir never resurrects data):
 //                            Store::DropShard (built)
-//   kCopySealed              sealed chunks + rollups of the shard as of the
-//                            source's log position P, which the source
-//                            keeps its log from (Store::SetMoveAck, built)
+//   kCopySealed              sealed chunks, rollups, catalog entries,
+//                            tombstones and the heads' samples of the shard
+//                            as of the source's log position P (built:
+//                            Cluster.CopyShard, cluster::PullShardCopy in
+//                            shard_copy_client.h, the move/<s> marker),
+//                            which the source keeps its log from
+//                            (Store::SetMoveAck, built; the mover must set
+//                            it before the export takes its snapshot)
 //   kTailLog                 Replication.Pull from P with ShardFilter {s}
 //   INITIALIZING -> FLIPPED  one Txn: shard_owner[s] = target
 //   kTailToFence             the source stops storing s, reports its fence
