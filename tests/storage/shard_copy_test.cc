@@ -312,6 +312,43 @@ TEST_P(ShardCopyTest, RestartMidImportLeavesAnIncompleteMarker) {
   ExpectSameShard(*a, *b);
 }
 
+// The mover's retry: a partial copy is wiped (step 2, Store::DropShard),
+// which removes the copy's marker (one key format) and every tag it brought,
+// and the copy then starts again from piece 0 and completes.
+TEST_P(ShardCopyTest, AWipeAfterAPartialCopyRemovesItAndItsMarker) {
+  std::unique_ptr<Store> a = Open("a");
+  ASSERT_NE(a, nullptr);
+  std::set<std::string> gone;
+  Populate(a.get(), GetParam(), &gone);
+  shard_copy::ExportStats stats;
+  std::vector<std::string> pieces = Export(a.get(), 4 << 10, &stats);
+  ASSERT_GT(pieces.size(), 3u);
+
+  std::unique_ptr<Store> b = Open("b");
+  ASSERT_NE(b, nullptr);
+  shard_copy::MoveMarker marker;
+  marker.source = "us-0";
+  Import(b.get(), pieces, pieces.size() / 2, &marker);
+  ASSERT_TRUE(b->ReadMoveMarker(kShard)->has_value());
+  ASSERT_GT(b->TagCountsByShard(kShards)[kShard], 0u);
+
+  absl::StatusOr<uint64_t> dropped = b->DropShard(kShard, kShards);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_GT(*dropped, 0u);
+  EXPECT_FALSE(b->ReadMoveMarker(kShard)->has_value());
+  EXPECT_EQ(b->TagCountsByShard(kShards).count(kShard), 0u);
+  b.reset();
+  b = Open("b");
+  ASSERT_NE(b, nullptr);
+  EXPECT_FALSE(b->ReadMoveMarker(kShard)->has_value());
+
+  shard_copy::MoveMarker fresh;
+  fresh.source = "us-0";
+  Import(b.get(), pieces, pieces.size(), &fresh);
+  EXPECT_TRUE(fresh.complete);
+  ExpectSameShard(*a, *b);
+}
+
 // P splits A's own log exactly: writes made while the export streams
 // (after its capture) are not in the copy, and B, given A's own log
 // entries from P + 1 on (as the tail of step 4 will give them; here
