@@ -87,7 +87,11 @@ absl::StatusOr<shard_copy::ExportStats> Store::ExportShard(
     snapshot = db_->db()->GetSnapshot();
     std::set<TagId> other_shards;  // live tags of other shards
     codec::ChunkColumns sealing, head;
-    catalog_->ForEach([&](TagId id, TagState& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    catalog_->ForEach([&](TagId id, TagState& t) {
+      // Called with the catalog's mutex held, which is mu_ (the analysis
+      // cannot see through the lambda).
+      mu_.AssertHeld();
+      PartsShareMu(mu_, *catalog_, *heads_);
       if (t.deleted()) return;
       if (TagShard(t.name(), num_shards) != shard) {
         other_shards.insert(id);
