@@ -209,6 +209,13 @@ ABSL_FLAG(std::string, cluster_etcd, "",
           "Site cluster (docs/cluster.md): the site's etcd, host:port,... This node registers as "
           "a member under /historian/<site>/ and serves the placement it watches there. Empty "
           "(default): a single node, no etcd");
+ABSL_FLAG(std::string, cluster_etcd_ca, "",
+          "TLS towards --cluster_etcd: PEM file of the CA(s) that sign etcd's server "
+          "certificates (etcd's --trusted-ca-file side). Empty (default): plaintext");
+ABSL_FLAG(std::string, cluster_etcd_cert, "",
+          "PEM client certificate this node shows etcd (etcd --client-cert-auth); needs "
+          "--cluster_etcd_key and --cluster_etcd_ca");
+ABSL_FLAG(std::string, cluster_etcd_key, "", "PEM private key of --cluster_etcd_cert");
 ABSL_FLAG(std::string, cluster_member_id, "",
           "This node's id in its site cluster, [A-Za-z0-9._-]{1,64}; default: derived from the "
           "host and data dir on the first start, then kept in <data_dir>/cluster/member_id");
@@ -365,7 +372,10 @@ int Run() {
   if (!in_cluster) {
     const std::pair<const char*, std::string> cluster_only[] = {
         {"cluster_member_id", absl::GetFlag(FLAGS_cluster_member_id)},
-        {"cluster_advertise", absl::GetFlag(FLAGS_cluster_advertise)}};
+        {"cluster_advertise", absl::GetFlag(FLAGS_cluster_advertise)},
+        {"cluster_etcd_ca", absl::GetFlag(FLAGS_cluster_etcd_ca)},
+        {"cluster_etcd_cert", absl::GetFlag(FLAGS_cluster_etcd_cert)},
+        {"cluster_etcd_key", absl::GetFlag(FLAGS_cluster_etcd_key)}};
     for (const auto& [f, value] : cluster_only) {
       if (!value.empty()) {
         return Fatal("bad flag",
@@ -425,6 +435,9 @@ int Run() {
     member_id = *id;
     cluster::EtcdClientOptions etcd_options;
     etcd_options.endpoints = *etcd_endpoints;
+    etcd_options.tls_ca_file = absl::GetFlag(FLAGS_cluster_etcd_ca);
+    etcd_options.tls_cert_file = absl::GetFlag(FLAGS_cluster_etcd_cert);
+    etcd_options.tls_key_file = absl::GetFlag(FLAGS_cluster_etcd_key);
     absl::StatusOr<std::unique_ptr<cluster::EtcdClient>> client =
         cluster::EtcdClient::Create(std::move(etcd_options));
     if (!client.ok()) return Fatal("bad flag", client.status(), 2);

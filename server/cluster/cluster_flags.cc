@@ -29,6 +29,11 @@ absl::StatusOr<std::vector<std::string>> ParseEtcdEndpointsFlag(const std::strin
   if (flag.empty()) return endpoints;
   for (absl::string_view part : absl::StrSplit(flag, ',')) {
     const std::string e(absl::StripAsciiWhitespace(part));
+    if (e.find("://") != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--cluster_etcd: '", e,
+                       "' has a URL scheme: give host:port (TLS is on with --cluster_etcd_ca)"));
+    }
     std::string host;
     int port = 0;
     if (!SplitHostPort(e, &host, &port) || port == 0 || host.empty()) {

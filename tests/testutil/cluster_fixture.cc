@@ -19,7 +19,7 @@ namespace historian::testing {
 ClusterFixture::ClusterFixture(std::string dir, ClusterFixtureOptions options)
     : dir_(std::move(dir)), options_(std::move(options)) {
   std::filesystem::create_directories(dir_);
-  etcd_ = std::make_unique<EtcdProcess>(dir_ + "/etcd");
+  etcd_ = std::make_unique<EtcdProcess>(dir_ + "/etcd", options_.etcd_tls);
   for (int i = 0; i < options_.nodes; ++i) ports_.push_back(FreePort());
   member_ids_.resize(options_.nodes);
 }
@@ -69,6 +69,11 @@ bool ClusterFixture::Start() {
         absl::StrCat("--listen=", address(i)), "--metrics_listen=127.0.0.1:0",
         absl::StrCat("--metrics_port_file=", dir_, "/node", i, ".metrics_port"),
         absl::StrCat("--site=", options_.site), absl::StrCat("--cluster_etcd=", etcd_->endpoint())};
+    if (etcd_->tls()) {
+      flags.push_back("--cluster_etcd_ca=" + options_.etcd_tls.ca_file);
+      flags.push_back("--cluster_etcd_cert=" + options_.etcd_tls.client_cert_file);
+      flags.push_back("--cluster_etcd_key=" + options_.etcd_tls.client_key_file);
+    }
     if (options_.http) {
       flags.push_back("--http_listen=127.0.0.1:0");
       flags.push_back(absl::StrCat("--http_port_file=", dir_, "/node", i, ".http_port"));

@@ -52,6 +52,9 @@ struct ClusterFixtureOptions {
   // With --token_file in node_flags: the bearer token (admin and reader
   // roles) the fixture's Cluster.Placement calls and CLI runs send.
   std::string token;
+  // etcd with TLS and client-certificate auth (cert_file set): the nodes get
+  // --cluster_etcd_ca/_cert/_key with its CA and client files.
+  EtcdTlsFiles etcd_tls;
 };
 
 class ClusterFixture {

@@ -63,19 +63,26 @@ std::string Tail(const std::string& path, size_t bytes) {
 
 }  // namespace
 
-EtcdProcess::EtcdProcess(std::string dir) : dir_(std::move(dir)) {
+EtcdProcess::EtcdProcess(std::string dir, EtcdTlsFiles tls)
+    : dir_(std::move(dir)), tls_(std::move(tls)) {
   std::filesystem::create_directories(dir_);
   log_path_ = dir_ + "/etcd.log";
   client_port_ = FreePort();
   do {
     peer_port_ = FreePort();
   } while (peer_port_ == client_port_);
+  if (this->tls()) {
+    do {
+      metrics_port_ = FreePort();
+    } while (metrics_port_ == client_port_ || metrics_port_ == peer_port_);
+  }
 }
 
 EtcdProcess::~EtcdProcess() { Kill(); }
 
 bool EtcdProcess::Healthy() const {
-  return HttpGet(client_port_, "/health").find("\"health\":\"true\"") != std::string::npos;
+  return HttpGet(tls() ? metrics_port_ : client_port_, "/health").find("\"health\":\"true\"") !=
+         std::string::npos;
 }
 
 bool EtcdProcess::Start() {
@@ -83,9 +90,10 @@ bool EtcdProcess::Start() {
     std::fprintf(stderr, "%s missing: apt-get install etcd-server etcd-client\n", kEtcd);
     return false;
   }
-  const std::string client_url = "http://127.0.0.1:" + std::to_string(client_port_);
+  const std::string client_url =
+      (tls() ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(client_port_);
   const std::string peer_url = "http://127.0.0.1:" + std::to_string(peer_port_);
-  const std::vector<std::string> argv = {
+  std::vector<std::string> argv = {
       kEtcd,
       "--name=historian-test",
       "--data-dir=" + dir_ + "/data",
@@ -101,6 +109,12 @@ bool EtcdProcess::Start() {
       "--log-outputs=stderr",
       "--log-level=warn",
   };
+  if (tls()) {
+    argv.insert(argv.end(),
+                {"--cert-file=" + tls_.cert_file, "--key-file=" + tls_.key_file,
+                 "--trusted-ca-file=" + tls_.ca_file, "--client-cert-auth",
+                 "--listen-metrics-urls=http://127.0.0.1:" + std::to_string(metrics_port_)});
+  }
   pid_ = fork();
   if (pid_ == 0) {
     // Die with the test: a test killed by a timeout leaves no etcd behind.
@@ -151,6 +165,10 @@ void EtcdProcess::Kill() {
 
 CommandResult EtcdProcess::Ctl(const std::vector<std::string>& args) const {
   std::vector<std::string> argv = {kEtcdctl, "--endpoints=" + endpoint()};
+  if (tls()) {
+    argv.insert(argv.end(), {"--cacert=" + tls_.ca_file, "--cert=" + tls_.client_cert_file,
+                             "--key=" + tls_.client_key_file});
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv);
 }

@@ -1,7 +1,12 @@
 // File: etcd_endpoints.cc
 #include "server/cluster/etcd/etcd_endpoints.h"
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +23,61 @@ std::chrono::system_clock::time_point DeadlineIn(absl::Duration d) {
   return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(d);
 }
 
+// The whole of the PEM file `path`, given as `flag`; INVALID_ARGUMENT naming
+// both when it cannot be read or holds no PEM block. (gRPC parses the PEMs
+// only when it connects; a PEM block that is no certificate or key shows as
+// a failed handshake, UNAVAILABLE.)
+absl::StatusOr<std::string> ReadPem(absl::string_view flag, const std::string& path) {
+  auto fail = [&](const std::string& why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd TLS: ", std::string(flag), ": cannot read '", path, "': ", why));
+  };
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return fail("a directory, not a PEM file");
+  errno = 0;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(errno != 0 ? std::strerror(errno) : "cannot open");
+  std::stringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return fail("read error");
+  std::string pem = text.str();
+  if (pem.find("-----BEGIN") == std::string::npos) return fail("not PEM (no -----BEGIN line)");
+  return pem;
+}
+
+// Insecure credentials, or TLS with the PEMs of `options`.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(
+    const EtcdClientOptions& options) {
+  const bool cert = !options.tls_cert_file.empty();
+  const bool key = !options.tls_key_file.empty();
+  if (cert != key) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd TLS: --cluster_etcd_cert and --cluster_etcd_key go together (",
+                     cert ? "the key" : "the certificate", " is missing)"));
+  }
+  if (options.tls_ca_file.empty()) {
+    if (cert) {
+      return absl::InvalidArgumentError(
+          "etcd TLS: --cluster_etcd_cert/--cluster_etcd_key needs --cluster_etcd_ca (the CA "
+          "of etcd's server certificates)");
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  absl::StatusOr<std::string> ca = ReadPem("--cluster_etcd_ca", options.tls_ca_file);
+  if (!ca.ok()) return ca.status();
+  ssl.pem_root_certs = *std::move(ca);
+  if (cert) {
+    absl::StatusOr<std::string> chain = ReadPem("--cluster_etcd_cert", options.tls_cert_file);
+    if (!chain.ok()) return chain.status();
+    absl::StatusOr<std::string> private_key = ReadPem("--cluster_etcd_key", options.tls_key_file);
+    if (!private_key.ok()) return private_key.status();
+    ssl.pem_cert_chain = *std::move(chain);
+    ssl.pem_private_key = *std::move(private_key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const EtcdEndpoints>> EtcdEndpoints::Create(
@@ -31,10 +91,15 @@ absl::StatusOr<std::shared_ptr<const EtcdEndpoints>> EtcdEndpoints::Create(
   if (options.call_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("etcd: call_timeout must be positive");
   }
-  return std::shared_ptr<const EtcdEndpoints>(new EtcdEndpoints(std::move(options)));
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeCredentials(options);
+  if (!credentials.ok()) return credentials.status();
+  return std::shared_ptr<const EtcdEndpoints>(
+      new EtcdEndpoints(std::move(options), *std::move(credentials)));
 }
 
-EtcdEndpoints::EtcdEndpoints(EtcdClientOptions options) : options_(std::move(options)) {
+EtcdEndpoints::EtcdEndpoints(EtcdClientOptions options,
+                             std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : options_(std::move(options)), credentials_(std::move(credentials)) {
   for (const std::string& address : options_.endpoints) {
     auto slot = std::make_unique<Slot>();
     slot->address = address;
@@ -44,7 +109,8 @@ EtcdEndpoints::EtcdEndpoints(EtcdClientOptions options) : options_(std::move(opt
   }
 }
 
-std::shared_ptr<const EtcdEndpoints::Endpoint> EtcdEndpoints::Connect(const std::string& address) {
+std::shared_ptr<const EtcdEndpoints::Endpoint> EtcdEndpoints::Connect(
+    const std::string& address) const {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   // Reconnect soon after an etcd member comes back.
@@ -59,7 +125,7 @@ std::shared_ptr<const EtcdEndpoints::Endpoint> EtcdEndpoints::Connect(const std:
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto e = std::make_shared<Endpoint>();
   e->address = address;
-  e->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  e->channel = grpc::CreateCustomChannel(address, credentials_, args);
   e->kv = etcdserverpb::KV::NewStub(e->channel);
   e->lease = etcdserverpb::Lease::NewStub(e->channel);
   e->watch = etcdserverpb::Watch::NewStub(e->channel);

@@ -35,13 +35,24 @@
 #include "etcd/rpc.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/security/credentials.h"
 
 namespace historian::cluster {
 
 struct EtcdClientOptions {
-  // host:port of each etcd member's client URL (plain HTTP/2, no TLS yet).
-  // Must not be empty.
+  // host:port of each etcd member's client URL. Must not be empty. With TLS
+  // the host must be in the member's server certificate (a DNS name or an
+  // IP subjectAltName).
   std::vector<std::string> endpoints;
+  // TLS towards etcd (historiand --cluster_etcd_ca/_cert/_key). Empty
+  // tls_ca_file (default): plaintext HTTP/2. Otherwise the PEM bundle of the
+  // CA(s) that sign the members' server certificates, and every channel
+  // uses TLS. tls_cert_file and tls_key_file: the PEM client certificate and
+  // its private key for etcd's --client-cert-auth, both or neither, only
+  // with tls_ca_file. The files are read once, by Create.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // Deadline of each unary call on one endpoint. Default: 5 s.
   absl::Duration call_timeout = absl::Seconds(5);
   // First wait before a stream (watch, keep-alive) reconnects; doubles up to
@@ -64,8 +75,9 @@ class EtcdEndpoints {
   // replaced.
   static constexpr absl::Duration kRecycleAfter = absl::Seconds(2);
 
-  // INVALID_ARGUMENT for an empty list or an empty endpoint. Does not
-  // connect: the first call does.
+  // INVALID_ARGUMENT for an empty list or an empty endpoint, and for TLS
+  // files that are missing, unreadable or given without their pair (naming
+  // the flag and the path). Does not connect: the first call does.
   static absl::StatusOr<std::shared_ptr<const EtcdEndpoints>> Create(EtcdClientOptions options);
 
   // Whether a failed attempt may be repeated on the next endpoint.
@@ -116,10 +128,12 @@ class EtcdEndpoints {
     absl::Time failing_since ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
   };
 
-  explicit EtcdEndpoints(EtcdClientOptions options);
-  static std::shared_ptr<const Endpoint> Connect(const std::string& address);
+  EtcdEndpoints(EtcdClientOptions options, std::shared_ptr<grpc::ChannelCredentials> credentials);
+  std::shared_ptr<const Endpoint> Connect(const std::string& address) const;
 
   const EtcdClientOptions options_;
+  // Insecure, or TLS with the PEMs Create read.
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::vector<std::unique_ptr<Slot>> slots_;  // the vector is fixed after Create
   mutable std::atomic<size_t> preferred_{0};
 };

@@ -19,7 +19,8 @@ TEST(ClusterFlagsTest, EtcdEndpoints) {
   auto two = ParseEtcdEndpointsFlag("10.0.0.5:2379, etcd-b:2379");
   ASSERT_TRUE(two.ok()) << two.status();
   EXPECT_EQ(*two, (std::vector<std::string>{"10.0.0.5:2379", "etcd-b:2379"}));
-  for (const char* bad : {"host", ":2379", "host:0", "host:x", "host:70000", "a:1,,b:2"}) {
+  for (const char* bad : {"host", ":2379", "host:0", "host:x", "host:70000", "a:1,,b:2",
+                          "https://10.0.0.5:2379", "http://etcd-b:2379"}) {
     auto r = ParseEtcdEndpointsFlag(bad);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_TRUE(absl::StrContains(r.status().message(), "--cluster_etcd")) << r.status();
