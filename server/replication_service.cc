@@ -263,7 +263,7 @@ absl::Status ReplicationService::RecordAck(const std::string& site, const std::s
     // The members' acks live in the store (kept across restarts, so the
     // first member to pull after one cannot raise the site's ack past a
     // slower one's; forgotten there when a member leaves the peer's
-    // placement: Store::RetainMemberAcks).
+    // placement: Store::ForgetMemberAcks).
     const std::map<std::string, uint64_t> acks = store_->MemberAcks(site);
     if (!member.empty()) {
       if (!acks.contains(member) && acks.size() >= kMaxMembersPerSite) {

@@ -31,6 +31,19 @@ struct Replicator::SiteState {
   // A member we held a cursor of left its placement: a full-range
   // anti-entropy pass with the site is due (ClusterLoop).
   bool resync_due = false;
+  // A placement older than `revision` was last ignored at this revision
+  // (logged once per stale revision).
+  int64_t stale_logged = 0;
+  // Per member of the site seen listed or acking here: the sender-side
+  // forget rule (docs/cluster.md, "Member acks").
+  struct MemberSeen {
+    int64_t listed_revision = 0;  // the last placement read listing it (0: none)
+    // Reads in a row, each at a revision above listed_revision, that did
+    // not list it.
+    int absent_reads = 0;
+    bool forget_logged = false;  // its forget was logged (once until listed again)
+  };
+  std::map<std::string, MemberSeen> members_seen;
 };
 
 struct Replicator::PeerState {
@@ -67,6 +80,10 @@ struct Replicator::RemoteDigests {
 };
 
 namespace {
+
+// Reads of a peer site's placement in a row that must leave a member out
+// before its sender-side ack is forgotten (Discover).
+constexpr int kForgetAfterReads = 3;
 
 // What a peer says about its own log must hang together before it moves our
 // cursor of it: record sequences rise past our cursor; a gap's log start is
@@ -311,6 +328,19 @@ absl::Status Replicator::Discover(SiteState* site) {
         absl::StrCat("placement of site '", site->peer.site, "': ", parsed.status().message());
     return absl::DataLossError(site->discover_error);
   }
+  if (parsed->revision() < site->revision) {
+    // A peer node serving an older placement (restarting on its cache, its
+    // watch down): nothing of it is trusted, neither members that left nor
+    // addresses.
+    if (site->stale_logged != parsed->revision()) {
+      site->stale_logged = parsed->revision();
+      LogWarning("replicator", "ignoring an older placement of a peer site",
+                 {{"peer", site->peer.site},
+                  {"revision", absl::StrCat(parsed->revision())},
+                  {"held", absl::StrCat(site->revision)}});
+    }
+    return absl::OkStatus();
+  }
   if (!site->clustered) {
     site->clustered = true;
     // A single node became a cluster's first member: its single-node link
@@ -377,15 +407,40 @@ absl::Status Replicator::Discover(SiteState* site) {
     if (!have) AddLink(site, m.id, m.address);
   }
   // The sender's side (R2): a member no longer in the site's placement
-  // stops holding our own log back; its ack is forgotten. (One that comes
-  // back, or is new, is protected from its first ack on: if the others
-  // raised the site's ack past what it needs meanwhile, it range-syncs.)
+  // stops holding our own log back; its ack is forgotten. Only once it was
+  // absent from kForgetAfterReads reads in a row, each at a revision above
+  // the last that listed it (older placements are ignored above): a read
+  // of one peer node's view could be behind, and forgetting an active
+  // member's ack lets the log be trimmed past its cursor (it range-syncs,
+  // and between sites that does not carry events). One that comes back,
+  // or is new, is protected from its first ack on.
+  const int64_t revision = parsed->revision();
   std::set<std::string> listed;
-  for (const cluster::PlacementMember& m : parsed->members()) listed.insert(m.id);
-  for (const std::string& gone : store_->RetainMemberAcks(site->peer.site, listed)) {
-    LogWarning("replicator",
-               "a peer member left its placement: its ack no longer holds this node's log",
-               {{"peer", site->peer.site}, {"member", gone}});
+  for (const cluster::PlacementMember& m : parsed->members()) {
+    listed.insert(m.id);
+    site->members_seen[m.id] = {revision, 0, false};
+  }
+  std::set<std::string> forget;
+  for (const auto& [member, ack] : store_->MemberAcks(site->peer.site)) {
+    if (listed.count(member) > 0) continue;
+    SiteState::MemberSeen& seen = site->members_seen[member];
+    if (revision > seen.listed_revision) ++seen.absent_reads;
+    if (seen.absent_reads >= kForgetAfterReads) forget.insert(member);
+  }
+  if (!forget.empty()) {
+    for (const std::string& gone : store_->ForgetMemberAcks(site->peer.site, forget)) {
+      SiteState::MemberSeen& seen = site->members_seen[gone];
+      // A departed member that keeps pulling is forgotten at every read:
+      // logged once.
+      if (seen.forget_logged) continue;
+      seen.forget_logged = true;
+      LogWarning("replicator",
+                 "a peer member left its placement: its ack no longer holds this node's log",
+                 {{"peer", site->peer.site},
+                  {"member", gone},
+                  {"revision", absl::StrCat(revision)},
+                  {"last_listed_revision", absl::StrCat(seen.listed_revision)}});
+    }
   }
   return absl::OkStatus();
 }

@@ -441,11 +441,11 @@ class Store {
   void SetMemberAcked(const std::string& site, const std::string& member, uint64_t seq);
   // Member id -> ack of `site`'s members known here.
   std::map<std::string, uint64_t> MemberAcks(const std::string& site) const;
-  // `site`'s placement lists only `members` now: the acks of the others are
-  // forgotten (their keys deleted at the next seal pass or close) and the
-  // site's ack rises to the lowest of those left (docs/cluster.md, "Who
-  // pulls what"). Returns the members forgotten.
-  std::vector<std::string> RetainMemberAcks(const std::string& site,
+  // `members` have left `site`'s placement (the Replicator's rule,
+  // docs/cluster.md "Member acks"): their acks are forgotten (their keys
+  // deleted at the next seal pass or close that is written) and the site's
+  // ack rises to the lowest of those left. Returns the members forgotten.
+  std::vector<std::string> ForgetMemberAcks(const std::string& site,
                                             const std::set<std::string>& members);
   // Highest own log sequence written durably (0: none); peers may have
   // been sent entries up to it.

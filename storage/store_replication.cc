@@ -51,10 +51,10 @@ std::map<std::string, uint64_t> Store::MemberAcks(const std::string& site) const
   return own_log_->MemberAcks(site);
 }
 
-std::vector<std::string> Store::RetainMemberAcks(const std::string& site,
+std::vector<std::string> Store::ForgetMemberAcks(const std::string& site,
                                                  const std::set<std::string>& members) {
   uint64_t lowest = UINT64_MAX;
-  std::vector<std::string> forgotten = own_log_->RetainMemberAcks(site, members, &lowest);
+  std::vector<std::string> forgotten = own_log_->ForgetMemberAcks(site, members, &lowest);
   // The members left have all applied up to `lowest`: the log is theirs
   // to hold back (only rises).
   if (!forgotten.empty() && lowest != UINT64_MAX) own_log_->SetPeerAcked(site, lowest);

@@ -31,6 +31,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "server/cluster/placement.h"
 
 namespace historian::cluster {
@@ -61,11 +63,15 @@ class ClusterView {
 
   // Called with the placement in force (`before`, null: none) and the one
   // replacing it (`after`), before placement() returns `after`, on the
-  // thread installing it, one change at a time. A listener must not block,
-  // add or remove listeners or take a ChangeGuard; placement() still
-  // returns `before` while it runs.
-  using PlacementListener = std::function<void(const std::shared_ptr<const Placement>& before,
-                                               const std::shared_ptr<const Placement>& after)>;
+  // thread installing it, one change at a time. `contiguous`: every
+  // placement revision between the two was passed to the listeners (false
+  // after a re-read that may have skipped some: an owner may have moved
+  // away and back meanwhile). A listener must not block, add or remove
+  // listeners, take a ChangeGuard or finish a gRPC call (its OnDone may
+  // remove a listener); placement() still returns `before` while it runs.
+  using PlacementListener =
+      std::function<void(const std::shared_ptr<const Placement>& before,
+                         const std::shared_ptr<const Placement>& after, bool contiguous)>;
   // Returns the id to remove it with.
   uint64_t AddPlacementListener(PlacementListener listener) const ABSL_LOCKS_EXCLUDED(change_mu_) {
     absl::MutexLock l(&change_mu_);
@@ -81,6 +87,14 @@ class ClusterView {
   // Holds placement changes off while it lives (a shared lock): placement()
   // stays what it was when the guard was taken, and a change's listeners
   // run after the guard ends. Not reentrant; never held across a wait.
+  // The wall time (Unix ns) at which `p` became placement() here; 0 when
+  // `p` is not the current placement (or none was recorded).
+  int64_t InstalledAtNs(const std::shared_ptr<const Placement>& p) const
+      ABSL_LOCKS_EXCLUDED(installed_mu_) {
+    absl::MutexLock l(&installed_mu_);
+    return p != nullptr && p == installed_ ? installed_ns_ : 0;
+  }
+
   class ChangeGuard {
    public:
     explicit ChangeGuard(const ClusterView& view) : lock_(&view.change_mu_) {}
@@ -90,31 +104,47 @@ class ClusterView {
   };
 
  protected:
-  // For implementations: runs the listeners, then `install` (after which
-  // placement() returns `after`), under the change lock.
-  void ChangePlacement(const std::shared_ptr<const Placement>& before,
-                       const std::shared_ptr<const Placement>& after,
+  // For implementations: runs the listeners with placement() as `before`
+  // (read under the change lock), then `install` (after which placement()
+  // returns `after`), under the change lock; records when.
+  void ChangePlacement(const std::shared_ptr<const Placement>& after, bool contiguous,
                        const std::function<void()>& install) const ABSL_LOCKS_EXCLUDED(change_mu_) {
     absl::MutexLock l(&change_mu_);
-    for (const auto& [id, listener] : listeners_) listener(before, after);
+    const std::shared_ptr<const Placement> before = placement();
+    for (const auto& [id, listener] : listeners_) listener(before, after, contiguous);
     install();
+    RecordInstalled(after);
+  }
+  // For implementations: `p` became placement() now (without listeners: a
+  // constructor's).
+  void RecordInstalled(const std::shared_ptr<const Placement>& p) const
+      ABSL_LOCKS_EXCLUDED(installed_mu_) {
+    absl::MutexLock l(&installed_mu_);
+    installed_ = p;
+    installed_ns_ = absl::ToUnixNanos(absl::Now());
   }
 
  private:
   mutable absl::Mutex change_mu_;
   mutable uint64_t last_listener_ ABSL_GUARDED_BY(change_mu_) = 0;
   mutable std::map<uint64_t, PlacementListener> listeners_ ABSL_GUARDED_BY(change_mu_);
+  mutable absl::Mutex installed_mu_ ABSL_ACQUIRED_AFTER(change_mu_);
+  mutable std::shared_ptr<const Placement> installed_ ABSL_GUARDED_BY(installed_mu_);
+  mutable int64_t installed_ns_ ABSL_GUARDED_BY(installed_mu_) = 0;
 };
 
 // A placement set by its owner. Every member counts as alive.
 class StaticClusterView final : public ClusterView {
  public:
   StaticClusterView(std::string self_id, std::shared_ptr<const Placement> placement)
-      : self_id_(std::move(self_id)), placement_(std::move(placement)) {}
+      : self_id_(std::move(self_id)), placement_(std::move(placement)) {
+    RecordInstalled(placement_);
+  }
 
-  // Listeners run first (ClusterView::AddPlacementListener).
+  // Listeners run first (ClusterView::AddPlacementListener); every change
+  // is contiguous.
   void Set(std::shared_ptr<const Placement> placement) ABSL_LOCKS_EXCLUDED(mu_) {
-    ChangePlacement(this->placement(), placement, [&] {
+    ChangePlacement(placement, /*contiguous=*/true, [&] {
       absl::MutexLock l(&mu_);
       placement_ = std::move(placement);
     });

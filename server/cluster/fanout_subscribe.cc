@@ -153,9 +153,15 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   void Pump() ABSL_LOCKS_EXCLUDED(mu_);
   // Finishes now, or after the write in flight; the parts are cancelled.
   void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The placement listener: ends the stream when `after` gives a covered
-  // shard another owner than placement_ does.
-  void OnPlacement(const std::shared_ptr<const Placement>& after) ABSL_LOCKS_EXCLUDED(mu_);
+  // The placement listener: ends the stream (ABORTED) when `after` gives a
+  // covered shard another owner than placement_ does, or follows a re-read
+  // (not `contiguous`). Runs under the view's change lock: only marks the
+  // end and cancels the parts; FinishDueLocked finishes.
+  void OnPlacement(const std::shared_ptr<const Placement>& after, bool contiguous)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Calls Finish when an end is due (finishing_) and not called yet, no
+  // write is in flight and gRPC is not done; true when it did.
+  bool FinishDueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The token of the caller's stream after what was sent.
   std::string TokenLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Cancels every part; paused ones are made to stop reading.
@@ -173,6 +179,9 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   // (OwnedShardsDigest); made by Begin before any part starts.
   std::map<std::string, uint64_t> owned_digests_;
   uint64_t listener_ = 0;  // the placement listener's id; set by Begin
+  // ClusterResumeToken::placement_since_ns of the tokens this stream
+  // gives; set by Begin.
+  int64_t placement_since_ns_ = 0;
   // Made by Begin before any part starts; constant after.
   std::vector<std::unique_ptr<PartStream>> streams_;
 
@@ -234,18 +243,36 @@ void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterRe
   for (const OwnerPart& part : parts_) {
     owned_digests_[part.member.id] = OwnedShardsDigest(*placement_, part.member.id, covered_);
   }
+  // The token's placement is this one: digests compare. Another revision:
+  // the placements between the two are not known here (a shard may have
+  // moved away and back, its samples stored meanwhile by a member whose
+  // part no longer asks for it), so every member counts as moved.
+  const bool same_placement =
+      token.owners_known && token.placement_revision == placement_->revision();
+  const int64_t installed = env_.cluster->InstalledAtNs(placement_);
+  if (same_placement && token.placement_since_ns > 0) {
+    placement_since_ns_ =
+        installed > 0 ? std::min(installed, token.placement_since_ns) : token.placement_since_ns;
+  } else {
+    placement_since_ns_ = installed;
+  }
+  // Where a `lagged` starts when a member is missing or moved: no later
+  // than any time the token's data could have become incomplete
+  // (docs/cluster.md, "Subscribe": the earliest of the token's time, its
+  // members' positions and when its placement revision was installed).
+  int64_t earliest = token.issued_ns;
+  if (token.placement_since_ns > 0) earliest = std::min(earliest, token.placement_since_ns);
   std::vector<std::string> missing, moved;
-  int64_t moved_since = token.issued_ns;
   for (const auto& [id, member] : token.members) {
+    earliest = std::min(earliest, MemberTokenTime(member.token, token.issued_ns));
     // A member whose covered shards differ from when its position was
     // taken: the shards it lost were stored by it after that position and
     // its part no longer asks for them (the shards it gained come exactly:
     // their samples are in its log after the position).
-    if (token.owners_known && member.owned_digest == OwnedShardsDigest(*placement_, id, covered_)) {
+    if (same_placement && member.owned_digest == OwnedShardsDigest(*placement_, id, covered_)) {
       continue;
     }
     moved.push_back(id);
-    moved_since = std::min(moved_since, MemberTokenTime(member.token, token.issued_ns));
   }
   {
     absl::MutexLock l(&mu_);
@@ -278,19 +305,23 @@ void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterRe
     int64_t since = INT64_MAX;
     if (!missing.empty()) {
       // Those members' streams start from now: what they applied since the
-      // token was made is named, never skipped silently.
-      since = token.issued_ns;
+      // token's data could have become incomplete is named, never skipped
+      // silently.
+      since = earliest;
       reasons.push_back(absl::StrCat("resume token without a position for member ",
                                      absl::StrJoin(missing, ", "),
                                      " (a single node's token, or the placement changed)"));
     }
     if (!moved.empty()) {
-      since = std::min(since, moved_since);
+      since = std::min(since, earliest);
       reasons.push_back(absl::StrCat(
           token.owners_known
               ? absl::StrCat("the placement changed since the resume token (revision ",
                              token.placement_revision, " -> ", placement_->revision(),
-                             "): shards of this subscription moved to or from member ")
+                             same_placement
+                                 ? "): shards of this subscription moved to or from member "
+                                 : "; the placements between are not known here): shards "
+                                   "may have moved to or from member ")
               : "the resume token predates owner tracking (version 2): owners of member ",
           absl::StrJoin(moved, ", "),
           "; what their previous owners stored since is not sent: re-read this range"));
@@ -306,24 +337,40 @@ void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterRe
   // From here on a change of a covered shard's owner ends the stream; one
   // that came between choosing the parts and now ends it at once.
   listener_ = env_.cluster->AddPlacementListener(
-      [this](const std::shared_ptr<const Placement>&,
-             const std::shared_ptr<const Placement>& after) { OnPlacement(after); });
-  OnPlacement(env_.cluster->placement());
+      [this](const std::shared_ptr<const Placement>&, const std::shared_ptr<const Placement>& after,
+             bool contiguous) { OnPlacement(after, contiguous); });
+  OnPlacement(env_.cluster->placement(), /*contiguous=*/true);
   for (auto& s : streams_) s->Begin();
   Pump();  // (no parts: the first response at once)
 }
 
-void FanoutSubscribe::OnPlacement(const std::shared_ptr<const Placement>& after) {
-  if (after == nullptr || after == placement_) return;
-  const std::string changed = CoveredOwnersChanged(*placement_, *after, covered_);
+void FanoutSubscribe::OnPlacement(const std::shared_ptr<const Placement>& after, bool contiguous) {
+  if (after == nullptr || after == placement_ || streams_.empty()) return;
+  // A re-read of the placement may have skipped revisions: an owner may
+  // have moved away and back, so the parts' owners are not known to be
+  // the covered shards' owners throughout.
+  const std::string changed =
+      contiguous ? CoveredOwnersChanged(*placement_, *after, covered_)
+                 : "the placement was read again after its watch ended (the revisions between "
+                   "are not known)";
   if (changed.empty()) return;
-  absl::MutexLock l(&mu_);
-  FinishLocked(grpc::Status(
-      grpc::StatusCode::ABORTED,
-      absl::StrCat(kMethod, ": the placement changed (revision ", placement_->revision(), " -> ",
-                   after->revision(), "): ", changed,
-                   "; subscribe again with the last resume_token (the new owners continue "
-                   "from it; what cannot be sent is named as lagged)")));
+  {
+    absl::MutexLock l(&mu_);
+    if (finishing_) return;
+    // Finish is not called here (this runs under the view's change lock,
+    // and a finished stream's OnDone removes its listener under it): the
+    // parts are cancelled, and whichever of PartEnded and OnWriteDone comes
+    // next finishes the stream with this status (FinishDueLocked).
+    finishing_ = true;
+    final_status_ = grpc::Status(
+        grpc::StatusCode::ABORTED,
+        absl::StrCat(kMethod, ": the placement changed (revision ", placement_->revision(), " -> ",
+                     after->revision(), "): ", changed,
+                     "; subscribe again with the last resume_token (the new owners continue "
+                     "from it; what cannot be sent is named as lagged)"));
+  }
+  // Non-blocking: the parts' reactions run later on gRPC's threads.
+  for (auto& stream : streams_) stream->context.TryCancel();
 }
 
 std::string FanoutSubscribe::TokenLocked() const {
@@ -334,6 +381,7 @@ std::string FanoutSubscribe::TokenLocked() const {
   }
   token.issued_ns = NowNs();
   token.placement_revision = placement_->revision();
+  token.placement_since_ns = placement_since_ns_;
   return EncodeClusterResumeToken(token);
 }
 
@@ -428,6 +476,8 @@ void FanoutSubscribe::PartEnded(size_t part, const grpc::Status& status) {
       }
       FinishLocked(server::ToGrpcStatus(combined));
       cancel = true;
+    } else if (FinishDueLocked()) {
+      cancel = true;  // the placement listener's end: paused parts stop too
     }
   }
   if (cancel) CancelParts();
@@ -449,6 +499,13 @@ void FanoutSubscribe::FinishLocked(const grpc::Status& status) {
     finished_ = true;
     Finish(status);
   }
+}
+
+bool FanoutSubscribe::FinishDueLocked() {
+  if (!finishing_ || finished_ || writing_ || server_done_) return false;
+  finished_ = true;
+  Finish(final_status_);
+  return true;
 }
 
 void FanoutSubscribe::CancelParts() {
@@ -474,9 +531,8 @@ void FanoutSubscribe::OnWriteDone(bool ok) {
     if (!ok && !finishing_) {
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "Query.Subscribe: stream closed"));
       cancel = true;
-    } else if (finishing_ && !finished_) {
-      finished_ = true;
-      Finish(final_status_);
+    } else if (FinishDueLocked()) {
+      cancel = true;  // paused parts stop too
     }
   }
   if (cancel) CancelParts();
@@ -576,8 +632,11 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* StartFanoutSubscribe(
 uint64_t EndPartsWhenOwnershipChanges(const ClusterView& view, server::SubscriptionHub* hub) {
   const std::string self = view.self_id();
   return view.AddPlacementListener([self, hub](const std::shared_ptr<const Placement>& before,
-                                               const std::shared_ptr<const Placement>& after) {
-    if (before != nullptr && after != nullptr &&
+                                               const std::shared_ptr<const Placement>& after,
+                                               bool contiguous) {
+    // Not contiguous: this member may have lost and regained shards in
+    // between (its parts would have passed samples it did not store).
+    if (contiguous && before != nullptr && after != nullptr &&
         OwnedShardsDigest(*before, self, std::nullopt) ==
             OwnedShardsDigest(*after, self, std::nullopt)) {
       return;

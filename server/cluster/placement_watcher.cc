@@ -125,10 +125,10 @@ std::shared_ptr<const Placement> PlacementWatcher::AcceptPlacement(
   return std::make_shared<const Placement>(*std::move(decoded));
 }
 
-void PlacementWatcher::InstallPlacement(std::shared_ptr<const Placement> next) {
+void PlacementWatcher::InstallPlacement(std::shared_ptr<const Placement> next, bool contiguous) {
   // The listeners (e.g. Subscribe parts whose owners change) run before
   // anything is routed by `next`.
-  ChangePlacement(placement(), next, [&] {
+  ChangePlacement(next, contiguous, [&] {
     absl::MutexLock l(&mu_);
     placement_ = next;
     ++placement_updates_;
@@ -199,9 +199,11 @@ absl::StatusOr<int64_t> PlacementWatcher::Resync() {
     }
   }
   // Installed (listeners first) before the read counts as synced: a node
-  // waiting for its first read then serves with this placement.
+  // waiting for its first read then serves with this placement. Not
+  // contiguous: revisions between the last one seen and this read are
+  // unknown (an owner may have moved away and back).
   if (changed != nullptr) {
-    InstallPlacement(changed);
+    InstallPlacement(changed, /*contiguous=*/false);
     WriteCache(changed);
   }
   {
@@ -216,7 +218,10 @@ absl::StatusOr<int64_t> PlacementWatcher::Resync() {
 void PlacementWatcher::OnEvents(const std::vector<EtcdEvent>& events) {
   const std::string placement_key = PlacementKey(options_.site);
   const std::string members_prefix = MembersPrefix(options_.site);
-  std::shared_ptr<const Placement> changed;
+  // Every placement of the batch, in order: the listeners see each
+  // revision (an owner that moves away and back within one batch still
+  // ends the Subscribe streams that covered it).
+  std::vector<std::shared_ptr<const Placement>> changed;
   {
     absl::MutexLock l(&mu_);
     for (const EtcdEvent& e : events) {
@@ -224,8 +229,8 @@ void PlacementWatcher::OnEvents(const std::vector<EtcdEvent>& events) {
       if (e.kv.key == placement_key) {
         if (put) {
           if (auto p = AcceptPlacement(e.kv.value, e.kv.mod_revision,
-                                       changed != nullptr ? changed : placement_)) {
-            changed = p;
+                                       !changed.empty() ? changed.back() : placement_)) {
+            changed.push_back(std::move(p));
           }
         } else {
           ++bad_values_;
@@ -249,9 +254,11 @@ void PlacementWatcher::OnEvents(const std::vector<EtcdEvent>& events) {
       }
     }
   }
-  if (changed != nullptr) {
-    InstallPlacement(changed);
-    WriteCache(changed);
+  for (const std::shared_ptr<const Placement>& p : changed) {
+    InstallPlacement(p, /*contiguous=*/true);
+  }
+  if (!changed.empty()) {
+    WriteCache(changed.back());
     NotifyListener();
   }
 }
@@ -342,7 +349,7 @@ void PlacementWatcher::LoadCache() {
                      {{"path", options_.cache_path}, {"error", problem.ToString()}});
     return;
   }
-  InstallPlacement(std::move(cached));
+  InstallPlacement(std::move(cached), /*contiguous=*/false);
   server::LogInfo("cluster", "placement loaded from the cache until etcd answers",
                   {{"path", options_.cache_path}, {"revision", absl::StrCat(revision)}});
 }

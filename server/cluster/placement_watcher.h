@@ -92,6 +92,12 @@ class PlacementWatcher final : public ClusterView {
   bool WaitForSync(absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
   Stats stats() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Applies `events` as if the watch had delivered them in one batch
+  // (tests; only while nothing else applies changes, e.g. etcd unreachable).
+  void TEST_OnEvents(const std::vector<EtcdEvent>& events) ABSL_LOCKS_EXCLUDED(mu_) {
+    OnEvents(events);
+  }
+
  private:
   void Run();
   // Reads the prefix and replaces the state; returns the read's revision.
@@ -104,9 +110,11 @@ class PlacementWatcher final : public ClusterView {
                                                    const std::shared_ptr<const Placement>& current)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Makes `next` the placement: the placement listeners run first
-  // (ClusterView::ChangePlacement). Only the watcher's thread (and the
+  // (ClusterView::ChangePlacement; `contiguous`: no revision since the
+  // current one was skipped). Only the watcher's thread (and the
   // constructor) call it, so changes never interleave.
-  void InstallPlacement(std::shared_ptr<const Placement> next) ABSL_LOCKS_EXCLUDED(mu_);
+  void InstallPlacement(std::shared_ptr<const Placement> next, bool contiguous)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void ApplyConfig(const std::string& value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LoadCache() ABSL_LOCKS_EXCLUDED(mu_);
   void WriteCache(const std::shared_ptr<const Placement>& placement) ABSL_LOCKS_EXCLUDED(mu_);

@@ -9,7 +9,8 @@
 
 namespace historian::cluster {
 namespace {
-constexpr uint8_t kVersion = 3;
+constexpr uint8_t kVersion = 4;
+constexpr uint8_t kVersionWithoutSince = 3;
 constexpr uint8_t kVersionWithoutOwners = 2;
 constexpr uint64_t kMaxMembers = 65536;
 
@@ -26,6 +27,7 @@ std::string EncodeClusterResumeToken(const ClusterResumeToken& token) {
   }
   engine::PutFixed64(static_cast<uint64_t>(token.issued_ns), &out);
   engine::PutVarint64(static_cast<uint64_t>(token.placement_revision), &out);
+  engine::PutFixed64(static_cast<uint64_t>(token.placement_since_ns), &out);
   return out;
 }
 
@@ -33,13 +35,13 @@ absl::StatusOr<ClusterResumeToken> DecodeClusterResumeToken(std::string_view byt
   engine::Reader r(bytes);
   uint8_t version = 0;
   if (!r.GetByte(&version)) version = 0;
-  if (version != kVersion && version != kVersionWithoutOwners) {
+  if (version != kVersion && version != kVersionWithoutSince && version != kVersionWithoutOwners) {
     return absl::InvalidArgumentError(absl::StrCat(
         "resume_token: not a token of Query.Subscribe in a site cluster (version ", version,
-        "; this node reads versions 2 and 3: pass SubscribeResponse.resume_token as it was "
+        "; this node reads versions 2 to 4: pass SubscribeResponse.resume_token as it was "
         "received)"));
   }
-  const bool with_owners = version == kVersion;
+  const bool with_owners = version != kVersionWithoutOwners;
   uint64_t n = 0;
   ClusterResumeToken token;
   token.owners_known = with_owners;
@@ -52,9 +54,10 @@ absl::StatusOr<ClusterResumeToken> DecodeClusterResumeToken(std::string_view byt
     if (ok && with_owners) ok = r.GetFixed64(&m.owned_digest);
     if (ok) token.members[std::string(member)] = std::move(m);
   }
-  uint64_t issued = 0, revision = 0;
+  uint64_t issued = 0, revision = 0, since = 0;
   ok = ok && r.GetFixed64(&issued);
   if (ok && with_owners) ok = r.GetVarint64(&revision);
+  if (ok && version == kVersion) ok = r.GetFixed64(&since);
   ok = ok && r.ok() && r.done();
   if (!ok) {
     return absl::InvalidArgumentError(
@@ -63,6 +66,7 @@ absl::StatusOr<ClusterResumeToken> DecodeClusterResumeToken(std::string_view byt
   }
   token.issued_ns = static_cast<int64_t>(issued);
   token.placement_revision = static_cast<int64_t>(revision);
+  token.placement_since_ns = static_cast<int64_t>(since);
   return token;
 }
 

@@ -7,9 +7,11 @@
 // that position was taken (a digest); the placement revision; and when the
 // token was made.
 //
-//   version 3: u8 3 | varint members |
+//   version 4: u8 4 | varint members |
 //              (string member_id | string token | fixed64 owned_digest)* |
-//              fixed64 issued_ns | varint placement_revision
+//              fixed64 issued_ns | varint placement_revision |
+//              fixed64 placement_since_ns
+//   version 3: as 4 without placement_since_ns (0: unknown)
 //   version 2: u8 2 | varint members | (string member_id | string token)* |
 //              fixed64 issued_ns                (no owners: owners_known false)
 //
@@ -38,6 +40,12 @@ struct ClusterResumeToken {
   std::map<std::string, Member> members;  // by member id
   int64_t issued_ns = 0;
   int64_t placement_revision = 0;
+  // The earliest wall time (Unix ns) at which a coordinator of this
+  // token's stream (or of the streams it resumed) had placement_revision
+  // installed; 0: unknown (version 3). A reconnect that finds a member
+  // missing or moved names `lagged` from no later than this (docs/cluster.md,
+  // "Subscribe").
+  int64_t placement_since_ns = 0;
   // False for a version-2 token (made before owners were recorded).
   bool owners_known = true;
 };

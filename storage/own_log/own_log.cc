@@ -198,8 +198,8 @@ std::map<std::string, uint64_t> OwnLog::MemberAcks(const std::string& site) cons
   return it == member_acked_.end() ? std::map<std::string, uint64_t>() : it->second;
 }
 
-std::vector<std::string> OwnLog::RetainMemberAcks(const std::string& site,
-                                                  const std::set<std::string>& keep,
+std::vector<std::string> OwnLog::ForgetMemberAcks(const std::string& site,
+                                                  const std::set<std::string>& forget,
                                                   uint64_t* lowest) {
   std::vector<std::string> forgotten;
   *lowest = UINT64_MAX;
@@ -207,17 +207,28 @@ std::vector<std::string> OwnLog::RetainMemberAcks(const std::string& site,
   auto it = member_acked_.find(site);
   if (it == member_acked_.end()) return forgotten;
   for (auto m = it->second.begin(); m != it->second.end();) {
-    if (keep.count(m->first) > 0) {
+    if (forget.count(m->first) == 0) {
       *lowest = std::min(*lowest, m->second);
       ++m;
       continue;
     }
     forgotten.push_back(m->first);
-    member_acks_forgotten_.emplace_back(site, m->first);
     m = it->second.erase(m);
   }
-  if (!forgotten.empty()) ++acks_changed_;
+  if (!forgotten.empty()) {
+    ++acks_changed_;
+    for (const std::string& member : forgotten) {
+      member_acks_forgotten_.push_back({site, member, acks_changed_});
+    }
+  }
   return forgotten;
+}
+
+void OwnLog::AcksSaved(uint64_t acks) {
+  acks_saved_ = std::max(acks_saved_, acks);
+  // The deletes that batch held are durable; a member forgotten after Trim
+  // built it (a higher mark) is still due.
+  std::erase_if(member_acks_forgotten_, [acks](const ForgottenAck& f) { return f.mark <= acks; });
 }
 
 uint64_t OwnLog::PeerAcked(const std::string& site) const {
@@ -300,10 +311,11 @@ void OwnLog::Trim(uint64_t* own_below, rocksdb::WriteBatch* batch, uint64_t* ack
     batch->Put(db_->state(), engine::PeerAckedKey(peer), v);
   }
   // Deletes first: a member forgotten and back since puts its key again.
-  for (const auto& [site, member] : member_acks_forgotten_) {
-    batch->Delete(db_->state(), engine::PeerMemberAckedKey(site, member));
+  // Kept until AcksSaved: a batch that is never written (a failed pass)
+  // must not lose them.
+  for (const ForgottenAck& f : member_acks_forgotten_) {
+    batch->Delete(db_->state(), engine::PeerMemberAckedKey(f.site, f.member));
   }
-  member_acks_forgotten_.clear();
   for (const auto& [site, members] : member_acked_) {
     for (const auto& [member, seq] : members) {
       std::string v;

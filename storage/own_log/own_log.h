@@ -98,11 +98,12 @@ class OwnLog {
   // Member id -> ack, of `site`'s members (empty: none known).
   std::map<std::string, uint64_t> MemberAcks(const std::string& site) const
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Forgets the acks of `site`'s members not in `keep` (the next Trim
-  // deletes their keys); returns the members forgotten and, in *lowest, the
-  // lowest ack of those left (UINT64_MAX: none left).
-  std::vector<std::string> RetainMemberAcks(const std::string& site,
-                                            const std::set<std::string>& keep, uint64_t* lowest)
+  // Forgets the acks of `site`'s members in `forget` (every batch Trim
+  // builds deletes their keys until one is saved: AcksSaved); returns the
+  // members forgotten (those of `forget` that had an ack) and, in *lowest,
+  // the lowest ack of those left (UINT64_MAX: none left).
+  std::vector<std::string> ForgetMemberAcks(const std::string& site,
+                                            const std::set<std::string>& forget, uint64_t* lowest)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Move acks (docs/cluster.md, "The move ack"): while this node is the
@@ -131,9 +132,7 @@ class OwnLog {
   void Trim(uint64_t* own_below, rocksdb::WriteBatch* batch, uint64_t* acks)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The acks Trim put into a batch with mark `acks` are durable.
-  void AcksSaved(uint64_t acks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    acks_saved_ = std::max(acks_saved_, acks);
-  }
+  void AcksSaved(uint64_t acks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
  private:
   uint64_t NextSeq() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -153,8 +152,15 @@ class OwnLog {
   std::map<std::string, uint64_t> peer_acked_ ABSL_GUARDED_BY(mu_);
   // Per configured peer site, per member: highest own sequence it applied.
   std::map<std::string, std::map<std::string, uint64_t>> member_acked_ ABSL_GUARDED_BY(mu_);
-  // (site, member) acks forgotten since the last Trim: their keys go.
-  std::vector<std::pair<std::string, std::string>> member_acks_forgotten_ ABSL_GUARDED_BY(mu_);
+  // Acks forgotten whose key deletes are not saved yet: each batch Trim
+  // builds deletes them; AcksSaved drops those whose `mark` (acks_changed_
+  // when forgotten) the saved batch covered.
+  struct ForgottenAck {
+    std::string site;
+    std::string member;
+    uint64_t mark;
+  };
+  std::vector<ForgottenAck> member_acks_forgotten_ ABSL_GUARDED_BY(mu_);
   // Per shard moving away from this node: the first own sequence its
   // target still needs (kept durably by SetMoveAck itself).
   std::map<uint32_t, uint64_t> move_acks_ ABSL_GUARDED_BY(mu_);

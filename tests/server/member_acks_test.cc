@@ -197,6 +197,12 @@ TEST_F(MemberAcksTest, AMemberThatLeftThePeersPlacementNoLongerHoldsTheLog) {
   EXPECT_EQ(store_->MemberAcks("mx").size(), 2u);
 
   mx_placement_.SetMembers({"mx-a"}, 11);  // mx-b removed from mx
+  // Forgotten only once absent from kForgetAfterReads (3) reads in a row.
+  for (int read = 1; read < 3; ++read) {
+    ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+    EXPECT_EQ(store_->MemberAcks("mx").count("mx-b"), 1u) << "forgotten after read " << read;
+    EXPECT_EQ(store_->PeerAcked("mx"), 1u);
+  }
   ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
   EXPECT_EQ(store_->MemberAcks("mx").count("mx-b"), 0u);
   EXPECT_EQ(store_->PeerAcked("mx"), head) << "the departed mx-b still holds the log";
@@ -208,6 +214,55 @@ TEST_F(MemberAcksTest, AMemberThatLeftThePeersPlacementNoLongerHoldsTheLog) {
   Write(7);
   PullFrom("mx-a", store_->OwnHeadSequence() + 1);
   EXPECT_EQ(store_->PeerAcked("mx"), store_->OwnHeadSequence());
+}
+
+// R2 with a stale peer placement: mx-c joined mx at revision 12 and pulls;
+// a seed that still serves revision 11 (restarting, its watch down) must
+// not make this node forget mx-c's ack, however often it is read (the log
+// would be trimmed past mx-c's cursor: a range sync, which between sites
+// does not carry events).
+TEST_F(MemberAcksTest, AStalePeerPlacementNeverForgetsANewMember) {
+  for (int i = 0; i < 3; ++i) Write(i);
+  const uint64_t head = store_->OwnHeadSequence();
+  ASSERT_GE(head, 3u);
+  mx_placement_.SetMembers({"mx-a", "mx-c"}, 12);
+  replicator_ = MxReplicator();
+  ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+  PullFrom("mx-c", 2);         // mx-c applied 1
+  PullFrom("mx-a", head + 1);  // mx-a applied everything
+  ASSERT_EQ(store_->PeerAcked("mx"), 1u);
+
+  mx_placement_.SetMembers({"mx-a", "mx-b"}, 11);  // the stale seed
+  for (int read = 0; read < 5; ++read) {
+    ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+    EXPECT_EQ(store_->MemberAcks("mx").count("mx-c"), 1u) << "read " << read;
+    EXPECT_EQ(store_->PeerAcked("mx"), 1u) << "read " << read;
+  }
+}
+
+// A member absent from fewer than 3 reads in a row and then listed again
+// (placements read in between: a move out and back) keeps its ack, and the
+// count starts again.
+TEST_F(MemberAcksTest, AMemberListedAgainBeforeTheThirdReadKeepsItsAck) {
+  for (int i = 0; i < 3; ++i) Write(i);
+  const uint64_t head = store_->OwnHeadSequence();
+  mx_placement_.SetMembers({"mx-a", "mx-b"}, 10);
+  replicator_ = MxReplicator();
+  ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+  PullFrom("mx-b", 2);
+  PullFrom("mx-a", head + 1);
+  mx_placement_.SetMembers({"mx-a"}, 11);
+  ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+  ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+  mx_placement_.SetMembers({"mx-a", "mx-b"}, 12);
+  ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+  mx_placement_.SetMembers({"mx-a"}, 13);
+  ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+  ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+  EXPECT_EQ(store_->MemberAcks("mx").count("mx-b"), 1u);
+  EXPECT_EQ(store_->PeerAcked("mx"), 1u);
+  ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+  EXPECT_EQ(store_->MemberAcks("mx").count("mx-b"), 0u);
 }
 
 }  // namespace

@@ -175,6 +175,42 @@ TEST_F(OwnLogTest, ChangedAcksGoIntoTheBatchWithNothingTrimmed) {
   EXPECT_EQ(own_->PeerAcked("asia"), 0u);
 }
 
+// A forgotten member's ack key is deleted by the first batch that is
+// written: a batch built but never written (a failed seal pass) leaves the
+// delete due (R2: the member must not come back after a restart).
+TEST_F(OwnLogTest, AForgottenMemberAckIsDeletedByTheBatchThatIsWritten) {
+  Write(1);
+  own_->SetMemberAcked("eu", "eu-a", 1);
+  own_->SetMemberAcked("eu", "eu-b", 1);
+  uint64_t below = 2, acks = 0;
+  {
+    rocksdb::WriteBatch batch;
+    absl::MutexLock l(&own_->mu());
+    own_->Trim(&below, &batch, &acks);
+    ASSERT_NE(acks, 0u);
+    ASSERT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &batch).ok());
+    own_->AcksSaved(acks);
+  }
+  uint64_t lowest = 0;
+  ASSERT_EQ(own_->ForgetMemberAcks("eu", {"eu-b"}, &lowest), std::vector<std::string>{"eu-b"});
+  {
+    absl::MutexLock l(&own_->mu());
+    rocksdb::WriteBatch lost;  // never written
+    below = 2;
+    own_->Trim(&below, &lost, &acks);
+    ASSERT_NE(acks, 0u);
+    rocksdb::WriteBatch batch;
+    below = 2;
+    own_->Trim(&below, &batch, &acks);
+    ASSERT_NE(acks, 0u);
+    ASSERT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &batch).ok());
+    own_->AcksSaved(acks);
+  }
+  Open();
+  EXPECT_EQ(own_->MemberAcks("eu").count("eu-b"), 0u) << "the forgotten ack came back";
+  EXPECT_EQ(own_->MemberAcks("eu").count("eu-a"), 1u);
+}
+
 TEST_F(OwnLogTest, RetentionLimitsOverrulePeers) {
   Write(1);
   Write(1);

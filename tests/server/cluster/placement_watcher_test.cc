@@ -8,6 +8,9 @@
 #include "server/cluster/placement_watcher.h"
 
 #include <memory>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -136,6 +139,14 @@ TEST_F(PlacementWatcherTest, AWatchThatMissedACompactionReadsAgain) {
   ASSERT_TRUE(admin.Init(8).ok());
   auto watcher = Watch("a", via_proxy.get());
   ASSERT_TRUE(testing::WaitFor([&] { return Revision(*watcher) > 0; }, absl::Seconds(10)));
+  absl::Mutex mu;
+  std::vector<std::pair<int64_t, bool>> seen;  // (revision, contiguous) per change
+  const uint64_t listener = watcher->AddPlacementListener(
+      [&](const std::shared_ptr<const Placement>&, const std::shared_ptr<const Placement>& after,
+          bool contiguous) {
+        absl::MutexLock l(&mu);
+        seen.emplace_back(after->revision(), contiguous);
+      });
   proxy.Cut();
   // Changes while cut, then a compaction past them.
   int64_t last = 0;
@@ -154,6 +165,52 @@ TEST_F(PlacementWatcherTest, AWatchThatMissedACompactionReadsAgain) {
   ASSERT_TRUE(testing::WaitFor([&] { return Revision(*watcher) == last; }, absl::Seconds(20)))
       << "revision " << Revision(*watcher) << ", last error " << watcher->stats().last_error;
   EXPECT_GE(watcher->stats().resyncs, 1);
+  watcher->RemovePlacementListener(listener);
+  // The re-read skipped revisions: its change is not contiguous (a
+  // fanned-out Subscribe ends then, docs/cluster.md "Subscribe").
+  absl::MutexLock l(&mu);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back(), std::make_pair(last, false));
+}
+
+// Placements that arrive in one watch batch are installed one by one, in
+// order: the listeners see each revision (a shard that moves away and back
+// within the batch is seen moving).
+TEST_F(PlacementWatcherTest, EveryPlacementOfAWatchBatchReachesTheListeners) {
+  testing::FaultProxy proxy(etcd_->endpoint());
+  proxy.Cut();  // nothing but the test applies changes
+  auto unreachable = NewClient({proxy.address()});
+  auto watcher = Watch("a", unreachable.get());
+  std::vector<std::tuple<int64_t, int64_t, bool>> seen;  // (before, after, contiguous)
+  absl::Mutex mu;
+  const uint64_t listener = watcher->AddPlacementListener(
+      [&](const std::shared_ptr<const Placement>& before,
+          const std::shared_ptr<const Placement>& after, bool contiguous) {
+        absl::MutexLock l(&mu);
+        seen.emplace_back(before != nullptr ? before->revision() : 0, after->revision(),
+                          contiguous);
+      });
+  std::vector<EtcdEvent> events;
+  const std::vector<uint32_t> owner_of_0 = {0, 1, 0};  // shard 0: a, then b, then a again
+  for (int i = 0; i < 3; ++i) {
+    std::vector<uint32_t> owners(4, 0);
+    owners[0] = owner_of_0[i];
+    auto p =
+        Placement::Create("us", 4, {{"a", "127.0.0.1:1001"}, {"b", "127.0.0.1:1002"}}, owners, 0);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EtcdEvent e;
+    e.kv.key = PlacementKey("us");
+    e.kv.value = p->Encode();
+    e.kv.mod_revision = 100 + i;
+    events.push_back(std::move(e));
+  }
+  watcher->TEST_OnEvents(events);
+  watcher->RemovePlacementListener(listener);
+  EXPECT_EQ(Revision(*watcher), 102);
+  absl::MutexLock l(&mu);
+  const std::vector<std::tuple<int64_t, int64_t, bool>> want = {
+      {0, 100, true}, {100, 101, true}, {101, 102, true}};
+  EXPECT_EQ(seen, want);
 }
 
 TEST_F(PlacementWatcherTest, TheCachedPlacementServesWhileEtcdIsUnreachable) {

@@ -266,6 +266,7 @@ TEST(ClusterResumeTokenTest, RoundTripsAndNeverParsesAsASingleNodesToken) {
                            UINT64_MAX};
   token.issued_ns = 123456789;
   token.placement_revision = 4242;
+  token.placement_since_ns = 98765;
   const std::string bytes = EncodeClusterResumeToken(token);
   EXPECT_FALSE(IsSingleNodeResumeToken(bytes));
   absl::StatusOr<ClusterResumeToken> back = DecodeClusterResumeToken(bytes);
@@ -277,6 +278,7 @@ TEST(ClusterResumeTokenTest, RoundTripsAndNeverParsesAsASingleNodesToken) {
   }
   EXPECT_EQ(back->issued_ns, token.issued_ns);
   EXPECT_EQ(back->placement_revision, 4242);
+  EXPECT_EQ(back->placement_since_ns, 98765);
   EXPECT_TRUE(back->owners_known);
   // Each way round, a token of the other kind is refused, never misread.
   EXPECT_FALSE(server::DecodeResumeToken(bytes).ok());
@@ -301,6 +303,20 @@ TEST(ClusterResumeTokenTest, AVersion2TokenDecodesWithoutOwners) {
   EXPECT_FALSE(t->owners_known);
   EXPECT_EQ(t->members["us-1"].token, "member-token");
   EXPECT_EQ(t->issued_ns, 77);
+  // Version 3: owners, no placement_since_ns (unknown: 0).
+  std::string v3(1, '\x03');
+  engine::PutVarint64(1, &v3);
+  engine::PutString("us-1", &v3);
+  engine::PutString("member-token", &v3);
+  engine::PutFixed64(0x1234, &v3);
+  engine::PutFixed64(77, &v3);
+  engine::PutVarint64(12, &v3);
+  absl::StatusOr<ClusterResumeToken> t3 = DecodeClusterResumeToken(v3);
+  ASSERT_TRUE(t3.ok()) << t3.status();
+  EXPECT_TRUE(t3->owners_known);
+  EXPECT_EQ(t3->members["us-1"].owned_digest, 0x1234u);
+  EXPECT_EQ(t3->placement_revision, 12);
+  EXPECT_EQ(t3->placement_since_ns, 0);
   absl::Status v9 = DecodeClusterResumeToken(std::string("\x09", 1)).status();
   EXPECT_EQ(v9.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(v9.message().find("version 9"), std::string::npos) << v9;
