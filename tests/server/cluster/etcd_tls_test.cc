@@ -87,12 +87,12 @@ TEST_F(EtcdTlsTest, RightCaAndClientCertDoEverythingTheClusterUses) {
   std::unique_ptr<EtcdClient> client = GoodClient();
   ASSERT_NE(client, nullptr);
 
-  // Watch first, so it sees the writes below.
-  EventLog events;
-  std::unique_ptr<EtcdWatcher> watcher = client->WatchPrefix("/tls/", 0, events.Handlers());
-
   auto put = client->Put("/tls/a", "1");
   ASSERT_TRUE(put.ok()) << put.status();
+  // Watch from that write's revision: a watch from "now" is set up
+  // asynchronously and could miss writes made meanwhile.
+  EventLog events;
+  std::unique_ptr<EtcdWatcher> watcher = client->WatchPrefix("/tls/", *put, events.Handlers());
   auto got = client->Get("/tls/a");
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_EQ(got->kvs.size(), 1u);
