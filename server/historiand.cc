@@ -33,6 +33,7 @@
 #include "server/cluster/membership.h"
 #include "server/cluster/placement_watcher.h"
 #include "server/cluster/shard_janitor.h"
+#include "server/cluster/shard_mover.h"
 #include "server/events/events_service.h"
 #include "server/events/outlets/event_outlets.h"
 #include "server/http/http_server.h"
@@ -140,6 +141,10 @@ ABSL_FLAG(std::string, tls_ca, "",
           "verify peers' certificates");
 ABSL_FLAG(std::string, token_file, "",
           "Bearer tokens and roles, lines `<token> <role>[,<role>]`; empty: no authorisation");
+ABSL_FLAG(std::string, cluster_move_test_pause, "",
+          "Tests only: stop every shard move this node takes part in at the first step it reaches "
+          "at or after this one (start, wipe, copy, tail, flip, fence, tail_to_fence, finish) "
+          "until the node stops; start: the mover does nothing");
 ABSL_FLAG(std::string, peer_token, "",
           "Bearer token (role replicator) sent to peers; prefer --peer_token_file");
 ABSL_FLAG(std::string, peer_token_file, "", "File holding the token sent to peers");
@@ -420,6 +425,7 @@ int Run() {
   // Declared before the watcher, whose listener wakes it: the watcher (and
   // its thread) goes first.
   std::unique_ptr<cluster::ShardJanitor> janitor;
+  std::unique_ptr<cluster::ShardMover> mover;
   std::unique_ptr<cluster::PlacementWatcher> placement_watcher;
   std::unique_ptr<cluster::EtcdClusterAdmin> cluster_admin;
   std::unique_ptr<cluster::MemberChannels> member_channels;
@@ -469,11 +475,33 @@ int Run() {
     // placement. A failed pass is logged and retried; the node serves.
     // (Listening first: a placement applied during the first pass is seen.)
     janitor = std::make_unique<cluster::ShardJanitor>(store->get(), placement_watcher.get());
-    placement_watcher->SetPlacementListener([j = janitor.get()] { j->OnPlacement(); });
+    // The mover (docs/cluster.md, "The mover") advances the moves this
+    // node is the target or the source of, on its own threads.
+    cluster::ShardMoverOptions move_options;
+    move_options.site = options.site;
+    move_options.token = peer_token;
+    if (std::string step = absl::GetFlag(FLAGS_cluster_move_test_pause); !step.empty()) {
+      move_options.pause_before = cluster::ParseMoveStep(step);
+      if (!move_options.pause_before.has_value()) {
+        return Fatal(
+            "bad flag",
+            absl::InvalidArgumentError(absl::StrCat(
+                "--cluster_move_test_pause: '", step,
+                "' is no step (start, wipe, copy, tail, flip, fence, tail_to_fence, finish)")),
+            2);
+      }
+    }
+    mover = std::make_unique<cluster::ShardMover>(store->get(), placement_watcher.get(), etcd.get(),
+                                                  member_channels.get(), std::move(move_options));
+    placement_watcher->SetPlacementListener([j = janitor.get(), m = mover.get()] {
+      j->OnPlacement();
+      m->OnPlacement();
+    });
     if (absl::Status s = janitor->Start(); !s.ok()) {
       server::LogError("historiand", "janitor: the first pass failed; retrying",
                        {{"error", s.ToString()}});
     }
+    mover->Start();
   }
   // Given: stored (and `none` removes it); omitted: the stored one stays.
   if (!absl::GetFlag(FLAGS_twin_map).empty()) {
@@ -614,6 +642,29 @@ int Run() {
                   static_cast<double>(st.done_revision));
     });
   }
+  if (mover != nullptr) {
+    metrics.AddCollector([m = mover.get()](server::MetricsWriter* out) {
+      const cluster::ShardMover::Stats st = m->stats();
+      const std::pair<const char*, uint64_t> counters[] = {
+          {"historian_cluster_moves_finished_total", st.moves_finished},
+          {"historian_cluster_move_copies_total", st.copies},
+          {"historian_cluster_move_bytes_copied_total", st.bytes_copied},
+          {"historian_cluster_move_entries_tailed_total", st.entries_tailed},
+          {"historian_cluster_move_fences_published_total", st.fences_published},
+          {"historian_cluster_move_errors_total", st.errors},
+      };
+      for (const auto& [name, value] : counters) {
+        out->Family(name, "counter", "Shard mover (docs/cluster.md, \"The mover\"), since start");
+        out->Sample(name, "", static_cast<double>(value));
+      }
+      out->Family("historian_cluster_move_shard", "gauge",
+                  "The shard this node is moving in as the target now (-1: none)");
+      out->Sample("historian_cluster_move_shard", "", static_cast<double>(st.moving_shard));
+      out->Family("historian_cluster_move_paused_step", "gauge",
+                  "Tests: the step --cluster_move_test_pause holds a move at (-1: none)");
+      out->Sample("historian_cluster_move_paused_step", "", static_cast<double>(st.paused_step));
+    });
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -731,6 +782,8 @@ int Run() {
   if (metrics_http) metrics_http->Stop();
   if (http) http->Stop();
   if (replicator) replicator->Stop();
+  if (placement_watcher != nullptr) placement_watcher->SetPlacementListener(nullptr);
+  mover.reset();       // a copy or tail under way is cancelled; it resumes at the next start
   membership.reset();  // revokes the lease: the others see this member go at once
   replication.Stop();
   subscriptions.CloseAll();   // open Subscribe streams end (UNAVAILABLE) instead of holding on

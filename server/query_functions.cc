@@ -44,6 +44,7 @@ absl::StatusOr<std::vector<engine::TagInfo>> ResolveTags(
   for (const std::string& name : names) {
     absl::StatusOr<engine::TagInfo> tag = store->GetTag(name);
     if (!tag.ok()) return tag.status();
+    RETURN_IF_ERROR(store->CheckShardOpen(name));  // a shard move's handover
     tags.push_back(std::move(*tag));
   }
   return tags;

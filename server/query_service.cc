@@ -122,6 +122,8 @@ grpc::Status QueryService::ReadLocal(grpc::ServerContext* context, const v1::Rea
   for (const std::string& name : request->tags()) {
     absl::StatusOr<engine::TagInfo> tag = store_->GetTag(name);
     if (!tag.ok()) return ToGrpcStatus(tag.status());
+    // A shard move's handover: this node's data of the tag is incomplete.
+    if (absl::Status s = store_->CheckShardOpen(name); !s.ok()) return ToGrpcStatus(s);
     tags.push_back(std::move(*tag));
   }
   if (start == end && !request->include_bounds()) return grpc::Status::OK;  // empty range
@@ -225,6 +227,10 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
       return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                           "Latest: cancelled or past its deadline");
     }
+  }
+  for (const std::string& name : names) {
+    // A shard move's handover: this node's data of the tag is incomplete.
+    if (absl::Status s = store_->CheckShardOpen(name); !s.ok()) return ToGrpcStatus(s);
   }
   if (ids.size() > limits_.max_tags_per_latest) {
     return ToGrpcStatus(absl::ResourceExhaustedError(

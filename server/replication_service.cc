@@ -35,7 +35,22 @@ absl::Status CheckPullStart(const v1::PullRequest& first, const std::string& own
     return absl::InvalidArgumentError(
         absl::StrCat("site: ", first.site().size(), " bytes; want 1..", kMaxSiteBytes));
   }
-  if (first.site() == own_site) {
+  if (first.shard_move()) {
+    // A member of this site's cluster tailing this member's own log for a
+    // shard move (docs/cluster.md, "Moving shards", step 4).
+    if (first.site() != own_site) {
+      return absl::InvalidArgumentError(absl::StrCat("site: '", first.site(),
+                                                     "' must be this node's own site ('", own_site,
+                                                     "') with shard_move"));
+    }
+    if (first.member_id().empty()) {
+      return absl::InvalidArgumentError("member_id: required with shard_move (the move's target)");
+    }
+    if (first.filter().shards_size() != 1) {
+      return absl::InvalidArgumentError(absl::StrCat("filter: ", first.filter().shards_size(),
+                                                     " shards; shard_move tails exactly one"));
+    }
+  } else if (first.site() == own_site) {
     return absl::InvalidArgumentError(
         absl::StrCat("site: '", first.site(), "' is this node's own site"));
   }
@@ -79,15 +94,23 @@ grpc::Status ReplicationService::Pull(
     if (!f.ok()) return ToGrpcStatus(f.status());
     filter = std::move(*f);
   }
-  if (absl::Status s = RecordAck(peer, member, first.from_sequence() - 1); !s.ok()) {
-    return ToGrpcStatus(s);
+  // A move's tail records no ack (the source's move ack holds its log) and
+  // is no peer's link.
+  const bool move = first.shard_move();
+  if (!move) {
+    if (absl::Status s = RecordAck(peer, member, first.from_sequence() - 1); !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    TrackPull(peer, +1);
   }
-  TrackPull(peer, +1);
   struct Untrack {
     ReplicationService* self;
     const std::string& site;
-    ~Untrack() { self->TrackPull(site, -1); }
-  } untrack{this, peer};
+    bool tracked;
+    ~Untrack() {
+      if (tracked) self->TrackPull(site, -1);
+    }
+  } untrack{this, peer, !move};
   // Acks arrive on the same stream; a reader thread records them. An ack
   // beyond what this stream has sent is a lie (it would let the log be
   // trimmed under a real peer): it ends the stream.
@@ -100,7 +123,7 @@ grpc::Status ReplicationService::Pull(
         bad_ack = req.applied_sequence();
         break;
       }
-      RecordAck(peer, member, req.applied_sequence()).IgnoreError();  // known member now
+      if (!move) RecordAck(peer, member, req.applied_sequence()).IgnoreError();  // known member
     }
   });
   uint64_t from = first.from_sequence();

@@ -108,6 +108,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   }
   RETURN_IF_ERROR(store->LoadState());
   RETURN_IF_ERROR(store->LoadTombstones());
+  RETURN_IF_ERROR(store->LoadClosedShards());
   RETURN_IF_ERROR(store->LoadCatalog());
   RETURN_IF_ERROR(store->LoadOverlaps());
   RETURN_IF_ERROR(store->CheckSpans());

@@ -38,6 +38,7 @@
 #include "storage/engine/tag_info.h"
 #include "storage/own_log/own_log_batch.h"
 #include "storage/own_log/restore_epoch.h"
+#include "storage/shard_copy/closed_shards.h"
 #include "storage/shard_copy/shard_copy.h"
 
 namespace historian {
@@ -524,6 +525,39 @@ class Store {
   // The marker move/<shard>, nullopt when none. Errors: DataLoss, RocksDB's.
   absl::StatusOr<std::optional<shard_copy::MoveMarker>> ReadMoveMarker(uint32_t shard) const;
 
+  // --- Handing a shard over (storage/store_shard_fence.cc; docs/cluster.md,
+  // "Moving shards", steps 5 and 6) ---
+  struct ShardFence {
+    // Every own log entry holding anything of the shard has a sequence at
+    // or below it.
+    uint64_t position = 0;
+    // The hybrid clock at the close: at or above every version stamped here.
+    Version clock = 0;
+  };
+  // Closes `shard` of `num_shards` to this store's own writes: from now on a
+  // write, catalog change or delete of a tag of the shard is refused
+  // UNAVAILABLE naming the tag, the shard and `reason` (replicated, repair
+  // and copied entries still apply). Durable first and kept across restarts
+  // until OpenShardToWrites or DropShard of the shard. Writes admitted
+  // before the close are committed before the fence's position is taken (an
+  // empty own entry queued behind them; its sequence is the position).
+  // Closing a closed shard again returns a new fence (at or above the old).
+  // Errors: InvalidArgument (shard >= num_shards), FailedPrecondition
+  // (closed store), RocksDB's.
+  absl::StatusOr<ShardFence> CloseShardToWrites(uint32_t shard, uint32_t num_shards,
+                                                std::string reason);
+  // Opens `shard` to own writes again; first moves the hybrid clock a second
+  // past `observed` (the previous owner's fence clock), so every version
+  // stamped here afterwards orders after every version that owner stamped
+  // (versions have a resolution of one second). A shard not closed: OK.
+  absl::Status OpenShardToWrites(uint32_t shard, Version observed);
+  // The shards closed now.
+  std::map<uint32_t, shard_copy::ClosedShard> ClosedShards() const;
+  // UNAVAILABLE (as a write's) when the shard of tag `name` is closed: the
+  // query paths refuse it, since a closed shard's data here is incomplete
+  // (the target before the source's fence) or stale (the source after it).
+  absl::Status CheckShardOpen(std::string_view name) const;
+
   // --- Live subscriptions (storage/store_subscriptions.cc) ---
   // Tells `listener` of every entry applied from now on (null: nobody);
   // see storage/applied_listener.h. `listener` must outlive its use.
@@ -646,6 +680,12 @@ class Store {
   // Tombstones and pending purges from the state CF.
   absl::Status LoadTombstones();
   absl::Status ReplayLog();
+  // The shards closed to own writes (shard_closed/ keys), before any write.
+  absl::Status LoadClosedShards();
+  // UNAVAILABLE when `entry` (an own write, catalog change or delete about
+  // to be queued) touches a tag of a closed shard.
+  absl::Status CheckShardsOpen(const engine::LogEntry& entry) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Finishes the drops a crash interrupted (shard_drop/ keys). After
   // ReplayLog, before the sealer starts.
   absl::Status FinishShardDrops();
@@ -742,6 +782,8 @@ class Store {
   std::unique_ptr<events::EventsPart> events_;
   // The commit log's steps of a group that are the store's.
   std::unique_ptr<StoreApplier> applier_;
+  // Shards closed to own writes while a move hands them over.
+  shard_copy::ClosedShards closed_shards_ ABSL_GUARDED_BY(mu_);
   // The sealer thread (stopped first by ~Store).
   std::unique_ptr<Sealer> sealer_;
 };

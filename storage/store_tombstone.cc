@@ -57,6 +57,7 @@ absl::Status Store::DeleteTag(std::string_view name) {
     if (t == nullptr) {
       return absl::NotFoundError(absl::StrCat("tag '", std::string(name), "' not found"));
     }
+    RETURN_IF_ERROR(closed_shards_.CheckTag(name));
     w.entry.version = TombstoneVersion();
     w.entry.tombstones.push_back({t->id(), w.entry.version});
     // Writes stamped from now on outlive the tombstone.

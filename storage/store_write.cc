@@ -24,6 +24,11 @@ std::optional<absl::StatusOr<WriteResult>> Store::Enqueue(PendingWrite* w) {
     absl::MutexLock l(&mu_);
     commit_log_->mu().AssertHeld();  // the same mutex
     PartsShareMu(mu_, *catalog_, *heads_);
+    // A shard being handed over takes no own writes (a retry of a batch
+    // stored before the close is refused too: it goes to the new owner).
+    if (absl::Status open = CheckShardsOpen(w->entry); !open.ok()) {
+      return absl::StatusOr<WriteResult>(std::move(open));
+    }
     // Nothing is queued yet, so the wait holds back no other writer, and a
     // write refused here left nothing behind.
     if (absl::Status room = AwaitHeadRoom(); !room.ok()) {
@@ -147,6 +152,7 @@ absl::Status Store::SubmitCatalog(engine::LogEntry entry) {
     absl::MutexLock l(&mu_);
     commit_log_->mu().AssertHeld();  // the same mutex
     if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
+    RETURN_IF_ERROR(CheckShardsOpen(w.entry));
     commit_log_->Submit(&w);
   }
   // A created tag a rule covers is watched before its first sample (which

@@ -141,13 +141,15 @@ void PrintMoves(std::ostream& out, const v1::ClusterStatusResponse& r) {
   }
   out << "\nmoves:              " << r.moves_size() << " in progress (at most "
       << r.max_concurrent_moves() << " at once)\n";
-  out << absl::StrFormat("%6s %-24s %-24s %-13s %-21s %12s %6s\n", "shard", "from", "to", "state",
-                         "since", "copied", "eta");
+  out << absl::StrFormat("%6s %-24s %-24s %-13s %-21s %-13s %12s %8s %6s\n", "shard", "from", "to",
+                         "state", "since", "step", "copied", "behind", "eta");
   for (const v1::ShardMoveStatus& m : r.moves()) {
     std::string copied = m.bytes_total() < 0 ? absl::StrCat(m.bytes_copied())
                                              : absl::StrCat(m.bytes_copied(), "/", m.bytes_total());
-    out << absl::StrFormat("%6d %-24s %-24s %-13s %-21s %12s %6s\n", m.shard(), m.from_id(),
-                           m.to_id(), MoveStateText(m.state()), TimeText(m.since_unix_ns()), copied,
+    out << absl::StrFormat("%6d %-24s %-24s %-13s %-21s %-13s %12s %8s %6s\n", m.shard(),
+                           m.from_id(), m.to_id(), MoveStateText(m.state()),
+                           TimeText(m.since_unix_ns()), m.step().empty() ? "-" : m.step(), copied,
+                           m.log_entries_behind() < 0 ? "-" : absl::StrCat(m.log_entries_behind()),
                            m.eta_seconds() < 0 ? "-" : absl::StrCat(m.eta_seconds(), "s"));
   }
 }

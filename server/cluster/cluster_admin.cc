@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -146,6 +147,22 @@ absl::StatusOr<v1::ClusterStatusResponse> EtcdClusterAdmin::Status() const {
       fill(m, pm.id);
     }
     response.set_max_concurrent_moves(placement->moves().max_concurrent);
+    // The targets' reports (a failed read leaves the progress unknown).
+    std::map<uint32_t, MoveProgress> progress;
+    if (placement->has_moves()) {
+      absl::StatusOr<EtcdRange> keys = etcd_->GetPrefix(MovesPrefix(site_));
+      for (const EtcdKeyValue& kv : keys.ok() ? keys->kvs : std::vector<EtcdKeyValue>{}) {
+        uint32_t shard = 0;
+        const std::string rest = kv.key.substr(MovesPrefix(site_).size());
+        const size_t slash = rest.find('/');
+        if (slash == std::string::npos || rest.substr(slash) != "/progress" ||
+            !absl::SimpleAtoi(rest.substr(0, slash), &shard)) {
+          continue;
+        }
+        absl::StatusOr<MoveProgress> p = DecodeMoveProgress(kv.value);
+        if (p.ok()) progress[shard] = *std::move(p);
+      }
+    }
     for (const ShardMove& mv : placement->moves().moves) {
       v1::ShardMoveStatus* out = response.add_moves();
       out->set_shard(mv.shard);
@@ -153,11 +170,16 @@ absl::StatusOr<v1::ClusterStatusResponse> EtcdClusterAdmin::Status() const {
       out->set_to_id(placement->members()[mv.to].id);
       out->set_state(static_cast<v1::ShardMoveState>(mv.state));
       out->set_since_unix_ns(mv.since_unix_ns);
-      // Progress: the mover (not built yet) reports it; unknown until then.
-      out->set_bytes_copied(0);
-      out->set_bytes_total(-1);
-      out->set_log_entries_behind(-1);
-      out->set_eta_seconds(-1);
+      // Progress as the target's mover reported it (a report of an earlier
+      // move of the shard, to another member, is not this one's).
+      auto p = progress.find(mv.shard);
+      const bool ours = p != progress.end() && p->second.to == placement->members()[mv.to].id &&
+                        mv.state != ShardMoveState::kPending;
+      out->set_bytes_copied(ours ? p->second.bytes_copied : 0);
+      out->set_bytes_total(-1);  // the source does not count a shard's bytes ahead
+      out->set_log_entries_behind(ours ? p->second.entries_behind : -1);
+      out->set_eta_seconds(ours ? p->second.eta_seconds : -1);
+      if (ours) out->set_step(p->second.step);
     }
   }
   std::vector<std::string> unplaced;

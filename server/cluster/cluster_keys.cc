@@ -85,6 +85,69 @@ absl::StatusOr<MemberRecord> DecodeMemberRecord(std::string_view text) {
   return r;
 }
 
+std::string MoveFenceKey(std::string_view site, uint32_t shard) {
+  return absl::StrCat(SitePrefix(site), "moves/", shard, "/fence");
+}
+
+std::string MovesPrefix(std::string_view site) { return absl::StrCat(SitePrefix(site), "moves/"); }
+
+std::string MoveProgressKey(std::string_view site, uint32_t shard) {
+  return absl::StrCat(MovesPrefix(site), shard, "/progress");
+}
+
+std::string EncodeMoveProgress(const MoveProgress& p) {
+  return absl::StrCat("to=", p.to, "\nstep=", p.step, "\nbytes_copied=", p.bytes_copied,
+                      "\nentries_behind=", p.entries_behind, "\neta_seconds=", p.eta_seconds,
+                      "\nupdated_unix_ns=", p.updated_unix_ns, "\n");
+}
+
+absl::StatusOr<MoveProgress> DecodeMoveProgress(std::string_view text) {
+  const auto fields = ParseLines(text);
+  MoveProgress p;
+  const char* what = "move progress";
+  auto to = fields.find("to");
+  if (to == fields.end() || to->second.empty()) {
+    return absl::DataLossError("move progress: field 'to' is missing");
+  }
+  p.to = to->second;
+  if (auto step = fields.find("step"); step != fields.end()) p.step = step->second;
+  if (absl::Status s = ReadNumber(fields, what, "bytes_copied", &p.bytes_copied); !s.ok()) return s;
+  if (absl::Status s = ReadNumber(fields, what, "entries_behind", &p.entries_behind); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ReadNumber(fields, what, "eta_seconds", &p.eta_seconds); !s.ok()) return s;
+  if (absl::Status s = ReadNumber(fields, what, "updated_unix_ns", &p.updated_unix_ns); !s.ok()) {
+    return s;
+  }
+  return p;
+}
+
+std::string EncodeMoveFence(const MoveFence& fence) {
+  return absl::StrCat("from=", fence.from, "\nto=", fence.to,
+                      "\nflipped_unix_ns=", fence.flipped_unix_ns, "\nposition=", fence.position,
+                      "\nclock=", fence.clock, "\n");
+}
+
+absl::StatusOr<MoveFence> DecodeMoveFence(std::string_view text) {
+  const auto fields = ParseLines(text);
+  MoveFence f;
+  const char* what = "move fence";
+  for (const char* name : {"from", "to"}) {
+    auto it = fields.find(name);
+    if (it == fields.end() || it->second.empty()) {
+      return absl::DataLossError(absl::StrCat(what, ": field '", name, "' is missing"));
+    }
+  }
+  f.from = fields.at("from");
+  f.to = fields.at("to");
+  if (absl::Status s = ReadNumber(fields, what, "flipped_unix_ns", &f.flipped_unix_ns); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ReadNumber(fields, what, "position", &f.position); !s.ok()) return s;
+  if (absl::Status s = ReadNumber(fields, what, "clock", &f.clock); !s.ok()) return s;
+  return f;
+}
+
 absl::Status ValidateMemberId(std::string_view id, std::string_view what) {
   bool ok = !id.empty() && id.size() <= 64;
   for (char c : id) {

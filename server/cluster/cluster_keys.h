@@ -47,6 +47,42 @@ struct MemberRecord {
 std::string EncodeMemberRecord(const MemberRecord& record);
 absl::StatusOr<MemberRecord> DecodeMemberRecord(std::string_view text);
 
+// A shard move's fence (docs/cluster.md, "Moving shards", step 6), under
+// /historian/<site>/moves/<shard>/fence, written by the source once it has
+// closed the shard to its own writes: every own log entry of the source
+// holding the shard is at or below `position`, and `clock` is at or above
+// every version the source stamped. `flipped_unix_ns` is the FLIPPED
+// move's since-time, so a fence of an earlier move of the same shard is
+// never taken for this one's.
+struct MoveFence {
+  std::string from;  // member ids
+  std::string to;
+  int64_t flipped_unix_ns = 0;
+  uint64_t position = 0;
+  uint64_t clock = 0;  // a Version (storage/engine/version.h)
+
+  bool operator==(const MoveFence&) const = default;
+};
+std::string MoveFenceKey(std::string_view site, uint32_t shard);
+
+// A move's progress as its target reports it, under
+// /historian/<site>/moves/<shard>/progress (read by Cluster.Status).
+struct MoveProgress {
+  std::string to;               // the target's member id
+  std::string step;             // MoveStepName of the step under way
+  int64_t bytes_copied = 0;     // the copy's piece bytes so far
+  int64_t entries_behind = -1;  // source entries not tailed yet (-1: unknown)
+  int64_t eta_seconds = -1;     // at the tail's last rate (-1: unknown)
+  int64_t updated_unix_ns = 0;
+};
+std::string MoveProgressKey(std::string_view site, uint32_t shard);
+// The prefix of every move's keys: /historian/<site>/moves/.
+std::string MovesPrefix(std::string_view site);
+std::string EncodeMoveProgress(const MoveProgress& progress);
+absl::StatusOr<MoveProgress> DecodeMoveProgress(std::string_view text);
+std::string EncodeMoveFence(const MoveFence& fence);
+absl::StatusOr<MoveFence> DecodeMoveFence(std::string_view text);
+
 // A member id: 1..64 characters of [A-Za-z0-9._-]. INVALID_ARGUMENT names
 // `what` (e.g. "--cluster_member_id") and the rule.
 absl::Status ValidateMemberId(std::string_view id, std::string_view what);

@@ -1,57 +1,165 @@
 // File: shard_mover.h
-// ShardMover: the data mover of issue 21 (docs/cluster.md, "Moving shards",
-// "What is left"). NOT BUILT YET: this header fixes where it plugs in. The
-// placement already carries the moves (Placement::moves(), written PENDING
-// by `historian cluster add-node` / `remove-node`); a mover runs on every
-// node and advances the moves in which its node is the source or the
-// target, each step idempotent so a kill -9 at any step resumes:
+// ShardMover: moves shards between the members of a site cluster (issue
+// 21; docs/cluster.md, "Moving shards", "The mover"). It runs in every
+// cluster node and advances the moves of the placement in which its node is
+// the target or the source. The target drives a move:
 //
-//   PENDING -> INITIALIZING  the target, when fewer than max_concurrent
-//                            moves are INITIALIZING (Txn on the placement's
-//                            mod revision, like every placement write)
-//   kWipeTarget              the target drops any local data of the shard
-//                            (an old data dir never resurrects data):
-//                            Store::DropShard (built)
-//   kCopySealed              sealed chunks, rollups, catalog entries,
-//                            tombstones and the heads' samples of the shard
-//                            as of the source's log position P (built:
-//                            Cluster.CopyShard, cluster::PullShardCopy in
-//                            shard_copy_client.h, the move/<s> marker),
-//                            which the source keeps its log from
-//                            (Store::SetMoveAck, built; the mover must set
-//                            it before the export takes its snapshot)
-//   kTailLog                 Replication.Pull from P with ShardFilter {s}
-//   INITIALIZING -> FLIPPED  one Txn: shard_owner[s] = target
-//   kTailToFence             the source stops storing s, reports its fence
-//                            (last log position of s, clock); the target
-//                            tails to it and HybridClock::Observe()s it
-//   kDropSource              the move leaves the list (and a leaving member
-//                            with no shard left leaves the members) in one
-//                            Txn; the source's janitor then drops s and its
-//                            move ack (ShardJanitor, built)
+//   PENDING -> INITIALIZING  StartMove in one Txn, when fewer than
+//                            max_concurrent moves are INITIALIZING
+//   kWipeTarget              Store::DropShard: nothing it held of the shard
+//                            before stays (an old data dir never resurrects)
+//   kCopySealed              Cluster.CopyShard from the source at its log
+//                            position P (PullShardCopy; marker move/<s>)
+//   kTailLog                 Replication.Pull from P + 1 (MoveTail) until
+//                            caught up
+//   kFlip                    closes the shard to its own writes, then
+//                            INITIALIZING -> FLIPPED (shard_owner[s] = target)
+//   kTailToFence             tails to the source's fence, then opens the
+//                            shard with the hybrid clock past the fence's
+//   kDropSource              FinishMove: the move leaves the placement; the
+//                            source's janitor drops the shard
 //
-// Thread-safety (of an implementation): OnPlacement is called from the
-// placement watcher's thread; a mover runs its moves on its own threads.
+// The source, on a FLIPPED move from it (kPublishFence): closes the shard to
+// its own writes (Store::CloseShardToWrites) and publishes the fence
+// (MoveFenceKey). Every step is idempotent and recorded where a restart
+// finds it (the placement, the marker and the move's cursor, the closed
+// shard, the fence key), so a kill -9 anywhere resumes; what each one does
+// is in docs/cluster.md.
+//
+// Test hook: ShardMoverOptions::pause_before stops every move of this node
+// at the first step it reaches that is this step or a later one (it stays
+// there until the node stops), so a test can kill -9 the source, the target
+// or etcd at each step; "start" keeps the mover from doing anything.
+//
+// Thread-safety: thread-safe. Two threads: the target's moves (long: a copy
+// and a tail) and the source's fences (short), so a node that is the
+// target of one move and the source of another never waits on itself.
 #ifndef HISTORIAN_SERVER_CLUSTER_SHARD_MOVER_H_
 #define HISTORIAN_SERVER_CLUSTER_SHARD_MOVER_H_
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpcpp/client_context.h"
+#include "server/cluster/cluster_keys.h"
+#include "server/cluster/cluster_view.h"
+#include "server/cluster/member_channels.h"
 #include "server/cluster/placement.h"
+
+namespace historian {
+class Store;
+}  // namespace historian
 
 namespace historian::cluster {
 
-// The steps of one move on the target, in order (for progress and the test
-// hook that pauses a move at each step).
-enum class MoveStep { kWipeTarget, kCopySealed, kTailLog, kFlip, kTailToFence, kDropSource };
+class EtcdClient;
+
+// The steps of a move, in order (progress, the log and the test hook).
+enum class MoveStep {
+  kStart,  // PENDING -> INITIALIZING
+  kWipeTarget,
+  kCopySealed,
+  kTailLog,
+  kFlip,
+  kPublishFence,  // on the source
+  kTailToFence,
+  kDropSource,
+};
+std::string_view MoveStepName(MoveStep step);
+// "start", "wipe", "copy", "tail", "flip", "fence", "tail_to_fence",
+// "finish";
+// nullopt for another name.
+std::optional<MoveStep> ParseMoveStep(std::string_view name);
+
+struct ShardMoverOptions {
+  std::string site;
+  // Sent to the source (Cluster.CopyShard, Replication.Pull): --peer_token
+  // (role replicator); empty without --token_file.
+  std::string token;
+  // Tests only (--cluster_move_test_pause): stop at the first step reached
+  // at or after this one.
+  std::optional<MoveStep> pause_before;
+  // The tail flips once it is this few entries behind the source's head.
+  uint64_t caught_up_entries = 64;
+  // A failed step is tried again after this long (or at the next placement).
+  absl::Duration retry = absl::Seconds(1);
+};
 
 class ShardMover {
  public:
-  virtual ~ShardMover() = default;
-  // The placement changed (or the node started with one): start, resume or
-  // finish the moves this node takes part in. Never blocks.
-  virtual void OnPlacement(std::shared_ptr<const Placement> placement) = 0;
+  struct Stats {
+    uint64_t moves_finished = 0;  // as the target
+    uint64_t copies = 0;
+    uint64_t bytes_copied = 0;
+    uint64_t entries_tailed = 0;  // source entries holding something of a shard
+    uint64_t fences_published = 0;
+    uint64_t errors = 0;
+    int paused_step = -1;       // the MoveStep the test hook holds a move at; -1: none
+    int64_t moving_shard = -1;  // the shard the target is moving now; -1: none
+    std::string last_error;
+  };
+
+  // Everything passed must outlive the mover.
+  ShardMover(Store* store, const ClusterView* view, const EtcdClient* etcd,
+             MemberChannels* channels, ShardMoverOptions options);
+  // Stops both threads (a copy or tail under way is cancelled; it resumes
+  // at the next start).
+  ~ShardMover();
+  ShardMover(const ShardMover&) = delete;
+  ShardMover& operator=(const ShardMover&) = delete;
+
+  void Start();
+  // The placement changed: look at the moves again. Never blocks.
+  void OnPlacement() ABSL_LOCKS_EXCLUDED(mu_);
+  Stats stats() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void Loop(bool target_side);
+  // One pass over the moves this node takes part in, on one side.
+  absl::Status TargetPass();
+  absl::Status SourcePass();
+  // Runs the move of `shard` from its state in `placement` to its end.
+  absl::Status RunMove(const Placement& placement, const ShardMove& move);
+  absl::Status PublishFence(const Placement& placement, const ShardMove& move);
+  // The fence of `move` (FLIPPED since `flipped_unix_ns`) once the source
+  // published it; nullopt before.
+  absl::StatusOr<std::optional<MoveFence>> ReadFence(const Placement& placement,
+                                                     const ShardMove& move) const;
+  // The test hook: Cancelled (after waiting for the stop) when `step` is
+  // the one to stop at; OK otherwise.
+  absl::Status Pause(MoveStep step, uint32_t shard) ABSL_LOCKS_EXCLUDED(mu_);
+  // A fresh call context to `address` (token, cancellable by the stop).
+  std::unique_ptr<grpc::ClientContext> NewCall() const;
+  bool stopping() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Publishes the target's progress of the move of `shard` (for
+  // Cluster.Status); best effort.
+  void ReportProgress(uint32_t shard, const std::string& to, MoveStep step, int64_t bytes_copied,
+                      int64_t entries_behind, int64_t eta_seconds = -1) const;
+  void NoteError(const absl::Status& s) ABSL_LOCKS_EXCLUDED(mu_);
+
+  Store* const store_;
+  const ClusterView* const view_;
+  const EtcdClient* const etcd_;
+  MemberChannels* const channels_;
+  const ShardMoverOptions options_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t target_wakes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t source_wakes_ ABSL_GUARDED_BY(mu_) = 0;
+  // The target's call under way (a copy or a tail), cancelled by the stop.
+  grpc::ClientContext* active_call_ ABSL_GUARDED_BY(mu_) = nullptr;
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+  std::thread target_thread_;
+  std::thread source_thread_;
 };
 
 }  // namespace historian::cluster

@@ -87,6 +87,8 @@ class CommitLog {
   Version ClockVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return clock_.Tick(options_.now_ns());
   }
+  // Moves the clock to at least `v`'s second (a previous owner's fence).
+  void ObserveVersion(Version v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { clock_.Observe(v); }
 
   // --- The group commit ---
   // Starts a client batch (w->deduped()) in the dedupe window: the accepted

@@ -116,6 +116,7 @@ std::string ShardKey(std::string_view prefix, uint32_t shard) {
 std::string ShardDropKey(uint32_t shard) { return ShardKey(kShardDropPrefix, shard); }
 std::string MoveAckKey(uint32_t shard) { return ShardKey(kMoveAckPrefix, shard); }
 std::string MoveMarkerKey(uint32_t shard) { return ShardKey(kMoveMarkerPrefix, shard); }
+std::string ShardClosedKey(uint32_t shard) { return ShardKey(kShardClosedPrefix, shard); }
 
 bool ParseShardKey(std::string_view key, std::string_view prefix, uint32_t* shard) {
   if (key.size() != prefix.size() + 4 || key.substr(0, prefix.size()) != prefix) return false;

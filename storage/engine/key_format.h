@@ -107,7 +107,12 @@ std::string MoveAckKey(uint32_t shard);
 // the mover's copy and tail). A drop of s removes it.
 inline constexpr char kMoveMarkerPrefix[] = "move/";
 std::string MoveMarkerKey(uint32_t shard);
-// The shard of a key made by the three functions above from `prefix`;
+// A shard closed to own writes while a move hands it over -> u64
+// num_shards and the reason (Store::CloseShardToWrites); removed by
+// OpenShardToWrites and by a drop of the shard.
+inline constexpr char kShardClosedPrefix[] = "shard_closed/";
+std::string ShardClosedKey(uint32_t shard);
+// The shard of a key made by the four functions above from `prefix`;
 // false when `key` is not one.
 bool ParseShardKey(std::string_view key, std::string_view prefix, uint32_t* shard);
 inline constexpr char kNextSeqKey[] = "node/next_seq";

@@ -39,6 +39,9 @@ class NodeProcess {
   pid_t pid() const { return pid_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   const std::string& log_path() const { return log_path_; }
+  // The flags the next Start() passes (a test drops a test hook between
+  // runs).
+  std::vector<std::string>* mutable_flags() { return &flags_; }
 
  private:
   std::string data_dir_;

@@ -123,7 +123,10 @@ int64_t PutPlacement(ClusterFixture& cluster, const v1::PlacementResponse& next,
 
 TEST(ClusterJanitorTest, ARestartedNodeDropsShardsItNoLongerOwnsAndKeepsOwnedAndMovingOnes) {
   TempDir dir;
-  ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3, .num_shards = 16});
+  // No mover: the test writes the moves' states itself.
+  ClusterFixture cluster(
+      dir.Sub("cluster"),
+      {.nodes = 3, .num_shards = 16, .node_flags = {"--cluster_move_test_pause=start"}});
   ASSERT_TRUE(cluster.Start());
   v1::PlacementResponse before;
   ASSERT_TRUE(cluster.Placement(0, &before).ok());

@@ -42,7 +42,11 @@ class ClusterMovesTest : public ::testing::Test {
   void SetUp() override {
     cluster_ = std::make_unique<ClusterFixture>(
         dir_.Sub("cluster"),
-        ClusterFixtureOptions{.nodes = 4, .num_shards = 64, .placed_nodes = 3});
+        ClusterFixtureOptions{.nodes = 4,
+                              .num_shards = 64,
+                              // The plans stay as written: no mover runs.
+                              .node_flags = {"--cluster_move_test_pause=start"},
+                              .placed_nodes = 3});
     ASSERT_TRUE(cluster_->Start());
     ASSERT_TRUE(cluster_->Placement(0, &initial_).ok());
     ASSERT_EQ(initial_.members_size(), 3);

@@ -123,11 +123,15 @@ class CrossSiteTest : public ::testing::Test {
   // Makes both sites (not started): proxies first (their targets set once
   // the fixtures have picked their ports), then each node's --peers and
   // --peer_address_map through a flag file written before Start.
+  // US nodes started, and those placed by init (the others join later).
+  virtual int UsNodes() const { return 3; }
+  virtual int UsPlaced() const { return 3; }
+
   void SetUp() override {
     us_.name = "us";
     mx_.name = "mx";
     for (Site* s : {&us_, &mx_}) {
-      const int n = s == &us_ ? 3 : 2;
+      const int n = s == &us_ ? UsNodes() : 2;
       for (int i = 0; i < n; ++i) {
         s->proxies.push_back(std::make_unique<FaultProxy>("127.0.0.1:1"));
       }
@@ -137,6 +141,7 @@ class CrossSiteTest : public ::testing::Test {
       o.num_shards = s == &us_ ? 16 : 7;  // the sites' shard counts differ
       o.node_flags = {absl::StrCat("--flagfile=", dir_.Sub(s->name + ".flags")),
                       "--peer_placement_poll=200ms", "--anti_entropy_interval=0"};
+      if (s == &us_) o.placed_nodes = UsPlaced();
       s->cluster = std::make_unique<ClusterFixture>(dir_.Sub(s->name), o);
     }
     for (Site* s : {&us_, &mx_}) {
@@ -158,7 +163,7 @@ class CrossSiteTest : public ::testing::Test {
     for (Site* s : {&us_, &mx_}) {
       ASSERT_TRUE(s->cluster->Start()) << s->name;
       ASSERT_TRUE(s->cluster->Placement(0, &s->placement).ok());
-      ASSERT_EQ(s->placement.members_size(), s->cluster->size());
+      ASSERT_EQ(s->placement.members_size(), s == &us_ ? UsPlaced() : s->cluster->size());
     }
   }
 
@@ -265,6 +270,118 @@ TEST_F(CrossSiteTest, ThreeAndTwoNodeClustersConvergeAfterAPartition) {
     if (us_.OwnerOf(tag) == us_.cluster->address(0)) mx_owners.insert(mx_.OwnerOf(tag));
   }
   EXPECT_EQ(mx_owners.size(), 2u);
+}
+
+// Issue 21, cross-site: US adds a node (its mover copies and tails shards
+// from the other members, flips and fences) while both sites write and MX
+// pulls from every US member; afterwards both sites hold every sample
+// (Verify equal from either side) and each US node holds exactly the tags
+// of the shards it owns now, with the digest of the tag's MX owner.
+class CrossSiteMoveTest : public CrossSiteTest {
+ protected:
+  int UsNodes() const override { return 4; }
+  int UsPlaced() const override { return 3; }
+};
+
+// Writes through `address` (it forwards to the owners), retrying while a
+// shard is handed over (UNAVAILABLE) or the placement moved (ABORTED).
+void WriteThrough(const std::string& address, const std::string& tag, int64_t from, int n,
+                  double base, uint64_t batch) {
+  v1::WriteRequest req;
+  req.set_client_id("xsite-move");
+  req.set_batch_sequence(batch);
+  auto* s = req.add_series();
+  s->set_tag(tag);
+  for (int i = 0; i < n; ++i) {
+    auto* sample = s->add_samples();
+    sample->set_timestamp_ns(from + i);
+    sample->mutable_value()->set_double_value(base + i);
+  }
+  const absl::Time give_up = absl::Now() + absl::Minutes(2);
+  while (true) {
+    v1::WriteAck ack;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status st = v1::Ingest::NewStub(Channel(address))->WriteBatch(&ctx, req, &ack);
+    if (st.ok()) return;
+    const bool retry = st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                       st.error_code() == grpc::StatusCode::ABORTED;
+    ASSERT_TRUE(retry && absl::Now() < give_up) << tag << ": " << st.error_message();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+}
+
+TEST_F(CrossSiteMoveTest, ShardsMoveAtUsWhileMxPullsAndBothSitesConverge) {
+  std::map<std::string, std::set<int64_t>> expected;  // tag -> timestamps
+  uint64_t batch = 0;
+  auto write = [&](Site& site, const std::string& tag, int64_t from, int n) {
+    ASSERT_NO_FATAL_FAILURE(
+        WriteThrough(site.cluster->address(0), tag, from, n, &site == &us_ ? 100 : 200, ++batch));
+    for (int i = 0; i < n; ++i) expected[tag].insert(from + i);
+  };
+  auto round = [&](int64_t from) {
+    for (int i = 0; i < 16; ++i) {
+      ASSERT_NO_FATAL_FAILURE(write(us_, absl::StrCat("us.line", i, ".temp"), from, 10));
+      ASSERT_NO_FATAL_FAILURE(write(mx_, absl::StrCat("mx.line", i, ".flow"), from, 4));
+    }
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_NO_FATAL_FAILURE(write(us_, absl::StrCat("shared.", i), from, 5));
+      ASSERT_NO_FATAL_FAILURE(write(mx_, absl::StrCat("shared.", i), from + 100000, 5));
+    }
+  };
+  auto total = [&] {
+    uint64_t n = 0;
+    for (const auto& [tag, ts] : expected) n += ts.size();
+    return n;
+  };
+  ASSERT_NO_FATAL_FAILURE(round(1000));
+  v1::VerifyResponse v;
+  ASSERT_TRUE(WaitFor([&] { return Equal(us_, total(), &v); }, kConverge)) << v.DebugString();
+
+  testing::CommandResult add =
+      us_.cluster->Cli(0, {"cluster", "add-node", us_.cluster->address(3)});
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  // Writes at both sites while the shards move.
+  int64_t from = 2000;
+  v1::PlacementResponse p;
+  while (true) {
+    ASSERT_NO_FATAL_FAILURE(round(from));
+    from += 1000;
+    ASSERT_TRUE(us_.cluster->Placement(0, &p).ok());
+    if (p.moves_size() == 0 && p.members_size() == 4) break;
+    ASSERT_LT(from, 200000) << "the moves did not finish";
+  }
+  ASSERT_TRUE(us_.cluster->WaitForPlacement(
+      [](const v1::PlacementResponse& q) { return q.moves_size() == 0 && q.members_size() == 4; },
+      kConverge));
+  us_.placement = p;
+  ASSERT_NO_FATAL_FAILURE(round(from));
+
+  ASSERT_TRUE(WaitFor([&] { return Equal(us_, total(), &v); }, kConverge)) << v.DebugString();
+  EXPECT_EQ(v.members_verified_size(), 4);
+  ASSERT_TRUE(WaitFor([&] { return Equal(mx_, total(), &v); }, kConverge)) << v.DebugString();
+  EXPECT_EQ(v.peer_members(), 4u);
+  std::map<std::string, std::map<std::string, std::vector<std::tuple<int64_t, uint64_t, uint64_t>>>>
+      held;  // address -> digest
+  for (Site* s : {&us_, &mx_}) {
+    for (int i = 0; i < s->cluster->size(); ++i) {
+      const std::string addr = s->cluster->address(i);
+      held[addr] = NodeDigest(addr);
+      for (const auto& [tag, buckets] : held[addr]) {
+        EXPECT_EQ(s->OwnerOf(tag), addr) << s->name << " node " << i << " holds " << tag;
+      }
+    }
+  }
+  int at_new_node = 0;
+  for (const auto& [tag, ts] : expected) {
+    SCOPED_TRACE(tag);
+    const auto& at_us = held[us_.OwnerOf(tag)][tag];
+    const auto& at_mx = held[mx_.OwnerOf(tag)][tag];
+    EXPECT_EQ(CountOf(at_us), ts.size());
+    EXPECT_EQ(at_us, at_mx);
+    at_new_node += us_.OwnerOf(tag) == us_.cluster->address(3) ? 1 : 0;
+  }
+  EXPECT_GT(at_new_node, 0);  // some tags moved to the new node
 }
 
 }  // namespace

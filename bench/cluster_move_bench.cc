@@ -1,0 +1,205 @@
+// cluster_move_bench: ingest while shards move (issue 21; docs/cluster.md,
+// "The mover"). A real etcd and four real historiand nodes (the tests'
+// ClusterFixture, --shards shards, three placed); --preload samples over
+// --tags tags loaded and compacted (the moves copy sealed data), then
+// --writers threads send batches of --batch_tags tags x --batch_samples
+// samples (unary Ingest.WriteBatch, round robin over the three placed
+// nodes, which forward to the owners) for two windows of --window_batches
+// batches each: one with no move, one started right after
+// `historian cluster add-node` for the fourth node (the moves run while
+// the window's batches go in). Prints the samples/s of each window, their
+// ratio, and the moves' copy: bytes and the time from add-node to the last
+// FinishMove. A batch refused during a handover (UNAVAILABLE) is retried
+// and counted once; its wait is part of the window.
+//
+//   cluster_move_bench --shards=64 --preload=4000000 --tags=2000
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "grpcpp/grpcpp.h"
+#include "historian/v1/admin.grpc.pb.h"
+#include "historian/v1/cluster.grpc.pb.h"
+#include "historian/v1/ingest.grpc.pb.h"
+#include "tests/testutil/cluster_fixture.h"
+
+ABSL_FLAG(uint32_t, shards, 64, "the cluster's shards");
+ABSL_FLAG(uint64_t, preload, 4000000, "samples loaded and compacted before the windows");
+ABSL_FLAG(int, tags, 2000, "tags");
+ABSL_FLAG(int, writers, 4, "writer threads");
+ABSL_FLAG(int, batch_tags, 100, "tags a batch");
+ABSL_FLAG(int, batch_samples, 50, "samples a tag in a batch");
+ABSL_FLAG(int, window_batches, 600, "batches a window (all writers)");
+ABSL_FLAG(std::string, dir, "/tmp/cluster_move_bench", "scratch directory (removed first)");
+
+namespace historian {
+namespace {
+
+constexpr int64_t kT0 = 1795428000000000000;  // 2026-11-23T10:00:00Z
+constexpr int64_t kSecond = 1000000000;
+
+std::shared_ptr<grpc::Channel> Channel(const std::string& a) {
+  return grpc::CreateChannel(a, grpc::InsecureChannelCredentials());
+}
+
+double Metric(int port, const std::string& name) {
+  httplib::Client http("127.0.0.1", port);
+  auto got = http.Get("/metrics");
+  if (!got) return -1;
+  for (absl::string_view line : absl::StrSplit(got->body, '\n')) {
+    if (!absl::StartsWith(line, name + " ")) continue;
+    double v = 0;
+    if (absl::SimpleAtod(line.substr(name.size() + 1), &v)) return v;
+  }
+  return -1;
+}
+
+// Batch `k` (0-based): tags [k*batch_tags % tags, ...), samples from
+// `first_second` on; every (tag, second) once over a run.
+v1::WriteRequest MakeBatch(uint64_t k, int64_t first_second) {
+  const int tags = absl::GetFlag(FLAGS_tags), per_batch = absl::GetFlag(FLAGS_batch_tags);
+  const int samples = absl::GetFlag(FLAGS_batch_samples);
+  const uint64_t groups = static_cast<uint64_t>(tags / per_batch);
+  const int64_t round = static_cast<int64_t>(k / groups);
+  const int first_tag = static_cast<int>(k % groups) * per_batch;
+  v1::WriteRequest batch;
+  batch.set_client_id("move-bench");
+  batch.set_batch_sequence(k + 1 + static_cast<uint64_t>(first_second) * 1000);
+  for (int t = first_tag; t < first_tag + per_batch; ++t) {
+    v1::TagSamples* series = batch.add_series();
+    series->set_tag(absl::StrCat("bench.move.t", t, ".pv"));
+    for (int j = 0; j < samples; ++j) {
+      v1::Sample* s = series->add_samples();
+      s->set_timestamp_ns(kT0 + (first_second + round * samples + j) * kSecond);
+      s->mutable_value()->set_double_value(static_cast<double>((t * 31 + j) % 1000) / 10);
+    }
+  }
+  return batch;
+}
+
+// Sends `n` batches from `writers` threads; returns the seconds it took, or
+// -1 when a batch failed for good.
+double Window(const std::vector<std::string>& nodes, uint64_t first_batch, uint64_t n,
+              int64_t first_second) {
+  std::atomic<uint64_t> next{0};
+  std::atomic<bool> failed{false};
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int w = 0; w < absl::GetFlag(FLAGS_writers); ++w) {
+    threads.emplace_back([&, w] {
+      std::vector<std::unique_ptr<v1::Ingest::Stub>> stubs;
+      for (const std::string& a : nodes) stubs.push_back(v1::Ingest::NewStub(Channel(a)));
+      for (uint64_t i; (i = next.fetch_add(1)) < n && !failed;) {
+        const v1::WriteRequest batch = MakeBatch(first_batch + i, first_second);
+        for (int attempt = 0;; ++attempt) {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+          v1::WriteAck ack;
+          grpc::Status s = stubs[(i + attempt + w) % stubs.size()]->WriteBatch(&ctx, batch, &ack);
+          if (s.ok()) break;
+          if ((s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+               s.error_code() != grpc::StatusCode::ABORTED) ||
+              attempt > 2000) {
+            std::fprintf(stderr, "write: %s\n", s.error_message().c_str());
+            failed = true;
+            return;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  if (failed) return -1;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int Run() {
+  const std::string dir = absl::GetFlag(FLAGS_dir);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  testing::ClusterFixtureOptions options;
+  options.nodes = 4;
+  options.placed_nodes = 3;
+  options.num_shards = absl::GetFlag(FLAGS_shards);
+  testing::ClusterFixture cluster(dir + "/cluster", options);
+  if (!cluster.Start()) return 1;
+  const std::vector<std::string> nodes = {cluster.address(0), cluster.address(1),
+                                          cluster.address(2)};
+  const uint64_t per_batch = static_cast<uint64_t>(absl::GetFlag(FLAGS_batch_tags)) *
+                             static_cast<uint64_t>(absl::GetFlag(FLAGS_batch_samples));
+  const uint64_t preload_batches = absl::GetFlag(FLAGS_preload) / per_batch;
+  auto t = std::chrono::steady_clock::now();
+  if (Window(nodes, 0, preload_batches, 0) < 0) return 2;
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext ctx;
+    v1::CompactRequest request;
+    v1::CompactResponse response;
+    if (!v1::Admin::NewStub(Channel(nodes[i]))->Compact(&ctx, request, &response).ok()) return 3;
+  }
+  std::printf("preload and compact: %.1f s, %llu samples over %d tags, %u shards\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(),
+              static_cast<unsigned long long>(preload_batches * per_batch),
+              absl::GetFlag(FLAGS_tags), absl::GetFlag(FLAGS_shards));
+  const uint64_t n = static_cast<uint64_t>(absl::GetFlag(FLAGS_window_batches));
+  const double quiet = Window(nodes, preload_batches, n, 10000000);
+  if (quiet < 0) return 4;
+  const double quiet_rate = static_cast<double>(n * per_batch) / quiet;
+  std::printf("no move:     %llu samples in %.2f s: %.0f samples/s\n",
+              static_cast<unsigned long long>(n * per_batch), quiet, quiet_rate);
+
+  const auto add_start = std::chrono::steady_clock::now();
+  testing::CommandResult add = cluster.Cli(0, {"cluster", "add-node", cluster.address(3)});
+  if (add.exit_code != 0) {
+    std::fprintf(stderr, "add-node: %s%s\n", add.out.c_str(), add.err.c_str());
+    return 5;
+  }
+  // The moving window: batches go in while the moves run; it ends when the
+  // moves are done (whole windows of n batches until then).
+  uint64_t moving_batches = 0;
+  double moving_secs = 0;
+  double moves_done_secs = -1;
+  for (int w = 0; moves_done_secs < 0; ++w) {
+    const double secs = Window(nodes, preload_batches + n * (w + 1), n, 20000000 + w * 1000000);
+    if (secs < 0) return 6;
+    moving_batches += n;
+    moving_secs += secs;
+    v1::PlacementResponse p;
+    if (cluster.Placement(0, &p).ok() && p.moves_size() == 0 && p.members_size() == 4) {
+      moves_done_secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - add_start).count();
+    }
+    if (w > 200) return 7;
+  }
+  const double moving_rate = static_cast<double>(moving_batches * per_batch) / moving_secs;
+  std::printf("during move: %llu samples in %.2f s: %.0f samples/s; ratio %.2f\n",
+              static_cast<unsigned long long>(moving_batches * per_batch), moving_secs, moving_rate,
+              moving_rate / quiet_rate);
+  const double copied =
+      Metric(cluster.metrics_port(3), "historian_cluster_move_bytes_copied_total");
+  const double finished = Metric(cluster.metrics_port(3), "historian_cluster_moves_finished_total");
+  std::printf("moves: %.0f finished, %.1f MB copied, add-node to the last finish %.2f s\n",
+              finished, copied / 1e6, moves_done_secs);
+  return 0;
+}
+
+}  // namespace
+}  // namespace historian
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int rc = historian::Run();
+  std::filesystem::remove_all(absl::GetFlag(FLAGS_dir));
+  return rc;
+}

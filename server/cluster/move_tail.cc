@@ -1,0 +1,85 @@
+#include "server/cluster/move_tail.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "api/core/status_macros.h"
+#include "server/status_util.h"
+#include "storage/engine/log_entry.h"
+
+namespace historian::cluster {
+
+MoveTail::MoveTail(Store* store, v1::Replication::StubInterface* stub, grpc::ClientContext* context,
+                   v1::PullRequest first, std::string origin)
+    : store_(store),
+      stub_(stub),
+      context_(context),
+      first_(std::move(first)),
+      origin_(std::move(origin)) {
+  progress_.applied = store_->AppliedSequence(origin_);
+}
+
+MoveTail::~MoveTail() {
+  if (stream_ != nullptr) {
+    context_->TryCancel();
+    stream_->Finish().ok();  // cancelled: its status says so
+  }
+}
+
+absl::Status MoveTail::Apply(const v1::LogRecord& record) {
+  engine::LogEntry entry;
+  RETURN_IF_ERROR(engine::DecodeLogEntry(record.entry(), &entry));
+  entry.event_writes.clear();
+  if (entry.series.empty() && entry.catalog_upserts.empty() && entry.catalog_deletes.empty() &&
+      entry.tombstones.empty()) {
+    return absl::OkStatus();  // nothing of the shard: the cursor moves after the answer
+  }
+  std::string bytes;
+  engine::EncodeLogEntry(entry, &bytes);
+  RETURN_IF_ERROR(store_->ApplyReplicated(origin_, record.sequence(), bytes).status());
+  ++progress_.entries_applied;
+  return absl::OkStatus();
+}
+
+absl::Status MoveTail::RunUntil(const std::function<bool(const Progress&)>& done) {
+  if (stream_ == nullptr) {
+    first_.set_from_sequence(progress_.applied + 1);
+    stream_ = stub_->Pull(context_);
+    if (!stream_->Write(first_)) {
+      grpc::Status s = stream_->Finish();
+      stream_.reset();
+      return server::FromGrpcStatus(s);
+    }
+  }
+  v1::PullResponse response;
+  while (stream_->Read(&response)) {
+    if (response.gap()) {
+      return absl::DataLossError(
+          absl::StrCat("the source's own log starts at ", response.log_start_sequence(),
+                       ", past this move's cursor ", progress_.applied,
+                       " (its retention limits trimmed it): the copy is made again"));
+    }
+    for (const v1::LogRecord& record : response.records()) {
+      if (record.sequence() <= progress_.applied) continue;
+      if (absl::Status s = Apply(record); !s.ok()) {
+        return absl::Status(s.code(),
+                            absl::StrCat("source entry ", record.sequence(), ": ", s.message()));
+      }
+    }
+    if (!response.records().empty() &&
+        response.records().rbegin()->sequence() > progress_.applied) {
+      // Entries cut down to nothing moved no cursor: the last one does.
+      RETURN_IF_ERROR(store_->AdvanceCursor(origin_, response.records().rbegin()->sequence()));
+      progress_.applied = store_->AppliedSequence(origin_);
+    }
+    progress_.head = response.head_sequence();
+    progress_.caught_up = response.records().empty();
+    if (done(progress_)) return absl::OkStatus();
+  }
+  grpc::Status s = stream_->Finish();
+  stream_.reset();
+  if (s.ok()) return absl::UnavailableError("the source ended the move's tail");
+  return server::FromGrpcStatus(s);
+}
+
+}  // namespace historian::cluster

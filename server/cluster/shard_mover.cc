@@ -1,0 +1,448 @@
+#include "server/cluster/shard_mover.h"
+
+#include <algorithm>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "api/core/bearer_token.h"
+#include "api/core/status_macros.h"
+#include "historian/v1/cluster.grpc.pb.h"
+#include "historian/v1/replication.grpc.pb.h"
+#include "server/cluster/etcd/etcd_client.h"
+#include "server/cluster/move_tail.h"
+#include "server/cluster/move_transitions.h"
+#include "server/cluster/move_txn.h"
+#include "server/cluster/shard_copy_client.h"
+#include "server/logging.h"
+#include "storage/store.h"
+
+namespace historian::cluster {
+namespace {
+
+constexpr std::pair<MoveStep, std::string_view> kStepNames[] = {
+    {MoveStep::kStart, "start"},
+    {MoveStep::kWipeTarget, "wipe"},
+    {MoveStep::kCopySealed, "copy"},
+    {MoveStep::kTailLog, "tail"},
+    {MoveStep::kFlip, "flip"},
+    {MoveStep::kPublishFence, "fence"},
+    {MoveStep::kTailToFence, "tail_to_fence"},
+    {MoveStep::kDropSource, "finish"},
+};
+
+int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }
+
+// The copy's source name in the marker: the source member and a nonce, so
+// each copy applies its tail under an origin of its own (a cursor reused
+// across copies would skip entries the wipe dropped).
+std::string CopySourceName(const std::string& member) { return absl::StrCat(member, "@", NowNs()); }
+std::string MemberOfCopySource(const std::string& source) {
+  return source.substr(0, source.rfind('@'));
+}
+std::string TailOrigin(uint32_t shard, const std::string& copy_source) {
+  return absl::StrCat("move/", shard, "/", copy_source);
+}
+
+}  // namespace
+
+std::string_view MoveStepName(MoveStep step) {
+  for (const auto& [s, name] : kStepNames) {
+    if (s == step) return name;
+  }
+  return "?";
+}
+
+std::optional<MoveStep> ParseMoveStep(std::string_view name) {
+  for (const auto& [s, n] : kStepNames) {
+    if (n == name) return s;
+  }
+  return std::nullopt;
+}
+
+ShardMover::ShardMover(Store* store, const ClusterView* view, const EtcdClient* etcd,
+                       MemberChannels* channels, ShardMoverOptions options)
+    : store_(store), view_(view), etcd_(etcd), channels_(channels), options_(std::move(options)) {}
+
+ShardMover::~ShardMover() {
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+    if (active_call_ != nullptr) active_call_->TryCancel();
+  }
+  if (target_thread_.joinable()) target_thread_.join();
+  if (source_thread_.joinable()) source_thread_.join();
+}
+
+void ShardMover::Start() {
+  target_thread_ = std::thread([this] { Loop(/*target_side=*/true); });
+  source_thread_ = std::thread([this] { Loop(/*target_side=*/false); });
+}
+
+void ShardMover::OnPlacement() {
+  absl::MutexLock l(&mu_);
+  ++target_wakes_;
+  ++source_wakes_;
+}
+
+ShardMover::Stats ShardMover::stats() const {
+  absl::MutexLock l(&mu_);
+  return stats_;
+}
+
+bool ShardMover::stopping() const {
+  absl::MutexLock l(&mu_);
+  return stopping_;
+}
+
+void ShardMover::NoteError(const absl::Status& s) {
+  absl::MutexLock l(&mu_);
+  ++stats_.errors;
+  stats_.last_error = s.ToString();
+}
+
+void ShardMover::Loop(bool target_side) {
+  uint64_t seen = 0;
+  while (true) {
+    {
+      absl::MutexLock l(&mu_);
+      uint64_t& wakes = target_side ? target_wakes_ : source_wakes_;
+      seen = wakes;
+    }
+    absl::Status s = target_side ? TargetPass() : SourcePass();
+    if (!s.ok() && !stopping()) {
+      NoteError(s);
+      server::LogError("cluster",
+                       target_side ? "mover: a move failed; retrying"
+                                   : "mover: publishing a fence failed; retrying",
+                       {{"error", s.ToString()}});
+    }
+    absl::MutexLock l(&mu_);
+    uint64_t& wakes = target_side ? target_wakes_ : source_wakes_;
+    auto woken = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || wakes != seen; };
+    // A pass that did everything it could waits for the next placement; a
+    // failed one (or a move waiting for a slot) looks again after `retry`.
+    mu_.AwaitWithTimeout(absl::Condition(&woken), options_.retry);
+    if (stopping_) return;
+  }
+}
+
+absl::Status ShardMover::Pause(MoveStep step, uint32_t shard) {
+  if (!options_.pause_before.has_value() || step < *options_.pause_before) {
+    return absl::OkStatus();
+  }
+  server::LogWarning("cluster", "mover: paused by the test hook",
+                     {{"step", std::string(MoveStepName(step))}, {"shard", absl::StrCat(shard)}});
+  absl::MutexLock l(&mu_);
+  stats_.paused_step = static_cast<int>(step);
+  mu_.Await(absl::Condition(&stopping_));
+  return absl::CancelledError("the node is stopping");
+}
+
+std::unique_ptr<grpc::ClientContext> ShardMover::NewCall() const {
+  auto call = std::make_unique<grpc::ClientContext>();
+  if (!options_.token.empty()) {
+    call->AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
+  }
+  return call;
+}
+
+void ShardMover::ReportProgress(uint32_t shard, const std::string& to, MoveStep step,
+                                int64_t bytes_copied, int64_t entries_behind,
+                                int64_t eta_seconds) const {
+  MoveProgress p{to,     std::string(MoveStepName(step)), bytes_copied, entries_behind, eta_seconds,
+                 NowNs()};
+  etcd_->Put(MoveProgressKey(options_.site, shard), EncodeMoveProgress(p)).IgnoreError();
+}
+
+absl::Status ShardMover::SourcePass() {
+  std::shared_ptr<const Placement> p = view_->placement();
+  if (p == nullptr) return absl::OkStatus();
+  const std::string self = view_->self_id();
+  absl::Status first_error;
+  for (const ShardMove& move : p->moves().moves) {
+    if (stopping()) return absl::OkStatus();
+    if (move.state != ShardMoveState::kFlipped || p->members()[move.from].id != self) continue;
+    absl::Status s = PublishFence(*p, move);
+    if (!s.ok() && first_error.ok()) first_error = s;
+  }
+  return first_error;
+}
+
+absl::StatusOr<std::optional<MoveFence>> ShardMover::ReadFence(const Placement& placement,
+                                                               const ShardMove& move) const {
+  ASSIGN_OR_RETURN(EtcdRange r, etcd_->Get(MoveFenceKey(options_.site, move.shard)));
+  if (r.kvs.empty()) return std::nullopt;
+  absl::StatusOr<MoveFence> fence = DecodeMoveFence(r.kvs[0].value);
+  if (!fence.ok()) {
+    // Not ours to trust: the source writes it again.
+    server::LogWarning("cluster", "mover: a fence key does not decode; ignored",
+                       {{"shard", absl::StrCat(move.shard)}, {"error", fence.status().ToString()}});
+    return std::nullopt;
+  }
+  if (fence->from != placement.members()[move.from].id ||
+      fence->to != placement.members()[move.to].id ||
+      fence->flipped_unix_ns != move.since_unix_ns) {
+    return std::nullopt;  // an earlier move's
+  }
+  return *fence;
+}
+
+absl::Status ShardMover::PublishFence(const Placement& placement, const ShardMove& move) {
+  ASSIGN_OR_RETURN(std::optional<MoveFence> published, ReadFence(placement, move));
+  if (published.has_value()) return absl::OkStatus();
+  RETURN_IF_ERROR(Pause(MoveStep::kPublishFence, move.shard));
+  const std::string& to = placement.members()[move.to].id;
+  // From here no own write of the shard is stored: the router sends them
+  // to the new owner, and one that raced the placement is refused.
+  ASSIGN_OR_RETURN(
+      Store::ShardFence fence,
+      store_->CloseShardToWrites(move.shard, placement.num_shards(),
+                                 absl::StrCat("shard ", move.shard, " moved to ", to,
+                                              " (placement revision ", placement.revision(), ")")));
+  MoveFence value{placement.members()[move.from].id, to, move.since_unix_ns, fence.position,
+                  fence.clock};
+  ASSIGN_OR_RETURN(int64_t revision,
+                   etcd_->Put(MoveFenceKey(options_.site, move.shard), EncodeMoveFence(value)));
+  server::LogInfo("cluster", "mover: fence published",
+                  {{"shard", absl::StrCat(move.shard)},
+                   {"to", to},
+                   {"position", absl::StrCat(fence.position)},
+                   {"etcd_revision", absl::StrCat(revision)}});
+  absl::MutexLock l(&mu_);
+  ++stats_.fences_published;
+  return absl::OkStatus();
+}
+
+absl::Status ShardMover::TargetPass() {
+  std::shared_ptr<const Placement> p = view_->placement();
+  if (p == nullptr) return absl::OkStatus();
+  const std::string self = view_->self_id();
+  std::vector<ShardMove> mine;
+  for (const ShardMove& move : p->moves().moves) {
+    if (p->members()[move.to].id == self) mine.push_back(move);
+  }
+  // Moves already started first: they hold a slot, and a FLIPPED one
+  // holds writes of its shard.
+  std::stable_sort(mine.begin(), mine.end(), [](const ShardMove& a, const ShardMove& b) {
+    return static_cast<int>(a.state) > static_cast<int>(b.state);
+  });
+  for (ShardMove move : mine) {
+    if (stopping()) return absl::OkStatus();
+    Placement current = *p;
+    if (move.state == ShardMoveState::kPending) {
+      RETURN_IF_ERROR(Pause(MoveStep::kStart, move.shard));
+      absl::StatusOr<Placement> started =
+          ApplyMoveStep(*etcd_, options_.site, move.shard, MoveGoal::kInitializing,
+                        [&](const Placement& c) { return StartMove(c, move.shard, NowNs()); });
+      // No slot free yet, or the move changed meanwhile (the next
+      // placement brings it): look again then.
+      if (started.status().code() == absl::StatusCode::kResourceExhausted ||
+          started.status().code() == absl::StatusCode::kFailedPrecondition) {
+        continue;
+      }
+      if (!started.ok()) return started.status();
+      const ShardMove* now = started->MoveOfShard(move.shard);
+      if (now == nullptr || started->members()[now->to].id != self) continue;
+      current = *std::move(started);
+      move = *current.MoveOfShard(move.shard);
+    }
+    // One move a pass: the next pass starts from the placement this one
+    // left (its FinishMove wakes the loop at once).
+    return RunMove(current, move);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& move) {
+  const uint32_t shard = move.shard;
+  const uint32_t num_shards = placement.num_shards();
+  const PlacementMember& source = placement.members()[move.from];
+  const std::string self = placement.members()[move.to].id;
+  {
+    absl::MutexLock l(&mu_);
+    stats_.moving_shard = shard;
+  }
+  struct ClearMoving {
+    ShardMover* m;
+    ~ClearMoving() {
+      absl::MutexLock l(&m->mu_);
+      m->stats_.moving_shard = -1;
+    }
+  } clear_moving{this};
+  // Registers `call` for cancellation by the stop while it lives.
+  auto track = [&](grpc::ClientContext* call) {
+    absl::MutexLock l(&mu_);
+    if (stopping_) call->TryCancel();
+    active_call_ = call;
+  };
+  auto untrack = [&] {
+    absl::MutexLock l(&mu_);
+    active_call_ = nullptr;
+  };
+
+  // Steps 2 and 3, unless a complete copy from this source is here (a
+  // restart resumes its tail).
+  ASSIGN_OR_RETURN(std::optional<shard_copy::MoveMarker> marker, store_->ReadMoveMarker(shard));
+  const bool have_copy = marker.has_value() && marker->complete &&
+                         marker->num_shards == num_shards &&
+                         MemberOfCopySource(marker->source) == source.id;
+  if (!have_copy) {
+    if (move.state != ShardMoveState::kInitializing) {
+      return absl::DataLossError(
+          absl::StrCat("shard ", shard, " is FLIPPED to this node but its copy from ", source.id,
+                       " is not here (move/", shard,
+                       " marker missing or incomplete): the move cannot finish; "
+                       "the source keeps its data until it does"));
+    }
+    RETURN_IF_ERROR(Pause(MoveStep::kWipeTarget, shard));
+    ReportProgress(shard, self, MoveStep::kWipeTarget, 0, -1);
+    ASSIGN_OR_RETURN(uint64_t wiped, store_->DropShard(shard, num_shards));
+    RETURN_IF_ERROR(Pause(MoveStep::kCopySealed, shard));
+    ReportProgress(shard, self, MoveStep::kCopySealed, 0, -1);
+    std::unique_ptr<v1::Cluster::Stub> stub = v1::Cluster::NewStub(channels_->Get(source.address));
+    std::unique_ptr<grpc::ClientContext> call = NewCall();
+    track(call.get());
+    absl::StatusOr<shard_copy::MoveMarker> copied = PullShardCopy(
+        stub.get(), call.get(), store_, {num_shards, shard, 0, CopySourceName(source.id)});
+    untrack();
+    if (!copied.ok()) {
+      return absl::Status(copied.status().code(),
+                          absl::StrCat("copy of shard ", shard, " from ", source.id, " (",
+                                       source.address, "): ", copied.status().message()));
+    }
+    marker = *copied;
+    server::LogInfo("cluster", "mover: shard copied",
+                    {{"shard", absl::StrCat(shard)},
+                     {"from", source.id},
+                     {"position", absl::StrCat(copied->position)},
+                     {"bytes", absl::StrCat(copied->bytes)},
+                     {"wiped_tags", absl::StrCat(wiped)}});
+    absl::MutexLock l(&mu_);
+    ++stats_.copies;
+    stats_.bytes_copied += copied->bytes;
+  }
+  const std::string origin = TailOrigin(shard, marker->source);
+  if (store_->AppliedSequence(origin) < marker->position) {
+    // The copy holds every source entry up to P.
+    RETURN_IF_ERROR(store_->AdvanceCursor(origin, marker->position));
+  }
+
+  // Step 4: tail from P + 1.
+  RETURN_IF_ERROR(Pause(MoveStep::kTailLog, shard));
+  std::unique_ptr<v1::Replication::Stub> pull_stub =
+      v1::Replication::NewStub(channels_->Get(source.address));
+  std::unique_ptr<grpc::ClientContext> pull_call = NewCall();
+  v1::PullRequest first;
+  first.set_site(options_.site);
+  first.set_member_id(self);
+  first.set_shard_move(true);
+  first.mutable_filter()->set_num_shards(num_shards);
+  first.mutable_filter()->add_shards(shard);
+  track(pull_call.get());
+  struct Untrack {
+    std::function<void()> f;
+    ~Untrack() { f(); }
+  } untrack_pull{untrack};
+  MoveTail tail(store_, pull_stub.get(), pull_call.get(), first, origin);
+  absl::Time next_report = absl::InfinitePast(), last_report = absl::Now();
+  uint64_t applied_at_last_report = store_->AppliedSequence(origin);
+  auto report_tail = [&](MoveStep step, const MoveTail::Progress& p) {
+    const absl::Time now = absl::Now();
+    if (now < next_report) return;
+    next_report = now + absl::Seconds(1);
+    const int64_t behind = p.head > p.applied ? static_cast<int64_t>(p.head - p.applied) : 0;
+    // The rate since the last report; unknown while the tail stands still.
+    const double rate = static_cast<double>(p.applied - applied_at_last_report) /
+                        std::max(absl::ToDoubleSeconds(now - last_report), 1e-3);
+    const int64_t eta = behind == 0 ? 0 : rate > 0 ? static_cast<int64_t>(behind / rate) + 1 : -1;
+    applied_at_last_report = p.applied;
+    last_report = now;
+    ReportProgress(shard, self, step, static_cast<int64_t>(marker->bytes), behind, eta);
+  };
+  auto note_tailed = [&](uint64_t before) {
+    absl::MutexLock l(&mu_);
+    stats_.entries_tailed += tail.progress().entries_applied - before;
+  };
+  int64_t flipped_since = move.since_unix_ns;
+  if (move.state == ShardMoveState::kInitializing) {
+    const uint64_t before = tail.progress().entries_applied;
+    RETURN_IF_ERROR(tail.RunUntil([&](const MoveTail::Progress& p) {
+      report_tail(MoveStep::kTailLog, p);
+      return p.caught_up || p.head <= p.applied + options_.caught_up_entries || stopping();
+    }));
+    note_tailed(before);
+    if (stopping()) return absl::CancelledError("the node is stopping");
+    // Step 5: no own write of the shard here before the fence (durable, so
+    // a restart between here and the open keeps refusing), then the flip.
+    RETURN_IF_ERROR(Pause(MoveStep::kFlip, shard));
+    RETURN_IF_ERROR(
+        store_
+            ->CloseShardToWrites(shard, num_shards,
+                                 absl::StrCat("shard ", shard, " is being handed over from ",
+                                              source.id, " to ", self))
+            .status());
+    ASSIGN_OR_RETURN(Placement flipped, ApplyMoveStep(*etcd_, options_.site, shard,
+                                                      MoveGoal::kFlipped, [&](const Placement& c) {
+                                                        return FlipMove(c, shard, NowNs());
+                                                      }));
+    const ShardMove* now = flipped.MoveOfShard(shard);
+    if (now == nullptr || now->state != ShardMoveState::kFlipped) {
+      return absl::AbortedError(absl::StrCat("shard ", shard, ": the flip left no FLIPPED move"));
+    }
+    flipped_since = now->since_unix_ns;
+    server::LogInfo("cluster", "mover: shard flipped",
+                    {{"shard", absl::StrCat(shard)},
+                     {"from", source.id},
+                     {"placement_revision", absl::StrCat(flipped.revision())}});
+  }
+
+  // Step 6: tail to the source's fence, then take writes with the clock
+  // past the source's.
+  RETURN_IF_ERROR(Pause(MoveStep::kTailToFence, shard));
+  ShardMove flipped_move = move;
+  flipped_move.state = ShardMoveState::kFlipped;
+  flipped_move.since_unix_ns = flipped_since;
+  std::optional<MoveFence> fence;
+  absl::Time next_read = absl::InfinitePast();
+  const uint64_t before = tail.progress().entries_applied;
+  absl::Status fence_status;
+  RETURN_IF_ERROR(tail.RunUntil([&](const MoveTail::Progress& p) {
+    if (stopping()) return true;
+    report_tail(MoveStep::kTailToFence, p);
+    if (!fence.has_value() && absl::Now() >= next_read) {
+      // Each answer of a caught-up tail comes within about half a second.
+      next_read = absl::Now() + absl::Milliseconds(100);
+      absl::StatusOr<std::optional<MoveFence>> f = ReadFence(placement, flipped_move);
+      if (!f.ok()) {
+        fence_status = f.status();
+        return true;
+      }
+      fence = *f;
+    }
+    return fence.has_value() && p.applied >= fence->position;
+  }));
+  note_tailed(before);
+  RETURN_IF_ERROR(fence_status);
+  if (stopping()) return absl::CancelledError("the node is stopping");
+  RETURN_IF_ERROR(store_->OpenShardToWrites(shard, fence->clock));
+
+  // Step 7: the move leaves the placement; the source's janitor drops it.
+  RETURN_IF_ERROR(Pause(MoveStep::kDropSource, shard));
+  ASSIGN_OR_RETURN(Placement done,
+                   ApplyMoveStep(*etcd_, options_.site, shard, MoveGoal::kDone,
+                                 [&](const Placement& c) { return FinishMove(c, shard); }));
+  // Stale ones would be ignored (another move's since-time or target).
+  etcd_->Delete(MoveFenceKey(options_.site, shard)).IgnoreError();
+  etcd_->Delete(MoveProgressKey(options_.site, shard)).IgnoreError();
+  server::LogInfo("cluster", "mover: move finished",
+                  {{"shard", absl::StrCat(shard)},
+                   {"from", source.id},
+                   {"placement_revision", absl::StrCat(done.revision())}});
+  absl::MutexLock l(&mu_);
+  ++stats_.moves_finished;
+  return absl::OkStatus();
+}
+
+}  // namespace historian::cluster

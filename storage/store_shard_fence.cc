@@ -1,0 +1,129 @@
+// Store: closing a virtual shard to own writes while a move hands it over
+// (docs/cluster.md, "Moving shards", steps 5 and 6), and the fence the
+// source publishes: the own log position every entry of the shard is at or
+// below, and its hybrid clock.
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "api/core/status_macros.h"
+#include "rocksdb/write_batch.h"
+#include "storage/engine/key_format.h"
+#include "storage/engine/version.h"
+#include "storage/store_parts.h"
+
+namespace historian {
+
+absl::Status Store::LoadClosedShards() {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->db()->NewIterator(rocksdb::ReadOptions(), db_->state()));
+  shard_copy::ClosedShards loaded;
+  for (it->Seek(engine::kShardClosedPrefix);
+       it->Valid() && it->key().starts_with(engine::kShardClosedPrefix); it->Next()) {
+    uint32_t shard = 0;
+    if (!engine::ParseShardKey({it->key().data(), it->key().size()}, engine::kShardClosedPrefix,
+                               &shard)) {
+      return absl::DataLossError(
+          absl::StrCat("state: bad closed shard key '", it->key().ToString(true), "'"));
+    }
+    ASSIGN_OR_RETURN(shard_copy::ClosedShard closed,
+                     shard_copy::ClosedShards::Decode({it->value().data(), it->value().size()}));
+    loaded.Set(shard, std::move(closed));
+  }
+  RETURN_IF_ERROR(engine::FromRocks(it->status(), "load closed shards"));
+  absl::MutexLock l(&mu_);
+  closed_shards_ = std::move(loaded);
+  return absl::OkStatus();
+}
+
+absl::Status Store::CheckShardsOpen(const engine::LogEntry& entry) const {
+  if (closed_shards_.empty()) return absl::OkStatus();
+  for (const engine::SeriesData& series : entry.series) {
+    if (const TagState* t = FindTag(series.tag); t != nullptr) {
+      RETURN_IF_ERROR(closed_shards_.CheckTag(t->name()));
+    }
+  }
+  for (const engine::TagInfo& info : entry.catalog_upserts) {
+    RETURN_IF_ERROR(closed_shards_.CheckTag(info.name));
+  }
+  for (const std::string& name : entry.catalog_deletes) {
+    RETURN_IF_ERROR(closed_shards_.CheckTag(name));
+  }
+  for (const engine::Tombstone& tombstone : entry.tombstones) {
+    if (const TagState* t = FindTag(tombstone.tag); t != nullptr) {
+      RETURN_IF_ERROR(closed_shards_.CheckTag(t->name()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Store::ShardFence> Store::CloseShardToWrites(uint32_t shard, uint32_t num_shards,
+                                                            std::string reason) {
+  if (num_shards == 0 || shard >= num_shards) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shard: ", shard, " is not below num_shards ", num_shards));
+  }
+  shard_copy::ClosedShard closed{num_shards, std::move(reason)};
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  // Durable before any write is refused: a restart keeps refusing.
+  RETURN_IF_ERROR(
+      engine::FromRocks(db_->db()->Put(sync, db_->state(), engine::ShardClosedKey(shard),
+                                       shard_copy::ClosedShards::Encode(closed)),
+                        "write closed shard"));
+  PendingWrite barrier;
+  barrier.origin = options_.site;
+  barrier.assign_seq = true;
+  ShardFence fence;
+  {
+    absl::MutexLock l(&mu_);
+    commit_log_->mu().AssertHeld();  // the same mutex
+    if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
+    closed_shards_.Set(shard, std::move(closed));
+    // Every version stamped so far is at or below the clock now.
+    fence.clock = commit_log_->ClockVersion();
+    // The group commit numbers own entries in queue order: an empty entry
+    // queued now comes after every write admitted before the close, and no
+    // write of the shard is admitted after it.
+    barrier.entry.version = fence.clock;
+    engine::EncodeLogEntry(barrier.entry, &barrier.encoded);
+    commit_log_->Submit(&barrier);
+  }
+  RETURN_IF_ERROR(barrier.status);
+  fence.position = barrier.seq;
+  options_.logger(LogSeverity::kWarning,
+                  absl::StrCat("shard ", shard, " of ", num_shards,
+                               " closed to own writes at own log position ", fence.position));
+  return fence;
+}
+
+absl::Status Store::OpenShardToWrites(uint32_t shard, Version observed) {
+  {
+    absl::MutexLock l(&mu_);
+    commit_log_->mu().AssertHeld();  // the same mutex
+    if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
+    if (closed_shards_.all().count(shard) == 0) return absl::OkStatus();
+    // One second past the previous owner's clock: versions count seconds,
+    // and a tie would let the older owner's sample win half the time.
+    commit_log_->ObserveVersion(engine::MakeVersion(engine::VersionSeconds(observed) + 1, 0));
+  }
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  RETURN_IF_ERROR(engine::FromRocks(
+      db_->db()->Delete(sync, db_->state(), engine::ShardClosedKey(shard)), "open closed shard"));
+  absl::MutexLock l(&mu_);
+  closed_shards_.Erase(shard);
+  return absl::OkStatus();
+}
+
+absl::Status Store::CheckShardOpen(std::string_view name) const {
+  absl::MutexLock l(&mu_);
+  return closed_shards_.CheckTag(name);
+}
+
+std::map<uint32_t, shard_copy::ClosedShard> Store::ClosedShards() const {
+  absl::MutexLock l(&mu_);
+  return closed_shards_.all();
+}
+
+}  // namespace historian

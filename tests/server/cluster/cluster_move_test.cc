@@ -1,0 +1,490 @@
+// File: cluster_move_test.cc
+// Issue 21 through real processes (a real etcd, real historiand nodes, the
+// real `historian` CLI): shards move between nodes under write load and no
+// acknowledged sample is lost, duplicated or resurrected
+// (docs/cluster.md, "Moving shards", "The mover").
+//
+// - Scale up, down and up again under load, the removed node keeping its
+//   data dir: after each change every tag reads exactly the model of the
+//   acknowledged writes through every node, a tag deleted while the node
+//   was out stays deleted and a tag overwritten meanwhile reads the new
+//   values (the M3DB 4103 failure).
+// - A kill -9 of the source, the target or etcd while a move is held at
+//   each step by the test hook (--cluster_move_test_pause): once everything
+//   runs again without the hook, the move ends and every acknowledged
+//   sample reads back once.
+//
+// The writer sends every batch to a node (round robin) until one answers
+// OK (the same client_id and batch_sequence on each retry); UNAVAILABLE
+// and ABORTED during a handover or while a node is down, and CANCELLED
+// from a node stopping, are retried. Its
+// model holds every batch answered OK.
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "api/core/tag_shard.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "historian/v1/admin.grpc.pb.h"
+#include "historian/v1/catalog.grpc.pb.h"
+#include "historian/v1/cluster.grpc.pb.h"
+#include "historian/v1/ingest.grpc.pb.h"
+#include "historian/v1/query.grpc.pb.h"
+#include "tests/testutil/cluster_fixture.h"
+#include "tests/testutil/temp_dir.h"
+#include "tests/testutil/wait_for.h"
+
+namespace historian::testing {
+namespace {
+
+constexpr int64_t kT0 = 1795428000000000000;  // 2026-11-23T10:00:00Z
+constexpr int64_t kSecond = 1000000000;
+constexpr int kTags = 24;
+
+std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
+  return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+}
+
+std::string TagName(int t) { return absl::StrCat("move.line", t % 3, ".t", t); }
+
+using Model = std::map<std::string, std::map<int64_t, double>>;
+
+// Writes batches k = 1, 2, ... (every tag one sample at kT0 + (first + k)
+// s) until told to stop; each batch is retried on the next node until one
+// answers OK. Each writer has a client id and timestamps of its own (a
+// client id reused for other samples would be answered `duplicate`).
+class Writer {
+ public:
+  Writer(std::vector<std::string> addresses, int id)
+      : addresses_(std::move(addresses)),
+        client_id_(absl::StrCat("move-test-writer-", id)),
+        first_(int64_t{id} * 100000) {}
+  ~Writer() { Stop(); }
+
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
+  // Stops after the batch in flight is acknowledged.
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int64_t acked() const { return acked_.load(); }
+  // Waits until `n` more batches were acknowledged than now.
+  bool WaitForMore(int64_t n) {
+    const int64_t target = acked() + n;
+    return WaitFor([&] { return acked() >= target || failed_; }, absl::Seconds(120)) && !failed_;
+  }
+  Model model() const {
+    absl::MutexLock l(&mu_);
+    return model_;
+  }
+  // Wall time of the last acknowledged batch.
+  absl::Time last_ack_time() const {
+    absl::MutexLock l(&mu_);
+    return last_ack_time_;
+  }
+  void Forget(const std::string& tag) {
+    absl::MutexLock l(&mu_);
+    skipped_.insert(tag);
+    model_.erase(tag);
+  }
+  bool failed() const { return failed_; }
+  std::string last_error() const {
+    absl::MutexLock l(&mu_);
+    return last_error_;
+  }
+
+ private:
+  void Run() {
+    for (int64_t k = 1; !stop_; ++k) {
+      v1::WriteRequest batch;
+      batch.set_client_id(client_id_);
+      batch.set_batch_sequence(static_cast<uint64_t>(k));
+      std::map<std::string, double> values;
+      {
+        absl::MutexLock l(&mu_);
+        for (int t = 0; t < kTags; ++t) {
+          const std::string tag = TagName(t);
+          if (skipped_.count(tag)) continue;
+          values[tag] = 1000.0 * t + static_cast<double>(k);
+        }
+      }
+      for (const auto& [tag, v] : values) {
+        v1::TagSamples* s = batch.add_series();
+        s->set_tag(tag);
+        v1::Sample* sample = s->add_samples();
+        sample->set_timestamp_ns(kT0 + (first_ + k) * kSecond);
+        sample->mutable_value()->set_double_value(v);
+      }
+      const absl::Time give_up = absl::Now() + absl::Minutes(3);
+      for (size_t attempt = 0;; ++attempt) {
+        const std::string& address = addresses_[(k + attempt) % addresses_.size()];
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        v1::WriteAck ack;
+        grpc::Status s = v1::Ingest::NewStub(Channel(address))->WriteBatch(&ctx, batch, &ack);
+        if (s.ok()) break;
+        {
+          absl::MutexLock l(&mu_);
+          last_error_ = absl::StrCat(address, ": ", s.error_code(), " ", s.error_message());
+        }
+        const bool retryable = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                               s.error_code() == grpc::StatusCode::ABORTED ||
+                               s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                               // A node stopping ends the calls in flight.
+                               s.error_code() == grpc::StatusCode::CANCELLED;
+        if (!retryable || absl::Now() > give_up) {
+          failed_ = true;
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      absl::MutexLock l(&mu_);
+      for (const auto& [tag, v] : values) model_[tag][kT0 + (first_ + k) * kSecond] = v;
+      last_ack_time_ = absl::Now();
+      acked_ = k;
+    }
+  }
+
+  const std::vector<std::string> addresses_;
+  const std::string client_id_;
+  const int64_t first_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> failed_{false};
+  std::atomic<int64_t> acked_{0};
+  mutable absl::Mutex mu_;
+  Model model_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_ack_time_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> skipped_ ABSL_GUARDED_BY(mu_);
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+// Every sample of `tag` through node `address` (the cluster's answer), in
+// the order read: a timestamp twice would show as two rows.
+grpc::Status ReadAll(const std::string& address, const std::string& tag,
+                     std::vector<std::pair<int64_t, double>>* out) {
+  v1::ReadRequest request;
+  request.add_tags(tag);
+  request.set_start_ns(kT0);
+  request.set_end_ns(kT0 + 400000 * kSecond);  // every writer's timestamps
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto reader = v1::Query::NewStub(Channel(address))->Read(&ctx, request);
+  v1::ReadResponse r;
+  while (reader->Read(&r)) {
+    for (const v1::Sample& s : r.samples()) {
+      out->emplace_back(s.timestamp_ns(), s.value().double_value());
+    }
+    int64_t ts = 0;
+    for (int i = 0; i < r.columns().timestamp_deltas_ns_size(); ++i) {
+      ts += r.columns().timestamp_deltas_ns(i);
+      out->emplace_back(ts, r.columns().double_values(i));
+    }
+  }
+  return reader->Finish();
+}
+
+// Every tag reads exactly `model` through every running node; a tag not in
+// the model reads NOT_FOUND or nothing.
+void ExpectModel(ClusterFixture& cluster, const Model& model, const std::string& when) {
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (cluster.node(i).pid() <= 0) continue;
+    for (int t = 0; t < kTags; ++t) {
+      const std::string tag = TagName(t);
+      std::vector<std::pair<int64_t, double>> got;
+      grpc::Status s = ReadAll(cluster.address(i), tag, &got);
+      auto it = model.find(tag);
+      if (it == model.end()) {
+        EXPECT_TRUE(s.error_code() == grpc::StatusCode::NOT_FOUND || (s.ok() && got.empty()))
+            << when << ": " << tag << " through node " << i << " must stay deleted; read "
+            << got.size() << " samples, status " << s.error_message();
+        continue;
+      }
+      ASSERT_TRUE(s.ok()) << when << ": " << tag << " through node " << i << ": "
+                          << s.error_message();
+      std::vector<std::pair<int64_t, double>> want(it->second.begin(), it->second.end());
+      ASSERT_EQ(got.size(), want.size())
+          << when << ": " << tag << " through node " << i << " (samples lost or duplicated)";
+      EXPECT_EQ(got, want) << when << ": " << tag << " through node " << i;
+    }
+  }
+}
+
+double MetricOf(int port, const std::string& name) {
+  httplib::Client http("127.0.0.1", port);
+  auto got = http.Get("/metrics");
+  if (!got) return -2;
+  for (absl::string_view line : absl::StrSplit(got->body, '\n')) {
+    if (!absl::StartsWith(line, name + " ")) continue;
+    double v = 0;
+    if (absl::SimpleAtod(line.substr(name.size() + 1), &v)) return v;
+  }
+  return -2;
+}
+
+// Admin.Compact on every node: what was written so far is sealed, so the
+// moves copy sealed chunks and rollups as well as heads.
+void SealEverything(ClusterFixture& cluster) {
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (cluster.node(i).pid() <= 0) continue;
+    grpc::ClientContext ctx;
+    v1::CompactRequest request;
+    v1::CompactResponse response;
+    grpc::Status s =
+        v1::Admin::NewStub(Channel(cluster.address(i)))->Compact(&ctx, request, &response);
+    ASSERT_TRUE(s.ok()) << "node " << i << ": " << s.error_message();
+  }
+}
+
+bool NoMoves(const v1::PlacementResponse& p) { return p.moves_size() == 0; }
+
+int NodeOfMember(ClusterFixture& cluster, const v1::PlacementResponse& p, uint32_t member) {
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (p.members(static_cast<int>(member)).address() == cluster.address(i)) return i;
+  }
+  return -1;
+}
+
+TEST(ClusterMoveTest, ScaleUpDownAndUpAgainUnderLoadLosesAndResurrectsNothing) {
+  TempDir dir;
+  ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 4, .num_shards = 16, .placed_nodes = 3});
+  ASSERT_TRUE(cluster.Start());
+  Writer writer({cluster.address(0), cluster.address(1), cluster.address(2)}, 1);
+  writer.Start();
+  ASSERT_TRUE(writer.WaitForMore(20)) << writer.last_error();
+  ASSERT_NO_FATAL_FAILURE(SealEverything(cluster));
+
+  // Up: node 3 takes floor(16/4) = 4 shards.
+  CommandResult add = cluster.Cli(0, {"cluster", "add-node", cluster.address(3)});
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  v1::PlacementResponse up;
+  ASSERT_TRUE(cluster.WaitForPlacement(
+      [&](const v1::PlacementResponse& p) {
+        up = p;
+        return p.members_size() == 4 && NoMoves(p);
+      },
+      absl::Seconds(120)))
+      << "the moves did not finish; last placement has " << up.moves_size() << " moves";
+  int owned_by_new = 0;
+  for (uint32_t o : up.shard_owner()) owned_by_new += o == 3 ? 1 : 0;
+  EXPECT_EQ(owned_by_new, 4);
+  EXPECT_EQ(MetricOf(cluster.metrics_port(3), "historian_cluster_moves_finished_total"), 4);
+  ASSERT_TRUE(writer.WaitForMore(20)) << writer.last_error();
+  writer.Stop();
+  ASSERT_FALSE(writer.failed()) << writer.last_error();
+  ASSERT_NO_FATAL_FAILURE(ExpectModel(cluster, writer.model(), "after add-node"));
+
+  // Down: node 3's shards go back; it keeps running with its data dir.
+  Writer writer2({cluster.address(0), cluster.address(1), cluster.address(2)}, 2);
+  writer2.Start();
+  CommandResult remove = cluster.Cli(1, {"cluster", "remove-node", cluster.member_id(3)});
+  ASSERT_EQ(remove.exit_code, 0) << remove.out << remove.err;
+  v1::PlacementResponse down;
+  ASSERT_TRUE(cluster.WaitForPlacement(
+      [&](const v1::PlacementResponse& p) {
+        down = p;
+        return p.members_size() == 3 && NoMoves(p);
+      },
+      absl::Seconds(120)))
+      << "remove-node did not finish; last placement has " << down.moves_size() << " moves";
+  ASSERT_TRUE(writer2.WaitForMore(10)) << writer2.last_error();
+
+  // While node 3 is out: a tag of a shard it held is deleted, another one
+  // rewritten with new values.
+  std::string deleted, rewritten;
+  for (int t = 0; t < kTags && (deleted.empty() || rewritten.empty()); ++t) {
+    const uint32_t shard = TagShard(TagName(t), 16);
+    if (up.shard_owner(static_cast<int>(shard)) != 3) continue;
+    (deleted.empty() ? deleted : rewritten) = TagName(t);
+  }
+  ASSERT_FALSE(deleted.empty());
+  ASSERT_FALSE(rewritten.empty());
+  writer2.Forget(deleted);
+  {
+    v1::DeleteTagRequest req;
+    req.set_name(deleted);
+    v1::DeleteTagResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = v1::Catalog::NewStub(Channel(cluster.address(0)))->DeleteTag(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  // The rewrite's versions must be above the first writer's: versions count
+  // seconds, so it waits for the next second of the wall clock.
+  const absl::Time after = writer.last_ack_time() + absl::Seconds(1);
+  ASSERT_TRUE(WaitFor([&] { return absl::Now() >= after; }, absl::Seconds(5)));
+  Model model = writer.model();
+  {
+    v1::WriteRequest batch;
+    batch.set_client_id("move-test-rewrite");
+    batch.set_batch_sequence(1);
+    v1::TagSamples* series = batch.add_series();
+    series->set_tag(rewritten);
+    for (auto& [ts, v] : model[rewritten]) {
+      v = 500000.0 + static_cast<double>((ts - kT0) / kSecond);
+      v1::Sample* sample = series->add_samples();
+      sample->set_timestamp_ns(ts);
+      sample->mutable_value()->set_double_value(v);
+    }
+    v1::WriteAck ack;
+    grpc::ClientContext ctx;
+    grpc::Status s =
+        v1::Ingest::NewStub(Channel(cluster.address(2)))->WriteBatch(&ctx, batch, &ack);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  ASSERT_TRUE(writer2.WaitForMore(10)) << writer2.last_error();
+  writer2.Stop();
+  ASSERT_FALSE(writer2.failed()) << writer2.last_error();
+  for (const auto& [tag, samples] : writer2.model()) {
+    for (const auto& [ts, v] : samples) model[tag][ts] = v;
+  }
+  model.erase(deleted);
+  ASSERT_NO_FATAL_FAILURE(ExpectModel(cluster, model, "after remove-node"));
+
+  // Up again with the same data dir: node 3's old copy of the deleted and
+  // rewritten tags never comes back.
+  Writer writer3({cluster.address(0), cluster.address(1), cluster.address(3)}, 3);
+  writer3.Forget(deleted);
+  writer3.Start();
+  CommandResult again = cluster.Cli(2, {"cluster", "add-node", cluster.address(3)});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  ASSERT_TRUE(cluster.WaitForPlacement(
+      [&](const v1::PlacementResponse& p) { return p.members_size() == 4 && NoMoves(p); },
+      absl::Seconds(120)));
+  ASSERT_TRUE(writer3.WaitForMore(10)) << writer3.last_error();
+  writer3.Stop();
+  ASSERT_FALSE(writer3.failed()) << writer3.last_error();
+  for (const auto& [tag, samples] : writer3.model()) {
+    for (const auto& [ts, v] : samples) model[tag][ts] = v;
+  }
+  ASSERT_NO_FATAL_FAILURE(ExpectModel(cluster, model, "after add-node again"));
+}
+
+// Who gets killed while the move is held at a step.
+enum class Victim { kSource, kTarget, kEtcd };
+
+struct KillCase {
+  std::string step;
+  Victim victim;
+};
+
+const char* VictimName(Victim v) {
+  return v == Victim::kSource ? "Source" : v == Victim::kTarget ? "Target" : "Etcd";
+}
+void PrintTo(const KillCase& c, std::ostream* os) { *os << c.step << "/" << VictimName(c.victim); }
+
+std::string CaseName(const ::testing::TestParamInfo<KillCase>& info) {
+  return absl::StrCat(info.param.step, "_kill", VictimName(info.param.victim));
+}
+
+class ClusterMoveKillTest : public ::testing::TestWithParam<KillCase> {};
+
+// Two nodes own 4 shards; node 2 joins and takes one. Every node holds
+// moves at the step; the victim is killed with -9 (etcd: stopped), and
+// every node starts again without the hook.
+TEST_P(ClusterMoveKillTest, KillAtAStepLosesNoAckedSample) {
+  const KillCase& c = GetParam();
+  TempDir dir;
+  const std::string pause = "--cluster_move_test_pause=" + c.step;
+  ClusterFixture cluster(dir.Sub("cluster"),
+                         {.nodes = 3, .num_shards = 4, .node_flags = {pause}, .placed_nodes = 2});
+  ASSERT_TRUE(cluster.Start());
+  Writer writer({cluster.address(0), cluster.address(1), cluster.address(2)}, 1);
+  writer.Start();
+  ASSERT_TRUE(writer.WaitForMore(10)) << writer.last_error();
+  ASSERT_NO_FATAL_FAILURE(SealEverything(cluster));
+  ASSERT_TRUE(writer.WaitForMore(5)) << writer.last_error();
+  CommandResult add = cluster.Cli(0, {"cluster", "add-node", cluster.address(2)});
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  v1::PlacementResponse plan;
+  ASSERT_TRUE(cluster.Placement(0, &plan).ok());
+  ASSERT_EQ(plan.moves_size(), 1);
+  const int source = NodeOfMember(cluster, plan, plan.moves(0).from());
+  const int target = NodeOfMember(cluster, plan, plan.moves(0).to());
+  ASSERT_EQ(target, 2);
+  ASSERT_GE(source, 0);
+  // The fence is the source's step; every other one the target's.
+  const int held = c.step == "fence" ? source : target;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return MetricOf(cluster.metrics_port(held), "historian_cluster_move_paused_step") >= 0;
+      },
+      absl::Seconds(60)))
+      << "the move never reached step " << c.step;
+  // Between the flip and the fence no node takes writes of the shard (each
+  // batch has a tag of it): the writer waits for the restart.
+  const bool handing_over = c.step == "fence" || c.step == "tail_to_fence";
+  if (!handing_over) {
+    ASSERT_TRUE(writer.WaitForMore(5)) << writer.last_error();
+  }
+
+  for (int i = 0; i < cluster.size(); ++i) {
+    auto* flags = cluster.node(i).mutable_flags();
+    flags->erase(std::remove(flags->begin(), flags->end(), pause), flags->end());
+  }
+  switch (c.victim) {
+    case Victim::kSource:
+      cluster.KillNode(source);
+      break;
+    case Victim::kTarget:
+      cluster.KillNode(target);
+      break;
+    case Victim::kEtcd:
+      cluster.etcd().Kill();
+      // Writes go on without etcd.
+      if (!handing_over) {
+        ASSERT_TRUE(writer.WaitForMore(3)) << writer.last_error();
+      }
+      ASSERT_TRUE(cluster.StartEtcd());
+      break;
+  }
+  // Every node again, without the hook (the held ones stop cleanly).
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (cluster.node(i).pid() > 0) EXPECT_EQ(cluster.StopNode(i), 0) << "node " << i;
+    ASSERT_TRUE(cluster.StartNode(i)) << "node " << i;
+  }
+  v1::PlacementResponse done;
+  ASSERT_TRUE(cluster.WaitForPlacement(
+      [&](const v1::PlacementResponse& p) {
+        done = p;
+        return NoMoves(p) && p.members_size() == 3;
+      },
+      absl::Seconds(120)))
+      << "the move did not finish after the restart; moves left: " << done.moves_size();
+  EXPECT_EQ(done.shard_owner(static_cast<int>(plan.moves(0).shard())), plan.moves(0).to());
+  ASSERT_TRUE(writer.WaitForMore(10)) << writer.last_error();
+  writer.Stop();
+  ASSERT_FALSE(writer.failed()) << writer.last_error();
+  ASSERT_NO_FATAL_FAILURE(ExpectModel(cluster, writer.model(), "after the kill at " + c.step));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryStep, ClusterMoveKillTest,
+    ::testing::Values(KillCase{"start", Victim::kEtcd}, KillCase{"wipe", Victim::kTarget},
+                      KillCase{"copy", Victim::kSource}, KillCase{"copy", Victim::kTarget},
+                      KillCase{"tail", Victim::kTarget}, KillCase{"tail", Victim::kSource},
+                      KillCase{"flip", Victim::kTarget}, KillCase{"flip", Victim::kEtcd},
+                      KillCase{"fence", Victim::kSource}, KillCase{"fence", Victim::kTarget},
+                      KillCase{"tail_to_fence", Victim::kTarget},
+                      KillCase{"tail_to_fence", Victim::kEtcd}, KillCase{"finish", Victim::kTarget},
+                      KillCase{"finish", Victim::kSource}),
+    CaseName);
+
+}  // namespace
+}  // namespace historian::testing
