@@ -42,9 +42,11 @@ absl::StatusOr<std::vector<engine::TagInfo>> ResolveTags(
   RETURN_IF_ERROR(CheckTagCount(names, limits));
   std::vector<engine::TagInfo> tags;
   for (const std::string& name : names) {
+    // A shard move's handover first: a tag the copy has not brought yet
+    // must not read as unknown.
+    RETURN_IF_ERROR(store->CheckShardOpen(name));
     absl::StatusOr<engine::TagInfo> tag = store->GetTag(name);
     if (!tag.ok()) return tag.status();
-    RETURN_IF_ERROR(store->CheckShardOpen(name));  // a shard move's handover
     tags.push_back(std::move(*tag));
   }
   return tags;

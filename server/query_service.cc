@@ -120,10 +120,11 @@ grpc::Status QueryService::ReadLocal(grpc::ServerContext* context, const v1::Rea
   *stopped = false;
   std::vector<engine::TagInfo> tags;
   for (const std::string& name : request->tags()) {
+    // A shard move's handover: this node's data of the tag is incomplete
+    // (checked first: a tag the copy has not brought yet is no NOT_FOUND).
+    if (absl::Status s = store_->CheckShardOpen(name); !s.ok()) return ToGrpcStatus(s);
     absl::StatusOr<engine::TagInfo> tag = store_->GetTag(name);
     if (!tag.ok()) return ToGrpcStatus(tag.status());
-    // A shard move's handover: this node's data of the tag is incomplete.
-    if (absl::Status s = store_->CheckShardOpen(name); !s.ok()) return ToGrpcStatus(s);
     tags.push_back(std::move(*tag));
   }
   if (start == end && !request->include_bounds()) return grpc::Status::OK;  // empty range
@@ -205,6 +206,7 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
   std::vector<std::string> names;
   std::vector<TagId> ids;
   for (const std::string& name : request->tags()) {
+    if (absl::Status s = store_->CheckShardOpen(name); !s.ok()) return ToGrpcStatus(s);
     absl::StatusOr<engine::TagInfo> tag = store_->GetTag(name);
     if (!tag.ok()) return ToGrpcStatus(tag.status());
     names.push_back(name);
@@ -212,6 +214,9 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
   }
   if (!request->glob().empty()) {
     if (absl::Status s = CheckGlob(request->glob(), limits_); !s.ok()) return ToGrpcStatus(s);
+    // A shard this node answers for while it is handed over here: its
+    // matches may lack tags the copy has not brought yet.
+    if (absl::Status s = cluster::CheckNoHandoverHere(env_); !s.ok()) return ToGrpcStatus(s);
     CancellationProbe cancel(context);
     // In a cluster every owner reports its own tags' matches.
     std::function<bool(std::string_view)> owned;

@@ -451,6 +451,9 @@ class Store {
   // Highest own log sequence written durably (0: none); peers may have
   // been sent entries up to it.
   uint64_t OwnHeadSequence() const;
+  // Highest own log sequence applied to memory with every one before it
+  // (at or below OwnHeadSequence: entries ship before they apply).
+  uint64_t OwnAppliedSequence() const;
 
   // --- Site cluster shards (storage/store_shards.cc; docs/cluster.md,
   // "Moving shards") ---
@@ -538,7 +541,8 @@ class Store {
   // write, catalog change or delete of a tag of the shard is refused
   // UNAVAILABLE naming the tag, the shard and `reason` (replicated, repair
   // and copied entries still apply). Durable first and kept across restarts
-  // until OpenShardToWrites or DropShard of the shard. Writes admitted
+  // (and drops of the shard: a move's target wipes while closed) until
+  // OpenShardToWrites. Writes admitted
   // before the close are committed before the fence's position is taken (an
   // empty own entry queued behind them; its sequence is the position).
   // Closing a closed shard again returns a new fence (at or above the old).

@@ -32,6 +32,11 @@ bool Store::WaitForOwnEntry(uint64_t seq, absl::Duration timeout) const {
   return own_log_->WaitForEntry(seq, timeout, commit_log_->closed_flag());
 }
 
+uint64_t Store::OwnAppliedSequence() const {
+  absl::MutexLock l(&commit_log_->mu());
+  return commit_log_->next_seq() - 1;
+}
+
 uint64_t Store::OwnHeadSequence() const {
   absl::MutexLock l(&commit_log_->mu());
   return commit_log_->OwnHeadSequence();

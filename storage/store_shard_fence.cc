@@ -98,19 +98,29 @@ absl::StatusOr<Store::ShardFence> Store::CloseShardToWrites(uint32_t shard, uint
 }
 
 absl::Status Store::OpenShardToWrites(uint32_t shard, Version observed) {
+  // One second past the previous owner's clock: versions count seconds,
+  // and a tie would let the older owner's sample win half the time. Kept
+  // as the clock's floor (node/clock_floor), so a restart before this
+  // store's own versions pass it never stamps below it.
+  const Version floor = engine::MakeVersion(engine::VersionSeconds(observed) + 1, 0);
+  std::string stored;
+  rocksdb::Status got =
+      db_->db()->Get(rocksdb::ReadOptions(), db_->state(), engine::kClockFloorKey, &stored);
+  if (!got.ok() && !got.IsNotFound()) return engine::FromRocks(got, engine::kClockFloorKey);
+  const Version old_floor =
+      got.ok() && stored.size() == engine::kU64Size ? engine::GetBigEndian64(stored.data()) : 0;
+  rocksdb::WriteBatch batch;
+  if (floor > old_floor) batch.Put(db_->state(), engine::kClockFloorKey, U64Value(floor));
+  batch.Delete(db_->state(), engine::ShardClosedKey(shard));
   {
     absl::MutexLock l(&mu_);
     commit_log_->mu().AssertHeld();  // the same mutex
     if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
-    if (closed_shards_.all().count(shard) == 0) return absl::OkStatus();
-    // One second past the previous owner's clock: versions count seconds,
-    // and a tie would let the older owner's sample win half the time.
-    commit_log_->ObserveVersion(engine::MakeVersion(engine::VersionSeconds(observed) + 1, 0));
+    commit_log_->ObserveVersion(floor);
   }
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  RETURN_IF_ERROR(engine::FromRocks(
-      db_->db()->Delete(sync, db_->state(), engine::ShardClosedKey(shard)), "open closed shard"));
+  RETURN_IF_ERROR(engine::FromRocks(db_->db()->Write(sync, &batch), "open closed shard"));
   absl::MutexLock l(&mu_);
   closed_shards_.Erase(shard);
   return absl::OkStatus();

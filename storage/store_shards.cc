@@ -71,13 +71,8 @@ absl::StatusOr<uint64_t> Store::DropShard(uint32_t shard, uint32_t num_shards) {
   }
   rocksdb::WriteBatch done;
   done.Delete(db_->state(), engine::MoveMarkerKey(shard));
-  done.Delete(db_->state(), engine::ShardClosedKey(shard));
   done.Delete(db_->state(), engine::ShardDropKey(shard));
   RETURN_IF_ERROR(engine::FromRocks(db_->db()->Write(sync, &done), "remove shard drop marker"));
-  {
-    absl::MutexLock l(&mu_);
-    closed_shards_.Erase(shard);  // the shard is gone: nothing left to hand over
-  }
   options_.logger(LogSeverity::kWarning,
                   absl::StrCat("dropped shard ", shard, " of ", num_shards, ": ", dropped,
                                " tag(s) and their chunks, rollups and heads"));

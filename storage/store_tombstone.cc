@@ -37,6 +37,9 @@ absl::Status Store::SubmitTombstones(PendingWrite* w) {
     absl::MutexLock l(&mu_);
     commit_log_->mu().AssertHeld();  // the same mutex
     if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
+    // DeleteTag checked before it let go of mu to encode: a close may have
+    // come in between, and its fence must hold every own delete.
+    if (w->origin == options_.site) RETURN_IF_ERROR(CheckShardsOpen(w->entry));
     commit_log_->Submit(w);
   }
   RETURN_IF_ERROR(w->status);

@@ -24,15 +24,17 @@ std::optional<absl::StatusOr<WriteResult>> Store::Enqueue(PendingWrite* w) {
     absl::MutexLock l(&mu_);
     commit_log_->mu().AssertHeld();  // the same mutex
     PartsShareMu(mu_, *catalog_, *heads_);
-    // A shard being handed over takes no own writes (a retry of a batch
-    // stored before the close is refused too: it goes to the new owner).
-    if (absl::Status open = CheckShardsOpen(w->entry); !open.ok()) {
-      return absl::StatusOr<WriteResult>(std::move(open));
-    }
     // Nothing is queued yet, so the wait holds back no other writer, and a
     // write refused here left nothing behind.
     if (absl::Status room = AwaitHeadRoom(); !room.ok()) {
       return absl::StatusOr<WriteResult>(std::move(room));
+    }
+    // A shard being handed over takes no own writes (a retry of a batch
+    // stored before the close is refused too: it goes to the new owner).
+    // After the wait (it lets go of mu): from here to the queue mu is held,
+    // so a close either comes first or sees this write queued.
+    if (absl::Status open = CheckShardsOpen(w->entry); !open.ok()) {
+      return absl::StatusOr<WriteResult>(std::move(open));
     }
     if (w->deduped()) {
       absl::StatusOr<std::optional<uint64_t>> seen = commit_log_->BeginBatch(*w);

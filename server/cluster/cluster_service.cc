@@ -146,10 +146,11 @@ grpc::Status ClusterService::CopyShard(grpc::ServerContext* context,
     ok = CheckPieceBytes(request->max_piece_bytes(), "max_piece_bytes");
     if (!ok.ok()) return ok;
     // The move ack keeps this node's own log from here on for the target's
-    // tail (step 4): set before the export's snapshot at P >= here, or a
-    // seal pass could trim entries after P meanwhile. The janitor clears
-    // it once no move of the shard from this node is left.
-    if (absl::Status s = env_.store->SetMoveAck(request->shard(), env_.store->OwnHeadSequence());
+    // tail (step 4): set before the export's snapshot at P >= here (both
+    // count applied entries), or a seal pass could trim entries after P
+    // meanwhile. The janitor clears it once no move of the shard from this
+    // node is left.
+    if (absl::Status s = env_.store->SetMoveAck(request->shard(), env_.store->OwnAppliedSequence());
         !s.ok()) {
       return ToGrpcStatus(s);
     }

@@ -50,6 +50,12 @@ std::shared_ptr<const Placement> FanoutPlacement(const server::ServiceEnv& env,
 // matches and listings with it, so every tag is reported by its owner only.
 bool AnswersTag(const server::ServiceEnv& env, std::string_view tag);
 
+// UNAVAILABLE when this node answers for a shard (it owns it) that its
+// store holds closed: the target of a move between the flip and the
+// fence, whose data of it is incomplete (docs/cluster.md, step 6). A glob
+// or listing answered now could leave out tags of it.
+absl::Status CheckNoHandoverHere(const server::ServiceEnv& env);
+
 // One owner's part of a request.
 struct OwnerPart {
   PlacementMember member;

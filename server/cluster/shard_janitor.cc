@@ -118,6 +118,18 @@ absl::Status ShardJanitor::RunPass(const Placement& placement) {
                         {"tags", absl::StrCat(*dropped)},
                         {"placement_revision", absl::StrCat(placement.revision())}});
   }
+  // A shard closed here when it moved away (the source's fence) opens
+  // again once its move is over and it is not this node's: nothing here
+  // refuses it then (a later move to this node closes it anew).
+  const int self_index = placement.FindMember(self);
+  for (const auto& [shard, closed] : store_->ClosedShards()) {
+    if (self_index < 0 || shard >= placement.num_shards()) break;
+    const ShardMove* move = placement.MoveOfShard(shard);
+    const bool involved = move != nullptr && (move->from == static_cast<uint32_t>(self_index) ||
+                                              move->to == static_cast<uint32_t>(self_index));
+    if (involved || placement.shard_owner()[shard] == static_cast<uint32_t>(self_index)) continue;
+    if (absl::Status s = store_->OpenShardToWrites(shard, 0); !s.ok() && first.ok()) first = s;
+  }
   for (uint32_t shard : plan.clear_acks) {
     absl::Status s = store_->ClearMoveAck(shard);
     if (!s.ok()) {

@@ -233,6 +233,10 @@ absl::Status ShardMover::TargetPass() {
     Placement current = *p;
     if (move.state == ShardMoveState::kPending) {
       RETURN_IF_ERROR(Pause(MoveStep::kStart, move.shard));
+      // Wiped before the start: a marker or data left from an earlier move
+      // of the shard (an empty shard the janitor had nothing to drop of)
+      // is never taken for this move's copy.
+      RETURN_IF_ERROR(store_->DropShard(move.shard, current.num_shards()).status());
       absl::StatusOr<Placement> started =
           ApplyMoveStep(*etcd_, options_.site, move.shard, MoveGoal::kInitializing,
                         [&](const Placement& c) { return StartMove(c, move.shard, NowNs()); });
@@ -288,14 +292,16 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   const bool have_copy = marker.has_value() && marker->complete &&
                          marker->num_shards == num_shards &&
                          MemberOfCopySource(marker->source) == source.id;
+  // FLIPPED and open here: this node closed the shard before the flip and
+  // opens it only once it has tailed to the source's fence (nothing else
+  // opens a shard this node owns), so all that is left is the finish.
+  const bool opened =
+      move.state == ShardMoveState::kFlipped && store_->ClosedShards().count(shard) == 0;
+  if (opened) return Finish(placement, move);
   if (!have_copy) {
-    if (move.state != ShardMoveState::kInitializing) {
-      return absl::DataLossError(
-          absl::StrCat("shard ", shard, " is FLIPPED to this node but its copy from ", source.id,
-                       " is not here (move/", shard,
-                       " marker missing or incomplete): the move cannot finish; "
-                       "the source keeps its data until it does"));
-    }
+    // FLIPPED and still closed (a restart after the copy was dropped for a
+    // gap): no own write of the shard was taken here, and the source holds
+    // everything up to its fence: copy again.
     RETURN_IF_ERROR(Pause(MoveStep::kWipeTarget, shard));
     ReportProgress(shard, self, MoveStep::kWipeTarget, 0, -1);
     ASSIGN_OR_RETURN(uint64_t wiped, store_->DropShard(shard, num_shards));
@@ -346,6 +352,17 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
     ~Untrack() { f(); }
   } untrack_pull{untrack};
   MoveTail tail(store_, pull_stub.get(), pull_call.get(), first, origin);
+  // The source trimmed its log past the cursor (its retention limits, or a
+  // move ack lost): drop the copy and its marker, so the next pass copies
+  // again (the shard is closed here or not owned yet: nothing of it was
+  // written here but the copy and the tail).
+  auto on_tail_error = [&](absl::Status s) -> absl::Status {
+    if (s.code() == absl::StatusCode::kDataLoss) {
+      absl::Status wiped = store_->DropShard(shard, num_shards).status();
+      if (!wiped.ok()) return wiped;
+    }
+    return s;
+  };
   absl::Time next_report = absl::InfinitePast(), last_report = absl::Now();
   uint64_t applied_at_last_report = store_->AppliedSequence(origin);
   auto report_tail = [&](MoveStep step, const MoveTail::Progress& p) {
@@ -368,10 +385,13 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   int64_t flipped_since = move.since_unix_ns;
   if (move.state == ShardMoveState::kInitializing) {
     const uint64_t before = tail.progress().entries_applied;
-    RETURN_IF_ERROR(tail.RunUntil([&](const MoveTail::Progress& p) {
-      report_tail(MoveStep::kTailLog, p);
-      return p.caught_up || p.head <= p.applied + options_.caught_up_entries || stopping();
-    }));
+    if (absl::Status s = tail.RunUntil([&](const MoveTail::Progress& p) {
+          report_tail(MoveStep::kTailLog, p);
+          return p.caught_up || p.head <= p.applied + options_.caught_up_entries || stopping();
+        });
+        !s.ok()) {
+      return on_tail_error(s);
+    }
     note_tailed(before);
     if (stopping()) return absl::CancelledError("the node is stopping");
     // Step 5: no own write of the shard here before the fence (durable, so
@@ -408,7 +428,7 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   absl::Time next_read = absl::InfinitePast();
   const uint64_t before = tail.progress().entries_applied;
   absl::Status fence_status;
-  RETURN_IF_ERROR(tail.RunUntil([&](const MoveTail::Progress& p) {
+  absl::Status tailed = tail.RunUntil([&](const MoveTail::Progress& p) {
     if (stopping()) return true;
     report_tail(MoveStep::kTailToFence, p);
     if (!fence.has_value() && absl::Now() >= next_read) {
@@ -422,12 +442,18 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
       fence = *f;
     }
     return fence.has_value() && p.applied >= fence->position;
-  }));
+  });
+  if (!tailed.ok()) return on_tail_error(tailed);
   note_tailed(before);
   RETURN_IF_ERROR(fence_status);
   if (stopping()) return absl::CancelledError("the node is stopping");
   RETURN_IF_ERROR(store_->OpenShardToWrites(shard, fence->clock));
+  return Finish(placement, move);
+}
 
+absl::Status ShardMover::Finish(const Placement& placement, const ShardMove& move) {
+  const uint32_t shard = move.shard;
+  const std::string& source_id = placement.members()[move.from].id;
   // Step 7: the move leaves the placement; the source's janitor drops it.
   RETURN_IF_ERROR(Pause(MoveStep::kDropSource, shard));
   ASSIGN_OR_RETURN(Placement done,
@@ -438,7 +464,7 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   etcd_->Delete(MoveProgressKey(options_.site, shard)).IgnoreError();
   server::LogInfo("cluster", "mover: move finished",
                   {{"shard", absl::StrCat(shard)},
-                   {"from", source.id},
+                   {"from", source_id},
                    {"placement_revision", absl::StrCat(done.revision())}});
   absl::MutexLock l(&mu_);
   ++stats_.moves_finished;

@@ -128,6 +128,8 @@ class ShardMover {
   absl::Status SourcePass();
   // Runs the move of `shard` from its state in `placement` to its end.
   absl::Status RunMove(const Placement& placement, const ShardMove& move);
+  // Step 7 (the target opened the shard already).
+  absl::Status Finish(const Placement& placement, const ShardMove& move);
   absl::Status PublishFence(const Placement& placement, const ShardMove& move);
   // The fence of `move` (FLIPPED since `flipped_unix_ns`) once the source
   // published it; nullopt before.

@@ -72,6 +72,15 @@ absl::Status CommitLog::Load() {
   } else if (!s.IsNotFound()) {
     return engine::FromRocks(s, "read node/seq_holes");
   }
+  s = rdb->Get(rocksdb::ReadOptions(), db_->state(), engine::kClockFloorKey, &value);
+  if (s.ok()) {
+    if (value.size() != engine::kU64Size) {
+      return absl::DataLossError(absl::StrCat("state ", engine::kClockFloorKey, ": bad size"));
+    }
+    clock_.Observe(engine::GetBigEndian64(value.data()));
+  } else if (!s.IsNotFound()) {
+    return engine::FromRocks(s, engine::kClockFloorKey);
+  }
   return absl::OkStatus();
 }
 
@@ -265,11 +274,15 @@ void CommitLog::LeadGroup() {
   };
   mu_.Await(absl::Condition(&my_turn));
   if (status.ok()) {
-    next_seq_ = std::max(next_seq_, own_seq);
+    // next_seq_ rises with each own entry applied (not before: the apply
+    // lets go of mu between entries, and a reader of next_seq_ - 1, the
+    // shard copy's P, must find every entry up to it in memory). The next
+    // group's numbers come from reserved_seq meanwhile.
     const int64_t now_s = options_.now_ns() / engine::kNanosPerSecond;
     for (PendingWrite* p : group) {
       if (p->skipped) continue;
       applier_->ApplyGroupEntry(*p, now_s);
+      if (p->origin == options_.site) next_seq_ = std::max(next_seq_, p->seq + 1);
       uint64_t& applied = applied_seq_[p->origin];
       applied = std::max(applied, p->seq);
       clock_.Observe(p->entry.version);

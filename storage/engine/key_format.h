@@ -116,6 +116,9 @@ std::string ShardClosedKey(uint32_t shard);
 // false when `key` is not one.
 bool ParseShardKey(std::string_view key, std::string_view prefix, uint32_t* shard);
 inline constexpr char kNextSeqKey[] = "node/next_seq";
+// u64 Version the hybrid clock never goes below (a shard move's target
+// opened past the source's fence clock: Store::OpenShardToWrites).
+inline constexpr char kClockFloorKey[] = "node/clock_floor";
 inline constexpr char kNextChunkIdKey[] = "node/next_chunk_id";
 inline constexpr char kSiteKey[] = "node/site";
 // The data dir's schema; checked at open, which refuses any other value (a

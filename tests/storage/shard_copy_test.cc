@@ -7,12 +7,14 @@
 // deleted incarnations deleted, and say in its move/<s> marker whether the
 // copy completed, also across a restart in the middle of the import.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <memory>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/core/tag_shard.h"
@@ -400,6 +402,70 @@ TEST_P(ShardCopyTest, CopyPlusTheLogAfterPEqualsTheSource) {
     ASSERT_TRUE(b->ApplyReplicated("us", seq, entry).ok()) << seq;
   }
   ExpectSameShard(*a, *b);
+}
+
+// The same with writers running through the capture: P must be an own
+// entry applied to memory with every one before it (the group commit makes
+// entries durable, and numbers the next ones, before it applies them), or
+// the copy lacks entries the tail from P + 1 never brings.
+TEST_P(ShardCopyTest, CopyTakenUnderConcurrentWritesPlusTheLogAfterPEqualsTheSource) {
+  std::unique_ptr<Store> a = Open("a");
+  ASSERT_NE(a, nullptr);
+  std::set<std::string> gone;
+  Populate(a.get(), GetParam(), &gone);
+  std::vector<int> live;  // A's tags of every shard, each written by one writer
+  for (int i = 0; i < kTags; ++i) {
+    if (a->HasTag(Name(i))) live.push_back(i);
+  }
+  constexpr int kWriters = 4;
+  for (int round = 0; round < 10; ++round) {
+    std::atomic<bool> stop{false};
+    std::atomic<int> writes{0};
+    std::vector<std::thread> writers;
+    for (int w = 0; w < kWriters; ++w) {
+      writers.emplace_back([&, w] {
+        std::mt19937_64 rng(GetParam() * 100 + static_cast<uint64_t>(round * kWriters + w));
+        while (!stop.load()) {
+          const int i = live[rng() % live.size()];
+          if (i % kWriters != w) continue;
+          WriteRandom(a.get(), rng, i);
+          writes.fetch_add(1);
+        }
+      });
+    }
+    while (writes.load() < 30) std::this_thread::yield();
+    std::vector<std::string> pieces;
+    auto r = a->ExportShard(kShards, kShard, 4 << 10, [&](std::string p) {
+      pieces.push_back(std::move(p));
+      return absl::OkStatus();
+    });
+    const int at_export = writes.load();
+    while (writes.load() < at_export + 30) std::this_thread::yield();
+    stop = true;
+    for (std::thread& t : writers) t.join();
+    ASSERT_TRUE(r.ok()) << r.status();
+
+    StoreOptions o;
+    o.path = dir_.Sub("b" + std::to_string(round));
+    o.site = "mx";
+    o.chunk_max_samples = 64;
+    o.seal_interval = absl::Hours(1);
+    o.sync_writes = false;
+    o.now_ns = [this] { return now_; };
+    auto opened = Store::Open(o);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    std::unique_ptr<Store> b = std::move(*opened);
+    shard_copy::MoveMarker marker;
+    Import(b.get(), pieces, pieces.size(), &marker);
+    ASSERT_TRUE(marker.complete);
+    OwnLogBatch tail;
+    ASSERT_TRUE(a->ReadOwnLog(marker.position + 1, size_t{64} << 20, &tail).ok());
+    ASSERT_FALSE(tail.gap);
+    for (const auto& [seq, entry] : tail.records) {
+      ASSERT_TRUE(b->ApplyReplicated("us", seq, entry).ok()) << seq;
+    }
+    ASSERT_NO_FATAL_FAILURE(ExpectSameShard(*a, *b)) << "round " << round;
+  }
 }
 
 TEST(ShardCopyArgs, BadShardIsInvalidArgumentNamingTheField) {

@@ -17,9 +17,11 @@ class TempDir {
     std::string tmpl = std::string(base && *base ? base : "/tmp") + "/historian-test-XXXXXX";
     path_ = mkdtemp(tmpl.data()) ? tmpl : "";
   }
+  // HISTORIAN_KEEP_TEST_DIRS=1 keeps it (node logs for a failure's post-mortem).
   ~TempDir() {
     std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+    const char* keep = std::getenv("HISTORIAN_KEEP_TEST_DIRS");
+    if (!path_.empty() && !(keep && *keep == '1')) std::filesystem::remove_all(path_, ec);
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

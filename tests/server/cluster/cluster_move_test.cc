@@ -209,7 +209,17 @@ void ExpectModel(ClusterFixture& cluster, const Model& model, const std::string&
     for (int t = 0; t < kTags; ++t) {
       const std::string tag = TagName(t);
       std::vector<std::pair<int64_t, double>> got;
-      grpc::Status s = ReadAll(cluster.address(i), tag, &got);
+      grpc::Status s;
+      // A member just started again may still be in a node's reconnect
+      // backoff (at most 1 s): its part is UNAVAILABLE, the whole read
+      // fails loudly, and a client retries.
+      WaitFor(
+          [&] {
+            got.clear();
+            s = ReadAll(cluster.address(i), tag, &got);
+            return s.error_code() != grpc::StatusCode::UNAVAILABLE;
+          },
+          absl::Seconds(30));
       auto it = model.find(tag);
       if (it == model.end()) {
         EXPECT_TRUE(s.error_code() == grpc::StatusCode::NOT_FOUND || (s.ok() && got.empty()))
