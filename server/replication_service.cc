@@ -155,7 +155,9 @@ grpc::Status ReplicationService::Pull(
       response.set_head_sequence(batch.head_seq);
       response.set_head_time_ns(batch.head_time_ns);
       if (!stream->Write(response)) break;
-      store_->WaitForOwnEntry(from - 1, absl::Milliseconds(500));
+      // A move's tail answers more often: its target waits for the fence
+      // while the shard's writes are refused (docs/cluster.md, step 6).
+      store_->WaitForOwnEntry(from - 1, absl::Milliseconds(move ? 20 : 500));
       continue;
     }
     response.Clear();

@@ -553,7 +553,9 @@ class Store {
   // Opens `shard` to own writes again; first moves the hybrid clock a second
   // past `observed` (the previous owner's fence clock), so every version
   // stamped here afterwards orders after every version that owner stamped
-  // (versions have a resolution of one second). A shard not closed: OK.
+  // (versions have a resolution of one second), and keeps that as the
+  // clock's durable floor. `observed` 0: no floor. A shard not closed: OK.
+  // Raising the floor is a read and a write: one caller at a time.
   absl::Status OpenShardToWrites(uint32_t shard, Version observed);
   // The shards closed now.
   std::map<uint32_t, shard_copy::ClosedShard> ClosedShards() const;

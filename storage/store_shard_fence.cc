@@ -110,7 +110,11 @@ absl::Status Store::OpenShardToWrites(uint32_t shard, Version observed) {
   const Version old_floor =
       got.ok() && stored.size() == engine::kU64Size ? engine::GetBigEndian64(stored.data()) : 0;
   rocksdb::WriteBatch batch;
-  if (floor > old_floor) batch.Put(db_->state(), engine::kClockFloorKey, U64Value(floor));
+  // observed 0 (the janitor opening a shard that moved away) keeps the
+  // floor as it is: only a move's target (one thread) raises it.
+  if (observed != 0 && floor > old_floor) {
+    batch.Put(db_->state(), engine::kClockFloorKey, U64Value(floor));
+  }
   batch.Delete(db_->state(), engine::ShardClosedKey(shard));
   {
     absl::MutexLock l(&mu_);

@@ -1,5 +1,7 @@
 #include "server/cluster/shard_janitor.h"
 
+#include <map>
+#include <memory>
 #include <set>
 #include <utility>
 
@@ -121,13 +123,19 @@ absl::Status ShardJanitor::RunPass(const Placement& placement) {
   // A shard closed here when it moved away (the source's fence) opens
   // again once its move is over and it is not this node's: nothing here
   // refuses it then (a later move to this node closes it anew).
-  const int self_index = placement.FindMember(self);
-  for (const auto& [shard, closed] : store_->ClosedShards()) {
-    if (self_index < 0 || shard >= placement.num_shards()) break;
-    const ShardMove* move = placement.MoveOfShard(shard);
+  // The closed shards first, then the placement as it is now (not the
+  // pass's, which the drops above may have outlived): a move's target
+  // closes only after its view shows the move, and views only go forward,
+  // so a shard a move to this node closed is always seen as moving here.
+  const std::map<uint32_t, shard_copy::ClosedShard> closed_now = store_->ClosedShards();
+  const std::shared_ptr<const Placement> now = view_->placement();
+  const int self_index = now == nullptr ? -1 : now->FindMember(self);
+  for (const auto& [shard, closed] : closed_now) {
+    if (self_index < 0 || shard >= now->num_shards()) break;
+    const ShardMove* move = now->MoveOfShard(shard);
     const bool involved = move != nullptr && (move->from == static_cast<uint32_t>(self_index) ||
                                               move->to == static_cast<uint32_t>(self_index));
-    if (involved || placement.shard_owner()[shard] == static_cast<uint32_t>(self_index)) continue;
+    if (involved || now->shard_owner()[shard] == static_cast<uint32_t>(self_index)) continue;
     if (absl::Status s = store_->OpenShardToWrites(shard, 0); !s.ok() && first.ok()) first = s;
   }
   for (uint32_t shard : plan.clear_acks) {

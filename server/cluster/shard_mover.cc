@@ -233,13 +233,21 @@ absl::Status ShardMover::TargetPass() {
     Placement current = *p;
     if (move.state == ShardMoveState::kPending) {
       RETURN_IF_ERROR(Pause(MoveStep::kStart, move.shard));
-      // Wiped before the start: a marker or data left from an earlier move
-      // of the shard (an empty shard the janitor had nothing to drop of)
-      // is never taken for this move's copy.
-      RETURN_IF_ERROR(store_->DropShard(move.shard, current.num_shards()).status());
       absl::StatusOr<Placement> started =
           ApplyMoveStep(*etcd_, options_.site, move.shard, MoveGoal::kInitializing,
-                        [&](const Placement& c) { return StartMove(c, move.shard, NowNs()); });
+                        [&](const Placement& c) -> absl::StatusOr<Placement> {
+                          // Wiped before the start, on etcd's word that the move is still
+                          // PENDING (only this node starts it; this node's view may lag
+                          // a move it already ran): a marker or data left from an earlier
+                          // move of the shard (an empty shard the janitor had nothing to
+                          // drop of) is never taken for this move's copy.
+                          const ShardMove* m = c.MoveOfShard(move.shard);
+                          if (m != nullptr && m->state == ShardMoveState::kPending &&
+                              c.members()[m->to].id == self) {
+                            RETURN_IF_ERROR(store_->DropShard(move.shard, c.num_shards()).status());
+                          }
+                          return StartMove(c, move.shard, NowNs());
+                        });
       // No slot free yet, or the move changed meanwhile (the next
       // placement brings it): look again then.
       if (started.status().code() == absl::StatusCode::kResourceExhausted ||
@@ -292,16 +300,35 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   const bool have_copy = marker.has_value() && marker->complete &&
                          marker->num_shards == num_shards &&
                          MemberOfCopySource(marker->source) == source.id;
-  // FLIPPED and open here: this node closed the shard before the flip and
-  // opens it only once it has tailed to the source's fence (nothing else
-  // opens a shard this node owns), so all that is left is the finish.
-  const bool opened =
-      move.state == ShardMoveState::kFlipped && store_->ClosedShards().count(shard) == 0;
-  if (opened) return Finish(placement, move);
+  if (move.state == ShardMoveState::kFlipped && store_->ClosedShards().count(shard) == 0) {
+    // Open here: the mover opened it after tailing to the source's fence
+    // (then only the finish is left), unless something else did. Finish
+    // only on proof: this source's copy, and the tail's cursor at the
+    // fence published for this move.
+    ASSIGN_OR_RETURN(std::optional<MoveFence> fence, ReadFence(placement, move));
+    if (have_copy && fence.has_value() &&
+        store_->AppliedSequence(TailOrigin(shard, marker->source)) >= fence->position) {
+      return Finish(placement, move);
+    }
+    return absl::DataLossError(
+        absl::StrCat("shard ", shard,
+                     " is FLIPPED to this node and open here, but this node holds no copy "
+                     "from ",
+                     source.id,
+                     " tailed to its fence (a data dir replaced during the move?): the "
+                     "move stays FLIPPED and ",
+                     source.id, " keeps its data; nothing is dropped"));
+  }
+  if (!have_copy && move.state == ShardMoveState::kFlipped) {
+    // Closed since before the flip, but the copy is gone: since the flip
+    // this node has applied the peer sites' entries of the shard, which a
+    // new copy from the source would not bring back. Loud, not silent.
+    return absl::DataLossError(absl::StrCat(
+        "shard ", shard, " is FLIPPED to this node but its copy from ", source.id,
+        " is not here (move/", shard, " marker missing or incomplete): the move cannot finish; ",
+        source.id, " keeps its data until it does"));
+  }
   if (!have_copy) {
-    // FLIPPED and still closed (a restart after the copy was dropped for a
-    // gap): no own write of the shard was taken here, and the source holds
-    // everything up to its fence: copy again.
     RETURN_IF_ERROR(Pause(MoveStep::kWipeTarget, shard));
     ReportProgress(shard, self, MoveStep::kWipeTarget, 0, -1);
     ASSIGN_OR_RETURN(uint64_t wiped, store_->DropShard(shard, num_shards));
@@ -353,11 +380,14 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   } untrack_pull{untrack};
   MoveTail tail(store_, pull_stub.get(), pull_call.get(), first, origin);
   // The source trimmed its log past the cursor (its retention limits, or a
-  // move ack lost): drop the copy and its marker, so the next pass copies
-  // again (the shard is closed here or not owned yet: nothing of it was
-  // written here but the copy and the tail).
+  // move ack lost) while INITIALIZING: drop the copy and its marker, so the
+  // next pass copies again (the shard is not this node's yet: nothing of it
+  // was written here but the copy and the tail). Once FLIPPED it stays a
+  // loud error for an operator.
   auto on_tail_error = [&](absl::Status s) -> absl::Status {
-    if (s.code() == absl::StatusCode::kDataLoss) {
+    // Not once FLIPPED: this node owns the shard then and has applied the
+    // peer sites' entries of it, which a new copy would not bring back.
+    if (s.code() == absl::StatusCode::kDataLoss && move.state == ShardMoveState::kInitializing) {
       absl::Status wiped = store_->DropShard(shard, num_shards).status();
       if (!wiped.ok()) return wiped;
     }
@@ -432,8 +462,10 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
     if (stopping()) return true;
     report_tail(MoveStep::kTailToFence, p);
     if (!fence.has_value() && absl::Now() >= next_read) {
-      // Each answer of a caught-up tail comes within about half a second.
-      next_read = absl::Now() + absl::Milliseconds(100);
+      // The shard's writes are refused until the fence is here, so look
+      // often (a few ms; a caught-up move tail answers every 20 ms, and the
+      // fence's own barrier entry wakes it at once).
+      next_read = absl::Now() + absl::Milliseconds(5);
       absl::StatusOr<std::optional<MoveFence>> f = ReadFence(placement, flipped_move);
       if (!f.ok()) {
         fence_status = f.status();
