@@ -138,6 +138,33 @@ class ShardCopyTest : public ::testing::TestWithParam<uint64_t> {
     return pieces;
   }
 
+  // A fresh store `name` (another site, as B is to A's own log here) given
+  // the export's pieces, then A's own log entries from P + 1 on, as the tail
+  // of step 4 brings them. *tailed: the entries applied.
+  void CopyThenTail(Store* a, const std::vector<std::string>& pieces, const std::string& name,
+                    std::unique_ptr<Store>* b, uint64_t* tailed) {
+    StoreOptions o;
+    o.path = dir_.Sub(name);
+    o.site = "mx";
+    o.chunk_max_samples = 64;
+    o.seal_interval = absl::Hours(1);
+    o.sync_writes = false;
+    o.now_ns = [this] { return now_; };
+    auto opened = Store::Open(o);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    *b = std::move(*opened);
+    shard_copy::MoveMarker marker;
+    Import(b->get(), pieces, pieces.size(), &marker);
+    ASSERT_TRUE(marker.complete);
+    OwnLogBatch tail;
+    ASSERT_TRUE(a->ReadOwnLog(marker.position + 1, size_t{64} << 20, &tail).ok());
+    ASSERT_FALSE(tail.gap);
+    for (const auto& [seq, entry] : tail.records) {
+      ASSERT_TRUE((*b)->ApplyReplicated("us", seq, entry).ok()) << seq;
+    }
+    *tailed = tail.records.size();
+  }
+
   void Import(Store* b, const std::vector<std::string>& pieces, size_t count,
               shard_copy::MoveMarker* marker) {
     for (size_t k = 0; k < count; ++k) {
@@ -381,26 +408,10 @@ TEST_P(ShardCopyTest, CopyPlusTheLogAfterPEqualsTheSource) {
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_GT(a->OwnHeadSequence(), r->position);
 
-  StoreOptions o;
-  o.path = dir_.Sub("b");
-  o.site = "mx";
-  o.chunk_max_samples = 64;
-  o.seal_interval = absl::Hours(1);
-  o.sync_writes = false;
-  o.now_ns = [this] { return now_; };
-  auto opened = Store::Open(o);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  std::unique_ptr<Store> b = std::move(*opened);
-  shard_copy::MoveMarker marker;
-  Import(b.get(), pieces, pieces.size(), &marker);
-  ASSERT_TRUE(marker.complete);
-  OwnLogBatch tail;
-  ASSERT_TRUE(a->ReadOwnLog(marker.position + 1, size_t{64} << 20, &tail).ok());
-  ASSERT_FALSE(tail.gap);
-  ASSERT_EQ(tail.records.size(), a->OwnHeadSequence() - marker.position);
-  for (const auto& [seq, entry] : tail.records) {
-    ASSERT_TRUE(b->ApplyReplicated("us", seq, entry).ok()) << seq;
-  }
+  std::unique_ptr<Store> b;
+  uint64_t tailed = 0;
+  ASSERT_NO_FATAL_FAILURE(CopyThenTail(a.get(), pieces, "b", &b, &tailed));
+  ASSERT_EQ(tailed, a->OwnHeadSequence() - r->position);
   ExpectSameShard(*a, *b);
 }
 
@@ -445,25 +456,10 @@ TEST_P(ShardCopyTest, CopyTakenUnderConcurrentWritesPlusTheLogAfterPEqualsTheSou
     for (std::thread& t : writers) t.join();
     ASSERT_TRUE(r.ok()) << r.status();
 
-    StoreOptions o;
-    o.path = dir_.Sub("b" + std::to_string(round));
-    o.site = "mx";
-    o.chunk_max_samples = 64;
-    o.seal_interval = absl::Hours(1);
-    o.sync_writes = false;
-    o.now_ns = [this] { return now_; };
-    auto opened = Store::Open(o);
-    ASSERT_TRUE(opened.ok()) << opened.status();
-    std::unique_ptr<Store> b = std::move(*opened);
-    shard_copy::MoveMarker marker;
-    Import(b.get(), pieces, pieces.size(), &marker);
-    ASSERT_TRUE(marker.complete);
-    OwnLogBatch tail;
-    ASSERT_TRUE(a->ReadOwnLog(marker.position + 1, size_t{64} << 20, &tail).ok());
-    ASSERT_FALSE(tail.gap);
-    for (const auto& [seq, entry] : tail.records) {
-      ASSERT_TRUE(b->ApplyReplicated("us", seq, entry).ok()) << seq;
-    }
+    std::unique_ptr<Store> b;
+    uint64_t tailed = 0;
+    ASSERT_NO_FATAL_FAILURE(
+        CopyThenTail(a.get(), pieces, "b" + std::to_string(round), &b, &tailed));
     ASSERT_NO_FATAL_FAILURE(ExpectSameShard(*a, *b)) << "round " << round;
   }
 }

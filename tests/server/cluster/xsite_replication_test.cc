@@ -187,6 +187,30 @@ class CrossSiteTest : public ::testing::Test {
            last->peer_samples() == expected;
   }
 
+  // Per node: only owned tags; per tag: the US owner's digest equals the MX
+  // owner's, with exactly the samples written at both sites.
+  void ExpectOwnersHoldEqualDigests(const std::map<std::string, std::set<int64_t>>& expected) {
+    std::map<std::string,
+             std::map<std::string, std::vector<std::tuple<int64_t, uint64_t, uint64_t>>>>
+        held;  // address -> digest
+    for (Site* s : {&us_, &mx_}) {
+      for (int i = 0; i < s->cluster->size(); ++i) {
+        const std::string addr = s->cluster->address(i);
+        held[addr] = NodeDigest(addr);
+        for (const auto& [tag, buckets] : held[addr]) {
+          EXPECT_EQ(s->OwnerOf(tag), addr) << s->name << " node " << i << " holds " << tag;
+        }
+      }
+    }
+    for (const auto& [tag, ts] : expected) {
+      SCOPED_TRACE(tag);
+      const auto& at_us = held[us_.OwnerOf(tag)][tag];
+      const auto& at_mx = held[mx_.OwnerOf(tag)][tag];
+      EXPECT_EQ(CountOf(at_us), ts.size());
+      EXPECT_EQ(at_us, at_mx);
+    }
+  }
+
   testing::TempDir dir_;
   Site us_, mx_;
 };
@@ -243,26 +267,7 @@ TEST_F(CrossSiteTest, ThreeAndTwoNodeClustersConvergeAfterAPartition) {
   EXPECT_EQ(v.members_verified_size(), 2);
   EXPECT_EQ(v.peer_members(), 3u);
 
-  // Per node: only owned tags; per tag: the US owner's digest equals the MX
-  // owner's, with exactly the samples written at both sites.
-  std::map<std::string, std::map<std::string, std::vector<std::tuple<int64_t, uint64_t, uint64_t>>>>
-      held;  // address -> digest
-  for (Site* s : {&us_, &mx_}) {
-    for (int i = 0; i < s->cluster->size(); ++i) {
-      const std::string addr = s->cluster->address(i);
-      held[addr] = NodeDigest(addr);
-      for (const auto& [tag, buckets] : held[addr]) {
-        EXPECT_EQ(s->OwnerOf(tag), addr) << s->name << " node " << i << " holds " << tag;
-      }
-    }
-  }
-  for (const auto& [tag, ts] : expected) {
-    SCOPED_TRACE(tag);
-    const auto& at_us = held[us_.OwnerOf(tag)][tag];
-    const auto& at_mx = held[mx_.OwnerOf(tag)][tag];
-    EXPECT_EQ(CountOf(at_us), ts.size());
-    EXPECT_EQ(at_us, at_mx);
-  }
+  ExpectOwnersHoldEqualDigests(expected);
   // Both cross-site shapes were exercised: some US node's tags are split
   // over both MX nodes.
   std::set<std::string> mx_owners;
@@ -361,24 +366,9 @@ TEST_F(CrossSiteMoveTest, ShardsMoveAtUsWhileMxPullsAndBothSitesConverge) {
   EXPECT_EQ(v.members_verified_size(), 4);
   ASSERT_TRUE(WaitFor([&] { return Equal(mx_, total(), &v); }, kConverge)) << v.DebugString();
   EXPECT_EQ(v.peer_members(), 4u);
-  std::map<std::string, std::map<std::string, std::vector<std::tuple<int64_t, uint64_t, uint64_t>>>>
-      held;  // address -> digest
-  for (Site* s : {&us_, &mx_}) {
-    for (int i = 0; i < s->cluster->size(); ++i) {
-      const std::string addr = s->cluster->address(i);
-      held[addr] = NodeDigest(addr);
-      for (const auto& [tag, buckets] : held[addr]) {
-        EXPECT_EQ(s->OwnerOf(tag), addr) << s->name << " node " << i << " holds " << tag;
-      }
-    }
-  }
+  ExpectOwnersHoldEqualDigests(expected);
   int at_new_node = 0;
   for (const auto& [tag, ts] : expected) {
-    SCOPED_TRACE(tag);
-    const auto& at_us = held[us_.OwnerOf(tag)][tag];
-    const auto& at_mx = held[mx_.OwnerOf(tag)][tag];
-    EXPECT_EQ(CountOf(at_us), ts.size());
-    EXPECT_EQ(at_us, at_mx);
     at_new_node += us_.OwnerOf(tag) == us_.cluster->address(3) ? 1 : 0;
   }
   EXPECT_GT(at_new_node, 0);  // some tags moved to the new node
