@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -384,6 +385,76 @@ TEST(ClusterMoveTest, ScaleUpDownAndUpAgainUnderLoadLosesAndResurrectsNothing) {
     for (const auto& [ts, v] : samples) model[tag][ts] = v;
   }
   ASSERT_NO_FATAL_FAILURE(ExpectModel(cluster, model, "after add-node again"));
+}
+
+// With --token_file: the mover sends --peer_token (role replicator) to the
+// source, and the move copies and tails what an admin wrote.
+TEST(ClusterMoveTest, MovesRunWithTokensThroughThePeerToken) {
+  TempDir dir;
+  const std::string token_file = dir.Sub("tokens");
+  {
+    std::ofstream f(token_file);
+    f << "admin-token-0123456789abcdef admin,reader,writer\n"
+      << "peer-token-0123456789abcdef replicator\n";
+  }
+  ClusterFixture cluster(
+      dir.Sub("cluster"),
+      {.nodes = 3,
+       .num_shards = 4,
+       .node_flags = {"--token_file=" + token_file, "--peer_token=peer-token-0123456789abcdef"},
+       .placed_nodes = 2,
+       .token = "admin-token-0123456789abcdef"});
+  ASSERT_TRUE(cluster.Start());
+  v1::WriteRequest batch;
+  Model model;
+  for (int t = 0; t < kTags; ++t) {
+    v1::TagSamples* series = batch.add_series();
+    series->set_tag(TagName(t));
+    for (int k = 1; k <= 5; ++k) {
+      v1::Sample* sample = series->add_samples();
+      sample->set_timestamp_ns(kT0 + k * kSecond);
+      sample->mutable_value()->set_double_value(t * 10.0 + k);
+      model[TagName(t)][kT0 + k * kSecond] = t * 10.0 + k;
+    }
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer admin-token-0123456789abcdef");
+    v1::WriteAck ack;
+    grpc::Status s =
+        v1::Ingest::NewStub(Channel(cluster.address(0)))->WriteBatch(&ctx, batch, &ack);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  CommandResult add = cluster.Cli(0, {"cluster", "add-node", cluster.address(2)});
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  ASSERT_TRUE(cluster.WaitForPlacement(
+      [](const v1::PlacementResponse& p) { return p.members_size() == 3 && NoMoves(p); },
+      absl::Seconds(60)));
+  EXPECT_EQ(MetricOf(cluster.metrics_port(2), "historian_cluster_moves_finished_total"), 1);
+  EXPECT_EQ(MetricOf(cluster.metrics_port(2), "historian_cluster_move_errors_total"), 0);
+  // Every tag reads back through the new node, with the admin's token.
+  for (const auto& [tag, samples] : model) {
+    v1::ReadRequest request;
+    request.add_tags(tag);
+    request.set_start_ns(kT0);
+    request.set_end_ns(kT0 + 100 * kSecond);
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer admin-token-0123456789abcdef");
+    auto reader = v1::Query::NewStub(Channel(cluster.address(2)))->Read(&ctx, request);
+    v1::ReadResponse r;
+    std::map<int64_t, double> got;
+    while (reader->Read(&r)) {
+      for (const v1::Sample& s : r.samples()) got[s.timestamp_ns()] = s.value().double_value();
+      int64_t ts = 0;
+      for (int i = 0; i < r.columns().timestamp_deltas_ns_size(); ++i) {
+        ts += r.columns().timestamp_deltas_ns(i);
+        got[ts] = r.columns().double_values(i);
+      }
+    }
+    grpc::Status s = reader->Finish();
+    ASSERT_TRUE(s.ok()) << tag << ": " << s.error_message();
+    EXPECT_EQ(got, samples) << tag;
+  }
 }
 
 // Who gets killed while the move is held at a step.
