@@ -3,8 +3,10 @@
 # an etcd per site, a 3-node US cluster and a 2-node MX cluster that
 # replicate with each other; `historian cluster init` at each site, writes at
 # both sites (each tag to its owner), the placement and status of each
-# cluster, and a converged `historian verify --peer` both ways; then
-# everything stops. (The partition and heal are in the test:
+# cluster, and a converged `historian verify --peer` both ways; then a
+# fourth US node joins with `historian cluster add-node` (issue 21: the
+# mover copies and tails its shards while MX keeps pulling) and both sites
+# converge again; then everything stops. (The partition and heal are in the test:
 # tests/server/cluster/xsite_replication_test.cc.)
 # Uses an existing build (BUILD_DIR, default build: historiand, historian,
 # the Python stubs) and /usr/bin/etcd.
@@ -31,6 +33,7 @@ trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 US_NODES=(127.0.0.1:$((BASE + 0)) 127.0.0.1:$((BASE + 1)) 127.0.0.1:$((BASE + 2)))
+US_NEW=127.0.0.1:$((BASE + 3))
 MX_NODES=(127.0.0.1:$((BASE + 10)) 127.0.0.1:$((BASE + 11)))
 US_ETCD=127.0.0.1:$((BASE + 20))
 MX_ETCD=127.0.0.1:$((BASE + 22))
@@ -110,5 +113,20 @@ converge "${MX_NODES[1]}" us
 
 step "Replication links of one MX node (one per US member, each with its own cursor)"
 $CLI --server "${MX_NODES[0]}" stats | grep -A40 -i "peer" | head -30 || true
+
+step "US grows: a fourth node joins (historian cluster add-node); its mover copies and tails 16 shards"
+start_node us "$US_ETCD" "$US_NEW" "mx=$(join '|' "${MX_NODES[@]}")" 3
+wait_serving "$US_NEW"
+wait_members "$US_ETCD" us 4
+$CLI --server "${US_NODES[0]}" cluster add-node "$US_NEW"
+$WRITE "${US_NODES[1]}" us 60 300 1700001000
+for _ in $(seq 600); do
+  $CLI --server "${US_NODES[2]}" cluster status | grep -q "moves:              none" && break
+  sleep 0.1
+done
+$CLI --server "${US_NODES[2]}" cluster status
+step "Converged again: historian verify --peer mx at US (4 members now), and us at MX"
+converge "$US_NEW" mx
+converge "${MX_NODES[0]}" us
 
 step "Stopping everything"

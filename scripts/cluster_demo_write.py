@@ -49,7 +49,10 @@ def main():
             address = owner.address
         else:
             address = node
-        req = ingest_pb2.WriteRequest(client_id=f"cluster-demo-{prefix}", batch_sequence=t + 1)
+        # One client id per run (a client id reused for other samples is
+        # answered `duplicate`).
+        req = ingest_pb2.WriteRequest(client_id=f"cluster-demo-{prefix}-{start_s}",
+                                      batch_sequence=t + 1)
         series = req.series.add()
         series.tag = name
         for i in range(samples):
