@@ -171,6 +171,9 @@ grpc::Status CatalogService::ListLocal(grpc::ServerContext* context, const v1::L
   const v1::ListTagsRequest* request = &req;
   std::map<std::string, std::string> attrs(request->attributes().begin(),
                                            request->attributes().end());
+  // A shard handed over to this node (between the flip and the fence) may
+  // lack tags the tail has not brought yet: refused, not a short list.
+  if (absl::Status s = cluster::CheckNoHandoverHere(env_); !s.ok()) return ToGrpcStatus(s);
   CancellationProbe cancel(context);
   // In a cluster every owner lists its own tags.
   std::function<bool(std::string_view)> owned;
