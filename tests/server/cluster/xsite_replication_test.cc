@@ -65,9 +65,8 @@ struct Site {
   }
 };
 
-// Writes n samples of `tag` at from, from+1, ... (value base+i) to the tag's
-// owner at `site`.
-void Write(const Site& site, const std::string& tag, int64_t from, int n, double base) {
+// n samples of `tag` at from, from+1, ... (value base+i).
+v1::WriteRequest SamplesOf(const std::string& tag, int64_t from, int n, double base) {
   v1::WriteRequest req;
   auto* s = req.add_series();
   s->set_tag(tag);
@@ -76,6 +75,12 @@ void Write(const Site& site, const std::string& tag, int64_t from, int n, double
     sample->set_timestamp_ns(from + i);
     sample->mutable_value()->set_double_value(base + i);
   }
+  return req;
+}
+
+// Writes SamplesOf(tag, from, n, base) to the tag's owner at `site`.
+void Write(const Site& site, const std::string& tag, int64_t from, int n, double base) {
+  v1::WriteRequest req = SamplesOf(tag, from, n, base);
   v1::WriteAck ack;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -292,16 +297,9 @@ class CrossSiteMoveTest : public CrossSiteTest {
 // shard is handed over (UNAVAILABLE) or the placement moved (ABORTED).
 void WriteThrough(const std::string& address, const std::string& tag, int64_t from, int n,
                   double base, uint64_t batch) {
-  v1::WriteRequest req;
+  v1::WriteRequest req = SamplesOf(tag, from, n, base);
   req.set_client_id("xsite-move");
   req.set_batch_sequence(batch);
-  auto* s = req.add_series();
-  s->set_tag(tag);
-  for (int i = 0; i < n; ++i) {
-    auto* sample = s->add_samples();
-    sample->set_timestamp_ns(from + i);
-    sample->mutable_value()->set_double_value(base + i);
-  }
   const absl::Time give_up = absl::Now() + absl::Minutes(2);
   while (true) {
     v1::WriteAck ack;
