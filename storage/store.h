@@ -15,6 +15,7 @@
 #ifndef HISTORIAN_STORAGE_STORE_H_
 #define HISTORIAN_STORAGE_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -790,6 +791,8 @@ class Store {
   std::unique_ptr<StoreApplier> applier_;
   // Shards closed to own writes while a move hands them over.
   shard_copy::ClosedShards closed_shards_ ABSL_GUARDED_BY(mu_);
+  // !closed_shards_.empty(), for the query paths' check without mu_.
+  std::atomic<bool> any_shard_closed_{false};
   // The sealer thread (stopped first by ~Store).
   std::unique_ptr<Sealer> sealer_;
 };
