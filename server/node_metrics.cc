@@ -47,6 +47,15 @@ void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
             static_cast<double>(mi.uordblks + mi.hblkhd));
   w->Sample("historian_malloc_bytes", Label("kind", "mmapped"), static_cast<double>(mi.hblkhd));
   w->Sample("historian_malloc_bytes", Label("kind", "free"), static_cast<double>(mi.fordblks));
+  w->Family("historian_handover_writes_held", "gauge",
+            "Own writes waiting now for a shard a move is handing over to this node");
+  w->Sample("historian_handover_writes_held", "", static_cast<double>(s.writes_held));
+  w->Family("historian_closed_shards", "gauge",
+            "Shards closed to own writes now: handed over from or to this node by a move");
+  w->Sample("historian_closed_shards", "", static_cast<double>(s.closed_shards));
+  w->Family("historian_handover_writes_held_total", "counter",
+            "Own writes that waited for a shard a move was handing over to this node, since start");
+  w->Sample("historian_handover_writes_held_total", "", static_cast<double>(s.writes_held_total));
   w->Family("historian_chunks_sealed_total", "counter", "Chunks sealed since start");
   w->Sample("historian_chunks_sealed_total", "", static_cast<double>(s.chunks_sealed));
   w->Family("historian_chunks_merged_total", "counter",

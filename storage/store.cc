@@ -528,6 +528,9 @@ StoreStats Store::Stats() const {
   stats.chunks_merged = chunks.merged.load();
   stats.corrupt_chunks_skipped = chunks.corrupt_skipped.load();
   stats.samples_out_of_range = host_->out_of_range().count();
+  stats.writes_held = writes_held_;
+  stats.writes_held_total = writes_held_total_;
+  stats.closed_shards = closed_shards_.all().size();
   commit_log_->mu().AssertHeld();  // the same mutex
   stats.own_sequence = commit_log_->next_seq() - 1;
   own_log_->mu().AssertHeld();  // the same mutex

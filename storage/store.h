@@ -138,6 +138,12 @@ struct StoreOptions {
   // Tags per RocksDB write batch of DropShard (docs/cluster.md, "Dropping
   // a shard"). Default: 256. Tests lower it.
   uint32_t drop_shard_batch_tags = 256;
+  // How long an own write of a shard a move's target closed before the
+  // flip waits for the open before it is refused (Store::CloseShardToWrites
+  // with ClosedWrites::kHold). A handover takes tens of milliseconds; a
+  // source that is down holds it longer, and then the write is refused
+  // UNAVAILABLE as before. Default: 1 s.
+  absl::Duration handover_write_hold = absl::Seconds(1);
   // Tests only: asked before each batch of DropShard (shard, batch index
   // from 0); a non-OK status stops the drop there, as a kill -9 would, and
   // is returned. Empty: never.
@@ -212,6 +218,12 @@ struct StoreStats {
   uint64_t block_cache_bytes = 0;
   uint64_t block_cache_pinned_bytes = 0;
   uint64_t table_readers_bytes = 0;
+  // Own writes waiting now for a shard a move hands over to this store
+  // (ClosedWrites::kHold), and all that waited so far.
+  uint64_t writes_held = 0;
+  uint64_t writes_held_total = 0;
+  // Shards closed to own writes now (Store::CloseShardToWrites).
+  uint64_t closed_shards = 0;
 };
 
 struct PendingWrite;
@@ -538,11 +550,23 @@ class Store {
     // The hybrid clock at the close: at or above every version stamped here.
     Version clock = 0;
   };
+  // What a closed shard does with own writes of its tags.
+  enum class ClosedWrites {
+    // Refused at once: the source, after the flip (they belong to the new
+    // owner).
+    kRefuse,
+    // Samples and catalog changes wait up to
+    // StoreOptions::handover_write_hold for OpenShardToWrites, then are
+    // refused: the target, from before the flip until it opens. Not kept
+    // across a restart (refused at once until the open); deletes are
+    // refused at once.
+    kHold,
+  };
   // Closes `shard` of `num_shards` to this store's own writes: from now on a
   // write, catalog change or delete of a tag of the shard is refused
   // UNAVAILABLE naming the tag, the shard and `reason` (replicated, repair
-  // and copied entries still apply). Durable first and kept across restarts
-  // (and drops of the shard: a move's target wipes while closed) until
+  // and copied entries still apply), at once or after a wait (`writes`). Durable first and kept
+  // across restarts (and drops of the shard: a move's target wipes while closed) until
   // OpenShardToWrites. Writes admitted
   // before the close are committed before the fence's position is taken (an
   // empty own entry queued behind them; its sequence is the position).
@@ -550,7 +574,8 @@ class Store {
   // Errors: InvalidArgument (shard >= num_shards), FailedPrecondition
   // (closed store), RocksDB's.
   absl::StatusOr<ShardFence> CloseShardToWrites(uint32_t shard, uint32_t num_shards,
-                                                std::string reason);
+                                                std::string reason,
+                                                ClosedWrites writes = ClosedWrites::kRefuse);
   // Opens `shard` to own writes again; first moves the hybrid clock a second
   // past `observed` (the previous owner's fence clock), so every version
   // stamped here afterwards orders after every version that owner stamped
@@ -693,6 +718,16 @@ class Store {
   // to be queued) touches a tag of a closed shard.
   absl::Status CheckShardsOpen(const engine::LogEntry& entry) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The first closed shard `entry` touches, and in `tag` the tag that
+  // touches it; nullptr when none.
+  const shard_copy::ClosedShard* FirstClosedShard(const engine::LogEntry& entry,
+                                                  std::string_view* tag) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // As CheckShardsOpen, but a write of a shard closed with
+  // ClosedWrites::kHold first waits (letting go of mu_) until its shards
+  // change or the hold runs out. The caller checks again after any later
+  // wait of its own.
+  absl::Status AwaitShardsOpen(const engine::LogEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Finishes the drops a crash interrupted (shard_drop/ keys). After
   // ReplayLog, before the sealer starts.
   absl::Status FinishShardDrops();
@@ -793,6 +828,10 @@ class Store {
   shard_copy::ClosedShards closed_shards_ ABSL_GUARDED_BY(mu_);
   // !closed_shards_.empty(), for the query paths' check without mu_.
   std::atomic<bool> any_shard_closed_{false};
+  // Bumped at every change of closed_shards_: what a held write waits for.
+  uint64_t closed_shards_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t writes_held_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t writes_held_total_ ABSL_GUARDED_BY(mu_) = 0;
   // The sealer thread (stopped first by ~Store).
   std::unique_ptr<Sealer> sealer_;
 };

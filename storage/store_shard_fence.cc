@@ -33,38 +33,79 @@ absl::Status Store::LoadClosedShards() {
   RETURN_IF_ERROR(engine::FromRocks(it->status(), "load closed shards"));
   absl::MutexLock l(&mu_);
   closed_shards_ = std::move(loaded);
+  ++closed_shards_epoch_;
   any_shard_closed_.store(!closed_shards_.empty(), std::memory_order_relaxed);
   return absl::OkStatus();
 }
 
-absl::Status Store::CheckShardsOpen(const engine::LogEntry& entry) const {
-  if (closed_shards_.empty()) return absl::OkStatus();
+const shard_copy::ClosedShard* Store::FirstClosedShard(const engine::LogEntry& entry,
+                                                       std::string_view* tag) const {
+  if (closed_shards_.empty()) return nullptr;
+  auto closed = [&](std::string_view name) {
+    *tag = name;
+    return closed_shards_.ShardOfTag(name);
+  };
   for (const engine::SeriesData& series : entry.series) {
     if (const TagState* t = FindTag(series.tag); t != nullptr) {
-      RETURN_IF_ERROR(closed_shards_.CheckTag(t->name()));
+      if (auto* c = closed(t->name())) return c;
     }
   }
   for (const engine::TagInfo& info : entry.catalog_upserts) {
-    RETURN_IF_ERROR(closed_shards_.CheckTag(info.name));
+    if (auto* c = closed(info.name)) return c;
   }
   for (const std::string& name : entry.catalog_deletes) {
-    RETURN_IF_ERROR(closed_shards_.CheckTag(name));
+    if (auto* c = closed(name)) return c;
   }
   for (const engine::Tombstone& tombstone : entry.tombstones) {
     if (const TagState* t = FindTag(tombstone.tag); t != nullptr) {
-      RETURN_IF_ERROR(closed_shards_.CheckTag(t->name()));
+      if (auto* c = closed(t->name())) return c;
     }
   }
-  return absl::OkStatus();
+  return nullptr;
+}
+
+absl::Status Store::CheckShardsOpen(const engine::LogEntry& entry) const {
+  std::string_view tag;
+  if (FirstClosedShard(entry, &tag) == nullptr) return absl::OkStatus();
+  return closed_shards_.CheckTag(tag);
+}
+
+absl::Status Store::AwaitShardsOpen(const engine::LogEntry& entry) {
+  commit_log_->mu().AssertHeld();  // the same mutex
+  if (closed_shards_.empty()) return absl::OkStatus();
+  // A delete waits for nothing: it is rare, and its caller retries.
+  const bool deletes = !entry.tombstones.empty() || !entry.catalog_deletes.empty();
+  absl::Time deadline = absl::InfinitePast();
+  for (;;) {
+    std::string_view tag;
+    const shard_copy::ClosedShard* closed = FirstClosedShard(entry, &tag);
+    if (closed == nullptr || !closed->hold_writes || deletes || commit_log_->closed()) break;
+    if (deadline == absl::InfinitePast()) {
+      deadline = absl::Now() + options_.handover_write_hold;
+      ++writes_held_;
+      ++writes_held_total_;
+    }
+    const uint64_t seen = closed_shards_epoch_;
+    auto changed = [this, seen] {
+      mu_.AssertHeld();
+      commit_log_->mu().AssertHeld();  // the same mutex
+      return closed_shards_epoch_ != seen || commit_log_->closed();
+    };
+    if (!mu_.AwaitWithDeadline(absl::Condition(&changed), deadline)) break;
+  }
+  if (deadline != absl::InfinitePast()) --writes_held_;
+  return CheckShardsOpen(entry);
 }
 
 absl::StatusOr<Store::ShardFence> Store::CloseShardToWrites(uint32_t shard, uint32_t num_shards,
-                                                            std::string reason) {
+                                                            std::string reason,
+                                                            ClosedWrites writes) {
   if (num_shards == 0 || shard >= num_shards) {
     return absl::InvalidArgumentError(
         absl::StrCat("shard: ", shard, " is not below num_shards ", num_shards));
   }
-  shard_copy::ClosedShard closed{num_shards, std::move(reason)};
+  shard_copy::ClosedShard closed{num_shards, std::move(reason),
+                                 /*hold_writes=*/writes == ClosedWrites::kHold};
   rocksdb::WriteOptions sync;
   sync.sync = true;
   // Durable before any write is refused: a restart keeps refusing.
@@ -81,6 +122,7 @@ absl::StatusOr<Store::ShardFence> Store::CloseShardToWrites(uint32_t shard, uint
     commit_log_->mu().AssertHeld();  // the same mutex
     if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
     closed_shards_.Set(shard, std::move(closed));
+    ++closed_shards_epoch_;
     any_shard_closed_.store(true, std::memory_order_relaxed);
     // Every version stamped so far is at or below the clock now.
     fence.clock = commit_log_->ClockVersion();
@@ -129,6 +171,7 @@ absl::Status Store::OpenShardToWrites(uint32_t shard, Version observed) {
   RETURN_IF_ERROR(engine::FromRocks(db_->db()->Write(sync, &batch), "open closed shard"));
   absl::MutexLock l(&mu_);
   closed_shards_.Erase(shard);
+  ++closed_shards_epoch_;  // wakes the writes held for it
   any_shard_closed_.store(!closed_shards_.empty(), std::memory_order_relaxed);
   return absl::OkStatus();
 }

@@ -24,8 +24,13 @@ std::optional<absl::StatusOr<WriteResult>> Store::Enqueue(PendingWrite* w) {
     absl::MutexLock l(&mu_);
     commit_log_->mu().AssertHeld();  // the same mutex
     PartsShareMu(mu_, *catalog_, *heads_);
-    // Nothing is queued yet, so the wait holds back no other writer, and a
-    // write refused here left nothing behind.
+    // Nothing is queued yet, so the waits hold back no other writer, and a
+    // write refused here left nothing behind. A shard this store is taking
+    // over holds its writes for a moment (it opens once the handover is
+    // done); the check after the next wait decides.
+    if (absl::Status open = AwaitShardsOpen(w->entry); !open.ok()) {
+      return absl::StatusOr<WriteResult>(std::move(open));
+    }
     if (absl::Status room = AwaitHeadRoom(); !room.ok()) {
       return absl::StatusOr<WriteResult>(std::move(room));
     }
@@ -152,9 +157,9 @@ absl::Status Store::SubmitCatalog(engine::LogEntry entry) {
   engine::EncodeLogEntry(w.entry, &w.encoded);
   {
     absl::MutexLock l(&mu_);
-    commit_log_->mu().AssertHeld();  // the same mutex
+    commit_log_->mu().AssertHeld();             // the same mutex
+    RETURN_IF_ERROR(AwaitShardsOpen(w.entry));  // it may let go of mu_
     if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
-    RETURN_IF_ERROR(CheckShardsOpen(w.entry));
     commit_log_->Submit(&w);
   }
   // A created tag a rule covers is watched before its first sample (which

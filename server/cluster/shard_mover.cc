@@ -310,6 +310,10 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
         store_->AppliedSequence(TailOrigin(shard, marker->source)) >= fence->position) {
       return Finish(placement, move);
     }
+    // This node's view lags etcd by a watch event: a move it has just
+    // finished (fence key deleted) still shows FLIPPED here for a moment.
+    ASSIGN_OR_RETURN(bool current, MoveIsCurrent(placement, move));
+    if (!current) return absl::OkStatus();  // the next placement shows it done
     return absl::DataLossError(
         absl::StrCat("shard ", shard,
                      " is FLIPPED to this node and open here, but this node holds no copy "
@@ -431,7 +435,8 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
         store_
             ->CloseShardToWrites(shard, num_shards,
                                  absl::StrCat("shard ", shard, " is being handed over from ",
-                                              source.id, " to ", self))
+                                              source.id, " to ", self),
+                                 Store::ClosedWrites::kHold)
             .status());
     ASSIGN_OR_RETURN(Placement flipped, ApplyMoveStep(*etcd_, options_.site, shard,
                                                       MoveGoal::kFlipped, [&](const Placement& c) {
@@ -462,10 +467,10 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
     if (stopping()) return true;
     report_tail(MoveStep::kTailToFence, p);
     if (!fence.has_value() && absl::Now() >= next_read) {
-      // The shard's writes are refused until the fence is here, so look
-      // often (a few ms; a caught-up move tail answers every 20 ms, and the
-      // fence's own barrier entry wakes it at once).
-      next_read = absl::Now() + absl::Milliseconds(5);
+      // The shard's writes wait until the fence is here, so look often
+      // (every ms at most: a caught-up move tail answers every 20 ms, and
+      // the fence's own barrier entry wakes it at once).
+      next_read = absl::Now() + absl::Milliseconds(1);
       absl::StatusOr<std::optional<MoveFence>> f = ReadFence(placement, flipped_move);
       if (!f.ok()) {
         fence_status = f.status();
@@ -481,6 +486,17 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   if (stopping()) return absl::CancelledError("the node is stopping");
   RETURN_IF_ERROR(store_->OpenShardToWrites(shard, fence->clock));
   return Finish(placement, move);
+}
+
+absl::StatusOr<bool> ShardMover::MoveIsCurrent(const Placement& placement,
+                                               const ShardMove& move) const {
+  ASSIGN_OR_RETURN(EtcdRange r, etcd_->Get(PlacementKey(options_.site)));
+  if (r.kvs.empty()) return false;
+  ASSIGN_OR_RETURN(Placement current, Placement::Decode(r.kvs[0].value, r.kvs[0].mod_revision));
+  const ShardMove* now = current.MoveOfShard(move.shard);
+  return now != nullptr && now->state == move.state && now->since_unix_ns == move.since_unix_ns &&
+         current.members()[now->from].id == placement.members()[move.from].id &&
+         current.members()[now->to].id == placement.members()[move.to].id;
 }
 
 absl::Status ShardMover::Finish(const Placement& placement, const ShardMove& move) {

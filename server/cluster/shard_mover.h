@@ -131,6 +131,9 @@ class ShardMover {
   // Step 7 (the target opened the shard already).
   absl::Status Finish(const Placement& placement, const ShardMove& move);
   absl::Status PublishFence(const Placement& placement, const ShardMove& move);
+  // True when etcd's placement holds `move` (of `placement`) as it is
+  // there: same state, since-time, source and target.
+  absl::StatusOr<bool> MoveIsCurrent(const Placement& placement, const ShardMove& move) const;
   // The fence of `move` (FLIPPED since `flipped_unix_ns`) once the source
   // published it; nullopt before.
   absl::StatusOr<std::optional<MoveFence>> ReadFence(const Placement& placement,

@@ -6,14 +6,19 @@
 
 namespace historian::shard_copy {
 
-absl::Status ClosedShards::CheckTag(std::string_view name) const {
+const ClosedShard* ClosedShards::ShardOfTag(std::string_view name) const {
   for (const auto& [shard, closed] : closed_) {
-    if (TagShard(name, closed.num_shards) != shard) continue;
-    return absl::UnavailableError(absl::StrCat("tag '", std::string(name), "' (shard ", shard,
-                                               " of ", closed.num_shards, "): ", closed.reason,
-                                               "; nothing of this write was stored, retry"));
+    if (TagShard(name, closed.num_shards) == shard) return &closed;
   }
-  return absl::OkStatus();
+  return nullptr;
+}
+
+absl::Status ClosedShards::CheckTag(std::string_view name) const {
+  const ClosedShard* closed = ShardOfTag(name);
+  if (closed == nullptr) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(
+      "tag '", std::string(name), "' (shard ", TagShard(name, closed->num_shards), " of ",
+      closed->num_shards, "): ", closed->reason, "; nothing of this write was stored, retry"));
 }
 
 // Layout: u64 num_shards (big-endian), then the reason's bytes.

@@ -29,6 +29,11 @@ namespace historian::shard_copy {
 struct ClosedShard {
   uint32_t num_shards = 0;
   std::string reason;  // why, for the refusal's message
+  // A move's target closed it before the flip: own writes wait a moment
+  // for the open (the handover takes tens of milliseconds) instead of
+  // failing at once. In memory only (not encoded): after a restart they
+  // are refused at once until the open.
+  bool hold_writes = false;
 
   bool operator==(const ClosedShard&) const = default;
 };
@@ -44,6 +49,8 @@ class ClosedShards {
   // UNAVAILABLE naming the tag, its shard and the reason when the tag's
   // shard is closed; OK otherwise (at once when nothing is closed).
   absl::Status CheckTag(std::string_view name) const;
+  // The closed shard holding tag `name`; nullptr when its shard is open.
+  const ClosedShard* ShardOfTag(std::string_view name) const;
 
   // The state CF value of a closed shard; DataLoss for malformed bytes.
   static std::string Encode(const ClosedShard& closed);

@@ -36,6 +36,7 @@ class ShardFenceTest : public ::testing::Test {
     o.peers = {"mx"};  // mx never acks: the own log keeps every entry
     o.sync_writes = false;
     o.now_ns = [this] { return now_ns_.load(); };
+    o.handover_write_hold = hold_;
     return o;
   }
   void Open() {
@@ -80,7 +81,13 @@ class ShardFenceTest : public ::testing::Test {
     return out;
   }
 
+  // Waits until `n` own writes are held for a closed shard.
+  void AwaitHeld(uint64_t n) {
+    while (store_->Stats().writes_held < n) std::this_thread::yield();
+  }
+
   testing::TempDir dir_;
+  absl::Duration hold_ = absl::InfiniteDuration();
   std::atomic<int64_t> now_ns_{1700000000 * kSecond};
   std::unique_ptr<Store> store_;
 };
@@ -221,6 +228,69 @@ TEST_F(ShardFenceTest, OpenMovesTheClockPastTheObservedFence) {
   EXPECT_TRUE(Write(tag, 2 * kSecond, 2).ok());
   // Opening a shard that is not closed is a no-op.
   EXPECT_TRUE(store_->OpenShardToWrites(kClosed + 1, source_clock).ok());
+}
+
+// The target closes with ClosedWrites::kHold: a write of the shard (samples
+// of a known tag, or a new tag) waits for the open instead of failing, and
+// is stamped past the source's clock; deletes are refused at once; other
+// shards write on meanwhile.
+TEST_F(ShardFenceTest, HeldWritesWaitForTheOpenAndStampPastTheFence) {
+  ASSERT_NO_FATAL_FAILURE(Open());
+  const std::string known = NameIn(kClosed), created = NameIn(kClosed, 1000);
+  ASSERT_TRUE(Write(known, kSecond, 1).ok());
+  ASSERT_TRUE(store_
+                  ->CloseShardToWrites(kClosed, kShards, "shard 1 is being handed over to us",
+                                       Store::ClosedWrites::kHold)
+                  .ok());
+  absl::Status known_status = absl::UnknownError("not done"), created_status = known_status;
+  std::thread w1([&] { known_status = Write(known, 2 * kSecond, 2); });
+  std::thread w2([&] { created_status = Write(created, 2 * kSecond, 2); });
+  AwaitHeld(2);
+  EXPECT_EQ(store_->DeleteTag(known).code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(Write(NameIn(kClosed + 1), kSecond, 1).ok());
+  EXPECT_EQ(store_->Stats().writes_held, 2u);
+  const Version source_clock =
+      engine::MakeVersion(static_cast<uint64_t>(now_ns_.load() / kSecond) + 50, /*site_tag=*/0);
+  ASSERT_TRUE(store_->OpenShardToWrites(kClosed, source_clock).ok());
+  w1.join();
+  w2.join();
+  EXPECT_TRUE(known_status.ok()) << known_status;
+  EXPECT_TRUE(created_status.ok()) << created_status;
+  EXPECT_EQ(store_->Stats().writes_held, 0u);
+  EXPECT_EQ(store_->Stats().writes_held_total, 2u);
+  absl::StatusOr<engine::TagInfo> known_info = store_->GetTag(known);
+  ASSERT_TRUE(known_info.ok());
+  int held_samples = 0;
+  for (const auto& [seq, entry] : OwnLog()) {
+    for (const engine::SeriesData& s : entry.series) {
+      if (s.tag != known_info->id || s.cols.timestamps[0] != 2 * kSecond) continue;
+      EXPECT_GT(engine::VersionSeconds(entry.version), engine::VersionSeconds(source_clock));
+      ++held_samples;
+    }
+  }
+  EXPECT_EQ(held_samples, 1);
+}
+
+// A hold ends: a shard that stays closed refuses the held write after
+// StoreOptions::handover_write_hold; and a restart refuses at once (the
+// hold is not kept: only the close is).
+TEST_F(ShardFenceTest, HeldWriteIsRefusedWhenTheHoldRunsOutAndAfterARestart) {
+  hold_ = absl::Milliseconds(50);
+  ASSERT_NO_FATAL_FAILURE(Open());
+  const std::string tag = NameIn(kClosed);
+  ASSERT_TRUE(Write(tag, kSecond, 1).ok());
+  ASSERT_TRUE(
+      store_->CloseShardToWrites(kClosed, kShards, "handover", Store::ClosedWrites::kHold).ok());
+  absl::Status s = Write(tag, 2 * kSecond, 2);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("handover"), std::string::npos) << s;
+  EXPECT_EQ(store_->Stats().writes_held, 0u);
+  EXPECT_EQ(store_->Stats().writes_held_total, 1u);
+
+  hold_ = absl::InfiniteDuration();  // a held write would never return
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(Write(tag, 2 * kSecond, 2).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(store_->Stats().writes_held_total, 0u);
 }
 
 TEST_F(ShardFenceTest, BadShardIsInvalidArgument) {
