@@ -1,6 +1,8 @@
 #include "server/replicator.h"
 
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -271,23 +273,41 @@ Replicator::PeerState* Replicator::AddLink(SiteState* site, const std::string& m
 }
 
 absl::Status Replicator::Discover(SiteState* site) {
+  // Every seed, at once, and the highest revision wins: one node's view
+  // may be behind (restarting on its cache, its watch down), and after a
+  // restart this replicator holds no revision to judge a read by (the
+  // forget rule below would trust a stale seed that answers first).
+  const size_t n = site->seed_stubs.size();
+  std::vector<v1::PlacementResponse> answers(n);
+  std::vector<grpc::Status> statuses(n);
+  {
+    std::vector<std::thread> reads;
+    for (size_t i = 0; i < n; ++i) {
+      reads.emplace_back([&, i] {
+        grpc::ClientContext ctx;
+        AddToken(&ctx);
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        statuses[i] = site->seed_stubs[i]->Placement(&ctx, v1::PlacementRequest(), &answers[i]);
+      });
+    }
+    for (std::thread& t : reads) t.join();
+  }
   v1::PlacementResponse placement;
   std::vector<std::string> errors;
   bool found = false;
-  for (size_t i = 0; i < site->seed_stubs.size() && !found; ++i) {
-    grpc::ClientContext ctx;
-    AddToken(&ctx);
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    grpc::Status st = site->seed_stubs[i]->Placement(&ctx, v1::PlacementRequest(), &placement);
-    if (st.ok()) {
+  for (size_t i = 0; i < n; ++i) {
+    if (statuses[i].ok()) {
+      if (!found || answers[i].revision() > placement.revision()) placement = answers[i];
       found = true;
-    } else if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    } else if (statuses[i].error_code() == grpc::StatusCode::UNIMPLEMENTED) {
       // A node that predates Cluster.Placement: a single node.
-      placement.Clear();
-      placement.set_site(site->peer.site);
+      if (!found) {
+        placement.Clear();
+        placement.set_site(site->peer.site);
+      }
       found = true;
     } else {
-      errors.push_back(absl::StrCat(site->peer.seeds[i], ": ", st.error_message()));
+      errors.push_back(absl::StrCat(site->peer.seeds[i], ": ", statuses[i].error_message()));
     }
   }
   absl::MutexLock l(&mu_);

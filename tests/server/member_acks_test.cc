@@ -87,14 +87,15 @@ class MemberAcksTest : public ::testing::Test {
 
   // This node's replicator of "mx" (never started: the test runs its
   // placement reads itself), reading mx's placement from mx_placement_.
-  std::unique_ptr<Replicator> MxReplicator() {
+  // `seeds`: where it reads the placement (default: mx_placement_'s).
+  std::unique_ptr<Replicator> MxReplicator(std::vector<std::string> seeds = {}) {
     ReplicatorOptions o;
     o.anti_entropy_interval = absl::ZeroDuration();
     o.placement_poll = absl::Hours(1);
     Peer mx;
     mx.site = "mx";
     mx.address = address_;
-    mx.seeds = {address_};
+    mx.seeds = seeds.empty() ? std::vector<std::string>{address_} : std::move(seeds);
     return std::make_unique<Replicator>(store_.get(), std::vector<Peer>{mx}, o);
   }
 
@@ -238,6 +239,49 @@ TEST_F(MemberAcksTest, AStalePeerPlacementNeverForgetsANewMember) {
     EXPECT_EQ(store_->MemberAcks("mx").count("mx-c"), 1u) << "read " << read;
     EXPECT_EQ(store_->PeerAcked("mx"), 1u) << "read " << read;
   }
+}
+
+// Another mx node serving Cluster.Placement (a second seed).
+struct SecondSeed {
+  explicit SecondSeed(MxPlacementService* service) {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service);
+    server = builder.BuildAndStart();
+    address = absl::StrCat("127.0.0.1:", port);
+  }
+  ~SecondSeed() { server->Shutdown(); }
+  std::unique_ptr<grpc::Server> server;
+  std::string address;
+};
+
+// After a restart this node holds no placement revision of mx to judge a
+// read by, so a seed stuck on an older placement (first in the list) must
+// not decide alone: every seed is read and the highest revision wins, and
+// mx-c (listed by the current seed) keeps its ack however often mx is read.
+TEST_F(MemberAcksTest, AfterARestartAStaleFirstSeedNeverForgetsAMemberAnotherSeedLists) {
+  for (int i = 0; i < 3; ++i) Write(i);
+  const uint64_t head = store_->OwnHeadSequence();
+  PullFrom("mx-c", 2);         // mx-c applied 1 (it joined mx at revision 12)
+  PullFrom("mx-a", head + 1);  // mx-a applied everything
+  ASSERT_EQ(store_->PeerAcked("mx"), 1u);
+  StopNode();  // the acks are kept; the replicator's reads are not
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ASSERT_EQ(store_->MemberAcks("mx").count("mx-c"), 1u);
+
+  mx_placement_.SetMembers({"mx-a", "mx-b"}, 11);  // stuck on its cache
+  MxPlacementService current_placement;
+  current_placement.SetMembers({"mx-a", "mx-c"}, 12);
+  SecondSeed current(&current_placement);
+  replicator_ = MxReplicator({address_, current.address});
+  for (int read = 0; read < 5; ++read) {
+    ASSERT_TRUE(replicator_->TEST_DiscoverPeers().ok());
+    EXPECT_EQ(store_->MemberAcks("mx").count("mx-c"), 1u) << "read " << read;
+    EXPECT_EQ(store_->PeerAcked("mx"), 1u) << "read " << read;
+  }
+  replicator_->Stop();
+  replicator_.reset();
 }
 
 // A member absent from fewer than 3 reads in a row and then listed again
