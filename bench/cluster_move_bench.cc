@@ -15,9 +15,11 @@
 //   cluster_move_bench --shards=64 --preload=4000000 --tags=2000
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -28,6 +30,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "historian/v1/admin.grpc.pb.h"
 #include "historian/v1/cluster.grpc.pb.h"
@@ -42,6 +45,9 @@ ABSL_FLAG(int, batch_tags, 100, "tags a batch");
 ABSL_FLAG(int, batch_samples, 50, "samples a tag in a batch");
 ABSL_FLAG(int, window_batches, 600, "batches a window (all writers)");
 ABSL_FLAG(std::string, dir, "/tmp/cluster_move_bench", "scratch directory (removed first)");
+ABSL_FLAG(bool, four_members_from_start, false,
+          "control run: place all four nodes at init and only measure the no-move window (the "
+          "layout the moves end in, without a move)");
 
 namespace historian {
 namespace {
@@ -88,6 +94,27 @@ v1::WriteRequest MakeBatch(uint64_t k, int64_t first_second) {
   return batch;
 }
 
+// Batches refused (UNAVAILABLE, ABORTED) and sent again, over the run.
+std::atomic<uint64_t> retries{0};
+// Each batch's time from its first send to its ack (retries included), in
+// the last Window: stalls show as a tail, a slower node as a shift.
+absl::Mutex latencies_mu;
+std::vector<double> latencies_ms ABSL_GUARDED_BY(latencies_mu);
+
+void PrintLatencies(const char* label) {
+  absl::MutexLock l(&latencies_mu);
+  std::vector<double>& v = latencies_ms;
+  if (v.empty()) return;
+  std::sort(v.begin(), v.end());
+  double over_20ms = 0;
+  for (double x : v) over_20ms += x > 20 ? x : 0;
+  std::printf(
+      "%s batch latency ms: p50 %.1f, p90 %.1f, p99 %.1f, max %.1f; %.2f s in batches over 20 ms\n",
+      label, v[v.size() / 2], v[v.size() * 9 / 10], v[v.size() * 99 / 100], v.back(),
+      over_20ms / 1000);
+  v.clear();
+}
+
 // Sends `n` batches from `writers` threads; returns the seconds it took, or
 // -1 when a batch failed for good.
 double Window(const std::vector<std::string>& nodes, uint64_t first_batch, uint64_t n,
@@ -102,12 +129,19 @@ double Window(const std::vector<std::string>& nodes, uint64_t first_batch, uint6
       for (const std::string& a : nodes) stubs.push_back(v1::Ingest::NewStub(Channel(a)));
       for (uint64_t i; (i = next.fetch_add(1)) < n && !failed;) {
         const v1::WriteRequest batch = MakeBatch(first_batch + i, first_second);
+        const auto sent = std::chrono::steady_clock::now();
         for (int attempt = 0;; ++attempt) {
           grpc::ClientContext ctx;
           ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
           v1::WriteAck ack;
           grpc::Status s = stubs[(i + attempt + w) % stubs.size()]->WriteBatch(&ctx, batch, &ack);
-          if (s.ok()) break;
+          if (s.ok()) {
+            absl::MutexLock l(&latencies_mu);
+            latencies_ms.push_back(
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent)
+                    .count());
+            break;
+          }
           if ((s.error_code() != grpc::StatusCode::UNAVAILABLE &&
                s.error_code() != grpc::StatusCode::ABORTED) ||
               attempt > 2000) {
@@ -115,6 +149,7 @@ double Window(const std::vector<std::string>& nodes, uint64_t first_batch, uint6
             failed = true;
             return;
           }
+          retries.fetch_add(1);
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
       }
@@ -131,7 +166,8 @@ int Run() {
   std::filesystem::create_directories(dir);
   testing::ClusterFixtureOptions options;
   options.nodes = 4;
-  options.placed_nodes = 3;
+  const bool control = absl::GetFlag(FLAGS_four_members_from_start);
+  options.placed_nodes = control ? 4 : 3;
   options.num_shards = absl::GetFlag(FLAGS_shards);
   testing::ClusterFixture cluster(dir + "/cluster", options);
   if (!cluster.Start()) return 1;
@@ -153,12 +189,19 @@ int Run() {
               static_cast<unsigned long long>(preload_batches * per_batch),
               absl::GetFlag(FLAGS_tags), absl::GetFlag(FLAGS_shards));
   const uint64_t n = static_cast<uint64_t>(absl::GetFlag(FLAGS_window_batches));
+  {
+    absl::MutexLock l(&latencies_mu);
+    latencies_ms.clear();  // the preload's
+  }
   const double quiet = Window(nodes, preload_batches, n, 10000000);
   if (quiet < 0) return 4;
   const double quiet_rate = static_cast<double>(n * per_batch) / quiet;
   std::printf("no move:     %llu samples in %.2f s: %.0f samples/s\n",
               static_cast<unsigned long long>(n * per_batch), quiet, quiet_rate);
 
+  PrintLatencies("no move:    ");
+  if (control) return 0;
+  const uint64_t quiet_retries = retries.load();
   const auto add_start = std::chrono::steady_clock::now();
   testing::CommandResult add = cluster.Cli(0, {"cluster", "add-node", cluster.address(3)});
   if (add.exit_code != 0) {
@@ -182,6 +225,7 @@ int Run() {
     }
     if (w > 200) return 7;
   }
+  PrintLatencies("during move:");
   const double moving_rate = static_cast<double>(moving_batches * per_batch) / moving_secs;
   std::printf("during move: %llu samples in %.2f s: %.0f samples/s; ratio %.2f\n",
               static_cast<unsigned long long>(moving_batches * per_batch), moving_secs, moving_rate,
@@ -191,6 +235,26 @@ int Run() {
   const double finished = Metric(cluster.metrics_port(3), "historian_cluster_moves_finished_total");
   std::printf("moves: %.0f finished, %.1f MB copied, add-node to the last finish %.2f s\n",
               finished, copied / 1e6, moves_done_secs);
+  // Refused batches cost a retry; held ones wait at the new owner instead.
+  std::printf("during the moves: %llu batches retried, %.0f writes held at the new owner\n",
+              static_cast<unsigned long long>(retries.load() - quiet_retries),
+              Metric(cluster.metrics_port(3), "historian_handover_writes_held_total"));
+  // The same window once the moves are done: the four-member layout
+  // without a move (each batch now has one more owner to forward to, on
+  // the same two cores), so the moves' own cost is the second ratio.
+  double closed = 0;
+  for (int i = 0; i < 4; ++i) closed += Metric(cluster.metrics_port(i), "historian_closed_shards");
+  if (closed != 0) {
+    std::fprintf(stderr, "%.0f shards still closed after the moves\n", closed);
+    return 9;
+  }
+  const double after = Window(nodes, preload_batches + moving_batches + n, n, 90000000);
+  if (after < 0) return 8;
+  const double after_rate = static_cast<double>(n * per_batch) / after;
+  PrintLatencies("after:      ");
+  std::printf("after:       %llu samples in %.2f s: %.0f samples/s; during/after %.2f\n",
+              static_cast<unsigned long long>(n * per_batch), after, after_rate,
+              moving_rate / after_rate);
   return 0;
 }
 
@@ -200,6 +264,8 @@ int Run() {
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const int rc = historian::Run();
-  std::filesystem::remove_all(absl::GetFlag(FLAGS_dir));
+  // HISTORIAN_KEEP_TEST_DIRS=1 keeps the nodes' logs, as in the tests.
+  const char* keep = std::getenv("HISTORIAN_KEEP_TEST_DIRS");
+  if (!(keep && *keep == '1')) std::filesystem::remove_all(absl::GetFlag(FLAGS_dir));
   return rc;
 }
