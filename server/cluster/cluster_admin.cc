@@ -176,7 +176,7 @@ absl::StatusOr<v1::ClusterStatusResponse> EtcdClusterAdmin::Status() const {
       const bool ours = p != progress.end() && p->second.to == placement->members()[mv.to].id &&
                         mv.state != ShardMoveState::kPending;
       out->set_bytes_copied(ours ? p->second.bytes_copied : 0);
-      out->set_bytes_total(-1);  // the source does not count a shard's bytes ahead
+      out->set_bytes_total(ours ? p->second.bytes_total : -1);
       out->set_log_entries_behind(ours ? p->second.entries_behind : -1);
       out->set_eta_seconds(ours ? p->second.eta_seconds : -1);
       if (ours) out->set_step(p->second.step);

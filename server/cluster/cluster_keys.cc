@@ -97,8 +97,9 @@ std::string MoveProgressKey(std::string_view site, uint32_t shard) {
 
 std::string EncodeMoveProgress(const MoveProgress& p) {
   return absl::StrCat("to=", p.to, "\nstep=", p.step, "\nbytes_copied=", p.bytes_copied,
-                      "\nentries_behind=", p.entries_behind, "\neta_seconds=", p.eta_seconds,
-                      "\nupdated_unix_ns=", p.updated_unix_ns, "\n");
+                      "\nbytes_total=", p.bytes_total, "\nentries_behind=", p.entries_behind,
+                      "\neta_seconds=", p.eta_seconds, "\nupdated_unix_ns=", p.updated_unix_ns,
+                      "\n");
 }
 
 absl::StatusOr<MoveProgress> DecodeMoveProgress(std::string_view text) {
@@ -112,6 +113,10 @@ absl::StatusOr<MoveProgress> DecodeMoveProgress(std::string_view text) {
   p.to = to->second;
   if (auto step = fields.find("step"); step != fields.end()) p.step = step->second;
   if (absl::Status s = ReadNumber(fields, what, "bytes_copied", &p.bytes_copied); !s.ok()) return s;
+  // Not written before the copy's estimate was (kept -1).
+  if (fields.count("bytes_total") > 0) {
+    if (absl::Status s = ReadNumber(fields, what, "bytes_total", &p.bytes_total); !s.ok()) return s;
+  }
   if (absl::Status s = ReadNumber(fields, what, "entries_behind", &p.entries_behind); !s.ok()) {
     return s;
   }

@@ -71,6 +71,7 @@ struct MoveProgress {
   std::string to;               // the target's member id
   std::string step;             // MoveStepName of the step under way
   int64_t bytes_copied = 0;     // the copy's piece bytes so far
+  int64_t bytes_total = -1;     // the source's estimate of them all (-1: none)
   int64_t entries_behind = -1;  // source entries not tailed yet (-1: unknown)
   int64_t eta_seconds = -1;     // at the tail's last rate (-1: unknown)
   int64_t updated_unix_ns = 0;

@@ -1,5 +1,6 @@
 #include "server/cluster/cluster_service.h"
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include "server/cluster/member_channels.h"
 #include "server/cluster/shard_copy_client.h"
 #include "server/status_util.h"
+#include "storage/engine/column_families.h"
 #include "storage/store.h"
 
 namespace historian::server {
@@ -126,6 +128,26 @@ namespace {
 // CopyShardRequest.max_piece_bytes: 0 or up to 2 MiB.
 constexpr uint32_t kMaxPieceBytes = uint32_t{2} << 20;
 
+// About how many piece bytes a copy of `shard` holds: the chunks' and
+// rollups' bytes (SST files and memtables) and the heads', in the shard's
+// share of the catalog's tags. For progress only (`cluster status`'s
+// copied/total and the copy's ETA); 0 when the store holds no tag.
+uint64_t EstimateShardBytes(const Store& store, uint32_t num_shards, uint32_t shard) {
+  const std::map<uint32_t, uint64_t> counts = store.TagCountsByShard(num_shards);
+  uint64_t all_tags = 0;
+  for (const auto& [s, n] : counts) all_tags += n;
+  auto in_shard = counts.find(shard);
+  if (all_tags == 0 || in_shard == counts.end()) return 0;
+  uint64_t bytes = store.Stats().head_bytes;
+  for (const Store::ColumnFamilyStats& cf : store.ColumnFamilyProperties()) {
+    if (cf.name == engine::kChunksCf || cf.name == engine::kRollupsCf) {
+      bytes += cf.sst_bytes + cf.memtable_bytes;
+    }
+  }
+  return static_cast<uint64_t>(static_cast<double>(bytes) * static_cast<double>(in_shard->second) /
+                               static_cast<double>(all_tags));
+}
+
 grpc::Status CheckPieceBytes(uint32_t bytes, const char* field) {
   if (bytes > kMaxPieceBytes) {
     return grpc::Status(
@@ -154,6 +176,8 @@ grpc::Status ClusterService::CopyShard(grpc::ServerContext* context,
         !s.ok()) {
       return ToGrpcStatus(s);
     }
+    const uint64_t estimated =
+        EstimateShardBytes(*env_.store, request->num_shards(), request->shard());
     // One piece is held back so the last one can say so.
     std::optional<std::string> held;
     uint64_t position = 0;
@@ -162,6 +186,7 @@ grpc::Status ClusterService::CopyShard(grpc::ServerContext* context,
       chunk.set_piece(std::move(piece));
       chunk.set_position(position);
       chunk.set_last(last);
+      chunk.set_estimated_bytes(estimated);
       if (context->IsCancelled() || !writer->Write(chunk)) {
         return absl::CancelledError("Cluster.CopyShard: the caller went away");
       }

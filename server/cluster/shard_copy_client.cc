@@ -30,6 +30,7 @@ absl::StatusOr<shard_copy::MoveMarker> PullShardCopy(v1::Cluster::StubInterface*
     failed = store->ImportShardPiece(options.shard, chunk.piece(), &marker);
     if (!failed.ok()) break;
     last = chunk.last();
+    if (options.on_piece) options.on_piece(marker.bytes, chunk.estimated_bytes());
   }
   if (!failed.ok()) {
     context->TryCancel();

@@ -11,6 +11,7 @@
 #define HISTORIAN_SERVER_CLUSTER_SHARD_COPY_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -26,6 +27,9 @@ struct PullShardOptions {
   uint32_t max_piece_bytes = 0;  // 0: the source's default (1 MiB)
   // Recorded in the marker as the source (a member id or address).
   std::string source_name;
+  // Called after each piece is applied: the piece bytes applied so far and
+  // the source's estimate of them all (0: none). May be empty.
+  std::function<void(uint64_t bytes_so_far, uint64_t estimated_bytes)> on_piece;
 };
 
 // Pulls the copy of `options.shard` from the source behind `stub` with

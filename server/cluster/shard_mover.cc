@@ -149,9 +149,14 @@ std::unique_ptr<grpc::ClientContext> ShardMover::NewCall() const {
 }
 
 void ShardMover::ReportProgress(uint32_t shard, const std::string& to, MoveStep step,
-                                int64_t bytes_copied, int64_t entries_behind,
+                                int64_t bytes_copied, int64_t bytes_total, int64_t entries_behind,
                                 int64_t eta_seconds) const {
-  MoveProgress p{to,     std::string(MoveStepName(step)), bytes_copied, entries_behind, eta_seconds,
+  MoveProgress p{to,
+                 std::string(MoveStepName(step)),
+                 bytes_copied,
+                 bytes_total,
+                 entries_behind,
+                 eta_seconds,
                  NowNs()};
   etcd_->Put(MoveProgressKey(options_.site, shard), EncodeMoveProgress(p)).IgnoreError();
 }
@@ -334,15 +339,32 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   }
   if (!have_copy) {
     RETURN_IF_ERROR(Pause(MoveStep::kWipeTarget, shard));
-    ReportProgress(shard, self, MoveStep::kWipeTarget, 0, -1);
+    ReportProgress(shard, self, MoveStep::kWipeTarget, 0, -1, -1);
     ASSIGN_OR_RETURN(uint64_t wiped, store_->DropShard(shard, num_shards));
     RETURN_IF_ERROR(Pause(MoveStep::kCopySealed, shard));
-    ReportProgress(shard, self, MoveStep::kCopySealed, 0, -1);
+    ReportProgress(shard, self, MoveStep::kCopySealed, 0, -1, -1);
     std::unique_ptr<v1::Cluster::Stub> stub = v1::Cluster::NewStub(channels_->Get(source.address));
     std::unique_ptr<grpc::ClientContext> call = NewCall();
     track(call.get());
-    absl::StatusOr<shard_copy::MoveMarker> copied = PullShardCopy(
-        stub.get(), call.get(), store_, {num_shards, shard, 0, CopySourceName(source.id)});
+    // About once a second: the bytes so far, of the source's estimate, and
+    // the time left at the copy's rate so far.
+    const absl::Time copy_start = absl::Now();
+    absl::Time next_copy_report = copy_start + absl::Seconds(1);
+    auto report_copy = [&](uint64_t so_far, uint64_t estimated) {
+      const absl::Time now = absl::Now();
+      if (now < next_copy_report) return;
+      next_copy_report = now + absl::Seconds(1);
+      const double rate = static_cast<double>(so_far) / absl::ToDoubleSeconds(now - copy_start);
+      const int64_t eta =
+          estimated > so_far && rate > 0
+              ? static_cast<int64_t>(static_cast<double>(estimated - so_far) / rate) + 1
+              : -1;
+      ReportProgress(shard, self, MoveStep::kCopySealed, static_cast<int64_t>(so_far),
+                     estimated == 0 ? -1 : static_cast<int64_t>(estimated), -1, eta);
+    };
+    absl::StatusOr<shard_copy::MoveMarker> copied =
+        PullShardCopy(stub.get(), call.get(), store_,
+                      {num_shards, shard, 0, CopySourceName(source.id), report_copy});
     untrack();
     if (!copied.ok()) {
       return absl::Status(copied.status().code(),
@@ -360,6 +382,10 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
     ++stats_.copies;
     stats_.bytes_copied += copied->bytes;
   }
+  // The copy is done (or was, before a restart): what it copied is the
+  // total from here on.
+  ReportProgress(shard, self, MoveStep::kTailLog, static_cast<int64_t>(marker->bytes),
+                 static_cast<int64_t>(marker->bytes), -1);
   const std::string origin = TailOrigin(shard, marker->source);
   if (store_->AppliedSequence(origin) < marker->position) {
     // The copy holds every source entry up to P.
@@ -410,7 +436,9 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
     const int64_t eta = behind == 0 ? 0 : rate > 0 ? static_cast<int64_t>(behind / rate) + 1 : -1;
     applied_at_last_report = p.applied;
     last_report = now;
-    ReportProgress(shard, self, step, static_cast<int64_t>(marker->bytes), behind, eta);
+    // The copy is done: what it copied is the total.
+    ReportProgress(shard, self, step, static_cast<int64_t>(marker->bytes),
+                   static_cast<int64_t>(marker->bytes), behind, eta);
   };
   auto note_tailed = [&](uint64_t before) {
     absl::MutexLock l(&mu_);

@@ -147,7 +147,7 @@ class ShardMover {
   // Publishes the target's progress of the move of `shard` (for
   // Cluster.Status); best effort.
   void ReportProgress(uint32_t shard, const std::string& to, MoveStep step, int64_t bytes_copied,
-                      int64_t entries_behind, int64_t eta_seconds = -1) const;
+                      int64_t bytes_total, int64_t entries_behind, int64_t eta_seconds = -1) const;
   void NoteError(const absl::Status& s) ABSL_LOCKS_EXCLUDED(mu_);
 
   Store* const store_;

@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <ostream>
+#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -517,6 +518,21 @@ TEST_P(ClusterMoveKillTest, KillAtAStepLosesNoAckedSample) {
   const bool handing_over = c.step == "fence" || c.step == "tail_to_fence";
   if (!handing_over) {
     ASSERT_TRUE(writer.WaitForMore(5)) << writer.last_error();
+  }
+  if (c.step == "tail") {
+    // `cluster status` shows the copy done: its bytes, of as many.
+    CommandResult status = cluster.Cli(0, {"cluster", "status", "--format", "json"});
+    ASSERT_EQ(status.exit_code, 0) << status.err;
+    std::smatch copied, total, step;
+    ASSERT_TRUE(std::regex_search(status.out, copied, std::regex(R"re("bytes_copied":(\d+))re")))
+        << status.out;
+    ASSERT_TRUE(std::regex_search(status.out, total, std::regex(R"re("bytes_total":(\d+))re")))
+        << status.out;
+    ASSERT_TRUE(std::regex_search(status.out, step, std::regex(R"re("step":"(\w+)")re")))
+        << status.out;
+    EXPECT_GT(std::stoll(copied[1]), 0);
+    EXPECT_EQ(copied[1], total[1]);
+    EXPECT_EQ(step[1], "tail");
   }
 
   for (int i = 0; i < cluster.size(); ++i) {

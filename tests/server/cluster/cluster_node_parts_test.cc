@@ -58,6 +58,23 @@ TEST(ClusterKeysTest, ValuesRoundTripAndBadOnesNameTheField) {
   EXPECT_EQ(m2->start_unix_ns, 42);
   EXPECT_EQ(DecodeMemberRecord("start_unix_ns=1\nversion=1\n").status().code(),
             absl::StatusCode::kDataLoss);
+
+  MoveProgress p{"us-3", "copy", 4096, 1 << 20, -1, 12, 99};
+  auto p2 = DecodeMoveProgress(EncodeMoveProgress(p));
+  ASSERT_TRUE(p2.ok()) << p2.status();
+  EXPECT_EQ(p2->to, "us-3");
+  EXPECT_EQ(p2->step, "copy");
+  EXPECT_EQ(p2->bytes_copied, 4096);
+  EXPECT_EQ(p2->bytes_total, 1 << 20);
+  EXPECT_EQ(p2->entries_behind, -1);
+  EXPECT_EQ(p2->eta_seconds, 12);
+  // A report written before bytes_total existed: unknown, not an error.
+  auto old = DecodeMoveProgress(
+      "to=us-3\nstep=tail\nbytes_copied=7\nentries_behind=3\neta_seconds=1\nupdated_unix_ns=5\n");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->bytes_total, -1);
+  auto bad_total = DecodeMoveProgress(EncodeMoveProgress(p) + "bytes_total=lots\n");
+  EXPECT_EQ(bad_total.status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(MemberIdTest, DerivedOnceThenKept) {

@@ -238,6 +238,28 @@ TEST_F(ClusterShardCopyTest, TargetReadsTheCopiedShardAsTheSource) {
   EXPECT_TRUE(pulled.complete());
   EXPECT_GT(pulled.pieces(), 1u);
   EXPECT_GT(pulled.position(), 0u);
+  {
+    // Every message carries the source's estimate of the copy's bytes (for
+    // `cluster status` and the ETA): the same each time, and of the size
+    // of what the copy really holds.
+    v1::CopyShardRequest request;
+    request.set_num_shards(kShards);
+    request.set_shard(shard);
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    auto reader = v1::Cluster::NewStub(Channel(0))->CopyShard(&ctx, request);
+    v1::CopyShardChunk chunk;
+    uint64_t piece_bytes = 0;
+    std::set<uint64_t> estimates;
+    while (reader->Read(&chunk)) {
+      piece_bytes += chunk.piece().size();
+      estimates.insert(chunk.estimated_bytes());
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+    ASSERT_EQ(estimates.size(), 1u);
+    EXPECT_GT(*estimates.begin(), piece_bytes / 10) << "copied " << piece_bytes;
+    EXPECT_LT(*estimates.begin(), piece_bytes * 10) << "copied " << piece_bytes;
+  }
 
   // Node 1 answers for the shard's tags exactly as node 0 (its catalog
   // entry, asked by name: ListTags at a member lists only what it owns).
