@@ -566,11 +566,10 @@ int Run() {
   };
   // The metrics server (declared below) stops before the hub goes.
   metrics.AddCollector([&subscriptions](server::MetricsWriter* w) {
-    w->Family("historian_subscriptions", "gauge", "Open Query.Subscribe streams");
-    w->Sample("historian_subscriptions", "", static_cast<double>(subscriptions.size()));
-    w->Family("historian_subscription_lagged_total", "counter",
-              "Times a subscription's buffer overflowed (it was sent `lagged`)");
-    w->Sample("historian_subscription_lagged_total", "",
+    w->Single("historian_subscriptions", "gauge", "Open Query.Subscribe streams",
+              static_cast<double>(subscriptions.size()));
+    w->Single("historian_subscription_lagged_total", "counter",
+              "Times a subscription's buffer overflowed (it was sent `lagged`)",
               static_cast<double>(subscriptions.overflows()));
   });
 
@@ -624,21 +623,16 @@ int Run() {
   if (janitor != nullptr) {
     metrics.AddCollector([j = janitor.get()](server::MetricsWriter* out) {
       const cluster::ShardJanitor::Stats st = j->stats();
-      out->Family("historian_cluster_janitor_shards_dropped_total", "counter",
-                  "Shards the janitor dropped (neither owned nor moving here) since start");
-      out->Sample("historian_cluster_janitor_shards_dropped_total", "",
+      out->Single("historian_cluster_janitor_shards_dropped_total", "counter",
+                  "Shards the janitor dropped (neither owned nor moving here) since start",
                   static_cast<double>(st.shards_dropped));
-      out->Family("historian_cluster_janitor_tags_dropped_total", "counter",
-                  "Tags of those shards dropped since start");
-      out->Sample("historian_cluster_janitor_tags_dropped_total", "",
-                  static_cast<double>(st.tags_dropped));
-      out->Family("historian_cluster_janitor_move_acks_cleared_total", "counter",
-                  "Move acks cleared because their move left the placement, since start");
-      out->Sample("historian_cluster_janitor_move_acks_cleared_total", "",
+      out->Single("historian_cluster_janitor_tags_dropped_total", "counter",
+                  "Tags of those shards dropped since start", static_cast<double>(st.tags_dropped));
+      out->Single("historian_cluster_janitor_move_acks_cleared_total", "counter",
+                  "Move acks cleared because their move left the placement, since start",
                   static_cast<double>(st.acks_cleared));
-      out->Family("historian_cluster_janitor_done_revision", "gauge",
-                  "Placement revision of the janitor's last complete pass (0: none)");
-      out->Sample("historian_cluster_janitor_done_revision", "",
+      out->Single("historian_cluster_janitor_done_revision", "gauge",
+                  "Placement revision of the janitor's last complete pass (0: none)",
                   static_cast<double>(st.done_revision));
     });
   }
@@ -657,12 +651,12 @@ int Run() {
         out->Family(name, "counter", "Shard mover (docs/cluster.md, \"The mover\"), since start");
         out->Sample(name, "", static_cast<double>(value));
       }
-      out->Family("historian_cluster_move_shard", "gauge",
-                  "The shard this node is moving in as the target now (-1: none)");
-      out->Sample("historian_cluster_move_shard", "", static_cast<double>(st.moving_shard));
-      out->Family("historian_cluster_move_paused_step", "gauge",
-                  "Tests: the step --cluster_move_test_pause holds a move at (-1: none)");
-      out->Sample("historian_cluster_move_paused_step", "", static_cast<double>(st.paused_step));
+      out->Single("historian_cluster_move_shard", "gauge",
+                  "The shard this node is moving in as the target now (-1: none)",
+                  static_cast<double>(st.moving_shard));
+      out->Single("historian_cluster_move_paused_step", "gauge",
+                  "Tests: the step --cluster_move_test_pause holds a move at (-1: none)",
+                  static_cast<double>(st.paused_step));
     });
   }
   grpc::EnableDefaultHealthCheckService(true);

@@ -34,6 +34,11 @@ class MetricsWriter {
   // Emits HELP and TYPE for `name` (once per family, before its samples).
   void Family(std::string_view name, std::string_view type, std::string_view help);
   void Sample(std::string_view name, std::string_view labels, double value);
+  // A family of one sample without labels: Family, then Sample.
+  void Single(std::string_view name, std::string_view type, std::string_view help, double value) {
+    Family(name, type, help);
+    Sample(name, "", value);
+  }
 
  private:
   std::string* out_;

@@ -13,14 +13,13 @@ namespace {
 
 void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
   StoreStats s = store->Stats();
-  w->Family("historian_head_tags", "gauge", "Tags in the catalog");
-  w->Sample("historian_head_tags", "", static_cast<double>(s.tags));
-  w->Family("historian_head_samples", "gauge", "Samples in the in-memory head (not yet sealed)");
-  w->Sample("historian_head_samples", "", static_cast<double>(s.head_samples));
-  w->Family("historian_head_active_tags", "gauge", "Tags with unsealed samples");
-  w->Sample("historian_head_active_tags", "", static_cast<double>(s.head_tags));
-  w->Family("historian_head_bytes", "gauge", "Memory of the unsealed head buffers");
-  w->Sample("historian_head_bytes", "", static_cast<double>(s.head_bytes));
+  w->Single("historian_head_tags", "gauge", "Tags in the catalog", static_cast<double>(s.tags));
+  w->Single("historian_head_samples", "gauge", "Samples in the in-memory head (not yet sealed)",
+            static_cast<double>(s.head_samples));
+  w->Single("historian_head_active_tags", "gauge", "Tags with unsealed samples",
+            static_cast<double>(s.head_tags));
+  w->Single("historian_head_bytes", "gauge", "Memory of the unsealed head buffers",
+            static_cast<double>(s.head_bytes));
   w->Family("historian_memory_bytes", "gauge",
             "Memory by owner: head buffers, catalog (tag records, names, indexes), RocksDB "
             "memtables, block cache (and its pinned part), SST table readers");
@@ -47,35 +46,33 @@ void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
             static_cast<double>(mi.uordblks + mi.hblkhd));
   w->Sample("historian_malloc_bytes", Label("kind", "mmapped"), static_cast<double>(mi.hblkhd));
   w->Sample("historian_malloc_bytes", Label("kind", "free"), static_cast<double>(mi.fordblks));
-  w->Family("historian_handover_writes_held", "gauge",
-            "Own writes waiting now for a shard a move is handing over to this node");
-  w->Sample("historian_handover_writes_held", "", static_cast<double>(s.writes_held));
-  w->Family("historian_closed_shards", "gauge",
-            "Shards closed to own writes now: handed over from or to this node by a move");
-  w->Sample("historian_closed_shards", "", static_cast<double>(s.closed_shards));
-  w->Family("historian_handover_writes_held_total", "counter",
-            "Own writes that waited for a shard a move was handing over to this node, since start");
-  w->Sample("historian_handover_writes_held_total", "", static_cast<double>(s.writes_held_total));
-  w->Family("historian_chunks_sealed_total", "counter", "Chunks sealed since start");
-  w->Sample("historian_chunks_sealed_total", "", static_cast<double>(s.chunks_sealed));
-  w->Family("historian_chunks_merged_total", "counter",
-            "Small adjacent chunks merged into bigger ones since start");
-  w->Sample("historian_chunks_merged_total", "", static_cast<double>(s.chunks_merged));
-  w->Family("historian_chunks_rewritten_total", "counter",
-            "Overlapping chunks rewritten (late data) since start");
-  w->Sample("historian_chunks_rewritten_total", "", static_cast<double>(s.chunks_rewritten));
-  w->Family("historian_samples_out_of_range_total", "counter",
-            "Stored samples skipped since start: timestamp outside 1900..2100 (older versions)");
-  w->Sample("historian_samples_out_of_range_total", "",
+  w->Single("historian_handover_writes_held", "gauge",
+            "Own writes waiting now for a shard a move is handing over to this node",
+            static_cast<double>(s.writes_held));
+  w->Single("historian_closed_shards", "gauge",
+            "Shards closed to own writes now: handed over from or to this node by a move",
+            static_cast<double>(s.closed_shards));
+  w->Single("historian_handover_writes_held_total", "counter",
+            "Own writes that waited for a shard a move was handing over to this node, since start",
+            static_cast<double>(s.writes_held_total));
+  w->Single("historian_chunks_sealed_total", "counter", "Chunks sealed since start",
+            static_cast<double>(s.chunks_sealed));
+  w->Single("historian_chunks_merged_total", "counter",
+            "Small adjacent chunks merged into bigger ones since start",
+            static_cast<double>(s.chunks_merged));
+  w->Single("historian_chunks_rewritten_total", "counter",
+            "Overlapping chunks rewritten (late data) since start",
+            static_cast<double>(s.chunks_rewritten));
+  w->Single("historian_samples_out_of_range_total", "counter",
+            "Stored samples skipped since start: timestamp outside 1900..2100 (older versions)",
             static_cast<double>(s.samples_out_of_range));
-  w->Family("historian_corrupt_chunks_skipped_total", "counter",
-            "Chunks a maintenance pass skipped since start because they do not decode (logged)");
-  w->Sample("historian_corrupt_chunks_skipped_total", "",
+  w->Single("historian_corrupt_chunks_skipped_total", "counter",
+            "Chunks a maintenance pass skipped since start because they do not decode (logged)",
             static_cast<double>(s.corrupt_chunks_skipped));
-  w->Family("historian_own_log_sequence", "gauge", "Newest sequence of this node's own log");
-  w->Sample("historian_own_log_sequence", "", static_cast<double>(s.own_sequence));
-  w->Family("historian_own_log_bytes", "gauge", "Bytes of own log entries kept for peers");
-  w->Sample("historian_own_log_bytes", "", static_cast<double>(s.own_log_bytes));
+  w->Single("historian_own_log_sequence", "gauge", "Newest sequence of this node's own log",
+            static_cast<double>(s.own_sequence));
+  w->Single("historian_own_log_bytes", "gauge", "Bytes of own log entries kept for peers",
+            static_cast<double>(s.own_log_bytes));
 
   const std::vector<Store::ColumnFamilyStats> cfs = store->ColumnFamilyProperties();
   struct Gauge {
@@ -110,12 +107,12 @@ void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
       w->Sample(g.name, Label("cf", cf.name), static_cast<double>(cf.*g.field));
   }
   if (gate != nullptr) {
-    w->Family("historian_storage_writes_accepted", "gauge",
-              "1 while storage accepts writes, 0 while it refuses them (e.g. disk full)");
-    w->Sample("historian_storage_writes_accepted", "", gate->writes_accepted() ? 1 : 0);
-    w->Family("historian_storage_write_failures_total", "counter",
-              "Writes storage refused (disk full, I/O error)");
-    w->Sample("historian_storage_write_failures_total", "", static_cast<double>(gate->failures()));
+    w->Single("historian_storage_writes_accepted", "gauge",
+              "1 while storage accepts writes, 0 while it refuses them (e.g. disk full)",
+              gate->writes_accepted() ? 1 : 0);
+    w->Single("historian_storage_write_failures_total", "counter",
+              "Writes storage refused (disk full, I/O error)",
+              static_cast<double>(gate->failures()));
   }
 }
 
