@@ -13,7 +13,6 @@
 // and counted once; its wait is part of the window.
 //
 //   cluster_move_bench --shards=64 --preload=4000000 --tags=2000
-#include <httplib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -27,15 +26,14 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "historian/v1/admin.grpc.pb.h"
 #include "historian/v1/cluster.grpc.pb.h"
 #include "historian/v1/ingest.grpc.pb.h"
 #include "tests/testutil/cluster_fixture.h"
+#include "tests/testutil/metrics_text.h"
 
 ABSL_FLAG(uint32_t, shards, 64, "the cluster's shards");
 ABSL_FLAG(uint64_t, preload, 4000000, "samples loaded and compacted before the windows");
@@ -60,15 +58,7 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& a) {
 }
 
 double Metric(int port, const std::string& name) {
-  httplib::Client http("127.0.0.1", port);
-  auto got = http.Get("/metrics");
-  if (!got) return -1;
-  for (absl::string_view line : absl::StrSplit(got->body, '\n')) {
-    if (!absl::StartsWith(line, name + " ")) continue;
-    double v = 0;
-    if (absl::SimpleAtod(line.substr(name.size() + 1), &v)) return v;
-  }
-  return -1;
+  return testing::MetricValue(testing::ScrapeMetrics(port), name).value_or(-1);
 }
 
 // Batch `k` (0-based): tags [k*batch_tags % tags, ...), samples from

@@ -14,30 +14,9 @@
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "tests/security/security_util.h"
+#include "tests/testutil/metrics_text.h"
 
 namespace historian::testing {
-
-// GET http://127.0.0.1:<port>/metrics; empty on failure.
-inline std::string ScrapeMetrics(int port) {
-  httplib::Client http("127.0.0.1", port);
-  auto res = http.Get("/metrics");
-  if (!res || res->status != 200) return "";
-  return res->body;
-}
-
-// The value of the sample `series` (name plus `{labels}` exactly as
-// rendered), if present.
-inline std::optional<double> MetricValue(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
-        line[series.size()] == ' ') {
-      return std::stod(line.substr(series.size() + 1));
-    }
-  }
-  return std::nullopt;
-}
 
 inline v1::WriteRequest DoubleSamples(const std::string& tag, int64_t first_ts, int n,
                                       double base = 0) {

@@ -19,7 +19,6 @@
 // and ABORTED during a handover or while a node is down, and CANCELLED
 // from a node stopping, are retried. Its
 // model holds every batch answered OK.
-#include <httplib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -35,9 +34,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "api/core/tag_shard.h"
 #include "grpcpp/grpcpp.h"
@@ -48,6 +45,7 @@
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "tests/testutil/cluster_fixture.h"
+#include "tests/testutil/metrics_text.h"
 #include "tests/testutil/temp_dir.h"
 #include "tests/testutil/wait_for.h"
 
@@ -239,16 +237,9 @@ void ExpectModel(ClusterFixture& cluster, const Model& model, const std::string&
   }
 }
 
+// -2 when absent (some gauges are -1 for "none").
 double MetricOf(int port, const std::string& name) {
-  httplib::Client http("127.0.0.1", port);
-  auto got = http.Get("/metrics");
-  if (!got) return -2;
-  for (absl::string_view line : absl::StrSplit(got->body, '\n')) {
-    if (!absl::StartsWith(line, name + " ")) continue;
-    double v = 0;
-    if (absl::SimpleAtod(line.substr(name.size() + 1), &v)) return v;
-  }
-  return -2;
+  return MetricValue(ScrapeMetrics(port), name).value_or(-2);
 }
 
 // Admin.Compact on every node: what was written so far is sealed, so the
