@@ -296,8 +296,15 @@ absl::Status Replicator::Discover(SiteState* site) {
   std::vector<std::string> errors;
   bool found = false;
   for (size_t i = 0; i < n; ++i) {
+    // Revisions of another site's etcd do not compare: a seed of the wrong
+    // site answers only when no right one does (the check below fails it).
+    const bool right_site = answers[i].site() == site->peer.site;
+    const bool right_found = found && placement.site() == site->peer.site;
     if (statuses[i].ok()) {
-      if (!found || answers[i].revision() > placement.revision()) placement = answers[i];
+      if (!found || (right_site && !right_found) ||
+          (right_site == right_found && answers[i].revision() > placement.revision())) {
+        placement = answers[i];
+      }
       found = true;
     } else if (statuses[i].error_code() == grpc::StatusCode::UNIMPLEMENTED) {
       // A node that predates Cluster.Placement: a single node.

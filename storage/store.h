@@ -555,11 +555,12 @@ class Store {
     // Refused at once: the source, after the flip (they belong to the new
     // owner).
     kRefuse,
-    // Samples and catalog changes wait up to
-    // StoreOptions::handover_write_hold for OpenShardToWrites, then are
-    // refused: the target, from before the flip until it opens. Not kept
-    // across a restart (refused at once until the open); deletes are
-    // refused at once.
+    // Samples of known tags wait up to StoreOptions::handover_write_hold
+    // for OpenShardToWrites, then are refused: the target, from before the
+    // flip until it opens. Catalog changes (a new tag too) and deletes are
+    // refused at once (their versions are stamped before they reach the
+    // queue, and must order after the source's). Not kept across a restart
+    // (refused at once until the open).
     kHold,
   };
   // Closes `shard` of `num_shards` to this store's own writes: from now on a
@@ -723,10 +724,11 @@ class Store {
   const shard_copy::ClosedShard* FirstClosedShard(const engine::LogEntry& entry,
                                                   std::string_view* tag) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // As CheckShardsOpen, but a write of a shard closed with
-  // ClosedWrites::kHold first waits (letting go of mu_) until its shards
-  // change or the hold runs out. The caller checks again after any later
-  // wait of its own.
+  // As CheckShardsOpen, but an entry of samples only, of a shard closed
+  // with ClosedWrites::kHold, first waits (letting go of mu_) until its
+  // shards change or the hold runs out. FailedPrecondition when the store
+  // closed meanwhile. The caller checks again after any later wait of its
+  // own.
   absl::Status AwaitShardsOpen(const engine::LogEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Finishes the drops a crash interrupted (shard_drop/ keys). After
   // ReplayLog, before the sealer starts.

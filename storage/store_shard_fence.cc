@@ -73,13 +73,19 @@ absl::Status Store::CheckShardsOpen(const engine::LogEntry& entry) const {
 absl::Status Store::AwaitShardsOpen(const engine::LogEntry& entry) {
   commit_log_->mu().AssertHeld();  // the same mutex
   if (closed_shards_.empty()) return absl::OkStatus();
-  // A delete waits for nothing: it is rare, and its caller retries.
-  const bool deletes = !entry.tombstones.empty() || !entry.catalog_deletes.empty();
+  // Only samples wait: they are stamped after it (Enqueue). A catalog
+  // change or a delete carries a version stamped before it reaches here,
+  // which could order below the source's fence after the open: refused at
+  // once, as before (rare during a handover; the caller retries).
+  const bool samples_only = entry.catalog_upserts.empty() && entry.catalog_deletes.empty() &&
+                            entry.tombstones.empty() && entry.event_writes.empty();
   absl::Time deadline = absl::InfinitePast();
   for (;;) {
     std::string_view tag;
     const shard_copy::ClosedShard* closed = FirstClosedShard(entry, &tag);
-    if (closed == nullptr || !closed->hold_writes || deletes || commit_log_->closed()) break;
+    if (closed == nullptr || !closed->hold_writes || !samples_only || commit_log_->closed()) {
+      break;
+    }
     if (deadline == absl::InfinitePast()) {
       deadline = absl::Now() + options_.handover_write_hold;
       ++writes_held_;
@@ -94,6 +100,7 @@ absl::Status Store::AwaitShardsOpen(const engine::LogEntry& entry) {
     if (!mu_.AwaitWithDeadline(absl::Condition(&changed), deadline)) break;
   }
   if (deadline != absl::InfinitePast()) --writes_held_;
+  if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
   return CheckShardsOpen(entry);
 }
 

@@ -157,9 +157,10 @@ absl::Status Store::SubmitCatalog(engine::LogEntry entry) {
   engine::EncodeLogEntry(w.entry, &w.encoded);
   {
     absl::MutexLock l(&mu_);
-    commit_log_->mu().AssertHeld();             // the same mutex
-    RETURN_IF_ERROR(AwaitShardsOpen(w.entry));  // it may let go of mu_
+    commit_log_->mu().AssertHeld();  // the same mutex
     if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
+    // Refused at once, never held: the entry's versions are stamped already.
+    RETURN_IF_ERROR(CheckShardsOpen(w.entry));
     commit_log_->Submit(&w);
   }
   // A created tag a rule covers is watched before its first sample (which
