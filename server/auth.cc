@@ -70,6 +70,7 @@ constexpr MethodRoles kMethodRoles[] = {
     {"Cluster.AddNode", kRoleAdmin},
     {"Cluster.RemoveNode", kRoleAdmin},
     {"Cluster.CancelMoves", kRoleAdmin},
+    {"Cluster.FenceWithoutSource", kRoleAdmin},
     // A move's target copies with --peer_token (replicator): the copy is no
     // more than Replication.Pull already gives.
     {"Cluster.CopyShard", kRoleAdmin | kRoleReplicator},

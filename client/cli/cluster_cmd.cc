@@ -34,6 +34,7 @@ constexpr char kClusterUsage[] =
     "       historian cluster add-node ID|ADDR [--concurrency N] [--if-revision R]\n"
     "       historian cluster remove-node ID|ADDR [--concurrency N] [--if-revision R]\n"
     "       historian cluster cancel-moves [SHARD...] [--if-revision R]\n"
+    "       historian cluster fence-without-source SHARD --accept-loss\n"
     "\n"
     "The site cluster (docs/cluster.md), through the --server node, which must\n"
     "run with --cluster_etcd (it talks to the site's etcd).\n"
@@ -59,6 +60,12 @@ constexpr char kClusterUsage[] =
     "             copying: each shard stays with its owner, and a leaving\n"
     "             member that keeps a shard stops leaving. Moves that started\n"
     "             run to their end (role admin).\n"
+    "fence-without-source  for a FLIPPED move whose source is gone for good\n"
+    "             (its lease expired, its disk lost): writes the fence the\n"
+    "             source would have published, so the target opens the shard\n"
+    "             with what it tailed. The source's entries it did not tail\n"
+    "             are lost here (a peer site that pulled them brings them\n"
+    "             back by range sync): --accept-loss says so (role admin).\n"
     "\n"
     "Flags:\n"
     "  --shards N        virtual shards of a new cluster, 1..65536 (default 256)\n"
@@ -310,24 +317,48 @@ absl::Status RunCancelMoves(CommandContext& ctx, const ParsedArgs& args) {
   return absl::OkStatus();
 }
 
+absl::Status RunFenceWithoutSource(CommandContext& ctx, const ParsedArgs& args) {
+  v1::FenceWithoutSourceRequest req;
+  uint32_t shard = 0;
+  if (args.positional.size() != 2 || !absl::SimpleAtoi(args.positional[1], &shard)) {
+    return absl::InvalidArgumentError("fence-without-source: takes one shard number");
+  }
+  req.set_shard(shard);
+  req.set_accept_loss(args.Has("accept-loss"));
+  ASSIGN_OR_RETURN(std::unique_ptr<v1::Cluster::Stub> stub, Connect(ctx.options()));
+  grpc::ClientContext gctx;
+  Prepare(ctx.options(), &gctx);
+  v1::FenceWithoutSourceResponse r;
+  RETURN_IF_ERROR(client::FromGrpcStatus(stub->FenceWithoutSource(&gctx, req, &r)));
+  if (ctx.format() == OutputFormat::kJson) {
+    ctx.out() << MessageJson(r) << '\n';
+    return absl::OkStatus();
+  }
+  ctx.out() << "fence-without-source: shard " << shard << " fenced without " << r.from_id() << "; "
+            << r.to_id() << " opens it with what it tailed (etcd revision " << r.etcd_revision()
+            << ")\n";
+  return absl::OkStatus();
+}
+
 absl::Status RunCluster(CommandContext& ctx, const ParsedArgs& args) {
   if (args.positional.empty()) {
     return absl::InvalidArgumentError(
-        "want init, status, add-node, remove-node or cancel-moves (see historian cluster "
-        "--help)");
+        "want init, status, add-node, remove-node, cancel-moves or fence-without-source (see "
+        "historian cluster --help)");
   }
   const std::string& sub = args.positional[0];
   if (sub == "add-node") return RunAddNode(ctx, args);
   if (sub == "remove-node") return RunRemoveNode(ctx, args);
   if (sub == "cancel-moves") return RunCancelMoves(ctx, args);
+  if (sub == "fence-without-source") return RunFenceWithoutSource(ctx, args);
   if (args.positional.size() != 1) {
     return absl::InvalidArgumentError(absl::StrCat("cluster ", sub, ": takes no argument"));
   }
   if (sub == "init") return RunInit(ctx, args);
   if (sub == "status") return RunStatus(ctx, args);
   return absl::InvalidArgumentError(absl::StrCat("unknown cluster command '", sub,
-                                                 "': want init, status, add-node, remove-node or "
-                                                 "cancel-moves"));
+                                                 "': want init, status, add-node, remove-node, "
+                                                 "cancel-moves or fence-without-source"));
 }
 
 }  // namespace
@@ -335,9 +366,10 @@ absl::Status RunCluster(CommandContext& ctx, const ParsedArgs& args) {
 std::vector<Command> ClusterCommands() {
   return {
       {"cluster",
-       "site cluster: init (once per site), status, add-node, remove-node, cancel-moves",
+       "site cluster: init (once per site), status, add-node, remove-node, cancel-moves, "
+       "fence-without-source",
        kClusterUsage,
-       {{"shards", true}, {"concurrency", true}, {"if-revision", true}},
+       {{"shards", true}, {"concurrency", true}, {"if-revision", true}, {"accept-loss", false}},
        RunCluster},
   };
 }

@@ -43,6 +43,11 @@ class ClusterAdmin {
   // cancel or a listed shard's move has started or does not exist.
   virtual absl::StatusOr<v1::PlacementChangeResponse> CancelMoves(
       const v1::CancelMovesRequest& request) const = 0;
+  // Writes the fence of a FLIPPED move whose source holds no live
+  // registration (docs/cluster.md, "A source lost for good"), created only
+  // if absent. Errors as Cluster.FenceWithoutSource's.
+  virtual absl::StatusOr<v1::FenceWithoutSourceResponse> FenceWithoutSource(
+      const v1::FenceWithoutSourceRequest& request) const = 0;
 };
 
 class EtcdClusterAdmin final : public ClusterAdmin {
@@ -59,6 +64,8 @@ class EtcdClusterAdmin final : public ClusterAdmin {
       const v1::RemoveNodeRequest& request) const override;
   absl::StatusOr<v1::PlacementChangeResponse> CancelMoves(
       const v1::CancelMovesRequest& request) const override;
+  absl::StatusOr<v1::FenceWithoutSourceResponse> FenceWithoutSource(
+      const v1::FenceWithoutSourceRequest& request) const override;
 
   // Test hook: runs after a change was planned and before its Txn, so a
   // test can commit a competing change in between (the race two operators

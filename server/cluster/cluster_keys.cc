@@ -130,7 +130,8 @@ absl::StatusOr<MoveProgress> DecodeMoveProgress(std::string_view text) {
 std::string EncodeMoveFence(const MoveFence& fence) {
   return absl::StrCat("from=", fence.from, "\nto=", fence.to,
                       "\nflipped_unix_ns=", fence.flipped_unix_ns, "\nposition=", fence.position,
-                      "\nclock=", fence.clock, "\n");
+                      "\nclock=", fence.clock, fence.without_source ? "\nwithout_source=1" : "",
+                      "\n");
 }
 
 absl::StatusOr<MoveFence> DecodeMoveFence(std::string_view text) {
@@ -150,6 +151,8 @@ absl::StatusOr<MoveFence> DecodeMoveFence(std::string_view text) {
   }
   if (absl::Status s = ReadNumber(fields, what, "position", &f.position); !s.ok()) return s;
   if (absl::Status s = ReadNumber(fields, what, "clock", &f.clock); !s.ok()) return s;
+  auto without = fields.find("without_source");
+  f.without_source = without != fields.end() && without->second == "1";
   return f;
 }
 

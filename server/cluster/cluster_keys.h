@@ -60,6 +60,9 @@ struct MoveFence {
   int64_t flipped_unix_ns = 0;
   uint64_t position = 0;
   uint64_t clock = 0;  // a Version (storage/engine/version.h)
+  // Written by an operator (Cluster.FenceWithoutSource), not the source:
+  // position 0, clock the writer's; the target opens with what it has.
+  bool without_source = false;
 
   bool operator==(const MoveFence&) const = default;
 };

@@ -102,6 +102,18 @@ grpc::Status ClusterService::CancelMoves(grpc::ServerContext* context,
   });
 }
 
+grpc::Status ClusterService::FenceWithoutSource(grpc::ServerContext* context,
+                                                const v1::FenceWithoutSourceRequest* request,
+                                                v1::FenceWithoutSourceResponse* response) {
+  return RunRpc(env_, context, "Cluster.FenceWithoutSource", RpcKind::kUnary, [&] {
+    if (admin_ == nullptr) return NotInCluster();
+    absl::StatusOr<v1::FenceWithoutSourceResponse> r = admin_->FenceWithoutSource(*request);
+    if (!r.ok()) return ToGrpcStatus(r.status());
+    *response = *std::move(r);
+    return grpc::Status::OK;
+  });
+}
+
 grpc::Status ClusterService::CheckShard(uint32_t num_shards, uint32_t shard) const {
   std::shared_ptr<const cluster::Placement> placement =
       env_.cluster != nullptr ? env_.cluster->placement() : nullptr;

@@ -36,6 +36,9 @@ class ClusterService final : public v1::Cluster::Service {
                            v1::PlacementChangeResponse* response) override;
   grpc::Status RemoveNode(grpc::ServerContext* context, const v1::RemoveNodeRequest* request,
                           v1::PlacementChangeResponse* response) override;
+  grpc::Status FenceWithoutSource(grpc::ServerContext* context,
+                                  const v1::FenceWithoutSourceRequest* request,
+                                  v1::FenceWithoutSourceResponse* response) override;
   grpc::Status CopyShard(grpc::ServerContext* context, const v1::CopyShardRequest* request,
                          grpc::ServerWriter<v1::CopyShardChunk>* writer) override;
   grpc::Status PullShard(grpc::ServerContext* context, const v1::PullShardRequest* request,

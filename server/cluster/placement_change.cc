@@ -17,6 +17,7 @@
 #include "server/cluster/move_plan.h"
 #include "server/cluster/move_transitions.h"
 #include "server/cluster/placement.h"
+#include "storage/engine/version.h"
 
 namespace historian::cluster {
 namespace {
@@ -202,6 +203,62 @@ absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::CancelMoves(
       Commit(*etcd_, site_, *state, next, {}, before_commit_);
   if (r.ok()) r->set_shards_to_move(static_cast<uint32_t>(next.moves().moves.size()));
   return r;
+}
+
+absl::StatusOr<v1::FenceWithoutSourceResponse> EtcdClusterAdmin::FenceWithoutSource(
+    const v1::FenceWithoutSourceRequest& request) const {
+  if (!request.accept_loss()) {
+    return absl::InvalidArgumentError(
+        "accept_loss: required: the source's entries of the shard that the target did not tail "
+        "are lost here (a peer site that pulled them brings them back by range sync)");
+  }
+  absl::StatusOr<SiteState> state = ReadSite(*etcd_, site_);
+  if (!state.ok()) return state.status();
+  const Placement& placement = *state->placement;
+  const ShardMove* move = placement.MoveOfShard(request.shard());
+  if (move == nullptr || move->state != ShardMoveState::kFlipped) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "shard: ", request.shard(), " has no FLIPPED move (",
+        move == nullptr
+            ? "no move"
+            : absl::StrCat("its move is ", std::string(ShardMoveStateName(move->state))),
+        "): only a flipped move waits for its source's fence"));
+  }
+  const std::string& from = placement.members()[move->from].id;
+  const std::string& to = placement.members()[move->to].id;
+  if (state->registered.count(from) > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the source of shard ", request.shard(), ", ", from,
+                     ", is alive (its lease is kept): it publishes the fence itself"));
+  }
+  // Versions count seconds of the writers' clocks: this node's now is past
+  // anything the source stamped before it died, unless its clock ran ahead.
+  MoveFence fence{from,
+                  to,
+                  move->since_unix_ns,
+                  0,
+                  engine::MakeVersion(static_cast<uint64_t>(absl::ToUnixSeconds(absl::Now())), 0),
+                  /*without_source=*/true};
+  // One Txn with what was checked: the source must not register again, nor
+  // the placement change, between the read and the write.
+  const std::string fence_key = MoveFenceKey(site_, request.shard());
+  absl::StatusOr<EtcdTxnOutcome> put = etcd_->Txn(
+      {EtcdCompare::Absent(fence_key), EtcdCompare::Absent(MemberKey(site_, from)),
+       EtcdCompare::ModRevisionIs(PlacementKey(site_), state->placement_mod_revision)},
+      {EtcdWrite::Put(fence_key, EncodeMoveFence(fence))});
+  if (!put.ok()) return put.status();
+  if (!put->committed) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "shard ", request.shard(), ": no fence written: one is published already (", fence_key,
+        "), the source ", from, " registered again, or the placement changed since it was read; "
+        "see `historian cluster status` and run the command again if still needed"));
+  }
+  v1::FenceWithoutSourceResponse response;
+  response.set_from_id(from);
+  response.set_to_id(to);
+  response.set_clock(fence.clock);
+  response.set_etcd_revision(put->revision);
+  return response;
 }
 
 }  // namespace historian::cluster

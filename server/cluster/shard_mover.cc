@@ -392,6 +392,17 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
     RETURN_IF_ERROR(store_->AdvanceCursor(origin, marker->position));
   }
 
+  // FLIPPED with the fence reached already (a restart after the tail got
+  // there, or an operator's fence without the source, position 0): open
+  // without a tail, which a source gone for good would never answer.
+  if (move.state == ShardMoveState::kFlipped) {
+    ASSIGN_OR_RETURN(std::optional<MoveFence> fence, ReadFence(placement, move));
+    if (fence.has_value() && store_->AppliedSequence(origin) >= fence->position) {
+      RETURN_IF_ERROR(Pause(MoveStep::kTailToFence, shard));
+      return OpenAndFinish(placement, move, *fence, store_->AppliedSequence(origin));
+    }
+  }
+
   // Step 4: tail from P + 1.
   RETURN_IF_ERROR(Pause(MoveStep::kTailLog, shard));
   std::unique_ptr<v1::Replication::Stub> pull_stub =
@@ -512,7 +523,22 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   note_tailed(before);
   RETURN_IF_ERROR(fence_status);
   if (stopping()) return absl::CancelledError("the node is stopping");
-  RETURN_IF_ERROR(store_->OpenShardToWrites(shard, fence->clock));
+  return OpenAndFinish(placement, move, *fence, tail.progress().applied);
+}
+
+absl::Status ShardMover::OpenAndFinish(const Placement& placement, const ShardMove& move,
+                                       const MoveFence& fence, uint64_t tailed_to) {
+  if (fence.without_source) {
+    // Loud: what the source stored after `tailed_to` is not here (a peer
+    // site that pulled it brings it back by range sync).
+    server::LogWarning("cluster",
+                       "mover: opening a shard with a fence written without its source "
+                       "(cluster fence-without-source): the source's later entries are lost here",
+                       {{"shard", absl::StrCat(move.shard)},
+                        {"source", placement.members()[move.from].id},
+                        {"tailed_to", absl::StrCat(tailed_to)}});
+  }
+  RETURN_IF_ERROR(store_->OpenShardToWrites(move.shard, fence.clock));
   return Finish(placement, move);
 }
 

@@ -128,6 +128,9 @@ class ShardMover {
   absl::Status SourcePass();
   // Runs the move of `shard` from its state in `placement` to its end.
   absl::Status RunMove(const Placement& placement, const ShardMove& move);
+  // Step 6's end: opens the shard past `fence`'s clock, then step 7.
+  absl::Status OpenAndFinish(const Placement& placement, const ShardMove& move,
+                             const MoveFence& fence, uint64_t tailed_to);
   // Step 7 (the target opened the shard already).
   absl::Status Finish(const Placement& placement, const ShardMove& move);
   absl::Status PublishFence(const Placement& placement, const ShardMove& move);

@@ -453,6 +453,150 @@ TEST(ClusterMoveTest, MovesRunWithTokensThroughThePeerToken) {
   }
 }
 
+// A source lost for good after the flip (kill -9, never started again):
+// the move waits for a fence only the source can publish, until an admin
+// runs `historian cluster fence-without-source SHARD --accept-loss`. The
+// command is refused without --accept-loss, for a shard with no FLIPPED
+// move and while the source's lease is kept; once it runs, the target
+// opens the shard with what it holds, every sample acknowledged before the
+// move reads back through it and new writes of the shard are taken.
+TEST(ClusterMoveTest, AnAdminFencesAShardWhoseSourceIsLostForGood) {
+  TempDir dir;
+  ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3,
+                                              .num_shards = 4,
+                                              // The source holds the move before its fence; a short
+                                              // lease lets the dead source show dead soon.
+                                              .node_flags = {"--cluster_move_test_pause=fence",
+                                                             "--cluster_lease_ttl=2s"},
+                                              .placed_nodes = 2});
+  ASSERT_TRUE(cluster.Start());
+  Model model;
+  auto write = [&](const std::string& address, const std::vector<std::string>& tags, int k) {
+    v1::WriteRequest batch;
+    for (const std::string& tag : tags) {
+      v1::TagSamples* series = batch.add_series();
+      series->set_tag(tag);
+      v1::Sample* sample = series->add_samples();
+      sample->set_timestamp_ns(kT0 + k * kSecond);
+      sample->mutable_value()->set_double_value(k + 0.5);
+    }
+    grpc::ClientContext ctx;
+    v1::WriteAck ack;
+    grpc::Status s = v1::Ingest::NewStub(Channel(address))->WriteBatch(&ctx, batch, &ack);
+    if (s.ok()) {
+      for (const std::string& tag : tags) model[tag][kT0 + k * kSecond] = k + 0.5;
+    }
+    return s;
+  };
+  std::vector<std::string> all;
+  for (int t = 0; t < kTags; ++t) all.push_back(TagName(t));
+  for (int k = 1; k <= 5; ++k) {
+    grpc::Status s = write(cluster.address(k % 2), all, k);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  // The hook holds every step from the fence on: the target (node 2) runs
+  // without it, so only the source holds.
+  ASSERT_EQ(cluster.StopNode(2), 0);
+  auto* target_flags = cluster.node(2).mutable_flags();
+  target_flags->erase(
+      std::remove(target_flags->begin(), target_flags->end(), "--cluster_move_test_pause=fence"),
+      target_flags->end());
+  ASSERT_TRUE(cluster.StartNode(2));
+  CommandResult add;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        // Until node 2 registered again.
+        add = cluster.Cli(0, {"cluster", "add-node", cluster.address(2)});
+        return add.exit_code == 0 || !absl::StrContains(add.err, "not registered");
+      },
+      absl::Seconds(30)));
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  v1::PlacementResponse plan;
+  ASSERT_TRUE(cluster.Placement(0, &plan).ok());
+  ASSERT_EQ(plan.moves_size(), 1);
+  const uint32_t shard = plan.moves(0).shard();
+  const int source = NodeOfMember(cluster, plan, plan.moves(0).from());
+  ASSERT_GE(source, 0);
+  const int other = 1 - source;  // the placed node that is not the source
+  const std::string shard_arg = absl::StrCat(shard);
+
+  // Not flipped yet: nothing waits for a fence.
+  CommandResult early =
+      cluster.Cli(other, {"cluster", "fence-without-source", shard_arg, "--accept-loss"});
+  EXPECT_NE(early.exit_code, 0) << early.out;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return MetricOf(cluster.metrics_port(source), "historian_cluster_move_paused_step") >= 0;
+      },
+      absl::Seconds(60)))
+      << "the source never reached its fence";
+  v1::PlacementResponse flipped;
+  ASSERT_TRUE(cluster.Placement(other, &flipped).ok());
+  ASSERT_EQ(flipped.moves_size(), 1);
+  ASSERT_EQ(flipped.moves(0).state(), v1::SHARD_MOVE_FLIPPED);
+
+  CommandResult no_flag = cluster.Cli(other, {"cluster", "fence-without-source", shard_arg});
+  EXPECT_NE(no_flag.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(no_flag.err, "accept_loss")) << no_flag.err;
+  CommandResult alive =
+      cluster.Cli(other, {"cluster", "fence-without-source", shard_arg, "--accept-loss"});
+  EXPECT_NE(alive.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(alive.err, "is alive")) << alive.err;
+  CommandResult wrong_shard = cluster.Cli(
+      other, {"cluster", "fence-without-source", absl::StrCat((shard + 1) % 4), "--accept-loss"});
+  EXPECT_NE(wrong_shard.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(wrong_shard.err, "has no FLIPPED move")) << wrong_shard.err;
+
+  // The source is lost for good; once its lease runs out the command runs.
+  cluster.KillNode(source);
+  CommandResult fenced;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        fenced =
+            cluster.Cli(other, {"cluster", "fence-without-source", shard_arg, "--accept-loss"});
+        return !absl::StrContains(fenced.err, "is alive");
+      },
+      absl::Seconds(60)))
+      << fenced.err;
+  ASSERT_EQ(fenced.exit_code, 0) << fenced.out << fenced.err;
+  EXPECT_TRUE(absl::StrContains(fenced.out, "fenced without")) << fenced.out;
+  CommandResult twice =
+      cluster.Cli(other, {"cluster", "fence-without-source", shard_arg, "--accept-loss"});
+  EXPECT_NE(twice.exit_code, 0);
+
+  v1::PlacementResponse done;
+  ASSERT_TRUE(cluster.WaitForPlacement(
+      [&](const v1::PlacementResponse& p) {
+        done = p;
+        return NoMoves(p);
+      },
+      absl::Seconds(60)))
+      << "the move did not finish after the fence; moves left: " << done.moves_size();
+  EXPECT_EQ(done.shard_owner(static_cast<int>(shard)), plan.moves(0).to());
+
+  // The moved shard's tags: what was acknowledged before the move reads
+  // back once, and the shard takes writes again (through either live node).
+  std::vector<std::string> moved;
+  for (const std::string& tag : all) {
+    if (TagShard(tag, 4) == shard) moved.push_back(tag);
+  }
+  ASSERT_FALSE(moved.empty());
+  for (int k = 6; k <= 7; ++k) {
+    grpc::Status s = write(cluster.address(k % 2 == 0 ? 2 : other), moved, k);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  for (int node : {other, 2}) {
+    for (const std::string& tag : moved) {
+      std::vector<std::pair<int64_t, double>> got;
+      grpc::Status s = ReadAll(cluster.address(node), tag, &got);
+      ASSERT_TRUE(s.ok()) << tag << " through node " << node << ": " << s.error_message();
+      const std::vector<std::pair<int64_t, double>> want(model[tag].begin(), model[tag].end());
+      ASSERT_EQ(want.size(), 7u);
+      EXPECT_EQ(got, want) << tag << " through node " << node;
+    }
+  }
+}
+
 // Who gets killed while the move is held at a step.
 enum class Victim { kSource, kTarget, kEtcd };
 
