@@ -13,6 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -206,8 +207,19 @@ ABSL_FLAG(absl::Duration, event_webhook_max_backoff, absl::Seconds(30),
 ABSL_FLAG(absl::Duration, event_webhook_timeout, absl::Seconds(10),
           "Connect and answer timeout of one webhook POST (100ms..10m)");
 ABSL_FLAG(std::string, event_mqtt_broker, "",
-          "Publish every event change as JSON to this MQTT broker (tcp://HOST:PORT), QoS 1, "
-          "topic <--event_mqtt_topic_prefix>/<rule> (docs/events_outlets.md)");
+          "Publish every event change as JSON to this MQTT broker (tcp://HOST:PORT, or "
+          "ssl://HOST:PORT for TLS), QoS 1, topic <--event_mqtt_topic_prefix>/<rule> "
+          "(docs/events_outlets.md)");
+ABSL_FLAG(std::string, event_mqtt_username, "", "User name of --event_mqtt_broker's login");
+ABSL_FLAG(std::string, event_mqtt_password_file, "",
+          "File whose first line is the password of --event_mqtt_username");
+ABSL_FLAG(std::string, event_mqtt_tls_ca, "",
+          "ssl:// --event_mqtt_broker: PEM file of the CA the broker's certificate must chain to "
+          "(host name checked); empty: the system's CAs");
+ABSL_FLAG(std::string, event_mqtt_tls_cert, "",
+          "ssl:// --event_mqtt_broker: this node's client certificate (PEM), with "
+          "--event_mqtt_tls_key, for a broker that requires one");
+ABSL_FLAG(std::string, event_mqtt_tls_key, "", "The private key (PEM) of --event_mqtt_tls_cert");
 ABSL_FLAG(std::string, event_mqtt_topic_prefix, "",
           "Topic prefix of --event_mqtt_broker (default historian/<site>/events)");
 ABSL_FLAG(std::string, cluster_etcd, "",
@@ -365,7 +377,22 @@ int Run() {
   outlets_config.webhook_max_queue_bytes = absl::GetFlag(FLAGS_event_webhook_max_queue_bytes);
   outlets_config.webhook_max_backoff = absl::GetFlag(FLAGS_event_webhook_max_backoff);
   outlets_config.webhook_timeout = absl::GetFlag(FLAGS_event_webhook_timeout);
-  outlets_config.mqtt_broker = absl::GetFlag(FLAGS_event_mqtt_broker);
+  outlets_config.mqtt.uri = absl::GetFlag(FLAGS_event_mqtt_broker);
+  outlets_config.mqtt.username = absl::GetFlag(FLAGS_event_mqtt_username);
+  if (std::string path = absl::GetFlag(FLAGS_event_mqtt_password_file); !path.empty()) {
+    std::ifstream in(path);
+    if (in) std::getline(in, outlets_config.mqtt.password);
+    absl::StripTrailingAsciiWhitespace(&outlets_config.mqtt.password);  // as the gateway's
+    if (outlets_config.mqtt.password.empty()) {
+      return Fatal("bad flag",
+                   absl::InvalidArgumentError(absl::StrCat(
+                       "--event_mqtt_password_file: cannot read a password from ", path)),
+                   2);
+    }
+  }
+  outlets_config.mqtt.tls_ca = absl::GetFlag(FLAGS_event_mqtt_tls_ca);
+  outlets_config.mqtt.tls_cert = absl::GetFlag(FLAGS_event_mqtt_tls_cert);
+  outlets_config.mqtt.tls_key = absl::GetFlag(FLAGS_event_mqtt_tls_key);
   outlets_config.mqtt_topic_prefix = absl::GetFlag(FLAGS_event_mqtt_topic_prefix);
   if (absl::Status s = outlets::ValidateEventOutletsConfig(outlets_config); !s.ok()) {
     return Fatal("bad flag", s, 2);

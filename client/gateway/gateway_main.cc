@@ -568,13 +568,9 @@ InputResult RunMqtt(const Config& c, Gateway& gateway, Events& events,
                                  });
   GatewaySink sink(gateway);
   sparkplug::MqttInputOptions o;
-  o.uri = c.mqtt;
+  o.connection = {c.mqtt,        c.mqtt_username, c.mqtt_password,
+                  c.mqtt_tls_ca, c.mqtt_tls_cert, c.mqtt_tls_key};
   o.client_id = c.mqtt_client_id;
-  o.username = c.mqtt_username;
-  o.password = c.mqtt_password;
-  o.tls_ca = c.mqtt_tls_ca;
-  o.tls_cert = c.mqtt_tls_cert;
-  o.tls_key = c.mqtt_tls_key;
   o.clean_session = c.mqtt_clean_session;
   o.group = c.sparkplug_group;
   o.host_id = c.sparkplug_host_id;

@@ -35,33 +35,6 @@ std::string RebirthPayload() {
   return p.SerializeAsString();
 }
 
-bool IsTlsUri(absl::string_view uri) {
-  return absl::StartsWith(uri, "ssl://") || absl::StartsWith(uri, "mqtts://");
-}
-
-// Refuses TLS flags Paho would ignore or fail on later with a vaguer error.
-absl::Status CheckTlsOptions(const MqttInputOptions& o) {
-  const bool any = !o.tls_ca.empty() || !o.tls_cert.empty() || !o.tls_key.empty();
-  if (any && !IsTlsUri(o.uri)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--mqtt_tls_ca/--mqtt_tls_cert/--mqtt_tls_key need an ssl:// broker URI, not ", o.uri));
-  }
-  if (o.tls_cert.empty() != o.tls_key.empty()) {
-    return absl::InvalidArgumentError(
-        "--mqtt_tls_cert and --mqtt_tls_key go together (the client certificate and its key)");
-  }
-  for (const auto& [flag, path] :
-       {std::pair<const char*, const std::string&>{"mqtt_tls_ca", o.tls_ca},
-        {"mqtt_tls_cert", o.tls_cert},
-        {"mqtt_tls_key", o.tls_key}}) {
-    if (!path.empty() && access(path.c_str(), R_OK) != 0) {
-      return absl::NotFoundError(
-          absl::StrCat("--", flag, " ", path, ": cannot read it: ", std::strerror(errno)));
-    }
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 MqttInput::MqttInput(MqttInputOptions options, SampleSink* sink, CatalogSync* catalog)
@@ -75,7 +48,10 @@ absl::StatusOr<std::unique_ptr<MqttInput>> MqttInput::Start(MqttInputOptions opt
                                                             SampleSink* sink,
                                                             CatalogSync* catalog) {
   if (options.host_id.empty()) return absl::InvalidArgumentError("--sparkplug_host_id is empty");
-  if (absl::Status s = CheckTlsOptions(options); !s.ok()) return s;
+  if (absl::Status s = mqtt_connection::CheckMqttConnection(options.connection, "mqtt", "mqtt");
+      !s.ok()) {
+    return s;
+  }
   if (options.client_id.empty()) options.client_id = "historian-" + options.host_id;
   std::unique_ptr<MqttInput> input(new MqttInput(std::move(options), sink, catalog));
   absl::Status s = input->Connect();
@@ -91,7 +67,7 @@ std::string MqttInput::StatePayload(bool online) const {
 
 absl::Status MqttInput::Connect() {
   try {
-    client_ = std::make_unique<mqtt::async_client>(options_.uri, options_.client_id,
+    client_ = std::make_unique<mqtt::async_client>(options_.connection.uri, options_.client_id,
                                                    mqtt::create_options(MQTTVERSION_3_1_1),
                                                    /*persistence=*/nullptr);
     client_->set_callback(*this);
@@ -101,22 +77,7 @@ absl::Status MqttInput::Connect() {
     co.set_keep_alive_interval(std::chrono::seconds(30));
     co.set_automatic_reconnect(std::chrono::milliseconds(200), std::chrono::seconds(10));
     co.set_will(mqtt::will_options(StateTopic(options_.host_id), StatePayload(false), 1, true));
-    if (!options_.username.empty()) co.set_user_name(options_.username);
-    if (!options_.password.empty()) co.set_password(options_.password);
-    if (IsTlsUri(options_.uri)) {
-      mqtt::ssl_options ssl;
-      if (!options_.tls_ca.empty()) ssl.set_trust_store(options_.tls_ca);
-      if (!options_.tls_cert.empty()) ssl.set_key_store(options_.tls_cert);
-      if (!options_.tls_key.empty()) ssl.set_private_key(options_.tls_key);
-      ssl.set_enable_server_cert_auth(true);
-      ssl.set_verify(true);
-      // OpenSSL's reason for a failed handshake, for the "cannot connect" line.
-      ssl.set_error_handler([this](const std::string& error) {
-        absl::MutexLock lock(&tls_mu_);
-        last_tls_error_ = std::string(absl::StripTrailingAsciiWhitespace(error));
-      });
-      co.set_ssl(std::move(ssl));
-    }
+    mqtt_connection::ApplyMqttConnection(options_.connection, &tls_errors_, &co);
     connect_options_ = co;
   } catch (const std::exception& e) {
     return FromException("mqtt connect", e);
@@ -134,21 +95,12 @@ void MqttInput::FirstConnectLoop() {
       client_->connect(connect_options_)->wait();
       return;
     } catch (const std::exception& e) {
-      std::string tls = TakeTlsError();
-      if (!tls.empty()) {
-        tls = "; TLS: " + tls;
-      } else if (IsTlsUri(options_.uri)) {
-        // TLS 1.3: a broker refusing our client certificate (or its absence)
-        // says so after our side of the handshake, and Paho reports only a
-        // closed connection.
-        tls = options_.tls_cert.empty()
-                  ? "; if the broker requires a client certificate, give one "
-                    "(--mqtt_tls_cert/--mqtt_tls_key)"
-                  : "; if the broker requires a client certificate, it did not accept "
-                    "--mqtt_tls_cert (signed by a CA it trusts?)";
-      }
+      const auto* paho = dynamic_cast<const mqtt::exception*>(&e);
+      const std::string tls =
+          mqtt_connection::ConnectFailureDetail(options_.connection, "mqtt", tls_errors_.Take(),
+                                                paho != nullptr ? paho->get_return_code() : 0);
       std::fprintf(stderr, "historian-gateway: mqtt: cannot connect to %s: %s%s; retrying\n",
-                   options_.uri.c_str(), e.what(), tls.c_str());
+                   options_.connection.uri.c_str(), e.what(), tls.c_str());
     }
     absl::MutexLock lock(&stop_mu_);
     if (stop_mu_.AwaitWithTimeout(absl::Condition(&stopped_), backoff)) return;
@@ -159,11 +111,6 @@ void MqttInput::FirstConnectLoop() {
 bool MqttInput::stopped() const {
   absl::MutexLock lock(&stop_mu_);
   return stopped_;
-}
-
-std::string MqttInput::TakeTlsError() {
-  absl::MutexLock lock(&tls_mu_);
-  return std::exchange(last_tls_error_, std::string());
 }
 
 MqttInput::~MqttInput() { Stop(); }
@@ -195,7 +142,7 @@ void MqttInput::connected(const std::string& cause) {
   const std::string filter =
       absl::StrCat(kNamespace, "/", options_.group.empty() ? "+" : options_.group, "/#");
   std::fprintf(stderr, "historian-gateway: mqtt: connected to %s; subscribing to %s\n",
-               options_.uri.c_str(), filter.c_str());
+               options_.connection.uri.c_str(), filter.c_str());
   try {
     // Subscribe first, then announce (in this order on the connection): no
     // message sent in answer to STATE online can be missed. Never wait for
@@ -209,7 +156,7 @@ void MqttInput::connected(const std::string& cause) {
 
 void MqttInput::connection_lost(const std::string& cause) {
   connected_ = false;
-  const std::string tls = TakeTlsError();
+  const std::string tls = tls_errors_.Take();
   std::fprintf(stderr, "historian-gateway: mqtt: connection lost (%s%s%s); reconnecting\n",
                cause.c_str(), tls.empty() ? "" : "; TLS: ", tls.c_str());
 }

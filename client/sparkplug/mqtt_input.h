@@ -23,8 +23,8 @@
 // Start/Stop/stats/SetKnownType come from the gateway's threads.
 //   mu_       guards the recorder, its output buffer and sink_errors_
 //             (held while a message is recorded and queued);
-//   stop_mu_  guards stopped_ (the first-connect thread waits on it);
-//   tls_mu_   guards the last TLS error reported by Paho.
+//   stop_mu_  guards stopped_ (the first-connect thread waits on it).
+// tls_errors_ holds the last TLS error reported by Paho (its own lock).
 // No two of them are held at once. connects_ and connected_ are atomics.
 #ifndef HISTORIAN_CLIENT_SPARKPLUG_MQTT_INPUT_H_
 #define HISTORIAN_CLIENT_SPARKPLUG_MQTT_INPUT_H_
@@ -39,6 +39,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "api/mqtt/mqtt_connection.h"
 #include "client/sparkplug/catalog_sync.h"
 #include "client/sparkplug/recorder.h"
 #include "mqtt/async_client.h"
@@ -55,11 +56,9 @@ class SampleSink {
 };
 
 struct MqttInputOptions {
-  std::string uri;  // tcp://host:port or ssl://host:port
+  // The broker's URI, login and TLS (flags --mqtt, --mqtt_username, ...).
+  mqtt_connection::MqttConnection connection;
   std::string client_id;
-  std::string username;
-  std::string password;
-  std::string tls_ca, tls_cert, tls_key;
   // Sparkplug group to record; empty: every group.
   std::string group;
   std::string host_id;
@@ -100,8 +99,6 @@ class MqttInput : public mqtt::callback {
   // The first connection, retried with backoff until it works or Stop().
   void FirstConnectLoop();
   bool stopped() const;
-  // Why the last TLS handshake failed (OpenSSL's words), cleared; "" if none.
-  std::string TakeTlsError();
   std::string StatePayload(bool online) const;
 
   // mqtt::callback
@@ -125,8 +122,7 @@ class MqttInput : public mqtt::callback {
   mutable absl::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
 
-  absl::Mutex tls_mu_;
-  std::string last_tls_error_ ABSL_GUARDED_BY(tls_mu_);
+  mqtt_connection::TlsErrorCatcher tls_errors_;
 
   std::atomic<uint64_t> connects_{0};
   std::atomic<bool> connected_{false};

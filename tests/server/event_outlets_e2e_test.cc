@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -29,6 +31,7 @@
 #include "historian/v1/events.grpc.pb.h"
 #include "historian/v1/ingest.grpc.pb.h"
 #include "mqtt/client.h"
+#include "tests/security/security_util.h"
 #include "tests/testutil/free_port.h"
 #include "tests/testutil/mosquitto_process.h"
 #include "tests/testutil/node_process.h"
@@ -387,16 +390,34 @@ TEST(EventOutletsE2eTest, EventsSubscribeStreamsEveryChangeFromTheFeed) {
 // Bad outlet flags stop the node at start (exit 2) naming the flag.
 TEST(EventOutletsE2eTest, BadOutletFlagsAreRefusedAtStartNamingTheFlag) {
   testing::TempDir dir;
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {"--event_webhook=ftp://127.0.0.1/hook", "--event_webhook"},
-      {"--event_mqtt_broker=ssl://127.0.0.1:8883", "--event_mqtt_broker"},
-      {"--event_mqtt_broker=tcp://127.0.0.1", "--event_mqtt_broker"}};
-  for (const auto& [flag, name] : cases) {
-    testing::CommandResult r =
-        testing::RunCommand({"server/historiand", "--data_dir=" + dir.Sub("bad"),
-                             "--listen=127.0.0.1:0", "--metrics_listen=", flag});
-    EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.err;
-    EXPECT_TRUE(absl::StrContains(r.err, name)) << flag << ": " << r.err;
+  {
+    std::ofstream(dir.Sub("empty.pw")) << "\n";
+    std::ofstream(dir.Sub("ca.pem")) << "not read before a connect\n";
+  }
+  const std::string tls = "--event_mqtt_broker=ssl://127.0.0.1:8883";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--event_webhook=ftp://127.0.0.1/hook"}, "--event_webhook"},
+      {{"--event_mqtt_broker=http://127.0.0.1:8883"}, "--event_mqtt_broker"},
+      {{"--event_mqtt_broker=tcp://127.0.0.1"}, "--event_mqtt_broker"},
+      {{"--event_mqtt_broker=tcp://127.0.0.1:1883", "--event_mqtt_tls_ca=" + dir.Sub("ca.pem")},
+       "need an ssl:// broker URI"},
+      {{tls, "--event_mqtt_tls_cert=" + dir.Sub("ca.pem")}, "--event_mqtt_tls_key go together"},
+      {{tls, "--event_mqtt_tls_ca=" + dir.Sub("missing.pem")},
+       "--event_mqtt_tls_ca " + dir.Sub("missing.pem") + ": cannot read it"},
+      {{tls, "--event_mqtt_username=u", "--event_mqtt_password_file=" + dir.Sub("missing.pw")},
+       "--event_mqtt_password_file: cannot read a password from"},
+      {{tls, "--event_mqtt_username=u", "--event_mqtt_password_file=" + dir.Sub("empty.pw")},
+       "--event_mqtt_password_file: cannot read a password from"},
+      {{tls, "--event_mqtt_password_file=" + dir.Sub("ca.pem")},
+       "--event_mqtt_password_file needs --event_mqtt_username"},
+      {{"--event_mqtt_username=u"}, "need --event_mqtt_broker"}};
+  for (const auto& [flags, name] : cases) {
+    std::vector<std::string> argv = {"server/historiand", "--data_dir=" + dir.Sub("bad"),
+                                     "--listen=127.0.0.1:0", "--metrics_listen="};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    testing::CommandResult r = testing::RunCommand(argv);
+    EXPECT_EQ(r.exit_code, 2) << flags[0] << ": " << r.err;
+    EXPECT_TRUE(absl::StrContains(r.err, name)) << flags.back() << ": " << r.err;
   }
   for (const auto& [flag, name] : std::vector<std::pair<std::string, std::string>>{
            {"--event_webhook_max_queue_bytes=1000", "--event_webhook_max_queue_bytes"},
@@ -415,8 +436,8 @@ TEST(EventOutletsE2eTest, BadOutletFlagsAreRefusedAtStartNamingTheFlag) {
 class Subscriber {
  public:
   explicit Subscriber(const std::string& uri) : client_(uri, "event-outlets-test-subscriber") {}
-  void Connect(const std::string& filter) {
-    mqtt::connect_options o;
+  // `o`: a login or TLS the broker asks for.
+  void Connect(const std::string& filter, mqtt::connect_options o = {}) {
     o.set_clean_session(false);
     o.set_automatic_reconnect(std::chrono::milliseconds(100), std::chrono::seconds(1));
     client_.start_consuming();
@@ -528,6 +549,104 @@ TEST(EventOutletsE2eTest, BothSitesPostEveryChangeAndMxPublishesToMqtt) {
   EXPECT_GE(mx.Metric("historian_event_outlet_posted_total{outlet=\"mqtt\"}").value_or(0), 1);
   EXPECT_EQ(us.Stop(), 0);
   EXPECT_EQ(mx.Stop(), 0);
+}
+
+// ssl:// with a login and a client certificate (a mosquitto that requires
+// all three; the PKI made with openssl): the node verifies the broker and
+// publishes every change; a wrong password and a missing client
+// certificate are refused by the broker, counted as failures, published
+// nothing, and logged with the reason; the changes wait in the feed.
+TEST(EventOutletsE2eTest, MqttOverTlsWithALoginAndAClientCertificate) {
+  testing::TempDir dir;
+  const std::string pki = dir.Sub("pki");
+  std::filesystem::create_directories(pki);
+  ASSERT_TRUE(testing::MakeCa(pki, "ca") && testing::MakeCert(pki, "ca", "broker") &&
+              testing::MakeCert(pki, "ca", "node"))
+      << "openssl could not make the test PKI";
+  testing::CommandResult pw = testing::RunCommand(
+      {"/usr/bin/mosquitto_passwd", "-b", "-c", dir.Sub("passwd"), "historian", "s3cret"});
+  ASSERT_EQ(pw.exit_code, 0) << pw.err;
+  {
+    std::ofstream(dir.Sub("good.pw")) << "s3cret\n";
+    std::ofstream(dir.Sub("bad.pw")) << "wrong\n";
+  }
+  testing::MosquittoProcess broker(dir.Sub("mosquitto"),
+                                   "allow_anonymous false\npassword_file " + dir.Sub("passwd") +
+                                       "\ncafile " + pki + "/ca.pem\ncertfile " + pki +
+                                       "/broker.pem\nkeyfile " + pki +
+                                       "/broker.key\nrequire_certificate true\n");
+  ASSERT_TRUE(broker.Start());
+  const std::string uri = "ssl://127.0.0.1:" + std::to_string(broker.port());
+  Subscriber sub(uri);
+  {
+    mqtt::connect_options o;
+    o.set_user_name("historian");
+    o.set_password("s3cret");
+    mqtt::ssl_options ssl;
+    ssl.set_trust_store(pki + "/ca.pem");
+    ssl.set_key_store(pki + "/node.pem");
+    ssl.set_private_key(pki + "/node.key");
+    o.set_ssl(ssl);
+    sub.Connect("historian/+/events/#", o);
+  }
+  auto flags = [&](const std::string& name, const std::string& password_file, bool with_cert) {
+    std::vector<std::string> f = {
+        "--site=" + name, "--event_mqtt_broker=" + uri, "--event_mqtt_username=historian",
+        "--event_mqtt_password_file=" + password_file, "--event_mqtt_tls_ca=" + pki + "/ca.pem"};
+    if (with_cert) {
+      f.push_back("--event_mqtt_tls_cert=" + pki + "/node.pem");
+      f.push_back("--event_mqtt_tls_key=" + pki + "/node.key");
+    }
+    for (std::string& m : Node::MetricsFlags(dir.Sub(name))) f.push_back(m);
+    return f;
+  };
+  const int64_t t0 = int64_t{1700000000} * kSecond;
+  auto raise = [&](Node& node, const std::string& tag) {
+    node.CreateTag(tag, 100);
+    node.CreateHighRule("p_high", tag, 50);
+    node.Write(tag, t0, 60);
+    return node.EventAt(t0);
+  };
+
+  Node good(dir.Sub("good"), flags("good", dir.Sub("good.pw"), true));
+  ASSERT_TRUE(good.Start());
+  const std::string id = raise(good, "good.p");
+  ASSERT_TRUE(sub.Until([&](const auto& got) {
+    return HasChange(got, "historian/good/events/p_high", id, "raised");
+  })) << "see "
+      << good.log_path();
+  good.Write("good.p", t0 + kSecond, 10);
+  ASSERT_TRUE(sub.Until([&](const auto& got) {
+    return HasChange(got, "historian/good/events/p_high", id, "cleared");
+  }));
+  // Counted once the PUBACK is back, which may be after the subscriber got it.
+  EXPECT_TRUE(Eventually(
+      [&] { return good.Metric("historian_event_outlet_posted_total{outlet=\"mqtt\"}") == 2.0; }));
+
+  // Refused by the broker: counted and logged; nothing published.
+  auto read_log = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  Node bad_login(dir.Sub("bad_login"), flags("bad_login", dir.Sub("bad.pw"), true));
+  Node no_cert(dir.Sub("no_cert"), flags("no_cert", dir.Sub("good.pw"), false));
+  for (auto [node, reason] :
+       {std::pair<Node*, std::string>{
+            &bad_login, "the broker refused the login of --event_mqtt_username historian"},
+        {&no_cert, "give one (--event_mqtt_tls_cert/--event_mqtt_tls_key)"}}) {
+    ASSERT_TRUE(node->Start());
+    raise(*node, "p");
+    ASSERT_TRUE(Eventually([&] {
+      return node->Metric("historian_event_outlet_failed_total{outlet=\"mqtt\"}").value_or(0) >=
+                 1 &&
+             absl::StrContains(read_log(node->log_path()), reason);
+    })) << reason
+        << " not in " << node->log_path();
+    EXPECT_EQ(node->Metric("historian_event_outlet_posted_total{outlet=\"mqtt\"}"), 0.0);
+    EXPECT_GE(node->Metric("historian_event_outlet_queued{outlet=\"mqtt\"}").value_or(0), 1);
+    EXPECT_EQ(node->Stop(), 0);
+  }
+  EXPECT_EQ(good.Stop(), 0);
 }
 
 }  // namespace

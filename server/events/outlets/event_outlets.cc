@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "api/core/status_macros.h"
 #include "server/logging.h"
 #include "storage/store.h"
 
@@ -34,11 +35,13 @@ absl::Status ValidateEventOutletsConfig(const EventOutletsConfig& c) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--event_webhook: want http://host[:port]/path or https://..., got '", c.webhook_url, "'"));
   }
-  if (!c.mqtt_broker.empty() && (!absl::StartsWith(c.mqtt_broker, "tcp://") ||
-                                 c.mqtt_broker.find(':', 6) == std::string::npos)) {
+  if (!c.mqtt.uri.empty()) {
+    RETURN_IF_ERROR(
+        mqtt_connection::CheckMqttConnection(c.mqtt, "event_mqtt_broker", "event_mqtt"));
+  } else if (!c.mqtt.username.empty() || !c.mqtt.tls_ca.empty() || !c.mqtt.tls_cert.empty() ||
+             !c.mqtt.tls_key.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--event_mqtt_broker: want tcp://HOST:PORT (TLS is not supported yet), got '",
-                     c.mqtt_broker, "'"));
+        "--event_mqtt_username/--event_mqtt_tls_*: need --event_mqtt_broker");
   }
   if (!c.webhook_url.empty()) {
     if (c.webhook_max_queue_bytes < kMinQueueBytes || c.webhook_max_queue_bytes > kMaxQueueBytes) {
@@ -102,9 +105,9 @@ absl::StatusOr<std::unique_ptr<EventOutlets>> EventOutlets::Start(
     if (!f.ok()) return f.status();
     o->webhook_follower_ = std::move(*f);
   }
-  if (!config.mqtt_broker.empty()) {
+  if (!config.mqtt.uri.empty()) {
     MqttOutletOptions mo;
-    mo.uri = config.mqtt_broker;
+    mo.connection = config.mqtt;
     mo.client_id = absl::StrCat("historian-events-", config.site);
     mo.topic_prefix = config.mqtt_topic_prefix.empty()
                           ? absl::StrCat("historian/", config.site, "/events")

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "api/mqtt/mqtt_connection.h"
 #include "server/events/outlets/event_feed_follower.h"
 #include "server/events/outlets/mqtt_outlet.h"
 #include "server/events/outlets/webhook_outlet.h"
@@ -32,7 +33,8 @@ struct EventOutletsConfig {
   uint64_t webhook_max_queue_bytes = uint64_t{256} << 20;
   absl::Duration webhook_max_backoff = absl::Seconds(30);
   absl::Duration webhook_timeout = absl::Seconds(10);
-  std::string mqtt_broker;        // empty: no MQTT outlet
+  // --event_mqtt_broker (uri; empty: no MQTT outlet), its login and TLS.
+  mqtt_connection::MqttConnection mqtt;
   std::string mqtt_topic_prefix;  // empty: historian/<site>/events
   absl::Duration mqtt_timeout = absl::Seconds(10);
 };

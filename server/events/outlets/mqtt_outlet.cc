@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "api/core/status_macros.h"
 #include "mqtt/async_client.h"
 
 namespace historian::outlets {
@@ -19,23 +20,20 @@ std::chrono::milliseconds Millis(absl::Duration d) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MqttOutlet>> MqttOutlet::Create(MqttOutletOptions options) {
-  const std::string& uri = options.uri;
-  if (!absl::StartsWith(uri, "tcp://") || uri.size() <= 6 ||
-      uri.find(':', 6) == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--event_mqtt_broker: want tcp://HOST:PORT (TLS is not supported yet), got '", uri, "'"));
-  }
+  RETURN_IF_ERROR(
+      mqtt_connection::CheckMqttConnection(options.connection, "event_mqtt_broker", "event_mqtt"));
   if (options.topic_prefix.empty() || options.client_id.empty()) {
     return absl::InvalidArgumentError("mqtt outlet: empty topic prefix or client id");
   }
   std::unique_ptr<MqttOutlet> outlet(new MqttOutlet(std::move(options)));
   try {
-    outlet->client_ = std::make_unique<mqtt::async_client>(
-        outlet->options_.uri, outlet->options_.client_id, mqtt::create_options(MQTTVERSION_3_1_1),
-        /*persistence=*/nullptr);
+    outlet->client_ = std::make_unique<mqtt::async_client>(outlet->options_.connection.uri,
+                                                           outlet->options_.client_id,
+                                                           mqtt::create_options(MQTTVERSION_3_1_1),
+                                                           /*persistence=*/nullptr);
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--event_mqtt_broker '", outlet->options_.uri, "': ", e.what()));
+        absl::StrCat("--event_mqtt_broker '", outlet->options_.connection.uri, "': ", e.what()));
   }
   return outlet;
 }
@@ -67,13 +65,22 @@ absl::Status MqttOutlet::Connect() {
     co.set_clean_session(true);
     co.set_keep_alive_interval(std::chrono::seconds(30));
     co.set_connect_timeout(Millis(options_.timeout));
+    mqtt_connection::ApplyMqttConnection(options_.connection, &tls_errors_, &co);
     if (!client_->connect(co)->wait_for(Millis(options_.timeout))) {
-      return absl::UnavailableError(absl::StrCat("mqtt: no CONNACK from ", options_.uri, " within ",
-                                                 absl::FormatDuration(options_.timeout)));
+      return absl::UnavailableError(
+          absl::StrCat("mqtt: no CONNACK from ", options_.connection.uri, " within ",
+                       absl::FormatDuration(options_.timeout),
+                       mqtt_connection::ConnectFailureDetail(options_.connection, "event_mqtt",
+                                                             tls_errors_.Take(), 0)));
     }
+  } catch (const mqtt::exception& e) {
+    return absl::UnavailableError(absl::StrCat(
+        "mqtt: cannot connect to ", options_.connection.uri, ": ", e.what(),
+        mqtt_connection::ConnectFailureDetail(options_.connection, "event_mqtt", tls_errors_.Take(),
+                                              e.get_return_code())));
   } catch (const std::exception& e) {
     return absl::UnavailableError(
-        absl::StrCat("mqtt: cannot connect to ", options_.uri, ": ", e.what()));
+        absl::StrCat("mqtt: cannot connect to ", options_.connection.uri, ": ", e.what()));
   }
   return absl::OkStatus();
 }
@@ -91,14 +98,14 @@ absl::Status MqttOutlet::Publish(const std::string& rule, const std::string& pay
         client_->publish(topic, payload.data(), payload.size(), /*qos=*/1, /*retained=*/false);
     if (!token->wait_for(Millis(options_.timeout))) {
       failed_.fetch_add(1, std::memory_order_relaxed);
-      return absl::UnavailableError(absl::StrCat("mqtt: no PUBACK from ", options_.uri, " for ",
-                                                 topic, " within ",
+      return absl::UnavailableError(absl::StrCat("mqtt: no PUBACK from ", options_.connection.uri,
+                                                 " for ", topic, " within ",
                                                  absl::FormatDuration(options_.timeout)));
     }
   } catch (const std::exception& e) {
     failed_.fetch_add(1, std::memory_order_relaxed);
     return absl::UnavailableError(
-        absl::StrCat("mqtt: publish to ", options_.uri, " (", topic, "): ", e.what()));
+        absl::StrCat("mqtt: publish to ", options_.connection.uri, " (", topic, "): ", e.what()));
   }
   published_.fetch_add(1, std::memory_order_relaxed);
   return absl::OkStatus();

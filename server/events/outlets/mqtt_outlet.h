@@ -1,5 +1,5 @@
 // File: server/events/outlets/mqtt_outlet.h
-// MqttOutlet (`--event_mqtt_broker tcp://HOST:PORT`, issue 19): publishes
+// MqttOutlet (`--event_mqtt_broker tcp://HOST:PORT` or ssl://, issue 19): publishes
 // one MQTT message per event change, QoS 1, not retained, to
 // `<topic_prefix>/<rule>` (docs/events_outlets.md). Publish waits for the
 // broker's PUBACK, so the caller (EventFeedFollower) moves its durable
@@ -8,9 +8,12 @@
 //
 // Eclipse Paho C++ (libpaho-mqttpp3), as the gateway's Sparkplug input;
 // no client persistence (the event feed and its cursor are the queue).
+// Login and TLS as the gateway's (api/mqtt/mqtt_connection.h, flags
+// --event_mqtt_username, --event_mqtt_password_file, --event_mqtt_tls_*).
 //
 // Thread-safety: Publish is called by one thread at a time (the follower);
-// the counters are atomics, readable from any thread.
+// the counters are atomics, readable from any thread; tls_errors_ (its own
+// lock) takes Paho's TLS reports from Paho's thread.
 #ifndef HISTORIAN_SERVER_EVENTS_OUTLETS_MQTT_OUTLET_H_
 #define HISTORIAN_SERVER_EVENTS_OUTLETS_MQTT_OUTLET_H_
 
@@ -22,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "api/mqtt/mqtt_connection.h"
 
 namespace mqtt {
 class async_client;
@@ -30,7 +34,7 @@ class async_client;
 namespace historian::outlets {
 
 struct MqttOutletOptions {
-  std::string uri;                             // tcp://host:port
+  mqtt_connection::MqttConnection connection;  // the broker, login, TLS
   std::string client_id;                       // e.g. historian-events-<site>
   std::string topic_prefix;                    // e.g. historian/<site>/events
   absl::Duration timeout = absl::Seconds(10);  // connect, and each PUBACK
@@ -38,8 +42,8 @@ struct MqttOutletOptions {
 
 class MqttOutlet {
  public:
-  // Checks the options (INVALID_ARGUMENT naming --event_mqtt_broker); does
-  // not connect yet (the broker may come later).
+  // Checks the options (INVALID_ARGUMENT or NOT_FOUND naming the
+  // --event_mqtt_* flag); does not connect yet (the broker may come later).
   static absl::StatusOr<std::unique_ptr<MqttOutlet>> Create(MqttOutletOptions options);
   ~MqttOutlet();
   MqttOutlet(const MqttOutlet&) = delete;
@@ -61,7 +65,8 @@ class MqttOutlet {
   absl::Status Connect();
 
   const MqttOutletOptions options_;
-  std::unique_ptr<mqtt::async_client> client_;  // the publishing thread's
+  mqtt_connection::TlsErrorCatcher tls_errors_;  // before client_: outlives it
+  std::unique_ptr<mqtt::async_client> client_;   // the publishing thread's
   std::atomic<uint64_t> published_{0};
   std::atomic<uint64_t> failed_{0};
 };

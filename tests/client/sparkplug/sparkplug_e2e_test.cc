@@ -874,6 +874,9 @@ TEST(SparkplugE2E, BrokerLogin) {
   ASSERT_TRUE(WaitFor([&] { return absl::StrContains(refused.err(), "cannot connect"); },
                       absl::Seconds(30)))
       << refused.err();
+  EXPECT_TRUE(
+      absl::StrContains(refused.err(), "the broker refused the login of --mqtt_username gw"))
+      << refused.err();
   EXPECT_TRUE(refused.running());
   flags = GatewayFlags(broker, node.address(), tmp.Sub("q2"));
   flags.insert(flags.end(), {"--mqtt_username", "gw", "--mqtt_password_file", tmp.Sub("gw.pw")});

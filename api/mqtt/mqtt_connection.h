@@ -1,0 +1,81 @@
+// File: api/mqtt/mqtt_connection.h
+// How an MQTT client of this project reaches its broker: the URI, a login
+// and TLS (ssl://). Shared by the gateway's Sparkplug input
+// (`--mqtt_*`, client/sparkplug) and the node's event outlet
+// (`--event_mqtt_*`, server/events/outlets), so both take the same
+// settings, refuse the same mistakes and explain a refused handshake the
+// same way. Flag names in messages are `--<flag_prefix>_tls_ca` etc.
+//
+// TLS: `tls_ca` is the CA the broker's certificate must chain to (host
+// name checked); `tls_cert`/`tls_key` (both or neither) a client
+// certificate for brokers that require one.
+//
+// Thread-safety: TlsErrorCatcher is thread-safe (Paho reports on its own
+// thread; mu_ guards the last error); the rest are pure functions.
+#ifndef HISTORIAN_API_MQTT_MQTT_CONNECTION_H_
+#define HISTORIAN_API_MQTT_MQTT_CONNECTION_H_
+
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+
+namespace mqtt {
+class connect_options;
+}
+
+namespace historian::mqtt_connection {
+
+struct MqttConnection {
+  std::string uri;  // tcp://host:port, or ssl:// (mqtts://) for TLS
+  std::string username;
+  std::string password;
+  std::string tls_ca, tls_cert, tls_key;
+};
+
+bool IsTlsUri(absl::string_view uri);
+
+// INVALID_ARGUMENT for a URI that is not tcp://HOST:PORT or
+// ssl://HOST:PORT (mqtt:// and mqtts:// are Paho's other names), TLS files
+// on a plain URI, a certificate without its key (or a key without its
+// certificate), or a password without a user name; NOT_FOUND for a TLS
+// file that cannot be read. Each message names the flag: `broker_flag`
+// the URI's ("mqtt" for --mqtt), `flag_prefix` the others' ("mqtt" for
+// --mqtt_tls_ca, --mqtt_username, ...).
+absl::Status CheckMqttConnection(const MqttConnection& c, absl::string_view broker_flag,
+                                 absl::string_view flag_prefix);
+
+// Why a TLS handshake failed, in OpenSSL's words, as Paho reports it on
+// its own thread; kept until taken.
+class TlsErrorCatcher {
+ public:
+  void Set(std::string error) ABSL_LOCKS_EXCLUDED(mu_);
+  // The last error, cleared; "" if none.
+  std::string Take() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  absl::Mutex mu_;
+  std::string last_ ABSL_GUARDED_BY(mu_);
+};
+
+// Sets the login and, for a TLS URI, the certificates (the broker's
+// verified) on `options`; a failed handshake's reason goes to `tls_errors`,
+// which must outlive the client using `options`.
+void ApplyMqttConnection(const MqttConnection& c, TlsErrorCatcher* tls_errors,
+                         mqtt::connect_options* options);
+
+// What to add to "cannot connect to URI: <Paho's error>". `return_code`
+// is Paho's (mqtt::exception::get_return_code(); 0: unknown): a CONNACK
+// refusal (1..5) means the broker answered, so TLS worked and 4 or 5 is
+// the login. Otherwise OpenSSL's reason when there is one ("; TLS: ..."),
+// or for a TLS URI a hint about client certificates (TLS 1.3: a broker
+// refusing ours, or its absence, says so after our side of the handshake,
+// and Paho reports only a closed connection); "" for a plain URI.
+std::string ConnectFailureDetail(const MqttConnection& c, absl::string_view flag_prefix,
+                                 const std::string& tls_error, int return_code);
+
+}  // namespace historian::mqtt_connection
+
+#endif  // HISTORIAN_API_MQTT_MQTT_CONNECTION_H_
