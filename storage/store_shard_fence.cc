@@ -41,7 +41,7 @@ absl::Status Store::LoadClosedShards() {
 const shard_copy::ClosedShard* Store::FirstClosedShard(const engine::LogEntry& entry,
                                                        std::string_view* tag) const {
   if (closed_shards_.empty()) return nullptr;
-  auto closed = [&](std::string_view name) {
+  auto closed = [&](std::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     *tag = name;
     return closed_shards_.ShardOfTag(name);
   };
