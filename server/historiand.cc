@@ -612,6 +612,11 @@ int Run() {
   server::QueryService query(env);
   server::CatalogService catalog(env);
   server::EventsService events_service(env);
+  // The metrics server (declared below) stops before the service goes.
+  metrics.AddCollector([&events_service](server::MetricsWriter* w) {
+    w->Single("historian_event_subscriptions", "gauge", "Open Events.Subscribe streams",
+              static_cast<double>(events_service.open_streams()));
+  });
   server::ClusterService cluster_service(env, cluster_admin.get());
   server::ReplicationService replication(store->get(), limits, env.cluster);
   server::AuthorizedReplicationService replication_api(env, &replication);

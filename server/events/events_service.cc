@@ -1,6 +1,5 @@
 #include "server/events/events_service.h"
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "server/status_util.h"
 #include "storage/catalog/glob.h"
@@ -12,7 +11,6 @@ namespace {
 constexpr uint32_t kDefaultEventLimit = 1000;
 constexpr uint32_t kMaxEventLimit = 10000;
 constexpr size_t kMaxCommentBytes = 1024;
-constexpr size_t kMaxGlobBytes = 1024;
 
 }  // namespace
 
@@ -111,7 +109,7 @@ grpc::Status EventsService::ListEvents(grpc::ServerContext* context,
                                        const v1::ListEventsRequest* request,
                                        v1::ListEventsResponse* response) {
   return RunRpc(env_, context, "Events.ListEvents", RpcKind::kUnary, [&] {
-    if (request->glob().size() > kMaxGlobBytes) {
+    if (request->glob().size() > kMaxEventGlobBytes) {
       return ToGrpcStatus(absl::InvalidArgumentError("glob: over 1024 bytes"));
     }
     events::EventFilter f;
@@ -153,47 +151,9 @@ grpc::Status EventsService::Ack(grpc::ServerContext* context, const v1::AckReque
   });
 }
 
-grpc::Status EventsService::Subscribe(grpc::ServerContext* context,
-                                      const v1::SubscribeEventsRequest* request,
-                                      grpc::ServerWriter<v1::SubscribeEventsResponse>* writer) {
-  return RunRpc(env_, context, "Events.Subscribe", RpcKind::kStream, [&] {
-    if (request->glob().size() > kMaxGlobBytes) {
-      return ToGrpcStatus(absl::InvalidArgumentError("glob: over 1024 bytes"));
-    }
-    const uint64_t head = store_->EventFeedHead();
-    if (request->from_position() > head) {
-      return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-          "from_position: ", request->from_position(), " is past this node's event feed (next ",
-          head, "); positions are per node")));
-    }
-    uint64_t pos = request->from_position() > 0 ? request->from_position() : head;
-    // Headers go out at once: a caller that waits for them
-    // (WaitForInitialMetadata) knows every later change reaches it.
-    writer->SendInitialMetadata();
-    while (!context->IsCancelled()) {
-      // The sync API tells of a cancelled call only when asked: a bounded
-      // wait, so a client that left ends its call within a second. A node
-      // stop ends the wait at once (Shutdown).
-      events::EventChanges c = store_->WaitEventChanges(pos, absl::Seconds(1));
-      if (c.closed) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is shutting down");
-      if (c.next == pos && !c.lagged) continue;
-      pos = c.next;
-      v1::SubscribeEventsResponse response;
-      response.set_lagged(c.lagged);
-      response.set_next_position(c.next);
-      absl::flat_hash_set<uint64_t> seen;
-      for (uint64_t id : c.event_ids) {
-        if (!seen.insert(id).second) continue;
-        absl::StatusOr<events::EventRecord> e = store_->GetEvent(id);
-        if (!e.ok() || !e->raised) continue;
-        if (!request->glob().empty() && !GlobMatch(request->glob(), e->tag)) continue;
-        EventToProto(*e, response.add_events());
-      }
-      if (response.events_size() == 0 && !c.lagged) continue;
-      if (!writer->Write(response)) break;
-    }
-    return grpc::Status::OK;
-  });
+grpc::ServerWriteReactor<v1::SubscribeEventsResponse>* EventsService::Subscribe(
+    grpc::CallbackServerContext* context, const v1::SubscribeEventsRequest* request) {
+  return EventStream::Start(env_, &feed_watcher_, context, request);
 }
 
 void EventsService::Shutdown() { store_->CloseEventFeed(); }

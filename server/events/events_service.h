@@ -2,23 +2,31 @@
 // EventsService: the Events gRPC service (api/historian/v1/events.proto,
 // docs/events.md): rules (admin), event lists and the change stream
 // (reader), acknowledgements (writer; the user is the caller's token name).
-// Every method runs inside RunRpc (role check, stream slot, metrics).
+// Every method runs inside RunRpc (role check, stream slot, metrics);
+// Subscribe is on gRPC's callback API (event_stream.h), the rest on the
+// synchronous one.
 //
-// Thread-safety: stateless beyond its ServiceEnv; called concurrently by
-// gRPC's thread pool.
+// Thread-safety: stateless beyond its ServiceEnv and the feed watcher
+// (thread-safe); called concurrently by gRPC's threads.
 #ifndef HISTORIAN_SERVER_EVENTS_EVENTS_SERVICE_H_
 #define HISTORIAN_SERVER_EVENTS_EVENTS_SERVICE_H_
 
 #include "historian/v1/events.grpc.pb.h"
+#include "server/events/event_stream.h"
 #include "server/rpc_env.h"
 #include "storage/events/event_record.h"
 
 namespace historian::server {
 
-class EventsService final : public v1::Events::Service {
+// The longest glob of ListEvents and Subscribe.
+inline constexpr size_t kMaxEventGlobBytes = 1024;
+
+class EventsService final : public v1::Events::WithCallbackMethod_Subscribe<v1::Events::Service> {
  public:
-  // Everything `env` points to must outlive the service.
-  explicit EventsService(const ServiceEnv& env) : env_(env), store_(env.store) {}
+  // Everything `env` points to must outlive the service. Starts the feed
+  // watcher's thread.
+  explicit EventsService(const ServiceEnv& env)
+      : env_(env), store_(env.store), feed_watcher_(env.store) {}
 
   grpc::Status CreateRule(grpc::ServerContext* context, const v1::CreateRuleRequest* request,
                           v1::Rule* response) override;
@@ -32,8 +40,10 @@ class EventsService final : public v1::Events::Service {
                           v1::ListEventsResponse* response) override;
   grpc::Status Ack(grpc::ServerContext* context, const v1::AckRequest* request,
                    v1::Event* response) override;
-  grpc::Status Subscribe(grpc::ServerContext* context, const v1::SubscribeEventsRequest* request,
-                         grpc::ServerWriter<v1::SubscribeEventsResponse>* writer) override;
+  grpc::ServerWriteReactor<v1::SubscribeEventsResponse>* Subscribe(
+      grpc::CallbackServerContext* context, const v1::SubscribeEventsRequest* request) override;
+  // Open Subscribe streams.
+  size_t open_streams() const { return feed_watcher_.open(); }
   // Ends every open Subscribe stream (UNAVAILABLE) and refuses new ones:
   // call before the gRPC server's Shutdown, which waits for open calls.
   void Shutdown();
@@ -44,6 +54,7 @@ class EventsService final : public v1::Events::Service {
 
   const ServiceEnv env_;
   Store* const store_;
+  EventFeedWatcher feed_watcher_;
 };
 
 // Conversions (also for tests).

@@ -127,6 +127,15 @@ class Node {
   int Stop() { return process_->Stop(); }
   void Kill() { process_->Kill(); }
   const std::string& log_path() const { return process_->log_path(); }
+  // The node's threads now (/proc/<pid>/status).
+  int Threads() const {
+    std::ifstream in("/proc/" + std::to_string(process_->pid()) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (absl::StartsWith(line, "Threads:")) return std::stoi(line.substr(8));
+    }
+    return -1;
+  }
 
   void CreateTag(const std::string& name, double eng_high) {
     v1::CreateTagRequest req;
@@ -384,6 +393,97 @@ TEST(EventOutletsE2eTest, EventsSubscribeStreamsEveryChangeFromTheFeed) {
   v1::SubscribeEventsResponse none;
   EXPECT_FALSE(other->Read(&none));  // cancelled with nothing sent
   EXPECT_EQ(none.events_size(), 0);
+  EXPECT_EQ(node.Stop(), 0);
+}
+
+// Events.Subscribe streams hold a slot of the caller's
+// --max_streams_per_client while open: one over the limit is refused
+// naming the flag, a cancelled one gives its slot back (the
+// historian_event_subscriptions gauge drops), and a node stop ends the
+// open ones UNAVAILABLE and exits cleanly.
+TEST(EventOutletsE2eTest, EventsSubscribeStreamsHoldASlotUntilCancelledOrTheNodeStops) {
+  testing::TempDir dir;
+  std::vector<std::string> flags = {"--site=us", "--max_streams_per_client=2"};
+  for (std::string& f : Node::MetricsFlags(dir.Sub("us"))) flags.push_back(f);
+  Node node(dir.Sub("us"), flags);
+  ASSERT_TRUE(node.Start());
+  const std::string gauge = "historian_event_subscriptions";
+  grpc::ClientContext a_ctx, b_ctx, c_ctx, d_ctx;
+  for (grpc::ClientContext* ctx : {&a_ctx, &b_ctx, &c_ctx, &d_ctx}) {
+    ctx->set_deadline(std::chrono::system_clock::now() + kGuard);
+  }
+  auto a = node.Subscribe(&a_ctx, "");
+  auto b = node.Subscribe(&b_ctx, "us.*");
+  a->WaitForInitialMetadata();
+  b->WaitForInitialMetadata();
+  ASSERT_TRUE(Eventually([&] { return node.Metric(gauge) == 2.0; })) << "see " << node.log_path();
+  auto c = node.Subscribe(&c_ctx, "");
+  v1::SubscribeEventsResponse r;
+  EXPECT_FALSE(c->Read(&r));
+  grpc::Status refused = c->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(absl::StrContains(refused.error_message(), "--max_streams_per_client"))
+      << refused.error_message();
+  // A cancel gives the slot back: the next stream is taken.
+  a_ctx.TryCancel();
+  EXPECT_FALSE(a->Read(&r));
+  EXPECT_EQ(a->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(Eventually([&] { return node.Metric(gauge) == 1.0; }));
+  auto d = node.Subscribe(&d_ctx, "");
+  d->WaitForInitialMetadata();
+  ASSERT_TRUE(Eventually([&] { return node.Metric(gauge) == 2.0; }));
+  // Both open streams still get changes.
+  node.CreateTag("us.p", 100);
+  node.CreateHighRule("p_high", "us.p", 50);
+  node.Write("us.p", int64_t{1700000000} * kSecond, 60);
+  for (auto* stream : {b.get(), d.get()}) {
+    ASSERT_TRUE(stream->Read(&r));
+    ASSERT_EQ(r.events_size(), 1);
+    EXPECT_EQ(r.events(0).tag(), "us.p");
+  }
+  // A node stop ends them, UNAVAILABLE, and exits cleanly.
+  EXPECT_EQ(node.Stop(), 0);
+  for (auto* stream : {b.get(), d.get()}) {
+    EXPECT_FALSE(stream->Read(&r));
+    grpc::Status ended = stream->Finish();
+    EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
+  }
+}
+
+// An idle Events.Subscribe stream holds no thread (gRPC's callback API;
+// the synchronous API held one per stream): 40 open streams add far fewer
+// than 40 threads to the node.
+TEST(EventOutletsE2eTest, IdleEventsSubscribeStreamsHoldNoThread) {
+  testing::TempDir dir;
+  std::vector<std::string> flags = {"--site=us"};
+  for (std::string& f : Node::MetricsFlags(dir.Sub("us"))) flags.push_back(f);
+  Node node(dir.Sub("us"), flags);
+  ASSERT_TRUE(node.Start());
+  // One stream first, so gRPC's own threads for streams are counted before.
+  grpc::ClientContext first_ctx;
+  first_ctx.set_deadline(std::chrono::system_clock::now() + kGuard);
+  auto first = node.Subscribe(&first_ctx, "");
+  first->WaitForInitialMetadata();
+  const std::string gauge = "historian_event_subscriptions";
+  ASSERT_TRUE(Eventually([&] { return node.Metric(gauge) == 1.0; }));
+  const int threads_before = node.Threads();
+  ASSERT_GT(threads_before, 0);
+  std::vector<std::unique_ptr<grpc::ClientContext>> ctx;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::SubscribeEventsResponse>>> streams;
+  for (int i = 0; i < 40; ++i) {
+    ctx.push_back(std::make_unique<grpc::ClientContext>());
+    ctx.back()->set_deadline(std::chrono::system_clock::now() + kGuard);
+    streams.push_back(node.Subscribe(ctx.back().get(), "idle.*"));
+    streams.back()->WaitForInitialMetadata();
+  }
+  ASSERT_TRUE(Eventually([&] { return node.Metric(gauge) == 41.0; }));
+  EXPECT_LT(node.Threads(), threads_before + 10)
+      << "40 idle Events.Subscribe streams took threads (" << threads_before << " before)";
+  for (auto& c : ctx) c->TryCancel();
+  for (auto& s : streams) s->Finish();
+  first_ctx.TryCancel();
+  first->Finish();
+  ASSERT_TRUE(Eventually([&] { return node.Metric(gauge) == 0.0; }));
   EXPECT_EQ(node.Stop(), 0);
 }
 

@@ -1,0 +1,219 @@
+// File: server/events/event_stream.cc
+#include "server/events/event_stream.h"
+
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "server/events/events_service.h"
+#include "server/status_util.h"
+#include "storage/catalog/glob.h"
+#include "storage/events/events_part.h"
+#include "storage/store.h"
+
+namespace historian::server {
+namespace {
+
+constexpr char kMethod[] = "Events.Subscribe";
+
+// A refused call: finishes at once, deletes itself when done.
+class RefusedEventStream final : public grpc::ServerWriteReactor<v1::SubscribeEventsResponse> {
+ public:
+  explicit RefusedEventStream(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+EventFeedWatcher::EventFeedWatcher(Store* store) : store_(store) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+EventFeedWatcher::~EventFeedWatcher() {
+  {
+    absl::MutexLock l(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+}
+
+bool EventFeedWatcher::Add(EventStream* stream) {
+  absl::MutexLock l(&mu_);
+  if (closed_) return false;
+  streams_.insert(stream);
+  return true;
+}
+
+void EventFeedWatcher::Remove(EventStream* stream) {
+  absl::MutexLock l(&mu_);
+  streams_.erase(stream);
+}
+
+size_t EventFeedWatcher::open() const {
+  absl::MutexLock l(&mu_);
+  return streams_.size();
+}
+
+void EventFeedWatcher::Run() {
+  uint64_t head = store_->EventFeedHead();
+  while (true) {
+    {
+      absl::MutexLock l(&mu_);
+      if (stop_) return;
+    }
+    // Bounded, so a stop is seen; the feed's close ends it at once.
+    events::EventChanges c = store_->WaitEventChanges(head, absl::Seconds(1));
+    if (!c.closed && c.next == head && !c.lagged) continue;
+    head = c.next;
+    absl::MutexLock l(&mu_);
+    if (c.closed) closed_ = true;
+    for (EventStream* s : streams_) s->FeedMoved(c.closed);
+    if (c.closed) return;
+  }
+}
+
+grpc::ServerWriteReactor<v1::SubscribeEventsResponse>* EventStream::Start(
+    const ServiceEnv& env, EventFeedWatcher* watcher, grpc::CallbackServerContext* context,
+    const v1::SubscribeEventsRequest* request) {
+  const absl::Time start = absl::Now();
+  StreamLimiter::Slot slot;
+  grpc::Status s = BeginRpc(env, context, kMethod, RpcKind::kStream, &slot);
+  uint64_t position = 0;
+  if (s.ok() && request->glob().size() > kMaxEventGlobBytes) {
+    s = ToGrpcStatus(absl::InvalidArgumentError("glob: over 1024 bytes"));
+  }
+  if (s.ok()) {
+    const uint64_t head = env.store->EventFeedHead();
+    if (request->from_position() > head) {
+      s = ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+          "from_position: ", request->from_position(), " is past this node's event feed (next ",
+          head, "); positions are per node")));
+    }
+    position = request->from_position() > 0 ? request->from_position() : head;
+  }
+  if (!s.ok()) {
+    EndRpc(env, context, kMethod, start, s);
+    return new RefusedEventStream(s);
+  }
+  auto* stream =
+      new EventStream(env, watcher, context, std::move(slot), request->glob(), position, start);
+  // Headers go out at once: a caller that waits for them
+  // (WaitForInitialMetadata) knows every later change reaches it.
+  stream->StartSendInitialMetadata();
+  // No other thread has the stream before Add; gRPC runs no reaction
+  // (OnCancel, OnDone) before this handler returns it.
+  stream->registered_ = true;
+  if (!watcher->Add(stream)) {
+    stream->registered_ = false;
+    absl::MutexLock l(&stream->mu_);
+    stream->FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is shutting down"));
+    return stream;
+  }
+  stream->SendMore();  // what the feed has from a from_position in the past
+  return stream;
+}
+
+EventStream::EventStream(const ServiceEnv& env, EventFeedWatcher* watcher,
+                         grpc::CallbackServerContext* context, StreamLimiter::Slot slot,
+                         std::string glob, uint64_t position, absl::Time start)
+    : env_(env),
+      watcher_(watcher),
+      context_(context),
+      slot_(std::move(slot)),
+      glob_(std::move(glob)),
+      start_(start),
+      position_(position) {}
+
+void EventStream::FeedMoved(bool closed) {
+  if (closed) {
+    absl::MutexLock l(&mu_);
+    closing_ = true;
+    // Never with a write in flight: OnWriteDone finishes then.
+    if (!writing_) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is shutting down"));
+    }
+    return;
+  }
+  SendMore();
+}
+
+void EventStream::SendMore() {
+  const v1::SubscribeEventsResponse* to_write = nullptr;
+  {
+    absl::MutexLock l(&mu_);
+    if (finished_ || writing_ || cancelled_ || closing_) return;
+    if (!Fill()) return;
+    writing_ = true;
+    to_write = &response_;
+  }
+  StartWrite(to_write);
+}
+
+bool EventStream::Fill() {
+  while (true) {
+    events::EventChanges c = env_.store->WaitEventChanges(position_, absl::ZeroDuration());
+    if (c.closed) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is shutting down"));
+      return false;
+    }
+    if (c.next == position_ && !c.lagged) return false;
+    position_ = c.next;
+    response_.Clear();
+    response_.set_lagged(c.lagged);
+    response_.set_next_position(c.next);
+    absl::flat_hash_set<uint64_t> seen;
+    for (uint64_t id : c.event_ids) {
+      if (!seen.insert(id).second) continue;
+      absl::StatusOr<events::EventRecord> e = env_.store->GetEvent(id);
+      if (!e.ok() || !e->raised) continue;
+      if (!glob_.empty() && !GlobMatch(glob_, e->tag)) continue;
+      EventToProto(*e, response_.add_events());
+    }
+    // Changes the glob does not match move the position only.
+    if (response_.events_size() > 0 || c.lagged) return true;
+  }
+}
+
+void EventStream::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock l(&mu_);
+    writing_ = false;
+    if (!ok || cancelled_) {
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "Events.Subscribe: stream closed"));
+      return;
+    }
+    if (closing_) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is shutting down"));
+      return;
+    }
+  }
+  SendMore();  // what came while writing
+}
+
+void EventStream::OnCancel() {
+  absl::MutexLock l(&mu_);
+  cancelled_ = true;
+  if (!writing_) {
+    FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "Events.Subscribe: cancelled"));
+  }
+}
+
+void EventStream::FinishOnce(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  final_status_ = status;
+  Finish(status);
+}
+
+void EventStream::OnDone() {
+  if (registered_) watcher_->Remove(this);
+  grpc::Status status;
+  {
+    absl::MutexLock l(&mu_);
+    status = final_status_;
+  }
+  EndRpc(env_, context_, kMethod, start_, status);
+  delete this;
+}
+
+}  // namespace historian::server
