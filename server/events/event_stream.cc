@@ -1,6 +1,7 @@
 // File: server/events/event_stream.cc
 #include "server/events/event_stream.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -26,7 +27,8 @@ class RefusedEventStream final : public grpc::ServerWriteReactor<v1::SubscribeEv
 }  // namespace
 
 EventFeedWatcher::EventFeedWatcher(Store* store) : store_(store) {
-  thread_ = std::thread([this] { Run(); });
+  watch_thread_ = std::thread([this] { Watch(); });
+  dispatch_thread_ = std::thread([this] { Dispatch(); });
 }
 
 EventFeedWatcher::~EventFeedWatcher() {
@@ -34,19 +36,34 @@ EventFeedWatcher::~EventFeedWatcher() {
     absl::MutexLock l(&mu_);
     stop_ = true;
   }
-  thread_.join();
+  watch_thread_.join();
+  dispatch_thread_.join();
 }
 
 bool EventFeedWatcher::Add(EventStream* stream) {
   absl::MutexLock l(&mu_);
   if (closed_) return false;
   streams_.insert(stream);
+  QueueLocked(stream);
   return true;
+}
+
+void EventFeedWatcher::Kick(EventStream* stream) {
+  absl::MutexLock l(&mu_);
+  if (streams_.count(stream) > 0) QueueLocked(stream);
+}
+
+void EventFeedWatcher::QueueLocked(EventStream* stream) {
+  if (queued_.insert(stream).second) queue_.push_back(stream);
 }
 
 void EventFeedWatcher::Remove(EventStream* stream) {
   absl::MutexLock l(&mu_);
   streams_.erase(stream);
+  if (queued_.erase(stream) > 0) queue_.erase(std::find(queue_.begin(), queue_.end(), stream));
+  auto not_telling = [this, stream]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return telling_ != stream; };
+  mu_.Await(absl::Condition(&not_telling));
 }
 
 size_t EventFeedWatcher::open() const {
@@ -54,7 +71,7 @@ size_t EventFeedWatcher::open() const {
   return streams_.size();
 }
 
-void EventFeedWatcher::Run() {
+void EventFeedWatcher::Watch() {
   uint64_t head = store_->EventFeedHead();
   while (true) {
     {
@@ -62,14 +79,42 @@ void EventFeedWatcher::Run() {
       if (stop_) return;
     }
     // Bounded, so a stop is seen; the feed's close ends it at once.
+    const absl::Time asked = absl::Now();
     events::EventChanges c = store_->WaitEventChanges(head, absl::Seconds(1));
-    if (!c.closed && c.next == head && !c.lagged) continue;
+    if (!c.closed && c.next == head && !c.lagged) {
+      // Back at once with nothing (a store stopped without closing the
+      // feed): do not spin.
+      if (absl::Now() - asked < absl::Milliseconds(500)) {
+        absl::MutexLock l(&mu_);
+        mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(100));
+      }
+      continue;
+    }
     head = c.next;
     absl::MutexLock l(&mu_);
     if (c.closed) closed_ = true;
-    for (EventStream* s : streams_) s->FeedMoved(c.closed);
+    for (EventStream* s : streams_) QueueLocked(s);
     if (c.closed) return;
   }
+}
+
+void EventFeedWatcher::Dispatch() {
+  mu_.Lock();
+  while (true) {
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !queue_.empty(); };
+    mu_.Await(absl::Condition(&ready));
+    if (stop_) break;
+    EventStream* stream = queue_.front();
+    queue_.pop_front();
+    queued_.erase(stream);
+    telling_ = stream;
+    const bool closed = closed_;
+    mu_.Unlock();
+    stream->FeedMoved(closed);
+    mu_.Lock();
+    telling_ = nullptr;
+  }
+  mu_.Unlock();
 }
 
 grpc::ServerWriteReactor<v1::SubscribeEventsResponse>* EventStream::Start(
@@ -101,15 +146,14 @@ grpc::ServerWriteReactor<v1::SubscribeEventsResponse>* EventStream::Start(
   // (WaitForInitialMetadata) knows every later change reaches it.
   stream->StartSendInitialMetadata();
   // No other thread has the stream before Add; gRPC runs no reaction
-  // (OnCancel, OnDone) before this handler returns it.
+  // (OnCancel, OnDone) before this handler returns it. Add queues it: the
+  // dispatcher sends what the feed has from a from_position in the past.
   stream->registered_ = true;
   if (!watcher->Add(stream)) {
     stream->registered_ = false;
     absl::MutexLock l(&stream->mu_);
     stream->FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is shutting down"));
-    return stream;
   }
-  stream->SendMore();  // what the feed has from a from_position in the past
   return stream;
 }
 
@@ -187,7 +231,7 @@ void EventStream::OnWriteDone(bool ok) {
       return;
     }
   }
-  SendMore();  // what came while writing
+  watcher_->Kick(this);  // what came while writing, read on the dispatcher
 }
 
 void EventStream::OnCancel() {

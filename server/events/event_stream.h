@@ -4,22 +4,26 @@
 // synchronous API saw a cancel only when asked, once a second).
 //
 // EventFeedWatcher: one thread waits on the store's event feed and, each
-// time it moves or closes, tells every open EventStream. A stream then reads
-// its own changes from its feed position (Store::WaitEventChanges without a
-// wait), keeps the events its glob matches and writes them; it reads again
-// after each write, so what came while it wrote is sent next. Positions are
-// the feed's, so nothing is skipped between two reads.
+// time it moves or closes, queues every open EventStream for its second
+// thread, the dispatcher, which tells them one at a time. A stream then
+// reads its own changes from its feed position (Store::WaitEventChanges
+// without a wait), keeps the events its glob matches and writes them; once
+// a write is done it is queued again, so what came while it wrote is sent
+// next. Positions are the feed's, so nothing is skipped between two reads.
+// The store is read only on the dispatcher, never on gRPC's callback
+// threads (whose reactions must not block) nor under the watcher's lock.
 //
-// Thread-safety: thread-safe. EventFeedWatcher::mu_ guards its set of
-// streams and is held while it tells them, so Remove returns only once the
-// stream is not being told and never will be. EventStream::mu_ guards the
-// stream's state; it is taken after the watcher's lock, never before (a
-// stream calls the watcher only without its own lock). gRPC calls the On*
-// methods on its threads.
+// Thread-safety: thread-safe. EventFeedWatcher::mu_ guards its streams,
+// the queue and the stream being told; Remove waits until that stream is
+// not being told and it is never told again. EventStream::mu_ guards the
+// stream's state; the watcher never holds its lock while telling a stream,
+// and a stream calls the watcher only without its own lock. gRPC calls the
+// On* methods on its threads.
 #ifndef HISTORIAN_SERVER_EVENTS_EVENT_STREAM_H_
 #define HISTORIAN_SERVER_EVENTS_EVENT_STREAM_H_
 
 #include <cstdint>
+#include <deque>
 #include <set>
 #include <thread>
 
@@ -41,27 +45,36 @@ class EventStream;
 
 class EventFeedWatcher {
  public:
-  // Starts the thread; `store` must outlive the watcher.
+  // Starts the threads; `store` must outlive the watcher.
   explicit EventFeedWatcher(Store* store);
-  // Stops the thread (within a second).
+  // Stops the threads (the feed watch within a second).
   ~EventFeedWatcher();
   EventFeedWatcher(const EventFeedWatcher&) = delete;
   EventFeedWatcher& operator=(const EventFeedWatcher&) = delete;
 
-  // False once the feed closed (the node is stopping).
+  // Registers `stream` and queues it (what the feed has from its position);
+  // false once the feed closed (the node is stopping).
   bool Add(EventStream* stream) ABSL_LOCKS_EXCLUDED(mu_);
+  // Queues `stream` to be told (after a write).
+  void Kick(EventStream* stream) ABSL_LOCKS_EXCLUDED(mu_);
   void Remove(EventStream* stream) ABSL_LOCKS_EXCLUDED(mu_);
   size_t open() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  void Run();
+  void Watch();
+  void Dispatch();
+  void QueueLocked(EventStream* stream) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
   mutable absl::Mutex mu_;
   std::set<EventStream*> streams_ ABSL_GUARDED_BY(mu_);
+  std::deque<EventStream*> queue_ ABSL_GUARDED_BY(mu_);
+  std::set<EventStream*> queued_ ABSL_GUARDED_BY(mu_);
+  EventStream* telling_ ABSL_GUARDED_BY(mu_) = nullptr;  // the dispatcher's, unlocked
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  std::thread watch_thread_;
+  std::thread dispatch_thread_;
 };
 
 class EventStream final : public grpc::ServerWriteReactor<v1::SubscribeEventsResponse> {
@@ -73,7 +86,8 @@ class EventStream final : public grpc::ServerWriteReactor<v1::SubscribeEventsRes
       const ServiceEnv& env, EventFeedWatcher* watcher, grpc::CallbackServerContext* context,
       const v1::SubscribeEventsRequest* request);
 
-  // The watcher's thread: the feed moved, or closed.
+  // The watcher's dispatcher: the feed moved (or a write is done), or the
+  // feed closed.
   void FeedMoved(bool closed) ABSL_LOCKS_EXCLUDED(mu_);
 
   void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_);

@@ -44,8 +44,11 @@ class EventsService final : public v1::Events::WithCallbackMethod_Subscribe<v1::
       grpc::CallbackServerContext* context, const v1::SubscribeEventsRequest* request) override;
   // Open Subscribe streams.
   size_t open_streams() const { return feed_watcher_.open(); }
-  // Ends every open Subscribe stream (UNAVAILABLE) and refuses new ones:
-  // call before the gRPC server's Shutdown, which waits for open calls.
+  // Closes the event feed: every open Subscribe stream ends UNAVAILABLE
+  // (on the feed watcher's threads, soon after; a stream writing to a
+  // stalled client once its write ends, at the latest when the server's
+  // shutdown grace cancels it) and new ones are refused. Call before the
+  // gRPC server's Shutdown, which waits for open calls.
   void Shutdown();
 
  private:
