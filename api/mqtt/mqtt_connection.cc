@@ -88,9 +88,11 @@ void ApplyMqttConnection(const MqttConnection& c, TlsErrorCatcher* tls_errors,
   if (!c.tls_key.empty()) ssl.set_private_key(c.tls_key);
   ssl.set_enable_server_cert_auth(true);
   ssl.set_verify(true);
-  ssl.set_error_handler([tls_errors](const std::string& error) {
-    tls_errors->Set(std::string(absl::StripTrailingAsciiWhitespace(error)));
-  });
+  if (tls_errors != nullptr) {
+    ssl.set_error_handler([tls_errors](const std::string& error) {
+      tls_errors->Set(std::string(absl::StripTrailingAsciiWhitespace(error)));
+    });
+  }
   options->set_ssl(std::move(ssl));
 }
 

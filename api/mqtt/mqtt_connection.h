@@ -61,8 +61,12 @@ class TlsErrorCatcher {
 };
 
 // Sets the login and, for a TLS URI, the certificates (the broker's
-// verified) on `options`; a failed handshake's reason goes to `tls_errors`,
-// which must outlive the client using `options`.
+// verified) on `options`; a failed handshake's reason goes to `tls_errors`
+// (null: not asked for), which must outlive the client using `options`.
+// Caution: Paho C++ 1.2.0 (Debian bookworm) keeps a pointer to the
+// ssl_options of the connect_options copy that `connect` takes by value
+// (upstream issue 325, fixed in 1.3.0), so the handler may be reached
+// through freed memory on a later handshake; the node's outlet passes null.
 void ApplyMqttConnection(const MqttConnection& c, TlsErrorCatcher* tls_errors,
                          mqtt::connect_options* options);
 

@@ -110,6 +110,8 @@ class MqttInput : public mqtt::callback {
   SampleSink* const sink_;
   CatalogSync* const catalog_;
   const int64_t state_timestamp_ms_;
+  // Before client_, so it outlives Paho's threads (its TLS error handler).
+  mqtt_connection::TlsErrorCatcher tls_errors_;
   std::unique_ptr<mqtt::async_client> client_;
   mqtt::connect_options connect_options_;
   std::thread connect_thread_;  // the first connection
@@ -121,8 +123,6 @@ class MqttInput : public mqtt::callback {
 
   mutable absl::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
-
-  mqtt_connection::TlsErrorCatcher tls_errors_;
 
   std::atomic<uint64_t> connects_{0};
   std::atomic<bool> connected_{false};

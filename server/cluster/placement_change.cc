@@ -215,6 +215,11 @@ absl::StatusOr<v1::FenceWithoutSourceResponse> EtcdClusterAdmin::FenceWithoutSou
   absl::StatusOr<SiteState> state = ReadSite(*etcd_, site_);
   if (!state.ok()) return state.status();
   const Placement& placement = *state->placement;
+  if (request.shard() >= placement.num_shards()) {
+    return absl::InvalidArgumentError(absl::StrCat("shard: ", request.shard(), " is outside 0..",
+                                                   placement.num_shards() - 1,
+                                                   " (the site's shards)"));
+  }
   const ShardMove* move = placement.MoveOfShard(request.shard());
   if (move == nullptr || move->state != ShardMoveState::kFlipped) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -242,16 +247,17 @@ absl::StatusOr<v1::FenceWithoutSourceResponse> EtcdClusterAdmin::FenceWithoutSou
   // One Txn with what was checked: the source must not register again, nor
   // the placement change, between the read and the write.
   const std::string fence_key = MoveFenceKey(site_, request.shard());
-  absl::StatusOr<EtcdTxnOutcome> put = etcd_->Txn(
-      {EtcdCompare::Absent(fence_key), EtcdCompare::Absent(MemberKey(site_, from)),
-       EtcdCompare::ModRevisionIs(PlacementKey(site_), state->placement_mod_revision)},
-      {EtcdWrite::Put(fence_key, EncodeMoveFence(fence))});
+  absl::StatusOr<EtcdTxnOutcome> put =
+      etcd_->Txn({EtcdCompare::Absent(fence_key), EtcdCompare::Absent(MemberKey(site_, from)),
+                  EtcdCompare::ModRevisionIs(PlacementKey(site_), state->placement_mod_revision)},
+                 {EtcdWrite::Put(fence_key, EncodeMoveFence(fence))});
   if (!put.ok()) return put.status();
   if (!put->committed) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "shard ", request.shard(), ": no fence written: one is published already (", fence_key,
-        "), the source ", from, " registered again, or the placement changed since it was read; "
-        "see `historian cluster status` and run the command again if still needed"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("shard ", request.shard(), ": no fence written: one is published already (",
+                     fence_key, "), the source ", from,
+                     " registered again, or the placement changed since it was read; "
+                     "see `historian cluster status` and run the command again if still needed"));
   }
   v1::FenceWithoutSourceResponse response;
   response.set_from_id(from);

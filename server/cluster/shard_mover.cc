@@ -208,8 +208,28 @@ absl::Status ShardMover::PublishFence(const Placement& placement, const ShardMov
                                               " (placement revision ", placement.revision(), ")")));
   MoveFence value{placement.members()[move.from].id, to, move.since_unix_ns, fence.position,
                   fence.clock};
-  ASSIGN_OR_RETURN(int64_t revision,
-                   etcd_->Put(MoveFenceKey(options_.site, move.shard), EncodeMoveFence(value)));
+  // Create-if-absent: an admin's fence written without this source
+  // (`cluster fence-without-source`, while this node was cut off) is never
+  // overwritten; the target may have opened the shard with it already.
+  ASSIGN_OR_RETURN(
+      EtcdTxnOutcome put,
+      etcd_->CreateIfAbsent(MoveFenceKey(options_.site, move.shard), EncodeMoveFence(value)));
+  if (!put.committed) {
+    absl::StatusOr<MoveFence> there =
+        put.current.empty() ? absl::NotFoundError("gone") : DecodeMoveFence(put.current[0].value);
+    if (there.ok() && there->without_source) {
+      server::LogError("cluster",
+                       "mover: the fence of a shard moved away was written without this node "
+                       "(cluster fence-without-source): its own entries of the shard past what "
+                       "the target tailed are not at the target",
+                       {{"shard", absl::StrCat(move.shard)},
+                        {"to", to},
+                        {"own_fence_position", absl::StrCat(fence.position)}});
+    }
+    // Otherwise our own earlier write (a retry after it was applied).
+    return absl::OkStatus();
+  }
+  const int64_t revision = put.revision;
   server::LogInfo("cluster", "mover: fence published",
                   {{"shard", absl::StrCat(move.shard)},
                    {"to", to},

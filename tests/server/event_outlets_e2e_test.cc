@@ -510,7 +510,8 @@ TEST(EventOutletsE2eTest, BadOutletFlagsAreRefusedAtStartNamingTheFlag) {
        "--event_mqtt_password_file: cannot read a password from"},
       {{tls, "--event_mqtt_password_file=" + dir.Sub("ca.pem")},
        "--event_mqtt_password_file needs --event_mqtt_username"},
-      {{"--event_mqtt_username=u"}, "need --event_mqtt_broker"}};
+      {{"--event_mqtt_username=u"}, "need --event_mqtt_broker"},
+      {{"--event_mqtt_password_file=" + dir.Sub("ca.pem")}, "need --event_mqtt_broker"}};
   for (const auto& [flags, name] : cases) {
     std::vector<std::string> argv = {"server/historiand", "--data_dir=" + dir.Sub("bad"),
                                      "--listen=127.0.0.1:0", "--metrics_listen="};

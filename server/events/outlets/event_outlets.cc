@@ -38,10 +38,11 @@ absl::Status ValidateEventOutletsConfig(const EventOutletsConfig& c) {
   if (!c.mqtt.uri.empty()) {
     RETURN_IF_ERROR(
         mqtt_connection::CheckMqttConnection(c.mqtt, "event_mqtt_broker", "event_mqtt"));
-  } else if (!c.mqtt.username.empty() || !c.mqtt.tls_ca.empty() || !c.mqtt.tls_cert.empty() ||
-             !c.mqtt.tls_key.empty()) {
+  } else if (!c.mqtt.username.empty() || !c.mqtt.password.empty() || !c.mqtt.tls_ca.empty() ||
+             !c.mqtt.tls_cert.empty() || !c.mqtt.tls_key.empty()) {
     return absl::InvalidArgumentError(
-        "--event_mqtt_username/--event_mqtt_tls_*: need --event_mqtt_broker");
+        "--event_mqtt_username/--event_mqtt_password_file/--event_mqtt_tls_*: need "
+        "--event_mqtt_broker");
   }
   if (!c.webhook_url.empty()) {
     if (c.webhook_max_queue_bytes < kMinQueueBytes || c.webhook_max_queue_bytes > kMaxQueueBytes) {

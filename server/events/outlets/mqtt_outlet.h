@@ -12,8 +12,7 @@
 // --event_mqtt_username, --event_mqtt_password_file, --event_mqtt_tls_*).
 //
 // Thread-safety: Publish is called by one thread at a time (the follower);
-// the counters are atomics, readable from any thread; tls_errors_ (its own
-// lock) takes Paho's TLS reports from Paho's thread.
+// the counters are atomics, readable from any thread.
 #ifndef HISTORIAN_SERVER_EVENTS_OUTLETS_MQTT_OUTLET_H_
 #define HISTORIAN_SERVER_EVENTS_OUTLETS_MQTT_OUTLET_H_
 
@@ -65,8 +64,7 @@ class MqttOutlet {
   absl::Status Connect();
 
   const MqttOutletOptions options_;
-  mqtt_connection::TlsErrorCatcher tls_errors_;  // before client_: outlives it
-  std::unique_ptr<mqtt::async_client> client_;   // the publishing thread's
+  std::unique_ptr<mqtt::async_client> client_;  // the publishing thread's
   std::atomic<uint64_t> published_{0};
   std::atomic<uint64_t> failed_{0};
 };

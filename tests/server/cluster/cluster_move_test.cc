@@ -546,6 +546,10 @@ TEST(ClusterMoveTest, AnAdminFencesAShardWhoseSourceIsLostForGood) {
       other, {"cluster", "fence-without-source", absl::StrCat((shard + 1) % 4), "--accept-loss"});
   EXPECT_NE(wrong_shard.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(wrong_shard.err, "has no FLIPPED move")) << wrong_shard.err;
+  CommandResult out_of_range =
+      cluster.Cli(other, {"cluster", "fence-without-source", "99", "--accept-loss"});
+  EXPECT_NE(out_of_range.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(out_of_range.err, "shard: 99 is outside 0..3")) << out_of_range.err;
 
   // The source is lost for good; once its lease runs out the command runs.
   cluster.KillNode(source);
