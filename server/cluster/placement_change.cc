@@ -246,9 +246,25 @@ absl::StatusOr<v1::FenceWithoutSourceResponse> EtcdClusterAdmin::FenceWithoutSou
                   /*without_source=*/true};
   // One Txn with what was checked: the source must not register again, nor
   // the placement change, between the read and the write.
+  // The key may hold an earlier move's fence of this shard (replaced), not
+  // this move's.
   const std::string fence_key = MoveFenceKey(site_, request.shard());
+  absl::StatusOr<EtcdRange> current = etcd_->Get(fence_key);
+  if (!current.ok()) return current.status();
+  int64_t fence_mod_revision = 0;
+  if (!current->kvs.empty()) {
+    absl::StatusOr<MoveFence> there = DecodeMoveFence(current->kvs[0].value);
+    if (there.ok() && there->from == from && there->to == to &&
+        there->flipped_unix_ns == move->since_unix_ns) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("shard ", request.shard(), ": a fence is published already (", fence_key,
+                       "); the target opens the shard with it"));
+    }
+    fence_mod_revision = current->kvs[0].mod_revision;
+  }
   absl::StatusOr<EtcdTxnOutcome> put =
-      etcd_->Txn({EtcdCompare::Absent(fence_key), EtcdCompare::Absent(MemberKey(site_, from)),
+      etcd_->Txn({EtcdCompare::ModRevisionIs(fence_key, fence_mod_revision),
+                  EtcdCompare::Absent(MemberKey(site_, from)),
                   EtcdCompare::ModRevisionIs(PlacementKey(site_), state->placement_mod_revision)},
                  {EtcdWrite::Put(fence_key, EncodeMoveFence(fence))});
   if (!put.ok()) return put.status();

@@ -196,7 +196,17 @@ absl::StatusOr<std::optional<MoveFence>> ShardMover::ReadFence(const Placement& 
 
 absl::Status ShardMover::PublishFence(const Placement& placement, const ShardMove& move) {
   ASSIGN_OR_RETURN(std::optional<MoveFence> published, ReadFence(placement, move));
-  if (published.has_value()) return absl::OkStatus();
+  if (published.has_value()) {
+    if (published->without_source) {
+      server::LogError(
+          "cluster",
+          "mover: the fence of a shard moved away was written without this node "
+          "(cluster fence-without-source): its own entries of the shard past what "
+          "the target tailed are not at the target",
+          {{"shard", absl::StrCat(move.shard)}, {"to", placement.members()[move.to].id}});
+    }
+    return absl::OkStatus();
+  }
   RETURN_IF_ERROR(Pause(MoveStep::kPublishFence, move.shard));
   const std::string& to = placement.members()[move.to].id;
   // From here no own write of the shard is stored: the router sends them
@@ -208,26 +218,28 @@ absl::Status ShardMover::PublishFence(const Placement& placement, const ShardMov
                                               " (placement revision ", placement.revision(), ")")));
   MoveFence value{placement.members()[move.from].id, to, move.since_unix_ns, fence.position,
                   fence.clock};
-  // Create-if-absent: an admin's fence written without this source
-  // (`cluster fence-without-source`, while this node was cut off) is never
-  // overwritten; the target may have opened the shard with it already.
-  ASSIGN_OR_RETURN(
-      EtcdTxnOutcome put,
-      etcd_->CreateIfAbsent(MoveFenceKey(options_.site, move.shard), EncodeMoveFence(value)));
-  if (!put.committed) {
-    absl::StatusOr<MoveFence> there =
-        put.current.empty() ? absl::NotFoundError("gone") : DecodeMoveFence(put.current[0].value);
-    if (there.ok() && there->without_source) {
-      server::LogError("cluster",
-                       "mover: the fence of a shard moved away was written without this node "
-                       "(cluster fence-without-source): its own entries of the shard past what "
-                       "the target tailed are not at the target",
-                       {{"shard", absl::StrCat(move.shard)},
-                        {"to", to},
-                        {"own_fence_position", absl::StrCat(fence.position)}});
+  // The key may hold an earlier move's fence of this shard (replaced), but
+  // never one of this move: an admin's fence written without this source
+  // (`cluster fence-without-source`) is not overwritten, as the target may
+  // have opened the shard with it; a write between the read and the Txn
+  // aborts it and the next pass reads again.
+  const std::string key = MoveFenceKey(options_.site, move.shard);
+  ASSIGN_OR_RETURN(EtcdRange current, etcd_->Get(key));
+  int64_t mod_revision = 0;
+  if (!current.kvs.empty()) {
+    absl::StatusOr<MoveFence> there = DecodeMoveFence(current.kvs[0].value);
+    if (there.ok() && there->from == value.from && there->to == value.to &&
+        there->flipped_unix_ns == value.flipped_unix_ns) {
+      return absl::AbortedError(absl::StrCat(
+          "shard ", move.shard, ": a fence of this move appeared while publishing; read again"));
     }
-    // Otherwise our own earlier write (a retry after it was applied).
-    return absl::OkStatus();
+    mod_revision = current.kvs[0].mod_revision;
+  }
+  ASSIGN_OR_RETURN(EtcdTxnOutcome put,
+                   etcd_->PutIfModRevision(key, EncodeMoveFence(value), mod_revision));
+  if (!put.committed) {
+    return absl::AbortedError(
+        absl::StrCat("shard ", move.shard, ": the fence key changed while publishing; read again"));
   }
   const int64_t revision = put.revision;
   server::LogInfo("cluster", "mover: fence published",
