@@ -7,9 +7,9 @@
 #include <cstring>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "api/mqtt/tls_probe.h"
 #include "mqtt/connect_options.h"
 #include "mqtt/ssl_options.h"
 
@@ -67,18 +67,7 @@ absl::Status CheckMqttConnection(const MqttConnection& c, absl::string_view brok
   return absl::OkStatus();
 }
 
-void TlsErrorCatcher::Set(std::string error) {
-  absl::MutexLock lock(&mu_);
-  last_ = std::move(error);
-}
-
-std::string TlsErrorCatcher::Take() {
-  absl::MutexLock lock(&mu_);
-  return std::exchange(last_, std::string());
-}
-
-void ApplyMqttConnection(const MqttConnection& c, TlsErrorCatcher* tls_errors,
-                         mqtt::connect_options* options) {
+void ApplyMqttConnection(const MqttConnection& c, mqtt::connect_options* options) {
   if (!c.username.empty()) options->set_user_name(c.username);
   if (!c.password.empty()) options->set_password(c.password);
   if (!IsTlsUri(c.uri)) return;
@@ -88,16 +77,11 @@ void ApplyMqttConnection(const MqttConnection& c, TlsErrorCatcher* tls_errors,
   if (!c.tls_key.empty()) ssl.set_private_key(c.tls_key);
   ssl.set_enable_server_cert_auth(true);
   ssl.set_verify(true);
-  if (tls_errors != nullptr) {
-    ssl.set_error_handler([tls_errors](const std::string& error) {
-      tls_errors->Set(std::string(absl::StripTrailingAsciiWhitespace(error)));
-    });
-  }
   options->set_ssl(std::move(ssl));
 }
 
 std::string ConnectFailureDetail(const MqttConnection& c, absl::string_view flag_prefix,
-                                 const std::string& tls_error, int return_code) {
+                                 int return_code, absl::Duration probe_timeout) {
   const std::string p = std::string(flag_prefix);
   // MQTT 3.1.1 CONNACK: 4 bad user name or password, 5 not authorized.
   if (return_code == 4 || return_code == 5) {
@@ -108,8 +92,9 @@ std::string ConnectFailureDetail(const MqttConnection& c, absl::string_view flag
                               " (check --", p, "_password_file and its ACL)");
   }
   if (return_code >= 1 && return_code <= 3) return "";  // the broker answered: not TLS
-  if (!tls_error.empty()) return absl::StrCat("; TLS: ", tls_error);
   if (!IsTlsUri(c.uri)) return "";
+  const std::string tls_error = TlsHandshakeError(c, probe_timeout);
+  if (!tls_error.empty()) return absl::StrCat("; TLS: ", tls_error);
   return c.tls_cert.empty()
              ? absl::StrCat("; if the broker requires a client certificate, give one (--", p,
                             "_tls_cert/--", p, "_tls_key)")

@@ -10,17 +10,16 @@
 // name checked); `tls_cert`/`tls_key` (both or neither) a client
 // certificate for brokers that require one.
 //
-// Thread-safety: TlsErrorCatcher is thread-safe (Paho reports on its own
-// thread; mu_ guards the last error); the rest are pure functions.
+// Thread-safety: functions of their arguments only (ConnectFailureDetail
+// opens a connection of its own); safe from any thread.
 #ifndef HISTORIAN_API_MQTT_MQTT_CONNECTION_H_
 #define HISTORIAN_API_MQTT_MQTT_CONNECTION_H_
 
 #include <string>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace mqtt {
 class connect_options;
@@ -47,38 +46,21 @@ bool IsTlsUri(absl::string_view uri);
 absl::Status CheckMqttConnection(const MqttConnection& c, absl::string_view broker_flag,
                                  absl::string_view flag_prefix);
 
-// Why a TLS handshake failed, in OpenSSL's words, as Paho reports it on
-// its own thread; kept until taken.
-class TlsErrorCatcher {
- public:
-  void Set(std::string error) ABSL_LOCKS_EXCLUDED(mu_);
-  // The last error, cleared; "" if none.
-  std::string Take() ABSL_LOCKS_EXCLUDED(mu_);
-
- private:
-  absl::Mutex mu_;
-  std::string last_ ABSL_GUARDED_BY(mu_);
-};
-
 // Sets the login and, for a TLS URI, the certificates (the broker's
-// verified) on `options`; a failed handshake's reason goes to `tls_errors`
-// (null: not asked for), which must outlive the client using `options`.
-// Caution: Paho C++ 1.2.0 (Debian bookworm) keeps a pointer to the
-// ssl_options of the connect_options copy that `connect` takes by value
-// (upstream issue 325, fixed in 1.3.0), so the handler may be reached
-// through freed memory on a later handshake; the node's outlet passes null.
-void ApplyMqttConnection(const MqttConnection& c, TlsErrorCatcher* tls_errors,
-                         mqtt::connect_options* options);
+// verified) on `options`. No TLS error handler: see api/mqtt/tls_probe.h.
+void ApplyMqttConnection(const MqttConnection& c, mqtt::connect_options* options);
 
 // What to add to "cannot connect to URI: <Paho's error>". `return_code`
 // is Paho's (mqtt::exception::get_return_code(); 0: unknown): a CONNACK
 // refusal (1..5) means the broker answered, so TLS worked and 4 or 5 is
-// the login. Otherwise OpenSSL's reason when there is one ("; TLS: ..."),
-// or for a TLS URI a hint about client certificates (TLS 1.3: a broker
-// refusing ours, or its absence, says so after our side of the handshake,
-// and Paho reports only a closed connection); "" for a plain URI.
+// the login. Otherwise, for a TLS URI, OpenSSL's reason from a handshake
+// of our own (TlsHandshakeError, bounded by `probe_timeout`: "; TLS:
+// ..."), or when that handshake works a hint about client certificates
+// (TLS 1.3: a broker refusing ours, or its absence, says so after our side
+// of the handshake, and Paho reports only a closed connection); "" for a
+// plain URI.
 std::string ConnectFailureDetail(const MqttConnection& c, absl::string_view flag_prefix,
-                                 const std::string& tls_error, int return_code);
+                                 int return_code, absl::Duration probe_timeout);
 
 }  // namespace historian::mqtt_connection
 

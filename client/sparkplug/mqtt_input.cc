@@ -77,7 +77,7 @@ absl::Status MqttInput::Connect() {
     co.set_keep_alive_interval(std::chrono::seconds(30));
     co.set_automatic_reconnect(std::chrono::milliseconds(200), std::chrono::seconds(10));
     co.set_will(mqtt::will_options(StateTopic(options_.host_id), StatePayload(false), 1, true));
-    mqtt_connection::ApplyMqttConnection(options_.connection, &tls_errors_, &co);
+    mqtt_connection::ApplyMqttConnection(options_.connection, &co);
     connect_options_ = co;
   } catch (const std::exception& e) {
     return FromException("mqtt connect", e);
@@ -96,9 +96,9 @@ void MqttInput::FirstConnectLoop() {
       return;
     } catch (const std::exception& e) {
       const auto* paho = dynamic_cast<const mqtt::exception*>(&e);
-      const std::string tls =
-          mqtt_connection::ConnectFailureDetail(options_.connection, "mqtt", tls_errors_.Take(),
-                                                paho != nullptr ? paho->get_return_code() : 0);
+      const std::string tls = mqtt_connection::ConnectFailureDetail(
+          options_.connection, "mqtt", paho != nullptr ? paho->get_return_code() : 0,
+          /*probe_timeout=*/absl::Seconds(5));
       std::fprintf(stderr, "historian-gateway: mqtt: cannot connect to %s: %s%s; retrying\n",
                    options_.connection.uri.c_str(), e.what(), tls.c_str());
     }
@@ -156,9 +156,8 @@ void MqttInput::connected(const std::string& cause) {
 
 void MqttInput::connection_lost(const std::string& cause) {
   connected_ = false;
-  const std::string tls = tls_errors_.Take();
-  std::fprintf(stderr, "historian-gateway: mqtt: connection lost (%s%s%s); reconnecting\n",
-               cause.c_str(), tls.empty() ? "" : "; TLS: ", tls.c_str());
+  std::fprintf(stderr, "historian-gateway: mqtt: connection lost (%s); reconnecting\n",
+               cause.c_str());
 }
 
 void MqttInput::message_arrived(mqtt::const_message_ptr msg) {

@@ -15,16 +15,16 @@
 // to (host name checked); --mqtt_tls_cert/--mqtt_tls_key (both or neither) a
 // client certificate for brokers that require one. Start() refuses missing
 // or unreadable files and TLS flags on a tcp:// URI; a refused handshake is
-// logged with OpenSSL's reason (Paho's own error says only "TCP/TLS connect
+// logged with OpenSSL's reason, found by a handshake of our own
+// (api/mqtt/tls_probe.h; Paho's own error says only "TCP/TLS connect
 // failure").
 //
 // Thread-safety: thread-safe. Paho calls back on its own thread
-// (message_arrived, connected, connection_lost, the TLS error handler);
+// (message_arrived, connected, connection_lost);
 // Start/Stop/stats/SetKnownType come from the gateway's threads.
 //   mu_       guards the recorder, its output buffer and sink_errors_
 //             (held while a message is recorded and queued);
 //   stop_mu_  guards stopped_ (the first-connect thread waits on it).
-// tls_errors_ holds the last TLS error reported by Paho (its own lock).
 // No two of them are held at once. connects_ and connected_ are atomics.
 #ifndef HISTORIAN_CLIENT_SPARKPLUG_MQTT_INPUT_H_
 #define HISTORIAN_CLIENT_SPARKPLUG_MQTT_INPUT_H_
@@ -110,8 +110,6 @@ class MqttInput : public mqtt::callback {
   SampleSink* const sink_;
   CatalogSync* const catalog_;
   const int64_t state_timestamp_ms_;
-  // Before client_, so it outlives Paho's threads (its TLS error handler).
-  mqtt_connection::TlsErrorCatcher tls_errors_;
   std::unique_ptr<mqtt::async_client> client_;
   mqtt::connect_options connect_options_;
   std::thread connect_thread_;  // the first connection

@@ -66,11 +66,13 @@ inline bool MakeCa(const std::string& dir, const std::string& name) {
                   "-subj '/CN=" + name + "' -keyout " + name + ".key -out " + name + ".pem");
 }
 
-inline bool MakeCert(const std::string& dir, const std::string& ca, const std::string& name) {
+// `san`: the certificate's subjectAltName.
+inline bool MakeCert(const std::string& dir, const std::string& ca, const std::string& name,
+                     const std::string& san = "IP:127.0.0.1,DNS:localhost") {
   std::string ext = dir + "/" + name + ".ext";
-  WriteTextFile(ext,
-                "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                "extendedKeyUsage=serverAuth,clientAuth\n");
+  WriteTextFile(ext, "subjectAltName=" + san +
+                         "\n"
+                         "extendedKeyUsage=serverAuth,clientAuth\n");
   return RunShell("cd '" + dir + "' && openssl req -newkey rsa:2048 -nodes -subj '/CN=" + name +
                   "' -keyout " + name + ".key -out " + name + ".csr") &&
          RunShell("cd '" + dir + "' && openssl x509 -req -in " + name + ".csr -CA " + ca +

@@ -662,7 +662,7 @@ TEST(EventOutletsE2eTest, MqttOverTlsWithALoginAndAClientCertificate) {
   const std::string pki = dir.Sub("pki");
   std::filesystem::create_directories(pki);
   ASSERT_TRUE(testing::MakeCa(pki, "ca") && testing::MakeCert(pki, "ca", "broker") &&
-              testing::MakeCert(pki, "ca", "node"))
+              testing::MakeCert(pki, "ca", "node") && testing::MakeCa(pki, "other-ca"))
       << "openssl could not make the test PKI";
   testing::CommandResult pw = testing::RunCommand(
       {"/usr/bin/mosquitto_passwd", "-b", "-c", dir.Sub("passwd"), "historian", "s3cret"});
@@ -690,10 +690,12 @@ TEST(EventOutletsE2eTest, MqttOverTlsWithALoginAndAClientCertificate) {
     o.set_ssl(ssl);
     sub.Connect("historian/+/events/#", o);
   }
-  auto flags = [&](const std::string& name, const std::string& password_file, bool with_cert) {
-    std::vector<std::string> f = {
-        "--site=" + name, "--event_mqtt_broker=" + uri, "--event_mqtt_username=historian",
-        "--event_mqtt_password_file=" + password_file, "--event_mqtt_tls_ca=" + pki + "/ca.pem"};
+  auto flags = [&](const std::string& name, const std::string& password_file, bool with_cert,
+                   const std::string& ca = "ca") {
+    std::vector<std::string> f = {"--site=" + name, "--event_mqtt_broker=" + uri,
+                                  "--event_mqtt_username=historian",
+                                  "--event_mqtt_password_file=" + password_file,
+                                  "--event_mqtt_tls_ca=" + pki + "/" + ca + ".pem"};
     if (with_cert) {
       f.push_back("--event_mqtt_tls_cert=" + pki + "/node.pem");
       f.push_back("--event_mqtt_tls_key=" + pki + "/node.key");
@@ -724,17 +726,21 @@ TEST(EventOutletsE2eTest, MqttOverTlsWithALoginAndAClientCertificate) {
   EXPECT_TRUE(Eventually(
       [&] { return good.Metric("historian_event_outlet_posted_total{outlet=\"mqtt\"}") == 2.0; }));
 
-  // Refused by the broker: counted and logged; nothing published.
+  // Refused by the broker, or the broker not trusted: counted and logged;
+  // nothing published.
   auto read_log = [](const std::string& path) {
     std::ifstream in(path);
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
   Node bad_login(dir.Sub("bad_login"), flags("bad_login", dir.Sub("bad.pw"), true));
   Node no_cert(dir.Sub("no_cert"), flags("no_cert", dir.Sub("good.pw"), false));
+  Node wrong_ca(dir.Sub("wrong_ca"), flags("wrong_ca", dir.Sub("good.pw"), true, "other-ca"));
   for (auto [node, reason] :
        {std::pair<Node*, std::string>{
             &bad_login, "the broker refused the login of --event_mqtt_username historian"},
-        {&no_cert, "give one (--event_mqtt_tls_cert/--event_mqtt_tls_key)"}}) {
+        {&no_cert, "give one (--event_mqtt_tls_cert/--event_mqtt_tls_key)"},
+        // OpenSSL's reason, from the node's own second handshake.
+        {&wrong_ca, "TLS: certificate verify failed ("}}) {
     ASSERT_TRUE(node->Start());
     raise(*node, "p");
     ASSERT_TRUE(Eventually([&] {

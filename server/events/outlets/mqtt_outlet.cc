@@ -65,22 +65,19 @@ absl::Status MqttOutlet::Connect() {
     co.set_clean_session(true);
     co.set_keep_alive_interval(std::chrono::seconds(30));
     co.set_connect_timeout(Millis(options_.timeout));
-    // No TLS error handler: Paho C++ 1.2.0 would reach it through freed
-    // memory (api/mqtt/mqtt_connection.h); the node must not risk that, so
-    // a refused handshake is logged with Paho's error and the hint only.
-    mqtt_connection::ApplyMqttConnection(options_.connection, /*tls_errors=*/nullptr, &co);
+    mqtt_connection::ApplyMqttConnection(options_.connection, &co);
     if (!client_->connect(co)->wait_for(Millis(options_.timeout))) {
       return absl::UnavailableError(
           absl::StrCat("mqtt: no CONNACK from ", options_.connection.uri, " within ",
                        absl::FormatDuration(options_.timeout),
                        mqtt_connection::ConnectFailureDetail(options_.connection, "event_mqtt",
-                                                             /*tls_error=*/"", 0)));
+                                                             /*return_code=*/0, options_.timeout)));
     }
   } catch (const mqtt::exception& e) {
     return absl::UnavailableError(
         absl::StrCat("mqtt: cannot connect to ", options_.connection.uri, ": ", e.what(),
                      mqtt_connection::ConnectFailureDetail(options_.connection, "event_mqtt",
-                                                           /*tls_error=*/"", e.get_return_code())));
+                                                           e.get_return_code(), options_.timeout)));
   } catch (const std::exception& e) {
     return absl::UnavailableError(
         absl::StrCat("mqtt: cannot connect to ", options_.connection.uri, ": ", e.what()));
