@@ -1,6 +1,7 @@
 #include "server/cluster/fanout_subscribe.h"
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <optional>
@@ -13,6 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpcpp/alarm.h"
 #include "grpcpp/support/client_callback.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "server/cluster/cluster_view.h"
@@ -148,6 +151,14 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   void OnDone() override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  // The first-response alarm (`fired`: its deadline passed, not
+  // cancelled): a part that has not answered by then holds the caller's
+  // first response forever (a hung owner: its process stopped, or its
+  // threads wedged, with its connections still open), so the stream ends
+  // UNAVAILABLE naming it.
+  void OnFirstResponseDeadline(bool fired) ABSL_LOCKS_EXCLUDED(mu_);
+  // Deletes this when gRPC, every part and the alarm are done with it.
+  void DeleteIfLast() ABSL_LOCKS_EXCLUDED(mu_);
   // Writes what is pending when no write is in flight and every part
   // answered its first response; resumes paused parts once below the bound.
   void Pump() ABSL_LOCKS_EXCLUDED(mu_);
@@ -184,6 +195,9 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   int64_t placement_since_ns_ = 0;
   // Made by Begin before any part starts; constant after.
   std::vector<std::unique_ptr<PartStream>> streams_;
+  // Set by Begin when there are parts; cancelled once every part answered
+  // or gRPC is done with the stream (its callback then runs with false).
+  grpc::Alarm first_response_alarm_;
 
   absl::Mutex mu_;
   struct Pending {
@@ -205,9 +219,11 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;  // Finish called or due
   bool finished_ ABSL_GUARDED_BY(mu_) = false;   // Finish called
   // Deleted by whichever comes last: gRPC done with the stream
-  // (server_done_) or the last part's OnDone (parts_done_).
+  // (server_done_), the last part's OnDone (parts_done_) or the alarm's
+  // callback (alarm_done_; true when no alarm was set).
   bool server_done_ ABSL_GUARDED_BY(mu_) = false;
   size_t parts_done_ ABSL_GUARDED_BY(mu_) = 0;
+  bool alarm_done_ ABSL_GUARDED_BY(mu_) = true;
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
   grpc::ByteBuffer out_ ABSL_GUARDED_BY(mu_);
 };
@@ -340,8 +356,60 @@ void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterRe
       [this](const std::shared_ptr<const Placement>&, const std::shared_ptr<const Placement>& after,
              bool contiguous) { OnPlacement(after, contiguous); });
   OnPlacement(env_.cluster->placement(), /*contiguous=*/true);
+  if (!streams_.empty()) {
+    {
+      absl::MutexLock l(&mu_);
+      alarm_done_ = false;
+    }
+    first_response_alarm_.Set(
+        std::chrono::system_clock::now() + std::chrono::nanoseconds(absl::ToInt64Nanoseconds(
+                                               env_.member_channels->forward_timeout())),
+        [this](bool fired) { OnFirstResponseDeadline(fired); });
+  }
   for (auto& s : streams_) s->Begin();
   Pump();  // (no parts: the first response at once)
+}
+
+void FanoutSubscribe::OnFirstResponseDeadline(bool fired) {
+  bool cancel = false;
+  {
+    absl::MutexLock l(&mu_);
+    if (fired && !finishing_ && first_count_ < parts_.size()) {
+      std::vector<OwnerPart> silent;
+      for (size_t i = 0; i < parts_.size(); ++i) {
+        if (got_first_[i]) continue;
+        silent.push_back(parts_[i]);
+        silent.back().self = false;  // this node's own part is a stream too: name it
+      }
+      std::vector<PartOutcome> outcomes;
+      const absl::Status hung = absl::UnavailableError(
+          absl::StrCat("its stream gave no first response within ",
+                       absl::FormatDuration(env_.member_channels->forward_timeout()),
+                       " (--cluster_forward_timeout): the member is hung or overloaded"));
+      for (const OwnerPart& part : silent) outcomes.push_back({&part, hung});
+      const absl::Status combined =
+          CombineOutcomes(kMethod, outcomes, env_.cluster->alive_members());
+      FinishLocked(server::ToGrpcStatus(absl::UnavailableError(
+          absl::StrCat(combined.message(), "; subscribe again with the last resume_token"))));
+      cancel = true;
+    }
+  }
+  if (cancel) CancelParts();
+  {
+    absl::MutexLock l(&mu_);
+    alarm_done_ = true;
+  }
+  DeleteIfLast();
+}
+
+void FanoutSubscribe::DeleteIfLast() {
+  bool last = false;
+  {
+    absl::MutexLock l(&mu_);
+    last = server_done_ && parts_done_ == parts_.size() && alarm_done_;
+  }
+  // Every holder has let go: nothing else touches this.
+  if (last) delete this;
 }
 
 void FanoutSubscribe::OnPlacement(const std::shared_ptr<const Placement>& after, bool contiguous) {
@@ -387,6 +455,7 @@ std::string FanoutSubscribe::TokenLocked() const {
 
 Next FanoutSubscribe::TakeResponse(size_t part, v1::SubscribeResponse* msg) {
   Next next = Next::kRead;
+  bool every_part_answered = false;
   {
     absl::MutexLock l(&mu_);
     if (finishing_) return Next::kStop;
@@ -395,6 +464,7 @@ Next FanoutSubscribe::TakeResponse(size_t part, v1::SubscribeResponse* msg) {
     if (first) {
       got_first_[part] = true;
       ++first_count_;
+      every_part_answered = first_count_ == parts_.size();
     }
     if (first && !sent_tokens_.count(member) && msg->batches_size() == 0 && !msg->has_lagged()) {
       // A fresh part's starting point: nothing before it to send.
@@ -411,6 +481,9 @@ Next FanoutSubscribe::TakeResponse(size_t part, v1::SubscribeResponse* msg) {
     }
     msg->Clear();
   }
+  // Outside mu_ (the alarm's callback takes it). This part is not done, so
+  // that callback cannot delete this meanwhile.
+  if (every_part_answered) first_response_alarm_.Cancel();
   Pump();
   return next;
 }
@@ -481,14 +554,11 @@ void FanoutSubscribe::PartEnded(size_t part, const grpc::Status& status) {
     }
   }
   if (cancel) CancelParts();
-  bool last = false;
   {
     absl::MutexLock l(&mu_);
     ++parts_done_;
-    last = server_done_ && parts_done_ == parts_.size();
   }
-  // Nothing of this is touched after the count went up (but by the last).
-  if (last) delete this;
+  DeleteIfLast();
 }
 
 void FanoutSubscribe::FinishLocked(const grpc::Status& status) {
@@ -558,13 +628,13 @@ void FanoutSubscribe::OnDone() {
   }
   server::EndRpc(env_, context_, kMethod, start_, status);
   CancelParts();
-  bool last = false;
+  // Before server_done_: the alarm's callback cannot delete this meanwhile.
+  first_response_alarm_.Cancel();
   {
     absl::MutexLock l(&mu_);
     server_done_ = true;
-    last = parts_done_ == parts_.size();
   }
-  if (last) delete this;
+  DeleteIfLast();
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 // owner's tags, exactly once; a resume token from one node resumes at
 // another with nothing missed and nothing twice; an owner that goes down
 // ends the stream with UNAVAILABLE naming it. Waits are for conditions.
+#include <signal.h>
+
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -17,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "api/core/tag_shard.h"
+#include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "historian/v1/ingest.grpc.pb.h"
@@ -265,6 +268,43 @@ TEST_F(ClusterSubscribeTest, AnOwnerDownEndsTheStreamWithUnavailableNamingIt) {
   }
   Subscriber live(cluster_->address(1), live_only);
   EXPECT_TRUE(live.WaitStarted(kPatience)) << live.status().error_message();
+}
+
+TEST_F(ClusterSubscribeTest, AHungOwnerEndsANewStreamWithUnavailableNamingIt) {
+  // A stopped process keeps its sockets: the coordinator's part is taken
+  // but never answered, which holds the caller's first response until the
+  // coordinator's transport gives up on the owner (keepalive, ~15 s), or
+  // forever for an owner whose transport still answers while its handlers
+  // do not. The first-response deadline ends it either way.
+  ASSERT_NO_FATAL_FAILURE(Start({"--cluster_forward_timeout=2s"}));
+  WriteRound(0, 0);  // node 0 has a connection to node 2 (a forwarded write)
+  const std::string hung = cluster_->member_id(2);
+  const pid_t pid = cluster_->node(2).pid();
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  v1::SubscribeRequest req;
+  req.set_glob("site.sub.*");
+  Subscriber s(cluster_->address(0), req);
+  const bool ended = WaitFor([&] { return s.done(); }, kPatience);
+  ASSERT_EQ(kill(pid, SIGCONT), 0);
+  ASSERT_TRUE(ended) << "the stream waited for member " << hung << " without end";
+  EXPECT_EQ(s.status().error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.status().error_message(), ::testing::HasSubstr(hung));
+  EXPECT_THAT(s.status().error_message(),
+              ::testing::HasSubstr("no first response within 2s (--cluster_forward_timeout)"));
+  EXPECT_EQ(s.responses(), 0u) << "a first response without member " << hung;
+  // Answering again, it is subscribed to as before (once the coordinator's
+  // connection to it works again).
+  std::unique_ptr<Subscriber> again;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        again = std::make_unique<Subscriber>(cluster_->address(0), req);
+        return again->WaitStarted(kPatience);
+      },
+      kPatience))
+      << again->status().error_message();
+  std::vector<Got> want = WriteRound(1, 1);
+  ASSERT_TRUE(WaitFor([&] { return again->count() >= want.size() || again->done(); }, kPatience));
+  EXPECT_EQ(Sorted(Received(*again)), Sorted(want));
 }
 
 TEST_F(ClusterSubscribeTest, ForwardedStreamsCarryTheCallersToken) {
