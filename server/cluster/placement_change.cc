@@ -14,6 +14,7 @@
 #include "server/cluster/cluster_admin.h"
 #include "server/cluster/cluster_keys.h"
 #include "server/cluster/etcd/etcd_client.h"
+#include "server/cluster/move_fence_key.h"
 #include "server/cluster/move_plan.h"
 #include "server/cluster/move_transitions.h"
 #include "server/cluster/placement.h"
@@ -249,21 +250,16 @@ absl::StatusOr<v1::FenceWithoutSourceResponse> EtcdClusterAdmin::FenceWithoutSou
   // The key may hold an earlier move's fence of this shard (replaced), not
   // this move's.
   const std::string fence_key = MoveFenceKey(site_, request.shard());
-  absl::StatusOr<EtcdRange> current = etcd_->Get(fence_key);
+  absl::StatusOr<FenceKeyRead> current =
+      ReadMoveFenceKey(*etcd_, site_, request.shard(), {from, to, move->since_unix_ns});
   if (!current.ok()) return current.status();
-  int64_t fence_mod_revision = 0;
-  if (!current->kvs.empty()) {
-    absl::StatusOr<MoveFence> there = DecodeMoveFence(current->kvs[0].value);
-    if (there.ok() && there->from == from && there->to == to &&
-        there->flipped_unix_ns == move->since_unix_ns) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("shard ", request.shard(), ": a fence is published already (", fence_key,
-                       "); the target opens the shard with it"));
-    }
-    fence_mod_revision = current->kvs[0].mod_revision;
+  if (current->of_this_move.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat("shard ", request.shard(),
+                                                      ": a fence is published already (", fence_key,
+                                                      "); the target opens the shard with it"));
   }
   absl::StatusOr<EtcdTxnOutcome> put =
-      etcd_->Txn({EtcdCompare::ModRevisionIs(fence_key, fence_mod_revision),
+      etcd_->Txn({EtcdCompare::ModRevisionIs(fence_key, current->mod_revision),
                   EtcdCompare::Absent(MemberKey(site_, from)),
                   EtcdCompare::ModRevisionIs(PlacementKey(site_), state->placement_mod_revision)},
                  {EtcdWrite::Put(fence_key, EncodeMoveFence(fence))});

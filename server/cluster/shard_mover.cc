@@ -11,6 +11,7 @@
 #include "historian/v1/cluster.grpc.pb.h"
 #include "historian/v1/replication.grpc.pb.h"
 #include "server/cluster/etcd/etcd_client.h"
+#include "server/cluster/move_fence_key.h"
 #include "server/cluster/move_tail.h"
 #include "server/cluster/move_transitions.h"
 #include "server/cluster/move_txn.h"
@@ -20,6 +21,11 @@
 
 namespace historian::cluster {
 namespace {
+
+// The move `move` of `placement` as its fence names it.
+FencedMove OfMove(const Placement& placement, const ShardMove& move) {
+  return {placement.members()[move.from].id, placement.members()[move.to].id, move.since_unix_ns};
+}
 
 constexpr std::pair<MoveStep, std::string_view> kStepNames[] = {
     {MoveStep::kStart, "start"},
@@ -177,21 +183,15 @@ absl::Status ShardMover::SourcePass() {
 
 absl::StatusOr<std::optional<MoveFence>> ShardMover::ReadFence(const Placement& placement,
                                                                const ShardMove& move) const {
-  ASSIGN_OR_RETURN(EtcdRange r, etcd_->Get(MoveFenceKey(options_.site, move.shard)));
-  if (r.kvs.empty()) return std::nullopt;
-  absl::StatusOr<MoveFence> fence = DecodeMoveFence(r.kvs[0].value);
-  if (!fence.ok()) {
+  ASSIGN_OR_RETURN(FenceKeyRead read,
+                   ReadMoveFenceKey(*etcd_, options_.site, move.shard, OfMove(placement, move)));
+  if (!read.decode_error.ok()) {
     // Not ours to trust: the source writes it again.
-    server::LogWarning("cluster", "mover: a fence key does not decode; ignored",
-                       {{"shard", absl::StrCat(move.shard)}, {"error", fence.status().ToString()}});
-    return std::nullopt;
+    server::LogWarning(
+        "cluster", "mover: a fence key does not decode; ignored",
+        {{"shard", absl::StrCat(move.shard)}, {"error", read.decode_error.ToString()}});
   }
-  if (fence->from != placement.members()[move.from].id ||
-      fence->to != placement.members()[move.to].id ||
-      fence->flipped_unix_ns != move.since_unix_ns) {
-    return std::nullopt;  // an earlier move's
-  }
-  return *fence;
+  return read.of_this_move;  // none: no fence yet, or an earlier move's
 }
 
 absl::Status ShardMover::PublishFence(const Placement& placement, const ShardMove& move) {
@@ -223,20 +223,15 @@ absl::Status ShardMover::PublishFence(const Placement& placement, const ShardMov
   // (`cluster fence-without-source`) is not overwritten, as the target may
   // have opened the shard with it; a write between the read and the Txn
   // aborts it and the next pass reads again.
-  const std::string key = MoveFenceKey(options_.site, move.shard);
-  ASSIGN_OR_RETURN(EtcdRange current, etcd_->Get(key));
-  int64_t mod_revision = 0;
-  if (!current.kvs.empty()) {
-    absl::StatusOr<MoveFence> there = DecodeMoveFence(current.kvs[0].value);
-    if (there.ok() && there->from == value.from && there->to == value.to &&
-        there->flipped_unix_ns == value.flipped_unix_ns) {
-      return absl::AbortedError(absl::StrCat(
-          "shard ", move.shard, ": a fence of this move appeared while publishing; read again"));
-    }
-    mod_revision = current.kvs[0].mod_revision;
+  ASSIGN_OR_RETURN(FenceKeyRead current,
+                   ReadMoveFenceKey(*etcd_, options_.site, move.shard, OfMove(placement, move)));
+  if (current.of_this_move.has_value()) {
+    return absl::AbortedError(absl::StrCat(
+        "shard ", move.shard, ": a fence of this move appeared while publishing; read again"));
   }
   ASSIGN_OR_RETURN(EtcdTxnOutcome put,
-                   etcd_->PutIfModRevision(key, EncodeMoveFence(value), mod_revision));
+                   etcd_->PutIfModRevision(MoveFenceKey(options_.site, move.shard),
+                                           EncodeMoveFence(value), current.mod_revision));
   if (!put.committed) {
     return absl::AbortedError(
         absl::StrCat("shard ", move.shard, ": the fence key changed while publishing; read again"));

@@ -44,6 +44,8 @@
 #include "historian/v1/cluster.grpc.pb.h"
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
+#include "server/cluster/cluster_keys.h"
+#include "server/cluster/etcd/etcd_client.h"
 #include "tests/testutil/cluster_fixture.h"
 #include "tests/testutil/metrics_text.h"
 #include "tests/testutil/temp_dir.h"
@@ -551,6 +553,25 @@ TEST(ClusterMoveTest, AnAdminFencesAShardWhoseSourceIsLostForGood) {
   EXPECT_NE(out_of_range.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(out_of_range.err, "shard: 99 is outside 0..3")) << out_of_range.err;
 
+  // The fence key still holds an earlier move's fence of the shard (same
+  // members, an earlier flip: it moved there and back before). The target
+  // must not open with it, nor the command take it for this move's.
+  {
+    const v1::ShardMove& m = flipped.moves(0);
+    const cluster::MoveFence stale{flipped.members(static_cast<int>(m.from())).id(),
+                                   flipped.members(static_cast<int>(m.to())).id(),
+                                   m.since_unix_ns() - 1,
+                                   /*position=*/1,
+                                   /*clock=*/1};
+    cluster::EtcdClientOptions o;
+    o.endpoints = {cluster.etcd().endpoint()};
+    o.call_timeout = absl::Seconds(5);
+    auto etcd = cluster::EtcdClient::Create(o);
+    ASSERT_TRUE(etcd.ok()) << etcd.status();
+    ASSERT_TRUE(
+        (*etcd)->Put(cluster::MoveFenceKey("us", shard), cluster::EncodeMoveFence(stale)).ok());
+  }
+
   // The source is lost for good; once its lease runs out the command runs.
   cluster.KillNode(source);
   CommandResult fenced;
@@ -562,6 +583,8 @@ TEST(ClusterMoveTest, AnAdminFencesAShardWhoseSourceIsLostForGood) {
       },
       absl::Seconds(60)))
       << fenced.err;
+  // (Had the target opened with the stale fence, no FLIPPED move would be
+  // left for the command.)
   ASSERT_EQ(fenced.exit_code, 0) << fenced.out << fenced.err;
   EXPECT_TRUE(absl::StrContains(fenced.out, "fenced without")) << fenced.out;
   CommandResult twice =
