@@ -5,10 +5,11 @@
 # "10,000 rules at the full preset").
 #
 #   bench/rules_callgrind.sh --bins old=/a/historiand,new=/b/historiand \
-#       [--modes none,silent,raise] [--duration 6m] [--bench DIR] [--work DIR]
+#       [--modes none,silent,raise,plant] [--duration 6m] [--bench DIR] [--work DIR]
 #
 # Per mode, a data dir with the 10,000 tags (and one `high` rule per tag:
-# silent = never raises, raise = at the tag's 0.99 quantile over the hour) is
+# silent = never raises, raise = at the tag's 0.99 quantile over the hour,
+# plant = as raise with a deadband and an on-delay: bench/rules_common.sh) is
 # made once by a native node of the first build (bench/rules_load); then per
 # build a copy of it is opened by that build's node under callgrind with
 # collection off, collection is switched on just before

@@ -16,6 +16,12 @@
 #                                             never raises (limit + 1e9)
 #                                      raise  one `high` rule per tag at its
 #                                             0.99 quantile over the hour
+#                                             (no deadband, no on-delay: the
+#                                             chattering worst case)
+#                                      plant  as raise, with a deadband of 2 %
+#                                             of the tag's range and a 15 s
+#                                             on-delay (ISA-18.2's starting
+#                                             values for pressure loops)
 # Installs an EXIT trap that stops a node left running.
 
 node_pid=""
@@ -56,6 +62,7 @@ rules_make_templates() {
       none) args+=(--rules=false) ;;
       silent) args+=(--limit_offset=1e9) ;;
       raise) ;;
+      plant) args+=(--deadband_fraction=0.02 --on_delay=15s) ;;
       *) echo "$(basename "$0"): unknown mode $mode" >&2; exit 2 ;;
     esac
     rules_start_node "$work/tmpl-$mode" "$bin"

@@ -35,6 +35,9 @@ ABSL_FLAG(absl::Duration, duration, absl::Hours(1), "Plant time (as historian-be
 ABSL_FLAG(uint64_t, seed, 42, "Data set seed (as historian-bench)");
 ABSL_FLAG(double, quantile, 0.99, "Limit = this quantile of the tag's values");
 ABSL_FLAG(double, limit_offset, 0, "Added to every limit (1e9: rules that never raise)");
+ABSL_FLAG(double, deadband_fraction, 0,
+          "Each rule's deadband: this fraction of its tag's value range over the data set");
+ABSL_FLAG(absl::Duration, on_delay, absl::ZeroDuration(), "Each rule's on-delay");
 ABSL_FLAG(int, threads, 8, "Concurrent calls");
 ABSL_FLAG(bool, count, false, "Count events per rule instead of creating");
 ABSL_FLAG(uint64_t, count_every, 1, "--count: only every Nth rule (a sample; ListEvents is slow)");
@@ -62,8 +65,14 @@ historian::v1::ValueType TypeOf(PlantSimulator::Kind kind) {
   }
 }
 
-// The --quantile of the tag's values; below the maximum when the tag varies.
-double LimitFor(const DataSet& data, size_t tag, double q) {
+struct LimitAndRange {
+  double limit;
+  double range;  // max - min of the tag's values
+};
+
+// The --quantile of the tag's values (below the maximum when the tag
+// varies), and their range.
+LimitAndRange LimitFor(const DataSet& data, size_t tag, double q) {
   std::vector<double> v(data.ticks());
   for (uint64_t t = 0; t < data.ticks(); ++t) v[t] = AsDouble(data.sim().ValueAt(tag, t));
   std::sort(v.begin(), v.end());
@@ -71,7 +80,7 @@ double LimitFor(const DataSet& data, size_t tag, double q) {
   if (limit >= v.back() && v.front() < v.back()) {
     limit = *(std::lower_bound(v.begin(), v.end(), v.back()) - 1);  // largest below max
   }
-  return limit;
+  return {limit, v.back() - v.front()};
 }
 
 struct Totals {
@@ -117,7 +126,10 @@ void Worker(const DataSet& data, int id, int n, bool count, double q, Totals* to
         r->set_name(rule);
         r->set_kind(historian::v1::RULE_KIND_HIGH);
         r->set_tag(data.tag_name(tag));
-        r->set_limit(LimitFor(data, tag, q) + absl::GetFlag(FLAGS_limit_offset));
+        const LimitAndRange l = LimitFor(data, tag, q);
+        r->set_limit(l.limit + absl::GetFlag(FLAGS_limit_offset));
+        r->set_deadband(absl::GetFlag(FLAGS_deadband_fraction) * l.range);
+        r->set_on_delay_ns(absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_on_delay)));
         historian::v1::Rule resp;
         s = events->CreateRule(&ctx, req, &resp);
       }
