@@ -134,6 +134,7 @@ void EventsPart::SetRulesAtOpen(std::vector<RuleSpec> specs) {
   absl::MutexLock l(&mu_);
   SetRulesLocked(std::move(specs));
   eval_.rules_dirty = false;
+  eval_.added_rules.clear();  // the caller resolved every rule
   if (evaluator_ != nullptr && !eval_.loaded.empty()) {
     absl::Status loaded = evaluator_->LoadState(eval_.loaded);
     if (!loaded.ok()) {
@@ -295,13 +296,14 @@ void EventsPart::OnApplied(const engine::LogEntry& entry, uint64_t feed_position
       auto it = rules_.find(r->name);
       if (it == rules_.end()) {
         IndexRuleLocked(nullptr, *r);
+        if (!eval_.rules_dirty) eval_.added_rules.push_back(r->name);
         rules_.emplace(r->name, std::move(*r));
       } else {
         const RuleRecord old = it->second;
         it->second = NewerRule(it->second, *r);
         IndexRuleLocked(&old, it->second);
+        eval_.rules_dirty = true;
       }
-      eval_.rules_dirty = true;
       ++eval_.rules_gen;
       wake = true;
     } else if (w.key[0] == kEventKeyPrefix && w.key.size() == 9 && feed_position != 0) {
@@ -564,23 +566,40 @@ std::vector<engine::EventWrite> EventsPart::ToWrites(const std::vector<Transitio
   return out;
 }
 
+void EventsPart::PrepareSpecsLocked(std::vector<RuleSpec>* specs) {
+  for (RuleSpec& s : *specs) {
+    // One instance per (rule, tag): the evaluator keys its state by id.
+    if (auto name = index_.names.find(s.rule_id); name != index_.names.end()) {
+      auto rule = rules_.find(name->second);
+      if (rule != rules_.end()) {
+        const uint64_t instance = RuleInstanceId(rule->first, rule->second.tag, s.tag);
+        index_.rule_of_instance[instance] = s.rule_id;
+        s.rule_id = instance;
+      }
+    }
+    if (s.home_site != options_.site) continue;
+    watched_.insert(engine::TagIdFromName(s.tag));
+    if (!s.twin_tag.empty()) watched_.insert(engine::TagIdFromName(s.twin_tag));
+  }
+}
+
+bool EventsPart::AddRulesLocked(std::vector<RuleSpec> specs) {
+  if (evaluator_ == nullptr) return true;
+  PrepareSpecsLocked(&specs);
+  absl::Status st = evaluator_->AddRules(std::move(specs));
+  watching_.store(!watched_.empty(), std::memory_order_relaxed);
+  if (!st.ok()) {
+    options_.logger(LogSeverity::kWarning, absl::StrCat("events: new rules not added alone (",
+                                                        st.message(), "); resolving every rule"));
+    return false;
+  }
+  return true;
+}
+
 void EventsPart::SetRulesLocked(std::vector<RuleSpec> specs) {
   watched_.clear();
   if (evaluator_ != nullptr) {
-    for (RuleSpec& s : specs) {
-      // One instance per (rule, tag): the evaluator keys its state by id.
-      if (auto name = index_.names.find(s.rule_id); name != index_.names.end()) {
-        auto rule = rules_.find(name->second);
-        if (rule != rules_.end()) {
-          const uint64_t instance = RuleInstanceId(rule->first, rule->second.tag, s.tag);
-          index_.rule_of_instance[instance] = s.rule_id;
-          s.rule_id = instance;
-        }
-      }
-      if (s.home_site != options_.site) continue;
-      watched_.insert(engine::TagIdFromName(s.tag));
-      if (!s.twin_tag.empty()) watched_.insert(engine::TagIdFromName(s.twin_tag));
-    }
+    PrepareSpecsLocked(&specs);
     absl::Status st = evaluator_->SetRules(std::move(specs));
     if (!st.ok()) {
       options_.logger(LogSeverity::kError, absl::StrCat("events: rules refused: ", st.message()));
@@ -597,6 +616,7 @@ void EventsPart::Run() {
   while (!eval_.stop) {
     if (eval_.rules_dirty) {
       eval_.rules_dirty = false;
+      eval_.added_rules.clear();  // every live rule is resolved below
       const uint64_t gen = eval_.rules_gen;
       std::vector<RuleRecord> live;
       for (const auto& [name, r] : rules_) {
@@ -606,6 +626,28 @@ void EventsPart::Run() {
       std::vector<RuleSpec> specs = hooks_.resolve(live);
       mu_.Lock();
       SetRulesLocked(std::move(specs));
+      eval_.resolved_gen = std::max(eval_.resolved_gen, gen);
+      cv_.SignalAll();
+      continue;
+    }
+    if (!eval_.added_rules.empty()) {
+      const uint64_t gen = eval_.rules_gen;
+      std::vector<RuleRecord> added;
+      for (const std::string& name : eval_.added_rules) {
+        auto it = rules_.find(name);
+        if (it != rules_.end() && !it->second.deleted) added.push_back(it->second);
+      }
+      eval_.added_rules.clear();
+      mu_.Unlock();
+      std::vector<RuleSpec> specs = hooks_.resolve(added);
+      mu_.Lock();
+      // A change meanwhile that needs every rule resolved (one of these
+      // updated, a catalog change) takes these in too: the next pass.
+      if (eval_.rules_dirty) continue;
+      if (!AddRulesLocked(std::move(specs))) {
+        eval_.rules_dirty = true;
+        continue;
+      }
       eval_.resolved_gen = std::max(eval_.resolved_gen, gen);
       cv_.SignalAll();
       continue;

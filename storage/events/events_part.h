@@ -192,6 +192,12 @@ class EventsPart {
   std::vector<engine::EventWrite> ToWrites(const std::vector<Transition>& ts, bool skip_stored)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetRulesLocked(std::vector<RuleSpec> specs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The same for rules new to the evaluator; false (nothing added) when it
+  // refuses them: a full resolve is due then.
+  bool AddRulesLocked(std::vector<RuleSpec> specs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives the evaluator's instance id to each spec of a known rule, and
+  // watches the tags of those evaluated here.
+  void PrepareSpecsLocked(std::vector<RuleSpec>* specs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A rule record replaced `old` (null: new): the index follows.
   void IndexRuleLocked(const RuleRecord* old, const RuleRecord& now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -230,7 +236,12 @@ class EventsPart {
     std::string saved;
     bool dirty = false;  // samples fed since the last save
     int64_t last_save_ns = 0;
-    bool rules_dirty = false;
+    bool rules_dirty = false;  // a full resolve is due
+    // Rules new since the last resolve while no full one was due: resolved
+    // and added alone (RuleEvaluator::AddRules), so creating N rules costs
+    // O(N), not O(N^2). Any other change (an update, a delete, a catalog
+    // change) resolves every rule, these included.
+    std::vector<std::string> added_rules;
     uint64_t rules_gen = 0;     // bumped by every change that needs a resolve
     uint64_t resolved_gen = 0;  // the rules_gen the evaluator's rules reflect
     // When the events thread wakes next (INT64_MAX: only when signalled;

@@ -53,6 +53,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <queue>
 #include <utility>
 
@@ -160,6 +161,12 @@ struct Rule {
 
 bool IsLimit(RuleKind k) { return static_cast<uint8_t>(k) <= 4; }
 
+// A stale rule with no baseline yet: the first OnTimer arms it.
+bool Unarmed(const Rule& r) {
+  return r.spec.kind == RuleKind::kStale && !r.state.active && r.state.newest_ns == kNoTime &&
+         r.state.armed_ns == kNoTime;
+}
+
 // Which rule a tag feeds, and as which of the rule's two tags.
 struct Watch {
   uint32_t rule = 0;
@@ -219,6 +226,7 @@ class RuleEvaluatorImpl final : public RuleEvaluator {
   explicit RuleEvaluatorImpl(std::string local_site) : local_site_(std::move(local_site)) {}
 
   absl::Status SetRules(std::vector<RuleSpec> rules) override;
+  absl::Status AddRules(std::vector<RuleSpec> rules) override;
   bool Watches(std::string_view tag) const override { return by_tag_.contains(AbslView(tag)); }
   void OnSamples(absl::Span<const SampleView> samples, std::vector<Transition>* out) override;
   void OnColumns(const ColumnsView& cols, std::vector<Transition>* out) override;
@@ -232,6 +240,11 @@ class RuleEvaluatorImpl final : public RuleEvaluator {
   int64_t Deadline(const Rule& r) const;
   void PushDeadline(uint32_t idx);
   void RebuildTimers();
+  // Makes the rule of `s` with the state `old` (if any) when it was
+  // computed for the same kind and fingerprint (else a fresh one), and
+  // appends it to rules_ and by_tag_. Skips a rule of another home site.
+  // Returns its index, or nullopt when skipped.
+  std::optional<uint32_t> AppendRule(RuleSpec s, RuleState* old, uint32_t old_fingerprint);
   void Emit(const Rule& r, Transition::Kind kind, int64_t t, double v, bool late,
             std::vector<Transition>* out) const;
   // Raises a pending rule whose deadline is <= t.
@@ -292,11 +305,7 @@ void RuleEvaluatorImpl::RebuildTimers() {
   unarmed_.clear();
   for (uint32_t i = 0; i < rules_.size(); ++i) {
     PushDeadline(i);
-    const Rule& r = rules_[i];
-    if (r.spec.kind == RuleKind::kStale && !r.state.active && r.state.newest_ns == kNoTime &&
-        r.state.armed_ns == kNoTime) {
-      unarmed_.push_back(i);
-    }
+    if (Unarmed(rules_[i])) unarmed_.push_back(i);
   }
 }
 
@@ -325,26 +334,67 @@ absl::Status RuleEvaluatorImpl::SetRules(std::vector<RuleSpec> rules) {
   rules_.clear();
   by_tag_.clear();
   for (RuleSpec& s : rules) {
-    if (s.home_site != local_site_) continue;
-    Rule r;
-    r.kind = s.kind;
-    r.upper = s.kind == RuleKind::kHigh || s.kind == RuleKind::kHighHigh;
-    r.limit = s.limit;
-    r.hold_ns = HoldNs(s);
-    r.spec = std::move(s);
-    auto it = old_states.find(r.spec.rule_id);
-    if (it != old_states.end() &&
-        old_fingerprints[r.spec.rule_id] ==
-            (RuleFingerprint(r.spec) ^ (uint32_t{static_cast<uint8_t>(r.spec.kind)} << 24))) {
-      r.state = std::move(it->second);
-      if (r.spec.kind != RuleKind::kRateOfChange) r.state.window.clear();
-    }
-    uint32_t idx = static_cast<uint32_t>(rules_.size());
-    by_tag_[r.spec.tag].push_back({idx, false});
-    if (r.spec.kind == RuleKind::kTwinDeviation) by_tag_[r.spec.twin_tag].push_back({idx, true});
-    rules_.push_back(std::move(r));
+    auto it = old_states.find(s.rule_id);
+    RuleState* old = it != old_states.end() ? &it->second : nullptr;
+    const uint32_t fingerprint = old != nullptr ? old_fingerprints[s.rule_id] : 0;
+    AppendRule(std::move(s), old, fingerprint);
   }
   RebuildTimers();
+  return absl::OkStatus();
+}
+
+std::optional<uint32_t> RuleEvaluatorImpl::AppendRule(RuleSpec s, RuleState* old,
+                                                      uint32_t old_fingerprint) {
+  if (s.home_site != local_site_) return std::nullopt;
+  Rule r;
+  r.kind = s.kind;
+  r.upper = s.kind == RuleKind::kHigh || s.kind == RuleKind::kHighHigh;
+  r.limit = s.limit;
+  r.hold_ns = HoldNs(s);
+  r.spec = std::move(s);
+  if (old != nullptr && old_fingerprint == (RuleFingerprint(r.spec) ^
+                                            (uint32_t{static_cast<uint8_t>(r.spec.kind)} << 24))) {
+    r.state = std::move(*old);
+    if (r.spec.kind != RuleKind::kRateOfChange) r.state.window.clear();
+  }
+  const uint32_t idx = static_cast<uint32_t>(rules_.size());
+  by_tag_[r.spec.tag].push_back({idx, false});
+  if (r.spec.kind == RuleKind::kTwinDeviation) by_tag_[r.spec.twin_tag].push_back({idx, true});
+  rules_.push_back(std::move(r));
+  return idx;
+}
+
+absl::Status RuleEvaluatorImpl::AddRules(std::vector<RuleSpec> rules) {
+  absl::flat_hash_set<uint64_t> ids;
+  for (const Rule& r : rules_) ids.insert(r.spec.rule_id);
+  for (const RuleSpec& s : rules) {
+    if (absl::Status st = Validate(s); !st.ok()) return st;
+    if (!ids.insert(s.rule_id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("rule ", s.rule_id, " given twice or set already"));
+    }
+  }
+  // As RebuildTimers would find them: those armed by a sample since leave.
+  unarmed_.erase(std::remove_if(unarmed_.begin(), unarmed_.end(),
+                                [&](uint32_t i) { return !Unarmed(rules_[i]); }),
+                 unarmed_.end());
+  for (RuleSpec& s : rules) {
+    // A state loaded for it (SetRules would take it up the same way).
+    auto parked = std::find_if(parked_.begin(), parked_.end(),
+                               [&](const SavedRuleState& p) { return p.rule_id == s.rule_id; });
+    RuleState* old = nullptr;
+    uint32_t fingerprint = 0;
+    if (parked != parked_.end()) {
+      old = &parked->state;
+      fingerprint = parked->fingerprint ^ (uint32_t{parked->kind} << 24);
+    }
+    const std::optional<uint32_t> idx = AppendRule(std::move(s), old, fingerprint);
+    if (!idx.has_value()) continue;
+    // As RebuildTimers does for every rule.
+    PushDeadline(*idx);
+    if (Unarmed(rules_[*idx])) unarmed_.push_back(*idx);
+  }
+  parked_.clear();  // as SetRules: states not taken up now are dropped
   return absl::OkStatus();
 }
 

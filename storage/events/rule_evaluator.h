@@ -111,6 +111,12 @@ class RuleEvaluator {
   // Replaces the rule set. Active alarms of rules that remain keep their
   // state; those of removed rules are dropped without a transition.
   virtual absl::Status SetRules(std::vector<RuleSpec> rules) = 0;
+  // Adds rules whose ids are not set yet: the same as SetRules of the
+  // current rules followed by `rules` (a loaded state for one of them is
+  // taken up, the other loaded states dropped), without rebuilding the
+  // others: O(rules added), plus one pass over the ids. INVALID_ARGUMENT (nothing added) for a rule
+  // that does not validate or an id that is set or given twice.
+  virtual absl::Status AddRules(std::vector<RuleSpec> rules) = 0;
   // Tags with at least one rule evaluated here (for the caller's filter).
   virtual bool Watches(std::string_view tag) const = 0;
   virtual void OnSamples(absl::Span<const SampleView> samples, std::vector<Transition>* out) = 0;

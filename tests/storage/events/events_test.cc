@@ -204,6 +204,12 @@ class FakeEvaluator : public events::RuleEvaluator {
     }
     return absl::OkStatus();
   }
+  absl::Status AddRules(std::vector<events::RuleSpec> rules) override {
+    for (auto& r : rules) {
+      if (r.home_site == site_ && r.kind == RuleKind::kHigh) rules_.push_back(std::move(r));
+    }
+    return absl::OkStatus();
+  }
   bool Watches(std::string_view tag) const override {
     return std::any_of(rules_.begin(), rules_.end(), [&](const auto& r) { return r.tag == tag; });
   }

@@ -440,5 +440,103 @@ TEST(RuleEvaluatorModelTest, ColumnsMatchSortedSamples) {
   EXPECT_GT(quiet_batches, 30000);
 }
 
+// Rules added one batch at a time (AddRules, how a node takes new rules)
+// against the same rules set whole each time (SetRules, a full resolve):
+// the same transitions in the same order and the same saved state after
+// every step, across restarts that leave the newest rules' states loaded
+// but not set yet (parked), which the next AddRules must take up.
+TEST(RuleEvaluatorModelTest, AddRulesMatchesSetRulesOfTheSameRules) {
+  int64_t transitions = 0, parked_taken = 0;
+  for (uint64_t seed = 1; seed <= 300; ++seed) {
+    SCOPED_TRACE(seed);
+    std::mt19937_64 rng(seed);
+    std::vector<RuleSpec> pool = RandomRules(rng);
+    for (RuleSpec& r : RandomRules(rng)) {
+      r.rule_id += 100;
+      pool.push_back(r);
+    }
+    std::unique_ptr<RuleEvaluator> added = RuleEvaluator::Create("us");
+    std::unique_ptr<RuleEvaluator> whole = RuleEvaluator::Create("us");
+    size_t set = 0;     // pool[0, set) are the rules now
+    size_t parked = 0;  // pool[set, parked) have a loaded state, not set
+    const char* tags[] = {"a", "b", "c"};
+    int64_t clock = 0;
+    double value[3] = {50, 50, 50};
+    for (int step = 0; step < 200; ++step) {
+      const uint64_t op = rng() % 10;
+      if (op == 0 && set < pool.size()) {
+        const size_t n = std::min<size_t>(pool.size() - set, 1 + rng() % 3);
+        std::vector<RuleSpec> more(pool.begin() + static_cast<ptrdiff_t>(set),
+                                   pool.begin() + static_cast<ptrdiff_t>(set + n));
+        set += n;
+        if (set >= parked) parked = 0;
+        ASSERT_TRUE(added->AddRules(more).ok());
+        ASSERT_TRUE(whole
+                        ->SetRules(std::vector<RuleSpec>(
+                            pool.begin(), pool.begin() + static_cast<ptrdiff_t>(set)))
+                        .ok());
+        // An id set already (a rule evaluated here) is refused, nothing added.
+        for (size_t i = 0; i < set; ++i) {
+          if (pool[i].home_site != "us") continue;
+          EXPECT_FALSE(added->AddRules({pool[i], pool[set - 1]}).ok());
+          break;
+        }
+      } else if (op == 1 && set >= 2) {
+        // A restart: the state of every rule saved; the node opens with all
+        // but the newest k set, so their states are parked.
+        const std::string saved = added->SaveState();
+        ASSERT_EQ(saved, whole->SaveState());
+        const size_t k = 1 + rng() % 2;
+        added = RuleEvaluator::Create("us");
+        whole = RuleEvaluator::Create("us");
+        const std::vector<RuleSpec> first(pool.begin(),
+                                          pool.begin() + static_cast<ptrdiff_t>(set - k));
+        ASSERT_TRUE(added->SetRules(first).ok());
+        ASSERT_TRUE(whole->SetRules(first).ok());
+        ASSERT_TRUE(added->LoadState(saved).ok());
+        ASSERT_TRUE(whole->LoadState(saved).ok());
+        parked = set;
+        set -= k;
+        parked_taken += static_cast<int64_t>(k);
+      } else if (op == 2) {
+        std::vector<Transition> a, b;
+        const int64_t now = clock + static_cast<int64_t>(rng() % 10);
+        added->OnTimer(now, &a);
+        whole->OnTimer(now, &b);
+        ASSERT_EQ(ByRule(a), ByRule(b)) << "step " << step;
+        transitions += static_cast<int64_t>(a.size());
+      } else {
+        const int tag = static_cast<int>(rng() % 3);
+        std::vector<SampleView> views;
+        const int n = 1 + static_cast<int>(rng() % 8);
+        for (int i = 0; i < n; ++i) {
+          clock += static_cast<int64_t>(rng() % 4);
+          int64_t t = clock;
+          if (rng() % 8 == 0 && t > 20) t -= static_cast<int64_t>(rng() % 20);  // late
+          value[tag] += static_cast<double>(static_cast<int>(rng() % 9) - 4);
+          if (rng() % 8 == 0) value[tag] = 50 + (rng() % 2 ? 25.0 : -25.0);
+          views.push_back({tags[tag], t, value[tag], rng() % 6 == 0 ? (1u << 31) : 0u});
+        }
+        std::vector<Transition> a, b;
+        added->OnSamples(views, &a);
+        whole->OnSamples(views, &b);
+        ASSERT_EQ(a.size(), b.size()) << "step " << step;
+        for (size_t i = 0; i < a.size(); ++i) {
+          EXPECT_EQ(a[i].rule_id, b[i].rule_id);
+          EXPECT_EQ(a[i].kind, b[i].kind);
+          EXPECT_EQ(a[i].time_ns, b[i].time_ns);
+          EXPECT_EQ(a[i].late, b[i].late);
+        }
+        transitions += static_cast<int64_t>(a.size());
+      }
+      ASSERT_EQ(added->SaveState(), whole->SaveState()) << "step " << step;
+      ASSERT_EQ(added->NextDeadlineNs(), whole->NextDeadlineNs()) << "step " << step;
+      if (HasFailure()) return;
+    }
+  }
+  EXPECT_GT(transitions, 5000);
+  EXPECT_GT(parked_taken, 200);
+}
+
 }  // namespace
 }  // namespace historian::events
