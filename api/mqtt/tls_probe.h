@@ -24,8 +24,11 @@ namespace historian::mqtt_connection {
 // ("certificate verify failed (unable to get local issuer certificate)"),
 // checked as Paho checks it (the broker's certificate against `tls_ca`, or
 // the system's CAs without one, and its name against the URI's host).
-// "" when the handshake succeeds, the broker cannot be reached within
-// `timeout` (not a TLS problem), or the URI is not ssl://.
+// "" when the handshake succeeds, the broker cannot be reached or does not
+// finish the handshake within `timeout` (one deadline for the connection
+// and the handshake, clamped to 1 ms..5 min; the host name's lookup is the
+// resolver's own), which is not a TLS problem, or the URI is not ssl://.
+// SIGPIPE is blocked on the calling thread meanwhile.
 std::string TlsHandshakeError(const MqttConnection& c, absl::Duration timeout);
 
 }  // namespace historian::mqtt_connection

@@ -157,8 +157,9 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   // threads wedged, with its connections still open), so the stream ends
   // UNAVAILABLE naming it.
   void OnFirstResponseDeadline(bool fired) ABSL_LOCKS_EXCLUDED(mu_);
-  // Deletes this when gRPC, every part and the alarm are done with it.
-  void DeleteIfLast() ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether gRPC, every part and the alarm are done with this: the holder
+  // whose release makes it true (in the same hold of mu_) deletes it.
+  bool AllDoneLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes what is pending when no write is in flight and every part
   // answered its first response; resumes paused parts once below the bound.
   void Pump() ABSL_LOCKS_EXCLUDED(mu_);
@@ -395,21 +396,18 @@ void FanoutSubscribe::OnFirstResponseDeadline(bool fired) {
     }
   }
   if (cancel) CancelParts();
-  {
-    absl::MutexLock l(&mu_);
-    alarm_done_ = true;
-  }
-  DeleteIfLast();
-}
-
-void FanoutSubscribe::DeleteIfLast() {
   bool last = false;
   {
     absl::MutexLock l(&mu_);
-    last = server_done_ && parts_done_ == parts_.size() && alarm_done_;
+    alarm_done_ = true;
+    last = AllDoneLocked();
   }
-  // Every holder has let go: nothing else touches this.
+  // Nothing of this is touched after the flag went up (but by the last).
   if (last) delete this;
+}
+
+bool FanoutSubscribe::AllDoneLocked() const {
+  return server_done_ && parts_done_ == parts_.size() && alarm_done_;
 }
 
 void FanoutSubscribe::OnPlacement(const std::shared_ptr<const Placement>& after, bool contiguous) {
@@ -554,11 +552,14 @@ void FanoutSubscribe::PartEnded(size_t part, const grpc::Status& status) {
     }
   }
   if (cancel) CancelParts();
+  bool last = false;
   {
     absl::MutexLock l(&mu_);
     ++parts_done_;
+    last = AllDoneLocked();
   }
-  DeleteIfLast();
+  // Nothing of this is touched after the count went up (but by the last).
+  if (last) delete this;
 }
 
 void FanoutSubscribe::FinishLocked(const grpc::Status& status) {
@@ -630,11 +631,13 @@ void FanoutSubscribe::OnDone() {
   CancelParts();
   // Before server_done_: the alarm's callback cannot delete this meanwhile.
   first_response_alarm_.Cancel();
+  bool last = false;
   {
     absl::MutexLock l(&mu_);
     server_done_ = true;
+    last = AllDoneLocked();
   }
-  DeleteIfLast();
+  if (last) delete this;
 }
 
 }  // namespace
