@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "api/core/scoped_fd.h"
 
 namespace historian::mqtt_connection {
 namespace {
@@ -33,20 +34,6 @@ struct SslFree {
 };
 struct AddrInfoFree {
   void operator()(addrinfo* a) const { freeaddrinfo(a); }
-};
-
-class Socket {
- public:
-  explicit Socket(int fd) : fd_(fd) {}
-  ~Socket() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
 };
 
 // OpenSSL's queued errors, oldest first, as their reason strings; cleared.
@@ -160,11 +147,11 @@ std::string TlsHandshakeError(const MqttConnection& c, absl::Duration timeout) {
   }
 
   const SigpipeBlock no_sigpipe;
-  const Socket socket(ConnectBy(host, port, deadline));
-  if (socket.fd() < 0) return "";  // unreachable: not a TLS problem
+  const ScopedFd socket(ConnectBy(host, port, deadline));
+  if (socket.get() < 0) return "";  // unreachable: not a TLS problem
   std::unique_ptr<SSL, SslFree> ssl(SSL_new(ctx.get()));
   if (ssl == nullptr) return absl::StrCat("cannot set up TLS: ", TakeSslErrors());
-  SSL_set_fd(ssl.get(), socket.fd());
+  SSL_set_fd(ssl.get(), socket.get());
   in6_addr ip;
   const bool is_ip =
       inet_pton(AF_INET, host.c_str(), &ip) == 1 || inet_pton(AF_INET6, host.c_str(), &ip) == 1;
@@ -187,7 +174,7 @@ std::string TlsHandshakeError(const MqttConnection& c, absl::Duration timeout) {
     }
     error = SSL_get_error(ssl.get(), rc);
     if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) break;
-    pollfd p{socket.fd(), static_cast<short>(error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+    pollfd p{socket.get(), static_cast<short>(error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
     const int wait_ms = MillisUntil(deadline);
     // Out of time: a slow peer says nothing about TLS.
     if (wait_ms <= 0 || poll(&p, 1, wait_ms) <= 0) return "";

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "api/core/scoped_fd.h"
 
 namespace historian::client {
 namespace {
@@ -19,25 +20,10 @@ absl::Status ErrnoError(absl::string_view what, absl::string_view path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(err)));
 }
 
-// Closes an fd on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 }  // namespace
 
 absl::StatusOr<std::optional<std::string>> ReadMetaFile(const std::string& path) {
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  ScopedFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     if (errno == ENOENT) return std::nullopt;
     return ErrnoError("cannot open", path);
@@ -57,7 +43,7 @@ absl::StatusOr<std::optional<std::string>> ReadMetaFile(const std::string& path)
 absl::Status WriteMetaFile(const std::string& path, absl::string_view content) {
   const std::string tmp = path + ".tmp";
   {
-    Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    ScopedFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (fd.get() < 0) return ErrnoError("cannot create", tmp);
     const char* p = content.data();
     size_t left = content.size();
@@ -72,7 +58,7 @@ absl::Status WriteMetaFile(const std::string& path, absl::string_view content) {
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("cannot rename", tmp);
   const std::string dir = std::filesystem::path(path).parent_path().string();
-  Fd dir_fd(open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ScopedFd dir_fd(open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir_fd.get() < 0 || fsync(dir_fd.get()) != 0) return ErrnoError("cannot fsync", dir);
   return absl::OkStatus();
 }
