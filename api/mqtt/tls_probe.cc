@@ -2,7 +2,6 @@
 #include "api/mqtt/tls_probe.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
