@@ -31,6 +31,7 @@
 #include "server/cluster/fanout_subscribe.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/member_id.h"
+#include "server/cluster/member_probe.h"
 #include "server/cluster/membership.h"
 #include "server/cluster/placement_watcher.h"
 #include "server/cluster/shard_janitor.h"
@@ -149,6 +150,9 @@ ABSL_FLAG(std::string, cluster_move_test_pause, "",
 ABSL_FLAG(std::string, peer_token, "",
           "Bearer token (role replicator) sent to peers; prefer --peer_token_file");
 ABSL_FLAG(std::string, peer_token_file, "", "File holding the token sent to peers");
+// How long Cluster.FenceWithoutSource waits for a move's source to answer
+// before taking it for gone (a live node answers in milliseconds).
+constexpr absl::Duration kMemberProbeTimeout = absl::Seconds(2);
 constexpr char kDefaultMetricsListen[] = "127.0.0.1:7401";
 ABSL_FLAG(std::string, metrics_listen, kDefaultMetricsListen,
           "HTTP address of GET /metrics (Prometheus); port 0 picks one; empty disables. A busy "
@@ -454,8 +458,8 @@ int Run() {
   std::unique_ptr<cluster::ShardJanitor> janitor;
   std::unique_ptr<cluster::ShardMover> mover;
   std::unique_ptr<cluster::PlacementWatcher> placement_watcher;
-  std::unique_ptr<cluster::EtcdClusterAdmin> cluster_admin;
   std::unique_ptr<cluster::MemberChannels> member_channels;
+  std::unique_ptr<cluster::EtcdClusterAdmin> cluster_admin;  // probes through member_channels
   if (in_cluster) {
     absl::StatusOr<std::string> id =
         cluster::LoadOrCreateMemberId(options.path, absl::GetFlag(FLAGS_cluster_member_id));
@@ -481,12 +485,15 @@ int Run() {
     watch_options.self_address = *advertise_early;
     watch_options.cache_path = cluster::ClusterStateDir(options.path) + "/placement.cache";
     placement_watcher = std::make_unique<cluster::PlacementWatcher>(etcd.get(), watch_options);
-    cluster_admin =
-        std::make_unique<cluster::EtcdClusterAdmin>(etcd.get(), options.site, member_id);
     absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> member_creds =
         server::MakePeerCredentials(tls);
     if (!member_creds.ok()) return Fatal("bad TLS flags", member_creds.status(), 2);
     member_channels = std::make_unique<cluster::MemberChannels>(*member_creds, forward_timeout);
+    cluster_admin = std::make_unique<cluster::EtcdClusterAdmin>(
+        etcd.get(), options.site, member_id,
+        [channels = member_channels.get()](const std::string& address) {
+          return cluster::ProbeMember(*channels, address, kMemberProbeTimeout);
+        });
     // A node started normally serves the current placement from its first
     // request; with etcd down it goes on with the cached one (or none).
     if (!placement_watcher->WaitForSync(absl::Seconds(5))) {

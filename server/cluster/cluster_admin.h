@@ -44,17 +44,29 @@ class ClusterAdmin {
   virtual absl::StatusOr<v1::PlacementChangeResponse> CancelMoves(
       const v1::CancelMovesRequest& request) const = 0;
   // Writes the fence of a FLIPPED move whose source holds no live
-  // registration (docs/cluster.md, "A source lost for good"), created only
-  // if absent. Errors as Cluster.FenceWithoutSource's.
+  // registration and does not answer at its address (docs/cluster.md, "A
+  // source lost for good"), created only if absent. Errors as
+  // Cluster.FenceWithoutSource's.
   virtual absl::StatusOr<v1::FenceWithoutSourceResponse> FenceWithoutSource(
       const v1::FenceWithoutSourceRequest& request) const = 0;
 };
 
+// Whether the member at `address` answers a call now: OK when it answered
+// (any answer, a refusal too), the call's error when it did not within a
+// short deadline. FenceWithoutSource refuses to fence for a source that
+// answers: a node cut off from etcd loses its lease but goes on serving.
+using MemberProbe = std::function<absl::Status(const std::string& address)>;
+
 class EtcdClusterAdmin final : public ClusterAdmin {
  public:
-  // `etcd` must outlive this object.
-  EtcdClusterAdmin(const EtcdClient* etcd, std::string site, std::string self_id)
-      : etcd_(etcd), site_(std::move(site)), self_id_(std::move(self_id)) {}
+  // `etcd` must outlive this object. `probe` null: no member is probed (a
+  // source whose lease ran out counts as gone).
+  EtcdClusterAdmin(const EtcdClient* etcd, std::string site, std::string self_id,
+                   MemberProbe probe = nullptr)
+      : etcd_(etcd),
+        site_(std::move(site)),
+        self_id_(std::move(self_id)),
+        probe_(std::move(probe)) {}
 
   absl::StatusOr<v1::ClusterInitResponse> Init(uint32_t num_shards) const override;
   absl::StatusOr<v1::ClusterStatusResponse> Status() const override;
@@ -76,6 +88,7 @@ class EtcdClusterAdmin final : public ClusterAdmin {
   const EtcdClient* const etcd_;
   const std::string site_;
   const std::string self_id_;
+  const MemberProbe probe_;
   std::function<void()> before_commit_;
 };
 

@@ -237,6 +237,19 @@ absl::StatusOr<v1::FenceWithoutSourceResponse> EtcdClusterAdmin::FenceWithoutSou
         absl::StrCat("the source of shard ", request.shard(), ", ", from,
                      ", is alive (its lease is kept): it publishes the fence itself"));
   }
+  // A lease runs out when its node cannot reach etcd, not only when the
+  // node is gone: one cut off from etcd still serves, with a placement from
+  // before the flip, so it could take writes of the shard after the fence.
+  if (probe_ != nullptr) {
+    const std::string& address = placement.members()[move->from].address;
+    if (absl::Status answered = probe_(address); answered.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the source of shard ", request.shard(), ", ", from, ", answers at ", address,
+          " though its lease has run out: it is alive but cut off from etcd, may still take "
+          "writes of the shard, and publishes the fence itself once it reaches etcd again; "
+          "stop its process (or its machine) for good first"));
+    }
+  }
   // Versions count seconds of the writers' clocks: this node's now is past
   // anything the source stamped before it died, unless its clock ran ahead.
   MoveFence fence{from,

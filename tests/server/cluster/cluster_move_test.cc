@@ -47,6 +47,7 @@
 #include "server/cluster/cluster_keys.h"
 #include "server/cluster/etcd/etcd_client.h"
 #include "tests/testutil/cluster_fixture.h"
+#include "tests/testutil/fault_proxy.h"
 #include "tests/testutil/metrics_text.h"
 #include "tests/testutil/temp_dir.h"
 #include "tests/testutil/wait_for.h"
@@ -570,6 +571,39 @@ TEST(ClusterMoveTest, AnAdminFencesAShardWhoseSourceIsLostForGood) {
     ASSERT_TRUE(etcd.ok()) << etcd.status();
     ASSERT_TRUE(
         (*etcd)->Put(cluster::MoveFenceKey("us", shard), cluster::EncodeMoveFence(stale)).ok());
+  }
+
+  // A source cut off from etcd loses its lease but is alive, serving with
+  // its pre-flip placement: the command must not fence for it. The source
+  // restarts reaching etcd only through a proxy, which is then cut.
+  FaultProxy source_to_etcd(cluster.etcd().endpoint());
+  {
+    ASSERT_EQ(cluster.StopNode(source), 0);
+    for (std::string& flag : *cluster.node(source).mutable_flags()) {
+      if (absl::StartsWith(flag, "--cluster_etcd=")) {
+        flag = "--cluster_etcd=" + source_to_etcd.address();
+      }
+    }
+    ASSERT_TRUE(cluster.StartNode(source));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return MetricOf(cluster.metrics_port(source), "historian_cluster_move_paused_step") >= 0;
+        },
+        absl::Seconds(60)))
+        << "the restarted source never came back to its fence";
+    source_to_etcd.Cut();
+    CommandResult cut_off;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          cut_off =
+              cluster.Cli(other, {"cluster", "fence-without-source", shard_arg, "--accept-loss"});
+          return !absl::StrContains(cut_off.err, "is alive (its lease is kept)");
+        },
+        absl::Seconds(60)))
+        << "the cut-off source's lease never ran out: " << cut_off.err;
+    EXPECT_NE(cut_off.exit_code, 0) << cut_off.out;
+    EXPECT_TRUE(absl::StrContains(cut_off.err, "answers at " + cluster.address(source)))
+        << cut_off.err;
   }
 
   // The source is lost for good; once its lease runs out the command runs.
