@@ -123,9 +123,11 @@ int64_t PeakRssKb(pid_t pid) {
   return ProcStatusKb(absl::StrCat("/proc/", pid, "/status"), "VmHWM:");
 }
 
-double CpuSeconds(pid_t pid) {
-  std::ifstream in(pid == 0 ? std::string("/proc/self/stat")
-                            : absl::StrCat("/proc/", pid, "/stat"));
+namespace {
+
+// utime + stime of one /proc stat file, in seconds; 0 when unreadable.
+double StatCpuSeconds(const std::string& stat_path) {
+  std::ifstream in(stat_path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // Fields after the parenthesised command: state is field 3, utime 14, stime 15.
   const size_t close = text.rfind(')');
@@ -138,6 +140,28 @@ double CpuSeconds(pid_t pid) {
     if (i == 15) stime = std::strtoull(f.c_str(), nullptr, 10);
   }
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+double CpuSeconds(pid_t pid) {
+  return StatCpuSeconds(pid == 0 ? std::string("/proc/self/stat")
+                                 : absl::StrCat("/proc/", pid, "/stat"));
+}
+
+double BackgroundCpuSeconds(pid_t pid) {
+  double total = 0;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), ec)) {
+    std::ifstream comm_file(task.path() / "comm");
+    std::string comm;
+    std::getline(comm_file, comm);
+    if (comm.rfind("rocksdb:", 0) == 0 || comm == "hist-sealer") {
+      total += StatCpuSeconds(task.path() / "stat");
+    }
+  }
+  return total;
 }
 
 uint64_t DirBytes(const std::string& dir) {

@@ -58,6 +58,11 @@ int64_t PeakRssKb(pid_t pid);
 // User + system CPU seconds a live process has used so far (0 if unknown);
 // pid 0 means this process.
 double CpuSeconds(pid_t pid);
+// CPU seconds so far of `pid`'s background threads, the ones that seal and
+// compact (RocksDB's `rocksdb:*` pools and the store's `hist-sealer`); the
+// rest of CpuSeconds is the request path. Counts live threads only (these
+// live as long as the node).
+double BackgroundCpuSeconds(pid_t pid);
 // Bytes allocated on disk to the regular files under `dir` (as `du`;
 // sparse preallocated files count only their written blocks).
 uint64_t DirBytes(const std::string& dir);

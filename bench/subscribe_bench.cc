@@ -15,6 +15,15 @@
 //            the probe's latency when the node is not saturated
 //   idle     the subscribers open, nothing written: node CPU over
 //            --idle_seconds (push, not polling: should be ~0)
+//   paced_toggle
+//            one node under the paced load (and the probe) for the whole
+//            phase; the subscribers open and close every
+//            --toggle_seconds, --toggle_rounds times: node CPU per second in
+//            each window without and with them. Adjacent windows of one
+//            node share its heads, its compactions and the machine's
+//            moment, which separate phases (a fresh node each) do not: on a
+//            shared VM the paced phases' ingest alone varied by +-20 %
+//            between runs, as much as the effect measured.
 // Prints each phase's acked samples/s, the ratios, the latency percentiles
 // (publish -> ack, the write path alone, and publish -> subscriber) and
 // what the subscribers got (every sample of their tags, or lagged).
@@ -57,6 +66,8 @@ ABSL_FLAG(int32_t, paced_seconds, 10, "Length of the paced phases");
 ABSL_FLAG(uint64_t, paced_block_ticks, 1,
           "Paced phases: ticks of each tag per batch (1: one tick of every tag per batch)");
 ABSL_FLAG(int32_t, idle_seconds, 10, "Length of the idle phase's CPU measurement");
+ABSL_FLAG(int32_t, toggle_rounds, 10, "paced_toggle: windows without and with the subscribers");
+ABSL_FLAG(int32_t, toggle_seconds, 10, "paced_toggle: length of each measured window");
 
 namespace historian::bench {
 namespace {
@@ -171,6 +182,122 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
 }
 
+// Opens `subs` subscriptions of `per_sub` distinct tags each (subscriber 0
+// also holds the probe tag) and waits until every one has answered.
+std::vector<std::unique_ptr<Reader>> OpenReaders(const std::string& address, const DataSet& data,
+                                                 int subs, int per_sub) {
+  std::vector<std::unique_ptr<Reader>> readers;
+  for (int s = 0; s < subs; ++s) {
+    v1::SubscribeRequest req;
+    for (int t = 0; t < per_sub; ++t) {
+      // Wraps around: with --subscribers x --tags_per_sub > --tags the
+      // subscriptions overlap (a tag held by several).
+      const size_t tag = (static_cast<size_t>(s) * per_sub + t) % data.num_tags();
+      req.add_tags(data.tag_name(tag));
+    }
+    if (s == 0) req.add_tags("probe");
+    readers.push_back(std::make_unique<Reader>(address, req, s == 0));
+  }
+  for (auto& r : readers) {
+    while (!r->started()) absl::SleepFor(absl::Milliseconds(5));
+  }
+  return readers;
+}
+
+uint64_t SamplesGot(const std::vector<std::unique_ptr<Reader>>& readers) {
+  uint64_t n = 0;
+  for (const auto& r : readers) n += r->samples();
+  return n;
+}
+
+double Median(std::vector<double> v) { return Percentile(std::move(v), 0.5); }
+
+// The paced_toggle phase (above) on a started node.
+int RunToggle(const NodeProcess& node, const DataSet& data, int subs, int per_sub) {
+  const std::string address = node.address();
+  PacedLoad load(data,
+                 {.endpoint = address, .paced_block_ticks = absl::GetFlag(FLAGS_paced_block_ticks)},
+                 absl::GetFlag(FLAGS_paced_rate));
+  // The probe writes in every window, with and without the subscribers:
+  // its unary writes (each a group commit of its own, with its fsync) are
+  // not the subscriptions' cost.
+  Probe probe(address, absl::GetFlag(FLAGS_probe_interval));
+  absl::SleepFor(absl::Seconds(2));  // the tags are created
+  const int rounds = absl::GetFlag(FLAGS_toggle_rounds);
+  const int secs = absl::GetFlag(FLAGS_toggle_seconds);
+  // A window's node CPU per second, all of it and the request path's (all
+  // but the seal and compaction threads, whose work is the same with or
+  // without subscribers but lands in whichever window it happens to).
+  struct Window {
+    double all = 0;
+    double request_path = 0;
+  };
+  auto node_cpu_per_s = [&] {
+    // Wall-clock bounds of the window, to cut a profile taken with
+    // `perf record -k CLOCK_REALTIME` (perf report --time START,END).
+    std::printf("window %.6f", absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+    const double cpu0 = CpuSeconds(node.pid());
+    const double background0 = BackgroundCpuSeconds(node.pid());
+    absl::SleepFor(absl::Seconds(secs));
+    const double all = CpuSeconds(node.pid()) - cpu0;
+    const double background = BackgroundCpuSeconds(node.pid()) - background0;
+    std::printf(",%.6f\n", absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+    return Window{all / secs, (all - background) / secs};
+  };
+  std::vector<Window> without, with;
+  std::vector<double> shares;
+  std::vector<double> latencies;
+  uint64_t delivered = 0;
+  for (int round = 0; round < rounds; ++round) {
+    without.push_back(node_cpu_per_s());
+    {
+      std::vector<std::unique_ptr<Reader>> readers = OpenReaders(address, data, subs, per_sub);
+      absl::SleepFor(absl::Seconds(1));  // the subscriptions' start settles
+      const uint64_t got0 = SamplesGot(readers);
+      with.push_back(node_cpu_per_s());
+      delivered += SamplesGot(readers) - got0;
+      std::vector<double> lat = readers[0]->latencies();
+      latencies.insert(latencies.end(), lat.begin(), lat.end());
+    }
+    absl::SleepFor(absl::Seconds(1));  // the streams' end settles
+    // The subscriptions' extra on the request path, of all ingest's CPU.
+    shares.push_back((with.back().request_path - without.back().request_path) / without.back().all);
+    std::printf(
+        "toggle round %d: node CPU s per s without %.3f (request path %.3f), with %.3f (%.3f): "
+        "share %.3f\n",
+        round, without.back().all, without.back().request_path, with.back().all,
+        with.back().request_path, shares.back());
+  }
+  absl::StatusOr<IngestResult> r = load.Stop();
+  if (!r.ok()) {
+    std::fprintf(stderr, "paced ingest: %s\n", r.status().ToString().c_str());
+    return 1;
+  }
+  Window sum_without, sum_with;
+  for (const Window& w : without) {
+    sum_without.all += w.all;
+    sum_without.request_path += w.request_path;
+  }
+  for (const Window& w : with) {
+    sum_with.all += w.all;
+    sum_with.request_path += w.request_path;
+  }
+  std::printf(
+      "paced_toggle %.0f samples/s paced (%.0f acked/s over the run), %d rounds of %d s: "
+      "node CPU s per s without %.3f (request path %.3f), with %.3f (%.3f); subscriptions' "
+      "share (request path extra / all without): %.3f of the sums, median of the rounds %.3f; "
+      "all CPU with / without - 1: %.3f; subscribers got %.0f samples/s while open; "
+      "publish->subscriber over %zu: p50 %.2f ms, p99 %.2f ms\n",
+      absl::GetFlag(FLAGS_paced_rate), r->acked_per_second(), rounds, secs,
+      sum_without.all / rounds, sum_without.request_path / rounds, sum_with.all / rounds,
+      sum_with.request_path / rounds,
+      (sum_with.request_path - sum_without.request_path) / sum_without.all, Median(shares),
+      sum_with.all / sum_without.all - 1,
+      static_cast<double>(delivered) / (static_cast<double>(rounds) * secs), latencies.size(),
+      Percentile(latencies, 0.5), Percentile(latencies, 0.99));
+  return 0;
+}
+
 struct PhaseResult {
   double acked_per_s = 0;
   double node_cpu_s = 0;
@@ -199,19 +326,18 @@ int Run() {
     std::vector<std::unique_ptr<Reader>> readers;
     std::unique_ptr<Probe> probe;
     uint64_t expected_per_reader = 0;
+    if (phase == "paced_toggle") {
+      const int rc = RunToggle(**node, data, subs, per_sub);
+      if (absl::Status s = (*node)->Stop(); !s.ok()) {
+        std::fprintf(stderr, "stop: %s\n", s.ToString().c_str());
+      }
+      std::system(absl::StrCat("rm -rf '", opts.data_dir, "'").c_str());
+      if (rc != 0) return rc;
+      continue;
+    }
     const bool with_subs = phase == "subs" || phase == "paced" || phase == "idle";
     if (with_subs) {
-      for (int s = 0; s < subs; ++s) {
-        v1::SubscribeRequest req;
-        for (int t = 0; t < per_sub; ++t) {
-          // Wraps around: with --subscribers x --tags_per_sub > --tags the
-          // subscriptions overlap (a tag held by several).
-          const size_t tag = (static_cast<size_t>(s) * per_sub + t) % data.num_tags();
-          req.add_tags(data.tag_name(tag));
-        }
-        if (s == 0) req.add_tags("probe");
-        readers.push_back(std::make_unique<Reader>(address, req, s == 0));
-      }
+      readers = OpenReaders(address, data, subs, per_sub);
       expected_per_reader = static_cast<uint64_t>(per_sub) * data.ticks();
     }
     // The stuck subscriber: its own channel, never read.
@@ -227,9 +353,6 @@ int Run() {
       stuck = stuck_stub->Subscribe(&stuck_ctx, req);
       v1::SubscribeResponse first;
       stuck->Read(&first);  // live from here; never read again
-    }
-    for (auto& r : readers) {
-      while (!r->started()) absl::SleepFor(absl::Milliseconds(5));
     }
     if (phase == "subs" || phase.rfind("paced", 0) == 0)
       probe = std::make_unique<Probe>(address, absl::GetFlag(FLAGS_probe_interval));

@@ -2,6 +2,7 @@
 #include "storage/maintenance/sealer.h"
 
 #include <malloc.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <utility>
@@ -28,7 +29,12 @@ Sealer::Sealer(absl::Mutex& mu, absl::Mutex& seal_mu, engine::RocksDb* db, Chunk
 Sealer::~Sealer() { Stop(); }
 
 void Sealer::Start() {
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    // Named for operators (top -H) and for the benches, which tell seal
+    // work from request work by it.
+    pthread_setname_np(pthread_self(), "hist-sealer");
+    Loop();
+  });
 }
 
 void Sealer::Wake() {
