@@ -291,8 +291,8 @@ bool SubscribeReactor::LiveStep() {
   }
   // In apply order, one batches field per series of each entry (a tag
   // may have several in one response, in order).
-  for (const SampleBatch& b : t.batches) AppendBatchWire(b, columns_, &live_);
-  const bool send = !t.batches.empty() || response_.has_lagged() || !flags_.first_sent;
+  live_ = std::move(t.batches);
+  const bool send = !live_.empty() || response_.has_lagged() || !flags_.first_sent;
   if (send) response_.set_resume_token(EncodeResumeToken({t.positions, NowNs()}));
   return send;
 }
@@ -327,10 +327,8 @@ void SubscribeReactor::Ready() {
     flags_.writing = true;
     // Fields in any order make one message: the live batches, then the
     // rest (catch-up batches never share a response with live ones).
-    std::string bytes = std::move(live_);
-    live_ = std::string();
-    response_.AppendToString(&bytes);
-    out_ = ToByteBuffer(std::move(bytes));
+    out_ = LiveResponse(live_, columns_, response_.SerializeAsString());
+    live_.clear();
     to_write = &out_;
   }
   StartWrite(to_write);

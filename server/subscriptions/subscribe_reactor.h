@@ -62,7 +62,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   // Fills response_ from the log (catch-up). False when there was nothing
   // to send; ends the catch-up when the log is read to its end.
   bool CatchUpStep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Fills live_ (and response_'s token, lagged) from the hub's buffer.
+  // Takes live_ (and response_'s token, lagged) from the hub's buffer.
   // False when nothing to send.
   bool LiveStep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `tag` is wanted, resolving its name once.
@@ -96,8 +96,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   // Names of tag ids seen in the log (nullopt: not wanted or unknown).
   absl::flat_hash_map<TagId, std::optional<std::string>> names_ ABSL_GUARDED_BY(mu_);
   v1::SubscribeResponse response_ ABSL_GUARDED_BY(mu_);
-  // Encoded live batches fields, sent before response_'s fields.
-  std::string live_ ABSL_GUARDED_BY(mu_);
+  // Live batches taken from the hub, sent before response_'s fields.
+  std::vector<SampleBatch> live_ ABSL_GUARDED_BY(mu_);
   // The message being written (gRPC reads it until OnWriteDone).
   grpc::ByteBuffer out_ ABSL_GUARDED_BY(mu_);
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);

@@ -8,11 +8,6 @@
 
 namespace historian::server {
 
-bool TagFilter::Matches(std::string_view name) const {
-  if (names.contains(absl::string_view(name.data(), name.size()))) return true;
-  return !glob.empty() && GlobMatch(glob, name) && (!glob_keep || glob_keep(name));
-}
-
 // One subscription's state, under the hub's mu_.
 struct SubscriptionHub::Sub {
   Id id = 0;
@@ -133,8 +128,8 @@ absl::StatusOr<SubscriptionHub::Id> SubscriptionHub::Add(const std::string& clie
   sub->forwarded = forwarded;
   const Id id = next_id_++;
   sub->id = id;
+  interest_.Add(sub.get(), &sub->filter);
   subs_.emplace(id, std::move(sub));
-  interest_.clear();
   store_->SetAppliedListener(this);
   return id;
 }
@@ -148,8 +143,8 @@ void SubscriptionHub::Remove(Id id) {
   if (it == subs_.end()) return;
   auto pc = per_client_.find(it->second->client);
   if (pc != per_client_.end() && --pc->second == 0) per_client_.erase(pc);
+  interest_.Remove(it->second.get());
   subs_.erase(it);
-  interest_.clear();
   ready_.erase(std::remove(ready_.begin(), ready_.end(), id), ready_.end());
   if (subs_.empty()) store_->SetAppliedListener(nullptr);
 }
@@ -246,17 +241,6 @@ void SubscriptionHub::MarkReady(Sub* sub) {
   ready_.push_back(sub->id);
 }
 
-const std::vector<SubscriptionHub::Sub*>& SubscriptionHub::Interested(TagId id,
-                                                                      std::string_view name) {
-  auto [it, inserted] = interest_.try_emplace(id);
-  if (inserted) {
-    for (const auto& [sid, sub] : subs_) {
-      if (sub->filter.Matches(name)) it->second.push_back(sub.get());
-    }
-  }
-  return it->second;
-}
-
 void SubscriptionHub::Buffer(Sub* sub, const AppliedSeries& series, std::string_view origin,
                              std::shared_ptr<AppliedEntry>* entry, size_t* index) {
   if (sub->lagged) {
@@ -293,8 +277,12 @@ void SubscriptionHub::Buffer(Sub* sub, const AppliedSeries& series, std::string_
   AppliedEntry::Series& s = (*entry)->series[*index];
   if (sub->form == BatchForm::kColumnsWire) {
     // Not shared yet (streams see the entry only after Take, under mu_).
-    absl::MutexLock l(&(*entry)->wire_mu);
-    if (s.wire[1].empty()) s.wire[1] = EncodeBatchField(s.name, std::string(origin), in, true);
+    if (s.columns_wire_size == 0) {
+      std::string& wire = (*entry)->columns_wire;
+      s.columns_wire_offset = wire.size();
+      AppendBatchField(s.name, origin, in, /*columns=*/true, &wire);
+      s.columns_wire_size = wire.size() - s.columns_wire_offset;
+    }
   } else if (s.cols.size() == 0) {
     // The one copy, of what a subscriber is sent (not the versions).
     s.cols.type = in.type;
@@ -321,7 +309,7 @@ void SubscriptionHub::OnApplied(std::string_view origin, uint64_t seq,
     const AppliedSeries& s = series[i];
     if (s.cols->size() == 0) continue;
     size_t index = SIZE_MAX;  // not yet in the entry
-    for (Sub* sub : Interested(s.tag, s.name)) {
+    for (Sub* sub : interest_.Interested(s.tag, s.name)) {
       if (sub->catching_up) {
         ++sub->skipped;
         continue;

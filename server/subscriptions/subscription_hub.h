@@ -36,23 +36,13 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "server/subscriptions/interest_index.h"
+#include "server/subscriptions/tag_filter.h"
 #include "storage/applied_listener.h"
 #include "storage/codec/chunk_codec.h"
 #include "storage/store.h"
 
 namespace historian::server {
-
-// Which tags a subscription wants: names, and/or a glob (matched on the
-// name, so tags created later are included).
-struct TagFilter {
-  absl::flat_hash_set<std::string> names;
-  std::string glob;  // empty: names only
-  // When set, a name only the glob matches counts when this says so (a
-  // forwarded part in a site cluster keeps the tags this node owns, so
-  // every tag is sent by its owner only). Must be thread-safe.
-  std::function<bool(std::string_view)> glob_keep;
-  bool Matches(std::string_view name) const;
-};
 
 // How a subscription's batches are held until it takes them.
 enum class BatchForm {
@@ -60,8 +50,9 @@ enum class BatchForm {
   // stream sends them (any form; tests read the columns).
   kCopy,
   // Only Query.Subscribe's columns wire form (batch_wire.h), encoded once
-  // under the store's lock straight from the applied columns: one pass and
-  // one allocation, no copy to free later.
+  // under the store's lock straight from the applied columns into the
+  // entry's columns_wire: one pass, no allocation per series, no copy to
+  // free later.
   kColumnsWire,
 };
 
@@ -77,12 +68,22 @@ struct AppliedEntry {
     uint64_t bytes = 0;              // what a buffer charges for it
     codec::ChunkColumns cols;        // empty unless a kCopy subscription took it
     // Per form (0: samples, 1: columns), the encoded batches field; empty
-    // until a stream first sends it (columns: set at once for kColumnsWire).
+    // until a stream first sends it (guarded by wire_mu). Not used for the
+    // columns form when the series is in columns_wire.
     mutable std::string wire[2];
+    // Where its columns-form batches field lies in columns_wire (size 0:
+    // not there).
+    size_t columns_wire_offset = 0;
+    size_t columns_wire_size = 0;
   };
   std::string origin;
   uint64_t seq = 0;
   std::vector<Series> series;
+  // The columns-form batches fields (batch_wire.h) of the series that
+  // kColumnsWire subscriptions took, back to back: one buffer per entry,
+  // written under the hub's lock before the entry is shared, immutable
+  // after (read without a lock; sent as slices of it).
+  std::string columns_wire;
   // Guards every series' wire (set by the first stream to send a form).
   mutable absl::Mutex wire_mu;
 };
@@ -196,10 +197,6 @@ class SubscriptionHub final : public AppliedListener {
   struct Sub;
   void Dispatch() ABSL_LOCKS_EXCLUDED(mu_);
   void MarkReady(Sub* sub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The subscriptions that want tag `id` named `name` (cached per tag id
-  // until a subscription comes or goes).
-  const std::vector<Sub*>& Interested(TagId id, std::string_view name)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Appends a reference to `series` to the buffer of `sub` (adding it to
   // `*entry` in the sub's form first if not yet: `*index` its index
   // there), or drops the buffer when it would pass options_.buffer_bytes.
@@ -218,7 +215,8 @@ class SubscriptionHub final : public AppliedListener {
   // Subscriptions whose sink is due a Ready call, and the one being called.
   std::deque<Id> ready_ ABSL_GUARDED_BY(mu_);
   Id dispatching_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<TagId, std::vector<Sub*>> interest_ ABSL_GUARDED_BY(mu_);
+  // Which subscriptions want each tag (interest_index.h).
+  InterestIndex<Sub> interest_ ABSL_GUARDED_BY(mu_);
   uint64_t overflows_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;

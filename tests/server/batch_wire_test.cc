@@ -11,7 +11,10 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/slice.h"
 #include "gtest/gtest.h"
 #include "historian/v1/query.pb.h"
 #include "server/proto_convert.h"
@@ -86,6 +89,8 @@ TEST(BatchWireTest, ColumnsFormIsByteForByteWhatProtobufWrites) {
     ASSERT_EQ(EncodeBatchField(tag, origin, cols, /*columns=*/true), want.SerializeAsString())
         << "round " << round << " type " << static_cast<int>(type) << " n " << n;
   }
+  // Every one was written in place: the size worked out first was exact.
+  EXPECT_EQ(ColumnsSizeMismatches(), 0u);
 }
 
 TEST(BatchWireTest, SamplesFormParsesToTheSamples) {
@@ -148,6 +153,68 @@ TEST(BatchWireTest, AppendedFieldsParseAsOneResponseInOrder) {
       ColumnsToProto(b.cols(), want.mutable_columns());
       EXPECT_EQ(got.batches(i).SerializeAsString(), want.SerializeAsString()) << i;
     }
+  }
+}
+
+// A series in its entry's columns_wire (as the hub's kColumnsWire form
+// keeps it), and a copy of its columns for the expected answer.
+void AddWired(AppliedEntry* entry, std::string name, codec::ChunkColumns cols) {
+  AppliedEntry::Series& s = entry->series.emplace_back();
+  s.name = std::move(name);
+  s.samples = cols.size();
+  s.columns_wire_offset = entry->columns_wire.size();
+  AppendBatchField(s.name, entry->origin, cols, /*columns=*/true, &entry->columns_wire);
+  s.columns_wire_size = entry->columns_wire.size() - s.columns_wire_offset;
+}
+
+std::string Flatten(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(buffer.Dump(&slices).ok());
+  std::string out;
+  for (const grpc::Slice& slice : slices) {
+    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return out;
+}
+
+// LiveResponse sends slices of the entries' columns_wire (runs merged) and
+// copies of the rest, in the batches' order, then the tail: the same bytes
+// as appending every batch one by one, whatever the mix. The slices outlive
+// the batches and entries they came from.
+TEST(BatchWireTest, LiveResponseIsTheBatchesAppendedInOrderThenTheTail) {
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 200; ++round) {
+    std::vector<std::shared_ptr<AppliedEntry>> entries;
+    for (int e = 0; e < 1 + static_cast<int>(rng() % 3); ++e) {
+      auto entry = std::make_shared<AppliedEntry>();
+      entry->origin = e % 2 ? "mx" : "us";
+      entry->seq = static_cast<uint64_t>(e + 1);
+      for (int i = 0; i < 1 + static_cast<int>(rng() % 5); ++i) {
+        const std::string name = "t" + std::to_string(i);
+        codec::ChunkColumns cols = RandomColumns(rng, ValueType::kDouble, 1 + rng() % 20);
+        if (rng() % 3 == 0) {
+          entry->series.push_back(Held(name, std::move(cols)));
+        } else {
+          AddWired(entry.get(), name, std::move(cols));
+        }
+      }
+      entries.push_back(std::move(entry));
+    }
+    // Every series in entry order, some left out (another subscriber's).
+    std::vector<SampleBatch> batches;
+    for (const auto& entry : entries) {
+      for (size_t i = 0; i < entry->series.size(); ++i) {
+        if (rng() % 4 != 0) batches.push_back({entry, i});
+      }
+    }
+    const std::string tail = rng() % 2 ? "" : std::string("\x12\x05token", 7);
+    std::string want;
+    for (const SampleBatch& b : batches) AppendBatchWire(b, /*columns=*/true, &want);
+    want += tail;
+    grpc::ByteBuffer sent = LiveResponse(batches, /*columns=*/true, tail);
+    batches.clear();
+    entries.clear();  // the slices keep what they point into
+    ASSERT_EQ(Flatten(sent), want) << "round " << round;
   }
 }
 
