@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -162,6 +163,20 @@ double BackgroundCpuSeconds(pid_t pid) {
     }
   }
   return total;
+}
+
+bool PinToCpu(pid_t pid, int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  bool ok = true;
+  std::error_code ec;
+  const std::string tasks = pid == 0 ? "/proc/self/task" : absl::StrCat("/proc/", pid, "/task");
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    const pid_t tid = static_cast<pid_t>(std::strtol(task.path().filename().c_str(), nullptr, 10));
+    ok = sched_setaffinity(tid, sizeof(set), &set) == 0 && ok;
+  }
+  return ok && !ec;
 }
 
 uint64_t DirBytes(const std::string& dir) {

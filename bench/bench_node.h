@@ -63,6 +63,9 @@ double CpuSeconds(pid_t pid);
 // rest of CpuSeconds is the request path. Counts live threads only (these
 // live as long as the node).
 double BackgroundCpuSeconds(pid_t pid);
+// Pins every thread of `pid` (0: this process) to CPU `cpu`; threads they
+// start later inherit it. False when a thread could not be pinned.
+bool PinToCpu(pid_t pid, int cpu);
 // Bytes allocated on disk to the regular files under `dir` (as `du`;
 // sparse preallocated files count only their written blocks).
 uint64_t DirBytes(const std::string& dir);

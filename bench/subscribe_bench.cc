@@ -68,6 +68,9 @@ ABSL_FLAG(uint64_t, paced_block_ticks, 1,
 ABSL_FLAG(int32_t, idle_seconds, 10, "Length of the idle phase's CPU measurement");
 ABSL_FLAG(int32_t, toggle_rounds, 10, "paced_toggle: windows without and with the subscribers");
 ABSL_FLAG(int32_t, toggle_seconds, 10, "paced_toggle: length of each measured window");
+ABSL_FLAG(int32_t, pin_node_cpu, -1,
+          "paced_toggle: pin the node to this CPU and the bench to the next one "
+          "(-1: no pinning), so the readers do not run on the node's core");
 
 namespace historian::bench {
 namespace {
@@ -215,6 +218,16 @@ double Median(std::vector<double> v) { return Percentile(std::move(v), 0.5); }
 // The paced_toggle phase (above) on a started node.
 int RunToggle(const NodeProcess& node, const DataSet& data, int subs, int per_sub) {
   const std::string address = node.address();
+  if (const int cpu = absl::GetFlag(FLAGS_pin_node_cpu); cpu >= 0) {
+    const int bench_cpu =
+        cpu + 1 < static_cast<int>(std::thread::hardware_concurrency()) ? cpu + 1 : 0;
+    if (!PinToCpu(node.pid(), cpu) || !PinToCpu(0, bench_cpu)) {
+      std::fprintf(stderr, "cannot pin the node to CPU %d and the bench to CPU %d\n", cpu,
+                   bench_cpu);
+      return 1;
+    }
+    std::printf("node pinned to CPU %d, the bench to CPU %d\n", cpu, bench_cpu);
+  }
   PacedLoad load(data,
                  {.endpoint = address, .paced_block_ticks = absl::GetFlag(FLAGS_paced_block_ticks)},
                  absl::GetFlag(FLAGS_paced_rate));
