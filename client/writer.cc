@@ -27,6 +27,9 @@ std::string UniqueClientId() {
   return absl::StrCat("writer-", host, "-", getpid(), "-", absl::ToUnixNanos(absl::Now()));
 }
 
+// Metadata asking the node to refuse a batch in band (WriteAck.refused).
+constexpr char kRefusalsMetadataKey[] = "historian-write-refusals";
+
 // Errors blamed on the oldest unacked batch: resending it cannot help.
 bool IsPermanent(absl::StatusCode code) {
   return code == absl::StatusCode::kInvalidArgument ||
@@ -436,6 +439,13 @@ void Writer::IoLoop() {
 }
 
 bool Writer::HandleAck(const v1::WriteAck& ack) {
+  if (ack.refused()) {
+    // The stream's status, after our half-close, tells why.
+    std::lock_guard<std::mutex> lock(mu_);
+    session_refused_ = true;
+    cv_.notify_all();
+    return true;
+  }
   Pending done;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -492,10 +502,12 @@ Writer::Session Writer::RunSession(const std::string& endpoint) {
   if (!options_.token.empty()) {
     context.AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
   }
+  context.AddMetadata(kRefusalsMetadataKey, "1");
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (abort_) return session;
     session_context_ = &context;
+    session_refused_ = false;
     next_to_send_ = 0;
     for (Pending& p : pending_) p.sent_at = absl::InfinitePast();
     if (started_session_) ++stats_.reconnects;
@@ -530,7 +542,7 @@ Writer::Session Writer::RunSession(const std::string& endpoint) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       while (true) {
-        if (abort_ || reader_done) break;
+        if (abort_ || reader_done || session_refused_) break;
         if (closing_ && pending_.empty()) break;
         if (next_to_send_ < pending_.size()) break;
         if (!pending_.empty() && next_to_send_ > 0 &&
@@ -546,6 +558,10 @@ Writer::Session Writer::RunSession(const std::string& endpoint) {
         }
       }
       if (abort_ || reader_done || timed_out) break;
+      if (session_refused_) {
+        writes_done = true;  // half-close: the node then ends the stream
+        break;
+      }
       if (closing_ && pending_.empty()) {
         writes_done = true;
         break;

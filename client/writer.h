@@ -51,7 +51,9 @@
 // in flight until then. Without a placement (node unreachable, not a
 // cluster) batches go to `endpoints` as described above.
 //
-// Errors per batch: a stream ended with INVALID_ARGUMENT, FAILED_PRECONDITION
+// Errors per batch (the node refuses a batch in band, WriteAck.refused, and
+// the writer half-closes to learn the stream's status): a stream ended with
+// INVALID_ARGUMENT, FAILED_PRECONDITION
 // (e.g. a sequence older than the node's dedup window) or OUT_OF_RANGE is
 // blamed on the oldest unacked batch (the node handles batches in order):
 // that batch is given up and reported through `on_result` with the error;
@@ -238,6 +240,7 @@ class Writer {
   bool closing_ = false;  // no new samples; drain
   bool abort_ = false;    // stop now
   grpc::ClientContext* session_context_ = nullptr;
+  bool session_refused_ = false;  // the session's node refused a batch
   WriterStats stats_;
   bool started_session_ = false;
 

@@ -135,8 +135,16 @@ grpc::Status IngestService::WriteRaw(
     // acker thread waits for each commit and writes the acks in the same
     // order. So one stream can have many batches in one group commit
     // instead of one fsync per batch.
-    using Item = PendingWrite;
+    struct Item {
+      PendingWrite write;
+      uint64_t sequence = 0;  // the batch's
+    };
     constexpr size_t kMaxInFlight = 32;
+    // A writer that takes refusals in band half-closes on one, so the
+    // stream ends with the refusal's status instead of CANCELLED.
+    const auto& client_metadata = context->client_metadata();
+    auto refusals = client_metadata.find("historian-write-refusals");
+    const bool refusals_in_band = refusals != client_metadata.end() && refusals->second == "1";
     // Forwarded parts reach each owner in stream order (declared before the
     // items: every item's calls are done before it goes).
     cluster::ForwardOrder order;
@@ -158,15 +166,28 @@ grpc::Status IngestService::WriteRaw(
           item.emplace(std::move(queue.front()));
           queue.pop_front();
         }
-        absl::StatusOr<v1::WriteAck> ack = Finish(std::move(*item));
+        absl::StatusOr<v1::WriteAck> ack = Finish(std::move(item->write));
         absl::MutexLock l(&mu);
         if (failed) continue;  // later batches are stored, not acked: resent
         if (!ack.ok()) {
           // A batch the node cannot take ends the stream; the client resends
-          // it (with the same batch_sequence) on a new stream.
+          // it (with the same batch_sequence) on a new stream, or gives it
+          // up when the status says it can never be taken.
           failed = true;
           result = ToGrpcStatus(ack.status());
-          context->TryCancel();
+          v1::WriteAck refusal;
+          refusal.set_batch_sequence(item->sequence);
+          refusal.set_refused(true);
+          grpc::ByteBuffer bytes;
+          bool own = false;
+          // In band, the reader ends the stream with `result` at the
+          // writer's half-close (or its next message); otherwise only a
+          // cancel ends it.
+          if (!refusals_in_band ||
+              !grpc::SerializationTraits<v1::WriteAck>::Serialize(refusal, &bytes, &own).ok() ||
+              !stream->Write(bytes)) {
+            context->TryCancel();
+          }
           continue;
         }
         grpc::ByteBuffer bytes;
@@ -200,7 +221,7 @@ grpc::Status IngestService::WriteRaw(
         mu.Await(absl::Condition(&room));
         if (failed) break;
       }
-      Item item = Start(*context, request, &order);
+      Item item{Start(*context, request, &order), request.batch_sequence()};
       absl::MutexLock l(&mu);
       queue.push_back(std::move(item));
     }

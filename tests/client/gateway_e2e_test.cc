@@ -12,6 +12,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -166,6 +167,54 @@ TEST(WriterTest, AppendsAreAckedOnce) {
   EXPECT_EQ(ReadBack(node.address(), {"writer.test.a"}, kT0, kT0 + 2000 * kSecond, &total).size(),
             1050u);
   EXPECT_EQ(total, 1050u);
+}
+
+// A batch the node refuses as a whole (a series with samples and columns)
+// is given up with the node's reason, and the batch behind it is stored: the
+// node refuses it in band (WriteAck.refused), so the stream ends with
+// INVALID_ARGUMENT, not CANCELLED, which the writer would retry forever.
+TEST(WriterTest, ABatchRefusedAsAWholeIsGivenUpWithTheNodesReason) {
+  TempDir tmp;
+  NodeProcess node(tmp.Sub("data"));
+  ASSERT_TRUE(node.Start());
+  client::WriterOptions options;
+  options.endpoints = {node.address()};
+  std::mutex mu;
+  std::map<uint64_t, absl::Status> results;
+  options.on_result = [&](uint64_t sequence, const absl::Status& s, const v1::WriteAck&) {
+    std::lock_guard<std::mutex> lock(mu);
+    results[sequence] = s;
+  };
+  auto writer = client::Writer::Start(options);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  v1::WriteRequest bad;
+  v1::TagSamples* series = bad.add_series();
+  series->set_tag("writer.refused");
+  series->add_samples()->set_timestamp_ns(kT0);
+  series->mutable_columns()->add_timestamp_deltas_ns(kT0);
+  series->mutable_columns()->add_double_values(1);
+  v1::WriteRequest good;
+  v1::TagSamples* ok_series = good.add_series();
+  ok_series->set_tag("writer.after_refused");
+  v1::Sample* sample = ok_series->add_samples();
+  sample->set_timestamp_ns(kT0);
+  sample->mutable_value()->set_double_value(2);
+  absl::StatusOr<uint64_t> bad_sequence = (*writer)->Send(bad);
+  ASSERT_TRUE(bad_sequence.ok());
+  absl::StatusOr<uint64_t> good_sequence = (*writer)->Send(good);
+  ASSERT_TRUE(good_sequence.ok());
+  ASSERT_TRUE((*writer)->WaitIdle(absl::Now() + absl::Seconds(60)).ok());
+  (*writer)->Close(absl::Seconds(5));
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[*bad_sequence].code(), absl::StatusCode::kInvalidArgument)
+      << results[*bad_sequence];
+  EXPECT_THAT(results[*bad_sequence].message(), HasSubstr("series[0]"));
+  EXPECT_TRUE(results[*good_sequence].ok()) << results[*good_sequence];
+  EXPECT_EQ((*writer)->stats().batches_failed, 1u);
+  size_t total = 0;
+  EXPECT_EQ(ReadBack(node.address(), {"writer.after_refused"}, kT0, kT0 + kSecond, &total).size(),
+            1u);
 }
 
 TEST(WriterTest, BackpressureFailsFastWhenNothingIsAcked) {

@@ -456,6 +456,50 @@ TEST_F(NodeE2ETest, RetriedBatchIsAcknowledgedButStoredOnce) {
   EXPECT_EQ(samples[0].value().double_value(), 1.0);
 }
 
+// A batch the node refuses as a whole on the Ingest.Write stream: to a
+// writer that asks for it, the refusal comes in band (WriteAck.refused, after
+// the acks of the batches before it), and the stream ends with the reason
+// once the writer half-closes, not with CANCELLED.
+TEST_F(NodeE2ETest, AStreamRefusalComesInBandAndEndsWithTheReason) {
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("historian-write-refusals", "1");
+  auto stream = ingest_->Write(&ctx);
+  v1::WriteRequest good;
+  good.set_client_id("gw-r");
+  good.set_batch_sequence(1);
+  AddDouble(&good, "refusal.t", 1, 1.0);
+  v1::WriteRequest bad;
+  bad.set_client_id("gw-r");
+  bad.set_batch_sequence(2);
+  v1::TagSamples* series = bad.add_series();
+  series->set_tag("refusal.t");
+  series->add_samples()->set_timestamp_ns(2);
+  series->mutable_columns()->add_timestamp_deltas_ns(2);
+  series->mutable_columns()->add_double_values(2.0);
+  ASSERT_TRUE(stream->Write(good));
+  ASSERT_TRUE(stream->Write(bad));
+  v1::WriteAck ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.batch_sequence(), 1u);
+  EXPECT_FALSE(ack.refused());
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.batch_sequence(), 2u);
+  EXPECT_TRUE(ack.refused());
+  EXPECT_EQ(ack.accepted_count(), 0u);
+  stream->WritesDone();
+  EXPECT_FALSE(stream->Read(&ack));
+  grpc::Status finished = stream->Finish();
+  EXPECT_EQ(finished.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(finished.error_message(), HasSubstr("series[0]"));
+
+  std::vector<v1::Sample> samples;
+  grpc::Status status;
+  ReadAll("refusal.t", 0, 100, 0, &samples, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(samples.size(), 1u);
+  EXPECT_EQ(samples[0].timestamp_ns(), 1);
+}
+
 TEST_F(NodeE2ETest, InvalidSamplesAreRejectedWithFieldAndReason) {
   v1::WriteRequest req;
   AddDouble(&req, "good.tag", 1, 1.0);
