@@ -9,6 +9,7 @@
 #include "grpcpp/support/slice.h"
 #include "historian/v1/query.pb.h"
 #include "server/proto_convert.h"
+#include "server/subscriptions/byte_stream.h"
 #include "storage/engine/coding.h"
 
 namespace historian::server {
@@ -233,12 +234,6 @@ grpc::Slice EntrySlice(const std::shared_ptr<const AppliedEntry>& entry, size_t 
   return grpc::Slice(
       const_cast<char*>(entry->columns_wire.data()) + offset, size,
       [](void* p) { delete static_cast<std::shared_ptr<const AppliedEntry>*>(p); }, owner);
-}
-
-grpc::Slice OwnedSlice(std::string bytes) {
-  auto* owned = new std::string(std::move(bytes));
-  return grpc::Slice(
-      owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
 }
 
 }  // namespace

@@ -15,11 +15,16 @@
 
 namespace historian::server {
 
+// A slice that owns `bytes` (no copy).
+inline grpc::Slice OwnedSlice(std::string bytes) {
+  auto* owned = new std::string(std::move(bytes));
+  return grpc::Slice(
+      owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
+}
+
 // The message as one slice that owns it (no copy).
 inline grpc::ByteBuffer ToByteBuffer(std::string bytes) {
-  auto* owned = new std::string(std::move(bytes));
-  grpc::Slice slice(
-      owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
+  grpc::Slice slice = OwnedSlice(std::move(bytes));
   return grpc::ByteBuffer(&slice, 1);
 }
 
