@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -215,6 +216,88 @@ TEST(WriterTest, ABatchRefusedAsAWholeIsGivenUpWithTheNodesReason) {
   size_t total = 0;
   EXPECT_EQ(ReadBack(node.address(), {"writer.after_refused"}, kT0, kT0 + kSecond, &total).size(),
             1u);
+}
+
+// Model test of the Writer's per-batch outcomes: random good batches and
+// batches the node refuses as a whole (a series with samples and columns),
+// with a kill -9 and restart of the node in the middle. Every good batch
+// ends OK exactly once, every refused one is given up exactly once with
+// INVALID_ARGUMENT, and the node holds exactly the good batches' samples.
+// (Before refusals came in band, the first refused batch was retried
+// forever and everything behind it waited.)
+TEST(WriterTest, RandomGoodAndRefusedBatchesAcrossANodeKillMatchTheModel) {
+  TempDir tmp;
+  const int port = FreePort();  // the restarted node comes back on the same address
+  NodeProcess node(tmp.Sub("data"), {absl::StrCat("--listen=127.0.0.1:", port)});
+  ASSERT_TRUE(node.Start());
+  client::WriterOptions options;
+  options.endpoints = {node.address()};
+  options.max_in_flight_batches = 128;  // Send never waits: a wedge fails WaitIdle below
+  options.backoff.initial = absl::Milliseconds(20);
+  options.backoff.max = absl::Milliseconds(200);
+  std::mutex mu;
+  std::map<uint64_t, absl::Status> results;
+  std::map<uint64_t, int> reports;
+  options.on_result = [&](uint64_t sequence, const absl::Status& s, const v1::WriteAck&) {
+    std::lock_guard<std::mutex> lock(mu);
+    results[sequence] = s;
+    ++reports[sequence];
+  };
+  auto writer = client::Writer::Start(options);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+
+  std::mt19937 rng(20261203);
+  const std::vector<std::string> tags = {"w.model.0", "w.model.1", "w.model.2", "w.model.3",
+                                         "w.model.4"};
+  SampleMap model;
+  std::map<uint64_t, bool> refused;
+  int64_t ts = kT0;
+  constexpr int kBatches = 120;
+  for (int b = 0; b < kBatches; ++b) {
+    if (b == kBatches / 2) {
+      node.Kill();  // batches in flight: stored or not, acked or not
+      ASSERT_TRUE(node.Start());
+    }
+    const bool bad = rng() % 100 < 15;
+    v1::WriteRequest request;
+    const int samples = 1 + static_cast<int>(rng() % 20);
+    for (int i = 0; i < samples; ++i, ts += kSecond) {
+      v1::TagSamples* series = request.add_series();
+      series->set_tag(tags[rng() % tags.size()]);
+      v1::Sample* sample = series->add_samples();
+      sample->set_timestamp_ns(ts);
+      sample->mutable_value()->set_double_value(static_cast<double>(rng() % 10000) / 10);
+      if (!bad) model[Key(series->tag(), ts)] = sample->value().SerializeAsString();
+    }
+    if (bad) {
+      request.mutable_series(0)->mutable_columns()->add_timestamp_deltas_ns(ts);
+      request.mutable_series(0)->mutable_columns()->add_double_values(1);
+    }
+    absl::StatusOr<uint64_t> sequence = (*writer)->Send(std::move(request));
+    ASSERT_TRUE(sequence.ok()) << sequence.status();
+    refused[*sequence] = bad;
+  }
+  ASSERT_TRUE((*writer)->WaitIdle(absl::Now() + absl::Seconds(60)).ok());
+  EXPECT_TRUE((*writer)->Close(absl::Seconds(5)).empty());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(results.size(), static_cast<size_t>(kBatches));
+    for (const auto& [sequence, bad] : refused) {
+      SCOPED_TRACE(absl::StrCat("batch ", sequence, bad ? " (refused)" : " (good)"));
+      EXPECT_EQ(reports[sequence], 1);
+      if (bad) {
+        EXPECT_EQ(results[sequence].code(), absl::StatusCode::kInvalidArgument);
+        EXPECT_THAT(results[sequence].message(), HasSubstr("series[0]"));
+      } else {
+        EXPECT_TRUE(results[sequence].ok()) << results[sequence];
+      }
+    }
+  }
+  size_t total = 0;
+  SampleMap stored = ReadBack(node.address(), tags, kT0, ts, &total);
+  EXPECT_EQ(total, model.size());  // none twice
+  EXPECT_TRUE(stored == model) << "stored " << stored.size() << " samples, the model "
+                               << model.size();
 }
 
 TEST(WriterTest, BackpressureFailsFastWhenNothingIsAcked) {
