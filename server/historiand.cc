@@ -670,6 +670,10 @@ int Run() {
       out->Single("historian_cluster_janitor_move_acks_cleared_total", "counter",
                   "Move acks cleared because their move left the placement, since start",
                   static_cast<double>(st.acks_cleared));
+      out->Single("historian_cluster_janitor_owned_shards_reopened_total", "counter",
+                  "Closed shards this node owns opened with no move of them (a move settled by "
+                  "remove-node --lost), since start",
+                  static_cast<double>(st.owned_shards_reopened));
       out->Single("historian_cluster_janitor_done_revision", "gauge",
                   "Placement revision of the janitor's last complete pass (0: none)",
                   static_cast<double>(st.done_revision));

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -33,6 +34,7 @@ constexpr char kClusterUsage[] =
     "       historian cluster status\n"
     "       historian cluster add-node ID|ADDR [--concurrency N] [--if-revision R]\n"
     "       historian cluster remove-node ID|ADDR [--concurrency N] [--if-revision R]\n"
+    "       historian cluster remove-node ID|ADDR --lost --accept-loss [--if-revision R]\n"
     "       historian cluster cancel-moves [SHARD...] [--if-revision R]\n"
     "       historian cluster fence-without-source SHARD --accept-loss\n"
     "\n"
@@ -52,6 +54,13 @@ constexpr char kClusterUsage[] =
     "             from the others; the moves are written PENDING (role admin).\n"
     "remove-node  plans moving every shard of a member evenly to the others and\n"
     "             marks it leaving (role admin).\n"
+    "             With --lost, for a member gone for good (its lease expired, no\n"
+    "             answer at its address, its disk lost): nothing is copied from\n"
+    "             it; its shards go to the others at once, each new owner\n"
+    "             serving what it holds and range-syncing the rest from the\n"
+    "             peer sites; its moves in progress are settled (docs/cluster.md,\n"
+    "             \"A member lost for good\"). What only it held is lost:\n"
+    "             --accept-loss says so.\n"
     "             Both are refused while a change's moves are in progress, and\n"
     "             when the placement changed meanwhile (ABORTED: another\n"
     "             operator's change won).\n"
@@ -214,6 +223,12 @@ absl::Status ParseChangeFlags(const ParsedArgs& args, Request* req) {
         absl::StrCat("cluster ", args.positional[0], ": want one node (member id or address)"));
   }
   req->set_node(args.positional[1]);
+  if constexpr (std::is_same_v<Request, v1::RemoveNodeRequest>) {
+    req->set_lost(args.Has("lost"));
+    req->set_accept_loss(args.Has("accept-loss"));
+  } else if (args.Has("lost") || args.Has("accept-loss")) {
+    return absl::InvalidArgumentError("--lost, --accept-loss: only for cluster remove-node");
+  }
   if (std::optional<std::string> c = args.Get("concurrency"); c.has_value()) {
     uint32_t n = 0;
     if (!absl::SimpleAtoi(*c, &n) || n == 0 || n > 64) {
@@ -279,7 +294,15 @@ absl::Status RunRemoveNode(CommandContext& ctx, const ParsedArgs& args) {
   Prepare(ctx.options(), &gctx);
   v1::PlacementChangeResponse r;
   RETURN_IF_ERROR(client::FromGrpcStatus(stub->RemoveNode(&gctx, req, &r)));
-  return PrintChange(ctx, absl::StrCat("remove-node ", req.node()), r);
+  RETURN_IF_ERROR(PrintChange(ctx, absl::StrCat("remove-node ", req.node()), r));
+  if (req.lost() && ctx.format() != OutputFormat::kJson) {
+    ctx.out() << "  " << r.shards_reassigned_size()
+              << " shard(s) given to another member without a copy (peer sites range-sync them "
+                 "back):";
+    for (uint32_t shard : r.shards_reassigned()) ctx.out() << ' ' << shard;
+    ctx.out() << '\n';
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RunCancelMoves(CommandContext& ctx, const ParsedArgs& args) {
@@ -369,7 +392,11 @@ std::vector<Command> ClusterCommands() {
        "site cluster: init (once per site), status, add-node, remove-node, cancel-moves, "
        "fence-without-source",
        kClusterUsage,
-       {{"shards", true}, {"concurrency", true}, {"if-revision", true}, {"accept-loss", false}},
+       {{"shards", true},
+        {"concurrency", true},
+        {"if-revision", true},
+        {"accept-loss", false},
+        {"lost", false}},
        RunCluster},
   };
 }

@@ -85,6 +85,10 @@ class EtcdClusterAdmin final : public ClusterAdmin {
   void TEST_SetBeforeCommit(std::function<void()> hook) { before_commit_ = std::move(hook); }
 
  private:
+  // RemoveNode with `lost` (move_plan.h PlanRemoveLostMember).
+  absl::StatusOr<v1::PlacementChangeResponse> RemoveLostNode(
+      const v1::RemoveNodeRequest& request) const;
+
   const EtcdClient* const etcd_;
   const std::string site_;
   const std::string self_id_;

@@ -131,6 +131,108 @@ absl::StatusOr<Placement> PlanRemoveMember(const Placement& current, std::string
   return PlanBalance(current, std::move(members), options);
 }
 
+absl::StatusOr<LostMemberPlan> PlanRemoveLostMember(const Placement& current,
+                                                    std::string_view id_or_address,
+                                                    const MovePlanOptions& options) {
+  const int found = current.FindMember(id_or_address);
+  if (found < 0) {
+    return absl::FailedPreconditionError(absl::StrCat("'", std::string(id_or_address),
+                                                      "' is no member of the placement (id or "
+                                                      "address; historian cluster status)"));
+  }
+  const uint32_t lost = static_cast<uint32_t>(found);
+  std::vector<PlacementMember> members = current.members();
+  const size_t n = members.size();
+  auto active = [&](size_t i) { return i != lost && !members[i].leaving; };
+  bool any_active = false;
+  for (size_t i = 0; i < n; ++i) any_active = any_active || active(i);
+  if (!any_active) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("member '", members[lost].id,
+                     "' cannot be removed: no other member that is not leaving would be left "
+                     "to own its shards"));
+  }
+  LostMemberPlan plan{current, {}, {}};
+  std::vector<uint32_t> owner = current.shard_owner();
+  PlacementMoves moves;
+  moves.max_concurrent = current.moves().max_concurrent;
+  for (const ShardMove& m : current.moves().moves) {
+    if (m.from != lost && m.to != lost) {
+      moves.moves.push_back(m);
+    } else if (m.from == lost && m.state == ShardMoveState::kFlipped) {
+      moves.moves.push_back(m);
+      plan.fence_without_source.push_back(m.shard);
+    } else if (m.from == lost && m.state == ShardMoveState::kInitializing) {
+      owner[m.shard] = m.to;
+      plan.reassigned.push_back(m.shard);
+    } else if (m.to == lost && m.state == ShardMoveState::kFlipped) {
+      owner[m.shard] = m.from;
+      plan.reassigned.push_back(m.shard);
+    }
+    // Else a PENDING move from it (given below with its other shards), or
+    // a PENDING or INITIALIZING move to it (the source keeps the shard).
+  }
+  // Shards owned now (moves in flight counted at their targets): the
+  // members with the fewest take first.
+  std::vector<size_t> load(n, 0);
+  for (uint32_t o : owner) ++load[o];
+  for (const ShardMove& m : moves.moves) {
+    if (m.state != ShardMoveState::kFlipped) {
+      --load[m.from];
+      ++load[m.to];
+    }
+  }
+  auto least_loaded = [&]() {
+    size_t best = n;
+    for (size_t i = 0; i < n; ++i) {
+      if (active(i) && (best == n || load[i] < load[best])) best = i;
+    }
+    ++load[best];
+    return static_cast<uint32_t>(best);
+  };
+  std::vector<bool> moving(current.num_shards(), false);
+  for (const ShardMove& m : moves.moves) moving[m.shard] = true;
+  for (uint32_t s = 0; s < owner.size(); ++s) {
+    if (owner[s] != lost || moving[s]) continue;
+    --load[lost];
+    owner[s] = least_loaded();
+    plan.reassigned.push_back(s);
+  }
+  for (uint32_t s = 0; s < owner.size(); ++s) {
+    if (!members[owner[s]].leaving || owner[s] == lost || moving[s]) continue;
+    --load[owner[s]];
+    moves.moves.push_back(
+        {s, owner[s], least_loaded(), ShardMoveState::kPending, options.now_unix_ns});
+  }
+  std::sort(plan.reassigned.begin(), plan.reassigned.end());
+  std::sort(moves.moves.begin(), moves.moves.end(),
+            [](const ShardMove& a, const ShardMove& b) { return a.shard < b.shard; });
+  if (moves.moves.empty()) {
+    moves.max_concurrent = 0;
+  } else if (moves.max_concurrent == 0) {
+    absl::StatusOr<uint32_t> concurrency = Concurrency(options);
+    if (!concurrency.ok()) return concurrency.status();
+    moves.max_concurrent = *concurrency;
+  }
+  if (!plan.fence_without_source.empty()) {
+    // It leaves with its last FLIPPED move (FinishMove).
+    members[lost].leaving = true;
+  } else {
+    members.erase(members.begin() + found);
+    for (uint32_t& o : owner) o -= (o > lost) ? 1 : 0;
+    for (ShardMove& m : moves.moves) {
+      m.from -= (m.from > lost) ? 1 : 0;
+      m.to -= (m.to > lost) ? 1 : 0;
+    }
+  }
+  absl::StatusOr<Placement> next =
+      Placement::Create(current.site(), current.num_shards(), std::move(members), std::move(owner),
+                        current.revision(), std::move(moves));
+  if (!next.ok()) return next.status();
+  plan.placement = *std::move(next);
+  return plan;
+}
+
 std::string DescribeMoves(const Placement& placement) {
   const std::vector<ShardMove>& moves = placement.moves().moves;
   if (moves.empty()) return "";

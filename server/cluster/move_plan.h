@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "server/cluster/placement.h"
@@ -42,6 +43,39 @@ absl::StatusOr<Placement> PlanAddMember(const Placement& current, PlacementMembe
 // progress, the member is unknown, or it is the only one left.
 absl::StatusOr<Placement> PlanRemoveMember(const Placement& current, std::string_view id_or_address,
                                            const MovePlanOptions& options);
+
+// The removal of a member lost for good (its lease gone, its process and
+// disk with it: `historian cluster remove-node ADDR --lost --accept-loss`):
+// nothing can be copied from it, so its shards go to the others at once
+// (docs/cluster.md, "A member lost for good"):
+// - a shard it owns with no move, or with a PENDING move away, is given to
+//   the member not leaving that owns the fewest (ties: lower index), which
+//   serves it with what it holds (nothing, or a range sync from a peer
+//   site);
+// - an INITIALIZING move away from it: the target becomes the owner with
+//   what it copied and tailed;
+// - a FLIPPED move away from it stays, for its target to open the shard
+//   with the fence written without the source (the caller writes it); the
+//   member stays, leaving, until the last such move finishes;
+// - a move to it: PENDING and INITIALIZING ones are dropped (the source
+//   keeps the shard); a FLIPPED one is rolled back (the source owns the
+//   shard again and reopens it: what the lost member took since the flip
+//   is lost here);
+// - a leaving member that keeps a shard that way gets a new PENDING move
+//   of it to the member not leaving with the fewest shards.
+// Other moves are kept. FAILED_PRECONDITION when the member is unknown or
+// no member not leaving would be left.
+struct LostMemberPlan {
+  Placement placement;
+  // Shards given to another member without a copy (owned, or rolled back).
+  std::vector<uint32_t> reassigned;
+  // Shards whose FLIPPED move from the lost member stays: each needs the
+  // fence written without its source.
+  std::vector<uint32_t> fence_without_source;
+};
+absl::StatusOr<LostMemberPlan> PlanRemoveLostMember(const Placement& current,
+                                                    std::string_view id_or_address,
+                                                    const MovePlanOptions& options);
 
 // "3 moves in progress: shard 5 us-0->us-3 PENDING since 2026-..., ..."
 // (at most 8 listed); "" when `placement` has none.

@@ -84,13 +84,16 @@ std::vector<std::string> AliveIds(const SiteState& state) {
 absl::StatusOr<v1::PlacementChangeResponse> Commit(const EtcdClient& etcd, const std::string& site,
                                                    const SiteState& state, const Placement& next,
                                                    const std::vector<EtcdCompare>& also_unchanged,
-                                                   const std::function<void()>& before_commit) {
+                                                   const std::function<void()>& before_commit,
+                                                   const std::vector<EtcdWrite>& also_write = {}) {
   if (before_commit) before_commit();
   const std::string key = PlacementKey(site);
   const std::string value = next.Encode();
   std::vector<EtcdCompare> guard = {EtcdCompare::ModRevisionIs(key, state.placement_mod_revision)};
   guard.insert(guard.end(), also_unchanged.begin(), also_unchanged.end());
-  absl::StatusOr<EtcdTxnOutcome> outcome = etcd.Txn(guard, {EtcdWrite::Put(key, value)});
+  std::vector<EtcdWrite> writes = {EtcdWrite::Put(key, value)};
+  writes.insert(writes.end(), also_write.begin(), also_write.end());
+  absl::StatusOr<EtcdTxnOutcome> outcome = etcd.Txn(guard, writes);
   if (!outcome.ok()) return outcome.status();
   int64_t revision = outcome->revision;
   if (!outcome->committed) {
@@ -113,10 +116,12 @@ absl::StatusOr<v1::PlacementChangeResponse> Commit(const EtcdClient& etcd, const
                        moves.empty() ? "" : absl::StrCat("; a change is in progress: ", moves),
                        "; read historian cluster status and decide again"));
     } else {
+      std::vector<std::string> keys;
+      for (const EtcdCompare& c : also_unchanged) keys.push_back(c.key);
       return absl::AbortedError(
-          absl::StrCat("the member registration changed while the change was "
+          absl::StrCat("a key this change depends on changed while it was "
                        "planned (",
-                       also_unchanged.empty() ? "" : also_unchanged[0].key, "); try again"));
+                       absl::StrJoin(keys, ", "), "); try again"));
     }
   }
   absl::StatusOr<Placement> written = Placement::Decode(value, revision);
@@ -166,6 +171,10 @@ absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::AddNode(
 absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::RemoveNode(
     const v1::RemoveNodeRequest& request) const {
   if (request.node().empty()) return absl::InvalidArgumentError("node: empty (an id or address)");
+  if (request.accept_loss() && !request.lost()) {
+    return absl::InvalidArgumentError("accept_loss: only with lost (remove-node --lost)");
+  }
+  if (request.lost()) return RemoveLostNode(request);
   absl::StatusOr<SiteState> state = ReadSite(*etcd_, site_);
   if (!state.ok()) return state.status();
   if (absl::Status s = CheckExpected(*state, request.expected_revision()); !s.ok()) return s;
@@ -175,6 +184,72 @@ absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::RemoveNode(
                         .max_concurrent = request.max_concurrent_moves()});
   if (!next.ok()) return next.status();
   return Commit(*etcd_, site_, *state, *next, {}, before_commit_);
+}
+
+absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::RemoveLostNode(
+    const v1::RemoveNodeRequest& request) const {
+  if (!request.accept_loss()) {
+    return absl::InvalidArgumentError(
+        "accept_loss: required with lost: what only the lost member held (not pulled by a peer "
+        "site) is gone; its shards go to the others without a copy");
+  }
+  absl::StatusOr<SiteState> state = ReadSite(*etcd_, site_);
+  if (!state.ok()) return state.status();
+  if (absl::Status s = CheckExpected(*state, request.expected_revision()); !s.ok()) return s;
+  const Placement& placement = *state->placement;
+  const int index = placement.FindMember(request.node());
+  if (index < 0) {
+    return absl::FailedPreconditionError(absl::StrCat("'", request.node(),
+                                                      "' is no member of the placement (id or "
+                                                      "address; historian cluster status)"));
+  }
+  const PlacementMember& lost = placement.members()[static_cast<size_t>(index)];
+  if (state->registered.count(lost.id) > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("member ", lost.id,
+                     " is alive (its lease is kept): remove it without --lost, so its "
+                     "shards are copied"));
+  }
+  // As for a fence without the source: a member cut off from etcd loses
+  // its lease but may still serve and take writes of its shards.
+  if (probe_ != nullptr) {
+    if (absl::Status answered = probe_(lost.address); answered.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "member ", lost.id, " answers at ", lost.address,
+          " though its lease has run out: it is alive but cut off from etcd and may still take "
+          "writes; stop its process (or its machine) for good first"));
+    }
+  }
+  absl::StatusOr<LostMemberPlan> plan =
+      PlanRemoveLostMember(placement, request.node(),
+                           {.now_unix_ns = absl::GetCurrentTimeNanos(),
+                            .max_concurrent = request.max_concurrent_moves()});
+  if (!plan.ok()) return plan.status();
+  // In the same Txn: the member must not register again, and each FLIPPED
+  // move away from it that has no fence yet gets one written without it
+  // (Cluster.FenceWithoutSource's, clock this node's now).
+  std::vector<EtcdCompare> guard = {EtcdCompare::Absent(MemberKey(site_, lost.id))};
+  std::vector<EtcdWrite> fences;
+  const uint64_t clock =
+      engine::MakeVersion(static_cast<uint64_t>(absl::ToUnixSeconds(absl::Now())), 0);
+  for (uint32_t shard : plan->fence_without_source) {
+    const ShardMove* move = placement.MoveOfShard(shard);
+    const std::string& to = placement.members()[move->to].id;
+    absl::StatusOr<FenceKeyRead> current =
+        ReadMoveFenceKey(*etcd_, site_, shard, {lost.id, to, move->since_unix_ns});
+    if (!current.ok()) return current.status();
+    if (current->of_this_move.has_value()) continue;  // the target opens with it
+    const std::string key = MoveFenceKey(site_, shard);
+    guard.push_back(EtcdCompare::ModRevisionIs(key, current->mod_revision));
+    fences.push_back(
+        EtcdWrite::Put(key, EncodeMoveFence({lost.id, to, move->since_unix_ns, 0, clock,
+                                             /*without_source=*/true})));
+  }
+  absl::StatusOr<v1::PlacementChangeResponse> r =
+      Commit(*etcd_, site_, *state, plan->placement, guard, before_commit_, fences);
+  if (!r.ok()) return r.status();
+  for (uint32_t shard : plan->reassigned) r->add_shards_reassigned(shard);
+  return r;
 }
 
 absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::CancelMoves(

@@ -73,22 +73,78 @@ ShardJanitor::Stats ShardJanitor::stats() const {
 
 void ShardJanitor::Run() {
   while (true) {
+    bool woken = false;
     {
       absl::MutexLock l(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || wake_; };
-      mu_.Await(absl::Condition(&ready));
+      // Between placements, a look at the closed shards now and then: a
+      // move's target may close one after the pass on the placement that
+      // ended its move (ReopenClosedShards).
+      woken = mu_.AwaitWithTimeout(absl::Condition(&ready), retry_interval_);
       if (stop_) return;
-      wake_ = false;
+      if (woken) wake_ = false;
+    }
+    if (!woken) {
+      if (!store_->ClosedShards().empty()) {
+        absl::MutexLock pass(&pass_mu_);
+        ReopenClosedShards().IgnoreError();  // tried again next time
+      }
+      continue;
     }
     std::shared_ptr<const Placement> p = view_->placement();
     if (p == nullptr) continue;
     if (RunPass(*p).ok()) continue;
     // Failed: try again after retry_interval_ (or at the next placement).
     absl::MutexLock l(&mu_);
-    auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || wake_; };
-    mu_.AwaitWithTimeout(absl::Condition(&woken), retry_interval_);
+    auto stop_or_wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || wake_; };
+    mu_.AwaitWithTimeout(absl::Condition(&stop_or_wake), retry_interval_);
     wake_ = true;
   }
+}
+
+absl::Status ShardJanitor::ReopenClosedShards() {
+  // A shard closed here opens again once no move of it involves this node:
+  // - another member's (the source's fence of a move that is over):
+  //   nothing here refuses it then (a later move to this node closes it
+  //   anew);
+  // - this node's, with no move: a move rolled back or taken over by
+  //   `remove-node --lost` (the move's other member is lost for good). The
+  //   clock stays as it is: the lost member's versions were stamped before
+  //   its lease ran out, and this node's clock is past them unless the
+  //   clocks differ by more than that.
+  // The closed shards first, then the placement as it is now: a move's
+  // target closes only after its view shows the move, and views only go
+  // forward, so a shard a move to this node closed is always seen as
+  // moving here while the move lasts.
+  const std::map<uint32_t, shard_copy::ClosedShard> closed_now = store_->ClosedShards();
+  const std::shared_ptr<const Placement> now = view_->placement();
+  const std::string self = view_->self_id();
+  const int self_index = now == nullptr ? -1 : now->FindMember(self);
+  absl::Status first;
+  int64_t reopened = 0;
+  for (const auto& [shard, closed] : closed_now) {
+    if (self_index < 0 || shard >= now->num_shards()) break;
+    const ShardMove* move = now->MoveOfShard(shard);
+    const bool involved = move != nullptr && (move->from == static_cast<uint32_t>(self_index) ||
+                                              move->to == static_cast<uint32_t>(self_index));
+    if (involved) continue;
+    const bool owned = now->shard_owner()[shard] == static_cast<uint32_t>(self_index);
+    if (absl::Status s = store_->OpenShardToWrites(shard, 0); !s.ok()) {
+      if (first.ok()) first = s;
+      continue;
+    }
+    if (owned) {
+      ++reopened;
+      server::LogWarning(
+          "cluster",
+          "janitor: reopened a shard this node owns with no move of it (a move "
+          "settled by remove-node --lost)",
+          {{"shard", absl::StrCat(shard)}, {"placement_revision", absl::StrCat(now->revision())}});
+    }
+  }
+  absl::MutexLock l(&mu_);
+  stats_.owned_shards_reopened += reopened;
+  return first;
 }
 
 absl::Status ShardJanitor::RunPass(const Placement& placement) {
@@ -120,24 +176,7 @@ absl::Status ShardJanitor::RunPass(const Placement& placement) {
                         {"tags", absl::StrCat(*dropped)},
                         {"placement_revision", absl::StrCat(placement.revision())}});
   }
-  // A shard closed here when it moved away (the source's fence) opens
-  // again once its move is over and it is not this node's: nothing here
-  // refuses it then (a later move to this node closes it anew).
-  // The closed shards first, then the placement as it is now (not the
-  // pass's, which the drops above may have outlived): a move's target
-  // closes only after its view shows the move, and views only go forward,
-  // so a shard a move to this node closed is always seen as moving here.
-  const std::map<uint32_t, shard_copy::ClosedShard> closed_now = store_->ClosedShards();
-  const std::shared_ptr<const Placement> now = view_->placement();
-  const int self_index = now == nullptr ? -1 : now->FindMember(self);
-  for (const auto& [shard, closed] : closed_now) {
-    if (self_index < 0 || shard >= now->num_shards()) break;
-    const ShardMove* move = now->MoveOfShard(shard);
-    const bool involved = move != nullptr && (move->from == static_cast<uint32_t>(self_index) ||
-                                              move->to == static_cast<uint32_t>(self_index));
-    if (involved || now->shard_owner()[shard] == static_cast<uint32_t>(self_index)) continue;
-    if (absl::Status s = store_->OpenShardToWrites(shard, 0); !s.ok() && first.ok()) first = s;
-  }
+  if (absl::Status s = ReopenClosedShards(); !s.ok() && first.ok()) first = s;
   for (uint32_t shard : plan.clear_acks) {
     absl::Status s = store_->ClearMoveAck(shard);
     if (!s.ok()) {

@@ -13,7 +13,10 @@
 // node. It never runs without a placement (a single node, or a cluster
 // node before `historian cluster init`), nor while this node is not a
 // member of the placement (it owns nothing then, so it serves and sends
-// nothing of what it holds; it drops once it is a member again).
+// nothing of what it holds; it drops once it is a member again). It opens
+// a shard closed here to own writes once no move of it involves this node
+// (a source's fence after its move; a move settled by `remove-node --lost`),
+// on each pass and, while any shard is closed, every retry_interval.
 //
 //   ShardJanitor janitor(store, view);
 //   janitor.Start();              // one pass now, on the current placement
@@ -64,8 +67,11 @@ class ShardJanitor {
     int64_t shards_dropped = 0;  // DropShard calls that succeeded
     int64_t tags_dropped = 0;    // their tags
     int64_t acks_cleared = 0;    // move acks cleared
-    int64_t done_revision = 0;   // placement revision of the last full pass
-    absl::Status last_error;     // of the last pass that failed
+    // Closed shards this node owns, opened with no move of them (a move
+    // settled by remove-node --lost).
+    int64_t owned_shards_reopened = 0;
+    int64_t done_revision = 0;  // placement revision of the last full pass
+    absl::Status last_error;    // of the last pass that failed
   };
 
   // `store` and `view` must outlive the janitor.
@@ -90,6 +96,9 @@ class ShardJanitor {
 
  private:
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
+  // Opens the closed shards no move involving this node holds closed.
+  absl::Status ReopenClosedShards() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   Store* const store_;
   const ClusterView* const view_;

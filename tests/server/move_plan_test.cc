@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "server/cluster/move_transitions.h"
 
 namespace historian::cluster {
 namespace {
@@ -170,6 +171,141 @@ TEST(MovePlanTest, BadRequestsNameTheProblem) {
   EXPECT_FALSE(p->has_moves());
   EXPECT_EQ(p->OwnerOfShard(0).id, "m-0");
   EXPECT_EQ(p->OwnerOfShard(1).id, "m-1");
+}
+
+// remove-node --lost on a placement with no change in progress: the lost
+// member leaves at once, its shards go to the others without moves (the
+// fewest-owning first, so the result stays balanced) and no other shard
+// changes owner.
+TEST(MovePlanTest, ALostMemberLeavesAtOnceAndItsShardsSpreadEvenly) {
+  for (int n = 2; n <= 6; ++n) {
+    for (uint32_t s : {16u, 17u, 64u, 255u}) {
+      absl::StatusOr<Placement> before = Placement::Balanced("us", s, Members(n));
+      ASSERT_TRUE(before.ok());
+      for (int gone = 0; gone < n; ++gone) {
+        const std::string lost = absl::StrCat("m-", gone);
+        SCOPED_TRACE(absl::StrCat("N=", n, " S=", s, " losing ", lost));
+        absl::StatusOr<LostMemberPlan> plan = PlanRemoveLostMember(
+            *before, gone % 2 == 0 ? lost : before->members()[gone].address, {.now_unix_ns = 77});
+        ASSERT_TRUE(plan.ok()) << plan.status();
+        const Placement& after = plan->placement;
+        EXPECT_EQ(after.members().size(), static_cast<size_t>(n - 1));
+        EXPECT_LT(after.FindMember(lost), 0);
+        EXPECT_FALSE(after.has_moves());
+        EXPECT_TRUE(plan->fence_without_source.empty());
+        std::vector<uint32_t> was_lost = before->ShardsOwnedBy(lost);
+        EXPECT_EQ(plan->reassigned, was_lost);
+        std::vector<size_t> counts(after.members().size(), 0);
+        for (uint32_t shard = 0; shard < s; ++shard) {
+          ++counts[after.shard_owner()[shard]];
+          if (before->OwnerOfShard(shard).id != lost) {
+            EXPECT_EQ(after.OwnerOfShard(shard).id, before->OwnerOfShard(shard).id) << shard;
+          }
+        }
+        auto [lo, hi] = std::minmax_element(counts.begin(), counts.end());
+        EXPECT_LE(*hi - *lo, 1u);
+      }
+    }
+  }
+}
+
+// Every kind of move touching the lost member, and one that does not.
+TEST(MovePlanTest, ALostMembersMovesAreSettledOneByOne) {
+  // 4 members, 16 shards; m-1 is lost. Shards 0..6 carry the moves.
+  std::vector<uint32_t> owner = {1, 1, 1, 0, 2, 1, 0, 3, 3, 0, 1, 2, 3, 1, 2, 0};
+  PlacementMoves moves;
+  moves.max_concurrent = 4;
+  moves.moves = {
+      {0, 1, 0, ShardMoveState::kPending, 10},       // from it, not started
+      {1, 1, 2, ShardMoveState::kInitializing, 11},  // from it, copying
+      {2, 1, 0, ShardMoveState::kFlipped, 12},       // from it, flipped
+      {3, 0, 1, ShardMoveState::kPending, 13},       // to it, not started
+      {4, 2, 1, ShardMoveState::kInitializing, 14},  // to it, copying
+      {5, 2, 1, ShardMoveState::kFlipped, 15},       // to it, flipped
+      {6, 0, 3, ShardMoveState::kPending, 16},       // not its
+  };
+  owner[2] = 0;  // a FLIPPED move's owner is its target
+  absl::StatusOr<Placement> before =
+      Placement::Create("us", 16, Members(4), owner, 9, std::move(moves));
+  ASSERT_TRUE(before.ok()) << before.status();
+  absl::StatusOr<LostMemberPlan> plan = PlanRemoveLostMember(*before, "m-1", {.now_unix_ns = 77});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const Placement& after = plan->placement;
+  // It stays, leaving, until the target of its FLIPPED move opens the shard.
+  ASSERT_EQ(after.members().size(), 4u);
+  EXPECT_TRUE(after.members()[1].leaving);
+  EXPECT_EQ(plan->fence_without_source, std::vector<uint32_t>({2}));
+  ASSERT_EQ(after.moves().moves.size(), 2u);
+  EXPECT_EQ(after.moves().moves[0].shard, 2u);
+  EXPECT_EQ(after.moves().moves[0].state, ShardMoveState::kFlipped);
+  EXPECT_EQ(after.moves().moves[0].since_unix_ns, 12);
+  EXPECT_EQ(after.moves().moves[1].shard, 6u);
+  EXPECT_EQ(after.moves().moves[1].to, 3u);
+  EXPECT_TRUE(after.ShardsOwnedBy("m-1").empty());
+  EXPECT_EQ(after.OwnerOfShard(1).id, "m-2");  // the copy's target keeps it
+  EXPECT_EQ(after.OwnerOfShard(2).id, "m-0");
+  EXPECT_EQ(after.OwnerOfShard(3).id, "m-0");  // the source keeps it
+  EXPECT_EQ(after.OwnerOfShard(4).id, "m-2");
+  EXPECT_EQ(after.OwnerOfShard(5).id, "m-2");  // rolled back to the source
+  // Shards 0, 10 and 13 (its own, no move or a PENDING one) went to others.
+  EXPECT_EQ(plan->reassigned, std::vector<uint32_t>({0, 1, 5, 10, 13}));
+  for (uint32_t s = 7; s < 16; ++s) {
+    if (s != 10 && s != 13) EXPECT_EQ(after.shard_owner()[s], before->shard_owner()[s]) << s;
+  }
+  // Once the FLIPPED move finishes, it is gone from the members.
+  absl::StatusOr<Placement> finished = FinishMove(after, 2);
+  ASSERT_TRUE(finished.ok()) << finished.status();
+  EXPECT_LT(finished->FindMember("m-1"), 0);
+  EXPECT_EQ(finished->members().size(), 3u);
+}
+
+// A removal under way (m-0 leaving) whose target is lost: the leaving
+// member's shards it would have taken get new PENDING moves to the member
+// left, a FLIPPED one rolled back first.
+TEST(MovePlanTest, ALeavingMembersMovesToALostMemberGetANewTarget) {
+  std::vector<PlacementMember> members = Members(3);
+  members[0].leaving = true;
+  std::vector<uint32_t> owner = {0, 0, 0, 0, 1, 1, 2, 2};
+  PlacementMoves moves;
+  moves.max_concurrent = 2;
+  moves.moves = {
+      {0, 0, 1, ShardMoveState::kPending, 10},
+      {1, 0, 1, ShardMoveState::kInitializing, 11},
+      {2, 0, 1, ShardMoveState::kFlipped, 12},
+      {3, 0, 2, ShardMoveState::kInitializing, 13},
+  };
+  owner[2] = 1;
+  absl::StatusOr<Placement> before =
+      Placement::Create("us", 8, members, owner, 9, std::move(moves));
+  ASSERT_TRUE(before.ok()) << before.status();
+  absl::StatusOr<LostMemberPlan> plan = PlanRemoveLostMember(*before, "m-1", {.now_unix_ns = 77});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const Placement& after = plan->placement;
+  ASSERT_EQ(after.members().size(), 2u);  // m-0 (leaving), m-2
+  EXPECT_TRUE(after.members()[0].leaving);
+  EXPECT_EQ(after.members()[1].id, "m-2");
+  ASSERT_EQ(after.moves().moves.size(), 4u);
+  for (const ShardMove& m : after.moves().moves) {
+    EXPECT_EQ(m.from, 0u);
+    EXPECT_EQ(m.to, 1u);  // m-2
+  }
+  EXPECT_EQ(after.moves().moves[2].state, ShardMoveState::kPending);  // shard 2, rolled back
+  EXPECT_EQ(after.moves().moves[2].since_unix_ns, 77);
+  EXPECT_EQ(after.moves().moves[3].state, ShardMoveState::kInitializing);  // shard 3, untouched
+  EXPECT_EQ(after.OwnerOfShard(2).id, "m-0");
+  EXPECT_EQ(after.OwnerOfShard(4).id, "m-2");
+  EXPECT_EQ(plan->reassigned, std::vector<uint32_t>({2, 4, 5}));
+}
+
+TEST(MovePlanTest, ALostMemberNeedsAnotherMemberToTakeItsShards) {
+  absl::StatusOr<Placement> one = Placement::Balanced("us", 16, Members(1));
+  ASSERT_TRUE(one.ok());
+  absl::StatusOr<LostMemberPlan> p = PlanRemoveLostMember(*one, "m-0", {});
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(p.status().message().find("no other member that is not leaving"), std::string::npos)
+      << p.status();
+  p = PlanRemoveLostMember(*one, "nobody", {});
+  EXPECT_NE(p.status().message().find("'nobody' is no member"), std::string::npos);
 }
 
 }  // namespace

@@ -463,6 +463,126 @@ TEST(ClusterMoveTest, MovesRunWithTokensThroughThePeerToken) {
   }
 }
 
+// One sample of each tag at kT0 + k s, value k + fraction, through
+// `address` in one batch; the model gets them once it is answered OK.
+grpc::Status WriteRound(const std::string& address, const std::vector<std::string>& tags, int k,
+                        double fraction, Model* model) {
+  v1::WriteRequest batch;
+  for (const std::string& tag : tags) {
+    v1::TagSamples* series = batch.add_series();
+    series->set_tag(tag);
+    v1::Sample* sample = series->add_samples();
+    sample->set_timestamp_ns(kT0 + k * kSecond);
+    sample->mutable_value()->set_double_value(k + fraction);
+  }
+  grpc::ClientContext ctx;
+  v1::WriteAck ack;
+  grpc::Status s = v1::Ingest::NewStub(Channel(address))->WriteBatch(&ctx, batch, &ack);
+  if (s.ok()) {
+    for (const std::string& tag : tags) (*model)[tag][kT0 + k * kSecond] = k + fraction;
+  }
+  return s;
+}
+
+// Kills node `lost` with -9 for good, then runs `historian cluster
+// remove-node ADDR --lost --accept-loss` through node `via` until its
+// lease has run out, and waits until the placement has two members and no
+// moves (into `after`).
+void RemoveLostMember(ClusterFixture& cluster, int lost, int via, v1::PlacementResponse* after) {
+  cluster.KillNode(lost);
+  CommandResult removed;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        removed = cluster.Cli(
+            via, {"cluster", "remove-node", cluster.address(lost), "--lost", "--accept-loss"});
+        return !absl::StrContains(removed.err, "is alive");
+      },
+      absl::Seconds(60)))
+      << removed.err;
+  ASSERT_EQ(removed.exit_code, 0) << removed.out << removed.err;
+  ASSERT_TRUE(cluster.WaitForPlacement(
+      [&](const v1::PlacementResponse& p) {
+        *after = p;
+        return p.members_size() == 2 && p.moves_size() == 0;
+      },
+      absl::Seconds(60)))
+      << "moves left: " << after->moves_size();
+  for (const v1::ClusterMember& m : after->members()) {
+    EXPECT_NE(m.address(), cluster.address(lost));
+  }
+}
+
+// Every tag in `tags` reads exactly the model through each node listed.
+void ExpectTagsReadTheModel(ClusterFixture& cluster, const std::vector<int>& nodes,
+                            const std::vector<std::string>& tags, Model& model) {
+  for (int node : nodes) {
+    for (const std::string& tag : tags) {
+      std::vector<std::pair<int64_t, double>> got;
+      grpc::Status s = ReadAll(cluster.address(node), tag, &got);
+      ASSERT_TRUE(s.ok()) << tag << " through node " << node << ": " << s.error_message();
+      const std::vector<std::pair<int64_t, double>> want(model[tag].begin(), model[tag].end());
+      EXPECT_EQ(got, want) << tag << " through node " << node;
+    }
+  }
+}
+
+// Three nodes, two placed, 4 shards; every node holds moves at
+// `pause_step` (the test hook) and keeps a 2 s lease, so a member killed
+// for good shows dead soon.
+ClusterFixtureOptions LostMemberOptions(const std::string& pause_step) {
+  return {.nodes = 3,
+          .num_shards = 4,
+          .node_flags = {"--cluster_move_test_pause=" + pause_step, "--cluster_lease_ttl=2s"},
+          .placed_nodes = 2};
+}
+
+std::vector<std::string> AllTags() {
+  std::vector<std::string> all;
+  for (int t = 0; t < kTags; ++t) all.push_back(TagName(t));
+  return all;
+}
+
+std::vector<std::string> TagsOfShard(const std::vector<std::string>& tags, uint32_t shard) {
+  std::vector<std::string> of_shard;
+  for (const std::string& tag : tags) {
+    if (TagShard(tag, 4) == shard) of_shard.push_back(tag);
+  }
+  return of_shard;
+}
+
+// Writes k = 1..5 of every tag (through nodes 1, 0, 1, ...), adds node 2
+// with `historian cluster add-node` (once it is registered) and waits
+// until `held_node` (-1: the move's source) holds the one move at the
+// test hook; `held` is the placement then.
+void WriteThenAddNodeHeld(ClusterFixture& cluster, const std::vector<std::string>& tags,
+                          double fraction, Model* model, int held_node,
+                          v1::PlacementResponse* held) {
+  for (int k = 1; k <= 5; ++k) {
+    grpc::Status s = WriteRound(cluster.address(k % 2), tags, k, fraction, model);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  CommandResult add;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        add = cluster.Cli(0, {"cluster", "add-node", cluster.address(2)});
+        return add.exit_code == 0 || !absl::StrContains(add.err, "not registered");
+      },
+      absl::Seconds(30)));
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  ASSERT_TRUE(cluster.Placement(0, held).ok());
+  ASSERT_EQ(held->moves_size(), 1);
+  const int node = held_node >= 0 ? held_node : NodeOfMember(cluster, *held, held->moves(0).from());
+  ASSERT_GE(node, 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return MetricOf(cluster.metrics_port(node), "historian_cluster_move_paused_step") >= 0;
+      },
+      absl::Seconds(60)))
+      << "node " << node << " never reached the held step";
+  ASSERT_TRUE(cluster.Placement(0, held).ok());
+  ASSERT_EQ(held->moves_size(), 1);
+}
+
 // A source lost for good after the flip (kill -9, never started again):
 // the move waits for a fence only the source can publish, until an admin
 // runs `historian cluster fence-without-source SHARD --accept-loss`. The
@@ -482,21 +602,7 @@ TEST(ClusterMoveTest, AnAdminFencesAShardWhoseSourceIsLostForGood) {
   ASSERT_TRUE(cluster.Start());
   Model model;
   auto write = [&](const std::string& address, const std::vector<std::string>& tags, int k) {
-    v1::WriteRequest batch;
-    for (const std::string& tag : tags) {
-      v1::TagSamples* series = batch.add_series();
-      series->set_tag(tag);
-      v1::Sample* sample = series->add_samples();
-      sample->set_timestamp_ns(kT0 + k * kSecond);
-      sample->mutable_value()->set_double_value(k + 0.5);
-    }
-    grpc::ClientContext ctx;
-    v1::WriteAck ack;
-    grpc::Status s = v1::Ingest::NewStub(Channel(address))->WriteBatch(&ctx, batch, &ack);
-    if (s.ok()) {
-      for (const std::string& tag : tags) model[tag][kT0 + k * kSecond] = k + 0.5;
-    }
-    return s;
+    return WriteRound(address, tags, k, 0.5, &model);
   };
   std::vector<std::string> all;
   for (int t = 0; t < kTags; ++t) all.push_back(TagName(t));
@@ -663,6 +769,157 @@ TEST(ClusterMoveTest, AnAdminFencesAShardWhoseSourceIsLostForGood) {
       EXPECT_EQ(got, want) << tag << " through node " << node;
     }
   }
+}
+
+// A target lost for good after the flip (kill -9 while it waits for the
+// source's fence, never started again): `historian cluster remove-node
+// ADDR --lost --accept-loss` rolls the move back. The source owns the shard
+// again, its janitor reopens the shard it had closed at its fence, every
+// sample acknowledged before the move reads back through either node once,
+// and the shard takes writes again; the lost member leaves the placement.
+TEST(ClusterMoveTest, ALostTargetsFlippedMoveRollsBackToItsSource) {
+  TempDir dir;
+  ClusterFixture cluster(dir.Sub("cluster"), LostMemberOptions("tail_to_fence"));
+  ASSERT_TRUE(cluster.Start());
+  Model model;
+  auto write = [&](const std::string& address, const std::vector<std::string>& tags, int k) {
+    return WriteRound(address, tags, k, 0.25, &model);
+  };
+  const std::vector<std::string> all = AllTags();
+  v1::PlacementResponse flipped;
+  ASSERT_NO_FATAL_FAILURE(WriteThenAddNodeHeld(cluster, all, 0.25, &model, 2, &flipped));
+  ASSERT_EQ(flipped.moves(0).state(), v1::SHARD_MOVE_FLIPPED);
+  const uint32_t shard = flipped.moves(0).shard();
+  const int source = NodeOfMember(cluster, flipped, flipped.moves(0).from());
+  ASSERT_GE(source, 0);
+  ASSERT_EQ(NodeOfMember(cluster, flipped, flipped.moves(0).to()), 2);
+  // The source publishes its fence (closing the shard) unpaused.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return MetricOf(cluster.metrics_port(source),
+                        "historian_cluster_move_fences_published_total") >= 1;
+      },
+      absl::Seconds(60)));
+
+  v1::PlacementResponse after;
+  ASSERT_NO_FATAL_FAILURE(RemoveLostMember(cluster, 2, 0, &after));
+  EXPECT_EQ(after.members(static_cast<int>(after.shard_owner(static_cast<int>(shard)))).address(),
+            cluster.address(source));
+
+  const std::vector<std::string> moved = TagsOfShard(all, shard);
+  ASSERT_FALSE(moved.empty());
+  // The shard takes writes again once the source's janitor reopened it
+  // (a write before that is refused UNAVAILABLE naming the shard).
+  for (int k = 6; k <= 7; ++k) {
+    grpc::Status s;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          s = write(cluster.address(k % 2), moved, k);
+          return s.error_code() != grpc::StatusCode::UNAVAILABLE;
+        },
+        absl::Seconds(30)))
+        << s.error_message();
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_GE(MetricOf(cluster.metrics_port(source),
+                     "historian_cluster_janitor_owned_shards_reopened_total"),
+            1);
+  ExpectTagsReadTheModel(cluster, {0, 1}, all, model);
+}
+
+// A source lost for good while its move copies (the target holds the move
+// after the copy, before its tail; the source is killed with -9 and never
+// started again): `remove-node --lost --accept-loss` makes the target the
+// shard's owner with what it copied, so every sample acknowledged before
+// the move reads back through it; the lost member's other shards go to
+// the live nodes (empty here: no peer site holds them) and every tag takes
+// writes again through either live node.
+TEST(ClusterMoveTest, ALostSourcesCopyingMoveLeavesTheShardWithItsTarget) {
+  TempDir dir;
+  ClusterFixture cluster(dir.Sub("cluster"), LostMemberOptions("tail"));
+  ASSERT_TRUE(cluster.Start());
+  Model model;
+  auto write = [&](const std::string& address, const std::vector<std::string>& tags, int k) {
+    return WriteRound(address, tags, k, 0.75, &model);
+  };
+  const std::vector<std::string> all = AllTags();
+  v1::PlacementResponse copying;
+  ASSERT_NO_FATAL_FAILURE(WriteThenAddNodeHeld(cluster, all, 0.75, &model, 2, &copying));
+  ASSERT_EQ(copying.moves(0).state(), v1::SHARD_MOVE_INITIALIZING);
+  const uint32_t shard = copying.moves(0).shard();
+  const int source = NodeOfMember(cluster, copying, copying.moves(0).from());
+  ASSERT_GE(source, 0);
+  const int other = 1 - source;
+
+  v1::PlacementResponse after;
+  ASSERT_NO_FATAL_FAILURE(RemoveLostMember(cluster, source, other, &after));
+  EXPECT_EQ(after.members(static_cast<int>(after.shard_owner(static_cast<int>(shard)))).address(),
+            cluster.address(2));
+
+  std::vector<std::string> moved, lost_tags;
+  for (const std::string& tag : all) {
+    const uint32_t s = TagShard(tag, 4);
+    if (s == shard) {
+      moved.push_back(tag);
+    } else if (copying.members(static_cast<int>(copying.shard_owner(static_cast<int>(s))))
+                   .address() == cluster.address(source)) {
+      lost_tags.push_back(tag);
+    }
+  }
+  ASSERT_FALSE(moved.empty());
+  // What only the lost source held of its other shards is gone (no peer
+  // site here): the model forgets it.
+  for (const std::string& tag : lost_tags) model.erase(tag);
+  for (int k = 6; k <= 7; ++k) {
+    grpc::Status s = write(cluster.address(k % 2 == 0 ? 2 : other), all, k);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  ExpectTagsReadTheModel(cluster, {other, 2}, all, model);
+  for (const std::string& tag : moved) EXPECT_EQ(model[tag].size(), 7u) << tag;
+}
+
+// A source lost for good after the flip, before its fence (held there by
+// the hook; killed with -9, never started again): `remove-node --lost
+// --accept-loss` keeps the FLIPPED move and writes its fence without the
+// source in the same Txn; the target opens the shard and finishes the
+// move, and the lost member leaves with it. Every sample acknowledged
+// before the move reads back through the target.
+TEST(ClusterMoveTest, ALostSourcesFlippedMoveEndsWithTheFenceTheRemovalWrites) {
+  TempDir dir;
+  ClusterFixture cluster(dir.Sub("cluster"), LostMemberOptions("fence"));
+  ASSERT_TRUE(cluster.Start());
+  Model model;
+  auto write = [&](const std::string& address, const std::vector<std::string>& tags, int k) {
+    return WriteRound(address, tags, k, 0.125, &model);
+  };
+  const std::vector<std::string> all = AllTags();
+  // Only the source holds at its fence: the target runs without the hook.
+  ASSERT_EQ(cluster.StopNode(2), 0);
+  auto* target_flags = cluster.node(2).mutable_flags();
+  target_flags->erase(
+      std::remove(target_flags->begin(), target_flags->end(), "--cluster_move_test_pause=fence"),
+      target_flags->end());
+  ASSERT_TRUE(cluster.StartNode(2));
+  v1::PlacementResponse plan;
+  ASSERT_NO_FATAL_FAILURE(WriteThenAddNodeHeld(cluster, all, 0.125, &model, -1, &plan));
+  const uint32_t shard = plan.moves(0).shard();
+  const int source = NodeOfMember(cluster, plan, plan.moves(0).from());
+  const int other = 1 - source;
+
+  v1::PlacementResponse after;
+  ASSERT_NO_FATAL_FAILURE(RemoveLostMember(cluster, source, other, &after));
+  EXPECT_EQ(after.members(static_cast<int>(after.shard_owner(static_cast<int>(shard)))).address(),
+            cluster.address(2));
+  EXPECT_GE(MetricOf(cluster.metrics_port(2), "historian_cluster_moves_finished_total"), 1);
+
+  const std::vector<std::string> moved = TagsOfShard(all, shard);
+  ASSERT_FALSE(moved.empty());
+  for (int k = 6; k <= 7; ++k) {
+    grpc::Status s = write(cluster.address(k % 2 == 0 ? 2 : other), moved, k);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  for (const std::string& tag : moved) EXPECT_EQ(model[tag].size(), 7u) << tag;
+  ExpectTagsReadTheModel(cluster, {other, 2}, moved, model);
 }
 
 // Who gets killed while the move is held at a step.

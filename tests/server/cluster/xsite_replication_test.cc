@@ -16,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -123,6 +124,27 @@ uint64_t CountOf(const std::vector<std::tuple<int64_t, uint64_t, uint64_t>>& buc
   return n;
 }
 
+// Writes through `address` (it forwards to the owners), retrying while a
+// shard is handed over (UNAVAILABLE) or the placement moved (ABORTED).
+void WriteThrough(const std::string& address, const std::string& tag, int64_t from, int n,
+                  double base, uint64_t batch) {
+  v1::WriteRequest req = SamplesOf(tag, from, n, base);
+  req.set_client_id("xsite-move");
+  req.set_batch_sequence(batch);
+  const absl::Time give_up = absl::Now() + absl::Minutes(2);
+  while (true) {
+    v1::WriteAck ack;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status st = v1::Ingest::NewStub(Channel(address))->WriteBatch(&ctx, req, &ack);
+    if (st.ok()) return;
+    const bool retry = st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                       st.error_code() == grpc::StatusCode::ABORTED;
+    ASSERT_TRUE(retry && absl::Now() < give_up) << tag << ": " << st.error_message();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+}
+
 class CrossSiteTest : public ::testing::Test {
  protected:
   // Makes both sites (not started): proxies first (their targets set once
@@ -131,6 +153,7 @@ class CrossSiteTest : public ::testing::Test {
   // US nodes started, and those placed by init (the others join later).
   virtual int UsNodes() const { return 3; }
   virtual int UsPlaced() const { return 3; }
+  virtual std::vector<std::string> UsFlags() const { return {}; }
 
   void SetUp() override {
     us_.name = "us";
@@ -146,7 +169,10 @@ class CrossSiteTest : public ::testing::Test {
       o.num_shards = s == &us_ ? 16 : 7;  // the sites' shard counts differ
       o.node_flags = {absl::StrCat("--flagfile=", dir_.Sub(s->name + ".flags")),
                       "--peer_placement_poll=200ms", "--anti_entropy_interval=0"};
-      if (s == &us_) o.placed_nodes = UsPlaced();
+      if (s == &us_) {
+        o.placed_nodes = UsPlaced();
+        for (const std::string& flag : UsFlags()) o.node_flags.push_back(flag);
+      }
       s->cluster = std::make_unique<ClusterFixture>(dir_.Sub(s->name), o);
     }
     for (Site* s : {&us_, &mx_}) {
@@ -193,14 +219,17 @@ class CrossSiteTest : public ::testing::Test {
   }
 
   // Per node: only owned tags; per tag: the US owner's digest equals the MX
-  // owner's, with exactly the samples written at both sites.
-  void ExpectOwnersHoldEqualDigests(const std::map<std::string, std::set<int64_t>>& expected) {
+  // owner's, with exactly the samples written at both sites. Nodes in
+  // `stopped` (addresses) are not asked.
+  void ExpectOwnersHoldEqualDigests(const std::map<std::string, std::set<int64_t>>& expected,
+                                    const std::set<std::string>& stopped = {}) {
     std::map<std::string,
              std::map<std::string, std::vector<std::tuple<int64_t, uint64_t, uint64_t>>>>
         held;  // address -> digest
     for (Site* s : {&us_, &mx_}) {
       for (int i = 0; i < s->cluster->size(); ++i) {
         const std::string addr = s->cluster->address(i);
+        if (stopped.count(addr) > 0) continue;
         held[addr] = NodeDigest(addr);
         for (const auto& [tag, buckets] : held[addr]) {
           EXPECT_EQ(s->OwnerOf(tag), addr) << s->name << " node " << i << " holds " << tag;
@@ -216,8 +245,33 @@ class CrossSiteTest : public ::testing::Test {
     }
   }
 
+  // Through node 0 of each site (it forwards to the owners): 16 tags of
+  // each site and 4 written at both, from `from`; `expected_` gets them.
+  void RoundThroughNode0(int64_t from) {
+    auto write = [&](Site& site, const std::string& tag, int64_t at, int n) {
+      ASSERT_NO_FATAL_FAILURE(
+          WriteThrough(site.cluster->address(0), tag, at, n, &site == &us_ ? 100 : 200, ++batch_));
+      for (int i = 0; i < n; ++i) expected_[tag].insert(at + i);
+    };
+    for (int i = 0; i < 16; ++i) {
+      ASSERT_NO_FATAL_FAILURE(write(us_, absl::StrCat("us.line", i, ".temp"), from, 10));
+      ASSERT_NO_FATAL_FAILURE(write(mx_, absl::StrCat("mx.line", i, ".flow"), from, 4));
+    }
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_NO_FATAL_FAILURE(write(us_, absl::StrCat("shared.", i), from, 5));
+      ASSERT_NO_FATAL_FAILURE(write(mx_, absl::StrCat("shared.", i), from + 100000, 5));
+    }
+  }
+  uint64_t Total() const {
+    uint64_t n = 0;
+    for (const auto& [tag, ts] : expected_) n += ts.size();
+    return n;
+  }
+
   testing::TempDir dir_;
   Site us_, mx_;
+  std::map<std::string, std::set<int64_t>> expected_;  // tag -> timestamps
+  uint64_t batch_ = 0;
 };
 
 TEST_F(CrossSiteTest, ThreeAndTwoNodeClustersConvergeAfterAPartition) {
@@ -293,53 +347,10 @@ class CrossSiteMoveTest : public CrossSiteTest {
   int UsPlaced() const override { return 3; }
 };
 
-// Writes through `address` (it forwards to the owners), retrying while a
-// shard is handed over (UNAVAILABLE) or the placement moved (ABORTED).
-void WriteThrough(const std::string& address, const std::string& tag, int64_t from, int n,
-                  double base, uint64_t batch) {
-  v1::WriteRequest req = SamplesOf(tag, from, n, base);
-  req.set_client_id("xsite-move");
-  req.set_batch_sequence(batch);
-  const absl::Time give_up = absl::Now() + absl::Minutes(2);
-  while (true) {
-    v1::WriteAck ack;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status st = v1::Ingest::NewStub(Channel(address))->WriteBatch(&ctx, req, &ack);
-    if (st.ok()) return;
-    const bool retry = st.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                       st.error_code() == grpc::StatusCode::ABORTED;
-    ASSERT_TRUE(retry && absl::Now() < give_up) << tag << ": " << st.error_message();
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-}
-
 TEST_F(CrossSiteMoveTest, ShardsMoveAtUsWhileMxPullsAndBothSitesConverge) {
-  std::map<std::string, std::set<int64_t>> expected;  // tag -> timestamps
-  uint64_t batch = 0;
-  auto write = [&](Site& site, const std::string& tag, int64_t from, int n) {
-    ASSERT_NO_FATAL_FAILURE(
-        WriteThrough(site.cluster->address(0), tag, from, n, &site == &us_ ? 100 : 200, ++batch));
-    for (int i = 0; i < n; ++i) expected[tag].insert(from + i);
-  };
-  auto round = [&](int64_t from) {
-    for (int i = 0; i < 16; ++i) {
-      ASSERT_NO_FATAL_FAILURE(write(us_, absl::StrCat("us.line", i, ".temp"), from, 10));
-      ASSERT_NO_FATAL_FAILURE(write(mx_, absl::StrCat("mx.line", i, ".flow"), from, 4));
-    }
-    for (int i = 0; i < 4; ++i) {
-      ASSERT_NO_FATAL_FAILURE(write(us_, absl::StrCat("shared.", i), from, 5));
-      ASSERT_NO_FATAL_FAILURE(write(mx_, absl::StrCat("shared.", i), from + 100000, 5));
-    }
-  };
-  auto total = [&] {
-    uint64_t n = 0;
-    for (const auto& [tag, ts] : expected) n += ts.size();
-    return n;
-  };
-  ASSERT_NO_FATAL_FAILURE(round(1000));
+  ASSERT_NO_FATAL_FAILURE(RoundThroughNode0(1000));
   v1::VerifyResponse v;
-  ASSERT_TRUE(WaitFor([&] { return Equal(us_, total(), &v); }, kConverge)) << v.DebugString();
+  ASSERT_TRUE(WaitFor([&] { return Equal(us_, Total(), &v); }, kConverge)) << v.DebugString();
 
   testing::CommandResult add =
       us_.cluster->Cli(0, {"cluster", "add-node", us_.cluster->address(3)});
@@ -348,7 +359,7 @@ TEST_F(CrossSiteMoveTest, ShardsMoveAtUsWhileMxPullsAndBothSitesConverge) {
   int64_t from = 2000;
   v1::PlacementResponse p;
   while (true) {
-    ASSERT_NO_FATAL_FAILURE(round(from));
+    ASSERT_NO_FATAL_FAILURE(RoundThroughNode0(from));
     from += 1000;
     ASSERT_TRUE(us_.cluster->Placement(0, &p).ok());
     if (p.moves_size() == 0 && p.members_size() == 4) break;
@@ -358,18 +369,88 @@ TEST_F(CrossSiteMoveTest, ShardsMoveAtUsWhileMxPullsAndBothSitesConverge) {
       [](const v1::PlacementResponse& q) { return q.moves_size() == 0 && q.members_size() == 4; },
       kConverge));
   us_.placement = p;
-  ASSERT_NO_FATAL_FAILURE(round(from));
+  ASSERT_NO_FATAL_FAILURE(RoundThroughNode0(from));
 
-  ASSERT_TRUE(WaitFor([&] { return Equal(us_, total(), &v); }, kConverge)) << v.DebugString();
+  ASSERT_TRUE(WaitFor([&] { return Equal(us_, Total(), &v); }, kConverge)) << v.DebugString();
   EXPECT_EQ(v.members_verified_size(), 4);
-  ASSERT_TRUE(WaitFor([&] { return Equal(mx_, total(), &v); }, kConverge)) << v.DebugString();
+  ASSERT_TRUE(WaitFor([&] { return Equal(mx_, Total(), &v); }, kConverge)) << v.DebugString();
   EXPECT_EQ(v.peer_members(), 4u);
-  ExpectOwnersHoldEqualDigests(expected);
+  ExpectOwnersHoldEqualDigests(expected_);
   int at_new_node = 0;
-  for (const auto& [tag, ts] : expected) {
+  for (const auto& [tag, ts] : expected_) {
     at_new_node += us_.OwnerOf(tag) == us_.cluster->address(3) ? 1 : 0;
   }
   EXPECT_GT(at_new_node, 0);  // some tags moved to the new node
+}
+
+// Issue 21, a US member lost for good (kill -9, never started again):
+// `historian cluster remove-node ADDR --lost --accept-loss` gives its shards
+// to the two others without a copy; they range-sync them from MX, so every
+// sample acknowledged before the loss (and pulled by MX) is back at US,
+// writes of every tag are taken again, and both sites converge with equal
+// digests. The command is refused without --accept-loss and while the
+// member holds its lease.
+class CrossSiteLostMemberTest : public CrossSiteTest {
+ protected:
+  // A short lease, so the killed member shows dead soon.
+  std::vector<std::string> UsFlags() const override { return {"--cluster_lease_ttl=2s"}; }
+};
+
+TEST_F(CrossSiteLostMemberTest, ALostUsMembersShardsComeBackFromMx) {
+  ASSERT_NO_FATAL_FAILURE(RoundThroughNode0(1000));
+  v1::VerifyResponse v;
+  ASSERT_TRUE(WaitFor([&] { return Equal(us_, Total(), &v); }, kConverge)) << v.DebugString();
+
+  const int lost = 2;
+  const std::string lost_address = us_.cluster->address(lost);
+  int lost_tags = 0;
+  for (const auto& [tag, ts] : expected_) lost_tags += us_.OwnerOf(tag) == lost_address ? 1 : 0;
+  ASSERT_GT(lost_tags, 0);
+  testing::CommandResult no_flag =
+      us_.cluster->Cli(0, {"cluster", "remove-node", lost_address, "--lost"});
+  EXPECT_NE(no_flag.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(no_flag.err, "accept_loss: required")) << no_flag.err;
+  testing::CommandResult alive =
+      us_.cluster->Cli(0, {"cluster", "remove-node", lost_address, "--lost", "--accept-loss"});
+  EXPECT_NE(alive.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(alive.err, "is alive (its lease is kept)")) << alive.err;
+
+  us_.cluster->KillNode(lost);
+  testing::CommandResult removed;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        removed = us_.cluster->Cli(
+            0, {"cluster", "remove-node", lost_address, "--lost", "--accept-loss"});
+        return !absl::StrContains(removed.err, "is alive");
+      },
+      absl::Seconds(60)))
+      << removed.err;
+  ASSERT_EQ(removed.exit_code, 0) << removed.out << removed.err;
+  EXPECT_TRUE(absl::StrContains(removed.out, "given to another member without a copy"))
+      << removed.out;
+  testing::CommandResult again =
+      us_.cluster->Cli(0, {"cluster", "remove-node", lost_address, "--lost", "--accept-loss"});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(again.err, "is no member")) << again.err;
+
+  v1::PlacementResponse p;
+  ASSERT_TRUE(us_.cluster->WaitForPlacement(
+      [&](const v1::PlacementResponse& q) {
+        p = q;
+        return q.members_size() == 2 && q.moves_size() == 0;
+      },
+      kConverge));
+  for (const v1::ClusterMember& m : p.members()) EXPECT_NE(m.address(), lost_address);
+  us_.placement = p;
+
+  // Every tag is written again at US (its new owner takes it) and MX.
+  ASSERT_NO_FATAL_FAILURE(RoundThroughNode0(50000));
+  ASSERT_TRUE(WaitFor([&] { return Equal(us_, Total(), &v); }, kConverge)) << v.DebugString();
+  EXPECT_EQ(v.members_verified_size(), 2);
+  EXPECT_EQ(v.peer_members(), 2u);
+  ASSERT_TRUE(WaitFor([&] { return Equal(mx_, Total(), &v); }, kConverge)) << v.DebugString();
+  EXPECT_EQ(v.peer_members(), 2u);
+  ExpectOwnersHoldEqualDigests(expected_, {lost_address});
 }
 
 }  // namespace
