@@ -153,6 +153,14 @@ grpc::Status IngestService::WriteRaw(
     bool reading_done = false;
     bool failed = false;
     grpc::Status result = grpc::Status::OK;
+    // Serializes `ack` and writes it to the stream; false when the client
+    // went away (or the ack does not serialize).
+    auto send_ack = [&](const v1::WriteAck& ack) {
+      grpc::ByteBuffer bytes;
+      bool own = false;
+      return grpc::SerializationTraits<v1::WriteAck>::Serialize(ack, &bytes, &own).ok() &&
+             stream->Write(bytes);
+    };
     std::thread acker([&] {
       while (true) {
         std::optional<Item> item;
@@ -178,22 +186,13 @@ grpc::Status IngestService::WriteRaw(
           v1::WriteAck refusal;
           refusal.set_batch_sequence(item->sequence);
           refusal.set_refused(true);
-          grpc::ByteBuffer bytes;
-          bool own = false;
           // In band, the reader ends the stream with `result` at the
           // writer's half-close (or its next message); otherwise only a
           // cancel ends it.
-          if (!refusals_in_band ||
-              !grpc::SerializationTraits<v1::WriteAck>::Serialize(refusal, &bytes, &own).ok() ||
-              !stream->Write(bytes)) {
-            context->TryCancel();
-          }
+          if (!refusals_in_band || !send_ack(refusal)) context->TryCancel();
           continue;
         }
-        grpc::ByteBuffer bytes;
-        bool own = false;
-        if (!grpc::SerializationTraits<v1::WriteAck>::Serialize(*ack, &bytes, &own).ok() ||
-            !stream->Write(bytes)) {
+        if (!send_ack(*ack)) {
           failed = true;  // client went away; the batches are stored
           context->TryCancel();
         }
