@@ -54,6 +54,10 @@ class ClusterView {
   // has not run): the node does not know which tags are its own and takes
   // no writes. OK only if a placement arrived meanwhile.
   virtual absl::Status NoPlacementStatus() const { return absl::OkStatus(); }
+  // True once placement() is at least as new as a read of etcd made since
+  // this process started (false while it is only the cache of an earlier
+  // run, which may predate changes this node acted on before a restart).
+  virtual bool PlacementReadFromEtcd() const { return true; }
 
   // True when this node owns `tag` (always, outside a cluster).
   bool OwnsTag(std::string_view tag) const {
@@ -155,6 +159,15 @@ class StaticClusterView final : public ClusterView {
     return placement_;
   }
   std::string self_id() const override { return self_id_; }
+  bool PlacementReadFromEtcd() const override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    return read_from_etcd_;
+  }
+  // Tests: as if the placement came from an earlier run's cache (false).
+  void SetReadFromEtcd(bool read) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    read_from_etcd_ = read;
+  }
   std::vector<std::string> alive_members() const override ABSL_LOCKS_EXCLUDED(mu_) {
     std::vector<std::string> ids;
     std::shared_ptr<const Placement> p = placement();
@@ -168,6 +181,7 @@ class StaticClusterView final : public ClusterView {
   const std::string self_id_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const Placement> placement_ ABSL_GUARDED_BY(mu_);
+  bool read_from_etcd_ ABSL_GUARDED_BY(mu_) = true;
 };
 
 }  // namespace historian::cluster

@@ -2,6 +2,7 @@
 // read the placement and the registered members at one revision, plan the
 // change (move_plan.h), and write it in one Txn guarded by the placement
 // key's mod revision, so of two operators racing exactly one wins.
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -238,11 +239,16 @@ absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::RemoveLostNode(
     absl::StatusOr<FenceKeyRead> current =
         ReadMoveFenceKey(*etcd_, site_, shard, {lost.id, to, move->since_unix_ns});
     if (!current.ok()) return current.status();
-    if (current->of_this_move.has_value()) continue;  // the target opens with it
+    // An admin's fence (position 0) lets the target open already. The
+    // source's own is replaced: the target may not have tailed to its
+    // position, which the lost source will never serve.
+    if (current->of_this_move.has_value() && current->of_this_move->without_source) continue;
+    const uint64_t fence_clock =
+        current->of_this_move.has_value() ? std::max(clock, current->of_this_move->clock) : clock;
     const std::string key = MoveFenceKey(site_, shard);
     guard.push_back(EtcdCompare::ModRevisionIs(key, current->mod_revision));
     fences.push_back(
-        EtcdWrite::Put(key, EncodeMoveFence({lost.id, to, move->since_unix_ns, 0, clock,
+        EtcdWrite::Put(key, EncodeMoveFence({lost.id, to, move->since_unix_ns, 0, fence_clock,
                                              /*without_source=*/true})));
   }
   absl::StatusOr<v1::PlacementChangeResponse> r =

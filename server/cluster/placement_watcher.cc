@@ -53,6 +53,11 @@ std::vector<std::string> PlacementWatcher::alive_members() const {
   return ids;
 }
 
+bool PlacementWatcher::PlacementReadFromEtcd() const {
+  absl::MutexLock l(&mu_);
+  return synced_;
+}
+
 absl::Status PlacementWatcher::NoPlacementStatus() const {
   absl::MutexLock l(&mu_);
   if (placement_ != nullptr) return absl::OkStatus();

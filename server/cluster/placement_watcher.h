@@ -82,6 +82,9 @@ class PlacementWatcher final : public ClusterView {
   // UNAVAILABLE while etcd was never read (and no cache), or while the site
   // is a cluster (its config key exists) but no valid placement was read.
   absl::Status NoPlacementStatus() const override ABSL_LOCKS_EXCLUDED(mu_);
+  // Etcd was read since the start (the read's placement is installed
+  // before this turns true).
+  bool PlacementReadFromEtcd() const override ABSL_LOCKS_EXCLUDED(mu_);
 
   // Called (on the watcher's thread, after the placement cache is written)
   // each time a new placement is applied; it must not block. Replaces any

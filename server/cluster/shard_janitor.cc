@@ -103,20 +103,26 @@ void ShardJanitor::Run() {
 }
 
 absl::Status ShardJanitor::ReopenClosedShards() {
-  // A shard closed here opens again once no move of it involves this node:
+  // A shard closed here stays closed while a move to this node (the
+  // target, from its flip step to its open) or a FLIPPED move from it (the
+  // source after its fence) holds it; otherwise it opens again:
   // - another member's (the source's fence of a move that is over):
   //   nothing here refuses it then (a later move to this node closes it
   //   anew);
-  // - this node's, with no move: a move rolled back or taken over by
-  //   `remove-node --lost` (the move's other member is lost for good). The
-  //   clock stays as it is: the lost member's versions were stamped before
-  //   its lease ran out, and this node's clock is past them unless the
-  //   clocks differ by more than that.
+  // - this node's: a move rolled back or taken over by `remove-node
+  //   --lost` (the move's other member is lost for good), also when a new
+  //   PENDING or INITIALIZING move of it away from this (leaving) node
+  //   follows. Only on a placement read from etcd since this process
+  //   started: an earlier run's cache may predate the move that closed it.
+  //   The clock stays as it is: the lost member's versions were stamped
+  //   before its lease ran out, and this node's clock is past them unless
+  //   the clocks differ by more than that.
   // The closed shards first, then the placement as it is now: a move's
   // target closes only after its view shows the move, and views only go
   // forward, so a shard a move to this node closed is always seen as
   // moving here while the move lasts.
   const std::map<uint32_t, shard_copy::ClosedShard> closed_now = store_->ClosedShards();
+  const bool from_etcd = view_->PlacementReadFromEtcd();
   const std::shared_ptr<const Placement> now = view_->placement();
   const std::string self = view_->self_id();
   const int self_index = now == nullptr ? -1 : now->FindMember(self);
@@ -124,11 +130,13 @@ absl::Status ShardJanitor::ReopenClosedShards() {
   int64_t reopened = 0;
   for (const auto& [shard, closed] : closed_now) {
     if (self_index < 0 || shard >= now->num_shards()) break;
+    const uint32_t me = static_cast<uint32_t>(self_index);
     const ShardMove* move = now->MoveOfShard(shard);
-    const bool involved = move != nullptr && (move->from == static_cast<uint32_t>(self_index) ||
-                                              move->to == static_cast<uint32_t>(self_index));
-    if (involved) continue;
-    const bool owned = now->shard_owner()[shard] == static_cast<uint32_t>(self_index);
+    const bool held =
+        move != nullptr &&
+        (move->to == me || (move->from == me && move->state == ShardMoveState::kFlipped));
+    const bool owned = now->shard_owner()[shard] == me;
+    if (held || (owned && !from_etcd)) continue;
     if (absl::Status s = store_->OpenShardToWrites(shard, 0); !s.ok()) {
       if (first.ok()) first = s;
       continue;

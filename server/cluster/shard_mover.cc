@@ -365,6 +365,10 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
         source.id, " keeps its data until it does"));
   }
   if (!have_copy) {
+    // Not on a stale view: once the move left the placement (e.g. `remove-node
+    // --lost` gave this node the shard), what it holds of it is its data.
+    ASSIGN_OR_RETURN(bool current, MoveIsCurrent(placement, move));
+    if (!current) return absl::OkStatus();  // the next placement shows it
     RETURN_IF_ERROR(Pause(MoveStep::kWipeTarget, shard));
     ReportProgress(shard, self, MoveStep::kWipeTarget, 0, -1, -1);
     ASSIGN_OR_RETURN(uint64_t wiped, store_->DropShard(shard, num_shards));

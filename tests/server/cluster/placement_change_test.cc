@@ -7,12 +7,15 @@
 // in progress, for a node that is not registered, and on a stale
 // expected revision.
 #include <memory>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/cluster/cluster_admin.h"
+#include "server/cluster/cluster_keys.h"
 #include "server/cluster/membership.h"
 #include "server/cluster/placement.h"
+#include "storage/engine/version.h"
 #include "tests/server/cluster/etcd_fixture.h"
 #include "tests/testutil/wait_for.h"
 
@@ -125,6 +128,77 @@ TEST_F(PlacementChangeTest, RefusedWhileMovesAreInProgressOrStaleOrUnregistered)
                                              " (expected revision ", initial, ")")))
       << stale.status();
   EXPECT_EQ(Stored().revision(), stored.revision()) << "nothing written";
+}
+
+// remove-node --lost (EtcdClusterAdmin::RemoveLostNode): refused without
+// accept_loss and while the member holds its lease; then one Txn removes
+// it from the shards it owns and replaces its own fence of a FLIPPED move
+// away from it with one written without it (position 0, the clock no
+// lower than its), since its target may not have tailed to that position.
+TEST_F(PlacementChangeTest, ALostMembersFlippedMoveGetsAFenceWithoutItInTheSameTxn) {
+  auto a = Join("a", "127.0.0.1:1001");
+  auto b = Join("b", "127.0.0.1:1002");
+  auto c = Join("c", "127.0.0.1:1003");
+  EtcdClusterAdmin admin(client_.get(), "us", "a");
+  ASSERT_TRUE(admin.Init(16).ok());
+  // A move c -> a of one of c's shards, FLIPPED (a owns it), with c's fence.
+  Placement before = Stored();
+  const uint32_t shard = before.ShardsOwnedBy("c").front();
+  std::vector<uint32_t> owner = before.shard_owner();
+  owner[shard] = static_cast<uint32_t>(before.FindMember("a"));
+  PlacementMoves moves;
+  moves.max_concurrent = 2;
+  moves.moves = {{shard, static_cast<uint32_t>(before.FindMember("c")), owner[shard],
+                  ShardMoveState::kFlipped, 1234}};
+  auto flipped =
+      Placement::Create("us", 16, before.members(), owner, before.revision(), std::move(moves));
+  ASSERT_TRUE(flipped.ok()) << flipped.status();
+  auto put = client_->PutIfModRevision(PlacementKey("us"), flipped->Encode(), before.revision());
+  ASSERT_TRUE(put.ok() && put->committed);
+  const uint64_t far_clock = engine::MakeVersion(4000000000, 0);  // ahead of any now here
+  ASSERT_TRUE(client_
+                  ->Put(MoveFenceKey("us", shard),
+                        EncodeMoveFence({"c", "a", 1234, /*position=*/77, far_clock}))
+                  .ok());
+
+  v1::RemoveNodeRequest lost;
+  lost.set_node("c");
+  lost.set_lost(true);
+  auto no_accept = admin.RemoveNode(lost);
+  EXPECT_EQ(no_accept.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(no_accept.status().message(), "accept_loss: required"))
+      << no_accept.status();
+  lost.set_accept_loss(true);
+  auto alive = admin.RemoveNode(lost);
+  EXPECT_EQ(alive.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(alive.status().message(), "is alive (its lease is kept)"))
+      << alive.status();
+
+  c.reset();  // its registration goes with it
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto kv = client_->Get(MemberKey("us", "c"));
+        return kv.ok() && kv->kvs.empty();
+      },
+      absl::Seconds(15)));
+  auto removed = admin.RemoveNode(lost);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->shards_reassigned_size(),
+            static_cast<int>(before.ShardsOwnedBy("c").size()) - 1);
+  Placement after = Stored();
+  ASSERT_EQ(after.moves().moves.size(), 1u);
+  EXPECT_EQ(after.moves().moves[0].state, ShardMoveState::kFlipped);
+  EXPECT_TRUE(after.members()[static_cast<size_t>(after.FindMember("c"))].leaving);
+  EXPECT_TRUE(after.ShardsOwnedBy("c").empty());
+  auto fence = client_->Get(MoveFenceKey("us", shard));
+  ASSERT_TRUE(fence.ok() && fence->kvs.size() == 1);
+  auto decoded = DecodeMoveFence(fence->kvs[0].value);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_TRUE(decoded->without_source);
+  EXPECT_EQ(decoded->position, 0u);
+  EXPECT_EQ(decoded->clock, far_clock);
+  EXPECT_EQ(decoded->flipped_unix_ns, 1234);
+  EXPECT_EQ(fence->kvs[0].mod_revision, after.revision()) << "written in the placement's Txn";
 }
 
 }  // namespace

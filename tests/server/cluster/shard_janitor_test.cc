@@ -161,6 +161,39 @@ TEST_F(ShardJanitorTest, DropsWhatItNeitherOwnsNorMovesAndClearsAcksOfEndedMoves
   EXPECT_TRUE(store_->MoveAcks().empty());
 }
 
+// A shard closed here stays closed while a move to this node or a FLIPPED
+// move from it holds it, and opens otherwise; one this node owns (a move
+// settled by remove-node --lost) only on a placement read from etcd since
+// the start, never on an earlier run's cache.
+TEST_F(ShardJanitorTest, OpensClosedShardsNoMoveHoldsAndOwnedOnesOnlyOnAFreshPlacement) {
+  // a owns 0, 3, 6. Closed here: 0 (a owns it, a PENDING move a->b: a
+  // leaving member's rolled-back shard), 6 (a owns it, no move), 1 (b owns
+  // it, moving b->a INITIALIZING: a is the target), 5 (c owns it, FLIPPED
+  // a->c: a is the source after its fence), 7 (b owns it, no move of a).
+  std::vector<uint32_t> owner = {0, 1, 2, 0, 1, 2, 0, 1};
+  std::vector<ShardMove> moves = {{0, 0, 1, ShardMoveState::kPending, 1},
+                                  {1, 1, 0, ShardMoveState::kInitializing, 1},
+                                  {5, 0, 2, ShardMoveState::kFlipped, 1}};
+  for (uint32_t shard : {0u, 1u, 5u, 6u, 7u}) {
+    ASSERT_TRUE(store_->CloseShardToWrites(shard, kShards, "test").ok());
+  }
+  auto closed = [&] {
+    std::vector<uint32_t> out;
+    for (const auto& [shard, c] : store_->ClosedShards()) out.push_back(shard);
+    return out;
+  };
+  StaticClusterView view("a", Make(10, moves, owner));
+  view.SetReadFromEtcd(false);
+  ShardJanitor janitor(store_.get(), &view);
+  ASSERT_TRUE(janitor.Start().ok());
+  EXPECT_EQ(closed(), (std::vector<uint32_t>{0, 1, 5, 6}));  // 7 is not a's
+  EXPECT_EQ(janitor.stats().owned_shards_reopened, 0);
+  view.SetReadFromEtcd(true);
+  ASSERT_TRUE(janitor.RunPass(*view.placement()).ok());
+  EXPECT_EQ(closed(), (std::vector<uint32_t>{1, 5}));
+  EXPECT_EQ(janitor.stats().owned_shards_reopened, 2);
+}
+
 TEST(PlanJanitorTest, KeepsOwnedAndMovingShardsOnly) {
   auto p = Placement::Create("us", 4, Members(), {0, 1, 2, 0}, 3,
                              PlacementMoves{{{1, 1, 0, ShardMoveState::kPending, 0}}, 1});
