@@ -29,6 +29,7 @@
 #include "server/cluster/cluster_service.h"
 #include "server/cluster/etcd/etcd_client.h"
 #include "server/cluster/fanout_subscribe.h"
+#include "server/cluster/lease_fence.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/member_id.h"
 #include "server/cluster/member_probe.h"
@@ -458,6 +459,9 @@ int Run() {
   std::unique_ptr<cluster::ShardJanitor> janitor;
   std::unique_ptr<cluster::ShardMover> mover;
   std::unique_ptr<cluster::PlacementWatcher> placement_watcher;
+  // Told by the membership (declared later, so gone first); asked by the
+  // write path.
+  std::unique_ptr<cluster::LeaseFence> lease_fence;
   std::unique_ptr<cluster::MemberChannels> member_channels;
   std::unique_ptr<cluster::EtcdClusterAdmin> cluster_admin;  // probes through member_channels
   if (in_cluster) {
@@ -485,6 +489,8 @@ int Run() {
     watch_options.self_address = *advertise_early;
     watch_options.cache_path = cluster::ClusterStateDir(options.path) + "/placement.cache";
     placement_watcher = std::make_unique<cluster::PlacementWatcher>(etcd.get(), watch_options);
+    lease_fence = std::make_unique<cluster::LeaseFence>(
+        [w = placement_watcher.get()] { return w->SeenThroughRevision(); });
     absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> member_creds =
         server::MakePeerCredentials(tls);
     if (!member_creds.ok()) return Fatal("bad TLS flags", member_creds.status(), 2);
@@ -586,6 +592,7 @@ int Run() {
   env.query_budget = &query_budget;
   env.cluster = placement_watcher.get();
   env.member_channels = member_channels.get();
+  env.lease_fence = lease_fence.get();
   // Destroyed after the server (its streams end first), before the store.
   server::SubscriptionHub subscriptions(store->get(), sub_options);
   env.subscriptions = &subscriptions;
@@ -755,6 +762,7 @@ int Run() {
     m.record.start_unix_ns = absl::GetCurrentTimeNanos();
     m.record.version = cluster::kClusterFormatVersion;
     m.lease_ttl_seconds = absl::ToInt64Seconds(lease_ttl);
+    m.fence = lease_fence.get();
     membership = std::make_unique<cluster::Membership>(etcd.get(), std::move(m));
     server::LogInfo("historiand", "site cluster member",
                     {{"member", member_id},

@@ -37,8 +37,8 @@ IngestService::IngestService(const ServiceEnv& env)
   if (env.cluster != nullptr) {
     forwarder_ = std::make_unique<cluster::WriteForwarder>(
         env.cluster, env.member_channels, env.metrics,
-        env.member_channels != nullptr ? env.member_channels->forward_timeout()
-                                       : absl::Seconds(30));
+        env.member_channels != nullptr ? env.member_channels->forward_timeout() : absl::Seconds(30),
+        env.lease_fence, env.store);
   }
   MarkMethodStreamed(
       kWriteMethodIndex,

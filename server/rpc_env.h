@@ -28,6 +28,7 @@
 
 namespace historian::cluster {
 class ClusterView;
+class LeaseFence;
 class MemberChannels;
 }  // namespace historian::cluster
 
@@ -55,6 +56,9 @@ struct ServiceEnv {
   // that owns every tag.
   const cluster::ClusterView* cluster = nullptr;
   cluster::MemberChannels* member_channels = nullptr;
+  // This member's lease, as far as a move's source may still store writes
+  // of a shard it hands over (cluster/lease_fence.h); null: no fence.
+  const cluster::LeaseFence* lease_fence = nullptr;
 };
 
 // kStream takes a slot of env.streams, kReplicationStream one of

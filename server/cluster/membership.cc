@@ -1,6 +1,7 @@
 #include "server/cluster/membership.h"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <utility>
 
@@ -53,7 +54,7 @@ bool Membership::SleepUnlessStopped(absl::Duration d) {
   return stop_;
 }
 
-absl::StatusOr<EtcdLease> Membership::Register(int64_t previous_lease) const {
+absl::StatusOr<Membership::Registration> Membership::Register(int64_t previous_lease) const {
   absl::StatusOr<EtcdRange> current = etcd_->Get(key_);
   if (!current.ok()) return current.status();
   int64_t mod_revision = 0;  // 0: only if absent
@@ -80,7 +81,7 @@ absl::StatusOr<EtcdLease> Membership::Register(int64_t previous_lease) const {
     return absl::AbortedError(
         absl::StrCat("member key ", key_, " changed while registering; trying again"));
   }
-  return lease;
+  return Registration{*lease, put->revision};
 }
 
 void Membership::RevokeQuickly(int64_t lease_id) const {
@@ -98,22 +99,23 @@ void Membership::Run() {
       absl::MutexLock l(&mu_);
       if (stop_) return;
     }
-    absl::StatusOr<EtcdLease> lease = Register(previous_lease);
-    if (!lease.ok()) {
+    absl::StatusOr<Registration> registration = Register(previous_lease);
+    if (!registration.ok()) {
       {
         absl::MutexLock l(&mu_);
-        last_error_ = lease.status();
+        last_error_ = registration.status();
       }
       server::LogError("cluster", "cannot register as a member; the node serves on, retrying",
                        {{"member", options_.member_id},
                         {"key", key_},
                         {"retry_in", absl::FormatDuration(backoff)},
-                        {"error", lease.status().ToString()}});
+                        {"error", registration.status().ToString()}});
       if (SleepUnlessStopped(backoff)) return;
       backoff = std::min(backoff * 2, options_.max_retry_backoff);
       continue;
     }
     backoff = kFirstBackoff;
+    const EtcdLease* lease = &registration->lease;
     previous_lease = lease->id;
     uint64_t generation = 0;
     {
@@ -123,12 +125,23 @@ void Membership::Run() {
       lease_id_ = lease->id;
       ++registrations_;
     }
-    std::unique_ptr<LeaseKeeper> keeper =
-        etcd_->KeepAlive(*lease, [this, generation](absl::Status reason) {
+    LeaseFence* const fence = options_.fence;
+    const int64_t lease_id = lease->id;
+    if (fence != nullptr) {
+      fence->Registered(lease_id, registration->revision,
+                        lease->asked_at + std::chrono::seconds(lease->ttl_seconds));
+    }
+    std::unique_ptr<LeaseKeeper> keeper = etcd_->KeepAlive(
+        *lease,
+        [this, generation, fence, lease_id](absl::Status reason) {
+          if (fence != nullptr) fence->Lost(lease_id);
           absl::MutexLock l(&mu_);
           if (generation != generation_) return;
           lost_ = true;
           last_error_ = std::move(reason);
+        },
+        [fence, lease_id](std::chrono::steady_clock::time_point alive_until) {
+          if (fence != nullptr) fence->Renewed(lease_id, alive_until);
         });
     server::LogInfo("cluster", "registered as a member",
                     {{"member", options_.member_id},
@@ -146,6 +159,7 @@ void Membership::Run() {
       lease_id_ = 0;
     }
     keeper.reset();
+    if (fence != nullptr) fence->Lost(lease_id);
     if (stopping) {
       RevokeQuickly(lease->id);
       return;

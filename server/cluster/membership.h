@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "server/cluster/cluster_keys.h"
 #include "server/cluster/etcd/etcd_client.h"
+#include "server/cluster/lease_fence.h"
 
 namespace historian::cluster {
 
@@ -45,6 +46,9 @@ struct MembershipOptions {
   // Requested lease TTL; etcd may raise it to its minimum.
   int64_t lease_ttl_seconds = 10;
   absl::Duration max_retry_backoff = absl::Seconds(5);
+  // Told of every registration, renewal and loss (null: none); must
+  // outlive the Membership.
+  LeaseFence* fence = nullptr;
 };
 
 class Membership {
@@ -66,8 +70,12 @@ class Membership {
 
  private:
   void Run();
+  struct Registration {
+    EtcdLease lease;
+    int64_t revision = 0;  // etcd's, of the member key's write
+  };
   // One registration attempt: the key written under a new lease.
-  absl::StatusOr<EtcdLease> Register(int64_t previous_lease) const;
+  absl::StatusOr<Registration> Register(int64_t previous_lease) const;
   bool SleepUnlessStopped(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
   bool StoppedOrLost() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || lost_; }
   void RevokeQuickly(int64_t lease_id) const;

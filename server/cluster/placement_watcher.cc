@@ -215,6 +215,7 @@ absl::StatusOr<int64_t> PlacementWatcher::Resync() {
     absl::MutexLock l(&mu_);
     synced_ = true;
     resync_needed_ = false;
+    seen_through_revision_ = std::max(seen_through_revision_, range->revision);
   }
   if (changed != nullptr) NotifyListener();
   return range->revision;
@@ -262,10 +263,21 @@ void PlacementWatcher::OnEvents(const std::vector<EtcdEvent>& events) {
   for (const std::shared_ptr<const Placement>& p : changed) {
     InstallPlacement(p, /*contiguous=*/true);
   }
+  {
+    absl::MutexLock l(&mu_);
+    for (const EtcdEvent& e : events) {
+      seen_through_revision_ = std::max(seen_through_revision_, e.kv.mod_revision);
+    }
+  }
   if (!changed.empty()) {
     WriteCache(changed.back());
     NotifyListener();
   }
+}
+
+int64_t PlacementWatcher::SeenThroughRevision() const {
+  absl::MutexLock l(&mu_);
+  return seen_through_revision_;
 }
 
 void PlacementWatcher::SetPlacementListener(std::function<void()> listener) {

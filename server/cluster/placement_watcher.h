@@ -91,6 +91,11 @@ class PlacementWatcher final : public ClusterView {
   // listener set before; empty: none.
   void SetPlacementListener(std::function<void()> listener) ABSL_LOCKS_EXCLUDED(listener_mu_);
 
+  // The etcd revision up to which every change under the prefix is applied
+  // (placement installed): the last read's, or the last event's since.
+  // 0 before the first read.
+  int64_t SeenThroughRevision() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // Waits until etcd was read once; false after `timeout`.
   bool WaitForSync(absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
   Stats stats() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -134,6 +139,7 @@ class PlacementWatcher final : public ClusterView {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool resync_needed_ ABSL_GUARDED_BY(mu_) = false;
   bool synced_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t seen_through_revision_ ABSL_GUARDED_BY(mu_) = 0;
   // The cluster config key (written by `historian cluster init`) was seen.
   bool config_seen_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<const Placement> placement_ ABSL_GUARDED_BY(mu_);

@@ -70,8 +70,14 @@ void ForwardedBatch::Wait() {
 }
 
 WriteForwarder::WriteForwarder(const ClusterView* view, MemberChannels* channels,
-                               server::Metrics* metrics, absl::Duration forward_timeout)
-    : view_(view), channels_(channels), metrics_(metrics), forward_timeout_(forward_timeout) {
+                               server::Metrics* metrics, absl::Duration forward_timeout,
+                               const LeaseFence* lease_fence, const Store* store)
+    : view_(view),
+      channels_(channels),
+      metrics_(metrics),
+      forward_timeout_(forward_timeout),
+      lease_fence_(lease_fence),
+      store_(store) {
   if (metrics_ != nullptr) DescribeMetrics(metrics_);
 }
 
@@ -87,6 +93,9 @@ void WriteForwarder::DescribeMetrics(server::Metrics* metrics) {
   metrics->Describe(kForwardErrorsMetric, "counter",
                     "Forwarded write parts that failed (the client's batch failed and is "
                     "retried), by owner member id and gRPC code");
+  metrics->Describe(kLeaseFencedMetric, "counter",
+                    "Write batches this node refused (UNAVAILABLE) because they held tags of a "
+                    "shard it hands over while its etcd lease may have run out");
   metrics->Describe(kMisroutedRefusedMetric, "counter",
                     "Forwarded write batches this node refused (ABORTED) because they held tags "
                     "of shards it does not own (the placement moved)");
@@ -112,6 +121,36 @@ WriteForwarder::Snapshot WriteForwarder::Current() {
     cached_ = std::move(s);
   }
   return cached_;
+}
+
+absl::Status WriteForwarder::CheckLeaseFence(const v1::WriteRequest& request,
+                                             const Snapshot& snap) const {
+  if (lease_fence_ == nullptr || snap.self_index < 0) return absl::OkStatus();
+  const absl::Status held = lease_fence_->CheckHeld();
+  if (held.ok()) return absl::OkStatus();
+  const Placement& placement = *snap.placement;
+  const auto self = static_cast<uint32_t>(snap.self_index);
+  std::set<uint32_t> handing_over;
+  for (const ShardMove& m : placement.moves().moves) {
+    if (m.from == self && m.state == ShardMoveState::kInitializing) handing_over.insert(m.shard);
+  }
+  if (store_ != nullptr) {
+    for (const auto& [shard, position] : store_->MoveAcks()) handing_over.insert(shard);
+  }
+  for (int i = 0; i < request.series_size(); ++i) {
+    const std::string& tag = request.series(i).tag();
+    const uint32_t shard = placement.ShardOfTag(tag);
+    if (snap.proto->shard_owner(static_cast<int>(shard)) != self || !handing_over.count(shard)) {
+      continue;
+    }
+    return absl::UnavailableError(
+        absl::StrCat("write refused by member '", view_->self_id(), "': series[", i, "].tag '", tag,
+                     "' is in shard ", shard,
+                     ", which this member is handing over to another, and ", held.message(),
+                     "; nothing of this batch was stored (retry: it is stored here once the "
+                     "member reaches etcd again, or by the shard's new owner)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
@@ -140,6 +179,10 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
     if (Current().placement != nullptr) return Route(caller, request, order);
     return absl::UnavailableError(absl::StrCat("write refused by member '", view_->self_id(),
                                                "': no placement yet on this node"));
+  }
+  if (absl::Status fenced = CheckLeaseFence(request, snap); !fenced.ok()) {
+    Count(kLeaseFencedMetric, "", 1);
+    return fenced;
   }
   const Placement& placement = *snap.placement;
   bool all_local = true;

@@ -11,6 +11,12 @@
 // slice of the batch (the placement moved) is stored. On a stream, parts
 // reach each owner in stream order (ForwardOrder).
 //
+// A move's source cut off from etcd stores none of its own writes of a
+// shard it hands over (an INITIALIZING move away from it in its view, or a
+// move ack: it served a copy of the shard) once its lease may have run out
+// (LeaseFence): the batch is refused UNAVAILABLE, nothing stored, before
+// another node can take the shard over without it.
+//
 // One hop: a forwarded batch is never forwarded again. If it holds a tag this
 // node does not own (the placement moved between the sender's read and ours)
 // it is refused with ABORTED naming the tag, its shard and the owner, and
@@ -44,8 +50,10 @@
 #include "historian/v1/ingest.pb.h"
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/forward_order.h"
+#include "server/cluster/lease_fence.h"
 #include "server/cluster/member_channels.h"
 #include "server/metrics.h"
+#include "storage/store.h"
 
 namespace historian::cluster {
 
@@ -54,6 +62,7 @@ inline constexpr char kForwardedSamplesMetric[] = "historian_cluster_forwarded_s
 inline constexpr char kForwardedBatchesMetric[] = "historian_cluster_forwarded_parts_total";
 inline constexpr char kForwardErrorsMetric[] = "historian_cluster_forward_errors_total";
 inline constexpr char kMisroutedRefusedMetric[] = "historian_cluster_misrouted_refused_total";
+inline constexpr char kLeaseFencedMetric[] = "historian_cluster_lease_fenced_writes_total";
 
 class ForwardedBatch;
 
@@ -61,9 +70,11 @@ class WriteForwarder {
  public:
   // Everything passed must outlive the forwarder; `metrics` may be null.
   // `forward_timeout` bounds each forwarded call (and the caller's deadline,
-  // when earlier, wins).
+  // when earlier, wins). `lease_fence` and `store` (for its move acks) may
+  // be null: no fence.
   WriteForwarder(const ClusterView* view, MemberChannels* channels, server::Metrics* metrics,
-                 absl::Duration forward_timeout = absl::Seconds(30));
+                 absl::Duration forward_timeout = absl::Seconds(30),
+                 const LeaseFence* lease_fence = nullptr, const Store* store = nullptr);
   ~WriteForwarder();
 
   static void DescribeMetrics(server::Metrics* metrics);
@@ -76,7 +87,8 @@ class WriteForwarder {
   // same owner was answered. ABORTED: a forwarded batch with tags this node
   // does not own. UNAVAILABLE: no placement in cluster mode
   // (ClusterView::NoPlacementStatus), or a forwarded batch while this node
-  // has none. Nothing is stored on either error.
+  // has none, or a tag of a shard this node hands over while its lease may
+  // have run out. Nothing is stored on any error.
   absl::StatusOr<std::unique_ptr<ForwardedBatch>> Route(const grpc::ServerContextBase& caller,
                                                         const v1::WriteRequest& request,
                                                         ForwardOrder* order = nullptr);
@@ -97,12 +109,17 @@ class WriteForwarder {
     int self_index = -1;  // in placement->members(); -1: owns nothing
   };
   Snapshot Current() ABSL_LOCKS_EXCLUDED(mu_);
+  // OK unless `request` holds a tag of a shard this node owns and hands
+  // over while its lease may have run out (the class comment).
+  absl::Status CheckLeaseFence(const v1::WriteRequest& request, const Snapshot& snap) const;
   void Count(std::string_view name, std::string_view labels, double value);
 
   const ClusterView* const view_;
   MemberChannels* const channels_;
   server::Metrics* const metrics_;
   const absl::Duration forward_timeout_;
+  const LeaseFence* const lease_fence_;
+  const Store* const store_;
 
   absl::Mutex mu_;
   Snapshot cached_ ABSL_GUARDED_BY(mu_);

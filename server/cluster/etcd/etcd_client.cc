@@ -1,6 +1,7 @@
 // File: etcd_client.cc
 #include "server/cluster/etcd/etcd_client.h"
 
+#include <chrono>
 #include <set>
 #include <utility>
 
@@ -125,6 +126,7 @@ absl::StatusOr<EtcdLease> EtcdClient::GrantLease(int64_t ttl_seconds) const {
   etcdserverpb::LeaseGrantRequest request;
   request.set_ttl(ttl_seconds);
   etcdserverpb::LeaseGrantResponse response;
+  const auto asked_at = std::chrono::steady_clock::now();
   // A grant retried after a lost answer leaves an unused lease behind, which
   // expires after its TTL: harmless.
   absl::Status status = endpoints_->Call("LeaseGrant", Retry::kIdempotent,
@@ -135,7 +137,7 @@ absl::StatusOr<EtcdLease> EtcdClient::GrantLease(int64_t ttl_seconds) const {
   if (!response.error().empty()) {
     return absl::UnavailableError(absl::StrCat("etcd: LeaseGrant: ", response.error()));
   }
-  return EtcdLease{response.id(), response.ttl()};
+  return EtcdLease{response.id(), response.ttl(), asked_at};
 }
 
 absl::Status EtcdClient::RevokeLease(int64_t lease_id) const {
@@ -165,8 +167,10 @@ absl::StatusOr<EtcdLeaseInfo> EtcdClient::LeaseTimeToLive(int64_t lease_id) cons
 }
 
 std::unique_ptr<LeaseKeeper> EtcdClient::KeepAlive(
-    EtcdLease lease, std::function<void(absl::Status)> on_lost) const {
-  return std::make_unique<LeaseKeeper>(endpoints_, lease, std::move(on_lost));
+    EtcdLease lease, std::function<void(absl::Status)> on_lost,
+    std::function<void(std::chrono::steady_clock::time_point)> on_renewed) const {
+  return std::make_unique<LeaseKeeper>(endpoints_, lease, std::move(on_lost),
+                                       std::move(on_renewed));
 }
 
 std::unique_ptr<EtcdWatcher> EtcdClient::WatchPrefix(const std::string& prefix,

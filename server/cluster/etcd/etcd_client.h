@@ -20,6 +20,7 @@
 #ifndef HISTORIAN_SERVER_CLUSTER_ETCD_ETCD_CLIENT_H_
 #define HISTORIAN_SERVER_CLUSTER_ETCD_ETCD_CLIENT_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -79,9 +80,11 @@ class EtcdClient {
 
   // Keeps `lease` alive on a background stream until the keeper is
   // destroyed (which does not revoke it: it then expires after its TTL).
-  // `on_lost` runs once, on the keeper's thread, if the lease is lost.
-  std::unique_ptr<LeaseKeeper> KeepAlive(EtcdLease lease,
-                                         std::function<void(absl::Status)> on_lost) const;
+  // `on_lost` runs once, on the keeper's thread, if the lease is lost;
+  // `on_renewed` (optional) after each answered keep-alive (LeaseKeeper).
+  std::unique_ptr<LeaseKeeper> KeepAlive(
+      EtcdLease lease, std::function<void(absl::Status)> on_lost,
+      std::function<void(std::chrono::steady_clock::time_point)> on_renewed = {}) const;
 
   // Watches every key starting with `prefix` from `start_revision`
   // (inclusive; 0: from now) until the watcher is destroyed; see

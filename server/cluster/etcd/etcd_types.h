@@ -7,6 +7,7 @@
 #ifndef HISTORIAN_SERVER_CLUSTER_ETCD_ETCD_TYPES_H_
 #define HISTORIAN_SERVER_CLUSTER_ETCD_ETCD_TYPES_H_
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -89,6 +90,9 @@ struct EtcdTxnOutcome {
 struct EtcdLease {
   int64_t id = 0;
   int64_t ttl_seconds = 0;  // as granted (etcd raises a TTL below its minimum)
+  // When the grant was asked (monotonic clock): etcd keeps the lease at
+  // least until asked_at + ttl_seconds.
+  std::chrono::steady_clock::time_point asked_at;
 };
 
 // What LeaseTimeToLive tells of a lease.

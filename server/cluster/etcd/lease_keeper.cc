@@ -10,8 +10,12 @@
 namespace historian::cluster {
 
 LeaseKeeper::LeaseKeeper(std::shared_ptr<const EtcdEndpoints> endpoints, EtcdLease lease,
-                         std::function<void(absl::Status)> on_lost)
-    : endpoints_(std::move(endpoints)), lease_(lease), on_lost_(std::move(on_lost)) {
+                         std::function<void(absl::Status)> on_lost,
+                         std::function<void(std::chrono::steady_clock::time_point)> on_renewed)
+    : endpoints_(std::move(endpoints)),
+      lease_(lease),
+      on_lost_(std::move(on_lost)),
+      on_renewed_(std::move(on_renewed)) {
   {
     absl::MutexLock l(&mu_);
     expires_ = absl::Now() + absl::Seconds(lease_.ttl_seconds);
@@ -71,6 +75,9 @@ absl::Status LeaseKeeper::RunStream(size_t index, bool* lost) {
   etcdserverpb::LeaseKeepAliveRequest request;
   request.set_id(lease_.id);
   etcdserverpb::LeaseKeepAliveResponse response;
+  // One keep-alive in flight at a time: the answer read is to the request
+  // sent at `sent_at`.
+  auto sent_at = std::chrono::steady_clock::now();
   while (stream->Write(request) && stream->Read(&response)) {
     if (response.ttl() <= 0) {
       *lost = true;
@@ -81,9 +88,11 @@ absl::Status LeaseKeeper::RunStream(size_t index, bool* lost) {
       ++renewals_;
       expires_ = absl::Now() + absl::Seconds(response.ttl());
     }
+    if (on_renewed_) on_renewed_(sent_at + std::chrono::seconds(response.ttl()));
     endpoints_->Prefer(index);
     endpoints_->Report(index, held.get(), true);
     if (SleepUnlessStopped(interval)) break;
+    sent_at = std::chrono::steady_clock::now();
   }
   context.TryCancel();
   const grpc::Status finish = stream->Finish();

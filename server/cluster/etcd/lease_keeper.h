@@ -10,16 +10,21 @@
 // never blocks past the lease's deadline: each one is opened with the
 // deadline at which the lease would be lost.
 //
+// `on_renewed` (optional) runs after each answered keep-alive, with the
+// earliest time etcd may expire the lease now: that keep-alive's send time
+// plus the TTL etcd answered (monotonic clock; LeaseFence).
+//
 // Destroying the keeper stops the keep-alives; it does not revoke the lease
 // (EtcdClient::RevokeLease does), which then expires after its TTL.
 //
 // Thread-safety: thread-safe. mu_ guards the stop flag, the context of the
 // open stream (so the destructor can cancel it), status_ and the counters.
-// `on_lost` runs on the keeper's thread without mu_ held; it must not
-// destroy the keeper.
+// `on_lost` and `on_renewed` run on the keeper's thread without mu_ held;
+// they must not destroy the keeper.
 #ifndef HISTORIAN_SERVER_CLUSTER_ETCD_LEASE_KEEPER_H_
 #define HISTORIAN_SERVER_CLUSTER_ETCD_LEASE_KEEPER_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,7 +43,8 @@ class LeaseKeeper {
  public:
   // Starts keeping `lease` (just granted: its TTL runs from now) alive.
   LeaseKeeper(std::shared_ptr<const EtcdEndpoints> endpoints, EtcdLease lease,
-              std::function<void(absl::Status)> on_lost);
+              std::function<void(absl::Status)> on_lost,
+              std::function<void(std::chrono::steady_clock::time_point)> on_renewed = {});
   ~LeaseKeeper();
   LeaseKeeper(const LeaseKeeper&) = delete;
   LeaseKeeper& operator=(const LeaseKeeper&) = delete;
@@ -62,6 +68,7 @@ class LeaseKeeper {
   const std::shared_ptr<const EtcdEndpoints> endpoints_;
   const EtcdLease lease_;
   const std::function<void(absl::Status)> on_lost_;
+  const std::function<void(std::chrono::steady_clock::time_point)> on_renewed_;
 
   mutable absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

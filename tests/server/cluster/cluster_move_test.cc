@@ -13,6 +13,9 @@
 //   each step by the test hook (--cluster_move_test_pause): once everything
 //   runs again without the hook, the move ends and every acknowledged
 //   sample reads back once.
+// - A source cut off from etcd mid-move refuses writes of the shard it
+//   hands over once its lease may have run out, takes them again once it
+//   reaches etcd, and loses nothing.
 //
 // The writer sends every batch to a node (round robin) until one answers
 // OK (the same client_id and batch_sequence on each retry); UNAVAILABLE
@@ -590,6 +593,22 @@ void WriteThenAddNodeHeld(ClusterFixture& cluster, const std::vector<std::string
 // move and while the source's lease is kept; once it runs, the target
 // opens the shard with what it holds, every sample acknowledged before the
 // move reads back through it and new writes of the shard are taken.
+// Stops node `node` cleanly and starts it again without the flag
+// `drop_flag` ("" keeps every flag) and, if `etcd_via` is given, reaching
+// etcd through that address (the tests' TCP proxy).
+void RestartNode(ClusterFixture& cluster, int node, const std::string& drop_flag,
+                 const std::string& etcd_via = "") {
+  ASSERT_EQ(cluster.StopNode(node), 0);
+  auto* flags = cluster.node(node).mutable_flags();
+  flags->erase(std::remove(flags->begin(), flags->end(), drop_flag), flags->end());
+  for (std::string& flag : *flags) {
+    if (!etcd_via.empty() && absl::StartsWith(flag, "--cluster_etcd=")) {
+      flag = "--cluster_etcd=" + etcd_via;
+    }
+  }
+  ASSERT_TRUE(cluster.StartNode(node));
+}
+
 TEST(ClusterMoveTest, AnAdminFencesAShardWhoseSourceIsLostForGood) {
   TempDir dir;
   ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3,
@@ -612,12 +631,7 @@ TEST(ClusterMoveTest, AnAdminFencesAShardWhoseSourceIsLostForGood) {
   }
   // The hook holds every step from the fence on: the target (node 2) runs
   // without it, so only the source holds.
-  ASSERT_EQ(cluster.StopNode(2), 0);
-  auto* target_flags = cluster.node(2).mutable_flags();
-  target_flags->erase(
-      std::remove(target_flags->begin(), target_flags->end(), "--cluster_move_test_pause=fence"),
-      target_flags->end());
-  ASSERT_TRUE(cluster.StartNode(2));
+  ASSERT_NO_FATAL_FAILURE(RestartNode(cluster, 2, "--cluster_move_test_pause=fence"));
   CommandResult add;
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -691,13 +705,7 @@ TEST(ClusterMoveTest, AnAdminFencesAShardWhoseSourceIsLostForGood) {
   // restarts reaching etcd only through a proxy, which is then cut.
   FaultProxy source_to_etcd(cluster.etcd().endpoint());
   {
-    ASSERT_EQ(cluster.StopNode(source), 0);
-    for (std::string& flag : *cluster.node(source).mutable_flags()) {
-      if (absl::StartsWith(flag, "--cluster_etcd=")) {
-        flag = "--cluster_etcd=" + source_to_etcd.address();
-      }
-    }
-    ASSERT_TRUE(cluster.StartNode(source));
+    ASSERT_NO_FATAL_FAILURE(RestartNode(cluster, source, "", source_to_etcd.address()));
     ASSERT_TRUE(WaitFor(
         [&] {
           return MetricOf(cluster.metrics_port(source), "historian_cluster_move_paused_step") >= 0;
@@ -894,12 +902,7 @@ TEST(ClusterMoveTest, ALostSourcesFlippedMoveEndsWithTheFenceTheRemovalWrites) {
   };
   const std::vector<std::string> all = AllTags();
   // Only the source holds at its fence: the target runs without the hook.
-  ASSERT_EQ(cluster.StopNode(2), 0);
-  auto* target_flags = cluster.node(2).mutable_flags();
-  target_flags->erase(
-      std::remove(target_flags->begin(), target_flags->end(), "--cluster_move_test_pause=fence"),
-      target_flags->end());
-  ASSERT_TRUE(cluster.StartNode(2));
+  ASSERT_NO_FATAL_FAILURE(RestartNode(cluster, 2, "--cluster_move_test_pause=fence"));
   v1::PlacementResponse plan;
   ASSERT_NO_FATAL_FAILURE(WriteThenAddNodeHeld(cluster, all, 0.125, &model, -1, &plan));
   const uint32_t shard = plan.moves(0).shard();
@@ -937,6 +940,93 @@ void PrintTo(const KillCase& c, std::ostream* os) { *os << c.step << "/" << Vict
 
 std::string CaseName(const ::testing::TestParamInfo<KillCase>& info) {
   return absl::StrCat(info.param.step, "_kill", VictimName(info.param.victim));
+}
+
+// A move's source cut off from etcd (restarted to reach it through a
+// proxy, which is then cut) while the target holds before the flip: once
+// its lease may have run out, an admin could fence or reassign the shard
+// without it, so it refuses writes of the shard it hands over (UNAVAILABLE
+// naming it, nothing stored; also when another member forwards them) and
+// takes writes of its other shards as before. Once it reaches etcd again
+// it takes them again, and after the move every sample acknowledged reads
+// back once through every node.
+TEST(ClusterMoveTest, ASourceCutOffFromEtcdRefusesWritesOfTheShardItHandsOver) {
+  TempDir dir;
+  ClusterFixture cluster(dir.Sub("cluster"), LostMemberOptions("flip"));
+  ASSERT_TRUE(cluster.Start());
+  Model model;
+  auto write = [&](int node, const std::vector<std::string>& tags, int k) {
+    return WriteRound(cluster.address(node), tags, k, 0.125, &model);
+  };
+  const std::vector<std::string> all = AllTags();
+  v1::PlacementResponse copying;
+  ASSERT_NO_FATAL_FAILURE(WriteThenAddNodeHeld(cluster, all, 0.125, &model, 2, &copying));
+  ASSERT_EQ(copying.moves(0).state(), v1::SHARD_MOVE_INITIALIZING);
+  const uint32_t shard = copying.moves(0).shard();
+  const int source = NodeOfMember(cluster, copying, copying.moves(0).from());
+  ASSERT_GE(source, 0);
+  const int other = 1 - source;
+  const std::vector<std::string> moved = TagsOfShard(all, shard);
+  std::vector<std::string> kept;  // the source's tags of shards that stay
+  for (const std::string& tag : all) {
+    const uint32_t s = TagShard(tag, 4);
+    if (s != shard &&
+        NodeOfMember(cluster, copying, copying.shard_owner(static_cast<int>(s))) == source) {
+      kept.push_back(tag);
+    }
+  }
+  ASSERT_FALSE(moved.empty());
+  ASSERT_FALSE(kept.empty());
+
+  // The source restarts without the hook (which holds every step from the
+  // flip on: its fence too), reaching etcd through a proxy.
+  FaultProxy source_to_etcd(cluster.etcd().endpoint());
+  ASSERT_NO_FATAL_FAILURE(
+      RestartNode(cluster, source, "--cluster_move_test_pause=flip", source_to_etcd.address()));
+  int k = 6;  // a new timestamp per attempt: a refused one stored nothing
+  grpc::Status s;
+  ASSERT_TRUE(WaitFor([&] { return (s = write(source, moved, k++)).ok(); }, absl::Seconds(30)))
+      << s.error_message();
+
+  source_to_etcd.Cut();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        s = write(source, moved, k++);
+        return !s.ok();
+      },
+      absl::Seconds(60)))
+      << "the cut-off source kept taking writes of the shard it hands over";
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), absl::StrCat("is in shard ", shard,
+                                                                ", which "
+                                                                "this member is handing over")))
+      << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "etcd")) << s.error_message();
+  // Forwarded by another member: refused at the source all the same.
+  s = write(other, moved, k++);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  // Its other shards take writes while etcd is out of reach (issue 20).
+  s = write(source, kept, k++);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_GE(MetricOf(cluster.metrics_port(source), "historian_cluster_lease_fenced_writes_total"),
+            2);
+
+  source_to_etcd.Heal();
+  ASSERT_TRUE(WaitFor([&] { return (s = write(source, moved, k++)).ok(); }, absl::Seconds(60)))
+      << "the source reached etcd again but still refuses: " << s.error_message();
+
+  // The target finishes the move without the hook.
+  ASSERT_NO_FATAL_FAILURE(RestartNode(cluster, 2, "--cluster_move_test_pause=flip"));
+  v1::PlacementResponse done;
+  ASSERT_TRUE(cluster.WaitForPlacement(
+      [&](const v1::PlacementResponse& p) {
+        done = p;
+        return NoMoves(p) && p.members_size() == 3;
+      },
+      absl::Seconds(120)))
+      << "the move did not finish; moves left: " << done.moves_size();
+  EXPECT_EQ(NodeOfMember(cluster, done, done.shard_owner(static_cast<int>(shard))), 2);
+  ExpectTagsReadTheModel(cluster, {0, 1, 2}, all, model);
 }
 
 class ClusterMoveKillTest : public ::testing::TestWithParam<KillCase> {};
@@ -1008,8 +1098,11 @@ TEST_P(ClusterMoveKillTest, KillAtAStepLosesNoAckedSample) {
       break;
     case Victim::kEtcd:
       cluster.etcd().Kill();
-      // Writes go on without etcd.
-      if (!handing_over) {
+      // Writes go on without etcd while the move is PENDING. From the copy
+      // on, the source refuses writes of the shard once its lease may have
+      // run out (LeaseFence; ASourceCutOffFromEtcd... above), and every
+      // batch holds a tag of it.
+      if (c.step == "start") {
         ASSERT_TRUE(writer.WaitForMore(3)) << writer.last_error();
       }
       ASSERT_TRUE(cluster.StartEtcd());

@@ -4,6 +4,9 @@
 // unreachable). Waits are for conditions with a bounded deadline, never
 // for time.
 #include <atomic>
+#include <chrono>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -52,6 +55,35 @@ TEST_F(EtcdTest, KeeperKeepsALeasePastItsTtlAndItExpiresAfterTheKeeperStops) {
       << "the leased key outlived its lease";
   absl::MutexLock l(&losses.mu);
   EXPECT_EQ(losses.calls, 0) << "stopping a keeper is not a loss: " << losses.status;
+}
+
+// Each answered keep-alive reports the earliest time etcd may expire the
+// lease: its send time plus the TTL, never later than the answer's arrival
+// plus the TTL, and never earlier than the grant's or a previous report.
+TEST_F(EtcdTest, RenewalsReportTheEarliestTimeTheLeaseCanExpire) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point before_grant = Clock::now();
+  auto lease = client_->GrantLease(3);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  EXPECT_GE(lease->asked_at, before_grant);
+  EXPECT_LE(lease->asked_at, Clock::now());
+  absl::Mutex mu;
+  std::vector<std::pair<Clock::time_point, Clock::time_point>> reports;  // (arrival, until)
+  LossLog losses;
+  auto keeper = client_->KeepAlive(*lease, losses.Callback(), [&](Clock::time_point until) {
+    absl::MutexLock l(&mu);
+    reports.emplace_back(Clock::now(), until);
+  });
+  ASSERT_TRUE(testing::WaitFor([&] { return keeper->renewals() >= 3; }, absl::Seconds(20)));
+  keeper.reset();
+  absl::MutexLock l(&mu);
+  ASSERT_GE(reports.size(), 3u);
+  Clock::time_point last = lease->asked_at + std::chrono::seconds(lease->ttl_seconds);
+  for (const auto& [arrival, until] : reports) {
+    EXPECT_LE(until, arrival + std::chrono::seconds(lease->ttl_seconds));
+    EXPECT_GE(until, last);
+    last = until;
+  }
 }
 
 TEST_F(EtcdTest, LeaseTimeToLiveTellsTheTtlLeftAndMinusOneOnceGone) {

@@ -4,7 +4,7 @@
 // writes a balanced placement once; a placement change made with a
 // compare-and-swap is seen; a revoked lease is re-registered; a watch that
 // missed a compaction reads again; the cached placement serves while etcd is
-// unreachable.
+// unreachable; a member's lease fence refuses before its key can be gone.
 #include "server/cluster/placement_watcher.h"
 
 #include <memory>
@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/cluster/cluster_admin.h"
+#include "server/cluster/lease_fence.h"
 #include "server/cluster/membership.h"
 #include "server/cluster/placement.h"
 #include "tests/server/cluster/etcd_fixture.h"
@@ -27,12 +28,13 @@ namespace {
 class PlacementWatcherTest : public EtcdTest {
  protected:
   std::unique_ptr<Membership> Join(const std::string& id, const std::string& address,
-                                   const EtcdClient* etcd = nullptr) {
+                                   const EtcdClient* etcd = nullptr, LeaseFence* fence = nullptr) {
     MembershipOptions m;
     m.site = "us";
     m.member_id = id;
     m.record = {address, 1, kClusterFormatVersion};
     m.lease_ttl_seconds = 2;
+    m.fence = fence;
     return std::make_unique<Membership>(etcd != nullptr ? etcd : client_.get(), m);
   }
   std::unique_ptr<PlacementWatcher> Watch(const std::string& self, const EtcdClient* etcd,
@@ -235,6 +237,40 @@ TEST_F(PlacementWatcherTest, TheCachedPlacementServesWhileEtcdIsUnreachable) {
   EXPECT_EQ(watcher->placement()->ShardsOwnedBy("a").size(), 8u);
   proxy.Heal();
   EXPECT_TRUE(watcher->WaitForSync(absl::Seconds(20)));
+}
+
+// The lease fence of a member reaching etcd through a proxy, its watcher
+// reaching etcd directly: held once registered and seen; refused by the
+// time etcd has expired the lease of a member cut off (its key gone); held
+// again once the member registered anew and the watcher saw it.
+TEST_F(PlacementWatcherTest, AMembersLeaseFenceRefusesBeforeItsKeyCanBeGone) {
+  testing::FaultProxy proxy(etcd_->endpoint());
+  auto via_proxy = NewClient({proxy.address()});
+  auto watcher = Watch("a", client_.get());
+  LeaseFence fence([w = watcher.get()] { return w->SeenThroughRevision(); });
+  auto a = Join("a", "127.0.0.1:1001", via_proxy.get(), &fence);
+  ASSERT_TRUE(testing::WaitFor([&] { return fence.CheckHeld().ok(); }, absl::Seconds(10)))
+      << fence.CheckHeld();
+  auto key = client_->Get(MemberKey("us", "a"));
+  ASSERT_TRUE(key.ok() && key->kvs.size() == 1);
+  EXPECT_LE(key->kvs[0].mod_revision, watcher->SeenThroughRevision());
+
+  proxy.Blackhole();
+  ASSERT_TRUE(testing::WaitFor([&] { return client_->Get(MemberKey("us", "a"))->kvs.empty(); },
+                               absl::Seconds(20)))
+      << "the cut-off member's key did not expire";
+  // Another node may now fence or reassign its shards: it must refuse.
+  const absl::Status refused = fence.CheckHeld();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+
+  proxy.Heal();
+  ASSERT_TRUE(testing::WaitFor([&] { return fence.CheckHeld().ok(); }, absl::Seconds(20)))
+      << fence.CheckHeld();
+  EXPECT_GE(a->registrations(), 2);
+  key = client_->Get(MemberKey("us", "a"));
+  ASSERT_TRUE(key.ok() && key->kvs.size() == 1);
+  EXPECT_EQ(key->kvs[0].lease, a->lease_id());
+  EXPECT_LE(key->kvs[0].mod_revision, watcher->SeenThroughRevision());
 }
 
 }  // namespace

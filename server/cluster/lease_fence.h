@@ -1,0 +1,75 @@
+// File: lease_fence.h
+// LeaseFence: a move's source fencing itself once cut off from etcd
+// (docs/cluster.md, "A source cut off from etcd").
+//
+// `fence-without-source` and `remove-node --lost` take a shard away from a
+// member without its help, and both refuse while the member's key is in
+// etcd. A member cut off from etcd (and from the node running the command)
+// but not from its clients would go on storing writes of a shard it is
+// handing over, lost once the command ran. So it stops first: its writes of
+// such shards are refused (UNAVAILABLE, retried by writers, kept by the
+// gateway) from the moment its lease may have expired in etcd, until it
+// holds a lease again and its placement view has seen that registration
+// (so it also saw every change made before it).
+//
+// The lease is counted as held until the earliest time etcd could expire
+// it: the send time of the last keep-alive etcd answered (or of the grant)
+// plus the TTL etcd gave, on the monotonic clock (etcd restarts the TTL on
+// receipt, after we sent; a wall clock step cannot stretch it). Membership
+// reports registrations, renewals and losses; the write path asks.
+//
+// Thread-safety: thread-safe; mu_ guards the lease state. `view_revision`
+// is called without mu_ held.
+#ifndef HISTORIAN_SERVER_CLUSTER_LEASE_FENCE_H_
+#define HISTORIAN_SERVER_CLUSTER_LEASE_FENCE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+
+namespace historian::cluster {
+
+class LeaseFence {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `view_revision`: the etcd revision up to which the node's placement view
+  // has applied every change (PlacementWatcher::SeenThroughRevision).
+  explicit LeaseFence(std::function<int64_t()> view_revision);
+  LeaseFence(const LeaseFence&) = delete;
+  LeaseFence& operator=(const LeaseFence&) = delete;
+
+  // The member key was written at etcd `revision` under lease `lease_id`,
+  // which etcd keeps at least until `alive_until`.
+  void Registered(int64_t lease_id, int64_t revision, Clock::time_point alive_until)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // A keep-alive of `lease_id` was answered: etcd keeps it at least until
+  // `alive_until`. Ignored for a lease other than the registered one.
+  void Renewed(int64_t lease_id, Clock::time_point alive_until) ABSL_LOCKS_EXCLUDED(mu_);
+  // etcd said the lease is gone (expired or revoked), or it was given up.
+  void Lost(int64_t lease_id) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // OK while no other node can have fenced or reassigned a shard away from
+  // this one without it: the lease is surely alive in etcd at `now` and the
+  // placement view has seen its registration. UNAVAILABLE saying which of
+  // the two fails otherwise.
+  absl::Status CheckHeld(Clock::time_point now = Clock::now()) const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  const std::function<int64_t()> view_revision_;
+
+  mutable absl::Mutex mu_;
+  int64_t lease_id_ ABSL_GUARDED_BY(mu_) = 0;  // 0: none registered yet
+  int64_t registered_revision_ ABSL_GUARDED_BY(mu_) = 0;
+  Clock::time_point alive_until_ ABSL_GUARDED_BY(mu_) = Clock::time_point::min();
+  std::string lost_reason_ ABSL_GUARDED_BY(mu_) = "not registered as a member yet";
+};
+
+}  // namespace historian::cluster
+
+#endif  // HISTORIAN_SERVER_CLUSTER_LEASE_FENCE_H_
