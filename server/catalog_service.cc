@@ -2,6 +2,7 @@
 #include "server/cancellation.h"
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/fanout_catalog.h"
+#include "server/cluster/lease_fence.h"
 #include "server/cluster/query_fanout.h"
 #include "server/proto_convert.h"
 #include "server/services.h"
@@ -54,6 +55,19 @@ std::shared_ptr<const cluster::Placement> ForwardPlacement(const ServiceEnv& env
   return p;
 }
 
+// A change of `tag` stored here: refused while this member hands its shard
+// over and its etcd lease may have run out (cluster/lease_fence.h). `held`
+// was asked before the placement was read.
+absl::Status CheckLeaseFence(const ServiceEnv& env, const absl::Status& held, std::string_view what,
+                             std::string_view tag) {
+  if (env.lease_fence == nullptr || env.cluster == nullptr) return absl::OkStatus();
+  return cluster::LeaseFence::CheckTagChange(held, *env.cluster, env.store, what, tag);
+}
+
+absl::Status LeaseHeld(const ServiceEnv& env) {
+  return env.lease_fence != nullptr ? env.lease_fence->CheckHeld() : absl::OkStatus();
+}
+
 }  // namespace
 
 grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
@@ -62,12 +76,17 @@ grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
     if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
       return ToGrpcStatus(s);
     }
+    const absl::Status held = LeaseHeld(env_);
     if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
       return ToGrpcStatus(
           cluster::ForwardToOwner(env_, *p, *context, "Catalog.CreateTag", request->tag().name(),
                                   [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
                                     return stub->CreateTag(c, *request, response);
                                   }));
+    }
+    if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.CreateTag", request->tag().name());
+        !s.ok()) {
+      return ToGrpcStatus(s);
     }
     absl::StatusOr<engine::TagInfo> info = store_->CreateTag(TagFromProto(request->tag()));
     if (!info.ok()) return ToGrpcStatus(info.status());
@@ -99,6 +118,7 @@ grpc::Status CatalogService::UpdateTag(grpc::ServerContext* context,
     if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
       return ToGrpcStatus(s);
     }
+    const absl::Status held = LeaseHeld(env_);
     if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
       // The owner checks the role a data change needs with the same token.
       return ToGrpcStatus(
@@ -106,6 +126,10 @@ grpc::Status CatalogService::UpdateTag(grpc::ServerContext* context,
                                   [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
                                     return stub->UpdateTag(c, *request, response);
                                   }));
+    }
+    if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.UpdateTag", request->tag().name());
+        !s.ok()) {
+      return ToGrpcStatus(s);
     }
     engine::TagInfo update = TagFromProto(request->tag());
     if (grpc::Status s = AuthorizeDataChange(*context, update); !s.ok()) return s;
@@ -133,12 +157,17 @@ grpc::Status CatalogService::DeleteTag(grpc::ServerContext* context,
                                        const v1::DeleteTagRequest* request,
                                        v1::DeleteTagResponse* response) {
   return RunRpc(env_, context, "Catalog.DeleteTag", RpcKind::kUnary, [&] {
+    const absl::Status held = LeaseHeld(env_);
     if (auto p = ForwardPlacement(env_, *context, request->name())) {
       return ToGrpcStatus(
           cluster::ForwardToOwner(env_, *p, *context, "Catalog.DeleteTag", request->name(),
                                   [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
                                     return stub->DeleteTag(c, *request, response);
                                   }));
+    }
+    if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.DeleteTag", request->name());
+        !s.ok()) {
+      return ToGrpcStatus(s);
     }
     return ToGrpcStatus(store_->DeleteTag(request->name()));
   });

@@ -838,6 +838,7 @@ int Run() {
   (*event_outlets)->Stop();  // cursors written; the store's feed keeps the rest
   if (placement_watcher != nullptr) placement_watcher->SetPlacementListener(nullptr);
   janitor.reset();            // before the store closes
+  lease_fence.reset();        // it reads the watcher; no RPC asks it any more
   placement_watcher.reset();  // no RPC uses the view any more
   absl::Status closed = (*store)->Close();
   if (!closed.ok()) return Fatal("close", closed, 1);

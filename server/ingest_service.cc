@@ -9,6 +9,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/method_handler.h"
 #include "grpcpp/support/proto_buffer_reader.h"
+#include "server/cluster/lease_fence.h"
 #include "server/cluster/member_channels.h"
 #include "server/services.h"
 #include "server/status_util.h"
@@ -65,6 +66,16 @@ absl::StatusOr<v1::WriteAck> IngestService::FinishLocal(PendingWrite& write) {
   if (!ack.ok() && env_.write_gate != nullptr && !absl::IsUnavailable(write.start_error)) {
     ack = env_.write_gate->AfterWrite(ack.status());
   }
+  if (ack.ok() && write.recheck_lease_fence && env_.lease_fence != nullptr) {
+    // Admitted while the lease was held, committed since: no ack once it
+    // may have run out (cluster/lease_fence.h).
+    if (absl::Status held = env_.lease_fence->CheckHeld(); !held.ok()) {
+      ack = absl::UnavailableError(absl::StrCat(
+          "write stored here but not acknowledged: it holds a tag of a shard this member hands "
+          "over, and ",
+          held.message(), "; retry (a retry here is deduplicated, or goes to the new owner)"));
+    }
+  }
   if (env_.metrics != nullptr) {
     if (!ack.ok()) {
       env_.metrics->Add(kSamplesRejectedMetric, CodeLabel(static_cast<int>(ack.status().code())),
@@ -94,7 +105,7 @@ IngestService::PendingWrite IngestService::Start(const grpc::ServerContextBase& 
       return write;
     }
     absl::StatusOr<std::unique_ptr<cluster::ForwardedBatch>> routed =
-        forwarder_->Route(context, request, order);
+        forwarder_->Route(context, request, order, &write.recheck_lease_fence);
     if (!routed.ok()) {
       write.start_error = routed.status();
       write.samples = SamplesIn(request);

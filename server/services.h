@@ -48,6 +48,9 @@ class IngestService final : public v1::Ingest::Service {
     absl::Status start_error;
     uint64_t samples = 0;                                // in the local part
     std::unique_ptr<cluster::ForwardedBatch> forwarded;  // null: all local
+    // The local part holds a tag of a shard this member hands over: its
+    // ack waits for the lease fence to hold still (cluster/lease_fence.h).
+    bool recheck_lease_fence = false;
     void Set(absl::StatusOr<StartedWrite> s) {
       if (s.ok()) {
         started.emplace(std::move(*s));

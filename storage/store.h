@@ -505,6 +505,8 @@ class Store {
   absl::Status ClearMoveAck(uint32_t shard);
   // Shard -> position of every move ack held.
   std::map<uint32_t, uint64_t> MoveAcks() const;
+  // Any move ack held; cheap (no lock), for a check on every write.
+  bool HasMoveAcks() const;
   // --- Moving shards (storage/store_shard_copy.cc; docs/cluster.md,
   // "Moving shards", step 3) ---
   // Exports everything this store holds of virtual shard `shard` of

@@ -184,4 +184,6 @@ absl::Status Store::ClearMoveAck(uint32_t shard) { return own_log_->ClearMoveAck
 
 std::map<uint32_t, uint64_t> Store::MoveAcks() const { return own_log_->MoveAcks(); }
 
+bool Store::HasMoveAcks() const { return own_log_->HasMoveAcks(); }
+
 }  // namespace historian

@@ -1,6 +1,7 @@
 // File: lease_fence.cc
 #include "server/cluster/lease_fence.h"
 
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -40,13 +41,15 @@ absl::Status LeaseFence::CheckHeld(Clock::time_point now) const {
       return absl::UnavailableError(
           absl::StrCat("this member holds no etcd lease (", lost_reason_, "; registering again)"));
     }
-    if (now >= alive_until_) {
+    if (now + kClockMargin >= alive_until_) {
       const auto ago =
-          std::chrono::duration_cast<std::chrono::milliseconds>(now - alive_until_).count();
-      return absl::UnavailableError(
-          absl::StrCat("this member is cut off from etcd: no keep-alive of its lease ", lease_id_,
-                       " was answered in time, so etcd may have expired it ", ago,
-                       " ms ago (another node may take its shards over without it)"));
+          std::chrono::duration_cast<std::chrono::milliseconds>(now + kClockMargin - alive_until_)
+              .count();
+      return absl::UnavailableError(absl::StrCat(
+          "this member is cut off from etcd: no keep-alive of its lease ", lease_id_,
+          " was answered in time, so etcd may have expired it (up to ", ago,
+          " ms ago, counting a margin for clock rates; another node may take its shards over "
+          "without it)"));
     }
     lease_id = lease_id_;
     registered_revision = registered_revision_;
@@ -57,6 +60,48 @@ absl::Status LeaseFence::CheckHeld(Clock::time_point now) const {
         absl::StrCat("this member registered again (lease ", lease_id, ", etcd revision ",
                      registered_revision, ") but its placement view has only seen revision ", seen,
                      " (changes made while it had no lease may not be applied yet)"));
+  }
+  return absl::OkStatus();
+}
+
+bool LeaseFence::MayHandOver(const Placement& placement, uint32_t self, const Store* store) {
+  if (store != nullptr && store->HasMoveAcks()) return true;
+  for (const ShardMove& m : placement.moves().moves) {
+    if (m.from == self && m.state == ShardMoveState::kInitializing) return true;
+  }
+  return false;
+}
+
+std::set<uint32_t> LeaseFence::HandedOverShards(const Placement& placement, uint32_t self,
+                                                const Store* store) {
+  std::set<uint32_t> shards;
+  for (const ShardMove& m : placement.moves().moves) {
+    if (m.from == self && m.state == ShardMoveState::kInitializing) shards.insert(m.shard);
+  }
+  if (store != nullptr && store->HasMoveAcks()) {
+    for (const auto& [shard, position] : store->MoveAcks()) shards.insert(shard);
+  }
+  return shards;
+}
+
+absl::Status LeaseFence::CheckTagChange(const absl::Status& held, const ClusterView& view,
+                                        const Store* store, std::string_view what,
+                                        std::string_view tag) {
+  if (held.ok()) return absl::OkStatus();
+  const std::shared_ptr<const Placement> placement = view.placement();
+  if (placement == nullptr) return absl::OkStatus();
+  const std::string self_id = view.self_id();
+  const uint32_t shard = placement->ShardOfTag(tag);
+  if (placement->OwnerOfShard(shard).id != self_id) return absl::OkStatus();
+  for (size_t i = 0; i < placement->members().size(); ++i) {
+    if (placement->members()[i].id != self_id) continue;
+    if (HandedOverShards(*placement, static_cast<uint32_t>(i), store).count(shard) == 0) break;
+    return absl::UnavailableError(absl::StrCat(
+        std::string(what), " refused by member '", self_id, "': tag '", std::string(tag),
+        "' is in shard ", shard, ", which this member is handing over to another, and ",
+        held.message(),
+        "; nothing was changed (retry: it is done here once the member reaches etcd again, or "
+        "by the shard's new owner)"));
   }
   return absl::OkStatus();
 }

@@ -15,7 +15,8 @@
 // The lease is counted as held until the earliest time etcd could expire
 // it: the send time of the last keep-alive etcd answered (or of the grant)
 // plus the TTL etcd gave, on the monotonic clock (etcd restarts the TTL on
-// receipt, after we sent; a wall clock step cannot stretch it). Membership
+// receipt, after we sent; a wall clock step cannot stretch it), less a
+// margin for clock rates (kClockMargin). Membership
 // reports registrations, renewals and losses; the write path asks.
 //
 // Thread-safety: thread-safe; mu_ guards the lease state. `view_revision`
@@ -26,17 +27,24 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
+#include <string_view>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "server/cluster/cluster_view.h"
+#include "server/cluster/placement.h"
+#include "storage/store.h"
 
 namespace historian::cluster {
 
 class LeaseFence {
  public:
   using Clock = std::chrono::steady_clock;
+  // Taken off the end: this machine's clock may run slower than etcd's.
+  static constexpr Clock::duration kClockMargin = std::chrono::milliseconds(100);
 
   // `view_revision`: the etcd revision up to which the node's placement view
   // has applied every change (PlacementWatcher::SeenThroughRevision).
@@ -59,6 +67,25 @@ class LeaseFence {
   // placement view has seen its registration. UNAVAILABLE saying which of
   // the two fails otherwise.
   absl::Status CheckHeld(Clock::time_point now = Clock::now()) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // OK unless `tag` is in a shard this member owns and hands over while
+  // the lease is not `held` (CheckHeld's answer): then UNAVAILABLE naming
+  // `what` (the request), the tag and the shard. For requests that change
+  // one tag here (the catalog's); Ingest goes through WriteForwarder.
+  // Ask CheckHeld before the request reads the placement: a placement read
+  // after a passing check is at least as new as the registration it holds.
+  static absl::Status CheckTagChange(const absl::Status& held, const ClusterView& view,
+                                     const Store* store, std::string_view what,
+                                     std::string_view tag);
+
+  // The shards member `self` hands over in `placement`: those with an
+  // INITIALIZING move away from it, and those it holds a move ack of in
+  // `store` (it served a copy: also when its view does not show the move).
+  // A PENDING move has copied nothing; at FLIPPED it no longer stores them.
+  static std::set<uint32_t> HandedOverShards(const Placement& placement, uint32_t self,
+                                             const Store* store);
+  // Cheap: whether HandedOverShards may be non-empty.
+  static bool MayHandOver(const Placement& placement, uint32_t self, const Store* store);
 
  private:
   const std::function<int64_t()> view_revision_;

@@ -93,7 +93,8 @@ class PlacementWatcher final : public ClusterView {
 
   // The etcd revision up to which every change under the prefix is applied
   // (placement installed): the last read's, or the last event's since.
-  // 0 before the first read.
+  // 0 before the first read. A placement value refused as bad counts as
+  // applied (the last good one stays, logged loudly).
   int64_t SeenThroughRevision() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Waits until etcd was read once; false after `timeout`.

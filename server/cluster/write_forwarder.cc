@@ -123,39 +123,40 @@ WriteForwarder::Snapshot WriteForwarder::Current() {
   return cached_;
 }
 
-absl::Status WriteForwarder::CheckLeaseFence(const v1::WriteRequest& request,
-                                             const Snapshot& snap) const {
+absl::Status WriteForwarder::CheckLeaseFence(const v1::WriteRequest& request, const Snapshot& snap,
+                                             const absl::Status& held,
+                                             bool* touches_handed_over) const {
   if (lease_fence_ == nullptr || snap.self_index < 0) return absl::OkStatus();
-  const absl::Status held = lease_fence_->CheckHeld();
-  if (held.ok()) return absl::OkStatus();
   const Placement& placement = *snap.placement;
   const auto self = static_cast<uint32_t>(snap.self_index);
-  std::set<uint32_t> handing_over;
-  for (const ShardMove& m : placement.moves().moves) {
-    if (m.from == self && m.state == ShardMoveState::kInitializing) handing_over.insert(m.shard);
-  }
-  if (store_ != nullptr) {
-    for (const auto& [shard, position] : store_->MoveAcks()) handing_over.insert(shard);
-  }
+  if (!LeaseFence::MayHandOver(placement, self, store_)) return absl::OkStatus();
+  const std::set<uint32_t> handing_over = LeaseFence::HandedOverShards(placement, self, store_);
   for (int i = 0; i < request.series_size(); ++i) {
     const std::string& tag = request.series(i).tag();
     const uint32_t shard = placement.ShardOfTag(tag);
     if (snap.proto->shard_owner(static_cast<int>(shard)) != self || !handing_over.count(shard)) {
       continue;
     }
-    return absl::UnavailableError(
-        absl::StrCat("write refused by member '", view_->self_id(), "': series[", i, "].tag '", tag,
-                     "' is in shard ", shard,
-                     ", which this member is handing over to another, and ", held.message(),
-                     "; nothing of this batch was stored (retry: it is stored here once the "
-                     "member reaches etcd again, or by the shard's new owner)"));
+    *touches_handed_over = true;
+    if (held.ok()) continue;
+    return absl::UnavailableError(absl::StrCat(
+        "write refused by member '", view_->self_id(), "': series[", i, "].tag '", tag,
+        "' is in shard ", shard, ", which this member is handing over to another, and ",
+        held.message(),
+        "; nothing of this batch was stored (retry: it is stored here once the member reaches "
+        "etcd again, or by the shard's new owner)"));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
-    const grpc::ServerContextBase& caller, const v1::WriteRequest& request, ForwardOrder* order) {
+    const grpc::ServerContextBase& caller, const v1::WriteRequest& request, ForwardOrder* order,
+    bool* recheck_lease_fence) {
   if (view_ == nullptr) return nullptr;
+  // The fence before the placement: a placement read after a passing check
+  // is at least as new as the registration it holds (LeaseFence).
+  const absl::Status lease_held =
+      lease_fence_ != nullptr ? lease_fence_->CheckHeld() : absl::OkStatus();
   Snapshot snap = Current();
   const bool forwarded = MemberChannels::IsForwarded(caller);
   if (snap.placement == nullptr) {
@@ -180,10 +181,13 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
     return absl::UnavailableError(absl::StrCat("write refused by member '", view_->self_id(),
                                                "': no placement yet on this node"));
   }
-  if (absl::Status fenced = CheckLeaseFence(request, snap); !fenced.ok()) {
+  bool touches_handed_over = false;
+  if (absl::Status fenced = CheckLeaseFence(request, snap, lease_held, &touches_handed_over);
+      !fenced.ok()) {
     Count(kLeaseFencedMetric, "", 1);
     return fenced;
   }
+  if (recheck_lease_fence != nullptr) *recheck_lease_fence = touches_handed_over;
   const Placement& placement = *snap.placement;
   bool all_local = true;
   for (int i = 0; i < request.series_size(); ++i) {

@@ -53,6 +53,7 @@ absl::Status OwnLog::LoadPeerAcks() {
     }
     move_acks_[shard] = engine::GetBigEndian64(it->value().data());
   }
+  move_ack_count_.store(move_acks_.size(), std::memory_order_release);
   RETURN_IF_ERROR(engine::FromRocks(it->status(), "load move acks"));
   const std::string member_prefix(engine::kPeerMemberAckedPrefix);
   for (it->Seek(member_prefix); it->Valid() && it->key().starts_with(member_prefix); it->Next()) {
@@ -247,6 +248,7 @@ absl::Status OwnLog::SetMoveAck(uint32_t shard, uint64_t position) {
                                     "write move ack"));
   absl::MutexLock l(&mu_);
   move_acks_[shard] = position;
+  move_ack_count_.store(move_acks_.size(), std::memory_order_release);
   return absl::OkStatus();
 }
 
@@ -262,6 +264,7 @@ absl::Status OwnLog::ClearMoveAck(uint32_t shard) {
                                     "clear move ack"));
   absl::MutexLock l(&mu_);
   move_acks_.erase(shard);
+  move_ack_count_.store(move_acks_.size(), std::memory_order_release);
   return absl::OkStatus();
 }
 

@@ -7,6 +7,7 @@
 #define HISTORIAN_STORAGE_OWN_LOG_OWN_LOG_H_
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -117,6 +118,8 @@ class OwnLog {
   absl::Status ClearMoveAck(uint32_t shard) ABSL_LOCKS_EXCLUDED(mu_);
   // Shard -> position of every move ack held.
   std::map<uint32_t, uint64_t> MoveAcks() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Any move ack held (no lock: for a check on every write).
+  bool HasMoveAcks() const { return move_ack_count_.load(std::memory_order_acquire) > 0; }
 
   // Own entries at or below this sequence may be trimmed: what every peer
   // has applied, raised to what the retention limits let go; UINT64_MAX
@@ -164,6 +167,7 @@ class OwnLog {
   // Per shard moving away from this node: the first own sequence its
   // target still needs (kept durably by SetMoveAck itself).
   std::map<uint32_t, uint64_t> move_acks_ ABSL_GUARDED_BY(mu_);
+  std::atomic<size_t> move_ack_count_{0};  // move_acks_.size(), set under mu_
   // Serializes SetMoveAck/ClearMoveAck (their RocksDB write and the map).
   absl::Mutex move_ack_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   // Counts changes of peer_acked_ and member_acked_; acks_saved_: the count

@@ -946,10 +946,10 @@ std::string CaseName(const ::testing::TestParamInfo<KillCase>& info) {
 // proxy, which is then cut) while the target holds before the flip: once
 // its lease may have run out, an admin could fence or reassign the shard
 // without it, so it refuses writes of the shard it hands over (UNAVAILABLE
-// naming it, nothing stored; also when another member forwards them) and
-// takes writes of its other shards as before. Once it reaches etcd again
-// it takes them again, and after the move every sample acknowledged reads
-// back once through every node.
+// naming it, nothing stored; also when another member forwards them; a
+// tag delete too) and takes writes of its other shards as before. Once it
+// reaches etcd again it takes them again, and after the move every sample
+// acknowledged reads back once through every node.
 TEST(ClusterMoveTest, ASourceCutOffFromEtcdRefusesWritesOfTheShardItHandsOver) {
   TempDir dir;
   ClusterFixture cluster(dir.Sub("cluster"), LostMemberOptions("flip"));
@@ -988,6 +988,8 @@ TEST(ClusterMoveTest, ASourceCutOffFromEtcdRefusesWritesOfTheShardItHandsOver) {
   ASSERT_TRUE(WaitFor([&] { return (s = write(source, moved, k++)).ok(); }, absl::Seconds(30)))
       << s.error_message();
 
+  const double fenced_before =
+      MetricOf(cluster.metrics_port(source), "historian_cluster_lease_fenced_writes_total");
   source_to_etcd.Cut();
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -1005,11 +1007,24 @@ TEST(ClusterMoveTest, ASourceCutOffFromEtcdRefusesWritesOfTheShardItHandsOver) {
   // Forwarded by another member: refused at the source all the same.
   s = write(other, moved, k++);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "handing over")) << s.error_message();
   // Its other shards take writes while etcd is out of reach (issue 20).
   s = write(source, kept, k++);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_GE(MetricOf(cluster.metrics_port(source), "historian_cluster_lease_fenced_writes_total"),
-            2);
+            std::max(fenced_before, 0.0) + 2);
+  // A tag delete of the shard is refused there too (it would come back).
+  {
+    grpc::ClientContext ctx;
+    v1::DeleteTagRequest req;
+    req.set_name(moved[0]);
+    v1::DeleteTagResponse resp;
+    grpc::Status d =
+        v1::Catalog::NewStub(Channel(cluster.address(source)))->DeleteTag(&ctx, req, &resp);
+    EXPECT_EQ(d.error_code(), grpc::StatusCode::UNAVAILABLE) << d.error_message();
+    EXPECT_TRUE(absl::StrContains(d.error_message(), "Catalog.DeleteTag refused"))
+        << d.error_message();
+  }
 
   source_to_etcd.Heal();
   ASSERT_TRUE(WaitFor([&] { return (s = write(source, moved, k++)).ok(); }, absl::Seconds(60)))

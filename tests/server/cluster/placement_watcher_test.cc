@@ -7,6 +7,7 @@
 // unreachable; a member's lease fence refuses before its key can be gone.
 #include "server/cluster/placement_watcher.h"
 
+#include <chrono>
 #include <memory>
 #include <tuple>
 #include <utility>
@@ -255,11 +256,16 @@ TEST_F(PlacementWatcherTest, AMembersLeaseFenceRefusesBeforeItsKeyCanBeGone) {
   ASSERT_TRUE(key.ok() && key->kvs.size() == 1);
   EXPECT_LE(key->kvs[0].mod_revision, watcher->SeenThroughRevision());
 
+  // Every keep-alive answered before the cut was sent before it: one TTL
+  // (2 s) after the cut the fence refuses, whatever happens meanwhile.
+  const LeaseFence::Clock::time_point cut = LeaseFence::Clock::now();
   proxy.Blackhole();
+  const absl::Status at_ttl = fence.CheckHeld(cut + std::chrono::seconds(2));
+  EXPECT_EQ(at_ttl.code(), absl::StatusCode::kUnavailable) << at_ttl;
   ASSERT_TRUE(testing::WaitFor([&] { return client_->Get(MemberKey("us", "a"))->kvs.empty(); },
                                absl::Seconds(20)))
       << "the cut-off member's key did not expire";
-  // Another node may now fence or reassign its shards: it must refuse.
+  // Another node may now fence or reassign its shards: it refuses.
   const absl::Status refused = fence.CheckHeld();
   EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
 
