@@ -56,8 +56,9 @@ std::shared_ptr<const cluster::Placement> ForwardPlacement(const ServiceEnv& env
 }
 
 // A change of `tag` stored here: refused while this member hands its shard
-// over and its etcd lease may have run out (cluster/lease_fence.h). `held`
-// was asked before the placement was read.
+// over and its etcd lease may have run out (cluster/lease_fence.h), before
+// the change (`held` asked before the placement was read) and after it
+// (done, but not acknowledged).
 absl::Status CheckLeaseFence(const ServiceEnv& env, const absl::Status& held, std::string_view what,
                              std::string_view tag) {
   if (env.lease_fence == nullptr || env.cluster == nullptr) return absl::OkStatus();
@@ -90,6 +91,11 @@ grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
     }
     absl::StatusOr<engine::TagInfo> info = store_->CreateTag(TagFromProto(request->tag()));
     if (!info.ok()) return ToGrpcStatus(info.status());
+    if (absl::Status s = CheckLeaseFence(env_, LeaseHeld(env_), "Catalog.CreateTag (done here)",
+                                         request->tag().name());
+        !s.ok()) {
+      return ToGrpcStatus(s);
+    }
     TagToProto(*info, response);
     return grpc::Status::OK;
   });
@@ -135,6 +141,11 @@ grpc::Status CatalogService::UpdateTag(grpc::ServerContext* context,
     if (grpc::Status s = AuthorizeDataChange(*context, update); !s.ok()) return s;
     absl::StatusOr<engine::TagInfo> info = store_->UpdateTag(update);
     if (!info.ok()) return ToGrpcStatus(info.status());
+    if (absl::Status s = CheckLeaseFence(env_, LeaseHeld(env_), "Catalog.UpdateTag (done here)",
+                                         request->tag().name());
+        !s.ok()) {
+      return ToGrpcStatus(s);
+    }
     TagToProto(*info, response);
     return grpc::Status::OK;
   });
@@ -169,7 +180,9 @@ grpc::Status CatalogService::DeleteTag(grpc::ServerContext* context,
         !s.ok()) {
       return ToGrpcStatus(s);
     }
-    return ToGrpcStatus(store_->DeleteTag(request->name()));
+    if (absl::Status s = store_->DeleteTag(request->name()); !s.ok()) return ToGrpcStatus(s);
+    return ToGrpcStatus(
+        CheckLeaseFence(env_, LeaseHeld(env_), "Catalog.DeleteTag (done here)", request->name()));
   });
 }
 

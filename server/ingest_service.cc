@@ -2,6 +2,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -66,14 +67,19 @@ absl::StatusOr<v1::WriteAck> IngestService::FinishLocal(PendingWrite& write) {
   if (!ack.ok() && env_.write_gate != nullptr && !absl::IsUnavailable(write.start_error)) {
     ack = env_.write_gate->AfterWrite(ack.status());
   }
-  if (ack.ok() && write.recheck_lease_fence && env_.lease_fence != nullptr) {
-    // Admitted while the lease was held, committed since: no ack once it
-    // may have run out (cluster/lease_fence.h).
+  if (ack.ok() && !write.local_shards.empty() && env_.lease_fence != nullptr &&
+      env_.cluster != nullptr) {
+    // Admitted by the fence, committed since: no ack once the lease may
+    // have run out for a shard handed over by now (a copy may have started
+    // meanwhile; cluster/lease_fence.h).
     if (absl::Status held = env_.lease_fence->CheckHeld(); !held.ok()) {
-      ack = absl::UnavailableError(absl::StrCat(
-          "write stored here but not acknowledged: it holds a tag of a shard this member hands "
-          "over, and ",
-          held.message(), "; retry (a retry here is deduplicated, or goes to the new owner)"));
+      if (std::optional<uint32_t> shard =
+              cluster::LeaseFence::FirstHandedOver(*env_.cluster, store_, write.local_shards)) {
+        ack = absl::UnavailableError(absl::StrCat(
+            "write stored here but not acknowledged: it holds a tag of shard ", *shard,
+            ", which this member is handing over to another, and ", held.message(),
+            "; retry (a retry here is deduplicated, or goes to the shard's new owner)"));
+      }
     }
   }
   if (env_.metrics != nullptr) {
@@ -105,7 +111,7 @@ IngestService::PendingWrite IngestService::Start(const grpc::ServerContextBase& 
       return write;
     }
     absl::StatusOr<std::unique_ptr<cluster::ForwardedBatch>> routed =
-        forwarder_->Route(context, request, order, &write.recheck_lease_fence);
+        forwarder_->Route(context, request, order, &write.local_shards);
     if (!routed.ok()) {
       write.start_error = routed.status();
       write.samples = SamplesIn(request);

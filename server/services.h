@@ -10,8 +10,10 @@
 #ifndef HISTORIAN_SERVER_SERVICES_H_
 #define HISTORIAN_SERVER_SERVICES_H_
 
+#include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "historian/v1/catalog.grpc.pb.h"
 #include "historian/v1/ingest.grpc.pb.h"
@@ -48,9 +50,9 @@ class IngestService final : public v1::Ingest::Service {
     absl::Status start_error;
     uint64_t samples = 0;                                // in the local part
     std::unique_ptr<cluster::ForwardedBatch> forwarded;  // null: all local
-    // The local part holds a tag of a shard this member hands over: its
-    // ack waits for the lease fence to hold still (cluster/lease_fence.h).
-    bool recheck_lease_fence = false;
+    // The local part's shards (only with a lease fence): its ack waits for
+    // the fence to hold still for them (cluster/lease_fence.h).
+    std::vector<uint32_t> local_shards;
     void Set(absl::StatusOr<StartedWrite> s) {
       if (s.ok()) {
         started.emplace(std::move(*s));

@@ -2,7 +2,9 @@
 #include "server/cluster/lease_fence.h"
 
 #include <memory>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -84,26 +86,36 @@ std::set<uint32_t> LeaseFence::HandedOverShards(const Placement& placement, uint
   return shards;
 }
 
+std::optional<uint32_t> LeaseFence::FirstHandedOver(const ClusterView& view, const Store* store,
+                                                    const std::vector<uint32_t>& shards) {
+  const std::shared_ptr<const Placement> placement = view.placement();
+  if (placement == nullptr || shards.empty()) return std::nullopt;
+  const std::string self_id = view.self_id();
+  for (size_t i = 0; i < placement->members().size(); ++i) {
+    if (placement->members()[i].id != self_id) continue;
+    const std::set<uint32_t> handed = HandedOverShards(*placement, static_cast<uint32_t>(i), store);
+    for (uint32_t shard : shards) {
+      if (handed.count(shard)) return shard;
+    }
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 absl::Status LeaseFence::CheckTagChange(const absl::Status& held, const ClusterView& view,
                                         const Store* store, std::string_view what,
                                         std::string_view tag) {
   if (held.ok()) return absl::OkStatus();
   const std::shared_ptr<const Placement> placement = view.placement();
   if (placement == nullptr) return absl::OkStatus();
-  const std::string self_id = view.self_id();
-  const uint32_t shard = placement->ShardOfTag(tag);
-  if (placement->OwnerOfShard(shard).id != self_id) return absl::OkStatus();
-  for (size_t i = 0; i < placement->members().size(); ++i) {
-    if (placement->members()[i].id != self_id) continue;
-    if (HandedOverShards(*placement, static_cast<uint32_t>(i), store).count(shard) == 0) break;
-    return absl::UnavailableError(absl::StrCat(
-        std::string(what), " refused by member '", self_id, "': tag '", std::string(tag),
-        "' is in shard ", shard, ", which this member is handing over to another, and ",
-        held.message(),
-        "; nothing was changed (retry: it is done here once the member reaches etcd again, or "
-        "by the shard's new owner)"));
-  }
-  return absl::OkStatus();
+  const std::optional<uint32_t> shard = FirstHandedOver(view, store, {placement->ShardOfTag(tag)});
+  if (!shard.has_value()) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(
+      std::string(what), " refused by member '", view.self_id(), "': tag '", std::string(tag),
+      "' is in shard ", *shard, ", which this member is handing over to another, and ",
+      held.message(),
+      "; not acknowledged (retry: it is done here once the member reaches etcd again, or by the "
+      "shard's new owner)"));
 }
 
 }  // namespace historian::cluster

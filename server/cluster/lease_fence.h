@@ -27,9 +27,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -68,12 +70,14 @@ class LeaseFence {
   // the two fails otherwise.
   absl::Status CheckHeld(Clock::time_point now = Clock::now()) const ABSL_LOCKS_EXCLUDED(mu_);
 
-  // OK unless `tag` is in a shard this member owns and hands over while
-  // the lease is not `held` (CheckHeld's answer): then UNAVAILABLE naming
-  // `what` (the request), the tag and the shard. For requests that change
-  // one tag here (the catalog's); Ingest goes through WriteForwarder.
-  // Ask CheckHeld before the request reads the placement: a placement read
-  // after a passing check is at least as new as the registration it holds.
+  // OK unless `tag` is in a shard this member hands over while the lease
+  // is not `held` (CheckHeld's answer): then UNAVAILABLE naming `what`
+  // (the request), the tag and the shard. For requests that change one tag
+  // here (the catalog's), before the change (with CheckHeld asked before
+  // the request read the placement: a placement read after a passing
+  // check is at least as new as the registration it holds) and again
+  // after it (held may have ended meanwhile). Ingest goes through
+  // WriteForwarder and IngestService.
   static absl::Status CheckTagChange(const absl::Status& held, const ClusterView& view,
                                      const Store* store, std::string_view what,
                                      std::string_view tag);
@@ -84,6 +88,10 @@ class LeaseFence {
   // A PENDING move has copied nothing; at FLIPPED it no longer stores them.
   static std::set<uint32_t> HandedOverShards(const Placement& placement, uint32_t self,
                                              const Store* store);
+  // The first of `shards` that member view.self_id() hands over in the
+  // view's placement (HandedOverShards); none (or no placement): nullopt.
+  static std::optional<uint32_t> FirstHandedOver(const ClusterView& view, const Store* store,
+                                                 const std::vector<uint32_t>& shards);
   // Cheap: whether HandedOverShards may be non-empty.
   static bool MayHandOver(const Placement& placement, uint32_t self, const Store* store);
 

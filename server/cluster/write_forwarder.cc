@@ -124,9 +124,8 @@ WriteForwarder::Snapshot WriteForwarder::Current() {
 }
 
 absl::Status WriteForwarder::CheckLeaseFence(const v1::WriteRequest& request, const Snapshot& snap,
-                                             const absl::Status& held,
-                                             bool* touches_handed_over) const {
-  if (lease_fence_ == nullptr || snap.self_index < 0) return absl::OkStatus();
+                                             const absl::Status& held) const {
+  if (lease_fence_ == nullptr || held.ok() || snap.self_index < 0) return absl::OkStatus();
   const Placement& placement = *snap.placement;
   const auto self = static_cast<uint32_t>(snap.self_index);
   if (!LeaseFence::MayHandOver(placement, self, store_)) return absl::OkStatus();
@@ -137,8 +136,6 @@ absl::Status WriteForwarder::CheckLeaseFence(const v1::WriteRequest& request, co
     if (snap.proto->shard_owner(static_cast<int>(shard)) != self || !handing_over.count(shard)) {
       continue;
     }
-    *touches_handed_over = true;
-    if (held.ok()) continue;
     return absl::UnavailableError(absl::StrCat(
         "write refused by member '", view_->self_id(), "': series[", i, "].tag '", tag,
         "' is in shard ", shard, ", which this member is handing over to another, and ",
@@ -151,7 +148,7 @@ absl::Status WriteForwarder::CheckLeaseFence(const v1::WriteRequest& request, co
 
 absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
     const grpc::ServerContextBase& caller, const v1::WriteRequest& request, ForwardOrder* order,
-    bool* recheck_lease_fence) {
+    std::vector<uint32_t>* local_shards) {
   if (view_ == nullptr) return nullptr;
   // The fence before the placement: a placement read after a passing check
   // is at least as new as the registration it holds (LeaseFence).
@@ -177,23 +174,23 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
     absl::Status why = view_->NoPlacementStatus();
     if (!why.ok()) return why;
     // The first placement arrived since Current() above: route by it.
-    if (Current().placement != nullptr) return Route(caller, request, order);
+    if (Current().placement != nullptr) return Route(caller, request, order, local_shards);
     return absl::UnavailableError(absl::StrCat("write refused by member '", view_->self_id(),
                                                "': no placement yet on this node"));
   }
-  bool touches_handed_over = false;
-  if (absl::Status fenced = CheckLeaseFence(request, snap, lease_held, &touches_handed_over);
-      !fenced.ok()) {
+  if (absl::Status fenced = CheckLeaseFence(request, snap, lease_held); !fenced.ok()) {
     Count(kLeaseFencedMetric, "", 1);
     return fenced;
   }
-  if (recheck_lease_fence != nullptr) *recheck_lease_fence = touches_handed_over;
+  // The shards stored here, for the check after the commit (IngestService).
+  if (lease_fence_ == nullptr) local_shards = nullptr;
   const Placement& placement = *snap.placement;
   bool all_local = true;
   for (int i = 0; i < request.series_size(); ++i) {
     const std::string& tag = request.series(i).tag();
     const uint32_t shard = placement.ShardOfTag(tag);
     if (static_cast<int>(snap.proto->shard_owner(static_cast<int>(shard))) == snap.self_index) {
+      if (local_shards != nullptr) local_shards->push_back(shard);
       continue;
     }
     all_local = false;
@@ -208,6 +205,11 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
           "; nothing of this part was stored (one hop only: the placement moved, the sender "
           "retries with the current one)"));
     }
+  }
+  if (local_shards != nullptr) {
+    std::sort(local_shards->begin(), local_shards->end());
+    local_shards->erase(std::unique(local_shards->begin(), local_shards->end()),
+                        local_shards->end());
   }
   if (all_local) return nullptr;
   if (channels_ == nullptr) {

@@ -89,13 +89,12 @@ class WriteForwarder {
   // (ClusterView::NoPlacementStatus), or a forwarded batch while this node
   // has none, or a tag of a shard this node hands over while its lease may
   // have run out. Nothing is stored on any error.
-  // `recheck_lease_fence` (optional) is set when this node's part holds a
-  // tag of a shard it hands over: its ack must wait for the fence to hold
-  // still after the commit (IngestService).
-  absl::StatusOr<std::unique_ptr<ForwardedBatch>> Route(const grpc::ServerContextBase& caller,
-                                                        const v1::WriteRequest& request,
-                                                        ForwardOrder* order = nullptr,
-                                                        bool* recheck_lease_fence = nullptr);
+  // `local_shards` (optional; only with a lease fence) gets the distinct
+  // shards of the part this node stores, sorted: IngestService checks the
+  // fence again for them after the commit, before acknowledging.
+  absl::StatusOr<std::unique_ptr<ForwardedBatch>> Route(
+      const grpc::ServerContextBase& caller, const v1::WriteRequest& request,
+      ForwardOrder* order = nullptr, std::vector<uint32_t>* local_shards = nullptr);
 
   // Waits for the remote parts of `batch` and joins them with `local_ack`
   // (the ack of batch->local(); ignored when it has no series) into the
@@ -114,10 +113,9 @@ class WriteForwarder {
   };
   Snapshot Current() ABSL_LOCKS_EXCLUDED(mu_);
   // OK unless `request` holds a tag of a shard this node owns and hands
-  // over while its lease is not `held` (the class comment); sets
-  // *touches_handed_over when it holds one at all.
+  // over while its lease is not `held` (the class comment).
   absl::Status CheckLeaseFence(const v1::WriteRequest& request, const Snapshot& snap,
-                               const absl::Status& held, bool* touches_handed_over) const;
+                               const absl::Status& held) const;
   void Count(std::string_view name, std::string_view labels, double value);
 
   const ClusterView* const view_;

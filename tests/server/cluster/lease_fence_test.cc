@@ -2,15 +2,25 @@
 // LeaseFence (docs/cluster.md, "A source cut off from etcd"): held only
 // while the lease is surely alive in etcd and the placement view has seen
 // the registration; every other state refuses, naming why. The clock is
-// passed in: nothing here waits.
+// passed in: nothing here waits. Which shards a member hands over, and the
+// catalog's check, over a placement with moves and a real store.
 #include "server/cluster/lease_fence.h"
 
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "api/core/tag_shard.h"
 #include "gtest/gtest.h"
+#include "server/cluster/cluster_view.h"
+#include "server/cluster/placement.h"
+#include "storage/store.h"
+#include "tests/testutil/temp_dir.h"
 
 namespace historian::cluster {
 namespace {
@@ -82,6 +92,65 @@ TEST_F(LeaseFenceTest, ARegistrationCountsOnlyOnceThePlacementViewHasSeenIt) {
   EXPECT_TRUE(fence_.CheckHeld(t0_).ok());
   fence_.Renewed(42, t0_ + seconds(30));
   EXPECT_TRUE(fence_.CheckHeld(t0_ + seconds(20)).ok());
+}
+
+// Shards 0..3 owned by a, b, c, a; shard 0 moving a -> b (INITIALIZING),
+// 3 a -> c (PENDING), 1 b -> a (INITIALIZING).
+std::shared_ptr<const Placement> MovingPlacement() {
+  PlacementMoves moves;
+  moves.moves = {{0, 0, 1, ShardMoveState::kInitializing, 1},
+                 {3, 0, 2, ShardMoveState::kPending, 1},
+                 {1, 1, 0, ShardMoveState::kInitializing, 1}};
+  moves.max_concurrent = 4;
+  auto p =
+      Placement::Create("us", 4, {{"a", "10.0.0.1:1"}, {"b", "10.0.0.2:1"}, {"c", "10.0.0.3:1"}},
+                        {0, 1, 2, 0}, 5, moves);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return std::make_shared<const Placement>(*std::move(p));
+}
+
+std::string TagInShard(uint32_t shard) {
+  for (int n = 0;; ++n) {
+    std::string tag = absl::StrCat("plant.t", n);
+    if (TagShard(tag, 4) == shard) return tag;
+  }
+}
+
+// Handed over: an INITIALIZING move away from the member, or a move ack
+// it holds (a copy it served); not a PENDING move, not a move to it.
+TEST(LeaseFenceShardsTest, HandedOverAreInitializingMovesAwayAndMoveAcks) {
+  const std::shared_ptr<const Placement> p = MovingPlacement();
+  EXPECT_EQ(LeaseFence::HandedOverShards(*p, 0, nullptr), (std::set<uint32_t>{0}));
+  EXPECT_EQ(LeaseFence::HandedOverShards(*p, 1, nullptr), (std::set<uint32_t>{1}));
+  EXPECT_TRUE(LeaseFence::HandedOverShards(*p, 2, nullptr).empty());
+  EXPECT_TRUE(LeaseFence::MayHandOver(*p, 0, nullptr));
+  EXPECT_FALSE(LeaseFence::MayHandOver(*p, 2, nullptr));
+
+  historian::testing::TempDir dir;
+  StoreOptions o;
+  o.path = dir.Sub("data");
+  o.site = "us";
+  auto store = Store::Open(std::move(o));
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->SetMoveAck(3, 0).ok());
+  EXPECT_EQ(LeaseFence::HandedOverShards(*p, 0, store->get()), (std::set<uint32_t>{0, 3}));
+  EXPECT_TRUE(LeaseFence::MayHandOver(*p, 2, store->get()));
+
+  StaticClusterView view("a", p);
+  EXPECT_EQ(LeaseFence::FirstHandedOver(view, store->get(), {1, 2}), std::nullopt);
+  EXPECT_EQ(LeaseFence::FirstHandedOver(view, store->get(), {2, 3}), std::optional<uint32_t>(3));
+  StaticClusterView outside("z", p);
+  EXPECT_EQ(LeaseFence::FirstHandedOver(outside, store->get(), {0}), std::nullopt);
+
+  const absl::Status cut_off = absl::UnavailableError("this member is cut off from etcd");
+  EXPECT_TRUE(
+      LeaseFence::CheckTagChange(absl::OkStatus(), view, store->get(), "X", TagInShard(0)).ok());
+  EXPECT_TRUE(LeaseFence::CheckTagChange(cut_off, view, store->get(), "X", TagInShard(2)).ok());
+  const absl::Status refused =
+      LeaseFence::CheckTagChange(cut_off, view, store->get(), "Catalog.DeleteTag", TagInShard(0));
+  ExpectRefused(refused, "Catalog.DeleteTag refused by member 'a'");
+  ExpectRefused(refused, "is in shard 0, which this member is handing over");
+  ExpectRefused(refused, "cut off from etcd");
 }
 
 }  // namespace
