@@ -86,20 +86,30 @@ std::set<uint32_t> LeaseFence::HandedOverShards(const Placement& placement, uint
   return shards;
 }
 
+namespace {
+
+// The first of `shards` member `self_id` hands over in `placement`.
+std::optional<uint32_t> FirstHandedOverIn(const Placement& placement, const std::string& self_id,
+                                          const Store* store, const std::vector<uint32_t>& shards) {
+  for (size_t i = 0; i < placement.members().size(); ++i) {
+    if (placement.members()[i].id != self_id) continue;
+    const std::set<uint32_t> handed =
+        LeaseFence::HandedOverShards(placement, static_cast<uint32_t>(i), store);
+    for (uint32_t shard : shards) {
+      if (handed.count(shard)) return shard;
+    }
+    break;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<uint32_t> LeaseFence::FirstHandedOver(const ClusterView& view, const Store* store,
                                                     const std::vector<uint32_t>& shards) {
   const std::shared_ptr<const Placement> placement = view.placement();
   if (placement == nullptr || shards.empty()) return std::nullopt;
-  const std::string self_id = view.self_id();
-  for (size_t i = 0; i < placement->members().size(); ++i) {
-    if (placement->members()[i].id != self_id) continue;
-    const std::set<uint32_t> handed = HandedOverShards(*placement, static_cast<uint32_t>(i), store);
-    for (uint32_t shard : shards) {
-      if (handed.count(shard)) return shard;
-    }
-    return std::nullopt;
-  }
-  return std::nullopt;
+  return FirstHandedOverIn(*placement, view.self_id(), store, shards);
 }
 
 absl::Status LeaseFence::CheckTagChange(const absl::Status& held, const ClusterView& view,
@@ -108,7 +118,8 @@ absl::Status LeaseFence::CheckTagChange(const absl::Status& held, const ClusterV
   if (held.ok()) return absl::OkStatus();
   const std::shared_ptr<const Placement> placement = view.placement();
   if (placement == nullptr) return absl::OkStatus();
-  const std::optional<uint32_t> shard = FirstHandedOver(view, store, {placement->ShardOfTag(tag)});
+  const std::optional<uint32_t> shard =
+      FirstHandedOverIn(*placement, view.self_id(), store, {placement->ShardOfTag(tag)});
   if (!shard.has_value()) return absl::OkStatus();
   return absl::UnavailableError(absl::StrCat(
       std::string(what), " refused by member '", view.self_id(), "': tag '", std::string(tag),

@@ -586,6 +586,23 @@ void WriteThenAddNodeHeld(ClusterFixture& cluster, const std::vector<std::string
   ASSERT_EQ(held->moves_size(), 1);
 }
 
+// The one move of `held`, expected in `state`: its shard, the node that is
+// its source and the placed node (0 or 1) that is not.
+struct HeldMove {
+  uint32_t shard = 0;
+  int source = -1;
+  int other = -1;
+};
+void OneHeldMove(ClusterFixture& cluster, const v1::PlacementResponse& held,
+                 v1::ShardMoveState state, HeldMove* move) {
+  ASSERT_EQ(held.moves_size(), 1);
+  ASSERT_EQ(held.moves(0).state(), state);
+  move->shard = held.moves(0).shard();
+  move->source = NodeOfMember(cluster, held, held.moves(0).from());
+  ASSERT_GE(move->source, 0);
+  move->other = 1 - move->source;
+}
+
 // A source lost for good after the flip (kill -9, never started again):
 // the move waits for a fence only the source can publish, until an admin
 // runs `historian cluster fence-without-source SHARD --accept-loss`. The
@@ -796,10 +813,10 @@ TEST(ClusterMoveTest, ALostTargetsFlippedMoveRollsBackToItsSource) {
   const std::vector<std::string> all = AllTags();
   v1::PlacementResponse flipped;
   ASSERT_NO_FATAL_FAILURE(WriteThenAddNodeHeld(cluster, all, 0.25, &model, 2, &flipped));
-  ASSERT_EQ(flipped.moves(0).state(), v1::SHARD_MOVE_FLIPPED);
-  const uint32_t shard = flipped.moves(0).shard();
-  const int source = NodeOfMember(cluster, flipped, flipped.moves(0).from());
-  ASSERT_GE(source, 0);
+  HeldMove move;
+  ASSERT_NO_FATAL_FAILURE(OneHeldMove(cluster, flipped, v1::SHARD_MOVE_FLIPPED, &move));
+  const uint32_t shard = move.shard;
+  const int source = move.source;
   ASSERT_EQ(NodeOfMember(cluster, flipped, flipped.moves(0).to()), 2);
   // The source publishes its fence (closing the shard) unpaused.
   ASSERT_TRUE(WaitFor(
@@ -853,11 +870,11 @@ TEST(ClusterMoveTest, ALostSourcesCopyingMoveLeavesTheShardWithItsTarget) {
   const std::vector<std::string> all = AllTags();
   v1::PlacementResponse copying;
   ASSERT_NO_FATAL_FAILURE(WriteThenAddNodeHeld(cluster, all, 0.75, &model, 2, &copying));
-  ASSERT_EQ(copying.moves(0).state(), v1::SHARD_MOVE_INITIALIZING);
-  const uint32_t shard = copying.moves(0).shard();
-  const int source = NodeOfMember(cluster, copying, copying.moves(0).from());
-  ASSERT_GE(source, 0);
-  const int other = 1 - source;
+  HeldMove move;
+  ASSERT_NO_FATAL_FAILURE(OneHeldMove(cluster, copying, v1::SHARD_MOVE_INITIALIZING, &move));
+  const uint32_t shard = move.shard;
+  const int source = move.source;
+  const int other = move.other;
 
   v1::PlacementResponse after;
   ASSERT_NO_FATAL_FAILURE(RemoveLostMember(cluster, source, other, &after));
@@ -961,11 +978,11 @@ TEST(ClusterMoveTest, ASourceCutOffFromEtcdRefusesWritesOfTheShardItHandsOver) {
   const std::vector<std::string> all = AllTags();
   v1::PlacementResponse copying;
   ASSERT_NO_FATAL_FAILURE(WriteThenAddNodeHeld(cluster, all, 0.125, &model, 2, &copying));
-  ASSERT_EQ(copying.moves(0).state(), v1::SHARD_MOVE_INITIALIZING);
-  const uint32_t shard = copying.moves(0).shard();
-  const int source = NodeOfMember(cluster, copying, copying.moves(0).from());
-  ASSERT_GE(source, 0);
-  const int other = 1 - source;
+  HeldMove move;
+  ASSERT_NO_FATAL_FAILURE(OneHeldMove(cluster, copying, v1::SHARD_MOVE_INITIALIZING, &move));
+  const uint32_t shard = move.shard;
+  const int source = move.source;
+  const int other = move.other;
   const std::vector<std::string> moved = TagsOfShard(all, shard);
   std::vector<std::string> kept;  // the source's tags of shards that stay
   for (const std::string& tag : all) {
