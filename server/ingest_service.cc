@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "api/cluster/write_split.h"
+#include "api/core/write_stream_metadata.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/method_handler.h"
 #include "grpcpp/support/proto_buffer_reader.h"
@@ -55,7 +56,10 @@ absl::StatusOr<StartedWrite> IngestService::StartLocal(const v1::WriteRequest& r
   // In a site cluster the part this node stores is deduplicated under its
   // digest too: a retry after the placement moved may bring this node
   // another slice of the same batch (docs/cluster.md, "Routing writes").
-  const uint64_t digest = env_.cluster != nullptr ? routing::WritePartDigest(request) : 0;
+  // So is a slice its writer cut from a batch over this node's limits
+  // (WriteRequest.slice): the batch's other slices are not retries of it.
+  const uint64_t digest =
+      env_.cluster != nullptr || request.slice() != 0 ? routing::WritePartDigest(request) : 0;
   return StartWrite(request, limits_, store_, digest);
 }
 
@@ -160,8 +164,16 @@ grpc::Status IngestService::WriteRaw(
     // A writer that takes refusals in band half-closes on one, so the
     // stream ends with the refusal's status instead of CANCELLED.
     const auto& client_metadata = context->client_metadata();
-    auto refusals = client_metadata.find("historian-write-refusals");
+    auto refusals = client_metadata.find(kWriteRefusalsMetadataKey);
     const bool refusals_in_band = refusals != client_metadata.end() && refusals->second == "1";
+    // What this node takes in one message, before any batch: a writer cuts
+    // a batch over these into slices (WriteRequest.slice) instead of
+    // resending it forever.
+    context->AddInitialMetadata(kMaxSamplesPerBatchMetadataKey,
+                                absl::StrCat(limits_.max_samples_per_batch));
+    context->AddInitialMetadata(kMaxMessageBytesMetadataKey,
+                                absl::StrCat(limits_.max_message_bytes));
+    stream->SendInitialMetadata();
     // Forwarded parts reach each owner in stream order (declared before the
     // items: every item's calls are done before it goes).
     cluster::ForwardOrder order;

@@ -1,7 +1,9 @@
 #include "api/cluster/write_split.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -37,6 +39,7 @@ absl::StatusOr<std::vector<WritePart>> SplitWriteByOwner(v1::WriteRequest batch,
       part.owner = owner;
       part.request.set_client_id(batch.client_id());
       part.request.set_batch_sequence(batch.batch_sequence());
+      part.request.set_slice(batch.slice());
     }
     *part.request.add_series() = std::move(*series);
     part.series_index.push_back(static_cast<uint32_t>(i));
@@ -84,7 +87,42 @@ bool ReplacesPlacement(const v1::PlacementResponse* held, const v1::PlacementRes
   return read.revision() >= held->revision();
 }
 
+namespace {
+
+// A stable hash of `bytes` (the same in every process and version).
+uint64_t BytesHash(const std::string& bytes) {
+  uint64_t h = Fmix64(bytes.size());
+  size_t i = 0;
+  for (; i + 8 <= bytes.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes.data() + i, 8);
+    h = Fmix64(h ^ word);
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, bytes.data() + i, bytes.size() - i);
+  return Fmix64(h ^ tail ^ (uint64_t{0xA5} << 56));
+}
+
+// A slice's digest: every byte of each series (values too), so slices cut
+// differently on two attempts (other limits) never pass for each other,
+// and its index, so equal slices of one cut do not either.
+uint64_t SliceDigest(const v1::WriteRequest& slice) {
+  uint64_t sum = 0;
+  std::string bytes;
+  for (const v1::TagSamples& s : slice.series()) {
+    bytes.clear();
+    s.SerializeToString(&bytes);
+    sum += BytesHash(bytes);  // a sum: any order of the series, as below
+  }
+  sum = Fmix64(sum ^ static_cast<uint64_t>(slice.series_size()));
+  sum = Fmix64(sum ^ (uint64_t{slice.slice()} << 32));
+  return sum == 0 ? 1 : sum;
+}
+
+}  // namespace
+
 uint64_t WritePartDigest(const v1::WriteRequest& part) {
+  if (part.slice() != 0) return SliceDigest(part);
   uint64_t sum = 0;
   for (const v1::TagSamples& s : part.series()) {
     const v1::SampleColumns& cols = s.columns();

@@ -57,7 +57,11 @@ bool ReplacesPlacement(const v1::PlacementResponse* held, const v1::PlacementRes
 // stored, never answered as a duplicate of the slice it stored before. A
 // hash over the series, independent of their order: each series' tag, its
 // number of samples and its first and last timestamps (not every value).
-// Never 0 (0 means "no digest": the batch key alone, as on a single node).
+// A slice a writer cut (WriteRequest.slice > 0, client/batch_slicer.h), and
+// each owner's part of one, hashes every byte of its series instead (values
+// too: slices cut differently on two attempts never pass for each other)
+// and its index. Never 0 (0 means "no digest": the batch key alone, as on
+// a single node, for whole batches).
 uint64_t WritePartDigest(const v1::WriteRequest& part);
 
 }  // namespace historian::routing

@@ -161,5 +161,23 @@ TEST(WriteSplitTest, PartDigestTellsSlicesOfABatchApart) {
   EXPECT_NE(WritePartDigest(v1::WriteRequest()), 0u);
 }
 
+// Slices a writer cut from one batch (WriteRequest.slice) never share a
+// digest, even with equal contents, and keep their index through the
+// split by owner (each owner deduplicates its part of each slice).
+TEST(WriteSplitTest, SlicesKeepTheirIndexAndNeverShareADigest) {
+  v1::WriteRequest first = Batch(6);
+  first.set_slice(1);
+  v1::WriteRequest second = first;
+  second.set_slice(2);
+  v1::WriteRequest whole = first;
+  whole.set_slice(0);
+  EXPECT_NE(WritePartDigest(first), WritePartDigest(second));
+  EXPECT_NE(WritePartDigest(first), WritePartDigest(whole));
+  EXPECT_EQ(WritePartDigest(first), WritePartDigest(v1::WriteRequest(first)));
+  absl::StatusOr<std::vector<WritePart>> parts = SplitWriteByOwner(second, ThreeMembers(16));
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  for (const WritePart& part : *parts) EXPECT_EQ(part.request.slice(), 2u);
+}
+
 }  // namespace
 }  // namespace historian::routing

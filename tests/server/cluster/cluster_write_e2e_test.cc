@@ -189,6 +189,57 @@ TEST_F(ClusterWriteTest, WritesThroughAnyNodeLandOnTheirOwnersOnlyAndARetryIsSto
   for (int i = 0; i < 3; ++i) EXPECT_EQ(LocalTags(i, "e2e"), expected[i]) << "node " << i;
 }
 
+// Slices a writer cut from one batch (WriteRequest.slice; docs/gateway.md
+// "Batches over the node's limits") reach the owner through another node and
+// are deduplicated each on its own, by all their bytes: two slices holding
+// the same tag at the same timestamps with other values (a batch that
+// corrects itself) are both stored, the later one's values win, and neither
+// resent slice is stored again (slice 1 again would undo the correction).
+TEST_F(ClusterWriteTest, SlicesOfABatchAreStoredOnceEachThroughAnyNode) {
+  std::string tag;
+  for (int t = 0; tag.empty(); ++t) {
+    if (OwnerOf(Tag("slices", t)) != 1) tag = Tag("slices", t);
+  }
+  auto slice = [&](uint32_t number, double first_value) {
+    v1::WriteRequest request = Batch("slices.other", 20, 2, "slices-client", 7);
+    v1::TagSamples* series = request.add_series();
+    series->set_tag(tag);
+    for (int j = 0; j < 3; ++j) {
+      v1::Sample* s = series->add_samples();
+      s->set_timestamp_ns(kT0 + j * kSecond);
+      s->mutable_value()->set_double_value(first_value + j);
+    }
+    request.set_slice(number);
+    return request;
+  };
+  const v1::WriteRequest first = slice(1, 1.0);
+  const v1::WriteRequest second = slice(2, 10.0);
+  v1::WriteAck ack;
+  ASSERT_TRUE(Write(1, first, &ack).ok());
+  EXPECT_FALSE(ack.duplicate());
+  ASSERT_TRUE(Write(1, second, &ack).ok());
+  EXPECT_FALSE(ack.duplicate()) << "slice 2 was taken for a retry of slice 1";
+  ASSERT_TRUE(Write(2, first, &ack).ok());
+  EXPECT_TRUE(ack.duplicate());
+  ASSERT_TRUE(Write(0, second, &ack).ok());
+  EXPECT_TRUE(ack.duplicate());
+
+  auto stub = v1::Query::NewStub(Channel(1));
+  v1::ReadRequest request;
+  request.add_tags(tag);
+  request.set_start_ns(kT0);
+  request.set_end_ns(kT0 + 10 * kSecond);
+  grpc::ClientContext ctx;
+  auto reader = stub->Read(&ctx, request);
+  std::vector<double> values;
+  v1::ReadResponse r;
+  while (reader->Read(&r)) {
+    for (const v1::Sample& s : r.samples()) values.push_back(s.value().double_value());
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(values, (std::vector<double>{10, 11, 12}));
+}
+
 TEST_F(ClusterWriteTest, OwnerKilledWriteFailsUnavailableAndGatewayDeliversAfterRestart) {
   cluster_->KillNode(2);
   const v1::WriteRequest batch = Batch("down", 60, 2, "down-client", 1);
