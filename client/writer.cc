@@ -4,11 +4,16 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstddef>
+#include <iterator>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "api/core/bearer_token.h"
+#include "api/core/write_stream_metadata.h"
+#include "client/batch_slicer.h"
 #include "client/cluster/owner_router.h"
 #include "client/status_convert.h"
 #include "grpcpp/create_channel.h"
@@ -27,8 +32,23 @@ std::string UniqueClientId() {
   return absl::StrCat("writer-", host, "-", getpid(), "-", absl::ToUnixNanos(absl::Now()));
 }
 
-// Metadata asking the node to refuse a batch in band (WriteAck.refused).
-constexpr char kRefusalsMetadataKey[] = "historian-write-refusals";
+// What a node says it takes in one Ingest.Write message, from its
+// stream's initial metadata; zeros when it says nothing.
+NodeWriteLimits LimitsIn(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  auto number = [&](const char* key) -> uint64_t {
+    auto it = metadata.find(key);
+    uint64_t value = 0;
+    if (it == metadata.end() ||
+        !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &value)) {
+      return 0;
+    }
+    return value;
+  };
+  NodeWriteLimits limits;
+  limits.max_samples_per_batch = number(kMaxSamplesPerBatchMetadataKey);
+  limits.max_message_bytes = number(kMaxMessageBytesMetadataKey);
+  return limits;
+}
 
 // Errors blamed on the oldest unacked batch: resending it cannot help.
 bool IsPermanent(absl::StatusCode code) {
@@ -73,10 +93,11 @@ Writer::~Writer() { Close(absl::ZeroDuration()); }
 absl::Status Writer::WaitForRoomLocked(std::unique_lock<std::mutex>& lock) {
   while (true) {
     if (closing_ || abort_) return absl::FailedPreconditionError("writer is closed");
-    if (pending_.size() < options_.max_in_flight_batches) return absl::OkStatus();
+    const size_t batches = BatchesPendingLocked();
+    if (batches < options_.max_in_flight_batches) return absl::OkStatus();
     if (options_.backpressure == Backpressure::kFail) {
       return absl::ResourceExhaustedError(
-          absl::StrCat(pending_.size(), " batches are unacknowledged (max_in_flight_batches)"));
+          absl::StrCat(batches, " batches are unacknowledged (max_in_flight_batches)"));
     }
     cv_.wait(lock);
   }
@@ -119,6 +140,11 @@ absl::Status Writer::Flush() {
 }
 
 absl::StatusOr<uint64_t> Writer::Send(v1::WriteRequest request) {
+  if (request.slice() != 0) {
+    return absl::InvalidArgumentError(
+        "slice: set by the writer itself when it cuts a batch over a node's limits; send whole "
+        "batches (Close returns a batch being sent as slices whole)");
+  }
   std::unique_lock<std::mutex> lock(mu_);
   absl::Status room = WaitForRoomLocked(lock);
   if (!room.ok()) return room;
@@ -171,7 +197,18 @@ std::vector<v1::WriteRequest> Writer::Close(absl::Duration grace) {
   if (flush_thread_.joinable()) flush_thread_.join();
   if (io_thread_.joinable()) io_thread_.join();
   std::lock_guard<std::mutex> lock(mu_);
-  for (const Pending& p : pending_) unacked.push_back(*p.request);
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    const Pending& p = pending_[i];
+    if (p.slices == nullptr || i == 0 || pending_[i - 1].slices != p.slices) {
+      unacked.push_back(*p.request);
+      unacked.back().clear_slice();
+      continue;
+    }
+    // The unacked rest of a batch being sent as slices, whole.
+    for (const v1::TagSamples& series : p.request->series()) {
+      *unacked.back().add_series() = series;
+    }
+  }
   pending_.clear();
   return unacked;
 }
@@ -181,7 +218,7 @@ WriterStats Writer::stats() const {
   {
     std::lock_guard<std::mutex> lock(mu_);
     s = stats_;
-    s.in_flight = pending_.size();
+    s.in_flight = BatchesPendingLocked();
     s.buffered_samples = batcher_.size();
   }
   if (options_.route_to_owners) {
@@ -370,7 +407,7 @@ void Writer::FlushLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!closing_ && !abort_) {
     const absl::Time now = absl::Now();
-    if (batcher_.Due(now) && pending_.size() < options_.max_in_flight_batches) {
+    if (batcher_.Due(now) && BatchesPendingLocked() < options_.max_in_flight_batches) {
       EnqueueBatchLocked();
       continue;
     }
@@ -415,18 +452,12 @@ void Writer::IoLoop() {
         wait = backoff.Next();
       }
     }
-    if (IsPermanent(session.status.code())) {
-      // The node refused the oldest unacked batch itself.
-      Pending failed;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (pending_.empty() || pending_.front().sent_at == absl::InfinitePast()) continue;
-        failed = std::move(pending_.front());
-        pending_.pop_front();
-        ++stats_.batches_failed;
-        cv_.notify_all();
-      }
-      Report(failed.sequence, session.status, v1::WriteAck());
+    // The node refused the oldest batch for good, or the session stopped
+    // before one it cannot take (every other error is retried, including
+    // RESOURCE_EXHAUSTED: too many streams, a full disk).
+    const bool permanent = IsPermanent(session.status.code());
+    const bool gave_up = (permanent || session.stopped_at_unsendable) && GiveUpOldest(session);
+    if (gave_up || permanent) {
       backoff.Reset();
       endpoint = 0;
       continue;
@@ -438,6 +469,38 @@ void Writer::IoLoop() {
   }
 }
 
+bool Writer::GiveUpOldest(const Session& session) {
+  Pending failed;
+  absl::Status reason = session.status;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending_.empty()) return false;
+    if (!pending_.front().unsendable.ok()) {
+      reason = pending_.front().unsendable;  // never sent
+    } else if (pending_.front().sent_at == absl::InfinitePast() ||
+               !IsPermanent(session.status.code())) {
+      return false;
+    }
+    failed = std::move(pending_.front());
+    pending_.pop_front();
+    // The batch's other slices go with it.
+    while (failed.slices != nullptr && !pending_.empty() &&
+           pending_.front().slices == failed.slices) {
+      pending_.pop_front();
+    }
+    ++stats_.batches_failed;
+    cv_.notify_all();
+  }
+  if (failed.slices != nullptr) {
+    reason = absl::Status(reason.code(),
+                          absl::StrCat("slice ", failed.request->slice(), " of the batch (",
+                                       SlicesAcked(*failed.slices),
+                                       " slices of it were stored before): ", reason.message()));
+  }
+  Report(failed.sequence, reason, v1::WriteAck());
+  return true;
+}
+
 bool Writer::HandleAck(const v1::WriteAck& ack) {
   if (ack.refused()) {
     // The stream's status, after our half-close, tells why.
@@ -447,6 +510,7 @@ bool Writer::HandleAck(const v1::WriteAck& ack) {
     return true;
   }
   Pending done;
+  v1::WriteAck joined;  // of a batch sent as slices
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (pending_.empty() || next_to_send_ == 0 ||
@@ -457,18 +521,141 @@ bool Writer::HandleAck(const v1::WriteAck& ack) {
     pending_.pop_front();
     --next_to_send_;
     if (!pending_.empty() && next_to_send_ > 0) pending_.front().sent_at = absl::Now();
-    ++stats_.batches_acked;
     stats_.last_error = absl::OkStatus();  // the node answers again
-    if (ack.duplicate()) {
+    if (done.slices != nullptr) {
+      SliceGroup& group = *done.slices;
+      group.acks[done.slot] = ack;
+      if (--group.unacked > 0) {
+        cv_.notify_all();
+        return true;  // the batch is reported once all of it is acked
+      }
+      joined = JoinGroupAcks(done.sequence, group);
+    }
+    const v1::WriteAck& result = done.slices != nullptr ? joined : ack;
+    ++stats_.batches_acked;
+    if (result.duplicate()) {
       ++stats_.batches_duplicate;
     } else {
-      stats_.samples_accepted += ack.accepted_count();
+      stats_.samples_accepted += result.accepted_count();
     }
-    stats_.samples_rejected += ack.rejected_size();
+    stats_.samples_rejected += result.rejected_size();
     cv_.notify_all();
   }
-  Report(done.sequence, absl::OkStatus(), ack);
+  Report(done.sequence, absl::OkStatus(), done.slices != nullptr ? joined : ack);
   return true;
+}
+
+v1::WriteAck Writer::JoinGroupAcks(uint64_t sequence, const SliceGroup& group) {
+  std::vector<std::vector<SliceOrigin>> origins;
+  std::vector<v1::WriteAck> acks;
+  for (size_t slot = 0; slot < group.acks.size(); ++slot) {
+    if (!group.acks[slot].has_value()) continue;  // abandoned: cut again
+    origins.push_back(group.origins[slot]);
+    acks.push_back(*group.acks[slot]);
+  }
+  return JoinSliceAcks(sequence, origins, acks);
+}
+
+size_t Writer::SlicesAcked(const SliceGroup& group) {
+  size_t acked = 0;
+  for (const auto& ack : group.acks) acked += ack.has_value() ? 1 : 0;
+  return acked;
+}
+
+size_t Writer::BatchesPendingLocked() const {
+  size_t batches = 0;
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    const Pending& p = pending_[i];
+    // A batch's slices are consecutive: count its last.
+    if (p.slices == nullptr || i + 1 == pending_.size() || pending_[i + 1].slices != p.slices) {
+      ++batches;
+    }
+  }
+  return batches;
+}
+
+void Writer::FitToNodeLocked(size_t index, const NodeWriteLimits& limits) {
+  const bool takes_slices = limits.TakesSlices();
+  std::shared_ptr<SliceGroup> group = pending_[index].slices;
+  const uint64_t sequence = pending_[index].sequence;
+  std::vector<Pending> replacement;
+  auto add_slot = [&](v1::WriteRequest request, std::vector<SliceOrigin> origin) {
+    Pending slot;
+    slot.sequence = sequence;
+    slot.request = std::make_shared<const v1::WriteRequest>(std::move(request));
+    slot.slices = group;
+    slot.slot = group->origins.size();
+    group->origins.push_back(std::move(origin));
+    group->acks.emplace_back();
+    ++group->unacked;
+    replacement.push_back(std::move(slot));
+  };
+  size_t end = index + 1;
+  pending_[index].unsendable = absl::OkStatus();  // decided anew for each node
+  if (group == nullptr) {
+    const v1::WriteRequest& whole = *pending_[index].request;
+    if (!takes_slices || !OverLimits(whole, limits)) return;
+    absl::StatusOr<std::vector<BatchSlice>> cut = SliceBatch(whole, limits);
+    if (!cut.ok()) {
+      // Not sent: the node cannot take it (nor read it, over its message
+      // size); the session stops before it and it is given up.
+      pending_[index].unsendable = cut.status();
+      return;
+    }
+    group = std::make_shared<SliceGroup>();
+    ++stats_.batches_cut;
+    for (BatchSlice& slice : *cut) {
+      slice.request.set_slice(group->next_number++);
+      add_slot(std::move(slice.request), std::move(slice.origin));
+    }
+  } else {
+    // The rest of the batch not sent yet (its slices are consecutive; none
+    // of them went in this session: they are checked here first).
+    bool fits = true;
+    for (end = index; end < pending_.size() && pending_[end].slices == group; ++end) {
+      const v1::WriteRequest& r = *pending_[end].request;
+      if (takes_slices ? r.slice() == 0 || OverLimits(r, limits) : r.slice() != 0) fits = false;
+    }
+    if (fits) return;
+    stats_.slices_cut_again += end - index;
+    v1::WriteRequest rest;
+    rest.set_client_id(pending_[index].request->client_id());
+    rest.set_batch_sequence(sequence);
+    std::vector<SliceOrigin> rest_origin;
+    for (size_t k = index; k < end; ++k) {
+      const v1::WriteRequest& r = *pending_[k].request;
+      const std::vector<SliceOrigin>& origin = group->origins[pending_[k].slot];
+      for (int i = 0; i < r.series_size(); ++i) {
+        *rest.add_series() = r.series(i);
+        rest_origin.push_back(origin[static_cast<size_t>(i)]);
+      }
+      --group->unacked;  // the slot is abandoned: its ack never comes
+    }
+    absl::StatusOr<std::vector<BatchSlice>> cut =
+        takes_slices ? SliceBatch(rest, limits) : std::vector<BatchSlice>();
+    if (takes_slices && cut.ok()) {
+      for (BatchSlice& slice : *cut) {
+        std::vector<SliceOrigin> composed;
+        for (const SliceOrigin& o : slice.origin) {
+          const SliceOrigin& from = rest_origin[o.series_index];
+          composed.push_back({from.series_index, from.first_sample + o.first_sample});
+        }
+        slice.request.set_slice(group->next_number++);
+        add_slot(std::move(slice.request), std::move(composed));
+      }
+    } else {
+      // A node that takes no slices gets the rest whole (deduplicated as
+      // the batch); for one that does, a rest that cannot be cut to its
+      // limits is not sent: the batch is given up.
+      if (takes_slices) rest.set_slice(group->next_number++);
+      add_slot(std::move(rest), std::move(rest_origin));
+      if (takes_slices) replacement.back().unsendable = cut.status();
+    }
+  }
+  auto at = pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(index),
+                           pending_.begin() + static_cast<std::ptrdiff_t>(end));
+  pending_.insert(at, std::make_move_iterator(replacement.begin()),
+                  std::make_move_iterator(replacement.end()));
 }
 
 Writer::Session Writer::RunSession(const std::string& endpoint) {
@@ -502,12 +689,14 @@ Writer::Session Writer::RunSession(const std::string& endpoint) {
   if (!options_.token.empty()) {
     context.AddMetadata(kAuthorizationMetadataKey, BearerValue(options_.token));
   }
-  context.AddMetadata(kRefusalsMetadataKey, "1");
+  context.AddMetadata(kWriteRefusalsMetadataKey, "1");
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (abort_) return session;
     session_context_ = &context;
     session_refused_ = false;
+    session_limits_ = NodeWriteLimits();
+    session_limits_known_ = false;
     next_to_send_ = 0;
     for (Pending& p : pending_) p.sent_at = absl::InfinitePast();
     if (started_session_) ++stats_.reconnects;
@@ -520,6 +709,15 @@ Writer::Session Writer::RunSession(const std::string& endpoint) {
   bool reader_done = false;
   bool protocol_error = false;
   std::thread reader([&] {
+    // A node that knows slices sends its limits at once; an older one sends
+    // its initial metadata with the first ack (or the stream's end).
+    stream->WaitForInitialMetadata();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      session_limits_ = LimitsIn(context.GetServerInitialMetadata());
+      session_limits_known_ = true;
+      cv_.notify_all();
+    }
     v1::WriteAck ack;
     while (stream->Read(&ack)) {
       if (!HandleAck(ack)) {
@@ -535,6 +733,7 @@ Writer::Session Writer::RunSession(const std::string& endpoint) {
     cv_.notify_all();
   });
 
+  const absl::Time limits_deadline = absl::Now() + options_.connect_timeout;
   bool writes_done = false;
   bool timed_out = false;
   while (true) {
@@ -566,6 +765,24 @@ Writer::Session Writer::RunSession(const std::string& endpoint) {
         writes_done = true;
         break;
       }
+      if (!session_limits_known_) {
+        // Whether a batch is cut, and how, depends on this node's limits
+        // (a node that does not send them takes a slice for a retry). It
+        // sends them at once; an older node sends nothing before an ack:
+        // past the wait it is taken for one that takes no slices.
+        cv_.wait_until(lock, absl::ToChronoTime(limits_deadline),
+                       [&] { return session_limits_known_ || reader_done || abort_; });
+        if (abort_ || reader_done) continue;
+        session_limits_known_ = true;
+      }
+      FitToNodeLocked(next_to_send_, session_limits_);
+      if (!pending_[next_to_send_].unsendable.ok()) {
+        // Half-close: the node acks what it has, then the batch is given
+        // up (IoLoop).
+        session.stopped_at_unsendable = true;
+        writes_done = true;
+        break;
+      }
       Pending& p = pending_[next_to_send_];
       p.sent_at = absl::Now();
       request = p.request;
@@ -582,6 +799,7 @@ Writer::Session Writer::RunSession(const std::string& endpoint) {
   absl::Status finish = FromGrpcStatus(stream->Finish());
   {
     std::lock_guard<std::mutex> lock(mu_);
+    session_limits_known_ = false;
     session_context_ = nullptr;
     stats_.endpoint.clear();
   }

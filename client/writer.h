@@ -60,6 +60,20 @@
 // every other error (UNAVAILABLE, UNAUTHENTICATED, RESOURCE_EXHAUSTED, ...)
 // is retried forever.
 //
+// Batches over the node's limits: a node says in the initial metadata of
+// every Write stream how many samples and bytes it takes in one message
+// (--max_samples_per_batch, --max_message_bytes), and the writer sends
+// nothing in a session before it knows them (an older node that says
+// nothing before an ack: after connect_timeout). A batch over either is sent
+// as slices within them (client/batch_slicer.h; WriteRequest.slice), each
+// deduplicated on its own, and reported once, when every slice is acked,
+// with one joined ack in the batch's own indexes. Slices not sent yet are
+// cut again for a node with lower limits (a failover), and joined into one
+// whole request for a node that sends no limits (it would take slice 2 for
+// a retry of slice 1). A batch that cannot be cut to the limits (one sample
+// over max_message_bytes, a malformed series) is sent whole and given up
+// with INVALID_ARGUMENT when the node refuses it.
+//
 // Thread-safety: Append, Flush, Send, WaitIdle, stats and Close may be called
 // from any threads concurrently. `on_result` runs on the writer's internal
 // thread with no lock held; it must not call Close().
@@ -74,6 +88,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -84,6 +99,7 @@
 #include "absl/time/time.h"
 #include "api/cluster/write_split.h"
 #include "client/backoff.h"
+#include "client/batch_slicer.h"
 #include "client/batcher.h"
 #include "client/tls_options.h"
 #include "historian/v1/cluster.pb.h"
@@ -143,6 +159,8 @@ struct WriterStats {
   uint64_t samples_accepted = 0;   // stored by first deliveries
   uint64_t samples_rejected = 0;   // listed as rejected in acks
   uint64_t reconnects = 0;         // streams opened after the first
+  uint64_t batches_cut = 0;        // sent as slices: over their node's limits
+  uint64_t slices_cut_again = 0;   // unsent slices cut again or joined for another node
   size_t in_flight = 0;            // unacked batches held
   size_t buffered_samples = 0;     // in the batch being built
   std::string endpoint;            // of the open stream; empty if none
@@ -170,6 +188,7 @@ class Writer {
   // Sends a whole batch. Its client_id is overwritten with the writer's; a
   // batch_sequence of 0 is replaced by the next sequence, a non-zero one is
   // kept (the caller owns the numbering then). Returns the sequence.
+  // INVALID_ARGUMENT for a request with `slice` set (the writer's own).
   absl::StatusOr<uint64_t> Send(historian::v1::WriteRequest request);
 
   // Waits until every batch handed over so far has its result.
@@ -179,7 +198,10 @@ class Writer {
   // Stops taking samples, sends the current batch, waits up to `grace` for
   // the acks of everything unacked, then cancels the stream and stops the
   // threads. Returns the batches still unacked (with their sequences), which
-  // the caller may keep for a later retry. Idempotent (later calls return {}).
+  // the caller may keep for a later retry; of a batch being sent as slices,
+  // its unacked slices joined into one whole request (a retry of it may
+  // store the samples of those slices the node stored without an ack
+  // again, with the same values). Idempotent (later calls return {}).
   std::vector<historian::v1::WriteRequest> Close(absl::Duration grace);
 
   WriterStats stats() const;
@@ -189,15 +211,31 @@ class Writer {
   const std::string& client_id() const { return options_.client_id; }
 
  private:
+  // A batch sent as slices because it is over its node's limits. Its
+  // entries in pending_ are consecutive, one per slot (a slice in flight or
+  // waiting); the batch is reported once, joined, when no slot is unacked.
+  // Slots of slices cut again are abandoned, their acks never come.
+  struct SliceGroup {
+    std::vector<std::vector<SliceOrigin>> origins;             // per slot
+    std::vector<std::optional<historian::v1::WriteAck>> acks;  // per slot, once acked
+    size_t unacked = 0;                                        // live slots without an ack
+    uint32_t next_number = 1;  // WriteRequest.slice of the next slice cut
+  };
   struct Pending {
     uint64_t sequence;
     std::shared_ptr<const historian::v1::WriteRequest> request;
     absl::Time sent_at = absl::InfinitePast();
+    std::shared_ptr<SliceGroup> slices;  // null: the whole batch
+    size_t slot = 0;                     // in slices
+    // Why this session's node cannot take it (over its limits, cannot be
+    // cut to them): then it is not sent but given up.
+    absl::Status unsendable;
   };
   // Result of one stream session.
   struct Session {
     absl::Status status;
     bool got_ack = false;
+    bool stopped_at_unsendable = false;  // half-closed before such a batch
   };
 
   explicit Writer(WriterOptions options);
@@ -209,8 +247,24 @@ class Writer {
   void FlushLoop();
   void IoLoop();
   Session RunSession(const std::string& endpoint);
+  // Gives up the oldest unacked batch (all of its slices) and reports it:
+  // one the node of `session` refused for good (a permanent status), or one
+  // it cannot take (Pending::unsendable). False when there is none to give
+  // up.
+  bool GiveUpOldest(const Session& session);
   // Handles one ack; returns false on a protocol error.
   bool HandleAck(const historian::v1::WriteAck& ack);
+  // The ack of a batch sent as slices: its acked slots' acks joined.
+  static historian::v1::WriteAck JoinGroupAcks(uint64_t sequence, const SliceGroup& group);
+  static size_t SlicesAcked(const SliceGroup& group);
+  // REQUIRES: mu_ held. Batches in pending_ (a batch's slices count once).
+  size_t BatchesPendingLocked() const;
+  // REQUIRES: mu_ held. Makes the unsent pending_[index] fit this session's
+  // node (`limits`; zeros: it takes no slices): a whole batch over them is
+  // cut into slices; slices that a node does not take, or that are over its
+  // limits (cut for another node), are joined again with the rest of their
+  // batch that is unsent, and cut again (or sent whole).
+  void FitToNodeLocked(size_t index, const NodeWriteLimits& limits);
   void Report(uint64_t sequence, const absl::Status& status, const historian::v1::WriteAck& ack);
 
   // route_to_owners: one batch split over owners, until every part has its
@@ -243,6 +297,11 @@ class Writer {
   bool session_refused_ = false;  // the session's node refused a batch
   WriterStats stats_;
   bool started_session_ = false;
+  // What this session's node takes in one message, from its initial
+  // metadata (zeros: it said nothing, so it takes no slices); guarded by
+  // mu_. Nothing is sent in a session before it is known.
+  NodeWriteLimits session_limits_;
+  bool session_limits_known_ = false;
 
   std::map<uint64_t, RoutedBatch> routed_;  // guarded by mu_
   // Read and written by the io thread only (RouteLoop); the revision is

@@ -218,17 +218,38 @@ TEST(WriterTest, ABatchRefusedAsAWholeIsGivenUpWithTheNodesReason) {
             1u);
 }
 
+// The node's limits a model test of the Writer runs under, and the batches
+// it sends: up to `max_series` series, each one sample or (one in four) a run
+// of up to `max_run` samples, in samples or (when `columns`) columns form.
+struct WriterModelCase {
+  const char* name;
+  std::vector<std::string> node_flags;
+  int max_series;
+  int max_run;
+  bool columns;
+  bool strings;  // 120-byte string values instead of doubles
+};
+
+class WriterModelTest : public ::testing::TestWithParam<WriterModelCase> {};
+
 // Model test of the Writer's per-batch outcomes: random good batches and
 // batches the node refuses as a whole (a series with samples and columns),
 // with a kill -9 and restart of the node in the middle. Every good batch
 // ends OK exactly once, every refused one is given up exactly once with
 // INVALID_ARGUMENT, and the node holds exactly the good batches' samples.
 // (Before refusals came in band, the first refused batch was retried
-// forever and everything behind it waited.)
-TEST(WriterTest, RandomGoodAndRefusedBatchesAcrossANodeKillMatchTheModel) {
+// forever and everything behind it waited.) The cases over the node's
+// limits send batches of more samples, or more bytes, than the node takes
+// in one message: the writer cuts them into slices the node takes (before,
+// the node answered RESOURCE_EXHAUSTED and the writer resent the batch
+// forever: the gateway's queue wedged behind it).
+TEST_P(WriterModelTest, RandomGoodAndRefusedBatchesAcrossANodeKillMatchTheModel) {
+  const WriterModelCase& p = GetParam();
   TempDir tmp;
   const int port = FreePort();  // the restarted node comes back on the same address
-  NodeProcess node(tmp.Sub("data"), {absl::StrCat("--listen=127.0.0.1:", port)});
+  std::vector<std::string> flags = p.node_flags;
+  flags.push_back(absl::StrCat("--listen=127.0.0.1:", port));
+  NodeProcess node(tmp.Sub("data"), flags);
   ASSERT_TRUE(node.Start());
   client::WriterOptions options;
   options.endpoints = {node.address()};
@@ -238,46 +259,91 @@ TEST(WriterTest, RandomGoodAndRefusedBatchesAcrossANodeKillMatchTheModel) {
   std::mutex mu;
   std::map<uint64_t, absl::Status> results;
   std::map<uint64_t, int> reports;
-  options.on_result = [&](uint64_t sequence, const absl::Status& s, const v1::WriteAck&) {
+  std::map<uint64_t, uint64_t> accepted;  // of the first delivery (not a duplicate)
+  options.on_result = [&](uint64_t sequence, const absl::Status& s, const v1::WriteAck& ack) {
     std::lock_guard<std::mutex> lock(mu);
     results[sequence] = s;
     ++reports[sequence];
+    if (s.ok() && !ack.duplicate()) accepted[sequence] = ack.accepted_count();
   };
   auto writer = client::Writer::Start(options);
   ASSERT_TRUE(writer.ok()) << writer.status();
 
   std::mt19937 rng(20261203);
-  const std::vector<std::string> tags = {"w.model.0", "w.model.1", "w.model.2", "w.model.3",
-                                         "w.model.4"};
+  const std::string prefix = p.strings ? "w.model.s" : "w.model.";
+  std::vector<std::string> tags;
+  for (int i = 0; i < 5; ++i) tags.push_back(absl::StrCat(prefix, i));
   SampleMap model;
   std::map<uint64_t, bool> refused;
+  std::map<uint64_t, size_t> samples_of;
   int64_t ts = kT0;
   constexpr int kBatches = 120;
   for (int b = 0; b < kBatches; ++b) {
     if (b == kBatches / 2) {
+      // Once the stream runs (before, the kill could come before any
+      // batch reached the node).
+      ASSERT_TRUE(WaitFor(
+          [&] {
+            const client::WriterStats stats = (*writer)->stats();
+            return stats.batches_acked + stats.batches_failed >= 10;
+          },
+          absl::Seconds(60)));
       node.Kill();  // batches in flight: stored or not, acked or not
       ASSERT_TRUE(node.Start());
     }
     const bool bad = rng() % 100 < 15;
     v1::WriteRequest request;
-    const int samples = 1 + static_cast<int>(rng() % 20);
-    for (int i = 0; i < samples; ++i, ts += kSecond) {
+    SampleMap batch;
+    const int series_count = 1 + static_cast<int>(rng() % p.max_series);
+    for (int i = 0; i < series_count; ++i) {
       v1::TagSamples* series = request.add_series();
       series->set_tag(tags[rng() % tags.size()]);
-      v1::Sample* sample = series->add_samples();
-      sample->set_timestamp_ns(ts);
-      sample->mutable_value()->set_double_value(static_cast<double>(rng() % 10000) / 10);
-      if (!bad) model[Key(series->tag(), ts)] = sample->value().SerializeAsString();
+      const int run = rng() % 4 == 0 ? 1 + static_cast<int>(rng() % p.max_run) : 1;
+      const bool as_columns = p.columns && rng() % 2 == 0;
+      int64_t previous = 0;
+      for (int j = 0; j < run; ++j, ts += kSecond) {
+        v1::Value value;
+        if (p.strings) {
+          value.set_string_value(
+              absl::StrCat(std::string(120, static_cast<char>('a' + rng() % 26)), ts));
+        } else {
+          value.set_double_value(static_cast<double>(rng() % 10000) / 10);
+        }
+        batch[Key(series->tag(), ts)] = value.SerializeAsString();
+        if (!as_columns) {
+          v1::Sample* sample = series->add_samples();
+          sample->set_timestamp_ns(ts);
+          *sample->mutable_value() = value;
+          continue;
+        }
+        v1::SampleColumns* cols = series->mutable_columns();
+        cols->add_timestamp_deltas_ns(ts - previous);
+        previous = ts;
+        if (p.strings) {
+          cols->add_string_values(value.string_value());
+        } else {
+          cols->add_double_values(value.double_value());
+        }
+      }
     }
     if (bad) {
-      request.mutable_series(0)->mutable_columns()->add_timestamp_deltas_ns(ts);
-      request.mutable_series(0)->mutable_columns()->add_double_values(1);
+      v1::TagSamples* first = request.mutable_series(0);
+      if (first->samples_size() == 0) {
+        first->add_samples()->set_timestamp_ns(ts);
+      } else {
+        first->mutable_columns()->add_timestamp_deltas_ns(ts);
+        first->mutable_columns()->add_double_values(1);
+      }
+    } else {
+      model.insert(batch.begin(), batch.end());
     }
     absl::StatusOr<uint64_t> sequence = (*writer)->Send(std::move(request));
     ASSERT_TRUE(sequence.ok()) << sequence.status();
     refused[*sequence] = bad;
+    samples_of[*sequence] = batch.size();
   }
-  ASSERT_TRUE((*writer)->WaitIdle(absl::Now() + absl::Seconds(60)).ok());
+  ASSERT_TRUE((*writer)->WaitIdle(absl::Now() + absl::Seconds(60)).ok())
+      << "wedged; last error: " << (*writer)->stats().last_error;
   EXPECT_TRUE((*writer)->Close(absl::Seconds(5)).empty());
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -290,12 +356,108 @@ TEST(WriterTest, RandomGoodAndRefusedBatchesAcrossANodeKillMatchTheModel) {
         EXPECT_THAT(results[sequence].message(), HasSubstr("series[0]"));
       } else {
         EXPECT_TRUE(results[sequence].ok()) << results[sequence];
+        // A batch whose first delivery was acked counts all of its samples
+        // (one ack for the whole batch, however it was sent).
+        if (accepted.count(sequence) > 0) EXPECT_EQ(accepted[sequence], samples_of[sequence]);
       }
     }
   }
   size_t total = 0;
   SampleMap stored = ReadBack(node.address(), tags, kT0, ts, &total);
   EXPECT_EQ(total, model.size());  // none twice
+  EXPECT_TRUE(stored == model) << "stored " << stored.size() << " samples, the model "
+                               << model.size();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Limits, WriterModelTest,
+    ::testing::Values(
+        WriterModelCase{"within_the_limits", {}, 20, 1, false, false},
+        WriterModelCase{
+            "over_max_samples_per_batch", {"--max_samples_per_batch=16"}, 12, 30, true, false},
+        WriterModelCase{
+            "over_max_message_bytes", {"--max_message_bytes=4096"}, 12, 30, true, true}),
+    [](const ::testing::TestParamInfo<WriterModelCase>& info) { return info.param.name; });
+
+// Batches over both nodes' limits. The first node (40 samples a message) is
+// stopped (SIGSTOP) while batches are in flight to it as slices, then
+// killed: the writer fails over to the second (7 samples a message), cuts
+// the slices it has not had acked again for it, and every batch ends OK
+// once; the two nodes together hold exactly the samples.
+TEST(WriterTest, AFailoverToANodeWithLowerLimitsCutsTheRestAgain) {
+  TempDir tmp;
+  const int port = FreePort();
+  NodeProcess first(tmp.Sub("first"),
+                    {"--max_samples_per_batch=40", absl::StrCat("--listen=127.0.0.1:", port)});
+  NodeProcess second(tmp.Sub("second"), {"--max_samples_per_batch=7"});
+  ASSERT_TRUE(first.Start());
+  ASSERT_TRUE(second.Start());
+  client::WriterOptions options;
+  options.endpoints = {first.address(), second.address()};
+  options.max_in_flight_batches = 128;
+  options.backoff.initial = absl::Milliseconds(20);
+  options.backoff.max = absl::Milliseconds(200);
+  std::mutex mu;
+  std::map<uint64_t, int> reports;
+  std::map<uint64_t, absl::Status> results;
+  options.on_result = [&](uint64_t sequence, const absl::Status& s, const v1::WriteAck&) {
+    std::lock_guard<std::mutex> lock(mu);
+    ++reports[sequence];
+    results[sequence] = s;
+  };
+  auto writer = client::Writer::Start(options);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  std::mt19937 rng(20261204);
+  const std::vector<std::string> tags = {"w.fail.0", "w.fail.1", "w.fail.2"};
+  SampleMap model;
+  int64_t ts = kT0;
+  auto send = [&](int batches) {
+    for (int b = 0; b < batches; ++b) {
+      v1::WriteRequest request;
+      // Every tag in every batch, 41..100 samples in all: over both limits.
+      for (const std::string& tag : tags) {
+        v1::TagSamples* s = request.add_series();
+        s->set_tag(tag);
+        const int n = 14 + static_cast<int>(rng() % 20);
+        for (int j = 0; j < n; ++j, ts += kSecond) {
+          v1::Sample* sample = s->add_samples();
+          sample->set_timestamp_ns(ts);
+          sample->mutable_value()->set_double_value(static_cast<double>(rng() % 1000));
+          model[Key(tag, ts)] = sample->value().SerializeAsString();
+        }
+      }
+      ASSERT_TRUE((*writer)->Send(std::move(request)).ok());
+    }
+  };
+  send(10);
+  ASSERT_TRUE((*writer)->WaitIdle(absl::Now() + absl::Seconds(60)).ok());
+  EXPECT_EQ((*writer)->stats().batches_cut, 10u);
+  ASSERT_EQ(kill(first.pid(), SIGSTOP), 0);
+  send(20);  // cut for the first node and sent; it acks none of them
+  ASSERT_TRUE(WaitFor([&] { return (*writer)->stats().batches_cut == 30; }, absl::Seconds(60)));
+  first.Kill();
+  send(10);
+  ASSERT_TRUE((*writer)->WaitIdle(absl::Now() + absl::Seconds(60)).ok())
+      << "wedged; last error: " << (*writer)->stats().last_error;
+  const client::WriterStats stats = (*writer)->stats();
+  EXPECT_GT(stats.slices_cut_again, 0u);
+  EXPECT_EQ(stats.batches_acked, 40u);
+  EXPECT_TRUE((*writer)->Close(absl::Seconds(5)).empty());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(reports.size(), 40u);
+    for (const auto& [sequence, count] : reports) {
+      EXPECT_EQ(count, 1) << "batch " << sequence;
+      EXPECT_TRUE(results[sequence].ok()) << "batch " << sequence << ": " << results[sequence];
+    }
+  }
+  ASSERT_TRUE(first.Start());  // its data dir: what it stored before it stopped
+  size_t first_total = 0;
+  size_t second_total = 0;
+  SampleMap stored = ReadBack(first.address(), tags, kT0, ts, &first_total);
+  const SampleMap on_second = ReadBack(second.address(), tags, kT0, ts, &second_total);
+  EXPECT_EQ(first_total + second_total, model.size());  // none on both
+  stored.insert(on_second.begin(), on_second.end());
   EXPECT_TRUE(stored == model) << "stored " << stored.size() << " samples, the model "
                                << model.size();
 }
@@ -392,9 +554,14 @@ INSTANTIATE_TEST_SUITE_P(StopAndKill, NodeOutageTest, ::testing::Values(false, t
 // the same queue directory resumes at the input position stored with the
 // last queued batch and resends what was not acked: nothing lost, nothing
 // duplicated.
-TEST(GatewayTest, Kill9AndRestartLosesAndDuplicatesNothing) {
+// With the node's --max_samples_per_batch below the gateway's batches too:
+// every queued batch goes as slices (before, the node refused each one with
+// RESOURCE_EXHAUSTED and the gateway resent the first forever).
+class GatewayKill9Test : public ::testing::TestWithParam<std::vector<std::string>> {};
+
+TEST_P(GatewayKill9Test, Kill9AndRestartLosesAndDuplicatesNothing) {
   TempDir tmp;
-  NodeProcess node(tmp.Sub("data"));
+  NodeProcess node(tmp.Sub("data"), GetParam());
   ASSERT_TRUE(node.Start());
   constexpr int kTags = 20;
   constexpr int kRate = 200;
@@ -436,6 +603,14 @@ TEST(GatewayTest, Kill9AndRestartLosesAndDuplicatesNothing) {
   EXPECT_EQ(total, expected.size());
   EXPECT_TRUE(got == expected) << "got " << got.size() << " samples, expected " << expected.size();
 }
+
+INSTANTIATE_TEST_SUITE_P(NodeLimits, GatewayKill9Test,
+                         ::testing::Values(std::vector<std::string>{},
+                                           std::vector<std::string>{"--max_samples_per_batch=40"}),
+                         [](const ::testing::TestParamInfo<std::vector<std::string>>& info) {
+                           return info.param.empty() ? std::string("batches_within_the_limit")
+                                                     : std::string("batches_over_the_limit");
+                         });
 
 // The first node of --server is down: the gateway writes to the second.
 TEST(GatewayTest, FailsOverToTheTwinSite) {
