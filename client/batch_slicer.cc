@@ -214,11 +214,12 @@ absl::StatusOr<std::vector<BatchSlice>> SliceBatch(const v1::WriteRequest& batch
 
 v1::WriteAck JoinSliceAcks(uint64_t batch_sequence,
                            const std::vector<std::vector<SliceOrigin>>& origins,
+                           const std::vector<uint32_t>& numbers,
                            const std::vector<v1::WriteAck>& acks) {
   v1::WriteAck joined;
   joined.set_batch_sequence(batch_sequence);
   bool all_duplicate = !acks.empty();
-  for (size_t k = 0; k < acks.size() && k < origins.size(); ++k) {
+  for (size_t k = 0; k < acks.size() && k < origins.size() && k < numbers.size(); ++k) {
     const v1::WriteAck& ack = acks[k];
     joined.set_accepted_count(joined.accepted_count() + ack.accepted_count());
     all_duplicate = all_duplicate && ack.duplicate();
@@ -230,11 +231,11 @@ v1::WriteAck JoinSliceAcks(uint64_t batch_sequence,
         out->set_series_index(from.series_index);
         out->set_sample_index(from.first_sample + r.sample_index());
         // The node's reason names the slice's indexes.
-        out->set_reason(absl::StrCat("slice ", k + 1, " of ", origins.size(), ": ", r.reason()));
+        out->set_reason(absl::StrCat("slice ", numbers[k], ": ", r.reason()));
       } else {  // the node named a series the slice does not have: say so
-        out->set_reason(absl::StrCat("slice ", k + 1, " of ", origins.size(),
-                                     ": rejected series_index ", r.series_index(), " of ",
-                                     origins[k].size(), " series: ", r.reason()));
+        out->set_reason(absl::StrCat("slice ", numbers[k], ": rejected series_index ",
+                                     r.series_index(), " of ", origins[k].size(),
+                                     " series: ", r.reason()));
       }
     }
   }

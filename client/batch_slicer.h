@@ -60,11 +60,13 @@ absl::StatusOr<std::vector<BatchSlice>> SliceBatch(const historian::v1::WriteReq
                                                    const NodeWriteLimits& limits);
 
 // The ack of the whole batch from its slices' acks (acks[i] answers the
-// slice with origin origins[i]): accepted counts summed, rejected samples
-// renamed to the batch's series and sample indexes (ordered by them),
-// duplicate only when every slice was one.
+// slice numbered numbers[i] (WriteRequest.slice) with origin origins[i]):
+// accepted counts summed, rejected samples renamed to the batch's series
+// and sample indexes (ordered by them; the reason names the slice), duplicate
+// only when every slice was one.
 historian::v1::WriteAck JoinSliceAcks(uint64_t batch_sequence,
                                       const std::vector<std::vector<SliceOrigin>>& origins,
+                                      const std::vector<uint32_t>& numbers,
                                       const std::vector<historian::v1::WriteAck>& acks);
 
 }  // namespace historian::client

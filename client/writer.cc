@@ -228,6 +228,8 @@ WriterStats Writer::stats() const {
     for (const auto& [key, inner] : inner_) {
       WriterStats i = inner->stats();
       s.reconnects += i.reconnects;
+      s.batches_cut += i.batches_cut;
+      s.slices_cut_again += i.slices_cut_again;
       if (!i.endpoint.empty()) endpoints.push_back(i.endpoint);
       if (!i.last_error.ok() && s.last_error.ok() && s.in_flight > 0) s.last_error = i.last_error;
     }
@@ -535,8 +537,14 @@ bool Writer::HandleAck(const v1::WriteAck& ack) {
     ++stats_.batches_acked;
     if (result.duplicate()) {
       ++stats_.batches_duplicate;
-    } else {
+    } else if (done.slices == nullptr) {
       stats_.samples_accepted += result.accepted_count();
+    } else {
+      for (const auto& slot : done.slices->acks) {  // first deliveries only
+        if (slot.has_value() && !slot->duplicate()) {
+          stats_.samples_accepted += slot->accepted_count();
+        }
+      }
     }
     stats_.samples_rejected += result.rejected_size();
     cv_.notify_all();
@@ -547,13 +555,15 @@ bool Writer::HandleAck(const v1::WriteAck& ack) {
 
 v1::WriteAck Writer::JoinGroupAcks(uint64_t sequence, const SliceGroup& group) {
   std::vector<std::vector<SliceOrigin>> origins;
+  std::vector<uint32_t> numbers;
   std::vector<v1::WriteAck> acks;
   for (size_t slot = 0; slot < group.acks.size(); ++slot) {
     if (!group.acks[slot].has_value()) continue;  // abandoned: cut again
     origins.push_back(group.origins[slot]);
+    numbers.push_back(group.numbers[slot]);
     acks.push_back(*group.acks[slot]);
   }
-  return JoinSliceAcks(sequence, origins, acks);
+  return JoinSliceAcks(sequence, origins, numbers, acks);
 }
 
 size_t Writer::SlicesAcked(const SliceGroup& group) {
@@ -582,9 +592,10 @@ void Writer::FitToNodeLocked(size_t index, const NodeWriteLimits& limits) {
   auto add_slot = [&](v1::WriteRequest request, std::vector<SliceOrigin> origin) {
     Pending slot;
     slot.sequence = sequence;
-    slot.request = std::make_shared<const v1::WriteRequest>(std::move(request));
     slot.slices = group;
     slot.slot = group->origins.size();
+    group->numbers.push_back(request.slice());
+    slot.request = std::make_shared<const v1::WriteRequest>(std::move(request));
     group->origins.push_back(std::move(origin));
     group->acks.emplace_back();
     ++group->unacked;
@@ -609,8 +620,10 @@ void Writer::FitToNodeLocked(size_t index, const NodeWriteLimits& limits) {
       add_slot(std::move(slice.request), std::move(slice.origin));
     }
   } else {
-    // The rest of the batch not sent yet (its slices are consecutive; none
-    // of them went in this session: they are checked here first).
+    // The rest of the batch not sent yet (its slices are consecutive), at
+    // its first slot sent in this session; the later ones were checked
+    // with it.
+    if (index > 0 && pending_[index - 1].slices == group) return;
     bool fits = true;
     for (end = index; end < pending_.size() && pending_[end].slices == group; ++end) {
       const v1::WriteRequest& r = *pending_[end].request;
@@ -713,10 +726,16 @@ Writer::Session Writer::RunSession(const std::string& endpoint) {
     // its initial metadata with the first ack (or the stream's end).
     stream->WaitForInitialMetadata();
     {
+      // Only limits said count: a call that failed before any metadata
+      // (refused, cancelled) says nothing about the node, and an older
+      // node's metadata comes after the sender's wait has given up.
+      const NodeWriteLimits said = LimitsIn(context.GetServerInitialMetadata());
       std::lock_guard<std::mutex> lock(mu_);
-      session_limits_ = LimitsIn(context.GetServerInitialMetadata());
-      session_limits_known_ = true;
-      cv_.notify_all();
+      if (said.TakesSlices()) {
+        session_limits_ = said;
+        session_limits_known_ = true;
+        cv_.notify_all();
+      }
     }
     v1::WriteAck ack;
     while (stream->Read(&ack)) {

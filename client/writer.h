@@ -70,9 +70,10 @@
 // with one joined ack in the batch's own indexes. Slices not sent yet are
 // cut again for a node with lower limits (a failover), and joined into one
 // whole request for a node that sends no limits (it would take slice 2 for
-// a retry of slice 1). A batch that cannot be cut to the limits (one sample
-// over max_message_bytes, a malformed series) is sent whole and given up
-// with INVALID_ARGUMENT when the node refuses it.
+// a retry of slice 1). A batch that cannot be cut to the session's node's
+// limits (one sample over max_message_bytes, a malformed series) is not
+// sent: it is given up with INVALID_ARGUMENT (the other endpoints are not
+// tried).
 //
 // Thread-safety: Append, Flush, Send, WaitIdle, stats and Close may be called
 // from any threads concurrently. `on_result` runs on the writer's internal
@@ -217,6 +218,7 @@ class Writer {
   // Slots of slices cut again are abandoned, their acks never come.
   struct SliceGroup {
     std::vector<std::vector<SliceOrigin>> origins;             // per slot
+    std::vector<uint32_t> numbers;                             // per slot: its slice
     std::vector<std::optional<historian::v1::WriteAck>> acks;  // per slot, once acked
     size_t unacked = 0;                                        // live slots without an ack
     uint32_t next_number = 1;  // WriteRequest.slice of the next slice cut

@@ -146,11 +146,13 @@ TEST(BatchSlicerTest, TheJoinedAckNamesTheBatchsIndexes) {
     ASSERT_TRUE(slices.ok()) << slices.status();
     // The node rejects every fifth sample of each slice; the rest count.
     std::vector<std::vector<SliceOrigin>> origins;
+    std::vector<uint32_t> numbers;
     std::vector<v1::WriteAck> acks;
     std::vector<std::pair<uint32_t, uint32_t>> want_rejected;
     uint64_t want_accepted = 0;
     for (const BatchSlice& slice : *slices) {
       origins.push_back(slice.origin);
+      numbers.push_back(slice.request.slice());
       v1::WriteAck ack;
       ack.set_batch_sequence(batch.batch_sequence());
       ack.set_duplicate(round % 2 == 0);
@@ -174,7 +176,7 @@ TEST(BatchSlicerTest, TheJoinedAckNamesTheBatchsIndexes) {
       }
       acks.push_back(std::move(ack));
     }
-    const v1::WriteAck joined = JoinSliceAcks(batch.batch_sequence(), origins, acks);
+    const v1::WriteAck joined = JoinSliceAcks(batch.batch_sequence(), origins, numbers, acks);
     EXPECT_EQ(joined.batch_sequence(), batch.batch_sequence());
     EXPECT_EQ(joined.accepted_count(), want_accepted);
     EXPECT_EQ(joined.duplicate(), round % 2 == 0);
