@@ -108,7 +108,7 @@ void Writer::EnqueueBatchLocked() {
   auto request = std::make_shared<v1::WriteRequest>(batcher_.Take());
   request->set_client_id(options_.client_id);
   request->set_batch_sequence(next_sequence_++);
-  pending_.push_back({request->batch_sequence(), std::move(request)});
+  pending_.push_back(Pending{.sequence = request->batch_sequence(), .request = std::move(request)});
   cv_.notify_all();
 }
 
@@ -151,7 +151,9 @@ absl::StatusOr<uint64_t> Writer::Send(v1::WriteRequest request) {
   request.set_client_id(options_.client_id);
   if (request.batch_sequence() == 0) request.set_batch_sequence(next_sequence_++);
   const uint64_t sequence = request.batch_sequence();
-  pending_.push_back({sequence, std::make_shared<const v1::WriteRequest>(std::move(request))});
+  pending_.push_back(
+      Pending{.sequence = sequence,
+              .request = std::make_shared<const v1::WriteRequest>(std::move(request))});
   cv_.notify_all();
   return sequence;
 }

@@ -227,11 +227,11 @@ class Writer {
     uint64_t sequence;
     std::shared_ptr<const historian::v1::WriteRequest> request;
     absl::Time sent_at = absl::InfinitePast();
-    std::shared_ptr<SliceGroup> slices;  // null: the whole batch
-    size_t slot = 0;                     // in slices
+    std::shared_ptr<SliceGroup> slices{};  // null: the whole batch
+    size_t slot = 0;                       // in slices
     // Why this session's node cannot take it (over its limits, cannot be
     // cut to them): then it is not sent but given up.
-    absl::Status unsendable;
+    absl::Status unsendable{};
   };
   // Result of one stream session.
   struct Session {

@@ -59,14 +59,14 @@ std::shared_ptr<const cluster::Placement> ForwardPlacement(const ServiceEnv& env
 // over and its etcd lease may have run out (cluster/lease_fence.h), before
 // the change (`held` asked before the placement was read) and after it
 // (done, but not acknowledged).
-absl::Status CheckLeaseFence(const ServiceEnv& env, const absl::Status& held, std::string_view what,
-                             std::string_view tag) {
+absl::Status CheckLeaseFence(const ServiceEnv& env, const cluster::LeaseFence::LeaseCheck& lease,
+                             std::string_view what, std::string_view tag) {
   if (env.lease_fence == nullptr || env.cluster == nullptr) return absl::OkStatus();
-  return cluster::LeaseFence::CheckTagChange(held, *env.cluster, env.store, what, tag);
+  return cluster::LeaseFence::CheckTagChange(lease, *env.cluster, env.store, what, tag);
 }
 
-absl::Status LeaseHeld(const ServiceEnv& env) {
-  return env.lease_fence != nullptr ? env.lease_fence->CheckHeld() : absl::OkStatus();
+cluster::LeaseFence::LeaseCheck LeaseHeld(const ServiceEnv& env) {
+  return env.lease_fence != nullptr ? env.lease_fence->Check() : cluster::LeaseFence::LeaseCheck{};
 }
 
 }  // namespace
@@ -77,7 +77,7 @@ grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
     if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
       return ToGrpcStatus(s);
     }
-    const absl::Status held = LeaseHeld(env_);
+    const cluster::LeaseFence::LeaseCheck held = LeaseHeld(env_);
     if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
       return ToGrpcStatus(
           cluster::ForwardToOwner(env_, *p, *context, "Catalog.CreateTag", request->tag().name(),
@@ -124,7 +124,7 @@ grpc::Status CatalogService::UpdateTag(grpc::ServerContext* context,
     if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
       return ToGrpcStatus(s);
     }
-    const absl::Status held = LeaseHeld(env_);
+    const cluster::LeaseFence::LeaseCheck held = LeaseHeld(env_);
     if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
       // The owner checks the role a data change needs with the same token.
       return ToGrpcStatus(
@@ -168,7 +168,7 @@ grpc::Status CatalogService::DeleteTag(grpc::ServerContext* context,
                                        const v1::DeleteTagRequest* request,
                                        v1::DeleteTagResponse* response) {
   return RunRpc(env_, context, "Catalog.DeleteTag", RpcKind::kUnary, [&] {
-    const absl::Status held = LeaseHeld(env_);
+    const cluster::LeaseFence::LeaseCheck held = LeaseHeld(env_);
     if (auto p = ForwardPlacement(env_, *context, request->name())) {
       return ToGrpcStatus(
           cluster::ForwardToOwner(env_, *p, *context, "Catalog.DeleteTag", request->name(),

@@ -246,6 +246,11 @@ ABSL_FLAG(std::string, cluster_advertise, "",
           "--listen's host with the bound port");
 ABSL_FLAG(absl::Duration, cluster_lease_ttl, absl::Seconds(10),
           "TTL of this member's etcd lease (1s..1h); a node silent this long shows dead");
+ABSL_FLAG(absl::Duration, cluster_isolation_write_fence, absl::Seconds(60),
+          "How long a member cut off from etcd keeps taking writes of the shards it owns "
+          "(1s..24h); after that it refuses them (gateways keep them) until it holds a lease "
+          "again, and `remove-node --lost` of it waits this long (plus 2 s) after its key is gone. "
+          "Use the same value on every member");
 ABSL_FLAG(absl::Duration, cluster_forward_timeout, absl::Seconds(30),
           "Longest a call forwarded to another member may take (1s..1h): write parts and query "
           "parts (Read runs too) get the caller's deadline, at most this; Query.Subscribe streams "
@@ -432,6 +437,14 @@ int Run() {
             "--cluster_lease_ttl: ", absl::FormatDuration(lease_ttl), " is outside 1s..1h")),
         2);
   }
+  const absl::Duration isolation_fence = absl::GetFlag(FLAGS_cluster_isolation_write_fence);
+  if (isolation_fence < absl::Seconds(1) || isolation_fence > absl::Hours(24)) {
+    return Fatal("bad flag",
+                 absl::InvalidArgumentError(absl::StrCat(
+                     "--cluster_isolation_write_fence: ", absl::FormatDuration(isolation_fence),
+                     " is outside 1s..24h")),
+                 2);
+  }
   const absl::Duration forward_timeout = absl::GetFlag(FLAGS_cluster_forward_timeout);
   if (forward_timeout < absl::Seconds(1) || forward_timeout > absl::Hours(1)) {
     return Fatal("bad flag",
@@ -490,7 +503,8 @@ int Run() {
     watch_options.cache_path = cluster::ClusterStateDir(options.path) + "/placement.cache";
     placement_watcher = std::make_unique<cluster::PlacementWatcher>(etcd.get(), watch_options);
     lease_fence = std::make_unique<cluster::LeaseFence>(
-        [w = placement_watcher.get()] { return w->SeenThroughRevision(); });
+        [w = placement_watcher.get()] { return w->SeenThroughRevision(); },
+        absl::ToChronoMilliseconds(isolation_fence));
     absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> member_creds =
         server::MakePeerCredentials(tls);
     if (!member_creds.ok()) return Fatal("bad TLS flags", member_creds.status(), 2);
@@ -499,7 +513,11 @@ int Run() {
         etcd.get(), options.site, member_id,
         [channels = member_channels.get()](const std::string& address) {
           return cluster::ProbeMember(*channels, address, kMemberProbeTimeout);
-        });
+        },
+        [w = placement_watcher.get()](const std::string& id, int64_t revision) {
+          return w->AbsenceOf(id, revision, absl::Seconds(5));
+        },
+        isolation_fence);
     // A node started normally serves the current placement from its first
     // request; with etcd down it goes on with the cached one (or none).
     if (!placement_watcher->WaitForSync(absl::Seconds(5))) {
@@ -761,6 +779,7 @@ int Run() {
     m.record.address = *advertise;
     m.record.start_unix_ns = absl::GetCurrentTimeNanos();
     m.record.version = cluster::kClusterFormatVersion;
+    m.record.isolation_fence_ms = absl::ToInt64Milliseconds(isolation_fence);
     m.lease_ttl_seconds = absl::ToInt64Seconds(lease_ttl);
     m.fence = lease_fence.get();
     membership = std::make_unique<cluster::Membership>(etcd.get(), std::move(m));

@@ -74,16 +74,13 @@ absl::StatusOr<v1::WriteAck> IngestService::FinishLocal(PendingWrite& write) {
   if (ack.ok() && !write.local_shards.empty() && env_.lease_fence != nullptr &&
       env_.cluster != nullptr) {
     // Admitted by the fence, committed since: no ack once the lease may
-    // have run out for a shard handed over by now (a copy may have started
-    // meanwhile; cluster/lease_fence.h).
-    if (absl::Status held = env_.lease_fence->CheckHeld(); !held.ok()) {
-      if (std::optional<uint32_t> shard =
-              cluster::LeaseFence::FirstHandedOver(*env_.cluster, store_, write.local_shards)) {
-        ack = absl::UnavailableError(absl::StrCat(
-            "write stored here but not acknowledged: it holds a tag of shard ", *shard,
-            ", which this member is handing over to another, and ", held.message(),
-            "; retry (a retry here is deduplicated, or goes to the shard's new owner)"));
-      }
+    // have run out for a shard fenced by now (a copy may have started
+    // meanwhile, or the isolation fence passed; cluster/lease_fence.h).
+    if (std::optional<std::string> why = cluster::LeaseFence::FirstFenced(
+            env_.lease_fence->Check(), *env_.cluster, store_, write.local_shards)) {
+      ack = absl::UnavailableError(
+          absl::StrCat("write stored here but not acknowledged: it holds a tag that ", *why,
+                       "; retry (a retry here is deduplicated, or goes to the shard's new owner)"));
     }
   }
   if (env_.metrics != nullptr) {

@@ -16,7 +16,9 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "historian/v1/cluster.pb.h"
+#include "server/cluster/cluster_view.h"
 
 namespace historian::cluster {
 
@@ -57,16 +59,33 @@ class ClusterAdmin {
 // answers: a node cut off from etcd loses its lease but goes on serving.
 using MemberProbe = std::function<absl::Status(const std::string& address)>;
 
+// How long member `id`'s key has been gone as this node saw it, once its
+// view has seen etcd `revision` (PlacementWatcher::AbsenceOf).
+using MemberAbsenceClock =
+    std::function<absl::StatusOr<MemberAbsence>(const std::string& id, int64_t revision)>;
+
+// What `remove-node --lost` waits beyond a member's isolation write fence
+// after its key is gone: the member's clock may run slower than ours, and
+// it stops at the earliest time etcd could expire its lease.
+inline constexpr absl::Duration kLostRemovalMargin = absl::Seconds(2);
+
 class EtcdClusterAdmin final : public ClusterAdmin {
  public:
   // `etcd` must outlive this object. `probe` null: no member is probed (a
-  // source whose lease ran out counts as gone).
+  // source whose lease ran out counts as gone). `absence` null: a lost
+  // member's key may have been gone for any time (no wait); otherwise
+  // `remove-node --lost` waits until it has been gone for the larger of
+  // `isolation_fence` (this node's) and the member's published one, plus
+  // kLostRemovalMargin (lease_fence.h).
   EtcdClusterAdmin(const EtcdClient* etcd, std::string site, std::string self_id,
-                   MemberProbe probe = nullptr)
+                   MemberProbe probe = nullptr, MemberAbsenceClock absence = nullptr,
+                   absl::Duration isolation_fence = absl::Seconds(60))
       : etcd_(etcd),
         site_(std::move(site)),
         self_id_(std::move(self_id)),
-        probe_(std::move(probe)) {}
+        probe_(std::move(probe)),
+        absence_(std::move(absence)),
+        isolation_fence_(isolation_fence) {}
 
   absl::StatusOr<v1::ClusterInitResponse> Init(uint32_t num_shards) const override;
   absl::StatusOr<v1::ClusterStatusResponse> Status() const override;
@@ -93,6 +112,8 @@ class EtcdClusterAdmin final : public ClusterAdmin {
   const std::string site_;
   const std::string self_id_;
   const MemberProbe probe_;
+  const MemberAbsenceClock absence_;
+  const absl::Duration isolation_fence_;
   std::function<void()> before_commit_;
 };
 

@@ -66,7 +66,8 @@ absl::StatusOr<ClusterConfig> DecodeClusterConfig(std::string_view text) {
 
 std::string EncodeMemberRecord(const MemberRecord& record) {
   return absl::StrCat("address=", record.address, "\nstart_unix_ns=", record.start_unix_ns,
-                      "\nversion=", record.version, "\n");
+                      "\nversion=", record.version,
+                      "\nisolation_write_fence_ms=", record.isolation_fence_ms, "\n");
 }
 
 absl::StatusOr<MemberRecord> DecodeMemberRecord(std::string_view text) {
@@ -82,6 +83,13 @@ absl::StatusOr<MemberRecord> DecodeMemberRecord(std::string_view text) {
     return s;
   }
   if (absl::Status s = ReadNumber(fields, what, "version", &r.version); !s.ok()) return s;
+  if (fields.count("isolation_write_fence_ms") > 0) {
+    if (absl::Status s =
+            ReadNumber(fields, what, "isolation_write_fence_ms", &r.isolation_fence_ms);
+        !s.ok()) {
+      return s;
+    }
+  }
   return r;
 }
 

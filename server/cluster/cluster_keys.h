@@ -43,6 +43,9 @@ struct MemberRecord {
   std::string address;        // host:port others reach its gRPC server at
   int64_t start_unix_ns = 0;  // when this process started
   uint32_t version = 0;       // kClusterFormatVersion of the node
+  // Its --cluster_isolation_write_fence (lease_fence.h); 0: not published
+  // (a node from before it).
+  int64_t isolation_fence_ms = 0;
 };
 std::string EncodeMemberRecord(const MemberRecord& record);
 absl::StatusOr<MemberRecord> DecodeMemberRecord(std::string_view text);

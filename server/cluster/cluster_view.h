@@ -37,6 +37,15 @@
 
 namespace historian::cluster {
 
+// How long a member's key has been gone from etcd as one node saw it, and
+// the isolation write fence it last published (lease_fence.h); a zero
+// fence: not seen (the member registered before this node read etcd, or
+// is older).
+struct MemberAbsence {
+  absl::Duration gone_for;
+  absl::Duration published_fence;
+};
+
 class ClusterView {
  public:
   virtual ~ClusterView() = default;

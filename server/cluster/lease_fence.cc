@@ -1,6 +1,7 @@
 // File: lease_fence.cc
 #include "server/cluster/lease_fence.h"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -10,11 +11,23 @@
 
 namespace historian::cluster {
 
-LeaseFence::LeaseFence(std::function<int64_t()> view_revision)
-    : view_revision_(std::move(view_revision)) {}
+LeaseFence::LeaseFence(std::function<int64_t()> view_revision, Clock::duration isolation_fence,
+                       Clock::time_point started)
+    : view_revision_(std::move(view_revision)),
+      isolation_fence_(isolation_fence),
+      lost_since_(started) {}
 
-void LeaseFence::Registered(int64_t lease_id, int64_t revision, Clock::time_point alive_until) {
+std::optional<LeaseFence::Clock::time_point> LeaseFence::UnheldSinceLocked(
+    Clock::time_point now) const {
+  if (!lost_reason_.empty()) return lost_since_;
+  if (now + kClockMargin >= alive_until_) return alive_until_ - kClockMargin;
+  return std::nullopt;
+}
+
+void LeaseFence::Registered(int64_t lease_id, int64_t revision, Clock::time_point alive_until,
+                            Clock::time_point now) {
   absl::MutexLock l(&mu_);
+  gap_since_ = UnheldSinceLocked(now);
   lease_id_ = lease_id;
   registered_revision_ = revision;
   alive_until_ = alive_until;
@@ -27,46 +40,57 @@ void LeaseFence::Renewed(int64_t lease_id, Clock::time_point alive_until) {
   if (alive_until > alive_until_) alive_until_ = alive_until;
 }
 
-void LeaseFence::Lost(int64_t lease_id) {
+void LeaseFence::Lost(int64_t lease_id, Clock::time_point now) {
   absl::MutexLock l(&mu_);
   if (lease_id != lease_id_) return;
+  if (lost_reason_.empty()) lost_since_ = std::min(now, alive_until_ - kClockMargin);
   alive_until_ = Clock::time_point::min();
   lost_reason_ = absl::StrCat("its lease ", lease_id, " is gone");
 }
 
-absl::Status LeaseFence::CheckHeld(Clock::time_point now) const {
+LeaseFence::LeaseCheck LeaseFence::Check(Clock::time_point now) const {
+  LeaseCheck check;
+  check.isolation_fence = isolation_fence_;
   int64_t lease_id = 0;
   int64_t registered_revision = 0;
+  std::optional<Clock::time_point> gap_since;
   {
     absl::MutexLock l(&mu_);
-    if (!lost_reason_.empty()) {
-      return absl::UnavailableError(
-          absl::StrCat("this member holds no etcd lease (", lost_reason_, "; registering again)"));
-    }
-    if (now + kClockMargin >= alive_until_) {
+    if (std::optional<Clock::time_point> since = UnheldSinceLocked(now)) {
+      check.isolated = now - *since >= isolation_fence_;
+      if (!lost_reason_.empty()) {
+        check.held = absl::UnavailableError(absl::StrCat("this member holds no etcd lease (",
+                                                         lost_reason_, "; registering again)"));
+        return check;
+      }
       const auto ago =
           std::chrono::duration_cast<std::chrono::milliseconds>(now + kClockMargin - alive_until_)
               .count();
-      return absl::UnavailableError(absl::StrCat(
+      check.held = absl::UnavailableError(absl::StrCat(
           "this member is cut off from etcd: no keep-alive of its lease ", lease_id_,
           " was answered in time, so etcd may have expired it (up to ", ago,
           " ms ago, counting a margin for clock rates; another node may take its shards over "
           "without it)"));
+      return check;
     }
     lease_id = lease_id_;
     registered_revision = registered_revision_;
+    gap_since = gap_since_;
   }
   const int64_t seen = view_revision_();
   if (seen < registered_revision) {
-    return absl::UnavailableError(
+    check.isolated = gap_since.has_value() && now - *gap_since >= isolation_fence_;
+    check.held = absl::UnavailableError(
         absl::StrCat("this member registered again (lease ", lease_id, ", etcd revision ",
                      registered_revision, ") but its placement view has only seen revision ", seen,
                      " (changes made while it had no lease may not be applied yet)"));
   }
-  return absl::OkStatus();
+  return check;
 }
 
-bool LeaseFence::MayHandOver(const Placement& placement, uint32_t self, const Store* store) {
+bool LeaseFence::MayFence(const Placement& placement, uint32_t self, const Store* store,
+                          bool isolated) {
+  if (isolated) return true;
   if (store != nullptr && store->HasMoveAcks()) return true;
   for (const ShardMove& m : placement.moves().moves) {
     if (m.from == self && m.state == ShardMoveState::kInitializing) return true;
@@ -86,45 +110,83 @@ std::set<uint32_t> LeaseFence::HandedOverShards(const Placement& placement, uint
   return shards;
 }
 
+std::set<uint32_t> LeaseFence::FencedShards(const Placement& placement, uint32_t self,
+                                            const Store* store, bool isolated) {
+  std::set<uint32_t> shards = HandedOverShards(placement, self, store);
+  if (isolated) {
+    for (uint32_t s = 0; s < placement.num_shards(); ++s) {
+      if (placement.shard_owner()[s] == self) shards.insert(s);
+    }
+  }
+  return shards;
+}
+
+std::string LeaseFence::FencedBecause(const LeaseCheck& lease, const Placement& placement,
+                                      uint32_t self, const Store* store, uint32_t shard) {
+  if (HandedOverShards(placement, self, store).count(shard) > 0) {
+    return absl::StrCat("is in shard ", shard,
+                        ", which this member is handing over to another, and ",
+                        lease.held.message());
+  }
+  return absl::StrCat(
+      "is in shard ", shard, ", which this member owns, and ", lease.held.message(),
+      "; it has been without a lease for its isolation write fence (",
+      std::chrono::duration_cast<std::chrono::seconds>(lease.isolation_fence).count(),
+      " s) or longer, so `remove-node --lost` may have given its shards to others");
+}
+
 namespace {
 
-// The first of `shards` member `self_id` hands over in `placement`.
-std::optional<uint32_t> FirstHandedOverIn(const Placement& placement, const std::string& self_id,
-                                          const Store* store, const std::vector<uint32_t>& shards) {
+// Index of member `self_id` in `placement`; -1 when none.
+int SelfIndex(const Placement& placement, const std::string& self_id) {
   for (size_t i = 0; i < placement.members().size(); ++i) {
-    if (placement.members()[i].id != self_id) continue;
-    const std::set<uint32_t> handed =
-        LeaseFence::HandedOverShards(placement, static_cast<uint32_t>(i), store);
-    for (uint32_t shard : shards) {
-      if (handed.count(shard)) return shard;
-    }
-    break;
+    if (placement.members()[i].id == self_id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// The first of `shards` member `self` fences in `placement` under `lease`.
+std::optional<uint32_t> FirstFencedIn(const LeaseFence::LeaseCheck& lease,
+                                      const Placement& placement, uint32_t self, const Store* store,
+                                      const std::vector<uint32_t>& shards) {
+  if (lease.held.ok()) return std::nullopt;
+  const std::set<uint32_t> fenced =
+      LeaseFence::FencedShards(placement, self, store, lease.isolated);
+  for (uint32_t shard : shards) {
+    if (fenced.count(shard)) return shard;
   }
   return std::nullopt;
 }
 
 }  // namespace
 
-std::optional<uint32_t> LeaseFence::FirstHandedOver(const ClusterView& view, const Store* store,
-                                                    const std::vector<uint32_t>& shards) {
+std::optional<std::string> LeaseFence::FirstFenced(const LeaseCheck& lease, const ClusterView& view,
+                                                   const Store* store,
+                                                   const std::vector<uint32_t>& shards) {
   const std::shared_ptr<const Placement> placement = view.placement();
   if (placement == nullptr || shards.empty()) return std::nullopt;
-  return FirstHandedOverIn(*placement, view.self_id(), store, shards);
+  const int self = SelfIndex(*placement, view.self_id());
+  if (self < 0) return std::nullopt;
+  const auto self_index = static_cast<uint32_t>(self);
+  const std::optional<uint32_t> shard = FirstFencedIn(lease, *placement, self_index, store, shards);
+  if (!shard.has_value()) return std::nullopt;
+  return FencedBecause(lease, *placement, self_index, store, *shard);
 }
 
-absl::Status LeaseFence::CheckTagChange(const absl::Status& held, const ClusterView& view,
+absl::Status LeaseFence::CheckTagChange(const LeaseCheck& lease, const ClusterView& view,
                                         const Store* store, std::string_view what,
                                         std::string_view tag) {
-  if (held.ok()) return absl::OkStatus();
+  if (lease.held.ok()) return absl::OkStatus();
   const std::shared_ptr<const Placement> placement = view.placement();
   if (placement == nullptr) return absl::OkStatus();
-  const std::optional<uint32_t> shard =
-      FirstHandedOverIn(*placement, view.self_id(), store, {placement->ShardOfTag(tag)});
+  const int self = SelfIndex(*placement, view.self_id());
+  if (self < 0) return absl::OkStatus();
+  const std::optional<uint32_t> shard = FirstFencedIn(
+      lease, *placement, static_cast<uint32_t>(self), store, {placement->ShardOfTag(tag)});
   if (!shard.has_value()) return absl::OkStatus();
   return absl::UnavailableError(absl::StrCat(
-      std::string(what), " refused by member '", view.self_id(), "': tag '", std::string(tag),
-      "' is in shard ", *shard, ", which this member is handing over to another, and ",
-      held.message(),
+      std::string(what), " refused by member '", view.self_id(), "': tag '", std::string(tag), "' ",
+      FencedBecause(lease, *placement, static_cast<uint32_t>(self), store, *shard),
       "; not acknowledged (retry: it is done here once the member reaches etcd again, or by the "
       "shard's new owner)"));
 }

@@ -1,6 +1,7 @@
 // File: lease_fence.h
-// LeaseFence: a move's source fencing itself once cut off from etcd
-// (docs/cluster.md, "A source cut off from etcd").
+// LeaseFence: a member fencing itself once cut off from etcd (docs/cluster.md,
+// "A source cut off from etcd: the lease fence", "A member cut off for
+// longer: the isolation write fence").
 //
 // `fence-without-source` and `remove-node --lost` take a shard away from a
 // member without its help, and both refuse while the member's key is in
@@ -18,6 +19,18 @@
 // receipt, after we sent; a wall clock step cannot stretch it), less a
 // margin for clock rates (kClockMargin). Membership
 // reports registrations, renewals and losses; the write path asks.
+//
+// A member without a lease for its isolation write fence (the
+// --cluster_isolation_write_fence it publishes in its member record) or
+// longer fences every shard it owns, not only those it hands over:
+// `remove-node --lost` gives them away without it once its key has been
+// gone that long (plus a margin), and a member cannot tell "etcd is down
+// for everyone" from "I am cut off", so a shorter outage keeps the site
+// recording (issue 20) and a longer one queues writes at the gateways.
+// The stretch without a lease starts at the earliest time etcd could have
+// expired it (or when etcd said it is gone, or at the start of the process
+// for a member not registered yet) and lasts until a registration is held
+// and seen by the placement view.
 //
 // Thread-safety: thread-safe; mu_ guards the lease state. `view_revision`
 // is called without mu_ held.
@@ -47,38 +60,54 @@ class LeaseFence {
   using Clock = std::chrono::steady_clock;
   // Taken off the end: this machine's clock may run slower than etcd's.
   static constexpr Clock::duration kClockMargin = std::chrono::milliseconds(100);
+  static constexpr Clock::duration kDefaultIsolationFence = std::chrono::seconds(60);
+
+  // What Check() answers.
+  struct LeaseCheck {
+    absl::Status held;  // OK: held (CheckHeld)
+    // Not held for `isolation_fence` or longer: every owned shard is fenced.
+    bool isolated = false;
+    Clock::duration isolation_fence{};
+  };
 
   // `view_revision`: the etcd revision up to which the node's placement view
   // has applied every change (PlacementWatcher::SeenThroughRevision).
-  explicit LeaseFence(std::function<int64_t()> view_revision);
+  // `isolation_fence`: see above; `started`: when the process started.
+  explicit LeaseFence(std::function<int64_t()> view_revision,
+                      Clock::duration isolation_fence = kDefaultIsolationFence,
+                      Clock::time_point started = Clock::now());
   LeaseFence(const LeaseFence&) = delete;
   LeaseFence& operator=(const LeaseFence&) = delete;
 
   // The member key was written at etcd `revision` under lease `lease_id`,
   // which etcd keeps at least until `alive_until`.
-  void Registered(int64_t lease_id, int64_t revision, Clock::time_point alive_until)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  void Registered(int64_t lease_id, int64_t revision, Clock::time_point alive_until,
+                  Clock::time_point now = Clock::now()) ABSL_LOCKS_EXCLUDED(mu_);
   // A keep-alive of `lease_id` was answered: etcd keeps it at least until
   // `alive_until`. Ignored for a lease other than the registered one.
   void Renewed(int64_t lease_id, Clock::time_point alive_until) ABSL_LOCKS_EXCLUDED(mu_);
   // etcd said the lease is gone (expired or revoked), or it was given up.
-  void Lost(int64_t lease_id) ABSL_LOCKS_EXCLUDED(mu_);
+  void Lost(int64_t lease_id, Clock::time_point now = Clock::now()) ABSL_LOCKS_EXCLUDED(mu_);
 
   // OK while no other node can have fenced or reassigned a shard away from
   // this one without it: the lease is surely alive in etcd at `now` and the
   // placement view has seen its registration. UNAVAILABLE saying which of
   // the two fails otherwise.
-  absl::Status CheckHeld(Clock::time_point now = Clock::now()) const ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status CheckHeld(Clock::time_point now = Clock::now()) const ABSL_LOCKS_EXCLUDED(mu_) {
+    return Check(now).held;
+  }
+  // CheckHeld's answer, and whether the member is isolated (see above).
+  LeaseCheck Check(Clock::time_point now = Clock::now()) const ABSL_LOCKS_EXCLUDED(mu_);
 
-  // OK unless `tag` is in a shard this member hands over while the lease
-  // is not `held` (CheckHeld's answer): then UNAVAILABLE naming `what`
+  // OK unless `tag` is in a shard this member fences under `lease`
+  // (Check's answer; FencedShards): then UNAVAILABLE naming `what`
   // (the request), the tag and the shard. For requests that change one tag
   // here (the catalog's), before the change (with CheckHeld asked before
   // the request read the placement: a placement read after a passing
   // check is at least as new as the registration it holds) and again
   // after it (held may have ended meanwhile). Ingest goes through
   // WriteForwarder and IngestService.
-  static absl::Status CheckTagChange(const absl::Status& held, const ClusterView& view,
+  static absl::Status CheckTagChange(const LeaseCheck& lease, const ClusterView& view,
                                      const Store* store, std::string_view what,
                                      std::string_view tag);
 
@@ -88,21 +117,44 @@ class LeaseFence {
   // A PENDING move has copied nothing; at FLIPPED it no longer stores them.
   static std::set<uint32_t> HandedOverShards(const Placement& placement, uint32_t self,
                                              const Store* store);
-  // The first of `shards` that member view.self_id() hands over in the
-  // view's placement (HandedOverShards); none (or no placement): nullopt.
-  static std::optional<uint32_t> FirstHandedOver(const ClusterView& view, const Store* store,
-                                                 const std::vector<uint32_t>& shards);
-  // Cheap: whether HandedOverShards may be non-empty.
-  static bool MayHandOver(const Placement& placement, uint32_t self, const Store* store);
+  // The shards member `self` fences while its lease is not held: those it
+  // hands over, and, when `isolated`, every shard it owns too.
+  static std::set<uint32_t> FencedShards(const Placement& placement, uint32_t self,
+                                         const Store* store, bool isolated);
+  // When one of `shards` is fenced by member view.self_id() in the view's
+  // placement under `lease` (FencedShards): FencedBecause of the first;
+  // none, a held lease or no placement: nullopt.
+  static std::optional<std::string> FirstFenced(const LeaseCheck& lease, const ClusterView& view,
+                                                const Store* store,
+                                                const std::vector<uint32_t>& shards);
+  // Cheap: whether FencedShards may be non-empty.
+  static bool MayFence(const Placement& placement, uint32_t self, const Store* store,
+                       bool isolated);
+  // Why `shard` is fenced under `lease` (not held), for error messages:
+  // "is in shard S, which this member ..., and <why the lease is not held>".
+  static std::string FencedBecause(const LeaseCheck& lease, const Placement& placement,
+                                   uint32_t self, const Store* store, uint32_t shard);
 
  private:
+  // When the current stretch without a lease began; nullopt while the
+  // lease is surely alive in etcd (the view's part is not counted).
+  std::optional<Clock::time_point> UnheldSinceLocked(Clock::time_point now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const std::function<int64_t()> view_revision_;
+  const Clock::duration isolation_fence_;
 
   mutable absl::Mutex mu_;
   int64_t lease_id_ ABSL_GUARDED_BY(mu_) = 0;  // 0: none registered yet
   int64_t registered_revision_ ABSL_GUARDED_BY(mu_) = 0;
   Clock::time_point alive_until_ ABSL_GUARDED_BY(mu_) = Clock::time_point::min();
   std::string lost_reason_ ABSL_GUARDED_BY(mu_) = "not registered as a member yet";
+  // While lost_reason_ is set: when the stretch without a lease began.
+  Clock::time_point lost_since_ ABSL_GUARDED_BY(mu_);
+  // When the stretch without a lease that the last registration ended
+  // began (nullopt: the lease before it was still held); counts until the
+  // view has seen the registration.
+  std::optional<Clock::time_point> gap_since_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace historian::cluster

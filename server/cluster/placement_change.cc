@@ -34,6 +34,7 @@ struct Registered {
 struct SiteState {
   std::optional<Placement> placement;
   int64_t placement_mod_revision = 0;
+  int64_t revision = 0;                          // of the read
   std::map<std::string, Registered> registered;  // by member id
 };
 
@@ -41,6 +42,7 @@ absl::StatusOr<SiteState> ReadSite(const EtcdClient& etcd, const std::string& si
   absl::StatusOr<EtcdRange> range = etcd.GetPrefix(SitePrefix(site));
   if (!range.ok()) return range.status();
   SiteState state;
+  state.revision = range->revision;
   const std::string members_prefix = MembersPrefix(site);
   for (const EtcdKeyValue& kv : range->kvs) {
     if (kv.key == PlacementKey(site)) {
@@ -219,6 +221,26 @@ absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::RemoveLostNode(
           "member ", lost.id, " answers at ", lost.address,
           " though its lease has run out: it is alive but cut off from etcd and may still take "
           "writes; stop its process (or its machine) for good first"));
+    }
+  }
+  // A member cut off from etcd and from this node but not from its clients
+  // takes writes of the shards it owns until its isolation write fence
+  // passes (lease_fence.h): give them away only after that.
+  if (absence_ != nullptr) {
+    absl::StatusOr<MemberAbsence> absent = absence_(lost.id, state->revision);
+    if (!absent.ok()) return absent.status();
+    const absl::Duration fence = std::max(isolation_fence_, absent->published_fence);
+    const absl::Duration needed = fence + kLostRemovalMargin;
+    if (absent->gone_for < needed) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "member ", lost.id, "'s lease ran out ",
+          absl::FormatDuration(absl::Trunc(absent->gone_for, absl::Milliseconds(100))),
+          " ago as this node saw it; --lost waits until it has been gone ",
+          absl::FormatDuration(needed), " (its isolation write fence, ",
+          absl::FormatDuration(fence), ", plus ", absl::FormatDuration(kLostRemovalMargin),
+          "): if it is alive and cut off from etcd it takes writes of its shards until then. "
+          "Retry in ",
+          absl::FormatDuration(absl::Ceil(needed - absent->gone_for, absl::Seconds(1)))));
     }
   }
   absl::StatusOr<LostMemberPlan> plan =

@@ -181,6 +181,9 @@ absl::StatusOr<int64_t> PlacementWatcher::Resync() {
   {
     absl::MutexLock l(&mu_);
     ++reads_;
+    const auto now = std::chrono::steady_clock::now();
+    if (!first_read_at_.has_value()) first_read_at_ = now;
+    absl::flat_hash_map<std::string, MemberRecord> before = std::move(members_);
     members_.clear();
     bool placement_seen = false;
     for (const EtcdKeyValue& kv : range->kvs) {
@@ -195,6 +198,10 @@ absl::StatusOr<int64_t> PlacementWatcher::Resync() {
         members_[kv.key.substr(members_prefix.size())] = record.ok() ? *record : MemberRecord{};
       }
     }
+    for (const auto& [id, record] : before) {
+      if (members_.count(id) == 0) MarkGoneLocked(id, &record, now);
+    }
+    for (const auto& [id, record] : members_) gone_.erase(id);
     if (!placement_seen && placement_ != nullptr) {
       server::LogError(
           "cluster",
@@ -253,7 +260,11 @@ void PlacementWatcher::OnEvents(const std::vector<EtcdEvent>& events) {
         if (put) {
           absl::StatusOr<MemberRecord> record = DecodeMemberRecord(e.kv.value);
           members_[id] = record.ok() ? *record : MemberRecord{};
+          gone_.erase(id);
         } else {
+          auto it = members_.find(id);
+          MarkGoneLocked(id, it != members_.end() ? &it->second : nullptr,
+                         std::chrono::steady_clock::now());
           members_.erase(id);
           server::LogWarning("cluster", "member lease ended", {{"member", id}});
         }
@@ -273,6 +284,38 @@ void PlacementWatcher::OnEvents(const std::vector<EtcdEvent>& events) {
     WriteCache(changed.back());
     NotifyListener();
   }
+}
+
+void PlacementWatcher::MarkGoneLocked(const std::string& id, const MemberRecord* record,
+                                      std::chrono::steady_clock::time_point now) {
+  if (gone_.count(id) > 0) return;  // gone already: the earlier time stays
+  gone_[id] = {now, record != nullptr ? record->isolation_fence_ms : 0};
+}
+
+absl::StatusOr<MemberAbsence> PlacementWatcher::AbsenceOf(
+    const std::string& id, int64_t revision, absl::Duration timeout,
+    std::chrono::steady_clock::time_point now) const {
+  absl::MutexLock l(&mu_);
+  auto seen = [this, revision]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return synced_ && seen_through_revision_ >= revision;
+  };
+  if (!mu_.AwaitWithTimeout(absl::Condition(&seen), timeout)) {
+    return absl::UnavailableError(absl::StrCat("this node's placement view has seen etcd revision ",
+                                               seen_through_revision_, ", not yet ", revision,
+                                               " (its watch lags): it cannot tell how long member ",
+                                               id, " has been gone; retry"));
+  }
+  if (members_.count(id) > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("member ", id, " is registered in this node's view"));
+  }
+  auto it = gone_.find(id);
+  const auto since = it != gone_.end() ? it->second.since : *first_read_at_;
+  const int64_t fence_ms = it != gone_.end() ? it->second.published_fence_ms : 0;
+  return MemberAbsence{
+      .gone_for = absl::FromChrono(now - since),
+      .published_fence = absl::Milliseconds(fence_ms),
+  };
 }
 
 int64_t PlacementWatcher::SeenThroughRevision() const {

@@ -28,9 +28,11 @@
 #ifndef HISTORIAN_SERVER_CLUSTER_PLACEMENT_WATCHER_H_
 #define HISTORIAN_SERVER_CLUSTER_PLACEMENT_WATCHER_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +40,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/cluster/cluster_keys.h"
@@ -97,6 +100,16 @@ class PlacementWatcher final : public ClusterView {
   // applied (the last good one stays, logged loudly).
   int64_t SeenThroughRevision() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // How long member `id`'s key has been gone as this watcher saw it, once
+  // it has applied every change up to etcd `revision` (waits up to
+  // `timeout`: UNAVAILABLE after). Counted from the delete it saw, or from
+  // its first read of etcd or the resync that found the key gone, so never
+  // longer than the truth. FAILED_PRECONDITION while the key is there.
+  absl::StatusOr<MemberAbsence> AbsenceOf(
+      const std::string& id, int64_t revision, absl::Duration timeout,
+      std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Waits until etcd was read once; false after `timeout`.
   bool WaitForSync(absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
   Stats stats() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -146,6 +159,17 @@ class PlacementWatcher final : public ClusterView {
   std::shared_ptr<const Placement> placement_ ABSL_GUARDED_BY(mu_);
   // Alive members: id -> record (the members/ keys).
   absl::flat_hash_map<std::string, MemberRecord> members_ ABSL_GUARDED_BY(mu_);
+  // Members whose key this watcher saw go (AbsenceOf): since when, and the
+  // fence they published.
+  struct Gone {
+    std::chrono::steady_clock::time_point since;
+    int64_t published_fence_ms = 0;
+  };
+  absl::flat_hash_map<std::string, Gone> gone_ ABSL_GUARDED_BY(mu_);
+  std::optional<std::chrono::steady_clock::time_point> first_read_at_ ABSL_GUARDED_BY(mu_);
+  // A member key `id` (with `record`, when it was alive) is gone now.
+  void MarkGoneLocked(const std::string& id, const MemberRecord* record,
+                      std::chrono::steady_clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t placement_updates_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t reads_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t bad_values_ ABSL_GUARDED_BY(mu_) = 0;

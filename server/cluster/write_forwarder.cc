@@ -124,22 +124,22 @@ WriteForwarder::Snapshot WriteForwarder::Current() {
 }
 
 absl::Status WriteForwarder::CheckLeaseFence(const v1::WriteRequest& request, const Snapshot& snap,
-                                             const absl::Status& held) const {
-  if (lease_fence_ == nullptr || held.ok() || snap.self_index < 0) return absl::OkStatus();
+                                             const LeaseFence::LeaseCheck& lease) const {
+  if (lease_fence_ == nullptr || lease.held.ok() || snap.self_index < 0) return absl::OkStatus();
   const Placement& placement = *snap.placement;
   const auto self = static_cast<uint32_t>(snap.self_index);
-  if (!LeaseFence::MayHandOver(placement, self, store_)) return absl::OkStatus();
-  const std::set<uint32_t> handing_over = LeaseFence::HandedOverShards(placement, self, store_);
+  if (!LeaseFence::MayFence(placement, self, store_, lease.isolated)) return absl::OkStatus();
+  const std::set<uint32_t> fenced =
+      LeaseFence::FencedShards(placement, self, store_, lease.isolated);
   for (int i = 0; i < request.series_size(); ++i) {
     const std::string& tag = request.series(i).tag();
     const uint32_t shard = placement.ShardOfTag(tag);
-    if (snap.proto->shard_owner(static_cast<int>(shard)) != self || !handing_over.count(shard)) {
+    if (snap.proto->shard_owner(static_cast<int>(shard)) != self || !fenced.count(shard)) {
       continue;
     }
     return absl::UnavailableError(absl::StrCat(
-        "write refused by member '", view_->self_id(), "': series[", i, "].tag '", tag,
-        "' is in shard ", shard, ", which this member is handing over to another, and ",
-        held.message(),
+        "write refused by member '", view_->self_id(), "': series[", i, "].tag '", tag, "' ",
+        LeaseFence::FencedBecause(lease, placement, self, store_, shard),
         "; nothing of this batch was stored (retry: it is stored here once the member reaches "
         "etcd again, or by the shard's new owner)"));
   }
@@ -152,8 +152,8 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
   if (view_ == nullptr) return nullptr;
   // The fence before the placement: a placement read after a passing check
   // is at least as new as the registration it holds (LeaseFence).
-  const absl::Status lease_held =
-      lease_fence_ != nullptr ? lease_fence_->CheckHeld() : absl::OkStatus();
+  const LeaseFence::LeaseCheck lease =
+      lease_fence_ != nullptr ? lease_fence_->Check() : LeaseFence::LeaseCheck{};
   Snapshot snap = Current();
   const bool forwarded = MemberChannels::IsForwarded(caller);
   if (snap.placement == nullptr) {
@@ -178,7 +178,7 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
     return absl::UnavailableError(absl::StrCat("write refused by member '", view_->self_id(),
                                                "': no placement yet on this node"));
   }
-  if (absl::Status fenced = CheckLeaseFence(request, snap, lease_held); !fenced.ok()) {
+  if (absl::Status fenced = CheckLeaseFence(request, snap, lease); !fenced.ok()) {
     Count(kLeaseFencedMetric, "", 1);
     return fenced;
   }

@@ -15,7 +15,9 @@
 // shard it hands over (an INITIALIZING move away from it in its view, or a
 // move ack: it served a copy of the shard) once its lease may have run out
 // (LeaseFence): the batch is refused UNAVAILABLE, nothing stored, before
-// another node can take the shard over without it.
+// another node can take the shard over without it. A member without a
+// lease for its isolation write fence or longer refuses writes of every
+// shard it owns the same way.
 //
 // One hop: a forwarded batch is never forwarded again. If it holds a tag this
 // node does not own (the placement moved between the sender's read and ours)
@@ -87,8 +89,9 @@ class WriteForwarder {
   // same owner was answered. ABORTED: a forwarded batch with tags this node
   // does not own. UNAVAILABLE: no placement in cluster mode
   // (ClusterView::NoPlacementStatus), or a forwarded batch while this node
-  // has none, or a tag of a shard this node hands over while its lease may
-  // have run out. Nothing is stored on any error.
+  // has none, or a tag of a shard this node fences (hands over while its
+  // lease may have run out, or owns while isolated). Nothing is stored on
+  // any error.
   // `local_shards` (optional; only with a lease fence) gets the distinct
   // shards of the part this node stores, sorted: IngestService checks the
   // fence again for them after the commit, before acknowledging.
@@ -112,10 +115,10 @@ class WriteForwarder {
     int self_index = -1;  // in placement->members(); -1: owns nothing
   };
   Snapshot Current() ABSL_LOCKS_EXCLUDED(mu_);
-  // OK unless `request` holds a tag of a shard this node owns and hands
-  // over while its lease is not `held` (the class comment).
+  // OK unless `request` holds a tag of a shard this node owns and fences
+  // under `lease` (LeaseFence::FencedShards; the class comment).
   absl::Status CheckLeaseFence(const v1::WriteRequest& request, const Snapshot& snap,
-                               const absl::Status& held) const;
+                               const LeaseFence::LeaseCheck& lease) const;
   void Count(std::string_view name, std::string_view labels, double value);
 
   const ClusterView* const view_;

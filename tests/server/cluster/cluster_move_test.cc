@@ -489,8 +489,8 @@ grpc::Status WriteRound(const std::string& address, const std::vector<std::strin
 
 // Kills node `lost` with -9 for good, then runs `historian cluster
 // remove-node ADDR --lost --accept-loss` through node `via` until its
-// lease has run out, and waits until the placement has two members and no
-// moves (into `after`).
+// lease and then its isolation write fence have run out, and waits until
+// the placement has two members and no moves (into `after`).
 void RemoveLostMember(ClusterFixture& cluster, int lost, int via, v1::PlacementResponse* after) {
   cluster.KillNode(lost);
   CommandResult removed;
@@ -498,7 +498,8 @@ void RemoveLostMember(ClusterFixture& cluster, int lost, int via, v1::PlacementR
       [&] {
         removed = cluster.Cli(
             via, {"cluster", "remove-node", cluster.address(lost), "--lost", "--accept-loss"});
-        return !absl::StrContains(removed.err, "is alive");
+        return !absl::StrContains(removed.err, "is alive") &&
+               !absl::StrContains(removed.err, "--lost waits until");
       },
       absl::Seconds(60)))
       << removed.err;
@@ -532,10 +533,14 @@ void ExpectTagsReadTheModel(ClusterFixture& cluster, const std::vector<int>& nod
 // Three nodes, two placed, 4 shards; every node holds moves at
 // `pause_step` (the test hook) and keeps a 2 s lease, so a member killed
 // for good shows dead soon.
-ClusterFixtureOptions LostMemberOptions(const std::string& pause_step) {
+// A short lease and isolation write fence, so a killed member shows dead
+// and `remove-node --lost` may remove it soon.
+ClusterFixtureOptions LostMemberOptions(const std::string& pause_step,
+                                        const std::string& isolation_fence = "1s") {
   return {.nodes = 3,
           .num_shards = 4,
-          .node_flags = {"--cluster_move_test_pause=" + pause_step, "--cluster_lease_ttl=2s"},
+          .node_flags = {"--cluster_move_test_pause=" + pause_step, "--cluster_lease_ttl=2s",
+                         "--cluster_isolation_write_fence=" + isolation_fence},
           .placed_nodes = 2};
 }
 
@@ -969,7 +974,8 @@ std::string CaseName(const ::testing::TestParamInfo<KillCase>& info) {
 // acknowledged reads back once through every node.
 TEST(ClusterMoveTest, ASourceCutOffFromEtcdRefusesWritesOfTheShardItHandsOver) {
   TempDir dir;
-  ClusterFixture cluster(dir.Sub("cluster"), LostMemberOptions("flip"));
+  // Its other shards take writes while it is cut off: a fence far off.
+  ClusterFixture cluster(dir.Sub("cluster"), LostMemberOptions("flip", "10m"));
   ASSERT_TRUE(cluster.Start());
   Model model;
   auto write = [&](int node, const std::vector<std::string>& tags, int k) {

@@ -94,6 +94,54 @@ TEST_F(LeaseFenceTest, ARegistrationCountsOnlyOnceThePlacementViewHasSeenIt) {
   EXPECT_TRUE(fence_.CheckHeld(t0_ + seconds(20)).ok());
 }
 
+// The isolation write fence: without a lease for `fence` or longer (from
+// the start for a member never registered, from the earliest expiry, or
+// from etcd's "gone" when that came first), a member fences every shard it
+// owns; a registration ends that only once the placement view has seen it.
+TEST_F(LeaseFenceTest, IsolatedOnceWithoutALeaseForTheFence) {
+  using std::chrono::milliseconds;
+  LeaseFence fence([this] { return view_revision_.load(); }, seconds(10), t0_);
+  EXPECT_FALSE(fence.Check(t0_ + seconds(9)).isolated);
+  EXPECT_TRUE(fence.Check(t0_ + seconds(10)).isolated) << "never registered since the start";
+  EXPECT_EQ(fence.Check(t0_).isolation_fence, seconds(10));
+
+  view_revision_ = 5;
+  fence.Registered(41, 5, t0_ + seconds(22), t0_ + seconds(20));
+  LeaseFence::LeaseCheck held = fence.Check(t0_ + seconds(21));
+  EXPECT_TRUE(held.held.ok()) << held.held;
+  EXPECT_FALSE(held.isolated);
+  // Etcd may expire it from 22 s less the margin on: isolated 10 s later.
+  EXPECT_FALSE(fence.Check(t0_ + seconds(23)).held.ok());
+  EXPECT_FALSE(
+      fence.Check(t0_ + seconds(32) - LeaseFence::kClockMargin - milliseconds(1)).isolated);
+  EXPECT_TRUE(fence.Check(t0_ + seconds(32) - LeaseFence::kClockMargin).isolated);
+  // Etcd saying it is gone later does not move the start.
+  fence.Lost(41, t0_ + seconds(25));
+  EXPECT_TRUE(fence.Check(t0_ + seconds(32)).isolated);
+
+  // Registered again while the view lags: still isolated (a removal may be
+  // in the revisions not applied yet); held once the view has seen it.
+  fence.Registered(42, 9, t0_ + seconds(50), t0_ + seconds(40));
+  LeaseFence::LeaseCheck lagging = fence.Check(t0_ + seconds(41));
+  ExpectRefused(lagging.held, "placement view has only seen revision 5");
+  EXPECT_TRUE(lagging.isolated);
+  view_revision_ = 9;
+  LeaseFence::LeaseCheck caught_up = fence.Check(t0_ + seconds(41));
+  EXPECT_TRUE(caught_up.held.ok()) << caught_up.held;
+  EXPECT_FALSE(caught_up.isolated);
+
+  // Revoked before it expired: counted from etcd's answer.
+  fence.Lost(42, t0_ + seconds(43));
+  EXPECT_FALSE(fence.Check(t0_ + seconds(52)).isolated);
+  EXPECT_TRUE(fence.Check(t0_ + seconds(53)).isolated);
+  // A short gap, the view lagging: refused, not isolated, until the gap
+  // itself reaches the fence.
+  fence.Registered(43, 12, t0_ + seconds(70), t0_ + seconds(45));
+  LeaseFence::LeaseCheck short_gap = fence.Check(t0_ + seconds(46));
+  EXPECT_FALSE(short_gap.held.ok());
+  EXPECT_FALSE(short_gap.isolated);
+}
+
 // Shards 0..3 owned by a, b, c, a; shard 0 moving a -> b (INITIALIZING),
 // 3 a -> c (PENDING), 1 b -> a (INITIALIZING).
 std::shared_ptr<const Placement> MovingPlacement() {
@@ -123,8 +171,9 @@ TEST(LeaseFenceShardsTest, HandedOverAreInitializingMovesAwayAndMoveAcks) {
   EXPECT_EQ(LeaseFence::HandedOverShards(*p, 0, nullptr), (std::set<uint32_t>{0}));
   EXPECT_EQ(LeaseFence::HandedOverShards(*p, 1, nullptr), (std::set<uint32_t>{1}));
   EXPECT_TRUE(LeaseFence::HandedOverShards(*p, 2, nullptr).empty());
-  EXPECT_TRUE(LeaseFence::MayHandOver(*p, 0, nullptr));
-  EXPECT_FALSE(LeaseFence::MayHandOver(*p, 2, nullptr));
+  EXPECT_TRUE(LeaseFence::MayFence(*p, 0, nullptr, false));
+  EXPECT_FALSE(LeaseFence::MayFence(*p, 2, nullptr, false));
+  EXPECT_TRUE(LeaseFence::MayFence(*p, 2, nullptr, true));
 
   historian::testing::TempDir dir;
   StoreOptions o;
@@ -134,23 +183,49 @@ TEST(LeaseFenceShardsTest, HandedOverAreInitializingMovesAwayAndMoveAcks) {
   ASSERT_TRUE(store.ok()) << store.status();
   ASSERT_TRUE((*store)->SetMoveAck(3, 0).ok());
   EXPECT_EQ(LeaseFence::HandedOverShards(*p, 0, store->get()), (std::set<uint32_t>{0, 3}));
-  EXPECT_TRUE(LeaseFence::MayHandOver(*p, 2, store->get()));
+  EXPECT_TRUE(LeaseFence::MayFence(*p, 2, store->get(), false));
+  // Isolated: every owned shard too (a owns 0 and 3; c owns 2).
+  EXPECT_EQ(LeaseFence::FencedShards(*p, 0, store->get(), false), (std::set<uint32_t>{0, 3}));
+  EXPECT_EQ(LeaseFence::FencedShards(*p, 2, nullptr, false), (std::set<uint32_t>{}));
+  EXPECT_EQ(LeaseFence::FencedShards(*p, 2, nullptr, true), (std::set<uint32_t>{2}));
+  EXPECT_EQ(LeaseFence::FencedShards(*p, 1, nullptr, true), (std::set<uint32_t>{1}));
 
   StaticClusterView view("a", p);
-  EXPECT_EQ(LeaseFence::FirstHandedOver(view, store->get(), {1, 2}), std::nullopt);
-  EXPECT_EQ(LeaseFence::FirstHandedOver(view, store->get(), {2, 3}), std::optional<uint32_t>(3));
+  const LeaseFence::LeaseCheck cut_off{
+      .held = absl::UnavailableError("this member is cut off from etcd"),
+      .isolated = false,
+      .isolation_fence = seconds(60)};
+  LeaseFence::LeaseCheck isolated = cut_off;
+  isolated.isolated = true;
+  EXPECT_EQ(LeaseFence::FirstFenced(cut_off, view, store->get(), {1, 2}), std::nullopt);
+  std::optional<std::string> three = LeaseFence::FirstFenced(cut_off, view, store->get(), {2, 3});
+  ASSERT_TRUE(three.has_value());
+  EXPECT_TRUE(absl::StrContains(*three, "is in shard 3, which this member is handing over"))
+      << *three;
+  EXPECT_EQ(LeaseFence::FirstFenced(LeaseFence::LeaseCheck{}, view, store->get(), {3}),
+            std::nullopt)
+      << "a held lease fences nothing";
+  StaticClusterView c_view("c", p);
+  EXPECT_EQ(LeaseFence::FirstFenced(cut_off, c_view, nullptr, {2}), std::nullopt);
+  std::optional<std::string> two = LeaseFence::FirstFenced(isolated, c_view, nullptr, {1, 2});
+  ASSERT_TRUE(two.has_value());
+  EXPECT_TRUE(absl::StrContains(*two, "is in shard 2, which this member owns")) << *two;
+  EXPECT_TRUE(absl::StrContains(*two, "isolation write fence (60 s)")) << *two;
   StaticClusterView outside("z", p);
-  EXPECT_EQ(LeaseFence::FirstHandedOver(outside, store->get(), {0}), std::nullopt);
+  EXPECT_EQ(LeaseFence::FirstFenced(isolated, outside, store->get(), {0}), std::nullopt);
 
-  const absl::Status cut_off = absl::UnavailableError("this member is cut off from etcd");
   EXPECT_TRUE(
-      LeaseFence::CheckTagChange(absl::OkStatus(), view, store->get(), "X", TagInShard(0)).ok());
+      LeaseFence::CheckTagChange(LeaseFence::LeaseCheck{}, view, store->get(), "X", TagInShard(0))
+          .ok());
   EXPECT_TRUE(LeaseFence::CheckTagChange(cut_off, view, store->get(), "X", TagInShard(2)).ok());
   const absl::Status refused =
       LeaseFence::CheckTagChange(cut_off, view, store->get(), "Catalog.DeleteTag", TagInShard(0));
   ExpectRefused(refused, "Catalog.DeleteTag refused by member 'a'");
   ExpectRefused(refused, "is in shard 0, which this member is handing over");
   ExpectRefused(refused, "cut off from etcd");
+  EXPECT_TRUE(LeaseFence::CheckTagChange(cut_off, c_view, nullptr, "X", TagInShard(2)).ok());
+  ExpectRefused(LeaseFence::CheckTagChange(isolated, c_view, nullptr, "X", TagInShard(2)),
+                "which this member owns");
 }
 
 }  // namespace

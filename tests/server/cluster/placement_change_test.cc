@@ -131,7 +131,8 @@ TEST_F(PlacementChangeTest, RefusedWhileMovesAreInProgressOrStaleOrUnregistered)
 }
 
 // remove-node --lost (EtcdClusterAdmin::RemoveLostNode): refused without
-// accept_loss and while the member holds its lease; then one Txn removes
+// accept_loss, while the member holds its lease and until its key has been
+// gone for its isolation write fence plus a margin; then one Txn removes
 // it from the shards it owns and replaces its own fence of a FLIPPED move
 // away from it with one written without it (position 0, the clock no
 // lower than its), since its target may not have tailed to that position.
@@ -181,7 +182,37 @@ TEST_F(PlacementChangeTest, ALostMembersFlippedMoveGetsAFenceWithoutItInTheSameT
         return kv.ok() && kv->kvs.empty();
       },
       absl::Seconds(15)));
-  auto removed = admin.RemoveNode(lost);
+  // Not before its key has been gone for its isolation write fence (the
+  // larger of this node's and the one it published) plus the margin: until
+  // then a member cut off from etcd still takes writes of its shards.
+  absl::Duration gone_for = absl::Seconds(61);
+  absl::Duration published = absl::ZeroDuration();
+  std::string asked_id;
+  int64_t asked_revision = 0;
+  EtcdClusterAdmin waiting(
+      client_.get(), "us", "a", nullptr,
+      [&](const std::string& id, int64_t revision) -> absl::StatusOr<MemberAbsence> {
+        asked_id = id;
+        asked_revision = revision;
+        return MemberAbsence{gone_for, published};
+      },
+      absl::Seconds(60));
+  const int64_t unchanged = Stored().revision();
+  auto early = waiting.RemoveNode(lost);
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kFailedPrecondition) << early.status();
+  EXPECT_TRUE(absl::StrContains(early.status().message(), "waits until it has been gone 1m2s"))
+      << early.status();
+  EXPECT_TRUE(absl::StrContains(early.status().message(), "Retry in 1s")) << early.status();
+  EXPECT_EQ(asked_id, "c");
+  EXPECT_GE(asked_revision, unchanged);
+  published = absl::Seconds(120);
+  gone_for = absl::Seconds(100);
+  auto longer = waiting.RemoveNode(lost);
+  EXPECT_EQ(longer.status().code(), absl::StatusCode::kFailedPrecondition) << longer.status();
+  EXPECT_TRUE(absl::StrContains(longer.status().message(), "gone 2m2s")) << longer.status();
+  EXPECT_EQ(Stored().revision(), unchanged) << "nothing written while it waits";
+  gone_for = absl::Seconds(122);
+  auto removed = waiting.RemoveNode(lost);
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_EQ(removed->shards_reassigned_size(),
             static_cast<int>(before.ShardsOwnedBy("c").size()) - 1);

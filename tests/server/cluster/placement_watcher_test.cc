@@ -119,6 +119,54 @@ TEST_F(PlacementWatcherTest, ARevokedLeaseIsRegisteredAgain) {
   EXPECT_EQ(key->kvs[0].lease, a->lease_id());
 }
 
+// How long a member's key has been gone, as a watcher saw it
+// (remove-node --lost waits on it): refused while registered, counted from
+// the delete it saw with the fence the member published, and from the
+// watcher's first read for a member it never saw. The clock is passed in.
+TEST_F(PlacementWatcherTest, AbsenceOfAMemberCountsFromTheDeleteItSaw) {
+  MembershipOptions m;
+  m.site = "us";
+  m.member_id = "b";
+  m.record = {"127.0.0.1:1002", 1, kClusterFormatVersion, /*isolation_fence_ms=*/7000};
+  m.lease_ttl_seconds = 2;
+  auto b = std::make_unique<Membership>(client_.get(), m);
+  auto watcher = Watch("a", client_.get());
+  ASSERT_TRUE(testing::WaitFor([&] { return Alive(*watcher, 1); }, absl::Seconds(10)));
+  auto revision = [&] {
+    auto r = client_->Get(PlacementKey("us"));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->revision : 0;
+  };
+  const auto t = std::chrono::steady_clock::now();
+  auto alive = watcher->AbsenceOf("b", revision(), absl::Seconds(5), t);
+  EXPECT_EQ(alive.status().code(), absl::StatusCode::kFailedPrecondition) << alive.status();
+  auto never = watcher->AbsenceOf("z", revision(), absl::Seconds(5), t + std::chrono::hours(1));
+  ASSERT_TRUE(never.ok()) << never.status();
+  EXPECT_GE(never->gone_for, absl::Hours(1)) << "counted from the first read, before t";
+  EXPECT_LE(
+      never->gone_for,
+      absl::Hours(1) + absl::FromChrono(std::chrono::steady_clock::now() - t) + absl::Seconds(10));
+  EXPECT_EQ(never->published_fence, absl::ZeroDuration());
+  auto lag = watcher->AbsenceOf("z", revision() + 1000, absl::Milliseconds(50), t);
+  EXPECT_EQ(lag.status().code(), absl::StatusCode::kUnavailable) << lag.status();
+
+  const auto before_delete = std::chrono::steady_clock::now();
+  b.reset();  // its lease revoked: the key goes
+  ASSERT_TRUE(watcher->AbsenceOf("b", revision(), absl::Seconds(10)).ok());
+  const auto seen_by = std::chrono::steady_clock::now();  // the delete was applied before
+  auto gone = watcher->AbsenceOf("b", 0, absl::Seconds(10), seen_by + std::chrono::seconds(100));
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_GE(gone->gone_for, absl::Seconds(100));
+  EXPECT_LE(gone->gone_for, absl::Seconds(100) + absl::FromChrono(seen_by - before_delete));
+  EXPECT_EQ(gone->published_fence, absl::Seconds(7));
+
+  // Registered again: not gone.
+  auto back = std::make_unique<Membership>(client_.get(), m);
+  ASSERT_TRUE(testing::WaitFor([&] { return Alive(*watcher, 1); }, absl::Seconds(10)));
+  auto again = watcher->AbsenceOf("b", revision(), absl::Seconds(5));
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition) << again.status();
+}
+
 TEST_F(PlacementWatcherTest, TwoNodesCannotShareAMemberId) {
   auto a = Join("a", "127.0.0.1:1001");
   ASSERT_TRUE(testing::WaitFor([&] { return a->registered(); }, absl::Seconds(10)));

@@ -392,8 +392,11 @@ TEST_F(CrossSiteMoveTest, ShardsMoveAtUsWhileMxPullsAndBothSitesConverge) {
 // member holds its lease.
 class CrossSiteLostMemberTest : public CrossSiteTest {
  protected:
-  // A short lease, so the killed member shows dead soon.
-  std::vector<std::string> UsFlags() const override { return {"--cluster_lease_ttl=2s"}; }
+  // A short lease and isolation write fence, so the killed member shows
+  // dead and `remove-node --lost` may remove it soon.
+  std::vector<std::string> UsFlags() const override {
+    return {"--cluster_lease_ttl=2s", "--cluster_isolation_write_fence=1s"};
+  }
 };
 
 TEST_F(CrossSiteLostMemberTest, ALostUsMembersShardsComeBackFromMx) {
@@ -421,7 +424,8 @@ TEST_F(CrossSiteLostMemberTest, ALostUsMembersShardsComeBackFromMx) {
       [&] {
         removed = us_.cluster->Cli(
             0, {"cluster", "remove-node", lost_address, "--lost", "--accept-loss"});
-        return !absl::StrContains(removed.err, "is alive");
+        return !absl::StrContains(removed.err, "is alive") &&
+               !absl::StrContains(removed.err, "--lost waits until");
       },
       absl::Seconds(60)))
       << removed.err;
