@@ -780,6 +780,7 @@ int Run() {
     m.record.start_unix_ns = absl::GetCurrentTimeNanos();
     m.record.version = cluster::kClusterFormatVersion;
     m.record.isolation_fence_ms = absl::ToInt64Milliseconds(isolation_fence);
+    m.record.write_slices = true;
     m.lease_ttl_seconds = absl::ToInt64Seconds(lease_ttl);
     m.fence = lease_fence.get();
     membership = std::make_unique<cluster::Membership>(etcd.get(), std::move(m));

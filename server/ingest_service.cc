@@ -165,11 +165,15 @@ grpc::Status IngestService::WriteRaw(
     const bool refusals_in_band = refusals != client_metadata.end() && refusals->second == "1";
     // What this node takes in one message, before any batch: a writer cuts
     // a batch over these into slices (WriteRequest.slice) instead of
-    // resending it forever.
-    context->AddInitialMetadata(kMaxSamplesPerBatchMetadataKey,
-                                absl::StrCat(limits_.max_samples_per_batch));
-    context->AddInitialMetadata(kMaxMessageBytesMetadataKey,
-                                absl::StrCat(limits_.max_message_bytes));
+    // resending it forever. Not said while a member of the site cluster
+    // does not take slices (an older version, during an upgrade): the
+    // writer then sends whole batches only.
+    if (env_.cluster == nullptr || env_.cluster->EveryMemberTakesSlices()) {
+      context->AddInitialMetadata(kMaxSamplesPerBatchMetadataKey,
+                                  absl::StrCat(limits_.max_samples_per_batch));
+      context->AddInitialMetadata(kMaxMessageBytesMetadataKey,
+                                  absl::StrCat(limits_.max_message_bytes));
+    }
     stream->SendInitialMetadata();
     // Forwarded parts reach each owner in stream order (declared before the
     // items: every item's calls are done before it goes).

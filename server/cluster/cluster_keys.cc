@@ -67,7 +67,8 @@ absl::StatusOr<ClusterConfig> DecodeClusterConfig(std::string_view text) {
 std::string EncodeMemberRecord(const MemberRecord& record) {
   return absl::StrCat("address=", record.address, "\nstart_unix_ns=", record.start_unix_ns,
                       "\nversion=", record.version,
-                      "\nisolation_write_fence_ms=", record.isolation_fence_ms, "\n");
+                      "\nisolation_write_fence_ms=", record.isolation_fence_ms,
+                      "\nwrite_slices=", record.write_slices ? 1 : 0, "\n");
 }
 
 absl::StatusOr<MemberRecord> DecodeMemberRecord(std::string_view text) {
@@ -90,6 +91,7 @@ absl::StatusOr<MemberRecord> DecodeMemberRecord(std::string_view text) {
       return s;
     }
   }
+  if (auto it = fields.find("write_slices"); it != fields.end()) r.write_slices = it->second == "1";
   return r;
 }
 

@@ -46,6 +46,9 @@ struct MemberRecord {
   // Its --cluster_isolation_write_fence (lease_fence.h); 0: not published
   // (a node from before it).
   int64_t isolation_fence_ms = 0;
+  // It stores each slice of a batch (WriteRequest.slice) apart; false: a
+  // node from before slices, which would take slice 2 for a retry of slice 1.
+  bool write_slices = false;
 };
 std::string EncodeMemberRecord(const MemberRecord& record);
 absl::StatusOr<MemberRecord> DecodeMemberRecord(std::string_view text);

@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,6 +68,19 @@ class ClusterView {
   // this process started (false while it is only the cache of an earlier
   // run, which may predate changes this node acted on before a restart).
   virtual bool PlacementReadFromEtcd() const { return true; }
+  // Whether member `id` says it stores each slice of a batch apart
+  // (WriteRequest.slice; its member record): false for a member of an
+  // older version, or one not registered now (unknown).
+  virtual bool MemberTakesSlices(const std::string& id) const { return true; }
+  // MemberTakesSlices of every member of the placement (true without one).
+  bool EveryMemberTakesSlices() const {
+    const std::shared_ptr<const Placement> p = placement();
+    if (p == nullptr) return true;
+    for (const PlacementMember& m : p->members()) {
+      if (!MemberTakesSlices(m.id)) return false;
+    }
+    return true;
+  }
 
   // True when this node owns `tag` (always, outside a cluster).
   bool OwnsTag(std::string_view tag) const {
@@ -185,12 +199,22 @@ class StaticClusterView final : public ClusterView {
     }
     return ids;
   }
+  bool MemberTakesSlices(const std::string& id) const override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    return without_slices_.count(id) == 0;
+  }
+  // Tests: member `id` as a node of an older version (no write slices).
+  void SetWithoutSlices(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    without_slices_.insert(id);
+  }
 
  private:
   const std::string self_id_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const Placement> placement_ ABSL_GUARDED_BY(mu_);
   bool read_from_etcd_ ABSL_GUARDED_BY(mu_) = true;
+  std::set<std::string> without_slices_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace historian::cluster

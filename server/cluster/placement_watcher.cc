@@ -318,6 +318,12 @@ absl::StatusOr<MemberAbsence> PlacementWatcher::AbsenceOf(
   };
 }
 
+bool PlacementWatcher::MemberTakesSlices(const std::string& id) const {
+  absl::MutexLock l(&mu_);
+  auto it = members_.find(id);
+  return it != members_.end() && it->second.write_slices;
+}
+
 int64_t PlacementWatcher::SeenThroughRevision() const {
   absl::MutexLock l(&mu_);
   return seen_through_revision_;

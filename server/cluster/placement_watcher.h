@@ -81,6 +81,8 @@ class PlacementWatcher final : public ClusterView {
   std::shared_ptr<const Placement> placement() const override ABSL_LOCKS_EXCLUDED(mu_);
   std::string self_id() const override { return options_.self_id; }
   std::vector<std::string> alive_members() const override ABSL_LOCKS_EXCLUDED(mu_);
+  // From its member record; false while it is not registered.
+  bool MemberTakesSlices(const std::string& id) const override ABSL_LOCKS_EXCLUDED(mu_);
   // OK before `historian cluster init` (etcd read, no cluster config key);
   // UNAVAILABLE while etcd was never read (and no cache), or while the site
   // is a cluster (its config key exists) but no valid placement was read.

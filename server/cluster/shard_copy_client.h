@@ -29,7 +29,7 @@ struct PullShardOptions {
   std::string source_name;
   // Called after each piece is applied: the piece bytes applied so far and
   // the source's estimate of them all (0: none). May be empty.
-  std::function<void(uint64_t bytes_so_far, uint64_t estimated_bytes)> on_piece;
+  std::function<void(uint64_t bytes_so_far, uint64_t estimated_bytes)> on_piece{};
 };
 
 // Pulls the copy of `options.shard` from the source behind `stub` with

@@ -205,6 +205,21 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
           "; nothing of this part was stored (one hop only: the placement moved, the sender "
           "retries with the current one)"));
     }
+    if (request.slice() != 0) {
+      // An owner of an older version would take this slice for a retry
+      // of another slice of the batch (same client, sequence and tags)
+      // and drop it: refused before anything is stored.
+      const PlacementMember& owner = placement.OwnerOfShard(shard);
+      if (!view_->MemberTakesSlices(owner.id)) {
+        return absl::UnavailableError(absl::StrCat(
+            "write refused by member '", view_->self_id(), "': slice ", request.slice(),
+            " of batch ", request.batch_sequence(), " holds series[", i, "].tag '", tag,
+            "' of shard ", shard, ", owned by member '", owner.id, "' (", owner.address,
+            "), whose member record does not say it takes write slices (an older version, or "
+            "not registered now): it could drop the slice as a retry of another; nothing of "
+            "this batch was stored (upgrade every member; retry)"));
+      }
+    }
   }
   if (local_shards != nullptr) {
     std::sort(local_shards->begin(), local_shards->end());

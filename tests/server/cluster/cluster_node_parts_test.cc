@@ -56,6 +56,18 @@ TEST(ClusterKeysTest, ValuesRoundTripAndBadOnesNameTheField) {
   ASSERT_TRUE(m2.ok()) << m2.status();
   EXPECT_EQ(m2->address, m.address);
   EXPECT_EQ(m2->start_unix_ns, 42);
+  EXPECT_EQ(m2->isolation_fence_ms, 0) << "not published";
+  EXPECT_FALSE(m2->write_slices);
+  // What a node of this version publishes; a record without the fields
+  // (an older node) reads as neither.
+  auto m3 = DecodeMemberRecord(EncodeMemberRecord({"127.0.0.1:7400", 42, 1, 60000, true}));
+  ASSERT_TRUE(m3.ok()) << m3.status();
+  EXPECT_EQ(m3->isolation_fence_ms, 60000);
+  EXPECT_TRUE(m3->write_slices);
+  auto older = DecodeMemberRecord("address=127.0.0.1:7400\nstart_unix_ns=1\nversion=1\n");
+  ASSERT_TRUE(older.ok()) << older.status();
+  EXPECT_EQ(older->isolation_fence_ms, 0);
+  EXPECT_FALSE(older->write_slices);
   EXPECT_EQ(DecodeMemberRecord("start_unix_ns=1\nversion=1\n").status().code(),
             absl::StatusCode::kDataLoss);
 

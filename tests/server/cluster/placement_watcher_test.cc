@@ -123,6 +123,7 @@ TEST_F(PlacementWatcherTest, ARevokedLeaseIsRegisteredAgain) {
 // (remove-node --lost waits on it): refused while registered, counted from
 // the delete it saw with the fence the member published, and from the
 // watcher's first read for a member it never saw. The clock is passed in.
+// Also whether a member takes write slices, from its record.
 TEST_F(PlacementWatcherTest, AbsenceOfAMemberCountsFromTheDeleteItSaw) {
   MembershipOptions m;
   m.site = "us";
@@ -140,6 +141,10 @@ TEST_F(PlacementWatcherTest, AbsenceOfAMemberCountsFromTheDeleteItSaw) {
   const auto t = std::chrono::steady_clock::now();
   auto alive = watcher->AbsenceOf("b", revision(), absl::Seconds(5), t);
   EXPECT_EQ(alive.status().code(), absl::StatusCode::kFailedPrecondition) << alive.status();
+  // Its record says no write slices (an older node's says nothing); an
+  // unregistered member counts as without.
+  EXPECT_FALSE(watcher->MemberTakesSlices("b"));
+  EXPECT_FALSE(watcher->MemberTakesSlices("z"));
   auto never = watcher->AbsenceOf("z", revision(), absl::Seconds(5), t + std::chrono::hours(1));
   ASSERT_TRUE(never.ok()) << never.status();
   EXPECT_GE(never->gone_for, absl::Hours(1)) << "counted from the first read, before t";
@@ -160,11 +165,13 @@ TEST_F(PlacementWatcherTest, AbsenceOfAMemberCountsFromTheDeleteItSaw) {
   EXPECT_LE(gone->gone_for, absl::Seconds(100) + absl::FromChrono(seen_by - before_delete));
   EXPECT_EQ(gone->published_fence, absl::Seconds(7));
 
-  // Registered again: not gone.
+  // Registered again (now saying it takes slices): not gone.
+  m.record.write_slices = true;
   auto back = std::make_unique<Membership>(client_.get(), m);
   ASSERT_TRUE(testing::WaitFor([&] { return Alive(*watcher, 1); }, absl::Seconds(10)));
   auto again = watcher->AbsenceOf("b", revision(), absl::Seconds(5));
   EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition) << again.status();
+  EXPECT_TRUE(watcher->MemberTakesSlices("b"));
 }
 
 TEST_F(PlacementWatcherTest, TwoNodesCannotShareAMemberId) {

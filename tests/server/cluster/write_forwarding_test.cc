@@ -13,9 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "api/core/tag_shard.h"
+#include "api/core/write_stream_metadata.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "historian/v1/ingest.grpc.pb.h"
@@ -254,6 +256,50 @@ TEST_F(WriteForwardingTest, RetriedBatchIsStoredOnce) {
   for (auto& node : nodes_)
     stored += node->metrics()->CounterValue(server::kSamplesAckedMetric, "");
   EXPECT_EQ(stored, 60 * 3);
+}
+
+// A slice of a batch (WriteRequest.slice) holding a tag of a member that
+// does not say it takes slices (an older version, mid-upgrade) is refused
+// whole before anything is stored: that member would take slice 2 for a
+// retry of slice 1 and drop it. Whole batches go to it as before; a node
+// in such a cluster does not send its limits, so writers do not slice.
+TEST_F(WriteForwardingTest, ASliceForAnOwnerWithoutSlicesIsRefusedBeforeAnythingIsStored) {
+  nodes_[0]->view()->SetWithoutSlices(nodes_[2]->id());
+  v1::WriteRequest slice = Batch(60, 2, "gw-slices", 9);
+  slice.set_slice(2);
+  v1::WriteAck ack;
+  grpc::Status s = Write(0, slice, &ack);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_TRUE(
+      absl::StrContains(s.error_message(), absl::StrCat("owned by member '", nodes_[2]->id(), "'")))
+      << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "does not say it takes write slices"))
+      << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "slice 2 of batch 9")) << s.error_message();
+  for (int t = 0; t < 60; ++t) {
+    for (auto& node : nodes_) EXPECT_EQ(node->Samples(Tag(t)), 0u) << Tag(t);
+  }
+  EXPECT_TRUE(nodes_[1]->view()->EveryMemberTakesSlices());
+  EXPECT_FALSE(nodes_[0]->view()->EveryMemberTakesSlices());
+  // Ingest.Write's limits (what makes a writer slice): said by node 1 only.
+  for (int n : {0, 1}) {
+    grpc::ClientContext ctx;
+    auto stream = nodes_[n]->Stub()->Write(&ctx);
+    stream->WaitForInitialMetadata();
+    const auto& said = ctx.GetServerInitialMetadata();
+    EXPECT_EQ(said.count(kMaxSamplesPerBatchMetadataKey), n == 0 ? 0u : 1u) << "node " << n;
+    EXPECT_EQ(said.count(kMaxMessageBytesMetadataKey), n == 0 ? 0u : 1u) << "node " << n;
+    stream->WritesDone();
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+
+  // Through a node whose view has every member take slices: stored.
+  ASSERT_TRUE(Write(1, slice, &ack).ok());
+  // The whole batch, through node 0: forwarded to node 2 as before.
+  v1::WriteRequest whole = Batch(60, 2, "gw-slices", 10, 1'700'000'100'000'000'000);
+  grpc::Status w = Write(0, whole, &ack);
+  ASSERT_TRUE(w.ok()) << w.error_message();
+  for (int t = 0; t < 60; ++t) EXPECT_EQ(nodes_[OwnerOf(Tag(t))]->Samples(Tag(t)), 4u) << Tag(t);
 }
 
 TEST_F(WriteForwardingTest, OwnerDownFailsUnavailableNamingItAndRetryAfterRestartStoresOnce) {
