@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "api/cluster/write_split.h"
 
 namespace historian::client {
 namespace {
@@ -216,36 +217,21 @@ v1::WriteAck JoinSliceAcks(uint64_t batch_sequence,
                            const std::vector<std::vector<SliceOrigin>>& origins,
                            const std::vector<uint32_t>& numbers,
                            const std::vector<v1::WriteAck>& acks) {
-  v1::WriteAck joined;
-  joined.set_batch_sequence(batch_sequence);
-  bool all_duplicate = !acks.empty();
-  for (size_t k = 0; k < acks.size() && k < origins.size() && k < numbers.size(); ++k) {
-    const v1::WriteAck& ack = acks[k];
-    joined.set_accepted_count(joined.accepted_count() + ack.accepted_count());
-    all_duplicate = all_duplicate && ack.duplicate();
-    for (const v1::RejectedSample& r : ack.rejected()) {
-      v1::RejectedSample* out = joined.add_rejected();
-      *out = r;
-      if (r.series_index() < origins[k].size()) {
-        const SliceOrigin& from = origins[k][r.series_index()];
-        out->set_series_index(from.series_index);
-        out->set_sample_index(from.first_sample + r.sample_index());
-        // The node's reason names the slice's indexes.
-        out->set_reason(absl::StrCat("slice ", numbers[k], ": ", r.reason()));
-      } else {  // the node named a series the slice does not have: say so
-        out->set_reason(absl::StrCat("slice ", numbers[k], ": rejected series_index ",
-                                     r.series_index(), " of ", origins[k].size(),
-                                     " series: ", r.reason()));
-      }
+  const size_t n = std::min({acks.size(), origins.size(), numbers.size()});
+  const std::vector<v1::WriteAck> answered(acks.begin(), acks.begin() + static_cast<ptrdiff_t>(n));
+  return routing::JoinPieceAcks(batch_sequence, answered, [&](size_t k, v1::RejectedSample* r) {
+    if (r->series_index() < origins[k].size()) {
+      const SliceOrigin& from = origins[k][r->series_index()];
+      r->set_series_index(from.series_index);
+      r->set_sample_index(from.first_sample + r->sample_index());
+      // The node's reason names the slice's indexes.
+      r->set_reason(absl::StrCat("slice ", numbers[k], ": ", r->reason()));
+    } else {  // the node named a series the slice does not have: say so
+      r->set_reason(absl::StrCat("slice ", numbers[k], ": rejected series_index ",
+                                 r->series_index(), " of ", origins[k].size(),
+                                 " series: ", r->reason()));
     }
-  }
-  std::stable_sort(joined.mutable_rejected()->begin(), joined.mutable_rejected()->end(),
-                   [](const v1::RejectedSample& a, const v1::RejectedSample& b) {
-                     return std::make_pair(a.series_index(), a.sample_index()) <
-                            std::make_pair(b.series_index(), b.sample_index());
-                   });
-  joined.set_duplicate(all_duplicate);
-  return joined;
+  });
 }
 
 }  // namespace historian::client

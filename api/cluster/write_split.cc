@@ -50,35 +50,45 @@ absl::StatusOr<std::vector<WritePart>> SplitWriteByOwner(v1::WriteRequest batch,
   return out;
 }
 
-v1::WriteAck JoinWriteAcks(const std::vector<WritePart>& parts,
-                           const std::vector<v1::WriteAck>& acks) {
+v1::WriteAck JoinPieceAcks(uint64_t batch_sequence, const std::vector<v1::WriteAck>& acks,
+                           const std::function<void(size_t piece, v1::RejectedSample*)>& rename) {
   v1::WriteAck joined;
+  joined.set_batch_sequence(batch_sequence);
   bool all_duplicate = !acks.empty();
-  uint64_t sequence = 0;
-  for (size_t p = 0; p < parts.size() && p < acks.size(); ++p) {
+  for (size_t p = 0; p < acks.size(); ++p) {
     const v1::WriteAck& ack = acks[p];
-    sequence = ack.batch_sequence();
     joined.set_accepted_count(joined.accepted_count() + ack.accepted_count());
     all_duplicate = all_duplicate && ack.duplicate();
     for (const v1::RejectedSample& r : ack.rejected()) {
       v1::RejectedSample* out = joined.add_rejected();
       *out = r;
-      if (r.series_index() < parts[p].series_index.size()) {
-        out->set_series_index(parts[p].series_index[r.series_index()]);
-      } else {  // the owner named a series its part does not have: say so
-        out->set_reason(absl::StrCat("owner ", parts[p].owner, " rejected series_index ",
-                                     r.series_index(), " of a part of ",
-                                     parts[p].series_index.size(), " series: ", r.reason()));
-      }
+      rename(p, out);
     }
   }
   std::stable_sort(joined.mutable_rejected()->begin(), joined.mutable_rejected()->end(),
                    [](const v1::RejectedSample& a, const v1::RejectedSample& b) {
-                     return a.series_index() < b.series_index();
+                     return std::make_pair(a.series_index(), a.sample_index()) <
+                            std::make_pair(b.series_index(), b.sample_index());
                    });
-  joined.set_batch_sequence(sequence);
   joined.set_duplicate(all_duplicate);
   return joined;
+}
+
+v1::WriteAck JoinWriteAcks(const std::vector<WritePart>& parts,
+                           const std::vector<v1::WriteAck>& acks) {
+  const size_t n = std::min(parts.size(), acks.size());
+  const std::vector<v1::WriteAck> answered(acks.begin(), acks.begin() + static_cast<ptrdiff_t>(n));
+  const uint64_t sequence = n > 0 ? answered.back().batch_sequence() : 0;
+  return JoinPieceAcks(sequence, answered, [&](size_t p, v1::RejectedSample* r) {
+    const std::vector<uint32_t>& index = parts[p].series_index;
+    if (r->series_index() < index.size()) {
+      r->set_series_index(index[r->series_index()]);
+    } else {  // the owner named a series its part does not have: say so
+      r->set_reason(absl::StrCat("owner ", parts[p].owner, " rejected series_index ",
+                                 r->series_index(), " of a part of ", index.size(),
+                                 " series: ", r->reason()));
+    }
+  });
 }
 
 bool ReplacesPlacement(const v1::PlacementResponse* held, const v1::PlacementResponse& read) {

@@ -12,7 +12,9 @@
 #ifndef HISTORIAN_API_CLUSTER_WRITE_SPLIT_H_
 #define HISTORIAN_API_CLUSTER_WRITE_SPLIT_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -36,10 +38,16 @@ struct WritePart {
 absl::StatusOr<std::vector<WritePart>> SplitWriteByOwner(v1::WriteRequest batch,
                                                          const v1::PlacementResponse& placement);
 
-// The ack of the whole batch from the parts' acks (acks[i] answers
-// parts[i]): accepted counts summed, rejected samples renamed to the
-// original series indexes (ordered by them), duplicate only when every part
-// was one.
+// The ack of a batch sent in pieces (parts by owner, a writer's slices) from
+// the pieces' acks, acks[i] answering piece i: accepted counts summed, each
+// rejected sample handed to `rename` (piece index, the sample as that
+// piece's node named it) to name it in the batch, then ordered by series
+// and sample index; duplicate only when every piece was one.
+v1::WriteAck JoinPieceAcks(uint64_t batch_sequence, const std::vector<v1::WriteAck>& acks,
+                           const std::function<void(size_t piece, v1::RejectedSample*)>& rename);
+
+// JoinPieceAcks of a split (acks[i] answers parts[i]): rejected samples
+// renamed to the original series indexes.
 v1::WriteAck JoinWriteAcks(const std::vector<WritePart>& parts,
                            const std::vector<v1::WriteAck>& acks);
 
