@@ -209,6 +209,14 @@ absl::Status RunStatus(CommandContext& ctx, const ParsedArgs& args) {
           << m.address() << '\n';
     }
     if (m.leaving()) out << "  ! leaving: its shards are moving away (remove-node)\n";
+    if (!m.alive() && m.gone_seconds() >= 0) {
+      out << "  ! gone " << m.gone_seconds() << "s (as " << r.answered_by() << " saw it); "
+          << (m.lost_removal_in_seconds() > 0
+                  ? absl::StrCat("remove-node --lost possible in ", m.lost_removal_in_seconds(),
+                                 "s (its isolation write fence)")
+                  : std::string("remove-node --lost possible now, if it is gone for good"))
+          << '\n';
+    }
   }
   if (r.num_shards() != 0) PrintMoves(out, r);
   return absl::OkStatus();

@@ -118,8 +118,18 @@ absl::StatusOr<v1::ClusterStatusResponse> EtcdClusterAdmin::Status() const {
   auto fill = [&](v1::ClusterMemberStatus* m, const std::string& id) {
     m->set_lease_ttl_seconds(-1);
     m->set_lease_granted_ttl_seconds(-1);
+    m->set_gone_seconds(-1);
     auto it = registered.find(id);
-    if (it == registered.end()) return;
+    if (it == registered.end()) {
+      if (absence_ == nullptr) return;
+      absl::StatusOr<MemberAbsence> absent = absence_(id, range->revision);
+      if (!absent.ok()) return;  // registered meanwhile, or this node's view lags
+      m->set_gone_seconds(absl::ToInt64Seconds(absent->gone_for));
+      m->set_lost_removal_in_seconds(std::max<int64_t>(
+          0, absl::ToInt64Seconds(
+                 absl::Ceil(LostRemovalWait(*absent) - absent->gone_for, absl::Seconds(1)))));
+      return;
+    }
     m->set_alive(true);
     m->set_lease_id(it->second.first.lease);
     if (it->second.first.lease != 0) {

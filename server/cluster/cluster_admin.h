@@ -10,6 +10,7 @@
 #ifndef HISTORIAN_SERVER_CLUSTER_CLUSTER_ADMIN_H_
 #define HISTORIAN_SERVER_CLUSTER_CLUSTER_ADMIN_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -104,6 +105,12 @@ class EtcdClusterAdmin final : public ClusterAdmin {
   void TEST_SetBeforeCommit(std::function<void()> hook) { before_commit_ = std::move(hook); }
 
  private:
+  // How long a member's key must have been gone before `remove-node
+  // --lost`: the larger of this node's isolation fence and the one it
+  // published, plus kLostRemovalMargin.
+  absl::Duration LostRemovalWait(const MemberAbsence& absent) const {
+    return std::max(isolation_fence_, absent.published_fence) + kLostRemovalMargin;
+  }
   // RemoveNode with `lost` (move_plan.h PlanRemoveLostMember).
   absl::StatusOr<v1::PlacementChangeResponse> RemoveLostNode(
       const v1::RemoveNodeRequest& request) const;

@@ -229,8 +229,8 @@ absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::RemoveLostNode(
   if (absence_ != nullptr) {
     absl::StatusOr<MemberAbsence> absent = absence_(lost.id, state->revision);
     if (!absent.ok()) return absent.status();
-    const absl::Duration fence = std::max(isolation_fence_, absent->published_fence);
-    const absl::Duration needed = fence + kLostRemovalMargin;
+    const absl::Duration needed = LostRemovalWait(*absent);
+    const absl::Duration fence = needed - kLostRemovalMargin;
     if (absent->gone_for < needed) {
       return absl::FailedPreconditionError(absl::StrCat(
           "member ", lost.id, "'s lease ran out ",

@@ -493,6 +493,16 @@ grpc::Status WriteRound(const std::string& address, const std::vector<std::strin
 // the placement has two members and no moves (into `after`).
 void RemoveLostMember(ClusterFixture& cluster, int lost, int via, v1::PlacementResponse* after) {
   cluster.KillNode(lost);
+  // `cluster status` says when --lost may run.
+  CommandResult status;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        status = cluster.Cli(via, {"cluster", "status"});
+        return absl::StrContains(status.out, "remove-node --lost possible now");
+      },
+      absl::Seconds(60)))
+      << status.out << status.err;
+  EXPECT_TRUE(absl::StrContains(status.out, "! gone ")) << status.out;
   CommandResult removed;
   ASSERT_TRUE(WaitFor(
       [&] {

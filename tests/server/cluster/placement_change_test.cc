@@ -205,6 +205,13 @@ TEST_F(PlacementChangeTest, ALostMembersFlippedMoveGetsAFenceWithoutItInTheSameT
   EXPECT_TRUE(absl::StrContains(early.status().message(), "Retry in 1s")) << early.status();
   EXPECT_EQ(asked_id, "c");
   EXPECT_GE(asked_revision, unchanged);
+  // Cluster.Status says how long it has been gone and when --lost may run.
+  auto status = waiting.Status();
+  ASSERT_TRUE(status.ok()) << status.status();
+  for (const v1::ClusterMemberStatus& m : status->members()) {
+    EXPECT_EQ(m.gone_seconds(), m.id() == "c" ? 61 : -1) << m.id();
+    EXPECT_EQ(m.lost_removal_in_seconds(), m.id() == "c" ? 1 : 0) << m.id();
+  }
   published = absl::Seconds(120);
   gone_for = absl::Seconds(100);
   auto longer = waiting.RemoveNode(lost);
