@@ -504,7 +504,8 @@ int Run() {
     placement_watcher = std::make_unique<cluster::PlacementWatcher>(etcd.get(), watch_options);
     lease_fence = std::make_unique<cluster::LeaseFence>(
         [w = placement_watcher.get()] { return w->SeenThroughRevision(); },
-        absl::ToChronoMilliseconds(isolation_fence));
+        absl::ToChronoMilliseconds(isolation_fence), cluster::LeaseFence::Clock::now(),
+        cluster::ClusterStateDir(options.path) + "/lease_alive_until");
     absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> member_creds =
         server::MakePeerCredentials(tls);
     if (!member_creds.ok()) return Fatal("bad TLS flags", member_creds.status(), 2);

@@ -81,6 +81,12 @@ absl::StatusOr<v1::WriteAck> IngestService::FinishLocal(PendingWrite& write) {
       ack = absl::UnavailableError(
           absl::StrCat("write stored here but not acknowledged: it holds a tag that ", *why,
                        "; retry (a retry here is deduplicated, or goes to the shard's new owner)"));
+    } else if (std::optional<std::string> moved =
+                   cluster::ShardsNoLongerOwned(*env_.cluster, write.local_shards)) {
+      // The placement gave a shard away while the write was stored (a
+      // removal this member applied on reaching etcd again).
+      ack = absl::UnavailableError(absl::StrCat("write stored here but not acknowledged: ", *moved,
+                                                "; retry (it goes to the shard's owner)"));
     }
   }
   if (env_.metrics != nullptr) {

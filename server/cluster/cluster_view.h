@@ -68,9 +68,10 @@ class ClusterView {
   // this process started (false while it is only the cache of an earlier
   // run, which may predate changes this node acted on before a restart).
   virtual bool PlacementReadFromEtcd() const { return true; }
-  // Whether member `id` says it stores each slice of a batch apart
-  // (WriteRequest.slice; its member record): false for a member of an
-  // older version, or one not registered now (unknown).
+  // Whether member `id` stores each slice of a batch apart
+  // (WriteRequest.slice): false when the last member record seen of it
+  // does not say so (an older version); true when none was seen (a member
+  // of an older version that this node never saw is not caught).
   virtual bool MemberTakesSlices(const std::string& id) const { return true; }
   // MemberTakesSlices of every member of the placement (true without one).
   bool EveryMemberTakesSlices() const {

@@ -2,6 +2,8 @@
 #include "server/cluster/lease_fence.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -12,38 +14,79 @@
 namespace historian::cluster {
 
 LeaseFence::LeaseFence(std::function<int64_t()> view_revision, Clock::duration isolation_fence,
-                       Clock::time_point started)
+                       Clock::time_point started, std::string alive_file)
     : view_revision_(std::move(view_revision)),
       isolation_fence_(isolation_fence),
-      lost_since_(started) {}
+      alive_file_(std::move(alive_file)),
+      stretch_since_(RestoredStretchStart(alive_file_, started, absl::Now())) {}
 
-std::optional<LeaseFence::Clock::time_point> LeaseFence::UnheldSinceLocked(
+LeaseFence::Clock::time_point LeaseFence::RestoredStretchStart(const std::string& alive_file,
+                                                               Clock::time_point started,
+                                                               absl::Time wall_now) {
+  if (alive_file.empty()) return started;
+  std::ifstream in(alive_file);
+  int64_t alive_until_unix_ms = 0;
+  if (!(in >> alive_until_unix_ms)) return started;  // none yet (or unreadable)
+  const absl::Duration ago = wall_now - absl::FromUnixMillis(alive_until_unix_ms);
+  if (ago <= absl::ZeroDuration()) return started;
+  // Capped far beyond any fence (1s..24h): no overflow after a long stop.
+  return started - absl::ToChronoMilliseconds(std::min(ago, absl::Hours(24 * 30)));
+}
+
+void LeaseFence::SaveAliveUntil(Clock::time_point alive_until, Clock::time_point now) const {
+  if (alive_file_.empty()) return;
+  const absl::Time wall = absl::Now() + absl::FromChrono(alive_until - now);
+  const std::string tmp = alive_file_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << absl::ToUnixMillis(wall) << '\n';
+    if (!out.good()) return;  // kept as it was: an earlier end, never a later one
+  }
+  std::rename(tmp.c_str(), alive_file_.c_str());
+}
+
+std::optional<LeaseFence::Clock::time_point> LeaseFence::StretchSinceLocked(
     Clock::time_point now) const {
-  if (!lost_reason_.empty()) return lost_since_;
-  if (now + kClockMargin >= alive_until_) return alive_until_ - kClockMargin;
-  return std::nullopt;
+  std::optional<Clock::time_point> since = stretch_since_;
+  if (lost_reason_.empty() && now + kClockMargin >= alive_until_) {
+    const Clock::time_point expired = alive_until_ - kClockMargin;
+    if (!since.has_value() || expired < *since) since = expired;
+  }
+  return since;
 }
 
 void LeaseFence::Registered(int64_t lease_id, int64_t revision, Clock::time_point alive_until,
                             Clock::time_point now) {
-  absl::MutexLock l(&mu_);
-  gap_since_ = UnheldSinceLocked(now);
-  lease_id_ = lease_id;
-  registered_revision_ = revision;
-  alive_until_ = alive_until;
-  lost_reason_.clear();
+  {
+    absl::MutexLock l(&mu_);
+    stretch_since_ = StretchSinceLocked(now);  // an expiry of the last lease stays counted
+    lease_id_ = lease_id;
+    registered_revision_ = revision;
+    alive_until_ = alive_until;
+    lost_reason_.clear();
+  }
+  SaveAliveUntil(alive_until, now);
 }
 
-void LeaseFence::Renewed(int64_t lease_id, Clock::time_point alive_until) {
-  absl::MutexLock l(&mu_);
-  if (lease_id != lease_id_ || !lost_reason_.empty()) return;
-  if (alive_until > alive_until_) alive_until_ = alive_until;
+void LeaseFence::Renewed(int64_t lease_id, Clock::time_point alive_until, Clock::time_point now) {
+  const int64_t seen = view_revision_();
+  {
+    absl::MutexLock l(&mu_);
+    if (lease_id != lease_id_ || !lost_reason_.empty()) return;
+    stretch_since_ = StretchSinceLocked(now);  // a renewal answered after the end
+    if (alive_until > alive_until_) alive_until_ = alive_until;
+    if (now + kClockMargin < alive_until_ && seen >= registered_revision_) stretch_since_.reset();
+  }
+  SaveAliveUntil(alive_until, now);
 }
 
 void LeaseFence::Lost(int64_t lease_id, Clock::time_point now) {
   absl::MutexLock l(&mu_);
   if (lease_id != lease_id_) return;
-  if (lost_reason_.empty()) lost_since_ = std::min(now, alive_until_ - kClockMargin);
+  if (lost_reason_.empty()) {
+    const Clock::time_point lost = std::min(now, alive_until_ - kClockMargin);
+    if (!stretch_since_.has_value() || lost < *stretch_since_) stretch_since_ = lost;
+  }
   alive_until_ = Clock::time_point::min();
   lost_reason_ = absl::StrCat("its lease ", lease_id, " is gone");
 }
@@ -51,40 +94,35 @@ void LeaseFence::Lost(int64_t lease_id, Clock::time_point now) {
 LeaseFence::LeaseCheck LeaseFence::Check(Clock::time_point now) const {
   LeaseCheck check;
   check.isolation_fence = isolation_fence_;
-  int64_t lease_id = 0;
-  int64_t registered_revision = 0;
-  std::optional<Clock::time_point> gap_since;
-  {
-    absl::MutexLock l(&mu_);
-    if (std::optional<Clock::time_point> since = UnheldSinceLocked(now)) {
-      check.isolated = now - *since >= isolation_fence_;
-      if (!lost_reason_.empty()) {
-        check.held = absl::UnavailableError(absl::StrCat("this member holds no etcd lease (",
-                                                         lost_reason_, "; registering again)"));
-        return check;
-      }
-      const auto ago =
-          std::chrono::duration_cast<std::chrono::milliseconds>(now + kClockMargin - alive_until_)
-              .count();
-      check.held = absl::UnavailableError(absl::StrCat(
-          "this member is cut off from etcd: no keep-alive of its lease ", lease_id_,
-          " was answered in time, so etcd may have expired it (up to ", ago,
-          " ms ago, counting a margin for clock rates; another node may take its shards over "
-          "without it)"));
-      return check;
-    }
-    lease_id = lease_id_;
-    registered_revision = registered_revision_;
-    gap_since = gap_since_;
-  }
   const int64_t seen = view_revision_();
-  if (seen < registered_revision) {
-    check.isolated = gap_since.has_value() && now - *gap_since >= isolation_fence_;
+  absl::MutexLock l(&mu_);
+  const std::optional<Clock::time_point> since = StretchSinceLocked(now);
+  check.isolated = since.has_value() && now - *since >= isolation_fence_;
+  if (!lost_reason_.empty()) {
     check.held = absl::UnavailableError(
-        absl::StrCat("this member registered again (lease ", lease_id, ", etcd revision ",
-                     registered_revision, ") but its placement view has only seen revision ", seen,
-                     " (changes made while it had no lease may not be applied yet)"));
+        absl::StrCat("this member holds no etcd lease (", lost_reason_, "; registering again)"));
+    return check;
   }
+  if (now + kClockMargin >= alive_until_) {
+    const auto ago =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now + kClockMargin - alive_until_)
+            .count();
+    check.held = absl::UnavailableError(absl::StrCat(
+        "this member is cut off from etcd: no keep-alive of its lease ", lease_id_,
+        " was answered in time, so etcd may have expired it (up to ", ago,
+        " ms ago, counting a margin for clock rates; another node may take its shards over "
+        "without it)"));
+    return check;
+  }
+  if (seen < registered_revision_) {
+    check.held = absl::UnavailableError(
+        absl::StrCat("this member registered again (lease ", lease_id_, ", etcd revision ",
+                     registered_revision_, ") but its placement view has only seen revision ", seen,
+                     " (changes made while it had no lease may not be applied yet)"));
+    return check;
+  }
+  stretch_since_.reset();  // held, and seen: the stretch is over
+  check.isolated = false;
   return check;
 }
 
@@ -171,6 +209,21 @@ std::optional<std::string> LeaseFence::FirstFenced(const LeaseCheck& lease, cons
   const std::optional<uint32_t> shard = FirstFencedIn(lease, *placement, self_index, store, shards);
   if (!shard.has_value()) return std::nullopt;
   return FencedBecause(lease, *placement, self_index, store, *shard);
+}
+
+std::optional<std::string> ShardsNoLongerOwned(const ClusterView& view,
+                                               const std::vector<uint32_t>& shards) {
+  const std::shared_ptr<const Placement> placement = view.placement();
+  if (placement == nullptr || shards.empty()) return std::nullopt;
+  const int self = SelfIndex(*placement, view.self_id());
+  for (uint32_t shard : shards) {
+    if (shard >= placement->num_shards()) continue;
+    if (self >= 0 && placement->shard_owner()[shard] == static_cast<uint32_t>(self)) continue;
+    return absl::StrCat("shard ", shard, " is owned by member '", placement->OwnerOfShard(shard).id,
+                        "' in placement revision ", placement->revision(),
+                        ", no longer by this member '", view.self_id(), "'");
+  }
+  return std::nullopt;
 }
 
 absl::Status LeaseFence::CheckTagChange(const LeaseCheck& lease, const ClusterView& view,

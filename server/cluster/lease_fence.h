@@ -49,11 +49,18 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/placement.h"
 #include "storage/store.h"
 
 namespace historian::cluster {
+
+// When the view's placement no longer gives view.self_id() one of
+// `shards` (it owned them when a write was admitted): which, and to whom;
+// nullopt while it owns them all (or there is no placement).
+std::optional<std::string> ShardsNoLongerOwned(const ClusterView& view,
+                                               const std::vector<uint32_t>& shards);
 
 class LeaseFence {
  public:
@@ -73,9 +80,12 @@ class LeaseFence {
   // `view_revision`: the etcd revision up to which the node's placement view
   // has applied every change (PlacementWatcher::SeenThroughRevision).
   // `isolation_fence`: see above; `started`: when the process started.
+  // `alive_file` ("" : none): where the latest time etcd keeps the lease
+  // is kept (wall clock), so a member restarted while cut off counts its
+  // stretch without a lease from before the restart (RestoredStretchStart).
   explicit LeaseFence(std::function<int64_t()> view_revision,
                       Clock::duration isolation_fence = kDefaultIsolationFence,
-                      Clock::time_point started = Clock::now());
+                      Clock::time_point started = Clock::now(), std::string alive_file = "");
   LeaseFence(const LeaseFence&) = delete;
   LeaseFence& operator=(const LeaseFence&) = delete;
 
@@ -85,7 +95,8 @@ class LeaseFence {
                   Clock::time_point now = Clock::now()) ABSL_LOCKS_EXCLUDED(mu_);
   // A keep-alive of `lease_id` was answered: etcd keeps it at least until
   // `alive_until`. Ignored for a lease other than the registered one.
-  void Renewed(int64_t lease_id, Clock::time_point alive_until) ABSL_LOCKS_EXCLUDED(mu_);
+  void Renewed(int64_t lease_id, Clock::time_point alive_until,
+               Clock::time_point now = Clock::now()) ABSL_LOCKS_EXCLUDED(mu_);
   // etcd said the lease is gone (expired or revoked), or it was given up.
   void Lost(int64_t lease_id, Clock::time_point now = Clock::now()) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -135,26 +146,34 @@ class LeaseFence {
   static std::string FencedBecause(const LeaseCheck& lease, const Placement& placement,
                                    uint32_t self, const Store* store, uint32_t shard);
 
+  // Where a process started at `started` (steady) at wall time `wall_now`
+  // begins its stretch without a lease: at the lease's end that
+  // `alive_file` holds (written by an earlier run) when that is earlier,
+  // else at `started`.
+  static Clock::time_point RestoredStretchStart(const std::string& alive_file,
+                                                Clock::time_point started, absl::Time wall_now);
+
  private:
-  // When the current stretch without a lease began; nullopt while the
-  // lease is surely alive in etcd (the view's part is not counted).
-  std::optional<Clock::time_point> UnheldSinceLocked(Clock::time_point now) const
+  // When the open stretch without a lease began, counting an expiry not
+  // folded in yet; nullopt: none open.
+  std::optional<Clock::time_point> StretchSinceLocked(Clock::time_point now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps `alive_until` (steady, at `now`) in alive_file_ as wall time.
+  void SaveAliveUntil(Clock::time_point alive_until, Clock::time_point now) const;
 
   const std::function<int64_t()> view_revision_;
   const Clock::duration isolation_fence_;
+  const std::string alive_file_;
 
   mutable absl::Mutex mu_;
   int64_t lease_id_ ABSL_GUARDED_BY(mu_) = 0;  // 0: none registered yet
   int64_t registered_revision_ ABSL_GUARDED_BY(mu_) = 0;
   Clock::time_point alive_until_ ABSL_GUARDED_BY(mu_) = Clock::time_point::min();
   std::string lost_reason_ ABSL_GUARDED_BY(mu_) = "not registered as a member yet";
-  // While lost_reason_ is set: when the stretch without a lease began.
-  Clock::time_point lost_since_ ABSL_GUARDED_BY(mu_);
-  // When the stretch without a lease that the last registration ended
-  // began (nullopt: the lease before it was still held); counts until the
-  // view has seen the registration.
-  std::optional<Clock::time_point> gap_since_ ABSL_GUARDED_BY(mu_);
+  // The start of the stretch without a lease that no held registration
+  // seen by the view has closed yet (an expiry not reported is folded in
+  // at the next event); nullopt: none open. Closed by Check or Renewed.
+  mutable std::optional<Clock::time_point> stretch_since_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace historian::cluster

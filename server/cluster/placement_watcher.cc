@@ -182,7 +182,7 @@ absl::StatusOr<int64_t> PlacementWatcher::Resync() {
     absl::MutexLock l(&mu_);
     ++reads_;
     const auto now = std::chrono::steady_clock::now();
-    if (!first_read_at_.has_value()) first_read_at_ = now;
+    last_read_at_ = now;
     absl::flat_hash_map<std::string, MemberRecord> before = std::move(members_);
     members_.clear();
     bool placement_seen = false;
@@ -195,7 +195,9 @@ absl::StatusOr<int64_t> PlacementWatcher::Resync() {
         ApplyConfig(kv.value);
       } else if (absl::StartsWith(kv.key, members_prefix)) {
         absl::StatusOr<MemberRecord> record = DecodeMemberRecord(kv.value);
-        members_[kv.key.substr(members_prefix.size())] = record.ok() ? *record : MemberRecord{};
+        const std::string id = kv.key.substr(members_prefix.size());
+        members_[id] = record.ok() ? *record : MemberRecord{};
+        slices_seen_[id] = members_[id].write_slices;
       }
     }
     for (const auto& [id, record] : before) {
@@ -260,6 +262,7 @@ void PlacementWatcher::OnEvents(const std::vector<EtcdEvent>& events) {
         if (put) {
           absl::StatusOr<MemberRecord> record = DecodeMemberRecord(e.kv.value);
           members_[id] = record.ok() ? *record : MemberRecord{};
+          slices_seen_[id] = members_[id].write_slices;
           gone_.erase(id);
         } else {
           auto it = members_.find(id);
@@ -310,7 +313,8 @@ absl::StatusOr<MemberAbsence> PlacementWatcher::AbsenceOf(
         absl::StrCat("member ", id, " is registered in this node's view"));
   }
   auto it = gone_.find(id);
-  const auto since = it != gone_.end() ? it->second.since : *first_read_at_;
+  const auto since =
+      it != gone_.end() ? std::max(it->second.since, *last_read_at_) : *last_read_at_;
   const int64_t fence_ms = it != gone_.end() ? it->second.published_fence_ms : 0;
   return MemberAbsence{
       .gone_for = absl::FromChrono(now - since),
@@ -320,8 +324,8 @@ absl::StatusOr<MemberAbsence> PlacementWatcher::AbsenceOf(
 
 bool PlacementWatcher::MemberTakesSlices(const std::string& id) const {
   absl::MutexLock l(&mu_);
-  auto it = members_.find(id);
-  return it != members_.end() && it->second.write_slices;
+  auto it = slices_seen_.find(id);
+  return it == slices_seen_.end() || it->second;
 }
 
 int64_t PlacementWatcher::SeenThroughRevision() const {

@@ -81,7 +81,7 @@ class PlacementWatcher final : public ClusterView {
   std::shared_ptr<const Placement> placement() const override ABSL_LOCKS_EXCLUDED(mu_);
   std::string self_id() const override { return options_.self_id; }
   std::vector<std::string> alive_members() const override ABSL_LOCKS_EXCLUDED(mu_);
-  // From its member record; false while it is not registered.
+  // From the last member record seen of it; true when none was seen.
   bool MemberTakesSlices(const std::string& id) const override ABSL_LOCKS_EXCLUDED(mu_);
   // OK before `historian cluster init` (etcd read, no cluster config key);
   // UNAVAILABLE while etcd was never read (and no cache), or while the site
@@ -106,7 +106,9 @@ class PlacementWatcher final : public ClusterView {
   // it has applied every change up to etcd `revision` (waits up to
   // `timeout`: UNAVAILABLE after). Counted from the delete it saw, or from
   // its first read of etcd or the resync that found the key gone, so never
-  // longer than the truth. FAILED_PRECONDITION while the key is there.
+  // longer than the truth (never from before the last full read: a
+  // member may have come and gone unseen). FAILED_PRECONDITION while the
+  // key is there.
   absl::StatusOr<MemberAbsence> AbsenceOf(
       const std::string& id, int64_t revision, absl::Duration timeout,
       std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) const
@@ -168,7 +170,12 @@ class PlacementWatcher final : public ClusterView {
     int64_t published_fence_ms = 0;
   };
   absl::flat_hash_map<std::string, Gone> gone_ ABSL_GUARDED_BY(mu_);
-  std::optional<std::chrono::steady_clock::time_point> first_read_at_ ABSL_GUARDED_BY(mu_);
+  // The last full read of the prefix: a member may have come and gone
+  // unseen before it (a compacted watch), so no absence counts from
+  // earlier.
+  std::optional<std::chrono::steady_clock::time_point> last_read_at_ ABSL_GUARDED_BY(mu_);
+  // write_slices of every member record seen (kept after its key goes).
+  absl::flat_hash_map<std::string, bool> slices_seen_ ABSL_GUARDED_BY(mu_);
   // A member key `id` (with `record`, when it was alive) is gone now.
   void MarkGoneLocked(const std::string& id, const MemberRecord* record,
                       std::chrono::steady_clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

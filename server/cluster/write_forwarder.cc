@@ -215,9 +215,9 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
             "write refused by member '", view_->self_id(), "': slice ", request.slice(),
             " of batch ", request.batch_sequence(), " holds series[", i, "].tag '", tag,
             "' of shard ", shard, ", owned by member '", owner.id, "' (", owner.address,
-            "), whose member record does not say it takes write slices (an older version, or "
-            "not registered now): it could drop the slice as a retry of another; nothing of "
-            "this batch was stored (upgrade every member; retry)"));
+            "), whose member record does not say it takes write slices (an older version): it "
+            "could drop the slice as a retry of another; nothing of this batch was stored "
+            "(upgrade every member; retry)"));
       }
     }
   }

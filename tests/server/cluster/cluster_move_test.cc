@@ -297,6 +297,13 @@ TEST(ClusterMoveTest, ScaleUpDownAndUpAgainUnderLoadLosesAndResurrectsNothing) {
   int owned_by_new = 0;
   for (uint32_t o : up.shard_owner()) owned_by_new += o == 3 ? 1 : 0;
   EXPECT_EQ(owned_by_new, 4);
+  // Counted after the last step's Txn (and its key deletes): a placement
+  // without moves can be seen first.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return MetricOf(cluster.metrics_port(3), "historian_cluster_moves_finished_total") >= 4;
+      },
+      absl::Seconds(30)));
   EXPECT_EQ(MetricOf(cluster.metrics_port(3), "historian_cluster_moves_finished_total"), 4);
   // Nothing failed on the way, not even a retried step (a move the node
   // had just finished, seen FLIPPED in a view one watch event behind, once
@@ -439,6 +446,11 @@ TEST(ClusterMoveTest, MovesRunWithTokensThroughThePeerToken) {
   ASSERT_TRUE(cluster.WaitForPlacement(
       [](const v1::PlacementResponse& p) { return p.members_size() == 3 && NoMoves(p); },
       absl::Seconds(60)));
+  EXPECT_TRUE(WaitFor(  // counted after the last step's Txn
+      [&] {
+        return MetricOf(cluster.metrics_port(2), "historian_cluster_moves_finished_total") >= 1;
+      },
+      absl::Seconds(30)));
   EXPECT_EQ(MetricOf(cluster.metrics_port(2), "historian_cluster_moves_finished_total"), 1);
   EXPECT_EQ(MetricOf(cluster.metrics_port(2), "historian_cluster_move_errors_total"), 0);
   // Every tag reads back through the new node, with the admin's token.

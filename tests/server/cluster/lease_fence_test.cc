@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <set>
@@ -15,6 +16,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "api/core/tag_shard.h"
 #include "gtest/gtest.h"
 #include "server/cluster/cluster_view.h"
@@ -140,6 +143,76 @@ TEST_F(LeaseFenceTest, IsolatedOnceWithoutALeaseForTheFence) {
   LeaseFence::LeaseCheck short_gap = fence.Check(t0_ + seconds(46));
   EXPECT_FALSE(short_gap.held.ok());
   EXPECT_FALSE(short_gap.isolated);
+  // Lost again before the view saw that registration: the stretch still
+  // counts from 43 s (the removal may be in the revisions not applied).
+  fence.Lost(43, t0_ + seconds(47));
+  EXPECT_FALSE(fence.Check(t0_ + seconds(52)).isolated);
+  EXPECT_TRUE(fence.Check(t0_ + seconds(53)).isolated);
+  // A registration held and seen closes it; a renewal seen does too.
+  fence.Registered(44, 12, t0_ + seconds(90), t0_ + seconds(60));
+  view_revision_ = 12;
+  fence.Renewed(44, t0_ + seconds(95), t0_ + seconds(61));
+  fence.Lost(44, t0_ + seconds(62));
+  EXPECT_FALSE(fence.Check(t0_ + seconds(71)).isolated) << "counted from 62 s, not 43 s";
+  EXPECT_TRUE(fence.Check(t0_ + seconds(72)).isolated);
+}
+
+// A member restarted while cut off counts its stretch without a lease from
+// the end of its lease before the restart (kept in a file), not from the
+// restart.
+TEST_F(LeaseFenceTest, ARestartCountsTheStretchFromTheLeaseBeforeIt) {
+  historian::testing::TempDir dir;
+  const std::string file = dir.Sub("lease_alive_until");
+  const absl::Time wall = absl::FromUnixSeconds(1'800'000'000);
+  EXPECT_EQ(LeaseFence::RestoredStretchStart(file, t0_, wall), t0_) << "no file yet";
+  EXPECT_EQ(LeaseFence::RestoredStretchStart("", t0_, wall), t0_);
+  {
+    std::ofstream out(file);
+    out << absl::ToUnixMillis(wall - absl::Seconds(30)) << "\n";
+  }
+  EXPECT_EQ(LeaseFence::RestoredStretchStart(file, t0_, wall), t0_ - seconds(30));
+  EXPECT_EQ(LeaseFence::RestoredStretchStart(file, t0_, wall - absl::Seconds(40)), t0_)
+      << "a lease end after now (a wall step back) counts from the start";
+
+  // What a registration and a renewal keep there: the end, as wall time.
+  LeaseFence fence([this] { return view_revision_.load(); }, seconds(10), Clock::now(), file);
+  const absl::Time before = absl::Now();
+  fence.Registered(41, 1, Clock::now() + seconds(2));
+  const absl::Time after = absl::Now();
+  std::ifstream in(file);
+  int64_t saved_ms = 0;
+  ASSERT_TRUE(in >> saved_ms);
+  EXPECT_GE(absl::FromUnixMillis(saved_ms), before + absl::Seconds(2) - absl::Milliseconds(5));
+  EXPECT_LE(absl::FromUnixMillis(saved_ms), after + absl::Seconds(2) + absl::Milliseconds(5));
+  // A fence made after a long stop is isolated at once.
+  const Clock::time_point started = Clock::now();
+  LeaseFence restarted([] { return int64_t{0}; }, seconds(10), started, file);
+  EXPECT_FALSE(restarted.Check(started).isolated)
+      << "the lease ended 2 s ahead: not before the fence";
+  {
+    std::ofstream out(file);
+    out << absl::ToUnixMillis(absl::Now() - absl::Minutes(5)) << "\n";
+  }
+  LeaseFence long_stop([] { return int64_t{0}; }, seconds(10), Clock::now(), file);
+  EXPECT_TRUE(long_stop.Check().isolated);
+}
+
+// The check after a commit: a shard the placement gave away meanwhile.
+TEST(LeaseFenceShardsTest, ShardsNoLongerOwnedNamesTheNewOwner) {
+  auto p = Placement::Create("us", 4, {{"a", "10.0.0.1:1"}, {"b", "10.0.0.2:1"}}, {0, 1, 0, 1}, 5);
+  ASSERT_TRUE(p.ok()) << p.status();
+  StaticClusterView view("a", std::make_shared<const Placement>(*p));
+  EXPECT_EQ(ShardsNoLongerOwned(view, {0, 2}), std::nullopt);
+  auto moved =
+      Placement::Create("us", 4, {{"a", "10.0.0.1:1"}, {"b", "10.0.0.2:1"}}, {0, 1, 1, 1}, 6);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  view.Set(std::make_shared<const Placement>(*moved));
+  std::optional<std::string> why = ShardsNoLongerOwned(view, {0, 2});
+  ASSERT_TRUE(why.has_value());
+  EXPECT_TRUE(absl::StrContains(*why, "shard 2 is owned by member 'b' in placement revision 6"))
+      << *why;
+  StaticClusterView removed("z", std::make_shared<const Placement>(*moved));
+  EXPECT_TRUE(ShardsNoLongerOwned(removed, {0}).has_value());
 }
 
 // Shards 0..3 owned by a, b, c, a; shard 0 moving a -> b (INITIALIZING),
