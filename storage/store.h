@@ -783,10 +783,12 @@ class Store {
   // meanwhile and writes them back after the delete.
   absl::Status SubmitTombstones(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   // Copies the unsealed samples of `tag` in [start, end) (sealing buffer and
-  // head, both reset to the tag's type) and the tag's widest chunk span.
-  // Takes mu_. Errors: NotFound for an unknown tag.
-  absl::Status CopyUnsealed(TagId tag, int64_t start, int64_t end, codec::ChunkColumns* sealing,
-                            codec::ChunkColumns* head, int64_t* max_span) const;
+  // head, both reset to the tag's type; the first max_samples of each, 0:
+  // all) and the tag's widest chunk span. Takes mu_. Errors: NotFound for an
+  // unknown tag.
+  absl::Status CopyUnsealed(TagId tag, int64_t start, int64_t end, size_t max_samples,
+                            codec::ChunkColumns* sealing, codec::ChunkColumns* head,
+                            int64_t* max_span) const;
 
   // --- State: the parts (docs/storage.md, "Structure") ---
   // Declared in construction order; destroyed in reverse (the sealer thread

@@ -15,14 +15,14 @@
 
 namespace historian {
 
-absl::Status Store::CopyUnsealed(TagId tag, int64_t start, int64_t end,
+absl::Status Store::CopyUnsealed(TagId tag, int64_t start, int64_t end, size_t max_samples,
                                  codec::ChunkColumns* sealing, codec::ChunkColumns* head,
                                  int64_t* max_span) const {
   absl::MutexLock l(&mu_);
   TagState* t = FindTag(tag);
   if (t == nullptr) return absl::NotFoundError(absl::StrCat("tag id ", tag, " not found"));
   PartsShareMu(mu_, *catalog_, *heads_);
-  heads_->CopyUnsealed(*t, t->type(), start, end, sealing, head);
+  heads_->CopyUnsealed(*t, t->type(), start, end, sealing, head, max_samples);
   *max_span = t->chunk.max_span;
   return absl::OkStatus();
 }
@@ -43,7 +43,10 @@ absl::Status Store::ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_sa
   ClipToSampleRange(&start, &end);
   codec::ChunkColumns sealing, head;
   int64_t max_span = 0;
-  RETURN_IF_ERROR(CopyUnsealed(tag, start, end, &sealing, &head, &max_span));
+  // Each part is strictly increasing, so the first max_samples of the merge
+  // are among the first max_samples of each: a page of a large head copies
+  // only what it can return.
+  RETURN_IF_ERROR(CopyUnsealed(tag, start, end, max_samples, &sealing, &head, &max_span));
   out->Reset(head.type);
   if (start >= end) return absl::OkStatus();
   std::vector<codec::ChunkColumns> parts;
@@ -75,7 +78,7 @@ absl::Status Store::ScanRaw(TagId tag, int64_t start, int64_t end,
   ClipToSampleRange(&start, &end);
   codec::ChunkColumns sealing, head;
   int64_t max_span = 0;
-  RETURN_IF_ERROR(CopyUnsealed(tag, start, end, &sealing, &head, &max_span));
+  RETURN_IF_ERROR(CopyUnsealed(tag, start, end, 0, &sealing, &head, &max_span));
   if (start >= end) return absl::OkStatus();
   // Unsealed samples not handed over yet: those at or after mem_from.
   int64_t mem_from = start;

@@ -71,7 +71,9 @@ absl::Status ChunkStore::ReadChunks(TagId tag, int64_t start, int64_t end, int64
     }
     codec::ChunkColumns part;
     part.Reset(decoded.type);
-    engine::AppendRange(decoded, start, end, &part);
+    // The first max_samples of the chunk's range: the merge's first
+    // max_samples hold no more of it (each chunk is strictly increasing).
+    engine::AppendRange(decoded, start, end, &part, max_samples);
     if (part.size() == 0) continue;
     if (collected > 0 && part.timestamps.front() <= collected_max_ts) overlapping = true;
     collected += part.size();

@@ -67,10 +67,12 @@ void Normalize(codec::ChunkColumns* cols) {
 }
 
 void AppendRange(const codec::ChunkColumns& from, int64_t start, int64_t end,
-                 codec::ChunkColumns* to) {
+                 codec::ChunkColumns* to, size_t max_samples) {
   const auto& ts = from.timestamps;
   size_t b = std::lower_bound(ts.begin(), ts.end(), start) - ts.begin();
-  size_t e = std::lower_bound(ts.begin(), ts.end(), end) - ts.begin();
+  size_t e =
+      std::max(b, static_cast<size_t>(std::lower_bound(ts.begin(), ts.end(), end) - ts.begin()));
+  if (max_samples != 0 && e - b > max_samples) e = b + max_samples;
   AppendSamples(from, b, e, to);
 }
 

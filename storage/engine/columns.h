@@ -31,9 +31,9 @@ bool IsStrictlyIncreasing(const codec::ChunkColumns& cols);
 void Normalize(codec::ChunkColumns* cols);
 
 // Appends the samples of `from` (REQUIRES: strictly increasing) with
-// start <= ts < end to `to`.
+// start <= ts < end to `to`: the first max_samples of them (0: all).
 void AppendRange(const codec::ChunkColumns& from, int64_t start, int64_t end,
-                 codec::ChunkColumns* to);
+                 codec::ChunkColumns* to, size_t max_samples = 0);
 
 // Removes all but the first `n` samples.
 void Truncate(size_t n, codec::ChunkColumns* cols);

@@ -2,6 +2,7 @@
 #include "storage/engine/head_columns.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "storage/engine/columns.h"
@@ -230,7 +231,9 @@ bool HeadColumns::BlockBelow(size_t b, int64_t ts) const {
   return last_ts_ < ts;
 }
 
-void HeadColumns::CopyRange(int64_t start, int64_t end, codec::ChunkColumns* to) const {
+void HeadColumns::CopyRange(int64_t start, int64_t end, codec::ChunkColumns* to,
+                            size_t max_samples) const {
+  const size_t limit = max_samples == 0 ? SIZE_MAX : to->size() + max_samples;
   if (blocks_) {
     const std::vector<Block>& index = blocks_->index;
     // The first block that may hold `start`: the last one starting at or
@@ -240,7 +243,7 @@ void HeadColumns::CopyRange(int64_t start, int64_t end, codec::ChunkColumns* to)
                index.begin();
     if (b > 0) --b;
     const uint8_t* base = blocks_->bytes.data();
-    for (; b < index.size() && index[b].first_ts < end; ++b) {
+    for (; b < index.size() && index[b].first_ts < end && to->size() < limit; ++b) {
       const uint8_t* p = base + index[b].offset;
       if (index[b].first_ts >= start && BlockBelow(b, end)) {
         head_block::Decode(type_, p, kBlockSamples, to);  // wholly inside
@@ -252,9 +255,14 @@ void HeadColumns::CopyRange(int64_t start, int64_t end, codec::ChunkColumns* to)
       AppendRange(scratch, start, end, to);
     }
   }
-  const size_t tb = std::lower_bound(tail_ts_.begin(), tail_ts_.end(), start) - tail_ts_.begin();
-  const size_t te = std::lower_bound(tail_ts_.begin(), tail_ts_.end(), end) - tail_ts_.begin();
-  CopyTail(tb, te, to);
+  if (to->size() < limit) {
+    const size_t tb = std::lower_bound(tail_ts_.begin(), tail_ts_.end(), start) - tail_ts_.begin();
+    size_t te = std::lower_bound(tail_ts_.begin(), tail_ts_.end(), end) - tail_ts_.begin();
+    te = std::max(te, tb);  // start > end: nothing
+    if (te - tb > limit - to->size()) te = tb + (limit - to->size());
+    CopyTail(tb, te, to);
+  }
+  Truncate(limit, to);  // a block may go past the limit
 }
 
 void HeadColumns::Normalize() {

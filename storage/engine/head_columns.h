@@ -49,9 +49,11 @@ class HeadColumns {
   // Sorts by timestamp and resolves duplicates as engine::Normalize does.
   void Normalize();
 
-  // Appends the samples with start <= ts < end to `to`.
+  // Appends the samples with start <= ts < end to `to`: the first
+  // max_samples of them, or all when max_samples is 0. A read of a page
+  // decodes only the blocks the page needs, not the rest of the head.
   // REQUIRES: normalised (strictly increasing timestamps).
-  void CopyRange(int64_t start, int64_t end, codec::ChunkColumns* to) const;
+  void CopyRange(int64_t start, int64_t end, codec::ChunkColumns* to, size_t max_samples = 0) const;
   // Appends every sample, in the current order, to `to`.
   void CopyAll(codec::ChunkColumns* to) const;
 

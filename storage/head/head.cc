@@ -175,16 +175,17 @@ void Head::EndSeal(TagId id, HeadState& t, bool written, int64_t now) {
 }
 
 void Head::CopyUnsealed(HeadState& t, ValueType type, int64_t start, int64_t end,
-                        codec::ChunkColumns* sealing, codec::ChunkColumns* head) {
+                        codec::ChunkColumns* sealing, codec::ChunkColumns* head,
+                        size_t max_samples) {
   sealing->Reset(type);
   head->Reset(type);
   if (t.head) {
     const Charge before = ChargeOf(t);
     t.head->cols.Normalize();  // may drop duplicates
     Recount(t, before);
-    t.head->cols.CopyRange(start, end, head);
+    t.head->cols.CopyRange(start, end, head, max_samples);
   }
-  if (t.sealing) t.sealing->cols.CopyRange(start, end, sealing);
+  if (t.sealing) t.sealing->cols.CopyRange(start, end, sealing, max_samples);
 }
 
 int64_t Head::UnsealedFrom(const HeadState& t, int64_t from) const {

@@ -124,9 +124,11 @@ class Head {
   // --- Reads ---
 
   // Copies the samples of the sealing buffer and of the head (sorted first)
-  // in [start, end) into *sealing and *head, both reset to `type`.
+  // in [start, end) into *sealing and *head, both reset to `type`: the first
+  // max_samples of each (0: all), which hold the first max_samples of their
+  // merge, as each is strictly increasing.
   void CopyUnsealed(HeadState& t, ValueType type, int64_t start, int64_t end,
-                    codec::ChunkColumns* sealing, codec::ChunkColumns* head)
+                    codec::ChunkColumns* sealing, codec::ChunkColumns* head, size_t max_samples = 0)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The smallest of `from` and the tag's unsealed timestamps.
   int64_t UnsealedFrom(const HeadState& t, int64_t from) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

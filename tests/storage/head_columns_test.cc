@@ -308,6 +308,17 @@ TEST(HeadColumnsTest, EdgeValuesRoundTripThroughBlocksBitForBit) {
               head.CopyRange(start, end, &got);
               AppendRange(model, start, end, &want);
               ExpectSameColumns(got, want);
+              // A page: the first max of the range, whether max ends inside
+              // a block, at its edge, in the tail or past the range.
+              for (size_t max : {size_t{1}, size_t{63}, size_t{64}, size_t{65},
+                                 1 + static_cast<size_t>(rng() % (want.size() + 2))}) {
+                codec::ChunkColumns page, first;
+                page.Reset(type);
+                first.Reset(type);
+                head.CopyRange(start, end, &page, max);
+                AppendSamples(want, 0, std::min(max, want.size()), &first);
+                ExpectSameColumns(page, first);
+              }
             }
           }
         }
