@@ -51,7 +51,9 @@ TEST(WriteSplitTest, EverySeriesGoesOnceToItsShardsOwnerInBatchOrder) {
     ASSERT_EQ(part.series_index.size(), static_cast<size_t>(part.request.series_size()));
     for (int i = 0; i < part.request.series_size(); ++i) {
       const uint32_t original = part.series_index[i];
-      if (i > 0) EXPECT_LT(part.series_index[i - 1], original);  // batch order kept
+      if (i > 0) {
+        EXPECT_LT(part.series_index[i - 1], original);
+      }  // batch order kept
       EXPECT_TRUE(seen.insert(original).second) << "series " << original << " twice";
       const v1::TagSamples& series = part.request.series(i);
       EXPECT_EQ(series.tag(), batch.series(original).tag());
@@ -100,7 +102,9 @@ TEST(WriteSplitTest, AcksJoinWithOriginalSeriesIndexes) {
   ASSERT_EQ(joined.rejected_size(), 3);
   std::set<uint32_t> got;
   for (int i = 0; i < joined.rejected_size(); ++i) {
-    if (i > 0) EXPECT_LT(joined.rejected(i - 1).series_index(), joined.rejected(i).series_index());
+    if (i > 0) {
+      EXPECT_LT(joined.rejected(i - 1).series_index(), joined.rejected(i).series_index());
+    }
     got.insert(joined.rejected(i).series_index());
   }
   EXPECT_EQ(got, rejected_original);

@@ -358,7 +358,9 @@ TEST_P(WriterModelTest, RandomGoodAndRefusedBatchesAcrossANodeKillMatchTheModel)
         EXPECT_TRUE(results[sequence].ok()) << results[sequence];
         // A batch whose first delivery was acked counts all of its samples
         // (one ack for the whole batch, however it was sent).
-        if (accepted.count(sequence) > 0) EXPECT_EQ(accepted[sequence], samples_of[sequence]);
+        if (accepted.count(sequence) > 0) {
+          EXPECT_EQ(accepted[sequence], samples_of[sequence]);
+        }
       }
     }
   }

@@ -158,7 +158,9 @@ TEST_F(CalendarWindowsTest, MonthsAndWeeksInUtc) {
     const absl::CivilSecond cs = absl::ToCivilSecond(absl::FromUnixNanos(weeks[k].start_ns()), utc);
     EXPECT_EQ(absl::GetWeekday(absl::CivilDay(cs)), absl::Weekday::monday) << cs;
     EXPECT_EQ(cs.hour(), 0);
-    if (k + 1 < weeks.size()) EXPECT_EQ(weeks[k].count(), 7u * 24) << k;
+    if (k + 1 < weeks.size()) {
+      EXPECT_EQ(weeks[k].count(), 7u * 24) << k;
+    }
   }
   EXPECT_EQ(weeks[weeks.size() - 1].count(), 2u * 24);  // Monday and Tuesday 2028-02-28/29
 }
@@ -223,7 +225,9 @@ TEST_F(CalendarWindowsTest, KolkataDaysAgreeWithRawSamples) {
   for (int k = 0; k < w.size(); ++k) {
     const int64_t from = w[k].start_ns();
     const int64_t to = k + 1 < w.size() ? w[k + 1].start_ns() : end;
-    if (k > 0) EXPECT_EQ(from, Local(absl::CivilDay(2026, 1, 1) + k, tz));
+    if (k > 0) {
+      EXPECT_EQ(from, Local(absl::CivilDay(2026, 1, 1) + k, tz));
+    }
     double sum = 0, lo = 1e9, hi = -1e9, first = 0, last = 0;
     uint64_t n = 0;
     for (auto it = m.lower_bound(from); it != m.end() && it->first < to; ++it) {

@@ -125,8 +125,7 @@ struct Node {
   }
 };
 
-v1::Rule HighRule(const std::string& name, const std::string& tag, double limit,
-                  double deadband) {
+v1::Rule HighRule(const std::string& name, const std::string& tag, double limit, double deadband) {
   v1::Rule r;
   r.set_name(name);
   r.set_kind(v1::RULE_KIND_HIGH);
@@ -223,16 +222,15 @@ TEST_F(EventsE2eTest, RulesNeedAdminAndAreCheckedAndTheCliManagesThem) {
   // The CLI.
   const std::string server = "--server=" + n->process->address();
   const std::string admin = std::string("--token=") + kAdminToken;
-  testing::CommandResult r =
-      testing::RunCommand({"client/historian", "rule", "add", "b_high", "--kind", "high", "--tag",
-                           "us.b", "--limit", "5", "--deadband", "1", "--on_delay", "30s",
-                           server, admin});
+  testing::CommandResult r = testing::RunCommand(
+      {"client/historian", "rule", "add", "b_high", "--kind", "high", "--tag", "us.b", "--limit",
+       "5", "--deadband", "1", "--on_delay", "30s", server, admin});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   r = testing::RunCommand({"client/historian", "rule", "ls", server, admin});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("b_high\thigh\tus.b\t5\t1\t30s"), std::string::npos) << r.out;
-  r = testing::RunCommand({"client/historian", "rule", "add", "bad", "--kind", "hot", "--tag",
-                           "us.b", server, admin});
+  r = testing::RunCommand(
+      {"client/historian", "rule", "add", "bad", "--kind", "hot", "--tag", "us.b", server, admin});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--kind"), std::string::npos) << r.err;
   r = testing::RunCommand({"client/historian", "rule", "rm", "b_high", server, admin});
@@ -253,9 +251,13 @@ TEST_F(EventsE2eTest, LimitAlarmRaisedOnceAtHomeAckedAtTheOtherSiteDuringPartiti
   ASSERT_TRUE(Eventually([&] { return mx.Rules().size() == 1; }));
   const int64_t t0 = int64_t{1790000000} * kSecond;
   // Chatter around the limit inside the deadband: one raise, no clear.
-  us.Write("us.line1.temp", {{t0, 70}, {t0 + kSecond, 85}, {t0 + 2 * kSecond, 78},
-                             {t0 + 3 * kSecond, 90}, {t0 + 4 * kSecond, 79},
-                             {t0 + 5 * kSecond, 81}, {t0 + 6 * kSecond, 76}});
+  us.Write("us.line1.temp", {{t0, 70},
+                             {t0 + kSecond, 85},
+                             {t0 + 2 * kSecond, 78},
+                             {t0 + 3 * kSecond, 90},
+                             {t0 + 4 * kSecond, 79},
+                             {t0 + 5 * kSecond, 81},
+                             {t0 + 6 * kSecond, 76}});
   ASSERT_TRUE(Eventually([&] { return mx.Events().size() == 1; }));
   std::vector<v1::Event> at_us = us.Events();
   ASSERT_EQ(at_us.size(), 1u);
@@ -292,7 +294,7 @@ TEST_F(EventsE2eTest, LimitAlarmRaisedOnceAtHomeAckedAtTheOtherSiteDuringPartiti
   }
   // Late data: a violating sample older than the newest is flagged, never
   // live, and raises no active alarm.
-  us.Write("us.line1.temp", {{t0 + 3500 * 1000000, 95}});
+  us.Write("us.line1.temp", {{t0 + int64_t{3500} * 1000000, 95}});
   ASSERT_TRUE(Eventually([&] { return mx.Events().size() == 2; }));
   for (Node* n : {&us, &mx}) {
     std::vector<v1::Event> all = n->Events();

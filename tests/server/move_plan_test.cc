@@ -250,7 +250,9 @@ TEST(MovePlanTest, ALostMembersMovesAreSettledOneByOne) {
   // Shards 0, 10 and 13 (its own, no move or a PENDING one) went to others.
   EXPECT_EQ(plan->reassigned, std::vector<uint32_t>({0, 1, 5, 10, 13}));
   for (uint32_t s = 7; s < 16; ++s) {
-    if (s != 10 && s != 13) EXPECT_EQ(after.shard_owner()[s], before->shard_owner()[s]) << s;
+    if (s != 10 && s != 13) {
+      EXPECT_EQ(after.shard_owner()[s], before->shard_owner()[s]) << s;
+    }
   }
   // Once the FLIPPED move finishes, it is gone from the members.
   absl::StatusOr<Placement> finished = FinishMove(after, 2);

@@ -162,7 +162,7 @@ TEST(SubscriptionHubTest, TakesKeepApplyOrderAndLoseNothingSilently) {
         break;
       }
     }
-    for (const std::string& tag : {"a", "b", "c"}) {
+    for (const char* tag : {"a", "b", "c"}) {
       // What was taken: in order, no duplicates; the rest lies in a range
       // reported as lost.
       const std::vector<int64_t>& g = got[tag];
@@ -181,7 +181,7 @@ TEST(SubscriptionHubTest, TakesKeepApplyOrderAndLoseNothingSilently) {
     }
     if (buffer_bytes == (uint64_t{1} << 30)) {
       EXPECT_TRUE(lost_ranges.empty());
-      for (const std::string& tag : {"a", "b", "c"}) EXPECT_EQ(got[tag], applied[tag]) << tag;
+      for (const char* tag : {"a", "b", "c"}) EXPECT_EQ(got[tag], applied[tag]) << tag;
     } else {
       EXPECT_FALSE(lost_ranges.empty());  // the bound was hit
     }

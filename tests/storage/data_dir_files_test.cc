@@ -65,7 +65,9 @@ TEST(DataDirFilesTest, CleanCloseLeavesNoOptionsFilesAndReopens) {
       ASSERT_EQ(all.doubles[i], static_cast<double>(i) * 0.5) << i;
     }
     WriteSamples(**store, tag->id, int64_t{round} * kPerRound, kPerRound);
-    if (round % 2 == 1) ASSERT_TRUE((*store)->Compact().ok());
+    if (round % 2 == 1) {
+      ASSERT_TRUE((*store)->Compact().ok());
+    }
     ASSERT_TRUE((*store)->Close().ok());
     store->reset();
     EXPECT_EQ(OptionsFiles(o.path), std::vector<std::string>{}) << "round " << round;
@@ -119,7 +121,9 @@ TEST(DataDirFilesTest, NodeWithoutRulesWritesNoEventsFile) {
       auto tag = (*store)->ResolveTagForWrite("a", ValueType::kDouble);
       ASSERT_TRUE(tag.ok()) << tag.status();
       WriteSamples(**store, tag->id, int64_t{round} * 100, 100);
-      if (round == 1) ASSERT_TRUE((*store)->Compact().ok());
+      if (round == 1) {
+        ASSERT_TRUE((*store)->Compact().ok());
+      }
       ASSERT_TRUE((*store)->Close().ok());
     }
     auto db = engine::RocksDb::Open(o.path);

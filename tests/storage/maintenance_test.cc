@@ -121,7 +121,7 @@ class MaintenanceTest : public ::testing::Test {
                                              rollups_.get(), &host_, [this] { return now_; });
     sealer_ = std::make_unique<Sealer>(
         mu_, seal_mu_, db_.get(), chunks_.get(), rollups_.get(), compactor_.get(), &host_,
-        Sealer::Options{absl::Hours(1), [this] { return now_; }, [](LogSeverity, auto) {}});
+        Sealer::Options{absl::Hours(1), [this] { return now_; }, [](LogSeverity, auto) {}, {}});
     host_.tags[7].facts.type = ValueType::kDouble;
   }
 

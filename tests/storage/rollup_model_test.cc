@@ -435,7 +435,9 @@ TEST_P(RollupModelTest, QueriesThroughRollupsMatchRawSamples) {
       Delete(rng, name);
     }
     if (step % 7 == 6) {
-      if (rng() % 3 != 0) ASSERT_TRUE(store_->SealAll().ok());
+      if (rng() % 3 != 0) {
+        ASSERT_TRUE(store_->SealAll().ok());
+      }
       Checkpoint(rng, absl::StrCat("step ", step).c_str());
     }
   }
@@ -445,8 +447,12 @@ TEST_P(RollupModelTest, QueriesThroughRollupsMatchRawSamples) {
   Checkpoint(rng, "reopened");
   // The cases this test is for did occur.
   const uint64_t min_samples = std::get<1>(GetParam());
-  if (min_samples <= 32) EXPECT_GT(hours_with_rollup_, 0u);
-  if (min_samples > 1) EXPECT_GT(hours_without_rollup_, 0u);
+  if (min_samples <= 32) {
+    EXPECT_GT(hours_with_rollup_, 0u);
+  }
+  if (min_samples > 1) {
+    EXPECT_GT(hours_without_rollup_, 0u);
+  }
   if (min_samples <= 32) {
     EXPECT_GT(days_recorded_, 0u);
     if (std::get<2>(GetParam()) > 1) {

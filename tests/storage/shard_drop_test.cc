@@ -61,7 +61,9 @@ class ShardDropBase : public ::testing::Test {
     store_ = std::move(*s);
   }
   void Reopen(bool clean) {
-    if (clean) ASSERT_TRUE(store_->Close().ok());
+    if (clean) {
+      ASSERT_TRUE(store_->Close().ok());
+    }
     store_.reset();  // without Close: the heads come back from the log
     Open(Options());
   }

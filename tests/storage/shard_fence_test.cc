@@ -188,7 +188,9 @@ TEST_F(ShardFenceTest, FenceHoldsEveryAckedWriteOfTheShardAndNothingAfterIt) {
       }
     }
     for (const engine::TagInfo& info : entry.catalog_upserts) {
-      if (TagShard(info.name, kShards) == kClosed) ASSERT_LE(seq, fence->position);
+      if (TagShard(info.name, kShards) == kClosed) {
+        ASSERT_LE(seq, fence->position);
+      }
     }
     if (seq > fence->position) ++entries_after;
   }

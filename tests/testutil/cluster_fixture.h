@@ -40,7 +40,7 @@ struct ClusterFixtureOptions {
   std::string site = "us";
   uint32_t num_shards = 256;
   // Passed to every node (e.g. "--cluster_lease_ttl=2s", "--token_file=...").
-  std::vector<std::string> node_flags;
+  std::vector<std::string> node_flags{};
   // Run `historian cluster init` in Start() (false: the test does it).
   bool init = true;
   // Nodes in the placement init writes: the first `placed_nodes` (0: all).
@@ -51,10 +51,10 @@ struct ClusterFixtureOptions {
   bool http = false;
   // With --token_file in node_flags: the bearer token (admin and reader
   // roles) the fixture's Cluster.Placement calls and CLI runs send.
-  std::string token;
+  std::string token{};
   // etcd with TLS and client-certificate auth (cert_file set): the nodes get
   // --cluster_etcd_ca/_cert/_key with its CA and client files.
-  EtcdTlsFiles etcd_tls;
+  EtcdTlsFiles etcd_tls{};
 };
 
 class ClusterFixture {

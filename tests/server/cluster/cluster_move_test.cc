@@ -1178,7 +1178,9 @@ TEST_P(ClusterMoveKillTest, KillAtAStepLosesNoAckedSample) {
   }
   // Every node again, without the hook (the held ones stop cleanly).
   for (int i = 0; i < cluster.size(); ++i) {
-    if (cluster.node(i).pid() > 0) EXPECT_EQ(cluster.StopNode(i), 0) << "node " << i;
+    if (cluster.node(i).pid() > 0) {
+      EXPECT_EQ(cluster.StopNode(i), 0) << "node " << i;
+    }
     ASSERT_TRUE(cluster.StartNode(i)) << "node " << i;
   }
   v1::PlacementResponse done;

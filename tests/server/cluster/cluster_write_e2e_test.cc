@@ -286,7 +286,9 @@ TEST_F(ClusterWriteTest, OwnerKilledWriteFailsUnavailableAndGatewayDeliversAfter
     EXPECT_EQ(n, kPoints) << Tag("gw", t) << " on node " << owner;
     total += n;
     for (int i = 0; i < 3; ++i) {
-      if (i != owner) EXPECT_EQ(LocalTags(i, Tag("gw", t)).size(), 0u) << Tag("gw", t);
+      if (i != owner) {
+        EXPECT_EQ(LocalTags(i, Tag("gw", t)).size(), 0u) << Tag("gw", t);
+      }
     }
   }
   EXPECT_EQ(total, kTags * kPoints);

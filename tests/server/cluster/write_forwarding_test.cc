@@ -316,7 +316,9 @@ TEST_F(WriteForwardingTest, OwnerDownFailsUnavailableNamingItAndRetryAfterRestar
   // The parts of the owners that were up are stored and stay stored.
   for (int t = 0; t < kTags; ++t) {
     const int owner = OwnerOf(Tag(t));
-    if (owner != 2) EXPECT_EQ(nodes_[owner]->Samples(Tag(t)), 2u) << Tag(t);
+    if (owner != 2) {
+      EXPECT_EQ(nodes_[owner]->Samples(Tag(t)), 2u) << Tag(t);
+    }
   }
   EXPECT_GE(nodes_[0]->metrics()->CounterValue(cluster::kForwardErrorsMetric,
                                                absl::StrCat(server::Label("owner", "us-2"), ",",

@@ -110,9 +110,15 @@ TEST(EventMergeTest, AnyOrderAnyGroupingAndDuplicatesGiveOneState) {
     EXPECT_EQ(m->raised, raised);
     EXPECT_EQ(m->cleared, cleared);
     EXPECT_EQ(m->acked, acked);
-    if (raised) EXPECT_EQ(m->late, !live);
-    if (cleared) EXPECT_EQ(m->cleared_ns, first_clear);
-    if (acked) EXPECT_EQ(m->acked_ns, first_ack);
+    if (raised) {
+      EXPECT_EQ(m->late, !live);
+    }
+    if (cleared) {
+      EXPECT_EQ(m->cleared_ns, first_clear);
+    }
+    if (acked) {
+      EXPECT_EQ(m->acked_ns, first_ack);
+    }
     for (int shuffle = 0; shuffle < 10; ++shuffle) {
       std::vector<std::string> again = ops;
       std::shuffle(again.begin(), again.end(), rng);
