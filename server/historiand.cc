@@ -284,6 +284,17 @@ int Fatal(std::string_view what, const absl::Status& status, int exit_code) {
   return exit_code;
 }
 
+// OK, or the error naming the flag and its bounds, e.g. "--cluster_lease_ttl:
+// 0s is outside 1s..1h".
+absl::Status CheckDurationFlag(const char* flag, absl::Duration value, absl::Duration min,
+                               absl::Duration max) {
+  if (value >= min && value <= max) return absl::OkStatus();
+  const std::string bounds =
+      absl::StrCat(absl::FormatDuration(min), "..", absl::FormatDuration(max));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, ": ", absl::FormatDuration(value), " is outside ", bounds));
+}
+
 void WritePortFile(const std::string& path, int port) {
   if (path.empty()) return;
   std::string tmp = path + ".tmp";
@@ -430,28 +441,15 @@ int Run() {
     }
   }
   const absl::Duration lease_ttl = absl::GetFlag(FLAGS_cluster_lease_ttl);
-  if (lease_ttl < absl::Seconds(1) || lease_ttl > absl::Hours(1)) {
-    return Fatal(
-        "bad flag",
-        absl::InvalidArgumentError(absl::StrCat(
-            "--cluster_lease_ttl: ", absl::FormatDuration(lease_ttl), " is outside 1s..1h")),
-        2);
-  }
   const absl::Duration isolation_fence = absl::GetFlag(FLAGS_cluster_isolation_write_fence);
-  if (isolation_fence < absl::Seconds(1) || isolation_fence > absl::Hours(24)) {
-    return Fatal("bad flag",
-                 absl::InvalidArgumentError(absl::StrCat(
-                     "--cluster_isolation_write_fence: ", absl::FormatDuration(isolation_fence),
-                     " is outside 1s..24h")),
-                 2);
-  }
   const absl::Duration forward_timeout = absl::GetFlag(FLAGS_cluster_forward_timeout);
-  if (forward_timeout < absl::Seconds(1) || forward_timeout > absl::Hours(1)) {
-    return Fatal("bad flag",
-                 absl::InvalidArgumentError(absl::StrCat(
-                     "--cluster_forward_timeout: ", absl::FormatDuration(forward_timeout),
-                     " is outside 1s..1h")),
-                 2);
+  for (const absl::Status& bad :
+       {CheckDurationFlag("cluster_lease_ttl", lease_ttl, absl::Seconds(1), absl::Hours(1)),
+        CheckDurationFlag("cluster_isolation_write_fence", isolation_fence, absl::Seconds(1),
+                          absl::Hours(24)),
+        CheckDurationFlag("cluster_forward_timeout", forward_timeout, absl::Seconds(1),
+                          absl::Hours(1))}) {
+    if (!bad.ok()) return Fatal("bad flag", bad, 2);
   }
   // Known before bind unless --listen says port 0.
   absl::StatusOr<std::string> advertise_early = std::string();

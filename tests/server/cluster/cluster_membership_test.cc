@@ -176,6 +176,10 @@ TEST(ClusterMembershipTest, BadClusterFlagsNameTheFlag) {
        "--cluster_advertise: '0.0.0.0:7400'"},
       {{"--cluster_etcd=127.0.0.1:2379", "--cluster_lease_ttl=100ms"},
        "--cluster_lease_ttl: 100ms is outside 1s..1h"},
+      {{"--cluster_etcd=127.0.0.1:2379", "--cluster_isolation_write_fence=25h"},
+       "--cluster_isolation_write_fence: 25h is outside 1s..24h"},
+      {{"--cluster_etcd=127.0.0.1:2379", "--cluster_forward_timeout=0s"},
+       "--cluster_forward_timeout: 0 is outside 1s..1h"},
   };
   int n = 0;
   for (const Case& c : cases) {
