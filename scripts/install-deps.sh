@@ -8,7 +8,7 @@ PKGS=(
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   nlohmann-json3-dev libjs-dygraphs chromium chromium-driver python3-selenium python3-pil
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev lld
   openssl libssl-dev procps curl jq
   mosquitto mosquitto-clients libpaho-mqtt-dev libpaho-mqttpp-dev
   etcd-server etcd-client
