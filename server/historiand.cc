@@ -246,11 +246,12 @@ ABSL_FLAG(std::string, cluster_advertise, "",
           "--listen's host with the bound port");
 ABSL_FLAG(absl::Duration, cluster_lease_ttl, absl::Seconds(10),
           "TTL of this member's etcd lease (1s..1h); a node silent this long shows dead");
-ABSL_FLAG(absl::Duration, cluster_isolation_write_fence, absl::Seconds(60),
-          "How long a member cut off from etcd keeps taking writes of the shards it owns "
-          "(1s..24h); after that it refuses them (gateways keep them) until it holds a lease "
-          "again, and `remove-node --lost` of it waits this long (plus 2 s) after its key is gone. "
-          "Use the same value on every member");
+ABSL_FLAG(
+    absl::Duration, cluster_isolation_write_fence, absl::Seconds(60),
+    "How long a member cut off from etcd keeps taking writes of the shards it owns "
+    "(1s..24h); after that it refuses them (gateways keep them) until it holds a lease "
+    "again. `remove-node --lost` waits the widest fence any member registered with (plus 2 s) "
+    "after the lost member's key is gone. Use the same value on every member");
 ABSL_FLAG(absl::Duration, cluster_forward_timeout, absl::Seconds(30),
           "Longest a call forwarded to another member may take (1s..1h): write parts and query "
           "parts (Read runs too) get the caller's deadline, at most this; Query.Subscribe streams "

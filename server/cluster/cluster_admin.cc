@@ -98,8 +98,13 @@ absl::StatusOr<v1::ClusterStatusResponse> EtcdClusterAdmin::Status() const {
   const std::string members_prefix = MembersPrefix(site_);
   std::map<std::string, std::pair<EtcdKeyValue, MemberRecord>> registered;
   std::optional<Placement> placement;
+  absl::Duration widest_isolation_fence;  // SiteIsolationFenceKey; 0: absent
   for (const EtcdKeyValue& kv : range->kvs) {
-    if (kv.key == ClusterConfigKey(site_)) {
+    if (kv.key == SiteIsolationFenceKey(site_)) {
+      absl::StatusOr<int64_t> widest_ms = DecodeSiteIsolationFence(kv.key, kv.value);
+      if (!widest_ms.ok()) return widest_ms.status();
+      widest_isolation_fence = absl::Milliseconds(*widest_ms);
+    } else if (kv.key == ClusterConfigKey(site_)) {
       absl::StatusOr<ClusterConfig> config = DecodeClusterConfig(kv.value);
       if (!config.ok())
         return absl::DataLossError(absl::StrCat(kv.key, ": ", config.status().message()));
@@ -127,7 +132,8 @@ absl::StatusOr<v1::ClusterStatusResponse> EtcdClusterAdmin::Status() const {
       m->set_gone_seconds(absl::ToInt64Seconds(absent->gone_for));
       m->set_lost_removal_in_seconds(std::max<int64_t>(
           0, absl::ToInt64Seconds(
-                 absl::Ceil(LostRemovalWait(*absent) - absent->gone_for, absl::Seconds(1)))));
+                 absl::Ceil(LostRemovalWait(*absent, widest_isolation_fence) - absent->gone_for,
+                            absl::Seconds(1)))));
       return;
     }
     m->set_alive(true);

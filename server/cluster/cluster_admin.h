@@ -75,9 +75,9 @@ class EtcdClusterAdmin final : public ClusterAdmin {
   // `etcd` must outlive this object. `probe` null: no member is probed (a
   // source whose lease ran out counts as gone). `absence` null: a lost
   // member's key may have been gone for any time (no wait); otherwise
-  // `remove-node --lost` waits until it has been gone for the larger of
-  // `isolation_fence` (this node's) and the member's published one, plus
-  // kLostRemovalMargin (lease_fence.h).
+  // `remove-node --lost` waits until it has been gone for the largest of
+  // `isolation_fence` (this node's), the member's published one and the
+  // site's widest, plus kLostRemovalMargin (lease_fence.h).
   EtcdClusterAdmin(const EtcdClient* etcd, std::string site, std::string self_id,
                    MemberProbe probe = nullptr, MemberAbsenceClock absence = nullptr,
                    absl::Duration isolation_fence = absl::Seconds(60))
@@ -106,10 +106,11 @@ class EtcdClusterAdmin final : public ClusterAdmin {
 
  private:
   // How long a member's key must have been gone before `remove-node
-  // --lost`: the larger of this node's isolation fence and the one it
-  // published, plus kLostRemovalMargin.
-  absl::Duration LostRemovalWait(const MemberAbsence& absent) const {
-    return std::max(isolation_fence_, absent.published_fence) + kLostRemovalMargin;
+  // --lost`: the largest of this node's isolation fence, the one the member
+  // published (if this node saw its record) and the site's widest
+  // (`site_fence`, SiteIsolationFenceKey), plus kLostRemovalMargin.
+  absl::Duration LostRemovalWait(const MemberAbsence& absent, absl::Duration site_fence) const {
+    return std::max({isolation_fence_, absent.published_fence, site_fence}) + kLostRemovalMargin;
   }
   // RemoveNode with `lost` (move_plan.h PlanRemoveLostMember).
   absl::StatusOr<v1::PlacementChangeResponse> RemoveLostNode(

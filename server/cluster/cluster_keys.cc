@@ -95,6 +95,23 @@ absl::StatusOr<MemberRecord> DecodeMemberRecord(std::string_view text) {
   return r;
 }
 
+std::string SiteIsolationFenceKey(std::string_view site) {
+  return absl::StrCat(SitePrefix(site), "isolation_fence");
+}
+
+std::string EncodeSiteIsolationFence(int64_t max_ms) {
+  return absl::StrCat("max_ms=", max_ms, "\n");
+}
+
+absl::StatusOr<int64_t> DecodeSiteIsolationFence(std::string_view key, std::string_view text) {
+  int64_t max_ms = 0;
+  if (absl::Status s = ReadNumber(ParseLines(text), "site isolation fence", "max_ms", &max_ms);
+      !s.ok()) {
+    return absl::DataLossError(absl::StrCat(std::string(key), ": ", s.message()));
+  }
+  return max_ms;
+}
+
 std::string MoveFenceKey(std::string_view site, uint32_t shard) {
   return absl::StrCat(SitePrefix(site), "moves/", shard, "/fence");
 }

@@ -53,6 +53,19 @@ struct MemberRecord {
 std::string EncodeMemberRecord(const MemberRecord& record);
 absl::StatusOr<MemberRecord> DecodeMemberRecord(std::string_view text);
 
+// The widest isolation write fence of the site, under
+// /historian/<site>/isolation_fence (`max_ms=<n>`): the largest
+// --cluster_isolation_write_fence any member has registered with. A member
+// raises it (never lowers it) before it puts its member record, so
+// `remove-node --lost` waits at least that long after a lost member's key is
+// gone even on a node that never saw the member's record (one started after
+// it was lost). Absent: no member published a fence (nodes from before it).
+std::string SiteIsolationFenceKey(std::string_view site);
+std::string EncodeSiteIsolationFence(int64_t max_ms);
+// DataLoss naming `key` and the field when `max_ms` is missing or not a
+// number.
+absl::StatusOr<int64_t> DecodeSiteIsolationFence(std::string_view key, std::string_view text);
+
 // A shard move's fence (docs/cluster.md, "Moving shards", step 6), under
 // /historian/<site>/moves/<shard>/fence, written by the source once it has
 // closed the shard to its own writes: every own log entry of the source

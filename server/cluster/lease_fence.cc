@@ -18,7 +18,18 @@ LeaseFence::LeaseFence(std::function<int64_t()> view_revision, Clock::duration i
     : view_revision_(std::move(view_revision)),
       isolation_fence_(isolation_fence),
       alive_file_(std::move(alive_file)),
+      fence_(std::min(isolation_fence, RestoredFence(alive_file_).value_or(isolation_fence))),
       stretch_since_(RestoredStretchStart(alive_file_, started, absl::Now())) {}
+
+std::optional<LeaseFence::Clock::duration> LeaseFence::RestoredFence(
+    const std::string& alive_file) {
+  if (alive_file.empty()) return std::nullopt;
+  std::ifstream in(alive_file);
+  int64_t alive_until_unix_ms = 0;
+  int64_t fence_ms = 0;
+  if (!(in >> alive_until_unix_ms >> fence_ms) || fence_ms <= 0) return std::nullopt;
+  return std::chrono::milliseconds(fence_ms);
+}
 
 LeaseFence::Clock::time_point LeaseFence::RestoredStretchStart(const std::string& alive_file,
                                                                Clock::time_point started,
@@ -39,7 +50,11 @@ void LeaseFence::SaveAliveUntil(Clock::time_point alive_until, Clock::time_point
   const std::string tmp = alive_file_ + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << absl::ToUnixMillis(wall) << '\n';
+    // The fence goes with it: the one registered with (and so the site's
+    // widest fence covers it), the one the next run may use before it
+    // registers again.
+    out << absl::ToUnixMillis(wall) << ' '
+        << std::chrono::duration_cast<std::chrono::milliseconds>(isolation_fence_).count() << '\n';
     if (!out.good()) return;  // kept as it was: an earlier end, never a later one
   }
   std::rename(tmp.c_str(), alive_file_.c_str());
@@ -60,6 +75,7 @@ void LeaseFence::Registered(int64_t lease_id, int64_t revision, Clock::time_poin
   {
     absl::MutexLock l(&mu_);
     stretch_since_ = StretchSinceLocked(now);  // an expiry of the last lease stays counted
+    fence_ = isolation_fence_;                 // registering raised the site's widest to it
     lease_id_ = lease_id;
     registered_revision_ = revision;
     alive_until_ = alive_until;
@@ -93,11 +109,11 @@ void LeaseFence::Lost(int64_t lease_id, Clock::time_point now) {
 
 LeaseFence::LeaseCheck LeaseFence::Check(Clock::time_point now) const {
   LeaseCheck check;
-  check.isolation_fence = isolation_fence_;
   const int64_t seen = view_revision_();
   absl::MutexLock l(&mu_);
+  check.isolation_fence = fence_;
   const std::optional<Clock::time_point> since = StretchSinceLocked(now);
-  check.isolated = since.has_value() && now - *since >= isolation_fence_;
+  check.isolated = since.has_value() && now - *since >= fence_;
   if (!lost_reason_.empty()) {
     check.held = absl::UnavailableError(
         absl::StrCat("this member holds no etcd lease (", lost_reason_, "; registering again)"));

@@ -79,7 +79,10 @@ class LeaseFence {
 
   // `view_revision`: the etcd revision up to which the node's placement view
   // has applied every change (PlacementWatcher::SeenThroughRevision).
-  // `isolation_fence`: see above; `started`: when the process started.
+  // `isolation_fence`: see above (until the first registration, no wider
+  // than the fence a previous run registered with, kept in `alive_file`:
+  // a wider one is covered by the site's widest fence only once
+  // registering raised it); `started`: when the process started.
   // `alive_file` ("" : none): where the latest time etcd keeps the lease
   // is kept (wall clock), so a member restarted while cut off counts its
   // stretch without a lease from before the restart (RestoredStretchStart).
@@ -152,6 +155,10 @@ class LeaseFence {
   // else at `started`.
   static Clock::time_point RestoredStretchStart(const std::string& alive_file,
                                                 Clock::time_point started, absl::Time wall_now);
+  // The isolation fence an earlier run registered with, kept in
+  // `alive_file` beside the lease's end; nullopt: none (no file, or one
+  // from before the fence was kept there).
+  static std::optional<Clock::duration> RestoredFence(const std::string& alive_file);
 
  private:
   // When the open stretch without a lease began, counting an expiry not
@@ -166,6 +173,9 @@ class LeaseFence {
   const std::string alive_file_;
 
   mutable absl::Mutex mu_;
+  // The fence in force: isolation_fence_ once registered; before, no wider
+  // than the one the previous run registered with.
+  Clock::duration fence_ ABSL_GUARDED_BY(mu_);
   int64_t lease_id_ ABSL_GUARDED_BY(mu_) = 0;  // 0: none registered yet
   int64_t registered_revision_ ABSL_GUARDED_BY(mu_) = 0;
   Clock::time_point alive_until_ ABSL_GUARDED_BY(mu_) = Clock::time_point::min();

@@ -12,6 +12,38 @@
 namespace historian::cluster {
 namespace {
 constexpr absl::Duration kFirstBackoff = absl::Milliseconds(200);
+
+// Raises the site's widest isolation write fence (cluster_keys.h) to
+// `fence_ms` unless it is that wide already. Before the member key is put:
+// a member whose lease any node saw has its fence covered by the key.
+absl::Status RaiseSiteIsolationFence(const EtcdClient& etcd, const std::string& site,
+                                     int64_t fence_ms) {
+  if (fence_ms <= 0) return absl::OkStatus();
+  const std::string key = SiteIsolationFenceKey(site);
+  absl::StatusOr<EtcdRange> current = etcd.Get(key);
+  if (!current.ok()) return current.status();
+  int64_t mod_revision = 0;  // 0: only if absent
+  if (!current->kvs.empty()) {
+    absl::StatusOr<int64_t> widest = DecodeSiteIsolationFence(key, current->kvs[0].value);
+    if (!widest.ok()) {
+      // Overwriting could lower it: leave it to the operator.
+      return absl::DataLossError(absl::StrCat(widest.status().message(),
+                                              "; put max_ms=<the widest "
+                                              "--cluster_isolation_write_fence in ms> there"));
+    }
+    if (*widest >= fence_ms) return absl::OkStatus();
+    mod_revision = current->kvs[0].mod_revision;
+  }
+  absl::StatusOr<EtcdTxnOutcome> put =
+      etcd.PutIfModRevision(key, EncodeSiteIsolationFence(fence_ms), mod_revision);
+  if (!put.ok()) return put.status();
+  if (!put->committed) {
+    return absl::AbortedError(
+        absl::StrCat(key, " changed while raising it to ", fence_ms, " ms; trying again"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Membership::Membership(const EtcdClient* etcd, MembershipOptions options)
@@ -70,6 +102,11 @@ absl::StatusOr<Membership::Registration> Membership::Register(int64_t previous_l
           "that lease expires"));
     }
     mod_revision = kv.mod_revision;
+  }
+  if (absl::Status raised =
+          RaiseSiteIsolationFence(*etcd_, options_.site, options_.record.isolation_fence_ms);
+      !raised.ok()) {
+    return raised;
   }
   absl::StatusOr<EtcdLease> lease = etcd_->GrantLease(options_.lease_ttl_seconds);
   if (!lease.ok()) return lease.status();

@@ -11,6 +11,10 @@
 // The node keeps serving meanwhile: the placement, not the lease, says who
 // owns a shard.
 //
+// Before each registration it raises the site's widest isolation write
+// fence (cluster_keys.h) to its own, so `remove-node --lost` on any node
+// waits out this member's fence once its key is gone.
+//
 // Two nodes must never share a member id. A key already held by a live
 // lease and naming another address is refused (logged, retried: a node
 // restarted on a new address gets its id back once the old lease expires);

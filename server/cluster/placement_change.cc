@@ -36,6 +36,8 @@ struct SiteState {
   int64_t placement_mod_revision = 0;
   int64_t revision = 0;                          // of the read
   std::map<std::string, Registered> registered;  // by member id
+  // SiteIsolationFenceKey's (0: absent); an error only where it is used.
+  absl::StatusOr<absl::Duration> widest_isolation_fence = absl::ZeroDuration();
 };
 
 absl::StatusOr<SiteState> ReadSite(const EtcdClient& etcd, const std::string& site) {
@@ -50,6 +52,13 @@ absl::StatusOr<SiteState> ReadSite(const EtcdClient& etcd, const std::string& si
       if (!p.ok()) return p.status();
       state.placement = *std::move(p);
       state.placement_mod_revision = kv.mod_revision;
+    } else if (kv.key == SiteIsolationFenceKey(site)) {
+      absl::StatusOr<int64_t> widest_ms = DecodeSiteIsolationFence(kv.key, kv.value);
+      if (widest_ms.ok()) {
+        state.widest_isolation_fence = absl::Milliseconds(*widest_ms);
+      } else {
+        state.widest_isolation_fence = widest_ms.status();
+      }
     } else if (kv.key.rfind(members_prefix, 0) == 0) {
       absl::StatusOr<MemberRecord> record = DecodeMemberRecord(kv.value);
       if (!record.ok()) continue;  // unreadable: not addable, never fatal here
@@ -229,14 +238,17 @@ absl::StatusOr<v1::PlacementChangeResponse> EtcdClusterAdmin::RemoveLostNode(
   if (absence_ != nullptr) {
     absl::StatusOr<MemberAbsence> absent = absence_(lost.id, state->revision);
     if (!absent.ok()) return absent.status();
-    const absl::Duration needed = LostRemovalWait(*absent);
+    if (!state->widest_isolation_fence.ok()) return state->widest_isolation_fence.status();
+    const absl::Duration needed = LostRemovalWait(*absent, *state->widest_isolation_fence);
     const absl::Duration fence = needed - kLostRemovalMargin;
     if (absent->gone_for < needed) {
       return absl::FailedPreconditionError(absl::StrCat(
           "member ", lost.id, "'s lease ran out ",
           absl::FormatDuration(absl::Trunc(absent->gone_for, absl::Milliseconds(100))),
           " ago as this node saw it; --lost waits until it has been gone ",
-          absl::FormatDuration(needed), " (its isolation write fence, ",
+          absl::FormatDuration(needed),
+          " (the widest isolation write fence of it, this node "
+          "and any member so far, ",
           absl::FormatDuration(fence), ", plus ", absl::FormatDuration(kLostRemovalMargin),
           "): if it is alive and cut off from etcd it takes writes of its shards until then. "
           "Retry in ",

@@ -999,6 +999,20 @@ TEST(ClusterMoveTest, ASourceCutOffFromEtcdRefusesWritesOfTheShardItHandsOver) {
   // Its other shards take writes while it is cut off: a fence far off.
   ClusterFixture cluster(dir.Sub("cluster"), LostMemberOptions("flip", "10m"));
   ASSERT_TRUE(cluster.Start());
+  {
+    // Registering raised the site's widest isolation fence to the members'
+    // (what `remove-node --lost` waits on any node).
+    cluster::EtcdClientOptions o;
+    o.endpoints = {cluster.etcd().endpoint()};
+    o.call_timeout = absl::Seconds(5);
+    auto etcd = cluster::EtcdClient::Create(o);
+    ASSERT_TRUE(etcd.ok()) << etcd.status();
+    auto widest = (*etcd)->Get(cluster::SiteIsolationFenceKey("us"));
+    ASSERT_TRUE(widest.ok()) << widest.status();
+    ASSERT_EQ(widest->kvs.size(), 1u);
+    EXPECT_EQ(cluster::DecodeSiteIsolationFence("fence", widest->kvs[0].value).value_or(-1),
+              600000);
+  }
   Model model;
   auto write = [&](int node, const std::vector<std::string>& tags, int k) {
     return WriteRound(cluster.address(node), tags, k, 0.125, &model);

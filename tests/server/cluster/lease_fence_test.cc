@@ -197,6 +197,45 @@ TEST_F(LeaseFenceTest, ARestartCountsTheStretchFromTheLeaseBeforeIt) {
   EXPECT_TRUE(long_stop.Check().isolated);
 }
 
+// A member restarted with a wider --cluster_isolation_write_fence takes
+// writes by it only once registered: registering raises the site's widest
+// fence, which `remove-node --lost` on any node waits. Until then the
+// fence of its last registration (kept in the file) bounds it.
+TEST_F(LeaseFenceTest, AWiderFenceCountsOnlyOnceRegistered) {
+  historian::testing::TempDir dir;
+  const std::string file = dir.Sub("lease_alive_until");
+  EXPECT_EQ(LeaseFence::RestoredFence(file), std::nullopt) << "no file yet";
+  {
+    LeaseFence first([] { return int64_t{1}; }, seconds(10), Clock::now(), file);
+    first.Registered(41, 1, Clock::now() + seconds(2));
+  }
+  EXPECT_EQ(LeaseFence::RestoredFence(file), std::optional<Clock::duration>(seconds(10)));
+
+  const Clock::time_point started = Clock::now();
+  LeaseFence wider([] { return int64_t{1}; }, seconds(60), started, file);
+  LeaseFence::LeaseCheck before = wider.Check(started + seconds(13));
+  EXPECT_EQ(before.isolation_fence, Clock::duration(seconds(10)));
+  EXPECT_TRUE(before.isolated) << "by the registered 10 s, not the new 60 s";
+  wider.Registered(42, 1, started + seconds(20), started + seconds(14));
+  wider.Lost(42, started + seconds(15));
+  LeaseFence::LeaseCheck after = wider.Check(started + seconds(30));
+  EXPECT_EQ(after.isolation_fence, Clock::duration(seconds(60)));
+  EXPECT_FALSE(after.isolated) << "registered with 60 s: the site waits that long";
+  EXPECT_EQ(LeaseFence::RestoredFence(file), std::optional<Clock::duration>(seconds(60)));
+
+  // A narrower flag counts at once; a file from before the fence was kept
+  // there leaves the flag.
+  LeaseFence narrower([] { return int64_t{1}; }, seconds(5), Clock::now(), file);
+  EXPECT_EQ(narrower.Check().isolation_fence, Clock::duration(seconds(5)));
+  {
+    std::ofstream out(file);
+    out << absl::ToUnixMillis(absl::Now()) << "\n";
+  }
+  EXPECT_EQ(LeaseFence::RestoredFence(file), std::nullopt);
+  LeaseFence old_file([] { return int64_t{1}; }, seconds(60), Clock::now(), file);
+  EXPECT_EQ(old_file.Check().isolation_fence, Clock::duration(seconds(60)));
+}
+
 // The check after a commit: a shard the placement gave away meanwhile.
 TEST(LeaseFenceShardsTest, ShardsNoLongerOwnedNamesTheNewOwner) {
   auto p = Placement::Create("us", 4, {{"a", "10.0.0.1:1"}, {"b", "10.0.0.2:1"}}, {0, 1, 0, 1}, 5);

@@ -24,11 +24,12 @@ namespace {
 
 class PlacementChangeTest : public EtcdTest {
  protected:
-  std::unique_ptr<Membership> Join(const std::string& id, const std::string& address) {
+  std::unique_ptr<Membership> Join(const std::string& id, const std::string& address,
+                                   int64_t isolation_fence_ms = 0) {
     MembershipOptions m;
     m.site = "us";
     m.member_id = id;
-    m.record = {address, 1, kClusterFormatVersion};
+    m.record = {address, 1, kClusterFormatVersion, isolation_fence_ms};
     m.lease_ttl_seconds = 5;
     auto member = std::make_unique<Membership>(client_.get(), m);
     EXPECT_TRUE(testing::WaitFor([&] { return member->registered(); }, absl::Seconds(10)));
@@ -237,6 +238,83 @@ TEST_F(PlacementChangeTest, ALostMembersFlippedMoveGetsAFenceWithoutItInTheSameT
   EXPECT_EQ(decoded->clock, far_clock);
   EXPECT_EQ(decoded->flipped_unix_ns, 1234);
   EXPECT_EQ(fence->kvs[0].mod_revision, after.revision()) << "written in the placement's Txn";
+}
+
+TEST_F(PlacementChangeTest, ALostMemberUnseenByThisNodeWaitsTheSitesWidestFence) {
+  auto a = Join("a", "127.0.0.1:1001", /*isolation_fence_ms=*/60000);
+  auto c = Join("c", "127.0.0.1:1003", /*isolation_fence_ms=*/600000);  // 10 min
+  EtcdClusterAdmin admin(client_.get(), "us", "a");
+  ASSERT_TRUE(admin.Init(16).ok());
+  ASSERT_FALSE(Stored().ShardsOwnedBy("c").empty());
+  // Registering raised the site's widest fence to c's; a member with a
+  // narrower one does not lower it.
+  auto d = Join("d", "127.0.0.1:1004", /*isolation_fence_ms=*/30000);
+  auto widest = [&]() -> int64_t {
+    auto kv = client_->Get(SiteIsolationFenceKey("us"));
+    if (!kv.ok() || kv->kvs.size() != 1) return -1;
+    return DecodeSiteIsolationFence("fence", kv->kvs[0].value).value_or(-2);
+  };
+  EXPECT_EQ(widest(), 600000);
+
+  c.reset();
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto kv = client_->Get(MemberKey("us", "c"));
+        return kv.ok() && kv->kvs.empty();
+      },
+      absl::Seconds(15)));
+  // This node never saw c's record (say it started after c was lost): no
+  // fence published to it, its own is 60 s. c, cut off, takes writes for
+  // 10 min: --lost must wait that long.
+  absl::Duration gone_for = absl::Seconds(122);
+  EtcdClusterAdmin unseen(
+      client_.get(), "us", "a", nullptr,
+      [&](const std::string&, int64_t) -> absl::StatusOr<MemberAbsence> {
+        return MemberAbsence{gone_for, absl::ZeroDuration()};
+      },
+      absl::Seconds(60));
+  v1::RemoveNodeRequest lost;
+  lost.set_node("c");
+  lost.set_lost(true);
+  lost.set_accept_loss(true);
+  const int64_t unchanged = Stored().revision();
+  auto early = unseen.RemoveNode(lost);
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kFailedPrecondition) << early.status();
+  EXPECT_TRUE(absl::StrContains(early.status().message(), "waits until it has been gone 10m2s"))
+      << early.status();
+  EXPECT_TRUE(absl::StrContains(early.status().message(), "Retry in 8m")) << early.status();
+  EXPECT_EQ(Stored().revision(), unchanged) << "nothing written while it waits";
+  auto status = unseen.Status();
+  ASSERT_TRUE(status.ok()) << status.status();
+  bool saw_c = false;
+  for (const v1::ClusterMemberStatus& m : status->members()) {
+    if (m.id() != "c") continue;
+    saw_c = true;
+    EXPECT_EQ(m.lost_removal_in_seconds(), 600 + 2 - 122);
+  }
+  EXPECT_TRUE(saw_c);
+  gone_for = absl::Seconds(602);
+  auto removed = unseen.RemoveNode(lost);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_TRUE(Stored().ShardsOwnedBy("c").empty());
+
+  // An unreadable key is never overwritten (that could lower it): the
+  // member does not register and says why.
+  ASSERT_TRUE(client_->Put(SiteIsolationFenceKey("us"), "garbage").ok());
+  MembershipOptions late;
+  late.site = "us";
+  late.member_id = "e";
+  late.record = {"127.0.0.1:1005", 1, kClusterFormatVersion, /*isolation_fence_ms=*/90000};
+  late.lease_ttl_seconds = 5;
+  auto e = std::make_unique<Membership>(client_.get(), late);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return e->last_error().code() == absl::StatusCode::kDataLoss; }, absl::Seconds(10)));
+  EXPECT_TRUE(absl::StrContains(e->last_error().message(), SiteIsolationFenceKey("us")))
+      << e->last_error();
+  EXPECT_FALSE(e->registered());
+  auto kv = client_->Get(MemberKey("us", "e"));
+  ASSERT_TRUE(kv.ok());
+  EXPECT_TRUE(kv->kvs.empty());
 }
 
 }  // namespace
