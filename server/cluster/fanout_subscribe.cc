@@ -21,6 +21,7 @@
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/query_fanout.h"
+#include "server/cluster/subscribe_heartbeat.h"
 #include "server/cluster/subscribe_token.h"
 #include "server/limits.h"
 #include "server/rpc_env.h"
@@ -76,6 +77,17 @@ std::string CoveredOwnersChanged(const Placement& before, const Placement& after
   if (count == 0) return "";
   if (count > moves.size()) moves.push_back(absl::StrCat("... (", count, " shards)"));
   return absl::StrJoin(moves, ", ");
+}
+
+std::chrono::system_clock::time_point AlarmTime(absl::Duration from_now) {
+  return std::chrono::system_clock::now() +
+         std::chrono::nanoseconds(absl::ToInt64Nanoseconds(from_now));
+}
+
+// Whether the owner of `part` said in its initial metadata that it sends
+// heartbeats (read once its first response came).
+bool SendsHeartbeats(const grpc::ClientContext& part) {
+  return part.GetServerInitialMetadata().count(kSubscribeHeartbeatsSentMetadataKey) > 0;
 }
 
 // Adds `in` (an owner's) to `out`'s lagged: the union of the ranges, the
@@ -151,12 +163,18 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   void OnDone() override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  // The first-response alarm (`fired`: its deadline passed, not
-  // cancelled): a part that has not answered by then holds the caller's
-  // first response forever (a hung owner: its process stopped, or its
-  // threads wedged, with its connections still open), so the stream ends
-  // UNAVAILABLE naming it.
-  void OnFirstResponseDeadline(bool fired) ABSL_LOCKS_EXCLUDED(mu_);
+  // The silence alarm (`fired`: its deadline passed, not cancelled), first
+  // at --cluster_forward_timeout after the start, then every half of it
+  // while a part is watched. A part silent for that long ends the stream
+  // UNAVAILABLE naming it: one without a first response (it holds the
+  // caller's first response forever), or one whose owner sends heartbeats
+  // and sent nothing, not even one (cluster/subscribe_heartbeat.h). A hung
+  // owner's process may be stopped, or its threads wedged, with its
+  // connections still open. Parts paused by this node are not counted.
+  void OnSilenceCheck(bool fired) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sets a new silence alarm (the one before may still be in its own
+  // callback: a grpc::Alarm is not set again from there).
+  grpc::Alarm* NextSilenceAlarmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether gRPC, every part and the alarm are done with this: the holder
   // whose release makes it true (in the same hold of mu_) deletes it.
   bool AllDoneLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -196,9 +214,6 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   int64_t placement_since_ns_ = 0;
   // Made by Begin before any part starts; constant after.
   std::vector<std::unique_ptr<PartStream>> streams_;
-  // Set by Begin when there are parts; cancelled once every part answered
-  // or gRPC is done with the stream (its callback then runs with false).
-  grpc::Alarm first_response_alarm_;
 
   absl::Mutex mu_;
   struct Pending {
@@ -211,6 +226,15 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   std::vector<bool> got_first_ ABSL_GUARDED_BY(mu_);
   size_t first_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<bool> paused_ ABSL_GUARDED_BY(mu_);
+  // Per part: whether its owner sends heartbeats, and when this node last
+  // read from it (or resumed reading it).
+  std::vector<bool> heartbeats_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Time> last_heard_ ABSL_GUARDED_BY(mu_);
+  // The silence alarm set last (Begin, when there are parts; cancelled when
+  // gRPC is done with the stream, its callback then runs with false) and
+  // the one before it.
+  std::unique_ptr<grpc::Alarm> silence_alarm_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<grpc::Alarm> spent_alarm_ ABSL_GUARDED_BY(mu_);
   // Per member, the token of its last response whose batches were sent
   // (or the caller's token's, before any).
   std::map<std::string, std::string> sent_tokens_ ABSL_GUARDED_BY(mu_);
@@ -295,6 +319,8 @@ void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterRe
     absl::MutexLock l(&mu_);
     got_first_.assign(parts_.size(), false);
     paused_.assign(parts_.size(), false);
+    heartbeats_.assign(parts_.size(), false);
+    last_heard_.assign(parts_.size(), absl::InfinitePast());
     for (size_t i = 0; i < parts_.size(); ++i) {
       const OwnerPart& part = parts_[i];
       auto stream = std::make_unique<PartStream>(this, i);
@@ -316,6 +342,9 @@ void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterRe
           kOwnedShardsMetadataKey,
           OwnedShardsValue(placement_->revision(),
                            OwnedShardsDigest(*placement_, part.member.id, std::nullopt)));
+      stream->context.AddMetadata(kSubscribeHeartbeatMetadataKey,
+                                  SubscribeHeartbeatValue(SubscribeHeartbeatInterval(
+                                      env_.member_channels->forward_timeout())));
       streams_.push_back(std::move(stream));
     }
     std::vector<std::string> reasons;
@@ -358,44 +387,77 @@ void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterRe
              bool contiguous) { OnPlacement(after, contiguous); });
   OnPlacement(env_.cluster->placement(), /*contiguous=*/true);
   if (!streams_.empty()) {
+    grpc::Alarm* alarm = nullptr;
     {
       absl::MutexLock l(&mu_);
       alarm_done_ = false;
+      alarm = NextSilenceAlarmLocked();
     }
-    first_response_alarm_.Set(
-        std::chrono::system_clock::now() + std::chrono::nanoseconds(absl::ToInt64Nanoseconds(
-                                               env_.member_channels->forward_timeout())),
-        [this](bool fired) { OnFirstResponseDeadline(fired); });
+    alarm->Set(AlarmTime(env_.member_channels->forward_timeout()),
+               [this](bool fired) { OnSilenceCheck(fired); });
   }
   for (auto& s : streams_) s->Begin();
   Pump();  // (no parts: the first response at once)
 }
 
-void FanoutSubscribe::OnFirstResponseDeadline(bool fired) {
+grpc::Alarm* FanoutSubscribe::NextSilenceAlarmLocked() {
+  spent_alarm_ = std::move(silence_alarm_);
+  silence_alarm_ = std::make_unique<grpc::Alarm>();
+  return silence_alarm_.get();
+}
+
+void FanoutSubscribe::OnSilenceCheck(bool fired) {
+  const absl::Duration timeout = env_.member_channels->forward_timeout();
   bool cancel = false;
+  grpc::Alarm* next = nullptr;
   {
     absl::MutexLock l(&mu_);
-    if (fired && !finishing_ && first_count_ < parts_.size()) {
+    if (fired && !finishing_) {
+      const absl::Time now = absl::Now();
+      const std::string limit =
+          absl::StrCat(absl::FormatDuration(timeout), " (--cluster_forward_timeout)");
+      const absl::Status no_first =
+          absl::UnavailableError(absl::StrCat("its stream gave no first response within ", limit,
+                                              ": the member is hung or overloaded"));
+      const absl::Status quiet =
+          absl::UnavailableError(absl::StrCat("its stream sent nothing, not even a heartbeat, for ",
+                                              limit, ": the member is hung or overloaded"));
       std::vector<OwnerPart> silent;
+      std::vector<const absl::Status*> why;
+      bool watched = false;
       for (size_t i = 0; i < parts_.size(); ++i) {
-        if (got_first_[i]) continue;
+        const absl::Status* reason = nullptr;
+        if (!got_first_[i]) {
+          watched = true;
+          if (now - start_ >= timeout) reason = &no_first;
+        } else if (heartbeats_[i]) {
+          watched = true;
+          if (!paused_[i] && now - last_heard_[i] >= timeout) reason = &quiet;
+        }
+        if (reason == nullptr) continue;
         silent.push_back(parts_[i]);
         silent.back().self = false;  // this node's own part is a stream too: name it
+        why.push_back(reason);
       }
-      std::vector<PartOutcome> outcomes;
-      const absl::Status hung = absl::UnavailableError(
-          absl::StrCat("its stream gave no first response within ",
-                       absl::FormatDuration(env_.member_channels->forward_timeout()),
-                       " (--cluster_forward_timeout): the member is hung or overloaded"));
-      for (const OwnerPart& part : silent) outcomes.push_back({&part, hung});
-      const absl::Status combined =
-          CombineOutcomes(kMethod, outcomes, env_.cluster->alive_members());
-      FinishLocked(server::ToGrpcStatus(absl::UnavailableError(
-          absl::StrCat(combined.message(), "; subscribe again with the last resume_token"))));
-      cancel = true;
+      if (!silent.empty()) {
+        std::vector<PartOutcome> outcomes;
+        for (size_t i = 0; i < silent.size(); ++i) outcomes.push_back({&silent[i], *why[i]});
+        const absl::Status combined =
+            CombineOutcomes(kMethod, outcomes, env_.cluster->alive_members());
+        FinishLocked(server::ToGrpcStatus(absl::UnavailableError(
+            absl::StrCat(combined.message(), "; subscribe again with the last resume_token"))));
+        cancel = true;
+      } else if (watched) {
+        next = NextSilenceAlarmLocked();
+      }
     }
   }
   if (cancel) CancelParts();
+  if (next != nullptr) {
+    // Still pending (alarm_done_ stays false): this is not deleted meanwhile.
+    next->Set(AlarmTime(timeout / 2), [this](bool fired) { OnSilenceCheck(fired); });
+    return;
+  }
   bool last = false;
   {
     absl::MutexLock l(&mu_);
@@ -453,16 +515,20 @@ std::string FanoutSubscribe::TokenLocked() const {
 
 Next FanoutSubscribe::TakeResponse(size_t part, v1::SubscribeResponse* msg) {
   Next next = Next::kRead;
-  bool every_part_answered = false;
   {
     absl::MutexLock l(&mu_);
     if (finishing_) return Next::kStop;
+    last_heard_[part] = absl::Now();
     const std::string& member = parts_[part].member.id;
     const bool first = !got_first_[part];
+    if (!first && msg->heartbeat()) {
+      msg->Clear();  // the owner is alive; nothing to relay
+      return Next::kRead;
+    }
     if (first) {
       got_first_[part] = true;
       ++first_count_;
-      every_part_answered = first_count_ == parts_.size();
+      heartbeats_[part] = SendsHeartbeats(streams_[part]->context);
     }
     if (first && !sent_tokens_.count(member) && msg->batches_size() == 0 && !msg->has_lagged()) {
       // A fresh part's starting point: nothing before it to send.
@@ -479,9 +545,6 @@ Next FanoutSubscribe::TakeResponse(size_t part, v1::SubscribeResponse* msg) {
     }
     msg->Clear();
   }
-  // Outside mu_ (the alarm's callback takes it). This part is not done, so
-  // that callback cannot delete this meanwhile.
-  if (every_part_answered) first_response_alarm_.Cancel();
   Pump();
   return next;
 }
@@ -518,6 +581,7 @@ void FanoutSubscribe::Pump() {
       for (size_t i = 0; i < paused_.size(); ++i) {
         if (!paused_[i]) continue;
         paused_[i] = false;
+        last_heard_[i] = absl::Now();  // its silence while paused was this node's
         resume.push_back(streams_[i].get());
       }
     }
@@ -622,15 +686,19 @@ void FanoutSubscribe::OnDone() {
   // No placement listener runs once this returns.
   env_.cluster->RemovePlacementListener(listener_);
   grpc::Status status;
+  grpc::Alarm* alarm = nullptr;
   {
     absl::MutexLock l(&mu_);
-    finishing_ = true;
+    finishing_ = true;  // no silence alarm is set after this one
     status = final_status_;
+    alarm = silence_alarm_.get();
   }
   server::EndRpc(env_, context_, kMethod, start_, status);
   CancelParts();
   // Before server_done_: the alarm's callback cannot delete this meanwhile.
-  first_response_alarm_.Cancel();
+  // (One its callback is about to set is not cancelled: it fires once more
+  // and sees finishing_.)
+  if (alarm != nullptr) alarm->Cancel();
   bool last = false;
   {
     absl::MutexLock l(&mu_);

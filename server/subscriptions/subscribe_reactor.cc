@@ -7,10 +7,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/fanout_subscribe.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/query_fanout.h"
+#include "server/cluster/subscribe_heartbeat.h"
 #include "server/cluster/subscribe_token.h"
 #include "server/proto_convert.h"
 #include "server/status_util.h"
@@ -101,6 +103,16 @@ class Grouper {
   absl::flat_hash_map<std::pair<std::string, std::string>, size_t> index_;
 };
 
+// The heartbeat interval a fanned-out part asks for; nullopt: none (not a
+// part, or no valid request: the owner then says nothing of heartbeats).
+std::optional<absl::Duration> RequestedHeartbeat(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(cluster::kSubscribeHeartbeatMetadataKey);
+  if (it == metadata.end()) return std::nullopt;
+  return cluster::ParseSubscribeHeartbeatValue(
+      std::string_view(it->second.data(), it->second.size()));
+}
+
 }  // namespace
 
 SubscribeReactor::SubscribeReactor(const ServiceEnv& env, SubscriptionHub* hub,
@@ -185,6 +197,14 @@ grpc::Status SubscribeReactor::Begin(const v1::SubscribeRequest& request) {
   guard.reset();
   if (!id.ok()) return ToGrpcStatus(id.status());
   id_ = *id;
+  if (part_) {
+    if (std::optional<absl::Duration> every = RequestedHeartbeat(*context_); every.has_value()) {
+      heartbeat_ = *every;
+      // Before the first write: it goes out with the initial metadata.
+      context_->AddInitialMetadata(cluster::kSubscribeHeartbeatsSentMetadataKey, "1");
+      hub_->WakeEvery(id_, heartbeat_);
+    }
+  }
   if (token.has_value()) {
     absl::MutexLock l(&mu_);
     catching_up_ = true;
@@ -322,9 +342,19 @@ void SubscribeReactor::Ready() {
         return;
       }
     }
+    const absl::Time now = absl::Now();
+    if (!send && flags_.first_sent && heartbeat_ > absl::ZeroDuration() &&
+        now - last_write_ >= heartbeat_ / 2) {
+      // Half the interval: a write just before a wake does not stretch the
+      // silence to twice it.
+      response_.Clear();
+      response_.set_heartbeat(true);
+      send = true;
+    }
     if (!send) return;
     flags_.first_sent = true;
     flags_.writing = true;
+    last_write_ = now;
     // Fields in any order make one message: the live batches, then the
     // rest (catch-up batches never share a response with live ones).
     out_ = LiveResponse(live_, columns_, response_.SerializeAsString());

@@ -5,7 +5,9 @@
 // then switches to the hub's live buffer without a gap or a duplicate
 // (SubscriptionHub::EndCatchUp). A token older than the retained log, and
 // a buffer overflow, are answered with `lagged` naming the time range to
-// re-read. docs/subscriptions.md.
+// re-read. docs/subscriptions.md. A site cluster's part that asks for
+// heartbeats (cluster/subscribe_heartbeat.h) gets one whenever it would
+// otherwise stay silent that long.
 //
 // The method is registered raw (grpc::ByteBuffer): live batches go out as
 // the shared, once-encoded fields of batch_wire.h, the rest of the response
@@ -81,6 +83,9 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   // A part of a site cluster's fanned-out subscription (it checks
   // SubscriptionHub::Ended before sending).
   bool part_ = false;
+  // A part's heartbeat interval (zero: none): with nothing else to send it
+  // sends a heartbeat when its last write is half of this old.
+  absl::Duration heartbeat_ = absl::ZeroDuration();
   int64_t token_issued_ns_ = 0;
   absl::Mutex mu_;
   // Stream state (a write in flight, finished, cancelled, a response sent).
@@ -100,6 +105,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   std::vector<SampleBatch> live_ ABSL_GUARDED_BY(mu_);
   // The message being written (gRPC reads it until OnWriteDone).
   grpc::ByteBuffer out_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_write_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
 };
 

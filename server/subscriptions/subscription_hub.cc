@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "server/subscriptions/batch_wire.h"
 
 namespace historian::server {
@@ -34,6 +35,9 @@ struct SubscriptionHub::Sub {
   std::map<std::string, uint64_t> delivered;
   bool forwarded = false;  // a site cluster's part (EndForwarded)
   absl::Status ended;      // set by EndForwarded
+  // WakeEvery's period (zero: none) and when it is next due.
+  absl::Duration wake_every = absl::ZeroDuration();
+  absl::Time next_wake = absl::InfiniteFuture();
 };
 
 namespace {
@@ -144,6 +148,7 @@ void SubscriptionHub::Remove(Id id) {
   auto pc = per_client_.find(it->second->client);
   if (pc != per_client_.end() && --pc->second == 0) per_client_.erase(pc);
   interest_.Remove(it->second.get());
+  periodic_.erase(id);
   subs_.erase(it);
   ready_.erase(std::remove(ready_.begin(), ready_.end(), id), ready_.end());
   if (subs_.empty()) store_->SetAppliedListener(nullptr);
@@ -233,6 +238,29 @@ void SubscriptionHub::Kick(Id id) {
   if (it == subs_.end()) return;
   it->second->sending = false;
   MarkReady(it->second.get());
+}
+
+void SubscriptionHub::WakeEvery(Id id, absl::Duration every) {
+  absl::MutexLock l(&mu_);
+  auto it = subs_.find(id);
+  if (it == subs_.end() || every <= absl::ZeroDuration()) return;
+  Sub* sub = it->second.get();
+  sub->wake_every = every;
+  sub->next_wake = absl::Now() + every;
+  periodic_.insert(id);
+  next_periodic_wake_ = std::min(next_periodic_wake_, sub->next_wake);
+}
+
+void SubscriptionHub::WakeDuePeriodic(absl::Time now) {
+  next_periodic_wake_ = absl::InfiniteFuture();
+  for (Id id : periodic_) {
+    Sub* sub = subs_.at(id).get();
+    if (sub->next_wake <= now) {
+      sub->next_wake = now + sub->wake_every;
+      MarkReady(sub);
+    }
+    next_periodic_wake_ = std::min(next_periodic_wake_, sub->next_wake);
+  }
 }
 
 void SubscriptionHub::MarkReady(Sub* sub) {
@@ -373,8 +401,16 @@ void SubscriptionHub::Dispatch() {
   absl::MutexLock l(&mu_);
   auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !ready_.empty(); };
   while (true) {
-    mu_.Await(absl::Condition(&wake));
+    if (periodic_.empty()) {
+      mu_.Await(absl::Condition(&wake));
+    } else {
+      mu_.AwaitWithDeadline(absl::Condition(&wake), next_periodic_wake_);
+    }
     if (stopping_) return;
+    if (!periodic_.empty()) {
+      if (const absl::Time now = absl::Now(); now >= next_periodic_wake_) WakeDuePeriodic(now);
+    }
+    if (ready_.empty()) continue;
     const Id id = ready_.front();
     ready_.pop_front();
     auto it = subs_.find(id);

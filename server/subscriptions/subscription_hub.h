@@ -36,6 +36,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/subscriptions/interest_index.h"
 #include "server/subscriptions/tag_filter.h"
 #include "storage/applied_listener.h"
@@ -172,6 +173,9 @@ class SubscriptionHub final : public AppliedListener {
   Taken Take(Id id, size_t max_bytes) ABSL_LOCKS_EXCLUDED(mu_);
   // Wakes the sink of `id` from the dispatcher (also after a Take).
   void Kick(Id id) ABSL_LOCKS_EXCLUDED(mu_);
+  // From now on also wakes the sink of `id` every `every` (> 0) while it is
+  // not sending (a part's heartbeat, cluster/subscribe_heartbeat.h).
+  void WakeEvery(Id id, absl::Duration every) ABSL_LOCKS_EXCLUDED(mu_);
   // The node is stopping: every sink is woken and sees closing() (its
   // stream should end); Add refuses from now on.
   void CloseAll() ABSL_LOCKS_EXCLUDED(mu_);
@@ -197,6 +201,9 @@ class SubscriptionHub final : public AppliedListener {
   struct Sub;
   void Dispatch() ABSL_LOCKS_EXCLUDED(mu_);
   void MarkReady(Sub* sub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks ready the periodic subscriptions that are due at `now`, and sets
+  // next_periodic_wake_.
+  void WakeDuePeriodic(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Appends a reference to `series` to the buffer of `sub` (adding it to
   // `*entry` in the sub's form first if not yet: `*index` its index
   // there), or drops the buffer when it would pass options_.buffer_bytes.
@@ -214,6 +221,10 @@ class SubscriptionHub final : public AppliedListener {
   std::map<std::string, uint64_t, std::less<>> positions_ ABSL_GUARDED_BY(mu_);
   // Subscriptions whose sink is due a Ready call, and the one being called.
   std::deque<Id> ready_ ABSL_GUARDED_BY(mu_);
+  // Subscriptions woken every so often (WakeEvery), and the earliest time
+  // one is due (a removed one's may pass once more: a spurious wake).
+  absl::flat_hash_set<Id> periodic_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_periodic_wake_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   Id dispatching_ ABSL_GUARDED_BY(mu_) = 0;
   // Which subscriptions want each tag (interest_index.h).
   InterestIndex<Sub> interest_ ABSL_GUARDED_BY(mu_);

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "historian/v1/query.pb.h"
 #include "server/subscriptions/batch_wire.h"
@@ -25,6 +27,29 @@ class NullSink : public SubscriptionSink {
   void Ready() override {}
 };
 
+// Counts its wakes.
+class CountingSink : public SubscriptionSink {
+ public:
+  void Ready() override {
+    absl::MutexLock l(&mu_);
+    ++count_;
+  }
+  int count() const {
+    absl::MutexLock l(&mu_);
+    return count_;
+  }
+  // Whether it was woken at least `n` times within `patience`.
+  bool WaitFor(int n, absl::Duration patience) const {
+    absl::MutexLock l(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return count_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), patience);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  int count_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 codec::ChunkColumns OneSample(int64_t ts) {
   codec::ChunkColumns cols;
   cols.timestamps = {ts};
@@ -34,13 +59,18 @@ codec::ChunkColumns OneSample(int64_t ts) {
   return cols;
 }
 
-TEST(SubscriptionHubTest, AnEntryTheCatchUpReadIsNotSentAgainWhenItsApplyComesAfterTheHandOver) {
-  testing::TempDir dir;
+// A store of site "us" in `dir`, without fsync.
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const testing::TempDir& dir) {
   StoreOptions o;
   o.path = dir.Sub("db");
   o.site = "us";
   o.sync_writes = false;
-  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(o);
+  return Store::Open(o);
+}
+
+TEST(SubscriptionHubTest, AnEntryTheCatchUpReadIsNotSentAgainWhenItsApplyComesAfterTheHandOver) {
+  testing::TempDir dir;
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(dir);
   ASSERT_TRUE(store.ok()) << store.status();
   SubscriptionHub hub(store->get(), SubscriptionHubOptions{});
   NullSink sink;
@@ -72,11 +102,7 @@ TEST(SubscriptionHubTest, AnEntryTheCatchUpReadIsNotSentAgainWhenItsApplyComesAf
 // batches that follow the gap: never silently lost.
 TEST(SubscriptionHubTest, TakesKeepApplyOrderAndLoseNothingSilently) {
   testing::TempDir dir;
-  StoreOptions o;
-  o.path = dir.Sub("db");
-  o.site = "us";
-  o.sync_writes = false;
-  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(o);
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(dir);
   ASSERT_TRUE(store.ok()) << store.status();
   for (const auto& [buffer_bytes, form] :
        std::vector<std::pair<uint64_t, BatchForm>>{{uint64_t{1} << 30, BatchForm::kCopy},
@@ -187,6 +213,32 @@ TEST(SubscriptionHubTest, TakesKeepApplyOrderAndLoseNothingSilently) {
     }
     hub.Remove(*id);
   }
+}
+
+// WakeEvery (a cluster part's heartbeat): the sink is woken again and again
+// with nothing applied, and not while it is sending what it took; Kick
+// resumes the wakes. Counts, not times: each wait ends at the first wake.
+TEST(SubscriptionHubTest, WakeEveryWakesAnIdleSinkUntilItTakesSomething) {
+  testing::TempDir dir;
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(dir);
+  ASSERT_TRUE(store.ok()) << store.status();
+  SubscriptionHub hub(store->get(), SubscriptionHubOptions{});
+  CountingSink sink;
+  TagFilter filter;
+  filter.names.insert("a");
+  absl::StatusOr<SubscriptionHub::Id> id = hub.Add("client", filter, &sink, /*catch_up=*/false);
+  ASSERT_TRUE(id.ok()) << id.status();
+  hub.WakeEvery(*id, absl::Milliseconds(20));
+  EXPECT_TRUE(sink.WaitFor(3, absl::Seconds(60))) << "woken " << sink.count() << " times";
+  // Sending (Take handed something out): no wake until Kick.
+  const codec::ChunkColumns c1 = OneSample(1);
+  hub.OnApplied("us", 1, {{1, "a", &c1}});
+  ASSERT_TRUE(sink.WaitFor(sink.count() + 1, absl::Seconds(60)));
+  ASSERT_EQ(hub.Take(*id, 1 << 20).batches.size(), 1u);
+  const int after_take = sink.count();
+  hub.Kick(*id);
+  EXPECT_TRUE(sink.WaitFor(after_take + 3, absl::Seconds(60)));
+  hub.Remove(*id);
 }
 
 }  // namespace

@@ -307,6 +307,58 @@ TEST_F(ClusterSubscribeTest, AHungOwnerEndsANewStreamWithUnavailableNamingIt) {
   EXPECT_EQ(Sorted(Received(*again)), Sorted(want));
 }
 
+// After its first response an owner's silence is normally "no new
+// samples"; its heartbeats (server/cluster/subscribe_heartbeat.h) tell that
+// from a hang. A SIGSTOPped owner keeps its sockets open: the stream ends
+// UNAVAILABLE naming it for its missing heartbeats, within the forward
+// timeout and a half. (Without heartbeats the transport's keepalive ends
+// it after ~15 s with another message; a wedged handler whose transport
+// still answers pings would hold it forever.) The other members, as idle,
+// are not named: their heartbeats came.
+TEST_F(ClusterSubscribeTest, AnOwnerHungAfterItsFirstResponseEndsTheStreamWithUnavailable) {
+  ASSERT_NO_FATAL_FAILURE(Start({"--cluster_forward_timeout=2s"}));
+  v1::SubscribeRequest req;
+  req.set_glob("site.sub.*");
+  Subscriber s(cluster_->address(0), req);
+  ASSERT_TRUE(s.WaitStarted(kPatience)) << s.status().error_message();
+  std::vector<Got> want = WriteRound(0, 0);
+  ASSERT_TRUE(WaitFor([&] { return s.count() >= want.size() || s.done(); }, kPatience));
+  EXPECT_EQ(Sorted(Received(s)), Sorted(want)) << s.status().error_message();
+  const std::string hung = cluster_->member_id(2);
+  const pid_t pid = cluster_->node(2).pid();
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  const bool ended = WaitFor([&] { return s.done(); }, kPatience);
+  ASSERT_EQ(kill(pid, SIGCONT), 0);
+  ASSERT_TRUE(ended) << "the stream waited for member " << hung << " without end";
+  EXPECT_EQ(s.status().error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.status().error_message(), ::testing::HasSubstr(hung));
+  EXPECT_THAT(s.status().error_message(),
+              ::testing::HasSubstr(
+                  "sent nothing, not even a heartbeat, for 2s (--cluster_forward_timeout)"));
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_THAT(s.status().error_message(),
+                ::testing::Not(::testing::HasSubstr(cluster_->member_id(i))));
+  }
+}
+
+// Owners with nothing to send keep a stream open past the forward timeout
+// (a bounded look: over three timeouts without a sample), their heartbeats
+// are not relayed to the caller, and what comes after is delivered.
+TEST_F(ClusterSubscribeTest, AnIdleStreamOutlivesTheForwardTimeout) {
+  ASSERT_NO_FATAL_FAILURE(Start({"--cluster_forward_timeout=2s"}));
+  v1::SubscribeRequest req;
+  req.set_glob("site.sub.*");
+  Subscriber s(cluster_->address(1), req);
+  ASSERT_TRUE(s.WaitStarted(kPatience)) << s.status().error_message();
+  const size_t responses = s.responses();
+  absl::SleepFor(absl::Seconds(7));
+  ASSERT_FALSE(s.done()) << s.status().error_message();
+  EXPECT_EQ(s.responses(), responses) << "heartbeats reached the caller";
+  std::vector<Got> want = WriteRound(0, 2);
+  ASSERT_TRUE(WaitFor([&] { return s.count() >= want.size() || s.done(); }, kPatience));
+  EXPECT_EQ(Sorted(Received(s)), Sorted(want)) << s.status().error_message();
+}
+
 TEST_F(ClusterSubscribeTest, ForwardedStreamsCarryTheCallersToken) {
   const std::string reader = "reader-token-0123456789abcdef";
   const std::string writer = "writer-token-0123456789abcdef";
