@@ -342,9 +342,9 @@ void SubscribeReactor::Ready() {
         return;
       }
     }
-    const absl::Time now = absl::Now();
-    if (!send && flags_.first_sent && heartbeat_ > absl::ZeroDuration() &&
-        now - last_write_ >= heartbeat_ / 2) {
+    const bool heartbeats = heartbeat_ > absl::ZeroDuration();
+    const absl::Time now = heartbeats ? absl::Now() : absl::InfinitePast();
+    if (!send && heartbeats && flags_.first_sent && now - last_write_ >= heartbeat_ / 2) {
       // Half the interval: a write just before a wake does not stretch the
       // silence to twice it.
       response_.Clear();

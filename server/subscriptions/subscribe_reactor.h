@@ -105,6 +105,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   std::vector<SampleBatch> live_ ABSL_GUARDED_BY(mu_);
   // The message being written (gRPC reads it until OnWriteDone).
   grpc::ByteBuffer out_ ABSL_GUARDED_BY(mu_);
+  // When the last write began (kept only with heartbeats).
   absl::Time last_write_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
 };
