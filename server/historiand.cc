@@ -137,6 +137,9 @@ ABSL_FLAG(uint32_t, max_subscriptions_per_client, 100,
 ABSL_FLAG(uint64_t, subscription_buffer_bytes, 4 << 20,
           "Samples buffered per subscription for a slow reader (64 KiB..1 GiB); past it the "
           "subscriber gets `lagged` and writers never wait");
+ABSL_FLAG(uint64_t, subscription_catch_up_step_bytes, 8 << 20,
+          "Log bytes a resumed subscription reads per step while catching up (1..1 GiB): "
+          "one whose tags are rare in a long log does not hold up the others");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of this node: serve TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, tls_ca, "",
@@ -389,6 +392,7 @@ int Run() {
   sub_options.max_subscriptions = absl::GetFlag(FLAGS_max_subscriptions);
   sub_options.max_subscriptions_per_client = absl::GetFlag(FLAGS_max_subscriptions_per_client);
   sub_options.buffer_bytes = absl::GetFlag(FLAGS_subscription_buffer_bytes);
+  sub_options.catch_up_step_bytes = absl::GetFlag(FLAGS_subscription_catch_up_step_bytes);
   if (absl::Status s = server::ValidateSubscriptionHubOptions(sub_options); !s.ok()) {
     return Fatal("bad flag", s, 2);
   }

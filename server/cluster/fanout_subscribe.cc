@@ -142,7 +142,8 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
         placement_(std::move(placement)),
         covered_(std::move(covered)),
         parts_(std::move(parts)),
-        start_(start) {}
+        start_(start),
+        forward_timeout_(env.member_channels->forward_timeout()) {}
 
   // Opens every owner's stream. `token`: the caller's (members' positions);
   // with `has_token`, parts whose member it does not name (a single node's
@@ -172,7 +173,7 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   // owner's process may be stopped, or its threads wedged, with its
   // connections still open. Parts paused by this node are not counted.
   void OnSilenceCheck(bool fired) ABSL_LOCKS_EXCLUDED(mu_);
-  // Sets a new silence alarm (the one before may still be in its own
+  // A new silence alarm to set (the one before may still be in its own
   // callback: a grpc::Alarm is not set again from there).
   grpc::Alarm* NextSilenceAlarmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether gRPC, every part and the alarm are done with this: the holder
@@ -205,6 +206,9 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   const std::optional<std::vector<uint32_t>> covered_;
   const std::vector<OwnerPart> parts_;
   const absl::Time start_;
+  // --cluster_forward_timeout (kept: a last alarm may run after the node's
+  // channels are gone).
+  const absl::Duration forward_timeout_;
   // Per member of a part, which covered shards it owns in placement_
   // (OwnedShardsDigest); made by Begin before any part starts.
   std::map<std::string, uint64_t> owned_digests_;
@@ -342,9 +346,9 @@ void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterRe
           kOwnedShardsMetadataKey,
           OwnedShardsValue(placement_->revision(),
                            OwnedShardsDigest(*placement_, part.member.id, std::nullopt)));
-      stream->context.AddMetadata(kSubscribeHeartbeatMetadataKey,
-                                  SubscribeHeartbeatValue(SubscribeHeartbeatInterval(
-                                      env_.member_channels->forward_timeout())));
+      stream->context.AddMetadata(
+          kSubscribeHeartbeatMetadataKey,
+          SubscribeHeartbeatValue(SubscribeHeartbeatInterval(forward_timeout_)));
       streams_.push_back(std::move(stream));
     }
     std::vector<std::string> reasons;
@@ -387,14 +391,10 @@ void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterRe
              bool contiguous) { OnPlacement(after, contiguous); });
   OnPlacement(env_.cluster->placement(), /*contiguous=*/true);
   if (!streams_.empty()) {
-    grpc::Alarm* alarm = nullptr;
-    {
-      absl::MutexLock l(&mu_);
-      alarm_done_ = false;
-      alarm = NextSilenceAlarmLocked();
-    }
-    alarm->Set(AlarmTime(env_.member_channels->forward_timeout()),
-               [this](bool fired) { OnSilenceCheck(fired); });
+    absl::MutexLock l(&mu_);
+    alarm_done_ = false;
+    NextSilenceAlarmLocked()->Set(AlarmTime(forward_timeout_),
+                                  [this](bool fired) { OnSilenceCheck(fired); });
   }
   for (auto& s : streams_) s->Begin();
   Pump();  // (no parts: the first response at once)
@@ -407,9 +407,9 @@ grpc::Alarm* FanoutSubscribe::NextSilenceAlarmLocked() {
 }
 
 void FanoutSubscribe::OnSilenceCheck(bool fired) {
-  const absl::Duration timeout = env_.member_channels->forward_timeout();
+  const absl::Duration timeout = forward_timeout_;
   bool cancel = false;
-  grpc::Alarm* next = nullptr;
+  bool set_again = false;
   {
     absl::MutexLock l(&mu_);
     if (fired && !finishing_) {
@@ -448,16 +448,16 @@ void FanoutSubscribe::OnSilenceCheck(bool fired) {
             absl::StrCat(combined.message(), "; subscribe again with the last resume_token"))));
         cancel = true;
       } else if (watched) {
-        next = NextSilenceAlarmLocked();
+        // Under mu_ (its deadline is ahead: Set never runs the callback
+        // inline), so OnDone's Cancel always finds it set.
+        NextSilenceAlarmLocked()->Set(AlarmTime(timeout / 2),
+                                      [this](bool fired) { OnSilenceCheck(fired); });
+        set_again = true;
       }
     }
   }
   if (cancel) CancelParts();
-  if (next != nullptr) {
-    // Still pending (alarm_done_ stays false): this is not deleted meanwhile.
-    next->Set(AlarmTime(timeout / 2), [this](bool fired) { OnSilenceCheck(fired); });
-    return;
-  }
+  if (set_again) return;  // alarm_done_ stays false: the next check deletes this if last
   bool last = false;
   {
     absl::MutexLock l(&mu_);
@@ -696,8 +696,7 @@ void FanoutSubscribe::OnDone() {
   server::EndRpc(env_, context_, kMethod, start_, status);
   CancelParts();
   // Before server_done_: the alarm's callback cannot delete this meanwhile.
-  // (One its callback is about to set is not cancelled: it fires once more
-  // and sees finishing_.)
+  // No alarm is set after finishing_ went up, and this one was set under mu_.
   if (alarm != nullptr) alarm->Cancel();
   bool last = false;
   {

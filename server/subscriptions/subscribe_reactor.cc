@@ -1,5 +1,6 @@
 #include "server/subscriptions/subscribe_reactor.h"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -191,19 +192,18 @@ grpc::Status SubscribeReactor::Begin(const v1::SubscribeRequest& request) {
     absl::StatusOr<Principal> p = env_.auth->Authorize(*context_, kMethod);
     if (p.ok()) client = p->name;
   }
+  // Before Add: from then on the dispatcher may call Ready.
+  if (part_) heartbeat_ = RequestedHeartbeat(*context_).value_or(absl::ZeroDuration());
   absl::StatusOr<SubscriptionHub::Id> id =
       hub_->Add(client, filter_, this, token.has_value(),
                 columns_ ? BatchForm::kColumnsWire : BatchForm::kCopy, part_);
   guard.reset();
   if (!id.ok()) return ToGrpcStatus(id.status());
   id_ = *id;
-  if (part_) {
-    if (std::optional<absl::Duration> every = RequestedHeartbeat(*context_); every.has_value()) {
-      heartbeat_ = *every;
-      // Before the first write: it goes out with the initial metadata.
-      context_->AddInitialMetadata(cluster::kSubscribeHeartbeatsSentMetadataKey, "1");
-      hub_->WakeEvery(id_, heartbeat_);
-    }
+  if (heartbeat_ > absl::ZeroDuration()) {
+    // Before the first write: it goes out with the initial metadata.
+    context_->AddInitialMetadata(cluster::kSubscribeHeartbeatsSentMetadataKey, "1");
+    hub_->WakeEvery(id_, heartbeat_);
   }
   if (token.has_value()) {
     absl::MutexLock l(&mu_);
@@ -242,13 +242,19 @@ bool SubscribeReactor::Wanted(TagId tag, const engine::LogEntry& entry, std::str
 bool SubscribeReactor::CatchUpStep() {
   Grouper groups;
   size_t bytes = 0;
+  // Log bytes read by this step: past the budget the step ends between two
+  // log reads and the next one goes on from cursors_.
+  const uint64_t budget = hub_->options().catch_up_step_bytes;
+  uint64_t scanned = 0;
   while (true) {
     const uint64_t skipped = hub_->SkippedWhileCatchingUp(id_);
     bool read_any = false;
     for (auto& [origin, cursor] : cursors_) {
-      while (bytes < kResponseBytes) {
+      while (bytes < kResponseBytes && scanned < budget) {
         OwnLogBatch batch;
-        absl::Status s = env_.store->ReadLog(origin, cursor + 1, kResponseBytes - bytes, &batch);
+        const size_t max_bytes =
+            static_cast<size_t>(std::min<uint64_t>(kResponseBytes - bytes, budget - scanned));
+        absl::Status s = env_.store->ReadLog(origin, cursor + 1, max_bytes, &batch);
         if (!s.ok()) {
           FinishOnce(ToGrpcStatus(s));
           return false;
@@ -269,6 +275,7 @@ bool SubscribeReactor::CatchUpStep() {
         if (batch.records.empty()) break;
         read_any = true;
         for (const auto& [seq, bytes_of_entry] : batch.records) {
+          scanned += bytes_of_entry.size();
           engine::LogEntry entry;
           absl::Status d = engine::DecodeLogEntry(bytes_of_entry, &entry);
           if (!d.ok()) {
@@ -284,13 +291,15 @@ bool SubscribeReactor::CatchUpStep() {
           cursor = seq;
         }
       }
-      if (bytes >= kResponseBytes) break;
+      if (bytes >= kResponseBytes || scanned >= budget) break;
     }
     if (!read_any && hub_->EndCatchUp(id_, skipped, cursors_)) catching_up_ = false;
-    if (!catching_up_ || bytes >= kResponseBytes || !groups.empty() || response_.has_lagged()) {
+    if (!catching_up_ || bytes >= kResponseBytes || !groups.empty() || response_.has_lagged() ||
+        scanned >= budget) {
       break;
     }
   }
+  if (catching_up_ && scanned >= budget) hub_->Kick(id_);  // the rest in another step
   groups.To(columns_, &response_);
   const bool send = !groups.empty() || response_.has_lagged() || !flags_.first_sent;
   // Also when the catch-up just ended: the live part starts at cursors_.

@@ -42,6 +42,14 @@ struct SubscriptionHub::Sub {
 
 namespace {
 
+// The first multiple of `every` (since the Unix epoch) after `now`: the
+// subscriptions of one period share their wake times, so the dispatcher
+// wakes once per period for all of them, not once for each.
+absl::Time NextWakeOnGrid(absl::Time now, absl::Duration every) {
+  const int64_t every_ns = std::max<int64_t>(1, absl::ToInt64Nanoseconds(every));
+  return absl::FromUnixNanos((absl::ToUnixNanos(now) / every_ns + 1) * every_ns);
+}
+
 uint64_t ApproxBytes(const codec::ChunkColumns& cols) {
   uint64_t bytes = 64 + cols.size() * 24;
   for (const std::string& s : cols.strings) bytes += s.size();
@@ -87,6 +95,11 @@ absl::Status ValidateSubscriptionHubOptions(const SubscriptionHubOptions& option
     return absl::InvalidArgumentError(
         absl::StrCat("--subscription_buffer_bytes: ", options.buffer_bytes,
                      " is out of range 65536..1073741824"));
+  }
+  if (options.catch_up_step_bytes < 1 || options.catch_up_step_bytes > (1ull << 30)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--subscription_catch_up_step_bytes: ", options.catch_up_step_bytes,
+                     " is out of range 1..1073741824"));
   }
   return absl::OkStatus();
 }
@@ -246,7 +259,7 @@ void SubscriptionHub::WakeEvery(Id id, absl::Duration every) {
   if (it == subs_.end() || every <= absl::ZeroDuration()) return;
   Sub* sub = it->second.get();
   sub->wake_every = every;
-  sub->next_wake = absl::Now() + every;
+  sub->next_wake = NextWakeOnGrid(absl::Now(), every);
   periodic_.insert(id);
   next_periodic_wake_ = std::min(next_periodic_wake_, sub->next_wake);
 }
@@ -256,7 +269,7 @@ void SubscriptionHub::WakeDuePeriodic(absl::Time now) {
   for (Id id : periodic_) {
     Sub* sub = subs_.at(id).get();
     if (sub->next_wake <= now) {
-      sub->next_wake = now + sub->wake_every;
+      sub->next_wake = NextWakeOnGrid(now, sub->wake_every);
       MarkReady(sub);
     }
     next_periodic_wake_ = std::min(next_periodic_wake_, sub->next_wake);

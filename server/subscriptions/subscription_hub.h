@@ -114,6 +114,12 @@ struct SubscriptionHubOptions {
   uint32_t max_subscriptions = 1000;            // --max_subscriptions
   uint32_t max_subscriptions_per_client = 100;  // --max_subscriptions_per_client
   uint64_t buffer_bytes = 4 << 20;              // --subscription_buffer_bytes
+  // Log bytes one catch-up step of a resumed subscription reads at most
+  // (--subscription_catch_up_step_bytes): a subscriber whose tags are rare
+  // in a long log reads it over several steps, so it does not hold the
+  // dispatcher thread (every other sink's delivery and heartbeats) for all
+  // of it.
+  uint64_t catch_up_step_bytes = 8 << 20;
 };
 
 // InvalidArgument naming the flag (--max_subscriptions, ...) and its range.
@@ -193,6 +199,7 @@ class SubscriptionHub final : public AppliedListener {
   void OnApplied(std::string_view origin, uint64_t seq,
                  const std::vector<AppliedSeries>& series) override ABSL_LOCKS_EXCLUDED(mu_);
 
+  const SubscriptionHubOptions& options() const { return options_; }
   // Open subscriptions, and batches dropped by overflows since start.
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t overflows() const ABSL_LOCKS_EXCLUDED(mu_);

@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/create_channel.h"
@@ -142,9 +143,17 @@ TEST_F(SubscribeTest, GlobPicksUpATagCreatedLater) {
 // reconnects with the last token it got (writes go on while it is away).
 // What it got in the end must be exactly what was written to its tags:
 // nothing missed, nothing twice.
-TEST_F(SubscribeTest, ReconnectWithTokenMissesNothingAndDuplicatesNothing) {
+// The parameter: --subscription_catch_up_step_bytes. At 64 bytes a resumed
+// subscription's catch-up ends a step after about every log entry and goes
+// on in the next (the budget that keeps one sparse subscriber from holding
+// the others); at the default it reads these small logs in one step.
+class SubscribeReconnectTest : public SubscribeTest,
+                               public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(SubscribeReconnectTest, ReconnectWithTokenMissesNothingAndDuplicatesNothing) {
   // Heads stay unsealed (the log keeps every entry): a token never expires here.
-  auto ch = StartNode({"--site=us", "--head_max_age=1h", "--chunk_max_samples=100000"});
+  auto ch = StartNode({"--site=us", "--head_max_age=1h", "--chunk_max_samples=100000",
+                       absl::StrCat("--subscription_catch_up_step_bytes=", GetParam())});
   std::mt19937 rng(19);
   const std::vector<std::string> tags = {"m.a", "m.b", "m.c", "x.d", "m.e"};
   std::multiset<Got> written;
@@ -189,6 +198,9 @@ TEST_F(SubscribeTest, ReconnectWithTokenMissesNothingAndDuplicatesNothing) {
       }
     }
   }
+  // A run of entries the subscription does not want, before the marker:
+  // its catch-up must read through them without a wanted sample to send.
+  for (int i = 0; i < 10; ++i) Write(ch, {{"x.d", {{++next_ts["x.d"], ++value}}}});
   Subscriber last(ch, Glob("m.*", token));
   ASSERT_TRUE(WaitFor([&] { return got.size() + last.count() >= written.size(); }, kPatience));
   // A marker written last: once it is here, any duplicate would be too.
@@ -200,6 +212,8 @@ TEST_F(SubscribeTest, ReconnectWithTokenMissesNothingAndDuplicatesNothing) {
   EXPECT_EQ(got.size(), written.size());
   EXPECT_TRUE(got == written);
 }
+
+INSTANTIATE_TEST_SUITE_P(CatchUpSteps, SubscribeReconnectTest, ::testing::Values("8388608", "64"));
 
 // A token whose entries were trimmed from the log: `lagged` names a range
 // that, read with Read, holds every sample written after the token.
@@ -289,6 +303,13 @@ TEST_F(SubscribeTest, LimitsGiveClearErrors) {
                              "--data_dir=" + dir_.Sub("bad"), "--subscription_buffer_bytes=10"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("--subscription_buffer_bytes"), std::string::npos) << r.err;
+    r = testing::RunCommand({testing::BinDir() + "/server/historiand",
+                             "--data_dir=" + dir_.Sub("bad1"),
+                             "--subscription_catch_up_step_bytes=0"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("--subscription_catch_up_step_bytes: 0 is out of range 1..1073741824"),
+              std::string::npos)
+        << r.err;
     r = testing::RunCommand({testing::BinDir() + "/server/historiand",
                              "--data_dir=" + dir_.Sub("bad2"), "--max_subscriptions=5",
                              "--max_subscriptions_per_client=6"});
