@@ -233,7 +233,8 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   // Per part: whether its owner sends heartbeats, and when this node last
   // read from it (or resumed reading it).
   std::vector<bool> heartbeats_ ABSL_GUARDED_BY(mu_);
-  std::vector<absl::Time> last_heard_ ABSL_GUARDED_BY(mu_);
+  // (A steady clock: a step of the wall clock is no silence.)
+  std::vector<std::chrono::steady_clock::time_point> last_heard_ ABSL_GUARDED_BY(mu_);
   // The silence alarm set last (Begin, when there are parts; cancelled when
   // gRPC is done with the stream, its callback then runs with false) and
   // the one before it.
@@ -324,7 +325,7 @@ void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterRe
     got_first_.assign(parts_.size(), false);
     paused_.assign(parts_.size(), false);
     heartbeats_.assign(parts_.size(), false);
-    last_heard_.assign(parts_.size(), absl::InfinitePast());
+    last_heard_.assign(parts_.size(), std::chrono::steady_clock::time_point::min());
     for (size_t i = 0; i < parts_.size(); ++i) {
       const OwnerPart& part = parts_[i];
       auto stream = std::make_unique<PartStream>(this, i);
@@ -414,6 +415,7 @@ void FanoutSubscribe::OnSilenceCheck(bool fired) {
     absl::MutexLock l(&mu_);
     if (fired && !finishing_) {
       const absl::Time now = absl::Now();
+      const auto steady_now = std::chrono::steady_clock::now();
       const std::string limit =
           absl::StrCat(absl::FormatDuration(timeout), " (--cluster_forward_timeout)");
       const absl::Status no_first =
@@ -432,7 +434,9 @@ void FanoutSubscribe::OnSilenceCheck(bool fired) {
           if (now - start_ >= timeout) reason = &no_first;
         } else if (heartbeats_[i]) {
           watched = true;
-          if (!paused_[i] && now - last_heard_[i] >= timeout) reason = &quiet;
+          if (!paused_[i] && steady_now - last_heard_[i] >= absl::ToChronoNanoseconds(timeout)) {
+            reason = &quiet;
+          }
         }
         if (reason == nullptr) continue;
         silent.push_back(parts_[i]);
@@ -518,7 +522,7 @@ Next FanoutSubscribe::TakeResponse(size_t part, v1::SubscribeResponse* msg) {
   {
     absl::MutexLock l(&mu_);
     if (finishing_) return Next::kStop;
-    last_heard_[part] = absl::Now();
+    last_heard_[part] = std::chrono::steady_clock::now();
     const std::string& member = parts_[part].member.id;
     const bool first = !got_first_[part];
     if (!first && msg->heartbeat()) {
@@ -581,7 +585,7 @@ void FanoutSubscribe::Pump() {
       for (size_t i = 0; i < paused_.size(); ++i) {
         if (!paused_[i]) continue;
         paused_[i] = false;
-        last_heard_[i] = absl::Now();  // its silence while paused was this node's
+        last_heard_[i] = std::chrono::steady_clock::now();  // its silence while paused was ours
         resume.push_back(streams_[i].get());
       }
     }

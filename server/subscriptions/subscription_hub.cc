@@ -262,13 +262,15 @@ void SubscriptionHub::WakeEvery(Id id, absl::Duration every) {
   sub->next_wake = NextWakeOnGrid(absl::Now(), every);
   periodic_.insert(id);
   next_periodic_wake_ = std::min(next_periodic_wake_, sub->next_wake);
+  longest_period_ = std::max(longest_period_, every);
 }
 
 void SubscriptionHub::WakeDuePeriodic(absl::Time now) {
   next_periodic_wake_ = absl::InfiniteFuture();
   for (Id id : periodic_) {
     Sub* sub = subs_.at(id).get();
-    if (sub->next_wake <= now) {
+    // Due, or the clock was stepped back past its period.
+    if (sub->next_wake <= now || sub->next_wake > now + sub->wake_every) {
       sub->next_wake = NextWakeOnGrid(now, sub->wake_every);
       MarkReady(sub);
     }
@@ -417,11 +419,15 @@ void SubscriptionHub::Dispatch() {
     if (periodic_.empty()) {
       mu_.Await(absl::Condition(&wake));
     } else {
-      mu_.AwaitWithDeadline(absl::Condition(&wake), next_periodic_wake_);
+      mu_.AwaitWithTimeout(absl::Condition(&wake),
+                           std::min(next_periodic_wake_ - absl::Now(), longest_period_));
     }
     if (stopping_) return;
     if (!periodic_.empty()) {
-      if (const absl::Time now = absl::Now(); now >= next_periodic_wake_) WakeDuePeriodic(now);
+      const absl::Time now = absl::Now();
+      if (now >= next_periodic_wake_ || next_periodic_wake_ > now + longest_period_) {
+        WakeDuePeriodic(now);
+      }
     }
     if (ready_.empty()) continue;
     const Id id = ready_.front();

@@ -232,6 +232,9 @@ class SubscriptionHub final : public AppliedListener {
   // one is due (a removed one's may pass once more: a spurious wake).
   absl::flat_hash_set<Id> periodic_ ABSL_GUARDED_BY(mu_);
   absl::Time next_periodic_wake_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // The longest period asked for: the dispatcher never sleeps longer, so a
+  // wall clock stepped back does not hold the wakes for the step.
+  absl::Duration longest_period_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   Id dispatching_ ABSL_GUARDED_BY(mu_) = 0;
   // Which subscriptions want each tag (interest_index.h).
   InterestIndex<Sub> interest_ ABSL_GUARDED_BY(mu_);
