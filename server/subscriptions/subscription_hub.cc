@@ -263,6 +263,15 @@ void SubscriptionHub::WakeEvery(Id id, absl::Duration every) {
   periodic_.insert(id);
   next_periodic_wake_ = std::min(next_periodic_wake_, sub->next_wake);
   longest_period_ = std::max(longest_period_, every);
+  wakes_changed_ = true;
+}
+
+void SubscriptionHub::AwaitDispatcherAsleep() const {
+  absl::MutexLock l(&mu_);
+  auto asleep = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return dispatcher_asleep_ && ready_.empty();
+  };
+  mu_.Await(absl::Condition(&asleep));
 }
 
 void SubscriptionHub::WakeDuePeriodic(absl::Time now) {
@@ -414,14 +423,19 @@ uint64_t SubscriptionHub::overflows() const {
 
 void SubscriptionHub::Dispatch() {
   absl::MutexLock l(&mu_);
-  auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !ready_.empty(); };
+  auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || !ready_.empty() || wakes_changed_;
+  };
   while (true) {
+    dispatcher_asleep_ = true;
     if (periodic_.empty()) {
       mu_.Await(absl::Condition(&wake));
     } else {
       mu_.AwaitWithTimeout(absl::Condition(&wake),
                            std::min(next_periodic_wake_ - absl::Now(), longest_period_));
     }
+    dispatcher_asleep_ = false;
+    wakes_changed_ = false;
     if (stopping_) return;
     if (!periodic_.empty()) {
       const absl::Time now = absl::Now();

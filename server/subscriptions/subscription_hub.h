@@ -182,6 +182,9 @@ class SubscriptionHub final : public AppliedListener {
   // From now on also wakes the sink of `id` every `every` (> 0) while it is
   // not sending (a part's heartbeat, cluster/subscribe_heartbeat.h).
   void WakeEvery(Id id, absl::Duration every) ABSL_LOCKS_EXCLUDED(mu_);
+  // Returns once the dispatcher sleeps with nothing ready (tests: what
+  // comes next finds it asleep and must wake it).
+  void AwaitDispatcherAsleep() const ABSL_LOCKS_EXCLUDED(mu_);
   // The node is stopping: every sink is woken and sees closing() (its
   // stream should end); Add refuses from now on.
   void CloseAll() ABSL_LOCKS_EXCLUDED(mu_);
@@ -235,6 +238,10 @@ class SubscriptionHub final : public AppliedListener {
   // The longest period asked for: the dispatcher never sleeps longer, so a
   // wall clock stepped back does not hold the wakes for the step.
   absl::Duration longest_period_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  // WakeEvery moved the wake times: the dispatcher, asleep until the old
+  // ones (or for good, with none), wakes to reckon its sleep again.
+  bool wakes_changed_ ABSL_GUARDED_BY(mu_) = false;
+  bool dispatcher_asleep_ ABSL_GUARDED_BY(mu_) = false;
   Id dispatching_ ABSL_GUARDED_BY(mu_) = 0;
   // Which subscriptions want each tag (interest_index.h).
   InterestIndex<Sub> interest_ ABSL_GUARDED_BY(mu_);

@@ -228,6 +228,8 @@ TEST(SubscriptionHubTest, WakeEveryWakesAnIdleSinkUntilItTakesSomething) {
   filter.names.insert("a");
   absl::StatusOr<SubscriptionHub::Id> id = hub.Add("client", filter, &sink, /*catch_up=*/false);
   ASSERT_TRUE(id.ok()) << id.status();
+  // The dispatcher, asleep with no wakes to keep, must wake for the first.
+  hub.AwaitDispatcherAsleep();
   hub.WakeEvery(*id, absl::Milliseconds(20));
   EXPECT_TRUE(sink.WaitFor(3, absl::Seconds(60))) << "woken " << sink.count() << " times";
   // Sending (Take handed something out): no wake until Kick.
