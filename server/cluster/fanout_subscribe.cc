@@ -143,6 +143,7 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
         covered_(std::move(covered)),
         parts_(std::move(parts)),
         start_(start),
+        steady_start_(std::chrono::steady_clock::now()),
         forward_timeout_(env.member_channels->forward_timeout()) {}
 
   // Opens every owner's stream. `token`: the caller's (members' positions);
@@ -206,6 +207,9 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   const std::optional<std::vector<uint32_t>> covered_;
   const std::vector<OwnerPart> parts_;
   const absl::Time start_;
+  // When the fan-out began, on the clock the first-response deadline is
+  // kept on (a wall clock stepped does not move it).
+  const std::chrono::steady_clock::time_point steady_start_;
   // --cluster_forward_timeout (kept: a last alarm may run after the node's
   // channels are gone).
   const absl::Duration forward_timeout_;
@@ -414,7 +418,6 @@ void FanoutSubscribe::OnSilenceCheck(bool fired) {
   {
     absl::MutexLock l(&mu_);
     if (fired && !finishing_) {
-      const absl::Time now = absl::Now();
       const auto steady_now = std::chrono::steady_clock::now();
       const std::string limit =
           absl::StrCat(absl::FormatDuration(timeout), " (--cluster_forward_timeout)");
@@ -431,7 +434,9 @@ void FanoutSubscribe::OnSilenceCheck(bool fired) {
         const absl::Status* reason = nullptr;
         if (!got_first_[i]) {
           watched = true;
-          if (now - start_ >= timeout) reason = &no_first;
+          if (steady_now - steady_start_ >= absl::ToChronoNanoseconds(timeout)) {
+            reason = &no_first;
+          }
         } else if (heartbeats_[i]) {
           watched = true;
           if (!paused_[i] && steady_now - last_heard_[i] >= absl::ToChronoNanoseconds(timeout)) {
