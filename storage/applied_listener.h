@@ -6,6 +6,7 @@
 #define HISTORIAN_STORAGE_APPLIED_LISTENER_H_
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -33,6 +34,10 @@ class AppliedListener {
   // moves). Not called for the log replay at open nor for repairs.
   virtual void OnApplied(std::string_view origin, uint64_t seq,
                          const std::vector<AppliedSeries>& series) = 0;
+  // `origins` are gone from the store (a dropped shard's move origins,
+  // storage/commit_log/move_origin.h): no entry of them is applied again,
+  // and AppliedSequences no longer names them.
+  virtual void OnOriginsForgotten(const std::vector<std::string>& origins) {}
 };
 
 }  // namespace historian

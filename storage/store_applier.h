@@ -66,6 +66,12 @@ class StoreApplier : public GroupApplier {
   // Tells `listener` (null: nobody) of every entry applied from now on
   // (ApplyGroupEntry, not the replay). `listener` must outlive its use.
   void SetListener(AppliedListener* listener) { listener_.store(listener); }
+  // Tells the listener that `origins` are gone (Store::DropShard).
+  void NoteOriginsForgotten(const std::vector<std::string>& origins)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    AppliedListener* listener = listener_.load(std::memory_order_acquire);
+    if (listener != nullptr && !origins.empty()) listener->OnOriginsForgotten(origins);
+  }
 
  private:
   // ApplyToHead; with `applied`, also the series as they went in (copies

@@ -298,6 +298,29 @@ absl::Status StoreMaintenanceHost::TrimLog() {
   return log_trimmer_.MaybeReclaim();
 }
 
+absl::StatusOr<std::vector<std::string>> StoreMaintenanceHost::ForgetOrigins(
+    absl::FunctionRef<bool(const std::string&)> which, rocksdb::WriteBatch* batch) {
+  std::vector<std::string> origins;
+  log_trimmer_.seal_mu().AssertHeld();  // the same mutex
+  absl::MutexLock l(&mu_);
+  commit_log_.mu().AssertHeld();  // the same mutex
+  for (const auto& [origin, seq] : commit_log_.applied_seqs()) {
+    if (which(origin)) origins.push_back(origin);
+  }
+  for (const std::string& origin : origins) {
+    RETURN_IF_ERROR(commit_log_.PrepareForgetOrigin(origin, batch));
+    log_trimmer_.PrepareForgetOrigin(origin, batch);
+  }
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  RETURN_IF_ERROR(engine::FromRocks(db_->db()->Write(sync, batch), "forget origins"));
+  for (const std::string& origin : origins) {
+    commit_log_.ForgetOrigin(origin);
+    log_trimmer_.ForgetOrigin(origin);
+  }
+  return origins;
+}
+
 absl::Status StoreMaintenanceHost::ReclaimLog() {
   log_trimmer_.seal_mu().AssertHeld();  // the same mutex
   return log_trimmer_.Reclaim();

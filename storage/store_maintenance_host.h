@@ -13,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/write_batch.h"
 #include "storage/allocator_tuning.h"
@@ -107,6 +108,12 @@ class StoreMaintenanceHost : public MaintenanceHost {
   // Gives back the disk space of every trimmed log entry now (Store::Close
   // and Store::Compact; the seal passes reclaim in batches).
   absl::Status ReclaimLog() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // Forgets every origin `which` picks (a dropped shard's move origins:
+  // storage/commit_log/move_origin.h): their cursors and log entries go with
+  // `batch` in one synced write, then they leave memory. Returns them.
+  absl::StatusOr<std::vector<std::string>> ForgetOrigins(
+      absl::FunctionRef<bool(const std::string&)> which, rocksdb::WriteBatch* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   // Reclaims of the trimmed log since open (StoreStats).
   uint64_t log_reclaims() const { return log_trimmer_.reclaims(); }
 

@@ -8,6 +8,7 @@
 // crash-safe by a durable marker (shard_drop/<s>, written first, removed
 // last, finished by Open) and by one RocksDB write per batch of whole tags.
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "api/core/status_macros.h"
 #include "api/core/tag_shard.h"
 #include "rocksdb/write_batch.h"
+#include "storage/commit_log/move_origin.h"
 #include "storage/engine/key_format.h"
 #include "storage/store_parts.h"
 
@@ -69,13 +71,31 @@ absl::StatusOr<uint64_t> Store::DropShard(uint32_t shard, uint32_t num_shards) {
     if (n == 0) break;
     dropped += n;
   }
+  // Last, with the markers: the shard's move origins (their cursors and
+  // log entries), which nothing applies under again (a new copy takes a
+  // new origin). No tag of the shard is left to need them.
   rocksdb::WriteBatch done;
   done.Delete(db_->state(), engine::MoveMarkerKey(shard));
   done.Delete(db_->state(), engine::ShardDropKey(shard));
-  RETURN_IF_ERROR(engine::FromRocks(db_->db()->Write(sync, &done), "remove shard drop marker"));
+  std::vector<std::string> forgotten;
+  {
+    absl::MutexLock pass(&seal_mu_);
+    host_->seal_mu().AssertHeld();  // the same mutex
+    ASSIGN_OR_RETURN(forgotten, host_->ForgetOrigins(
+                                    [shard](const std::string& origin) {
+                                      return MoveTailOriginShard(origin) == shard;
+                                    },
+                                    &done));
+  }
+  {
+    absl::MutexLock l(&mu_);
+    applier_->mu().AssertHeld();  // the same mutex
+    applier_->NoteOriginsForgotten(forgotten);
+  }
   options_.logger(LogSeverity::kWarning,
                   absl::StrCat("dropped shard ", shard, " of ", num_shards, ": ", dropped,
-                               " tag(s) and their chunks, rollups and heads"));
+                               " tag(s) and their chunks, rollups and heads, ", forgotten.size(),
+                               " move origin(s)"));
   return dropped;
 }
 
@@ -121,6 +141,13 @@ absl::StatusOr<uint64_t> Store::DropShardPass(uint32_t shard, uint32_t num_shard
       // (copied back by a later move).
       // (Own entries durable but not applied yet count too.)
       for (const auto& [origin, seq] : commit_log_->applied_seqs()) {
+        // A move origin holds one shard's tags only: another shard's never
+        // has this tag, and this shard's goes whole at the end of the drop
+        // (a crash before that: the replay finds no tag for its entries).
+        if (const std::optional<uint32_t> moved = MoveTailOriginShard(origin)) {
+          if (*moved == shard) wb.Delete(db_->state(), engine::SealedSeqKey(tag.id, origin));
+          continue;
+        }
         const uint64_t fence =
             origin == options_.site ? std::max(seq, commit_log_->OwnHeadSequence()) : seq;
         wb.Put(db_->state(), engine::SealedSeqKey(tag.id, origin), U64Value(fence));

@@ -17,6 +17,7 @@
 #include "server/cluster/move_txn.h"
 #include "server/cluster/shard_copy_client.h"
 #include "server/logging.h"
+#include "storage/commit_log/move_origin.h"
 #include "storage/store.h"
 
 namespace historian::cluster {
@@ -46,9 +47,6 @@ int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }
 std::string CopySourceName(const std::string& member) { return absl::StrCat(member, "@", NowNs()); }
 std::string MemberOfCopySource(const std::string& source) {
   return source.substr(0, source.rfind('@'));
-}
-std::string TailOrigin(uint32_t shard, const std::string& copy_source) {
-  return absl::StrCat("move/", shard, "/", copy_source);
 }
 
 }  // namespace
@@ -339,7 +337,7 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
     // fence published for this move.
     ASSIGN_OR_RETURN(std::optional<MoveFence> fence, ReadFence(placement, move));
     if (have_copy && fence.has_value() &&
-        store_->AppliedSequence(TailOrigin(shard, marker->source)) >= fence->position) {
+        store_->AppliedSequence(MoveTailOrigin(shard, marker->source)) >= fence->position) {
       return Finish(placement, move);
     }
     // This node's view lags etcd by a watch event: a move it has just
@@ -417,7 +415,7 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   // total from here on.
   ReportProgress(shard, self, MoveStep::kTailLog, static_cast<int64_t>(marker->bytes),
                  static_cast<int64_t>(marker->bytes), -1);
-  const std::string origin = TailOrigin(shard, marker->source);
+  const std::string origin = MoveTailOrigin(shard, marker->source);
   if (store_->AppliedSequence(origin) < marker->position) {
     // The copy holds every source entry up to P.
     RETURN_IF_ERROR(store_->AdvanceCursor(origin, marker->position));

@@ -348,6 +348,14 @@ void SubscriptionHub::Buffer(Sub* sub, const AppliedSeries& series, std::string_
   sub->buffer.push_back(SampleBatch{*entry, *index});
 }
 
+void SubscriptionHub::OnOriginsForgotten(const std::vector<std::string>& origins) {
+  absl::MutexLock l(&mu_);
+  for (const std::string& origin : origins) {
+    positions_.erase(origin);
+    for (auto& [id, sub] : subs_) sub->delivered.erase(origin);
+  }
+}
+
 void SubscriptionHub::OnApplied(std::string_view origin, uint64_t seq,
                                 const std::vector<AppliedSeries>& series) {
   absl::MutexLock l(&mu_);

@@ -201,6 +201,10 @@ class SubscriptionHub final : public AppliedListener {
   // AppliedListener (store's mu held).
   void OnApplied(std::string_view origin, uint64_t seq,
                  const std::vector<AppliedSeries>& series) override ABSL_LOCKS_EXCLUDED(mu_);
+  // A dropped shard's move origins: out of the positions and of the resume
+  // tokens from now on (a token naming one resumes with nothing of it).
+  void OnOriginsForgotten(const std::vector<std::string>& origins) override
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   const SubscriptionHubOptions& options() const { return options_; }
   // Open subscriptions, and batches dropped by overflows since start.

@@ -127,6 +127,27 @@ absl::Status CommitLog::AdvanceCursor(const std::string& origin, uint64_t seq) {
   return absl::OkStatus();
 }
 
+absl::Status CommitLog::PrepareForgetOrigin(const std::string& origin,
+                                            rocksdb::WriteBatch* batch) const {
+  const uint64_t applied = AppliedSequence(origin);
+  auto reserved = pipe_.reserved_cursor.find(origin);
+  bool queued = reserved != pipe_.reserved_cursor.end() && reserved->second > applied;
+  for (const PendingWrite* w : writers_) queued |= w->origin == origin;
+  if (queued) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("origin '", origin, "' still has writes on their way: not forgotten"));
+  }
+  batch->Delete(db_->state(), engine::CursorKey(origin));
+  return absl::OkStatus();
+}
+
+void CommitLog::ForgetOrigin(const std::string& origin) {
+  applied_seq_.erase(origin);
+  pipe_.reserved_cursor.erase(origin);
+  absl::MutexLock w(&write_mu_);
+  written_.durable_cursor.erase(origin);
+}
+
 void CommitLog::TrimLimits(std::map<std::string, uint64_t>* limit) const {
   for (const auto& [origin, seq] : applied_seq_) (*limit)[origin] = seq + 1;
   (*limit)[options_.site] = next_seq_;

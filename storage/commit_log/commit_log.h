@@ -146,6 +146,14 @@ class CommitLog {
   const std::string* InternOrigin(const std::string& origin) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return &*origins_.insert(origin).first;
   }
+  // Forgets `origin` (the move origins of a dropped shard, which nothing
+  // will apply under again): adds the removal of its cursor to `batch`;
+  // after `batch` is written, ForgetOrigin drops it from memory.
+  // FailedPrecondition while a write of the origin is queued or in flight
+  // (a tail still running: the caller's bug, loud).
+  absl::Status PrepareForgetOrigin(const std::string& origin, rocksdb::WriteBatch* batch) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ForgetOrigin(const std::string& origin) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Per origin, the log entries that memory no longer needs are those
   // below: applied + 1 (own: next_seq). The caller lowers them for entries
   // still in heads, and for peers.

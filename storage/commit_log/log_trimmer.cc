@@ -37,6 +37,16 @@ absl::StatusOr<uint64_t> LogTrimmer::Trim(const std::map<std::string, uint64_t>&
   return trimmed;
 }
 
+void LogTrimmer::PrepareForgetOrigin(const std::string& origin, rocksdb::WriteBatch* batch) const {
+  batch->DeleteRange(db_->log(), engine::LogKey(origin, 0), engine::LogKey(origin, kForgotten));
+}
+
+void LogTrimmer::ForgetOrigin(const std::string& origin) {
+  // Not counted in trimmed(): the entries of a dropped shard were not
+  // trimmed, they went with it.
+  trimmed_below_[origin] = kForgotten;
+}
+
 absl::StatusOr<uint64_t> LogTrimmer::FirstLive(const std::string& origin, uint64_t below) const {
   const std::string lower = engine::LogKey(origin, 0), upper = engine::LogKey(origin, below);
   const rocksdb::Slice upper_slice(upper);
@@ -111,6 +121,14 @@ absl::Status LogTrimmer::Reclaim() {
     RETURN_IF_ERROR(
         engine::FromRocks(db_->db()->CompactRange(cro, db_->log(), &b, &e), "reclaim the log"));
     reclaimed_below_[origin] = below;
+  }
+  for (auto it = trimmed_below_.begin(); it != trimmed_below_.end();) {
+    if (it->second != kForgotten) {
+      ++it;
+      continue;
+    }
+    reclaimed_below_.erase(it->first);
+    it = trimmed_below_.erase(it);
   }
   reclaims_.fetch_add(1);
   return absl::OkStatus();

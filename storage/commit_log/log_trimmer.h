@@ -59,6 +59,13 @@ class LogTrimmer {
   // deleted.
   absl::StatusOr<uint64_t> Trim(const std::map<std::string, uint64_t>& limit,
                                 rocksdb::WriteBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  // Deletes every log entry of `origin` with the rest of `batch` (an origin
+  // forgotten: CommitLog::PrepareForgetOrigin); after `batch` is written,
+  // ForgetOrigin lets the next Reclaim compact the whole range, then drops
+  // the origin from memory.
+  void PrepareForgetOrigin(const std::string& origin, rocksdb::WriteBatch* batch) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
+  void ForgetOrigin(const std::string& origin) ABSL_EXCLUSIVE_LOCKS_REQUIRED(seal_mu_);
   // Bytes of trimmed entries still in the log's SST files (RocksDB's
   // estimate from the files' indexes; memtables not counted: a flush drops
   // what a tombstone in the same memtable covers).
@@ -85,7 +92,9 @@ class LogTrimmer {
   engine::RocksDb* const db_;
   const bool sync_writes_;
   const ReclaimThresholds reclaim_;
-  // Per origin: every log entry below this sequence has been deleted.
+  // Per origin: every log entry below this sequence has been deleted
+  // (kForgotten: every entry; dropped from both maps by the next Reclaim).
+  static constexpr uint64_t kForgotten = UINT64_MAX;
   std::map<std::string, uint64_t> trimmed_below_ ABSL_GUARDED_BY(seal_mu_);
   // Per origin: trimmed_below_ at the last Reclaim (nothing new: no reclaim).
   std::map<std::string, uint64_t> reclaimed_below_ ABSL_GUARDED_BY(seal_mu_);

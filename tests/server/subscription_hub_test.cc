@@ -94,6 +94,33 @@ TEST(SubscriptionHubTest, AnEntryTheCatchUpReadIsNotSentAgainWhenItsApplyComesAf
   hub.Remove(*id);
 }
 
+// A dropped shard's move origin (Store::DropShard) leaves the positions:
+// resume tokens stop naming it, and the other origins keep theirs.
+TEST(SubscriptionHubTest, AForgottenOriginLeavesThePositions) {
+  testing::TempDir dir;
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(dir);
+  ASSERT_TRUE(store.ok()) << store.status();
+  SubscriptionHub hub(store->get(), SubscriptionHubOptions{});
+  NullSink sink;
+  TagFilter filter;
+  filter.names.insert("a");
+  absl::StatusOr<SubscriptionHub::Id> id = hub.Add("client", filter, &sink, /*catch_up=*/false);
+  ASSERT_TRUE(id.ok()) << id.status();
+  const codec::ChunkColumns c1 = OneSample(1), c2 = OneSample(2);
+  hub.OnApplied("us", 3, {{1, "a", &c1}});
+  hub.OnApplied("move/2/b@1", 4, {{1, "a", &c2}});
+  SubscriptionHub::Taken t = hub.Take(*id, 1 << 20);
+  ASSERT_EQ(t.batches.size(), 2u);
+  const std::map<std::string, uint64_t> both = {{"move/2/b@1", 4}, {"us", 3}};
+  EXPECT_EQ(t.positions, both);
+  hub.OnOriginsForgotten({"move/2/b@1"});
+  t = hub.Take(*id, 1 << 20);
+  EXPECT_TRUE(t.batches.empty());
+  const std::map<std::string, uint64_t> own = {{"us", 3}};
+  EXPECT_EQ(t.positions, own);
+  hub.Remove(*id);
+}
+
 // Live delivery against a model: random entries over subscribed and other
 // tags, taken in random small pieces (a Take while the previous one is
 // "being sent" coalesces what came meanwhile), with and without buffer

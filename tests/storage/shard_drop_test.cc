@@ -1,14 +1,17 @@
 // Store::DropShard and the move ack (docs/cluster.md, "Moving shards"): a
-// model test. Random writes, overwrites, tag deletes, seals, overlap
-// rewrites, merges and restarts over tags of several virtual shards, then
-// a drop of one shard: every tag of it is gone (catalog, samples, chunks and
-// rollups: a tag created again under a dropped name starts empty, also after
-// a crash, whose log replay must not bring the old head back), every other
-// tag reads exactly what the reference model holds, and nothing was written
-// to the own log (no delete a peer site would apply). A drop stopped after
-// k batches (as a kill -9 would stop it) leaves every tag whole or gone,
-// and the reopen finishes it. Move acks keep the own log from P on across
-// restarts, until cleared. Only the public API (storage/store.h).
+// model test. Random writes, samples tailed in by moves, overwrites, tag
+// deletes, seals, overlap rewrites, merges and restarts over tags of
+// several virtual shards, then a drop of one shard: every tag of it is gone
+// (catalog, samples, chunks and rollups: a tag created again under a
+// dropped name starts empty, also after a crash, whose log replay must not
+// bring the old head back), every other tag reads exactly what the
+// reference model holds, nothing was written to the own log (no delete a
+// peer site would apply), and the shard's move origins are forgotten whole
+// (no cursor, no log entry: a crash's replay would bring their cursors
+// back) while every other shard's stays. A drop stopped after k batches (as
+// a kill -9 would stop it) leaves every tag whole or gone, and the reopen
+// finishes it. Move acks keep the own log from P on across restarts, until
+// cleared. Only the public API (storage/store.h).
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -21,7 +24,9 @@
 #include "absl/strings/str_cat.h"
 #include "api/core/tag_shard.h"
 #include "gtest/gtest.h"
+#include "storage/commit_log/move_origin.h"
 #include "storage/engine/log_entry.h"
+#include "storage/engine/version.h"
 #include "storage/store.h"
 #include "tests/testutil/temp_dir.h"
 
@@ -98,15 +103,52 @@ class ShardDropBase : public ::testing::Test {
     ASSERT_TRUE(store_->Write(std::move(in)).ok());
   }
 
-  // Random history: writes (late ones and overwrites too), deletes, seals,
-  // overlap rewrites, merges and restarts; ends with unsealed writes.
+  // Entry `seq` of a move's tail origin (storage/commit_log/move_origin.h),
+  // as a move's target applies it: samples of one tag of the origin's shard
+  // (created here first), at timestamps no local write uses, under a
+  // version above every local one so far (as the source's clock would be).
+  void ApplyMoved(const std::string& name, int64_t ts, double v) {
+    const std::string origin =
+        MoveTailOrigin(TagShard(name, kShards), moved_copy_ == 0 ? "b@1" : "b@2");
+    absl::StatusOr<engine::TagInfo> t = store_->ResolveTagForWrite(name, ValueType::kDouble);
+    ASSERT_TRUE(t.ok()) << t.status();
+    engine::LogEntry entry;
+    entry.version =
+        engine::MakeVersion(uint64_t{1700000000} + 100000 * static_cast<uint64_t>(++moved_entries_),
+                            engine::SiteTag("us"));
+    SeriesData s;
+    s.tag = t->id;
+    s.cols.Reset(ValueType::kDouble);
+    s.cols.timestamps.push_back(ts);
+    s.cols.doubles.push_back(v);
+    s.cols.qualities.push_back(0);
+    s.cols.versions.push_back(entry.version);
+    entry.series.push_back(std::move(s));
+    std::string bytes;
+    engine::EncodeLogEntry(entry, &bytes);
+    const uint64_t seq = ++moved_seq_[origin];
+    absl::StatusOr<uint64_t> n = store_->ApplyReplicated(origin, seq, bytes);
+    ASSERT_TRUE(n.ok()) << n.status();
+    ASSERT_EQ(*n, 1u);
+    model_[name][ts] = v;
+  }
+
+  // Random history: writes (late ones and overwrites too), samples a move
+  // tailed in (of two copies in turn), deletes, seals, overlap rewrites,
+  // merges and restarts; ends with unsealed writes.
   void RandomHistory(uint32_t seed) {
     std::mt19937 rng(seed);
     auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
     for (int op = 0; op < 400; ++op) {
       const int kind = pick(100);
       const std::string name = Name(pick(kTags));
-      if (kind < 75) {
+      if (op == 200) moved_copy_ = 1;  // a later copy: an origin of its own
+      if (kind < 12) {
+        // Nanoseconds off the second: no local write has that timestamp.
+        ASSERT_NO_FATAL_FAILURE(
+            ApplyMoved(name, kHour + pick(48) * kHour / 4 + pick(600) * kSecond + 1 + op,
+                       static_cast<double>(pick(1000))));
+      } else if (kind < 75) {
         std::vector<std::pair<int64_t, double>> samples;
         const int64_t base = kHour + pick(48) * kHour / 4;
         for (int k = 0, n = 1 + pick(12); k < n; ++k) {
@@ -161,6 +203,23 @@ class ShardDropBase : public ::testing::Test {
       }
     }
     EXPECT_EQ(store_->TagCountsByShard(kShards).count(kDropped), 0u);
+    // The dropped shard's move origins are gone (cursor and log entries);
+    // every other shard's is where its tail left it.
+    const std::map<std::string, uint64_t> applied = store_->AppliedSequences();
+    for (const auto& [origin, seq] : moved_seq_) {
+      if (MoveTailOriginShard(origin) == kDropped) {
+        EXPECT_EQ(applied.count(origin), 0u) << origin;
+        EXPECT_EQ(store_->AppliedSequence(origin), 0u) << origin;
+        OwnLogBatch left;
+        ASSERT_TRUE(store_->ReadLog(origin, 1, size_t{1} << 30, &left).ok());
+        EXPECT_TRUE(left.records.empty()) << origin << ": " << left.records.size() << " entries";
+        EXPECT_FALSE(left.gap) << origin;
+      } else {
+        auto it = applied.find(origin);
+        ASSERT_NE(it, applied.end()) << origin;
+        EXPECT_EQ(it->second, seq) << origin;
+      }
+    }
   }
 
   // What a peer site could learn of this node: its own log (mx never
@@ -220,6 +279,10 @@ class ShardDropBase : public ::testing::Test {
   int64_t now_ns_ = int64_t{1700000000} * kSecond;
   std::unique_ptr<Store> store_;
   Model model_;
+  // Move tail origins applied under: the newest sequence of each.
+  std::map<std::string, uint64_t> moved_seq_;
+  int moved_copy_ = 0;
+  uint64_t moved_entries_ = 0;
 };
 
 class ShardDropTest : public ShardDropBase, public ::testing::WithParamInterface<uint32_t> {};
