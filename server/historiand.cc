@@ -792,6 +792,16 @@ int Run() {
                     {{"member", member_id},
                      {"advertise", *advertise},
                      {"etcd", absl::GetFlag(FLAGS_cluster_etcd)}});
+    // Rules kept from before the node joined (or replicated from a twin):
+    // each member evaluates them against its own shards' tags only.
+    size_t live_rules = 0;
+    for (const events::RuleRecord& r : store->get()->ListRules()) live_rules += !r.deleted;
+    if (live_rules > 0) {
+      server::LogWarning("historiand",
+                         "alarm rules in a site cluster watch only the tags this member owns "
+                         "(docs/cluster.md, \"Alarm rules and events\")",
+                         {{"rules", absl::StrCat(live_rules)}});
+    }
   }
   std::unique_ptr<server::MetricsHttpServer> metrics_http;
   if (std::string addr = absl::GetFlag(FLAGS_metrics_listen); !addr.empty()) {

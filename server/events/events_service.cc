@@ -63,6 +63,17 @@ void EventToProto(const events::EventRecord& e, v1::Event* out) {
 grpc::Status EventsService::PutRule(grpc::ServerContext* context, const char* method,
                                     const v1::Rule& rule, bool create, v1::Rule* response) {
   return RunRpc(env_, context, method, RpcKind::kUnary, [&] {
+    if (env_.cluster != nullptr) {
+      // Each member's store sees only the samples of the shards it owns, so
+      // a rule put here would watch those tags alone and miss the rest
+      // without a word (docs/cluster.md, "Alarm rules and events").
+      return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
+          method,
+          ": alarm rules are not supported in a site cluster yet: a rule kept by one "
+          "member would watch only the tags it owns (docs/cluster.md, \"Alarm rules and "
+          "events\"); DeleteRule, ListRules, ListEvents and Ack still work on this "
+          "member's own records")));
+    }
     if (!v1::RuleKind_IsValid(rule.kind()) || rule.kind() == v1::RULE_KIND_UNSPECIFIED) {
       return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
           "rule.kind: ", static_cast<int>(rule.kind()),
