@@ -54,10 +54,9 @@ absl::Status MoveTail::RunUntil(const std::function<bool(const Progress&)>& done
   v1::PullResponse response;
   while (stream_->Read(&response)) {
     if (response.gap()) {
-      return absl::DataLossError(
-          absl::StrCat("the source's own log starts at ", response.log_start_sequence(),
-                       ", past this move's cursor ", progress_.applied,
-                       " (its retention limits trimmed it): the copy is made again"));
+      return absl::DataLossError(absl::StrCat(
+          "the source's own log starts at ", response.log_start_sequence(),
+          ", past this move's cursor ", progress_.applied, " (its retention limits trimmed it)"));
     }
     for (const v1::LogRecord& record : response.records()) {
       if (record.sequence() <= progress_.applied) continue;

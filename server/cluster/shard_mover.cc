@@ -453,15 +453,30 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   // move ack lost) while INITIALIZING: drop the copy and its marker, so the
   // next pass copies again (the shard is not this node's yet: nothing of it
   // was written here but the copy and the tail). Once FLIPPED it stays a
-  // loud error for an operator.
+  // loud error for an operator: this node owns the shard then and has
+  // applied the peer sites' entries of it, which a new copy would not bring
+  // back. FLIPPED is etcd's word, not `move`'s: this call may have flipped
+  // the move itself (step 5), and this node's view may lag a flip.
+  bool flipped_here = false;
   auto on_tail_error = [&](absl::Status s) -> absl::Status {
-    // Not once FLIPPED: this node owns the shard then and has applied the
-    // peer sites' entries of it, which a new copy would not bring back.
-    if (s.code() == absl::StatusCode::kDataLoss && move.state == ShardMoveState::kInitializing) {
-      absl::Status wiped = store_->DropShard(shard, num_shards).status();
-      if (!wiped.ok()) return wiped;
+    if (s.code() != absl::StatusCode::kDataLoss) return s;
+    bool initializing = !flipped_here && move.state == ShardMoveState::kInitializing;
+    if (initializing) {
+      absl::StatusOr<bool> current = MoveIsCurrent(placement, move);
+      if (!current.ok()) return current.status();
+      initializing = *current;  // not when flipped (or gone) meanwhile
     }
-    return s;
+    if (!initializing) {
+      return absl::DataLossError(absl::StrCat(
+          "shard ", shard, " (FLIPPED to this node): ", s.message(),
+          "; the move cannot reach its fence and stays FLIPPED: this node keeps its copy and "
+          "what it applied since the flip, ",
+          source.id, " keeps its data"));
+    }
+    absl::Status wiped = store_->DropShard(shard, num_shards).status();
+    if (!wiped.ok()) return wiped;
+    return absl::DataLossError(
+        absl::StrCat("shard ", shard, ": ", s.message(), "; the copy is made again"));
   };
   absl::Time next_report = absl::InfinitePast(), last_report = absl::Now();
   uint64_t applied_at_last_report = store_->AppliedSequence(origin);
@@ -515,6 +530,7 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
       return absl::AbortedError(absl::StrCat("shard ", shard, ": the flip left no FLIPPED move"));
     }
     flipped_since = now->since_unix_ns;
+    flipped_here = true;
     server::LogInfo("cluster", "mover: shard flipped",
                     {{"shard", absl::StrCat(shard)},
                      {"from", source.id},
