@@ -3,6 +3,7 @@
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/fanout_catalog.h"
 #include "server/cluster/lease_fence.h"
+#include "server/cluster/listing_scope.h"
 #include "server/cluster/query_fanout.h"
 #include "server/proto_convert.h"
 #include "server/services.h"
@@ -213,14 +214,16 @@ grpc::Status CatalogService::ListLocal(grpc::ServerContext* context, const v1::L
   const v1::ListTagsRequest* request = &req;
   std::map<std::string, std::string> attrs(request->attributes().begin(),
                                            request->attributes().end());
-  // A shard handed over to this node (between the flip and the fence) may
-  // lack tags the tail has not brought yet: refused, not a short list.
-  if (absl::Status s = cluster::CheckNoHandoverHere(env_); !s.ok()) return ToGrpcStatus(s);
+  // In a cluster every owner lists the tags of the shards it owns, by one
+  // placement for the whole scan (refused when it is not the coordinator's,
+  // or while a shard handed over here may lack tags): never a short list.
+  absl::StatusOr<cluster::ListingScope> scope =
+      cluster::ListingScope::Begin(env_, *context, "Catalog.ListTags");
+  if (!scope.ok()) return ToGrpcStatus(scope.status());
   CancellationProbe cancel(context);
-  // In a cluster every owner lists its own tags.
   std::function<bool(std::string_view)> owned;
   if (env_.cluster != nullptr) {
-    owned = [&](std::string_view name) { return cluster::AnswersTag(env_, name); };
+    owned = [&](std::string_view name) { return scope->Answers(name); };
   }
   ListTagsResult result = store_->ListTags(
       request->glob(), attrs, request->page_token(), page_size, [&] { return cancel.Cancelled(); },
@@ -229,6 +232,7 @@ grpc::Status CatalogService::ListLocal(grpc::ServerContext* context, const v1::L
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                         "ListTags: cancelled or past its deadline");
   }
+  if (absl::Status s = scope->End(); !s.ok()) return ToGrpcStatus(s);
   // A page ends early (with a token) once its tags pass
   // --max_list_tags_response_bytes; the first tag is always sent.
   size_t bytes = 0;

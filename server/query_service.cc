@@ -8,6 +8,7 @@
 #include "server/cancellation.h"
 #include "server/cluster/fanout_queries.h"
 #include "server/cluster/fanout_read.h"
+#include "server/cluster/listing_scope.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/query_fanout.h"
 #include "server/proto_convert.h"
@@ -214,14 +215,15 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
   }
   if (!request->glob().empty()) {
     if (absl::Status s = CheckGlob(request->glob(), limits_); !s.ok()) return ToGrpcStatus(s);
-    // A shard this node answers for while it is handed over here: its
-    // matches may lack tags the copy has not brought yet.
-    if (absl::Status s = cluster::CheckNoHandoverHere(env_); !s.ok()) return ToGrpcStatus(s);
+    // In a cluster every owner reports the matches of the shards it owns,
+    // by one placement for the whole scan (refused when it is not the
+    // coordinator's, or while a shard handed over here may lack tags).
+    absl::StatusOr<cluster::ListingScope> scope =
+        cluster::ListingScope::Begin(env_, *context, "Query.Latest");
+    if (!scope.ok()) return ToGrpcStatus(scope.status());
     CancellationProbe cancel(context);
-    // In a cluster every owner reports its own tags' matches.
     std::function<bool(std::string_view)> owned;
-    if (env_.cluster != nullptr)
-      owned = [&](std::string_view n) { return cluster::AnswersTag(env_, n); };
+    if (env_.cluster != nullptr) owned = [&](std::string_view n) { return scope->Answers(n); };
     for (auto& [name, id] : store_->MatchTags(
              request->glob(), limits_.max_tags_per_latest + 1, [&] { return cancel.Cancelled(); },
              owned)) {
@@ -232,6 +234,7 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
       return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                           "Latest: cancelled or past its deadline");
     }
+    if (absl::Status s = scope->End(); !s.ok()) return ToGrpcStatus(s);
   }
   for (const std::string& name : names) {
     // A shard move's handover: this node's data of the tag is incomplete.

@@ -6,6 +6,7 @@
 #include "api/core/status_macros.h"
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/list_merge.h"
+#include "server/cluster/listing_scope.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/query_fanout.h"
 #include "server/rpc_env.h"
@@ -27,7 +28,9 @@ absl::Status FanOutListTags(
     if (parts[i].self) continue;
     stubs.push_back(v1::Catalog::NewStub(env.member_channels->Get(parts[i].member.address)));
     v1::Catalog::Stub* stub = stubs.back().get();
+    const std::string& member = parts[i].member.id;
     call_of_part[i] = calls.Start([&](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
+      AddListingPartScope(placement, member, c);
       return stub->AsyncListTags(c, request, cq);
     });
   }
@@ -35,7 +38,8 @@ absl::Status FanOutListTags(
   for (size_t i = 0; i < parts.size(); ++i) {
     outcomes[i].part = &parts[i];
     if (!parts[i].self) continue;
-    outcomes[i].status = local(request, &pages[i]);
+    outcomes[i].status = RunOwnListingPart(*env.cluster, placement, "Catalog.ListTags",
+                                           [&] { return local(request, &pages[i]); });
     if (!outcomes[i].status.ok()) calls.Cancel();
   }
   calls.Wait();

@@ -10,6 +10,7 @@
 #include "api/core/status_macros.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "server/cluster/cluster_view.h"
+#include "server/cluster/listing_scope.h"
 #include "server/cluster/query_fanout.h"
 #include "server/query_functions.h"
 #include "server/rpc_env.h"
@@ -21,13 +22,15 @@ using Stub = v1::Query::Stub;
 
 // The parts of `request` answered in parallel: remote parts forwarded with
 // `async` (given the part's request), this node's part with `local`. On
-// success part_responses[i] is part i's answer.
+// success part_responses[i] is part i's answer. `listing`: the placement a
+// glob was split by (listing_scope.h: every part is refused unless its
+// member owns what it says); null for named tags.
 template <typename Request, typename Response, typename Async>
 absl::Status RunParts(const server::ServiceEnv& env, grpc::ServerContext* context,
                       std::string_view method, const std::vector<OwnerPart>& parts,
                       const std::vector<Request>& part_requests, Async async,
                       const LocalAnswer<Request, Response>& local,
-                      std::vector<Response>* part_responses) {
+                      std::vector<Response>* part_responses, const Placement* listing = nullptr) {
   part_responses->assign(parts.size(), Response());
   ParallelUnary<Response> calls(*context, *env.member_channels);
   std::vector<std::unique_ptr<Stub>> stubs;
@@ -37,7 +40,9 @@ absl::Status RunParts(const server::ServiceEnv& env, grpc::ServerContext* contex
     stubs.push_back(v1::Query::NewStub(env.member_channels->Get(parts[i].member.address)));
     Stub* stub = stubs.back().get();
     const Request& part_request = part_requests[i];
+    const std::string& member = parts[i].member.id;
     call_of_part[i] = calls.Start([&](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
+      if (listing != nullptr) AddListingPartScope(*listing, member, c);
       return async(stub, c, part_request, cq);
     });
   }
@@ -45,7 +50,9 @@ absl::Status RunParts(const server::ServiceEnv& env, grpc::ServerContext* contex
   for (size_t i = 0; i < parts.size(); ++i) {
     outcomes[i].part = &parts[i];
     if (!parts[i].self) continue;
-    outcomes[i].status = local(part_requests[i], &(*part_responses)[i]);
+    auto answer = [&] { return local(part_requests[i], &(*part_responses)[i]); };
+    outcomes[i].status =
+        listing != nullptr ? RunOwnListingPart(*env.cluster, *listing, method, answer) : answer();
     if (!outcomes[i].status.ok()) calls.Cancel();
   }
   calls.Wait();
@@ -189,7 +196,7 @@ absl::Status FanOutLatest(const server::ServiceEnv& env, const Placement& placem
       env, context, "Query.Latest", parts, part_requests,
       [](Stub* stub, grpc::ClientContext* c, const v1::LatestRequest& r,
          grpc::CompletionQueue* cq) { return stub->AsyncLatest(c, r, cq); },
-      local, &answers));
+      local, &answers, request.glob().empty() ? nullptr : &placement));
   // Named tags in request order, then every owner's glob matches (each in
   // name order, owners disjoint) in name order.
   std::vector<v1::LatestValue*> named(static_cast<size_t>(request.tags_size()), nullptr);

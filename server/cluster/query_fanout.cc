@@ -43,24 +43,6 @@ std::shared_ptr<const Placement> FanoutPlacement(const server::ServiceEnv& env,
   return env.cluster->placement();
 }
 
-bool AnswersTag(const server::ServiceEnv& env, std::string_view tag) {
-  return env.cluster == nullptr || env.cluster->OwnsTag(tag);
-}
-
-absl::Status CheckNoHandoverHere(const server::ServiceEnv& env) {
-  if (env.cluster == nullptr) return absl::OkStatus();
-  std::shared_ptr<const Placement> p = env.cluster->placement();
-  if (p == nullptr) return absl::OkStatus();
-  const std::string self = env.cluster->self_id();
-  for (const auto& [shard, closed] : env.store->ClosedShards()) {
-    if (shard < p->num_shards() && p->OwnerOfShard(shard).id == self) {
-      return absl::UnavailableError(
-          absl::StrCat("shard ", shard, " of ", closed.num_shards, ": ", closed.reason, "; retry"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 std::vector<OwnerPart> PartsByOwner(const Placement& placement, std::string_view self_id,
                                     const google::protobuf::RepeatedPtrField<std::string>& tags) {
   const std::vector<PlacementMember>& members = placement.members();

@@ -45,16 +45,7 @@ namespace historian::cluster {
 std::shared_ptr<const Placement> FanoutPlacement(const server::ServiceEnv& env,
                                                  const grpc::ServerContextBase& context);
 
-// True when this node answers `tag` from local data: it owns it, or it is
-// not in a cluster. Forwarded parts and a coordinator's own part filter glob
-// matches and listings with it, so every tag is reported by its owner only.
-bool AnswersTag(const server::ServiceEnv& env, std::string_view tag);
-
-// UNAVAILABLE when this node answers for a shard (it owns it) that its
-// store holds closed: the target of a move between the flip and the
-// fence, whose data of it is incomplete (docs/cluster.md, step 6). A glob
-// or listing answered now could leave out tags of it.
-absl::Status CheckNoHandoverHere(const server::ServiceEnv& env);
+// Which tags a part of a glob or listing answers for: listing_scope.h.
 
 // One owner's part of a request.
 struct OwnerPart {
