@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (clang, ASan+UBSan) in build-fuzz/ and runs
+# Builds the libFuzzer targets (clang, ASan+UBSan) in build-fuzz/ (the tree
+# scripts/asan-tests.sh also uses, scripts/sanitizer-tree.sh) and runs
 # each for FUZZ_SECONDS (default 20) on a scratch copy of its seed corpus
 # fuzz/corpus/<target>/ (the repo's corpus is never modified). A crash fails
 # the script and leaves the reproducer in build-fuzz/artifacts/<target>/.
@@ -13,10 +14,7 @@ SECONDS_EACH=${FUZZ_SECONDS:-20}
 JOBS=${JOBS:-2}
 TARGETS=(chunk_decode huffman write_request csv_import sparkplug_payload)
 
-if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-  CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DHISTORIAN_FUZZ=ON -DHISTORIAN_BUILD_TESTS=OFF -DHISTORIAN_BUILD_BENCHMARKS=OFF >/dev/null
-fi
+bash scripts/sanitizer-tree.sh "$BUILD_DIR"
 
 if [ "${1:-}" = "--make-seeds" ]; then
   scripts/build-lock.sh cmake --build "$BUILD_DIR" -j"$JOBS" --target make_seeds
