@@ -30,17 +30,30 @@ absl::StatusOr<ListingScope> ListingScope::Begin(const server::ServiceEnv& env,
   ListingScope scope;
   scope.method_ = std::string(method);
   if (env.cluster == nullptr) return scope;
+  const auto& metadata = context.client_metadata();
+  const auto chosen = metadata.find(kOwnedShardsMetadataKey);
   std::shared_ptr<const Placement> placement = env.cluster->placement();
-  if (placement == nullptr) return scope;
+  if (placement == nullptr) {
+    // Asked by a coordinator that split by a placement, or not knowing yet
+    // whether the site has one (etcd not read since the start, no cache):
+    // what this node holds may be a part of the site's tags, or more.
+    if (chosen != metadata.end() || !env.cluster->PlacementReadFromEtcd()) {
+      absl::Status why = env.cluster->NoPlacementStatus();
+      return absl::UnavailableError(absl::StrCat(
+          std::string(method), ": member '", env.cluster->self_id(),
+          "' has no placement yet, so it cannot tell which tags are its own",
+          why.ok() ? std::string() : absl::StrCat(" (", std::string(why.message()), ")")));
+    }
+    return scope;  // the site has no placement yet: this node owns all it holds
+  }
   scope.view_ = env.cluster;
   scope.self_ = env.cluster->self_id();
   scope.digest_ = DigestOf(*placement, scope.self_);
-  const auto& metadata = context.client_metadata();
-  if (auto it = metadata.find(kOwnedShardsMetadataKey); it != metadata.end()) {
+  if (chosen != metadata.end()) {
     int64_t revision = 0;
     uint64_t digest = 0;
-    if (!ParseOwnedShardsValue(std::string_view(it->second.data(), it->second.size()), &revision,
-                               &digest)) {
+    const std::string_view value(chosen->second.data(), chosen->second.size());
+    if (!ParseOwnedShardsValue(value, &revision, &digest)) {
       return absl::InvalidArgumentError(
           absl::StrCat(kOwnedShardsMetadataKey, ": not <revision>:<hex digest>"));
     }

@@ -46,13 +46,15 @@ class ClusterView;
 
 class ListingScope {
  public:
-  // Not in a cluster (or no placement yet): every tag. Otherwise this
-  // node's placement now. ABORTED when the part came with the coordinator's
-  // choice (kOwnedShardsMetadataKey) and this placement gives this member
-  // other shards; INVALID_ARGUMENT when that metadata is malformed;
-  // UNAVAILABLE while a shard it answers for is handed over here (the target
-  // of a move between the flip and the fence, whose data of it is
-  // incomplete). `method` names the call in errors.
+  // Not in a cluster, or a cluster node that read etcd and found no
+  // placement (`historian cluster init` has not run): every tag.
+  // UNAVAILABLE for a cluster node without a placement when a coordinator
+  // asked (it split by one) or when it has not read etcd yet (it cannot
+  // tell its own tags). Otherwise this node's placement now. ABORTED when the part came with the
+  // coordinator's choice (kOwnedShardsMetadataKey) and this placement gives this member other
+  // shards; INVALID_ARGUMENT when that metadata is malformed; UNAVAILABLE while a shard it answers
+  // for is handed over here (the target of a move between the flip and the fence, whose data of it
+  // is incomplete). `method` names the call in errors.
   static absl::StatusOr<ListingScope> Begin(const server::ServiceEnv& env,
                                             const grpc::ServerContextBase& context,
                                             std::string_view method);

@@ -460,18 +460,26 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   bool flipped_here = false;
   auto on_tail_error = [&](absl::Status s) -> absl::Status {
     if (s.code() != absl::StatusCode::kDataLoss) return s;
-    bool initializing = !flipped_here && move.state == ShardMoveState::kInitializing;
-    if (initializing) {
-      absl::StatusOr<bool> current = MoveIsCurrent(placement, move);
-      if (!current.ok()) return current.status();
-      initializing = *current;  // not when flipped (or gone) meanwhile
-    }
-    if (!initializing) {
+    if (flipped_here || move.state != ShardMoveState::kInitializing) {
       return absl::DataLossError(absl::StrCat(
           "shard ", shard, " (FLIPPED to this node): ", s.message(),
           "; the move cannot reach its fence and stays FLIPPED: this node keeps its copy and "
           "what it applied since the flip, ",
           source.id, " keeps its data"));
+    }
+    absl::StatusOr<bool> current = MoveIsCurrent(placement, move);
+    if (!current.ok()) {
+      return absl::Status(current.status().code(),
+                          absl::StrCat("shard ", shard, ": ", s.message(),
+                                       "; nothing is wiped until etcd says the move is still "
+                                       "INITIALIZING, and reading it failed: ",
+                                       current.status().message()));
+    }
+    if (!*current) {
+      return absl::DataLossError(absl::StrCat(
+          "shard ", shard, ": ", s.message(),
+          "; the move is no longer INITIALIZING in etcd (flipped, or changed): nothing is wiped, "
+          "the next placement decides"));
     }
     absl::Status wiped = store_->DropShard(shard, num_shards).status();
     if (!wiped.ok()) return wiped;

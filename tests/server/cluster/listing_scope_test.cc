@@ -1,13 +1,15 @@
 // File: listing_scope_test.cc
 // Globs and listings across a placement change (server/cluster/
-// listing_scope.h). In process: two members, each a real Store behind the
-// real Catalog and Query services on 127.0.0.1, with views set by the
-// test. When the coordinator splits a ListTags or a Latest glob by one
-// placement and the member it asks holds another that moved a shard away
-// from it, the answer is ABORTED, never OK without that shard's tags; once
-// both agree, the answer holds every tag. The scope's own checks: a member
-// whose shards change during its scan, and a coordinator whose own shards
-// change around its part, refuse.
+// listing_scope.h). In process: three members (d holds nothing), each a
+// real Store behind the real Catalog and Query services on 127.0.0.1, with
+// views set by the test. When the coordinator splits a ListTags or a
+// Latest glob by one placement and a member it asks holds another giving it
+// other shards (the coordinator behind the move, or the member), the answer
+// is ABORTED, never OK without the moved shard's tags; a member without a
+// placement refuses a coordinator's part (UNAVAILABLE); once all agree, the
+// answer holds every tag. The scope's own checks: a member whose shards
+// change during its scan, and a coordinator whose own shards change around
+// its part, refuse.
 #include "server/cluster/listing_scope.h"
 
 #include <memory>
@@ -39,18 +41,19 @@ constexpr int64_t kT0 = int64_t{1795428000} * 1000000000;
 // a owns shards 0-3, b 4-7; `moved`: shard kMoved is d's (FLIPPED to it,
 // as a placement without the move: what matters is who owns it).
 std::shared_ptr<const Placement> MakePlacement(const std::string& a_address,
-                                               const std::string& b_address, bool moved,
+                                               const std::string& b_address,
+                                               const std::string& d_address, bool moved,
                                                int64_t revision) {
   std::vector<uint32_t> owner = {0, 0, 0, 0, 1, 1, 1, 1};
   if (moved) owner[kMoved] = 2;
-  auto p = Placement::Create(
-      "us", kShards, {{"a", a_address}, {"b", b_address}, {"d", "127.0.0.1:1"}}, owner, revision);
+  auto p = Placement::Create("us", kShards, {{"a", a_address}, {"b", b_address}, {"d", d_address}},
+                             owner, revision);
   EXPECT_TRUE(p.ok()) << p.status();
   return std::make_shared<const Placement>(*std::move(p));
 }
 
 // One member: a store holding the tags of the shards it owns in the first
-// placement, its Catalog and Query services, its view.
+// placement (d: none), its Catalog and Query services, its view.
 struct Member {
   std::unique_ptr<Store> store;
   std::unique_ptr<StaticClusterView> view;
@@ -64,16 +67,16 @@ class ListingScopeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     channels_ = std::make_unique<MemberChannels>(nullptr);
-    for (int m = 0; m < 2; ++m) {
+    for (int m = 0; m < 3; ++m) {
       Member& member = members_[m];
       StoreOptions o;
-      o.path = dir_.Sub(m == 0 ? "a" : "b");
+      o.path = dir_.Sub(kIds[m]);
       o.site = "us";
       o.sync_writes = false;
       auto s = Store::Open(std::move(o));
       ASSERT_TRUE(s.ok()) << s.status();
       member.store = *std::move(s);
-      member.view = std::make_unique<StaticClusterView>(m == 0 ? "a" : "b", nullptr);
+      member.view = std::make_unique<StaticClusterView>(kIds[m], nullptr);
       server::ServiceEnv env;
       env.store = member.store.get();
       env.cluster = member.view.get();
@@ -89,10 +92,9 @@ class ListingScopeTest : public ::testing::Test {
       ASSERT_NE(member.server, nullptr);
       member.address = absl::StrCat("127.0.0.1:", port);
     }
-    before_ = MakePlacement(members_[0].address, members_[1].address, false, 10);
-    after_ = MakePlacement(members_[0].address, members_[1].address, true, 11);
-    members_[0].view->Set(before_);
-    members_[1].view->Set(before_);
+    before_ = Make(false, 10);
+    after_ = Make(true, 11);
+    for (Member& m : members_) m.view->Set(before_);
     // Two tags of every shard, each at its owner.
     std::map<uint32_t, int> per_shard;
     for (int n = 0; static_cast<int>(all_.size()) < 2 * static_cast<int>(kShards); ++n) {
@@ -115,6 +117,11 @@ class ListingScopeTest : public ::testing::Test {
       in.series.push_back(std::move(sd));
       ASSERT_TRUE(store->Write(std::move(in)).ok());
     }
+  }
+
+  std::shared_ptr<const Placement> Make(bool moved, int64_t revision) const {
+    return MakePlacement(members_[0].address, members_[1].address, members_[2].address, moved,
+                         revision);
   }
 
   void TearDown() override {
@@ -152,7 +159,8 @@ class ListingScopeTest : public ::testing::Test {
 
   historian::testing::TempDir dir_;
   std::unique_ptr<MemberChannels> channels_;
-  Member members_[2];
+  static constexpr const char* kIds[3] = {"a", "b", "d"};
+  Member members_[3];
   std::shared_ptr<const Placement> before_, after_;
   std::set<std::string> all_, moved_;
 };
@@ -177,19 +185,50 @@ TEST_F(ListingScopeTest, AMemberOnAnotherPlacementRefusesItsPartInsteadOfAShortA
     EXPECT_TRUE(absl::StrContains(s.error_message(), "the placement changed")) << s.error_message();
   }
 
-  // The other way round: a saw it, b did not. a asks b for 4, 6 and 7 (and
-  // d, unreachable here, for 5): b refuses, as its shards differ.
+  // The other way round: a and d saw it, b did not. a asks b for 4, 6 and
+  // 7 and d for 5: b refuses, as its shards differ.
   members_[0].view->Set(after_);
   members_[1].view->Set(before_);
-  names.clear();
-  grpc::Status s = ListAtA(&names);
-  EXPECT_FALSE(s.ok()) << "answered " << names.size() << " of " << all_.size() << " tags";
+  members_[2].view->Set(after_);
+  for (bool list : {true, false}) {
+    names.clear();
+    grpc::Status s = list ? ListAtA(&names) : LatestAtA(&names);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED)
+        << "answered " << names.size() << " of " << all_.size() << " tags: " << s.error_message();
+  }
 
-  // Both on the first placement again: every tag.
+  // Every member on the first placement again: every tag.
   members_[0].view->Set(before_);
+  members_[2].view->Set(before_);
   names.clear();
   ASSERT_TRUE(ListAtA(&names).ok());
   EXPECT_EQ(names, all_);
+}
+
+TEST_F(ListingScopeTest, AMemberWithoutAPlacementRefusesACoordinatorsPart) {
+  // b lost its placement (as at a start without etcd or cache): it cannot
+  // tell its own tags, and a part the coordinator split by a placement is
+  // refused rather than answered with everything b holds.
+  members_[1].view->Set(nullptr);
+  members_[1].view->SetReadFromEtcd(false);
+  std::set<std::string> names;
+  grpc::Status s = ListAtA(&names);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << "answered " << names.size() << " of " << all_.size() << " tags: " << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "has no placement yet")) << s.error_message();
+  // The same at the coordinator, asked directly.
+  members_[0].view->Set(nullptr);
+  members_[0].view->SetReadFromEtcd(false);
+  names.clear();
+  s = ListAtA(&names);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << "answered " << names.size() << " tags: " << s.error_message();
+  // A node that read etcd and found no placement (no `cluster init` yet)
+  // owns all it holds: a's own tags.
+  members_[0].view->SetReadFromEtcd(true);
+  names.clear();
+  ASSERT_TRUE(ListAtA(&names).ok());
+  EXPECT_EQ(names.size(), all_.size() / 2);
 }
 
 TEST_F(ListingScopeTest, AMemberWhoseShardsChangeDuringItsScanRefuses) {
@@ -212,7 +251,7 @@ TEST_F(ListingScopeTest, AMemberWhoseShardsChangeDuringItsScanRefuses) {
   members_[1].view->Set(before_);
   auto again = ListingScope::Begin(env, context, "Catalog.ListTags");
   ASSERT_TRUE(again.ok());
-  members_[1].view->Set(MakePlacement(members_[0].address, members_[1].address, false, 12));
+  members_[1].view->Set(Make(false, 12));
   EXPECT_TRUE(again->End().ok());
 }
 
