@@ -4,6 +4,7 @@
 #include "server/cluster/fanout_catalog.h"
 #include "server/cluster/lease_fence.h"
 #include "server/cluster/listing_scope.h"
+#include "server/cluster/named_tags_scope.h"
 #include "server/cluster/query_fanout.h"
 #include "server/proto_convert.h"
 #include "server/services.h"
@@ -56,6 +57,19 @@ std::shared_ptr<const cluster::Placement> ForwardPlacement(const ServiceEnv& env
   return p;
 }
 
+// A call about `tag` that this node answers itself, as a part (forwarded
+// to it, or its own): the scope refusing it when this node's placement
+// gives the tag to another member (cluster/named_tags_scope.h).
+absl::StatusOr<cluster::NamedTagsScope> OwnTagScope(const ServiceEnv& env,
+                                                    const grpc::ServerContext& context,
+                                                    std::string_view method, std::string_view tag,
+                                                    cluster::NamedTagsScope::Access access) {
+  return cluster::NamedTagsScope::Begin(env, context, method, {tag}, access);
+}
+
+constexpr auto kRead = cluster::NamedTagsScope::Access::kRead;
+constexpr auto kChange = cluster::NamedTagsScope::Access::kChange;
+
 // A change of `tag` stored here: refused while this member hands its shard
 // over and its etcd lease may have run out (cluster/lease_fence.h), before
 // the change (`held` asked before the placement was read) and after it
@@ -86,6 +100,10 @@ grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
                                     return stub->CreateTag(c, *request, response);
                                   }));
     }
+    if (auto own = OwnTagScope(env_, *context, "Catalog.CreateTag", request->tag().name(), kChange);
+        !own.ok()) {
+      return ToGrpcStatus(own.status());
+    }
     if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.CreateTag", request->tag().name());
         !s.ok()) {
       return ToGrpcStatus(s);
@@ -112,8 +130,12 @@ grpc::Status CatalogService::GetTag(grpc::ServerContext* context, const v1::GetT
                                     return stub->GetTag(c, *request, response);
                                   }));
     }
+    absl::StatusOr<cluster::NamedTagsScope> own =
+        OwnTagScope(env_, *context, "Catalog.GetTag", request->name(), kRead);
+    if (!own.ok()) return ToGrpcStatus(own.status());
     absl::StatusOr<engine::TagInfo> info = store_->GetTag(request->name());
     if (!info.ok()) return ToGrpcStatus(info.status());
+    if (absl::Status s = own->End(); !s.ok()) return ToGrpcStatus(s);
     TagToProto(*info, response);
     return grpc::Status::OK;
   });
@@ -133,6 +155,10 @@ grpc::Status CatalogService::UpdateTag(grpc::ServerContext* context,
                                   [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
                                     return stub->UpdateTag(c, *request, response);
                                   }));
+    }
+    if (auto own = OwnTagScope(env_, *context, "Catalog.UpdateTag", request->tag().name(), kChange);
+        !own.ok()) {
+      return ToGrpcStatus(own.status());
     }
     if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.UpdateTag", request->tag().name());
         !s.ok()) {
@@ -176,6 +202,10 @@ grpc::Status CatalogService::DeleteTag(grpc::ServerContext* context,
                                   [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
                                     return stub->DeleteTag(c, *request, response);
                                   }));
+    }
+    if (auto own = OwnTagScope(env_, *context, "Catalog.DeleteTag", request->name(), kChange);
+        !own.ok()) {
+      return ToGrpcStatus(own.status());
     }
     if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.DeleteTag", request->name());
         !s.ok()) {

@@ -9,9 +9,11 @@
 #include "api/core/status_macros.h"
 #include "server/cancellation.h"
 #include "server/cluster/fanout_queries.h"
+#include "server/cluster/named_tags_scope.h"
 #include "server/cluster/query_fanout.h"
 #include "server/parallel_for.h"
 #include "server/proto_convert.h"
+#include "server/rpc_env.h"
 #include "server/services.h"
 #include "server/status_util.h"
 #include "storage/query/aggregator.h"
@@ -331,22 +333,27 @@ absl::Status Plot(Store* store, QueryBudget* budget, grpc::ServerContext* contex
 
 }  // namespace
 
-absl::Status AggregateLocal(Store* store, QueryBudget* budget, grpc::ServerContext* context,
-                            const Limits& limits, const v1::AggregateRequest& request,
+absl::Status AggregateLocal(const ServiceEnv& env, QueryBudget* budget,
+                            grpc::ServerContext* context, const v1::AggregateRequest& request,
                             v1::AggregateResponse* response) {
-  return Aggregate(store, budget, context, limits, request, response);
+  return cluster::RunNamedTagsPart(env, *context, "Query.Aggregate", request.tags(), [&] {
+    return Aggregate(env.store, budget, context, env.limits, request, response);
+  });
 }
 
-absl::Status InterpolateLocal(Store* store, QueryBudget* budget, grpc::ServerContext* context,
-                              const Limits& limits, const v1::InterpolateRequest& request,
+absl::Status InterpolateLocal(const ServiceEnv& env, QueryBudget* budget,
+                              grpc::ServerContext* context, const v1::InterpolateRequest& request,
                               v1::InterpolateResponse* response) {
-  return Interpolate(store, budget, context, limits, request, response);
+  return cluster::RunNamedTagsPart(env, *context, "Query.Interpolate", request.tags(), [&] {
+    return Interpolate(env.store, budget, context, env.limits, request, response);
+  });
 }
 
-absl::Status PlotLocal(Store* store, QueryBudget* budget, grpc::ServerContext* context,
-                       const Limits& limits, const v1::PlotRequest& request,
-                       v1::PlotResponse* response) {
-  return Plot(store, budget, context, limits, request, response);
+absl::Status PlotLocal(const ServiceEnv& env, QueryBudget* budget, grpc::ServerContext* context,
+                       const v1::PlotRequest& request, v1::PlotResponse* response) {
+  return cluster::RunNamedTagsPart(env, *context, "Query.Plot", request.tags(), [&] {
+    return Plot(env.store, budget, context, env.limits, request, response);
+  });
 }
 
 absl::Status CheckAggregateFanout(const Limits& limits, QueryBudget* budget,
@@ -384,8 +391,7 @@ grpc::Status QueryService::Aggregate(grpc::ServerContext* context,
     if (auto placement = cluster::FanoutPlacement(env_, *context)) {
       return ToGrpcStatus(cluster::FanOutAggregate(env_, *placement, context, *request, response));
     }
-    return ToGrpcStatus(
-        server::Aggregate(store_, env_.query_budget, context, limits_, *request, response));
+    return ToGrpcStatus(AggregateLocal(env_, env_.query_budget, context, *request, response));
   });
 }
 
@@ -397,8 +403,7 @@ grpc::Status QueryService::Interpolate(grpc::ServerContext* context,
       return ToGrpcStatus(
           cluster::FanOutInterpolate(env_, *placement, context, *request, response));
     }
-    return ToGrpcStatus(
-        server::Interpolate(store_, env_.query_budget, context, limits_, *request, response));
+    return ToGrpcStatus(InterpolateLocal(env_, env_.query_budget, context, *request, response));
   });
 }
 
@@ -408,8 +413,7 @@ grpc::Status QueryService::Plot(grpc::ServerContext* context, const v1::PlotRequ
     if (auto placement = cluster::FanoutPlacement(env_, *context)) {
       return ToGrpcStatus(cluster::FanOutPlot(env_, *placement, context, *request, response));
     }
-    return ToGrpcStatus(
-        server::Plot(store_, env_.query_budget, context, limits_, *request, response));
+    return ToGrpcStatus(PlotLocal(env_, env_.query_budget, context, *request, response));
   });
 }
 

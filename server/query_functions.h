@@ -20,21 +20,24 @@
 
 namespace historian::server {
 
+struct ServiceEnv;
+
 // At least one tag and at most --max_tags_per_query.
 absl::Status CheckTagCount(const google::protobuf::RepeatedPtrField<std::string>& names,
                            const Limits& limits);
 
-// The answer from this node's store (every tag must be in it). Cells are
-// taken from `budget` (may be null: not counted there).
-absl::Status AggregateLocal(Store* store, QueryBudget* budget, grpc::ServerContext* context,
-                            const Limits& limits, const v1::AggregateRequest& request,
+// The answer from this node's store (every tag must be in it), as a part
+// that refuses tags this node's placement gives another member
+// (cluster/named_tags_scope.h). Cells are taken from `budget` (may be
+// null: not counted there).
+absl::Status AggregateLocal(const ServiceEnv& env, QueryBudget* budget,
+                            grpc::ServerContext* context, const v1::AggregateRequest& request,
                             v1::AggregateResponse* response);
-absl::Status InterpolateLocal(Store* store, QueryBudget* budget, grpc::ServerContext* context,
-                              const Limits& limits, const v1::InterpolateRequest& request,
+absl::Status InterpolateLocal(const ServiceEnv& env, QueryBudget* budget,
+                              grpc::ServerContext* context, const v1::InterpolateRequest& request,
                               v1::InterpolateResponse* response);
-absl::Status PlotLocal(Store* store, QueryBudget* budget, grpc::ServerContext* context,
-                       const Limits& limits, const v1::PlotRequest& request,
-                       v1::PlotResponse* response);
+absl::Status PlotLocal(const ServiceEnv& env, QueryBudget* budget, grpc::ServerContext* context,
+                       const v1::PlotRequest& request, v1::PlotResponse* response);
 
 // What a coordinator checks of the whole request before fanning out, as a
 // single node would: tag count, the request's shape (functions, range,

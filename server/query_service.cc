@@ -10,6 +10,7 @@
 #include "server/cluster/fanout_read.h"
 #include "server/cluster/listing_scope.h"
 #include "server/cluster/member_channels.h"
+#include "server/cluster/named_tags_scope.h"
 #include "server/cluster/query_fanout.h"
 #include "server/proto_convert.h"
 #include "server/read_token.h"
@@ -111,10 +112,24 @@ grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRe
   return status;
 }
 
-grpc::Status QueryService::ReadLocal(grpc::ServerContext* context, const v1::ReadRequest& req,
+grpc::Status QueryService::ReadLocal(grpc::ServerContext* context, const v1::ReadRequest& request,
                                      uint64_t limit, size_t index_offset,
                                      grpc::ServerWriterInterface<v1::ReadResponse>* writer,
-                                     uint64_t* sent_out, bool* stopped) {
+                                     uint64_t* sent, bool* stopped) {
+  *sent = 0;
+  *stopped = false;
+  absl::StatusOr<cluster::NamedTagsScope> scope =
+      cluster::NamedTagsScope::Begin(env_, *context, "Query.Read", request.tags());
+  if (!scope.ok()) return ToGrpcStatus(scope.status());
+  grpc::Status status = ReadOwnData(context, request, limit, index_offset, writer, sent, stopped);
+  if (!status.ok()) return status;
+  return ToGrpcStatus(scope->End());
+}
+
+grpc::Status QueryService::ReadOwnData(grpc::ServerContext* context, const v1::ReadRequest& req,
+                                       uint64_t limit, size_t index_offset,
+                                       grpc::ServerWriterInterface<v1::ReadResponse>* writer,
+                                       uint64_t* sent_out, bool* stopped) {
   const v1::ReadRequest* request = &req;
   const int64_t start = request->start_ns(), end = request->end_ns();
   *sent_out = 0;
@@ -204,6 +219,9 @@ grpc::Status QueryService::ReadLocal(grpc::ServerContext* context, const v1::Rea
 
 grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::LatestRequest* request,
                                     v1::LatestResponse* response) {
+  absl::StatusOr<cluster::NamedTagsScope> named =
+      cluster::NamedTagsScope::Begin(env_, *context, "Query.Latest", request->tags());
+  if (!named.ok()) return ToGrpcStatus(named.status());
   std::vector<std::string> names;
   std::vector<TagId> ids;
   for (const std::string& name : request->tags()) {
@@ -250,7 +268,8 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
   absl::Status s = store_->LatestMany(ids, [&](size_t i, const codec::ChunkColumns& sample) {
     if (sample.size() > 0) SampleToProto(sample, 0, response->mutable_values(i)->mutable_sample());
   });
-  return ToGrpcStatus(s);
+  if (!s.ok()) return ToGrpcStatus(s);
+  return ToGrpcStatus(named->End());
 }
 
 }  // namespace historian::server

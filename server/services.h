@@ -113,11 +113,17 @@ class QueryService final : public v1::Query::WithRawCallbackMethod_Subscribe<v1:
   // Reads `request`'s tags from this node's store: at most `limit` samples
   // in range; a continuation token's tag index is offset by `index_offset`
   // (a run of a cluster read, server/cluster/fanout_read.h). Sets *sent (in
-  // range) and *stopped (a token was sent).
+  // range) and *stopped (a token was sent). In a cluster, a part that
+  // refuses tags this node's placement gives another member
+  // (cluster/named_tags_scope.h).
   grpc::Status ReadLocal(grpc::ServerContext* context, const v1::ReadRequest& request,
                          uint64_t limit, size_t index_offset,
                          grpc::ServerWriterInterface<v1::ReadResponse>* writer, uint64_t* sent,
                          bool* stopped);
+  grpc::Status ReadOwnData(grpc::ServerContext* context, const v1::ReadRequest& request,
+                           uint64_t limit, size_t index_offset,
+                           grpc::ServerWriterInterface<v1::ReadResponse>* writer, uint64_t* sent,
+                           bool* stopped);
 
   const ServiceEnv env_;
   Store* const store_;

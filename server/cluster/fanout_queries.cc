@@ -114,8 +114,7 @@ absl::Status FanOutAggregate(const server::ServiceEnv& env, const Placement& pla
                              grpc::ServerContext* context, const v1::AggregateRequest& request,
                              v1::AggregateResponse* response) {
   if (AllLocal(placement, env.cluster->self_id(), request.tags())) {
-    return server::AggregateLocal(env.store, env.query_budget, context, env.limits, request,
-                                  response);
+    return server::AggregateLocal(env, env.query_budget, context, request, response);
   }
   server::QueryBudget::Lease lease;
   RETURN_IF_ERROR(server::CheckAggregateFanout(env.limits, env.query_budget, request, &lease));
@@ -124,7 +123,7 @@ absl::Status FanOutAggregate(const server::ServiceEnv& env, const Placement& pla
       [](Stub* stub, grpc::ClientContext* c, const v1::AggregateRequest& r,
          grpc::CompletionQueue* cq) { return stub->AsyncAggregate(c, r, cq); },
       [&](const v1::AggregateRequest& part, v1::AggregateResponse* out) {
-        return server::AggregateLocal(env.store, nullptr, context, env.limits, part, out);
+        return server::AggregateLocal(env, nullptr, context, part, out);
       },
       response);
 }
@@ -133,8 +132,7 @@ absl::Status FanOutInterpolate(const server::ServiceEnv& env, const Placement& p
                                grpc::ServerContext* context, const v1::InterpolateRequest& request,
                                v1::InterpolateResponse* response) {
   if (AllLocal(placement, env.cluster->self_id(), request.tags())) {
-    return server::InterpolateLocal(env.store, env.query_budget, context, env.limits, request,
-                                    response);
+    return server::InterpolateLocal(env, env.query_budget, context, request, response);
   }
   server::QueryBudget::Lease lease;
   RETURN_IF_ERROR(server::CheckInterpolateFanout(env.limits, env.query_budget, request, &lease));
@@ -143,7 +141,7 @@ absl::Status FanOutInterpolate(const server::ServiceEnv& env, const Placement& p
       [](Stub* stub, grpc::ClientContext* c, const v1::InterpolateRequest& r,
          grpc::CompletionQueue* cq) { return stub->AsyncInterpolate(c, r, cq); },
       [&](const v1::InterpolateRequest& part, v1::InterpolateResponse* out) {
-        return server::InterpolateLocal(env.store, nullptr, context, env.limits, part, out);
+        return server::InterpolateLocal(env, nullptr, context, part, out);
       },
       response);
 }
@@ -152,7 +150,7 @@ absl::Status FanOutPlot(const server::ServiceEnv& env, const Placement& placemen
                         grpc::ServerContext* context, const v1::PlotRequest& request,
                         v1::PlotResponse* response) {
   if (AllLocal(placement, env.cluster->self_id(), request.tags())) {
-    return server::PlotLocal(env.store, env.query_budget, context, env.limits, request, response);
+    return server::PlotLocal(env, env.query_budget, context, request, response);
   }
   server::QueryBudget::Lease lease;
   RETURN_IF_ERROR(server::CheckPlotFanout(env.limits, env.query_budget, request, &lease));
@@ -162,7 +160,7 @@ absl::Status FanOutPlot(const server::ServiceEnv& env, const Placement& placemen
         return stub->AsyncPlot(c, r, cq);
       },
       [&](const v1::PlotRequest& part, v1::PlotResponse* out) {
-        return server::PlotLocal(env.store, nullptr, context, env.limits, part, out);
+        return server::PlotLocal(env, nullptr, context, part, out);
       },
       response);
 }

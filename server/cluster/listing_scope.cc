@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/cluster/cluster_view.h"
+#include "server/cluster/member_channels.h"
 #include "server/cluster/subscribe_token.h"
 #include "server/rpc_env.h"
 
@@ -29,7 +30,8 @@ absl::StatusOr<ListingScope> ListingScope::Begin(const server::ServiceEnv& env,
                                                  std::string_view method) {
   ListingScope scope;
   scope.method_ = std::string(method);
-  if (env.cluster == nullptr) return scope;
+  // Not in a cluster, or asked for this node's data as stored: every tag.
+  if (env.cluster == nullptr || MemberChannels::AsksLocalData(context)) return scope;
   const auto& metadata = context.client_metadata();
   const auto chosen = metadata.find(kOwnedShardsMetadataKey);
   std::shared_ptr<const Placement> placement = env.cluster->placement();

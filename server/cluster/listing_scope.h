@@ -46,7 +46,8 @@ class ClusterView;
 
 class ListingScope {
  public:
-  // Not in a cluster, or a cluster node that read etcd and found no
+  // Not in a cluster, a call asking for this node's data as stored
+  // (kLocalDataMetadataKey, member_channels.h), or a cluster node that read etcd and found no
   // placement (`historian cluster init` has not run): every tag.
   // UNAVAILABLE for a cluster node without a placement when a coordinator
   // asked (it split by one) or when it has not read etcd yet (it cannot

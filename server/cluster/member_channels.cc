@@ -73,10 +73,22 @@ void MemberChannels::PrepareForwardedQuery(const grpc::ServerContextBase& caller
   if (call->deadline() > limit) call->set_deadline(limit);
 }
 
-bool MemberChannels::IsForwarded(const grpc::ServerContextBase& context) {
+namespace {
+
+bool MetadataIsOne(const grpc::ServerContextBase& context, const char* key) {
   const auto& metadata = context.client_metadata();
-  auto it = metadata.find(kForwardedMetadataKey);
+  auto it = metadata.find(key);
   return it != metadata.end() && std::string_view(it->second.data(), it->second.size()) == "1";
+}
+
+}  // namespace
+
+bool MemberChannels::IsForwarded(const grpc::ServerContextBase& context) {
+  return MetadataIsOne(context, kForwardedMetadataKey);
+}
+
+bool MemberChannels::AsksLocalData(const grpc::ServerContextBase& context) {
+  return MetadataIsOne(context, kLocalDataMetadataKey);
 }
 
 InProcessCaller::InProcessCaller(const grpc::ServerContextBase* context, std::string authorization)

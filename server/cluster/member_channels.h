@@ -34,6 +34,13 @@ namespace historian::cluster {
 
 // Metadata key of the forwarded marker (value "1").
 inline constexpr char kForwardedMetadataKey[] = "x-historian-forwarded";
+// Metadata key (value "1") asking a node for its own data as stored,
+// whatever its placement says: what a member still holds of a shard it
+// handed on, or holds of one it is taking over. Reads only (Query.Read,
+// Latest, Aggregate, Interpolate, Plot; Catalog.GetTag, ListTags): never
+// fanned out, no ownership check (named_tags_scope.h, listing_scope.h). For
+// tests and diagnosis; the answer may be stale or partial by design.
+inline constexpr char kLocalDataMetadataKey[] = "x-historian-local-data";
 
 class MemberChannels {
  public:
@@ -61,6 +68,9 @@ class MemberChannels {
   absl::Duration forward_timeout() const { return forward_timeout_; }
   // True when `context`'s request came forwarded from another member.
   static bool IsForwarded(const grpc::ServerContextBase& context);
+  // True when `context`'s request asks for this node's own data as stored
+  // (kLocalDataMetadataKey).
+  static bool AsksLocalData(const grpc::ServerContextBase& context);
 
  private:
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;

@@ -39,7 +39,9 @@ void AddShard(uint32_t shard, std::vector<uint32_t>* shards) {
 std::shared_ptr<const Placement> FanoutPlacement(const server::ServiceEnv& env,
                                                  const grpc::ServerContextBase& context) {
   if (env.cluster == nullptr || env.member_channels == nullptr) return nullptr;
-  if (MemberChannels::IsForwarded(context)) return nullptr;
+  if (MemberChannels::IsForwarded(context) || MemberChannels::AsksLocalData(context)) {
+    return nullptr;
+  }
   return env.cluster->placement();
 }
 

@@ -40,8 +40,8 @@ struct ServiceEnv;
 namespace historian::cluster {
 
 // The placement to fan out by: null when the node is not in a cluster, when
-// the call came forwarded (answer from local data), or when the node has no
-// channels to its members.
+// the call came forwarded or asks for local data (answer from local data),
+// or when the node has no channels to its members.
 std::shared_ptr<const Placement> FanoutPlacement(const server::ServiceEnv& env,
                                                  const grpc::ServerContextBase& context);
 

@@ -34,14 +34,14 @@ namespace {
 
 constexpr int64_t kT0 = 1795428000000000000;  // 2026-11-23T10:00:00Z
 constexpr int64_t kSecond = 1000000000;
-constexpr char kForwarded[] = "x-historian-forwarded";
+constexpr char kLocalData[] = "x-historian-local-data";
 constexpr int kPerTag = 5;
 
 std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
   return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
 }
 
-// The samples of `tag` node `address` itself holds (forwarded marker: it
+// The samples of `tag` node `address` itself holds (asked for local data: it
 // answers from its own data). A tag it does not know reads as none.
 std::map<int64_t, double> LocalSamples(const std::string& address, const std::string& tag) {
   auto stub = v1::Query::NewStub(Channel(address));
@@ -50,7 +50,7 @@ std::map<int64_t, double> LocalSamples(const std::string& address, const std::st
   request.set_start_ns(kT0);
   request.set_end_ns(kT0 + 86400 * kSecond);
   grpc::ClientContext ctx;
-  ctx.AddMetadata(kForwarded, "1");
+  ctx.AddMetadata(kLocalData, "1");
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   auto reader = stub->Read(&ctx, request);
   v1::ReadResponse r;

@@ -4,7 +4,7 @@
 // (ClusterFixture); tags of every shard written, some sealed, some
 // rewritten, one deleted; node 1 pulls the copy of a shard node 0 owns
 // (Cluster.PullShard, which reads Cluster.CopyShard from node 0). Node 1's
-// own data of that shard (asked with the forwarded marker, so each node
+// own data of that shard (asked for its local data, so each node
 // answers from its own store) then reads exactly as node 0's: raw reads,
 // latest values, aggregates and the catalog; node 1 got nothing of other
 // shards; a deleted tag stays deleted. Bad requests are INVALID_ARGUMENT
@@ -31,7 +31,7 @@ namespace {
 
 constexpr int64_t kT0 = 1795428000000000000;  // 2026-11-23T10:00:00Z
 constexpr int64_t kSecond = 1000000000;
-constexpr char kForwarded[] = "x-historian-forwarded";
+constexpr char kLocalData[] = "x-historian-local-data";
 constexpr uint32_t kShards = 8;
 
 std::string Tag(int t) { return absl::StrCat("plant.copy.m", t, ".pv"); }
@@ -90,7 +90,7 @@ class ClusterShardCopyTest : public ::testing::Test {
       request.set_end_ns(kT0 + 86400 * kSecond);
       grpc::ClientContext ctx;
       Deadline(&ctx);
-      ctx.AddMetadata(kForwarded, "1");
+      ctx.AddMetadata(kLocalData, "1");
       auto reader = query->Read(&ctx, request);
       v1::ReadResponse r;
       while (reader->Read(&r)) out += r.SerializeAsString();
@@ -102,7 +102,7 @@ class ClusterShardCopyTest : public ::testing::Test {
       request.add_tags(tag);
       grpc::ClientContext ctx;
       Deadline(&ctx);
-      ctx.AddMetadata(kForwarded, "1");
+      ctx.AddMetadata(kLocalData, "1");
       v1::LatestResponse r;
       grpc::Status s = query->Latest(&ctx, request, &r);
       EXPECT_TRUE(s.ok()) << tag << ": " << s.error_message();
@@ -121,7 +121,7 @@ class ClusterShardCopyTest : public ::testing::Test {
       }
       grpc::ClientContext ctx;
       Deadline(&ctx);
-      ctx.AddMetadata(kForwarded, "1");
+      ctx.AddMetadata(kLocalData, "1");
       v1::AggregateResponse r;
       grpc::Status s = query->Aggregate(&ctx, request, &r);
       EXPECT_TRUE(s.ok()) << tag << ": " << s.error_message();
@@ -132,7 +132,7 @@ class ClusterShardCopyTest : public ::testing::Test {
       request.set_name(tag);
       grpc::ClientContext ctx;
       Deadline(&ctx);
-      ctx.AddMetadata(kForwarded, "1");
+      ctx.AddMetadata(kLocalData, "1");
       v1::Tag r;
       grpc::Status s = v1::Catalog::NewStub(Channel(i))->GetTag(&ctx, request, &r);
       out += absl::StrCat("|tag|", s.error_code(), "|", r.SerializeAsString());
@@ -146,7 +146,7 @@ class ClusterShardCopyTest : public ::testing::Test {
     request.set_name(tag);
     grpc::ClientContext ctx;
     Deadline(&ctx);
-    ctx.AddMetadata(kForwarded, "1");
+    ctx.AddMetadata(kLocalData, "1");
     v1::Tag r;
     return v1::Catalog::NewStub(Channel(i))->GetTag(&ctx, request, &r).error_code();
   }

@@ -36,6 +36,7 @@ namespace {
 constexpr int64_t kT0 = 1795428000000000000;  // 2026-11-23T10:00:00Z
 constexpr int64_t kSecond = 1000000000;
 constexpr char kForwarded[] = "x-historian-forwarded";
+constexpr char kLocalData[] = "x-historian-local-data";
 
 std::string Tag(const std::string& prefix, int t) { return absl::StrCat(prefix, ".m", t, ".pv"); }
 
@@ -117,7 +118,7 @@ class ClusterWriteTest : public ::testing::Test {
     request.set_start_ns(kT0);
     request.set_end_ns(kT0 + 86400 * kSecond);
     grpc::ClientContext ctx;
-    ctx.AddMetadata(kForwarded, "1");
+    ctx.AddMetadata(kLocalData, "1");
     auto reader = stub->Read(&ctx, request);
     v1::ReadResponse r;
     int64_t n = 0;

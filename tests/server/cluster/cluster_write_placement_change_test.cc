@@ -40,6 +40,7 @@ namespace {
 constexpr int64_t kT0 = 1795428000000000000;  // 2026-11-23T10:00:00Z
 constexpr int64_t kSecond = 1000000000;
 constexpr char kForwarded[] = "x-historian-forwarded";
+constexpr char kLocalData[] = "x-historian-local-data";
 
 std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
   return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
@@ -53,8 +54,8 @@ grpc::Status Write(const std::string& address, const v1::WriteRequest& batch, v1
   return v1::Ingest::NewStub(Channel(address))->WriteBatch(&ctx, batch, ack);
 }
 
-// timestamp -> value of `tag` as node `address` itself holds it (asked with
-// the forwarded marker: the node answers from its own data).
+// timestamp -> value of `tag` as node `address` itself holds it (asked for
+// its local data: the node answers from what it stores).
 std::map<int64_t, double> LocalSamples(const std::string& address, const std::string& tag) {
   auto stub = v1::Query::NewStub(Channel(address));
   v1::ReadRequest request;
@@ -62,7 +63,7 @@ std::map<int64_t, double> LocalSamples(const std::string& address, const std::st
   request.set_start_ns(kT0);
   request.set_end_ns(kT0 + 86400 * kSecond);
   grpc::ClientContext ctx;
-  ctx.AddMetadata(kForwarded, "1");
+  ctx.AddMetadata(kLocalData, "1");
   auto reader = stub->Read(&ctx, request);
   v1::ReadResponse r;
   std::map<int64_t, double> out;
@@ -252,7 +253,7 @@ TEST(ClusterWritePlacementChangeTest, BeforeInitEveryWriteIsRefusedAfterInitStor
     request.set_start_ns(kT0);
     request.set_end_ns(kT0 + 86400 * kSecond);
     grpc::ClientContext ctx;
-    ctx.AddMetadata(kForwarded, "1");
+    ctx.AddMetadata(kLocalData, "1");
     auto reader = v1::Query::NewStub(Channel(cluster.address(0)))->Read(&ctx, request);
     v1::ReadResponse r;
     while (reader->Read(&r)) {

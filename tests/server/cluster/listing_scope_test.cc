@@ -12,6 +12,7 @@
 // its part, refuse.
 #include "server/cluster/listing_scope.h"
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -25,76 +26,16 @@
 #include "historian/v1/catalog.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "server/cluster/cluster_view.h"
-#include "server/cluster/member_channels.h"
 #include "server/rpc_env.h"
-#include "server/services.h"
-#include "storage/store.h"
-#include "tests/testutil/temp_dir.h"
+#include "tests/server/cluster/in_process_members.h"
 
 namespace historian::cluster {
 namespace {
 
-constexpr uint32_t kShards = 8;
-constexpr uint32_t kMoved = 5;  // b's, moving to d
-constexpr int64_t kT0 = int64_t{1795428000} * 1000000000;
-
-// a owns shards 0-3, b 4-7; `moved`: shard kMoved is d's (FLIPPED to it,
-// as a placement without the move: what matters is who owns it).
-std::shared_ptr<const Placement> MakePlacement(const std::string& a_address,
-                                               const std::string& b_address,
-                                               const std::string& d_address, bool moved,
-                                               int64_t revision) {
-  std::vector<uint32_t> owner = {0, 0, 0, 0, 1, 1, 1, 1};
-  if (moved) owner[kMoved] = 2;
-  auto p = Placement::Create("us", kShards, {{"a", a_address}, {"b", b_address}, {"d", d_address}},
-                             owner, revision);
-  EXPECT_TRUE(p.ok()) << p.status();
-  return std::make_shared<const Placement>(*std::move(p));
-}
-
-// One member: a store holding the tags of the shards it owns in the first
-// placement (d: none), its Catalog and Query services, its view.
-struct Member {
-  std::unique_ptr<Store> store;
-  std::unique_ptr<StaticClusterView> view;
-  std::unique_ptr<server::CatalogService> catalog;
-  std::unique_ptr<server::QueryService> query;
-  std::unique_ptr<grpc::Server> server;
-  std::string address;
-};
-
-class ListingScopeTest : public ::testing::Test {
+class ListingScopeTest : public InProcessMembers {
  protected:
   void SetUp() override {
-    channels_ = std::make_unique<MemberChannels>(nullptr);
-    for (int m = 0; m < 3; ++m) {
-      Member& member = members_[m];
-      StoreOptions o;
-      o.path = dir_.Sub(kIds[m]);
-      o.site = "us";
-      o.sync_writes = false;
-      auto s = Store::Open(std::move(o));
-      ASSERT_TRUE(s.ok()) << s.status();
-      member.store = *std::move(s);
-      member.view = std::make_unique<StaticClusterView>(kIds[m], nullptr);
-      server::ServiceEnv env;
-      env.store = member.store.get();
-      env.cluster = member.view.get();
-      env.member_channels = channels_.get();
-      member.catalog = std::make_unique<server::CatalogService>(env);
-      member.query = std::make_unique<server::QueryService>(env);
-      grpc::ServerBuilder builder;
-      int port = 0;
-      builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-      builder.RegisterService(member.catalog.get());
-      builder.RegisterService(member.query.get());
-      member.server = builder.BuildAndStart();
-      ASSERT_NE(member.server, nullptr);
-      member.address = absl::StrCat("127.0.0.1:", port);
-    }
-    before_ = Make(false, 10);
-    after_ = Make(true, 11);
-    for (Member& m : members_) m.view->Set(before_);
+    InProcessMembers::SetUp();
     // Two tags of every shard, each at its owner.
     std::map<uint32_t, int> per_shard;
     for (int n = 0; static_cast<int>(all_.size()) < 2 * static_cast<int>(kShards); ++n) {
@@ -104,36 +45,13 @@ class ListingScopeTest : public ::testing::Test {
       ++per_shard[shard];
       all_.insert(name);
       if (shard == kMoved) moved_.insert(name);
-      Store* store = members_[shard < 4 ? 0 : 1].store.get();
-      auto t = store->ResolveTagForWrite(name, ValueType::kDouble);
-      ASSERT_TRUE(t.ok()) << t.status();
-      WriteInput in;
-      engine::SeriesData sd;
-      sd.tag = t->id;
-      sd.cols.Reset(ValueType::kDouble);
-      sd.cols.timestamps.push_back(kT0);
-      sd.cols.doubles.push_back(n);
-      sd.cols.qualities.push_back(0);
-      in.series.push_back(std::move(sd));
-      ASSERT_TRUE(store->Write(std::move(in)).ok());
-    }
-  }
-
-  std::shared_ptr<const Placement> Make(bool moved, int64_t revision) const {
-    return MakePlacement(members_[0].address, members_[1].address, members_[2].address, moved,
-                         revision);
-  }
-
-  void TearDown() override {
-    for (Member& m : members_) {
-      if (m.server != nullptr) m.server->Shutdown();
+      WriteSample(shard < 4 ? kA : kB, name, kT0, n);
     }
   }
 
   // ListTags "plant.list.*" asked of a; the names, or the status.
   grpc::Status ListAtA(std::set<std::string>* names) {
-    auto stub = v1::Catalog::NewStub(
-        grpc::CreateChannel(members_[0].address, grpc::InsecureChannelCredentials()));
+    auto stub = v1::Catalog::NewStub(ChannelTo(kA));
     v1::ListTagsRequest request;
     request.set_glob("plant.list.*");
     request.set_page_size(1000);
@@ -146,8 +64,7 @@ class ListingScopeTest : public ::testing::Test {
   }
   // Latest of the glob "plant.list.*" asked of a.
   grpc::Status LatestAtA(std::set<std::string>* names) {
-    auto stub = v1::Query::NewStub(
-        grpc::CreateChannel(members_[0].address, grpc::InsecureChannelCredentials()));
+    auto stub = v1::Query::NewStub(ChannelTo(kA));
     v1::LatestRequest request;
     request.set_glob("plant.list.*");
     grpc::ClientContext ctx;
@@ -157,11 +74,6 @@ class ListingScopeTest : public ::testing::Test {
     return s;
   }
 
-  historian::testing::TempDir dir_;
-  std::unique_ptr<MemberChannels> channels_;
-  static constexpr const char* kIds[3] = {"a", "b", "d"};
-  Member members_[3];
-  std::shared_ptr<const Placement> before_, after_;
   std::set<std::string> all_, moved_;
 };
 
@@ -232,9 +144,7 @@ TEST_F(ListingScopeTest, AMemberWithoutAPlacementRefusesACoordinatorsPart) {
 }
 
 TEST_F(ListingScopeTest, AMemberWhoseShardsChangeDuringItsScanRefuses) {
-  server::ServiceEnv env;
-  env.store = members_[1].store.get();
-  env.cluster = members_[1].view.get();
+  server::ServiceEnv env = Env(kB);
   grpc::ServerContext context;
   auto scope = ListingScope::Begin(env, context, "Catalog.ListTags");
   ASSERT_TRUE(scope.ok()) << scope.status();
