@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/cluster/cluster_view.h"
+#include "server/cluster/listing_scope.h"
 #include "server/cluster/member_channels.h"
 #include "server/logging.h"
 #include "server/site_verify.h"
@@ -84,7 +85,14 @@ grpc::Status AdminService::Verify(grpc::ServerContext* context, const v1::Verify
       *response = std::move(*total);
       return grpc::Status::OK;
     }
-    return DoVerify(*request, response);
+    // A member's part covers the shards its placement gives it: refused
+    // when those are not the ones the caller split by, or changed during it.
+    absl::StatusOr<cluster::ListingScope> scope =
+        cluster::ListingScope::Begin(env_, *context, "Admin.Verify");
+    if (!scope.ok()) return ToGrpcStatus(scope.status());
+    grpc::Status status = DoVerify(*request, response);
+    if (absl::Status end = scope->End(); !end.ok()) return ToGrpcStatus(end);
+    return status;
   });
 }
 

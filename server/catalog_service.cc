@@ -51,8 +51,10 @@ absl::Status CheckTagFields(const v1::Tag& tag, const Limits& limits) {
 // answers it itself (not in a cluster, forwarded to it, or its owner).
 std::shared_ptr<const cluster::Placement> ForwardPlacement(const ServiceEnv& env,
                                                            const grpc::ServerContext& context,
-                                                           std::string_view tag) {
-  std::shared_ptr<const cluster::Placement> p = cluster::FanoutPlacement(env, context);
+                                                           std::string_view tag,
+                                                           bool read = false) {
+  std::shared_ptr<const cluster::Placement> p =
+      read ? cluster::ReadFanoutPlacement(env, context) : cluster::FanoutPlacement(env, context);
   if (p == nullptr || p->OwnerOfTag(tag).id == env.cluster->self_id()) return nullptr;
   return p;
 }
@@ -123,7 +125,7 @@ grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
 grpc::Status CatalogService::GetTag(grpc::ServerContext* context, const v1::GetTagRequest* request,
                                     v1::Tag* response) {
   return RunRpc(env_, context, "Catalog.GetTag", RpcKind::kUnary, [&] {
-    if (auto p = ForwardPlacement(env_, *context, request->name())) {
+    if (auto p = ForwardPlacement(env_, *context, request->name(), /*read=*/true)) {
       return ToGrpcStatus(
           cluster::ForwardToOwner(env_, *p, *context, "Catalog.GetTag", request->name(),
                                   [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
@@ -133,9 +135,13 @@ grpc::Status CatalogService::GetTag(grpc::ServerContext* context, const v1::GetT
     absl::StatusOr<cluster::NamedTagsScope> own =
         OwnTagScope(env_, *context, "Catalog.GetTag", request->name(), kRead);
     if (!own.ok()) return ToGrpcStatus(own.status());
-    absl::StatusOr<engine::TagInfo> info = store_->GetTag(request->name());
-    if (!info.ok()) return ToGrpcStatus(info.status());
+    // A shard move's handover: this node's catalog of the shard may lack
+    // what the tail has not brought yet (checked first: no NOT_FOUND for it).
+    absl::Status open = store_->CheckShardOpen(request->name());
+    absl::StatusOr<engine::TagInfo> info =
+        open.ok() ? store_->GetTag(request->name()) : absl::StatusOr<engine::TagInfo>(open);
     if (absl::Status s = own->End(); !s.ok()) return ToGrpcStatus(s);
+    if (!info.ok()) return ToGrpcStatus(info.status());
     TagToProto(*info, response);
     return grpc::Status::OK;
   });
@@ -227,13 +233,17 @@ grpc::Status CatalogService::ListTags(grpc::ServerContext* context,
           absl::StrCat("page_size: ", page_size, " is over the limit of ", kMaxPageSize)));
     }
     if (absl::Status s = CheckGlob(request->glob(), env_.limits); !s.ok()) return ToGrpcStatus(s);
-    if (auto placement = cluster::FanoutPlacement(env_, *context)) {
-      return ToGrpcStatus(cluster::FanOutListTags(
-          env_, *placement, context, *request, page_size,
-          [&](const v1::ListTagsRequest& r, v1::ListTagsResponse* out) {
-            return FromGrpcStatus(ListLocal(context, r, page_size, out));
-          },
-          response));
+    if (auto placement = cluster::ReadFanoutPlacement(env_, *context)) {
+      return ToGrpcStatus(cluster::AskAgainOnPlacementChange(
+          *env_.cluster, placement, [&](const cluster::Placement& p) {
+            response->Clear();
+            return cluster::FanOutListTags(
+                env_, p, context, *request, page_size,
+                [&](const v1::ListTagsRequest& r, v1::ListTagsResponse* out) {
+                  return FromGrpcStatus(ListLocal(context, r, page_size, out));
+                },
+                response);
+          }));
     }
     return ListLocal(context, *request, page_size, response);
   });

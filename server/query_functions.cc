@@ -388,8 +388,12 @@ grpc::Status QueryService::Aggregate(grpc::ServerContext* context,
                                      const v1::AggregateRequest* request,
                                      v1::AggregateResponse* response) {
   return RunRpc(env_, context, "Query.Aggregate", RpcKind::kUnary, [&] {
-    if (auto placement = cluster::FanoutPlacement(env_, *context)) {
-      return ToGrpcStatus(cluster::FanOutAggregate(env_, *placement, context, *request, response));
+    if (auto placement = cluster::ReadFanoutPlacement(env_, *context)) {
+      return ToGrpcStatus(cluster::AskAgainOnPlacementChange(
+          *env_.cluster, placement, [&](const cluster::Placement& p) {
+            response->Clear();
+            return cluster::FanOutAggregate(env_, p, context, *request, response);
+          }));
     }
     return ToGrpcStatus(AggregateLocal(env_, env_.query_budget, context, *request, response));
   });
@@ -399,9 +403,12 @@ grpc::Status QueryService::Interpolate(grpc::ServerContext* context,
                                        const v1::InterpolateRequest* request,
                                        v1::InterpolateResponse* response) {
   return RunRpc(env_, context, "Query.Interpolate", RpcKind::kUnary, [&] {
-    if (auto placement = cluster::FanoutPlacement(env_, *context)) {
-      return ToGrpcStatus(
-          cluster::FanOutInterpolate(env_, *placement, context, *request, response));
+    if (auto placement = cluster::ReadFanoutPlacement(env_, *context)) {
+      return ToGrpcStatus(cluster::AskAgainOnPlacementChange(
+          *env_.cluster, placement, [&](const cluster::Placement& p) {
+            response->Clear();
+            return cluster::FanOutInterpolate(env_, p, context, *request, response);
+          }));
     }
     return ToGrpcStatus(InterpolateLocal(env_, env_.query_budget, context, *request, response));
   });
@@ -410,8 +417,12 @@ grpc::Status QueryService::Interpolate(grpc::ServerContext* context,
 grpc::Status QueryService::Plot(grpc::ServerContext* context, const v1::PlotRequest* request,
                                 v1::PlotResponse* response) {
   return RunRpc(env_, context, "Query.Plot", RpcKind::kUnary, [&] {
-    if (auto placement = cluster::FanoutPlacement(env_, *context)) {
-      return ToGrpcStatus(cluster::FanOutPlot(env_, *placement, context, *request, response));
+    if (auto placement = cluster::ReadFanoutPlacement(env_, *context)) {
+      return ToGrpcStatus(cluster::AskAgainOnPlacementChange(
+          *env_.cluster, placement, [&](const cluster::Placement& p) {
+            response->Clear();
+            return cluster::FanOutPlot(env_, p, context, *request, response);
+          }));
     }
     return ToGrpcStatus(PlotLocal(env_, env_.query_budget, context, *request, response));
   });

@@ -33,6 +33,23 @@ absl::Status ValidateRange(int64_t start, int64_t end) {
   return absl::OkStatus();
 }
 
+// Passes a Read's pieces on and counts them: a fanned-out Read is asked
+// again after a placement change only while it has sent nothing.
+class CountingReadWriter final : public grpc::ServerWriterInterface<v1::ReadResponse> {
+ public:
+  explicit CountingReadWriter(grpc::ServerWriterInterface<v1::ReadResponse>* out) : out_(out) {}
+  void SendInitialMetadata() override { out_->SendInitialMetadata(); }
+  bool Write(const v1::ReadResponse& msg, grpc::WriteOptions options) override {
+    ++written_;
+    return out_->Write(msg, options);
+  }
+  size_t written() const { return written_; }
+
+ private:
+  grpc::ServerWriterInterface<v1::ReadResponse>* const out_;
+  size_t written_ = 0;
+};
+
 }  // namespace
 
 grpc::Status QueryService::Read(grpc::ServerContext* context, const v1::ReadRequest* request,
@@ -49,13 +66,17 @@ grpc::Status QueryService::ReadTo(grpc::ServerContext* context, const v1::ReadRe
 grpc::Status QueryService::Latest(grpc::ServerContext* context, const v1::LatestRequest* request,
                                   v1::LatestResponse* response) {
   return RunRpc(env_, context, "Query.Latest", RpcKind::kUnary, [&] {
-    if (auto placement = cluster::FanoutPlacement(env_, *context)) {
-      return ToGrpcStatus(cluster::FanOutLatest(
-          env_, *placement, context, *request,
-          [&](const v1::LatestRequest& part, v1::LatestResponse* out) {
-            return FromGrpcStatus(DoLatest(context, &part, out));
-          },
-          response));
+    if (auto placement = cluster::ReadFanoutPlacement(env_, *context)) {
+      return ToGrpcStatus(cluster::AskAgainOnPlacementChange(
+          *env_.cluster, placement, [&](const cluster::Placement& p) {
+            response->Clear();
+            return cluster::FanOutLatest(
+                env_, p, context, *request,
+                [&](const v1::LatestRequest& part, v1::LatestResponse* out) {
+                  return FromGrpcStatus(DoLatest(context, &part, out));
+                },
+                response);
+          }));
     }
     return DoLatest(context, request, response);
   });
@@ -94,14 +115,21 @@ grpc::Status QueryService::DoRead(grpc::ServerContext* context, const v1::ReadRe
   if (std::optional<uint64_t> forwarded = cluster::ForwardedReadLimit(*context)) {
     limit = std::min(*forwarded, limits_.max_read_samples);
   }
-  if (auto placement = cluster::FanoutPlacement(env_, *context)) {
-    return cluster::FanOutRead(
-        env_, *placement, context, *request, limit,
-        [&](const v1::ReadRequest& run, uint64_t run_limit, size_t index_offset,
-            grpc::ServerWriterInterface<v1::ReadResponse>* out, uint64_t* sent, bool* stopped) {
-          return ReadLocal(context, run, run_limit, index_offset, out, sent, stopped);
+  if (auto placement = cluster::ReadFanoutPlacement(env_, *context)) {
+    CountingReadWriter counted(writer);
+    return ToGrpcStatus(cluster::AskAgainOnPlacementChange(
+        *env_.cluster, placement,
+        [&](const cluster::Placement& p) {
+          return FromGrpcStatus(cluster::FanOutRead(
+              env_, p, context, *request, limit,
+              [&](const v1::ReadRequest& run, uint64_t run_limit, size_t index_offset,
+                  grpc::ServerWriterInterface<v1::ReadResponse>* out, uint64_t* sent,
+                  bool* stopped) {
+                return ReadLocal(context, run, run_limit, index_offset, out, sent, stopped);
+              },
+              &counted));
         },
-        writer);
+        [&] { return counted.written() == 0; }));
   }
   uint64_t sent = 0;
   bool stopped = false;
@@ -122,8 +150,9 @@ grpc::Status QueryService::ReadLocal(grpc::ServerContext* context, const v1::Rea
       cluster::NamedTagsScope::Begin(env_, *context, "Query.Read", request.tags());
   if (!scope.ok()) return ToGrpcStatus(scope.status());
   grpc::Status status = ReadOwnData(context, request, limit, index_offset, writer, sent, stopped);
-  if (!status.ok()) return status;
-  return ToGrpcStatus(scope->End());
+  // A shard that left during the read may be why it failed, too.
+  if (absl::Status end = scope->End(); !end.ok()) return ToGrpcStatus(end);
+  return status;
 }
 
 grpc::Status QueryService::ReadOwnData(grpc::ServerContext* context, const v1::ReadRequest& req,
@@ -222,6 +251,7 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
   absl::StatusOr<cluster::NamedTagsScope> named =
       cluster::NamedTagsScope::Begin(env_, *context, "Query.Latest", request->tags());
   if (!named.ok()) return ToGrpcStatus(named.status());
+  std::optional<cluster::ListingScope> listing;  // a glob's
   std::vector<std::string> names;
   std::vector<TagId> ids;
   for (const std::string& name : request->tags()) {
@@ -239,9 +269,10 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
     absl::StatusOr<cluster::ListingScope> scope =
         cluster::ListingScope::Begin(env_, *context, "Query.Latest");
     if (!scope.ok()) return ToGrpcStatus(scope.status());
+    listing.emplace(*std::move(scope));
     CancellationProbe cancel(context);
     std::function<bool(std::string_view)> owned;
-    if (env_.cluster != nullptr) owned = [&](std::string_view n) { return scope->Answers(n); };
+    if (env_.cluster != nullptr) owned = [&](std::string_view n) { return listing->Answers(n); };
     for (auto& [name, id] : store_->MatchTags(
              request->glob(), limits_.max_tags_per_latest + 1, [&] { return cancel.Cancelled(); },
              owned)) {
@@ -252,7 +283,6 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
       return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                           "Latest: cancelled or past its deadline");
     }
-    if (absl::Status s = scope->End(); !s.ok()) return ToGrpcStatus(s);
   }
   for (const std::string& name : names) {
     // A shard move's handover: this node's data of the tag is incomplete.
@@ -269,6 +299,11 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
     if (sample.size() > 0) SampleToProto(sample, 0, response->mutable_values(i)->mutable_sample());
   });
   if (!s.ok()) return ToGrpcStatus(s);
+  // Both ends after the values are read: a shard that left meanwhile may
+  // have been dropped under the read.
+  if (listing.has_value()) {
+    if (absl::Status end = listing->End(); !end.ok()) return ToGrpcStatus(end);
+  }
   return ToGrpcStatus(named->End());
 }
 

@@ -4,7 +4,11 @@
 // every member of the peer site (Replicator::Verify); the member the
 // operator called asks all the others (forwarded, one hop) and adds their
 // answers up. Together the members own every shard of their site, and every
-// peer tag falls in one of them, so the sum covers both sites' data once.
+// peer tag falls in one of them, so the sum covers both sites' data once:
+// each member is told the shards it is asked for (listing_scope.h) and
+// refuses when its placement gives it others, and the caller's own part
+// runs only while its placement is the one it split by. A shard verified
+// by nobody (or by two) across a placement change fails the verify.
 // A member that does not answer fails the whole verify (UNAVAILABLE naming
 // it): a verify never reports "equal" over part of a site.
 //

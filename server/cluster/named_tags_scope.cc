@@ -87,8 +87,11 @@ absl::Status RunNamedTagsPart(const server::ServiceEnv& env, const grpc::ServerC
                               const std::function<absl::Status()>& part) {
   absl::StatusOr<NamedTagsScope> scope = NamedTagsScope::Begin(env, context, method, tags);
   if (!scope.ok()) return scope.status();
-  if (absl::Status s = part(); !s.ok()) return s;
-  return scope->End();
+  absl::Status status = part();
+  // A shard that left during the part explains its failure too (a tag the
+  // janitor dropped under it reads NOT_FOUND).
+  if (absl::Status end = scope->End(); !end.ok()) return end;
+  return status;
 }
 
 }  // namespace historian::cluster

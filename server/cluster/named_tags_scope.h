@@ -83,7 +83,8 @@ class NamedTagsScope {
 };
 
 // `part` (an answer from this node's store about `tags`, a read) between
-// Begin and End: the first failure of the three.
+// Begin and End: Begin's failure, else End's (a shard that left during the
+// part may be why it failed), else the part's status.
 absl::Status RunNamedTagsPart(const server::ServiceEnv& env, const grpc::ServerContextBase& context,
                               std::string_view method,
                               const google::protobuf::RepeatedPtrField<std::string>& tags,

@@ -39,10 +39,29 @@ void AddShard(uint32_t shard, std::vector<uint32_t>* shards) {
 std::shared_ptr<const Placement> FanoutPlacement(const server::ServiceEnv& env,
                                                  const grpc::ServerContextBase& context) {
   if (env.cluster == nullptr || env.member_channels == nullptr) return nullptr;
-  if (MemberChannels::IsForwarded(context) || MemberChannels::AsksLocalData(context)) {
-    return nullptr;
-  }
+  if (MemberChannels::IsForwarded(context)) return nullptr;
   return env.cluster->placement();
+}
+
+std::shared_ptr<const Placement> ReadFanoutPlacement(const server::ServiceEnv& env,
+                                                     const grpc::ServerContextBase& context) {
+  if (MemberChannels::AsksLocalData(context)) return nullptr;
+  return FanoutPlacement(env, context);
+}
+
+absl::Status AskAgainOnPlacementChange(const ClusterView& view,
+                                       std::shared_ptr<const Placement> first,
+                                       const std::function<absl::Status(const Placement&)>& attempt,
+                                       const std::function<bool()>& may_ask_again) {
+  std::shared_ptr<const Placement> placement = std::move(first);
+  for (int n = 1;; ++n) {
+    absl::Status status = attempt(*placement);
+    if (status.code() != absl::StatusCode::kAborted || n == kPlacementAttempts) return status;
+    if (may_ask_again != nullptr && !may_ask_again()) return status;
+    std::shared_ptr<const Placement> now = view.placement();
+    if (now == nullptr || now == placement) return status;
+    placement = std::move(now);
+  }
 }
 
 std::vector<OwnerPart> PartsByOwner(const Placement& placement, std::string_view self_id,

@@ -39,13 +39,35 @@ struct ServiceEnv;
 
 namespace historian::cluster {
 
+class ClusterView;
+
 // The placement to fan out by: null when the node is not in a cluster, when
-// the call came forwarded or asks for local data (answer from local data),
-// or when the node has no channels to its members.
+// the call came forwarded (answer from local data), or when the node has no
+// channels to its members.
 std::shared_ptr<const Placement> FanoutPlacement(const server::ServiceEnv& env,
                                                  const grpc::ServerContextBase& context);
+// FanoutPlacement of a read that may ask for this node's own data as stored
+// (kLocalDataMetadataKey: null then too). Query.Read, Latest, Aggregate,
+// Interpolate, Plot; Catalog.GetTag, ListTags.
+std::shared_ptr<const Placement> ReadFanoutPlacement(const server::ServiceEnv& env,
+                                                     const grpc::ServerContextBase& context);
 
 // Which tags a part of a glob or listing answers for: listing_scope.h.
+
+// Runs `attempt` with `first` (the placement the call came in under) and,
+// while it ends ABORTED (a part refused because the placement changed
+// under the split: listing_scope.h, named_tags_scope.h) and this node's
+// placement is no longer the one the attempt used, again with the newer
+// one: at most kPlacementAttempts attempts, none once `may_ask_again`
+// (when given) says no (a Read that streamed a piece). A coordinator that
+// sees a move during the call answers by it, so the client never sees
+// that ABORTED; a member behind the coordinator still ends the call
+// ABORTED (ask again). Never waits.
+inline constexpr int kPlacementAttempts = 3;
+absl::Status AskAgainOnPlacementChange(const ClusterView& view,
+                                       std::shared_ptr<const Placement> first,
+                                       const std::function<absl::Status(const Placement&)>& attempt,
+                                       const std::function<bool()>& may_ask_again = nullptr);
 
 // One owner's part of a request.
 struct OwnerPart {

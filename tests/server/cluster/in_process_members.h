@@ -1,6 +1,6 @@
 // File: in_process_members.h
 // Test fixture: three members of a site cluster in this process (a, b and
-// d), each a real Store behind the real Catalog and Query services on
+// d), each a real Store behind the real Catalog, Query and Admin (no peers) services on
 // 127.0.0.1 with the real member channels, and a view the test sets
 // (StaticClusterView) in place of etcd. Placements: a owns shards 0-3 of 8
 // and b 4-7; Make(moved = true) gives kMoved to d, as a move that flipped
@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "server/admin_service.h"
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/member_channels.h"
 #include "server/rpc_env.h"
@@ -38,6 +39,7 @@ class InProcessMembers : public ::testing::Test {
     std::unique_ptr<StaticClusterView> view;
     std::unique_ptr<server::CatalogService> catalog;
     std::unique_ptr<server::QueryService> query;
+    std::unique_ptr<server::AdminService> admin;  // no peers
     std::unique_ptr<grpc::Server> server;
     std::string address;
   };
@@ -45,35 +47,47 @@ class InProcessMembers : public ::testing::Test {
   void SetUp() override {
     channels_ = std::make_unique<MemberChannels>(nullptr);
     for (int m = 0; m < 3; ++m) {
-      Member& member = members_[m];
-      StoreOptions o;
-      o.path = dir_.Sub(kIds[m]);
-      o.site = "us";
-      o.sync_writes = false;
-      auto s = Store::Open(std::move(o));
-      ASSERT_TRUE(s.ok()) << s.status();
-      member.store = *std::move(s);
-      member.view = std::make_unique<StaticClusterView>(kIds[m], nullptr);
-      member.catalog = std::make_unique<server::CatalogService>(Env(m));
-      member.query = std::make_unique<server::QueryService>(Env(m));
-      grpc::ServerBuilder builder;
-      int port = 0;
-      builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-      builder.RegisterService(member.catalog.get());
-      builder.RegisterService(member.query.get());
-      member.server = builder.BuildAndStart();
-      ASSERT_NE(member.server, nullptr);
-      member.address = absl::StrCat("127.0.0.1:", port);
+      members_[m].view = std::make_unique<StaticClusterView>(kIds[m], nullptr);
+      ASSERT_NO_FATAL_FAILURE(Start(kIds[m], members_[m].view.get(), &members_[m]));
     }
     before_ = Make(false, 10);
     after_ = Make(true, 11);
     for (Member& m : members_) m.view->Set(before_);
   }
 
+  // Opens `member`'s store under `id` and serves its Catalog and Query
+  // services on 127.0.0.1 with `view` (kept by the caller).
+  void Start(const std::string& id, const ClusterView* view, Member* member) {
+    StoreOptions o;
+    o.path = dir_.Sub(id);
+    o.site = "us";
+    o.sync_writes = false;
+    auto s = Store::Open(std::move(o));
+    ASSERT_TRUE(s.ok()) << s.status();
+    member->store = *std::move(s);
+    server::ServiceEnv env;
+    env.store = member->store.get();
+    env.cluster = view;
+    env.member_channels = channels_.get();
+    member->catalog = std::make_unique<server::CatalogService>(env);
+    member->query = std::make_unique<server::QueryService>(env);
+    member->admin = std::make_unique<server::AdminService>(env, nullptr);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(member->catalog.get());
+    builder.RegisterService(member->query.get());
+    builder.RegisterService(member->admin.get());
+    member->server = builder.BuildAndStart();
+    ASSERT_NE(member->server, nullptr);
+    member->address = absl::StrCat("127.0.0.1:", port);
+  }
+
   void TearDown() override {
-    for (Member& m : members_) {
-      if (m.server != nullptr) m.server->Shutdown();
-    }
+    for (Member& m : members_) Stop(&m);
+  }
+  static void Stop(Member* m) {
+    if (m->server != nullptr) m->server->Shutdown();
   }
 
   // The environment member `m`'s services run with.
@@ -112,8 +126,9 @@ class InProcessMembers : public ::testing::Test {
     ASSERT_TRUE(store->Write(std::move(in)).ok());
   }
 
-  std::shared_ptr<grpc::Channel> ChannelTo(int m) const {
-    return grpc::CreateChannel(members_[m].address, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::Channel> ChannelTo(int m) const { return ChannelTo(members_[m]); }
+  static std::shared_ptr<grpc::Channel> ChannelTo(const Member& m) {
+    return grpc::CreateChannel(m.address, grpc::InsecureChannelCredentials());
   }
 
   historian::testing::TempDir dir_;

@@ -23,9 +23,11 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "historian/v1/admin.grpc.pb.h"
 #include "historian/v1/catalog.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "server/cluster/cluster_view.h"
+#include "server/cluster/member_channels.h"
 #include "server/rpc_env.h"
 #include "tests/server/cluster/in_process_members.h"
 
@@ -141,6 +143,30 @@ TEST_F(ListingScopeTest, AMemberWithoutAPlacementRefusesACoordinatorsPart) {
   names.clear();
   ASSERT_TRUE(ListAtA(&names).ok());
   EXPECT_EQ(names.size(), all_.size() / 2);
+}
+
+TEST_F(ListingScopeTest, AVerifyPartSplitByAnotherPlacementIsRefused) {
+  // Admin.Verify of a site cluster: each member verifies the shards it
+  // owns. b saw the move; a coordinator that split by the placement before
+  // asks b for shards 4-7: b refuses rather than verify 4, 6 and 7 alone
+  // (shard 5 verified by nobody, and the verify equal).
+  members_[kB].view->Set(after_);
+  auto verify_at_b = [&](const Placement* split_by) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata(kForwardedMetadataKey, "1");
+    if (split_by != nullptr) AddListingPartScope(*split_by, "b", &ctx);
+    v1::VerifyRequest request;
+    request.set_peer_site("mx");
+    v1::VerifyResponse response;
+    return v1::Admin::NewStub(ChannelTo(kB))->Verify(&ctx, request, &response);
+  };
+  grpc::Status s = verify_at_b(before_.get());
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "Admin.Verify: the placement changed"))
+      << s.error_message();
+  // Split by b's own placement: b verifies (here: it has no peers).
+  s = verify_at_b(after_.get());
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
 }
 
 TEST_F(ListingScopeTest, AMemberWhoseShardsChangeDuringItsScanRefuses) {

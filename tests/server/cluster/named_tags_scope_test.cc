@@ -13,12 +13,15 @@
 // End: a part whose shard leaves the member while it answers refuses.
 #include "server/cluster/named_tags_scope.h"
 
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "historian/v1/catalog.grpc.pb.h"
@@ -28,6 +31,31 @@
 
 namespace historian::cluster {
 namespace {
+
+// A coordinator's view that gives `first` to the first read after Rewind()
+// and `then` to every later one: the coordinator sees a move while its
+// call runs, as when its watch delivers the flip while the parts are out.
+class SeesTheMoveDuringTheCall final : public ClusterView {
+ public:
+  SeesTheMoveDuringTheCall(std::shared_ptr<const Placement> first,
+                           std::shared_ptr<const Placement> then)
+      : first_(std::move(first)), then_(std::move(then)) {}
+  void Rewind() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    reads_ = 0;
+  }
+  std::shared_ptr<const Placement> placement() const override ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    return reads_++ == 0 ? first_ : then_;
+  }
+  std::string self_id() const override { return "c"; }
+  std::vector<std::string> alive_members() const override { return {"a", "b", "d"}; }
+
+ private:
+  const std::shared_ptr<const Placement> first_, then_;
+  mutable absl::Mutex mu_;
+  mutable int reads_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 class NamedTagsScopeTest : public InProcessMembers {
  protected:
@@ -54,16 +82,21 @@ class NamedTagsScopeTest : public InProcessMembers {
   // Each call asked of a (not forwarded): the moved tag, and a's own tag
   // where the call takes several. The status of each, by name.
   std::vector<std::pair<std::string, grpc::Status>> AskEveryCallAtA() {
+    return AskEveryCall(ChannelTo(kA));
+  }
+  std::vector<std::pair<std::string, grpc::Status>> AskEveryCall(
+      const std::shared_ptr<grpc::Channel>& channel, const std::function<void()>& before = {}) {
     std::vector<std::pair<std::string, grpc::Status>> out;
-    auto query = v1::Query::NewStub(ChannelTo(kA));
-    auto catalog = v1::Catalog::NewStub(ChannelTo(kA));
+    auto query = v1::Query::NewStub(channel);
+    auto catalog = v1::Catalog::NewStub(channel);
     const int64_t end = kT0 + 2'000'000'000;
     {
       v1::ReadRequest r;
-      r.add_tags(own_);
       r.add_tags(moved_);
+      r.add_tags(own_);
       r.set_start_ns(kT0);
       r.set_end_ns(end);
+      if (before) before();
       grpc::ClientContext c;
       auto reader = query->Read(&c, r);
       v1::ReadResponse piece;
@@ -78,6 +111,7 @@ class NamedTagsScopeTest : public InProcessMembers {
       r.add_tags(moved_);
       grpc::ClientContext c;
       v1::LatestResponse response;
+      if (before) before();
       out.emplace_back("Latest", query->Latest(&c, r, &response));
       latest_value_ =
           response.values_size() == 1 ? response.values(0).sample().value().double_value() : 0;
@@ -92,6 +126,7 @@ class NamedTagsScopeTest : public InProcessMembers {
       r.add_functions(v1::COUNT);
       grpc::ClientContext c;
       v1::AggregateResponse response;
+      if (before) before();
       out.emplace_back("Aggregate", query->Aggregate(&c, r, &response));
     }
     {
@@ -103,6 +138,7 @@ class NamedTagsScopeTest : public InProcessMembers {
       r.set_method(v1::PREVIOUS);
       grpc::ClientContext c;
       v1::InterpolateResponse response;
+      if (before) before();
       out.emplace_back("Interpolate", query->Interpolate(&c, r, &response));
     }
     {
@@ -113,6 +149,7 @@ class NamedTagsScopeTest : public InProcessMembers {
       r.set_buckets(4);
       grpc::ClientContext c;
       v1::PlotResponse response;
+      if (before) before();
       out.emplace_back("Plot", query->Plot(&c, r, &response));
     }
     {
@@ -120,6 +157,7 @@ class NamedTagsScopeTest : public InProcessMembers {
       r.set_name(moved_);
       grpc::ClientContext c;
       v1::Tag response;
+      if (before) before();
       out.emplace_back("GetTag", catalog->GetTag(&c, r, &response));
     }
     return out;
@@ -206,6 +244,80 @@ TEST_F(NamedTagsScopeTest, AMemberThatHandedItsShardOnRefusesInsteadOfAnsweringF
   }
   EXPECT_FALSE(members_[kD].store->GetTag(moved_).ok()) << "the delete did not reach d";
   EXPECT_TRUE(members_[kD].store->GetTag(new_in_moved_).ok()) << "the create did not reach d";
+}
+
+TEST_F(NamedTagsScopeTest, ACoordinatorThatSeesTheMoveDuringTheCallAsksAgainByIt) {
+  // Every member on the new placement; coordinator c (no shards of its
+  // own) splits each call by the old one, so b refuses its part; by then
+  // c's view has the move, and c asks d instead. The client sees no error.
+  for (Member& m : members_) m.view->Set(after_);
+  SeesTheMoveDuringTheCall view(before_, after_);
+  Member c;
+  ASSERT_NO_FATAL_FAILURE(Start("c", &view, &c));
+  for (const auto& [call, s] : AskEveryCall(ChannelTo(c), [&] { view.Rewind(); })) {
+    if (call == "GetTag") {
+      // Forwarded to one owner, not asked again: refused by b.
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << call << ": " << s.error_message();
+      continue;
+    }
+    EXPECT_TRUE(s.ok()) << call << ": " << s.error_message();
+  }
+  EXPECT_EQ(read_samples_, 2);
+  EXPECT_EQ(latest_value_, 2);
+  // A listing split by the old placement: b's shards differ; asked again.
+  view.Rewind();
+  v1::ListTagsRequest list;
+  list.set_glob("plant.named.*");
+  grpc::ClientContext ctx;
+  v1::ListTagsResponse listed;
+  grpc::Status s = v1::Catalog::NewStub(ChannelTo(c))->ListTags(&ctx, list, &listed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::set<std::string> names;
+  for (const v1::Tag& t : listed.tags()) names.insert(t.name());
+  EXPECT_EQ(names, (std::set<std::string>{moved_, own_}));
+  // A Read that streamed a piece before the refusal (a's tag first) is not
+  // asked again: the client has part of it.
+  view.Rewind();
+  v1::ReadRequest read;
+  read.add_tags(own_);
+  read.add_tags(moved_);
+  read.set_start_ns(kT0);
+  read.set_end_ns(kT0 + 2'000'000'000);
+  grpc::ClientContext read_ctx;
+  auto reader = v1::Query::NewStub(ChannelTo(c))->Read(&read_ctx, read);
+  v1::ReadResponse piece;
+  int pieces = 0;
+  while (reader->Read(&piece)) ++pieces;
+  EXPECT_EQ(pieces, 1);
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::ABORTED);
+  // A view that does not change (the member is the one behind) is not
+  // asked again: the call ends ABORTED.
+  StaticClusterView behind("c", before_);
+  Member c2;
+  ASSERT_NO_FATAL_FAILURE(Start("c2", &behind, &c2));
+  for (const auto& [call, s2] : AskEveryCall(ChannelTo(c2))) {
+    EXPECT_EQ(s2.error_code(), grpc::StatusCode::ABORTED) << call << ": " << s2.error_message();
+  }
+  Stop(&c);
+  Stop(&c2);
+}
+
+TEST_F(NamedTagsScopeTest, TheNewOwnerRefusesEveryReadOfTheShardUntilItOpensIt) {
+  // The flip gave the shard to d, whose copy may still lack what the tail
+  // has not brought (closed until the fence): every read, GetTag too, is
+  // UNAVAILABLE rather than an answer from the incomplete copy.
+  for (Member& m : members_) m.view->Set(after_);
+  ASSERT_TRUE(
+      members_[kD].store->CloseShardToWrites(kMoved, kShards, "taking the shard over").ok());
+  for (const auto& [call, s] : AskEveryCallAtA()) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << call << ": " << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "taking the shard over"))
+        << call << ": " << s.error_message();
+  }
+  ASSERT_TRUE(members_[kD].store->OpenShardToWrites(kMoved, 0).ok());
+  for (const auto& [call, s] : AskEveryCallAtA()) {
+    EXPECT_TRUE(s.ok()) << call << ": " << s.error_message();
+  }
 }
 
 TEST_F(NamedTagsScopeTest, AMemberWithoutAPlacementRefusesACoordinatorsPart) {
