@@ -64,11 +64,13 @@ struct Delivery {
   std::string body;
 };
 
-// A webhook receiver on a fixed port that can be taken down (connection
-// refused) and brought back; records every POST it answered with 200.
+// A webhook receiver that can be taken down (connection refused) and
+// brought back on the same port; records every POST it answered with 200.
+// The first Up binds a port the kernel picks (a port chosen free and bound
+// later can be taken meanwhile by a parallel test's server).
 class Receiver {
  public:
-  Receiver() : port_(FreePort()) { Up(); }
+  Receiver() { Up(); }
   ~Receiver() { Down(); }
   void Up() {
     server_ = std::make_unique<httplib::Server>();
@@ -77,14 +79,19 @@ class Receiver {
       got_.push_back({req.get_header_value("Idempotency-Key"), req.body});
       res.status = 200;
     });
-    ASSERT_TRUE(server_->bind_to_port("127.0.0.1", port_)) << "port " << port_;
+    if (port_ == 0) {
+      port_ = server_->bind_to_any_port("127.0.0.1");
+      ASSERT_GT(port_, 0) << "no port to listen on";
+    } else {
+      ASSERT_TRUE(server_->bind_to_port("127.0.0.1", port_)) << "port " << port_;
+    }
     thread_ = std::thread([s = server_.get()] { s->listen_after_bind(); });
     while (!server_->is_running()) std::this_thread::yield();
   }
   void Down() {
     if (server_ == nullptr) return;
     server_->stop();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();  // not started when the bind failed
     server_.reset();
   }
   std::string url() const { return absl::StrCat("http://127.0.0.1:", port_, "/hook"); }
@@ -100,7 +107,7 @@ class Receiver {
   bool Has(const std::string& key) { return Count(key) > 0; }
 
  private:
-  const int port_;
+  int port_ = 0;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   absl::Mutex mu_;
