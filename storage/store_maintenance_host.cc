@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "api/core/status_macros.h"
+#include "storage/commit_log/version_seen.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
 
@@ -270,6 +271,7 @@ absl::Status StoreMaintenanceHost::TrimLog() {
   std::map<std::string, uint64_t> limit;  // per origin: entries below may go
   rocksdb::WriteBatch batch;
   uint64_t acks = 0;  // OwnLog::Trim's mark for the acks in `batch`
+  Version seen = 0;
   {
     absl::MutexLock l(&mu_);
     // Called only after every seal of a pass succeeded (Sealer::SealPass,
@@ -287,8 +289,13 @@ absl::Status StoreMaintenanceHost::TrimLog() {
     // when nothing is trimmed (a lagging peer holds the log back).
     own_log_.mu().AssertHeld();  // the same mutex
     own_log_.Trim(&limit[config_.site], &batch, &acks);
+    // The versions of the entries this trim deletes are not replayed at the
+    // next open: kept with the trim (every version applied so far, own
+    // writes' included).
+    seen = tombstones_->max_seen();
   }
   log_trimmer_.seal_mu().AssertHeld();  // the same mutex
+  RETURN_IF_ERROR(RaiseVersionSeen(db_, seen, &batch));
   RETURN_IF_ERROR(log_trimmer_.Trim(limit, &batch).status());
   if (acks != 0) {
     absl::MutexLock l(&mu_);

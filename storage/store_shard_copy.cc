@@ -16,6 +16,7 @@
 #include "api/core/status_macros.h"
 #include "api/core/tag_shard.h"
 #include "rocksdb/write_batch.h"
+#include "storage/commit_log/version_seen.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
 #include "storage/store_parts.h"
@@ -77,6 +78,7 @@ absl::StatusOr<shard_copy::ExportStats> Store::ExportShard(
   std::vector<CapturedTag> tags;
   std::vector<engine::Tombstone> tombstones;
   const rocksdb::Snapshot* snapshot = nullptr;
+  Version version_bound = 0;
   {
     absl::MutexLock pass(&seal_mu_);
     absl::MutexLock l(&mu_);
@@ -84,6 +86,7 @@ absl::StatusOr<shard_copy::ExportStats> Store::ExportShard(
     commit_log_->mu().AssertHeld();  // the same mutex
     if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
     stats.position = commit_log_->next_seq() - 1;
+    version_bound = tombstones_->max_seen();  // every version applied here
     snapshot = db_->db()->GetSnapshot();
     std::set<TagId> other_shards;  // live tags of other shards
     codec::ChunkColumns sealing, head;
@@ -136,7 +139,7 @@ absl::StatusOr<shard_copy::ExportStats> Store::ExportShard(
   auto maybe_flush = [&]() -> absl::Status {
     return w.size() >= max_piece_bytes ? flush() : absl::OkStatus();
   };
-  w.AddHeader({options_.site, stats.position, num_shards, shard});
+  w.AddHeader({options_.site, stats.position, num_shards, shard, version_bound});
   for (const engine::Tombstone& t : tombstones) {
     w.AddTombstone(t.tag, t.version);
     ++stats.tombstones;
@@ -243,6 +246,7 @@ absl::Status Store::ImportShardPiece(uint32_t shard, std::string_view piece,
   }
   shard_copy::MoveMarker next = *marker;
   const bool first = marker->pieces == 0;
+  Version header_bound = 0;  // the source's, from the first piece
   if (first != (!records.empty() && records.front().type == RecordType::kHeader)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "shard copy of shard ", shard,
@@ -256,6 +260,7 @@ absl::Status Store::ImportShardPiece(uint32_t shard, std::string_view piece,
     }
     next.position = h.position;
     next.num_shards = h.num_shards;
+    header_bound = h.version_bound;
   }
   // Tombstones first, in a write of their own (idempotent facts).
   std::vector<engine::Tombstone> tombstones;
@@ -415,6 +420,12 @@ absl::Status Store::ImportShardPiece(uint32_t shard, std::string_view piece,
     next.bytes += piece.size();
     batch.Put(db_->state(), shard_copy::MoveMarkerKey(shard), shard_copy::EncodeMoveMarker(next));
   }
+  // No log entry carries the imported versions (sealed chunks are not
+  // decoded: the source's bound covers them): kept durably with them.
+  Version imported = header_bound;
+  for (const engine::TagInfo& info : upserts) imported = std::max(imported, info.version);
+  for (const auto& [id, ch] : changes) imported = std::max(imported, ch.max_version);
+  RETURN_IF_ERROR(RaiseVersionSeen(db_.get(), imported, &batch));
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_writes;
   RETURN_IF_ERROR(engine::FromRocks(db_->db()->Write(wo, &batch), "shard import"));
@@ -437,6 +448,9 @@ absl::Status Store::ImportShardPiece(uint32_t shard, std::string_view piece,
       t->chunk.rollup_dirty_min = std::min(t->chunk.rollup_dirty_min, ch.dirty_min);
       if (ch.max_version != 0) tombstones_->NoteVersion(ch.max_version);
     }
+    tombstones_->NoteVersion(imported);
+    commit_log_->mu().AssertHeld();  // the same mutex
+    commit_log_->ObserveVersion(imported);
   }
   *marker = std::move(next);
   return absl::OkStatus();

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
 #include "rocksdb/write_batch.h"
+#include "storage/commit_log/version_seen.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
 #include "storage/store_parts.h"
@@ -27,8 +28,14 @@ Version Store::TombstoneVersion() {
 absl::Status Store::LoadTombstones() {
   TombstoneSet loaded;
   RETURN_IF_ERROR(loaded.Load(db_.get()));
+  // Versions seen in log entries trimmed since, and in imported chunks:
+  // a delete is stamped at or above them too.
+  ASSIGN_OR_RETURN(const Version seen, ReadVersionSeen(db_.get()));
+  loaded.NoteVersion(seen);
   absl::MutexLock l(&mu_);
   *tombstones_ = std::move(loaded);
+  commit_log_->mu().AssertHeld();  // the same mutex
+  commit_log_->ObserveVersion(seen);
   return absl::OkStatus();
 }
 

@@ -119,6 +119,10 @@ inline constexpr char kNextSeqKey[] = "node/next_seq";
 // u64 Version the hybrid clock never goes below (a shard move's target
 // opened past the source's fence clock: Store::OpenShardToWrites).
 inline constexpr char kClockFloorKey[] = "node/clock_floor";
+// u64 Version: the highest version the store has seen, raised where the
+// log entries that carried versions are trimmed and by shard imports
+// (commit_log/version_seen.h); noted again at open.
+inline constexpr char kVersionSeenKey[] = "node/version_seen";
 inline constexpr char kNextChunkIdKey[] = "node/next_chunk_id";
 inline constexpr char kSiteKey[] = "node/site";
 // The data dir's schema; checked at open, which refuses any other value (a

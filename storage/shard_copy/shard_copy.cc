@@ -52,6 +52,7 @@ void PieceWriter::AddHeader(const Header& h) {
   PutVarint64(h.position, &scratch_);
   PutVarint64(h.num_shards, &scratch_);
   PutVarint64(h.shard, &scratch_);
+  PutVarint64(h.version_bound, &scratch_);  // last: an older reader stops before it
   Add(RecordType::kHeader, scratch_);
 }
 
@@ -124,7 +125,8 @@ absl::Status ParsePiece(std::string_view piece, std::vector<Record>* out) {
         std::string_view site;
         uint64_t n = 0, s = 0;
         if (!p.GetString(&site) || !p.GetVarint64(&rec.header.position) || !p.GetVarint64(&n) ||
-            !p.GetVarint64(&s) || n > UINT32_MAX || s > UINT32_MAX) {
+            !p.GetVarint64(&s) || n > UINT32_MAX || s > UINT32_MAX ||
+            (!p.done() && !p.GetVarint64(&rec.header.version_bound))) {
           return Malformed(index, "bad header");
         }
         rec.header.source_site = std::string(site);

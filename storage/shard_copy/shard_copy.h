@@ -69,6 +69,10 @@ struct Header {
   uint64_t position = 0;  // P: the source's own log sequence of the snapshot
   uint32_t num_shards = 0;
   uint32_t shard = 0;
+  // The source's highest version seen at the snapshot: every version in the
+  // copy is at or below it (sealed chunks go over undecoded). 0: not sent
+  // (a source of an older version; its header ends before it).
+  uint64_t version_bound = 0;
 };
 
 // A tag's chunk-side state at the source (ChunkState): ranges are empty

@@ -49,7 +49,8 @@ class ShardCopyTest : public ::testing::TestWithParam<uint64_t> {
     o.seal_interval = absl::Hours(1);  // the test seals
     o.head_max_age = absl::Hours(24 * 365);
     o.sync_writes = false;
-    o.now_ns = [this] { return now_; };
+    // Store "a"'s clock runs a_ahead_ ahead of the others'.
+    o.now_ns = [this, name] { return now_ + (name == "a" ? a_ahead_ : 0); };
     auto s = Store::Open(o);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? std::move(*s) : nullptr;
@@ -254,6 +255,7 @@ class ShardCopyTest : public ::testing::TestWithParam<uint64_t> {
 
   testing::TempDir dir_;
   int64_t now_ = kT0 + 80 * kHour;
+  int64_t a_ahead_ = 0;
 };
 
 TEST_P(ShardCopyTest, TargetReadsTheShardAsTheSource) {
@@ -487,6 +489,43 @@ TEST(ShardCopyArgs, BadShardIsInvalidArgumentNamingTheField) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(pieces, 1);
   EXPECT_EQ(r->records, 2u);
+}
+
+// No log entry carries an imported shard's versions: the importer keeps
+// them durably (commit_log/version_seen.h), so a delete after its restart
+// is stamped at or above every sample it took. A's clock is an hour ahead.
+TEST_F(ShardCopyTest, ADeleteAfterARestartIsAboveTheImportedVersions) {
+  a_ahead_ = kHour;
+  std::unique_ptr<Store> a = Open("a");
+  ASSERT_NE(a, nullptr);
+  int i = 0;
+  while (TagShard(Name(i), kShards) != kShard || TypeOf(i) != ValueType::kDouble) ++i;
+  std::mt19937_64 rng(7);
+  ASSERT_NO_FATAL_FAILURE(WriteRandom(a.get(), rng, i));
+  now_ += 600 * kSecond;  // the samples are stamped after the tag's creation
+  ASSERT_NO_FATAL_FAILURE(WriteRandom(a.get(), rng, i));
+  ASSERT_TRUE(a->SealAll().ok());
+  auto tag = a->GetTag(Name(i));
+  ASSERT_TRUE(tag.ok()) << tag.status();
+  codec::ChunkColumns held;
+  ASSERT_TRUE(a->ReadRaw(tag->id, kMinTimestamp, kMaxTimestamp, 0, &held).ok());
+  ASSERT_EQ(held.versions.size(), held.size());
+  const Version newest = *std::max_element(held.versions.begin(), held.versions.end());
+  shard_copy::ExportStats stats;
+  const std::vector<std::string> pieces = Export(a.get(), 4 << 10, &stats);
+
+  std::unique_ptr<Store> b = Open("b");
+  ASSERT_NE(b, nullptr);
+  shard_copy::MoveMarker marker;
+  Import(b.get(), pieces, pieces.size(), &marker);
+  ASSERT_TRUE(marker.complete);
+  b.reset();
+  b = Open("b");
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(b->DeleteTag(Name(i)).ok());
+  const std::vector<engine::Tombstone> tombstones = b->Tombstones();
+  ASSERT_EQ(tombstones.size(), 1u);
+  EXPECT_GE(tombstones[0].version, newest) << "the delete is stamped below an imported sample";
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, ShardCopyTest, ::testing::Values(1, 2, 3));

@@ -131,7 +131,8 @@ class StoreReplicationTest : public ::testing::Test {
     o.rollup_min_samples = 1;  // the checks count every hour's rollup
     o.rollup_min_day_samples = 1;
     o.seal_interval = absl::Hours(1);  // tests seal explicitly
-    o.now_ns = [this] { return now_ns_; };
+    // mx's clock runs mx_ahead_ns_ ahead of us's.
+    o.now_ns = [this, site] { return now_ns_ + (site == "mx" ? mx_ahead_ns_ : 0); };
     o.log_retention_bytes = log_retention_bytes_;
     return o;
   }
@@ -189,6 +190,7 @@ class StoreReplicationTest : public ::testing::Test {
 
   testing::TempDir dir_;
   int64_t now_ns_ = int64_t{1700000000} * kSecond;
+  int64_t mx_ahead_ns_ = 0;
   uint64_t log_retention_bytes_ = uint64_t{1} << 30;
   std::unique_ptr<Store> us_, mx_;
 };
@@ -679,6 +681,48 @@ TEST_F(StoreReplicationTest, TombstonesRefuseLateEntriesAndRepairsBelowThem) {
   ASSERT_TRUE(WriteDoubles(us_.get(), t, {{9, 9}}).ok());
   Ship(*us_, mx_.get());
   EXPECT_EQ(ReadDoubles(*mx_, t), (std::map<int64_t, double>{{9, 9}}));
+}
+
+// A delete is stamped above every version its store has seen (docs/
+// consistency.md, "Deleting a tag"), also after a restart when the log
+// entry that carried the highest one was trimmed: otherwise the tombstone
+// sits below a sample the deleting site had, and the peer keeps it (and
+// anti-entropy brings it back). mx's clock is an hour ahead of us's.
+TEST_F(StoreReplicationTest, ADeleteAfterARestartIsAboveSamplesWhoseEntriesWereTrimmed) {
+  mx_ahead_ns_ = int64_t{3600} * kSecond;
+  const TagId t = Tag(mx_.get(), "ahead");
+  now_ns_ += 600 * kSecond;  // the sample is stamped after the tag's creation
+  ASSERT_TRUE(WriteDoubles(mx_.get(), t, {{1, 1}, {2, 2}}).ok());
+  Ship(*mx_, us_.get());
+  ASSERT_EQ(ReadDoubles(*us_, t), (std::map<int64_t, double>{{1, 1}, {2, 2}}));
+  const codec::ChunkColumns held = ReadAll(*us_, t);
+  ASSERT_EQ(held.versions.size(), held.size());
+  const Version sample_version = held.versions.back();
+  // us seals, trims mx's entries (nothing waits for them at us) and restarts.
+  ASSERT_TRUE(us_->SealAll().ok());
+  ReopenBoth();
+  ASSERT_TRUE(us_->DeleteTag("ahead").ok());
+  const std::vector<engine::Tombstone> tombstones = us_->Tombstones();
+  ASSERT_EQ(tombstones.size(), 1u);
+  // At or below the tombstone's version is deleted.
+  EXPECT_GE(tombstones[0].version, sample_version)
+      << "the delete is stamped below a sample us held";
+  // mx takes the delete: the tag is gone there too, and nothing of it can
+  // come back to us.
+  Ship(*us_, mx_.get());
+  EXPECT_FALSE(mx_->HasTag("ahead"));
+  EXPECT_TRUE(Unknown(*mx_, t));
+  // The name used again (the same id): only the new incarnation's samples,
+  // at both sites, after their seals and restarts too.
+  ASSERT_EQ(Tag(us_.get(), "ahead"), t);
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{9, 9}}).ok());
+  Ship(*us_, mx_.get());
+  ASSERT_TRUE(us_->SealAll().ok());
+  ASSERT_TRUE(mx_->SealAll().ok());
+  ReopenBoth();
+  EXPECT_EQ(ReadDoubles(*us_, t), (std::map<int64_t, double>{{9, 9}}));
+  EXPECT_EQ(ReadDoubles(*mx_, t), (std::map<int64_t, double>{{9, 9}}))
+      << "a deleted sample came back";
 }
 
 // DeleteTag at the origin travels in the log; entries written before it that
