@@ -1,7 +1,10 @@
 #include "server/digest.h"
 
+#include <algorithm>
 #include <bit>
+#include <cstdint>
 
+#include "absl/numeric/int128.h"
 #include "absl/strings/str_cat.h"
 #include "server/proto_convert.h"
 
@@ -56,6 +59,15 @@ absl::Status DigestEvents(Store* store, uint64_t* records, uint64_t* hash) {
   });
 }
 
+int64_t FirstComparedBucket(int64_t start, int64_t bucket_ns, int64_t now, int64_t retention_ns) {
+  if (retention_ns <= 0 || now - retention_ns <= start) return start;
+  // The bucket grid's first start above the horizon, then one more.
+  const uint64_t past = static_cast<uint64_t>(now - retention_ns) - static_cast<uint64_t>(start);
+  const uint64_t b = static_cast<uint64_t>(bucket_ns);
+  const absl::int128 first = absl::int128(start) + absl::int128(past / b + 2) * absl::int128(b);
+  return first > absl::int128(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(first);
+}
+
 absl::Status ComputeDigests(Store* store, const std::vector<std::string>& names, int64_t start,
                             int64_t end, int64_t bucket_ns, v1::DigestResponse* out,
                             const CancelledFn& cancelled, const ShardSet* filter) {
@@ -92,6 +104,7 @@ absl::Status ComputeDigests(Store* store, const std::vector<std::string>& names,
     tombstone->set_version(t.version);
   }
   codec::ChunkColumns page;
+  const int64_t now = store->options().now_ns();
   for (const engine::TagInfo& tag : tags) {
     if (filter != nullptr && !filter->OwnsTag(tag.name)) continue;
     v1::TagDigest* digest = out->add_tags();
@@ -99,7 +112,7 @@ absl::Status ComputeDigests(Store* store, const std::vector<std::string>& names,
     digest->set_catalog_version(tag.version);
     v1::BucketDigest* bucket = nullptr;
     uint64_t current = UINT64_MAX;
-    int64_t cursor = start;
+    int64_t cursor = std::max(start, FirstComparedBucket(start, bucket_ns, now, tag.retention_ns));
     while (cursor < end) {
       if (stop()) return kStopped;
       absl::Status s = store->ReadRaw(tag.id, cursor, end, kPageSamples, &page);

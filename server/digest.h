@@ -17,7 +17,8 @@
 namespace historian::server {
 
 // Digests of `tags` (all tags when empty) over [start, end) in buckets of
-// `bucket_ns`; only non-empty buckets are listed. Lists every tombstone of
+// `bucket_ns`; only non-empty buckets are listed. A tag with a retention
+// is digested from FirstComparedBucket on. Lists every tombstone of
 // the store too. `cancelled` (may be empty) is asked per tag and page:
 // DeadlineExceeded when it says so. `filter` (may be null): only tags whose
 // shard it owns (a node of another site cluster asking for its own shards).
@@ -25,6 +26,18 @@ absl::Status ComputeDigests(Store* store, const std::vector<std::string>& tags, 
                             int64_t end, int64_t bucket_ns, v1::DigestResponse* out,
                             const CancelledFn& cancelled = nullptr,
                             const ShardSet* filter = nullptr);
+
+// Where the digest of a tag with `retention_ns` (0: none) starts, at the
+// store's clock `now`: the start of the second bucket of the grid (start +
+// k * bucket_ns) past the retention horizon (now - retention_ns); `start`
+// when the horizon is before it. Retention drops whole chunks, each site on
+// its own schedule, so samples older than the horizon are held by one site
+// and gone at another: never compared, never fetched (a repair would bring
+// back what retention dropped, and verify would report them forever). The
+// grid and the spare bucket make sites whose clocks differ by less than a
+// bucket compare the same buckets nearly always; a bucket one side still
+// compares is live at both.
+int64_t FirstComparedBucket(int64_t start, int64_t bucket_ns, int64_t now, int64_t retention_ns);
 
 // The events column family's rules and events (all of them, whatever the
 // time range): how many records and a hash of every (key, value) in key

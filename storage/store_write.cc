@@ -205,6 +205,25 @@ absl::StatusOr<uint64_t> Store::ApplyReplicated(const std::string& origin, uint6
   return w.skipped ? 0 : w.accepted;
 }
 
+namespace {
+
+// Keeps the samples of `cols` at or after `horizon`.
+void DropOlderThan(int64_t horizon, codec::ChunkColumns* cols) {
+  if (cols->size() == 0) return;
+  if (std::all_of(cols->timestamps.begin(), cols->timestamps.end(),
+                  [&](int64_t ts) { return ts >= horizon; })) {
+    return;
+  }
+  codec::ChunkColumns kept;
+  kept.Reset(cols->type);
+  for (size_t i = 0; i < cols->size(); ++i) {
+    if (cols->timestamps[i] >= horizon) engine::AppendSamples(*cols, i, i + 1, &kept);
+  }
+  *cols = std::move(kept);
+}
+
+}  // namespace
+
 absl::StatusOr<uint64_t> Store::ApplyRepair(const std::vector<engine::TagInfo>& tags,
                                             std::vector<engine::SeriesData> series) {
   PendingWrite w;
@@ -221,13 +240,20 @@ absl::StatusOr<uint64_t> Store::ApplyRepair(const std::vector<engine::TagInfo>& 
   for (const engine::TagInfo& info : tags) {
     if (info.version > tombstones_->Of(info.id)) w.entry.catalog_upserts.push_back(info);
   }
+  const int64_t now = NowNs();
   for (engine::SeriesData& s : series) {
-    const bool known = FindTag(s.tag) != nullptr ||
-                       std::any_of(w.entry.catalog_upserts.begin(), w.entry.catalog_upserts.end(),
-                                   [&](const engine::TagInfo& info) { return info.id == s.tag; });
-    if (!known) continue;
+    const TagState* held = FindTag(s.tag);
+    auto upsert = std::find_if(w.entry.catalog_upserts.begin(), w.entry.catalog_upserts.end(),
+                               [&](const engine::TagInfo& info) { return info.id == s.tag; });
+    if (held == nullptr && upsert == w.entry.catalog_upserts.end()) continue;
     codec::ChunkColumns kept;
     if (tombstones_->Drop(s.tag, s.cols, &kept)) s.cols = std::move(kept);
+    // Samples past the tag's retention: this site's retention dropped them
+    // (each site drops whole chunks on its own schedule, so the peer may
+    // still hold them); a repair never brings them back.
+    const int64_t retention =
+        upsert != w.entry.catalog_upserts.end() ? upsert->retention_ns : held->retention_ns();
+    if (retention > 0) DropOlderThan(now - retention, &s.cols);
     if (s.cols.size() > 0) w.entry.series.push_back(std::move(s));
   }
   if (w.entry.series.empty() && w.entry.catalog_upserts.empty()) return 0;

@@ -725,6 +725,31 @@ TEST_F(StoreReplicationTest, ADeleteAfterARestartIsAboveSamplesWhoseEntriesWereT
       << "a deleted sample came back";
 }
 
+// Each site's retention drops whole chunks on its own schedule, so a peer
+// may still offer samples this site dropped: a repair never brings back a
+// sample past the tag's retention here.
+TEST_F(StoreReplicationTest, ARepairNeverBringsBackSamplesPastTheTagsRetention) {
+  const TagId t = Tag(us_.get(), "short");
+  engine::TagInfo info = *us_->GetTag("short");
+  info.retention_ns = 10 * 3600 * kSecond;
+  ASSERT_TRUE(us_->UpdateTag(info).ok());
+  info = *us_->GetTag("short");
+  SeriesData repair;
+  repair.tag = t;
+  repair.cols.Reset(ValueType::kDouble);
+  for (int64_t age_hours : {20, 11, 9, 1}) {
+    repair.cols.timestamps.push_back(now_ns_ - age_hours * 3600 * kSecond);
+    repair.cols.doubles.push_back(static_cast<double>(age_hours));
+    repair.cols.qualities.push_back(0);
+    repair.cols.versions.push_back(info.version);
+  }
+  auto n = us_->ApplyRepair({info}, {repair});
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(ReadDoubles(*us_, t), (std::map<int64_t, double>{{now_ns_ - 9 * 3600 * kSecond, 9},
+                                                             {now_ns_ - 1 * 3600 * kSecond, 1}}));
+}
+
 // DeleteTag at the origin travels in the log; entries written before it that
 // arrive after it (another site's late entry) are refused.
 TEST_F(StoreReplicationTest, DeleteTravelsInTheLogAndLateEntriesStayOut) {
