@@ -86,101 +86,130 @@ cluster::LeaseFence::LeaseCheck LeaseHeld(const ServiceEnv& env) {
   return env.lease_fence != nullptr ? env.lease_fence->Check() : cluster::LeaseFence::LeaseCheck{};
 }
 
+// Runs `call` (a call about one tag: forwarded to its owner, or answered
+// here) and again while it ends ABORTED and this node's placement changed
+// since the attempt began, at most cluster::kPlacementAttempts times: the
+// owner (or this node's own check, cluster/named_tags_scope.h) refused it
+// because the placement moved, and an ABORTED attempt did nothing. By the
+// newer placement it goes to the new owner. Never waits: a member behind
+// this node still ends the call ABORTED (ask again).
+grpc::Status AskAgainWhileMoved(const ServiceEnv& env, const std::function<grpc::Status()>& call) {
+  for (int n = 1;; ++n) {
+    std::shared_ptr<const cluster::Placement> before =
+        env.cluster != nullptr ? env.cluster->placement() : nullptr;
+    grpc::Status status = call();
+    if (status.error_code() != grpc::StatusCode::ABORTED || n == cluster::kPlacementAttempts ||
+        before == nullptr) {
+      return status;
+    }
+    std::shared_ptr<const cluster::Placement> now = env.cluster->placement();
+    if (now == nullptr || now == before) return status;
+  }
+}
+
 }  // namespace
 
 grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
                                        const v1::CreateTagRequest* request, v1::Tag* response) {
   return RunRpc(env_, context, "Catalog.CreateTag", RpcKind::kUnary, [&] {
-    if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
-      return ToGrpcStatus(s);
-    }
-    const cluster::LeaseFence::LeaseCheck held = LeaseHeld(env_);
-    if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
-      return ToGrpcStatus(
-          cluster::ForwardToOwner(env_, *p, *context, "Catalog.CreateTag", request->tag().name(),
-                                  [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
-                                    return stub->CreateTag(c, *request, response);
-                                  }));
-    }
-    if (auto own = OwnTagScope(env_, *context, "Catalog.CreateTag", request->tag().name(), kChange);
-        !own.ok()) {
-      return ToGrpcStatus(own.status());
-    }
-    if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.CreateTag", request->tag().name());
-        !s.ok()) {
-      return ToGrpcStatus(s);
-    }
-    absl::StatusOr<engine::TagInfo> info = store_->CreateTag(TagFromProto(request->tag()));
-    if (!info.ok()) return ToGrpcStatus(info.status());
-    if (absl::Status s = CheckLeaseFence(env_, LeaseHeld(env_), "Catalog.CreateTag (done here)",
-                                         request->tag().name());
-        !s.ok()) {
-      return ToGrpcStatus(s);
-    }
-    TagToProto(*info, response);
-    return grpc::Status::OK;
+    return AskAgainWhileMoved(env_, [&]() -> grpc::Status {
+      if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
+        return ToGrpcStatus(s);
+      }
+      const cluster::LeaseFence::LeaseCheck held = LeaseHeld(env_);
+      if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
+        return ToGrpcStatus(
+            cluster::ForwardToOwner(env_, *p, *context, "Catalog.CreateTag", request->tag().name(),
+                                    [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+                                      return stub->CreateTag(c, *request, response);
+                                    }));
+      }
+      if (auto own =
+              OwnTagScope(env_, *context, "Catalog.CreateTag", request->tag().name(), kChange);
+          !own.ok()) {
+        return ToGrpcStatus(own.status());
+      }
+      if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.CreateTag", request->tag().name());
+          !s.ok()) {
+        return ToGrpcStatus(s);
+      }
+      absl::StatusOr<engine::TagInfo> info = store_->CreateTag(TagFromProto(request->tag()));
+      if (!info.ok()) return ToGrpcStatus(info.status());
+      if (absl::Status s = CheckLeaseFence(env_, LeaseHeld(env_), "Catalog.CreateTag (done here)",
+                                           request->tag().name());
+          !s.ok()) {
+        return ToGrpcStatus(s);
+      }
+      TagToProto(*info, response);
+      return grpc::Status::OK;
+    });
   });
 }
 
 grpc::Status CatalogService::GetTag(grpc::ServerContext* context, const v1::GetTagRequest* request,
                                     v1::Tag* response) {
   return RunRpc(env_, context, "Catalog.GetTag", RpcKind::kUnary, [&] {
-    if (auto p = ForwardPlacement(env_, *context, request->name(), /*read=*/true)) {
-      return ToGrpcStatus(
-          cluster::ForwardToOwner(env_, *p, *context, "Catalog.GetTag", request->name(),
-                                  [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
-                                    return stub->GetTag(c, *request, response);
-                                  }));
-    }
-    absl::StatusOr<cluster::NamedTagsScope> own =
-        OwnTagScope(env_, *context, "Catalog.GetTag", request->name(), kRead);
-    if (!own.ok()) return ToGrpcStatus(own.status());
-    // A shard move's handover: this node's catalog of the shard may lack
-    // what the tail has not brought yet (checked first: no NOT_FOUND for it).
-    absl::Status open = store_->CheckShardOpen(request->name());
-    absl::StatusOr<engine::TagInfo> info =
-        open.ok() ? store_->GetTag(request->name()) : absl::StatusOr<engine::TagInfo>(open);
-    if (absl::Status s = own->End(); !s.ok()) return ToGrpcStatus(s);
-    if (!info.ok()) return ToGrpcStatus(info.status());
-    TagToProto(*info, response);
-    return grpc::Status::OK;
+    return AskAgainWhileMoved(env_, [&]() -> grpc::Status {
+      if (auto p = ForwardPlacement(env_, *context, request->name(), /*read=*/true)) {
+        return ToGrpcStatus(
+            cluster::ForwardToOwner(env_, *p, *context, "Catalog.GetTag", request->name(),
+                                    [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+                                      return stub->GetTag(c, *request, response);
+                                    }));
+      }
+      absl::StatusOr<cluster::NamedTagsScope> own =
+          OwnTagScope(env_, *context, "Catalog.GetTag", request->name(), kRead);
+      if (!own.ok()) return ToGrpcStatus(own.status());
+      // A shard move's handover: this node's catalog of the shard may lack
+      // what the tail has not brought yet (checked first: no NOT_FOUND for it).
+      absl::Status open = store_->CheckShardOpen(request->name());
+      absl::StatusOr<engine::TagInfo> info =
+          open.ok() ? store_->GetTag(request->name()) : absl::StatusOr<engine::TagInfo>(open);
+      if (absl::Status s = own->End(); !s.ok()) return ToGrpcStatus(s);
+      if (!info.ok()) return ToGrpcStatus(info.status());
+      TagToProto(*info, response);
+      return grpc::Status::OK;
+    });
   });
 }
 
 grpc::Status CatalogService::UpdateTag(grpc::ServerContext* context,
                                        const v1::UpdateTagRequest* request, v1::Tag* response) {
   return RunRpc(env_, context, "Catalog.UpdateTag", RpcKind::kUnary, [&] {
-    if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
-      return ToGrpcStatus(s);
-    }
-    const cluster::LeaseFence::LeaseCheck held = LeaseHeld(env_);
-    if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
-      // The owner checks the role a data change needs with the same token.
-      return ToGrpcStatus(
-          cluster::ForwardToOwner(env_, *p, *context, "Catalog.UpdateTag", request->tag().name(),
-                                  [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
-                                    return stub->UpdateTag(c, *request, response);
-                                  }));
-    }
-    if (auto own = OwnTagScope(env_, *context, "Catalog.UpdateTag", request->tag().name(), kChange);
-        !own.ok()) {
-      return ToGrpcStatus(own.status());
-    }
-    if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.UpdateTag", request->tag().name());
-        !s.ok()) {
-      return ToGrpcStatus(s);
-    }
-    engine::TagInfo update = TagFromProto(request->tag());
-    if (grpc::Status s = AuthorizeDataChange(*context, update); !s.ok()) return s;
-    absl::StatusOr<engine::TagInfo> info = store_->UpdateTag(update);
-    if (!info.ok()) return ToGrpcStatus(info.status());
-    if (absl::Status s = CheckLeaseFence(env_, LeaseHeld(env_), "Catalog.UpdateTag (done here)",
-                                         request->tag().name());
-        !s.ok()) {
-      return ToGrpcStatus(s);
-    }
-    TagToProto(*info, response);
-    return grpc::Status::OK;
+    return AskAgainWhileMoved(env_, [&]() -> grpc::Status {
+      if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
+        return ToGrpcStatus(s);
+      }
+      const cluster::LeaseFence::LeaseCheck held = LeaseHeld(env_);
+      if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
+        // The owner checks the role a data change needs with the same token.
+        return ToGrpcStatus(
+            cluster::ForwardToOwner(env_, *p, *context, "Catalog.UpdateTag", request->tag().name(),
+                                    [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+                                      return stub->UpdateTag(c, *request, response);
+                                    }));
+      }
+      if (auto own =
+              OwnTagScope(env_, *context, "Catalog.UpdateTag", request->tag().name(), kChange);
+          !own.ok()) {
+        return ToGrpcStatus(own.status());
+      }
+      if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.UpdateTag", request->tag().name());
+          !s.ok()) {
+        return ToGrpcStatus(s);
+      }
+      engine::TagInfo update = TagFromProto(request->tag());
+      if (grpc::Status s = AuthorizeDataChange(*context, update); !s.ok()) return s;
+      absl::StatusOr<engine::TagInfo> info = store_->UpdateTag(update);
+      if (!info.ok()) return ToGrpcStatus(info.status());
+      if (absl::Status s = CheckLeaseFence(env_, LeaseHeld(env_), "Catalog.UpdateTag (done here)",
+                                           request->tag().name());
+          !s.ok()) {
+        return ToGrpcStatus(s);
+      }
+      TagToProto(*info, response);
+      return grpc::Status::OK;
+    });
   });
 }
 
@@ -201,25 +230,27 @@ grpc::Status CatalogService::DeleteTag(grpc::ServerContext* context,
                                        const v1::DeleteTagRequest* request,
                                        v1::DeleteTagResponse* response) {
   return RunRpc(env_, context, "Catalog.DeleteTag", RpcKind::kUnary, [&] {
-    const cluster::LeaseFence::LeaseCheck held = LeaseHeld(env_);
-    if (auto p = ForwardPlacement(env_, *context, request->name())) {
+    return AskAgainWhileMoved(env_, [&]() -> grpc::Status {
+      const cluster::LeaseFence::LeaseCheck held = LeaseHeld(env_);
+      if (auto p = ForwardPlacement(env_, *context, request->name())) {
+        return ToGrpcStatus(
+            cluster::ForwardToOwner(env_, *p, *context, "Catalog.DeleteTag", request->name(),
+                                    [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+                                      return stub->DeleteTag(c, *request, response);
+                                    }));
+      }
+      if (auto own = OwnTagScope(env_, *context, "Catalog.DeleteTag", request->name(), kChange);
+          !own.ok()) {
+        return ToGrpcStatus(own.status());
+      }
+      if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.DeleteTag", request->name());
+          !s.ok()) {
+        return ToGrpcStatus(s);
+      }
+      if (absl::Status s = store_->DeleteTag(request->name()); !s.ok()) return ToGrpcStatus(s);
       return ToGrpcStatus(
-          cluster::ForwardToOwner(env_, *p, *context, "Catalog.DeleteTag", request->name(),
-                                  [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
-                                    return stub->DeleteTag(c, *request, response);
-                                  }));
-    }
-    if (auto own = OwnTagScope(env_, *context, "Catalog.DeleteTag", request->name(), kChange);
-        !own.ok()) {
-      return ToGrpcStatus(own.status());
-    }
-    if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.DeleteTag", request->name());
-        !s.ok()) {
-      return ToGrpcStatus(s);
-    }
-    if (absl::Status s = store_->DeleteTag(request->name()); !s.ok()) return ToGrpcStatus(s);
-    return ToGrpcStatus(
-        CheckLeaseFence(env_, LeaseHeld(env_), "Catalog.DeleteTag (done here)", request->name()));
+          CheckLeaseFence(env_, LeaseHeld(env_), "Catalog.DeleteTag (done here)", request->name()));
+    });
   });
 }
 
