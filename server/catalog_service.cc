@@ -107,42 +107,50 @@ grpc::Status AskAgainWhileMoved(const ServiceEnv& env, const std::function<grpc:
   }
 }
 
+// A change of one tag (CreateTag, UpdateTag, DeleteTag): forwarded to its
+// owner, or, when this node answers it, `change_here` between the checks a
+// change stored here needs: the part's ownership (NamedTagsScope), and the
+// lease fence before the change and after it. Asked again while the
+// placement moves (AskAgainWhileMoved).
+grpc::Status ChangeOneTag(const ServiceEnv& env, const grpc::ServerContext& context,
+                          std::string_view method, std::string_view tag,
+                          const cluster::CatalogCall& forward,
+                          const std::function<grpc::Status()>& change_here) {
+  return AskAgainWhileMoved(env, [&]() -> grpc::Status {
+    const cluster::LeaseFence::LeaseCheck held = LeaseHeld(env);
+    if (auto p = ForwardPlacement(env, context, tag)) {
+      return ToGrpcStatus(cluster::ForwardToOwner(env, *p, context, method, tag, forward));
+    }
+    if (auto own = OwnTagScope(env, context, method, tag, kChange); !own.ok()) {
+      return ToGrpcStatus(own.status());
+    }
+    if (absl::Status s = CheckLeaseFence(env, held, method, tag); !s.ok()) return ToGrpcStatus(s);
+    if (grpc::Status s = change_here(); !s.ok()) return s;
+    return ToGrpcStatus(CheckLeaseFence(
+        env, LeaseHeld(env),
+        absl::StrCat(absl::string_view(method.data(), method.size()), " (done here)"), tag));
+  });
+}
+
 }  // namespace
 
 grpc::Status CatalogService::CreateTag(grpc::ServerContext* context,
                                        const v1::CreateTagRequest* request, v1::Tag* response) {
   return RunRpc(env_, context, "Catalog.CreateTag", RpcKind::kUnary, [&] {
-    return AskAgainWhileMoved(env_, [&]() -> grpc::Status {
-      if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
-        return ToGrpcStatus(s);
-      }
-      const cluster::LeaseFence::LeaseCheck held = LeaseHeld(env_);
-      if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
-        return ToGrpcStatus(
-            cluster::ForwardToOwner(env_, *p, *context, "Catalog.CreateTag", request->tag().name(),
-                                    [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
-                                      return stub->CreateTag(c, *request, response);
-                                    }));
-      }
-      if (auto own =
-              OwnTagScope(env_, *context, "Catalog.CreateTag", request->tag().name(), kChange);
-          !own.ok()) {
-        return ToGrpcStatus(own.status());
-      }
-      if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.CreateTag", request->tag().name());
-          !s.ok()) {
-        return ToGrpcStatus(s);
-      }
-      absl::StatusOr<engine::TagInfo> info = store_->CreateTag(TagFromProto(request->tag()));
-      if (!info.ok()) return ToGrpcStatus(info.status());
-      if (absl::Status s = CheckLeaseFence(env_, LeaseHeld(env_), "Catalog.CreateTag (done here)",
-                                           request->tag().name());
-          !s.ok()) {
-        return ToGrpcStatus(s);
-      }
-      TagToProto(*info, response);
-      return grpc::Status::OK;
-    });
+    if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    return ChangeOneTag(
+        env_, *context, "Catalog.CreateTag", request->tag().name(),
+        [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+          return stub->CreateTag(c, *request, response);
+        },
+        [&]() -> grpc::Status {
+          absl::StatusOr<engine::TagInfo> info = store_->CreateTag(TagFromProto(request->tag()));
+          if (!info.ok()) return ToGrpcStatus(info.status());
+          TagToProto(*info, response);
+          return grpc::Status::OK;
+        });
   });
 }
 
@@ -176,40 +184,24 @@ grpc::Status CatalogService::GetTag(grpc::ServerContext* context, const v1::GetT
 grpc::Status CatalogService::UpdateTag(grpc::ServerContext* context,
                                        const v1::UpdateTagRequest* request, v1::Tag* response) {
   return RunRpc(env_, context, "Catalog.UpdateTag", RpcKind::kUnary, [&] {
-    return AskAgainWhileMoved(env_, [&]() -> grpc::Status {
-      if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
-        return ToGrpcStatus(s);
-      }
-      const cluster::LeaseFence::LeaseCheck held = LeaseHeld(env_);
-      if (auto p = ForwardPlacement(env_, *context, request->tag().name())) {
-        // The owner checks the role a data change needs with the same token.
-        return ToGrpcStatus(
-            cluster::ForwardToOwner(env_, *p, *context, "Catalog.UpdateTag", request->tag().name(),
-                                    [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
-                                      return stub->UpdateTag(c, *request, response);
-                                    }));
-      }
-      if (auto own =
-              OwnTagScope(env_, *context, "Catalog.UpdateTag", request->tag().name(), kChange);
-          !own.ok()) {
-        return ToGrpcStatus(own.status());
-      }
-      if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.UpdateTag", request->tag().name());
-          !s.ok()) {
-        return ToGrpcStatus(s);
-      }
-      engine::TagInfo update = TagFromProto(request->tag());
-      if (grpc::Status s = AuthorizeDataChange(*context, update); !s.ok()) return s;
-      absl::StatusOr<engine::TagInfo> info = store_->UpdateTag(update);
-      if (!info.ok()) return ToGrpcStatus(info.status());
-      if (absl::Status s = CheckLeaseFence(env_, LeaseHeld(env_), "Catalog.UpdateTag (done here)",
-                                           request->tag().name());
-          !s.ok()) {
-        return ToGrpcStatus(s);
-      }
-      TagToProto(*info, response);
-      return grpc::Status::OK;
-    });
+    if (absl::Status s = CheckTagFields(request->tag(), env_.limits); !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    // Forwarded, the owner checks the role a data change needs with the
+    // same token.
+    return ChangeOneTag(
+        env_, *context, "Catalog.UpdateTag", request->tag().name(),
+        [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+          return stub->UpdateTag(c, *request, response);
+        },
+        [&]() -> grpc::Status {
+          engine::TagInfo update = TagFromProto(request->tag());
+          if (grpc::Status s = AuthorizeDataChange(*context, update); !s.ok()) return s;
+          absl::StatusOr<engine::TagInfo> info = store_->UpdateTag(update);
+          if (!info.ok()) return ToGrpcStatus(info.status());
+          TagToProto(*info, response);
+          return grpc::Status::OK;
+        });
   });
 }
 
@@ -230,27 +222,12 @@ grpc::Status CatalogService::DeleteTag(grpc::ServerContext* context,
                                        const v1::DeleteTagRequest* request,
                                        v1::DeleteTagResponse* response) {
   return RunRpc(env_, context, "Catalog.DeleteTag", RpcKind::kUnary, [&] {
-    return AskAgainWhileMoved(env_, [&]() -> grpc::Status {
-      const cluster::LeaseFence::LeaseCheck held = LeaseHeld(env_);
-      if (auto p = ForwardPlacement(env_, *context, request->name())) {
-        return ToGrpcStatus(
-            cluster::ForwardToOwner(env_, *p, *context, "Catalog.DeleteTag", request->name(),
-                                    [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
-                                      return stub->DeleteTag(c, *request, response);
-                                    }));
-      }
-      if (auto own = OwnTagScope(env_, *context, "Catalog.DeleteTag", request->name(), kChange);
-          !own.ok()) {
-        return ToGrpcStatus(own.status());
-      }
-      if (absl::Status s = CheckLeaseFence(env_, held, "Catalog.DeleteTag", request->name());
-          !s.ok()) {
-        return ToGrpcStatus(s);
-      }
-      if (absl::Status s = store_->DeleteTag(request->name()); !s.ok()) return ToGrpcStatus(s);
-      return ToGrpcStatus(
-          CheckLeaseFence(env_, LeaseHeld(env_), "Catalog.DeleteTag (done here)", request->name()));
-    });
+    return ChangeOneTag(
+        env_, *context, "Catalog.DeleteTag", request->name(),
+        [&](v1::Catalog::Stub* stub, grpc::ClientContext* c) {
+          return stub->DeleteTag(c, *request, response);
+        },
+        [&] { return ToGrpcStatus(store_->DeleteTag(request->name())); });
   });
 }
 
