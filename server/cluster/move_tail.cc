@@ -1,5 +1,6 @@
 #include "server/cluster/move_tail.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -9,6 +10,19 @@
 
 namespace historian::cluster {
 
+void KeepOnlyMovingShards(const Store& target, const server::ShardSet& moving,
+                          engine::LogEntry* entry) {
+  auto created_here = [&](TagId id) {
+    return std::any_of(entry->catalog_upserts.begin(), entry->catalog_upserts.end(),
+                       [&](const engine::TagInfo& info) { return info.id == id; });
+  };
+  std::erase_if(entry->series, [&](const engine::SeriesData& s) {
+    if (created_here(s.tag)) return false;
+    absl::StatusOr<std::string> name = target.TagName(s.tag);
+    return name.ok() && !moving.OwnsTag(*name);
+  });
+}
+
 MoveTail::MoveTail(Store* store, v1::Replication::StubInterface* stub, grpc::ClientContext* context,
                    v1::PullRequest first, std::string origin)
     : store_(store),
@@ -16,6 +30,10 @@ MoveTail::MoveTail(Store* store, v1::Replication::StubInterface* stub, grpc::Cli
       context_(context),
       first_(std::move(first)),
       origin_(std::move(origin)) {
+  if (absl::StatusOr<server::ShardSet> set = server::ShardSet::FromProto(first_.filter());
+      set.ok()) {
+    moving_ = *std::move(set);
+  }
   progress_.applied = store_->AppliedSequence(origin_);
 }
 
@@ -30,6 +48,7 @@ absl::Status MoveTail::Apply(const v1::LogRecord& record) {
   engine::LogEntry entry;
   RETURN_IF_ERROR(engine::DecodeLogEntry(record.entry(), &entry));
   entry.event_writes.clear();
+  if (moving_.has_value()) KeepOnlyMovingShards(*store_, *moving_, &entry);
   if (entry.series.empty() && entry.catalog_upserts.empty() && entry.catalog_deletes.empty() &&
       entry.tombstones.empty()) {
     return absl::OkStatus();  // nothing of the shard: the cursor moves after the answer

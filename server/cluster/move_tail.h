@@ -6,7 +6,8 @@
 // so its cursor is never a cross-site peer's nor another move's. Entries
 // cut down to nothing (other shards' writes) only move the cursor; event
 // records are left out (a site's events are not per shard, and the source
-// keeps its own).
+// keeps its own), and so are series of tags this node holds outside the
+// moving shard (KeepOnlyMovingShards).
 //
 //   MoveTail tail(store, stub, request, "move/3/us-0@17...");
 //   RETURN_IF_ERROR(tail.RunUntil([](const MoveTail::Progress& p) { return p.caught_up; }));
@@ -19,15 +20,28 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/client_context.h"
 #include "historian/v1/replication.grpc.pb.h"
+#include "server/replication_filter.h"
+#include "storage/engine/log_entry.h"
 #include "storage/store.h"
 
 namespace historian::cluster {
+
+// Leaves out of `entry` (one of the source's, already cut by it to the
+// moving shards) the series of tags `target` holds outside `moving`. The
+// source keeps the series of tags it no longer knows (a shard that moved
+// away from it since), and the target may hold such a tag now: its
+// samples are not this move's to apply. Series of tags the target does
+// not hold stay (the apply drops them) and so do those of tags the entry
+// itself creates (the source kept only the moving shards' upserts).
+void KeepOnlyMovingShards(const Store& target, const server::ShardSet& moving,
+                          engine::LogEntry* entry);
 
 class MoveTail {
  public:
@@ -59,6 +73,8 @@ class MoveTail {
   grpc::ClientContext* const context_;
   v1::PullRequest first_;
   const std::string origin_;
+  // first_'s filter; an invalid one leaves the cut to the source.
+  std::optional<server::ShardSet> moving_;
   std::unique_ptr<grpc::ClientReaderWriterInterface<v1::PullRequest, v1::PullResponse>> stream_;
   Progress progress_;
 };
