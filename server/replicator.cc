@@ -817,6 +817,24 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
     absl::StatusOr<v1::VerifyResponse> v =
         VerifyOwned(site, kMinTimestamp, kMaxTimestamp, /*repair=*/true, own);
     if (!v.ok()) return v.status();
+    bool peer_clustered;
+    {
+      absl::MutexLock l(&mu_);
+      peer_clustered = peer->site->clustered;
+    }
+    if (own.has_value() || peer_clustered) {
+      // The digest compared no events (a cluster on either side holds them
+      // unevenly: its own site's by owner, the twin's at every member), so
+      // the rule and event records of the trimmed entries come from this
+      // member's whole set: all of them, merged where they differ (the
+      // merge is idempotent). Range syncs are rare; events are few.
+      absl::StatusOr<uint64_t> n = RepairEvents(peer);
+      if (!n.ok()) {
+        return absl::Status(n.status().code(),
+                            absl::StrCat("range sync of rules and events: ", n.status().message()));
+      }
+      v->set_event_records_repaired(v->event_records_repaired() + *n);
+    }
     {
       absl::MutexLock l(&mu_);
       ++peer->range_syncs;
