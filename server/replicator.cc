@@ -11,12 +11,14 @@
 #include "absl/time/clock.h"
 #include "api/core/bearer_token.h"
 #include "api/core/status_macros.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/create_channel.h"
 #include "server/digest.h"
 #include "server/logging.h"
 #include "server/proto_convert.h"
 #include "server/status_util.h"
 #include "storage/engine/columns.h"
+#include "storage/engine/version.h"
 
 namespace historian::server {
 
@@ -844,6 +846,7 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
             {{"peer", origin},
              {"samples_repaired", absl::StrCat(v->samples_repaired())},
              {"event_records_repaired", absl::StrCat(v->event_records_repaired())},
+             {"tag_definitions_repaired", absl::StrCat(v->tag_definitions_repaired())},
              {"status", s.ToString()}});
     return s;
   }
@@ -1044,7 +1047,64 @@ absl::StatusOr<v1::VerifyResponse> Replicator::VerifyOwned(const std::string& pe
     out.set_events_differ(local.event_records() != remote.event_records() ||
                           local.events_hash() != remote.events_hash());
   }
+  // The peer's definition of `name`, with its catalog version (0 from a
+  // peer that predates catalog versions in digests: it creates a missing
+  // tag but never overrides one, nor passes a tombstone).
+  auto remote_info = [&](const std::string& name) {
+    engine::TagInfo info = TagFromProto(remote_tags[name]);
+    info.id = remote_tags[name].id();
+    info.origin_site = remote_tags[name].origin_site();
+    info.created_ns = remote_tags[name].created_ns();
+    info.version = remote_versions[name];
+    return info;
+  };
+  // An incarnation deleted here (the peer has not applied the tombstone
+  // yet): nothing to fetch, ApplyRepair would refuse it.
+  auto deleted_here = [&](const engine::TagInfo& info) {
+    auto d = dead.find(info.id);
+    return d != dead.end() && info.version <= d->second;
+  };
+
+  // Definitions newer at the peer with no differing sample to carry them:
+  // a tag created there without samples yet, or its metadata (unit, eng
+  // range, retention...) changed, in log entries trimmed before this node
+  // pulled them. A type conflict is left as it is (each site keeps its
+  // own, counted as catalog_conflicts when the log brings it).
+  // An equal version is two changes in one second at the site that stamped
+  // them (versions have a resolution of one second): that site's copy holds
+  // the later one, as for samples (docs/consistency.md).
+  const uint8_t peer_stamp = engine::SiteTag(peer_site);
+  std::map<std::string, const v1::TagDigest*> local_definitions;
+  for (const auto& t : local.tags()) local_definitions[t.tag().name()] = &t;
+  std::vector<engine::TagInfo> definitions;
+  for (const auto& [name, version] : remote_versions) {
+    if (to_fetch.count(name) > 0) continue;  // the fetch carries the definition
+    if (auto l = local_definitions.find(name); l != local_definitions.end()) {
+      const v1::Tag& here = l->second->tag();
+      const Version held = l->second->catalog_version();
+      if (held > version) continue;
+      if (here.value_type() != v1::VALUE_TYPE_UNSPECIFIED &&
+          here.value_type() != remote_tags[name].value_type()) {
+        continue;
+      }
+      if (held == version &&
+          (static_cast<uint8_t>(version & 0xff) != peer_stamp ||
+           google::protobuf::util::MessageDifferencer::Equals(here, remote_tags[name]))) {
+        continue;
+      }
+    }
+    engine::TagInfo info = remote_info(name);
+    if (version == 0 || deleted_here(info)) continue;
+    definitions.push_back(std::move(info));
+  }
+  out.set_tag_definitions_behind(definitions.size());
+
   if (!repair) return out;
+  if (!definitions.empty()) {
+    absl::StatusOr<uint64_t> n = store_->ApplyRepair(definitions, {});
+    if (!n.ok()) return n.status();
+    out.set_tag_definitions_repaired(definitions.size());
+  }
   if (out.events_differ() && remote.event_records() > 0) {
     absl::StatusOr<uint64_t> n = RepairEvents(r.asked.front().first);
     if (!n.ok()) return n.status();
@@ -1053,16 +1113,8 @@ absl::StatusOr<v1::VerifyResponse> Replicator::VerifyOwned(const std::string& pe
 
   uint64_t repaired = 0;
   for (const auto& [name, buckets] : to_fetch) {
-    engine::TagInfo info = TagFromProto(remote_tags[name]);
-    info.id = remote_tags[name].id();
-    info.origin_site = remote_tags[name].origin_site();
-    info.created_ns = remote_tags[name].created_ns();
-    // 0 from a peer that predates catalog versions in digests: it creates a
-    // missing tag but never overrides one, nor passes a tombstone.
-    info.version = remote_versions[name];
-    // An incarnation deleted here (the peer has not applied the tombstone
-    // yet): nothing to fetch, ApplyRepair would refuse it.
-    if (auto d = dead.find(info.id); d != dead.end() && info.version <= d->second) continue;
+    engine::TagInfo info = remote_info(name);
+    if (deleted_here(info)) continue;
     for (const std::shared_ptr<v1::Replication::Stub>& stub : r.holders[name]) {
       for (int64_t b : buckets) {
         v1::FetchRequest f;

@@ -32,6 +32,10 @@ void AddVerifyResult(const v1::VerifyResponse& part, v1::VerifyResponse* total) 
   total->set_events_differ(total->events_differ() || part.events_differ());
   total->set_event_records_repaired(total->event_records_repaired() +
                                     part.event_records_repaired());
+  total->set_tag_definitions_behind(total->tag_definitions_behind() +
+                                    part.tag_definitions_behind());
+  total->set_tag_definitions_repaired(total->tag_definitions_repaired() +
+                                      part.tag_definitions_repaired());
 }
 
 absl::StatusOr<v1::VerifyResponse> VerifyAcrossMembers(

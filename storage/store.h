@@ -747,6 +747,9 @@ class Store {
   // A version for a new write or catalog change: the hybrid clock, above
   // the tombstones' floor.
   Version NextVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ApplyRepair's first step: leaves out of `s` the samples this site
+  // stamped that it holds as new or newer (store_write.cc says why).
+  absl::Status KeepOwnCorrections(engine::SeriesData* s) const;
   // The version of a local delete: the hybrid clock, and at least every
   // version seen (tombstones' max_seen()).
   Version TombstoneVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
 #include "rocksdb/write_batch.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/key_format.h"
+#include "storage/engine/version.h"
 #include "storage/store_parts.h"
 
 namespace historian {
@@ -224,8 +226,48 @@ void DropOlderThan(int64_t horizon, codec::ChunkColumns* cols) {
 
 }  // namespace
 
+// Leaves out of `s` the samples this site stamped (its site tag in the
+// version) that `store` holds at the same timestamp with a version as new
+// or newer. Versions have a resolution of one second, so a correction made
+// here within the second of the original carries the same version, and this
+// site's log order (the later wins) is what decides it; a repair has no
+// order, and a peer that has not pulled the correction yet offers the
+// original. Read without the store's lock: a write here meanwhile only
+// raises the version held (a sample this site stamped in the past and lost
+// is not written again within that second).
+absl::Status Store::KeepOwnCorrections(engine::SeriesData* s) const {
+  const uint8_t own = engine::SiteTag(options_.site);
+  const codec::ChunkColumns& cols = s->cols;
+  if (cols.versions.size() != cols.size()) return absl::OkStatus();  // none to compare
+  int64_t first = INT64_MAX, last = INT64_MIN;
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (static_cast<uint8_t>(cols.versions[i] & 0xff) != own) continue;
+    first = std::min(first, cols.timestamps[i]);
+    last = std::max(last, cols.timestamps[i]);
+  }
+  if (first > last) return absl::OkStatus();  // none stamped here
+  codec::ChunkColumns held;
+  absl::Status read = ReadRaw(s->tag, first, last == INT64_MAX ? last : last + 1, 0, &held);
+  if (absl::IsNotFound(read)) return absl::OkStatus();  // not held here: the apply decides
+  RETURN_IF_ERROR(read);
+  if (held.size() == 0) return absl::OkStatus();
+  absl::flat_hash_map<int64_t, Version> held_version;
+  for (size_t i = 0; i < held.size(); ++i) held_version[held.timestamps[i]] = held.versions[i];
+  codec::ChunkColumns kept;
+  kept.Reset(cols.type);
+  for (size_t i = 0; i < cols.size(); ++i) {
+    auto it = held_version.find(cols.timestamps[i]);
+    const bool own_tie = static_cast<uint8_t>(cols.versions[i] & 0xff) == own &&
+                         it != held_version.end() && it->second >= cols.versions[i];
+    if (!own_tie) engine::AppendSamples(cols, i, i + 1, &kept);
+  }
+  s->cols = std::move(kept);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<uint64_t> Store::ApplyRepair(const std::vector<engine::TagInfo>& tags,
                                             std::vector<engine::SeriesData> series) {
+  for (engine::SeriesData& s : series) RETURN_IF_ERROR(KeepOwnCorrections(&s));
   PendingWrite w;
   w.origin = kRepairOrigin;
   w.assign_seq = true;

@@ -269,6 +269,64 @@ TEST_F(ReplicationTest, TagRangeAndStaleAfterReachThePeer) {
   EXPECT_EQ(got.eng_high(), 250);
 }
 
+// A tag's definition changed (and a tag created without samples) while the
+// peer could not pull, the log entries trimmed before it could: no sample
+// differs, so only the digests' catalog versions show it; the peer's range
+// sync stores them, and its verify then finds none behind.
+TEST_F(ReplicationTest, DefinitionsChangedWhileTrimmedReachThePeerByRangeSync) {
+  Setup({"us", "mx"}, {"--log_retention_bytes=1", "--head_max_age=0s"});
+  Site& us = *sites_["us"];
+  Site& mx = *sites_["mx"];
+  us.Write("us.flow", 0, 10, 1);
+  ASSERT_TRUE(Eventually([&] { return mx.Read("us.flow").size() == 10; }));
+  auto catalog = v1::Catalog::NewStub(us.channel);
+  auto get = [&](Site& at, const std::string& name, v1::Tag* out) {
+    grpc::ClientContext ctx;
+    v1::GetTagRequest req;
+    req.set_name(name);
+    return v1::Catalog::NewStub(at.channel)->GetTag(&ctx, req, out).ok();
+  };
+  v1::Tag flow;
+  ASSERT_TRUE(get(us, "us.flow", &flow));
+  Isolate("us", /*cut=*/true);
+  const uint64_t trimmed = us.Stats().log_entries_trimmed();
+  {
+    v1::UpdateTagRequest update;
+    *update.mutable_tag() = flow;
+    update.mutable_tag()->set_unit("m3/h");
+    update.mutable_tag()->set_eng_high(250);
+    v1::Tag updated;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(catalog->UpdateTag(&ctx, update, &updated).ok());
+  }
+  {
+    v1::CreateTagRequest create;
+    create.mutable_tag()->set_name("us.spare");
+    create.mutable_tag()->set_value_type(v1::VALUE_TYPE_INT64);
+    create.mutable_tag()->set_unit("rpm");
+    v1::Tag created;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(catalog->CreateTag(&ctx, create, &created).ok());
+  }
+  ASSERT_TRUE(Eventually([&] { return us.Stats().log_entries_trimmed() >= trimmed + 2; }));
+  // mx's pull finds the gap and range-syncs: no sample differs, so only
+  // the digests' catalog versions bring the two definitions.
+  Isolate("us", /*cut=*/false);
+  v1::Tag at_mx;
+  ASSERT_TRUE(Eventually([&] {
+    return get(mx, "us.spare", &at_mx) && get(mx, "us.flow", &flow) && flow.unit() == "m3/h";
+  })) << "at mx: "
+      << flow.DebugString() << "spare: " << at_mx.DebugString();
+  EXPECT_EQ(at_mx.unit(), "rpm");
+  EXPECT_EQ(at_mx.value_type(), v1::VALUE_TYPE_INT64);
+  EXPECT_EQ(flow.eng_high(), 250);
+  grpc::Status st;
+  v1::VerifyResponse after = mx.Verify("us", &st);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(after.tag_definitions_behind(), 0u);
+  EXPECT_EQ(after.buckets_differing(), 0u);
+}
+
 TEST_F(ReplicationTest, PartitionWithConflictingWritesConvergesWhenHealed) {
   Setup({"us", "mx"});
   sites_["us"]->Write("shared.setpoint", 0, 10, 1);

@@ -750,6 +750,54 @@ TEST_F(StoreReplicationTest, ARepairNeverBringsBackSamplesPastTheTagsRetention) 
                                                              {now_ns_ - 1 * 3600 * kSecond, 1}}));
 }
 
+// Versions have a resolution of one second, so a correction made at the
+// origin within the second of the original write carries the same version:
+// the origin's log order decides (the later wins), and every node applies
+// that log in order. A repair has no such order: a peer still holding the
+// original (it had not pulled the correction) offers it with the same
+// version. At the origin the own copy wins that tie (its log order is the
+// truth); found by ReplicatedModelTest.TwoNodesThatRangeSyncEverythingMatchTheModel,
+// where the origin's anti-entropy put the original back for good.
+TEST_F(StoreReplicationTest, ARepairNeverRevertsTheOriginsCorrectionOfTheSameSecond) {
+  const TagId t = Tag(us_.get(), "fixed");
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{10, 1}, {20, 1}}).ok());
+  Ship(*us_, mx_.get());                                    // mx holds the originals
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{10, 2}}).ok());  // the same second
+  codec::ChunkColumns at_mx;
+  ASSERT_TRUE(mx_->ReadRaw(t, 0, 100, 0, &at_mx).ok());
+  ASSERT_EQ(at_mx.size(), 2u);
+  codec::ChunkColumns at_us;
+  ASSERT_TRUE(us_->ReadRaw(t, 0, 100, 0, &at_us).ok());
+  ASSERT_EQ(at_us.versions[0], at_mx.versions[0]) << "the correction shares the original's second";
+  // us's anti-entropy fetches mx's (older) copy of the bucket.
+  SeriesData stale;
+  stale.tag = t;
+  stale.cols = at_mx;
+  auto n = us_->ApplyRepair({*us_->GetTag("fixed")}, {stale});
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(ReadDoubles(*us_, t), (std::map<int64_t, double>{{10, 2}, {20, 1}}));
+  // mx's repair from us takes the origin's copy of the tie.
+  SeriesData fresh;
+  fresh.tag = t;
+  ASSERT_TRUE(us_->ReadRaw(t, 0, 100, 0, &fresh.cols).ok());
+  n = mx_->ApplyRepair({*us_->GetTag("fixed")}, {fresh});
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(ReadDoubles(*mx_, t), (std::map<int64_t, double>{{10, 2}, {20, 1}}));
+  // A sample of its own that the origin does not hold (lost with a restore
+  // from an older backup) it takes back.
+  SeriesData lost;
+  lost.tag = t;
+  lost.cols.Reset(ValueType::kDouble);
+  lost.cols.timestamps.push_back(30);
+  lost.cols.doubles.push_back(3);
+  lost.cols.qualities.push_back(0);
+  lost.cols.versions.push_back(at_us.versions[0]);
+  n = us_->ApplyRepair({}, {lost});
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1u);
+  EXPECT_EQ(ReadDoubles(*us_, t), (std::map<int64_t, double>{{10, 2}, {20, 1}, {30, 3}}));
+}
+
 // DeleteTag at the origin travels in the log; entries written before it that
 // arrive after it (another site's late entry) are refused.
 TEST_F(StoreReplicationTest, DeleteTravelsInTheLogAndLateEntriesStayOut) {
