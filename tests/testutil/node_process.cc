@@ -1,8 +1,8 @@
 #include "tests/testutil/node_process.h"
 
 #include <fcntl.h>
-#include <sys/prctl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,7 +35,8 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path,
     // Die with the test: a test killed by a timeout leaves no node behind.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = err_path == out_path ? out : open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err =
+        err_path == out_path ? out : open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (stdin_fd >= 0) dup2(stdin_fd, 0);
     dup2(out, 1);
     dup2(err, 2);
@@ -119,6 +120,14 @@ void NodeProcess::Kill() {
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+}
+
+bool NodeProcess::Freeze() {
+  if (pid_ <= 0 || kill(pid_, SIGSTOP) != 0) return false;
+  // The parent's waitpid(WUNTRACED) reports the stop once the whole thread
+  // group has stopped.
+  int status = 0;
+  return waitpid(pid_, &status, WUNTRACED) == pid_ && WIFSTOPPED(status);
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv_in, const std::string& stdin_text) {

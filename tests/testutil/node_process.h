@@ -33,6 +33,10 @@ class NodeProcess {
   int Stop();
   // SIGKILL and wait.
   void Kill();
+  // SIGSTOP, and returns once every thread of the node has stopped (a
+  // signal is delivered asynchronously: a thread running on another core
+  // goes on for a moment after kill() returns). False if it did not stop.
+  bool Freeze();
 
   int port() const { return port_; }
   // The running node's process id (-1 when not running).
