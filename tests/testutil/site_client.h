@@ -25,6 +25,16 @@
 
 namespace historian::testing {
 
+// A `high` rule named `name` on `tag`, raised above `limit`.
+inline v1::Rule HighRule(const std::string& name, const std::string& tag, double limit) {
+  v1::Rule r;
+  r.set_name(name);
+  r.set_kind(v1::RULE_KIND_HIGH);
+  r.set_tag(tag);
+  r.set_limit(limit);
+  return r;
+}
+
 class SiteClient {
  public:
   explicit SiteClient(const std::string& address)

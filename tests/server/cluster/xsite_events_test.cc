@@ -96,12 +96,7 @@ TEST_F(CrossSiteEventsTest, RulesAndEventsTrimmedAtASingleNodeReachEveryMemberOf
 
   Cut(true);
   const uint64_t trimmed = us.Stats().log_entries_trimmed();
-  v1::Rule hot;
-  hot.set_name("hot");
-  hot.set_kind(v1::RULE_KIND_HIGH);
-  hot.set_tag("us.p");
-  hot.set_limit(50);
-  ASSERT_TRUE(us.CreateRule(hot).ok());
+  ASSERT_TRUE(us.CreateRule(testing::HighRule("hot", "us.p", 50)).ok());
   ASSERT_TRUE(us.Write({{"us.p", {{kT0 + kSecond, 60}}}}).ok());
   ASSERT_TRUE(Eventually([&] { return us.Events().size() == 1; }));
   ASSERT_TRUE(us.Ack(us.Events()[0].id(), "seen at us").ok());
