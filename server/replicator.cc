@@ -1088,7 +1088,7 @@ absl::StatusOr<v1::VerifyResponse> Replicator::VerifyOwned(const std::string& pe
         continue;
       }
       if (held == version &&
-          (static_cast<uint8_t>(version & 0xff) != peer_stamp ||
+          (engine::VersionSiteTag(version) != peer_stamp ||
            google::protobuf::util::MessageDifferencer::Equals(here, remote_tags[name]))) {
         continue;
       }

@@ -227,7 +227,7 @@ void DropOlderThan(int64_t horizon, codec::ChunkColumns* cols) {
 }  // namespace
 
 // Leaves out of `s` the samples this site stamped (its site tag in the
-// version) that `store` holds at the same timestamp with a version as new
+// version) that this store holds at the same timestamp with a version as new
 // or newer. Versions have a resolution of one second, so a correction made
 // here within the second of the original carries the same version, and this
 // site's log order (the later wins) is what decides it; a repair has no
@@ -241,7 +241,7 @@ absl::Status Store::KeepOwnCorrections(engine::SeriesData* s) const {
   if (cols.versions.size() != cols.size()) return absl::OkStatus();  // none to compare
   int64_t first = INT64_MAX, last = INT64_MIN;
   for (size_t i = 0; i < cols.size(); ++i) {
-    if (static_cast<uint8_t>(cols.versions[i] & 0xff) != own) continue;
+    if (engine::VersionSiteTag(cols.versions[i]) != own) continue;
     first = std::min(first, cols.timestamps[i]);
     last = std::max(last, cols.timestamps[i]);
   }
@@ -257,7 +257,7 @@ absl::Status Store::KeepOwnCorrections(engine::SeriesData* s) const {
   kept.Reset(cols.type);
   for (size_t i = 0; i < cols.size(); ++i) {
     auto it = held_version.find(cols.timestamps[i]);
-    const bool own_tie = static_cast<uint8_t>(cols.versions[i] & 0xff) == own &&
+    const bool own_tie = engine::VersionSiteTag(cols.versions[i]) == own &&
                          it != held_version.end() && it->second >= cols.versions[i];
     if (!own_tie) engine::AppendSamples(cols, i, i + 1, &kept);
   }

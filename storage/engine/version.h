@@ -19,6 +19,10 @@ inline constexpr int kVersionSiteBits = 8;
 
 // The clock seconds of `v`.
 constexpr uint64_t VersionSeconds(Version v) { return v >> kVersionSiteBits; }
+// The 8-bit tag of the site that stamped `v`.
+constexpr uint8_t VersionSiteTag(Version v) {
+  return static_cast<uint8_t>(v & ((Version{1} << kVersionSiteBits) - 1));
+}
 // The version of second `seconds` written by the site tagged `site_tag`.
 constexpr Version MakeVersion(uint64_t seconds, uint8_t site_tag) {
   return (seconds << kVersionSiteBits) | site_tag;
