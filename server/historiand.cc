@@ -700,8 +700,8 @@ int Run() {
                   "Move acks cleared because their move left the placement, since start",
                   static_cast<double>(st.acks_cleared));
       out->Single("historian_cluster_janitor_owned_shards_reopened_total", "counter",
-                  "Closed shards this node owns opened with no move of them (a move settled by "
-                  "remove-node --lost), since start",
+                  "Closed shards this node owns opened with no move of them holding them (a move "
+                  "rolled back, or settled by remove-node --lost), since start",
                   static_cast<double>(st.owned_shards_reopened));
       out->Single("historian_cluster_janitor_done_revision", "gauge",
                   "Placement revision of the janitor's last complete pass (0: none)",
@@ -717,6 +717,7 @@ int Run() {
           {"historian_cluster_move_bytes_copied_total", st.bytes_copied},
           {"historian_cluster_move_entries_tailed_total", st.entries_tailed},
           {"historian_cluster_move_fences_published_total", st.fences_published},
+          {"historian_cluster_moves_rolled_back_total", st.moves_rolled_back},
           {"historian_cluster_move_errors_total", st.errors},
       };
       for (const auto& [name, value] : counters) {

@@ -109,6 +109,26 @@ absl::StatusOr<Placement> CancelMove(const Placement& current, uint32_t shard) {
   return WithMoves(current, current.shard_owner(), std::move(moves), static_cast<int>(source));
 }
 
+absl::StatusOr<Placement> RollBackFlippedMove(const Placement& current, uint32_t shard,
+                                              int64_t flipped_since_unix_ns, int64_t now_unix_ns) {
+  absl::StatusOr<size_t> i =
+      MoveIndex(current, shard, ShardMoveState::kFlipped, "roll back flipped move");
+  if (!i.ok()) return i.status();
+  PlacementMoves moves = current.moves();
+  ShardMove& m = moves.moves[*i];
+  if (m.since_unix_ns != flipped_since_unix_ns) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("roll back flipped move: the move of shard ", shard, " was flipped at ",
+                     m.since_unix_ns, " ns (revision ", current.revision(), "), not at ",
+                     flipped_since_unix_ns, " ns: another move"));
+  }
+  m.state = ShardMoveState::kPending;
+  m.since_unix_ns = now_unix_ns;
+  std::vector<uint32_t> owner = current.shard_owner();
+  owner[shard] = m.from;
+  return WithMoves(current, std::move(owner), std::move(moves));
+}
+
 bool MoveStepDone(const Placement& current, uint32_t shard, MoveGoal goal) {
   const ShardMove* m = current.MoveOfShard(shard);
   switch (goal) {
@@ -118,6 +138,8 @@ bool MoveStepDone(const Placement& current, uint32_t shard, MoveGoal goal) {
       return m == nullptr || m->state == ShardMoveState::kFlipped;
     case MoveGoal::kDone:
       return m == nullptr;
+    case MoveGoal::kRolledBack:
+      return m == nullptr || m->state == ShardMoveState::kPending;
   }
   return false;
 }

@@ -6,6 +6,7 @@
 //
 //   PENDING --StartMove--> INITIALIZING --FlipMove--> FLIPPED --FinishMove--> gone
 //   PENDING --CancelMove--> gone (nothing was copied yet)
+//   FLIPPED --RollBackFlippedMove--> PENDING (the target never opened it)
 //
 // Every function checks the move is in the state it expects and answers
 // FAILED_PRECONDITION naming the shard and the state it found otherwise; a
@@ -44,11 +45,23 @@ absl::StatusOr<Placement> FinishMove(const Placement& current, uint32_t shard);
 // source may have stopped storing).
 absl::StatusOr<Placement> CancelMove(const Placement& current, uint32_t shard);
 
+// FLIPPED -> PENDING, the source owning the shard again (since
+// `now_unix_ns`): the target cannot reach the source's fence (the source
+// trimmed its log past the target's tail cursor) and has not opened the
+// shard, so it stored nothing of its own there; the source has every own
+// write of the shard and range-syncs the peer sites' since it gained it
+// back (docs/cluster.md, "The mover"). The move starts again from its
+// wipe. Only the FLIPPED move since `flipped_since_unix_ns` is rolled back:
+// FAILED_PRECONDITION for another (a later move of the shard).
+absl::StatusOr<Placement> RollBackFlippedMove(const Placement& current, uint32_t shard,
+                                              int64_t flipped_since_unix_ns, int64_t now_unix_ns);
+
 // True when `current` already shows the result of the step that leads to
 // `goal` for `shard` (a retried step after its Txn committed with a lost
 // answer): the move is in the goal state or later, or no move of `shard`
 // is listed (it finished, or was cancelled: the caller re-reads its state).
-enum class MoveGoal { kInitializing, kFlipped, kDone };
+// kRolledBack: the move is PENDING again, or gone.
+enum class MoveGoal { kInitializing, kFlipped, kDone, kRolledBack };
 bool MoveStepDone(const Placement& current, uint32_t shard, MoveGoal goal);
 
 }  // namespace historian::cluster

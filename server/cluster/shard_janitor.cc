@@ -109,8 +109,9 @@ absl::Status ShardJanitor::ReopenClosedShards() {
   // - another member's (the source's fence of a move that is over):
   //   nothing here refuses it then (a later move to this node closes it
   //   anew);
-  // - this node's: a move rolled back or taken over by `remove-node
-  //   --lost` (the move's other member is lost for good), also when a new
+  // - this node's: a move rolled back (its target could not reach this
+  //   node's fence, ShardMover::RollBackFlipped, or is lost for good) or
+  //   taken over by `remove-node --lost`, also when a new
   //   PENDING or INITIALIZING move of it away from this (leaving) node
   //   follows. Only on a placement read from etcd since this process
   //   started: an earlier run's cache may predate the move that closed it.
@@ -145,8 +146,8 @@ absl::Status ShardJanitor::ReopenClosedShards() {
       ++reopened;
       server::LogWarning(
           "cluster",
-          "janitor: reopened a shard this node owns with no move of it (a move "
-          "settled by remove-node --lost)",
+          "janitor: reopened a shard this node owns with no move of it holding it (a move "
+          "rolled back, or settled by remove-node --lost)",
           {{"shard", absl::StrCat(shard)}, {"placement_revision", absl::StrCat(now->revision())}});
     }
   }

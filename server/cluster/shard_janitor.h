@@ -67,8 +67,8 @@ class ShardJanitor {
     int64_t shards_dropped = 0;  // DropShard calls that succeeded
     int64_t tags_dropped = 0;    // their tags
     int64_t acks_cleared = 0;    // move acks cleared
-    // Closed shards this node owns, opened with no move of them (a move
-    // settled by remove-node --lost).
+    // Closed shards this node owns, opened with no move of them holding
+    // them (a move rolled back, or settled by remove-node --lost).
     int64_t owned_shards_reopened = 0;
     int64_t done_revision = 0;  // placement revision of the last full pass
     absl::Status last_error;    // of the last pass that failed

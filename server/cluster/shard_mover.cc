@@ -354,13 +354,14 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
                      source.id, " keeps its data; nothing is dropped"));
   }
   if (!have_copy && move.state == ShardMoveState::kFlipped) {
-    // Closed since before the flip, but the copy is gone: since the flip
-    // this node has applied the peer sites' entries of the shard, which a
-    // new copy from the source would not bring back. Loud, not silent.
-    return absl::DataLossError(absl::StrCat(
-        "shard ", shard, " is FLIPPED to this node but its copy from ", source.id,
-        " is not here (move/", shard, " marker missing or incomplete): the move cannot finish; ",
-        source.id, " keeps its data until it does"));
+    // Closed since before the flip, but the copy is gone: a new copy
+    // would not bring back the peer sites' entries this node applied since
+    // the flip, so the move goes back to its source (which range-syncs
+    // them) and starts over.
+    return RollBackFlipped(
+        placement, move, move.since_unix_ns,
+        absl::DataLossError(absl::StrCat("its copy from ", source.id, " is not here (move/", shard,
+                                         " marker missing or incomplete)")));
   }
   if (!have_copy) {
     // Not on a stale view: once the move left the placement (e.g. `remove-node
@@ -428,6 +429,11 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
     ASSIGN_OR_RETURN(std::optional<MoveFence> fence, ReadFence(placement, move));
     if (fence.has_value() && store_->AppliedSequence(origin) >= fence->position) {
       RETURN_IF_ERROR(Pause(MoveStep::kTailToFence, shard));
+      // On etcd's word, not the view's: a move rolled back (RollBackFlipped)
+      // leaves its fence key, and a view from before the roll back (the
+      // placement cache at a restart) still shows it FLIPPED.
+      ASSIGN_OR_RETURN(bool current, MoveIsCurrent(placement, move));
+      if (!current) return absl::OkStatus();  // the next placement shows it
       return OpenAndFinish(placement, move, *fence, store_->AppliedSequence(origin));
     }
   }
@@ -452,20 +458,17 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   // The source trimmed its log past the cursor (its retention limits, or a
   // move ack lost) while INITIALIZING: drop the copy and its marker, so the
   // next pass copies again (the shard is not this node's yet: nothing of it
-  // was written here but the copy and the tail). Once FLIPPED it stays a
-  // loud error for an operator: this node owns the shard then and has
-  // applied the peer sites' entries of it, which a new copy would not bring
-  // back. FLIPPED is etcd's word, not `move`'s: this call may have flipped
-  // the move itself (step 5), and this node's view may lag a flip.
+  // was written here but the copy and the tail). Once FLIPPED the move
+  // cannot reach its fence: it goes back to the source (RollBackFlipped)
+  // and starts over. FLIPPED is etcd's word, not `move`'s: this call may
+  // have flipped the move itself (step 5), and this node's view may lag a
+  // flip.
   bool flipped_here = false;
+  int64_t flipped_since = move.since_unix_ns;
   auto on_tail_error = [&](absl::Status s) -> absl::Status {
     if (s.code() != absl::StatusCode::kDataLoss) return s;
     if (flipped_here || move.state != ShardMoveState::kInitializing) {
-      return absl::DataLossError(absl::StrCat(
-          "shard ", shard, " (FLIPPED to this node): ", s.message(),
-          "; the move cannot reach its fence and stays FLIPPED: this node keeps its copy and "
-          "what it applied since the flip, ",
-          source.id, " keeps its data"));
+      return RollBackFlipped(placement, move, flipped_since, s);
     }
     absl::StatusOr<bool> current = MoveIsCurrent(placement, move);
     if (!current.ok()) {
@@ -507,7 +510,6 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
     absl::MutexLock l(&mu_);
     stats_.entries_tailed += tail.progress().entries_applied - before;
   };
-  int64_t flipped_since = move.since_unix_ns;
   if (move.state == ShardMoveState::kInitializing) {
     const uint64_t before = tail.progress().entries_applied;
     if (absl::Status s = tail.RunUntil([&](const MoveTail::Progress& p) {
@@ -576,7 +578,72 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   note_tailed(before);
   RETURN_IF_ERROR(fence_status);
   if (stopping()) return absl::CancelledError("the node is stopping");
+  if (!flipped_here) {
+    // As above: a FLIPPED view may predate a roll back of this move. (A
+    // move this pass flipped is current: only its target rolls it back.)
+    ASSIGN_OR_RETURN(bool current, MoveIsCurrent(placement, flipped_move));
+    if (!current) return absl::OkStatus();
+  }
   return OpenAndFinish(placement, move, *fence, tail.progress().applied);
+}
+
+absl::Status ShardMover::RollBackFlipped(const Placement& placement, const ShardMove& move,
+                                         int64_t flipped_since, const absl::Status& why) {
+  const uint32_t shard = move.shard;
+  const std::string& source = placement.members()[move.from].id;
+  const std::string& self = placement.members()[move.to].id;
+  auto not_rolled_back = [&](const std::string& because) {
+    return absl::DataLossError(
+        absl::StrCat("shard ", shard, " (FLIPPED to this node): ", why.message(),
+                     "; the move is not rolled back: ", because, "; this node keeps its copy, ",
+                     source, " keeps its data"));
+  };
+  // Closed here from the flip step until the open: while it is, no own
+  // write of the shard was stored here, so the source holds every one.
+  if (store_->ClosedShards().count(shard) == 0) {
+    return not_rolled_back("the shard is open here (it may hold writes of its own)");
+  }
+  // The writes held for the open are refused now: the shard goes back.
+  RETURN_IF_ERROR(store_
+                      ->CloseShardToWrites(shard, placement.num_shards(),
+                                           absl::StrCat("shard ", shard, " goes back to ", source,
+                                                        " (its move to ", self, " rolls back)"))
+                      .status());
+  bool rolled_here = false;
+  absl::StatusOr<Placement> rolled = ApplyMoveStep(
+      *etcd_, options_.site, shard, MoveGoal::kRolledBack,
+      [&](const Placement& c) -> absl::StatusOr<Placement> {
+        const ShardMove* m = c.MoveOfShard(shard);
+        if (m == nullptr || c.members()[m->from].id != source || c.members()[m->to].id != self) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("the move of shard ", shard, " from ", source, " to ", self,
+                           " is not in the placement at revision ", c.revision()));
+        }
+        absl::StatusOr<Placement> next = RollBackFlippedMove(c, shard, flipped_since, NowNs());
+        rolled_here = next.ok();
+        return next;
+      });
+  if (!rolled.ok()) return not_rolled_back(rolled.status().ToString());
+  const ShardMove* now = rolled->MoveOfShard(shard);
+  if (now == nullptr || now->state != ShardMoveState::kPending ||
+      rolled->members()[now->from].id != source || rolled->members()[now->to].id != self) {
+    return not_rolled_back(absl::StrCat("the move changed in etcd meanwhile (revision ",
+                                        rolled->revision(), "); the next placement decides"));
+  }
+  if (rolled_here) {
+    server::LogError("cluster",
+                     "mover: a FLIPPED move could not reach its source's fence; rolled back: the "
+                     "source owns the shard again and the move starts over",
+                     {{"shard", absl::StrCat(shard)},
+                      {"from", source},
+                      {"error", std::string(why.message())},
+                      {"placement_revision", absl::StrCat(rolled->revision())}});
+    absl::MutexLock l(&mu_);
+    ++stats_.moves_rolled_back;
+  }
+  return absl::AbortedError(absl::StrCat(
+      "shard ", shard, ": ", why.message(), "; the move was rolled back (placement revision ",
+      rolled->revision(), "): ", source, " owns the shard again and the move starts over"));
 }
 
 absl::Status ShardMover::OpenAndFinish(const Placement& placement, const ShardMove& move,

@@ -19,6 +19,10 @@
 //   kDropSource              FinishMove: the move leaves the placement; the
 //                            source's janitor drops the shard
 //
+// A FLIPPED move whose target cannot reach the fence (the source trimmed
+// its log past the tail's cursor) before it opened the shard is rolled back:
+// FLIPPED -> PENDING, the source owning the shard again (RollBackFlipped).
+//
 // The source, on a FLIPPED move from it (kPublishFence): closes the shard to
 // its own writes (Store::CloseShardToWrites) and publishes the fence
 // (MoveFenceKey). Every step is idempotent and recorded where a restart
@@ -101,6 +105,7 @@ class ShardMover {
     uint64_t bytes_copied = 0;
     uint64_t entries_tailed = 0;  // source entries holding something of a shard
     uint64_t fences_published = 0;
+    uint64_t moves_rolled_back = 0;  // FLIPPED moves sent back to their source
     uint64_t errors = 0;
     int paused_step = -1;       // the MoveStep the test hook holds a move at; -1: none
     int64_t moving_shard = -1;  // the shard the target is moving now; -1: none
@@ -129,6 +134,15 @@ class ShardMover {
   // Runs the move of `shard` from its state in `placement` to its end.
   absl::Status RunMove(const Placement& placement, const ShardMove& move);
   // Step 6's end: opens the shard past `fence`'s clock, then step 7.
+  // A FLIPPED move (since `flipped_since`) that cannot reach the source's
+  // fence (`why`: its log trimmed past the tail's cursor, or the copy
+  // gone): while the shard is still closed here (never opened, so no own
+  // write of it is here), refuses the writes held for it and rolls the move
+  // back to PENDING with the source owning the shard (RollBackFlippedMove);
+  // the next pass starts it over. Returns ABORTED saying so, or DATA_LOSS
+  // naming why it could not.
+  absl::Status RollBackFlipped(const Placement& placement, const ShardMove& move,
+                               int64_t flipped_since, const absl::Status& why);
   absl::Status OpenAndFinish(const Placement& placement, const ShardMove& move,
                              const MoveFence& fence, uint64_t tailed_to);
   // Step 7 (the target opened the shard already).

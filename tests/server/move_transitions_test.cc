@@ -186,6 +186,22 @@ TEST(MoveTransitionsTest, StepsInTheWrongStateAreRefusedNamingShardAndState) {
   EXPECT_FALSE(MoveStepDone(*flipped, a, MoveGoal::kDone));
   // A FLIPPED move no longer counts against max_concurrent.
   EXPECT_TRUE(StartMove(*flipped, b, 9).ok());
+  // Rolled back (its target cannot reach the fence): PENDING again, the
+  // source routing, ready to start over; only the move flipped at 8.
+  EXPECT_TRUE(absl::IsFailedPrecondition(RollBackFlippedMove(*started, a, 5, 9).status()));
+  absl::StatusOr<Placement> other = RollBackFlippedMove(*flipped, a, 7, 9);
+  EXPECT_TRUE(absl::IsFailedPrecondition(other.status()));
+  EXPECT_NE(other.status().message().find("another move"), std::string::npos) << other.status();
+  EXPECT_FALSE(MoveStepDone(*flipped, a, MoveGoal::kRolledBack));
+  absl::StatusOr<Placement> rolled = RollBackFlippedMove(*flipped, a, 8, 9);
+  ASSERT_TRUE(rolled.ok()) << rolled.status();
+  EXPECT_EQ(rolled->MoveOfShard(a)->state, ShardMoveState::kPending);
+  EXPECT_EQ(rolled->MoveOfShard(a)->since_unix_ns, 9);
+  EXPECT_EQ(rolled->OwnerOfShard(a).id, plan->OwnerOfShard(a).id);
+  EXPECT_TRUE(MoveStepDone(*rolled, a, MoveGoal::kRolledBack));
+  EXPECT_TRUE(StartMove(*rolled, a, 10).ok());
+  auto round_trip = Placement::Decode(rolled->Encode(), 1);
+  EXPECT_TRUE(round_trip.ok()) << round_trip.status();
   absl::StatusOr<Placement> finished = FinishMove(*flipped, a);
   ASSERT_TRUE(finished.ok()) << finished.status();
   EXPECT_EQ(finished->MoveOfShard(a), nullptr);

@@ -879,6 +879,79 @@ TEST(ClusterMoveTest, ALostTargetsFlippedMoveRollsBackToItsSource) {
   ExpectTagsReadTheModel(cluster, {0, 1}, all, model);
 }
 
+// A target that cannot reach its source's fence: node 2 holds the move
+// FLIPPED (before its tail to the fence, the test hook) while the source
+// publishes its fence; every node keeps its own log for no one
+// (--log_retention_bytes=1), so the source's Admin.Compact seals its heads
+// and trims its log past the target's tail cursor. The target, killed with
+// -9 and started again without the hook, finds the gap: the move rolls
+// back (the source owns the shard again, its janitor reopens it), starts
+// over and finishes at the target. Every sample acknowledged before the
+// move and after it reads back through every node. Without the roll back
+// the move stays FLIPPED for good and the shard takes no writes.
+TEST(ClusterMoveTest, ATargetWhoseSourceTrimmedPastItsTailRollsTheMoveBackAndMovesAgain) {
+  TempDir dir;
+  const std::string pause = "--cluster_move_test_pause=tail_to_fence";
+  ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3,
+                                              .num_shards = 4,
+                                              .node_flags = {pause, "--log_retention_bytes=1"},
+                                              .placed_nodes = 2});
+  ASSERT_TRUE(cluster.Start());
+  Model model;
+  const std::vector<std::string> all = AllTags();
+  v1::PlacementResponse flipped;
+  ASSERT_NO_FATAL_FAILURE(WriteThenAddNodeHeld(cluster, all, 0.25, &model, 2, &flipped));
+  HeldMove move;
+  ASSERT_NO_FATAL_FAILURE(OneHeldMove(cluster, flipped, v1::SHARD_MOVE_FLIPPED, &move));
+  ASSERT_EQ(NodeOfMember(cluster, flipped, flipped.moves(0).to()), 2);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return MetricOf(cluster.metrics_port(move.source),
+                        "historian_cluster_move_fences_published_total") >= 1;
+      },
+      absl::Seconds(60)));
+  {
+    grpc::ClientContext ctx;
+    v1::CompactRequest request;
+    v1::CompactResponse response;
+    grpc::Status s = v1::Admin::NewStub(Channel(cluster.address(move.source)))
+                         ->Compact(&ctx, request, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  cluster.KillNode(2);
+  auto* flags = cluster.node(2).mutable_flags();
+  flags->erase(std::remove(flags->begin(), flags->end(), pause), flags->end());
+  ASSERT_TRUE(cluster.StartNode(2));
+  v1::PlacementResponse done;
+  ASSERT_TRUE(cluster.WaitForPlacement(
+      [&](const v1::PlacementResponse& p) {
+        done = p;
+        return NoMoves(p) && p.members_size() == 3;
+      },
+      absl::Seconds(120)))
+      << "the move did not finish; moves left: " << done.moves_size()
+      << (done.moves_size() > 0 ? absl::StrCat(", the first ", done.moves(0).state()) : "");
+  EXPECT_EQ(NodeOfMember(cluster, done, done.shard_owner(static_cast<int>(move.shard))), 2);
+  // Once at least (the source may trim the next fence's entry too before
+  // the target reads it: then the move goes round again).
+  EXPECT_GE(MetricOf(cluster.metrics_port(2), "historian_cluster_moves_rolled_back_total"), 1);
+  ExpectTagsReadTheModel(cluster, {0, 1, 2}, all, model);
+  // Every tag takes writes again, the moved shard's at node 2.
+  for (int k = 6; k <= 8; ++k) {
+    grpc::Status s;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          s = WriteRound(cluster.address(k % 3), all, k, 0.5, &model);
+          return s.error_code() != grpc::StatusCode::UNAVAILABLE;
+        },
+        absl::Seconds(30)))
+        << s.error_message();
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  ExpectTagsReadTheModel(cluster, {0, 1, 2}, all, model);
+}
+
 // A source lost for good while its move copies (the target holds the move
 // after the copy, before its tail; the source is killed with -9 and never
 // started again): `remove-node --lost --accept-loss` makes the target the

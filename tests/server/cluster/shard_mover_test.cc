@@ -5,8 +5,9 @@
 // Replication.Pull that answers from a script, so the source's log can be
 // "trimmed past the move's cursor" (a gap) at an exact step. A gap while
 // the move is INITIALIZING wipes the copy and copies again; a gap after
-// this node flipped the move keeps the shard (this node owns it then), also
-// on a pass whose view still shows the move INITIALIZING.
+// this node flipped the move (before it opened the shard) rolls the move
+// back to its source, and it starts over; a pass whose view still shows the
+// move INITIALIZING wipes nothing.
 #include "server/cluster/shard_mover.h"
 
 #include <map>
@@ -199,6 +200,15 @@ class ShardMoverTest : public EtcdTest {
     return m == nullptr ? ShardMoveState::kPending : m->state;
   }
 
+  // The id of the shard's routing owner in etcd.
+  std::string OwnerInEtcd() {
+    auto kv = client_->Get(PlacementKey("us"));
+    EXPECT_TRUE(kv.ok() && kv->kvs.size() == 1);
+    auto p = Placement::Decode(kv->kvs[0].value, kv->kvs[0].mod_revision);
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? p->OwnerOfShard(kMoving).id : "";
+  }
+
   std::vector<std::string> names_;
   std::unique_ptr<Store> source_store_, target_store_;
   std::unique_ptr<ScriptedPull> pull_;
@@ -230,49 +240,54 @@ TEST_F(ShardMoverTest, AGapWhileInitializingWipesTheCopyAndCopiesAgain) {
   EXPECT_EQ(TargetSamples(), static_cast<size_t>(kTags * kSamplesPerTag));
 }
 
-TEST_F(ShardMoverTest, AGapAfterThisNodeFlippedTheMoveKeepsTheShard) {
+TEST_F(ShardMoverTest, AGapAfterThisNodeFlippedRollsTheMoveBackAndItStartsOver) {
   // Stream 0: caught up (step 4 ends, the target flips), then the gap in
-  // step 6 on the same stream. Every later stream (the next passes, whose
-  // view still shows the move INITIALIZING): the gap at once.
+  // step 6 on the same stream. Stream 1 (a pass whose view still shows the
+  // move INITIALIZING): the gap at once. Stream 2 (the move started over):
+  // caught up.
   Start([](int n) {
-    return n == 0 ? std::vector<Answer>{Answer::kCaughtUp, Answer::kGap}
-                  : std::vector<Answer>{Answer::kGap};
+    if (n == 0) return std::vector<Answer>{Answer::kCaughtUp, Answer::kGap};
+    if (n == 1) return std::vector<Answer>{Answer::kGap};
+    return std::vector<Answer>{Answer::kCaughtUp};
   });
-  // What the copy brought (and, in a real site, the peer sites' entries
-  // since the flip) stays: the loud error is for an operator.
-  auto expect_shard_kept = [&](const std::string& when) {
-    SCOPED_TRACE(when);
-    EXPECT_EQ(TargetSamples(), static_cast<size_t>(kTags * kSamplesPerTag));
-    EXPECT_EQ(target_store_->TagCountsByShard(kShards)[kMoving], static_cast<uint64_t>(kTags));
-    auto marker = target_store_->ReadMoveMarker(kMoving);
-    ASSERT_TRUE(marker.ok()) << marker.status();
-    ASSERT_TRUE(marker->has_value()) << "the copy's marker was dropped";
-    EXPECT_TRUE((*marker)->complete);
-  };
-  // The first error is the gap of step 6 (a wipe would come before it).
   ASSERT_TRUE(
       historian::testing::WaitFor([&] { return mover_->stats().errors >= 1; }, absl::Seconds(60)));
-  EXPECT_EQ(StateInEtcd(), ShardMoveState::kFlipped);
-  EXPECT_EQ(pull_->streams(), 1);
-  EXPECT_TRUE(absl::StrContains(mover_->stats().last_error, "stays FLIPPED"))
+  EXPECT_TRUE(absl::StrContains(mover_->stats().last_error, "the move was rolled back"))
       << mover_->stats().last_error;
-  expect_shard_kept("after the gap in the pass that flipped the move");
-  // Two more passes, each on the view that still shows INITIALIZING.
-  for (uint64_t pass = 2; pass <= 3; ++pass) {
-    mover_->OnPlacement();
-    ASSERT_TRUE(historian::testing::WaitFor([&] { return mover_->stats().errors >= pass; },
-                                            absl::Seconds(60)))
-        << "pass " << pass << " did not fail; last error: " << mover_->stats().last_error;
-    expect_shard_kept(
-        absl::StrCat("after the gap in pass ", pass, ", on a view showing INITIALIZING"));
-  }
-  const ShardMover::Stats stats = mover_->stats();
-  EXPECT_EQ(StateInEtcd(), ShardMoveState::kFlipped);
-  EXPECT_EQ(stats.copies, 1u) << "a FLIPPED shard is never copied again";
+  EXPECT_EQ(mover_->stats().moves_rolled_back, 1u);
+  // The source owns the shard again; the move waits to start over. This
+  // node never opened the shard: it stays closed to own writes here.
+  EXPECT_EQ(StateInEtcd(), ShardMoveState::kPending);
+  EXPECT_EQ(OwnerInEtcd(), "a");
+  EXPECT_EQ(target_store_->ClosedShards().count(kMoving), 1u);
+  EXPECT_EQ(pull_->streams(), 1);
+
+  // A pass on the view that still shows INITIALIZING finds the gap again:
+  // etcd says the move is not INITIALIZING, so nothing is wiped.
+  mover_->OnPlacement();
+  ASSERT_TRUE(
+      historian::testing::WaitFor([&] { return mover_->stats().errors >= 2; }, absl::Seconds(60)));
+  EXPECT_TRUE(absl::StrContains(mover_->stats().last_error, "no longer INITIALIZING in etcd"))
+      << mover_->stats().last_error;
+  EXPECT_EQ(TargetSamples(), static_cast<size_t>(kTags * kSamplesPerTag));
+  EXPECT_EQ(mover_->stats().copies, 1u);
+
+  // On the placement as etcd has it, the move starts over: wipe, a new
+  // copy, the tail, the flip.
+  auto kv = client_->Get(PlacementKey("us"));
+  ASSERT_TRUE(kv.ok() && kv->kvs.size() == 1);
+  auto now = Placement::Decode(kv->kvs[0].value, kv->kvs[0].mod_revision);
+  ASSERT_TRUE(now.ok()) << now.status();
+  target_view_->Set(std::make_shared<const Placement>(*std::move(now)));
+  mover_->OnPlacement();
+  ASSERT_TRUE(historian::testing::WaitFor(
+      [&] { return StateInEtcd() == ShardMoveState::kFlipped && mover_->stats().copies == 2; },
+      absl::Seconds(60)))
+      << "the move did not start over; last error: " << mover_->stats().last_error;
+  EXPECT_EQ(OwnerInEtcd(), "b");
   EXPECT_EQ(pull_->streams(), 3);
-  EXPECT_TRUE(absl::StrContains(stats.last_error, "past this move's cursor")) << stats.last_error;
-  EXPECT_TRUE(absl::StrContains(stats.last_error, "no longer INITIALIZING in etcd"))
-      << stats.last_error;
+  EXPECT_EQ(TargetSamples(), static_cast<size_t>(kTags * kSamplesPerTag));
+  EXPECT_EQ(mover_->stats().moves_rolled_back, 1u);
 }
 
 }  // namespace
