@@ -23,6 +23,14 @@ void Reject(uint32_t series, uint32_t sample, absl::StatusCode code, std::string
   out->push_back(std::move(r));
 }
 
+// Tag errors that are the series' own (its name, its type, a setting) and
+// stay so on a retry: the series is rejected, the rest of the batch stored.
+bool SeriesAtFault(absl::StatusCode code) {
+  return code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound ||
+         code == absl::StatusCode::kFailedPrecondition ||
+         code == absl::StatusCode::kAlreadyExists || code == absl::StatusCode::kOutOfRange;
+}
+
 // True when the double nearest `v` is exactly `v`. (2^63 is out of int64's
 // range, so it is compared before converting back.)
 bool ExactAsDouble(int64_t v) {
@@ -338,6 +346,12 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
     const v1::TagSamples& series = request.series(i);
     const ValueType kind = SeriesKind(series);
     if (kind != ValueType::kUnspecified && !store->HasTag(series.tag())) {
+      // A new tag of a shard closed here (a site cluster handing it over)
+      // can be created in a moment, not now: the batch is refused whole
+      // before any tag is created, and its retry stores it whole.
+      if (absl::Status open = store->CheckShardOpen(series.tag()); !open.ok()) {
+        return absl::Status(open.code(), absl::StrCat("series[", i, "].tag: ", open.message()));
+      }
       missing.emplace_back(series.tag(), kind);
     }
   }
@@ -368,6 +382,11 @@ absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, cons
       absl::string_view message = tag.status().message();
       absl::ConsumePrefix(&message, "tag: ");
       std::string reason = absl::StrCat("series[", i, "].tag: ", message);
+      // Only the name or a setting refuses a series for good. Anything else
+      // (storage, a shard closed since the check above) may pass on a retry:
+      // the batch is refused whole, so that its sequence is not spent on a
+      // batch that left this series out (the retry would be a duplicate).
+      if (!SeriesAtFault(tag.status().code())) return absl::Status(tag.status().code(), reason);
       for (int j = 0; j < count; ++j) Reject(i, j, tag.status().code(), reason, &out.rejected);
       continue;
     }

@@ -27,7 +27,11 @@ absl::Status ValidateBatch(const v1::WriteRequest& request, const Limits& limits
 
 // Errors (the whole batch is refused, nothing stored): ResourceExhausted over
 // max_samples_per_batch, InvalidArgument for a bad client_id or a series that
-// sets both samples and columns (or column values without timestamps).
+// sets both samples and columns (or column values without timestamps);
+// Unavailable naming the series for a new tag of a shard closed here (a site
+// cluster handing it over), and a tag creation's error that a retry may not
+// meet (storage). A series' own fault (a bad name, implicit tags off, a
+// value of another type) rejects that series only (PreparedWrite::rejected).
 absl::StatusOr<PreparedWrite> PrepareWrite(const v1::WriteRequest& request, const Limits& limits,
                                            Store* store);
 

@@ -27,14 +27,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,6 +48,7 @@
 #include "historian/v1/query.grpc.pb.h"
 #include "tests/testutil/fault_proxy.h"
 #include "tests/testutil/free_port.h"
+#include "tests/testutil/model_run.h"
 #include "tests/testutil/node_process.h"
 #include "tests/testutil/temp_dir.h"
 
@@ -59,6 +58,8 @@ namespace {
 namespace v1 = ::historian::v1;
 using testing::FaultProxy;
 using testing::FreePort;
+using testing::LogTail;
+using testing::ModelSeeds;
 using testing::NodeProcess;
 
 constexpr int64_t kSecond = 1000000000;
@@ -83,20 +84,6 @@ std::vector<std::string> NodeFlags() {
           absl::StrCat("--chunk_slow_max_samples=", kSlowChunkSamples),
           absl::StrCat("--read_page_samples=", kReadPage), "--head_max_age=1s",
           "--anti_entropy_interval=0s"};
-}
-
-// Seeds 1..HISTORIAN_MODEL_SEEDS (default `ci_count`), or HISTORIAN_MODEL_SEED.
-std::vector<uint64_t> Seeds(int ci_count) {
-  if (const char* one = std::getenv("HISTORIAN_MODEL_SEED"); one != nullptr && *one != 0) {
-    return {std::strtoull(one, nullptr, 10)};
-  }
-  int n = ci_count;
-  if (const char* many = std::getenv("HISTORIAN_MODEL_SEEDS"); many != nullptr && *many != 0) {
-    n = std::atoi(many);
-  }
-  std::vector<uint64_t> seeds;
-  for (int i = 1; i <= n; ++i) seeds.push_back(static_cast<uint64_t>(i));
-  return seeds;
 }
 
 // Polls `done` every 20 ms until it holds or `bound` passes.
@@ -852,15 +839,6 @@ class Driver {
 std::string History(const std::vector<std::string>& log) { return absl::StrJoin(log, "\n"); }
 
 // The last lines of a node's log (its directory goes with the test).
-std::string LogTail(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
-  constexpr size_t kTail = 3000;
-  return text.size() > kTail ? "..." + text.substr(text.size() - kTail) : text;
-}
-
 // HISTORIAN_MODEL_VERBOSE=1 prints the operations of seeds that pass too.
 void PrintIfVerbose(uint64_t seed, const std::vector<std::string>& log) {
   if (std::getenv("HISTORIAN_MODEL_VERBOSE") == nullptr) return;
@@ -980,7 +958,7 @@ class NodeModelTest : public ::testing::Test {
 // chunk rewritten wider than the tag's max span was missed by reads starting
 // inside it.
 TEST_F(NodeModelTest, WritesAndLifecycleMovesMatchTheModel) {
-  for (uint64_t seed : Seeds(/*ci_count=*/4)) {
+  for (uint64_t seed : ModelSeeds(/*ci_count=*/4)) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     RunSeed(seed, /*steps=*/20, /*deletes=*/false);
   }
@@ -990,7 +968,7 @@ TEST_F(NodeModelTest, WritesAndLifecycleMovesMatchTheModel) {
 // DeleteTag wrote tombstones, a re-created tag's Aggregate and Plot still saw
 // the old tag's hour rollups.
 TEST_F(NodeModelTest, DeleteAndRecreateAmongWritesMatchTheModel) {
-  for (uint64_t seed : Seeds(/*ci_count=*/3)) {
+  for (uint64_t seed : ModelSeeds(/*ci_count=*/3)) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     RunSeed(seed, /*steps=*/20, /*deletes=*/true);
   }
@@ -1162,7 +1140,7 @@ class ReplicatedModelTest : public ::testing::Test {
 };
 
 TEST_F(ReplicatedModelTest, TwoNodesWithPartitionsMatchTheModel) {
-  for (uint64_t seed : Seeds(/*ci_count=*/2)) {
+  for (uint64_t seed : ModelSeeds(/*ci_count=*/2)) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     RunSeed(seed, /*steps=*/12);
   }
@@ -1177,7 +1155,7 @@ TEST_F(ReplicatedModelTest, TwoNodesThatRangeSyncEverythingMatchTheModel) {
   extra_flags_ = {"--log_retention_bytes=1", "--anti_entropy_interval=1s",
                   // The data lies around 2024-01-01: compare back to 2023.
                   "--anti_entropy_window=35000h"};
-  for (uint64_t seed : Seeds(/*ci_count=*/2)) {
+  for (uint64_t seed : ModelSeeds(/*ci_count=*/2)) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     RunSeed(seed, /*steps=*/12);
   }

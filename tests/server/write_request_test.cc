@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "api/core/tag_shard.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "historian/v1/ingest.pb.h"
@@ -244,6 +245,39 @@ TEST_F(WriteRequestTest, UnknownTagWithImplicitTagsOffIsNotFound) {
   EXPECT_THAT(r.reason(),
               AllOf(HasSubstr("series[0].tag"), HasSubstr("'nope'"), HasSubstr("--implicit_tags")));
   EXPECT_FALSE(store_->HasTag("nope"));
+}
+
+// A new tag of a shard closed to own writes (a site cluster handing it over)
+// cannot be created now, but can be in a moment: the whole batch is
+// refused UNAVAILABLE (the writer retries it whole, under the same
+// sequence), and nothing of it is created or stored. Rejecting only that
+// series would answer the batch OK: its sequence would then count as
+// stored, so the retry would be a duplicate and the series never stored.
+TEST_F(WriteRequestTest, ANewTagOfAClosedShardRefusesTheWholeBatch) {
+  constexpr uint32_t kShards = 8;
+  std::string closed_tag, open_tag;
+  for (int i = 0; closed_tag.empty() || open_tag.empty(); ++i) {
+    const std::string name = absl::StrCat("handover.t", i);
+    (TagShard(name, kShards) == 3 ? closed_tag : open_tag) = name;
+  }
+  ASSERT_TRUE(store_->CloseShardToWrites(3, kShards, "shard 3 is being handed over to us-2").ok());
+  v1::WriteRequest req;
+  AddRows(&req, open_tag, {{kT0, D(1)}});
+  AddRows(&req, closed_tag, {{kT0, D(2)}});
+  auto p = Prepare(req);
+  ASSERT_FALSE(p.ok()) << "accepted with " << (p.ok() ? p->rejected.size() : 0) << " rejected";
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kUnavailable) << p.status();
+  EXPECT_THAT(
+      std::string(p.status().message()),
+      AllOf(HasSubstr("series[1].tag"), HasSubstr(closed_tag), HasSubstr("being handed over")));
+  EXPECT_FALSE(store_->HasTag(closed_tag));
+  EXPECT_FALSE(store_->HasTag(open_tag)) << "a refused batch creates no tags";
+  // Once the shard opens, the same batch is stored whole.
+  ASSERT_TRUE(store_->OpenShardToWrites(3, 0).ok());
+  auto again = Prepare(req);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->rejected.empty());
+  EXPECT_TRUE(store_->HasTag(closed_tag));
 }
 
 TEST_F(WriteRequestTest, SeriesWithoutAnyValueOnANewTagIsNotFound) {

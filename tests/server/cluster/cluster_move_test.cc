@@ -52,6 +52,7 @@
 #include "tests/testutil/cluster_fixture.h"
 #include "tests/testutil/fault_proxy.h"
 #include "tests/testutil/metrics_text.h"
+#include "tests/testutil/tag_reads.h"
 #include "tests/testutil/temp_dir.h"
 #include "tests/testutil/wait_for.h"
 
@@ -189,25 +190,7 @@ class Writer {
 // the order read: a timestamp twice would show as two rows.
 grpc::Status ReadAll(const std::string& address, const std::string& tag,
                      std::vector<std::pair<int64_t, double>>* out) {
-  v1::ReadRequest request;
-  request.add_tags(tag);
-  request.set_start_ns(kT0);
-  request.set_end_ns(kT0 + 400000 * kSecond);  // every writer's timestamps
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  auto reader = v1::Query::NewStub(Channel(address))->Read(&ctx, request);
-  v1::ReadResponse r;
-  while (reader->Read(&r)) {
-    for (const v1::Sample& s : r.samples()) {
-      out->emplace_back(s.timestamp_ns(), s.value().double_value());
-    }
-    int64_t ts = 0;
-    for (int i = 0; i < r.columns().timestamp_deltas_ns_size(); ++i) {
-      ts += r.columns().timestamp_deltas_ns(i);
-      out->emplace_back(ts, r.columns().double_values(i));
-    }
-  }
-  return reader->Finish();
+  return ReadTagSamples(address, tag, kT0, kT0 + 400000 * kSecond, out);  // every writer's
 }
 
 // Every tag reads exactly `model` through every running node; a tag not in
