@@ -12,6 +12,8 @@
 //   `remove-node` of a member (its data dir stays: it may be added again,
 //   the M3DB 4103 case); the moves run in the background from then on;
 // - kill -9 of a random node, or of etcd, and a start again;
+// - the moves of a random node held at a random step (the test hook), or
+//   released, so the other operations meet moves in every state;
 // - Admin.Compact of a random node (seals every head; with the log kept for
 //   no one, --log_retention_bytes=1, it also trims the log a move may be
 //   tailing: a gap, a copy made again or a FLIPPED move rolled back);
@@ -89,6 +91,7 @@ class ClusterModelTest : public ::testing::Test {
         ClusterFixtureOptions{
             .nodes = kNodes, .num_shards = kShards, .node_flags = flags, .placed_nodes = 2});
     rng_.seed(seed * 7919 + 17);
+    for (std::string& h : held_) h.clear();
     model_.clear();
     log_.clear();
     bool ok = RunSteps(seed);
@@ -119,11 +122,13 @@ class ClusterModelTest : public ::testing::Test {
         err = DeleteTag();
       } else if (r < 60) {
         err = Uniform(2) == 0 ? AddNode() : RemoveNode();
-      } else if (r < 72) {
+      } else if (r < 68) {
         err = KillAndStartNode();
-      } else if (r < 76) {
+      } else if (r < 71) {
         err = KillAndStartEtcd();
-      } else if (r < 90) {
+      } else if (r < 83) {
+        err = HoldOrReleaseMoves();
+      } else if (r < 94) {
         err = Compact();
       } else {
         err = WaitForNoMoves();
@@ -208,6 +213,7 @@ class ClusterModelTest : public ::testing::Test {
         return "";
       }
       if (!Retryable(s)) break;
+      if (std::string err = ReleaseIfStuck(attempt); !err.empty()) return err;
       absl::SleepFor(absl::Milliseconds(50));
     }
     return absl::StrCat("batch ", sequence_, " never stored: ", s.error_code(), " ",
@@ -242,6 +248,7 @@ class ClusterModelTest : public ::testing::Test {
         return "";
       }
       if (!Retryable(s)) break;
+      if (std::string err = ReleaseIfStuck(attempt); !err.empty()) return err;
       absl::SleepFor(absl::Milliseconds(50));
     }
     return absl::StrCat("delete of ", tag, " failed: ", s.error_code(), " ", s.error_message());
@@ -303,6 +310,47 @@ class ClusterModelTest : public ::testing::Test {
     return "";
   }
 
+  // Holds every move of a random node at a random step (the test hook,
+  // --cluster_move_test_pause: a writer of a shard held FLIPPED waits for
+  // the release), or releases the node's held moves; each a clean restart.
+  std::string HoldOrReleaseMoves() {
+    static const char* const kHoldSteps[] = {"copy",  "tail",          "flip",
+                                             "fence", "tail_to_fence", "finish"};
+    const int node = RandomNode();
+    auto* flags = cluster_->node(node).mutable_flags();
+    const bool held = !held_[node].empty();
+    if (held) {
+      Log(absl::StrCat("release the moves held at node ", node));
+      flags->erase(std::remove(flags->begin(), flags->end(), held_[node]), flags->end());
+      held_[node].clear();
+    } else {
+      held_[node] = absl::StrCat("--cluster_move_test_pause=", kHoldSteps[Uniform(6)]);
+      Log(absl::StrCat("hold the moves of node ", node, " (", held_[node], ")"));
+      flags->push_back(held_[node]);
+    }
+    if (int code = cluster_->StopNode(node); code != 0) {
+      return absl::StrCat("node ", node, " stopped with ", code);
+    }
+    if (!cluster_->StartNode(node)) return absl::StrCat("node ", node, " did not start again");
+    return "";
+  }
+  std::string ReleaseAll() {
+    for (int node = 0; node < kNodes; ++node) {
+      if (held_[node].empty()) continue;
+      Log(absl::StrCat("release the moves held at node ", node));
+      auto* flags = cluster_->node(node).mutable_flags();
+      flags->erase(std::remove(flags->begin(), flags->end(), held_[node]), flags->end());
+      held_[node].clear();
+      if (int code = cluster_->StopNode(node); code != 0) {
+        return absl::StrCat("node ", node, " stopped with ", code);
+      }
+      if (!cluster_->StartNode(node)) return absl::StrCat("node ", node, " did not start again");
+    }
+    return "";
+  }
+  // A request retried for a while may wait for a held move: release them.
+  std::string ReleaseIfStuck(int attempt) { return attempt == 40 ? ReleaseAll() : ""; }
+
   std::string Compact() {
     const int node = RandomNode();
     Log(absl::StrCat("Admin.Compact node ", node));
@@ -320,6 +368,7 @@ class ClusterModelTest : public ::testing::Test {
   }
 
   std::string WaitForNoMoves() {
+    if (std::string err = ReleaseAll(); !err.empty()) return err;
     Log("wait until no move is left");
     v1::PlacementResponse last;
     if (!cluster_->WaitForPlacement(
@@ -349,11 +398,14 @@ class ClusterModelTest : public ::testing::Test {
         grpc::Status s;
         // A closed shard (a handover) or an owner starting again answers
         // UNAVAILABLE for a moment; never a partial answer.
+        int attempt = 0;
         WaitFor(
             [&] {
               got.clear();
               s = ReadTagSamples(cluster_->address(node), tag, kT0, kT0 + kSlots * kSecond, &got);
-              return !Retryable(s);
+              if (!Retryable(s)) return true;
+              ReleaseIfStuck(attempt++);  // an error shows in the read's status
+              return false;
             },
             absl::Seconds(60));
         auto it = model_.find(tag);
@@ -394,6 +446,7 @@ class ClusterModelTest : public ::testing::Test {
   Model model_;
   std::vector<std::string> log_;
   uint64_t sequence_ = 0;
+  std::string held_[kNodes];  // the pause flag a node runs with ("": none)
 };
 
 TEST_F(ClusterModelTest, MembershipChangesUnderWritesMatchTheModel) {
