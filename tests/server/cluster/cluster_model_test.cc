@@ -7,6 +7,8 @@
 // - a batch of random samples (overwrites of earlier timestamps included)
 //   through a random node, retried with the same client id and sequence
 //   until one answers OK (a handover or a node down answers UNAVAILABLE);
+//   or through the client library's streaming Writer routing to the owners
+//   (a gateway's path), which retries until acked;
 // - a tag deleted through a random node (later batches create it again);
 // - `historian cluster add-node` of a node outside the placement, or
 //   `remove-node` of a member (its data dir stays: it may be added again,
@@ -21,7 +23,8 @@
 //
 // After every step each tag reads exactly the model (every acknowledged
 // sample once, deleted tags NOT_FOUND) through a random node, whatever
-// moves are under way; at the end, through every node. A failure names the
+// moves are under way, and Latest and ListTags of all tags agree with it;
+// at the end, through every node. A failure names the
 // seed, the step and every operation. HISTORIAN_MODEL_SEEDS=N runs seeds
 // 1..N, HISTORIAN_MODEL_SEED=S one seed; HISTORIAN_KEEP_TEST_DIRS=1 keeps
 // the node logs; HISTORIAN_MODEL_VERBOSE=1 prints the operations of seeds
@@ -32,6 +35,7 @@
 #include <cstdlib>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,14 +43,17 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/writer.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "historian/v1/admin.grpc.pb.h"
 #include "historian/v1/catalog.grpc.pb.h"
 #include "historian/v1/cluster.grpc.pb.h"
 #include "historian/v1/ingest.grpc.pb.h"
+#include "historian/v1/query.grpc.pb.h"
 #include "tests/testutil/cluster_fixture.h"
 #include "tests/testutil/model_run.h"
 #include "tests/testutil/tag_reads.h"
@@ -95,6 +102,10 @@ class ClusterModelTest : public ::testing::Test {
     model_.clear();
     log_.clear();
     bool ok = RunSteps(seed);
+    if (writer_ != nullptr) writer_->Close(absl::ZeroDuration());
+    writer_.reset();
+    absl::MutexLock l(&results_mu_);
+    results_.clear();
     cluster_.reset();  // stops the nodes before `dir` goes
     return ok;
   }
@@ -117,7 +128,7 @@ class ClusterModelTest : public ::testing::Test {
       const uint64_t r = Uniform(100);
       std::string err;
       if (r < 40 || (moving && r < 60)) {
-        err = WriteBatch();
+        err = Uniform(2) == 0 ? WriteBatch() : StreamBatch();
       } else if (r < 50) {
         err = DeleteTag();
       } else if (r < 60) {
@@ -168,28 +179,42 @@ class ClusterModelTest : public ::testing::Test {
     return members;
   }
 
-  std::string WriteBatch() {
-    v1::WriteRequest batch;
-    batch.set_client_id("cluster-model");
-    batch.set_batch_sequence(++sequence_);
-    Model wrote;
+  // 1..6 random tags, 1..4 samples each at random slots; `wrote` is what
+  // the batch holds. Values are unique across the run.
+  void RandomBatch(v1::WriteRequest* batch, Model* wrote) {
+    ++batches_;
     const int tags = 1 + static_cast<int>(Uniform(6));
     for (int i = 0; i < tags; ++i) {
       const std::string tag = TagName(static_cast<int>(Uniform(kTags)));
-      if (wrote.count(tag)) continue;
-      v1::TagSamples* series = batch.add_series();
+      if (wrote->count(tag)) continue;
+      v1::TagSamples* series = batch->add_series();
       series->set_tag(tag);
       const int samples = 1 + static_cast<int>(Uniform(4));
       for (int j = 0; j < samples; ++j) {
         const int64_t ts = kT0 + static_cast<int64_t>(Uniform(kSlots)) * kSecond;
-        if (wrote[tag].count(ts)) continue;
-        const double v = static_cast<double>(sequence_) + 0.01 * j;
-        wrote[tag][ts] = v;
+        if ((*wrote)[tag].count(ts)) continue;
+        const double v = static_cast<double>(batches_) + 0.01 * j;
+        (*wrote)[tag][ts] = v;
         v1::Sample* s = series->add_samples();
         s->set_timestamp_ns(ts);
         s->mutable_value()->set_double_value(v);
       }
     }
+  }
+  void Apply(const Model& wrote) {
+    for (const auto& [tag, samples] : wrote) {
+      for (const auto& [ts, v] : samples) model_[tag][ts] = v;
+    }
+  }
+
+  // A random batch by Ingest.WriteBatch through a random node, retried
+  // (the same client id and sequence) through the next until one says OK.
+  std::string WriteBatch() {
+    v1::WriteRequest batch;
+    batch.set_client_id("cluster-model");
+    batch.set_batch_sequence(++sequence_);
+    Model wrote;
+    RandomBatch(&batch, &wrote);
     const int first = RandomNode();
     Log(absl::StrCat("write batch ", sequence_, " (", batch.series_size(), " tags) via node ",
                      first));
@@ -207,9 +232,7 @@ class ClusterModelTest : public ::testing::Test {
                             " samples accepted: ", ack.ShortDebugString());
       }
       if (s.ok()) {
-        for (const auto& [tag, samples] : wrote) {
-          for (const auto& [ts, v] : samples) model_[tag][ts] = v;
-        }
+        Apply(wrote);
         return "";
       }
       if (!Retryable(s)) break;
@@ -218,6 +241,60 @@ class ClusterModelTest : public ::testing::Test {
     }
     return absl::StrCat("batch ", sequence_, " never stored: ", s.error_code(), " ",
                         s.error_message());
+  }
+
+  // A random batch through the client library's streaming Writer, as a
+  // gateway sends: Ingest.Write streams straight to each tag's owner
+  // (route_to_owners, its placement read now and then, so sometimes
+  // stale), retried by the Writer until acked. One Writer for the run.
+  std::string StreamBatch() {
+    if (writer_ == nullptr) {
+      client::WriterOptions options;
+      options.endpoints = cluster_->addresses();
+      options.client_id = "cluster-model-writer";
+      options.route_to_owners = true;
+      options.placement_refresh = absl::Seconds(2);
+      options.on_result = [this](uint64_t sequence, const absl::Status& status,
+                                 const v1::WriteAck& ack) {
+        absl::MutexLock l(&results_mu_);
+        results_[sequence] = {status, ack};
+      };
+      absl::StatusOr<std::unique_ptr<client::Writer>> w = client::Writer::Start(options);
+      if (!w.ok()) return "Writer::Start: " + w.status().ToString();
+      writer_ = *std::move(w);
+    }
+    v1::WriteRequest batch;
+    Model wrote;
+    RandomBatch(&batch, &wrote);
+    absl::StatusOr<uint64_t> sequence = writer_->Send(batch);
+    if (!sequence.ok()) return "Writer::Send: " + sequence.status().ToString();
+    Log(absl::StrCat("stream batch ", *sequence, " (", batch.series_size(), " tags)"));
+    absl::Status idle = writer_->WaitIdle(absl::Now() + absl::Seconds(5));
+    if (absl::IsDeadlineExceeded(idle)) {
+      // A held move may keep it waiting: release them.
+      if (std::string err = ReleaseAll(); !err.empty()) return err;
+      idle = writer_->WaitIdle(absl::Now() + absl::Minutes(2));
+    }
+    if (!idle.ok()) {
+      return absl::StrCat("stream batch ", *sequence, " never acked: ", idle.ToString(),
+                          "; writer: ", writer_->stats().last_error.ToString());
+    }
+    // on_result runs on the writer's thread, maybe just after WaitIdle.
+    absl::MutexLock l(&results_mu_);
+    auto reported = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(results_mu_) {
+      return results_.count(*sequence) > 0;
+    };
+    if (!results_mu_.AwaitWithTimeout(absl::Condition(&reported), absl::Seconds(30))) {
+      return absl::StrCat("stream batch ", *sequence, ": idle, but never reported");
+    }
+    const auto& [status, ack] = results_[*sequence];
+    if (!status.ok() || ack.rejected_size() > 0 || ack.accepted_count() != Samples(wrote)) {
+      return absl::StrCat("stream batch ", *sequence, ": ", status.ToString(), ", ",
+                          ack.accepted_count(), " of ", Samples(wrote),
+                          " samples accepted: ", ack.ShortDebugString());
+    }
+    Apply(wrote);
+    return "";
   }
 
   static uint64_t Samples(const Model& m) {
@@ -438,10 +515,91 @@ class ClusterModelTest : public ::testing::Test {
         }
       }
     }
+    CheckLatestAndListing(every_node, &problems);
     return problems.empty() ? "" : absl::StrJoin(problems, "\n  ");
   }
 
+  // Query.Latest and Catalog.ListTags of every cm.* tag (fanned out to the
+  // owners) through a random node (every node): the newest sample of each
+  // tag the model holds, and exactly those tags listed.
+  void CheckLatestAndListing(bool every_node, std::vector<std::string>* problems) {
+    std::map<std::string, std::pair<int64_t, double>> newest;
+    for (const auto& [tag, samples] : model_) {
+      if (!samples.empty()) newest[tag] = *samples.rbegin();
+    }
+    std::vector<int> nodes;
+    if (every_node) {
+      for (int i = 0; i < kNodes; ++i) nodes.push_back(i);
+    } else {
+      nodes.push_back(RandomNode());
+    }
+    for (int node : nodes) {
+      auto channel = Channel(cluster_->address(node));
+      v1::LatestResponse latest;
+      v1::ListTagsResponse listed;
+      grpc::Status ls, ts;
+      int attempt = 0;
+      WaitFor(
+          [&] {
+            v1::LatestRequest req;
+            req.set_glob("cm.*");
+            grpc::ClientContext lctx;
+            latest.Clear();
+            ls = v1::Query::NewStub(channel)->Latest(&lctx, req, &latest);
+            v1::ListTagsRequest list;
+            list.set_glob("cm.*");
+            grpc::ClientContext tctx;
+            listed.Clear();
+            ts = v1::Catalog::NewStub(channel)->ListTags(&tctx, list, &listed);
+            if (!Retryable(ls) && !Retryable(ts)) return true;
+            ReleaseIfStuck(attempt++);
+            return false;
+          },
+          absl::Seconds(60));
+      if (!ls.ok() || !ts.ok()) {
+        problems->push_back(absl::StrCat("Latest/ListTags through node ", node, ": ",
+                                         ls.error_message(), " / ", ts.error_message()));
+        continue;
+      }
+      std::map<std::string, std::pair<int64_t, double>> got;
+      for (const v1::LatestValue& v : latest.values()) {
+        if (v.has_sample()) {
+          got[v.tag()] = {v.sample().timestamp_ns(), v.sample().value().double_value()};
+        }
+      }
+      if (got != newest) {
+        std::string diff;
+        for (const auto& [tag, want] : newest) {
+          auto it = got.find(tag);
+          if (it == got.end()) {
+            absl::StrAppend(&diff, " ", tag, " missing;");
+          } else if (it->second != want) {
+            absl::StrAppend(&diff, " ", tag, " at ", (it->second.first - kT0) / kSecond,
+                            "s=", it->second.second, " want ", (want.first - kT0) / kSecond,
+                            "s=", want.second, ";");
+          }
+        }
+        for (const auto& [tag, v] : got) {
+          if (!newest.count(tag)) absl::StrAppend(&diff, " ", tag, " not in the model;");
+        }
+        problems->push_back(absl::StrCat("Latest through node ", node, ":", diff));
+      }
+      std::set<std::string> names, want_names;
+      for (const v1::Tag& t : listed.tags()) names.insert(t.name());
+      for (const auto& [tag, v] : newest) want_names.insert(tag);
+      if (names != want_names) {
+        problems->push_back(absl::StrCat("ListTags through node ", node, ": ",
+                                         absl::StrJoin(names, ","), ", want ",
+                                         absl::StrJoin(want_names, ",")));
+      }
+    }
+  }
+
   std::unique_ptr<ClusterFixture> cluster_;
+  std::unique_ptr<client::Writer> writer_;  // StreamBatch's, made on first use
+  absl::Mutex results_mu_;
+  std::map<uint64_t, std::pair<absl::Status, v1::WriteAck>> results_ ABSL_GUARDED_BY(results_mu_);
+  uint64_t batches_ = 0;
   std::mt19937_64 rng_;
   Model model_;
   std::vector<std::string> log_;
