@@ -459,18 +459,20 @@ class ClusterModelTest : public ::testing::Test {
     return "";
   }
 
+  // Every node, or a random one.
+  std::vector<int> NodesToCheck(bool every_node) {
+    if (!every_node) return {RandomNode()};
+    std::vector<int> nodes;
+    for (int i = 0; i < kNodes; ++i) nodes.push_back(i);
+    return nodes;
+  }
+
   // Each tag reads exactly the model through a random node (every node).
   std::string CheckReads(bool every_node) {
     std::vector<std::string> problems;
     for (int t = 0; t < kTags; ++t) {
       const std::string tag = TagName(t);
-      std::vector<int> nodes;
-      if (every_node) {
-        for (int i = 0; i < kNodes; ++i) nodes.push_back(i);
-      } else {
-        nodes.push_back(RandomNode());
-      }
-      for (int node : nodes) {
+      for (int node : NodesToCheck(every_node)) {
         std::vector<std::pair<int64_t, double>> got;
         grpc::Status s;
         // A closed shard (a handover) or an owner starting again answers
@@ -527,13 +529,7 @@ class ClusterModelTest : public ::testing::Test {
     for (const auto& [tag, samples] : model_) {
       if (!samples.empty()) newest[tag] = *samples.rbegin();
     }
-    std::vector<int> nodes;
-    if (every_node) {
-      for (int i = 0; i < kNodes; ++i) nodes.push_back(i);
-    } else {
-      nodes.push_back(RandomNode());
-    }
-    for (int node : nodes) {
+    for (int node : NodesToCheck(every_node)) {
       auto channel = Channel(cluster_->address(node));
       v1::LatestResponse latest;
       v1::ListTagsResponse listed;

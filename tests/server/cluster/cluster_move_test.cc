@@ -257,6 +257,20 @@ int NodeOfMember(ClusterFixture& cluster, const v1::PlacementResponse& p, uint32
   return -1;
 }
 
+// Waits (2 minutes at most) until every running node's placement has three
+// members and no move left; `done` is the last placement seen.
+void WaitForThreeMembersAndNoMoves(ClusterFixture& cluster, v1::PlacementResponse* done) {
+  ASSERT_TRUE(cluster.WaitForPlacement(
+      [&](const v1::PlacementResponse& p) {
+        *done = p;
+        return NoMoves(p) && p.members_size() == 3;
+      },
+      absl::Seconds(120)))
+      << "the moves did not finish; moves left: " << done->moves_size()
+      << (done->moves_size() > 0 ? absl::StrCat(", the first in state ", done->moves(0).state())
+                                 : "");
+}
+
 TEST(ClusterMoveTest, ScaleUpDownAndUpAgainUnderLoadLosesAndResurrectsNothing) {
   TempDir dir;
   ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 4, .num_shards = 16, .placed_nodes = 3});
@@ -907,14 +921,7 @@ TEST(ClusterMoveTest, ATargetWhoseSourceTrimmedPastItsTailRollsTheMoveBackAndMov
   flags->erase(std::remove(flags->begin(), flags->end(), pause), flags->end());
   ASSERT_TRUE(cluster.StartNode(2));
   v1::PlacementResponse done;
-  ASSERT_TRUE(cluster.WaitForPlacement(
-      [&](const v1::PlacementResponse& p) {
-        done = p;
-        return NoMoves(p) && p.members_size() == 3;
-      },
-      absl::Seconds(120)))
-      << "the move did not finish; moves left: " << done.moves_size()
-      << (done.moves_size() > 0 ? absl::StrCat(", the first ", done.moves(0).state()) : "");
+  ASSERT_NO_FATAL_FAILURE(WaitForThreeMembersAndNoMoves(cluster, &done));
   EXPECT_EQ(NodeOfMember(cluster, done, done.shard_owner(static_cast<int>(move.shard))), 2);
   // Once at least (the source may trim the next fence's entry too before
   // the target reads it: then the move goes round again).
@@ -1156,13 +1163,7 @@ TEST(ClusterMoveTest, ASourceCutOffFromEtcdRefusesWritesOfTheShardItHandsOver) {
   // The target finishes the move without the hook.
   ASSERT_NO_FATAL_FAILURE(RestartNode(cluster, 2, "--cluster_move_test_pause=flip"));
   v1::PlacementResponse done;
-  ASSERT_TRUE(cluster.WaitForPlacement(
-      [&](const v1::PlacementResponse& p) {
-        done = p;
-        return NoMoves(p) && p.members_size() == 3;
-      },
-      absl::Seconds(120)))
-      << "the move did not finish; moves left: " << done.moves_size();
+  ASSERT_NO_FATAL_FAILURE(WaitForThreeMembersAndNoMoves(cluster, &done));
   EXPECT_EQ(NodeOfMember(cluster, done, done.shard_owner(static_cast<int>(shard))), 2);
   ExpectTagsReadTheModel(cluster, {0, 1, 2}, all, model);
 }
@@ -1254,13 +1255,7 @@ TEST_P(ClusterMoveKillTest, KillAtAStepLosesNoAckedSample) {
     ASSERT_TRUE(cluster.StartNode(i)) << "node " << i;
   }
   v1::PlacementResponse done;
-  ASSERT_TRUE(cluster.WaitForPlacement(
-      [&](const v1::PlacementResponse& p) {
-        done = p;
-        return NoMoves(p) && p.members_size() == 3;
-      },
-      absl::Seconds(120)))
-      << "the move did not finish after the restart; moves left: " << done.moves_size();
+  ASSERT_NO_FATAL_FAILURE(WaitForThreeMembersAndNoMoves(cluster, &done));
   EXPECT_EQ(done.shard_owner(static_cast<int>(plan.moves(0).shard())), plan.moves(0).to());
   ASSERT_TRUE(writer.WaitForMore(10)) << writer.last_error();
   writer.Stop();
