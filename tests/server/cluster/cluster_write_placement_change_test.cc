@@ -33,6 +33,7 @@
 #include "tests/testutil/free_port.h"
 #include "tests/testutil/node_process.h"
 #include "tests/testutil/temp_dir.h"
+#include "tests/testutil/wait_for.h"
 
 namespace historian::testing {
 namespace {
@@ -244,7 +245,17 @@ TEST(ClusterWritePlacementChangeTest, BeforeInitEveryWriteIsRefusedAfterInitStor
   v1::WriteAck ack;
   grpc::Status s = Write(cluster.address(0), batch, &ack, /*forwarded=*/true);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
-  s = Write(cluster.address(0), batch, &ack);
+  // Refused UNAVAILABLE from the start; the reason names `historian cluster
+  // init` once the node has read etcd (before that it says it has not: a
+  // node starting on a busy machine may answer first).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        s = Write(cluster.address(0), batch, &ack);
+        return s.error_code() != grpc::StatusCode::UNAVAILABLE ||
+               !absl::StrContains(s.error_message(), "has not read etcd since it started");
+      },
+      absl::Seconds(30)))
+      << s.error_message();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   EXPECT_TRUE(absl::StrContains(s.error_message(), "historian cluster init")) << s.error_message();
   {  // nothing of it was stored: the tag does not even exist on the node
