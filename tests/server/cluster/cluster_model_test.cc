@@ -9,7 +9,8 @@
 //   until one answers OK (a handover or a node down answers UNAVAILABLE);
 //   or through the client library's streaming Writer routing to the owners
 //   (a gateway's path), which retries until acked;
-// - a tag deleted through a random node (later batches create it again);
+// - a tag deleted through a random node (later batches create it again),
+//   or its unit changed (Catalog.UpdateTag);
 // - `historian cluster add-node` of a node outside the placement, or
 //   `remove-node` of a member (its data dir stays: it may be added again,
 //   the M3DB 4103 case); the moves run in the background from then on;
@@ -23,7 +24,8 @@
 //
 // After every step each tag reads exactly the model (every acknowledged
 // sample once, deleted tags NOT_FOUND) through a random node, whatever
-// moves are under way, and Latest and ListTags of all tags agree with it;
+// moves are under way, and Latest and ListTags of all tags (with their
+// units) agree with it;
 // at the end, through every node. A failure names the
 // seed, the step and every operation. HISTORIAN_MODEL_SEEDS=N runs seeds
 // 1..N, HISTORIAN_MODEL_SEED=S one seed; HISTORIAN_KEEP_TEST_DIRS=1 keeps
@@ -100,6 +102,7 @@ class ClusterModelTest : public ::testing::Test {
     rng_.seed(seed * 7919 + 17);
     for (std::string& h : held_) h.clear();
     model_.clear();
+    units_.clear();
     log_.clear();
     bool ok = RunSteps(seed);
     if (writer_ != nullptr) writer_->Close(absl::ZeroDuration());
@@ -130,7 +133,7 @@ class ClusterModelTest : public ::testing::Test {
       if (r < 40 || (moving && r < 60)) {
         err = Uniform(2) == 0 ? WriteBatch() : StreamBatch();
       } else if (r < 50) {
-        err = DeleteTag();
+        err = Uniform(2) == 0 ? DeleteTag() : UpdateUnit();
       } else if (r < 60) {
         err = Uniform(2) == 0 ? AddNode() : RemoveNode();
       } else if (r < 68) {
@@ -203,6 +206,7 @@ class ClusterModelTest : public ::testing::Test {
   }
   void Apply(const Model& wrote) {
     for (const auto& [tag, samples] : wrote) {
+      if (!model_.count(tag)) units_[tag] = "";  // created by this batch
       for (const auto& [ts, v] : samples) model_[tag][ts] = v;
     }
   }
@@ -322,6 +326,7 @@ class ClusterModelTest : public ::testing::Test {
           s.error_code() == grpc::StatusCode::NOT_FOUND && (attempt > 0 || model_.count(tag) == 0);
       if (s.ok() || gone) {
         model_.erase(tag);
+        units_.erase(tag);
         return "";
       }
       if (!Retryable(s)) break;
@@ -329,6 +334,38 @@ class ClusterModelTest : public ::testing::Test {
       absl::SleepFor(absl::Milliseconds(50));
     }
     return absl::StrCat("delete of ", tag, " failed: ", s.error_code(), " ", s.error_message());
+  }
+
+  // Catalog.UpdateTag of a tag the model holds: a new unit (the tag's other
+  // settings stay unset), through a random node, retried until one says OK.
+  std::string UpdateUnit() {
+    if (model_.empty()) return WriteBatch();
+    auto it = model_.begin();
+    std::advance(it, static_cast<long>(Uniform(model_.size())));
+    const std::string tag = it->first;
+    const std::string unit = absl::StrCat("u", ++batches_);
+    const int first = RandomNode();
+    Log(absl::StrCat("unit of ", tag, " := ", unit, " via node ", first));
+    const absl::Time give_up = absl::Now() + absl::Minutes(2);
+    grpc::Status s;
+    for (int attempt = 0; absl::Now() < give_up; ++attempt) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      v1::UpdateTagRequest req;
+      req.mutable_tag()->set_name(tag);
+      req.mutable_tag()->set_unit(unit);
+      v1::Tag resp;
+      s = v1::Catalog::NewStub(Channel(cluster_->address((first + attempt) % kNodes)))
+              ->UpdateTag(&ctx, req, &resp);
+      if (s.ok()) {
+        units_[tag] = unit;
+        return "";
+      }
+      if (!Retryable(s)) break;
+      if (std::string err = ReleaseIfStuck(attempt); !err.empty()) return err;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return absl::StrCat("update of ", tag, " failed: ", s.error_code(), " ", s.error_message());
   }
 
   // `historian cluster add-node|remove-node ADDR` through a random node,
@@ -581,7 +618,15 @@ class ClusterModelTest : public ::testing::Test {
         problems->push_back(absl::StrCat("Latest through node ", node, ":", diff));
       }
       std::set<std::string> names, want_names;
-      for (const v1::Tag& t : listed.tags()) names.insert(t.name());
+      for (const v1::Tag& t : listed.tags()) {
+        names.insert(t.name());
+        auto unit = units_.find(t.name());
+        if (unit != units_.end() && t.unit() != unit->second) {
+          problems->push_back(absl::StrCat("ListTags through node ", node, ": ", t.name(),
+                                           " has unit '", t.unit(), "', want '", unit->second,
+                                           "'"));
+        }
+      }
       for (const auto& [tag, v] : newest) want_names.insert(tag);
       if (names != want_names) {
         problems->push_back(absl::StrCat("ListTags through node ", node, ": ",
@@ -598,6 +643,7 @@ class ClusterModelTest : public ::testing::Test {
   uint64_t batches_ = 0;
   std::mt19937_64 rng_;
   Model model_;
+  std::map<std::string, std::string> units_;  // of every tag in model_
   std::vector<std::string> log_;
   uint64_t sequence_ = 0;
   std::string held_[kNodes];  // the pause flag a node runs with ("": none)
