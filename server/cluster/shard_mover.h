@@ -133,7 +133,6 @@ class ShardMover {
   absl::Status SourcePass();
   // Runs the move of `shard` from its state in `placement` to its end.
   absl::Status RunMove(const Placement& placement, const ShardMove& move);
-  // Step 6's end: opens the shard past `fence`'s clock, then step 7.
   // A FLIPPED move (since `flipped_since`) that cannot reach the source's
   // fence (`why`: its log trimmed past the tail's cursor, or the copy
   // gone): while the shard is still closed here (never opened, so no own
@@ -143,6 +142,7 @@ class ShardMover {
   // naming why it could not.
   absl::Status RollBackFlipped(const Placement& placement, const ShardMove& move,
                                int64_t flipped_since, const absl::Status& why);
+  // Step 6's end: opens the shard past `fence`'s clock, then step 7.
   absl::Status OpenAndFinish(const Placement& placement, const ShardMove& move,
                              const MoveFence& fence, uint64_t tailed_to);
   // Step 7 (the target opened the shard already).
