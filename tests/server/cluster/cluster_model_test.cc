@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
@@ -57,6 +58,7 @@
 #include "historian/v1/ingest.grpc.pb.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "tests/testutil/cluster_fixture.h"
+#include "tests/testutil/fault_proxy.h"
 #include "tests/testutil/model_run.h"
 #include "tests/testutil/tag_reads.h"
 #include "tests/testutil/temp_dir.h"
@@ -76,6 +78,9 @@ constexpr int kSteps = 40;
 using Model = std::map<std::string, std::map<int64_t, double>>;
 
 std::string TagName(int t) { return absl::StrCat("cm.t", t); }
+// The peer site's own tags (written there only: no two sites write one tag).
+constexpr int kMxTags = 6;
+std::string MxTagName(int t) { return absl::StrCat("mx.t", t); }
 
 std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
   return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
@@ -93,12 +98,46 @@ bool Retryable(const grpc::Status& s) {
 class ClusterModelTest : public ::testing::Test {
  protected:
   // Runs one seed on a fresh cluster; false after reporting a failure.
-  bool RunSeed(uint64_t seed, const std::vector<std::string>& flags) {
+  // With `with_peer`, a peer site "mx" (one node) replicates both ways
+  // with the cluster, each node reached through a FaultProxy.
+  bool RunSeed(uint64_t seed, const std::vector<std::string>& flags, bool with_peer = false) {
     TempDir dir;
+    std::vector<std::string> us_flags = flags;
+    if (with_peer) {
+      for (int i = 0; i < kNodes; ++i) {
+        us_proxies_.push_back(std::make_unique<FaultProxy>("127.0.0.1:1"));
+      }
+      mx_proxy_ = std::make_unique<FaultProxy>("127.0.0.1:1");
+      us_flags.push_back("--flagfile=" + dir.Sub("us.flags"));
+      us_flags.push_back("--peer_placement_poll=200ms");
+      mx_ = std::make_unique<ClusterFixture>(
+          dir.Sub("mx"), ClusterFixtureOptions{.nodes = 1,
+                                               .site = "mx",
+                                               .num_shards = 4,
+                                               .node_flags = {"--flagfile=" + dir.Sub("mx.flags"),
+                                                              "--peer_placement_poll=200ms"}});
+    }
     cluster_ = std::make_unique<ClusterFixture>(
         dir.Sub("cluster"),
         ClusterFixtureOptions{
-            .nodes = kNodes, .num_shards = kShards, .node_flags = flags, .placed_nodes = 2});
+            .nodes = kNodes, .num_shards = kShards, .node_flags = us_flags, .placed_nodes = 2});
+    if (with_peer) {
+      std::vector<std::string> seeds, map;
+      for (int i = 0; i < kNodes; ++i) {
+        us_proxies_[i]->SetTarget(cluster_->address(i));
+        seeds.push_back(us_proxies_[i]->address());
+        map.push_back(absl::StrCat(cluster_->address(i), "=", us_proxies_[i]->address()));
+      }
+      mx_proxy_->SetTarget(mx_->address(0));
+      std::ofstream(dir.Sub("us.flags"))
+          << "--peers=mx=" << mx_proxy_->address() << "\n--peer_address_map=" << mx_->address(0)
+          << "=" << mx_proxy_->address() << "\n";
+      std::ofstream(dir.Sub("mx.flags"))
+          << "--peers=us=" << absl::StrJoin(seeds, "|")
+          << "\n--peer_address_map=" << absl::StrJoin(map, ",") << "\n";
+    }
+    partitioned_ = false;
+    mx_model_.clear();
     rng_.seed(seed * 7919 + 17);
     for (std::string& h : held_) h.clear();
     model_.clear();
@@ -107,9 +146,12 @@ class ClusterModelTest : public ::testing::Test {
     bool ok = RunSteps(seed);
     if (writer_ != nullptr) writer_->Close(absl::ZeroDuration());
     writer_.reset();
+    cluster_.reset();  // stops the nodes before `dir` goes
+    mx_.reset();
+    us_proxies_.clear();
+    mx_proxy_.reset();
     absl::MutexLock l(&results_mu_);
     results_.clear();
-    cluster_.reset();  // stops the nodes before `dir` goes
     return ok;
   }
 
@@ -126,11 +168,14 @@ class ClusterModelTest : public ::testing::Test {
       return false;
     };
     if (!cluster_->Start()) return fail(0, "the cluster did not start");
+    if (mx_ != nullptr && !mx_->Start()) return fail(0, "the peer site did not start");
     for (int step = 1; step <= kSteps; ++step) {
       const bool moving = !NoMoves();
       const uint64_t r = Uniform(100);
       std::string err;
-      if (r < 40 || (moving && r < 60)) {
+      if (mx_ != nullptr && r < 12) {
+        err = Uniform(3) == 0 ? TogglePartition() : MxWrite();
+      } else if (r < 40 || (moving && r < 60)) {
         err = Uniform(2) == 0 ? WriteBatch() : StreamBatch();
       } else if (r < 50) {
         err = Uniform(2) == 0 ? DeleteTag() : UpdateUnit();
@@ -148,10 +193,15 @@ class ClusterModelTest : public ::testing::Test {
         err = WaitForNoMoves();
       }
       if (err.empty()) err = CheckReads(/*every_node=*/false);
+      if (err.empty() && mx_ != nullptr && !partitioned_) err = CheckPeerSite();
       if (!err.empty()) return fail(step, err);
     }
     std::string err = WaitForNoMoves();
     if (err.empty()) err = CheckReads(/*every_node=*/true);
+    if (err.empty() && mx_ != nullptr) {
+      if (partitioned_) err = TogglePartition();
+      if (err.empty()) err = CheckPeerSite();
+    }
     if (!err.empty()) return fail(kSteps + 1, err);
     if (std::getenv("HISTORIAN_MODEL_VERBOSE") != nullptr) {
       std::printf("seed %llu passed:\n  %s\n", static_cast<unsigned long long>(seed),
@@ -184,11 +234,12 @@ class ClusterModelTest : public ::testing::Test {
 
   // 1..6 random tags, 1..4 samples each at random slots; `wrote` is what
   // the batch holds. Values are unique across the run.
-  void RandomBatch(v1::WriteRequest* batch, Model* wrote) {
+  void RandomBatch(v1::WriteRequest* batch, Model* wrote, bool mx_tags = false) {
     ++batches_;
     const int tags = 1 + static_cast<int>(Uniform(6));
     for (int i = 0; i < tags; ++i) {
-      const std::string tag = TagName(static_cast<int>(Uniform(kTags)));
+      const std::string tag = mx_tags ? MxTagName(static_cast<int>(Uniform(kMxTags)))
+                                      : TagName(static_cast<int>(Uniform(kTags)));
       if (wrote->count(tag)) continue;
       v1::TagSamples* series = batch->add_series();
       series->set_tag(tag);
@@ -299,6 +350,64 @@ class ClusterModelTest : public ::testing::Test {
     }
     Apply(wrote);
     return "";
+  }
+
+  // A random batch of the peer site's own tags, written there.
+  std::string MxWrite() {
+    v1::WriteRequest batch;
+    batch.set_client_id("cluster-model-mx");
+    batch.set_batch_sequence(++mx_sequence_);
+    Model wrote;
+    RandomBatch(&batch, &wrote, /*mx_tags=*/true);
+    Log(absl::StrCat("write batch ", mx_sequence_, " (", batch.series_size(), " tags) at mx"));
+    grpc::Status s;
+    WaitFor(
+        [&] {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+          v1::WriteAck ack;
+          s = v1::Ingest::NewStub(Channel(mx_->address(0)))->WriteBatch(&ctx, batch, &ack);
+          return !Retryable(s);
+        },
+        absl::Seconds(60));
+    if (!s.ok()) return "mx batch never stored: " + s.error_message();
+    for (const auto& [tag, samples] : wrote) {
+      for (const auto& [ts, v] : samples) mx_model_[tag][ts] = v;
+    }
+    return "";
+  }
+
+  // Cuts every link between the sites, or heals them.
+  std::string TogglePartition() {
+    partitioned_ = !partitioned_;
+    Log(partitioned_ ? "partition the sites" : "heal the partition");
+    for (auto& p : us_proxies_) partitioned_ ? p->Cut() : p->Heal();
+    partitioned_ ? mx_proxy_->Cut() : mx_proxy_->Heal();
+    return "";
+  }
+
+  // The sites converge (2 minutes at most): every cluster tag reads its
+  // model at the peer site, and every peer-site tag reads its model
+  // through the cluster (at the member owning it now).
+  std::string CheckPeerSite() {
+    std::vector<std::string> problems;
+    const bool converged = WaitFor(
+        [&] {
+          problems.clear();
+          for (int t = 0; t < kTags; ++t) {
+            std::string p = CompareTag(mx_->address(0), TagName(t), model_);
+            if (!p.empty()) problems.push_back(p + " (at mx)");
+          }
+          for (int t = 0; t < kMxTags; ++t) {
+            std::string p = CompareTag(cluster_->address(t % kNodes), MxTagName(t), mx_model_);
+            if (!p.empty()) problems.push_back(p + " (mx's tag at us)");
+          }
+          return problems.empty();
+        },
+        absl::Minutes(2));
+    return converged ? ""
+                     : absl::StrCat("the sites did not converge within 2 minutes:\n  ",
+                                    absl::StrJoin(problems, "\n  "));
   }
 
   static uint64_t Samples(const Model& m) {
@@ -508,54 +617,55 @@ class ClusterModelTest : public ::testing::Test {
   std::string CheckReads(bool every_node) {
     std::vector<std::string> problems;
     for (int t = 0; t < kTags; ++t) {
-      const std::string tag = TagName(t);
       for (int node : NodesToCheck(every_node)) {
-        std::vector<std::pair<int64_t, double>> got;
-        grpc::Status s;
-        // A closed shard (a handover) or an owner starting again answers
-        // UNAVAILABLE for a moment; never a partial answer.
-        int attempt = 0;
-        WaitFor(
-            [&] {
-              got.clear();
-              s = ReadTagSamples(cluster_->address(node), tag, kT0, kT0 + kSlots * kSecond, &got);
-              if (!Retryable(s)) return true;
-              ReleaseIfStuck(attempt++);  // an error shows in the read's status
-              return false;
-            },
-            absl::Seconds(60));
-        auto it = model_.find(tag);
-        if (it == model_.end() || it->second.empty()) {
-          if (!(s.error_code() == grpc::StatusCode::NOT_FOUND || (s.ok() && got.empty()))) {
-            problems.push_back(absl::StrCat(
-                tag, " through node ", node, ": want nothing (deleted or never written), got ",
-                got.size(), " samples, status ", s.error_code(), " ", s.error_message()));
-          }
-          continue;
-        }
-        if (!s.ok()) {
-          problems.push_back(absl::StrCat(tag, " through node ", node, ": ", s.error_code(), " ",
-                                          s.error_message()));
-          continue;
-        }
-        const std::vector<std::pair<int64_t, double>> want(it->second.begin(), it->second.end());
-        if (got != want) {
-          std::string diff;
-          for (const auto& [ts, v] : want) {
-            auto g = std::find_if(got.begin(), got.end(), [&](auto& p) { return p.first == ts; });
-            if (g == got.end()) {
-              absl::StrAppend(&diff, " missing ", (ts - kT0) / kSecond, "s=", v, ";");
-            } else if (g->second != v) {
-              absl::StrAppend(&diff, " ", (ts - kT0) / kSecond, "s=", g->second, " want ", v, ";");
-            }
-          }
-          problems.push_back(absl::StrCat(tag, " through node ", node, ": ", got.size(),
-                                          " samples, want ", want.size(), ":", diff));
-        }
+        std::string p = CompareTag(cluster_->address(node), TagName(t), model_);
+        if (!p.empty()) problems.push_back(absl::StrCat(p, " (node ", node, ")"));
       }
     }
     CheckLatestAndListing(every_node, &problems);
     return problems.empty() ? "" : absl::StrJoin(problems, "\n  ");
+  }
+
+  // "" when `tag` reads exactly `model` through the node at `address`
+  // (NOT_FOUND or nothing for a tag the model lacks); else what differs.
+  std::string CompareTag(const std::string& address, const std::string& tag, const Model& model) {
+    std::vector<std::pair<int64_t, double>> got;
+    grpc::Status s;
+    // A closed shard (a handover) or an owner starting again answers
+    // UNAVAILABLE for a moment; never a partial answer.
+    int attempt = 0;
+    WaitFor(
+        [&] {
+          got.clear();
+          s = ReadTagSamples(address, tag, kT0, kT0 + kSlots * kSecond, &got);
+          if (!Retryable(s)) return true;
+          ReleaseIfStuck(attempt++);  // an error shows in the read's status
+          return false;
+        },
+        absl::Seconds(60));
+    auto it = model.find(tag);
+    if (it == model.end() || it->second.empty()) {
+      if (s.error_code() == grpc::StatusCode::NOT_FOUND || (s.ok() && got.empty())) return "";
+      return absl::StrCat(tag, " through ", address,
+                          ": want nothing (deleted or never written), got ", got.size(),
+                          " samples, status ", s.error_code(), " ", s.error_message());
+    }
+    if (!s.ok()) {
+      return absl::StrCat(tag, " through ", address, ": ", s.error_code(), " ", s.error_message());
+    }
+    const std::vector<std::pair<int64_t, double>> want(it->second.begin(), it->second.end());
+    if (got == want) return "";
+    std::string diff;
+    for (const auto& [ts, v] : want) {
+      auto g = std::find_if(got.begin(), got.end(), [&](auto& p) { return p.first == ts; });
+      if (g == got.end()) {
+        absl::StrAppend(&diff, " missing ", (ts - kT0) / kSecond, "s=", v, ";");
+      } else if (g->second != v) {
+        absl::StrAppend(&diff, " ", (ts - kT0) / kSecond, "s=", g->second, " want ", v, ";");
+      }
+    }
+    return absl::StrCat(tag, " through ", address, ": ", got.size(), " samples, want ", want.size(),
+                        ":", diff);
   }
 
   // Query.Latest and Catalog.ListTags of every cm.* tag (fanned out to the
@@ -643,6 +753,15 @@ class ClusterModelTest : public ::testing::Test {
   uint64_t batches_ = 0;
   std::mt19937_64 rng_;
   Model model_;
+  // The peer site (RunSeed's with_peer): its node, the proxies the sites
+  // reach each other through (MX pulls US node i through us_proxies_[i]),
+  // its own tags' model.
+  std::unique_ptr<ClusterFixture> mx_;
+  std::vector<std::unique_ptr<FaultProxy>> us_proxies_;
+  std::unique_ptr<FaultProxy> mx_proxy_;
+  Model mx_model_;
+  uint64_t mx_sequence_ = 0;
+  bool partitioned_ = false;
   std::map<std::string, std::string> units_;  // of every tag in model_
   std::vector<std::string> log_;
   uint64_t sequence_ = 0;
@@ -653,6 +772,18 @@ TEST_F(ClusterModelTest, MembershipChangesUnderWritesMatchTheModel) {
   for (uint64_t seed : ModelSeeds(/*ci_count=*/1)) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     RunSeed(seed, {"--chunk_max_samples=8", "--head_max_age=1s"});
+  }
+}
+
+// The same with a peer site (one node) replicating both ways with the
+// cluster: it writes tags of its own, and the sites are partitioned and
+// healed now and then. Whenever they are connected, each site reads the
+// other's tags exactly as modelled (the cluster's at its current owners),
+// whatever moves run.
+TEST_F(ClusterModelTest, MembershipChangesWithAPeerSitePullingMatchTheModel) {
+  for (uint64_t seed : ModelSeeds(/*ci_count=*/1)) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    RunSeed(seed, {"--chunk_max_samples=8", "--head_max_age=1s"}, /*with_peer=*/true);
   }
 }
 
