@@ -20,17 +20,18 @@
 // - Admin.Compact of a random node (seals every head; with the log kept for
 //   no one, --log_retention_bytes=1, it also trims the log a move may be
 //   tailing: a gap, a copy made again or a FLIPPED move rolled back);
-// - a wait until no move is left.
+// - a wait until no move is left;
+// - with a peer site (the third case): a batch of its own tags written
+//   there, or the sites partitioned or healed.
 //
 // After every step each tag reads exactly the model (every acknowledged
 // sample once, deleted tags NOT_FOUND) through a random node, whatever
 // moves are under way, and Latest and ListTags of all tags (with their
-// units) agree with it;
-// at the end, through every node. A failure names the
-// seed, the step and every operation. HISTORIAN_MODEL_SEEDS=N runs seeds
-// 1..N, HISTORIAN_MODEL_SEED=S one seed; HISTORIAN_KEEP_TEST_DIRS=1 keeps
-// the node logs; HISTORIAN_MODEL_VERBOSE=1 prints the operations of seeds
-// that pass too.
+// units) agree with it; at the end, through every node. With a peer site
+// connected, each site reads the other's tags as modelled within 2
+// minutes. A failure names the seed, the step and every operation. HISTORIAN_MODEL_SEEDS=N runs
+// seeds 1..N, HISTORIAN_MODEL_SEED=S one seed; HISTORIAN_KEEP_TEST_DIRS=1 keeps the node logs;
+// HISTORIAN_MODEL_VERBOSE=1 prints the operations of seeds that pass too.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
