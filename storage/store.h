@@ -475,6 +475,17 @@ class Store {
   // catalog in slices (never holds the store lock for the whole scan).
   // REQUIRES: num_shards > 0.
   std::map<uint32_t, uint64_t> TagCountsByShard(uint32_t num_shards) const;
+  // Writes the catalog records of every tag of `shard` (as they are, at
+  // their own versions) to this store's own log, in entries of at most
+  // `per_entry` tags, also while the shard is closed to own writes. A
+  // move's target calls it before it opens the shard: it got those tags by
+  // copy, so its own log would otherwise hold their samples without their
+  // definitions, and a peer site that pulls this log before the previous
+  // owner's would skip those samples (it does not know the tags yet).
+  // Receivers take a record at a version they hold as a no-op. Returns the
+  // number of tags announced. REQUIRES: num_shards > 0.
+  absl::StatusOr<uint64_t> AnnounceShardTags(uint32_t shard, uint32_t num_shards,
+                                             size_t per_entry = 1024);
   // Deletes every local trace of the tags whose TagShard(name, num_shards)
   // is `shard`: catalog entries, chunks, rollups, heads (memory; their log
   // entries are fenced off by sealed/ markers at the applied sequences, so
@@ -778,8 +789,10 @@ class Store {
   absl::Status SubmitEventWrites(std::vector<engine::EventWrite> writes);
   // The evaluator's rules for `rules` (EventsHooks::resolve).
   std::vector<events::RuleSpec> ResolveRules(const std::vector<events::RuleRecord>& rules) const;
-  // Submits one own catalog change.
-  absl::Status SubmitCatalog(engine::LogEntry entry);
+  // Submits one own catalog change. `check_open`: refused while a tag's
+  // shard is closed to own writes (false: AnnounceShardTags's records,
+  // which change nothing).
+  absl::Status SubmitCatalog(engine::LogEntry entry, bool check_open = true);
   // Submits `w` (an entry carrying tombstones) and runs the purges it
   // queued. Every tombstone is applied this way, holding seal_mu_, so no
   // seal, merge, overlap rewrite or retention pass holds the tag's chunks

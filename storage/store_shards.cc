@@ -52,6 +52,29 @@ std::map<uint32_t, uint64_t> Store::TagCountsByShard(uint32_t num_shards) const 
   return counts;
 }
 
+absl::StatusOr<uint64_t> Store::AnnounceShardTags(uint32_t shard, uint32_t num_shards,
+                                                  size_t per_entry) {
+  RETURN_IF_ERROR(CheckShard(shard, num_shards));
+  std::vector<engine::TagInfo> infos;
+  catalog_->Scan("", nullptr, [&](std::string_view name, const TagState& t) {
+    if (TagShard(name, num_shards) == shard) infos.push_back(t.Info());
+    return true;
+  });
+  for (size_t i = 0; i < infos.size(); i += std::max<size_t>(per_entry, 1)) {
+    engine::LogEntry entry;
+    {
+      absl::MutexLock l(&mu_);
+      PartsShareMu(mu_, *catalog_, *heads_);
+      entry.version = NextVersion();
+    }
+    const size_t end = std::min(infos.size(), i + std::max<size_t>(per_entry, 1));
+    entry.catalog_upserts.assign(infos.begin() + static_cast<ptrdiff_t>(i),
+                                 infos.begin() + static_cast<ptrdiff_t>(end));
+    RETURN_IF_ERROR(SubmitCatalog(std::move(entry), /*check_open=*/false));
+  }
+  return infos.size();
+}
+
 absl::StatusOr<uint64_t> Store::DropShard(uint32_t shard, uint32_t num_shards) {
   RETURN_IF_ERROR(CheckShard(shard, num_shards));
   {

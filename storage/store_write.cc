@@ -151,7 +151,7 @@ void Store::ApplyDeadbands(std::vector<engine::SeriesData>* series) {
   }
 }
 
-absl::Status Store::SubmitCatalog(engine::LogEntry entry) {
+absl::Status Store::SubmitCatalog(engine::LogEntry entry, bool check_open) {
   PendingWrite w;
   w.origin = options_.site;
   w.assign_seq = true;
@@ -162,7 +162,7 @@ absl::Status Store::SubmitCatalog(engine::LogEntry entry) {
     commit_log_->mu().AssertHeld();  // the same mutex
     if (commit_log_->closed()) return absl::FailedPreconditionError("store is closed");
     // Refused at once, never held: the entry's versions are stamped already.
-    RETURN_IF_ERROR(CheckShardsOpen(w.entry));
+    if (check_open) RETURN_IF_ERROR(CheckShardsOpen(w.entry));
     commit_log_->Submit(&w);
   }
   // A created tag a rule covers is watched before its first sample (which

@@ -658,7 +658,15 @@ absl::Status ShardMover::OpenAndFinish(const Placement& placement, const ShardMo
                         {"source", placement.members()[move.from].id},
                         {"tailed_to", absl::StrCat(tailed_to)}});
   }
+  // Before the open, so that this node's own log holds the definitions of
+  // the tags it got by copy ahead of any sample of them it stores: a peer
+  // site pulling this log before the source's would skip those samples.
+  ASSIGN_OR_RETURN(uint64_t announced,
+                   store_->AnnounceShardTags(move.shard, placement.num_shards()));
   RETURN_IF_ERROR(store_->OpenShardToWrites(move.shard, fence.clock));
+  server::LogInfo(
+      "cluster", "mover: shard opened",
+      {{"shard", absl::StrCat(move.shard)}, {"tags_announced", absl::StrCat(announced)}});
   return Finish(placement, move);
 }
 

@@ -782,14 +782,15 @@ TEST_F(ClusterModelTest, MembershipChangesUnderWritesMatchTheModel) {
 // other's tags exactly as modelled (the cluster's at its current owners),
 // whatever moves run.
 //
-// DISABLED: it finds a bug not fixed yet (docs/cluster.md, "What is left
-// of issue 21"). Seed 4 fails (2 runs of 2, 2026-12-07). Tags created at
-// the old owner during a partition move to a new owner. The new owner's
-// log holds later samples of them by tag id, without their catalog
-// records. The peer pulls that log before the old owner's, skips the
-// series of tags it does not know yet, and never gets those samples.
-// Run it with --gtest_also_run_disabled_tests.
-TEST_F(ClusterModelTest, DISABLED_MembershipChangesWithAPeerSitePullingMatchTheModel) {
+//
+// Its first runs found a loss (seed 4, 2 runs of 2, fixed 2026-12-07). Tags
+// created at the old owner during a partition moved to a new owner, whose
+// log held later samples of them by tag id without their definitions. The
+// peer pulled that log before the old owner's, skipped the series of tags
+// it did not know yet, and never got those samples. A move's target now
+// writes the definitions of the shard's tags to its own log before it
+// opens the shard (Store::AnnounceShardTags).
+TEST_F(ClusterModelTest, MembershipChangesWithAPeerSitePullingMatchTheModel) {
   for (uint64_t seed : ModelSeeds(/*ci_count=*/1)) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     RunSeed(seed, {"--chunk_max_samples=8", "--head_max_age=1s"}, /*with_peer=*/true);
