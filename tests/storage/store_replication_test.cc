@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "api/core/tag_shard.h"
 #include "gtest/gtest.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/log_entry.h"
@@ -748,6 +750,46 @@ TEST_F(StoreReplicationTest, ARepairNeverBringsBackSamplesPastTheTagsRetention) 
   EXPECT_EQ(*n, 2u);
   EXPECT_EQ(ReadDoubles(*us_, t), (std::map<int64_t, double>{{now_ns_ - 9 * 3600 * kSecond, 9},
                                                              {now_ns_ - 1 * 3600 * kSecond, 1}}));
+}
+
+// A site cluster's move: the target gets a shard's tags by copy (here a
+// repair: definitions and samples, in no own log entry), then stores later
+// samples of them in its own log by tag id. A peer that pulls that log has
+// never seen those tags defined, and its applier skips series of unknown
+// tags. Store::AnnounceShardTags (the target, before it opens the shard)
+// puts the shard's definitions into the own log first, so the peer keeps
+// the later samples; a tag of another shard is not announced.
+TEST_F(StoreReplicationTest, AnnouncedShardTagsLetAPeerKeepTheirLaterSamples) {
+  constexpr uint32_t kShards = 8;
+  std::string in_shard, other;
+  for (int i = 0; in_shard.empty() || other.empty(); ++i) {
+    const std::string name = absl::StrCat("moved.t", i);
+    (TagShard(name, kShards) == 3 ? in_shard : other) = name;
+  }
+  auto old_owner = Open("us", dir_.Sub("old_owner"), {});
+  ASSERT_NE(old_owner, nullptr);
+  std::vector<TagInfo> copied;
+  for (const std::string& name : {in_shard, other}) {
+    Tag(old_owner.get(), name);
+    copied.push_back(*old_owner->GetTag(name));
+  }
+  ASSERT_TRUE(us_->ApplyRepair(copied, {}).ok());
+  EXPECT_EQ(us_->Stats().own_log_entries, 0u) << "a copy is in no own entry";
+
+  absl::StatusOr<uint64_t> announced = us_->AnnounceShardTags(3, kShards);
+  ASSERT_TRUE(announced.ok()) << announced.status();
+  EXPECT_EQ(*announced, 1u);
+  const TagId a = engine::TagIdFromName(in_shard);
+  ASSERT_TRUE(WriteDoubles(us_.get(), a, {{1, 1}, {2, 2}}).ok());
+  ASSERT_TRUE(WriteDoubles(us_.get(), engine::TagIdFromName(other), {{1, 5}}).ok());
+  Ship(*us_, mx_.get());
+  EXPECT_EQ(ReadDoubles(*mx_, a), (std::map<int64_t, double>{{1, 1}, {2, 2}}));
+  EXPECT_FALSE(mx_->GetTag(other).ok()) << "only shard 3 was announced";
+  // Announcing again (a restart before the open) changes nothing.
+  ASSERT_TRUE(us_->AnnounceShardTags(3, kShards).ok());
+  Ship(*us_, mx_.get());
+  EXPECT_EQ(ReadDoubles(*mx_, a), (std::map<int64_t, double>{{1, 1}, {2, 2}}));
+  EXPECT_EQ(mx_->GetTag(in_shard)->version, copied[0].version);
 }
 
 // Versions have a resolution of one second, so a correction made at the
