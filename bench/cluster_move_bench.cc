@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -84,8 +85,20 @@ v1::WriteRequest MakeBatch(uint64_t k, int64_t first_second) {
   return batch;
 }
 
-// Batches refused (UNAVAILABLE, ABORTED) and sent again, over the run.
+// Batches refused (UNAVAILABLE, ABORTED) and sent again, over the run, and
+// how many of them each refusal message (digits as '#') caused.
 std::atomic<uint64_t> retries{0};
+absl::Mutex refusals_mu;
+std::map<std::string, uint64_t> refusals ABSL_GUARDED_BY(refusals_mu);
+
+void CountRefusal(const std::string& message) {
+  std::string shape = message;
+  for (char& c : shape) {
+    if (c >= '0' && c <= '9') c = '#';
+  }
+  absl::MutexLock l(&refusals_mu);
+  ++refusals[shape];
+}
 // Each batch's time from its first send to its ack (retries included), in
 // the last Window: stalls show as a tail, a slower node as a shift.
 absl::Mutex latencies_mu;
@@ -140,6 +153,7 @@ double Window(const std::vector<std::string>& nodes, uint64_t first_batch, uint6
             return;
           }
           retries.fetch_add(1);
+          CountRefusal(s.error_message());
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
       }
@@ -229,6 +243,12 @@ int Run() {
   std::printf("during the moves: %llu batches retried, %.0f writes held at the new owner\n",
               static_cast<unsigned long long>(retries.load() - quiet_retries),
               Metric(cluster.metrics_port(3), "historian_handover_writes_held_total"));
+  {
+    absl::MutexLock l(&refusals_mu);
+    for (const auto& [shape, count] : refusals) {
+      std::printf("  refused %llu x: %s\n", static_cast<unsigned long long>(count), shape.c_str());
+    }
+  }
   // The same window once the moves are done: the four-member layout
   // without a move (each batch now has one more owner to forward to, on
   // the same two cores), so the moves' own cost is the second ratio.
