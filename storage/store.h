@@ -486,6 +486,11 @@ class Store {
   // number of tags announced. REQUIRES: num_shards > 0.
   absl::StatusOr<uint64_t> AnnounceShardTags(uint32_t shard, uint32_t num_shards,
                                              size_t per_entry = 1024);
+  // The same for the tags of `ids` (those still here): a move's target
+  // announces its shard's tags before the flip, and at the open only the
+  // ones its tail brought since, so the handover waits for no log write
+  // when the tail brought none.
+  absl::StatusOr<uint64_t> AnnounceTags(const std::vector<TagId>& ids, size_t per_entry = 1024);
   // Deletes every local trace of the tags whose TagShard(name, num_shards)
   // is `shard`: catalog entries, chunks, rollups, heads (memory; their log
   // entries are fenced off by sealed/ markers at the applied sequences, so
@@ -793,6 +798,8 @@ class Store {
   // shard is closed to own writes (false: AnnounceShardTags's records,
   // which change nothing).
   absl::Status SubmitCatalog(engine::LogEntry entry, bool check_open = true);
+  // AnnounceShardTags's and AnnounceTags's records, `per_entry` a log entry.
+  absl::StatusOr<uint64_t> AnnounceTagInfos(std::vector<engine::TagInfo> infos, size_t per_entry);
   // Submits `w` (an entry carrying tombstones) and runs the purges it
   // queued. Every tombstone is applied this way, holding seal_mu_, so no
   // seal, merge, overlap rewrite or retention pass holds the tag's chunks

@@ -60,14 +60,32 @@ absl::StatusOr<uint64_t> Store::AnnounceShardTags(uint32_t shard, uint32_t num_s
     if (TagShard(name, num_shards) == shard) infos.push_back(t.Info());
     return true;
   });
-  for (size_t i = 0; i < infos.size(); i += std::max<size_t>(per_entry, 1)) {
+  return AnnounceTagInfos(std::move(infos), per_entry);
+}
+
+absl::StatusOr<uint64_t> Store::AnnounceTags(const std::vector<TagId>& ids, size_t per_entry) {
+  std::vector<engine::TagInfo> infos;
+  {
+    absl::MutexLock l(&mu_);
+    for (TagId id : ids) {
+      // Gone since (a delete the same tail brought): nothing to announce.
+      if (const TagState* t = FindTag(id); t != nullptr) infos.push_back(t->Info());
+    }
+  }
+  return AnnounceTagInfos(std::move(infos), per_entry);
+}
+
+absl::StatusOr<uint64_t> Store::AnnounceTagInfos(std::vector<engine::TagInfo> infos,
+                                                 size_t per_entry) {
+  per_entry = std::max<size_t>(per_entry, 1);
+  for (size_t i = 0; i < infos.size(); i += per_entry) {
     engine::LogEntry entry;
     {
       absl::MutexLock l(&mu_);
       PartsShareMu(mu_, *catalog_, *heads_);
       entry.version = NextVersion();
     }
-    const size_t end = std::min(infos.size(), i + std::max<size_t>(per_entry, 1));
+    const size_t end = std::min(infos.size(), i + per_entry);
     entry.catalog_upserts.assign(infos.begin() + static_cast<ptrdiff_t>(i),
                                  infos.begin() + static_cast<ptrdiff_t>(end));
     RETURN_IF_ERROR(SubmitCatalog(std::move(entry), /*check_open=*/false));

@@ -792,6 +792,34 @@ TEST_F(StoreReplicationTest, AnnouncedShardTagsLetAPeerKeepTheirLaterSamples) {
   EXPECT_EQ(mx_->GetTag(in_shard)->version, copied[0].version);
 }
 
+// The open of a move announces only the tags its tail brought after the
+// announce before the flip (Store::AnnounceTags): by id, the ones still
+// here, in one own entry; nothing (no log write) for none.
+TEST_F(StoreReplicationTest, AnnouncedTagsByIdReachAPeerAndGoneOnesAreSkipped) {
+  auto old_owner = Open("us", dir_.Sub("old_owner"), {});
+  ASSERT_NE(old_owner, nullptr);
+  Tag(old_owner.get(), "tailed.a");
+  Tag(old_owner.get(), "tailed.b");
+  ASSERT_TRUE(
+      us_->ApplyRepair({*old_owner->GetTag("tailed.a"), *old_owner->GetTag("tailed.b")}, {}).ok());
+  const uint64_t entries = us_->Stats().own_log_entries;
+  absl::StatusOr<uint64_t> none = us_->AnnounceTags({});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(*none, 0u);
+  EXPECT_EQ(us_->Stats().own_log_entries, entries) << "nothing to announce writes nothing";
+
+  const TagId a = engine::TagIdFromName("tailed.a");
+  const TagId gone = engine::TagIdFromName("tailed.never");
+  absl::StatusOr<uint64_t> announced = us_->AnnounceTags({a, gone});
+  ASSERT_TRUE(announced.ok()) << announced.status();
+  EXPECT_EQ(*announced, 1u) << "an id no longer here is skipped";
+  EXPECT_EQ(us_->Stats().own_log_entries, entries + 1);
+  ASSERT_TRUE(WriteDoubles(us_.get(), a, {{1, 7}}).ok());
+  Ship(*us_, mx_.get());
+  EXPECT_EQ(ReadDoubles(*mx_, a), (std::map<int64_t, double>{{1, 7}}));
+  EXPECT_FALSE(mx_->GetTag("tailed.b").ok()) << "only the ids asked for";
+}
+
 // Versions have a resolution of one second, so a correction made at the
 // origin within the second of the original write carries the same version:
 // the origin's log order decides (the later wins), and every node applies
