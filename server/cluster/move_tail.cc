@@ -57,6 +57,7 @@ absl::Status MoveTail::Apply(const v1::LogRecord& record) {
   engine::EncodeLogEntry(entry, &bytes);
   RETURN_IF_ERROR(store_->ApplyReplicated(origin_, record.sequence(), bytes).status());
   ++progress_.entries_applied;
+  for (const engine::TagInfo& info : entry.catalog_upserts) tags_defined_.push_back(info.id);
   return absl::OkStatus();
 }
 

@@ -22,6 +22,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -64,6 +66,9 @@ class MoveTail {
   // stream's status when it ends, the store's errors.
   absl::Status RunUntil(const std::function<bool(const Progress&)>& done);
   const Progress& progress() const { return progress_; }
+  // The ids of the tags whose definitions the applied entries carried
+  // (created or changed at the source) since the last call.
+  std::vector<TagId> TakeTagsDefined() { return std::exchange(tags_defined_, {}); }
 
  private:
   absl::Status Apply(const v1::LogRecord& record);
@@ -77,6 +82,7 @@ class MoveTail {
   std::optional<server::ShardSet> moving_;
   std::unique_ptr<grpc::ClientReaderWriterInterface<v1::PullRequest, v1::PullResponse>> stream_;
   Progress progress_;
+  std::vector<TagId> tags_defined_;
 };
 
 }  // namespace historian::cluster

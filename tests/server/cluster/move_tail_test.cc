@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "api/core/tag_shard.h"
@@ -140,6 +141,8 @@ TEST(MoveTailTest, AppliesOnlyTheMovingShardsSeries) {
     ASSERT_TRUE(tail.RunUntil([](const MoveTail::Progress& p) { return p.caught_up; }).ok());
     EXPECT_EQ(tail.progress().applied, 1u);
     EXPECT_EQ(tail.progress().entries_applied, 1u);
+    EXPECT_EQ(tail.TakeTagsDefined(), std::vector<TagId>{info.id}) << "the tag the entry created";
+    EXPECT_TRUE(tail.TakeTagsDefined().empty()) << "taken once";
   }
   EXPECT_EQ(Samples(target, moving), 1u);
   EXPECT_EQ(Samples(target, created), 1u);
