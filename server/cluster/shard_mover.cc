@@ -193,9 +193,18 @@ absl::StatusOr<std::optional<MoveFence>> ShardMover::ReadFence(const Placement& 
 }
 
 absl::Status ShardMover::PublishFence(const Placement& placement, const ShardMove& move) {
-  ASSIGN_OR_RETURN(std::optional<MoveFence> published, ReadFence(placement, move));
-  if (published.has_value()) {
-    if (published->without_source) {
+  // One read of the key: whether this move's fence is there, and the mod
+  // revision the Txn below compares (the writes of the shard held at the
+  // target wait for this whole function, so no second round trip).
+  ASSIGN_OR_RETURN(FenceKeyRead current,
+                   ReadMoveFenceKey(*etcd_, options_.site, move.shard, OfMove(placement, move)));
+  if (!current.decode_error.ok()) {
+    server::LogWarning(
+        "cluster", "mover: a fence key does not decode; replaced",
+        {{"shard", absl::StrCat(move.shard)}, {"error", current.decode_error.ToString()}});
+  }
+  if (current.of_this_move.has_value()) {
+    if (current.of_this_move->without_source) {
       server::LogError(
           "cluster",
           "mover: the fence of a shard moved away was written without this node "
@@ -218,15 +227,9 @@ absl::Status ShardMover::PublishFence(const Placement& placement, const ShardMov
                   fence.clock};
   // The key may hold an earlier move's fence of this shard (replaced), but
   // never one of this move: an admin's fence written without this source
-  // (`cluster fence-without-source`) is not overwritten, as the target may
-  // have opened the shard with it; a write between the read and the Txn
-  // aborts it and the next pass reads again.
-  ASSIGN_OR_RETURN(FenceKeyRead current,
-                   ReadMoveFenceKey(*etcd_, options_.site, move.shard, OfMove(placement, move)));
-  if (current.of_this_move.has_value()) {
-    return absl::AbortedError(absl::StrCat(
-        "shard ", move.shard, ": a fence of this move appeared while publishing; read again"));
-  }
+  // (`cluster fence-without-source`) since the read is not overwritten, as
+  // the target may have opened the shard with it: any write to the key
+  // since the read aborts the Txn, and the next pass reads again.
   ASSIGN_OR_RETURN(EtcdTxnOutcome put,
                    etcd_->PutIfModRevision(MoveFenceKey(options_.site, move.shard),
                                            EncodeMoveFence(value), current.mod_revision));
@@ -434,7 +437,8 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
       // placement cache at a restart) still shows it FLIPPED.
       ASSIGN_OR_RETURN(bool current, MoveIsCurrent(placement, move));
       if (!current) return absl::OkStatus();  // the next placement shows it
-      return OpenAndFinish(placement, move, *fence, store_->AppliedSequence(origin));
+      return OpenAndFinish(placement, move, *fence, store_->AppliedSequence(origin),
+                           /*tags_to_announce=*/std::nullopt);
     }
   }
 
@@ -464,6 +468,7 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
   // have flipped the move itself (step 5), and this node's view may lag a
   // flip.
   bool flipped_here = false;
+  bool announced_before_flip = false;
   int64_t flipped_since = move.since_unix_ns;
   auto on_tail_error = [&](absl::Status s) -> absl::Status {
     if (s.code() != absl::StatusCode::kDataLoss) return s;
@@ -524,6 +529,14 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
     // Step 5: no own write of the shard here before the fence (durable, so
     // a restart between here and the open keeps refusing), then the flip.
     RETURN_IF_ERROR(Pause(MoveStep::kFlip, shard));
+    // The definitions of the shard's tags, to this node's own log, while
+    // writes of the shard still flow (the source owns it): the open then
+    // announces only what the tail to the fence brings (OpenAndFinish).
+    ASSIGN_OR_RETURN(uint64_t announced, store_->AnnounceShardTags(shard, num_shards));
+    tail.TakeTagsDefined();  // all in the catalog the announce read
+    announced_before_flip = true;
+    server::LogInfo("cluster", "mover: shard's tags announced",
+                    {{"shard", absl::StrCat(shard)}, {"tags", absl::StrCat(announced)}});
     RETURN_IF_ERROR(
         store_
             ->CloseShardToWrites(shard, num_shards,
@@ -547,36 +560,22 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
                      {"placement_revision", absl::StrCat(flipped.revision())}});
   }
 
-  // Step 6: tail to the source's fence, then take writes with the clock
-  // past the source's.
+  // Step 6: the source's fence, then the tail to it, then writes with the
+  // clock past the source's.
   RETURN_IF_ERROR(Pause(MoveStep::kTailToFence, shard));
   ShardMove flipped_move = move;
   flipped_move.state = ShardMoveState::kFlipped;
   flipped_move.since_unix_ns = flipped_since;
-  std::optional<MoveFence> fence;
-  absl::Time next_read = absl::InfinitePast();
+  ASSIGN_OR_RETURN(const MoveFence fence, AwaitFence(placement, flipped_move));
   const uint64_t before = tail.progress().entries_applied;
-  absl::Status fence_status;
-  absl::Status tailed = tail.RunUntil([&](const MoveTail::Progress& p) {
-    if (stopping()) return true;
-    report_tail(MoveStep::kTailToFence, p);
-    if (!fence.has_value() && absl::Now() >= next_read) {
-      // The shard's writes wait until the fence is here, so look often
-      // (every ms at most: a caught-up move tail answers every 20 ms, and
-      // the fence's own barrier entry wakes it at once).
-      next_read = absl::Now() + absl::Milliseconds(1);
-      absl::StatusOr<std::optional<MoveFence>> f = ReadFence(placement, flipped_move);
-      if (!f.ok()) {
-        fence_status = f.status();
-        return true;
-      }
-      fence = *f;
-    }
-    return fence.has_value() && p.applied >= fence->position;
-  });
-  if (!tailed.ok()) return on_tail_error(tailed);
+  if (tail.progress().applied < fence.position) {
+    absl::Status tailed = tail.RunUntil([&](const MoveTail::Progress& p) {
+      report_tail(MoveStep::kTailToFence, p);
+      return p.applied >= fence.position || stopping();
+    });
+    if (!tailed.ok()) return on_tail_error(tailed);
+  }
   note_tailed(before);
-  RETURN_IF_ERROR(fence_status);
   if (stopping()) return absl::CancelledError("the node is stopping");
   if (!flipped_here) {
     // As above: a FLIPPED view may predate a roll back of this move. (A
@@ -584,7 +583,32 @@ absl::Status ShardMover::RunMove(const Placement& placement, const ShardMove& mo
     ASSIGN_OR_RETURN(bool current, MoveIsCurrent(placement, flipped_move));
     if (!current) return absl::OkStatus();
   }
-  return OpenAndFinish(placement, move, *fence, tail.progress().applied);
+  std::optional<std::vector<TagId>> tags_to_announce;
+  if (announced_before_flip) tags_to_announce = tail.TakeTagsDefined();
+  return OpenAndFinish(placement, move, fence, tail.progress().applied, tags_to_announce);
+}
+
+absl::StatusOr<MoveFence> ShardMover::AwaitFence(const Placement& placement,
+                                                 const ShardMove& move) {
+  // The shard's writes wait until the fence is here, so etcd is read every
+  // ms at first. Not at the tail's answers: the source writes its barrier
+  // entry before the fence key, so the answer carrying it comes first and
+  // the next one only after the tail's idle heartbeat (20 ms).
+  // Then every 20 ms: a source that is down publishes nothing until it is
+  // back (or an admin writes the fence without it), as long as that takes.
+  constexpr absl::Duration kFastPolls = absl::Milliseconds(200);
+  const absl::Time start = absl::Now();
+  while (true) {
+    ASSIGN_OR_RETURN(std::optional<MoveFence> fence, ReadFence(placement, move));
+    if (fence.has_value()) return *std::move(fence);
+    const absl::Duration waited = absl::Now() - start;
+    absl::MutexLock l(&mu_);
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), waited < kFastPolls
+                                                              ? absl::Milliseconds(1)
+                                                              : absl::Milliseconds(20))) {
+      return absl::CancelledError("the node is stopping");
+    }
+  }
 }
 
 absl::Status ShardMover::RollBackFlipped(const Placement& placement, const ShardMove& move,
@@ -647,7 +671,8 @@ absl::Status ShardMover::RollBackFlipped(const Placement& placement, const Shard
 }
 
 absl::Status ShardMover::OpenAndFinish(const Placement& placement, const ShardMove& move,
-                                       const MoveFence& fence, uint64_t tailed_to) {
+                                       const MoveFence& fence, uint64_t tailed_to,
+                                       const std::optional<std::vector<TagId>>& tags_to_announce) {
   if (fence.without_source) {
     // Loud: what the source stored after `tailed_to` is not here (a peer
     // site that pulled it brings it back by range sync).
@@ -659,10 +684,13 @@ absl::Status ShardMover::OpenAndFinish(const Placement& placement, const ShardMo
                         {"tailed_to", absl::StrCat(tailed_to)}});
   }
   // Before the open, so that this node's own log holds the definitions of
-  // the tags it got by copy ahead of any sample of them it stores: a peer
-  // site pulling this log before the source's would skip those samples.
+  // the tags it got by copy or tail ahead of any sample of them it stores:
+  // a peer site pulling this log before the source's would skip those
+  // samples. Most were announced before the flip (outside the handover).
   ASSIGN_OR_RETURN(uint64_t announced,
-                   store_->AnnounceShardTags(move.shard, placement.num_shards()));
+                   tags_to_announce.has_value()
+                       ? store_->AnnounceTags(*tags_to_announce)
+                       : store_->AnnounceShardTags(move.shard, placement.num_shards()));
   RETURN_IF_ERROR(store_->OpenShardToWrites(move.shard, fence.clock));
   server::LogInfo(
       "cluster", "mover: shard opened",

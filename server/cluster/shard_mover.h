@@ -12,10 +12,14 @@
 //                            position P (PullShardCopy; marker move/<s>)
 //   kTailLog                 Replication.Pull from P + 1 (MoveTail) until
 //                            caught up
-//   kFlip                    closes the shard to its own writes, then
-//                            INITIALIZING -> FLIPPED (shard_owner[s] = target)
-//   kTailToFence             tails to the source's fence, then opens the
-//                            shard with the hybrid clock past the fence's
+//   kFlip                    writes the shard's tag definitions to its own
+//                            log (Store::AnnounceShardTags), closes the
+//                            shard to its own writes, then INITIALIZING ->
+//                            FLIPPED (shard_owner[s] = target)
+//   kTailToFence             reads etcd until the source's fence is there,
+//                            tails to it, announces the tags the tail
+//                            defined since, then opens the shard with the
+//                            hybrid clock past the fence's
 //   kDropSource              FinishMove: the move leaves the placement; the
 //                            source's janitor drops the shard
 //
@@ -47,11 +51,13 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "api/core/types.h"
 #include "grpcpp/client_context.h"
 #include "server/cluster/cluster_keys.h"
 #include "server/cluster/cluster_view.h"
@@ -142,9 +148,18 @@ class ShardMover {
   // naming why it could not.
   absl::Status RollBackFlipped(const Placement& placement, const ShardMove& move,
                                int64_t flipped_since, const absl::Status& why);
-  // Step 6's end: opens the shard past `fence`'s clock, then step 7.
+  // The fence of `move` (FLIPPED) once the source published it, read from
+  // etcd every ms at first, then every 20 ms for as long as it takes;
+  // CANCELLED when the node stops.
+  absl::StatusOr<MoveFence> AwaitFence(const Placement& placement, const ShardMove& move)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Step 6's end: announces the shard's tags to this node's own log (those
+  // of `tags_to_announce`, or all of the shard's when unset: the ones
+  // announced before the flip are not known after a restart), opens the
+  // shard past `fence`'s clock, then step 7.
   absl::Status OpenAndFinish(const Placement& placement, const ShardMove& move,
-                             const MoveFence& fence, uint64_t tailed_to);
+                             const MoveFence& fence, uint64_t tailed_to,
+                             const std::optional<std::vector<TagId>>& tags_to_announce);
   // Step 7 (the target opened the shard already).
   absl::Status Finish(const Placement& placement, const ShardMove& move);
   absl::Status PublishFence(const Placement& placement, const ShardMove& move);

@@ -22,6 +22,7 @@
 #include "api/core/tag_shard.h"
 #include "grpcpp/grpcpp.h"
 #include "historian/v1/replication.grpc.pb.h"
+#include "server/cluster/cluster_keys.h"
 #include "server/cluster/cluster_service.h"
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/member_channels.h"
@@ -200,6 +201,24 @@ class ShardMoverTest : public EtcdTest {
     return m == nullptr ? ShardMoveState::kPending : m->state;
   }
 
+  // What the source writes once it sees the flip (PublishFence): the
+  // target tails to `position` before it opens the shard.
+  void PublishFenceAsTheSource(uint64_t position) {
+    auto kv = client_->Get(PlacementKey("us"));
+    ASSERT_TRUE(kv.ok() && kv->kvs.size() == 1);
+    auto p = Placement::Decode(kv->kvs[0].value, kv->kvs[0].mod_revision);
+    ASSERT_TRUE(p.ok()) << p.status();
+    const ShardMove* m = p->MoveOfShard(kMoving);
+    ASSERT_TRUE(m != nullptr && m->state == ShardMoveState::kFlipped);
+    MoveFence fence;
+    fence.from = "a";
+    fence.to = "b";
+    fence.flipped_unix_ns = m->since_unix_ns;
+    fence.position = position;
+    fence.clock = 1;
+    MustPut(MoveFenceKey("us", kMoving), EncodeMoveFence(fence));
+  }
+
   // The id of the shard's routing owner in etcd.
   std::string OwnerInEtcd() {
     auto kv = client_->Get(PlacementKey("us"));
@@ -250,6 +269,12 @@ TEST_F(ShardMoverTest, AGapAfterThisNodeFlippedRollsTheMoveBackAndItStartsOver) 
     if (n == 1) return std::vector<Answer>{Answer::kGap};
     return std::vector<Answer>{Answer::kCaughtUp};
   });
+  // The target tails on (and meets the gap) once the source's fence is in
+  // etcd, past what it has applied.
+  ASSERT_TRUE(historian::testing::WaitFor([&] { return StateInEtcd() == ShardMoveState::kFlipped; },
+                                          absl::Seconds(60)))
+      << "the move never flipped; last error: " << mover_->stats().last_error;
+  PublishFenceAsTheSource(/*position=*/1000000);
   ASSERT_TRUE(
       historian::testing::WaitFor([&] { return mover_->stats().errors >= 1; }, absl::Seconds(60)));
   EXPECT_TRUE(absl::StrContains(mover_->stats().last_error, "the move was rolled back"))
