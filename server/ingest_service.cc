@@ -76,15 +76,17 @@ absl::StatusOr<v1::WriteAck> IngestService::FinishLocal(PendingWrite& write) {
     // Admitted by the fence, committed since: no ack once the lease may
     // have run out for a shard fenced by now (a copy may have started
     // meanwhile, or the isolation fence passed; cluster/lease_fence.h).
-    if (std::optional<std::string> why = cluster::LeaseFence::FirstFenced(
-            env_.lease_fence->Check(), *env_.cluster, store_, write.local_shards)) {
+    const cluster::LeaseFence::LeaseCheck lease = env_.lease_fence->Check();
+    if (std::optional<std::string> why =
+            cluster::LeaseFence::FirstFenced(lease, *env_.cluster, store_, write.local_shards)) {
       ack = absl::UnavailableError(
           absl::StrCat("write stored here but not acknowledged: it holds a tag that ", *why,
                        "; retry (a retry here is deduplicated, or goes to the shard's new owner)"));
-    } else if (std::optional<std::string> moved =
-                   cluster::ShardsNoLongerOwned(*env_.cluster, write.local_shards)) {
+    } else if (std::optional<std::string> moved = cluster::ShardsNoLongerOwned(
+                   *env_.cluster, write.local_shards, lease.held.ok())) {
       // The placement gave a shard away while the write was stored (a
-      // removal this member applied on reaching etcd again).
+      // removal this member applied on reaching etcd again). A move's flip
+      // alone does not count: the write reaches the new owner by its tail.
       ack = absl::UnavailableError(absl::StrCat("write stored here but not acknowledged: ", *moved,
                                                 "; retry (it goes to the shard's owner)"));
     }

@@ -228,13 +228,19 @@ std::optional<std::string> LeaseFence::FirstFenced(const LeaseCheck& lease, cons
 }
 
 std::optional<std::string> ShardsNoLongerOwned(const ClusterView& view,
-                                               const std::vector<uint32_t>& shards) {
+                                               const std::vector<uint32_t>& shards,
+                                               bool lease_held) {
   const std::shared_ptr<const Placement> placement = view.placement();
   if (placement == nullptr || shards.empty()) return std::nullopt;
   const int self = SelfIndex(*placement, view.self_id());
   for (uint32_t shard : shards) {
     if (shard >= placement->num_shards()) continue;
     if (self >= 0 && placement->shard_owner()[shard] == static_cast<uint32_t>(self)) continue;
+    const ShardMove* move = placement->MoveOfShard(shard);
+    if (lease_held && self >= 0 && move != nullptr && move->state == ShardMoveState::kFlipped &&
+        move->from == static_cast<uint32_t>(self)) {
+      continue;  // at or below this member's fence: the new owner tails it
+    }
     return absl::StrCat("shard ", shard, " is owned by member '", placement->OwnerOfShard(shard).id,
                         "' in placement revision ", placement->revision(),
                         ", no longer by this member '", view.self_id(), "'");

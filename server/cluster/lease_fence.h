@@ -58,9 +58,16 @@ namespace historian::cluster {
 
 // When the view's placement no longer gives view.self_id() one of
 // `shards` (it owned them when a write was admitted): which, and to whom;
-// nullopt while it owns them all (or there is no placement).
+// nullopt while it owns them all (or there is no placement). A shard of a
+// FLIPPED move away from this member still counts as its own while
+// `lease_held`: the store admitted the write before it closed the shard
+// (Store::CloseShardToWrites refuses after), so the write is at or below
+// the fence this member publishes and the new owner tails it before it
+// opens the shard. Without the lease an admin's fence written without
+// this member may end the move at any position (docs/cluster.md).
 std::optional<std::string> ShardsNoLongerOwned(const ClusterView& view,
-                                               const std::vector<uint32_t>& shards);
+                                               const std::vector<uint32_t>& shards,
+                                               bool lease_held);
 
 class LeaseFence {
  public:

@@ -241,17 +241,39 @@ TEST(LeaseFenceShardsTest, ShardsNoLongerOwnedNamesTheNewOwner) {
   auto p = Placement::Create("us", 4, {{"a", "10.0.0.1:1"}, {"b", "10.0.0.2:1"}}, {0, 1, 0, 1}, 5);
   ASSERT_TRUE(p.ok()) << p.status();
   StaticClusterView view("a", std::make_shared<const Placement>(*p));
-  EXPECT_EQ(ShardsNoLongerOwned(view, {0, 2}), std::nullopt);
+  EXPECT_EQ(ShardsNoLongerOwned(view, {0, 2}, /*lease_held=*/true), std::nullopt);
   auto moved =
       Placement::Create("us", 4, {{"a", "10.0.0.1:1"}, {"b", "10.0.0.2:1"}}, {0, 1, 1, 1}, 6);
   ASSERT_TRUE(moved.ok()) << moved.status();
   view.Set(std::make_shared<const Placement>(*moved));
-  std::optional<std::string> why = ShardsNoLongerOwned(view, {0, 2});
+  std::optional<std::string> why = ShardsNoLongerOwned(view, {0, 2}, /*lease_held=*/true);
   ASSERT_TRUE(why.has_value());
   EXPECT_TRUE(absl::StrContains(*why, "shard 2 is owned by member 'b' in placement revision 6"))
       << *why;
   StaticClusterView removed("z", std::make_shared<const Placement>(*moved));
-  EXPECT_TRUE(ShardsNoLongerOwned(removed, {0}).has_value());
+  EXPECT_TRUE(ShardsNoLongerOwned(removed, {0}, /*lease_held=*/true).has_value());
+}
+
+// A shard whose move away from this member has flipped: a write the store
+// admitted is at or below the member's fence, so it counts as owned while
+// the lease is held (not without it, nor for a move away from another).
+TEST(LeaseFenceShardsTest, AFlippedMoveAwayCountsAsOwnedWhileTheLeaseIsHeld) {
+  PlacementMoves moves;
+  moves.moves = {{2, 0, 1, ShardMoveState::kFlipped, 1}, {3, 2, 1, ShardMoveState::kFlipped, 1}};
+  moves.max_concurrent = 2;
+  auto p =
+      Placement::Create("us", 4, {{"a", "10.0.0.1:1"}, {"b", "10.0.0.2:1"}, {"c", "10.0.0.3:1"}},
+                        {0, 1, 1, 1}, 7, moves);
+  ASSERT_TRUE(p.ok()) << p.status();
+  StaticClusterView a("a", std::make_shared<const Placement>(*p));
+  EXPECT_EQ(ShardsNoLongerOwned(a, {0, 2}, /*lease_held=*/true), std::nullopt);
+  std::optional<std::string> without_lease = ShardsNoLongerOwned(a, {0, 2}, /*lease_held=*/false);
+  ASSERT_TRUE(without_lease.has_value());
+  EXPECT_TRUE(absl::StrContains(*without_lease, "shard 2 is owned by member 'b'"))
+      << *without_lease;
+  std::optional<std::string> not_from_a = ShardsNoLongerOwned(a, {3}, /*lease_held=*/true);
+  ASSERT_TRUE(not_from_a.has_value());
+  EXPECT_TRUE(absl::StrContains(*not_from_a, "shard 3 is owned by member 'b'")) << *not_from_a;
 }
 
 // Shards 0..3 owned by a, b, c, a; shard 0 moving a -> b (INITIALIZING),
