@@ -83,7 +83,7 @@ absl::StatusOr<Placement> PlanBalance(const Placement& current,
             [](const ShardMove& a, const ShardMove& b) { return a.shard < b.shard; });
   moves.max_concurrent = moves.moves.empty() ? 0 : *concurrency;
   return Placement::Create(current.site(), current.num_shards(), std::move(members), owner,
-                           current.revision(), std::move(moves));
+                           current.revision(), std::move(moves), current.members_departed());
 }
 
 }  // namespace
@@ -125,7 +125,8 @@ absl::StatusOr<Placement> PlanRemoveMember(const Placement& current, std::string
     std::vector<uint32_t> owner = current.shard_owner();
     for (uint32_t& o : owner) o -= (o > static_cast<uint32_t>(index)) ? 1 : 0;
     return Placement::Create(current.site(), current.num_shards(), std::move(members),
-                             std::move(owner), current.revision());
+                             std::move(owner), current.revision(), {},
+                             current.members_departed() + 1);
   }
   members[index].leaving = true;
   return PlanBalance(current, std::move(members), options);
@@ -214,10 +215,12 @@ absl::StatusOr<LostMemberPlan> PlanRemoveLostMember(const Placement& current,
     if (!concurrency.ok()) return concurrency.status();
     moves.max_concurrent = *concurrency;
   }
+  uint64_t departed = current.members_departed();
   if (!plan.fence_without_source.empty()) {
     // It leaves with its last FLIPPED move (FinishMove).
     members[lost].leaving = true;
   } else {
+    ++departed;
     members.erase(members.begin() + found);
     for (uint32_t& o : owner) o -= (o > lost) ? 1 : 0;
     for (ShardMove& m : moves.moves) {
@@ -227,7 +230,7 @@ absl::StatusOr<LostMemberPlan> PlanRemoveLostMember(const Placement& current,
   }
   absl::StatusOr<Placement> next =
       Placement::Create(current.site(), current.num_shards(), std::move(members), std::move(owner),
-                        current.revision(), std::move(moves));
+                        current.revision(), std::move(moves), departed);
   if (!next.ok()) return next.status();
   plan.placement = *std::move(next);
   return plan;

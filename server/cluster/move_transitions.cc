@@ -41,6 +41,7 @@ absl::StatusOr<Placement> WithMoves(const Placement& current, std::vector<uint32
   std::vector<PlacementMember> members = current.members();
   if (stays >= 0) members[static_cast<size_t>(stays)].leaving = false;
   if (moves.moves.empty()) moves.max_concurrent = 0;
+  uint64_t departed = current.members_departed();
   // Walk from the end so earlier indexes stay valid while erasing.
   for (size_t i = members.size(); i-- > 0;) {
     if (!members[i].leaving) continue;
@@ -50,6 +51,7 @@ absl::StatusOr<Placement> WithMoves(const Placement& current, std::vector<uint32
                                        [&](const ShardMove& m) { return m.from == index; });
     if (owns || moves_any) continue;
     members.erase(members.begin() + static_cast<std::ptrdiff_t>(i));
+    ++departed;
     for (uint32_t& o : owner) o -= (o > index) ? 1 : 0;
     for (ShardMove& m : moves.moves) {
       m.from -= (m.from > index) ? 1 : 0;
@@ -57,7 +59,7 @@ absl::StatusOr<Placement> WithMoves(const Placement& current, std::vector<uint32
     }
   }
   return Placement::Create(current.site(), current.num_shards(), std::move(members),
-                           std::move(owner), current.revision(), std::move(moves));
+                           std::move(owner), current.revision(), std::move(moves), departed);
 }
 
 }  // namespace

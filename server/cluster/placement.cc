@@ -121,17 +121,19 @@ std::string_view ShardMoveStateName(ShardMoveState state) {
 }
 
 Placement::Placement(std::string site, std::vector<PlacementMember> members,
-                     std::vector<uint32_t> shard_owner, int64_t revision, PlacementMoves moves)
+                     std::vector<uint32_t> shard_owner, int64_t revision, PlacementMoves moves,
+                     uint64_t members_departed)
     : site_(std::move(site)),
       members_(std::move(members)),
       shard_owner_(std::move(shard_owner)),
       revision_(revision),
-      moves_(std::move(moves)) {}
+      moves_(std::move(moves)),
+      members_departed_(members_departed) {}
 
 absl::StatusOr<Placement> Placement::Create(std::string site, uint32_t num_shards,
                                             std::vector<PlacementMember> members,
                                             std::vector<uint32_t> shard_owner, int64_t revision,
-                                            PlacementMoves moves) {
+                                            PlacementMoves moves, uint64_t members_departed) {
   if (site.empty()) return absl::InvalidArgumentError("placement: site is empty");
   if (num_shards == 0 || num_shards > kMaxClusterShards) {
     return absl::InvalidArgumentError(
@@ -167,7 +169,7 @@ absl::StatusOr<Placement> Placement::Create(std::string site, uint32_t num_shard
   }
   if (absl::Status s = ValidateMoves(members, shard_owner, moves); !s.ok()) return s;
   return Placement(std::move(site), std::move(members), std::move(shard_owner), revision,
-                   std::move(moves));
+                   std::move(moves), members_departed);
 }
 
 absl::StatusOr<Placement> Placement::Balanced(std::string site, uint32_t num_shards,
@@ -193,7 +195,7 @@ absl::StatusOr<Placement> Placement::FromProto(const v1::PlacementResponse& prot
         {m.shard(), m.from(), m.to(), static_cast<ShardMoveState>(m.state()), m.since_unix_ns()});
   }
   return Create(proto.site(), proto.num_shards(), std::move(members), std::move(owners),
-                proto.revision(), std::move(moves));
+                proto.revision(), std::move(moves), proto.members_departed());
 }
 
 absl::StatusOr<Placement> Placement::Decode(std::string_view bytes, int64_t revision) {
@@ -234,6 +236,7 @@ v1::PlacementResponse Placement::ToProto(const std::vector<std::string>& alive) 
     out->set_since_unix_ns(m.since_unix_ns);
   }
   proto.set_max_concurrent_moves(moves_.max_concurrent);
+  proto.set_members_departed(members_departed_);
   return proto;
 }
 

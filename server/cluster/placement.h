@@ -68,7 +68,7 @@ class Placement {
   static absl::StatusOr<Placement> Create(std::string site, uint32_t num_shards,
                                           std::vector<PlacementMember> members,
                                           std::vector<uint32_t> shard_owner, int64_t revision,
-                                          PlacementMoves moves = {});
+                                          PlacementMoves moves = {}, uint64_t members_departed = 0);
 
   // The placement `historian cluster init` writes: shard s owned by member
   // s mod members.size(), so each member owns num_shards / N shards (±1).
@@ -94,6 +94,10 @@ class Placement {
   // Index of owner of each shard (the routing owner), num_shards() entries.
   const std::vector<uint32_t>& shard_owner() const { return shard_owner_; }
   const PlacementMoves& moves() const { return moves_; }
+  // Members that left `members` since init (PlacementResponse.members_departed):
+  // a change that removes one passes this plus the number removed, every
+  // other change passes it on.
+  uint64_t members_departed() const { return members_departed_; }
   bool has_moves() const { return !moves_.moves.empty(); }
   // The move of `shard`, or null when it is AVAILABLE at its owner.
   const ShardMove* MoveOfShard(uint32_t shard) const;
@@ -111,13 +115,15 @@ class Placement {
 
  private:
   Placement(std::string site, std::vector<PlacementMember> members,
-            std::vector<uint32_t> shard_owner, int64_t revision, PlacementMoves moves);
+            std::vector<uint32_t> shard_owner, int64_t revision, PlacementMoves moves,
+            uint64_t members_departed);
 
   std::string site_;
   std::vector<PlacementMember> members_;
   std::vector<uint32_t> shard_owner_;  // index into members_, one per shard
   int64_t revision_ = 0;
   PlacementMoves moves_;
+  uint64_t members_departed_ = 0;
 };
 
 }  // namespace historian::cluster

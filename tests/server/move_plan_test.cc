@@ -190,6 +190,7 @@ TEST(MovePlanTest, ALostMemberLeavesAtOnceAndItsShardsSpreadEvenly) {
         ASSERT_TRUE(plan.ok()) << plan.status();
         const Placement& after = plan->placement;
         EXPECT_EQ(after.members().size(), static_cast<size_t>(n - 1));
+        EXPECT_EQ(after.members_departed(), 1u) << "a peer site range-syncs what it held";
         EXPECT_LT(after.FindMember(lost), 0);
         EXPECT_FALSE(after.has_moves());
         EXPECT_TRUE(plan->fence_without_source.empty());
@@ -207,6 +208,27 @@ TEST(MovePlanTest, ALostMemberLeavesAtOnceAndItsShardsSpreadEvenly) {
       }
     }
   }
+}
+
+// A member owning no shard leaves the list at once; the departed count
+// (what a peer site's replicator watches) goes up by one, and adding a
+// member never changes it.
+TEST(MovePlanTest, EveryRemovalCountsOneDepartedMember) {
+  absl::StatusOr<Placement> before = Placement::Balanced("us", 2, Members(3));
+  ASSERT_TRUE(before.ok());
+  ASSERT_TRUE(before->ShardsOwnedBy("m-2").empty());
+  EXPECT_EQ(before->members_departed(), 0u);
+  absl::StatusOr<Placement> removed = PlanRemoveMember(*before, "m-2", {});
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->members().size(), 2u);
+  EXPECT_FALSE(removed->has_moves());
+  EXPECT_EQ(removed->members_departed(), 1u);
+  absl::StatusOr<Placement> added = PlanAddMember(*removed, {"m-9", "127.0.0.1:9999"}, {});
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(added->members_departed(), 1u);
+  absl::StatusOr<Placement> back = Placement::Decode(added->Encode(), 5);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->members_departed(), 1u);
 }
 
 // Every kind of move touching the lost member, and one that does not.
@@ -233,6 +255,7 @@ TEST(MovePlanTest, ALostMembersMovesAreSettledOneByOne) {
   const Placement& after = plan->placement;
   // It stays, leaving, until the target of its FLIPPED move opens the shard.
   ASSERT_EQ(after.members().size(), 4u);
+  EXPECT_EQ(after.members_departed(), 0u) << "not departed while it is listed";
   EXPECT_TRUE(after.members()[1].leaving);
   EXPECT_EQ(plan->fence_without_source, std::vector<uint32_t>({2}));
   ASSERT_EQ(after.moves().moves.size(), 2u);
@@ -259,6 +282,7 @@ TEST(MovePlanTest, ALostMembersMovesAreSettledOneByOne) {
   ASSERT_TRUE(finished.ok()) << finished.status();
   EXPECT_LT(finished->FindMember("m-1"), 0);
   EXPECT_EQ(finished->members().size(), 3u);
+  EXPECT_EQ(finished->members_departed(), 1u);
 }
 
 // A removal under way (m-0 leaving) whose target is lost: the leaving

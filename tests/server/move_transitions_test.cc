@@ -69,6 +69,11 @@ Placement RunToEnd(Placement p, std::mt19937_64& rng, bool cancel,
     // Every step is a placement etcd can hold and a router can use.
     absl::StatusOr<Placement> back = Placement::Decode(next->Encode(), next->revision());
     EXPECT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(!back.ok() || back->members_departed() == next->members_departed());
+    // Counted exactly when a member leaves the list (a peer site's
+    // replicator range-syncs on a change of it).
+    EXPECT_EQ(next->members_departed() - p.members_departed(),
+              p.members().size() - next->members().size());
     size_t initializing = 0;
     for (const ShardMove& x : next->moves().moves) {
       initializing += x.state == ShardMoveState::kInitializing ? 1 : 0;
@@ -109,6 +114,7 @@ TEST(MoveTransitionsTest, AddAndRemoveRunToThePlannedOwnersThroughValidPlacement
       }
     }
     EXPECT_EQ(done.members().size(), static_cast<size_t>(add ? n + 1 : n - 1));
+    EXPECT_EQ(done.members_departed(), add ? 0u : 1u);
   }
 }
 
