@@ -676,6 +676,8 @@ int Run() {
     ropts.address_map = std::move(*address_map);
     ropts.placement_poll = absl::GetFlag(FLAGS_peer_placement_poll);
     ropts.ownership_file = (std::filesystem::path(options.path) / "XSITE_OWNERSHIP").string();
+    ropts.departures_file =
+        (std::filesystem::path(options.path) / "XSITE_PEER_DEPARTURES").string();
     replicator = std::make_unique<server::Replicator>(store->get(), *peers, ropts);
   }
   server::AdminService admin(env, replicator.get(), &replication);

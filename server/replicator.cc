@@ -32,9 +32,16 @@ struct Replicator::SiteState {
   bool clustered = false;   // it is a site cluster (num_shards > 0)
   int64_t revision = 0;
   std::string discover_error;  // last failure, for Status() and logs
-  // A member we held a cursor of left its placement: a full-range
-  // anti-entropy pass with the site is due (ClusterLoop).
+  // A member we held a cursor of left its placement, or the site's count
+  // of departed members differs from the one recorded (departures_): a
+  // full-range anti-entropy pass with the site is due (ClusterLoop).
   bool resync_due = false;
+  // Raised with every reason for a pass: one that began before the last
+  // raise leaves the pass due.
+  uint64_t resync_generation = 0;
+  // The departed count of the placement that made a pass due (recorded
+  // once the pass is done); nullopt: none.
+  std::optional<uint64_t> departed_due;
   // A placement older than `revision` was last ignored at this revision
   // (logged once per stale revision).
   int64_t stale_logged = 0;
@@ -186,7 +193,10 @@ void Replicator::AddToken(grpc::ClientContext* ctx) const {
 }
 
 Replicator::Replicator(Store* store, std::vector<Peer> peers, ReplicatorOptions options)
-    : store_(store), options_(std::move(options)), ownership_(options_.ownership_file) {
+    : store_(store),
+      options_(std::move(options)),
+      ownership_(options_.ownership_file),
+      departures_(options_.departures_file) {
   auto creds = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
   for (Peer& p : peers) {
     auto site = std::make_unique<SiteState>();
@@ -393,6 +403,7 @@ absl::Status Replicator::Discover(SiteState* site) {
         LogWarning("replicator", "a peer member this node pulled from left its placement",
                    {{"peer", site->peer.site}, {"member", member}});
         site->resync_due = true;
+        ++site->resync_generation;
       }
     }
   }
@@ -405,6 +416,24 @@ absl::Status Replicator::Discover(SiteState* site) {
   }
   site->revision = parsed->revision();
   site->discovered = true;
+  // Members may have joined and left since this node last read the
+  // placement (down, cut off, or simply between two polls): what they
+  // stored and handed over by copy is in no log this node pulls. The
+  // departed count says so; a pass over all time fetches it.
+  const uint64_t departed = parsed->members_departed();
+  const std::optional<uint64_t> synced = departures_.Get(site->peer.site);
+  if (!synced.has_value() && departed == 0) {
+    // Nobody ever left: nothing to fetch (so no pass after an upgrade).
+    if (absl::Status s = departures_.Record(site->peer.site, 0); !s.ok()) return s;
+  } else if (synced != departed && site->departed_due != departed) {
+    LogWarning("replicator", "peer members departed since this node's last range sync",
+               {{"peer", site->peer.site},
+                {"departed", absl::StrCat(departed)},
+                {"synced_for", synced.has_value() ? absl::StrCat(*synced) : "none"}});
+    site->resync_due = true;
+    ++site->resync_generation;
+    site->departed_due = departed;
+  }
   for (auto& p : links_) {
     if (p->site != site || p->member_id.empty()) continue;
     bool present = false;
@@ -427,6 +456,7 @@ absl::Status Replicator::Discover(SiteState* site) {
       LogWarning("replicator", "a peer member left its placement",
                  {{"peer", site->peer.site}, {"member", p->member_id}});
       site->resync_due = true;
+      ++site->resync_generation;
     }
     p->in_placement = present;
   }
@@ -563,9 +593,13 @@ void Replicator::ClusterLoop() {
     }
     for (auto& site : sites_) {
       bool due;
+      uint64_t generation;
+      std::optional<uint64_t> departed;
       {
         absl::MutexLock l(&mu_);
         due = site->resync_due;
+        generation = site->resync_generation;
+        departed = site->departed_due;
       }
       if (!due) continue;
       absl::StatusOr<v1::VerifyResponse> v =
@@ -574,11 +608,22 @@ void Replicator::ClusterLoop() {
         all_ok = false;
         continue;
       }
-      LogInfo(
-          "replicator", "range sync after a peer member left done",
-          {{"peer", site->peer.site}, {"samples_repaired", absl::StrCat(v->samples_repaired())}});
+      if (departed.has_value()) {
+        if (absl::Status s = departures_.Record(site->peer.site, *departed); !s.ok()) {
+          LogWarning("replicator", "peer departures not recorded", {{"error", s.ToString()}});
+          all_ok = false;
+          continue;
+        }
+      }
+      LogInfo("replicator", "range sync after a peer member left done",
+              {{"peer", site->peer.site},
+               {"samples_repaired", absl::StrCat(v->samples_repaired())},
+               {"departed", departed.has_value() ? absl::StrCat(*departed) : "-"}});
       absl::MutexLock l(&mu_);
-      site->resync_due = false;
+      if (site->resync_generation == generation) {
+        site->resync_due = false;
+        site->departed_due.reset();
+      }
     }
     absl::Duration wait = all_ok ? options_.placement_poll : backoff;
     backoff = all_ok ? options_.min_backoff : std::min(backoff * 2, options_.placement_poll);

@@ -39,6 +39,7 @@
 #include "server/cluster/cluster_view.h"
 #include "server/replication_filter.h"
 #include "server/xsite_ownership.h"
+#include "server/xsite_peer_departures.h"
 #include "storage/store.h"
 
 namespace historian::server {
@@ -91,6 +92,9 @@ struct ReplicatorOptions {
   // Where this node keeps the ownership its cursors are complete for
   // (docs/cluster.md); empty: kept in memory only.
   std::string ownership_file;
+  // Where this node keeps, per peer site, the members departed its data is
+  // complete for (server/xsite_peer_departures.h); empty: in memory only.
+  std::string departures_file;
 };
 
 class Replicator {
@@ -181,6 +185,7 @@ class Replicator {
   // The ownership every cursor is complete for (<data_dir>/XSITE_OWNERSHIP;
   // thread-safe itself).
   XsiteOwnership ownership_;
+  PeerDepartures departures_;
   // Serialises CheckOwnership (the cluster thread, tests). Taken before mu_.
   absl::Mutex check_mu_;
 
