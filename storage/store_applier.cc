@@ -101,12 +101,15 @@ void StoreApplier::ApplyToHeadFor(const std::string& origin, uint64_t seq,
 void StoreApplier::PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch) {
   PrepareTombstones(w, batch);
   // Upserts, decided by the catalog (Catalog::PrepareUpserts): a deleted
-  // incarnation (at or below its tombstone) is not created again.
+  // incarnation (at or below its tombstone) is not created again, and a
+  // definition restated by a later entry never wins a tie. A repair's
+  // entry version is only its encoding's: the repair decided its ties
+  // already (Replicator::VerifyOwned takes the stamping site's).
   PartsShareMu(mu_, catalog_, heads_);
   catalog_.PrepareUpserts(
       &w->entry.catalog_upserts,
       [this](TagId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return tombstones_->Of(id); }, batch,
-      db_->catalog());
+      db_->catalog(), w->origin == kRepairOrigin ? 0 : w->entry.version);
 }
 
 void StoreApplier::ApplyCatalog(const PendingWrite& w) {

@@ -188,10 +188,17 @@ class Catalog {
   // newer metadata (version, last writer wins; its creation time and origin
   // stay); a type conflict or an id used by another name keeps the local
   // definition and is counted. A deleted incarnation (version at or below
-  // tombstone_of(id)) is not created again.
+  // tombstone_of(id)) is not created again. A tie (the same version) goes
+  // to the upsert, as its log's order decides, unless the upsert is below
+  // `entry_version`, the version of the log entry carrying it: then it
+  // restates a definition stamped earlier (a move target's announce,
+  // Store::AnnounceShardTags), possibly an older content of that second
+  // that another log had replaced, and it is a no-op. 0: no entry (a
+  // copy, a repair).
   void PrepareUpserts(std::vector<engine::TagInfo>* upserts,
                       absl::FunctionRef<Version(TagId)> tombstone_of, rocksdb::WriteBatch* batch,
-                      rocksdb::ColumnFamilyHandle* cf) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                      rocksdb::ColumnFamilyHandle* cf, Version entry_version = 0)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Catalog changes refused by PrepareUpserts since open.
   uint64_t conflicts() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return conflicts_; }
 
@@ -314,7 +321,8 @@ absl::Status Catalog<Record>::Load(rocksdb::Iterator* it, absl::FunctionRef<void
 template <typename Record>
 void Catalog<Record>::PrepareUpserts(std::vector<engine::TagInfo>* upserts,
                                      absl::FunctionRef<Version(TagId)> tombstone_of,
-                                     rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* cf) {
+                                     rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* cf,
+                                     Version entry_version) {
   std::vector<engine::TagInfo> accepted;
   for (engine::TagInfo& info : *upserts) {
     if (info.version <= tombstone_of(info.id)) continue;
@@ -324,6 +332,8 @@ void Catalog<Record>::PrepareUpserts(std::vector<engine::TagInfo>* upserts,
         continue;
       }
       if (info.version < existing->version()) continue;
+      const bool restated = info.version < entry_version;
+      if (restated && info.version == existing->version()) continue;
       const engine::TagInfo cur = existing->Info();
       info.created_ns = cur.created_ns;
       info.origin_site = cur.origin_site;

@@ -182,11 +182,12 @@ class CatalogDbTest : public CatalogTest {
     db_ = *std::move(db);
   }
   // PrepareUpserts under mu, the batch written, the accepted ones applied.
-  std::vector<TagInfo> Prepare(std::vector<TagInfo> upserts, Version tombstone = 0) {
+  std::vector<TagInfo> Prepare(std::vector<TagInfo> upserts, Version tombstone = 0,
+                               Version entry_version = 0) {
     rocksdb::WriteBatch batch;
     absl::MutexLock l(&mu_);
     catalog_.PrepareUpserts(
-        &upserts, [&](TagId) { return tombstone; }, &batch, db_->catalog());
+        &upserts, [&](TagId) { return tombstone; }, &batch, db_->catalog(), entry_version);
     EXPECT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &batch).ok());
     for (const TagInfo& info : upserts) catalog_.Upsert(info);
     return upserts;
@@ -199,6 +200,31 @@ class CatalogDbTest : public CatalogTest {
   testing::TempDir dir_;
   std::unique_ptr<engine::RocksDb> db_;
 };
+
+// A tie (same version, another content: two changes in one second) goes
+// to the upsert when its entry stamped it (the log's order), but not when a
+// later entry restates it (a move target's announce of an older content).
+TEST_F(CatalogDbTest, ARestatedDefinitionNeverWinsATie) {
+  TagInfo updated = Info("a", ValueType::kDouble, 10);
+  updated.unit = "bar";
+  ASSERT_EQ(Prepare({updated}, 0, /*entry_version=*/10).size(), 1u);
+  TagInfo older_content = Info("a", ValueType::kDouble, 10);
+  EXPECT_TRUE(Prepare({older_content}, 0, /*entry_version=*/25).empty());
+  EXPECT_EQ(catalog_.Get("a")->unit, "bar");
+  // Restated and newer than what is held: taken.
+  TagInfo newer = Info("a", ValueType::kDouble, 12);
+  newer.unit = "psi";
+  ASSERT_EQ(Prepare({newer}, 0, /*entry_version=*/25).size(), 1u);
+  EXPECT_EQ(catalog_.Get("a")->unit, "psi");
+  // Stamped by its own entry: the tie is taken (a later change of the
+  // same second in the same log).
+  TagInfo same_second = Info("a", ValueType::kDouble, 12);
+  same_second.unit = "kPa";
+  ASSERT_EQ(Prepare({same_second}, 0, /*entry_version=*/12).size(), 1u);
+  EXPECT_EQ(catalog_.Get("a")->unit, "kPa");
+  // A restated tag unknown here is created.
+  EXPECT_EQ(Prepare({Info("b", ValueType::kDouble, 3)}, 0, /*entry_version=*/25).size(), 1u);
+}
 
 TEST_F(CatalogDbTest, UpsertsLastWriterWinsAndConflictsAreCounted) {
   TagInfo a = Info("a", ValueType::kDouble, 10);
