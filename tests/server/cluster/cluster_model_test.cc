@@ -21,8 +21,10 @@
 //   no one, --log_retention_bytes=1, it also trims the log a move may be
 //   tailing: a gap, a copy made again or a FLIPPED move rolled back);
 // - a wait until no move is left;
-// - with a peer site (the third case): a batch of its own tags written
-//   there, or the sites partitioned or healed.
+// - with a peer site (the third and fourth cases): a batch of its own tags
+//   written there, or the sites partitioned or healed; with a peer that is
+//   a cluster of its own (the fourth), also `add-node`/`remove-node` there,
+//   so shards move at both sites at once.
 //
 // After every step each tag reads exactly the model (every acknowledged
 // sample once, deleted tags NOT_FOUND) through a random node, whatever
@@ -99,24 +101,33 @@ bool Retryable(const grpc::Status& s) {
 class ClusterModelTest : public ::testing::Test {
  protected:
   // Runs one seed on a fresh cluster; false after reporting a failure.
-  // With `with_peer`, a peer site "mx" (one node) replicates both ways
-  // with the cluster, each node reached through a FaultProxy.
-  bool RunSeed(uint64_t seed, const std::vector<std::string>& flags, bool with_peer = false) {
+  // With `peer_nodes` > 0, a peer site "mx" of that many nodes (one
+  // placed less than that when more than one: add-node's candidate)
+  // replicates both ways with the cluster, each node of either site
+  // reached through a FaultProxy.
+  bool RunSeed(uint64_t seed, const std::vector<std::string>& flags, int peer_nodes = 0) {
     TempDir dir;
     std::vector<std::string> us_flags = flags;
+    const bool with_peer = peer_nodes > 0;
+    mx_nodes_ = peer_nodes;
     if (with_peer) {
       for (int i = 0; i < kNodes; ++i) {
         us_proxies_.push_back(std::make_unique<FaultProxy>("127.0.0.1:1"));
       }
-      mx_proxy_ = std::make_unique<FaultProxy>("127.0.0.1:1");
+      for (int i = 0; i < peer_nodes; ++i) {
+        mx_proxies_.push_back(std::make_unique<FaultProxy>("127.0.0.1:1"));
+      }
       us_flags.push_back("--flagfile=" + dir.Sub("us.flags"));
       us_flags.push_back("--peer_placement_poll=200ms");
+      std::vector<std::string> mx_flags = flags;
+      mx_flags.push_back("--flagfile=" + dir.Sub("mx.flags"));
+      mx_flags.push_back("--peer_placement_poll=200ms");
       mx_ = std::make_unique<ClusterFixture>(
-          dir.Sub("mx"), ClusterFixtureOptions{.nodes = 1,
+          dir.Sub("mx"), ClusterFixtureOptions{.nodes = peer_nodes,
                                                .site = "mx",
                                                .num_shards = 4,
-                                               .node_flags = {"--flagfile=" + dir.Sub("mx.flags"),
-                                                              "--peer_placement_poll=200ms"}});
+                                               .node_flags = mx_flags,
+                                               .placed_nodes = std::max(1, peer_nodes - 1)});
     }
     cluster_ = std::make_unique<ClusterFixture>(
         dir.Sub("cluster"),
@@ -129,10 +140,15 @@ class ClusterModelTest : public ::testing::Test {
         seeds.push_back(us_proxies_[i]->address());
         map.push_back(absl::StrCat(cluster_->address(i), "=", us_proxies_[i]->address()));
       }
-      mx_proxy_->SetTarget(mx_->address(0));
+      std::vector<std::string> mx_seeds, mx_map;
+      for (int i = 0; i < peer_nodes; ++i) {
+        mx_proxies_[i]->SetTarget(mx_->address(i));
+        mx_seeds.push_back(mx_proxies_[i]->address());
+        mx_map.push_back(absl::StrCat(mx_->address(i), "=", mx_proxies_[i]->address()));
+      }
       std::ofstream(dir.Sub("us.flags"))
-          << "--peers=mx=" << mx_proxy_->address() << "\n--peer_address_map=" << mx_->address(0)
-          << "=" << mx_proxy_->address() << "\n";
+          << "--peers=mx=" << absl::StrJoin(mx_seeds, "|")
+          << "\n--peer_address_map=" << absl::StrJoin(mx_map, ",") << "\n";
       std::ofstream(dir.Sub("mx.flags"))
           << "--peers=us=" << absl::StrJoin(seeds, "|")
           << "\n--peer_address_map=" << absl::StrJoin(map, ",") << "\n";
@@ -150,7 +166,7 @@ class ClusterModelTest : public ::testing::Test {
     cluster_.reset();  // stops the nodes before `dir` goes
     mx_.reset();
     us_proxies_.clear();
-    mx_proxy_.reset();
+    mx_proxies_.clear();
     absl::MutexLock l(&results_mu_);
     results_.clear();
     return ok;
@@ -164,6 +180,10 @@ class ClusterModelTest : public ::testing::Test {
         logs += absl::StrCat("\nend of node ", i, "'s log:\n",
                              LogTail(cluster_->node(i).log_path(), 2000));
       }
+      for (int i = 0; mx_ != nullptr && i < mx_nodes_; ++i) {
+        logs += absl::StrCat("\nend of mx node ", i, "'s log:\n",
+                             LogTail(mx_->node(i).log_path(), 2000));
+      }
       ADD_FAILURE() << "seed " << seed << " step " << step << ": " << what << "\noperations:\n  "
                     << absl::StrJoin(log_, "\n  ") << logs;
       return false;
@@ -175,7 +195,8 @@ class ClusterModelTest : public ::testing::Test {
       const uint64_t r = Uniform(100);
       std::string err;
       if (mx_ != nullptr && r < 12) {
-        err = Uniform(3) == 0 ? TogglePartition() : MxWrite();
+        const uint64_t what = Uniform(mx_nodes_ > 1 ? 4 : 3);
+        err = what == 0 ? TogglePartition() : what == 3 ? MxChangeMembers() : MxWrite();
       } else if (r < 40 || (moving && r < 60)) {
         err = Uniform(2) == 0 ? WriteBatch() : StreamBatch();
       } else if (r < 50) {
@@ -367,7 +388,8 @@ class ClusterModelTest : public ::testing::Test {
           grpc::ClientContext ctx;
           ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
           v1::WriteAck ack;
-          s = v1::Ingest::NewStub(Channel(mx_->address(0)))->WriteBatch(&ctx, batch, &ack);
+          s = v1::Ingest::NewStub(Channel(mx_->address(static_cast<int>(Uniform(mx_nodes_)))))
+                  ->WriteBatch(&ctx, batch, &ack);
           return !Retryable(s);
         },
         absl::Seconds(60));
@@ -383,7 +405,33 @@ class ClusterModelTest : public ::testing::Test {
     partitioned_ = !partitioned_;
     Log(partitioned_ ? "partition the sites" : "heal the partition");
     for (auto& p : us_proxies_) partitioned_ ? p->Cut() : p->Heal();
-    partitioned_ ? mx_proxy_->Cut() : mx_proxy_->Heal();
+    for (auto& p : mx_proxies_) partitioned_ ? p->Cut() : p->Heal();
+    return "";
+  }
+
+  // `historian cluster add-node|remove-node` at the peer site (a cluster
+  // of its own), while no move of its earlier change is left: its shards
+  // move while it pulls from and is pulled by the cluster.
+  std::string MxChangeMembers() {
+    v1::PlacementResponse p;
+    for (int i = 0; i < mx_nodes_ && p.num_shards() == 0; ++i) mx_->Placement(i, &p);
+    if (p.num_shards() == 0 || p.moves_size() > 0) return MxWrite();
+    std::vector<int> members, outside;
+    for (int i = 0; i < mx_nodes_; ++i) {
+      const bool member =
+          std::any_of(p.members().begin(), p.members().end(),
+                      [&](const v1::ClusterMember& m) { return m.address() == mx_->address(i); });
+      (member ? members : outside).push_back(i);
+    }
+    const bool add = !outside.empty() && (members.size() < 2 || Uniform(2) == 0);
+    const int node = add ? outside[Uniform(outside.size())] : members[Uniform(members.size())];
+    const std::string verb = add ? "add-node" : "remove-node";
+    const int via = static_cast<int>(Uniform(mx_nodes_));
+    Log(absl::StrCat("mx: cluster ", verb, " node ", node, " via node ", via));
+    CommandResult result = mx_->Cli(via, {"cluster", verb, mx_->address(node)});
+    if (result.exit_code != 0) {
+      return absl::StrCat("mx: cluster ", verb, " failed: ", result.out, result.err);
+    }
     return "";
   }
 
@@ -396,7 +444,7 @@ class ClusterModelTest : public ::testing::Test {
         [&] {
           problems.clear();
           for (int t = 0; t < kTags; ++t) {
-            std::string p = CompareTag(mx_->address(0), TagName(t), model_);
+            std::string p = CompareTag(mx_->address(t % mx_nodes_), TagName(t), model_);
             if (!p.empty()) problems.push_back(p + " (at mx)");
           }
           for (int t = 0; t < kMxTags; ++t) {
@@ -754,12 +802,13 @@ class ClusterModelTest : public ::testing::Test {
   uint64_t batches_ = 0;
   std::mt19937_64 rng_;
   Model model_;
-  // The peer site (RunSeed's with_peer): its node, the proxies the sites
+  // The peer site (RunSeed's peer_nodes): its nodes, the proxies the sites
   // reach each other through (MX pulls US node i through us_proxies_[i]),
   // its own tags' model.
   std::unique_ptr<ClusterFixture> mx_;
+  int mx_nodes_ = 0;
   std::vector<std::unique_ptr<FaultProxy>> us_proxies_;
-  std::unique_ptr<FaultProxy> mx_proxy_;
+  std::vector<std::unique_ptr<FaultProxy>> mx_proxies_;  // the US nodes reach mx node i by i
   Model mx_model_;
   uint64_t mx_sequence_ = 0;
   bool partitioned_ = false;
@@ -793,7 +842,19 @@ TEST_F(ClusterModelTest, MembershipChangesUnderWritesMatchTheModel) {
 TEST_F(ClusterModelTest, MembershipChangesWithAPeerSitePullingMatchTheModel) {
   for (uint64_t seed : ModelSeeds(/*ci_count=*/1)) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
-    RunSeed(seed, {"--chunk_max_samples=8", "--head_max_age=1s"}, /*with_peer=*/true);
+    RunSeed(seed, {"--chunk_max_samples=8", "--head_max_age=1s"}, /*peer_nodes=*/1);
+  }
+}
+
+// The same with a peer site that is a cluster of three nodes (two placed)
+// whose membership changes too: shards move at both sites at once while
+// each pulls from the other's owners (docs/cluster.md "Between site
+// clusters"; a moved shard is range-synced from its new owner, no cursor
+// reused across owners).
+TEST_F(ClusterModelTest, MembershipChangesAtBothSitesMatchTheModel) {
+  for (uint64_t seed : ModelSeeds(/*ci_count=*/1)) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    RunSeed(seed, {"--chunk_max_samples=8", "--head_max_age=1s"}, /*peer_nodes=*/3);
   }
 }
 
