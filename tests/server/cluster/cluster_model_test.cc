@@ -24,7 +24,7 @@
 // - with a peer site (the third and fourth cases): a batch of its own tags
 //   written there, or the sites partitioned or healed; with a peer that is
 //   a cluster of its own (the fourth), also `add-node`/`remove-node` there,
-//   so shards move at both sites at once.
+//   so shards move at both sites at once, and kill -9 of one of its nodes.
 //
 // After every step each tag reads exactly the model (every acknowledged
 // sample once, deleted tags NOT_FOUND) through a random node, whatever
@@ -195,8 +195,11 @@ class ClusterModelTest : public ::testing::Test {
       const uint64_t r = Uniform(100);
       std::string err;
       if (mx_ != nullptr && r < 12) {
-        const uint64_t what = Uniform(mx_nodes_ > 1 ? 4 : 3);
-        err = what == 0 ? TogglePartition() : what == 3 ? MxChangeMembers() : MxWrite();
+        const uint64_t what = Uniform(mx_nodes_ > 1 ? 5 : 3);
+        err = what == 0   ? TogglePartition()
+              : what == 3 ? MxChangeMembers()
+              : what == 4 ? MxKillAndStartNode()
+                          : MxWrite();
       } else if (r < 40 || (moving && r < 60)) {
         err = Uniform(2) == 0 ? WriteBatch() : StreamBatch();
       } else if (r < 50) {
@@ -409,6 +412,16 @@ class ClusterModelTest : public ::testing::Test {
     return "";
   }
 
+  // kill -9 of a random node of the peer cluster, and a start again (its
+  // moves, pulls and the cluster's pulls from it resume).
+  std::string MxKillAndStartNode() {
+    const int node = static_cast<int>(Uniform(mx_nodes_));
+    Log(absl::StrCat("mx: kill -9 node ", node, " and start it again"));
+    mx_->KillNode(node);
+    if (!mx_->StartNode(node)) return absl::StrCat("mx node ", node, " did not start again");
+    return "";
+  }
+
   // `historian cluster add-node|remove-node` at the peer site (a cluster
   // of its own), while no move of its earlier change is left: its shards
   // move while it pulls from and is pulled by the cluster.
@@ -428,7 +441,16 @@ class ClusterModelTest : public ::testing::Test {
     const std::string verb = add ? "add-node" : "remove-node";
     const int via = static_cast<int>(Uniform(mx_nodes_));
     Log(absl::StrCat("mx: cluster ", verb, " node ", node, " via node ", via));
-    CommandResult result = mx_->Cli(via, {"cluster", verb, mx_->address(node)});
+    CommandResult result;
+    // A node just killed and started again registers within a moment.
+    WaitFor(
+        [&] {
+          result = mx_->Cli(via, {"cluster", verb, mx_->address(node)});
+          return result.exit_code == 0 || (!absl::StrContains(result.err, "not registered") &&
+                                           !absl::StrContains(result.err, "UNAVAILABLE") &&
+                                           !absl::StrContains(result.err, "unavailable"));
+        },
+        absl::Seconds(60));
     if (result.exit_code != 0) {
       return absl::StrCat("mx: cluster ", verb, " failed: ", result.out, result.err);
     }
