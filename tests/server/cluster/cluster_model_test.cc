@@ -439,22 +439,7 @@ class ClusterModelTest : public ::testing::Test {
     const bool add = !outside.empty() && (members.size() < 2 || Uniform(2) == 0);
     const int node = add ? outside[Uniform(outside.size())] : members[Uniform(members.size())];
     const std::string verb = add ? "add-node" : "remove-node";
-    const int via = static_cast<int>(Uniform(mx_nodes_));
-    Log(absl::StrCat("mx: cluster ", verb, " node ", node, " via node ", via));
-    CommandResult result;
-    // A node just killed and started again registers within a moment.
-    WaitFor(
-        [&] {
-          result = mx_->Cli(via, {"cluster", verb, mx_->address(node)});
-          return result.exit_code == 0 || (!absl::StrContains(result.err, "not registered") &&
-                                           !absl::StrContains(result.err, "UNAVAILABLE") &&
-                                           !absl::StrContains(result.err, "unavailable"));
-        },
-        absl::Seconds(60));
-    if (result.exit_code != 0) {
-      return absl::StrCat("mx: cluster ", verb, " failed: ", result.out, result.err);
-    }
-    return "";
+    return RunMembershipCommand(*mx_, "mx: ", static_cast<int>(Uniform(mx_nodes_)), verb, node);
   }
 
   // The sites converge (2 minutes at most): every cluster tag reads its
@@ -552,21 +537,26 @@ class ClusterModelTest : public ::testing::Test {
   // while no move of an earlier change is left (else the change is
   // refused as in progress, which is not what this step tests).
   std::string ChangeMembers(const std::string& verb, int node) {
-    const int via = RandomNode();
-    Log(absl::StrCat("cluster ", verb, " node ", node, " via node ", via));
+    return RunMembershipCommand(*cluster_, "", RandomNode(), verb, node);
+  }
+  // `historian cluster VERB ADDR` of `site`'s node `node` through its node
+  // `via`, logged behind `label`.
+  std::string RunMembershipCommand(ClusterFixture& site, const std::string& label, int via,
+                                   const std::string& verb, int node) {
+    Log(absl::StrCat(label, "cluster ", verb, " node ", node, " via node ", via));
     CommandResult result;
     // A node started again registers within a moment; etcd started again
     // answers within one.
     WaitFor(
         [&] {
-          result = cluster_->Cli(via, {"cluster", verb, cluster_->address(node)});
+          result = site.Cli(via, {"cluster", verb, site.address(node)});
           return result.exit_code == 0 || (!absl::StrContains(result.err, "not registered") &&
                                            !absl::StrContains(result.err, "UNAVAILABLE") &&
                                            !absl::StrContains(result.err, "unavailable"));
         },
         absl::Seconds(60));
     if (result.exit_code != 0) {
-      return absl::StrCat("cluster ", verb, " failed: ", result.out, result.err);
+      return absl::StrCat(label, "cluster ", verb, " failed: ", result.out, result.err);
     }
     return "";
   }
