@@ -870,6 +870,17 @@ TEST_F(ClusterModelTest, MembershipChangesAtBothSitesMatchTheModel) {
   }
 }
 
+// The same with both sites trimming their logs at once: moves at either
+// site copy again or roll back, and every cross-site pull that finds its
+// peer's log trimmed past its cursor range-syncs.
+TEST_F(ClusterModelTest, MembershipChangesAtBothSitesWithLogsTrimmedMatchTheModel) {
+  for (uint64_t seed : ModelSeeds(/*ci_count=*/1)) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    RunSeed(seed, {"--chunk_max_samples=8", "--head_max_age=1s", "--log_retention_bytes=1"},
+            /*peer_nodes=*/3);
+  }
+}
+
 // The same with every node keeping its own log for no one: a compaction
 // trims what a move's tail has not read yet, so moves copy again (before
 // their flip) or roll back (after it).
