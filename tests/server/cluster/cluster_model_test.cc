@@ -24,7 +24,8 @@
 // - with a peer site (the third and fourth cases): a batch of its own tags
 //   written there, or the sites partitioned or healed; with a peer that is
 //   a cluster of its own (the fourth), also `add-node`/`remove-node` there,
-//   so shards move at both sites at once, and kill -9 of one of its nodes.
+//   so shards move at both sites at once, kill -9 of one of its nodes, and
+//   its moves held at a random step or released.
 //
 // After every step each tag reads exactly the model (every acknowledged
 // sample once, deleted tags NOT_FOUND) through a random node, whatever
@@ -157,6 +158,7 @@ class ClusterModelTest : public ::testing::Test {
     mx_model_.clear();
     rng_.seed(seed * 7919 + 17);
     for (std::string& h : held_) h.clear();
+    mx_held_.assign(static_cast<size_t>(peer_nodes), "");
     model_.clear();
     units_.clear();
     log_.clear();
@@ -195,10 +197,11 @@ class ClusterModelTest : public ::testing::Test {
       const uint64_t r = Uniform(100);
       std::string err;
       if (mx_ != nullptr && r < 12) {
-        const uint64_t what = Uniform(mx_nodes_ > 1 ? 5 : 3);
+        const uint64_t what = Uniform(mx_nodes_ > 1 ? 6 : 3);
         err = what == 0   ? TogglePartition()
               : what == 3 ? MxChangeMembers()
               : what == 4 ? MxKillAndStartNode()
+              : what == 5 ? MxHoldOrReleaseMoves()
                           : MxWrite();
       } else if (r < 40 || (moving && r < 60)) {
         err = Uniform(2) == 0 ? WriteBatch() : StreamBatch();
@@ -386,6 +389,7 @@ class ClusterModelTest : public ::testing::Test {
     RandomBatch(&batch, &wrote, /*mx_tags=*/true);
     Log(absl::StrCat("write batch ", mx_sequence_, " (", batch.series_size(), " tags) at mx"));
     grpc::Status s;
+    int attempt = 0;
     WaitFor(
         [&] {
           grpc::ClientContext ctx;
@@ -393,7 +397,11 @@ class ClusterModelTest : public ::testing::Test {
           v1::WriteAck ack;
           s = v1::Ingest::NewStub(Channel(mx_->address(static_cast<int>(Uniform(mx_nodes_)))))
                   ->WriteBatch(&ctx, batch, &ack);
-          return !Retryable(s);
+          if (!Retryable(s)) return true;
+          // A move held at mx holds the write up to a second each time:
+          // release early (an error shows in `s`).
+          if (++attempt == 10) ReleaseAll();
+          return false;
         },
         absl::Seconds(60));
     if (!s.ok()) return "mx batch never stored: " + s.error_message();
@@ -598,37 +606,52 @@ class ClusterModelTest : public ::testing::Test {
   // --cluster_move_test_pause: a writer of a shard held FLIPPED waits for
   // the release), or releases the node's held moves; each a clean restart.
   std::string HoldOrReleaseMoves() {
+    const int node = RandomNode();
+    return ToggleHold(*cluster_, "", node, &held_[node]);
+  }
+  // The same at the peer cluster: its shards closed for a handover held
+  // there make its writes and reads wait (released when stuck, as here).
+  std::string MxHoldOrReleaseMoves() {
+    const int node = static_cast<int>(Uniform(mx_nodes_));
+    return ToggleHold(*mx_, "mx: ", node, &mx_held_[node]);
+  }
+  // Holds every move of `site`'s node `node` at a random step (`*held`:
+  // the pause flag it runs with, "" for none), or releases them; each a
+  // clean restart.
+  std::string ToggleHold(ClusterFixture& site, const std::string& label, int node,
+                         std::string* held) {
     static const char* const kHoldSteps[] = {"copy",  "tail",          "flip",
                                              "fence", "tail_to_fence", "finish"};
-    const int node = RandomNode();
-    auto* flags = cluster_->node(node).mutable_flags();
-    const bool held = !held_[node].empty();
-    if (held) {
-      Log(absl::StrCat("release the moves held at node ", node));
-      flags->erase(std::remove(flags->begin(), flags->end(), held_[node]), flags->end());
-      held_[node].clear();
-    } else {
-      held_[node] = absl::StrCat("--cluster_move_test_pause=", kHoldSteps[Uniform(6)]);
-      Log(absl::StrCat("hold the moves of node ", node, " (", held_[node], ")"));
-      flags->push_back(held_[node]);
+    if (!held->empty()) return Release(site, label, node, held);
+    *held = absl::StrCat("--cluster_move_test_pause=", kHoldSteps[Uniform(6)]);
+    Log(absl::StrCat(label, "hold the moves of node ", node, " (", *held, ")"));
+    site.node(node).mutable_flags()->push_back(*held);
+    return Restart(site, label, node);
+  }
+  std::string Release(ClusterFixture& site, const std::string& label, int node, std::string* held) {
+    Log(absl::StrCat(label, "release the moves held at node ", node));
+    auto* flags = site.node(node).mutable_flags();
+    flags->erase(std::remove(flags->begin(), flags->end(), *held), flags->end());
+    held->clear();
+    return Restart(site, label, node);
+  }
+  std::string Restart(ClusterFixture& site, const std::string& label, int node) {
+    if (int code = site.StopNode(node); code != 0) {
+      return absl::StrCat(label, "node ", node, " stopped with ", code);
     }
-    if (int code = cluster_->StopNode(node); code != 0) {
-      return absl::StrCat("node ", node, " stopped with ", code);
-    }
-    if (!cluster_->StartNode(node)) return absl::StrCat("node ", node, " did not start again");
+    if (!site.StartNode(node)) return absl::StrCat(label, "node ", node, " did not start again");
     return "";
   }
   std::string ReleaseAll() {
     for (int node = 0; node < kNodes; ++node) {
       if (held_[node].empty()) continue;
-      Log(absl::StrCat("release the moves held at node ", node));
-      auto* flags = cluster_->node(node).mutable_flags();
-      flags->erase(std::remove(flags->begin(), flags->end(), held_[node]), flags->end());
-      held_[node].clear();
-      if (int code = cluster_->StopNode(node); code != 0) {
-        return absl::StrCat("node ", node, " stopped with ", code);
+      if (std::string err = Release(*cluster_, "", node, &held_[node]); !err.empty()) return err;
+    }
+    for (int node = 0; node < mx_nodes_; ++node) {
+      if (mx_held_[node].empty()) continue;
+      if (std::string err = Release(*mx_, "mx: ", node, &mx_held_[node]); !err.empty()) {
+        return err;
       }
-      if (!cluster_->StartNode(node)) return absl::StrCat("node ", node, " did not start again");
     }
     return "";
   }
@@ -827,7 +850,8 @@ class ClusterModelTest : public ::testing::Test {
   std::map<std::string, std::string> units_;  // of every tag in model_
   std::vector<std::string> log_;
   uint64_t sequence_ = 0;
-  std::string held_[kNodes];  // the pause flag a node runs with ("": none)
+  std::string held_[kNodes];          // the pause flag a node runs with ("": none)
+  std::vector<std::string> mx_held_;  // the same for the peer cluster's nodes
 };
 
 TEST_F(ClusterModelTest, MembershipChangesUnderWritesMatchTheModel) {
