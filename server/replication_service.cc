@@ -222,9 +222,13 @@ grpc::Status ReplicationService::Digest(grpc::ServerContext* context,
     filter = std::move(*f);
   }
   CancellationProbe cancel(context);
-  return ToGrpcStatus(ComputeDigests(
+  // Read before the digest: every own entry up to it is in it.
+  const uint64_t applied = store_->OwnAppliedSequence();
+  absl::Status computed = ComputeDigests(
       store_, tags, request->start_ns(), request->end_ns(), request->bucket_ns(), response,
-      [&] { return cancel.Cancelled(); }, filter.has_value() ? &*filter : nullptr));
+      [&] { return cancel.Cancelled(); }, filter.has_value() ? &*filter : nullptr);
+  response->set_applied_sequence(applied);
+  return ToGrpcStatus(computed);
 }
 
 grpc::Status ReplicationService::Fetch(grpc::ServerContext* context,
@@ -240,6 +244,8 @@ grpc::Status ReplicationService::Fetch(grpc::ServerContext* context,
     absl::Status s = store_->ReadRaw(tag->id, cursor, request->end_ns(), kFetchPageSamples, &page);
     if (!s.ok()) return ToGrpcStatus(s);
     response.Clear();
+    // Read after the page: it holds none of the own entries after it.
+    response.set_applied_sequence(store_->OwnAppliedSequence());
     TagToProto(*tag, response.mutable_tag());
     for (size_t i = 0; i < page.size(); ++i) {
       v1::VersionedSample* vs = response.add_samples();

@@ -16,6 +16,7 @@
 #include "server/digest.h"
 #include "server/logging.h"
 #include "server/proto_convert.h"
+#include "server/replay_fence.h"
 #include "server/status_util.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/version.h"
@@ -80,13 +81,18 @@ struct Replicator::PeerState {
   uint64_t entries_applied = 0;
   uint64_t samples_applied = 0;
   uint64_t range_syncs = 0;
+  // Its entries that a repair already reflects here (replay_fence.h).
+  ReplayFence replay_fence;
 };
 
 struct Replicator::RemoteDigests {
   v1::DigestResponse merged;  // every asked member's tags and tombstones
   // The members asked, and per tag the members holding it.
-  std::vector<std::pair<PeerState*, std::shared_ptr<v1::Replication::Stub>>> asked;
-  std::map<std::string, std::vector<std::shared_ptr<v1::Replication::Stub>>> holders;
+  using Member = std::pair<PeerState*, std::shared_ptr<v1::Replication::Stub>>;
+  std::vector<Member> asked;
+  // Per asked member, its own entry applied when its digest began.
+  std::vector<uint64_t> digest_applied;
+  std::map<std::string, std::vector<Member>> holders;
   bool single = false;  // one single node (events compare then)
 };
 
@@ -816,8 +822,23 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
               break;
             }
           }
-          absl::StatusOr<uint64_t> n =
-              store_->ApplyReplicated(origin, rec.sequence(), changed ? cut : rec.entry());
+          std::string_view entry = changed ? cut : rec.entry();
+          std::optional<TimeRange> reflected;
+          {
+            absl::MutexLock l(&mu_);
+            reflected = peer->replay_fence.Covering(rec.sequence());
+          }
+          std::string replay;
+          bool filtered = false;
+          if (reflected.has_value()) {
+            if (absl::Status fs = ReplayFiltered(*store_, *reflected, entry, &replay, &filtered);
+                !fs.ok()) {
+              result = fs;
+              break;
+            }
+            if (filtered) entry = replay;
+          }
+          absl::StatusOr<uint64_t> n = store_->ApplyReplicated(origin, rec.sequence(), entry);
           if (!n.ok()) {
             result = n.status();
             break;
@@ -830,6 +851,7 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
         {
           absl::MutexLock l(&mu_);
           SetLinkState(peer, "connected");
+          peer->replay_fence.Passed(applied);
           peer->peer_head = resp.head_sequence();
           peer->pending_samples = resp.pending_samples();
           peer->entries_applied += resp.records_size();
@@ -975,8 +997,9 @@ absl::StatusOr<Replicator::RemoteDigests> Replicator::CollectDigests(
                        link->member_id.empty() ? "" : absl::StrCat(" member ", link->member_id),
                        ": ", st.error_message()));
     }
+    r.digest_applied.push_back(remote.applied_sequence());
     for (v1::TagDigest& t : *remote.mutable_tags()) {
-      r.holders[t.tag().name()].push_back(stub);
+      r.holders[t.tag().name()].push_back({link, stub});
       *r.merged.add_tags() = std::move(t);
     }
     for (const v1::TagTombstone& t : remote.tombstones()) *r.merged.add_tombstones() = t;
@@ -1160,7 +1183,7 @@ absl::StatusOr<v1::VerifyResponse> Replicator::VerifyOwned(const std::string& pe
   for (const auto& [name, buckets] : to_fetch) {
     engine::TagInfo info = remote_info(name);
     if (deleted_here(info)) continue;
-    for (const std::shared_ptr<v1::Replication::Stub>& stub : r.holders[name]) {
+    for (const auto& [link, stub] : r.holders[name]) {
       for (int64_t b : buckets) {
         v1::FetchRequest f;
         f.set_tag(name);
@@ -1175,7 +1198,9 @@ absl::StatusOr<v1::VerifyResponse> Replicator::VerifyOwned(const std::string& pe
         engine::SeriesData series;
         series.tag = info.id;
         series.cols.Reset(info.type);
+        uint64_t fetched_through = 0;  // the member's own entries the pages reflect
         while (reader->Read(&resp)) {
+          fetched_through = std::max(fetched_through, resp.applied_sequence());
           for (const auto& vs : resp.samples()) {
             const v1::Sample& s = vs.sample();
             if (ValueKind(s.value()) != info.type) continue;
@@ -1206,15 +1231,32 @@ absl::StatusOr<v1::VerifyResponse> Replicator::VerifyOwned(const std::string& pe
               absl::StrCat("fetch from ", peer_site, ": ", fs.error_message()));
         }
         if (series.cols.size() == 0) continue;
+        // This node applied every entry of the member the pages reflect:
+        // what it holds is as late in the member's order, and keeps a tie.
+        // Else the pages may be ahead of the log here and win it.
+        const bool behind_here =
+            fetched_through == 0 || store_->AppliedSequence(link->cursor_key) < fetched_through;
         std::vector<engine::SeriesData> batch;
         batch.push_back(std::move(series));
-        absl::StatusOr<uint64_t> n = store_->ApplyRepair({info}, std::move(batch));
+        absl::StatusOr<uint64_t> n = store_->ApplyRepair(
+            {info}, std::move(batch),
+            behind_here ? Store::RepairTies::kRepairWins : Store::RepairTies::kHeldWins);
         if (!n.ok()) return n.status();
         repaired += *n;
       }
     }
   }
   out.set_samples_repaired(repaired);
+  // The members' entries up to their digests are reflected here now: when
+  // the log brings them again, they must not undo the repair.
+  {
+    absl::MutexLock l(&mu_);
+    for (size_t i = 0; i < r.asked.size(); ++i) {
+      PeerState* link = r.asked[i].first;
+      link->replay_fence.Note(r.digest_applied[i], start, end);
+      link->replay_fence.Passed(store_->AppliedSequence(link->cursor_key));
+    }
+  }
   if (tombstones_applied > 0) {
     LogInfo("replicator", "applied the peer's tombstones",
             {{"peer", peer_site}, {"tombstones", absl::StrCat(tombstones_applied)}});

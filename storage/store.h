@@ -429,8 +429,22 @@ class Store {
   // version (last-writer-wins merge); creates or updates `tags` first.
   // Tags and samples at or below a tombstone here are left out. Not shipped
   // to peers. Returns the samples stored.
+  //
+  // Ties (equal versions: one site's writes within one second) go to the
+  // sample applied later. A repair is not in any log order, so `ties` says
+  // which is later: kRepairWins when the peer's samples may reflect log
+  // entries not applied here yet (the samples this site stamped are still
+  // left to its own log order), kHeldWins when this node has applied every
+  // entry the peer's samples reflect (docs/replication.md, "Repairs ahead
+  // of the log").
+  enum class RepairTies { kRepairWins, kHeldWins };
   absl::StatusOr<uint64_t> ApplyRepair(const std::vector<engine::TagInfo>& tags,
-                                       std::vector<engine::SeriesData> series);
+                                       std::vector<engine::SeriesData> series,
+                                       RepairTies ties = RepairTies::kRepairWins);
+  // Leaves out of `s` its samples in [start, end) that this store holds at
+  // the same timestamp with a version as new or newer: the samples of a
+  // replayed log entry that a repair applied here already reflects.
+  absl::Status KeepHeldTies(engine::SeriesData* s, int64_t start, int64_t end) const;
   // The tombstones of deleted tags, by tag id (for anti-entropy digests).
   std::vector<engine::Tombstone> Tombstones() const;
   // Applies tombstones learned from a peer's digest (a range sync, after the
@@ -763,6 +777,11 @@ class Store {
   // A version for a new write or catalog change: the hybrid clock, above
   // the tombstones' floor.
   Version NextVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Leaves out of `s` the samples `considered` picks that are held here at
+  // the same timestamp with a version as new or newer.
+  absl::Status DropHeldTies(
+      engine::SeriesData* s,
+      absl::FunctionRef<bool(const codec::ChunkColumns&, size_t)> considered) const;
   // ApplyRepair's first step: leaves out of `s` the samples this site
   // stamped that it holds as new or newer (store_write.cc says why).
   absl::Status KeepOwnCorrections(engine::SeriesData* s) const;

@@ -226,26 +226,21 @@ void DropOlderThan(int64_t horizon, codec::ChunkColumns* cols) {
 
 }  // namespace
 
-// Leaves out of `s` the samples this site stamped (its site tag in the
-// version) that this store holds at the same timestamp with a version as new
-// or newer. Versions have a resolution of one second, so a correction made
-// here within the second of the original carries the same version, and this
-// site's log order (the later wins) is what decides it; a repair has no
-// order, and a peer that has not pulled the correction yet offers the
-// original. Read without the store's lock: a write here meanwhile only
-// raises the version held (a sample this site stamped in the past and lost
-// is not written again within that second).
-absl::Status Store::KeepOwnCorrections(engine::SeriesData* s) const {
-  const uint8_t own = engine::SiteTag(options_.site);
+// Leaves out of `s` the samples `considered` picks that this store holds at
+// the same timestamp with a version as new or newer. Read without the
+// store's lock: a write here meanwhile only raises the version held.
+absl::Status Store::DropHeldTies(
+    engine::SeriesData* s,
+    absl::FunctionRef<bool(const codec::ChunkColumns&, size_t)> considered) const {
   const codec::ChunkColumns& cols = s->cols;
   if (cols.versions.size() != cols.size()) return absl::OkStatus();  // none to compare
   int64_t first = INT64_MAX, last = INT64_MIN;
   for (size_t i = 0; i < cols.size(); ++i) {
-    if (engine::VersionSiteTag(cols.versions[i]) != own) continue;
+    if (!considered(cols, i)) continue;
     first = std::min(first, cols.timestamps[i]);
     last = std::max(last, cols.timestamps[i]);
   }
-  if (first > last) return absl::OkStatus();  // none stamped here
+  if (first > last) return absl::OkStatus();  // none considered
   codec::ChunkColumns held;
   absl::Status read = ReadRaw(s->tag, first, last == INT64_MAX ? last : last + 1, 0, &held);
   if (absl::IsNotFound(read)) return absl::OkStatus();  // not held here: the apply decides
@@ -257,17 +252,40 @@ absl::Status Store::KeepOwnCorrections(engine::SeriesData* s) const {
   kept.Reset(cols.type);
   for (size_t i = 0; i < cols.size(); ++i) {
     auto it = held_version.find(cols.timestamps[i]);
-    const bool own_tie = engine::VersionSiteTag(cols.versions[i]) == own &&
-                         it != held_version.end() && it->second >= cols.versions[i];
-    if (!own_tie) engine::AppendSamples(cols, i, i + 1, &kept);
+    const bool held_wins =
+        it != held_version.end() && it->second >= cols.versions[i] && considered(cols, i);
+    if (!held_wins) engine::AppendSamples(cols, i, i + 1, &kept);
   }
   s->cols = std::move(kept);
   return absl::OkStatus();
 }
 
+// Versions have a resolution of one second, so a correction made here within
+// the second of the original carries the same version, and this site's log
+// order (the later wins) is what decides it; a repair has no order, and a
+// peer that has not pulled the correction yet offers the original. (A
+// sample this site stamped in the past and lost is not written again within
+// that second.)
+absl::Status Store::KeepOwnCorrections(engine::SeriesData* s) const {
+  const uint8_t own = engine::SiteTag(options_.site);
+  return DropHeldTies(s, [own](const codec::ChunkColumns& cols, size_t i) {
+    return engine::VersionSiteTag(cols.versions[i]) == own;
+  });
+}
+
+absl::Status Store::KeepHeldTies(engine::SeriesData* s, int64_t start, int64_t end) const {
+  return DropHeldTies(s, [start, end](const codec::ChunkColumns& cols, size_t i) {
+    return cols.timestamps[i] >= start && cols.timestamps[i] < end;
+  });
+}
+
 absl::StatusOr<uint64_t> Store::ApplyRepair(const std::vector<engine::TagInfo>& tags,
-                                            std::vector<engine::SeriesData> series) {
-  for (engine::SeriesData& s : series) RETURN_IF_ERROR(KeepOwnCorrections(&s));
+                                            std::vector<engine::SeriesData> series,
+                                            RepairTies ties) {
+  for (engine::SeriesData& s : series) {
+    RETURN_IF_ERROR(ties == RepairTies::kHeldWins ? KeepHeldTies(&s, kMinTimestamp, kMaxTimestamp)
+                                                  : KeepOwnCorrections(&s));
+  }
   PendingWrite w;
   w.origin = kRepairOrigin;
   w.assign_seq = true;

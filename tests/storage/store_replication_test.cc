@@ -868,6 +868,37 @@ TEST_F(StoreReplicationTest, ARepairNeverRevertsTheOriginsCorrectionOfTheSameSec
   EXPECT_EQ(ReadDoubles(*us_, t), (std::map<int64_t, double>{{10, 2}, {20, 1}, {30, 3}}));
 }
 
+// A repair whose fetch ran before this node applied the peer's correction
+// of the same second offers the original. With RepairTies::kHeldWins (the
+// replicator's choice once the log here is past what the fetch reflects)
+// the correction applied from the log stays; kRepairWins would take the
+// original back until the next pass.
+TEST_F(StoreReplicationTest, AStaleRepairLeavesATieToTheLogAppliedHere) {
+  const TagId t = Tag(us_.get(), "fixed");
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{10, 1}, {20, 1}}).ok());
+  SeriesData stale;  // fetched from us now: before the correction
+  stale.tag = t;
+  ASSERT_TRUE(us_->ReadRaw(t, 0, 100, 0, &stale.cols).ok());
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{10, 2}}).ok());  // the same second
+  Ship(*us_, mx_.get());
+  ASSERT_EQ(ReadAll(*mx_, t).versions[0], stale.cols.versions[0]) << "not one second";
+  auto n = mx_->ApplyRepair({*us_->GetTag("fixed")}, {stale}, Store::RepairTies::kHeldWins);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 0u);
+  EXPECT_EQ(ReadDoubles(*mx_, t), (std::map<int64_t, double>{{10, 2}, {20, 1}}));
+  // A sample not held here still comes.
+  SeriesData missing = stale;
+  missing.cols.timestamps[1] = 30;
+  n = mx_->ApplyRepair({}, {missing}, Store::RepairTies::kHeldWins);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1u);
+  EXPECT_EQ(ReadDoubles(*mx_, t), (std::map<int64_t, double>{{10, 2}, {20, 1}, {30, 1}}));
+  // What the tie rule decides without it: the repair applied later wins.
+  n = mx_->ApplyRepair({}, {stale}, Store::RepairTies::kRepairWins);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(ReadDoubles(*mx_, t), (std::map<int64_t, double>{{10, 1}, {20, 1}, {30, 1}}));
+}
+
 // DeleteTag at the origin travels in the log; entries written before it that
 // arrive after it (another site's late entry) are refused.
 TEST_F(StoreReplicationTest, DeleteTravelsInTheLogAndLateEntriesStayOut) {
