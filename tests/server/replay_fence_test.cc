@@ -1,7 +1,8 @@
 // ReplayFence and ReplayFiltered (server/replay_fence.h): a peer's entries
 // replayed after a repair that already reflects them never take a sample
 // back to an older value of the same second. Real Stores, the entries the
-// origin's own log holds.
+// origin's own log holds; last, the whole path in process: a real
+// ReplicationService and Replicator, a gap's range sync and the replay.
 #include "server/replay_fence.h"
 
 #include <map>
@@ -10,9 +11,18 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "server/replication_service.h"
+#include "server/replicator.h"
+#include "storage/applied_listener.h"
 #include "storage/store.h"
 #include "tests/testutil/temp_dir.h"
+#include "tests/testutil/wait_for.h"
 
 namespace historian::server {
 namespace {
@@ -170,6 +180,124 @@ TEST_F(ReplayFilteredTest, SamplesOutsideTheRepairedRangeReplayAsTheyAre) {
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 1u);  // 10=1 only
   EXPECT_EQ(Read(*mx, tag), (std::map<int64_t, double>{{10, 1}, {20, 1}}));
+}
+
+// Every value of timestamp 10 that an entry of "us" put into mx's head.
+class ValuesAtTen : public AppliedListener {
+ public:
+  void OnApplied(std::string_view origin, uint64_t seq,
+                 const std::vector<AppliedSeries>& series) override {
+    absl::MutexLock l(&mu_);
+    if (origin != "us") return;
+    applied_.push_back(seq);
+    for (const AppliedSeries& s : series) {
+      for (size_t i = 0; i < s.cols->size(); ++i) {
+        if (s.cols->timestamps[i] == 10) values_.push_back(s.cols->doubles[i]);
+      }
+    }
+  }
+  std::vector<uint64_t> applied() const {
+    absl::MutexLock l(&mu_);
+    return applied_;
+  }
+  std::vector<double> values() const {
+    absl::MutexLock l(&mu_);
+    return values_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<uint64_t> applied_ ABSL_GUARDED_BY(mu_);
+  std::vector<double> values_ ABSL_GUARDED_BY(mu_);
+};
+
+// us writes 5=0.5, then a day later 10=1 and 20=1 and corrects 10=2 within
+// the same second; its log keeps only the last two entries (age retention),
+// which mx never pulled. mx's replicator meets the gap, range-syncs (10=2),
+// moves its cursor to us's log start and pulls both entries. Before the
+// fence the first one put 10=1 back into mx's head.
+TEST(ReplayFenceReplicatorTest, AGapsRangeSyncIsNotUndoneByTheEntriesAfterIt) {
+  testing::TempDir dir;
+  int64_t now_ns = int64_t{1700000000} * kSecond;
+  auto open = [&](const std::string& site, const std::string& peer, bool fixed_clock) {
+    StoreOptions o;
+    o.path = dir.Sub(site);
+    o.site = site;
+    o.peers = {peer};
+    o.sync_writes = false;
+    o.seal_interval = absl::Hours(1);  // the test seals
+    if (fixed_clock) o.now_ns = [&now_ns] { return now_ns; };
+    auto s = Store::Open(o);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  };
+  std::unique_ptr<Store> us = open("us", "mx", true), mx = open("mx", "us", false);
+  ASSERT_TRUE(us && mx);
+  auto tag = us->ResolveTagForWrite("fixed", ValueType::kDouble);
+  ASSERT_TRUE(tag.ok()) << tag.status();
+  auto write = [&](const std::vector<std::pair<int64_t, double>>& samples) {
+    WriteInput in;
+    engine::SeriesData s;
+    s.tag = tag->id;
+    s.cols.Reset(ValueType::kDouble);
+    for (auto [ts, v] : samples) {
+      s.cols.timestamps.push_back(ts);
+      s.cols.doubles.push_back(v);
+      s.cols.qualities.push_back(0);
+    }
+    in.series.push_back(std::move(s));
+    ASSERT_TRUE(us->Write(std::move(in)).ok());
+  };
+  write({{5, 0.5}});
+  ASSERT_TRUE(us->SealAll().ok());
+  now_ns += 25 * int64_t{3600} * kSecond;  // past the log's 24 h age limit
+  write({{10, 1}, {20, 1}});
+  const uint64_t first_kept = us->OwnHeadSequence();
+  write({{10, 2}});
+  ASSERT_TRUE(us->SealAll().ok());  // trims everything before first_kept
+  OwnLogBatch left;
+  ASSERT_TRUE(us->ReadOwnLog(1, size_t{1} << 20, &left).ok());
+  ASSERT_TRUE(left.gap);
+  ASSERT_EQ(left.first_available, first_kept);
+
+  ValuesAtTen seen;
+  mx->SetAppliedListener(&seen);
+  ReplicationService service(us.get());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_TRUE(server != nullptr && port > 0);
+  ReplicatorOptions o;
+  o.max_samples_per_second = 0;
+  o.anti_entropy_interval = absl::ZeroDuration();  // the gap's range sync only
+  o.min_backoff = absl::Milliseconds(10);
+  o.max_backoff = absl::Milliseconds(100);
+  Peer peer;
+  peer.site = "us";
+  peer.address = absl::StrCat("127.0.0.1:", port);
+  peer.seeds = {peer.address};
+  Replicator replicator(mx.get(), {peer}, o);
+  replicator.Start();
+  const bool caught_up = testing::WaitFor(
+      [&] { return mx->AppliedSequence("us") == us->OwnHeadSequence(); }, absl::Seconds(30));
+  replicator.Stop();
+  service.Stop();
+  server->Shutdown();
+  mx->SetAppliedListener(nullptr);
+  ASSERT_TRUE(caught_up) << "mx at " << mx->AppliedSequence("us") << " of "
+                         << us->OwnHeadSequence();
+
+  // Both kept entries came by the log, after the range sync...
+  const std::vector<uint64_t> applied = seen.applied();
+  ASSERT_EQ(applied, (std::vector<uint64_t>{first_kept, first_kept + 1}));
+  // ...and neither put a value of 10 back: the repair holds the correction.
+  for (double v : seen.values()) EXPECT_EQ(v, 2) << "a replayed entry took 10 back to " << v;
+  codec::ChunkColumns held;
+  ASSERT_TRUE(mx->ReadRaw(tag->id, 0, 100, 0, &held).ok());
+  ASSERT_EQ(held.size(), 3u);
+  EXPECT_EQ(held.doubles, (std::vector<double>{0.5, 2, 1}));
 }
 
 }  // namespace
