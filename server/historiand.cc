@@ -678,6 +678,7 @@ int Run() {
     ropts.ownership_file = (std::filesystem::path(options.path) / "XSITE_OWNERSHIP").string();
     ropts.departures_file =
         (std::filesystem::path(options.path) / "XSITE_PEER_DEPARTURES").string();
+    ropts.replay_fences_file = (std::filesystem::path(options.path) / "REPLAY_FENCES").string();
     replicator = std::make_unique<server::Replicator>(store->get(), *peers, ropts);
   }
   server::AdminService admin(env, replicator.get(), &replication);

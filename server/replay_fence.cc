@@ -3,9 +3,16 @@
 #include "server/replay_fence.h"
 
 #include <algorithm>
+#include <fstream>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "api/core/status_macros.h"
+#include "server/durable_file.h"
+#include "server/logging.h"
 #include "storage/engine/log_entry.h"
 #include "storage/store.h"
 
@@ -28,8 +35,71 @@ std::optional<TimeRange> ReplayFence::Covering(uint64_t seq) const {
   return range_;
 }
 
-void ReplayFence::Passed(uint64_t applied) {
-  if (applied >= up_to_) up_to_ = 0;
+bool ReplayFence::Passed(uint64_t applied) {
+  if (up_to_ == 0 || applied < up_to_) return false;
+  up_to_ = 0;
+  return true;
+}
+
+ReplayFences::ReplayFences(std::string file) : file_(std::move(file)) {
+  if (file_.empty()) return;
+  std::ifstream in(file_);
+  if (!in) return;
+  std::map<std::string, ReplayFence> fences;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::vector<std::string> f = absl::StrSplit(line, ' ');
+    uint64_t up_to = 0;
+    int64_t start = 0, end = 0;
+    if (f.size() != 4 || f[0].empty() || !absl::SimpleAtoi(f[1], &up_to) ||
+        !absl::SimpleAtoi(f[2], &start) || !absl::SimpleAtoi(f[3], &end)) {
+      LogWarning("replicator", "replay fences file unreadable; entries replay unfiltered",
+                 {{"file", file_}, {"line", line}});
+      return;
+    }
+    fences[f[0]].Note(up_to, start, end);
+  }
+  absl::MutexLock l(&mu_);
+  fences_ = std::move(fences);
+}
+
+void ReplayFences::Note(const std::string& link, uint64_t applied, int64_t start, int64_t end,
+                        uint64_t cursor) {
+  absl::MutexLock l(&mu_);
+  ReplayFence& fence = fences_[link];
+  const bool was = fence.pending();
+  fence.Note(applied, start, end);
+  fence.Passed(cursor);
+  if (was || fence.pending()) Save();
+}
+
+std::optional<TimeRange> ReplayFences::Covering(const std::string& link, uint64_t seq) const {
+  absl::MutexLock l(&mu_);
+  auto it = fences_.find(link);
+  return it == fences_.end() ? std::nullopt : it->second.Covering(seq);
+}
+
+void ReplayFences::Passed(const std::string& link, uint64_t applied) {
+  absl::MutexLock l(&mu_);
+  auto it = fences_.find(link);
+  if (it != fences_.end() && it->second.Passed(applied)) Save();
+}
+
+void ReplayFences::Save() {
+  if (file_.empty()) return;
+  std::string text;
+  for (const auto& [link, fence] : fences_) {
+    if (!fence.pending()) continue;
+    absl::StrAppend(&text, link, " ", fence.up_to(), " ", fence.range().start, " ",
+                    fence.range().end, "\n");
+  }
+  // The repair it records is durable already; a fence lost here only lets
+  // the entries replay unfiltered after a restart.
+  if (absl::Status s = ReplaceFileDurably(file_, text); !s.ok()) {
+    LogWarning("replicator", "replay fences not saved; kept in memory",
+               {{"file", file_}, {"error", s.ToString()}});
+  }
 }
 
 absl::Status ReplayFiltered(const Store& store, TimeRange range, std::string_view bytes,

@@ -11,24 +11,29 @@
 // writes of one timestamp within one second at the member) would win as
 // the one applied later, and a read would see the older value until the
 // member's next entry. So within the repaired range their ties and losers
-// are left out (Store::KeepHeldTies): ReplayFiltered. Kept in memory only:
-// after a restart the entries replay as before (docs/replication.md,
-// "Repairs ahead of the log").
+// are left out (Store::KeepHeldTies): ReplayFiltered. ReplayFences keeps
+// one fence per member link in <data_dir>/REPLAY_FENCES, so a restart in
+// the middle of that catch-up keeps it (docs/replication.md, "Repairs
+// ahead of the log").
 //
-//   fence.Note(digest.applied_sequence(), start, end);   // after the repair
-//   if (auto range = fence.Covering(seq)) ReplayFiltered(store, *range, ...);
-//   fence.Passed(cursor);
+//   fences.Note(link, digest.applied_sequence(), start, end, cursor);
+//   if (auto range = fences.Covering(link, seq)) ReplayFiltered(store, *range, ...);
+//   fences.Passed(link, cursor);
 //
-// Thread-safety: none; the replicator guards each link's fence with its mu.
+// Thread-safety: ReplayFence none; ReplayFences thread-safe (mu_, the file
+// written under it).
 #ifndef HISTORIAN_SERVER_REPLAY_FENCE_H_
 #define HISTORIAN_SERVER_REPLAY_FENCE_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 
 namespace historian {
 class Store;
@@ -51,12 +56,39 @@ class ReplayFence {
   // The range in which entry `seq` is already reflected here; none when
   // past the fence.
   std::optional<TimeRange> Covering(uint64_t seq) const;
-  // The cursor reached `applied`: a fence up to it is done.
-  void Passed(uint64_t applied);
+  // The cursor reached `applied`: a fence up to it is done. Returns whether
+  // this ended it.
+  bool Passed(uint64_t applied);
+  bool pending() const { return up_to_ != 0; }
+  uint64_t up_to() const { return up_to_; }
+  const TimeRange& range() const { return range_; }
 
  private:
   uint64_t up_to_ = 0;  // 0: no fence
   TimeRange range_;
+};
+
+// The fence of each member link (its cursor key: site or site/member),
+// kept in a file: one "link up_to start end" line per pending fence. A
+// missing or unreadable file (logged) holds none: the entries then replay
+// unfiltered, as before fences.
+class ReplayFences {
+ public:
+  explicit ReplayFences(std::string file);  // empty: in memory only
+
+  // After a repair from `link` (ReplayFence::Note), with this node's cursor
+  // of it now. A file that cannot be written is logged; the fence still
+  // holds in memory.
+  void Note(const std::string& link, uint64_t applied, int64_t start, int64_t end, uint64_t cursor);
+  std::optional<TimeRange> Covering(const std::string& link, uint64_t seq) const;
+  void Passed(const std::string& link, uint64_t applied);
+
+ private:
+  void Save() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string file_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, ReplayFence> fences_ ABSL_GUARDED_BY(mu_);
 };
 
 // `entry` (storage log format) with its samples in `range` that `store`

@@ -16,7 +16,6 @@
 #include "server/digest.h"
 #include "server/logging.h"
 #include "server/proto_convert.h"
-#include "server/replay_fence.h"
 #include "server/status_util.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/version.h"
@@ -81,8 +80,6 @@ struct Replicator::PeerState {
   uint64_t entries_applied = 0;
   uint64_t samples_applied = 0;
   uint64_t range_syncs = 0;
-  // Its entries that a repair already reflects here (replay_fence.h).
-  ReplayFence replay_fence;
 };
 
 struct Replicator::RemoteDigests {
@@ -202,7 +199,8 @@ Replicator::Replicator(Store* store, std::vector<Peer> peers, ReplicatorOptions 
     : store_(store),
       options_(std::move(options)),
       ownership_(options_.ownership_file),
-      departures_(options_.departures_file) {
+      departures_(options_.departures_file),
+      replay_fences_(options_.replay_fences_file) {
   auto creds = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
   for (Peer& p : peers) {
     auto site = std::make_unique<SiteState>();
@@ -823,11 +821,8 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
             }
           }
           std::string_view entry = changed ? cut : rec.entry();
-          std::optional<TimeRange> reflected;
-          {
-            absl::MutexLock l(&mu_);
-            reflected = peer->replay_fence.Covering(rec.sequence());
-          }
+          const std::optional<TimeRange> reflected =
+              replay_fences_.Covering(origin, rec.sequence());
           std::string replay;
           bool filtered = false;
           if (reflected.has_value()) {
@@ -848,10 +843,10 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
         }
         if (!result.ok()) break;
         uint64_t applied = store_->AppliedSequence(origin);
+        replay_fences_.Passed(origin, applied);
         {
           absl::MutexLock l(&mu_);
           SetLinkState(peer, "connected");
-          peer->replay_fence.Passed(applied);
           peer->peer_head = resp.head_sequence();
           peer->pending_samples = resp.pending_samples();
           peer->entries_applied += resp.records_size();
@@ -1250,11 +1245,9 @@ absl::StatusOr<v1::VerifyResponse> Replicator::VerifyOwned(const std::string& pe
   // The members' entries up to their digests are reflected here now: when
   // the log brings them again, they must not undo the repair.
   {
-    absl::MutexLock l(&mu_);
     for (size_t i = 0; i < r.asked.size(); ++i) {
-      PeerState* link = r.asked[i].first;
-      link->replay_fence.Note(r.digest_applied[i], start, end);
-      link->replay_fence.Passed(store_->AppliedSequence(link->cursor_key));
+      const std::string& link = r.asked[i].first->cursor_key;
+      replay_fences_.Note(link, r.digest_applied[i], start, end, store_->AppliedSequence(link));
     }
   }
   if (tombstones_applied > 0) {

@@ -37,6 +37,7 @@
 #include "historian/v1/cluster.grpc.pb.h"
 #include "historian/v1/replication.grpc.pb.h"
 #include "server/cluster/cluster_view.h"
+#include "server/replay_fence.h"
 #include "server/replication_filter.h"
 #include "server/xsite_ownership.h"
 #include "server/xsite_peer_departures.h"
@@ -95,6 +96,9 @@ struct ReplicatorOptions {
   // Where this node keeps, per peer site, the members departed its data is
   // complete for (server/xsite_peer_departures.h); empty: in memory only.
   std::string departures_file;
+  // Where the replay fences are kept (server/replay_fence.h); empty: in
+  // memory only.
+  std::string replay_fences_file;
 };
 
 class Replicator {
@@ -186,6 +190,9 @@ class Replicator {
   // thread-safe itself).
   XsiteOwnership ownership_;
   PeerDepartures departures_;
+  // Per member link, its entries a repair already reflects here
+  // (replay_fence.h; thread-safe itself).
+  ReplayFences replay_fences_;
   // Serialises CheckOwnership (the cluster thread, tests). Taken before mu_.
   absl::Mutex check_mu_;
 

@@ -5,6 +5,7 @@
 // ReplicationService and Replicator, a gap's range sync and the replay.
 #include "server/replay_fence.h"
 
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -53,6 +54,38 @@ TEST(ReplayFenceTest, CoversEntriesUpToTheRepairsSequenceUntilPassed) {
   fence.Note(3, 0, 10);
   fence.Note(4, 20, 30);
   EXPECT_FALSE(fence.Covering(1).has_value());
+}
+
+// The fences of every link survive a restart (the file); a fence ended
+// leaves the file; an unreadable file holds none.
+TEST(ReplayFencesTest, PendingFencesSurviveARestart) {
+  testing::TempDir dir;
+  const std::string file = dir.Sub("REPLAY_FENCES");
+  {
+    ReplayFences f(file);
+    f.Note("us", 9, 0, 100, /*cursor=*/2);
+    f.Note("eu/member-1", 4, -5, 50, /*cursor=*/1);
+    f.Note("eu/member-2", 3, 0, 10, /*cursor=*/3);  // applied already: none
+    EXPECT_FALSE(f.Covering("eu/member-2", 3).has_value());
+  }
+  {
+    ReplayFences f(file);
+    ASSERT_TRUE(f.Covering("us", 9).has_value());
+    EXPECT_EQ(f.Covering("us", 9)->end, 100);
+    EXPECT_FALSE(f.Covering("us", 10).has_value());
+    ASSERT_TRUE(f.Covering("eu/member-1", 4).has_value());
+    EXPECT_EQ(f.Covering("eu/member-1", 4)->start, -5);
+    f.Passed("us", 9);
+  }
+  {
+    ReplayFences f(file);
+    EXPECT_FALSE(f.Covering("us", 1).has_value());
+    EXPECT_TRUE(f.Covering("eu/member-1", 1).has_value());
+  }
+  std::ofstream(file) << "us 9 0\n";
+  ReplayFences unreadable(file);
+  EXPECT_FALSE(unreadable.Covering("us", 1).has_value());
+  EXPECT_FALSE(unreadable.Covering("eu/member-1", 1).has_value());
 }
 
 class ReplayFilteredTest : public ::testing::Test {
