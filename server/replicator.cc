@@ -1228,14 +1228,17 @@ absl::StatusOr<v1::VerifyResponse> Replicator::VerifyOwned(const std::string& pe
         if (series.cols.size() == 0) continue;
         // This node applied every entry of the member the pages reflect:
         // what it holds is as late in the member's order, and keeps a tie.
-        // Else the pages may be ahead of the log here and win it.
-        const bool behind_here =
-            fetched_through == 0 || store_->AppliedSequence(link->cursor_key) < fetched_through;
+        // Else the pages may be ahead of the log here and win it. Only
+        // between single nodes: a cluster member's cursor passes entries
+        // whose series it cut (another member owned them then), and a peer
+        // member's pages hold samples other members' logs carried (moves).
+        const bool held_is_as_late = r.single && !own.has_value() && fetched_through > 0 &&
+                                     store_->AppliedSequence(link->cursor_key) >= fetched_through;
         std::vector<engine::SeriesData> batch;
         batch.push_back(std::move(series));
         absl::StatusOr<uint64_t> n = store_->ApplyRepair(
             {info}, std::move(batch),
-            behind_here ? Store::RepairTies::kRepairWins : Store::RepairTies::kHeldWins);
+            held_is_as_late ? Store::RepairTies::kHeldWins : Store::RepairTies::kRepairWins);
         if (!n.ok()) return n.status();
         repaired += *n;
       }
@@ -1244,11 +1247,9 @@ absl::StatusOr<v1::VerifyResponse> Replicator::VerifyOwned(const std::string& pe
   out.set_samples_repaired(repaired);
   // The members' entries up to their digests are reflected here now: when
   // the log brings them again, they must not undo the repair.
-  {
-    for (size_t i = 0; i < r.asked.size(); ++i) {
-      const std::string& link = r.asked[i].first->cursor_key;
-      replay_fences_.Note(link, r.digest_applied[i], start, end, store_->AppliedSequence(link));
-    }
+  for (size_t i = 0; i < r.asked.size(); ++i) {
+    const std::string& link = r.asked[i].first->cursor_key;
+    replay_fences_.Note(link, r.digest_applied[i], start, end, store_->AppliedSequence(link));
   }
   if (tombstones_applied > 0) {
     LogInfo("replicator", "applied the peer's tombstones",

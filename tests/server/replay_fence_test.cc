@@ -30,6 +30,21 @@ namespace {
 
 constexpr int64_t kSecond = 1'000'000'000;
 
+// One write of `samples` (timestamp, value) to the double tag `tag`.
+void Write(Store* store, TagId tag, const std::vector<std::pair<int64_t, double>>& samples) {
+  WriteInput in;
+  engine::SeriesData series;
+  series.tag = tag;
+  series.cols.Reset(ValueType::kDouble);
+  for (auto [ts, v] : samples) {
+    series.cols.timestamps.push_back(ts);
+    series.cols.doubles.push_back(v);
+    series.cols.qualities.push_back(0);
+  }
+  in.series.push_back(std::move(series));
+  ASSERT_TRUE(store->Write(std::move(in)).ok());
+}
+
 TEST(ReplayFenceTest, CoversEntriesUpToTheRepairsSequenceUntilPassed) {
   ReplayFence fence;
   EXPECT_FALSE(fence.Covering(1).has_value());
@@ -103,20 +118,6 @@ class ReplayFilteredTest : public ::testing::Test {
     auto s = Store::Open(o);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? std::move(*s) : nullptr;
-  }
-
-  static void Write(Store* store, TagId tag, const std::vector<std::pair<int64_t, double>>& s) {
-    WriteInput in;
-    engine::SeriesData series;
-    series.tag = tag;
-    series.cols.Reset(ValueType::kDouble);
-    for (auto [ts, v] : s) {
-      series.cols.timestamps.push_back(ts);
-      series.cols.doubles.push_back(v);
-      series.cols.qualities.push_back(0);
-    }
-    in.series.push_back(std::move(series));
-    ASSERT_TRUE(store->Write(std::move(in)).ok());
   }
 
   static std::map<int64_t, double> Read(const Store& store, TagId tag) {
@@ -269,17 +270,7 @@ TEST(ReplayFenceReplicatorTest, AGapsRangeSyncIsNotUndoneByTheEntriesAfterIt) {
   auto tag = us->ResolveTagForWrite("fixed", ValueType::kDouble);
   ASSERT_TRUE(tag.ok()) << tag.status();
   auto write = [&](const std::vector<std::pair<int64_t, double>>& samples) {
-    WriteInput in;
-    engine::SeriesData s;
-    s.tag = tag->id;
-    s.cols.Reset(ValueType::kDouble);
-    for (auto [ts, v] : samples) {
-      s.cols.timestamps.push_back(ts);
-      s.cols.doubles.push_back(v);
-      s.cols.qualities.push_back(0);
-    }
-    in.series.push_back(std::move(s));
-    ASSERT_TRUE(us->Write(std::move(in)).ok());
+    Write(us.get(), tag->id, samples);
   };
   write({{5, 0.5}});
   ASSERT_TRUE(us->SealAll().ok());
