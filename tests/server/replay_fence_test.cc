@@ -103,11 +103,29 @@ TEST(ReplayFencesTest, PendingFencesSurviveARestart) {
   EXPECT_FALSE(unreadable.Covering("eu/member-1", 1).has_value());
 }
 
+// us writes 10=1, 20=1, then corrects 10=2 within the second; mx repairs
+// from us's state before its log brought either entry.
 class ReplayFilteredTest : public ::testing::Test {
  protected:
+  void SetUp() override {
+    us_ = Open("us", "mx");
+    mx_ = Open("mx", "us");
+    ASSERT_TRUE(us_ && mx_);
+    auto tag = us_->ResolveTagForWrite("fixed", ValueType::kDouble);
+    ASSERT_TRUE(tag.ok()) << tag.status();
+    tag_ = tag->id;
+    Write(us_.get(), tag_, {{10, 1}, {20, 1}});
+    Write(us_.get(), tag_, {{10, 2}});
+    engine::SeriesData fetched;
+    fetched.tag = tag_;
+    ASSERT_TRUE(us_->ReadRaw(tag_, 0, 1000, 0, &fetched.cols).ok());
+    auto n = mx_->ApplyRepair({*tag}, {fetched});
+    ASSERT_TRUE(n.ok()) << n.status();
+  }
+
   std::unique_ptr<Store> Open(const std::string& site, const std::string& peer) {
     StoreOptions o;
-    o.path = dir_.Sub(site + std::to_string(opened_++));
+    o.path = dir_.Sub(site);
     o.site = site;
     o.peers = {peer};
     o.sync_writes = false;
@@ -128,21 +146,6 @@ class ReplayFilteredTest : public ::testing::Test {
     return out;
   }
 
-  // us writes 10=1, 20=1, then corrects 10=2 within the second; `mx`
-  // repairs from us's state before its log brought either entry.
-  TagId Prepare(Store* us, Store* mx) {
-    auto tag = us->ResolveTagForWrite("fixed", ValueType::kDouble);
-    EXPECT_TRUE(tag.ok());
-    Write(us, tag->id, {{10, 1}, {20, 1}});
-    Write(us, tag->id, {{10, 2}});
-    engine::SeriesData fetched;
-    fetched.tag = tag->id;
-    EXPECT_TRUE(us->ReadRaw(tag->id, 0, 1000, 0, &fetched.cols).ok());
-    auto n = mx->ApplyRepair({*tag}, {fetched});
-    EXPECT_TRUE(n.ok()) << n.status();
-    return tag->id;
-  }
-
   OwnLogBatch Entries(const Store& us) {
     OwnLogBatch batch;
     EXPECT_TRUE(us.ReadOwnLog(1, size_t{1} << 30, &batch).ok());
@@ -152,68 +155,57 @@ class ReplayFilteredTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  int opened_ = 0;
+  std::unique_ptr<Store> us_, mx_;
+  TagId tag_ = 0;
 };
 
 TEST_F(ReplayFilteredTest, EntriesARepairReflectsNeverUndoIt) {
-  std::unique_ptr<Store> us = Open("us", "mx"), mx = Open("mx", "us");
-  ASSERT_NE(us, nullptr);
-  ASSERT_NE(mx, nullptr);
-  const TagId tag = Prepare(us.get(), mx.get());
-  ASSERT_EQ(Read(*mx, tag), (std::map<int64_t, double>{{10, 2}, {20, 1}}));
+  ASSERT_EQ(Read(*mx_, tag_), (std::map<int64_t, double>{{10, 2}, {20, 1}}));
   ReplayFence fence;
-  fence.Note(us->OwnAppliedSequence(), kMinTimestamp, kMaxTimestamp);
-  const OwnLogBatch batch = Entries(*us);
+  fence.Note(us_->OwnAppliedSequence(), kMinTimestamp, kMaxTimestamp);
+  const OwnLogBatch batch = Entries(*us_);
   for (const auto& [seq, bytes] : batch.records) {
     std::optional<TimeRange> reflected = fence.Covering(seq);
     ASSERT_TRUE(reflected.has_value()) << seq;
     std::string replay;
     bool changed = false;
-    ASSERT_TRUE(ReplayFiltered(*mx, *reflected, bytes, &replay, &changed).ok());
+    ASSERT_TRUE(ReplayFiltered(*mx_, *reflected, bytes, &replay, &changed).ok());
     EXPECT_EQ(changed, seq != batch.records.front().first)
         << "entry " << seq << ": each write ties with the repaired samples";
-    auto n = mx->ApplyReplicated("us", seq, changed ? replay : bytes);
+    auto n = mx_->ApplyReplicated("us", seq, changed ? replay : bytes);
     ASSERT_TRUE(n.ok()) << n.status();
-    fence.Passed(mx->AppliedSequence("us"));
-    EXPECT_EQ(Read(*mx, tag), (std::map<int64_t, double>{{10, 2}, {20, 1}}))
+    fence.Passed(mx_->AppliedSequence("us"));
+    EXPECT_EQ(Read(*mx_, tag_), (std::map<int64_t, double>{{10, 2}, {20, 1}}))
         << "after entry " << seq;
   }
   EXPECT_FALSE(fence.Covering(1).has_value());
-  EXPECT_EQ(mx->AppliedSequence("us"), us->OwnAppliedSequence());
+  EXPECT_EQ(mx_->AppliedSequence("us"), us_->OwnAppliedSequence());
 }
 
 // Without the fence the first entry, applied after the repair, wins the
 // tie: the read goes back to the value the origin corrected.
 TEST_F(ReplayFilteredTest, UnfilteredTheFirstEntryTakesTheSampleBack) {
-  std::unique_ptr<Store> us = Open("us", "mx"), mx = Open("mx", "us");
-  ASSERT_NE(us, nullptr);
-  ASSERT_NE(mx, nullptr);
-  const TagId tag = Prepare(us.get(), mx.get());
-  OwnLogBatch batch = Entries(*us);
+  OwnLogBatch batch = Entries(*us_);
   for (size_t i = 0; i < 2; ++i) {  // the definition, the first write
-    auto n = mx->ApplyReplicated("us", batch.records[i].first, batch.records[i].second);
+    auto n = mx_->ApplyReplicated("us", batch.records[i].first, batch.records[i].second);
     ASSERT_TRUE(n.ok()) << n.status();
   }
-  EXPECT_EQ(Read(*mx, tag), (std::map<int64_t, double>{{10, 1}, {20, 1}}));
+  EXPECT_EQ(Read(*mx_, tag_), (std::map<int64_t, double>{{10, 1}, {20, 1}}));
 }
 
 // Outside the range the repair compared, an entry replays as it is.
 TEST_F(ReplayFilteredTest, SamplesOutsideTheRepairedRangeReplayAsTheyAre) {
-  std::unique_ptr<Store> us = Open("us", "mx"), mx = Open("mx", "us");
-  ASSERT_NE(us, nullptr);
-  ASSERT_NE(mx, nullptr);
-  const TagId tag = Prepare(us.get(), mx.get());
-  OwnLogBatch batch = Entries(*us);
-  ASSERT_TRUE(mx->ApplyReplicated("us", batch.records[0].first, batch.records[0].second).ok());
+  OwnLogBatch batch = Entries(*us_);
+  ASSERT_TRUE(mx_->ApplyReplicated("us", batch.records[0].first, batch.records[0].second).ok());
   std::string replay;
   bool changed = false;
   ASSERT_TRUE(
-      ReplayFiltered(*mx, TimeRange{15, 100}, batch.records[1].second, &replay, &changed).ok());
+      ReplayFiltered(*mx_, TimeRange{15, 100}, batch.records[1].second, &replay, &changed).ok());
   EXPECT_TRUE(changed);  // 20=1 ties inside the range
-  auto n = mx->ApplyReplicated("us", batch.records[1].first, replay);
+  auto n = mx_->ApplyReplicated("us", batch.records[1].first, replay);
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 1u);  // 10=1 only
-  EXPECT_EQ(Read(*mx, tag), (std::map<int64_t, double>{{10, 1}, {20, 1}}));
+  EXPECT_EQ(Read(*mx_, tag_), (std::map<int64_t, double>{{10, 1}, {20, 1}}));
 }
 
 // Every value of timestamp 10 that an entry of "us" put into mx's head.
