@@ -9,7 +9,8 @@
 // token, so the owner authorises the original caller with the same role
 // table, and the forwarded marker, so the owner answers from its own data
 // and never forwards again (one hop: a placement being changed can never
-// send a request round in circles).
+// send a request round in circles). A write part may take a second hop,
+// from a member whose placement is newer than its sender's (write_hop.h).
 //
 // A caller served in process (the HTTP API) has no gRPC metadata: while an
 // InProcessCaller names its token, forwarded calls made for it carry that.

@@ -39,6 +39,18 @@ std::string ShardsOf(const v1::WriteRequest& request, const Placement& placement
   return absl::StrCat(shards.size() == 1 ? "shard " : "shards ", absl::StrJoin(listed, ", "));
 }
 
+// Why a forwarded part holding a tag this node does not own is refused.
+std::string WhyNotForwardedOn(const WriteHop& hop, int64_t revision) {
+  if (hop.second_hop)
+    return "it was forwarded twice already; the sender retries with the current placement";
+  if (!hop.routed_at_revision.has_value()) {
+    return "one hop only: the sender does not say which placement it routed by; it retries "
+           "with the current one";
+  }
+  return absl::StrCat("the sender routed by placement revision ", *hop.routed_at_revision,
+                      ", not older than this member's; it retries once the placements agree");
+}
+
 absl::StatusCode FromGrpc(grpc::StatusCode code) { return static_cast<absl::StatusCode>(code); }
 
 }  // namespace
@@ -96,9 +108,14 @@ void WriteForwarder::DescribeMetrics(server::Metrics* metrics) {
   metrics->Describe(kLeaseFencedMetric, "counter",
                     "Write batches this node refused (UNAVAILABLE) because they held tags of a "
                     "shard it hands over while its etcd lease may have run out");
+  metrics->Describe(kForwardedOnMetric, "counter",
+                    "Forwarded write batches this node forwarded on once more (the second hop) "
+                    "because their sender routed by an older placement (a shard moved away "
+                    "from this node)");
   metrics->Describe(kMisroutedRefusedMetric, "counter",
                     "Forwarded write batches this node refused (ABORTED) because they held tags "
-                    "of shards it does not own (the placement moved)");
+                    "of shards it does not own and could not go on (forwarded twice, or routed by "
+                    "a placement no older than this node's)");
 }
 
 void WriteForwarder::Count(std::string_view name, std::string_view labels, double value) {
@@ -155,7 +172,8 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
   const LeaseFence::LeaseCheck lease =
       lease_fence_ != nullptr ? lease_fence_->Check() : LeaseFence::LeaseCheck{};
   Snapshot snap = Current();
-  const bool forwarded = MemberChannels::IsForwarded(caller);
+  const WriteHop hop = WriteHop::Of(caller);
+  const bool forwarded = hop.forwarded;
   if (snap.placement == nullptr) {
     // Without a placement this node cannot tell its own tags: storing a
     // write would put samples where no query looks once the placement
@@ -185,6 +203,9 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
   // The shards stored here, for the check after the commit (IngestService).
   if (lease_fence_ == nullptr) local_shards = nullptr;
   const Placement& placement = *snap.placement;
+  // A forwarded part whose sender routed by an older placement goes on to
+  // the owners this node names (the second hop, never a third).
+  const bool forward_on = hop.MayForwardOnAt(placement.revision());
   bool all_local = true;
   for (int i = 0; i < request.series_size(); ++i) {
     const std::string& tag = request.series(i).tag();
@@ -194,16 +215,17 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
       continue;
     }
     all_local = false;
-    if (forwarded) {
-      // One hop only: never forward again, never store on the wrong node.
+    if (forwarded && !forward_on) {
+      // Never store on the wrong node, never forward a third time or by a
+      // placement no newer than the sender's.
       Count(kMisroutedRefusedMetric, "", 1);
       const PlacementMember& owner = placement.OwnerOfShard(shard);
-      return absl::AbortedError(absl::StrCat(
-          "forwarded write refused by member '", view_->self_id(), "': series[", i, "].tag '", tag,
-          "' is in shard ", shard, ", which member '", owner.id, "' (", owner.address,
-          ") owns in placement revision ", placement.revision(),
-          "; nothing of this part was stored (one hop only: the placement moved, the sender "
-          "retries with the current one)"));
+      return absl::AbortedError(
+          absl::StrCat("forwarded write refused by member '", view_->self_id(), "': series[", i,
+                       "].tag '", tag, "' is in shard ", shard, ", which member '", owner.id, "' (",
+                       owner.address, ") owns in placement revision ", placement.revision(),
+                       "; nothing of this part was stored (",
+                       WhyNotForwardedOn(hop, placement.revision()), ")"));
     }
     if (request.slice() != 0) {
       // An owner of an older version would take this slice for a retry
@@ -227,6 +249,7 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
                         local_shards->end());
   }
   if (all_local) return nullptr;
+  if (forwarded) Count(kForwardedOnMetric, "", 1);
   if (channels_ == nullptr) {
     return absl::FailedPreconditionError(
         "this node is in a site cluster but has no channels to its members; not stored");
@@ -266,6 +289,7 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
     call->request = std::move(part.request);
     call->stub = v1::Ingest::NewStub(channels_->Get(owner.address));
     MemberChannels::PrepareForwardedCall(caller, &call->context);
+    WriteHop::Mark(&call->context, placement.revision(), /*second_hop=*/forwarded);
     call->caller_deadline = call->context.deadline();
     if (call->context.deadline() > limit) call->context.set_deadline(limit);
     batch->calls_.push_back(std::move(call));

@@ -19,11 +19,14 @@
 // lease for its isolation write fence or longer refuses writes of every
 // shard it owns the same way.
 //
-// One hop: a forwarded batch is never forwarded again. If it holds a tag this
-// node does not own (the placement moved between the sender's read and ours)
-// it is refused with ABORTED naming the tag, its shard and the owner, and
-// nothing of it is stored here: the sender answers its client with a status
-// the client retries, and by then the placements agree again.
+// Two hops at most (WriteHop): a forwarded batch holding a tag this node
+// does not own (the shard moved away from here after the sender read its
+// placement) goes on to the owners this node's newer placement names, as
+// the late writes of a move's source must; it is acked once they acked.
+// A batch forwarded twice, or by a sender whose placement is not older than
+// this node's, is refused with ABORTED naming the tag, its shard and the
+// owner, and nothing of it is stored here: the sender answers its client
+// with a status the client retries, and by then the placements agree again.
 //
 //   ASSIGN_OR_RETURN(std::unique_ptr<ForwardedBatch> batch, forwarder.Route(*ctx, request));
 //   if (batch == nullptr) { store request here as always }
@@ -54,6 +57,7 @@
 #include "server/cluster/forward_order.h"
 #include "server/cluster/lease_fence.h"
 #include "server/cluster/member_channels.h"
+#include "server/cluster/write_hop.h"
 #include "server/metrics.h"
 #include "storage/store.h"
 
@@ -63,6 +67,7 @@ namespace historian::cluster {
 inline constexpr char kForwardedSamplesMetric[] = "historian_cluster_forwarded_samples_total";
 inline constexpr char kForwardedBatchesMetric[] = "historian_cluster_forwarded_parts_total";
 inline constexpr char kForwardErrorsMetric[] = "historian_cluster_forward_errors_total";
+inline constexpr char kForwardedOnMetric[] = "historian_cluster_forwarded_on_total";
 inline constexpr char kMisroutedRefusedMetric[] = "historian_cluster_misrouted_refused_total";
 inline constexpr char kLeaseFencedMetric[] = "historian_cluster_lease_fenced_writes_total";
 
@@ -87,13 +92,11 @@ class WriteForwarder {
   // are on their way: at once, or with `order` (the batch's Ingest.Write
   // stream's; null for a unary call) once the stream's previous part to the
   // same owner was answered. ABORTED: a forwarded batch with tags this node
-  // does not own. UNAVAILABLE: no placement in cluster mode
-  // (ClusterView::NoPlacementStatus), or a forwarded batch while this node
-  // has none, or a tag of a shard this node fences (hands over while its
-  // lease may have run out, or owns while isolated). Nothing is stored on
-  // any error.
-  // `local_shards` (optional; only with a lease fence) gets the distinct
-  // shards of the part this node stores, sorted: IngestService checks the
+  // does not own that may not go on (WriteHop::MayForwardOnAt). UNAVAILABLE: no placement in
+  // cluster mode (ClusterView::NoPlacementStatus), or a forwarded batch while this node has none,
+  // or a tag of a shard this node fences (hands over while its lease may have run out, or owns
+  // while isolated). Nothing is stored on any error. `local_shards` (optional; only with a lease
+  // fence) gets the distinct shards of the part this node stores, sorted: IngestService checks the
   // fence again for them after the commit, before acknowledging.
   absl::StatusOr<std::unique_ptr<ForwardedBatch>> Route(
       const grpc::ServerContextBase& caller, const v1::WriteRequest& request,

@@ -4,8 +4,8 @@
 // historiand processes in cluster_write_e2e_test). A batch sent to any node
 // lands on the owners of its tags and nowhere else, is acked only after
 // every owner acked, a retry stores nothing twice, an unreachable owner fails
-// the batch with UNAVAILABLE naming it, and a forwarded batch is never
-// forwarded again.
+// the batch with UNAVAILABLE naming it, and a forwarded batch goes on once
+// more only from a member whose placement is newer than its sender's.
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -25,6 +25,7 @@
 #include "server/cluster/member_channels.h"
 #include "server/cluster/placement.h"
 #include "server/cluster/write_forwarder.h"
+#include "server/cluster/write_hop.h"
 #include "server/metrics.h"
 #include "server/rpc_env.h"
 #include "server/services.h"
@@ -378,6 +379,97 @@ TEST_F(WriteForwardingTest, ForwardedBatchWithForeignTagIsRefusedNotForwardedAga
     EXPECT_FALSE(node->store()->HasTag(Tag(foreign)));
   }
   EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kMisroutedRefusedMetric, ""), 1);
+}
+
+// The placement after a move of `tag`'s shard from its owner to member `to`,
+// one revision later.
+std::shared_ptr<const cluster::Placement> Moved(const cluster::Placement& before,
+                                                const std::string& tag, uint32_t to) {
+  std::vector<uint32_t> owner = before.shard_owner();
+  owner[before.ShardOfTag(tag)] = to;
+  absl::StatusOr<cluster::Placement> after = cluster::Placement::Create(
+      before.site(), before.num_shards(), before.members(), owner, before.revision() + 1);
+  EXPECT_TRUE(after.ok()) << after.status();
+  return std::make_shared<const cluster::Placement>(*std::move(after));
+}
+
+TEST_F(WriteForwardingTest, ALateWriteAtAMovesSourceGoesOnToTheNewOwner) {
+  // us-0's shard of `moved` went to us-1; us-2 still routes by the placement
+  // before (its watch has not seen the flip), so it forwards that tag to us-0.
+  int moved = 0;
+  while (OwnerOf(Tag(moved)) != 0) ++moved;
+  std::shared_ptr<const cluster::Placement> after = Moved(*placement_, Tag(moved), 1);
+  nodes_[0]->view()->Set(after);
+  nodes_[1]->view()->Set(after);
+
+  constexpr int kTags = 40;
+  ASSERT_LT(moved, kTags);
+  v1::WriteRequest batch = Batch(kTags, 2, "gw-late", 1);
+  v1::WriteAck ack;
+  grpc::Status s = Write(2, batch, &ack);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(ack.accepted_count(), kTags * 2u);
+  // us-0 stored what it still owns and forwarded the moved tag on (second hop).
+  EXPECT_EQ(nodes_[1]->Samples(Tag(moved)), 2u);
+  EXPECT_FALSE(nodes_[0]->store()->HasTag(Tag(moved)));
+  EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kForwardedOnMetric, ""), 1);
+  EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kMisroutedRefusedMetric, ""), 0);
+  for (int t = 0; t < kTags; ++t) {
+    if (t == moved) continue;
+    EXPECT_EQ(nodes_[OwnerOf(Tag(t))]->Samples(Tag(t)), 2u) << Tag(t);
+  }
+
+  // The client's retry, once us-2 has the flip too, stores nothing twice.
+  nodes_[2]->view()->Set(after);
+  ASSERT_TRUE(Write(2, batch, &ack).ok());
+  EXPECT_EQ(nodes_[1]->Samples(Tag(moved)), 2u);
+  EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kForwardedOnMetric, ""), 1);
+}
+
+TEST_F(WriteForwardingTest, APartIsNeverForwardedAThirdTimeNorByAPlacementNoNewerThanItsSenders) {
+  int moved = 0;
+  while (OwnerOf(Tag(moved)) != 0) ++moved;
+  std::shared_ptr<const cluster::Placement> after = Moved(*placement_, Tag(moved), 1);
+  nodes_[0]->view()->Set(after);
+  // us-0's tags in the placement before: all its own now but `moved`.
+  v1::WriteRequest all = Batch(moved + 40, 1, "gw-hops", 1);
+  v1::WriteRequest batch = all;
+  batch.clear_series();
+  std::vector<int> sent;
+  for (int t = 0; t < all.series_size(); ++t) {
+    if (OwnerOf(Tag(t)) != 0) continue;
+    *batch.add_series() = all.series(t);
+    sent.push_back(t);
+  }
+  ASSERT_GT(sent.size(), 1u);
+
+  struct Case {
+    std::string name;
+    int64_t routed_at;
+    bool second_hop;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"already forwarded twice", placement_->revision(), true, "forwarded twice already"},
+      {"sender as new as us-0", after->revision(), false, "not older than this member's"},
+      {"sender newer than us-0", after->revision() + 1, false, "not older than this member's"},
+  };
+  for (const Case& c : cases) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata(cluster::kForwardedMetadataKey, "1");
+    cluster::WriteHop::Mark(&ctx, c.routed_at, c.second_hop);
+    v1::WriteAck ack;
+    grpc::Status s = nodes_[0]->Stub()->WriteBatch(&ctx, batch, &ack);
+    ASSERT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << c.name << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(Tag(moved)), std::string::npos) << s.error_message();
+    EXPECT_NE(s.error_message().find(c.says), std::string::npos) << s.error_message();
+  }
+  // Nothing stored anywhere, nothing forwarded on.
+  for (auto& node : nodes_) {
+    for (int t : sent) EXPECT_FALSE(node->store()->HasTag(Tag(t))) << Tag(t);
+  }
+  EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kForwardedOnMetric, ""), 0);
+  EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kMisroutedRefusedMetric, ""), 3);
 }
 
 TEST_F(WriteForwardingTest, WholeBatchErrorIsRefusedBeforeAnyPartIsStored) {
