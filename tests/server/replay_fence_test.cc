@@ -14,16 +14,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "grpcpp/security/server_credentials.h"
-#include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
-#include "server/replication_service.h"
-#include "server/replicator.h"
 #include "storage/applied_listener.h"
 #include "storage/store.h"
+#include "tests/testutil/in_process_pull.h"
 #include "tests/testutil/temp_dir.h"
-#include "tests/testutil/wait_for.h"
 
 namespace historian::server {
 namespace {
@@ -278,32 +273,10 @@ TEST(ReplayFenceReplicatorTest, AGapsRangeSyncIsNotUndoneByTheEntriesAfterIt) {
 
   ValuesAtTen seen;
   mx->SetAppliedListener(&seen);
-  ReplicationService service(us.get());
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_TRUE(server != nullptr && port > 0);
-  ReplicatorOptions o;
-  o.max_samples_per_second = 0;
-  o.anti_entropy_interval = absl::ZeroDuration();  // the gap's range sync only
-  o.min_backoff = absl::Milliseconds(10);
-  o.max_backoff = absl::Milliseconds(100);
-  Peer peer;
-  peer.site = "us";
-  peer.address = absl::StrCat("127.0.0.1:", port);
-  peer.seeds = {peer.address};
-  Replicator replicator(mx.get(), {peer}, o);
-  replicator.Start();
-  const bool caught_up = testing::WaitFor(
-      [&] { return mx->AppliedSequence("us") == us->OwnHeadSequence(); }, absl::Seconds(30));
-  replicator.Stop();
-  service.Stop();
-  server->Shutdown();
+  const testing::PullResult pulled = testing::PullUntilCaughtUp(us.get(), mx.get());
   mx->SetAppliedListener(nullptr);
-  ASSERT_TRUE(caught_up) << "mx at " << mx->AppliedSequence("us") << " of "
-                         << us->OwnHeadSequence();
+  ASSERT_TRUE(pulled.caught_up) << "mx at " << mx->AppliedSequence("us") << " of "
+                                << us->OwnHeadSequence();
 
   // Both kept entries came by the log, after the range sync...
   const std::vector<uint64_t> applied = seen.applied();
