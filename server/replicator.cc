@@ -750,6 +750,7 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
   }
   absl::Status result;
   bool gap = false;
+  absl::Status undefined_tag;  // an entry with samples of a tag undefined here
   bool stream_ended = false;
   uint64_t gap_start = 0;
   grpc::Status st;
@@ -810,6 +811,14 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
           }
         }
         const bool recut = now.has_value() && !(filter.has_value() && *filter == *now);
+        // While shards this node gained wait for their range sync, a tag
+        // with no definition here may be one of theirs whose definition
+        // entry the cursor passed, cut, while another member owned it: its
+        // samples must not be left out and passed. The entry waits for the
+        // range sync instead (AwaitGainedShardsSynced).
+        const Store::UndefinedTags undefined = FilterCovers(ownership_.Get(), now)
+                                                   ? Store::UndefinedTags::kDrop
+                                                   : Store::UndefinedTags::kRefuse;
         for (const v1::LogRecord& rec : resp.records()) {
           std::string cut;
           bool changed = false;
@@ -833,7 +842,12 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
             }
             if (filtered) entry = replay;
           }
-          absl::StatusOr<uint64_t> n = store_->ApplyReplicated(origin, rec.sequence(), entry);
+          absl::StatusOr<uint64_t> n =
+              store_->ApplyReplicated(origin, rec.sequence(), entry, undefined);
+          if (Store::IsUndefinedTag(n.status())) {
+            undefined_tag = n.status();
+            break;
+          }
           if (!n.ok()) {
             result = n.status();
             break;
@@ -841,7 +855,7 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
           samples += *n;
           Throttle(*n);  // per entry, so catch-up is smooth, not bursty
         }
-        if (!result.ok()) break;
+        if (!result.ok() || !undefined_tag.ok()) break;
         uint64_t applied = store_->AppliedSequence(origin);
         replay_fences_.Passed(origin, applied);
         {
@@ -866,10 +880,11 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
     // Cancel only a stream we leave early; one the peer ended carries the
     // peer's own status (e.g. PERMISSION_DENIED for a bad token), kept for
     // the peer's state line.
-    if (!result.ok() || gap || !stream_ended) ctx.TryCancel();
+    if (!result.ok() || gap || !undefined_tag.ok() || !stream_ended) ctx.TryCancel();
     st = stream->Finish();
   }
   if (!result.ok()) return result;
+  if (!undefined_tag.ok()) return AwaitGainedShardsSynced(peer, undefined_tag);
   if (gap) {
     // The peer trimmed entries we never applied: compare everything (our
     // shards, with every member of the site) and fetch what differs, then
@@ -914,6 +929,29 @@ absl::Status Replicator::PullOnce(PeerState* peer) {
   }
   if (st.ok()) return absl::UnavailableError("stream ended");
   return FromGrpcStatus(st);
+}
+
+absl::Status Replicator::AwaitGainedShardsSynced(PeerState* peer, const absl::Status& why) {
+  const std::string waiting =
+      absl::StrCat("waiting for the range sync of the shards this node gained: ", why.message());
+  {
+    absl::MutexLock l(&mu_);
+    SetLinkState(peer, waiting);
+  }
+  LogInfo("replicator", "pull paused until the range sync of gained shards",
+          {{"peer", peer->cursor_key}, {"entry", std::string(why.message())}});
+  // CheckOwnership (the cluster thread) records the ownership once its
+  // range sync is done; pull again at once then.
+  const absl::Time give_up = absl::Now() + absl::Minutes(1);
+  while (absl::Now() < give_up) {
+    if (FilterCovers(ownership_.Get(), LocalOwnership())) return absl::OkStatus();
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_) return absl::CancelledError("stopping");
+    }
+    SleepUnlessStopped(absl::Milliseconds(20));
+  }
+  return absl::UnavailableError(waiting);
 }
 
 std::vector<v1::PeerStatus> Replicator::Status() const {

@@ -151,6 +151,11 @@ class Replicator {
   void SetLinkState(PeerState* peer, std::string state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PullLoop(PeerState* peer);
   absl::Status PullOnce(PeerState* peer);
+  // An entry of `peer` was refused (Store::IsUndefinedTag: `why`) while a
+  // range sync of gained shards is pending: the link says so and waits until
+  // CheckOwnership recorded the ownership (OK: pull again at once), at most
+  // a minute (Unavailable: the link backs off and pulls again).
+  absl::Status AwaitGainedShardsSynced(PeerState* peer, const absl::Status& why);
   void AntiEntropyLoop();
   // Reads the peer sites' placements and starts links to new members;
   // restarts streams and range-syncs gained shards when this node's

@@ -414,12 +414,25 @@ class Store {
   // cursor of that origin; a no-op when seq <= AppliedSequence(origin).
   // REQUIRES: entries of one origin arrive in sequence order.
   // Returns the entry's samples (0 for an entry applied before), also those
-  // dropped here (of a tag deleted or unknown here): the replicator counts
+  // dropped here (of a tag deleted or undefined here): the replicator counts
   // received work in the units of the sender's lag (pending_samples counts
   // every sample of an entry), for its throttle and its samples_applied.
+  // `undefined`: what becomes of the samples of a tag this node has no
+  // definition of, neither held nor in the entry, and never deleted here.
+  // kDrop leaves them out: a tag of a shard another member owns, which
+  // neither the sender's filter nor this node could name (deleted at the
+  // sender since). kRefuse fails the entry instead (FailedPrecondition,
+  // IsUndefinedTag; nothing applied, the cursor stays): the replicator asks
+  // for it while a range sync of shards this node gained is pending, since
+  // such a tag may be one of theirs whose definition entry its cursor
+  // passed, cut, while another member owned the shard.
   // Errors: DataLoss for corrupt bytes, Unavailable from storage.
+  enum class UndefinedTags { kDrop, kRefuse };
   absl::StatusOr<uint64_t> ApplyReplicated(const std::string& origin, uint64_t seq,
-                                           std::string_view entry);
+                                           std::string_view entry,
+                                           UndefinedTags undefined = UndefinedTags::kDrop);
+  // True for ApplyReplicated's refusal of samples of an undefined tag.
+  static bool IsUndefinedTag(const absl::Status& status);
   // Highest sequence of `origin` applied here (0: none).
   uint64_t AppliedSequence(const std::string& origin) const;
   // Moves the cursor of `origin` to `seq` when a range sync has covered the
@@ -790,6 +803,12 @@ class Store {
   Version TombstoneVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // (storage/store_parts.h) The tag of `id`; null when unknown.
   TagState* FindTag(TagId id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK unless a series of `entry` (entry `seq` of `origin`) is of a tag
+  // with no definition here, none in the entry, and no tombstone here
+  // (ApplyReplicated's FailedPrecondition).
+  absl::Status CheckSeriesDefined(const std::string& origin, uint64_t seq,
+                                  const engine::LogEntry& entry) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // REQUIRES: mu_ or the catalog's catalog_mu() held.
   TagState* FindTagByName(std::string_view name) const;
   // Checks dedupe, stamps the version, encodes and queues `w`. Returns a

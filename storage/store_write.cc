@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
 #include "rocksdb/write_batch.h"
@@ -172,7 +173,7 @@ absl::Status Store::SubmitCatalog(engine::LogEntry entry, bool check_open) {
 }
 
 absl::StatusOr<uint64_t> Store::ApplyReplicated(const std::string& origin, uint64_t seq,
-                                                std::string_view entry) {
+                                                std::string_view entry, UndefinedTags undefined) {
   if (origin == options_.site || origin == kRepairOrigin) {
     return absl::InvalidArgumentError(absl::StrCat("origin: '", origin, "' is not a peer"));
   }
@@ -198,6 +199,9 @@ absl::StatusOr<uint64_t> Store::ApplyReplicated(const std::string& origin, uint6
     // Unavailable while seals fail and retries later.
     RETURN_IF_ERROR(AwaitHeadRoom());
     if (seq <= log.AppliedSequence(origin)) return 0;  // applied while waiting
+    if (undefined == UndefinedTags::kRefuse) {
+      RETURN_IF_ERROR(CheckSeriesDefined(origin, seq, w.entry));
+    }
     log.Submit(&w);
     if (!w.status.ok()) return w.status;
   }
@@ -205,6 +209,36 @@ absl::StatusOr<uint64_t> Store::ApplyReplicated(const std::string& origin, uint6
   // new tag's first samples.
   if (!w.skipped && !w.entry.catalog_upserts.empty()) events_->AwaitRulesResolved();
   return w.skipped ? 0 : w.accepted;
+}
+
+namespace {
+
+constexpr char kUndefinedTagPayload[] = "historian.dev/undefined-tag";
+
+}  // namespace
+
+bool Store::IsUndefinedTag(const absl::Status& status) {
+  return absl::IsFailedPrecondition(status) && status.GetPayload(kUndefinedTagPayload).has_value();
+}
+
+absl::Status Store::CheckSeriesDefined(const std::string& origin, uint64_t seq,
+                                       const engine::LogEntry& entry) const {
+  for (const engine::SeriesData& series : entry.series) {
+    if (FindTag(series.tag) != nullptr || tombstones_->Of(series.tag) != 0) continue;
+    if (std::any_of(entry.catalog_upserts.begin(), entry.catalog_upserts.end(),
+                    [&](const engine::TagInfo& info) { return info.id == series.tag; })) {
+      continue;
+    }
+    absl::Status refused = absl::FailedPreconditionError(absl::StrCat(
+        "entry ", seq, " of '", origin, "' holds ", series.cols.size(), " samples of tag id ",
+        series.tag,
+        ", which this node has no definition of (it is in an entry of that log "
+        "this node did not apply: cut while another member owned the tag's shard, or "
+        "trimmed); nothing of the entry was applied (a range sync brings the definition)"));
+    refused.SetPayload(kUndefinedTagPayload, absl::Cord(origin));
+    return refused;
+  }
+  return absl::OkStatus();
 }
 
 namespace {

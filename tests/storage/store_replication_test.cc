@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "api/core/tag_shard.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/engine/columns.h"
 #include "storage/engine/log_entry.h"
@@ -790,6 +791,63 @@ TEST_F(StoreReplicationTest, AnnouncedShardTagsLetAPeerKeepTheirLaterSamples) {
   Ship(*us_, mx_.get());
   EXPECT_EQ(ReadDoubles(*mx_, a), (std::map<int64_t, double>{{1, 1}, {2, 2}}));
   EXPECT_EQ(mx_->GetTag(in_shard)->version, copied[0].version);
+}
+
+// Samples of a tag this node has no definition of (its definition entry
+// was cut while another member owned the shard): dropped by default (a tag
+// of another member's shard), refused with kRefuse (the replicator's mode
+// while a range sync of gained shards is pending): nothing of the entry is
+// applied, the cursor stays before it, and once the definition is here the
+// same entry applies in full. A tag deleted here is no undefined tag.
+TEST_F(StoreReplicationTest, SamplesOfAnUndefinedTagAreRefusedWhenAskedNotSkipped) {
+  const TagId t = Tag(us_.get(), "cut.def");
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{1, 1}, {2, 2}}).ok());
+  const auto entries = OwnEntries(*us_, 1);
+  ASSERT_EQ(entries.size(), 2u);                                 // the definition, the samples
+  ASSERT_TRUE(mx_->AdvanceCursor("us", entries[0].first).ok());  // as if cut
+  const auto& [seq, bytes] = entries[1];
+
+  absl::StatusOr<uint64_t> refused =
+      mx_->ApplyReplicated("us", seq, bytes, Store::UndefinedTags::kRefuse);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(Store::IsUndefinedTag(refused.status())) << refused.status();
+  EXPECT_THAT(
+      std::string(refused.status().message()),
+      ::testing::HasSubstr(absl::StrCat("entry ", seq, " of 'us' holds 2 samples of tag id ", t,
+                                        ", which this node has no definition of")));
+  EXPECT_EQ(mx_->AppliedSequence("us"), entries[0].first) << "the cursor stays before it";
+
+  // A range sync's repair brings the definition: the entry applies in full.
+  ASSERT_TRUE(mx_->ApplyRepair({*us_->GetTag("cut.def")}, {}).ok());
+  absl::StatusOr<uint64_t> applied =
+      mx_->ApplyReplicated("us", seq, bytes, Store::UndefinedTags::kRefuse);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(ReadDoubles(*mx_, t), (std::map<int64_t, double>{{1, 1}, {2, 2}}));
+
+  // Deleted here: dropped, no refusal, the cursor passes.
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{3, 3}}).ok());
+  ASSERT_TRUE(mx_->DeleteTag("cut.def").ok());
+  const auto late = OwnEntries(*us_, us_->OwnHeadSequence());
+  ASSERT_EQ(late.size(), 1u);
+  absl::StatusOr<uint64_t> dropped =
+      mx_->ApplyReplicated("us", late[0].first, late[0].second, Store::UndefinedTags::kRefuse);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_EQ(mx_->AppliedSequence("us"), late[0].first);
+  EXPECT_FALSE(mx_->GetTag("cut.def").ok());
+}
+
+// By default an undefined tag's samples are left out and the cursor passes
+// them (a tag of a shard this node does not own that no one could name).
+TEST_F(StoreReplicationTest, SamplesOfAnUndefinedTagAreDroppedByDefault) {
+  const TagId t = Tag(us_.get(), "not.ours");
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{1, 1}}).ok());
+  const auto entries = OwnEntries(*us_, 1);
+  ASSERT_EQ(entries.size(), 2u);
+  ASSERT_TRUE(mx_->AdvanceCursor("us", entries[0].first).ok());
+  absl::StatusOr<uint64_t> n = mx_->ApplyReplicated("us", entries[1].first, entries[1].second);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(mx_->AppliedSequence("us"), entries[1].first);
+  EXPECT_FALSE(mx_->GetTag("not.ours").ok());
 }
 
 // The open of a move announces only the tags its tail brought after the
