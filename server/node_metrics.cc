@@ -66,6 +66,10 @@ void CollectStore(Store* store, WriteGate* gate, MetricsWriter* w) {
   w->Single("historian_samples_out_of_range_total", "counter",
             "Stored samples skipped since start: timestamp outside 1900..2100 (older versions)",
             static_cast<double>(s.samples_out_of_range));
+  w->Single("historian_replication_undefined_tag_samples_dropped_total", "counter",
+            "Samples of peers' log entries left out since start because their tag has no "
+            "definition here and was never deleted here (a tag of a shard another member owns)",
+            static_cast<double>(s.samples_of_undefined_tags));
   w->Single("historian_corrupt_chunks_skipped_total", "counter",
             "Chunks a maintenance pass skipped since start because they do not decode (logged)",
             static_cast<double>(s.corrupt_chunks_skipped));

@@ -528,6 +528,7 @@ StoreStats Store::Stats() const {
   stats.chunks_merged = chunks.merged.load();
   stats.corrupt_chunks_skipped = chunks.corrupt_skipped.load();
   stats.samples_out_of_range = host_->out_of_range().count();
+  stats.samples_of_undefined_tags = applier_->undefined_tag_samples();
   stats.writes_held = writes_held_;
   stats.writes_held_total = writes_held_total_;
   stats.closed_shards = closed_shards_.all().size();

@@ -204,6 +204,10 @@ struct StoreStats {
   // (kMinSampleTimestamp..kMaxSampleTimestamp), found in the log, in chunks
   // being rewritten or in entries from peers.
   uint64_t samples_out_of_range = 0;
+  // Samples of peers' entries left out since open because their tag has no
+  // definition here and was never deleted here: a tag of a shard another
+  // member owns that no one could name (Store::UndefinedTags::kDrop).
+  uint64_t samples_of_undefined_tags = 0;
   // Chunks a maintenance pass (retention, overlap rewrite, merge, purge)
   // skipped because they do not decode; each is logged and left in place.
   uint64_t corrupt_chunks_skipped = 0;

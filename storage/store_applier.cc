@@ -35,14 +35,16 @@ void StoreApplier::ApplyGroupEntry(const PendingWrite& w, int64_t now_s) {
   ApplyCatalog(w);
   events_.OnApplied(w.entry, w.event_feed_position);
   AppliedListener* listener = listener_.load(std::memory_order_acquire);
+  uint64_t undefined = 0;
   if (listener == nullptr || w.origin == kRepairOrigin) {
-    ApplyToHeadFor(w.origin, w.seq, w.entry, nullptr);
+    undefined = ApplyToHeadFor(w.origin, w.seq, w.entry, nullptr);
   } else {
     applied_.clear();
     applied_copies_.clear();
-    ApplyToHeadFor(w.origin, w.seq, w.entry, &applied_);
+    undefined = ApplyToHeadFor(w.origin, w.seq, w.entry, &applied_);
     listener->OnApplied(w.origin, w.seq, applied_);
   }
+  if (undefined > 0) undefined_tag_samples_.fetch_add(undefined);
   if (w.origin == site_) {
     own_log_.mu().AssertHeld();  // the same mutex
     own_log_.Append(w.seq, now_s, w.encoded.size(), w.entry.NumSamples());
@@ -54,9 +56,9 @@ void StoreApplier::ApplyToHead(const std::string& origin, uint64_t seq,
   ApplyToHeadFor(origin, seq, entry, nullptr);
 }
 
-void StoreApplier::ApplyToHeadFor(const std::string& origin, uint64_t seq,
-                                  const engine::LogEntry& entry,
-                                  std::vector<AppliedSeries>* applied) {
+uint64_t StoreApplier::ApplyToHeadFor(const std::string& origin, uint64_t seq,
+                                      const engine::LogEntry& entry,
+                                      std::vector<AppliedSeries>* applied) {
   PartsShareMu(mu_, catalog_, heads_);
   int64_t now = now_ns_();
   commit_log_.mu().AssertHeld();  // the same mutex
@@ -65,11 +67,13 @@ void StoreApplier::ApplyToHeadFor(const std::string& origin, uint64_t seq,
   codec::ChunkColumns in_range, kept;
   // One relaxed load when no rule watches a tag; else one lookup per series.
   const bool watching = events_.watching();
+  uint64_t undefined = 0;
   for (const auto& series : entry.series) {
     if (origin == kRepairOrigin) {  // repaired samples keep their own versions
       for (Version v : series.cols.versions) tombstones_->NoteVersion(v);
     }
     TagState* tag = FindTag(series.tag);
+    if (tag == nullptr && tombstones_->Of(series.tag) == 0) undefined += series.cols.size();
     if (tag == nullptr || series.cols.type != tag->type() || series.cols.size() == 0) continue;
     // Entries written before the timestamp range was checked (log replay),
     // or sent by a peer of an older version: their other samples still go in.
@@ -96,6 +100,7 @@ void StoreApplier::ApplyToHeadFor(const std::string& origin, uint64_t seq,
     if (watching) events_.OnSeries(origin, seq, series.tag, tag->name(), *cols);
   }
   // (The commit log moves the origin's applied sequence.)
+  return undefined;
 }
 
 void StoreApplier::PrepareCatalog(PendingWrite* w, rocksdb::WriteBatch* batch) {

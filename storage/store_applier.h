@@ -66,6 +66,10 @@ class StoreApplier : public GroupApplier {
   // Tells `listener` (null: nobody) of every entry applied from now on
   // (ApplyGroupEntry, not the replay). `listener` must outlive its use.
   void SetListener(AppliedListener* listener) { listener_.store(listener); }
+  // Samples of live entries (not the log replay at open) left out because
+  // their tag has no definition here and was never deleted here
+  // (StoreStats::samples_of_undefined_tags).
+  uint64_t undefined_tag_samples() const { return undefined_tag_samples_.load(); }
   // Tells the listener that `origins` are gone (Store::DropShard).
   void NoteOriginsForgotten(const std::vector<std::string>& origins)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -76,8 +80,9 @@ class StoreApplier : public GroupApplier {
  private:
   // ApplyToHead; with `applied`, also the series as they went in (copies
   // of those filtered go to applied_copies_).
-  void ApplyToHeadFor(const std::string& origin, uint64_t seq, const engine::LogEntry& entry,
-                      std::vector<AppliedSeries>* applied) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Returns the samples left out because their tag is undefined here.
+  uint64_t ApplyToHeadFor(const std::string& origin, uint64_t seq, const engine::LogEntry& entry,
+                          std::vector<AppliedSeries>* applied) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   TagState* FindTag(TagId id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     PartsShareMu(mu_, catalog_, heads_);
     return catalog_.Find(id);
@@ -125,6 +130,7 @@ class StoreApplier : public GroupApplier {
   std::deque<codec::ChunkColumns> applied_copies_ ABSL_GUARDED_BY(mu_);
 
   events::EventsPart& events_;
+  std::atomic<uint64_t> undefined_tag_samples_{0};
 };
 
 }  // namespace historian

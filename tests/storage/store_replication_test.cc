@@ -834,6 +834,7 @@ TEST_F(StoreReplicationTest, SamplesOfAnUndefinedTagAreRefusedWhenAskedNotSkippe
   ASSERT_TRUE(dropped.ok()) << dropped.status();
   EXPECT_EQ(mx_->AppliedSequence("us"), late[0].first);
   EXPECT_FALSE(mx_->GetTag("cut.def").ok());
+  EXPECT_EQ(mx_->Stats().samples_of_undefined_tags, 0u) << "a deleted tag is no undefined one";
 }
 
 // By default an undefined tag's samples are left out and the cursor passes
@@ -848,6 +849,7 @@ TEST_F(StoreReplicationTest, SamplesOfAnUndefinedTagAreDroppedByDefault) {
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(mx_->AppliedSequence("us"), entries[1].first);
   EXPECT_FALSE(mx_->GetTag("not.ours").ok());
+  EXPECT_EQ(mx_->Stats().samples_of_undefined_tags, 1u) << "counted, not silent";
 }
 
 // The open of a move announces only the tags its tail brought after the
