@@ -232,9 +232,9 @@ absl::Status Store::CheckSeriesDefined(const std::string& origin, uint64_t seq,
     absl::Status refused = absl::FailedPreconditionError(absl::StrCat(
         "entry ", seq, " of '", origin, "' holds ", series.cols.size(), " samples of tag id ",
         series.tag,
-        ", which this node has no definition of (it is in an entry of that log "
-        "this node did not apply: cut while another member owned the tag's shard, or "
-        "trimmed); nothing of the entry was applied (a range sync brings the definition)"));
+        ", which this node has no definition of (its definition may be in an entry of that "
+        "log the cursor passed, cut while another member owned the tag's shard: a range sync "
+        "of the shards this node gained brings it); nothing of the entry was applied"));
     refused.SetPayload(kUndefinedTagPayload, absl::Cord(origin));
     return refused;
   }

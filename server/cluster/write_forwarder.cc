@@ -40,9 +40,10 @@ std::string ShardsOf(const v1::WriteRequest& request, const Placement& placement
 }
 
 // Why a forwarded part holding a tag this node does not own is refused.
-std::string WhyNotForwardedOn(const WriteHop& hop, int64_t revision) {
-  if (hop.second_hop)
+std::string WhyNotForwardedOn(const WriteHop& hop) {
+  if (hop.second_hop) {
     return "it was forwarded twice already; the sender retries with the current placement";
+  }
   if (!hop.routed_at_revision.has_value()) {
     return "one hop only: the sender does not say which placement it routed by; it retries "
            "with the current one";
@@ -224,8 +225,7 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
           absl::StrCat("forwarded write refused by member '", view_->self_id(), "': series[", i,
                        "].tag '", tag, "' is in shard ", shard, ", which member '", owner.id, "' (",
                        owner.address, ") owns in placement revision ", placement.revision(),
-                       "; nothing of this part was stored (",
-                       WhyNotForwardedOn(hop, placement.revision()), ")"));
+                       "; nothing of this part was stored (", WhyNotForwardedOn(hop), ")"));
     }
     if (request.slice() != 0) {
       // An owner of an older version would take this slice for a retry
