@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "storage/applied_listener.h"
 #include "storage/store.h"
+#include "tests/testutil/double_series.h"
 #include "tests/testutil/in_process_pull.h"
 #include "tests/testutil/temp_dir.h"
 
@@ -28,15 +29,7 @@ constexpr int64_t kSecond = 1'000'000'000;
 // One write of `samples` (timestamp, value) to the double tag `tag`.
 void Write(Store* store, TagId tag, const std::vector<std::pair<int64_t, double>>& samples) {
   WriteInput in;
-  engine::SeriesData series;
-  series.tag = tag;
-  series.cols.Reset(ValueType::kDouble);
-  for (auto [ts, v] : samples) {
-    series.cols.timestamps.push_back(ts);
-    series.cols.doubles.push_back(v);
-    series.cols.qualities.push_back(0);
-  }
-  in.series.push_back(std::move(series));
+  in.series.push_back(testing::DoubleSeries(tag, samples));
   ASSERT_TRUE(store->Write(std::move(in)).ok());
 }
 

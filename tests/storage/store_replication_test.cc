@@ -22,6 +22,7 @@
 #include "storage/engine/rollup.h"
 #include "storage/store.h"
 #include "tests/testutil/columns_equal.h"
+#include "tests/testutil/double_series.h"
 #include "tests/testutil/temp_dir.h"
 
 namespace historian {
@@ -35,22 +36,10 @@ constexpr int64_t kSecond = 1000000000;
 constexpr int64_t kHour = 3600 * kSecond;
 
 // Doubles of one tag, with Good quality.
-SeriesData Doubles(TagId tag, const std::vector<std::pair<int64_t, double>>& samples) {
-  SeriesData s;
-  s.tag = tag;
-  s.cols.Reset(ValueType::kDouble);
-  for (auto [ts, v] : samples) {
-    s.cols.timestamps.push_back(ts);
-    s.cols.doubles.push_back(v);
-    s.cols.qualities.push_back(0);
-  }
-  return s;
-}
-
 absl::StatusOr<WriteResult> WriteDoubles(Store* store, TagId tag,
                                          const std::vector<std::pair<int64_t, double>>& samples) {
   WriteInput in;
-  in.series.push_back(Doubles(tag, samples));
+  in.series.push_back(testing::DoubleSeries(tag, samples));
   return store->Write(std::move(in));
 }
 
@@ -533,7 +522,7 @@ TEST_F(StoreReplicationTest, RepairMergesByVersionAndIsNotShipped) {
   const Version v = shipped.versions[0];
   const uint64_t mx_head = mx_->OwnHeadSequence();
   // Older version at ts 1, newer at ts 2, a new ts 10: only the last two win.
-  SeriesData repair = Doubles(t, {{1, -1}, {2, -2}, {10, 10}});
+  SeriesData repair = testing::DoubleSeries(t, {{1, -1}, {2, -2}, {10, 10}});
   repair.cols.versions = {v - 256, v + 256, v};
   ASSERT_TRUE(mx_->SealAll().ok());  // the repair merges over sealed chunks
   auto n = mx_->ApplyRepair({}, {repair});
@@ -544,7 +533,8 @@ TEST_F(StoreReplicationTest, RepairMergesByVersionAndIsNotShipped) {
   EXPECT_EQ(mx_->OwnHeadSequence(), mx_head);  // not in the own log
   EXPECT_TRUE(OwnEntries(*mx_, 1).empty());
   // Samples of a tag unknown here (and not in `tags`) are left out.
-  auto unknown = mx_->ApplyRepair({}, {Doubles(engine::TagIdFromName("nope"), {{1, 1}})});
+  auto unknown =
+      mx_->ApplyRepair({}, {testing::DoubleSeries(engine::TagIdFromName("nope"), {{1, 1}})});
   ASSERT_TRUE(unknown.ok());
   EXPECT_EQ(*unknown, 0u);
   ASSERT_TRUE(mx_->SealAll().ok());
@@ -611,7 +601,7 @@ TEST_F(StoreReplicationTest, RepairCatalogIsLastWriterWinsByVersion) {
   fresh.id = engine::TagIdFromName(fresh.name);
   fresh.origin_site = "us";
   fresh.version = base.version;
-  SeriesData samples = Doubles(fresh.id, {{5, 5}});
+  SeriesData samples = testing::DoubleSeries(fresh.id, {{5, 5}});
   samples.cols.versions = {base.version};
   n = mx_->ApplyRepair({fresh}, {samples});
   ASSERT_TRUE(n.ok()) << n.status();

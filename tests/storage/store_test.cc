@@ -21,6 +21,7 @@
 #include "storage/engine/key_format.h"
 #include "storage/engine/log_entry.h"
 #include "storage/engine/rocks_db.h"
+#include "tests/testutil/double_series.h"
 #include "tests/testutil/temp_dir.h"
 
 namespace historian {
@@ -36,15 +37,7 @@ absl::StatusOr<WriteResult> WriteTo(Store* store, TagId tag,
   WriteInput in;
   in.client_id = std::move(client);
   in.batch_seq = seq;
-  SeriesData s;
-  s.tag = tag;
-  s.cols.Reset(ValueType::kDouble);
-  for (auto [ts, v] : samples) {
-    s.cols.timestamps.push_back(ts);
-    s.cols.doubles.push_back(v);
-    s.cols.qualities.push_back(0);
-  }
-  in.series.push_back(std::move(s));
+  in.series.push_back(testing::DoubleSeries(tag, samples));
   return store->Write(std::move(in));
 }
 
