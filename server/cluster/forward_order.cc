@@ -15,12 +15,25 @@ grpc::Status NotSent(const std::string& owner, const grpc::Status& failed) {
 
 }  // namespace
 
-void ForwardOrder::Submit(const std::string& owner, Send send, Skip skip) {
+bool ForwardOrder::HasUnansweredPartsRoutedByAnother(int64_t revision) {
+  absl::MutexLock l(&mu_);
+  return unanswered_ > 0 && revision != routed_at_;
+}
+
+void ForwardOrder::AwaitAllAnswered() {
+  absl::MutexLock l(&mu_);
+  auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return unanswered_ == 0; };
+  mu_.Await(absl::Condition(&answered));
+}
+
+void ForwardOrder::Submit(const std::string& owner, int64_t revision, Send send, Skip skip) {
   grpc::Status failed;
   {
     absl::MutexLock l(&mu_);
     Lane& lane = lanes_[owner];
     if (lane.failed.ok()) {
+      ++unanswered_;
+      routed_at_ = revision;
       if (lane.busy) {
         lane.waiting.push_back({std::move(send), std::move(skip)});
         return;
@@ -44,10 +57,12 @@ void ForwardOrder::Finished(const std::string& owner, const grpc::Status& status
   {
     absl::MutexLock l(&mu_);
     Lane& lane = lanes_[owner];
+    --unanswered_;
     if (!status.ok() && lane.failed.ok()) lane.failed = status;
     failed = lane.failed;
     if (!failed.ok()) {
       for (Waiting& w : lane.waiting) skipped.push_back(std::move(w));
+      unanswered_ -= static_cast<int>(lane.waiting.size());
       lane.waiting.clear();
       lane.busy = false;
     } else if (!lane.waiting.empty()) {

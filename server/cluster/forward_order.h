@@ -8,8 +8,17 @@
 // are not sent (the stream fails at batch N; the client resends from N, in
 // order).
 //
-//   ForwardOrder order;                        // one per stream
-//   order.Submit(owner_address, send, skip);   // per remote part, in order
+// Across a placement change the lanes are not enough: batch N's part routed
+// by the older placement may go on from its old owner to the new one (the
+// second hop, WriteHop) and arrive there after batch N+1's part, sent
+// straight to the new owner (or stored by this node, the new owner), and
+// the earlier batch would win. So a batch routed by another placement
+// revision than the stream's parts still unanswered waits until they are
+// all answered; placements change rarely, so this costs nothing in between.
+//
+//   ForwardOrder order;                                  // one per stream
+//   if (order.HasUnansweredPartsRoutedByAnother(revision)) order.AwaitAllAnswered();
+//   order.Submit(owner_address, revision, send, skip);   // per remote part, in order
 //   ... in send's completion: order.Finished(owner_address, status);
 //
 // Thread-safety: thread-safe (mu_ guards the lanes). The callbacks run
@@ -18,6 +27,7 @@
 #ifndef HISTORIAN_SERVER_CLUSTER_FORWARD_ORDER_H_
 #define HISTORIAN_SERVER_CLUSTER_FORWARD_ORDER_H_
 
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -41,9 +51,17 @@ class ForwardOrder {
   ForwardOrder(const ForwardOrder&) = delete;
   ForwardOrder& operator=(const ForwardOrder&) = delete;
 
+  // Before routing a batch by placement `revision`: whether parts of this
+  // stream routed by another revision are unanswered. The batch must then
+  // wait for them (AwaitAllAnswered) and be routed afresh.
+  bool HasUnansweredPartsRoutedByAnother(int64_t revision) ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits until every part submitted so far was answered (or skipped).
+  void AwaitAllAnswered() ABSL_LOCKS_EXCLUDED(mu_);
   // Sends now when nothing of this stream is in flight to `owner`, later
   // (from Finished) otherwise; skips when a part to `owner` failed.
-  void Submit(const std::string& owner, Send send, Skip skip) ABSL_LOCKS_EXCLUDED(mu_);
+  // `revision`: the placement revision the part was routed by.
+  void Submit(const std::string& owner, int64_t revision, Send send, Skip skip)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The part in flight to `owner` was answered with `status`: sends the
   // next one waiting (or skips them all after a failure).
   void Finished(const std::string& owner, const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
@@ -61,6 +79,10 @@ class ForwardOrder {
 
   absl::Mutex mu_;
   std::map<std::string, Lane> lanes_ ABSL_GUARDED_BY(mu_);
+  // Parts submitted and not yet answered or skipped, every one of them
+  // routed by `routed_at_` (callers wait before routing by another).
+  int unanswered_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t routed_at_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace historian::cluster

@@ -113,6 +113,10 @@ void WriteForwarder::DescribeMetrics(server::Metrics* metrics) {
                     "Forwarded write batches this node forwarded on once more (the second hop) "
                     "because their sender routed by an older placement (a shard moved away "
                     "from this node)");
+  metrics->Describe(kForwardOrderWaitsMetric, "counter",
+                    "Write batches of an Ingest.Write stream held back until the stream's "
+                    "parts routed by the placement before were answered (a placement change "
+                    "between two batches; keeps the later batch winning)");
   metrics->Describe(kMisroutedRefusedMetric, "counter",
                     "Forwarded write batches this node refused (ABORTED) because they held tags "
                     "of shards it does not own and could not go on (forwarded twice, or routed by "
@@ -196,6 +200,14 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
     if (Current().placement != nullptr) return Route(caller, request, order, local_shards);
     return absl::UnavailableError(absl::StrCat("write refused by member '", view_->self_id(),
                                                "': no placement yet on this node"));
+  }
+  if (order != nullptr && order->HasUnansweredPartsRoutedByAnother(snap.placement->revision())) {
+    // A part of the stream's earlier batches may still go on from its old
+    // owner (ForwardOrder): this batch waits for them, then is routed by
+    // the placement and the lease as they are after the wait.
+    Count(kForwardOrderWaitsMetric, "", 1);
+    order->AwaitAllAnswered();
+    return Route(caller, request, order, local_shards);
   }
   if (absl::Status fenced = CheckLeaseFence(request, snap, lease); !fenced.ok()) {
     Count(kLeaseFencedMetric, "", 1);
@@ -319,10 +331,11 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
       send();
       continue;
     }
-    order->Submit(call->owner_address, std::move(send), [call, done](const grpc::Status& why) {
-      call->status = why;
-      done->DecrementCount();
-    });
+    order->Submit(call->owner_address, placement.revision(), std::move(send),
+                  [call, done](const grpc::Status& why) {
+                    call->status = why;
+                    done->DecrementCount();
+                  });
   }
   return batch;
 }

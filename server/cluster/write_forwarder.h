@@ -68,6 +68,7 @@ inline constexpr char kForwardedSamplesMetric[] = "historian_cluster_forwarded_s
 inline constexpr char kForwardedBatchesMetric[] = "historian_cluster_forwarded_parts_total";
 inline constexpr char kForwardErrorsMetric[] = "historian_cluster_forward_errors_total";
 inline constexpr char kForwardedOnMetric[] = "historian_cluster_forwarded_on_total";
+inline constexpr char kForwardOrderWaitsMetric[] = "historian_cluster_forward_order_waits_total";
 inline constexpr char kMisroutedRefusedMetric[] = "historian_cluster_misrouted_refused_total";
 inline constexpr char kLeaseFencedMetric[] = "historian_cluster_lease_fenced_writes_total";
 
@@ -91,7 +92,10 @@ class WriteForwarder {
   // placement before `historian cluster init`). Otherwise the remote parts
   // are on their way: at once, or with `order` (the batch's Ingest.Write
   // stream's; null for a unary call) once the stream's previous part to the
-  // same owner was answered. ABORTED: a forwarded batch with tags this node
+  // same owner was answered. With `order`, a batch routed by another
+  // placement than the stream's unanswered parts first waits for them all
+  // (ForwardOrder), so a later batch of the stream is never stored before
+  // an earlier one that goes on from the old owner. ABORTED: a forwarded batch with tags this node
   // does not own that may not go on (WriteHop::MayForwardOnAt). UNAVAILABLE: no placement in
   // cluster mode (ClusterView::NoPlacementStatus), or a forwarded batch while this node has none,
   // or a tag of a shard this node fences (hands over while its lease may have run out, or owns

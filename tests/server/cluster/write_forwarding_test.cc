@@ -4,21 +4,27 @@
 // historiand processes in cluster_write_e2e_test). A batch sent to any node
 // lands on the owners of its tags and nowhere else, is acked only after
 // every owner acked, a retry stores nothing twice, an unreachable owner fails
-// the batch with UNAVAILABLE naming it, and a forwarded batch goes on once
-// more only from a member whose placement is newer than its sender's.
+// the batch with UNAVAILABLE naming it, a forwarded batch goes on once more
+// only from a member whose placement is newer than its sender's, and a
+// stream's later batch still wins when an earlier one took that second hop.
+#include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/core/tag_shard.h"
 #include "api/core/write_stream_metadata.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/support/server_interceptor.h"
 #include "gtest/gtest.h"
 #include "historian/v1/ingest.grpc.pb.h"
 #include "server/cluster/cluster_view.h"
@@ -43,6 +49,67 @@ using ::historian::testing::WaitFor;
 
 constexpr uint32_t kShards = 64;
 constexpr int kNodes = 3;
+
+// Holds the calls that carry the second-hop mark (WriteHop) while armed,
+// until released: the test's way to keep a part on its second hop.
+class SecondHopGate {
+ public:
+  void Arm() {
+    absl::MutexLock l(&mu_);
+    armed_ = true;
+  }
+  void Release() {
+    absl::MutexLock l(&mu_);
+    armed_ = false;
+  }
+  // Waits until `n` calls were held (false after 30 s: the test fails).
+  bool AwaitHeld(int n) {
+    absl::MutexLock l(&mu_);
+    auto held = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&held), absl::Seconds(30));
+  }
+  // Called with a call's client metadata before the service sees it.
+  void Pass(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+    if (metadata.find(cluster::kSecondHopMetadataKey) == metadata.end()) return;
+    absl::MutexLock l(&mu_);
+    if (!armed_) return;
+    ++held_;
+    auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !armed_; };
+    mu_.Await(absl::Condition(&released));
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool armed_ ABSL_GUARDED_BY(mu_) = false;
+  int held_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class SecondHopGateInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit SecondHopGateInterceptor(SecondHopGate* gate) : gate_(gate) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      gate_->Pass(*methods->GetRecvInitialMetadata());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  SecondHopGate* const gate_;
+};
+
+class SecondHopGateFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit SecondHopGateFactory(SecondHopGate* gate) : gate_(gate) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo*) override {
+    return new SecondHopGateInterceptor(gate_);
+  }
+
+ private:
+  SecondHopGate* const gate_;
+};
 
 // One member: a Store, the Ingest service with a cluster view, a gRPC server.
 class Node {
@@ -76,6 +143,9 @@ class Node {
     builder.AddListeningPort(address(), grpc::InsecureServerCredentials(), &bound);
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.RegisterService(ingest_.get());
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> gates;
+    gates.push_back(std::make_unique<SecondHopGateFactory>(&second_hop_gate_));
+    builder.experimental().SetInterceptorCreators(std::move(gates));
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     ASSERT_EQ(bound, port_);
@@ -93,6 +163,16 @@ class Node {
   Store* store() { return store_.get(); }
   server::Metrics* metrics() { return metrics_.get(); }
   cluster::StaticClusterView* view() { return view_.get(); }
+  SecondHopGate* second_hop_gate() { return &second_hop_gate_; }
+
+  // The value this node reads for `tag` at `ts` (NaN when it has none).
+  double ValueAt(const std::string& tag, int64_t ts) {
+    absl::StatusOr<engine::TagInfo> info = store_->GetTag(tag);
+    if (!info.ok()) return std::nan("");
+    codec::ChunkColumns cols;
+    EXPECT_TRUE(store_->ReadRaw(info->id, ts, ts + 1, 0, &cols).ok());
+    return cols.size() == 1 ? cols.doubles[0] : std::nan("");
+  }
 
   // Samples this node stores for `tag` (0 when it has no such tag).
   size_t Samples(const std::string& tag) {
@@ -119,6 +199,7 @@ class Node {
   std::unique_ptr<cluster::MemberChannels> channels_;
   std::unique_ptr<server::IngestService> ingest_;
   std::unique_ptr<grpc::Server> server_;
+  SecondHopGate second_hop_gate_;
 };
 
 class WriteForwardingTest : public ::testing::Test {
@@ -470,6 +551,63 @@ TEST_F(WriteForwardingTest, APartIsNeverForwardedAThirdTimeNorByAPlacementNoNewe
   }
   EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kForwardedOnMetric, ""), 0);
   EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kMisroutedRefusedMetric, ""), 3);
+}
+
+// Two batches of one Ingest.Write stream rewrite a tag's sample across a
+// placement change: the later batch wins, also when the earlier one's part
+// goes on from the old owner (second hop) while the later one is routed
+// straight to the new owner. The stream's node holds the later batch back
+// until the earlier part was answered (ForwardOrder); without that, the
+// held second hop would be stored last and win.
+TEST_F(WriteForwardingTest, ALaterBatchOfAStreamWinsOverAnEarlierOneOnItsSecondHop) {
+  int moved = 0;
+  while (OwnerOf(Tag(moved)) != 0) ++moved;
+  std::shared_ptr<const cluster::Placement> after = Moved(*placement_, Tag(moved), 1);
+  nodes_[0]->view()->Set(after);
+  nodes_[1]->view()->Set(after);  // us-2 still routes by the placement before
+  nodes_[1]->second_hop_gate()->Arm();
+
+  constexpr int64_t kTs = 1'700'000'000'000'000'000;
+  auto rewrite = [&](uint64_t sequence, double value) {
+    v1::WriteRequest batch;
+    batch.set_client_id("gw-order");
+    batch.set_batch_sequence(sequence);
+    v1::TagSamples* series = batch.add_series();
+    series->set_tag(Tag(moved));
+    v1::Sample* sample = series->add_samples();
+    sample->set_timestamp_ns(kTs);
+    sample->mutable_value()->set_double_value(value);
+    return batch;
+  };
+  grpc::ClientContext ctx;
+  auto stub = nodes_[2]->Stub();
+  auto stream = stub->Write(&ctx);
+  ASSERT_TRUE(stream->Write(rewrite(1, 1.0)));
+  // us-2 sent it to us-0, which forwards it on to us-1: held there.
+  ASSERT_TRUE(nodes_[1]->second_hop_gate()->AwaitHeld(1));
+  nodes_[2]->view()->Set(after);
+  ASSERT_TRUE(stream->Write(rewrite(2, 2.0)));
+  // Either us-1 stored batch 2 past batch 1 (the earlier batch would then
+  // win), or us-2 holds batch 2 back: then let batch 1 through.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return nodes_[1]->Samples(Tag(moved)) > 0 ||
+               nodes_[2]->metrics()->CounterValue(cluster::kForwardOrderWaitsMetric, "") > 0;
+      },
+      absl::Seconds(30)));
+  nodes_[1]->second_hop_gate()->Release();
+  stream->WritesDone();
+  v1::WriteAck ack;
+  uint64_t expect = 1;
+  while (stream->Read(&ack)) EXPECT_EQ(ack.batch_sequence(), expect++);
+  grpc::Status s = stream->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(expect, 3u);
+
+  EXPECT_EQ(nodes_[1]->ValueAt(Tag(moved), kTs), 2.0);
+  EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kForwardedOnMetric, ""), 1);
+  EXPECT_EQ(nodes_[2]->metrics()->CounterValue(cluster::kForwardOrderWaitsMetric, ""), 1);
+  EXPECT_FALSE(nodes_[0]->store()->HasTag(Tag(moved)));
 }
 
 TEST_F(WriteForwardingTest, WholeBatchErrorIsRefusedBeforeAnyPartIsStored) {
