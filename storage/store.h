@@ -205,8 +205,9 @@ struct StoreStats {
   // being rewritten or in entries from peers.
   uint64_t samples_out_of_range = 0;
   // Samples of peers' entries left out since open because their tag has no
-  // definition here and was never deleted here: a tag of a shard another
-  // member owns that no one could name (Store::UndefinedTags::kDrop).
+  // definition here and they are not of an incarnation deleted here (their
+  // versions are above its tombstone, or it has none): a tag of a shard
+  // another member owns that no one could name (Store::UndefinedTags::kDrop).
   uint64_t samples_of_undefined_tags = 0;
   // Chunks a maintenance pass (retention, overlap rewrite, merge, purge)
   // skipped because they do not decode; each is logged and left in place.
@@ -422,7 +423,8 @@ class Store {
   // received work in the units of the sender's lag (pending_samples counts
   // every sample of an entry), for its throttle and its samples_applied.
   // `undefined`: what becomes of the samples of a tag this node has no
-  // definition of, neither held nor in the entry, and never deleted here.
+  // definition of, neither held nor in the entry, and not of an incarnation
+  // deleted here (versions above the tag's tombstone: a re-creation).
   // kDrop leaves them out: a tag of a shard another member owns, which
   // neither the sender's filter nor this node could name (deleted at the
   // sender since). kRefuse fails the entry instead (FailedPrecondition,

@@ -73,7 +73,7 @@ uint64_t StoreApplier::ApplyToHeadFor(const std::string& origin, uint64_t seq,
       for (Version v : series.cols.versions) tombstones_->NoteVersion(v);
     }
     TagState* tag = FindTag(series.tag);
-    if (tag == nullptr && tombstones_->Of(series.tag) == 0) undefined += series.cols.size();
+    if (tag == nullptr) undefined += tombstones_->CountAbove(series.tag, series.cols);
     if (tag == nullptr || series.cols.type != tag->type() || series.cols.size() == 0) continue;
     // Entries written before the timestamp range was checked (log replay),
     // or sent by a peer of an older version: their other samples still go in.

@@ -224,14 +224,18 @@ bool Store::IsUndefinedTag(const absl::Status& status) {
 absl::Status Store::CheckSeriesDefined(const std::string& origin, uint64_t seq,
                                        const engine::LogEntry& entry) const {
   for (const engine::SeriesData& series : entry.series) {
-    if (FindTag(series.tag) != nullptr || tombstones_->Of(series.tag) != 0) continue;
+    if (FindTag(series.tag) != nullptr) continue;
+    // A tag deleted here: its deleted incarnation's samples are dropped as
+    // they should be; a newer one's (a re-creation cut) are undefined.
+    const size_t undefined = tombstones_->CountAbove(series.tag, series.cols);
+    if (undefined == 0) continue;
     if (std::any_of(entry.catalog_upserts.begin(), entry.catalog_upserts.end(),
                     [&](const engine::TagInfo& info) { return info.id == series.tag; })) {
       continue;
     }
     absl::Status refused = absl::FailedPreconditionError(absl::StrCat(
-        "entry ", seq, " of '", origin, "' holds ", series.cols.size(), " samples of tag id ",
-        series.tag,
+        "entry ", seq, " of '", origin, "' holds ", undefined, " samples of tag id ", series.tag,
+        tombstones_->Of(series.tag) != 0 ? " newer than its deletion here" : "",
         ", which this node has no definition of (its definition may be in an entry of that "
         "log the cursor passed, cut while another member owned the tag's shard: a range sync "
         "of the shards this node gained brings it); nothing of the entry was applied"));

@@ -42,6 +42,13 @@ absl::Status TombstoneSet::Load(engine::RocksDb* db) {
   return absl::OkStatus();
 }
 
+size_t TombstoneSet::CountAbove(TagId tag, const codec::ChunkColumns& in) const {
+  const Version dead = Of(tag);
+  if (dead == 0 || in.versions.size() != in.size()) return in.size();
+  return static_cast<size_t>(
+      std::count_if(in.versions.begin(), in.versions.end(), [&](Version v) { return v > dead; }));
+}
+
 bool TombstoneSet::Drop(TagId tag, const codec::ChunkColumns& in, codec::ChunkColumns* kept) const {
   const Version dead = Of(tag);
   if (dead == 0 || in.versions.size() != in.size()) return false;

@@ -33,6 +33,9 @@ class TombstoneSet {
     auto it = tombstones_.find(tag);
     return it == tombstones_.end() ? 0 : it->second;
   }
+  // How many samples of `in` are above the tombstone of `tag` (all of them
+  // when it has none): a live incarnation's, not the deleted one's.
+  size_t CountAbove(TagId tag, const codec::ChunkColumns& in) const;
   // The samples of `in` above the tombstone of `tag` into *kept. Returns
   // false (and leaves *kept alone) when none is at or below it.
   bool Drop(TagId tag, const codec::ChunkColumns& in, codec::ChunkColumns* kept) const;

@@ -827,6 +827,38 @@ TEST_F(StoreReplicationTest, SamplesOfAnUndefinedTagAreRefusedWhenAskedNotSkippe
   EXPECT_EQ(mx_->Stats().samples_of_undefined_tags, 0u) << "a deleted tag is no undefined one";
 }
 
+// A tag deleted here and created again at the origin: the new
+// incarnation's samples (versions above the tombstone) are a tag this node
+// has no definition of when the re-creation's entry was cut, as for a tag
+// never seen: refused with kRefuse, counted when dropped. Only samples at or
+// below the tombstone are the deleted incarnation's (dropped, not counted).
+TEST_F(StoreReplicationTest, ANewIncarnationOfATagDeletedHereIsUndefinedWithoutItsDefinition) {
+  const TagId t = Tag(us_.get(), "again");
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{1, 1}}).ok());
+  ASSERT_TRUE(us_->DeleteTag("again").ok());
+  Ship(*us_, mx_.get());  // mx holds the tombstone
+  ASSERT_FALSE(mx_->GetTag("again").ok());
+  const uint64_t before = us_->OwnHeadSequence();
+  ASSERT_EQ(Tag(us_.get(), "again"), t) << "a tag's id is its name's";
+  ASSERT_TRUE(WriteDoubles(us_.get(), t, {{2, 2}, {3, 3}}).ok());
+  const auto entries = OwnEntries(*us_, before + 1);
+  ASSERT_EQ(entries.size(), 2u);                                 // the definition, the samples
+  ASSERT_TRUE(mx_->AdvanceCursor("us", entries[0].first).ok());  // as if cut
+  const auto& [seq, bytes] = entries[1];
+
+  absl::StatusOr<uint64_t> refused =
+      mx_->ApplyReplicated("us", seq, bytes, Store::UndefinedTags::kRefuse);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(Store::IsUndefinedTag(refused.status())) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()),
+              ::testing::HasSubstr(absl::StrCat("holds 2 samples of tag id ", t)));
+  EXPECT_EQ(mx_->AppliedSequence("us"), entries[0].first) << "the cursor stays before it";
+
+  absl::StatusOr<uint64_t> dropped = mx_->ApplyReplicated("us", seq, bytes);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_EQ(mx_->Stats().samples_of_undefined_tags, 2u) << "counted, not silent";
+}
+
 // By default an undefined tag's samples are left out and the cursor passes
 // them (a tag of a shard this node does not own that no one could name).
 TEST_F(StoreReplicationTest, SamplesOfAnUndefinedTagAreDroppedByDefault) {
