@@ -48,8 +48,12 @@
 // batch's client_id and batch_sequence, so every owner deduplicates its
 // part; a batch's result is reported once every part has its result
 // (acks joined; the first error otherwise), and the batch counts as
-// in flight until then. Without a placement (node unreachable, not a
-// cluster) batches go to `endpoints` as described above.
+// in flight until then. A batch routed by another placement revision than
+// the batches still in flight waits until they have their results: an
+// earlier batch's part sent to a shard's old owner may go on from there to
+// the new one and must not be stored after this batch's part (the later
+// batch wins a rewrite of a tag and timestamp). Without a placement (node
+// unreachable, not a cluster) batches go to `endpoints` as described above.
 //
 // Errors per batch (the node refuses a batch in band, WriteAck.refused, and
 // the writer half-closes to learn the stream's status): a stream ended with
@@ -162,10 +166,13 @@ struct WriterStats {
   uint64_t reconnects = 0;         // streams opened after the first
   uint64_t batches_cut = 0;        // sent as slices: over their node's limits
   uint64_t slices_cut_again = 0;   // unsent slices cut again or joined for another node
-  size_t in_flight = 0;            // unacked batches held
-  size_t buffered_samples = 0;     // in the batch being built
-  std::string endpoint;            // of the open stream; empty if none
-  absl::Status last_error;         // of the last failed stream; OK again once a batch is acked
+  // route_to_owners: batches held back until the batches routed by the
+  // placement before were answered (a placement change between them).
+  uint64_t placement_waits = 0;
+  size_t in_flight = 0;         // unacked batches held
+  size_t buffered_samples = 0;  // in the batch being built
+  std::string endpoint;         // of the open stream; empty if none
+  absl::Status last_error;      // of the last failed stream; OK again once a batch is acked
 };
 
 class Writer {
@@ -311,7 +318,9 @@ class Writer {
   std::shared_ptr<const historian::v1::PlacementResponse> placement_;
   absl::Time placement_read_at_ = absl::InfinitePast();
   int64_t placement_revision_ = 0;  // guarded by mu_
-  mutable std::mutex inner_mu_;     // guards inner_ and inner_closed_; never held with mu_
+  // The placement revision (-1: none) the batches in routed_ were routed by.
+  int64_t routed_at_revision_ = -1;  // guarded by mu_
+  mutable std::mutex inner_mu_;      // guards inner_ and inner_closed_; never held with mu_
   std::map<std::string, std::unique_ptr<Writer>> inner_;
   bool inner_closed_ = false;
 

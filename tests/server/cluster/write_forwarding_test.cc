@@ -6,7 +6,8 @@
 // every owner acked, a retry stores nothing twice, an unreachable owner fails
 // the batch with UNAVAILABLE naming it, a forwarded batch goes on once more
 // only from a member whose placement is newer than its sender's, and a
-// stream's later batch still wins when an earlier one took that second hop.
+// stream's (or a routing writer's) later batch still wins when an earlier
+// one was forwarded across a placement change.
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -23,10 +24,12 @@
 #include "absl/time/time.h"
 #include "api/core/tag_shard.h"
 #include "api/core/write_stream_metadata.h"
+#include "client/writer.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "gtest/gtest.h"
 #include "historian/v1/ingest.grpc.pb.h"
+#include "server/cluster/cluster_service.h"
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/placement.h"
@@ -50,13 +53,16 @@ using ::historian::testing::WaitFor;
 constexpr uint32_t kShards = 64;
 constexpr int kNodes = 3;
 
-// Holds the calls that carry the second-hop mark (WriteHop) while armed,
-// until released: the test's way to keep a part on its second hop.
+// Holds the calls that carry a mark (the second hop's, WriteHop, or the
+// forwarded marker) while armed, until released: the test's way to keep a
+// part on its way.
 class SecondHopGate {
  public:
-  void Arm() {
+  // Holds calls carrying `key` (the second-hop mark by default).
+  void Arm(const char* key = cluster::kSecondHopMetadataKey) {
     absl::MutexLock l(&mu_);
     armed_ = true;
+    key_ = key;
   }
   void Release() {
     absl::MutexLock l(&mu_);
@@ -70,9 +76,8 @@ class SecondHopGate {
   }
   // Called with a call's client metadata before the service sees it.
   void Pass(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
-    if (metadata.find(cluster::kSecondHopMetadataKey) == metadata.end()) return;
     absl::MutexLock l(&mu_);
-    if (!armed_) return;
+    if (!armed_ || metadata.find(key_) == metadata.end()) return;
     ++held_;
     auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !armed_; };
     mu_.Await(absl::Condition(&released));
@@ -81,6 +86,7 @@ class SecondHopGate {
  private:
   absl::Mutex mu_;
   bool armed_ ABSL_GUARDED_BY(mu_) = false;
+  const char* key_ ABSL_GUARDED_BY(mu_) = cluster::kSecondHopMetadataKey;
   int held_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -138,11 +144,13 @@ class Node {
     env.cluster = view_.get();
     env.member_channels = channels_.get();
     ingest_ = std::make_unique<server::IngestService>(env);
+    cluster_service_ = std::make_unique<server::ClusterService>(env);
     grpc::ServerBuilder builder;
     int bound = 0;
     builder.AddListeningPort(address(), grpc::InsecureServerCredentials(), &bound);
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.RegisterService(ingest_.get());
+    builder.RegisterService(cluster_service_.get());
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> gates;
     gates.push_back(std::make_unique<SecondHopGateFactory>(&second_hop_gate_));
     builder.experimental().SetInterceptorCreators(std::move(gates));
@@ -154,6 +162,7 @@ class Node {
   void Stop() {
     if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
     server_.reset();
+    cluster_service_.reset();
     ingest_.reset();
     channels_.reset();
     view_.reset();
@@ -198,6 +207,7 @@ class Node {
   std::unique_ptr<cluster::StaticClusterView> view_;
   std::unique_ptr<cluster::MemberChannels> channels_;
   std::unique_ptr<server::IngestService> ingest_;
+  std::unique_ptr<server::ClusterService> cluster_service_;  // Cluster.Placement for writers
   std::unique_ptr<grpc::Server> server_;
   SecondHopGate second_hop_gate_;
 };
@@ -607,6 +617,54 @@ TEST_F(WriteForwardingTest, ALaterBatchOfAStreamWinsOverAnEarlierOneOnItsSecondH
   EXPECT_EQ(nodes_[1]->ValueAt(Tag(moved), kTs), 2.0);
   EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kForwardedOnMetric, ""), 1);
   EXPECT_EQ(nodes_[2]->metrics()->CounterValue(cluster::kForwardOrderWaitsMetric, ""), 1);
+  EXPECT_FALSE(nodes_[0]->store()->HasTag(Tag(moved)));
+}
+
+// The same with the client routing (Writer, route_to_owners, as the
+// gateway): batch 1 goes to the tag's old owner by the placement the
+// writer read before the flip, which forwards it to the new owner (held
+// there); batch 2, routed by the placement after, waits for batch 1's
+// result instead of going straight to the new owner.
+TEST_F(WriteForwardingTest, AClientRoutedLaterBatchWaitsForTheEarlierOnesAcrossAPlacementChange) {
+  int moved = 0;
+  while (OwnerOf(Tag(moved)) != 0) ++moved;
+  std::shared_ptr<const cluster::Placement> after = Moved(*placement_, Tag(moved), 1);
+  nodes_[0]->view()->Set(after);
+  nodes_[1]->view()->Set(after);  // the writer reads us-2's: the placement before
+  nodes_[1]->second_hop_gate()->Arm(cluster::kForwardedMetadataKey);
+
+  constexpr int64_t kTs = 1'700'000'000'000'000'000;
+  auto rewrite = [&](double value) {
+    v1::WriteRequest batch;
+    v1::TagSamples* series = batch.add_series();
+    series->set_tag(Tag(moved));
+    v1::Sample* sample = series->add_samples();
+    sample->set_timestamp_ns(kTs);
+    sample->mutable_value()->set_double_value(value);
+    return batch;
+  };
+  client::WriterOptions options;
+  options.endpoints = {nodes_[2]->address()};
+  options.route_to_owners = true;
+  options.placement_refresh = absl::ZeroDuration();  // read before every batch
+  options.max_in_flight_batches = 4;
+  absl::StatusOr<std::unique_ptr<client::Writer>> writer = client::Writer::Start(options);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)->Send(rewrite(1.0)).ok());
+  // Sent to us-0 by the placement before, forwarded to us-1: held there.
+  ASSERT_TRUE(nodes_[1]->second_hop_gate()->AwaitHeld(1));
+  nodes_[2]->view()->Set(after);
+  ASSERT_TRUE((*writer)->Send(rewrite(2.0)).ok());
+  // Either us-1 stored batch 2 past batch 1, or the writer holds it back.
+  ASSERT_TRUE(WaitFor(
+      [&] { return nodes_[1]->Samples(Tag(moved)) > 0 || (*writer)->stats().placement_waits > 0; },
+      absl::Seconds(30)));
+  nodes_[1]->second_hop_gate()->Release();
+  ASSERT_TRUE((*writer)->WaitIdle(absl::Now() + absl::Seconds(30)).ok());
+  const client::WriterStats stats = (*writer)->stats();
+  EXPECT_EQ(stats.batches_acked, 2u);
+  EXPECT_EQ(stats.placement_waits, 1u);
+  EXPECT_EQ(nodes_[1]->ValueAt(Tag(moved), kTs), 2.0);
   EXPECT_FALSE(nodes_[0]->store()->HasTag(Tag(moved)));
 }
 
