@@ -180,6 +180,24 @@ class StoreReplicationTest : public ::testing::Test {
     return applied;
   }
 
+  // us's own entries from `from_seq` are a tag's definition and then its
+  // samples: mx's cursor passes the definition as if it was cut, and mx
+  // refuses the samples with kRefuse (nothing applied, the cursor stays).
+  // Returns the samples entry and the refusal's message.
+  std::pair<std::pair<uint64_t, std::string>, std::string> RefuseSamplesOfACutDefinition(
+      uint64_t from_seq) {
+    const auto entries = OwnEntries(*us_, from_seq);
+    EXPECT_EQ(entries.size(), 2u);  // the definition, the samples
+    if (entries.size() != 2) return {};
+    EXPECT_TRUE(mx_->AdvanceCursor("us", entries[0].first).ok());
+    absl::StatusOr<uint64_t> refused = mx_->ApplyReplicated(
+        "us", entries[1].first, entries[1].second, Store::UndefinedTags::kRefuse);
+    EXPECT_FALSE(refused.ok());
+    EXPECT_TRUE(Store::IsUndefinedTag(refused.status())) << refused.status();
+    EXPECT_EQ(mx_->AppliedSequence("us"), entries[0].first) << "the cursor stays before it";
+    return {entries[1], std::string(refused.status().message())};
+  }
+
   testing::TempDir dir_;
   int64_t now_ns_ = int64_t{1700000000} * kSecond;
   int64_t mx_ahead_ns_ = 0;
@@ -792,20 +810,11 @@ TEST_F(StoreReplicationTest, AnnouncedShardTagsLetAPeerKeepTheirLaterSamples) {
 TEST_F(StoreReplicationTest, SamplesOfAnUndefinedTagAreRefusedWhenAskedNotSkipped) {
   const TagId t = Tag(us_.get(), "cut.def");
   ASSERT_TRUE(WriteDoubles(us_.get(), t, {{1, 1}, {2, 2}}).ok());
-  const auto entries = OwnEntries(*us_, 1);
-  ASSERT_EQ(entries.size(), 2u);                                 // the definition, the samples
-  ASSERT_TRUE(mx_->AdvanceCursor("us", entries[0].first).ok());  // as if cut
-  const auto& [seq, bytes] = entries[1];
-
-  absl::StatusOr<uint64_t> refused =
-      mx_->ApplyReplicated("us", seq, bytes, Store::UndefinedTags::kRefuse);
-  ASSERT_FALSE(refused.ok());
-  EXPECT_TRUE(Store::IsUndefinedTag(refused.status())) << refused.status();
+  const auto [entry, why] = RefuseSamplesOfACutDefinition(1);
+  const auto& [seq, bytes] = entry;
   EXPECT_THAT(
-      std::string(refused.status().message()),
-      ::testing::HasSubstr(absl::StrCat("entry ", seq, " of 'us' holds 2 samples of tag id ", t,
-                                        ", which this node has no definition of")));
-  EXPECT_EQ(mx_->AppliedSequence("us"), entries[0].first) << "the cursor stays before it";
+      why, ::testing::HasSubstr(absl::StrCat("entry ", seq, " of 'us' holds 2 samples of tag id ",
+                                             t, ", which this node has no definition of")));
 
   // A range sync's repair brings the definition: the entry applies in full.
   ASSERT_TRUE(mx_->ApplyRepair({*us_->GetTag("cut.def")}, {}).ok());
@@ -841,20 +850,11 @@ TEST_F(StoreReplicationTest, ANewIncarnationOfATagDeletedHereIsUndefinedWithoutI
   const uint64_t before = us_->OwnHeadSequence();
   ASSERT_EQ(Tag(us_.get(), "again"), t) << "a tag's id is its name's";
   ASSERT_TRUE(WriteDoubles(us_.get(), t, {{2, 2}, {3, 3}}).ok());
-  const auto entries = OwnEntries(*us_, before + 1);
-  ASSERT_EQ(entries.size(), 2u);                                 // the definition, the samples
-  ASSERT_TRUE(mx_->AdvanceCursor("us", entries[0].first).ok());  // as if cut
-  const auto& [seq, bytes] = entries[1];
+  const auto [entry, why] = RefuseSamplesOfACutDefinition(before + 1);
+  EXPECT_THAT(why, ::testing::HasSubstr(absl::StrCat("holds 2 samples of tag id ", t,
+                                                     " newer than its deletion here")));
 
-  absl::StatusOr<uint64_t> refused =
-      mx_->ApplyReplicated("us", seq, bytes, Store::UndefinedTags::kRefuse);
-  ASSERT_FALSE(refused.ok());
-  EXPECT_TRUE(Store::IsUndefinedTag(refused.status())) << refused.status();
-  EXPECT_THAT(std::string(refused.status().message()),
-              ::testing::HasSubstr(absl::StrCat("holds 2 samples of tag id ", t)));
-  EXPECT_EQ(mx_->AppliedSequence("us"), entries[0].first) << "the cursor stays before it";
-
-  absl::StatusOr<uint64_t> dropped = mx_->ApplyReplicated("us", seq, bytes);
+  absl::StatusOr<uint64_t> dropped = mx_->ApplyReplicated("us", entry.first, entry.second);
   ASSERT_TRUE(dropped.ok()) << dropped.status();
   EXPECT_EQ(mx_->Stats().samples_of_undefined_tags, 2u) << "counted, not silent";
 }

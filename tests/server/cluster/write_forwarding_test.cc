@@ -258,6 +258,19 @@ class WriteForwardingTest : public ::testing::Test {
     return batch;
   }
 
+  static constexpr int64_t kTs = 1'700'000'000'000'000'000;
+
+  // A batch of one sample of `tag` (no client id or sequence).
+  static v1::WriteRequest OneSample(const std::string& tag, int64_t ts, double value) {
+    v1::WriteRequest batch;
+    v1::TagSamples* series = batch.add_series();
+    series->set_tag(tag);
+    v1::Sample* sample = series->add_samples();
+    sample->set_timestamp_ns(ts);
+    sample->mutable_value()->set_double_value(value);
+    return batch;
+  }
+
   grpc::Status Write(int node, const v1::WriteRequest& batch, v1::WriteAck* ack) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
@@ -577,16 +590,10 @@ TEST_F(WriteForwardingTest, ALaterBatchOfAStreamWinsOverAnEarlierOneOnItsSecondH
   nodes_[1]->view()->Set(after);  // us-2 still routes by the placement before
   nodes_[1]->second_hop_gate()->Arm();
 
-  constexpr int64_t kTs = 1'700'000'000'000'000'000;
   auto rewrite = [&](uint64_t sequence, double value) {
-    v1::WriteRequest batch;
+    v1::WriteRequest batch = OneSample(Tag(moved), kTs, value);
     batch.set_client_id("gw-order");
     batch.set_batch_sequence(sequence);
-    v1::TagSamples* series = batch.add_series();
-    series->set_tag(Tag(moved));
-    v1::Sample* sample = series->add_samples();
-    sample->set_timestamp_ns(kTs);
-    sample->mutable_value()->set_double_value(value);
     return batch;
   };
   grpc::ClientContext ctx;
@@ -633,16 +640,7 @@ TEST_F(WriteForwardingTest, AClientRoutedLaterBatchWaitsForTheEarlierOnesAcrossA
   nodes_[1]->view()->Set(after);  // the writer reads us-2's: the placement before
   nodes_[1]->second_hop_gate()->Arm(cluster::kForwardedMetadataKey);
 
-  constexpr int64_t kTs = 1'700'000'000'000'000'000;
-  auto rewrite = [&](double value) {
-    v1::WriteRequest batch;
-    v1::TagSamples* series = batch.add_series();
-    series->set_tag(Tag(moved));
-    v1::Sample* sample = series->add_samples();
-    sample->set_timestamp_ns(kTs);
-    sample->mutable_value()->set_double_value(value);
-    return batch;
-  };
+  auto rewrite = [&](double value) { return OneSample(Tag(moved), kTs, value); };
   client::WriterOptions options;
   options.endpoints = {nodes_[2]->address()};
   options.route_to_owners = true;
