@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -832,8 +833,13 @@ class Store {
   // Records the error of a seal pass run outside the sealer thread
   // (SealAll, Close); the sealer thread's go through its logger.
   void NoteSealPassFailed(const absl::Status& s) ABSL_LOCKS_EXCLUDED(mu_);
-  // Applies the tags' deadbands to `series` in place.
-  void ApplyDeadbands(std::vector<engine::SeriesData>* series) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // For an own write about to be queued: applies the tags' deadbands to
+  // its series in place, and restates in it the definition of each tag
+  // another site made that this store writes for the first time since it
+  // opened (foreign_tags_restated_), so a third site pulling this log has
+  // the definition before the samples whatever its link to the tag's site
+  // does (docs/replication.md, "Tags of another site's making").
+  void PrepareOwnEntry(PendingWrite* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Submits own event records (merge operands) in one log entry.
   absl::Status SubmitEventWrites(std::vector<engine::EventWrite> writes);
   // The evaluator's rules for `rules` (EventsHooks::resolve).
@@ -905,6 +911,9 @@ class Store {
   uint64_t closed_shards_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t writes_held_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t writes_held_total_ ABSL_GUARDED_BY(mu_) = 0;
+  // Tags of another site's making whose definition an own write restated
+  // since open (PrepareOwnEntry); a write that failed takes its back out.
+  absl::flat_hash_set<TagId> foreign_tags_restated_ ABSL_GUARDED_BY(mu_);
   // The sealer thread (stopped first by ~Store).
   std::unique_ptr<Sealer> sealer_;
 };

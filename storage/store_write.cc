@@ -51,7 +51,7 @@ std::optional<absl::StatusOr<WriteResult>> Store::Enqueue(PendingWrite* w) {
         return absl::StatusOr<WriteResult>(WriteResult{**seen, /*duplicate=*/true});
       }
     }
-    ApplyDeadbands(&w->entry.series);
+    PrepareOwnEntry(w);
     w->entry.version = NextVersion();
     for (auto& series : w->entry.series) {
       series.cols.versions.assign(series.cols.size(), w->entry.version);
@@ -98,7 +98,11 @@ absl::StatusOr<WriteResult> Store::Complete(PendingWrite* w) {
   commit_log_->mu().AssertHeld();  // the same mutex
   commit_log_->AwaitWrite(w);
   commit_log_->EndBatch(*w);
-  if (!w->status.ok()) return w->status;
+  if (!w->status.ok()) {
+    // Not in the log: the next write of these tags restates them again.
+    for (TagId id : w->restated) foreign_tags_restated_.erase(id);
+    return w->status;
+  }
   return WriteResult{w->accepted, false};
 }
 
@@ -143,11 +147,19 @@ absl::StatusOr<WriteResult> Store::FinishWrite(WriteHandle handle) {
   return Complete(w.get());
 }
 
-void Store::ApplyDeadbands(std::vector<engine::SeriesData>* series) {
+void Store::PrepareOwnEntry(PendingWrite* w) {
   PartsShareMu(mu_, *catalog_, *heads_);
-  for (engine::SeriesData& s : *series) {
+  for (engine::SeriesData& s : w->entry.series) {
     TagState* t = FindTag(s.tag);
-    if (t == nullptr || t->exception_deadband() <= 0) continue;
+    if (t == nullptr) continue;
+    // Restated at most once (a later write queues after this one). The
+    // catalog here ignores it (a definition restated never wins a tie);
+    // a puller that has the tag does too.
+    if (!t->MadeAt(options_.site) && foreign_tags_restated_.insert(s.tag).second) {
+      w->entry.catalog_upserts.push_back(t->Info());
+      w->restated.push_back(s.tag);
+    }
+    if (t->exception_deadband() <= 0) continue;
     heads_->ApplyDeadband(*t, t->exception_deadband(), &s.cols);
   }
 }

@@ -56,6 +56,10 @@ class SiteInterner {
 class CatalogEntry {
  public:
   std::string_view name() const { return std::string_view(name_, name_size_); }
+  // Whether `site` created the tag (engine::TagInfo::origin_site).
+  bool MadeAt(std::string_view site) const {
+    return origin_site_ != nullptr && *origin_site_ == site;
+  }
   TagId id() const { return id_; }
   ValueType type() const { return type_; }
   Version version() const { return version_; }

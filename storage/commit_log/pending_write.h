@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "storage/engine/log_entry.h"
@@ -27,6 +28,9 @@ struct PendingWrite {
   uint64_t batch_seq = 0;
   uint64_t dedupe_digest = 0;  // WriteInput::dedupe_digest
   engine::LogEntry entry;
+  // An own write's tags of another site's making whose definition it
+  // restates (Store::PrepareOwnEntry).
+  std::vector<TagId> restated;
   std::string encoded;  // entry bytes, encoded by the writer
   // False while the writer encodes outside the lock after queueing; the
   // leader takes only ready writers from the queue front.

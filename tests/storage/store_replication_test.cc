@@ -859,6 +859,37 @@ TEST_F(StoreReplicationTest, ANewIncarnationOfATagDeletedHereIsUndefinedWithoutI
   EXPECT_EQ(mx_->Stats().samples_of_undefined_tags, 2u) << "counted, not silent";
 }
 
+// Three sites: mx writes a tag us made, and a third site pulls mx's log
+// before us's. mx's log restates the definition before mx's first samples
+// of it (once after each open), so the third site stores them instead of
+// leaving them out as an undefined tag's until anti-entropy brings them.
+TEST_F(StoreReplicationTest, AThirdSiteGetsATagsDefinitionFromTheSiteThatWritesItNotOnlyItsMaker) {
+  auto br = Open("br", dir_.Sub("br"), {"us", "mx"});
+  ASSERT_NE(br, nullptr);
+  const TagId t = Tag(us_.get(), "made.at.us");
+  Ship(*us_, mx_.get());
+  const uint64_t entries_before = mx_->Stats().own_log_entries;
+  ASSERT_TRUE(WriteDoubles(mx_.get(), t, {{5, 5}}).ok());
+  ASSERT_TRUE(WriteDoubles(mx_.get(), t, {{6, 6}}).ok());
+  EXPECT_EQ(mx_->Stats().own_log_entries, entries_before + 2) << "no entry of its own";
+  Ship(*mx_, br.get());  // before us's log
+  EXPECT_EQ(ReadDoubles(*br, t), (std::map<int64_t, double>{{5, 5}, {6, 6}}));
+  EXPECT_EQ(br->Stats().samples_of_undefined_tags, 0u);
+  const absl::StatusOr<engine::TagInfo> at_br = br->GetTag("made.at.us");
+  ASSERT_TRUE(at_br.ok()) << at_br.status();
+  EXPECT_EQ(at_br->origin_site, "us");
+  EXPECT_EQ(at_br->version, us_->GetTag("made.at.us")->version) << "the definition as us made it";
+
+  // us's own log then changes nothing at br; mx's restated definition
+  // changes nothing at us.
+  Ship(*us_, br.get());
+  EXPECT_EQ(br->GetTag("made.at.us")->version, at_br->version);
+  const Version at_us = us_->GetTag("made.at.us")->version;
+  Ship(*mx_, us_.get());
+  EXPECT_EQ(us_->GetTag("made.at.us")->version, at_us);
+  EXPECT_EQ(ReadDoubles(*us_, t), (std::map<int64_t, double>{{5, 5}, {6, 6}}));
+}
+
 // By default an undefined tag's samples are left out and the cursor passes
 // them (a tag of a shard this node does not own that no one could name).
 TEST_F(StoreReplicationTest, SamplesOfAnUndefinedTagAreDroppedByDefault) {
