@@ -15,15 +15,16 @@ grpc::Status NotSent(const std::string& owner, const grpc::Status& failed) {
 
 }  // namespace
 
-bool ForwardOrder::HasUnansweredPartsRoutedByAnother(int64_t revision) {
+bool ForwardOrder::MustAwaitBefore(int64_t revision) {
   absl::MutexLock l(&mu_);
-  return unanswered_ > 0 && revision != routed_at_;
+  return (unanswered_ > 0 || !first_failure_.ok()) && revision != routed_at_;
 }
 
-void ForwardOrder::AwaitAllAnswered() {
+grpc::Status ForwardOrder::AwaitAllAnswered() {
   absl::MutexLock l(&mu_);
   auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return unanswered_ == 0; };
   mu_.Await(absl::Condition(&answered));
+  return first_failure_;
 }
 
 void ForwardOrder::Submit(const std::string& owner, int64_t revision, Send send, Skip skip) {
@@ -59,6 +60,7 @@ void ForwardOrder::Finished(const std::string& owner, const grpc::Status& status
     Lane& lane = lanes_[owner];
     --unanswered_;
     if (!status.ok() && lane.failed.ok()) lane.failed = status;
+    if (!status.ok() && first_failure_.ok()) first_failure_ = status;
     failed = lane.failed;
     if (!failed.ok()) {
       for (Waiting& w : lane.waiting) skipped.push_back(std::move(w));

@@ -17,7 +17,7 @@
 // all answered; placements change rarely, so this costs nothing in between.
 //
 //   ForwardOrder order;                                  // one per stream
-//   if (order.HasUnansweredPartsRoutedByAnother(revision)) order.AwaitAllAnswered();
+//   if (order.MustAwaitBefore(revision) && !order.AwaitAllAnswered().ok()) { refuse }
 //   order.Submit(owner_address, revision, send, skip);   // per remote part, in order
 //   ... in send's completion: order.Finished(owner_address, status);
 //
@@ -52,11 +52,15 @@ class ForwardOrder {
   ForwardOrder& operator=(const ForwardOrder&) = delete;
 
   // Before routing a batch by placement `revision`: whether parts of this
-  // stream routed by another revision are unanswered. The batch must then
-  // wait for them (AwaitAllAnswered) and be routed afresh.
-  bool HasUnansweredPartsRoutedByAnother(int64_t revision) ABSL_LOCKS_EXCLUDED(mu_);
+  // stream were routed by another revision and are unanswered, or one of
+  // the stream's parts failed. The batch must then wait for them
+  // (AwaitAllAnswered) and be routed afresh, or be refused.
+  bool MustAwaitBefore(int64_t revision) ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until every part submitted so far was answered (or skipped).
-  void AwaitAllAnswered() ABSL_LOCKS_EXCLUDED(mu_);
+  // Returns the first failure of a part of this stream (OK when none
+  // failed): the stream fails at that batch and the client resends from
+  // it, so a batch routed after the wait must not be stored before it.
+  grpc::Status AwaitAllAnswered() ABSL_LOCKS_EXCLUDED(mu_);
   // Sends now when nothing of this stream is in flight to `owner`, later
   // (from Finished) otherwise; skips when a part to `owner` failed.
   // `revision`: the placement revision the part was routed by.
@@ -83,6 +87,7 @@ class ForwardOrder {
   // routed by `routed_at_` (callers wait before routing by another).
   int unanswered_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t routed_at_ ABSL_GUARDED_BY(mu_) = 0;
+  grpc::Status first_failure_ ABSL_GUARDED_BY(mu_);  // of any lane
 };
 
 }  // namespace historian::cluster

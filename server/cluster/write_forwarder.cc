@@ -201,12 +201,23 @@ absl::StatusOr<std::unique_ptr<ForwardedBatch>> WriteForwarder::Route(
     return absl::UnavailableError(absl::StrCat("write refused by member '", view_->self_id(),
                                                "': no placement yet on this node"));
   }
-  if (order != nullptr && order->HasUnansweredPartsRoutedByAnother(snap.placement->revision())) {
+  if (order != nullptr && order->MustAwaitBefore(snap.placement->revision())) {
     // A part of the stream's earlier batches may still go on from its old
     // owner (ForwardOrder): this batch waits for them, then is routed by
-    // the placement and the lease as they are after the wait.
+    // the placement and the lease as they are after the wait. If one of
+    // them failed, the client resends from that batch: this one is not
+    // stored before it (it would then lose to it).
     Count(kForwardOrderWaitsMetric, "", 1);
-    order->AwaitAllAnswered();
+    if (grpc::Status failed = order->AwaitAllAnswered(); !failed.ok()) {
+      return absl::AbortedError(absl::StrCat(
+          "write refused by member '", view_->self_id(),
+          "': an earlier batch of this stream "
+          "failed at a member (",
+          failed.error_message(),
+          ") and the placement changed since; "
+          "nothing of this batch was stored: resend the stream's batches from the failed one, "
+          "in order"));
+    }
     return Route(caller, request, order, local_shards);
   }
   if (absl::Status fenced = CheckLeaseFence(request, snap, lease); !fenced.ok()) {

@@ -95,7 +95,9 @@ class WriteForwarder {
   // same owner was answered. With `order`, a batch routed by another
   // placement than the stream's unanswered parts first waits for them all
   // (ForwardOrder), so a later batch of the stream is never stored before
-  // an earlier one that goes on from the old owner. ABORTED: a forwarded batch with tags this node
+  // an earlier one that goes on from the old owner; ABORTED, nothing
+  // stored, when one of the stream's parts failed (the client resends from
+  // that batch). ABORTED: a forwarded batch with tags this node
   // does not own that may not go on (WriteHop::MayForwardOnAt). UNAVAILABLE: no placement in
   // cluster mode (ClusterView::NoPlacementStatus), or a forwarded batch while this node has none,
   // or a tag of a shard this node fences (hands over while its lease may have run out, or owns

@@ -486,13 +486,14 @@ TEST_F(WriteForwardingTest, ForwardedBatchWithForeignTagIsRefusedNotForwardedAga
 }
 
 // The placement after a move of `tag`'s shard from its owner to member `to`,
-// one revision later.
+// `later` revisions later (0: a view at the same revision that disagrees).
 std::shared_ptr<const cluster::Placement> Moved(const cluster::Placement& before,
-                                                const std::string& tag, uint32_t to) {
+                                                const std::string& tag, uint32_t to,
+                                                int64_t later = 1) {
   std::vector<uint32_t> owner = before.shard_owner();
   owner[before.ShardOfTag(tag)] = to;
   absl::StatusOr<cluster::Placement> after = cluster::Placement::Create(
-      before.site(), before.num_shards(), before.members(), owner, before.revision() + 1);
+      before.site(), before.num_shards(), before.members(), owner, before.revision() + later);
   EXPECT_TRUE(after.ok()) << after.status();
   return std::make_shared<const cluster::Placement>(*std::move(after));
 }
@@ -625,6 +626,51 @@ TEST_F(WriteForwardingTest, ALaterBatchOfAStreamWinsOverAnEarlierOneOnItsSecondH
   EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kForwardedOnMetric, ""), 1);
   EXPECT_EQ(nodes_[2]->metrics()->CounterValue(cluster::kForwardOrderWaitsMetric, ""), 1);
   EXPECT_FALSE(nodes_[0]->store()->HasTag(Tag(moved)));
+}
+
+// A batch routed after the stream's earlier parts by a newer placement is
+// refused, not stored, when one of those parts failed: the stream fails at
+// that earlier batch and the client resends from it, which would then be
+// stored after this one and win.
+TEST_F(WriteForwardingTest, ABatchAfterAPlacementChangeIsRefusedWhenAnEarlierPartFailed) {
+  int moved = 0;
+  while (OwnerOf(Tag(moved)) != 0) ++moved;
+  // us-0 refuses the forwarded part: its view disagrees at the same revision.
+  nodes_[0]->view()->Set(Moved(*placement_, Tag(moved), 1, /*later=*/0));
+  std::shared_ptr<const cluster::Placement> after = Moved(*placement_, Tag(moved), 1);
+  nodes_[1]->view()->Set(after);
+  nodes_[0]->second_hop_gate()->Arm(cluster::kForwardedMetadataKey);
+
+  auto rewrite = [&](uint64_t sequence, double value) {
+    v1::WriteRequest batch = OneSample(Tag(moved), kTs, value);
+    batch.set_client_id("gw-refused");
+    batch.set_batch_sequence(sequence);
+    return batch;
+  };
+  grpc::ClientContext ctx;
+  ctx.AddMetadata(kWriteRefusalsMetadataKey, "1");  // as the Writer: refusals in band
+  auto stub = nodes_[2]->Stub();
+  auto stream = stub->Write(&ctx);
+  ASSERT_TRUE(stream->Write(rewrite(1, 1.0)));
+  ASSERT_TRUE(nodes_[0]->second_hop_gate()->AwaitHeld(1));  // held, then refused
+  nodes_[2]->view()->Set(after);
+  ASSERT_TRUE(stream->Write(rewrite(2, 2.0)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return nodes_[1]->Samples(Tag(moved)) > 0 ||
+               nodes_[2]->metrics()->CounterValue(cluster::kForwardOrderWaitsMetric, "") > 0;
+      },
+      absl::Seconds(30)));
+  nodes_[0]->second_hop_gate()->Release();
+  stream->WritesDone();
+  v1::WriteAck ack;
+  while (stream->Read(&ack)) {
+    EXPECT_TRUE(ack.refused()) << "acked batch " << ack.batch_sequence();
+    EXPECT_EQ(ack.batch_sequence(), 1u);
+  }
+  EXPECT_FALSE(stream->Finish().ok());
+  EXPECT_EQ(nodes_[1]->Samples(Tag(moved)), 0u) << "batch 2 stored before batch 1's resend";
+  EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kMisroutedRefusedMetric, ""), 1);
 }
 
 // The same with the client routing (Writer, route_to_owners, as the
