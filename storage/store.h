@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -912,8 +912,10 @@ class Store {
   uint64_t writes_held_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t writes_held_total_ ABSL_GUARDED_BY(mu_) = 0;
   // Tags of another site's making whose definition an own write restated
-  // since open (PrepareOwnEntry); a write that failed takes its back out.
-  absl::flat_hash_set<TagId> foreign_tags_restated_ ABSL_GUARDED_BY(mu_);
+  // since open (PrepareOwnEntry), with the definition's version (a newer
+  // one, e.g. the tag deleted and made again, is restated again); a write
+  // that failed takes its back out.
+  absl::flat_hash_map<TagId, Version> foreign_tags_restated_ ABSL_GUARDED_BY(mu_);
   // The sealer thread (stopped first by ~Store).
   std::unique_ptr<Sealer> sealer_;
 };

@@ -17,6 +17,15 @@
 #include "storage/store_parts.h"
 
 namespace historian {
+namespace {
+
+// Definitions an own write restates at most (Store::PrepareOwnEntry): with
+// the default limits a definition is at most about 20 KiB (a 4 KiB
+// description, 16 KiB of attributes, its name), so an entry gains at most
+// about 20 MiB, below the 64 MiB a puller takes in one message.
+constexpr size_t kMaxRestatedPerEntry = 1024;
+
+}  // namespace
 
 absl::StatusOr<WriteResult> Store::Write(WriteInput input) {
   return FinishWrite(StartWrite(std::move(input)));
@@ -152,12 +161,18 @@ void Store::PrepareOwnEntry(PendingWrite* w) {
   for (engine::SeriesData& s : w->entry.series) {
     TagState* t = FindTag(s.tag);
     if (t == nullptr) continue;
-    // Restated at most once (a later write queues after this one). The
-    // catalog here ignores it (a definition restated never wins a tie);
-    // a puller that has the tag does too.
-    if (!t->MadeAt(options_.site) && foreign_tags_restated_.insert(s.tag).second) {
-      w->entry.catalog_upserts.push_back(t->Info());
-      w->restated.push_back(s.tag);
+    // Each definition restated once (a later write queues after this one),
+    // at most kMaxRestatedPerEntry an entry (the rest in the next writes of
+    // those tags: an entry stays far below a puller's message limit). The
+    // catalog here ignores it (a definition restated never wins a tie); a
+    // puller that has the tag does too.
+    if (!t->MadeAt(options_.site) && w->restated.size() < kMaxRestatedPerEntry) {
+      auto [it, added] = foreign_tags_restated_.try_emplace(s.tag, t->version());
+      if (added || it->second < t->version()) {
+        it->second = t->version();
+        w->entry.catalog_upserts.push_back(t->Info());
+        w->restated.push_back(s.tag);
+      }
     }
     if (t->exception_deadband() <= 0) continue;
     heads_->ApplyDeadband(*t, t->exception_deadband(), &s.cols);

@@ -888,6 +888,47 @@ TEST_F(StoreReplicationTest, AThirdSiteGetsATagsDefinitionFromTheSiteThatWritesI
   Ship(*mx_, us_.get());
   EXPECT_EQ(us_->GetTag("made.at.us")->version, at_us);
   EXPECT_EQ(ReadDoubles(*us_, t), (std::map<int64_t, double>{{5, 5}, {6, 6}}));
+
+  // us deletes the tag and makes it again; br has the delete but not the
+  // new definition when it pulls mx: mx restates the new definition too.
+  ASSERT_TRUE(us_->DeleteTag("made.at.us").ok());
+  const uint64_t deleted_at = us_->OwnHeadSequence();
+  ASSERT_EQ(Tag(us_.get(), "made.at.us"), t);
+  Ship(*us_, mx_.get());
+  for (const auto& [seq, bytes] : OwnEntries(*us_, br->AppliedSequence("us") + 1)) {
+    if (seq > deleted_at) break;
+    ASSERT_TRUE(br->ApplyReplicated("us", seq, bytes).ok());
+  }
+  ASSERT_FALSE(br->GetTag("made.at.us").ok());
+  ASSERT_TRUE(WriteDoubles(mx_.get(), t, {{7, 7}}).ok());
+  Ship(*mx_, br.get());
+  EXPECT_EQ(ReadDoubles(*br, t), (std::map<int64_t, double>{{7, 7}}));
+  EXPECT_EQ(br->Stats().samples_of_undefined_tags, 0u);
+}
+
+// One own write restates at most 1024 definitions (the entry stays far
+// below a puller's message limit); the tags past it are restated by their
+// next write. What a third site could not define meanwhile is counted.
+TEST_F(StoreReplicationTest, AnOwnWriteRestatesAtMost1024DefinitionsTheRestComeNext) {
+  auto br = Open("br", dir_.Sub("br"), {"us", "mx"});
+  ASSERT_NE(br, nullptr);
+  constexpr int kTags = 1030;
+  std::vector<TagId> tags;
+  for (int i = 0; i < kTags; ++i) tags.push_back(Tag(us_.get(), absl::StrCat("many.", i)));
+  Ship(*us_, mx_.get());
+  auto write_all = [&](int64_t ts) {
+    WriteInput in;
+    for (TagId t : tags) in.series.push_back(testing::DoubleSeries(t, {{ts, 1}}));
+    ASSERT_TRUE(mx_->Write(std::move(in)).ok());
+  };
+  write_all(1);
+  Ship(*mx_, br.get());
+  EXPECT_EQ(br->Stats().tags, 1024u);
+  EXPECT_EQ(br->Stats().samples_of_undefined_tags, uint64_t{kTags - 1024});
+  write_all(2);
+  Ship(*mx_, br.get());
+  EXPECT_EQ(br->Stats().tags, uint64_t{kTags});
+  EXPECT_EQ(br->Stats().samples_of_undefined_tags, uint64_t{kTags - 1024}) << "none more";
 }
 
 // By default an undefined tag's samples are left out and the cursor passes
