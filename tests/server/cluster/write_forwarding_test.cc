@@ -271,6 +271,47 @@ class WriteForwardingTest : public ::testing::Test {
     return batch;
   }
 
+  // On one Ingest.Write stream to us-2: batch 1 (`tag` at kTs = 1.0) by
+  // the placement us-2 holds, then, once `gate` holds batch 1's part,
+  // batch 2 (= 2.0) with us-2 at `after`. `gate` is released once us-1
+  // stored batch 2 (past batch 1) or us-2 holds it back. Returns the acks
+  // and the stream's status.
+  struct StreamResult {
+    std::vector<v1::WriteAck> acks;
+    grpc::Status status;
+  };
+  StreamResult RewriteAcrossAPlacementChange(const std::string& tag,
+                                             std::shared_ptr<const cluster::Placement> after,
+                                             SecondHopGate* gate, bool refusals_in_band) {
+    auto rewrite = [&](uint64_t sequence, double value) {
+      v1::WriteRequest batch = OneSample(tag, kTs, value);
+      batch.set_client_id("gw-flip");
+      batch.set_batch_sequence(sequence);
+      return batch;
+    };
+    StreamResult result;
+    grpc::ClientContext ctx;
+    if (refusals_in_band) ctx.AddMetadata(kWriteRefusalsMetadataKey, "1");  // as the Writer
+    auto stub = nodes_[2]->Stub();
+    auto stream = stub->Write(&ctx);
+    EXPECT_TRUE(stream->Write(rewrite(1, 1.0)));
+    EXPECT_TRUE(gate->AwaitHeld(1));
+    nodes_[2]->view()->Set(std::move(after));
+    EXPECT_TRUE(stream->Write(rewrite(2, 2.0)));
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          return nodes_[1]->Samples(tag) > 0 ||
+                 nodes_[2]->metrics()->CounterValue(cluster::kForwardOrderWaitsMetric, "") > 0;
+        },
+        absl::Seconds(30)));
+    gate->Release();
+    stream->WritesDone();
+    v1::WriteAck ack;
+    while (stream->Read(&ack)) result.acks.push_back(ack);
+    result.status = stream->Finish();
+    return result;
+  }
+
   grpc::Status Write(int node, const v1::WriteRequest& batch, v1::WriteAck* ack) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
@@ -591,36 +632,13 @@ TEST_F(WriteForwardingTest, ALaterBatchOfAStreamWinsOverAnEarlierOneOnItsSecondH
   nodes_[1]->view()->Set(after);  // us-2 still routes by the placement before
   nodes_[1]->second_hop_gate()->Arm();
 
-  auto rewrite = [&](uint64_t sequence, double value) {
-    v1::WriteRequest batch = OneSample(Tag(moved), kTs, value);
-    batch.set_client_id("gw-order");
-    batch.set_batch_sequence(sequence);
-    return batch;
-  };
-  grpc::ClientContext ctx;
-  auto stub = nodes_[2]->Stub();
-  auto stream = stub->Write(&ctx);
-  ASSERT_TRUE(stream->Write(rewrite(1, 1.0)));
-  // us-2 sent it to us-0, which forwards it on to us-1: held there.
-  ASSERT_TRUE(nodes_[1]->second_hop_gate()->AwaitHeld(1));
-  nodes_[2]->view()->Set(after);
-  ASSERT_TRUE(stream->Write(rewrite(2, 2.0)));
-  // Either us-1 stored batch 2 past batch 1 (the earlier batch would then
-  // win), or us-2 holds batch 2 back: then let batch 1 through.
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return nodes_[1]->Samples(Tag(moved)) > 0 ||
-               nodes_[2]->metrics()->CounterValue(cluster::kForwardOrderWaitsMetric, "") > 0;
-      },
-      absl::Seconds(30)));
-  nodes_[1]->second_hop_gate()->Release();
-  stream->WritesDone();
-  v1::WriteAck ack;
-  uint64_t expect = 1;
-  while (stream->Read(&ack)) EXPECT_EQ(ack.batch_sequence(), expect++);
-  grpc::Status s = stream->Finish();
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(expect, 3u);
+  // us-2 sends batch 1 to us-0, which forwards it on to us-1: held there.
+  const StreamResult r =
+      RewriteAcrossAPlacementChange(Tag(moved), after, nodes_[1]->second_hop_gate(), false);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_EQ(r.acks.size(), 2u);
+  EXPECT_EQ(r.acks[0].batch_sequence(), 1u);
+  EXPECT_EQ(r.acks[1].batch_sequence(), 2u);
 
   EXPECT_EQ(nodes_[1]->ValueAt(Tag(moved), kTs), 2.0);
   EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kForwardedOnMetric, ""), 1);
@@ -641,34 +659,14 @@ TEST_F(WriteForwardingTest, ABatchAfterAPlacementChangeIsRefusedWhenAnEarlierPar
   nodes_[1]->view()->Set(after);
   nodes_[0]->second_hop_gate()->Arm(cluster::kForwardedMetadataKey);
 
-  auto rewrite = [&](uint64_t sequence, double value) {
-    v1::WriteRequest batch = OneSample(Tag(moved), kTs, value);
-    batch.set_client_id("gw-refused");
-    batch.set_batch_sequence(sequence);
-    return batch;
-  };
-  grpc::ClientContext ctx;
-  ctx.AddMetadata(kWriteRefusalsMetadataKey, "1");  // as the Writer: refusals in band
-  auto stub = nodes_[2]->Stub();
-  auto stream = stub->Write(&ctx);
-  ASSERT_TRUE(stream->Write(rewrite(1, 1.0)));
-  ASSERT_TRUE(nodes_[0]->second_hop_gate()->AwaitHeld(1));  // held, then refused
-  nodes_[2]->view()->Set(after);
-  ASSERT_TRUE(stream->Write(rewrite(2, 2.0)));
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return nodes_[1]->Samples(Tag(moved)) > 0 ||
-               nodes_[2]->metrics()->CounterValue(cluster::kForwardOrderWaitsMetric, "") > 0;
-      },
-      absl::Seconds(30)));
-  nodes_[0]->second_hop_gate()->Release();
-  stream->WritesDone();
-  v1::WriteAck ack;
-  while (stream->Read(&ack)) {
+  // Batch 1 held at us-0, then refused; in band, as the Writer asks.
+  const StreamResult r =
+      RewriteAcrossAPlacementChange(Tag(moved), after, nodes_[0]->second_hop_gate(), true);
+  EXPECT_FALSE(r.status.ok());
+  for (const v1::WriteAck& ack : r.acks) {
     EXPECT_TRUE(ack.refused()) << "acked batch " << ack.batch_sequence();
     EXPECT_EQ(ack.batch_sequence(), 1u);
   }
-  EXPECT_FALSE(stream->Finish().ok());
   EXPECT_EQ(nodes_[1]->Samples(Tag(moved)), 0u) << "batch 2 stored before batch 1's resend";
   EXPECT_EQ(nodes_[0]->metrics()->CounterValue(cluster::kMisroutedRefusedMetric, ""), 1);
 }
