@@ -312,15 +312,13 @@ void Writer::RouteLoop() {
       // Routed by another placement than the batches in flight: wait for
       // them (the class comment; docs/cluster.md, "Across a placement
       // change"). Placements change rarely, so this costs nothing between.
-      const int64_t revision =
-          placement_ != nullptr && placement_->num_shards() > 0 ? placement_->revision() : -1;
       std::unique_lock<std::mutex> lock(mu_);
-      if (revision != routed_at_revision_ && !routed_.empty()) {
+      if (placement_revision_ != routed_at_revision_ && !routed_.empty()) {
         ++stats_.placement_waits;
         cv_.wait(lock, [&] { return abort_ || routed_.empty(); });
         if (abort_) return;
       }
-      routed_at_revision_ = revision;
+      routed_at_revision_ = placement_revision_;
     }
     const uint64_t sequence = request->batch_sequence();
     struct Target {

@@ -318,9 +318,9 @@ class Writer {
   std::shared_ptr<const historian::v1::PlacementResponse> placement_;
   absl::Time placement_read_at_ = absl::InfinitePast();
   int64_t placement_revision_ = 0;  // guarded by mu_
-  // The placement revision (-1: none) the batches in routed_ were routed by.
-  int64_t routed_at_revision_ = -1;  // guarded by mu_
-  mutable std::mutex inner_mu_;      // guards inner_ and inner_closed_; never held with mu_
+  // placement_revision_ when the batches in routed_ were routed.
+  int64_t routed_at_revision_ = 0;  // guarded by mu_
+  mutable std::mutex inner_mu_;     // guards inner_ and inner_closed_; never held with mu_
   std::map<std::string, std::unique_ptr<Writer>> inner_;
   bool inner_closed_ = false;
 
