@@ -99,8 +99,12 @@ TEST(ClusterEtcdDownTest, NodesServeTheLastPlacementWhileEtcdIsDownAndResumeAfte
   ASSERT_TRUE(cluster.WaitForPlacement(
       [&](const v1::PlacementResponse& p) { return cluster.IsFullPlacement(p); },
       absl::Seconds(30)));
-  auto current = etcd->Get("/historian/us/placement");
-  ASSERT_TRUE(current.ok()) << current.status();
+  // This client's channel failed while etcd was down, so it may still be in
+  // its reconnect backoff (at most 1 s): wait until it reaches etcd again.
+  absl::StatusOr<cluster::EtcdRange> current;
+  ASSERT_TRUE(WaitFor([&] { return (current = etcd->Get("/historian/us/placement")).ok(); },
+                      absl::Seconds(10)))
+      << current.status();
   ASSERT_EQ(current->kvs.size(), 1u);
   auto changed = etcd->PutIfModRevision("/historian/us/placement", NextPlacementValue(before),
                                         current->kvs[0].mod_revision);
