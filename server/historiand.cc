@@ -472,6 +472,8 @@ int Run() {
   std::unique_ptr<cluster::EtcdClient> etcd;
   // Declared before the watcher, whose listener wakes it: the watcher (and
   // its thread) goes first.
+  // Keeps the janitor's drops and the starts of moves to this node apart.
+  cluster::ShardDropGate shard_drop_gate;
   std::unique_ptr<cluster::ShardJanitor> janitor;
   std::unique_ptr<cluster::ShardMover> mover;
   std::unique_ptr<cluster::PlacementWatcher> placement_watcher;
@@ -536,12 +538,14 @@ int Run() {
     // data of shards it neither owns nor moves, then does so on every
     // placement. A failed pass is logged and retried; the node serves.
     // (Listening first: a placement applied during the first pass is seen.)
-    janitor = std::make_unique<cluster::ShardJanitor>(store->get(), placement_watcher.get());
+    janitor = std::make_unique<cluster::ShardJanitor>(store->get(), placement_watcher.get(),
+                                                      &shard_drop_gate);
     // The mover (docs/cluster.md, "The mover") advances the moves this
     // node is the target or the source of, on its own threads.
     cluster::ShardMoverOptions move_options;
     move_options.site = options.site;
     move_options.token = peer_token;
+    move_options.drop_gate = &shard_drop_gate;
     if (std::string step = absl::GetFlag(FLAGS_cluster_move_test_pause); !step.empty()) {
       move_options.pause_before = cluster::ParseMoveStep(step);
       if (!move_options.pause_before.has_value()) {

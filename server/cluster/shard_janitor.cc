@@ -11,6 +11,15 @@
 
 namespace historian::cluster {
 
+bool ShardIsOrphanHere(const Placement& placement, std::string_view self_id, uint32_t shard) {
+  const int self = placement.FindMember(self_id);
+  if (self < 0 || shard >= placement.num_shards()) return false;
+  const uint32_t me = static_cast<uint32_t>(self);
+  if (placement.shard_owner()[shard] == me) return false;
+  const ShardMove* move = placement.MoveOfShard(shard);
+  return move == nullptr || (move->from != me && move->to != me);
+}
+
 JanitorPlan PlanJanitor(const Placement& placement, std::string_view self_id,
                         const std::map<uint32_t, uint64_t>& tags_by_shard,
                         const std::map<uint32_t, uint64_t>& move_acks) {
@@ -37,8 +46,9 @@ JanitorPlan PlanJanitor(const Placement& placement, std::string_view self_id,
   return plan;
 }
 
-ShardJanitor::ShardJanitor(Store* store, const ClusterView* view, absl::Duration retry_interval)
-    : store_(store), view_(view), retry_interval_(retry_interval) {}
+ShardJanitor::ShardJanitor(Store* store, const ClusterView* view, ShardDropGate* gate,
+                           absl::Duration retry_interval)
+    : store_(store), view_(view), gate_(gate), retry_interval_(retry_interval) {}
 
 ShardJanitor::~ShardJanitor() { Stop(); }
 
@@ -164,14 +174,36 @@ absl::Status ShardJanitor::RunPass(const Placement& placement) {
   absl::Status first;
   int64_t shards = 0, tags = 0, acks = 0;
   for (uint32_t shard : plan.drop) {
-    server::LogWarning("cluster",
-                       "janitor: dropping the data of a shard this node neither owns nor moves",
-                       {{"shard", absl::StrCat(shard)},
-                        {"num_shards", absl::StrCat(placement.num_shards())},
-                        {"owner", placement.OwnerOfShard(shard).id},
-                        {"member", self},
-                        {"placement_revision", absl::StrCat(placement.revision())}});
-    absl::StatusOr<uint64_t> dropped = store_->DropShard(shard, placement.num_shards());
+    // The plan's placement may be older than the view's now, which may
+    // move the shard here (or give it back): checked again, and dropped,
+    // with no move of it starting meanwhile (ShardDropGate).
+    bool skipped = false;
+    absl::StatusOr<uint64_t> dropped = uint64_t{0};
+    absl::Status gated = gate_->Run([&] {
+      const std::shared_ptr<const Placement> now = view_->placement();
+      if (now == nullptr || !ShardIsOrphanHere(*now, self, shard)) {
+        skipped = true;
+        return absl::OkStatus();
+      }
+      server::LogWarning("cluster",
+                         "janitor: dropping the data of a shard this node neither owns nor moves",
+                         {{"shard", absl::StrCat(shard)},
+                          {"num_shards", absl::StrCat(placement.num_shards())},
+                          {"owner", now->OwnerOfShard(shard).id},
+                          {"member", self},
+                          {"placement_revision", absl::StrCat(now->revision())}});
+      dropped = store_->DropShard(shard, placement.num_shards());
+      return absl::OkStatus();
+    });
+    if (!gated.ok()) dropped = gated;
+    if (skipped) {
+      server::LogInfo("cluster",
+                      "janitor: kept a shard its pass planned to drop: the placement now moves "
+                      "it to or from this node, or gives it to this node",
+                      {{"shard", absl::StrCat(shard)},
+                       {"pass_placement_revision", absl::StrCat(placement.revision())}});
+      continue;
+    }
     if (!dropped.ok()) {
       server::LogError("cluster", "janitor: dropping a shard failed; retrying later",
                        {{"shard", absl::StrCat(shard)}, {"error", dropped.status().ToString()}});

@@ -18,7 +18,8 @@
 // (a source's fence after its move; a move settled by `remove-node --lost`),
 // on each pass and, while any shard is closed, every retry_interval.
 //
-//   ShardJanitor janitor(store, view);
+//   ShardDropGate gate;           // shared with the ShardMover
+//   ShardJanitor janitor(store, view, &gate);
 //   janitor.Start();              // one pass now, on the current placement
 //   watcher->SetPlacementListener([&] { janitor.OnPlacement(); });
 //
@@ -41,6 +42,7 @@
 #include "absl/time/time.h"
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/placement.h"
+#include "server/cluster/shard_drop_gate.h"
 
 namespace historian {
 class Store;
@@ -53,6 +55,10 @@ struct JanitorPlan {
   std::vector<uint32_t> drop;        // shards whose tags go
   std::vector<uint32_t> clear_acks;  // move acks that go
 };
+// Whether `placement` gives `shard` to another member and moves it neither
+// from nor to `self_id` (false when `self_id` is no member): the janitor
+// drops such a shard's data.
+bool ShardIsOrphanHere(const Placement& placement, std::string_view self_id, uint32_t shard);
 // `tags_by_shard`: shard -> tags held here (Store::TagCountsByShard);
 // `move_acks`: shard -> position (Store::MoveAcks). Empty when `self_id` is
 // no member of `placement`.
@@ -74,8 +80,9 @@ class ShardJanitor {
     absl::Status last_error;    // of the last pass that failed
   };
 
-  // `store` and `view` must outlive the janitor.
-  ShardJanitor(Store* store, const ClusterView* view,
+  // `store`, `view` and `gate` (shared with the node's ShardMover) must
+  // outlive the janitor.
+  ShardJanitor(Store* store, const ClusterView* view, ShardDropGate* gate,
                absl::Duration retry_interval = absl::Seconds(5));
   ~ShardJanitor();  // Stop()
   ShardJanitor(const ShardJanitor&) = delete;
@@ -102,6 +109,7 @@ class ShardJanitor {
 
   Store* const store_;
   const ClusterView* const view_;
+  ShardDropGate* const gate_;
   const absl::Duration retry_interval_;
   // One pass at a time (Start's and the thread's).
   absl::Mutex pass_mu_ ABSL_ACQUIRED_BEFORE(mu_);

@@ -266,21 +266,37 @@ absl::Status ShardMover::TargetPass() {
     Placement current = *p;
     if (move.state == ShardMoveState::kPending) {
       RETURN_IF_ERROR(Pause(MoveStep::kStart, move.shard));
-      absl::StatusOr<Placement> started =
-          ApplyMoveStep(*etcd_, options_.site, move.shard, MoveGoal::kInitializing,
-                        [&](const Placement& c) -> absl::StatusOr<Placement> {
-                          // Wiped before the start, on etcd's word that the move is still
-                          // PENDING (only this node starts it; this node's view may lag
-                          // a move it already ran): a marker or data left from an earlier
-                          // move of the shard (an empty shard the janitor had nothing to
-                          // drop of) is never taken for this move's copy.
-                          const ShardMove* m = c.MoveOfShard(move.shard);
-                          if (m != nullptr && m->state == ShardMoveState::kPending &&
-                              c.members()[m->to].id == self) {
-                            RETURN_IF_ERROR(store_->DropShard(move.shard, c.num_shards()).status());
-                          }
-                          return StartMove(c, move.shard, NowNs());
-                        });
+      auto start = [&] {
+        return ApplyMoveStep(
+            *etcd_, options_.site, move.shard, MoveGoal::kInitializing,
+            [&](const Placement& c) -> absl::StatusOr<Placement> {
+              // Wiped before the start, on etcd's word that the move is still
+              // PENDING (only this node starts it; this node's view may lag
+              // a move it already ran): a marker or data left from an earlier
+              // move of the shard (an empty shard the janitor had nothing to
+              // drop of) is never taken for this move's copy.
+              const ShardMove* m = c.MoveOfShard(move.shard);
+              if (m != nullptr && m->state == ShardMoveState::kPending &&
+                  c.members()[m->to].id == self) {
+                RETURN_IF_ERROR(store_->DropShard(move.shard, c.num_shards()).status());
+              }
+              return StartMove(c, move.shard, NowNs());
+            });
+      };
+      // Never while the janitor drops a shard: a pass planned on an older
+      // placement could be dropping this one, and would drop the copy with
+      // it (ShardDropGate).
+      absl::StatusOr<Placement> started = absl::UnknownError("not started");
+      if (options_.drop_gate == nullptr) {
+        started = start();
+      } else {
+        options_.drop_gate
+            ->Run([&] {
+              started = start();
+              return absl::OkStatus();
+            })
+            .IgnoreError();
+      }
       // No slot free yet, or the move changed meanwhile (the next
       // placement brings it): look again then.
       if (started.status().code() == absl::StatusCode::kResourceExhausted ||

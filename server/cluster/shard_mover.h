@@ -63,6 +63,7 @@
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/placement.h"
+#include "server/cluster/shard_drop_gate.h"
 
 namespace historian {
 class Store;
@@ -101,6 +102,10 @@ struct ShardMoverOptions {
   uint64_t caught_up_entries = 64;
   // A failed step is tried again after this long (or at the next placement).
   absl::Duration retry = absl::Seconds(1);
+  // Shared with the node's ShardJanitor: a move to this node starts (its
+  // wipe and etcd step) only while no drop of a shard runs. Null: no
+  // janitor runs beside this mover.
+  ShardDropGate* drop_gate = nullptr;
 };
 
 class ShardMover {

@@ -99,7 +99,8 @@ class ShardJanitorTest : public ::testing::Test {
 TEST_F(ShardJanitorTest, NeverRunsWithoutAPlacementOrAsANonMember) {
   StaticClusterView view("a", nullptr);
   ASSERT_TRUE(store_->SetMoveAck(4, 1).ok());
-  ShardJanitor janitor(store_.get(), &view);
+  ShardDropGate gate;
+  ShardJanitor janitor(store_.get(), &view, &gate);
   ASSERT_TRUE(janitor.Start().ok());
   EXPECT_EQ(ShardsHeld().size(), kShards);
   EXPECT_EQ(janitor.stats().passes, 0);
@@ -126,7 +127,8 @@ TEST_F(ShardJanitorTest, DropsWhatItNeitherOwnsNorMovesAndClearsAcksOfEndedMoves
   ASSERT_TRUE(store_->SetMoveAck(3, 1).ok());
   ASSERT_TRUE(store_->SetMoveAck(5, 1).ok());
   ASSERT_TRUE(store_->SetMoveAck(7, 1).ok());  // no move of 7 from a
-  ShardJanitor janitor(store_.get(), &view);
+  ShardDropGate gate;
+  ShardJanitor janitor(store_.get(), &view, &gate);
   ASSERT_TRUE(janitor.Start().ok());
   EXPECT_EQ(ShardsHeld(), (std::vector<uint32_t>{0, 1, 2, 3, 5, 6}));
   EXPECT_EQ(store_->MoveAcks(), (std::map<uint32_t, uint64_t>{{3, 1}, {5, 1}}));
@@ -184,7 +186,8 @@ TEST_F(ShardJanitorTest, OpensClosedShardsNoMoveHoldsAndOwnedOnesOnlyOnAFreshPla
   };
   StaticClusterView view("a", Make(10, moves, owner));
   view.SetReadFromEtcd(false);
-  ShardJanitor janitor(store_.get(), &view);
+  ShardDropGate gate;
+  ShardJanitor janitor(store_.get(), &view, &gate);
   ASSERT_TRUE(janitor.Start().ok());
   EXPECT_EQ(closed(), (std::vector<uint32_t>{0, 1, 5, 6}));  // 7 is not a's
   EXPECT_EQ(janitor.stats().owned_shards_reopened, 0);

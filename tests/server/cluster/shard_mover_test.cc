@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -27,6 +28,8 @@
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/placement.h"
+#include "server/cluster/shard_drop_gate.h"
+#include "server/cluster/shard_janitor.h"
 #include "storage/store.h"
 #include "tests/server/cluster/etcd_fixture.h"
 #include "tests/testutil/wait_for.h"
@@ -88,24 +91,66 @@ class ScriptedPull final : public v1::Replication::Service {
   int streams_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-std::unique_ptr<Store> OpenStore(const std::string& path) {
+std::unique_ptr<Store> OpenStore(
+    const std::string& path,
+    std::function<absl::Status(uint32_t, uint64_t)> drop_shard_fault = nullptr) {
   StoreOptions o;
   o.path = path;
   o.site = "us";
   o.sync_writes = false;
   o.seal_interval = absl::Hours(1);
+  o.drop_shard_fault = std::move(drop_shard_fault);
   auto s = Store::Open(std::move(o));
   EXPECT_TRUE(s.ok()) << s.status();
   return s.ok() ? *std::move(s) : nullptr;
 }
 
+// Holds the first DropShard batch of a store (its drop_shard_fault) until
+// released.
+class DropLatch {
+ public:
+  std::function<absl::Status(uint32_t, uint64_t)> Fault() {
+    return [this](uint32_t, uint64_t) {
+      absl::MutexLock l(&mu_);
+      if (calls_++ > 0) return absl::OkStatus();
+      entered_ = true;
+      mu_.Await(absl::Condition(&released_));
+      return absl::OkStatus();
+    };
+  }
+  bool WaitEntered(absl::Duration timeout) {
+    absl::MutexLock l(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&entered_), timeout);
+  }
+  void Release() {
+    absl::MutexLock l(&mu_);
+    released_ = true;
+  }
+
+ private:
+  absl::Mutex mu_;
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+  bool entered_ ABSL_GUARDED_BY(mu_) = false;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+struct StartOptions {
+  ShardMoveState state = ShardMoveState::kInitializing;
+  // b's view starts on the placement before the move (a owns every shard,
+  // no move); ShowTheMove() moves it on.
+  bool view_before_the_move = false;
+  std::function<absl::Status(uint32_t, uint64_t)> target_drop_fault;
+  ShardDropGate* drop_gate = nullptr;
+};
+
 class ShardMoverTest : public EtcdTest {
  protected:
   // Source "a" (served here) owns every shard; kMoving moves from a to
-  // "b" (the mover's node), INITIALIZING, in etcd and in b's view.
-  void Start(std::function<std::vector<Answer>(int)> script) {
+  // "b" (the mover's node), INITIALIZING (or `start.state`), in etcd and
+  // in b's view (unless `start.view_before_the_move`).
+  void Start(std::function<std::vector<Answer>(int)> script, StartOptions start = {}) {
     source_store_ = OpenStore(dir_.Sub("source"));
-    target_store_ = OpenStore(dir_.Sub("target"));
+    target_store_ = OpenStore(dir_.Sub("target"), std::move(start.target_drop_fault));
     ASSERT_TRUE(source_store_ && target_store_);
     WriteMovingTags();
 
@@ -124,19 +169,25 @@ class ShardMoverTest : public EtcdTest {
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
 
+    const std::vector<PlacementMember> members = {{"a", absl::StrCat("127.0.0.1:", port)},
+                                                  {"b", "127.0.0.1:1"}};
+    auto before = Placement::Create("us", kShards, members, std::vector<uint32_t>(kShards, 0), 0,
+                                    PlacementMoves());
+    ASSERT_TRUE(before.ok()) << before.status();
+    before_ = std::make_shared<const Placement>(*std::move(before));
     PlacementMoves moves;
-    moves.moves = {{kMoving, 0, 1, ShardMoveState::kInitializing, 1}};
+    moves.moves = {{kMoving, 0, 1, start.state, 1}};
     moves.max_concurrent = 1;
-    auto plan = Placement::Create("us", kShards,
-                                  {{"a", absl::StrCat("127.0.0.1:", port)}, {"b", "127.0.0.1:1"}},
-                                  std::vector<uint32_t>(kShards, 0), 0, moves);
+    auto plan =
+        Placement::Create("us", kShards, members, std::vector<uint32_t>(kShards, 0), 0, moves);
     ASSERT_TRUE(plan.ok()) << plan.status();
     const int64_t revision = MustPut(PlacementKey("us"), plan->Encode());
     auto stored = Placement::Decode(plan->Encode(), revision);
     ASSERT_TRUE(stored.ok());
-    auto placement = std::make_shared<const Placement>(*std::move(stored));
-    source_view_->Set(placement);
-    target_view_ = std::make_unique<StaticClusterView>("b", placement);
+    moving_ = std::make_shared<const Placement>(*std::move(stored));
+    source_view_->Set(moving_);
+    target_view_ =
+        std::make_unique<StaticClusterView>("b", start.view_before_the_move ? before_ : moving_);
 
     channels_ = std::make_unique<MemberChannels>(nullptr);
     ShardMoverOptions options;
@@ -144,6 +195,7 @@ class ShardMoverTest : public EtcdTest {
     // The test wakes each pass after the first (OnPlacement): it knows
     // which pass saw what.
     options.retry = absl::Hours(1);
+    options.drop_gate = start.drop_gate;
     mover_ = std::make_unique<ShardMover>(target_store_.get(), target_view_.get(), client_.get(),
                                           channels_.get(), options);
     mover_->Start();  // its first pass runs at once
@@ -175,6 +227,12 @@ class ShardMoverTest : public EtcdTest {
       ASSERT_TRUE(source_store_->Write(std::move(in)).ok());
     }
     ASSERT_TRUE(source_store_->SealAll().ok());
+  }
+
+  // b's view moves on to the placement with the move; the mover looks.
+  void ShowTheMove() {
+    target_view_->Set(moving_);
+    mover_->OnPlacement();
   }
 
   // Samples of the moving shard's tags at the target (0 for a tag it lacks).
@@ -229,6 +287,7 @@ class ShardMoverTest : public EtcdTest {
   }
 
   std::vector<std::string> names_;
+  std::shared_ptr<const Placement> before_, moving_;
   std::unique_ptr<Store> source_store_, target_store_;
   std::unique_ptr<ScriptedPull> pull_;
   std::unique_ptr<StaticClusterView> source_view_, target_view_;
@@ -237,6 +296,61 @@ class ShardMoverTest : public EtcdTest {
   std::unique_ptr<MemberChannels> channels_;
   std::unique_ptr<ShardMover> mover_;
 };
+
+// The target held stale data of the shard (an earlier owner), and its
+// janitor planned, on the placement before the move, to drop it; the drop
+// is still under way (held at its first batch) when the move to this node
+// starts. The start waits for the drop (ShardDropGate), so the drop never
+// takes the copy with it: every sample of the source is at the target
+// once the copy is made, and none of the stale samples.
+TEST_F(ShardMoverTest, AJanitorDropUnderWayWhenAMoveHereStartsNeverDropsTheCopy) {
+  ShardDropGate gate;
+  DropLatch latch;
+  Start([](int) { return std::vector<Answer>{Answer::kCaughtUp}; },
+        {.state = ShardMoveState::kPending,
+         .view_before_the_move = true,
+         .target_drop_fault = latch.Fault(),
+         .drop_gate = &gate});
+  // The stale data: the same tags, one older sample each.
+  constexpr int64_t kStale = kT0 - int64_t{3600} * 1000000000;
+  for (const std::string& name : names_) {
+    auto t = target_store_->ResolveTagForWrite(name, ValueType::kDouble);
+    ASSERT_TRUE(t.ok()) << t.status();
+    WriteInput in;
+    engine::SeriesData sd;
+    sd.tag = t->id;
+    sd.cols.Reset(ValueType::kDouble);
+    sd.cols.timestamps.push_back(kStale);
+    sd.cols.doubles.push_back(-1);
+    sd.cols.qualities.push_back(0);
+    in.series.push_back(std::move(sd));
+    ASSERT_TRUE(target_store_->Write(std::move(in)).ok());
+  }
+  ShardJanitor janitor(target_store_.get(), target_view_.get(), &gate, absl::Hours(1));
+  std::thread pass([&] { janitor.RunPass(*before_).IgnoreError(); });
+  ASSERT_TRUE(latch.WaitEntered(absl::Seconds(60))) << "the janitor never began the drop";
+  ShowTheMove();
+  // Either the start waits for the drop, or (without the gate) the copy is
+  // made while the drop is held.
+  const bool waited = historian::testing::WaitFor(
+      [&] { return gate.waits() >= 1 || mover_->stats().copies >= 1; }, absl::Seconds(60));
+  latch.Release();
+  pass.join();
+  ASSERT_TRUE(waited) << "the move neither started nor waited; last error: "
+                      << mover_->stats().last_error;
+  ASSERT_TRUE(
+      historian::testing::WaitFor([&] { return mover_->stats().copies >= 1; }, absl::Seconds(60)))
+      << "last error: " << mover_->stats().last_error;
+  EXPECT_EQ(TargetSamples(), static_cast<size_t>(kTags * kSamplesPerTag))
+      << "the janitor's drop took the copy";
+  for (const std::string& name : names_) {
+    auto t = target_store_->GetTag(name);
+    ASSERT_TRUE(t.ok()) << name << ": " << t.status();
+    codec::ChunkColumns out;
+    ASSERT_TRUE(target_store_->ReadRaw(t->id, kStale, kT0, 0, &out).ok());
+    EXPECT_EQ(out.size(), 0u) << "stale sample kept: " << name;
+  }
+}
 
 TEST_F(ShardMoverTest, AGapWhileInitializingWipesTheCopyAndCopiesAgain) {
   // The first tail finds the log trimmed; the second is caught up at once.
