@@ -25,11 +25,21 @@ absl::Time Batcher::Deadline() const {
 historian::v1::WriteRequest Batcher::Take() {
   for (historian::v1::TagSamples& series : *request_.mutable_series()) FinishSeries(&series);
   historian::v1::WriteRequest out = std::move(request_);
+  Clear();
+  return out;
+}
+
+historian::v1::WriteRequest Batcher::Copy() const {
+  historian::v1::WriteRequest out = request_;
+  for (historian::v1::TagSamples& series : *out.mutable_series()) FinishSeries(&series);
+  return out;
+}
+
+void Batcher::Clear() {
   request_.Clear();
   series_index_.clear();
   size_ = 0;
   first_added_ = absl::InfiniteFuture();
-  return out;
 }
 
 }  // namespace historian::client

@@ -39,6 +39,11 @@ class Batcher {
   // Returns the batch (series only: client_id and batch_sequence unset) and
   // starts an empty one.
   historian::v1::WriteRequest Take();
+  // The batch as Take would return it, kept here: for a caller that must
+  // store it first and starts an empty one (Clear) only once it is stored.
+  historian::v1::WriteRequest Copy() const;
+  // Starts an empty batch.
+  void Clear();
 
  private:
   const size_t max_samples_;

@@ -758,6 +758,9 @@ Writer::Session Writer::RunSession(const std::string& endpoint) {
         context.TryCancel();
         break;
       }
+      // A refusal is no sign the node takes writes: a session that got
+      // nothing else backs off and fails over like one that got no answer.
+      if (ack.refused()) continue;
       std::lock_guard<std::mutex> lock(mu_);
       session.got_ack = true;
     }

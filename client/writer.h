@@ -31,12 +31,12 @@
 // `first_sequence`, or pass explicit sequences to Send().
 //
 // Failover: connections go to `endpoints[0]` (the own site) first; when it is
-// unreachable or its stream breaks before any ack, the next endpoint (the
-// twin site) is tried at once; after every endpoint failed the writer waits
-// a bounded, jittered exponential backoff and starts again from endpoints[0].
-// A stream that worked (got acks) and then broke is retried from
-// endpoints[0] without waiting. The writer stays on a working twin endpoint
-// until that stream breaks (no periodic fail-back).
+// unreachable, or its stream breaks or refuses a batch (a retryable
+// refusal: low disk, no placement, a member cut off from etcd) before any
+// ack, the next endpoint (the twin site) is tried at once; after every endpoint failed the writer
+// waits a bounded, jittered exponential backoff and starts again from endpoints[0]. A stream that
+// worked (got acks) and then broke is retried from endpoints[0] without waiting. The writer stays
+// on a working twin endpoint until that stream breaks (no periodic fail-back).
 //
 // Site cluster (route_to_owners, docs/cluster.md "Routing writes"): the
 // writer reads Cluster.Placement from endpoints[0] (again every

@@ -78,6 +78,9 @@ Gateway::~Gateway() { Stop(absl::ZeroDuration()); }
 absl::Status Gateway::Add(absl::string_view tag, v1::Sample sample, uint64_t cursor) {
   std::lock_guard<std::mutex> lock(input_mu_);
   if (input_stopped_) return absl::FailedPreconditionError("gateway is stopping");
+  // A full batch an earlier flush could not queue goes first; until it is
+  // queued no sample is taken, so the batch never grows past its size.
+  if (batcher_.Full()) RETURN_IF_ERROR(FlushLocked());
   const bool was_empty = batcher_.empty();
   batcher_.Add(tag, std::move(sample));
   batch_cursor_ = cursor;
@@ -94,13 +97,16 @@ absl::Status Gateway::Flush() {
 absl::Status Gateway::FlushLocked() {
   if (batcher_.empty()) return absl::OkStatus();
   const size_t samples = batcher_.size();
-  const v1::WriteRequest request = batcher_.Take();
-  // Appended durably before the sender can see it.
-  ASSIGN_OR_RETURN(
-      uint64_t sequence,
-      queue_->Append(request.SerializeAsString(), static_cast<uint32_t>(samples), batch_cursor_));
-  (void)sequence;
+  // Appended durably before the sender can see it, and taken from memory
+  // only then: a batch the queue could not take is kept for the next flush.
+  absl::StatusOr<uint64_t> queued = queue_->Append(batcher_.Copy().SerializeAsString(),
+                                                   static_cast<uint32_t>(samples), batch_cursor_);
   std::lock_guard<std::mutex> lock(mu_);
+  if (!queued.ok()) {
+    ++queue_errors_;
+    return queued.status();
+  }
+  batcher_.Clear();
   cv_.notify_all();
   return absl::OkStatus();
 }
@@ -111,7 +117,10 @@ void Gateway::FlushLoop() {
     if (batcher_.Due(absl::Now())) {
       absl::Status s = FlushLocked();
       if (!s.ok()) {
-        std::fprintf(stderr, "historian-gateway: cannot queue a batch: %s\n", s.ToString().c_str());
+        std::fprintf(stderr,
+                     "historian-gateway: cannot queue a batch (kept in memory, retried in 1 s): "
+                     "%s\n",
+                     s.ToString().c_str());
         input_cv_.wait_for(lock, std::chrono::seconds(1));
       }
       continue;
@@ -209,8 +218,16 @@ void Gateway::Stop(absl::Duration grace) {
     std::lock_guard<std::mutex> lock(input_mu_);
     absl::Status s = FlushLocked();
     if (!s.ok()) {
-      std::fprintf(stderr, "historian-gateway: cannot queue the last batch: %s\n",
-                   s.ToString().c_str());
+      const size_t samples = batcher_.size();
+      batcher_.Clear();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        unqueued_samples_ += samples;
+      }
+      std::fprintf(stderr,
+                   "historian-gateway: cannot queue the last batch: %zu samples not queued (a "
+                   "file input reads them again at the next start; other inputs lost them): %s\n",
+                   samples, s.ToString().c_str());
     }
     input_stopped_ = true;
     input_cv_.notify_all();
@@ -238,6 +255,8 @@ GatewayStatus Gateway::status() const {
     s.stored_samples = stored_samples_;
     s.rejected_samples = rejected_samples_;
     s.failed_batches = failed_batches_;
+    s.queue_errors = queue_errors_;
+    s.unqueued_samples = unqueued_samples_;
   }
   s.lag = s.queue.batches == 0 ? absl::ZeroDuration()
                                : absl::Now() - absl::FromUnixNanos(s.queue.oldest_append_ns);
@@ -250,11 +269,13 @@ std::string Gateway::StatusLine() const {
       "queue_batches=%d queue_samples=%d queue_bytes=%d disk_bytes=%d acked_batches=%d "
       "acked_samples=%d "
       "stored_samples=%d rejected_samples=%d failed_batches=%d dropped_batches=%d "
-      "dropped_samples=%d lag=%.3fs endpoint=%s reconnects=%d last_error=\"%s\"",
+      "dropped_samples=%d queue_errors=%d unqueued_samples=%d lag=%.3fs endpoint=%s "
+      "reconnects=%d last_error=\"%s\"",
       s.queue.batches, s.queue.items, s.queue.bytes, s.queue.disk_bytes, s.acked_batches,
       s.acked_samples, s.stored_samples, s.rejected_samples, s.failed_batches,
-      s.queue.dropped_batches, s.queue.dropped_items, absl::ToDoubleSeconds(s.lag),
-      s.writer.endpoint.empty() ? "-" : s.writer.endpoint, s.writer.reconnects,
+      s.queue.dropped_batches, s.queue.dropped_items, s.queue_errors, s.unqueued_samples,
+      absl::ToDoubleSeconds(s.lag), s.writer.endpoint.empty() ? "-" : s.writer.endpoint,
+      s.writer.reconnects,
       s.writer.last_error.ok() ? "" : std::string(s.writer.last_error.message()));
 }
 

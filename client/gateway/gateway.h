@@ -53,7 +53,14 @@ struct GatewayStatus {
   uint64_t stored_samples = 0;    // accepted by first deliveries (not duplicates)
   uint64_t rejected_samples = 0;  // refused one by one in acks
   uint64_t failed_batches = 0;    // refused whole by the node; removed
-  absl::Duration lag;             // age of the oldest unacked batch
+  // Appends to the disk queue that failed (this process); the batch stays
+  // in memory and is queued by a later flush.
+  uint64_t queue_errors = 0;
+  // Samples still not queued when the gateway stopped (the queue kept
+  // failing): a file input reads them again at the next start, from the
+  // cursor of the last queued batch; other inputs lost them.
+  uint64_t unqueued_samples = 0;
+  absl::Duration lag;  // age of the oldest unacked batch
 };
 
 class Gateway {
@@ -75,6 +82,10 @@ class Gateway {
 
   // Adds a sample; `cursor` is the input position after it. A full batch is
   // queued (durably) before this returns. FAILED_PRECONDITION once stopped.
+  // When the disk queue fails, its error: the sample stays in the batch,
+  // which is taken from memory only once queued (the flush thread retries
+  // every second); while that full batch is not queued, further samples
+  // are refused with the queue's error.
   absl::Status Add(absl::string_view tag, historian::v1::Sample sample, uint64_t cursor);
   // Queues the current batch now.
   absl::Status Flush();
@@ -124,6 +135,8 @@ class Gateway {
   uint64_t stored_samples_ = 0;
   uint64_t rejected_samples_ = 0;
   uint64_t failed_batches_ = 0;
+  uint64_t queue_errors_ = 0;
+  uint64_t unqueued_samples_ = 0;
 
   std::thread flush_thread_;
   std::thread send_thread_;

@@ -768,21 +768,23 @@ int Main(int argc, char** argv) {
   std::fprintf(stderr, "historian-gateway: final %s\n", status_line().c_str());
   std::fflush(stderr);
 
+  // Samples the queue never took (logged by Stop) are no clean exit.
+  const bool unqueued = gateway.status().unqueued_samples > 0;
   if (!events.input_done()) {
     // The input thread may be blocked reading stdin; the queue is durable.
     input_thread.detach();
     std::fflush(nullptr);
-    std::_Exit(0);
+    std::_Exit(unqueued ? 2 : 0);
   }
   input_thread.join();
-  if (signaled) return finish(0);
+  if (signaled) return finish(unqueued ? 2 : 0);
   if (!input.status.ok()) {
     std::fprintf(stderr, "historian-gateway: input: %s\n", input.status.ToString().c_str());
     return finish(1);
   }
   const client::GatewayStatus s = gateway.status();
   if (input.bad_rows > 0 || s.rejected_samples > 0 || s.failed_batches > 0 ||
-      s.queue.dropped_batches > 0) {
+      s.queue.dropped_batches > 0 || unqueued) {
     return finish(2);
   }
   return finish(0);

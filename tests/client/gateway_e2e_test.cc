@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "client/gateway/gateway.h"
 #include "client/historian_client.h"
 #include "client/plant_simulator.h"
 #include "client/value_text.h"
@@ -476,6 +477,61 @@ TEST(WriterTest, AFailoverToANodeWithLowerLimitsCutsTheRestAgain) {
                                << model.size();
 }
 
+// A first endpoint that is up but refuses every write retryably, in band
+// (here its disk is "full": --min_free_disk_bytes above any disk, UNAVAILABLE;
+// in a site cluster also a member cut off from etcd): its refusals are no
+// acks, so the writer fails over to the next endpoint, which stores every
+// batch once, instead of resending to the refusing node forever.
+TEST(WriterTest, ANodeThatRefusesEveryWriteIsLeftForTheNextEndpoint) {
+  TempDir tmp;
+  NodeProcess refusing(tmp.Sub("refusing"), {"--min_free_disk_bytes=4611686018427387904"});
+  NodeProcess twin(tmp.Sub("twin"));
+  ASSERT_TRUE(refusing.Start());
+  ASSERT_TRUE(twin.Start());
+  client::WriterOptions options;
+  options.endpoints = {refusing.address(), twin.address()};
+  options.backoff.initial = absl::Milliseconds(20);
+  options.backoff.max = absl::Milliseconds(200);
+  std::mutex mu;
+  std::map<uint64_t, std::vector<absl::Status>> results;
+  options.on_result = [&](uint64_t sequence, const absl::Status& s, const v1::WriteAck&) {
+    std::lock_guard<std::mutex> lock(mu);
+    results[sequence].push_back(s);
+  };
+  auto writer = client::Writer::Start(options);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  const std::vector<std::string> tags = {"w.refused.0"};
+  SampleMap model;
+  int64_t ts = kT0;
+  for (int b = 0; b < 5; ++b) {
+    v1::WriteRequest request;
+    v1::TagSamples* s = request.add_series();
+    s->set_tag(tags[0]);
+    for (int j = 0; j < 3; ++j, ts += kSecond) {
+      v1::Sample* sample = s->add_samples();
+      sample->set_timestamp_ns(ts);
+      sample->mutable_value()->set_double_value(b * 10 + j);
+      model[Key(tags[0], ts)] = sample->value().SerializeAsString();
+    }
+    ASSERT_TRUE((*writer)->Send(std::move(request)).ok());
+  }
+  ASSERT_TRUE((*writer)->WaitIdle(absl::Now() + absl::Seconds(60)).ok())
+      << "still resending to the refusing node; last error: " << (*writer)->stats().last_error;
+  EXPECT_EQ((*writer)->stats().batches_acked, 5u);
+  EXPECT_TRUE((*writer)->Close(absl::Seconds(5)).empty());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(results.size(), 5u);
+    for (const auto& [sequence, statuses] : results) {
+      ASSERT_EQ(statuses.size(), 1u) << "batch " << sequence;
+      EXPECT_TRUE(statuses[0].ok()) << "batch " << sequence << ": " << statuses[0];
+    }
+  }
+  size_t twin_total = 0;
+  EXPECT_EQ(ReadBack(twin.address(), tags, kT0, ts, &twin_total), model);
+  EXPECT_EQ(twin_total, model.size());
+}
+
 TEST(WriterTest, BackpressureFailsFastWhenNothingIsAcked) {
   client::WriterOptions options;
   options.endpoints = {absl::StrCat("127.0.0.1:", FreePort())};  // nobody there
@@ -647,6 +703,71 @@ TEST(GatewayTest, FailsOverToTheTwinSite) {
   const SampleMap got = ReadBack(node.address(), tags, kT0, kT0 + 1000 * kSecond, &total);
   EXPECT_EQ(total, expected.size());
   EXPECT_TRUE(got == expected);
+}
+
+// The disk queue cannot take a batch (a directory sits where its next
+// segment file goes: the create fails, as on a full or failing disk, and
+// also for root). The batch stays in memory: the sample queued by age and
+// the one that filled the batch (its Add answers the queue's error) are
+// queued once the queue works again; a sample offered while the full batch
+// is not queued is refused, not kept. Every sample taken reaches the node
+// once, and the queue's input cursor never passes one it did not queue.
+TEST(GatewayTest, ABatchTheQueueCouldNotTakeIsQueuedLaterNotLost) {
+  TempDir tmp;
+  NodeProcess node(tmp.Sub("node"));
+  ASSERT_TRUE(node.Start());
+  client::GatewayOptions options;
+  options.queue.dir = tmp.Sub("queue");
+  options.writer.endpoints = {node.address()};
+  options.batch_max_samples = 2;
+  options.batch_max_delay = absl::Milliseconds(1);
+  auto gateway = client::Gateway::Open(options);
+  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  client::Gateway& gw = **gateway;
+  const std::string blocker =
+      absl::StrFormat("%s/seg-%020u.q", options.queue.dir, gw.next_sequence());
+  ASSERT_EQ(mkdir(blocker.c_str(), 0755), 0) << blocker;
+  const std::string tag = "gw.queue_error";
+  SampleMap expected;
+  auto add = [&](int k, uint64_t cursor) {
+    v1::Sample sample;
+    sample.set_timestamp_ns(kT0 + k * kSecond);
+    sample.mutable_value()->set_double_value(k);
+    const std::string value = sample.value().SerializeAsString();
+    absl::Status added = gw.Add(tag, std::move(sample), cursor);
+    return std::make_pair(added, value);
+  };
+  auto [first, first_value] = add(0, 1);  // queued by age: the append fails
+  ASSERT_TRUE(first.ok()) << first;
+  expected[Key(tag, kT0)] = first_value;
+  ASSERT_TRUE(WaitFor([&] { return gw.status().queue_errors >= 1; }, absl::Seconds(30)));
+  auto [second, second_value] = add(1, 2);  // fills the batch: not queued, kept
+  EXPECT_FALSE(second.ok());
+  expected[Key(tag, kT0 + kSecond)] = second_value;
+  auto [third, third_value] = add(2, 3);  // the full batch is not queued: refused
+  EXPECT_FALSE(third.ok());
+  EXPECT_EQ(gw.status().queue.next_sequence, gw.next_sequence());
+  EXPECT_EQ(gw.status().queue.batches, 0u) << "nothing queued while the queue fails";
+
+  ASSERT_EQ(rmdir(blocker.c_str()), 0);
+  ASSERT_TRUE(WaitFor([&] { return gw.status().queue.items + gw.status().acked_samples >= 2; },
+                      absl::Seconds(30)))
+      << gw.StatusLine();
+  auto [fourth, fourth_value] = add(3, 4);
+  ASSERT_TRUE(fourth.ok()) << fourth;
+  expected[Key(tag, kT0 + 3 * kSecond)] = fourth_value;
+  ASSERT_TRUE(gw.Flush().ok());
+  ASSERT_TRUE(gw.WaitDrained(absl::Now() + absl::Seconds(60))) << gw.StatusLine();
+  EXPECT_EQ(gw.status().unqueued_samples, 0u);
+  gw.Stop(absl::ZeroDuration());
+  gateway->reset();
+  size_t total = 0;
+  EXPECT_EQ(ReadBack(node.address(), {tag}, kT0, kT0 + 10 * kSecond, &total), expected);
+  EXPECT_EQ(total, expected.size());
+  // The cursor kept with the last queued batch is the last sample's.
+  auto reopened = client::Gateway::Open(options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->resume_cursor(), 4u);
 }
 
 // SIGTERM while no node is reachable: the gateway exits 0 after its grace
