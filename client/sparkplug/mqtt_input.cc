@@ -134,6 +134,13 @@ void MqttInput::Stop() {
   }
   if (client_ != nullptr) client_->disable_callbacks();
   connected_ = false;
+  // Held for a rebirth that never came: in memory only, gone with us.
+  if (const uint64_t held = stats().recorder.held_now; held > 0) {
+    std::fprintf(stderr,
+                 "historian-gateway: sparkplug: %llu messages held for a rebirth were never "
+                 "recorded (no BIRTH came): lost\n",
+                 static_cast<unsigned long long>(held));
+  }
 }
 
 void MqttInput::connected(const std::string& cause) {
@@ -215,10 +222,11 @@ std::string MqttInput::StatusLine() const {
   const RecorderStats& r = s.recorder;
   return absl::StrFormat(
       "mqtt=%s messages=%d metrics=%d births=%d deaths=%d stale_deaths=%d rebirths=%d held=%d "
-      "bad_topics=%d bad_payloads=%d unresolved=%d wrong_type=%d unsupported=%d refused=%d",
+      "held_now=%d bad_topics=%d bad_payloads=%d unresolved=%d wrong_type=%d unsupported=%d "
+      "refused=%d",
       s.connected ? "up" : "down", r.messages, r.samples, r.births, r.deaths, r.stale_deaths,
-      r.rebirth_requests, r.held_messages, r.bad_topics, r.bad_payloads, r.unresolved, r.wrong_type,
-      r.unsupported, r.refused);
+      r.rebirth_requests, r.held_messages, r.held_now, r.bad_topics, r.bad_payloads, r.unresolved,
+      r.wrong_type, r.unsupported, r.refused);
 }
 
 }  // namespace historian::sparkplug

@@ -1,6 +1,7 @@
 // File: recorder.cc
 #include "client/sparkplug/recorder.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -164,9 +165,11 @@ void Recorder::Hold(Node& node, const Topic& topic, Payload payload, absl::Time 
                     absl::string_view why, RecorderOutput* out) {
   const std::string node_key = absl::StrCat(topic.group, "/", topic.node);
   ++stats_.held_messages;
+  ++stats_.held_now;
   node.held.push_back(Held{topic, std::move(payload), receive_time});
   if (node.held.size() > options_.max_held_messages) {
     node.held.pop_front();
+    --stats_.held_now;
     ++stats_.dropped_held;
     LogOnce(node_key, "held overflow",
             absl::StrCat(node_key, ": more than ", options_.max_held_messages,
@@ -187,19 +190,29 @@ void Recorder::Birth(Node& node, const Topic& topic, const Payload& payload,
   const std::string node_key = absl::StrCat(topic.group, "/", topic.node);
   ++stats_.births;
   if (topic.type == MessageType::kNBirth) {
+    // Held messages of an ending session are resolved with its aliases
+    // before they go: a new session (another bdSeq; the node restarted) may
+    // give them to other metrics. A rebirth of the same session replays
+    // them with the new BIRTH's maps (which may define what a lost message
+    // did).
+    const std::optional<uint64_t> bd_seq = BdSeqOf(payload);
+    if (node.born && node.bd_seq.has_value() && bd_seq.has_value() && *bd_seq != *node.bd_seq) {
+      DropHeld(node, out);
+    }
     // A new session: forget the previous one's metrics and aliases. Held
     // device messages wait for their DBIRTH.
     node.born = true;
     node.awaiting_rebirth = false;
-    node.bd_seq = BdSeqOf(payload);
+    node.bd_seq = bd_seq;
     node.last_seq = payload.has_seq() ? payload.seq() : 0;
     node.metrics.clear();
     node.by_name.clear();
     node.by_alias.clear();
     node.devices.clear();
   } else {
-    // A DBIRTH replaces the device's metrics (their old aliases stay mapped
-    // to the old entries until overwritten below).
+    // A DBIRTH replaces the device's metrics: its old ones and their
+    // aliases go (a DDEATH then marks the new ones only, once each).
+    ForgetDevice(node, topic.device);
     node.devices.insert(topic.device);
   }
   // Names in this BIRTH that map to one tag.
@@ -382,8 +395,12 @@ void Recorder::Death(Node& node, const Topic& topic, const Payload& payload,
     }
   }
   ++stats_.deaths;
-  const int64_t t = TimestampNs(nullptr, payload, receive_time);
   const bool whole_node = topic.type == MessageType::kNDeath;
+  // An NDEATH is the will the broker stored at connect: its timestamp is
+  // the session's start, not the death (Sparkplug 3.0), so the receive
+  // time it is. A DDEATH is sent by the node when the device goes.
+  const int64_t t =
+      whole_node ? absl::ToUnixNanos(receive_time) : TimestampNs(nullptr, payload, receive_time);
   for (const Metric& metric : node.metrics) {
     if (metric.refused) continue;
     if (!whole_node && metric.device != topic.device) continue;
@@ -428,6 +445,7 @@ void Recorder::Release(Node& node, const std::string& device, RecorderOutput* ou
   }
   // Messages that arrived during the replay (none: single-threaded) and the
   // other devices' ones stay held, in their order.
+  stats_.held_now -= held.size() - keep.size();
   node.held.swap(keep);
 }
 
@@ -437,7 +455,37 @@ void Recorder::DropHeld(Node& node, RecorderOutput* out) {
       Data(node, h.topic, h.payload, h.receive_time, /*held=*/true, out);
     }
   }
+  stats_.held_now -= node.held.size();
   node.held.clear();
+}
+
+void Recorder::ForgetDevice(Node& node, const std::string& device) {
+  if (std::none_of(node.metrics.begin(), node.metrics.end(),
+                   [&](const Metric& m) { return m.device == device; })) {
+    return;
+  }
+  constexpr size_t kGone = std::numeric_limits<size_t>::max();
+  std::vector<size_t> moved_to(node.metrics.size(), kGone);
+  std::vector<Metric> kept;
+  kept.reserve(node.metrics.size());
+  for (size_t i = 0; i < node.metrics.size(); ++i) {
+    if (node.metrics[i].device == device) continue;
+    moved_to[i] = kept.size();
+    kept.push_back(std::move(node.metrics[i]));
+  }
+  node.metrics = std::move(kept);
+  auto remap = [&](auto& index) {
+    for (auto it = index.begin(); it != index.end();) {
+      if (moved_to[it->second] == kGone) {
+        index.erase(it++);
+      } else {
+        it->second = moved_to[it->second];
+        ++it;
+      }
+    }
+  };
+  remap(node.by_name);
+  remap(node.by_alias);
 }
 
 }  // namespace historian::sparkplug

@@ -11,12 +11,16 @@
 //  * NDATA / DDATA: samples by alias or name, at the metric's timestamp, else
 //    the payload's, else the receive time.
 //  * NDEATH (with the session's bdSeq; a stale one is ignored) / DDEATH: a
-//    Bad "not connected" sample for every metric of the node / device.
+//    Bad "not connected" sample for every metric of the node / device, at
+//    the DDEATH's timestamp and at the NDEATH's receive time (an NDEATH is
+//    the will, whose timestamp is the session's start).
 //  * A `seq` gap, or data for a node or device without a BIRTH: a Rebirth
 //    request (at most once per `rebirth_min_interval` per node) and that
-//    node's messages are held until the BIRTH, then recorded. Held metrics
-//    that still cannot be resolved are counted and logged; those with a name
-//    get a Bad sample.
+//    node's messages are held (in memory) until the BIRTH, then recorded:
+//    with its aliases when it continues the session (same bdSeq), with the
+//    ending session's when the NBIRTH starts a new one (another bdSeq: the
+//    aliases may mean other metrics now). Held metrics that still cannot be
+//    resolved are counted and logged; those with a name get a Bad sample.
 //
 // Problems (not Sparkplug, unknown alias, wrong type, unsupported types, too
 // large) are counted; each (node, reason) is logged once.
@@ -85,6 +89,7 @@ struct RecorderStats {
   uint64_t stale_deaths = 0;  // NDEATH with another session's bdSeq
   uint64_t rebirth_requests = 0;
   uint64_t held_messages = 0;  // held for a rebirth (total)
+  uint64_t held_now = 0;       // held now, in memory only (not yet recorded)
   uint64_t dropped_held = 0;   // over max_held_messages
   uint64_t bad_topics = 0;     // outside the namespace
   uint64_t bad_payloads = 0;   // not a Sparkplug payload, or too large
@@ -146,8 +151,11 @@ class Recorder {
             absl::string_view why, RecorderOutput* out);
   // Replays held messages of `device` (empty: node-level ones).
   void Release(Node& node, const std::string& device, RecorderOutput* out);
-  // Counts and logs what could not be resolved in the remaining held messages.
+  // Records the held DATA messages with the node's maps as they are (what
+  // cannot be resolved is counted and logged) and forgets every held one.
   void DropHeld(Node& node, RecorderOutput* out);
+  // Forgets `device`'s metrics (a new DBIRTH of it replaces them).
+  static void ForgetDevice(Node& node, const std::string& device);
   std::string TagName(const Topic& topic, absl::string_view metric) const;
   // Logs `line` for the first time `reason` happens at `node_key`.
   void LogOnce(const std::string& node_key, absl::string_view reason, std::string line,

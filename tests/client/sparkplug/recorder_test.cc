@@ -313,14 +313,95 @@ TEST_F(RecorderTest, HeldDeviceDataWaitsForItsDBirth) {
   Add(gap, "", 10, 0)->set_float_value(3.5f);
   EXPECT_TRUE(Send("spBv1.0/plant/DDATA/edge1/press2", gap).empty());
   EXPECT_EQ(out_.rebirths.size(), 1u);
-  Send("spBv1.0/plant/NBIRTH/edge1", NBirth(1));
-  EXPECT_EQ(out_.samples.size(), 4u);  // the NBIRTH's own values only
+  Send("spBv1.0/plant/NBIRTH/edge1", NBirth(0));  // a rebirth: the same session
+  EXPECT_EQ(out_.samples.size(), 4u);             // the NBIRTH's own values only
+  EXPECT_EQ(recorder_.stats().held_now, 1u);
   Payload db2 = Data(1);
   Add(db2, "Pressure", 10, kFloat)->set_float_value(4.5f);
   recorder_.Handle("spBv1.0/plant/DBIRTH/edge1/press2", db2.SerializeAsString(), kNow, &out_);
   ASSERT_EQ(out_.samples.size(), 2u);
   EXPECT_EQ(out_.samples[1].sample.value().double_value(), 3.5);
   EXPECT_EQ(recorder_.stats().unresolved, 0u);
+  EXPECT_EQ(recorder_.stats().held_now, 0u);
+}
+
+// The will (NDEATH) is stored by the broker at connect, so its timestamp is
+// the session's start: the Bad samples go at its receive time instead, after
+// the session's data, so the node reads as dead.
+TEST_F(RecorderTest, AWillIsRecordedAtItsReceiveTimeNotItsConnectTimestamp) {
+  Send("spBv1.0/plant/NBIRTH/edge1", NBirth(4));
+  Payload d = Data(1);
+  Add(d, "", 1, 0)->set_double_value(1);
+  Send("spBv1.0/plant/NDATA/edge1", d, kNow + absl::Seconds(10));
+  Payload will;
+  will.set_timestamp(kMs0 - 60000);  // built when the node connected
+  Add(will, "bdSeq", 0, kInt64)->set_long_value(4);
+  auto s = Send("spBv1.0/plant/NDEATH/edge1", will, kNow + absl::Hours(2));
+  ASSERT_FALSE(s.empty());
+  for (const auto& [tag, sample] : s) {
+    EXPECT_EQ(sample.timestamp_ns(), absl::ToUnixNanos(kNow + absl::Hours(2))) << tag;
+    EXPECT_EQ(sample.quality(), kQualityBadNotConnected) << tag;
+  }
+}
+
+// Data held across a node restart (a new session: another bdSeq) is
+// recorded with the aliases it was sent under, not the new session's, which
+// here give alias 10 to another metric of the same type.
+TEST_F(RecorderTest, HeldDataOfAnEndingSessionIsResolvedWithItsOwnAliases) {
+  Send("spBv1.0/plant/NBIRTH/edge1", NBirth(1));
+  Payload db = Data(1);
+  Add(db, "Temp", 10, kFloat)->set_float_value(20.5f);
+  Add(db, "Pressure", 11, kFloat)->set_float_value(2.5f);
+  Send("spBv1.0/plant/DBIRTH/edge1/press2", db);
+  Payload gap = Data(9);  // seq 2..8 lost: held
+  Payload::Metric* m = Add(gap, "", 10, 0);
+  m->set_float_value(21.5f);
+  m->set_timestamp(kMs0 + 9000);
+  EXPECT_TRUE(Send("spBv1.0/plant/DDATA/edge1/press2", gap).empty());
+  EXPECT_EQ(recorder_.stats().held_now, 1u);
+  // The node restarted with its metrics in another order.
+  recorder_.Handle("spBv1.0/plant/NBIRTH/edge1", NBirth(2).SerializeAsString(), kNow, &out_);
+  std::map<std::string, v1::Sample> held;
+  for (const RecordedSample& r : out_.samples) {
+    if (r.sample.timestamp_ns() == kNs0 + int64_t{9000} * 1000000) held[r.tag] = r.sample;
+  }
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_FLOAT_EQ(held["mx.plant.edge1.press2.Temp"].value().double_value(), 21.5f);
+  EXPECT_EQ(recorder_.stats().held_now, 0u);
+  Payload db2 = Data(1);
+  Add(db2, "Pressure", 10, kFloat)->set_float_value(3.0f);
+  Add(db2, "Temp", 11, kFloat)->set_float_value(22.0f);
+  auto s = Send("spBv1.0/plant/DBIRTH/edge1/press2", db2);
+  EXPECT_EQ(s.size(), 2u) << "the DBIRTH's own values only";
+  EXPECT_EQ(recorder_.stats().unresolved, 0u);
+}
+
+// A device born again replaces its metrics: a flapping device neither grows
+// the node's maps nor multiplies the Bad samples of its next DDEATH, and
+// an alias its new DBIRTH dropped no longer resolves.
+TEST_F(RecorderTest, ADBirthReplacesItsDevicesMetrics) {
+  Send("spBv1.0/plant/NBIRTH/edge1", NBirth(0));
+  uint64_t seq = 1;
+  for (int k = 0; k < 5; ++k) {
+    Payload db = Data(seq++);
+    Add(db, "Pressure", 10, kFloat)->set_float_value(2.5f);
+    Add(db, "Running", 11, kBoolean)->set_boolean_value(true);
+    if (k == 4) db.mutable_metrics()->RemoveLast();  // the last birth has no Running
+    Send("spBv1.0/plant/DBIRTH/edge1/press2", db);
+    if (k < 4) Send("spBv1.0/plant/DDEATH/edge1/press2", Data(seq++));
+  }
+  Payload dd = Data(seq++);
+  Add(dd, "", 11, 0)->set_boolean_value(false);
+  EXPECT_TRUE(Send("spBv1.0/plant/DDATA/edge1/press2", dd).empty());
+  EXPECT_EQ(recorder_.stats().unresolved, 1u);
+  recorder_.Handle("spBv1.0/plant/DDEATH/edge1/press2", Data(seq++).SerializeAsString(), kNow,
+                   &out_);
+  ASSERT_EQ(out_.samples.size(), 1u) << "one Bad sample per metric of the device";
+  EXPECT_EQ(out_.samples[0].tag, "mx.plant.edge1.press2.Pressure");
+  // The node's own metrics are untouched.
+  Payload nd = Data(seq++);
+  Add(nd, "", 1, 0)->set_double_value(5);
+  EXPECT_EQ(Send("spBv1.0/plant/NDATA/edge1", nd)["mx.plant.edge1.Temp"].value().double_value(), 5);
 }
 
 TEST_F(RecorderTest, TwoMetricsMappingToOneTagAreBothRefused) {
