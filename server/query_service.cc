@@ -252,59 +252,63 @@ grpc::Status QueryService::DoLatest(grpc::ServerContext* context, const v1::Late
       cluster::NamedTagsScope::Begin(env_, *context, "Query.Latest", request->tags());
   if (!named.ok()) return ToGrpcStatus(named.status());
   std::optional<cluster::ListingScope> listing;  // a glob's
-  std::vector<std::string> names;
-  std::vector<TagId> ids;
-  for (const std::string& name : request->tags()) {
-    if (absl::Status s = store_->CheckShardOpen(name); !s.ok()) return ToGrpcStatus(s);
-    absl::StatusOr<engine::TagInfo> tag = store_->GetTag(name);
-    if (!tag.ok()) return ToGrpcStatus(tag.status());
-    names.push_back(name);
-    ids.push_back(tag->id);
-  }
-  if (!request->glob().empty()) {
-    if (absl::Status s = CheckGlob(request->glob(), limits_); !s.ok()) return ToGrpcStatus(s);
-    // In a cluster every owner reports the matches of the shards it owns,
-    // by one placement for the whole scan (refused when it is not the
-    // coordinator's, or while a shard handed over here may lack tags).
-    absl::StatusOr<cluster::ListingScope> scope =
-        cluster::ListingScope::Begin(env_, *context, "Query.Latest");
-    if (!scope.ok()) return ToGrpcStatus(scope.status());
-    listing.emplace(*std::move(scope));
-    CancellationProbe cancel(context);
-    std::function<bool(std::string_view)> owned;
-    if (env_.cluster != nullptr) owned = [&](std::string_view n) { return listing->Answers(n); };
-    for (auto& [name, id] : store_->MatchTags(
-             request->glob(), limits_.max_tags_per_latest + 1, [&] { return cancel.Cancelled(); },
-             owned)) {
-      names.push_back(std::move(name));
-      ids.push_back(id);
+  const grpc::Status read = [&]() -> grpc::Status {
+    std::vector<std::string> names;
+    std::vector<TagId> ids;
+    for (const std::string& name : request->tags()) {
+      if (absl::Status s = store_->CheckShardOpen(name); !s.ok()) return ToGrpcStatus(s);
+      absl::StatusOr<engine::TagInfo> tag = store_->GetTag(name);
+      if (!tag.ok()) return ToGrpcStatus(tag.status());
+      names.push_back(name);
+      ids.push_back(tag->id);
     }
-    if (cancel.Cancelled()) {
-      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                          "Latest: cancelled or past its deadline");
+    if (!request->glob().empty()) {
+      if (absl::Status s = CheckGlob(request->glob(), limits_); !s.ok()) return ToGrpcStatus(s);
+      // In a cluster every owner reports the matches of the shards it owns,
+      // by one placement for the whole scan (refused when it is not the
+      // coordinator's, or while a shard handed over here may lack tags).
+      absl::StatusOr<cluster::ListingScope> scope =
+          cluster::ListingScope::Begin(env_, *context, "Query.Latest");
+      if (!scope.ok()) return ToGrpcStatus(scope.status());
+      listing.emplace(*std::move(scope));
+      CancellationProbe cancel(context);
+      std::function<bool(std::string_view)> owned;
+      if (env_.cluster != nullptr) owned = [&](std::string_view n) { return listing->Answers(n); };
+      for (auto& [name, id] : store_->MatchTags(
+               request->glob(), limits_.max_tags_per_latest + 1, [&] { return cancel.Cancelled(); },
+               owned)) {
+        names.push_back(std::move(name));
+        ids.push_back(id);
+      }
+      if (cancel.Cancelled()) {
+        return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                            "Latest: cancelled or past its deadline");
+      }
     }
-  }
-  for (const std::string& name : names) {
-    // A shard move's handover: this node's data of the tag is incomplete.
-    if (absl::Status s = store_->CheckShardOpen(name); !s.ok()) return ToGrpcStatus(s);
-  }
-  if (ids.size() > limits_.max_tags_per_latest) {
-    return ToGrpcStatus(absl::ResourceExhaustedError(
-        absl::StrCat("tags: more than ", limits_.max_tags_per_latest,
-                     " tags requested or matched by glob (--max_tags_per_latest)")));
-  }
-  response->mutable_values()->Reserve(static_cast<int>(ids.size()));
-  for (size_t i = 0; i < ids.size(); ++i) response->add_values()->set_tag(std::move(names[i]));
-  absl::Status s = store_->LatestMany(ids, [&](size_t i, const codec::ChunkColumns& sample) {
-    if (sample.size() > 0) SampleToProto(sample, 0, response->mutable_values(i)->mutable_sample());
-  });
-  if (!s.ok()) return ToGrpcStatus(s);
-  // Both ends after the values are read: a shard that left meanwhile may
-  // have been dropped under the read.
+    for (const std::string& name : names) {
+      // A shard move's handover: this node's data of the tag is incomplete.
+      if (absl::Status s = store_->CheckShardOpen(name); !s.ok()) return ToGrpcStatus(s);
+    }
+    if (ids.size() > limits_.max_tags_per_latest) {
+      return ToGrpcStatus(absl::ResourceExhaustedError(
+          absl::StrCat("tags: more than ", limits_.max_tags_per_latest,
+                       " tags requested or matched by glob (--max_tags_per_latest)")));
+    }
+    response->mutable_values()->Reserve(static_cast<int>(ids.size()));
+    for (size_t i = 0; i < ids.size(); ++i) response->add_values()->set_tag(std::move(names[i]));
+    return ToGrpcStatus(store_->LatestMany(ids, [&](size_t i, const codec::ChunkColumns& sample) {
+      if (sample.size() > 0)
+        SampleToProto(sample, 0, response->mutable_values(i)->mutable_sample());
+    }));
+  }();
+  // Both ends after the values are read, also when the read failed: a
+  // shard that left meanwhile may have been dropped under the read (a tag
+  // not found), and its ABORTED (ask again) wins over what the read found.
   if (listing.has_value()) {
     if (absl::Status end = listing->End(); !end.ok()) return ToGrpcStatus(end);
   }
-  return ToGrpcStatus(named->End());
+  if (absl::Status end = named->End(); !end.ok()) return ToGrpcStatus(end);
+  return read;
 }
 
 }  // namespace historian::server
