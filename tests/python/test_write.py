@@ -80,6 +80,28 @@ def test_types(h, node):
         h.write(pd.Series(["a", 1.0], index=idx(2), name="w.type.mixed"))
 
 
+def test_int64_values_stay_exact_in_every_form(h, node):
+    # A nullable Int64 column (an object array to numpy, with a missing
+    # value), Python ints in a long frame whose other tag holds strings, and
+    # uint64: never through float64, which rounds past 2**53.
+    h.create_tag("w.exact.nullable", "int64")
+    h.create_tag("w.exact.long", "int64")
+    h.create_tag("w.exact.u", "int64")
+    big = 2**53 + 1
+    h.write(pd.Series([big, None, -big], index=idx(3), name="w.exact.nullable", dtype="Int64"))
+    h.write(pd.DataFrame({"tag": ["w.exact.long", "w.exact.long.label"],
+                          "time": idx(2), "value": [big + 2, "label"]}))
+    h.write(pd.Series(np.array([big + 4], dtype=np.uint64), index=idx(1), name="w.exact.u"))
+    for tag, want in [("w.exact.nullable", [str(big), str(-big)]),
+                      ("w.exact.long", [str(big + 2)]), ("w.exact.u", [str(big + 4)])]:
+        out = cli(node, "query", tag, "--from", "2026-11-24T00:00:00Z",
+                  "--to", "2026-11-25T00:00:00Z", "--time_format", "ns")
+        values = [line.split(",")[2] for line in out.splitlines()[1:] if line]
+        assert values == want, (tag, out)
+    with pytest.raises(ValueError, match="int64"):
+        h.write(pd.Series(np.array([2**63], dtype=np.uint64), index=idx(1), name="w.exact.u"))
+
+
 def test_written_by_client_read_by_cli(h, node):
     h.write(pd.Series([21.5, 22.25], index=idx(2), name="w.cli"))
     out = cli(node, "export-csv", "w.cli", "--from", "2026-11-24T00:00:00Z",

@@ -91,8 +91,12 @@ def _kind(tag, values, tag_type):
     if dt == bool:
         return "b", values
     if dt.kind in "iu":
-        return ("i", values.astype(np.int64)) if tag_type(tag) == "int64" else \
-            ("d", values.astype(np.float64))
+        if tag_type(tag) != "int64":
+            return "d", values.astype(np.float64)
+        if dt.kind == "u" and len(values) and values.max() > np.uint64(np.iinfo(np.int64).max):
+            raise ValueError(f"write: tag {tag}: value {values.max()} is over the int64 "
+                             f"maximum {np.iinfo(np.int64).max}")
+        return "i", values.astype(np.int64)
     if dt.kind == "f":
         if tag_type(tag) == "int64" and np.all(np.isfinite(values)) and \
                 np.all(values == np.round(values)):
@@ -104,8 +108,18 @@ def _kind(tag, values, tag_type):
         return "s", values
     if kinds <= {bool, np.bool_}:
         return "b", values.astype(bool)
-    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-           for v in values):
+    numbers = [v for v in values if not isinstance(v, (bool, np.bool_))]
+    if len(numbers) == len(values) and all(isinstance(v, (int, np.integer)) for v in values):
+        # Whole numbers (a nullable Int64 column, Python ints): exact, never
+        # through float64 (which rounds past 2**53).
+        if tag_type(tag) != "int64":
+            return "d", np.array(values, dtype=np.float64)
+        try:
+            return "i", np.array([int(v) for v in values], dtype=np.int64)
+        except OverflowError:
+            raise ValueError(f"write: tag {tag}: a value is outside the int64 range") from None
+    if len(numbers) == len(values) and \
+            all(isinstance(v, (int, float, np.integer, np.floating)) for v in values):
         return _kind(tag, values.astype(np.float64), tag_type)
     raise TypeError(f"write: tag {tag}: values of mixed types {sorted(k.__name__ for k in kinds)}; "
                     "a tag has one type (double, int64, bool or string)")
