@@ -5,7 +5,8 @@ two, zooms by dragging, saves a screenshot under build/, counts each pen
 colour's pixels and the Bad-quality band in it, and checks the page's
 /api/v1/plot requests in the browser's performance log; then the twin
 overlay, the range buttons, panning and live mode (a sample written while
-the page polls /api/v1/latest appears on the chart). A page that draws
+the page polls /api/v1/latest appears on the chart, also one of a pen whose
+newest sample is older than another pen's). A page that draws
 nothing, or draws without asking the node, fails.
 
 Usage: /usr/bin/python3 page_browser_test.py BUILD_DIR"""
@@ -171,6 +172,16 @@ def main():
         trend_browser.wait_for(
             driver, "state.rows.length && state.rows[state.rows.length - 1][1] === 123.5",
             timeout=20, what="live sample")
+        # A pen whose newest sample is older than another pen's newest (a
+        # twin's arrives later, by replication) still gets it.
+        temp_ms = driver.execute_script("return state.rows[state.rows.length - 1][0].getTime()")
+        flow_s = temp_ms // 1000 - 1
+        assert flow_s * SECOND > now, "the flow sample must be newer than its data"
+        node.cli(["write", "plant.flow", "77.25", "--time", "%ds" % flow_s], token=WRITER)
+        trend_browser.wait_for(
+            driver, "state.rows.some((r) => r[1 + state.labels.findIndex("
+                    "(s) => s.tag === 'plant.flow')] === 77.25)",
+            timeout=20, what="live sample of a pen behind another")
         latest = [u for u in trend_browser.network_requests(driver) if "/api/v1/latest" in u]
         assert latest, "live mode did not poll /api/v1/latest"
         driver.save_screenshot(os.path.join(build, "http_browser_test_live.png"))

@@ -354,11 +354,22 @@ async function poll() {
     const body = await api(q);
     const width = state.end - state.start;
     let newest = state.end;
-    const last = state.rows.length ? state.rows[state.rows.length - 1][0].getTime() : -Infinity;
+    // Each pen's newest time on the chart: a pen whose samples arrive later
+    // than another's (a twin's, by replication) is compared with its own.
+    const last = list.map(() => -Infinity);
+    let unseen = list.length;
+    for (let r = state.rows.length - 1; r >= 0 && unseen > 0; --r) {
+      const row = state.rows[r];
+      for (let c = 0; c < list.length; ++c) {
+        if (last[c] === -Infinity && row[c + 1] !== null && row[c + 1] !== undefined) {
+          last[c] = row[0].getTime();
+          --unseen;
+        }
+      }
+    }
     body.values.forEach((v) => {
-      if (v.time === null || v.time <= last) return;
       const col = list.findIndex((s) => s.tag === v.tag);
-      if (col < 0) return;
+      if (col < 0 || v.time === null || v.time <= last[col]) return;
       const row = new Array(list.length + 1).fill(null);
       row[0] = new Date(v.time);
       row[col + 1] = isBad(v.quality) ? NaN : numeric(v.value);
