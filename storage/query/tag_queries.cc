@@ -2,6 +2,7 @@
 #include "storage/query/tag_queries.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "api/core/status_macros.h"
@@ -79,6 +80,14 @@ absl::StatusOr<InterpolatedPoints> InterpolateTag(const SampleSource& source,
   return points;
 }
 
+bool IntegersExactIn(const engine::Rollup& r) {
+  constexpr double kExactBelow = 9007199254740992.0;  // 2^53
+  for (const engine::RollupPoint* p : {&r.first, &r.last, &r.min, &r.max}) {
+    if (!(std::abs(p->value) < kExactBelow)) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<codec::ChunkColumns> PlotTag(const SampleSource& source, int64_t start, int64_t end,
                                             uint32_t buckets, const engine::TagInfo& tag,
                                             CancelledRef cancelled) {
@@ -95,6 +104,9 @@ absl::StatusOr<codec::ChunkColumns> PlotTag(const SampleSource& source, int64_t 
       source, cancelled, tag.id, plan,
       [&](const codec::ChunkColumns& piece) { plotter.Add(piece); },
       [&](int64_t bucket, int64_t, const engine::Rollup& r) {
+        // Rollups keep doubles: an int64 figure of 2^53 or more is rounded
+        // there, so such a bucket is read raw and plotted exactly.
+        if (tag.type == ValueType::kInt64 && !IntegersExactIn(r)) return false;
         plotter.AddRollup(bucket, r);
         return true;
       }));

@@ -45,6 +45,11 @@ absl::StatusOr<InterpolatedPoints> InterpolateTag(const SampleSource& source,
                                                   CancelledRef cancelled,
                                                   codec::ChunkColumns* edge);
 
+// Whether a rollup's first, last, min and max are exact as the doubles it
+// keeps them in (under 2^53 in magnitude); an int64 tag's plot reads the
+// samples of a bucket whose rollup is not.
+bool IntegersExactIn(const engine::Rollup& r);
+
 // The plot samples of `tag` over [start, end) in `buckets` buckets
 // (plotter.h); numeric tags take whole rollup buckets of sealed data.
 // REQUIRES: ValidatePlotSpec(start, end, buckets).ok().

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <map>
 #include <set>
 #include <utility>
 #include <vector>
@@ -120,7 +122,11 @@ class FakeSource final : public SampleSource {
   void Slice(size_t lo, size_t hi, codec::ChunkColumns* out) const {
     out->Reset(samples_.type);
     out->timestamps.assign(samples_.timestamps.begin() + lo, samples_.timestamps.begin() + hi);
-    out->doubles.assign(samples_.doubles.begin() + lo, samples_.doubles.begin() + hi);
+    if (samples_.type == ValueType::kInt64) {
+      out->ints.assign(samples_.ints.begin() + lo, samples_.ints.begin() + hi);
+    } else {
+      out->doubles.assign(samples_.doubles.begin() + lo, samples_.doubles.begin() + hi);
+    }
     out->qualities.assign(samples_.qualities.begin() + lo, samples_.qualities.begin() + hi);
   }
 
@@ -496,6 +502,39 @@ TEST(PlotTag, HoursWithoutRollupsMatchRawSamples) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->timestamps, ReferencePlot(EightHours(), 0, 8 * kHour, 4));
   EXPECT_FALSE(source.rollup_reads.empty());
+}
+
+// Rollups keep doubles, which round int64 values of 2^53 or more (and
+// INT64_MAX to 2^63, which is no int64): an hour holding such values is
+// plotted from its samples, exactly; the other hours from their rollups.
+TEST(PlotTag, Int64ValuesPastTwoToThe53AreExactNotTakenFromRollups) {
+  codec::ChunkColumns c;
+  c.Reset(ValueType::kInt64);
+  std::map<int64_t, int64_t> value_at;
+  for (int i = 0; i < 48; ++i) {
+    c.timestamps.push_back(i * 10 * kMinute);
+    // Hours 2 and 5 hold huge values (a sentinel near INT64_MAX, 2^53 + 1).
+    const int64_t v = i / 6 == 2   ? std::numeric_limits<int64_t>::max() - i
+                      : i / 6 == 5 ? (int64_t{1} << 53) + 1 + i
+                                   : (i * 37) % 101;
+    c.ints.push_back(v);
+    c.qualities.push_back(kQualityGood);
+    value_at[c.timestamps.back()] = v;
+  }
+  FakeSource source(c);
+  engine::TagInfo tag = DoubleTag();
+  tag.type = ValueType::kInt64;
+  absl::StatusOr<codec::ChunkColumns> got = PlotTag(source, 0, 8 * kHour, 4, tag, NeverCancelled);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_FALSE(got->timestamps.empty());
+  for (size_t i = 0; i < got->size(); ++i) {
+    EXPECT_EQ(got->ints[i], value_at.at(got->timestamps[i])) << "at " << got->timestamps[i];
+  }
+  EXPECT_EQ(*std::max_element(got->ints.begin(), got->ints.end()),
+            std::numeric_limits<int64_t>::max() - 12);
+  EXPECT_FALSE(source.rollup_reads.empty());
+  EXPECT_EQ(source.scans,
+            (std::vector<FakeSource::Range>{{2 * kHour, 3 * kHour}, {5 * kHour, 6 * kHour}}));
 }
 
 TEST(PlotTag, DirtyRollupsAreNotRead) {
