@@ -212,21 +212,31 @@ class ShardMoverTest : public EtcdTest {
       const std::string name = absl::StrCat("plant.move.t", n);
       if (TagShard(name, kShards) != kMoving) continue;
       names_.push_back(name);
-      auto t = source_store_->ResolveTagForWrite(name, ValueType::kDouble);
-      ASSERT_TRUE(t.ok()) << t.status();
-      WriteInput in;
-      engine::SeriesData sd;
-      sd.tag = t->id;
-      sd.cols.Reset(ValueType::kDouble);
+      std::vector<std::pair<int64_t, double>> samples;
       for (int j = 0; j < kSamplesPerTag; ++j) {
-        sd.cols.timestamps.push_back(kT0 + int64_t{j} * 1000000000);
-        sd.cols.doubles.push_back(n * 1000 + j);
-        sd.cols.qualities.push_back(0);
+        samples.emplace_back(kT0 + int64_t{j} * 1000000000, n * 1000 + j);
       }
-      in.series.push_back(std::move(sd));
-      ASSERT_TRUE(source_store_->Write(std::move(in)).ok());
+      ASSERT_NO_FATAL_FAILURE(WriteDoubles(source_store_.get(), name, samples));
     }
     ASSERT_TRUE(source_store_->SealAll().ok());
+  }
+
+  // (time, value) samples of the double tag `name` into `store`, Good.
+  static void WriteDoubles(Store* store, const std::string& name,
+                           const std::vector<std::pair<int64_t, double>>& samples) {
+    auto t = store->ResolveTagForWrite(name, ValueType::kDouble);
+    ASSERT_TRUE(t.ok()) << t.status();
+    WriteInput in;
+    engine::SeriesData sd;
+    sd.tag = t->id;
+    sd.cols.Reset(ValueType::kDouble);
+    for (const auto& [ts, value] : samples) {
+      sd.cols.timestamps.push_back(ts);
+      sd.cols.doubles.push_back(value);
+      sd.cols.qualities.push_back(0);
+    }
+    in.series.push_back(std::move(sd));
+    ASSERT_TRUE(store->Write(std::move(in)).ok());
   }
 
   // b's view moves on to the placement with the move; the mover looks.
@@ -314,17 +324,7 @@ TEST_F(ShardMoverTest, AJanitorDropUnderWayWhenAMoveHereStartsNeverDropsTheCopy)
   // The stale data: the same tags, one older sample each.
   constexpr int64_t kStale = kT0 - int64_t{3600} * 1000000000;
   for (const std::string& name : names_) {
-    auto t = target_store_->ResolveTagForWrite(name, ValueType::kDouble);
-    ASSERT_TRUE(t.ok()) << t.status();
-    WriteInput in;
-    engine::SeriesData sd;
-    sd.tag = t->id;
-    sd.cols.Reset(ValueType::kDouble);
-    sd.cols.timestamps.push_back(kStale);
-    sd.cols.doubles.push_back(-1);
-    sd.cols.qualities.push_back(0);
-    in.series.push_back(std::move(sd));
-    ASSERT_TRUE(target_store_->Write(std::move(in)).ok());
+    ASSERT_NO_FATAL_FAILURE(WriteDoubles(target_store_.get(), name, {{kStale, -1}}));
   }
   ShardJanitor janitor(target_store_.get(), target_view_.get(), &gate, absl::Hours(1));
   std::thread pass([&] { janitor.RunPass(*before_).IgnoreError(); });
