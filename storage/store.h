@@ -862,6 +862,10 @@ class Store {
   absl::Status CopyUnsealed(TagId tag, int64_t start, int64_t end, size_t max_samples,
                             codec::ChunkColumns* sealing, codec::ChunkColumns* head,
                             int64_t* max_span) const;
+  // The widest chunk span of `tag` now, at least `copied` (a read's copy):
+  // after a read's chunk view is fixed, a wider one than its copy means a
+  // merge wrote a wider chunk meanwhile (chunks.max_span widens before).
+  int64_t SpanNow(TagId tag, int64_t copied) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- State: the parts (docs/storage.md, "Structure") ---
   // Declared in construction order; destroyed in reverse (the sealer thread

@@ -27,6 +27,12 @@ absl::Status Store::CopyUnsealed(TagId tag, int64_t start, int64_t end, size_t m
   return absl::OkStatus();
 }
 
+int64_t Store::SpanNow(TagId tag, int64_t copied) const {
+  absl::MutexLock l(&mu_);
+  const TagState* t = FindTag(tag);
+  return t == nullptr ? copied : std::max(copied, t->chunk.max_span);
+}
+
 namespace {
 
 // Reads never return samples outside the accepted timestamp range (chunks of
@@ -53,6 +59,16 @@ absl::Status Store::ReadRaw(TagId tag, int64_t start, int64_t end, size_t max_sa
   std::vector<uint64_t> chunk_ids;
   RETURN_IF_ERROR(
       chunk_store_->ReadChunks(tag, start, end, max_span, max_samples, &parts, &chunk_ids));
+  // A merge widens the span in memory before its batch is written: when it
+  // widened after CopyUnsealed, the read's view may hold the merged chunk
+  // below where the read sought. Then again, from as far back as it is now.
+  for (int64_t now = SpanNow(tag, max_span); now > max_span; now = SpanNow(tag, max_span)) {
+    max_span = now;
+    parts.clear();
+    chunk_ids.clear();
+    RETURN_IF_ERROR(
+        chunk_store_->ReadChunks(tag, start, end, max_span, max_samples, &parts, &chunk_ids));
+  }
   MergeParts(&parts, chunk_ids, &sealing, &head, out);
   if (max_samples != 0) engine::Truncate(max_samples, out);
   return absl::OkStatus();
@@ -164,6 +180,10 @@ absl::Status Store::ScanRaw(TagId tag, int64_t start, int64_t end,
   };
 
   ChunkRange range(*db_, tag, start, end, max_span);
+  // The iterator's view is fixed now: a merge that widened the span (in
+  // memory, before its write) after CopyUnsealed and is in the view shows
+  // in the span read now, so the seek goes back far enough for its chunk.
+  range.lower = engine::ChunkSeekKey(tag, SaturatingSub(start, SpanNow(tag, max_span)));
   rocksdb::Iterator* it = range.it.get();
   bool holding = false;
   for (it->Seek(range.lower); it->Valid(); it->Next()) {

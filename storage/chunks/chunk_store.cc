@@ -76,9 +76,13 @@ void ChunkStore::PutSpan(TagId tag, int64_t old_span, int64_t span,
 
 void ChunkStore::WidenSpan(TagId tag, ChunkState* state, int64_t span,
                            rocksdb::WriteBatch* batch) const {
-  if (span <= state->max_span) return;
-  PutSpan(tag, state->max_span, span, batch);
-  state->max_span = span;
+  // The key goes with every batch that writes a chunk this wide, also when
+  // memory already holds the span: the batch that widened memory may have
+  // failed (a full disk), and a restart would then load a narrower span
+  // than the chunk a retry writes, and reads would miss it.
+  const int64_t widest = std::max(span, state->max_span);
+  PutSpan(tag, /*old_span=*/std::max<int64_t>(state->max_span, 1), widest, batch);
+  state->max_span = widest;
 }
 
 void ChunkStore::SkipCorrupt(TagId tag, std::string_view chunk_key, const absl::Status& why,

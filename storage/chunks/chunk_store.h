@@ -153,7 +153,7 @@ class ChunkStore {
 
   // Raises the tag's widest chunk span to `span`: in *state now, durably
   // with `batch` (which must be written before readers can meet the wider
-  // chunk).
+  // chunk). The key is in `batch` also when *state already holds the span.
   void WidenSpan(TagId tag, ChunkState* state, int64_t span, rocksdb::WriteBatch* batch) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The span/ key of `tag` into `batch` for a widest span grown from

@@ -40,6 +40,9 @@ void Compactor::ForgetTag(TagId id) {
   tags_overlapping_.erase(id);
   tags_merge_due_.erase(id);
   tags_with_retention_.erase(id);
+  // Its open rollup hour counts samples that are gone: a tag made again
+  // under the id must not add its own to them.
+  rollups_->Forget(id);
 }
 
 void Compactor::NoteOverlap(TagId id, ChunkState* chunk, int64_t min_ts, int64_t max_ts) {

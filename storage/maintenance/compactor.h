@@ -66,7 +66,7 @@ class Compactor {
 
   // Whether `id` has a retention (the retention pass visits only these).
   void SetRetention(TagId id, bool has_retention) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A deleted tag leaves every set.
+  // A deleted (or dropped) tag leaves every set, and its open rollup hour goes.
   void ForgetTag(TagId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `id` (its chunk state `chunk`) has overlapping chunks in
   // [min_ts, max_ts], for the overlap pass.

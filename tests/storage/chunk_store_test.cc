@@ -195,6 +195,47 @@ TEST_F(ChunkStoreTest, SpansWidenAndLoad) {
   EXPECT_EQ(chunks_->LoadSpan(7).status().code(), absl::StatusCode::kDataLoss);
 }
 
+// A batch that widened the span in memory and then failed to write (a full
+// disk) leaves no key; the retry's batch, which writes the wide chunk, must
+// carry it, or a restart loads a narrower span and reads miss the chunk.
+TEST_F(ChunkStoreTest, ASpanWidenedByAFailedBatchIsWrittenByTheNextOne) {
+  ChunkState state;
+  const int64_t two_days = 48 * engine::kImplicitSpan;
+  {
+    rocksdb::WriteBatch lost;  // never written
+    absl::MutexLock l(&mu_);
+    chunks_->WidenSpan(7, &state, two_days, &lost);
+  }
+  EXPECT_EQ(*chunks_->LoadSpan(7), engine::kImplicitSpan);
+  rocksdb::WriteBatch retry;
+  {
+    absl::MutexLock l(&mu_);
+    chunks_->WidenSpan(7, &state, two_days, &retry);
+  }
+  ASSERT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &retry).ok());
+  EXPECT_EQ(*chunks_->LoadSpan(7), two_days);
+  // The same for a key that must go: a 5-minute key, then a 40-minute span.
+  ChunkState narrow;
+  {
+    rocksdb::WriteBatch batch;
+    absl::MutexLock l(&mu_);
+    chunks_->WidenSpan(8, &narrow, 5 * 60 * kSecond, &batch);
+    ASSERT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &batch).ok());
+  }
+  {
+    rocksdb::WriteBatch lost;
+    absl::MutexLock l(&mu_);
+    chunks_->WidenSpan(8, &narrow, 40 * 60 * kSecond, &lost);
+  }
+  rocksdb::WriteBatch again;
+  {
+    absl::MutexLock l(&mu_);
+    chunks_->WidenSpan(8, &narrow, 40 * 60 * kSecond, &again);
+  }
+  ASSERT_TRUE(db_->db()->Write(rocksdb::WriteOptions(), &again).ok());
+  EXPECT_EQ(*chunks_->LoadSpan(8), engine::kImplicitSpan);
+}
+
 TEST_F(ChunkStoreTest, CorruptChunkFailsReadsAndIsCountedWhenSkipped) {
   const int64_t span = Write(7, Doubles({1, 2}));
   std::string key = engine::ChunkKey(7, 1 * kSecond, 1);

@@ -517,6 +517,31 @@ TEST_P(RollupModelTest, FailedRewriteIsRetriedWithoutARestart) {
   }
 }
 
+// A tag deleted while its day is below rollup_min_day_samples has no
+// record but an open hour; made again (the same name, so the same id) in
+// that hour, its record must count the new incarnation's samples only.
+TEST_P(RollupModelTest, ADeletedTagsOpenHourIsNotCountedForItsNewIncarnation) {
+  const uint64_t min_samples = std::get<1>(GetParam()), min_day = std::get<2>(GetParam());
+  if (min_samples > 200 || min_day != 400) {
+    GTEST_SKIP() << "needs an hour that pays in a day below the day threshold";
+  }
+  const std::string name = "made.again";
+  const int64_t hour = kT0 + 10 * kDay;
+  std::vector<std::pair<int64_t, Sample>> first, second;
+  for (int i = 0; i < 200; ++i) first.push_back({hour + i * 5 * kSecond, Sample{1000.0 + i, 0}});
+  for (int i = 200; i < 600; ++i) second.push_back({hour + i * 5 * kSecond, Sample{1.0 * i, 0}});
+  Write(name, first);
+  ASSERT_TRUE(store_->SealAll().ok());  // 200 < 400 in the day: no record, the hour open
+  ASSERT_TRUE(store_->DeleteTag(name).ok());
+  model_.erase(name);
+  Write(name, second);
+  ASSERT_TRUE(store_->SealAll().ok());  // the day reaches 400: its record is written
+  std::mt19937_64 rng(std::get<0>(GetParam()));
+  Checkpoint(rng, "made again");
+  Reopen();
+  Checkpoint(rng, "made again, reopened");
+}
+
 INSTANTIATE_TEST_SUITE_P(SeedsAndThresholds, RollupModelTest,
                          ::testing::Combine(::testing::Values(uint64_t{42}, uint64_t{7}),
                                             ::testing::Values(uint64_t{1}, uint64_t{32},
