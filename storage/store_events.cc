@@ -64,88 +64,127 @@ absl::Status CheckRuleFields(const RuleRecord& r) {
 
 }  // namespace
 
-// The evaluator's specs of one rule into *out; InvalidArgument naming what
-// does not fit (PutRule refuses the rule, ResolveRules skips the tag).
+// The tags rule `r` covers: its tag, or the glob's matches (up to
+// rule_max_tags + 1, so a caller sees the glob is over it).
+static std::vector<std::string> RuleTags(const Store& store, const RuleRecord& r) {
+  if (!IsGlob(r.tag)) return {r.tag};
+  std::vector<std::string> names;
+  for (auto& [name, id] : store.MatchTags(r.tag, store.options().rule_max_tags + 1)) {
+    names.push_back(name);
+  }
+  return names;
+}
+
+// The evaluator's spec of rule `r` on tag `name`; InvalidArgument naming
+// what does not fit (PutRule refuses the rule, ResolveRules skips the tag).
+static absl::StatusOr<RuleSpec> ResolveRuleTag(const Store& store, const RuleRecord& r,
+                                               const std::string& name,
+                                               const std::string& twin_map) {
+  absl::StatusOr<engine::TagInfo> info = store.GetTag(name);
+  if (!info.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("rule tag: unknown tag '", name, "'"));
+  }
+  if (info->type == ValueType::kString) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rule tag: '", name, "' holds strings; ", std::string(events::RuleKindName(r.kind)),
+        " rules need a numeric (double, int64 or bool) tag"));
+  }
+  RuleSpec s;
+  s.rule_id = events::RuleId(r.name);
+  s.kind = r.kind;
+  s.tag = name;
+  s.home_site = !r.home_site.empty()         ? r.home_site
+                : !info->origin_site.empty() ? info->origin_site
+                                             : store.options().site;
+  s.limit = r.limit.value_or(0);
+  s.deadband = r.deadband;
+  s.on_delay_ns = r.on_delay_ns;
+  s.window_ns = r.window_ns;
+  s.duration_ns = r.duration_ns;
+  s.stale_after_ns = info->stale_after_ns;
+  if (IsLimitKind(r.kind) && !r.limit.has_value()) {
+    const bool high = r.kind == RuleKind::kHigh || r.kind == RuleKind::kHighHigh;
+    const std::optional<double> eng = high ? info->eng_high : info->eng_low;
+    if (!eng.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat("rule limit: none given and tag '", name,
+                                                     "' has no ", high ? "eng_high" : "eng_low",
+                                                     " to default to"));
+    }
+    s.limit = *eng;
+  }
+  if (r.kind == RuleKind::kStale && s.stale_after_ns <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stale rule: tag '", name, "' has no stale_after_ns (set it with `historian tags`)"));
+  }
+  if (r.kind == RuleKind::kTwinDeviation) {
+    s.twin_tag = TwinOf(twin_map, name);
+    if (s.twin_tag.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "twin_deviation rule: tag '", name, "' has no twin under --twin_map '", twin_map, "'"));
+    }
+    if (!store.HasTag(s.twin_tag)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("twin_deviation rule: twin tag '", s.twin_tag, "' is unknown"));
+    }
+  }
+  return s;
+}
+
+// The evaluator's specs of one rule into *out, every tag it covers fitting
+// (PutRule's check).
 static absl::Status ResolveRule(const Store& store, const RuleRecord& r,
                                 const std::string& twin_map, std::vector<RuleSpec>* out) {
-  std::vector<std::string> names;
+  const std::vector<std::string> names = RuleTags(store, r);
   const size_t max_tags = store.options().rule_max_tags;
-  if (IsGlob(r.tag)) {
-    for (auto& [name, id] : store.MatchTags(r.tag, max_tags + 1)) names.push_back(name);
-    if (names.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("rule tag: glob '", r.tag, "' matches no tag"));
-    }
-    if (names.size() > max_tags) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("rule tag: glob '", r.tag, "' matches more than --rule_max_tags=", max_tags,
-                       " tags; narrow it"));
-    }
-  } else {
-    names.push_back(r.tag);
+  if (IsGlob(r.tag) && names.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("rule tag: glob '", r.tag, "' matches no tag"));
+  }
+  if (names.size() > max_tags) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("rule tag: glob '", r.tag, "' matches more than --rule_max_tags=", max_tags,
+                     " tags; narrow it"));
   }
   for (const std::string& name : names) {
-    absl::StatusOr<engine::TagInfo> info = store.GetTag(name);
-    if (!info.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("rule tag: unknown tag '", name, "'"));
-    }
-    if (info->type == ValueType::kString) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "rule tag: '", name, "' holds strings; ", std::string(events::RuleKindName(r.kind)),
-          " rules need a numeric (double, int64 or bool) tag"));
-    }
-    RuleSpec s;
-    s.rule_id = events::RuleId(r.name);
-    s.kind = r.kind;
-    s.tag = name;
-    s.home_site = !r.home_site.empty()         ? r.home_site
-                  : !info->origin_site.empty() ? info->origin_site
-                                               : store.options().site;
-    s.limit = r.limit.value_or(0);
-    s.deadband = r.deadband;
-    s.on_delay_ns = r.on_delay_ns;
-    s.window_ns = r.window_ns;
-    s.duration_ns = r.duration_ns;
-    s.stale_after_ns = info->stale_after_ns;
-    if (IsLimitKind(r.kind) && !r.limit.has_value()) {
-      const bool high = r.kind == RuleKind::kHigh || r.kind == RuleKind::kHighHigh;
-      const std::optional<double> eng = high ? info->eng_high : info->eng_low;
-      if (!eng.has_value()) {
-        return absl::InvalidArgumentError(absl::StrCat("rule limit: none given and tag '", name,
-                                                       "' has no ", high ? "eng_high" : "eng_low",
-                                                       " to default to"));
-      }
-      s.limit = *eng;
-    }
-    if (r.kind == RuleKind::kStale && s.stale_after_ns <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "stale rule: tag '", name, "' has no stale_after_ns (set it with `historian tags`)"));
-    }
-    if (r.kind == RuleKind::kTwinDeviation) {
-      s.twin_tag = TwinOf(twin_map, name);
-      if (s.twin_tag.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "twin_deviation rule: tag '", name, "' has no twin under --twin_map '", twin_map, "'"));
-      }
-      if (!store.HasTag(s.twin_tag)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("twin_deviation rule: twin tag '", s.twin_tag, "' is unknown"));
-      }
-    }
-    out->push_back(std::move(s));
+    ASSIGN_OR_RETURN(RuleSpec spec, ResolveRuleTag(store, r, name, twin_map));
+    out->push_back(std::move(spec));
   }
   return absl::OkStatus();
 }
 
 std::vector<RuleSpec> Store::ResolveRules(const std::vector<RuleRecord>& rules) const {
   const std::string twin_map = TwinMap().value_or("");
+  const size_t max_tags = options_.rule_max_tags;
   std::vector<RuleSpec> specs;
   for (const RuleRecord& r : rules) {
-    std::vector<RuleSpec> one;
-    // A rule whose tags went away (or changed type) since it was made
-    // watches nothing until they come back.
-    if (ResolveRule(*this, r, twin_map, &one).ok()) {
-      for (RuleSpec& s : one) specs.push_back(std::move(s));
+    std::vector<std::string> names = RuleTags(*this, r);
+    // Each tag on its own: one that does not fit (a tag made later without
+    // an eng range, of strings, without a twin) is left out, loudly, and
+    // the rule goes on watching the others. A tag not here (deleted, or
+    // another member's) is watched once it is.
+    std::vector<std::string> unfit;
+    if (names.size() > max_tags) {
+      unfit.push_back(
+          absl::StrCat("glob '", r.tag, "' matches more than --rule_max_tags=", max_tags,
+                       ": tags after the first ", max_tags, " by name are not watched"));
+      names.resize(max_tags);
+    }
+    size_t watched = 0;
+    for (const std::string& name : names) {
+      if (!HasTag(name)) continue;
+      absl::StatusOr<RuleSpec> spec = ResolveRuleTag(*this, r, name, twin_map);
+      if (!spec.ok()) {
+        unfit.push_back(std::string(spec.status().message()));
+        continue;
+      }
+      specs.push_back(*std::move(spec));
+      ++watched;
+    }
+    if (!unfit.empty()) {
+      options_.logger(
+          LogSeverity::kWarning,
+          absl::StrCat("events: rule '", r.name, "' watches ", watched, " tag(s) of '", r.tag,
+                       "'; not watched: ", unfit.front(),
+                       unfit.size() > 1 ? absl::StrCat(" (and ", unfit.size() - 1, " more)") : ""));
     }
   }
   return specs;

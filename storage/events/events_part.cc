@@ -513,6 +513,36 @@ absl::Status EventsPart::PutState(const std::string& state) {
                            "save evaluator state");
 }
 
+std::vector<engine::EventWrite> EventsPart::ClearsOfAlarmsNoRuleHoldsLocked(int64_t now_ns) {
+  std::vector<engine::EventWrite> out;
+  if (evaluator_ == nullptr || active_.empty()) return out;
+  const absl::flat_hash_set<uint64_t> held = evaluator_->ActiveRuleIds();
+  for (auto it = active_.begin(); it != active_.end();) {
+    const auto& [rule_id, tag] = it->first;
+    auto name = index_.names.find(rule_id);
+    auto rule = name == index_.names.end() ? rules_.end() : rules_.find(name->second);
+    if (rule != rules_.end() && !rule->second.deleted &&
+        held.contains(RuleInstanceId(rule->first, rule->second.tag, tag))) {
+      ++it;
+      continue;
+    }
+    EventRecord e;
+    e.id = it->second;
+    e.rule_id = rule_id;
+    e.rule = name == index_.names.end() ? absl::StrCat(rule_id) : name->second;
+    e.tag = tag;
+    e.cleared = true;
+    e.cleared_ns = now_ns;
+    options_.logger(LogSeverity::kInfo,
+                    absl::StrCat("events: cleared the alarm of rule '", e.rule, "' on '", tag,
+                                 "': the rule no longer holds it (deleted, changed, or the tag "
+                                 "left it)"));
+    out.push_back({EventKey(e.id), EncodeEvent(e)});
+    it = active_.erase(it);
+  }
+  return out;
+}
+
 std::vector<engine::EventWrite> EventsPart::ToWrites(const std::vector<Transition>& ts,
                                                      bool skip_stored) {
   std::vector<EventRecord> merged;             // in order of each event's first change
@@ -626,6 +656,7 @@ void EventsPart::Run() {
       std::vector<RuleSpec> specs = hooks_.resolve(live);
       mu_.Lock();
       SetRulesLocked(std::move(specs));
+      eval_.check_active = true;
       eval_.resolved_gen = std::max(eval_.resolved_gen, gen);
       cv_.SignalAll();
       continue;
@@ -668,6 +699,20 @@ void EventsPart::Run() {
       if (!s.ok()) {
         options_.logger(LogSeverity::kError,
                         absl::StrCat("events: store transitions: ", s.message()));
+      }
+      continue;
+    }
+    if (eval_.check_active) {
+      eval_.check_active = false;
+      std::vector<engine::EventWrite> clears = ClearsOfAlarmsNoRuleHoldsLocked(now);
+      if (clears.empty()) continue;
+      eval_.dirty = true;
+      mu_.Unlock();
+      absl::Status s = hooks_.submit(std::move(clears));
+      mu_.Lock();
+      if (!s.ok()) {
+        options_.logger(LogSeverity::kError,
+                        absl::StrCat("events: clear alarms no rule holds: ", s.message()));
       }
       continue;
     }

@@ -189,6 +189,12 @@ class EventsPart {
   // Transitions into event records (tracking the active alarms raised here).
   // With `skip_stored`, those whose fact is stored already are left out
   // (the log replay at open evaluates again what the saved state predates).
+  // Clears of the alarms raised here whose rule no longer holds them
+  // active (the rule deleted, updated to another kind or tag, or the tag
+  // gone from it: its state started afresh), at `now_ns`; they leave
+  // active_.
+  std::vector<engine::EventWrite> ClearsOfAlarmsNoRuleHoldsLocked(int64_t now_ns)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<engine::EventWrite> ToWrites(const std::vector<Transition>& ts, bool skip_stored)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetRulesLocked(std::vector<RuleSpec> specs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -249,6 +255,10 @@ class EventsPart {
     // evaluator's deadline before it wakes it.
     int64_t sleep_until_ns = INT64_MIN;
     bool stop = false;
+    // The rules changed (a full resolve): alarms raised here that no rule
+    // holds active any more are cleared, once the pending transitions are
+    // stored.
+    bool check_active = false;
   };
   // (rule id, tag) of an alarm raised here and not cleared -> its event.
   using ActiveKey = std::pair<uint64_t, std::string>;

@@ -233,6 +233,7 @@ class RuleEvaluatorImpl final : public RuleEvaluator {
   void OnTimer(int64_t now_ns, std::vector<Transition>* out) override;
   int64_t NextDeadlineNs() const override;
   void MatchActive(const absl::flat_hash_set<uint64_t>& active_ids) override;
+  absl::flat_hash_set<uint64_t> ActiveRuleIds() const override;
   std::string SaveState() const override;
   absl::Status LoadState(std::string_view state) override;
 
@@ -642,6 +643,14 @@ void RuleEvaluatorImpl::MatchActive(const absl::flat_hash_set<uint64_t>& active_
     changed = true;
   }
   if (changed) RebuildTimers();
+}
+
+absl::flat_hash_set<uint64_t> RuleEvaluatorImpl::ActiveRuleIds() const {
+  absl::flat_hash_set<uint64_t> ids;
+  for (const Rule& r : rules_) {
+    if (r.state.active) ids.insert(r.spec.rule_id);
+  }
+  return ids;
 }
 
 std::string RuleEvaluatorImpl::SaveState() const {

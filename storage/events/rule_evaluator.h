@@ -141,6 +141,9 @@ class RuleEvaluator {
   // next raise of one that was cleared. The default does nothing (an
   // evaluator without such state).
   virtual void MatchActive(const absl::flat_hash_set<uint64_t>& active_ids) { (void)active_ids; }
+  // The rule ids (RuleSpec::rule_id) of the rules active now. The default:
+  // none (an evaluator without such state).
+  virtual absl::flat_hash_set<uint64_t> ActiveRuleIds() const { return {}; }
 
   virtual std::string SaveState() const = 0;
   virtual absl::Status LoadState(std::string_view state) = 0;

@@ -119,6 +119,22 @@ class EventsNodeTest : public ::testing::Test {
     Bounded(&ctx);
     return events_->CreateRule(&ctx, req, &resp);
   }
+  grpc::Status UpdateRule(const v1::Rule& rule) {
+    v1::UpdateRuleRequest req;
+    *req.mutable_rule() = rule;
+    v1::Rule resp;
+    grpc::ClientContext ctx;
+    Bounded(&ctx);
+    return events_->UpdateRule(&ctx, req, &resp);
+  }
+  grpc::Status DeleteRule(const std::string& name) {
+    v1::DeleteRuleRequest req;
+    req.set_name(name);
+    v1::DeleteRuleResponse resp;
+    grpc::ClientContext ctx;
+    Bounded(&ctx);
+    return events_->DeleteRule(&ctx, req, &resp);
+  }
   std::vector<v1::Rule> Rules() {
     v1::ListRulesResponse resp;
     grpc::ClientContext ctx;
@@ -518,6 +534,61 @@ TEST_F(EventsNodeTest, TagsCreatedLaterMatchingAGlobAreEvaluatedFromTheirFirstSa
     EXPECT_EQ(e.raised_unix_ns(), kT0) << e.tag();
     EXPECT_EQ(e.cleared_unix_ns(), kT0 + kSecond) << e.tag();
   }
+}
+
+// A glob rule that takes its limit from each tag's eng range goes on
+// watching its tags when a tag made later has none (here made by a write,
+// implicitly): that one tag is left out (and logged), not the whole rule.
+TEST_F(EventsNodeTest, ATagMadeLaterThatDoesNotFitAGlobRuleLeavesTheOthersWatched) {
+  Start();
+  {
+    v1::CreateTagRequest req;
+    req.mutable_tag()->set_name("e.1");
+    req.mutable_tag()->set_value_type(v1::VALUE_TYPE_DOUBLE);
+    req.mutable_tag()->set_eng_high(10);
+    v1::Tag resp;
+    grpc::ClientContext ctx;
+    Bounded(&ctx);
+    ASSERT_TRUE(v1::Catalog::NewStub(channel_)->CreateTag(&ctx, req, &resp).ok());
+  }
+  ASSERT_TRUE(CreateRule(MakeRule("e_hot", v1::RULE_KIND_HIGH, "e.*")).ok());  // limit: eng_high
+  Write("e.implicit", {{kT0, 1}});  // no eng range: cannot take the rule
+  Write("e.1", {{kT0, 20}, {kT0 + kSecond, 0}});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::vector<v1::Event> e = Events("e.*");
+        return e.size() == 1 && e[0].cleared();
+      },
+      kBound))
+      << Events("e.*").size() << " events: the rule stopped watching e.1";
+  EXPECT_EQ(Events("e.*")[0].tag(), "e.1");
+  EXPECT_EQ(Events("e.*")[0].raised_unix_ns(), kT0);
+}
+
+// A rule changed while its alarm is active (here high to low) starts afresh:
+// the alarm it held is cleared, not left active for good, and the changed
+// rule raises its own; deleting the rule clears that one too.
+TEST_F(EventsNodeTest, AnAlarmOfARuleChangedOrDeletedWhileActiveIsCleared) {
+  Start();
+  ASSERT_TRUE(CreateTag("c.1").ok());
+  v1::Rule rule = MakeRule("c_rule", v1::RULE_KIND_HIGH, "c.1");
+  rule.set_limit(10);
+  ASSERT_TRUE(CreateRule(rule).ok());
+  Write("c.1", {{kT0, 20}});
+  ASSERT_TRUE(WaitFor([&] { return Events("c.*", true).size() == 1; }, kBound));
+  const std::string high_id = Events("c.*", true)[0].id();
+  rule.set_kind(v1::RULE_KIND_LOW);
+  rule.set_limit(0);
+  ASSERT_TRUE(UpdateRule(rule).ok());
+  ASSERT_TRUE(WaitFor([&] { return Events("c.*", true).empty(); }, kBound))
+      << "the high alarm stayed active after its rule became a low one";
+  Write("c.1", {{kT0 + kSecond, -5}});
+  ASSERT_TRUE(WaitFor([&] { return Events("c.*", true).size() == 1; }, kBound));
+  EXPECT_NE(Events("c.*", true)[0].id(), high_id);
+  ASSERT_TRUE(DeleteRule("c_rule").ok());
+  ASSERT_TRUE(WaitFor([&] { return Events("c.*", true).empty(); }, kBound))
+      << "the alarm of a deleted rule stayed active";
+  EXPECT_EQ(Events("c.*").size(), 2u);
 }
 
 // Events.Subscribe: raise, ack and clear arrive in order, each as the
