@@ -242,7 +242,9 @@ absl::Status Store::Latest(TagId tag, codec::ChunkColumns* out) const {
   // sample can be.
   std::unique_ptr<rocksdb::Iterator> it(
       db_->db()->NewIterator(rocksdb::ReadOptions(), db_->chunks()));
-  it->SeekForPrev(engine::ChunkSeekKey(tag, kMaxTimestamp));
+  // The newest chunk starting inside the accepted range: one an older
+  // version stored past it (a sample after 2100) is never read.
+  it->SeekForPrev(engine::ChunkSeekKey(tag, kMaxSampleTimestamp + 1));
   if (it->Valid() && it->key().size() == engine::kChunkKeySize) {
     engine::ChunkKeyParts key = engine::ParseChunkKey({it->key().data(), it->key().size()});
     if (key.tag == tag) from = SaturatingSub(key.min_ts, max_span);

@@ -1061,6 +1061,40 @@ TEST_F(StoreTest, SamplesOutsideTheRangeOnDiskAreSkipped) {
   EXPECT_EQ(latest.timestamps[0], 3000);
 }
 
+// A chunk an older version stored past the accepted range (a sample after
+// 2100) sorts after every chunk of the tag: Latest looks for the newest
+// chunk inside the range, and answers the newest sample there.
+TEST_F(StoreTest, LatestSkipsAChunkPastTheSampleRange) {
+  TagId t = Tag("future");
+  ASSERT_TRUE(WriteDoubles(t, {{1000, 1}, {2000, 2}}).ok());
+  ASSERT_TRUE(store_->SealAll().ok());
+  ASSERT_TRUE(store_->Close().ok());
+  store_.reset();
+  {
+    auto db = engine::RocksDb::Open(dir_.Sub("db"));
+    ASSERT_TRUE(db.ok()) << db.status();
+    codec::ChunkColumns bad;
+    bad.Reset(ValueType::kDouble);
+    bad.timestamps = {kMaxSampleTimestamp + 1000};
+    bad.doubles = {-9};
+    bad.qualities = {0};
+    bad.versions = {1};
+    std::string bytes;
+    ASSERT_TRUE(codec::EncodeChunk(bad, &bytes).ok());
+    ASSERT_TRUE((*db)
+                    ->db()
+                    ->Put(rocksdb::WriteOptions(), (*db)->chunks(),
+                          engine::ChunkKey(t, kMaxSampleTimestamp + 1000, 1000000), bytes)
+                    .ok());
+  }
+  Open();
+  ASSERT_NE(store_, nullptr);
+  codec::ChunkColumns latest;
+  ASSERT_TRUE(store_->Latest(t, &latest).ok());
+  ASSERT_EQ(latest.size(), 1u) << "Latest answered nothing";
+  EXPECT_EQ(latest.timestamps[0], 2000);
+}
+
 TEST_F(StoreTest, DeadbandStoresOnlyExceptionsAndKeepsTheShape) {
   TagInfo info;
   info.name = "db";
