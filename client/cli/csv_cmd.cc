@@ -14,6 +14,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "api/core/status_macros.h"
 #include "client/cli/context.h"
 #include "client/cli/progress.h"
@@ -59,7 +61,10 @@ constexpr char kExportUsage[] =
 std::string ClientId() {
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::strcpy(host, "unknown");
-  return absl::StrCat("import-", host, "-", getpid());
+  // The time too: two runs can share a host and pid (pid 1 in containers, a
+  // pid used again), and the node would take the second run's batches
+  // for retries of the first's and drop them as duplicates.
+  return absl::StrCat("import-", host, "-", getpid(), "-", absl::ToUnixNanos(absl::Now()));
 }
 
 // Accumulates rows into WriteRequests grouped by tag and sends them.

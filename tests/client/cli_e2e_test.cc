@@ -94,9 +94,12 @@ class CliE2eTest : public ::testing::Test {
     ASSERT_NE(address_, nullptr) << "historiand did not start; see its log in " << *dir_;
   }
 
-  // Runs `historian --server ADDR args...` and captures everything.
-  RunResult Run(const std::vector<std::string>& args, const std::string& server = "") {
-    std::string cmd = ShellQuote(BinDir() + "/client/historian") + " --server " +
+  // Runs `historian --server ADDR args...` (after `prefix`, a command that
+  // runs it) and captures everything.
+  RunResult Run(const std::vector<std::string>& args, const std::string& server = "",
+                const std::string& prefix = "") {
+    std::string cmd = prefix + (prefix.empty() ? "" : " ") +
+                      ShellQuote(BinDir() + "/client/historian") + " --server " +
                       ShellQuote(server.empty() ? *address_ : server);
     for (const std::string& a : args) cmd += " " + ShellQuote(a);
     const fs::path err = *dir_ / "stderr";
@@ -207,6 +210,27 @@ TEST_F(CliE2eTest, ImportExportRoundTrip) {
   RunResult all = Run({"query", "e2e.rt.d", "--from", "0s", "--to", "100000ns", "--limit", "2500"});
   ASSERT_EQ(all.exit_code, 0) << all.err;
   EXPECT_EQ(SortedBody(all.out).size(), 2500u);
+}
+
+// Two imports on one host with the same pid (each here pid 1 of its own pid
+// namespace, as in a container) are two clients: the second one's batches
+// are stored, not taken for the first's retries and dropped as duplicates.
+TEST_F(CliE2eTest, TwoImportsWithTheSamePidAreBothStored) {
+  if (std::system("unshare --pid --fork true >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "needs `unshare --pid` (root) to run two imports with one pid";
+  }
+  std::ofstream(Path("pid_a.csv")) << "tag,time,value\ne2e.pid.a,1,1.5\n";
+  std::ofstream(Path("pid_b.csv")) << "tag,time,value\ne2e.pid.b,1,2.5\n";
+  RunResult a = Run({"import-csv", Path("pid_a.csv").string()}, "", "unshare --pid --fork");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  RunResult b = Run({"import-csv", Path("pid_b.csv").string()}, "", "unshare --pid --fork");
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  RunResult q = Run({"export-csv", "e2e.pid.*", "--from", "0s", "--to", "100ns"});
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  EXPECT_EQ(SortedBody(q.out),
+            (std::vector<std::string>{"e2e.pid.a,1970-01-01T00:00:00.000000001Z,1.5,0",
+                                      "e2e.pid.b,1970-01-01T00:00:00.000000001Z,2.5,0"}))
+      << q.out;
 }
 
 TEST_F(CliE2eTest, ImportReportsRejectedRowsWithLineNumbers) {
