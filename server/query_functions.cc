@@ -3,8 +3,13 @@
 // storage/query/tag_queries.h (the planner) and the results into protos.
 #include "server/query_functions.h"
 
+#include <algorithm>
+
 #include "absl/numeric/int128.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "api/core/status_macros.h"
 #include "server/cancellation.h"
@@ -37,6 +42,26 @@ absl::Status CheckTagCount(const google::protobuf::RepeatedPtrField<std::string>
 }
 
 namespace {
+
+// An IANA zone name as LoadTimeZone should see it: absl keeps every name it
+// was asked for (also one it could not load) for the life of the process,
+// and takes an absolute path for a file to read. So at most 64 bytes of
+// letters, digits and _+-/ (e.g. America/Argentina/Buenos_Aires,
+// Etc/GMT+5), neither starting with '/' nor holding "..".
+absl::Status CheckTimeZoneName(absl::string_view name) {
+  constexpr size_t kMaxBytes = 64;
+  const bool chars_ok = std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '+' || c == '-' ||
+           c == '/';
+  });
+  if (name.size() > kMaxBytes || !chars_ok || absl::StartsWith(name, "/") ||
+      absl::StrContains(name, "..")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("time_zone: not an IANA time zone name (at most ", kMaxBytes,
+                     " bytes of letters, digits and _+-/, such as Europe/Berlin)"));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::vector<engine::TagInfo>> ResolveTags(
     Store* store, const google::protobuf::RepeatedPtrField<std::string>& names,
@@ -129,6 +154,7 @@ absl::Status SetCalendarWindows(const v1::AggregateRequest& request, query::Aggr
         absl::StrCat("align: unknown alignment ", request.align(), "; START or CALENDAR"));
   }
   absl::TimeZone zone = absl::UTCTimeZone();
+  if (absl::Status name = CheckTimeZoneName(request.time_zone()); !name.ok()) return name;
   if (!request.time_zone().empty() && !absl::LoadTimeZone(request.time_zone(), &zone)) {
     return absl::InvalidArgumentError(
         absl::StrCat("time_zone: unknown time zone '", request.time_zone(),

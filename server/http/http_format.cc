@@ -72,7 +72,12 @@ void SampleCsv(const std::string& tag, const v1::Sample& s, const OutputOptions&
 
 constexpr char kSampleHeader[] = "tag,time,value,quality\n";
 
-Body JsonBody(const json& j) { return {j.dump(), kJson}; }
+// Bytes that are no UTF-8 (a request parameter percent-decoded to 0xFF,
+// quoted in an error) become U+FFFD instead of throwing: the answer is
+// always the JSON it says it is.
+Body JsonBody(const json& j) {
+  return {j.dump(-1, ' ', false, json::error_handler_t::replace), kJson};
+}
 
 }  // namespace
 

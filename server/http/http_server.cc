@@ -9,11 +9,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "api/core/status_macros.h"
+#include "server/http/http_format.h"
 #include "server/http/page_assets.h"
 #include "server/http_listener.h"
 
 namespace historian::server::http {
 namespace {
+
+// The API reads no request body (every route is a GET); httplib would
+// buffer any it is sent.
+constexpr size_t kMaxRequestBodyBytes = 64 << 10;
 
 void ServePage(httplib::Server* http) {
   for (size_t i = 0; i < kPageAssetCount; ++i) {
@@ -51,7 +56,18 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
   // httplib compresses text and JSON answers with brotli at quality 11
   // (about 1 MB/s): a 1 MB plot answer would take a second. Answers go
   // uncompressed. The request object is httplib's own, mutable one.
-  s->http_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+  // Every route is a GET: anything else is refused here, before httplib
+  // reads a body (it would buffer one of any size, before any token check).
+  s->http_->set_payload_max_length(kMaxRequestBodyBytes);
+  s->http_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (req.method != "GET" && req.method != "HEAD") {
+      const Body body = RenderError(absl::InvalidArgumentError(
+          absl::StrCat("method ", req.method, ": this API answers GET and HEAD only")));
+      res.status = 405;
+      res.set_header("Allow", "GET, HEAD");
+      res.set_content(body.text, body.content_type);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
     return httplib::Server::HandlerResponse::Unhandled;
   });

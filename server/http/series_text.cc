@@ -208,7 +208,8 @@ void SeriesText::AppendSample(int64_t ns, uint32_t quality, const ValueRef& v) {
       out_.append(v.b ? "true" : "false");
       break;
     case ValueRef::kString:
-      out_.append(nlohmann::json(*v.s).dump());
+      out_.append(
+          nlohmann::json(*v.s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       break;
     case ValueRef::kNone:
       out_.append("null");
@@ -226,7 +227,8 @@ bool SeriesText::Begin(const std::string& tag, int samples) {
   if (!open_ || tag_ != tag) {
     if (open_) {
       out_.append("],\"tag\":");
-      out_.append(nlohmann::json(tag_).dump());
+      out_.append(
+          nlohmann::json(tag_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       out_.append("},");
     }
     out_.append("{\"samples\":[");
@@ -285,13 +287,17 @@ std::string SeriesText::Finish(const std::string& token) {
   if (o_.csv) return std::move(out_);
   if (open_) {
     out_.append("],\"tag\":");
-    out_.append(nlohmann::json(tag_).dump());
+    out_.append(
+        nlohmann::json(tag_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     out_.push_back('}');
   }
   out_.append("]}");
-  std::string head =
-      with_token_ ? "{\"continuation_token\":" + nlohmann::json(token).dump() + ",\"series\":"
-                  : "{\"series\":";
+  std::string head = with_token_
+                         ? "{\"continuation_token\":" +
+                               nlohmann::json(token).dump(
+                                   -1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                               ",\"series\":"
+                         : "{\"series\":";
   head.reserve(head.size() + out_.size());
   head.append(out_);
   return head;

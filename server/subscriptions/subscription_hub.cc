@@ -222,7 +222,7 @@ SubscriptionHub::Taken SubscriptionHub::Take(Id id, size_t max_bytes) {
     sub->lagged = false;
   }
   size_t bytes = 0;
-  while (!sub->buffer.empty() && bytes < max_bytes) {
+  auto take_front = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     SampleBatch& b = sub->buffer.front();
     const uint64_t b_bytes = b.series().bytes;
     bytes += b_bytes;
@@ -231,6 +231,16 @@ SubscriptionHub::Taken SubscriptionHub::Take(Id id, size_t max_bytes) {
     d = std::max(d, b.seq());
     t.batches.push_back(std::move(b));
     sub->buffer.pop_front();
+  };
+  while (!sub->buffer.empty() && bytes < max_bytes) take_front();
+  // An entry is never split across responses: the positions (a resume
+  // token) count whole entries, and a resume reads on after the last one,
+  // so the rest of a split entry would never be sent. A response holds up
+  // to max_bytes and the rest of the entry it reached.
+  while (!sub->buffer.empty() && !t.batches.empty() &&
+         sub->buffer.front().seq() == t.batches.back().seq() &&
+         sub->buffer.front().origin() == t.batches.back().origin()) {
+    take_front();
   }
   if (sub->buffer.empty() && !sub->catching_up) {
     // Every entry applied so far that this subscription wants was buffered

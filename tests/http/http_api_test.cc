@@ -436,6 +436,15 @@ TEST_F(HttpApiTest, ErrorsAreJsonWithTheGrpcCodeAndHttpStatus) {
            {"/api/v1/plot?tags=h.temp&buckets=1000000", 400, "INVALID_ARGUMENT", "buckets"},
            {"/api/v1/tags?format=xml", 400, "INVALID_ARGUMENT", "format"},
            {"/api/v1/tags?time_format=ns", 400, "INVALID_ARGUMENT", "time_format"},
+           // Not a zone name: a file path, bytes that are no UTF-8 (quoted
+           // in the message, which stays JSON), a name too long.
+           {"/api/v1/aggregate?tags=h.temp&step=1d&time_zone=/etc/passwd" + kHour, 400,
+            "INVALID_ARGUMENT", "time_zone"},
+           {"/api/v1/aggregate?tags=h.temp&step=1d&time_zone=%FF" + kHour, 400, "INVALID_ARGUMENT",
+            "time_zone"},
+           {"/api/v1/aggregate?tags=h.temp&step=1d&time_zone=" + std::string(65, 'A') + kHour, 400,
+            "INVALID_ARGUMENT", "time_zone"},
+           {"/api/v1/read?tags=h.temp&start=%FF", 400, "INVALID_ARGUMENT", "start"},
        }) {
     Answer a = Api(c.path);
     EXPECT_EQ(a.status, c.status) << c.path << ": " << a.body;
@@ -449,6 +458,23 @@ TEST_F(HttpApiTest, ErrorsAreJsonWithTheGrpcCodeAndHttpStatus) {
   Answer csv = Api("/api/v1/read?tags=nope&format=csv");
   EXPECT_EQ(csv.status, 404);
   EXPECT_EQ(json::parse(csv.body)["code"], "NOT_FOUND");
+}
+
+// Every route is a GET: any other method is refused with 405 before a body
+// is read (httplib buffers one of any size, and the token check runs in the
+// routes), a body over 64 KiB is refused too, and the node answers on.
+TEST_F(HttpApiTest, OtherMethodsAreRefusedBeforeTheirBodyIsRead) {
+  httplib::Client http("127.0.0.1", node_->http_port());
+  http.set_read_timeout(30, 0);
+  auto post = http.Post("/api/v1/read", std::string(1 << 20, 'x'), "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405);
+  EXPECT_EQ(post->get_header_value("Allow"), "GET, HEAD");
+  EXPECT_EQ(json::parse(post->body)["code"], "INVALID_ARGUMENT");
+  auto del = http.Delete("/api/v1/tags");
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 405);
+  EXPECT_EQ(Api("/api/v1/tags").status, 200);
 }
 
 TEST_F(HttpApiTest, ServesTheEmbeddedTrendPage) {

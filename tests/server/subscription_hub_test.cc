@@ -121,6 +121,35 @@ TEST(SubscriptionHubTest, AForgottenOriginLeavesThePositions) {
   hub.Remove(*id);
 }
 
+// A response ends at an entry's end, never inside it: its positions (the
+// resume token) mark the entries it holds as delivered, and a resume reads
+// on after them, so a series of an entry split off into the next response
+// would be lost if the stream ended in between.
+TEST(SubscriptionHubTest, ATakeNeverEndsInsideAnEntry) {
+  testing::TempDir dir;
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(dir);
+  ASSERT_TRUE(store.ok()) << store.status();
+  SubscriptionHub hub(store->get(), SubscriptionHubOptions{});
+  NullSink sink;
+  TagFilter filter;
+  filter.names = {"a", "b", "c"};
+  absl::StatusOr<SubscriptionHub::Id> id = hub.Add("client", filter, &sink, /*catch_up=*/false);
+  ASSERT_TRUE(id.ok()) << id.status();
+  const codec::ChunkColumns c1 = OneSample(1), c2 = OneSample(2), c3 = OneSample(3);
+  hub.OnApplied("us", 7, {{1, "a", &c1}, {2, "b", &c2}, {3, "c", &c3}});
+  hub.OnApplied("us", 8, {{1, "a", &c1}});
+  // A byte budget that the first series of entry 7 already uses up.
+  SubscriptionHub::Taken t = hub.Take(*id, 1);
+  ASSERT_EQ(t.batches.size(), 3u) << "entry 7 was split";
+  for (const SampleBatch& b : t.batches) EXPECT_EQ(b.seq(), 7u);
+  EXPECT_EQ(t.positions["us"], 7u);
+  t = hub.Take(*id, 1);
+  ASSERT_EQ(t.batches.size(), 1u);
+  EXPECT_EQ(t.batches[0].seq(), 8u);
+  EXPECT_EQ(t.positions["us"], 8u);
+  hub.Remove(*id);
+}
+
 // Live delivery against a model: random entries over subscribed and other
 // tags, taken in random small pieces (a Take while the previous one is
 // "being sent" coalesces what came meanwhile), with and without buffer
