@@ -229,7 +229,10 @@ bool SubscribeReactor::Wanted(TagId tag, const engine::LogEntry& entry, std::str
     }
     if (!n) {
       absl::StatusOr<std::string> found = env_.store->TagName(tag);
-      if (found.ok()) n = std::move(*found);
+      // A tag gone now (deleted after this entry) is not remembered as
+      // unwanted: it may be made again later in the log being read.
+      if (!found.ok()) return false;
+      n = std::move(*found);
     }
     if (n && !filter_.Matches(*n)) n.reset();
     it = names_.emplace(tag, std::move(n)).first;
@@ -248,6 +251,12 @@ bool SubscribeReactor::CatchUpStep() {
   uint64_t scanned = 0;
   while (true) {
     const uint64_t skipped = hub_->SkippedWhileCatchingUp(id_);
+    // An origin whose first entry was applied since the token was read (a
+    // peer site's first replicated entry) is read from its start too: the
+    // hand-over below would otherwise count its entries as sent.
+    for (const auto& [origin, seq] : env_.store->AppliedSequences()) {
+      cursors_.try_emplace(origin, 0);
+    }
     bool read_any = false;
     for (auto& [origin, cursor] : cursors_) {
       while (bytes < kResponseBytes && scanned < budget) {
