@@ -4,6 +4,10 @@
 #include "server/query_functions.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <system_error>
 
 #include "absl/numeric/int128.h"
 #include "absl/strings/ascii.h"
@@ -61,6 +65,19 @@ absl::Status CheckTimeZoneName(absl::string_view name) {
                      " bytes of letters, digits and _+-/, such as Europe/Berlin)"));
   }
   return absl::OkStatus();
+}
+
+// Whether `name` is a zone the tz database here has (a file under TZDIR or
+// /usr/share/zoneinfo, or UTC): only those go to LoadTimeZone, which keeps
+// every name it is asked for, so unknown names cannot grow its table.
+bool ZoneFileExists(absl::string_view name) {
+  if (name == "UTC") return true;
+  const char* dir = std::getenv("TZDIR");
+  std::error_code ec;
+  return std::filesystem::is_regular_file(
+      std::filesystem::path(dir != nullptr && *dir != '\0' ? dir : "/usr/share/zoneinfo") /
+          std::string(name),
+      ec);
 }
 
 absl::StatusOr<std::vector<engine::TagInfo>> ResolveTags(
@@ -155,7 +172,8 @@ absl::Status SetCalendarWindows(const v1::AggregateRequest& request, query::Aggr
   }
   absl::TimeZone zone = absl::UTCTimeZone();
   if (absl::Status name = CheckTimeZoneName(request.time_zone()); !name.ok()) return name;
-  if (!request.time_zone().empty() && !absl::LoadTimeZone(request.time_zone(), &zone)) {
+  if (!request.time_zone().empty() &&
+      (!ZoneFileExists(request.time_zone()) || !absl::LoadTimeZone(request.time_zone(), &zone))) {
     return absl::InvalidArgumentError(
         absl::StrCat("time_zone: unknown time zone '", request.time_zone(),
                      "' (an IANA name such as Europe/Berlin; the node needs tzdata)"));

@@ -79,8 +79,15 @@ absl::Status Gateway::Add(absl::string_view tag, v1::Sample sample, uint64_t cur
   std::lock_guard<std::mutex> lock(input_mu_);
   if (input_stopped_) return absl::FailedPreconditionError("gateway is stopping");
   // A full batch an earlier flush could not queue goes first; until it is
-  // queued no sample is taken, so the batch never grows past its size.
-  if (batcher_.Full()) RETURN_IF_ERROR(FlushLocked());
+  // queued no sample is taken (counted: unqueued), so the batch never grows
+  // past its size.
+  if (batcher_.Full()) {
+    if (absl::Status queued = FlushLocked(); !queued.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++unqueued_samples_;
+      return queued;
+    }
+  }
   const bool was_empty = batcher_.empty();
   batcher_.Add(tag, std::move(sample));
   batch_cursor_ = cursor;

@@ -56,9 +56,10 @@ struct GatewayStatus {
   // Appends to the disk queue that failed (this process); the batch stays
   // in memory and is queued by a later flush.
   uint64_t queue_errors = 0;
-  // Samples still not queued when the gateway stopped (the queue kept
-  // failing): a file input reads them again at the next start, from the
-  // cursor of the last queued batch; other inputs lost them.
+  // Samples the gateway could not queue: refused by Add while a full batch
+  // waited for the failing queue, or still in memory when it stopped. A
+  // file input reads them again at the next start, from the cursor of the
+  // last queued batch; other inputs lost them.
   uint64_t unqueued_samples = 0;
   absl::Duration lag;  // age of the oldest unacked batch
 };

@@ -177,8 +177,10 @@ void MqttInput::message_arrived(mqtt::const_message_ptr msg) {
   }
   absl::Status s = absl::OkStatus();
   for (RecordedSample& r : out_.samples) {
-    s = sink_->Add(r.tag, std::move(r.sample));
-    if (!s.ok()) break;
+    // Every sample is offered, also after a refusal: each one the gateway
+    // cannot queue is counted there (unqueued_samples, exit 2).
+    absl::Status added = sink_->Add(r.tag, std::move(r.sample));
+    if (s.ok()) s = added;
   }
   // A QoS 1/2 message is durable in the queue before we return.
   if (s.ok() && msg->get_qos() > 0 && !out_.samples.empty()) s = sink_->Flush();

@@ -197,7 +197,7 @@ void Recorder::Birth(Node& node, const Topic& topic, const Payload& payload,
     // did).
     const std::optional<uint64_t> bd_seq = BdSeqOf(payload);
     if (node.born && node.bd_seq.has_value() && bd_seq.has_value() && *bd_seq != *node.bd_seq) {
-      DropHeld(node, out);
+      ResolveHeldOfEndingSession(node, out);
     }
     // A new session: forget the previous one's metrics and aliases. Held
     // device messages wait for their DBIRTH.
@@ -457,6 +457,23 @@ void Recorder::DropHeld(Node& node, RecorderOutput* out) {
   }
   stats_.held_now -= node.held.size();
   node.held.clear();
+}
+
+void Recorder::ResolveHeldOfEndingSession(Node& node, RecorderOutput* out) {
+  std::deque<Held> keep;
+  const size_t before = node.held.size();
+  for (Held& h : node.held) {
+    if (h.topic.type != MessageType::kNData && h.topic.type != MessageType::kDData) continue;
+    // A device the ending session never gave a DBIRTH has no aliases there:
+    // its data waits for the new DBIRTH, which names its metrics again.
+    if (!h.topic.device.empty() && !node.devices.contains(h.topic.device)) {
+      keep.push_back(std::move(h));
+      continue;
+    }
+    Data(node, h.topic, h.payload, h.receive_time, /*held=*/true, out);
+  }
+  stats_.held_now -= before - keep.size();
+  node.held.swap(keep);
 }
 
 void Recorder::ForgetDevice(Node& node, const std::string& device) {

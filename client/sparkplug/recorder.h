@@ -154,6 +154,10 @@ class Recorder {
   // Records the held DATA messages with the node's maps as they are (what
   // cannot be resolved is counted and logged) and forgets every held one.
   void DropHeld(Node& node, RecorderOutput* out);
+  // At an NBIRTH of a new session: the held DATA messages of the ending
+  // session recorded with its maps, except those of devices it never gave
+  // a DBIRTH (they wait for the new one); other held messages go.
+  void ResolveHeldOfEndingSession(Node& node, RecorderOutput* out);
   // Forgets `device`'s metrics (a new DBIRTH of it replaces them).
   static void ForgetDevice(Node& node, const std::string& device);
   std::string TagName(const Topic& topic, absl::string_view metric) const;

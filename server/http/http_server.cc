@@ -53,22 +53,27 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
   s->http_->set_read_timeout(std::chrono::seconds(10));
   s->http_->set_write_timeout(std::chrono::seconds(10));
   ReuseAddressOnly(s->http_.get());
+  // Every route is a GET: httplib reads (and buffers) a request's body
+  // before routing, so one of any size would be held in memory before any
+  // token check. One announced over this limit is answered 413 and not
+  // kept (docs/http.md).
+  s->http_->set_payload_max_length(kMaxRequestBodyBytes);
   // httplib compresses text and JSON answers with brotli at quality 11
   // (about 1 MB/s): a 1 MB plot answer would take a second. Answers go
   // uncompressed. The request object is httplib's own, mutable one.
-  // Every route is a GET: anything else is refused here, before httplib
-  // reads a body (it would buffer one of any size, before any token check).
-  s->http_->set_payload_max_length(kMaxRequestBodyBytes);
-  s->http_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (req.method != "GET" && req.method != "HEAD") {
-      const Body body = RenderError(absl::InvalidArgumentError(
-          absl::StrCat("method ", req.method, ": this API answers GET and HEAD only")));
-      res.status = 405;
-      res.set_header("Allow", "GET, HEAD");
-      res.set_content(body.text, body.content_type);
-      return httplib::Server::HandlerResponse::Handled;
+  s->http_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    httplib::Request& r = const_cast<httplib::Request&>(req);
+    r.headers.erase("Accept-Encoding");
+    if (r.method != "GET" && r.method != "HEAD") {
+      // No route takes a body, and httplib holds a chunked one of any size
+      // (the limit above counts Content-Length only). Announced as longer
+      // than any, whatever follows the headers is read and discarded until
+      // the client stops (then 413): never held, never parsed as another
+      // request on this connection.
+      r.headers.erase("Transfer-Encoding");
+      r.headers.erase("Content-Length");
+      r.headers.emplace("Content-Length", "4611686018427387904");
     }
-    const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
     return httplib::Server::HandlerResponse::Unhandled;
   });
   s->api_.Register(s->http_.get());

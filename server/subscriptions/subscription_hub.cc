@@ -233,15 +233,6 @@ SubscriptionHub::Taken SubscriptionHub::Take(Id id, size_t max_bytes) {
     sub->buffer.pop_front();
   };
   while (!sub->buffer.empty() && bytes < max_bytes) take_front();
-  // An entry is never split across responses: the positions (a resume
-  // token) count whole entries, and a resume reads on after the last one,
-  // so the rest of a split entry would never be sent. A response holds up
-  // to max_bytes and the rest of the entry it reached.
-  while (!sub->buffer.empty() && !t.batches.empty() &&
-         sub->buffer.front().seq() == t.batches.back().seq() &&
-         sub->buffer.front().origin() == t.batches.back().origin()) {
-    take_front();
-  }
   if (sub->buffer.empty() && !sub->catching_up) {
     // Every entry applied so far that this subscription wants was buffered
     // (and is now taken) or dropped (and reported as lagged).
@@ -251,6 +242,17 @@ SubscriptionHub::Taken SubscriptionHub::Take(Id id, size_t max_bytes) {
     }
   }
   t.positions = sub->delivered;
+  // A response that ends inside an entry (its other series wait in the
+  // buffer) must not count that entry as sent: positions (a resume token)
+  // count whole entries, and a resume reads on after them, so the rest
+  // would never come. Such a token resends the entry's earlier series.
+  if (!sub->buffer.empty() && !t.batches.empty()) {
+    const SampleBatch& rest = sub->buffer.front();
+    const SampleBatch& last = t.batches.back();
+    if (rest.origin() == last.origin() && rest.seq() == last.seq()) {
+      t.positions[rest.origin()] = rest.seq() - 1;
+    }
+  }
   if (t.lagged || !t.batches.empty()) sub->sending = true;
   return t;
 }

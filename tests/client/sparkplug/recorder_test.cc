@@ -376,6 +376,35 @@ TEST_F(RecorderTest, HeldDataOfAnEndingSessionIsResolvedWithItsOwnAliases) {
   EXPECT_EQ(recorder_.stats().unresolved, 0u);
 }
 
+// Held data of a device the ending session never gave a DBIRTH waits for
+// the new session's DBIRTH (it names its metrics again), instead of being
+// resolved against maps that never knew the device.
+TEST_F(RecorderTest, HeldDataOfADeviceUnbornInTheEndingSessionWaitsForItsNewDBirth) {
+  Send("spBv1.0/plant/NBIRTH/edge1", NBirth(1));
+  Payload early = Data(1);
+  Payload::Metric* m = Add(early, "Level", 0, kDouble);
+  m->set_double_value(7.5);
+  m->set_timestamp(kMs0 + 2000);
+  EXPECT_TRUE(Send("spBv1.0/plant/DDATA/edge1/tank", early).empty());  // no DBIRTH yet: held
+  Send("spBv1.0/plant/NBIRTH/edge1", NBirth(2));                       // a new session
+  EXPECT_EQ(recorder_.stats().unresolved, 0u);
+  EXPECT_EQ(recorder_.stats().held_now, 1u);
+  Payload db = Data(1);
+  Add(db, "Level", 5, kDouble)->set_double_value(8.0);
+  recorder_.Handle("spBv1.0/plant/DBIRTH/edge1/tank", db.SerializeAsString(), kNow, &out_);
+  bool held_value = false;
+  for (const RecordedSample& r : out_.samples) {
+    if (r.sample.timestamp_ns() == kNs0 + int64_t{2000} * 1000000) {
+      EXPECT_EQ(r.tag, "mx.plant.edge1.tank.Level");
+      EXPECT_EQ(r.sample.value().double_value(), 7.5);
+      EXPECT_EQ(r.sample.quality(), 0u);
+      held_value = true;
+    }
+  }
+  EXPECT_TRUE(held_value) << "the held value was not recorded at the DBIRTH";
+  EXPECT_EQ(recorder_.stats().held_now, 0u);
+}
+
 // A device born again replaces its metrics: a flapping device neither grows
 // the node's maps nor multiplies the Bad samples of its next DDEATH, and
 // an alias its new DBIRTH dropped no longer resolves.
