@@ -75,6 +75,8 @@ constexpr MethodRoles kMethodRoles[] = {
     // more than Replication.Pull already gives.
     {"Cluster.CopyShard", kRoleAdmin | kRoleReplicator},
     {"Cluster.PullShard", kRoleAdmin},
+    // The member that changed an alarm rule sends its caller's (admin) token.
+    {"Cluster.SyncRule", kRoleAdmin},
 };
 
 // Compares without an early exit, so timing does not reveal a prefix.

@@ -26,6 +26,7 @@
 #include "server/cluster/cluster_flags.h"
 #include "server/cluster/cluster_keys.h"
 #include "server/cluster/cluster_metrics.h"
+#include "server/cluster/cluster_rules.h"
 #include "server/cluster/cluster_service.h"
 #include "server/cluster/etcd/etcd_client.h"
 #include "server/cluster/fanout_subscribe.h"
@@ -482,6 +483,7 @@ int Run() {
   std::unique_ptr<cluster::LeaseFence> lease_fence;
   std::unique_ptr<cluster::MemberChannels> member_channels;
   std::unique_ptr<cluster::EtcdClusterAdmin> cluster_admin;  // probes through member_channels
+  std::unique_ptr<cluster::ClusterRules> cluster_rules;
   if (in_cluster) {
     absl::StatusOr<std::string> id =
         cluster::LoadOrCreateMemberId(options.path, absl::GetFlag(FLAGS_cluster_member_id));
@@ -568,6 +570,16 @@ int Run() {
                        {{"error", s.ToString()}});
     }
     mover->Start();
+    // The site's alarm rules (docs/cluster.md, "Alarm rules and events"):
+    // read before serving, so this member evaluates every rule from its
+    // first write; rules it kept from before it joined go to etcd.
+    cluster_rules = std::make_unique<cluster::ClusterRules>(store->get(), etcd.get(), options.site);
+    if (absl::Status s = cluster_rules->Start(); !s.ok()) {
+      server::LogError("historiand",
+                       "cluster rules: etcd not read; serving with the rules held "
+                       "here and retrying",
+                       {{"error", s.ToString()}});
+    }
   }
   // Given: stored (and `none` removes it); omitted: the stored one stays.
   if (!absl::GetFlag(FLAGS_twin_map).empty()) {
@@ -619,6 +631,7 @@ int Run() {
   env.cluster = placement_watcher.get();
   env.member_channels = member_channels.get();
   env.lease_fence = lease_fence.get();
+  env.site_rules = cluster_rules.get();
   // Destroyed after the server (its streams end first), before the store.
   server::SubscriptionHub subscriptions(store->get(), sub_options);
   env.subscriptions = &subscriptions;
@@ -715,6 +728,22 @@ int Run() {
                   static_cast<double>(st.done_revision));
     });
   }
+  if (cluster_rules != nullptr) {
+    metrics.AddCollector([r = cluster_rules.get()](server::MetricsWriter* out) {
+      const cluster::ClusterRules::Stats st = r->stats();
+      const std::pair<const char*, uint64_t> counters[] = {
+          {"historian_cluster_rules_taken_total", st.taken},
+          {"historian_cluster_rules_published_total", st.published},
+          {"historian_cluster_rules_errors_total", st.errors},
+      };
+      for (const auto& [name, value] : counters) {
+        out->Family(name, "counter",
+                    "Site-wide alarm rules in etcd (docs/cluster.md, \"Alarm rules and events\"): "
+                    "records taken from etcd, written to it, failures; since start");
+        out->Sample(name, "", static_cast<double>(value));
+      }
+    });
+  }
   if (mover != nullptr) {
     metrics.AddCollector([m = mover.get()](server::MetricsWriter* out) {
       const cluster::ShardMover::Stats st = m->stats();
@@ -800,16 +829,6 @@ int Run() {
                     {{"member", member_id},
                      {"advertise", *advertise},
                      {"etcd", absl::GetFlag(FLAGS_cluster_etcd)}});
-    // Rules kept from before the node joined (or replicated from a twin):
-    // each member evaluates them against its own shards' tags only.
-    size_t live_rules = 0;
-    for (const events::RuleRecord& r : store->get()->ListRules()) live_rules += !r.deleted;
-    if (live_rules > 0) {
-      server::LogWarning("historiand",
-                         "alarm rules in a site cluster watch only the tags this member owns "
-                         "(docs/cluster.md, \"Alarm rules and events\")",
-                         {{"rules", absl::StrCat(live_rules)}});
-    }
   }
   std::unique_ptr<server::MetricsHttpServer> metrics_http;
   if (std::string addr = absl::GetFlag(FLAGS_metrics_listen); !addr.empty()) {
@@ -878,6 +897,7 @@ int Run() {
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms)));
   (*event_outlets)->Stop();  // cursors written; the store's feed keeps the rest
+  if (cluster_rules != nullptr) cluster_rules->Stop();  // before the store closes
   if (placement_watcher != nullptr) placement_watcher->SetPlacementListener(nullptr);
   janitor.reset();            // before the store closes
   lease_fence.reset();        // it reads the watcher; no RPC asks it any more

@@ -30,6 +30,7 @@ namespace historian::cluster {
 class ClusterView;
 class LeaseFence;
 class MemberChannels;
+class SiteRules;
 }  // namespace historian::cluster
 
 namespace historian::server {
@@ -59,6 +60,9 @@ struct ServiceEnv {
   // This member's lease, as far as a move's source may still store writes
   // of a shard it hands over (cluster/lease_fence.h); null: no fence.
   const cluster::LeaseFence* lease_fence = nullptr;
+  // The site cluster's alarm rules, held site-wide (cluster/site_rules.h);
+  // null: not in a cluster.
+  cluster::SiteRules* site_rules = nullptr;
 };
 
 // kStream takes a slot of env.streams, kReplicationStream one of

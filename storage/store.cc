@@ -369,10 +369,12 @@ absl::Status Store::ReplayLog() {
   return FromRocks(it->status(), "replay log");
 }
 
-Version Store::NextVersion() {
+Version Store::NextVersion() { return NextVersionAbove(0); }
+
+Version Store::NextVersionAbove(Version floor) {
   commit_log_->mu().AssertHeld();  // the same mutex
   // Above every tombstone seen, also one stamped this second.
-  const Version v = commit_log_->NextVersion(tombstones_->floor());
+  const Version v = commit_log_->NextVersion(std::max(tombstones_->floor(), floor));
   tombstones_->NoteVersion(v);
   return v;
 }

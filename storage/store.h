@@ -717,7 +717,37 @@ class Store {
   absl::StatusOr<events::RuleRecord> PutRule(events::RuleRecord rule, bool create);
   // Errors: NotFound.
   absl::Status DeleteRule(std::string_view name);
-  std::vector<events::RuleRecord> ListRules() const;
+  // PutRule in two steps, for a site cluster (server/cluster/cluster_rules.h),
+  // where etcd holds the site's rules: the checks and a version, then the
+  // record stored.
+  struct RuleCheck {
+    bool create = false;
+    // The tags the rule covers as their owners reported them (name ->
+    // info), checked instead of this store's catalog; whether the name is
+    // taken is then the caller's check (etcd). Null: this store's catalog
+    // and rules.
+    const std::map<std::string, engine::TagInfo>* catalog = nullptr;
+    // The version is above this one (the site's newest record of the name)
+    // and above every record of the name held here.
+    Version floor = 0;
+  };
+  absl::StatusOr<events::RuleRecord> PrepareRule(events::RuleRecord rule, const RuleCheck& check);
+  // A deletion record of live rule `name` (NotFound when none), versioned
+  // as PrepareRule does.
+  absl::StatusOr<events::RuleRecord> PrepareRuleDeletion(std::string_view name, Version floor);
+  // A version for a record of rule `name` above `floor` and above every
+  // record of that name held here.
+  Version StampRuleVersion(std::string_view name, Version floor) ABSL_LOCKS_EXCLUDED(mu_);
+  // Stores `rule` (PrepareRule's, or another member's record) through the
+  // log unless this node holds it or a newer record of its name, then waits
+  // until the evaluator reflects it.
+  absl::Status ApplyRule(const events::RuleRecord& rule);
+  // Every rule by name; deleted ones only with `include_deleted`.
+  std::vector<events::RuleRecord> ListRules(bool include_deleted = false) const;
+  // Rule records applied since open (any origin), and a wait for more
+  // (EventsPart::RuleChanges).
+  uint64_t RuleChanges() const;
+  uint64_t WaitRuleChange(uint64_t seen, absl::Duration timeout) const;
   // Records an acknowledgement by `user` (travels to the peers; the
   // earliest ack wins everywhere). Errors: NotFound for an unknown event.
   absl::StatusOr<events::EventRecord> AckEvent(uint64_t id, std::string_view user,
@@ -797,6 +827,9 @@ class Store {
   // A version for a new write or catalog change: the hybrid clock, above
   // the tombstones' floor.
   Version NextVersion() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The same, above `floor` too.
+  Version NextVersionAbove(Version floor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // Leaves out of `s` the samples `considered` picks that are held here at
   // the same timestamp with a version as new or newer.
   absl::Status DropHeldTies(

@@ -64,23 +64,53 @@ absl::Status CheckRuleFields(const RuleRecord& r) {
 
 }  // namespace
 
-// The tags rule `r` covers: its tag, or the glob's matches (up to
-// rule_max_tags + 1, so a caller sees the glob is over it).
-static std::vector<std::string> RuleTags(const Store& store, const RuleRecord& r) {
-  if (!IsGlob(r.tag)) return {r.tag};
-  std::vector<std::string> names;
-  for (auto& [name, id] : store.MatchTags(r.tag, store.options().rule_max_tags + 1)) {
-    names.push_back(name);
+// Where a rule's tags are looked up: this store's catalog, or the tags a
+// site cluster's owners reported (PrepareRule's `check.catalog`).
+class RuleTagSource {
+ public:
+  RuleTagSource(const Store& store, const std::map<std::string, engine::TagInfo>* catalog)
+      : store_(store), catalog_(catalog) {}
+
+  // The tags rule `r` covers: its tag, or the glob's matches (up to
+  // rule_max_tags + 1, so a caller sees the glob is over it).
+  std::vector<std::string> Covered(const RuleRecord& r) const {
+    if (!IsGlob(r.tag)) return {r.tag};
+    std::vector<std::string> names;
+    if (catalog_ != nullptr) {
+      for (const auto& [name, info] : *catalog_) {
+        if (names.size() > store_.options().rule_max_tags) break;
+        if (GlobMatch(r.tag, name)) names.push_back(name);
+      }
+      return names;
+    }
+    for (auto& [name, id] : store_.MatchTags(r.tag, store_.options().rule_max_tags + 1)) {
+      names.push_back(name);
+    }
+    return names;
   }
-  return names;
-}
+  absl::StatusOr<engine::TagInfo> Get(const std::string& name) const {
+    if (catalog_ == nullptr) return store_.GetTag(name);
+    auto it = catalog_->find(name);
+    if (it == catalog_->end()) return absl::NotFoundError(name);
+    return it->second;
+  }
+  bool Has(const std::string& name) const {
+    return catalog_ == nullptr ? store_.HasTag(name) : catalog_->contains(name);
+  }
+  const Store& store() const { return store_; }
+
+ private:
+  const Store& store_;
+  const std::map<std::string, engine::TagInfo>* const catalog_;
+};
 
 // The evaluator's spec of rule `r` on tag `name`; InvalidArgument naming
 // what does not fit (PutRule refuses the rule, ResolveRules skips the tag).
-static absl::StatusOr<RuleSpec> ResolveRuleTag(const Store& store, const RuleRecord& r,
+static absl::StatusOr<RuleSpec> ResolveRuleTag(const RuleTagSource& tags, const RuleRecord& r,
                                                const std::string& name,
                                                const std::string& twin_map) {
-  absl::StatusOr<engine::TagInfo> info = store.GetTag(name);
+  const Store& store = tags.store();
+  absl::StatusOr<engine::TagInfo> info = tags.Get(name);
   if (!info.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("rule tag: unknown tag '", name, "'"));
   }
@@ -122,7 +152,7 @@ static absl::StatusOr<RuleSpec> ResolveRuleTag(const Store& store, const RuleRec
       return absl::InvalidArgumentError(absl::StrCat(
           "twin_deviation rule: tag '", name, "' has no twin under --twin_map '", twin_map, "'"));
     }
-    if (!store.HasTag(s.twin_tag)) {
+    if (!tags.Has(s.twin_tag)) {
       return absl::InvalidArgumentError(
           absl::StrCat("twin_deviation rule: twin tag '", s.twin_tag, "' is unknown"));
     }
@@ -132,10 +162,10 @@ static absl::StatusOr<RuleSpec> ResolveRuleTag(const Store& store, const RuleRec
 
 // The evaluator's specs of one rule into *out, every tag it covers fitting
 // (PutRule's check).
-static absl::Status ResolveRule(const Store& store, const RuleRecord& r,
+static absl::Status ResolveRule(const RuleTagSource& tags, const RuleRecord& r,
                                 const std::string& twin_map, std::vector<RuleSpec>* out) {
-  const std::vector<std::string> names = RuleTags(store, r);
-  const size_t max_tags = store.options().rule_max_tags;
+  const std::vector<std::string> names = tags.Covered(r);
+  const size_t max_tags = tags.store().options().rule_max_tags;
   if (IsGlob(r.tag) && names.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("rule tag: glob '", r.tag, "' matches no tag"));
   }
@@ -145,7 +175,7 @@ static absl::Status ResolveRule(const Store& store, const RuleRecord& r,
                      " tags; narrow it"));
   }
   for (const std::string& name : names) {
-    ASSIGN_OR_RETURN(RuleSpec spec, ResolveRuleTag(store, r, name, twin_map));
+    ASSIGN_OR_RETURN(RuleSpec spec, ResolveRuleTag(tags, r, name, twin_map));
     out->push_back(std::move(spec));
   }
   return absl::OkStatus();
@@ -156,7 +186,8 @@ std::vector<RuleSpec> Store::ResolveRules(const std::vector<RuleRecord>& rules) 
   const size_t max_tags = options_.rule_max_tags;
   std::vector<RuleSpec> specs;
   for (const RuleRecord& r : rules) {
-    std::vector<std::string> names = RuleTags(*this, r);
+    const RuleTagSource tags(*this, nullptr);
+    std::vector<std::string> names = tags.Covered(r);
     // Each tag on its own: one that does not fit (a tag made later without
     // an eng range, of strings, without a twin) is left out, loudly, and
     // the rule goes on watching the others. A tag not here (deleted, or
@@ -171,7 +202,7 @@ std::vector<RuleSpec> Store::ResolveRules(const std::vector<RuleRecord>& rules) 
     size_t watched = 0;
     for (const std::string& name : names) {
       if (!HasTag(name)) continue;
-      absl::StatusOr<RuleSpec> spec = ResolveRuleTag(*this, r, name, twin_map);
+      absl::StatusOr<RuleSpec> spec = ResolveRuleTag(tags, r, name, twin_map);
       if (!spec.ok()) {
         unfit.push_back(std::string(spec.status().message()));
         continue;
@@ -190,45 +221,79 @@ std::vector<RuleSpec> Store::ResolveRules(const std::vector<RuleRecord>& rules) 
   return specs;
 }
 
-absl::StatusOr<RuleRecord> Store::PutRule(RuleRecord rule, bool create) {
+absl::StatusOr<RuleRecord> Store::PrepareRule(RuleRecord rule, const RuleCheck& check) {
   RETURN_IF_ERROR(CheckRuleFields(rule));
-  absl::StatusOr<RuleRecord> existing = events_->GetRule(rule.name);
-  if (create && existing.ok()) {
-    return absl::AlreadyExistsError(absl::StrCat("rule '", rule.name, "' exists"));
+  if (check.catalog == nullptr) {
+    absl::StatusOr<RuleRecord> existing = events_->GetRule(rule.name);
+    if (check.create && existing.ok()) {
+      return absl::AlreadyExistsError(absl::StrCat("rule '", rule.name, "' exists"));
+    }
+    if (!check.create && !existing.ok()) return existing.status();
   }
-  if (!create && !existing.ok()) return existing.status();
-  if (create && events_->LiveRuleCount() >= options_.max_rules) {
+  if (check.create && events_->LiveRuleCount() >= options_.max_rules) {
     return absl::ResourceExhaustedError(
         absl::StrCat("rules: this node holds the most rules it allows (", options_.max_rules,
                      ", --max_rules); delete some or use globs"));
   }
   std::vector<RuleSpec> specs;
-  RETURN_IF_ERROR(ResolveRule(*this, rule, TwinMap().value_or(""), &specs));
+  RETURN_IF_ERROR(
+      ResolveRule(RuleTagSource(*this, check.catalog), rule, TwinMap().value_or(""), &specs));
   rule.deleted = false;
-  {
-    absl::MutexLock l(&mu_);
-    commit_log_->mu().AssertHeld();  // the same mutex
-    rule.version = NextVersion();
-  }
-  RETURN_IF_ERROR(SubmitEventWrites({{events::RuleKey(rule.name), events::EncodeRule(rule)}}));
-  events_->AwaitRulesResolved();
+  rule.version = StampRuleVersion(rule.name, check.floor);
   return rule;
 }
 
-absl::Status Store::DeleteRule(std::string_view name) {
+absl::StatusOr<RuleRecord> Store::PrepareRuleDeletion(std::string_view name, Version floor) {
   ASSIGN_OR_RETURN(RuleRecord rule, events_->GetRule(name));
   rule.deleted = true;
-  {
-    absl::MutexLock l(&mu_);
-    commit_log_->mu().AssertHeld();  // the same mutex
-    rule.version = NextVersion();
+  rule.version = StampRuleVersion(rule.name, floor);
+  return rule;
+}
+
+Version Store::StampRuleVersion(std::string_view name, Version floor) {
+  // Above the newest record of the name this node holds too: a record
+  // stamped at or below it would lose last-writer-wins where it is held.
+  for (const RuleRecord& r : events_->Rules(/*include_deleted=*/true)) {
+    if (r.name == name) floor = std::max(floor, r.version);
+  }
+  absl::MutexLock l(&mu_);
+  commit_log_->mu().AssertHeld();  // the same mutex
+  return NextVersionAbove(floor);
+}
+
+absl::Status Store::ApplyRule(const RuleRecord& rule) {
+  for (const RuleRecord& held : events_->Rules(/*include_deleted=*/true)) {
+    if (held.name != rule.name) continue;
+    if (events::EncodeRule(events::NewerRule(held, rule)) == events::EncodeRule(held)) {
+      return absl::OkStatus();  // this node holds it, or a newer one
+    }
+    break;
   }
   RETURN_IF_ERROR(SubmitEventWrites({{events::RuleKey(rule.name), events::EncodeRule(rule)}}));
   events_->AwaitRulesResolved();
   return absl::OkStatus();
 }
 
-std::vector<RuleRecord> Store::ListRules() const { return events_->Rules(); }
+absl::StatusOr<RuleRecord> Store::PutRule(RuleRecord rule, bool create) {
+  ASSIGN_OR_RETURN(RuleRecord prepared, PrepareRule(std::move(rule), {.create = create}));
+  RETURN_IF_ERROR(ApplyRule(prepared));
+  return prepared;
+}
+
+absl::Status Store::DeleteRule(std::string_view name) {
+  ASSIGN_OR_RETURN(RuleRecord deletion, PrepareRuleDeletion(name, 0));
+  return ApplyRule(deletion);
+}
+
+std::vector<RuleRecord> Store::ListRules(bool include_deleted) const {
+  return events_->Rules(include_deleted);
+}
+
+uint64_t Store::RuleChanges() const { return events_->RuleChanges(); }
+
+uint64_t Store::WaitRuleChange(uint64_t seen, absl::Duration timeout) const {
+  return events_->WaitRuleChange(seen, timeout);
+}
 
 absl::StatusOr<events::EventRecord> Store::AckEvent(uint64_t id, std::string_view user,
                                                     std::string_view comment) {

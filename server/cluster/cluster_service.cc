@@ -11,6 +11,7 @@
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/shard_copy_client.h"
+#include "server/cluster/site_rules.h"
 #include "server/status_util.h"
 #include "storage/engine/column_families.h"
 #include "storage/store.h"
@@ -254,6 +255,21 @@ grpc::Status ClusterService::PullShard(grpc::ServerContext* context,
     response->set_complete(marker->complete);
     response->set_source(marker->source);
     return grpc::Status::OK;
+  });
+}
+
+grpc::Status ClusterService::SyncRule(grpc::ServerContext* context,
+                                      const v1::SyncRuleRequest* request,
+                                      v1::SyncRuleResponse* /*response*/) {
+  return RunRpc(env_, context, "Cluster.SyncRule", RpcKind::kUnary, [&] {
+    if (env_.site_rules == nullptr) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "Cluster.SyncRule: this node is not in a site cluster");
+    }
+    if (request->name().empty()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: the rule's name is required");
+    }
+    return ToGrpcStatus(env_.site_rules->Sync(request->name()));
   });
 }
 

@@ -43,6 +43,8 @@ class ClusterService final : public v1::Cluster::Service {
                          grpc::ServerWriter<v1::CopyShardChunk>* writer) override;
   grpc::Status PullShard(grpc::ServerContext* context, const v1::PullShardRequest* request,
                          v1::PullShardResponse* response) override;
+  grpc::Status SyncRule(grpc::ServerContext* context, const v1::SyncRuleRequest* request,
+                        v1::SyncRuleResponse* response) override;
 
  private:
   // INVALID_ARGUMENT naming the field unless shard < num_shards and

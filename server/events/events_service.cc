@@ -1,6 +1,10 @@
 #include "server/events/events_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/cluster/cluster_view.h"
+#include "server/cluster/fanout_events.h"
+#include "server/cluster/member_channels.h"
+#include "server/cluster/query_fanout.h"
 #include "server/status_util.h"
 #include "storage/catalog/glob.h"
 #include "storage/events/events_part.h"
@@ -63,17 +67,6 @@ void EventToProto(const events::EventRecord& e, v1::Event* out) {
 grpc::Status EventsService::PutRule(grpc::ServerContext* context, const char* method,
                                     const v1::Rule& rule, bool create, v1::Rule* response) {
   return RunRpc(env_, context, method, RpcKind::kUnary, [&] {
-    if (env_.cluster != nullptr) {
-      // Each member's store sees only the samples of the shards it owns, so
-      // a rule put here would watch those tags alone and miss the rest
-      // without a word (docs/cluster.md, "Alarm rules and events").
-      return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
-          method,
-          ": alarm rules are not supported in a site cluster yet: a rule kept by one "
-          "member would watch only the tags it owns (docs/cluster.md, \"Alarm rules and "
-          "events\"); DeleteRule, ListRules, ListEvents and Ack still work on this "
-          "member's own records")));
-    }
     if (!v1::RuleKind_IsValid(rule.kind()) || rule.kind() == v1::RULE_KIND_UNSPECIFIED) {
       return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
           "rule.kind: ", static_cast<int>(rule.kind()),
@@ -83,7 +76,13 @@ grpc::Status EventsService::PutRule(grpc::ServerContext* context, const char* me
     if (rule.description().size() > kMaxCommentBytes) {
       return ToGrpcStatus(absl::InvalidArgumentError("rule.description: over 1024 bytes"));
     }
-    absl::StatusOr<events::RuleRecord> r = store_->PutRule(RuleFromProto(rule), create);
+    absl::StatusOr<std::shared_ptr<const cluster::Placement>> placement =
+        SiteRulesPlacement(*context, method);
+    if (!placement.ok()) return ToGrpcStatus(placement.status());
+    absl::StatusOr<events::RuleRecord> r =
+        *placement == nullptr ? store_->PutRule(RuleFromProto(rule), create)
+                              : cluster::PutRuleSiteWide(env_, **placement, *context, method,
+                                                         RuleFromProto(rule), create);
     if (!r.ok()) return ToGrpcStatus(r.status());
     RuleToProto(*r, response);
     return grpc::Status::OK;
@@ -103,8 +102,14 @@ grpc::Status EventsService::UpdateRule(grpc::ServerContext* context,
 grpc::Status EventsService::DeleteRule(grpc::ServerContext* context,
                                        const v1::DeleteRuleRequest* request,
                                        v1::DeleteRuleResponse* /*response*/) {
-  return RunRpc(env_, context, "Events.DeleteRule", RpcKind::kUnary,
-                [&] { return ToGrpcStatus(store_->DeleteRule(request->name())); });
+  return RunRpc(env_, context, "Events.DeleteRule", RpcKind::kUnary, [&] {
+    absl::StatusOr<std::shared_ptr<const cluster::Placement>> placement =
+        SiteRulesPlacement(*context, "Events.DeleteRule");
+    if (!placement.ok()) return ToGrpcStatus(placement.status());
+    return ToGrpcStatus(*placement == nullptr ? store_->DeleteRule(request->name())
+                                              : cluster::DeleteRuleSiteWide(
+                                                    env_, **placement, *context, request->name()));
+  });
 }
 
 grpc::Status EventsService::ListRules(grpc::ServerContext* context,
@@ -131,10 +136,16 @@ grpc::Status EventsService::ListEvents(grpc::ServerContext* context,
     f.rule = request->rule();
     f.limit =
         request->limit() == 0 ? kDefaultEventLimit : std::min(request->limit(), kMaxEventLimit);
-    absl::StatusOr<std::vector<events::EventRecord>> list = store_->ListEvents(f);
-    if (!list.ok()) return ToGrpcStatus(list.status());
-    for (const events::EventRecord& e : *list) EventToProto(e, response->add_events());
-    return grpc::Status::OK;
+    auto local = [&](const v1::ListEventsRequest&, v1::ListEventsResponse* out) -> absl::Status {
+      absl::StatusOr<std::vector<events::EventRecord>> list = store_->ListEvents(f);
+      if (!list.ok()) return list.status();
+      for (const events::EventRecord& e : *list) EventToProto(e, out->add_events());
+      return absl::OkStatus();
+    };
+    std::shared_ptr<const cluster::Placement> placement = cluster::FanoutPlacement(env_, *context);
+    if (placement == nullptr) return ToGrpcStatus(local(*request, response));
+    return ToGrpcStatus(cluster::FanOutListEvents(env_, *placement, *context, *request,
+                                                  static_cast<uint32_t>(f.limit), local, response));
   });
 }
 
@@ -155,11 +166,48 @@ grpc::Status EventsService::Ack(grpc::ServerContext* context, const v1::AckReque
       if (!p.ok()) return ToGrpcStatus(p.status());
       user = p->name;
     }
-    absl::StatusOr<events::EventRecord> e = store_->AckEvent(*id, user, request->comment());
-    if (!e.ok()) return ToGrpcStatus(e.status());
-    EventToProto(*e, response);
-    return grpc::Status::OK;
+    auto local = [&]() -> absl::StatusOr<v1::Event> {
+      absl::StatusOr<events::EventRecord> e = store_->AckEvent(*id, user, request->comment());
+      if (!e.ok()) return e.status();
+      v1::Event out;
+      EventToProto(*e, &out);
+      return out;
+    };
+    std::shared_ptr<const cluster::Placement> placement = cluster::FanoutPlacement(env_, *context);
+    if (placement == nullptr) {
+      absl::StatusOr<v1::Event> e = local();
+      if (!e.ok()) return ToGrpcStatus(e.status());
+      *response = *std::move(e);
+      return grpc::Status::OK;
+    }
+    return ToGrpcStatus(cluster::FanOutAck(env_, *placement, *context, *request, local, response));
   });
+}
+
+absl::StatusOr<std::shared_ptr<const cluster::Placement>> EventsService::SiteRulesPlacement(
+    const grpc::ServerContext& context, std::string_view method) const {
+  if (env_.cluster == nullptr) return nullptr;
+  if (env_.site_rules == nullptr || env_.member_channels == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(std::string(method), ": this cluster member holds no site-wide rules"));
+  }
+  if (cluster::MemberChannels::IsForwarded(context)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(method), ": rule changes are never forwarded between members"));
+  }
+  std::shared_ptr<const cluster::Placement> placement = env_.cluster->placement();
+  if (placement == nullptr) {
+    absl::Status why = env_.cluster->NoPlacementStatus();
+    if (why.ok()) placement = env_.cluster->placement();
+    if (placement == nullptr) {
+      return absl::UnavailableError(
+          absl::StrCat(std::string(method),
+                       ": this member has no placement, so it cannot check the rule's tags at "
+                       "their owners: ",
+                       why.message()));
+    }
+  }
+  return placement;
 }
 
 grpc::ServerWriteReactor<v1::SubscribeEventsResponse>* EventsService::Subscribe(

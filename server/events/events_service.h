@@ -11,7 +11,12 @@
 #ifndef HISTORIAN_SERVER_EVENTS_EVENTS_SERVICE_H_
 #define HISTORIAN_SERVER_EVENTS_EVENTS_SERVICE_H_
 
+#include <memory>
+#include <string_view>
+
+#include "absl/status/statusor.h"
 #include "historian/v1/events.grpc.pb.h"
+#include "server/cluster/placement.h"
 #include "server/events/event_stream.h"
 #include "server/rpc_env.h"
 #include "storage/events/event_record.h"
@@ -54,6 +59,10 @@ class EventsService final : public v1::Events::WithCallbackMethod_Subscribe<v1::
  private:
   grpc::Status PutRule(grpc::ServerContext* context, const char* method, const v1::Rule& rule,
                        bool create, v1::Rule* response);
+  // In a site cluster the placement rule changes are checked and spread by
+  // (null: a single node, the store alone); errors name `method`.
+  absl::StatusOr<std::shared_ptr<const cluster::Placement>> SiteRulesPlacement(
+      const grpc::ServerContext& context, std::string_view method) const;
 
   const ServiceEnv env_;
   Store* const store_;

@@ -305,6 +305,7 @@ void EventsPart::OnApplied(const engine::LogEntry& entry, uint64_t feed_position
         eval_.rules_dirty = true;
       }
       ++eval_.rules_gen;
+      ++rule_changes_;
       wake = true;
     } else if (w.key[0] == kEventKeyPrefix && w.key.size() == 9 && feed_position != 0) {
       // The same changes PrepareEntry wrote at these positions.
@@ -383,6 +384,20 @@ absl::StatusOr<RuleRecord> EventsPart::GetRule(std::string_view name) const {
     return absl::NotFoundError(absl::StrCat("rule '", std::string(name), "' not found"));
   }
   return it->second;
+}
+
+uint64_t EventsPart::RuleChanges() const {
+  absl::MutexLock l(&mu_);
+  return rule_changes_;
+}
+
+uint64_t EventsPart::WaitRuleChange(uint64_t seen, absl::Duration timeout) const {
+  absl::MutexLock l(&mu_);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (rule_changes_ <= seen && !eval_.stop) {
+    if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+  }
+  return rule_changes_;
 }
 
 size_t EventsPart::LiveRuleCount() const {

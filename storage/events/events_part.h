@@ -152,6 +152,13 @@ class EventsPart {
   std::vector<RuleRecord> Rules(bool include_deleted = false) const ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<RuleRecord> GetRule(std::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
   size_t LiveRuleCount() const ABSL_LOCKS_EXCLUDED(mu_);
+  // How many rule records were applied since open (any origin: this node,
+  // a peer site, a merge); a site cluster's rule sync waits on it
+  // (server/cluster/cluster_rules.h).
+  uint64_t RuleChanges() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits until RuleChanges() > `seen`, the part stops, or `timeout`;
+  // returns RuleChanges().
+  uint64_t WaitRuleChange(uint64_t seen, absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(mu_);
   // NotFound when the event is unknown here.
   absl::StatusOr<EventRecord> GetEvent(uint64_t id) const;
   // Events matching `filter`, newest raise first (a scan of the column
@@ -276,7 +283,8 @@ class EventsPart {
   std::map<ActiveKey, uint64_t> active_ ABSL_GUARDED_BY(mu_);
   EvalState eval_ ABSL_GUARDED_BY(mu_);
   Feed feed_ ABSL_GUARDED_BY(mu_);
-  EventsHooks hooks_;  // set by Start before the thread runs
+  uint64_t rule_changes_ ABSL_GUARDED_BY(mu_) = 0;  // rule records applied since open
+  EventsHooks hooks_;                               // set by Start before the thread runs
   std::thread thread_;
 };
 

@@ -1,97 +1,236 @@
 // Alarm rules in a site cluster (docs/cluster.md, "Alarm rules and events"):
-// each member's store sees only its own shards' samples, so a rule kept by
-// one member would watch part of the site and miss the rest without a word.
-// Until rules are held site-wide, every member refuses rule writes loudly:
-// one real etcd and three real historiand nodes (ClusterFixture), the gRPC
-// API and the `historian rule` CLI.
+// rules are held site-wide in etcd, every member evaluates them against the
+// tags of the shards it owns, and events are listed and acknowledged at any
+// member. One real etcd and three real historiand nodes (ClusterFixture),
+// the gRPC API and the `historian rule` CLI.
+#include <map>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "api/core/tag_shard.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
-#include "historian/v1/catalog.grpc.pb.h"
+#include "historian/v1/cluster.grpc.pb.h"
 #include "historian/v1/events.grpc.pb.h"
 #include "tests/testutil/cluster_fixture.h"
+#include "tests/testutil/site_client.h"
 #include "tests/testutil/temp_dir.h"
+#include "tests/testutil/wait_for.h"
 
 namespace historian {
 namespace {
 
 namespace v1 = ::historian::v1;
 
-void SetDeadline(grpc::ClientContext* ctx) {
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+constexpr int64_t kT0 = 1'700'000'000'000'000'000;
+
+// The index of the member owning `tag` in `p`.
+int OwnerIndex(const v1::PlacementResponse& p, const std::string& tag,
+               const testing::ClusterFixture& cluster) {
+  const std::string& owner_id = p.members(p.shard_owner(TagShard(tag, p.num_shards()))).id();
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (cluster.member_id(i) == owner_id) return i;
+  }
+  return -1;
 }
 
-v1::Rule HighRule(const std::string& name, const std::string& tag) {
-  v1::Rule rule;
-  rule.set_name(name);
-  rule.set_kind(v1::RULE_KIND_HIGH);
-  rule.set_tag(tag);
-  rule.set_limit(50);
-  return rule;
+// `per_member` tags "line1.mK.temp" owned by each member of the cluster:
+// tag -> owner index.
+std::map<std::string, int> TagsOnEveryMember(const testing::ClusterFixture& cluster,
+                                             int per_member) {
+  v1::PlacementResponse p;
+  EXPECT_TRUE(cluster.Placement(0, &p).ok());
+  std::map<std::string, int> tags;
+  std::vector<int> count(cluster.size());
+  for (int k = 0; k < 1000; ++k) {
+    const std::string tag = absl::StrCat("line1.m", k, ".temp");
+    const int owner = OwnerIndex(p, tag, cluster);
+    if (owner < 0 || count[owner] >= per_member) continue;
+    ++count[owner];
+    tags[tag] = owner;
+    if (tags.size() == static_cast<size_t>(per_member * cluster.size())) break;
+  }
+  EXPECT_EQ(tags.size(), static_cast<size_t>(per_member * cluster.size()));
+  return tags;
 }
 
-TEST(ClusterRulesTest, EveryMemberRefusesRuleWritesNamingTheMethodAndKeepsNone) {
+grpc::Status CreateRule(const std::string& address, const v1::Rule& rule, v1::Rule* out) {
+  auto events =
+      v1::Events::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  v1::CreateRuleRequest req;
+  *req.mutable_rule() = rule;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  return events->CreateRule(&ctx, req, out);
+}
+
+grpc::Status DeleteRule(const std::string& address, const std::string& name) {
+  auto events =
+      v1::Events::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  v1::DeleteRuleRequest req;
+  req.set_name(name);
+  v1::DeleteRuleResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  return events->DeleteRule(&ctx, req, &resp);
+}
+
+std::set<std::string> RuleNames(testing::SiteClient& node) {
+  std::set<std::string> names;
+  for (const v1::Rule& r : node.Rules()) names.insert(r.name());
+  return names;
+}
+
+// Tag -> the active events of `rule` on it, as `node` lists them.
+std::map<std::string, int> ActiveByTag(testing::SiteClient& node, const std::string& rule) {
+  std::map<std::string, int> out;
+  for (const v1::Event& e : node.Events()) {
+    if (e.rule() == rule && e.active()) ++out[e.tag()];
+  }
+  return out;
+}
+
+TEST(ClusterRulesTest, ARuleMadeAtOneMemberWatchesEveryMembersTagsAndEventsShowAtAny) {
   testing::TempDir dir;
   testing::ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3, .num_shards = 64});
   ASSERT_TRUE(cluster.Start());
-  // The tag exists (at its owner, through a forwarded CreateTag), so a
-  // refusal is the cluster's, not an unknown tag's.
-  const std::string tag = "line1.oven.temp";
-  {
-    auto catalog = v1::Catalog::NewStub(
-        grpc::CreateChannel(cluster.address(0), grpc::InsecureChannelCredentials()));
-    v1::CreateTagRequest req;
-    req.mutable_tag()->set_name(tag);
-    req.mutable_tag()->set_value_type(v1::VALUE_TYPE_DOUBLE);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
-    v1::Tag created;
-    grpc::Status s = catalog->CreateTag(&ctx, req, &created);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
+  const std::map<std::string, int> tags = TagsOnEveryMember(cluster, 2);
+  testing::SiteClient n0(cluster.address(0)), n1(cluster.address(1)), n2(cluster.address(2));
+  std::vector<testing::SiteClient*> nodes = {&n0, &n1, &n2};
+  for (const auto& [tag, owner] : tags) ASSERT_TRUE(n0.CreateTag(tag).ok()) << tag;
+
+  // Made at member 1, a glob over tags of all three members.
+  v1::Rule made;
+  grpc::Status s =
+      CreateRule(cluster.address(1), testing::HighRule("oven_high", "line1.*", 50), &made);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_NE(made.version(), 0u);
+  // In force at every member when the call returned: listed everywhere.
   for (int i = 0; i < cluster.size(); ++i) {
-    SCOPED_TRACE(absl::StrCat("node ", i));
-    auto events = v1::Events::NewStub(
-        grpc::CreateChannel(cluster.address(i), grpc::InsecureChannelCredentials()));
-    for (const std::string& pattern : {tag, std::string("line1.*")}) {
-      v1::CreateRuleRequest create;
-      *create.mutable_rule() = HighRule(absl::StrCat("oven_high_", i), pattern);
-      grpc::ClientContext cctx;
-      SetDeadline(&cctx);
-      v1::Rule got;
-      grpc::Status s = events->CreateRule(&cctx, create, &got);
-      EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
-      EXPECT_NE(s.error_message().find("Events.CreateRule: alarm rules are not supported in a "
-                                       "site cluster yet"),
-                std::string::npos)
-          << s.error_message();
-
-      v1::UpdateRuleRequest update;
-      *update.mutable_rule() = HighRule(absl::StrCat("oven_high_", i), pattern);
-      grpc::ClientContext uctx;
-      SetDeadline(&uctx);
-      s = events->UpdateRule(&uctx, update, &got);
-      EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
-      EXPECT_NE(s.error_message().find("Events.UpdateRule"), std::string::npos)
-          << s.error_message();
-    }
-    // Nothing was kept, and the read side still answers.
-    v1::ListRulesRequest list;
-    grpc::ClientContext lctx;
-    SetDeadline(&lctx);
-    v1::ListRulesResponse rules;
-    grpc::Status s = events->ListRules(&lctx, list, &rules);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-    EXPECT_EQ(rules.rules_size(), 0);
-
-    // What an operator sees.
-    testing::CommandResult cli = cluster.Cli(
-        i, {"rule", "add", "oven_high", "--kind", "high", "--tag", tag, "--limit", "50"});
-    EXPECT_NE(cli.exit_code, 0) << cli.out;
-    EXPECT_NE(cli.err.find("not supported in a site cluster yet"), std::string::npos) << cli.err;
+    EXPECT_EQ(RuleNames(*nodes[i]), std::set<std::string>{"oven_high"}) << "node " << i;
   }
+
+  // Every tag goes over the limit, written through member 2 (routed to
+  // the owners): each owner raises its own tags' alarms.
+  std::map<std::string, std::vector<std::pair<int64_t, double>>> data;
+  for (const auto& [tag, owner] : tags) data[tag] = {{kT0, 10}, {kT0 + 1'000'000'000, 60}};
+  s = n2.Write(data);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::map<std::string, int> want;
+  for (const auto& [tag, owner] : tags) want[tag] = 1;
+  for (int i = 0; i < cluster.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("listed at node ", i));
+    EXPECT_TRUE(testing::WaitFor([&] { return ActiveByTag(*nodes[i], "oven_high") == want; },
+                                 absl::Seconds(30)));
+    EXPECT_EQ(ActiveByTag(*nodes[i], "oven_high"), want);
+  }
+
+  // An ack at member 0 of an event member 2 raised shows at member 1.
+  std::string id_on_2;
+  for (const v1::Event& e : n0.Events()) {
+    if (tags.at(e.tag()) == 2) id_on_2 = e.id();
+  }
+  ASSERT_FALSE(id_on_2.empty());
+  s = n0.Ack(id_on_2, "seen");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  bool acked = false;
+  for (const v1::Event& e : n1.Events()) {
+    if (e.id() == id_on_2) acked = e.acked() && e.ack_comment() == "seen";
+  }
+  EXPECT_TRUE(acked);
+  EXPECT_EQ(n1.Ack("00000000deadbeef", "").error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // One name per site: a second create at another member is refused.
+  s = CreateRule(cluster.address(2), testing::HighRule("oven_high", "line1.*", 70), &made);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
+  // Checks see the whole site's tags: none matching, an unknown name.
+  s = CreateRule(cluster.address(0), testing::HighRule("none", "line9.*", 1), &made);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("matches no tag"), std::string::npos) << s.error_message();
+  s = CreateRule(cluster.address(0), testing::HighRule("none", "line9.x", 1), &made);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("unknown tag"), std::string::npos) << s.error_message();
+  // A tag owned by another member than the one asked is known.
+  for (const auto& [tag, owner] : tags) {
+    if (owner != 0) {
+      s = CreateRule(cluster.address(0), testing::HighRule("one_tag", tag, 1000), &made);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      break;
+    }
+  }
+  // Twin rules need the twin's samples at the tag's owner: refused.
+  v1::Rule twin = testing::HighRule("twin", "line1.m0.temp", 5);
+  twin.set_kind(v1::RULE_KIND_TWIN_DEVIATION);
+  twin.set_home_site("us");
+  s = CreateRule(cluster.address(0), twin, &made);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+
+  // What an operator sees.
+  testing::CommandResult cli = cluster.Cli(2, {"rule", "ls"});
+  EXPECT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_NE(cli.out.find("oven_high"), std::string::npos) << cli.out;
+  cli = cluster.Cli(
+      2, {"rule", "add", "oven_low", "--kind", "low", "--tag", "line1.*", "--limit=-40"});
+  EXPECT_EQ(cli.exit_code, 0) << cli.err;
+  for (int i = 0; i < cluster.size(); ++i) {
+    EXPECT_EQ(RuleNames(*nodes[i]), (std::set<std::string>{"one_tag", "oven_high", "oven_low"}))
+        << "node " << i;
+  }
+
+  // Deleted at one member: gone at every member when the call returns.
+  s = DeleteRule(cluster.address(0), "oven_high");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  for (int i = 0; i < cluster.size(); ++i) {
+    EXPECT_EQ(RuleNames(*nodes[i]), (std::set<std::string>{"one_tag", "oven_low"})) << "node " << i;
+  }
+  EXPECT_EQ(DeleteRule(cluster.address(1), "oven_high").error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST(ClusterRulesTest, AMemberDownWhenARuleIsMadeEvaluatesItFromItsRestart) {
+  testing::TempDir dir;
+  testing::ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3, .num_shards = 64});
+  ASSERT_TRUE(cluster.Start());
+  const std::map<std::string, int> tags = TagsOnEveryMember(cluster, 1);
+  testing::SiteClient n0(cluster.address(0));
+  for (const auto& [tag, owner] : tags) ASSERT_TRUE(n0.CreateTag(tag).ok()) << tag;
+  std::string tag_of_0, tag_of_2;
+  for (const auto& [tag, owner] : tags) {
+    if (owner == 0) tag_of_0 = tag;
+    if (owner == 2) tag_of_2 = tag;
+  }
+
+  cluster.KillNode(2);
+  // A rule on member 0's tag is stored site-wide; the call says member 2
+  // did not confirm it.
+  v1::Rule made;
+  grpc::Status s =
+      CreateRule(cluster.address(0), testing::HighRule("by_name", tag_of_0, 50), &made);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_NE(s.error_message().find(cluster.member_id(2)), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("stored site-wide"), std::string::npos) << s.error_message();
+
+  // Restarted, member 2 holds it before serving, and a second rule made
+  // while it is up covers its tag and raises there.
+  ASSERT_TRUE(cluster.StartNode(2));
+  testing::SiteClient n2(cluster.address(2));
+  EXPECT_EQ(RuleNames(n2), std::set<std::string>{"by_name"});
+  s = CreateRule(cluster.address(1), testing::HighRule("on_2", tag_of_2, 50), &made);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // Member 0's channel to member 2 may still be in its reconnect backoff
+  // from the calls it made while 2 was down: resent until it gets through.
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        s = n0.Write({{tag_of_2, {{kT0, 10}, {kT0 + 1'000'000'000, 60}}}});
+        return s.ok();
+      },
+      absl::Seconds(10)))
+      << s.error_message();
+  const std::map<std::string, int> want = {{tag_of_2, 1}};
+  EXPECT_TRUE(testing::WaitFor([&] { return ActiveByTag(n0, "on_2") == want; }, absl::Seconds(30)));
+  EXPECT_EQ(ActiveByTag(n0, "on_2"), want);
 }
 
 }  // namespace
