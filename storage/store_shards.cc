@@ -208,6 +208,10 @@ absl::StatusOr<uint64_t> Store::DropShardPass(uint32_t shard, uint32_t num_shard
       compactor_->ForgetTag(tag->id);
       ++dropped;
     }
+    // The rules stop watching the tags gone (a stale rule would raise on
+    // each, the samples going to their new owner) and their alarms raised
+    // here clear.
+    events_->OnTagsDropped();
   }
   return dropped;
 }

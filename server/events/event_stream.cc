@@ -127,6 +127,11 @@ grpc::ServerWriteReactor<v1::SubscribeEventsResponse>* EventStream::Start(
   if (s.ok() && request->glob().size() > kMaxEventGlobBytes) {
     s = ToGrpcStatus(absl::InvalidArgumentError("glob: over 1024 bytes"));
   }
+  if (s.ok() && !request->resume_token().empty()) {
+    s = ToGrpcStatus(absl::InvalidArgumentError(
+        "resume_token: this node answers from its own event feed (not in a site cluster, or "
+        "asked by another member): resume with from_position"));
+  }
   if (s.ok()) {
     const uint64_t head = env.store->EventFeedHead();
     if (request->from_position() > head) {
@@ -144,6 +149,7 @@ grpc::ServerWriteReactor<v1::SubscribeEventsResponse>* EventStream::Start(
       new EventStream(env, watcher, context, std::move(slot), request->glob(), position, start);
   // Headers go out at once: a caller that waits for them
   // (WaitForInitialMetadata) knows every later change reaches it.
+  context->AddInitialMetadata(kEventFeedPositionMetadataKey, absl::StrCat(position));
   stream->StartSendInitialMetadata();
   // No other thread has the stream before Add; gRPC runs no reaction
   // (OnCancel, OnDone) before this handler returns it. Add queues it: the

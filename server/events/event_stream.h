@@ -43,6 +43,11 @@ namespace historian::server {
 
 class EventStream;
 
+// Initial metadata of an Events.Subscribe stream: the feed position it
+// starts from (a site cluster's coordinator puts it in its resume token
+// before this member sent any change: cluster/fanout_event_stream.h).
+inline constexpr char kEventFeedPositionMetadataKey[] = "x-historian-event-feed-position";
+
 class EventFeedWatcher {
  public:
   // Starts the threads; `store` must outlive the watcher.

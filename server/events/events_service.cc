@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/cluster/cluster_view.h"
+#include "server/cluster/fanout_event_stream.h"
 #include "server/cluster/fanout_events.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/query_fanout.h"
@@ -212,6 +213,12 @@ absl::StatusOr<std::shared_ptr<const cluster::Placement>> EventsService::SiteRul
 
 grpc::ServerWriteReactor<v1::SubscribeEventsResponse>* EventsService::Subscribe(
     grpc::CallbackServerContext* context, const v1::SubscribeEventsRequest* request) {
+  // In a site cluster every member keeps its own events: asked of all.
+  if (std::shared_ptr<const cluster::Placement> placement =
+          cluster::FanoutPlacement(env_, *context);
+      placement != nullptr) {
+    return cluster::StartFanoutEventStream(env_, std::move(placement), context, *request);
+  }
   return EventStream::Start(env_, &feed_watcher_, context, request);
 }
 

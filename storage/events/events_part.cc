@@ -326,6 +326,14 @@ void EventsPart::OnApplied(const engine::LogEntry& entry, uint64_t feed_position
   if (wake) cv_.SignalAll();
 }
 
+void EventsPart::OnTagsDropped() {
+  absl::MutexLock l(&mu_);
+  if (rules_.empty()) return;
+  eval_.rules_dirty = true;
+  ++eval_.rules_gen;
+  cv_.SignalAll();
+}
+
 void EventsPart::OnSeries(const std::string& origin, uint64_t seq, TagId id, std::string_view tag,
                           const codec::ChunkColumns& cols) {
   absl::MutexLock l(&mu_);

@@ -3,6 +3,7 @@
 // tags of the shards it owns, and events are listed and acknowledged at any
 // member. One real etcd and three real historiand nodes (ClusterFixture),
 // the gRPC API and the `historian rule` CLI.
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -231,6 +232,108 @@ TEST(ClusterRulesTest, AMemberDownWhenARuleIsMadeEvaluatesItFromItsRestart) {
   const std::map<std::string, int> want = {{tag_of_2, 1}};
   EXPECT_TRUE(testing::WaitFor([&] { return ActiveByTag(n0, "on_2") == want; }, absl::Seconds(30)));
   EXPECT_EQ(ActiveByTag(n0, "on_2"), want);
+}
+
+// Reads `reader` until `done` holds for the events read so far (by id, the
+// newest state of each), or the stream ends; returns the last response's
+// resume token.
+std::string ReadUntil(grpc::ClientReaderInterface<v1::SubscribeEventsResponse>* reader,
+                      std::map<std::string, v1::Event>* events,
+                      const std::function<bool(const std::map<std::string, v1::Event>&)>& done) {
+  std::string token;
+  v1::SubscribeEventsResponse r;
+  while (!done(*events) && reader->Read(&r)) {
+    EXPECT_FALSE(r.lagged());
+    EXPECT_EQ(r.next_position(), 0u);  // per member, in the token
+    for (const v1::Event& e : r.events()) (*events)[e.id()] = e;
+    token = r.resume_token();
+  }
+  return token;
+}
+
+TEST(ClusterRulesTest, SubscribeAtOneMemberStreamsEveryMembersEventsAndResumesAtAnother) {
+  testing::TempDir dir;
+  testing::ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3, .num_shards = 64});
+  ASSERT_TRUE(cluster.Start());
+  const std::map<std::string, int> tags = TagsOnEveryMember(cluster, 2);
+  testing::SiteClient n0(cluster.address(0));
+  for (const auto& [tag, owner] : tags) ASSERT_TRUE(n0.CreateTag(tag).ok()) << tag;
+  v1::Rule made;
+  grpc::Status s = CreateRule(cluster.address(0), testing::HighRule("hi", "line1.*", 50), &made);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  auto stub1 = v1::Events::NewStub(
+      grpc::CreateChannel(cluster.address(1), grpc::InsecureChannelCredentials()));
+  std::string token;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    v1::SubscribeEventsRequest req;
+    req.set_glob("line1.*");
+    auto reader = stub1->Subscribe(&ctx, req);
+    // Once the headers came, every member's feed is watched.
+    reader->WaitForInitialMetadata();
+    std::map<std::string, std::vector<std::pair<int64_t, double>>> data;
+    for (const auto& [tag, owner] : tags) data[tag] = {{kT0, 10}, {kT0 + 1'000'000'000, 60}};
+    ASSERT_TRUE(n0.Write(data).ok());
+    std::map<std::string, v1::Event> seen;
+    auto all_active = [&](const std::map<std::string, v1::Event>& events) {
+      std::set<std::string> active;
+      for (const auto& [id, e] : events) {
+        if (e.active()) active.insert(e.tag());
+      }
+      return active.size() == tags.size();
+    };
+    token = ReadUntil(reader.get(), &seen, all_active);
+    ASSERT_TRUE(all_active(seen));
+    // An ack made at another member comes as a change of that event.
+    const std::string id = seen.begin()->first;
+    ASSERT_TRUE(n0.Ack(id, "ok").ok());
+    token = ReadUntil(reader.get(), &seen, [&](const std::map<std::string, v1::Event>& events) {
+      return events.at(id).acked();
+    });
+    EXPECT_TRUE(seen.at(id).acked());
+    ctx.TryCancel();
+    reader->Finish();
+  }
+  ASSERT_FALSE(token.empty());
+
+  // Changes made while nobody listens; resumed at member 2 from the token:
+  // exactly the clears come, none of the raises again.
+  std::map<std::string, std::vector<std::pair<int64_t, double>>> low;
+  for (const auto& [tag, owner] : tags) low[tag] = {{kT0 + 2'000'000'000, 0}};
+  ASSERT_TRUE(n0.Write(low).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return ActiveByTag(n0, "hi").empty(); }, absl::Seconds(30)));
+  auto stub2 = v1::Events::NewStub(
+      grpc::CreateChannel(cluster.address(2), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::SubscribeEventsRequest req;
+  req.set_resume_token(token);
+  auto reader = stub2->Subscribe(&ctx, req);
+  std::map<std::string, v1::Event> resumed;
+  auto all_cleared = [&](const std::map<std::string, v1::Event>& events) {
+    std::set<std::string> cleared;
+    for (const auto& [id, e] : events) {
+      EXPECT_TRUE(e.cleared()) << e.DebugString();  // never a raise sent again
+      cleared.insert(e.tag());
+    }
+    return cleared.size() == tags.size();
+  };
+  ReadUntil(reader.get(), &resumed, all_cleared);
+  EXPECT_TRUE(all_cleared(resumed));
+  ctx.TryCancel();
+  reader->Finish();
+
+  // A node's own position means nothing in a cluster.
+  grpc::ClientContext bad_ctx;
+  v1::SubscribeEventsRequest bad;
+  bad.set_from_position(1);
+  auto refused = stub2->Subscribe(&bad_ctx, bad);
+  v1::SubscribeEventsResponse r;
+  EXPECT_FALSE(refused->Read(&r));
+  s = refused->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "api/core/tag_shard.h"
 #include "gtest/gtest.h"
 #include "storage/engine/log_entry.h"
 #include "storage/events/event_record.h"
@@ -482,6 +483,20 @@ TEST_F(StoreEventsTest, RaisedOnceAtHomeAckedAndClearedDuringPartitionConverge) 
   }
   EXPECT_EQ(events::EncodeEvent(Events(*us_)[0]), events::EncodeEvent(Events(*mx_)[0]));
   EXPECT_TRUE(absl::IsNotFound(mx_->AckEvent(12345, "x", "").status()));
+}
+
+// A site cluster's shard dropped here (its tags moved to another member):
+// the rules stop watching its tags, and the alarms raised here on them
+// clear instead of staying active with no sample to clear them.
+TEST_F(StoreEventsTest, AlarmsOfADroppedShardsTagsClear) {
+  constexpr uint32_t kShards = 4;
+  const TagId t = Tag(us_.get(), "us.line1.temp", 100);
+  ASSERT_TRUE(us_->PutRule(HighRule("hot", "us.*", 50), true).ok());
+  Write(us_.get(), t, 1000 * kSecond, 60);  // raise
+  ASSERT_TRUE(Await(*us_, [](const auto& ev) { return ev.size() == 1 && ev[0].active(); }));
+  ASSERT_TRUE(us_->DropShard(TagShard("us.line1.temp", kShards), kShards).ok());
+  EXPECT_TRUE(Await(*us_, [](const auto& ev) { return ev.size() == 1 && ev[0].cleared; }));
+  EXPECT_TRUE(Events(*us_, /*active_only=*/true).empty());
 }
 
 TEST_F(StoreEventsTest, RestartKeepsTheActiveAlarmWithoutASecondRaise) {
