@@ -137,10 +137,12 @@ class EventFanout final : public grpc::ServerWriteReactor<v1::SubscribeEventsRes
       }
       if (++opened_ < parts_.size() || metadata_sent_ || finishing_) return;
       metadata_sent_ = true;
+      // Every member's stream is registered at its feed: what any applies
+      // from now reaches the caller. Under mu_, as every Finish is: gRPC
+      // asserts the headers are not sent twice, and Finish sends them when
+      // they were not.
+      StartSendInitialMetadata();
     }
-    // Every member's stream is registered at its feed: what any applies
-    // from now reaches the caller.
-    StartSendInitialMetadata();
     Pump();
   }
 
