@@ -536,6 +536,17 @@ int Run() {
           {{"etcd", absl::GetFlag(FLAGS_cluster_etcd)},
            {"placement_revision", absl::StrCat(placement_watcher->stats().placement_revision)}});
     }
+    // The site's alarm rules (docs/cluster.md, "Alarm rules and events"):
+    // read before serving and before the mover tails, so this member
+    // evaluates every rule from its first write; rules it kept from before
+    // it joined go to etcd.
+    cluster_rules = std::make_unique<cluster::ClusterRules>(store->get(), etcd.get(), options.site);
+    if (absl::Status s = cluster_rules->Start(); !s.ok()) {
+      server::LogError("historiand",
+                       "cluster rules: etcd not read; serving with the rules held "
+                       "here and retrying",
+                       {{"error", s.ToString()}});
+    }
     // The janitor (docs/cluster.md): before serving, this node drops the
     // data of shards it neither owns nor moves, then does so on every
     // placement. A failed pass is logged and retried; the node serves.
@@ -570,16 +581,6 @@ int Run() {
                        {{"error", s.ToString()}});
     }
     mover->Start();
-    // The site's alarm rules (docs/cluster.md, "Alarm rules and events"):
-    // read before serving, so this member evaluates every rule from its
-    // first write; rules it kept from before it joined go to etcd.
-    cluster_rules = std::make_unique<cluster::ClusterRules>(store->get(), etcd.get(), options.site);
-    if (absl::Status s = cluster_rules->Start(); !s.ok()) {
-      server::LogError("historiand",
-                       "cluster rules: etcd not read; serving with the rules held "
-                       "here and retrying",
-                       {{"error", s.ToString()}});
-    }
   }
   // Given: stored (and `none` removes it); omitted: the stored one stays.
   if (!absl::GetFlag(FLAGS_twin_map).empty()) {

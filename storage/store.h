@@ -742,6 +742,10 @@ class Store {
   // log unless this node holds it or a newer record of its name, then waits
   // until the evaluator reflects it.
   absl::Status ApplyRule(const events::RuleRecord& rule);
+  // The same for several, in few log entries and one wait.
+  absl::Status ApplyRules(const std::vector<events::RuleRecord>& rules);
+  // The record of rule `name` held here, deleted or not; nullopt when none.
+  std::optional<events::RuleRecord> FindRule(std::string_view name) const;
   // Every rule by name; deleted ones only with `include_deleted`.
   std::vector<events::RuleRecord> ListRules(bool include_deleted = false) const;
   // Rule records applied since open (any origin), and a wait for more

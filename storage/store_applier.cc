@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/commit_log/move_origin.h"
 #include "storage/engine/key_format.h"
 
 namespace historian {
@@ -97,7 +98,13 @@ uint64_t StoreApplier::ApplyToHeadFor(const std::string& origin, uint64_t seq,
       applied->push_back({series.tag, tag->name(), cols});
     }
 
-    if (watching) events_.OnSeries(origin, seq, series.tag, tag->name(), *cols);
+    // A move's tail is not evaluated here: its samples were the source's
+    // own writes, evaluated by the source, which owned the shard until the
+    // flip (this member raises alarms on the shard's tags from its own
+    // writes after that; docs/cluster.md, "Alarm rules and events").
+    if (watching && !MoveTailOriginShard(origin).has_value()) {
+      events_.OnSeries(origin, seq, series.tag, tag->name(), *cols);
+    }
   }
   // (The commit log moves the origin's applied sequence.)
   return undefined;

@@ -253,23 +253,30 @@ absl::StatusOr<RuleRecord> Store::PrepareRuleDeletion(std::string_view name, Ver
 Version Store::StampRuleVersion(std::string_view name, Version floor) {
   // Above the newest record of the name this node holds too: a record
   // stamped at or below it would lose last-writer-wins where it is held.
-  for (const RuleRecord& r : events_->Rules(/*include_deleted=*/true)) {
-    if (r.name == name) floor = std::max(floor, r.version);
+  if (std::optional<RuleRecord> held = events_->FindRule(name)) {
+    floor = std::max(floor, held->version);
   }
   absl::MutexLock l(&mu_);
   commit_log_->mu().AssertHeld();  // the same mutex
   return NextVersionAbove(floor);
 }
 
-absl::Status Store::ApplyRule(const RuleRecord& rule) {
-  for (const RuleRecord& held : events_->Rules(/*include_deleted=*/true)) {
-    if (held.name != rule.name) continue;
-    if (events::EncodeRule(events::NewerRule(held, rule)) == events::EncodeRule(held)) {
-      return absl::OkStatus();  // this node holds it, or a newer one
+absl::Status Store::ApplyRule(const RuleRecord& rule) { return ApplyRules({rule}); }
+
+absl::Status Store::ApplyRules(const std::vector<RuleRecord>& rules) {
+  std::vector<engine::EventWrite> writes;
+  for (const RuleRecord& rule : rules) {
+    // Nothing to write when this node holds it, or a newer one.
+    if (std::optional<RuleRecord> held = events_->FindRule(rule.name);
+        held.has_value() &&
+        events::EncodeRule(events::NewerRule(*held, rule)) == events::EncodeRule(*held)) {
+      continue;
     }
-    break;
+    writes.push_back({events::RuleKey(rule.name), events::EncodeRule(rule)});
   }
-  RETURN_IF_ERROR(SubmitEventWrites({{events::RuleKey(rule.name), events::EncodeRule(rule)}}));
+  if (!writes.empty()) RETURN_IF_ERROR(MergeEventRecords(std::move(writes)).status());
+  // Also when nothing was written: a record held already (applied by
+  // another call, e.g. the etcd watch) may not be in force yet.
   events_->AwaitRulesResolved();
   return absl::OkStatus();
 }
@@ -287,6 +294,10 @@ absl::Status Store::DeleteRule(std::string_view name) {
 
 std::vector<RuleRecord> Store::ListRules(bool include_deleted) const {
   return events_->Rules(include_deleted);
+}
+
+std::optional<RuleRecord> Store::FindRule(std::string_view name) const {
+  return events_->FindRule(name);
 }
 
 uint64_t Store::RuleChanges() const { return events_->RuleChanges(); }

@@ -60,20 +60,23 @@ absl::StatusOr<int64_t> ClusterRules::Put(const events::RuleRecord& rule,
   return out->revision;
 }
 
-absl::Status ClusterRules::Sync(std::string_view name) {
+absl::StatusOr<Version> ClusterRules::Sync(std::string_view name) {
   absl::StatusOr<std::optional<Held>> held = Get(name);
   if (!held.ok()) return held.status();
-  if (!held->has_value()) return absl::OkStatus();
-  {
-    absl::MutexLock l(&mu_);
-    Known& known = known_[(*held)->rule.name];
-    if (known.mod_revision < (*held)->mod_revision) {
-      known = {(*held)->rule.version, (*held)->mod_revision};
+  if (held->has_value()) {
+    {
+      absl::MutexLock l(&mu_);
+      Known& known = known_[(*held)->rule.name];
+      if (known.mod_revision < (*held)->mod_revision) {
+        known = {(*held)->rule.version, (*held)->mod_revision};
+      }
     }
+    // Applied here even when the watch took it: this call returns only
+    // once the rule is in force (ApplyRule writes nothing when it is held).
+    if (absl::Status s = store_->ApplyRule((*held)->rule); !s.ok()) return s;
   }
-  // Applied here even when the watch took it: this call returns only once
-  // the rule is in force (ApplyRule changes nothing when it is held).
-  return store_->ApplyRule((*held)->rule);
+  std::optional<events::RuleRecord> now = store_->FindRule(name);
+  return now.has_value() ? now->version : Version{0};
 }
 
 ClusterRules::Stats ClusterRules::stats() const {
@@ -84,7 +87,16 @@ ClusterRules::Stats ClusterRules::stats() const {
 absl::Status ClusterRules::LoadAndWatch() {
   absl::StatusOr<EtcdRange> range = etcd_->GetPrefix(prefix_);
   if (!range.ok()) return range.status();
-  for (const EtcdKeyValue& kv : range->kvs) Take(kv);
+  std::vector<events::RuleRecord> taken;
+  for (const EtcdKeyValue& kv : range->kvs) {
+    if (std::optional<events::RuleRecord> rule = Note(kv)) taken.push_back(*std::move(rule));
+  }
+  // In few log entries and one wait: thousands of rules at a new member.
+  if (absl::Status s = store_->ApplyRules(taken); !s.ok()) {
+    CountError("applying the site's rules from etcd (retrying)", s);
+    absl::MutexLock l(&mu_);
+    for (events::RuleRecord& r : taken) unapplied_[r.name] = std::move(r);
+  }
   {
     absl::MutexLock l(&mu_);
     watch_failed_ = false;
@@ -111,27 +123,64 @@ absl::Status ClusterRules::LoadAndWatch() {
 
 void ClusterRules::OnEvents(const std::vector<EtcdEvent>& events) {
   for (const EtcdEvent& e : events) {
-    if (e.type == EtcdEvent::Type::kPut) Take(e.kv);
+    if (e.type == EtcdEvent::Type::kPut) {
+      Take(e.kv);
+      continue;
+    }
+    // Deleted by hand: forgotten, so the members' records go back (a
+    // compare on absence).
+    absl::MutexLock l(&mu_);
+    auto it = known_.find(std::string_view(e.kv.key).substr(prefix_.size()));
+    if (it != known_.end() && it->second.mod_revision < e.kv.mod_revision) known_.erase(it);
   }
   absl::MutexLock l(&mu_);
   recheck_ = true;
 }
 
-void ClusterRules::Take(const EtcdKeyValue& kv) {
+std::optional<events::RuleRecord> ClusterRules::Note(const EtcdKeyValue& kv) {
   absl::StatusOr<events::RuleRecord> rule = events::DecodeRule(kv.value);
   if (!rule.ok()) {
-    CountError(absl::StrCat("etcd key ", kv.key, " holds no rule record; left out"), rule.status());
-    return;
+    CountError(absl::StrCat("etcd key ", kv.key,
+                            " holds no rule record; a member's record of the name replaces it"),
+               rule.status());
+    // Known at version 0: the publisher writes this member's record over it
+    // (a compare on this revision), if it holds one.
+    absl::MutexLock l(&mu_);
+    Known& known = known_[kv.key.substr(prefix_.size())];
+    if (known.mod_revision < kv.mod_revision) known = {0, kv.mod_revision};
+    return std::nullopt;
   }
+  absl::MutexLock l(&mu_);
+  Known& known = known_[rule->name];
+  if (kv.mod_revision < known.mod_revision) return std::nullopt;  // a newer one was taken
+  known = {rule->version, kv.mod_revision};
+  unapplied_.erase(rule->name);
+  ++stats_.taken;
+  return *std::move(rule);
+}
+
+void ClusterRules::Take(const EtcdKeyValue& kv) {
+  std::optional<events::RuleRecord> rule = Note(kv);
+  if (!rule.has_value()) return;
+  if (absl::Status s = store_->ApplyRule(*rule); !s.ok()) {
+    CountError(absl::StrCat("applying rule '", rule->name, "' from etcd (retrying)"), s);
+    absl::MutexLock l(&mu_);
+    unapplied_[rule->name] = *std::move(rule);
+  }
+}
+
+void ClusterRules::RetryUnapplied() {
+  std::map<std::string, events::RuleRecord, std::less<>> retry;
   {
     absl::MutexLock l(&mu_);
-    Known& known = known_[rule->name];
-    if (kv.mod_revision < known.mod_revision) return;  // a newer one was taken
-    known = {rule->version, kv.mod_revision};
-    ++stats_.taken;
+    retry.swap(unapplied_);
   }
-  if (absl::Status s = store_->ApplyRule(*rule); !s.ok()) {
-    CountError(absl::StrCat("applying rule '", rule->name, "' from etcd"), s);
+  for (auto& [name, rule] : retry) {
+    if (absl::Status s = store_->ApplyRule(rule); !s.ok()) {
+      CountError(absl::StrCat("applying rule '", name, "' from etcd (retrying)"), s);
+      absl::MutexLock l(&mu_);
+      unapplied_.try_emplace(name, std::move(rule));  // unless a newer one came meanwhile
+    }
   }
 }
 
@@ -154,6 +203,7 @@ void ClusterRules::PublishNewer() {
       recheck_ = true;  // the watch brings the newer record; compare again then
     } else {
       ++stats_.errors;
+      recheck_ = true;  // again on the next round (at most every 500 ms)
       server::LogError("cluster", "rules: cannot write a rule to etcd (retrying)",
                        {{"rule", r.name}, {"error", revision.status().ToString()}});
     }
@@ -183,6 +233,7 @@ void ClusterRules::Run() {
       backoff = absl::Milliseconds(100);
       continue;
     }
+    RetryUnapplied();
     const uint64_t changes = store_->RuleChanges();
     if (!published_once || changes != seen || recheck) {
       PublishNewer();

@@ -72,7 +72,7 @@ class ClusterRules final : public SiteRules {
   // (Cluster.SyncRule).
   absl::StatusOr<std::optional<Held>> Get(std::string_view name) const override;
   absl::StatusOr<int64_t> Put(const events::RuleRecord& rule, int64_t mod_revision) const override;
-  absl::Status Sync(std::string_view name) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<Version> Sync(std::string_view name) override ABSL_LOCKS_EXCLUDED(mu_);
 
   struct Stats {
     uint64_t taken = 0;      // etcd records taken (applied unless this member's is as new)
@@ -86,8 +86,14 @@ class ClusterRules final : public SiteRules {
   // read's revision; the read's error when etcd could not be read.
   absl::Status LoadAndWatch() ABSL_LOCKS_EXCLUDED(mu_);
   void OnEvents(const std::vector<EtcdEvent>& events) ABSL_LOCKS_EXCLUDED(mu_);
-  // Notes etcd's record (unless an older one than known), applies it here.
+  // Notes etcd's record in known_; returns it unless an older one than
+  // known (or no rule record: logged, and known at version 0 so the
+  // publisher replaces it).
+  std::optional<events::RuleRecord> Note(const EtcdKeyValue& kv) ABSL_LOCKS_EXCLUDED(mu_);
+  // Note, then applies the record here (unapplied_ on failure).
   void Take(const EtcdKeyValue& kv) ABSL_LOCKS_EXCLUDED(mu_);
+  // Applies the records whose apply failed, again.
+  void RetryUnapplied() ABSL_LOCKS_EXCLUDED(mu_);
   // Writes to etcd every record held here that is newer than etcd's.
   void PublishNewer() ABSL_LOCKS_EXCLUDED(mu_);
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
@@ -104,6 +110,8 @@ class ClusterRules final : public SiteRules {
   };
   mutable absl::Mutex mu_;
   std::map<std::string, Known, std::less<>> known_ ABSL_GUARDED_BY(mu_);  // etcd's, by name
+  // etcd's records this member failed to apply (a store error): retried.
+  std::map<std::string, events::RuleRecord, std::less<>> unapplied_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<EtcdWatcher> watcher_ ABSL_GUARDED_BY(mu_);
   bool watch_failed_ ABSL_GUARDED_BY(mu_) = true;  // (re)load and watch due
   bool recheck_ ABSL_GUARDED_BY(mu_) = true;       // compare held records with etcd's

@@ -260,7 +260,7 @@ grpc::Status ClusterService::PullShard(grpc::ServerContext* context,
 
 grpc::Status ClusterService::SyncRule(grpc::ServerContext* context,
                                       const v1::SyncRuleRequest* request,
-                                      v1::SyncRuleResponse* /*response*/) {
+                                      v1::SyncRuleResponse* response) {
   return RunRpc(env_, context, "Cluster.SyncRule", RpcKind::kUnary, [&] {
     if (env_.site_rules == nullptr) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
@@ -269,7 +269,10 @@ grpc::Status ClusterService::SyncRule(grpc::ServerContext* context,
     if (request->name().empty()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: the rule's name is required");
     }
-    return ToGrpcStatus(env_.site_rules->Sync(request->name()));
+    absl::StatusOr<Version> held = env_.site_rules->Sync(request->name());
+    if (!held.ok()) return ToGrpcStatus(held.status());
+    response->set_held_version(*held);
+    return grpc::Status::OK;
   });
 }
 

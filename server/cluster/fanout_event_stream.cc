@@ -307,7 +307,10 @@ class EventFanout final : public grpc::ServerWriteReactor<v1::SubscribeEventsRes
       size_t bytes = 0;
       while (!pending_.empty()) {
         Pending& p = pending_.front();
-        if (bytes > 0 && bytes + p.bytes > kResponseBytes) break;
+        // (Copies already sent write nothing: drained until something is
+        // to be sent, so a batch of duplicates never leaves every part
+        // paused with no write in flight.)
+        if (out_.events_size() > 0 && bytes + p.bytes > kResponseBytes) break;
         bytes += p.bytes;
         pending_bytes_ -= p.bytes;
         lagged |= p.response.lagged();

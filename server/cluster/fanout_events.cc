@@ -94,16 +94,19 @@ absl::StatusOr<std::map<std::string, engine::TagInfo>> SiteTagsOfRule(
   return tags;
 }
 
-// Asks every other member to apply the site's record of rule `name` now.
+// Asks every other member to apply the site's record of rule `name` now
+// (this member applied `written`, version `written.version`). ABORTED when
+// some member holds a newer record of the name (a change made at a peer
+// site, not in etcd yet): that record wins everywhere, this change does not.
 absl::Status SyncOnEveryMember(const server::ServiceEnv& env, const Placement& placement,
                                const grpc::ServerContext& context, std::string_view method,
-                               const std::string& name) {
+                               const events::RuleRecord& written) {
   const std::vector<OwnerPart> parts = EveryMember(placement, env.cluster->self_id());
   ParallelUnary<v1::SyncRuleResponse> calls(context, *env.member_channels);
   std::vector<std::unique_ptr<v1::Cluster::Stub>> stubs;
   std::vector<const OwnerPart*> asked;
   v1::SyncRuleRequest req;
-  req.set_name(name);
+  req.set_name(written.name);
   for (const OwnerPart& part : parts) {
     if (part.self) continue;
     stubs.push_back(v1::Cluster::NewStub(env.member_channels->Get(part.member.address)));
@@ -114,16 +117,30 @@ absl::Status SyncOnEveryMember(const server::ServiceEnv& env, const Placement& p
     asked.push_back(&part);
   }
   calls.Wait();
-  std::vector<std::string> missing;
+  std::vector<std::string> missing, newer;
+  if (std::optional<events::RuleRecord> here = env.store->FindRule(written.name);
+      here.has_value() && here->version > written.version) {
+    newer.push_back(absl::StrCat(env.cluster->self_id(), " (version ", here->version, ")"));
+  }
   for (size_t i = 0; i < asked.size(); ++i) {
-    const absl::Status& s = calls.call(i).status;
-    if (s.ok()) continue;
-    missing.push_back(
-        absl::StrCat(asked[i]->member.id, " (", asked[i]->member.address, "): ", s.ToString()));
+    const auto& call = calls.call(i);
+    if (!call.status.ok()) {
+      missing.push_back(absl::StrCat(asked[i]->member.id, " (", asked[i]->member.address,
+                                     "): ", call.status.ToString()));
+    } else if (call.response.held_version() > written.version) {
+      newer.push_back(
+          absl::StrCat(asked[i]->member.id, " (version ", call.response.held_version(), ")"));
+    }
+  }
+  if (!newer.empty()) {
+    return absl::AbortedError(absl::StrCat(
+        std::string(method), ": rule '", written.name, "' (version ", written.version,
+        ") is superseded by a newer record of it held at member ", absl::StrJoin(newer, ", "),
+        ": a change made elsewhere (a peer site) wins at every member; read the rule again"));
   }
   if (missing.empty()) return absl::OkStatus();
   return absl::UnavailableError(absl::StrCat(
-      std::string(method), ": rule '", name,
+      std::string(method), ": rule '", written.name,
       "' is stored site-wide (etcd) and in force at this member, but these members did not "
       "confirm it yet; each takes it from etcd as soon as it reaches etcd: ",
       absl::StrJoin(missing, "; ")));
@@ -165,7 +182,7 @@ absl::StatusOr<events::RuleRecord> PutRuleSiteWide(const server::ServiceEnv& env
     if (written.status().code() == absl::StatusCode::kAborted && attempt < kAttempts) continue;
     RETURN_IF_ERROR(written.status());
     RETURN_IF_ERROR(env.store->ApplyRule(prepared));
-    RETURN_IF_ERROR(SyncOnEveryMember(env, placement, context, method, prepared.name));
+    RETURN_IF_ERROR(SyncOnEveryMember(env, placement, context, method, prepared));
     return prepared;
   }
 }
@@ -185,7 +202,7 @@ absl::Status DeleteRuleSiteWide(const server::ServiceEnv& env, const Placement& 
     if (written.status().code() == absl::StatusCode::kAborted && attempt < kAttempts) continue;
     RETURN_IF_ERROR(written.status());
     RETURN_IF_ERROR(env.store->ApplyRule(deletion));
-    return SyncOnEveryMember(env, placement, context, "Events.DeleteRule", deletion.name);
+    return SyncOnEveryMember(env, placement, context, "Events.DeleteRule", deletion);
   }
 }
 

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "api/core/types.h"
 #include "storage/events/event_record.h"
 
 namespace historian::cluster {
@@ -34,8 +35,11 @@ class SiteRules {
   virtual absl::StatusOr<int64_t> Put(const events::RuleRecord& rule,
                                       int64_t mod_revision) const = 0;
   // Applies the site's record of rule `name` on this member when newer;
-  // returns once this member's evaluator reflects it.
-  virtual absl::Status Sync(std::string_view name) = 0;
+  // returns once this member's evaluator reflects it, with the version of
+  // the record this member holds then (0: none; above the site's record's
+  // when this member holds a newer one, e.g. a peer site's change not
+  // written to the site's record yet).
+  virtual absl::StatusOr<Version> Sync(std::string_view name) = 0;
 };
 
 }  // namespace historian::cluster

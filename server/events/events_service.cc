@@ -13,6 +13,13 @@
 namespace historian::server {
 namespace {
 
+// A refused Events.Subscribe: finishes at once, deletes itself when done.
+class RefusedEventsCall final : public grpc::ServerWriteReactor<v1::SubscribeEventsResponse> {
+ public:
+  explicit RefusedEventsCall(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 constexpr uint32_t kDefaultEventLimit = 1000;
 constexpr uint32_t kMaxEventLimit = 10000;
 constexpr size_t kMaxCommentBytes = 1024;
@@ -143,9 +150,11 @@ grpc::Status EventsService::ListEvents(grpc::ServerContext* context,
       for (const events::EventRecord& e : *list) EventToProto(e, out->add_events());
       return absl::OkStatus();
     };
-    std::shared_ptr<const cluster::Placement> placement = cluster::FanoutPlacement(env_, *context);
-    if (placement == nullptr) return ToGrpcStatus(local(*request, response));
-    return ToGrpcStatus(cluster::FanOutListEvents(env_, *placement, *context, *request,
+    absl::StatusOr<std::shared_ptr<const cluster::Placement>> placement =
+        EventsPlacement(*context, "Events.ListEvents");
+    if (!placement.ok()) return ToGrpcStatus(placement.status());
+    if (*placement == nullptr) return ToGrpcStatus(local(*request, response));
+    return ToGrpcStatus(cluster::FanOutListEvents(env_, **placement, *context, *request,
                                                   static_cast<uint32_t>(f.limit), local, response));
   });
 }
@@ -174,14 +183,16 @@ grpc::Status EventsService::Ack(grpc::ServerContext* context, const v1::AckReque
       EventToProto(*e, &out);
       return out;
     };
-    std::shared_ptr<const cluster::Placement> placement = cluster::FanoutPlacement(env_, *context);
-    if (placement == nullptr) {
+    absl::StatusOr<std::shared_ptr<const cluster::Placement>> placement =
+        EventsPlacement(*context, "Events.Ack");
+    if (!placement.ok()) return ToGrpcStatus(placement.status());
+    if (*placement == nullptr) {
       absl::StatusOr<v1::Event> e = local();
       if (!e.ok()) return ToGrpcStatus(e.status());
       *response = *std::move(e);
       return grpc::Status::OK;
     }
-    return ToGrpcStatus(cluster::FanOutAck(env_, *placement, *context, *request, local, response));
+    return ToGrpcStatus(cluster::FanOutAck(env_, **placement, *context, *request, local, response));
   });
 }
 
@@ -211,13 +222,33 @@ absl::StatusOr<std::shared_ptr<const cluster::Placement>> EventsService::SiteRul
   return placement;
 }
 
+absl::StatusOr<std::shared_ptr<const cluster::Placement>> EventsService::EventsPlacement(
+    const grpc::ServerContextBase& context, std::string_view method) const {
+  if (env_.cluster == nullptr || env_.member_channels == nullptr ||
+      cluster::MemberChannels::IsForwarded(context)) {
+    return nullptr;  // this node's own events
+  }
+  std::shared_ptr<const cluster::Placement> placement = env_.cluster->placement();
+  if (placement != nullptr) return placement;
+  // Without a placement the members are not known: this member's events
+  // alone would be a shorter answer without a word.
+  absl::Status why = env_.cluster->NoPlacementStatus();
+  placement = env_.cluster->placement();
+  if (placement != nullptr) return placement;
+  return absl::UnavailableError(absl::StrCat(std::string(method),
+                                             ": this member has no placement, so it does not "
+                                             "know the members holding the site's events: ",
+                                             why.message()));
+}
+
 grpc::ServerWriteReactor<v1::SubscribeEventsResponse>* EventsService::Subscribe(
     grpc::CallbackServerContext* context, const v1::SubscribeEventsRequest* request) {
   // In a site cluster every member keeps its own events: asked of all.
-  if (std::shared_ptr<const cluster::Placement> placement =
-          cluster::FanoutPlacement(env_, *context);
-      placement != nullptr) {
-    return cluster::StartFanoutEventStream(env_, std::move(placement), context, *request);
+  absl::StatusOr<std::shared_ptr<const cluster::Placement>> placement =
+      EventsPlacement(*context, "Events.Subscribe");
+  if (!placement.ok()) return new RefusedEventsCall(ToGrpcStatus(placement.status()));
+  if (*placement != nullptr) {
+    return cluster::StartFanoutEventStream(env_, *std::move(placement), context, *request);
   }
   return EventStream::Start(env_, &feed_watcher_, context, request);
 }

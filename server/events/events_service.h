@@ -63,6 +63,11 @@ class EventsService final : public v1::Events::WithCallbackMethod_Subscribe<v1::
   // (null: a single node, the store alone); errors name `method`.
   absl::StatusOr<std::shared_ptr<const cluster::Placement>> SiteRulesPlacement(
       const grpc::ServerContext& context, std::string_view method) const;
+  // The placement whose members ListEvents, Ack and Subscribe ask (null: a
+  // single node, or a call forwarded by a member: this node's events);
+  // UNAVAILABLE in a cluster without a placement.
+  absl::StatusOr<std::shared_ptr<const cluster::Placement>> EventsPlacement(
+      const grpc::ServerContextBase& context, std::string_view method) const;
 
   const ServiceEnv env_;
   Store* const store_;

@@ -385,6 +385,13 @@ std::vector<RuleRecord> EventsPart::Rules(bool include_deleted) const {
   return out;
 }
 
+std::optional<RuleRecord> EventsPart::FindRule(std::string_view name) const {
+  absl::MutexLock l(&mu_);
+  auto it = rules_.find(name);
+  if (it == rules_.end()) return std::nullopt;
+  return it->second;
+}
+
 absl::StatusOr<RuleRecord> EventsPart::GetRule(std::string_view name) const {
   absl::MutexLock l(&mu_);
   auto it = rules_.find(name);

@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -155,6 +156,8 @@ class EventsPart {
   // Every rule, deleted ones left out, by name.
   std::vector<RuleRecord> Rules(bool include_deleted = false) const ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<RuleRecord> GetRule(std::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
+  // The record of rule `name`, deleted or not; nullopt when none.
+  std::optional<RuleRecord> FindRule(std::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
   size_t LiveRuleCount() const ABSL_LOCKS_EXCLUDED(mu_);
   // How many rule records were applied since open (any origin: this node,
   // a peer site, a merge); a site cluster's rule sync waits on it

@@ -22,7 +22,9 @@
 #include "absl/strings/str_split.h"
 #include "api/core/tag_shard.h"
 #include "gtest/gtest.h"
+#include "storage/commit_log/move_origin.h"
 #include "storage/engine/log_entry.h"
+#include "storage/engine/version.h"
 #include "storage/events/event_record.h"
 #include "storage/events/events_merge.h"
 #include "storage/events/events_part.h"
@@ -497,6 +499,37 @@ TEST_F(StoreEventsTest, AlarmsOfADroppedShardsTagsClear) {
   ASSERT_TRUE(us_->DropShard(TagShard("us.line1.temp", kShards), kShards).ok());
   EXPECT_TRUE(Await(*us_, [](const auto& ev) { return ev.size() == 1 && ev[0].cleared; }));
   EXPECT_TRUE(Events(*us_, /*active_only=*/true).empty());
+}
+
+// Samples a shard move's tail brings (the source's own writes, which the
+// source evaluated while it owned the shard) raise nothing at the target;
+// the target's own writes do.
+TEST_F(StoreEventsTest, AMovesTailIsNotEvaluatedAtTheTarget) {
+  const TagId t = Tag(us_.get(), "us.line1.temp", 100);
+  ASSERT_TRUE(us_->PutRule(HighRule("hot", "us.*", 50), true).ok());
+  engine::LogEntry entry;
+  entry.version = engine::MakeVersion(1700000000, engine::SiteTag("us"));
+  engine::SeriesData series;
+  series.tag = t;
+  series.cols.Reset(ValueType::kDouble);
+  for (int i = 0; i < 3; ++i) {
+    series.cols.timestamps.push_back((1000 + i) * kSecond);
+    series.cols.doubles.push_back(60 + i);
+    series.cols.qualities.push_back(0);
+    series.cols.versions.push_back(entry.version);
+  }
+  entry.series.push_back(std::move(series));
+  std::string bytes;
+  engine::EncodeLogEntry(entry, &bytes);
+  const std::string origin = MoveTailOrigin(TagShard("us.line1.temp", 4), "b@1");
+  absl::StatusOr<uint64_t> n = us_->ApplyReplicated(origin, 1, bytes);
+  ASSERT_TRUE(n.ok()) << n.status();
+  // A write of this node's own afterwards: its alarm is the only one.
+  Write(us_.get(), t, 2000 * kSecond, 70);
+  ASSERT_TRUE(Await(*us_, [](const auto& ev) { return !ev.empty(); }));
+  std::vector<EventRecord> ev = Events(*us_);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].raised_ns, 2000 * kSecond);
 }
 
 TEST_F(StoreEventsTest, RestartKeepsTheActiveAlarmWithoutASecondRaise) {
