@@ -572,10 +572,24 @@ int Run() {
     }
     mover = std::make_unique<cluster::ShardMover>(store->get(), placement_watcher.get(), etcd.get(),
                                                   member_channels.get(), std::move(move_options));
-    placement_watcher->SetPlacementListener([j = janitor.get(), m = mover.get()] {
-      j->OnPlacement();
-      m->OnPlacement();
-    });
+    // The rules watch the tags of the shards this member owns (or hands
+    // over) and holds open (docs/cluster.md, "Alarm rules and events").
+    (*store)->SetRuleScope(
+        [w = placement_watcher.get(), st = store->get(), self = member_id](std::string_view tag) {
+          const std::shared_ptr<const cluster::Placement> p = w->placement();
+          if (p == nullptr) return true;
+          const uint32_t shard = p->ShardOfTag(tag);
+          const cluster::ShardMove* move = p->MoveOfShard(shard);
+          const bool here = p->OwnerOfShard(shard).id == self ||
+                            (move != nullptr && p->members()[move->from].id == self);
+          return here && st->CheckShardOpen(tag).ok();
+        });
+    placement_watcher->SetPlacementListener(
+        [j = janitor.get(), m = mover.get(), st = store->get()] {
+          j->OnPlacement();
+          m->OnPlacement();
+          st->RescopeRules();
+        });
     if (absl::Status s = janitor->Start(); !s.ok()) {
       server::LogError("historiand", "janitor: the first pass failed; retrying",
                        {{"error", s.ToString()}});
@@ -900,8 +914,9 @@ int Run() {
   (*event_outlets)->Stop();  // cursors written; the store's feed keeps the rest
   if (cluster_rules != nullptr) cluster_rules->Stop();  // before the store closes
   if (placement_watcher != nullptr) placement_watcher->SetPlacementListener(nullptr);
-  janitor.reset();            // before the store closes
-  lease_fence.reset();        // it reads the watcher; no RPC asks it any more
+  janitor.reset();      // before the store closes
+  lease_fence.reset();  // it reads the watcher; no RPC asks it any more
+  if (placement_watcher != nullptr) (*store)->SetRuleScope(nullptr);  // it reads the watcher
   placement_watcher.reset();  // no RPC uses the view any more
   absl::Status closed = (*store)->Close();
   if (!closed.ok()) return Fatal("close", closed, 1);

@@ -748,6 +748,18 @@ class Store {
   std::optional<events::RuleRecord> FindRule(std::string_view name) const;
   // Every rule by name; deleted ones only with `include_deleted`.
   std::vector<events::RuleRecord> ListRules(bool include_deleted = false) const;
+  // Which catalog tags the rules watch (a site cluster: those of the shards
+  // this member owns, or hands over, and holds open to writes, so a tag
+  // being moved in is not watched before the shard opens here: no stale
+  // alarm on a tag whose samples still go to the source). Null: every tag.
+  // `scope` may take the store's and other locks: it is never called with
+  // one held. Call RescopeRules whenever its answers change. Returns once
+  // no resolve uses the scope it replaces (set null before what a scope
+  // captured goes).
+  void SetRuleScope(std::function<bool(std::string_view tag)> scope)
+      ABSL_LOCKS_EXCLUDED(rule_scope_mu_);
+  // The rules are resolved again (the scope's answers changed).
+  void RescopeRules();
   // Rule records applied since open (any origin), and a wait for more
   // (EventsPart::RuleChanges).
   uint64_t RuleChanges() const;
@@ -914,6 +926,10 @@ class Store {
   // log, own log, chunk store, maintenance sets) are given it and say so
   // (their mu()).
   mutable absl::Mutex mu_;
+  // Guards rule_scope_, held (shared) while ResolveRules calls it: taken
+  // before mu_ (the scope may take it), never with mu_ held.
+  mutable absl::Mutex rule_scope_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::function<bool(std::string_view tag)> rule_scope_ ABSL_GUARDED_BY(rule_scope_mu_);
   // One seal or maintenance pass at a time: the sealer thread's passes, and
   // SealAll, Close, Compact, ApplyRetention, CompactOverlaps and tombstone
   // submissions from other threads. The passes take mu_ for short looks at

@@ -181,8 +181,22 @@ static absl::Status ResolveRule(const RuleTagSource& tags, const RuleRecord& r,
   return absl::OkStatus();
 }
 
+void Store::SetRuleScope(std::function<bool(std::string_view tag)> scope) {
+  {
+    absl::MutexLock l(&rule_scope_mu_);
+    rule_scope_ = std::move(scope);
+  }
+  RescopeRules();
+}
+
+void Store::RescopeRules() { events_->OnRuleScopeChanged(); }
+
 std::vector<RuleSpec> Store::ResolveRules(const std::vector<RuleRecord>& rules) const {
   const std::string twin_map = TwinMap().value_or("");
+  // Held while the scope runs: SetRuleScope waits until no resolve uses the
+  // one it replaces (whose captures may be about to go).
+  absl::ReaderMutexLock scope_lock(&rule_scope_mu_);
+  const std::function<bool(std::string_view tag)>& scope = rule_scope_;
   const size_t max_tags = options_.rule_max_tags;
   std::vector<RuleSpec> specs;
   for (const RuleRecord& r : rules) {
@@ -202,6 +216,7 @@ std::vector<RuleSpec> Store::ResolveRules(const std::vector<RuleRecord>& rules) 
     size_t watched = 0;
     for (const std::string& name : names) {
       if (!HasTag(name)) continue;
+      if (scope != nullptr && !scope(name)) continue;  // another member's now
       absl::StatusOr<RuleSpec> spec = ResolveRuleTag(tags, r, name, twin_map);
       if (!spec.ok()) {
         unfit.push_back(std::string(spec.status().message()));

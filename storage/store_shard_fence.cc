@@ -142,6 +142,9 @@ absl::StatusOr<Store::ShardFence> Store::CloseShardToWrites(uint32_t shard, uint
   }
   RETURN_IF_ERROR(barrier.status);
   fence.position = barrier.seq;
+  // Every write of the shard admitted before the close is applied (and
+  // evaluated) by now: the rules stop watching its tags here.
+  events_->OnRuleScopeChanged();
   options_.logger(LogSeverity::kWarning,
                   absl::StrCat("shard ", shard, " of ", num_shards,
                                " closed to own writes at own log position ", fence.position));
@@ -180,6 +183,7 @@ absl::Status Store::OpenShardToWrites(uint32_t shard, Version observed) {
   closed_shards_.Erase(shard);
   ++closed_shards_epoch_;  // wakes the writes held for it
   any_shard_closed_.store(!closed_shards_.empty(), std::memory_order_relaxed);
+  events_->OnRuleScopeChanged();  // its tags are watched here from now
   return absl::OkStatus();
 }
 

@@ -211,7 +211,7 @@ absl::StatusOr<uint64_t> Store::DropShardPass(uint32_t shard, uint32_t num_shard
     // The rules stop watching the tags gone (a stale rule would raise on
     // each, the samples going to their new owner) and their alarms raised
     // here clear.
-    events_->OnTagsDropped();
+    events_->OnRuleScopeChanged();
   }
   return dropped;
 }

@@ -1,5 +1,6 @@
 #include "server/cluster/cluster_rules.h"
 
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -87,6 +88,20 @@ ClusterRules::Stats ClusterRules::stats() const {
 absl::Status ClusterRules::LoadAndWatch() {
   absl::StatusOr<EtcdRange> range = etcd_->GetPrefix(prefix_);
   if (!range.ok()) return range.status();
+  {
+    // Names etcd no longer has (deleted while the watch was down) are
+    // forgotten, so this member's records go back to etcd.
+    std::set<std::string, std::less<>> present;
+    for (const EtcdKeyValue& kv : range->kvs) present.insert(kv.key.substr(prefix_.size()));
+    absl::MutexLock l(&mu_);
+    for (auto it = known_.begin(); it != known_.end();) {
+      if (!present.contains(it->first) && it->second.mod_revision <= range->revision) {
+        it = known_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
   std::vector<events::RuleRecord> taken;
   for (const EtcdKeyValue& kv : range->kvs) {
     if (std::optional<events::RuleRecord> rule = Note(kv)) taken.push_back(*std::move(rule));
@@ -175,6 +190,10 @@ void ClusterRules::RetryUnapplied() {
     absl::MutexLock l(&mu_);
     retry.swap(unapplied_);
   }
+  if (retry.empty()) return;
+  std::vector<events::RuleRecord> all;
+  for (const auto& [name, rule] : retry) all.push_back(rule);
+  if (store_->ApplyRules(all).ok()) return;  // all at once: one resolve
   for (auto& [name, rule] : retry) {
     if (absl::Status s = store_->ApplyRule(rule); !s.ok()) {
       CountError(absl::StrCat("applying rule '", name, "' from etcd (retrying)"), s);
@@ -186,6 +205,7 @@ void ClusterRules::RetryUnapplied() {
 
 void ClusterRules::PublishNewer() {
   for (const events::RuleRecord& r : store_->ListRules(/*include_deleted=*/true)) {
+    if (stop_.load()) return;
     Known known;
     {
       absl::MutexLock l(&mu_);
@@ -206,6 +226,11 @@ void ClusterRules::PublishNewer() {
       recheck_ = true;  // again on the next round (at most every 500 ms)
       server::LogError("cluster", "rules: cannot write a rule to etcd (retrying)",
                        {{"rule", r.name}, {"error", revision.status().ToString()}});
+      // etcd not answering: the rest waits for the next round, not one
+      // call timeout each.
+      if (absl::IsUnavailable(revision.status()) || absl::IsDeadlineExceeded(revision.status())) {
+        return;
+      }
     }
   }
 }

@@ -23,6 +23,7 @@
 #include "server/proto_convert.h"
 #include "server/rpc_env.h"
 #include "server/status_util.h"
+#include "storage/engine/version.h"
 
 namespace historian::cluster {
 namespace {
@@ -118,8 +119,15 @@ absl::Status SyncOnEveryMember(const server::ServiceEnv& env, const Placement& p
   }
   calls.Wait();
   std::vector<std::string> missing, newer;
+  // Only a newer record stamped by another site: one stamped here is a
+  // later change at this site (another call), which last-writer-wins
+  // orders after this one as on a single node.
+  const uint8_t own_tag = engine::SiteTag(env.store->options().site);
+  auto elsewhere = [&](Version v) {
+    return v > written.version && engine::VersionSiteTag(v) != own_tag;
+  };
   if (std::optional<events::RuleRecord> here = env.store->FindRule(written.name);
-      here.has_value() && here->version > written.version) {
+      here.has_value() && elsewhere(here->version)) {
     newer.push_back(absl::StrCat(env.cluster->self_id(), " (version ", here->version, ")"));
   }
   for (size_t i = 0; i < asked.size(); ++i) {
@@ -127,7 +135,7 @@ absl::Status SyncOnEveryMember(const server::ServiceEnv& env, const Placement& p
     if (!call.status.ok()) {
       missing.push_back(absl::StrCat(asked[i]->member.id, " (", asked[i]->member.address,
                                      "): ", call.status.ToString()));
-    } else if (call.response.held_version() > written.version) {
+    } else if (elsewhere(call.response.held_version())) {
       newer.push_back(
           absl::StrCat(asked[i]->member.id, " (version ", call.response.held_version(), ")"));
     }

@@ -326,7 +326,7 @@ void EventsPart::OnApplied(const engine::LogEntry& entry, uint64_t feed_position
   if (wake) cv_.SignalAll();
 }
 
-void EventsPart::OnTagsDropped() {
+void EventsPart::OnRuleScopeChanged() {
   absl::MutexLock l(&mu_);
   if (rules_.empty()) return;
   eval_.rules_dirty = true;

@@ -133,10 +133,12 @@ class EventsPart {
   // `feed_position`, PrepareEntry's answer); a catalog change re-resolves
   // the rules.
   void OnApplied(const engine::LogEntry& entry, uint64_t feed_position) ABSL_LOCKS_EXCLUDED(mu_);
-  // Tags left the catalog without a log entry (a site cluster's shard
-  // dropped here: store_shards.cc): the rules are resolved again, so they
-  // stop watching those tags and the alarms raised here on them clear.
-  void OnTagsDropped() ABSL_LOCKS_EXCLUDED(mu_);
+  // The tags the rules may watch changed without a log entry (a site
+  // cluster's shard dropped here, closed or opened to writes, or given
+  // another owner: Store::RescopeRules): the rules are resolved again, so
+  // they watch exactly the tags in scope, and the alarms raised here on
+  // tags gone from it clear.
+  void OnRuleScopeChanged() ABSL_LOCKS_EXCLUDED(mu_);
   // True when some rule watches any tag (the applier skips OnSeries else).
   bool watching() const { return watching_.load(std::memory_order_relaxed); }
   // Samples of `tag` applied from entry `seq` of `origin`, fed to the

@@ -9,6 +9,7 @@
 // second raise. Two Stores are wired in process as in
 // store_replication_test.cc. Waits are on the event feed (no sleeps).
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -244,6 +245,15 @@ class FakeEvaluator : public events::RuleEvaluator {
   }
   void OnTimer(int64_t, std::vector<events::Transition>*) override {}
   int64_t NextDeadlineNs() const override { return INT64_MAX; }
+  // As the real one: a resolve keeps the state of a (rule, tag) it still
+  // holds, so only alarms of rules or tags gone are cleared.
+  absl::flat_hash_set<uint64_t> ActiveRuleIds() const override {
+    absl::flat_hash_set<uint64_t> ids;
+    for (const events::RuleSpec& r : rules_) {
+      if (active_.contains(absl::StrCat(r.rule_id, "|", r.tag))) ids.insert(r.rule_id);
+    }
+    return ids;
+  }
   std::string SaveState() const override {
     std::string out;
     for (const auto& [key, ts] : newest_) {
@@ -530,6 +540,41 @@ TEST_F(StoreEventsTest, AMovesTailIsNotEvaluatedAtTheTarget) {
   std::vector<EventRecord> ev = Events(*us_);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].raised_ns, 2000 * kSecond);
+}
+
+// A site cluster's rule scope (Store::SetRuleScope): a tag out of it (of a
+// shard moving in, not open here yet) is not watched, so it raises
+// nothing; once in scope (RescopeRules) it is; an alarm raised on a tag
+// that leaves the scope clears.
+TEST_F(StoreEventsTest, RulesWatchOnlyTheTagsInScope) {
+  const TagId in = Tag(us_.get(), "us.in", 100);
+  const TagId out = Tag(us_.get(), "us.out", 100);
+  std::atomic<bool> out_in_scope{false};
+  us_->SetRuleScope([&](std::string_view tag) { return tag != "us.out" || out_in_scope.load(); });
+  ASSERT_TRUE(us_->PutRule(HighRule("hot", "us.*", 50), true).ok());
+  Write(us_.get(), out, 1000 * kSecond, 60);
+  Write(us_.get(), in, 1000 * kSecond, 60);
+  ASSERT_TRUE(Await(*us_, [](const auto& ev) { return !ev.empty(); }));
+  std::vector<EventRecord> ev = Events(*us_);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].tag, "us.in");
+
+  out_in_scope = true;
+  us_->RescopeRules();
+  Write(us_.get(), out, 1001 * kSecond, 70);
+  ASSERT_TRUE(Await(*us_, [](const auto& ev) { return ev.size() == 2; }));
+  out_in_scope = false;
+  us_->RescopeRules();
+  EXPECT_TRUE(Await(*us_, [](const auto& ev) {
+    for (const EventRecord& e : ev) {
+      if (e.tag == "us.out" && !e.cleared) return false;
+    }
+    return true;
+  }));
+  ev = Events(*us_, /*active_only=*/true);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].tag, "us.in");
+  us_->SetRuleScope(nullptr);
 }
 
 TEST_F(StoreEventsTest, RestartKeepsTheActiveAlarmWithoutASecondRaise) {
