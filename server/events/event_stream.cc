@@ -16,6 +16,8 @@ namespace historian::server {
 namespace {
 
 constexpr char kMethod[] = "Events.Subscribe";
+// About this many bytes of events per response.
+constexpr size_t kResponseBytes = 1 << 20;
 
 // A refused call: finishes at once, deletes itself when done.
 class RefusedEventStream final : public grpc::ServerWriteReactor<v1::SubscribeEventsResponse> {
@@ -207,18 +209,29 @@ bool EventStream::Fill() {
       return false;
     }
     if (c.next == position_ && !c.lagged) return false;
-    position_ = c.next;
     response_.Clear();
     response_.set_lagged(c.lagged);
-    response_.set_next_position(c.next);
+    // At most about kResponseBytes a response (65,536 changes could pass
+    // a client's 4 MiB default limit): the rest comes in the next one.
+    uint64_t next = c.next;
+    size_t bytes = 0;
     absl::flat_hash_set<uint64_t> seen;
-    for (uint64_t id : c.event_ids) {
+    for (size_t i = 0; i < c.changes.size(); ++i) {
+      if (bytes >= kResponseBytes) {
+        next = c.changes[i].position;
+        break;
+      }
+      const uint64_t id = c.changes[i].event_id;
       if (!seen.insert(id).second) continue;
       absl::StatusOr<events::EventRecord> e = env_.store->GetEvent(id);
       if (!e.ok() || !e->raised) continue;
       if (!glob_.empty() && !GlobMatch(glob_, e->tag)) continue;
-      EventToProto(*e, response_.add_events());
+      v1::Event* out = response_.add_events();
+      EventToProto(*e, out);
+      bytes += out->ByteSizeLong();
     }
+    position_ = next;
+    response_.set_next_position(next);
     // Changes the glob does not match move the position only.
     if (response_.events_size() > 0 || c.lagged) return true;
   }

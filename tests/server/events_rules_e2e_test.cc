@@ -14,6 +14,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -395,6 +396,52 @@ TEST_F(EventsNodeTest, SubscribeResumesFromAFeedPositionAcrossAKill) {
 // save it must not see (if the machine were so slow that a save came
 // first, the test would pass without exercising the old state: it cannot
 // fail for timing).
+// A subscriber far behind gets the changes in responses of about 1 MiB
+// each, not all at once (65,536 changes could pass a client's 4 MiB
+// default limit), and every change comes.
+TEST_F(EventsNodeTest, AResumeFarBehindComesInResponsesOfAboutAMegabyte) {
+  Start();
+  constexpr int kTags = 1000;
+  const std::string long_part(200, 'x');  // ~300-byte events
+  ASSERT_TRUE(CreateTag("big." + long_part + "0").ok());
+  v1::Rule rule = MakeRule("big_hot", v1::RULE_KIND_HIGH, "big.*");
+  rule.set_limit(50);
+  ASSERT_TRUE(CreateRule(rule).ok());
+  v1::WriteRequest req;
+  for (int i = 0; i < kTags; ++i) {
+    auto* series = req.add_series();
+    series->set_tag(absl::StrCat("big.", long_part, i));
+    for (int k = 0; k < 4; ++k) {  // raise, clear: 8 changes a tag
+      for (double v : {60.0, 10.0}) {
+        auto* sample = series->add_samples();
+        sample->set_timestamp_ns(kT0 + (2 * k + (v > 50 ? 0 : 1)) * kSecond);
+        sample->mutable_value()->set_double_value(v);
+      }
+    }
+  }
+  WriteRequest(req);
+  ASSERT_TRUE(WaitFor([&] { return Events("big.*").size() == 4u * kTags; }, kBound));
+  grpc::ClientContext ctx;
+  Bounded(&ctx);
+  v1::SubscribeEventsRequest sub;
+  sub.set_from_position(1);
+  auto reader = events_->Subscribe(&ctx, sub);
+  std::set<std::string> cleared;
+  int responses = 0;
+  v1::SubscribeEventsResponse msg;
+  while (cleared.size() < 4u * kTags && reader->Read(&msg)) {
+    ++responses;
+    EXPECT_LE(msg.ByteSizeLong(), size_t{2} << 20);
+    for (const v1::Event& e : msg.events()) {
+      if (e.cleared()) cleared.insert(e.id());
+    }
+  }
+  EXPECT_EQ(cleared.size(), 4u * kTags);
+  EXPECT_GE(responses, 2);
+  ctx.TryCancel();
+  reader->Finish();
+}
+
 TEST_F(EventsNodeTest, KillRightAfterATransitionFollowsTheStoredEvents) {
   Start();
   ASSERT_TRUE(CreateTag("k.temp").ok());
