@@ -2,7 +2,8 @@
 # Two site clusters on loopback (docs/cluster.md, "Between site clusters"):
 # an etcd per site, a 3-node US cluster and a 2-node MX cluster that
 # replicate with each other; `historian cluster init` at each site, writes at
-# both sites (each tag to its owner), the placement and status of each
+# both sites (each tag to its owner) with a site-wide alarm rule raising at
+# every US member, the placement and status of each
 # cluster, and a converged `historian verify --peer` both ways; then a
 # fourth US node joins with `historian cluster add-node` (issue 21: the
 # mover copies and tails its shards while MX keeps pulling) and both sites
@@ -97,6 +98,17 @@ $CLI --server "${MX_NODES[1]}" cluster status
 step "Writing at both sites, each tag to its owner: 60 US tags, 40 MX tags, 600 samples each"
 $WRITE "${US_NODES[0]}" us 60 600 1700000000
 $WRITE "${MX_NODES[0]}" mx 40 600 1700000000
+
+step "Alarm rules are site-wide (etcd): made at one US member, in force at every member"
+$CLI --server "${US_NODES[2]}" rule add us_hot --kind high --tag 'us.*' --limit 70 --deadband 10
+$CLI --server "${US_NODES[0]}" rule ls
+step "60 more samples of each US tag: each alarm raised by its tag's owner (15 tags go over 70), listed at any member"
+$WRITE "${US_NODES[0]}" us 60 60 1700000600
+for _ in $(seq 300); do
+  [ "$($CLI --server "${US_NODES[1]}" events --active --rule us_hot | grep -c us_hot)" -ge 15 ] && break
+  sleep 0.1
+done
+$CLI --server "${US_NODES[1]}" events --active --rule us_hot
 
 converge() {  # from peer
   for _ in $(seq 300); do
