@@ -16,6 +16,7 @@
 #include "historian/v1/events.grpc.pb.h"
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/fanout_events.h"
+#include "server/cluster/fanout_part.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/query_fanout.h"
 #include "server/events/event_stream.h"
@@ -51,34 +52,10 @@ class RefusedStream final : public grpc::ServerWriteReactor<v1::SubscribeEventsR
 
 class EventFanout;
 
-// One member's forwarded stream. Holds the call open (AddHold) until it
-// stops reading, so OnDone never comes while a paused read may restart.
-class EventPart final : public grpc::ClientReadReactor<v1::SubscribeEventsResponse> {
- public:
-  EventPart(EventFanout* fanout, size_t index) : fanout_(fanout), index_(index) {}
-  void Begin() {
-    stub->async()->Subscribe(&context, &request, this);
-    AddHold();
-    StartRead(&msg_);
-    StartCall();
-  }
-  void ReadNext() { StartRead(&msg_); }
-  void StopReading() { RemoveHold(); }
-  void OnReadInitialMetadataDone(bool ok) override;
-  void OnReadDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
-
-  grpc::ClientContext context;
-  v1::SubscribeEventsRequest request;
-  std::unique_ptr<v1::Events::Stub> stub;
-
- private:
-  EventFanout* const fanout_;
-  const size_t index_;
-  v1::SubscribeEventsResponse msg_;  // the read in flight
-};
-
-enum class Next { kRead, kPause, kStop };
+// One member's forwarded stream (fanout_part.h).
+using EventPart = FanoutPart<v1::Events::Stub, v1::SubscribeEventsRequest,
+                             v1::SubscribeEventsResponse, EventFanout>;
+using Next = PartNext;
 
 std::set<std::string> MemberIds(const Placement& p) {
   std::set<std::string> ids;
@@ -399,27 +376,6 @@ class EventFanout final : public grpc::ServerWriteReactor<v1::SubscribeEventsRes
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
   v1::SubscribeEventsResponse out_ ABSL_GUARDED_BY(mu_);  // read by gRPC while writing_
 };
-
-void EventPart::OnReadInitialMetadataDone(bool ok) { fanout_->PartOpened(index_, ok); }
-
-void EventPart::OnReadDone(bool ok) {
-  if (!ok) {
-    StopReading();
-    return;
-  }
-  switch (fanout_->TakeResponse(index_, &msg_)) {
-    case Next::kRead:
-      ReadNext();
-      break;
-    case Next::kPause:
-      break;  // EventFanout::Pump or CancelParts calls ReadNext
-    case Next::kStop:
-      StopReading();
-      break;
-  }
-}
-
-void EventPart::OnDone(const grpc::Status& status) { fanout_->PartEnded(index_, status); }
 
 }  // namespace
 

@@ -19,6 +19,7 @@
 #include "grpcpp/support/client_callback.h"
 #include "historian/v1/query.grpc.pb.h"
 #include "server/cluster/cluster_view.h"
+#include "server/cluster/fanout_part.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/query_fanout.h"
 #include "server/cluster/subscribe_heartbeat.h"
@@ -107,29 +108,10 @@ void MergeLagged(const v1::Lagged& in, v1::SubscribeResponse* out) {
 
 class FanoutSubscribe;
 
-// One owner's forwarded stream. Holds the call open (AddHold) until it
-// stops reading, so OnDone never comes while a paused read may restart.
-class PartStream final : public grpc::ClientReadReactor<v1::SubscribeResponse> {
- public:
-  PartStream(FanoutSubscribe* fanout, size_t index) : fanout_(fanout), index_(index) {}
-  void Begin();
-  void ReadNext() { StartRead(&msg_); }
-  void StopReading() { RemoveHold(); }
-  void OnReadDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
-
-  grpc::ClientContext context;
-  v1::SubscribeRequest request;
-  std::unique_ptr<v1::Query::Stub> stub;
-
- private:
-  FanoutSubscribe* const fanout_;
-  const size_t index_;
-  v1::SubscribeResponse msg_;  // the read in flight
-};
-
-// What a part does after a response was taken.
-enum class Next { kRead, kPause, kStop };
+// One owner's forwarded stream (fanout_part.h).
+using PartStream =
+    FanoutPart<v1::Query::Stub, v1::SubscribeRequest, v1::SubscribeResponse, FanoutSubscribe>;
+using Next = PartNext;
 
 class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
@@ -261,32 +243,6 @@ class FanoutSubscribe final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
   grpc::ByteBuffer out_ ABSL_GUARDED_BY(mu_);
 };
-
-void PartStream::Begin() {
-  stub->async()->Subscribe(&context, &request, this);
-  AddHold();
-  StartRead(&msg_);
-  StartCall();
-}
-
-void PartStream::OnReadDone(bool ok) {
-  if (!ok) {
-    StopReading();
-    return;
-  }
-  switch (fanout_->TakeResponse(index_, &msg_)) {
-    case Next::kRead:
-      ReadNext();
-      break;
-    case Next::kPause:
-      break;  // FanoutSubscribe::Pump or CancelParts calls ReadNext
-    case Next::kStop:
-      StopReading();
-      break;
-  }
-}
-
-void PartStream::OnDone(const grpc::Status& status) { fanout_->PartEnded(index_, status); }
 
 void FanoutSubscribe::Begin(const v1::SubscribeRequest& request, const ClusterResumeToken& token,
                             bool has_token) {

@@ -60,25 +60,51 @@ std::map<std::string, int> TagsOnEveryMember(const testing::ClusterFixture& clus
   return tags;
 }
 
-grpc::Status CreateRule(const std::string& address, const v1::Rule& rule, v1::Rule* out) {
+// Three real nodes and one etcd, with `per_member` tags made on each member.
+struct RulesCluster {
+  void Start(int per_member) {
+    ASSERT_TRUE(cluster.Start());
+    tags = TagsOnEveryMember(cluster, per_member);
+    testing::SiteClient n0(cluster.address(0));
+    for (const auto& [tag, owner] : tags) ASSERT_TRUE(n0.CreateTag(tag).ok()) << tag;
+  }
+
+  testing::TempDir dir;
+  testing::ClusterFixture cluster{dir.Sub("cluster"), {.nodes = 3, .num_shards = 64}};
+  std::map<std::string, int> tags;  // tag -> owner index
+};
+
+// One unary Events call at `address`, unauthenticated, 60 s at most.
+template <typename Request, typename Response>
+grpc::Status CallEvents(const std::string& address,
+                        grpc::Status (v1::Events::Stub::*method)(grpc::ClientContext*,
+                                                                 const Request&, Response*),
+                        const Request& request, Response* response) {
   auto events =
       v1::Events::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  v1::CreateRuleRequest req;
-  *req.mutable_rule() = rule;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  return events->CreateRule(&ctx, req, out);
+  return (events.get()->*method)(&ctx, request, response);
+}
+
+grpc::Status CreateRule(const std::string& address, const v1::Rule& rule, v1::Rule* out) {
+  v1::CreateRuleRequest req;
+  *req.mutable_rule() = rule;
+  return CallEvents(address, &v1::Events::Stub::CreateRule, req, out);
+}
+
+grpc::Status UpdateRule(const std::string& address, const v1::Rule& rule) {
+  v1::UpdateRuleRequest req;
+  *req.mutable_rule() = rule;
+  v1::Rule out;
+  return CallEvents(address, &v1::Events::Stub::UpdateRule, req, &out);
 }
 
 grpc::Status DeleteRule(const std::string& address, const std::string& name) {
-  auto events =
-      v1::Events::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   v1::DeleteRuleRequest req;
   req.set_name(name);
   v1::DeleteRuleResponse resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  return events->DeleteRule(&ctx, req, &resp);
+  return CallEvents(address, &v1::Events::Stub::DeleteRule, req, &resp);
 }
 
 std::set<std::string> RuleNames(testing::SiteClient& node) {
@@ -97,13 +123,12 @@ std::map<std::string, int> ActiveByTag(testing::SiteClient& node, const std::str
 }
 
 TEST(ClusterRulesTest, ARuleMadeAtOneMemberWatchesEveryMembersTagsAndEventsShowAtAny) {
-  testing::TempDir dir;
-  testing::ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3, .num_shards = 64});
-  ASSERT_TRUE(cluster.Start());
-  const std::map<std::string, int> tags = TagsOnEveryMember(cluster, 2);
+  RulesCluster rc;
+  ASSERT_NO_FATAL_FAILURE(rc.Start(2));
+  testing::ClusterFixture& cluster = rc.cluster;
+  const std::map<std::string, int>& tags = rc.tags;
   testing::SiteClient n0(cluster.address(0)), n1(cluster.address(1)), n2(cluster.address(2));
   std::vector<testing::SiteClient*> nodes = {&n0, &n1, &n2};
-  for (const auto& [tag, owner] : tags) ASSERT_TRUE(n0.CreateTag(tag).ok()) << tag;
 
   // Made at member 1, a glob over tags of all three members.
   v1::Rule made;
@@ -193,12 +218,11 @@ TEST(ClusterRulesTest, ARuleMadeAtOneMemberWatchesEveryMembersTagsAndEventsShowA
 }
 
 TEST(ClusterRulesTest, AMemberDownWhenARuleIsMadeEvaluatesItFromItsRestart) {
-  testing::TempDir dir;
-  testing::ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3, .num_shards = 64});
-  ASSERT_TRUE(cluster.Start());
-  const std::map<std::string, int> tags = TagsOnEveryMember(cluster, 1);
+  RulesCluster rc;
+  ASSERT_NO_FATAL_FAILURE(rc.Start(1));
+  testing::ClusterFixture& cluster = rc.cluster;
+  const std::map<std::string, int>& tags = rc.tags;
   testing::SiteClient n0(cluster.address(0));
-  for (const auto& [tag, owner] : tags) ASSERT_TRUE(n0.CreateTag(tag).ok()) << tag;
   std::string tag_of_0, tag_of_2;
   for (const auto& [tag, owner] : tags) {
     if (owner == 0) tag_of_0 = tag;
@@ -236,17 +260,6 @@ TEST(ClusterRulesTest, AMemberDownWhenARuleIsMadeEvaluatesItFromItsRestart) {
   EXPECT_EQ(ActiveByTag(n0, "on_2"), want);
 }
 
-grpc::Status UpdateRule(const std::string& address, const v1::Rule& rule) {
-  auto events =
-      v1::Events::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  v1::UpdateRuleRequest req;
-  *req.mutable_rule() = rule;
-  v1::Rule out;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  return events->UpdateRule(&ctx, req, &out);
-}
-
 // Name -> limit of the live rules `node` lists.
 std::map<std::string, double> RuleLimits(testing::SiteClient& node) {
   std::map<std::string, double> out;
@@ -260,12 +273,11 @@ std::map<std::string, double> RuleLimits(testing::SiteClient& node) {
 // lists exactly the reference: no change lost, none reverted, no deleted
 // rule back (a member down during a change takes it from etcd at start).
 void RunRuleModel(uint64_t seed) {
-  testing::TempDir dir;
-  testing::ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3, .num_shards = 64});
-  ASSERT_TRUE(cluster.Start());
-  const std::map<std::string, int> tags = TagsOnEveryMember(cluster, 1);
+  RulesCluster rc;
+  ASSERT_NO_FATAL_FAILURE(rc.Start(1));
+  testing::ClusterFixture& cluster = rc.cluster;
+  const std::map<std::string, int>& tags = rc.tags;
   testing::SiteClient n0(cluster.address(0));
-  for (const auto& [tag, owner] : tags) ASSERT_TRUE(n0.CreateTag(tag).ok()) << tag;
   std::vector<std::string> tag_names;
   for (const auto& [tag, owner] : tags) tag_names.push_back(tag);
 
@@ -359,12 +371,11 @@ std::string ReadUntil(grpc::ClientReaderInterface<v1::SubscribeEventsResponse>* 
 }
 
 TEST(ClusterRulesTest, SubscribeAtOneMemberStreamsEveryMembersEventsAndResumesAtAnother) {
-  testing::TempDir dir;
-  testing::ClusterFixture cluster(dir.Sub("cluster"), {.nodes = 3, .num_shards = 64});
-  ASSERT_TRUE(cluster.Start());
-  const std::map<std::string, int> tags = TagsOnEveryMember(cluster, 2);
+  RulesCluster rc;
+  ASSERT_NO_FATAL_FAILURE(rc.Start(2));
+  testing::ClusterFixture& cluster = rc.cluster;
+  const std::map<std::string, int>& tags = rc.tags;
   testing::SiteClient n0(cluster.address(0));
-  for (const auto& [tag, owner] : tags) ASSERT_TRUE(n0.CreateTag(tag).ok()) << tag;
   v1::Rule made;
   grpc::Status s = CreateRule(cluster.address(0), testing::HighRule("hi", "line1.*", 50), &made);
   ASSERT_TRUE(s.ok()) << s.error_message();
