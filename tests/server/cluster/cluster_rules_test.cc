@@ -353,6 +353,74 @@ TEST(ClusterRulesTest, RandomRuleChangesAtRandomMembersAcrossKillsMatchTheRefere
   }
 }
 
+// A rule across a move (`cluster add-node`, the mover copying and tailing
+// shards to a fourth member): each tag's alarm stays with whoever owns its
+// samples. A moved tag's alarm raised at the source is cleared when the
+// source closes the shard, and the new owner raises anew on its next
+// sample over the limit; a tag that stayed keeps its one alarm. Every tag
+// ends with exactly one active alarm, listed at any member.
+TEST(ClusterRulesTest, AlarmsFollowTheirTagsAcrossAMove) {
+  testing::TempDir dir;
+  testing::ClusterFixture cluster(dir.Sub("cluster"),
+                                  {.nodes = 4, .num_shards = 64, .placed_nodes = 3});
+  ASSERT_TRUE(cluster.Start());
+  testing::SiteClient n0(cluster.address(0));
+  std::vector<std::string> tags;
+  for (int k = 0; k < 32; ++k) tags.push_back(absl::StrCat("line1.m", k, ".temp"));
+  for (const std::string& tag : tags) ASSERT_TRUE(n0.CreateTag(tag).ok()) << tag;
+  v1::Rule rule = testing::HighRule("hot", "line1.*", 50);
+  rule.set_deadband(10);
+  v1::Rule made;
+  grpc::Status s = CreateRule(cluster.address(0), rule, &made);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::map<std::string, std::vector<std::pair<int64_t, double>>> hot;
+  for (const std::string& tag : tags) hot[tag] = {{kT0, 60}};
+  ASSERT_TRUE(n0.Write(hot).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return ActiveByTag(n0, "hot").size() == tags.size(); },
+                               absl::Seconds(30)));
+
+  testing::CommandResult add = cluster.Cli(0, {"cluster", "add-node", cluster.address(3)});
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  v1::PlacementResponse placement;
+  ASSERT_TRUE(cluster.WaitForPlacement(
+      [&](const v1::PlacementResponse& p) {
+        placement = p;
+        return p.members_size() == 4 && p.moves_size() == 0;
+      },
+      absl::Seconds(120)));
+  std::set<std::string> moved;
+  for (const std::string& tag : tags) {
+    if (OwnerIndex(placement, tag, cluster) == 3) moved.insert(tag);
+  }
+  ASSERT_FALSE(moved.empty());
+  // The sources' alarms of the moved tags clear (closed there).
+  auto cleared_moved = [&] {
+    size_t cleared = 0;
+    for (const v1::Event& e : n0.Events()) cleared += moved.contains(e.tag()) && e.cleared();
+    return cleared == moved.size();
+  };
+  EXPECT_TRUE(testing::WaitFor(cleared_moved, absl::Seconds(30)));
+
+  // A later sample over the limit: the new owner raises; the others hold.
+  std::map<std::string, std::vector<std::pair<int64_t, double>>> hotter;
+  for (const std::string& tag : tags) hotter[tag] = {{kT0 + 1'000'000'000, 70}};
+  EXPECT_TRUE(testing::WaitFor([&] { return n0.Write(hotter).ok(); }, absl::Seconds(10)));
+  std::map<std::string, int> want;
+  for (const std::string& tag : tags) want[tag] = 1;
+  for (int i = 0; i < cluster.size(); ++i) {
+    testing::SiteClient node(cluster.address(i));
+    SCOPED_TRACE(absl::StrCat("listed at node ", i));
+    EXPECT_TRUE(
+        testing::WaitFor([&] { return ActiveByTag(node, "hot") == want; }, absl::Seconds(30)));
+    EXPECT_EQ(ActiveByTag(node, "hot"), want);
+    std::map<std::string, int> events_per_tag;
+    for (const v1::Event& e : node.Events()) ++events_per_tag[e.tag()];
+    for (const std::string& tag : tags) {
+      EXPECT_EQ(events_per_tag[tag], moved.contains(tag) ? 2 : 1) << tag;
+    }
+  }
+}
+
 // Reads `reader` until `done` holds for the events read so far (by id, the
 // newest state of each), or the stream ends; returns the last response's
 // resume token.
