@@ -150,6 +150,21 @@ TEST(WebhookOutletTest, RetriesTimeoutsAndTooManyRequests) {
   EXPECT_EQ(got[0].key, "a");
 }
 
+// A redirect (httplib does not follow it: a URL to fix) is no verdict on
+// the change: it waits and is sent once the receiver takes it.
+TEST(WebhookOutletTest, RedirectsAreRetriedNotDropped) {
+  Receiver r;
+  r.FailFirst(3, 301);
+  auto outlet = WebhookOutlet::Start(Options(r, TempDir("webhook_301")));
+  ASSERT_TRUE(outlet.ok());
+  ASSERT_TRUE((*outlet)->Enqueue("a", "{}").ok());
+  std::vector<Received> got = r.WaitFor(1);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got[0].key, "a");
+  EXPECT_EQ(r.requests(), 4);
+  EXPECT_EQ((*outlet)->stats().rejected, 0u);
+}
+
 TEST(WebhookOutletTest, UnreachableReceiverThenUp) {
   // Nothing listens on the port at first: connection errors are retried.
   std::string dir = TempDir("webhook_down");

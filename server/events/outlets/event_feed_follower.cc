@@ -91,7 +91,22 @@ void EventFeedFollower::SaveCursor(uint64_t position) {
 }
 
 bool EventFeedFollower::Deliver(const events::FeedRecord& change) {
+  absl::Duration backoff = options_.initial_backoff;
   absl::StatusOr<events::EventRecord> e = store_->GetEvent(change.event_id);
+  while (!e.ok() && !absl::IsNotFound(e.status())) {
+    // A read error (I/O, the store busy) is no verdict on the change: it
+    // is read again, never skipped.
+    Log(absl::StrCat("event ", options_.name, ": reading event ",
+                     events::EventIdToString(change.event_id), ": ", e.status().ToString(),
+                     "; retrying in ", absl::FormatDuration(backoff)));
+    {
+      absl::MutexLock l(&mu_);
+      ++stats_.retries;
+      if (mu_.AwaitWithTimeout(absl::Condition(&stop_), backoff)) return false;
+    }
+    backoff = std::min(backoff * 2, options_.max_backoff);
+    e = store_->GetEvent(change.event_id);
+  }
   if (!e.ok()) {
     Log(absl::StrCat("event ", options_.name, ": reading event ",
                      events::EventIdToString(change.event_id), ": ", e.status().ToString(),
@@ -105,7 +120,7 @@ bool EventFeedFollower::Deliver(const events::FeedRecord& change) {
   d.key = EventChangeKey(change);
   d.rule = e->rule;
   d.json = EventChangeJson(*e, change, options_.site);
-  absl::Duration backoff = options_.initial_backoff;
+  backoff = options_.initial_backoff;
   while (true) {
     absl::Status s = options_.deliver(d);
     absl::MutexLock l(&mu_);
@@ -143,7 +158,10 @@ void EventFeedFollower::Run() {
       stats_.position = position = first;
     }
     for (const events::FeedRecord& change : c.changes) {
-      if (!Deliver(change)) {
+      // A stop does not wait for the rest of a large batch (each hand-on
+      // may wait for a disk sync or a broker's ack): the cursor stays at
+      // the first change not handed on.
+      if (stopping() || !Deliver(change)) {
         SaveCursor(position);  // not past the change that was not handed on
         return;
       }

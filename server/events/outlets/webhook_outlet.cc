@@ -12,8 +12,13 @@
 namespace historian::outlets {
 namespace {
 
+// Whether the change is sent again rather than dropped. A receiver's
+// verdict on the payload is a 4xx other than 408/429; a redirect (httplib
+// does not follow it: a URL to fix, e.g. http -> https) or an
+// informational answer is none, so the change waits.
 bool Retryable(int status) {
-  return status == 0 || status == 408 || status == 429 || status >= 500;
+  return status == 0 || status < 200 || (status >= 300 && status < 400) || status == 408 ||
+         status == 429 || status >= 500;
 }
 
 }  // namespace
@@ -116,8 +121,14 @@ void WebhookOutlet::Run() {
                          entry.event_id, " with HTTP ", status, "; dropped from the outlet"));
       }
       if (absl::Status s = queue_->PopFront(entry.sequence); !s.ok()) {
-        // Not acked: it is sent again (at least once).
-        Log(absl::StrCat("event webhook: acking event ", entry.event_id, ": ", s.ToString()));
+        // Not acked: it is sent again (at least once), after a backoff (a
+        // full disk would otherwise re-POST it in a tight loop).
+        Log(absl::StrCat("event webhook: acking event ", entry.event_id, ": ", s.ToString(),
+                         "; sending it again in ", absl::FormatDuration(backoff)));
+        mu_.AwaitWithTimeout(absl::Condition(&stop_), backoff);
+        if (stop_) return;
+        backoff = std::min(backoff * 2, options_.max_backoff);
+        continue;
       }
       backoff = options_.initial_backoff;
       continue;

@@ -9,10 +9,11 @@
 // event_json.h; the receiver dedupes on it: a crash between a 2xx and the
 // ack sends the change again, with the same key). Then:
 //   2xx                       delivered: acked (durably) and the next one goes;
-//   408, 429, 5xx, no answer  retried after a backoff (initial_backoff,
-//                             doubling up to max_backoff), the same event
-//                             first: order is kept;
-//   any other status          rejected: logged, counted, acked (a receiver
+//   408, 429, 5xx, 1xx, 3xx, retried after a backoff (initial_backoff,
+//   no answer                 doubling up to max_backoff), the same event
+//                             first: order is kept (a redirect is not
+//                             followed: it is a URL to fix, logged each try);
+//   any other status (4xx)    rejected: logged, counted, acked (a receiver
 //                             that refuses a body would otherwise stop the
 //                             queue for good).
 // Enqueue is durable on return (fdatasync); past max_queue_bytes of unsent
