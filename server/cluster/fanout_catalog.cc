@@ -9,6 +9,7 @@
 #include "server/cluster/listing_scope.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/query_fanout.h"
+#include "server/cluster/run_parts.h"
 #include "server/rpc_env.h"
 #include "server/status_util.h"
 
@@ -20,37 +21,13 @@ absl::Status FanOutListTags(
     const std::function<absl::Status(const v1::ListTagsRequest&, v1::ListTagsResponse*)>& local,
     v1::ListTagsResponse* response) {
   const std::vector<OwnerPart> parts = PartsForAllOwners(placement, env.cluster->self_id());
-  std::vector<v1::ListTagsResponse> pages(parts.size());
-  ParallelUnary<v1::ListTagsResponse> calls(*context, *env.member_channels);
-  std::vector<std::unique_ptr<v1::Catalog::Stub>> stubs;
-  std::vector<size_t> call_of_part(parts.size(), SIZE_MAX);
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (parts[i].self) continue;
-    stubs.push_back(v1::Catalog::NewStub(env.member_channels->Get(parts[i].member.address)));
-    v1::Catalog::Stub* stub = stubs.back().get();
-    const std::string& member = parts[i].member.id;
-    call_of_part[i] = calls.Start([&](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
-      AddListingPartScope(placement, member, c);
-      return stub->AsyncListTags(c, request, cq);
-    });
-  }
-  std::vector<PartOutcome> outcomes(parts.size());
-  for (size_t i = 0; i < parts.size(); ++i) {
-    outcomes[i].part = &parts[i];
-    if (!parts[i].self) continue;
-    outcomes[i].status = RunOwnListingPart(*env.cluster, placement, "Catalog.ListTags",
-                                           [&] { return local(request, &pages[i]); });
-    if (!outcomes[i].status.ok()) calls.Cancel();
-  }
-  calls.Wait();
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (call_of_part[i] == SIZE_MAX) continue;
-    auto& call = calls.call(call_of_part[i]);
-    outcomes[i].status = call.status;
-    if (call.status.ok()) pages[i] = std::move(call.response);
-  }
-  CountParts(env, "Catalog.ListTags", outcomes);
-  RETURN_IF_ERROR(CombineOutcomes("Catalog.ListTags", outcomes, env.cluster->alive_members()));
+  std::vector<v1::ListTagsResponse> pages;
+  RETURN_IF_ERROR(RunParts<v1::Catalog>(
+      env, *context, "Catalog.ListTags", parts,
+      std::vector<v1::ListTagsRequest>(parts.size(), request),
+      [](v1::Catalog::Stub* stub, grpc::ClientContext* c, const v1::ListTagsRequest& r,
+         grpc::CompletionQueue* cq) { return stub->AsyncListTags(c, r, cq); },
+      local, &pages, &placement));
   ASSIGN_OR_RETURN(*response, MergeListPages(std::move(pages), page_size,
                                              env.limits.max_list_tags_response_bytes));
   return absl::OkStatus();

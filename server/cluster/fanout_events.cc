@@ -19,6 +19,7 @@
 #include "server/cluster/listing_scope.h"
 #include "server/cluster/member_channels.h"
 #include "server/cluster/query_fanout.h"
+#include "server/cluster/run_parts.h"
 #include "server/cluster/site_rules.h"
 #include "server/proto_convert.h"
 #include "server/rpc_env.h"
@@ -254,32 +255,13 @@ absl::Status FanOutListEvents(const server::ServiceEnv& env, const Placement& pl
   const std::vector<OwnerPart> parts = EveryMember(placement, env.cluster->self_id());
   v1::ListEventsRequest part_request = request;
   part_request.set_limit(limit);
-  std::vector<v1::ListEventsResponse> lists(parts.size());
-  ParallelUnary<v1::ListEventsResponse> calls(context, *env.member_channels);
-  std::vector<std::unique_ptr<v1::Events::Stub>> stubs;
-  std::vector<size_t> call_of_part(parts.size(), SIZE_MAX);
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (parts[i].self) continue;
-    stubs.push_back(v1::Events::NewStub(env.member_channels->Get(parts[i].member.address)));
-    v1::Events::Stub* stub = stubs.back().get();
-    call_of_part[i] = calls.Start([&](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
-      return stub->AsyncListEvents(c, part_request, cq);
-    });
-  }
-  std::vector<PartOutcome> outcomes(parts.size());
-  for (size_t i = 0; i < parts.size(); ++i) {
-    outcomes[i].part = &parts[i];
-    if (parts[i].self) outcomes[i].status = local(part_request, &lists[i]);
-  }
-  calls.Wait();
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (call_of_part[i] == SIZE_MAX) continue;
-    auto& call = calls.call(call_of_part[i]);
-    outcomes[i].status = call.status;
-    if (call.status.ok()) lists[i] = std::move(call.response);
-  }
-  CountParts(env, "Events.ListEvents", outcomes);
-  RETURN_IF_ERROR(CombineOutcomes("Events.ListEvents", outcomes, env.cluster->alive_members()));
+  std::vector<v1::ListEventsResponse> lists;
+  RETURN_IF_ERROR(RunParts<v1::Events>(
+      env, context, "Events.ListEvents", parts,
+      std::vector<v1::ListEventsRequest>(parts.size(), part_request),
+      [](v1::Events::Stub* stub, grpc::ClientContext* c, const v1::ListEventsRequest& r,
+         grpc::CompletionQueue* cq) { return stub->AsyncListEvents(c, r, cq); },
+      local, &lists));
   // Each member answered its newest `limit`; the site's newest `limit` are
   // among their union.
   std::map<std::string, v1::Event> by_id;

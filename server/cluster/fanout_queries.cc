@@ -12,6 +12,7 @@
 #include "server/cluster/cluster_view.h"
 #include "server/cluster/listing_scope.h"
 #include "server/cluster/query_fanout.h"
+#include "server/cluster/run_parts.h"
 #include "server/query_functions.h"
 #include "server/rpc_env.h"
 
@@ -19,52 +20,6 @@ namespace historian::cluster {
 namespace {
 
 using Stub = v1::Query::Stub;
-
-// The parts of `request` answered in parallel: remote parts forwarded with
-// `async` (given the part's request), this node's part with `local`. On
-// success part_responses[i] is part i's answer. `listing`: the placement a
-// glob was split by (listing_scope.h: every part is refused unless its
-// member owns what it says); null for named tags.
-template <typename Request, typename Response, typename Async>
-absl::Status RunParts(const server::ServiceEnv& env, grpc::ServerContext* context,
-                      std::string_view method, const std::vector<OwnerPart>& parts,
-                      const std::vector<Request>& part_requests, Async async,
-                      const LocalAnswer<Request, Response>& local,
-                      std::vector<Response>* part_responses, const Placement* listing = nullptr) {
-  part_responses->assign(parts.size(), Response());
-  ParallelUnary<Response> calls(*context, *env.member_channels);
-  std::vector<std::unique_ptr<Stub>> stubs;
-  std::vector<size_t> call_of_part(parts.size(), SIZE_MAX);
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (parts[i].self) continue;
-    stubs.push_back(v1::Query::NewStub(env.member_channels->Get(parts[i].member.address)));
-    Stub* stub = stubs.back().get();
-    const Request& part_request = part_requests[i];
-    const std::string& member = parts[i].member.id;
-    call_of_part[i] = calls.Start([&](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
-      if (listing != nullptr) AddListingPartScope(*listing, member, c);
-      return async(stub, c, part_request, cq);
-    });
-  }
-  std::vector<PartOutcome> outcomes(parts.size());
-  for (size_t i = 0; i < parts.size(); ++i) {
-    outcomes[i].part = &parts[i];
-    if (!parts[i].self) continue;
-    auto answer = [&] { return local(part_requests[i], &(*part_responses)[i]); };
-    outcomes[i].status =
-        listing != nullptr ? RunOwnListingPart(*env.cluster, *listing, method, answer) : answer();
-    if (!outcomes[i].status.ok()) calls.Cancel();
-  }
-  calls.Wait();
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (call_of_part[i] == SIZE_MAX) continue;
-    auto& call = calls.call(call_of_part[i]);
-    outcomes[i].status = call.status;
-    if (call.status.ok()) (*part_responses)[i] = std::move(call.response);
-  }
-  CountParts(env, method, outcomes);
-  return CombineOutcomes(method, outcomes, env.cluster->alive_members());
-}
 
 // Aggregate, Interpolate and Plot: one series per requested tag, in request
 // order.
@@ -80,7 +35,8 @@ absl::Status FanOutSeries(const server::ServiceEnv& env, const Placement& placem
     SelectTags(request.tags(), parts[i], part_requests[i].mutable_tags());
   }
   std::vector<Response> answers;
-  RETURN_IF_ERROR(RunParts(env, context, method, parts, part_requests, async, local, &answers));
+  RETURN_IF_ERROR(
+      RunParts<v1::Query>(env, *context, method, parts, part_requests, async, local, &answers));
   using Series = typename std::remove_pointer<decltype(response->add_series())>::type;
   std::vector<Series*> slot(static_cast<size_t>(request.tags_size()), nullptr);
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -190,8 +146,8 @@ absl::Status FanOutLatest(const server::ServiceEnv& env, const Placement& placem
     SelectTags(request.tags(), parts[i], part_requests[i].mutable_tags());
   }
   std::vector<v1::LatestResponse> answers;
-  RETURN_IF_ERROR(RunParts(
-      env, context, "Query.Latest", parts, part_requests,
+  RETURN_IF_ERROR(RunParts<v1::Query>(
+      env, *context, "Query.Latest", parts, part_requests,
       [](Stub* stub, grpc::ClientContext* c, const v1::LatestRequest& r,
          grpc::CompletionQueue* cq) { return stub->AsyncLatest(c, r, cq); },
       local, &answers, request.glob().empty() ? nullptr : &placement));
